@@ -1,0 +1,29 @@
+# postroom: `make run` serves the dev profile, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA ?= var
+
+.PHONY: run test bench install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	sh scripts/bootstrap-venv.sh $(PYTHON) $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	@test -f $(DATA)/node.json || $(BIN)/postroom init --dev --data $(DATA)
+	$(BIN)/postroom serve --data $(DATA)
+
+test: $(STAMP)
+	sh scripts/test-deps.sh
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,0 +1,46 @@
+"""The closed set of application errors.
+
+Every layer raises only these; each edge (wire, CLI, REST) translates them once.
+Peers never see exception names or tracebacks.
+"""
+from __future__ import annotations
+
+
+class PostroomError(Exception):
+    """Base of the closed set. `message` is safe to show to an administrator."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(PostroomError):
+    """A value was refused. Names the field and, where they are few, the allowed values."""
+
+    def __init__(self, field: str, message: str, allowed: list[str] | None = None) -> None:
+        text = f"{field}: {message}"
+        if allowed:
+            text += f" (allowed: {', '.join(allowed)})"
+        super().__init__(text)
+        self.field = field
+        self.reason = message
+        self.allowed = allowed
+
+
+class NotFound(PostroomError):
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key!r} does not exist")
+        self.kind = kind
+        self.key = key
+
+
+class Conflict(PostroomError):
+    """The object already exists, or the change clashes with the current state."""
+
+
+class Forbidden(PostroomError):
+    """The caller's role does not allow the action."""
+
+
+class Unavailable(PostroomError):
+    """A temporary failure (store locked or unreachable, disk full): try again later."""

@@ -1,0 +1,456 @@
+"""Sans-IO POP3 server core: RFC 1939, CAPA and response codes (RFC 2449, RFC 3206), STLS
+(RFC 2595) and SASL AUTH with PLAIN and LOGIN (RFC 5034).
+
+The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
+`next_event()` until it gets NEED_DATA or PAUSED, answers the events that need an answer
+(`auth_succeeded`/`auth_failed`, `tls_started`, `message_content`/`message_failed`,
+`update_done`) and writes what `data_to_send()` returns. Commands pipelined by the client are
+answered strictly in order; while an answer is outstanding the core is PAUSED and later
+commands wait in the buffer.
+
+Every legal (state, command) pair sits in `TRANSITIONS` at the end of this module; a command
+missing there for the current state is refused and counted as a protocol error.
+
+After `CloseConnection` the core is finished: `next_event()` returns NEED_DATA, received
+bytes are ignored. EOF drops any commands not yet processed, so a dropped connection never
+reaches the UPDATE state and deletes nothing.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Sequence
+
+from ..model import LoginType
+from . import _pop3_replies as R
+from . import sasl
+from ._pop3_replies import AuthFailure, RemoteProtocolError, Reply, dot_stuff, top_of_message
+from ._pop3_types import (
+    NEED_DATA, PAUSED, WAITING_STATES, Authenticate, CloseConnection, Commit, Event,
+    LocalProtocolError, LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls, State,
+    _Sentinel,
+)
+from .lines import LineBuffer, TooLong
+
+__all__ = [
+    "CLEARTEXT_MECHANISMS", "NEED_DATA", "PAUSED", "TRANSITIONS", "AuthFailure", "Authenticate",
+    "CloseConnection", "Commit", "LocalProtocolError", "LoginRefused", "Pop3Config", "Pop3Server",
+    "RemoteProtocolError", "Reply", "Retrieve", "StartTls", "State",
+]
+
+#: The mechanism name of a USER/PASS logon in `Authenticate.mechanism`.
+USER_PASS = "USER"
+#: Logon methods that expose the password on an unencrypted connection.
+CLEARTEXT_MECHANISMS: frozenset[str] = frozenset({USER_PASS}) | sasl.CLEARTEXT_MECHANISMS
+#: Every command this server knows (APOP is not supported, so it is unknown).
+KNOWN_COMMANDS = frozenset(
+    "USER PASS STAT LIST RETR DELE NOOP RSET QUIT TOP UIDL CAPA STLS AUTH".split()
+)
+
+
+_ANY_LINE = ""  # TRANSITIONS key: every line goes to this handler, undecoded
+
+
+def _args(arg: str | None, low: int, high: int) -> list[str]:
+    args = [] if arg is None else arg.split(" ")
+    if not low <= len(args) <= high or "" in args:
+        raise RemoteProtocolError(R.SYNTAX_ERROR)
+    return args
+
+
+def _decimal(text: str, bad: Reply) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise RemoteProtocolError(bad)
+    return int(text)
+
+
+# ------------------------------------------------------------------------------------ core
+class Pop3Server:
+    """One POP3 connection, server side. The greeting is queued at construction."""
+
+    def __init__(self, config: Pop3Config, *, tls_active: bool = False, tls_available: bool = False) -> None:
+        self.config = config
+        self.tls_active = tls_active
+        self.tls_available = tls_available
+        self._state = State.AUTHORIZATION
+        self._lines = LineBuffer(config.max_command_size)
+        self._out: list[bytes] = []
+        self._events: deque[Event] = deque()
+        self._eof = False
+        self._errors = 0
+        self._auth_failures = 0
+        self._user: str | None = None
+        self._sasl: sasl.SaslExchange | None = None
+        self._ids: tuple[int, ...] = ()
+        self._sizes: tuple[int, ...] = ()
+        self._uidls: tuple[str, ...] = ()
+        self._total_octets = 0
+        self._deleted: set[int] = set()  # message numbers
+        self._deleted_octets = 0
+        self._retrieving: tuple[int, int | None] = (0, None)
+        self._send(R.ok(config.banner))
+
+    # ----------------------------------------------------------------- adapter interface
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def bytes_buffered(self) -> int:
+        """Received octets not yet processed (for back-pressure while PAUSED)."""
+        return len(self._lines)
+
+    def receive_data(self, data: bytes) -> None:
+        if self._state is State.CLOSED or self._eof:
+            return
+        if not data:
+            self._eof = True
+        elif self._state is not State.TLS_NEGOTIATING:  # plaintext after STLS is discarded
+            self._lines.feed(data)
+
+    def data_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | _Sentinel:
+        if self._events:
+            return self._events.popleft()
+        if self._state in WAITING_STATES:
+            return PAUSED
+        if self._state is State.CLOSED:
+            return NEED_DATA
+        if self._eof:
+            self._close("eof")
+        while not self._events:
+            line = self._lines.next_line()
+            if line is None:
+                return NEED_DATA
+            self._handle(line)
+        return self._events.popleft()
+
+    def auth_succeeded(self, maildrop: Sequence[MessageLike]) -> None:
+        self._expect(State.AUTHENTICATING)
+        self._ids = tuple(m.id for m in maildrop)
+        self._sizes = tuple(m.size for m in maildrop)
+        self._uidls = tuple(m.uidl for m in maildrop)
+        self._total_octets = sum(self._sizes)
+        self._state = State.TRANSACTION
+        self._send(R.logged_on(len(self._ids), self._total_octets))
+
+    def auth_failed(self, failure: AuthFailure | str) -> None:
+        self._expect(State.AUTHENTICATING)
+        failure = AuthFailure(failure)
+        self._state = State.AUTHORIZATION
+        reply = R.AUTH_FAILURE_REPLIES[failure]
+        if failure is AuthFailure.BAD_CREDENTIALS:
+            self._auth_failure(reply)
+        else:
+            self._send(reply)
+
+    def tls_started(self) -> None:
+        self._expect(State.TLS_NEGOTIATING)
+        self.tls_active = True
+        self._lines.clear()
+        self._state = State.AUTHORIZATION  # RFC 2595: no new greeting
+
+    def message_content(self, data: bytes) -> None:
+        self._expect(State.RETRIEVING)
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        number, top_lines = self._retrieving
+        if top_lines is None:
+            head = b"+OK %d octets\r\n" % self._sizes[number - 1]
+        else:
+            head = R.TOP_FOLLOWS.to_bytes()
+            data = top_of_message(data, top_lines)
+        prefix, body, terminator = dot_stuff(data)
+        self._out.append(head + prefix)
+        if body:
+            self._out.append(body)  # the big chunk travels alone: no concatenation copy
+        self._out.append(terminator)
+        self._state = State.TRANSACTION
+
+    def message_failed(self) -> None:
+        self._expect(State.RETRIEVING)
+        self._state = State.TRANSACTION
+        self._send(R.MESSAGE_FAILED)
+
+    def update_done(self, ok: bool) -> None:
+        self._expect(State.UPDATE)
+        self._send(R.signing_off(self._count()) if ok else R.UPDATE_FAILED)
+        self._close("quit")
+
+    # ------------------------------------------------------------------------- internals
+    def _expect(self, state: State) -> None:
+        if self._state is not state:
+            raise LocalProtocolError(f"not expected in state {self._state.name}")
+
+    def _send(self, reply: Reply) -> None:
+        self._out.append(reply.to_bytes())
+
+    def _close(self, reason: str) -> None:
+        self._state = State.CLOSED
+        self._lines.clear()
+        self._events.append(CloseConnection(reason))
+
+    def _protocol_error(self, reply: Reply) -> None:
+        self._errors += 1
+        if self._errors >= self.config.max_errors:
+            self._send(R.TOO_MANY_ERRORS)
+            self._close("too-many-errors")
+        else:
+            self._send(reply)
+
+    def _auth_failure(self, reply: Reply) -> None:
+        self._auth_failures += 1
+        if self._auth_failures >= self.config.max_auth_failures:
+            self._send(R.TOO_MANY_AUTH_FAILURES)
+            self._close("too-many-auth-failures")
+        else:
+            self._send(reply)
+
+    def _handle(self, line: bytes | Any) -> None:
+        try:
+            if line is TooLong:
+                if self._state is State.SASL_EXCHANGE:
+                    self._end_sasl()
+                raise RemoteProtocolError(R.LINE_TOO_LONG)
+            handlers = TRANSITIONS[self._state]
+            if _ANY_LINE in handlers:
+                handlers[_ANY_LINE](self, line)
+                return
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise RemoteProtocolError(R.BAD_UTF8) from None
+            name, space, arg = text.partition(" ")
+            command = name.upper() if name.isascii() else ""
+            handler = handlers.get(command)
+            if handler is None:
+                known = command in KNOWN_COMMANDS
+                raise RemoteProtocolError(R.NOT_VALID_IN_STATE if known else R.UNKNOWN_COMMAND)
+            handler(self, arg if space else None)
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc.reply)
+
+    # -------------------------------------------------------------------- login policy
+    def _allowed(self, mechanism: str) -> bool:
+        """May the client log on with `mechanism` right now (login type x TLS state)?"""
+        login_type = self.config.login_type
+        if self.tls_active or login_type is LoginType.PLAIN_TEXT_LOGIN:
+            return True
+        if login_type is LoginType.PLAIN_TEXT_AUTHENTICATION:
+            return mechanism not in CLEARTEXT_MECHANISMS  # cleartext credentials need TLS
+        return False  # SECURE_LOGIN: no logon at all before the connection is encrypted
+
+    def _tls_required(self) -> Reply:
+        return R.TLS_REQUIRED_STLS if self.tls_available else R.TLS_REQUIRED_NO_STLS
+
+    def _refuse(self, username: str | None) -> None:
+        self._events.append(LoginRefused(username, "tls-required"))
+        self._auth_failure(self._tls_required())
+
+    def _authenticate(self, event: Authenticate) -> None:
+        self._state = State.AUTHENTICATING
+        self._events.append(event)
+
+    # ---------------------------------------------------------------- AUTHORIZATION
+    def _capa(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        lines = ["TOP", "UIDL", "RESP-CODES"]
+        if self._state is State.TRANSACTION:
+            lines.append("PIPELINING")
+        else:
+            lines += ["AUTH-RESP-CODE", "PIPELINING"]
+            if self.tls_available and not self.tls_active:
+                lines.append("STLS")
+            if self._allowed(USER_PASS):
+                lines.append("USER")
+            mechanisms = [m for m in sasl.MECHANISMS if self._allowed(m)]
+            if mechanisms:
+                lines.append("SASL " + " ".join(mechanisms))
+        lines.append("IMPLEMENTATION " + self.config.implementation)
+        self._send(R.ok(R.CAPA_FOLLOWS, tuple(lines)))
+
+    def _user_cmd(self, arg: str | None) -> None:
+        (name,) = _args(arg, 1, 1)
+        self._user = None
+        self._state = State.AUTHORIZATION
+        if not self._allowed(USER_PASS):
+            self._refuse(name)
+            return
+        self._user = name
+        self._state = State.AWAITING_PASS
+        self._send(R.USER_ACCEPTED)
+
+    def _pass_without_user(self, arg: str | None) -> None:
+        raise RemoteProtocolError(R.NO_USER_GIVEN if self._allowed(USER_PASS) else self._tls_required())
+
+    def _pass(self, arg: str | None) -> None:
+        if arg is None:  # the whole rest of the line is the password, spaces included
+            raise RemoteProtocolError(R.SYNTAX_ERROR)
+        user, self._user = self._user or "", None
+        self._authenticate(Authenticate(user, arg, USER_PASS))
+
+    def _auth(self, arg: str | None) -> None:
+        self._user = None
+        self._state = State.AUTHORIZATION
+        if arg is None:  # pre-RFC 5034 mechanism listing, still sent by some clients
+            mechanisms = tuple(m for m in sasl.MECHANISMS if self._allowed(m))
+            self._send(R.ok(R.MECHANISMS_FOLLOW, mechanisms) if mechanisms else self._tls_required())
+            return
+        args = _args(arg, 1, 2)
+        mechanism = args[0].upper()
+        if mechanism not in sasl.MECHANISMS:
+            raise RemoteProtocolError(R.UNSUPPORTED_MECHANISM)
+        if not self._allowed(mechanism):
+            self._refuse(None)
+            return
+        self._sasl = sasl.SaslExchange()
+        self._sasl_outcome(self._sasl.start(mechanism, args[1] if len(args) == 2 else None))
+
+    def _sasl_line(self, line: bytes) -> None:
+        assert self._sasl is not None
+        self._sasl_outcome(self._sasl.step(line))
+
+    def _end_sasl(self) -> None:
+        self._sasl = None
+        self._state = State.AUTHORIZATION
+
+    def _sasl_outcome(self, outcome: sasl.Outcome) -> None:
+        if isinstance(outcome, sasl.Challenge):
+            self._state = State.SASL_EXCHANGE
+            self._out.append(b"+ " + outcome.encoded().encode("ascii") + b"\r\n")
+            return
+        self._end_sasl()
+        if isinstance(outcome, sasl.Credentials):
+            self._authenticate(
+                Authenticate(outcome.username, outcome.password, outcome.mechanism, outcome.authzid)
+            )
+        elif isinstance(outcome, sasl.Cancelled):
+            self._send(R.AUTH_CANCELLED)
+        else:
+            raise RemoteProtocolError(R.err(outcome.text))
+
+    def _stls(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        if self.tls_active or not self.tls_available:
+            raise RemoteProtocolError(R.NOT_VALID_IN_STATE)
+        self._user = None
+        self._send(R.BEGIN_TLS)
+        self._lines.clear()  # never execute plaintext the client pipelined after STLS
+        self._state = State.TLS_NEGOTIATING
+        self._events.append(StartTls())
+
+    def _quit_authorization(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        self._send(R.SIGNING_OFF)
+        self._close("quit")
+
+    # ------------------------------------------------------------------ TRANSACTION
+    def _count(self) -> int:
+        return len(self._ids) - len(self._deleted)
+
+    def _octets(self) -> int:
+        return self._total_octets - self._deleted_octets
+
+    def _lookup(self, text: str) -> int | Reply:
+        """A visible message number, or the negative reply for an absent/deleted one."""
+        number = _decimal(text, R.BAD_MESSAGE_NUMBER)
+        if not 1 <= number <= len(self._ids):
+            return R.NO_SUCH_MESSAGE
+        if number in self._deleted:
+            return R.message_deleted(number)
+        return number
+
+    def _visible(self) -> list[int]:
+        return [n for n in range(1, len(self._ids) + 1) if n not in self._deleted]
+
+    def _stat(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        self._send(R.ok(f"{self._count()} {self._octets()}"))
+
+    def _list(self, arg: str | None) -> None:
+        args = _args(arg, 0, 1)
+        if not args:
+            lines = tuple(f"{n} {self._sizes[n - 1]}" for n in self._visible())
+            self._send(R.ok(f"{self._count()} messages ({self._octets()} octets)", lines))
+            return
+        number = self._lookup(args[0])
+        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {self._sizes[number - 1]}"))
+
+    def _uidl(self, arg: str | None) -> None:
+        args = _args(arg, 0, 1)
+        if not args:
+            lines = tuple(f"{n} {self._uidls[n - 1]}" for n in self._visible())
+            self._send(R.ok(R.UIDL_FOLLOWS, lines))
+            return
+        number = self._lookup(args[0])
+        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {self._uidls[number - 1]}"))
+
+    def _retrieve(self, number_text: str, top_lines: int | None) -> None:
+        number = self._lookup(number_text)
+        if isinstance(number, Reply):
+            self._send(number)
+            return
+        self._retrieving = (number, top_lines)
+        self._state = State.RETRIEVING
+        self._events.append(Retrieve(self._ids[number - 1], number, top_lines))
+
+    def _retr(self, arg: str | None) -> None:
+        (number,) = _args(arg, 1, 1)
+        self._retrieve(number, None)
+
+    def _top(self, arg: str | None) -> None:
+        number, lines = _args(arg, 2, 2)
+        _decimal(number, R.BAD_MESSAGE_NUMBER)
+        self._retrieve(number, _decimal(lines, R.BAD_LINE_COUNT))
+
+    def _dele(self, arg: str | None) -> None:
+        (text,) = _args(arg, 1, 1)
+        number = self._lookup(text)
+        if isinstance(number, Reply):
+            self._send(number)
+            return
+        self._deleted.add(number)
+        self._deleted_octets += self._sizes[number - 1]
+        self._send(R.ok(f"Message {number} deleted."))
+
+    def _noop(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        self._send(R.NOOP)
+
+    def _rset(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        self._deleted.clear()
+        self._deleted_octets = 0
+        self._send(R.ok(f"Maildrop has {self._count()} messages ({self._octets()} octets)."))
+
+    def _quit_transaction(self, arg: str | None) -> None:
+        _args(arg, 0, 0)
+        self._state = State.UPDATE
+        self._events.append(Commit(tuple(self._ids[n - 1] for n in sorted(self._deleted))))
+
+
+Handler = Callable[[Pop3Server, Any], None]
+_S = Pop3Server
+_AUTHORIZATION: dict[str, Handler] = {
+    "CAPA": _S._capa, "USER": _S._user_cmd, "PASS": _S._pass_without_user, "AUTH": _S._auth,
+    "STLS": _S._stls, "QUIT": _S._quit_authorization,
+}
+#: The state machine: every legal (state, command) pair and its handler. Handlers make the
+#: transitions; states mapped to {} are waiting for the adapter (or closed) and read no input.
+TRANSITIONS: dict[State, dict[str, Handler]] = {
+    State.AUTHORIZATION: _AUTHORIZATION,
+    State.AWAITING_PASS: {**_AUTHORIZATION, "PASS": _S._pass},
+    State.SASL_EXCHANGE: {_ANY_LINE: _S._sasl_line},
+    State.TRANSACTION: {
+        "CAPA": _S._capa, "STAT": _S._stat, "LIST": _S._list, "RETR": _S._retr, "DELE": _S._dele,
+        "NOOP": _S._noop, "RSET": _S._rset, "QUIT": _S._quit_transaction, "TOP": _S._top,
+        "UIDL": _S._uidl,
+    },
+    State.AUTHENTICATING: {},
+    State.TLS_NEGOTIATING: {},
+    State.RETRIEVING: {},
+    State.UPDATE: {},
+    State.CLOSED: {},
+}

@@ -1,0 +1,88 @@
+"""`postroom init`: the data directory, the schema, this server with Exchange's defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+
+from ..auth import hash_password
+from ..datadir import NODE_FILE, read_local_server, write_local_server
+from ..errors import ValidationError
+from ..model import PopSettings, Server, Service, ServiceStatus, Startup
+from ..storage import open_store
+from ..tls import create_self_signed
+
+DEV_POP_BINDINGS = ("127.0.0.1:1110",)
+DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
+DEV_DOMAIN = "example.com"
+DEV_MAILBOX = "demo@example.com"
+
+
+@dataclass
+class InitResult:
+    created: bool
+    server: str
+    data_dir: str
+    migrations: list[int]
+    certificate: str | None = None
+    demo_address: str | None = None
+    demo_password: str | None = None
+
+
+def default_server_name() -> str:
+    return socket.gethostname().split(".")[0] or "postroom"
+
+
+def _validate_server_name(name: str) -> str:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValidationError("server-name", f"{name!r} must be 1-64 letters, digits, '-' or '_'")
+    return name
+
+
+async def initialise(data_dir: str, *, dev: bool = False, server_name: str | None = None,
+                     fqdn: str | None = None) -> InitResult:
+    """Create (or upgrade) an install. Re-running on an existing install only applies migrations."""
+    os.makedirs(data_dir, mode=0o750, exist_ok=True)
+    node_path = os.path.join(data_dir, NODE_FILE)
+    existing = os.path.exists(node_path)
+    name = read_local_server(data_dir) if existing else _validate_server_name(server_name or default_server_name())
+    if existing and server_name and server_name != name:
+        raise ValidationError("server-name", f"this data directory already belongs to server {name!r}")
+
+    store = open_store(data_dir)
+    await store.open()
+    try:
+        applied = await store.migrate()
+        if existing:
+            return InitResult(False, name, data_dir, applied)
+        fqdn = fqdn or (socket.getfqdn() if not dev else "localhost")
+        tls_dir = os.path.join(os.path.abspath(data_dir), "tls")
+        cert_path = os.path.join(tls_dir, "postroom.pem")
+        key_path = os.path.join(tls_dir, "postroom.key")
+        create_self_signed(cert_path, key_path, _unique([fqdn, name, "localhost", "127.0.0.1"]))
+
+        pop = PopSettings().with_changes(certificate=cert_path, certificate_key=key_path)
+        startup, status = Startup.MANUAL, ServiceStatus.STOPPED  # Exchange: POP3 is off after install
+        if dev:
+            pop = pop.with_changes(bindings=DEV_POP_BINDINGS, ssl_bindings=DEV_POP_SSL_BINDINGS)
+            startup, status = Startup.AUTOMATIC, ServiceStatus.RUNNING
+        await store.add_server(Server(name, fqdn), [Service(name, "pop3", startup, status)], pop)
+
+        result = InitResult(True, name, data_dir, applied, certificate=cert_path)
+        if dev:
+            await store.add_domain(DEV_DOMAIN)
+            password = secrets.token_urlsafe(12)
+            await store.create_mailbox(DEV_MAILBOX, "Demo mailbox", hash_password(password))
+            result.demo_address, result.demo_password = DEV_MAILBOX, password
+        await store.append_audit("local-operator", "init", f"server/{name}", None,
+                                 {"dev": dev, "fqdn": fqdn, "migrations": applied})
+        # Written last: its presence means the install is complete.
+        write_local_server(data_dir, name)
+        return result
+    finally:
+        await store.close()
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(n for n in names if n))

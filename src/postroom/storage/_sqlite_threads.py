@@ -1,0 +1,228 @@
+"""Threads behind SqliteStore: one writer with group commit, a small pool of readers.
+
+sqlite3 blocks, so no query runs on the event loop. Each thread owns its connection (a
+connection never crosses threads). A job is a function `fn(conn) -> value`; its result or
+error comes back to the caller's asyncio future through `loop.call_soon_threadsafe`.
+
+Group commit: the writer drains every pending write job, runs each inside its own SAVEPOINT
+of one `BEGIN IMMEDIATE` transaction, commits (one fsync) and only then resolves their
+futures. A job that fails is rolled back to its savepoint and fails alone. If the transaction
+as a whole breaks (disk full, I/O error), the jobs are retried one by one so that each gets
+its own verdict.
+
+Every sqlite3 error is translated here, once, into postroom's closed error set.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import queue
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import Conflict, PostroomError, Unavailable, ValidationError
+
+BUSY_TIMEOUT_MS = 5000
+MAX_BATCH = 256  # write jobs per group commit
+
+
+def translate(exc: BaseException) -> BaseException:
+    """sqlite3 errors -> postroom errors; postroom errors and others pass unchanged."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, sqlite3.IntegrityError):
+        new: PostroomError = Conflict(f"the change clashes with stored data ({text})")
+    elif isinstance(exc, sqlite3.DataError):
+        new = ValidationError("value", text)
+    elif "no such table" in text:
+        new = Unavailable(f"the store is not initialised (run migrations first): {text}")
+    else:  # locked, busy, disk I/O error, disk full, cannot open, corrupt, ...
+        new = Unavailable(f"the store is unavailable, try again later: {text}")
+    new.__cause__ = exc
+    return new
+
+
+def connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    if writer:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if writer:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise Unavailable(f"cannot use write-ahead logging on {path} (journal mode {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@dataclass(slots=True)
+class Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    raw: bool = False  # raw jobs manage their own transactions (migrations)
+
+
+STOP = object()
+
+
+def settle(job: Job, result: Any = None, error: BaseException | None = None) -> None:
+    def resolve() -> None:
+        if job.future.done():  # the caller was cancelled
+            return
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)
+
+    try:
+        job.loop.call_soon_threadsafe(resolve)
+    except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+        pass
+
+
+class _Worker(threading.Thread):
+    """A thread with one connection, consuming jobs from a queue until STOP."""
+
+    writer = False
+
+    def __init__(self, name: str, path: str, jobs: queue.Queue[Any]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.path = path
+        self.jobs = jobs
+        self.conn: sqlite3.Connection | None = None
+        self.started = concurrent.futures.Future[None]()
+        self.stopped = concurrent.futures.Future[None]()
+
+    def run(self) -> None:
+        try:
+            try:
+                self.conn = connect(self.path, writer=self.writer)
+            except Exception as exc:  # includes OSError from creating the directory
+                error = translate(exc)
+                if not isinstance(error, PostroomError):
+                    error = Unavailable(f"cannot open the store {self.path}: {exc}")
+                    error.__cause__ = exc
+                self.started.set_exception(error)
+                return
+            self.started.set_result(None)
+            self.serve()
+        finally:
+            if self.conn is not None:
+                try:
+                    self.conn.close()
+                except sqlite3.Error:
+                    pass
+            self.stopped.set_result(None)
+
+    def serve(self) -> None:
+        raise NotImplementedError
+
+
+class Reader(_Worker):
+    def serve(self) -> None:
+        assert self.conn is not None
+        while True:
+            job = self.jobs.get()
+            if job is STOP:
+                return
+            try:
+                result = job.fn(self.conn)
+            except Exception as exc:
+                settle(job, error=translate(exc))
+            else:
+                settle(job, result)
+
+
+class Writer(_Worker):
+    writer = True
+
+    def serve(self) -> None:
+        while True:
+            batch = [self.jobs.get()]
+            while len(batch) < MAX_BATCH and batch[-1] is not STOP:
+                try:
+                    batch.append(self.jobs.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is STOP
+            if stop:
+                batch.pop()
+            start = 0
+            while start < len(batch):
+                if batch[start].raw:
+                    self._run_raw(batch[start])
+                    start += 1
+                    continue
+                end = start
+                while end < len(batch) and not batch[end].raw:
+                    end += 1
+                self._run_group(batch[start:end])
+                start = end
+            if stop:
+                return
+
+    def _rollback(self) -> None:
+        assert self.conn is not None
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _run_raw(self, job: Job) -> None:
+        assert self.conn is not None
+        try:
+            result = job.fn(self.conn)
+        except Exception as exc:
+            self._rollback()
+            settle(job, error=translate(exc))
+        else:
+            settle(job, result)
+
+    def _run_group(self, jobs: list[Job]) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # locked by another process: retrying singly won't help
+            for job in jobs:
+                settle(job, error=translate(exc))
+            return
+        outcomes: list[tuple[Job, Any, BaseException | None]] = []
+        try:
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job.fn(conn)
+                except Exception as exc:
+                    if isinstance(exc, sqlite3.OperationalError) or not conn.in_transaction:
+                        raise  # the transaction itself is in doubt
+                    conn.execute("ROLLBACK TO job")
+                    outcomes.append((job, None, translate(exc)))
+                else:
+                    outcomes.append((job, result, None))
+                conn.execute("RELEASE job")
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            if len(jobs) == 1:
+                settle(jobs[0], error=translate(exc))
+            else:
+                for job in jobs:
+                    self._run_group([job])
+            return
+        for job, result, error in outcomes:
+            settle(job, result, error)

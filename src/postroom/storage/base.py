@@ -1,0 +1,90 @@
+"""The Store protocol: everything postroom keeps, behind one async interface.
+
+Backends: `sqlite` (embedded default) and, later, `postgres`. Every backend passes the one
+contract suite in tests/storage. Driver errors never escape: a backend translates them into
+postroom.errors (NotFound, Conflict, Unavailable, ...).
+
+Conventions:
+- Addresses and domains arrive already normalised (lower-case) by postroom.model.
+- `deliver` returns only once the message is durable (fsync'ed commit); concurrent calls
+  may share one commit (group commit).
+- Every write that changes configuration (servers, services, POP settings, domains,
+  mailboxes) increases `config_version()`, which nodes poll to apply changes live.
+"""
+from __future__ import annotations
+
+from typing import Any, Protocol, Sequence
+
+from ..model import AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, Server, Service
+
+
+class Store(Protocol):
+    # lifecycle -------------------------------------------------------------------------
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def migrate(self) -> list[int]:
+        """Apply pending numbered migrations; return the versions applied now."""
+    async def schema_version(self) -> int: ...
+    async def config_version(self) -> int: ...
+
+    # servers and services --------------------------------------------------------------
+    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings) -> None:
+        """Create a server with its services and POP settings (Conflict if it exists)."""
+    async def get_server(self, name: str) -> Server: ...
+    async def list_servers(self) -> list[Server]: ...
+    async def list_services(self, server: str) -> list[Service]: ...
+    async def get_service(self, server: str, name: str) -> Service: ...
+    async def update_service(self, service: Service) -> None: ...
+    async def get_pop_settings(self, server: str) -> PopSettings: ...
+    async def put_pop_settings(self, server: str, settings: PopSettings) -> None: ...
+    async def put_node_report(self, report: NodeReport) -> None:
+        """Not a configuration change: does not bump config_version."""
+    async def get_node_report(self, server: str) -> NodeReport | None: ...
+
+    # accepted domains ------------------------------------------------------------------
+    async def add_domain(self, name: str) -> None: ...
+    async def list_domains(self) -> list[str]: ...
+    async def remove_domain(self, name: str) -> None:
+        """NotFound if absent; Conflict while mailboxes in the domain exist."""
+
+    # mailboxes -------------------------------------------------------------------------
+    async def create_mailbox(
+        self, address: str, display_name: str, password_hash: str | None,
+        *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+    ) -> Mailbox: ...
+    async def get_mailbox(self, address: str) -> Mailbox:
+        """NotFound if absent."""
+    async def find_mailbox(self, address: str) -> Mailbox | None:
+        """The login hot path: None if absent."""
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+        """Ordered by address; `search` matches a substring of address or display name."""
+    async def count_mailboxes(self, search: str | None = None) -> int: ...
+    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled."""
+    async def remove_mailbox(self, address: str) -> None:
+        """Removes its messages too."""
+
+    # messages --------------------------------------------------------------------------
+    async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
+        """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
+    async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
+        """Several messages in one transaction (imports)."""
+    async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
+        """Oldest first (by arrival)."""
+    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
+        """NotFound if the message is gone."""
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+        """Atomic: all or none. Returns how many existed and were removed."""
+    async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
+        """(message count, total octets)."""
+
+    # POP3 mailbox lock -----------------------------------------------------------------
+    async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:
+        """Exclusive: False if another holder has it."""
+    async def unlock_mailbox(self, mailbox_id: int, holder: str) -> None: ...
+
+    # audit -----------------------------------------------------------------------------
+    async def append_audit(self, actor: str, action: str, target: str,
+                           before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry: ...
+    async def list_audit(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
+        """Newest first."""

@@ -1,0 +1,443 @@
+"""The embedded store: one SQLite file (WAL, synchronous=FULL) behind the Store protocol.
+
+Writes run on one writer thread that group-commits (see _sqlite_threads); reads run on two
+reader threads with their own connections. No query ever runs on the event loop, and no
+sqlite3 exception leaves this module: they become NotFound, Conflict, Unavailable, ...
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import sqlite3
+import uuid
+from typing import Any, Callable, Sequence
+
+from ..errors import Conflict, NotFound, Unavailable, ValidationError
+from ..model import (
+    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus,
+    Startup, enum_value,
+)
+from . import _sqlite_schema as schema
+from . import _sqlite_threads as threads
+
+READERS = 2
+_MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
+_DELETE_CHUNK = 500
+
+
+def _wire(data: Any) -> bytes:
+    """Refuse, never repair: the store keeps exactly the octets it is given."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationError("message", f"must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ValidationError("message", "is empty")
+    if not data.endswith(b"\r\n"):
+        raise ValidationError("message", "is not in wire form: it must end with CRLF")
+    return data
+
+
+def _count(value: Any, field: str, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, f"{value!r} is not a whole number >= 0")
+    return value
+
+
+class SqliteStore:
+    """Store backed by one SQLite database file at `path`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._state = "new"
+        self._writes: queue.Queue[Any] = queue.Queue()
+        self._reads: queue.Queue[Any] = queue.Queue()
+        self._workers: list[threads._Worker] = []
+        self._locks: dict[int, str] = {}
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._state == "open":
+            return
+        self._writes, self._reads = queue.Queue(), queue.Queue()
+        writer = threads.Writer("postroom-sqlite-writer", self.path, self._writes)
+        self._workers = [writer]
+        writer.start()
+        try:
+            await asyncio.wrap_future(writer.started)  # creates the file and turns WAL on
+            for number in range(READERS):
+                reader = threads.Reader(f"postroom-sqlite-reader-{number}", self.path, self._reads)
+                self._workers.append(reader)
+                reader.start()
+                await asyncio.wrap_future(reader.started)
+        except BaseException:
+            await self._stop_workers()
+            raise
+        self._state = "open"
+
+    async def close(self) -> None:
+        if self._state != "open":
+            self._state = "closed"
+            return
+        self._state = "closed"  # from now on every call raises Unavailable
+        await self._stop_workers()
+        self._locks.clear()
+
+    async def _stop_workers(self) -> None:
+        for worker in self._workers:
+            (self._writes if worker.writer else self._reads).put(threads.STOP)
+        for worker in self._workers:
+            await asyncio.wrap_future(worker.stopped)
+            worker.join()
+        self._workers = []
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise Unavailable("the store is closed" if self._state == "closed" else "the store is not open")
+
+    async def _submit(self, target: queue.Queue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool) -> Any:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        target.put(threads.Job(fn, loop, future, raw))
+        return await future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self._submit(self._reads, fn, False)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """One transaction (shared with other pending writes: group commit), durable on return."""
+        return await self._submit(self._writes, fn, False)
+
+    async def migrate(self) -> list[int]:
+        return await self._submit(self._writes, schema.migrate, True)
+
+    async def schema_version(self) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            table = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ).fetchone()
+            if table is None:
+                return 0
+            return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+        return await self._read(read)
+
+    async def config_version(self) -> int:
+        return await self._read(
+            lambda conn: conn.execute("SELECT version FROM config_state WHERE id = 1").fetchone()[0]
+        )
+
+    # servers and services ----------------------------------------------------------------
+    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings) -> None:
+        rows, seen = [], set()
+        for service in services:
+            if service.server != server.name:
+                raise ValidationError("services", f"{service.name} belongs to {service.server}, not {server.name}")
+            if service.name in seen:
+                raise ValidationError("services", f"{service.name} is listed twice")
+            seen.add(service.name)
+            rows.append((server.name, service.name, enum_value(Startup, "startup", service.startup).value,
+                         enum_value(ServiceStatus, "status", service.status).value))
+        settings = json.dumps(pop.to_dict())
+
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("INSERT INTO servers (name, fqdn) VALUES (?, ?)", (server.name, server.fqdn))
+            except sqlite3.IntegrityError as exc:
+                raise schema.unique_violation(exc, f"server {server.name} already exists") from exc
+            conn.executemany("INSERT INTO services (server, name, startup, status) VALUES (?, ?, ?, ?)", rows)
+            conn.execute("INSERT INTO pop_settings (server, settings) VALUES (?, ?)", (server.name, settings))
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def get_server(self, name: str) -> Server:
+        row = await self._read(
+            lambda conn: conn.execute("SELECT name, fqdn FROM servers WHERE name = ?", (name,)).fetchone()
+        )
+        if row is None:
+            raise NotFound("server", name)
+        return Server(row[0], row[1])
+
+    async def list_servers(self) -> list[Server]:
+        rows = await self._read(lambda conn: conn.execute("SELECT name, fqdn FROM servers ORDER BY name").fetchall())
+        return [Server(name, fqdn) for name, fqdn in rows]
+
+    async def list_services(self, server: str) -> list[Service]:
+        def read(conn: sqlite3.Connection) -> list[Any]:
+            rows = conn.execute(
+                "SELECT server, name, startup, status FROM services WHERE server = ? ORDER BY name", (server,)
+            ).fetchall()
+            if not rows and not schema.server_exists(conn, server):
+                raise NotFound("server", server)
+            return rows
+        return [schema.service_row(row) for row in await self._read(read)]
+
+    async def get_service(self, server: str, name: str) -> Service:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT server, name, startup, status FROM services WHERE server = ? AND name = ?", (server, name)
+        ).fetchone())
+        if row is None:
+            raise NotFound("service", f"{name} on {server}")
+        return schema.service_row(row)
+
+    async def update_service(self, service: Service) -> None:
+        startup = enum_value(Startup, "startup", service.startup).value
+        status = enum_value(ServiceStatus, "status", service.status).value
+
+        def write(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE services SET startup = ?, status = ? WHERE server = ? AND name = ?",
+                (startup, status, service.server, service.name),
+            )
+            if cursor.rowcount == 0:
+                raise NotFound("service", f"{service.name} on {service.server}")
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def get_pop_settings(self, server: str) -> PopSettings:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT settings FROM pop_settings WHERE server = ?", (server,)
+        ).fetchone())
+        if row is None:
+            raise NotFound("server", server)
+        return PopSettings.from_dict(json.loads(row[0]))
+
+    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+        text = json.dumps(settings.to_dict())
+
+        def write(conn: sqlite3.Connection) -> None:
+            if not schema.server_exists(conn, server):
+                raise NotFound("server", server)
+            conn.execute(
+                "INSERT INTO pop_settings (server, settings) VALUES (?, ?)"
+                " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings",
+                (server, text),
+            )
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def put_node_report(self, report: NodeReport) -> None:
+        services = json.dumps(report.services, default=str)
+
+        def write(conn: sqlite3.Connection) -> None:  # not configuration: no bump
+            if not schema.server_exists(conn, report.server):
+                raise NotFound("server", report.server)
+            conn.execute(
+                "INSERT INTO node_reports (server, heartbeat_at, pid, services) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (server) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,"
+                " pid = excluded.pid, services = excluded.services",
+                (report.server, float(report.heartbeat_at), int(report.pid), services),
+            )
+        await self._write(write)
+
+    async def get_node_report(self, server: str) -> NodeReport | None:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT server, heartbeat_at, pid, services FROM node_reports WHERE server = ?", (server,)
+        ).fetchone())
+        return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
+
+    # accepted domains --------------------------------------------------------------------
+    async def add_domain(self, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
+            except sqlite3.IntegrityError as exc:
+                raise schema.unique_violation(exc, f"domain {name} already exists") from exc
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def list_domains(self) -> list[str]:
+        rows = await self._read(lambda conn: conn.execute("SELECT name FROM domains ORDER BY name").fetchall())
+        return [row[0] for row in rows]
+
+    async def remove_domain(self, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone() is None:
+                raise NotFound("domain", name)
+            count = conn.execute("SELECT count(*) FROM mailboxes WHERE domain = ?", (name,)).fetchone()[0]
+            if count:
+                noun = "mailbox" if count == 1 else "mailboxes"
+                raise Conflict(f"domain {name} still has {count} {noun}; remove them first")
+            conn.execute("DELETE FROM domains WHERE name = ?", (name,))
+            schema.bump_config(conn)
+        await self._write(write)
+
+    # mailboxes ---------------------------------------------------------------------------
+    async def create_mailbox(
+        self, address: str, display_name: str, password_hash: str | None,
+        *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+    ) -> Mailbox:
+        domain = address.rpartition("@")[2]
+        flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
+
+        def write(conn: sqlite3.Connection) -> Mailbox:
+            created_at = schema.now()
+            try:
+                cursor = conn.execute(
+                    "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled,"
+                    " pop_enabled, imap_enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (address, domain, display_name, password_hash, *flags, created_at),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise schema.unique_violation(exc, f"mailbox {address} already exists") from exc
+            schema.bump_config(conn)
+            return Mailbox(cursor.lastrowid, address, display_name, password_hash, *flags, created_at)
+        return await self._write(write)
+
+    async def find_mailbox(self, address: str) -> Mailbox | None:
+        row = await self._read(lambda conn: conn.execute(
+            f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+        ).fetchone())
+        return None if row is None else schema.mailbox_row(row)
+
+    async def get_mailbox(self, address: str) -> Mailbox:
+        mailbox = await self.find_mailbox(address)
+        if mailbox is None:
+            raise NotFound("mailbox", address)
+        return mailbox
+
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+        offset = _count(offset, "offset")
+        limit = _count(limit, "limit", optional=True)
+        where, params = schema.search_clause(search)
+        sql = f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+        return [schema.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+
+    async def count_mailboxes(self, search: str | None = None) -> int:
+        where, params = schema.search_clause(search)
+        return await self._read(
+            lambda conn: conn.execute(f"SELECT count(*) FROM mailboxes{where}", params).fetchone()[0]
+        )
+
+    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+        for name, value in changes.items():
+            if name not in _MAILBOX_CHANGES:
+                raise ValidationError(name, "cannot be changed on a mailbox", list(_MAILBOX_CHANGES))
+            if name in ("enabled", "pop_enabled", "imap_enabled") and not isinstance(value, bool):
+                raise ValidationError(name, f"{value!r} is not true or false")
+            if name == "display_name" and not isinstance(value, str):
+                raise ValidationError(name, f"{value!r} is not text")
+            if name == "password_hash" and value is not None and not isinstance(value, str):
+                raise ValidationError(name, f"{value!r} is not a password hash")
+        if not changes:
+            return await self.get_mailbox(address)
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+
+        def write(conn: sqlite3.Connection) -> Mailbox:
+            cursor = conn.execute(
+                f"UPDATE mailboxes SET {assignments} WHERE address = ?", [*changes.values(), address]
+            )
+            if cursor.rowcount == 0:
+                raise NotFound("mailbox", address)
+            schema.bump_config(conn)
+            return schema.mailbox_row(conn.execute(
+                f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+            ).fetchone())
+        return await self._write(write)
+
+    async def remove_mailbox(self, address: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute("DELETE FROM mailboxes WHERE address = ?", (address,)).rowcount == 0:
+                raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
+            schema.bump_config(conn)
+        await self._write(write)
+
+    # messages ----------------------------------------------------------------------------
+    @staticmethod
+    def _insert_message(conn: sqlite3.Connection, mailbox_id: int, data: bytes) -> MessageInfo:
+        uidl, received_at = uuid.uuid4().hex, schema.now()
+        try:
+            cursor = conn.execute(
+                "INSERT INTO messages (mailbox_id, uidl, size, received_at, data) VALUES (?, ?, ?, ?, ?)",
+                (mailbox_id, uidl, len(data), received_at, data),
+            )
+        except sqlite3.IntegrityError as exc:
+            if "FOREIGN KEY" in str(exc):
+                raise NotFound("mailbox", str(mailbox_id)) from exc
+            raise
+        return MessageInfo(cursor.lastrowid, uidl, len(data), received_at)
+
+    async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
+        data = _wire(data)
+        return await self._write(lambda conn: self._insert_message(conn, mailbox_id, data))
+
+    async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
+        wire = [_wire(data) for data in messages]
+        if not wire:
+            self._check_open()
+            return []
+        return await self._write(lambda conn: [self._insert_message(conn, mailbox_id, data) for data in wire])
+
+    async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
+        rows = await self._read(lambda conn: conn.execute(
+            "SELECT id, uidl, size, received_at FROM messages WHERE mailbox_id = ? ORDER BY id", (mailbox_id,)
+        ).fetchall())
+        return [MessageInfo(*row) for row in rows]
+
+    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT data FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
+        ).fetchone())
+        if row is None:
+            raise NotFound("message", str(message_id))
+        return bytes(row[0])
+
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+        ids = sorted({int(message_id) for message_id in message_ids})
+
+        def write(conn: sqlite3.Connection) -> int:  # one transaction: all or none
+            removed = 0
+            for start in range(0, len(ids), _DELETE_CHUNK):
+                chunk = ids[start:start + _DELETE_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                removed += conn.execute(
+                    f"DELETE FROM messages WHERE mailbox_id = ? AND id IN ({marks})", [mailbox_id, *chunk]
+                ).rowcount
+            return removed
+        if not ids:
+            self._check_open()
+            return 0
+        return await self._write(write)
+
+    async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
+        count, total = await self._read(lambda conn: conn.execute(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", (mailbox_id,)
+        ).fetchone())
+        return count, total
+
+    # POP3 mailbox lock: one node per data dir, so an in-process table is enough ---------
+    async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:
+        self._check_open()
+        current = self._locks.setdefault(mailbox_id, holder)  # no await: atomic on the loop
+        return current == holder
+
+    async def unlock_mailbox(self, mailbox_id: int, holder: str) -> None:
+        self._check_open()
+        if self._locks.get(mailbox_id) == holder:
+            del self._locks[mailbox_id]
+
+    # audit -------------------------------------------------------------------------------
+    async def append_audit(self, actor: str, action: str, target: str,
+                           before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
+        before_text, after_text = schema.to_json(before), schema.to_json(after)
+
+        def write(conn: sqlite3.Connection) -> AuditEntry:
+            at = schema.now()
+            cursor = conn.execute(
+                "INSERT INTO audit (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+                (at, actor, action, target, before_text, after_text),
+            )
+            return AuditEntry(cursor.lastrowid, at, actor, action, target, schema.from_json(before_text), schema.from_json(after_text))
+        return await self._write(write)
+
+    async def list_audit(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
+        limit = _count(limit, "limit")
+        columns = "id, at, actor, action, target, before, after"
+        if target is None:
+            sql, params = f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT ?", [limit]
+        else:
+            sql, params = f"SELECT {columns} FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?", [target, limit]
+        return [schema.audit_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]

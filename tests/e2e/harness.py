@@ -1,0 +1,96 @@
+"""A real postroom: the CLI and `postroom serve` as subprocesses on free loopback ports."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+POSTROOM = [sys.executable, "-m", "postroom"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Postroom:
+    """One data directory and (once started) its node process."""
+
+    def __init__(self, root: Path, failure_delay: float = 0.2) -> None:
+        self.data = root / "var"
+        self.pop_port = free_port()
+        self.pops_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "serve.log"
+        self.env = {**os.environ, "POSTROOM_AUTH_FAILURE_DELAY": str(failure_delay), "COLUMNS": "200"}
+
+    @property
+    def cert(self) -> str:
+        return str(self.data / "tls" / "postroom.pem")
+
+    def cli(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([*POSTROOM, *args, "--data", str(self.data)], input=input, text=True,
+                                capture_output=True, env=self.env, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"postroom {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def cli_json(self, *args: str, input: str | None = None):
+        return json.loads(self.cli(*args, "--json", input=input).stdout)
+
+    def init(self) -> None:
+        self.cli("init", "--dev", "--server-name", "EX01")
+        self.cli("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}",
+                 "--ssl-bindings", f"127.0.0.1:{self.pops_port}")
+
+    def new_mailbox(self, address: str, password: str) -> None:
+        domain = address.split("@", 1)[1]
+        if domain not in [d["name"] for d in self.cli_json("domain", "list")]:
+            self.cli("domain", "add", domain)
+        self.cli("mailbox", "new", address, "--password-stdin", input=password + "\n")
+
+    def import_messages(self, address: str, *messages: bytes, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, message in enumerate(messages):
+            (folder / f"{index:05d}.eml").write_bytes(message)
+        self.cli("mailbox", "import", address, str(folder))
+
+    def start(self) -> None:
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen([*POSTROOM, "serve", "--data", str(self.data)],
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        wait_until(lambda: port_open(self.pop_port) or self.process.poll() is not None, 10, "postroom to listen")
+        if self.process.poll() is not None:
+            raise AssertionError(f"postroom serve exited: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self.process:
+            self.log.close()

@@ -1,0 +1,16 @@
+"""Test messages in wire form."""
+from __future__ import annotations
+
+import os
+
+
+def message(subject: str, body: str = "Hello.\r\n", extra: bytes = b"") -> bytes:
+    return (f"From: sender@example.net\r\nTo: someone@example.com\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{os.urandom(6).hex()}@example.net>\r\n\r\n{body}").encode() + extra
+
+
+def big_message(size: int) -> bytes:
+    """~size bytes, with lines that start with a dot (dot-stuffing) and 8-bit bytes."""
+    line = b".starts with a dot and has 8-bit \xe9\xe8 bytes " + b"x" * 60 + b"\r\n"
+    body = line * (size // len(line))
+    return message("big").replace(b"Hello.\r\n", b"") + body

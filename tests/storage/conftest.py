@@ -1,0 +1,52 @@
+"""Fixtures for the storage contract suite.
+
+Every test in test_store_contract.py runs once per backend in BACKENDS. A backend is a
+function `(tmp_path) -> make_store`, where `make_store()` returns a new, unopened Store for
+one and the same database each time it is called (so tests can close and reopen it).
+Adding PostgreSQL later means appending one factory to BACKENDS.
+"""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
+
+import pytest
+
+from postroom.storage.base import Store
+from postroom.storage.sqlite import SqliteStore
+
+T = TypeVar("T")
+MakeStore = Callable[[], Store]
+
+
+def sqlite_backend(tmp_path: Path) -> MakeStore:
+    path = str(tmp_path / "data" / "postroom.db")  # the parent does not exist yet: the store creates it
+    return lambda: SqliteStore(path)
+
+
+BACKENDS: list[Any] = [
+    pytest.param(sqlite_backend, id="sqlite"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
+    return request.param(tmp_path)
+
+
+@pytest.fixture
+def run() -> Iterator[Callable[[Awaitable[T]], T]]:
+    """`run(coroutine)` -> its result, on one event loop that lives for the whole test."""
+    with asyncio.Runner() as runner:
+        yield runner.run
+
+
+@pytest.fixture
+def store(make_store: MakeStore, run: Callable[[Awaitable[Any]], Any]) -> Iterator[Store]:
+    """An open, migrated, empty store; closed after the test."""
+    opened = make_store()
+    run(opened.open())
+    run(opened.migrate())
+    yield opened
+    run(opened.close())
