@@ -11,7 +11,7 @@ import os
 import re
 import ssl
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -136,6 +136,32 @@ def _public_der(public_key: Any) -> bytes:
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+def _policy_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.options |= ssl.OP_NO_COMPRESSION  # CRIME
+    ctx.set_ciphers(TLS12_CIPHERS)
+    return ctx
+
+
+def switching_context(current: Callable[[], ssl.SSLContext | None]) -> ssl.SSLContext:
+    """A listener's context that hands each handshake to `current()`.
+
+    Implicit-TLS listeners keep the context they were created with; switching in the
+    ClientHello callback (called with or without SNI) lets a new certificate apply to the
+    next connection without closing the listening socket.
+    """
+    ctx = _policy_context()
+
+    def choose(ssl_object: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        chosen = current()
+        if chosen is not None:
+            ssl_object.context = chosen
+
+    ctx.sni_callback = choose
+    return ctx
+
+
 def server_context(cert_path: str, key_path: str | None = None) -> ssl.SSLContext:
     """A TLS server context (TLS 1.2 minimum) for the certificate, with its key.
 
@@ -151,10 +177,7 @@ def server_context(cert_path: str, key_path: str | None = None) -> ssl.SSLContex
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
         raise _fail(f"the private key in {key_file} does not match the certificate in {cert_path}")
 
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.options |= ssl.OP_NO_COMPRESSION  # CRIME
-    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx = _policy_context()
     try:
         ctx.load_cert_chain(cert_path, key_file)
     except (ssl.SSLError, OSError, ValueError):

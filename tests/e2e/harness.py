@@ -3,13 +3,27 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 POSTROOM = [sys.executable, "-m", "postroom"]
+
+
+def require_tool(name: str) -> str:
+    """A real client binary, or a skip with the reason (a failure under CI=true)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (make test installs it from Debian when run as root)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:

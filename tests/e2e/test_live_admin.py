@@ -18,6 +18,14 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "pw-matrix-1"
 
 
+def send(client: poplib.POP3, line: str) -> None:
+    client.sock.sendall(line.encode() + b"\r\n")
+
+
+def reply(client: poplib.POP3) -> bytes:
+    return client.file.readline().rstrip(b"\r\n")
+
+
 def raw_login(server, mode: str, mechanism: str, user: str = "matrix@example.com", password: str = PASSWORD) -> bytes:
     """Log in the way an application would; return the server's final reply line."""
     context = ssl.create_default_context(cafile=server.cert)
@@ -29,15 +37,15 @@ def raw_login(server, mode: str, mechanism: str, user: str = "matrix@example.com
             client.stls(context=context)
     try:
         if mechanism == "USER":
-            client.putcmd(f"USER {user}")
-            first = client.getline()[0]
+            send(client, f"USER {user}")
+            first = reply(client)
             if first.startswith(b"-ERR"):
                 return first
-            client.putcmd(f"PASS {password}")
-            return client.getline()[0]
+            send(client, f"PASS {password}")
+            return reply(client)
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-        client.putcmd(f"AUTH PLAIN {token}")
-        return client.getline()[0]
+        send(client, f"AUTH PLAIN {token}")
+        return reply(client)
     finally:
         client.close()
 
@@ -169,13 +177,13 @@ def test_failed_login_delay_does_not_block_other_sessions(server):
     server.new_mailbox("fastok@example.com", "pw-fast-2")
     context = ssl.create_default_context(cafile=server.cert)
     failing = poplib.POP3_SSL("127.0.0.1", server.pops_port, context=context, timeout=10)
-    failing.putcmd("USER slowfail@example.com")
-    failing.getline()
-    failing.putcmd("PASS wrong")  # delayed reply (POSTROOM_AUTH_FAILURE_DELAY)
+    send(failing, "USER slowfail@example.com")
+    reply(failing)
+    send(failing, "PASS wrong")  # delayed reply (POSTROOM_AUTH_FAILURE_DELAY)
     ok = raw_login(server, "ssl", "USER", "fastok@example.com", "pw-fast-2")
     assert ok.startswith(b"+OK")
     # The other session logged in while the failing one still waits out its 1 s delay.
     readable, _, _ = select.select([failing.sock], [], [], 0)
     assert not readable and not failing.sock.pending()
-    assert failing.getline()[0].startswith(b"-ERR [AUTH]")
+    assert reply(failing).startswith(b"-ERR [AUTH]")
     failing.close()

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ..conftest import require_tool
+from .harness import require_tool
 from .messages import big_message, message
 
 pytestmark = pytest.mark.e2e
@@ -73,7 +73,7 @@ def test_dropped_connection_after_dele_keeps_the_message(server, tmp_path):
     server.import_messages("drop@example.com", message("keep me"), folder=tmp_path / "in")
     client = stls_login(server, "drop@example.com", "pw-drop-1")
     client.dele(1)
-    client.sock.close()  # no QUIT
+    client.close()  # drops the connection without QUIT
     client = stls_login(server, "drop@example.com", "pw-drop-1")
     assert client.stat()[0] == 1
     client.quit()
@@ -88,6 +88,7 @@ def test_second_session_on_a_mailbox_gets_in_use(server):
     with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
         second.pass_("pw-busy-1")
     first.quit()
+    second.user("busy@example.com")
     second.pass_("pw-busy-1")  # the lock is released at QUIT
     second.quit()
 

@@ -629,3 +629,307 @@ def test_huge_line_gets_one_reply_and_the_next_command_runs():
 def test_command_limit_is_configurable():
     r = run(b"USER " + b"a" * 60 + b"\r\nCAPA x\r\n", max_command_size=64)
     assert r.output == GREETING + b"-ERR Command line too long.\r\n" + SYNTAX
+
+
+# ------------------------------------------------------------------------- TRANSACTION
+LIST_ALL = b"+OK 5 messages (%d octets)\r\n1 %d\r\n2 %d\r\n3 %d\r\n4 %d\r\n5 %d\r\n.\r\n" % (TOTAL, S1, S2, S3, S4, S5)
+UIDL_ALL = b"+OK Unique-ID listing follows.\r\n1 uid-1\r\n2 uid-2\r\n3 uid-3\r\n4 uid-4\r\n5 uid-5\r\n.\r\n"
+RETR = {
+    1: b"+OK %d octets\r\n" % S1
+    + b"From: a@example.com\r\nSubject: one\r\n\r\nHello\r\n..dot line\r\n...two dots\r\nlast\r\n.\r\n",
+    2: b"+OK %d octets\r\n" % S2 + b"..starts with a dot\r\nX: y\r\n\r\nbody\r\n..\r\n.\r\n",
+    3: b"+OK %d octets\r\n" % S3 + b"Subject: three\r\n\r\nline 1\r\nline 2\r\nno final newline\r\n.\r\n",
+    4: b"+OK %d octets\r\n" % S4 + b"Subject: headers only\r\nX-Flag: yes\r\n.\r\n",
+    5: b"+OK %d octets\r\n" % S5 + b"\r\nbody without headers\r\nsecond\r\n.\r\n",
+}
+
+
+def test_stat_list_uidl_noop():
+    r = session(b"STAT\r\nLIST\r\nLIST 2\r\nUIDL\r\nUIDL 5\r\nNOOP\r\nQUIT\r\n")
+    assert r.output == LOGGED_IN + b"+OK 5 %d\r\n" % TOTAL + LIST_ALL + b"+OK 2 %d\r\n" % S2 + UIDL_ALL + (
+        b"+OK 5 uid-5\r\n+OK\r\n" + bye(5)
+    )
+    assert r.events[1:] == [Commit(()), CloseConnection("quit")]
+
+
+@pytest.mark.parametrize("number", [1, 2, 3, 4, 5])
+def test_retr_is_dot_stuffed_with_exact_octet_count(number):
+    r = session(b"RETR %d\r\n" % number)
+    assert r.output == LOGGED_IN + RETR[number]
+    assert r.events[1] == Retrieve(100 + number, number, None)
+
+
+@pytest.mark.parametrize(
+    "command, body",
+    [
+        (b"TOP 1 0", b"From: a@example.com\r\nSubject: one\r\n\r\n"),
+        (b"TOP 1 1", b"From: a@example.com\r\nSubject: one\r\n\r\nHello\r\n"),
+        (b"TOP 1 2", b"From: a@example.com\r\nSubject: one\r\n\r\nHello\r\n..dot line\r\n"),
+        (b"TOP 1 999999999999", RETR[1].split(b"\r\n", 1)[1][:-3]),
+        (b"TOP 2 0", b"..starts with a dot\r\nX: y\r\n\r\n"),
+        (b"TOP 2 2", b"..starts with a dot\r\nX: y\r\n\r\nbody\r\n..\r\n"),
+        (b"TOP 3 2", b"Subject: three\r\n\r\nline 1\r\nline 2\r\n"),
+        (b"TOP 3 3", b"Subject: three\r\n\r\nline 1\r\nline 2\r\nno final newline\r\n"),
+        (b"TOP 4 0", M4),
+        (b"TOP 4 10", M4),
+        (b"TOP 5 0", b"\r\n"),
+        (b"TOP 5 1", b"\r\nbody without headers\r\n"),
+        (b"top 01 00", b"From: a@example.com\r\nSubject: one\r\n\r\n"),
+    ],
+)
+def test_top(command, body):
+    r = session(command + b"\r\n")
+    assert r.output == LOGGED_IN + b"+OK Top of message follows.\r\n" + body + b".\r\n"
+    number, lines = (int(x) for x in command.split()[1:])
+    assert r.events[1] == Retrieve(100 + number, number, lines)
+
+
+@pytest.mark.parametrize(
+    "command, reply",
+    [
+        (b"TOP 1", SYNTAX),
+        (b"TOP 1 2 3", SYNTAX),
+        (b"TOP", SYNTAX),
+        (b"TOP 1 x", b"-ERR Invalid number of lines.\r\n"),
+        (b"TOP 1 -1", b"-ERR Invalid number of lines.\r\n"),
+        (b"TOP x 1", b"-ERR Invalid message number.\r\n"),
+        (b"TOP 0 1", NO_SUCH),
+        (b"TOP 6 1", NO_SUCH),
+        (b"RETR", SYNTAX),
+        (b"RETR 1 2", SYNTAX),
+        (b"RETR 0", NO_SUCH),
+        (b"RETR 6", NO_SUCH),
+        (b"RETR one", b"-ERR Invalid message number.\r\n"),
+        (b"DELE", SYNTAX),
+        (b"DELE 6", NO_SUCH),
+        (b"LIST 0", NO_SUCH),
+        (b"LIST 6", NO_SUCH),
+        (b"LIST 99999999999999999999999999", NO_SUCH),
+        (b"LIST 1 2", SYNTAX),
+        (b"LIST  1", SYNTAX),
+        (b"LIST 1 ", SYNTAX),
+        (b"LIST ", SYNTAX),
+        (b"UIDL 1 2", SYNTAX),
+        (b"UIDL 6", NO_SUCH),
+        (b"STAT 1", SYNTAX),
+        (b"NOOP x", SYNTAX),
+        (b"RSET x", SYNTAX),
+        (b"QUIT now", SYNTAX),
+    ]
+    + [(b"LIST " + junk, b"-ERR Invalid message number.\r\n") for junk in
+       (b"-1", b"+1", b"1.0", b"0x1", b"1_0", b"\xd9\xa1", b"\xc2\xb2", b"x")],
+)
+def test_argument_errors(command, reply):
+    r = session(command + b"\r\n")
+    assert r.output == LOGGED_IN + reply
+    assert r.commits == [] and r.closes == [CloseConnection("eof")]
+
+
+def test_leading_zeros_are_decimal():
+    assert session(b"LIST 0001\r\nUIDL 02\r\n").output == LOGGED_IN + b"+OK 1 %d\r\n+OK 2 uid-2\r\n" % S1
+
+
+def test_deleted_messages_are_invisible_until_rset():
+    deleted = b"-ERR Message 2 is deleted.\r\n"
+    r = session(
+        b"DELE 2\r\nDELE 2\r\nSTAT\r\nLIST\r\nLIST 2\r\nUIDL\r\nUIDL 2\r\nRETR 2\r\nTOP 2 0\r\nLIST 3\r\n"
+        b"RSET\r\nSTAT\r\nLIST 2\r\nQUIT\r\n"
+    )
+    left = TOTAL - S2
+    assert r.output == LOGGED_IN + (
+        b"+OK Message 2 deleted.\r\n"
+        + deleted
+        + b"+OK 4 %d\r\n" % left
+        + b"+OK 4 messages (%d octets)\r\n1 %d\r\n3 %d\r\n4 %d\r\n5 %d\r\n.\r\n" % (left, S1, S3, S4, S5)
+        + deleted
+        + b"+OK Unique-ID listing follows.\r\n1 uid-1\r\n3 uid-3\r\n4 uid-4\r\n5 uid-5\r\n.\r\n"
+        + deleted * 3
+        + b"+OK 3 %d\r\n" % S3
+        + b"+OK Maildrop has 5 messages (%d octets).\r\n" % TOTAL
+        + b"+OK 5 %d\r\n" % TOTAL
+        + b"+OK 2 %d\r\n" % S2
+        + bye(5)
+    )
+    assert r.commits == [Commit(())]
+    assert [e for e in r.events if isinstance(e, Retrieve)] == []
+
+
+def test_quit_commits_exactly_the_marked_messages_in_number_order():
+    r = session(b"DELE 4\r\nDELE 1\r\nRSET\r\nDELE 5\r\nDELE 2\r\nQUIT\r\nSTAT\r\n")
+    assert r.output.endswith(b"+OK Message 2 deleted.\r\n" + bye(3))
+    assert r.events[1:] == [Commit((102, 105)), CloseConnection("quit")]
+
+
+def test_update_failure_is_reported():
+    r = session(b"DELE 1\r\nQUIT\r\n", update_ok=False)
+    assert r.output == LOGGED_IN + b"+OK Message 1 deleted.\r\n-ERR [SYS/TEMP] Some deleted messages were not removed.\r\n"
+    assert r.events[1:] == [Commit((101,)), CloseConnection("quit")]
+
+
+def test_eof_deletes_nothing():
+    r = session(b"DELE 1\r\nDELE 2\r\n")
+    assert r.output == LOGGED_IN + b"+OK Message 1 deleted.\r\n+OK Message 2 deleted.\r\n"
+    assert r.events[1:] == [CloseConnection("eof")]
+
+
+@pytest.mark.parametrize("script", [b"", b"USER alice\r\n", b"AUTH PLAIN\r\n", b"AUTH LOGIN\r\n", b"USER al"])
+def test_eof_in_authorization_substates(script):
+    assert run(script).events == [CloseConnection("eof")]
+
+
+def test_empty_maildrop():
+    r = run(b"USER bob\r\nPASS pw\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nQUIT\r\n")
+    assert r.output == GREETING + SEND_PASS + LOGGED_ON_BOB + (
+        b"+OK 0 0\r\n+OK 0 messages (0 octets)\r\n.\r\n+OK Unique-ID listing follows.\r\n.\r\n"
+        + NO_SUCH * 3
+        + b"+OK Maildrop has 0 messages (0 octets).\r\n"
+        + bye(0)
+    )
+    assert r.events[1:] == [Commit(()), CloseConnection("quit")]
+
+
+def test_message_failure_is_temporary_and_the_session_continues():
+    r = run(b"USER ghost\r\nPASS pw\r\nRETR 1\r\nTOP 1 0\r\nLIST\r\n")
+    fail = b"-ERR [SYS/TEMP] The message could not be read; try again later.\r\n"
+    assert r.output == GREETING + SEND_PASS + b"+OK Logged on; maildrop has 1 messages (10 octets).\r\n" + (
+        fail * 2 + b"+OK 1 messages (10 octets)\r\n1 10\r\n.\r\n"
+    )
+
+
+def test_pipelined_session_in_one_packet():
+    script = ALICE_USER + b"STAT\r\nRETR 2\r\nDELE 2\r\nTOP 1 0\r\nLIST 2\r\nQUIT\r\n"
+    r = run(script)
+    assert r.output == LOGGED_IN + b"+OK 5 %d\r\n" % TOTAL + RETR[2] + b"+OK Message 2 deleted.\r\n" + (
+        b"+OK Top of message follows.\r\nFrom: a@example.com\r\nSubject: one\r\n\r\n.\r\n"
+        + b"-ERR Message 2 is deleted.\r\n"
+        + bye(4)
+    )
+    assert r.events == [
+        Authenticate("alice", "secret", "USER"),
+        Retrieve(102, 2, None),
+        Retrieve(101, 1, 0),
+        Commit((102,)),
+        CloseConnection("quit"),
+    ]
+
+
+# ------------------------------------------------------------- the adapter's view, step by step
+def test_paused_core_keeps_later_commands_buffered():
+    conn = Pop3Server(Pop3Config(login_type="plain-text-login"), tls_available=True)
+    assert conn.data_to_send() == [GREETING]
+    conn.receive_data(ALICE_USER + b"STAT\r\nRETR 1\r\nNOOP\r\nQUIT\r\n")
+    assert conn.next_event() == Authenticate("alice", "secret", "USER")
+    assert conn.next_event() is PAUSED
+    assert conn.next_event() is PAUSED
+    assert conn.state is State.AUTHENTICATING
+    assert conn.data_to_send() == [SEND_PASS]
+    conn.auth_succeeded(ALICE)
+    assert conn.next_event() == Retrieve(101, 1, None)
+    assert conn.data_to_send() == [LOGGED_ON_ALICE, b"+OK 5 %d\r\n" % TOTAL]
+    assert conn.next_event() is PAUSED
+    conn.message_content(M1)
+    assert conn.next_event() == Commit(())
+    chunks = conn.data_to_send()
+    assert b"".join(chunks) == RETR[1] + b"+OK\r\n"
+    assert conn.next_event() is PAUSED
+    conn.update_done(True)
+    assert conn.next_event() == CloseConnection("quit")
+    assert conn.data_to_send() == [bye(5)]
+    assert conn.state is State.CLOSED
+    assert conn.next_event() is NEED_DATA
+    conn.receive_data(b"STAT\r\n")
+    assert conn.next_event() is NEED_DATA
+    assert conn.data_to_send() == []
+
+
+def test_eof_while_paused_drops_buffered_commands():
+    conn = Pop3Server(Pop3Config(login_type=PTL))
+    conn.receive_data(ALICE_USER + b"DELE 1\r\nQUIT\r\n")
+    assert isinstance(conn.next_event(), Authenticate)
+    conn.receive_data(b"")
+    assert conn.next_event() is PAUSED
+    conn.auth_succeeded(ALICE)
+    assert conn.next_event() == CloseConnection("eof")
+    assert conn.next_event() is NEED_DATA
+    assert conn.data_to_send() == [GREETING, SEND_PASS, LOGGED_ON_ALICE]
+
+
+def test_eof_during_commit_still_finishes_the_quit():
+    conn = Pop3Server(Pop3Config(login_type=PTL))
+    conn.receive_data(ALICE_USER + b"DELE 3\r\nQUIT\r\n")
+    conn.next_event()
+    conn.auth_succeeded(ALICE)
+    assert conn.next_event() == Commit((103,))
+    conn.receive_data(b"")
+    assert conn.next_event() is PAUSED
+    conn.update_done(True)
+    assert conn.next_event() == CloseConnection("quit")
+
+
+@pytest.mark.parametrize(
+    "call", [
+        lambda c: c.auth_succeeded([]),
+        lambda c: c.auth_failed(AuthFailure.TEMPORARY),
+        lambda c: c.tls_started(),
+        lambda c: c.message_content(b"x"),
+        lambda c: c.message_failed(),
+        lambda c: c.update_done(True),
+    ],
+)
+def test_answers_out_of_turn_are_adapter_bugs(call):
+    conn = Pop3Server(Pop3Config())
+    with pytest.raises(LocalProtocolError):
+        call(conn)
+
+
+def test_config_accepts_enum_or_string_and_validates():
+    assert Pop3Config(login_type="plain-text-authentication").login_type is PTA
+    assert Pop3Config(login_type=SL).login_type is SL
+    assert Pop3Config().login_type is SL
+    with pytest.raises(ValueError):
+        Pop3Config(login_type="anything")
+    with pytest.raises(ValueError):
+        Pop3Config(banner="two\r\nlines")
+    with pytest.raises(ValueError):
+        Pop3Config(max_errors=0)
+
+
+def test_reply_values():
+    assert Reply(False, "No.").to_bytes() == b"-ERR No.\r\n"
+    assert Reply(True).to_bytes() == b"+OK\r\n"
+    assert Reply(True, "x", (".a", "b", "")).to_bytes() == b"+OK x\r\n..a\r\nb\r\n\r\n.\r\n"
+    assert len(Reply(True, "y" * 1000).to_bytes()) == 512
+
+
+# ----------------------------------------------------------------------- big messages
+def retrieve_one(data: bytes) -> list[bytes]:
+    conn = Pop3Server(Pop3Config(login_type=PTL))
+    conn.receive_data(b"USER bob\r\nPASS pw\r\nRETR 1\r\n")
+    conn.next_event()
+    conn.auth_succeeded([MessageInfo(1, "u", len(data))])
+    assert conn.next_event() == Retrieve(1, 1, None)
+    conn.data_to_send()
+    conn.message_content(data)
+    assert conn.next_event() is NEED_DATA
+    return conn.data_to_send()
+
+
+def test_big_message_without_dot_lines_is_sent_without_copying():
+    data = b"Subject: big\r\n\r\n" + b"x" * 998 + b"\r\n" * 1 + (b"y" * 78 + b"\r\n") * 130_000
+    chunks = retrieve_one(data)
+    assert chunks[0] == b"+OK %d octets\r\n" % len(data)
+    assert chunks[1] is data
+    assert chunks[2] == b".\r\n"
+
+
+def test_ten_megabytes_of_dot_lines_are_stuffed_fast():
+    line = b".line starting with a dot, followed by text to fill up the line\r\n"
+    data = line * (10_000_000 // len(line))
+    start = time.perf_counter()
+    chunks = retrieve_one(data)
+    elapsed = time.perf_counter() - start
+    assert chunks[0] == b"+OK %d octets\r\n." % len(data)  # the first line's extra dot
+    assert chunks[1] == data.replace(b"\r\n.", b"\r\n..")
+    assert chunks[2] == b".\r\n"
+    assert len(chunks) == 3
+    assert elapsed < 1.0

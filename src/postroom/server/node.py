@@ -19,7 +19,7 @@ from ..auth import Authenticator
 from ..errors import PostroomError
 from ..model import PopSettings, ServiceStatus, Startup, NodeReport, parse_binding
 from ..storage import Store
-from ..tls import server_context
+from ..tls import server_context, switching_context
 from .pop3 import Pop3Service
 from .protocol_log import ProtocolLog
 
@@ -40,6 +40,8 @@ class Node:
         self.tls_key: tuple[Any, ...] | None = None
         self.tls_error: str | None = None
         self._tls: ssl.SSLContext | None = None
+        # One context for all implicit-TLS listeners; it defers to the current certificate.
+        self.listener_tls = switching_context(lambda: self.pop3.tls)
         self.applied_version = -1
         self.pop_state = "stopped"
         self._task: asyncio.Task[None] | None = None
@@ -146,7 +148,7 @@ class Node:
         factory = self.pop3.protocol_factory(implicit, binding)
         loop = asyncio.get_running_loop()
         try:
-            server = await loop.create_server(factory, host, port, ssl=tls if implicit else None,
+            server = await loop.create_server(factory, host, port, ssl=self.listener_tls if implicit else None,
                                               reuse_address=True, backlog=1024,
                                               ssl_handshake_timeout=30 if implicit else None)
         except OSError as exc:

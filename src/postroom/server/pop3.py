@@ -102,8 +102,7 @@ class Pop3Session(asyncio.Protocol):
 
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.remote_ip = str(peer[0])
         self.remote = f"{peer[0]}:{peer[1]}"

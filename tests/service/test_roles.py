@@ -1,0 +1,251 @@
+"""Role checks in the service layer: who may read, who may change what, and that refusals are clean.
+
+Exchange's role groups: view-only reads everything and changes nothing; recipient-management
+changes mailboxes and domains; server-management changes services and protocol settings;
+organization-management does everything; holding two groups gives the union.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+
+from postroom.errors import Forbidden, ValidationError
+from postroom.service import LOCAL_OPERATOR, Caller, Context
+from postroom.service import domains, logs, mailboxes, pop, services
+from postroom.storage import Store
+
+Op = Callable[[Context], Awaitable[Any]]
+
+READS: dict[str, Op] = {
+    "list_services": lambda ctx: services.list_services(ctx),
+    "list_services_all": lambda ctx: services.list_services(ctx, "all"),
+    "show_pop": lambda ctx: pop.show_pop(ctx),
+    "list_mailboxes": lambda ctx: mailboxes.list_mailboxes(ctx),
+    "show_mailbox": lambda ctx: mailboxes.show_mailbox(ctx, "demo@example.com"),
+    "list_domains": lambda ctx: domains.list_domains(ctx),
+    "list_audit": lambda ctx: logs.list_audit(ctx),
+}
+
+SERVER_CHANGES: dict[str, Op] = {
+    "set_pop": lambda ctx: pop.set_pop(ctx, login_type="plain-text-login"),
+    "set_pop_several": lambda ctx: pop.set_pop(ctx, max_command_size=100, banner="hello"),
+    "start_service": lambda ctx: services.start_service(ctx, "pop3"),
+    "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
+    "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
+    "set_service": lambda ctx: services.set_service(ctx, "pop3", startup="manual"),
+}
+
+
+def _import(ctx: Context) -> Awaitable[Any]:
+    return mailboxes.import_messages(ctx, "demo@example.com", ctx.data_dir + "/../import.eml")
+
+
+RECIPIENT_CHANGES: dict[str, Op] = {
+    "add_domain": lambda ctx: domains.add_domain(ctx, "example.org"),
+    "remove_domain": lambda ctx: domains.remove_domain(ctx, "spare.example"),
+    "new_mailbox": lambda ctx: mailboxes.new_mailbox(ctx, "alice@example.com", "pw"),
+    "set_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "demo@example.com", pop_enabled=False),
+    "set_password": lambda ctx: mailboxes.set_password(ctx, "demo@example.com", "new password"),
+    "remove_mailbox": lambda ctx: mailboxes.remove_mailbox(ctx, "demo@example.com"),
+    "import_messages": _import,
+}
+
+ALL_CHANGES = {**SERVER_CHANGES, **RECIPIENT_CHANGES}
+
+
+@pytest.fixture(autouse=True)
+def fixtures_for_changes(store: Store, data_dir: str, run) -> None:
+    """What the change operations act on: a spare domain to remove and a message file to import."""
+    run(store.add_domain("spare.example"))
+    (Path(data_dir).parent / "import.eml").write_bytes(b"Subject: imported\n\nhello\n")
+
+
+def snapshot(store: Store, run) -> dict[str, Any]:
+    """Everything a change could touch, read straight from the store."""
+    async def read() -> dict[str, Any]:
+        mailbox_rows = await store.list_mailboxes()
+        return {
+            "pop": await store.get_pop_settings("EX01"),
+            "services": await store.list_services("EX01"),
+            "domains": await store.list_domains(),
+            "mailboxes": mailbox_rows,  # includes password hashes
+            "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
+            "audit": await store.list_audit(10000),
+            "config_version": await store.config_version(),
+        }
+    return run(read())
+
+
+def assert_refused(context: Callable[..., Context], store: Store, run, roles: tuple[str, ...], op: Op) -> None:
+    before = snapshot(store, run)
+    ctx = context(*roles)
+    with pytest.raises(Forbidden) as refused:
+        run(op(ctx))
+    assert ctx.caller.name in refused.value.message
+    assert snapshot(store, run) == before  # nothing changed, and no audit entry was written
+
+
+def assert_allowed_change(context: Callable[..., Context], store: Store, run, roles: tuple[str, ...],
+                          op: Op, name: str = "") -> None:
+    audit_before = run(store.list_audit(10000))
+    ctx = context(*roles, name=name or None)
+    run(op(ctx))
+    audit_after = run(store.list_audit(10000))
+    new_entries = audit_after[: len(audit_after) - len(audit_before)]
+    assert new_entries, "an allowed change writes an audit entry"
+    assert all(entry.actor == ctx.caller.name for entry in new_entries)
+
+
+# view-only ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_view_only_can_read(context, store, run, read: Op) -> None:
+    audit_before = run(store.list_audit(10000))
+    assert run(read(context("view-only"))) is not None
+    assert run(store.list_audit(10000)) == audit_before  # reading is not audited
+
+
+def test_view_only_sees_the_same_as_organization_management(context, run) -> None:
+    for read in READS.values():
+        if read is READS["list_audit"]:
+            continue
+        assert run(read(context("view-only"))) == run(read(context("organization-management")))
+
+
+@pytest.mark.parametrize("change", ALL_CHANGES.values(), ids=ALL_CHANGES.keys())
+def test_view_only_cannot_change_anything(context, store, run, change: Op) -> None:
+    assert_refused(context, store, run, ("view-only",), change)
+
+
+# recipient-management -------------------------------------------------------------------------
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_recipient_management_can_read(context, run, read: Op) -> None:
+    run(read(context("recipient-management")))
+
+
+@pytest.mark.parametrize("change", RECIPIENT_CHANGES.values(), ids=RECIPIENT_CHANGES.keys())
+def test_recipient_management_can_change_recipients(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("recipient-management",), change)
+
+
+@pytest.mark.parametrize("change", SERVER_CHANGES.values(), ids=SERVER_CHANGES.keys())
+def test_recipient_management_cannot_change_the_server(context, store, run, change: Op) -> None:
+    assert_refused(context, store, run, ("recipient-management",), change)
+
+
+# server-management ----------------------------------------------------------------------------
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+def test_server_management_can_read(context, run, read: Op) -> None:
+    run(read(context("server-management")))
+
+
+@pytest.mark.parametrize("change", SERVER_CHANGES.values(), ids=SERVER_CHANGES.keys())
+def test_server_management_can_change_the_server(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("server-management",), change)
+
+
+@pytest.mark.parametrize("change", RECIPIENT_CHANGES.values(), ids=RECIPIENT_CHANGES.keys())
+def test_server_management_cannot_change_recipients(context, store, run, change: Op) -> None:
+    assert_refused(context, store, run, ("server-management",), change)
+
+
+# unions, organization-management, nobody -------------------------------------------------------
+@pytest.mark.parametrize("change", ALL_CHANGES.values(), ids=ALL_CHANGES.keys())
+def test_two_roles_give_the_union_of_their_rights(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("recipient-management", "server-management"), change)
+
+
+@pytest.mark.parametrize("change", ALL_CHANGES.values(), ids=ALL_CHANGES.keys())
+def test_view_only_adds_nothing_to_another_role(context, store, run, change: Op) -> None:
+    roles = ("view-only", "recipient-management")
+    if change in RECIPIENT_CHANGES.values():
+        assert_allowed_change(context, store, run, roles, change)
+    else:
+        assert_refused(context, store, run, roles, change)
+
+
+@pytest.mark.parametrize("change", ALL_CHANGES.values(), ids=ALL_CHANGES.keys())
+def test_organization_management_can_change_everything(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("organization-management",), change, name="admin@corp")
+
+
+@pytest.mark.parametrize("roles", [(), ("no-such-role",)], ids=["none", "unknown"])
+@pytest.mark.parametrize("op", {**READS, **ALL_CHANGES}.values(), ids={**READS, **ALL_CHANGES}.keys())
+def test_callers_without_a_known_role_can_do_nothing(context, store, run, roles, op: Op) -> None:
+    assert_refused(context, store, run, roles, op)
+
+
+@pytest.mark.parametrize("roles", [("View-Only",), ("Organization-Management",), ("organization management",)])
+def test_role_names_match_exactly(context, store, run, roles) -> None:
+    assert_refused(context, store, run, roles, READS["show_pop"])
+    assert_refused(context, store, run, roles, ALL_CHANGES["set_pop"])
+
+
+def test_the_local_operator_is_organization_management() -> None:
+    assert LOCAL_OPERATOR.name == "local-operator"
+    assert LOCAL_OPERATOR.roles == frozenset({"organization-management"})
+
+
+def test_forbidden_names_the_missing_right(context, run) -> None:
+    with pytest.raises(Forbidden) as refused:
+        run(pop.set_pop(context("recipient-management", name="rita"), login_type="plain-text-login"))
+    assert "rita" in refused.value.message and "server-config" in refused.value.message
+    with pytest.raises(Forbidden) as refused:
+        run(mailboxes.new_mailbox(context("server-management", name="sam"), "alice@example.com", "pw"))
+    assert "sam" in refused.value.message and "recipients" in refused.value.message
+
+
+# the role check comes before anything else -----------------------------------------------------
+BAD_INPUT_CHANGES: dict[str, Op] = {
+    "set_pop_bad_value": lambda ctx: pop.set_pop(ctx, max_command_size=5),
+    "start_bad_service": lambda ctx: services.start_service(ctx, "pop4"),
+    "set_service_bad_startup": lambda ctx: services.set_service(ctx, "pop3", startup="sometimes"),
+    "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
+    "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
+    "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "nobody@example.com", enabled=False),
+}
+
+
+@pytest.mark.parametrize("change", BAD_INPUT_CHANGES.values(), ids=BAD_INPUT_CHANGES.keys())
+def test_view_only_is_refused_before_its_input_is_looked_at(context, store, run, change: Op) -> None:
+    # A caller who may not change anything learns nothing from validation or lookups.
+    assert_refused(context, store, run, ("view-only",), change)
+
+
+# what allowed changes really do, through the service layer ---------------------------------------
+def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> None:
+    ctx = context("server-management")
+    stopped = run(services.stop_service(ctx, "pop3"))
+    assert stopped["status"] == "stopped" and "no node" in stopped["state"]
+    started = run(services.start_service(ctx, "pop3"))
+    assert started["status"] == "running" and "no node" in started["state"]
+    rows = run(services.list_services(context("view-only")))
+    assert [(r["name"], r["status"], r["startup"]) for r in rows] == [("pop3", "running", "automatic")]
+    assert "no node" in rows[0]["state"]
+
+
+def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
+    ctx = context("server-management", name="sam")
+    view = run(pop.set_pop(ctx, login_type="plain-text-login"))
+    assert view["login_type"] == "plain-text-login"
+    entry = run(store.list_audit(1))[0]
+    assert (entry.actor, entry.action, entry.target) == ("sam", "pop.set", "server/EX01/pop")
+    assert (entry.before, entry.after) == ({"login_type": "secure-login"}, {"login_type": "plain-text-login"})
+
+
+def test_set_pop_validates_everything_before_writing(context, store, run) -> None:
+    before = snapshot(store, run)
+    with pytest.raises(ValidationError) as refused:
+        run(pop.set_pop(context("server-management"), banner="fine", max_command_size=5000))
+    assert refused.value.field == "max_command_size"
+    assert snapshot(store, run) == before
+
+
+def test_recipient_changes_are_audited_as_the_caller(context, store, run) -> None:
+    ctx = context("recipient-management", name="rita")
+    run(domains.add_domain(ctx, "example.org"))
+    run(mailboxes.new_mailbox(ctx, "alice@example.org", "secret-pw-123"))
+    entries = run(store.list_audit(2))
+    assert [(e.actor, e.action) for e in entries] == [("rita", "mailbox.new"), ("rita", "domain.add")]
+    assert "secret-pw-123" not in repr(entries) and "$argon2" not in repr(entries)
