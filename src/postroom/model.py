@@ -97,12 +97,12 @@ def parse_binding(field_name: str, text: str) -> tuple[str, int]:
     host = match.group(1) or match.group(3)
     port = int(match.group(2) or match.group(4))
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
     except ValueError:
         raise ValidationError(field_name, f"{host!r} is not an IP address") from None
     if not 1 <= port <= 65535:
         raise ValidationError(field_name, f"port {port} is out of range (allowed: 1..65535)")
-    return host, port
+    return address.compressed, port  # one spelling per address, so duplicates and clashes show
 
 
 def format_binding(host: str, port: int) -> str:
@@ -184,7 +184,7 @@ def _bool(name: str, value: Any) -> bool:
         return True
     if text in ("false", "off", "no", "0", "disabled"):
         return False
-    raise ValidationError(name, f"{value!r} is not a boolean", ["true", "false"])
+    raise ValidationError(name, f"{value!r} is not allowed", ["enabled", "disabled"])
 
 
 _MAX_INT32 = 2147483647
@@ -206,8 +206,11 @@ _POP_VALIDATORS: dict[str, Any] = {
 }
 
 
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}")
-_DOMAIN = re.compile(r"([A-Za-z0-9-]{1,63}\.)*[A-Za-z0-9-]{1,63}")
+# RFC 1123 host names: labels of letters, digits and inner hyphens; the last label not all digits.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"(?:{_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z])(?:{_LABEL})"
+_DOMAIN = re.compile(_HOST)
+_ADDRESS = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_HOST}")
 
 
 def normalise_address(value: str, field_name: str = "address") -> str:
@@ -220,7 +223,7 @@ def normalise_address(value: str, field_name: str = "address") -> str:
 
 def normalise_domain(value: str, field_name: str = "domain") -> str:
     text = str(value).strip().rstrip(".").lower()
-    if len(text) > 253 or not _DOMAIN.fullmatch(text) or "." not in text:
+    if len(text) > 253 or not _DOMAIN.fullmatch(text):
         raise ValidationError(field_name, f"{value!r} is not a domain name like example.com")
     return text
 

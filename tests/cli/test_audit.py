@@ -1,7 +1,6 @@
 """`postroom log audit`: who changed what, newest first, with before/after and no secrets."""
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -933,3 +933,29 @@ def test_ten_megabytes_of_dot_lines_are_stuffed_fast():
     assert chunks[2] == b".\r\n"
     assert len(chunks) == 3
     assert elapsed < 1.0
+
+
+# -------------------------------------------------------------------------------- purity
+def test_protocol_package_is_pure_and_short():
+    import ast
+    import pathlib
+
+    import postroom.protocol
+
+    forbidden = {"asyncio", "socket", "ssl", "sqlite3", "logging", "time", "selectors", "threading"}
+    forbidden_postroom = ("storage", "server", "service")
+    for path in pathlib.Path(postroom.protocol.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        assert source.count("\n") <= 470, path.name
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("." * node.level) + (node.module or "")]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in forbidden, (path.name, name)
+                parts = name.lstrip(".").split(".")
+                assert not (parts[0] == "postroom" and parts[1:2] and parts[1] in forbidden_postroom), name
+                assert not (name.startswith("..") and parts[0] in forbidden_postroom), (path.name, name)

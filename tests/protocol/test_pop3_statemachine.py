@@ -32,7 +32,8 @@ def parse_multiline(data: bytes) -> tuple[bytes, list[bytes], bytes]:
     first, _, rest = data.partition(b"\r\n")
     lines = []
     while True:
-        line, _, rest = rest.partition(b"\r\n")
+        line, crlf, rest = rest.partition(b"\r\n")
+        assert crlf, f"multi-line reply not terminated: {data!r}"
         if line == b".":
             return first, lines, rest
         lines.append(line[1:] if line.startswith(b".") else line)

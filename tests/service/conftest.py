@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator, TypeVar
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 

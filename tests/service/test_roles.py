@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from postroom.errors import Forbidden, ValidationError
-from postroom.service import LOCAL_OPERATOR, Caller, Context
+from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import domains, logs, mailboxes, pop, services
 from postroom.storage import Store
 

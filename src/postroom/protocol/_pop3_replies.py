@@ -133,7 +133,7 @@ def dot_stuff(data: bytes) -> tuple[bytes, bytes, bytes]:
     """
     body = data.replace(b"\n.", b"\n..")
     prefix = b"." if data[:1] == b"." else b""
-    if True:
+    if not data or data.endswith(b"\r\n"):
         return prefix, body, b".\r\n"
     return prefix, body, b"\r\n.\r\n"
 

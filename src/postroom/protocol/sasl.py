@@ -154,7 +154,7 @@ class SaslExchange:
         """Feed the client's answer to the last challenge (one line, terminator removed)."""
         if self.done:
             return SaslError("not-in-progress", "No authentication exchange in progress.")
-        if line in ("*", b"*"):
+        if line == (b"*" if isinstance(line, bytes) else "*"):
             self._stage = "done"
             return CANCELLED
         return self._consume(decode_response(line))

@@ -27,6 +27,7 @@ from .protocol_log import ProtocolLog, redact
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
 IDLE_TIMEOUT = b"-ERR Disconnected for inactivity.\r\n"
+MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 _session_ids = itertools.count(1)
 
 
@@ -93,6 +94,7 @@ class Pop3Session(asyncio.Protocol):
         self.busy = False  # an adapter task is answering an event
         self.closed = False
         self.write_paused = False
+        self.reading = True
         self.last_activity = self.loop.time()
         self.timer: asyncio.TimerHandle | None = None
         self.authenticated = False
@@ -147,14 +149,21 @@ class Pop3Session(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client reads slower than we answer: stop answering (and reading) until it catches up.
         self.write_paused = True
-        if self.transport:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         if self.transport and not self.closed:
-            self.transport.resume_reading()
             self._pump()
+
+    def _update_reading(self) -> None:
+        """Read only while we keep up: bounded memory per connection whatever the client sends."""
+        if self.transport is None or self.closed or self.conn is None:
+            return
+        wanted = not self.write_paused and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
+        if wanted != self.reading:
+            self.reading = wanted
+            (self.transport.resume_reading if wanted else self.transport.pause_reading)()
 
     # driving the core ----------------------------------------------------------------
     def _pump(self) -> None:
@@ -179,6 +188,7 @@ class Pop3Session(asyncio.Protocol):
                 self._close()
                 return
         self._flush()
+        self._update_reading()
 
     def _spawn(self, coroutine: Any) -> None:
         self.busy = True
@@ -192,6 +202,8 @@ class Pop3Session(asyncio.Protocol):
         except Exception:  # never leak a traceback to the peer: log it under a reference
             ref = uuid.uuid4().hex[:12]
             log.exception("pop3 session %s internal error, ref %s", self.id, ref)
+            if self.transport and not self.closed:
+                self.transport.write(f"-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n".encode())
             self._close()
             return
         self.busy = False
@@ -294,6 +306,7 @@ class Pop3Session(asyncio.Protocol):
             self._close()
             return
         self.transport = transport  # type: ignore[assignment]
+        self.reading = True  # the TLS transport starts reading
         self.conn.tls_started()
 
     # timers and cleanup ----------------------------------------------------------------

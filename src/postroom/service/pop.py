@@ -17,15 +17,19 @@ async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
     return {"server": name, **settings.to_dict()}
 
 
-def resolve_certificate(ctx: Context, value: str | None) -> str | None:
-    """A PEM path, or the name of a PEM under DATA/tls (e.g. `postroom` for the one init made)."""
+def resolve_certificate(ctx: Context, value: str | None) -> tuple[str | None, str | None]:
+    """(certificate, key) from a PEM path, or from the name of a PEM under DATA/tls.
+
+    `postroom` names the pair init made: DATA/tls/postroom.pem with DATA/tls/postroom.key.
+    A path brings no separate key: the key is expected inside it unless --certificate-key.
+    """
     if not value:
-        return None
+        return None, None
     if os.sep not in value and not value.endswith(".pem"):
-        candidate = os.path.join(os.path.abspath(ctx.data_dir), "tls", value + ".pem")
-        if os.path.exists(candidate):
-            return candidate
-    return os.path.abspath(value)
+        base = os.path.join(os.path.abspath(ctx.data_dir), "tls", value)
+        if os.path.exists(base + ".pem"):
+            return base + ".pem", (base + ".key" if os.path.exists(base + ".key") else None)
+    return os.path.abspath(value), None
 
 
 async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
@@ -34,8 +38,8 @@ async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> di
     name = ctx.server_name(server)
     before = await ctx.store.get_pop_settings(name)
     if "certificate" in changes:
-        changes["certificate"] = resolve_certificate(ctx, changes["certificate"])
-        changes.setdefault("certificate_key", None)  # a new certificate brings its own key
+        changes["certificate"], key = resolve_certificate(ctx, changes["certificate"])
+        changes.setdefault("certificate_key", key)  # a new certificate brings its own key
     if changes.get("certificate_key"):
         changes["certificate_key"] = os.path.abspath(changes["certificate_key"])
     after = before.with_changes(**changes)

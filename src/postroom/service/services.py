@@ -107,5 +107,6 @@ async def restart_service(ctx: Context, name: str, server: str | None = None) ->
 
 
 async def set_service(ctx: Context, name: str, *, startup: str, server: str | None = None) -> dict[str, Any]:
+    ctx.require(SERVER_CONFIG)
     value = enum_value(Startup, "startup", startup)
     return await _change(ctx, server, name, "set", startup=value)
