@@ -26,7 +26,7 @@ def test_init_dev_creates_node_file_certificate_and_demo_mailbox(admin: Admin) -
     demo = admin.json("mailbox", "show", "demo@example.com")
     assert demo["password_set"] is True
     assert demo["enabled"] is True and demo["pop_enabled"] is True
-    assert demo["messages"] == 0
+    assert demo["messages"] == 1  # a welcome message for the first client to read
     assert [d["name"] for d in admin.json("domain", "list")] == ["example.com"]
     assert admin.json("pop", "show")["certificate"] == str(cert_path)
 

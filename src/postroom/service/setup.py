@@ -1,6 +1,7 @@
 """`postroom init`: the data directory, the schema, this server with Exchange's defaults."""
 from __future__ import annotations
 
+import email.utils
 import os
 import secrets
 import socket
@@ -73,7 +74,8 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         if dev:
             await store.add_domain(DEV_DOMAIN)
             password = secrets.token_urlsafe(12)
-            await store.create_mailbox(DEV_MAILBOX, "Demo mailbox", hash_password(password))
+            mailbox = await store.create_mailbox(DEV_MAILBOX, "Demo mailbox", hash_password(password))
+            await store.deliver(mailbox.id, _welcome_message(name))
             result.demo_address, result.demo_password = DEV_MAILBOX, password
         await store.append_audit("local-operator", "init", f"server/{name}", None,
                                  {"dev": dev, "fqdn": fqdn, "migrations": applied})
@@ -82,6 +84,20 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         return result
     finally:
         await store.close()
+
+
+def _welcome_message(server: str) -> bytes:
+    """One message in the demo mailbox, so the first POP3 client has something to read."""
+    date = email.utils.formatdate(localtime=False)
+    lines = [
+        f"From: postroom <postmaster@{DEV_DOMAIN}>", f"To: {DEV_MAILBOX}",
+        "Subject: Welcome to postroom", f"Date: {date}",
+        f"Message-ID: <{secrets.token_hex(8)}@{DEV_DOMAIN}>", "Content-Type: text/plain; charset=utf-8", "",
+        f"This mailbox on server {server} is served over POP3 with STLS (port 1110)",
+        "and implicit TLS (port 1995). Administer it with `.venv/bin/postroom`;",
+        "docs/operations.md walks through every setting.",
+    ]
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def _unique(names: list[str]) -> list[str]:

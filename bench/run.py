@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""`make bench`: postroom against Dovecot, on this machine, in one run.
+
+  .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick] [--only login,retr-small,retr-large,idle]
+
+1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
+   mode) and reads Dovecot's master pid from /tmp/bench-peers/dovecot.pid.
+2. Provisions postroom in its own data dir with the kit's users and the very Maildirs the kit
+   seeded for Dovecot, the kit's RSA-2048 certificate, loopback high ports, and starts
+   `postroom serve` (its pid is postroom's --server-pid).
+3. Measures both with the kit's mailload.py, point by point, the two servers alternating
+   within each repetition; medians of --reps runs of --duration seconds.
+4. Writes raw JSON lines to bench/results/raw.jsonl and the tables to docs/performance.md.
+5. Stops postroom (SIGTERM) and the peers (stop_peers.sh), whatever happened.
+Must run as root (the kit installs and starts Dovecot/Postfix). Loopback only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import provision  # noqa: E402
+import report  # noqa: E402
+
+KIT = os.environ.get("BENCH_KIT", os.path.normpath(os.path.join(REPO, "..", "shared", "bench")))
+ML = os.path.join(KIT, "mailload.py")
+DV, PEERS = "/tmp/bench-dovecot", "/tmp/bench-peers"
+SMALL, LARGE = 2048, 1048576
+RESULTS = os.path.join(HERE, "results")
+
+
+def log(*a) -> None:
+    print(*a, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------
+# the two servers
+# ------------------------------------------------------------------------------------------
+class Dovecot:
+    name = "dovecot"
+
+    def __init__(self, nusers: int, install: bool) -> None:
+        self.nusers, self.install = nusers, install
+        self.ports = {"plain": 21110, "tls": 21995}
+        self.users = {"small": os.path.join(DV, "users-small.txt"), "large": os.path.join(DV, "users-large.txt")}
+        self.started = False
+        self.version = ""
+
+    def start(self) -> None:
+        env = dict(os.environ, DOVECOT_LOGIN_MODE="performance", NUSERS=str(self.nusers))
+        if not self.install:
+            env["NO_INSTALL"] = "1"
+        log(f"== peers: setup_peers.sh (DOVECOT_LOGIN_MODE=performance NUSERS={self.nusers}"
+            f"{'' if self.install else ' NO_INSTALL=1'})")
+        self.started = True  # from here on, stop_peers.sh is due whatever happens
+        r = subprocess.run(["bash", os.path.join(KIT, "setup_peers.sh")], env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200)
+        for line in r.stdout.splitlines():
+            if not line.startswith("debconf") and "apt-utils" not in line:
+                log("  " + line)
+        if r.returncode != 0:
+            raise RuntimeError(f"setup_peers.sh exited {r.returncode}")
+        self.version = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.strip()
+
+    @property
+    def pid(self) -> int:
+        with open(os.path.join(PEERS, "dovecot.pid")) as f:
+            return int(f.read().split()[0])
+
+    def fresh(self) -> None:
+        """New login processes (a reload), so an idle-memory run does not reuse freed memory."""
+        subprocess.run(["doveadm", "-c", os.path.join(DV, "dovecot.conf"), "reload"], check=True,
+                       capture_output=True, timeout=30)
+        time.sleep(2.0)
+        wait_port(self.ports["plain"])
+        wait_port(self.ports["tls"])
+
+    def stop(self) -> None:
+        if self.started:
+            log("== peers: stop_peers.sh")
+            r = subprocess.run(["bash", os.path.join(KIT, "stop_peers.sh")], capture_output=True, text=True, timeout=120)
+            for line in (r.stdout + r.stderr).splitlines():
+                log("  " + line)
+            self.started = False
+
+
+class Postroom:
+    name = "postroom"
+
+    def __init__(self, data: str, users: dict, cert: str, key: str, plain_port: int, tls_port: int) -> None:
+        self.data = data
+        self.kit_users = users  # {"small": [KitUser], "large": [KitUser]}
+        self.cert, self.key = cert, key
+        self.ports = {"plain": plain_port, "tls": tls_port}
+        self.users = {
+            kind: provision.write_postroom_users_file(users[kind], os.path.join(RESULTS, f"postroom-users-{kind}.txt"))
+            for kind in users
+        }
+        bindir = os.path.dirname(sys.executable)
+        self.cli = os.path.join(bindir, "postroom")
+        if not os.path.exists(self.cli):
+            raise RuntimeError(f"{self.cli} not found: run `make install` (make bench does)")
+        self.proc: subprocess.Popen | None = None
+        self.log_path = os.path.join(RESULTS, "postroom-serve.log")
+        self.provisioned: dict = {}
+
+    def provision(self, via_cli: bool) -> None:
+        for port in self.ports.values():
+            if port_open(port):
+                raise RuntimeError(f"127.0.0.1:{port} is already in use: pick other ports (--postroom-ports)")
+        log(f"== postroom: provisioning {self.data}")
+        self.provisioned = provision.provision(
+            postroom=self.cli, data=self.data, users=self.kit_users["small"] + self.kit_users["large"],
+            cert=self.cert, key=self.key, bindings=f"127.0.0.1:{self.ports['plain']}",
+            ssl_bindings=f"127.0.0.1:{self.ports['tls']}", log=log, via_cli=via_cli)
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "POSTROOM_AUTH_FAILURE_DELAY"}
+        logf = open(self.log_path, "a")
+        logf.write(f"---- postroom serve started {dt.datetime.now().isoformat(timespec='seconds')}\n")
+        logf.flush()
+        self.proc = subprocess.Popen([self.cli, "serve", "--data", self.data], env=env, stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        try:
+            wait_port(self.ports["plain"], 30, self.proc)
+            wait_port(self.ports["tls"], 30, self.proc)
+        except Exception:
+            self.stop()
+            raise
+        log(f"  postroom serve pid {self.proc.pid} on 127.0.0.1:{self.ports['plain']} (plain/STLS), "
+            f"127.0.0.1:{self.ports['tls']} (TLS)")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def fresh(self) -> None:
+        """A new process, so an idle-memory run measures new memory, not memory freed by earlier runs."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                log(f"  postroom pid {self.proc.pid} ignored SIGTERM for 15 s: SIGKILL")
+                self.proc.kill()
+                self.proc.wait(5)
+        rc = self.proc.returncode
+        if rc not in (0, -signal.SIGTERM):
+            log(f"  postroom serve exited {rc} (see {self.log_path})")
+        self.proc = None
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"postroom serve exited {proc.returncode} before listening on {port}")
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+# ------------------------------------------------------------------------------------------
+# the matrix
+# ------------------------------------------------------------------------------------------
+def points(concs: list[int], idle: int) -> list[dict]:
+    """Every measured point; the same mailload arguments for both servers."""
+    out = []
+    for tls in ("none", "starttls", "implicit"):
+        out.append({"id": f"login {tls} c8", "group": "login", "mode": "pop3-login", "tls": tls, "conc": 8,
+                    "users": "small", "metric": "ops_per_s", "unit": "logins/s"})
+    for kind, size, nmsg, metric, unit in (("small", SMALL, 10, "messages_per_s", "msgs/s"),
+                                          ("large", LARGE, 3, "mb_per_s", "MB/s")):
+        for tls in ("none", "implicit"):
+            for c in concs:
+                out.append({"id": f"retr {'2KB' if kind == 'small' else '1MiB'} {tls} c{c}", "group": f"retr-{kind}",
+                            "mode": "pop3-retr", "tls": tls, "conc": c, "users": kind, "metric": metric,
+                            "unit": unit, "args": ["--expect-messages", str(nmsg), "--expect-size", str(size),
+                                                   "--max-ops", "100000"]})
+    for tls in ("none", "implicit"):
+        out.append({"id": f"idle {idle} {tls}", "group": "idle", "mode": "idle-connections", "tls": tls,
+                    "conc": 50, "users": "small", "metric": "rss_kb_per_conn", "unit": "KB/conn",
+                    "args": ["--idle", str(idle), "--hold", "1", "--settle", "1", "--io-timeout", "20"],
+                    "duration": 30})
+    return out
+
+
+def mailload(args: list[str], timeout: float) -> dict:
+    r = subprocess.run([sys.executable, ML] + args, capture_output=True, text=True, timeout=timeout)
+    line = (r.stdout.strip().splitlines() or ["{}"])[-1]
+    try:
+        d = json.loads(line)
+    except ValueError:
+        d = {"ok": False}
+    if r.returncode != 0:
+        d["ok"] = False
+        d.setdefault("first_error", r.stderr.strip()[-300:])
+        log("    FAIL: " + r.stderr.strip()[-300:])
+    return d
+
+
+def port_for(server, tls: str) -> int:
+    return server.ports["tls"] if tls == "implicit" else server.ports["plain"]
+
+
+def warm(server, kinds=("small", "large"), login_only=False) -> None:
+    """Not measured. Dovecot indexes each Maildir on first access; postroom's credential cache
+    (TTL 300 s) gets every user, as it has in steady state for applications that poll."""
+    for kind in kinds:
+        n = sum(1 for _ in open(server.users[kind]))
+        mode = "pop3-login" if login_only else "pop3-session"
+        d = mailload(["--mode", mode, "--port", str(server.ports["plain"]), "--users-file", server.users[kind],
+                      "-c", "8", "--duration", "60", "--max-ops", str(n), "--max-errors", "1000",
+                      "--label", "warm-up"], 150)
+        if d.get("errors"):
+            log(f"    warm-up {server.name} {kind}: {d.get('errors')} errors ({d.get('first_error')})")
+
+
+def run_point(p: dict, servers: list, reps: int, duration: float, raw) -> None:
+    log(f"== {p['id']}")
+    if p["group"] != "idle":
+        for s in servers:
+            warm(s, kinds=(p["users"],), login_only=True)
+    for rep in range(reps):
+        order = servers if rep % 2 == 0 else servers[::-1]
+        for s in order:
+            if p["group"] == "idle":
+                s.fresh()
+                # one login of each kind first: one-time lazy set-up is not per-connection memory
+                for tls in ("none", "implicit"):
+                    mailload(["--mode", "pop3-login", "--port", str(port_for(s, tls)), "--tls", tls,
+                              "--users-file", s.users["small"], "-c", "1", "--max-ops", "2", "--duration", "5"], 60)
+            dur = p.get("duration", duration)
+            args = ["--mode", p["mode"], "--port", str(port_for(s, p["tls"])), "--tls", p["tls"],
+                    "--users-file", s.users[p["users"]], "-c", str(p["conc"]), "--duration", str(dur),
+                    "--server-pid", str(s.pid), "--label", f"{s.name} {p['id']}"] + p.get("args", [])
+            d = mailload(args, dur + 120)
+            d.update(point=p["id"], group=p["group"], server=s.name, rep=rep, metric=p["metric"], unit=p["unit"])
+            raw.write(json.dumps(d) + "\n")
+            raw.flush()
+            if p["group"] == "idle":
+                log(f"  {s.name:8} rep{rep} ok={d.get('ok')} opened={d.get('opened')} "
+                    f"rss/conn={d.get('rss_kb_per_conn')} KB pss/conn={d.get('pss_kb_per_conn')} KB "
+                    f"probe={d.get('probe_login_ms')} ms")
+            else:
+                log(f"  {s.name:8} rep{rep} ok={d.get('ok')} {p['unit']}={d.get(p['metric'])} "
+                    f"cpu={d.get('server_cpu_pct')}% ms/op={d.get('server_cpu_ms_per_op')} "
+                    f"rss={round((d.get('server_rss_kb') or 0) / 1024, 1)}MB client={d.get('client_cpu_pct')}%"
+                    + (f" errors={d.get('errors')} ({d.get('first_error')})" if d.get("errors") else ""))
+
+
+def machine_facts(dovecot: Dovecot) -> dict:
+    try:
+        import uvloop
+        uv = uvloop.__version__
+    except ImportError:
+        uv = None
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem_gb = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    import ssl
+    return {"nproc": os.cpu_count(), "cpu": model, "mem_gb": mem_gb, "kernel": platform.release(),
+            "python": platform.python_version(), "uvloop": uv, "openssl": ssl.OPENSSL_VERSION,
+            "dovecot": dovecot.version}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
+    ap.add_argument("--only", default="login,retr-small,retr-large,idle", help="groups to run")
+    ap.add_argument("--conc", default="1,8,64", help="concurrencies of the retrieval points")
+    ap.add_argument("--idle", type=int, default=1000, help="idle connections for the memory points")
+    ap.add_argument("--nusers", type=int, default=int(os.environ.get("BENCH_NUSERS", "100")),
+                    help="kit NUSERS: users of each kind; must exceed the highest concurrency, because "
+                         "postroom locks a mailbox per session (-ERR [IN-USE]) and mailload reuses users round-robin")
+    ap.add_argument("--data", default="/tmp/bench-postroom/var", help="postroom data dir (recreated)")
+    ap.add_argument("--postroom-ports", default="31110,31995", help="plain/STLS and implicit-TLS ports")
+    ap.add_argument("--install", choices=["auto", "yes", "no"], default="auto",
+                    help="let setup_peers.sh apt-get install Dovecot/Postfix (auto: only if missing)")
+    ap.add_argument("--via-cli", action="store_true", help="create mailboxes with the CLI (slow) instead of in-process")
+    ap.add_argument("--doc", default=os.path.join(REPO, "docs", "performance.md"))
+    ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    ap.add_argument("--keep-running", action="store_true", help="leave both servers running at the end (debugging)")
+    a = ap.parse_args()
+    if a.quick:
+        a.reps, a.duration, a.idle = 1, 2.0, 200
+    if os.geteuid() != 0:
+        sys.exit("bench/run.py must run as root: the shared kit installs and starts Dovecot and Postfix")
+    if not os.path.exists(ML):
+        sys.exit(f"the shared bench kit is not at {KIT} (set BENCH_KIT)")
+    concs = [int(c) for c in a.conc.split(",")]
+    if a.nusers <= max(concs):
+        log(f"warning: --nusers {a.nusers} <= concurrency {max(concs)}: postroom will answer -ERR [IN-USE]")
+    groups = set(a.only.split(","))
+    install = a.install == "yes" or (a.install == "auto" and not all(
+        shutil.which(b) for b in ("dovecot", "doveadm", "postfix", "smtp-sink")))
+    os.makedirs(RESULTS, exist_ok=True)
+    raw_path = os.path.join(RESULTS, "raw.jsonl")
+    if os.path.exists(raw_path):
+        os.replace(raw_path, os.path.join(RESULTS, "raw.prev.jsonl"))
+    for stale in ("postroom-serve.log",):
+        if os.path.exists(os.path.join(RESULTS, stale)):
+            os.remove(os.path.join(RESULTS, stale))
+
+    t_start = time.monotonic()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    dovecot = Dovecot(a.nusers, install)
+    postroom = None
+    plain_port, tls_port = (int(x) for x in a.postroom_ports.split(","))
+    status = 1
+    try:
+        dovecot.start()
+        small = provision.read_users_file(dovecot.users["small"], os.path.join(DV, "mail"))
+        large = provision.read_users_file(dovecot.users["large"], os.path.join(DV, "mail"))
+        postroom = Postroom(a.data, {"small": small, "large": large}, os.path.join(DV, "ssl", "cert.pem"),
+                            os.path.join(DV, "ssl", "key.pem"), plain_port, tls_port)
+        postroom.provision(a.via_cli)
+        postroom.start()
+        servers = [dovecot, postroom]
+        log("== warm-up (not measured)")
+        for s in servers:
+            warm(s)
+        meta = {"started_at": started_at.isoformat(timespec="seconds"), "reps": a.reps, "duration_s": a.duration,
+                "quick": a.quick, "nusers": a.nusers, "idle": a.idle, "concs": concs,
+                "machine": machine_facts(dovecot), "provision": postroom.provisioned,
+                "command": "make bench" if not sys.argv[1:] else "make bench  # run.py " + " ".join(sys.argv[1:])}
+        with open(raw_path, "w") as raw:
+            raw.write(json.dumps({"meta": meta}) + "\n")
+            for p in points(concs, a.idle):
+                if p["group"] in groups:
+                    run_point(p, servers, a.reps, a.duration, raw)
+        elapsed = time.monotonic() - t_start
+        with open(raw_path, "a") as raw:
+            raw.write(json.dumps({"meta_end": {"elapsed_s": round(elapsed, 1)}}) + "\n")
+        status = 0
+    finally:
+        if not a.keep_running:
+            if postroom is not None:
+                postroom.stop()
+            dovecot.stop()
+    if not a.no_doc:
+        report.write(raw_path, a.doc)
+        log(f"== wrote {a.doc}")
+    log(f"== done in {(time.monotonic() - t_start) / 60:.1f} min; raw: {raw_path}")
+    print(report.markdown_table(report.load(raw_path)))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
