@@ -116,3 +116,24 @@ def test_unexpected_failure_answers_with_a_reference_not_a_traceback(tmp_path, c
     with caplog.at_level(logging.ERROR, logger="postroom.pop3"):
         asyncio.run(main())
     assert any("ref" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_total_and_per_user_connection_limits(tmp_path):
+    async def main():
+        settings = PopSettings(max_connections=2, max_connections_per_user=1, **PLAIN)
+        store, server, port = await start(tmp_path, settings)
+        first, _, first_writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
+        assert first[-1].startswith(b"+OK")
+        # A second session for the same mailbox hits the per-user limit before the lock.
+        second, _, second_writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
+        assert second[-1].startswith(b"-ERR [SYS/TEMP] Too many connections for this user")
+        # The server-wide limit (2) is now reached: a third connection is turned away at once.
+        third, reader, _ = await converse(port)
+        assert third[0] == b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        for writer in (first_writer, second_writer):
+            writer.close()
+        server.close()
+        await store.close()
+
+    asyncio.run(main())
