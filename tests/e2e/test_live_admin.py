@@ -187,3 +187,15 @@ def test_failed_login_delay_does_not_block_other_sessions(server):
     assert not readable and not failing.sock.pending()
     assert reply(failing).startswith(b"-ERR [AUTH]")
     failing.close()
+
+
+def test_a_second_serve_on_the_same_data_is_refused(fresh_server):
+    import subprocess
+
+    from .harness import POSTROOM
+
+    result = subprocess.run([*POSTROOM, "serve", "--data", str(fresh_server.data)], capture_output=True,
+                            text=True, timeout=30, env=fresh_server.env)
+    assert result.returncode == 4
+    assert "already serving" in result.stderr
+    assert port_open(fresh_server.pop_port)  # the first node is unaffected

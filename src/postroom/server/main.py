@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import signal
 
 from ..auth import Authenticator
 from ..datadir import read_local_server
+from ..errors import Conflict
 from ..storage import open_store
 from .node import Node
 
@@ -23,8 +25,24 @@ def install_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def claim_data_dir(data_dir: str) -> int:
+    """One node per embedded store: its mailbox locks live in that process's memory."""
+    path = os.path.join(data_dir, "serve.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd  # held open (and locked) until the process exits
+
+
 async def serve(data_dir: str) -> None:
     server = read_local_server(data_dir)
+    claim_data_dir(data_dir)
     store = open_store(data_dir)
     await store.open()
     try:
