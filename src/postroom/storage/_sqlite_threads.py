@@ -46,6 +46,9 @@ def translate(exc: BaseException) -> BaseException:
     return new
 
 
+MMAP_BYTES = 1 << 30
+
+
 def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     if writer:
         parent = os.path.dirname(os.path.abspath(path))
@@ -54,7 +57,12 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Messages are read whole: map the file instead of one pread per page.
+        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         if writer:
+            # Only takes effect when the file is created: 16 KiB pages cut the overflow-page
+            # chain of a 1 MiB message by four (faster RETR of large mail).
+            conn.execute("PRAGMA page_size = 16384")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise Unavailable(f"cannot use write-ahead logging on {path} (journal mode {mode})")
