@@ -1,6 +1,8 @@
 """Fixtures for the CLI as an administrator uses it: one initialised data directory per test."""
 from __future__ import annotations
 
+import asyncio
+
 import json
 import re
 from pathlib import Path
@@ -53,6 +55,25 @@ class Admin:
 
     def audit(self, limit: int = 1000) -> list[dict[str, Any]]:
         return self.json("log", "audit", "--limit", str(limit))
+
+    def peek(self, read: Any) -> Any:
+        """Run `read(store)` against the data directory: what the CLI really stored."""
+        from postroom.storage import open_store
+
+        async def main() -> Any:
+            store = open_store(str(self.data))
+            await store.open()
+            try:
+                return await read(store)
+            finally:
+                await store.close()
+
+        return asyncio.run(main())
+
+    def password_hash(self, address: str) -> str | None:
+        async def read(store: Any) -> str | None:
+            return (await store.get_mailbox(address)).password_hash
+        return self.peek(read)
 
     def new_mailbox(self, address: str, password: str = "pw", *extra: str) -> dict[str, Any]:
         return self.json("mailbox", "new", address, "--password-stdin", *extra, input=password + "\n")

@@ -95,7 +95,7 @@ def test_audit_records_removal_and_import(admin: Admin, tmp_path) -> None:
     assert imported["action"] == "mailbox.import"
     assert imported["after"] == {"path": str(eml), "format": "eml", "messages": 1}
     assert remove["action"] == "mailbox.remove"
-    assert remove["before"]["address"] == "demo@example.com" and remove["before"]["messages"] == 1
+    assert remove["before"]["address"] == "demo@example.com" and remove["before"]["messages"] == 2  # the welcome message and the import
     assert remove["after"] is None
 
 

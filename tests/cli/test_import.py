@@ -1,12 +1,10 @@
 """`postroom mailbox import ADDRESS PATH`: mbox (mboxrd), Maildir, a folder of .eml, one .eml."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from postroom.storage import open_store
 
 from .conftest import Admin, flat
 
@@ -40,15 +38,10 @@ MBOX_WIRE = [
 
 
 def stored_messages(admin: Admin, address: str) -> list[bytes]:
-    async def read() -> list[bytes]:
-        store = open_store(str(admin.data))
-        await store.open()
-        try:
-            mailbox = await store.get_mailbox(address)
-            return [await store.read_message(mailbox.id, m.id) for m in await store.list_messages(mailbox.id)]
-        finally:
-            await store.close()
-    return asyncio.run(read())
+    async def read(store) -> list[bytes]:
+        mailbox = await store.get_mailbox(address)
+        return [await store.read_message(mailbox.id, m.id) for m in await store.list_messages(mailbox.id)]
+    return admin.peek(read)
 
 
 @pytest.fixture

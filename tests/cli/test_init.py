@@ -8,7 +8,6 @@ import pytest
 from argon2 import PasswordHasher
 from cryptography import x509
 
-from postroom.storage import open_store
 
 from .conftest import Admin, flat
 
@@ -32,19 +31,10 @@ def test_init_dev_creates_node_file_certificate_and_demo_mailbox(admin: Admin) -
 
 
 def test_init_dev_prints_a_demo_password_that_verifies(admin: Admin) -> None:
-    import asyncio
 
     assert admin.demo_password and len(admin.demo_password) >= 12
 
-    async def stored_hash() -> str | None:
-        store = open_store(str(admin.data))
-        await store.open()
-        try:
-            return (await store.get_mailbox("demo@example.com")).password_hash
-        finally:
-            await store.close()
-
-    password_hash = asyncio.run(stored_hash())
+    password_hash = admin.password_hash("demo@example.com")
     assert password_hash and password_hash.startswith("$argon2id$")
     assert PasswordHasher().verify(password_hash, admin.demo_password)
 

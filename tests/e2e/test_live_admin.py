@@ -11,7 +11,6 @@ import time
 import pytest
 
 from .harness import free_port, port_open, wait_until
-from .messages import message
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import pytest
 
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
