@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench`: postroom against Dovecot, on this machine, in one run.
 
-  .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick] [--only login,retr-small,retr-large,idle]
+  .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick] [--only login,login-cold,retr-small,retr-large,idle]
 
 1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
    mode) and reads Dovecot's master pid from /tmp/bench-peers/dovecot.pid.
@@ -55,7 +55,8 @@ class Dovecot:
     def __init__(self, nusers: int, install: bool) -> None:
         self.nusers, self.install = nusers, install
         self.ports = {"plain": 21110, "tls": 21995}
-        self.users = {"small": os.path.join(DV, "users-small.txt"), "large": os.path.join(DV, "users-large.txt")}
+        self.users = {"small": os.path.join(DV, "users-small.txt"), "large": os.path.join(DV, "users-large.txt"),
+                      "crypt": os.path.join(DV, "users-crypt.txt")}
         self.started = False
         self.version = ""
 
@@ -87,6 +88,9 @@ class Dovecot:
         time.sleep(2.0)
         wait_port(self.ports["plain"])
         wait_port(self.ports["tls"])
+
+    def fresh_for_point(self) -> None:
+        """Nothing to do: no credential cache (auth_cache_size = 0 by default), PLAIN passwords."""
 
     def stop(self) -> None:
         if self.started:
@@ -154,6 +158,9 @@ class Postroom:
         self.stop()
         self.start()
 
+    def fresh_for_point(self) -> None:
+        self.fresh()
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -199,6 +206,12 @@ def points(concs: list[int], idle: int) -> list[dict]:
     for tls in ("none", "starttls", "implicit"):
         out.append({"id": f"login {tls} c8", "group": "login", "mode": "pop3-login", "tls": tls, "conc": 8,
                     "users": "small", "metric": "ops_per_s", "unit": "logins/s"})
+    # Information, no target: logins that compute the password hash. postroom: the first login of
+    # each mailbox after a restart (argon2id, then cached); Dovecot: the kit's SHA512-CRYPT users
+    # (Dovecot's auth cache is off by default, so every login hashes).
+    out.append({"id": "login none c8, hash computed", "group": "login-cold", "mode": "pop3-login", "tls": "none",
+                "conc": 8, "users": "small", "metric": "ops_per_s", "unit": "logins/s", "info": True,
+                "users_by_server": {"dovecot": "crypt"}, "cold": True})
     for kind, size, nmsg, metric, unit in (("small", SMALL, 10, "messages_per_s", "msgs/s"),
                                           ("large", LARGE, 3, "mb_per_s", "MB/s")):
         for tls in ("none", "implicit"):
@@ -229,6 +242,31 @@ def mailload(args: list[str], timeout: float) -> dict:
     return d
 
 
+def host_busy_pct(interval: float = 1.0) -> float:
+    """Busy CPU over `interval`, in % of one CPU (so up to 100 x nproc), from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            vals = [int(x) for x in f.readline().split()[1:9]]
+        idle = vals[3] + vals[4]
+        return sum(vals) - idle, sum(vals)
+    b0, t0 = sample()
+    time.sleep(interval)
+    b1, t1 = sample()
+    return 100.0 * (os.cpu_count() or 1) * (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_quiet(limit: float = 20.0, max_wait: float = 180.0) -> float:
+    """Other people's jobs (a test suite, a build) share these CPUs: wait until the machine is
+    idle apart from our idle servers before a measured run, or give up after max_wait."""
+    t0 = time.monotonic()
+    busy = host_busy_pct()
+    while busy > limit and time.monotonic() - t0 < max_wait:
+        log(f"    machine busy ({busy:.0f}% CPU from other processes): waiting")
+        time.sleep(4.0)
+        busy = host_busy_pct()
+    return round(busy, 1)
+
+
 def port_for(server, tls: str) -> int:
     return server.ports["tls"] if tls == "implicit" else server.ports["plain"]
 
@@ -248,12 +286,31 @@ def warm(server, kinds=("small", "large"), login_only=False) -> None:
 
 def run_point(p: dict, servers: list, reps: int, duration: float, raw) -> None:
     log(f"== {p['id']}")
-    if p["group"] != "idle":
+    if p["group"] not in ("idle", "login-cold"):
         for s in servers:
+            # postroom's credential cache keeps an entry 300 s from its verification (a hit does not
+            # extend it): a restart, then the point's own workload once per user (unmeasured), makes
+            # sure no entry expires inside this point and each point starts from the same state.
+            s.fresh_for_point()
+            n = sum(1 for _ in open(s.users[p["users"]]))
+            # first every credential at c=8 (a cold postroom login runs argon2id on a 2-thread pool:
+            # 64 at once would queue past mailload's 10-s I/O timeout), then the workload itself
             warm(s, kinds=(p["users"],), login_only=True)
+            d = mailload(["--mode", p["mode"], "--port", str(port_for(s, p["tls"])), "--tls", p["tls"],
+                          "--users-file", s.users[p["users"]], "-c", str(p["conc"]), "--duration", "30",
+                          "--label", "warm-up"] + p.get("args", []) + ["--max-ops", str(n), "--max-errors", "1000"],
+                         150)
+            if d.get("errors"):
+                log(f"    warm-up {s.name}: {d.get('errors')} errors ({d.get('first_error')})")
     for rep in range(reps):
         order = servers if rep % 2 == 0 else servers[::-1]
         for s in order:
+            kind = p.get("users_by_server", {}).get(s.name, p["users"])
+            extra = []
+            if p.get("cold"):
+                s.fresh_for_point()
+                if s.name == "postroom":  # each mailbox once: every login verifies argon2id
+                    extra = ["--max-ops", str(sum(1 for _ in open(s.users[kind])))]
             if p["group"] == "idle":
                 s.fresh()
                 # one login of each kind first: one-time lazy set-up is not per-connection memory
@@ -261,11 +318,19 @@ def run_point(p: dict, servers: list, reps: int, duration: float, raw) -> None:
                     mailload(["--mode", "pop3-login", "--port", str(port_for(s, tls)), "--tls", tls,
                               "--users-file", s.users["small"], "-c", "1", "--max-ops", "2", "--duration", "5"], 60)
             dur = p.get("duration", duration)
+            if p.get("cold") and s.name == "postroom":
+                dur = max(dur, 60)  # bounded by --max-ops: one login per mailbox
             args = ["--mode", p["mode"], "--port", str(port_for(s, p["tls"])), "--tls", p["tls"],
-                    "--users-file", s.users[p["users"]], "-c", str(p["conc"]), "--duration", str(dur),
-                    "--server-pid", str(s.pid), "--label", f"{s.name} {p['id']}"] + p.get("args", [])
+                    "--users-file", s.users[kind], "-c", str(p["conc"]), "--duration", str(dur),
+                    "--server-pid", str(s.pid), "--label", f"{s.name} {p['id']}"] + p.get("args", []) + extra
+            quiet = wait_quiet()
             d = mailload(args, dur + 120)
-            d.update(point=p["id"], group=p["group"], server=s.name, rep=rep, metric=p["metric"], unit=p["unit"])
+            d["busy_before_pct"] = quiet
+            if d.get("host_cpu_busy_pct") is not None:
+                d["other_cpu_pct"] = round(d["host_cpu_busy_pct"] - (d.get("server_cpu_pct") or 0)
+                                           - (d.get("client_cpu_pct") or 0), 1)
+            d.update(point=p["id"], group=p["group"], server=s.name, rep=rep, metric=p["metric"], unit=p["unit"],
+                     users=kind, info=bool(p.get("info")))
             raw.write(json.dumps(d) + "\n")
             raw.flush()
             if p["group"] == "idle":
@@ -276,7 +341,30 @@ def run_point(p: dict, servers: list, reps: int, duration: float, raw) -> None:
                 log(f"  {s.name:8} rep{rep} ok={d.get('ok')} {p['unit']}={d.get(p['metric'])} "
                     f"cpu={d.get('server_cpu_pct')}% ms/op={d.get('server_cpu_ms_per_op')} "
                     f"rss={round((d.get('server_rss_kb') or 0) / 1024, 1)}MB client={d.get('client_cpu_pct')}%"
+                    + (f" other={d.get('other_cpu_pct')}%" if (d.get("other_cpu_pct") or 0) > 15 else "")
                     + (f" errors={d.get('errors')} ({d.get('first_error')})" if d.get("errors") else ""))
+
+
+def code_state() -> dict:
+    """Which postroom was measured: others may be editing src/ while the bench runs."""
+    import hashlib
+
+    def git(*args: str) -> str:
+        r = subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    digest = hashlib.sha256()
+    src = os.path.join(REPO, "src")
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            if name.endswith((".py", ".sql")):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, src).encode() + b"\0")
+                with open(path, "rb") as f:
+                    digest.update(f.read())
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_dirty": dirty, "src_sha256": digest.hexdigest()[:16]}
 
 
 def machine_facts(dovecot: Dovecot) -> dict:
@@ -311,10 +399,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
-    ap.add_argument("--only", default="login,retr-small,retr-large,idle", help="groups to run")
+    ap.add_argument("--only", default="login,login-cold,retr-small,retr-large,idle", help="groups to run")
     ap.add_argument("--conc", default="1,8,64", help="concurrencies of the retrieval points")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections for the memory points")
-    ap.add_argument("--nusers", type=int, default=int(os.environ.get("BENCH_NUSERS", "100")),
+    ap.add_argument("--nusers", type=int, default=int(os.environ.get("BENCH_NUSERS", "200")),
                     help="kit NUSERS: users of each kind; must exceed the highest concurrency, because "
                          "postroom locks a mailbox per session (-ERR [IN-USE]) and mailload reuses users round-robin")
     ap.add_argument("--data", default="/tmp/bench-postroom/var", help="postroom data dir (recreated)")
@@ -348,6 +436,7 @@ def main() -> int:
 
     t_start = time.monotonic()
     started_at = dt.datetime.now(dt.timezone.utc)
+    code_at_start = code_state()
     dovecot = Dovecot(a.nusers, install)
     postroom = None
     plain_port, tls_port = (int(x) for x in a.postroom_ports.split(","))
@@ -366,7 +455,7 @@ def main() -> int:
             warm(s)
         meta = {"started_at": started_at.isoformat(timespec="seconds"), "reps": a.reps, "duration_s": a.duration,
                 "quick": a.quick, "nusers": a.nusers, "idle": a.idle, "concs": concs,
-                "machine": machine_facts(dovecot), "provision": postroom.provisioned,
+                "machine": machine_facts(dovecot), "provision": postroom.provisioned, "code": code_at_start,
                 "command": "make bench" if not sys.argv[1:] else "make bench  # run.py " + " ".join(sys.argv[1:])}
         with open(raw_path, "w") as raw:
             raw.write(json.dumps({"meta": meta}) + "\n")
@@ -375,7 +464,10 @@ def main() -> int:
                     run_point(p, servers, a.reps, a.duration, raw)
         elapsed = time.monotonic() - t_start
         with open(raw_path, "a") as raw:
-            raw.write(json.dumps({"meta_end": {"elapsed_s": round(elapsed, 1)}}) + "\n")
+            code_at_end = code_state()
+            if code_at_end["src_sha256"] != code_at_start["src_sha256"]:
+                log("WARNING: src/ changed while the bench ran: points may have measured different code")
+            raw.write(json.dumps({"meta_end": {"elapsed_s": round(elapsed, 1), "code": code_at_end}}) + "\n")
         status = 0
     finally:
         if not a.keep_running:
