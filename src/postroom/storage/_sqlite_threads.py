@@ -136,7 +136,8 @@ class _Worker(threading.Thread):
             self.stopped.set_result(None)
 
     def serve(self) -> None:
-        raise NotImplementedError
+        """The job loop: Reader and Writer each define their own (this base is never run)."""
+        raise TypeError(f"{type(self).__name__} must define serve()")
 
 
 class Reader(_Worker):
