@@ -136,3 +136,22 @@ def test_total_and_per_user_connection_limits(tmp_path):
         await store.close()
 
     asyncio.run(main())
+
+
+def test_a_message_removed_during_the_session_is_a_permanent_error(tmp_path):
+    async def main():
+        store, server, port = await start(tmp_path, PopSettings(**PLAIN))
+        mailbox = await store.get_mailbox("alice@example.com")
+        await store.deliver(mailbox.id, b"Subject: one\r\n\r\nbody\r\n")
+        replies, reader, writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
+        assert replies[-1].startswith(b"+OK")
+        await store.remove_mailbox("alice@example.com")  # an administrator removes it meanwhile
+        writer.write(b"RETR 1\r\n")
+        assert (await reader.readline()).startswith(b"-ERR [SYS/PERM]")
+        writer.write(b"NOOP\r\n")
+        assert await reader.readline() == b"+OK\r\n"  # the session goes on
+        writer.close()
+        server.close()
+        await store.close()
+
+    asyncio.run(main())

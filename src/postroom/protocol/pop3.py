@@ -169,10 +169,11 @@ class Pop3Server:
         self._out.append(terminator)
         self._state = State.TRANSACTION
 
-    def message_failed(self) -> None:
+    def message_failed(self, permanent: bool = False) -> None:
+        """The message could not be read: gone for good (SYS/PERM) or for now (SYS/TEMP)."""
         self._expect(State.RETRIEVING)
         self._state = State.TRANSACTION
-        self._send(R.MESSAGE_FAILED)
+        self._send(R.MESSAGE_GONE if permanent else R.MESSAGE_FAILED)
 
     def update_done(self, ok: bool) -> None:
         self._expect(State.UPDATE)

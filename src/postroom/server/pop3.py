@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from ..auth import Authenticator
-from ..errors import PostroomError, ValidationError
+from ..errors import NotFound, PostroomError, ValidationError
 from ..model import PopSettings, SortOrder, normalise_address
 from ..protocol.pop3 import (
     NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused,
@@ -277,7 +277,7 @@ class Pop3Session(asyncio.Protocol):
             data = await self.service.store.read_message(self.locked_mailbox, event.message_id)
         except PostroomError as exc:
             log.warning("pop3 session %s cannot read message %s: %s", self.id, event.message_id, exc.message)
-            self.conn.message_failed()
+            self.conn.message_failed(permanent=isinstance(exc, NotFound))
             return
         self.conn.message_content(data)
 
