@@ -179,3 +179,19 @@ def top_of_message(data: bytes, body_lines: int) -> bytes:
         end = data.find(b"\n", pos)
         pos = size if end < 0 else end + 1
     return data[:pos]
+
+
+# Command arguments: a syntax error is a peer protocol violation carrying its reply.
+def command_args(arg: str | None, low: int, high: int) -> list[str]:
+    """Arguments separated by single spaces, between `low` and `high` of them."""
+    args = [] if arg is None else arg.split(" ")
+    if not low <= len(args) <= high or "" in args:
+        raise RemoteProtocolError(SYNTAX_ERROR)
+    return args
+
+
+def decimal_arg(text: str, bad: Reply) -> int:
+    """A positive decimal argument (message number or line count); `bad` is the reply otherwise."""
+    if not (text.isascii() and text.isdigit()):
+        raise RemoteProtocolError(bad)
+    return int(text)

@@ -50,19 +50,6 @@ KNOWN_COMMANDS = frozenset(
 _ANY_LINE = ""  # TRANSITIONS key: every line goes to this handler, undecoded
 
 
-def _args(arg: str | None, low: int, high: int) -> list[str]:
-    args = [] if arg is None else arg.split(" ")
-    if not low <= len(args) <= high or "" in args:
-        raise RemoteProtocolError(R.SYNTAX_ERROR)
-    return args
-
-
-def _decimal(text: str, bad: Reply) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise RemoteProtocolError(bad)
-    return int(text)
-
-
 # ------------------------------------------------------------------------------------ core
 class Pop3Server:
     """One POP3 connection, server side. The greeting is queued at construction."""
@@ -256,7 +243,7 @@ class Pop3Server:
 
     # ---------------------------------------------------------------- AUTHORIZATION
     def _capa(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         lines = ["TOP", "UIDL", "RESP-CODES"]
         if self._state is State.TRANSACTION:
             lines.append("PIPELINING")
@@ -273,7 +260,7 @@ class Pop3Server:
         self._send(R.ok(R.CAPA_FOLLOWS, tuple(lines)))
 
     def _user_cmd(self, arg: str | None) -> None:
-        (name,) = _args(arg, 1, 1)
+        (name,) = R.command_args(arg, 1, 1)
         self._user = None
         self._state = State.AUTHORIZATION
         if not self._allowed(USER_PASS):
@@ -299,7 +286,7 @@ class Pop3Server:
             mechanisms = tuple(m for m in sasl.MECHANISMS if self._allowed(m))
             self._send(R.ok(R.MECHANISMS_FOLLOW, mechanisms) if mechanisms else self._tls_required())
             return
-        args = _args(arg, 1, 2)
+        args = R.command_args(arg, 1, 2)
         mechanism = args[0].upper()
         if mechanism not in sasl.MECHANISMS:
             raise RemoteProtocolError(R.UNSUPPORTED_MECHANISM)
@@ -333,7 +320,7 @@ class Pop3Server:
             raise RemoteProtocolError(R.err(outcome.text))
 
     def _stls(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         if self.tls_active or not self.tls_available:
             raise RemoteProtocolError(R.NOT_VALID_IN_STATE)
         self._user = None
@@ -343,7 +330,7 @@ class Pop3Server:
         self._events.append(StartTls())
 
     def _quit_authorization(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         self._send(R.SIGNING_OFF)
         self._close("quit")
 
@@ -356,7 +343,7 @@ class Pop3Server:
 
     def _lookup(self, text: str) -> int | Reply:
         """A visible message number, or the negative reply for an absent/deleted one."""
-        number = _decimal(text, R.BAD_MESSAGE_NUMBER)
+        number = R.decimal_arg(text, R.BAD_MESSAGE_NUMBER)
         if not 1 <= number <= len(self._ids):
             return R.NO_SUCH_MESSAGE
         if number in self._deleted:
@@ -367,11 +354,11 @@ class Pop3Server:
         return [n for n in range(1, len(self._ids) + 1) if n not in self._deleted]
 
     def _stat(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         self._send(R.ok(f"{self._count()} {self._octets()}"))
 
     def _list(self, arg: str | None) -> None:
-        args = _args(arg, 0, 1)
+        args = R.command_args(arg, 0, 1)
         if not args:
             lines = tuple(f"{n} {self._sizes[n - 1]}" for n in self._visible())
             self._send(R.ok(f"{self._count()} messages ({self._octets()} octets)", lines))
@@ -380,7 +367,7 @@ class Pop3Server:
         self._send(number if isinstance(number, Reply) else R.ok(f"{number} {self._sizes[number - 1]}"))
 
     def _uidl(self, arg: str | None) -> None:
-        args = _args(arg, 0, 1)
+        args = R.command_args(arg, 0, 1)
         if not args:
             lines = tuple(f"{n} {self._uidls[n - 1]}" for n in self._visible())
             self._send(R.ok(R.UIDL_FOLLOWS, lines))
@@ -398,16 +385,16 @@ class Pop3Server:
         self._events.append(Retrieve(self._ids[number - 1], number, top_lines))
 
     def _retr(self, arg: str | None) -> None:
-        (number,) = _args(arg, 1, 1)
+        (number,) = R.command_args(arg, 1, 1)
         self._retrieve(number, None)
 
     def _top(self, arg: str | None) -> None:
-        number, lines = _args(arg, 2, 2)
-        _decimal(number, R.BAD_MESSAGE_NUMBER)
-        self._retrieve(number, _decimal(lines, R.BAD_LINE_COUNT))
+        number, lines = R.command_args(arg, 2, 2)
+        R.decimal_arg(number, R.BAD_MESSAGE_NUMBER)
+        self._retrieve(number, R.decimal_arg(lines, R.BAD_LINE_COUNT))
 
     def _dele(self, arg: str | None) -> None:
-        (text,) = _args(arg, 1, 1)
+        (text,) = R.command_args(arg, 1, 1)
         number = self._lookup(text)
         if isinstance(number, Reply):
             self._send(number)
@@ -417,17 +404,17 @@ class Pop3Server:
         self._send(R.ok(f"Message {number} deleted."))
 
     def _noop(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         self._send(R.NOOP)
 
     def _rset(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         self._deleted.clear()
         self._deleted_octets = 0
         self._send(R.ok(f"Maildrop has {self._count()} messages ({self._octets()} octets)."))
 
     def _quit_transaction(self, arg: str | None) -> None:
-        _args(arg, 0, 0)
+        R.command_args(arg, 0, 0)
         self._state = State.UPDATE
         self._events.append(Commit(tuple(self._ids[n - 1] for n in sorted(self._deleted))))
 
