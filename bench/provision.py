@@ -9,6 +9,7 @@ hundred mailboxes is minutes. `--via-cli` in run.py forces the CLI for those too
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,11 @@ import time
 from dataclasses import dataclass
 
 DOMAIN = "bench.test"
+SERVER = "BENCH"
+# The two receive connectors `postroom init` creates, by the name the bench uses for each.
+CONNECTORS = {"default": f"Default {SERVER}", "client": f"Client {SERVER}"}
+# Postroom's default is 20 connections at once from one address; mailload runs up to 64 from 127.0.0.1.
+SMTP_PER_SOURCE = 1000
 
 
 @dataclass
@@ -67,19 +73,37 @@ class Cli:
 
 
 def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key: str,
-              bindings: str, ssl_bindings: str, log, via_cli: bool = False) -> dict:
-    """A fresh data dir with every kit user and message; returns timing facts for the report."""
+              bindings: str, ssl_bindings: str, smtp_bindings: dict[str, str], log,
+              rcpts: list[str] = (), via_cli: bool = False) -> dict:
+    """A fresh data dir with every kit user and message; returns timing facts for the report.
+
+    smtp_bindings: {"default": "127.0.0.1:PORT", "client": "127.0.0.1:PORT"}, always applied: the
+    smtp service starts with `serve`, and `init` (without --dev) binds its connectors to 25/587.
+    The connectors keep their certificate unset, so they use the POP3 one: the kit's.
+    rcpts: addresses the SMTP points deliver to; checked to be mailboxes here."""
     t0 = time.monotonic()
     if os.path.exists(data):
         shutil.rmtree(data)
     cli = Cli(postroom, data, log)
-    cli("init", "--server-name", "BENCH", "--fqdn", "localhost")
+    cli("init", "--server-name", SERVER, "--fqdn", "localhost")
     cli("domain", "add", DOMAIN)
     cli("pop", "set", "--bindings", bindings, "--ssl-bindings", ssl_bindings,
         "--certificate", cert, "--certificate-key", key,
         "--login-type", "plain-text-login",
         "--max-connections-per-user", "100000")
     cli("service", "set", "pop3", "--startup", "automatic")
+    connectors = {}
+    for kind, binding in smtp_bindings.items():
+        cli("connector", "set", CONNECTORS[kind], "--bindings", binding,
+            "--max-inbound-connections-per-source", str(SMTP_PER_SOURCE))
+        view = json.loads(cli("connector", "show", CONNECTORS[kind], "--json"))
+        connectors[kind] = {k: view.get(k) for k in (
+            "name", "bindings", "auth", "permission_groups", "require_tls", "max_message_size",
+            "max_recipients_per_message", "max_inbound_connections", "max_inbound_connections_per_source",
+            "certificate", "protocol_log")}
+        if view.get("certificate"):
+            raise RuntimeError(f"{CONNECTORS[kind]} has its own certificate {view['certificate']!r}: the bench "
+                               "expects it unset (the POP3 one, the kit's)")
     t1 = time.monotonic()
     if via_cli:
         for user in users:
@@ -88,9 +112,72 @@ def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key:
     else:
         asyncio.run(_mailboxes_in_process(data, users, log))
     t2 = time.monotonic()
-    log(f"  postroom provisioned: settings {t1 - t0:.1f}s, {len(users)} mailboxes + import {t2 - t1:.1f}s")
+    seeded_max_id = asyncio.run(_check_and_last_id(data, list(rcpts)))
+    log(f"  postroom provisioned: settings {t1 - t0:.1f}s, {len(users)} mailboxes + import {t2 - t1:.1f}s; "
+        f"{len(rcpts)} SMTP recipients checked")
     return {"settings_s": round(t1 - t0, 2), "mailboxes_s": round(t2 - t1, 2), "mailboxes": len(users),
-            "via": "cli" if via_cli else "service layer in-process"}
+            "via": "cli" if via_cli else "service layer in-process", "connectors": connectors,
+            "smtp_rcpts": len(rcpts), "seeded_max_message_id": seeded_max_id}
+
+
+async def _check_and_last_id(data: str, rcpts: list[str]) -> int:
+    """Every SMTP recipient is a mailbox; returns the highest message id after seeding (ids only
+    grow), so that purge_delivered() can tell seeded messages from delivered ones."""
+    from postroom.storage import open_store
+
+    store = open_store(data)
+    await store.open()
+    try:
+        missing = [a for a in rcpts if await store.find_mailbox(a) is None]
+        if missing:
+            raise RuntimeError(f"{len(missing)} SMTP recipients are not postroom mailboxes, e.g. {missing[:3]}")
+        last = 0
+        for mailbox in await store.list_mailboxes():
+            for info in await store.list_messages(mailbox.id):
+                last = max(last, info.id)
+        return last
+    finally:
+        await store.close()
+
+
+def count_messages(data: str) -> int:
+    """Messages in the store, through the store (postroom may be running: SQLite WAL readers)."""
+    return asyncio.run(_count(data))
+
+
+async def _count(data: str) -> int:
+    from postroom.storage import open_store
+
+    store = open_store(data)
+    await store.open()
+    try:
+        return sum([(await store.mailbox_usage(m.id))[0] for m in await store.list_mailboxes()])
+    finally:
+        await store.close()
+
+
+def purge_delivered(data: str, seeded_max_id: int) -> tuple[int, int]:
+    """Remove every message delivered after seeding (postroom must be stopped), so mailboxes are
+    as seeded again and the data dir does not grow by gigabytes over the 1 MiB SMTP points.
+    Returns (messages removed, mailboxes touched)."""
+    return asyncio.run(_purge(data, seeded_max_id))
+
+
+async def _purge(data: str, seeded_max_id: int) -> tuple[int, int]:
+    from postroom.storage import open_store
+
+    store = open_store(data)
+    await store.open()
+    try:
+        removed = touched = 0
+        for mailbox in await store.list_mailboxes():
+            extra = [info.id for info in await store.list_messages(mailbox.id) if info.id > seeded_max_id]
+            if extra:
+                removed += await store.delete_messages(mailbox.id, extra)
+                touched += 1
+        return removed, touched
+    finally:
+        await store.close()
 
 
 async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:

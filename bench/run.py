@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""`make bench`: postroom against Dovecot, on this machine, in one run.
+"""`make bench`: postroom against Dovecot (POP3) and Postfix (SMTP), on this machine, in one run.
 
-  .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick] [--only login,login-cold,retr-small,retr-large,idle]
+  .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick]
+      [--only login,login-cold,retr-small,retr-large,idle,smtp-small,smtp-large]
+  SMTP points only:  .venv/bin/python bench/run.py --only smtp-small,smtp-large
 
 1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
-   mode) and reads Dovecot's master pid from /tmp/bench-peers/dovecot.pid.
+   mode, Postfix with real delivery into maildirs) and reads their master pids from
+   /tmp/bench-peers/{dovecot,postfix}.pid.
 2. Provisions postroom in its own data dir with the kit's users and the very Maildirs the kit
-   seeded for Dovecot, the kit's RSA-2048 certificate, loopback high ports, and starts
+   seeded for Dovecot, the kit's RSA-2048 certificate (POP3, and SMTP through the connectors'
+   default), loopback high ports for POP3 and both receive connectors, and starts
    `postroom serve` (its pid is postroom's --server-pid).
-3. Measures both with the kit's mailload.py, point by point, the two servers alternating
-   within each repetition; medians of --reps runs of --duration seconds.
-4. Writes raw JSON lines to bench/results/raw.jsonl and the tables to docs/performance.md.
+3. Measures with the kit's mailload.py, point by point: POP3 postroom against Dovecot, SMTP
+   postroom against Postfix; the two servers alternate within each repetition; medians of
+   --reps runs of --duration seconds.
+4. Writes raw JSON lines to bench/results/raw.jsonl and the tables to docs/performance.md
+   (--doc elsewhere, or --no-doc, for a partial run you do not want in the doc).
 5. Stops postroom (SIGTERM) and the peers (stop_peers.sh), whatever happened.
 Must run as root (the kit installs and starts Dovecot/Postfix). Loopback only.
 """
@@ -18,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
 import shutil
 import signal
+import smtplib
 import socket
-import statistics
+import ssl
 import subprocess
 import sys
 import time
@@ -37,9 +45,15 @@ import report  # noqa: E402
 
 KIT = os.environ.get("BENCH_KIT", os.path.normpath(os.path.join(REPO, "..", "shared", "bench")))
 ML = os.path.join(KIT, "mailload.py")
-DV, PEERS = "/tmp/bench-dovecot", "/tmp/bench-peers"
+DV, PF, PEERS = "/tmp/bench-dovecot", "/tmp/bench-postfix", "/tmp/bench-peers"
 SMALL, LARGE = 2048, 1048576
 RESULTS = os.path.join(HERE, "results")
+POP_GROUPS = ("login", "login-cold", "retr-small", "retr-large", "idle")
+SMTP_GROUPS = ("smtp-small", "smtp-large")
+# The kit's Postfix knows bench001..benchNUSERS@bench.test (its vmailbox map); postroom has the
+# same addresses as mailboxes (the kit's small users).
+RCPT_TEMPLATE = "bench{i:03d}@bench.test"
+POSTFIX_SMTP_PORT = 22525  # the kit's smtpd: STARTTLS offered, AUTH PLAIN (Dovecot SASL), virtual(8) delivery
 
 
 def log(*a) -> None:
@@ -104,11 +118,15 @@ class Dovecot:
 class Postroom:
     name = "postroom"
 
-    def __init__(self, data: str, users: dict, cert: str, key: str, plain_port: int, tls_port: int) -> None:
+    def __init__(self, data: str, users: dict, cert: str, key: str, plain_port: int, tls_port: int,
+                 smtp_ports: tuple[int, int], smtp: bool) -> None:
         self.data = data
         self.kit_users = users  # {"small": [KitUser], "large": [KitUser]}
         self.cert, self.key = cert, key
-        self.ports = {"plain": plain_port, "tls": tls_port}
+        self.ports = {"plain": plain_port, "tls": tls_port,
+                      "smtp-default": smtp_ports[0], "smtp-client": smtp_ports[1]}
+        self.smtp = smtp  # SMTP points selected: wait for the connectors' listeners too
+        self.seeded_max_id: int | None = None
         self.users = {
             kind: provision.write_postroom_users_file(users[kind], os.path.join(RESULTS, f"postroom-users-{kind}.txt"))
             for kind in users
@@ -121,15 +139,20 @@ class Postroom:
         self.log_path = os.path.join(RESULTS, "postroom-serve.log")
         self.provisioned: dict = {}
 
-    def provision(self, via_cli: bool) -> None:
+    def provision(self, via_cli: bool, rcpts: list[str]) -> None:
         for port in self.ports.values():
             if port_open(port):
-                raise RuntimeError(f"127.0.0.1:{port} is already in use: pick other ports (--postroom-ports)")
+                raise RuntimeError(f"127.0.0.1:{port} is already in use: pick other ports "
+                                   "(--postroom-ports, --postroom-smtp-ports)")
         log(f"== postroom: provisioning {self.data}")
         self.provisioned = provision.provision(
             postroom=self.cli, data=self.data, users=self.kit_users["small"] + self.kit_users["large"],
             cert=self.cert, key=self.key, bindings=f"127.0.0.1:{self.ports['plain']}",
-            ssl_bindings=f"127.0.0.1:{self.ports['tls']}", log=log, via_cli=via_cli)
+            ssl_bindings=f"127.0.0.1:{self.ports['tls']}",
+            smtp_bindings={"default": f"127.0.0.1:{self.ports['smtp-default']}",
+                           "client": f"127.0.0.1:{self.ports['smtp-client']}"},
+            rcpts=rcpts, log=log, via_cli=via_cli)
+        self.seeded_max_id = self.provisioned["seeded_max_message_id"]
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if k != "POSTROOM_AUTH_FAILURE_DELAY"}
@@ -142,11 +165,16 @@ class Postroom:
         try:
             wait_port(self.ports["plain"], 30, self.proc)
             wait_port(self.ports["tls"], 30, self.proc)
+            if self.smtp:
+                wait_port(self.ports["smtp-default"], 30, self.proc)
+                wait_port(self.ports["smtp-client"], 30, self.proc)
         except Exception:
             self.stop()
             raise
         log(f"  postroom serve pid {self.proc.pid} on 127.0.0.1:{self.ports['plain']} (plain/STLS), "
-            f"127.0.0.1:{self.ports['tls']} (TLS)")
+            f"127.0.0.1:{self.ports['tls']} (TLS)"
+            + (f", SMTP 127.0.0.1:{self.ports['smtp-default']} ({provision.CONNECTORS['default']}), "
+               f"127.0.0.1:{self.ports['smtp-client']} ({provision.CONNECTORS['client']})" if self.smtp else ""))
 
     @property
     def pid(self) -> int:
@@ -159,7 +187,32 @@ class Postroom:
         self.start()
 
     def fresh_for_point(self) -> None:
-        self.fresh()
+        """A restart; while stopped, messages that SMTP points delivered are removed, so every
+        point starts from the seeded mailboxes (POP3 expects them) and the store stays small."""
+        self.stop()
+        self.purge()
+        self.start()
+
+    def purge(self) -> None:
+        if self.seeded_max_id is None or self.proc is not None:
+            return
+        removed, touched = provision.purge_delivered(self.data, self.seeded_max_id)
+        if removed:
+            log(f"  postroom: removed {removed} delivered messages from {touched} mailboxes")
+
+    def message_count(self) -> int:
+        return provision.count_messages(self.data)
+
+    def wait_delivered(self) -> dict:
+        """postroom answers 250 only once the message is committed: nothing left to wait for."""
+        return {"drain_s": 0.0}
+
+    def collect_delivered(self) -> dict:
+        return {}
+
+    @property
+    def sasl_pid(self) -> int | None:
+        return None  # AUTH is verified in postroom's own process
 
     def stop(self) -> None:
         if self.proc is None:
@@ -176,6 +229,73 @@ class Postroom:
         if rc not in (0, -signal.SIGTERM):
             log(f"  postroom serve exited {rc} (see {self.log_path})")
         self.proc = None
+
+
+class Postfix:
+    """The kit's Postfix, started by setup_peers.sh with Dovecot (Dovecot.start)."""
+
+    name = "postfix"
+
+    def __init__(self, dovecot: Dovecot) -> None:
+        self.dovecot = dovecot
+        self.ports = {"smtp": POSTFIX_SMTP_PORT}
+        self.users = {"small": dovecot.users["small"]}  # AUTH PLAIN names: Dovecot's passwd-file users
+        self.version = ""
+
+    def check(self) -> None:
+        self.version = subprocess.run(["postconf", "-c", os.path.join(PF, "etc"), "-h", "mail_version"],
+                                      capture_output=True, text=True).stdout.strip()
+        os.kill(self.pid, 0)
+        wait_port(self.ports["smtp"])
+        log(f"  postfix {self.version} master pid {self.pid} on 127.0.0.1:{self.ports['smtp']}")
+
+    @property
+    def pid(self) -> int:
+        """The master: smtpd, cleanup, qmgr, virtual, trivial-rewrite, postlogd ... are its children."""
+        with open(os.path.join(PEERS, "postfix.pid")) as f:
+            return int(f.read().split()[0])
+
+    @property
+    def sasl_pid(self) -> int:
+        """Postfix hands AUTH PLAIN to Dovecot's auth service (smtpd_sasl_type = dovecot)."""
+        return self.dovecot.pid
+
+    def queue_len(self) -> int:
+        n = 0
+        for q in ("maildrop", "incoming", "active", "deferred", "hold"):
+            for _, _, files in os.walk(os.path.join(PF, "queue", q)):
+                n += len(files)
+        return n
+
+    def wait_delivered(self, limit: float = 300.0) -> dict:
+        """Postfix answers 250 once the queue file is safe; delivery into the maildirs follows
+        (qmgr, virtual). Wait until the queue is empty."""
+        t0 = time.monotonic()
+        while self.queue_len() and time.monotonic() - t0 < limit:
+            time.sleep(0.05)
+        return {"drain_s": round(time.monotonic() - t0, 2), "undelivered": self.queue_len()}
+
+    def collect_delivered(self) -> dict:
+        """Count and remove what virtual(8) delivered (as the kit's run_matrix does): 1 MiB points
+        would otherwise leave gigabytes behind."""
+        delivered = 0
+        vmail = os.path.join(PF, "vmail")
+        for user in os.listdir(vmail) if os.path.isdir(vmail) else ():
+            for sub in ("new", "cur"):
+                path = os.path.join(vmail, user, "Maildir", sub)
+                if os.path.isdir(path):
+                    for name in os.listdir(path):
+                        os.unlink(os.path.join(path, name))
+                        delivered += 1
+        return {"delivered": delivered}
+
+    def fresh_for_point(self) -> None:
+        """Nothing to restart: an empty queue and empty maildirs."""
+        self.wait_delivered()
+        self.collect_delivered()
+
+    def message_count(self) -> None:
+        return None
 
 
 def port_open(port: int) -> bool:
@@ -201,7 +321,8 @@ def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = 
 # the matrix
 # ------------------------------------------------------------------------------------------
 def points(concs: list[int], idle: int) -> list[dict]:
-    """Every measured point; the same mailload arguments for both servers."""
+    """Every measured point; the same mailload arguments for both servers (SMTP: the port and the
+    users file differ by server, see smtp_args)."""
     out = []
     for tls in ("none", "starttls", "implicit"):
         out.append({"id": f"login {tls} c8", "group": "login", "mode": "pop3-login", "tls": tls, "conc": 8,
@@ -225,6 +346,16 @@ def points(concs: list[int], idle: int) -> list[dict]:
                     "conc": 50, "users": "small", "metric": "rss_kb_per_conn", "unit": "KB/conn",
                     "args": ["--idle", str(idle), "--hold", "1", "--settle", "1", "--io-timeout", "20"],
                     "duration": 30})
+    # SMTP last: postroom's deliveries land in the POP3 mailboxes (removed again at each restart).
+    for kind, size in (("small", SMALL), ("large", LARGE)):
+        for variant, tls, auth, connector in (("plain", "none", False, "default"),
+                                              ("starttls+auth", "starttls", True, "client")):
+            for c in concs:
+                out.append({"id": f"smtp {'2KB' if kind == 'small' else '1MiB'} {variant} c{c}",
+                            "group": f"smtp-{kind}", "mode": "smtp-deliver", "tls": tls, "auth": auth,
+                            "conc": c, "size": size, "users": "small", "metric": "messages_per_s",
+                            "unit": "msgs/s", "connector": provision.CONNECTORS[connector],
+                            "port_by_server": {"postroom": f"smtp-{connector}", "postfix": "smtp"}})
     return out
 
 
@@ -345,13 +476,130 @@ def run_point(p: dict, servers: list, reps: int, duration: float, raw) -> None:
                     + (f" errors={d.get('errors')} ({d.get('first_error')})" if d.get("errors") else ""))
 
 
+_KIT_MAILLOAD = None
+
+
+def kit_mailload():
+    """The kit's mailload module, for the very process-tree CPU accounting it uses (--server-pid)."""
+    global _KIT_MAILLOAD
+    if _KIT_MAILLOAD is None:
+        spec = importlib.util.spec_from_file_location("kit_mailload", ML)
+        _KIT_MAILLOAD = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_KIT_MAILLOAD)
+    return _KIT_MAILLOAD
+
+
+def tree_cpu_s(pid: int | None) -> float | None:
+    if not pid:
+        return None
+    ml = kit_mailload()
+    return ml.tree_cpu_ticks(pid) / ml.CLK_TCK
+
+
+def smtp_args(p: dict, s, conc: int, duration: float, nrcpt: int, msgs_per_conn: int) -> list[str]:
+    """mailload smtp-deliver for one server: its port for the point, its users file (AUTH PLAIN
+    names: the kit's for Postfix/Dovecot SASL, full addresses for postroom), the same recipients."""
+    args = ["--mode", "smtp-deliver", "--port", str(s.ports[p["port_by_server"][s.name]]), "--tls", p["tls"],
+            "--size", str(p["size"]), "--users-file", s.users[p["users"]], "-c", str(conc),
+            "--duration", str(duration), "--msgs-per-conn", str(msgs_per_conn),
+            "--rcpt-template", RCPT_TEMPLATE, "--rcpt-count", str(nrcpt)]
+    return args + (["--auth"] if p["auth"] else [])
+
+
+def run_smtp_point(p: dict, servers: list, reps: int, duration: float, raw, nrcpt: int, msgs_per_conn: int) -> None:
+    """One SMTP point. Server CPU per message is measured from just before the load to the
+    moment every accepted message is delivered (Postfix delivers after its 250, postroom before
+    it), over the server's whole process tree; mailload's own figure (load window only) is kept
+    as server_cpu_s."""
+    log(f"== {p['id']}")
+    for s in servers:
+        # postroom: restart (its credential cache and recipient cache start empty) and remove
+        # earlier deliveries; Postfix: empty queue and maildirs. Then the point's own workload once
+        # per user, unmeasured: credentials verified (first at c=8: a cold postroom AUTH runs
+        # argon2id on a 2-thread pool), recipients looked up, Postfix's maildirs created.
+        s.fresh_for_point()
+        n = sum(1 for _ in open(s.users[p["users"]]))
+        warm_runs = ([8] if p["auth"] else []) + [p["conc"]]
+        for conc in warm_runs:
+            d = mailload(smtp_args(p, s, conc, 60, nrcpt, msgs_per_conn)
+                         + ["--max-ops", str(max(n, nrcpt)), "--max-errors", "1000", "--label", "warm-up"], 400)
+            if d.get("errors"):
+                log(f"    warm-up {s.name}: {d.get('errors')} errors ({d.get('first_error')})")
+        s.wait_delivered()
+        s.collect_delivered()
+    for rep in range(reps):
+        order = servers if rep % 2 == 0 else servers[::-1]
+        for s in order:
+            s.wait_delivered()  # nothing of the other server's run still in flight
+            s.collect_delivered()
+            stored_before = s.message_count()
+            quiet = wait_quiet()
+            cpu0, sasl0 = tree_cpu_s(s.pid), tree_cpu_s(s.sasl_pid if p["auth"] else None)
+            args = smtp_args(p, s, p["conc"], duration, nrcpt, msgs_per_conn) + [
+                "--max-ops", "1000000", "--server-pid", str(s.pid), "--label", f"{s.name} {p['id']}"]
+            d = mailload(args, duration + 120)
+            drained = s.wait_delivered()
+            cpu1, sasl1 = tree_cpu_s(s.pid), tree_cpu_s(s.sasl_pid if p["auth"] else None)
+            drained.update(s.collect_delivered())
+            stored_after = s.message_count()
+            d.update(drained)
+            msgs = d.get("messages") or 0
+            d["server_cpu_drained_s"] = round(cpu1 - cpu0, 3)
+            d["cpu_ms_per_msg_drained"] = round(1000.0 * (cpu1 - cpu0) / msgs, 4) if msgs else None
+            if sasl0 is not None:
+                d["sasl_cpu_s"] = round(sasl1 - sasl0, 3)
+                d["sasl_cpu_ms_per_msg"] = round(1000.0 * (sasl1 - sasl0) / msgs, 4) if msgs else None
+            if stored_before is not None and stored_after is not None:
+                d["delivered"] = stored_after - stored_before
+            if d.get("undelivered"):
+                d["ok"] = False
+                d.setdefault("first_error", f"{d['undelivered']} messages still queued {d['drain_s']} s after the run")
+            elif d.get("delivered") is not None and d["delivered"] != msgs:
+                log(f"    WARNING: {s.name} accepted {msgs} messages, {d['delivered']} arrived in mailboxes")
+            if msgs and d.get("elapsed_s"):
+                d["delivered_per_s"] = round(msgs / (d["elapsed_s"] + d.get("drain_s", 0.0)), 2)
+            d["busy_before_pct"] = quiet
+            if d.get("host_cpu_busy_pct") is not None:
+                d["other_cpu_pct"] = round(d["host_cpu_busy_pct"] - (d.get("server_cpu_pct") or 0)
+                                           - (d.get("client_cpu_pct") or 0), 1)
+            d.update(point=p["id"], group=p["group"], server=s.name, rep=rep, metric=p["metric"], unit=p["unit"],
+                     users=p["users"], info=False, size=p["size"], auth=p["auth"], conc=p["conc"],
+                     connector=p["connector"] if s.name == "postroom" else f"postfix smtpd :{s.ports['smtp']}")
+            raw.write(json.dumps(d) + "\n")
+            raw.flush()
+            log(f"  {s.name:8} rep{rep} ok={d.get('ok')} msgs/s={d.get('messages_per_s')} "
+                f"MB/s={d.get('mb_per_s')} cpu={d.get('server_cpu_pct')}% "
+                f"ms/msg={d.get('cpu_ms_per_msg_drained')} (window {d.get('server_cpu_ms_per_op')}) "
+                f"drain={d.get('drain_s')}s delivered={d.get('delivered')}"
+                + (f" sasl ms/msg={d.get('sasl_cpu_ms_per_msg')}" if d.get("sasl_cpu_s") is not None else "")
+                + f" client={d.get('client_cpu_pct')}%"
+                + (f" other={d.get('other_cpu_pct')}%" if (d.get("other_cpu_pct") or 0) > 15 else "")
+                + (f" errors={d.get('errors')} ({d.get('first_error')})" if d.get("errors") else ""))
+
+
+def smtp_tls_check(port: int, cert: str) -> dict:
+    """STARTTLS on a port: the certificate it presents (the kit's?), the TLS version and cipher."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with open(cert) as f:
+        want = ssl.PEM_cert_to_DER_cert(f.read())
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="bench.check", timeout=15) as smtp:
+        smtp.starttls(context=ctx)
+        sock = smtp.sock
+        out = {"same_certificate_as_kit": sock.getpeercert(binary_form=True) == want, "tls": sock.version(),
+               "cipher": (sock.cipher() or ("?",))[0]}
+        smtp.ehlo("bench.check")
+        out["auth"] = smtp.esmtp_features.get("auth", "").strip()
+    return out
+
+
 def code_state() -> dict:
     """Which postroom was measured: others may be editing src/ while the bench runs."""
     import hashlib
 
     def git(*args: str) -> str:
         r = subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else ""
+        return r.stdout.rstrip() if r.returncode == 0 else ""  # porcelain lines start with a space
 
     digest = hashlib.sha256()
     src = os.path.join(REPO, "src")
@@ -367,7 +615,7 @@ def code_state() -> dict:
     return {"commit": git("rev-parse", "--short", "HEAD"), "src_dirty": dirty, "src_sha256": digest.hexdigest()[:16]}
 
 
-def machine_facts(dovecot: Dovecot) -> dict:
+def machine_facts(dovecot: Dovecot, postfix: Postfix | None = None) -> dict:
     try:
         import uvloop
         uv = uvloop.__version__
@@ -391,7 +639,7 @@ def machine_facts(dovecot: Dovecot) -> dict:
     import ssl
     return {"nproc": os.cpu_count(), "cpu": model, "mem_gb": mem_gb, "kernel": platform.release(),
             "python": platform.python_version(), "uvloop": uv, "openssl": ssl.OPENSSL_VERSION,
-            "dovecot": dovecot.version}
+            "dovecot": dovecot.version, "postfix": postfix.version if postfix else None}
 
 
 def main() -> int:
@@ -399,14 +647,20 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
-    ap.add_argument("--only", default="login,login-cold,retr-small,retr-large,idle", help="groups to run")
-    ap.add_argument("--conc", default="1,8,64", help="concurrencies of the retrieval points")
+    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS),
+                    help="groups to run: POP3 " + ",".join(POP_GROUPS) + "; SMTP " + ",".join(SMTP_GROUPS)
+                    + " (2 KB / 1 MiB messages)")
+    ap.add_argument("--conc", default="1,8,64", help="concurrencies of the retrieval and SMTP points")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections for the memory points")
     ap.add_argument("--nusers", type=int, default=int(os.environ.get("BENCH_NUSERS", "200")),
                     help="kit NUSERS: users of each kind; must exceed the highest concurrency, because "
                          "postroom locks a mailbox per session (-ERR [IN-USE]) and mailload reuses users round-robin")
     ap.add_argument("--data", default="/tmp/bench-postroom/var", help="postroom data dir (recreated)")
     ap.add_argument("--postroom-ports", default="31110,31995", help="plain/STLS and implicit-TLS ports")
+    ap.add_argument("--postroom-smtp-ports", default="31025,31587",
+                    help="ports of the receive connectors Default BENCH and Client BENCH")
+    ap.add_argument("--smtp-msgs-per-conn", type=int, default=1,
+                    help="SMTP messages per connection (1: every message pays connect, EHLO, TLS, AUTH)")
     ap.add_argument("--install", choices=["auto", "yes", "no"], default="auto",
                     help="let setup_peers.sh apt-get install Dovecot/Postfix (auto: only if missing)")
     ap.add_argument("--via-cli", action="store_true", help="create mailboxes with the CLI (slow) instead of in-process")
@@ -423,7 +677,12 @@ def main() -> int:
     concs = [int(c) for c in a.conc.split(",")]
     if a.nusers <= max(concs):
         log(f"warning: --nusers {a.nusers} <= concurrency {max(concs)}: postroom will answer -ERR [IN-USE]")
-    groups = set(a.only.split(","))
+    groups = set(g for g in a.only.split(",") if g)
+    unknown = groups - set(POP_GROUPS + SMTP_GROUPS)
+    if unknown:
+        sys.exit(f"unknown --only group(s) {', '.join(sorted(unknown))}: choose from "
+                 f"{','.join(POP_GROUPS + SMTP_GROUPS)}")
+    want_pop, want_smtp = bool(groups & set(POP_GROUPS)), bool(groups & set(SMTP_GROUPS))
     install = a.install == "yes" or (a.install == "auto" and not all(
         shutil.which(b) for b in ("dovecot", "doveadm", "postfix", "smtp-sink")))
     os.makedirs(RESULTS, exist_ok=True)
@@ -438,30 +697,56 @@ def main() -> int:
     started_at = dt.datetime.now(dt.timezone.utc)
     code_at_start = code_state()
     dovecot = Dovecot(a.nusers, install)
+    postfix = Postfix(dovecot)
     postroom = None
     plain_port, tls_port = (int(x) for x in a.postroom_ports.split(","))
+    smtp_ports = tuple(int(x) for x in a.postroom_smtp_ports.split(","))
     status = 1
     try:
         dovecot.start()
         small = provision.read_users_file(dovecot.users["small"], os.path.join(DV, "mail"))
         large = provision.read_users_file(dovecot.users["large"], os.path.join(DV, "mail"))
-        postroom = Postroom(a.data, {"small": small, "large": large}, os.path.join(DV, "ssl", "cert.pem"),
-                            os.path.join(DV, "ssl", "key.pem"), plain_port, tls_port)
-        postroom.provision(a.via_cli)
+        nrcpt = len(small)  # every kit small user is a recipient (Postfix's vmailbox lists them all)
+        rcpts = [RCPT_TEMPLATE.format(i=i) for i in range(1, nrcpt + 1)] if want_smtp else []
+        cert, key = os.path.join(DV, "ssl", "cert.pem"), os.path.join(DV, "ssl", "key.pem")
+        postroom = Postroom(a.data, {"small": small, "large": large}, cert, key, plain_port, tls_port,
+                            smtp_ports, want_smtp)
+        postroom.provision(a.via_cli, rcpts)
         postroom.start()
-        servers = [dovecot, postroom]
-        log("== warm-up (not measured)")
-        for s in servers:
-            warm(s)
+        smtp_meta = None
+        if want_smtp:
+            postfix.check()
+            tls_checks = {name: smtp_tls_check(port, cert) for name, port in (
+                ("postroom " + provision.CONNECTORS["default"], postroom.ports["smtp-default"]),
+                ("postroom " + provision.CONNECTORS["client"], postroom.ports["smtp-client"]),
+                ("postfix", postfix.ports["smtp"]))}
+            for name, check in tls_checks.items():
+                log(f"  STARTTLS {name}: {check}")
+                if not check["same_certificate_as_kit"]:
+                    raise RuntimeError(f"{name} does not present the kit's certificate {cert}")
+            smtp_meta = {"ports": {"postroom-default": postroom.ports["smtp-default"],
+                                   "postroom-client": postroom.ports["smtp-client"], "postfix": postfix.ports["smtp"]},
+                         "msgs_per_conn": a.smtp_msgs_per_conn, "rcpt_template": RCPT_TEMPLATE,
+                         "rcpt_count": nrcpt, "tls": tls_checks}
+        pop_servers, smtp_servers = [dovecot, postroom], [postfix, postroom]
+        if want_pop:
+            log("== warm-up (not measured)")
+            for s in pop_servers:
+                warm(s)
         meta = {"started_at": started_at.isoformat(timespec="seconds"), "reps": a.reps, "duration_s": a.duration,
-                "quick": a.quick, "nusers": a.nusers, "idle": a.idle, "concs": concs,
-                "machine": machine_facts(dovecot), "provision": postroom.provisioned, "code": code_at_start,
+                "quick": a.quick, "nusers": a.nusers, "idle": a.idle, "concs": concs, "groups": sorted(groups),
+                "machine": machine_facts(dovecot, postfix if want_smtp else None), "provision": postroom.provisioned,
+                "smtp": smtp_meta, "code": code_at_start,
                 "command": "make bench" if not sys.argv[1:] else "make bench  # run.py " + " ".join(sys.argv[1:])}
         with open(raw_path, "w") as raw:
             raw.write(json.dumps({"meta": meta}) + "\n")
             for p in points(concs, a.idle):
-                if p["group"] in groups:
-                    run_point(p, servers, a.reps, a.duration, raw)
+                if p["group"] not in groups:
+                    continue
+                if p["group"] in SMTP_GROUPS:
+                    run_smtp_point(p, smtp_servers, a.reps, a.duration, raw, nrcpt, a.smtp_msgs_per_conn)
+                else:
+                    run_point(p, pop_servers, a.reps, a.duration, raw)
         elapsed = time.monotonic() - t_start
         with open(raw_path, "a") as raw:
             code_at_end = code_state()
@@ -473,12 +758,27 @@ def main() -> int:
         if not a.keep_running:
             if postroom is not None:
                 postroom.stop()
+                if want_smtp:  # the 1 MiB points leave gigabytes in the store otherwise
+                    try:
+                        postroom.purge()
+                    except Exception as exc:  # noqa: BLE001 - best effort, the data dir is recreated next run
+                        log(f"  postroom: could not remove delivered messages: {exc}")
+            if want_smtp and dovecot.started:
+                try:
+                    postfix.wait_delivered(60)
+                    postfix.collect_delivered()
+                except OSError as exc:
+                    log(f"  postfix: could not empty the maildirs: {exc}")
             dovecot.stop()
     if not a.no_doc:
         report.write(raw_path, a.doc)
         log(f"== wrote {a.doc}")
     log(f"== done in {(time.monotonic() - t_start) / 60:.1f} min; raw: {raw_path}")
-    print(report.markdown_table(report.load(raw_path)))
+    data = report.load(raw_path)
+    if want_pop:
+        print(report.markdown_table(data))
+    if want_smtp:
+        print(report.smtp_table(data))
     return status
 
 

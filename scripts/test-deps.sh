@@ -3,7 +3,7 @@
 # Where they cannot be installed the tests that need them skip with the reason, except
 # under CI=true, where this script fails instead.
 set -u
-NEEDED="curl fetchmail"
+NEEDED="curl fetchmail swaks"
 missing=""
 for tool in $NEEDED; do
   command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"

@@ -25,7 +25,7 @@ from .service import logs as log_ops
 from .service import mailboxes as mailbox_ops
 from .service import pop as pop_ops
 from .service import services as service_ops
-from .service.setup import initialise
+from .service.setup import initialise, upgrade
 from .storage import open_store
 
 EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6}
@@ -36,11 +36,14 @@ service_app = typer.Typer(help="Services on a server: status, start/stop, startu
 pop_app = typer.Typer(help="POP3 settings of a server (Exchange: Set-PopSettings).", no_args_is_help=True)
 mailbox_app = typer.Typer(help="Mailboxes and their POP3 feature.", no_args_is_help=True)
 domain_app = typer.Typer(help="Accepted domains.", no_args_is_help=True)
-log_app = typer.Typer(help="Logs: the audit log of admin changes.", no_args_is_help=True)
+connector_app = typer.Typer(help="SMTP receive connectors of a server (Exchange: Set-ReceiveConnector).",
+                            no_args_is_help=True)  # commands: cli_connectors.py
+log_app = typer.Typer(help="Logs: the audit log of admin changes and message tracking.", no_args_is_help=True)
 app.add_typer(service_app, name="service")
 app.add_typer(pop_app, name="pop")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(domain_app, name="domain")
+app.add_typer(connector_app, name="connector")
 app.add_typer(log_app, name="log")
 
 Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", help="Data directory.")]
@@ -152,7 +155,7 @@ def serve(data: Data = DEFAULT_DATA,
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_event_loop()
     try:
-        asyncio.run(serve_node(data))
+        asyncio.run(serve_node(data, upgrade))
     except PostroomError as error:
         raise fail(error) from None
 
@@ -364,5 +367,28 @@ def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
     emit(rows) if json_out else show_table(rows, ["at", "actor", "action", "target", "before", "after"])
 
 
+TRACKING_COLUMNS = {"time": "at", "event": "event_id", "queue_id": "queue_id", "sender": "sender",
+                    "recipient": "recipient", "status": "status"}
+
+
+@log_app.command("tracking")
+def log_tracking(data: Data = DEFAULT_DATA, json_out: Json = False,
+                 sender: Annotated[Optional[str], _opt("Envelope sender (MAIL FROM); <> for bounces.")] = None,
+                 recipient: Annotated[Optional[str], _opt("Recipient address.")] = None,
+                 message_id: Annotated[Optional[str], _opt("Message-ID header, e.g. <1234@example.com>.")] = None,
+                 since: Annotated[Optional[str], _opt("ISO-8601 time (UTC unless it has an offset) "
+                                                      "or a duration back from now: 30m, 1h, 2d.")] = None,
+                 limit: Annotated[int, _opt("Newest matching events to show (oldest first).")] = 1000) -> None:
+    """What happened to messages: RECEIVE, DELIVER and FAIL events (Exchange: Get-MessageTrackingLog)."""
+    rows = run(data, lambda ctx: log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit))
+    if json_out:
+        emit(rows)
+        return
+    show_table([{label: row[key] for label, key in TRACKING_COLUMNS.items()} for row in rows], list(TRACKING_COLUMNS))
+
+
 def main() -> None:
     app()
+
+
+from . import cli_connectors  # noqa: E402,F401  (defines the connector commands with the helpers above)

@@ -105,12 +105,12 @@ def test_commands_on_a_missing_data_dir_say_to_run_init(runner, tmp_path) -> Non
     assert not (tmp_path / "nowhere").exists()
 
 
-def test_non_dev_init_has_pop3_manual_and_stopped(plain_admin: Admin) -> None:
+def test_non_dev_init_has_pop3_manual_and_stopped_and_smtp_automatic(plain_admin: Admin) -> None:
+    # As in Exchange: POP3 is off after install, SMTP (the transport service) is on.
     services = plain_admin.json("service", "list")
-    assert len(services) == 1
-    pop3 = services[0]
-    assert (pop3["server"], pop3["name"], pop3["startup"], pop3["status"]) == ("EX01", "pop3", "manual", "stopped")
-    assert "no node" in pop3["state"]
+    assert [(s["server"], s["name"], s["startup"], s["status"]) for s in services] == [
+        ("EX01", "pop3", "manual", "stopped"), ("EX01", "smtp", "automatic", "running")]
+    assert all("no node" in s["state"] for s in services)
 
 
 def test_non_dev_init_has_exchange_pop_defaults(plain_admin: Admin) -> None:

@@ -303,3 +303,11 @@ def test_ssl_binding_equal_to_a_plain_binding_written_differently_is_refused(adm
 def test_ipv6_bindings_are_shown_in_canonical_form(admin: Admin) -> None:
     admin.ok("pop", "set", "--bindings", "[0:0:0:0:0:0:0:1]:2110,[::1]:2110")
     assert admin.pop()["bindings"] == ["[::1]:2110"]
+
+
+def test_pop_binding_may_not_take_a_connector_binding(admin):
+    connector = admin.json("connector", "show", "Default EX01")
+    binding = connector["bindings"][0]
+    result = admin.fails(2, "pop", "set", "--bindings", binding)
+    assert "bindings" in result.output and "Default EX01" in result.output
+    assert admin.json("pop", "show")["bindings"] != [binding]

@@ -56,6 +56,8 @@ class Postroom:
         self.data = root / "var"
         self.pop_port = free_port()
         self.pops_port = free_port()
+        self.smtp_port = free_port()  # connector "Default EX01"
+        self.submission_port = free_port()  # connector "Client EX01"
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "serve.log"
         self.env = {**os.environ, "POSTROOM_AUTH_FAILURE_DELAY": str(failure_delay), "COLUMNS": "200"}
@@ -78,6 +80,8 @@ class Postroom:
         self.cli("init", "--dev", "--server-name", "EX01")
         self.cli("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}",
                  "--ssl-bindings", f"127.0.0.1:{self.pops_port}")
+        self.cli("connector", "set", "Default EX01", "--bindings", f"127.0.0.1:{self.smtp_port}")
+        self.cli("connector", "set", "Client EX01", "--bindings", f"127.0.0.1:{self.submission_port}")
 
     def new_mailbox(self, address: str, password: str) -> None:
         domain = address.split("@", 1)[1]
@@ -95,9 +99,17 @@ class Postroom:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen([*POSTROOM, "serve", "--data", str(self.data)],
                                         stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
-        wait_until(lambda: port_open(self.pop_port) or self.process.poll() is not None, 10, "postroom to listen")
+        wait_until(lambda: (port_open(self.pop_port) and port_open(self.smtp_port)) or self.process.poll() is not None,
+                   10, "postroom to listen")
         if self.process.poll() is not None:
             raise AssertionError(f"postroom serve exited: {self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a power cut of the process."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+            self.log.close()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

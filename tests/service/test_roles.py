@@ -13,7 +13,7 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import domains, logs, mailboxes, pop, services
+from postroom.service import connectors, domains, logs, mailboxes, pop, services
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -26,6 +26,10 @@ READS: dict[str, Op] = {
     "show_mailbox": lambda ctx: mailboxes.show_mailbox(ctx, "demo@example.com"),
     "list_domains": lambda ctx: domains.list_domains(ctx),
     "list_audit": lambda ctx: logs.list_audit(ctx),
+    "list_connectors": lambda ctx: connectors.list_connectors(ctx),
+    "list_connectors_all": lambda ctx: connectors.list_connectors(ctx, "all"),
+    "show_connector": lambda ctx: connectors.show_connector(ctx, "Client EX01"),
+    "list_tracking": lambda ctx: logs.list_tracking(ctx, recipient="demo@example.com", since="1h"),
 }
 
 SERVER_CHANGES: dict[str, Op] = {
@@ -35,6 +39,13 @@ SERVER_CHANGES: dict[str, Op] = {
     "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
     "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
     "set_service": lambda ctx: services.set_service(ctx, "pop3", startup="manual"),
+    "new_connector": lambda ctx: connectors.new_connector(ctx, "Relay", bindings="127.0.0.1:2526"),
+    "new_connector_client": lambda ctx: connectors.new_connector(ctx, "Submission", usage="client",
+                                                                 bindings="127.0.0.1:2588"),
+    "set_connector": lambda ctx: connectors.set_connector(ctx, "Client EX01", enabled=False),
+    "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", max_message_size="10MB",
+                                                                  permission_groups="users"),
+    "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
 }
 
 
@@ -69,6 +80,7 @@ def snapshot(store: Store, run) -> dict[str, Any]:
         return {
             "pop": await store.get_pop_settings("EX01"),
             "services": await store.list_services("EX01"),
+            "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),
             "mailboxes": mailbox_rows,  # includes password hashes
             "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
@@ -204,6 +216,12 @@ BAD_INPUT_CHANGES: dict[str, Op] = {
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
     "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
     "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "nobody@example.com", enabled=False),
+    "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", usage="partner"),
+    "new_connector_taken_name": lambda ctx: connectors.new_connector(ctx, "Client EX01", bindings="127.0.0.1:2600"),
+    "set_connector_bad_value": lambda ctx: connectors.set_connector(ctx, "Client EX01", auth="none,tls"),
+    "set_unknown_connector": lambda ctx: connectors.set_connector(ctx, "Nope", enabled=False),
+    "remove_unknown_connector": lambda ctx: connectors.remove_connector(ctx, "Nope"),
+    "connector_on_unknown_server": lambda ctx: connectors.remove_connector(ctx, "Client EX01", server="NOPE"),
 }
 
 
@@ -221,8 +239,9 @@ def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> No
     started = run(services.start_service(ctx, "pop3"))
     assert started["status"] == "running" and "no node" in started["state"]
     rows = run(services.list_services(context("view-only")))
-    assert [(r["name"], r["status"], r["startup"]) for r in rows] == [("pop3", "running", "automatic")]
-    assert "no node" in rows[0]["state"]
+    assert [(r["name"], r["status"], r["startup"]) for r in rows] == [
+        ("pop3", "running", "automatic"), ("smtp", "running", "automatic")]
+    assert all("no node" in row["state"] for row in rows)
 
 
 def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
@@ -249,3 +268,23 @@ def test_recipient_changes_are_audited_as_the_caller(context, store, run) -> Non
     entries = run(store.list_audit(2))
     assert [(e.actor, e.action) for e in entries] == [("rita", "mailbox.new"), ("rita", "domain.add")]
     assert "secret-pw-123" not in repr(entries) and "$argon2" not in repr(entries)
+
+
+def test_connector_changes_are_audited_as_the_caller_with_only_what_changed(context, store, run) -> None:
+    ctx = context("server-management", name="sam")
+    view = run(connectors.set_connector(ctx, "Client EX01", max_recipients_per_message=50, require_tls=True))
+    assert (view["max_recipients_per_message"], view["require_tls"]) == (50, True)
+    assert "no node" in view["state"]
+    entry = run(store.list_audit(1))[0]
+    assert (entry.actor, entry.action, entry.target) == ("sam", "connector.set", "server/EX01/connector/Client EX01")
+    assert entry.before == {"max_recipients_per_message": 200, "require_tls": False}
+    assert entry.after == {"max_recipients_per_message": 50, "require_tls": True}
+
+
+def test_set_connector_validates_everything_before_writing(context, store, run) -> None:
+    before = snapshot(store, run)
+    with pytest.raises(ValidationError) as refused:
+        run(connectors.set_connector(context("server-management"), "Client EX01", banner="fine",
+                                     max_recipients_per_message=0))
+    assert refused.value.field == "max_recipients_per_message"
+    assert snapshot(store, run) == before

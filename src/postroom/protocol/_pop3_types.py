@@ -9,24 +9,8 @@ from enum import Enum
 from typing import Protocol
 
 from ..model import DEFAULT_POP_BANNER, LoginType
-
-
-class _Sentinel:
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __repr__(self) -> str:
-        return self._name
-
-
-NEED_DATA = _Sentinel("NEED_DATA")  # feed more bytes before asking again
-PAUSED = _Sentinel("PAUSED")  # waiting for the adapter's answer to the last event
-
-
-class LocalProtocolError(RuntimeError):
-    """The adapter called an answer method that does not fit the current state (a bug)."""
+# Shared with the SMTP core; re-exported here so existing imports keep working.
+from ._common import NEED_DATA, PAUSED, LocalProtocolError, _Sentinel  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------- events

@@ -1,7 +1,8 @@
-"""Line framing for text protocols (POP3 now, SMTP later).
+"""Line framing for text protocols (POP3, SMTP).
 
 `LineBuffer` accumulates received bytes and hands out complete lines without their
-terminator. CRLF and a bare LF both end a line. A line longer than `max_line` octets
+terminator; `take()` hands out raw octets instead, for content that is not framed by lines
+(SMTP DATA and BDAT). CRLF and a bare LF both end a line. A line longer than `max_line` octets
 (terminator included) is reported once as `TooLong`, and the rest of it is discarded up to
 its end, so an overlong line can never be mistaken for a command.
 
@@ -89,6 +90,21 @@ class LineBuffer:
         """Iterate over the complete lines buffered now."""
         while (line := self.next_line()) is not None:
             yield line
+
+    def take(self, limit: int | None = None) -> bytes:
+        """Remove and return up to `limit` buffered octets (all of them when None), unframed.
+
+        Meant for content read right after a complete command line (SMTP DATA, BDAT): a
+        caller that took too much feeds the surplus back, which restores the order because
+        the buffer is then empty.
+        """
+        buf = self._buf
+        size = len(buf) if limit is None else min(limit, len(buf))
+        with memoryview(buf) as view:  # one copy; the view must be gone before the del
+            data = bytes(view[:size])
+        del buf[:size]
+        self._scan = max(self._scan - size, 0)
+        return data
 
     def clear(self) -> None:
         """Drop everything buffered (e.g. plaintext pipelined after STLS/STARTTLS)."""

@@ -6,11 +6,12 @@ import fcntl
 import logging
 import os
 import signal
+from typing import Awaitable, Callable
 
 from ..auth import Authenticator
 from ..datadir import read_local_server
 from ..errors import Conflict
-from ..storage import open_store
+from ..storage import Store, open_store
 from .node import Node
 
 log = logging.getLogger("postroom")
@@ -40,13 +41,19 @@ def claim_data_dir(data_dir: str) -> int:
     return fd  # held open (and locked) until the process exits
 
 
-async def serve(data_dir: str) -> None:
+Upgrade = Callable[[Store, str, list[int]], Awaitable[None]]
+
+
+async def serve(data_dir: str, upgrade: Upgrade | None = None) -> None:
+    """`upgrade(store, server, applied)` runs after migrations (the CLI passes init's)."""
     server = read_local_server(data_dir)
     claim_data_dir(data_dir)
     store = open_store(data_dir)
     await store.open()
     try:
-        await store.migrate()
+        applied = await store.migrate()
+        if upgrade is not None:
+            await upgrade(store, server, applied)
         delay = float(os.environ.get("POSTROOM_AUTH_FAILURE_DELAY", "2.0"))
         node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
         stop = asyncio.Event()

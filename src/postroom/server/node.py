@@ -4,6 +4,9 @@ Every admin change bumps the store's config version; the node polls it (twice a 
 re-reads what changed and opens/closes listeners, swaps TLS contexts and settings, so a
 change applies within a second without a restart. The node reports what it actually does
 (listening endpoints, bind errors) with a heartbeat, which `service list` and the doctor show.
+
+Listeners are keyed by (service, binding, implicit TLS). SMTP opens one listener per
+binding of its enabled connectors; connectors sharing a binding share the listener.
 """
 from __future__ import annotations
 
@@ -17,16 +20,40 @@ from typing import Any
 
 from ..auth import Authenticator
 from ..errors import PostroomError
-from ..model import PopSettings, ServiceStatus, Startup, NodeReport, parse_binding
+from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
 from .pop3 import Pop3Service
 from .protocol_log import ProtocolLog
+from .smtp import ConnectorRuntime, SmtpService, core_config
 
 log = logging.getLogger("postroom.node")
 POLL_INTERVAL = 0.5
 HEARTBEAT_INTERVAL = 1.0
 RETRY_BIND_INTERVAL = 5.0
+ListenerKey = tuple[str, str, bool]  # (service, binding, implicit TLS)
+
+
+class CertificateCache:
+    """TLS contexts by certificate path; reloaded only when the files or their mtimes change."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str | None], tuple[tuple[Any, ...], ssl.SSLContext | None, str | None]] = {}
+
+    def context(self, certificate: str | None, key: str | None) -> tuple[ssl.SSLContext | None, str | None]:
+        """(context, None) or (None, why it is unusable); (None, None) when none is set."""
+        if not certificate:
+            return None, None
+        stamp = (_mtime(certificate), _mtime(key))
+        cached = self._entries.get((certificate, key))
+        if cached is None or cached[0] != stamp:
+            try:
+                cached = (stamp, server_context(certificate, key), None)
+            except PostroomError as exc:
+                cached = (stamp, None, exc.message)
+                log.error("certificate %s unusable: %s", certificate, exc.message)
+            self._entries[(certificate, key)] = cached
+        return cached[1], cached[2]
 
 
 class Node:
@@ -34,16 +61,22 @@ class Node:
         self.store = store
         self.data_dir = data_dir
         self.server = server
-        self.pop3 = Pop3Service(store, authenticator or Authenticator(), server)
-        self.listeners: dict[tuple[str, bool], asyncio.AbstractServer] = {}
-        self.bind_errors: dict[tuple[str, bool], str] = {}
-        self.tls_key: tuple[Any, ...] | None = None
-        self.tls_error: str | None = None
-        self._tls: ssl.SSLContext | None = None
+        authenticator = authenticator or Authenticator()
+        self.pop3 = Pop3Service(store, authenticator, server)
+        self.smtp = SmtpService(store, authenticator, server)
+        self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
+        self.bind_errors: dict[ListenerKey, str] = {}
+        self.certificates = CertificateCache()
+        self.tls_error: str | None = None  # POP3's certificate
         # One context for all implicit-TLS listeners; it defers to the current certificate.
         self.listener_tls = switching_context(lambda: self.pop3.tls)
+        self.protocol_logs: dict[str, ProtocolLog] = {}
         self.applied_version = -1
-        self.pop_state = "stopped"
+        self.states = {"pop3": "stopped", "smtp": "stopped"}
+        self.pop_settings = PopSettings()
+        self.connectors: list[ReceiveConnector] = []
+        self.connector_errors: dict[str, str] = {}
+        self.connector_reports: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -63,13 +96,14 @@ class Node:
             await self._task
         await self._close_listeners(set(self.listeners))
         self.pop3.close_sessions()
-        self.pop_state = "stopped"
+        self.smtp.close_sessions()
+        self.states = {name: "stopped" for name in self.states}
         try:
             await self.report(alive=False)
         except PostroomError:
             pass
-        if self.pop3.protocol_log:
-            self.pop3.protocol_log.close()
+        for plog in self.protocol_logs.values():
+            plog.close()
 
     async def _run(self) -> None:
         last_report = last_retry = time.monotonic()
@@ -90,62 +124,115 @@ class Node:
                 elif now - last_report > HEARTBEAT_INTERVAL:
                     await self.report()
                     last_report = now
-                if self.pop3.protocol_log:
-                    self.pop3.protocol_log.flush()
+                for plog in self.protocol_logs.values():
+                    plog.flush()
             except PostroomError as exc:  # store unavailable: keep serving what runs, try again
                 log.warning("node %s cannot reach the store: %s", self.server, exc.message)
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()
-        service = await self.store.get_service(self.server, "pop3")
-        settings = await self.store.get_pop_settings(self.server)
-        running = service.status == ServiceStatus.RUNNING
-        tls = self._tls_context(settings)
-        plog = self.pop3.protocol_log
-        if settings.protocol_log and plog is None:
-            plog = ProtocolLog(os.path.join(self.data_dir, "logs", "pop3"), "POP3")
-        elif not settings.protocol_log:
-            plog = None
-        self.pop3.configure(settings, tls, plog)
-
-        desired: set[tuple[str, bool]] = set()
-        if running:
-            desired = {(b, False) for b in settings.bindings} | {(b, True) for b in settings.ssl_bindings}
+        desired = await self._configure_pop3() | await self._configure_smtp()
         await self._close_listeners(set(self.listeners) - desired)
         self.bind_errors = {k: v for k, v in self.bind_errors.items() if k in desired}
         for key in sorted(desired - set(self.listeners)):
-            await self._open_listener(key, tls)
-        if not running:
-            self.pop3.close_sessions()
-        self.pop_state = "running" if running else "stopped"
-        if running and not self.listeners:
-            self.pop_state = "failed" if desired else "running (no bindings)"
+            await self._open_listener(key)
+        for name in self.states:
+            if self.states[name] == "running":
+                wanted = {k for k in desired if k[0] == name}
+                if wanted and not wanted & set(self.listeners):
+                    self.states[name] = "failed"
+                elif not wanted:
+                    self.states[name] = "running (no bindings)"
+        self._report_connectors()
         self.applied_version = version
 
-    def _tls_context(self, settings: PopSettings) -> ssl.SSLContext | None:
-        """Reload only when the certificate files or their mtimes change."""
-        if not settings.certificate:
-            self.tls_key, self.tls_error = None, None
+    def _protocol_log(self, name: str, wanted: bool, prefix: str) -> ProtocolLog | None:
+        if not wanted:
+            plog = self.protocol_logs.pop(name, None)
+            if plog:
+                plog.close()
             return None
-        key = (settings.certificate, settings.certificate_key,
-               *(_mtime(p) for p in (settings.certificate, settings.certificate_key)))
-        if key != self.tls_key:
-            try:
-                self._tls = server_context(settings.certificate, settings.certificate_key)
-                self.tls_error = None
-            except PostroomError as exc:
-                self._tls, self.tls_error = None, exc.message
-                log.error("pop3 certificate unusable: %s", exc.message)
-            self.tls_key = key
-        return self._tls
+        if name not in self.protocol_logs:
+            self.protocol_logs[name] = ProtocolLog(os.path.join(self.data_dir, "logs", name), prefix)
+        return self.protocol_logs[name]
 
-    async def _open_listener(self, key: tuple[str, bool], tls: ssl.SSLContext | None) -> None:
-        binding, implicit = key
-        if implicit and tls is None:
+    async def _configure_pop3(self) -> set[ListenerKey]:
+        service = await self.store.get_service(self.server, "pop3")
+        settings = await self.store.get_pop_settings(self.server)
+        self.pop_settings = settings
+        running = service.status == ServiceStatus.RUNNING
+        tls, self.tls_error = self.certificates.context(settings.certificate, settings.certificate_key)
+        self.pop3.configure(settings, tls, self._protocol_log("pop3", settings.protocol_log, "POP3"))
+        if not running:
+            self.pop3.close_sessions()
+        self.states["pop3"] = "running" if running else "stopped"
+        if not running:
+            return set()
+        return {("pop3", b, False) for b in settings.bindings} | {("pop3", b, True) for b in settings.ssl_bindings}
+
+    async def _configure_smtp(self) -> set[ListenerKey]:
+        service = await self.store.get_service(self.server, "smtp")
+        connectors = await self.store.list_connectors(self.server)
+        fqdn = (await self.store.get_server(self.server)).fqdn
+        running = service.status == ServiceStatus.RUNNING
+        runtimes: list[ConnectorRuntime] = []
+        self.connector_errors = {}
+        for connector in connectors:
+            if not connector.enabled:
+                continue
+            certificate = connector.certificate or self.pop_settings.certificate
+            key = connector.certificate_key if connector.certificate else self.pop_settings.certificate_key
+            tls, error = self.certificates.context(certificate, key) if connector.offers_tls() else (None, None)
+            if error:
+                self.connector_errors[connector.name] = f"certificate: {error}"
+            elif connector.offers_tls() and tls is None:
+                self.connector_errors[connector.name] = "certificate: none set, STARTTLS is not offered"
+            plog = self._protocol_log(f"smtp/{connector.name}", connector.protocol_log, "SMTP")
+            runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls), tls, plog))
+        for name in [n for n in self.protocol_logs if n.startswith("smtp/")]:
+            if not any(r.protocol_log is self.protocol_logs[name] for r in runtimes):
+                self._protocol_log(name, False, "SMTP")
+        self.smtp.configure(runtimes if running else [], await self.store.list_domains())
+        self.connectors = connectors
+        enabled = {r.name for r in runtimes}
+        for connector in connectors:  # a disabled connector drops its sessions, like a stopped service
+            if connector.name not in enabled or not running:
+                self.smtp.close_sessions(connector.name)
+        self.states["smtp"] = "running" if running else "stopped"
+        if not running:
+            return set()
+        return {("smtp", b, False) for r in runtimes for b in r.connector.bindings}
+
+    def _report_connectors(self) -> None:
+        reports = {}
+        for connector in self.connectors:
+            keys = [("smtp", b, False) for b in connector.bindings]
+            if not connector.enabled:
+                state = "disabled"
+            elif self.states["smtp"] == "stopped":
+                state = "stopped (the smtp service is stopped)"
+            else:
+                state = "running" if any(k in self.listeners for k in keys) else "failed"
+            errors = [self.bind_errors[k] for k in keys if k in self.bind_errors]
+            if connector.name in self.connector_errors:
+                errors.append(self.connector_errors[connector.name])
+            reports[connector.name] = {
+                "state": state,
+                "listening": [k[1] for k in keys if k in self.listeners] if connector.enabled else [],
+                "errors": errors if connector.enabled else [],
+            }
+        self.connector_reports = reports
+
+    async def _open_listener(self, key: ListenerKey) -> None:
+        service, binding, implicit = key
+        if implicit and self.pop3.tls is None:
             self.bind_errors[key] = f"{binding}: no usable certificate ({self.tls_error or 'none set'})"
             return
         host, port = parse_binding("bindings", binding)
-        factory = self.pop3.protocol_factory(implicit, binding)
+        if service == "pop3":
+            factory: Any = self.pop3.protocol_factory(implicit, binding)
+        else:
+            factory = self.smtp.protocol_factory(binding)
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(factory, host, port, ssl=self.listener_tls if implicit else None,
@@ -153,30 +240,35 @@ class Node:
                                               ssl_handshake_timeout=30 if implicit else None)
         except OSError as exc:
             self.bind_errors[key] = f"{binding}: {exc.strerror or exc}"
-            log.error("pop3 cannot listen on %s: %s", binding, exc.strerror or exc)
+            log.error("%s cannot listen on %s: %s", service, binding, exc.strerror or exc)
             return
         self.bind_errors.pop(key, None)
         self.listeners[key] = server
-        log.info("pop3 listening on %s (%s)", binding, "SSL" if implicit else "plain/STLS")
+        log.info("%s listening on %s (%s)", service, binding, "SSL" if implicit else "plain/STARTTLS")
 
-    async def _close_listeners(self, keys: set[tuple[str, bool]]) -> None:
+    async def _close_listeners(self, keys: set[ListenerKey]) -> None:
         for key in keys:
             server = self.listeners.pop(key)
             server.close()
-            log.info("pop3 stopped listening on %s", key[0])
+            log.info("%s stopped listening on %s", key[0], key[1])
 
     async def report(self, alive: bool = True) -> None:
-        listening = [f"{b} ({'SSL' if ssl_ else 'plain/STLS'})" for b, ssl_ in sorted(self.listeners)]
-        errors = [self.bind_errors[k] for k in sorted(self.bind_errors)]
-        if self.tls_error:
-            errors.append(f"certificate: {self.tls_error}")
-        services = {"pop3": {
-            "state": self.pop_state if alive else "stopped",
-            "listening": listening if alive else [],
-            "errors": errors,
-            "sessions": len(self.pop3.sessions),
-            "applied_version": self.applied_version,
-        }}
+        services: dict[str, dict[str, Any]] = {}
+        for name in self.states:
+            keys = sorted(k for k in self.listeners if k[0] == name)
+            errors = [self.bind_errors[k] for k in sorted(self.bind_errors) if k[0] == name]
+            if name == "pop3" and self.tls_error:
+                errors.append(f"certificate: {self.tls_error}")
+            sessions = self.pop3.sessions if name == "pop3" else self.smtp.sessions
+            services[name] = {
+                "state": self.states[name] if alive else "stopped",
+                "listening": [f"{b} ({'SSL' if ssl_ else 'plain/STARTTLS' if name == 'smtp' else 'plain/STLS'})"
+                              for _, b, ssl_ in keys] if alive else [],
+                "errors": errors,
+                "sessions": len(sessions),
+                "applied_version": self.applied_version,
+            }
+        services["smtp"]["connectors"] = self.connector_reports if alive else {}
         heartbeat = time.time() if alive else 0.0
         await self.store.put_node_report(NodeReport(self.server, heartbeat, os.getpid(), services))
 

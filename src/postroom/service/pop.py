@@ -1,13 +1,15 @@
 """POP3 settings per server (Exchange's Get-/Set-PopSettings)."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..errors import ValidationError
 from ..model import PopSettings
-from ..tls import server_context
+from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
+from .connectors import bindings_overlap
 from .context import READ, SERVER_CONFIG, Context
+
+__all__ = ["resolve_certificate", "set_pop", "show_pop"]  # resolve_certificate: kept importable from here
 
 
 async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
@@ -17,35 +19,15 @@ async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
     return {"server": name, **settings.to_dict()}
 
 
-def resolve_certificate(ctx: Context, value: str | None) -> tuple[str | None, str | None]:
-    """(certificate, key) from a PEM path, or from the name of a PEM under DATA/tls.
-
-    `postroom` names the pair init made: DATA/tls/postroom.pem with DATA/tls/postroom.key.
-    A path brings no separate key: the key is expected inside it unless --certificate-key.
-    """
-    if not value:
-        return None, None
-    if os.sep not in value and not value.endswith(".pem"):
-        base = os.path.join(os.path.abspath(ctx.data_dir), "tls", value)
-        if os.path.exists(base + ".pem"):
-            return base + ".pem", (base + ".key" if os.path.exists(base + ".key") else None)
-    return os.path.abspath(value), None
-
-
 async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
     """Validate every change first; nothing is written unless all of them are acceptable."""
     ctx.require(SERVER_CONFIG)
     name = ctx.server_name(server)
     before = await ctx.store.get_pop_settings(name)
-    if "certificate" in changes:
-        changes["certificate"], key = resolve_certificate(ctx, changes["certificate"])
-        changes.setdefault("certificate_key", key)  # a new certificate brings its own key
-    if changes.get("certificate_key"):
-        changes["certificate_key"] = os.path.abspath(changes["certificate_key"])
-    after = before.with_changes(**changes)
+    after = before.with_changes(**resolve_certificate_changes(ctx, changes))
     _check_consistent(after)
-    if after.certificate and (after.certificate, after.certificate_key) != (before.certificate, before.certificate_key):
-        server_context(after.certificate, after.certificate_key)  # raises ValidationError("certificate", why)
+    await _check_against_connectors(ctx, name, before, after)
+    check_new_certificate((before.certificate, before.certificate_key), (after.certificate, after.certificate_key))
     if after != before:
         await ctx.store.put_pop_settings(name, after)
         await ctx.audit("pop.set", f"server/{name}/pop", _diff(before, after, before), _diff(before, after, after))
@@ -58,6 +40,21 @@ def _check_consistent(settings: PopSettings) -> None:
         raise ValidationError("ssl_bindings", f"{', '.join(sorted(both))} is also a plain/STLS binding")
     if settings.ssl_bindings and not settings.certificate:
         raise ValidationError("certificate", "SSL bindings need a certificate (set --certificate)")
+
+
+async def _check_against_connectors(ctx: Context, server: str, before: PopSettings, after: PopSettings) -> None:
+    """A POP3 binding may not take an IP:port a receive connector of the same server uses."""
+    for field, old, new in (("bindings", before.bindings, after.bindings),
+                            ("ssl_bindings", before.ssl_bindings, after.ssl_bindings)):
+        added = [b for b in new if b not in old]
+        if not added:
+            continue
+        for connector in await ctx.store.list_connectors(server):
+            for binding in added:
+                used = next((c for c in connector.bindings if bindings_overlap(binding, c)), None)
+                if used is not None:
+                    raise ValidationError(field, f"{binding} clashes with {used}, a binding of receive connector "
+                                          f"{connector.name!r} (move one: `postroom connector set`)")
 
 
 def _diff(before: PopSettings, after: PopSettings, which: PopSettings) -> dict[str, Any]:

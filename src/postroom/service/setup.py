@@ -10,14 +10,15 @@ from dataclasses import dataclass
 from ..auth import hash_password
 from ..datadir import NODE_FILE, read_local_server, write_local_server
 from ..errors import ValidationError
-from ..model import PopSettings, Server, Service, ServiceStatus, Startup
-from ..storage import open_store
+from ..model import PopSettings, Server, Service, ServiceStatus, Startup, default_connectors
+from ..storage import Store, open_store
 from ..tls import create_self_signed
 
 DEV_POP_BINDINGS = ("127.0.0.1:1110",)
 DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
 DEV_DOMAIN = "example.com"
 DEV_MAILBOX = "demo@example.com"
+SMTP_MIGRATION = 2  # the schema version that brought receive connectors
 
 
 @dataclass
@@ -56,6 +57,7 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
     try:
         applied = await store.migrate()
         if existing:
+            await upgrade(store, name, applied)
             return InitResult(False, name, data_dir, applied)
         fqdn = fqdn or (socket.getfqdn() if not dev else "localhost")
         tls_dir = os.path.join(os.path.abspath(data_dir), "tls")
@@ -68,7 +70,9 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         if dev:
             pop = pop.with_changes(bindings=DEV_POP_BINDINGS, ssl_bindings=DEV_POP_SSL_BINDINGS)
             startup, status = Startup.AUTOMATIC, ServiceStatus.RUNNING
-        await store.add_server(Server(name, fqdn), [Service(name, "pop3", startup, status)], pop)
+        services = [Service(name, "pop3", startup, status),
+                    Service(name, "smtp", Startup.AUTOMATIC, ServiceStatus.RUNNING)]  # SMTP is on, as in Exchange
+        await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev))
 
         result = InitResult(True, name, data_dir, applied, certificate=cert_path)
         if dev:
@@ -86,6 +90,22 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         await store.close()
 
 
+async def upgrade(store: Store, server: str, applied: list[int]) -> None:
+    """After migrations, add what this version's `init` creates and an older one did not.
+
+    Migration 2 brought receive connectors: a server upgraded from schema 1 gets the two
+    default connectors, on the dev ports when its POP3 bindings are the dev profile's.
+    """
+    if SMTP_MIGRATION not in applied or await store.list_connectors(server):
+        return
+    pop = await store.get_pop_settings(server)
+    dev = pop.bindings == DEV_POP_BINDINGS
+    for connector in default_connectors(server, dev=dev):
+        await store.add_connector(connector)
+    await store.append_audit("local-operator", "upgrade", f"server/{server}", None,
+                             {"migrations": applied, "connectors": [c.name for c in default_connectors(server)]})
+
+
 def _welcome_message(server: str) -> bytes:
     """One message in the demo mailbox, so the first POP3 client has something to read."""
     date = email.utils.formatdate(localtime=False)
@@ -94,8 +114,10 @@ def _welcome_message(server: str) -> bytes:
         "Subject: Welcome to postroom", f"Date: {date}",
         f"Message-ID: <{secrets.token_hex(8)}@{DEV_DOMAIN}>", "Content-Type: text/plain; charset=utf-8", "",
         f"This mailbox on server {server} is served over POP3 with STLS (port 1110)",
-        "and implicit TLS (port 1995). Administer it with `.venv/bin/postroom`;",
-        "docs/operations.md walks through every setting.",
+        "and implicit TLS (port 1995). Mail for it arrives over SMTP on port 2525",
+        "(connector Default) and port 2587 (connector Client, STARTTLS and AUTH).",
+        "Administer it with `.venv/bin/postroom`; docs/operations.md walks",
+        "through every setting.",
     ]
     return ("\r\n".join(lines) + "\r\n").encode()
 

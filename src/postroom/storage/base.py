@@ -8,14 +8,19 @@ Conventions:
 - Addresses and domains arrive already normalised (lower-case) by postroom.model.
 - `deliver` returns only once the message is durable (fsync'ed commit); concurrent calls
   may share one commit (group commit).
-- Every write that changes configuration (servers, services, POP settings, domains,
-  mailboxes) increases `config_version()`, which nodes poll to apply changes live.
+- A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
+  the body goes when its last entry is deleted.
+- Every write that changes configuration (servers, services, POP settings, receive
+  connectors, domains, mailboxes) increases `config_version()`, which nodes poll to apply changes live.
 """
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
-from ..model import AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, Server, Service
+from ..model import (
+    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+    TrackingEvent,
+)
 
 
 class Store(Protocol):
@@ -28,8 +33,10 @@ class Store(Protocol):
     async def config_version(self) -> int: ...
 
     # servers and services --------------------------------------------------------------
-    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings) -> None:
-        """Create a server with its services and POP settings (Conflict if it exists)."""
+    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
+                         connectors: Sequence[ReceiveConnector] = ()) -> None:
+        """Create a server with its services, POP settings and receive connectors in one
+        transaction (Conflict if it exists)."""
     async def get_server(self, name: str) -> Server: ...
     async def list_servers(self) -> list[Server]: ...
     async def list_services(self, server: str) -> list[Service]: ...
@@ -40,6 +47,21 @@ class Store(Protocol):
     async def put_node_report(self, report: NodeReport) -> None:
         """Not a configuration change: does not bump config_version."""
     async def get_node_report(self, server: str) -> NodeReport | None: ...
+
+    # receive connectors (unique name per server; names match case-insensitively) -------
+    async def add_connector(self, connector: ReceiveConnector) -> None:
+        """NotFound if its server does not exist; Conflict if the name is taken on that server
+        (in any case)."""
+    async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
+        """Ordered by (server, name ignoring case); None lists every server's connectors.
+        NotFound if the server does not exist."""
+    async def get_connector(self, server: str, name: str) -> ReceiveConnector:
+        """NotFound if absent."""
+    async def put_connector(self, connector: ReceiveConnector) -> None:
+        """Replace an existing connector's properties (NotFound if absent); the stored name
+        keeps its case."""
+    async def remove_connector(self, server: str, name: str) -> None:
+        """NotFound if absent."""
 
     # accepted domains ------------------------------------------------------------------
     async def add_domain(self, name: str) -> None: ...
@@ -67,6 +89,11 @@ class Store(Protocol):
     # messages --------------------------------------------------------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
+                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
+        """SMTP delivery: one body stored once, one entry per mailbox (in the given order), and
+        the tracking rows, all in one transaction; durable on return. NotFound (and nothing
+        stored) if any mailbox is gone; ValidationError if `mailbox_ids` is empty."""
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         """Several messages in one transaction (imports)."""
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
@@ -82,6 +109,16 @@ class Store(Protocol):
     async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:
         """Exclusive: False if another holder has it."""
     async def unlock_mailbox(self, mailbox_id: int, holder: str) -> None: ...
+
+    # message tracking ------------------------------------------------------------------
+    async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
+        """Rows that go with no delivery (FAIL at RCPT time); `at` and `id` are set here."""
+    async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
+                            message_id: str | None = None, queue_id: str | None = None,
+                            event_id: str | None = None, since: str | None = None,
+                            limit: int = 1000) -> list[TrackingEvent]:
+        """The newest `limit` matching rows, oldest first. sender/recipient match
+        case-insensitively and exactly; `since` is an ISO-8601 time (rows at or after it)."""
 
     # audit -----------------------------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,

@@ -10,14 +10,14 @@ import asyncio
 import json
 import queue
 import sqlite3
-import uuid
 from typing import Any, Callable, Sequence
 
 from ..errors import Conflict, NotFound, Unavailable, ValidationError
 from ..model import (
-    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus,
-    Startup, enum_value,
+    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+    ServiceStatus, Startup, TrackingEvent, enum_value,
 )
+from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from . import _sqlite_threads as threads
 
@@ -130,7 +130,8 @@ class SqliteStore:
         )
 
     # servers and services ----------------------------------------------------------------
-    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings) -> None:
+    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
+                         connectors: Sequence[ReceiveConnector] = ()) -> None:
         rows, seen = [], set()
         for service in services:
             if service.server != server.name:
@@ -141,6 +142,7 @@ class SqliteStore:
             rows.append((server.name, service.name, enum_value(Startup, "startup", service.startup).value,
                          enum_value(ServiceStatus, "status", service.status).value))
         settings = json.dumps(pop.to_dict())
+        connector_rows = mail.server_connectors(server.name, connectors)
 
         def write(conn: sqlite3.Connection) -> None:
             try:
@@ -149,6 +151,8 @@ class SqliteStore:
                 raise schema.unique_violation(exc, f"server {server.name} already exists") from exc
             conn.executemany("INSERT INTO services (server, name, startup, status) VALUES (?, ?, ?, ?)", rows)
             conn.execute("INSERT INTO pop_settings (server, settings) VALUES (?, ?)", (server.name, settings))
+            for connector, text in connector_rows:
+                mail.insert_connector(conn, connector, text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -237,6 +241,38 @@ class SqliteStore:
             "SELECT server, heartbeat_at, pid, services FROM node_reports WHERE server = ?", (server,)
         ).fetchone())
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
+
+    # receive connectors (unique name per server, in any case) ----------------------------
+    async def add_connector(self, connector: ReceiveConnector) -> None:
+        settings = mail.connector_settings(connector)
+
+        def write(conn: sqlite3.Connection) -> None:
+            mail.insert_connector(conn, connector, settings)
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
+        return await self._read(lambda conn: mail.list_connectors(conn, server))
+
+    async def get_connector(self, server: str, name: str) -> ReceiveConnector:
+        found = await self._read(lambda conn: mail.find_connector(conn, server, name))
+        if found is None:
+            raise mail.connector_missing(server, name)
+        return found
+
+    async def put_connector(self, connector: ReceiveConnector) -> None:
+        settings = mail.connector_settings(connector)
+
+        def write(conn: sqlite3.Connection) -> None:
+            mail.update_connector(conn, connector, settings)
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def remove_connector(self, server: str, name: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            mail.delete_connector(conn, server, name)
+            schema.bump_config(conn)
+        await self._write(write)
 
     # accepted domains --------------------------------------------------------------------
     async def add_domain(self, name: str) -> None:
@@ -345,31 +381,28 @@ class SqliteStore:
             schema.bump_config(conn)
         await self._write(write)
 
-    # messages ----------------------------------------------------------------------------
-    @staticmethod
-    def _insert_message(conn: sqlite3.Connection, mailbox_id: int, data: bytes) -> MessageInfo:
-        uidl, received_at = uuid.uuid4().hex, schema.now()
-        try:
-            cursor = conn.execute(
-                "INSERT INTO messages (mailbox_id, uidl, size, received_at, data) VALUES (?, ?, ?, ?, ?)",
-                (mailbox_id, uidl, len(data), received_at, data),
-            )
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
-                raise NotFound("mailbox", str(mailbox_id)) from exc
-            raise
-        return MessageInfo(cursor.lastrowid, uidl, len(data), received_at)
-
+    # messages: one body, one entry per mailbox (see _sqlite_mail) ------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         data = _wire(data)
-        return await self._write(lambda conn: self._insert_message(conn, mailbox_id, data))
+        return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
+
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
+                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
+        ids, data = mail.mailbox_ids(mailbox_ids), _wire(data)
+        rows = [mail.tracking_values(event) for event in tracking]
+
+        def write(conn: sqlite3.Connection) -> list[MessageInfo]:  # one job: all or nothing
+            infos = mail.store_message(conn, ids, data)
+            mail.insert_tracking(conn, rows)
+            return infos
+        return await self._write(write)
 
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         wire = [_wire(data) for data in messages]
         if not wire:
             self._check_open()
             return []
-        return await self._write(lambda conn: [self._insert_message(conn, mailbox_id, data) for data in wire])
+        return await self._write(lambda conn: [mail.store_message(conn, [mailbox_id], data)[0] for data in wire])
 
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
         rows = await self._read(lambda conn: conn.execute(
@@ -378,12 +411,10 @@ class SqliteStore:
         return [MessageInfo(*row) for row in rows]
 
     async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
-        row = await self._read(lambda conn: conn.execute(
-            "SELECT data FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
-        ).fetchone())
-        if row is None:
+        data = await self._read(lambda conn: mail.read_body(conn, mailbox_id, message_id))
+        if data is None:
             raise NotFound("message", str(message_id))
-        return bytes(row[0])
+        return data
 
     async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
         ids = sorted({int(message_id) for message_id in message_ids})
@@ -418,6 +449,25 @@ class SqliteStore:
         self._check_open()
         if self._locks.get(mailbox_id) == holder:
             del self._locks[mailbox_id]
+
+    # message tracking --------------------------------------------------------------------
+    async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
+        rows = [mail.tracking_values(event) for event in events]
+        if not rows:
+            self._check_open()
+            return
+        await self._write(lambda conn: mail.insert_tracking(conn, rows))
+
+    async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
+                            message_id: str | None = None, queue_id: str | None = None,
+                            event_id: str | None = None, since: str | None = None,
+                            limit: int = 1000) -> list[TrackingEvent]:
+        sql, params = mail.tracking_query(
+            sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
+            event_id=event_id, since=since, limit=_count(limit, "limit"),
+        )
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [mail.tracking_row(row) for row in reversed(rows)]
 
     # audit -------------------------------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,

@@ -1,0 +1,358 @@
+"""SMTP reply values and texts, command-argument parsing, and DATA/BDAT content decoding.
+
+Kept apart from the state machine in `smtp.py`; the public names are exported from there.
+Every 2xx/4xx/5xx reply carries an RFC 3463 enhanced status code (RFC 2034), except the
+greeting and the HELO/EHLO replies, as RFC 2034 section 3 asks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ._smtp_types import SmtpConfig
+
+__all__ = [
+    "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "ChunkReader", "DataReader",
+    "RemoteProtocolError", "Reply", "reply",
+]
+
+MAX_REPLY_LINE = 512  # RFC 5321 4.5.3.1.5, CRLF included
+_ENHANCED = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_CONTROL_TEXT = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One SMTP reply: code, enhanced status code ("" for none), text, and for a multi-line
+    reply (EHLO) the further lines. Validated at construction, so a bad adapter reply fails
+    where it is built, not on the wire."""
+
+    code: int
+    enhanced: str = ""
+    text: str = ""
+    more: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 200 <= self.code <= 599:
+            raise ValueError(f"reply code {self.code} is not 2xx-5xx")
+        if self.enhanced and not (
+            _ENHANCED.fullmatch(self.enhanced) and self.enhanced[0] == str(self.code)[0]
+        ):
+            raise ValueError(f"enhanced status {self.enhanced!r} does not fit code {self.code}")
+        if any(_CONTROL_TEXT.search(line) for line in (self.text, *self.more)):
+            raise ValueError("reply text must be single lines without control characters")
+
+    def to_bytes(self) -> bytes:
+        lines = (self.text, *self.more)
+        last = len(lines) - 1
+        status = f"{self.enhanced} " if self.enhanced else ""
+        return b"".join(
+            _wire_line(f"{self.code}{'-' if i < last else ' '}{status}{text}")
+            for i, text in enumerate(lines)
+        )
+
+
+def _wire_line(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    if len(raw) > MAX_REPLY_LINE - 2:
+        raw = raw[: MAX_REPLY_LINE - 2].decode("utf-8", "ignore").encode("utf-8")
+    return raw + b"\r\n"
+
+
+def reply(code: int, enhanced: str, text: str) -> Reply:
+    """A single-line reply, for adapters (e.g. `recipient_rejected(reply(550, "5.7.1", ...))`)."""
+    return Reply(code, enhanced, text)
+
+
+class RemoteProtocolError(Exception):
+    """The peer broke the protocol; `reply` is what to send. Never escapes `next_event()`."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.text)
+        self.reply = reply
+
+
+# ------------------------------------------------------------------ for adapters (answers)
+UNKNOWN_MAILBOX = reply(550, "5.1.1", "Recipient address rejected: unknown mailbox")
+TEMPORARY_FAILURE = reply(451, "4.3.0", "Temporary failure, try again later")
+STORAGE_FULL = reply(452, "4.3.1", "Insufficient system storage")
+
+
+def RELAY_DENIED(domain: str) -> Reply:  # noqa: N802 (a constant-like reply with an argument)
+    return reply(550, "5.7.1", f"Relaying to {domain} denied: outbound delivery is not configured")
+
+
+# ------------------------------------------------------------------------- core replies
+OK = reply(250, "2.0.0", "OK")
+SENDER_OK = reply(250, "2.1.0", "Sender OK")
+RECIPIENT_OK = reply(250, "2.1.5", "Recipient OK")
+START_DATA = Reply(354, "", "Start mail input; end with <CRLF>.<CRLF>")
+READY_FOR_TLS = reply(220, "2.0.0", "Ready to start TLS")
+AUTH_SUCCEEDED = reply(235, "2.7.0", "Authentication successful")
+CANNOT_VRFY = reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery")
+HELP = reply(214, "2.0.0", "Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
+# Answers to the adapter's refusals and to policy limits: not protocol errors.
+BAD_CREDENTIALS = reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_TEMPORARY = reply(454, "4.7.0", "Temporary authentication failure, try again later")
+AUTH_CANCELLED = reply(501, "5.0.0", "Authentication cancelled")
+SIZE_EXCEEDED = reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
+TOO_MANY_RECIPIENTS = reply(452, "4.5.3", "Too many recipients")
+NO_VALID_RECIPIENTS = reply(554, "5.5.1", "No valid recipients")
+EXPN_NOT_AVAILABLE = reply(502, "5.5.1", "EXPN not available")
+TLS_NOT_AVAILABLE = reply(502, "5.5.1", "STARTTLS not available")
+# Protocol errors: each counts towards max_errors.
+UNKNOWN_COMMAND = reply(500, "5.5.2", "Command not recognized")
+LINE_TOO_LONG = reply(500, "5.5.2", "Line too long")
+BAD_CHARACTERS = reply(500, "5.5.2", "Command is not valid UTF-8 text")
+NEED_HELO = reply(503, "5.5.1", "Send HELO/EHLO first")
+NESTED_MAIL = reply(503, "5.5.1", "Sender already specified")
+NEED_MAIL = reply(503, "5.5.1", "Need MAIL command")
+DATA_AFTER_BDAT = reply(503, "5.5.1", "DATA not allowed after BDAT")
+RCPT_AFTER_BDAT = reply(503, "5.5.1", "RCPT not allowed after BDAT")
+TLS_ACTIVE = reply(503, "5.5.1", "TLS already active")
+STARTTLS_IN_TRANSACTION = reply(503, "5.5.1", "STARTTLS not allowed during a mail transaction")
+AUTH_NOT_AVAILABLE = reply(503, "5.5.1", "AUTH not available")
+ALREADY_AUTHENTICATED = reply(503, "5.5.1", "Already authenticated")
+AUTH_IN_TRANSACTION = reply(503, "5.5.1", "AUTH not allowed during a mail transaction")
+UNKNOWN_MECHANISM = reply(504, "5.5.4", "Unrecognized authentication type")
+BAD_BASE64 = reply(501, "5.5.2", "Invalid base64 data")
+MALFORMED_AUTH = reply(501, "5.5.2", "Malformed authentication response")
+TLS_FIRST = reply(530, "5.7.0", "Must issue a STARTTLS command first")
+AUTH_FIRST = reply(530, "5.7.1", "Client was not authenticated")
+ENCRYPTION_REQUIRED = reply(538, "5.7.11", "Encryption required for requested authentication mechanism")
+BAD_SENDER = reply(501, "5.1.7", "Bad sender address syntax")
+BAD_RECIPIENT = reply(501, "5.1.3", "Bad recipient address syntax")
+UTF8_REQUIRED = reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8")
+BAD_SIZE = reply(501, "5.5.4", "Invalid SIZE parameter")
+UNSUPPORTED_PARAMETER = reply(555, "5.5.4", "Unsupported parameter")
+
+
+def syntax(usage: str) -> Reply:
+    return reply(501, "5.5.4", f"Syntax: {usage}")
+
+
+EHLO_SYNTAX, HELO_SYNTAX = syntax("EHLO hostname"), syntax("HELO hostname")
+MAIL_SYNTAX, RCPT_SYNTAX = syntax("MAIL FROM:<address>"), syntax("RCPT TO:<address>")
+DATA_SYNTAX, BDAT_SYNTAX = syntax("DATA"), syntax("BDAT <size> [LAST]")
+RSET_SYNTAX, QUIT_SYNTAX = syntax("RSET"), syntax("QUIT")
+STARTTLS_SYNTAX, AUTH_SYNTAX = syntax("STARTTLS"), syntax("AUTH mechanism [initial-response]")
+
+
+def ehlo(config: SmtpConfig, starttls: bool, auth: tuple[str, ...]) -> Reply:
+    extensions = ["PIPELINING", f"SIZE {config.max_message_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
+                  "SMTPUTF8", "CHUNKING"]
+    if starttls:
+        extensions.append("STARTTLS")
+    if auth:
+        extensions.append("AUTH " + " ".join(auth))
+    ip = config.remote_ip
+    return Reply(250, "", f"{config.fqdn} Hello [{ip}]" if ip else f"{config.fqdn} Hello", tuple(extensions))
+
+
+def closing(fqdn: str) -> Reply:
+    return reply(221, "2.0.0", f"{fqdn} closing connection")
+
+
+def too_many_errors(fqdn: str) -> Reply:
+    return reply(421, "4.7.0", f"{fqdn} Too many errors, closing connection")
+
+
+def too_many_auth_failures(fqdn: str) -> Reply:
+    return reply(421, "4.7.0", f"{fqdn} Too many authentication failures, closing connection")
+
+
+def chunk_received(size: int) -> Reply:
+    return reply(250, "2.0.0", f"{size} octets received")
+
+
+def accepted(queue_id: str) -> Reply:
+    return reply(250, "2.6.0", f"Message accepted for delivery, queue id {queue_id}")
+
+
+# ---------------------------------------------------------------------- argument parsing
+def decode_command(line: bytes) -> str:
+    """A command line as text: UTF-8 (RFC 6531) without control characters, which would let
+    a HELO name or an address inject header lines downstream."""
+    if _CONTROL_BYTES.search(line):
+        raise RemoteProtocolError(BAD_CHARACTERS)
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(BAD_CHARACTERS) from None
+
+
+def no_args(arg: str | None, usage: Reply) -> None:
+    if arg is not None and arg.strip():  # trailing blanks are forgiven
+        raise RemoteProtocolError(usage)
+
+
+# <...> with quoted strings, whose ">" do not close the path.
+_PATH = re.compile(r'<((?:"(?:[^"\\]|\\.)*"|[^<>"])*)>')
+# RFC 5321 source route "@a,@b:", to be ignored (RFC 5321 C).
+_ROUTE = re.compile(r"@[^,:]+(?:,@[^,:]+)*:")
+_LOCAL = r'(?:"(?:[^"\\]|\\.)*"|[^\s"<>()\[\]\\,;:@]+)'
+_DOMAIN = r'(?:\[[^\[\]\s\\]+\]|[^\s"<>()\[\]\\,;:@]+)'
+_MAILBOX = re.compile(rf"{_LOCAL}@{_DOMAIN}")
+
+
+def parse_path(arg: str | None, keyword: str, usage: Reply) -> tuple[str, list[str]]:
+    """("mailbox inside <>", [parameters]) of MAIL FROM:/RCPT TO:; a space after the colon is
+    accepted, as many clients send one."""
+    text = (arg or "").strip()
+    if text[: len(keyword)].upper() != keyword:
+        raise RemoteProtocolError(usage)
+    rest = text[len(keyword):].lstrip(" ")
+    match = _PATH.match(rest)
+    if match is None or rest[match.end():match.end() + 1] not in ("", " "):
+        raise RemoteProtocolError(usage)
+    inner = match.group(1)
+    route = _ROUTE.match(inner)
+    return inner[route.end():] if route else inner, rest[match.end():].split()
+
+
+def parse_mail(arg: str | None, esmtp: bool) -> tuple[str, int | None, str, bool]:
+    """MAIL FROM:<sender> [params] -> (sender, SIZE, BODY, SMTPUTF8)."""
+    sender, params = parse_path(arg, "FROM:", MAIL_SYNTAX)
+    if sender and _MAILBOX.fullmatch(sender) is None:
+        raise RemoteProtocolError(BAD_SENDER)
+    if params and not esmtp:  # HELO: a plain RFC 821 client, no extensions
+        raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
+    size, body, smtputf8 = mail_params(params)
+    if not (smtputf8 or sender.isascii()):
+        raise RemoteProtocolError(UTF8_REQUIRED)
+    return sender, size, body, smtputf8
+
+
+def parse_rcpt(arg: str | None, smtputf8: bool) -> str:
+    """RCPT TO:<address> -> address; a bare "postmaster" is legal (RFC 5321 4.5.1)."""
+    address, params = parse_path(arg, "TO:", RCPT_SYNTAX)
+    if _MAILBOX.fullmatch(address) is None and address.lower() != "postmaster":
+        raise RemoteProtocolError(BAD_RECIPIENT)
+    if params:  # none supported (no DSN)
+        raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
+    if not (smtputf8 or address.isascii()):
+        raise RemoteProtocolError(UTF8_REQUIRED)
+    return address
+
+
+def mail_params(params: list[str]) -> tuple[int | None, str, bool]:
+    """MAIL parameters -> (SIZE, BODY, SMTPUTF8). Keywords are case-insensitive."""
+    size, body, smtputf8 = None, "7BIT", False
+    for param in params:
+        key, eq, value = param.partition("=")
+        key = key.upper()
+        if key == "SIZE":
+            if not (value.isascii() and value.isdigit()):
+                raise RemoteProtocolError(BAD_SIZE)
+            size = int(value)
+        elif key == "BODY" and value.upper() in ("7BIT", "8BITMIME"):
+            body = value.upper()
+        elif key == "SMTPUTF8" and not eq:
+            smtputf8 = True
+        elif key == "AUTH" and eq:
+            pass  # RFC 4954 5: we never relay, so the original submitter is of no use
+        else:  # unknown keyword, BODY=BINARYMIME (no BINARYMIME support), SMTPUTF8=x
+            raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
+    return size, body, smtputf8
+
+
+def auth_args(arg: str | None, mechanisms: tuple[str, ...]) -> tuple[str, str | None]:
+    """AUTH mechanism [initial-response] -> (MECHANISM, initial response or None)."""
+    args = (arg or "").split()
+    if not 1 <= len(args) <= 2:
+        raise RemoteProtocolError(AUTH_SYNTAX)
+    if args[0].upper() not in mechanisms:
+        raise RemoteProtocolError(UNKNOWN_MECHANISM)
+    return args[0].upper(), args[1] if len(args) == 2 else None
+
+
+def bdat_args(arg: str | None) -> tuple[int, bool] | None:
+    """BDAT's (size, last), or None when the size cannot be read."""
+    parts = (arg or "").split()
+    if not 1 <= len(parts) <= 2 or not (parts[0].isascii() and parts[0].isdigit()):
+        return None
+    if len(parts) == 2 and parts[1].upper() != "LAST":
+        return None
+    return int(parts[0]), len(parts) == 2
+
+
+# --------------------------------------------------------------------- content decoding
+END_OF_DATA = b"\r\n.\r\n"
+
+
+def normalise_newlines(data: bytes) -> bytes:
+    """Every bare LF becomes CRLF; lone CRs stay. Two C-speed passes, only when needed."""
+    if data.count(b"\n") == data.count(b"\r\n"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def chunks_content(raw: bytes | bytearray) -> bytes:
+    """BDAT content in wire form: raw octets, bare LF normalised, CRLF appended if missing."""
+    data = normalise_newlines(bytes(raw))
+    return data if not data or data.endswith(b"\r\n") else data + b"\r\n"
+
+
+class DataReader:
+    """Frames DATA content: finds <CRLF>.<CRLF>, keeps a bounded amount, decodes it.
+
+    The buffer starts with the CRLF that ended the DATA command, so a "." first line ends
+    the content too and the first line is unstuffed like any other. Each search resumes
+    four octets before the previous end, so splitting the marker anywhere costs nothing.
+    """
+
+    __slots__ = ("_buf", "_limit", "_bound", "oversize")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray(b"\r\n")
+        self._limit = limit
+        # Unstuffing removes at most one octet in four (a CRLF-dot line cannot follow another
+        # without forming the end marker) and normalising only adds octets: beyond this bound
+        # the decoded message is certainly too big, so only the marker search goes on.
+        self._bound = (limit + 2) * 4 // 3 + 8
+        self.oversize = False
+
+    def feed(self, data: bytes) -> bytes | None:
+        """Add received octets. Once the end is found, return what followed it (next
+        commands, maybe b""); before that, None."""
+        buf = self._buf
+        start = max(len(buf) - 4, 0)
+        buf += data
+        end = buf.find(END_OF_DATA, start)
+        if end < 0:
+            if len(buf) > self._bound:
+                self.oversize = True
+                del buf[:-4]  # keep what may be the start of the marker
+            return None
+        rest = bytes(buf[end + 5:])
+        del buf[end + 2:]  # keep the content's final CRLF, drop ".\r\n"
+        return rest
+
+    def content(self) -> bytes | None:
+        """The message in wire form, or None if it exceeds the limit."""
+        if self.oversize:
+            return None
+        data = normalise_newlines(bytes(self._buf))
+        if b"\r\n." in data:
+            data = data.replace(b"\r\n.", b"\r\n")
+        data = data[2:]  # the DATA command's CRLF
+        return None if len(data) > self._limit else data
+
+
+class ChunkReader:
+    """Reads exactly the `left` octets a BDAT command announced into `sink` (None: discards
+    them); then the core returns to state `resume` and calls `then`."""
+
+    __slots__ = ("left", "sink", "then", "resume")
+
+    def __init__(self, size: int, sink: bytearray | None, then: Callable[[], None], resume: Any) -> None:
+        self.left, self.sink, self.then, self.resume = size, sink, then, resume
+
+    def feed(self, data: bytes) -> bool:
+        """Take octets (at most `left`); True once the chunk is complete."""
+        self.left -= len(data)
+        if self.sink is not None:
+            self.sink += data
+        return not self.left

@@ -1,0 +1,156 @@
+"""Local delivery: who may receive, the trace headers we add, and the one durable write.
+
+Pure helpers (recipient policy answers, trace headers, Message-ID lookup) plus `Delivery`,
+which resolves recipients against the store (through a small cache that the node clears on
+every configuration change) and hands a complete message to `Store.deliver_message`.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..errors import NotFound, PostroomError, ValidationError
+from ..model import Mailbox, TrackingEvent, TrackingEventId, normalise_address
+from ..storage import Store
+
+log = logging.getLogger("postroom.smtp")
+MAILBOX_CACHE_SIZE = 10_000
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+HEADER_SCAN = 64 * 1024  # where to look for the Message-ID header
+
+
+def new_queue_id() -> str:
+    return secrets.token_hex(6).upper()
+
+
+def message_id_of(content: bytes) -> str:
+    head = content[:HEADER_SCAN]
+    end = head.find(b"\r\n\r\n")
+    match = _MESSAGE_ID.search(head if end < 0 else head[: end + 2])
+    return match.group(1).decode("ascii", "replace") if match else ""
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What the Received header says about the connection."""
+
+    helo: str
+    remote_ip: str
+    fqdn: str
+    protocol: str  # RFC 3848: ESMTP, ESMTPS, ESMTPA, ESMTPSA ...
+    queue_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    tls_version: str | None = None
+    date: str = ""
+
+
+def trace_headers(trace: Trace) -> bytes:
+    """Return-Path and Received (RFC 5321 4.4), folded, CRLF-terminated; `for` only with one
+    recipient, so one stored copy serves every recipient without naming the others."""
+    date = trace.date or email.utils.formatdate(localtime=False)
+    helo = _header_safe(trace.helo) or "unknown"
+    lines = [
+        f"Return-Path: <{_header_safe(trace.sender)}>",
+        f"Received: from {helo} ([{trace.remote_ip}])",
+        f"\tby {trace.fqdn} (postroom) with {trace.protocol} id {trace.queue_id}",
+    ]
+    if trace.tls_version:
+        lines.append(f"\t(using {trace.tls_version})")
+    if len(trace.recipients) == 1:
+        lines.append(f"\tfor <{_header_safe(trace.recipients[0])}>")
+    lines[-1] += ";"
+    lines.append(f"\t{date}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+def _header_safe(text: str) -> str:
+    """Client-chosen text (HELO, addresses) must never start a new header line."""
+    return "".join(c for c in text if c.isprintable() and c not in "<>")[:200]
+
+
+class Recipients:
+    """Recipient lookups for SMTP: accepted domains and mailboxes, cached until config changes."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.domains: frozenset[str] = frozenset()
+        self._mailboxes: dict[str, Mailbox | None] = {}
+
+    def reset(self, domains: Sequence[str]) -> None:
+        """The configuration changed (mailboxes, domains): forget what we know."""
+        self.domains = frozenset(domains)
+        self._mailboxes = {}
+
+    async def find(self, address: str) -> Mailbox | None:
+        if address in self._mailboxes:
+            return self._mailboxes[address]
+        mailbox = await self.store.find_mailbox(address)
+        if len(self._mailboxes) >= MAILBOX_CACHE_SIZE:
+            self._mailboxes.clear()
+        self._mailboxes[address] = mailbox
+        return mailbox
+
+    async def resolve(self, text: str) -> Mailbox | str:
+        """The mailbox for an RCPT address, or why not: "relay:<domain>" or "unknown"."""
+        if "@" not in text and text.lower() == "postmaster":  # RFC 5321 4.5.1: always accepted
+            for domain in sorted(self.domains):
+                mailbox = await self.find(f"postmaster@{domain}")
+                if mailbox is not None:
+                    return mailbox
+            return "unknown"
+        try:
+            address = normalise_address(text)
+        except ValidationError:
+            domain = text.rpartition("@")[2].lower()
+            return "unknown" if domain in self.domains else f"relay:{domain[:100]}"
+        domain = address.rpartition("@")[2]
+        if domain not in self.domains:
+            return f"relay:{domain}"
+        mailbox = await self.find(address)
+        return mailbox if mailbox is not None else "unknown"
+
+
+async def deliver(store: Store, mailboxes: Sequence[Mailbox], data: bytes,
+                  events: list[TrackingEvent]) -> list[Mailbox]:
+    """One durable write for every mailbox; a mailbox removed since RCPT gets a FAIL row and
+    the others still get the message. Returns the mailboxes that got it."""
+    targets = list(mailboxes)
+    while targets:
+        try:
+            await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets))
+            return targets
+        except NotFound:  # someone removed a mailbox between RCPT and end of data
+            still = [m for m in targets if await store.find_mailbox(m.address) is not None]
+            gone = [m for m in targets if m not in still]
+            if not gone:
+                raise
+            events = events + [_fail_row(events[0], m.address, "550 5.1.1 mailbox removed during delivery") for m in gone]
+            targets = still
+    await store.append_tracking(events)
+    return []
+
+
+def _deliver_rows(received: list[TrackingEvent], mailboxes: Sequence[Mailbox]) -> list[TrackingEvent]:
+    first = received[0]
+    return [TrackingEvent(TrackingEventId.DELIVER, first.server, "STOREDRIVER", first.queue_id, first.message_id,
+                          first.sender, m.address, "250 2.0.0 delivered", first.size, first.client_ip,
+                          first.connector) for m in mailboxes]
+
+
+def _fail_row(template: TrackingEvent, recipient: str, status: str) -> TrackingEvent:
+    return TrackingEvent(TrackingEventId.FAIL, template.server, "STOREDRIVER", template.queue_id,
+                         template.message_id, template.sender, recipient, status, template.size,
+                         template.client_ip, template.connector)
+
+
+async def track(store: Store, events: Sequence[TrackingEvent]) -> None:
+    """Best effort, off the reply path: a tracking row must never fail a session."""
+    try:
+        await store.append_tracking(events)
+    except PostroomError as exc:
+        log.warning("message tracking could not be written: %s", exc.message)

@@ -1,0 +1,241 @@
+"""What every protocol connection shares: the asyncio.Protocol that drives a sans-IO core.
+
+A `Session` feeds received bytes to its core, pulls events until the core needs data or
+waits for an answer, runs one answering coroutine at a time, writes replies, enforces the
+idle (and optional total) timeouts, stops reading while the client is behind (bounded memory
+whatever it sends), upgrades to TLS with the public `loop.start_tls`, and turns an unexpected
+failure into a protocol reply carrying a reference, never a traceback. POP3 and SMTP
+sessions subclass it and only say how to admit a connection and answer their core's events.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import ssl
+import uuid
+from typing import Any, Coroutine
+
+from .protocol_log import ProtocolLog
+
+MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
+TLS_HANDSHAKE_TIMEOUT = 30.0
+_session_ids = itertools.count(1)
+
+
+class Session(asyncio.Protocol):
+    """One connection. Subclasses set `log`, `internal_error` and `idle_reply`, and implement
+    `admit()`, `handle(event)` and optionally `released()`."""
+
+    log = logging.getLogger("postroom.session")
+    internal_error = "internal error, ref {ref}\r\n"  # the reply sent when an answer crashes
+    idle_reply = b""  # sent when the idle or total timeout closes the connection
+    need_data: Any = None  # the core's NEED_DATA and PAUSED sentinels
+    paused: Any = None
+
+    def __init__(self, node_name: str, local: str, implicit_tls: bool = False) -> None:
+        self.local = local
+        self.implicit_tls = implicit_tls
+        self.id = f"{node_name}-{next(_session_ids)}"
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.conn: Any = None  # the sans-IO core, made by admit()
+        self.remote_ip = ""
+        self.remote = ""
+        self.busy = False  # an answering coroutine is running
+        self.closed = False
+        self.write_paused = False
+        self.reading = True
+        self.last_activity = self.loop.time()
+        self.timeout = 60.0  # idle seconds allowed now
+        self.deadline: float | None = None  # loop time at which the connection ends regardless
+        self.timer: asyncio.TimerHandle | None = None
+        self.sequence = 0
+        self.task: asyncio.Task[Any] | None = None
+        self.protocol_log: ProtocolLog | None = None
+
+    # hooks ---------------------------------------------------------------------------
+    def admit(self) -> bool:
+        """Count the connection and make `self.conn`; False after writing a refusal."""
+        raise NotImplementedError
+
+    def handle(self, event: Any) -> bool:
+        """Act on one core event; True stops the pump (the connection is closing)."""
+        raise NotImplementedError
+
+    def released(self) -> None:
+        """Give back what the session holds (counts, locks). Called at the end and again when
+        an answer in flight finishes after the client left, so it must be idempotent."""
+
+    def log_received(self, data: bytes) -> None:
+        """Write received lines to the protocol log (subclasses redact credentials)."""
+
+    def log_sent(self, chunk: bytes) -> None:
+        """Write one sent chunk to the protocol log (subclasses skip message bodies)."""
+
+    # asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.remote_ip = str(peer[0])
+        self.remote = f"{peer[0]}:{peer[1]}"
+        self._log("+", "")
+        if not self.admit():
+            self.close()
+            return
+        self.flush()
+        self.arm_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.conn is None:
+            return
+        self.last_activity = self.loop.time()
+        if self.protocol_log:
+            self.log_received(data)
+        self.conn.receive_data(data)
+        self.pump()
+
+    def eof_received(self) -> bool:
+        if self.conn is not None and not self.closed:
+            self.conn.receive_data(b"")
+            self.pump()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._release()
+
+    def pause_writing(self) -> None:
+        # The client reads slower than we answer: stop answering (and reading) until it catches up.
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport and not self.closed:
+            self.pump()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed or self.conn is None:
+            return
+        wanted = not self.write_paused and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
+        if wanted != self.reading:
+            self.reading = wanted
+            (self.transport.resume_reading if wanted else self.transport.pause_reading)()
+
+    # driving the core ----------------------------------------------------------------
+    def pump(self) -> None:
+        conn = self.conn
+        while conn is not None and not (self.busy or self.closed or self.write_paused):
+            event = conn.next_event()
+            if event is self.need_data or event is self.paused:
+                break
+            if self.handle(event):
+                return
+        self.flush()
+        self._update_reading()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self.busy = True
+        self.task = self.loop.create_task(self._answer(coroutine))
+
+    async def _answer(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coroutine
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never leak a traceback to the peer: log it under a reference
+            ref = uuid.uuid4().hex[:12]
+            self.log.exception("session %s internal error, ref %s", self.id, ref)
+            if self.transport and not self.closed:
+                self.transport.write(self.internal_error.format(ref=ref).encode())
+            self.busy = False
+            self.close()
+            return
+        self.busy = False
+        if self.closed:  # the client left while we were working: let go of what we hold
+            self._release()
+        else:
+            self.pump()
+
+    def flush(self) -> None:
+        if self.conn is None or self.transport is None:
+            return
+        chunks = self.conn.data_to_send()
+        if chunks and not self.closed:
+            if self.protocol_log:
+                for chunk in chunks:
+                    self.log_sent(chunk)
+            self.transport.writelines(chunks)
+
+    async def start_tls(self, context: ssl.SSLContext) -> bool:
+        """Upgrade in place (STLS/STARTTLS); False when the handshake failed and we closed."""
+        assert self.transport is not None
+        try:
+            transport = await self.loop.start_tls(self.transport, self, context, server_side=True,
+                                                  ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
+            self.log.info("session %s TLS handshake failed: %s", self.id, exc.__class__.__name__)
+            self.close()
+            return False
+        if transport is None:
+            self.close()
+            return False
+        self.transport = transport  # type: ignore[assignment]
+        self.reading = True  # the TLS transport starts reading
+        return True
+
+    # timers and cleanup ----------------------------------------------------------------
+    def arm_timer(self) -> None:
+        due = self.last_activity + self.timeout
+        if self.deadline is not None:
+            due = min(due, self.deadline)
+        self.timer = self.loop.call_at(due, self._check_idle)
+
+    def _check_idle(self) -> None:
+        if self.closed:
+            return
+        now = self.loop.time()
+        over = self.deadline is not None and now >= self.deadline
+        if not over and (self.busy or now - self.last_activity < self.timeout):
+            self.arm_timer()
+            return
+        if self.transport and self.idle_reply:
+            self._log(">", self.idle_reply.decode().strip())
+            self.transport.write(self.idle_reply)
+        self.close()
+
+    def refuse(self, reply: bytes) -> bool:
+        """Write a refusal at connect time (admit() then returns False)."""
+        assert self.transport is not None
+        self._log(">", reply.decode().strip())
+        self.transport.write(reply)
+        return False
+
+    def close(self) -> None:
+        if self.transport and not self.transport.is_closing():
+            self.transport.close()
+        self.closed = True
+        self._release()
+
+    def abort(self) -> None:
+        """The service is stopping: drop the connection now."""
+        if self.transport:
+            self.transport.abort()
+        self.closed = True
+        self._release()
+
+    def _release(self) -> None:
+        if self.timer:
+            self.timer.cancel()
+            self.timer = None
+        if self.sequence >= 0:  # once
+            self._log("-", "")
+            self.sequence = -1
+        self.released()
+
+    def _log(self, event: str, data: str) -> None:
+        plog = self.protocol_log
+        if plog is not None and self.sequence >= 0:
+            plog.write(self.id, self.sequence, self.local, self.remote, event, data)
+            self.sequence += 1

@@ -1,0 +1,295 @@
+"""The SMTP service: receive connectors on this node, feeding sessions to the sans-IO core.
+
+Each listening IP:port may carry several connectors; a new connection gets the enabled
+connector on that binding whose remote IP ranges hold the client's address most
+specifically (Exchange's rule). The connector decides everything about the session: TLS,
+AUTH, who may send, limits, timeouts, banner and FQDN. Settings changes apply to new
+connections at once; sessions keep the rules they started with.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from ..auth import Authenticator
+from ..errors import PostroomError, ValidationError
+from ..model import (
+    Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, normalise_address,
+    parse_ip_range,
+)
+from ..protocol.smtp import (
+    NEED_DATA, PAUSED, RELAY_DENIED, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
+    CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
+)
+from ..storage import Store
+from . import delivery
+from .protocol_log import ProtocolLog
+from .session import Session
+
+log = logging.getLogger("postroom.smtp")
+TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
+NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
+# Lines we log with their arguments; AUTH keeps its mechanism; anything else (SASL data) is masked.
+_SAFE_VERBS = {"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"}
+
+
+@dataclass
+class ConnectorRuntime:
+    """One enabled connector as this node runs it: its core settings, TLS and log."""
+
+    connector: ReceiveConnector
+    core_config: SmtpConfig
+    tls: ssl.SSLContext | None
+    protocol_log: ProtocolLog | None = None
+    ranges: list[tuple[int, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ranges = [parse_ip_range("remote_ip_ranges", r)[1] for r in self.connector.remote_ip_ranges]
+
+    @property
+    def name(self) -> str:
+        return self.connector.name
+
+    def specificity(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int | None:
+        """The size of the smallest of our ranges holding `ip`; None when none does."""
+        value, best = int(ip), None
+        for version, first, last in self.ranges:
+            if version == ip.version and first <= value <= last:
+                size = last - first + 1
+                best = size if best is None or size < best else best
+        return best
+
+
+def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None) -> SmtpConfig:
+    groups = set(connector.permission_groups)
+    return SmtpConfig(
+        fqdn=connector.fqdn or fqdn,
+        banner=connector.banner,
+        max_message_size=connector.max_message_size,
+        max_recipients=connector.max_recipients_per_message,
+        offer_tls=connector.offers_tls() and tls is not None,
+        require_tls=connector.require_tls,
+        offer_basic=connector.offers_basic() and PermissionGroup.USERS.value in groups,
+        basic_requires_tls=connector.basic_requires_tls(),
+        anonymous_allowed=PermissionGroup.ANONYMOUS.value in groups,
+    )
+
+
+class SmtpService:
+    """State shared by every SMTP connection of this node."""
+
+    def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
+                 on_login: Callable[[str, str, str, str], None] | None = None) -> None:
+        self.store = store
+        self.authenticator = authenticator
+        self.node_name = node_name
+        self.routes: dict[str, list[ConnectorRuntime]] = {}  # binding -> connectors on it
+        self.recipients = delivery.Recipients(store)
+        self.sessions: set[SmtpSession] = set()
+        self.per_connector: Counter[str] = Counter()
+        self.per_source: Counter[tuple[str, str]] = Counter()
+        self.on_login = on_login
+
+    def configure(self, runtimes: list[ConnectorRuntime], domains: list[str]) -> None:
+        routes: dict[str, list[ConnectorRuntime]] = {}
+        for runtime in runtimes:
+            for binding in runtime.connector.bindings:
+                routes.setdefault(binding, []).append(runtime)
+        self.routes = routes
+        self.recipients.reset(domains)
+
+    def choose(self, binding: str, remote_ip: str) -> ConnectorRuntime | None:
+        try:
+            ip = ipaddress.ip_address(remote_ip)
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        best, best_size = None, None
+        for runtime in self.routes.get(binding, ()):
+            size = runtime.specificity(ip)
+            if size is not None and (best_size is None or size < best_size):
+                best, best_size = runtime, size
+        return best
+
+    def protocol_factory(self, binding: str) -> Callable[[], "SmtpSession"]:
+        return lambda: SmtpSession(self, binding)
+
+    def close_sessions(self, connector: str | None = None) -> None:
+        for session in list(self.sessions):
+            if connector is None or (session.runtime and session.runtime.name == connector):
+                session.abort()
+
+    def login_event(self, result: str, remote: str, user: str) -> None:
+        log.info("smtp login %s remote=%s user=%s", result, remote, user)
+        if self.on_login:
+            self.on_login(result, "smtp", remote, user)
+
+
+class SmtpSession(Session):
+    log = log
+    internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
+    idle_reply = b"421 4.4.2 Connection timed out, closing connection\r\n"
+    need_data, paused = NEED_DATA, PAUSED
+
+    def __init__(self, service: SmtpService, binding: str) -> None:
+        super().__init__(service.node_name, binding)
+        self.service = service
+        self.runtime: ConnectorRuntime | None = None
+        self.counted = False
+        self.user: str | None = None
+        self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
+
+    def admit(self) -> bool:
+        service = self.service
+        self.runtime = runtime = service.choose(self.local, self.remote_ip)
+        if runtime is None:
+            return self.refuse(NO_CONNECTOR)
+        connector = runtime.connector
+        self.protocol_log = runtime.protocol_log
+        service.sessions.add(self)
+        service.per_connector[connector.name] += 1
+        service.per_source[(connector.name, self.remote_ip)] += 1
+        self.counted = True
+        if (service.per_connector[connector.name] > connector.max_inbound_connections
+                or service.per_source[(connector.name, self.remote_ip)] > connector.max_inbound_connections_per_source):
+            return self.refuse(TOO_MANY_CONNECTIONS)
+        self.conn = SmtpServer(replace(runtime.core_config, remote_ip=self.remote_ip))
+        self.timeout = connector.connection_inactivity_timeout
+        self.deadline = self.loop.time() + connector.connection_timeout
+        return True
+
+    def log_received(self, data: bytes) -> None:
+        if self.conn is not None and self.conn.receiving_content:
+            return  # message content is not protocol: never logged
+        for line in data.splitlines():
+            text = line.decode("utf-8", "replace")
+            verb = text.split(" ", 1)[0].upper()
+            if verb in _SAFE_VERBS:
+                self._log("<", text[:200])
+            elif verb == "AUTH":
+                self._log("<", " ".join(text.split(" ")[:2]) + (" ****" if text.count(" ") > 1 else ""))
+            else:
+                self._log("<", "****")
+
+    def log_sent(self, chunk: bytes) -> None:
+        for line in chunk.decode("utf-8", "replace").splitlines():
+            self._log(">", line[:200])
+
+    def handle(self, event: Any) -> bool:
+        if isinstance(event, CheckRecipient):
+            self.spawn(self._check_recipient(event))
+        elif isinstance(event, Deliver):
+            self.spawn(self._deliver(event))
+        elif isinstance(event, Authenticate):
+            self.spawn(self._authenticate(event))
+        elif isinstance(event, StartTls):
+            self.flush()
+            self.spawn(self._start_tls())
+        elif isinstance(event, CloseConnection):
+            self.flush()
+            self.close()
+            return True
+        return False
+
+    # event handlers ------------------------------------------------------------------
+    async def _check_recipient(self, event: CheckRecipient) -> None:
+        assert self.conn is not None
+        try:
+            found = await self.service.recipients.resolve(event.address)
+        except PostroomError as exc:
+            log.warning("smtp session %s cannot look up %s: %s", self.id, event.address[:100], exc.message)
+            self.conn.recipient_rejected(TEMPORARY_FAILURE)
+            return
+        if isinstance(found, Mailbox):
+            self.resolved[event.address] = found
+            self.conn.recipient_accepted()
+            return
+        reply = RELAY_DENIED(found[6:]) if found.startswith("relay:") else UNKNOWN_MAILBOX
+        self.conn.recipient_rejected(reply)
+        self._track_failure(event.sender, event.address, reply)
+
+    def _track_failure(self, sender: str, recipient: str, reply: Reply) -> None:
+        assert self.runtime is not None
+        row = TrackingEvent(TrackingEventId.FAIL, self.service.node_name, "SMTP", "", "", sender[:254],
+                            recipient[:254], reply.to_bytes().decode().strip(), 0, self.remote_ip,
+                            self.runtime.name)
+        self.loop.create_task(delivery.track(self.service.store, [row]))
+
+    async def _deliver(self, event: Deliver) -> None:
+        assert self.conn is not None and self.runtime is not None
+        envelope, config = event.envelope, self.conn.config
+        mailboxes: dict[int, Mailbox] = {}
+        for address in envelope.recipients:
+            mailbox = self.resolved.get(address)
+            if mailbox is not None:
+                mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
+        self.resolved = {}
+        queue_id = delivery.new_queue_id()
+        tls_version = self.transport.get_extra_info("ssl_object").version() if self._tls_object() else None
+        trace = delivery.Trace(envelope.helo, self.remote_ip, config.fqdn, envelope.protocol, queue_id,
+                               envelope.sender, envelope.recipients, tls_version)
+        data = delivery.trace_headers(trace) + event.content
+        message_id = delivery.message_id_of(event.content)
+        received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
+                                  envelope.sender, m.address, "250 2.6.0", len(data), self.remote_ip,
+                                  self.runtime.name) for m in mailboxes.values()]
+        try:
+            delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), data, received)
+        except PostroomError as exc:
+            log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
+            self.conn.delivery_failed(TEMPORARY_FAILURE)
+            return
+        if delivered:
+            self.conn.delivered(queue_id)
+        else:
+            self.conn.delivery_failed(UNKNOWN_MAILBOX)
+
+    def _tls_object(self) -> bool:
+        return self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
+
+    async def _authenticate(self, event: Authenticate) -> None:
+        assert self.conn is not None
+        service = self.service
+        try:
+            address = normalise_address(event.username)
+        except ValidationError:
+            address = None
+        try:
+            mailbox = await service.store.find_mailbox(address) if address else None
+            verified = await service.authenticator.verify(
+                address or "", event.password, mailbox.password_hash if mailbox else None)
+        except PostroomError as exc:
+            log.warning("smtp session %s login unavailable: %s", self.id, exc.message)
+            self.conn.auth_failed(AuthFailure.TEMPORARY)
+            return
+        if not verified or mailbox is None or not mailbox.enabled:
+            self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
+            service.login_event("failed (bad-credentials)" if not verified else "failed (mailbox-disabled)",
+                                self.remote_ip, event.username[:100])
+            return
+        self.user = mailbox.address
+        self.conn.auth_succeeded()
+        service.login_event("succeeded", self.remote_ip, mailbox.address)
+
+    async def _start_tls(self) -> None:
+        assert self.conn is not None and self.runtime is not None and self.runtime.tls is not None
+        if await self.start_tls(self.runtime.tls):
+            self.conn.tls_started()
+
+    def released(self) -> None:
+        if self.counted and self.runtime is not None:
+            self.counted = False
+            service, name = self.service, self.runtime.name
+            service.sessions.discard(self)
+            service.per_connector[name] -= 1
+            if service.per_connector[name] <= 0:
+                del service.per_connector[name]
+            key = (name, self.remote_ip)
+            service.per_source[key] -= 1
+            if service.per_source[key] <= 0:
+                del service.per_source[key]

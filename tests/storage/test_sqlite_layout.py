@@ -1,0 +1,228 @@
+"""SQLite only: how messages are laid out on disk (a body stored once for several
+recipients, removed with its last entry), and the upgrade of a schema-1 database."""
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.errors import NotFound
+from postroom.model import MessageInfo, PopSettings, Service, ServiceStatus, Startup
+from postroom.storage.sqlite import SqliteStore
+
+from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, mailbox, services_for, wire
+
+
+def peek(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Read the database file with a connection of our own (committed data only)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def bodies(path: Path) -> int:
+    return peek(path, "SELECT count(*) FROM message_bodies")[0][0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "postroom.db"
+
+
+@pytest.fixture
+def opened(db: Path, run):
+    store = SqliteStore(str(db))
+    run(store.open())
+    run(store.migrate())
+    yield store
+    run(store.close())
+
+
+def test_a_body_is_stored_once_and_goes_with_its_last_entry(opened, db, run):
+    async def body():
+        boxes = [await mailbox(opened, f"u{n}@example.com", f"U{n}") for n in range(3)]
+        infos = await opened.deliver_message(boxes, EIGHT_BIT)
+        assert bodies(db) == 1
+        assert peek(db, "SELECT count(*), count(DISTINCT body_id) FROM messages") == [(3, 1)]
+        assert peek(db, "SELECT size, data FROM message_bodies") == [(len(EIGHT_BIT), EIGHT_BIT)]
+        await opened.delete_messages(boxes[0], [infos[0].id])
+        await opened.delete_messages(boxes[1], [infos[1].id])
+        assert bodies(db) == 1
+        assert await opened.read_message(boxes[2], infos[2].id) == EIGHT_BIT
+        await opened.delete_messages(boxes[2], [infos[2].id])
+        assert bodies(db) == 0
+        assert peek(db, "SELECT count(*) FROM messages") == [(0,)]
+    run(body())
+
+
+def test_removing_mailboxes_removes_bodies_by_cascade(opened, db, run):
+    async def body():
+        alice = await mailbox(opened)
+        bob = await mailbox(opened, "bob@example.com", "Bob")
+        shared = await opened.deliver_message([alice, bob], MESSAGE)
+        await opened.deliver_many(alice, [wire(b"only alice 1"), wire(b"only alice 2")])
+        assert bodies(db) == 3
+        await opened.remove_mailbox("alice@example.com")
+        assert bodies(db) == 1, "alice's own bodies go; the shared one stays for bob"
+        assert await opened.read_message(bob, shared[1].id) == MESSAGE
+        await opened.remove_mailbox("bob@example.com")
+        assert bodies(db) == 0
+    run(body())
+
+
+def test_a_refused_delivery_leaves_no_body(opened, db, run):
+    async def body():
+        box = await mailbox(opened)
+        with pytest.raises(NotFound):
+            await opened.deliver_message([box, box + 1000], MESSAGE)
+        with pytest.raises(NotFound):
+            await opened.deliver(box + 1000, MESSAGE)
+        assert bodies(db) == 0
+        assert peek(db, "SELECT count(*) FROM messages") == [(0,)]
+    run(body())
+
+
+def test_listing_messages_reads_no_body(opened, db, run):
+    columns = [row[1] for row in peek(db, "PRAGMA table_info(messages)")]
+    assert columns == ["id", "mailbox_id", "body_id", "uidl", "size", "received_at"]
+    assert [row[1] for row in peek(db, "PRAGMA table_info(message_bodies)")][-1] == "data"
+    plan = " ".join(row[-1] for row in peek(db, "EXPLAIN QUERY PLAN SELECT id, uidl, size, received_at"
+                                                " FROM messages WHERE mailbox_id = ? ORDER BY id", (1,)))
+    assert "messages_mailbox" in plan and "message_bodies" not in plan
+
+
+# upgrading a schema-1 database --------------------------------------------------------------
+
+def migration_sql(name: str) -> str:
+    return resources.files("postroom.storage").joinpath("migrations", "sqlite", name).read_text(encoding="utf-8")
+
+
+OLD_MESSAGES = [  # (id, mailbox, uidl, data)
+    (1, 1, "0f1e2d3c4b5a69788796a5b4c3d2e1f0", MESSAGE),
+    (2, 2, "uidl-from-an-import-2", EIGHT_BIT),
+    (3, 1, "aaaabbbbccccddddeeeeffff00001111", wire(b"Subject: three", b"", b"", b".", b"..")),
+    (5, 1, "55555555555555555555555555555555", b"\r\n"),
+    (6, 2, "66666666666666666666666666666666", wire(b"deleted before the upgrade")),
+]
+
+
+def schema_one_database(path: Path) -> None:
+    """What postroom 1 left: schema 1 applied, two servers (EX02 already has smtp),
+    mailboxes and messages, with gaps in the message ids (4 and 6 were deleted)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE schema_migrations"
+                     " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+        conn.executescript(migration_sql("0001_initial.sql"))
+        conn.execute("INSERT INTO schema_migrations VALUES (1, '0001_initial.sql', '2024-01-01T00:00:00+00:00')")
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO servers (name, fqdn) VALUES (?, ?)",
+                         [("EX01", "ex01.example.com"), ("EX02", "ex02.example.com")])
+        conn.executemany("INSERT INTO services (server, name, startup, status) VALUES (?, ?, ?, ?)", [
+            ("EX01", "pop3", "automatic", "running"),
+            ("EX02", "pop3", "manual", "stopped"),
+            ("EX02", "smtp", "disabled", "stopped"),
+        ])
+        conn.executemany("INSERT INTO mailboxes (id, address, domain, display_name, created_at)"
+                         " VALUES (?, ?, 'example.com', ?, '2024-01-01T00:00:00+00:00')",
+                         [(1, "alice@example.com", "Alice"), (2, "bob@example.com", "Bob")])
+        conn.executemany(
+            "INSERT INTO messages (id, mailbox_id, uidl, size, received_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+            [(id_, box, uidl, len(data), f"2024-01-0{id_}T12:00:00.000000+00:00", data)
+             for id_, box, uidl, data in OLD_MESSAGES],
+        )
+        conn.execute("DELETE FROM messages WHERE id = 6")
+        conn.execute("UPDATE config_state SET version = 7")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def expected(box: int) -> list[tuple[MessageInfo, bytes]]:
+    return [(MessageInfo(id_, uidl, len(data), f"2024-01-0{id_}T12:00:00.000000+00:00"), data)
+            for id_, mailbox_id, uidl, data in OLD_MESSAGES if mailbox_id == box and id_ != 6]
+
+
+def test_schema_one_database_upgrades_keeping_every_message(db, run):
+    schema_one_database(db)
+
+    async def body():
+        store = SqliteStore(str(db))
+        await store.open()
+        try:
+            assert await store.schema_version() == 1
+            assert await store.migrate() == [2]
+            assert await store.schema_version() == 2
+            for box in (1, 2):
+                kept = expected(box)
+                assert await store.list_messages(box) == [info for info, _ in kept]
+                for info, data in kept:
+                    assert await store.read_message(box, info.id) == data
+                assert await store.mailbox_usage(box) == (len(kept), sum(len(d) for _, d in kept))
+
+            # SMTP arrives on every server, as Exchange has it; a row already there is kept
+            assert await store.get_service("EX01", "smtp") == Service("EX01", "smtp", Startup.AUTOMATIC,
+                                                                      ServiceStatus.STOPPED)
+            assert (await store.get_service("EX02", "smtp")).startup is Startup.DISABLED
+            assert (await store.get_service("EX01", "pop3")).status is ServiceStatus.RUNNING
+            assert await store.config_version() == 8
+            assert await store.list_connectors() == []
+            assert await store.list_tracking() == []
+
+            # ids are never reused, even the one deleted before the upgrade
+            new = await store.deliver(2, MESSAGE)
+            assert new.id == 7
+            shared = await store.deliver_message([1, 2], EIGHT_BIT)
+            assert [i.id for i in shared] == [8, 9]
+            assert await store.migrate() == []
+        finally:
+            await store.close()
+
+        assert bodies(db) == 4 + 1 + 1  # one per old message, then one each for the new ones
+        assert peek(db, "SELECT id, body_id FROM messages WHERE id <= 5 ORDER BY id") == [
+            (1, 1), (2, 2), (3, 3), (5, 5)]
+        assert peek(db, "PRAGMA foreign_key_check") == []
+        assert peek(db, "PRAGMA integrity_check") == [("ok",)]
+        tables = {row[0] for row in peek(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "messages_new" not in tables
+        assert {"receive_connectors", "message_bodies", "message_tracking", "messages"} <= tables
+
+        store = SqliteStore(str(db))
+        await store.open()
+        try:
+            await store.delete_messages(1, [1, 3])
+            await store.remove_mailbox("bob@example.com")
+            assert [i.id for i in await store.list_messages(1)] == [5, 8]
+        finally:
+            await store.close()
+        assert bodies(db) == 2  # message 5's and the shared one's (still alice's)
+    run(body())
+
+
+def test_empty_schema_one_database_upgrades_without_a_config_change(db, run):
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations"
+                 " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+    conn.executescript(migration_sql("0001_initial.sql"))
+    conn.execute("INSERT INTO schema_migrations VALUES (1, '0001_initial.sql', '2024-01-01T00:00:00+00:00')")
+    conn.close()
+
+    async def body():
+        store = SqliteStore(str(db))
+        await store.open()
+        try:
+            assert await store.migrate() == [2]
+            assert await store.config_version() == 0
+            await store.add_server(SERVER, services_for("EX01"), PopSettings())
+            box = await mailbox(store)
+            assert (await store.deliver(box, MESSAGE)).id == 1
+        finally:
+            await store.close()
+    run(body())
