@@ -344,23 +344,6 @@ def parse_ip_range(field_name: str, text: str) -> tuple[str, IPRange]:
     return canonical, (first.version, int(first), int(last))
 
 
-def ip_range_match(ranges: tuple[str, ...], address: str) -> int | None:
-    """The size of the smallest range that holds `address` (most specific match), or None."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    best: int | None = None
-    for text in ranges:
-        version, first, last = parse_ip_range("remote_ip_ranges", text)[1]
-        if version == ip.version and first <= int(ip) <= last:
-            size = last - first + 1
-            best = size if best is None else min(best, size)
-    return best
-
-
 ALL_IPV4 = "0.0.0.0-255.255.255.255"
 ALL_IPV6 = "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 DEFAULT_MAX_MESSAGE_SIZE = 36 * 1024 * 1024  # Exchange's 36 MB

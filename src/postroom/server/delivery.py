@@ -10,6 +10,7 @@ import email.utils
 import logging
 import re
 import secrets
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -52,7 +53,7 @@ class Trace:
 def trace_headers(trace: Trace) -> bytes:
     """Return-Path and Received (RFC 5321 4.4), folded, CRLF-terminated; `for` only with one
     recipient, so one stored copy serves every recipient without naming the others."""
-    date = trace.date or email.utils.formatdate(localtime=False)
+    date = trace.date or email.utils.format_datetime(datetime.now(timezone.utc))  # "+0000", not "-0000"
     helo = _header_safe(trace.helo) or "unknown"
     lines = [
         f"Return-Path: <{_header_safe(trace.sender)}>",
