@@ -1,11 +1,17 @@
-"""Values shared by every protocol core: the `next_event()` sentinels and the adapter-bug error.
+"""What every protocol core shares: the `next_event()` sentinels, the adapter-bug error and
+`CoreBase`, the adapter interface (receive_data / next_event / data_to_send).
 
 One object per sentinel for all cores, so an adapter can compare `event is NEED_DATA` whichever
 core it drives.
 """
 from __future__ import annotations
 
-__all__ = ["NEED_DATA", "PAUSED", "LocalProtocolError"]
+from collections import deque
+from typing import Any
+
+from .lines import LineBuffer
+
+__all__ = ["NEED_DATA", "PAUSED", "CoreBase", "LocalProtocolError"]
 
 
 class _Sentinel:
@@ -24,3 +30,68 @@ PAUSED = _Sentinel("PAUSED")  # waiting for the adapter's answer to the last eve
 
 class LocalProtocolError(RuntimeError):
     """The adapter called an answer method that does not fit the current state (a bug)."""
+
+
+class CoreBase:
+    """The adapter interface every core shares: bytes in, events out, replies out.
+
+    A subclass sets the class attributes below, calls `_start()` from its constructor and
+    implements `_step()`: process one unit of buffered input (a line, or raw octets in a
+    content state), return False when more input is needed. Events go to `self._events`,
+    reply bytes to `self._out`.
+    """
+
+    CLOSED_STATE: Any  # no more input is read; next_event() answers NEED_DATA
+    TLS_STATE: Any  # STLS/STARTTLS answered: plaintext received now is discarded, never executed
+    WAITING_STATES: frozenset[Any]  # an event awaits the adapter's answer
+
+    def _start(self, state: Any, max_line: int) -> None:
+        self._state = state
+        self._lines = LineBuffer(max_line)
+        self._out: list[bytes] = []
+        self._events: deque[Any] = deque()
+        self._eof = False
+
+    @property
+    def bytes_buffered(self) -> int:
+        """Received octets not yet processed (for back-pressure while PAUSED)."""
+        return len(self._lines)
+
+    def receive_data(self, data: bytes) -> None:
+        if self._state is self.CLOSED_STATE or self._eof:
+            return
+        if not data:
+            self._eof = True
+        elif self._state is not self.TLS_STATE:
+            self._lines.feed(data)
+
+    def data_to_send(self) -> list[bytes]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Any:
+        if self._events:
+            return self._events.popleft()
+        if self._state in self.WAITING_STATES:
+            return PAUSED
+        if self._state is self.CLOSED_STATE:
+            return NEED_DATA
+        if self._eof:
+            self._close("eof")
+        while not self._events:
+            if not self._step():
+                return NEED_DATA
+        return self._events.popleft()
+
+    def _step(self) -> bool:
+        raise NotImplementedError
+
+    def _close(self, reason: str) -> None:
+        raise NotImplementedError
+
+    def _expect(self, state: Any) -> None:
+        if self._state is not state:
+            raise LocalProtocolError(f"not expected in state {self._state.name}")
+
+    def _send(self, reply: Any) -> None:
+        self._out.append(reply.to_bytes())

@@ -17,19 +17,18 @@ reaches the UPDATE state and deletes nothing.
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Callable, Sequence
 
 from ..model import LoginType
 from . import _pop3_replies as R
 from . import sasl
+from ._common import CoreBase
 from ._pop3_replies import AuthFailure, RemoteProtocolError, Reply, dot_stuff, top_of_message
 from ._pop3_types import (
-    NEED_DATA, PAUSED, WAITING_STATES, Authenticate, CloseConnection, Commit, Event,
-    LocalProtocolError, LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls, State,
-    _Sentinel,
+    NEED_DATA, PAUSED, WAITING_STATES, Authenticate, CloseConnection, Commit, LocalProtocolError,
+    LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls, State,
 )
-from .lines import LineBuffer, TooLong
+from .lines import TooLong
 
 __all__ = [
     "CLEARTEXT_MECHANISMS", "NEED_DATA", "PAUSED", "TRANSITIONS", "AuthFailure", "Authenticate",
@@ -51,18 +50,16 @@ _ANY_LINE = ""  # TRANSITIONS key: every line goes to this handler, undecoded
 
 
 # ------------------------------------------------------------------------------------ core
-class Pop3Server:
+class Pop3Server(CoreBase):
     """One POP3 connection, server side. The greeting is queued at construction."""
+
+    CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
 
     def __init__(self, config: Pop3Config, *, tls_active: bool = False, tls_available: bool = False) -> None:
         self.config = config
         self.tls_active = tls_active
         self.tls_available = tls_available
-        self._state = State.AUTHORIZATION
-        self._lines = LineBuffer(config.max_command_size)
-        self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
-        self._eof = False
+        self._start(State.AUTHORIZATION, config.max_command_size)
         self._errors = 0
         self._auth_failures = 0
         self._user: str | None = None
@@ -80,39 +77,6 @@ class Pop3Server:
     @property
     def state(self) -> State:
         return self._state
-
-    @property
-    def bytes_buffered(self) -> int:
-        """Received octets not yet processed (for back-pressure while PAUSED)."""
-        return len(self._lines)
-
-    def receive_data(self, data: bytes) -> None:
-        if self._state is State.CLOSED or self._eof:
-            return
-        if not data:
-            self._eof = True
-        elif self._state is not State.TLS_NEGOTIATING:  # plaintext after STLS is discarded
-            self._lines.feed(data)
-
-    def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self) -> Event | _Sentinel:
-        if self._events:
-            return self._events.popleft()
-        if self._state in WAITING_STATES:
-            return PAUSED
-        if self._state is State.CLOSED:
-            return NEED_DATA
-        if self._eof:
-            self._close("eof")
-        while not self._events:
-            line = self._lines.next_line()
-            if line is None:
-                return NEED_DATA
-            self._handle(line)
-        return self._events.popleft()
 
     def auth_succeeded(self, maildrop: Sequence[MessageLike]) -> None:
         self._expect(State.AUTHENTICATING)
@@ -168,13 +132,6 @@ class Pop3Server:
         self._close("quit")
 
     # ------------------------------------------------------------------------- internals
-    def _expect(self, state: State) -> None:
-        if self._state is not state:
-            raise LocalProtocolError(f"not expected in state {self._state.name}")
-
-    def _send(self, reply: Reply) -> None:
-        self._out.append(reply.to_bytes())
-
     def _close(self, reason: str) -> None:
         self._state = State.CLOSED
         self._lines.clear()
@@ -195,6 +152,13 @@ class Pop3Server:
             self._close("too-many-auth-failures")
         else:
             self._send(reply)
+
+    def _step(self) -> bool:
+        line = self._lines.next_line()
+        if line is None:
+            return False
+        self._handle(line)
+        return True
 
     def _handle(self, line: bytes | Any) -> None:
         try:

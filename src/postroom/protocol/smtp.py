@@ -28,11 +28,11 @@ Choices the contract left open:
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Callable
 
 from . import _smtp_replies as R
 from . import sasl
+from ._common import CoreBase
 from ._smtp_replies import (
     RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, ChunkReader, DataReader,
     RemoteProtocolError, Reply, reply,
@@ -40,9 +40,9 @@ from ._smtp_replies import (
 from ._smtp_types import (
     NEED_DATA, PAUSED, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient,
     CloseConnection, Deliver, Envelope, Event, LocalProtocolError, SmtpConfig, StartTls, State,
-    Transaction, _Sentinel,
+    Transaction,
 )
-from .lines import LineBuffer, TooLong
+from .lines import TooLong
 
 __all__ = [
     "NEED_DATA", "PAUSED", "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "TRANSITIONS",
@@ -56,17 +56,15 @@ _RAW = "\0"  # TRANSITIONS key: the state reads raw octets, not lines (DATA, BDA
 
 
 # ------------------------------------------------------------------------------------ core
-class SmtpServer:
+class SmtpServer(CoreBase):
     """One SMTP connection, server side. The greeting is queued at construction."""
+
+    CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
         self.config = config
         self.tls_active = tls_active
-        self._state = State.CONNECTED
-        self._lines = LineBuffer(config.max_command_line)
-        self._out: list[bytes] = []
-        self._events: deque[Event] = deque()
-        self._eof = False
+        self._start(State.CONNECTED, config.max_command_line)
         self._errors = self._auth_failures = 0
         self._helo: str | None = None
         self._esmtp = False
@@ -87,37 +85,6 @@ class SmtpServer:
     def receiving_content(self) -> bool:
         """Whether octets received now are message content (DATA, BDAT): e.g. not to log them."""
         return self._state is State.DATA or self._state is State.BDAT
-
-    @property
-    def bytes_buffered(self) -> int:
-        """Received octets not yet processed (for back-pressure while PAUSED)."""
-        return len(self._lines)
-
-    def receive_data(self, data: bytes) -> None:
-        if self._state is State.CLOSED or self._eof:
-            return
-        if not data:
-            self._eof = True
-        elif self._state is not State.TLS_NEGOTIATING:  # plaintext after STARTTLS is discarded
-            self._lines.feed(data)
-
-    def data_to_send(self) -> list[bytes]:
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self) -> Event | _Sentinel:
-        if self._events:
-            return self._events.popleft()
-        if self._state in WAITING_STATES:
-            return PAUSED
-        if self._state is State.CLOSED:
-            return NEED_DATA
-        if self._eof:
-            self._close("eof")
-        while not self._events:
-            if not self._step():
-                return NEED_DATA
-        return self._events.popleft()
 
     def auth_succeeded(self) -> None:
         self._expect(State.AUTHENTICATING)
@@ -170,13 +137,9 @@ class SmtpServer:
 
     # ------------------------------------------------------------------------- internals
     def _expect(self, state: State, refusal: Reply | None = None) -> None:
-        if self._state is not state:
-            raise LocalProtocolError(f"not expected in state {self._state.name}")
+        super()._expect(state)
         if refusal is not None and not (isinstance(refusal, Reply) and refusal.code >= 400):
             raise LocalProtocolError("a refusal needs a 4xx or 5xx reply")
-
-    def _send(self, reply: Reply) -> None:
-        self._out.append(reply.to_bytes())
 
     def _close(self, reason: str) -> None:
         self._state = State.CLOSED
