@@ -299,11 +299,13 @@ class DataReader:
     """Frames DATA content: finds <CRLF>.<CRLF>, keeps a bounded amount, decodes it.
 
     The buffer starts with the CRLF that ended the DATA command, so a "." first line ends
-    the content too and the first line is unstuffed like any other. Each search resumes
-    four octets before the previous end, so splitting the marker anywhere costs nothing.
+    the content too and the first line is unstuffed like any other. One scan for <CRLF>.
+    finds both the end marker and the lines that need unstuffing (which are rare), and each
+    scan resumes where the previous one stopped, so splitting the marker anywhere costs
+    nothing and a 1 MiB message is searched once.
     """
 
-    __slots__ = ("_buf", "_limit", "_bound", "oversize")
+    __slots__ = ("_buf", "_limit", "_bound", "_scan", "_stuffed", "oversize")
 
     def __init__(self, limit: int) -> None:
         self._buf = bytearray(b"\r\n")
@@ -312,30 +314,40 @@ class DataReader:
         # without forming the end marker) and normalising only adds octets: beyond this bound
         # the decoded message is certainly too big, so only the marker search goes on.
         self._bound = (limit + 2) * 4 // 3 + 8
+        self._scan = 0  # octets of _buf known to hold no <CRLF>. that starts a marker
+        self._stuffed = False  # a <CRLF>. other than the end marker was seen
         self.oversize = False
 
     def feed(self, data: bytes) -> bytes | None:
         """Add received octets. Once the end is found, return what followed it (next
         commands, maybe b""); before that, None."""
         buf = self._buf
-        start = max(len(buf) - 4, 0)
         buf += data
-        end = buf.find(END_OF_DATA, start)
-        if end < 0:
-            if len(buf) > self._bound:
-                self.oversize = True
-                del buf[:-4]  # keep what may be the start of the marker
-            return None
-        rest = bytes(buf[end + 5:])
-        del buf[end + 2:]  # keep the content's final CRLF, drop ".\r\n"
-        return rest
+        while True:
+            hit = buf.find(b"\r\n.", self._scan)
+            if hit < 0 or len(buf) - hit < 5:  # none, or too close to the end to tell yet
+                self._scan = max(len(buf) - 4, 0) if hit < 0 else hit
+                break
+            if buf[hit + 3:hit + 5] == b"\r\n":
+                rest = bytes(buf[hit + 5:])
+                del buf[hit + 2:]  # keep the content's final CRLF, drop ".\r\n"
+                return rest
+            self._stuffed = True
+            self._scan = hit + 3
+        if len(buf) > self._bound:
+            self.oversize = True
+            keep = len(buf) - self._scan  # what may be the start of the marker
+            del buf[:-keep or len(buf)]
+            self._scan = 0
+        return None
 
     def content(self) -> bytes | None:
         """The message in wire form, or None if it exceeds the limit."""
         if self.oversize:
             return None
-        data = normalise_newlines(bytes(self._buf))
-        if b"\r\n." in data:
+        raw = bytes(self._buf)
+        data = normalise_newlines(raw)
+        if self._stuffed or data is not raw:  # bare LFs may have hidden dot-lines from the scan
             data = data.replace(b"\r\n.", b"\r\n")
         data = data[2:]  # the DATA command's CRLF
         return None if len(data) > self._limit else data
