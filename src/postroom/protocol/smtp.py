@@ -65,6 +65,9 @@ class SmtpServer(CoreBase):
         self.config = config
         self.tls_active = tls_active
         self._start(State.CONNECTED, config.max_command_line)
+        #: Optional `(line, is_sasl_response)` callback for every command line the core reads
+        #: (TooLong for an overlong one), never for message content: for protocol logs.
+        self.observer: Callable[[Any, bool], None] | None = None
         self._errors = self._auth_failures = 0
         self._helo: str | None = None
         self._esmtp = False
@@ -169,6 +172,8 @@ class SmtpServer(CoreBase):
             line = self._lines.next_line()
             if line is None:
                 return False
+            if self.observer is not None:
+                self.observer(line, self._state is State.SASL)
             self._dispatch(handlers, line)
         except RemoteProtocolError as exc:
             self._protocol_error(exc.reply)

@@ -53,6 +53,7 @@ class Session(asyncio.Protocol):
         self.sequence = 0
         self.task: asyncio.Task[Any] | None = None
         self.protocol_log: ProtocolLog | None = None
+        self.tls_early: bytearray | None = None  # decrypted before the core is told TLS is up
 
     # hooks ---------------------------------------------------------------------------
     def admit(self) -> bool:
@@ -88,6 +89,9 @@ class Session(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.conn is None:
+            return
+        if self.tls_early is not None:  # the client spoke first over the new TLS layer: keep it
+            self.tls_early += data
             return
         self.last_activity = self.loop.time()
         if self.protocol_log:
@@ -125,15 +129,27 @@ class Session(asyncio.Protocol):
 
     # driving the core ----------------------------------------------------------------
     def pump(self) -> None:
-        conn = self.conn
-        while conn is not None and not (self.busy or self.closed or self.write_paused):
-            event = conn.next_event()
-            if event is self.need_data or event is self.paused:
-                break
-            if self.handle(event):
-                return
-        self.flush()
-        self._update_reading()
+        try:
+            conn = self.conn
+            while conn is not None and not (self.busy or self.closed or self.write_paused):
+                event = conn.next_event()
+                if event is self.need_data or event is self.paused:
+                    break
+                if self.handle(event):
+                    return
+            self.flush()
+            self._update_reading()
+        except Exception:  # a bug in the core or a handler: answer, never leak a traceback
+            self.fail()
+
+    def fail(self) -> None:
+        """Log the current exception under a reference, tell the peer that reference, close."""
+        ref = uuid.uuid4().hex[:12]
+        self.log.exception("session %s internal error, ref %s", self.id, ref)
+        if self.transport and not self.closed:
+            self.transport.write(self.internal_error.format(ref=ref).encode())
+        self.busy = False
+        self.close()
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self.busy = True
@@ -145,16 +161,15 @@ class Session(asyncio.Protocol):
         except asyncio.CancelledError:
             raise
         except Exception:  # never leak a traceback to the peer: log it under a reference
-            ref = uuid.uuid4().hex[:12]
-            self.log.exception("session %s internal error, ref %s", self.id, ref)
-            if self.transport and not self.closed:
-                self.transport.write(self.internal_error.format(ref=ref).encode())
-            self.busy = False
-            self.close()
+            self.fail()
             return
         self.busy = False
+        self.last_activity = self.loop.time()  # the client's idle time starts with our answer
+        early, self.tls_early = self.tls_early, None
         if self.closed:  # the client left while we were working: let go of what we hold
             self._release()
+        elif early:  # what came over TLS before the core knew of it, now that it does
+            self.data_received(bytes(early))
         else:
             self.pump()
 
@@ -171,6 +186,7 @@ class Session(asyncio.Protocol):
     async def start_tls(self, context: ssl.SSLContext) -> bool:
         """Upgrade in place (STLS/STARTTLS); False when the handshake failed and we closed."""
         assert self.transport is not None
+        self.tls_early = bytearray()  # from here on only decrypted data reaches data_received
         try:
             transport = await self.loop.start_tls(self.transport, self, context, server_side=True,
                                                   ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
@@ -198,6 +214,8 @@ class Session(asyncio.Protocol):
         now = self.loop.time()
         over = self.deadline is not None and now >= self.deadline
         if not over and (self.busy or now - self.last_activity < self.timeout):
+            if self.busy:  # we are the ones working: the client is not idle (and no timer in the past)
+                self.last_activity = now
             self.arm_timer()
             return
         if self.transport and self.idle_reply:

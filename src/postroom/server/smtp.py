@@ -21,6 +21,7 @@ from ..model import (
     Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, normalise_address,
     parse_ip_range,
 )
+from ..protocol.lines import TooLong
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
     CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
@@ -159,22 +160,27 @@ class SmtpSession(Session):
                 or service.per_source[(connector.name, self.remote_ip)] > connector.max_inbound_connections_per_source):
             return self.refuse(TOO_MANY_CONNECTIONS)
         self.conn = SmtpServer(replace(runtime.core_config, remote_ip=self.remote_ip))
+        if self.protocol_log is not None:
+            self.conn.observer = self.log_command
         self.timeout = connector.connection_inactivity_timeout
         self.deadline = self.loop.time() + connector.connection_timeout
         return True
 
-    def log_received(self, data: bytes) -> None:
-        if self.conn is not None and self.conn.receiving_content:
-            return  # message content is not protocol: never logged
-        for line in data.splitlines():
-            text = line.decode("utf-8", "replace")
-            verb = text.split(" ", 1)[0].upper()
-            if verb in _SAFE_VERBS:
-                self._log("<", text[:200])
-            elif verb == "AUTH":
-                self._log("<", " ".join(text.split(" ")[:2]) + (" ****" if text.count(" ") > 1 else ""))
-            else:
-                self._log("<", "****")
+    def log_command(self, line: Any, sasl_response: bool) -> None:
+        """Called by the core for each command line it reads: content never comes here."""
+        if line is TooLong:
+            self._log("<", "(line too long)")
+            return
+        text = line.decode("utf-8", "replace")
+        verb = text.split(" ", 1)[0].upper()
+        if sasl_response:
+            self._log("<", "****")
+        elif verb in _SAFE_VERBS:
+            self._log("<", text[:200])
+        elif verb == "AUTH":
+            self._log("<", " ".join(text.split(" ")[:2]) + (" ****" if text.count(" ") > 1 else ""))
+        else:
+            self._log("<", "****")
 
     def log_sent(self, chunk: bytes) -> None:
         for line in chunk.decode("utf-8", "replace").splitlines():
