@@ -305,10 +305,19 @@ class SmtpServer(CoreBase):
         self._state = State.DATA
         self._send(R.START_DATA)
 
+    def receive_data(self, data: bytes) -> None:
+        reader = self._reader
+        if reader is not None and data and self._state is State.DATA and not (self._eof or len(self._lines)):
+            reader.append(data)  # message content goes straight to the reader: no framing copy
+            return
+        super().receive_data(data)
+
     def _read_data(self) -> bool:
         reader = self._reader
         assert reader is not None
-        rest = reader.feed(self._lines.take())
+        if len(self._lines):
+            reader.append(self._lines.take())
+        rest = reader.scan()
         if rest is None:
             return False
         self._lines.feed(rest)  # took everything: these are the commands pipelined after it
