@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from .harness import port_open, require_tool, wait_until
+from .harness import free_port, port_open, require_tool, wait_until
 from .messages import big_message, message
 
 pytestmark = pytest.mark.e2e
@@ -195,3 +195,19 @@ def test_connector_changes_apply_live(fresh_server):
     assert not port_open(server.smtp_port) and not port_open(server.submission_port)
     server.cli("service", "start", "smtp")
     wait_until(lambda: port_open(server.submission_port), 2, "smtp to start")
+
+
+def test_connector_protocol_log_lives_under_a_safe_folder(fresh_server):
+    server = fresh_server
+    server.new_mailbox("plog@example.com", "pw-plog-1")
+    port = free_port()
+    server.cli("connector", "new", "..", "--usage", "internet", "--bindings", f"127.0.0.1:{port}",
+               "--remote-ip-ranges", "127.0.0.1", "--protocol-log", "enabled")
+    wait_until(lambda: port_open(port), 3, "the new connector to listen")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        assert client.sendmail("s@example.net", ["plog@example.com"], message("logged", body="top secret\r\n")) == {}
+    folder = server.data / "logs" / "smtp" / "_"  # "..": a folder name, not the way up
+    wait_until(lambda: any("250 2.6.0" in p.read_text() for p in folder.glob("*.log")), 5, "the protocol log")
+    text = "".join(p.read_text() for p in folder.glob("*.log"))
+    assert "rcpt to:<plog@example.com>" in text.lower() and "top secret" not in text
+    assert not list((server.data / "logs").glob("SMTP-*.log"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import ssl
 import time
 from dataclasses import replace
@@ -153,7 +154,9 @@ class Node:
                 plog.close()
             return None
         if name not in self.protocol_logs:
-            self.protocol_logs[name] = ProtocolLog(os.path.join(self.data_dir, "logs", name), prefix)
+            # A connector's name is the admin's text: it becomes one safe folder name, never a path.
+            folder = [re.sub(r"[^A-Za-z0-9_-]+", "-", part).strip("-") or "_" for part in name.split("/", 1)]
+            self.protocol_logs[name] = ProtocolLog(os.path.join(self.data_dir, "logs", *folder), prefix)
         return self.protocol_logs[name]
 
     async def _configure_pop3(self) -> set[ListenerKey]:
