@@ -334,6 +334,9 @@ class DataReader:
         if not self._bare_lf and buf.count(b"\n", counted) != buf.count(b"\r\n", max(counted - 1, 0)):
             self._bare_lf = True
         self._counted = len(buf)
+        if buf.find(b".", self._scan + 2) < 0:  # memchr: no dot, no marker and nothing to unstuff
+            self._scan = max(len(buf) - 4, 0)
+            return self._bounded()
         while True:
             hit = buf.find(b"\r\n.", self._scan)
             if hit < 0 or len(buf) - hit < 5:  # none, or too close to the end to tell yet
@@ -345,12 +348,16 @@ class DataReader:
                 return rest
             self._stuffed = True
             self._scan = hit + 3
+        return self._bounded()
+
+    def _bounded(self) -> None:
+        """Past the bound only the marker search goes on: drop what cannot be part of it."""
+        buf = self._buf
         if len(buf) > self._bound:
             self.oversize = True
             keep = len(buf) - self._scan  # what may be the start of the marker
             del buf[:-keep or len(buf)]
             self._scan, self._counted = 0, len(buf)
-        return None
 
     def content(self) -> bytes | None:
         """The message in wire form, or None if it exceeds the limit."""

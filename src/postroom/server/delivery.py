@@ -75,7 +75,9 @@ def _header_safe(text: str) -> str:
 
 
 class Recipients:
-    """Recipient lookups for SMTP: accepted domains and mailboxes, cached until config changes."""
+    """Mailbox lookups for SMTP (RCPT and AUTH) and the accepted domains, cached until the
+    configuration changes: every mailbox write bumps the config version, and the node then
+    calls `reset`, so a new password or a removed mailbox is seen within half a second."""
 
     def __init__(self, store: Store) -> None:
         self.store = store

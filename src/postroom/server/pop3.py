@@ -20,7 +20,7 @@ from ..protocol.pop3 import (
 )
 from ..storage import Store
 from .protocol_log import ProtocolLog, redact
-from .session import Session
+from .session import Session, report_login
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
@@ -68,9 +68,7 @@ class Pop3Service:
             session.abort()
 
     def login_event(self, result: str, remote: str, user: str) -> None:
-        log.info("pop3 login %s remote=%s user=%s", result, remote, user)
-        if self.on_login:
-            self.on_login(result, "pop3", remote, user)
+        report_login(log, self.on_login, "pop3", result, remote, user)
 
 
 class Pop3Session(Session):

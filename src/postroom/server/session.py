@@ -14,13 +14,26 @@ import itertools
 import logging
 import ssl
 import uuid
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from .protocol_log import ProtocolLog
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 TLS_HANDSHAKE_TIMEOUT = 30.0
 _session_ids = itertools.count(1)
+
+
+LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote ip, mailbox)
+
+
+def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
+                 remote: str, user: str) -> None:
+    """A failed login is evidence an admin looks for (INFO); a successful one is routine
+    (DEBUG): logging each costs more CPU than a login with cached credentials."""
+    level = logging.DEBUG if result == "succeeded" else logging.INFO
+    logger.log(level, "%s login %s remote=%s user=%s", service, result, remote, user)
+    if listener:
+        listener(result, service, remote, user)
 
 
 class Session(asyncio.Protocol):

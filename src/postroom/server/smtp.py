@@ -29,7 +29,7 @@ from ..protocol.smtp import (
 from ..storage import Store
 from . import delivery
 from .protocol_log import ProtocolLog
-from .session import Session
+from .session import Session, report_login
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
@@ -126,9 +126,7 @@ class SmtpService:
                 session.abort()
 
     def login_event(self, result: str, remote: str, user: str) -> None:
-        log.info("smtp login %s remote=%s user=%s", result, remote, user)
-        if self.on_login:
-            self.on_login(result, "smtp", remote, user)
+        report_login(log, self.on_login, "smtp", result, remote, user)
 
 
 class SmtpSession(Session):
@@ -266,7 +264,8 @@ class SmtpSession(Session):
         except ValidationError:
             address = None
         try:
-            mailbox = await service.store.find_mailbox(address) if address else None
+            # Through the cache the node clears on every configuration change (password too).
+            mailbox = await service.recipients.find(address) if address else None
             verified = await service.authenticator.verify(
                 address or "", event.password, mailbox.password_hash if mailbox else None)
         except PostroomError as exc:
