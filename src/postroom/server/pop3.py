@@ -12,15 +12,15 @@ from collections import Counter
 from typing import Any, Callable
 
 from ..auth import Authenticator
-from ..errors import NotFound, PostroomError, ValidationError
-from ..model import PopSettings, SortOrder, normalise_address
+from ..errors import NotFound, PostroomError
+from ..model import PopSettings, SortOrder
 from ..protocol.pop3 import (
     NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused,
     Pop3Config, Pop3Server, Retrieve, StartTls,
 )
 from ..storage import Store
 from .protocol_log import ProtocolLog, redact
-from .session import Session, report_login
+from .session import Session, report_login, verify_login
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
@@ -144,14 +144,9 @@ class Pop3Session(Session):
     async def _check_login(self, event: Authenticate) -> AuthFailure | None:
         service = self.service
         try:
-            address = normalise_address(event.username)
-        except ValidationError:
-            address = None
-        try:
-            mailbox = await service.store.find_mailbox(address) if address else None
-            verified = await service.authenticator.verify(
-                address or "", event.password, mailbox.password_hash if mailbox else None)
-            if not verified or mailbox is None:
+            mailbox = await verify_login(service.store.find_mailbox, service.authenticator,
+                                         event.username, event.password)
+            if mailbox is None:
                 return AuthFailure.BAD_CREDENTIALS
             # Only now, with the password proven, may the reply say more about the mailbox.
             if not mailbox.enabled:

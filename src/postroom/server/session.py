@@ -14,7 +14,11 @@ import itertools
 import logging
 import ssl
 import uuid
-from typing import Any, Callable, Coroutine
+from typing import Any, Awaitable, Callable, Coroutine
+
+from ..auth import Authenticator
+from ..errors import ValidationError
+from ..model import Mailbox, normalise_address
 
 from .protocol_log import ProtocolLog
 
@@ -34,6 +38,19 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
     logger.log(level, "%s login %s remote=%s user=%s", service, result, remote, user)
     if listener:
         listener(result, service, remote, user)
+
+
+async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authenticator: Authenticator,
+                       username: str, password: str) -> Mailbox | None:
+    """The mailbox whose password this is, or None. Unknown and malformed names cost the same
+    as a wrong password (no enumeration). Store failures raise PostroomError."""
+    try:
+        address: str | None = normalise_address(username)
+    except ValidationError:
+        address = None
+    mailbox = await find(address) if address else None
+    verified = await authenticator.verify(address or "", password, mailbox.password_hash if mailbox else None)
+    return mailbox if verified and mailbox is not None else None
 
 
 class Session(asyncio.Protocol):

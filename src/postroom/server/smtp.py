@@ -16,11 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..auth import Authenticator
-from ..errors import PostroomError, ValidationError
-from ..model import (
-    Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, normalise_address,
-    parse_ip_range,
-)
+from ..errors import PostroomError
+from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
 from ..protocol.lines import TooLong
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
@@ -29,7 +26,7 @@ from ..protocol.smtp import (
 from ..storage import Store
 from . import delivery
 from .protocol_log import ProtocolLog
-from .session import Session, report_login
+from .session import Session, report_login, verify_login
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
@@ -260,21 +257,16 @@ class SmtpSession(Session):
         assert self.conn is not None
         service = self.service
         try:
-            address = normalise_address(event.username)
-        except ValidationError:
-            address = None
-        try:
             # Through the cache the node clears on every configuration change (password too).
-            mailbox = await service.recipients.find(address) if address else None
-            verified = await service.authenticator.verify(
-                address or "", event.password, mailbox.password_hash if mailbox else None)
+            mailbox = await verify_login(service.recipients.find, service.authenticator,
+                                         event.username, event.password)
         except PostroomError as exc:
             log.warning("smtp session %s login unavailable: %s", self.id, exc.message)
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             return
-        if not verified or mailbox is None or not mailbox.enabled:
+        if mailbox is None or not mailbox.enabled:
             self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
-            service.login_event("failed (bad-credentials)" if not verified else "failed (mailbox-disabled)",
+            service.login_event("failed (bad-credentials)" if mailbox is None else "failed (mailbox-disabled)",
                                 self.remote_ip, event.username[:100])
             return
         self.user = mailbox.address
