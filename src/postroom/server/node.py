@@ -247,7 +247,8 @@ class Node:
             return
         self.bind_errors.pop(key, None)
         self.listeners[key] = server
-        log.info("%s listening on %s (%s)", service, binding, "SSL" if implicit else "plain/STARTTLS")
+        log.info("%s listening on %s (%s)", service, binding,
+                 "SSL" if implicit else "plain/STLS" if service == "pop3" else "plain/STARTTLS")
 
     async def _close_listeners(self, keys: set[ListenerKey]) -> None:
         for key in keys:
