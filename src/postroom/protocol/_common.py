@@ -6,6 +6,7 @@ core it drives.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
@@ -32,7 +33,7 @@ class LocalProtocolError(RuntimeError):
     """The adapter called an answer method that does not fit the current state (a bug)."""
 
 
-class CoreBase:
+class CoreBase(ABC):
     """The adapter interface every core shares: bytes in, events out, replies out.
 
     A subclass sets the class attributes below, calls `_start()` from its constructor and
@@ -83,11 +84,13 @@ class CoreBase:
                 return NEED_DATA
         return self._events.popleft()
 
+    @abstractmethod
     def _step(self) -> bool:
-        raise NotImplementedError
+        """Process one unit of buffered input; False when more input is needed."""
 
+    @abstractmethod
     def _close(self, reason: str) -> None:
-        raise NotImplementedError
+        """Stop reading input and queue CloseConnection(reason)."""
 
     def _expect(self, state: Any) -> None:
         if self._state is not state:

@@ -10,6 +10,7 @@ sessions subclass it and only say how to admit a connection and answer their cor
 from __future__ import annotations
 
 import asyncio
+from abc import ABCMeta, abstractmethod
 import itertools
 import logging
 import ssl
@@ -53,7 +54,7 @@ async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authent
     return mailbox if verified and mailbox is not None else None
 
 
-class Session(asyncio.Protocol):
+class Session(asyncio.Protocol, metaclass=ABCMeta):
     """One connection. Subclasses set `log`, `internal_error` and `idle_reply`, and implement
     `admit()`, `handle(event)` and optionally `released()`."""
 
@@ -86,13 +87,13 @@ class Session(asyncio.Protocol):
         self.tls_early: bytearray | None = None  # decrypted before the core is told TLS is up
 
     # hooks ---------------------------------------------------------------------------
+    @abstractmethod
     def admit(self) -> bool:
         """Count the connection and make `self.conn`; False after writing a refusal."""
-        raise NotImplementedError
 
+    @abstractmethod
     def handle(self, event: Any) -> bool:
         """Act on one core event; True stops the pump (the connection is closing)."""
-        raise NotImplementedError
 
     def released(self) -> None:
         """Give back what the session holds (counts, locks). Called at the end and again when

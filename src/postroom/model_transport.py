@@ -1,0 +1,284 @@
+"""Receive connectors and message tracking: Exchange's Hub Transport objects, in postroom's names.
+
+Part of the domain-model contract (`postroom.model` re-exports everything here); values are
+validated here, once, with the same field-naming errors as the rest of the model.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import asdict, dataclass, replace
+from enum import Enum
+from typing import Any
+
+from .errors import ValidationError
+from .validation import (
+    _LABEL, _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings,
+    normalise_domain, parse_duration,
+)
+
+
+class AuthMechanism(str, Enum):
+    """Exchange's receive-connector AuthMechanism flags that postroom implements."""
+
+    NONE = "none"  # no TLS, no AUTH: stands alone
+    TLS = "tls"  # STARTTLS offered
+    BASIC = "basic"  # AUTH PLAIN/LOGIN offered
+    BASIC_REQUIRE_TLS = "basic-require-tls"  # ...but only after STARTTLS
+
+
+class PermissionGroup(str, Enum):
+    ANONYMOUS = "anonymous"  # unauthenticated senders may deliver to local mailboxes
+    USERS = "users"  # mailbox owners who logged in with AUTH may submit
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
+
+
+def parse_size(field_name: str, value: Any, low: int, high: int) -> int:
+    """Octets from `65536`, `64KB`, `36MB` or `1GB` (binary units, as Exchange's ByteQuantifiedSize)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        octets = value
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?[bB]?)\s*", str(value))
+        if not match:
+            raise ValidationError(field_name, f"{value!r} is not a size (use octets or 64KB, 36MB, 1GB)")
+        octets = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if not low <= octets <= high:
+        raise ValidationError(field_name, f"{octets} octets is out of range (allowed: {low}..{high})")
+    return octets
+
+
+IPRange = tuple[int, int, int]  # (IP version, first address, last address) as integers
+
+
+def parse_ip_range(field_name: str, text: str) -> tuple[str, IPRange]:
+    """A single address, a range `a-b` or a CIDR block -> (canonical text, numeric range)."""
+    text = str(text).strip()
+    try:
+        if "/" in text:
+            network = ipaddress.ip_network(text, strict=False)
+            first, last = network.network_address, network.broadcast_address
+            canonical = network.compressed
+        elif "-" in text:
+            start, _, end = text.partition("-")
+            first, last = ipaddress.ip_address(start.strip()), ipaddress.ip_address(end.strip())
+            if first.version != last.version or int(first) > int(last):
+                raise ValueError
+            canonical = f"{first.compressed}-{last.compressed}"
+        else:
+            first = last = ipaddress.ip_address(text)
+            canonical = first.compressed
+    except ValueError:
+        raise ValidationError(
+            field_name, f"{text!r} is not an IP address, range (a-b) or CIDR block (e.g. 10.0.0.0/8)"
+        ) from None
+    return canonical, (first.version, int(first), int(last))
+
+
+ALL_IPV4 = "0.0.0.0-255.255.255.255"
+ALL_IPV6 = "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
+DEFAULT_MAX_MESSAGE_SIZE = 36 * 1024 * 1024  # Exchange's 36 MB
+
+
+def _ip_ranges(name: str, values: Any) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    result: list[str] = []
+    for value in values:
+        canonical = parse_ip_range(name, value)[0]
+        if canonical not in result:
+            result.append(canonical)
+    if not result:
+        raise ValidationError(name, "needs at least one address, range or CIDR block (all: 0.0.0.0/0,::/0)")
+    return tuple(result)
+
+
+def _flag_set(enum: type[Enum]) -> Any:
+    def validate(name: str, values: Any) -> tuple[str, ...]:
+        if isinstance(values, str):
+            values = [v.strip() for v in values.split(",") if v.strip()]
+        chosen = {enum_value(enum, name, v.strip().lower() if isinstance(v, str) else v).value for v in values}
+        return tuple(m.value for m in enum if m.value in chosen)  # canonical order
+    return validate
+
+
+def _connector_banner(name: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if text.startswith("220 "):  # Exchange's banners carry the code; ours is the text after it
+        text = text[4:]
+    return _banner(name, text)
+
+
+def _optional_fqdn(name: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    return normalise_domain(str(value), name) if "." in str(value) else _hostname(name, value)
+
+
+def _hostname(name: str, value: Any) -> str:
+    text = str(value).strip().lower()
+    if not re.fullmatch(_LABEL, text):
+        raise ValidationError(name, f"{value!r} is not a host name")
+    return text
+
+
+@dataclass(frozen=True)
+class ReceiveConnector:
+    """Exchange's Set-ReceiveConnector, per server. Defaults are Exchange's (Custom usage)."""
+
+    name: str
+    server: str
+    enabled: bool = True
+    bindings: tuple[str, ...] = ("0.0.0.0:25", "[::]:25")
+    remote_ip_ranges: tuple[str, ...] = (ALL_IPV4, ALL_IPV6)
+    auth: tuple[str, ...] = ("tls",)
+    permission_groups: tuple[str, ...] = ()
+    require_tls: bool = False
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_recipients_per_message: int = 200
+    max_inbound_connections: int = 5000
+    max_inbound_connections_per_source: int = 20
+    connection_timeout: int = 600  # seconds
+    connection_inactivity_timeout: int = 300  # seconds
+    banner: str | None = None  # text after "220 "; None: "<fqdn> postroom ESMTP service ready"
+    fqdn: str | None = None  # None: the server's FQDN
+    certificate: str | None = None  # None: the server's certificate (its POP3 certificate)
+    certificate_key: str | None = None
+    protocol_log: bool = False
+
+    # The properties an admin may set (name and server identify the connector).
+    SETTABLE = (
+        "enabled", "bindings", "remote_ip_ranges", "auth", "permission_groups", "require_tls",
+        "max_message_size", "max_recipients_per_message", "max_inbound_connections",
+        "max_inbound_connections_per_source", "connection_timeout", "connection_inactivity_timeout",
+        "banner", "fqdn", "certificate", "certificate_key", "protocol_log",
+    )
+
+    @property
+    def key(self) -> str:
+        return f"server/{self.server}/connector/{self.name}"
+
+    def offers_tls(self) -> bool:
+        return AuthMechanism.TLS.value in self.auth
+
+    def offers_basic(self) -> bool:
+        return AuthMechanism.BASIC.value in self.auth
+
+    def basic_requires_tls(self) -> bool:
+        return AuthMechanism.BASIC_REQUIRE_TLS.value in self.auth
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("bindings", "remote_ip_ranges", "auth", "permission_groups"):
+            data[name] = list(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReceiveConnector":
+        base = cls(name=connector_name(data["name"]), server=str(data["server"]))
+        return base.with_changes(**{k: v for k, v in data.items() if k in cls.SETTABLE})
+
+    def with_changes(self, **changes: Any) -> "ReceiveConnector":
+        """A validated copy; Exchange's cross-field rules are checked on the result."""
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in self.SETTABLE:
+                raise ValidationError(name, "is not a receive connector property", list(self.SETTABLE))
+            clean[name] = _CONNECTOR_VALIDATORS[name](name, value)
+        result = replace(self, **clean)
+        result._check_rules()
+        return result
+
+    def _check_rules(self) -> None:
+        auth = set(self.auth)
+        if not auth:
+            raise ValidationError("auth", "needs at least one mechanism (none alone, or tls/basic/basic-require-tls)",
+                                  [m.value for m in AuthMechanism])
+        if AuthMechanism.NONE.value in auth and len(auth) > 1:
+            raise ValidationError("auth", "none stands alone: it cannot be combined with other mechanisms",
+                                  [m.value for m in AuthMechanism])
+        if self.basic_requires_tls() and not (self.offers_basic() and self.offers_tls()):
+            raise ValidationError("auth", "basic-require-tls needs basic and tls as well (e.g. tls,basic,basic-require-tls)")
+        if self.require_tls and not self.offers_tls():
+            raise ValidationError("require_tls", "needs tls in --auth (clients must be able to start TLS)")
+        if self.connection_inactivity_timeout >= self.connection_timeout:
+            raise ValidationError("connection_inactivity_timeout",
+                                  f"must be shorter than connection_timeout ({self.connection_timeout}s)")
+        if not self.bindings and self.enabled:
+            raise ValidationError("bindings", "an enabled connector needs at least one IP:port")
+
+
+def connector_name(value: Any) -> str:
+    text = str(value).strip()
+    if not 1 <= len(text) <= 64 or not text.isprintable() or "/" in text:
+        raise ValidationError("name", "must be 1 to 64 printable characters without '/'")
+    return text
+
+
+_CONNECTOR_VALIDATORS: dict[str, Any] = {
+    "enabled": _bool,
+    "bindings": normalise_bindings,
+    "remote_ip_ranges": _ip_ranges,
+    "auth": _flag_set(AuthMechanism),
+    "permission_groups": _flag_set(PermissionGroup),
+    "require_tls": _bool,
+    "max_message_size": lambda n, v: parse_size(n, v, 65536, _MAX_INT32),
+    "max_recipients_per_message": lambda n, v: int_in_range(n, v, 1, 512000),
+    "max_inbound_connections": lambda n, v: int_in_range(n, v, 1, _MAX_INT32),
+    "max_inbound_connections_per_source": lambda n, v: int_in_range(n, v, 1, 10000),
+    "connection_timeout": lambda n, v: parse_duration(n, v, 1, 86400),
+    "connection_inactivity_timeout": lambda n, v: parse_duration(n, v, 1, 86400),
+    "banner": _connector_banner,
+    "fqdn": _optional_fqdn,
+    "certificate": _optional_text,
+    "certificate_key": _optional_text,
+    "protocol_log": _bool,
+}
+
+
+def default_connectors(server: str, *, dev: bool = False) -> tuple[ReceiveConnector, ReceiveConnector]:
+    """`Default <SERVER>` (25: anonymous and users, STARTTLS offered) and `Client <SERVER>`
+    (587: users only, AUTH only after STARTTLS), as an Exchange 2010 hub has them."""
+    default_bindings = ("127.0.0.1:2525",) if dev else ("0.0.0.0:25", "[::]:25")
+    client_bindings = ("127.0.0.1:2587",) if dev else ("0.0.0.0:587", "[::]:587")
+    default = ReceiveConnector(f"Default {server}", server).with_changes(
+        bindings=default_bindings, auth="tls,basic,basic-require-tls", permission_groups="anonymous,users")
+    client = ReceiveConnector(f"Client {server}", server).with_changes(
+        bindings=client_bindings, auth="tls,basic,basic-require-tls", permission_groups="users")
+    return default, client
+
+
+# ------------------------------------------------------------------ message tracking
+class TrackingEventId(str, Enum):
+    """Exchange's message-tracking event ids that postroom records."""
+
+    RECEIVE = "RECEIVE"  # the message was accepted (one row per recipient)
+    DELIVER = "DELIVER"  # it is in the recipient's mailbox
+    FAIL = "FAIL"  # it was not delivered to this recipient; `status` says why
+
+
+@dataclass(frozen=True)
+class TrackingEvent:
+    """One message-tracking row (Exchange's Get-MessageTrackingLog fields, postroom's names)."""
+
+    event_id: TrackingEventId
+    server: str
+    source: str  # "SMTP" (received) or "STOREDRIVER" (delivered to a mailbox)
+    queue_id: str  # postroom's id for the message on this server (in the 250 reply)
+    message_id: str  # the Message-ID header ("" when the message had none)
+    sender: str  # envelope MAIL FROM ("" for the null sender <>)
+    recipient: str
+    status: str = ""  # the reply or reason, e.g. "250 2.1.5" or "550 5.1.1 unknown mailbox"
+    size: int = 0
+    client_ip: str = ""
+    connector: str = ""
+    at: str = ""  # set by the store
+    id: int = 0  # set by the store
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["event_id"] = self.event_id.value
+        return data

@@ -1,0 +1,135 @@
+"""Value validators shared by the domain model: one place that refuses bad input, naming the
+field and the allowed values, so every front end says the same thing."""
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import Enum
+from typing import Any
+
+from .errors import ValidationError
+
+def enum_value(enum: type[Enum], field_name: str, value: Any) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        raise ValidationError(field_name, f"{value!r} is not allowed", [m.value for m in enum]) from None
+
+
+def int_in_range(field_name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValidationError(field_name, f"{value!r} is not a whole number (allowed: {low}..{high})") from None
+    if not low <= number <= high:
+        raise ValidationError(field_name, f"{number} is out of range (allowed: {low}..{high})")
+    return number
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(field_name: str, value: Any, low: int, high: int) -> int:
+    """Seconds from `90`, `90s`, `30m`, `1h` or Exchange's `00:30:00`; checked against a range."""
+    if isinstance(value, int):
+        seconds = value
+    else:
+        text = str(value).strip().lower()
+        try:
+            if ":" in text:
+                parts = [int(p) for p in text.split(":")]
+                if len(parts) != 3:
+                    raise ValueError
+                seconds = parts[0] * 3600 + parts[1] * 60 + parts[2]
+            elif text and text[-1] in _DURATION_UNITS:
+                seconds = int(text[:-1]) * _DURATION_UNITS[text[-1]]
+            else:
+                seconds = int(text)
+        except ValueError:
+            raise ValidationError(
+                field_name, f"{value!r} is not a duration (use seconds, 30s, 5m, 1h or hh:mm:ss)"
+            ) from None
+    if not low <= seconds <= high:
+        raise ValidationError(field_name, f"{seconds}s is out of range (allowed: {low}s..{high}s)")
+    return seconds
+
+
+def parse_binding(field_name: str, text: str) -> tuple[str, int]:
+    """`IP:port` or `[IPv6]:port` -> (ip, port). Host names are refused, as in Exchange."""
+    text = text.strip()
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})|([0-9.]+):(\d{1,5})", text)
+    if not match:
+        raise ValidationError(field_name, f"{text!r} is not IP:port (e.g. 0.0.0.0:110 or [::]:110)")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4))
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValidationError(field_name, f"{host!r} is not an IP address") from None
+    if not 1 <= port <= 65535:
+        raise ValidationError(field_name, f"port {port} is out of range (allowed: 1..65535)")
+    return address.compressed, port  # one spelling per address, so duplicates and clashes show
+
+
+def format_binding(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def normalise_bindings(field_name: str, values: Any) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    result: list[str] = []
+    for value in values:
+        binding = format_binding(*parse_binding(field_name, value))
+        if binding not in result:
+            result.append(binding)
+    return tuple(result)
+
+
+def _optional_text(name: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    return str(value)
+
+
+def _banner(name: str, value: Any) -> str:
+    text = str(value)
+    if not 1 <= len(text) <= 200 or not text.isprintable():
+        raise ValidationError(name, "must be 1 to 200 printable characters on one line")
+    return text
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "on", "yes", "1", "enabled"):
+        return True
+    if text in ("false", "off", "no", "0", "disabled"):
+        return False
+    raise ValidationError(name, f"{value!r} is not allowed", ["enabled", "disabled"])
+
+
+_MAX_INT32 = 2147483647  # Exchange's 'unlimited'
+
+
+# RFC 1123 host names: labels of letters, digits and inner hyphens; the last label not all digits.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"(?:{_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z])(?:{_LABEL})"
+_DOMAIN = re.compile(_HOST)
+_ADDRESS = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_HOST}")
+
+
+def normalise_address(value: str, field_name: str = "address") -> str:
+    """Mailbox addresses compare case-insensitively; we store them lower-case."""
+    text = str(value).strip()
+    if len(text) > 254 or not _ADDRESS.fullmatch(text):
+        raise ValidationError(field_name, f"{value!r} is not an email address like alice@example.com")
+    return text.lower()
+
+
+def normalise_domain(value: str, field_name: str = "domain") -> str:
+    text = str(value).strip().rstrip(".").lower()
+    if len(text) > 253 or not _DOMAIN.fullmatch(text):
+        raise ValidationError(field_name, f"{value!r} is not a domain name like example.com")
+    return text
