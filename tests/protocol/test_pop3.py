@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from conversation import converse
+
 from postroom.model import LoginType, MessageInfo
 from postroom.protocol.pop3 import (
     NEED_DATA,
@@ -111,14 +113,8 @@ class Result:
 
 
 def drive(phases, chunk, deferred, *, config, tls_active, tls_available, update_ok, eof):
-    """Run one conversation. `phases`: list of client byte strings; between phases a pending
-    STLS handshake completes (bytes inside a phase arrive before the handshake finishes)."""
+    """Run one conversation (see conversation.converse) with the test users and messages."""
     conn = Pop3Server(config, tls_active=tls_active, tls_available=tls_available)
-    out = conn.data_to_send()
-    events: list = []
-    pending: list = []  # the adapter's deferred answer
-    tls: list = []
-    closed = False
 
     def answer(ev):
         if isinstance(ev, Authenticate):
@@ -135,51 +131,9 @@ def drive(phases, chunk, deferred, *, config, tls_active, tls_available, update_
             return lambda: conn.update_done(update_ok)
         return None
 
-    def pump():
-        nonlocal closed
-        while not closed:
-            ev = conn.next_event()
-            out.extend(conn.data_to_send())
-            if ev is NEED_DATA:
-                return
-            if ev is PAUSED:
-                if pending and not deferred:
-                    raise AssertionError("paused with an answer available")
-                return
-            events.append(ev)
-            if isinstance(ev, CloseConnection):
-                closed = True
-                return
-            if isinstance(ev, StartTls):
-                tls.append(ev)
-                continue
-            reply = answer(ev)
-            if reply is not None:
-                if deferred:
-                    pending.append(reply)
-                else:
-                    reply()
-
-    for phase in phases:
-        size = len(phase) if chunk is None else chunk
-        for start in range(0, len(phase), max(size, 1)):
-            if closed:
-                break
-            conn.receive_data(phase[start : start + size])
-            pump()
-            while pending and not closed:
-                pending.pop()()
-                pump()
-        if tls and not closed:
-            tls.clear()
-            conn.tls_started()
-            pump()
-    if eof and not closed:
-        conn.receive_data(b"")
-        pump()
-    out.extend(conn.data_to_send())
-    assert all(isinstance(chunk_, bytes) for chunk_ in out)
-    return Result(b"".join(out), events)
+    out, events = converse(conn, phases, chunk, deferred, answer=answer, eof=eof,
+                           close_type=CloseConnection, starttls_type=StartTls)
+    return Result(out, events)
 
 
 def run(

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from conversation import converse
+
 from postroom.protocol import pop3
 from postroom.protocol.smtp import (
     NEED_DATA,
@@ -148,60 +150,17 @@ def adapter_answer(conn: SmtpServer, ev, counter):
 
 
 def drive(phases, chunk, deferred, *, config, tls_active, eof) -> Result:
-    """One conversation. `phases`: client byte strings; between phases a pending STARTTLS
-    handshake completes (bytes inside a phase arrive before the handshake finishes)."""
+    """One conversation (see conversation.converse) with the fake adapter above."""
     conn = SmtpServer(config, tls_active=tls_active)
-    out = conn.data_to_send()
-    events: list = []
-    pending: list = []
-    tls: list = []
     counter = itertools.count(1)
-    closed = False
 
-    def pump():
-        nonlocal closed
-        while not closed:
-            ev = conn.next_event()
-            out.extend(conn.data_to_send())
-            if ev is NEED_DATA:
-                return
-            if ev is PAUSED:
-                assert (deferred and pending) or tls, "paused with nothing to answer"
-                return
-            events.append(ev)
-            if isinstance(ev, CloseConnection):
-                assert conn.state is State.CLOSED
-                closed = True
-                return
-            if isinstance(ev, StartTls):
-                tls.append(ev)
-                continue
-            answer = adapter_answer(conn, ev, counter)
-            if deferred:
-                pending.append(answer)
-            else:
-                answer()
+    def closed():
+        assert conn.state is State.CLOSED
 
-    for phase in phases:
-        size = len(phase) if chunk is None else chunk
-        for start in range(0, len(phase), max(size, 1)):
-            if closed:
-                break
-            conn.receive_data(phase[start:start + size])
-            pump()
-            while pending and not closed:
-                pending.pop()()
-                pump()
-        if tls and not closed:
-            tls.clear()
-            conn.tls_started()
-            pump()
-    if eof and not closed:
-        conn.receive_data(b"")
-        pump()
-    out.extend(conn.data_to_send())
-    assert all(isinstance(part, bytes) for part in out)
-    return Result(b"".join(out), events)
+    out, events = converse(conn, phases, chunk, deferred, answer=lambda ev: adapter_answer(conn, ev, counter),
+                           eof=eof, close_type=CloseConnection, starttls_type=StartTls, strict_pause=True,
+                           on_close=closed)
+    return Result(out, events)
 
 
 CHUNK_SIZES = (1, 2, 3, 5, 64)
