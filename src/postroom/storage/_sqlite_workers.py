@@ -1,0 +1,80 @@
+"""The thread plumbing under SqliteStore: one writer thread (group commit) and reader threads,
+each with its own connection; a job is a function of a connection, awaited on the loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+from typing import Any, Callable
+
+from ..errors import Unavailable
+from . import _sqlite_threads as threads
+
+READERS = 2
+
+
+class SqliteWorkers:
+    """Opens and closes the worker threads; `_read`/`_write` run a job on them."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._state = "new"
+        self._writes: queue.Queue[Any] = queue.Queue()
+        self._reads: queue.Queue[Any] = queue.Queue()
+        self._workers: list[threads._Worker] = []
+        self._locks: dict[int, str] = {}
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._state == "open":
+            return
+        self._writes, self._reads = queue.Queue(), queue.Queue()
+        writer = threads.Writer("postroom-sqlite-writer", self.path, self._writes)
+        self._workers = [writer]
+        writer.start()
+        try:
+            await asyncio.wrap_future(writer.started)  # creates the file and turns WAL on
+            for number in range(READERS):
+                reader = threads.Reader(f"postroom-sqlite-reader-{number}", self.path, self._reads)
+                self._workers.append(reader)
+                reader.start()
+                await asyncio.wrap_future(reader.started)
+        except BaseException:
+            await self._stop_workers()
+            raise
+        self._state = "open"
+
+    async def close(self) -> None:
+        if self._state != "open":
+            self._state = "closed"
+            return
+        self._state = "closed"  # from now on every call raises Unavailable
+        await self._stop_workers()
+        self._locks.clear()
+
+    async def _stop_workers(self) -> None:
+        for worker in self._workers:
+            (self._writes if worker.writer else self._reads).put(threads.STOP)
+        for worker in self._workers:
+            await asyncio.wrap_future(worker.stopped)
+            worker.join()
+        self._workers = []
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise Unavailable("the store is closed" if self._state == "closed" else "the store is not open")
+
+    async def _submit(self, target: queue.Queue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool) -> Any:
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        target.put(threads.Job(fn, loop, future, raw))
+        return await future
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        return await self._submit(self._reads, fn, False)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """One transaction (shared with other pending writes: group commit), durable on return."""
+        return await self._submit(self._writes, fn, False)
