@@ -18,7 +18,7 @@ import typer
 from . import __version__
 from .cli_output import console, emit, err_console, show_record, show_table
 from .datadir import read_local_server
-from .errors import Conflict, Forbidden, NotFound, PostroomError, Unavailable, ValidationError
+from .errors import Conflict, Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
 from .service import LOCAL_OPERATOR, Context
 from .service import domains as domain_ops
 from .service import logs as log_ops
@@ -28,7 +28,7 @@ from .service import services as service_ops
 from .service.setup import initialise, upgrade
 from .storage import open_store
 
-EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6}
+EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7}
 
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -39,12 +39,18 @@ domain_app = typer.Typer(help="Accepted domains.", no_args_is_help=True)
 connector_app = typer.Typer(help="SMTP receive connectors of a server (Exchange: Set-ReceiveConnector).",
                             no_args_is_help=True)  # commands: cli_connectors.py
 log_app = typer.Typer(help="Logs: the audit log of admin changes and message tracking.", no_args_is_help=True)
+admin_app = typer.Typer(help="Admin principals, their role groups and API tokens.",
+                        no_args_is_help=True)  # commands: cli_admins.py
+web_app = typer.Typer(help="The admin service (REST API and console): bindings and sessions.",
+                      no_args_is_help=True)  # commands: cli_admins.py
 app.add_typer(service_app, name="service")
 app.add_typer(pop_app, name="pop")
 app.add_typer(mailbox_app, name="mailbox")
 app.add_typer(domain_app, name="domain")
 app.add_typer(connector_app, name="connector")
 app.add_typer(log_app, name="log")
+app.add_typer(admin_app, name="admin")
+app.add_typer(web_app, name="web")
 
 Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", help="Data directory.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -129,7 +135,8 @@ def init(data: Data = DEFAULT_DATA,
         raise fail(error) from None
     view = {"created": result.created, "server": result.server, "data": os.path.abspath(data),
             "migrations_applied": result.migrations, "certificate": result.certificate,
-            "demo_address": result.demo_address, "demo_password": result.demo_password}
+            "demo_address": result.demo_address, "demo_password": result.demo_password,
+            "admin_name": result.admin_name, "admin_password": result.admin_password}
     if json_out:
         emit(view)
         return
@@ -141,6 +148,9 @@ def init(data: Data = DEFAULT_DATA,
     console.print(f"Self-signed certificate: {result.certificate}")
     if result.demo_password:
         console.print(f"Demo mailbox {result.demo_address}, password (shown once): [bold]{result.demo_password}[/bold]")
+    if result.admin_password:
+        console.print(f"Admin [bold]{result.admin_name}[/bold] (organization-management), password (shown once): "
+                      f"[bold]{result.admin_password}[/bold]; REST API and console on http://127.0.0.1:8080")
 
 
 @app.command()
@@ -236,8 +246,6 @@ def pop_set(
 ) -> None:
     """Change POP3 settings; every change applies live, without a restart."""
     given = {k: v for k, v in locals().items() if k not in ("data", "server", "json_out") and v is not None}
-    if not given:
-        raise fail(ValidationError("pop", "nothing to change; see `postroom pop set --help`"))
     view = run(data, lambda ctx: pop_ops.set_pop(ctx, server, **given))
     emit(view) if json_out else show_record(view)
 
@@ -361,10 +369,17 @@ def domain_remove(name: str, data: Data = DEFAULT_DATA, json_out: Json = False) 
 @log_app.command("audit")
 def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
               limit: Annotated[int, _opt("Newest entries to show.")] = 50,
-              target: Annotated[Optional[str], _opt("Only entries for this target, e.g. mailbox/alice@example.com.")] = None) -> None:
-    """Who changed what, with the values before and after."""
-    rows = run(data, lambda ctx: log_ops.list_audit(ctx, limit, target))
-    emit(rows) if json_out else show_table(rows, ["at", "actor", "action", "target", "before", "after"])
+              target: Annotated[Optional[str], _opt("Only this target, e.g. mailbox/alice@example.com.")] = None,
+              actor: Annotated[Optional[str], _opt("Only this principal (local-operator for the CLI).")] = None,
+              action: Annotated[Optional[str], _opt("Only this action, e.g. pop.set or mailbox.new.")] = None,
+              channel: Annotated[Optional[str], _opt("cli, api or console.")] = None,
+              outcome: Annotated[Optional[str], _opt("success or refused.")] = None,
+              since: Annotated[Optional[str], _opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None) -> None:
+    """Who changed what, through which channel, with the values before and after (and refusals)."""
+    rows = run(data, lambda ctx: log_ops.list_audit(ctx, limit, target, actor=actor, action=action, channel=channel,
+                                                    outcome=outcome, since=since))
+    emit(rows) if json_out else show_table(rows, ["at", "actor", "channel", "action", "target", "outcome", "before",
+                                                  "after"])
 
 
 TRACKING_COLUMNS = {"time": "at", "event": "event_id", "queue_id": "queue_id", "sender": "sender",
@@ -391,4 +406,4 @@ def main() -> None:
     app()
 
 
-from . import cli_connectors  # noqa: E402,F401  (defines the connector commands with the helpers above)
+from . import cli_admins, cli_connectors  # noqa: E402,F401  (define their commands with the helpers above)

@@ -11,7 +11,6 @@ import typer
 
 from .cli import DEFAULT_DATA, Data, Json, ServerOpt, _opt, connector_app, fail, run
 from .cli_output import console, emit, show_record, show_table
-from .errors import ValidationError
 from .service import connectors as connector_ops
 
 CONNECTOR_COLUMNS = ["server", "name", "enabled", "bindings", "auth", "permission_groups", "state", "listening",
@@ -92,8 +91,6 @@ def connector_set(
 ) -> None:
     """Change a connector's properties; every change applies live, without a restart."""
     changes = _properties(locals())
-    if not changes:
-        raise fail(ValidationError("connector", "nothing to change; see `postroom connector set --help`"))
     view = run(data, lambda ctx: connector_ops.set_connector(ctx, name, server, **changes))
     emit(view) if json_out else show_record(view)
 

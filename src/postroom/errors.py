@@ -38,6 +38,10 @@ class Conflict(PostroomError):
     """The object already exists, or the change clashes with the current state."""
 
 
+class Unauthenticated(PostroomError):
+    """No valid credentials came with an admin request (HTTP 401); never says which part was wrong."""
+
+
 class Forbidden(PostroomError):
     """The caller's role does not allow the action."""
 

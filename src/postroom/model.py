@@ -41,8 +41,8 @@ class SortOrder(str, Enum):
     DESCENDING = "descending"
 
 
-# Services this version runs; admin arrives with its own issue (and migration).
-SERVICE_NAMES = ("pop3", "smtp")
+# Services this version runs (imap4 comes later).
+SERVICE_NAMES = ("pop3", "smtp", "admin")
 DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
 
 
@@ -152,6 +152,9 @@ class AuditEntry:
     target: str
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
+    channel: str = "cli"  # cli, api or console
+    outcome: str = "success"  # success, or refused (the caller's role did not allow it)
+    detail: str | None = None  # why it was refused
 
 
 @dataclass(frozen=True)
@@ -170,4 +173,9 @@ from .model_transport import (  # noqa: E402,F401
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup,
     ReceiveConnector, TrackingEvent, TrackingEventId, connector_name, default_connectors,
     parse_ip_range, parse_size,
+)
+
+from .model_admin import (  # noqa: E402,F401
+    AUDIT_CHANNELS, AUDIT_OUTCOMES, DEV_WEB_SETTINGS, ROLE_GROUPS, Admin, ApiToken, WebSession, WebSettings,
+    admin_name, role_groups,
 )

@@ -71,6 +71,15 @@ def parse_binding(field_name: str, text: str) -> tuple[str, int]:
     return address.compressed, port  # one spelling per address, so duplicates and clashes show
 
 
+def utf8_text(field_name: str, value: str) -> str:
+    """Refuse text that cannot be stored as UTF-8 (lone surrogates from undecodable argv bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(field_name, "is not valid UTF-8 text") from None
+    return value
+
+
 def format_binding(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

@@ -80,7 +80,7 @@ def test_subprocess_data_from_environment(tmp_path: Path) -> None:
     assert run("init", "--server-name", "EX01", env=env).returncode == 0
     listed = run("service", "list", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert json.loads(listed.stdout)[0]["startup"] == "manual"
+    assert {s["name"]: s["startup"] for s in json.loads(listed.stdout)}["pop3"] == "manual"
 
 
 def test_json_output_is_pure_json(admin: Admin) -> None:

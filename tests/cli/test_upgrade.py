@@ -45,7 +45,7 @@ def test_init_on_a_schema_one_install_adds_smtp_and_the_default_connectors(runne
                                                                            client_port):
     admin = Admin(runner, tmp_path / "var")
     schema_one_install(admin.data, pop)
-    assert admin.json("init")["migrations_applied"] == [2]
+    assert admin.json("init")["migrations_applied"] == [2, 3]
     connectors = {c["name"]: c for c in admin.json("connector", "list")}
     assert sorted(connectors) == ["Client EX01", "Default EX01"]
     assert connectors["Default EX01"]["bindings"][0] == default_port
@@ -53,6 +53,7 @@ def test_init_on_a_schema_one_install_adds_smtp_and_the_default_connectors(runne
     assert connectors["Client EX01"]["permission_groups"] == ["users"]
     services = {s["name"]: s for s in admin.json("service", "list")}
     assert services["smtp"]["startup"] == "automatic" and services["pop3"]["startup"] == "automatic"
+    assert services["admin"]["startup"] == "automatic"  # migration 3 adds the admin service
     upgrade = [e for e in admin.audit() if e["action"] == "upgrade"]
     assert upgrade and upgrade[0]["after"]["connectors"] == ["Default EX01", "Client EX01"]
     # Running init again changes nothing more.

@@ -58,6 +58,9 @@ class Postroom:
         self.pops_port = free_port()
         self.smtp_port = free_port()  # connector "Default EX01"
         self.submission_port = free_port()  # connector "Client EX01"
+        self.http_port = free_port()  # admin service, plain HTTP on loopback
+        self.https_port = free_port()  # admin service, HTTPS
+        self.admin_password = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "serve.log"
         self.env = {**os.environ, "POSTROOM_AUTH_FAILURE_DELAY": str(failure_delay), "COLUMNS": "200"}
@@ -77,7 +80,9 @@ class Postroom:
         return json.loads(self.cli(*args, "--json", input=input).stdout)
 
     def init(self) -> None:
-        self.cli("init", "--dev", "--server-name", "EX01")
+        self.admin_password = self.cli_json("init", "--dev", "--server-name", "EX01")["admin_password"]
+        self.cli("web", "set", "--http-bindings", f"127.0.0.1:{self.http_port}",
+                 "--bindings", f"127.0.0.1:{self.https_port}")
         self.cli("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}",
                  "--ssl-bindings", f"127.0.0.1:{self.pops_port}")
         self.cli("connector", "set", "Default EX01", "--bindings", f"127.0.0.1:{self.smtp_port}")

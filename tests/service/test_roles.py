@@ -13,7 +13,8 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import connectors, domains, logs, mailboxes, pop, services
+from postroom.service import admins, connectors, domains, logs, mailboxes, pop, services, web
+from postroom.model import ApiToken
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -30,6 +31,10 @@ READS: dict[str, Op] = {
     "list_connectors_all": lambda ctx: connectors.list_connectors(ctx, "all"),
     "show_connector": lambda ctx: connectors.show_connector(ctx, "Client EX01"),
     "list_tracking": lambda ctx: logs.list_tracking(ctx, recipient="demo@example.com", since="1h"),
+    "show_web": lambda ctx: web.show_web(ctx),
+    "list_admins": lambda ctx: admins.list_admins(ctx),
+    "show_admin": lambda ctx: admins.show_admin(ctx, "admin"),
+    "list_tokens": lambda ctx: admins.list_tokens(ctx),
 }
 
 SERVER_CHANGES: dict[str, Op] = {
@@ -46,6 +51,8 @@ SERVER_CHANGES: dict[str, Op] = {
     "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", max_message_size="10MB",
                                                                   permission_groups="users"),
     "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
+    "set_web": lambda ctx: web.set_web(ctx, http_bindings="127.0.0.1:8081"),
+    "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
 }
 
 
@@ -63,6 +70,16 @@ RECIPIENT_CHANGES: dict[str, Op] = {
     "import_messages": _import,
 }
 
+# Admin principals and anyone's tokens: organization-management only.
+ADMIN_CHANGES: dict[str, Op] = {
+    "new_admin": lambda ctx: admins.new_admin(ctx, "carol", "pw-carol-1", "view-only"),
+    "set_roles": lambda ctx: admins.set_roles(ctx, "spare", "server-management,view-only"),
+    "set_admin_password": lambda ctx: admins.set_admin_password(ctx, "spare", "new-pw-2"),
+    "remove_admin": lambda ctx: admins.remove_admin(ctx, "spare"),
+    "new_token_for_another": lambda ctx: admins.new_token(ctx, "spare", description="script"),
+    "revoke_token_of_another": lambda ctx: admins.revoke_token(ctx, "spare0token1"),
+}
+
 ALL_CHANGES = {**SERVER_CHANGES, **RECIPIENT_CHANGES}
 
 
@@ -70,6 +87,8 @@ ALL_CHANGES = {**SERVER_CHANGES, **RECIPIENT_CHANGES}
 def fixtures_for_changes(store: Store, data_dir: str, run) -> None:
     """What the change operations act on: a spare domain to remove and a message file to import."""
     run(store.add_domain("spare.example"))
+    run(store.add_admin("spare", None, ("view-only",)))
+    run(store.add_token(ApiToken("spare0token1", "spare", "0" * 64, "spare")))
     (Path(data_dir).parent / "import.eml").write_bytes(b"Subject: imported\n\nhello\n")
 
 
@@ -84,7 +103,9 @@ def snapshot(store: Store, run) -> dict[str, Any]:
             "domains": await store.list_domains(),
             "mailboxes": mailbox_rows,  # includes password hashes
             "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
-            "audit": await store.list_audit(10000),
+            "admins": await store.list_admins(),
+            "tokens": await store.list_tokens(),
+            "web": await store.get_web_settings("EX01"),
             "config_version": await store.config_version(),
         }
     return run(read())
@@ -92,11 +113,18 @@ def snapshot(store: Store, run) -> dict[str, Any]:
 
 def assert_refused(context: Callable[..., Context], store: Store, run, roles: tuple[str, ...], op: Op) -> None:
     before = snapshot(store, run)
+    audit_before = run(store.list_audit(10000))
     ctx = context(*roles)
     with pytest.raises(Forbidden) as refused:
         run(op(ctx))
     assert ctx.caller.name in refused.value.message
-    assert snapshot(store, run) == before  # nothing changed, and no audit entry was written
+    assert snapshot(store, run) == before  # nothing changed
+    new_entries = run(store.list_audit(10000))[: -len(audit_before) or None]
+    if op in READS.values():
+        assert new_entries == []  # reading is never audited, not even when refused
+    else:  # a refused change leaves exactly one "refused" entry naming the caller and why
+        assert [(e.actor, e.outcome) for e in new_entries] == [(ctx.caller.name, "refused")]
+        assert new_entries[0].detail == refused.value.message and new_entries[0].after is None
 
 
 def assert_allowed_change(context: Callable[..., Context], store: Store, run, roles: tuple[str, ...],
@@ -182,6 +210,31 @@ def test_organization_management_can_change_everything(context, store, run, chan
     assert_allowed_change(context, store, run, ("organization-management",), change, name="admin@corp")
 
 
+@pytest.mark.parametrize("roles", [("server-management",), ("recipient-management",), ("view-only",),
+                                   ("server-management", "recipient-management")])
+@pytest.mark.parametrize("change", ADMIN_CHANGES.values(), ids=ADMIN_CHANGES.keys())
+def test_only_organization_management_manages_admins(context, store, run, roles, change: Op) -> None:
+    assert_refused(context, store, run, roles, change)
+
+
+@pytest.mark.parametrize("change", ADMIN_CHANGES.values(), ids=ADMIN_CHANGES.keys())
+def test_organization_management_manages_admins(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("organization-management",), change, name="boss")
+
+
+def test_a_principal_manages_its_own_password_and_tokens(context, store, run) -> None:
+    me = context("view-only", name="spare")
+    me.caller = type(me.caller)("spare", frozenset({"view-only"}), "api")
+    token = run(admins.new_token(me, "spare", description="mine"))
+    assert token["admin"] == "spare" and token["token"].startswith("postroom_")
+    run(admins.set_admin_password(me, "spare", "my-own-pw"))
+    run(admins.revoke_token(me, token["id"]))
+    with pytest.raises(Forbidden):
+        run(admins.set_roles(me, "spare", "organization-management"))  # but never its own roles
+    with pytest.raises(Forbidden):
+        run(admins.new_token(me, "admin"))
+
+
 @pytest.mark.parametrize("roles", [(), ("no-such-role",)], ids=["none", "unknown"])
 @pytest.mark.parametrize("op", {**READS, **ALL_CHANGES}.values(), ids={**READS, **ALL_CHANGES}.keys())
 def test_callers_without_a_known_role_can_do_nothing(context, store, run, roles, op: Op) -> None:
@@ -240,7 +293,7 @@ def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> No
     assert started["status"] == "running" and "no node" in started["state"]
     rows = run(services.list_services(context("view-only")))
     assert [(r["name"], r["status"], r["startup"]) for r in rows] == [
-        ("pop3", "running", "automatic"), ("smtp", "running", "automatic")]
+        ("admin", "running", "automatic"), ("pop3", "running", "automatic"), ("smtp", "running", "automatic")]
     assert all("no node" in row["state"] for row in rows)
 
 

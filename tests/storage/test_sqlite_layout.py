@@ -2,6 +2,7 @@
 recipients, removed with its last entry), and the upgrade of a schema-1 database."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from importlib import resources
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from postroom.errors import NotFound
-from postroom.model import MessageInfo, PopSettings, Service, ServiceStatus, Startup
+from postroom.model import AuditEntry, MessageInfo, PopSettings, Service, ServiceStatus, Startup, WebSettings
 from postroom.storage.sqlite import SqliteStore
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, mailbox, services_for, wire
@@ -112,8 +113,8 @@ OLD_MESSAGES = [  # (id, mailbox, uidl, data)
 
 
 def schema_one_database(path: Path) -> None:
-    """What postroom 1 left: schema 1 applied, two servers (EX02 already has smtp),
-    mailboxes and messages, with gaps in the message ids (4 and 6 were deleted)."""
+    """What postroom 1 left: schema 1 applied, two servers (EX02 already has smtp and admin),
+    mailboxes and messages, with gaps in the message ids (4 and 6 were deleted), an audit entry."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA foreign_keys = ON")
@@ -129,7 +130,10 @@ def schema_one_database(path: Path) -> None:
             ("EX01", "pop3", "automatic", "running"),
             ("EX02", "pop3", "manual", "stopped"),
             ("EX02", "smtp", "disabled", "stopped"),
+            ("EX02", "admin", "manual", "stopped"),
         ])
+        conn.execute("INSERT INTO audit (at, actor, action, target, before, after) VALUES"
+                     " ('2024-01-01T00:00:00.000000+00:00', 'root', 'init', 'server/EX01', NULL, '{\"dev\": false}')")
         conn.executemany("INSERT INTO mailboxes (id, address, domain, display_name, created_at)"
                          " VALUES (?, ?, 'example.com', ?, '2024-01-01T00:00:00+00:00')",
                          [(1, "alice@example.com", "Alice"), (2, "bob@example.com", "Bob")])
@@ -158,8 +162,8 @@ def test_schema_one_database_upgrades_keeping_every_message(db, run):
         await store.open()
         try:
             assert await store.schema_version() == 1
-            assert await store.migrate() == [2]
-            assert await store.schema_version() == 2
+            assert await store.migrate() == [2, 3]
+            assert await store.schema_version() == 3
             for box in (1, 2):
                 kept = expected(box)
                 assert await store.list_messages(box) == [info for info, _ in kept]
@@ -172,7 +176,17 @@ def test_schema_one_database_upgrades_keeping_every_message(db, run):
                                                                       ServiceStatus.STOPPED)
             assert (await store.get_service("EX02", "smtp")).startup is Startup.DISABLED
             assert (await store.get_service("EX01", "pop3")).status is ServiceStatus.RUNNING
-            assert await store.config_version() == 8
+            # ... and so does the admin service (migration 3), with default settings
+            assert await store.get_service("EX01", "admin") == Service("EX01", "admin", Startup.AUTOMATIC,
+                                                                       ServiceStatus.RUNNING)
+            assert (await store.get_service("EX02", "admin")).startup is Startup.MANUAL
+            for server in ("EX01", "EX02"):
+                assert await store.get_web_settings(server) == WebSettings()
+            assert await store.config_version() == 9  # one bump per migration that adds configuration
+            # old audit entries were made by the CLI and succeeded
+            assert await store.list_audit() == [AuditEntry(1, "2024-01-01T00:00:00.000000+00:00", "root", "init",
+                                                           "server/EX01", None, {"dev": False}, "cli", "success")]
+            assert await store.list_admins() == []
             assert await store.list_connectors() == []
             assert await store.list_tracking() == []
 
@@ -193,6 +207,10 @@ def test_schema_one_database_upgrades_keeping_every_message(db, run):
         tables = {row[0] for row in peek(db, "SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "messages_new" not in tables
         assert {"receive_connectors", "message_bodies", "message_tracking", "messages"} <= tables
+        assert {"admins", "api_tokens", "web_sessions", "web_settings"} <= tables
+        # the defaults the migration spells out are exactly WebSettings()'s
+        assert [json.loads(text) for text, in peek(db, "SELECT settings FROM web_settings")] == \
+            [WebSettings().to_dict()] * 2
 
         store = SqliteStore(str(db))
         await store.open()
@@ -218,7 +236,7 @@ def test_empty_schema_one_database_upgrades_without_a_config_change(db, run):
         store = SqliteStore(str(db))
         await store.open()
         try:
-            assert await store.migrate() == [2]
+            assert await store.migrate() == [2, 3]
             assert await store.config_version() == 0
             await store.add_server(SERVER, services_for("EX01"), PopSettings())
             box = await mailbox(store)

@@ -6,7 +6,9 @@ change applies within a second without a restart. The node reports what it actua
 (listening endpoints, bind errors) with a heartbeat, which `service list` and the doctor show.
 
 Listeners are keyed by (service, binding, implicit TLS). SMTP opens one listener per
-binding of its enabled connectors; connectors sharing a binding share the listener.
+binding of its enabled connectors; connectors sharing a binding share the listener. The admin
+service (REST API, console) listens on HTTPS bindings (implicit TLS, the server certificate)
+and loopback-only HTTP bindings.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
+from .admin import AdminService
 from .pop3 import Pop3Service
 from .protocol_log import ProtocolLog
 from .smtp import ConnectorRuntime, SmtpService, core_config
@@ -32,6 +35,7 @@ log = logging.getLogger("postroom.node")
 POLL_INTERVAL = 0.5
 HEARTBEAT_INTERVAL = 1.0
 RETRY_BIND_INTERVAL = 5.0
+SESSION_PURGE_INTERVAL = 600.0  # expired console sessions are removed this often
 ListenerKey = tuple[str, str, bool]  # (service, binding, implicit TLS)
 
 
@@ -65,6 +69,7 @@ class Node:
         authenticator = authenticator or Authenticator()
         self.pop3 = Pop3Service(store, authenticator, server)
         self.smtp = SmtpService(store, authenticator, server)
+        self.admin = AdminService(store, server, data_dir)
         self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
         self.bind_errors: dict[ListenerKey, str] = {}
         self.certificates = CertificateCache()
@@ -73,7 +78,7 @@ class Node:
         self.listener_tls = switching_context(lambda: self.pop3.tls)
         self.protocol_logs: dict[str, ProtocolLog] = {}
         self.applied_version = -1
-        self.states = {"pop3": "stopped", "smtp": "stopped"}
+        self.states = {"pop3": "stopped", "smtp": "stopped", "admin": "stopped"}
         self.pop_settings = PopSettings()
         self.connectors: list[ReceiveConnector] = []
         self.connector_errors: dict[str, str] = {}
@@ -98,6 +103,7 @@ class Node:
         await self._close_listeners(set(self.listeners))
         self.pop3.close_sessions()
         self.smtp.close_sessions()
+        self.admin.close()
         self.states = {name: "stopped" for name in self.states}
         try:
             await self.report(alive=False)
@@ -107,15 +113,19 @@ class Node:
             plog.close()
 
     async def _run(self) -> None:
-        last_report = last_retry = time.monotonic()
+        last_report = last_retry = last_purge = time.monotonic()
         while not self._stopping.is_set():
             try:
                 await asyncio.wait_for(self._stopping.wait(), POLL_INTERVAL)
                 break
             except asyncio.TimeoutError:
                 pass
+            self.admin.refresh_date()
             try:
                 now = time.monotonic()
+                if now - last_purge > SESSION_PURGE_INTERVAL:
+                    last_purge = now
+                    await self.admin.auth.purge_sessions()
                 retry = bool(self.bind_errors) and now - last_retry > RETRY_BIND_INTERVAL
                 if retry or await self.store.config_version() != self.applied_version:
                     last_retry = now
@@ -132,7 +142,7 @@ class Node:
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()
-        desired = await self._configure_pop3() | await self._configure_smtp()
+        desired = await self._configure_pop3() | await self._configure_smtp() | await self._configure_admin()
         await self._close_listeners(set(self.listeners) - desired)
         self.bind_errors = {k: v for k, v in self.bind_errors.items() if k in desired}
         for key in sorted(desired - set(self.listeners)):
@@ -206,6 +216,17 @@ class Node:
             return set()
         return {("smtp", b, False) for r in runtimes for b in r.connector.bindings}
 
+    async def _configure_admin(self) -> set[ListenerKey]:
+        service = await self.store.get_service(self.server, "admin")
+        web = await self.store.get_web_settings(self.server)
+        running = service.status == ServiceStatus.RUNNING
+        if not running:
+            self.admin.close_sessions()
+        self.states["admin"] = "running" if running else "stopped"
+        if not running:
+            return set()
+        return {("admin", b, True) for b in web.bindings} | {("admin", b, False) for b in web.http_bindings}
+
     def _report_connectors(self) -> None:
         reports = {}
         for connector in self.connectors:
@@ -234,6 +255,8 @@ class Node:
         host, port = parse_binding("bindings", binding)
         if service == "pop3":
             factory: Any = self.pop3.protocol_factory(implicit, binding)
+        elif service == "admin":
+            factory = self.admin.protocol_factory()
         else:
             factory = self.smtp.protocol_factory(binding)
         loop = asyncio.get_running_loop()
@@ -247,8 +270,7 @@ class Node:
             return
         self.bind_errors.pop(key, None)
         self.listeners[key] = server
-        log.info("%s listening on %s (%s)", service, binding,
-                 "SSL" if implicit else "plain/STLS" if service == "pop3" else "plain/STARTTLS")
+        log.info("%s listening on %s (%s)", service, binding, _listener_kind(service, implicit))
 
     async def _close_listeners(self, keys: set[ListenerKey]) -> None:
         for key in keys:
@@ -263,11 +285,10 @@ class Node:
             errors = [self.bind_errors[k] for k in sorted(self.bind_errors) if k[0] == name]
             if name == "pop3" and self.tls_error:
                 errors.append(f"certificate: {self.tls_error}")
-            sessions = self.pop3.sessions if name == "pop3" else self.smtp.sessions
+            sessions = {"pop3": self.pop3.sessions, "smtp": self.smtp.sessions, "admin": self.admin.sessions}[name]
             services[name] = {
                 "state": self.states[name] if alive else "stopped",
-                "listening": [f"{b} ({'SSL' if ssl_ else 'plain/STARTTLS' if name == 'smtp' else 'plain/STLS'})"
-                              for _, b, ssl_ in keys] if alive else [],
+                "listening": [f"{b} ({_listener_kind(name, ssl_)})" for _, b, ssl_ in keys] if alive else [],
                 "errors": errors,
                 "sessions": len(sessions),
                 "applied_version": self.applied_version,
@@ -275,6 +296,12 @@ class Node:
         services["smtp"]["connectors"] = self.connector_reports if alive else {}
         heartbeat = time.time() if alive else 0.0
         await self.store.put_node_report(NodeReport(self.server, heartbeat, os.getpid(), services))
+
+
+def _listener_kind(service: str, implicit: bool) -> str:
+    if service == "admin":
+        return "HTTPS" if implicit else "HTTP"
+    return "SSL" if implicit else "plain/STLS" if service == "pop3" else "plain/STARTTLS"
 
 
 def _mtime(path: str | None) -> float | None:

@@ -7,12 +7,12 @@ the connector, as in Exchange). Every view carries what the node serving the ser
 """
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import ReceiveConnector, Service, ServiceStatus, Startup, connector_name, parse_binding, parse_ip_range
 from . import services
+from .bindings import bindings_overlap, check_admin_service_clash
 from .certificates import check_new_certificate, resolve_certificate_changes
 from .context import READ, SERVER_CONFIG, Context
 
@@ -30,7 +30,7 @@ USAGES: dict[str, dict[str, Any]] = {
 # reads ---------------------------------------------------------------------------------------
 async def list_connectors(ctx: Context, server: str | None = None) -> list[dict[str, Any]]:
     """This server's connectors, one server's, or (server "all") every server's."""
-    ctx.require(READ)
+    await ctx.require(READ)
     if server == ALL_SERVERS:
         connectors = await ctx.store.list_connectors(None)
     else:
@@ -45,7 +45,7 @@ async def list_connectors(ctx: Context, server: str | None = None) -> list[dict[
 
 
 async def show_connector(ctx: Context, name: str, server: str | None = None) -> dict[str, Any]:
-    ctx.require(READ)
+    await ctx.require(READ)
     connector = await _get(ctx, await _server(ctx, server, one=True), name)
     return _view(connector, await _live(ctx, connector.server))
 
@@ -54,7 +54,7 @@ async def show_connector(ctx: Context, name: str, server: str | None = None) -> 
 async def new_connector(ctx: Context, name: str, server: str | None = None, usage: str = "custom",
                         **props: Any) -> dict[str, Any]:
     """Create a connector of a usage type; nothing is written unless every option is acceptable."""
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, "connector.new", _target(ctx, server, name))
     if usage not in USAGES:
         raise ValidationError("usage", f"{usage!r} is not a usage type", list(USAGES))
     server_name = await _server(ctx, server, one=True)
@@ -77,7 +77,9 @@ async def new_connector(ctx: Context, name: str, server: str | None = None, usag
 
 async def set_connector(ctx: Context, name: str, server: str | None = None, **changes: Any) -> dict[str, Any]:
     """Change properties; nothing is written unless every change is acceptable."""
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, "connector.set", _target(ctx, server, name))
+    if not changes:
+        raise ValidationError("connector", "nothing to change: give at least one property")
     before = await _get(ctx, await _server(ctx, server, one=True), name)
     after = before.with_changes(**resolve_certificate_changes(ctx, changes))
     _check_certificate_pair(after)
@@ -94,7 +96,7 @@ async def set_connector(ctx: Context, name: str, server: str | None = None, **ch
 
 
 async def remove_connector(ctx: Context, name: str, server: str | None = None) -> dict[str, Any]:
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, "connector.remove", _target(ctx, server, name))
     connector = await _get(ctx, await _server(ctx, server, one=True), name)
     await ctx.store.remove_connector(connector.server, connector.name)
     await ctx.audit("connector.remove", connector.key, connector.to_dict(), None)
@@ -106,17 +108,6 @@ async def remove_connector(ctx: Context, name: str, server: str | None = None) -
 
 
 # checks against the rest of the server ---------------------------------------------------------
-def bindings_overlap(a: str, b: str) -> bool:
-    """Whether two IP:port bindings need the same socket: same port and address family, and the
-    same address or a wildcard (0.0.0.0, ::) on either side, which the OS refuses to bind twice."""
-    host_a, port_a = parse_binding("bindings", a)
-    host_b, port_b = parse_binding("bindings", b)
-    ip_a, ip_b = ipaddress.ip_address(host_a), ipaddress.ip_address(host_b)
-    if port_a != port_b or ip_a.version != ip_b.version:
-        return False
-    return ip_a == ip_b or ip_a.is_unspecified or ip_b.is_unspecified
-
-
 def _ranges(connector: ReceiveConnector) -> frozenset[tuple[int, int, int]]:
     return frozenset(parse_ip_range("remote_ip_ranges", r)[1] for r in connector.remote_ip_ranges)
 
@@ -130,6 +121,7 @@ async def _check_against_server(ctx: Context, connector: ReceiveConnector, other
             if used is not None:
                 raise ValidationError("bindings", f"{binding} clashes with {used}, a POP3 {kind} of server "
                                       f"{connector.server} (move one: `postroom pop set --{option}`)")
+    await check_admin_service_clash(ctx, connector.server, "bindings", connector.bindings)
     mine = _ranges(connector)
     for other in others:
         for binding in connector.bindings:
@@ -157,6 +149,11 @@ def _diff(before: ReceiveConnector, after: ReceiveConnector) -> tuple[dict[str, 
 
 
 # lookups and what the node reports -----------------------------------------------------------
+def _target(ctx: Context, server: str | None, name: str) -> str:
+    """The audit target of a connector operation, before anything is looked up."""
+    return f"server/{ctx.server_name(server)}/connector/{name}"
+
+
 async def _server(ctx: Context, requested: str | None, *, one: bool = False) -> str:
     if one and requested == ALL_SERVERS:
         raise ValidationError("server", "'all' lists every server's connectors; name one server here")

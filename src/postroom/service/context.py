@@ -9,10 +9,11 @@ from ..storage import Store
 
 # Exchange's role-group split: rights are unions over the groups a principal holds.
 READ = "read"
-SERVER_CONFIG = "server-config"  # services, protocol settings, connectors
+SERVER_CONFIG = "server-config"  # services, protocol settings, connectors, the admin service
 RECIPIENTS = "recipients"  # mailboxes, domains
+ADMINS = "admins"  # admin principals, their roles and anyone's API tokens
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
-    "organization-management": frozenset({READ, SERVER_CONFIG, RECIPIENTS}),
+    "organization-management": frozenset({READ, SERVER_CONFIG, RECIPIENTS, ADMINS}),
     "server-management": frozenset({READ, SERVER_CONFIG}),
     "recipient-management": frozenset({READ, RECIPIENTS}),
     "view-only": frozenset({READ}),
@@ -21,15 +22,19 @@ ROLE_RIGHTS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Caller:
+    """An authenticated principal and the channel it came through (cli, api or console)."""
+
     name: str
     roles: frozenset[str]
+    channel: str = "cli"
 
     def may(self, right: str) -> bool:
         return any(right in ROLE_RIGHTS.get(role, ()) for role in self.roles)
 
 
-# Whoever can read the data directory already controls the install: the CLI acts with full rights.
-LOCAL_OPERATOR = Caller("local-operator", frozenset({"organization-management"}))
+# Whoever can read the data directory already controls the install: the CLI acts with full
+# rights, and its audit entries say "local-operator" on channel "cli".
+LOCAL_OPERATOR = Caller("local-operator", frozenset({"organization-management"}), "cli")
 
 
 class Context:
@@ -41,12 +46,20 @@ class Context:
         self.local_server = local_server
         self.data_dir = data_dir
 
-    def require(self, right: str) -> None:
-        if not self.caller.may(right):
-            raise Forbidden(f"{self.caller.name} may not do this (needs a role with the {right!r} right)")
+    async def require(self, right: str, action: str | None = None, target: str = "") -> None:
+        """Refuse unless the caller's roles grant `right`. A refused change (one that names its
+        `action`) leaves a "refused" entry in the audit log, and nothing else happens."""
+        if self.caller.may(right):
+            return
+        message = f"{self.caller.name} may not do this: it needs a role group with the {right!r} right " \
+                  f"({', '.join(r for r, rights in ROLE_RIGHTS.items() if right in rights)})"
+        if action is not None:
+            await self.store.append_audit(self.caller.name, action, target, None, None,
+                                          channel=self.caller.channel, outcome="refused", detail=message)
+        raise Forbidden(message)
 
     async def audit(self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        await self.store.append_audit(self.caller.name, action, target, before, after)
+        await self.store.append_audit(self.caller.name, action, target, before, after, channel=self.caller.channel)
 
     def server_name(self, requested: str | None) -> str:
         return requested or self.local_server

@@ -6,7 +6,7 @@ from .context import READ, RECIPIENTS, Context
 
 
 async def add_domain(ctx: Context, name: str) -> str:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "domain.add", f"domain/{name}")
     domain = normalise_domain(name)
     await ctx.store.add_domain(domain)
     await ctx.audit("domain.add", f"domain/{domain}", None, {"name": domain})
@@ -14,12 +14,12 @@ async def add_domain(ctx: Context, name: str) -> str:
 
 
 async def list_domains(ctx: Context) -> list[str]:
-    ctx.require(READ)
+    await ctx.require(READ)
     return await ctx.store.list_domains()
 
 
 async def remove_domain(ctx: Context, name: str) -> str:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "domain.remove", f"domain/{name}")
     domain = normalise_domain(name)
     await ctx.store.remove_domain(domain)
     await ctx.audit("domain.remove", f"domain/{domain}", {"name": domain}, None)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import ValidationError
-from ..model import normalise_address
+from ..model import AUDIT_CHANNELS, AUDIT_OUTCOMES, normalise_address
 from .context import READ, Context
 
 MAX_TRACKING_ROWS = 100000
@@ -15,11 +15,20 @@ _RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-async def list_audit(ctx: Context, limit: int = 50, target: str | None = None) -> list[dict[str, Any]]:
-    ctx.require(READ)
+async def list_audit(ctx: Context, limit: int = 50, target: str | None = None, *, actor: str | None = None,
+                     action: str | None = None, channel: str | None = None, outcome: str | None = None,
+                     since: str | None = None) -> list[dict[str, Any]]:
+    """Audit entries, newest first, matching every filter given."""
+    await ctx.require(READ)
     if not 1 <= limit <= 10000:
         raise ValidationError("limit", f"{limit} is out of range (allowed: 1..10000)")
-    return [asdict(entry) for entry in await ctx.store.list_audit(limit, target)]
+    if channel is not None and channel not in AUDIT_CHANNELS:
+        raise ValidationError("channel", f"{channel!r} is not a channel", list(AUDIT_CHANNELS))
+    if outcome is not None and outcome not in AUDIT_OUTCOMES:
+        raise ValidationError("outcome", f"{outcome!r} is not an outcome", list(AUDIT_OUTCOMES))
+    entries = await ctx.store.list_audit(limit, target, actor=actor, action=action, channel=channel,
+                                         outcome=outcome, since=None if since is None else parse_since(since))
+    return [asdict(entry) for entry in entries]
 
 
 async def list_tracking(ctx: Context, sender: str | None = None, recipient: str | None = None,
@@ -27,7 +36,7 @@ async def list_tracking(ctx: Context, sender: str | None = None, recipient: str 
                         limit: int = 1000) -> list[dict[str, Any]]:
     """Message tracking rows (Exchange's Get-MessageTrackingLog): the newest `limit` that
     match every filter given, oldest first. Sender `<>` is the null sender of bounces."""
-    ctx.require(READ)
+    await ctx.require(READ)
     if not 1 <= limit <= MAX_TRACKING_ROWS:
         raise ValidationError("limit", f"{limit} is out of range (allowed: 1..{MAX_TRACKING_ROWS})")
     events = await ctx.store.list_tracking(
@@ -49,18 +58,22 @@ def _message_id(value: str | None) -> str | None:
     return text if text.startswith("<") and text.endswith(">") else f"<{text.strip('<>')}>"
 
 
+def relative_delta(text: str) -> timedelta | None:
+    """A duration like 30m, 1h, 2d or 1w, or None when `text` is not one."""
+    match = _RELATIVE.fullmatch(text.strip().lower())
+    return None if match is None else timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
 def parse_since(value: str, *, now: datetime | None = None) -> str:
     """An ISO-8601 time (UTC unless it carries an offset) or a duration back from now
     (30m, 1h, 2d, 1w), as the UTC ISO-8601 text the store compares."""
     text = str(value).strip()
-    match = _RELATIVE.fullmatch(text.lower())
-    if match:
-        try:
-            moment = (now or datetime.now(timezone.utc)) - timedelta(
-                seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-        except OverflowError:
-            raise ValidationError("since", f"{value!r} reaches back before year 1") from None
-    else:
+    try:
+        delta = relative_delta(text)
+        moment = None if delta is None else (now or datetime.now(timezone.utc)) - delta
+    except OverflowError:
+        raise ValidationError("since", f"{value!r} reaches back before year 1") from None
+    if moment is None:
         try:
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("z", "Z") else text)
         except ValueError:
@@ -69,4 +82,7 @@ def parse_since(value: str, *, now: datetime | None = None) -> str:
                          "back from now (30m, 1h, 2d, 1w)") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise ValidationError("since", f"{value!r} is beyond the year 9999") from None

@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 from ..auth import hash_password
 from ..errors import ValidationError
-from ..model import Mailbox, normalise_address
+from ..validation import utf8_text
+from ..model import _MAX_INT32, Mailbox, normalise_address
 from .context import READ, RECIPIENTS, Context
 
 IMPORT_BATCH = 200  # messages per transaction: big enough to amortise fsync, small enough for progress
@@ -27,6 +28,7 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
 def check_password(password: str) -> str:
     if not password:
         raise ValidationError("password", "must not be empty")
+    utf8_text("password", password)
     if len(password) > 256:
         raise ValidationError("password", "must be at most 256 characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in password):
@@ -41,8 +43,10 @@ async def _hash(password: str) -> str:
 
 async def new_mailbox(ctx: Context, address: str, password: str, *, display_name: str | None = None,
                       pop_enabled: bool = True, enabled: bool = True) -> dict[str, Any]:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "mailbox.new", f"mailbox/{address}")
     address = normalise_address(address)
+    if display_name is not None:
+        utf8_text("display_name", display_name)
     domain = address.split("@", 1)[1]
     if domain not in await ctx.store.list_domains():
         raise ValidationError(
@@ -59,18 +63,18 @@ async def new_mailbox(ctx: Context, address: str, password: str, *, display_name
 
 async def list_mailboxes(ctx: Context, search: str | None = None, offset: int = 0,
                          limit: int | None = None) -> dict[str, Any]:
-    ctx.require(READ)
-    if offset < 0:
-        raise ValidationError("offset", "must be 0 or more")
-    if limit is not None and limit < 1:
-        raise ValidationError("limit", "must be 1 or more")
+    await ctx.require(READ)
+    if not 0 <= offset <= _MAX_INT32:
+        raise ValidationError("offset", f"{offset} is out of range (allowed: 0..{_MAX_INT32})")
+    if limit is not None and not 1 <= limit <= _MAX_INT32:
+        raise ValidationError("limit", f"{limit} is out of range (allowed: 1..{_MAX_INT32})")
     items = await ctx.store.list_mailboxes(search, offset, limit)
     total = await ctx.store.count_mailboxes(search)
     return {"total": total, "offset": offset, "items": [mailbox_view(m) for m in items]}
 
 
 async def show_mailbox(ctx: Context, address: str) -> dict[str, Any]:
-    ctx.require(READ)
+    await ctx.require(READ)
     mailbox = await ctx.store.get_mailbox(normalise_address(address))
     count, octets = await ctx.store.mailbox_usage(mailbox.id)
     return {**mailbox_view(mailbox), "messages": count, "octets": octets}
@@ -78,7 +82,7 @@ async def show_mailbox(ctx: Context, address: str) -> dict[str, Any]:
 
 async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = None,
                       enabled: bool | None = None, display_name: str | None = None) -> dict[str, Any]:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "mailbox.set", f"mailbox/{address}")
     address = normalise_address(address)
     before = await ctx.store.get_mailbox(address)
     changes: dict[str, Any] = {}
@@ -89,16 +93,18 @@ async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = 
     if display_name is not None:
         if not display_name.strip() or len(display_name) > 256:
             raise ValidationError("display_name", "must be 1 to 256 characters")
+        utf8_text("display_name", display_name)
         changes["display_name"] = display_name.strip()
     if not changes:
-        raise ValidationError("mailbox", "nothing to change (give --pop, --enabled/--disabled or --display-name)")
+        raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
+                                         "(--enabled/--disabled) or display_name (--display-name)")
     after = await ctx.store.update_mailbox(address, **changes)
     await ctx.audit("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view(after))
     return mailbox_view(after)
 
 
 async def set_password(ctx: Context, address: str, password: str) -> dict[str, Any]:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "mailbox.password", f"mailbox/{address}")
     address = normalise_address(address)
     await ctx.store.get_mailbox(address)
     after = await ctx.store.update_mailbox(address, password_hash=await _hash(password))
@@ -107,7 +113,7 @@ async def set_password(ctx: Context, address: str, password: str) -> dict[str, A
 
 
 async def remove_mailbox(ctx: Context, address: str) -> dict[str, Any]:
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "mailbox.remove", f"mailbox/{address}")
     address = normalise_address(address)
     before = await ctx.store.get_mailbox(address)
     count, _ = await ctx.store.mailbox_usage(before.id)
@@ -121,7 +127,7 @@ async def import_messages(ctx: Context, address: str, path: str,
     """Load an mbox file, a Maildir or .eml files; each batch is durable before the next is read."""
     from .. import mailsource
 
-    ctx.require(RECIPIENTS)
+    await ctx.require(RECIPIENTS, "mailbox.import", f"mailbox/{address}")
     address = normalise_address(address)
     mailbox = await ctx.store.get_mailbox(address)
     kind = mailsource.detect(path)

@@ -6,14 +6,14 @@ from typing import Any
 from ..errors import ValidationError
 from ..model import PopSettings
 from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
-from .connectors import bindings_overlap
+from .bindings import bindings_overlap, check_admin_service_clash
 from .context import READ, SERVER_CONFIG, Context
 
 __all__ = ["resolve_certificate", "set_pop", "show_pop"]  # resolve_certificate: kept importable from here
 
 
 async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
-    ctx.require(READ)
+    await ctx.require(READ)
     name = ctx.server_name(server)
     settings = await ctx.store.get_pop_settings(name)
     return {"server": name, **settings.to_dict()}
@@ -21,8 +21,10 @@ async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
 
 async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
     """Validate every change first; nothing is written unless all of them are acceptable."""
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, "pop.set", f"server/{ctx.server_name(server)}/pop")
     name = ctx.server_name(server)
+    if not changes:
+        raise ValidationError("pop", "nothing to change: give at least one POP3 setting")
     before = await ctx.store.get_pop_settings(name)
     after = before.with_changes(**resolve_certificate_changes(ctx, changes))
     _check_consistent(after)
@@ -49,6 +51,7 @@ async def _check_against_connectors(ctx: Context, server: str, before: PopSettin
         added = [b for b in new if b not in old]
         if not added:
             continue
+        await check_admin_service_clash(ctx, server, field, added)
         for connector in await ctx.store.list_connectors(server):
             for binding in added:
                 used = next((c for c in connector.bindings if bindings_overlap(binding, c)), None)

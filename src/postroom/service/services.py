@@ -47,7 +47,7 @@ async def node_view(ctx: Context, server: str, service: Service) -> dict[str, An
 
 
 async def list_services(ctx: Context, server: str | None = None) -> list[dict[str, Any]]:
-    ctx.require(READ)
+    await ctx.require(READ)
     rows = []
     for name in await _servers(ctx, server):
         for service in await ctx.store.list_services(name):
@@ -56,7 +56,7 @@ async def list_services(ctx: Context, server: str | None = None) -> list[dict[st
 
 
 async def _change(ctx: Context, server: str | None, name: str, action: str, **changes: Any) -> dict[str, Any]:
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, f"service.{action}", f"server/{server or ctx.local_server}/service/{name}")
     service_name(name)
     results = []
     for server_name in await _servers(ctx, server):
@@ -107,6 +107,6 @@ async def restart_service(ctx: Context, name: str, server: str | None = None) ->
 
 
 async def set_service(ctx: Context, name: str, *, startup: str, server: str | None = None) -> dict[str, Any]:
-    ctx.require(SERVER_CONFIG)
+    await ctx.require(SERVER_CONFIG, "service.set", f"server/{server or ctx.local_server}/service/{name}")
     value = enum_value(Startup, "startup", startup)
     return await _change(ctx, server, name, "set", startup=value)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from ..auth import hash_password
 from ..datadir import NODE_FILE, read_local_server, write_local_server
 from ..errors import ValidationError
-from ..model import PopSettings, Server, Service, ServiceStatus, Startup, default_connectors
+from ..model import (
+    DEV_WEB_SETTINGS, PopSettings, Server, Service, ServiceStatus, Startup, WebSettings, default_connectors,
+)
 from ..storage import Store, open_store
 from ..tls import create_self_signed
 
@@ -18,7 +20,9 @@ DEV_POP_BINDINGS = ("127.0.0.1:1110",)
 DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
 DEV_DOMAIN = "example.com"
 DEV_MAILBOX = "demo@example.com"
+DEV_ADMIN = "admin"
 SMTP_MIGRATION = 2  # the schema version that brought receive connectors
+ADMIN_MIGRATION = 3  # ... and the one that brought the admin service
 
 
 @dataclass
@@ -30,6 +34,8 @@ class InitResult:
     certificate: str | None = None
     demo_address: str | None = None
     demo_password: str | None = None
+    admin_name: str | None = None
+    admin_password: str | None = None
 
 
 def default_server_name() -> str:
@@ -70,9 +76,11 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         if dev:
             pop = pop.with_changes(bindings=DEV_POP_BINDINGS, ssl_bindings=DEV_POP_SSL_BINDINGS)
             startup, status = Startup.AUTOMATIC, ServiceStatus.RUNNING
-        services = [Service(name, "pop3", startup, status),
-                    Service(name, "smtp", Startup.AUTOMATIC, ServiceStatus.RUNNING)]  # SMTP is on, as in Exchange
-        await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev))
+        services = [Service(name, "pop3", startup, status),  # SMTP and admin are on, as in Exchange
+                    Service(name, "smtp", Startup.AUTOMATIC, ServiceStatus.RUNNING),
+                    Service(name, "admin", Startup.AUTOMATIC, ServiceStatus.RUNNING)]
+        web = DEV_WEB_SETTINGS if dev else WebSettings()
+        await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev), web)
 
         result = InitResult(True, name, data_dir, applied, certificate=cert_path)
         if dev:
@@ -81,6 +89,9 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
             mailbox = await store.create_mailbox(DEV_MAILBOX, "Demo mailbox", hash_password(password))
             await store.deliver(mailbox.id, _welcome_message(name))
             result.demo_address, result.demo_password = DEV_MAILBOX, password
+            admin_password = secrets.token_urlsafe(12)
+            await store.add_admin(DEV_ADMIN, hash_password(admin_password), ("organization-management",))
+            result.admin_name, result.admin_password = DEV_ADMIN, admin_password
         await store.append_audit("local-operator", "init", f"server/{name}", None,
                                  {"dev": dev, "fqdn": fqdn, "migrations": applied})
         # Written last: its presence means the install is complete.
@@ -94,16 +105,22 @@ async def upgrade(store: Store, server: str, applied: list[int]) -> None:
     """After migrations, add what this version's `init` creates and an older one did not.
 
     Migration 2 brought receive connectors: a server upgraded from schema 1 gets the two
-    default connectors, on the dev ports when its POP3 bindings are the dev profile's.
+    default connectors. Migration 3 brought the admin service (its row and default settings
+    come with the migration). Both use the dev ports when the POP3 bindings are the dev profile's.
     """
-    if SMTP_MIGRATION not in applied or await store.list_connectors(server):
+    if not {SMTP_MIGRATION, ADMIN_MIGRATION} & set(applied):
         return
-    pop = await store.get_pop_settings(server)
-    dev = pop.bindings == DEV_POP_BINDINGS
-    for connector in default_connectors(server, dev=dev):
-        await store.add_connector(connector)
-    await store.append_audit("local-operator", "upgrade", f"server/{server}", None,
-                             {"migrations": applied, "connectors": [c.name for c in default_connectors(server)]})
+    dev = (await store.get_pop_settings(server)).bindings == DEV_POP_BINDINGS
+    added: dict[str, object] = {"migrations": applied}
+    if SMTP_MIGRATION in applied and not await store.list_connectors(server):
+        for connector in default_connectors(server, dev=dev):
+            await store.add_connector(connector)
+        added["connectors"] = [c.name for c in default_connectors(server)]
+    if ADMIN_MIGRATION in applied:
+        web = DEV_WEB_SETTINGS if dev else WebSettings()
+        await store.put_web_settings(server, web)
+        added["web"] = web.to_dict()
+    await store.append_audit("local-operator", "upgrade", f"server/{server}", None, added)
 
 
 def _welcome_message(server: str) -> bytes:
@@ -116,8 +133,9 @@ def _welcome_message(server: str) -> bytes:
         f"This mailbox on server {server} is served over POP3 with STLS (port 1110)",
         "and implicit TLS (port 1995). Mail for it arrives over SMTP on port 2525",
         "(connector Default) and port 2587 (connector Client, STARTTLS and AUTH).",
-        "Administer it with `.venv/bin/postroom`; docs/operations.md walks",
-        "through every setting.",
+        "Administer it with `.venv/bin/postroom`, or with the REST API and console",
+        "on http://127.0.0.1:8080 (admin name and password printed by `make run`);",
+        "docs/operations.md walks through every setting.",
     ]
     return ("\r\n".join(lines) + "\r\n").encode()
 

@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any, Sequence
 
 from ..errors import Conflict, Unavailable
-from ..model import AuditEntry, Mailbox, Service, ServiceStatus, Startup
+from ..model import Mailbox, Service, ServiceStatus, Startup
 from . import _sqlite_threads as threads
 
 MAILBOX_COLUMNS = "id, address, display_name, password_hash, enabled, pop_enabled, imap_enabled, created_at"
@@ -37,10 +37,6 @@ def mailbox_row(row: Sequence[Any]) -> Mailbox:
 
 def service_row(row: Sequence[Any]) -> Service:
     return Service(row[0], row[1], Startup(row[2]), ServiceStatus(row[3]))
-
-
-def audit_row(row: Sequence[Any]) -> AuditEntry:
-    return AuditEntry(row[0], row[1], row[2], row[3], row[4], from_json(row[5]), from_json(row[6]))
 
 
 def bump_config(conn: sqlite3.Connection) -> None:

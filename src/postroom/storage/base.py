@@ -11,15 +11,15 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, domains, mailboxes) increases `config_version()`, which nodes poll to apply changes live.
+  connectors, admin-service settings, domains, mailboxes) increases `config_version()`, which nodes poll to apply changes live.
 """
 from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
 from ..model import (
-    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
-    TrackingEvent,
+    Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
+    Service, TrackingEvent, WebSession, WebSettings,
 )
 
 
@@ -34,9 +34,9 @@ class Store(Protocol):
 
     # servers and services --------------------------------------------------------------
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
-                         connectors: Sequence[ReceiveConnector] = ()) -> None:
-        """Create a server with its services, POP settings and receive connectors in one
-        transaction (Conflict if it exists)."""
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
+        """Create a server with its services, POP settings, receive connectors and admin-service
+        settings (default WebSettings()) in one transaction (Conflict if it exists)."""
     async def get_server(self, name: str) -> Server: ...
     async def list_servers(self) -> list[Server]: ...
     async def list_services(self, server: str) -> list[Service]: ...
@@ -44,6 +44,9 @@ class Store(Protocol):
     async def update_service(self, service: Service) -> None: ...
     async def get_pop_settings(self, server: str) -> PopSettings: ...
     async def put_pop_settings(self, server: str, settings: PopSettings) -> None: ...
+    async def get_web_settings(self, server: str) -> WebSettings:
+        """The admin service's settings; NotFound if the server does not exist."""
+    async def put_web_settings(self, server: str, settings: WebSettings) -> None: ...
     async def put_node_report(self, report: NodeReport) -> None:
         """Not a configuration change: does not bump config_version."""
     async def get_node_report(self, server: str) -> NodeReport | None: ...
@@ -120,8 +123,50 @@ class Store(Protocol):
         """The newest `limit` matching rows, oldest first. sender/recipient match
         case-insensitively and exactly; `since` is an ISO-8601 time (rows at or after it)."""
 
+    # admin principals (organisation-wide; names arrive lower-case) ----------------------
+    # None of these bump config_version: nodes read admins, tokens and sessions per request.
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+        """Conflict if the name exists."""
+    async def get_admin(self, name: str) -> Admin:
+        """NotFound if absent."""
+    async def find_admin(self, name: str) -> Admin | None: ...
+    async def list_admins(self) -> list[Admin]:
+        """Ordered by name."""
+    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+        """Changes among password_hash and roles; NotFound if absent."""
+    async def remove_admin(self, name: str) -> None:
+        """NotFound if absent; its API tokens and console sessions go with it."""
+
+    # API tokens ------------------------------------------------------------------------
+    async def add_token(self, token: ApiToken) -> ApiToken:
+        """`created_at` is set here when empty; NotFound if the admin does not exist,
+        Conflict if the id is taken."""
+    async def find_token(self, token_id: str) -> ApiToken | None: ...
+    async def list_tokens(self, admin: str | None = None) -> list[ApiToken]:
+        """Ordered by (admin, created_at, id)."""
+    async def touch_token(self, token_id: str, at: str) -> None:
+        """Record a use (last_used_at); a missing id is ignored."""
+    async def remove_token(self, token_id: str) -> None:
+        """NotFound if absent."""
+
+    # console sessions ------------------------------------------------------------------
+    async def add_session(self, session: WebSession) -> None:
+        """NotFound if the admin does not exist."""
+    async def find_session(self, id_hash: str) -> WebSession | None: ...
+    async def extend_session(self, id_hash: str, expires_at: str) -> None:
+        """Sliding expiry; a missing session is ignored."""
+    async def remove_session(self, id_hash: str) -> None:
+        """A missing session is ignored (signing out twice is fine)."""
+    async def remove_expired_sessions(self, now: str) -> int:
+        """Sessions whose expires_at <= now (ISO-8601 UTC) go; returns how many."""
+
     # audit -----------------------------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,
-                           before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry: ...
-    async def list_audit(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
-        """Newest first."""
+                           before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                           channel: str = "cli", outcome: str = "success",
+                           detail: str | None = None) -> AuditEntry: ...
+    async def list_audit(self, limit: int = 100, target: str | None = None, *, actor: str | None = None,
+                         action: str | None = None, channel: str | None = None, outcome: str | None = None,
+                         since: str | None = None) -> list[AuditEntry]:
+        """Newest first; every filter given must match (target, actor, action, channel and
+        outcome exactly; `since`: at or after that ISO-8601 UTC time)."""

@@ -12,9 +12,10 @@ from typing import Any, Sequence
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import (
-    AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
-    ServiceStatus, Startup, TrackingEvent, enum_value,
+    Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
+    Service, ServiceStatus, Startup, TrackingEvent, WebSession, WebSettings, enum_value,
 )
+from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_workers import SqliteWorkers
@@ -65,7 +66,7 @@ class SqliteStore(SqliteWorkers):
 
     # servers and services ----------------------------------------------------------------
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
-                         connectors: Sequence[ReceiveConnector] = ()) -> None:
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
         rows, seen = [], set()
         for service in services:
             if service.server != server.name:
@@ -77,6 +78,7 @@ class SqliteStore(SqliteWorkers):
                          enum_value(ServiceStatus, "status", service.status).value))
         settings = json.dumps(pop.to_dict())
         connector_rows = mail.server_connectors(server.name, connectors)
+        web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
 
         def write(conn: sqlite3.Connection) -> None:
             try:
@@ -87,6 +89,7 @@ class SqliteStore(SqliteWorkers):
             conn.execute("INSERT INTO pop_settings (server, settings) VALUES (?, ?)", (server.name, settings))
             for connector, text in connector_rows:
                 mail.insert_connector(conn, connector, text)
+            admin_sql.write_web_settings(conn, server.name, web_text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -153,6 +156,17 @@ class SqliteStore(SqliteWorkers):
                 " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings",
                 (server, text),
             )
+            schema.bump_config(conn)
+        await self._write(write)
+
+    async def get_web_settings(self, server: str) -> WebSettings:
+        return await self._read(lambda conn: admin_sql.read_web_settings(conn, server))
+
+    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+        text = admin_sql.web_settings_json(settings)
+
+        def write(conn: sqlite3.Connection) -> None:
+            admin_sql.write_web_settings(conn, server, text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -403,25 +417,96 @@ class SqliteStore(SqliteWorkers):
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [mail.tracking_row(row) for row in reversed(rows)]
 
-    # audit -------------------------------------------------------------------------------
+    # admin principals, API tokens, console sessions (see _sqlite_admin) ------------------
+    # Not configuration (nodes read them per request): none of these bumps config_version.
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+        hash_, roles_text = admin_sql.password_hash(password_hash), admin_sql.roles_json(roles)
+        return await self._write(lambda conn: admin_sql.insert_admin(conn, name, hash_, roles_text))
+
+    async def find_admin(self, name: str) -> Admin | None:
+        return await self._read(lambda conn: admin_sql.find_admin(conn, name))
+
+    async def get_admin(self, name: str) -> Admin:
+        found = await self.find_admin(name)
+        if found is None:
+            raise NotFound("admin", name)
+        return found
+
+    async def list_admins(self) -> list[Admin]:
+        rows = await self._read(lambda conn: conn.execute(
+            f"SELECT {admin_sql.ADMIN_COLUMNS} FROM admins ORDER BY name"
+        ).fetchall())
+        return [admin_sql.admin_row(row) for row in rows]
+
+    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+        columns = admin_sql.admin_changes(changes)
+        return await self._write(lambda conn: admin_sql.update_admin(conn, name, columns))
+
+    async def remove_admin(self, name: str) -> None:
+        await self._write(lambda conn: admin_sql.delete_admin(conn, name))
+
+    async def add_token(self, token: ApiToken) -> ApiToken:
+        values = admin_sql.token_values(token)
+        return await self._write(lambda conn: admin_sql.insert_token(conn, values))
+
+    async def find_token(self, token_id: str) -> ApiToken | None:
+        row = await self._read(lambda conn: conn.execute(
+            f"SELECT {admin_sql.TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", (token_id,)
+        ).fetchone())
+        return None if row is None else ApiToken(*row)
+
+    async def list_tokens(self, admin: str | None = None) -> list[ApiToken]:
+        return await self._read(lambda conn: admin_sql.list_tokens(conn, admin))
+
+    async def touch_token(self, token_id: str, at: str) -> None:
+        at = mail.utc_iso(at, "at")
+        await self._write(lambda conn: admin_sql.run(conn, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+                                                     at, token_id))
+
+    async def remove_token(self, token_id: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if admin_sql.run(conn, "DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
+                raise NotFound("API token", token_id)
+        await self._write(write)
+
+    async def add_session(self, session: WebSession) -> None:
+        values = admin_sql.session_values(session)
+        await self._write(lambda conn: admin_sql.insert_session(conn, values))
+
+    async def find_session(self, id_hash: str) -> WebSession | None:
+        row = await self._read(lambda conn: conn.execute(
+            f"SELECT {admin_sql.SESSION_COLUMNS} FROM web_sessions WHERE id_hash = ?", (id_hash,)
+        ).fetchone())
+        return None if row is None else WebSession(*row)
+
+    async def extend_session(self, id_hash: str, expires_at: str) -> None:
+        expires_at = mail.utc_iso(expires_at, "expires_at")
+        await self._write(lambda conn: admin_sql.run(conn, "UPDATE web_sessions SET expires_at = ? WHERE id_hash = ?",
+                                                     expires_at, id_hash))
+
+    async def remove_session(self, id_hash: str) -> None:
+        await self._write(lambda conn: admin_sql.run(conn, "DELETE FROM web_sessions WHERE id_hash = ?", id_hash))
+
+    async def remove_expired_sessions(self, now: str) -> int:
+        now = mail.utc_iso(now, "now")
+        return await self._write(
+            lambda conn: admin_sql.run(conn, "DELETE FROM web_sessions WHERE expires_at <= ?", now)
+        )
+
+    # audit (not configuration) -----------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,
-                           before: dict[str, Any] | None, after: dict[str, Any] | None) -> AuditEntry:
+                           before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                           channel: str = "cli", outcome: str = "success",
+                           detail: str | None = None) -> AuditEntry:
         before_text, after_text = schema.to_json(before), schema.to_json(after)
+        fields = admin_sql.audit_fields(channel, outcome, detail)
+        return await self._write(
+            lambda conn: admin_sql.insert_audit(conn, actor, action, target, before_text, after_text, *fields)
+        )
 
-        def write(conn: sqlite3.Connection) -> AuditEntry:
-            at = schema.now()
-            cursor = conn.execute(
-                "INSERT INTO audit (at, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
-                (at, actor, action, target, before_text, after_text),
-            )
-            return AuditEntry(cursor.lastrowid, at, actor, action, target, schema.from_json(before_text), schema.from_json(after_text))
-        return await self._write(write)
-
-    async def list_audit(self, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
-        limit = _count(limit, "limit")
-        columns = "id, at, actor, action, target, before, after"
-        if target is None:
-            sql, params = f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT ?", [limit]
-        else:
-            sql, params = f"SELECT {columns} FROM audit WHERE target = ? ORDER BY id DESC LIMIT ?", [target, limit]
-        return [schema.audit_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+    async def list_audit(self, limit: int = 100, target: str | None = None, *, actor: str | None = None,
+                         action: str | None = None, channel: str | None = None, outcome: str | None = None,
+                         since: str | None = None) -> list[AuditEntry]:
+        sql, params = admin_sql.audit_query(_count(limit, "limit"), target=target, actor=actor, action=action,
+                                        channel=channel, outcome=outcome, since=since)
+        return [admin_sql.audit_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]

@@ -1,0 +1,55 @@
+"""The admin service: the REST API (and the console) served on the node's own listeners.
+
+The node opens and closes the sockets like any other service's, so bindings, start/stop and
+the certificate behave the same; each accepted connection gets uvicorn's HTTP/1.1 protocol
+(h11) driving the ASGI app. One ServerState tracks the open connections for stop and reports.
+"""
+from __future__ import annotations
+
+import asyncio
+from email.utils import formatdate
+from typing import Callable
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from ..storage import Store
+
+
+class AdminService:
+    def __init__(self, store: Store, server: str, data_dir: str) -> None:
+        from ..service.authentication import AdminAuthenticator
+        from ..web.app import create_app
+
+        self.auth = AdminAuthenticator(store)
+        app = create_app(store, server, data_dir, self.auth)
+        # No lifespan (the node owns the store), no uvicorn logging set-up, no access log:
+        # admin changes are in the audit log, failed sign-ins in postroom.admin.
+        self.config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False,
+                                     server_header=False, proxy_headers=False, timeout_keep_alive=30)
+        self.config.load()
+        self.state = ServerState()
+        self.refresh_date()
+
+    def refresh_date(self) -> None:
+        """uvicorn's Date header comes from ServerState; the node calls this on each tick."""
+        self.state.default_headers = [(b"date", formatdate(usegmt=True).encode())] + self.config.encoded_headers
+
+    def protocol_factory(self) -> Callable[[], asyncio.Protocol]:
+        def make() -> asyncio.Protocol:
+            return self.config.http_protocol_class(config=self.config, server_state=self.state,  # type: ignore[call-arg]
+                                                   app_state={})
+        return make
+
+    @property
+    def sessions(self) -> set[asyncio.Protocol]:
+        return self.state.connections  # type: ignore[return-value]
+
+    def close_sessions(self) -> None:
+        """Finish the response in flight, then close (uvicorn's graceful per-connection shutdown)."""
+        for connection in list(self.state.connections):
+            connection.shutdown()
+
+    def close(self) -> None:
+        self.close_sessions()
+        self.auth.close()

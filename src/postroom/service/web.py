@@ -1,0 +1,51 @@
+"""The admin service's settings per server: where the REST API and the console listen."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ValidationError
+from ..model import WebSettings
+from .bindings import bindings_overlap
+from .context import READ, SERVER_CONFIG, Context
+
+
+async def show_web(ctx: Context, server: str | None = None) -> dict[str, Any]:
+    await ctx.require(READ)
+    name = ctx.server_name(server)
+    settings = await ctx.store.get_web_settings(name)
+    return {"server": name, **settings.to_dict()}
+
+
+async def set_web(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
+    """Validate every change first; nothing is written unless all of them are acceptable."""
+    await ctx.require(SERVER_CONFIG, "web.set", f"server/{ctx.server_name(server)}/web")
+    name = ctx.server_name(server)
+    if not changes:
+        raise ValidationError("web", "nothing to change: give bindings, http_bindings or session_timeout")
+    before = await ctx.store.get_web_settings(name)
+    after = before.with_changes(**changes)
+    if not after.bindings and not after.http_bindings:
+        raise ValidationError("bindings", "the admin service needs at least one binding; to turn it off "
+                                          "use: postroom service stop admin")
+    await _check_against_other_services(ctx, name, before, after)
+    if after != before:
+        await ctx.store.put_web_settings(name, after)
+        old, new = before.to_dict(), after.to_dict()
+        changed = [k for k in new if old[k] != new[k]]
+        await ctx.audit("web.set", f"server/{name}/web", {k: old[k] for k in changed}, {k: new[k] for k in changed})
+    return {"server": name, **after.to_dict()}
+
+
+async def _check_against_other_services(ctx: Context, server: str, before: WebSettings, after: WebSettings) -> None:
+    pop = await ctx.store.get_pop_settings(server)
+    used_by = [(b, "a POP3 binding (postroom pop set --bindings)") for b in pop.bindings]
+    used_by += [(b, "a POP3 SSL binding (postroom pop set --ssl-bindings)") for b in pop.ssl_bindings]
+    for connector in await ctx.store.list_connectors(server):
+        used_by += [(b, f"a binding of receive connector {connector.name!r} (postroom connector set)")
+                    for b in connector.bindings]
+    for field, old, new in (("bindings", before.bindings, after.bindings),
+                            ("http_bindings", before.http_bindings, after.http_bindings)):
+        for binding in (b for b in new if b not in old):
+            clash = next(((b, what) for b, what in used_by if bindings_overlap(binding, b)), None)
+            if clash is not None:
+                raise ValidationError(field, f"{binding} clashes with {clash[0]}, {clash[1]}")

@@ -1,0 +1,48 @@
+"""The admin service's web application: the REST API under /api/v1 (the console comes later).
+
+The node owns the store and builds the app once; uvicorn's protocol serves it on the node's
+own listeners (HTTPS, and plain HTTP on loopback only). Nothing here starts or stops anything.
+"""
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from .. import __version__
+from ..service.authentication import AdminAuthenticator
+from ..storage import Store
+from . import errors, routes_admins, routes_recipients, routes_servers, routes_session
+from .edge import BodyLimit, NoStore
+
+API_PREFIX = "/api/v1"
+MAX_BODY = 1 << 20  # admin requests are small JSON objects; a bigger body is refused unread
+
+
+def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthenticator) -> FastAPI:
+    app = FastAPI(
+        title="postroom admin API",
+        version=__version__,
+        description="Administer postroom: every operation of the CLI, with the same role checks and audit log.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN; the console vendors what it needs
+        redoc_url=None,
+        redirect_slashes=False,  # a trailing slash is a 404 in the error shape, not a redirect
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.store = store
+    app.state.server = server
+    app.state.data_dir = data_dir
+    app.state.admin_auth = admin_auth
+    app.add_middleware(BodyLimit, limit=MAX_BODY)  # innermost: its refusals get the headers below
+    errors.install(app)
+    app.add_middleware(NoStore)
+    for module in (routes_session, routes_servers, routes_recipients, routes_admins):
+        app.include_router(module.router)
+    app.include_router(routes_session.open_router)
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """The handler's name (set_pop, new_token, ...): short names for generated clients."""
+    return route.name
+

@@ -1,0 +1,183 @@
+"""Request bodies and path parameters: JSON field names are the CLI's option names with underscores.
+
+Types stay loose where the service layer parses the value (sizes like "36MB", durations like
+"30m" or "00:30:00", lists as JSON arrays or comma-separated text), so that the service's
+message, with its allowed values, is the one a caller sees. Unknown fields are refused.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic_core import PydanticCustomError
+
+Bindings = list[str] | str  # IP:port, e.g. ["0.0.0.0:110", "[::]:110"] or "0.0.0.0:110,[::]:110"
+Number = int | str  # counts, sizes ("36MB") and durations ("30m", "00:30:00")
+Flag = bool | str  # true/false, or "enabled"/"disabled" as on the command line
+
+
+# Path parameters, with examples from the dev profile so the document (and its fuzzers) can
+# reach real objects.
+ServerName = Annotated[str, Path(description="A server name, or `all` where listing or changing every "
+                                             "server makes sense", examples=["EX01", "all"])]
+ServiceName = Annotated[str, Path(description="pop3, smtp or admin", examples=["pop3", "smtp", "admin"])]
+ConnectorName = Annotated[str, Path(description="A receive connector's name", examples=["Client EX01"])]
+Address = Annotated[str, Path(description="A mailbox address", examples=["demo@example.com"])]
+DomainName = Annotated[str, Path(description="An accepted domain", examples=["example.com"])]
+AdminName = Annotated[str, Path(description="An admin principal's name", examples=["admin"])]
+TokenId = Annotated[str, Path(description="An API token's id (the part before the dot)",
+                              examples=["3f2a9c1b7d4e"])]
+
+
+def example(**values: Any) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]})
+
+
+class Body(BaseModel):
+    # strict: a JSON value is taken only as the type the document promises (no 0 for false)
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _unicode_text(cls, value: Any) -> Any:
+        """JSON may name half a surrogate pair (\\ud800); such text cannot be stored, hashed or
+        sent, so it is malformed input here rather than a failure deeper down."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise PydanticCustomError("unicode", "is not valid Unicode text (a lone surrogate escape)") from None
+        return value
+
+    def given(self) -> dict[str, Any]:
+        """The fields the caller gave a value (null means: leave as it is)."""
+        return {name: value for name, value in self.model_dump().items() if value is not None}
+
+
+# servers -------------------------------------------------------------------------------------
+class PopChanges(Body):
+    model_config = example(login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m")
+
+    login_type: str | None = None
+    bindings: Bindings | None = None
+    ssl_bindings: Bindings | None = None
+    certificate: str | None = None
+    certificate_key: str | None = None
+    banner: str | None = None
+    max_connections: Number | None = None
+    max_connections_from_single_ip: Number | None = None
+    max_connections_per_user: Number | None = None
+    max_command_size: Number | None = None
+    authenticated_timeout: Number | None = None
+    preauthenticated_timeout: Number | None = None
+    sort_order: str | None = None
+    protocol_log: Flag | None = None
+
+
+class ServiceChanges(Body):
+    model_config = example(startup="automatic")
+
+    startup: str  # automatic, manual or disabled
+
+
+class WebChanges(Body):
+    model_config = example(session_timeout="8h")
+
+    bindings: Bindings | None = None
+    http_bindings: Bindings | None = None
+    session_timeout: Number | None = None
+
+
+class ConnectorChanges(Body):
+    model_config = example(enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB")
+
+    enabled: Flag | None = None
+    bindings: Bindings | None = None
+    remote_ip_ranges: list[str] | str | None = None
+    auth: list[str] | str | None = None
+    permission_groups: list[str] | str | None = None
+    require_tls: Flag | None = None
+    max_message_size: Number | None = None
+    max_recipients_per_message: Number | None = None
+    max_inbound_connections: Number | None = None
+    max_inbound_connections_per_source: Number | None = None
+    connection_timeout: Number | None = None
+    connection_inactivity_timeout: Number | None = None
+    banner: str | None = None
+    fqdn: str | None = None
+    certificate: str | None = None
+    certificate_key: str | None = None
+    protocol_log: Flag | None = None
+
+
+class NewConnector(ConnectorChanges):
+    model_config = example(name="Relay", usage="custom", bindings=["127.0.0.1:2526"],
+                           remote_ip_ranges=["192.0.2.0/24"], permission_groups=["anonymous"])
+
+    name: str
+    usage: str = "custom"  # custom, internet or client
+
+    def properties(self) -> dict[str, Any]:
+        return {k: v for k, v in self.given().items() if k not in ("name", "usage")}
+
+
+# recipients ----------------------------------------------------------------------------------
+class NewMailbox(Body):
+    model_config = example(address="alice@example.com", password="correct horse battery staple",
+                           display_name="Alice", pop_enabled=True)
+
+    address: str
+    password: str
+    display_name: str | None = None
+    pop_enabled: bool = True
+
+
+class MailboxChanges(Body):
+    model_config = example(pop_enabled=True)
+
+    pop_enabled: bool | None = None
+    enabled: bool | None = None
+    display_name: str | None = None
+
+
+class NewPassword(Body):
+    model_config = example(password="correct horse battery staple")
+
+    password: str
+
+
+class NewDomain(Body):
+    model_config = example(name="example.org")
+
+    name: str
+
+
+# admins --------------------------------------------------------------------------------------
+class NewAdmin(Body):
+    model_config = example(name="alice", password="correct horse battery staple", roles=["recipient-management"])
+
+    name: str
+    password: str
+    roles: list[str] | str
+
+
+class AdminChanges(Body):
+    model_config = example(roles=["server-management", "recipient-management"])
+
+    roles: list[str] | str
+
+
+class NewToken(Body):
+    model_config = example(description="monitoring", expires="30d")
+
+    description: str | None = None
+    expires: str | None = None  # a duration from now (30d), an ISO-8601 time, or "never"
+
+
+class SignIn(Body):
+    model_config = example(name="admin", password="correct horse battery staple")
+
+    name: str
+    password: str

@@ -1,0 +1,188 @@
+"""What each operation answers, for the OpenAPI document only.
+
+Routes return the service layer's dicts unchanged (the CLI's --json prints the same), so these
+models never filter or convert a response; the schemathesis test checks that they describe
+every answer truly.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import status as http
+from pydantic import BaseModel
+
+from .errors import ERROR_RESPONSES
+
+
+def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "Success") -> dict[str, Any]:
+    """Decorator arguments: `model` describes the answer, the route returns the service's dict as is."""
+    return {"status_code": status, "response_model": None,
+            "responses": {status: {"model": model, "description": description}, **ERROR_RESPONSES}}
+
+
+# servers -------------------------------------------------------------------------------------
+class PopSettingsView(BaseModel):
+    server: str
+    login_type: str
+    bindings: list[str]
+    ssl_bindings: list[str]
+    certificate: str | None
+    certificate_key: str | None
+    banner: str
+    max_connections: int
+    max_connections_from_single_ip: int
+    max_connections_per_user: int
+    max_command_size: int
+    authenticated_timeout: int
+    preauthenticated_timeout: int
+    sort_order: str
+    protocol_log: bool
+
+
+class ServiceView(BaseModel):
+    server: str
+    name: str
+    startup: str
+    status: str
+    state: str
+    listening: list[str]
+    errors: list[str]
+    applied_version: int | None = None  # present while a node serves the server
+
+
+class ServicesView(BaseModel):
+    """A change made with server `all`: one view per server."""
+
+    servers: list[ServiceView]
+
+
+class WebSettingsView(BaseModel):
+    server: str
+    bindings: list[str]
+    http_bindings: list[str]
+    session_timeout: int
+
+
+class ConnectorView(BaseModel):
+    name: str
+    server: str
+    enabled: bool
+    bindings: list[str]
+    remote_ip_ranges: list[str]
+    auth: list[str]
+    permission_groups: list[str]
+    require_tls: bool
+    max_message_size: int
+    max_recipients_per_message: int
+    max_inbound_connections: int
+    max_inbound_connections_per_source: int
+    connection_timeout: int
+    connection_inactivity_timeout: int
+    banner: str | None
+    fqdn: str | None
+    certificate: str | None
+    certificate_key: str | None
+    protocol_log: bool
+    state: str
+    listening: list[str]
+    errors: list[str]
+
+
+# recipients ----------------------------------------------------------------------------------
+class MailboxView(BaseModel):
+    address: str
+    display_name: str
+    enabled: bool
+    pop_enabled: bool
+    password_set: bool
+    created_at: str
+
+
+class MailboxDetail(MailboxView):
+    messages: int
+    octets: int
+
+
+class MailboxRemoved(MailboxView):
+    messages_removed: int
+
+
+class MailboxPage(BaseModel):
+    total: int
+    offset: int
+    items: list[MailboxView]
+
+
+class DomainView(BaseModel):
+    name: str
+
+
+# admins --------------------------------------------------------------------------------------
+class AdminView(BaseModel):
+    name: str
+    roles: list[str]
+    password_set: bool
+    created_at: str
+
+
+class AdminDetail(AdminView):
+    tokens: int
+
+
+class AdminRemoved(AdminView):
+    tokens_revoked: int
+
+
+class TokenView(BaseModel):
+    id: str
+    admin: str
+    description: str
+    created_at: str
+    expires_at: str | None
+    last_used_at: str | None
+
+
+class NewTokenView(TokenView):
+    token: str  # shown once: only a hash is kept
+
+
+class SessionView(BaseModel):
+    name: str
+    roles: list[str]
+    csrf_token: str | None  # null unless signed in with the console cookie
+    expires_at: str | None
+
+
+class SignedOutView(BaseModel):
+    name: str
+    signed_out: bool
+
+
+# logs ----------------------------------------------------------------------------------------
+class AuditEntryView(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    channel: str
+    outcome: str
+    detail: str | None
+
+
+class TrackingEventView(BaseModel):
+    id: int
+    at: str
+    event_id: str
+    server: str
+    source: str
+    queue_id: str
+    message_id: str
+    sender: str
+    recipient: str
+    status: str
+    size: int
+    client_ip: str
+    connector: str

@@ -1,0 +1,191 @@
+"""The CLI and the REST API give the same result for the same operation.
+
+One table: each row is a command line (run with --json) and the API request that means the
+same, done on two copies of one fresh install. The JSON must be equal, apart from the few
+values that necessarily differ (creation times, token ids and secrets, who acted and through
+which channel). Refusals must agree too: the same kind of error, naming the same field.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from postroom.cli import app as cli_app
+
+from .conftest import SERVER
+
+S = f"/api/v1/servers/{SERVER}"
+CLI_ENV = {"COLUMNS": "250", "POSTROOM_DATA": None, "NO_COLOR": "1"}
+EXIT_STATUS = {2: 400, 3: 404, 4: 409, 5: 403}  # the CLI's exit codes and the API's statuses, per error kind
+
+
+@dataclass(frozen=True)
+class Step:
+    cli: tuple[str, ...]
+    method: str
+    path: str
+    body: Any = None
+    stdin: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    steps: tuple[Step, ...]  # the last step's results are compared
+    ignore: frozenset[str] = field(default_factory=frozenset)  # keys whose values necessarily differ
+
+
+def row(*cli: str, method: str = "GET", path: str, body: Any = None, stdin: str | None = None,
+        ignore: tuple[str, ...] = (), before: tuple[Step, ...] = ()) -> Row:
+    return Row((*before, Step(cli, method, path, body, stdin)), frozenset(ignore))
+
+
+POP_SET = Step(("pop", "set", "--banner", "hello there"), "PATCH", f"{S}/pop-settings", {"banner": "hello there"})
+WHO_AND_WHEN = ("id", "at", "actor", "channel")
+
+ROWS: dict[str, Row] = {
+    # servers
+    "pop show": row("pop", "show", path=f"{S}/pop-settings"),
+    "pop set": row("pop", "set", "--login-type", "plain-text-login", "--bindings", "127.0.0.1:1110,127.0.0.1:1111",
+                   "--max-command-size", "100", "--authenticated-timeout", "10m", "--protocol-log", "enabled",
+                   method="PATCH", path=f"{S}/pop-settings",
+                   body={"login_type": "plain-text-login", "bindings": ["127.0.0.1:1110", "127.0.0.1:1111"],
+                         "max_command_size": 100, "authenticated_timeout": "10m", "protocol_log": True}),
+    "service list": row("service", "list", path=f"{S}/services"),
+    "service list all": row("service", "list", "--server", "all", path="/api/v1/servers/all/services"),
+    "service set": row("service", "set", "pop3", "--startup", "manual", method="PATCH", path=f"{S}/services/pop3",
+                       body={"startup": "manual"}),
+    "service stop": row("service", "stop", "pop3", method="POST", path=f"{S}/services/pop3/stop"),
+    "service start all": row("service", "start", "smtp", "--server", "all", method="POST",
+                             path="/api/v1/servers/all/services/smtp/start"),
+    "service restart": row("service", "restart", "pop3", method="POST", path=f"{S}/services/pop3/restart"),
+    "web show": row("web", "show", path=f"{S}/web-settings"),
+    "web set": row("web", "set", "--session-timeout", "1h", "--http-bindings", "127.0.0.1:8080,127.0.0.1:8081",
+                   method="PATCH", path=f"{S}/web-settings",
+                   body={"session_timeout": "1h", "http_bindings": ["127.0.0.1:8080", "127.0.0.1:8081"]}),
+    "connector list": row("connector", "list", path=f"{S}/receive-connectors"),
+    "connector show": row("connector", "show", f"Client {SERVER}", path=f"{S}/receive-connectors/Client {SERVER}"),
+    "connector new": row("connector", "new", "Relay", "--bindings", "127.0.0.1:2526", "--max-message-size", "10MB",
+                         "--permission-groups", "anonymous", "--remote-ip-ranges", "192.0.2.0/24",
+                         method="POST", path=f"{S}/receive-connectors",
+                         body={"name": "Relay", "bindings": ["127.0.0.1:2526"], "max_message_size": "10MB",
+                               "permission_groups": ["anonymous"], "remote_ip_ranges": ["192.0.2.0/24"]}),
+    "connector new client": row("connector", "new", "Submission", "--usage", "client", "--bindings", "127.0.0.1:2588",
+                                method="POST", path=f"{S}/receive-connectors",
+                                body={"name": "Submission", "usage": "client", "bindings": "127.0.0.1:2588"}),
+    "connector set": row("connector", "set", f"Client {SERVER}", "--disabled", "--auth", "tls,basic",
+                         "--connection-timeout", "20m", method="PATCH", path=f"{S}/receive-connectors/Client {SERVER}",
+                         body={"enabled": False, "auth": ["tls", "basic"], "connection_timeout": "20m"}),
+    "connector remove": row("connector", "remove", f"Default {SERVER}", method="DELETE",
+                            path=f"{S}/receive-connectors/Default {SERVER}"),
+    # recipients
+    "mailbox new": row("mailbox", "new", "bob@example.com", "--password-stdin", "--display-name", "Bob",
+                       "--pop", "disabled", stdin="bob's password\n", method="POST", path="/api/v1/mailboxes",
+                       body={"address": "bob@example.com", "password": "bob's password", "display_name": "Bob",
+                             "pop_enabled": False}, ignore=("created_at",)),
+    "mailbox list": row("mailbox", "list", path="/api/v1/mailboxes"),
+    "mailbox list search": row("mailbox", "list", "--search", "demo", "--offset", "0", "--limit", "5",
+                               path="/api/v1/mailboxes?search=demo&offset=0&limit=5"),
+    "mailbox show": row("mailbox", "show", "demo@example.com", path="/api/v1/mailboxes/demo@example.com"),
+    "mailbox set": row("mailbox", "set", "Demo@Example.com", "--pop", "disabled", "--display-name", "Demo",
+                       "--disabled", method="PATCH", path="/api/v1/mailboxes/Demo@Example.com",
+                       body={"pop_enabled": False, "display_name": "Demo", "enabled": False}),
+    "mailbox password": row("mailbox", "password", "demo@example.com", "--password-stdin", stdin="new one\n",
+                            method="POST", path="/api/v1/mailboxes/demo@example.com/password",
+                            body={"password": "new one"}),
+    "mailbox remove": row("mailbox", "remove", "demo@example.com", "--yes", method="DELETE",
+                          path="/api/v1/mailboxes/demo@example.com"),
+    "domain add": row("domain", "add", "Example.ORG", method="POST", path="/api/v1/domains",
+                      body={"name": "Example.ORG"}),
+    "domain list": row("domain", "list", path="/api/v1/domains"),
+    "domain remove": row("domain", "remove", "spare.example", method="DELETE", path="/api/v1/domains/spare.example"),
+    # admins and tokens
+    "admin new": row("admin", "new", "carol", "--role", "view-only,server-management", "--password-stdin",
+                     stdin="carol's password\n", method="POST", path="/api/v1/admins",
+                     body={"name": "carol", "password": "carol's password", "roles": ["view-only", "server-management"]},
+                     ignore=("created_at",)),
+    "admin list": row("admin", "list", path="/api/v1/admins"),
+    "admin show": row("admin", "show", "spare", path="/api/v1/admins/spare"),
+    "admin set-role": row("admin", "set-role", "spare", "--role", "recipient-management,view-only", method="PATCH",
+                          path="/api/v1/admins/spare", body={"roles": ["recipient-management", "view-only"]}),
+    "admin password": row("admin", "password", "spare", "--password-stdin", stdin="spare's new password\n",
+                          method="POST", path="/api/v1/admins/spare/password", body={"password": "spare's new password"}),
+    "admin remove": row("admin", "remove", "spare", method="DELETE", path="/api/v1/admins/spare"),
+    "token new": row("admin", "token", "new", "spare", "--description", "ci", "--expires", "30d", method="POST",
+                     path="/api/v1/admins/spare/tokens", body={"description": "ci", "expires": "30d"},
+                     ignore=("id", "token", "created_at", "expires_at")),
+    "token list one": row("admin", "token", "list", "spare", path="/api/v1/admins/spare/tokens"),
+    "token list all": row("admin", "token", "list", path="/api/v1/tokens"),
+    "token revoke": row("admin", "token", "revoke", "{spare_token}", method="DELETE", path="/api/v1/tokens/{spare_token}"),
+    # logs: the entry a change leaves has the same shape and content, whoever made it
+    "log audit after a change": row("log", "audit", "--limit", "1", path="/api/v1/audit?limit=1",
+                                    before=(POP_SET,), ignore=WHO_AND_WHEN),
+    "log audit filtered": row("log", "audit", "--action", "admin.new", "--channel", "cli", "--outcome", "success",
+                              "--since", "1d", "--limit", "3",
+                              path="/api/v1/audit?action=admin.new&channel=cli&outcome=success&since=1d&limit=3"),
+    "log tracking": row("log", "tracking", "--recipient", "demo@example.com", "--since", "1h",
+                        path="/api/v1/message-tracking?recipient=demo@example.com&since=1h"),
+    # refusals: the same kind of error, naming the same field
+    "refused value": row("pop", "set", "--login-type", "nope", method="PATCH", path=f"{S}/pop-settings",
+                         body={"login_type": "nope"}),
+    "refused connector option": row("connector", "set", f"Client {SERVER}", "--max-recipients-per-message", "0",
+                                    method="PATCH", path=f"{S}/receive-connectors/Client {SERVER}",
+                                    body={"max_recipients_per_message": 0}),
+    "missing object": row("mailbox", "show", "nobody@example.com", path="/api/v1/mailboxes/nobody@example.com"),
+    "clash": row("domain", "add", "example.com", method="POST", path="/api/v1/domains", body={"name": "example.com"}),
+    "last organization manager": row("admin", "set-role", "org", "--role", "view-only", method="PATCH",
+                                     path="/api/v1/admins/org", body={"roles": "view-only"},
+                                     before=(Step(("admin", "set-role", "admin", "--role", "view-only"), "PATCH",
+                                                  "/api/v1/admins/admin", {"roles": ["view-only"]}),)),
+}
+
+
+@pytest.fixture
+def cli_data(tmp_path: Path, web_template) -> Path:
+    """A second copy of the same install, for the CLI."""
+    data = tmp_path / "cli-var"
+    shutil.copytree(web_template[0], data)
+    return data
+
+
+def run_cli(data: Path, step: Step, values: dict[str, str]) -> tuple[int, Any, str]:
+    args = [a.format(**values) for a in step.cli]
+    result = CliRunner().invoke(cli_app, [*args, "--json", "--data", str(data)], input=step.stdin, env=CLI_ENV)
+    assert "Traceback" not in result.output
+    return result.exit_code, json.loads(result.stdout) if result.exit_code == 0 else None, result.stderr
+
+
+def without(value: Any, keys: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [without(v, keys) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("case", ROWS.values(), ids=ROWS.keys())
+def test_the_cli_and_the_api_agree(case: Row, cli_data: Path, api, principals) -> None:
+    # The API side signs in with HTTP Basic: a bearer token would record its own use (last_used_at).
+    org = principals["organization-management"]
+    values = {"spare_token": principals["spare"].token_id}
+    for step in case.steps:
+        code, cli_result, stderr = run_cli(cli_data, step, values)
+        response = api.request(step.method, step.path.format(**values), headers=org.basic, json=step.body)
+    if code != 0:
+        assert response.status_code == EXIT_STATUS[code], (stderr, response.text)
+        error = response.json()["error"]
+        flat = " ".join(stderr.split())
+        if error["field"]:
+            assert error["field"].replace("_", "-") in flat
+        assert error["message"].split(": ", 1)[-1] in flat  # the same words, whichever front end
+        return
+    assert response.status_code in (200, 201), response.text
+    assert without(response.json(), case.ignore) == without(cli_result, case.ignore)
+    if case.ignore == frozenset(WHO_AND_WHEN):  # the audit entry says who acted and through which channel
+        assert (cli_result[0]["actor"], cli_result[0]["channel"]) == ("local-operator", "cli")
+        assert (response.json()[0]["actor"], response.json()[0]["channel"]) == ("org", "api")

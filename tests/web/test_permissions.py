@@ -1,0 +1,177 @@
+"""The permission matrix of the REST API: every operation x every role group, no credentials,
+and a mailbox user's credentials -> the expected status.
+
+A refused request (401, 403) leaves the store as it was; a refused change (403) leaves one
+"refused" audit entry naming the principal; an allowed change leaves success entries on
+channel "api". The rights table below is the contract (DESIGN.md, Exchange's role split).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .conftest import MAILBOX_USER, ROLE_GROUPS, SERVER, Principal, basic_auth, error_of
+
+ORG, SRV, RCP, VIEW = ROLE_GROUPS
+EVERYONE = frozenset(ROLE_GROUPS)
+SERVER_CONFIG = frozenset({ORG, SRV})  # services, POP3 and admin-service settings, connectors
+RECIPIENTS = frozenset({ORG, RCP})  # mailboxes, domains
+ADMINS = frozenset({ORG})  # principals, their roles, other principals' passwords and tokens
+
+C = f"/api/v1/servers/{SERVER}"
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str  # {me} and {my_token}: the calling principal's name and token id
+    allowed: frozenset[str]
+    body: Any = None  # "{sign-in}": the caller's own name and password
+    ok: int = 200
+    audited: bool = field(default=True)  # changes write audit entries; reads never do
+
+    @property
+    def changes(self) -> bool:
+        return self.method != "GET" and self.audited
+
+
+OPERATIONS: dict[str, Op] = {
+    # servers: everyone reads, server-management (and organization-management) changes
+    "pop show": Op("GET", f"{C}/pop-settings", EVERYONE),
+    "pop set": Op("PATCH", f"{C}/pop-settings", SERVER_CONFIG, {"login_type": "plain-text-login"}),
+    "service list": Op("GET", f"{C}/services", EVERYONE),
+    "service set": Op("PATCH", f"{C}/services/pop3", SERVER_CONFIG, {"startup": "manual"}),
+    "service start": Op("POST", f"{C}/services/pop3/start", SERVER_CONFIG),
+    "service stop": Op("POST", f"{C}/services/pop3/stop", SERVER_CONFIG),
+    "service restart": Op("POST", f"{C}/services/pop3/restart", SERVER_CONFIG),
+    "web show": Op("GET", f"{C}/web-settings", EVERYONE),
+    "web set": Op("PATCH", f"{C}/web-settings", SERVER_CONFIG, {"session_timeout": "1h"}),
+    "connector list": Op("GET", f"{C}/receive-connectors", EVERYONE),
+    "connector new": Op("POST", f"{C}/receive-connectors", SERVER_CONFIG,
+                        {"name": "Relay", "bindings": ["127.0.0.1:2526"]}, ok=201),
+    "connector show": Op("GET", f"{C}/receive-connectors/Client {SERVER}", EVERYONE),
+    "connector set": Op("PATCH", f"{C}/receive-connectors/Client {SERVER}", SERVER_CONFIG, {"enabled": False}),
+    "connector remove": Op("DELETE", f"{C}/receive-connectors/Default {SERVER}", SERVER_CONFIG),
+    # recipients: recipient-management (and organization-management) changes
+    "mailbox list": Op("GET", "/api/v1/mailboxes", EVERYONE),
+    "mailbox new": Op("POST", "/api/v1/mailboxes", RECIPIENTS, {"address": "bob@example.com", "password": "pw"},
+                      ok=201),
+    "mailbox show": Op("GET", "/api/v1/mailboxes/demo@example.com", EVERYONE),
+    "mailbox set": Op("PATCH", "/api/v1/mailboxes/demo@example.com", RECIPIENTS, {"pop_enabled": False}),
+    "mailbox password": Op("POST", "/api/v1/mailboxes/demo@example.com/password", RECIPIENTS, {"password": "new"}),
+    "mailbox remove": Op("DELETE", "/api/v1/mailboxes/demo@example.com", RECIPIENTS),
+    "domain list": Op("GET", "/api/v1/domains", EVERYONE),
+    "domain add": Op("POST", "/api/v1/domains", RECIPIENTS, {"name": "example.org"}, ok=201),
+    "domain remove": Op("DELETE", "/api/v1/domains/spare.example", RECIPIENTS),
+    # admins: organization-management only, except a principal's own password and tokens
+    "admin list": Op("GET", "/api/v1/admins", EVERYONE),
+    "admin new": Op("POST", "/api/v1/admins", ADMINS, {"name": "carol", "password": "pw", "roles": ["view-only"]},
+                    ok=201),
+    "admin show": Op("GET", "/api/v1/admins/spare", EVERYONE),
+    "admin set-role": Op("PATCH", "/api/v1/admins/spare", ADMINS, {"roles": ["server-management"]}),
+    "admin remove": Op("DELETE", "/api/v1/admins/spare", ADMINS),
+    "admin password (another's)": Op("POST", "/api/v1/admins/spare/password", ADMINS, {"password": "pw2"}),
+    "admin password (own)": Op("POST", "/api/v1/admins/{me}/password", EVERYONE, {"password": "pw2"}),
+    "token list (one admin)": Op("GET", "/api/v1/admins/spare/tokens", EVERYONE),
+    "token list (all)": Op("GET", "/api/v1/tokens", EVERYONE),
+    "token new (another's)": Op("POST", "/api/v1/admins/spare/tokens", ADMINS, {"description": "x"}, ok=201),
+    "token new (own)": Op("POST", "/api/v1/admins/{me}/tokens", EVERYONE, {"expires": "30d"}, ok=201),
+    "token revoke (another's)": Op("DELETE", "/api/v1/tokens/{spare_token}", ADMINS),
+    "token revoke (own)": Op("DELETE", "/api/v1/tokens/{my_token}", EVERYONE),
+    # logs: everyone reads
+    "log audit": Op("GET", "/api/v1/audit", EVERYONE),
+    "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
+    "log tracking": Op("GET", "/api/v1/message-tracking?since=1h", EVERYONE),
+    # the console session: any principal, with its own credentials
+    "session sign-in": Op("POST", "/api/v1/session", EVERYONE, "{sign-in}", ok=201, audited=False),
+    "session who": Op("GET", "/api/v1/session", EVERYONE),
+    "session sign-out": Op("DELETE", "/api/v1/session", EVERYONE, audited=False),
+}
+
+CALLERS = (*ROLE_GROUPS, "no credentials", "mailbox user")
+
+
+def expected(op: Op, caller: str) -> int:
+    if caller not in ROLE_GROUPS:
+        return 401  # a mailbox's password is not an admin credential
+    return op.ok if caller in op.allowed else 403
+
+
+def test_every_operation_of_the_api_is_in_the_matrix(app) -> None:
+    paths = app.openapi()["paths"]
+    documented = {(method.upper(), path) for path, item in paths.items() for method in item}
+
+    def template(path: str) -> str:
+        path = path.split("?")[0].format(me="x", my_token="x", spare_token="x")
+        return next(t for t in paths if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", t), path))
+
+    assert {(op.method, template(op.path)) for op in OPERATIONS.values()} == documented
+
+
+def snapshot(store, run) -> dict[str, Any]:
+    """What any operation could change, read straight from the store (audit apart)."""
+    async def read() -> dict[str, Any]:
+        mailbox_rows = await store.list_mailboxes()
+        return {
+            "pop": await store.get_pop_settings(SERVER),
+            "web": await store.get_web_settings(SERVER),
+            "services": await store.list_services(SERVER),
+            "connectors": await store.list_connectors(None),
+            "domains": await store.list_domains(),
+            "mailboxes": mailbox_rows,  # with password hashes
+            "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
+            "admins": await store.list_admins(),  # with password hashes
+            # last_used_at moves whenever a token authenticates, refused or not
+            "tokens": [(t.id, t.admin, t.secret_hash, t.description, t.expires_at) for t in await store.list_tokens()],
+            "config_version": await store.config_version(),
+        }
+    return run(read())
+
+
+def _request(api, op: Op, caller: str, principals: dict[str, Principal]) -> Any:
+    me = principals.get(caller)
+    path = op.path.format(me=me.name if me else "nobody", my_token=me.token_id if me else "0",
+                          spare_token=principals["spare"].token_id)
+    headers: dict[str, str] = {}
+    if caller == "mailbox user":
+        headers = basic_auth(*MAILBOX_USER)
+    elif me is not None:
+        headers = me.bearer
+    body = op.body
+    if body == "{sign-in}":  # signing in carries its credentials in the body, not in a header
+        name, password = MAILBOX_USER if me is None else (me.name, me.password)
+        if caller == "no credentials":
+            password = "wrong"
+        headers, body = {}, {"name": name, "password": password}
+    return api.request(op.method, path, headers=headers, json=body)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("op", OPERATIONS.values(), ids=OPERATIONS.keys())
+def test_permission_matrix(api, store, run, principals, op: Op, caller: str) -> None:
+    before = snapshot(store, run)
+    audit_before = run(store.list_audit(10000))
+    response = _request(api, op, caller, principals)
+    status = expected(op, caller)
+    assert response.status_code == status, f"{op.method} {op.path} as {caller}: {response.text}"
+    new_entries = run(store.list_audit(10000))[: -len(audit_before) or None]
+    if status in (401, 403):
+        error = error_of(response, status)
+        assert snapshot(store, run) == before, "a refused request changed the store"
+        if status == 401:
+            assert response.headers["WWW-Authenticate"] == 'Bearer, Basic realm="postroom"'
+            assert new_entries == []
+        elif op.changes:
+            name = principals[caller].name
+            assert [(e.actor, e.channel, e.outcome) for e in new_entries] == [(name, "api", "refused")]
+            assert new_entries[0].detail == error["message"]
+        else:
+            assert new_entries == []
+    elif op.changes:
+        assert new_entries, "an allowed change writes an audit entry"
+        assert {(e.actor, e.channel, e.outcome) for e in new_entries} == {(principals[caller].name, "api", "success")}
+    else:
+        assert new_entries == [], "reading is never audited"
