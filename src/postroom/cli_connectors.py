@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, ServerOpt, _opt, connector_app, fail, run
+from .cli import DEFAULT_DATA, Data, Json, ServerOpt, _opt, connector_app, run
 from .cli_output import console, emit, show_record, show_table
 from .service import connectors as connector_ops
 

@@ -6,13 +6,12 @@ connectors and message tracking are in `postroom.model_transport` and re-exporte
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
-from .errors import ValidationError
 from .validation import (  # noqa: F401  (re-exported: part of the model's contract)
-    _LABEL, _MAX_INT32, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
+    _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
     normalise_address, normalise_bindings, normalise_domain, parse_binding, parse_duration,
 )
 
@@ -47,8 +46,10 @@ DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
 
 
 @dataclass(frozen=True)
-class PopSettings:
+class PopSettings(ValidatedSettings):
     """Exchange's Set-PopSettings, per server. Defaults are Exchange's."""
+
+    _kind: ClassVar[str] = "a POP setting"
 
     login_type: LoginType = LoginType.SECURE_LOGIN
     bindings: tuple[str, ...] = ("0.0.0.0:110", "[::]:110")
@@ -73,21 +74,6 @@ class PopSettings:
         data["ssl_bindings"] = list(self.ssl_bindings)
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PopSettings":
-        known = {f.name for f in fields(cls)}
-        return cls().with_changes(**{k: v for k, v in data.items() if k in known})
-
-    def with_changes(self, **changes: Any) -> "PopSettings":
-        """A validated copy. Unknown names and bad values raise ValidationError."""
-        known = {f.name for f in fields(self)}
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValidationError(name, "is not a POP setting", sorted(known))
-            clean[name] = _POP_VALIDATORS[name](name, value)
-        return replace(self, **clean)
-
 
 _POP_VALIDATORS: dict[str, Any] = {
     "login_type": lambda n, v: enum_value(LoginType, n, v),
@@ -105,6 +91,7 @@ _POP_VALIDATORS: dict[str, Any] = {
     "sort_order": lambda n, v: enum_value(SortOrder, n, v),
     "protocol_log": _bool,
 }
+PopSettings._validators = _POP_VALIDATORS
 
 
 @dataclass(frozen=True)

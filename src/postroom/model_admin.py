@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 from .errors import ValidationError
-from .validation import normalise_bindings, parse_binding, parse_duration
+from .validation import ValidatedSettings, normalise_bindings, parse_binding, parse_duration
 
 ROLE_GROUPS = ("organization-management", "server-management", "recipient-management", "view-only")
 _ADMIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
@@ -88,7 +88,7 @@ def _http_bindings(field_name: str, value: Any) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class WebSettings:
+class WebSettings(ValidatedSettings):
     """The admin service (REST API and console) of one server.
 
     `bindings` serve HTTPS with the server certificate (Exchange's ECP on 443); `http_bindings`
@@ -98,6 +98,7 @@ class WebSettings:
     bindings: tuple[str, ...] = ("0.0.0.0:443", "[::]:443")
     http_bindings: tuple[str, ...] = ()
     session_timeout: int = 28800  # seconds of console inactivity before signing in again (8 h)
+    _kind: ClassVar[str] = "an admin service setting"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,19 +106,8 @@ class WebSettings:
         data["http_bindings"] = list(self.http_bindings)
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "WebSettings":
-        known = {f.name for f in fields(cls)}
-        return cls().with_changes(**{k: v for k, v in data.items() if k in known})
-
     def with_changes(self, **changes: Any) -> "WebSettings":
-        known = {f.name for f in fields(self)}
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValidationError(name, "is not an admin service setting", sorted(known))
-            clean[name] = _WEB_VALIDATORS[name](name, value)
-        result = replace(self, **clean)
+        result = super().with_changes(**changes)
         both = set(result.bindings) & set(result.http_bindings)
         if both:
             raise ValidationError("http_bindings", f"{', '.join(sorted(both))} is also an HTTPS binding")
@@ -129,6 +119,7 @@ _WEB_VALIDATORS: dict[str, Any] = {
     "http_bindings": _http_bindings,
     "session_timeout": lambda n, v: parse_duration(n, v, 300, 7 * 86400),
 }
+WebSettings._validators = _WEB_VALIDATORS
 
 DEV_WEB_SETTINGS = WebSettings(bindings=(), http_bindings=("127.0.0.1:8080",))
 __all__ = ["Admin", "ApiToken", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEV_WEB_SETTINGS", "ROLE_GROUPS",

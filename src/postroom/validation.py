@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import fields, replace
 from enum import Enum
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 from .errors import ValidationError
 
@@ -69,6 +70,29 @@ def parse_binding(field_name: str, text: str) -> tuple[str, int]:
     if not 1 <= port <= 65535:
         raise ValidationError(field_name, f"port {port} is out of range (allowed: 1..65535)")
     return address.compressed, port  # one spelling per address, so duplicates and clashes show
+
+
+class ValidatedSettings:
+    """`from_dict` and `with_changes` for a frozen dataclass of settings: each field has a
+    validator in `_validators` (set after the class), and an unknown name is refused."""
+
+    _validators: ClassVar[dict[str, Callable[[str, Any], Any]]] = {}
+    _kind: ClassVar[str] = "a setting"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls().with_changes(**{k: v for k, v in data.items() if k in known})
+
+    def with_changes(self, **changes: Any) -> Any:
+        """A validated copy. Unknown names and bad values raise ValidationError."""
+        known = {f.name for f in fields(self)}  # type: ignore[arg-type]
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValidationError(name, f"is not {self._kind}", sorted(known))
+            clean[name] = self._validators[name](name, value)
+        return replace(self, **clean)  # type: ignore[type-var]
 
 
 def utf8_text(field_name: str, value: str) -> str:

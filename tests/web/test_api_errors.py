@@ -205,7 +205,7 @@ def test_a_role_that_may_not_act_is_a_403(api, principals) -> None:
     assert error["code"] == "forbidden" and "viewer" in error["message"]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/mailboxes/nobody@example.com", f"/api/v1/servers/EX99/receive-connectors",
+@pytest.mark.parametrize("path", ["/api/v1/mailboxes/nobody@example.com", "/api/v1/servers/EX99/receive-connectors",
                                   f"/api/v1/servers/{SERVER}/receive-connectors/Nope", "/api/v1/admins/nobody"])
 def test_a_missing_object_is_a_404(api, org, path: str) -> None:
     assert error_of(api.get(path, headers=org.bearer), 404)["code"] == "not_found"

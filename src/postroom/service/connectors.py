@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Conflict, NotFound, ValidationError
-from ..model import ReceiveConnector, Service, ServiceStatus, Startup, connector_name, parse_binding, parse_ip_range
+from ..model import ReceiveConnector, Service, ServiceStatus, Startup, connector_name, parse_ip_range
 from . import services
 from .bindings import bindings_overlap, check_admin_service_clash
 from .certificates import check_new_certificate, resolve_certificate_changes
