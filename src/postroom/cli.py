@@ -51,6 +51,12 @@ app.add_typer(connector_app, name="connector")
 app.add_typer(log_app, name="log")
 app.add_typer(admin_app, name="admin")
 app.add_typer(web_app, name="web")
+doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs, and name each fix.",
+                         no_args_is_help=True)  # commands: cli_doctor.py
+test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity).",
+                       no_args_is_help=True)  # commands: cli_doctor.py
+app.add_typer(doctor_app, name="doctor")
+app.add_typer(test_app, name="test")
 
 Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", help="Data directory.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
@@ -406,4 +412,4 @@ def main() -> None:
     app()
 
 
-from . import cli_admins, cli_connectors  # noqa: E402,F401  (define their commands with the helpers above)
+from . import cli_admins, cli_connectors, cli_doctor  # noqa: E402,F401  (define their commands with the helpers above)

@@ -154,6 +154,18 @@ class NodeReport:
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LoginFailure:
+    """A refused POP3 or SMTP login, kept as evidence for the doctor (never the password)."""
+
+    at: str  # ISO-8601 UTC, when the login was refused
+    server: str
+    service: str  # pop3 or smtp
+    remote_ip: str
+    mailbox: str  # the name the client tried, as sent (at most 100 characters)
+    reason: str  # bad-credentials, tls-required, pop-disabled, mailbox-disabled, in-use, too-many-connections, ...
+
+
 # Receive connectors and message tracking (Exchange's Hub Transport objects) live in their own
 # module; they are part of this contract and importable from here.
 from .model_transport import (  # noqa: E402,F401

@@ -211,7 +211,7 @@ def test_a_missing_object_is_a_404(api, org, path: str) -> None:
     assert error_of(api.get(path, headers=org.bearer), 404)["code"] == "not_found"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/mailboxes/", "/", "/api/v2/mailboxes"])
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v1/mailboxes/", "/nope", "/api/v2/mailboxes"])
 def test_an_unknown_path_is_a_404_in_the_error_shape(api, org, path: str) -> None:
     assert error_of(api.get(path, headers=org.bearer), 404)["code"] == "not_found"
 

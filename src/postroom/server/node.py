@@ -26,7 +26,9 @@ from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
+from .activity import Activity
 from .admin import AdminService
+from .evidence import LoginEvidence, pop3_usage
 from .pop3 import Pop3Service
 from .protocol_log import ProtocolLog
 from .smtp import ConnectorRuntime, SmtpService, core_config
@@ -67,8 +69,10 @@ class Node:
         self.data_dir = data_dir
         self.server = server
         authenticator = authenticator or Authenticator()
-        self.pop3 = Pop3Service(store, authenticator, server)
-        self.smtp = SmtpService(store, authenticator, server)
+        self.activity = Activity()  # logins and deliveries for the dashboard, stored per heartbeat
+        self.logins = LoginEvidence(server)  # refused logins for the doctor, stored per heartbeat
+        self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.admin = AdminService(store, server, data_dir)
         self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
         self.bind_errors: dict[ListenerKey, str] = {}
@@ -109,6 +113,8 @@ class Node:
             await self.report(alive=False)
         except PostroomError:
             pass
+        await self.flush_activity()
+        await self.logins.flush(self.store)
         for plog in self.protocol_logs.values():
             plog.close()
 
@@ -131,14 +137,30 @@ class Node:
                     last_retry = now
                     await self.reconcile()
                     await self.report()
+                    await self.flush_activity()
+                    await self.logins.flush(self.store)
                     last_report = now
                 elif now - last_report > HEARTBEAT_INTERVAL:
                     await self.report()
+                    await self.flush_activity()
+                    await self.logins.flush(self.store)
                     last_report = now
                 for plog in self.protocol_logs.values():
                     plog.flush()
             except PostroomError as exc:  # store unavailable: keep serving what runs, try again
                 log.warning("node %s cannot reach the store: %s", self.server, exc.message)
+
+    async def flush_activity(self) -> None:
+        """Add what was counted since the last flush to the store's counters; if the store
+        cannot take them now, keep them for the next heartbeat."""
+        counts = self.activity.drain()
+        if not counts:
+            return
+        try:
+            await self.store.add_activity(self.server, counts)
+        except PostroomError as exc:
+            self.activity.restore(counts)
+            log.warning("node %s cannot store its activity counters: %s", self.server, exc.message)
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()
@@ -293,6 +315,8 @@ class Node:
                 "sessions": len(sessions),
                 "applied_version": self.applied_version,
             }
+        if alive:
+            services["pop3"].update(pop3_usage(self.pop3))
         services["smtp"]["connectors"] = self.connector_reports if alive else {}
         heartbeat = time.time() if alive else 0.0
         await self.store.put_node_report(NodeReport(self.server, heartbeat, os.getpid(), services))

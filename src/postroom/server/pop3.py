@@ -19,6 +19,7 @@ from ..protocol.pop3 import (
     Pop3Config, Pop3Server, Retrieve, StartTls,
 )
 from ..storage import Store
+from .activity import Activity
 from .protocol_log import ProtocolLog, redact
 from .session import Session, report_login, verify_login
 
@@ -31,10 +32,12 @@ class Pop3Service:
     """State shared by every POP3 connection of this node."""
 
     def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
-                 on_login: Callable[[str, str, str, str], None] | None = None) -> None:
+                 on_login: Callable[[str, str, str, str], None] | None = None,
+                 activity: Activity | None = None) -> None:
         self.store = store
         self.authenticator = authenticator
         self.node_name = node_name
+        self.activity = activity  # the node's counters for the dashboard
         self.settings = PopSettings()
         self.tls: ssl.SSLContext | None = None
         self.protocol_log: ProtocolLog | None = None
@@ -68,7 +71,7 @@ class Pop3Service:
             session.abort()
 
     def login_event(self, result: str, remote: str, user: str) -> None:
-        report_login(log, self.on_login, "pop3", result, remote, user)
+        report_login(log, self.on_login, "pop3", result, remote, user, self.activity)
 
 
 class Pop3Session(Session):

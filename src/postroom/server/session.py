@@ -21,6 +21,7 @@ from ..auth import Authenticator
 from ..errors import ValidationError
 from ..model import Mailbox, normalise_address
 
+from .activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
 from .protocol_log import ProtocolLog
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
@@ -32,11 +33,15 @@ LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote
 
 
 def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
-                 remote: str, user: str) -> None:
+                 remote: str, user: str, activity: Activity | None = None) -> None:
     """A failed login is evidence an admin looks for (INFO); a successful one is routine
-    (DEBUG): logging each costs more CPU than a login with cached credentials."""
-    level = logging.DEBUG if result == "succeeded" else logging.INFO
+    (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 logins
+    are counted for the dashboard; a refused one (TLS required) counts as failed."""
+    succeeded = result == "succeeded"
+    level = logging.DEBUG if succeeded else logging.INFO
     logger.log(level, "%s login %s remote=%s user=%s", service, result, remote, user)
+    if activity is not None and service == "pop3":
+        activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
     if listener:
         listener(result, service, remote, user)
 

@@ -25,6 +25,7 @@ from ..protocol.smtp import (
 )
 from ..storage import Store
 from . import delivery
+from .activity import SMTP_DELIVERED, Activity
 from .protocol_log import ProtocolLog
 from .session import Session, report_login, verify_login
 
@@ -81,10 +82,12 @@ class SmtpService:
     """State shared by every SMTP connection of this node."""
 
     def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
-                 on_login: Callable[[str, str, str, str], None] | None = None) -> None:
+                 on_login: Callable[[str, str, str, str], None] | None = None,
+                 activity: Activity | None = None) -> None:
         self.store = store
         self.authenticator = authenticator
         self.node_name = node_name
+        self.activity = activity  # the node's counters for the dashboard
         self.routes: dict[str, list[ConnectorRuntime]] = {}  # binding -> connectors on it
         self.recipients = delivery.Recipients(store)
         self.sessions: set[SmtpSession] = set()
@@ -247,6 +250,8 @@ class SmtpSession(Session):
             return
         if delivered:
             self.conn.delivered(queue_id)
+            if self.service.activity is not None:
+                self.service.activity.record(SMTP_DELIVERED)
         else:
             self.conn.delivery_failed(UNKNOWN_MAILBOX)
 

@@ -8,6 +8,7 @@ from ..model import PopSettings
 from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
 from .bindings import bindings_overlap, check_admin_service_clash
 from .context import READ, SERVER_CONFIG, Context
+from .services import wait_for_node
 
 __all__ = ["resolve_certificate", "set_pop", "show_pop"]  # resolve_certificate: kept importable from here
 
@@ -33,6 +34,9 @@ async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> di
     if after != before:
         await ctx.store.put_pop_settings(name, after)
         await ctx.audit("pop.set", f"server/{name}/pop", _diff(before, after, before), _diff(before, after, after))
+        # Answer once the node serving the server has applied it (or a few seconds passed), so
+        # what the admin looks at next (service list, the console's Binding tab) is the new state.
+        await wait_for_node(ctx, name, await ctx.store.get_service(name, "pop3"))
     return {"server": name, **after.to_dict()}
 
 

@@ -7,6 +7,7 @@ from ..errors import ValidationError
 from ..model import WebSettings
 from .bindings import bindings_overlap
 from .context import READ, SERVER_CONFIG, Context
+from .services import wait_for_node
 
 
 async def show_web(ctx: Context, server: str | None = None) -> dict[str, Any]:
@@ -33,6 +34,7 @@ async def set_web(ctx: Context, server: str | None = None, **changes: Any) -> di
         old, new = before.to_dict(), after.to_dict()
         changed = [k for k in new if old[k] != new[k]]
         await ctx.audit("web.set", f"server/{name}/web", {k: old[k] for k in changed}, {k: new[k] for k in changed})
+        await wait_for_node(ctx, name, await ctx.store.get_service(name, "admin"))  # see pop.set_pop
     return {"server": name, **after.to_dict()}
 
 

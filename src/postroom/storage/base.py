@@ -15,12 +15,13 @@ Conventions:
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from ..model import (
     Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
     Service, TrackingEvent, WebSession, WebSettings,
 )
+from ..model import LoginFailure
 
 
 class Store(Protocol):
@@ -50,6 +51,16 @@ class Store(Protocol):
     async def put_node_report(self, report: NodeReport) -> None:
         """Not a configuration change: does not bump config_version."""
     async def get_node_report(self, server: str) -> NodeReport | None: ...
+
+    # activity counters (the dashboard's chart) -----------------------------------------
+    # Kinds: pop3-login-ok, pop3-login-failed, smtp-delivered (one per message accepted).
+    async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add `counts` ((bucket, kind) -> n; bucket: ISO-8601 start of a 10-minute bucket) to
+        the server's counters. Not a configuration change: does not bump config_version.
+        NotFound if the server does not exist; nothing to add (empty, all zero) is a no-op."""
+    async def list_activity(self, server: str | None, since: str) -> list[tuple[str, str, str, int]]:
+        """(server, bucket, kind, count) for buckets at or after `since` (ISO-8601), ordered by
+        (server, bucket, kind); buckets in the store's UTC form; server None: every server."""
 
     # receive connectors (unique name per server; names match case-insensitively) -------
     async def add_connector(self, connector: ReceiveConnector) -> None:
@@ -122,6 +133,17 @@ class Store(Protocol):
                             limit: int = 1000) -> list[TrackingEvent]:
         """The newest `limit` matching rows, oldest first. sender/recipient match
         case-insensitively and exactly; `since` is an ISO-8601 time (rows at or after it)."""
+
+    # failed logins (the doctor's evidence; not configuration: no config_version bump) ---
+    async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:
+        """Append refused logins, `at` as given (when it happened); the mailbox tried is kept
+        as sent, cut to 100 characters. Nothing to record is a no-op."""
+    async def list_login_failures(self, mailbox: str | None = None, *, since: str | None = None,
+                                  limit: int = 1000) -> list[LoginFailure]:
+        """The newest `limit` matching rows, oldest first; `mailbox` matches case-insensitively
+        and exactly, `since` is an ISO-8601 time (rows at or after it)."""
+    async def remove_login_failures(self, before: str) -> int:
+        """Rows older than `before` (ISO-8601) go; returns how many (nodes keep a week)."""
 
     # admin principals (organisation-wide; names arrive lower-case) ----------------------
     # None of these bump config_version: nodes read admins, tokens and sessions per request.

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import (
     Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
     Service, ServiceStatus, Startup, TrackingEvent, WebSession, WebSettings, enum_value,
 )
+from ..model import LoginFailure
+from . import _sqlite_activity as activity_sql
 from . import _sqlite_admin as admin_sql
+from . import _sqlite_logins as logins_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_workers import SqliteWorkers
@@ -189,6 +192,18 @@ class SqliteStore(SqliteWorkers):
             "SELECT server, heartbeat_at, pid, services FROM node_reports WHERE server = ?", (server,)
         ).fetchone())
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
+
+    # activity counters (statistics, not configuration: no bump; see _sqlite_activity) ------
+    async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
+        rows = activity_sql.activity_rows(counts)
+        if not rows:
+            self._check_open()
+            return
+        await self._write(lambda conn: activity_sql.add_activity(conn, server, rows))
+
+    async def list_activity(self, server: str | None, since: str) -> list[tuple[str, str, str, int]]:
+        sql, params = activity_sql.activity_query(server, since)
+        return [tuple(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
     # receive connectors (unique name per server, in any case) ----------------------------
     async def add_connector(self, connector: ReceiveConnector) -> None:
@@ -416,6 +431,24 @@ class SqliteStore(SqliteWorkers):
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [mail.tracking_row(row) for row in reversed(rows)]
+
+    # failed logins (evidence, not configuration: no bump; see _sqlite_logins) ------------
+    async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:
+        values = [logins_sql.failure_values(row) for row in rows]
+        if not values:
+            self._check_open()
+            return
+        await self._write(lambda conn: logins_sql.insert(conn, values))
+
+    async def list_login_failures(self, mailbox: str | None = None, *, since: str | None = None,
+                                  limit: int = 1000) -> list[LoginFailure]:
+        sql, params = logins_sql.query(mailbox, since, limit)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [logins_sql.row_to_failure(row) for row in reversed(rows)]
+
+    async def remove_login_failures(self, before: str) -> int:
+        cutoff = mail.utc_iso(before, "before")
+        return await self._write(lambda conn: logins_sql.prune(conn, cutoff))
 
     # admin principals, API tokens, console sessions (see _sqlite_admin) ------------------
     # Not configuration (nodes read them per request): none of these bumps config_version.

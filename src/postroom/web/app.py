@@ -1,4 +1,4 @@
-"""The admin service's web application: the REST API under /api/v1 (the console comes later).
+"""The admin service's web application: the REST API under /api/v1 and the console under /console.
 
 The node owns the store and builds the app once; uvicorn's protocol serves it on the node's
 own listeners (HTTPS, and plain HTTP on loopback only). Nothing here starts or stops anything.
@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from .. import __version__
 from ..service.authentication import AdminAuthenticator
 from ..storage import Store
-from . import errors, routes_admins, routes_recipients, routes_servers, routes_session
+from . import console, errors, routes_admins, routes_recipients, routes_servers, routes_session
 from .edge import BodyLimit, NoStore
 
 API_PREFIX = "/api/v1"
@@ -39,6 +39,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     for module in (routes_session, routes_servers, routes_recipients, routes_admins):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
+    console.install(app)
     return app
 
 

@@ -18,7 +18,7 @@ open_router = APIRouter(prefix="/api/v1")  # signing in needs no credentials but
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
 
 
-def _cookie_options(request: Request) -> dict[str, Any]:
+def cookie_options(request: Request) -> dict[str, Any]:
     return {"path": "/", "httponly": True, "samesite": "strict", "secure": request.url.scheme == "https"}
 
 
@@ -27,7 +27,7 @@ async def sign_in(body: SignIn, request: Request, response: Response) -> Any:
     """Sign in to the console with an admin principal's name and password."""
     signed = await admin_auth(request).sign_in(body.name, body.password, await session_timeout(request),
                                                source=client_ip(request))
-    response.set_cookie(SESSION_COOKIE, signed.cookie, **_cookie_options(request))
+    response.set_cookie(SESSION_COOKIE, signed.cookie, **cookie_options(request))
     return {"name": signed.caller.name, "roles": role_list(signed.caller), "csrf_token": signed.session.csrf_token,
             "expires_at": signed.session.expires_at}
 
@@ -46,5 +46,5 @@ async def sign_out(who: Who, request: Request, response: Response) -> Any:
     """End the console session (a token or Basic caller has none: signed_out is false)."""
     if who.cookie is not None:
         await admin_auth(request).sign_out(who.cookie)
-        response.delete_cookie(SESSION_COOKIE, **_cookie_options(request))
+        response.delete_cookie(SESSION_COOKIE, **cookie_options(request))
     return {"name": who.caller.name, "signed_out": who.cookie is not None}

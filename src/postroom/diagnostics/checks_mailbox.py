@@ -1,0 +1,143 @@
+"""The mailbox half of the checklist: it exists and may use POP3, its password, the connection
+limits and the mailbox lock right now, and the refused logins of the last hour."""
+from __future__ import annotations
+
+from collections import Counter
+from urllib.parse import quote
+
+from .checks_pop import SERVICES_PAGE, pop3_page, service_running
+from .facts import Facts
+from .result import FAIL, PASS, WARN, Check, Findings, command, not_checked
+
+STALE_AFTER = 60.0  # seconds without a command: a session holding the lock looks forgotten
+TROUBLESHOOTING_PAGE = "/console/troubleshooting"
+DEFAULT_PER_USER = 16  # Exchange's MaxConnectionsPerUser
+
+
+def mailbox_page(f: Facts) -> str:
+    return f"/console/mailboxes/{quote(f.address, safe='@')}"
+
+
+def mailbox(f: Facts) -> Check:
+    name, page = "mailbox", mailbox_page(f)
+    box = f.mailbox
+    if box is None:
+        fix = command("mailbox", "new", f.address)
+        if f.domain not in f.domains:  # mailbox new refuses a domain that is not accepted
+            fix = command("domain", "add", f.domain) + " && " + fix
+        return Check(name, FAIL, f"there is no mailbox {f.address}: every login gets -ERR [AUTH] Logon failure",
+                     fix, "/console/mailboxes")
+    if not box.enabled:
+        return Check(name, FAIL, f"{f.address} is disabled: even the right password gets "
+                     "-ERR [AUTH] This mailbox is disabled", command("mailbox", "set", f.address, "--enabled"), page)
+    return Check(name, PASS, f"{f.address} exists and is enabled", None, page)
+
+
+def mailbox_pop3(f: Facts) -> Check:
+    name, page = "mailbox-pop3", mailbox_page(f)
+    if f.mailbox is None:
+        return not_checked(name, "no such mailbox (see mailbox)", page)
+    if not f.mailbox.pop_enabled:
+        return Check(name, FAIL, "POP3 is disabled for this mailbox (Mailbox Features): the right password gets "
+                     "-ERR [AUTH] POP3 access is disabled for this mailbox",
+                     command("mailbox", "set", f.address, "--pop", "enabled"), page)
+    return Check(name, PASS, "POP3 is enabled for this mailbox", None, page)
+
+
+def mailbox_password(f: Facts, password_ok: bool | None) -> Check:
+    name, page = "mailbox-password", mailbox_page(f)
+    if f.mailbox is None:
+        return not_checked(name, "no such mailbox (see mailbox)", page)
+    fix = command("mailbox", "password", f.address)
+    if f.mailbox.password_hash is None:
+        return Check(name, FAIL, "no password is set: nobody can log in", fix, page)
+    if password_ok is False:
+        return Check(name, FAIL, "the password given is not this mailbox's: the application gets "
+                     "-ERR [AUTH] Logon failure (set the password the application uses, or correct the application)",
+                     fix, page)
+    if password_ok:
+        return Check(name, PASS, "set, and the password given is this mailbox's", None, page)
+    return Check(name, PASS, "set (not verified: give --password-stdin to check the application's password "
+                 "and log in)", None, page)
+
+
+def _doubled(limit: int, at_least: int = 1) -> str:
+    """A limit to suggest: twice the current one (at least `at_least`), within Exchange's range."""
+    return str(min(max(2 * limit, at_least), 2147483647))
+
+
+def connection_limits(f: Facts) -> Check:
+    name, page = "connection-limits", pop3_page(f)
+    if not service_running(f, "pop3"):
+        return not_checked(name, "the pop3 service is not running (see pop3-service)", page)
+    live, pop = f.live("pop3"), f.pop
+    findings = Findings()
+    total = int(live.get("sessions", 0))
+    if total >= pop.max_connections:
+        findings.add(FAIL, f"{total} of {pop.max_connections} POP3 connections are open: new ones get "
+                     "-ERR [SYS/TEMP] Too many connections",
+                     command(*f.on_server("pop", "set", "--max-connections", _doubled(pop.max_connections))))
+    entry = live.get("mailboxes", {}).get(f.address)
+    in_use = int(entry["sessions"]) if entry else 0
+    if in_use >= pop.max_connections_per_user:
+        sources = ", ".join(sorted({h["remote"] for h in entry["holders"]})) if entry else ""
+        findings.add(FAIL, f"{in_use} of {pop.max_connections_per_user} connections per user are in use for "
+                     f"{f.address} (from {sources}): its next login gets -ERR [SYS/TEMP] Too many connections",
+                     command(*f.on_server("pop", "set", "--max-connections-per-user",
+                                          _doubled(pop.max_connections_per_user, DEFAULT_PER_USER))))
+    at_limit = live.get("sources_at_limit", {})
+    if at_limit:
+        listed = ", ".join(f"{ip} ({n})" for ip, n in at_limit.items())
+        findings.add(WARN, f"sources at the limit of {pop.max_connections_from_single_ip} connections each: {listed}; "
+                     "a new connection from them is refused",
+                     command(*f.on_server("pop", "set", "--max-connections-from-single-ip",
+                                          _doubled(pop.max_connections_from_single_ip))))
+    return findings.check(name, f"{in_use} of {pop.max_connections_per_user} connections per user, {total} of "
+                          f"{pop.max_connections} in total; no source at its limit of "
+                          f"{pop.max_connections_from_single_ip}", page)
+
+
+def mailbox_lock(f: Facts) -> Check:
+    name = "mailbox-lock"
+    if not service_running(f, "pop3"):
+        return not_checked(name, "the pop3 service is not running (see pop3-service)", SERVICES_PAGE)
+    live = f.live("pop3")
+    entry = live.get("mailboxes", {}).get(f.address)
+    if not entry:
+        if live.get("mailboxes_truncated"):
+            return Check(name, PASS, "unknown: more mailboxes are in use than the node reports", None, SERVICES_PAGE)
+        return Check(name, PASS, "free: no POP3 session has the mailbox open", None, SERVICES_PAGE)
+    holder = entry["holders"][0]
+    idle = float(holder["idle_seconds"])
+    who = f"session {holder['session']} from {holder['remote']}"
+    if idle >= STALE_AFTER:
+        return Check(name, WARN, f"held by {who}, idle for {idle:.0f} s: it looks forgotten, and the application's "
+                     f"logins get -ERR [IN-USE] until it quits or its idle timeout "
+                     f"({f.pop.authenticated_timeout} s) ends it; restarting drops every POP3 connection",
+                     command(*f.on_server("service", "restart", "pop3")), SERVICES_PAGE)
+    return Check(name, PASS, f"in use right now by {who} (active {idle:.0f} s ago): a second session at the same "
+                 "time gets -ERR [IN-USE]", None, SERVICES_PAGE)
+
+
+def _evidence_fix(f: Facts, reason: str) -> str | None:
+    """The fix for a refusal reason, only while its cause is still there."""
+    box = f.mailbox
+    if reason == "pop-disabled" and box is not None and not box.pop_enabled:
+        return command("mailbox", "set", f.address, "--pop", "enabled")
+    if reason == "mailbox-disabled" and box is not None and not box.enabled:
+        return command("mailbox", "set", f.address, "--enabled")
+    return None
+
+
+def recent_failures(f: Facts) -> Check:
+    name, page = "recent-failed-logins", TROUBLESHOOTING_PAGE
+    rows = f.failures
+    if not rows:
+        return Check(name, PASS, f"no refused logins for {f.address} in the last hour", None, page)
+    groups = Counter((r.service, r.reason, r.remote_ip) for r in rows)
+    last = {(r.service, r.reason, r.remote_ip): r.at for r in rows}  # oldest first: the last one wins
+    parts = [f"{n}x {service} {reason} from {ip} (last at {last[(service, reason, ip)][11:19]} UTC)"
+             for (service, reason, ip), n in groups.most_common(10)]
+    more = f"; and {len(groups) - 10} more kinds" if len(groups) > 10 else ""
+    return Check(name, WARN, f"{len(rows)} refused logins in the last hour: {'; '.join(parts)}{more}",
+                 _evidence_fix(f, rows[-1].reason), page)

@@ -1,0 +1,139 @@
+"""`postroom doctor pop ADDRESS`: the article's checklist in its order, then a live probe the
+way the application connects, then the evidence of the last hour.
+
+Checks that depend on an earlier failure say "not checked" (a warning) instead of failing
+again for the same cause, so exactly one failure names each problem.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ..auth import Authenticator
+from ..model import normalise_address
+from ..storage import Store
+from . import certs
+from .checks_mailbox import (
+    TROUBLESHOOTING_PAGE, connection_limits, mailbox, mailbox_lock, mailbox_password, mailbox_pop3, recent_failures,
+)
+from .checks_pop import bindings, certificate, certificate_names, client_binding, login_type, pop3_service, startup
+from .checks_smtp import client_connector, default_connector, smtp_service
+from .facts import Facts, gather
+from .probe import StepFailed, Steps, client_context, pop3_session, quit_pop3
+from .result import FAIL, PASS, Check, not_checked
+from .target import Target, check_mode, choose
+
+# The order an administrator reads them in: the article's steps, then proof, then evidence.
+CHECK_NAMES = (
+    "pop3-service", "pop3-startup", "pop3-bindings", "client-binding", "certificate", "certificate-names",
+    "login-type", "mailbox", "mailbox-pop3", "mailbox-password", "connection-limits", "mailbox-lock",
+    "smtp-service", "client-connector", "default-connector", "probe", "recent-failed-logins",
+)
+_LOGIN_BLOCKERS = ("mailbox", "mailbox-pop3", "mailbox-password", "login-type", "connection-limits")
+
+
+async def run_doctor(store: Store, *, server: str, local: bool, data_dir: str, address: str,
+                     client_mode: str | None = None, host: str | None = None, port: int | None = None,
+                     password: str | None = None, failure_delay: float = 2.0) -> list[Check]:
+    address = normalise_address(address)
+    check_mode(client_mode)
+    facts = await gather(store, server, address, data_dir, local)
+    target = await asyncio.to_thread(choose, facts.pop, client_mode, host, port, facts.server.fqdn, local)
+    password_ok = await _verify(facts, password, failure_delay)
+    return await asyncio.to_thread(_run_checks, facts, target, password, password_ok)
+
+
+async def _verify(facts: Facts, password: str | None, failure_delay: float) -> bool | None:
+    """Whether `password` is the mailbox's; None when there is nothing to compare. A wrong one
+    waits like a refused login, so the doctor is no faster a password oracle than POP3."""
+    if password is None or facts.mailbox is None or facts.mailbox.password_hash is None:
+        return None
+    authenticator = Authenticator(failure_delay=failure_delay, cache_size=0)
+    try:
+        return await authenticator.verify(facts.address, password, facts.mailbox.password_hash)
+    finally:
+        authenticator.close()
+
+
+def _run_checks(f: Facts, target: Target, password: str | None, password_ok: bool | None) -> list[Check]:
+    cert = certs.inspect(f.pop.certificate, f.pop.certificate_key) if f.pop.certificate else None
+    checks = [
+        pop3_service(f), startup(f, "pop3", "pop3-startup"), bindings(f), client_binding(f, target),
+        certificate(f, target, cert), certificate_names(f, target, cert), login_type(f, target),
+        mailbox(f), mailbox_pop3(f), mailbox_password(f, password_ok), connection_limits(f), mailbox_lock(f),
+        smtp_service(f), client_connector(f), default_connector(f),
+    ]
+    checks.append(pop3_probe(f, target, password, {c.name: c for c in checks}))
+    checks.append(recent_failures(f))
+    return checks
+
+
+def _why_not_probed(f: Facts, target: Target, earlier: dict[str, Check]) -> str | None:
+    if earlier["pop3-service"].status == FAIL:
+        return "the pop3 service is not running (see pop3-service)"
+    if target.binding is None or earlier["client-binding"].status == FAIL:
+        return "the application's binding is missing or of the wrong kind (see client-binding)"
+    live = f.live("pop3")
+    listening = {entry.split(" ", 1)[0] for entry in live.get("listening", [])}
+    if target.binding not in listening:
+        return f"{target.binding} does not listen (see pop3-bindings)"
+    unusable = not f.pop.certificate or any(e.startswith("certificate:") for e in live.get("errors", []))
+    if target.mode == "stls" and unusable:
+        return "STLS is not offered without a usable certificate (see certificate)"
+    return None
+
+
+def _why_no_login(f: Facts, password: str | None, earlier: dict[str, Check]) -> str | None:
+    if password is None:
+        return "no password given (--password-stdin)"
+    failed = [name for name in _LOGIN_BLOCKERS if earlier[name].status == FAIL]
+    if failed:
+        return f"the login would be refused (see {', '.join(failed)})"
+    if f.live("pop3").get("mailboxes", {}).get(f.address):
+        return "another session has the mailbox open, the login would get -ERR [IN-USE] (see mailbox-lock)"
+    return None
+
+
+def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str, Check]) -> Check:
+    name, page = "probe", TROUBLESHOOTING_PAGE
+    why = _why_not_probed(f, target, earlier)
+    if why:
+        return not_checked(name, why, page)
+    assert target.port is not None
+    no_login = _why_no_login(f, password, earlier)
+    steps = Steps()
+    where = f"{target.connect_host}:{target.port} ({target.mode})"
+    try:
+        # The certificate checks above say what a verifying client finds; the probe looks past it.
+        client = pop3_session(steps, target.connect_host, target.port, target.mode, client_context(False))
+        try:
+            if no_login is None:
+                assert password is not None
+                with steps.step("login"):
+                    client.login(f.address, password)
+                with steps.step("STAT") as step:
+                    count, size = client.command("STAT").split()[1:3]
+                    step.info = f"{count} messages, {size} octets"
+        except StepFailed:
+            client.close()
+            raise
+        quit_pop3(steps, client)
+    except StepFailed as exc:
+        done = steps.summary()
+        before = f" (before that: {done})" if done else ""
+        return Check(name, FAIL, f"{where}: {exc.step} failed: {exc.error}{before}", None, page)
+    detail = f"{where}: {steps.summary()}"
+    if no_login:
+        detail += f"; login not tried: {no_login}"
+    return Check(name, PASS, detail, None, page)
+
+
+def as_dicts(checks: list[Check]) -> list[dict[str, Any]]:
+    return [check.to_dict() for check in checks]
+
+
+def failed(checks: list[Check]) -> bool:
+    return any(check.status == FAIL for check in checks)
+
+
+__all__ = ["CHECK_NAMES", "PASS", "as_dicts", "failed", "run_doctor"]

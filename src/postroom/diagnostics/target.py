@@ -1,0 +1,78 @@
+"""How the application connects: host, port and client mode (plain, stls, ssl), and the POP3
+binding that serves it, if any.
+
+Without --port the application is assumed to use the first SSL binding (or, in plain/stls
+mode, the first plain binding). Without --host it connects to that binding's address, or to
+this machine when the binding is a wildcard; certificate names are then checked against the
+server's FQDN, the name clients are normally given.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..errors import ValidationError
+from ..model import PopSettings, parse_binding
+from . import netinfo
+
+MODES = ("plain", "stls", "ssl")
+
+
+@dataclass(frozen=True)
+class Target:
+    mode: str
+    host: str  # the name the application uses (certificate names are checked against it)
+    connect_host: str  # where the probe connects
+    port: int | None  # None: no binding of the kind the mode needs
+    binding: str | None  # the binding that serves (connect_host, port), None if none does
+    ssl_binding: bool  # `binding` is an SSL (implicit TLS) binding
+    given: bool  # the admin named the port (or host): a missing binding is a finding
+
+
+def check_mode(mode: str | None) -> str | None:
+    if mode is not None and mode not in MODES:
+        raise ValidationError("client_mode", f"{mode!r} is not a client mode", list(MODES))
+    return mode
+
+
+def _serves(binding: str, addresses: list[str], port: int | None) -> bool:
+    """Whether a binding accepts connections to one of `addresses` (any, if none are known)
+    on `port` (any, if None)."""
+    host, bound_port = parse_binding("bindings", binding)
+    if port is not None and bound_port != port:
+        return False
+    if not addresses:
+        return True
+    if host in ("0.0.0.0", "::"):
+        version = 4 if host == "0.0.0.0" else 6
+        return any(ipaddress.ip_address(a).version == version for a in addresses)
+    return host in addresses
+
+
+def choose(pop: PopSettings, mode: str | None, host: str | None, port: int | None,
+           fqdn: str, local: bool) -> Target:
+    """Blocking (a host name is resolved): call in a thread."""
+    mode = check_mode(mode)
+    if port is not None and not 1 <= port <= 65535:
+        raise ValidationError("port", f"{port} is out of range (allowed: 1..65535)")
+    addresses = netinfo.resolve(host) if host else []
+    if mode is None and port is None:
+        mode = "ssl" if pop.ssl_bindings or not pop.bindings else "stls"
+    # With a port, whichever kind of binding serves it; without, the mode's first binding.
+    pools = [(b, True) for b in pop.ssl_bindings] + [(b, False) for b in pop.bindings]
+    if port is None:
+        pools = [(b, is_ssl) for b, is_ssl in pools if is_ssl == (mode == "ssl")]
+    found = [(b, is_ssl) for b, is_ssl in pools if _serves(b, addresses, port)]
+    # No binding serves a given port: only the application's settings could say its mode;
+    # guess from the well-known ports.
+    binding, is_ssl = found[0] if found else (None, mode == "ssl" or (mode is None and port == 995))
+    mode = mode or ("ssl" if is_ssl else "stls")
+    bound_port = parse_binding("bindings", binding)[1] if binding else None
+    if host:
+        connect = host
+    elif binding:
+        connect = netinfo.reach_host(parse_binding("bindings", binding)[0], local, fqdn)
+    else:
+        connect = "127.0.0.1" if local else fqdn
+    return Target(mode, host or fqdn, connect, port or bound_port, binding, is_ssl,
+                  port is not None or host is not None)

@@ -1,0 +1,94 @@
+"""What a node keeps for `postroom doctor`: refused logins, and who holds POP3 mailboxes now.
+
+Refused logins arrive through the services' login listener (`report_login`), are appended to
+an in-memory list (the hot path never waits for the store) and written with the heartbeat
+(`Store.record_login_failures`). The POP3 usage summary goes into the node report; it is
+bounded so that a node with many sessions does not write a large report every second.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from ..errors import PostroomError
+from ..model import LoginFailure
+from ..storage import Store
+
+log = logging.getLogger("postroom.node")
+MAX_PENDING = 10000  # refusals kept while the store is away; more are counted and dropped
+KEEP_DAYS = 7
+PRUNE_INTERVAL = 3600.0
+MAX_REPORTED_MAILBOXES = 500
+_RESULT = re.compile(r"(?:failed|refused) \((.+)\)")
+
+
+class LoginEvidence:
+    """Refused logins since the last flush, for one server."""
+
+    def __init__(self, server: str, clock: Callable[[], float] = time.time) -> None:
+        self.server = server
+        self._clock = clock
+        self._pending: list[LoginFailure] = []
+        self.dropped = 0
+        self._last_prune = 0.0
+
+    def record(self, result: str, service: str, remote: str, user: str) -> None:
+        """The services' login listener: (result, service, remote ip, mailbox tried)."""
+        if result == "succeeded":
+            return
+        if len(self._pending) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        match = _RESULT.fullmatch(result)
+        at = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat(timespec="microseconds")
+        mailbox = "" if user == "-" else user
+        self._pending.append(LoginFailure(at, self.server, service, remote or "?", mailbox,
+                                          match.group(1) if match else result))
+
+    async def flush(self, store: Store) -> None:
+        """Store what was recorded; if the store cannot take it now, keep it for the next try."""
+        rows, self._pending = self._pending, []
+        try:
+            if rows:
+                await store.record_login_failures(rows)
+            if self.dropped:
+                log.warning("node %s dropped %d failed-login records (the store was unavailable)",
+                            self.server, self.dropped)
+                self.dropped = 0
+            now = self._clock()
+            if now - self._last_prune > PRUNE_INTERVAL:
+                self._last_prune = now
+                cutoff = datetime.fromtimestamp(now, timezone.utc) - timedelta(days=KEEP_DAYS)
+                await store.remove_login_failures(cutoff.isoformat())
+        except PostroomError as exc:
+            self._pending = (rows + self._pending)[:MAX_PENDING]
+            log.warning("node %s cannot store failed logins: %s", self.server, exc.message)
+
+
+def pop3_usage(service: Any) -> dict[str, Any]:
+    """Who holds which mailbox, and which sources are at their limit: what the doctor needs to
+    tell "limit exhausted" and "mailbox locked" apart without reaching into the node."""
+    now = asyncio.get_running_loop().time()  # sessions keep last_activity in loop time
+    mailboxes: dict[str, dict[str, Any]] = {}
+    for session in service.sessions:
+        user = getattr(session, "user", None)
+        if not user:
+            continue
+        entry = mailboxes.get(user)
+        if entry is None:
+            if len(mailboxes) >= MAX_REPORTED_MAILBOXES:
+                continue
+            entry = mailboxes[user] = {"sessions": 0, "holders": []}
+        entry["sessions"] += 1
+        if len(entry["holders"]) < 5:
+            entry["holders"].append({"session": session.id, "remote": session.remote_ip,
+                                     "idle_seconds": round(max(0.0, now - session.last_activity), 1)})
+    limit = service.settings.max_connections_from_single_ip
+    sources = {ip: count for ip, count in service.per_ip.items() if count >= limit}
+    return {"mailboxes": mailboxes, "mailboxes_truncated": len(mailboxes) >= MAX_REPORTED_MAILBOXES,
+            "sources_at_limit": dict(list(sources.items())[:100])}
+

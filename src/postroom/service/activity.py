@@ -1,0 +1,46 @@
+"""What happened lately on this server: POP3 logins and SMTP deliveries per 10 minutes.
+
+The node counts them in memory and adds them to the store once a second (server/activity);
+this reads them back for the dashboard's chart and the troubleshooting page.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from ..errors import ValidationError
+from ..server.activity import (
+    BUCKET_SECONDS, POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, bucket_name, bucket_start,
+)
+from .context import READ, Context
+
+MAX_HOURS = 7 * 24
+FIELDS = {POP3_LOGIN_OK: "pop3_logins_ok", POP3_LOGIN_FAILED: "pop3_logins_failed", SMTP_DELIVERED: "smtp_delivered"}
+
+
+async def activity(ctx: Context, hours: int = 24, *, now: float | None = None) -> list[dict[str, Any]]:
+    """One entry per 10-minute bucket of the last `hours` hours on the local server, oldest
+    first, the current (partial) bucket last; buckets with nothing counted are zeros."""
+    await ctx.require(READ)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_HOURS:
+        raise ValidationError("hours", f"{hours!r} is out of range (allowed: 1..{MAX_HOURS})")
+    names = bucket_names(time.time() if now is None else now, hours)
+    rows = await ctx.store.list_activity(ctx.local_server, names[0])
+    return fill_buckets(names, ((bucket, kind, count) for _, bucket, kind, count in rows))
+
+
+def bucket_names(now: float, hours: int) -> list[str]:
+    """The names of the `hours` * 6 buckets that end with the one holding `now`."""
+    last = bucket_start(now)
+    count = hours * 3600 // BUCKET_SECONDS
+    return [bucket_name(last - (count - 1 - i) * BUCKET_SECONDS) for i in range(count)]
+
+
+def fill_buckets(names: list[str], rows: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    """Every bucket in `names`, with the counts of `rows` (bucket, kind, count) that fall in
+    one; kinds this view does not show and buckets outside `names` are left out."""
+    buckets = {name: {"bucket": name, **{field: 0 for field in FIELDS.values()}} for name in names}
+    for bucket, kind, count in rows:
+        if bucket in buckets and kind in FIELDS:
+            buckets[bucket][FIELDS[kind]] += count
+    return list(buckets.values())

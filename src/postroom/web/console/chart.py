@@ -1,0 +1,170 @@
+"""The dashboard's activity chart: per-10-minute buckets in, one inline SVG out.
+
+A pure function (no I/O, no script, no CDN): succeeded POP3 logins and SMTP deliveries are
+lines, failed POP3 logins are red columns, so a burst of failures (an application that
+stopped logging in) stands out even next to busy lines. Hovering a bucket shows its counts
+(an SVG <title>, no JavaScript). Times are UTC, as the buckets are.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any, Mapping, Sequence
+
+WIDTH, HEIGHT = 900, 240
+LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 26  # room for the y labels, the legend, the x labels
+MUTED, GRID = "#5b6470", "#e3e6eb"
+BUCKET_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str  # the bucket field it draws
+    label: str
+    colour: str
+    dash: str = ""  # stroke-dasharray; "" draws a solid line
+    bars: bool = False
+
+
+SERIES = (
+    Series("pop3_logins_ok", "POP3 logins succeeded", "#1d7a35"),
+    Series("pop3_logins_failed", "POP3 logins failed", "#c0261d", bars=True),
+    Series("smtp_delivered", "SMTP deliveries", "#1f5fa8", "6 3"),
+)
+
+
+def nice_scale(largest: int) -> tuple[int, int]:
+    """(top, step) of the y axis: a step of 1, 2 or 5 times a power of ten giving at most five
+    steps, and the top the first multiple of it at or above `largest` (at least one step)."""
+    rough = max(largest, 1) / 4
+    power = 10 ** math.floor(math.log10(rough)) if rough >= 1 else 1
+    step = next(power * m for m in (1, 2, 5, 10) if power * m >= rough)
+    return max(step, math.ceil(largest / step) * step), step
+
+
+def label_hours(buckets: int) -> int:
+    """Hours between x-axis labels: about eight labels whatever the span."""
+    hours = buckets * BUCKET_MINUTES / 60
+    return next((h for h in (1, 2, 3, 6, 12) if hours / h <= 8), 24)
+
+
+def _time(bucket: str) -> datetime:
+    return datetime.fromisoformat(bucket)
+
+
+def _axis_label(moment: datetime) -> str:
+    return f"{moment.day} {moment:%b}" if (moment.hour, moment.minute) == (0, 0) else f"{moment:%H:%M}"
+
+
+def _n(value: float) -> str:
+    """A coordinate, short: 12.5, 13."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity, last 24 hours",
+                 id_prefix: str = "activity", width: int = WIDTH, height: int = HEIGHT) -> str:
+    """The chart of `buckets` (oldest first; each {"bucket": ISO-8601 start, and a count per
+    series key}) as an <svg> element, sized by its viewBox to fill its container."""
+    count = len(buckets)
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
+    bottom = TOP + plot_h
+    slot = plot_w / max(count, 1)
+    totals = {s.key: sum(int(b.get(s.key, 0)) for b in buckets) for s in SERIES}
+    top, step = nice_scale(max((int(b.get(s.key, 0)) for b in buckets for s in SERIES), default=0))
+
+    def y(value: float) -> float:
+        return bottom - value / top * plot_h
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="activity-chart" viewBox="0 0 {width} {height}"'
+        f' width="100%" style="max-width:{width}px;height:auto" role="img"'
+        f' aria-labelledby="{id_prefix}-title {id_prefix}-desc" font-family="system-ui, sans-serif" font-size="12">',
+        f'<title id="{id_prefix}-title">{escape(title)}</title>',
+        f'<desc id="{id_prefix}-desc">{escape(_summary(buckets, totals))}</desc>',
+    ]
+    # y axis: grid lines and counts
+    for value in range(0, top + 1, step):
+        out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{_n(y(value))}" y2="{_n(y(value))}" stroke="{GRID}"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{_n(y(value) + 4)}" text-anchor="end" fill="{MUTED}">{value}</text>')
+    # x axis: a tick and a label at every few whole hours (UTC)
+    every = label_hours(count) * 60
+    for index, bucket in enumerate(buckets):
+        moment = _time(bucket["bucket"])
+        if (moment.hour * 60 + moment.minute) % every == 0:
+            x = _n(LEFT + index * slot)
+            out.append(f'<line x1="{x}" x2="{x}" y1="{bottom}" y2="{bottom + 4}" stroke="{MUTED}"/>')
+            out.append(f'<text x="{x}" y="{bottom + 16}" text-anchor="middle" fill="{MUTED}">'
+                       f'{escape(_axis_label(moment))}</text>')
+    out.append(f'<text x="{LEFT + plot_w}" y="{height - 2}" text-anchor="end" fill="{MUTED}">UTC</text>')
+    out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{bottom}" y2="{bottom}" stroke="{MUTED}"/>')
+    # the series: columns first, lines over them
+    for series in sorted(SERIES, key=lambda s: not s.bars):
+        out.append(_series(series, buckets, slot, y, bottom))
+    if not any(totals.values()):
+        out.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" fill="{MUTED}">'
+                   f'No POP3 logins or SMTP deliveries in this period</text>')
+    out.extend(_hover_targets(buckets, slot, plot_h))
+    out.extend(_legend(totals))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _series(series: Series, buckets: Sequence[Mapping[str, Any]], slot: float, y: Any, bottom: float) -> str:
+    head = f'<g class="series" data-series="{series.key}" aria-label="{escape(series.label)}">'
+    if series.bars:
+        bars = []
+        for index, bucket in enumerate(buckets):
+            value = int(bucket.get(series.key, 0))
+            if value:
+                height = max(bottom - y(value), 2.0)  # one failure must still show
+                bars.append(f'<rect x="{_n(LEFT + index * slot + 0.5)}" y="{_n(bottom - height)}"'
+                            f' width="{_n(max(slot - 1, 1))}" height="{_n(height)}" fill="{series.colour}"/>')
+        return head + "".join(bars) + "</g>"
+    points = " ".join(f"{_n(LEFT + (index + 0.5) * slot)},{_n(y(int(bucket.get(series.key, 0))))}"
+                      for index, bucket in enumerate(buckets))
+    dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
+    return (head + f'<polyline points="{points}" fill="none" stroke="{series.colour}" stroke-width="1.5"'
+            f' stroke-linejoin="round"{dash}/></g>')
+
+
+def _span(bucket: str) -> str:
+    start = _time(bucket)
+    return f"{start:%H:%M}–{start + timedelta(minutes=BUCKET_MINUTES):%H:%M} UTC"
+
+
+def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, plot_h: float) -> list[str]:
+    """An invisible column per bucket with activity, whose <title> browsers show on hover."""
+    targets = []
+    for index, bucket in enumerate(buckets):
+        values = [int(bucket.get(s.key, 0)) for s in SERIES]
+        if any(values):
+            text = f"{_span(bucket['bucket'])}: " + ", ".join(f"{s.label} {v}" for s, v in zip(SERIES, values))
+            targets.append(f'<rect class="bucket" x="{_n(LEFT + index * slot)}" y="{TOP}" width="{_n(slot)}"'
+                           f' height="{_n(plot_h)}" fill="#000" fill-opacity="0"><title>{escape(text)}</title></rect>')
+    return targets
+
+
+def _legend(totals: Mapping[str, int]) -> list[str]:
+    items, x = [], LEFT
+    for series in SERIES:
+        if series.bars:
+            swatch = f'<rect x="{x}" y="8" width="12" height="12" fill="{series.colour}"/>'
+        else:
+            dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
+            swatch = f'<line x1="{x}" x2="{x + 18}" y1="14" y2="14" stroke="{series.colour}" stroke-width="2"{dash}/>'
+        text = f"{series.label} ({totals[series.key]})"
+        items.append(f'<g class="legend" data-series="{series.key}">{swatch}'
+                     f'<text x="{x + 24}" y="18" fill="#1b1f24">{escape(text)}</text></g>')
+        x += 24 + len(text) * 7 + 24  # about 7 px per character at 12 px
+    return items
+
+
+def _summary(buckets: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> str:
+    """The chart in words, for screen readers: totals and the worst bucket for failures."""
+    text = "Per 10 minutes. Totals: " + ", ".join(f"{s.label} {totals[s.key]}" for s in SERIES) + "."
+    if totals["pop3_logins_failed"]:
+        worst = max(buckets, key=lambda b: int(b.get("pop3_logins_failed", 0)))
+        text += f" Most failed POP3 logins: {int(worst['pop3_logins_failed'])} at {_span(worst['bucket'])}."
+    return text

@@ -1,0 +1,194 @@
+"""Organization › Recipient configuration › Mailbox: list, create, remove, reset password, and
+the properties dialog (General, Mailbox Features) where POP3 is enabled per mailbox; the list
+enables or disables POP3 for a selection.
+
+The list asks the service for one page (offset/limit) and the total, so it costs the same with
+10,000 mailboxes as with 10.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from ...errors import Conflict, NotFound, ValidationError
+from ...service import mailboxes as mailbox_ops
+from .base import Page, form_action, redirect, render, router
+from .pages_pop3 import describe_changes, form_errors, tab_of, values_of
+
+PAGE_SIZE = 50
+TABS = (("general", "General"), ("features", "Mailbox Features"))
+TAB_FIELDS = {"general": ("display_name", "enabled"), "features": ("pop_enabled",)}
+LABELS = {"display_name": "display name", "enabled": "mailbox enabled", "pop_enabled": "POP3"}
+BULK_ACTIONS = {"pop-enable": True, "pop-disable": False}
+NEW_FIELDS = ("address", "display_name", "password", "pop_enabled")
+
+
+def mailbox_url(address: str, **query: str) -> str:
+    """`/console/mailboxes/ADDRESS`: '@' kept readable, everything else that could end the path escaped."""
+    url = f"/console/mailboxes/{quote(address, safe='@')}"
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def list_url(search: str | None, page: int) -> str:
+    query = {k: v for k, v in (("search", search or ""), ("page", str(page) if page > 1 else "")) if v}
+    return "/console/mailboxes" + (f"?{urlencode(query)}" if query else "")
+
+
+def _page_number(value: Any) -> int:
+    try:
+        return max(1, int(str(value)))
+    except ValueError:
+        return 1
+
+
+def _size(octets: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if octets < 1024 or unit == "GB":
+            return f"{octets} {unit}" if unit == "bytes" else f"{octets:.1f} {unit}"
+        octets /= 1024  # type: ignore[assignment]
+    return ""
+
+
+# the list and the bulk action -------------------------------------------------------------------
+async def _render_list(request: Request, page: Page, search: str | None, number: int, *,
+                       errors: dict[str, str] | None = None, alert: str | None = None, status: int = 200) -> Response:
+    search = (search or "").strip() or None
+    result = await mailbox_ops.list_mailboxes(page.ctx, search, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
+    if number > pages and result["total"]:  # past the end (e.g. after a search narrowed it): the last page
+        number = pages
+        result = await mailbox_ops.list_mailboxes(page.ctx, search, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    return render(request, page, "console/mailboxes.html", status=status, result=result, search=search or "",
+                  number=number, pages=pages, page_size=PAGE_SIZE, mailbox_url=mailbox_url,
+                  previous_url=list_url(search, number - 1) if number > 1 else None,
+                  next_url=list_url(search, number + 1) if number < pages else None,
+                  errors=errors or {}, alert=alert)
+
+
+@router.get("/mailboxes")
+async def mailbox_list(request: Request, page: Page, search: str | None = None) -> Response:
+    # `page` is the signed-in admin here, so the query's ?page=N is read by hand.
+    return await _render_list(request, page, search, _page_number(request.query_params.get("page", 1)))
+
+
+@router.post("/mailboxes/bulk")
+async def mailbox_bulk(request: Request, page: Page) -> Response:
+    fields = await form_action(page, request)
+    search, number = str(fields.get("search", "")), _page_number(fields.get("page", 1))
+    action = str(fields.get("action", ""))
+    addresses = values_of(fields, "address")
+    if action not in BULK_ACTIONS:
+        error = ValidationError("action", f"{action!r} is not an action", list(BULK_ACTIONS))
+    elif not addresses:
+        error = ValidationError("address", "select at least one mailbox first")
+    else:
+        enabled, missing = BULK_ACTIONS[action], []
+        for address in addresses:
+            try:
+                await mailbox_ops.set_mailbox(page.ctx, address, pop_enabled=enabled)
+            except NotFound:  # removed since the list was shown: the rest still get the change
+                missing.append(address)
+        done = len(addresses) - len(missing)
+        notice = f"POP3 {'enabled' if enabled else 'disabled'} for {done} mailbox{'es' if done != 1 else ''}"
+        notice += f": {', '.join(a for a in addresses if a not in missing)}" if done <= 5 else ""
+        notice += f". Not found (removed meanwhile): {', '.join(missing)}." if missing else "."
+        return redirect(list_url(search, number), notice=notice)
+    errors, alert = form_errors(error, ("address", "action"))
+    return await _render_list(request, page, search, number, errors=errors, alert=alert, status=400)
+
+
+# create ------------------------------------------------------------------------------------------
+def _render_new(request: Request, page: Page, values: dict[str, Any], errors: dict[str, str] | None = None,
+                alert: str | None = None, status: int = 200) -> Response:
+    return render(request, page, "console/mailboxes_new.html", status=status, values=values, errors=errors or {},
+                  alert=alert)
+
+
+@router.get("/mailboxes/new")
+async def mailbox_new_page(request: Request, page: Page) -> Response:
+    return _render_new(request, page, {"address": "", "display_name": "", "pop_enabled": True})
+
+
+@router.post("/mailboxes/new")
+async def mailbox_new(request: Request, page: Page) -> Response:
+    fields = await form_action(page, request)
+    address = str(fields.get("address", "")).strip()
+    display_name = str(fields.get("display_name", "")).strip() or None
+    pop_enabled = "pop_enabled" in fields
+    values = {"address": address, "display_name": display_name or "", "pop_enabled": pop_enabled}  # never the password
+    try:
+        created = await mailbox_ops.new_mailbox(page.ctx, address, str(fields.get("password", "")),
+                                                display_name=display_name, pop_enabled=pop_enabled)
+    except ValidationError as error:
+        errors, alert = form_errors(error, NEW_FIELDS)
+        return _render_new(request, page, values, errors, alert, 400)
+    except Conflict as error:  # the address is taken: say so next to it
+        return _render_new(request, page, values, {"address": error.message},
+                           "Not saved: correct the field marked below.", 400)
+    pop = "enabled" if created["pop_enabled"] else "disabled"
+    return redirect(mailbox_url(created["address"]),
+                    notice=f"Mailbox {created['address']} created (POP3 {pop}).")
+
+
+# properties --------------------------------------------------------------------------------------
+async def _render_properties(request: Request, page: Page, address: str, tab: str, *,
+                             values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                             alert: str | None = None, status: int = 200) -> Response:
+    mailbox = await mailbox_ops.show_mailbox(page.ctx, address)
+    return render(request, page, "console/mailboxes_properties.html", status=status, mailbox=mailbox,
+                  shown={**mailbox, **(values or {})}, tab=tab, tabs=TABS, size=_size(mailbox["octets"]),
+                  url=mailbox_url(mailbox["address"]), errors=errors or {}, alert=alert)
+
+
+@router.get("/mailboxes/{address}")
+async def mailbox_properties(request: Request, page: Page, address: str, tab: str | None = None) -> Response:
+    return await _render_properties(request, page, address, tab_of(tab, TABS))
+
+
+@router.post("/mailboxes/{address}")
+async def mailbox_save(request: Request, page: Page, address: str) -> Response:
+    fields = await form_action(page, request)
+    tab = tab_of(str(fields.get("tab", "")), TABS)
+    if tab == "general":  # the checkbox is on this tab: absent means unchecked
+        changes: dict[str, Any] = {"display_name": str(fields.get("display_name", "")), "enabled": "enabled" in fields}
+    else:
+        changes = {"pop_enabled": str(fields.get("pop_enabled", "")).lower() in ("true", "on", "enabled")}
+    before = await mailbox_ops.show_mailbox(page.ctx, address)
+    try:
+        after = await mailbox_ops.set_mailbox(page.ctx, address, **changes)
+    except ValidationError as error:
+        errors, alert = form_errors(error, TAB_FIELDS[tab])
+        return await _render_properties(request, page, address, tab, values=changes, errors=errors, alert=alert,
+                                        status=400)
+    changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
+    if tab == "features" and changed:
+        notice = f"POP3 {'enabled' if after['pop_enabled'] else 'disabled'} for {after['address']}."
+    elif changed:
+        notice = f"Mailbox {after['address']} saved: " + "; ".join(changed) + "."
+    else:
+        notice = f"Nothing changed on mailbox {after['address']}."
+    return redirect(mailbox_url(after["address"], tab=tab), notice=notice)
+
+
+@router.post("/mailboxes/{address}/password")
+async def mailbox_password(request: Request, page: Page, address: str) -> Response:
+    fields = await form_action(page, request)
+    try:
+        after = await mailbox_ops.set_password(page.ctx, address, str(fields.get("password", "")))
+    except ValidationError as error:
+        errors, alert = form_errors(error, ("password",))
+        return await _render_properties(request, page, address, "general", errors=errors, alert=alert, status=400)
+    return redirect(mailbox_url(after["address"]), notice=f"Password of {after['address']} reset.")
+
+
+@router.post("/mailboxes/{address}/remove")
+async def mailbox_remove(request: Request, page: Page, address: str) -> Response:
+    await form_action(page, request)
+    removed = await mailbox_ops.remove_mailbox(page.ctx, address)
+    count = removed["messages_removed"]
+    return redirect("/console/mailboxes",
+                    notice=f"Mailbox {removed['address']} removed, with its {count} message{'s' if count != 1 else ''}.")

@@ -1,0 +1,158 @@
+"""Server configuration › Client Access › POP3: the properties dialog with Exchange's tabs.
+
+Each tab is one form that posts only its own fields to `pop.set_pop`, so saving one tab never
+rewrites what another shows. The Binding tab edits each list as one text input per binding,
+plus an empty one to add a binding, and a Remove button per row (which submits the form
+without that row). The client settings for applications are shown under every tab.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterable
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from ...errors import ValidationError
+from ...service import client_settings as client_ops
+from ...service import pop as pop_ops
+from ...service import services as service_ops
+from ...tls import certificate_info
+from .base import Page, form_action, redirect, render, router
+
+TABS = (("general", "General"), ("binding", "Binding"), ("authentication", "Authentication"),
+        ("connection", "Connection"), ("retrieval", "Retrieval"), ("certificate", "Certificate"))
+TAB_FIELDS: dict[str, tuple[str, ...]] = {
+    "general": ("banner",),
+    "binding": ("bindings", "ssl_bindings"),
+    "authentication": ("login_type",),
+    "connection": ("max_connections", "max_connections_from_single_ip", "max_connections_per_user",
+                   "max_command_size", "authenticated_timeout", "preauthenticated_timeout"),
+    "retrieval": ("sort_order", "protocol_log"),
+    "certificate": ("certificate", "certificate_key"),
+}
+CHECKBOXES = frozenset({"protocol_log"})
+LISTS = frozenset({"bindings", "ssl_bindings"})
+LABELS = {"bindings": "unencrypted or TLS bindings", "ssl_bindings": "SSL bindings", "login_type": "logon method",
+          "sort_order": "sort order", "protocol_log": "protocol logging", "banner": "banner",
+          "certificate": "certificate", "certificate_key": "certificate key"}
+
+
+# form helpers, shared with the mailbox and connector pages -------------------------------------
+def values_of(fields: dict[str, Any], name: str) -> list[str]:
+    """A field that may repeat (checkboxes, one input per list item), as a list of non-empty texts."""
+    value = fields.get(name, [])
+    items = value if isinstance(value, list) else [value]
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def form_errors(error: ValidationError, shown: Iterable[str]) -> tuple[dict[str, str], str]:
+    """(field -> message, alert): the message goes next to its field when the form shows that
+    field, and into the alert on top otherwise (e.g. a certificate needed by a new SSL binding)."""
+    if error.field in set(shown):
+        return {error.field: error.message}, "Not saved: correct the field marked below."
+    return {}, f"Not saved: {error.message}"
+
+
+def describe_changes(before: dict[str, Any], after: dict[str, Any], names: Iterable[str],
+                     labels: dict[str, str]) -> list[str]:
+    """'max command size: 1024' for every field among `names` whose value changed."""
+    changed = []
+    for name in names:
+        if before.get(name) != after.get(name):
+            value = after.get(name)
+            text = ", ".join(value) if isinstance(value, list) else value
+            if isinstance(value, bool):
+                text = "on" if value else "off"
+            changed.append(f"{labels.get(name, name.replace('_', ' '))}: {text if text not in (None, '') else '(none)'}")
+    return changed
+
+
+def tab_of(tab: str | None, tabs: tuple[tuple[str, str], ...]) -> str:
+    names = [name for name, _ in tabs]
+    return tab if tab in names else names[0]
+
+
+# POP3 properties -------------------------------------------------------------------------------
+def _changes(tab: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """What the tab's form asks for, in the service's names; lists joined with ','.
+    An unchecked box and an emptied list are sent too: that is how they are switched off."""
+    remove = str(fields.get("remove", ""))
+    changes: dict[str, Any] = {}
+    for name in TAB_FIELDS[tab]:
+        if name in CHECKBOXES:
+            changes[name] = name in fields
+        elif name in LISTS:
+            rows = fields.get(name, [])
+            rows = rows if isinstance(rows, list) else [rows]
+            if remove.startswith(f"{name}:") and remove[len(name) + 1:].isdigit():  # the row's index in the form
+                index = int(remove[len(name) + 1:])
+                rows = [row for i, row in enumerate(rows) if i != index]
+            changes[name] = ",".join(values_of({name: rows}, name))
+        elif name in fields:
+            changes[name] = str(fields[name]).strip()
+    return changes
+
+
+def _typed(changes: dict[str, Any]) -> dict[str, Any]:
+    """The form's values as the admin typed them, to show again after a refusal."""
+    return {name: ([v for v in value.split(",") if v] if name in LISTS else value) for name, value in changes.items()}
+
+
+async def _certificate(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {"error": "No certificate is set: SSL bindings and STLS cannot work."}
+    try:
+        return await asyncio.to_thread(certificate_info, path)
+    except ValidationError as error:
+        return {"error": error.reason}
+
+
+def _binding_states(bindings: list[str], service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per binding: listening or not, and the node's bind errors for it (port in use, ...)."""
+    listening = {entry.split(" ", 1)[0] for entry in service.get("listening", [])}
+    return {b: {"listening": b in listening,
+                "warnings": [e[len(b) + 1:].strip() for e in service.get("errors", []) if e.startswith(f"{b}:")]}
+            for b in bindings}
+
+
+async def _render(request: Request, page: Page, server: str, tab: str, *, values: dict[str, Any] | None = None,
+                  errors: dict[str, str] | None = None, alert: str | None = None, status: int = 200) -> Response:
+    settings = await pop_ops.show_pop(page.ctx, server)
+    service = next((s for s in await service_ops.list_services(page.ctx, server) if s["name"] == "pop3"), {})
+    shown = {**settings, **(values or {})}
+    clients = await client_ops.client_settings(page.ctx, server)
+    extra: dict[str, Any] = {}
+    if tab == "binding":
+        extra["binding_states"] = _binding_states(shown["bindings"] + shown["ssl_bindings"], service)
+        extra["other_errors"] = [e for e in service.get("errors", [])
+                                 if not any(e.startswith(f"{b}:") for b in extra["binding_states"])]
+    if tab == "certificate":
+        extra["certificate_info"] = await _certificate(settings["certificate"])
+    return render(request, page, "console/pop3.html", status=status, server_name=settings["server"], tab=tab,
+                  tabs=TABS, pop=shown, service=service, clients=clients,
+                  clients_text=client_ops.settings_text(clients), errors=errors or {}, alert=alert, **extra)
+
+
+@router.get("/servers/{server}/pop3")
+async def pop3_page(request: Request, page: Page, server: str, tab: str | None = None) -> Response:
+    return await _render(request, page, server, tab_of(tab, TABS))
+
+
+@router.post("/servers/{server}/pop3")
+async def pop3_save(request: Request, page: Page, server: str) -> Response:
+    fields = await form_action(page, request)
+    tab = tab_of(str(fields.get("tab", "")), TABS)
+    changes = _changes(tab, fields)
+    before = await pop_ops.show_pop(page.ctx, server)
+    try:
+        after = await pop_ops.set_pop(page.ctx, server, **changes)
+    except ValidationError as error:
+        errors, alert = form_errors(error, TAB_FIELDS[tab])
+        return await _render(request, page, server, tab, values=_typed(changes), errors=errors, alert=alert,
+                             status=400)
+    title = dict(TABS)[tab]
+    changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
+    notice = (f"POP3 {title} settings of {after['server']} saved: " + "; ".join(changed) + "."
+              if changed else f"Nothing changed on the POP3 {title} tab of {after['server']}.")
+    return redirect(f"/console/servers/{after['server']}/pop3?tab={tab}", notice=notice)
