@@ -29,6 +29,13 @@ ROLE_GROUPS = ("organization-management", "server-management", "recipient-manage
 MAILBOX_USER = ("alice@example.com", "alice's mailbox password")
 
 
+@pytest.fixture(autouse=True)
+def no_doctor_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The doctor waits like a refused POP3 login when the password it is given is wrong
+    (POSTROOM_AUTH_FAILURE_DELAY, 2 s); the tests here do not need to."""
+    monkeypatch.setenv("POSTROOM_AUTH_FAILURE_DELAY", "0")
+
+
 @pytest.fixture
 def run() -> Iterator[Callable[[Awaitable[T]], T]]:
     """`run(coroutine)` on one event loop that lives for the whole test."""

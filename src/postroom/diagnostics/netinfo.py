@@ -1,7 +1,9 @@
 """Small network facts for the checks: where to connect for a binding, whether it answers,
-which process holds a port, a free port to suggest. Blocking: call them in a thread."""
+which process holds a port, a free port to suggest, this machine's own addresses. Blocking:
+call them in a thread."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import time
@@ -35,6 +37,33 @@ def resolve(host: str) -> list[str]:
     except (OSError, UnicodeError):
         return []
     return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+
+
+def local_addresses() -> set[str]:
+    """This machine's own IP addresses. Linux: every local address of the IPv4 routing table
+    (secondary addresses included) and every IPv6 interface address, from /proc; elsewhere,
+    what the host's own name resolves to. Loopback is among them."""
+    found: set[str] = set()
+    try:
+        with open("/proc/net/fib_trie", encoding="ascii") as handle:
+            last = ""
+            for line in handle:
+                text = line.strip()
+                if text.startswith("|-- "):
+                    last = text[4:]
+                elif text.startswith("/32 host LOCAL") and last:
+                    found.add(last)
+    except OSError:
+        pass
+    try:
+        with open("/proc/net/if_inet6", encoding="ascii") as handle:
+            for line in handle:
+                fields = line.split()
+                if fields and len(fields[0]) == 32:
+                    found.add(str(ipaddress.IPv6Address(int(fields[0], 16))))
+    except (OSError, ValueError):
+        pass
+    return found or set(resolve(socket.gethostname())) | {"127.0.0.1", "::1"}
 
 
 def free_port(host: str) -> int | None:

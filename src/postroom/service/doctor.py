@@ -11,20 +11,40 @@ Roles (the decision, and why):
   (test.pop, test.smtp); a refused one leaves a "refused" audit entry.
 Passwords come from the caller (the mailbox's own, to log in with); none is ever stored,
 logged, audited or put into a bundle.
+
+Where the probes connect (`host`), the decision, and why:
+- Without `host` every probe goes where the configuration points: the server's bindings (on
+  loopback when they are wildcards) or the server's FQDN, at the `port` given if any. No
+  caller can aim it at another machine.
+- Over the REST API and the console (any channel but "cli") `host` is accepted only when it
+  is this machine: an IP address that is loopback or an address of one of its interfaces
+  (`netinfo.local_addresses`), a name every address of which is such an address, or the
+  diagnosed server's FQDN (set by `postroom init`, not by the caller). Anything else
+  is a ValidationError on `host`: the doctor and the light tests need only READ, and a
+  view-only caller must not make the server open connections to arbitrary hosts and ports
+  (SSRF, port scanning of the network). The resolution is checked here and repeated when the
+  probe connects; a DNS zone answering differently within that moment (rebinding) is not
+  guarded against, and would still need an admin account.
+- The CLI ("cli" channel, the local operator) keeps `--host` unrestricted: whoever runs it
+  can read the data directory, already controls the install and can open any connection from
+  that shell; and the application may reach the server through a name or address that is not
+  the server's own (a NAT or load balancer in front of it), which is exactly what the check
+  should be able to probe.
 """
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from typing import Any
 
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from ..diagnostics import bundle, connectivity
+from ..diagnostics import bundle, connectivity, netinfo
 from ..diagnostics.doctor import as_dicts, run_doctor
 from ..diagnostics.target import check_mode
-from ..errors import NotFound, PostroomError
+from ..errors import NotFound, PostroomError, ValidationError
 from ..model import normalise_address
 from ..tls import certificate_info
 from . import connectors as connector_ops
@@ -42,12 +62,44 @@ def failure_delay() -> float:
         return 2.0
 
 
+def _own_address(address: str, local: set[str]) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_unspecified and (ip.is_loopback or str(ip) in local)
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether every address `host` resolves to is this machine's own. Blocking: in a thread."""
+    if len(host) > 253 or any(c.isspace() or c == "\0" for c in host):
+        return False
+    addresses = netinfo.resolve(host)
+    if not addresses:
+        return False
+    local = netinfo.local_addresses()
+    return all(_own_address(address, local) for address in addresses)
+
+
+async def check_host(ctx: Context, host: str | None, server: str) -> None:
+    """Refuse a `host` that is not this machine, except from the CLI (see the module's docstring)."""
+    if not host or ctx.caller.channel == "cli":
+        return
+    fqdn = (await ctx.store.get_server(server)).fqdn
+    own_name = fqdn.rstrip(".").lower()
+    if (own_name and host.rstrip(".").lower() == own_name) or await asyncio.to_thread(is_this_machine, host):
+        return
+    raise ValidationError("host", f"{host!r} is not this machine: here the probe connects only to loopback, "
+                          "an address of this server or a name that resolves only to those, or the server's FQDN "
+                          f"({fqdn}); the CLI on the server accepts any --host")
+
+
 async def doctor_pop(ctx: Context, address: str, *, server: str | None = None, client_mode: str | None = None,
                      host: str | None = None, port: int | None = None,
                      password: str | None = None) -> list[dict[str, Any]]:
     """Every check, in order: [{"name", "status": pass|warn|fail, "detail", "fix", "page"}]."""
     await ctx.require(READ)
     name = ctx.server_name(server)
+    await check_host(ctx, host, name)
     checks = await run_doctor(ctx.store, server=name, local=name == ctx.local_server, data_dir=ctx.data_dir,
                               address=address, client_mode=client_mode, host=host, port=port, password=password,
                               failure_delay=failure_delay())
@@ -108,6 +160,7 @@ async def _test(ctx: Context, kind: str, address: str, password: str, light: boo
     address = normalise_address(address)
     check_mode(options.get("client_mode"))
     name = ctx.server_name(options.pop("server", None))
+    await check_host(ctx, options.get("host"), name)
     rows = await connectivity.run_test(ctx.store, kind, server=name, local=name == ctx.local_server,
                                        address=address, password=password, light=light, **options)
     if not light:

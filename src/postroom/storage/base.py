@@ -182,6 +182,11 @@ class Store(Protocol):
     async def remove_expired_sessions(self, now: str) -> int:
         """Sessions whose expires_at <= now (ISO-8601 UTC) go; returns how many."""
 
+    # backup ----------------------------------------------------------------------------
+    async def snapshot(self, path: str) -> None:
+        """Embedded store: write a consistent copy of the whole database to the new file
+        `path` while the store keeps serving (fsync'ed on return)."""
+
     # audit -----------------------------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,
                            before: dict[str, Any] | None, after: dict[str, Any] | None, *,

@@ -7,6 +7,7 @@ event loop, and no sqlite3 exception leaves this module: they become NotFound, C
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Any, Mapping, Sequence
 
@@ -395,6 +396,20 @@ class SqliteStore(SqliteWorkers):
             self._check_open()
             return 0
         return await self._write(write)
+
+    async def snapshot(self, path: str) -> None:
+        def copy(conn: sqlite3.Connection) -> None:
+            # SQLite's online backup reads one consistent snapshot (a read transaction on WAL),
+            # so deliveries go on while it copies.
+            target = sqlite3.connect(path)
+            try:
+                conn.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+            finally:
+                target.close()
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+        await self._read(copy)
 
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         count, total = await self._read(lambda conn: conn.execute(

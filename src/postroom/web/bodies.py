@@ -154,6 +154,34 @@ class NewDomain(Body):
     name: str
 
 
+# the doctor and the connectivity tests: `host` must be this machine (service/doctor.py) --------
+class DoctorRequest(Body):
+    model_config = example(client_mode="ssl", port=1995, password="the application's password")
+
+    client_mode: str | None = None  # plain, stls or ssl
+    port: int | None = None
+    host: str | None = None
+    server: str | None = None
+    password: str | None = None  # the mailbox's: adds the login and STAT to the probe
+
+
+class SmtpTestRequest(Body):
+    model_config = example(password="the application's password", light=True)
+
+    password: str
+    light: bool = False  # log in only; without it a test message is sent, retrieved and deleted
+    host: str | None = None
+    port: int | None = None
+    server: str | None = None
+    trust_any_certificate: bool = False
+
+
+class PopTestRequest(SmtpTestRequest):
+    model_config = example(password="the application's password", light=True, client_mode="ssl")
+
+    client_mode: str | None = None
+
+
 # admins --------------------------------------------------------------------------------------
 class NewAdmin(Body):
     model_config = example(name="alice", password="correct horse battery staple", roles=["recipient-management"])

@@ -6,7 +6,7 @@ every answer truly.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import status as http
 from pydantic import BaseModel
@@ -156,6 +156,22 @@ class SessionView(BaseModel):
 class SignedOutView(BaseModel):
     name: str
     signed_out: bool
+
+
+# the doctor and the connectivity tests -------------------------------------------------------
+class DoctorCheckView(BaseModel):
+    name: str
+    status: Literal["pass", "warn", "fail"]
+    detail: str
+    fix: str | None  # the command line that fixes it
+    page: str | None  # the console page where the same setting lives
+
+
+class ScenarioView(BaseModel):
+    scenario: str
+    result: Literal["Success", "Failure", "Skipped"]
+    latency_ms: float | None
+    error: str | None
 
 
 # logs ----------------------------------------------------------------------------------------
