@@ -57,8 +57,8 @@ def mailbox_password(f: Facts, password_ok: bool | None) -> Check:
                      fix, page)
     if password_ok:
         return Check(name, PASS, "set, and the password given is this mailbox's", None, page)
-    return Check(name, PASS, "set (not verified: give --password-stdin to check the application's password "
-                 "and log in)", None, page)
+    return Check(name, PASS, "set (not verified: give the application's password, with --password-stdin or "
+                 "the password field, to check it and log in)", None, page)
 
 
 def _doubled(limit: int, at_least: int = 1) -> str:
