@@ -8,7 +8,7 @@
 # Chromium needs fonts to draw text in its screenshots: DejaVu and Liberation (metric-compatible
 # with Arial/Helvetica, which console.css names).
 set -u
-NEEDED="curl fetchmail swaks chromium"  # commands, each from the Debian package of that name
+NEEDED="curl fetchmail swaks chromium nmap"  # commands, each from the Debian package of that name
 # Packages without a command, checked with dpkg: the fonts, and the Perl TLS modules swaks
 # needs for STARTTLS (only Recommends of swaks, which --no-install-recommends leaves out).
 PACKAGES="fonts-dejavu-core fonts-liberation libnet-ssleay-perl libio-socket-ssl-perl"
