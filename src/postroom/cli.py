@@ -161,7 +161,8 @@ def init(data: Data = DEFAULT_DATA,
 
 @app.command()
 def serve(data: Data = DEFAULT_DATA,
-          log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info") -> None:
+          log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
+          grace: Annotated[Optional[float], typer.Option("--grace", help="Seconds sessions get to finish after SIGTERM (default 10, or POSTROOM_SHUTDOWN_GRACE).")] = None) -> None:
     """Run this server's node: listeners follow the settings in the store, live."""
     from .server.main import install_event_loop, serve as serve_node
 
@@ -171,7 +172,7 @@ def serve(data: Data = DEFAULT_DATA,
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_event_loop()
     try:
-        asyncio.run(serve_node(data, upgrade))
+        asyncio.run(serve_node(data, upgrade, grace))
     except PostroomError as error:
         raise fail(error) from None
 
@@ -438,4 +439,4 @@ def main() -> None:
     app()
 
 
-from . import cli_admins, cli_connectors, cli_doctor  # noqa: E402,F401  (define their commands with the helpers above)
+from . import cli_admins, cli_connectors, cli_doctor, cli_security  # noqa: E402,F401  (define their commands with the helpers above)

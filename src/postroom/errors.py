@@ -48,3 +48,8 @@ class Forbidden(PostroomError):
 
 class Unavailable(PostroomError):
     """A temporary failure (store locked or unreachable, disk full): try again later."""
+
+
+class StorageFull(Unavailable):
+    """The disk (or file system) holding the store is full: temporary, like any Unavailable;
+    SMTP answers it 452 4.3.1 instead of 451 4.3.0."""

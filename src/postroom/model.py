@@ -166,6 +166,19 @@ class LoginFailure:
     reason: str  # bad-credentials, tls-required, pop-disabled, mailbox-disabled, in-use, too-many-connections, ...
 
 
+@dataclass(frozen=True)
+class Block:
+    """A temporary login block after repeated failures: a source IP, or a mailbox (for
+    untrusted sources). Times are Unix seconds (wall clock, shared between processes)."""
+
+    kind: str  # source or mailbox
+    value: str  # the IP address, or the mailbox name as tried (lower case)
+    since: float
+    until: float
+    failures: int
+    service: str  # pop3 or smtp: where the failure that started it happened
+
+
 # Receive connectors and message tracking (Exchange's Hub Transport objects) live in their own
 # module; they are part of this contract and importable from here.
 from .model_transport import (  # noqa: E402,F401

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator, TypeVar
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from postroom.auth import Authenticator
+from postroom.model import Block
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import admins, mailboxes
 from postroom.service.authentication import AdminAuthenticator
@@ -89,6 +91,8 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
             ctx = Context(store, LOCAL_OPERATOR, SERVER, str(data))
             await mailboxes.new_mailbox(ctx, MAILBOX_USER[0], MAILBOX_USER[1])
             await store.add_domain("spare.example")
+            now = time.time()  # a login block to list and lift (a day: outlives any test session)
+            await store.add_blocks(SERVER, [Block("source", "192.0.2.7", now, now + 86400, 10, "pop3")])
             return {key: await make_principal(ctx, name, "view-only" if key == "spare" else key)
                     for key, name in PRINCIPAL_NAMES.items()}
         finally:

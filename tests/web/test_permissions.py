@@ -81,6 +81,9 @@ OPERATIONS: dict[str, Op] = {
     "token new (own)": Op("POST", "/api/v1/admins/{me}/tokens", EVERYONE, {"expires": "30d"}, ok=201),
     "token revoke (another's)": Op("DELETE", "/api/v1/tokens/{spare_token}", ADMINS),
     "token revoke (own)": Op("DELETE", "/api/v1/tokens/{my_token}", EVERYONE),
+    # login blocks: everyone reads, lifting one is a server setting change
+    "security blocks": Op("GET", "/api/v1/security/blocks", EVERYONE),
+    "security blocks clear": Op("DELETE", "/api/v1/security/blocks/192.0.2.7", SERVER_CONFIG),
     # logs: everyone reads
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
@@ -139,6 +142,7 @@ def snapshot(store, run) -> dict[str, Any]:
             "admins": await store.list_admins(),  # with password hashes
             # last_used_at moves whenever a token authenticates, refused or not
             "tokens": [(t.id, t.admin, t.secret_hash, t.description, t.expires_at) for t in await store.list_tokens()],
+            "blocks": await store.list_blocks(),
             "config_version": await store.config_version(),
         }
     return run(read())

@@ -45,6 +45,8 @@ class CoreBase(ABC):
     CLOSED_STATE: Any  # no more input is read; next_event() answers NEED_DATA
     TLS_STATE: Any  # STLS/STARTTLS answered: plaintext received now is discarded, never executed
     WAITING_STATES: frozenset[Any]  # an event awaits the adapter's answer
+    SHUTDOWN_STATES: frozenset[Any]  # between commands: shutdown() closes at once
+    SHUTDOWN_REPLY: Any  # what shutdown() sends before closing
 
     def _start(self, state: Any, max_line: int) -> None:
         self._state = state
@@ -83,6 +85,19 @@ class CoreBase(ABC):
             if not self._step():
                 return NEED_DATA
         return self._events.popleft()
+
+    def shutdown(self) -> bool:
+        """The server is stopping. Between commands (SHUTDOWN_STATES): queue SHUTDOWN_REPLY and
+        CloseConnection("shutdown") and return True; buffered commands are dropped and nothing
+        pending is applied. In the middle of something (content being received, an answer
+        outstanding) return False: call again once that is done. True when already closed."""
+        if self._state is self.CLOSED_STATE:
+            return True
+        if self._state not in self.SHUTDOWN_STATES:
+            return False
+        self._send(self.SHUTDOWN_REPLY)
+        self._close("shutdown")
+        return True
 
     @abstractmethod
     def _step(self) -> bool:

@@ -107,6 +107,7 @@ MESSAGE_FAILED = err("[SYS/TEMP] The message could not be read; try again later.
 MESSAGE_GONE = err("[SYS/PERM] The message no longer exists (removed by an administrator).")
 UPDATE_FAILED = err("[SYS/TEMP] Some deleted messages were not removed.")
 SIGNING_OFF = ok("POP3 server signing off.")
+SHUTTING_DOWN = err("[SYS/TEMP] server shutting down")
 NOOP = ok()
 TOP_FOLLOWS = ok("Top of message follows.")
 UIDL_FOLLOWS = "Unique-ID listing follows."

@@ -54,6 +54,7 @@ class Pop3Server(CoreBase):
     """One POP3 connection, server side. The greeting is queued at construction."""
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
+    SHUTDOWN_REPLY = R.SHUTTING_DOWN
 
     def __init__(self, config: Pop3Config, *, tls_active: bool = False, tls_available: bool = False) -> None:
         self.config = config
@@ -406,3 +407,8 @@ TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.UPDATE: {},
     State.CLOSED: {},
 }
+#: States in which `shutdown()` answers -ERR [SYS/TEMP] and closes at once (a RETR or QUIT being
+#: answered finishes first). Closing from TRANSACTION never reaches UPDATE: DELE marks are
+#: dropped, as for a dropped connection (RFC 1939: only QUIT applies them).
+SHUTDOWN_STATES = frozenset({State.AUTHORIZATION, State.AWAITING_PASS, State.SASL_EXCHANGE, State.TRANSACTION})
+Pop3Server.SHUTDOWN_STATES = SHUTDOWN_STATES

@@ -60,6 +60,7 @@ class SmtpServer(CoreBase):
     """One SMTP connection, server side. The greeting is queued at construction."""
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
+    SHUTDOWN_REPLY = R.SHUTTING_DOWN
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
         self.config = config
@@ -437,3 +438,7 @@ TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.DELIVERING: {},
     State.CLOSED: {},
 }
+#: States in which `shutdown()` answers 421 4.3.2 and closes at once: no command is being
+#: answered and no content is arriving (DATA, BDAT and CHUNKING run to the end of the message).
+SHUTDOWN_STATES = frozenset({State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.SASL})
+SmtpServer.SHUTDOWN_STATES = SHUTDOWN_STATES

@@ -6,11 +6,12 @@ import fcntl
 import logging
 import os
 import signal
+import time
 from typing import Awaitable, Callable
 
 from ..auth import Authenticator
 from ..datadir import read_local_server
-from ..errors import Conflict
+from ..errors import Conflict, ValidationError
 from ..storage import Store, open_store
 from .node import Node
 
@@ -44,8 +45,27 @@ def claim_data_dir(data_dir: str) -> int:
 Upgrade = Callable[[Store, str, list[int]], Awaitable[None]]
 
 
-async def serve(data_dir: str, upgrade: Upgrade | None = None) -> None:
-    """`upgrade(store, server, applied)` runs after migrations (the CLI passes init's)."""
+DEFAULT_GRACE = 10.0  # seconds sessions get to finish after SIGTERM
+
+
+def shutdown_grace(value: float | None = None) -> float:
+    """`serve --grace`, else POSTROOM_SHUTDOWN_GRACE, else 10 seconds."""
+    if value is None:
+        text = os.environ.get("POSTROOM_SHUTDOWN_GRACE", "").strip()
+        try:
+            value = float(text) if text else DEFAULT_GRACE
+        except ValueError:
+            raise ValidationError("grace", f"POSTROOM_SHUTDOWN_GRACE={text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise ValidationError("grace", f"{value:g} is out of range (0 to 3600 seconds)")
+    return value
+
+
+async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | None = None) -> None:
+    """`upgrade(store, server, applied)` runs after migrations (the CLI passes init's).
+    SIGTERM/SIGINT: stop accepting, give sessions `grace` seconds to finish (a second signal
+    ends the grace period), close the store, return."""
+    grace = shutdown_grace(grace)
     server = read_local_server(data_dir)
     claim_data_dir(data_dir)
     store = open_store(data_dir)
@@ -58,12 +78,20 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None) -> None:
         node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                node.hurry()
+            stop.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await node.start()
         log.info("postroom node %s serving from %s (pid %d)", server, os.path.abspath(data_dir), os.getpid())
         await stop.wait()
-        log.info("postroom node %s stopping", server)
-        await node.stop()
+        log.info("postroom node %s stopping: no new connections, sessions get %g s to finish", server, grace)
+        started = time.monotonic()
+        await node.stop(grace)
+        log.info("postroom node %s stopped after %.2f s", server, time.monotonic() - started)
     finally:
         await store.close()

@@ -26,6 +26,7 @@ from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
+from .abuse import AbuseGuard, Policy
 from .activity import Activity
 from .admin import AdminService
 from .evidence import LoginEvidence, pop3_usage
@@ -37,6 +38,7 @@ log = logging.getLogger("postroom.node")
 POLL_INTERVAL = 0.5
 HEARTBEAT_INTERVAL = 1.0
 RETRY_BIND_INTERVAL = 5.0
+DRAIN_POLL_INTERVAL = 0.05  # how often a stopping node looks whether its sessions are done
 SESSION_PURGE_INTERVAL = 600.0  # expired console sessions are removed this often
 ListenerKey = tuple[str, str, bool]  # (service, binding, implicit TLS)
 
@@ -73,6 +75,7 @@ class Node:
         self.logins = LoginEvidence(server)  # refused logins for the doctor, stored per heartbeat
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard(Policy.from_env())  # failed-login blocks
         self.admin = AdminService(store, server, data_dir)
         self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
         self.bind_errors: dict[ListenerKey, str] = {}
@@ -89,6 +92,7 @@ class Node:
         self.connector_reports: dict[str, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
 
     async def start(self) -> None:
         """Boot like a Windows service host: automatic services start, the others stay stopped."""
@@ -100,14 +104,16 @@ class Node:
         await self.report()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Close the listeners (no new connections), let sessions finish for up to `grace`
+        seconds (idle ones are told at once, deliveries and RETRs in flight complete), then
+        drop what is left."""
         self._stopping.set()
         if self._task:
             await self._task
         await self._close_listeners(set(self.listeners))
-        self.pop3.close_sessions()
-        self.smtp.close_sessions()
         self.admin.close()
+        await self.drain_sessions(grace)
         self.states = {name: "stopped" for name in self.states}
         try:
             await self.report(alive=False)
@@ -117,6 +123,33 @@ class Node:
         await self.logins.flush(self.store)
         for plog in self.protocol_logs.values():
             plog.close()
+
+    def hurry(self) -> None:
+        """End the grace period now (a second SIGTERM/SIGINT while stopping)."""
+        self.drain_deadline = 0.0
+
+    async def drain_sessions(self, grace: float) -> None:
+        self.pop3.drain_sessions()
+        self.smtp.drain_sessions()
+        sessions: set[Any] = set()
+        self.drain_deadline = time.monotonic() + grace
+        while True:
+            sessions |= self.pop3.sessions | self.smtp.sessions  # late accepts are drained too
+            left = [s for s in sessions if not s.finished]
+            if not left or time.monotonic() >= self.drain_deadline:
+                break
+            await asyncio.sleep(DRAIN_POLL_INTERVAL)
+        if left:
+            log.warning("node %s: %d session(s) still open after the %.1f s grace period, closing them",
+                        self.server, len(left), grace)
+        for session in left:
+            session.abort()
+        tasks = [s.task for s in left if s.task is not None and not s.task.done()]
+        for task in tasks:  # an answer still running (e.g. a delivery): its client is gone
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
+        await asyncio.sleep(0)  # let aborted transports report connection_lost
 
     async def _run(self) -> None:
         last_report = last_retry = last_purge = time.monotonic()
@@ -139,11 +172,13 @@ class Node:
                     await self.report()
                     await self.flush_activity()
                     await self.logins.flush(self.store)
+                    await self.sync_blocks()
                     last_report = now
                 elif now - last_report > HEARTBEAT_INTERVAL:
                     await self.report()
                     await self.flush_activity()
                     await self.logins.flush(self.store)
+                    await self.sync_blocks()
                     last_report = now
                 for plog in self.protocol_logs.values():
                     plog.flush()
@@ -161,6 +196,18 @@ class Node:
         except PostroomError as exc:
             self.activity.restore(counts)
             log.warning("node %s cannot store its activity counters: %s", self.server, exc.message)
+
+    async def sync_blocks(self) -> None:
+        """Write the login blocks started here, then adopt the store's list (cleared blocks
+        stop applying; other nodes' blocks apply here too). Kept for later if the store fails."""
+        made = self.guard.drain_new()
+        try:
+            if made:
+                await self.store.add_blocks(self.server, made)
+            self.guard.adopt(await self.store.list_blocks())
+        except PostroomError as exc:
+            self.guard.restore_new(made)
+            log.warning("node %s cannot sync login blocks: %s", self.server, exc.message)
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()

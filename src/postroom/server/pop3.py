@@ -21,7 +21,8 @@ from ..protocol.pop3 import (
 from ..storage import Store
 from .activity import Activity
 from .protocol_log import ProtocolLog, redact
-from .session import Session, report_login, verify_login
+from .abuse import AbuseGuard
+from .session import Session, penalise, report_login, verify_login
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
@@ -45,6 +46,8 @@ class Pop3Service:
         self.per_ip: Counter[str] = Counter()
         self.per_user: Counter[str] = Counter()
         self.on_login = on_login  # (result, service, remote ip, mailbox) for evidence/metrics
+        self.stopping = False  # the node is shutting down: sessions are being drained
+        self.guard = AbuseGuard()  # the node shares its own with SMTP
         self.core_config = self._core_config()
 
     def configure(self, settings: PopSettings, tls: ssl.SSLContext | None, protocol_log: ProtocolLog | None) -> None:
@@ -70,6 +73,13 @@ class Pop3Service:
         for session in list(self.sessions):
             session.abort()
 
+    def drain_sessions(self) -> None:
+        """Shutting down: idle sessions get -ERR [SYS/TEMP] now (DELE marks are not applied),
+        a RETR or QUIT being answered finishes first."""
+        self.stopping = True
+        for session in list(self.sessions):
+            session.drain()
+
     def login_event(self, result: str, remote: str, user: str) -> None:
         report_login(log, self.on_login, "pop3", result, remote, user, self.activity)
 
@@ -79,6 +89,9 @@ class Pop3Session(Session):
     internal_error = "-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n"
     idle_reply = IDLE_TIMEOUT
     need_data, paused = NEED_DATA, PAUSED
+
+    def stopping(self) -> bool:
+        return self.service.stopping
 
     def __init__(self, service: Pop3Service, implicit_tls: bool, local: str) -> None:
         super().__init__(service.node_name, local, implicit_tls)
@@ -133,8 +146,16 @@ class Pop3Session(Session):
     # event handlers ------------------------------------------------------------------
     async def _authenticate(self, event: Authenticate) -> None:
         assert self.conn is not None
+        block = self.service.guard.blocked(self.remote_ip, event.username)
+        if block is not None:  # before any password check; says nothing about the mailbox
+            self.conn.auth_failed(AuthFailure.TEMPORARY)
+            self.service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
+            self.flush()
+            self.close()
+            return
         failure = await self._check_login(event)
         if failure is None:
+            self.service.guard.succeeded(self.remote_ip)
             self.conn.auth_succeeded(self.maildrop)
             self.authenticated = True
             self.timeout = self.authenticated_timeout
@@ -150,6 +171,8 @@ class Pop3Session(Session):
             mailbox = await verify_login(service.store.find_mailbox, service.authenticator,
                                          event.username, event.password)
             if mailbox is None:
+                await penalise(service.guard, "pop3", self.remote_ip, event.username,
+                               service.authenticator.failure_delay)
                 return AuthFailure.BAD_CREDENTIALS
             # Only now, with the password proven, may the reply say more about the mailbox.
             if not mailbox.enabled:

@@ -21,12 +21,14 @@ from ..auth import Authenticator
 from ..errors import ValidationError
 from ..model import Mailbox, normalise_address
 
+from .abuse import AbuseGuard
 from .activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
 from .protocol_log import ProtocolLog
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 TLS_HANDSHAKE_TIMEOUT = 30.0
 _session_ids = itertools.count(1)
+auth_log = logging.getLogger("postroom.auth")
 
 
 LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote ip, mailbox)
@@ -38,12 +40,32 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
     (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 logins
     are counted for the dashboard; a refused one (TLS required) counts as failed."""
     succeeded = result == "succeeded"
-    level = logging.DEBUG if succeeded else logging.INFO
-    logger.log(level, "%s login %s remote=%s user=%s", service, result, remote, user)
+    if succeeded:
+        logger.debug("%s login %s remote=%s user=%s", service, result, remote, user)
+    else:  # one fixed-format line per failure, for fail2ban (docs/operations.md)
+        reason = result.partition("(")[2].rstrip(")") or result
+        auth_log.warning("postroom auth failure: service=%s remote=%s user=%s reason=%s",
+                         service, remote, _field(user), _field(reason))
     if activity is not None and service == "pop3":
         activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
     if listener:
         listener(result, service, remote, user)
+
+
+def _field(text: str) -> str:
+    """One log field: no spaces or control characters (the client chose the text)."""
+    return "".join(c if c.isprintable() and not c.isspace() and c != "=" else "?" for c in text[:100]) or "-"
+
+
+async def penalise(guard: AbuseGuard, service: str, remote: str, user: str, base_delay: float) -> None:
+    """Count a failed login (bad credentials) and hold the reply beyond the authenticator's
+    base delay as the source's failures grow; log any block it starts."""
+    for block in guard.failed(service, remote, user):
+        auth_log.warning("postroom auth block: kind=%s value=%s failures=%d seconds=%d service=%s",
+                         block.kind, _field(block.value), block.failures, block.until - block.since, service)
+    extra = guard.delay(remote, base_delay) - base_delay
+    if extra > 0:
+        await asyncio.sleep(extra)
 
 
 async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authenticator: Authenticator,
@@ -90,6 +112,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         self.task: asyncio.Task[Any] | None = None
         self.protocol_log: ProtocolLog | None = None
         self.tls_early: bytearray | None = None  # decrypted before the core is told TLS is up
+        self.shutdown_pending = False  # the node is stopping: close at the next command boundary
+        self.lost = False  # connection_lost has run (the transport is gone)
 
     # hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -110,6 +134,10 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
     def log_sent(self, chunk: bytes) -> None:
         """Write one sent chunk to the protocol log (subclasses skip message bodies)."""
 
+    def stopping(self) -> bool:
+        """Whether the node is shutting down (a connection accepted now is drained at once)."""
+        return False
+
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -122,6 +150,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
             return
         self.flush()
         self.arm_timer()
+        if self.stopping():
+            self.drain()
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.conn is None:
@@ -143,6 +173,7 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.lost = True
         self._release()
 
     def pause_writing(self) -> None:
@@ -168,6 +199,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         try:
             conn = self.conn
             while conn is not None and not (self.busy or self.closed or self.write_paused):
+                if self.shutdown_pending and conn.shutdown():
+                    self.shutdown_pending = False  # the reply and CloseConnection are queued
                 event = conn.next_event()
                 if event is self.need_data or event is self.paused:
                     break
@@ -271,6 +304,20 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
             self.transport.close()
         self.closed = True
         self._release()
+
+    def drain(self) -> None:
+        """The node is stopping: between commands, the core answers its shutdown reply and the
+        connection closes now; otherwise once the command or content in progress is done."""
+        if self.closed or self.conn is None:
+            return
+        self.shutdown_pending = True
+        if not self.busy:
+            self.pump()
+
+    @property
+    def finished(self) -> bool:
+        """Nothing of this connection is left: the transport is gone and no answer is running."""
+        return (self.lost or self.transport is None) and (self.task is None or self.task.done())
 
     def abort(self) -> None:
         """The service is stopping: drop the connection now."""

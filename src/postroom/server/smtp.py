@@ -16,18 +16,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..auth import Authenticator
-from ..errors import PostroomError
+from ..errors import PostroomError, StorageFull
 from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
 from ..protocol.lines import TooLong
 from ..protocol.smtp import (
-    NEED_DATA, PAUSED, RELAY_DENIED, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
+    NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
     CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
 )
 from ..storage import Store
 from . import delivery
 from .activity import SMTP_DELIVERED, Activity
 from .protocol_log import ProtocolLog
-from .session import Session, report_login, verify_login
+from .abuse import AbuseGuard
+from .session import Session, penalise, report_login, verify_login
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
@@ -94,6 +95,8 @@ class SmtpService:
         self.per_connector: Counter[str] = Counter()
         self.per_source: Counter[tuple[str, str]] = Counter()
         self.on_login = on_login
+        self.stopping = False  # the node is shutting down: sessions are being drained
+        self.guard = AbuseGuard()  # the node shares its own with POP3
 
     def configure(self, runtimes: list[ConnectorRuntime], domains: list[str]) -> None:
         routes: dict[str, list[ConnectorRuntime]] = {}
@@ -125,6 +128,12 @@ class SmtpService:
             if connector is None or (session.runtime and session.runtime.name == connector):
                 session.abort()
 
+    def drain_sessions(self) -> None:
+        """Shutting down: idle sessions get 421 4.3.2 now, the others after what is in flight."""
+        self.stopping = True
+        for session in list(self.sessions):
+            session.drain()
+
     def login_event(self, result: str, remote: str, user: str) -> None:
         report_login(log, self.on_login, "smtp", result, remote, user)
 
@@ -134,6 +143,9 @@ class SmtpSession(Session):
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
     idle_reply = b"421 4.4.2 Connection timed out, closing connection\r\n"
     need_data, paused = NEED_DATA, PAUSED
+
+    def stopping(self) -> bool:
+        return self.service.stopping
 
     def __init__(self, service: SmtpService, binding: str) -> None:
         super().__init__(service.node_name, binding)
@@ -246,7 +258,11 @@ class SmtpSession(Session):
             delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), data, received)
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
-            self.conn.delivery_failed(TEMPORARY_FAILURE)
+            reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
+            self.conn.delivery_failed(reply)
+            if isinstance(exc, StorageFull):  # best effort: the same full disk may refuse it too
+                for mailbox in mailboxes.values():
+                    self._track_failure(envelope.sender, mailbox.address, reply)
             return
         if delivered:
             self.conn.delivered(queue_id)
@@ -261,6 +277,13 @@ class SmtpSession(Session):
     async def _authenticate(self, event: Authenticate) -> None:
         assert self.conn is not None
         service = self.service
+        if service.guard.blocked(self.remote_ip, event.username) is not None:
+            # Before any password check; says nothing about the mailbox (454 4.7.0, then close).
+            self.conn.auth_failed(AuthFailure.TEMPORARY)
+            service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
+            self.flush()
+            self.close()
+            return
         try:
             # Through the cache the node clears on every configuration change (password too).
             mailbox = await verify_login(service.recipients.find, service.authenticator,
@@ -269,12 +292,16 @@ class SmtpSession(Session):
             log.warning("smtp session %s login unavailable: %s", self.id, exc.message)
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             return
+        if mailbox is None:
+            await penalise(service.guard, "smtp", self.remote_ip, event.username,
+                           service.authenticator.failure_delay)
         if mailbox is None or not mailbox.enabled:
             self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
             service.login_event("failed (bad-credentials)" if mailbox is None else "failed (mailbox-disabled)",
                                 self.remote_ip, event.username[:100])
             return
         self.user = mailbox.address
+        service.guard.succeeded(self.remote_ip)
         self.conn.auth_succeeded()
         service.login_event("succeeded", self.remote_ip, mailbox.address)
 

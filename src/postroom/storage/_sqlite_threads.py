@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import Conflict, PostroomError, Unavailable, ValidationError
+from ..errors import Conflict, PostroomError, StorageFull, Unavailable, ValidationError
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 256  # write jobs per group commit
@@ -38,12 +38,23 @@ def translate(exc: BaseException) -> BaseException:
         new: PostroomError = Conflict(f"the change clashes with stored data ({text})")
     elif isinstance(exc, sqlite3.DataError):
         new = ValidationError("value", text)
+    elif _disk_full(exc):
+        new = StorageFull(f"the disk holding the store is full, free some space: {text}")
     elif "no such table" in text:
         new = Unavailable(f"the store is not initialised (run migrations first): {text}")
     else:  # locked, busy, disk I/O error, disk full, cannot open, corrupt, ...
         new = Unavailable(f"the store is unavailable, try again later: {text}")
     new.__cause__ = exc
     return new
+
+
+def _disk_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL (13, "database or disk is full"): the file system has no space left (or the
+    database reached its size limit)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    return "disk is full" in str(exc)
 
 
 MMAP_BYTES = 1 << 30

@@ -21,7 +21,7 @@ from ..model import (
     Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
     Service, TrackingEvent, WebSession, WebSettings,
 )
-from ..model import LoginFailure
+from ..model import Block, LoginFailure
 
 
 class Store(Protocol):
@@ -144,6 +144,14 @@ class Store(Protocol):
         and exactly, `since` is an ISO-8601 time (rows at or after it)."""
     async def remove_login_failures(self, before: str) -> int:
         """Rows older than `before` (ISO-8601) go; returns how many (nodes keep a week)."""
+
+    # login blocks (repeated failed logins; not configuration: no config_version bump) ---
+    async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
+        """Insert or replace blocks by (kind, value); blocks expired before now are removed."""
+    async def list_blocks(self) -> list[Block]:
+        """Every block not yet expired, oldest first."""
+    async def remove_blocks(self, value: str | None = None) -> int:
+        """Blocks on `value` (an IP or mailbox, any kind; None: all) go; returns how many."""
 
     # admin principals (organisation-wide; names arrive lower-case) ----------------------
     # None of these bump config_version: nodes read admins, tokens and sessions per request.

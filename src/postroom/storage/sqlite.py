@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from typing import Any, Mapping, Sequence
 
 from ..errors import Conflict, NotFound, ValidationError
@@ -16,7 +17,7 @@ from ..model import (
     Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
     Service, ServiceStatus, Startup, TrackingEvent, WebSession, WebSettings, enum_value,
 )
-from ..model import LoginFailure
+from ..model import Block, LoginFailure
 from . import _sqlite_activity as activity_sql
 from . import _sqlite_admin as admin_sql
 from . import _sqlite_logins as logins_sql
@@ -464,6 +465,31 @@ class SqliteStore(SqliteWorkers):
     async def remove_login_failures(self, before: str) -> int:
         cutoff = mail.utc_iso(before, "before")
         return await self._write(lambda conn: logins_sql.prune(conn, cutoff))
+
+    # login blocks (not configuration: no bump) --------------------------------------------
+    async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
+        rows = [(b.kind, b.value[:200], float(b.since), float(b.until), int(b.failures), b.service, server[:200])
+                for b in blocks]
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM login_blocks WHERE until <= ?", (now,))
+            conn.executemany("INSERT OR REPLACE INTO login_blocks (kind, value, since, until, failures, service,"
+                             " server) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        await self._write(write)
+
+    async def list_blocks(self) -> list[Block]:
+        now = time.time()
+        rows = await self._read(lambda conn: conn.execute(
+            "SELECT kind, value, since, until, failures, service FROM login_blocks WHERE until > ?"
+            " ORDER BY since, kind, value", (now,)).fetchall())
+        return [Block(*row) for row in rows]
+
+    async def remove_blocks(self, value: str | None = None) -> int:
+        if value is None:
+            return await self._write(lambda conn: conn.execute("DELETE FROM login_blocks").rowcount)
+        return await self._write(lambda conn: conn.execute(
+            "DELETE FROM login_blocks WHERE value = ?", (value.strip(),)).rowcount)
 
     # admin principals, API tokens, console sessions (see _sqlite_admin) ------------------
     # Not configuration (nodes read them per request): none of these bumps config_version.

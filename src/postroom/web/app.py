@@ -11,7 +11,9 @@ from fastapi.routing import APIRoute
 from .. import __version__
 from ..service.authentication import AdminAuthenticator
 from ..storage import Store
-from . import console, errors, routes_admins, routes_doctor, routes_recipients, routes_servers, routes_session
+from . import (
+    console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
+)
 from .edge import BodyLimit, NoStore
 
 API_PREFIX = "/api/v1"
@@ -36,7 +38,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.add_middleware(BodyLimit, limit=MAX_BODY)  # innermost: its refusals get the headers below
     errors.install(app)
     app.add_middleware(NoStore)
-    for module in (routes_session, routes_servers, routes_recipients, routes_admins, routes_doctor):
+    for module in (routes_session, routes_servers, routes_recipients, routes_admins, routes_doctor, routes_security):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
     console.install(app)

@@ -117,6 +117,16 @@ class DomainView(BaseModel):
     name: str
 
 
+# security ------------------------------------------------------------------------------------
+class BlockView(BaseModel):
+    kind: str  # source or mailbox
+    value: str
+    since: str
+    until: str
+    failures: int
+    service: str
+
+
 # admins --------------------------------------------------------------------------------------
 class AdminView(BaseModel):
     name: str

@@ -1,0 +1,40 @@
+"""`postroom security blocks`: the sources and mailboxes refused for a while after repeated
+failed logins, and lifting them (`--clear VALUE`, `--clear-all`).
+
+The commands hang on security_app, added to cli.app; cli.py imports this module once its helpers exist.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .cli import DEFAULT_DATA, Data, Json, app, fail, run
+from .cli_output import console, emit, show_table
+from .errors import ValidationError
+from .service import security as security_ops
+
+security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
+app.add_typer(security_app, name="security")
+BLOCK_COLUMNS = ["kind", "value", "since", "until", "failures", "service"]
+
+
+@security_app.command("blocks")
+def security_blocks(data: Data = DEFAULT_DATA, json_out: Json = False,
+                    clear: Annotated[Optional[str], typer.Option(
+                        "--clear", help="Lift the blocks on this source IP or mailbox.")] = None,
+                    clear_all: Annotated[bool, typer.Option("--clear-all", help="Lift every block.")] = False) -> None:
+    """Sources and mailboxes blocked after repeated failed POP3/SMTP logins (until when, why);
+    --clear VALUE or --clear-all lifts them (running nodes stop applying them within a second)."""
+    if clear is not None and clear_all:
+        raise fail(ValidationError("clear", "give --clear VALUE or --clear-all, not both"))
+    if clear is not None or clear_all:
+        lifted = run(data, (lambda ctx: security_ops.clear_block(ctx, clear)) if clear is not None
+                     else security_ops.clear_all_blocks)
+        if json_out:
+            emit(lifted)
+        else:
+            console.print(f"Lifted {len(lifted)} block(s)" + (f" on {clear}" if clear is not None else ""))
+        return
+    rows = run(data, security_ops.list_blocks)
+    emit(rows) if json_out else show_table(rows, BLOCK_COLUMNS)

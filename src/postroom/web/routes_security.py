@@ -1,0 +1,26 @@
+"""Login security: the blocks started by repeated failed POP3/SMTP logins, and lifting them."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from ..service import security as security_ops
+from .security import AdminRoute, Ctx
+from .views import BlockView, documented
+
+router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
+BlockValue = Annotated[str, Path(description="A blocked source IP address or mailbox name", examples=["192.0.2.7"])]
+
+
+@router.get("/security/blocks", tags=["security"], **documented(list[BlockView]))
+async def list_blocks(ctx: Ctx) -> Any:
+    """Sources and mailboxes refused for now after repeated failed logins, oldest first."""
+    return await security_ops.list_blocks(ctx)
+
+
+@router.delete("/security/blocks/{value}", tags=["security"], **documented(list[BlockView]))
+async def clear_block(value: BlockValue, ctx: Ctx) -> Any:
+    """Lift the blocks on a source IP or mailbox (404 when there is none); running nodes stop
+    applying them within a second. Answers the blocks lifted."""
+    return await security_ops.clear_block(ctx, value)

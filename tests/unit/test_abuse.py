@@ -1,0 +1,136 @@
+"""The failed-login policy (server/abuse.py) on a fake clock: growing delay, block after N,
+expiry, trusted networks never blocked, success resets, the store's list is the truth."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from postroom.model import Block
+from postroom.server.abuse import AbuseGuard, Policy, parse_networks
+
+ATTACKER = "203.0.113.9"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def guard(clock: Clock, **changes) -> AbuseGuard:
+    return AbuseGuard(replace(Policy(), **changes), clock=clock)
+
+
+def test_delay_doubles_from_the_base_and_is_capped(clock: Clock) -> None:
+    g = guard(clock)
+    delays = []
+    for _ in range(7):
+        g.failed("pop3", ATTACKER, "x@example.com")
+        delays.append(g.delay(ATTACKER, 0.5))
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+    assert g.delay(ATTACKER, 0.0) == 0.0  # no base delay configured: none added
+
+
+def test_source_blocked_after_n_failures_until_expiry(clock: Clock) -> None:
+    g = guard(clock)
+    for i in range(9):
+        assert g.failed("pop3", ATTACKER, f"user{i}@example.com") == []
+    assert g.blocked(ATTACKER, "any@example.com") is None
+    made = g.failed("smtp", ATTACKER, "user9@example.com")
+    assert [(b.kind, b.value, b.failures, b.service, b.until - b.since) for b in made] == [
+        ("source", ATTACKER, 10, "smtp", 900.0)]
+    assert g.blocked(ATTACKER, "someone@example.com") is made[0]
+    assert g.blocked("198.51.100.1", "someone@example.com") is None  # another source is served
+    clock.now += 899
+    assert g.blocked(ATTACKER, "someone@example.com") is not None
+    clock.now += 1
+    assert g.blocked(ATTACKER, "someone@example.com") is None
+    assert g.failed("pop3", ATTACKER, "x@example.com") == []  # the count started over
+
+
+def test_failures_outside_the_window_do_not_count(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=3)
+    g.failed("pop3", ATTACKER, "a@example.com")
+    g.failed("pop3", ATTACKER, "a@example.com")
+    clock.now += 901
+    assert g.failed("pop3", ATTACKER, "a@example.com") == []
+    assert g.delay(ATTACKER, 1.0) == 1.0  # only the recent failure counts
+
+
+def test_mailbox_blocked_for_untrusted_sources_only(clock: Clock) -> None:
+    g = guard(clock, max_mailbox_failures=4)
+    for i in range(4):  # a spread attack: one failure per source
+        g.failed("pop3", f"203.0.113.{i}", "Crm@Example.com")
+    block = g.blocked("198.51.100.50", "crm@example.com")
+    assert block is not None and (block.kind, block.value) == ("mailbox", "crm@example.com")
+    assert g.blocked("127.0.0.1", "crm@example.com") is None  # trusted (loopback by default)
+    assert g.blocked("198.51.100.50", "other@example.com") is None
+
+
+def test_trusted_networks_are_never_blocked_nor_delayed(clock: Clock) -> None:
+    g = guard(clock, trusted=parse_networks("10.0.0.0/8, ::1"))
+    for _ in range(50):
+        assert g.failed("pop3", "10.1.2.3", "a@example.com") == []
+        assert g.failed("pop3", "::1", "a@example.com") == []
+    assert g.blocked("10.1.2.3", "a@example.com") is None
+    assert g.delay("10.1.2.3", 0.5) == 0.5
+    assert g.trusted("::ffff:10.0.0.1")
+    assert not g.trusted("127.0.0.1")
+    assert guard(clock, trusted=parse_networks("none")).trusted("127.0.0.1") is False
+    assert AbuseGuard(clock=clock).trusted("127.0.0.1")  # the default: loopback
+
+
+def test_success_resets_the_source(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=3)
+    g.failed("pop3", ATTACKER, "a@example.com")
+    g.failed("pop3", ATTACKER, "a@example.com")
+    g.succeeded(ATTACKER)
+    assert g.delay(ATTACKER, 1.0) == 1.0
+    g.failed("pop3", ATTACKER, "a@example.com")
+    g.failed("pop3", ATTACKER, "a@example.com")
+    assert g.blocked(ATTACKER, "a@example.com") is None
+
+
+def test_adopting_the_store_list_clears_and_adds_blocks(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=2)
+    g.failed("pop3", ATTACKER, "a@example.com")
+    g.failed("pop3", ATTACKER, "a@example.com")
+    written = g.drain_new()
+    assert len(written) == 1 and g.drain_new() == []
+    g.adopt(written)  # as read back from the store
+    assert g.blocked(ATTACKER, "a@example.com") is not None
+    g.adopt([])  # cleared by an admin
+    assert g.blocked(ATTACKER, "a@example.com") is None
+    assert g.failed("pop3", ATTACKER, "a@example.com") == []  # its failures were forgotten
+    other = Block("source", "198.51.100.7", clock.now, clock.now + 60, 10, "smtp")  # another node's
+    g.adopt([other, replace(other, value="198.51.100.8", until=clock.now - 1)])
+    assert g.blocked("198.51.100.7", "x") is other
+    assert g.blocked("198.51.100.8", "x") is None  # expired
+    g.failed("pop3", ATTACKER, "a@example.com")  # a new block, not yet written: kept by adopt
+    g.adopt([])
+    assert g.blocked(ATTACKER, "a@example.com") is not None
+
+
+def test_policy_from_environment() -> None:
+    policy = Policy.from_env({"POSTROOM_TRUSTED_NETWORKS": "none", "POSTROOM_AUTH_MAX_FAILURES": "3",
+                              "POSTROOM_AUTH_BLOCK_TIME": "60"})
+    assert (policy.trusted, policy.max_source_failures, policy.block_time) == ((), 3, 60.0)
+    assert Policy.from_env({}) == Policy()
+
+
+def test_memory_stays_bounded(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("postroom.server.abuse.MAX_TRACKED", 10)
+    g = guard(clock)
+    for i in range(100):
+        clock.now += 1
+        g.failed("pop3", f"203.0.113.{i}", f"name{i}@example.com")
+    assert len(g.failures) <= 11
+    assert ("source", "203.0.113.99") in g.failures  # the newest are kept
