@@ -52,6 +52,17 @@ class Lines:
         self.sock.close()
 
 
+def in_data(port: int, helo: str, mail_from: str) -> Lines:
+    """An SMTP session that has just been told 354: the message content comes next."""
+    sender = Lines(port)
+    assert sender.reply().startswith(b"220")
+    assert sender.command(f"EHLO {helo}").startswith(b"250")
+    assert sender.command(f"MAIL FROM:<{mail_from}>").startswith(b"250")
+    assert sender.command("RCPT TO:<big@example.com>").startswith(b"250")
+    assert sender.command("DATA").startswith(b"354")
+    return sender
+
+
 def pop3_login(port: int, user: str, password: str) -> Lines:
     client = Lines(port)
     assert client.line().startswith(b"+OK")
@@ -99,12 +110,7 @@ def test_sigterm_finishes_the_delivery_in_flight_and_applies_no_dele_marks(node)
     idle = Lines(node.smtp_port)
     assert idle.reply().startswith(b"220")
     assert idle.command("EHLO idle.example.net").startswith(b"250")
-    sender = Lines(node.smtp_port)
-    assert sender.reply().startswith(b"220")
-    assert sender.command("EHLO slow.example.net").startswith(b"250")
-    assert sender.command("MAIL FROM:<slow@example.net>").startswith(b"250")
-    assert sender.command("RCPT TO:<big@example.com>").startswith(b"250")
-    assert sender.command("DATA").startswith(b"354")
+    sender = in_data(node.smtp_port, "slow.example.net", "slow@example.net")
     content = big_message(2_000_000)
     wire = content.replace(b"\r\n.", b"\r\n..")
     half = len(wire) // 2
@@ -146,12 +152,7 @@ def test_grace_period_ends_a_stalled_delivery_and_exits_0(node):
     node.env["POSTROOM_SHUTDOWN_GRACE"] = "1.5"
     node.start()
     assert node.process is not None
-    sender = Lines(node.smtp_port)
-    assert sender.reply().startswith(b"220")
-    assert sender.command("EHLO stall.example.net").startswith(b"250")
-    assert sender.command("MAIL FROM:<stall@example.net>").startswith(b"250")
-    assert sender.command("RCPT TO:<big@example.com>").startswith(b"250")
-    assert sender.command("DATA").startswith(b"354")
+    sender = in_data(node.smtp_port, "stall.example.net", "stall@example.net")
     sender.sock.sendall(b"Subject: never finished\r\n\r\nhalf a message\r\n")
     node.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
@@ -169,12 +170,7 @@ def test_a_second_sigterm_ends_the_grace_period(node):
     node.env["POSTROOM_SHUTDOWN_GRACE"] = "60"
     node.start()
     assert node.process is not None
-    sender = Lines(node.smtp_port)
-    assert sender.reply().startswith(b"220")
-    assert sender.command("EHLO stall.example.net").startswith(b"250")
-    assert sender.command("MAIL FROM:<stall@example.net>").startswith(b"250")
-    assert sender.command("RCPT TO:<big@example.com>").startswith(b"250")
-    assert sender.command("DATA").startswith(b"354")
+    sender = in_data(node.smtp_port, "stall.example.net", "stall@example.net")
     node.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert node.process.poll() is None  # waiting for the stalled message
