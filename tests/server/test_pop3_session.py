@@ -28,7 +28,8 @@ class FlakyStore:
         return getattr(self._store, name)
 
 
-async def start(tmp_path, settings: PopSettings, wrap=None):
+async def start_service(tmp_path, settings: PopSettings, wrap=None):
+    """A store with alice@example.com and a POP3 listener on a free port: (store, server, port, service)."""
     store = SqliteStore(str(tmp_path / "postroom.db"))
     await store.open()
     await store.migrate()
@@ -37,7 +38,11 @@ async def start(tmp_path, settings: PopSettings, wrap=None):
     service = Pop3Service(wrap(store) if wrap else store, Authenticator(failure_delay=0.01), "TEST")
     service.configure(settings, None, None)
     server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "test"), "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+    return store, server, server.sockets[0].getsockname()[1], service
+
+
+async def start(tmp_path, settings: PopSettings, wrap=None):
+    store, server, port, _ = await start_service(tmp_path, settings, wrap)
     return store, server, port
 
 

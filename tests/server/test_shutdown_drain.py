@@ -8,11 +8,7 @@ from postroom.model import PopSettings
 from postroom.protocol.pop3 import Pop3Config, Pop3Server
 from postroom.protocol.smtp import SmtpConfig, SmtpServer, State as SmtpState
 
-from postroom.auth import Authenticator
-from postroom.server.pop3 import Pop3Service
-from postroom.storage.sqlite import SqliteStore
-
-from .test_pop3_session import PASSWORD_HASH, PLAIN, converse
+from .test_pop3_session import PLAIN, converse, start_service as start
 
 BYE = b"-ERR [SYS/TEMP] server shutting down\r\n"
 
@@ -31,17 +27,6 @@ class SlowReads:
         return await self._store.read_message(*args)
 
 
-async def start(tmp_path, settings: PopSettings, wrap=None):
-    """Like test_pop3_session.start, but also returns the service (to drain it)."""
-    store = SqliteStore(str(tmp_path / "postroom.db"))
-    await store.open()
-    await store.migrate()
-    await store.add_domain("example.com")
-    await store.create_mailbox("alice@example.com", "Alice", PASSWORD_HASH)
-    service = Pop3Service(wrap(store) if wrap else store, Authenticator(failure_delay=0.01), "TEST")
-    service.configure(settings, None, None)
-    server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "test"), "127.0.0.1", 0)
-    return store, server, server.sockets[0].getsockname()[1], service
 
 
 def test_a_retr_in_flight_finishes_then_the_session_is_closed(tmp_path):
