@@ -176,16 +176,24 @@ class InternalErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        started = refused = False
 
         async def watch(message: Message) -> None:
-            nonlocal started
+            nonlocal started, refused
             started = started or message["type"] == "http.response.start"
-            await send(message)
+            try:
+                await send(message)
+            except Exception:
+                refused = True  # the connection took no answer (e.g. the server already sent a 400)
+                raise
 
         try:
             await self.app(scope, receive, watch)
         except Exception:
+            if refused:  # the peer's fault, not ours: nothing to answer, nothing to report
+                log.info("no answer sent for %s %s: the connection was already answered or closed",
+                         scope.get("method"), scope.get("path"))
+                return
             response = _internal(scope)
             if not started:  # once a response has begun, the server can only close the connection
                 await response(scope, receive, send)
