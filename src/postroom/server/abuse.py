@@ -158,6 +158,11 @@ class AbuseGuard:
             self.failures = dict(newest)
             self.failures.setdefault(keep, deque([self.clock()]))
 
+    def blocked_sources(self) -> int:
+        """How many source addresses are blocked now (the metrics gauge)."""
+        now = self.clock()
+        return sum(1 for (kind, _), block in self.blocks.items() if kind == SOURCE and block.until > now)
+
     def succeeded(self, remote_ip: str) -> None:
         self.failures.pop((SOURCE, remote_ip), None)
 

@@ -14,15 +14,17 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from ..storage import Store
+from .metrics import Metrics
 
 
 class AdminService:
-    def __init__(self, store: Store, server: str, data_dir: str) -> None:
+    def __init__(self, store: Store, server: str, data_dir: str, metrics: Metrics | None = None) -> None:
         from ..service.authentication import AdminAuthenticator
         from ..web.app import create_app
 
         self.auth = AdminAuthenticator(store)
-        app = create_app(store, server, data_dir, self.auth)
+        self.metrics = metrics
+        app = create_app(store, server, data_dir, self.auth, metrics)
         # No lifespan (the node owns the store), no uvicorn logging set-up, no access log:
         # admin changes are in the audit log, failed sign-ins in postroom.admin.
         self.config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False,
@@ -37,6 +39,8 @@ class AdminService:
 
     def protocol_factory(self) -> Callable[[], asyncio.Protocol]:
         def make() -> asyncio.Protocol:
+            if self.metrics is not None:
+                self.metrics.connection("admin")
             return self.config.http_protocol_class(config=self.config, server_state=self.state,  # type: ignore[call-arg]
                                                    app_state={})
         return make

@@ -30,6 +30,7 @@ from .abuse import AbuseGuard, Policy
 from .activity import Activity
 from .admin import AdminService
 from .evidence import LoginEvidence, pop3_usage
+from .metrics import Metrics
 from .pop3 import Pop3Service
 from .protocol_log import ProtocolLog
 from .smtp import ConnectorRuntime, SmtpService, core_config
@@ -76,7 +77,9 @@ class Node:
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard(Policy.from_env())  # failed-login blocks
-        self.admin = AdminService(store, server, data_dir)
+        self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
+        self.metrics.watch(self._session_counts, self.guard.blocked_sources)
+        self.admin = AdminService(store, server, data_dir, self.metrics)
         self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
         self.bind_errors: dict[ListenerKey, str] = {}
         self.certificates = CertificateCache()
@@ -93,6 +96,9 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
+
+    def _session_counts(self) -> dict[str, int]:
+        return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
 
     async def start(self) -> None:
         """Boot like a Windows service host: automatic services start, the others stay stopped."""

@@ -20,6 +20,7 @@ from ..protocol.pop3 import (
 )
 from ..storage import Store
 from .activity import Activity
+from .metrics import Metrics
 from .protocol_log import ProtocolLog, redact
 from .abuse import AbuseGuard
 from .session import Session, penalise, report_login, verify_login
@@ -48,6 +49,7 @@ class Pop3Service:
         self.on_login = on_login  # (result, service, remote ip, mailbox) for evidence/metrics
         self.stopping = False  # the node is shutting down: sessions are being drained
         self.guard = AbuseGuard()  # the node shares its own with SMTP
+        self.metrics = Metrics()  # the node shares its own with SMTP and the admin service
         self.core_config = self._core_config()
 
     def configure(self, settings: PopSettings, tls: ssl.SSLContext | None, protocol_log: ProtocolLog | None) -> None:
@@ -81,7 +83,7 @@ class Pop3Service:
             session.drain()
 
     def login_event(self, result: str, remote: str, user: str) -> None:
-        report_login(log, self.on_login, "pop3", result, remote, user, self.activity)
+        report_login(log, self.on_login, "pop3", result, remote, user, self.activity, self.metrics)
 
 
 class Pop3Session(Session):
@@ -105,6 +107,7 @@ class Pop3Session(Session):
 
     def admit(self) -> bool:
         service, settings = self.service, self.service.settings
+        service.metrics.connection("pop3")
         service.sessions.add(self)
         service.per_ip[self.remote_ip] += 1
         self.counted = True
@@ -204,6 +207,8 @@ class Pop3Session(Session):
             log.warning("pop3 session %s cannot read message %s: %s", self.id, event.message_id, exc.message)
             self.conn.message_failed(permanent=isinstance(exc, NotFound))
             return
+        if event.top_lines is None:  # RETR (TOP sends a part)
+            self.service.metrics.retrieved(len(data))
         self.conn.message_content(data)
 
     async def _commit(self, event: Commit) -> None:

@@ -23,6 +23,7 @@ from ..model import Mailbox, normalise_address
 
 from .abuse import AbuseGuard
 from .activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
+from .metrics import Metrics
 from .protocol_log import ProtocolLog
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
@@ -35,10 +36,11 @@ LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote
 
 
 def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
-                 remote: str, user: str, activity: Activity | None = None) -> None:
+                 remote: str, user: str, activity: Activity | None = None, metrics: Metrics | None = None) -> None:
     """A failed login is evidence an admin looks for (INFO); a successful one is routine
     (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 logins
-    are counted for the dashboard; a refused one (TLS required) counts as failed."""
+    are counted for the dashboard; a refused one (TLS required) counts as failed. Every login
+    is counted in the node's metrics, by result (ok or the failure's reason)."""
     succeeded = result == "succeeded"
     if succeeded:
         logger.debug("%s login %s remote=%s user=%s", service, result, remote, user)
@@ -48,6 +50,8 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
                          service, remote, _field(user), _field(reason))
     if activity is not None and service == "pop3":
         activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
+    if metrics is not None:
+        metrics.login(service, result)
     if listener:
         listener(result, service, remote, user)
 

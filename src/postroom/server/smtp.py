@@ -26,6 +26,7 @@ from ..protocol.smtp import (
 from ..storage import Store
 from . import delivery
 from .activity import SMTP_DELIVERED, Activity
+from .metrics import Metrics
 from .protocol_log import ProtocolLog
 from .abuse import AbuseGuard
 from .session import Session, penalise, report_login, verify_login
@@ -97,6 +98,7 @@ class SmtpService:
         self.on_login = on_login
         self.stopping = False  # the node is shutting down: sessions are being drained
         self.guard = AbuseGuard()  # the node shares its own with POP3
+        self.metrics = Metrics()  # the node shares its own with POP3 and the admin service
 
     def configure(self, runtimes: list[ConnectorRuntime], domains: list[str]) -> None:
         routes: dict[str, list[ConnectorRuntime]] = {}
@@ -135,7 +137,7 @@ class SmtpService:
             session.drain()
 
     def login_event(self, result: str, remote: str, user: str) -> None:
-        report_login(log, self.on_login, "smtp", result, remote, user)
+        report_login(log, self.on_login, "smtp", result, remote, user, metrics=self.metrics)
 
 
 class SmtpSession(Session):
@@ -157,6 +159,7 @@ class SmtpSession(Session):
 
     def admit(self) -> bool:
         service = self.service
+        service.metrics.connection("smtp")
         self.runtime = runtime = service.choose(self.local, self.remote_ip)
         if runtime is None:
             return self.refuse(NO_CONNECTOR)
@@ -200,7 +203,7 @@ class SmtpSession(Session):
         if isinstance(event, CheckRecipient):
             self.spawn(self._check_recipient(event))
         elif isinstance(event, Deliver):
-            self.spawn(self._deliver(event))
+            self.spawn(self._deliver(event, self.loop.time()))  # end of DATA: the latency starts
         elif isinstance(event, Authenticate):
             self.spawn(self._authenticate(event))
         elif isinstance(event, StartTls):
@@ -236,7 +239,7 @@ class SmtpSession(Session):
                             self.runtime.name)
         self.loop.create_task(delivery.track(self.service.store, [row]))
 
-    async def _deliver(self, event: Deliver) -> None:
+    async def _deliver(self, event: Deliver, started: float) -> None:
         assert self.conn is not None and self.runtime is not None
         envelope, config = event.envelope, self.conn.config
         mailboxes: dict[int, Mailbox] = {}
@@ -266,6 +269,7 @@ class SmtpSession(Session):
             return
         if delivered:
             self.conn.delivered(queue_id)
+            self.service.metrics.received(len(event.content), self.loop.time() - started)
             if self.service.activity is not None:
                 self.service.activity.record(SMTP_DELIVERED)
         else:

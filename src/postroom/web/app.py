@@ -5,7 +5,9 @@ own listeners (HTTPS, and plain HTTP on loopback only). Nothing here starts or s
 """
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from .. import __version__
@@ -14,13 +16,19 @@ from ..storage import Store
 from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
 )
+from ..errors import Forbidden
 from .edge import BodyLimit, NoStore
+from .security import authenticate
+
+if TYPE_CHECKING:
+    from ..server.metrics import Metrics
 
 API_PREFIX = "/api/v1"
 MAX_BODY = 1 << 20  # admin requests are small JSON objects; a bigger body is refused unread
 
 
-def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthenticator) -> FastAPI:
+def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthenticator,
+               metrics: "Metrics | None" = None) -> FastAPI:
     app = FastAPI(
         title="postroom admin API",
         version=__version__,
@@ -41,8 +49,23 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     for module in (routes_session, routes_servers, routes_recipients, routes_admins, routes_doctor, routes_security):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
+    if metrics is not None:  # the node's; without one (an app built for tests) /metrics is a 404
+        _install_metrics(app, metrics)
     console.install(app)
     return app
+
+
+def _install_metrics(app: FastAPI, metrics: "Metrics") -> None:
+    from ..server.metrics import CONTENT_TYPE
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text exposition; any admin principal (a bearer token for a scraper, or
+        Basic). Async on purpose: the live gauges read the node's state on its own loop."""
+        caller = (await authenticate(request)).caller
+        if not caller.roles:
+            raise Forbidden("the metrics need an admin role group")
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
 
 def _operation_id(route: APIRoute) -> str:
