@@ -32,20 +32,21 @@ def splittings(data: bytes):
             yield [data[:i], data[i:]]
 
 
-@pytest.mark.parametrize("path", cases("pop3"))
-def test_pop3_corpus(path):
+def replay(path, run) -> None:
     data = path.read_bytes()
     for chunks in splittings(data):
         for eof in (True, False):
-            run_pop3(chunks, eof)
+            run(chunks, eof)
+
+
+@pytest.mark.parametrize("path", cases("pop3"))
+def test_pop3_corpus(path):
+    replay(path, run_pop3)
 
 
 @pytest.mark.parametrize("path", cases("smtp"))
 def test_smtp_corpus(path):
-    data = path.read_bytes()
-    for chunks in splittings(data):
-        for eof in (True, False):
-            run_smtp(chunks, eof)
+    replay(path, run_smtp)
 
 
 @pytest.mark.parametrize("path", cases("sasl"))

@@ -62,12 +62,16 @@ POP3_LINE = st.one_of(
 LOGIN = b"USER u\r\nPASS good\r\n"
 
 
+def draw_session(draw, prefixes: list[bytes], lines, max_lines: int) -> tuple[list[bytes], bool]:
+    """A setup prefix, then grammar lines, cut at random points; and whether the stream ends."""
+    data = draw(st.sampled_from(prefixes)) + b"".join(draw(st.lists(lines, max_size=max_lines)))
+    return split(data, draw(st.lists(st.integers(0, 1 << 16), max_size=12))), draw(st.booleans())
+
+
 @st.composite
 def pop3_session(draw) -> tuple[list[bytes], bool]:
-    prefix = draw(st.sampled_from([b"", LOGIN, b"AUTH PLAIN AHUAZ29vZA==\r\n", b"STLS\r\n" + LOGIN]))
-    body = b"".join(draw(st.lists(POP3_LINE, max_size=25)))
-    data = prefix + body
-    return split(data, draw(st.lists(st.integers(0, 1 << 16), max_size=12))), draw(st.booleans())
+    prefixes = [b"", LOGIN, b"AUTH PLAIN AHUAZ29vZA==\r\n", b"STLS\r\n" + LOGIN]
+    return draw_session(draw, prefixes, POP3_LINE, 25)
 
 
 @fuzz
@@ -127,13 +131,10 @@ SMTP_LINE = st.one_of(
 
 @st.composite
 def smtp_session(draw) -> tuple[list[bytes], bool]:
-    prefix = draw(st.sampled_from([
-        b"", b"EHLO c.example\r\n", b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@example.com>\r\n",
-        b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\n",
-        b"EHLO c\r\nSTARTTLS\r\nEHLO c\r\n"]))
-    body = b"".join(draw(st.lists(SMTP_LINE, max_size=20)))
-    data = prefix + body
-    return split(data, draw(st.lists(st.integers(0, 1 << 16), max_size=12))), draw(st.booleans())
+    prefixes = [b"", b"EHLO c.example\r\n", b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@example.com>\r\n",
+                b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\n",
+                b"EHLO c\r\nSTARTTLS\r\nEHLO c\r\n"]
+    return draw_session(draw, prefixes, SMTP_LINE, 20)
 
 
 @fuzz
