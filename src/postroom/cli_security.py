@@ -16,7 +16,7 @@ from .service import security as security_ops
 
 security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
 app.add_typer(security_app, name="security")
-BLOCK_COLUMNS = ["kind", "value", "since", "until", "failures", "service"]
+BLOCK_COLUMNS = ["kind", "value", "since", "until", "failures", "service", "server"]
 
 
 @security_app.command("blocks")

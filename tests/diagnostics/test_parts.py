@@ -3,6 +3,8 @@ findings combine, the bundle's scrubbing and log excerpts, and the node's login 
 from __future__ import annotations
 
 import asyncio
+import os
+from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -97,6 +99,30 @@ def test_log_excerpt_keeps_whole_sessions_that_name_the_mailbox(tmp_path):
     excerpt = bundle.log_excerpt(str(log), "crm@example.com", "2024-05-01T11:00:00.000+00:00")
     assert [line.split(",")[1:3] for line in excerpt.splitlines()] == [["EX01-2", "0"], ["EX01-2", "1"],
                                                                      ["EX01-2", "2"]]
+
+
+def test_log_excerpt_reads_exchanges_fields_and_the_context(tmp_path):
+    log = tmp_path / "SMTP-20240501-2.log"
+    log.write_text(
+        "#Software: postroom\n#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,"
+        "remote-endpoint,event,data,context\n"
+        '2024-05-01T11:30:00.000Z,"Client, EX01",EX01-2,0,l,r,>,"220 ready",\n'
+        '2024-05-01T11:30:00.001Z,"Client, EX01",EX01-2,1,l,r,*,"","authenticated as crm@example.com"\n'
+        '2024-05-01T11:31:00.000Z,Client EX01,EX01-3,0,l,r,<,"MAIL FROM:<other@example.com>",\n')
+    excerpt = bundle.log_excerpt(str(log), "crm@example.com", "2024-05-01T11:00:00.000Z")
+    assert [line.split(",")[3] for line in excerpt.splitlines()] == ["EX01-2", "EX01-2"]
+
+
+def test_protocol_logs_takes_files_written_in_the_last_hour_whatever_their_name(tmp_path):
+    folder = tmp_path / "logs" / "pop3"
+    folder.mkdir(parents=True)
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    line = '2024-05-01T11:30:00.000Z,,EX01-2,0,l,r,<,"USER crm@example.com",\n'
+    for name, age in (("POP3-2024050111-1.log", 1800), ("POP3-202405-3.log", 60), ("POP3-20240430-1.log", 7200)):
+        (folder / name).write_text(line)
+        os.utime(folder / name, (now.timestamp() - age, now.timestamp() - age))
+    assert sorted(bundle.protocol_logs(str(tmp_path), "crm@example.com", now)) == [
+        "logs/pop3/POP3-202405-3.log", "logs/pop3/POP3-2024050111-1.log"]
 
 
 class FakeStore:

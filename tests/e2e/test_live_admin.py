@@ -168,7 +168,9 @@ def test_protocol_log_records_sessions_without_passwords(fresh_server):
     text = "".join(p.read_text() for p in logs.glob("*.log"))
     assert "secret-pw-42" not in text
     assert base64.b64encode(b"\0logged@example.com\0secret-pw-42").decode() not in text
-    assert "#Fields: date-time,session-id" in text
+    assert "#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data," \
+           "context" in text
+    assert ',"","authenticated as logged@example.com"' in text and ',+,"","TLS negotiated (TLSv1.' in text
 
 
 def test_failed_login_delay_does_not_block_other_sessions(server):

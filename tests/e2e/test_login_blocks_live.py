@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from .harness import Postroom, wait_until
+from .harness import Postroom, pop_login_answer, wait_until
 
 # The filter documented in docs/operations.md for fail2ban (its <HOST> becomes this group).
 FAIL2BAN = re.compile(r"postroom auth failure: service=\S+ remote=(?P<host>\S+) user=\S* reason=\S+$")
@@ -32,14 +32,7 @@ def strict_server(tmp_path):
 
 
 def pop_login(server: Postroom, password: str) -> str:
-    client = poplib.POP3("127.0.0.1", server.pop_port, timeout=10)
-    try:
-        client.user("crm@example.com")
-        return client.pass_(password).decode()
-    except poplib.error_proto as exc:
-        return exc.args[0].decode()
-    finally:
-        client.close()
+    return pop_login_answer(poplib.POP3("127.0.0.1", server.pop_port, timeout=10), "crm@example.com", password)
 
 
 def test_bad_logins_block_the_source_until_an_admin_clears_it(strict_server: Postroom) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import csv
 import logging
 import re
 import sqlite3
@@ -413,7 +414,7 @@ def test_the_protocol_log_has_commands_and_replies_but_no_secrets_or_content(tmp
         return (tmp_path / "logs").glob("SMTP-*.log").__next__().read_text()
 
     text = asyncio.run(main())
-    data = [line.rsplit(",", 2)[1:] for line in text.splitlines() if not line.startswith("#")]
+    data = [line.rsplit(",", 3)[1:3] for line in text.splitlines() if not line.startswith("#") and ",*," not in line]
     assert ["<", '"EHLO client.example"'] in data and [">", '"250-mx.test Hello [127.0.0.1]"'] in data
     assert ["<", '"AUTH LOGIN"'] in data and ["<", '"AUTH PLAIN ****"'] in data
     assert data.count(["<", '"****"']) == 2 and [">", '"235 2.7.0 Authentication successful"'] in data
@@ -421,3 +422,39 @@ def test_the_protocol_log_has_commands_and_replies_but_no_secrets_or_content(tmp
     assert ["<", '"BDAT 42 LAST"'] in data
     secrets = ("SECRET", "secret", "pw-1", base64.b64encode(b"pw-1").decode(), plain("alice@example.com", "pw-1").decode())
     assert [s for s in secrets if s in text] == []
+
+
+def test_the_protocol_log_names_the_connector_and_gives_the_context_of_tls_auth_and_delivery(tmp_path, certificate):
+    server_tls, client_tls = certificate
+
+    async def main():
+        plog = ProtocolLog(str(tmp_path / "logs"), "SMTP", connector_id="Client, TEST")
+        async with running(tmp_path, connector(**TLS_CONNECTOR), tls=server_tls, plog=plog) as env:
+            client, _ = await connect(env.port)
+            await client.send(b"EHLO client.example")
+            assert await client.send(b"STARTTLS") == b"220 2.0.0 Ready to start TLS\r\n"
+            await client.writer.start_tls(client_tls, server_hostname="mx.test")
+            await client.send(b"EHLO client.example")
+            assert await client.send(b"AUTH PLAIN " + plain("alice@example.com", "pw-1")) == AUTH_OK
+            queue_id = ACCEPTED.fullmatch(await client.mail([b"bob@example.com"])).group(1).decode()
+            await client.send(b"QUIT")
+        plog.close()
+        [path] = (tmp_path / "logs").glob("SMTP-*-1.log")
+        return path.read_text(), queue_id
+
+    text, queue_id = asyncio.run(main())
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert "#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data," \
+           "context" in header and "#Log-Type: SMTP Protocol Log" in header
+    rows = list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
+    assert {len(row) for row in rows} == {9}
+    assert {row[1] for row in rows} == {"Client, TEST"}  # quoted in the file: the name has a comma
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows[0][0])
+    assert [int(row[3]) for row in rows] == list(range(len(rows)))  # sequence numbers from 0
+    assert (rows[0][6], rows[1][6], rows[-1][6]) == ("+", ">", "-")  # connect, greeting, ..., disconnect
+    notes = [row[8] for row in rows if row[6] == "*"]
+    assert re.fullmatch(r"TLS negotiated \(TLSv1\.[23], \w+\)", notes[0])
+    assert notes[1:] == ["authenticated as alice@example.com",
+                         f"delivered 250 2.6.0 queued as {queue_id} to 1 mailbox(es)"]
+    assert all(row[8] == "" for row in rows if row[6] != "*")
+    assert "pw-1" not in text and plain("alice@example.com", "pw-1").decode() not in text

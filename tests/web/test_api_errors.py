@@ -251,7 +251,8 @@ def test_an_unexpected_failure_is_a_500_with_a_ref_and_nothing_else(api, org, st
         response = api.get("/api/v1/domains", headers=org.bearer)
     error = error_of(response, 500)
     assert error["code"] == "internal_error"
-    ref = re.fullmatch(r"internal error, ref ([0-9a-f]{12})", error["message"]).group(1)
+    ref = re.fullmatch(r"internal error, ref ([0-9a-f]{32})", error["message"]).group(1)
+    assert ref == response.headers["X-Request-Id"]  # the ref is the request id
     assert "secret" not in response.text and "RuntimeError" not in response.text
     logged = [r for r in caplog.records if r.name == "postroom.admin" and ref in r.getMessage()]
     assert logged and logged[0].exc_info and "secret detail" in str(logged[0].exc_info[1])

@@ -23,7 +23,7 @@ from postroom.web.console import chart
 from .conftest import SERVER, Api
 
 PAGES = ["/console/", "/console/services", "/console/troubleshooting", "/console/logs/audit",
-         "/console/logs/tracking", "/console/domains"]
+         "/console/logs/tracking", "/console/domains", "/console/security"]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -75,13 +75,19 @@ def versions(schema_version: int) -> dict[str, Any]:
             "machine": platform.machine(), "packages": found}
 
 
-def _log_files(data_dir: str, days: list[str]) -> list[str]:
+def _log_files(data_dir: str, since: float) -> list[str]:
+    """The protocol-log files written to since `since` (epoch seconds): whatever their roll-over
+    period (hourly, daily, weekly, monthly) and size suffix (-1, -2, ...)."""
     found = []
     root = os.path.join(data_dir, "logs")
     for folder, _, files in os.walk(root):
         for name in sorted(files):
-            if name.endswith(".log") and any(day in name for day in days):
-                found.append(os.path.join(folder, name))
+            path = os.path.join(folder, name)
+            try:
+                if name.endswith(".log") and os.path.getmtime(path) >= since:
+                    found.append(path)
+            except OSError:
+                continue
     return sorted(found)
 
 
@@ -109,20 +115,24 @@ def log_excerpt(path: str, address: str, since: str) -> str:
             continue
         if len(fields) < 7 or fields[0] < since:
             continue
-        sessions.setdefault(fields[1], []).append(line)
-        if wanted in fields[6].lower():
-            named.add(fields[1])
+        if len(fields) >= 9:  # Exchange's fields: connector-id second, context last
+            session, text = fields[2], f"{fields[7]} {fields[8]}"
+        else:  # the seven fields of older postroom logs
+            session, text = fields[1], fields[6]
+        sessions.setdefault(session, []).append(line)
+        if wanted in text.lower():
+            named.add(session)
     kept = [line for session, lines in sessions.items() if session in named for line in lines]
     return "\n".join(kept) + ("\n" if kept else "")
 
 
 def protocol_logs(data_dir: str, address: str, now: datetime) -> dict[str, str]:
-    """Bundle path -> excerpt, for the log files of today and (near midnight) yesterday."""
+    """Bundle path -> excerpt, for the log files written to in the last hour."""
     since = now - WINDOW
-    days = sorted({since.strftime("%Y%m%d"), now.strftime("%Y%m%d")})
-    stamp = since.isoformat(timespec="milliseconds")  # as the log writes its times: text order is time order
+    # As the log writes its times (…T10:00:00.000Z): text order is time order.
+    stamp = since.strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
     excerpts = {}
-    for path in _log_files(data_dir, days):
+    for path in _log_files(data_dir, since.timestamp()):
         try:
             text = log_excerpt(path, address, stamp)
         except OSError:

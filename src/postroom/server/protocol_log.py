@@ -1,48 +1,183 @@
-"""Per-service protocol logs (Exchange's fields), off by default; credentials are never written."""
+"""Per-service and per-connector protocol logs with Exchange's fields, rolled by period and
+size, old files deleted by age and folder size; off by default; credentials are never written.
+
+One folder per log (DATA/logs/pop3, DATA/logs/smtp/<connector>). Files are CSV with Exchange's
+header lines and fields, named PREFIX-STAMP-N.log: STAMP is the roll-over period (hourly
+YYYYMMDDHH, daily YYYYMMDD, weekly the Monday's YYYYMMDD, monthly YYYYMM, all UTC) and N counts
+the files of that period from 1, a new one whenever the next line would take the current file
+past its size limit. At each roll, and from `flush` (the node calls it twice a second) at most
+once a minute, files older than the age limit are deleted and then, oldest first, files until
+the folder is within its size limit. Never on every write: a write is one buffered append.
+"""
 from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import TextIO
+import re
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Callable
 
-FIELDS = "date-time,session-id,sequence-number,local-endpoint,remote-endpoint,event,data"
+from .. import __version__
+from ..model import LogFileRollOver
+
+FIELDS = ("date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,"
+          "context")
+CLEANUP_INTERVAL = 60.0  # seconds between two clean-ups of the folder
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """When to start a new file and what to delete; 0 means no limit."""
+
+    roll_over: LogFileRollOver = LogFileRollOver.DAILY
+    max_file_size: int = 0  # octets per file
+    max_age: int = 0  # seconds since a file was last written
+    max_directory_size: int = 0  # octets of this log's files together
+
+
+def period_stamp(when: dt.datetime, roll_over: LogFileRollOver) -> str:
+    """The part of a file name that changes with the roll-over period (UTC)."""
+    if roll_over == LogFileRollOver.HOURLY:
+        return when.strftime("%Y%m%d%H")
+    if roll_over == LogFileRollOver.WEEKLY:
+        return (when - dt.timedelta(days=when.weekday())).strftime("%Y%m%d")
+    if roll_over == LogFileRollOver.MONTHLY:
+        return when.strftime("%Y%m")
+    return when.strftime("%Y%m%d")
+
+
+def _csv(text: str) -> str:
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\r\n') else text
 
 
 class ProtocolLog:
-    """One file per UTC day under DIR: POP3-YYYYMMDD.log, CSV with a #Fields header."""
-
-    def __init__(self, directory: str, prefix: str) -> None:
+    def __init__(self, directory: str, prefix: str, *, connector_id: str = "", limits: LogLimits | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.directory = directory
         self.prefix = prefix
-        self._day = ""
-        self._handle: TextIO | None = None
+        self.connector_id = connector_id  # the receive connector's name; empty in the POP3 log
+        self.limits = limits or LogLimits()
+        self.clock = clock  # seconds since the epoch (tests pass a fake one)
+        self._pattern = re.compile(rf"{re.escape(prefix)}-(\d{{6,10}})-(\d+)\.log")
+        self._stamp = ""
+        self._path = ""
+        self._size = 0
+        self._empty = True  # the current file has its header only
+        self._handle: BinaryIO | None = None
+        self._last_cleanup = float("-inf")
 
-    def write(self, session: str, sequence: int, local: str, remote: str, event: str, data: str) -> None:
-        now = dt.datetime.now(dt.timezone.utc)
-        handle = self._file(now.strftime("%Y%m%d"))
+    def configure(self, limits: LogLimits, connector_id: str | None = None) -> None:
+        """New limits apply from the next line (a smaller size limit rolls then)."""
+        self.limits = limits
+        if connector_id is not None:
+            self.connector_id = connector_id
+
+    def write(self, session: str, sequence: int, local: str, remote: str, event: str, data: str,
+              context: str = "") -> None:
+        now = self.clock()
+        when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
         text = data.replace('"', '""')
-        handle.write(f'{now.isoformat(timespec="milliseconds")},{session},{sequence},{local},{remote},{event},"{text}"\n')
+        note = f'"{context.replace(chr(34), chr(34) * 2)}"' if context else ""
+        line = (f'{when.strftime("%Y-%m-%dT%H:%M:%S")}.{when.microsecond // 1000:03d}Z,{_csv(self.connector_id)},'
+                f'{session},{sequence},{local},{remote},{event},"{text}",{note}\n').encode("utf-8", "replace")
+        handle = self._file(when, now, len(line))
+        handle.write(line)
+        self._size += len(line)
+        self._empty = False
 
     def flush(self) -> None:
+        """Write out what is buffered; clean the folder up if the last clean-up is a minute old."""
         if self._handle:
             self._handle.flush()
+        if self.clock() - self._last_cleanup >= CLEANUP_INTERVAL:
+            self.cleanup()
 
     def close(self) -> None:
         if self._handle:
             self._handle.close()
             self._handle = None
 
-    def _file(self, day: str) -> TextIO:
-        if day != self._day or self._handle is None:
-            self.close()
-            os.makedirs(self.directory, exist_ok=True)
-            path = os.path.join(self.directory, f"{self.prefix}-{day}.log")
-            fresh = not os.path.exists(path)
-            self._handle = open(path, "a", encoding="utf-8", buffering=1 << 16)
-            if fresh:
-                self._handle.write(f"#Software: postroom\n#Log-Type: {self.prefix} Protocol Log\n#Fields: {FIELDS}\n")
-            self._day = day
+    # rolling ---------------------------------------------------------------------------
+    def _file(self, when: dt.datetime, now: float, needed: int) -> BinaryIO:
+        stamp = period_stamp(when, self.limits.roll_over)
+        quota = self.limits.max_file_size
+        full = bool(quota) and not self._empty and self._size + needed > quota
+        if self._handle is None or stamp != self._stamp or full:
+            self._open(stamp, when, needed)
+            if now - self._last_cleanup >= CLEANUP_INTERVAL:  # at roll time, still at most once a minute
+                self.cleanup()
+        assert self._handle is not None
         return self._handle
+
+    def _open(self, stamp: str, when: dt.datetime, needed: int) -> None:
+        self.close()
+        os.makedirs(self.directory, exist_ok=True)
+        numbers = [int(m.group(2)) for name in os.listdir(self.directory)
+                   if (m := self._pattern.fullmatch(name)) and m.group(1) == stamp]
+        number = max(numbers, default=1)
+        path = self._name(stamp, number)
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        quota = self.limits.max_file_size
+        if quota and size > 0 and size + needed > quota:
+            number += 1  # the file we just filled, or one a previous run filled
+            path, size = self._name(stamp, number), 0
+        self._handle = open(path, "ab", buffering=1 << 16)
+        if size == 0:
+            header = (f"#Software: postroom\n#Version: {__version__}\n#Log-Type: {self.prefix} Protocol Log\n"
+                      f"#Date: {when.strftime('%Y-%m-%dT%H:%M:%S')}.{when.microsecond // 1000:03d}Z\n"
+                      f"#Fields: {FIELDS}\n").encode()
+            self._handle.write(header)
+            size = len(header)
+            self._empty = True
+        else:
+            self._empty = False
+        self._stamp, self._path, self._size = stamp, path, size
+
+    def _name(self, stamp: str, number: int) -> str:
+        return os.path.join(self.directory, f"{self.prefix}-{stamp}-{number}.log")
+
+    # clean-up --------------------------------------------------------------------------
+    def cleanup(self) -> list[str]:
+        """Delete this log's files beyond the age limit, then oldest first until the folder is
+        within its size limit; never the file being written. Returns the deleted paths."""
+        self._last_cleanup = self.clock()
+        limits = self.limits
+        if not (limits.max_age or limits.max_directory_size):
+            return []
+        if self._handle:
+            self._handle.flush()  # its size counts in the folder's
+        files = []
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        for name in names:
+            if not self._pattern.fullmatch(name):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            files.append((info.st_mtime, name, path, info.st_size))
+        files.sort()
+        deleted: list[str] = []
+        total = sum(f[3] for f in files)
+        for mtime, _, path, size in files:
+            if path == self._path:
+                continue
+            too_old = bool(limits.max_age) and mtime < self._last_cleanup - limits.max_age
+            too_big = bool(limits.max_directory_size) and total > limits.max_directory_size
+            if not (too_old or too_big):
+                continue
+            try:
+                os.remove(path)
+            except OSError:
+                continue
+            total -= size
+            deleted.append(path)
+        return deleted
 
 
 # Verbs whose arguments are safe to log; anything else (PASS, AUTH data, SASL

@@ -1,7 +1,7 @@
 """Login blocks: the sources and mailboxes refused for a while after repeated failed logins
-(see postroom/server/abuse.py for the policy). Listing needs READ; clearing is a server
-setting change (SERVER_CONFIG) and is audited. Nodes re-read the list with their heartbeat,
-so a cleared block stops applying within about a second.
+(see postroom/server/abuse.py for the policy). Listing, and reading the policy, needs READ;
+clearing is a server setting change (SERVER_CONFIG) and is audited. Nodes re-read the list
+with their heartbeat, so a cleared block stops applying within about a second.
 """
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from typing import Any
 
 from ..errors import NotFound, ValidationError
 from ..model import Block
+from ..server.abuse import Policy
 from .context import READ, SERVER_CONFIG, Context
+
+# The environment variables the policy is read from (Policy.from_env), per policy field.
+POLICY_ENV = {"trusted_networks": "POSTROOM_TRUSTED_NETWORKS", "max_source_failures": "POSTROOM_AUTH_MAX_FAILURES",
+              "max_mailbox_failures": "POSTROOM_AUTH_MAX_MAILBOX_FAILURES", "block_time": "POSTROOM_AUTH_BLOCK_TIME"}
 
 
 def _iso(seconds: float) -> str:
@@ -19,7 +24,7 @@ def _iso(seconds: float) -> str:
 
 def block_dict(block: Block) -> dict[str, Any]:
     return {"kind": block.kind, "value": block.value, "since": _iso(block.since), "until": _iso(block.until),
-            "failures": block.failures, "service": block.service}
+            "failures": block.failures, "service": block.service, "server": block.server}
 
 
 async def list_blocks(ctx: Context) -> list[dict[str, Any]]:
@@ -50,3 +55,21 @@ async def clear_all_blocks(ctx: Context) -> list[dict[str, Any]]:
     if before:
         await ctx.audit("security.block.clear", "block/*", {"blocks": before}, None)
     return before
+
+
+async def login_policy(ctx: Context, policy: Policy | None = None) -> dict[str, Any]:
+    """The policy that starts blocks: `policy` (a running node's), or the one a node started
+    now would read from the environment (the same parser). Read-only: set by environment
+    variables (`env`: which one sets each field) when `postroom serve` starts."""
+    await ctx.require(READ)
+    source = "node"
+    if policy is None:
+        source = "environment"
+        try:
+            policy = Policy.from_env()
+        except ValueError as error:  # a node would not start with it either
+            raise ValidationError("policy", f"the login block policy in the environment is invalid: {error}") from None
+    return {"trusted_networks": [str(net) for net in policy.trusted],
+            "max_source_failures": policy.max_source_failures, "max_mailbox_failures": policy.max_mailbox_failures,
+            "window": policy.window, "block_time": policy.block_time, "max_delay": policy.max_delay,
+            "source": source, "env": dict(POLICY_ENV)}

@@ -17,7 +17,7 @@ from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
 )
 from ..errors import Forbidden
-from .edge import BodyLimit, NoStore
+from .edge import BodyLimit, NoStore, RequestContext
 from .security import authenticate
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     if metrics is not None:  # the node's; without one (an app built for tests) /metrics is a 404
         _install_metrics(app, metrics)
     console.install(app)
+    app.add_middleware(RequestContext)  # outermost (added last): the request id, log context and access line
     return app
 
 

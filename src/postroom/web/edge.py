@@ -1,9 +1,13 @@
 """What every answer and every request of the admin API gets at the edge, before any route."""
 from __future__ import annotations
 
+import logging
+import time
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..logs import log_context, new_request_id, request_id_from
 from .errors import error_response
 
 
@@ -53,3 +57,57 @@ class BodyLimit:
             return message
 
         await self.app(scope, counted, send)
+
+
+access_log = logging.getLogger("postroom.admin.access")
+
+
+class RequestContext:
+    """Outermost: every request gets an id (a sane incoming X-Request-Id, else a new one),
+    echoed in the X-Request-Id response header, set in the log context for every record
+    logged while the request is handled (logs.py), and used as the ref of an internal error.
+    One access line per request goes to postroom.admin.access: method, path (never the
+    query string), status, duration and the client's address."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = request_id_from(incoming) or new_request_id()
+        client = scope.get("client")
+        method, path = str(scope.get("method", "")), _loggable_path(scope)
+        fields = {"request_id": request_id, "service": "admin", "remote_ip": client[0] if client else "",
+                  "method": method, "path": path}
+        token = log_context.set(fields)
+        started = time.perf_counter()
+        status = 0
+
+        async def add_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, add_id)
+        finally:
+            duration = round((time.perf_counter() - started) * 1000, 1)
+            access_log.info("%s %s %s %.1f ms remote=%s request=%s", method, path, status or "-", duration,
+                            fields["remote_ip"] or "-", request_id,
+                            extra={"status": status or None, "duration_ms": duration})
+            log_context.reset(token)
+
+
+def _loggable_path(scope: Scope) -> str:
+    """The path as the client sent it (still percent-encoded, so no decoded control character
+    reaches a text log line), without the query string, and bounded."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, (bytes, bytearray)) else str(scope.get("path", ""))
+    path = path.split("?", 1)[0]
+    path = "".join(c if " " < c < "\x7f" else f"%{ord(c):02X}" for c in path)
+    return path[:300] or "/"

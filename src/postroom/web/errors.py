@@ -2,8 +2,8 @@
 
 postroom's closed error set, FastAPI's request validation, Starlette's 404/405 and any
 unexpected exception all leave as {"error": {status, code, message, field, allowed}}.
-An unexpected exception answers "internal error, ref <id>"; the traceback goes to the
-"postroom.admin" log under that id and never to the client.
+An unexpected exception answers "internal error, ref <id>", the id being the request's
+X-Request-Id; the traceback goes to the "postroom.admin" log under that id and never to the client.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, Unavailable, ValidationError
+from ..logs import current_request_id
 
 log = logging.getLogger("postroom.admin")
 
@@ -155,7 +156,7 @@ def _allowed_methods(request: Request) -> str:
 
 
 def _internal(scope: Scope, what: str | None = None) -> JSONResponse:
-    ref = uuid.uuid4().hex[:12]
+    ref = current_request_id() or uuid.uuid4().hex[:12]  # the request id (X-Request-Id) when there is one
     if what is None:
         log.exception("internal error, ref %s (%s %s)", ref, scope.get("method"), scope.get("path"))
     else:

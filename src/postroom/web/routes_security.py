@@ -24,3 +24,10 @@ async def clear_block(value: BlockValue, ctx: Ctx) -> Any:
     """Lift the blocks on a source IP or mailbox (404 when there is none); running nodes stop
     applying them within a second. Answers the blocks lifted."""
     return await security_ops.clear_block(ctx, value)
+
+
+@router.delete("/security/blocks", tags=["security"], **documented(list[BlockView]))
+async def clear_all_blocks(ctx: Ctx) -> Any:
+    """Lift every block (`postroom security blocks --clear-all`); answers the blocks lifted
+    (an empty list when there were none)."""
+    return await security_ops.clear_all_blocks(ctx)

@@ -1,0 +1,86 @@
+"""The console's Security page in a real browser, on a real node: bad POP3 logins block the
+source, the page lists the block and the node's policy, and Clear lets the mailbox log in again.
+
+Loopback is trusted by default (never blocked), so this node trusts no network and blocks
+after 3 failures (POSTROOM_TRUSTED_NETWORKS, POSTROOM_AUTH_MAX_FAILURES), as in
+test_login_blocks_live.py."""
+from __future__ import annotations
+
+import poplib
+from typing import Iterator
+
+import pytest
+
+from .console_browser import browser_fixture, page_fixture  # noqa: F401 (fixtures)
+from .console_browser import enabled_controls, notice, post_form, screenshot, sign_in, submit
+from .harness import Postroom, port_open, wait_until
+
+pytestmark = pytest.mark.e2e
+
+APP = "crm@example.com"
+VIEWER_PASSWORD = "viewer-password-1"
+
+
+@pytest.fixture(name="node")
+def strict_node(tmp_path) -> Iterator[Postroom]:
+    """The `page` fixture's node: one that blocks loopback after 3 failed logins."""
+    instance = Postroom(tmp_path, failure_delay=0.05)
+    instance.env.update(POSTROOM_TRUSTED_NETWORKS="none", POSTROOM_AUTH_MAX_FAILURES="3")
+    instance.init()
+    instance.new_mailbox(APP, "right-pw")
+    instance.cli("pop", "set", "--login-type", "plain-text-login")  # USER/PASS without TLS: shorter
+    instance.start()
+    wait_until(lambda: port_open(instance.http_port), 10, "the admin service to answer HTTP")
+    yield instance
+    instance.stop()
+
+
+def pop_login(node: Postroom, password: str) -> str:
+    client = poplib.POP3("127.0.0.1", node.pop_port, timeout=10)
+    try:
+        client.user(APP)
+        return client.pass_(password).decode()
+    except poplib.error_proto as exc:
+        return exc.args[0].decode()
+    finally:
+        client.close()
+
+
+def test_the_security_page_lists_a_real_block_and_clears_it(page, node):
+    for _ in range(3):
+        assert pop_login(node, "wrong").startswith("-ERR [AUTH]")
+    assert pop_login(node, "right-pw").startswith("-ERR [SYS/TEMP]")
+    wait_until(lambda: node.cli_json("security", "blocks"), 5, "the block to reach the store")
+
+    # a view-only admin sees the block and the policy, and can use nothing
+    node.cli("admin", "new", "viewer", "--roles", "view-only", "--password-stdin", input=VIEWER_PASSWORD + "\n")
+    sign_in(page, "viewer", VIEWER_PASSWORD, "/console/security")
+    row = page.locator("tr[data-block-value='127.0.0.1']")
+    assert row.is_visible() and "pop3" in row.inner_text() and "EX01" in row.inner_text()
+    assert enabled_controls(page) == []
+    assert "read-only" in page.locator("main .readonly-reason").first.inner_text().lower()
+    screenshot(page, "view-only-security")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    assert post_form(page, "/console/security/blocks/clear", {"csrf_token": token, "value": "127.0.0.1"}).status == 403
+    assert [b["value"] for b in node.cli_json("security", "blocks")] == ["127.0.0.1"]
+    page.context.clear_cookies()
+
+    sign_in(page, "admin", node.admin_password, "/console/security")
+    page.get_by_role("link", name="Security", exact=True).click()
+    page.wait_for_load_state()
+    assert page.locator("nav a[aria-current=page]").inner_text() == "Security"
+    policy = page.locator("table.facts").inner_text()
+    assert "3 within 15 min" in policy and "none" in policy, policy
+    assert "as its running node applies it" in page.locator("main").inner_text()
+    screenshot(page, "security-blocks")
+
+    answer = submit(page, button="Clear the block on 127.0.0.1", action="/security/blocks/clear")
+    assert answer.status == 303
+    assert "Block on source 127.0.0.1 cleared" in notice(page)
+    assert page.locator("tr.empty").is_visible()
+    screenshot(page, "security-cleared")
+    assert node.cli_json("security", "blocks") == []
+    wait_until(lambda: pop_login(node, "right-pw").startswith("+OK"), 5, "the cleared block to stop applying")
+    audit = node.cli_json("log", "audit", "--action", "security.block.clear")
+    assert [(e["actor"], e["channel"], e["outcome"]) for e in audit][:2] == [
+        ("admin", "console", "success"), ("viewer", "console", "refused")]

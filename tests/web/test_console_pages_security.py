@@ -1,0 +1,236 @@
+"""The console's Security page (/console/security): the failed-login blocks with Clear and Clear
+all (through service/security.py, so roles and audit are the CLI's and the API's), and the
+policy, read-only.
+
+The web fixtures' install (tests/web/conftest.py) holds one block: source 192.0.2.7, from pop3
+on EX01, for a day.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+from html import unescape
+from typing import Any
+
+import pytest
+
+from postroom.model import Block
+from postroom.server.abuse import Policy, parse_networks
+from postroom.web.console.pages_security import duration
+
+from .conftest import SERVER
+from .test_console_pages_ops import CSRF, console, csrf, notice_after, post  # noqa: F401 (fixture)
+
+URL = "/console/security"
+SEEDED = "192.0.2.7"
+ODD_MAILBOX = "o'brien/x?y@example.com"  # a name as tried: quotes, a slash, a question mark
+
+
+def blocks(run, store) -> list[tuple[str, str]]:
+    return sorted((b.kind, b.value) for b in run(store.list_blocks()))
+
+
+def add_mailbox_block(run, store, value: str = "crm@example.com", server: str = "EX02") -> None:
+    now = time.time()
+    run(store.add_blocks(server, [Block("mailbox", value, now - 60, now + 600, 20, "smtp")]))
+
+
+def row_of(page: str, value: str) -> str:
+    found = re.search(rf'<tr data-block-kind="\w+" data-block-value="{re.escape(value)}".*?</tr>', page, re.S)
+    assert found, f"no row for {value}"
+    return found.group(0)
+
+
+def cells(row: str) -> list[str]:
+    return [re.sub(r"<[^>]+>", "", unescape(c)).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+
+
+def security_audit(run, store) -> list[Any]:
+    return [e for e in run(store.list_audit(50)) if e.action == "security.block.clear"]
+
+
+# the list -----------------------------------------------------------------------------------
+
+def test_the_page_lists_every_block_with_its_details(console, run, store):
+    add_mailbox_block(run, store)
+    page = console("view-only").get(URL)
+    assert page.status_code == 200, page.text[:3000]
+    text = page.text
+    assert '<a href="/console/security" aria-current="page">Security</a>' in text
+    source = cells(row_of(text, SEEDED))
+    assert source[:4] == ["Source IP", SEEDED, "pop3", "10"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", source[4]) and source[5] > source[4]
+    # remaining of a day-long block, seeded when this test process started
+    assert re.fullmatch(r"23 h \d\d? min|24 h", source[6]), source[6]
+    assert source[7] == SERVER and source[8] == "Clear"
+    mailbox = cells(row_of(text, "crm@example.com"))
+    assert mailbox[:4] == ["Mailbox", "crm@example.com", "smtp", "20"]
+    assert mailbox[6] in ("9 min 59 s", "10 min") and mailbox[7] == "EX02"
+    assert "Clear all" in text and "lifts all 2 blocks" in text
+
+
+def test_without_blocks_the_page_says_so(console, run, store):
+    run(store.remove_blocks(None))
+    text = console("organization-management").get(URL).text
+    empty = re.search(r'<tr class="empty">(.*?)</tr>', text, re.S)
+    assert empty and "No blocks: no source or mailbox is being refused now." in empty.group(1)
+    assert "blocked after 10 failed logins within 15 min, a mailbox after 20" in " ".join(empty.group(1).split())
+    assert "Clear all" not in text and "data-block-value" not in text
+
+
+def test_a_visitor_is_sent_to_sign_in(api):
+    answer = api.get(URL)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/console/sign-in?next=")
+
+
+# the policy ---------------------------------------------------------------------------------
+
+def policy_rows(page: str) -> dict[str, str]:
+    table = re.search(r'<table class="facts" aria-label="Login block policy">.*?</table>', page, re.S).group(0)
+    return {m.group(1): " ".join(cells(m.group(0))[1].split())  # the value, without its label
+            for m in re.finditer(r'<tr id="policy-(\w+)">.*?</tr>', table, re.S)}
+
+
+def test_the_policy_is_read_from_the_environment_without_a_node(console, monkeypatch):
+    monkeypatch.setenv("POSTROOM_TRUSTED_NETWORKS", "10.0.0.0/8, 2001:db8::/32")
+    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "5")
+    monkeypatch.setenv("POSTROOM_AUTH_MAX_MAILBOX_FAILURES", "7")
+    monkeypatch.setenv("POSTROOM_AUTH_BLOCK_TIME", "5400")
+    page = console("view-only").get(URL).text
+    rows = policy_rows(page)
+    assert rows["trusted_networks"].startswith("10.0.0.0/8, 2001:db8::/32 ")
+    assert "POSTROOM_TRUSTED_NETWORKS" in rows["trusted_networks"]
+    assert rows["max_source_failures"].startswith("5 within 15 min") and "POSTROOM_AUTH_MAX_FAILURES" in rows[
+        "max_source_failures"]
+    assert rows["max_mailbox_failures"].startswith("7 within 15 min")
+    assert "POSTROOM_AUTH_MAX_MAILBOX_FAILURES" in rows["max_mailbox_failures"]
+    assert rows["block_time"].startswith("1 h 30 min") and "POSTROOM_AUTH_BLOCK_TIME" in rows["block_time"]
+    assert "at most 15 s" in rows["max_delay"]
+    assert "read from the environment" in page
+    # no form can change it
+    assert not re.search(r"<(?:input|select|textarea)\b", page.split("<h2>Policy</h2>", 1)[1])
+
+
+def test_the_policy_shown_is_the_running_nodes(console, app, monkeypatch):
+    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "99")  # not what the node applies
+    node_policy = replace(Policy(), max_source_failures=3, trusted=parse_networks("none"))
+    app.state.login_policy = lambda: node_policy  # as Node sets it
+    page = console("view-only").get(URL).text
+    rows = policy_rows(page)
+    assert rows["max_source_failures"].startswith("3 within") and rows["trusted_networks"].startswith("none ")
+    assert f"The policy of server {SERVER}, as its running node applies it." in page
+
+
+def test_a_bad_policy_in_the_environment_is_shown_and_the_blocks_still_list(console, monkeypatch):
+    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "lots")
+    answer = console("view-only").get(URL)
+    assert answer.status_code == 200
+    error = re.search(r'<p class="error" role="alert" id="error-policy">(.*?)</p>', answer.text, re.S)
+    assert error and "invalid" in error.group(1) and "lots" in unescape(error.group(1))
+    assert f'data-block-value="{SEEDED}"' in answer.text
+
+
+# clearing -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["organization-management", "server-management"])
+def test_clear_one_block_through_the_form(console, run, store, role):
+    add_mailbox_block(run, store)
+    client = console(role)
+    page = client.get(URL).text
+    assert "readonly-reason" not in page
+    form = re.search(r'<form class="inline" method="post" action="/console/security/blocks/clear">.*?</form>',
+                     row_of(page, SEEDED), re.S).group(0)
+    assert f'name="value" value="{SEEDED}"' in form and 'name="csrf_token"' in form
+    text = notice_after(client, post(client, "/console/security/blocks/clear", CSRF.search(page).group(1),
+                                     value=SEEDED))
+    assert text == f"Block on source {SEEDED} cleared: logins from it are accepted again within a second."
+    assert blocks(run, store) == [("mailbox", "crm@example.com")]
+    assert "lifts the one block" in client.get(URL).text
+    [entry] = security_audit(run, store)
+    assert (entry.channel, entry.outcome, entry.target) == ("console", "success", f"block/{SEEDED}")
+    assert entry.actor == {"organization-management": "org", "server-management": "server"}[role]
+    assert [b["value"] for b in entry.before["blocks"]] == [SEEDED] and entry.after is None
+
+
+def test_clear_a_mailbox_name_with_odd_characters(console, run, store):
+    add_mailbox_block(run, store, ODD_MAILBOX)
+    client = console("server-management")
+    page = client.get(URL).text
+    assert "data-block-value=\"o&#39;brien/x?y@example.com\"" in page
+    text = notice_after(client, post(client, "/console/security/blocks/clear", CSRF.search(page).group(1),
+                                     value=ODD_MAILBOX))
+    assert f"Block on mailbox {ODD_MAILBOX} cleared" in text
+    assert blocks(run, store) == [("source", SEEDED)]
+
+
+def test_clear_all(console, run, store):
+    add_mailbox_block(run, store)
+    client = console("server-management")
+    token = csrf(client, URL)
+    text = notice_after(client, post(client, "/console/security/blocks/clear-all", token))
+    assert text.startswith("2 blocks cleared: ") and text.endswith(".")  # oldest first
+    assert sorted(text[len("2 blocks cleared: "):-1].split(", ")) == [SEEDED, "crm@example.com"]
+    assert blocks(run, store) == []
+    [entry] = security_audit(run, store)
+    assert (entry.channel, entry.outcome, entry.target) == ("console", "success", "block/*")
+    assert "No blocks:" in client.get(URL).text
+    # nothing left: says so, and audits nothing (as the CLI's --clear-all)
+    assert notice_after(client, post(client, "/console/security/blocks/clear-all", token)) == \
+        "There were no blocks to clear."
+    assert len(security_audit(run, store)) == 1
+
+
+def test_a_block_gone_meanwhile_or_an_empty_value_is_said_above_the_table(console, run, store):
+    client = console("server-management")
+    token = csrf(client, URL)
+    answer = post(client, "/console/security/blocks/clear", token, value="198.51.100.1")
+    assert answer.status_code == 404
+    error = re.search(r'<p class="error" role="alert" id="error-value">(.*?)</p>', answer.text, re.S)
+    assert error and "no block on 198.51.100.1 now" in error.group(1)
+    assert f'data-block-value="{SEEDED}"' in answer.text, "the list is shown again"
+    answer = post(client, "/console/security/blocks/clear", token, value="  ")
+    assert answer.status_code == 400 and 'id="error-value"' in answer.text
+    assert blocks(run, store) == [("source", SEEDED)] and security_audit(run, store) == []
+
+
+@pytest.mark.parametrize("url, fields", [("/console/security/blocks/clear", {"value": SEEDED}),
+                                         ("/console/security/blocks/clear-all", {})])
+def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(console, run, store, url, fields):
+    client = console("organization-management")
+    for token in (None, "not-the-session-token"):
+        answer = post(client, url, token, **fields)
+        assert answer.status_code == 403 and "security token (CSRF)" in answer.text
+    assert blocks(run, store) == [("source", SEEDED)] and security_audit(run, store) == []
+
+
+@pytest.mark.parametrize("role", ["view-only", "recipient-management"])
+def test_without_the_server_right_the_list_is_read_only_and_clearing_is_refused(console, run, store, role):
+    add_mailbox_block(run, store)
+    client = console(role)
+    page = client.get(URL).text
+    assert f'data-block-value="{SEEDED}"' in page and 'data-block-value="crm@example.com"' in page
+    assert "Read-only: changing this needs the organization-management or server-management role group." in page
+    main = page.split("<main>", 1)[1]
+    forms = re.findall(r'<form [^>]*method="post".*?</form>', main, re.S)
+    assert len(forms) == 3  # Clear on each row, and Clear all
+    for form in forms:
+        for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
+            assert 'type="hidden"' in control or " disabled" in control, control
+    token = CSRF.search(page).group(1)
+    for url, fields in (("/console/security/blocks/clear", {"value": SEEDED}),
+                        ("/console/security/blocks/clear-all", {})):
+        answer = post(client, url, token, **fields)
+        assert answer.status_code == 403 and "may not do this" in answer.text, (url, answer.status_code)
+    assert blocks(run, store) == [("mailbox", "crm@example.com"), ("source", SEEDED)]
+    refused = security_audit(run, store)
+    assert [(e.outcome, e.channel, e.target) for e in refused] == [
+        ("refused", "console", "block/*"), ("refused", "console", f"block/{SEEDED}")]
+
+
+# the duration helper ------------------------------------------------------------------------
+
+def test_duration():
+    assert [duration(s) for s in (0, -5, 1, 59.6, 60, 900, 961, 3600, 5400, 5461, 86399)] == [
+        "0 s", "0 s", "1 s", "1 min", "1 min", "15 min", "16 min 1 s", "1 h", "1 h 30 min", "1 h 31 min",
+        "23 h 59 min"]
