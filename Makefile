@@ -20,7 +20,8 @@ run: $(STAMP)
 
 test: $(STAMP)
 	sh scripts/test-deps.sh
-	$(BIN)/python -m pytest
+	sh scripts/test-postgres.sh $(BIN)/python
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

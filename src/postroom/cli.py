@@ -26,7 +26,7 @@ from .service import mailboxes as mailbox_ops
 from .service import pop as pop_ops
 from .service import services as service_ops
 from .service.setup import initialise, upgrade
-from .storage import open_store
+from .storage import open_store, set_store_override
 
 EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7}
 
@@ -121,10 +121,25 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", help="The store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or 'embedded' (default: the one"
+                    " `init` recorded in the data directory, or POSTROOM_STORE).")]
+
+
+def use_store(store: str | None) -> None:
+    """`--store` applies to everything this invocation opens (before POSTROOM_STORE)."""
+    try:
+        set_store_override(store)
+    except PostroomError as error:
+        raise fail(error) from None
+
+
 @app.callback()
 def root(version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
-                                               help="Show the version and exit.")] = False) -> None:
+                                               help="Show the version and exit.")] = False,
+         store: StoreOpt = None) -> None:
     """postroom administration."""
+    use_store(store)  # None clears what an earlier invocation in this process set
 
 
 # init and serve ---------------------------------------------------------------------------
@@ -133,13 +148,19 @@ def init(data: Data = DEFAULT_DATA,
          dev: Annotated[bool, typer.Option("--dev", help="Developer profile: 127.0.0.1, high ports, POP3 automatic, a demo mailbox.")] = False,
          server_name: Annotated[Optional[str], typer.Option("--server-name", help="This server's name (default: the host name).")] = None,
          fqdn: Annotated[Optional[str], typer.Option("--fqdn", help="Name clients use to reach this server (certificate, banners).")] = None,
+         store: StoreOpt = None,
          json_out: Json = False) -> None:
-    """Create the data directory, the store and this server (safe to re-run: it only upgrades)."""
+    """Create the data directory, the store and this server (safe to re-run: it only upgrades).
+
+    With --store on a PostgreSQL store that already holds servers, this adds one more server."""
+    if store is not None:
+        use_store(store)
     try:
         result = asyncio.run(initialise(data, dev=dev, server_name=server_name, fqdn=fqdn))
     except PostroomError as error:
         raise fail(error) from None
     view = {"created": result.created, "server": result.server, "data": os.path.abspath(data),
+            "store": result.store, "joined": result.joined,
             "migrations_applied": result.migrations, "certificate": result.certificate,
             "demo_address": result.demo_address, "demo_password": result.demo_password,
             "admin_name": result.admin_name, "admin_password": result.admin_password}
@@ -151,6 +172,8 @@ def init(data: Data = DEFAULT_DATA,
                       + (f"; applied migrations {result.migrations}" if result.migrations else "; schema up to date"))
         return
     console.print(f"Initialised server [bold]{result.server}[/bold] in {os.path.abspath(data)}")
+    if result.store != "embedded":
+        console.print(f"Store: {result.store}" + (" (shared: added to the servers already there)" if result.joined else ""))
     console.print(f"Self-signed certificate: {result.certificate}")
     if result.demo_password:
         console.print(f"Demo mailbox {result.demo_address}, password (shown once): [bold]{result.demo_password}[/bold]")
@@ -162,19 +185,37 @@ def init(data: Data = DEFAULT_DATA,
 @app.command()
 def serve(data: Data = DEFAULT_DATA,
           log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
-          grace: Annotated[Optional[float], typer.Option("--grace", help="Seconds sessions get to finish after SIGTERM (default 10, or POSTROOM_SHUTDOWN_GRACE).")] = None) -> None:
+          grace: Annotated[Optional[float], typer.Option("--grace", help="Seconds sessions get to finish after SIGTERM (default 10, or POSTROOM_SHUTDOWN_GRACE).")] = None,
+          store: StoreOpt = None,
+          log_format: Annotated[str, typer.Option("--log-format", envvar="POSTROOM_LOG_FORMAT",
+                                                  help="text (default) or json: one JSON object per line, with session and request ids.")] = "text") -> None:
     """Run this server's node: listeners follow the settings in the store, live."""
+    if store is not None:
+        use_store(store)
+    from .logs import FORMATS, configure as configure_logging
     from .server.main import install_event_loop, serve as serve_node
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
         raise fail(ValidationError("log-level", f"{log_level!r} is not a level", ["debug", "info", "warning", "error"]))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if log_format.strip().lower() not in FORMATS:
+        raise fail(ValidationError("log-format", f"{log_format!r} is not allowed", FORMATS))
+    log_format = log_format.strip().lower()
+    configure_logging(level, log_format)
     install_event_loop()
     try:
         asyncio.run(serve_node(data, upgrade, grace))
     except PostroomError as error:
+        if log_format == "json":  # even why serve stops is one JSON line (same exit code)
+            logging.getLogger("postroom").error("postroom serve failed: %s", error.message)
+            raise typer.Exit(EXIT_CODES.get(type(error), 1)) from None
         raise fail(error) from None
+    except Exception:
+        if log_format != "json":
+            raise
+        # JSON mode promises one object per line: a crash is logged as one, not a bare traceback.
+        logging.getLogger("postroom").critical("postroom serve failed", exc_info=True)
+        raise typer.Exit(1) from None
 
 
 # backup and restore -----------------------------------------------------------------------
@@ -276,6 +317,18 @@ def pop_set(
     preauthenticated_timeout: Annotated[Optional[str], _opt("Idle time before login: 30s..1h.")] = None,
     sort_order: Annotated[Optional[str], _opt("ascending or descending (message numbering).")] = None,
     protocol_log: Annotated[Optional[str], _opt("enabled or disabled.")] = None,
+    log_file_roll_over: Annotated[Optional[str], _opt("When the protocol log starts a new file: hourly, daily, "
+                                                      "weekly or monthly.")] = None,
+    log_per_file_size_quota: Annotated[Optional[str], _opt("Largest protocol-log file, e.g. 10MB (0 or unlimited: "
+                                                           "no limit, one file per period).")] = None,
+    log_max_age: Annotated[Optional[str], _opt("Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 "
+                                               "(0: keep).")] = None,
+    log_max_directory_size: Annotated[Optional[str], _opt("Largest protocol-log folder, oldest files deleted first, "
+                                                          "e.g. 250MB (0 or unlimited: no limit).")] = None,
+    proxy_protocol: Annotated[Optional[str], _opt("enabled or disabled: every POP3 binding expects a PROXY header "
+                                                  "(v1/v2) from a load balancer.")] = None,
+    proxy_trusted_networks: Annotated[Optional[str], _opt("Load balancers allowed to send it: IPs or CIDR blocks, "
+                                                          "comma-separated ('' for none).")] = None,
 ) -> None:
     """Change POP3 settings; every change applies live, without a restart."""
     given = {k: v for k, v in locals().items() if k not in ("data", "server", "json_out") and v is not None}
@@ -439,4 +492,4 @@ def main() -> None:
     app()
 
 
-from . import cli_admins, cli_connectors, cli_doctor, cli_security  # noqa: E402,F401  (define their commands with the helpers above)
+from . import cli_admins, cli_connectors, cli_doctor, cli_migrate, cli_security  # noqa: E402,F401  (define their commands with the helpers above)

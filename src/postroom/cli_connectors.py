@@ -60,6 +60,12 @@ Certificate = Annotated[Text, _opt("PEM file with the certificate (and key), or 
                                    "('' for the POP3 one).")]
 CertificateKey = Annotated[Text, _opt("PEM file with the private key, if not inside --certificate.")]
 ProtocolLog = Annotated[Text, _opt("enabled or disabled.")]
+LogMaxAge = Annotated[Text, _opt("Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).")]
+LogMaxDirectorySize = Annotated[Text, _opt("Largest protocol-log folder, oldest files deleted first, e.g. 250MB "
+                                           "(0 or unlimited: no limit).")]
+LogMaxFileSize = Annotated[Text, _opt("Largest protocol-log file, e.g. 10MB (0 or unlimited: one file a day).")]
+ProxyProtocol = Annotated[Text, _opt("enabled or disabled: expect a PROXY header (v1/v2) from a load balancer.")]
+ProxyTrusted = Annotated[Text, _opt("Load balancers allowed to send it: IPs or CIDR blocks, comma-separated.")]
 
 
 @connector_app.command("new")
@@ -72,6 +78,9 @@ def connector_new(
     max_inbound_connections_per_source: MaxInboundPerSource = None, connection_timeout: ConnectionTimeout = None,
     connection_inactivity_timeout: InactivityTimeout = None, banner: Banner = None, fqdn: Fqdn = None,
     certificate: Certificate = None, certificate_key: CertificateKey = None, protocol_log: ProtocolLog = None,
+    protocol_log_max_age: LogMaxAge = None, protocol_log_max_directory_size: LogMaxDirectorySize = None,
+    protocol_log_max_file_size: LogMaxFileSize = None, proxy_protocol: ProxyProtocol = None,
+    proxy_trusted_networks: ProxyTrusted = None,
 ) -> None:
     """Create a receive connector; the node starts listening within a second."""
     props = _properties(locals())
@@ -88,6 +97,9 @@ def connector_set(
     max_inbound_connections_per_source: MaxInboundPerSource = None, connection_timeout: ConnectionTimeout = None,
     connection_inactivity_timeout: InactivityTimeout = None, banner: Banner = None, fqdn: Fqdn = None,
     certificate: Certificate = None, certificate_key: CertificateKey = None, protocol_log: ProtocolLog = None,
+    protocol_log_max_age: LogMaxAge = None, protocol_log_max_directory_size: LogMaxDirectorySize = None,
+    protocol_log_max_file_size: LogMaxFileSize = None, proxy_protocol: ProxyProtocol = None,
+    proxy_trusted_networks: ProxyTrusted = None,
 ) -> None:
     """Change a connector's properties; every change applies live, without a restart."""
     changes = _properties(locals())

@@ -1,4 +1,5 @@
-"""The data directory: which server it belongs to (written once by `postroom init`)."""
+"""The data directory: which server it belongs to and which store it uses (written once by
+`postroom init`)."""
 from __future__ import annotations
 
 import json
@@ -21,8 +22,22 @@ def read_local_server(data_dir: str) -> str:
         raise ValidationError("data", f"{NODE_FILE} in {data_dir} is unreadable ({exc.__class__.__name__})") from None
 
 
-def write_local_server(data_dir: str, server: str) -> None:
+def read_store_url(data_dir: str) -> str | None:
+    """The store URL `postroom init --store` recorded (None: the embedded store)."""
+    try:
+        with open(os.path.join(data_dir, NODE_FILE), encoding="utf-8") as handle:
+            value = json.load(handle).get("store")
+    except (OSError, ValueError, AttributeError):
+        return None  # no (readable) node.json yet: read_local_server says what is wrong
+    return value if isinstance(value, str) and value else None
+
+
+def write_local_server(data_dir: str, server: str, store: str | None = None) -> None:
+    """node.json: this data directory's server and, for a shared store, its URL. Only the
+    owner may read it: the URL may hold the database password."""
     path = os.path.join(data_dir, NODE_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        json.dump({"server": server}, handle)
+    content = {"server": server} if store is None else {"server": server, "store": store}
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        json.dump(content, handle)
     os.replace(path + ".tmp", path)

@@ -11,8 +11,9 @@ from enum import Enum
 from typing import Any, ClassVar
 
 from .validation import (  # noqa: F401  (re-exported: part of the model's contract)
-    _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
-    normalise_address, normalise_bindings, normalise_domain, parse_binding, parse_duration,
+    DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
+    normalise_address, normalise_bindings, normalise_domain, parse_age, parse_binding, parse_duration, parse_quota,
+    check_proxy, proxy_networks,
 )
 
 
@@ -40,6 +41,15 @@ class SortOrder(str, Enum):
     DESCENDING = "descending"
 
 
+class LogFileRollOver(str, Enum):
+    """Exchange's LogFileRollOverSettings: when a protocol log starts a new file."""
+
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
 # Services this version runs (imap4 comes later).
 SERVICE_NAMES = ("pop3", "smtp", "admin")
 DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
@@ -65,11 +75,27 @@ class PopSettings(ValidatedSettings):
     preauthenticated_timeout: int = 60  # seconds
     sort_order: SortOrder = SortOrder.ASCENDING
     protocol_log: bool = False
+    # Exchange's LogFileRollOverSettings (Daily as in Exchange 2010/2013; 2016+ say Hourly) and
+    # LogPerFileSizeQuota (0: no size limit). Exchange has no clean-up for the POP3 log; postroom
+    # deletes old files with the transport's receive-protocol-log defaults (30 days, 250 MB).
+    log_file_roll_over: LogFileRollOver = LogFileRollOver.DAILY
+    log_per_file_size_quota: int = 0  # octets
+    log_max_age: int = DEFAULT_LOG_MAX_AGE  # seconds, 0: keep
+    log_max_directory_size: int = DEFAULT_LOG_MAX_DIRECTORY_SIZE  # octets, 0: no limit
+    # Behind a TCP load balancer (not an Exchange setting): every POP3 binding expects a PROXY
+    # header (v1 or v2), accepted only from these balancers (server/proxy.py).
+    proxy_protocol: bool = False
+    proxy_trusted_networks: tuple[str, ...] = ()
+
+    def _check_rules(self) -> None:
+        check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["proxy_trusted_networks"] = list(self.proxy_trusted_networks)
         data["login_type"] = self.login_type.value
         data["sort_order"] = self.sort_order.value
+        data["log_file_roll_over"] = self.log_file_roll_over.value
         data["bindings"] = list(self.bindings)
         data["ssl_bindings"] = list(self.ssl_bindings)
         return data
@@ -90,6 +116,12 @@ _POP_VALIDATORS: dict[str, Any] = {
     "preauthenticated_timeout": lambda n, v: parse_duration(n, v, 30, 3600),
     "sort_order": lambda n, v: enum_value(SortOrder, n, v),
     "protocol_log": _bool,
+    "log_file_roll_over": lambda n, v: enum_value(LogFileRollOver, n, v),
+    "log_per_file_size_quota": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+    "log_max_age": parse_age,
+    "log_max_directory_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+    "proxy_protocol": _bool,
+    "proxy_trusted_networks": proxy_networks,
 }
 PopSettings._validators = _POP_VALIDATORS
 
@@ -177,6 +209,7 @@ class Block:
     until: float
     failures: int
     service: str  # pop3 or smtp: where the failure that started it happened
+    server: str = ""  # the server (node) that started it, as stored; "" before it is stored
 
 
 # Receive connectors and message tracking (Exchange's Hub Transport objects) live in their own

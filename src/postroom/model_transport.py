@@ -13,8 +13,9 @@ from typing import Any
 
 from .errors import ValidationError
 from .validation import (
-    _LABEL, _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings,
-    normalise_domain, parse_duration,
+    DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL,
+    _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings, normalise_domain,
+    parse_age, parse_duration, parse_quota, check_proxy, proxy_networks,
 )
 
 
@@ -148,13 +149,24 @@ class ReceiveConnector:
     certificate: str | None = None  # None: the server's certificate (its POP3 certificate)
     certificate_key: str | None = None
     protocol_log: bool = False
+    # Exchange sets these per server (Set-TransportService -ReceiveProtocolLogMaxAge,
+    # -ReceiveProtocolLogMaxDirectorySize, -ReceiveProtocolLogMaxFileSize); postroom keeps each
+    # connector's log in its own folder, so they are the connector's, with Exchange's defaults.
+    protocol_log_max_age: int = DEFAULT_LOG_MAX_AGE  # seconds, 0: keep
+    protocol_log_max_directory_size: int = DEFAULT_LOG_MAX_DIRECTORY_SIZE  # octets, 0: no limit
+    protocol_log_max_file_size: int = DEFAULT_LOG_MAX_FILE_SIZE  # octets, 0: no limit
+    # Behind a TCP load balancer (not an Exchange setting): the connector's bindings expect a
+    # PROXY header (v1 or v2), accepted only from these balancers (server/proxy.py).
+    proxy_protocol: bool = False
+    proxy_trusted_networks: tuple[str, ...] = ()
 
     # The properties an admin may set (name and server identify the connector).
     SETTABLE = (
         "enabled", "bindings", "remote_ip_ranges", "auth", "permission_groups", "require_tls",
         "max_message_size", "max_recipients_per_message", "max_inbound_connections",
         "max_inbound_connections_per_source", "connection_timeout", "connection_inactivity_timeout",
-        "banner", "fqdn", "certificate", "certificate_key", "protocol_log",
+        "banner", "fqdn", "certificate", "certificate_key", "protocol_log", "protocol_log_max_age",
+        "protocol_log_max_directory_size", "protocol_log_max_file_size", "proxy_protocol", "proxy_trusted_networks",
     )
 
     @property
@@ -172,7 +184,7 @@ class ReceiveConnector:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("bindings", "remote_ip_ranges", "auth", "permission_groups"):
+        for name in ("bindings", "remote_ip_ranges", "auth", "permission_groups", "proxy_trusted_networks"):
             data[name] = list(data[name])
         return data
 
@@ -209,6 +221,7 @@ class ReceiveConnector:
                                   f"must be shorter than connection_timeout ({self.connection_timeout}s)")
         if not self.bindings and self.enabled:
             raise ValidationError("bindings", "an enabled connector needs at least one IP:port")
+        check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
 
 
 def connector_name(value: Any) -> str:
@@ -236,6 +249,11 @@ _CONNECTOR_VALIDATORS: dict[str, Any] = {
     "certificate": _optional_text,
     "certificate_key": _optional_text,
     "protocol_log": _bool,
+    "protocol_log_max_age": parse_age,
+    "protocol_log_max_directory_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+    "protocol_log_max_file_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+    "proxy_protocol": _bool,
+    "proxy_trusted_networks": proxy_networks,
 }
 
 

@@ -55,6 +55,60 @@ def parse_duration(field_name: str, value: Any, low: int, high: int) -> int:
     return seconds
 
 
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(field_name: str, value: Any, high: int = 2147483647) -> int:
+    """Seconds from `0`, `90s`, `12h`, `30d`, `hh:mm:ss` or Exchange's TimeSpan `30.00:00:00`;
+    0 means no limit (Exchange's 00:00:00). The largest is Exchange's 24855.03:14:07."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        text = str(value).strip().lower()
+        try:
+            match = re.fullmatch(r"(?:(\d+)\.)?(\d+):(\d{1,2}):(\d{1,2})", text)
+            if match:
+                days, hours, minutes, secs = (int(g or 0) for g in match.groups())
+                seconds = days * 86400 + hours * 3600 + minutes * 60 + secs
+            elif text and text[-1] in _AGE_UNITS:
+                seconds = int(text[:-1]) * _AGE_UNITS[text[-1]]
+            else:
+                seconds = int(text)
+        except ValueError:
+            raise ValidationError(
+                field_name, f"{value!r} is not an age (use seconds, 12h, 30d or 30.00:00:00; 0 keeps files)"
+            ) from None
+    if not 0 <= seconds <= high:
+        raise ValidationError(field_name, f"{seconds}s is out of range (allowed: 0 (no limit)..{high}s)")
+    return seconds
+
+
+# Protocol-log limits: Exchange's transport defaults (Set-TransportService -ReceiveProtocolLog*).
+DEFAULT_LOG_MAX_AGE = 30 * 86400  # ReceiveProtocolLogMaxAge 30.00:00:00
+DEFAULT_LOG_MAX_DIRECTORY_SIZE = 250 * 1024 ** 2  # ReceiveProtocolLogMaxDirectorySize 250 MB
+DEFAULT_LOG_MAX_FILE_SIZE = 10 * 1024 ** 2  # ReceiveProtocolLogMaxFileSize 10 MB
+LOG_SIZE_LIMITS = (1024, 1024 ** 4)  # a size limit other than 0 (none): 1KB..1TB
+_QUOTA_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2, "g": 1024 ** 3,
+                "gb": 1024 ** 3, "t": 1024 ** 4, "tb": 1024 ** 4}
+
+
+def parse_quota(field_name: str, value: Any, low: int, high: int) -> int:
+    """Octets from `10485760`, `64KB`, `10MB`, `1GB` or `1TB` (binary units, as Exchange's
+    ByteQuantifiedSize); `0` or `unlimited` give 0, which means no limit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        octets = value
+    elif str(value).strip().lower() == "unlimited":
+        octets = 0
+    else:
+        match = re.fullmatch(r"\s*(\d+)\s*([kKmMgGtT]?[bB]?)\s*", str(value))
+        if not match:
+            raise ValidationError(field_name, f"{value!r} is not a size (use octets, 64KB, 10MB, 1GB or unlimited)")
+        octets = int(match.group(1)) * _QUOTA_UNITS[match.group(2).lower()]
+    if octets != 0 and not low <= octets <= high:
+        raise ValidationError(field_name, f"{octets} octets is out of range (allowed: 0 or unlimited, {low}..{high})")
+    return octets
+
+
 def parse_binding(field_name: str, text: str) -> tuple[str, int]:
     """`IP:port` or `[IPv6]:port` -> (ip, port). Host names are refused, as in Exchange."""
     text = text.strip()
@@ -92,7 +146,12 @@ class ValidatedSettings:
             if name not in known:
                 raise ValidationError(name, f"is not {self._kind}", sorted(known))
             clean[name] = self._validators[name](name, value)
-        return replace(self, **clean)  # type: ignore[type-var]
+        result = replace(self, **clean)  # type: ignore[type-var]
+        result._check_rules()
+        return result
+
+    def _check_rules(self) -> None:
+        """Rules across fields, checked on the changed copy (subclasses add theirs)."""
 
 
 def utf8_text(field_name: str, value: str) -> str:
@@ -144,6 +203,27 @@ def _bool(name: str, value: Any) -> bool:
 
 
 _MAX_INT32 = 2147483647  # Exchange's 'unlimited'
+
+
+def proxy_networks(name: str, value: Any) -> tuple[str, ...]:
+    """The load balancers allowed to send a PROXY header: addresses or CIDR blocks, comma-separated."""
+    items = [v for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+    result: list[str] = []
+    for item in items:
+        try:
+            network = ipaddress.ip_network(str(item).strip(), strict=False).compressed
+        except ValueError:
+            raise ValidationError(name, f"{str(item).strip()!r} is not an IP address or CIDR block (e.g. 10.0.0.5"
+                                        " or 10.0.0.0/24)") from None
+        if network not in result:
+            result.append(network)
+    return tuple(result)
+
+
+def check_proxy(proxy_protocol: bool, networks: tuple[str, ...]) -> None:
+    if proxy_protocol and not networks:
+        raise ValidationError("proxy_trusted_networks", "name the load balancers allowed to send a PROXY header"
+                                                        " (e.g. 10.0.0.5,10.0.0.6) before enabling proxy_protocol")
 
 
 # RFC 1123 host names: labels of letters, digits and inner hyphens; the last label not all digits.

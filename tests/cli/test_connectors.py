@@ -15,6 +15,10 @@ EXCHANGE_LIMITS = {
     "max_recipients_per_message": 200, "max_inbound_connections": 5000, "max_inbound_connections_per_source": 20,
     "connection_timeout": 600, "connection_inactivity_timeout": 300, "banner": None, "fqdn": None,
     "certificate": None, "certificate_key": None, "protocol_log": False,
+    # Set-TransportService -ReceiveProtocolLogMaxAge 30 days, -MaxDirectorySize 250 MB, -MaxFileSize 10 MB
+    "protocol_log_max_age": 30 * 86400, "protocol_log_max_directory_size": 250 * 1024 * 1024,
+    "protocol_log_max_file_size": 10 * 1024 * 1024,
+    "proxy_protocol": False, "proxy_trusted_networks": [],  # no load balancer in front by default
 }
 NO_NODE = "no node serving this server (run `postroom serve`)"
 
@@ -115,7 +119,9 @@ def test_new_explicit_options_override_the_usage_type(admin: Admin) -> None:
                       "--connection-timeout", "5m", "--connection-inactivity-timeout", "1m", "--protocol-log", "enabled",
                       "--remote-ip-ranges", "10.0.0.0/8,192.168.1.1-192.168.1.50",
                       "--max-recipients-per-message", "50", "--max-inbound-connections", "100",
-                      "--max-inbound-connections-per-source", "5")
+                      "--max-inbound-connections-per-source", "5", "--protocol-log-max-age", "7d",
+                      "--protocol-log-max-directory-size", "1GB", "--protocol-log-max-file-size", "unlimited",
+                      "--proxy-protocol", "enabled", "--proxy-trusted-networks", "10.0.0.5,10.0.0.6")
     assert view == {
         "name": "Submission", "server": "EX01", "enabled": False, "bindings": ["127.0.0.1:2588"],
         "remote_ip_ranges": ["10.0.0.0/8", "192.168.1.1-192.168.1.50"], "auth": ["tls", "basic"],
@@ -123,7 +129,9 @@ def test_new_explicit_options_override_the_usage_type(admin: Admin) -> None:
         "max_recipients_per_message": 50, "max_inbound_connections": 100, "max_inbound_connections_per_source": 5,
         "connection_timeout": 300, "connection_inactivity_timeout": 60, "banner": "Submission only",
         "fqdn": "mail.example.com", "certificate": None, "certificate_key": None, "protocol_log": True,
-        "state": NO_NODE, "listening": [], "errors": [],
+        "protocol_log_max_age": 7 * 86400, "protocol_log_max_directory_size": 1024 ** 3,
+        "protocol_log_max_file_size": 0, "proxy_protocol": True,
+        "proxy_trusted_networks": ["10.0.0.5/32", "10.0.0.6/32"], "state": NO_NODE, "listening": [], "errors": [],
     }
 
 
@@ -176,6 +184,11 @@ ROUND_TRIPS: list[tuple[list[str], dict[str, Any]]] = [
     (["--fqdn", "MAIL.Example.COM."], {"fqdn": "mail.example.com"}),
     (["--protocol-log", "enabled"], {"protocol_log": True}),
     (["--protocol-log", "disabled"], {"protocol_log": False}),
+    (["--protocol-log-max-age", "30.00:00:00"], {"protocol_log_max_age": 30 * 86400}),
+    (["--protocol-log-max-age", "0"], {"protocol_log_max_age": 0}),
+    (["--protocol-log-max-directory-size", "500MB"], {"protocol_log_max_directory_size": 500 * 1024 ** 2}),
+    (["--protocol-log-max-directory-size", "unlimited"], {"protocol_log_max_directory_size": 0}),
+    (["--protocol-log-max-file-size", "64KB"], {"protocol_log_max_file_size": 65536}),
     (["--disabled", "--bindings", ""], {"enabled": False, "bindings": []}),
     (["--auth", "tls", "--require-tls", "--max-recipients-per-message", "10"],
      {"auth": ["tls"], "require_tls": True, "max_recipients_per_message": 10}),
@@ -238,6 +251,9 @@ BAD_VALUES: list[tuple[list[str], str, list[str]]] = [
     (["--banner", "two\nlines"], "banner", ["1 to 200 printable characters"]),
     (["--fqdn", "not a host"], "fqdn", ["not a"]),
     (["--protocol-log", "verbose"], "protocol-log", ["enabled", "disabled"]),
+    (["--protocol-log-max-age", "a month"], "protocol-log-max-age", ["30d", "30.00:00:00"]),
+    (["--protocol-log-max-directory-size", "10"], "protocol-log-max-directory-size", ["0 or unlimited"]),
+    (["--protocol-log-max-file-size", "2TB"], "protocol-log-max-file-size", ["1024..1099511627776"]),
     (["--certificate", "/nonexistent/cert.pem"], "certificate", ["does not exist"]),
     (["--certificate-key", "/some/key.pem"], "certificate-key", ["--certificate"]),
     # Exchange's AuthMechanism rules

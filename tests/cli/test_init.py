@@ -133,6 +133,12 @@ def test_non_dev_init_has_exchange_pop_defaults(plain_admin: Admin) -> None:
         "preauthenticated_timeout": 60,
         "sort_order": "ascending",
         "protocol_log": False,
+        "log_file_roll_over": "daily",  # Exchange 2010/2013's LogFileRollOverSettings
+        "log_per_file_size_quota": 0,  # LogPerFileSizeQuota: none, roll by period
+        "log_max_age": 30 * 86400,  # the transport's ReceiveProtocolLogMaxAge
+        "log_max_directory_size": 250 * 1024 * 1024,  # ...and ReceiveProtocolLogMaxDirectorySize
+        "proxy_protocol": False,  # no load balancer in front unless an admin says so
+        "proxy_trusted_networks": [],
     }
 
 

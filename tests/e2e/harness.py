@@ -27,11 +27,33 @@ def require_tool(name: str) -> str:
 
 
 _handed_out: set[int] = set()
+# Under pytest-xdist (make test runs two workers) each worker takes ports from a range of its
+# own below the kernel's ephemeral range (32768+), so two workers, or an outgoing connection,
+# never get the same port between a test choosing it and its server binding it.
+_WORKER_PORTS = 3000
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+_next_port = 20000 + int(_worker[2:]) * _WORKER_PORTS if _worker.startswith("gw") and _worker[2:].isdigit() else 0
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_port() -> int:
     """A free loopback port, never one handed out before in this test run: two calls in a row
     may otherwise get the same port back from the kernel (seen: POP3 and the admin service)."""
+    global _next_port
+    if _next_port:
+        while True:
+            port, _next_port = _next_port, _next_port + 1
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
     while True:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -49,6 +71,19 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def pop_login_answer(client, user: str, password: str) -> str:
+    """USER/PASS on an open poplib client: the server's answer to PASS (+OK or -ERR ...); closes it."""
+    import poplib
+
+    try:
+        client.user(user)
+        return client.pass_(password).decode()
+    except poplib.error_proto as exc:
+        return exc.args[0].decode()
+    finally:
+        client.close()
+
+
 def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -61,8 +96,11 @@ def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None
 class Postroom:
     """One data directory and (once started) its node process."""
 
-    def __init__(self, root: Path, failure_delay: float = 0.2) -> None:
+    def __init__(self, root: Path, failure_delay: float = 0.2, *, server: str = "EX01",
+                 store: str | None = None) -> None:
         self.data = root / "var"
+        self.server = server
+        self.store = store  # a PostgreSQL URL (init records it in node.json), or None: embedded
         self.pop_port = free_port()
         self.pops_port = free_port()
         self.smtp_port = free_port()  # connector "Default EX01"
@@ -89,13 +127,14 @@ class Postroom:
         return json.loads(self.cli(*args, "--json", input=input).stdout)
 
     def init(self) -> None:
-        self.admin_password = self.cli_json("init", "--dev", "--server-name", "EX01")["admin_password"]
+        store = ["--store", self.store] if self.store else []
+        self.admin_password = self.cli_json("init", "--dev", "--server-name", self.server, *store)["admin_password"]
         self.cli("web", "set", "--http-bindings", f"127.0.0.1:{self.http_port}",
                  "--bindings", f"127.0.0.1:{self.https_port}")
         self.cli("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}",
                  "--ssl-bindings", f"127.0.0.1:{self.pops_port}")
-        self.cli("connector", "set", "Default EX01", "--bindings", f"127.0.0.1:{self.smtp_port}")
-        self.cli("connector", "set", "Client EX01", "--bindings", f"127.0.0.1:{self.submission_port}")
+        self.cli("connector", "set", f"Default {self.server}", "--bindings", f"127.0.0.1:{self.smtp_port}")
+        self.cli("connector", "set", f"Client {self.server}", "--bindings", f"127.0.0.1:{self.submission_port}")
 
     def new_mailbox(self, address: str, password: str) -> None:
         domain = address.split("@", 1)[1]

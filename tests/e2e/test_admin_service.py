@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .harness import port_open, require_tool, wait_until
+from .harness import free_port, port_open, require_tool, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -70,7 +70,7 @@ def test_stop_start_and_rebinding_apply_live(fresh_server):
     fresh_server.cli("service", "start", "admin")
     wait_until(lambda: port_open(fresh_server.http_port), 2, "the admin service to listen again")
     old = fresh_server.http_port
-    fresh_server.http_port = old + 1 if old < 65000 else old - 1
+    fresh_server.http_port = free_port()
     fresh_server.cli("web", "set", "--http-bindings", f"127.0.0.1:{fresh_server.http_port}")
     wait_until(lambda: port_open(fresh_server.http_port) and not port_open(old), 2, "the new HTTP binding")
     status, _, _ = curl("-u", f"admin:{fresh_server.admin_password}",

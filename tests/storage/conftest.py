@@ -3,7 +3,7 @@
 Every test in test_store_contract.py runs once per backend in BACKENDS. A backend is a
 function `(tmp_path) -> make_store`, where `make_store()` returns a new, unopened Store for
 one and the same database each time it is called (so tests can close and reopen it).
-Adding PostgreSQL later means appending one factory to BACKENDS.
+The PostgreSQL backend gets a fresh schema per test (tests/pg_support.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
+from pg_support import fresh_store_url
 from postroom.storage.base import Store
+from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -25,14 +27,24 @@ def sqlite_backend(tmp_path: Path) -> MakeStore:
     return lambda: SqliteStore(path)
 
 
+def postgres_backend(tmp_path: Path) -> Iterator[MakeStore]:
+    for url in fresh_store_url():
+        yield lambda: PostgresStore(url)
+
+
 BACKENDS: list[Any] = [
     pytest.param(sqlite_backend, id="sqlite"),
+    pytest.param(postgres_backend, id="postgres"),
 ]
 
 
 @pytest.fixture(params=BACKENDS)
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
-    return request.param(tmp_path)
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MakeStore]:
+    made = request.param(tmp_path)
+    if callable(made):
+        yield made
+    else:  # a generator: it cleans up after the test
+        yield from made
 
 
 @pytest.fixture

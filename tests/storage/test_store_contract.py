@@ -611,6 +611,63 @@ def test_mailbox_lock_is_exclusive(store, run):
     run(body())
 
 
+def test_claiming_a_server_lasts_until_close(make_store, run):
+    async def body():
+        store = make_store()
+        await store.open()
+        await store.migrate()
+        await store.claim_server("EX01")
+        await store.claim_server("EX01")  # the same server again: fine
+        with pytest.raises(Conflict):
+            await store.claim_server("EX02")  # one store (node) serves one server
+        await store.close()
+        with pytest.raises(Unavailable):
+            await store.claim_server("EX01")
+        again = make_store()
+        await again.open()
+        try:
+            await again.claim_server("EX01")  # released with the close
+        finally:
+            await again.close()
+    run(body())
+
+
+# moving a store: messages keep their UIDL and arrival time ----------------------------------
+
+def test_restored_messages_keep_uidl_and_arrival(store, run):
+    async def body():
+        alice = await mailbox(store)
+        delivered = await store.deliver(alice, MESSAGE)
+        moved = [(MessageInfo(99, "0123456789abcdef", 1, "2024-05-01T12:00:00Z"), EIGHT_BIT),
+                 (MessageInfo(98, "uidl-two", 1, "2024-05-02T08:30:00+02:00"), MESSAGE)]
+        infos = await store.restore_messages(alice, moved)
+        assert [(i.uidl, i.size, i.received_at) for i in infos] == [
+            ("0123456789abcdef", len(EIGHT_BIT), "2024-05-01T12:00:00.000000+00:00"),
+            ("uidl-two", len(MESSAGE), "2024-05-02T06:30:00.000000+00:00")]
+        assert delivered.id not in {i.id for i in infos} and len({i.id for i in infos}) == 2
+        assert await store.list_messages(alice) == [delivered, *infos]
+        assert await store.read_message(alice, infos[0].id) == EIGHT_BIT
+        assert await store.restore_messages(alice, []) == []
+    run(body())
+
+
+def test_restoring_is_all_or_nothing(store, run):
+    async def body():
+        alice = await mailbox(store)
+        first = await store.restore_messages(alice, [(MessageInfo(1, "same", 1, "2024-05-01T12:00:00Z"), MESSAGE)])
+        with pytest.raises(Conflict):
+            await store.restore_messages(alice, [(MessageInfo(2, "other", 1, "2024-05-01T12:00:00Z"), MESSAGE),
+                                                 (MessageInfo(3, "same", 1, "2024-05-01T12:00:00Z"), MESSAGE)])
+        with pytest.raises(NotFound):
+            await store.restore_messages(alice + 1000, [(MessageInfo(4, "x", 1, "2024-05-01T12:00:00Z"), MESSAGE)])
+        with pytest.raises(ValidationError):
+            await store.restore_messages(alice, [(MessageInfo(5, "y", 1, "2024-05-01T12:00:00Z"), b"no crlf")])
+        with pytest.raises(ValidationError):
+            await store.restore_messages(alice, [(MessageInfo(6, "z", 1, "yesterday"), MESSAGE)])
+        assert await store.list_messages(alice) == first
+    run(body())
+
+
 # audit --------------------------------------------------------------------------------------
 
 def test_audit_newest_first_with_filter_and_limit(store, run):

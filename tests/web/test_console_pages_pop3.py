@@ -196,6 +196,48 @@ def test_connector_list_and_tabs(api: Api, org: str) -> None:
     assert api.get(f"/console/servers/{SERVER}/connectors/Nope").status_code == 404
 
 
+def test_the_retrieval_tab_shows_and_sets_the_protocol_log_limits(api: Api, org: str, store, run) -> None:
+    retrieval = api.get(f"{POP3}?tab=retrieval").text
+    assert re.search(r'<option value="daily" selected>', retrieval)  # Exchange 2010's LogFileRollOverSettings
+    for name, value in (("log_per_file_size_quota", "unlimited"), ("log_max_age", "30d"),
+                        ("log_max_directory_size", "250MB")):
+        assert f'name="{name}" value="{value}"' in retrieval
+    answer = post(api, POP3, org, tab="retrieval", sort_order="ascending", protocol_log="on",
+                  log_file_roll_over="hourly", log_per_file_size_quota="10MB", log_max_age="7.00:00:00",
+                  log_max_directory_size="250MB")
+    assert notice_of(answer).endswith("protocol logging: on; log file roll-over: hourly; log file size limit: 10MB; "
+                                      "log maximum age: 7d.")
+    settings = pop_settings(run, store)
+    assert (settings.protocol_log, settings.log_file_roll_over.value, settings.log_per_file_size_quota,
+            settings.log_max_age, settings.log_max_directory_size) == (True, "hourly", 10 * 1024 ** 2, 7 * 86400,
+                                                                       250 * 1024 ** 2)
+    retrieval = api.get(f"{POP3}?tab=retrieval").text
+    assert 'name="log_per_file_size_quota" value="10MB"' in retrieval and 'name="log_max_age" value="7d"' in retrieval
+    answer = post(api, POP3, org, tab="retrieval", sort_order="ascending", log_max_age="a while")
+    assert answer.status_code == 400 and "30.00:00:00" in field_error(answer.text, "log_max_age")
+    assert 'name="log_max_age" value="a while"' in answer.text  # what was typed, to correct
+    assert pop_settings(run, store) == settings
+
+
+def test_the_connector_general_tab_shows_and_sets_the_protocol_log_limits(api: Api, org: str, store, run) -> None:
+    general = api.get(CLIENT).text
+    for name, value in (("protocol_log_max_file_size", "10MB"), ("protocol_log_max_age", "30d"),
+                        ("protocol_log_max_directory_size", "250MB")):
+        assert f'name="{name}" value="{value}"' in general
+    view = client_connector(run, store)
+    fields = {"tab": "general", "enabled": "on", "max_message_size": "36MB", "protocol_log": "on",
+              "protocol_log_max_file_size": "unlimited", "protocol_log_max_age": "14d",
+              "protocol_log_max_directory_size": "1GB"}
+    answer = post(api, CLIENT, org, **fields)
+    assert "log maximum age: 14d; log folder size limit: 1GB; log file size limit: unlimited" in notice_of(answer)
+    after = client_connector(run, store)
+    assert (after.protocol_log, after.protocol_log_max_file_size, after.protocol_log_max_age,
+            after.protocol_log_max_directory_size) == (True, 0, 14 * 86400, 1024 ** 3)
+    assert after.max_inbound_connections == view.max_inbound_connections
+    answer = post(api, CLIENT, org, **{**fields, "protocol_log_max_file_size": "12"})
+    assert answer.status_code == 400 and "0 or unlimited" in field_error(answer.text, "protocol_log_max_file_size")
+
+
 def test_the_authentication_tab_toggles_auth(api: Api, org: str, store, run) -> None:
     answer = post(api, f"/console/servers/{SERVER}/connectors/Client {SERVER}", org, tab="authentication",
                   auth=["tls", "basic"])
@@ -294,3 +336,26 @@ def test_without_the_server_right_controls_are_read_only_and_posts_refused(api: 
     refused = run(store.list_audit(1000, outcome="refused"))
     assert len(run(store.list_audit(1000))) - audit_before == len(CHANGES) == len(refused)
     assert {entry.channel for entry in refused} == {"console"}
+
+
+def test_the_proxy_protocol_is_set_on_the_binding_and_network_tabs(api: Api, org: str, store, run) -> None:
+    answer = post(api, POP3, org, tab="binding", bindings="127.0.0.1:1110", ssl_bindings="127.0.0.1:1995",
+                  proxy_protocol="on", proxy_trusted_networks="10.0.0.5, 10.0.0.0/29")
+    assert "PROXY protocol: on" in notice_of(answer) and "load balancers: 10.0.0.5/32, 10.0.0.0/29" in notice_of(answer)
+    stored = pop_settings(run, store)
+    assert (stored.proxy_protocol, stored.proxy_trusted_networks) == (True, ("10.0.0.5/32", "10.0.0.0/29"))
+    assert 'value="10.0.0.5/32, 10.0.0.0/29"' in api.get(f"{POP3}?tab=binding").text
+    # enabled with no balancer named: refused next to the field, nothing stored
+    answer = post(api, POP3, org, tab="binding", bindings="127.0.0.1:1110", ssl_bindings="127.0.0.1:1995",
+                  proxy_protocol="on", proxy_trusted_networks="")
+    assert answer.status_code == 400 and "load balancers" in field_error(answer.text, "proxy_trusted_networks")
+    assert pop_settings(run, store).proxy_trusted_networks == ("10.0.0.5/32", "10.0.0.0/29")
+    # unticking turns it off
+    post(api, POP3, org, tab="binding", bindings="127.0.0.1:1110", ssl_bindings="127.0.0.1:1995",
+         proxy_trusted_networks="10.0.0.5")
+    assert pop_settings(run, store).proxy_protocol is False
+
+    answer = post(api, CLIENT, org, tab="network", bindings="127.0.0.1:2587", remote_ip_ranges="0.0.0.0/0",
+                  proxy_protocol="on", proxy_trusted_networks="10.0.0.5\n10.0.0.6")
+    assert "PROXY protocol: on" in notice_of(answer)
+    assert client_connector(run, store).proxy_trusted_networks == ("10.0.0.5/32", "10.0.0.6/32")

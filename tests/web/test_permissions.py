@@ -42,6 +42,8 @@ OPERATIONS: dict[str, Op] = {
     # servers: everyone reads, server-management (and organization-management) changes
     "pop show": Op("GET", f"{C}/pop-settings", EVERYONE),
     "pop set": Op("PATCH", f"{C}/pop-settings", SERVER_CONFIG, {"login_type": "plain-text-login"}),
+    "pop set log limits": Op("PATCH", f"{C}/pop-settings", SERVER_CONFIG,
+                             {"log_file_roll_over": "hourly", "log_max_age": "7d", "log_max_directory_size": "1GB"}),
     "service list": Op("GET", f"{C}/services", EVERYONE),
     "service set": Op("PATCH", f"{C}/services/pop3", SERVER_CONFIG, {"startup": "manual"}),
     "service start": Op("POST", f"{C}/services/pop3/start", SERVER_CONFIG),
@@ -54,6 +56,8 @@ OPERATIONS: dict[str, Op] = {
                         {"name": "Relay", "bindings": ["127.0.0.1:2526"]}, ok=201),
     "connector show": Op("GET", f"{C}/receive-connectors/Client {SERVER}", EVERYONE),
     "connector set": Op("PATCH", f"{C}/receive-connectors/Client {SERVER}", SERVER_CONFIG, {"enabled": False}),
+    "connector set log limits": Op("PATCH", f"{C}/receive-connectors/Client {SERVER}", SERVER_CONFIG,
+                                   {"protocol_log_max_file_size": "1MB", "protocol_log_max_age": "1.00:00:00"}),
     "connector remove": Op("DELETE", f"{C}/receive-connectors/Default {SERVER}", SERVER_CONFIG),
     # recipients: recipient-management (and organization-management) changes
     "mailbox list": Op("GET", "/api/v1/mailboxes", EVERYONE),
@@ -84,6 +88,7 @@ OPERATIONS: dict[str, Op] = {
     # login blocks: everyone reads, lifting one is a server setting change
     "security blocks": Op("GET", "/api/v1/security/blocks", EVERYONE),
     "security blocks clear": Op("DELETE", "/api/v1/security/blocks/192.0.2.7", SERVER_CONFIG),
+    "security blocks clear all": Op("DELETE", "/api/v1/security/blocks", SERVER_CONFIG),
     # logs: everyone reads
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),

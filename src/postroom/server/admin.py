@@ -24,8 +24,9 @@ class AdminService:
 
         self.auth = AdminAuthenticator(store)
         self.metrics = metrics
-        app = create_app(store, server, data_dir, self.auth, metrics)
-        # No lifespan (the node owns the store), no uvicorn logging set-up, no access log:
+        self.app = app = create_app(store, server, data_dir, self.auth, metrics)
+        # No lifespan (the node owns the store), no uvicorn logging set-up, no uvicorn access
+        # log: ours is postroom.admin.access, with the request id (web/edge.py RequestContext);
         # admin changes are in the audit log, failed sign-ins in postroom.admin.
         self.config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False,
                                      server_header=False, proxy_headers=False, timeout_keep_alive=30)

@@ -72,6 +72,7 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
     await store.open()
     try:
         applied = await store.migrate()
+        await store.claim_server(server)  # a shared store: one node per server name
         if upgrade is not None:
             await upgrade(store, server, applied)
         delay = float(os.environ.get("POSTROOM_AUTH_FAILURE_DELAY", "2.0"))

@@ -26,13 +26,14 @@ from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
-from .abuse import AbuseGuard, Policy
+from .abuse import AbuseGuard, Policy, parse_networks
 from .activity import Activity
 from .admin import AdminService
 from .evidence import LoginEvidence, pop3_usage
 from .metrics import Metrics
 from .pop3 import Pop3Service
-from .protocol_log import ProtocolLog
+from .protocol_log import LogLimits, ProtocolLog
+from .proxy import ProxyListener
 from .smtp import ConnectorRuntime, SmtpService, core_config
 
 log = logging.getLogger("postroom.node")
@@ -80,7 +81,12 @@ class Node:
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, self.metrics)
-        self.listeners: dict[ListenerKey, asyncio.AbstractServer] = {}
+        self.admin.app.state.login_policy = lambda: self.guard.policy  # shown on the console's Security page
+        self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
+        # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
+        # wanted now (proxy_wanted) and as each open listener was opened with (proxy_opened).
+        self.proxy_wanted: dict[ListenerKey, tuple[str, ...]] = {}
+        self.proxy_opened: dict[ListenerKey, tuple[str, ...]] = {}
         self.bind_errors: dict[ListenerKey, str] = {}
         self.certificates = CertificateCache()
         self.tls_error: str | None = None  # POP3's certificate
@@ -217,8 +223,11 @@ class Node:
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()
+        self.proxy_wanted = {}
         desired = await self._configure_pop3() | await self._configure_smtp() | await self._configure_admin()
-        await self._close_listeners(set(self.listeners) - desired)
+        # A binding whose PROXY setting changed is opened again, the other way.
+        changed = {k for k in self.listeners if self.proxy_wanted.get(k, ()) != self.proxy_opened.get(k, ())}
+        await self._close_listeners((set(self.listeners) - desired) | changed)
         self.bind_errors = {k: v for k, v in self.bind_errors.items() if k in desired}
         for key in sorted(desired - set(self.listeners)):
             await self._open_listener(key)
@@ -232,7 +241,8 @@ class Node:
         self._report_connectors()
         self.applied_version = version
 
-    def _protocol_log(self, name: str, wanted: bool, prefix: str) -> ProtocolLog | None:
+    def _protocol_log(self, name: str, wanted: bool, prefix: str, limits: LogLimits | None = None,
+                      connector_id: str = "") -> ProtocolLog | None:
         if not wanted:
             plog = self.protocol_logs.pop(name, None)
             if plog:
@@ -241,8 +251,11 @@ class Node:
         if name not in self.protocol_logs:
             # A connector's name is the admin's text: it becomes one safe folder name, never a path.
             folder = [re.sub(r"[^A-Za-z0-9_-]+", "-", part).strip("-") or "_" for part in name.split("/", 1)]
-            self.protocol_logs[name] = ProtocolLog(os.path.join(self.data_dir, "logs", *folder), prefix)
-        return self.protocol_logs[name]
+            self.protocol_logs[name] = ProtocolLog(os.path.join(self.data_dir, "logs", *folder), prefix,
+                                                   connector_id=connector_id)
+        plog = self.protocol_logs[name]
+        plog.configure(limits or LogLimits(), connector_id)  # changed limits apply from the next line
+        return plog
 
     async def _configure_pop3(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "pop3")
@@ -250,13 +263,18 @@ class Node:
         self.pop_settings = settings
         running = service.status == ServiceStatus.RUNNING
         tls, self.tls_error = self.certificates.context(settings.certificate, settings.certificate_key)
-        self.pop3.configure(settings, tls, self._protocol_log("pop3", settings.protocol_log, "POP3"))
+        limits = LogLimits(settings.log_file_roll_over, settings.log_per_file_size_quota, settings.log_max_age,
+                           settings.log_max_directory_size)
+        self.pop3.configure(settings, tls, self._protocol_log("pop3", settings.protocol_log, "POP3", limits))
         if not running:
             self.pop3.close_sessions()
         self.states["pop3"] = "running" if running else "stopped"
         if not running:
             return set()
-        return {("pop3", b, False) for b in settings.bindings} | {("pop3", b, True) for b in settings.ssl_bindings}
+        keys = {("pop3", b, False) for b in settings.bindings} | {("pop3", b, True) for b in settings.ssl_bindings}
+        if settings.proxy_protocol:
+            self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
+        return keys
 
     async def _configure_smtp(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "smtp")
@@ -275,7 +293,11 @@ class Node:
                 self.connector_errors[connector.name] = f"certificate: {error}"
             elif connector.offers_tls() and tls is None:
                 self.connector_errors[connector.name] = "certificate: none set, STARTTLS is not offered"
-            plog = self._protocol_log(f"smtp/{connector.name}", connector.protocol_log, "SMTP")
+            limits = LogLimits(max_file_size=connector.protocol_log_max_file_size,
+                               max_age=connector.protocol_log_max_age,
+                               max_directory_size=connector.protocol_log_max_directory_size)
+            plog = self._protocol_log(f"smtp/{connector.name}", connector.protocol_log, "SMTP", limits,
+                                      connector.name)
             runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls), tls, plog))
         for name in [n for n in self.protocol_logs if n.startswith("smtp/")]:
             if not any(r.protocol_log is self.protocol_logs[name] for r in runtimes):
@@ -289,6 +311,10 @@ class Node:
         self.states["smtp"] = "running" if running else "stopped"
         if not running:
             return set()
+        for runtime in runtimes:
+            if runtime.connector.proxy_protocol:
+                self.proxy_wanted.update((("smtp", b, False), runtime.connector.proxy_trusted_networks)
+                                         for b in runtime.connector.bindings)
         return {("smtp", b, False) for r in runtimes for b in r.connector.bindings}
 
     async def _configure_admin(self) -> set[ListenerKey]:
@@ -335,21 +361,30 @@ class Node:
         else:
             factory = self.smtp.protocol_factory(binding)
         loop = asyncio.get_running_loop()
+        balancers = self.proxy_wanted.get(key, ())
         try:
-            server = await loop.create_server(factory, host, port, ssl=self.listener_tls if implicit else None,
-                                              reuse_address=True, backlog=1024,
-                                              ssl_handshake_timeout=30 if implicit else None)
+            if balancers:  # behind a load balancer: the PROXY header first, then TLS if implicit
+                server: Any = ProxyListener(factory, host, port, parse_networks(",".join(balancers)),
+                                            self.listener_tls if implicit else None, binding)
+                await server.start()
+            else:
+                server = await loop.create_server(factory, host, port, ssl=self.listener_tls if implicit else None,
+                                                  reuse_address=True, backlog=1024,
+                                                  ssl_handshake_timeout=30 if implicit else None)
         except OSError as exc:
             self.bind_errors[key] = f"{binding}: {exc.strerror or exc}"
             log.error("%s cannot listen on %s: %s", service, binding, exc.strerror or exc)
             return
         self.bind_errors.pop(key, None)
         self.listeners[key] = server
-        log.info("%s listening on %s (%s)", service, binding, _listener_kind(service, implicit))
+        self.proxy_opened[key] = balancers
+        log.info("%s listening on %s (%s%s)", service, binding, _listener_kind(service, implicit),
+                 f", PROXY protocol from {','.join(balancers)}" if balancers else "")
 
     async def _close_listeners(self, keys: set[ListenerKey]) -> None:
         for key in keys:
             server = self.listeners.pop(key)
+            self.proxy_opened.pop(key, None)
             server.close()
             log.info("%s stopped listening on %s", key[0], key[1])
 

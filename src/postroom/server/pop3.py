@@ -88,8 +88,10 @@ class Pop3Service:
 
 class Pop3Session(Session):
     log = log
+    service_name = "pop3"
     internal_error = "-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n"
     idle_reply = IDLE_TIMEOUT
+    idle_on_bytes = False  # the timeouts count from the last complete command, not any byte
     need_data, paused = NEED_DATA, PAUSED
 
     def stopping(self) -> bool:
@@ -138,8 +140,9 @@ class Pop3Session(Session):
         elif isinstance(event, StartTls):
             self.flush()
             self.spawn(self._start_tls())
-        elif isinstance(event, LoginRefused):
-            self.service.login_event(f"refused ({event.reason})", self.remote_ip, event.username or "-")
+        elif isinstance(event, LoginRefused):  # answered here, maybe outside an answering task: name the session
+            self.in_log_context(self.service.login_event, f"refused ({event.reason})", self.remote_ip,
+                                event.username or "-")
         elif isinstance(event, CloseConnection):
             self.flush()
             self.close()
@@ -153,6 +156,7 @@ class Pop3Session(Session):
         if block is not None:  # before any password check; says nothing about the mailbox
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             self.service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
+            self.note("authentication refused (blocked)")
             self.flush()
             self.close()
             return
@@ -163,8 +167,10 @@ class Pop3Session(Session):
             self.authenticated = True
             self.timeout = self.authenticated_timeout
             self.service.login_event("succeeded", self.remote_ip, self.user or "-")
+            self.note(f"authenticated as {self.user}")
         else:
             self.conn.auth_failed(failure)
+            self.note(f"authentication failed ({failure.name.lower().replace('_', '-')})")
             self.service.login_event(f"failed ({failure.name.lower().replace('_', '-')})",
                                      self.remote_ip, event.username[:100])
 
@@ -243,7 +249,7 @@ class Pop3Session(Session):
                 del service.per_user[self.user]
             self.user = None
         if self.locked_mailbox is not None and not self.busy:
-            self.loop.create_task(self._unlock())
+            self.loop.create_task(self._unlock(), context=self.log_context)
 
     async def _unlock(self) -> None:
         mailbox, self.locked_mailbox = self.locked_mailbox, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABCMeta, abstractmethod
+import contextvars
 import itertools
 import logging
 import ssl
@@ -19,6 +20,7 @@ from typing import Any, Awaitable, Callable, Coroutine
 
 from ..auth import Authenticator
 from ..errors import ValidationError
+from ..logs import log_context
 from ..model import Mailbox, normalise_address
 
 from .abuse import AbuseGuard
@@ -90,9 +92,14 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
     `admit()`, `handle(event)` and optionally `released()`."""
 
     log = logging.getLogger("postroom.session")
+    service_name = "session"  # "pop3", "smtp": the `service` field of JSON log lines
     internal_error = "internal error, ref {ref}\r\n"  # the reply sent when an answer crashes
     idle_reply = b""  # sent when the idle or total timeout closes the connection
+    # Whether any received byte restarts the idle clock. False (POP3): only a complete command
+    # does (our reply to it), so a client trickling a byte a second is still cut off.
+    idle_on_bytes = True
     need_data: Any = None  # the core's NEED_DATA and PAUSED sentinels
+    peer_override: tuple[str, int] | None = None  # the client a PROXY header named
     paused: Any = None
 
     def __init__(self, node_name: str, local: str, implicit_tls: bool = False) -> None:
@@ -118,6 +125,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         self.tls_early: bytearray | None = None  # decrypted before the core is told TLS is up
         self.shutdown_pending = False  # the node is stopping: close at the next command boundary
         self.lost = False  # connection_lost has run (the transport is gone)
+        self.log_fields: dict[str, str] = {}
+        self.log_context: contextvars.Context | None = None  # set once a peer connects
 
     # hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -145,10 +154,17 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername") or ("?", 0)
+        # Behind a load balancer (PROXY protocol, server/proxy.py) the client is the one the
+        # header named, not the balancer the socket comes from.
+        peer = self.peer_override or transport.get_extra_info("peername") or ("?", 0)
         self.remote_ip = str(peer[0])
         self.remote = f"{peer[0]}:{peer[1]}"
-        self._log("+", "")
+        # Once per connection: the context this session's answering tasks run in, so every
+        # record they log names the session and the peer (logs.py; no per-command cost).
+        self.log_fields = {"session": self.id, "service": self.service_name, "remote_ip": self.remote_ip}
+        self.log_context = contextvars.copy_context()
+        self.log_context.run(log_context.set, self.log_fields)
+        self._log("+", "", self.tls_context() if self.protocol_log else "")
         if not self.admit():
             self.close()
             return
@@ -163,7 +179,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         if self.tls_early is not None:  # the client spoke first over the new TLS layer: keep it
             self.tls_early += data
             return
-        self.last_activity = self.loop.time()
+        if self.idle_on_bytes:
+            self.last_activity = self.loop.time()
         if self.protocol_log:
             self.log_received(data)
         self.conn.receive_data(data)
@@ -218,15 +235,22 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
     def fail(self) -> None:
         """Log the current exception under a reference, tell the peer that reference, close."""
         ref = uuid.uuid4().hex[:12]
-        self.log.exception("session %s internal error, ref %s", self.id, ref)
+        self.log.exception("session %s internal error, ref %s", self.id, ref, extra=self.log_fields)
         if self.transport and not self.closed:
             self.transport.write(self.internal_error.format(ref=ref).encode())
         self.busy = False
         self.close()
 
+    def in_log_context(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Call `function` in this session's log context: for the few records logged outside
+        an answering task (those already run in it)."""
+        if self.log_context is None or log_context.get() is self.log_fields:
+            return function(*args)
+        return self.log_context.run(function, *args)
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self.busy = True
-        self.task = self.loop.create_task(self._answer(coroutine))
+        self.task = self.loop.create_task(self._answer(coroutine), context=self.log_context)
 
     async def _answer(self, coroutine: Coroutine[Any, Any, None]) -> None:
         try:
@@ -251,6 +275,7 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
             return
         chunks = self.conn.data_to_send()
         if chunks and not self.closed:
+            self.last_activity = self.loop.time()  # a reply: the client's idle time starts now
             if self.protocol_log:
                 for chunk in chunks:
                     self.log_sent(chunk)
@@ -265,6 +290,7 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
                                                   ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
             self.log.info("session %s TLS handshake failed: %s", self.id, exc.__class__.__name__)
+            self.note(f"TLS negotiation failed ({exc.__class__.__name__})")
             self.close()
             return False
         if transport is None:
@@ -272,6 +298,8 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
             return False
         self.transport = transport  # type: ignore[assignment]
         self.reading = True  # the TLS transport starts reading
+        if self.protocol_log:
+            self.note(self.tls_context())
         return True
 
     # timers and cleanup ----------------------------------------------------------------
@@ -339,8 +367,21 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
             self.sequence = -1
         self.released()
 
-    def _log(self, event: str, data: str) -> None:
+    def _log(self, event: str, data: str, context: str = "") -> None:
         plog = self.protocol_log
         if plog is not None and self.sequence >= 0:
-            plog.write(self.id, self.sequence, self.local, self.remote, event, data)
+            plog.write(self.id, self.sequence, self.local, self.remote, event, data, context)
             self.sequence += 1
+
+    def note(self, context: str) -> None:
+        """An information line (Exchange's event `*`): what the server knows now, in `context`
+        (TLS negotiated, authenticated as, delivered). Never a credential."""
+        self._log("*", "", context)
+
+    def tls_context(self) -> str:
+        """'TLS negotiated (TLSv1.3, TLS_AES_256_GCM_SHA384)' on a TLS connection, else ''."""
+        tls = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        if tls is None:
+            return ""
+        cipher = tls.cipher()
+        return f"TLS negotiated ({tls.version()}{', ' + cipher[0] if cipher else ''})"

@@ -142,6 +142,7 @@ class SmtpService:
 
 class SmtpSession(Session):
     log = log
+    service_name = "smtp"
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
     idle_reply = b"421 4.4.2 Connection timed out, closing connection\r\n"
     need_data, paused = NEED_DATA, PAUSED
@@ -165,6 +166,7 @@ class SmtpSession(Session):
             return self.refuse(NO_CONNECTOR)
         connector = runtime.connector
         self.protocol_log = runtime.protocol_log
+        self._log("+", "")  # known only now: which connector (and so which log) the session is on
         service.sessions.add(self)
         service.per_connector[connector.name] += 1
         service.per_source[(connector.name, self.remote_ip)] += 1
@@ -262,12 +264,14 @@ class SmtpSession(Session):
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
+            self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
             self.conn.delivery_failed(reply)
             if isinstance(exc, StorageFull):  # best effort: the same full disk may refuse it too
                 for mailbox in mailboxes.values():
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
         if delivered:
+            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(mailboxes)} mailbox(es)")
             self.conn.delivered(queue_id)
             self.service.metrics.received(len(event.content), self.loop.time() - started)
             if self.service.activity is not None:
@@ -285,6 +289,7 @@ class SmtpSession(Session):
             # Before any password check; says nothing about the mailbox (454 4.7.0, then close).
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
+            self.note("authentication refused (blocked)")
             self.flush()
             self.close()
             return
@@ -303,11 +308,14 @@ class SmtpSession(Session):
             self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
             service.login_event("failed (bad-credentials)" if mailbox is None else "failed (mailbox-disabled)",
                                 self.remote_ip, event.username[:100])
+            self.note("authentication failed (bad-credentials)" if mailbox is None
+                      else "authentication failed (mailbox-disabled)")
             return
         self.user = mailbox.address
         service.guard.succeeded(self.remote_ip)
         self.conn.auth_succeeded()
         service.login_event("succeeded", self.remote_ip, mailbox.address)
+        self.note(f"authenticated as {mailbox.address}")
 
     async def _start_tls(self) -> None:
         assert self.conn is not None and self.runtime is not None and self.runtime.tls is not None

@@ -8,12 +8,12 @@ import socket
 from dataclasses import dataclass
 
 from ..auth import hash_password
-from ..datadir import NODE_FILE, read_local_server, write_local_server
-from ..errors import ValidationError
+from ..datadir import NODE_FILE, read_local_server, read_store_url, write_local_server
+from ..errors import Conflict, ValidationError
 from ..model import (
     DEV_WEB_SETTINGS, PopSettings, Server, Service, ServiceStatus, Startup, WebSettings, default_connectors,
 )
-from ..storage import Store, open_store
+from ..storage import EMBEDDED, Store, check_store_url, open_store, safe_url, store_url
 from ..tls import create_self_signed
 
 DEV_POP_BINDINGS = ("127.0.0.1:1110",)
@@ -36,6 +36,8 @@ class InitResult:
     demo_password: str | None = None
     admin_name: str | None = None
     admin_password: str | None = None
+    store: str = EMBEDDED  # the store URL without its password
+    joined: bool = False  # added to a store that already held other servers
 
 
 def default_server_name() -> str:
@@ -49,22 +51,34 @@ def _validate_server_name(name: str) -> str:
 
 
 async def initialise(data_dir: str, *, dev: bool = False, server_name: str | None = None,
-                     fqdn: str | None = None) -> InitResult:
-    """Create (or upgrade) an install. Re-running on an existing install only applies migrations."""
+                     fqdn: str | None = None, store_location: str | None = None) -> InitResult:
+    """Create (or upgrade) an install. Re-running on an existing install only applies migrations.
+
+    On a shared store (PostgreSQL) that already holds other servers, this adds one more server
+    with Exchange's defaults for a new server and touches nothing else (no demo objects)."""
     os.makedirs(data_dir, mode=0o750, exist_ok=True)
     node_path = os.path.join(data_dir, NODE_FILE)
     existing = os.path.exists(node_path)
     name = read_local_server(data_dir) if existing else _validate_server_name(server_name or default_server_name())
     if existing and server_name and server_name != name:
         raise ValidationError("server-name", f"this data directory already belongs to server {name!r}")
+    url = store_url(data_dir, store_location)
+    if existing:
+        recorded = check_store_url(read_store_url(data_dir) or EMBEDDED)
+        if url != recorded:
+            raise ValidationError("store", f"this data directory already uses the store {safe_url(recorded)}")
 
-    store = open_store(data_dir)
+    store = open_store(data_dir, url)
     await store.open()
     try:
         applied = await store.migrate()
         if existing:
             await upgrade(store, name, applied)
-            return InitResult(False, name, data_dir, applied)
+            return InitResult(False, name, data_dir, applied, store=safe_url(url))
+        others = [server.name for server in await store.list_servers()]
+        if name in others:
+            raise Conflict(f"server {name} already exists in this store; choose another --server-name, or run"
+                           f" {name} from its own data directory")
         fqdn = fqdn or (socket.getfqdn() if not dev else "localhost")
         tls_dir = os.path.join(os.path.abspath(data_dir), "tls")
         cert_path = os.path.join(tls_dir, "postroom.pem")
@@ -82,8 +96,9 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         web = DEV_WEB_SETTINGS if dev else WebSettings()
         await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev), web)
 
-        result = InitResult(True, name, data_dir, applied, certificate=cert_path)
-        if dev:
+        result = InitResult(True, name, data_dir, applied, certificate=cert_path, store=safe_url(url),
+                            joined=bool(others))
+        if dev and not others:  # the demo objects are organisation-wide: only with the first server
             await store.add_domain(DEV_DOMAIN)
             password = secrets.token_urlsafe(12)
             mailbox = await store.create_mailbox(DEV_MAILBOX, "Demo mailbox", hash_password(password))
@@ -93,9 +108,9 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
             await store.add_admin(DEV_ADMIN, hash_password(admin_password), ("organization-management",))
             result.admin_name, result.admin_password = DEV_ADMIN, admin_password
         await store.append_audit("local-operator", "init", f"server/{name}", None,
-                                 {"dev": dev, "fqdn": fqdn, "migrations": applied})
+                                 {"dev": dev, "fqdn": fqdn, "migrations": applied, "store": safe_url(url)})
         # Written last: its presence means the install is complete.
-        write_local_server(data_dir, name)
+        write_local_server(data_dir, name, None if url == EMBEDDED else url)
         return result
     finally:
         await store.close()

@@ -1,16 +1,46 @@
-"""Storage backends behind the Store protocol."""
+"""Storage backends behind the Store protocol.
+
+Which store a data directory uses: the URL given (`--store`), else POSTROOM_STORE, else the
+one `postroom init` recorded in the data directory's node.json, else the embedded SQLite
+store under DATA/postroom.db.
+"""
 from __future__ import annotations
 
 import os
 
+from ..datadir import read_store_url
 from .base import Store
+from .location import EMBEDDED, check_store_url, safe_url
+
+STORE_ENV = "POSTROOM_STORE"
+_override: str | None = None  # `--store` on the command line, for everything this process opens
+
+
+def set_store_override(url: str | None) -> None:
+    """`--store URL` (checked), or None to fall back to POSTROOM_STORE and node.json."""
+    global _override
+    _override = None if url is None else check_store_url(url)
+
+
+def store_url(data_dir: str, url: str | None = None) -> str:
+    """The store of DATA_DIR (see the module docstring): `embedded` or a PostgreSQL URL."""
+    for candidate in (url, _override, os.environ.get(STORE_ENV), read_store_url(data_dir)):
+        if candidate and candidate.strip():
+            return check_store_url(candidate)
+    return EMBEDDED
 
 
 def open_store(data_dir: str, url: str | None = None) -> Store:
-    """The store for a data directory: SQLite under DATA_DIR unless a URL names another backend."""
-    from .sqlite import SqliteStore
+    """The store for a data directory (not yet open)."""
+    resolved = store_url(data_dir, url)
+    if resolved == EMBEDDED:
+        from .sqlite import SqliteStore
 
-    return SqliteStore(os.path.join(data_dir, "postroom.db"))
+        return SqliteStore(os.path.join(data_dir, "postroom.db"))
+    from .postgres import PostgresStore
+
+    return PostgresStore(resolved)
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "open_store", "safe_url", "set_store_override",
+           "store_url"]

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import MessageInfo, ReceiveConnector, TrackingEvent, TrackingEventId, enum_value
 from . import _sqlite_schema as schema
+from ._values import wire
 
 # receive connectors --------------------------------------------------------------------------
 
@@ -121,6 +122,31 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
             raise
         infos.append(MessageInfo(cursor.lastrowid, uidl, size, received_at))
     return infos
+
+
+def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo, data: bytes) -> MessageInfo:
+    """One message with the UIDL and arrival time it had in another store (moving a store)."""
+    body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (len(data), data)).lastrowid
+    try:
+        cursor = conn.execute(
+            "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES (?, ?, ?, ?, ?)",
+            (mailbox_id, body_id, info.uidl, len(data), info.received_at),
+        )
+    except sqlite3.IntegrityError as exc:
+        if "FOREIGN KEY" in str(exc):
+            raise NotFound("mailbox", str(mailbox_id)) from exc
+        raise Conflict(f"a message with UIDL {info.uidl} is already stored") from exc
+    return MessageInfo(cursor.lastrowid, info.uidl, len(data), info.received_at)
+
+
+def restored(messages: Sequence[tuple[MessageInfo, bytes]]) -> list[tuple[MessageInfo, bytes]]:
+    """restore_messages' argument, checked: wire-form bodies, text UIDLs, ISO-8601 arrival times."""
+    checked = []
+    for info, data in messages:
+        if not isinstance(info, MessageInfo) or not isinstance(info.uidl, str) or not info.uidl:
+            raise ValidationError("messages", f"{info!r} is not a MessageInfo with a UIDL")
+        checked.append((MessageInfo(0, info.uidl, 0, utc_iso(info.received_at, "received_at")), wire(data)))
+    return checked
 
 
 def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int) -> bytes | None:

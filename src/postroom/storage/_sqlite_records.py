@@ -18,6 +18,7 @@ from . import _sqlite_logins as logins_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_workers import SqliteWorkers
+from ._values import Lookups, block_rows
 
 
 def count_argument(value: Any, field: str, *, optional: bool = False) -> int | None:
@@ -29,7 +30,7 @@ def count_argument(value: Any, field: str, *, optional: bool = False) -> int | N
     return value
 
 
-class SqliteRecords(SqliteWorkers):
+class SqliteRecords(Lookups, SqliteWorkers):
     # activity counters (statistics, not configuration: no bump; see _sqlite_activity) ------
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
         rows = activity_sql.activity_rows(counts)
@@ -62,8 +63,7 @@ class SqliteRecords(SqliteWorkers):
 
     # login blocks (not configuration: no bump) --------------------------------------------
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
-        rows = [(b.kind, b.value[:200], float(b.since), float(b.until), int(b.failures), b.service, server[:200])
-                for b in blocks]
+        rows = block_rows(server, blocks)
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -75,7 +75,7 @@ class SqliteRecords(SqliteWorkers):
     async def list_blocks(self) -> list[Block]:
         now = time.time()
         rows = await self._read(lambda conn: conn.execute(
-            "SELECT kind, value, since, until, failures, service FROM login_blocks WHERE until > ?"
+            "SELECT kind, value, since, until, failures, service, server FROM login_blocks WHERE until > ?"
             " ORDER BY since, kind, value", (now,)).fetchall())
         return [Block(*row) for row in rows]
 
@@ -93,12 +93,6 @@ class SqliteRecords(SqliteWorkers):
 
     async def find_admin(self, name: str) -> Admin | None:
         return await self._read(lambda conn: admin_sql.find_admin(conn, name))
-
-    async def get_admin(self, name: str) -> Admin:
-        found = await self.find_admin(name)
-        if found is None:
-            raise NotFound("admin", name)
-        return found
 
     async def list_admins(self) -> list[Admin]:
         rows = await self._read(lambda conn: conn.execute(

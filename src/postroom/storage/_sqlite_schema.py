@@ -57,8 +57,9 @@ def search_clause(search: str | None) -> tuple[str, list[Any]]:
 MIGRATION_FILE = re.compile(r"(\d+)_[A-Za-z0-9_]+\.sql")
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    folder = resources.files("postroom.storage").joinpath("migrations", "sqlite")
+def migrations(dialect: str = "sqlite") -> list[tuple[int, str, str]]:
+    """(version, file name, script) of migrations/DIALECT/NNNN_name.sql, in order."""
+    folder = resources.files("postroom.storage").joinpath("migrations", dialect)
     found = []
     for entry in folder.iterdir():
         match = MIGRATION_FILE.fullmatch(entry.name)

@@ -24,6 +24,7 @@ class SqliteWorkers:
         self._reads: queue.Queue[Any] = queue.Queue()
         self._workers: list[threads._Worker] = []
         self._locks: dict[int, str] = {}
+        self._claimed: str | None = None
 
     # lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -52,6 +53,7 @@ class SqliteWorkers:
         self._state = "closed"  # from now on every call raises Unavailable
         await self._stop_workers()
         self._locks.clear()
+        self._claimed = None
 
     async def _stop_workers(self) -> None:
         for worker in self._workers:

@@ -1,6 +1,6 @@
 """The Store protocol: everything postroom keeps, behind one async interface.
 
-Backends: `sqlite` (embedded default) and, later, `postgres`. Every backend passes the one
+Backends: `sqlite` (embedded default) and `postgres` (several nodes on one database). Every backend passes the one
 contract suite in tests/storage. Driver errors never escape: a backend translates them into
 postroom.errors (NotFound, Conflict, Unavailable, ...).
 
@@ -110,6 +110,11 @@ class Store(Protocol):
         stored) if any mailbox is gone; ValidationError if `mailbox_ids` is empty."""
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         """Several messages in one transaction (imports)."""
+    async def restore_messages(self, mailbox_id: int,
+                               messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
+        """Moving a store: each message keeps its UIDL and arrival time (a POP3 client that
+        remembers UIDLs downloads nothing twice) and gets a new id; one transaction, durable on
+        return. Conflict (nothing stored) if a UIDL is already stored; NotFound if the mailbox is gone."""
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
         """Oldest first (by arrival)."""
     async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
@@ -123,6 +128,9 @@ class Store(Protocol):
     async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:
         """Exclusive: False if another holder has it."""
     async def unlock_mailbox(self, mailbox_id: int, holder: str) -> None: ...
+    async def claim_server(self, server: str) -> None:
+        """`serve` registers the server it runs: Conflict if another node (process) of this
+        store already serves it. The claim lasts until close() (or the process dies)."""
 
     # message tracking ------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
@@ -149,7 +157,7 @@ class Store(Protocol):
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
         """Insert or replace blocks by (kind, value); blocks expired before now are removed."""
     async def list_blocks(self) -> list[Block]:
-        """Every block not yet expired, oldest first."""
+        """Every block not yet expired, oldest first, each with the server that added it."""
     async def remove_blocks(self, value: str | None = None) -> int:
         """Blocks on `value` (an IP or mailbox, any kind; None: all) go; returns how many."""
 

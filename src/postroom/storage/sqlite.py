@@ -13,30 +13,17 @@ import os
 import sqlite3
 from typing import Any, Sequence
 
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, NotFound
 from ..model import (
-    Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, ServiceStatus, Startup,
-    TrackingEvent, WebSettings, enum_value,
+    Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
 )
 from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_records import SqliteRecords, count_argument
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire as _wire
 
-_MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
 _DELETE_CHUNK = 500
-
-
-def _wire(data: Any) -> bytes:
-    """Refuse, never repair: the store keeps exactly the octets it is given."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise ValidationError("message", f"must be bytes, not {type(data).__name__}")
-    data = bytes(data)
-    if not data:
-        raise ValidationError("message", "is empty")
-    if not data.endswith(b"\r\n"):
-        raise ValidationError("message", "is not in wire form: it must end with CRLF")
-    return data
 
 
 class SqliteStore(SqliteRecords):
@@ -63,15 +50,7 @@ class SqliteStore(SqliteRecords):
     # servers and services ----------------------------------------------------------------
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
                          connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
-        rows, seen = [], set()
-        for service in services:
-            if service.server != server.name:
-                raise ValidationError("services", f"{service.name} belongs to {service.server}, not {server.name}")
-            if service.name in seen:
-                raise ValidationError("services", f"{service.name} is listed twice")
-            seen.add(service.name)
-            rows.append((server.name, service.name, enum_value(Startup, "startup", service.startup).value,
-                         enum_value(ServiceStatus, "status", service.status).value))
+        rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
         connector_rows = mail.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
@@ -120,8 +99,7 @@ class SqliteStore(SqliteRecords):
         return schema.service_row(row)
 
     async def update_service(self, service: Service) -> None:
-        startup = enum_value(Startup, "startup", service.startup).value
-        status = enum_value(ServiceStatus, "status", service.status).value
+        startup, status = service_state(service)
 
         def write(conn: sqlite3.Connection) -> None:
             cursor = conn.execute(
@@ -238,8 +216,7 @@ class SqliteStore(SqliteRecords):
                 raise NotFound("domain", name)
             count = conn.execute("SELECT count(*) FROM mailboxes WHERE domain = ?", (name,)).fetchone()[0]
             if count:
-                noun = "mailbox" if count == 1 else "mailboxes"
-                raise Conflict(f"domain {name} still has {count} {noun}; remove them first")
+                raise domain_in_use(name, count)
             conn.execute("DELETE FROM domains WHERE name = ?", (name,))
             schema.bump_config(conn)
         await self._write(write)
@@ -272,12 +249,6 @@ class SqliteStore(SqliteRecords):
         ).fetchone())
         return None if row is None else schema.mailbox_row(row)
 
-    async def get_mailbox(self, address: str) -> Mailbox:
-        mailbox = await self.find_mailbox(address)
-        if mailbox is None:
-            raise NotFound("mailbox", address)
-        return mailbox
-
     async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
@@ -293,15 +264,7 @@ class SqliteStore(SqliteRecords):
         )
 
     async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
-        for name, value in changes.items():
-            if name not in _MAILBOX_CHANGES:
-                raise ValidationError(name, "cannot be changed on a mailbox", list(_MAILBOX_CHANGES))
-            if name in ("enabled", "pop_enabled", "imap_enabled") and not isinstance(value, bool):
-                raise ValidationError(name, f"{value!r} is not true or false")
-            if name == "display_name" and not isinstance(value, str):
-                raise ValidationError(name, f"{value!r} is not text")
-            if name == "password_hash" and value is not None and not isinstance(value, str):
-                raise ValidationError(name, f"{value!r} is not a password hash")
+        mailbox_changes(changes)
         if not changes:
             return await self.get_mailbox(address)
         assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -347,6 +310,14 @@ class SqliteStore(SqliteRecords):
             self._check_open()
             return []
         return await self._write(lambda conn: [mail.store_message(conn, [mailbox_id], data)[0] for data in wire])
+
+    async def restore_messages(self, mailbox_id: int,
+                               messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
+        rows = mail.restored(messages)
+        if not rows:
+            self._check_open()
+            return []
+        return await self._write(lambda conn: [mail.restore_message(conn, mailbox_id, *row) for row in rows])
 
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
         rows = await self._read(lambda conn: conn.execute(
@@ -407,6 +378,13 @@ class SqliteStore(SqliteRecords):
         self._check_open()
         if self._locks.get(mailbox_id) == holder:
             del self._locks[mailbox_id]
+
+    async def claim_server(self, server: str) -> None:
+        # One process per data directory (serve's flock on serve.lock); within it, one claim.
+        self._check_open()
+        if self._claimed not in (None, server):
+            raise Conflict(f"this store is already serving server {self._claimed}")
+        self._claimed = server
 
     # message tracking --------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:

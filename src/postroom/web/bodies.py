@@ -74,6 +74,12 @@ class PopChanges(Body):
     preauthenticated_timeout: Number | None = None
     sort_order: str | None = None
     protocol_log: Flag | None = None
+    log_file_roll_over: str | None = None  # hourly, daily, weekly or monthly
+    log_per_file_size_quota: Number | None = None  # octets or "10MB"; 0 or "unlimited": no limit
+    log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
+    log_max_directory_size: Number | None = None
+    proxy_protocol: Flag | None = None  # every POP3 binding expects a PROXY header from a load balancer
+    proxy_trusted_networks: list[str] | str | None = None  # the balancers: IPs or CIDR blocks
 
 
 class ServiceChanges(Body):
@@ -110,6 +116,11 @@ class ConnectorChanges(Body):
     certificate: str | None = None
     certificate_key: str | None = None
     protocol_log: Flag | None = None
+    protocol_log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
+    protocol_log_max_directory_size: Number | None = None  # octets or "250MB"; 0 or "unlimited": no limit
+    protocol_log_max_file_size: Number | None = None
+    proxy_protocol: Flag | None = None
+    proxy_trusted_networks: list[str] | str | None = None
 
 
 class NewConnector(ConnectorChanges):

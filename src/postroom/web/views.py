@@ -37,6 +37,12 @@ class PopSettingsView(BaseModel):
     preauthenticated_timeout: int
     sort_order: str
     protocol_log: bool
+    log_file_roll_over: str
+    log_per_file_size_quota: int
+    log_max_age: int
+    log_max_directory_size: int
+    proxy_protocol: bool
+    proxy_trusted_networks: list[str]
 
 
 class ServiceView(BaseModel):
@@ -83,6 +89,11 @@ class ConnectorView(BaseModel):
     certificate: str | None
     certificate_key: str | None
     protocol_log: bool
+    protocol_log_max_age: int
+    protocol_log_max_directory_size: int
+    protocol_log_max_file_size: int
+    proxy_protocol: bool
+    proxy_trusted_networks: list[str]
     state: str
     listening: list[str]
     errors: list[str]
@@ -125,6 +136,7 @@ class BlockView(BaseModel):
     until: str
     failures: int
     service: str
+    server: str  # the server (node) that started it
 
 
 # admins --------------------------------------------------------------------------------------

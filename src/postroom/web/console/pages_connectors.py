@@ -16,23 +16,27 @@ from fastapi.responses import Response
 from ...errors import ValidationError
 from ...service import connectors as connector_ops
 from .base import Page, form_action, redirect, render, router
-from .pages_pop3 import describe_changes, form_errors, tab_of, values_of
+from .pages_pop3 import describe_changes, form_errors, log_limits_text, tab_of, values_of
 
 TABS = (("general", "General"), ("network", "Network"), ("authentication", "Authentication"),
         ("permissions", "Permission groups"))
 TAB_FIELDS: dict[str, tuple[str, ...]] = {
     "general": ("enabled", "banner", "fqdn", "max_message_size", "max_recipients_per_message",
                 "max_inbound_connections", "max_inbound_connections_per_source", "connection_timeout",
-                "connection_inactivity_timeout", "protocol_log"),
-    "network": ("bindings", "remote_ip_ranges"),
+                "connection_inactivity_timeout", "protocol_log", "protocol_log_max_age",
+                "protocol_log_max_directory_size", "protocol_log_max_file_size"),
+    "network": ("bindings", "remote_ip_ranges", "proxy_protocol", "proxy_trusted_networks"),
     "authentication": ("auth", "require_tls"),
     "permissions": ("permission_groups",),
 }
-CHECKBOXES = frozenset({"enabled", "protocol_log", "require_tls"})
+CHECKBOXES = frozenset({"enabled", "protocol_log", "require_tls", "proxy_protocol"})
 CHECKBOX_LISTS = frozenset({"auth", "permission_groups"})
-LINE_LISTS = frozenset({"bindings", "remote_ip_ranges"})  # textareas, one value per line
+LINE_LISTS = frozenset({"bindings", "remote_ip_ranges", "proxy_trusted_networks"})  # textareas, one value per line
 LABELS = {"auth": "authentication", "permission_groups": "permission groups", "require_tls": "require TLS",
-          "fqdn": "FQDN", "remote_ip_ranges": "remote IP ranges", "protocol_log": "protocol logging"}
+          "fqdn": "FQDN", "remote_ip_ranges": "remote IP ranges", "protocol_log": "protocol logging",
+          "protocol_log_max_age": "log maximum age", "protocol_log_max_directory_size": "log folder size limit",
+          "protocol_log_max_file_size": "log file size limit", "proxy_protocol": "PROXY protocol",
+          "proxy_trusted_networks": "load balancers"}
 
 # Exchange's wording for the Authentication tab's mechanisms and the permission groups.
 AUTH_CHOICES = (("tls", "Transport Layer Security (TLS)", "STARTTLS is offered to clients."),
@@ -92,7 +96,7 @@ async def _render(request: Request, page: Page, server: str, name: str, tab: str
                   values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                   alert: str | None = None, status: int = 200) -> Response:
     view = await connector_ops.show_connector(page.ctx, name, server)
-    shown = {**view, **(values or {})}
+    shown = {**view, **log_limits_text(view, values), **(values or {})}
     if not values or "max_message_size" not in values:
         shown["max_message_size"] = _size_text(view["max_message_size"])
     return render(request, page, "console/connectors_properties.html", status=status, connector=view, shown=shown,
@@ -118,7 +122,8 @@ async def connector_save(request: Request, page: Page, server: str, name: str) -
         errors, alert = form_errors(error, TAB_FIELDS[tab])
         return await _render(request, page, server, name, tab, values=_typed(changes), errors=errors, alert=alert,
                              status=400)
-    changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
+    changed = describe_changes({**before, **log_limits_text(before, None)}, {**after, **log_limits_text(after, None)},
+                               TAB_FIELDS[tab], LABELS)
     notice = (f"Receive connector {after['name']} saved: " + "; ".join(changed) + "."
               if changed else f"Nothing changed on receive connector {after['name']}.")
     return redirect(connector_url(after["server"], after["name"], tab), notice=notice)

@@ -24,18 +24,22 @@ TABS = (("general", "General"), ("binding", "Binding"), ("authentication", "Auth
         ("connection", "Connection"), ("retrieval", "Retrieval"), ("certificate", "Certificate"))
 TAB_FIELDS: dict[str, tuple[str, ...]] = {
     "general": ("banner",),
-    "binding": ("bindings", "ssl_bindings"),
+    "binding": ("bindings", "ssl_bindings", "proxy_protocol", "proxy_trusted_networks"),
     "authentication": ("login_type",),
     "connection": ("max_connections", "max_connections_from_single_ip", "max_connections_per_user",
                    "max_command_size", "authenticated_timeout", "preauthenticated_timeout"),
-    "retrieval": ("sort_order", "protocol_log"),
+    "retrieval": ("sort_order", "protocol_log", "log_file_roll_over", "log_per_file_size_quota", "log_max_age",
+                  "log_max_directory_size"),
     "certificate": ("certificate", "certificate_key"),
 }
-CHECKBOXES = frozenset({"protocol_log"})
+CHECKBOXES = frozenset({"protocol_log", "proxy_protocol"})
 LISTS = frozenset({"bindings", "ssl_bindings"})
 LABELS = {"bindings": "unencrypted or TLS bindings", "ssl_bindings": "SSL bindings", "login_type": "logon method",
           "sort_order": "sort order", "protocol_log": "protocol logging", "banner": "banner",
-          "certificate": "certificate", "certificate_key": "certificate key"}
+          "log_file_roll_over": "log file roll-over", "log_per_file_size_quota": "log file size limit",
+          "log_max_age": "log maximum age", "log_max_directory_size": "log folder size limit",
+          "certificate": "certificate", "certificate_key": "certificate key",
+          "proxy_protocol": "PROXY protocol", "proxy_trusted_networks": "load balancers"}
 
 
 # form helpers, shared with the mailbox and connector pages -------------------------------------
@@ -66,6 +70,36 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any], names: Itera
                 text = "on" if value else "off"
             changed.append(f"{labels.get(name, name.replace('_', ' '))}: {text if text not in (None, '') else '(none)'}")
     return changed
+
+
+def size_text(octets: int) -> str:
+    """250MB rather than 262144000, and unlimited for 0: what the admin would type."""
+    if not octets:
+        return "unlimited"
+    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if octets % factor == 0:
+            return f"{octets // factor}{unit}"
+    return str(octets)
+
+
+def age_text(seconds: int) -> str:
+    """30d rather than 2592000 (0: keep)."""
+    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % factor == 0:
+            return f"{seconds // factor}{unit}"
+    return str(seconds)
+
+
+LOG_SIZES = frozenset({"log_per_file_size_quota", "log_max_directory_size", "protocol_log_max_directory_size",
+                       "protocol_log_max_file_size"})
+LOG_AGES = frozenset({"log_max_age", "protocol_log_max_age"})
+
+
+def log_limits_text(view: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, Any]:
+    """The protocol-log limits of `view` as the admin would type them, unless just typed."""
+    shown = {name: size_text(view[name]) for name in LOG_SIZES if name in view}
+    shown.update({name: age_text(view[name]) for name in LOG_AGES if name in view})
+    return {name: text for name, text in shown.items() if name not in (typed or {})}
 
 
 def tab_of(tab: str | None, tabs: tuple[tuple[str, str], ...]) -> str:
@@ -120,7 +154,7 @@ async def _render(request: Request, page: Page, server: str, tab: str, *, values
                   errors: dict[str, str] | None = None, alert: str | None = None, status: int = 200) -> Response:
     settings = await pop_ops.show_pop(page.ctx, server)
     service = next((s for s in await service_ops.list_services(page.ctx, server) if s["name"] == "pop3"), {})
-    shown = {**settings, **(values or {})}
+    shown = {**settings, **log_limits_text(settings, values), **(values or {})}
     clients = await client_ops.client_settings(page.ctx, server)
     extra: dict[str, Any] = {}
     if tab == "binding":
@@ -152,7 +186,8 @@ async def pop3_save(request: Request, page: Page, server: str) -> Response:
         return await _render(request, page, server, tab, values=_typed(changes), errors=errors, alert=alert,
                              status=400)
     title = dict(TABS)[tab]
-    changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
+    changed = describe_changes({**before, **log_limits_text(before, None)}, {**after, **log_limits_text(after, None)},
+                               TAB_FIELDS[tab], LABELS)
     notice = (f"POP3 {title} settings of {after['server']} saved: " + "; ".join(changed) + "."
               if changed else f"Nothing changed on the POP3 {title} tab of {after['server']}.")
     return redirect(f"/console/servers/{after['server']}/pop3?tab={tab}", notice=notice)

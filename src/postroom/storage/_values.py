@@ -1,0 +1,86 @@
+"""Checks every backend makes before it writes: the values arrive as the Store protocol
+describes them, or a ValidationError names the field. No SQL here."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..errors import Conflict, NotFound, ValidationError
+from ..model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
+
+MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
+
+
+def wire(data: Any) -> bytes:
+    """Refuse, never repair: the store keeps exactly the octets it is given."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValidationError("message", f"must be bytes, not {type(data).__name__}")
+    data = bytes(data)
+    if not data:
+        raise ValidationError("message", "is empty")
+    if not data.endswith(b"\r\n"):
+        raise ValidationError("message", "is not in wire form: it must end with CRLF")
+    return data
+
+
+def service_rows(server: Server, services: Sequence[Service]) -> list[tuple[str, str, str, str]]:
+    """A new server's services as (server, name, startup, status): each on that server, once."""
+    rows, seen = [], set()
+    for service in services:
+        if service.server != server.name:
+            raise ValidationError("services", f"{service.name} belongs to {service.server}, not {server.name}")
+        if service.name in seen:
+            raise ValidationError("services", f"{service.name} is listed twice")
+        seen.add(service.name)
+        rows.append((server.name, service.name, enum_value(Startup, "startup", service.startup).value,
+                     enum_value(ServiceStatus, "status", service.status).value))
+    return rows
+
+
+def service_state(service: Service) -> tuple[str, str]:
+    return (enum_value(Startup, "startup", service.startup).value,
+            enum_value(ServiceStatus, "status", service.status).value)
+
+
+def mailbox_changes(changes: dict[str, Any]) -> None:
+    """update_mailbox's keyword arguments, checked."""
+    for name, value in changes.items():
+        if name not in MAILBOX_CHANGES:
+            raise ValidationError(name, "cannot be changed on a mailbox", list(MAILBOX_CHANGES))
+        if name in ("enabled", "pop_enabled", "imap_enabled") and not isinstance(value, bool):
+            raise ValidationError(name, f"{value!r} is not true or false")
+        if name == "display_name" and not isinstance(value, str):
+            raise ValidationError(name, f"{value!r} is not text")
+        if name == "password_hash" and value is not None and not isinstance(value, str):
+            raise ValidationError(name, f"{value!r} is not a password hash")
+
+
+def domain_in_use(name: str, mailboxes: int) -> Conflict:
+    noun = "mailbox" if mailboxes == 1 else "mailboxes"
+    return Conflict(f"domain {name} still has {mailboxes} {noun}; remove them first")
+
+
+def block_rows(server: str, blocks: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [(b.kind, b.value[:200], float(b.since), float(b.until), int(b.failures), b.service, server[:200])
+            for b in blocks]
+
+
+class Lookups:
+    """get_* on top of a backend's find_* (None when absent): NotFound names what is missing."""
+
+    async def find_mailbox(self, address: str) -> Mailbox | None:
+        raise NotImplementedError
+
+    async def find_admin(self, name: str) -> Admin | None:
+        raise NotImplementedError
+
+    async def get_mailbox(self, address: str) -> Mailbox:
+        mailbox = await self.find_mailbox(address)
+        if mailbox is None:
+            raise NotFound("mailbox", address)
+        return mailbox
+
+    async def get_admin(self, name: str) -> Admin:
+        admin = await self.find_admin(name)
+        if admin is None:
+            raise NotFound("admin", name)
+        return admin

@@ -1,0 +1,430 @@
+"""The scale-out store: PostgreSQL through asyncpg, behind the Store protocol.
+
+Several nodes share one database: configuration changes bump config_version (nodes poll
+it), message bodies live in the database (no shared file system), and the POP3 mailbox lock
+is a PostgreSQL advisory lock (see _pg_base). Each call runs in its own transaction and is
+durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
+into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
+Conflict, Unavailable, ... Configuration and mail are here; the records that are not
+configuration are in _pg_records.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Sequence
+
+import asyncpg
+
+from ..errors import Conflict, NotFound
+from ..model import (
+    Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+)
+from . import _sqlite_admin as admin_sql
+from . import _sqlite_mail as mail
+from . import _sqlite_schema as schema
+from ._pg_base import bump_config, dollar, server_exists
+from ._pg_records import PostgresRecords
+from ._sqlite_records import count_argument
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire
+
+_CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
+
+
+class PostgresStore(PostgresRecords):
+    """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
+
+    # servers and services ----------------------------------------------------------------
+    async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
+        rows = service_rows(server, services)
+        settings = json.dumps(pop.to_dict())
+        connector_rows = mail.server_connectors(server.name, connectors)
+        web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            inserted = await conn.fetchval(
+                "INSERT INTO servers (name, fqdn) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+                server.name, server.fqdn)
+            if inserted is None:
+                raise Conflict(f"server {server.name} already exists")
+            await conn.executemany("INSERT INTO services (server, name, startup, status) VALUES ($1, $2, $3, $4)", rows)
+            await conn.execute("INSERT INTO pop_settings (server, settings) VALUES ($1, $2)", server.name, settings)
+            for connector, text in connector_rows:
+                await _insert_connector(conn, connector, text)
+            await _write_web_settings(conn, server.name, web_text)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def get_server(self, name: str) -> Server:
+        row = await self._fetchrow("SELECT name, fqdn FROM servers WHERE name = ?", name)
+        if row is None:
+            raise NotFound("server", name)
+        return Server(row[0], row[1])
+
+    async def list_servers(self) -> list[Server]:
+        return [Server(name, fqdn) for name, fqdn in await self._fetch("SELECT name, fqdn FROM servers ORDER BY name")]
+
+    async def list_services(self, server: str) -> list[Service]:
+        async def read(conn: asyncpg.Connection) -> list[Any]:
+            rows = await conn.fetch(
+                "SELECT server, name, startup, status FROM services WHERE server = $1 ORDER BY name", server)
+            if not rows and not await server_exists(conn, server):
+                raise NotFound("server", server)
+            return rows
+        return [schema.service_row(row) for row in await self._transaction(read)]
+
+    async def get_service(self, server: str, name: str) -> Service:
+        row = await self._fetchrow(
+            "SELECT server, name, startup, status FROM services WHERE server = ? AND name = ?", server, name)
+        if row is None:
+            raise NotFound("service", f"{name} on {server}")
+        return schema.service_row(row)
+
+    async def update_service(self, service: Service) -> None:
+        startup, status = service_state(service)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            changed = await conn.fetchval(
+                "UPDATE services SET startup = $1, status = $2 WHERE server = $3 AND name = $4 RETURNING 1",
+                startup, status, service.server, service.name)
+            if changed is None:
+                raise NotFound("service", f"{service.name} on {service.server}")
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def get_pop_settings(self, server: str) -> PopSettings:
+        text = await self._fetchval("SELECT settings FROM pop_settings WHERE server = ?", server)
+        if text is None:
+            raise NotFound("server", server)
+        return PopSettings.from_dict(json.loads(text))
+
+    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+        text = json.dumps(settings.to_dict())
+
+        async def write(conn: asyncpg.Connection) -> None:
+            if not await server_exists(conn, server):
+                raise NotFound("server", server)
+            await conn.execute(
+                "INSERT INTO pop_settings (server, settings) VALUES ($1, $2)"
+                " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def get_web_settings(self, server: str) -> WebSettings:
+        row = await self._fetchrow(
+            "SELECT w.settings FROM servers s LEFT JOIN web_settings w ON w.server = s.name WHERE s.name = ?", server)
+        if row is None:
+            raise NotFound("server", server)
+        return WebSettings.from_dict(json.loads(row[0])) if row[0] is not None else WebSettings()
+
+    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+        text = admin_sql.web_settings_json(settings)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await _write_web_settings(conn, server, text)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def put_node_report(self, report: NodeReport) -> None:
+        services = json.dumps(report.services, default=str)
+
+        async def write(conn: asyncpg.Connection) -> None:  # not configuration: no bump
+            if not await server_exists(conn, report.server):
+                raise NotFound("server", report.server)
+            await conn.execute(
+                "INSERT INTO node_reports (server, heartbeat_at, pid, services) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (server) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,"
+                " pid = excluded.pid, services = excluded.services",
+                report.server, float(report.heartbeat_at), int(report.pid), services)
+        await self._transaction(write)
+
+    async def get_node_report(self, server: str) -> NodeReport | None:
+        row = await self._fetchrow(
+            "SELECT server, heartbeat_at, pid, services FROM node_reports WHERE server = ?", server)
+        return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
+
+    # receive connectors (unique name per server, in any case: citext) -------------------
+    async def add_connector(self, connector: ReceiveConnector) -> None:
+        settings = mail.connector_settings(connector)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await _insert_connector(conn, connector, settings)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
+        async def read(conn: asyncpg.Connection) -> list[Any]:
+            if server is None:
+                return await conn.fetch(f"{_CONNECTOR_COLUMNS} ORDER BY server, name")
+            rows = await conn.fetch(f"{_CONNECTOR_COLUMNS} WHERE server = $1 ORDER BY name", server)
+            if not rows and not await server_exists(conn, server):
+                raise NotFound("server", server)
+            return rows
+        return [mail.connector_row(row) for row in await self._transaction(read)]
+
+    async def get_connector(self, server: str, name: str) -> ReceiveConnector:
+        row = await self._fetchrow(f"{_CONNECTOR_COLUMNS} WHERE server = ? AND name = ?", server, name)
+        if row is None:
+            raise mail.connector_missing(server, name)
+        return mail.connector_row(row)
+
+    async def put_connector(self, connector: ReceiveConnector) -> None:
+        settings = mail.connector_settings(connector)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            changed = await conn.fetchval(
+                "UPDATE receive_connectors SET settings = $1 WHERE server = $2 AND name = $3 RETURNING 1",
+                settings, connector.server, connector.name)
+            if changed is None:
+                raise mail.connector_missing(connector.server, connector.name)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def remove_connector(self, server: str, name: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            removed = await conn.fetchval(
+                "DELETE FROM receive_connectors WHERE server = $1 AND name = $2 RETURNING 1", server, name)
+            if removed is None:
+                raise mail.connector_missing(server, name)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    # accepted domains --------------------------------------------------------------------
+    async def add_domain(self, name: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            added = await conn.fetchval(
+                "INSERT INTO domains (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1", name)
+            if added is None:
+                raise Conflict(f"domain {name} already exists")
+            await bump_config(conn)
+        await self._transaction(write)
+
+    async def list_domains(self) -> list[str]:
+        return [row[0] for row in await self._fetch("SELECT name FROM domains ORDER BY name")]
+
+    async def remove_domain(self, name: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            # Lock the domain row: a mailbox created meanwhile in it must wait for the verdict.
+            if await conn.fetchval("SELECT 1 FROM domains WHERE name = $1 FOR UPDATE", name) is None:
+                raise NotFound("domain", name)
+            count = await conn.fetchval("SELECT count(*) FROM mailboxes WHERE domain = $1", name)
+            if count:
+                raise domain_in_use(name, count)
+            await conn.execute("DELETE FROM domains WHERE name = $1", name)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    # mailboxes ---------------------------------------------------------------------------
+    async def create_mailbox(
+        self, address: str, display_name: str, password_hash: str | None,
+        *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+    ) -> Mailbox:
+        domain = address.rpartition("@")[2]
+        flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
+
+        async def write(conn: asyncpg.Connection) -> Mailbox:
+            created_at = schema.now()
+            new_id = await conn.fetchval(
+                "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled, pop_enabled,"
+                " imap_enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                " ON CONFLICT (address) DO NOTHING RETURNING id",
+                address, domain, display_name, password_hash, *flags, created_at)
+            if new_id is None:
+                raise Conflict(f"mailbox {address} already exists")
+            await bump_config(conn)
+            return Mailbox(new_id, address, display_name, password_hash, *flags, created_at)
+        return await self._transaction(write)
+
+    async def find_mailbox(self, address: str) -> Mailbox | None:
+        row = await self._fetchrow(f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", address)
+        return None if row is None else schema.mailbox_row(row)
+
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+        offset = count_argument(offset, "offset")
+        limit = count_argument(limit, "limit", optional=True)
+        where, params = _search_clause(search)
+        rows = await self._fetch(
+            f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?",
+            *params, limit, offset)  # LIMIT NULL: no limit
+        return [schema.mailbox_row(row) for row in rows]
+
+    async def count_mailboxes(self, search: str | None = None) -> int:
+        where, params = _search_clause(search)
+        return await self._fetchval(f"SELECT count(*) FROM mailboxes{where}", *params)
+
+    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+        mailbox_changes(changes)
+        if not changes:
+            return await self.get_mailbox(address)
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        sql = dollar(f"UPDATE mailboxes SET {assignments} WHERE address = ? RETURNING {schema.MAILBOX_COLUMNS}")
+
+        async def write(conn: asyncpg.Connection) -> Mailbox:
+            row = await conn.fetchrow(sql, *changes.values(), address)
+            if row is None:
+                raise NotFound("mailbox", address)
+            await bump_config(conn)
+            return schema.mailbox_row(row)
+        return await self._transaction(write)
+
+    async def remove_mailbox(self, address: str) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            removed = await conn.fetchval("DELETE FROM mailboxes WHERE address = $1 RETURNING 1", address)
+            if removed is None:
+                raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
+            await bump_config(conn)
+        await self._transaction(write)
+
+    # messages: one body, one entry per mailbox ------------------------------------------
+    async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
+        data = wire(data)
+        return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data)))[0]
+
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
+                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
+        ids, data = mail.mailbox_ids(mailbox_ids), wire(data)
+        rows = [mail.tracking_values(event) for event in tracking]
+
+        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
+            infos = await _store_message(conn, ids, data)
+            await insert_tracking(conn, rows)
+            return infos
+        return await self._transaction(write)
+
+    async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
+        bodies = [wire(data) for data in messages]
+        if not bodies:
+            self._check_open()
+            return []
+
+        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:
+            return [(await _store_message(conn, [mailbox_id], data))[0] for data in bodies]
+        return await self._transaction(write)
+
+    async def restore_messages(self, mailbox_id: int,
+                               messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
+        rows = mail.restored(messages)
+        if not rows:
+            self._check_open()
+            return []
+
+        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:
+            body_ids = await conn.fetch(
+                "INSERT INTO message_bodies (size, data) SELECT * FROM unnest($1::bigint[], $2::bytea[]) RETURNING id",
+                [len(data) for _, data in rows], [data for _, data in rows])
+            try:
+                ids = await conn.fetch(
+                    "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at)"
+                    " SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) RETURNING id",
+                    mailbox_id, [row[0] for row in body_ids], [info.uidl for info, _ in rows],
+                    [len(data) for _, data in rows], [info.received_at for info, _ in rows])
+            except asyncpg.ForeignKeyViolationError:
+                raise NotFound("mailbox", str(mailbox_id)) from None
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a message with this UIDL is already stored ({exc.detail})") from None
+            return [MessageInfo(row[0], info.uidl, len(data), info.received_at)
+                    for row, (info, data) in zip(ids, rows)]
+        return await self._transaction(write)
+
+    async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
+        rows = await self._fetch(
+            "SELECT id, uidl, size, received_at FROM messages WHERE mailbox_id = ? ORDER BY id", mailbox_id)
+        return [MessageInfo(*row) for row in rows]
+
+    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
+        data = await self._fetchval(
+            "SELECT b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
+            " WHERE m.id = ? AND m.mailbox_id = ?", message_id, mailbox_id)
+        if data is None:
+            raise NotFound("message", str(message_id))
+        return data
+
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+        ids = sorted({int(message_id) for message_id in message_ids})
+        if not ids:
+            self._check_open()
+            return 0
+        return await self._execute(  # one statement, one transaction: all or none
+            "DELETE FROM messages WHERE mailbox_id = ? AND id = ANY(?::bigint[])", mailbox_id, ids)
+
+    async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
+        row = await self._fetchrow(
+            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", mailbox_id)
+        return int(row[0]), int(row[1])
+
+    # message tracking --------------------------------------------------------------------
+    async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
+        rows = [mail.tracking_values(event) for event in events]
+        if not rows:
+            self._check_open()
+            return
+        await self._transaction(lambda conn: insert_tracking(conn, rows))
+
+    async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
+                            message_id: str | None = None, queue_id: str | None = None,
+                            event_id: str | None = None, since: str | None = None,
+                            limit: int = 1000) -> list[TrackingEvent]:
+        sql, params = mail.tracking_query(
+            sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
+            event_id=event_id, since=since, limit=count_argument(limit, "limit"),
+        )
+        rows = await self._fetch(sql, *params)
+        return [mail.tracking_row(tuple(row)) for row in reversed(rows)]
+
+
+# SQL run inside the transactions above ---------------------------------------------------
+
+async def _insert_connector(conn: asyncpg.Connection, connector: ReceiveConnector, settings: str) -> None:
+    """NotFound without its server; Conflict if the name (in any case) is taken there."""
+    server, name = connector.server, connector.name
+    if not await server_exists(conn, server):
+        raise NotFound("server", server)
+    taken = await conn.fetchval("SELECT name FROM receive_connectors WHERE server = $1 AND name = $2", server, name)
+    if taken is not None:
+        raise Conflict(f"receive connector {taken!r} already exists on server {server}")
+    await conn.execute("INSERT INTO receive_connectors (server, name, settings) VALUES ($1, $2, $3)",
+                       server, name, settings)
+
+
+async def _write_web_settings(conn: asyncpg.Connection, server: str, text: str) -> None:
+    if not await server_exists(conn, server):
+        raise NotFound("server", server)
+    await conn.execute(
+        "INSERT INTO web_settings (server, settings) VALUES ($1, $2)"
+        " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
+
+
+async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int], data: bytes) -> list[MessageInfo]:
+    """One body, one entry per mailbox id (in order); NotFound if a mailbox is gone (the
+    caller's transaction then drops the body too)."""
+    size, received_at = len(data), schema.now()
+    body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id", size, data)
+    infos = []
+    for mailbox_id in mailbox_ids:
+        uidl = uuid.uuid4().hex
+        try:
+            new_id = await conn.fetchval(
+                "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES ($1, $2, $3, $4, $5)"
+                " RETURNING id", mailbox_id, body_id, uidl, size, received_at)
+        except asyncpg.ForeignKeyViolationError:
+            raise NotFound("mailbox", str(mailbox_id)) from None
+        infos.append(MessageInfo(new_id, uidl, size, received_at))
+    return infos
+
+
+async def insert_tracking(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    at = schema.now()
+    columns = ", ".join(mail.TRACKING_COLUMNS)
+    marks = ", ".join(f"${n}" for n in range(1, len(mail.TRACKING_COLUMNS) + 2))
+    await conn.executemany(f"INSERT INTO message_tracking (at, {columns}) VALUES ({marks})",
+                           [(at, *row) for row in rows])
+
+
+def _search_clause(search: str | None) -> tuple[str, list[Any]]:
+    """Like the embedded store's search: a substring of the address or the display name, in
+    any case (ILIKE: display_name is plain text)."""
+    where, params = schema.search_clause(search)
+    return where.replace(" LIKE ", " ILIKE "), params

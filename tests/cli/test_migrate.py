@@ -1,0 +1,106 @@
+"""`postroom migrate --from DATA --to postgresql://...`: an embedded install with 10,000 messages
+moves to PostgreSQL byte-exact (UIDLs and arrival times kept), the data directory then uses
+PostgreSQL, and the command refuses what it must not do."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from typing import Any, Iterator
+
+import pytest
+
+from pg_support import fresh_store_url
+from postroom.storage.postgres import PostgresStore
+from postroom.storage.sqlite import SqliteStore
+
+from .conftest import describe, flat, invoke
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    yield from fresh_store_url()
+
+
+def message(number: int) -> bytes:
+    # Sizes from a few bytes to ~20 KB, 8-bit octets, every one different.
+    filler = bytes((number * 7 + i) % 256 for i in range(number % 97 * 200)).replace(b"\r", b"").replace(b"\n", b"")
+    return b"Subject: message %d\r\n\r\n" % number + filler + b"\r\n"
+
+
+async def everything(store: Any) -> dict[str, list[tuple[str, str, bytes]]]:
+    """address -> [(uidl, received_at, octets)] for every mailbox, oldest first."""
+    found = {}
+    for mailbox in await store.list_mailboxes():
+        found[mailbox.address] = [(info.uidl, info.received_at, await store.read_message(mailbox.id, info.id))
+                                  for info in await store.list_messages(mailbox.id)]
+    return found
+
+
+def embedded(admin: Any) -> SqliteStore:
+    return SqliteStore(os.path.join(admin.data, "postroom.db"))
+
+
+def migrate(admin: Any, source: Any, to: str, code: int = 0) -> Any:
+    """`postroom migrate --from SOURCE --to URL` (no --data: the command names its own)."""
+    args = ["migrate", "--from", str(source), "--to", to] + (["--json"] if code == 0 else [])
+    result = invoke(admin.runner, args)
+    assert result.exit_code == code, describe(args, result)
+    if code:
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.output
+        return flat(result.stderr)
+    return json.loads(result.stdout)
+
+
+def read(store: Any, fn: Any) -> Any:
+    async def main() -> Any:
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+    return asyncio.run(main())
+
+
+def test_ten_thousand_messages_move_to_postgresql_byte_exact(admin, url):
+    admin.new_mailbox("alice@example.com", "alice-pw-1")
+    admin.new_mailbox("bob@example.com", "bob-pw-1")
+    admin.ok("admin", "new", "ops", "--roles", "view-only", "--password-stdin", input="ops-password-1\n")
+
+    async def fill(store: Any) -> None:
+        boxes = [(await store.get_mailbox(a)).id for a in ("alice@example.com", "bob@example.com")]
+        for start in range(0, 10_000, 500):
+            await store.deliver_many(boxes[start // 500 % 2], [message(n) for n in range(start, start + 500)])
+        await store.deliver_message(boxes, message(10_001))  # one body, two mailboxes
+    read(embedded(admin), fill)
+    before = read(embedded(admin), everything)
+    assert sum(len(rows) for rows in before.values()) == 10_000 + 1 + 2  # + the welcome message + the shared one
+
+    report = migrate(admin, admin.data, url)
+    assert report["messages"] == 10_003 and report["mailboxes"] == 3 and report["admins"] == 2
+    assert re.fullmatch(r"[0-9a-f]{64}", report["checksum"])
+
+    assert read(PostgresStore(url), everything) == before
+    # The data directory now uses PostgreSQL: the CLI (and serve) read the moved store.
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert [m["address"] for m in admin.json("mailbox", "list")["items"]] == sorted(before)
+    assert admin.json("admin", "show", "ops")["roles"] == ["view-only"]
+    assert admin.pop()["bindings"] == ["127.0.0.1:1110"]
+    assert [e["action"] for e in admin.audit()][:1] == ["migrate"]
+
+
+def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
+    migrate(admin, admin.data, url)
+    other = admin.__class__(admin.runner, admin.data.parent / "other")
+    other.ok("init", "--dev", "--server-name", "EX02")
+    error = migrate(other, other.data, url, code=4)
+    assert "not empty" in error and "servers EX01" in error
+    assert "postgresql" not in (other.data / "node.json").read_text()  # still embedded
+
+
+def test_migrate_refuses_bad_targets_and_sources(admin, tmp_path):
+    error = migrate(admin, admin.data, "mysql://u:secret@h/db", code=2)
+    assert "store" in error and "secret" not in error
+    assert "postroom init" in migrate(admin, tmp_path / "nothing", "postgresql://postgres@127.0.0.1:5432/x", code=2)
+    assert "embedded" in (admin.data / "node.json").read_text() or "store" not in (admin.data / "node.json").read_text()

@@ -1,0 +1,195 @@
+"""Two nodes (servers EX01 and EX02) on different loopback ports sharing one PostgreSQL
+database: mail accepted by one is retrieved through the other byte-exact, the POP3 mailbox
+lock holds across them, a change made through one node for the other applies there, and
+killing a node mid-burst loses no message that got "250". One pair of nodes serves the whole
+module (each test has its own mailbox); a test that kills a node starts it again."""
+from __future__ import annotations
+
+import poplib
+import smtplib
+import ssl
+import threading
+import itertools
+from typing import Iterator
+
+import pytest
+
+from pg_support import fresh_store_url
+
+from .harness import Postroom, wait_until
+from .test_crash_safety import body_for
+from .test_smtp_clients import split_trace
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "pw-shared-1"
+_numbers = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Postroom, Postroom]]:
+    root = tmp_path_factory.mktemp("multinode")
+    for url in fresh_store_url():
+        node_a = Postroom(root / "a", server="EX01", store=url)
+        node_b = Postroom(root / "b", server="EX02", store=url)
+        node_a.init()
+        node_b.init()  # joins the store: adds server EX02, touches nothing else
+        node_a.start()
+        node_b.start()
+        try:
+            yield node_a, node_b
+        finally:
+            node_a.stop()
+            node_b.stop()
+
+
+@pytest.fixture
+def nodes(cluster: tuple[Postroom, Postroom]) -> Iterator[tuple[Postroom, Postroom]]:
+    node_a, _ = cluster
+    yield cluster
+    if node_a.process is not None and node_a.process.poll() is not None:
+        node_a.start()  # a test killed it
+
+
+@pytest.fixture
+def address(cluster: tuple[Postroom, Postroom]) -> str:
+    """A new mailbox for this test, created through node EX01."""
+    mailbox = f"shared{next(_numbers)}@example.com"
+    cluster[0].new_mailbox(mailbox, PASSWORD)
+    return mailbox
+
+
+def pop_ssl(node: Postroom) -> poplib.POP3_SSL:
+    context = ssl.create_default_context(cafile=node.cert)
+    return poplib.POP3_SSL("127.0.0.1", node.pops_port, context=context, timeout=30)
+
+
+def login(node: Postroom, address: str) -> poplib.POP3_SSL:
+    client = pop_ssl(node)
+    client.user(address)
+    client.pass_(PASSWORD)
+    return client
+
+
+def retrieve_bodies(node: Postroom, address: str) -> list[bytes]:
+    client = login(node, address)
+    try:
+        bodies = []
+        for number in range(1, client.stat()[0] + 1):
+            _, lines, _ = client.retr(number)
+            bodies.append(split_trace(b"\r\n".join(lines) + b"\r\n")[2])
+        return bodies
+    finally:
+        client.quit()
+
+
+def test_joining_adds_one_server_and_shares_the_organisation(nodes, address):
+    node_a, node_b = nodes
+    servers = {row["server"] for row in node_b.cli_json("service", "list", "--server", "all")}
+    assert servers == {"EX01", "EX02"}
+    # Organisation-wide objects are shared; services and settings stay per server.
+    assert address in [m["address"] for m in node_b.cli_json("mailbox", "list")["items"]]
+    assert node_b.cli_json("pop", "show")["bindings"] == [f"127.0.0.1:{node_b.pop_port}"]
+    assert node_b.cli_json("pop", "show", "--server", "EX01")["bindings"] == [f"127.0.0.1:{node_a.pop_port}"]
+
+
+def test_mail_accepted_by_one_node_is_retrieved_through_the_other_byte_exact(nodes, address):
+    node_a, node_b = nodes
+    data = body_for(7, 1) + b"8-bit \xc3\xa9 and a long line " + b"y" * 900 + b"\r\n"
+    with smtplib.SMTP("127.0.0.1", node_a.smtp_port, timeout=10) as client:
+        client.ehlo("sender.example.net")
+        client.sendmail("burst@example.net", [address], data)
+    assert retrieve_bodies(node_b, address) == [data]
+
+
+def test_a_pop3_session_on_one_node_makes_the_other_answer_in_use(nodes, address):
+    node_a, node_b = nodes
+    holder = login(node_a, address)
+    try:
+        client = pop_ssl(node_b)
+        client.user(address)
+        with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+            client.pass_(PASSWORD)
+        client.close()
+    finally:
+        holder.quit()
+    login(node_b, address).quit()  # released at QUIT: the other node may now open it
+
+
+def test_a_node_that_dies_releases_its_mailbox_lock(nodes, address):
+    node_a, node_b = nodes
+    holder = login(node_a, address)
+    node_a.kill()
+    holder.close()
+
+    def opens() -> bool:
+        try:
+            login(node_b, address).quit()
+            return True
+        except poplib.error_proto:
+            return False
+    wait_until(opens, 5, "node EX02 to open the mailbox the dead node held")
+
+
+def test_a_login_type_change_made_through_one_node_applies_on_the_other(nodes, address):
+    node_a, node_b = nodes
+
+    def plain_user_accepted() -> bool:
+        client = poplib.POP3("127.0.0.1", node_a.pop_port, timeout=10)
+        try:
+            client.user(address)
+            client.pass_(PASSWORD)
+            client.quit()
+            return True
+        except poplib.error_proto:
+            client.close()
+            return False
+
+    assert not plain_user_accepted()  # secure-login: no password before STLS
+    node_b.cli("pop", "set", "--server", "EX01", "--login-type", "plain-text-login")
+    try:
+        # The CLI returns once the store has it; the node it targets applies it within 2 s.
+        wait_until(plain_user_accepted, 2.0, "EX01 to apply the login type set through EX02")
+        assert node_b.cli_json("pop", "show")["login_type"] == "secure-login"  # EX02 keeps its own
+    finally:
+        node_b.cli("pop", "set", "--server", "EX01", "--login-type", "secure-login")
+
+
+def test_sigkill_of_a_node_during_a_burst_loses_no_acknowledged_message(nodes, address):
+    node_a, node_b = nodes
+    acknowledged: set[bytes] = set()
+    lock, stop = threading.Lock(), threading.Event()
+
+    def send(sender: int) -> None:
+        number = 0
+        try:
+            with smtplib.SMTP("127.0.0.1", node_a.smtp_port, timeout=10) as client:
+                client.ehlo("burst.example.net")
+                while not stop.is_set():
+                    data = body_for(sender, number)
+                    number += 1
+                    client.docmd("MAIL", "FROM:<burst@example.net>")
+                    client.docmd("RCPT", f"TO:<{address}>")
+                    code, _ = client.data(data)
+                    if code == 250:
+                        with lock:
+                            acknowledged.add(data)
+        except (OSError, smtplib.SMTPException):
+            pass  # the node was killed
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(acknowledged) >= 60, 15, "a burst of deliveries")
+    node_a.kill()  # mid-burst: deliveries are in flight right now
+    with lock:
+        promised = set(acknowledged)
+    stop.set()
+    for thread in threads:
+        thread.join(20)
+
+    stored = retrieve_bodies(node_b, address)  # no restart: the other node serves the shared store
+    for body in stored:
+        tag = body.split(b"Subject: burst ", 1)[1].split(b"\r\n", 1)[0].decode()
+        assert body == body_for(*(int(x) for x in tag.split("-"))), f"message {tag} is not whole"
+    missing = promised - set(stored)
+    assert not missing, f"{len(missing)} acknowledged messages lost"

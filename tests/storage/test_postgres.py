@@ -1,0 +1,179 @@
+"""What only the PostgreSQL store has to show: several nodes on one database (the mailbox lock
+across nodes, released when a node dies; concurrent migrations; the last two entries of one
+body removed at once), the storage layout, and a clear answer when the server is unreachable.
+The Store contract itself runs against PostgreSQL in test_store_contract*.py."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Iterator
+
+import asyncpg
+import pytest
+
+from pg_support import fresh_store_url
+from postroom.errors import Conflict, Unavailable, ValidationError
+from postroom.storage import open_store, store_url
+from postroom.storage.postgres import PostgresStore
+
+MESSAGE = b"Subject: shared\r\n\r\nOne body, two mailboxes.\r\n"
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    yield from fresh_store_url()
+
+
+async def opened(url: str) -> PostgresStore:
+    store = PostgresStore(url)
+    await store.open()
+    await store.migrate()
+    return store
+
+
+async def scalar(url: str, sql: str) -> Any:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def test_the_mailbox_lock_holds_across_nodes_and_goes_with_its_node(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            box = (await node_a.create_mailbox("alice@example.com", "Alice", "h")).id
+            assert await node_a.try_lock_mailbox(box, "a-session") is True
+            assert await node_b.try_lock_mailbox(box, "b-session") is False  # B answers [IN-USE]
+            await node_a.unlock_mailbox(box, "a-session")
+            assert await node_b.try_lock_mailbox(box, "b-session") is True
+            assert await node_a.try_lock_mailbox(box, "a-session") is False
+            # Node B dies (its lock connection is cut, as when the process is killed): the
+            # database releases the lock and node A may take the mailbox at once.
+            await scalar(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
+                              " WHERE locktype = 'advisory' AND granted")
+            for _ in range(50):
+                if await node_a.try_lock_mailbox(box, "a-session"):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the dead node's lock was never released")
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_closing_a_node_releases_its_locks(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            box = (await node_a.create_mailbox("alice@example.com", "Alice", "h")).id
+            assert await node_a.try_lock_mailbox(box, "a-session")
+            await node_a.close()
+            assert await node_b.try_lock_mailbox(box, "b-session") is True
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_one_node_per_server_name(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            await node_a.claim_server("EX01")
+            with pytest.raises(Conflict, match="already served by another node"):
+                await node_b.claim_server("EX01")
+            await node_b.claim_server("EX02")
+            await node_a.close()
+            third = await opened(url)
+            await third.claim_server("EX01")  # the first node is gone: its claim went with it
+            await third.close()
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_nodes_starting_together_migrate_once(url, run):
+    async def body():
+        stores = [PostgresStore(url) for _ in range(4)]
+        for store in stores:
+            await store.open()
+        try:
+            applied = await asyncio.gather(*[store.migrate() for store in stores])
+            assert sorted(applied, key=len)[:3] == [[], [], []]
+            assert max(applied, key=len)[0] == 1
+        finally:
+            for store in stores:
+                await store.close()
+    run(body())
+
+
+def test_removing_the_last_two_entries_at_once_removes_the_body(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            for round_ in range(10):
+                alice = (await node_a.create_mailbox(f"alice{round_}@example.com", "A", "h")).id
+                bob = (await node_a.create_mailbox(f"bob{round_}@example.com", "B", "h")).id
+                first, second = await node_a.deliver_message([alice, bob], MESSAGE)
+                assert await asyncio.gather(node_a.delete_messages(alice, [first.id]),
+                                            node_b.delete_messages(bob, [second.id])) == [1, 1]
+            assert await scalar(url, "SELECT count(*) FROM message_bodies") == 0
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_bodies_are_stored_in_the_database_byte_exact(url, run):
+    async def body():
+        store = await opened(url)
+        try:
+            box = (await store.create_mailbox("alice@example.com", "Alice", "h")).id
+            data = b"Subject: big\r\n\r\n" + bytes(range(256)).replace(b"\r", b"").replace(b"\n", b"") * 4096 + b"\r\n"
+            info = await store.deliver(box, data)
+            assert await store.read_message(box, info.id) == data
+            assert await scalar(url, "SELECT sum(octet_length(data)) FROM message_bodies") == len(data)
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_an_unreachable_server_is_unavailable_without_its_password(run):
+    async def body():
+        store = PostgresStore("postgresql://postroom:s3cret@127.0.0.1:9/postroom")
+        with pytest.raises(Unavailable) as caught:
+            await store.open()
+        assert "s3cret" not in caught.value.message
+        assert "127.0.0.1:9" in caught.value.message
+    run(body())
+
+
+def test_backup_of_a_postgresql_store_points_at_postgresql_tools(url, run):
+    async def body():
+        store = await opened(url)
+        try:
+            with pytest.raises(ValidationError, match="pg_dump"):
+                await store.snapshot("/tmp/never-written.db")
+        finally:
+            await store.close()
+    run(body())
+
+
+def test_which_store_a_data_directory_uses(tmp_path, monkeypatch):
+    monkeypatch.delenv("POSTROOM_STORE", raising=False)
+    data = str(tmp_path)
+    assert store_url(data) == "embedded"
+    (tmp_path / "node.json").write_text('{"server": "A", "store": "postgresql://db.example/postroom"}')
+    assert store_url(data) == "postgresql://db.example/postroom"
+    assert isinstance(open_store(data), PostgresStore)
+    monkeypatch.setenv("POSTROOM_STORE", "embedded")
+    assert store_url(data) == "embedded"
+    assert store_url(data, "postgres://other/db") == "postgres://other/db"
+    with pytest.raises(ValidationError) as caught:
+        store_url(data, "mysql://root:pw@db/x")
+    assert caught.value.field == "store" and "pw" not in caught.value.message
+    assert "embedded" in (caught.value.allowed or [])
