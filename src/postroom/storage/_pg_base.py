@@ -89,7 +89,7 @@ class PostgresBase:
         try:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT,
-                command_timeout=None, statement_cache_size=256,
+                command_timeout=None, statement_cache_size=256, reset=_keep_session,
             )
         except Exception as exc:
             raise translate(exc, self.url) from None
@@ -264,6 +264,13 @@ class PostgresBase:
         if self._claimed is not None and not await self._lock_conn.fetchval(
                 "SELECT pg_try_advisory_lock($1, hashtext($2))", SERVER_LOCK, self._claimed):
             log.error("server %s is now claimed by another node as well", self._claimed)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset, a no-op: pooled connections never change session state (no SET, no
+    LISTEN, no advisory lock: those live on the lock connection; every transaction is closed
+    by its `async with`), so the default reset would cost a round trip per query for nothing.
+    asyncpg still rolls back a transaction left open before calling this."""
 
 
 def _rowcount(status: str) -> int:
