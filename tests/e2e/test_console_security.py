@@ -13,7 +13,7 @@ import pytest
 
 from .console_browser import browser_fixture, page_fixture  # noqa: F401 (fixtures)
 from .console_browser import enabled_controls, notice, post_form, screenshot, sign_in, submit
-from .harness import Postroom, port_open, wait_until
+from .harness import Postroom, pop_login_answer, port_open, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,14 +36,7 @@ def strict_node(tmp_path) -> Iterator[Postroom]:
 
 
 def pop_login(node: Postroom, password: str) -> str:
-    client = poplib.POP3("127.0.0.1", node.pop_port, timeout=10)
-    try:
-        client.user(APP)
-        return client.pass_(password).decode()
-    except poplib.error_proto as exc:
-        return exc.args[0].decode()
-    finally:
-        client.close()
+    return pop_login_answer(poplib.POP3("127.0.0.1", node.pop_port, timeout=10), APP, password)
 
 
 def test_the_security_page_lists_a_real_block_and_clears_it(page, node):

@@ -26,6 +26,28 @@ def body_for(sender: int, number: int) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def deliver_until_stopped(port: int, recipient: str, sender: int, stop: threading.Event,
+                          acknowledged: dict[bytes, str], lock: threading.Lock) -> None:
+    """One sender of a burst: message after message to `recipient`, each one that gets "250"
+    recorded; when the server is gone (killed), try again until told to stop."""
+    number = 0
+    while not stop.is_set():
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.ehlo("burst.example.net")
+                while not stop.is_set():
+                    data = body_for(sender, number)
+                    number += 1
+                    client.docmd("MAIL", "FROM:<burst@example.net>")
+                    client.docmd("RCPT", f"TO:<{recipient}>")
+                    code, text = client.data(data)
+                    if code == 250:
+                        with lock:
+                            acknowledged[data] = text.decode()
+        except (OSError, smtplib.SMTPException):
+            time.sleep(0.01)
+
+
 def test_sigkill_during_delivery_burst_loses_no_acknowledged_message(tmp_path, request):
     server = Postroom(tmp_path)
     request.addfinalizer(server.stop)  # also when an assertion fails
@@ -38,22 +60,7 @@ def test_sigkill_during_delivery_burst_loses_no_acknowledged_message(tmp_path, r
     request.addfinalizer(stop.set)  # the senders end even when the test fails before stop.set()
 
     def send(sender: int) -> None:
-        number = 0
-        while not stop.is_set():
-            try:
-                with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
-                    client.ehlo("burst.example.net")
-                    while not stop.is_set():
-                        data = body_for(sender, number)
-                        number += 1
-                        code, text = client.docmd("MAIL", "FROM:<burst@example.net>")
-                        client.docmd("RCPT", "TO:<crash@example.com>")
-                        code, text = client.data(data)
-                        if code == 250:
-                            with lock:
-                                acknowledged[data] = text.decode()
-            except (OSError, smtplib.SMTPException):
-                time.sleep(0.01)  # the server is gone (killed): try until told to stop
+        deliver_until_stopped(server.smtp_port, "crash@example.com", sender, stop, acknowledged, lock)
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(SENDERS)]
     for thread in threads:

@@ -17,7 +17,7 @@ import pytest
 from pg_support import fresh_store_url
 
 from .harness import Postroom, wait_until
-from .test_crash_safety import body_for
+from .test_crash_safety import body_for, deliver_until_stopped
 from .test_smtp_clients import split_trace
 
 pytestmark = pytest.mark.e2e
@@ -156,25 +156,11 @@ def test_a_login_type_change_made_through_one_node_applies_on_the_other(nodes, a
 
 def test_sigkill_of_a_node_during_a_burst_loses_no_acknowledged_message(nodes, address):
     node_a, node_b = nodes
-    acknowledged: set[bytes] = set()
+    acknowledged: dict[bytes, str] = {}
     lock, stop = threading.Lock(), threading.Event()
 
     def send(sender: int) -> None:
-        number = 0
-        try:
-            with smtplib.SMTP("127.0.0.1", node_a.smtp_port, timeout=10) as client:
-                client.ehlo("burst.example.net")
-                while not stop.is_set():
-                    data = body_for(sender, number)
-                    number += 1
-                    client.docmd("MAIL", "FROM:<burst@example.net>")
-                    client.docmd("RCPT", f"TO:<{address}>")
-                    code, _ = client.data(data)
-                    if code == 250:
-                        with lock:
-                            acknowledged.add(data)
-        except (OSError, smtplib.SMTPException):
-            pass  # the node was killed
+        deliver_until_stopped(node_a.smtp_port, address, sender, stop, acknowledged, lock)
 
     threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
     for thread in threads:
