@@ -21,7 +21,6 @@ from .datadir import read_local_server
 from .errors import Conflict, Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
 from .service import LOCAL_OPERATOR, Context
 from .service import domains as domain_ops
-from .service import logs as log_ops
 from .service import mailboxes as mailbox_ops
 from .service import pop as pop_ops
 from .service import services as service_ops
@@ -216,32 +215,6 @@ def serve(data: Data = DEFAULT_DATA,
         # JSON mode promises one object per line: a crash is logged as one, not a bare traceback.
         logging.getLogger("postroom").critical("postroom serve failed", exc_info=True)
         raise typer.Exit(1) from None
-
-
-# backup and restore -----------------------------------------------------------------------
-@app.command()
-def backup(dest: Annotated[str, typer.Argument(help="New file to write, e.g. /backups/postroom-2026-11-27.tar.gz.")],
-           data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Write a consistent backup of this install (store, node.json, TLS files) while it serves."""
-    from .service import backup as backup_ops
-
-    view = run(data, lambda ctx: backup_ops.backup(ctx, dest))
-    emit(view) if json_out else console.print(f"Backup of server {view['server']} written to {view['backup']} "
-                                              f"({view['size']} bytes)")
-
-
-@app.command()
-def restore(src: Annotated[str, typer.Argument(help="A file written by `postroom backup`.")],
-            data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Rebuild an install from a backup into --data, which must be new or empty."""
-    from .service import backup as backup_ops
-
-    try:
-        view = asyncio.run(backup_ops.restore(src, data))
-    except PostroomError as error:
-        raise fail(error) from None
-    emit(view) if json_out else console.print(f"Restored server {view['server']} into {view['data']}; "
-                                              f"start it with: postroom serve --data {data}")
 
 
 # services ---------------------------------------------------------------------------------
@@ -451,45 +424,8 @@ def domain_remove(name: str, data: Data = DEFAULT_DATA, json_out: Json = False) 
     emit({"name": domain}) if json_out else console.print(f"Removed accepted domain {domain}")
 
 
-# logs -------------------------------------------------------------------------------------
-@log_app.command("audit")
-def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
-              limit: Annotated[int, _opt("Newest entries to show.")] = 50,
-              target: Annotated[Optional[str], _opt("Only this target, e.g. mailbox/alice@example.com.")] = None,
-              actor: Annotated[Optional[str], _opt("Only this principal (local-operator for the CLI).")] = None,
-              action: Annotated[Optional[str], _opt("Only this action, e.g. pop.set or mailbox.new.")] = None,
-              channel: Annotated[Optional[str], _opt("cli, api or console.")] = None,
-              outcome: Annotated[Optional[str], _opt("success or refused.")] = None,
-              since: Annotated[Optional[str], _opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None) -> None:
-    """Who changed what, through which channel, with the values before and after (and refusals)."""
-    rows = run(data, lambda ctx: log_ops.list_audit(ctx, limit, target, actor=actor, action=action, channel=channel,
-                                                    outcome=outcome, since=since))
-    emit(rows) if json_out else show_table(rows, ["at", "actor", "channel", "action", "target", "outcome", "before",
-                                                  "after"])
-
-
-TRACKING_COLUMNS = {"time": "at", "event": "event_id", "queue_id": "queue_id", "sender": "sender",
-                    "recipient": "recipient", "status": "status"}
-
-
-@log_app.command("tracking")
-def log_tracking(data: Data = DEFAULT_DATA, json_out: Json = False,
-                 sender: Annotated[Optional[str], _opt("Envelope sender (MAIL FROM); <> for bounces.")] = None,
-                 recipient: Annotated[Optional[str], _opt("Recipient address.")] = None,
-                 message_id: Annotated[Optional[str], _opt("Message-ID header, e.g. <1234@example.com>.")] = None,
-                 since: Annotated[Optional[str], _opt("ISO-8601 time (UTC unless it has an offset) "
-                                                      "or a duration back from now: 30m, 1h, 2d.")] = None,
-                 limit: Annotated[int, _opt("Newest matching events to show (oldest first).")] = 1000) -> None:
-    """What happened to messages: RECEIVE, DELIVER and FAIL events (Exchange: Get-MessageTrackingLog)."""
-    rows = run(data, lambda ctx: log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit))
-    if json_out:
-        emit(rows)
-        return
-    show_table([{label: row[key] for label, key in TRACKING_COLUMNS.items()} for row in rows], list(TRACKING_COLUMNS))
-
-
 def main() -> None:
     app()
 
 
-from . import cli_admins, cli_connectors, cli_doctor, cli_migrate, cli_security  # noqa: E402,F401  (define their commands with the helpers above)
+from . import cli_admins, cli_backup, cli_connectors, cli_doctor, cli_logs, cli_migrate, cli_security  # noqa: E402,F401  (define their commands with the helpers above)

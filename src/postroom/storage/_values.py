@@ -2,7 +2,7 @@
 describes them, or a ValidationError names the field. No SQL here."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
@@ -65,13 +65,11 @@ def block_rows(server: str, blocks: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 
 class Lookups:
-    """get_* on top of a backend's find_* (None when absent): NotFound names what is missing."""
+    """get_* on top of the backend's own find_mailbox and find_admin (None when absent), which
+    every class using this mixin defines: NotFound names what is missing."""
 
-    async def find_mailbox(self, address: str) -> Mailbox | None:
-        raise NotImplementedError
-
-    async def find_admin(self, name: str) -> Admin | None:
-        raise NotImplementedError
+    find_mailbox: Callable[[str], Awaitable[Mailbox | None]]
+    find_admin: Callable[[str], Awaitable[Admin | None]]
 
     async def get_mailbox(self, address: str) -> Mailbox:
         mailbox = await self.find_mailbox(address)
