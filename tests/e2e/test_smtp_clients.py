@@ -79,6 +79,21 @@ def test_smtplib_client_connector_starttls_auth_submission(server):
     assert b"with ESMTPSA id " in trace and b"(using TLSv1." in trace
 
 
+def test_large_clean_messages_over_starttls_are_byte_exact(server):
+    # Content is received straight into the core's buffer through the TLS layer and stored
+    # from a view of it: with SIZE= declared (room reserved, then grown past 1 MiB) and without.
+    server.new_mailbox("bulk@example.com", "pw-bulk-1")
+    lines = [b"line %07d " % n + b"abcdefghij" * 6 + b"\r\n" for n in range(30_000)]
+    declared = message("declared").replace(b"Hello.\r\n", b"") + b"".join(lines)  # ~2.3 MB, no dot, no bare LF
+    undeclared = message("undeclared").replace(b"Hello.\r\n", b"") + b"".join(lines[:9_000])
+    with submit(server, "bulk@example.com", "pw-bulk-1") as client:
+        assert client.sendmail("bulk@example.com", ["bulk@example.com"], declared) == {}
+        del client.esmtp_features["size"]  # smtplib then sends no SIZE= parameter
+        assert client.sendmail("bulk@example.com", ["bulk@example.com"], undeclared) == {}
+    stored = pop_messages(server, "bulk@example.com", "pw-bulk-1")
+    assert [split_trace(got)[2] for got in stored] == [declared, undeclared]
+
+
 def test_client_connector_refuses_auth_and_mail_before_tls(server):
     server.new_mailbox("notls@example.com", "pw-notls-1")
     with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as client:

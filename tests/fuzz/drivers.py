@@ -156,8 +156,9 @@ def smtp_answer(conn: S.SmtpServer, ev: Any) -> None:
         else:
             conn.recipient_accepted()
     elif isinstance(ev, S.Deliver):
-        assert len(ev.content) <= SMTP_CONFIG.max_message_size
-        assert ev.content == b"" or ev.content.endswith(b"\r\n")
+        content = bytes(ev.content)  # bytes, or a read-only view of the receive buffer
+        assert len(content) <= SMTP_CONFIG.max_message_size
+        assert content == b"" or content.endswith(b"\r\n")
         conn.delivered("Q1")
     else:
         raise AssertionError(f"unexpected SMTP event {ev!r}")

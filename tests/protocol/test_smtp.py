@@ -142,7 +142,7 @@ def adapter_answer(conn: SmtpServer, ev, counter):
         return conn.recipient_accepted if local in ("alice", "bob", "ünï") else (
             lambda: conn.recipient_rejected(UNKNOWN_MAILBOX))
     if isinstance(ev, Deliver):
-        if b"FAIL" in ev.content:
+        if b"FAIL" in bytes(ev.content):
             return lambda: conn.delivery_failed(STORAGE_FULL)
         number = next(counter)
         return lambda: conn.delivered(f"Q{number}")

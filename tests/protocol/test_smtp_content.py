@@ -4,7 +4,6 @@ survived with the core in a consistent state)."""
 from __future__ import annotations
 
 import re
-import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,8 +93,8 @@ def test_lf_dot_lf_never_ends_data():
         assert stored(events) == [] and not out.endswith(b"closing connection\r\n"), fake_end
 
 
-# ------------------------------------------------------------------------------- speed
-def test_one_mebibyte_messages_are_fast():
+# ------------------------------------------------- large content (speed: bench/, not here)
+def test_one_mebibyte_messages_of_each_shape():
     text = b"Subject: big\r\n\r\n" + (b"y" * 76 + b"\r\n") * 13_800
     dots = (b".leading dot line to be unstuffed, and more text to fill it\r\n") * 17_000
     bare = (b"bare lf line\n" + b".dot after bare lf\n") * 33_000 + b"\r\n"
@@ -103,11 +102,8 @@ def test_one_mebibyte_messages_are_fast():
     for wire, expected in ((stuff(text), text), (stuff(dots), dots), (bare + b".\r\n", bare_stored)):
         assert len(wire) > 1 << 20
         chunks = [wire[i:i + 65536] for i in range(0, len(wire), 65536)]
-        start = time.perf_counter()
         out, events = converse([HEAD + b"DATA\r\n", *chunks], SmtpConfig(max_message_size=4 << 20))
-        elapsed = time.perf_counter() - start
         assert stored(events) == [expected]
-        assert elapsed < 0.25, elapsed
 
 
 class ScanCounter(bytearray):
@@ -115,14 +111,16 @@ class ScanCounter(bytearray):
 
     scanned = 0
 
-    def find(self, sub, start=0, *args):  # type: ignore[override]
-        ScanCounter.scanned += len(self) - start
-        return super().find(sub, start, *args)
+    def find(self, sub, start=0, end=None):  # type: ignore[override]
+        end = len(self) if end is None else end
+        hit = super().find(sub, start, end)
+        ScanCounter.scanned += (end if hit < 0 else hit + len(sub)) - start  # up to the hit
+        return hit
 
 
 def test_end_marker_search_resumes_where_it_stopped():
     # White-box: searching the whole buffer on every receive examines ~n^2/2 octets.
-    reader = _smtp_replies.DataReader(1 << 22)
+    reader = _smtp_replies.DataReader(1 << 22, expected=1 << 20)  # room for it all: never regrown
     reader._buf = ScanCounter(reader._buf)
     ScanCounter.scanned = 0
     line = b"x" * 98 + b"\r\n"
@@ -138,20 +136,32 @@ def test_oversized_data_is_read_in_bounded_memory():
     peak = 0
     for _ in range(2000):  # 2 MB
         assert reader.feed(b"z" * 999 + b"\n") is None
-        peak = max(peak, len(reader._buf))
+        peak = max(peak, reader.held)
     assert reader.feed(b"\r\n.\r\n") == b""
     assert reader.content() is None
     assert peak < 1000 * 4 // 3 + 1000 + 16
+    assert len(reader._buf) == _smtp_replies.DataReader.MIN_ROOM  # the room never grew
 
 
 def test_ten_megabytes_of_dot_lines_through_the_core():
     message = b".x\r\n" * 2_500_000
     wire = stuff(message)
     chunks = [wire[i:i + 262144] for i in range(0, len(wire), 262144)]
-    start = time.perf_counter()
     _, events = converse([HEAD + b"DATA\r\n", *chunks], SmtpConfig(max_message_size=64 << 20))
-    assert time.perf_counter() - start < 1.0
     assert stored(events) == [message]
+
+
+def test_dot_lines_are_searched_once():
+    # Every line needs unstuffing: the search must still resume, not restart (linear, not n^2).
+    reader = _smtp_replies.DataReader(1 << 24, expected=1 << 20)
+    reader._buf = ScanCounter(reader._buf)
+    ScanCounter.scanned = 0
+    wire = stuff(b".x\r\n" * 200_000)[:-3]  # without the end marker
+    for i in range(0, len(wire), 65536):
+        assert reader.feed(wire[i:i + 65536]) is None
+    assert reader.feed(b".\r\n") == b""
+    assert ScanCounter.scanned <= 3 * len(wire)
+    assert reader.content() == b".x\r\n" * 200_000
 
 
 # ------------------------------------------------------------------- LineBuffer.take
@@ -281,9 +291,10 @@ def test_any_bytes_never_raise_and_leave_a_consistent_core(greet, tokens, cuts, 
                 conn.recipient_accepted() if choice else conn.recipient_rejected(UNKNOWN_MAILBOX)
             elif isinstance(ev, Deliver):
                 assert 1 <= len(ev.envelope.recipients) <= 2
-                assert len(ev.content) <= 50
-                assert ev.content == b"" or ev.content.endswith(b"\r\n")
-                assert ev.content.count(b"\n") == ev.content.count(b"\r\n")
+                content = bytes(ev.content)  # bytes, or a read-only view of the receive buffer
+                assert len(content) <= 50
+                assert content == b"" or content.endswith(b"\r\n")
+                assert content.count(b"\n") == content.count(b"\r\n")
                 conn.delivered("Q1") if choice else conn.delivery_failed(UNKNOWN_MAILBOX)
             elif isinstance(ev, StartTls) and choice:
                 conn.tls_started()

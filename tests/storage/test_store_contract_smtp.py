@@ -267,6 +267,41 @@ def test_deliver_message_refusals(store, run):
     run(body())
 
 
+@pytest.mark.parametrize("size", [100, 20_000, 1 << 20])  # one bound value, and written in place
+def test_deliver_message_stores_the_head_then_the_data(store, run, size):
+    # SMTP passes its trace headers apart and the content as a view of its receive buffer.
+    head = b"Received: from client.example ([192.0.2.1])\r\n\tby mx (postroom); Fri, 27 Nov 2026\r\n"
+    content = (b"Subject: x\r\n\r\n" + b"\xff\x00 line \r\n" * size)[: size - 2] + b"\r\n"
+    buffer = bytearray(b"junk before" + content + b"junk after")
+
+    async def body():
+        alice = await mailbox(store)
+        bob = await mailbox(store, "bob@example.com", "Bob")
+        view = memoryview(buffer).toreadonly()[11:11 + len(content)]
+        infos = await store.deliver_message([alice, bob], view, head=head)
+        assert [i.size for i in infos] == [len(head) + len(content)] * 2
+        for box, info in zip((alice, bob), infos):
+            assert await store.read_message(box, info.id) == head + content
+        assert await store.mailbox_usage(alice) == (1, len(head) + len(content))
+        only_head = await store.deliver_message([alice], b"", head=head)  # an empty message gets its headers
+        assert await store.read_message(alice, only_head[0].id) == head
+    run(body())
+
+
+def test_deliver_message_refuses_a_head_not_in_wire_form(store, run):
+    async def body():
+        box = await mailbox(store)
+        for bad in (b"Received: no line end", "Received: text\r\n"):
+            with pytest.raises(ValidationError) as caught:
+                await store.deliver_message([box], MESSAGE, head=bad)
+            assert caught.value.field == "head"
+        with pytest.raises(ValidationError) as caught:
+            await store.deliver_message([box], b"", head=b"")
+        assert caught.value.field == "message"
+        assert await store.list_messages(box) == []
+    run(body())
+
+
 def test_concurrent_multi_recipient_deliveries(store, run):
     async def body():
         boxes = [await mailbox(store, f"user{n}@example.com", f"User {n}") for n in range(4)]

@@ -57,11 +57,12 @@ class Deliver:
     """Store the message durably, then answer `delivered(queue_id)` or `delivery_failed(reply)`.
 
     `content` is in wire form: dot-unstuffed (DATA), bare LF normalised to CRLF, ending with
-    CRLF unless empty.
+    CRLF unless empty. It is bytes, or (DATA content that needed no rewriting) a read-only
+    view of the buffer it was received into, which nothing changes any more: no copy.
     """
 
     envelope: Envelope
-    content: bytes = field(repr=False)
+    content: bytes | memoryview = field(repr=False)
 
 
 @dataclass(frozen=True)

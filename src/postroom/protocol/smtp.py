@@ -302,7 +302,8 @@ class SmtpServer(CoreBase):
     # ---------------------------------------------------------------------- DATA, BDAT
     def _data(self, arg: str | None) -> None:
         R.no_args(arg, R.DATA_SYNTAX)
-        self._reader = DataReader(self.config.max_message_size)
+        assert self._tx is not None
+        self._reader = DataReader(self.config.max_message_size, self._tx.size_declared)
         self._state = State.DATA
         self._send(R.START_DATA)
 
@@ -312,6 +313,20 @@ class SmtpServer(CoreBase):
             reader.append(data)  # message content goes straight to the reader: no framing copy
             return
         super().receive_data(data)
+
+    def content_buffer(self, sizehint: int) -> memoryview | None:
+        """While DATA content arrives: room in the reader for the transport to receive into
+        (then `content_received(n)`), so content is never copied on its way in. None when
+        octets must go through `receive_data` (commands, or lines already buffered)."""
+        reader = self._reader
+        if reader is not None and self._state is State.DATA and not (self._eof or len(self._lines)):
+            return reader.reserve(sizehint)
+        return None
+
+    def content_received(self, nbytes: int) -> None:
+        """`nbytes` octets were received into the last `content_buffer()`."""
+        assert self._reader is not None
+        self._reader.commit(nbytes)
 
     def _read_data(self) -> bool:
         reader = self._reader
@@ -326,7 +341,7 @@ class SmtpServer(CoreBase):
         self._finish(reader.content())
         return True
 
-    def _finish(self, content: bytes | None) -> None:
+    def _finish(self, content: bytes | memoryview | None) -> None:
         """The content is complete: deliver it, or refuse it as too big."""
         tx = self._tx
         assert tx is not None and self._helo is not None

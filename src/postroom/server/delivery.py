@@ -28,8 +28,8 @@ def new_queue_id() -> str:
     return secrets.token_hex(6).upper()
 
 
-def message_id_of(content: bytes) -> str:
-    head = content[:HEADER_SCAN]
+def message_id_of(content: bytes | memoryview) -> str:
+    head = bytes(content[:HEADER_SCAN])
     end = head.find(b"\r\n\r\n")
     match = _MESSAGE_ID.search(head if end < 0 else head[: end + 2])
     return match.group(1).decode("ascii", "replace") if match else ""
@@ -118,14 +118,15 @@ class Recipients:
         return mailbox if mailbox is not None else "unknown"
 
 
-async def deliver(store: Store, mailboxes: Sequence[Mailbox], data: bytes,
-                  events: list[TrackingEvent]) -> list[Mailbox]:
-    """One durable write for every mailbox; a mailbox removed since RCPT gets a FAIL row and
-    the others still get the message. Returns the mailboxes that got it."""
+async def deliver(store: Store, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
+                  events: list[TrackingEvent], head: bytes = b"") -> list[Mailbox]:
+    """One durable write of `head` + `data` for every mailbox; a mailbox removed since RCPT
+    gets a FAIL row and the others still get the message. Returns the mailboxes that got it."""
     targets = list(mailboxes)
     while targets:
         try:
-            await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets))
+            await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets),
+                                        head=head)
             return targets
         except NotFound:  # someone removed a mailbox between RCPT and end of data
             still = [m for m in targets if await store.find_mailbox(m.address) is not None]

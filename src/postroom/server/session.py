@@ -15,6 +15,7 @@ import contextvars
 import itertools
 import logging
 import ssl
+import threading
 import uuid
 from typing import Any, Awaitable, Callable, Coroutine
 
@@ -30,8 +31,20 @@ from .protocol_log import ProtocolLog
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 TLS_HANDSHAKE_TIMEOUT = 30.0
+SCRATCH_SIZE = 256 * 1024
 _session_ids = itertools.count(1)
+_per_thread = threading.local()
 auth_log = logging.getLogger("postroom.auth")
+
+
+def _scratch() -> memoryview:
+    """Where a transport writes what it received for a session that is not receiving message
+    content; copied out at once. One per thread: each event loop runs on its own thread, and
+    between a read and its callback no other session's read can happen on that loop."""
+    view = getattr(_per_thread, "view", None)
+    if view is None:
+        view = _per_thread.view = memoryview(bytearray(SCRATCH_SIZE))
+    return view
 
 
 LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote ip, mailbox)
@@ -87,9 +100,14 @@ async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authent
     return mailbox if verified and mailbox is not None else None
 
 
-class Session(asyncio.Protocol, metaclass=ABCMeta):
+class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     """One connection. Subclasses set `log`, `internal_error` and `idle_reply`, and implement
-    `admit()`, `handle(event)` and optionally `released()`."""
+    `admit()`, `handle(event)` and optionally `released()`.
+
+    A buffered protocol: the transport (plain or TLS) writes received octets into a buffer
+    we hand it. Message content goes straight into the core's content buffer (no copy on the
+    way in, see `content_buffer`); anything else lands in a scratch buffer and is passed on
+    as bytes through `data_received`."""
 
     log = logging.getLogger("postroom.session")
     service_name = "session"  # "pop3", "smtp": the `service` field of JSON log lines
@@ -127,6 +145,7 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         self.lost = False  # connection_lost has run (the transport is gone)
         self.log_fields: dict[str, str] = {}
         self.log_context: contextvars.Context | None = None  # set once a peer connects
+        self.into_content = False  # the buffer last handed to the transport is the core's content buffer
 
     # hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -151,6 +170,10 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         """Whether the node is shutting down (a connection accepted now is drained at once)."""
         return False
 
+    def content_buffer(self, sizehint: int) -> memoryview | None:
+        """Room in the core for message content now arriving, or None (not receiving content)."""
+        return None
+
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -172,6 +195,27 @@ class Session(asyncio.Protocol, metaclass=ABCMeta):
         self.arm_timer()
         if self.stopping():
             self.drain()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if not self.closed and self.conn is not None and self.tls_early is None:
+            room = self.content_buffer(sizehint)
+            if room is not None:
+                self.into_content = True
+                return room
+        self.into_content = False
+        return _scratch()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if not self.into_content:
+            self.data_received(bytes(_scratch()[:nbytes]))
+            return
+        self.into_content = False
+        if self.closed or self.conn is None:
+            return
+        if self.idle_on_bytes:
+            self.last_activity = self.loop.time()
+        self.conn.content_received(nbytes)  # content is never protocol-logged
+        self.pump()
 
     def data_received(self, data: bytes) -> None:
         if self.closed or self.conn is None:

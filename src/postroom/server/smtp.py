@@ -150,6 +150,9 @@ class SmtpSession(Session):
     def stopping(self) -> bool:
         return self.service.stopping
 
+    def content_buffer(self, sizehint: int) -> memoryview | None:
+        return self.conn.content_buffer(sizehint) if self.conn is not None else None
+
     def __init__(self, service: SmtpService, binding: str) -> None:
         super().__init__(service.node_name, binding)
         self.service = service
@@ -254,13 +257,14 @@ class SmtpSession(Session):
         tls_version = self.transport.get_extra_info("ssl_object").version() if self._tls_object() else None
         trace = delivery.Trace(envelope.helo, self.remote_ip, config.fqdn, envelope.protocol, queue_id,
                                envelope.sender, envelope.recipients, tls_version)
-        data = delivery.trace_headers(trace) + event.content
-        message_id = delivery.message_id_of(event.content)
+        head, content = delivery.trace_headers(trace), event.content  # stored one after the other: no copy
+        message_id = delivery.message_id_of(content)
         received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
-                                  envelope.sender, m.address, "250 2.6.0", len(data), self.remote_ip,
+                                  envelope.sender, m.address, "250 2.6.0", len(head) + len(content), self.remote_ip,
                                   self.runtime.name) for m in mailboxes.values()]
         try:
-            delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), data, received)
+            delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
+                                               head=head)
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE

@@ -103,11 +103,32 @@ def list_connectors(conn: sqlite3.Connection, server: str | None) -> list[Receiv
 
 # messages ------------------------------------------------------------------------------------
 
-def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: bytes) -> list[MessageInfo]:
-    """One body, one entry per mailbox id (in order). NotFound if a mailbox is gone; the
-    caller's transaction (the writer's per-job savepoint) then drops the body too."""
-    size, received_at = len(data), schema.now()
-    body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, data)).lastrowid
+IN_PLACE_FROM = 16 * 1024  # bodies at least this big are written straight into their pages
+
+
+def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes = b"") -> int:
+    """Store one body, `head` then `data`; its id. A bound BLOB is copied twice before it
+    reaches its pages (the bound value, then the record): for a large body, a zeroblob
+    reserves the pages and the blob handle writes the octets into them, the parts one after
+    the other (no joined copy either)."""
+    size = len(head) + len(data)
+    if size < IN_PLACE_FROM:
+        value = head + bytes(data) if head else data
+        return conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)).lastrowid
+    body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))", (size, size)).lastrowid
+    with conn.blobopen("message_bodies", "data", body_id) as blob:
+        blob.write(head)
+        blob.write(data)
+    return body_id
+
+
+def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: bytes | memoryview,
+                  head: bytes = b"") -> list[MessageInfo]:
+    """One body (`head` then `data`), one entry per mailbox id (in order). NotFound if a
+    mailbox is gone; the caller's transaction (the writer's per-job savepoint) then drops
+    the body too."""
+    size, received_at = len(head) + len(data), schema.now()
+    body_id = insert_body(conn, data, head)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
@@ -126,7 +147,7 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
 
 def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo, data: bytes) -> MessageInfo:
     """One message with the UIDL and arrival time it had in another store (moving a store)."""
-    body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (len(data), data)).lastrowid
+    body_id = insert_body(conn, data)
     try:
         cursor = conn.execute(
             "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES (?, ?, ?, ?, ?)",

@@ -22,6 +22,24 @@ def wire(data: Any) -> bytes:
     return data
 
 
+def wire_parts(head: Any, data: Any) -> tuple[bytes, bytes | memoryview]:
+    """deliver_message's body, `head` then `data`, checked like `wire()` without copying `data`."""
+    if not isinstance(head, bytes):
+        raise ValidationError("head", f"must be bytes, not {type(head).__name__}")
+    if head and not head.endswith(b"\r\n"):
+        raise ValidationError("head", "is not in wire form: it must end with CRLF")
+    if isinstance(data, (bytearray, memoryview)):
+        data = memoryview(data).cast("B") if isinstance(data, memoryview) and data.format != "B" else memoryview(data)
+    elif not isinstance(data, bytes):
+        raise ValidationError("message", f"must be bytes, not {type(data).__name__}")
+    if not data:
+        if not head:
+            raise ValidationError("message", "is empty")
+    elif data[-2:] != b"\r\n":
+        raise ValidationError("message", "is not in wire form: it must end with CRLF")
+    return head, data
+
+
 def service_rows(server: Server, services: Sequence[Service]) -> list[tuple[str, str, str, str]]:
     """A new server's services as (server, name, startup, status): each on that server, once."""
     rows, seen = [], set()

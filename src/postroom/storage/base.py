@@ -103,11 +103,14 @@ class Store(Protocol):
     # messages --------------------------------------------------------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
-    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
-                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
         """SMTP delivery: one body stored once, one entry per mailbox (in the given order), and
-        the tracking rows, all in one transaction; durable on return. NotFound (and nothing
-        stored) if any mailbox is gone; ValidationError if `mailbox_ids` is empty."""
+        the tracking rows, all in one transaction; durable on return. The body is `head` (the
+        trace headers the receiving server adds; empty or CRLF-terminated lines) followed by
+        `data` (bytes, or a view nobody changes until this returns: the octets are not
+        copied first). NotFound (and nothing stored) if any mailbox is gone; ValidationError
+        if `mailbox_ids` is empty or the body is not in wire form."""
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         """Several messages in one transaction (imports)."""
     async def restore_messages(self, mailbox_id: int,

@@ -26,7 +26,7 @@ from . import _sqlite_schema as schema
 from ._pg_base import bump_config, dollar, server_exists
 from ._pg_records import PostgresRecords
 from ._sqlite_records import count_argument
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire, wire_parts
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
@@ -281,9 +281,10 @@ class PostgresStore(PostgresRecords):
         data = wire(data)
         return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data)))[0]
 
-    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
-                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
-        ids, data = mail.mailbox_ids(mailbox_ids), wire(data)
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
+        ids, (head, parts) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
+        data = head + parts if head else bytes(parts)  # one bytea parameter
         rows = [mail.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing

@@ -21,7 +21,7 @@ from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_records import SqliteRecords, count_argument
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire as _wire
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire as _wire, wire_parts
 
 _DELETE_CHUNK = 500
 
@@ -293,13 +293,13 @@ class SqliteStore(SqliteRecords):
         data = _wire(data)
         return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
 
-    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes,
-                              tracking: Sequence[TrackingEvent] = ()) -> list[MessageInfo]:
-        ids, data = mail.mailbox_ids(mailbox_ids), _wire(data)
+    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
+        ids, (head, data) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
         rows = [mail.tracking_values(event) for event in tracking]
 
         def write(conn: sqlite3.Connection) -> list[MessageInfo]:  # one job: all or nothing
-            infos = mail.store_message(conn, ids, data)
+            infos = mail.store_message(conn, ids, data, head)
             mail.insert_tracking(conn, rows)
             return infos
         return await self._write(write)
