@@ -7,6 +7,7 @@ greeting and the HELO/EHLO replies, as RFC 2034 section 3 asks.
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import re
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class Reply:
             raise ValueError("reply text must be single lines without control characters")
 
     def to_bytes(self) -> bytes:
+        return self._wire
+
+    @functools.cached_property
+    def _wire(self) -> bytes:  # built once: most replies are module constants sent again and again
         lines = (self.text, *self.more)
         last = len(lines) - 1
         status = f"{self.enhanced} " if self.enhanced else ""
