@@ -317,18 +317,21 @@ class DataReader:
 
     The buffer has room beyond what it holds: a transport can receive straight into it
     (`reserve`, then `commit`), so content is never copied on its way in. It is sized from
-    the SIZE the client declared (RFC 1870), up to `PREALLOCATE`, and doubles when it must
-    grow; it never shrinks or moves while a transport may hold a view of it.
+    the SIZE the client declared (RFC 1870), up to `PREALLOCATE` (a small message costs a
+    small buffer), and doubles when it must grow; it never shrinks or moves while a
+    transport may hold a view of it.
     """
 
     __slots__ = ("_buf", "_end", "_limit", "_bound", "_scan", "_counted", "_stuffed", "_newlines", "_bare_lf",
                  "oversize")
 
-    MIN_ROOM = 64 * 1024  # the least free space handed to a transport
-    PREALLOCATE = 1024 * 1024 + MIN_ROOM  # at most this much is reserved before content arrives
+    MIN_ROOM = 4 * 1024  # less free space than this and the buffer grows before a receive
+    START = 16 * 1024  # the first buffer when the client declared no SIZE
+    PREALLOCATE = 1024 * 1024  # at most this much is reserved before content arrives
 
     def __init__(self, limit: int, expected: int | None = None) -> None:
-        self._buf = bytearray(min(max(expected or 0, 0), limit, self.PREALLOCATE) + self.MIN_ROOM)
+        wanted = min(max(expected or 0, 0), limit, self.PREALLOCATE) if expected else min(self.START, limit)
+        self._buf = bytearray(wanted + self.MIN_ROOM)  # room for the marker and a few stuffed dots
         self._buf[:2] = b"\r\n"
         self._end = 2  # octets of _buf in use; the rest is room
         self._limit = limit
@@ -346,10 +349,10 @@ class DataReader:
         self.oversize = False
 
     def reserve(self, hint: int) -> memoryview:
-        """Free space at the end (at least `hint` octets, or MIN_ROOM) to receive into."""
-        want = self._end + max(hint, self.MIN_ROOM)
-        if want > len(self._buf):
-            self._grow(want)
+        """Free space at the end to receive into: what is left, or (when under MIN_ROOM) at
+        least `hint` octets more."""
+        if len(self._buf) - self._end < self.MIN_ROOM:
+            self._grow(self._end + max(hint, self.MIN_ROOM))
         return memoryview(self._buf)[self._end:]
 
     def commit(self, nbytes: int) -> None:

@@ -106,7 +106,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
 
     A buffered protocol: the transport (plain or TLS) writes received octets into a buffer
     we hand it. Message content goes straight into the core's content buffer (no copy on the
-    way in, see `content_buffer`); anything else lands in a scratch buffer and is passed on
+    way in, see `SmtpServer.content_buffer`); anything else lands in a scratch buffer and is passed on
     as bytes through `data_received`."""
 
     log = logging.getLogger("postroom.session")
@@ -118,6 +118,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     idle_on_bytes = True
     need_data: Any = None  # the core's NEED_DATA and PAUSED sentinels
     peer_override: tuple[str, int] | None = None  # the client a PROXY header named
+    takes_content = False  # the core can receive message content into its own buffer (SMTP)
     paused: Any = None
 
     def __init__(self, node_name: str, local: str, implicit_tls: bool = False) -> None:
@@ -146,6 +147,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
         self.log_fields: dict[str, str] = {}
         self.log_context: contextvars.Context | None = None  # set once a peer connects
         self.into_content = False  # the buffer last handed to the transport is the core's content buffer
+        self.scratch = _scratch()
 
     # hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -170,10 +172,6 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
         """Whether the node is shutting down (a connection accepted now is drained at once)."""
         return False
 
-    def content_buffer(self, sizehint: int) -> memoryview | None:
-        """Room in the core for message content now arriving, or None (not receiving content)."""
-        return None
-
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -197,17 +195,17 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
             self.drain()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if not self.closed and self.conn is not None and self.tls_early is None:
-            room = self.content_buffer(sizehint)
+        if self.takes_content and not self.closed and self.conn is not None and self.tls_early is None:
+            room = self.conn.content_buffer(sizehint)  # None unless message content is arriving
             if room is not None:
                 self.into_content = True
                 return room
         self.into_content = False
-        return _scratch()
+        return self.scratch
 
     def buffer_updated(self, nbytes: int) -> None:
         if not self.into_content:
-            self.data_received(bytes(_scratch()[:nbytes]))
+            self.data_received(bytes(self.scratch[:nbytes]))
             return
         self.into_content = False
         if self.closed or self.conn is None:

@@ -146,12 +146,10 @@ class SmtpSession(Session):
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
     idle_reply = b"421 4.4.2 Connection timed out, closing connection\r\n"
     need_data, paused = NEED_DATA, PAUSED
+    takes_content = True
 
     def stopping(self) -> bool:
         return self.service.stopping
-
-    def content_buffer(self, sizehint: int) -> memoryview | None:
-        return self.conn.content_buffer(sizehint) if self.conn is not None else None
 
     def __init__(self, service: SmtpService, binding: str) -> None:
         super().__init__(service.node_name, binding)
