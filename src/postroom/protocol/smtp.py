@@ -307,24 +307,26 @@ class SmtpServer(CoreBase):
         self._state = State.DATA
         self._send(R.START_DATA)
 
+    def _content_reader(self) -> DataReader | None:
+        """The DATA reader, when octets arriving now are message content (nothing buffered)."""
+        if self._state is not State.DATA or self._eof or len(self._lines):
+            return None
+        return self._reader
+
     def receive_data(self, data: bytes) -> None:
-        reader = self._reader
-        if reader is not None and data and self._state is State.DATA and not (self._eof or len(self._lines)):
+        reader = self._content_reader()
+        if reader is not None and data:
             reader.append(data)  # message content goes straight to the reader: no framing copy
             return
         super().receive_data(data)
 
     def content_buffer(self, sizehint: int) -> memoryview | None:
-        """While DATA content arrives: room in the reader for the transport to receive into
-        (then `content_received(n)`), so content is never copied on its way in. None when
-        octets must go through `receive_data` (commands, or lines already buffered)."""
-        reader = self._reader
-        if reader is not None and self._state is State.DATA and not (self._eof or len(self._lines)):
-            return reader.reserve(sizehint)
-        return None
+        """Room in the DATA reader for a transport to receive content into (then
+        `content_received(n)`): no copy on the way in. None: use `receive_data`."""
+        reader = self._content_reader()
+        return reader.reserve(sizehint) if reader is not None else None
 
     def content_received(self, nbytes: int) -> None:
-        """`nbytes` octets were received into the last `content_buffer()`."""
         assert self._reader is not None
         self._reader.commit(nbytes)
 
