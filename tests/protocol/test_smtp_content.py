@@ -8,7 +8,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postroom.protocol import _smtp_replies
+from postroom.protocol import _smtp_content
 from postroom.protocol.lines import LineBuffer
 from postroom.protocol.smtp import (
     NEED_DATA,
@@ -120,7 +120,7 @@ class ScanCounter(bytearray):
 
 def test_end_marker_search_resumes_where_it_stopped():
     # White-box: searching the whole buffer on every receive examines ~n^2/2 octets.
-    reader = _smtp_replies.DataReader(1 << 22, expected=1 << 20)  # room for it all: never regrown
+    reader = _smtp_content.DataReader(1 << 22, expected=1 << 20)  # room for it all: never regrown
     reader._buf = ScanCounter(reader._buf)
     ScanCounter.scanned = 0
     line = b"x" * 98 + b"\r\n"
@@ -132,7 +132,7 @@ def test_end_marker_search_resumes_where_it_stopped():
 
 
 def test_oversized_data_is_read_in_bounded_memory():
-    reader = _smtp_replies.DataReader(1000)
+    reader = _smtp_content.DataReader(1000)
     peak = 0
     for _ in range(2000):  # 2 MB
         assert reader.feed(b"z" * 999 + b"\n") is None
@@ -140,7 +140,7 @@ def test_oversized_data_is_read_in_bounded_memory():
     assert reader.feed(b"\r\n.\r\n") == b""
     assert reader.content() is None
     assert peak < 1000 * 4 // 3 + 1000 + 16
-    assert len(reader._buf) == 1000 + _smtp_replies.DataReader.MIN_ROOM  # the room never grew
+    assert len(reader._buf) == 1000 + _smtp_content.DataReader.MIN_ROOM  # the room never grew
 
 
 def test_ten_megabytes_of_dot_lines_through_the_core():
@@ -153,7 +153,7 @@ def test_ten_megabytes_of_dot_lines_through_the_core():
 
 def test_dot_lines_are_searched_once():
     # Every line needs unstuffing: the search must still resume, not restart (linear, not n^2).
-    reader = _smtp_replies.DataReader(1 << 24, expected=1 << 20)
+    reader = _smtp_content.DataReader(1 << 24, expected=1 << 20)
     reader._buf = ScanCounter(reader._buf)
     ScanCounter.scanned = 0
     wire = stuff(b".x\r\n" * 200_000)[:-3]  # without the end marker

@@ -1,4 +1,4 @@
-"""SMTP reply values and texts, command-argument parsing, and DATA/BDAT content decoding.
+"""SMTP reply values and texts, and command-argument parsing (message content: `_smtp_content`).
 
 Kept apart from the state machine in `smtp.py`; the public names are exported from there.
 Every 2xx/4xx/5xx reply carries an RFC 3463 enhanced status code (RFC 2034), except the
@@ -6,18 +6,14 @@ greeting and the HELO/EHLO replies, as RFC 2034 section 3 asks.
 """
 from __future__ import annotations
 
-import codecs
 import functools
-import io
 import re
 from dataclasses import dataclass
-from typing import Any, Callable
 
 from ._smtp_types import SmtpConfig
 
 __all__ = [
-    "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "ChunkReader", "DataReader",
-    "RemoteProtocolError", "Reply", "reply",
+    "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
 ]
 
 MAX_REPLY_LINE = 512  # RFC 5321 4.5.3.1.5, CRLF included
@@ -284,164 +280,3 @@ def bdat_args(arg: str | None) -> tuple[int, bool] | None:
     if len(parts) == 2 and parts[1].upper() != "LAST":
         return None
     return int(parts[0]), len(parts) == 2
-
-
-# --------------------------------------------------------------------- content decoding
-END_OF_DATA = b"\r\n.\r\n"
-
-
-def normalise_newlines(data: bytes) -> bytes:
-    """Every bare LF becomes CRLF; lone CRs stay. Two C-speed passes, only when needed."""
-    if data.count(b"\n") == data.count(b"\r\n"):
-        return data
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def chunks_content(raw: bytes | bytearray) -> bytes:
-    """BDAT content in wire form: raw octets, bare LF normalised, CRLF appended if missing."""
-    data = normalise_newlines(bytes(raw))
-    return data if not data or data.endswith(b"\r\n") else data + b"\r\n"
-
-
-_latin1 = codecs.latin_1_decode  # octets -> str one to one, a copy at memcpy speed for ASCII
-
-
-class DataReader:
-    """Frames DATA content: finds <CRLF>.<CRLF>, keeps a bounded amount, decodes it.
-
-    The buffer starts with the CRLF that ended the DATA command, so a "." first line ends
-    the content too and the first line is unstuffed like any other. Each `scan()` looks only
-    at what arrived since the last one, while it is still in the CPU cache: one search for
-    <CRLF>. finds both the end marker and the (rare) lines that need unstuffing, and the C
-    newline decoder tells whether any bare LF needs normalising. A 1 MiB message is read once.
-
-    The buffer has room beyond what it holds: a transport can receive straight into it
-    (`reserve`, then `commit`), so content is never copied on its way in. It is sized from
-    the SIZE the client declared (RFC 1870), up to `PREALLOCATE` (a small message costs a
-    small buffer), and doubles when it must grow; it never shrinks or moves while a
-    transport may hold a view of it.
-    """
-
-    __slots__ = ("_buf", "_end", "_limit", "_bound", "_scan", "_counted", "_stuffed", "_newlines", "_bare_lf",
-                 "oversize")
-
-    MIN_ROOM = 4 * 1024  # less free space than this and the buffer grows before a receive
-    START = 16 * 1024  # the first buffer when the client declared no SIZE
-    PREALLOCATE = 1024 * 1024  # at most this much is reserved before content arrives
-
-    def __init__(self, limit: int, expected: int | None = None) -> None:
-        wanted = min(max(expected or 0, 0), limit, self.PREALLOCATE) if expected else min(self.START, limit)
-        self._buf = bytearray(wanted + self.MIN_ROOM)  # room for the marker and a few stuffed dots
-        self._buf[:2] = b"\r\n"
-        self._end = 2  # octets of _buf in use; the rest is room
-        self._limit = limit
-        # Unstuffing removes at most one octet in four (a CRLF-dot line cannot follow another
-        # without forming the end marker) and normalising only adds octets: beyond this bound
-        # the decoded message is certainly too big, so only the marker search goes on.
-        self._bound = (limit + 2) * 4 // 3 + 8
-        self._scan = 0  # octets of _buf known to hold no <CRLF>. that starts a marker
-        self._counted = 0  # octets of _buf already checked for bare LFs
-        self._stuffed = False  # a <CRLF>. other than the end marker was seen
-        # Which line ends were seen (CRLF, bare LF, lone CR): the C newline decoder looks at
-        # each octet once, three times faster than counting LFs and then CRLFs.
-        self._newlines = io.IncrementalNewlineDecoder(None, translate=False)
-        self._bare_lf = False  # an LF without its CR was seen (maybe after the marker: harmless)
-        self.oversize = False
-
-    def reserve(self, hint: int) -> memoryview:
-        """Free space at the end to receive into: what is left, or (when under MIN_ROOM) at
-        least `hint` octets more."""
-        if len(self._buf) - self._end < self.MIN_ROOM:
-            self._grow(self._end + max(hint, self.MIN_ROOM))
-        return memoryview(self._buf)[self._end:]
-
-    def commit(self, nbytes: int) -> None:
-        """`nbytes` octets were written at the start of the last `reserve()`d space."""
-        self._end += nbytes
-
-    def append(self, data: bytes) -> None:
-        end = self._end + len(data)
-        if end > len(self._buf):
-            self._grow(end)
-        self._buf[self._end:end] = data
-        self._end = end
-
-    def _grow(self, want: int) -> None:
-        # A new buffer rather than a resize: a transport may still hold a view of the old one.
-        bigger = bytearray(max(want, 2 * len(self._buf)))
-        bigger[:self._end] = memoryview(self._buf)[:self._end]
-        self._buf = bigger
-
-    def feed(self, data: bytes) -> bytes | None:
-        self.append(data)
-        return self.scan()
-
-    def scan(self) -> bytes | None:
-        """Look at what arrived. Once the end is found, return what followed it (next
-        commands, maybe b""); before that, None."""
-        buf, end, counted = self._buf, self._end, self._counted
-        if not self._bare_lf and counted < end:
-            with memoryview(buf) as view:
-                self._newlines.decode(_latin1(view[counted:end])[0])
-            kinds = self._newlines.newlines  # None, one kind ("\r\n") or a tuple of kinds
-            self._bare_lf = kinds == "\n" or (isinstance(kinds, tuple) and "\n" in kinds)
-        self._counted = end
-        if buf.find(b".", self._scan + 2, end) < 0:  # memchr: no dot, no marker and nothing to unstuff
-            self._scan = max(end - 4, 0)
-            return self._bounded()
-        while True:
-            hit = buf.find(b"\r\n.", self._scan, end)
-            if hit < 0 or end - hit < 5:  # none, or too close to the end to tell yet
-                self._scan = max(end - 4, 0) if hit < 0 else hit
-                break
-            if buf[hit + 3:hit + 5] == b"\r\n":
-                rest = bytes(buf[hit + 5:end])
-                self._end = hit + 2  # keep the content's final CRLF, drop ".\r\n"
-                return rest
-            self._stuffed = True
-            self._scan = hit + 3
-        return self._bounded()
-
-    def _bounded(self) -> None:
-        """Past the bound only the marker search goes on: keep what may start the marker."""
-        end = self._end
-        if end > self._bound:
-            self.oversize = True
-            keep = end - self._scan
-            self._buf[:keep] = self._buf[self._scan:end]  # same length: moved in place, no resize
-            self._end = self._counted = keep
-            self._scan = 0
-
-    @property
-    def held(self) -> int:
-        """Octets of content (and of the marker search) held now."""
-        return self._end
-
-    def content(self) -> bytes | memoryview | None:
-        """The message in wire form, or None if it exceeds the limit. In the common case (no
-        dot-line, no bare LF) a read-only view of the buffer: the reader is done with it."""
-        if self.oversize:
-            return None
-        view = memoryview(self._buf).toreadonly()
-        if self._stuffed or self._bare_lf:  # bare LFs may hide dot-lines from the scan
-            data: bytes | memoryview = normalise_newlines(bytes(view[:self._end])).replace(b"\r\n.", b"\r\n")[2:]
-        else:
-            data = view[2:self._end]
-        return None if len(data) > self._limit else data
-
-
-class ChunkReader:
-    """Reads exactly the `left` octets a BDAT command announced into `sink` (None: discards
-    them); then the core returns to state `resume` and calls `then`."""
-
-    __slots__ = ("left", "sink", "then", "resume")
-
-    def __init__(self, size: int, sink: bytearray | None, then: Callable[[], None], resume: Any) -> None:
-        self.left, self.sink, self.then, self.resume = size, sink, then, resume
-
-    def feed(self, data: bytes) -> bool:
-        """Take octets (at most `left`); True once the chunk is complete."""
-        self.left -= len(data)
-        if self.sink is not None:
-            self.sink += data
-        return not self.left

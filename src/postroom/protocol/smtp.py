@@ -33,9 +33,9 @@ from typing import Any, Callable
 from . import _smtp_replies as R
 from . import sasl
 from ._common import CoreBase
+from ._smtp_content import ChunkReader, ContentCore, DataReader
 from ._smtp_replies import (
-    RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, ChunkReader, DataReader,
-    RemoteProtocolError, Reply, reply,
+    RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply, reply,
 )
 from ._smtp_types import (
     NEED_DATA, PAUSED, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient,
@@ -56,7 +56,7 @@ _RAW = "\0"  # TRANSITIONS key: the state reads raw octets, not lines (DATA, BDA
 
 
 # ------------------------------------------------------------------------------------ core
-class SmtpServer(CoreBase):
+class SmtpServer(ContentCore, CoreBase):
     """One SMTP connection, server side. The greeting is queued at construction."""
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
@@ -298,109 +298,6 @@ class SmtpServer(CoreBase):
 
     def _without_mail(self) -> Reply:  # the refusal of RCPT, DATA and BDAT outside a transaction
         return R.TLS_FIRST if self.config.require_tls and not self.tls_active else R.NEED_MAIL
-
-    # ---------------------------------------------------------------------- DATA, BDAT
-    def _data(self, arg: str | None) -> None:
-        R.no_args(arg, R.DATA_SYNTAX)
-        assert self._tx is not None
-        self._reader = DataReader(self.config.max_message_size, self._tx.size_declared)
-        self._state = State.DATA
-        self._send(R.START_DATA)
-
-    def _content_reader(self) -> DataReader | None:
-        """The DATA reader, when octets arriving now are message content (nothing buffered)."""
-        if self._state is not State.DATA or self._eof or len(self._lines):
-            return None
-        return self._reader
-
-    def receive_data(self, data: bytes) -> None:
-        reader = self._content_reader()
-        if reader is not None and data:
-            reader.append(data)  # message content goes straight to the reader: no framing copy
-            return
-        super().receive_data(data)
-
-    def content_buffer(self, sizehint: int) -> memoryview | None:
-        """Room in the DATA reader for a transport to receive content into (then
-        `content_received(n)`): no copy on the way in. None: use `receive_data`."""
-        reader = self._content_reader()
-        return reader.reserve(sizehint) if reader is not None else None
-
-    def content_received(self, nbytes: int) -> None:
-        assert self._reader is not None
-        self._reader.commit(nbytes)
-
-    def _read_data(self) -> bool:
-        reader = self._reader
-        assert reader is not None
-        if len(self._lines):
-            reader.append(self._lines.take())
-        rest = reader.scan()
-        if rest is None:
-            return False
-        self._lines.feed(rest)  # took everything: these are the commands pipelined after it
-        self._reader = None  # no raw copy kept while the delivery is pending
-        self._finish(reader.content())
-        return True
-
-    def _finish(self, content: bytes | memoryview | None) -> None:
-        """The content is complete: deliver it, or refuse it as too big."""
-        tx = self._tx
-        assert tx is not None and self._helo is not None
-        if content is None or len(content) > self.config.max_message_size:
-            self._end_transaction(R.SIZE_EXCEEDED)
-            return
-        self._state = State.DELIVERING
-        envelope = tx.envelope(self._helo, self._esmtp, self.tls_active, self._user)
-        self._events.append(Deliver(envelope, content))
-
-    def _bdat_size(self, arg: str | None) -> tuple[int, bool] | None:
-        parsed = R.bdat_args(arg)
-        if parsed is None:  # how much content follows is unknown: nothing else can be read
-            self._send(R.BDAT_SYNTAX)
-            self._close("bdat-syntax")
-        return parsed
-
-    def _read_chunk_then(self, size: int, sink: bytearray | None, then: Callable[[], None]) -> None:
-        self._chunk = ChunkReader(size, sink, then, self._state)
-        self._state = State.BDAT
-
-    def _read_chunk(self) -> bool:
-        chunk = self._chunk
-        assert chunk is not None
-        if not chunk.feed(self._lines.take(chunk.left)):
-            return False
-        self._chunk, self._state = None, chunk.resume
-        chunk.then()
-        return True
-
-    def _bdat(self, arg: str | None) -> None:
-        tx, parsed = self._tx, self._bdat_size(arg)
-        assert tx is not None
-        if parsed is None:
-            return
-        size, last = parsed
-        if len(tx.chunks) + size > self.config.max_message_size:
-            self._read_chunk_then(size, None, lambda: self._end_transaction(R.SIZE_EXCEEDED))
-        else:
-            self._read_chunk_then(size, tx.chunks, lambda: self._chunk_done(size, last))
-
-    def _chunk_done(self, size: int, last: bool) -> None:
-        tx = self._tx
-        assert tx is not None
-        if last:
-            content = R.chunks_content(tx.chunks)
-            del tx.chunks[:]  # no raw copy kept while the delivery is pending
-            self._finish(content)
-        else:
-            self._state = State.CHUNKING
-            self._send(R.chunk_received(size))
-
-    def _refuse_chunk(self, arg: str | None, reply: Reply, counted: bool = True) -> None:
-        """BDAT where it cannot be accepted: read the chunk all the same, then refuse it."""
-        parsed = self._bdat_size(arg)
-        if parsed is not None:
-            self._read_chunk_then(parsed[0], None, lambda: self._refusal(reply, counted))
 
 
 Handler = Callable[..., Any]  # (server, argument) for a command; (server) for raw octets
