@@ -164,8 +164,16 @@ def test_protocol_log_records_sessions_without_passwords(fresh_server):
     assert raw_login(server, "ssl", "USER", "logged@example.com", "secret-pw-42").startswith(b"+OK")
     assert raw_login(server, "ssl", "PLAIN", "logged@example.com", "secret-pw-42").startswith(b"+OK")
     logs = server.data / "logs" / "pop3"
-    wait_until(lambda: any(p.read_text().count("USER logged@example.com") for p in logs.glob("*.log")), 5, "log")
-    text = "".join(p.read_text() for p in logs.glob("*.log"))
+    # The log is written behind the replies: wait for the last records of both sessions.
+    expected = {"USER logged@example.com": 1, '<,"AUTH PLAIN ****"': 1,
+                ',"","authenticated as logged@example.com"': 2, ',+,"","TLS negotiated (TLSv1.': 2}
+
+    def log_text() -> str:
+        return "".join(p.read_text() for p in logs.glob("*.log"))
+
+    wait_until(lambda: all(log_text().count(marker) >= count for marker, count in expected.items()), 5,
+               "both sessions in the protocol log")
+    text = log_text()
     assert "secret-pw-42" not in text
     assert base64.b64encode(b"\0logged@example.com\0secret-pw-42").decode() not in text
     assert "#Fields: date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data," \
