@@ -5,8 +5,8 @@ connection never crosses threads). A job is a function `fn(conn) -> value`; its 
 error comes back to the caller's asyncio future through `loop.call_soon_threadsafe`.
 
 Group commit: the writer drains every pending write job, runs each inside its own SAVEPOINT
-of one `BEGIN IMMEDIATE` transaction, commits (one fsync) and only then resolves their
-futures. A job that fails is rolled back to its savepoint and fails alone. If the transaction
+of one `BEGIN IMMEDIATE` transaction (a job alone needs none), commits (one fsync) and only
+then resolves their futures. A job that fails is rolled back to its savepoint and fails alone. If the transaction
 as a whole breaks (disk full, I/O error), the jobs are retried one by one so that each gets
 its own verdict.
 
@@ -222,6 +222,9 @@ class Writer(_Worker):
                 settle(job, error=translate(exc))
             return
         outcomes: list[tuple[Job, Any, BaseException | None]] = []
+        if len(jobs) == 1:
+            self._run_alone(jobs[0])
+            return
         try:
             for job in jobs:
                 conn.execute("SAVEPOINT job")
@@ -246,3 +249,19 @@ class Writer(_Worker):
             return
         for job, result, error in outcomes:
             settle(job, result, error)
+
+    def _run_alone(self, job: Job) -> None:
+        """A group of one (every write when deliveries do not overlap): its own transaction,
+        begun by the caller, with no savepoint. A savepoint costs SQLite a statement journal,
+        a temporary file created, written and deleted per transaction once it passes 64 KiB
+        (four 16 KiB pages); rolling back the whole transaction undoes the same work."""
+        conn = self.conn
+        assert conn is not None
+        try:
+            result = job.fn(conn)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._rollback()
+            settle(job, error=translate(exc))
+        else:
+            settle(job, result)
