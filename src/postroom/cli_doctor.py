@@ -17,7 +17,6 @@ from rich.table import Table
 from .cli import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, _opt, doctor_app, fail, run, test_app
 from .cli_output import console, emit, err_console
 from .errors import ValidationError
-from .service import doctor as doctor_ops
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
 ClientMode = Annotated[Optional[str], _opt("How the application connects: plain, stls or ssl "
@@ -29,6 +28,15 @@ TrustAny = Annotated[bool, typer.Option(
     "--trust-any-certificate", help="Do not verify the server's certificate (Exchange: -TrustAnySSLCertificate).")]
 Light = Annotated[bool, typer.Option("--light", help="Log in only; without it a test message is also sent, "
                                                      "retrieved and deleted.")]
+
+
+def _doctor_ops() -> Any:
+    # Imported on use: the diagnostics (probes, checks, support bundle) are a sixth of the
+    # CLI's start-up, which every other command would pay.
+    from .service import doctor
+    return doctor
+
+
 STYLES = {"pass": "green", "warn": "yellow", "fail": "red", "Success": "green", "Skipped": "yellow", "Failure": "red"}
 
 
@@ -69,11 +77,11 @@ def doctor_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = 
     password = _password(password_stdin, required=False)
 
     async def action(ctx: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        checks = await doctor_ops.doctor_pop(ctx, address, server=server, client_mode=client_mode, host=host,
+        checks = await _doctor_ops().doctor_pop(ctx, address, server=server, client_mode=client_mode, host=host,
                                              port=port, password=password)
         written = None
         if bundle:
-            written = await doctor_ops.write_support_bundle(ctx, address, checks, bundle, server=server,
+            written = await _doctor_ops().write_support_bundle(ctx, address, checks, bundle, server=server,
                                                             extra_secrets=(password,) if password else ())
         return checks, written
 
@@ -106,7 +114,7 @@ def test_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = No
     also send a test message through the Client connector, retrieve it and delete it."""
     password = _password(password_stdin, required=True)
     assert password is not None
-    rows = run(data, lambda ctx: doctor_ops.pop_connectivity(
+    rows = run(data, lambda ctx: _doctor_ops().pop_connectivity(
         ctx, address, password, light=light, server=server, client_mode=client_mode, host=host, port=port,
         trust_any_certificate=trust_any_certificate))
     _show_scenarios(rows, json_out)
@@ -123,7 +131,7 @@ def test_smtp(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = N
     also send a test message to ADDRESS, retrieve it over POP3 and delete it."""
     password = _password(password_stdin, required=True)
     assert password is not None
-    rows = run(data, lambda ctx: doctor_ops.smtp_connectivity(
+    rows = run(data, lambda ctx: _doctor_ops().smtp_connectivity(
         ctx, address, password, light=light, server=server, host=host, port=port,
         trust_any_certificate=trust_any_certificate))
     _show_scenarios(rows, json_out)
