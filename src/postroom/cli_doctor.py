@@ -77,12 +77,12 @@ def doctor_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = 
     password = _password(password_stdin, required=False)
 
     async def action(ctx: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        checks = await _doctor_ops().doctor_pop(ctx, address, server=server, client_mode=client_mode, host=host,
-                                             port=port, password=password)
+        checks = await _doctor_ops().doctor_pop(ctx, address, server=server, client_mode=client_mode,
+                                                host=host, port=port, password=password)
         written = None
         if bundle:
             written = await _doctor_ops().write_support_bundle(ctx, address, checks, bundle, server=server,
-                                                            extra_secrets=(password,) if password else ())
+                                                               extra_secrets=(password,) if password else ())
         return checks, written
 
     checks, written = run(data, action)

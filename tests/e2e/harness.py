@@ -151,7 +151,8 @@ class Postroom:
         store = ["--store", self.store] if self.store else []
         results = self.cli_batch(
             ("init", "--dev", "--server-name", self.server, *store, "--json"),
-            ("web", "set", "--http-bindings", f"127.0.0.1:{self.http_port}", "--bindings", f"127.0.0.1:{self.https_port}"),
+            ("web", "set", "--http-bindings", f"127.0.0.1:{self.http_port}",
+             "--bindings", f"127.0.0.1:{self.https_port}"),
             ("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}", "--ssl-bindings", f"127.0.0.1:{self.pops_port}"),
             ("connector", "set", f"Default {self.server}", "--bindings", f"127.0.0.1:{self.smtp_port}"),
             ("connector", "set", f"Client {self.server}", "--bindings", f"127.0.0.1:{self.submission_port}"))

@@ -6,9 +6,9 @@ error comes back to the caller's asyncio future through `loop.call_soon_threadsa
 
 Group commit: the writer drains every pending write job, runs each inside its own SAVEPOINT
 of one `BEGIN IMMEDIATE` transaction (a job alone needs none), commits (one fsync) and only
-then resolves their futures. A job that fails is rolled back to its savepoint and fails alone. If the transaction
-as a whole breaks (disk full, I/O error), the jobs are retried one by one so that each gets
-its own verdict.
+then resolves their futures. A job that fails is rolled back to its savepoint and fails
+alone. If the transaction as a whole breaks (disk full, I/O error), the jobs are retried one
+by one so that each gets its own verdict.
 
 Every sqlite3 error is translated here, once, into postroom's closed error set.
 """
@@ -221,10 +221,10 @@ class Writer(_Worker):
             for job in jobs:
                 settle(job, error=translate(exc))
             return
-        outcomes: list[tuple[Job, Any, BaseException | None]] = []
         if len(jobs) == 1:
             self._run_alone(jobs[0])
             return
+        outcomes: list[tuple[Job, Any, BaseException | None]] = []
         try:
             for job in jobs:
                 conn.execute("SAVEPOINT job")
