@@ -104,8 +104,10 @@ def test_smtp_tracking_and_received_header_name_the_client(node):
     assert client.ask(b"DATA").startswith(b"354")
     assert client.ask(b"Subject: via the balancer\r\n\r\nHello.\r\n.").startswith(b"250")
     client.ask(b"QUIT")
-    events = node.cli_json("log", "tracking", "--recipient", ADDRESS)
-    assert {e["client_ip"] for e in events if e["event_id"] == "RECEIVE"} == {CLIENT_SMTP}
+    def received() -> list[dict]:  # tracking rows are written in batches: poll
+        return [e for e in node.cli_json("log", "tracking", "--recipient", ADDRESS) if e["event_id"] == "RECEIVE"]
+    wait_until(received, 10, "the RECEIVE row")
+    assert {e["client_ip"] for e in received()} == {CLIENT_SMTP}
 
     context = ssl.create_default_context(cafile=node.cert)
     pop = through_balancer(node.pops_port, v1_header(CLIENT_POP, 50002, "127.0.0.1", node.pops_port), context)

@@ -2,6 +2,7 @@
 recipients, removed with its last entry), and the upgrade of a schema-1 database."""
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from importlib import resources
@@ -248,3 +249,54 @@ def test_empty_schema_one_database_upgrades_without_a_config_change(db, run):
         finally:
             await store.close()
     run(body())
+
+
+def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(opened, db, run):
+    """Another connection (the CLI beside a running node) sees a batch once it is written,
+    within the buffer's delay; each row keeps the time it was handed over, not the batch's."""
+    from postroom.storage._sqlite_tracking import TRACKING_DELAY
+    from .test_store_contract_smtp import receive
+
+    def tracked() -> list[tuple[str, str]]:
+        return peek(db, "SELECT queue_id, at FROM message_tracking ORDER BY id")
+
+    async def body():
+        box = await mailbox(opened)
+        handed = schema.now()
+        for n in range(3):
+            await opened.deliver_message([box], MESSAGE, [receive("alice@example.com", queue_id=f"Q{n}")])
+        assert tracked() == [], "three deliveries, no tracking transaction yet"
+        await asyncio.sleep(TRACKING_DELAY * 3)
+        rows = tracked()
+        assert [q for q, _ in rows] == ["Q0", "Q1", "Q2"]
+        assert all(handed <= at < schema.now() for _, at in rows)
+
+        opened._tracking.delay = 60.0  # a batch that would wait: flushing (list, close) writes it
+        await opened.append_tracking([receive("bob@example.com", queue_id="Q3")])
+        stamped = schema.now()
+        await asyncio.sleep(0.2)
+        assert len(tracked()) == 3
+        assert [e.queue_id for e in await opened.list_tracking()][-1] == "Q3"
+        assert tracked()[-1][0] == "Q3" and tracked()[-1][1] < stamped, "the time of the event, not of the write"
+    run(body())
+
+
+def test_a_tracking_batch_that_cannot_be_written_is_logged_and_mail_goes_on(opened, db, run, caplog):
+    from postroom.errors import Unavailable
+    from .test_store_contract_smtp import receive
+
+    async def failing(job):
+        raise Unavailable("disk full (test)")
+
+    async def body():
+        box = await mailbox(opened)
+        real = opened._tracking._write
+        opened._tracking._write = failing
+        await opened.deliver_message([box], MESSAGE, [receive("alice@example.com", queue_id="LOST")])
+        await opened._tracking.flush()  # does not raise
+        opened._tracking._write = real
+        assert await opened.read_message(box, (await opened.list_messages(box))[0].id) == MESSAGE
+        assert await opened.list_tracking() == []
+    with caplog.at_level("WARNING", logger="postroom.store"):
+        run(body())
+    assert "message tracking: 1 row(s) could not be written: disk full (test)" in caplog.text

@@ -349,6 +349,27 @@ def test_tracking_rows_go_with_the_delivery(store, run):
     run(body())
 
 
+def test_tracking_rows_outlive_the_store_and_a_refused_delivery_leaves_none(make_store, run):
+    async def body():
+        first = make_store()
+        await first.open()
+        await first.migrate()
+        box = await mailbox(first)
+        with pytest.raises(NotFound):
+            await first.deliver_message([box, box + 1000], MESSAGE, [receive("alice@example.com", queue_id="QX")])
+        await first.deliver_message([box], MESSAGE, [receive("alice@example.com", queue_id="Q1")])
+        await first.append_tracking([receive("nobody@example.com", event_id=TrackingEventId.FAIL, queue_id="Q2")])
+        await first.close()  # whatever a backend still held for its log is written by now
+        second = make_store()
+        await second.open()
+        try:
+            assert [(r.event_id, r.queue_id) for r in await second.list_tracking()] == [
+                (TrackingEventId.RECEIVE, "Q1"), (TrackingEventId.FAIL, "Q2")]
+        finally:
+            await second.close()
+    run(body())
+
+
 def test_tracking_filters(store, run):
     async def body():
         await store.append_tracking([

@@ -209,14 +209,11 @@ def tracking_values(event: TrackingEvent) -> tuple[Any, ...]:
 
 
 def insert_tracking(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows as (at, *tracking_values(event)): each keeps the time of its event."""
     if not rows:
         return
-    at = schema.now()
     marks = ", ".join("?" * (len(TRACKING_COLUMNS) + 1))
-    conn.executemany(
-        f"INSERT INTO message_tracking (at, {', '.join(TRACKING_COLUMNS)}) VALUES ({marks})",
-        [(at, *row) for row in rows],
-    )
+    conn.executemany(f"INSERT INTO message_tracking (at, {', '.join(TRACKING_COLUMNS)}) VALUES ({marks})", rows)
 
 
 def utc_iso(value: Any, field: str = "since") -> str:

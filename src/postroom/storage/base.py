@@ -105,8 +105,10 @@ class Store(Protocol):
         """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
-        """SMTP delivery: one body stored once, one entry per mailbox (in the given order), and
-        the tracking rows, all in one transaction; durable on return. The body is `head` (the
+        """SMTP delivery: one body stored once, one entry per mailbox (in the given order), in
+        one transaction, durable on return; then the tracking rows (a backend may write those
+        a moment later, in a batch: list_tracking on the same store shows them at once, and
+        a refused delivery leaves none). The body is `head` (the
         trace headers the receiving server adds; empty or CRLF-terminated lines) followed by
         `data` (bytes, or a view nobody changes until this returns: the octets are not
         copied first). NotFound (and nothing stored) if any mailbox is gone; ValidationError
@@ -137,7 +139,8 @@ class Store(Protocol):
 
     # message tracking ------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
-        """Rows that go with no delivery (FAIL at RCPT time); `at` and `id` are set here."""
+        """Rows that go with no delivery (FAIL at RCPT time); `at` and `id` are set here.
+        Like deliver_message's rows, they may be written a moment later, in a batch."""
     async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
                             message_id: str | None = None, queue_id: str | None = None,
                             event_id: str | None = None, since: str | None = None,

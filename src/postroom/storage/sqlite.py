@@ -21,6 +21,7 @@ from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_records import SqliteRecords, count_argument
+from ._sqlite_tracking import TrackingBuffer
 from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire as _wire, wire_parts
 
 _DELETE_CHUNK = 500
@@ -28,6 +29,15 @@ _DELETE_CHUNK = 500
 
 class SqliteStore(SqliteRecords):
     """Store backed by one SQLite database file at `path`."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._tracking = TrackingBuffer(self._write)  # tracking rows go in batches (see there)
+
+    async def close(self) -> None:
+        if self._state == "open":
+            await self._tracking.flush()
+        await super().close()
 
     async def migrate(self) -> list[int]:
         return await self._submit(self._writes, schema.migrate, True)
@@ -297,12 +307,9 @@ class SqliteStore(SqliteRecords):
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
         ids, (head, data) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
         rows = [mail.tracking_values(event) for event in tracking]
-
-        def write(conn: sqlite3.Connection) -> list[MessageInfo]:  # one job: all or nothing
-            infos = mail.store_message(conn, ids, data, head)
-            mail.insert_tracking(conn, rows)
-            return infos
-        return await self._write(write)
+        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head))
+        self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
+        return infos
 
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         wire = [_wire(data) for data in messages]
@@ -349,6 +356,8 @@ class SqliteStore(SqliteRecords):
         return await self._write(write)
 
     async def snapshot(self, path: str) -> None:
+        await self._tracking.flush()
+
         def copy(conn: sqlite3.Connection) -> None:
             # SQLite's online backup reads one consistent snapshot (a read transaction on WAL),
             # so deliveries go on while it copies.
@@ -389,15 +398,14 @@ class SqliteStore(SqliteRecords):
     # message tracking --------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
         rows = [mail.tracking_values(event) for event in events]
-        if not rows:
-            self._check_open()
-            return
-        await self._write(lambda conn: mail.insert_tracking(conn, rows))
+        self._check_open()
+        self._tracking.add(rows)
 
     async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
                             message_id: str | None = None, queue_id: str | None = None,
                             event_id: str | None = None, since: str | None = None,
                             limit: int = 1000) -> list[TrackingEvent]:
+        await self._tracking.flush()  # this node's latest rows too
         sql, params = mail.tracking_query(
             sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
             event_id=event_id, since=since, limit=count_argument(limit, "limit"),
