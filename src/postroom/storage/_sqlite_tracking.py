@@ -39,10 +39,6 @@ class TrackingBuffer:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def pending(self) -> int:
-        return len(self._rows)
-
     def add(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Rows checked by `tracking_values`, stamped now; written within `delay` seconds."""
         if not rows:
