@@ -6,15 +6,18 @@ import asyncio
 import base64
 import contextlib
 import csv
+import gc
 import logging
 import re
 import sqlite3
 import ssl
 import time
+import weakref
 from dataclasses import dataclass, replace
 
 import pytest
 import trustme
+import uvloop
 
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
@@ -367,6 +370,40 @@ def test_starttls_then_auth_and_the_received_header_says_so(tmp_path, certificat
             assert version in (b"TLSv1.2", b"TLSv1.3")
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop], ids=["asyncio", "uvloop"])
+def test_a_finished_tls_session_is_freed_without_the_garbage_collector(tmp_path, certificate, loop_factory):
+    """A TLS transport holds bound methods of its protocol: a session that kept its transport
+    after the connection ended made some thirty objects per TLS session that only the garbage
+    collector could free (CPU at every collection, memory until one)."""
+    server_tls, client_tls = certificate
+
+    async def main():
+        async with running(tmp_path, connector(**TLS_CONNECTOR), tls=server_tls) as env:
+            client, _ = await connect(env.port)
+            await client.send(b"EHLO client.example")
+            assert await client.send(b"STARTTLS") == b"220 2.0.0 Ready to start TLS\r\n"
+            await client.writer.start_tls(client_tls, server_hostname="mx.test")
+            assert (await client.send(b"EHLO client.example")).startswith(b"250-mx.test")
+            [session] = env.service.sessions
+            freed = weakref.ref(session)
+            del session
+            assert (await client.send(b"QUIT")).startswith(b"221")
+            assert await client.closed()
+            client.writer.close()
+            for _ in range(100):  # connection_lost runs a loop iteration or two after the close
+                if freed() is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert freed() is None, "the session outlived its connection: a reference cycle"
+
+    gc.disable()
+    try:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(asyncio.wait_for(main(), 20))
+    finally:
+        gc.enable()
 
 
 def test_plaintext_pipelined_after_starttls_is_never_executed(tmp_path, certificate):

@@ -237,6 +237,9 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.lost = True
+        # A TLS transport holds bound methods of ours and we hold it: a cycle of some thirty
+        # objects per session that only the garbage collector would free. Let go of it.
+        self.transport = None
         self._release()
 
     def pause_writing(self) -> None:
@@ -325,7 +328,8 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
 
     async def start_tls(self, context: ssl.SSLContext) -> bool:
         """Upgrade in place (STLS/STARTTLS); False when the handshake failed and we closed."""
-        assert self.transport is not None
+        if self.transport is None:  # the client left before its STARTTLS was answered
+            return False
         self.tls_early = bytearray()  # from here on only decrypted data reaches data_received
         try:
             transport = await self.loop.start_tls(self.transport, self, context, server_side=True,
