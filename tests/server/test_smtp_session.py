@@ -23,6 +23,8 @@ from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import ReceiveConnector
 from postroom.server.protocol_log import ProtocolLog
+from postroom.server import smtp as smtp_server
+from postroom.server.delivery import Trace, trace_headers
 from postroom.server.smtp import ConnectorRuntime, SmtpService, core_config
 from postroom.storage.sqlite import SqliteStore
 from postroom.tls import server_context
@@ -169,6 +171,29 @@ def test_the_most_specific_connector_on_a_binding_greets_and_no_match_is_refused
     run(main())
 
 
+
+def test_the_choice_is_remembered_per_client_bounded_and_forgotten_on_a_change(tmp_path, monkeypatch):
+    monkeypatch.setattr(smtp_server, "CLIENT_CACHE_SIZE", 2)
+    wide = connector("Wide", remote_ip_ranges=("0.0.0.0/0",))
+    narrow = connector("Narrow", remote_ip_ranges=("10.1.0.0/16",))
+    service = SmtpService(None, None, "TEST")
+    runtimes = [ConnectorRuntime(c, core_config(c, "mx.test", None), None) for c in (wide, narrow)]
+    service.configure(runtimes, [])
+    for _ in range(2):  # the second round answers from what was remembered, the same way
+        assert [service.choose(BINDING, ip).name for ip in ("10.1.2.3", "10.2.0.1", "10.1.9.9")] == \
+            ["Narrow", "Wide", "Narrow"]
+        assert service.choose("127.0.0.1:26", "10.1.2.3") is None  # no connector on that binding
+        assert len(service.chosen) <= 2
+    narrow_runtime = runtimes[1]
+    assert narrow_runtime.config_for("10.1.2.3").remote_ip == "10.1.2.3"
+    assert narrow_runtime.config_for("10.1.2.3") is narrow_runtime.config_for("10.1.2.3")
+    for ip in ("10.1.0.1", "10.1.0.2", "10.1.0.3"):
+        assert narrow_runtime.config_for(ip).remote_ip == ip
+    assert len(narrow_runtime.configs) <= 2
+    service.configure(runtimes[:1], [])  # the narrow connector is disabled: its clients move
+    assert service.choose(BINDING, "10.1.2.3").name == "Wide"
+
+
 # ------------------------------------------------------------------------- limits and timers
 @pytest.mark.parametrize("limits", [dict(max_inbound_connections=2),
                                     dict(max_inbound_connections_per_source=2)])
@@ -255,6 +280,25 @@ def test_delivery_adds_trace_headers_and_is_tracked_with_one_copy_per_mailbox(tm
                 for event in ("DELIVER", "RECEIVE") for name in ("alice", "bob")]
 
     run(main())
+
+
+
+@pytest.mark.parametrize("helo, shown", [
+    ("client.example", "client.example"),
+    ("evil\r\nBcc: x@y.test", "evilBcc: x@y.test"),  # a client cannot start a header line
+    ("<[10.0.0.1]>", "[10.0.0.1]"),
+    ("h\u00e9l\u00f4.test", "h\u00e9l\u00f4.test"),
+    ("a" * 300, "a" * 200),
+    ("", "unknown"),
+])
+def test_client_chosen_text_in_the_received_header_stays_one_safe_line(helo, shown):
+    head = trace_headers(Trace(helo, "10.0.0.1", "mx.test", "ESMTP", "ABCDEF012345", "s<x>@remote.test",
+                               ("bob@example.com",)))
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "Return-Path: <sx@remote.test>"
+    assert lines[1] == f"Received: from {shown} ([10.0.0.1])"
+    assert all(line.startswith("\t") for line in lines[2:-1]) and lines[-1] == ""
+    assert re.fullmatch(DATE, ("\r\n".join(lines[-2:])).encode())  # the date of this second, "+0000"
 
 
 def test_a_mailbox_removed_before_the_end_of_data_fails_alone(tmp_path):

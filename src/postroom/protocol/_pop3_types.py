@@ -93,6 +93,10 @@ class Pop3Config:
 
 
 class State(Enum):
+    # Members are singletons compared by identity: hash them the same way, in C (Enum's own
+    # __hash__ is Python code, and the core looks states up in sets and dicts on every step).
+    __hash__ = object.__hash__
+
     AUTHORIZATION = "authorization"
     AWAITING_PASS = "awaiting-pass"  # AUTHORIZATION after an accepted USER
     SASL_EXCHANGE = "sasl-exchange"  # AUTHORIZATION inside AUTH: lines are SASL responses

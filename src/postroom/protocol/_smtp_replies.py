@@ -6,9 +6,8 @@ greeting and the HELO/EHLO replies, as RFC 2034 section 3 asks.
 """
 from __future__ import annotations
 
-import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._smtp_types import SmtpConfig
 
@@ -32,6 +31,7 @@ class Reply:
     enhanced: str = ""
     text: str = ""
     more: tuple[str, ...] = ()
+    _wire: bytes = field(init=False, repr=False, compare=False, default=b"")
 
     def __post_init__(self) -> None:
         if not 200 <= self.code <= 599:
@@ -42,19 +42,18 @@ class Reply:
             raise ValueError(f"enhanced status {self.enhanced!r} does not fit code {self.code}")
         if any(_CONTROL_TEXT.search(line) for line in (self.text, *self.more)):
             raise ValueError("reply text must be single lines without control characters")
-
-    def to_bytes(self) -> bytes:
-        return self._wire
-
-    @functools.cached_property
-    def _wire(self) -> bytes:  # built once: most replies are module constants sent again and again
+        # Built once, here: a reply is made to be sent (most are module constants sent again
+        # and again). Not a cached_property: on Python 3.11 that takes a lock on every first use.
         lines = (self.text, *self.more)
         last = len(lines) - 1
         status = f"{self.enhanced} " if self.enhanced else ""
-        return b"".join(
+        object.__setattr__(self, "_wire", b"".join(
             _wire_line(f"{self.code}{'-' if i < last else ' '}{status}{text}")
             for i, text in enumerate(lines)
-        )
+        ))
+
+    def to_bytes(self) -> bytes:
+        return self._wire
 
 
 def _wire_line(text: str) -> bytes:

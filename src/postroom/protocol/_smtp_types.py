@@ -121,6 +121,10 @@ class SmtpConfig:
 
 
 class State(Enum):
+    # Members are singletons compared by identity: hash them the same way, in C (Enum's own
+    # __hash__ is Python code, and the core looks states up in sets and dicts on every step).
+    __hash__ = object.__hash__
+
     CONNECTED = "connected"  # no HELO/EHLO yet (again after STARTTLS)
     READY = "ready"  # greeted, no mail transaction
     MAIL = "mail"  # MAIL accepted, no recipient accepted yet

@@ -53,7 +53,7 @@ class Trace:
 def trace_headers(trace: Trace) -> bytes:
     """Return-Path and Received (RFC 5321 4.4), folded, CRLF-terminated; `for` only with one
     recipient, so one stored copy serves every recipient without naming the others."""
-    date = trace.date or email.utils.format_datetime(datetime.now(timezone.utc))  # "+0000", not "-0000"
+    date = trace.date or _now_rfc5322()
     helo = _header_safe(trace.helo) or "unknown"
     lines = [
         f"Return-Path: <{_header_safe(trace.sender)}>",
@@ -71,7 +71,23 @@ def trace_headers(trace: Trace) -> bytes:
 
 def _header_safe(text: str) -> str:
     """Client-chosen text (HELO, addresses) must never start a new header line."""
+    if text.isprintable() and "<" not in text and ">" not in text:  # the usual case, in C
+        return text[:200]
     return "".join(c for c in text if c.isprintable() and c not in "<>")[:200]
+
+
+_date_cache: tuple[int, str] = (-1, "")
+
+
+def _now_rfc5322() -> str:
+    """The Received header's date, "+0000" (not "-0000"): formatted once a second, not once a
+    message."""
+    global _date_cache
+    now = datetime.now(timezone.utc)
+    second = int(now.timestamp())
+    if _date_cache[0] != second:
+        _date_cache = (second, email.utils.format_datetime(now.replace(microsecond=0)))
+    return _date_cache[1]
 
 
 class Recipients:

@@ -35,6 +35,7 @@ log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
 # Lines we log with their arguments; AUTH keeps its mechanism; anything else (SASL data) is masked.
+CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
 _SAFE_VERBS = {"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"}
 
 
@@ -47,9 +48,20 @@ class ConnectorRuntime:
     tls: ssl.SSLContext | None
     protocol_log: ProtocolLog | None = None
     ranges: list[tuple[int, int, int]] = field(default_factory=list)
+    # The core's settings for each client address seen (they differ only in remote_ip): built
+    # once per address, not per connection. Bounded; the runtime is rebuilt on every change.
+    configs: dict[str, SmtpConfig] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.ranges = [parse_ip_range("remote_ip_ranges", r)[1] for r in self.connector.remote_ip_ranges]
+
+    def config_for(self, remote_ip: str) -> SmtpConfig:
+        config = self.configs.get(remote_ip)
+        if config is None:
+            if len(self.configs) >= CLIENT_CACHE_SIZE:
+                self.configs.clear()
+            config = self.configs[remote_ip] = replace(self.core_config, remote_ip=remote_ip)
+        return config
 
     @property
     def name(self) -> str:
@@ -91,6 +103,7 @@ class SmtpService:
         self.node_name = node_name
         self.activity = activity  # the node's counters for the dashboard
         self.routes: dict[str, list[ConnectorRuntime]] = {}  # binding -> connectors on it
+        self.chosen: dict[tuple[str, str], ConnectorRuntime | None] = {}  # (binding, client ip) -> choice
         self.recipients = delivery.Recipients(store)
         self.sessions: set[SmtpSession] = set()
         self.per_connector: Counter[str] = Counter()
@@ -106,9 +119,21 @@ class SmtpService:
             for binding in runtime.connector.bindings:
                 routes.setdefault(binding, []).append(runtime)
         self.routes = routes
+        self.chosen = {}
         self.recipients.reset(domains)
 
     def choose(self, binding: str, remote_ip: str) -> ConnectorRuntime | None:
+        """The connector for a client on `binding` (remembered per binding and address until
+        the connectors change: a busy client does not re-parse its address every connection)."""
+        key = (binding, remote_ip)
+        if key in self.chosen:
+            return self.chosen[key]
+        if len(self.chosen) >= CLIENT_CACHE_SIZE:
+            self.chosen.clear()
+        runtime = self.chosen[key] = self._choose(binding, remote_ip)
+        return runtime
+
+    def _choose(self, binding: str, remote_ip: str) -> ConnectorRuntime | None:
         try:
             ip = ipaddress.ip_address(remote_ip)
         except ValueError:
@@ -175,7 +200,7 @@ class SmtpSession(Session):
         if (service.per_connector[connector.name] > connector.max_inbound_connections
                 or service.per_source[(connector.name, self.remote_ip)] > connector.max_inbound_connections_per_source):
             return self.refuse(TOO_MANY_CONNECTIONS)
-        self.conn = SmtpServer(replace(runtime.core_config, remote_ip=self.remote_ip))
+        self.conn = SmtpServer(runtime.config_for(self.remote_ip))
         if self.protocol_log is not None:
             self.conn.observer = self.log_command
         self.timeout = connector.connection_inactivity_timeout
