@@ -34,8 +34,8 @@ from .session import Session, penalise, report_login, verify_login
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
-# Lines we log with their arguments; AUTH keeps its mechanism; anything else (SASL data) is masked.
 CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
+# Lines we log with their arguments; AUTH keeps its mechanism; anything else (SASL data) is masked.
 _SAFE_VERBS = {"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"}
 
 
