@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from postroom.errors import ValidationError
-from postroom.tls import certificate_info, create_self_signed, server_context
+from postroom.tls import certificate_info, create_self_signed, server_context, switching_context
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +89,22 @@ def test_handshake_tls12_uses_ecdhe_aead(pair):
     t.join(5)
     done[0].close()
     b.close()
+
+
+@pytest.mark.parametrize("switching", [False, True])
+def test_tls13_sends_one_session_ticket_as_postfix_does(pair, switching):
+    cert, key = pair
+    chosen = server_context(cert, key)
+    server = switching_context(lambda: chosen) if switching else chosen
+    if switching:
+        server.load_cert_chain(cert, key)  # the listener's own, replaced in the ClientHello
+    client = trusting(cert)
+    seen = []
+    client._msg_callback = lambda conn, direction, version, content_type, msg_type, data: seen.append(
+        (direction, msg_type))
+    version, _ = handshake(server, client, "localhost")
+    assert version == "TLSv1.3"
+    assert seen.count(("read", ssl._TLSMessageType.NEWSESSION_TICKET)) == 1
 
 
 def test_wrong_name_is_refused(pair):
