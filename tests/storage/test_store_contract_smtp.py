@@ -437,6 +437,31 @@ def test_tracking_since(store, run):
     run(body())
 
 
+def test_remove_tracking_before_a_time_oldest_first_a_batch_at_a_time(store, run):
+    async def body():
+        for queue in ("Q1", "Q2", "Q3"):
+            await store.append_tracking([receive("a@example.com", queue_id=queue)])
+            await asyncio.sleep(0.002)
+        rows = await store.list_tracking()
+        before = await store.config_version()
+        assert await store.remove_tracking(rows[0].at) == 0  # older than, not at
+        assert await store.remove_tracking(rows[2].at, limit=1) == 1  # the oldest goes first
+        assert [r.queue_id for r in await store.list_tracking()] == ["Q2", "Q3"]
+        await store.append_tracking([receive("b@example.com", queue_id="Q4")])  # maybe still waiting for its batch
+        tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).isoformat()
+        assert await store.remove_tracking(tomorrow, limit=2) == 2
+        assert [r.queue_id for r in await store.list_tracking()] == ["Q4"]
+        assert await store.remove_tracking(tomorrow) == 1
+        assert await store.list_tracking() == []
+        assert await store.config_version() == before  # a log, not configuration
+        for kwargs, field in (({"before": "yesterday"}, "before"), ({"before": tomorrow, "limit": -1}, "limit"),
+                              ({"before": tomorrow, "limit": "9"}, "limit")):
+            with pytest.raises(ValidationError) as caught:
+                await store.remove_tracking(**kwargs)
+            assert caught.value.field == field
+    run(body())
+
+
 def test_mail_and_tracking_leave_config_version_alone(store, run):
     async def body():
         box = await mailbox(store)
@@ -487,7 +512,7 @@ def test_smtp_methods_need_an_open_store(make_store, run):
             store.add_connector(client()), store.list_connectors(), store.get_connector("EX01", "Client EX01"),
             store.put_connector(client()), store.remove_connector("EX01", "Client EX01"),
             store.deliver_message([box], MESSAGE), store.append_tracking([receive("a@example.com")]),
-            store.append_tracking([]), store.list_tracking(),
+            store.append_tracking([]), store.list_tracking(), store.remove_tracking("2024-05-01T00:00:00Z"),
         ]
         for call in calls:
             with pytest.raises(Unavailable):

@@ -34,6 +34,7 @@ from .metrics import Metrics
 from .pop3 import Pop3Service
 from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
+from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
 
 log = logging.getLogger("postroom.node")
@@ -75,6 +76,7 @@ class Node:
         authenticator = authenticator or Authenticator()
         self.activity = Activity()  # logins and deliveries for the dashboard, stored per heartbeat
         self.logins = LoginEvidence(server)  # refused logins for the doctor, stored per heartbeat
+        self.retention = TrackingRetention(store, server)  # message tracking older than 30 days goes
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard(Policy.from_env())  # failed-login blocks
@@ -123,6 +125,7 @@ class Node:
         self._stopping.set()
         if self._task:
             await self._task
+        await self.retention.stop()
         await self._close_listeners(set(self.listeners))
         self.admin.close()
         await self.drain_sessions(grace)
@@ -172,6 +175,7 @@ class Node:
             except asyncio.TimeoutError:
                 pass
             self.admin.refresh_date()
+            self.retention.tick()
             try:
                 now = time.monotonic()
                 if now - last_purge > SESSION_PURGE_INTERVAL:

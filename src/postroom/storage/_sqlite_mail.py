@@ -254,6 +254,11 @@ def tracking_query(*, sender: str | None, recipient: str | None, message_id: str
     return sql, [*params, limit]
 
 
+# Oldest first, one bounded batch per statement (see Store.remove_tracking).
+REMOVE_TRACKING = ("DELETE FROM message_tracking WHERE id IN"
+                   " (SELECT id FROM message_tracking WHERE at < ? ORDER BY at LIMIT ?)")
+
+
 def tracking_row(row: Sequence[Any]) -> TrackingEvent:
     id_, at, event_id, *rest = row
     return TrackingEvent(TrackingEventId(event_id), *rest, at=at, id=id_)

@@ -147,6 +147,10 @@ class Store(Protocol):
                             limit: int = 1000) -> list[TrackingEvent]:
         """The newest `limit` matching rows, oldest first. sender/recipient match
         case-insensitively and exactly; `since` is an ISO-8601 time (rows at or after it)."""
+    async def remove_tracking(self, before: str, limit: int = 5000) -> int:
+        """At most `limit` rows older than `before` (ISO-8601) go, oldest first; returns how
+        many. Nodes keep 30 days and call again while a batch comes back full, so pruning a
+        long history never holds the store in one long write."""
 
     # failed logins (the doctor's evidence; not configuration: no config_version bump) ---
     async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:

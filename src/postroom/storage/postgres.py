@@ -373,6 +373,9 @@ class PostgresStore(PostgresRecords):
         rows = await self._fetch(sql, *params)
         return [mail.tracking_row(tuple(row)) for row in reversed(rows)]
 
+    async def remove_tracking(self, before: str, limit: int = 5000) -> int:
+        return await self._execute(mail.REMOVE_TRACKING, mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+
 
 # SQL run inside the transactions above ---------------------------------------------------
 

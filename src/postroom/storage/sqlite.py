@@ -412,3 +412,8 @@ class SqliteStore(SqliteRecords):
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [mail.tracking_row(row) for row in reversed(rows)]
+
+    async def remove_tracking(self, before: str, limit: int = 5000) -> int:
+        params = (mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+        await self._tracking.flush()  # rows still waiting for their batch are judged too
+        return await self._write(lambda conn: conn.execute(mail.REMOVE_TRACKING, params).rowcount)
