@@ -82,6 +82,9 @@ def summary(p: dict, server: str) -> dict:
         s[k] = med(runs, k)
     errs = [r.get("first_error") for r in runs if r.get("first_error")]
     s["first_error"] = errs[0] if errs else None
+    # How far the runs of one point spread: a ratio near its target can land on either side.
+    each = [smtp_cpu(r) for r in runs if r.get("ok") and smtp_cpu(r) is not None]
+    s["cpu_range"] = (min(each), max(each)) if each else None
     return s
 
 
@@ -262,17 +265,19 @@ def smtp_scorecard(data: dict) -> str:
 
 
 def smtp_detail_table(data: dict) -> str:
-    out = ["| point | server | ok/reps | msgs/s | MB/s | CPU ms/msg (to delivery) | CPU ms/msg (load window) | "
-           "Dovecot SASL CPU ms/msg | drain s | delivered/s | server CPU % | server PSS MB | p50 ms | p99 ms | "
-           "client CPU % | host busy % | other CPU % |",
+    out = ["| point | server | ok/reps | msgs/s | MB/s | CPU ms/msg (to delivery) | CPU ms/msg, runs min-max | "
+           "CPU ms/msg (load window) | Dovecot SASL CPU ms/msg | drain s | delivered/s | server CPU % | "
+           "server PSS MB | p50 ms | p99 ms | client CPU % | host busy % | other CPU % |",
            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
-           "---: | ---: |"]
+           "---: | ---: | ---: |"]
     for p in smtp_points(data):
         for server in ("postroom", "postfix"):
             s = summary(p, server)
             out.append("| " + " | ".join([
                 p["id"], server, f"{s['ok']}/{s['reps']}", fmt(s["messages_per_s"]), fmt(s["mb_per_s"]),
-                fmt(s["cpu_ms_per_msg_drained"], 2), fmt(s["cpu_ms_per_msg"], 2), fmt(s["sasl_cpu_ms_per_msg"], 2),
+                fmt(s["cpu_ms_per_msg_drained"], 2),
+                "-" if s["cpu_range"] is None else f"{fmt(s['cpu_range'][0], 2)}-{fmt(s['cpu_range'][1], 2)}",
+                fmt(s["cpu_ms_per_msg"], 2), fmt(s["sasl_cpu_ms_per_msg"], 2),
                 fmt(s["drain_s"], 2), fmt(s["delivered_per_s"]), fmt(s["server_cpu_pct"], 0),
                 fmt(None if s["server_pss_kb"] is None else s["server_pss_kb"] / 1024),
                 fmt(s["lat_ms_p50"]), fmt(s["lat_ms_p99"]), fmt(s["client_cpu_pct"], 0),
@@ -326,7 +331,8 @@ def smtp_section(data: dict) -> list[str]:
         "",
         "### All SMTP figures (medians)",
         "",
-        "`CPU ms/msg (load window)` is mailload's own `--server-pid` figure, which stops with the load; "
+        "`CPU ms/msg, runs min-max` is the lowest and highest run of the point (the median is the one "
+        "compared); `CPU ms/msg (load window)` is mailload's own `--server-pid` figure, which stops with the load; "
         "`drain s` is how long the queue took to empty after the load (0 for postroom, which stores before "
         "answering), and `delivered/s` divides the messages by load time plus drain time. Server PSS (not RSS: "
         "Postfix runs up to a hundred processes sharing their libraries) is summed over the process tree at "
