@@ -15,10 +15,10 @@ from typing import Callable
 
 from ..errors import PostroomError
 from ..storage import Store
+from .evidence import PRUNE_INTERVAL  # one pruning rhythm for the node's logs
 
 log = logging.getLogger("postroom.node")
 TRACKING_MAX_AGE = timedelta(days=30)
-PRUNE_INTERVAL = 3600.0  # seconds between prunings
 BATCH = 5000  # rows per statement
 
 
