@@ -12,7 +12,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from typing import Any
 from .. import __version__
 from ..datadir import NODE_FILE, read_local_server
 from ..errors import Conflict, ValidationError
-from ..storage import open_store
+from ..storage import embedded_damage, open_store
 from .context import ADMINS, Context
 
 DB_FILE = "postroom.db"
@@ -156,12 +155,6 @@ def _manifest(work: str) -> dict[str, Any]:
 
 
 def _check_database(path: str) -> None:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-    except sqlite3.DatabaseError:
-        result = "not a database"
-    finally:
-        conn.close()
-    if result != "ok":
-        raise ValidationError("src", f"the database in the backup is damaged ({result})")
+    damage = embedded_damage(path)
+    if damage:
+        raise ValidationError("src", f"the database in the backup is damaged ({damage})")

@@ -42,5 +42,14 @@ def open_store(data_dir: str, url: str | None = None) -> Store:
     return PostgresStore(resolved)
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "open_store", "safe_url", "set_store_override",
-           "store_url"]
+def embedded_damage(path: str) -> str | None:
+    """What PRAGMA integrity_check finds in the embedded store file at `path`, on one line
+    (None: the file is a sound database)."""
+    from ._sqlite_check import check_file, summary
+
+    problems = check_file(path)
+    return summary(problems) if problems else None
+
+
+__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
+           "set_store_override", "store_url"]
