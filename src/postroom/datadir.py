@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 from .errors import ValidationError
 
 NODE_FILE = "node.json"
+PRIVATE_MODE = 0o600  # node.json and keys: the owner only
 
 
 def read_local_server(data_dir: str) -> str:
@@ -32,12 +35,21 @@ def read_store_url(data_dir: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+@contextmanager
+def create_private(path: str) -> Iterator[BinaryIO]:
+    """A file only its owner may read, from its first byte: node.json (`init` and `restore`)
+    and private keys. fchmod too: a file already at `path` keeps its old mode through O_TRUNC."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    os.fchmod(fd, PRIVATE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        yield handle
+
+
 def write_local_server(data_dir: str, server: str, store: str | None = None) -> None:
     """node.json: this data directory's server and, for a shared store, its URL. Only the
     owner may read it: the URL may hold the database password."""
     path = os.path.join(data_dir, NODE_FILE)
     content = {"server": server} if store is None else {"server": server, "store": store}
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8") as handle:
-        json.dump(content, handle)
+    with create_private(path + ".tmp") as handle:
+        handle.write(json.dumps(content).encode())
     os.replace(path + ".tmp", path)
