@@ -3,6 +3,7 @@ command (serve included) says the store is corrupted and how to restore it, inst
 it temporarily unavailable."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_serve_and_commands_on_a_damaged_store_say_it_is_corrupted(admin: Admin)
     damage(db, 0.1, 0.9)  # the settings the node reads at start
     assert_says_corrupted(admin.fails(8, "mailbox", "list").stderr, db)
     result = subprocess.run([*POSTROOM, "serve", "--data", str(admin.data)], capture_output=True, text=True,
-                            timeout=60, env={"COLUMNS": "250", "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+                            timeout=60, env={**os.environ, "COLUMNS": "250", "NO_COLOR": "1"})
     assert result.returncode == 8, result.stderr
     assert_says_corrupted(result.stderr, db)
     assert "Traceback" not in result.stderr

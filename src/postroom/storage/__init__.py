@@ -24,10 +24,11 @@ def set_store_override(url: str | None) -> None:
 
 def store_url(data_dir: str, url: str | None = None) -> str:
     """The store of DATA_DIR (see the module docstring): `embedded` or a PostgreSQL URL."""
-    for candidate in (url, _override, os.environ.get(STORE_ENV), read_store_url(data_dir)):
+    for candidate in (url, _override, os.environ.get(STORE_ENV)):
         if candidate and candidate.strip():
             return check_store_url(candidate)
-    return EMBEDDED
+    recorded = read_store_url(data_dir)  # only now: a given URL needs no node.json
+    return check_store_url(recorded) if recorded and recorded.strip() else EMBEDDED
 
 
 def open_store(data_dir: str, url: str | None = None) -> Store:
