@@ -72,7 +72,13 @@ def fail(error: PostroomError) -> typer.Exit:
     if isinstance(error, ValidationError):
         message = message.replace(f"{error.field}:", f"{error.field.replace('_', '-')}:", 1)
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_CODES.get(type(error), 1))
+    return typer.Exit(exit_code(error))
+
+
+def exit_code(error: PostroomError) -> int:
+    """The code of the error's own class or of the nearest one above it (StorageFull is an
+    Unavailable: 6); StoreCorrupted has its own (8)."""
+    return next((EXIT_CODES[kind] for kind in type(error).__mro__ if kind in EXIT_CODES), 1)
 
 
 def run(data: str, action: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -210,7 +216,7 @@ def serve(data: Data = DEFAULT_DATA,
     except PostroomError as error:
         if log_format == "json":  # even why serve stops is one JSON line (same exit code)
             logging.getLogger("postroom").error("postroom serve failed: %s", error.message)
-            raise typer.Exit(EXIT_CODES.get(type(error), 1)) from None
+            raise typer.Exit(exit_code(error)) from None
         raise fail(error) from None
     except Exception:
         if log_format != "json":

@@ -8,6 +8,11 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postroom.errors import StoreCorrupted
 
 from .conftest import Admin, flat
 
@@ -61,6 +66,14 @@ def test_backup_of_a_damaged_store_fails_and_leaves_no_backup(admin: Admin, tmp_
     db = admin.data / "postroom.db"
     damage(db, 0.6, 0.7)  # pages of the message only: the commands below still run
     admin.ok("mailbox", "list")
+
+    async def retrieve(store: Any) -> None:  # what POP3 RETR does: refused, and logged, as corrupted
+        mailbox = await store.get_mailbox("alice@example.com")
+        [message] = await store.list_messages(mailbox.id)
+        with pytest.raises(StoreCorrupted) as info:
+            await store.read_message(mailbox.id, message.id)
+        assert_says_corrupted(info.value.message, db)
+    admin.peek(retrieve)
 
     dest = tmp_path / "backups" / "postroom.tar.gz"
     dest.parent.mkdir()
