@@ -11,7 +11,7 @@ from typing import Any
 
 from .conftest import Admin
 
-BIG = b"".join(b"line %06d \x80\xff of an 8-bit message\r\n" % n for n in range(40000))
+BIG = b"Subject: big\r\n\r\n" + b"".join(b"line %06d \x80\xff of an 8-bit message\r\n" % n for n in range(40000))
 
 
 def everything(admin: Admin) -> dict[str, Any]:
