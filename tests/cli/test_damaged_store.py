@@ -100,3 +100,11 @@ def test_a_store_file_that_is_not_a_database_is_reported_corrupted(admin: Admin)
     with open(db, "r+b") as handle:
         handle.write(b"\xa5" * 100)  # the header: SQLITE_NOTADB
     assert_says_corrupted(admin.fails(8, "mailbox", "list").stderr, db)
+
+
+def test_exit_codes_follow_the_error_class() -> None:
+    from postroom.cli import exit_code
+    from postroom.errors import StorageFull, Unavailable
+
+    assert exit_code(StoreCorrupted("x")) == 8  # not "try again later" (6)
+    assert exit_code(StorageFull("x")) == 6 == exit_code(Unavailable("x"))  # docs: disk full exits 6
