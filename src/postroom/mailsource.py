@@ -20,14 +20,13 @@ ACCEPTED_FORMS = ["mbox file", "Maildir (directory with cur/ or new/)", "directo
 # is a line end of its own.
 _LINE_END = re.compile(rb"\r*\n|\r")
 # A header field name (RFC 5322: printable ASCII except colon), then a colon.
-_HEADER_LINE = re.compile(rb"[!-9;-~]+:")
+_FIELD = re.compile(rb"([!-9;-~]+):")
 _MBOXRD_FROM = re.compile(rb">+From ")
 _BLANK = (b"\n", b"\r\n")
 # What makes a file a message (see check_header): every line of its header section a field
 # (RFC 5322 name, colon) or the folded continuation of one, and at least one of the fields
 # below among them. Fields alone are not enough: /etc/shadow's "root:$y$...:19000:0:..." lines
 # are each a syntactically valid field named "root".
-_FIELD = re.compile(rb"([!-9;-~]+):")
 MESSAGE_FIELDS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to",
     "references", "comments", "keywords", "received", "return-path", "delivered-to", "mime-version",
@@ -71,7 +70,7 @@ def detect(path: str | os.PathLike[str]) -> str:
             # An empty file is an empty mbox: importing it is a no-op, not an error.
             if head.startswith(b"From ") or head == b"":
                 return "mbox"
-            if p.name.lower().endswith(".eml") or _HEADER_LINE.match(head):
+            if p.name.lower().endswith(".eml") or _FIELD.match(head):
                 return "eml"
             raise _bad_path(p, "line 1: neither an mbox's 'From ...' line nor a message's first header field")
     except PermissionError:
