@@ -18,7 +18,9 @@ import typer
 from . import __version__
 from .cli_output import console, emit, err_console, show_record, show_table
 from .datadir import read_local_server
-from .errors import Conflict, Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
+from .errors import (
+    Conflict, Forbidden, NotFound, PostroomError, StoreCorrupted, Unauthenticated, Unavailable, ValidationError,
+)
 from .service import LOCAL_OPERATOR, Context
 from .service import domains as domain_ops
 from .service import mailboxes as mailbox_ops
@@ -27,7 +29,8 @@ from .service import services as service_ops
 from .service.setup import initialise, upgrade
 from .storage import open_store, set_store_override
 
-EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7}
+EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7,
+              StoreCorrupted: 8}
 
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -69,7 +72,13 @@ def fail(error: PostroomError) -> typer.Exit:
     if isinstance(error, ValidationError):
         message = message.replace(f"{error.field}:", f"{error.field.replace('_', '-')}:", 1)
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_CODES.get(type(error), 1))
+    return typer.Exit(exit_code(error))
+
+
+def exit_code(error: PostroomError) -> int:
+    """The code of the error's own class or of the nearest one above it (StorageFull is an
+    Unavailable: 6); StoreCorrupted has its own (8)."""
+    return next((EXIT_CODES[kind] for kind in type(error).__mro__ if kind in EXIT_CODES), 1)
 
 
 def run(data: str, action: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -207,7 +216,7 @@ def serve(data: Data = DEFAULT_DATA,
     except PostroomError as error:
         if log_format == "json":  # even why serve stops is one JSON line (same exit code)
             logging.getLogger("postroom").error("postroom serve failed: %s", error.message)
-            raise typer.Exit(EXIT_CODES.get(type(error), 1)) from None
+            raise typer.Exit(exit_code(error)) from None
         raise fail(error) from None
     except Exception:
         if log_format != "json":

@@ -53,3 +53,10 @@ class Unavailable(PostroomError):
 class StorageFull(Unavailable):
     """The disk (or file system) holding the store is full: temporary, like any Unavailable;
     SMTP answers it 452 4.3.1 instead of 451 4.3.0."""
+
+
+class StoreCorrupted(Unavailable):
+    """The store's files are damaged (SQLite: SQLITE_CORRUPT, SQLITE_NOTADB; PostgreSQL: XX001,
+    XX002). Waiting will not fix it: the message names the store and how to restore it. It stays
+    an Unavailable so the wire edges still answer a temporary failure (SMTP 451: the sender
+    retries, and the mail arrives once the store is restored)."""

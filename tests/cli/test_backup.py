@@ -11,7 +11,7 @@ from typing import Any
 
 from .conftest import Admin
 
-BIG = b"".join(b"line %06d \x80\xff of an 8-bit message\r\n" % n for n in range(40000))
+BIG = b"Subject: big\r\n\r\n" + b"".join(b"line %06d \x80\xff of an 8-bit message\r\n" % n for n in range(40000))
 
 
 def everything(admin: Admin) -> dict[str, Any]:
@@ -91,3 +91,14 @@ def test_damaged_or_foreign_archives_are_refused(admin: Admin, runner, tmp_path:
     assert not (tmp_path / "outside").exists() and not target.data.exists()
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     assert "not a readable postroom backup" in target.fails(2, "restore", str(tmp_path / "junk.tar.gz")).stderr
+
+
+def test_restore_writes_secrets_for_the_owner_only_as_init_does(admin: Admin, runner, tmp_path: Path) -> None:
+    archive = tmp_path / "backup.tar.gz"
+    admin.ok("backup", str(archive))
+    restored = Admin(runner, tmp_path / "restored")
+    restored.ok("restore", str(archive))
+    assert (admin.data / "node.json").stat().st_mode & 0o777 == 0o600  # what init writes
+    assert (restored.data / "node.json").stat().st_mode & 0o777 == 0o600  # node.json may hold the store password
+    assert (restored.data / "tls" / "postroom.key").stat().st_mode & 0o777 == 0o600
+    restored.ok("mailbox", "list")  # and the node can still read it

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 
+from postroom.service.mailboxes import IMPORT_BATCH
+
 from .conftest import Admin, flat
 
 MBOX = (
@@ -150,3 +152,34 @@ def test_import_into_an_unknown_mailbox_is_not_found(admin: Admin, tmp_path: Pat
     mbox.write_bytes(MBOX)
     result = admin.fails(3, "mailbox", "import", "nobody@example.com", str(mbox))
     assert "nobody@example.com" in result.stderr
+
+
+SHADOW_LIKE = (b"root:$y$j9T$Qm1bS2lrZXk$C5x0Jk5oQp8y2f1v3Tq7e9Rw4uXy6zA1bC3dE5fG7h.:19000:0:99999:7:::\n"
+               b"daemon:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n")
+
+
+@pytest.mark.parametrize("name, content, line", [
+    ("shadow", SHADOW_LIKE, 1),
+    ("photo.eml", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", 1),
+])
+def test_import_of_what_is_not_mail_is_refused_naming_file_and_line(alice: Admin, tmp_path: Path, name: str,
+                                                                     content: bytes, line: int) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = alice.fails(2, "mailbox", "import", "alice@example.com", str(path))
+    assert f"error: path: {path}: line {line}: " in flat(result.stderr)
+    assert "nothing was imported" in flat(result.stderr)
+    assert_usage(alice, "alice@example.com", [])
+    assert not [entry for entry in alice.audit() if entry["action"] == "mailbox.import"]
+
+
+def test_one_bad_file_in_a_maildir_imports_nothing(alice: Admin, tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    (maildir / "cur").mkdir(parents=True)
+    for n in range(IMPORT_BATCH + 1):  # good messages first: more than one stored batch's worth
+        (maildir / "cur" / f"1700{n:06d}.M{n}.host:2,S").write_bytes(b"Subject: good %d\n\nok\n" % n)
+    bad = maildir / "cur" / "1800000000.M9.host:2,S"
+    bad.write_bytes(b"Subject: fine so far\nthis line is no header\n\nbody\n")
+    result = alice.fails(2, "mailbox", "import", "alice@example.com", str(maildir))
+    assert f"{bad}: line 2: " in flat(result.stderr)
+    assert_usage(alice, "alice@example.com", [])

@@ -173,3 +173,77 @@ def test_bad_path(tmp_path, make):
         list(iter_messages(p))
     with pytest.raises(ValidationError):
         count_messages(p)
+
+
+# what is not a message is refused, naming the file and the line -------------------------
+
+SHADOW = (b"root:$y$j9T$Qm1bS2lrZXk$C5x0Jk5oQp8y2f1v3Tq7e9Rw4uXy6zA1bC3dE5fG7h.:19000:0:99999:7:::\n"
+          b"daemon:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\nsshd:!:19000::::::\n")
+PASSWD = b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+
+
+def refusal(path) -> str:
+    with pytest.raises(ValidationError) as info:
+        count_messages(path)
+    assert info.value.field == "path"
+    return info.value.message
+
+
+@pytest.mark.parametrize("content, line, why", [
+    (SHADOW, 1, "has none of the fields From, To, Subject"),
+    (PASSWD, 1, "has none of the fields"),
+    (b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00", 1, "NUL byte"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 1, "neither a header field"),
+    (b"Subject: x\nX-Data: \x00\x01\n\nbody\n", 2, "NUL byte"),
+    (b"just some notes\nabout things\n", 1, "neither a header field"),
+    (b"Note: buy milk\nTodo: call Bob\n", 1, "has none of the fields"),
+    (b"Subject: no empty line before the body\nHello there\n", 2, "neither a header field"),
+    (b" folded: first\nSubject: x\n\n", 1, "continuation"),
+    (b"\nSubject: after a blank line\n", 1, "empty line"),
+])
+def test_a_file_that_is_not_a_message_is_refused_with_its_line(tmp_path, content, line, why):
+    p = tmp_path / "thing.eml"
+    p.write_bytes(content)
+    message = refusal(p)
+    assert f"{p}: line {line}: " in message and why in message and "nothing was imported" in message
+
+
+@pytest.mark.parametrize("content", [
+    b"Subject: only a subject\n\nbody\n",
+    b"From: only-a-sender@example.com\n\n",
+    b"from: lower case\r\nX-Custom_Field.v2: odd but legal name\r\n\r\n",
+    b"Received: from a by b;\n\tMon, 1 Jan 2024 00:00:00 +0000\nSubject: folded\n  on two lines\n\nx\n",
+    b"From sender@example.com Mon Jan  1 00:00:00 2024\nSubject: an envelope line left on\n\nx\n",
+    b"Subject: headers only, no body, no final newline",
+    b"Subject: Caf\xc3\xa9 8-bit \xff\r\r\nTo: a@example.com\r\r\n\r\r\n\x00 binary body is the body's business\n",
+])
+def test_real_messages_pass_the_check(tmp_path, content):
+    p = tmp_path / "one.eml"
+    p.write_bytes(content)
+    assert count_messages(p) == 1
+
+
+def test_a_header_section_without_end_is_refused(tmp_path):
+    p = tmp_path / "long.eml"
+    p.write_bytes(b"Subject: x\n" + b"X-Pad: " + b"a" * 100 + b"\n" * 1 + b"X-More: y\n" * 200_000)
+    assert "no empty line ends a header section" in refusal(p)
+
+
+def test_a_long_message_is_checked_from_its_head(tmp_path):
+    p = tmp_path / "big.eml"
+    p.write_bytes(b"Subject: big\n\n" + b"body line\n" * 300_000)
+    assert count_messages(p) == 1
+
+
+def test_an_mbox_names_the_line_of_the_message_that_is_not_one(tmp_path):
+    p = tmp_path / "inbox"
+    p.write_bytes(b"From x\n" + MSG1 + b"\nFrom y\nroot:x:0:0:root:/root:/bin/bash\n\nFrom z\n" + MSG2)
+    assert f"{p}: line 8: not a message" in refusal(p)
+
+
+def test_a_maildir_names_the_file_that_is_not_a_message(tmp_path):
+    (tmp_path / "cur").mkdir()
+    (tmp_path / "cur" / "1.host").write_bytes(MSG1)
+    bad = tmp_path / "cur" / "2.host"
+    bad.write_bytes(b"\x00\x01\x02\x03")
+    assert f"{bad}: line 1: " in refusal(tmp_path)

@@ -12,16 +12,15 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tarfile
 import tempfile
 from datetime import datetime, timezone
 from typing import Any
 
 from .. import __version__
-from ..datadir import NODE_FILE, read_local_server
+from ..datadir import NODE_FILE, create_private, read_local_server
 from ..errors import Conflict, ValidationError
-from ..storage import open_store
+from ..storage import embedded_damage, open_store
 from .context import ADMINS, Context
 
 DB_FILE = "postroom.db"
@@ -98,6 +97,17 @@ def _safe_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     return members
 
 
+def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, target: str) -> None:
+    """Secrets (node.json, private keys) readable by the owner only, as `init` writes them."""
+    private = member.name == NODE_FILE or member.name.endswith(".key")
+    source = archive.extractfile(member)
+    assert source is not None  # _safe_members admits regular files only
+    with source, create_private(target) if private else open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+    if not private:
+        os.chmod(target, 0o640)
+
+
 async def restore(src: str, data_dir: str) -> dict[str, Any]:
     """Rebuild an install from `src` into `data_dir`, which must not exist or be empty."""
     data_dir = os.path.abspath(data_dir)
@@ -113,9 +123,7 @@ async def restore(src: str, data_dir: str) -> dict[str, Any]:
                 for member in members:
                     target = os.path.join(work, member.name)
                     os.makedirs(os.path.dirname(target), mode=0o750, exist_ok=True)
-                    with archive.extractfile(member) as source, open(target, "wb") as out:  # type: ignore[union-attr]
-                        shutil.copyfileobj(source, out)
-                    os.chmod(target, 0o600 if member.name.endswith(".key") else 0o640)
+                    _extract(archive, member, target)
         except (OSError, tarfile.TarError, EOFError) as error:
             raise ValidationError("src", f"{src} is not a readable postroom backup ({error.__class__.__name__})") from None
         manifest = _manifest(work)
@@ -156,12 +164,6 @@ def _manifest(work: str) -> dict[str, Any]:
 
 
 def _check_database(path: str) -> None:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-    except sqlite3.DatabaseError:
-        result = "not a database"
-    finally:
-        conn.close()
-    if result != "ok":
-        raise ValidationError("src", f"the database in the backup is damaged ({result})")
+    damage = embedded_damage(path)
+    if damage:
+        raise ValidationError("src", f"the database in the backup is damaged ({damage})")

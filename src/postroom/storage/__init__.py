@@ -24,10 +24,11 @@ def set_store_override(url: str | None) -> None:
 
 def store_url(data_dir: str, url: str | None = None) -> str:
     """The store of DATA_DIR (see the module docstring): `embedded` or a PostgreSQL URL."""
-    for candidate in (url, _override, os.environ.get(STORE_ENV), read_store_url(data_dir)):
+    for candidate in (url, _override, os.environ.get(STORE_ENV)):
         if candidate and candidate.strip():
             return check_store_url(candidate)
-    return EMBEDDED
+    recorded = read_store_url(data_dir)  # only now: a given URL needs no node.json
+    return check_store_url(recorded) if recorded and recorded.strip() else EMBEDDED
 
 
 def open_store(data_dir: str, url: str | None = None) -> Store:
@@ -42,5 +43,14 @@ def open_store(data_dir: str, url: str | None = None) -> Store:
     return PostgresStore(resolved)
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "open_store", "safe_url", "set_store_override",
-           "store_url"]
+def embedded_damage(path: str) -> str | None:
+    """What PRAGMA integrity_check finds in the embedded store file at `path`, on one line
+    (None: the file is a sound database)."""
+    from ._sqlite_check import check_file, summary
+
+    problems = check_file(path)
+    return summary(problems) if problems else None
+
+
+__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
+           "set_store_override", "store_url"]

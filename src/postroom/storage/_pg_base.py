@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from ..errors import Conflict, PostroomError, StorageFull, Unavailable, ValidationError
+from ..errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
 from ._sqlite_schema import migrations, now
 from .location import safe_url
 
@@ -51,6 +51,9 @@ def translate(exc: BaseException, url: str) -> BaseException:
         new = ValidationError("value", str(exc))
     elif isinstance(exc, asyncpg.DiskFullError) or getattr(exc, "sqlstate", "") == "53100":
         new = StorageFull(f"the disk holding the PostgreSQL store is full, free some space: {exc}")
+    elif getattr(exc, "sqlstate", "") in ("XX001", "XX002"):  # data_corrupted, index_corrupted
+        new = StoreCorrupted(f"the PostgreSQL store at {safe_url(url)} is corrupted: {exc}. Waiting will not fix"
+                             " it: repair it (REINDEX for an index) or restore it with PostgreSQL's tools")
     elif isinstance(exc, asyncpg.UndefinedTableError):
         new = Unavailable(f"the store is not initialised (run `postroom init` first): {exc}")
     elif isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)):

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import Conflict, PostroomError, StorageFull, Unavailable, ValidationError
+from ._sqlite_check import corrupted, is_corruption
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 256  # write jobs per group commit
 
 
-def translate(exc: BaseException) -> BaseException:
-    """sqlite3 errors -> postroom errors; postroom errors and others pass unchanged."""
+def translate(exc: BaseException, path: str = "") -> BaseException:
+    """sqlite3 errors -> postroom errors; postroom errors and others pass unchanged. `path`:
+    the database file, named when it is damaged."""
     if not isinstance(exc, sqlite3.Error):
         return exc
     text = str(exc) or type(exc).__name__
@@ -40,9 +42,11 @@ def translate(exc: BaseException) -> BaseException:
         new = ValidationError("value", text)
     elif _disk_full(exc):
         new = StorageFull(f"the disk holding the store is full, free some space: {text}")
+    elif is_corruption(exc):  # not temporary: say so, and how to restore
+        new = corrupted(path or "(unknown file)", text)
     elif "no such table" in text:
         new = Unavailable(f"the store is not initialised (run migrations first): {text}")
-    else:  # locked, busy, disk I/O error, disk full, cannot open, corrupt, ...
+    else:  # locked, busy, disk I/O error, cannot open, ...
         new = Unavailable(f"the store is unavailable, try again later: {text}")
     new.__cause__ = exc
     return new
@@ -130,7 +134,7 @@ class _Worker(threading.Thread):
             try:
                 self.conn = connect(self.path, writer=self.writer)
             except Exception as exc:  # includes OSError from creating the directory
-                error = translate(exc)
+                error = translate(exc, self.path)
                 if not isinstance(error, PostroomError):
                     error = Unavailable(f"cannot open the store {self.path}: {exc}")
                     error.__cause__ = exc
@@ -161,7 +165,7 @@ class Reader(_Worker):
             try:
                 result = job.fn(self.conn)
             except Exception as exc:
-                settle(job, error=translate(exc))
+                settle(job, error=translate(exc, self.path))
             else:
                 settle(job, result)
 
@@ -208,7 +212,7 @@ class Writer(_Worker):
             result = job.fn(self.conn)
         except Exception as exc:
             self._rollback()
-            settle(job, error=translate(exc))
+            settle(job, error=translate(exc, self.path))
         else:
             settle(job, result)
 
@@ -219,7 +223,7 @@ class Writer(_Worker):
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # locked by another process: retrying singly won't help
             for job in jobs:
-                settle(job, error=translate(exc))
+                settle(job, error=translate(exc, self.path))
             return
         if len(jobs) == 1:
             self._run_alone(jobs[0])
@@ -234,7 +238,7 @@ class Writer(_Worker):
                     if isinstance(exc, sqlite3.OperationalError) or not conn.in_transaction:
                         raise  # the transaction itself is in doubt
                     conn.execute("ROLLBACK TO job")
-                    outcomes.append((job, None, translate(exc)))
+                    outcomes.append((job, None, translate(exc, self.path)))
                 else:
                     outcomes.append((job, result, None))
                 conn.execute("RELEASE job")
@@ -242,7 +246,7 @@ class Writer(_Worker):
         except Exception as exc:
             self._rollback()
             if len(jobs) == 1:
-                settle(jobs[0], error=translate(exc))
+                settle(jobs[0], error=translate(exc, self.path))
             else:
                 for job in jobs:
                     self._run_group([job])
@@ -262,6 +266,6 @@ class Writer(_Worker):
             conn.execute("COMMIT")
         except Exception as exc:
             self._rollback()
-            settle(job, error=translate(exc))
+            settle(job, error=translate(exc, self.path))
         else:
             settle(job, result)

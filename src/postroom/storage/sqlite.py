@@ -18,6 +18,7 @@ from ..model import (
     Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
 )
 from . import _sqlite_admin as admin_sql
+from . import _sqlite_check as check
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_records import SqliteRecords, count_argument
@@ -365,8 +366,14 @@ class SqliteStore(SqliteRecords):
             try:
                 conn.backup(target)
                 target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+                # The online backup copies pages as they are, damaged ones included: check the
+                # copy as restore will, so a backup that would not restore is never written.
+                problems = check.integrity_problems(target)
             finally:
                 target.close()
+            if problems:
+                os.unlink(path)
+                raise check.corrupted(self.path, f"PRAGMA integrity_check on a copy found: {check.summary(problems)}")
             with open(path, "rb+") as handle:
                 os.fsync(handle.fileno())
         await self._read(copy)

@@ -123,6 +123,11 @@ async def form_action(page: ConsolePage, request: Request) -> dict[str, Any]:
 STATUS = {ValidationError: 400, Forbidden: 403, NotFound: 404, Unauthenticated: 401, Unavailable: 503}
 
 
+def _status(error: PostroomError) -> int:
+    """Subclasses too: StorageFull and StoreCorrupted are Unavailable (503)."""
+    return next((status for kind, status in STATUS.items() if isinstance(error, kind)), 409)
+
+
 class ConsoleRoute(APIRoute):
     """Console routes answer in HTML: a sign-in redirect for visitors, an error page otherwise."""
 
@@ -141,7 +146,7 @@ class ConsoleRoute(APIRoute):
                     page = await _page(request)
                 except (SignInRequired, PostroomError):
                     pass
-                return render(request, page, "console/error.html", status=STATUS.get(type(error), 409), error=error)
+                return render(request, page, "console/error.html", status=_status(error), error=error)
 
         return html_errors
 
