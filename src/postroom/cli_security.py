@@ -63,9 +63,11 @@ def security_policy_set(
     window: Annotated[Optional[str], _opt("Time within which failures count: 1m..24h (e.g. 15m, 900, "
                                           "00:15:00; default 15m).")] = None,
     block_time: Annotated[Optional[str], _opt("How long a block lasts: 1m..168h (default 15m).")] = None,
-    max_delay: Annotated[Optional[str], _opt("Longest wait before a failed login's reply: 1s..60s (default 15s).")] = None,
+    max_delay: Annotated[Optional[str], _opt("Longest wait before a failed login's reply: 1s..60s "
+                                             "(default 15s).")] = None,
     trusted_networks: Annotated[Optional[str], _opt("Sources never blocked nor delayed beyond the base delay: CIDR "
-                                                    "blocks, comma-separated, or none (default 127.0.0.0/8,::1/128).")] = None,
+                                                    "blocks, comma-separated, or none (default "
+                                                    "127.0.0.0/8,::1/128).")] = None,
 ) -> None:
     """Change the login block policy; running nodes apply it within a second, without a restart."""
     given = {"max_source_failures": max_source_failures, "max_mailbox_failures": max_mailbox_failures,

@@ -39,7 +39,8 @@ def test_values_are_parsed_as_the_cli_and_the_api_send_them() -> None:
     ("trusted_networks", "10.0.0.0/33", "'10.0.0.0/33' is not an IP address or CIDR block"),
     ("trusted_networks", "none,10.0.0.0/8", "'none' is not an IP address or CIDR block"),
     ("trusted_networks", 7, "7 is not a list of networks"),
-    ("trusted_networks", ",".join(f"10.0.{n}.0/24" for n in range(101)), "101 networks is too many (allowed: at most 100"),
+    ("trusted_networks", ",".join(f"10.0.{n}.0/24" for n in range(101)),
+     "101 networks is too many (allowed: at most 100"),
 ])
 def test_a_bad_value_is_refused_naming_the_field_and_the_allowed_values(field, value, message) -> None:
     with pytest.raises(ValidationError) as refused:

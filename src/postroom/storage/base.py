@@ -11,15 +11,16 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, admin-service settings, the login policy, domains, mailboxes) increases `config_version()`, which nodes poll to apply changes live.
+  connectors, admin-service settings, the login policy, domains, mailboxes) increases
+  `config_version()`, which nodes poll to apply changes live.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
-    Service, TrackingEvent, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector,
+    Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 from ..model import Block, LoginFailure
 

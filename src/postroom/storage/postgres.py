@@ -18,7 +18,8 @@ import asyncpg
 
 from ..errors import Conflict, NotFound
 from ..model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
+    WebSettings,
 )
 from . import _org_settings as org
 from . import _sqlite_admin as admin_sql
