@@ -224,3 +224,5 @@ from .model_admin import (  # noqa: E402,F401
     AUDIT_CHANNELS, AUDIT_OUTCOMES, DEV_WEB_SETTINGS, ROLE_GROUPS, Admin, ApiToken, WebSession, WebSettings,
     admin_name, role_groups,
 )
+
+from .model_security import LoginPolicy  # noqa: E402,F401

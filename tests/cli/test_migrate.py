@@ -90,6 +90,15 @@ def test_ten_thousand_messages_move_to_postgresql_byte_exact(admin, url):
     assert [e["action"] for e in admin.audit()][:1] == ["migrate"]
 
 
+def test_the_login_block_policy_moves_too(admin, url):
+    admin.ok("security", "policy", "set", "--max-source-failures", "4", "--trusted-networks", "10.0.0.0/8")
+    policy = admin.json("security", "policy")
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("security", "policy") == policy  # read from PostgreSQL now
+    assert policy["max_source_failures"] == 4
+
+
 def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
     migrate(admin, admin.data, url)
     other = admin.__class__(admin.runner, admin.data.parent / "other")

@@ -1,8 +1,9 @@
 """A real node blocks a source after repeated bad logins and lifts it when an admin clears the
-block from another process (`postroom security blocks --clear`), within about a second.
+block from another process (`postroom security blocks --clear`), within about a second; a
+change of the login block policy (`postroom security policy set`) applies to the running node.
 
-Loopback is trusted by default (never blocked), so this node trusts no network and blocks
-after 3 failures (POSTROOM_TRUSTED_NETWORKS, POSTROOM_AUTH_MAX_FAILURES)."""
+Loopback is trusted by default (never blocked), so these nodes trust no network
+(`postroom security policy set --trusted-networks none`)."""
 from __future__ import annotations
 
 import base64
@@ -21,14 +22,24 @@ FAIL2BAN = re.compile(r"postroom auth failure: service=\S+ remote=(?P<host>\S+) 
 
 @pytest.fixture
 def strict_server(tmp_path):
+    yield from node(tmp_path, "--max-source-failures", "3")
+
+
+def node(tmp_path, *policy: str):
     instance = Postroom(tmp_path, failure_delay=0.05)
-    instance.env.update(POSTROOM_TRUSTED_NETWORKS="none", POSTROOM_AUTH_MAX_FAILURES="3")
     instance.init()
     instance.new_mailbox("crm@example.com", "right-pw")
-    instance.cli("pop", "set", "--login-type", "plain-text-login")  # USER/PASS without TLS: shorter
+    instance.cli_batch(("pop", "set", "--login-type", "plain-text-login"),  # USER/PASS without TLS: shorter
+                       ("security", "policy", "set", "--trusted-networks", "none", *policy))
     instance.start()
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+def default_policy_server(tmp_path):
+    """The default thresholds (10 failures from a source), loopback untrusted."""
+    yield from node(tmp_path)
 
 
 def pop_login(server: Postroom, password: str) -> str:
@@ -59,3 +70,25 @@ def test_bad_logins_block_the_source_until_an_admin_clears_it(strict_server: Pos
     hosts = [m.group("host") for m in map(FAIL2BAN.search, log.splitlines()) if m]
     assert hosts.count("127.0.0.1") >= 5  # 3 bad passwords, 2 refused while blocked
     assert "postroom auth failure: service=pop3 remote=127.0.0.1 user=crm@example.com reason=bad-credentials" in log
+
+
+def test_a_policy_change_applies_to_the_running_node_without_a_restart(default_policy_server: Postroom) -> None:
+    server = default_policy_server
+    pid = server.process.pid
+    for _ in range(3):  # 3 of the default 10: no block
+        assert pop_login(server, "wrong").startswith("-ERR [AUTH]")
+
+    # 4 failures now block a source; the command returns once this server's node applied it
+    server.cli("security", "policy", "set", "--max-source-failures", "4")
+    assert pop_login(server, "wrong").startswith("-ERR [AUTH]")  # the 4th: starts the block
+    assert pop_login(server, "right-pw").startswith("-ERR [SYS/TEMP]")
+    wait_until(lambda: server.cli_json("security", "blocks"), 5, "the block to reach the store")
+    [block] = server.cli_json("security", "blocks")
+    assert (block["kind"], block["value"], block["failures"]) == ("source", "127.0.0.1", 4)
+
+    # trusting loopback again lets it in at once, block or not
+    server.cli("security", "policy", "set", "--trusted-networks", "127.0.0.0/8,::1")
+    assert pop_login(server, "right-pw").startswith("+OK")
+    assert server.process.poll() is None and server.process.pid == pid, "no restart"
+    log = server.log_path.read_text()
+    assert "POSTROOM_TRUSTED_NETWORKS" not in log  # nothing set it: no warning about retired variables

@@ -9,7 +9,7 @@ import pytest
 
 from postroom.errors import Forbidden
 from postroom.service import Caller, Context
-from postroom.service import admins, connectors, domains, mailboxes, pop, services, web
+from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -30,6 +30,12 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                 "web.set", "server/EX01/web",
                 {"http_bindings": ["127.0.0.1:8080"], "session_timeout": 28800},
                 {"http_bindings": ["127.0.0.1:8081"], "session_timeout": 3600}),
+    "security.policy.set": (lambda ctx: security.set_login_policy(ctx, {"max_source_failures": "3",
+                                                                        "trusted_networks": "none",
+                                                                        "max_delay": "15s"}),
+                            "security.policy.set", "security/policy",
+                            {"max_source_failures": 10, "trusted_networks": ["127.0.0.0/8", "::1/128"]},
+                            {"max_source_failures": 3, "trusted_networks": []}),
     "connector.set": (lambda ctx: connectors.set_connector(ctx, "Client EX01", enabled=False),
                       "connector.set", "server/EX01/connector/Client EX01", {"enabled": True}, {"enabled": False}),
     "connector.remove": (lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
@@ -142,7 +148,8 @@ def test_audit_filters(context, store, run) -> None:
 async def _state(store: Store) -> dict[str, Any]:
     return {
         "pop": await store.get_pop_settings("EX01"), "services": await store.list_services("EX01"),
-        "web": await store.get_web_settings("EX01"), "connectors": await store.list_connectors(None),
+        "web": await store.get_web_settings("EX01"), "policy": await store.get_login_policy(),
+        "connectors": await store.list_connectors(None),
         "domains": await store.list_domains(), "mailboxes": await store.list_mailboxes(),
         "admins": await store.list_admins(), "tokens": await store.list_tokens(),
     }

@@ -13,7 +13,7 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import admins, connectors, domains, logs, mailboxes, pop, services, web
+from postroom.service import admins, connectors, domains, logs, mailboxes, pop, security, services, web
 from postroom.model import ApiToken
 from postroom.storage import Store
 
@@ -35,6 +35,7 @@ READS: dict[str, Op] = {
     "list_admins": lambda ctx: admins.list_admins(ctx),
     "show_admin": lambda ctx: admins.show_admin(ctx, "admin"),
     "list_tokens": lambda ctx: admins.list_tokens(ctx),
+    "login_policy": lambda ctx: security.login_policy(ctx),
 }
 
 SERVER_CHANGES: dict[str, Op] = {
@@ -53,6 +54,7 @@ SERVER_CHANGES: dict[str, Op] = {
     "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
     "set_web": lambda ctx: web.set_web(ctx, http_bindings="127.0.0.1:8081"),
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
+    "set_login_policy": lambda ctx: security.set_login_policy(ctx, {"max_source_failures": 3, "window": "30m"}),
 }
 
 
@@ -106,6 +108,7 @@ def snapshot(store: Store, run) -> dict[str, Any]:
             "admins": await store.list_admins(),
             "tokens": await store.list_tokens(),
             "web": await store.get_web_settings("EX01"),
+            "login_policy": await store.get_login_policy(),
             "config_version": await store.config_version(),
         }
     return run(read())

@@ -9,7 +9,7 @@ import pytest
 
 from postroom.errors import Conflict, NotFound, Unavailable, ValidationError
 from postroom.model import (
-    DEV_WEB_SETTINGS, Admin, ApiToken, AuditEntry, PopSettings, Server, WebSession, WebSettings,
+    DEV_WEB_SETTINGS, Admin, ApiToken, AuditEntry, LoginPolicy, PopSettings, Server, WebSession, WebSettings,
 )
 
 from .test_store_contract import SERVER, is_utc_iso, services_for
@@ -279,6 +279,47 @@ def test_web_settings_survive_reopen(make_store, run):
         await store.open()
         try:
             assert await store.get_web_settings("EX01") == CUSTOM_WEB
+        finally:
+            await store.close()
+    run(body())
+
+
+# the organization's login block policy -----------------------------------------------------
+
+STRICT_POLICY = LoginPolicy(trusted_networks=("10.0.0.0/8", "2001:db8::/32"), max_source_failures=3,
+                            max_mailbox_failures=5, window=1800, block_time=3600, max_delay=5)
+
+
+def test_login_policy_defaults_then_round_trip(store, run):
+    async def body():
+        assert await store.get_login_policy() == LoginPolicy(), "a fresh store has the defaults"
+        before = await store.config_version()
+        await store.put_login_policy(STRICT_POLICY)
+        assert await store.get_login_policy() == STRICT_POLICY
+        assert await store.config_version() == before + 1, "the policy is configuration: nodes apply it"
+        await store.put_login_policy(LoginPolicy(trusted_networks=()))
+        assert await store.get_login_policy() == LoginPolicy(trusted_networks=())
+        assert await store.config_version() == before + 2
+        with pytest.raises(ValidationError):
+            await store.put_login_policy({"max_source_failures": 3})
+        assert await store.get_login_policy() == LoginPolicy(trusted_networks=())
+        assert await store.config_version() == before + 2
+    run(body())
+
+
+def test_login_policy_is_organization_wide_and_survives_reopen(make_store, run):
+    async def body():
+        store = make_store()
+        await store.open()
+        await store.migrate()
+        await store.add_server(SERVER, services_for("EX01"), PopSettings())
+        await store.put_login_policy(STRICT_POLICY)
+        await store.add_server(OTHER, services_for("EX02"), PopSettings())  # a server added later: the same
+        await store.close()
+        store = make_store()
+        await store.open()
+        try:
+            assert await store.get_login_policy() == STRICT_POLICY
         finally:
             await store.close()
     run(body())

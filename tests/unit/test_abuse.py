@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from postroom.model import Block
+from postroom.model import Block, LoginPolicy
 from postroom.server.abuse import AbuseGuard, Policy, parse_networks
 
 ATTACKER = "203.0.113.9"
@@ -119,11 +119,25 @@ def test_adopting_the_store_list_clears_and_adds_blocks(clock: Clock) -> None:
     assert g.blocked(ATTACKER, "a@example.com") is not None
 
 
-def test_policy_from_environment() -> None:
-    policy = Policy.from_env({"POSTROOM_TRUSTED_NETWORKS": "none", "POSTROOM_AUTH_MAX_FAILURES": "3",
-                              "POSTROOM_AUTH_BLOCK_TIME": "60"})
-    assert (policy.trusted, policy.max_source_failures, policy.block_time) == ((), 3, 60.0)
-    assert Policy.from_env({}) == Policy()
+def test_the_guard_runs_the_stored_policy() -> None:
+    stored = LoginPolicy().with_changes(trusted_networks="none", max_source_failures="3", block_time="1m",
+                                        window="10m", max_delay="5", max_mailbox_failures=4)
+    policy = Policy.of(stored)
+    assert (policy.trusted, policy.max_source_failures, policy.max_mailbox_failures) == ((), 3, 4)
+    assert (policy.window, policy.block_time, policy.max_delay) == (600.0, 60.0, 5.0)
+    assert Policy.of(LoginPolicy()) == Policy(), "one set of defaults"
+    assert Policy().trusted == parse_networks("127.0.0.0/8, ::1")
+
+
+def test_a_policy_installed_in_a_running_guard_applies_to_the_next_failure(clock: Clock) -> None:
+    g = guard(clock, trusted=())
+    for _ in range(3):
+        assert g.failed("pop3", ATTACKER, "a@example.com") == []  # 10 by default
+    g.policy = Policy.of(LoginPolicy(trusted_networks=(), max_source_failures=4, block_time=120))
+    [block] = g.failed("pop3", ATTACKER, "a@example.com")
+    assert (block.kind, block.value, block.failures, block.until - block.since) == ("source", ATTACKER, 4, 120.0)
+    g.policy = Policy.of(LoginPolicy(trusted_networks=("203.0.113.0/24",)))  # now trusted: never blocked
+    assert g.blocked(ATTACKER, "a@example.com") is None
 
 
 def test_memory_stays_bounded(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,6 @@
 """The console's Security page (/console/security): the failed-login blocks with Clear and Clear
-all (through service/security.py, so roles and audit are the CLI's and the API's), and the
-policy, read-only.
+all, and the login block policy as a form (all through service/security.py, so roles and
+audit are the CLI's and the API's).
 
 The web fixtures' install (tests/web/conftest.py) holds one block: source 192.0.2.7, from pop3
 on EX01, for a day.
@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import replace
 from html import unescape
 from typing import Any
 
 import pytest
 
-from postroom.model import Block
-from postroom.server.abuse import Policy, parse_networks
+from postroom.model import Block, LoginPolicy
 from postroom.web.console.pages_security import duration
 
 from .conftest import SERVER
@@ -86,49 +84,101 @@ def test_a_visitor_is_sent_to_sign_in(api):
 
 # the policy ---------------------------------------------------------------------------------
 
-def policy_rows(page: str) -> dict[str, str]:
-    table = re.search(r'<table class="facts" aria-label="Login block policy">.*?</table>', page, re.S).group(0)
-    return {m.group(1): " ".join(cells(m.group(0))[1].split())  # the value, without its label
-            for m in re.finditer(r'<tr id="policy-(\w+)">.*?</tr>', table, re.S)}
+POLICY_FORM = re.compile(r'<form method="post" action="/console/security/policy".*?</form>', re.S)
+STRICT = {"max_source_failures": "3", "max_mailbox_failures": "7", "window": "30m", "block_time": "5400",
+          "max_delay": "5", "trusted_networks": "10.0.0.0/8, 2001:db8::/32"}
 
 
-def test_the_policy_is_read_from_the_environment_without_a_node(console, monkeypatch):
-    monkeypatch.setenv("POSTROOM_TRUSTED_NETWORKS", "10.0.0.0/8, 2001:db8::/32")
-    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "5")
-    monkeypatch.setenv("POSTROOM_AUTH_MAX_MAILBOX_FAILURES", "7")
-    monkeypatch.setenv("POSTROOM_AUTH_BLOCK_TIME", "5400")
+def policy_inputs(page: str) -> dict[str, str]:
+    """The policy form's text inputs: name -> value as shown."""
+    form = POLICY_FORM.search(page)
+    assert form, "no policy form"
+    return {m.group(1): unescape(m.group(2))
+            for m in re.finditer(r'<input type="text" name="(\w+)" value="([^"]*)"', form.group(0))}
+
+
+def policy_audit(run, store) -> list[Any]:
+    return [e for e in run(store.list_audit(50)) if e.action == "security.policy.set"]
+
+
+def test_the_policy_form_shows_the_stored_policy(console, run, store):
+    run(store.put_login_policy(LoginPolicy(trusted_networks=("10.0.0.0/8", "2001:db8::/32"), max_source_failures=5,
+                                           block_time=5400)))
     page = console("view-only").get(URL).text
-    rows = policy_rows(page)
-    assert rows["trusted_networks"].startswith("10.0.0.0/8, 2001:db8::/32 ")
-    assert "POSTROOM_TRUSTED_NETWORKS" in rows["trusted_networks"]
-    assert rows["max_source_failures"].startswith("5 within 15 min") and "POSTROOM_AUTH_MAX_FAILURES" in rows[
-        "max_source_failures"]
-    assert rows["max_mailbox_failures"].startswith("7 within 15 min")
-    assert "POSTROOM_AUTH_MAX_MAILBOX_FAILURES" in rows["max_mailbox_failures"]
-    assert rows["block_time"].startswith("1 h 30 min") and "POSTROOM_AUTH_BLOCK_TIME" in rows["block_time"]
-    assert "at most 15 s" in rows["max_delay"]
-    assert "read from the environment" in page
-    # no form can change it
-    assert not re.search(r"<(?:input|select|textarea)\b", page.split("<h2>Policy</h2>", 1)[1])
+    assert policy_inputs(page) == {"max_source_failures": "5", "max_mailbox_failures": "20", "window": "900",
+                                   "block_time": "5400", "max_delay": "15",
+                                   "trusted_networks": "10.0.0.0/8, 2001:db8::/32"}
+    run(store.put_login_policy(LoginPolicy(trusted_networks=())))
+    assert policy_inputs(console("view-only").get(URL).text)["trusted_networks"] == "none"
 
 
-def test_the_policy_shown_is_the_running_nodes(console, app, monkeypatch):
-    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "99")  # not what the node applies
-    node_policy = replace(Policy(), max_source_failures=3, trusted=parse_networks("none"))
-    app.state.login_policy = lambda: node_policy  # as Node sets it
-    page = console("view-only").get(URL).text
-    rows = policy_rows(page)
-    assert rows["max_source_failures"].startswith("3 within") and rows["trusted_networks"].startswith("none ")
-    assert f"The policy of server {SERVER}, as its running node applies it." in page
+@pytest.mark.parametrize("role", ["organization-management", "server-management"])
+def test_saving_the_policy_form_stores_it_and_audits_before_and_after(console, run, store, role):
+    client = console(role)
+    page = client.get(URL).text
+    form = POLICY_FORM.search(page).group(0)
+    assert 'name="csrf_token"' in form and " disabled" not in form
+    text = notice_after(client, post(client, "/console/security/policy", CSRF.search(page).group(1), **STRICT))
+    assert text.startswith("Login block policy saved: failed logins that block a source: 3; ")
+    assert "trusted networks: 10.0.0.0/8, 2001:db8::/32" in text and "within a second" in text
+    assert run(store.get_login_policy()) == LoginPolicy(
+        trusted_networks=("10.0.0.0/8", "2001:db8::/32"), max_source_failures=3, max_mailbox_failures=7, window=1800,
+        block_time=5400, max_delay=5)
+    [entry] = policy_audit(run, store)
+    assert (entry.channel, entry.outcome, entry.target) == ("console", "success", "security/policy")
+    assert entry.before == {"trusted_networks": ["127.0.0.0/8", "::1/128"], "max_source_failures": 10,
+                            "max_mailbox_failures": 20, "window": 900, "block_time": 900, "max_delay": 15}
+    assert entry.after["max_source_failures"] == 3 and entry.after["window"] == 1800
+    # the same values again: nothing changes, nothing is audited
+    again = post(client, "/console/security/policy", CSRF.search(page).group(1), **STRICT)
+    assert notice_after(client, again) == "Nothing changed in the login block policy."
+    assert len(policy_audit(run, store)) == 1
+    # "none" trusts no network
+    post(client, "/console/security/policy", CSRF.search(page).group(1), **dict(STRICT, trusted_networks="none"))
+    assert run(store.get_login_policy()).trusted_networks == ()
 
 
-def test_a_bad_policy_in_the_environment_is_shown_and_the_blocks_still_list(console, monkeypatch):
-    monkeypatch.setenv("POSTROOM_AUTH_MAX_FAILURES", "lots")
-    answer = console("view-only").get(URL)
-    assert answer.status_code == 200
-    error = re.search(r'<p class="error" role="alert" id="error-policy">(.*?)</p>', answer.text, re.S)
-    assert error and "invalid" in error.group(1) and "lots" in unescape(error.group(1))
-    assert f'data-block-value="{SEEDED}"' in answer.text
+@pytest.mark.parametrize("field, value, message", [
+    ("max_source_failures", "0", "0 is out of range (allowed: 1..1000)"),
+    ("window", "5s", "5s is out of range (allowed: 60s..86400s)"),
+    ("trusted_networks", "10.0.0.0/8, lots", "'lots' is not an IP address or CIDR block"),
+])
+def test_an_invalid_policy_is_shown_next_to_its_field_and_nothing_is_saved(console, run, store, field, value,
+                                                                            message):
+    client = console("server-management")
+    answer = post(client, "/console/security/policy", csrf(client, URL), **dict(STRICT, **{field: value}))
+    assert answer.status_code == 400
+    found = re.search(rf'<p class="field-error" id="error-{field}">(.*?)</p>', answer.text, re.S)
+    assert found and message in unescape(found.group(1)), answer.text[-3000:]
+    assert "Not saved: correct the field marked below." in answer.text
+    assert policy_inputs(answer.text)[field] == value, "what was typed is shown again"
+    assert run(store.get_login_policy()) == LoginPolicy() and policy_audit(run, store) == []
+    assert f'data-block-value="{SEEDED}"' in answer.text, "the blocks still list"
+
+
+@pytest.mark.parametrize("role", ["view-only", "recipient-management"])
+def test_without_the_server_right_the_policy_is_read_only_and_saving_is_refused(console, run, store, role):
+    client = console(role)
+    page = client.get(URL).text
+    form = POLICY_FORM.search(page).group(0)
+    for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
+        assert 'type="hidden"' in control or " disabled" in control, control
+    assert "Read-only: changing this needs the organization-management or server-management role group." in form
+    answer = post(client, "/console/security/policy", CSRF.search(page).group(1), max_source_failures="3")
+    assert answer.status_code == 403
+    alert = re.search(r'<p class="error" role="alert">(Not saved: .*?)</p>', answer.text, re.S)
+    assert alert and "may not do this" in alert.group(1)
+    assert run(store.get_login_policy()) == LoginPolicy()
+    [entry] = policy_audit(run, store)
+    assert (entry.outcome, entry.channel, entry.after) == ("refused", "console", None)
+
+
+def test_a_policy_form_without_its_csrf_token_is_refused_and_changes_nothing(console, run, store):
+    client = console("organization-management")
+    for token in (None, "not-the-session-token"):
+        answer = post(client, "/console/security/policy", token, **STRICT)
+        assert answer.status_code == 403 and "security token (CSRF)" in answer.text
+    assert run(store.get_login_policy()) == LoginPolicy() and policy_audit(run, store) == []
 
 
 # clearing -----------------------------------------------------------------------------------
@@ -213,7 +263,7 @@ def test_without_the_server_right_the_list_is_read_only_and_clearing_is_refused(
     assert "Read-only: changing this needs the organization-management or server-management role group." in page
     main = page.split("<main>", 1)[1]
     forms = re.findall(r'<form [^>]*method="post".*?</form>', main, re.S)
-    assert len(forms) == 3  # Clear on each row, and Clear all
+    assert len(forms) == 4  # Clear on each row, Clear all, and the policy
     for form in forms:
         for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
             assert 'type="hidden"' in control or " disabled" in control, control

@@ -89,6 +89,8 @@ OPERATIONS: dict[str, Op] = {
     "security blocks": Op("GET", "/api/v1/security/blocks", EVERYONE),
     "security blocks clear": Op("DELETE", "/api/v1/security/blocks/192.0.2.7", SERVER_CONFIG),
     "security blocks clear all": Op("DELETE", "/api/v1/security/blocks", SERVER_CONFIG),
+    "security policy": Op("GET", "/api/v1/security/policy", EVERYONE),
+    "security policy set": Op("PATCH", "/api/v1/security/policy", SERVER_CONFIG, {"max_source_failures": 5}),
     # logs: everyone reads
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
@@ -139,6 +141,7 @@ def snapshot(store, run) -> dict[str, Any]:
         return {
             "pop": await store.get_pop_settings(SERVER),
             "web": await store.get_web_settings(SERVER),
+            "login_policy": await store.get_login_policy(),
             "services": await store.list_services(SERVER),
             "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),

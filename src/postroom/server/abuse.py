@@ -7,30 +7,33 @@ persists new blocks with its heartbeat (`drain_new`) and adopts the store's list
 (`adopt`), so `postroom security blocks --clear` from another process applies within a
 heartbeat.
 
-Policy (defaults, see docs/operations.md):
+Policy (the organization's LoginPolicy setting, `postroom security policy`; defaults, see
+docs/operations.md):
 - each failed login from an untrusted source doubles that source's delay, starting from the
   authenticator's base delay and capped at `max_delay` (2 s, 4 s, 8 s, 15 s with the 2 s base);
 - `max_source_failures` (10) failures from one source within `window` (15 min) block the
   source for `block_time` (15 min); `max_mailbox_failures` (20) failures on one mailbox from
   untrusted sources block that mailbox for untrusted sources (a trusted source still logs in);
 - a trusted network (default: loopback only) is never blocked nor delayed beyond the base delay;
+- a running node installs a changed policy within a second (Node.reconcile sets `guard.policy`);
 - a successful login from a source resets that source's count.
 """
 from __future__ import annotations
 
 import ipaddress
-import os
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from ..model import Block
+from ..model import Block, LoginPolicy
 
 SOURCE, MAILBOX = "source", "mailbox"
-DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128")
 MAX_TRACKED = 100_000  # sources and mailbox names with recent failures kept in memory
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Read by versions before the policy became a stored setting; a node warns when one is set.
+RETIRED_POLICY_ENV = ("POSTROOM_TRUSTED_NETWORKS", "POSTROOM_AUTH_MAX_FAILURES", "POSTROOM_AUTH_MAX_MAILBOX_FAILURES",
+                      "POSTROOM_AUTH_BLOCK_TIME")
 
 
 def parse_networks(text: str | Iterable[str]) -> tuple[Network, ...]:
@@ -46,28 +49,20 @@ def parse_networks(text: str | Iterable[str]) -> tuple[Network, ...]:
 
 @dataclass(frozen=True)
 class Policy:
-    max_source_failures: int = 10
-    max_mailbox_failures: int = 20
-    window: float = 900.0
-    block_time: float = 900.0
-    max_delay: float = 15.0
-    trusted: tuple[Network, ...] = field(default_factory=lambda: parse_networks(DEFAULT_TRUSTED))
+    """The stored LoginPolicy in the form the guard runs it: networks parsed, times in seconds."""
+
+    max_source_failures: int = LoginPolicy.max_source_failures
+    max_mailbox_failures: int = LoginPolicy.max_mailbox_failures
+    window: float = float(LoginPolicy.window)
+    block_time: float = float(LoginPolicy.block_time)
+    max_delay: float = float(LoginPolicy.max_delay)
+    trusted: tuple[Network, ...] = field(default_factory=lambda: parse_networks(LoginPolicy.trusted_networks))
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Policy":
-        """Defaults, overridden by POSTROOM_TRUSTED_NETWORKS (CIDR list, or "none"),
-        POSTROOM_AUTH_MAX_FAILURES, POSTROOM_AUTH_MAX_MAILBOX_FAILURES and POSTROOM_AUTH_BLOCK_TIME."""
-        env = dict(os.environ) if env is None else env
-        policy = cls()
-        if "POSTROOM_TRUSTED_NETWORKS" in env:
-            policy = replace(policy, trusted=parse_networks(env["POSTROOM_TRUSTED_NETWORKS"]))
-        if "POSTROOM_AUTH_MAX_FAILURES" in env:
-            policy = replace(policy, max_source_failures=max(1, int(env["POSTROOM_AUTH_MAX_FAILURES"])))
-        if "POSTROOM_AUTH_MAX_MAILBOX_FAILURES" in env:
-            policy = replace(policy, max_mailbox_failures=max(1, int(env["POSTROOM_AUTH_MAX_MAILBOX_FAILURES"])))
-        if "POSTROOM_AUTH_BLOCK_TIME" in env:
-            policy = replace(policy, block_time=max(1.0, float(env["POSTROOM_AUTH_BLOCK_TIME"])))
-        return policy
+    def of(cls, setting: LoginPolicy) -> "Policy":
+        """What a node installs in its guard, at start and after every change of the setting."""
+        return cls(setting.max_source_failures, setting.max_mailbox_failures, float(setting.window),
+                   float(setting.block_time), float(setting.max_delay), parse_networks(setting.trusted_networks))
 
 
 def mailbox_key(username: str) -> str:

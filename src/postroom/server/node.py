@@ -26,7 +26,7 @@ from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
-from .abuse import AbuseGuard, Policy, parse_networks
+from .abuse import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
 from .activity import Activity
 from .admin import AdminService
 from .evidence import LoginEvidence, pop3_usage
@@ -79,11 +79,11 @@ class Node:
         self.retention = TrackingRetention(store, server)  # message tracking older than 30 days goes
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
-        self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard(Policy.from_env())  # failed-login blocks
+        # failed-login delays and blocks; the stored policy is installed by reconcile
+        self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, self.metrics)
-        self.admin.app.state.login_policy = lambda: self.guard.policy  # shown on the console's Security page
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
         # wanted now (proxy_wanted) and as each open listener was opened with (proxy_opened).
@@ -114,6 +114,10 @@ class Node:
             wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
             if service.status != wanted:
                 await self.store.update_service(replace(service, status=wanted))
+        retired = [name for name in RETIRED_POLICY_ENV if name in os.environ]
+        if retired:  # an install upgraded from a version that read them: say where the policy went
+            log.warning("%s no longer set the login block policy and are ignored; it is a stored setting now: "
+                        "postroom security policy set (see docs/operations.md)", ", ".join(retired))
         await self.reconcile()
         await self.report()
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -227,6 +231,7 @@ class Node:
 
     async def reconcile(self) -> None:
         version = await self.store.config_version()
+        self.guard.policy = Policy.of(await self.store.get_login_policy())  # organization-wide, applies live
         self.proxy_wanted = {}
         desired = await self._configure_pop3() | await self._configure_smtp() | await self._configure_admin()
         # A binding whose PROXY setting changed is opened again, the other way.

@@ -2,7 +2,7 @@
 PostgreSQL store, then point the data directory at it.
 
 What moves: the servers with their services, POP3 settings, receive connectors and admin
-service settings; accepted domains; admin principals and their API tokens; mailboxes (with
+service settings; the login block policy; accepted domains; admin principals and their API tokens; mailboxes (with
 their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
 client that remembers UIDLs downloads nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
@@ -105,6 +105,7 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
                                 await source.list_connectors(server.name),
                                 await source.get_web_settings(server.name))
         report.servers += 1
+    await target.put_login_policy(await source.get_login_policy())
     for domain in await source.list_domains():
         await target.add_domain(domain)
         report.domains += 1

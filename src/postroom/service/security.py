@@ -1,21 +1,21 @@
-"""Login blocks: the sources and mailboxes refused for a while after repeated failed logins
-(see postroom/server/abuse.py for the policy). Listing, and reading the policy, needs READ;
-clearing is a server setting change (SERVER_CONFIG) and is audited. Nodes re-read the list
-with their heartbeat, so a cleared block stops applying within about a second.
+"""Login blocks: the sources and mailboxes refused for a while after repeated failed logins,
+and the organization's policy that starts them (model_security.LoginPolicy, run by
+server/abuse.py). Listing and reading the policy need READ; clearing a block and changing the
+policy are server setting changes (SERVER_CONFIG), audited, refusals included. Nodes re-read
+the blocks with their heartbeat and the policy on every configuration change, so either
+change applies within about a second on every node.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import NotFound, ValidationError
-from ..model import Block
-from ..server.abuse import Policy
+from ..model import Block, LoginPolicy
 from .context import READ, SERVER_CONFIG, Context
+from .services import wait_for_node
 
-# The environment variables the policy is read from (Policy.from_env), per policy field.
-POLICY_ENV = {"trusted_networks": "POSTROOM_TRUSTED_NETWORKS", "max_source_failures": "POSTROOM_AUTH_MAX_FAILURES",
-              "max_mailbox_failures": "POSTROOM_AUTH_MAX_MAILBOX_FAILURES", "block_time": "POSTROOM_AUTH_BLOCK_TIME"}
+POLICY_ACTION, POLICY_TARGET = "security.policy.set", "security/policy"
 
 
 def _iso(seconds: float) -> str:
@@ -57,19 +57,34 @@ async def clear_all_blocks(ctx: Context) -> list[dict[str, Any]]:
     return before
 
 
-async def login_policy(ctx: Context, policy: Policy | None = None) -> dict[str, Any]:
-    """The policy that starts blocks: `policy` (a running node's), or the one a node started
-    now would read from the environment (the same parser). Read-only: set by environment
-    variables (`env`: which one sets each field) when `postroom serve` starts."""
+async def login_policy(ctx: Context) -> dict[str, Any]:
+    """The organization's login block policy, as every node applies it (READ)."""
     await ctx.require(READ)
-    source = "node"
-    if policy is None:
-        source = "environment"
-        try:
-            policy = Policy.from_env()
-        except ValueError as error:  # a node would not start with it either
-            raise ValidationError("policy", f"the login block policy in the environment is invalid: {error}") from None
-    return {"trusted_networks": [str(net) for net in policy.trusted],
-            "max_source_failures": policy.max_source_failures, "max_mailbox_failures": policy.max_mailbox_failures,
-            "window": policy.window, "block_time": policy.block_time, "max_delay": policy.max_delay,
-            "source": source, "env": dict(POLICY_ENV)}
+    return (await ctx.store.get_login_policy()).to_dict()
+
+
+async def set_login_policy(ctx: Context, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Change some of the policy's fields (names as in login_policy); all are validated before
+    anything is written. A server setting change (SERVER_CONFIG), audited with the fields that
+    changed, before and after. Running nodes apply it within a second; this waits (up to 3 s)
+    for the local server's node, so the caller's next login meets the new policy."""
+    await ctx.require(SERVER_CONFIG, POLICY_ACTION, POLICY_TARGET)
+    if not changes:
+        raise ValidationError("policy", "nothing to change: give " + ", ".join(LoginPolicy().to_dict()))
+    before = await ctx.store.get_login_policy()
+    after = before.with_changes(**dict(changes))
+    if after != before:
+        await ctx.store.put_login_policy(after)
+        old, new = before.to_dict(), after.to_dict()
+        changed = [k for k in new if old[k] != new[k]]
+        await ctx.audit(POLICY_ACTION, POLICY_TARGET, {k: old[k] for k in changed}, {k: new[k] for k in changed})
+        await _wait_for_local_node(ctx)
+    return after.to_dict()
+
+
+async def _wait_for_local_node(ctx: Context) -> None:
+    try:
+        service = await ctx.store.get_service(ctx.local_server, "pop3")
+    except NotFound:  # a caller without a server of its own (tests): nothing to wait for
+        return
+    await wait_for_node(ctx, ctx.local_server, service)

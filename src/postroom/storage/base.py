@@ -11,15 +11,16 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, admin-service settings, domains, mailboxes) increases `config_version()`, which nodes poll to apply changes live.
+  connectors, admin-service settings, the login policy, domains, mailboxes) increases
+  `config_version()`, which nodes poll to apply changes live.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server,
-    Service, TrackingEvent, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector,
+    Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 from ..model import Block, LoginFailure
 
@@ -48,6 +49,9 @@ class Store(Protocol):
     async def get_web_settings(self, server: str) -> WebSettings:
         """The admin service's settings; NotFound if the server does not exist."""
     async def put_web_settings(self, server: str, settings: WebSettings) -> None: ...
+    async def get_login_policy(self) -> LoginPolicy:
+        """The organization's login block policy (one for every server); LoginPolicy() until set."""
+    async def put_login_policy(self, policy: LoginPolicy) -> None: ...
     async def put_node_report(self, report: NodeReport) -> None:
         """Not a configuration change: does not bump config_version."""
     async def get_node_report(self, server: str) -> NodeReport | None: ...

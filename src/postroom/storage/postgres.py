@@ -18,8 +18,10 @@ import asyncpg
 
 from ..errors import Conflict, NotFound
 from ..model import (
-    Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
+    WebSettings,
 )
+from . import _org_settings as org
 from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
@@ -123,6 +125,18 @@ class PostgresStore(PostgresRecords):
 
         async def write(conn: asyncpg.Connection) -> None:
             await _write_web_settings(conn, server, text)
+            await bump_config(conn)
+        await self._transaction(write)
+
+    # organization-wide settings ------------------------------------------------------------
+    async def get_login_policy(self) -> LoginPolicy:
+        return org.login_policy(await self._fetchval(org.SELECT, org.LOGIN_POLICY))
+
+    async def put_login_policy(self, policy: LoginPolicy) -> None:
+        text = org.login_policy_json(policy)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            await conn.execute(dollar(org.UPSERT), org.LOGIN_POLICY, text)
             await bump_config(conn)
         await self._transaction(write)
 

@@ -15,8 +15,10 @@ from typing import Any, Sequence
 
 from ..errors import Conflict, NotFound
 from ..model import (
-    Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
+    WebSettings,
 )
+from . import _org_settings as org
 from . import _sqlite_admin as admin_sql
 from . import _sqlite_check as check
 from . import _sqlite_mail as mail
@@ -152,6 +154,19 @@ class SqliteStore(SqliteRecords):
 
         def write(conn: sqlite3.Connection) -> None:
             admin_sql.write_web_settings(conn, server, text)
+            schema.bump_config(conn)
+        await self._write(write)
+
+    # organization-wide settings ------------------------------------------------------------
+    async def get_login_policy(self) -> LoginPolicy:
+        row = await self._read(lambda conn: conn.execute(org.SELECT, (org.LOGIN_POLICY,)).fetchone())
+        return org.login_policy(row[0] if row else None)
+
+    async def put_login_policy(self, policy: LoginPolicy) -> None:
+        text = org.login_policy_json(policy)
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(org.UPSERT, (org.LOGIN_POLICY, text))
             schema.bump_config(conn)
         await self._write(write)
 

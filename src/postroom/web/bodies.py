@@ -165,6 +165,18 @@ class NewDomain(Body):
     name: str
 
 
+# login security -------------------------------------------------------------------------------
+class LoginPolicyChanges(Body):
+    model_config = example(max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"])
+
+    max_source_failures: Number | None = None  # 1..1000
+    max_mailbox_failures: Number | None = None  # 1..1000
+    window: Number | None = None  # seconds or "15m": 1m..24h
+    block_time: Number | None = None  # 1m..168h
+    max_delay: Number | None = None  # 1s..60s
+    trusted_networks: list[str] | str | None = None  # CIDR blocks; [] or "none": no network is trusted
+
+
 # the doctor and the connectivity tests: `host` must be this machine (service/doctor.py) --------
 class DoctorRequest(Body):
     model_config = example(client_mode="ssl", port=1995, password="the application's password")

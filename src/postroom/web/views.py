@@ -139,6 +139,15 @@ class BlockView(BaseModel):
     server: str  # the server (node) that started it
 
 
+class LoginPolicyView(BaseModel):
+    trusted_networks: list[str]
+    max_source_failures: int
+    max_mailbox_failures: int
+    window: int  # seconds
+    block_time: int  # seconds
+    max_delay: int  # seconds
+
+
 # admins --------------------------------------------------------------------------------------
 class AdminView(BaseModel):
     name: str

@@ -1,27 +1,33 @@
 """Security (/console/security): the sources and mailboxes refused for a while after repeated
 failed POP3/SMTP logins (`postroom security blocks`), with Clear per block and Clear all, and
-the policy that starts them, read-only (it comes from the environment of `postroom serve`).
+the organization's policy that starts them as a form (`postroom security policy set`).
 
-Listing and clearing call service/security.py, as the CLI and the REST API do: clearing needs
-the server right and is audited; the nodes stop applying a cleared block within a second.
-The policy shown is the running node's (app.state.login_policy, set by the node); an app
-without a node (tests) shows what a node started now would read from the environment.
+Listing, clearing and saving the policy call service/security.py, as the CLI and the REST API
+do: changes need the server right and are audited (refusals too); every node applies a
+cleared block or a changed policy within a second. A refused or invalid policy change is
+shown on this page, next to its field when there is one, with what was typed kept.
 """
 from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import NotFound, ValidationError
-from ...server.abuse import Policy
+from ...errors import Forbidden, NotFound, ValidationError
 from ...service import security as security_ops
 from .base import Page, form_action, redirect, render, router
+from .pages_pop3 import describe_changes, form_errors
 
 URL = "/console/security"
+POLICY_FIELDS = ("max_source_failures", "max_mailbox_failures", "window", "block_time", "max_delay",
+                 "trusted_networks")
+POLICY_LABELS = {"max_source_failures": "failed logins that block a source",
+                 "max_mailbox_failures": "failed logins that block a mailbox", "window": "counting window (s)",
+                 "block_time": "block time (s)", "max_delay": "longest delay (s)",
+                 "trusted_networks": "trusted networks"}
 
 
 def duration(seconds: float) -> str:
@@ -38,23 +44,21 @@ def _epoch(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def _node_policy(request: Request) -> Policy | None:
-    current: Callable[[], Policy] | None = getattr(request.app.state, "login_policy", None)
-    return current() if current is not None else None
+def _form_text(policy: dict[str, Any]) -> dict[str, Any]:
+    """The stored policy as the form shows it: the networks as one comma-separated text."""
+    return {**policy, "trusted_networks": ", ".join(policy["trusted_networks"]) or "none"}
 
 
-async def _page(request: Request, page: Page, *, status: int = 200,
-                error: dict[str, Any] | None = None) -> Response:
+async def _page(request: Request, page: Page, *, status: int = 200, error: dict[str, Any] | None = None,
+                typed: dict[str, Any] | None = None, policy_errors: dict[str, str] | None = None,
+                policy_alert: str | None = None) -> Response:
     now = time.time()
     blocks = [dict(block, remaining=duration(_epoch(block["until"]) - now))
               for block in await security_ops.list_blocks(page.ctx)]
-    policy, policy_error = None, None
-    try:
-        policy = await security_ops.login_policy(page.ctx, _node_policy(request))
-    except ValidationError as invalid:  # shown in the policy section; the blocks still list
-        policy_error = invalid.reason
+    policy = await security_ops.login_policy(page.ctx)
     return render(request, page, "console/security.html", status=status, blocks=blocks, policy=policy,
-                  policy_error=policy_error, duration=duration, error=error)
+                  policy_form={**_form_text(policy), **(typed or {})}, policy_errors=policy_errors or {},
+                  policy_alert=policy_alert, duration=duration, error=error)
 
 
 @router.get("/security")
@@ -89,3 +93,22 @@ async def clear_all_blocks(request: Request, page: Page) -> Response:
         return redirect(URL, notice="There were no blocks to clear.")
     return redirect(URL, notice=f"{count} block{'s' if count != 1 else ''} cleared: "
                                 f"{', '.join(b['value'] for b in lifted[:10])}{', …' if count > 10 else ''}.")
+
+
+@router.post("/security/policy")
+async def save_policy(request: Request, page: Page) -> Response:
+    fields = await form_action(page, request)
+    changes = {name: str(fields[name]).strip() for name in POLICY_FIELDS if name in fields}
+    before = await security_ops.login_policy(page.ctx)
+    try:
+        after = await security_ops.set_login_policy(page.ctx, changes)
+    except ValidationError as error:
+        errors, alert = form_errors(error, POLICY_FIELDS)
+        return await _page(request, page, status=400, typed=changes, policy_errors=errors, policy_alert=alert)
+    except Forbidden as error:  # audited as refused by the service
+        return await _page(request, page, status=403, typed=changes, policy_alert=f"Not saved: {error.message}")
+    changed = describe_changes(before, after, POLICY_FIELDS, POLICY_LABELS)
+    if not changed:
+        return redirect(URL, notice="Nothing changed in the login block policy.")
+    return redirect(URL, notice="Login block policy saved: " + "; ".join(changed)
+                                + ". Every server applies it within a second.")
