@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ..datadir import read_store_url
-from .base import Store
+from .base import SpooledBody, Store
 from .location import EMBEDDED, check_store_url, safe_url
 
 STORE_ENV = "POSTROOM_STORE"
@@ -42,5 +42,5 @@ def open_store(data_dir: str, url: str | None = None) -> Store:
     return PostgresStore(resolved)
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "open_store", "safe_url", "set_store_override",
+__all__ = ["EMBEDDED", "STORE_ENV", "SpooledBody", "Store", "check_store_url", "open_store", "safe_url", "set_store_override",
            "store_url"]

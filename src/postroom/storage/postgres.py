@@ -10,6 +10,7 @@ configuration are in _pg_records.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any, Sequence
@@ -26,8 +27,12 @@ from . import _sqlite_schema as schema
 from ._pg_base import bump_config, dollar, server_exists
 from ._pg_records import PostgresRecords
 from ._sqlite_records import count_argument
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire, wire_parts
+from ._values import (
+    domain_in_use, joined_body, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
+)
+from .base import SpooledBody
 
+SPOOLED_AT_ONCE = 2  # spooled messages read into memory for delivery at the same time
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
@@ -282,16 +287,29 @@ class PostgresStore(PostgresRecords):
         return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data)))[0]
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
-        ids, (head, parts) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
-        data = head + parts if head else bytes(parts)  # one bytea parameter
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
+                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
+        ids, (head, parts), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
         rows = [mail.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
-            infos = await _store_message(conn, ids, data)
+            infos = await _store_message(conn, ids, body)
             await insert_tracking(conn, rows)
             return infos
-        return await self._transaction(write)
+        if spooled is None:
+            body: bytes | bytearray = head + parts if head else bytes(parts)  # one bytea parameter
+            return await self._transaction(write)
+        # asyncpg sends a bytea whole: a spooled message is read back into memory, so only a
+        # few are at a time (SPOOLED_AT_ONCE) and memory stays bounded (docs/operations.md).
+        async with self._spooled_slots():
+            body = await asyncio.to_thread(joined_body, head, spooled, parts)
+            return await self._transaction(write)
+
+    def _spooled_slots(self) -> asyncio.Semaphore:
+        slots = self.__dict__.get("_spooled")
+        if slots is None:
+            slots = self.__dict__["_spooled"] = asyncio.Semaphore(SPOOLED_AT_ONCE)
+        return slots
 
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         bodies = [wire(data) for data in messages]
