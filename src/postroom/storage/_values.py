@@ -51,36 +51,21 @@ def spooled_body(spooled: Any) -> Any:
     return spooled
 
 
-def read_spooled(spooled: Any, chunk: int = 1 << 20) -> Iterator[memoryview]:
-    """The spooled octets in pieces of at most `chunk` (one buffer, reused: use each piece
-    before asking for the next). Unavailable if the file is missing or shorter than said."""
+def read_spooled(spooled: Any, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The spooled octets in pieces of at most `chunk`. Unavailable if the file is missing
+    or shorter than said."""
     left = spooled.size
-    buffer = bytearray(min(chunk, left))
     try:
         with open(spooled.path, "rb", buffering=0) as file:
             while left:
-                view = memoryview(buffer)[:min(left, len(buffer))]
-                got = file.readinto(view)
-                if not got:
+                piece = file.read(min(left, chunk))
+                if not piece:
                     raise Unavailable(f"the spooled message {spooled.path} is {spooled.size - left} octets,"
                                       f" not {spooled.size}")
-                left -= got
-                yield view[:got]
+                left -= len(piece)
+                yield piece
     except OSError as exc:
         raise Unavailable(f"the spooled message cannot be read: {exc.strerror or exc}") from exc
-
-
-def joined_body(head: bytes, spooled: Any, data: bytes | memoryview) -> bytearray:
-    """`head`, the spooled file's octets and `data` in one buffer (for a driver that takes a
-    value whole): one allocation, the file read straight into it."""
-    body = bytearray(len(head) + spooled.size + len(data))
-    body[:len(head)] = head
-    at = len(head)
-    for piece in read_spooled(spooled):
-        body[at:at + len(piece)] = piece
-        at += len(piece)
-    body[at:] = data
-    return body
 
 
 def service_rows(server: Server, services: Sequence[Service]) -> list[tuple[str, str, str, str]]:

@@ -10,7 +10,6 @@ configuration are in _pg_records.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any, Sequence
@@ -27,12 +26,10 @@ from . import _sqlite_schema as schema
 from ._pg_base import bump_config, dollar, server_exists
 from ._pg_records import PostgresRecords
 from ._sqlite_records import count_argument
-from ._values import (
-    domain_in_use, joined_body, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
-)
+from ._pg_body import copy_spooled_body
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts
 from .base import SpooledBody
 
-SPOOLED_AT_ONCE = 2  # spooled messages read into memory for delivery at the same time
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
@@ -293,23 +290,13 @@ class PostgresStore(PostgresRecords):
         rows = [mail.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
-            infos = await _store_message(conn, ids, body)
+            if spooled is None:
+                infos = await _store_message(conn, ids, head + parts if head else bytes(parts))  # one bytea
+            else:
+                infos = await _store_message(conn, ids, await copy_spooled_body(conn, head, spooled, parts))
             await insert_tracking(conn, rows)
             return infos
-        if spooled is None:
-            body: bytes | bytearray = head + parts if head else bytes(parts)  # one bytea parameter
-            return await self._transaction(write)
-        # asyncpg sends a bytea whole: a spooled message is read back into memory, so only a
-        # few are at a time (SPOOLED_AT_ONCE) and memory stays bounded (docs/operations.md).
-        async with self._spooled_slots():
-            body = await asyncio.to_thread(joined_body, head, spooled, parts)
-            return await self._transaction(write)
-
-    def _spooled_slots(self) -> asyncio.Semaphore:
-        slots = self.__dict__.get("_spooled")
-        if slots is None:
-            slots = self.__dict__["_spooled"] = asyncio.Semaphore(SPOOLED_AT_ONCE)
-        return slots
+        return await self._transaction(write)
 
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         bodies = [wire(data) for data in messages]
@@ -417,11 +404,18 @@ async def _write_web_settings(conn: asyncpg.Connection, server: str, text: str) 
         " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
 
 
-async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int], data: bytes) -> list[MessageInfo]:
-    """One body, one entry per mailbox id (in order); NotFound if a mailbox is gone (the
-    caller's transaction then drops the body too)."""
-    size, received_at = len(data), schema.now()
-    body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id", size, data)
+async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
+                         data: bytes | tuple[int, int]) -> list[MessageInfo]:
+    """One body (the octets, or (id, size) of one already written), one entry per mailbox
+    id (in order); NotFound if a mailbox is gone (the caller's transaction then drops the
+    body too)."""
+    received_at = schema.now()
+    if isinstance(data, tuple):
+        body_id, size = data
+    else:
+        size = len(data)
+        body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id",
+                                      size, data)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
