@@ -16,6 +16,7 @@ import pytest
 
 from postroom.model import PopSettings
 from postroom.protocol._smtp_content import DataReader
+from postroom.server import smtp as smtp_server
 from postroom.server import spool as spool_module
 from postroom.server.pop3 import Pop3Service
 from postroom.server.smtp import SmtpSession
@@ -75,19 +76,28 @@ def backend(request):
             yield lambda: PostgresStore(url)
 
 
-def test_a_big_message_round_trips_through_the_spool_into_pop3(tmp_path, backend):
+@pytest.fixture
+def spools(monkeypatch) -> list[spool_module.Spool]:
+    """Every Spool the SMTP sessions make, in order."""
+    made: list[spool_module.Spool] = []
+
+    class Recorded(spool_module.Spool):
+        def __init__(self, directory: str) -> None:
+            super().__init__(directory)
+            made.append(self)
+    monkeypatch.setattr(smtp_server, "Spool", Recorded)
+    return made
+
+
+def test_a_big_message_round_trips_through_the_spool_into_pop3(tmp_path, backend, spools):
     message = big_message(3 * THRESHOLD)
-    seen: list[str] = []
 
     async def main():
         big = connector(max_message_size=8 * THRESHOLD)
         async with running(tmp_path, big, store=backend() if backend else None) as env:
             client, _ = await connect(env.port)
             await client.send(b"EHLO client.test")
-            sending = asyncio.ensure_future(send_data(client, on_the_wire(message)))
-            await until(lambda: spool_files(tmp_path) or sending.done())
-            seen.extend(spool_files(tmp_path))  # the message went through a file
-            await sending
+            await send_data(client, on_the_wire(message))
             assert ACCEPTED.match(await client.reply())
             await until(lambda: not spool_files(tmp_path))  # removed after the delivery
             mode = stat.S_IMODE(os.stat(tmp_path / "spool").st_mode)
@@ -108,7 +118,8 @@ def test_a_big_message_round_trips_through_the_spool_into_pop3(tmp_path, backend
             return got, mode
 
     got, mode = asyncio.run(asyncio.wait_for(main(), 60))
-    assert seen and seen[0].endswith(".msg")
+    assert len(spools) == 1 and spools[0].size > 2 * THRESHOLD  # the message went through a file
+    assert spools[0].path.startswith(str(tmp_path / "spool")) and not os.path.exists(spools[0].path)
     assert got.split(b"\r\n\tby ")[0].startswith(b"Return-Path: <sender@remote.test>\r\nReceived: from client.test")
     assert got[got.index(b"Subject: big"):] == stored_form(message)
     assert mode == 0o700
