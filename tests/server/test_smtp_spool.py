@@ -125,7 +125,13 @@ def test_a_big_message_round_trips_through_the_spool_into_pop3(tmp_path, backend
     assert mode == 0o700
 
 
-def test_session_memory_stays_bounded_for_an_eight_megabyte_message(tmp_path, monkeypatch):
+@pytest.mark.parametrize("disk", ["fast", "slow"])
+def test_session_memory_stays_bounded_for_an_eight_megabyte_message(tmp_path, monkeypatch, disk):
+    if disk == "slow":  # each piece takes 50 ms to write: the session must stop reading meanwhile
+        def slow_write(fd, data):
+            time.sleep(0.05)
+            return os.write(fd, data)
+        monkeypatch.setattr(spool_module, "os", types.SimpleNamespace(**{**vars(os), "write": slow_write}))
     peak = {"buffer": 0, "held": 0}
     pump = SmtpSession.pump
 
@@ -155,6 +161,29 @@ def test_session_memory_stays_bounded_for_an_eight_megabyte_message(tmp_path, mo
     # threshold before the piece goes to the spool; never the message's 8 MB.
     assert peak["held"] <= THRESHOLD + 512 * 1024
     assert peak["buffer"] <= 2 * (THRESHOLD + DataReader.MIN_ROOM) + 512 * 1024
+
+
+def test_bdat_chunks_past_the_threshold_are_spooled_and_stored_exactly(tmp_path, spools):
+    first = b"Subject: chunked\r\n\r\n" + b"bare lf line\n" * (THRESHOLD // 13) + b"ends in CR\r"
+    second = b"\n.not unstuffed in BDAT\r\n" + b"y" * THRESHOLD + b"\n"
+
+    async def main():
+        async with running(tmp_path, connector(max_message_size=4 * THRESHOLD)) as env:
+            client, _ = await connect(env.port)
+            await client.send(b"EHLO client.test")
+            assert await client.send(b"MAIL FROM:<s@remote.test>") == SENDER_OK
+            assert await client.send(b"RCPT TO:<alice@example.com>") == RCPT_OK
+            client.writer.write(b"BDAT %d\r\n" % len(first) + first)
+            assert (await client.reply()).startswith(b"250 2.0.0")
+            client.writer.write(b"BDAT %d LAST\r\n" % len(second) + second)
+            assert ACCEPTED.match(await client.reply())
+            mailbox = await env.store.get_mailbox("alice@example.com")
+            [info] = await env.store.list_messages(mailbox.id)
+            return await env.store.read_message(mailbox.id, info.id)
+
+    stored = asyncio.run(asyncio.wait_for(main(), 30))
+    assert stored[stored.index(b"Subject: chunked"):] == stored_form(first + second)
+    assert len(spools) == 1 and spools[0].size > THRESHOLD and not os.path.exists(spools[0].path)
 
 
 def test_the_spool_file_goes_after_a_refusal_a_drop_and_an_rset(tmp_path):
