@@ -237,9 +237,13 @@ class SmtpSession(Session):
             self.spawn(self._check_recipient(event))
         elif isinstance(event, Deliver):
             spool, self.spool = self.spool, None
-            if spool is not None and not event.spooled:  # spooled nothing in the end
+            if spool is not None and not spool.size:  # nothing was written to it
                 spool.remove()
                 spool = None
+            if (spool.size if spool is not None else 0) != event.spooled:  # never store a part of a message
+                if spool is not None:
+                    spool.remove()
+                raise RuntimeError(f"spooled {spool.size if spool else 0} octets, the message says {event.spooled}")
             self.spawn(self._deliver(event, self.loop.time(), spool))  # end of DATA: the latency starts
         elif isinstance(event, Authenticate):
             self.spawn(self._authenticate(event))
@@ -288,6 +292,7 @@ class SmtpSession(Session):
         if not self.closed and self.conn is not None:
             self.pump()
 
+    # event handlers ------------------------------------------------------------------
     async def _check_recipient(self, event: CheckRecipient) -> None:
         assert self.conn is not None
         try:
