@@ -14,13 +14,16 @@ import types
 
 import pytest
 
-from postroom.model import PopSettings
+from postroom.errors import Unavailable
+from postroom.model import PopSettings, Server, Service, ServiceStatus, Startup
 from postroom.protocol._smtp_content import DataReader
 from postroom.server import smtp as smtp_server
 from postroom.server import spool as spool_module
+from postroom.server.node import Node
 from postroom.server.pop3 import Pop3Service
 from postroom.server.smtp import SmtpSession
 from postroom.storage.postgres import PostgresStore
+from postroom.storage.sqlite import SqliteStore
 
 from pg_support import fresh_store_url
 
@@ -187,8 +190,6 @@ def test_bdat_chunks_past_the_threshold_are_spooled_and_stored_exactly(tmp_path,
 
 
 def test_the_spool_file_goes_after_a_refusal_a_drop_and_an_rset(tmp_path):
-    from postroom.errors import Unavailable
-
     async def main():
         limited = connector(max_message_size=2 * THRESHOLD)
         failing = lambda store: FlakyStore(store, "deliver_message", Unavailable("store down"))
@@ -239,6 +240,27 @@ def test_a_full_spool_disk_answers_452_and_the_session_goes_on(tmp_path, monkeyp
             assert ACCEPTED.match(await client.mail([b"alice@example.com"]))
 
     run(main())
+
+
+def test_a_starting_node_removes_what_a_crash_left_in_its_spool(tmp_path):
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / "feedface.msg").write_bytes(b"half a message")
+
+    async def main():
+        store = SqliteStore(str(tmp_path / "postroom.db"))
+        await store.open()
+        await store.migrate()
+        services = [Service("TEST", name, Startup.MANUAL, ServiceStatus.STOPPED) for name in ("pop3", "smtp", "admin")]
+        await store.add_server(Server("TEST", "test.example.com"), services, PopSettings())  # nothing listens
+        node = Node(store, str(tmp_path), "TEST")
+        await node.start()
+        try:
+            assert spool_files(tmp_path) == []
+        finally:
+            await node.stop()
+            await store.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
 
 
 def test_orphans_from_a_crash_are_removed_at_start(tmp_path):
