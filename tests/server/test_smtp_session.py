@@ -70,9 +70,9 @@ class Env:
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path, *connectors: ReceiveConnector, wrap=None, tls=None, plog=None):
+async def running(tmp_path, *connectors: ReceiveConnector, wrap=None, tls=None, plog=None, store=None):
     db = str(tmp_path / "postroom.db")
-    store = SqliteStore(db)
+    store = store or SqliteStore(db)  # another backend's store, unopened, when given
     await store.open()
     await store.migrate()
     await store.add_domain("example.com")
@@ -80,7 +80,7 @@ async def running(tmp_path, *connectors: ReceiveConnector, wrap=None, tls=None, 
         await store.create_mailbox(f"{name}@example.com", name, PASSWORD_HASH)
     await store.create_mailbox("carol@example.com", "Carol", PASSWORD_HASH, enabled=False)
     authenticator = Authenticator(failure_delay=0.01)
-    service = SmtpService(wrap(store) if wrap else store, authenticator, "TEST")
+    service = SmtpService(wrap(store) if wrap else store, authenticator, "TEST", spool_dir=str(tmp_path / "spool"))
     service.configure([ConnectorRuntime(c, core_config(c, "mx.test", tls), tls, plog) for c in connectors],
                       ["example.com"])
     server = await asyncio.get_running_loop().create_server(service.protocol_factory(BINDING), "127.0.0.1", 0)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from postroom.errors import Conflict, NotFound, Unavailable, ValidationError
+from postroom.storage import SpooledBody
 from postroom.model import (
     MessageInfo, PopSettings, ReceiveConnector, Server, TrackingEvent, TrackingEventId, default_connectors,
 )
@@ -285,6 +286,48 @@ def test_deliver_message_stores_the_head_then_the_data(store, run, size):
         assert await store.mailbox_usage(alice) == (1, len(head) + len(content))
         only_head = await store.deliver_message([alice], b"", head=head)  # an empty message gets its headers
         assert await store.read_message(alice, only_head[0].id) == head
+    run(body())
+
+
+@pytest.mark.parametrize("spooled_size", [1, 3 << 20])  # from an octet to several read pieces
+def test_deliver_message_from_a_spooled_file(store, run, tmp_path, spooled_size):
+    # A big SMTP message: its start in a spool file, the rest (ending in CRLF) in memory.
+    head = b"Received: from client.example ([192.0.2.1])\r\n"
+    start = bytes(range(256)) * (spooled_size // 256 + 1)
+    start = start[:spooled_size]
+    path = tmp_path / "spooled.msg"
+    path.write_bytes(start + b"octets after the size are not part of it")
+    rest = b"\nlast line\r\n"
+
+    async def body():
+        alice = await mailbox(store)
+        bob = await mailbox(store, "bob@example.com", "Bob")
+        spooled = SpooledBody(str(path), spooled_size)
+        infos = await store.deliver_message([alice, bob], memoryview(rest), [receive("alice@example.com")],
+                                            head=head, spooled=spooled)
+        whole = head + start + rest
+        assert [i.size for i in infos] == [len(whole)] * 2
+        for box, info in zip((alice, bob), infos):
+            assert await store.read_message(box, info.id) == whole
+        assert [row.queue_id for row in await store.list_tracking()] == ["Q1"]
+        assert path.exists()  # the caller's file: the store only read it
+    run(body())
+
+
+def test_deliver_message_from_a_spooled_file_that_cannot_be_read(store, run, tmp_path):
+    path = tmp_path / "short.msg"
+    path.write_bytes(b"x" * 100)
+
+    async def body():
+        box = await mailbox(store)
+        for spooled in (SpooledBody(str(path), 101), SpooledBody(str(tmp_path / "missing.msg"), 10)):
+            with pytest.raises(Unavailable):
+                await store.deliver_message([box], b"end\r\n", [receive("alice@example.com")], spooled=spooled)
+        for bad in (SpooledBody(str(path), -1), (str(path), 10), SpooledBody(str(path), True)):
+            with pytest.raises(ValidationError) as caught:
+                await store.deliver_message([box], b"end\r\n", spooled=bad)
+            assert caught.value.field == "spooled"
+        assert await store.list_messages(box) == [] and await store.list_tracking() == []
     run(body())
 
 

@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 from . import _smtp_replies as R
 from ._smtp_replies import Reply
-from ._smtp_types import Deliver, State
+from ._smtp_types import Deliver, State, Transaction
 
-__all__ = ["ChunkReader", "ContentCore", "DataReader", "chunks_content", "normalise_newlines"]
+__all__ = ["ChunkReader", "ContentCore", "DataReader", "chunks_content", "normalise_after", "normalise_newlines",
+           "take_chunks"]
 
 
 class ContentCore:
@@ -51,6 +52,37 @@ class ContentCore:
         assert self._reader is not None
         self._reader.commit(nbytes)
 
+    # Spooling: an adapter may take the content in pieces (to a file) while it arrives, so
+    # that what the core holds stays bounded whatever the message's size.
+    @property
+    def content_held(self) -> int:
+        """Octets of message content (DATA or BDAT) the core holds now."""
+        if self._reader is not None:
+            return self._reader.held - 2
+        tx = self._tx
+        return len(tx.chunks) if tx is not None else 0
+
+    @property
+    def content_taken(self) -> int:
+        """Octets `take_content()` handed out for the message being received (0: none, or
+        that message is gone: RSET, refused, connection closed)."""
+        if self._reader is not None:
+            return self._reader.taken
+        tx = self._tx
+        return tx.taken if tx is not None and self._state in _CHUNK_STATES else 0
+
+    def take_content(self) -> bytes:
+        """The start of the content that can no longer change, in wire form (unstuffed, bare
+        LF normalised), removed from the core: the adapter keeps it, and the `Deliver` event
+        then carries the rest (`Deliver.spooled` counts what was taken). b"" when there is
+        nothing to take yet, or the message is already too big (it will be refused)."""
+        if self._reader is not None:
+            return self._reader.take()
+        tx = self._tx
+        if tx is None or self._state not in _CHUNK_STATES:
+            return b""
+        return take_chunks(tx)
+
     def _read_data(self) -> bool:
         reader = self._reader
         assert reader is not None
@@ -60,20 +92,21 @@ class ContentCore:
         if rest is None:
             return False
         self._lines.feed(rest)  # took everything: these are the commands pipelined after it
-        self._reader = None  # no raw copy kept while the delivery is pending
         self._finish(reader.content())
+        self._reader = None  # no raw copy kept while the delivery is pending
         return True
 
     def _finish(self, content: bytes | memoryview | None) -> None:
         """The content is complete: deliver it, or refuse it as too big."""
         tx = self._tx
         assert tx is not None and self._helo is not None
-        if content is None or len(content) > self.config.max_message_size:
+        spooled = self._reader.taken if self._reader is not None else tx.taken
+        if content is None or spooled + len(content) > self.config.max_message_size:
             self._end_transaction(R.SIZE_EXCEEDED)
             return
         self._state = State.DELIVERING
         envelope = tx.envelope(self._helo, self._esmtp, self.tls_active, self._user)
-        self._events.append(Deliver(envelope, content))
+        self._events.append(Deliver(envelope, content, spooled))
 
     def _bdat_size(self, arg: str | None) -> tuple[int, bool] | None:
         parsed = R.bdat_args(arg)
@@ -101,7 +134,7 @@ class ContentCore:
         if parsed is None:
             return
         size, last = parsed
-        if len(tx.chunks) + size > self.config.max_message_size:
+        if tx.raw_taken + len(tx.chunks) + size > self.config.max_message_size:
             self._read_chunk_then(size, None, lambda: self._end_transaction(R.SIZE_EXCEEDED))
         else:
             self._read_chunk_then(size, tx.chunks, lambda: self._chunk_done(size, last))
@@ -110,7 +143,7 @@ class ContentCore:
         tx = self._tx
         assert tx is not None
         if last:
-            content = chunks_content(tx.chunks)
+            content = chunks_content(tx.chunks, tx.last_taken)
             del tx.chunks[:]  # no raw copy kept while the delivery is pending
             self._finish(content)
         else:
@@ -125,6 +158,8 @@ class ContentCore:
 
 
 END_OF_DATA = b"\r\n.\r\n"
+_CHUNK_STATES = frozenset({State.BDAT, State.CHUNKING})
+CR, LF = 13, 10
 
 
 def normalise_newlines(data: bytes) -> bytes:
@@ -134,10 +169,38 @@ def normalise_newlines(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def chunks_content(raw: bytes | bytearray) -> bytes:
-    """BDAT content in wire form: raw octets, bare LF normalised, CRLF appended if missing."""
-    data = normalise_newlines(bytes(raw))
+def chunks_content(raw: bytes | bytearray, before: int = -1) -> bytes:
+    """BDAT content in wire form: raw octets, bare LF normalised, CRLF appended if missing.
+    `before`: the raw octet that preceded `raw` (what was taken before it), -1 for none."""
+    data = normalise_after(before, bytes(raw))
     return data if not data or data.endswith(b"\r\n") else data + b"\r\n"
+
+
+def take_chunks(tx: Transaction) -> bytes:
+    """BDAT content received so far, normalised, all but its last two raw octets (so what
+    stays still ends in CRLF once normalised): see ContentCore.take_content."""
+    chunks = tx.chunks
+    stop = len(chunks) - 2
+    if stop <= 0:
+        return b""
+    raw = bytes(chunks[:stop])
+    del chunks[:stop]
+    piece = normalise_after(tx.last_taken, raw)
+    tx.last_taken = raw[-1]
+    tx.taken += len(piece)
+    tx.raw_taken += stop
+    return piece
+
+
+def normalise_after(before: int, data: bytes, unstuff: bool = False) -> bytes:
+    """`data` normalised (and dot-unstuffed) as a continuation: `before` is the raw octet
+    that preceded it (-1: none), so a CR there pairs with an LF here and an LF there makes
+    a dot here a stuffed one, exactly as if the two had arrived together."""
+    prefix = b"\r\n" if before == LF else b"\r" if before == CR else b""
+    data = normalise_newlines(prefix + data) if prefix else normalise_newlines(data)
+    if unstuff:
+        data = data.replace(b"\r\n.", b"\r\n")
+    return data[len(prefix):] if prefix else data
 
 
 _latin1 = codecs.latin_1_decode  # octets -> str one to one, a copy at memcpy speed for ASCII
@@ -160,7 +223,7 @@ class DataReader:
     """
 
     __slots__ = ("_buf", "_end", "_limit", "_bound", "_scan", "_counted", "_stuffed", "_newlines", "_bare_lf",
-                 "oversize")
+                 "oversize", "taken", "_dropped")
 
     MIN_ROOM = 4 * 1024  # less free space than this and the buffer grows before a receive
     START = 16 * 1024  # the first buffer when the client declared no SIZE
@@ -184,6 +247,8 @@ class DataReader:
         self._newlines = io.IncrementalNewlineDecoder(None, translate=False)
         self._bare_lf = False  # an LF without its CR was seen (maybe after the marker: harmless)
         self.oversize = False
+        self.taken = 0  # octets of decoded content handed out by take()
+        self._dropped = 0  # raw octets take() removed from the front of the buffer
 
     def reserve(self, hint: int) -> memoryview:
         """Free space at the end to receive into: what is left, or (when under MIN_ROOM) at
@@ -242,7 +307,7 @@ class DataReader:
     def _bounded(self) -> None:
         """Past the bound only the marker search goes on: keep what may start the marker."""
         end = self._end
-        if end > self._bound:
+        if self.oversize or end + self._dropped > self._bound:
             self.oversize = True
             keep = end - self._scan
             self._buf[:keep] = self._buf[self._scan:end]  # same length: moved in place, no resize
@@ -254,17 +319,40 @@ class DataReader:
         """Octets of content (and of the marker search) held now."""
         return self._end
 
-    def content(self) -> bytes | memoryview | None:
-        """The message in wire form, or None if it exceeds the limit. In the common case (no
-        dot-line, no bare LF) a read-only view of the buffer: the reader is done with it."""
-        if self.oversize:
-            return None
+    def _decoded(self, stop: int) -> bytes | memoryview:
+        """Content octets 2..stop in wire form. _buf[:2] is what precedes them: the CRLF that
+        ended the DATA command, or the last two raw octets take() handed out."""
         view = memoryview(self._buf).toreadonly()
         if self._stuffed or self._bare_lf:  # bare LFs may hide dot-lines from the scan
-            data: bytes | memoryview = normalise_newlines(bytes(view[:self._end])).replace(b"\r\n.", b"\r\n")[2:]
-        else:
-            data = view[2:self._end]
-        return None if len(data) > self._limit else data
+            return normalise_after(self._buf[1], bytes(view[2:stop]), unstuff=True)
+        return view[2:stop]
+
+    def take(self) -> bytes:
+        """Hand out the content that can no longer change (before `_scan`: no marker starts
+        there), decoded; keep its last two raw octets as the context of what follows."""
+        stop = self._scan
+        if self.oversize or stop <= 2:
+            return b""
+        piece = bytes(self._decoded(stop))
+        self.taken += len(piece)
+        if self.taken > self._limit:
+            self.oversize = True  # refused at the end; from here on only the marker search
+            return b""
+        keep = self._end - (stop - 2)
+        self._buf[:keep] = self._buf[stop - 2:self._end]  # a few octets, moved in place: no resize
+        shift = stop - 2
+        self._dropped += shift
+        self._end, self._scan, self._counted = keep, 2, self._counted - shift
+        return piece
+
+    def content(self) -> bytes | memoryview | None:
+        """The message in wire form (what follows any take()), or None if it exceeds the
+        limit. In the common case (no dot-line, no bare LF) a read-only view of the buffer:
+        the reader is done with it."""
+        if self.oversize:
+            return None
+        data = self._decoded(self._end)
+        return None if self.taken + len(data) > self._limit else data
 
 
 class ChunkReader:

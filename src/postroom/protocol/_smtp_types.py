@@ -59,10 +59,13 @@ class Deliver:
     `content` is in wire form: dot-unstuffed (DATA), bare LF normalised to CRLF, ending with
     CRLF unless empty. It is bytes, or (DATA content that needed no rewriting) a read-only
     view of the buffer it was received into, which nothing changes any more: no copy.
+    `spooled`: octets of the content the adapter already took with `take_content()`;
+    `content` is what follows them (the whole message when 0).
     """
 
     envelope: Envelope
     content: bytes | memoryview = field(repr=False)
+    spooled: int = 0
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,8 @@ WAITING_STATES = frozenset(
 class Transaction:
     """One mail transaction, from MAIL to delivery or reset (internal, mutable)."""
 
-    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "chunks")
+    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "chunks", "taken", "raw_taken",
+                 "last_taken")
 
     def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool) -> None:
         self.sender = sender
@@ -156,7 +160,10 @@ class Transaction:
         self.size_declared = size_declared
         self.body = body
         self.smtputf8 = smtputf8
-        self.chunks = bytearray()  # BDAT content so far, raw
+        self.chunks = bytearray()  # BDAT content so far, raw (what take() left)
+        self.taken = 0  # octets of decoded BDAT content handed out by take()
+        self.raw_taken = 0  # raw octets those came from
+        self.last_taken = -1  # the last raw octet handed out (-1: none)
 
     def envelope(self, helo: str, esmtp: bool, tls: bool, user: str | None) -> Envelope:
         # RFC 3848 names; it defines no TLS or AUTH variant of plain SMTP (HELO).

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
 from ..model import Mailbox, TrackingEvent, TrackingEventId, normalise_address
-from ..storage import Store
+from ..storage import SpooledBody, Store
 
 log = logging.getLogger("postroom.smtp")
 MAILBOX_CACHE_SIZE = 10_000
@@ -135,14 +135,15 @@ class Recipients:
 
 
 async def deliver(store: Store, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
-                  events: list[TrackingEvent], head: bytes = b"") -> list[Mailbox]:
-    """One durable write of `head` + `data` for every mailbox; a mailbox removed since RCPT
-    gets a FAIL row and the others still get the message. Returns the mailboxes that got it."""
+                  events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None) -> list[Mailbox]:
+    """One durable write of `head` + (`spooled` +) `data` for every mailbox; a mailbox removed
+    since RCPT gets a FAIL row and the others still get the message. Returns the mailboxes
+    that got it."""
     targets = list(mailboxes)
     while targets:
         try:
             await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets),
-                                        head=head)
+                                        head=head, spooled=spooled)
             return targets
         except NotFound:  # someone removed a mailbox between RCPT and end of data
             still = [m for m in targets if await store.find_mailbox(m.address) is not None]

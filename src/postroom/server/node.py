@@ -36,6 +36,7 @@ from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
 from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
+from .spool import clear_orphans, spool_dir
 
 log = logging.getLogger("postroom.node")
 POLL_INTERVAL = 0.5
@@ -78,7 +79,8 @@ class Node:
         self.logins = LoginEvidence(server)  # refused logins for the doctor, stored per heartbeat
         self.retention = TrackingRetention(store, server)  # message tracking older than 30 days goes
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
-        self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
+                                spool_dir=spool_dir(data_dir))
         # failed-login delays and blocks; the stored policy is installed by reconcile
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
@@ -110,6 +112,8 @@ class Node:
 
     async def start(self) -> None:
         """Boot like a Windows service host: automatic services start, the others stay stopped."""
+        if self.smtp.spool_dir is not None:
+            clear_orphans(self.smtp.spool_dir)  # before any session can own a spool file
         for service in await self.store.list_services(self.server):
             wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
             if service.status != wanted:

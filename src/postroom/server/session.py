@@ -147,6 +147,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
         self.log_fields: dict[str, str] = {}
         self.log_context: contextvars.Context | None = None  # set once a peer connects
         self.into_content = False  # the buffer last handed to the transport is the core's content buffer
+        self.hold_input = False  # a subclass waits for something before it reads more (SMTP: its spool)
         self.scratch = _scratch()
 
     # hooks ---------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     def _update_reading(self) -> None:
         if self.transport is None or self.closed or self.conn is None:
             return
-        wanted = not self.write_paused and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
+        wanted = not self.write_paused and not self.hold_input and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
         if wanted != self.reading:
             self.reading = wanted
             (self.transport.resume_reading if wanted else self.transport.pause_reading)()

@@ -23,8 +23,9 @@ from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
     CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
 )
-from ..storage import Store
+from ..storage import SpooledBody, Store
 from . import delivery
+from .spool import SPOOL_THRESHOLD, Spool
 from .activity import SMTP_DELIVERED, Activity
 from .metrics import Metrics
 from .protocol_log import ProtocolLog
@@ -97,8 +98,11 @@ class SmtpService:
 
     def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
                  on_login: Callable[[str, str, str, str], None] | None = None,
-                 activity: Activity | None = None) -> None:
+                 activity: Activity | None = None, spool_dir: str | None = None) -> None:
         self.store = store
+        # Where content past SPOOL_THRESHOLD goes while it arrives (server/spool.py); None
+        # (embedded uses without a data directory): held in memory, however big.
+        self.spool_dir = spool_dir
         self.authenticator = authenticator
         self.node_name = node_name
         self.activity = activity  # the node's counters for the dashboard
@@ -183,6 +187,7 @@ class SmtpSession(Session):
         self.counted = False
         self.user: str | None = None
         self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
+        self.spool: Spool | None = None  # the start of the message being received, once it spools
 
     def admit(self) -> bool:
         service = self.service
@@ -231,7 +236,15 @@ class SmtpSession(Session):
         if isinstance(event, CheckRecipient):
             self.spawn(self._check_recipient(event))
         elif isinstance(event, Deliver):
-            self.spawn(self._deliver(event, self.loop.time()))  # end of DATA: the latency starts
+            spool, self.spool = self.spool, None
+            if spool is not None and not spool.size:  # nothing was written to it
+                spool.remove()
+                spool = None
+            if (spool.size if spool is not None else 0) != event.spooled:  # never store a part of a message
+                if spool is not None:
+                    spool.remove()
+                raise RuntimeError(f"spooled {spool.size if spool else 0} octets, the message says {event.spooled}")
+            self.spawn(self._deliver(event, self.loop.time(), spool))  # end of DATA: the latency starts
         elif isinstance(event, Authenticate):
             self.spawn(self._authenticate(event))
         elif isinstance(event, StartTls):
@@ -242,6 +255,42 @@ class SmtpSession(Session):
             self.close()
             return True
         return False
+
+    # spooling ------------------------------------------------------------------------
+    def pump(self) -> None:
+        super().pump()
+        conn = self.conn
+        if (conn is not None and self.service.spool_dir is not None
+                and (self.spool is not None or conn.content_held > SPOOL_THRESHOLD)):
+            try:
+                self._spool_content()
+            except Exception:  # a bug: answer with a reference, never leak a traceback
+                self.fail()
+
+    def _spool_content(self) -> None:
+        """Past the threshold, hand the finished start of the content to the spool file; one
+        write at a time, and no reading while the next piece waits for it."""
+        conn, spool = self.conn, self.spool
+        if spool is not None and spool.size != conn.content_taken:  # that message is gone (RSET, 552, ...)
+            spool.remove()
+            self.spool = spool = None
+        held = conn.content_held
+        if self.closed or held <= SPOOL_THRESHOLD:
+            self.hold_input = False
+        elif spool is not None and spool.writing:
+            self.hold_input = True
+        else:
+            if spool is None:
+                spool = self.spool = Spool(self.service.spool_dir)  # type: ignore[arg-type]
+            piece = conn.take_content()
+            if piece:
+                spool.write(piece, self._spool_written)
+            self.hold_input = False
+        self._update_reading()
+
+    def _spool_written(self) -> None:
+        if not self.closed and self.conn is not None:
+            self.pump()
 
     # event handlers ------------------------------------------------------------------
     async def _check_recipient(self, event: CheckRecipient) -> None:
@@ -267,7 +316,24 @@ class SmtpSession(Session):
                             self.runtime.name)
         self.loop.create_task(delivery.track(self.service.store, [row]))
 
-    async def _deliver(self, event: Deliver, started: float) -> None:
+    async def _deliver(self, event: Deliver, started: float, spool: Spool | None) -> None:
+        try:
+            if spool is not None:
+                await spool.written()
+                if spool.error is not None:
+                    assert self.conn is not None
+                    log.warning("smtp session %s cannot spool the message: %s", self.id,
+                                spool.error.strerror or spool.error)
+                    reply = STORAGE_FULL if spool.full_disk else TEMPORARY_FAILURE
+                    self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
+                    self.conn.delivery_failed(reply)
+                    return
+            await self._deliver_message(event, started, spool)
+        finally:
+            if spool is not None:
+                spool.remove()  # whatever the outcome
+
+    async def _deliver_message(self, event: Deliver, started: float, spool: Spool | None) -> None:
         assert self.conn is not None and self.runtime is not None
         envelope, config = event.envelope, self.conn.config
         mailboxes: dict[int, Mailbox] = {}
@@ -281,13 +347,15 @@ class SmtpSession(Session):
         trace = delivery.Trace(envelope.helo, self.remote_ip, config.fqdn, envelope.protocol, queue_id,
                                envelope.sender, envelope.recipients, tls_version)
         head, content = delivery.trace_headers(trace), event.content  # stored one after the other: no copy
-        message_id = delivery.message_id_of(content)
+        message_id = delivery.message_id_of(spool.head if spool is not None else content)
+        size = event.spooled + len(content)
         received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
-                                  envelope.sender, m.address, "250 2.6.0", len(head) + len(content), self.remote_ip,
+                                  envelope.sender, m.address, "250 2.6.0", len(head) + size, self.remote_ip,
                                   self.runtime.name) for m in mailboxes.values()]
+        spooled = SpooledBody(spool.path, spool.size) if spool is not None else None
         try:
             delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
-                                               head=head)
+                                               head=head, spooled=spooled)
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
@@ -300,7 +368,7 @@ class SmtpSession(Session):
         if delivered:
             self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(mailboxes)} mailbox(es)")
             self.conn.delivered(queue_id)
-            self.service.metrics.received(len(event.content), self.loop.time() - started)
+            self.service.metrics.received(size, self.loop.time() - started)
             if self.service.activity is not None:
                 self.service.activity.record(SMTP_DELIVERED)
         else:
@@ -350,6 +418,9 @@ class SmtpSession(Session):
             self.conn.tls_started()
 
     def released(self) -> None:
+        if self.spool is not None:  # the connection ended mid-message
+            self.spool.remove()
+            self.spool = None
         if self.counted and self.runtime is not None:
             self.counted = False
             service, name = self.service, self.runtime.name

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ..datadir import read_store_url
-from .base import Store
+from .base import SpooledBody, Store
 from .location import EMBEDDED, check_store_url, safe_url
 
 STORE_ENV = "POSTROOM_STORE"
@@ -52,5 +52,5 @@ def embedded_damage(path: str) -> str | None:
     return summary(problems) if problems else None
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
+__all__ = ["EMBEDDED", "STORE_ENV", "SpooledBody", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
            "set_store_override", "store_url"]

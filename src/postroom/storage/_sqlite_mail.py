@@ -17,7 +17,8 @@ from typing import Any, Sequence
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import MessageInfo, ReceiveConnector, TrackingEvent, TrackingEventId, enum_value
 from . import _sqlite_schema as schema
-from ._values import wire
+from ._values import read_spooled, wire
+from .base import SpooledBody
 
 # receive connectors --------------------------------------------------------------------------
 
@@ -106,29 +107,34 @@ def list_connectors(conn: sqlite3.Connection, server: str | None) -> list[Receiv
 IN_PLACE_FROM = 16 * 1024  # bodies at least this big are written straight into their pages
 
 
-def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes = b"") -> int:
-    """Store one body, `head` then `data`; its id. A bound BLOB is copied twice before it
-    reaches its pages (the bound value, then the record): for a large body, a zeroblob
-    reserves the pages and the blob handle writes the octets into them, the parts one after
-    the other (no joined copy either)."""
-    size = len(head) + len(data)
-    if size < IN_PLACE_FROM:
+def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes = b"",
+                spooled: SpooledBody | None = None) -> int:
+    """Store one body, `head` then (`spooled`'s file then) `data`; its id. A bound BLOB is
+    copied twice before it reaches its pages (the bound value, then the record): for a
+    large body, a zeroblob reserves the pages and the blob handle writes the octets into
+    them, the parts one after the other (no joined copy either; a spooled file in 1 MiB
+    pieces)."""
+    size = len(head) + len(data) + (spooled.size if spooled else 0)
+    if size < IN_PLACE_FROM and spooled is None:
         value = head + bytes(data) if head else data
         return conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)).lastrowid
     body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))", (size, size)).lastrowid
     with conn.blobopen("message_bodies", "data", body_id) as blob:
         blob.write(head)
+        if spooled is not None:
+            for piece in read_spooled(spooled):
+                blob.write(piece)
         blob.write(data)
     return body_id
 
 
 def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                  head: bytes = b"") -> list[MessageInfo]:
-    """One body (`head` then `data`), one entry per mailbox id (in order). NotFound if a
-    mailbox is gone; the caller's transaction (the writer's per-job savepoint) then drops
-    the body too."""
-    size, received_at = len(head) + len(data), schema.now()
-    body_id = insert_body(conn, data, head)
+                  head: bytes = b"", spooled: SpooledBody | None = None) -> list[MessageInfo]:
+    """One body (`head`, `spooled`'s file, then `data`), one entry per mailbox id (in
+    order). NotFound if a mailbox is gone; the caller's transaction (the writer's per-job
+    savepoint) then drops the body too."""
+    size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema.now()
+    body_id = insert_body(conn, data, head, spooled)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex

@@ -2,10 +2,11 @@
 describes them, or a ValidationError names the field. No SQL here."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterator, Sequence
 
-from ..errors import Conflict, NotFound, ValidationError
+from ..errors import Conflict, NotFound, Unavailable, ValidationError
 from ..model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
+from .base import SpooledBody
 
 MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
 
@@ -38,6 +39,33 @@ def wire_parts(head: Any, data: Any) -> tuple[bytes, bytes | memoryview]:
     elif data[-2:] != b"\r\n":
         raise ValidationError("message", "is not in wire form: it must end with CRLF")
     return head, data
+
+
+def spooled_body(spooled: Any) -> Any:
+    """deliver_message's `spooled`: None or a SpooledBody naming a file and a size."""
+    if spooled is None:
+        return None
+    if (not isinstance(spooled, SpooledBody) or not isinstance(spooled.path, str) or isinstance(spooled.size, bool)
+            or not isinstance(spooled.size, int) or spooled.size < 0):
+        raise ValidationError("spooled", f"{spooled!r} is not a SpooledBody (file path, size >= 0)")
+    return spooled
+
+
+def read_spooled(spooled: Any, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """The spooled octets in pieces of at most `chunk`. Unavailable if the file is missing
+    or shorter than said."""
+    left = spooled.size
+    try:
+        with open(spooled.path, "rb", buffering=0) as file:
+            while left:
+                piece = file.read(min(left, chunk))
+                if not piece:
+                    raise Unavailable(f"the spooled message {spooled.path} is {spooled.size - left} octets,"
+                                      f" not {spooled.size}")
+                left -= len(piece)
+                yield piece
+    except OSError as exc:
+        raise Unavailable(f"the spooled message cannot be read: {exc.strerror or exc}") from exc
 
 
 def service_rows(server: Server, services: Sequence[Service]) -> list[tuple[str, str, str, str]]:

@@ -16,6 +16,7 @@ Conventions:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
 from ..model import (
@@ -23,6 +24,15 @@ from ..model import (
     Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 from ..model import Block, LoginFailure
+
+
+@dataclass(frozen=True)
+class SpooledBody:
+    """The start of a message body held in a file (an SMTP spool file): its first `size`
+    octets, in wire form. The file is the caller's: the store only reads it."""
+
+    path: str
+    size: int
 
 
 class Store(Protocol):
@@ -108,15 +118,19 @@ class Store(Protocol):
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
+                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
         """SMTP delivery: one body stored once, one entry per mailbox (in the given order), in
         one transaction, durable on return; then the tracking rows (a backend may write those
         a moment later, in a batch: list_tracking on the same store shows them at once, and
         a refused delivery leaves none). The body is `head` (the
         trace headers the receiving server adds; empty or CRLF-terminated lines) followed by
         `data` (bytes, or a view nobody changes until this returns: the octets are not
-        copied first). NotFound (and nothing stored) if any mailbox is gone; ValidationError
-        if `mailbox_ids` is empty or the body is not in wire form."""
+        copied first). With `spooled`, the body is `head`, then the file's octets, then
+        `data` (a big message: read from the file in pieces, never whole in memory on the
+        embedded store). NotFound (and nothing stored) if any mailbox is gone; ValidationError
+        if `mailbox_ids` is empty or the body is not in wire form; Unavailable if the file
+        cannot be read whole."""
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         """Several messages in one transaction (imports)."""
     async def restore_messages(self, mailbox_id: int,

@@ -28,7 +28,9 @@ from . import _sqlite_schema as schema
 from ._pg_base import bump_config, dollar, server_exists
 from ._pg_records import PostgresRecords
 from ._sqlite_records import count_argument
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire, wire_parts
+from ._pg_body import copy_spooled_body
+from ._values import domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts
+from .base import SpooledBody
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
@@ -296,13 +298,16 @@ class PostgresStore(PostgresRecords):
         return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data)))[0]
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
-        ids, (head, parts) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
-        data = head + parts if head else bytes(parts)  # one bytea parameter
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
+                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
+        ids, (head, parts), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
         rows = [mail.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
-            infos = await _store_message(conn, ids, data)
+            if spooled is None:
+                infos = await _store_message(conn, ids, head + parts if head else bytes(parts))  # one bytea
+            else:
+                infos = await _store_message(conn, ids, await copy_spooled_body(conn, head, spooled, parts))
             await insert_tracking(conn, rows)
             return infos
         return await self._transaction(write)
@@ -413,11 +418,18 @@ async def _write_web_settings(conn: asyncpg.Connection, server: str, text: str) 
         " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
 
 
-async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int], data: bytes) -> list[MessageInfo]:
-    """One body, one entry per mailbox id (in order); NotFound if a mailbox is gone (the
-    caller's transaction then drops the body too)."""
-    size, received_at = len(data), schema.now()
-    body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id", size, data)
+async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
+                         data: bytes | tuple[int, int]) -> list[MessageInfo]:
+    """One body (the octets, or (id, size) of one already written), one entry per mailbox
+    id (in order); NotFound if a mailbox is gone (the caller's transaction then drops the
+    body too)."""
+    received_at = schema.now()
+    if isinstance(data, tuple):
+        body_id, size = data
+    else:
+        size = len(data)
+        body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id",
+                                      size, data)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex

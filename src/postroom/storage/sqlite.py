@@ -25,7 +25,11 @@ from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._sqlite_records import SqliteRecords, count_argument
 from ._sqlite_tracking import TrackingBuffer
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, wire as _wire, wire_parts
+from ._values import (
+    domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire as _wire,
+    wire_parts,
+)
+from .base import SpooledBody
 
 _DELETE_CHUNK = 500
 
@@ -320,10 +324,11 @@ class SqliteStore(SqliteRecords):
         return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"") -> list[MessageInfo]:
-        ids, (head, data) = mail.mailbox_ids(mailbox_ids), wire_parts(head, data)
+                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
+                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
+        ids, (head, data), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
         rows = [mail.tracking_values(event) for event in tracking]
-        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head))
+        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
 
