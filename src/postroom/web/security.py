@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Coroutine
 
@@ -35,6 +36,35 @@ class SignedIn:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CROSS_SITE = "a request from another site may not change anything here (its Origin or Sec-Fetch-Site header says so)"
+
+
+def _origin(scheme: str, host: str | None, port: int | None) -> tuple[str, str, int | None]:
+    scheme = scheme.lower()
+    return scheme, (host or "").lower(), port if port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Forbidden for a state-changing browser request that another site made (login CSRF, and
+    a second line behind the CSRF token): `Sec-Fetch-Site: cross-site`, or an Origin that is not
+    this request's own scheme://host[:port] ("null" included). A request with neither header
+    (curl, a script, an old browser) passes: it carries no one else's cookies."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if request.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
+        raise Forbidden(CROSS_SITE)
+    own = _origin(request.url.scheme, request.url.hostname, request.url.port)
+    for value in request.headers.getlist("origin"):
+        try:
+            given = urlsplit(value.strip())
+            theirs = _origin(given.scheme, given.hostname, given.port)
+        except ValueError:  # a port out of range, a bad IPv6 literal
+            raise Forbidden(CROSS_SITE) from None
+        if theirs != own or given.path or given.query or given.username is not None:
+            raise Forbidden(CROSS_SITE)
 
 
 def admin_auth(request: Request) -> AdminAuthenticator:
@@ -73,6 +103,7 @@ async def authenticate(request: Request) -> SignedIn:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthenticated(NOT_SIGNED_IN)
+    refuse_cross_site(request)  # a browser session: another site's page must not drive it
     caller, session = await auth.session(cookie, await session_timeout(request))
     if request.method in UNSAFE_METHODS:
         given = request.headers.get(CSRF_HEADER, "")
@@ -93,6 +124,20 @@ class AdminRoute(APIRoute):
             return await handler(request)
 
         return signed_in_first
+
+
+class BrowserSignIn(APIRoute):
+    """Signing in from a browser (it sets the session cookie): another site may not do it for
+    the visitor (login CSRF), refused before the body is read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def same_site_first(request: Request) -> Response:
+            refuse_cross_site(request)
+            return await handler(request)
+
+        return same_site_first
 
 
 class _Documented:
