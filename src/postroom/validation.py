@@ -264,6 +264,8 @@ def _address_problem(text: str, local: str, domain: str) -> tuple[str | None, st
         return "it needs a local part, an @ and a domain", text
     if not text.isascii():
         return "only ASCII characters are allowed; write an international domain in its xn-- form", text
+    if any(c < " " or c == "\x7f" for c in text):
+        return "it has a control character or a line break", text
     quoted = _QUOTED_STRING.fullmatch(local)
     if quoted:
         content = re.sub(r"\\(.)", r"\1", quoted.group(1))
@@ -272,10 +274,8 @@ def _address_problem(text: str, local: str, domain: str) -> tuple[str | None, st
         local = content if _DOT_STRING.fullmatch(content) else '"' + re.sub(r'(["\\])', r"\\\1", content) + '"'
     elif not _DOT_STRING.fullmatch(local):
         odd = next((c for c in local if c != "." and not _DOT_STRING.fullmatch(c)), None)
-        if odd is not None and " " <= odd <= "~":
-            return f"the local part has {odd!r}, which is allowed only inside a quoted local part", text
         if odd is not None:
-            return "the local part has a control character", text
+            return f"the local part has {odd!r}, which is allowed only inside a quoted local part", text
         return "the local part starts or ends with a dot, or has two dots in a row", text
     if len(local) > MAX_LOCAL_PART:
         return f"the local part is longer than {MAX_LOCAL_PART} octets", text
