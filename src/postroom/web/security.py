@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from urllib.parse import urlsplit
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Coroutine
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
@@ -51,7 +51,8 @@ def refuse_cross_site(request: Request) -> None:
     """Forbidden for a state-changing browser request that another site made (login CSRF, and
     a second line behind the CSRF token): `Sec-Fetch-Site: cross-site`, or an Origin that is not
     this request's own scheme://host[:port] ("null" included). A request with neither header
-    (curl, a script, an old browser) passes: it carries no one else's cookies."""
+    (curl, a script, an old browser) goes on to the other checks: a signed-in change still
+    needs the session's CSRF token."""
     if request.method not in UNSAFE_METHODS:
         return
     if request.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
