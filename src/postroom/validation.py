@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import fields, replace
 from enum import Enum
 from typing import Any, Callable, ClassVar
@@ -230,19 +231,86 @@ def check_proxy(proxy_protocol: bool, networks: tuple[str, ...]) -> None:
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = rf"(?:{_LABEL}\.)+(?=[A-Za-z0-9-]*[A-Za-z])(?:{_LABEL})"
 _DOMAIN = re.compile(_HOST)
-_ADDRESS = re.compile(rf"[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]{{1,64}}@{_HOST}")
+MAX_DOMAIN = 253  # RFC 1035's 255 octets on the wire: 253 characters written without the final dot
+
+# RFC 5321 4.1.2: Local-part = Dot-string / Quoted-string; 4.5.3.1: at most 64 octets, and a path
+# (the address in angle brackets) at most 256, so an address is at most 254.
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_DOT_STRING = re.compile("[" + _ATEXT + "]+(?:\\.[" + _ATEXT + "]+)*")
+_QUOTED_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*)"')
+MAX_LOCAL_PART = 64
+MAX_ADDRESS = 254
+ADDRESS_RULE = ("use local-part@domain like alice@example.com: the local part is words of letters, digits and "
+                "!#$%&'*+-/=?^_`{|}~ joined by single dots (or a \"quoted string\"), at most 64 octets; the domain "
+                "is labels of letters, digits and hyphens joined by dots (no label starts or ends with a hyphen, "
+                "each at most 63); at most 254 octets in all")
 
 
 def normalise_address(value: str, field_name: str = "address") -> str:
-    """Mailbox addresses compare case-insensitively; we store them lower-case."""
-    text = str(value).strip()
-    if len(text) > 254 or not _ADDRESS.fullmatch(text):
-        raise ValidationError(field_name, f"{value!r} is not an email address like alice@example.com")
-    return text.lower()
+    """The one check of a mailbox address (RFC 5321 Mailbox, ASCII: an IDN domain in its xn--
+    form), for every front end: lower-case (addresses compare case-insensitively here), and a
+    quoted local part in its shortest form (`"alice"` is `alice`, RFC 5321 4.1.2)."""
+    text = str(value).strip(" ")
+    local, _, domain = text.rpartition("@")
+    problem, canonical = _address_problem(text, local, domain)
+    if problem:
+        raise ValidationError(field_name, f"{value!r} is not an email address ({problem}); {ADDRESS_RULE}")
+    return canonical.lower()
+
+
+def _address_problem(text: str, local: str, domain: str) -> tuple[str | None, str]:
+    """(why `text` is not a mailbox, or None; its canonical spelling)."""
+    if not local or not domain:
+        return "it needs a local part, an @ and a domain", text
+    if not text.isascii():
+        return "only ASCII characters are allowed; write an international domain in its xn-- form", text
+    if any(c < " " or c == "\x7f" for c in text):
+        return "it has a control character or a line break", text
+    quoted = _QUOTED_STRING.fullmatch(local)
+    if quoted:
+        content = re.sub(r"\\(.)", r"\1", quoted.group(1))
+        if not content:
+            return "the quoted local part is empty", text
+        local = content if _DOT_STRING.fullmatch(content) else '"' + re.sub(r'(["\\])', r"\\\1", content) + '"'
+    elif not _DOT_STRING.fullmatch(local):
+        odd = next((c for c in local if c != "." and not _DOT_STRING.fullmatch(c)), None)
+        if odd is not None:
+            return f"the local part has {odd!r}, which is allowed only inside a quoted local part", text
+        return "the local part starts or ends with a dot, or has two dots in a row", text
+    if len(local) > MAX_LOCAL_PART:
+        return f"the local part is longer than {MAX_LOCAL_PART} octets", text
+    if domain.startswith("["):
+        return "an address literal such as [192.0.2.1] is not accepted: name a domain", text
+    if len(domain) > MAX_DOMAIN or not _DOMAIN.fullmatch(domain):
+        return "the domain is not a domain name", text
+    canonical = f"{local}@{domain}"
+    if len(canonical) > MAX_ADDRESS:
+        return f"it is longer than {MAX_ADDRESS} octets", text
+    return None, canonical
 
 
 def normalise_domain(value: str, field_name: str = "domain") -> str:
     text = str(value).strip().rstrip(".").lower()
-    if len(text) > 253 or not _DOMAIN.fullmatch(text):
-        raise ValidationError(field_name, f"{value!r} is not a domain name like example.com")
+    if len(text) > MAX_DOMAIN or not _DOMAIN.fullmatch(text):
+        raise ValidationError(field_name, f"{value!r} is not a domain name like example.com (labels of letters, "
+                                          "digits and hyphens joined by dots; no label starts or ends with a "
+                                          "hyphen, each at most 63 characters)")
+    return text
+
+
+MAX_DISPLAY_NAME = 256  # Exchange's DisplayName limit
+_LINE_BREAKS = "\u2028\u2029"  # Unicode's line and paragraph separators (categories Zl, Zp)
+
+
+def check_display_name(value: Any, field_name: str = "display_name") -> str:
+    """A mailbox's display name: 1 to 256 characters, no control characters (C0, DEL, C1) nor
+    line breaks, so it can never split a header or a log line; surrounding spaces are dropped."""
+    text = utf8_text(field_name, str(value))
+    bad = next((c for c in text if unicodedata.category(c) == "Cc" or c in _LINE_BREAKS), None)
+    if bad is not None:
+        raise ValidationError(field_name, f"must not contain control characters or line breaks "
+                                          f"(found U+{ord(bad):04X})")
+    text = text.strip()
+    if not 1 <= len(text) <= MAX_DISPLAY_NAME:
+        raise ValidationError(field_name, f"must be 1 to {MAX_DISPLAY_NAME} characters")
     return text

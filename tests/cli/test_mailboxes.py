@@ -265,3 +265,54 @@ def test_mailbox_remove_json_reports_messages_removed(admin: Admin, tmp_path) ->
 
 def test_mailbox_remove_unknown_is_not_found(admin: Admin) -> None:
     admin.fails(3, "mailbox", "remove", "nobody@example.com", "--yes")
+
+
+# addresses are RFC 5321 mailboxes; display names are one bounded line (validation.py) ---------
+@pytest.mark.parametrize("address", ["../../x@example.com", "a..b@example.com", ".a@example.com", "a.@example.com",
+                                     "a@-bad.example", "a@exa_mple.com", "l" * 65 + "@example.com",
+                                     "a\x01b@example.com", "a\nb@example.com", '""@example.com'])
+def test_mailbox_new_refuses_what_is_not_an_rfc_5321_mailbox(admin: Admin, address: str) -> None:
+    result = admin.fails(2, "mailbox", "new", address, "--password-stdin", input="pw\n")
+    assert result.stderr.startswith("error: address:")
+    assert "local-part@domain like alice@example.com" in flat(result.stderr)  # says what is allowed
+    assert admin.json("mailbox", "list")["total"] == 1
+
+
+@pytest.mark.parametrize("address, stored", [
+    ("first.last@example.com", "first.last@example.com"), ("user+tag@example.com", "user+tag@example.com"),
+    ('"quoted local"@example.com', '"quoted local"@example.com'), ("o'brien@example.com", "o'brien@example.com"),
+    ("12345@example.com", "12345@example.com"), ("user@xn--bcher-kva.example", "user@xn--bcher-kva.example"),
+    ('"Carol"@example.com', "carol@example.com"),
+])
+def test_mailbox_new_accepts_valid_addresses(admin: Admin, address: str, stored: str) -> None:
+    admin.ok("domain", "add", "xn--bcher-kva.example")
+    assert admin.new_mailbox(address)["address"] == stored
+    assert admin.json("mailbox", "show", address)["address"] == stored
+
+
+def test_a_mailbox_stored_before_addresses_were_checked_can_still_be_shown_and_removed(admin: Admin) -> None:
+    admin.peek(lambda store: store.create_mailbox("a..b@example.com", "legacy", None))
+    assert admin.json("mailbox", "show", "a..b@example.com")["display_name"] == "legacy"
+    admin.ok("mailbox", "set", "a..b@example.com", "--pop", "disabled")
+    admin.ok("mailbox", "remove", "a..b@example.com", "--yes")
+    assert admin.fails(2, "mailbox", "show", "a..b@example.com").stderr.startswith("error: address:")
+
+
+@pytest.mark.parametrize("name, problem", [("Alice\nBcc: x@example.com", "U+000A"), ("Alice\r", "U+000D"),
+                                           ("Al\x1bice", "U+001B"), ("Alice\u2028Bob", "U+2028"),
+                                           ("x" * 257, "1 to 256")])
+def test_a_display_name_with_a_line_break_control_character_or_over_256_is_refused(admin: Admin, name: str,
+                                                                                   problem: str) -> None:
+    result = admin.fails(2, "mailbox", "new", "alice@example.com", "--password-stdin", "--display-name", name,
+                         input="pw\n")
+    assert result.stderr.startswith("error: display-name:") and problem in flat(result.stderr)
+    assert admin.json("mailbox", "list")["total"] == 1
+    before = admin.json("mailbox", "show", "demo@example.com")
+    result = admin.fails(2, "mailbox", "set", "demo@example.com", "--display-name", name)
+    assert result.stderr.startswith("error: display-name:") and problem in flat(result.stderr)
+    assert admin.json("mailbox", "show", "demo@example.com") == before
+
+
+def test_a_display_name_of_256_characters_is_accepted(admin: Admin) -> None:
+    name = "\u00e9" * 256  # characters, not octets: 512 octets of UTF-8
+    assert admin.new_mailbox("alice@example.com", "pw", "--display-name", name)["display_name"] == name

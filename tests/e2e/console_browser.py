@@ -9,7 +9,8 @@ Fixtures (bring them into a test module with
 - `node`: a fresh served postroom (harness.Postroom) per test; its admin service answers plain
   HTTP on 127.0.0.1:`node.http_port`, and `node.admin_password` is the dev admin's password.
 - `page`: a page in a fresh browser context per test, whose relative URLs go to `node`'s
-  console. A JavaScript error on any page fails the test.
+  console. A JavaScript error on any page fails the test, and so does anything the page's
+  Content-Security-Policy refuses (an inline script or style, eval).
 
 Helpers: `sign_in(page, name, password)`, `screenshot(page, name)` (a full-page PNG under
 test-output/console-screenshots/ at the repo root, or $POSTROOM_SCREENSHOTS), and the console's
@@ -95,6 +96,8 @@ def page_fixture(browser, node) -> Iterator[Any]:
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda error: errors.append(f"{tab.url}: {error}"))
+    tab.on("console", lambda message: errors.append(f"{tab.url}: {message.text}")  # a CSP refusal is logged so
+           if message.type == "error" and "Content Security Policy" in message.text else None)
     yield tab
     context.close()
     assert not errors, f"JavaScript errors in the console: {errors}"

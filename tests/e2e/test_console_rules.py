@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from .console_browser import browser_fixture, node_fixture, page_fixture  # noqa: F401 (fixtures)
-from .console_browser import (bulk_mailboxes, csrf_token, enabled_controls, field_error, form_action, form_of,
+from .console_browser import (bulk_mailboxes, console_url, csrf_token, enabled_controls, field_error, form_action, form_of,
                               hidden_fields, post_form, screenshot, set_list, sign_in, sign_out, submit)
 from .harness import free_port, port_open, wait_until
 
@@ -87,6 +87,27 @@ def test_a_form_without_its_csrf_token_is_refused(page, node):
     # a stale or foreign token is no better than none
     assert post_form(page, action, {"csrf_token": "x" * 32, "banner": "Forged"}).status == 403
     assert node.cli_json("pop", "show") == before
+
+
+def test_a_sign_in_form_on_another_site_is_refused(page, node):
+    """Login CSRF: another site's page posts the console's sign-in form (with the attacker's
+    credentials, to sign the visitor in as the attacker); the browser itself says where it came
+    from (Origin, Sec-Fetch-Site), and the console refuses it without setting a cookie."""
+    target = f"{console_url(node)}/console/sign-in"
+    evil = ('<!doctype html><title>evil</title><form method="post" action="' + target + '">'
+            '<input name="name" value="admin"><input name="password" value="' + node.admin_password + '">'
+            '<button type="submit">Win a prize</button></form>')
+    page.route("http://evil.test/", lambda route: route.fulfill(content_type="text/html", body=evil))
+    page.goto("http://evil.test/")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Win a prize").click()
+    page.wait_for_load_state()
+    assert answer.value.status == 403
+    assert answer.value.request.headers.get("origin") == "http://evil.test"
+    assert "another site may not change anything here" in page.inner_text("main")
+    assert not [c for c in page.context.cookies() if c["name"] == "postroom_session"]
+    screenshot(page, "cross-site-sign-in-refused")
+    sign_in(page, "admin", node.admin_password)  # the console's own form, with its same-origin Origin, works
 
 
 @pytest.mark.parametrize("field, bad, problem", [

@@ -331,6 +331,22 @@ def test_a_mailbox_removed_before_the_end_of_data_fails_alone(tmp_path):
     run(main())
 
 
+def test_a_quoted_local_part_is_the_same_mailbox_and_an_address_that_is_no_mailbox_is_unknown(tmp_path):
+    """RFC 5321 4.1.2: "alice" and alice are one local part; a..b is no mailbox (validation.py)."""
+    async def main():
+        async with running(tmp_path, connector()) as env:
+            client, _ = await connect(env.port)
+            await client.send(b"EHLO client.example")
+            assert ACCEPTED.fullmatch(await client.mail([b'"alice"@example.com', b'"B\\ob"@Example.COM']))
+            assert [len(await env.messages(a)) for a in ("alice@example.com", "bob@example.com")] == [1, 1]
+            assert await client.send(b"MAIL FROM:<sender@remote.test>") == SENDER_OK
+            for bad in (b"a..b@example.com", b".alice@example.com", b"alice.@example.com"):
+                assert await client.send(b"RCPT TO:<" + bad + b">") == (
+                    b"550 5.1.1 Recipient address rejected: unknown mailbox\r\n"), bad
+
+    run(main())
+
+
 def test_a_store_failure_during_delivery_is_temporary_and_the_session_goes_on(tmp_path):
     async def main():
         wrap = lambda s: FlakyStore(s, "deliver_message", Unavailable("database is locked"))  # noqa: E731

@@ -54,7 +54,7 @@ def test_the_checks_show_each_failures_fix_and_page(api, viewer, pop_disabled):
     row = found["mailbox-pop3"]
     assert '<td class="bad">fail</td>' in row
     assert f'<code id="fix-9">postroom mailbox set {ALICE} --pop enabled</code>' in row
-    assert 'class="copy-fix" data-target="fix-9"' in row
+    assert 'class="copy-fix" data-copy="fix-9"' in row
     assert f'<a href="/console/mailboxes/{ALICE}">Mailbox properties</a>' in row
     assert '<a href="/console/services">Services</a>' in found["pop3-service"]  # no node serves EX01
     assert "<code" not in found["mailbox"] and '<td class="ok">pass</td>' in found["mailbox"]

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from ..auth import hash_password
 from ..errors import ValidationError
-from ..validation import utf8_text
+from ..validation import check_display_name, utf8_text
 from ..model import _MAX_INT32, Mailbox, normalise_address
 from .context import READ, RECIPIENTS, Context
 
@@ -36,6 +36,20 @@ def check_password(password: str) -> str:
     return password
 
 
+async def _stored(ctx: Context, address: str) -> Mailbox:
+    """The mailbox named `address` (NotFound if none). One created before addresses were
+    checked as RFC 5321 mailboxes (a..b@example.com) can still be named as stored, so that it
+    can be shown, changed or removed; anything else must be a valid address."""
+    try:
+        return await ctx.store.get_mailbox(normalise_address(address))
+    except ValidationError:
+        legacy = str(address).strip().lower()
+        mailbox = await ctx.store.find_mailbox(legacy) if "@" in legacy and len(legacy) <= 320 else None
+        if mailbox is None:
+            raise
+        return mailbox
+
+
 async def _hash(password: str) -> str:
     # argon2id costs tens of milliseconds: keep it off the event loop.
     return await asyncio.to_thread(hash_password, check_password(password))
@@ -45,15 +59,14 @@ async def new_mailbox(ctx: Context, address: str, password: str, *, display_name
                       pop_enabled: bool = True, enabled: bool = True) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.new", f"mailbox/{address}")
     address = normalise_address(address)
-    if display_name is not None:
-        utf8_text("display_name", display_name)
-    domain = address.split("@", 1)[1]
+    local, _, domain = address.rpartition("@")
+    name = check_display_name(display_name) if display_name else local.strip('"')  # "" or None: not given
     if domain not in await ctx.store.list_domains():
         raise ValidationError(
             "address", f"{domain} is not an accepted domain; add it first with: postroom domain add {domain}"
         )
     mailbox = await ctx.store.create_mailbox(
-        address, display_name or address.split("@", 1)[0], await _hash(password),
+        address, name, await _hash(password),
         enabled=enabled, pop_enabled=pop_enabled,
     )
     view = mailbox_view(mailbox)
@@ -75,7 +88,7 @@ async def list_mailboxes(ctx: Context, search: str | None = None, offset: int = 
 
 async def show_mailbox(ctx: Context, address: str) -> dict[str, Any]:
     await ctx.require(READ)
-    mailbox = await ctx.store.get_mailbox(normalise_address(address))
+    mailbox = await _stored(ctx, address)
     count, octets = await ctx.store.mailbox_usage(mailbox.id)
     return {**mailbox_view(mailbox), "messages": count, "octets": octets}
 
@@ -83,18 +96,15 @@ async def show_mailbox(ctx: Context, address: str) -> dict[str, Any]:
 async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = None,
                       enabled: bool | None = None, display_name: str | None = None) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.set", f"mailbox/{address}")
-    address = normalise_address(address)
-    before = await ctx.store.get_mailbox(address)
+    before = await _stored(ctx, address)
+    address = before.address
     changes: dict[str, Any] = {}
     if pop_enabled is not None:
         changes["pop_enabled"] = pop_enabled
     if enabled is not None:
         changes["enabled"] = enabled
     if display_name is not None:
-        if not display_name.strip() or len(display_name) > 256:
-            raise ValidationError("display_name", "must be 1 to 256 characters")
-        utf8_text("display_name", display_name)
-        changes["display_name"] = display_name.strip()
+        changes["display_name"] = check_display_name(display_name)
     if not changes:
         raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
                                          "(--enabled/--disabled) or display_name (--display-name)")
@@ -105,8 +115,7 @@ async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = 
 
 async def set_password(ctx: Context, address: str, password: str) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.password", f"mailbox/{address}")
-    address = normalise_address(address)
-    await ctx.store.get_mailbox(address)
+    address = (await _stored(ctx, address)).address
     after = await ctx.store.update_mailbox(address, password_hash=await _hash(password))
     await ctx.audit("mailbox.password", f"mailbox/{address}", None, {"password_set": True})
     return mailbox_view(after)
@@ -114,8 +123,8 @@ async def set_password(ctx: Context, address: str, password: str) -> dict[str, A
 
 async def remove_mailbox(ctx: Context, address: str) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.remove", f"mailbox/{address}")
-    address = normalise_address(address)
-    before = await ctx.store.get_mailbox(address)
+    before = await _stored(ctx, address)
+    address = before.address
     count, _ = await ctx.store.mailbox_usage(before.id)
     await ctx.store.remove_mailbox(address)
     await ctx.audit("mailbox.remove", f"mailbox/{address}", {**mailbox_view(before), "messages": count}, None)
@@ -128,8 +137,8 @@ async def import_messages(ctx: Context, address: str, path: str,
     from .. import mailsource
 
     await ctx.require(RECIPIENTS, "mailbox.import", f"mailbox/{address}")
-    address = normalise_address(address)
-    mailbox = await ctx.store.get_mailbox(address)
+    mailbox = await _stored(ctx, address)
+    address = mailbox.address
     kind = mailsource.detect(path)
     total = await asyncio.to_thread(mailsource.count_messages, path)
     imported = 0

@@ -17,7 +17,7 @@ from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
 )
 from ..errors import Forbidden
-from .edge import BodyLimit, NoStore, RequestContext
+from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.add_middleware(BodyLimit, limit=MAX_BODY)  # innermost: its refusals get the headers below
     errors.install(app)
     app.add_middleware(NoStore)
+    app.add_middleware(BrowserPolicy)  # CSP, X-Frame-Options, Referrer-Policy: on every answer, console or not
     for module in (routes_session, routes_servers, routes_recipients, routes_admins, routes_doctor, routes_security):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)

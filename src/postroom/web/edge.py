@@ -29,6 +29,23 @@ class NoStore:
         await self.app(scope, receive, add_headers if scope["type"] == "http" else send)
 
 
+# What the console's pages need and no more: scripts, styles and images from this origin only (no
+# inline script or style, no eval: htmx's own indicator style is off, see base.html), never framed
+# (clickjacking), forms post only here, no <base> or plug-ins.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+                           "object-src 'none'")
+
+
+class BrowserPolicy(NoStore):
+    """What a browser may do with any page of the admin service: the CSP above, no framing by
+    any site (X-Frame-Options for browsers without frame-ancestors), and the Referer only to
+    this origin. Not `no-referrer`: that would make the browser send `Origin: null` with the
+    console's own forms, which the cross-site rule (web/security.py) refuses."""
+
+    HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"same-origin")]
+
+
 class BodyLimit:
     """Admin requests are small JSON objects: a bigger body is refused, unread when its length
     is declared, and as soon as it passes the limit when it is not (chunked)."""

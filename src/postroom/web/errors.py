@@ -52,7 +52,8 @@ def _error(description: str, **extra: Any) -> dict[str, Any]:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _error("Refused input: the field is named, with the allowed values where they are few"),
     401: _error("No valid credentials", headers={"WWW-Authenticate": {"schema": {"type": "string"}}}),
-    403: _error("The caller's role groups do not allow this (or a console request lacked its CSRF token)"),
+    403: _error("The caller's role groups do not allow this (or a console session's request lacked its CSRF "
+                "token, or came from another site: a foreign Origin or Sec-Fetch-Site: cross-site)"),
     404: _error("No such object"),
     409: _error("The change clashes with the current state"),
     503: _error("Temporarily unavailable: try again later"),

@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from .bodies import SignIn
-from .security import SESSION_COOKIE, AdminRoute, Who, admin_auth, client_ip, role_list, session_timeout
+from .security import SESSION_COOKIE, AdminRoute, BrowserSignIn, Who, admin_auth, client_ip, role_list, session_timeout
 from .views import SessionView, SignedOutView, documented
 
-open_router = APIRouter(prefix="/api/v1")  # signing in needs no credentials but the ones it checks
+# signing in needs no credentials but the ones it checks; not from another site's page
+open_router = APIRouter(prefix="/api/v1", route_class=BrowserSignIn)
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
 
 

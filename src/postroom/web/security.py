@@ -11,6 +11,7 @@ import binascii
 import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Coroutine
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
@@ -35,6 +36,44 @@ class SignedIn:
 
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+CROSS_SITE = "a request from another site may not change anything here (its Origin or Sec-Fetch-Site header says so)"
+
+
+def _same_host(request: Request, origin: str) -> bool:
+    """Whether an Origin names the host and port this request was sent to (its Host header).
+    The scheme is not compared: a reverse proxy that ends TLS forwards https://admin.example.com
+    as plain HTTP with Host admin.example.com, and that is still the console's own page. A Host
+    without a port was reached on a default one (80 or 443). Another host, or another port on
+    this host, is another site."""
+    try:
+        given = urlsplit(origin.strip())
+        port = given.port
+    except ValueError:  # a port out of range, a bad IPv6 literal
+        return False
+    if given.scheme not in ("http", "https") or given.path or given.query or given.username is not None:
+        return False  # "null" (an opaque origin) included
+    own_host, own_port = (request.url.hostname or "").lower(), request.url.port
+    if not given.hostname or given.hostname.lower() != own_host:
+        return False
+    port = port if port is not None else DEFAULT_PORTS[given.scheme]
+    return port == own_port if own_port is not None else port in DEFAULT_PORTS.values()
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Forbidden for a state-changing browser request that another site made (login CSRF, and
+    a second line behind the CSRF token): `Sec-Fetch-Site: cross-site`, or an Origin that does
+    not name this request's host ("null" included). A request with neither header (curl, a
+    script, an old browser) goes on to the other checks: a signed-in change still needs the
+    session's CSRF token."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    if request.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
+        raise Forbidden(CROSS_SITE)
+    if not all(_same_host(request, value) for value in request.headers.getlist("origin")):
+        raise Forbidden(CROSS_SITE)
 
 
 def admin_auth(request: Request) -> AdminAuthenticator:
@@ -73,6 +112,7 @@ async def authenticate(request: Request) -> SignedIn:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthenticated(NOT_SIGNED_IN)
+    refuse_cross_site(request)  # a browser session: another site's page must not drive it
     caller, session = await auth.session(cookie, await session_timeout(request))
     if request.method in UNSAFE_METHODS:
         given = request.headers.get(CSRF_HEADER, "")
@@ -93,6 +133,20 @@ class AdminRoute(APIRoute):
             return await handler(request)
 
         return signed_in_first
+
+
+class BrowserSignIn(APIRoute):
+    """Signing in from a browser (it sets the session cookie): another site may not do it for
+    the visitor (login CSRF), refused before the body is read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def same_site_first(request: Request) -> Response:
+            refuse_cross_site(request)
+            return await handler(request)
+
+        return same_site_first
 
 
 class _Documented:

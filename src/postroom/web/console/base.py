@@ -7,8 +7,10 @@
   shown read-only with the reason, the CSRF token and the one-shot notice.
 - `form_action(page, request)` checks the CSRF token of a submitted form (403 page if absent
   or wrong) and returns the form fields.
-- `console_errors` (the route class) turns postroom's closed error set into HTML pages:
-  a ValidationError that a page did not handle next to its field is shown at the top.
+- `ConsoleRoute` (the route class) refuses a change another site's page asks for (a foreign
+  Origin, Sec-Fetch-Site: cross-site; web/security.py), signing in included, and turns
+  postroom's closed error set into HTML pages: a ValidationError that a page did not handle
+  next to its field is shown at the top.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from ...errors import Forbidden, NotFound, PostroomError, Unauthenticated, Unava
 from ...model import WebSession
 from ...service import Caller, Context
 from ...service.context import ADMINS, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
-from ..security import SESSION_COOKIE, admin_auth, session_timeout
+from ..security import SESSION_COOKIE, admin_auth, refuse_cross_site, session_timeout
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
 NOTICE_COOKIE = "postroom_notice"  # a one-shot confirmation shown after a redirect
@@ -136,6 +138,7 @@ class ConsoleRoute(APIRoute):
 
         async def html_errors(request: Request) -> Response:
             try:
+                refuse_cross_site(request)  # every change, signing in and out included: before anything else
                 return await handler(request)
             except SignInRequired:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -79,7 +79,7 @@ def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="activity-chart" viewBox="0 0 {width} {height}"'
-        f' width="100%" style="max-width:{width}px;height:auto" role="img"'
+        f' width="{width}" role="img"'  # console.css shrinks it to its container (no style="": CSP)
         f' aria-labelledby="{id_prefix}-title {id_prefix}-desc" font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="{id_prefix}-title">{escape(title)}</title>',
         f'<desc id="{id_prefix}-desc">{escape(_summary(buckets, totals))}</desc>',

@@ -116,8 +116,10 @@ async def mailbox_new_page(request: Request, page: Page) -> Response:
 @router.post("/mailboxes/new")
 async def mailbox_new(request: Request, page: Page) -> Response:
     fields = await form_action(page, request)
-    address = str(fields.get("address", "")).strip()
-    display_name = str(fields.get("display_name", "")).strip() or None
+    # as typed: the service's one check refuses a control character rather than the form hiding it
+    address = str(fields.get("address", ""))
+    display_name = str(fields.get("display_name", ""))
+    display_name = display_name if display_name.strip(" ") else None  # left empty: the local part
     pop_enabled = "pop_enabled" in fields
     values = {"address": address, "display_name": display_name or "", "pop_enabled": pop_enabled}  # never the password
     try:
