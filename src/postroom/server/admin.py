@@ -2,7 +2,8 @@
 
 The node opens and closes the sockets like any other service's, so bindings, start/stop and
 the certificate behave the same; each accepted connection gets uvicorn's HTTP/1.1 protocol
-(h11) driving the ASGI app. One ServerState tracks the open connections for stop and reports.
+(h11) driving the ASGI app, held to the caps and read timeouts of the web settings
+(admin_limits.py). One ServerState tracks the open connections for stop and reports.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Callable
 import uvicorn
 from uvicorn.server import ServerState
 
+from ..model import WebSettings
 from ..storage import Store
+from .admin_limits import AdminConnection, AdminLimits
 from .metrics import Metrics
 
 
@@ -32,7 +35,12 @@ class AdminService:
                                      server_header=False, proxy_headers=False, timeout_keep_alive=30)
         self.config.load()
         self.state = ServerState()
+        self.limits = AdminLimits()
         self.refresh_date()
+
+    def configure(self, settings: WebSettings) -> None:
+        """New caps and timeouts apply to new connections (open ones keep their timeouts)."""
+        self.limits.configure(settings)
 
     def refresh_date(self) -> None:
         """uvicorn's Date header comes from ServerState; the node calls this on each tick."""
@@ -42,8 +50,7 @@ class AdminService:
         def make() -> asyncio.Protocol:
             if self.metrics is not None:
                 self.metrics.connection("admin")
-            return self.config.http_protocol_class(config=self.config, server_state=self.state,  # type: ignore[call-arg]
-                                                   app_state={})
+            return AdminConnection(self.limits, config=self.config, server_state=self.state, app_state={})
         return make
 
     @property

@@ -5,6 +5,7 @@ import asyncio
 import fcntl
 import logging
 import os
+import resource
 import signal
 import time
 from typing import Awaitable, Callable
@@ -42,6 +43,19 @@ def claim_data_dir(data_dir: str) -> int:
     return fd  # held open (and locked) until the process exits
 
 
+def raise_file_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (as systemd and nginx's
+    worker_rlimit_nofile do): every connection is a descriptor, and the default soft 1,024
+    would cap the node far below what it can serve. Returns the (soft, hard) limits now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # e.g. a hard limit above the kernel's nr_open
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
 Upgrade = Callable[[Store, str, list[int]], Awaitable[None]]
 
 
@@ -66,6 +80,7 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
     SIGTERM/SIGINT: stop accepting, give sessions `grace` seconds to finish (a second signal
     ends the grace period), close the store, return."""
     grace = shutdown_grace(grace)
+    files, _ = raise_file_limit()
     server = read_local_server(data_dir)
     claim_data_dir(data_dir)
     store = open_store(data_dir)
@@ -88,7 +103,8 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         await node.start()
-        log.info("postroom node %s serving from %s (pid %d)", server, os.path.abspath(data_dir), os.getpid())
+        log.info("postroom node %s serving from %s (pid %d, open-file limit %d)", server, os.path.abspath(data_dir),
+                 os.getpid(), files)
         await stop.wait()
         log.info("postroom node %s stopping: no new connections, sessions get %g s to finish", server, grace)
         started = time.monotonic()

@@ -324,6 +324,7 @@ class Node:
     async def _configure_admin(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "admin")
         web = await self.store.get_web_settings(self.server)
+        self.admin.configure(web)
         running = service.status == ServiceStatus.RUNNING
         if not running:
             self.admin.close_sessions()
