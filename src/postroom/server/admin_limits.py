@@ -175,6 +175,7 @@ class AdminConnection(H11Protocol):
         self.limits.log.warn("request_timeout", self.source,
                              "admin closed a connection from %s: request %s not received within "
                              "request_timeout=%ds", self.source, part, self.request_timeout)
-        if self.conn.our_state is h11.IDLE:  # no response begun: say why (Apache and nginx send 408)
+        # No response begun to this request: say why (Apache and nginx send 408).
+        if self.conn.their_state is h11.IDLE or self.cycle is None or not self.cycle.response_started:
             self.transport.write(TIMED_OUT)
         self.transport.close()
