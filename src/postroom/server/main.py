@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 import os
 import resource
@@ -12,7 +13,7 @@ from typing import Awaitable, Callable
 
 from ..auth import Authenticator
 from ..datadir import read_local_server
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, StorageFull, ValidationError
 from ..storage import Store, open_store
 from .node import Node
 
@@ -38,8 +39,11 @@ def claim_data_dir(data_dir: str) -> int:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
         raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+    try:  # the pid is for the message above; the lock is what counts, so a full disk may keep it empty
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as exc:
+        log.warning("cannot write the pid to %s: %s", path, exc.strerror or exc)
     return fd  # held open (and locked) until the process exits
 
 
@@ -86,12 +90,17 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
     store = open_store(data_dir)
     await store.open()
     try:
-        applied = await store.migrate()
+        try:
+            applied = await store.migrate()
+        except StorageFull as exc:  # an unmigrated store cannot be served: say so and exit
+            raise StorageFull(f"cannot apply the store's pending migrations: {exc.message}; the node cannot "
+                              "serve an unmigrated store, free some space and start it again") from None
         await store.claim_server(server)  # a shared store: one node per server name
-        if upgrade is not None:
-            await upgrade(store, server, applied)
         delay = float(os.environ.get("POSTROOM_AUTH_FAILURE_DELAY", "2.0"))
         node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
+        if upgrade is not None:
+            run_upgrade = functools.partial(upgrade, store, server, applied)
+            await node.write_or_defer("upgrade", run_upgrade)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 

@@ -19,10 +19,10 @@ import re
 import ssl
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from ..auth import Authenticator
-from ..errors import PostroomError
+from ..errors import PostroomError, StorageFull
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
@@ -101,6 +101,8 @@ class Node:
         self.connectors: list[ReceiveConnector] = []
         self.connector_errors: dict[str, str] = {}
         self.connector_reports: dict[str, dict[str, Any]] = {}
+        # Start-up writes a full disk refused (name -> write), retried with the heartbeat.
+        self.deferred: dict[str, Callable[[], Awaitable[None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
@@ -109,14 +111,43 @@ class Node:
         return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
 
     async def start(self) -> None:
-        """Boot like a Windows service host: automatic services start, the others stay stopped."""
+        """Boot like a Windows service host: automatic services start, the others stay stopped.
+        On a full disk the node starts all the same and serves what is stored (start-up
+        writes wait for space, see `defer`)."""
+        await self.write_or_defer("service start-up states", self._boot_services)
+        await self.reconcile()
+        await self.write_or_defer("node report", self.report)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _boot_services(self) -> None:
         for service in await self.store.list_services(self.server):
             wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
             if service.status != wanted:
                 await self.store.update_service(replace(service, status=wanted))
-        await self.reconcile()
-        await self.report()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def write_or_defer(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await write()
+        except StorageFull as exc:
+            self.defer(name, write, exc)
+
+    def defer(self, name: str, write: Callable[[], Awaitable[None]], exc: StorageFull) -> None:
+        """A start-up write the full disk refused: serve without it, retry it with each heartbeat."""
+        if not self.deferred:
+            log.warning("node %s cannot write to the store at start-up (%s); serving read-only until space "
+                        "returns: POP3 logins and retrieval work, SMTP answers 452 4.3.1", self.server, exc.message)
+        self.deferred[name] = write
+
+    async def retry_deferred(self) -> None:
+        for name, write in list(self.deferred.items()):
+            try:
+                await write()
+            except PostroomError:  # still full (or the store is away): the next heartbeat tries again
+                return
+            del self.deferred[name]
+            if not self.deferred:
+                log.warning("node %s: space returned on the store's disk, the deferred start-up writes are done",
+                            self.server)
 
     async def stop(self, grace: float = 0.0) -> None:
         """Close the listeners (no new connections), let sessions finish for up to `grace`
@@ -181,6 +212,8 @@ class Node:
                 if now - last_purge > SESSION_PURGE_INTERVAL:
                     last_purge = now
                     await self.admin.auth.purge_sessions()
+                if self.deferred and now - last_report > HEARTBEAT_INTERVAL:
+                    await self.retry_deferred()
                 retry = bool(self.bind_errors) and now - last_retry > RETRY_BIND_INTERVAL
                 if retry or await self.store.config_version() != self.applied_version:
                     last_retry = now
