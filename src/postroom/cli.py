@@ -29,6 +29,11 @@ from .storage import open_store, set_store_override
 
 EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7}
 
+
+def exit_code(error: PostroomError) -> int:
+    """The code of the error's class or its nearest parent (StorageFull is an Unavailable: 6)."""
+    return next((EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES), 1)
+
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 service_app = typer.Typer(help="Services on a server: status, start/stop, startup type.", no_args_is_help=True)
@@ -69,7 +74,7 @@ def fail(error: PostroomError) -> typer.Exit:
     if isinstance(error, ValidationError):
         message = message.replace(f"{error.field}:", f"{error.field.replace('_', '-')}:", 1)
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(EXIT_CODES.get(type(error), 1))
+    return typer.Exit(exit_code(error))
 
 
 def run(data: str, action: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -207,7 +212,7 @@ def serve(data: Data = DEFAULT_DATA,
     except PostroomError as error:
         if log_format == "json":  # even why serve stops is one JSON line (same exit code)
             logging.getLogger("postroom").error("postroom serve failed: %s", error.message)
-            raise typer.Exit(EXIT_CODES.get(type(error), 1)) from None
+            raise typer.Exit(exit_code(error)) from None
         raise fail(error) from None
     except Exception:
         if log_format != "json":
