@@ -30,9 +30,10 @@ class AdminService:
         self.app = app = create_app(store, server, data_dir, self.auth, metrics)
         # No lifespan (the node owns the store), no uvicorn logging set-up, no uvicorn access
         # log: ours is postroom.admin.access, with the request id (web/edge.py RequestContext);
-        # admin changes are in the audit log, failed sign-ins in postroom.admin.
+        # admin changes are in the audit log, failed sign-ins in postroom.admin. Timeouts and
+        # connection caps come from the web settings, per connection (admin_limits.py).
         self.config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False,
-                                     server_header=False, proxy_headers=False, timeout_keep_alive=30)
+                                     server_header=False, proxy_headers=False)
         self.config.load()
         self.state = ServerState()
         self.limits = AdminLimits()

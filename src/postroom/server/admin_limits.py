@@ -75,13 +75,16 @@ class AdminLimits:
         self.open = 0
         self.per_source: Counter[str] = Counter()
         self.log = SourceLog()
+        self._held: tuple[int, int] | None = None  # (max_connections, budget) last warned about
 
     def configure(self, settings: WebSettings) -> None:
         self.budget = descriptor_budget()
-        if settings.max_connections > self.budget and (settings != self.settings or self.open == 0):
+        held = (settings.max_connections, self.budget) if settings.max_connections > self.budget else None
+        if held is not None and held != self._held:  # once per setting and limit, not per reconcile
             log.warning("admin max_connections=%d is above a quarter of the process file limit: at most %d "
                         "admin connections are accepted, leaving the rest to POP3 and SMTP",
                         settings.max_connections, self.budget)
+        self._held = held
         self.settings = settings
 
     @property
