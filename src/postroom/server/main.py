@@ -100,7 +100,7 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
         node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
         if upgrade is not None:
             run_upgrade = functools.partial(upgrade, store, server, applied)
-            await node.write_or_defer("upgrade", run_upgrade)
+            await node.deferred.run("upgrade", run_upgrade)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 

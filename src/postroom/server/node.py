@@ -19,16 +19,17 @@ import re
 import ssl
 import time
 from dataclasses import replace
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..auth import Authenticator
-from ..errors import PostroomError, StorageFull
+from ..errors import PostroomError
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
 from .abuse import AbuseGuard, Policy, parse_networks
 from .activity import Activity
 from .admin import AdminService
+from .deferred import DeferredWrites
 from .evidence import LoginEvidence, pop3_usage
 from .metrics import Metrics
 from .pop3 import Pop3Service
@@ -101,8 +102,7 @@ class Node:
         self.connectors: list[ReceiveConnector] = []
         self.connector_errors: dict[str, str] = {}
         self.connector_reports: dict[str, dict[str, Any]] = {}
-        # Start-up writes a full disk refused (name -> write), retried with the heartbeat.
-        self.deferred: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.deferred = DeferredWrites(server)  # start-up writes a full disk refused, retried later
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
@@ -113,10 +113,10 @@ class Node:
     async def start(self) -> None:
         """Boot like a Windows service host: automatic services start, the others stay stopped.
         On a full disk the node starts all the same and serves what is stored (start-up
-        writes wait for space, see `defer`)."""
-        await self.write_or_defer("service start-up states", self._boot_services)
+        writes wait for space, see deferred.py)."""
+        await self.deferred.run("service start-up states", self._boot_services)
         await self.reconcile()
-        await self.write_or_defer("node report", self.report)
+        await self.deferred.run("node report", self.report)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _boot_services(self) -> None:
@@ -124,30 +124,6 @@ class Node:
             wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
             if service.status != wanted:
                 await self.store.update_service(replace(service, status=wanted))
-
-    async def write_or_defer(self, name: str, write: Callable[[], Awaitable[None]]) -> None:
-        try:
-            await write()
-        except StorageFull as exc:
-            self.defer(name, write, exc)
-
-    def defer(self, name: str, write: Callable[[], Awaitable[None]], exc: StorageFull) -> None:
-        """A start-up write the full disk refused: serve without it, retry it with each heartbeat."""
-        if not self.deferred:
-            log.warning("node %s cannot write to the store at start-up (%s); serving read-only until space "
-                        "returns: POP3 logins and retrieval work, SMTP answers 452 4.3.1", self.server, exc.message)
-        self.deferred[name] = write
-
-    async def retry_deferred(self) -> None:
-        for name, write in list(self.deferred.items()):
-            try:
-                await write()
-            except PostroomError:  # still full (or the store is away): the next heartbeat tries again
-                return
-            del self.deferred[name]
-            if not self.deferred:
-                log.warning("node %s: space returned on the store's disk, the deferred start-up writes are done",
-                            self.server)
 
     async def stop(self, grace: float = 0.0) -> None:
         """Close the listeners (no new connections), let sessions finish for up to `grace`
@@ -213,7 +189,7 @@ class Node:
                     last_purge = now
                     await self.admin.auth.purge_sessions()
                 if self.deferred and now - last_report > HEARTBEAT_INTERVAL:
-                    await self.retry_deferred()
+                    await self.deferred.retry()
                 retry = bool(self.bind_errors) and now - last_retry > RETRY_BIND_INTERVAL
                 if retry or await self.store.config_version() != self.applied_version:
                     last_retry = now
