@@ -32,6 +32,11 @@ from .storage import open_store, set_store_override
 EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7,
               StoreCorrupted: 8}
 
+
+def exit_code(error: PostroomError) -> int:
+    """The code of the error's class or its nearest parent (StorageFull is an Unavailable: 6)."""
+    return next((EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES), 1)
+
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 service_app = typer.Typer(help="Services on a server: status, start/stop, startup type.", no_args_is_help=True)
@@ -73,12 +78,6 @@ def fail(error: PostroomError) -> typer.Exit:
         message = message.replace(f"{error.field}:", f"{error.field.replace('_', '-')}:", 1)
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(exit_code(error))
-
-
-def exit_code(error: PostroomError) -> int:
-    """The code of the error's own class or of the nearest one above it (StorageFull is an
-    Unavailable: 6); StoreCorrupted has its own (8)."""
-    return next((EXIT_CODES[kind] for kind in type(error).__mro__ if kind in EXIT_CODES), 1)
 
 
 def run(data: str, action: Callable[[Context], Awaitable[Any]]) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 from .errors import ValidationError
-from .validation import ValidatedSettings, normalise_bindings, parse_binding, parse_duration
+from .validation import ValidatedSettings, int_in_range, normalise_bindings, parse_binding, parse_duration
 
 ROLE_GROUPS = ("organization-management", "server-management", "recipient-management", "view-only")
 _ADMIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
@@ -98,6 +98,12 @@ class WebSettings(ValidatedSettings):
     bindings: tuple[str, ...] = ("0.0.0.0:443", "[::]:443")
     http_bindings: tuple[str, ...] = ()
     session_timeout: int = 28800  # seconds of console inactivity before signing in again (8 h)
+    # Connection caps and timeouts of the admin listeners (server/admin_limits.py): a flood of
+    # the admin port must not take the descriptors POP3 and SMTP need.
+    max_connections: int = 500  # open at once, all sources (also held to 1/4 of the file limit)
+    max_connections_per_source: int = 20  # open at once from one client address (SMTP's default)
+    request_timeout: int = 20  # seconds to send a request's headers and body (Apache: 20 s)
+    keep_alive_timeout: int = 30  # idle seconds between requests on one connection
     _kind: ClassVar[str] = "an admin service setting"
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +124,10 @@ _WEB_VALIDATORS: dict[str, Any] = {
     "bindings": normalise_bindings,
     "http_bindings": _http_bindings,
     "session_timeout": lambda n, v: parse_duration(n, v, 300, 7 * 86400),
+    "max_connections": lambda n, v: int_in_range(n, v, 1, 1_000_000),
+    "max_connections_per_source": lambda n, v: int_in_range(n, v, 1, 1_000_000),
+    "request_timeout": lambda n, v: parse_duration(n, v, 1, 3600),
+    "keep_alive_timeout": lambda n, v: parse_duration(n, v, 1, 3600),
 }
 WebSettings._validators = _WEB_VALIDATORS
 

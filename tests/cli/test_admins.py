@@ -22,7 +22,8 @@ def test_dev_init_creates_an_admin_whose_printed_password_verifies(runner, tmp_p
 def test_non_dev_init_has_no_admin_principal_and_https_on_443(plain_admin: Admin) -> None:
     assert plain_admin.json("admin", "list") == []
     assert plain_admin.json("web", "show") == {
-        "server": "EX01", "bindings": ["0.0.0.0:443", "[::]:443"], "http_bindings": [], "session_timeout": 28800}
+        "server": "EX01", "bindings": ["0.0.0.0:443", "[::]:443"], "http_bindings": [], "session_timeout": 28800,
+        "max_connections": 500, "max_connections_per_source": 20, "request_timeout": 20, "keep_alive_timeout": 30}
 
 
 def test_admin_lifecycle(admin: Admin) -> None:
@@ -89,6 +90,19 @@ def test_web_set_applies_checks_and_audits(admin: Admin) -> None:
     entry = admin.audit(1)[0]
     assert (entry["action"], entry["target"]) == ("web.set", "server/EX01/web")
     assert entry["after"] == {"http_bindings": ["127.0.0.1:8090", "[::1]:8090"], "session_timeout": 3600}
+
+
+def test_web_set_connection_caps_and_timeouts(admin: Admin) -> None:
+    view = admin.json("web", "set", "--max-connections", "200", "--max-connections-per-source", "5",
+                      "--request-timeout", "1m", "--keep-alive-timeout", "5s")
+    assert [view[k] for k in ("max_connections", "max_connections_per_source", "request_timeout",
+                              "keep_alive_timeout")] == [200, 5, 60, 5]
+    assert "max-connections-per-source:" in admin.fails(2, "web", "set", "--max-connections-per-source", "0").stderr
+    assert "request-timeout:" in admin.fails(2, "web", "set", "--request-timeout", "2h").stderr
+    assert "keep-alive-timeout:" in admin.fails(2, "web", "set", "--keep-alive-timeout", "soon").stderr
+    entry = admin.audit(1)[0]
+    assert entry["after"] == {"max_connections": 200, "max_connections_per_source": 5, "request_timeout": 60,
+                              "keep_alive_timeout": 5}
 
 
 def test_log_audit_filters(admin: Admin) -> None:

@@ -65,3 +65,21 @@ def test_init_on_a_schema_one_install_adds_smtp_and_the_default_connectors(runne
     admin.ok("init")
     assert len(admin.json("connector", "list")) == 2
     assert len([e for e in admin.audit() if e["action"] == "upgrade"]) == 1
+
+
+def test_serve_exits_when_a_pending_migration_meets_a_full_disk(admin: Admin, monkeypatch) -> None:
+    """A node may serve a full disk, not an unmigrated store: `serve` says why and exits 6."""
+    from postroom import logs
+    from postroom.errors import StorageFull
+    from postroom.server import main
+    from postroom.storage.sqlite import SqliteStore
+
+    async def full(self) -> list[int]:
+        raise StorageFull("the disk holding the store is full, free some space: database or disk is full")
+
+    monkeypatch.setattr(SqliteStore, "migrate", full)
+    monkeypatch.setattr(main, "install_event_loop", lambda: None)  # keep the test process's loop and logging
+    monkeypatch.setattr(logs, "configure", lambda *args: None)
+    result = admin.fails(6, "serve")
+    assert "cannot apply the store's pending migrations" in result.stderr
+    assert "cannot serve an unmigrated store, free some space" in " ".join(result.stderr.split())

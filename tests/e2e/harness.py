@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -113,6 +114,7 @@ class Postroom:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "serve.log"
         self.env = {**os.environ, "POSTROOM_AUTH_FAILURE_DELAY": str(failure_delay), "COLUMNS": "200"}
+        self.file_limit: int | None = None  # run `serve` with this hard (and soft) RLIMIT_NOFILE
 
     @property
     def cert(self) -> str:
@@ -172,8 +174,10 @@ class Postroom:
 
     def start(self) -> None:
         self.log = open(self.log_path, "ab")
+        limit = self.file_limit
+        preexec = None if limit is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         self.process = subprocess.Popen([*POSTROOM, "serve", "--data", str(self.data)],
-                                        stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+                                        stdout=self.log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec)
         wait_until(lambda: (port_open(self.pop_port) and port_open(self.smtp_port)) or self.process.poll() is not None,
                    10, "postroom to listen")
         if self.process.poll() is not None:

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from .harness import Postroom, require_tool
+from .harness import Postroom, require_tool, wait_until
 from .messages import big_message
 from .test_shutdown import retrieve_all
 from .test_smtp_clients import split_trace
@@ -101,3 +101,62 @@ def test_full_disk_answers_452_and_pop3_keeps_serving(small_fs, tmp_path):
         server.stop()
     assert server.process.returncode == 0
     assert "disk holding the store is full" in server.log_path.read_text()
+
+
+def fill(path) -> None:
+    """Write a ballast file until the filesystem refuses another byte."""
+    with open(path, "wb", buffering=0) as junk:
+        block = b"\0" * 65536
+        while True:
+            try:
+                junk.write(block)
+            except OSError:
+                break
+        while True:
+            try:
+                junk.write(b"\0")
+            except OSError:
+                break
+
+
+@pytest.mark.parametrize("ended", ["killed", "stopped"])
+def test_node_starts_and_serves_on_a_full_disk(small_fs, tmp_path, ended):
+    """Killed (or stopped) and the disk then full, the node starts all the same: POP3 logins and
+    RETR work, SMTP answers 452 4.3.1, and once space is freed delivery works without a restart.
+    After a clean stop SQLite must make its WAL index again: the store's reserve file gives it room."""
+    server = Postroom(small_fs)
+    server.log_path = tmp_path / "serve.log"  # the log must not be on the full disk
+    server.init()
+    server.cli("pop", "set", "--login-type", "plain-text-login")
+    server.new_mailbox("full@example.com", "pw-full-1")
+    server.start()
+    first = big_message(20_000)
+    assert deliver(server.smtp_port, first)[0] == 250
+    server.kill() if ended == "killed" else server.stop()
+    ballast = small_fs / "ballast"
+    fill(ballast)
+    assert free_bytes(small_fs) < 4096
+    server.start()
+    try:
+        fill(small_fs / "ballast-2")  # what the reserve gave back beyond SQLite's index, if any
+        stored = retrieve_all(server.pop_port, "full@example.com", "pw-full-1")
+        assert [split_trace(m)[2] for m in stored] == [first]
+        assert deliver(server.smtp_port, big_message(MESSAGE_SIZE)) == (452, b"4.3.1 Insufficient system storage")
+        assert server.process is not None and server.process.poll() is None
+        ballast.unlink()
+        (small_fs / "ballast-2").unlink()
+        if ended == "killed":  # the start-up writes waited for space (after a stop the reserve had room)
+            wait_until(lambda: "space returned on the store's disk" in server.log_path.read_text(), 5,
+                       "the deferred start-up writes")
+        second = big_message(MESSAGE_SIZE).replace(b"Subject: big", b"Subject: after")
+        assert deliver(server.smtp_port, second)[0] == 250
+        assert [split_trace(m)[2] for m in retrieve_all(server.pop_port, "full@example.com", "pw-full-1")] \
+            == [first, second]
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+    log = server.log_path.read_text()
+    expected = "serving read-only until space returns" if ended == "killed" else "released its 1024 KiB reserve"
+    assert expected in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]

@@ -11,11 +11,12 @@ import asyncio
 import poplib
 import resource
 import smtplib
+import socket
 import time
 
 import pytest
 
-from .harness import Postroom
+from .harness import Postroom, wait_until
 
 pytestmark = pytest.mark.e2e
 IDLE = 5000
@@ -94,3 +95,103 @@ def test_five_thousand_idle_connections_do_not_stop_a_new_login(tmp_path):
         assert login_time(server.pop_port) < LOGIN_BOUND
     finally:
         server.stop()
+
+
+# the admin service: connection caps -------------------------------------------------------
+
+HALF_REQUEST = b"GET /api/v1/mailboxes HTTP/1.1\r\nHost: x\r\n"
+REFUSED = b"HTTP/1.1 503 "
+
+
+def admin_connect(port: int, source: str, send: bytes = HALF_REQUEST) -> socket.socket:
+    """A connection to the admin port from `source` (any 127.0.0.0/8 address is this host)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    sock.sendall(send)
+    return sock
+
+
+def refused_at_once(sock: socket.socket) -> bool:
+    """Whether the server answered 503 and closed within a second, without waiting for a request
+    (the client sent nothing: its unread bytes would make the close a reset)."""
+    sock.settimeout(1.0)
+    try:
+        data = sock.recv(4096)
+        while data and not data.endswith(b"\n\n") and b"\r\n\r\n" not in data:
+            data += sock.recv(4096)
+        rest = sock.recv(4096)
+        while rest:
+            data += rest
+            rest = sock.recv(4096)
+    except (socket.timeout, OSError):
+        return False
+    return data.startswith(REFUSED)
+
+
+def answered(port: int, source: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as sock:
+        sock.sendall(b"GET /api/v1/mailboxes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.settimeout(10)
+        return sock.recv(4096)
+
+
+@pytest.fixture
+def capped_admin(tmp_path):
+    server = Postroom(tmp_path)
+    server.init()
+    server.cli("web", "set", "--max-connections", "6", "--max-connections-per-source", "3")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_admin_connections_beyond_the_caps_are_refused_at_once(capped_admin):
+    port = capped_admin.http_port
+    held = [admin_connect(port, "127.0.0.1") for _ in range(3)]
+    try:
+        extra = [admin_connect(port, "127.0.0.1", b"") for _ in range(3)]
+        assert all(refused_at_once(sock) for sock in extra), "a 4th connection from one source was not refused"
+        assert answered(port, "127.0.0.2").startswith(b"HTTP/1.1 401 ")  # another source still gets in
+        held += [admin_connect(port, "127.0.0.3") for _ in range(3)]  # six open: the total cap
+        assert refused_at_once(admin_connect(port, "127.0.0.4", b"")), "a 7th connection (total cap 6) was not refused"
+        assert not any(refused_at_once(sock) for sock in held[:1])  # the ones admitted stay open
+    finally:
+        for sock in held:
+            sock.close()
+    # Freed: a source under its cap is served again.
+    wait_until(lambda: answered(port, "127.0.0.1").startswith(b"HTTP/1.1 401 "), 5, "the freed slots")
+    text = capped_admin.log_path.read_text()
+    # One line per source and reason a minute, however many were refused.
+    assert text.count("admin refused a connection from 127.0.0.1: max_connections_per_source=3 reached") == 1, text
+    assert text.count("admin refused a connection from 127.0.0.4: max_connections=6 reached") == 1, text
+
+
+def test_pop3_keeps_serving_while_the_admin_port_is_flooded(tmp_path):
+    """The node runs with 256 descriptors (hard limit): 800 half-sent admin requests from 40
+    addresses would take them all; the admin service holds at most a quarter (64) and POP3
+    logins still succeed, as do the mail services' own connections."""
+    flood, limit = 800, 256
+    server = Postroom(tmp_path)
+    server.init()
+    server.new_mailbox("idle@example.com", "pw-idle-1")
+    server.cli("pop", "set", "--login-type", "plain-text-login")
+    server.file_limit = limit
+    server.start()
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
+        smtp.sendmail("a@example.net", ["idle@example.com"], b"Subject: hi\r\n\r\nhello\r\n")
+    sockets: list[socket.socket] = []
+    try:
+        for number in range(flood):
+            try:
+                sockets.append(admin_connect(server.http_port, f"127.0.1.{1 + number % 40}"))
+            except OSError:  # refused connections the server already closed
+                pass
+        assert login_time(server.pop_port) < LOGIN_BOUND
+        with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as smtp:
+            assert smtp.noop()[0] == 250
+        assert server.process is not None and server.process.poll() is None
+    finally:
+        for sock in sockets:
+            sock.close()
+    text = server.log_path.read_text()
+    assert "at most 64 admin connections are accepted" in text, text[-3000:]
+    assert "admin refused a connection from 127.0.1.1: max_connections=64 reached" in text, text[-3000:]

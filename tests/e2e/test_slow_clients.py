@@ -9,6 +9,7 @@ tests check the same with one-second timeouts.
 from __future__ import annotations
 
 import asyncio
+import base64
 import poplib
 import socket
 import ssl
@@ -22,7 +23,7 @@ from postroom.model import LoginType, PopSettings
 from postroom.server.pop3 import Pop3Service
 from postroom.storage.sqlite import SqliteStore
 
-from .harness import Postroom
+from .harness import Postroom, wait_until
 
 pytestmark = pytest.mark.e2e
 POP_IDLE = b"-ERR Disconnected for inactivity.\r\n"
@@ -232,3 +233,86 @@ def test_pop3_trickle_in_process_is_cut_off_after_the_timeout(tmp_path, logged_i
             await store.close()
 
     asyncio.run(main())
+
+
+# live server: the admin service (HTTP) --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def admin_server(tmp_path_factory):
+    """Request read timeout and keep-alive timeout of 2 s (web settings, set with the CLI)."""
+    instance = Postroom(tmp_path_factory.mktemp("slow-admin"))
+    instance.init()
+    instance.cli("web", "set", "--request-timeout", "2", "--keep-alive-timeout", "2")
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def wait_closed(sock: socket.socket, limit: float) -> tuple[bytes, float, bool]:
+    """Read until the server closes or `limit` seconds pass: (what it sent, seconds, closed)."""
+    started = time.monotonic()
+    received = b""
+    while (left := limit - (time.monotonic() - started)) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            break
+        except OSError:  # reset
+            return received, time.monotonic() - started, True
+        if not chunk:
+            return received, time.monotonic() - started, True
+        received += chunk
+    return received, time.monotonic() - started, False
+
+
+def stalled_body(server: Postroom) -> bytes:
+    """A signed-in POST whose body stops after 10 of its 100 bytes (the API waits for the rest)."""
+    credentials = base64.b64encode(f"admin:{server.admin_password}".encode())
+    return (b"POST /api/v1/domains HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " + credentials +
+            b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"domain\":")
+
+
+@pytest.mark.parametrize("sent", [
+    lambda server: b"GET /api/v1/mailboxes HTTP/1.1\r\nHost: x\r\n",  # headers never finished
+    lambda server: b"",  # nothing at all after connecting
+    stalled_body,
+], ids=["half-headers", "silent", "stalled-body"])
+def test_admin_request_not_completed_is_closed_after_the_read_timeout(admin_server, sent):
+    with socket.create_connection(("127.0.0.1", admin_server.http_port), timeout=10) as sock:
+        sock.sendall(sent(admin_server))
+        received, elapsed, closed = wait_closed(sock, 12)
+    assert closed, f"an unfinished request was still open after 12 s (got {received!r})"
+    assert 1.5 < elapsed < 5, f"closed after {elapsed:.1f}s, the request timeout is 2s"
+    assert received.startswith(b"HTTP/1.1 408 "), received
+    wait_until(lambda: "request_timeout=2s" in admin_server.log_path.read_text(), 5, "the timeout's log line")
+
+
+def test_admin_trickled_request_is_closed_after_the_read_timeout(admin_server):
+    """A byte a second keeps no request alive: the timeout runs from its first byte."""
+    with socket.create_connection(("127.0.0.1", admin_server.http_port), timeout=10) as sock:
+        received, elapsed, closed = trickle(sock, b"GET /api/v1/mailboxes HTTP/1.1\r\nHost: x\r\n", limit=12)
+    assert closed and elapsed < 5, (received, elapsed)
+    assert received.startswith(b"HTTP/1.1 408 "), received
+
+
+def test_admin_idle_keep_alive_connection_is_closed(admin_server):
+    with socket.create_connection(("127.0.0.1", admin_server.http_port), timeout=10) as sock:
+        sock.sendall(b"GET /api/v1/mailboxes HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer, _, _ = wait_closed(sock, 1)
+        assert answer.startswith(b"HTTP/1.1 401 "), answer  # answered, and kept alive
+        received, elapsed, closed = wait_closed(sock, 12)
+    assert closed and received == b"", (received, elapsed)
+    assert elapsed < 4, f"an idle keep-alive connection closed after {elapsed:.1f}s, the timeout is 2s"
+
+
+def test_admin_request_sent_in_time_is_answered(admin_server):
+    """The timeout ends a request that never completes, not a slow one that does: the second
+    request on a kept-alive connection, sent in two parts a second apart, is answered."""
+    with socket.create_connection(("127.0.0.1", admin_server.http_port), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /api/v1/mailboxes HTTP/1.1\r\n")
+            time.sleep(1.0)  # part of what is measured: a pause inside the request, under the timeout
+            sock.sendall(b"Host: x\r\n\r\n")
+            answer, _, closed = wait_closed(sock, 1)
+            assert answer.startswith(b"HTTP/1.1 401 ") and not closed, answer

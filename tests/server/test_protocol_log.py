@@ -294,3 +294,23 @@ def test_settings_stored_before_the_log_limits_existed_load_with_exchanges_defau
     assert (connector.protocol_log_max_age, connector.protocol_log_max_directory_size,
             connector.protocol_log_max_file_size) == (30 * DAY, 250 * 1024 ** 2, 10 * 1024 ** 2)
     assert ReceiveConnector.from_dict(connector.to_dict()) == connector
+
+
+def test_a_full_disk_drops_lines_and_never_fails_the_session(tmp_path, caplog):
+    """The log file is /dev/full (every write: ENOSPC): writing and flushing never raise (the
+    session and the node's heartbeat go on), lines are dropped, counted and written again later."""
+    clock = Clock()
+    full = tmp_path / "POP3-20261127-1.log"
+    full.symlink_to("/dev/full")
+    plog = log_in(tmp_path, clock)
+    for n in range(3):
+        line(plog, n)
+    plog.flush()  # the buffered lines meet the full disk here
+    line(plog, 3, "x" * 70000)  # more than the buffer: the write itself fails now
+    assert caplog.text.count("cannot be written (No space left on device): lines are dropped") == 1
+    full.unlink()  # space returns
+    clock.now += 10
+    line(plog, 4, "back")
+    plog.close()
+    assert "back" in full.read_text()
+    assert "is written again;" in caplog.text

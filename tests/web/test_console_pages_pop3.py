@@ -182,6 +182,36 @@ def test_connection_limits_are_checked(api: Api, org: str, store, run) -> None:
     assert pop_settings(run, store).max_connections == 2147483647
 
 
+# the admin service ---------------------------------------------------------------------------------
+ADMIN_SERVICE = f"/console/servers/{SERVER}/admin-service"
+
+
+def test_admin_service_page_shows_and_sets_caps_and_timeouts(api: Api, org: str, store, run) -> None:
+    html = api.get(ADMIN_SERVICE).text
+    for name, value in (("max_connections", 500), ("max_connections_per_source", 20), ("request_timeout", 20),
+                        ("keep_alive_timeout", 30), ("session_timeout", 28800)):
+        assert f'name="{name}" value="{value}"' in html
+    assert f'href="{ADMIN_SERVICE}" aria-current="page"' in html
+    answer = post(api, ADMIN_SERVICE, org, max_connections="200", max_connections_per_source="5",
+                  request_timeout="1m", keep_alive_timeout="10", session_timeout="8h")
+    assert notice_of(answer) == (f"Admin service settings of {SERVER} saved: maximum connections: 200; maximum "
+                                 "connections from a single IP address: 5; request time-out: 60; keep-alive time-out: 10.")
+    stored = run(store.get_web_settings(SERVER))
+    assert (stored.max_connections, stored.max_connections_per_source, stored.request_timeout,
+            stored.keep_alive_timeout) == (200, 5, 60, 10)
+    answer = post(api, ADMIN_SERVICE, org, max_connections_per_source="0")
+    assert answer.status_code == 400 and "allowed: 1..1000000" in field_error(answer.text, "max_connections_per_source")
+    assert 'name="max_connections_per_source" value="0"' in answer.text  # as typed
+    assert run(store.get_web_settings(SERVER)).max_connections_per_source == 5
+
+
+def test_admin_service_page_is_read_only_without_server_rights(api: Api, principals, store, run) -> None:
+    token = sign_in(api, principals["view-only"])
+    assert 'name="request_timeout" value="20" disabled' in api.get(ADMIN_SERVICE).text
+    assert post(api, ADMIN_SERVICE, token, request_timeout="5").status_code == 403
+    assert run(store.get_web_settings(SERVER)).request_timeout == 20
+
+
 # receive connectors --------------------------------------------------------------------------------
 def test_connector_list_and_tabs(api: Api, org: str) -> None:
     listing = api.get(f"/console/servers/{SERVER}/connectors").text

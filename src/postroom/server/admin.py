@@ -2,7 +2,8 @@
 
 The node opens and closes the sockets like any other service's, so bindings, start/stop and
 the certificate behave the same; each accepted connection gets uvicorn's HTTP/1.1 protocol
-(h11) driving the ASGI app. One ServerState tracks the open connections for stop and reports.
+(h11) driving the ASGI app, held to the caps and read timeouts of the web settings
+(admin_limits.py). One ServerState tracks the open connections for stop and reports.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from typing import Callable
 import uvicorn
 from uvicorn.server import ServerState
 
+from ..model import WebSettings
 from ..storage import Store
+from .admin_limits import AdminConnection, AdminLimits
 from .metrics import Metrics
 
 
@@ -27,12 +30,18 @@ class AdminService:
         self.app = app = create_app(store, server, data_dir, self.auth, metrics)
         # No lifespan (the node owns the store), no uvicorn logging set-up, no uvicorn access
         # log: ours is postroom.admin.access, with the request id (web/edge.py RequestContext);
-        # admin changes are in the audit log, failed sign-ins in postroom.admin.
+        # admin changes are in the audit log, failed sign-ins in postroom.admin. Timeouts and
+        # connection caps come from the web settings, per connection (admin_limits.py).
         self.config = uvicorn.Config(app, http="h11", lifespan="off", log_config=None, access_log=False,
-                                     server_header=False, proxy_headers=False, timeout_keep_alive=30)
+                                     server_header=False, proxy_headers=False)
         self.config.load()
         self.state = ServerState()
+        self.limits = AdminLimits()
         self.refresh_date()
+
+    def configure(self, settings: WebSettings) -> None:
+        """New caps and timeouts apply to new connections (open ones keep their timeouts)."""
+        self.limits.configure(settings)
 
     def refresh_date(self) -> None:
         """uvicorn's Date header comes from ServerState; the node calls this on each tick."""
@@ -42,8 +51,7 @@ class AdminService:
         def make() -> asyncio.Protocol:
             if self.metrics is not None:
                 self.metrics.connection("admin")
-            return self.config.http_protocol_class(config=self.config, server_state=self.state,  # type: ignore[call-arg]
-                                                   app_state={})
+            return AdminConnection(self.limits, config=self.config, server_state=self.state, app_state={})
         return make
 
     @property

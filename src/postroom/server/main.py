@@ -3,15 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import logging
 import os
+import resource
 import signal
 import time
 from typing import Awaitable, Callable
 
 from ..auth import Authenticator
 from ..datadir import read_local_server
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, StorageFull, ValidationError
 from ..storage import Store, open_store
 from .node import Node
 
@@ -37,9 +39,25 @@ def claim_data_dir(data_dir: str) -> int:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
         raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
+    try:  # the pid is for the message above; the lock is what counts, so a full disk may keep it empty
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as exc:
+        log.warning("cannot write the pid to %s: %s", path, exc.strerror or exc)
     return fd  # held open (and locked) until the process exits
+
+
+def raise_file_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (as systemd and nginx's
+    worker_rlimit_nofile do): every connection is a descriptor, and the default soft 1,024
+    would cap the node far below what it can serve. Returns the (soft, hard) limits now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:  # e.g. a hard limit above the kernel's nr_open
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
 Upgrade = Callable[[Store, str, list[int]], Awaitable[None]]
@@ -66,17 +84,23 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
     SIGTERM/SIGINT: stop accepting, give sessions `grace` seconds to finish (a second signal
     ends the grace period), close the store, return."""
     grace = shutdown_grace(grace)
+    files, _ = raise_file_limit()
     server = read_local_server(data_dir)
     claim_data_dir(data_dir)
     store = open_store(data_dir)
     await store.open()
     try:
-        applied = await store.migrate()
+        try:
+            applied = await store.migrate()
+        except StorageFull as exc:  # an unmigrated store cannot be served: say so and exit
+            raise StorageFull(f"cannot apply the store's pending migrations: {exc.message}; the node cannot "
+                              "serve an unmigrated store, free some space and start it again") from None
         await store.claim_server(server)  # a shared store: one node per server name
-        if upgrade is not None:
-            await upgrade(store, server, applied)
         delay = float(os.environ.get("POSTROOM_AUTH_FAILURE_DELAY", "2.0"))
         node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
+        if upgrade is not None:
+            run_upgrade = functools.partial(upgrade, store, server, applied)
+            await node.deferred.run("upgrade", run_upgrade)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -88,7 +112,8 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
         await node.start()
-        log.info("postroom node %s serving from %s (pid %d)", server, os.path.abspath(data_dir), os.getpid())
+        log.info("postroom node %s serving from %s (pid %d, open-file limit %d)", server, os.path.abspath(data_dir),
+                 os.getpid(), files)
         await stop.wait()
         log.info("postroom node %s stopping: no new connections, sessions get %g s to finish", server, grace)
         started = time.monotonic()

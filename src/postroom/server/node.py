@@ -29,6 +29,7 @@ from ..tls import server_context, switching_context
 from .abuse import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
 from .activity import Activity
 from .admin import AdminService
+from .deferred import DeferredWrites
 from .evidence import LoginEvidence, pop3_usage
 from .metrics import Metrics
 from .pop3 import Pop3Service
@@ -103,6 +104,7 @@ class Node:
         self.connectors: list[ReceiveConnector] = []
         self.connector_errors: dict[str, str] = {}
         self.connector_reports: dict[str, dict[str, Any]] = {}
+        self.deferred = DeferredWrites(server)  # start-up writes a full disk refused, retried later
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
@@ -111,20 +113,25 @@ class Node:
         return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
 
     async def start(self) -> None:
-        """Boot like a Windows service host: automatic services start, the others stay stopped."""
+        """Boot like a Windows service host: automatic services start, the others stay stopped.
+        On a full disk the node starts all the same and serves what is stored (start-up
+        writes wait for space, see deferred.py)."""
         if self.smtp.spool_dir is not None:
             clear_orphans(self.smtp.spool_dir)  # before any session can own a spool file
-        for service in await self.store.list_services(self.server):
-            wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
-            if service.status != wanted:
-                await self.store.update_service(replace(service, status=wanted))
         retired = [name for name in RETIRED_POLICY_ENV if name in os.environ]
         if retired:  # an install upgraded from a version that read them: say where the policy went
             log.warning("%s no longer set the login block policy and are ignored; it is a stored setting now: "
                         "postroom security policy set (see docs/operations.md)", ", ".join(retired))
+        await self.deferred.run("service start-up states", self._boot_services)
         await self.reconcile()
-        await self.report()
+        await self.deferred.run("node report", self.report)
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _boot_services(self) -> None:
+        for service in await self.store.list_services(self.server):
+            wanted = ServiceStatus.RUNNING if service.startup == Startup.AUTOMATIC else ServiceStatus.STOPPED
+            if service.status != wanted:
+                await self.store.update_service(replace(service, status=wanted))
 
     async def stop(self, grace: float = 0.0) -> None:
         """Close the listeners (no new connections), let sessions finish for up to `grace`
@@ -189,6 +196,8 @@ class Node:
                 if now - last_purge > SESSION_PURGE_INTERVAL:
                     last_purge = now
                     await self.admin.auth.purge_sessions()
+                if self.deferred and now - last_report > HEARTBEAT_INTERVAL:
+                    await self.deferred.retry()
                 retry = bool(self.bind_errors) and now - last_retry > RETRY_BIND_INTERVAL
                 if retry or await self.store.config_version() != self.applied_version:
                     last_retry = now
@@ -333,6 +342,7 @@ class Node:
     async def _configure_admin(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "admin")
         web = await self.store.get_web_settings(self.server)
+        self.admin.configure(web)
         running = service.status == ServiceStatus.RUNNING
         if not running:
             self.admin.close_sessions()

@@ -12,6 +12,7 @@ the folder is within its size limit. Never on every write: a write is one buffer
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import time
@@ -24,6 +25,8 @@ from ..model import LogFileRollOver
 FIELDS = ("date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,"
           "context")
 CLEANUP_INTERVAL = 60.0  # seconds between two clean-ups of the folder
+RETRY_INTERVAL = 5.0  # seconds a log that could not be written drops lines before trying again
+log = logging.getLogger("postroom.protocol_log")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class ProtocolLog:
         self._empty = True  # the current file has its header only
         self._handle: BinaryIO | None = None
         self._last_cleanup = float("-inf")
+        self._retry_at = float("-inf")  # after a failed write (disk full): when to try again
+        self._dropped = 0  # lines dropped since the log last failed
 
     def configure(self, limits: LogLimits, connector_id: str | None = None) -> None:
         """New limits apply from the next line (a smaller size limit rolls then)."""
@@ -81,21 +86,50 @@ class ProtocolLog:
         note = f'"{context.replace(chr(34), chr(34) * 2)}"' if context else ""
         line = (f'{when.strftime("%Y-%m-%dT%H:%M:%S")}.{when.microsecond // 1000:03d}Z,{_csv(self.connector_id)},'
                 f'{session},{sequence},{local},{remote},{event},"{text}",{note}\n').encode("utf-8", "replace")
-        handle = self._file(when, now, len(line))
-        handle.write(line)
+        if now < self._retry_at:  # a full disk: the log is evidence, never a reason to fail a session
+            self._dropped += 1
+            return
+        try:
+            handle = self._file(when, now, len(line))
+            handle.write(line)
+        except OSError as exc:
+            self._failed(exc, now)
+            return
+        if self._dropped:
+            log.warning("protocol log %s is written again; %d line(s) were dropped", self.directory, self._dropped)
+            self._dropped = 0
         self._size += len(line)
         self._empty = False
+
+    def _failed(self, exc: OSError, now: float) -> None:
+        if not self._dropped:
+            log.warning("protocol log %s cannot be written (%s): lines are dropped until it can",
+                        self.directory, exc.strerror or exc)
+        self._dropped += 1
+        self._retry_at = now + RETRY_INTERVAL
+        handle, self._handle = self._handle, None  # the next try opens the file again
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass
 
     def flush(self) -> None:
         """Write out what is buffered; clean the folder up if the last clean-up is a minute old."""
         if self._handle:
-            self._handle.flush()
+            try:
+                self._handle.flush()
+            except OSError as exc:
+                self._failed(exc, self.clock())
         if self.clock() - self._last_cleanup >= CLEANUP_INTERVAL:
             self.cleanup()
 
     def close(self) -> None:
         if self._handle:
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError:  # what was buffered is lost with the disk full; nothing else to do
+                pass
             self._handle = None
 
     # rolling ---------------------------------------------------------------------------
@@ -146,7 +180,10 @@ class ProtocolLog:
         if not (limits.max_age or limits.max_directory_size):
             return []
         if self._handle:
-            self._handle.flush()  # its size counts in the folder's
+            try:
+                self._handle.flush()  # its size counts in the folder's
+            except OSError as exc:
+                self._failed(exc, self.clock())
         files = []
         try:
             names = os.listdir(self.directory)

@@ -1,4 +1,5 @@
-"""The admin service's settings per server: where the REST API and the console listen."""
+"""The admin service's settings per server: where the REST API and the console listen, and the
+connection caps and timeouts of those listeners."""
 from __future__ import annotations
 
 from typing import Any
@@ -22,7 +23,9 @@ async def set_web(ctx: Context, server: str | None = None, **changes: Any) -> di
     await ctx.require(SERVER_CONFIG, "web.set", f"server/{ctx.server_name(server)}/web")
     name = ctx.server_name(server)
     if not changes:
-        raise ValidationError("web", "nothing to change: give bindings, http_bindings or session_timeout")
+        raise ValidationError("web", "nothing to change: give bindings, http_bindings, session_timeout, "
+                                     "max_connections, max_connections_per_source, request_timeout "
+                                     "or keep_alive_timeout")
     before = await ctx.store.get_web_settings(name)
     after = before.with_changes(**changes)
     if not after.bindings and not after.http_bindings:

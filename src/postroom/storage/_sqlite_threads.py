@@ -52,11 +52,14 @@ def translate(exc: BaseException, path: str = "") -> BaseException:
     return new
 
 
+SQLITE_IOERR_SHMSIZE = 4874  # the WAL index (-shm) could not grow: no space for it
+
+
 def _disk_full(exc: sqlite3.Error) -> bool:
     """SQLITE_FULL (13, "database or disk is full"): the file system has no space left (or the
-    database reached its size limit)."""
+    database reached its size limit); or no room for the WAL index when the store opens."""
     code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF == sqlite3.SQLITE_FULL:
+    if code is not None and (code & 0xFF == sqlite3.SQLITE_FULL or code == SQLITE_IOERR_SHMSIZE):
         return True
     return "disk is full" in str(exc)
 

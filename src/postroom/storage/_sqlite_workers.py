@@ -1,17 +1,61 @@
 """The thread plumbing under SqliteStore: one writer thread (group commit) and reader threads,
 each with its own connection; a job is a function of a connection, awaited on the loop.
+
+A full disk must not keep the store from opening: in WAL mode SQLite needs room for its
+shared-memory index (`-shm`, 32 KiB) the first time the database is opened after a clean
+close. So the store keeps a small reserve file beside the database (CockroachDB's "ballast
+file"), made whenever there is ample room and given up when opening fails for want of space.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import queue
 import sqlite3
 from typing import Any, Callable
 
-from ..errors import Unavailable
+from ..errors import StorageFull, Unavailable
 from . import _sqlite_threads as threads
 
 READERS = 2
+RESERVE_BYTES = 1 << 20
+log = logging.getLogger("postroom.storage")
+
+
+def reserve_path(path: str) -> str:
+    return path + "-reserve"
+
+
+def keep_reserve(path: str) -> None:
+    """Make the reserve if it is missing and the disk has room for it many times over."""
+    reserve = reserve_path(path)
+    if os.path.exists(reserve):
+        return
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        if stat.f_bavail * stat.f_frsize < 8 * RESERVE_BYTES:
+            return
+        with open(reserve, "wb") as handle:
+            handle.write(b"\0" * RESERVE_BYTES)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:  # the reserve is a precaution: without it the store works all the same
+        try:
+            os.unlink(reserve)
+        except OSError:
+            pass
+
+
+def release_reserve(path: str) -> bool:
+    """Give up the reserve (the disk is full); whether there was one."""
+    try:
+        os.unlink(reserve_path(path))
+    except OSError:
+        return False
+    log.warning("the disk holding %s is full: released its %d KiB reserve so the store can open",
+                path, RESERVE_BYTES // 1024)
+    return True
 
 
 class SqliteWorkers:
@@ -30,6 +74,16 @@ class SqliteWorkers:
     async def open(self) -> None:
         if self._state == "open":
             return
+        try:
+            await self._start_workers()
+        except StorageFull:
+            if not release_reserve(self.path):
+                raise
+            await self._start_workers()
+        self._state = "open"
+        keep_reserve(self.path)
+
+    async def _start_workers(self) -> None:
         self._writes, self._reads = queue.Queue(), queue.Queue()
         writer = threads.Writer("postroom-sqlite-writer", self.path, self._writes)
         self._workers = [writer]
@@ -44,7 +98,6 @@ class SqliteWorkers:
         except BaseException:
             await self._stop_workers()
             raise
-        self._state = "open"
 
     async def close(self) -> None:
         if self._state != "open":

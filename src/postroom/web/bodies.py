@@ -94,6 +94,10 @@ class WebChanges(Body):
     bindings: Bindings | None = None
     http_bindings: Bindings | None = None
     session_timeout: Number | None = None
+    max_connections: Number | None = None
+    max_connections_per_source: Number | None = None
+    request_timeout: Number | None = None
+    keep_alive_timeout: Number | None = None
 
 
 class ConnectorChanges(Body):

@@ -70,13 +70,14 @@ async def set_pop(server: ServerName, body: PopChanges, ctx: Ctx) -> Any:
 # the admin service ---------------------------------------------------------------------------
 @router.get("/web-settings", tags=["web"], **documented(WebSettingsView))
 async def show_web(server: ServerName, ctx: Ctx) -> Any:
-    """Where the REST API and the console listen, and the console's session timeout."""
+    """Where the REST API and the console listen, the console's session timeout, and the
+    listeners' connection caps and timeouts."""
     return await web_ops.show_web(ctx, server)
 
 
 @router.patch("/web-settings", tags=["web"], **documented(WebSettingsView))
 async def set_web(server: ServerName, body: WebChanges, ctx: Ctx) -> Any:
-    """Change the admin service's bindings or session timeout; applies live."""
+    """Change the admin service's bindings, session timeout, connection caps or timeouts; applies live."""
     return await web_ops.set_web(ctx, server, **body.given())
 
 

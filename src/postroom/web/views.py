@@ -67,6 +67,10 @@ class WebSettingsView(BaseModel):
     bindings: list[str]
     http_bindings: list[str]
     session_timeout: int
+    max_connections: int
+    max_connections_per_source: int
+    request_timeout: int
+    keep_alive_timeout: int
 
 
 class ConnectorView(BaseModel):

@@ -16,7 +16,7 @@ from .base import router
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
 PAGE_MODULES = ("pages_session", "pages_dashboard", "pages_services", "pages_troubleshooting", "pages_logs",
-                "pages_domains", "pages_mailboxes", "pages_pop3", "pages_connectors",
+                "pages_domains", "pages_mailboxes", "pages_pop3", "pages_admin_service", "pages_connectors",
                 "pages_security")  # each adds routes to `router`
 
 
