@@ -18,7 +18,9 @@ import typer
 from . import __version__
 from .cli_output import console, emit, err_console, show_record, show_table
 from .datadir import read_local_server
-from .errors import Conflict, Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
+from .errors import (
+    Conflict, Forbidden, NotFound, PostroomError, TooManyAttempts, Unauthenticated, Unavailable, ValidationError,
+)
 from .service import LOCAL_OPERATOR, Context
 from .service import domains as domain_ops
 from .service import mailboxes as mailbox_ops
@@ -27,7 +29,8 @@ from .service import services as service_ops
 from .service.setup import initialise, upgrade
 from .storage import open_store, set_store_override
 
-EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7}
+EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, TooManyAttempts: 6,
+              Unauthenticated: 7}
 
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)

@@ -222,6 +222,15 @@ class AbuseGuard:
                 made.append(block)
         return made
 
+    def seed(self, kind: str, value: str, times: Iterable[float]) -> None:
+        """Failures recorded by other processes (a CLI command has no node's memory): counted
+        from now on, within the window, but starting no block by themselves."""
+        key = (kind, value if kind == SOURCE else mailbox_key(value))
+        horizon = self.clock() - self.policy.window
+        recent = sorted(t for t in times if t > horizon)
+        if key[1] and recent:
+            self.failures[key] = deque(sorted([*self.failures.get(key, ()), *recent]))
+
     def _prune(self, keep: tuple[str, str]) -> None:
         """Bounded memory whatever names and addresses are tried: forget failures outside the
         window, then (still too many) the oldest half; blocks are kept."""

@@ -82,7 +82,7 @@ class Node:
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard(Policy.from_env())  # failed-login blocks
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
-        self.admin = AdminService(store, server, data_dir, self.metrics)
+        self.admin = AdminService(store, server, data_dir, self.metrics, self.guard)
         self.admin.app.state.login_policy = lambda: self.guard.policy  # shown on the console's Security page
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
