@@ -201,3 +201,19 @@ def test_admin_principals_are_counted_apart_from_mailboxes(clock: Clock) -> None
     assert g.retry_after("203.0.113.9", "alice", kind="admin") == 900
     clock.now += 100
     assert g.retry_after("203.0.113.9", "alice", kind="admin") == 800
+
+
+def test_seeded_failures_count_but_start_no_block(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=3, trusted=())
+    g.seed("source", ATTACKER, [clock.now - 60, clock.now - 30, clock.now - 901])  # the last is out of the window
+    assert g.blocked(ATTACKER, "a@example.com") is None and g.drain_new() == []
+    assert g.begin(ATTACKER, "a@example.com") is not None  # 2 seeded + 1 in flight: at the threshold now
+    assert g.begin(ATTACKER, "b@example.com") is None
+
+
+def test_blocks_stored_by_their_maker_are_not_written_again(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=1, trusted=())
+    made = g.failed("admin", ATTACKER, "alice", kind="admin")
+    g.stored(made)
+    assert g.drain_new() == []  # the heartbeat does not resurrect it after a clear
+    assert g.blocked(ATTACKER, "x") is not None

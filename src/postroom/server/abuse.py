@@ -254,6 +254,13 @@ class AbuseGuard:
         made, self.new = list(self.new.values()), {}
         return made
 
+    def stored(self, blocks: Iterable[Block]) -> None:
+        """Blocks already written to the store by whoever started them (an admin sign-in, the
+        doctor): the heartbeat must not write them again, which would undo a clear meanwhile."""
+        for block in blocks:
+            if self.new.get((block.kind, block.value)) is block:
+                del self.new[(block.kind, block.value)]
+
     def restore_new(self, blocks: Iterable[Block]) -> None:
         for block in blocks:
             self.new.setdefault((block.kind, block.value), block)

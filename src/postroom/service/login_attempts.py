@@ -90,10 +90,11 @@ async def attempt(guard: LoginGuard, store: Store, server: str, authenticator: A
         outcome, made = await guarded_check(guard, authenticator, service=service, remote=remote, name=name,
                                             kind=kind, address=address, password=password,
                                             password_hash=password_hash)
-    if made:  # at once: a process without a node has no heartbeat to write them (a node's writes again)
+    if made:  # at once: a process without a node has no heartbeat to write them
         try:
             await store.add_blocks(server, made)
-        except PostroomError as exc:
+            guard.stored(made)
+        except PostroomError as exc:  # a node's heartbeat writes them later
             log.warning("cannot store the login blocks started by a %s password check: %s", service, exc.message)
     if outcome == OK:
         guard.succeeded(remote)
