@@ -26,7 +26,7 @@ Where the probes connect (`host`), the decision, and why:
   is this machine: an IP address that is loopback or an address of one of its interfaces
   (`netinfo.local_addresses`), a name every address of which is such an address, or the
   diagnosed server's FQDN (set by `postroom init`, not by the caller). Anything else
-  is a ValidationError on `host`: the doctor and the light tests need only READ, and a
+  is a ValidationError on `host`: the doctor needs only READ (the tests: RECIPIENTS), and a
   view-only caller must not make the server open connections to arbitrary hosts and ports
   (SSRF, port scanning of the network). The resolution is checked here and repeated when the
   probe connects; a DNS zone answering differently within that moment (rebinding) is not

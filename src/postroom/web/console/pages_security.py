@@ -1,5 +1,5 @@
 """Security (/console/security): the sources and mailboxes refused for a while after repeated
-failed POP3/SMTP logins (`postroom security blocks`), with Clear per block and Clear all, and
+failed POP3/SMTP logins, admin sign-ins and doctor password checks (`postroom security blocks`), with Clear per block and Clear all, and
 the policy that starts them, read-only (it comes from the environment of `postroom serve`).
 
 Listing and clearing call service/security.py, as the CLI and the REST API do: clearing needs
