@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -130,6 +131,15 @@ class Authenticator:
         verification so response time does not reveal which addresses exist. A failure returns
         only after `failure_delay`, which slows this session alone.
         """
+        if await self.check(address, password, password_hash):
+            return True
+        if self.failure_delay > 0:
+            await asyncio.sleep(self.failure_delay)
+        return False
+
+    async def check(self, address: str, password: str, password_hash: str | None) -> bool:
+        """`verify` without the failure delay: for a caller that counts the failure first
+        (`guarded_check`), so that dropping the connection during the delay cannot undo it."""
         # The cache key is the full address as given (never a local part or a domain alone):
         # Dovecot's CVE-2025-30189 came from cache keys built on partial identity.
         if password_hash is not None:
@@ -141,8 +151,6 @@ class Authenticator:
         if ok and password_hash is not None:
             self._remember(address, password_hash, mac)
             return True
-        if self.failure_delay > 0:
-            await asyncio.sleep(self.failure_delay)
         return False
 
     def invalidate(self, address: str) -> None:
@@ -158,3 +166,66 @@ class Authenticator:
             self._executor.shutdown(wait=False)
             self._executor = None
         self._cache.clear()
+
+
+# Counting failed logins (server/abuse.py AbuseGuard is the one implementation; these
+# Protocols keep the service layer from importing the server package) --------------------
+OK, BAD_CREDENTIALS, BLOCKED = "ok", "bad-credentials", "blocked"
+auth_log = logging.getLogger("postroom.auth")
+
+
+class Attempt(Protocol):
+    def failed(self, service: str) -> list[Any]: ...
+    def release(self) -> None: ...
+
+
+class LoginGuard(Protocol):
+    def blocked(self, remote_ip: str, username: str, kind: str = ...) -> Any: ...
+    def begin(self, remote_ip: str, name: str, kind: str = ...) -> Attempt | None: ...
+    def delay(self, remote_ip: str, base: float) -> float: ...
+    def succeeded(self, remote_ip: str) -> None: ...
+    def retry_after(self, remote_ip: str, name: str, kind: str = ...) -> int: ...
+    def stored(self, blocks: Any) -> None: ...
+
+
+async def guarded_check(guard: LoginGuard, authenticator: Authenticator, *, service: str, remote: str, name: str,
+                        kind: str, address: str, password: str, password_hash: str | None) -> tuple[str, list[Any]]:
+    """Check a password as one login attempt: (OK, BAD_CREDENTIALS or BLOCKED, the blocks it
+    started). BLOCKED means refused before the check: the source or `name` is blocked or has
+    as many failures and checks in flight as its threshold. A wrong password is counted as
+    soon as it is known, then the reply waits (the base delay, growing with the source's
+    failures); the reservation is released whatever happens (error, cancelled task)."""
+    attempt = guard.begin(remote, name, kind)
+    if attempt is None:
+        return BLOCKED, []
+    made: list[Any] = []
+    try:
+        ok = await authenticator.check(address, password, password_hash)
+        if not ok:
+            made = attempt.failed(service)
+    finally:
+        attempt.release()
+    for block in made:
+        log_block(block, service)
+    if ok:
+        return OK, made
+    wait = guard.delay(remote, authenticator.failure_delay)
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return BAD_CREDENTIALS, made
+
+
+def log_field(text: str) -> str:
+    """One log field: no spaces or control characters (the client chose the text)."""
+    return "".join(c if c.isprintable() and not c.isspace() and c != "=" else "?" for c in text[:100]) or "-"
+
+
+def log_failure(service: str, remote: str, user: str, reason: str) -> None:
+    """The one fixed-format WARNING line per failed login, for fail2ban (docs/operations.md)."""
+    auth_log.warning("postroom auth failure: service=%s remote=%s user=%s reason=%s",
+                     service, remote or "-", log_field(user), log_field(reason))
+
+
+def log_block(block: Any, service: str) -> None:
+    auth_log.warning("postroom auth block: kind=%s value=%s failures=%d seconds=%d service=%s",
+                     block.kind, log_field(block.value), block.failures, block.until - block.since, service)

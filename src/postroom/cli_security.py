@@ -28,7 +28,7 @@ def security_blocks(data: Data = DEFAULT_DATA, json_out: Json = False,
                     clear: Annotated[Optional[str], typer.Option(
                         "--clear", help="Lift the blocks on this source IP or mailbox.")] = None,
                     clear_all: Annotated[bool, typer.Option("--clear-all", help="Lift every block.")] = False) -> None:
-    """Sources and mailboxes blocked after repeated failed POP3/SMTP logins (until when, why);
+    """Sources, mailboxes and admin names (kind admin) blocked after repeated failed logins (until when, why);
     --clear VALUE or --clear-all lifts them (running nodes stop applying them within a second)."""
     if clear is not None and clear_all:
         raise fail(ValidationError("clear", "give --clear VALUE or --clear-all, not both"))

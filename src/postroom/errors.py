@@ -50,6 +50,16 @@ class Unavailable(PostroomError):
     """A temporary failure (store locked or unreachable, disk full): try again later."""
 
 
+class TooManyAttempts(Unavailable):
+    """A sign-in refused before its password was checked: too many failed attempts from the
+    caller's address or for the name (HTTP 429 with Retry-After). Temporary, like any
+    Unavailable; it says nothing about whether the name exists."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StorageFull(Unavailable):
     """The disk (or file system) holding the store is full: temporary, like any Unavailable;
     SMTP answers it 452 4.3.1 instead of 451 4.3.0."""

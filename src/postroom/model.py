@@ -192,7 +192,7 @@ class LoginFailure:
 
     at: str  # ISO-8601 UTC, when the login was refused
     server: str
-    service: str  # pop3 or smtp
+    service: str  # pop3, smtp, or doctor (a password given to the doctor or `postroom test`)
     remote_ip: str
     mailbox: str  # the name the client tried, as sent (at most 100 characters)
     reason: str  # bad-credentials, tls-required, pop-disabled, mailbox-disabled, in-use, too-many-connections, ...
@@ -203,12 +203,12 @@ class Block:
     """A temporary login block after repeated failures: a source IP, or a mailbox (for
     untrusted sources). Times are Unix seconds (wall clock, shared between processes)."""
 
-    kind: str  # source or mailbox
-    value: str  # the IP address, or the mailbox name as tried (lower case)
+    kind: str  # source, mailbox, or admin (an admin principal's name)
+    value: str  # the IP address, or the mailbox or principal name as tried (lower case)
     since: float
     until: float
     failures: int
-    service: str  # pop3 or smtp: where the failure that started it happened
+    service: str  # pop3, smtp, admin or doctor: where the failure that started it happened
     server: str = ""  # the server (node) that started it, as stored; "" before it is stored
 
 

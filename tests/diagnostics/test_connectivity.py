@@ -57,12 +57,30 @@ def test_smtp_full_and_light(live):
 
 
 def test_a_failure_names_the_reply_and_skips_the_rest(live):
+    live.ok("mailbox", "set", ADDRESS, "--pop", "disabled")
+    try:
+        code, rows = scenarios(live, "pop")
+    finally:
+        live.ok("mailbox", "set", ADDRESS, "--pop", "enabled")
+    assert code == 1
+    assert [r["result"] for r in rows] == ["Success", "Failure", "Skipped", "Skipped", "Skipped"]
+    assert rows[1]["error"].startswith("login: -ERR [AUTH] POP3 access is disabled")
+
+
+def test_a_wrong_password_is_a_counted_login_attempt_and_is_not_sent(live):
+    """Checked against the store first, as a login attempt from the caller (the CLI: loopback):
+    a wrong password fails the login scenario without reaching the server, and is audited."""
     code, rows = scenarios(live, "pop", password="wrong-password")
     assert code == 1
     assert [r["result"] for r in rows] == ["Success", "Failure", "Skipped", "Skipped", "Skipped"]
-    assert rows[1]["error"] == "login: -ERR [AUTH] Logon failure: unknown user name or bad password."
+    assert rows[1]["error"] == (f"login: the password given is not {ADDRESS}'s: every login with it is refused "
+                                "(not sent to the server)")
     code, rows = scenarios(live, "smtp", "--light", password="wrong-password")
-    assert code == 1 and rows[2]["error"].startswith("AUTH: 535 5.7.8")
+    assert code == 1 and rows[2]["error"].startswith(f"AUTH: the password given is not {ADDRESS}'s")
+    entry = json.loads(live.ok("log", "audit", "--action", "test.smtp", "--json").stdout)[0]
+    assert (entry["actor"], entry["after"]) == ("local-operator", {"light": True, "result": "Failure",
+                                                                   "password": "fail"})
+    assert "wrong-password" not in json.dumps(entry)
 
 
 def test_the_certificate_is_verified_unless_told_to_trust_any(live, tmp_path):
@@ -100,25 +118,32 @@ def _as(live, roles: set[str], action):
     return asyncio.run(body())
 
 
-def test_view_only_may_diagnose_and_test_lightly_but_not_deliver(live):
+def test_view_only_may_diagnose_but_not_check_a_password(live):
     viewer = {"view-only"}
     checks = _as(live, viewer, lambda ctx: doctor_ops.doctor_pop(ctx, ADDRESS))
     assert not [c for c in checks if c["status"] == "fail"]
-    rows = _as(live, viewer, lambda ctx: doctor_ops.pop_connectivity(ctx, ADDRESS, PASSWORD, light=True))
+    with pytest.raises(Forbidden):
+        _as(live, viewer, lambda ctx: doctor_ops.doctor_pop(ctx, ADDRESS, password=PASSWORD))
+    with pytest.raises(Forbidden):
+        _as(live, viewer, lambda ctx: doctor_ops.pop_connectivity(ctx, ADDRESS, PASSWORD, light=True))
+    rows = _as(live, {"recipient-management"},
+               lambda ctx: doctor_ops.pop_connectivity(ctx, ADDRESS, PASSWORD, light=True))
     assert {r["result"] for r in rows} == {"Success"}
     with pytest.raises(Forbidden):
-        _as(live, viewer, lambda ctx: doctor_ops.pop_connectivity(ctx, ADDRESS, PASSWORD))
-    with pytest.raises(Forbidden):
         _as(live, {"recipient-management"}, lambda ctx: doctor_ops.smtp_connectivity(ctx, ADDRESS, PASSWORD))
+    with pytest.raises(Forbidden):  # delivering needs server-management, checking the password recipients
+        _as(live, {"server-management"}, lambda ctx: doctor_ops.smtp_connectivity(ctx, ADDRESS, PASSWORD))
     refused = json.loads(live.ok("log", "audit", "--outcome", "refused", "--json").stdout)
-    assert [(e["action"], e["actor"], e["target"]) for e in refused[:2]] == [
-        ("test.smtp", "someone", f"mailbox/{ADDRESS}"), ("test.pop", "someone", f"mailbox/{ADDRESS}")]
+    assert [(e["action"], e["actor"], e["target"]) for e in refused[:4]] == [
+        ("test.smtp", "someone", f"mailbox/{ADDRESS}"), ("test.smtp", "someone", f"mailbox/{ADDRESS}"),
+        ("test.pop", "someone", f"mailbox/{ADDRESS}"), ("doctor.password-check", "someone", f"mailbox/{ADDRESS}")]
 
 
-def test_server_management_may_run_the_full_test_and_it_is_audited(live):
-    rows = _as(live, {"server-management"}, lambda ctx: doctor_ops.smtp_connectivity(ctx, ADDRESS, PASSWORD))
+def test_organization_management_may_run_the_full_test_and_it_is_audited(live):
+    rows = _as(live, {"organization-management"},
+               lambda ctx: doctor_ops.smtp_connectivity(ctx, ADDRESS, PASSWORD))
     assert {r["result"] for r in rows} == {"Success"}
     entry = json.loads(live.ok("log", "audit", "--action", "test.smtp", "--json").stdout)[0]
     assert entry["actor"] == "someone" and entry["outcome"] == "success"
-    assert entry["after"] == {"light": False, "result": "Success"}
+    assert entry["after"] == {"light": False, "result": "Success", "password": "pass"}
     assert PASSWORD not in json.dumps(entry)

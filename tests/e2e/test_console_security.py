@@ -40,14 +40,29 @@ def pop_login(node: Postroom, password: str) -> str:
 
 
 def test_the_security_page_lists_a_real_block_and_clears_it(page, node):
+    # Both admins sign in first: a blocked address may not sign in to the console either.
+    node.cli("admin", "new", "viewer", "--roles", "view-only", "--password-stdin", input=VIEWER_PASSWORD + "\n")
+    sign_in(page, "viewer", VIEWER_PASSWORD, "/console/security")
+    viewer_session = page.context.cookies()
+    page.context.clear_cookies()
+    sign_in(page, "admin", node.admin_password, "/console/security")
+    admin_session = page.context.cookies()
+    page.context.clear_cookies()
+
     for _ in range(3):
         assert pop_login(node, "wrong").startswith("-ERR [AUTH]")
     assert pop_login(node, "right-pw").startswith("-ERR [SYS/TEMP]")
     wait_until(lambda: node.cli_json("security", "blocks"), 5, "the block to reach the store")
+    page.goto("/console/sign-in")  # the right admin password is refused from the blocked address
+    page.fill("input[name=name]", "admin")
+    page.fill("input[name=password]", node.admin_password)
+    page.locator("form:has(input[name=password]) [type=submit]").click()
+    page.wait_for_load_state()
+    assert "Too many failed sign-ins" in page.inner_text("main")
 
     # a view-only admin sees the block and the policy, and can use nothing
-    node.cli("admin", "new", "viewer", "--roles", "view-only", "--password-stdin", input=VIEWER_PASSWORD + "\n")
-    sign_in(page, "viewer", VIEWER_PASSWORD, "/console/security")
+    page.context.add_cookies(viewer_session)
+    page.goto("/console/security")
     row = page.locator("tr[data-block-value='127.0.0.1']")
     assert row.is_visible() and "pop3" in row.inner_text() and "EX01" in row.inner_text()
     assert enabled_controls(page) == []
@@ -58,7 +73,8 @@ def test_the_security_page_lists_a_real_block_and_clears_it(page, node):
     assert [b["value"] for b in node.cli_json("security", "blocks")] == ["127.0.0.1"]
     page.context.clear_cookies()
 
-    sign_in(page, "admin", node.admin_password, "/console/security")
+    page.context.add_cookies(admin_session)
+    page.goto("/console/security")
     page.get_by_role("link", name="Security", exact=True).click()
     page.wait_for_load_state()
     assert page.locator("nav a[aria-current=page]").inner_text() == "Security"

@@ -35,9 +35,9 @@ class CountingAuthenticator(Authenticator):
 
     checks = 0
 
-    async def verify(self, address, password, password_hash):
+    async def check(self, address, password, password_hash):
         self.checks += 1
-        return await super().verify(address, password, password_hash)
+        return await super().check(address, password, password_hash)
 
 
 async def pop_login(port: int, user: bytes, password: bytes) -> tuple[bytes, bool]:

@@ -148,3 +148,86 @@ def test_memory_stays_bounded(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> 
         g.failed("pop3", f"203.0.113.{i}", f"name{i}@example.com")
     assert len(g.failures) <= 11
     assert ("source", "203.0.113.99") in g.failures  # the newest are kept
+
+
+# attempts in flight ------------------------------------------------------------------------
+def test_attempts_in_flight_count_toward_the_source_threshold(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=3, trusted=())
+    g.failed("pop3", ATTACKER, "a@example.com")  # one recorded failure
+    first, second = g.begin(ATTACKER, "a@example.com"), g.begin(ATTACKER, "b@example.com")
+    assert first is not None and second is not None
+    assert g.begin(ATTACKER, "c@example.com") is None  # 1 failure + 2 in flight: at the threshold
+    assert g.blocked(ATTACKER, "c@example.com") is None  # refused, yet nothing is blocked
+    elsewhere = g.begin("198.51.100.1", "c@example.com")  # another source is served
+    assert elsewhere is not None
+    elsewhere.release()
+    first.release()  # a success or an error: the slot is free again
+    third = g.begin(ATTACKER, "c@example.com")
+    assert third is not None
+    assert second.failed("pop3") == []  # 2 failures + 1 in flight
+    made = third.failed("smtp")  # the third failure blocks the source
+    assert [(b.kind, b.value, b.failures, b.service) for b in made] == [("source", ATTACKER, 3, "smtp")]
+    assert g.in_flight == {}
+
+
+def test_attempts_in_flight_count_toward_the_mailbox_threshold(clock: Clock) -> None:
+    g = guard(clock, max_mailbox_failures=2, trusted=())
+    held = [g.begin(f"203.0.113.{i}", "Crm@Example.com") for i in range(2)]  # a spread attack
+    assert all(held)
+    assert g.begin("203.0.113.9", "crm@example.com") is None
+    assert g.begin("203.0.113.9", "other@example.com") is not None
+
+
+def test_an_attempt_is_settled_once_whatever_happens(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=2, trusted=())
+    attempt = g.begin(ATTACKER, "a@example.com")
+    assert attempt is not None
+    with attempt:  # an exception or a cancelled task leaves the `with`: the slot is released
+        assert g.in_flight == {("source", ATTACKER): 1, ("mailbox", "a@example.com"): 1}
+    assert g.in_flight == {}
+    assert attempt.failed("pop3") == []  # already settled: not counted
+    assert g.delay(ATTACKER, 1.0) == 1.0  # no failure recorded
+    other = g.begin(ATTACKER, "a@example.com")
+    assert other is not None
+    other.failed("pop3")
+    other.release()
+    other.failed("pop3")
+    assert len(g.failures[("source", ATTACKER)]) == 1
+
+
+def test_trusted_sources_reserve_nothing_and_are_never_refused(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=1, max_mailbox_failures=1)
+    attempts = [g.begin("127.0.0.1", "a@example.com") for _ in range(5)]
+    assert all(attempts) and g.in_flight == {}
+    for attempt in attempts:
+        assert attempt is not None and attempt.failed("pop3") == []
+
+
+def test_admin_principals_are_counted_apart_from_mailboxes(clock: Clock) -> None:
+    g = guard(clock, max_mailbox_failures=2, trusted=())
+    for i in range(2):
+        g.failed("admin", f"203.0.113.{i}", "alice", kind="admin")
+    block = g.blocked("203.0.113.9", "Alice", kind="admin")
+    assert block is not None and (block.kind, block.value) == ("admin", "alice")
+    assert g.blocked("203.0.113.9", "alice") is None  # the mailbox name "alice" is not the principal
+    assert g.begin("203.0.113.9", "alice", kind="admin") is None
+    assert g.begin("203.0.113.9", "alice") is not None
+    assert g.retry_after("203.0.113.9", "alice", kind="admin") == 900
+    clock.now += 100
+    assert g.retry_after("203.0.113.9", "alice", kind="admin") == 800
+
+
+def test_seeded_failures_count_but_start_no_block(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=3, trusted=())
+    g.seed("source", ATTACKER, [clock.now - 60, clock.now - 30, clock.now - 901])  # the last is out of the window
+    assert g.blocked(ATTACKER, "a@example.com") is None and g.drain_new() == []
+    assert g.begin(ATTACKER, "a@example.com") is not None  # 2 seeded + 1 in flight: at the threshold now
+    assert g.begin(ATTACKER, "b@example.com") is None
+
+
+def test_blocks_stored_by_their_maker_are_not_written_again(clock: Clock) -> None:
+    g = guard(clock, max_source_failures=1, trusted=())
+    made = g.failed("admin", ATTACKER, "alice", kind="admin")
+    g.stored(made)
+    assert g.drain_new() == []  # the heartbeat does not resurrect it after a clear
+    assert g.blocked(ATTACKER, "x") is not None

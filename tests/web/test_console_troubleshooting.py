@@ -71,7 +71,14 @@ def test_a_bad_value_is_shown_next_to_its_field(api, viewer):
     assert "doctor-summary" not in answer.text
 
 
-def test_the_login_is_posted_checked_and_never_echoed(api, viewer):
+@pytest.fixture
+def recipient_admin(api: Api, principals) -> str:
+    """Signed in as recipient-management, a role that may check a mailbox's password."""
+    return sign_in(api, principals["recipient-management"])
+
+
+def test_the_login_is_posted_checked_and_never_echoed(api, recipient_admin):
+    viewer = recipient_admin
     assert 'type="password" name="password" autocomplete="off" required>' in api.get(f"{PAGE}?address={ALICE}").text
     right = post(api, PAGE, viewer, address=ALICE, client_mode="", port="", password=ALICE_PASSWORD)
     assert right.status_code == 200, right.text[:3000]
@@ -81,6 +88,16 @@ def test_the_login_is_posted_checked_and_never_echoed(api, viewer):
     assert f"postroom mailbox password {ALICE}" in rows(wrong.text)["mailbox-password"]
     for answer in (right, wrong):
         assert ALICE_PASSWORD not in html.unescape(answer.text) and "not-alices-password" not in answer.text
+
+
+def test_view_only_may_not_check_a_password(api, viewer, run, store):
+    page = api.get(f"{PAGE}?address={ALICE}").text
+    assert 'type="password" name="password" autocomplete="off" required disabled>' in page
+    assert "password is for the roles" in page and "that may set it" in page
+    answer = post(api, PAGE, viewer, address=ALICE, password=ALICE_PASSWORD)
+    assert answer.status_code == 403 and "recipients" in answer.text
+    entry = run(store.list_audit(1))[0]
+    assert (entry.action, entry.outcome, entry.target) == ("doctor.password-check", "refused", f"mailbox/{ALICE}")
 
 
 def test_a_password_in_the_url_is_never_used(api, viewer):

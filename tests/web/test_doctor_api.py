@@ -61,7 +61,7 @@ def test_get_takes_the_application_settings(api, principals):
 
 
 def test_post_checks_the_password_and_never_returns_it(api, principals):
-    headers = principals["view-only"].bearer
+    headers = principals["recipient-management"].bearer
     right = api.post(f"{DOCTOR}/{ALICE}", headers=headers, json={"password": ALICE_PASSWORD, "client_mode": "ssl"})
     assert right.status_code == 200, right.text
     assert by_name(right.json())["mailbox-password"]["status"] == "pass"
@@ -161,7 +161,7 @@ def test_the_local_operator_may_name_any_host(run, operator, connections):
                                              ("smtp", ["Connect", "Start TLS", "Authenticate"])])
 def test_a_light_test_answers_the_scenarios(api, principals, connections, kind, scenarios):
     answer = api.post(f"/api/v1/test/{kind}/{ALICE}", json={"password": ALICE_PASSWORD, "light": True},
-                      headers=principals["view-only"].bearer)
+                      headers=principals["recipient-management"].bearer)
     assert answer.status_code == 200, answer.text
     rows = answer.json()
     assert [r["scenario"] for r in rows] == scenarios
@@ -174,12 +174,12 @@ def test_a_light_test_answers_the_scenarios(api, principals, connections, kind, 
 
 def test_a_full_test_is_audited(api, principals, run, store, connections):
     answer = api.post(f"/api/v1/test/pop/{ALICE}", json={"password": ALICE_PASSWORD},
-                      headers=principals["server-management"].bearer)
+                      headers=principals["organization-management"].bearer)
     assert [r["scenario"] for r in answer.json()] == ["Connect", "Log on", "Send test message",
                                                       "Retrieve test message", "Delete test message"]
     entry = run(store.list_audit(1))[0]
     assert (entry.actor, entry.action, entry.channel, entry.after) == (
-        "server", "test.pop", "api", {"light": False, "result": "Failure"})
+        "org", "test.pop", "api", {"light": False, "result": "Failure", "password": "pass"})
 
 
 def test_a_test_needs_the_password(api, principals):

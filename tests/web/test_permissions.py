@@ -95,18 +95,21 @@ OPERATIONS: dict[str, Op] = {
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
     "log tracking": Op("GET", "/api/v1/message-tracking?since=1h", EVERYONE),
-    # the doctor and the light tests change nothing: every role; the full tests deliver into and
-    # delete from a mailbox: server-management (service/doctor.py). With no node serving, every
+    # the doctor without a password changes nothing: every role. Checking a mailbox password
+    # (the doctor with one, every test) needs a role that may set it: recipient-management
+    # (and organization-management), audited; the full tests also deliver into and delete from
+    # a mailbox: server-management too (service/doctor.py). With no node serving, every
     # probe is refused at once on loopback.
     "doctor pop": Op("GET", "/api/v1/doctor/pop/alice@example.com?client_mode=ssl", EVERYONE),
-    "doctor pop (with login)": Op("POST", "/api/v1/doctor/pop/alice@example.com", EVERYONE,
-                                  {"password": MAILBOX_USER[1]}, audited=False),
-    "test pop (light)": Op("POST", "/api/v1/test/pop/alice@example.com", EVERYONE,
-                           {"password": MAILBOX_USER[1], "light": True}, audited=False),
-    "test smtp (light)": Op("POST", "/api/v1/test/smtp/alice@example.com", EVERYONE,
-                            {"password": MAILBOX_USER[1], "light": True}, audited=False),
-    "test pop (full)": Op("POST", "/api/v1/test/pop/alice@example.com", SERVER_CONFIG, {"password": MAILBOX_USER[1]}),
-    "test smtp (full)": Op("POST", "/api/v1/test/smtp/alice@example.com", SERVER_CONFIG,
+    "doctor pop (with login)": Op("POST", "/api/v1/doctor/pop/alice@example.com", RECIPIENTS,
+                                  {"password": MAILBOX_USER[1]}),
+    "test pop (light)": Op("POST", "/api/v1/test/pop/alice@example.com", RECIPIENTS,
+                           {"password": MAILBOX_USER[1], "light": True}),
+    "test smtp (light)": Op("POST", "/api/v1/test/smtp/alice@example.com", RECIPIENTS,
+                            {"password": MAILBOX_USER[1], "light": True}),
+    "test pop (full)": Op("POST", "/api/v1/test/pop/alice@example.com", RECIPIENTS & SERVER_CONFIG,
+                          {"password": MAILBOX_USER[1]}),
+    "test smtp (full)": Op("POST", "/api/v1/test/smtp/alice@example.com", RECIPIENTS & SERVER_CONFIG,
                            {"password": MAILBOX_USER[1]}),
     # the console session: any principal, with its own credentials
     "session sign-in": Op("POST", "/api/v1/session", EVERYONE, "{sign-in}", ok=201, audited=False),

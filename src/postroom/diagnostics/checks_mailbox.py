@@ -44,13 +44,19 @@ def mailbox_pop3(f: Facts) -> Check:
     return Check(name, PASS, "POP3 is enabled for this mailbox", None, page)
 
 
-def mailbox_password(f: Facts, password_ok: bool | None) -> Check:
+def mailbox_password(f: Facts, password_ok: bool | int | None) -> Check:
+    """`password_ok`: True, False, None (not given), or the seconds to wait when the check was
+    refused (too many failed logins from the caller's address or on the mailbox)."""
     name, page = "mailbox-password", mailbox_page(f)
     if f.mailbox is None:
         return not_checked(name, "no such mailbox (see mailbox)", page)
     fix = command("mailbox", "password", f.address)
     if f.mailbox.password_hash is None:
         return Check(name, FAIL, "no password is set: nobody can log in", fix, page)
+    if password_ok is not None and not isinstance(password_ok, bool):
+        return Check(name, FAIL, "the password given was not checked: there were too many failed logins from "
+                     f"your address or on this mailbox (a block, or as many checks under way as the limit); "
+                     f"try again in {password_ok} s", command("security", "blocks"), "/console/security")
     if password_ok is False:
         return Check(name, FAIL, "the password given is not this mailbox's: the application gets "
                      "-ERR [AUTH] Logon failure (set the password the application uses, or correct the application)",

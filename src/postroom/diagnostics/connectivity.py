@@ -53,6 +53,7 @@ class Run:
     pop: Pop3Client | None = None
     smtp: smtplib.SMTP | None = None
     number: int | None = None  # the test message's number in the retrieving session
+    refused: str | None = None  # why the login is not tried (the password was checked already)
 
     def close(self) -> None:
         if self.pop is not None:
@@ -92,6 +93,8 @@ def _pop_connect(run: Run, steps: Steps) -> None:
 
 def _login(run: Run, steps: Steps) -> None:
     assert run.pop is not None
+    if run.refused:
+        raise StepFailed("login", run.refused)
     with steps.step("login"):
         run.pop.login(run.address, run.password)
     with steps.step("STAT"):
@@ -133,6 +136,8 @@ def _smtp_starttls(run: Run, steps: Steps) -> None:
 
 def _smtp_auth(run: Run, steps: Steps) -> None:
     assert run.smtp is not None
+    if run.refused:
+        raise StepFailed("AUTH", run.refused)
     with steps.step("AUTH"):
         if not run.smtp.has_extn("auth"):
             raise StepFailed("AUTH", "AUTH is not offered after STARTTLS")
@@ -226,10 +231,11 @@ def _total(steps: Steps) -> float:
 
 async def run_test(store: Store, kind: str, *, server: str, local: bool, address: str, password: str,
                    light: bool, client_mode: str | None = None, host: str | None = None, port: int | None = None,
-                   trust_any_certificate: bool = False) -> list[dict[str, Any]]:
+                   trust_any_certificate: bool = False, refused: str | None = None) -> list[dict[str, Any]]:
+    """`refused`: the login is not tried, and its scenario fails with this reason."""
     await node_report(store, server)  # test what a change made just before has become
     ends = await _endpoints(store, server, local, client_mode=client_mode, host=host, port=port,
                             trust_any_certificate=trust_any_certificate, kind=kind)
     scenarios = {("pop", True): POP_LIGHT, ("pop", False): POP_FULL,
                  ("smtp", True): SMTP_LIGHT, ("smtp", False): SMTP_FULL}[(kind, light)]
-    return await asyncio.to_thread(_run_scenarios, Run(address, password, ends), scenarios)
+    return await asyncio.to_thread(_run_scenarios, Run(address, password, ends, refused=refused), scenarios)

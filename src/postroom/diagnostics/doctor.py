@@ -7,9 +7,8 @@ again for the same cause, so exactly one failure names each problem.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Awaitable, Callable
 
-from ..auth import Authenticator
 from ..model import normalise_address
 from ..storage import Store
 from . import certs
@@ -32,30 +31,34 @@ CHECK_NAMES = (
 _LOGIN_BLOCKERS = ("mailbox", "mailbox-pop3", "mailbox-password", "login-type", "connection-limits")
 
 
+# Checks a password as a login attempt (service/login_attempts.py): the stored hash and the
+# password in, "ok", "bad-credentials" or "blocked" and the seconds to wait (blocked) out.
+PasswordCheck = Callable[[str, str], Awaitable[tuple[str, int]]]
+
+
 async def run_doctor(store: Store, *, server: str, local: bool, data_dir: str, address: str,
                      client_mode: str | None = None, host: str | None = None, port: int | None = None,
-                     password: str | None = None, failure_delay: float = 2.0) -> list[Check]:
+                     password: str | None = None, check_password: PasswordCheck | None = None) -> list[Check]:
+    if password is not None and check_password is None:  # the probe would log in with an unchecked password
+        raise ValueError("a password needs check_password, which counts it as a login attempt")
     address = normalise_address(address)
     check_mode(client_mode)
     facts = await gather(store, server, address, data_dir, local)
     target = await asyncio.to_thread(choose, facts.pop, client_mode, host, port, facts.server.fqdn, local)
-    password_ok = await _verify(facts, password, failure_delay)
+    password_ok = await _verify(facts, password, check_password)
     return await asyncio.to_thread(_run_checks, facts, target, password, password_ok)
 
 
-async def _verify(facts: Facts, password: str | None, failure_delay: float) -> bool | None:
-    """Whether `password` is the mailbox's; None when there is nothing to compare. A wrong one
-    waits like a refused login, so the doctor is no faster a password oracle than POP3."""
-    if password is None or facts.mailbox is None or facts.mailbox.password_hash is None:
+async def _verify(facts: Facts, password: str | None, check: PasswordCheck | None) -> bool | int | None:
+    """Whether `password` is the mailbox's (a login attempt: counted, delayed, maybe refused:
+    then the seconds to wait); None when there is nothing to compare."""
+    if password is None or check is None or facts.mailbox is None or facts.mailbox.password_hash is None:
         return None
-    authenticator = Authenticator(failure_delay=failure_delay, cache_size=0)
-    try:
-        return await authenticator.verify(facts.address, password, facts.mailbox.password_hash)
-    finally:
-        authenticator.close()
+    outcome, retry_after = await check(facts.mailbox.password_hash, password)
+    return True if outcome == "ok" else False if outcome == "bad-credentials" else max(1, retry_after)
 
 
-def _run_checks(f: Facts, target: Target, password: str | None, password_ok: bool | None) -> list[Check]:
+def _run_checks(f: Facts, target: Target, password: str | None, password_ok: bool | int | None) -> list[Check]:
     cert = certs.inspect(f.pop.certificate, f.pop.certificate_key) if f.pop.certificate else None
     checks = [
         pop3_service(f), startup(f, "pop3", "pop3-startup"), bindings(f), client_binding(f, target),

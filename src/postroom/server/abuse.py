@@ -16,7 +16,14 @@ docs/operations.md):
   untrusted sources block that mailbox for untrusted sources (a trusted source still logs in);
 - a trusted network (default: loopback only) is never blocked nor delayed beyond the base delay;
 - a running node installs a changed policy within a second (Node.reconcile sets `guard.policy`);
-- a successful login from a source resets that source's count.
+- a successful login from a source resets that source's count;
+- attempts in flight count too (`begin`): once a source, or a mailbox, has as many recorded
+  failures plus password checks still running as its threshold, a further attempt is refused
+  before its password is checked, so a burst of concurrent guesses gets no more checks than a
+  slow series would;
+- admin sign-ins are counted the same way, per source and per principal (kind `admin`, so an
+  admin's name never shares a count or a block with a mailbox name), against
+  `max_mailbox_failures`.
 """
 from __future__ import annotations
 
@@ -28,7 +35,7 @@ from typing import Callable, Iterable
 
 from ..model import Block, LoginPolicy
 
-SOURCE, MAILBOX = "source", "mailbox"
+SOURCE, MAILBOX, ADMIN = "source", "mailbox", "admin"  # Block.kind
 MAX_TRACKED = 100_000  # sources and mailbox names with recent failures kept in memory
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Read by versions before the policy became a stored setting; a node warns when one is set.
@@ -69,6 +76,37 @@ def mailbox_key(username: str) -> str:
     return username.strip().lower()[:100]
 
 
+class Attempt:
+    """One password check in flight, counted against its source's and its name's thresholds
+    from `AbuseGuard.begin` until it is settled: `failed` turns it into a recorded failure,
+    `release` (a success, an error, a cancelled task) just lets it go. Settling twice is
+    harmless, so callers release in a `finally`."""
+
+    def __init__(self, guard: "AbuseGuard", remote_ip: str, name: str, kind: str,
+                 keys: tuple[tuple[str, str], ...]) -> None:
+        self.guard, self.remote_ip, self.name, self.kind = guard, remote_ip, name, kind
+        self.keys = keys  # empty for a trusted source: nothing is counted
+        self.settled = False
+
+    def release(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.guard._unreserve(self.keys)
+
+    def failed(self, service: str) -> list[Block]:
+        """The password was wrong: count the failure (the blocks it starts)."""
+        if self.settled:
+            return []
+        self.release()
+        return self.guard.failed(service, self.remote_ip, self.name, self.kind)
+
+    def __enter__(self) -> "Attempt":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class AbuseGuard:
     """One per node, shared by its POP3 and SMTP services."""
 
@@ -78,6 +116,7 @@ class AbuseGuard:
         self.failures: dict[tuple[str, str], deque[float]] = {}  # (kind, value) -> failure times
         self.blocks: dict[tuple[str, str], Block] = {}
         self.new: dict[tuple[str, str], Block] = {}  # made here, not yet in the store
+        self.in_flight: dict[tuple[str, str], int] = {}  # password checks begun, not yet settled
 
     def trusted(self, remote_ip: str) -> bool:
         try:
@@ -99,11 +138,49 @@ class AbuseGuard:
             return None
         return block
 
-    def blocked(self, remote_ip: str, username: str) -> Block | None:
+    def blocked(self, remote_ip: str, username: str, kind: str = MAILBOX) -> Block | None:
         """The block refusing this login before any password check, or None."""
         if self.trusted(remote_ip):
             return None
-        return self._active((SOURCE, remote_ip)) or self._active((MAILBOX, mailbox_key(username)))
+        return self._active((SOURCE, remote_ip)) or self._active((kind, mailbox_key(username)))
+
+    def _limits(self, remote_ip: str, name: str, kind: str) -> list[tuple[tuple[str, str], int]]:
+        """The counted keys of a login and their thresholds (a principal's is the mailbox's)."""
+        limits = [((SOURCE, remote_ip), self.policy.max_source_failures)] if remote_ip else []
+        if mailbox_key(name):
+            limits.append(((kind, mailbox_key(name)), self.policy.max_mailbox_failures))
+        return limits
+
+    def begin(self, remote_ip: str, name: str, kind: str = MAILBOX) -> Attempt | None:
+        """Reserve one password check, or None when it must be refused before the check: the
+        source or the name is blocked, or already has as many recorded failures plus checks
+        in flight as its threshold. A trusted source is never refused and counts nothing."""
+        if self.trusted(remote_ip):
+            return Attempt(self, remote_ip, name, kind, ())
+        limits = self._limits(remote_ip, name, kind)
+        for key, limit in limits:
+            if self._active(key) is not None or len(self._recent(key)) + self.in_flight.get(key, 0) >= limit:
+                return None
+        keys = tuple(key for key, _ in limits)
+        for key in keys:
+            self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        return Attempt(self, remote_ip, name, kind, keys)
+
+    def _unreserve(self, keys: tuple[tuple[str, str], ...]) -> None:
+        for key in keys:
+            left = self.in_flight.get(key, 0) - 1
+            if left > 0:
+                self.in_flight[key] = left
+            else:
+                self.in_flight.pop(key, None)
+
+    def retry_after(self, remote_ip: str, name: str, kind: str = MAILBOX) -> int:
+        """Seconds until a refused login may be tried again: what is left of the longest block
+        on its source or name, or (refused for the checks in flight) the longest delay."""
+        now = self.clock()
+        left = [block.until - now for key, _ in self._limits(remote_ip, name, kind)
+                if (block := self._active(key)) is not None]
+        return max(1, int(max(left, default=self.policy.max_delay) + 0.999))
 
     def _recent(self, key: tuple[str, str]) -> deque[float]:
         times = self.failures.get(key)
@@ -123,15 +200,12 @@ class AbuseGuard:
         earlier = max(len(self._recent((SOURCE, remote_ip))) - 1, 0)  # this failure is recorded
         return min(self.policy.max_delay, base * 2 ** min(earlier, 30))
 
-    def failed(self, service: str, remote_ip: str, username: str) -> list[Block]:
+    def failed(self, service: str, remote_ip: str, username: str, kind: str = MAILBOX) -> list[Block]:
         """Count one failed login; the blocks it starts."""
         if self.trusted(remote_ip):
             return []
         now, made = self.clock(), []
-        for key, limit in (((SOURCE, remote_ip), self.policy.max_source_failures),
-                           ((MAILBOX, mailbox_key(username)), self.policy.max_mailbox_failures)):
-            if not key[1]:
-                continue
+        for key, limit in self._limits(remote_ip, username, kind):
             times = self._recent(key)
             times.append(now)
             self.failures[key] = times
@@ -142,6 +216,15 @@ class AbuseGuard:
                 self.blocks[key] = self.new[key] = block
                 made.append(block)
         return made
+
+    def seed(self, kind: str, value: str, times: Iterable[float]) -> None:
+        """Failures recorded by other processes (a CLI command has no node's memory): counted
+        from now on, within the window, but starting no block by themselves."""
+        key = (kind, value if kind == SOURCE else mailbox_key(value))
+        horizon = self.clock() - self.policy.window
+        recent = sorted(t for t in times if t > horizon)
+        if key[1] and recent:
+            self.failures[key] = deque(sorted([*self.failures.get(key, ()), *recent]))
 
     def _prune(self, keep: tuple[str, str]) -> None:
         """Bounded memory whatever names and addresses are tried: forget failures outside the
@@ -165,6 +248,13 @@ class AbuseGuard:
     def drain_new(self) -> list[Block]:
         made, self.new = list(self.new.values()), {}
         return made
+
+    def stored(self, blocks: Iterable[Block]) -> None:
+        """Blocks already written to the store by whoever started them (an admin sign-in, the
+        doctor): the heartbeat must not write them again, which would undo a clear meanwhile."""
+        for block in blocks:
+            if self.new.get((block.kind, block.value)) is block:
+                del self.new[(block.kind, block.value)]
 
     def restore_new(self, blocks: Iterable[Block]) -> None:
         for block in blocks:

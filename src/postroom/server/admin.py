@@ -16,18 +16,21 @@ from uvicorn.server import ServerState
 
 from ..model import WebSettings
 from ..storage import Store
+from .abuse import AbuseGuard
 from .admin_limits import AdminConnection, AdminLimits
 from .metrics import Metrics
 
 
 class AdminService:
-    def __init__(self, store: Store, server: str, data_dir: str, metrics: Metrics | None = None) -> None:
+    def __init__(self, store: Store, server: str, data_dir: str, metrics: Metrics | None = None,
+                 guard: AbuseGuard | None = None) -> None:
         from ..service.authentication import AdminAuthenticator
         from ..web.app import create_app
 
-        self.auth = AdminAuthenticator(store)
+        # Admin sign-ins and the doctor's password checks count in the node's guard, with POP3's and SMTP's.
+        self.auth = AdminAuthenticator(store, guard=guard, server=server)
         self.metrics = metrics
-        self.app = app = create_app(store, server, data_dir, self.auth, metrics)
+        self.app = app = create_app(store, server, data_dir, self.auth, metrics, guard)
         # No lifespan (the node owns the store), no uvicorn logging set-up, no uvicorn access
         # log: ours is postroom.admin.access, with the request id (web/edge.py RequestContext);
         # admin changes are in the audit log, failed sign-ins in postroom.admin. Timeouts and

@@ -86,7 +86,7 @@ class Node:
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
-        self.admin = AdminService(store, server, data_dir, self.metrics)
+        self.admin = AdminService(store, server, data_dir, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
         # wanted now (proxy_wanted) and as each open listener was opened with (proxy_opened).

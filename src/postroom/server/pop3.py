@@ -11,7 +11,7 @@ import ssl
 from collections import Counter
 from typing import Any, Callable
 
-from ..auth import Authenticator
+from ..auth import BLOCKED, Authenticator
 from ..errors import NotFound, PostroomError
 from ..model import PopSettings, SortOrder
 from ..protocol.pop3 import (
@@ -23,11 +23,12 @@ from .activity import Activity
 from .metrics import Metrics
 from .protocol_log import ProtocolLog, redact
 from .abuse import AbuseGuard
-from .session import Session, penalise, report_login, verify_login
+from .session import Session, report_login, verify_login
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
 IDLE_TIMEOUT = b"-ERR Disconnected for inactivity.\r\n"
+_BLOCKED = object()  # _check_login's answer for a login refused before its password was checked
 
 
 class Pop3Service:
@@ -152,16 +153,13 @@ class Pop3Session(Session):
     # event handlers ------------------------------------------------------------------
     async def _authenticate(self, event: Authenticate) -> None:
         assert self.conn is not None
-        block = self.service.guard.blocked(self.remote_ip, event.username)
-        if block is not None:  # before any password check; says nothing about the mailbox
-            self.conn.auth_failed(AuthFailure.TEMPORARY)
-            self.service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
-            self.note("authentication refused (blocked)")
-            self.flush()
-            self.close()
+        if self.service.guard.blocked(self.remote_ip, event.username) is not None:
+            self._refuse_blocked(event.username)  # before any lookup or password check
             return
         failure = await self._check_login(event)
-        if failure is None:
+        if failure is _BLOCKED:
+            self._refuse_blocked(event.username)
+        elif failure is None:
             self.service.guard.succeeded(self.remote_ip)
             self.conn.auth_succeeded(self.maildrop)
             self.authenticated = True
@@ -174,14 +172,24 @@ class Pop3Session(Session):
             self.service.login_event(f"failed ({failure.name.lower().replace('_', '-')})",
                                      self.remote_ip, event.username[:100])
 
-    async def _check_login(self, event: Authenticate) -> AuthFailure | None:
+    def _refuse_blocked(self, username: str) -> None:
+        """The source or the mailbox is blocked, or has as many failures and checks in flight
+        as its threshold: a temporary refusal that says nothing about the mailbox, then close."""
+        assert self.conn is not None
+        self.conn.auth_failed(AuthFailure.TEMPORARY)
+        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
+        self.note("authentication refused (blocked)")
+        self.flush()
+        self.close()
+
+    async def _check_login(self, event: Authenticate) -> AuthFailure | object | None:
         service = self.service
         try:
-            mailbox = await verify_login(service.store.find_mailbox, service.authenticator,
-                                         event.username, event.password)
+            outcome, mailbox = await verify_login(service.store.find_mailbox, service.authenticator, service.guard,
+                                                  "pop3", self.remote_ip, event.username, event.password)
+            if outcome == BLOCKED:
+                return _BLOCKED
             if mailbox is None:
-                await penalise(service.guard, "pop3", self.remote_ip, event.username,
-                               service.authenticator.failure_delay)
                 return AuthFailure.BAD_CREDENTIALS
             # Only now, with the password proven, may the reply say more about the mailbox.
             if not mailbox.enabled:

@@ -19,12 +19,12 @@ import threading
 import uuid
 from typing import Any, Awaitable, Callable, Coroutine
 
-from ..auth import Authenticator
+from ..auth import OK, Authenticator, guarded_check, log_failure
 from ..errors import ValidationError
 from ..logs import log_context
 from ..model import Mailbox, normalise_address
 
-from .abuse import AbuseGuard
+from .abuse import MAILBOX, AbuseGuard
 from .activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
 from .metrics import Metrics
 from .protocol_log import ProtocolLog
@@ -34,7 +34,6 @@ TLS_HANDSHAKE_TIMEOUT = 30.0
 SCRATCH_SIZE = 256 * 1024
 _session_ids = itertools.count(1)
 _per_thread = threading.local()
-auth_log = logging.getLogger("postroom.auth")
 
 
 def _scratch() -> memoryview:
@@ -60,9 +59,7 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
     if succeeded:
         logger.debug("%s login %s remote=%s user=%s", service, result, remote, user)
     else:  # one fixed-format line per failure, for fail2ban (docs/operations.md)
-        reason = result.partition("(")[2].rstrip(")") or result
-        auth_log.warning("postroom auth failure: service=%s remote=%s user=%s reason=%s",
-                         service, remote, _field(user), _field(reason))
+        log_failure(service, remote, user, result.partition("(")[2].rstrip(")") or result)
     if activity is not None and service == "pop3":
         activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
     if metrics is not None:
@@ -71,33 +68,23 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
         listener(result, service, remote, user)
 
 
-def _field(text: str) -> str:
-    """One log field: no spaces or control characters (the client chose the text)."""
-    return "".join(c if c.isprintable() and not c.isspace() and c != "=" else "?" for c in text[:100]) or "-"
-
-
-async def penalise(guard: AbuseGuard, service: str, remote: str, user: str, base_delay: float) -> None:
-    """Count a failed login (bad credentials) and hold the reply beyond the authenticator's
-    base delay as the source's failures grow; log any block it starts."""
-    for block in guard.failed(service, remote, user):
-        auth_log.warning("postroom auth block: kind=%s value=%s failures=%d seconds=%d service=%s",
-                         block.kind, _field(block.value), block.failures, block.until - block.since, service)
-    extra = guard.delay(remote, base_delay) - base_delay
-    if extra > 0:
-        await asyncio.sleep(extra)
-
-
 async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authenticator: Authenticator,
-                       username: str, password: str) -> Mailbox | None:
-    """The mailbox whose password this is, or None. Unknown and malformed names cost the same
-    as a wrong password (no enumeration). Store failures raise PostroomError."""
+                       guard: AbuseGuard, service: str, remote: str, username: str,
+                       password: str) -> tuple[str, Mailbox | None]:
+    """One login attempt: (OK and the mailbox whose password this is, BAD_CREDENTIALS after the
+    failure delay, or BLOCKED, refused before the password was checked: see auth.guarded_check).
+    Unknown and malformed names cost the same as a wrong password (no enumeration). The
+    mailbox is looked up before the reservation, so a check answered from the credential
+    cache holds none across an await. Store failures raise PostroomError."""
     try:
         address: str | None = normalise_address(username)
     except ValidationError:
         address = None
     mailbox = await find(address) if address else None
-    verified = await authenticator.verify(address or "", password, mailbox.password_hash if mailbox else None)
-    return mailbox if verified and mailbox is not None else None
+    outcome, _ = await guarded_check(guard, authenticator, service=service, remote=remote, name=username,
+                                     kind=MAILBOX, address=address or "", password=password,
+                                     password_hash=mailbox.password_hash if mailbox else None)
+    return outcome, mailbox if outcome == OK and mailbox is not None else None
 
 
 class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ..auth import Authenticator
+from ..auth import BLOCKED, Authenticator
 from ..errors import PostroomError, StorageFull
 from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
 from ..protocol.lines import TooLong
@@ -30,7 +30,7 @@ from .activity import SMTP_DELIVERED, Activity
 from .metrics import Metrics
 from .protocol_log import ProtocolLog
 from .abuse import AbuseGuard
-from .session import Session, penalise, report_login, verify_login
+from .session import Session, report_login, verify_login
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
@@ -381,24 +381,19 @@ class SmtpSession(Session):
         assert self.conn is not None
         service = self.service
         if service.guard.blocked(self.remote_ip, event.username) is not None:
-            # Before any password check; says nothing about the mailbox (454 4.7.0, then close).
-            self.conn.auth_failed(AuthFailure.TEMPORARY)
-            service.login_event("failed (blocked)", self.remote_ip, event.username[:100])
-            self.note("authentication refused (blocked)")
-            self.flush()
-            self.close()
+            self._refuse_blocked(event.username)  # before any lookup or password check
             return
         try:
             # Through the cache the node clears on every configuration change (password too).
-            mailbox = await verify_login(service.recipients.find, service.authenticator,
-                                         event.username, event.password)
+            outcome, mailbox = await verify_login(service.recipients.find, service.authenticator, service.guard,
+                                                  "smtp", self.remote_ip, event.username, event.password)
         except PostroomError as exc:
             log.warning("smtp session %s login unavailable: %s", self.id, exc.message)
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             return
-        if mailbox is None:
-            await penalise(service.guard, "smtp", self.remote_ip, event.username,
-                           service.authenticator.failure_delay)
+        if outcome == BLOCKED:
+            self._refuse_blocked(event.username)
+            return
         if mailbox is None or not mailbox.enabled:
             self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
             service.login_event("failed (bad-credentials)" if mailbox is None else "failed (mailbox-disabled)",
@@ -411,6 +406,16 @@ class SmtpSession(Session):
         self.conn.auth_succeeded()
         service.login_event("succeeded", self.remote_ip, mailbox.address)
         self.note(f"authenticated as {mailbox.address}")
+
+    def _refuse_blocked(self, username: str) -> None:
+        """Blocked, or as many failures and checks in flight as the threshold: says nothing
+        about the mailbox (454 4.7.0, then close)."""
+        assert self.conn is not None
+        self.conn.auth_failed(AuthFailure.TEMPORARY)
+        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
+        self.note("authentication refused (blocked)")
+        self.flush()
+        self.close()
 
     async def _start_tls(self) -> None:
         assert self.conn is not None and self.runtime is not None and self.runtime.tls is not None

@@ -4,6 +4,13 @@ Every way in ends in a `Caller` with the principal's current roles (read per req
 role change or a removed principal takes effect at once). Failures say only "not signed in":
 which of name, password or token was wrong is never revealed, and unknown names cost the
 same argon2 verification as known ones.
+
+A name and password (Basic, session, console) is a login attempt like POP3's
+(service/login_attempts.py): counted per source address and per principal name (block kind
+`admin`), delayed, logged with the `postroom auth failure: service=admin` WARNING line, and
+refused before the check (TooManyAttempts, HTTP 429 with Retry-After) while the address or
+the name is blocked or has as many failures and checks in flight as its threshold. The
+refusal is the same whether the name exists or not.
 """
 from __future__ import annotations
 
@@ -13,10 +20,11 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from ..auth import Authenticator
-from ..errors import Unauthenticated, ValidationError
+from ..auth import OK, Authenticator, LoginGuard
+from ..errors import TooManyAttempts, Unauthenticated, ValidationError
 from ..model import Admin, WebSession, admin_name
 from ..storage import Store
+from . import login_attempts
 from .admins import TOKEN_PREFIX, hash_secret
 from .context import Caller
 
@@ -43,10 +51,13 @@ class SignedIn:
 
 
 class AdminAuthenticator:
-    def __init__(self, store: Store, authenticator: Authenticator | None = None) -> None:
+    def __init__(self, store: Store, authenticator: Authenticator | None = None, *,
+                 guard: LoginGuard | None = None, server: str = "") -> None:
         self.store = store
         # Admin passwords are cached apart from mailbox passwords ("admin:" keys never meet mailbox addresses).
         self.passwords = authenticator or Authenticator()
+        self.guard = guard  # the node's (shared with POP3 and SMTP); the web app sets one if none is given
+        self.server = server  # the node's server, named on the blocks it starts
 
     def _caller(self, admin: Admin, channel: str) -> Caller:
         return Caller(admin.name, frozenset(admin.roles), channel)
@@ -57,9 +68,17 @@ class AdminAuthenticator:
             key: str | None = admin_name(name)
         except ValidationError:
             key = None
+        if self.guard is None:
+            self.guard = login_attempts.default_guard()
         admin = await self.store.find_admin(key) if key else None
-        ok = await self.passwords.verify(f"admin:{key or ''}", password, admin.password_hash if admin else None)
-        if not ok or admin is None:
+        verdict = await login_attempts.attempt(
+            self.guard, self.store, self.server, self.passwords, service="admin", remote=source,
+            name=key or name.strip().lower(), kind=login_attempts.ADMIN_KIND, address=f"admin:{key or ''}",
+            password=password, password_hash=admin.password_hash if admin else None)
+        if verdict.outcome == login_attempts.BLOCKED:
+            raise TooManyAttempts("too many failed sign-ins from this address or for this name: "
+                                  f"try again in {verdict.retry_after} s", verdict.retry_after)
+        if verdict.outcome != OK or admin is None:
             log.info("admin login failed: channel=%s source=%s name=%r", channel, source or "-", name[:64])
             raise Unauthenticated(NOT_SIGNED_IN)
         return self._caller(admin, channel)

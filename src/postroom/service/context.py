@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Forbidden
 from ..storage import Store
+
+if TYPE_CHECKING:
+    from ..auth import LoginGuard
 
 # Exchange's role-group split: rights are unions over the groups a principal holds.
 READ = "read"
@@ -38,13 +41,18 @@ LOCAL_OPERATOR = Caller("local-operator", frozenset({"organization-management"})
 
 
 class Context:
-    """One admin request: the store, the caller, and the server that 'this server' means."""
+    """One admin request: the store, the caller, and the server that 'this server' means; for
+    the password checks it makes (service/login_attempts.py), the caller's address (`source`,
+    loopback for the CLI) and the node's failed-login guard (None: built from the store)."""
 
-    def __init__(self, store: Store, caller: Caller, local_server: str, data_dir: str) -> None:
+    def __init__(self, store: Store, caller: Caller, local_server: str, data_dir: str, *,
+                 guard: "LoginGuard | None" = None, source: str = "127.0.0.1") -> None:
         self.store = store
         self.caller = caller
         self.local_server = local_server
         self.data_dir = data_dir
+        self.guard = guard
+        self.source = source
 
     async def require(self, right: str, action: str | None = None, target: str = "") -> None:
         """Refuse unless the caller's roles grant `right`. A refused change (one that names its

@@ -1,16 +1,22 @@
 """The doctor, the connectivity tests and the support bundle, for every front end.
 
 Roles (the decision, and why):
-- `doctor_pop`, `support_bundle` and the light tests need READ: they change nothing (the
-  probe logs in and QUITs without deleting), so view-only may diagnose. The bundle leaves
-  out every secret, so READ is enough to write it too.
+- `doctor_pop` without a password and `support_bundle` need READ: they change nothing and
+  check no secret, so view-only may diagnose. The bundle leaves out every secret, so READ is
+  enough to write it too.
+- Anything that checks a mailbox password (`doctor_pop` with one, the light and the full
+  tests) needs RECIPIENTS (recipient-management, organization-management: the roles that may
+  set that password anyway). Otherwise any reader, such as the view-only token of a metrics
+  scraper, would have a password oracle. Each check is a login attempt
+  (service/login_attempts.py): counted toward the blocks from the caller's address, delayed
+  and logged like a refused POP3 login, refused before the check when blocked, and audited
+  (`doctor.password-check`, `test.pop`, `test.smtp`, with the result pass, fail or blocked).
 - The full `pop_connectivity`/`smtp_connectivity` (`postroom test pop|smtp`) deliver a
   message into the mailbox and delete it again: that changes a mailbox, so they need
-  SERVER_CONFIG (server-management, organization-management), as Exchange gives
-  Test-PopConnectivity to Server Management and Organization Management. They are audited
-  (test.pop, test.smtp); a refused one leaves a "refused" audit entry.
-Passwords come from the caller (the mailbox's own, to log in with); none is ever stored,
-logged, audited or put into a bundle.
+  SERVER_CONFIG (server-management, organization-management) as well, as Exchange gives
+  Test-PopConnectivity to Server Management and Organization Management.
+A refused one leaves a "refused" audit entry. Passwords come from the caller (the mailbox's
+own, to log in with); none is ever stored, logged, audited or put into a bundle.
 
 Where the probes connect (`host`), the decision, and why:
 - Without `host` every probe goes where the configuration points: the server's bindings (on
@@ -20,7 +26,7 @@ Where the probes connect (`host`), the decision, and why:
   is this machine: an IP address that is loopback or an address of one of its interfaces
   (`netinfo.local_addresses`), a name every address of which is such an address, or the
   diagnosed server's FQDN (set by `postroom init`, not by the caller). Anything else
-  is a ValidationError on `host`: the doctor and the light tests need only READ, and a
+  is a ValidationError on `host`: the doctor needs only READ (the tests: RECIPIENTS), and a
   view-only caller must not make the server open connections to arbitrary hosts and ports
   (SSRF, port scanning of the network). The resolution is checked here and repeated when the
   probe connects; a DNS zone answering differently within that moment (rebinding) is not
@@ -51,7 +57,10 @@ from . import connectors as connector_ops
 from . import logs as log_ops
 from . import mailboxes as mailbox_ops
 from . import services as service_ops
-from .context import READ, SERVER_CONFIG, Context
+from .context import READ, RECIPIENTS, SERVER_CONFIG, Context
+from .login_attempts import BAD_CREDENTIALS, BLOCKED, Verdict, mailbox_attempt
+
+PASSWORD_CHECK = "doctor.password-check"  # the audit action of the doctor given a password
 
 
 def failure_delay() -> float:
@@ -96,13 +105,25 @@ async def check_host(ctx: Context, host: str | None, server: str) -> None:
 async def doctor_pop(ctx: Context, address: str, *, server: str | None = None, client_mode: str | None = None,
                      host: str | None = None, port: int | None = None,
                      password: str | None = None) -> list[dict[str, Any]]:
-    """Every check, in order: [{"name", "status": pass|warn|fail, "detail", "fix", "page"}]."""
-    await ctx.require(READ)
+    """Every check, in order: [{"name", "status": pass|warn|fail, "detail", "fix", "page"}].
+    With `password`, a login attempt on the mailbox (see the module's docstring)."""
+    if password is None:
+        await ctx.require(READ)
+    else:
+        await ctx.require(RECIPIENTS, PASSWORD_CHECK, f"mailbox/{address}")
     name = ctx.server_name(server)
     await check_host(ctx, host, name)
+    verdicts: list[Verdict] = []
+
+    async def check_password(password_hash: str, given: str) -> tuple[str, int]:
+        verdicts.append(await mailbox_attempt(ctx, normalise_address(address), given, password_hash, failure_delay()))
+        return verdicts[-1].outcome, verdicts[-1].retry_after
+
     checks = await run_doctor(ctx.store, server=name, local=name == ctx.local_server, data_dir=ctx.data_dir,
                               address=address, client_mode=client_mode, host=host, port=port, password=password,
-                              failure_delay=failure_delay())
+                              check_password=check_password if password is not None else None)
+    for verdict in verdicts:
+        await ctx.audit(PASSWORD_CHECK, f"mailbox/{normalise_address(address)}", None, {"result": verdict.result})
     return as_dicts(checks)
 
 
@@ -153,19 +174,32 @@ async def write_support_bundle(ctx: Context, address: str, checks: list[dict[str
 async def _test(ctx: Context, kind: str, address: str, password: str, light: bool,
                 **options: Any) -> list[dict[str, Any]]:
     target = f"mailbox/{address}"
-    if light:
-        await ctx.require(READ)
-    else:
+    await ctx.require(RECIPIENTS, f"test.{kind}", target)
+    if not light:
         await ctx.require(SERVER_CONFIG, f"test.{kind}", target)
     address = normalise_address(address)
     check_mode(options.get("client_mode"))
     name = ctx.server_name(options.pop("server", None))
     await check_host(ctx, options.get("host"), name)
+    # The password is checked here first, as a login attempt from the caller's address: the
+    # probes log in over loopback, which the server may trust, and must not be a way around
+    # the count. A password that is wrong, or not checked (blocked), is not sent at all.
+    mailbox = await ctx.store.find_mailbox(address)
+    verdict = await mailbox_attempt(ctx, address, password, mailbox.password_hash if mailbox else None,
+                                    failure_delay())
+    refused = None
+    if verdict.outcome == BLOCKED:
+        refused = (f"not tried: too many failed logins from your address or on {address}; "
+                   f"try again in {verdict.retry_after} s (postroom security blocks)")
+    elif verdict.outcome == BAD_CREDENTIALS:
+        why = (f"there is no mailbox {address}" if mailbox is None else f"{address} has no password set"
+               if mailbox.password_hash is None else f"the password given is not {address}'s")
+        refused = f"{why}: every login with it is refused (not sent to the server)"
     rows = await connectivity.run_test(ctx.store, kind, server=name, local=name == ctx.local_server,
-                                       address=address, password=password, light=light, **options)
-    if not light:
-        outcome = "Failure" if any(r["result"] == "Failure" for r in rows) else "Success"
-        await ctx.audit(f"test.{kind}", f"mailbox/{address}", None, {"light": False, "result": outcome})
+                                       address=address, password=password, light=light, refused=refused, **options)
+    outcome = "Failure" if any(r["result"] == "Failure" for r in rows) else "Success"
+    await ctx.audit(f"test.{kind}", f"mailbox/{address}", None,
+                    {"light": light, "result": outcome, "password": verdict.result})
     return rows
 
 

@@ -16,7 +16,7 @@ from ..errors import ValidationError
 from ..model import LoginFailure
 from ._sqlite_mail import utc_iso
 
-SERVICES = ("pop3", "smtp")
+SERVICES = ("pop3", "smtp", "doctor")  # doctor: a password given to `postroom doctor` or `test`
 MAX_MAILBOX = 100  # what a session keeps of the name a client sent
 MAX_TEXT = 200
 COLUMNS = "at, server, service, remote_ip, mailbox, reason"

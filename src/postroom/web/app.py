@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from .. import __version__
 from ..service.authentication import AdminAuthenticator
+from ..service.login_attempts import default_guard
 from ..storage import Store
 from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
@@ -21,6 +22,7 @@ from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
 
 if TYPE_CHECKING:
+    from ..auth import LoginGuard
     from ..server.metrics import Metrics
 
 API_PREFIX = "/api/v1"
@@ -28,7 +30,9 @@ MAX_BODY = 1 << 20  # admin requests are small JSON objects; a bigger body is re
 
 
 def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthenticator,
-               metrics: "Metrics | None" = None) -> FastAPI:
+               metrics: "Metrics | None" = None, guard: "LoginGuard | None" = None) -> FastAPI:
+    """`guard`: the node's failed-login guard, which admin sign-ins and the doctor's password
+    checks share with POP3 and SMTP; an app without a node gets one of its own."""
     app = FastAPI(
         title="postroom admin API",
         version=__version__,
@@ -43,6 +47,10 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.state.server = server
     app.state.data_dir = data_dir
     app.state.admin_auth = admin_auth
+    app.state.login_guard = guard or getattr(admin_auth, "guard", None) or default_guard()
+    if admin_auth is not None:  # None: an app built only for its OpenAPI document
+        admin_auth.guard = admin_auth.guard or app.state.login_guard
+        admin_auth.server = admin_auth.server or server
     app.add_middleware(BodyLimit, limit=MAX_BODY)  # innermost: its refusals get the headers below
     errors.install(app)
     app.add_middleware(NoStore)

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import Conflict, Forbidden, NotFound, Unauthenticated, Unavailable, ValidationError
+from ..errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthenticated, Unavailable, ValidationError
 from ..logs import current_request_id
 
 log = logging.getLogger("postroom.admin")
@@ -28,7 +28,7 @@ log = logging.getLogger("postroom.admin")
 CHALLENGE = 'Bearer, Basic realm="postroom"'
 
 ErrorCode = Literal["validation_error", "unauthenticated", "forbidden", "not_found", "conflict",
-                    "method_not_allowed", "unavailable", "internal_error"]
+                    "method_not_allowed", "too_many_attempts", "unavailable", "internal_error"]
 
 
 class ErrorDetail(BaseModel):
@@ -56,6 +56,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
                 "token, or came from another site: a foreign Origin or Sec-Fetch-Site: cross-site)"),
     404: _error("No such object"),
     409: _error("The change clashes with the current state"),
+    429: _error("Sign-in refused before the password was checked: too many failed sign-ins from this address or "
+                "for this name; try again after Retry-After seconds",
+                headers={"Retry-After": {"schema": {"type": "integer"}}}),
     503: _error("Temporarily unavailable: try again later"),
     "default": _error("Any other error (405 wrong method, 500 internal error)"),
 }
@@ -66,10 +69,11 @@ _STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     Forbidden: (403, "forbidden"),
     NotFound: (404, "not_found"),
     Conflict: (409, "conflict"),
+    TooManyAttempts: (429, "too_many_attempts"),  # before Unavailable, its base class
     Unavailable: (503, "unavailable"),
 }
 _CODE_OF_STATUS = {400: "validation_error", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-                   405: "method_not_allowed", 409: "conflict", 503: "unavailable"}
+                   405: "method_not_allowed", 409: "conflict", 429: "too_many_attempts", 503: "unavailable"}
 _LOCATIONS = ("body", "query", "path", "header", "cookie")
 
 
@@ -85,6 +89,8 @@ async def _postroom_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = next(v for k, v in _STATUS_OF.items() if isinstance(exc, k))
     if isinstance(exc, ValidationError):
         return error_response(status, code, exc.message, field=exc.field, allowed=exc.allowed)
+    if isinstance(exc, TooManyAttempts):
+        return error_response(status, code, exc.message, headers={"Retry-After": str(exc.retry_after)})
     return error_response(status, code, getattr(exc, "message", ""))
 
 

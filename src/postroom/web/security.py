@@ -182,9 +182,16 @@ def signed_in(request: Request, _bearer: Annotated[None, Security(BEARER_DOC)],
     return request.state.signed_in
 
 
-def admin_context(request: Request, who: Annotated[SignedIn, Depends(signed_in)]) -> Context:
+def request_context(request: Request, caller: Caller) -> Context:
+    """A request's Context: the caller's address and the node's failed-login guard go with it,
+    for the password checks the doctor makes (a login attempt from that address)."""
     state = request.app.state
-    return Context(state.store, who.caller, state.server, state.data_dir)
+    return Context(state.store, caller, state.server, state.data_dir, guard=state.login_guard,
+                   source=client_ip(request))
+
+
+def admin_context(request: Request, who: Annotated[SignedIn, Depends(signed_in)]) -> Context:
+    return request_context(request, who.caller)
 
 
 Ctx = Annotated[Context, Depends(admin_context)]

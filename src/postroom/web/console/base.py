@@ -29,7 +29,7 @@ from ...errors import Forbidden, NotFound, PostroomError, Unauthenticated, Unava
 from ...model import WebSession
 from ...service import Caller, Context
 from ...service.context import ADMINS, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
-from ..security import SESSION_COOKIE, admin_auth, refuse_cross_site, session_timeout
+from ..security import SESSION_COOKIE, admin_auth, refuse_cross_site, request_context, session_timeout
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
 NOTICE_COOKIE = "postroom_notice"  # a one-shot confirmation shown after a redirect
@@ -77,8 +77,7 @@ async def _page(request: Request) -> ConsolePage:
         caller, session = await admin_auth(request).session(cookie, await session_timeout(request))
     except Unauthenticated:
         raise SignInRequired() from None
-    state = request.app.state
-    return ConsolePage(caller, session, Context(state.store, caller, state.server, state.data_dir), Rights.of(caller))
+    return ConsolePage(caller, session, request_context(request, caller), Rights.of(caller))
 
 
 Page = Annotated[ConsolePage, Depends(_page)]

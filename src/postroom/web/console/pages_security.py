@@ -1,6 +1,7 @@
 """Security (/console/security): the sources and mailboxes refused for a while after repeated
-failed POP3/SMTP logins (`postroom security blocks`), with Clear per block and Clear all, and
-the organization's policy that starts them as a form (`postroom security policy set`).
+failed POP3/SMTP logins, admin sign-ins and doctor password checks (`postroom security
+blocks`), with Clear per block and Clear all, and the organization's policy that starts them
+as a form (`postroom security policy set`).
 
 Listing, clearing and saving the policy call service/security.py, as the CLI and the REST API
 do: changes need the server right and are audited (refusals too); every node applies a

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ...errors import Unauthenticated
+from ...errors import TooManyAttempts, Unauthenticated
 from ..routes_session import cookie_options
 from ..security import SESSION_COOKIE, admin_auth, client_ip, session_timeout
 from .base import Page, form_action, render, router
@@ -32,6 +32,12 @@ async def sign_in(request: Request) -> Any:
     try:
         signed = await admin_auth(request).sign_in(name, password, await session_timeout(request),
                                                    source=client_ip(request))
+    except TooManyAttempts as refused:  # checked before the password: says nothing about the name
+        response = render(request, None, "console/sign_in.html", status=429, next=target, name=name,
+                          error=f"Too many failed sign-ins from this address or for this name: try again in "
+                                f"{refused.retry_after} s.")
+        response.headers["Retry-After"] = str(refused.retry_after)
+        return response
     except Unauthenticated:
         return render(request, None, "console/sign_in.html", status=401, next=target, name=name,
                       error="The name or the password is not right.")
