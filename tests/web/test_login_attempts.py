@@ -206,15 +206,14 @@ def test_a_principal_is_blocked_by_a_spread_attack_and_the_name_is_not_revealed(
 
 
 # the CLI: no node in the process ---------------------------------------------------------------
-def test_the_cli_doctor_counts_with_the_stores_blocks_and_failures(run, store, operator, checked, monkeypatch):
+def test_the_cli_doctor_counts_with_the_stores_blocks_and_failures(run, store, operator, checked):
     """The local operator's checks count from loopback in a guard built from the store: its
     blocks apply, the mailbox's recent failures (any node's) count, and a block started here is
     written to the store for the nodes."""
-    from postroom.model import Block, LoginFailure
+    from postroom.model import Block, LoginFailure, LoginPolicy
     from postroom.service import doctor as doctor_ops
-    from postroom.service import login_attempts
 
-    monkeypatch.setattr(login_attempts, "default_guard", lambda: AbuseGuard(Policy(trusted=(), max_delay=0.05)))
+    run(store.put_login_policy(LoginPolicy(trusted_networks=())))  # the stored policy, as a node applies it
     now = time.time()
     at = datetime.fromtimestamp(now - 60, timezone.utc).isoformat()
     run(store.record_login_failures([LoginFailure(at, SERVER, "pop3", "127.0.0.1", ALICE, "bad-credentials")]
