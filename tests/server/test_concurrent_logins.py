@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from auth_support import CountingExecutor
 from postroom.auth import Authenticator
 from postroom.server.abuse import AbuseGuard, Policy
 
@@ -21,18 +21,6 @@ UNTRUSTED = Policy(trusted=(), max_delay=0.05)
 BURST = 60
 TEMPORARY_POP = b"-ERR [SYS/TEMP] The mailbox is temporarily unavailable; try again later.\r\n"
 TEMPORARY_SMTP = b"454 4.7.0 Temporary authentication failure, try again later\r\n"
-
-
-class CountingExecutor(ThreadPoolExecutor):
-    """Counts the argon2 verifications that reach the thread pool: the passwords checked."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=2)
-        self.calls = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.calls += 1
-        return super().submit(fn, *args, **kwargs)
 
 
 async def until(condition, timeout: float = 10.0) -> None:

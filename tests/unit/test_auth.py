@@ -2,26 +2,14 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from auth_support import CountingExecutor
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import ValidationError
 
 HASH = hash_password("correct horse")  # one argon2 hash for the module: they cost ~35 ms
-
-
-class CountingExecutor(ThreadPoolExecutor):
-    """Counts how many argon2 verifications reach the thread pool."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=2)
-        self.calls = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.calls += 1
-        return super().submit(fn, *args, **kwargs)
 
 
 class FakeClock:

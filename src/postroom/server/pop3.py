@@ -92,6 +92,7 @@ class Pop3Session(Session):
     service_name = "pop3"
     internal_error = "-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n"
     idle_reply = IDLE_TIMEOUT
+    blocked_refusal = AuthFailure.TEMPORARY
     idle_on_bytes = False  # the timeouts count from the last complete command, not any byte
     need_data, paused = NEED_DATA, PAUSED
 
@@ -154,11 +155,11 @@ class Pop3Session(Session):
     async def _authenticate(self, event: Authenticate) -> None:
         assert self.conn is not None
         if self.service.guard.blocked(self.remote_ip, event.username) is not None:
-            self._refuse_blocked(event.username)  # before any lookup or password check
+            self.refuse_blocked(event.username)  # before any lookup or password check
             return
         failure = await self._check_login(event)
         if failure is _BLOCKED:
-            self._refuse_blocked(event.username)
+            self.refuse_blocked(event.username)
         elif failure is None:
             self.service.guard.succeeded(self.remote_ip)
             self.conn.auth_succeeded(self.maildrop)
@@ -171,16 +172,6 @@ class Pop3Session(Session):
             self.note(f"authentication failed ({failure.name.lower().replace('_', '-')})")
             self.service.login_event(f"failed ({failure.name.lower().replace('_', '-')})",
                                      self.remote_ip, event.username[:100])
-
-    def _refuse_blocked(self, username: str) -> None:
-        """The source or the mailbox is blocked, or has as many failures and checks in flight
-        as its threshold: a temporary refusal that says nothing about the mailbox, then close."""
-        assert self.conn is not None
-        self.conn.auth_failed(AuthFailure.TEMPORARY)
-        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
-        self.note("authentication refused (blocked)")
-        self.flush()
-        self.close()
 
     async def _check_login(self, event: Authenticate) -> AuthFailure | object | None:
         service = self.service

@@ -107,6 +107,8 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     peer_override: tuple[str, int] | None = None  # the client a PROXY header named
     takes_content = False  # the core can receive message content into its own buffer (SMTP)
     paused: Any = None
+    blocked_refusal: Any = None  # the core's temporary AuthFailure: the answer to a blocked login
+    service: Any  # the subclass's service (its settings, guard and login listener)
 
     def __init__(self, node_name: str, local: str, implicit_tls: bool = False) -> None:
         self.local = local
@@ -406,6 +408,15 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
         if plog is not None and self.sequence >= 0:
             plog.write(self.id, self.sequence, self.local, self.remote, event, data, context)
             self.sequence += 1
+
+    def refuse_blocked(self, username: str) -> None:
+        """The source or the name is blocked, or has as many failures and checks in flight as
+        its threshold: a temporary refusal that says nothing about the mailbox, then close."""
+        self.conn.auth_failed(self.blocked_refusal)
+        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
+        self.note("authentication refused (blocked)")
+        self.flush()
+        self.close()
 
     def note(self, context: str) -> None:
         """An information line (Exchange's event `*`): what the server knows now, in `context`

@@ -174,6 +174,7 @@ class SmtpSession(Session):
     service_name = "smtp"
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
     idle_reply = b"421 4.4.2 Connection timed out, closing connection\r\n"
+    blocked_refusal = AuthFailure.TEMPORARY
     need_data, paused = NEED_DATA, PAUSED
     takes_content = True
 
@@ -381,7 +382,7 @@ class SmtpSession(Session):
         assert self.conn is not None
         service = self.service
         if service.guard.blocked(self.remote_ip, event.username) is not None:
-            self._refuse_blocked(event.username)  # before any lookup or password check
+            self.refuse_blocked(event.username)  # before any lookup or password check
             return
         try:
             # Through the cache the node clears on every configuration change (password too).
@@ -392,7 +393,7 @@ class SmtpSession(Session):
             self.conn.auth_failed(AuthFailure.TEMPORARY)
             return
         if outcome == BLOCKED:
-            self._refuse_blocked(event.username)
+            self.refuse_blocked(event.username)
             return
         if mailbox is None or not mailbox.enabled:
             self.conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
@@ -406,16 +407,6 @@ class SmtpSession(Session):
         self.conn.auth_succeeded()
         service.login_event("succeeded", self.remote_ip, mailbox.address)
         self.note(f"authenticated as {mailbox.address}")
-
-    def _refuse_blocked(self, username: str) -> None:
-        """Blocked, or as many failures and checks in flight as the threshold: says nothing
-        about the mailbox (454 4.7.0, then close)."""
-        assert self.conn is not None
-        self.conn.auth_failed(AuthFailure.TEMPORARY)
-        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
-        self.note("authentication refused (blocked)")
-        self.flush()
-        self.close()
 
     async def _start_tls(self) -> None:
         assert self.conn is not None and self.runtime is not None and self.runtime.tls is not None

@@ -1,6 +1,6 @@
-"""The PostgreSQL store's records that are not configuration: activity counters, failed-login
-evidence, login blocks, admin principals with their API tokens and console sessions, and the
-audit log. None of these writes bumps config_version. PostgresStore (postgres.py) inherits
+"""The PostgreSQL store's records that are not configuration: message tracking, activity
+counters, failed-login evidence, login blocks, admin principals with their API tokens and
+console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (postgres.py) inherits
 them. The checks and query builders are the embedded store's (`?` placeholders, turned into
 `$n` by _pg_base.dollar), so both backends accept and answer exactly the same.
 """
@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 import asyncpg
 
 from ..errors import Conflict, NotFound
-from ..model import Admin, ApiToken, AuditEntry, Block, LoginFailure, WebSession
+from ..model import Admin, ApiToken, AuditEntry, Block, LoginFailure, TrackingEvent, WebSession
 from . import _sqlite_activity as activity_sql
 from . import _sqlite_admin as admin_sql
 from . import _sqlite_logins as logins_sql
@@ -31,7 +31,39 @@ async def _stored_admin_name(conn: asyncpg.Connection, name: str) -> str:
     return stored
 
 
+async def insert_tracking(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    at = schema.now()
+    columns = ", ".join(mail.TRACKING_COLUMNS)
+    marks = ", ".join(f"${n}" for n in range(1, len(mail.TRACKING_COLUMNS) + 2))
+    await conn.executemany(f"INSERT INTO message_tracking (at, {columns}) VALUES ({marks})",
+                           [(at, *row) for row in rows])
+
+
 class PostgresRecords(Lookups, PostgresBase):
+    # message tracking --------------------------------------------------------------------
+    async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
+        rows = [mail.tracking_values(event) for event in events]
+        if not rows:
+            self._check_open()
+            return
+        await self._transaction(lambda conn: insert_tracking(conn, rows))
+
+    async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
+                            message_id: str | None = None, queue_id: str | None = None,
+                            event_id: str | None = None, since: str | None = None,
+                            limit: int = 1000) -> list[TrackingEvent]:
+        sql, params = mail.tracking_query(
+            sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
+            event_id=event_id, since=since, limit=count_argument(limit, "limit"),
+        )
+        rows = await self._fetch(sql, *params)
+        return [mail.tracking_row(tuple(row)) for row in reversed(rows)]
+
+    async def remove_tracking(self, before: str, limit: int = 5000) -> int:
+        return await self._execute(mail.REMOVE_TRACKING, mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+
     # activity counters ---------------------------------------------------------------------
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
         rows = activity_sql.activity_rows(counts)

@@ -26,7 +26,7 @@ from . import _sqlite_admin as admin_sql
 from . import _sqlite_mail as mail
 from . import _sqlite_schema as schema
 from ._pg_base import bump_config, dollar, server_exists
-from ._pg_records import PostgresRecords
+from ._pg_records import PostgresRecords, insert_tracking
 from ._sqlite_records import count_argument
 from ._pg_body import copy_spooled_body
 from ._values import domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts
@@ -373,28 +373,6 @@ class PostgresStore(PostgresRecords):
             "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", mailbox_id)
         return int(row[0]), int(row[1])
 
-    # message tracking --------------------------------------------------------------------
-    async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
-        rows = [mail.tracking_values(event) for event in events]
-        if not rows:
-            self._check_open()
-            return
-        await self._transaction(lambda conn: insert_tracking(conn, rows))
-
-    async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
-                            message_id: str | None = None, queue_id: str | None = None,
-                            event_id: str | None = None, since: str | None = None,
-                            limit: int = 1000) -> list[TrackingEvent]:
-        sql, params = mail.tracking_query(
-            sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
-            event_id=event_id, since=since, limit=count_argument(limit, "limit"),
-        )
-        rows = await self._fetch(sql, *params)
-        return [mail.tracking_row(tuple(row)) for row in reversed(rows)]
-
-    async def remove_tracking(self, before: str, limit: int = 5000) -> int:
-        return await self._execute(mail.REMOVE_TRACKING, mail.utc_iso(before, "before"), count_argument(limit, "limit"))
-
 
 # SQL run inside the transactions above ---------------------------------------------------
 
@@ -441,16 +419,6 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
             raise NotFound("mailbox", str(mailbox_id)) from None
         infos.append(MessageInfo(new_id, uidl, size, received_at))
     return infos
-
-
-async def insert_tracking(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    at = schema.now()
-    columns = ", ".join(mail.TRACKING_COLUMNS)
-    marks = ", ".join(f"${n}" for n in range(1, len(mail.TRACKING_COLUMNS) + 2))
-    await conn.executemany(f"INSERT INTO message_tracking (at, {columns}) VALUES ({marks})",
-                           [(at, *row) for row in rows])
 
 
 def _search_clause(search: str | None) -> tuple[str, list[Any]]:
