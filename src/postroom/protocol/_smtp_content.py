@@ -130,7 +130,8 @@ class DataReader:
         self._counted = end
         if buf.find(b".", self._scan + 2, end) < 0:  # memchr: no dot, no marker and nothing to unstuff
             self._scan = max(end - 4, 0)
-            return self._bounded()
+            self._bounded()
+            return None
         while True:
             hit = buf.find(b"\r\n.", self._scan, end)
             if hit < 0 or end - hit < 5:  # none, or too close to the end to tell yet
@@ -142,7 +143,8 @@ class DataReader:
                 return rest
             self._stuffed = True
             self._scan = hit + 3
-        return self._bounded()
+        self._bounded()
+        return None
 
     def _bounded(self) -> None:
         """Past the bound only the marker search goes on: keep what may start the marker."""

@@ -157,6 +157,7 @@ class Chunking(InTransaction):
 
     kind = State.CHUNKING
     __slots__ = ("content",)
+    content: ChunkedContent
 
     def __init__(self, tx: Transaction, content: ChunkedContent) -> None:
         self.tx, self.content = tx, content
@@ -191,4 +192,6 @@ class ReadingChunk(SmtpPhase):
     @property
     def content(self) -> ChunkedContent | NoContent:  # type: ignore[override]
         """The message's BDAT content so far (also while a chunk too big for it is discarded)."""
-        return self.into if self.into is not None else self.resume.content
+        if self.into is not None:
+            return self.into
+        return self.resume.content if isinstance(self.resume, Chunking) else NO_CONTENT

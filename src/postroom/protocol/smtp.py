@@ -137,8 +137,9 @@ class SmtpServer(CoreBase):
     def _content_reader(self) -> DataReader | None:
         """The DATA reader, when octets arriving now are message content (nothing buffered)."""
         phase = self._phase
-        ready = isinstance(phase, ReadingData) and not self._eof and not len(self._lines)
-        return phase.reader if ready else None  # type: ignore[attr-defined]  (a ReadingData)
+        if isinstance(phase, ReadingData) and not self._eof and not len(self._lines):
+            return phase.reader
+        return None
 
     def receive_data(self, data: bytes) -> None:
         reader = self._content_reader()
