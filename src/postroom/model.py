@@ -15,14 +15,7 @@ from .validation import (  # noqa: F401  (re-exported: part of the model's contr
     normalise_address, normalise_bindings, normalise_domain, parse_age, parse_binding, parse_duration, parse_quota,
     check_proxy, proxy_networks,
 )
-
-
-class LoginType(str, Enum):
-    """Exchange's POP3 LoginType (Set-PopSettings -LoginType)."""
-
-    PLAIN_TEXT_LOGIN = "plain-text-login"  # credentials accepted on any connection
-    PLAIN_TEXT_AUTHENTICATION = "plain-text-authentication"  # cleartext credentials only over TLS
-    SECURE_LOGIN = "secure-login"  # no logon at all before the connection is encrypted
+from .values import DEFAULT_POP_BANNER, LoginType  # noqa: F401  (re-exported; the protocol cores' values)
 
 
 class Startup(str, Enum):
@@ -52,7 +45,6 @@ class LogFileRollOver(str, Enum):
 
 # Services this version runs (imap4 comes later).
 SERVICE_NAMES = ("pop3", "smtp", "admin")
-DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
 
 
 @dataclass(frozen=True)

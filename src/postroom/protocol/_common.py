@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from .lines import LineBuffer
 
-__all__ = ["NEED_DATA", "PAUSED", "CoreBase", "LocalProtocolError"]
+__all__ = ["NEED_DATA", "PAUSED", "CoreBase", "LocalProtocolError", "Phase"]
 
 
 class _Sentinel:
@@ -33,23 +33,40 @@ class LocalProtocolError(RuntimeError):
     """The adapter called an answer method that does not fit the current state (a bug)."""
 
 
+class Phase:
+    """A core's state together with the data only that state has. `kind` names the state
+    (a member of the core's State enum: the key of its TRANSITIONS table)."""
+
+    __slots__ = ()
+    kind: ClassVar[Any]
+
+    def __repr__(self) -> str:
+        return f"<{self.kind.name}>"
+
+
+P = TypeVar("P", bound=Phase)
+
+
 class CoreBase(ABC):
     """The adapter interface every core shares: bytes in, events out, replies out.
 
     A subclass sets the class attributes below, calls `_start()` from its constructor and
     implements `_step()`: process one unit of buffered input (a line, or raw octets in a
-    content state), return False when more input is needed. Events go to `self._events`,
+    content state), return False when more input is needed. The state is `self._phase` (a
+    `Phase`: its `kind` is compared with the class attributes), events go to `self._events`,
     reply bytes to `self._out`.
     """
 
     CLOSED_STATE: Any  # no more input is read; next_event() answers NEED_DATA
+    CLOSED_PHASE: Phase  # the closed state's (shared) object, of kind CLOSED_STATE
+    CLOSE_EVENT: Any  # the core's CloseConnection event type
     TLS_STATE: Any  # STLS/STARTTLS answered: plaintext received now is discarded, never executed
     WAITING_STATES: frozenset[Any]  # an event awaits the adapter's answer
     SHUTDOWN_STATES: frozenset[Any]  # between commands: shutdown() closes at once
     SHUTDOWN_REPLY: Any  # what shutdown() sends before closing
 
-    def _start(self, state: Any, max_line: int) -> None:
-        self._state = state
+    def _start(self, phase: Phase, max_line: int) -> None:
+        self._phase = phase
         self._lines = LineBuffer(max_line)
         self._out: list[bytes] = []
         self._events: deque[Any] = deque()
@@ -61,11 +78,12 @@ class CoreBase(ABC):
         return len(self._lines)
 
     def receive_data(self, data: bytes) -> None:
-        if self._state is self.CLOSED_STATE or self._eof:
+        kind = self._phase.kind
+        if kind is self.CLOSED_STATE or self._eof:
             return
         if not data:
             self._eof = True
-        elif self._state is not self.TLS_STATE:
+        elif kind is not self.TLS_STATE:
             self._lines.feed(data)
 
     def data_to_send(self) -> list[bytes]:
@@ -75,9 +93,10 @@ class CoreBase(ABC):
     def next_event(self) -> Any:
         if self._events:
             return self._events.popleft()
-        if self._state in self.WAITING_STATES:
+        kind = self._phase.kind
+        if kind in self.WAITING_STATES:
             return PAUSED
-        if self._state is self.CLOSED_STATE:
+        if kind is self.CLOSED_STATE:
             return NEED_DATA
         if self._eof:
             self._close("eof")
@@ -91,25 +110,41 @@ class CoreBase(ABC):
         CloseConnection("shutdown") and return True; buffered commands are dropped and nothing
         pending is applied. In the middle of something (content being received, an answer
         outstanding) return False: call again once that is done. True when already closed."""
-        if self._state is self.CLOSED_STATE:
+        kind = self._phase.kind
+        if kind is self.CLOSED_STATE:
             return True
-        if self._state not in self.SHUTDOWN_STATES:
+        if kind not in self.SHUTDOWN_STATES:
             return False
         self._send(self.SHUTDOWN_REPLY)
         self._close("shutdown")
         return True
 
+    def content_buffer(self, sizehint: int) -> memoryview | None:
+        """Room for a transport to receive message content straight into (then
+        `content_received(n)`); None: pass what arrives to `receive_data`. Only a core that
+        reads message content (SMTP's DATA) ever has room."""
+        return None
+
+    def content_received(self, nbytes: int) -> None:
+        raise LocalProtocolError("no content buffer was handed out")
+
     @abstractmethod
     def _step(self) -> bool:
         """Process one unit of buffered input; False when more input is needed."""
 
-    @abstractmethod
     def _close(self, reason: str) -> None:
-        """Stop reading input and queue CloseConnection(reason)."""
+        """Stop reading input (buffered commands are dropped) and queue CloseConnection(reason)."""
+        self._phase = self.CLOSED_PHASE
+        self._lines.clear()
+        self._events.append(self.CLOSE_EVENT(reason))
 
-    def _expect(self, state: Any) -> None:
-        if self._state is not state:
-            raise LocalProtocolError(f"not expected in state {self._state.name}")
+    def _answering(self, phase_type: type[P]) -> P:
+        """The current state, which the adapter's answer says is a `phase_type` (else the
+        adapter has a bug: LocalProtocolError)."""
+        phase = self._phase
+        if not isinstance(phase, phase_type):
+            raise LocalProtocolError(f"not expected in state {phase.kind.name}")
+        return phase
 
     def _send(self, reply: Any) -> None:
         self._out.append(reply.to_bytes())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from ..model import DEFAULT_POP_BANNER, LoginType
+from ..values import DEFAULT_POP_BANNER, LoginType
 # Shared with the SMTP core; re-exported here so existing imports keep working.
 from ._common import NEED_DATA, PAUSED, LocalProtocolError, _Sentinel  # noqa: F401
 

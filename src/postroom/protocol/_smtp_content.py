@@ -1,164 +1,27 @@
-"""SMTP message content: DATA and BDAT, the part of the core that reads raw octets.
+"""SMTP message content: the readers the core owns while content arrives (DATA, BDAT).
 
-`ContentCore` holds SmtpServer's DATA and BDAT handlers (a mixin: it works on the core's
-state, `smtp.py` puts its handlers in TRANSITIONS); `DataReader` frames DATA content and
-`ChunkReader` counts BDAT chunks. Choices: see `smtp.py`'s docstring.
+`DataReader` frames DATA content (end-of-data search, dot-unstuffing, bare LF, a buffer a
+transport receives into); `ChunkedContent` assembles a message's BDAT chunks. Both know
+nothing of the core's state: `smtp.py` creates them, keeps them in its DATA and BDAT states
+and asks them for the content. Both hand out the start of a message early on request
+(`take()`, for spooling) and count what they held (`held`) and handed out (`taken`).
+
+Choices the contract left open (the others: see `smtp.py`):
+- Bare LF in DATA/BDAT content is normalised to CRLF (as Postfix's smtpd_forbid_bare_newline
+  = normalize), lone CRs stay, and a line after a bare LF is unstuffed like any other. Only
+  <CRLF>.<CRLF> ends DATA: never <LF>.<LF>, <LF>.<CRLF>, <CRLF>.<LF>.
+- The size limit applies to the content as delivered; oversized content is read to its end
+  with bounded memory, then refused.
 """
 from __future__ import annotations
 
 import codecs
 import io
-from typing import Any, Callable
 
-from . import _smtp_replies as R
-from ._smtp_replies import Reply
-from ._smtp_types import Deliver, State, Transaction
-
-__all__ = ["ChunkReader", "ContentCore", "DataReader", "chunks_content", "normalise_after", "normalise_newlines",
-           "take_chunks"]
-
-
-class ContentCore:
-    """SmtpServer's DATA and BDAT handling, mixed into it: it uses the core's state
-    (`_state`, `_lines`, `_eof`, `_tx`, `_reader`, `_chunk`, ...) and its reply methods."""
-
-    def _data(self, arg: str | None) -> None:
-        R.no_args(arg, R.DATA_SYNTAX)
-        assert self._tx is not None
-        self._reader = DataReader(self.config.max_message_size, self._tx.size_declared)
-        self._state = State.DATA
-        self._send(R.START_DATA)
-
-    def _content_reader(self) -> DataReader | None:
-        """The DATA reader, when octets arriving now are message content (nothing buffered)."""
-        if self._state is not State.DATA or self._eof or len(self._lines):
-            return None
-        return self._reader
-
-    def receive_data(self, data: bytes) -> None:
-        reader = self._content_reader()
-        if reader is not None and data:
-            reader.append(data)  # message content goes straight to the reader: no framing copy
-            return
-        super().receive_data(data)
-
-    def content_buffer(self, sizehint: int) -> memoryview | None:
-        """Room in the DATA reader for a transport to receive content into (then
-        `content_received(n)`): no copy on the way in. None: use `receive_data`."""
-        reader = self._content_reader()
-        return reader.reserve(sizehint) if reader is not None else None
-
-    def content_received(self, nbytes: int) -> None:
-        assert self._reader is not None
-        self._reader.commit(nbytes)
-
-    # Spooling: an adapter may take the content in pieces (to a file) while it arrives, so
-    # that what the core holds stays bounded whatever the message's size.
-    @property
-    def content_held(self) -> int:
-        """Octets of message content (DATA or BDAT) the core holds now."""
-        if self._reader is not None:
-            return self._reader.held - 2
-        tx = self._tx
-        return len(tx.chunks) if tx is not None else 0
-
-    @property
-    def content_taken(self) -> int:
-        """Octets `take_content()` handed out for the message being received (0: none, or
-        that message is gone: RSET, refused, connection closed)."""
-        if self._reader is not None:
-            return self._reader.taken
-        tx = self._tx
-        return tx.taken if tx is not None and self._state in _CHUNK_STATES else 0
-
-    def take_content(self) -> bytes:
-        """The start of the content that can no longer change, in wire form (unstuffed, bare
-        LF normalised), removed from the core: the adapter keeps it, and the `Deliver` event
-        then carries the rest (`Deliver.spooled` counts what was taken). b"" when there is
-        nothing to take yet, or the message is already too big (it will be refused)."""
-        if self._reader is not None:
-            return self._reader.take()
-        tx = self._tx
-        if tx is None or self._state not in _CHUNK_STATES:
-            return b""
-        return take_chunks(tx)
-
-    def _read_data(self) -> bool:
-        reader = self._reader
-        assert reader is not None
-        if len(self._lines):
-            reader.append(self._lines.take())
-        rest = reader.scan()
-        if rest is None:
-            return False
-        self._lines.feed(rest)  # took everything: these are the commands pipelined after it
-        self._finish(reader.content())
-        self._reader = None  # no raw copy kept while the delivery is pending
-        return True
-
-    def _finish(self, content: bytes | memoryview | None) -> None:
-        """The content is complete: deliver it, or refuse it as too big."""
-        tx = self._tx
-        assert tx is not None and self._helo is not None
-        spooled = self._reader.taken if self._reader is not None else tx.taken
-        if content is None or spooled + len(content) > self.config.max_message_size:
-            self._end_transaction(R.SIZE_EXCEEDED)
-            return
-        self._state = State.DELIVERING
-        envelope = tx.envelope(self._helo, self._esmtp, self.tls_active, self._user)
-        self._events.append(Deliver(envelope, content, spooled))
-
-    def _bdat_size(self, arg: str | None) -> tuple[int, bool] | None:
-        parsed = R.bdat_args(arg)
-        if parsed is None:  # how much content follows is unknown: nothing else can be read
-            self._send(R.BDAT_SYNTAX)
-            self._close("bdat-syntax")
-        return parsed
-
-    def _read_chunk_then(self, size: int, sink: bytearray | None, then: Callable[[], None]) -> None:
-        self._chunk = ChunkReader(size, sink, then, self._state)
-        self._state = State.BDAT
-
-    def _read_chunk(self) -> bool:
-        chunk = self._chunk
-        assert chunk is not None
-        if not chunk.feed(self._lines.take(chunk.left)):
-            return False
-        self._chunk, self._state = None, chunk.resume
-        chunk.then()
-        return True
-
-    def _bdat(self, arg: str | None) -> None:
-        tx, parsed = self._tx, self._bdat_size(arg)
-        assert tx is not None
-        if parsed is None:
-            return
-        size, last = parsed
-        if tx.raw_taken + len(tx.chunks) + size > self.config.max_message_size:
-            self._read_chunk_then(size, None, lambda: self._end_transaction(R.SIZE_EXCEEDED))
-        else:
-            self._read_chunk_then(size, tx.chunks, lambda: self._chunk_done(size, last))
-
-    def _chunk_done(self, size: int, last: bool) -> None:
-        tx = self._tx
-        assert tx is not None
-        if last:
-            content = chunks_content(tx.chunks, tx.last_taken)
-            del tx.chunks[:]  # no raw copy kept while the delivery is pending
-            self._finish(content)
-        else:
-            self._state = State.CHUNKING
-            self._send(R.chunk_received(size))
-
-    def _refuse_chunk(self, arg: str | None, reply: Reply, counted: bool = True) -> None:
-        """BDAT where it cannot be accepted: read the chunk all the same, then refuse it."""
-        parsed = self._bdat_size(arg)
-        if parsed is not None:
-            self._read_chunk_then(parsed[0], None, lambda: self._refusal(reply, counted))
+__all__ = ["NO_CONTENT", "ChunkedContent", "DataReader", "NoContent", "normalise_after", "normalise_newlines"]
 
 
 END_OF_DATA = b"\r\n.\r\n"
-_CHUNK_STATES = frozenset({State.BDAT, State.CHUNKING})
 CR, LF = 13, 10
 
 
@@ -167,29 +30,6 @@ def normalise_newlines(data: bytes) -> bytes:
     if data.count(b"\n") == data.count(b"\r\n"):
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-
-
-def chunks_content(raw: bytes | bytearray, before: int = -1) -> bytes:
-    """BDAT content in wire form: raw octets, bare LF normalised, CRLF appended if missing.
-    `before`: the raw octet that preceded `raw` (what was taken before it), -1 for none."""
-    data = normalise_after(before, bytes(raw))
-    return data if not data or data.endswith(b"\r\n") else data + b"\r\n"
-
-
-def take_chunks(tx: Transaction) -> bytes:
-    """BDAT content received so far, normalised, all but its last two raw octets (so what
-    stays still ends in CRLF once normalised): see ContentCore.take_content."""
-    chunks = tx.chunks
-    stop = len(chunks) - 2
-    if stop <= 0:
-        return b""
-    raw = bytes(chunks[:stop])
-    del chunks[:stop]
-    piece = normalise_after(tx.last_taken, raw)
-    tx.last_taken = raw[-1]
-    tx.taken += len(piece)
-    tx.raw_taken += stop
-    return piece
 
 
 def normalise_after(before: int, data: bytes, unstuff: bool = False) -> bytes:
@@ -290,7 +130,8 @@ class DataReader:
         self._counted = end
         if buf.find(b".", self._scan + 2, end) < 0:  # memchr: no dot, no marker and nothing to unstuff
             self._scan = max(end - 4, 0)
-            return self._bounded()
+            self._bounded()
+            return None
         while True:
             hit = buf.find(b"\r\n.", self._scan, end)
             if hit < 0 or end - hit < 5:  # none, or too close to the end to tell yet
@@ -302,7 +143,8 @@ class DataReader:
                 return rest
             self._stuffed = True
             self._scan = hit + 3
-        return self._bounded()
+        self._bounded()
+        return None
 
     def _bounded(self) -> None:
         """Past the bound only the marker search goes on: keep what may start the marker."""
@@ -316,8 +158,8 @@ class DataReader:
 
     @property
     def held(self) -> int:
-        """Octets of content (and of the marker search) held now."""
-        return self._end
+        """Octets of content (or, past the limit, of the marker search) held now."""
+        return self._end - 2
 
     def _decoded(self, stop: int) -> bytes | memoryview:
         """Content octets 2..stop in wire form. _buf[:2] is what precedes them: the CRLF that
@@ -355,18 +197,59 @@ class DataReader:
         return None if self.taken + len(data) > self._limit else data
 
 
-class ChunkReader:
-    """Reads exactly the `left` octets a BDAT command announced into `sink` (None: discards
-    them); then the core returns to state `resume` and calls `then`."""
+class ChunkedContent:
+    """The BDAT chunks of one message, raw, as they arrive; decoded (bare LF normalised, CRLF
+    appended if missing) when handed out. `take()` may hand out the start early: what it
+    returns plus `content()` is exactly what `content()` alone would have been."""
 
-    __slots__ = ("left", "sink", "then", "resume")
+    __slots__ = ("raw", "taken", "raw_taken", "last_taken")
 
-    def __init__(self, size: int, sink: bytearray | None, then: Callable[[], None], resume: Any) -> None:
-        self.left, self.sink, self.then, self.resume = size, sink, then, resume
+    def __init__(self) -> None:
+        self.raw = bytearray()  # chunk octets received and not yet taken
+        self.taken = 0  # octets of decoded content handed out by take()
+        self.raw_taken = 0  # raw octets those came from
+        self.last_taken = -1  # the last raw octet handed out (-1: none)
 
-    def feed(self, data: bytes) -> bool:
-        """Take octets (at most `left`); True once the chunk is complete."""
-        self.left -= len(data)
-        if self.sink is not None:
-            self.sink += data
-        return not self.left
+    @property
+    def held(self) -> int:
+        return len(self.raw)
+
+    @property
+    def size(self) -> int:
+        """Raw octets received for the message, taken or not (what the size limit counts)."""
+        return self.raw_taken + len(self.raw)
+
+    def take(self) -> bytes:
+        """All but the last two raw octets, decoded (so what stays still ends in CRLF once
+        normalised); b"" when there is nothing to take yet."""
+        raw = self.raw
+        stop = len(raw) - 2
+        if stop <= 0:
+            return b""
+        piece_raw = bytes(raw[:stop])
+        del raw[:stop]
+        piece = normalise_after(self.last_taken, piece_raw)
+        self.last_taken = piece_raw[-1]
+        self.taken += len(piece)
+        self.raw_taken += stop
+        return piece
+
+    def content(self) -> bytes:
+        """What follows any take(), decoded; the raw octets are let go (no copy kept while the
+        delivery is pending)."""
+        data = normalise_after(self.last_taken, bytes(self.raw))
+        del self.raw[:]
+        return data if not data or data.endswith(b"\r\n") else data + b"\r\n"
+
+
+class NoContent:
+    """No message content is being received: nothing held, taken or to take."""
+
+    __slots__ = ()
+    held = taken = 0
+
+    def take(self) -> bytes:
+        return b""
+
+
+NO_CONTENT = NoContent()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ._smtp_types import SmtpConfig
+from ._smtp_types import LocalProtocolError, SmtpConfig
 
 __all__ = [
     "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
@@ -175,6 +175,12 @@ def accepted(queue_id: str) -> Reply:
 
 
 # ---------------------------------------------------------------------- argument parsing
+def check_refusal(refusal: Reply) -> None:
+    """The adapter refuses with `refusal`: it must be a 4xx or 5xx reply."""
+    if not (isinstance(refusal, Reply) and refusal.code >= 400):
+        raise LocalProtocolError("a refusal needs a 4xx or 5xx reply")
+
+
 def decode_command(line: bytes) -> str:
     """A command line as text: UTF-8 (RFC 6531) without control characters, which would let
     a HELO name or an address inject header lines downstream."""

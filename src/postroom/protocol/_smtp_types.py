@@ -1,4 +1,4 @@
-"""SMTP core value types: events, the envelope, configuration, states and the transaction.
+"""SMTP core value types: events, the envelope, configuration and the state names.
 
 Public through `postroom.protocol.smtp`; kept apart so the state machine module stays short.
 """
@@ -118,6 +118,14 @@ class SmtpConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
+    def auth_offered(self, tls_active: bool) -> bool:
+        """Whether AUTH is offered (EHLO) and allowed now."""
+        return self.offer_basic and (tls_active or not self.basic_requires_tls)
+
+    def tls_first(self, tls_active: bool) -> bool:
+        """Whether the commands that need TLS are refused now."""
+        return self.require_tls and not tls_active
+
     @property
     def greeting_text(self) -> str:
         return self.banner if self.banner is not None else f"{self.fqdn} postroom ESMTP service ready"
@@ -147,28 +155,3 @@ WAITING_STATES = frozenset(
     {State.AUTHENTICATING, State.TLS_NEGOTIATING, State.CHECKING_RECIPIENT, State.DELIVERING}
 )
 
-
-class Transaction:
-    """One mail transaction, from MAIL to delivery or reset (internal, mutable)."""
-
-    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "chunks", "taken", "raw_taken",
-                 "last_taken")
-
-    def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool) -> None:
-        self.sender = sender
-        self.recipients: list[str] = []
-        self.size_declared = size_declared
-        self.body = body
-        self.smtputf8 = smtputf8
-        self.chunks = bytearray()  # BDAT content so far, raw (what take() left)
-        self.taken = 0  # octets of decoded BDAT content handed out by take()
-        self.raw_taken = 0  # raw octets those came from
-        self.last_taken = -1  # the last raw octet handed out (-1: none)
-
-    def envelope(self, helo: str, esmtp: bool, tls: bool, user: str | None) -> Envelope:
-        # RFC 3848 names; it defines no TLS or AUTH variant of plain SMTP (HELO).
-        protocol = "ESMTP" + "S" * tls + "A" * (user is not None) if esmtp else "SMTP"
-        return Envelope(
-            self.sender, tuple(self.recipients), helo, protocol, tls, user, self.smtputf8,
-            self.body, self.size_declared,
-        )

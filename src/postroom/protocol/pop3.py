@@ -19,11 +19,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ..model import LoginType
+from ..values import LoginType
 from . import _pop3_replies as R
 from . import sasl
 from ._common import CoreBase
 from ._pop3_replies import AuthFailure, RemoteProtocolError, Reply, dot_stuff, top_of_message
+from ._pop3_states import (
+    AUTHENTICATING, AUTHORIZATION, CLOSED, TLS_NEGOTIATING, Authenticating, AwaitingPass, InSasl, Maildrop,
+    Pop3Phase, Retrieving, TlsNegotiating, Updating,
+)
 from ._pop3_types import (
     NEED_DATA, PAUSED, WAITING_STATES, Authenticate, CloseConnection, Commit, LocalProtocolError,
     LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls, State,
@@ -54,44 +58,32 @@ class Pop3Server(CoreBase):
     """One POP3 connection, server side. The greeting is queued at construction."""
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
-    SHUTDOWN_REPLY = R.SHUTTING_DOWN
+    SHUTDOWN_REPLY, CLOSED_PHASE, CLOSE_EVENT = R.SHUTTING_DOWN, CLOSED, CloseConnection
+    _phase: Pop3Phase
 
     def __init__(self, config: Pop3Config, *, tls_active: bool = False, tls_available: bool = False) -> None:
         self.config = config
         self.tls_active = tls_active
         self.tls_available = tls_available
-        self._start(State.AUTHORIZATION, config.max_command_size)
+        self._start(AUTHORIZATION, config.max_command_size)
         self._errors = 0
         self._auth_failures = 0
-        self._user: str | None = None
-        self._sasl: sasl.SaslExchange | None = None
-        self._ids: tuple[int, ...] = ()
-        self._sizes: tuple[int, ...] = ()
-        self._uidls: tuple[str, ...] = ()
-        self._total_octets = 0
-        self._deleted: set[int] = set()  # message numbers
-        self._deleted_octets = 0
-        self._retrieving: tuple[int, int | None] = (0, None)
         self._send(R.ok(config.banner))
 
     # ----------------------------------------------------------------- adapter interface
     @property
     def state(self) -> State:
-        return self._state
+        return self._phase.kind
 
     def auth_succeeded(self, maildrop: Sequence[MessageLike]) -> None:
-        self._expect(State.AUTHENTICATING)
-        self._ids = tuple(m.id for m in maildrop)
-        self._sizes = tuple(m.size for m in maildrop)
-        self._uidls = tuple(m.uidl for m in maildrop)
-        self._total_octets = sum(self._sizes)
-        self._state = State.TRANSACTION
-        self._send(R.logged_on(len(self._ids), self._total_octets))
+        self._answering(Authenticating)
+        self._phase = drop = Maildrop(maildrop)
+        self._send(R.logged_on(len(drop.ids), drop.total_octets))
 
     def auth_failed(self, failure: AuthFailure | str) -> None:
-        self._expect(State.AUTHENTICATING)
+        self._answering(Authenticating)
         failure = AuthFailure(failure)
-        self._state = State.AUTHORIZATION
+        self._phase = AUTHORIZATION
         reply = R.AUTH_FAILURE_REPLIES[failure]
         if failure is AuthFailure.BAD_CREDENTIALS:
             self._auth_failure(reply)
@@ -99,18 +91,18 @@ class Pop3Server(CoreBase):
             self._send(reply)
 
     def tls_started(self) -> None:
-        self._expect(State.TLS_NEGOTIATING)
+        self._answering(TlsNegotiating)
         self.tls_active = True
         self._lines.clear()
-        self._state = State.AUTHORIZATION  # RFC 2595: no new greeting
+        self._phase = AUTHORIZATION  # RFC 2595: no new greeting
 
     def message_content(self, data: bytes) -> None:
-        self._expect(State.RETRIEVING)
+        phase = self._answering(Retrieving)
         if not isinstance(data, bytes):
             data = bytes(data)
-        number, top_lines = self._retrieving
+        top_lines = phase.top_lines
         if top_lines is None:
-            head = b"+OK %d octets\r\n" % self._sizes[number - 1]
+            head = b"+OK %d octets\r\n" % phase.maildrop.sizes[phase.number - 1]
         else:
             head = R.TOP_FOLLOWS.to_bytes()
             data = top_of_message(data, top_lines)
@@ -119,25 +111,19 @@ class Pop3Server(CoreBase):
         if body:
             self._out.append(body)  # the big chunk travels alone: no concatenation copy
         self._out.append(terminator)
-        self._state = State.TRANSACTION
+        self._phase = phase.maildrop
 
     def message_failed(self, permanent: bool = False) -> None:
         """The message could not be read: gone for good (SYS/PERM) or for now (SYS/TEMP)."""
-        self._expect(State.RETRIEVING)
-        self._state = State.TRANSACTION
+        self._phase = self._answering(Retrieving).maildrop
         self._send(R.MESSAGE_GONE if permanent else R.MESSAGE_FAILED)
 
     def update_done(self, ok: bool) -> None:
-        self._expect(State.UPDATE)
-        self._send(R.signing_off(self._count()) if ok else R.UPDATE_FAILED)
+        phase = self._answering(Updating)
+        self._send(R.signing_off(phase.maildrop.count()) if ok else R.UPDATE_FAILED)
         self._close("quit")
 
     # ------------------------------------------------------------------------- internals
-    def _close(self, reason: str) -> None:
-        self._state = State.CLOSED
-        self._lines.clear()
-        self._events.append(CloseConnection(reason))
-
     def _protocol_error(self, reply: Reply) -> None:
         self._errors += 1
         if self._errors >= self.config.max_errors:
@@ -164,10 +150,10 @@ class Pop3Server(CoreBase):
     def _handle(self, line: bytes | Any) -> None:
         try:
             if line is TooLong:
-                if self._state is State.SASL_EXCHANGE:
-                    self._end_sasl()
+                if self._phase.kind is State.SASL_EXCHANGE:
+                    self._phase = AUTHORIZATION
                 raise RemoteProtocolError(R.LINE_TOO_LONG)
-            handlers = TRANSITIONS[self._state]
+            handlers = TRANSITIONS[self._phase.kind]
             if _ANY_LINE in handlers:
                 handlers[_ANY_LINE](self, line)
                 return
@@ -203,14 +189,14 @@ class Pop3Server(CoreBase):
         self._auth_failure(self._tls_required())
 
     def _authenticate(self, event: Authenticate) -> None:
-        self._state = State.AUTHENTICATING
+        self._phase = AUTHENTICATING
         self._events.append(event)
 
     # ---------------------------------------------------------------- AUTHORIZATION
     def _capa(self, arg: str | None) -> None:
         R.command_args(arg, 0, 0)
         lines = ["TOP", "UIDL", "RESP-CODES"]
-        if self._state is State.TRANSACTION:
+        if self._phase.kind is State.TRANSACTION:
             lines.append("PIPELINING")
         else:
             lines += ["AUTH-RESP-CODE", "PIPELINING"]
@@ -226,13 +212,11 @@ class Pop3Server(CoreBase):
 
     def _user_cmd(self, arg: str | None) -> None:
         (name,) = R.command_args(arg, 1, 1)
-        self._user = None
-        self._state = State.AUTHORIZATION
+        self._phase = AUTHORIZATION  # a second USER forgets the first
         if not self._allowed(USER_PASS):
             self._refuse(name)
             return
-        self._user = name
-        self._state = State.AWAITING_PASS
+        self._phase = AwaitingPass(name)
         self._send(R.USER_ACCEPTED)
 
     def _pass_without_user(self, arg: str | None) -> None:
@@ -241,12 +225,12 @@ class Pop3Server(CoreBase):
     def _pass(self, arg: str | None) -> None:
         if arg is None:  # the whole rest of the line is the password, spaces included
             raise RemoteProtocolError(R.SYNTAX_ERROR)
-        user, self._user = self._user or "", None
-        self._authenticate(Authenticate(user, arg, USER_PASS))
+        phase = self._phase
+        assert isinstance(phase, AwaitingPass)
+        self._authenticate(Authenticate(phase.username, arg, USER_PASS))
 
     def _auth(self, arg: str | None) -> None:
-        self._user = None
-        self._state = State.AUTHORIZATION
+        self._phase = AUTHORIZATION  # forgets a USER name
         if arg is None:  # pre-RFC 5034 mechanism listing, still sent by some clients
             mechanisms = tuple(m for m in sasl.MECHANISMS if self._allowed(m))
             self._send(R.ok(R.MECHANISMS_FOLLOW, mechanisms) if mechanisms else self._tls_required())
@@ -258,23 +242,20 @@ class Pop3Server(CoreBase):
         if not self._allowed(mechanism):
             self._refuse(None)
             return
-        self._sasl = sasl.SaslExchange()
-        self._sasl_outcome(self._sasl.start(mechanism, args[1] if len(args) == 2 else None))
+        exchange = sasl.SaslExchange()
+        self._sasl_outcome(exchange, exchange.start(mechanism, args[1] if len(args) == 2 else None))
 
     def _sasl_line(self, line: bytes) -> None:
-        assert self._sasl is not None
-        self._sasl_outcome(self._sasl.step(line))
+        phase = self._phase
+        assert isinstance(phase, InSasl)
+        self._sasl_outcome(phase.exchange, phase.exchange.step(line))
 
-    def _end_sasl(self) -> None:
-        self._sasl = None
-        self._state = State.AUTHORIZATION
-
-    def _sasl_outcome(self, outcome: sasl.Outcome) -> None:
+    def _sasl_outcome(self, exchange: sasl.SaslExchange, outcome: sasl.Outcome) -> None:
         if isinstance(outcome, sasl.Challenge):
-            self._state = State.SASL_EXCHANGE
+            self._phase = InSasl(exchange)
             self._out.append(b"+ " + outcome.encoded().encode("ascii") + b"\r\n")
             return
-        self._end_sasl()
+        self._phase = AUTHORIZATION
         if isinstance(outcome, sasl.Credentials):
             self._authenticate(
                 Authenticate(outcome.username, outcome.password, outcome.mechanism, outcome.authzid)
@@ -288,10 +269,9 @@ class Pop3Server(CoreBase):
         R.command_args(arg, 0, 0)
         if self.tls_active or not self.tls_available:
             raise RemoteProtocolError(R.NOT_VALID_IN_STATE)
-        self._user = None
         self._send(R.BEGIN_TLS)
         self._lines.clear()  # never execute plaintext the client pipelined after STLS
-        self._state = State.TLS_NEGOTIATING
+        self._phase = TLS_NEGOTIATING  # forgets a USER name
         self._events.append(StartTls())
 
     def _quit_authorization(self, arg: str | None) -> None:
@@ -300,54 +280,52 @@ class Pop3Server(CoreBase):
         self._close("quit")
 
     # ------------------------------------------------------------------ TRANSACTION
-    def _count(self) -> int:
-        return len(self._ids) - len(self._deleted)
+    def _maildrop(self) -> Maildrop:
+        phase = self._phase
+        assert isinstance(phase, Maildrop)
+        return phase
 
-    def _octets(self) -> int:
-        return self._total_octets - self._deleted_octets
-
-    def _lookup(self, text: str) -> int | Reply:
+    @staticmethod
+    def _lookup(drop: Maildrop, text: str) -> int | Reply:
         """A visible message number, or the negative reply for an absent/deleted one."""
         number = R.decimal_arg(text, R.BAD_MESSAGE_NUMBER)
-        if not 1 <= number <= len(self._ids):
+        if not 1 <= number <= len(drop.ids):
             return R.NO_SUCH_MESSAGE
-        if number in self._deleted:
+        if number in drop.deleted:
             return R.message_deleted(number)
         return number
 
-    def _visible(self) -> list[int]:
-        return [n for n in range(1, len(self._ids) + 1) if n not in self._deleted]
-
     def _stat(self, arg: str | None) -> None:
         R.command_args(arg, 0, 0)
-        self._send(R.ok(f"{self._count()} {self._octets()}"))
+        drop = self._maildrop()
+        self._send(R.ok(f"{drop.count()} {drop.octets()}"))
 
     def _list(self, arg: str | None) -> None:
-        args = R.command_args(arg, 0, 1)
+        args, drop = R.command_args(arg, 0, 1), self._maildrop()
         if not args:
-            lines = tuple(f"{n} {self._sizes[n - 1]}" for n in self._visible())
-            self._send(R.ok(f"{self._count()} messages ({self._octets()} octets)", lines))
+            lines = tuple(f"{n} {drop.sizes[n - 1]}" for n in drop.visible())
+            self._send(R.ok(f"{drop.count()} messages ({drop.octets()} octets)", lines))
             return
-        number = self._lookup(args[0])
-        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {self._sizes[number - 1]}"))
+        number = self._lookup(drop, args[0])
+        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {drop.sizes[number - 1]}"))
 
     def _uidl(self, arg: str | None) -> None:
-        args = R.command_args(arg, 0, 1)
+        args, drop = R.command_args(arg, 0, 1), self._maildrop()
         if not args:
-            lines = tuple(f"{n} {self._uidls[n - 1]}" for n in self._visible())
+            lines = tuple(f"{n} {drop.uidls[n - 1]}" for n in drop.visible())
             self._send(R.ok(R.UIDL_FOLLOWS, lines))
             return
-        number = self._lookup(args[0])
-        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {self._uidls[number - 1]}"))
+        number = self._lookup(drop, args[0])
+        self._send(number if isinstance(number, Reply) else R.ok(f"{number} {drop.uidls[number - 1]}"))
 
     def _retrieve(self, number_text: str, top_lines: int | None) -> None:
-        number = self._lookup(number_text)
+        drop = self._maildrop()
+        number = self._lookup(drop, number_text)
         if isinstance(number, Reply):
             self._send(number)
             return
-        self._retrieving = (number, top_lines)
-        self._state = State.RETRIEVING
-        self._events.append(Retrieve(self._ids[number - 1], number, top_lines))
+        self._phase = Retrieving(drop, number, top_lines)
+        self._events.append(Retrieve(drop.ids[number - 1], number, top_lines))
 
     def _retr(self, arg: str | None) -> None:
         (number,) = R.command_args(arg, 1, 1)
@@ -360,12 +338,12 @@ class Pop3Server(CoreBase):
 
     def _dele(self, arg: str | None) -> None:
         (text,) = R.command_args(arg, 1, 1)
-        number = self._lookup(text)
+        drop = self._maildrop()
+        number = self._lookup(drop, text)
         if isinstance(number, Reply):
             self._send(number)
             return
-        self._deleted.add(number)
-        self._deleted_octets += self._sizes[number - 1]
+        drop.delete(number)
         self._send(R.ok(f"Message {number} deleted."))
 
     def _noop(self, arg: str | None) -> None:
@@ -374,14 +352,15 @@ class Pop3Server(CoreBase):
 
     def _rset(self, arg: str | None) -> None:
         R.command_args(arg, 0, 0)
-        self._deleted.clear()
-        self._deleted_octets = 0
-        self._send(R.ok(f"Maildrop has {self._count()} messages ({self._octets()} octets)."))
+        drop = self._maildrop()
+        drop.undelete_all()
+        self._send(R.ok(f"Maildrop has {drop.count()} messages ({drop.octets()} octets)."))
 
     def _quit_transaction(self, arg: str | None) -> None:
         R.command_args(arg, 0, 0)
-        self._state = State.UPDATE
-        self._events.append(Commit(tuple(self._ids[n - 1] for n in sorted(self._deleted))))
+        drop = self._maildrop()
+        self._phase = Updating(drop)
+        self._events.append(Commit(tuple(drop.ids[n - 1] for n in sorted(drop.deleted))))
 
 
 Handler = Callable[[Pop3Server, Any], None]

@@ -7,14 +7,10 @@ The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls ev
 `delivered`/`delivery_failed`) and writes what `data_to_send()` returns. Pipelined commands
 are answered strictly in order; while an answer is outstanding the core is PAUSED and later
 commands wait in the buffer. Every legal (state, command) pair sits in `TRANSITIONS` at the
-end of this module; refusals that depend only on the state are entries there too.
+end of this module (state-only refusals too). Each state is an object carrying its data
+(`_smtp_states`); DATA and BDAT content is framed by readers the core owns (`_smtp_content`).
 
-Choices the contract left open:
-- Bare LF in DATA/BDAT content is normalised to CRLF (as Postfix's smtpd_forbid_bare_newline
-  = normalize), lone CRs stay, and a line after a bare LF is unstuffed like any other. Only
-  <CRLF>.<CRLF> ends DATA: never <LF>.<LF>, <LF>.<CRLF>, <CRLF>.<LF>.
-- The size limit applies to the content as delivered; oversized content is read to its end
-  with bounded memory, then refused.
+Choices the contract left open (for message content: see `_smtp_content`):
 - Protocol errors, counted towards max_errors (the one reaching it is answered 421 instead):
   500, 501, 503, 504, 530, 538, 553, 555 caused by the client. Not counted: 552, 554, 452,
   502, 501 5.0.0 (AUTH cancelled) and the adapter's answers. BDAT chunks pipelined after a
@@ -33,14 +29,18 @@ from typing import Any, Callable
 from . import _smtp_replies as R
 from . import sasl
 from ._common import CoreBase
-from ._smtp_content import ChunkReader, ContentCore, DataReader
+from ._smtp_content import ChunkedContent, DataReader
 from ._smtp_replies import (
     RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply, reply,
+)
+from ._smtp_states import (
+    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, Chunking,
+    Client, Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase, TlsNegotiating,
+    Transaction,
 )
 from ._smtp_types import (
     NEED_DATA, PAUSED, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient,
     CloseConnection, Deliver, Envelope, Event, LocalProtocolError, SmtpConfig, StartTls, State,
-    Transaction,
 )
 from .lines import TooLong
 
@@ -56,50 +56,44 @@ _RAW = "\0"  # TRANSITIONS key: the state reads raw octets, not lines (DATA, BDA
 
 
 # ------------------------------------------------------------------------------------ core
-class SmtpServer(ContentCore, CoreBase):
+class SmtpServer(CoreBase):
     """One SMTP connection, server side. The greeting is queued at construction."""
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
-    SHUTDOWN_REPLY = R.SHUTTING_DOWN
+    SHUTDOWN_REPLY, CLOSED_PHASE, CLOSE_EVENT = R.SHUTTING_DOWN, CLOSED, CloseConnection
+    _phase: SmtpPhase
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
         self.config = config
         self.tls_active = tls_active
-        self._start(State.CONNECTED, config.max_command_line)
+        self._start(CONNECTED, config.max_command_line)
         #: Optional `(line, is_sasl_response)` callback for every command line the core reads
         #: (TooLong for an overlong one), never for message content: for protocol logs.
         self.observer: Callable[[Any, bool], None] | None = None
         self._errors = self._auth_failures = 0
-        self._helo: str | None = None
-        self._esmtp = False
-        self._user: str | None = None
-        self._sasl: sasl.SaslExchange | None = None
-        self._pending = ""  # the username being verified, or the recipient being checked
-        self._tx: Transaction | None = None
-        self._reader: DataReader | None = None
-        self._chunk: ChunkReader | None = None
+        self._client = Client()
         self._send(Reply(220, "", config.greeting_text))
 
     # ----------------------------------------------------------------- adapter interface
     @property
     def state(self) -> State:
-        return self._state
+        return self._phase.kind
 
     @property
     def receiving_content(self) -> bool:
         """Whether octets received now are message content (DATA, BDAT): e.g. not to log them."""
-        return self._state is State.DATA or self._state is State.BDAT
+        kind = self._phase.kind
+        return kind is State.DATA or kind is State.BDAT
 
     def auth_succeeded(self) -> None:
-        self._expect(State.AUTHENTICATING)
-        self._user = self._pending
-        self._state = State.READY
+        self._client.user = self._answering(Authenticating).username
+        self._phase = READY
         self._send(R.AUTH_SUCCEEDED)
 
     def auth_failed(self, failure: AuthFailure | str) -> None:
-        self._expect(State.AUTHENTICATING)
+        self._answering(Authenticating)
         failure = AuthFailure(failure)
-        self._state = State.READY
+        self._phase = READY
         if failure is AuthFailure.TEMPORARY:
             self._send(R.AUTH_TEMPORARY)
             return
@@ -112,45 +106,78 @@ class SmtpServer(ContentCore, CoreBase):
 
     def tls_started(self) -> None:
         """RFC 3207 4.2: forget everything learnt before TLS; the client must EHLO again."""
-        self._expect(State.TLS_NEGOTIATING)
+        self._answering(TlsNegotiating)
         self.tls_active = True
         self._lines.clear()
-        self._helo, self._esmtp, self._user, self._tx = None, False, None, None
-        self._state = State.CONNECTED
+        self._client = Client()
+        self._phase = CONNECTED
 
     def recipient_accepted(self) -> None:
-        self._expect(State.CHECKING_RECIPIENT)
-        assert self._tx is not None
-        self._tx.recipients.append(self._pending)
-        self._state = State.RCPT
+        phase = self._answering(CheckingRecipient)
+        phase.tx.recipients.append(phase.address)
+        self._phase = Rcpt(phase.tx)
         self._send(R.RECIPIENT_OK)
 
     def recipient_rejected(self, reply: Reply) -> None:
-        self._expect(State.CHECKING_RECIPIENT, reply)
-        assert self._tx is not None
-        self._state = State.RCPT if self._tx.recipients else State.MAIL
+        phase = self._answering(CheckingRecipient)
+        R.check_refusal(reply)
+        self._phase = Rcpt(phase.tx) if phase.tx.recipients else Mail(phase.tx)
         self._send(reply)
 
     def delivered(self, queue_id: str) -> None:
-        self._expect(State.DELIVERING)
+        self._answering(Delivering)
         self._end_transaction(R.accepted(queue_id))
 
     def delivery_failed(self, reply: Reply) -> None:
-        self._expect(State.DELIVERING, reply)
+        self._answering(Delivering)
+        R.check_refusal(reply)
         self._end_transaction(reply)
 
+    # DATA content may go straight from the transport into the reader's buffer: no copy.
+    def _content_reader(self) -> DataReader | None:
+        """The DATA reader, when octets arriving now are message content (nothing buffered)."""
+        phase = self._phase
+        if isinstance(phase, ReadingData) and not self._eof and not len(self._lines):
+            return phase.reader
+        return None
+
+    def receive_data(self, data: bytes) -> None:
+        reader = self._content_reader()
+        if reader is not None and data:
+            reader.append(data)  # message content goes straight to the reader: no framing copy
+            return
+        super().receive_data(data)
+
+    def content_buffer(self, sizehint: int) -> memoryview | None:
+        """Room in the DATA reader for a transport to receive content into (then
+        `content_received(n)`): no copy on the way in. None: use `receive_data`."""
+        reader = self._content_reader()
+        return reader.reserve(sizehint) if reader is not None else None
+
+    def content_received(self, nbytes: int) -> None:
+        self._answering(ReadingData).reader.commit(nbytes)
+
+    # Spooling: an adapter may take the content in pieces (to a file) while it arrives, so
+    # that what the core holds stays bounded whatever the message's size.
+    @property
+    def content_held(self) -> int:
+        """Octets of message content (DATA or BDAT) the core holds now."""
+        return self._phase.content.held
+
+    @property
+    def content_taken(self) -> int:
+        """Octets `take_content()` handed out for the message being received (0: none, or
+        that message is gone: RSET, refused, connection closed)."""
+        return self._phase.content.taken
+
+    def take_content(self) -> bytes:
+        """The start of the content that can no longer change, in wire form (unstuffed, bare
+        LF normalised), removed from the core: the adapter keeps it, and the `Deliver` event
+        then carries the rest (`Deliver.spooled` counts what was taken). b"" when there is
+        nothing to take yet, or the message is already too big (it will be refused)."""
+        return self._phase.content.take()
+
     # ------------------------------------------------------------------------- internals
-    def _expect(self, state: State, refusal: Reply | None = None) -> None:
-        super()._expect(state)
-        if refusal is not None and not (isinstance(refusal, Reply) and refusal.code >= 400):
-            raise LocalProtocolError("a refusal needs a 4xx or 5xx reply")
-
-    def _close(self, reason: str) -> None:
-        self._state = State.CLOSED
-        self._lines.clear()
-        self._tx = self._reader = self._chunk = None
-        self._events.append(CloseConnection(reason))
-
     def _protocol_error(self, reply: Reply) -> None:
         self._errors += 1
         if self._errors >= self.config.max_errors:
@@ -166,7 +193,7 @@ class SmtpServer(ContentCore, CoreBase):
 
     def _step(self) -> bool:
         """Process one line or one batch of raw octets; False when more input is needed."""
-        handlers = TRANSITIONS[self._state]
+        handlers = TRANSITIONS[self._phase.kind]
         try:
             if _RAW in handlers:
                 return handlers[_RAW](self)
@@ -174,7 +201,7 @@ class SmtpServer(ContentCore, CoreBase):
             if line is None:
                 return False
             if self.observer is not None:
-                self.observer(line, self._state is State.SASL)
+                self.observer(line, self._phase.kind is State.SASL)
             self._dispatch(handlers, line)
         except RemoteProtocolError as exc:
             self._protocol_error(exc.reply)
@@ -182,8 +209,8 @@ class SmtpServer(ContentCore, CoreBase):
 
     def _dispatch(self, handlers: dict[str, Handler], line: bytes | Any) -> None:
         if line is TooLong:
-            if self._state is State.SASL:
-                self._sasl, self._state = None, State.READY
+            if self._phase.kind is State.SASL:
+                self._phase = READY
             raise RemoteProtocolError(R.LINE_TOO_LONG)
         if _ANY_LINE in handlers:
             handlers[_ANY_LINE](self, line)
@@ -195,12 +222,16 @@ class SmtpServer(ContentCore, CoreBase):
         handler(self, arg if space else None)
 
     def _tls_gate(self) -> None:
-        if self.config.require_tls and not self.tls_active:
+        if self.config.tls_first(self.tls_active):
             raise RemoteProtocolError(R.TLS_FIRST)
 
+    def _transaction(self) -> Transaction:
+        phase = self._phase
+        assert isinstance(phase, InTransaction)
+        return phase.tx
+
     def _end_transaction(self, reply: Reply) -> None:
-        self._tx = self._reader = None
-        self._state = State.CONNECTED if self._helo is None else State.READY
+        self._phase = CONNECTED if self._client.helo is None else READY
         self._send(reply)
 
     # --------------------------------------------------------------- session commands
@@ -208,12 +239,12 @@ class SmtpServer(ContentCore, CoreBase):
         domain = (arg or "").strip()
         if not domain:
             raise RemoteProtocolError(R.EHLO_SYNTAX if esmtp else R.HELO_SYNTAX)
-        self._helo, self._esmtp, self._tx = domain, esmtp, None
-        self._state = State.READY
+        self._client.helo, self._client.esmtp = domain, esmtp
+        self._phase = READY  # a transaction in progress is gone
         if not esmtp:
             self._send(Reply(250, "", self.config.fqdn))
             return
-        auth = sasl.MECHANISMS if self._auth_offered() else ()
+        auth = sasl.MECHANISMS if self.config.auth_offered(self.tls_active) else ()
         self._send(R.ehlo(self.config, not self.tls_active and self.config.offer_tls, auth))
 
     def _rset(self, arg: str | None) -> None:
@@ -234,38 +265,35 @@ class SmtpServer(ContentCore, CoreBase):
             return
         self._send(R.READY_FOR_TLS)
         self._lines.clear()  # never execute plaintext the client pipelined after STARTTLS
-        self._state = State.TLS_NEGOTIATING
+        self._phase = TLS_NEGOTIATING
         self._events.append(StartTls())
 
     # ------------------------------------------------------------------------- AUTH
-    def _auth_offered(self) -> bool:
-        cfg = self.config
-        return cfg.offer_basic and (self.tls_active or not cfg.basic_requires_tls)
-
     def _auth(self, arg: str | None) -> None:
-        if self._user is not None:
+        if self._client.user is not None:
             raise RemoteProtocolError(R.ALREADY_AUTHENTICATED)
         self._tls_gate()
         if not self.config.offer_basic:
             raise RemoteProtocolError(R.AUTH_NOT_AVAILABLE)
-        if not self._auth_offered():
+        if not self.config.auth_offered(self.tls_active):
             raise RemoteProtocolError(R.ENCRYPTION_REQUIRED)
         mechanism, initial = R.auth_args(arg, sasl.MECHANISMS)
-        self._sasl = sasl.SaslExchange()
-        self._sasl_outcome(self._sasl.start(mechanism, initial))
+        exchange = sasl.SaslExchange()
+        self._sasl_outcome(exchange, exchange.start(mechanism, initial))
 
     def _sasl_line(self, line: bytes) -> None:
-        assert self._sasl is not None
-        self._sasl_outcome(self._sasl.step(line))
+        phase = self._phase
+        assert isinstance(phase, Sasl)
+        self._sasl_outcome(phase.exchange, phase.exchange.step(line))
 
-    def _sasl_outcome(self, outcome: sasl.Outcome) -> None:
+    def _sasl_outcome(self, exchange: sasl.SaslExchange, outcome: sasl.Outcome) -> None:
         if isinstance(outcome, sasl.Challenge):
-            self._state = State.SASL
+            self._phase = Sasl(exchange)
             self._send(Reply(334, "", outcome.encoded()))
             return
-        self._sasl, self._state = None, State.READY
+        self._phase = READY
         if isinstance(outcome, sasl.Credentials):
-            self._pending, self._state = outcome.username, State.AUTHENTICATING
+            self._phase = Authenticating(outcome.username)
             event = Authenticate(outcome.username, outcome.password, outcome.mechanism, outcome.authzid)
             self._events.append(event)
         elif isinstance(outcome, sasl.Cancelled):
@@ -276,28 +304,99 @@ class SmtpServer(ContentCore, CoreBase):
     # ---------------------------------------------------------------------- MAIL, RCPT
     def _mail(self, arg: str | None) -> None:
         self._tls_gate()
-        if self._user is None and not self.config.anonymous_allowed:
+        if self._client.user is None and not self.config.anonymous_allowed:
             raise RemoteProtocolError(R.AUTH_FIRST)
-        sender, size, body, smtputf8 = R.parse_mail(arg, self._esmtp)
+        sender, size, body, smtputf8 = R.parse_mail(arg, self._client.esmtp)
         if size is not None and size > self.config.max_message_size:
             self._send(R.SIZE_EXCEEDED)
             return
-        self._tx = Transaction(sender, size, body, smtputf8)
-        self._state = State.MAIL
+        self._phase = Mail(Transaction(sender, size, body, smtputf8))
         self._send(R.SENDER_OK)
 
     def _rcpt(self, arg: str | None) -> None:
-        tx = self._tx
-        assert tx is not None
+        tx = self._transaction()
         address = R.parse_rcpt(arg, tx.smtputf8)
         if len(tx.recipients) >= self.config.max_recipients:
             self._send(R.TOO_MANY_RECIPIENTS)
             return
-        self._pending, self._state = address, State.CHECKING_RECIPIENT
+        self._phase = CheckingRecipient(tx, address)
         self._events.append(CheckRecipient(address, tx.sender))
 
     def _without_mail(self) -> Reply:  # the refusal of RCPT, DATA and BDAT outside a transaction
-        return R.TLS_FIRST if self.config.require_tls and not self.tls_active else R.NEED_MAIL
+        return R.TLS_FIRST if self.config.tls_first(self.tls_active) else R.NEED_MAIL
+
+    # ------------------------------------------------------------------ DATA, BDAT
+    def _data(self, arg: str | None) -> None:
+        R.no_args(arg, R.DATA_SYNTAX)
+        tx = self._transaction()
+        self._phase = ReadingData(tx, DataReader(self.config.max_message_size, tx.size_declared))
+        self._send(R.START_DATA)
+
+    def _read_data(self) -> bool:
+        phase = self._phase
+        assert isinstance(phase, ReadingData)
+        reader = phase.reader
+        if len(self._lines):
+            reader.append(self._lines.take())
+        rest = reader.scan()
+        if rest is None:
+            return False
+        self._lines.feed(rest)  # took everything: these are the commands pipelined after it
+        self._finish(phase.tx, reader.content(), reader.taken)  # the reader goes with the state
+        return True
+
+    def _finish(self, tx: Transaction, content: bytes | memoryview | None, spooled: int) -> None:
+        """The content is complete: deliver it, or refuse it as too big."""
+        if content is None or spooled + len(content) > self.config.max_message_size:
+            self._end_transaction(R.SIZE_EXCEEDED)
+            return
+        self._phase = DELIVERING
+        self._events.append(Deliver(tx.envelope(self._client, self.tls_active), content, spooled))
+
+    def _bdat_size(self, arg: str | None) -> tuple[int, bool] | None:
+        parsed = R.bdat_args(arg)
+        if parsed is None:  # how much content follows is unknown: nothing else can be read
+            self._send(R.BDAT_SYNTAX)
+            self._close("bdat-syntax")
+        return parsed
+
+    def _read_chunk(self) -> bool:
+        phase = self._phase
+        assert isinstance(phase, ReadingChunk)
+        data = self._lines.take(phase.left)
+        phase.left -= len(data)
+        if phase.into is not None:
+            phase.into.raw += data
+        if phase.left:
+            return False
+        self._phase = phase.resume
+        phase.then()
+        return True
+
+    def _bdat(self, arg: str | None) -> None:
+        phase, parsed = self._phase, self._bdat_size(arg)
+        if parsed is None:
+            return
+        assert isinstance(phase, (Rcpt, Chunking))
+        size, last = parsed
+        content = phase.content if isinstance(phase, Chunking) else ChunkedContent()
+        if content.size + size > self.config.max_message_size:
+            self._phase = ReadingChunk(size, None, lambda: self._end_transaction(R.SIZE_EXCEEDED), phase)
+        else:
+            self._phase = ReadingChunk(size, content, lambda: self._chunk_done(phase.tx, content, size, last), phase)
+
+    def _chunk_done(self, tx: Transaction, content: ChunkedContent, size: int, last: bool) -> None:
+        if last:
+            self._finish(tx, content.content(), content.taken)
+        else:
+            self._phase = Chunking(tx, content)
+            self._send(R.chunk_received(size))
+
+    def _refuse_chunk(self, arg: str | None, reply: Reply, counted: bool = True) -> None:
+        """BDAT where it cannot be accepted: read the chunk all the same, then refuse it."""
+        parsed = self._bdat_size(arg)
+        if parsed is not None:
+            self._phase = ReadingChunk(parsed[0], None, lambda: self._refusal(reply, counted), self._phase)
 
 
 Handler = Callable[..., Any]  # (server, argument) for a command; (server) for raw octets

@@ -63,7 +63,7 @@ class Pop3Service:
 
     def _core_config(self) -> Pop3Config:
         return Pop3Config(
-            login_type=self.settings.login_type.value,
+            login_type=self.settings.login_type,
             banner=self.settings.banner,
             max_command_size=self.settings.max_command_size,
             implementation="postroom",
@@ -87,7 +87,7 @@ class Pop3Service:
         report_login(log, self.on_login, "pop3", result, remote, user, self.activity, self.metrics)
 
 
-class Pop3Session(Session):
+class Pop3Session(Session[Pop3Server]):
     log = log
     service_name = "pop3"
     internal_error = "-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n"
@@ -168,6 +168,7 @@ class Pop3Session(Session):
             self.service.login_event("succeeded", self.remote_ip, self.user or "-")
             self.note(f"authenticated as {self.user}")
         else:
+            assert isinstance(failure, AuthFailure)
             self.conn.auth_failed(failure)
             self.note(f"authentication failed ({failure.name.lower().replace('_', '-')})")
             self.service.login_event(f"failed ({failure.name.lower().replace('_', '-')})",

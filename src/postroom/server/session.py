@@ -17,7 +17,7 @@ import logging
 import ssl
 import threading
 import uuid
-from typing import Any, Awaitable, Callable, Coroutine
+from typing import Any, Awaitable, Callable, Coroutine, Generic, Protocol, TypeVar
 
 from ..auth import OK, Authenticator, guarded_check, log_failure
 from ..errors import ValidationError
@@ -47,6 +47,24 @@ def _scratch() -> memoryview:
 
 
 LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote ip, mailbox)
+
+
+class ServerCore(Protocol):
+    """What a session needs of its sans-IO core (`SmtpServer`, `Pop3Server`): bytes in, events
+    out, replies out; room for message content; the temporary refusal of a blocked login."""
+
+    @property
+    def bytes_buffered(self) -> int: ...
+    def receive_data(self, data: bytes) -> None: ...
+    def next_event(self) -> Any: ...  # an event of the core, or its NEED_DATA / PAUSED
+    def data_to_send(self) -> list[bytes]: ...
+    def shutdown(self) -> bool: ...
+    def content_buffer(self, sizehint: int) -> memoryview | None: ...
+    def content_received(self, nbytes: int) -> None: ...
+    def auth_failed(self, failure: Any) -> None: ...  # the core's own AuthFailure
+
+
+Core = TypeVar("Core", bound=ServerCore)
 
 
 def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
@@ -87,9 +105,9 @@ async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authent
     return outcome, mailbox if outcome == OK and mailbox is not None else None
 
 
-class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
-    """One connection. Subclasses set `log`, `internal_error` and `idle_reply`, and implement
-    `admit()`, `handle(event)` and optionally `released()`.
+class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
+    """One connection driving a core of type `Core`. Subclasses set `log`, `internal_error`
+    and `idle_reply`, and implement `admit()`, `handle(event)` and optionally `released()`.
 
     A buffered protocol: the transport (plain or TLS) writes received octets into a buffer
     we hand it. Message content goes straight into the core's content buffer (no copy on the
@@ -116,7 +134,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
         self.id = f"{node_name}-{next(_session_ids)}"
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self.conn: Any = None  # the sans-IO core, made by admit()
+        self.conn: Core | None = None  # the sans-IO core, made by admit()
         self.remote_ip = ""
         self.remote = ""
         self.busy = False  # an answering coroutine is running
@@ -412,6 +430,7 @@ class Session(asyncio.BufferedProtocol, metaclass=ABCMeta):
     def refuse_blocked(self, username: str) -> None:
         """The source or the name is blocked, or has as many failures and checks in flight as
         its threshold: a temporary refusal that says nothing about the mailbox, then close."""
+        assert self.conn is not None
         self.conn.auth_failed(self.blocked_refusal)
         self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
         self.note("authentication refused (blocked)")

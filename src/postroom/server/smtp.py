@@ -169,7 +169,7 @@ class SmtpService:
         report_login(log, self.on_login, "smtp", result, remote, user, metrics=self.metrics)
 
 
-class SmtpSession(Session):
+class SmtpSession(Session[SmtpServer]):
     log = log
     service_name = "smtp"
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
@@ -272,6 +272,7 @@ class SmtpSession(Session):
         """Past the threshold, hand the finished start of the content to the spool file; one
         write at a time, and no reading while the next piece waits for it."""
         conn, spool = self.conn, self.spool
+        assert conn is not None
         if spool is not None and spool.size != conn.content_taken:  # that message is gone (RSET, 552, ...)
             spool.remove()
             self.spool = spool = None

@@ -1,0 +1,22 @@
+"""Values the protocol cores share with the admin model, and nothing else.
+
+The sans-IO cores (`postroom.protocol`) import nothing of postroom but their own modules and
+this one: the admin model (tokens, sessions, validation) stays out of them. `postroom.model`
+re-exports these names, so the rest of the program keeps importing them from there.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["DEFAULT_POP_BANNER", "LoginType"]
+
+
+class LoginType(str, Enum):
+    """Exchange's POP3 LoginType (Set-PopSettings -LoginType)."""
+
+    PLAIN_TEXT_LOGIN = "plain-text-login"  # credentials accepted on any connection
+    PLAIN_TEXT_AUTHENTICATION = "plain-text-authentication"  # cleartext credentials only over TLS
+    SECURE_LOGIN = "secure-login"  # no logon at all before the connection is encrypted
+
+
+DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
