@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -168,51 +168,8 @@ class Authenticator:
         self._cache.clear()
 
 
-# Counting failed logins (server/abuse.py AbuseGuard is the one implementation; these
-# Protocols keep the service layer from importing the server package) --------------------
-OK, BAD_CREDENTIALS, BLOCKED = "ok", "bad-credentials", "blocked"
+# The fixed-format log lines of failed logins and blocks (lockout.py runs the policy) --------
 auth_log = logging.getLogger("postroom.auth")
-
-
-class Attempt(Protocol):
-    def failed(self, service: str) -> list[Any]: ...
-    def release(self) -> None: ...
-
-
-class LoginGuard(Protocol):
-    def blocked(self, remote_ip: str, username: str, kind: str = ...) -> Any: ...
-    def begin(self, remote_ip: str, name: str, kind: str = ...) -> Attempt | None: ...
-    def delay(self, remote_ip: str, base: float) -> float: ...
-    def succeeded(self, remote_ip: str) -> None: ...
-    def retry_after(self, remote_ip: str, name: str, kind: str = ...) -> int: ...
-    def stored(self, blocks: Any) -> None: ...
-
-
-async def guarded_check(guard: LoginGuard, authenticator: Authenticator, *, service: str, remote: str, name: str,
-                        kind: str, address: str, password: str, password_hash: str | None) -> tuple[str, list[Any]]:
-    """Check a password as one login attempt: (OK, BAD_CREDENTIALS or BLOCKED, the blocks it
-    started). BLOCKED means refused before the check: the source or `name` is blocked or has
-    as many failures and checks in flight as its threshold. A wrong password is counted as
-    soon as it is known, then the reply waits (the base delay, growing with the source's
-    failures); the reservation is released whatever happens (error, cancelled task)."""
-    attempt = guard.begin(remote, name, kind)
-    if attempt is None:
-        return BLOCKED, []
-    made: list[Any] = []
-    try:
-        ok = await authenticator.check(address, password, password_hash)
-        if not ok:
-            made = attempt.failed(service)
-    finally:
-        attempt.release()
-    for block in made:
-        log_block(block, service)
-    if ok:
-        return OK, made
-    wait = guard.delay(remote, authenticator.failure_delay)
-    if wait > 0:
-        await asyncio.sleep(wait)
-    return BAD_CREDENTIALS, made
 
 
 def log_field(text: str) -> str:

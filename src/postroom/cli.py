@@ -201,6 +201,7 @@ def serve(data: Data = DEFAULT_DATA,
         use_store(store)
     from .logs import FORMATS, configure as configure_logging
     from .server.main import install_event_loop, serve as serve_node
+    from .web.app import node_admin_app
 
     level = getattr(logging, log_level.upper(), None)
     if not isinstance(level, int):
@@ -211,7 +212,7 @@ def serve(data: Data = DEFAULT_DATA,
     configure_logging(level, log_format)
     install_event_loop()
     try:
-        asyncio.run(serve_node(data, upgrade, grace))
+        asyncio.run(serve_node(data, node_admin_app, upgrade, grace))
     except PostroomError as error:
         if log_format == "json":  # even why serve stops is one JSON line (same exit code)
             logging.getLogger("postroom").error("postroom serve failed: %s", error.message)

@@ -2,16 +2,19 @@
 `postroom init`)."""
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 from contextlib import contextmanager
 from typing import Any, BinaryIO, Iterator
 
-from .errors import ValidationError
+from .errors import Conflict, ValidationError
 
 NODE_FILE = "node.json"
 PRIVATE_MODE = 0o600  # node.json and keys: the owner only
 EXAMPLE = '{"server": "EX01"}'  # what node.json holds for an embedded store
+log = logging.getLogger("postroom")
 
 
 def read_local_server(data_dir: str) -> str:
@@ -90,3 +93,21 @@ def write_local_server(data_dir: str, server: str, store: str | None = None) -> 
     with create_private(path + ".tmp") as handle:
         handle.write(json.dumps(content).encode())
     os.replace(path + ".tmp", path)
+
+
+def claim_data_dir(data_dir: str) -> int:
+    """One node per embedded store: its mailbox locks live in that process's memory."""
+    path = os.path.join(data_dir, "serve.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
+    try:  # the pid is for the message above; the lock is what counts, so a full disk may keep it empty
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as exc:
+        log.warning("cannot write the pid to %s: %s", path, exc.strerror or exc)
+    return fd  # held open (and locked) until the process exits

@@ -3,7 +3,7 @@ IP or a mailbox (Dovecot's auth_penalty, Exchange's account lockout policy).
 
 One policy for the whole organization (every server applies the same), stored like any other
 setting and changed with `postroom security policy set`, the REST API or the console; nodes
-apply a change within a second (server/abuse.py runs it). Values are checked here, once.
+apply a change within a second (lockout.py runs it). Values are checked here, once.
 """
 from __future__ import annotations
 

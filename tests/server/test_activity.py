@@ -7,10 +7,11 @@ import asyncio
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import LoginType, PopSettings
-from postroom.server.activity import (
+from postroom.activity import (
     POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, Activity, bucket_name, bucket_start,
 )
 from postroom.server.node import Node
+from postroom.web.app import node_admin_app
 from postroom.server.pop3 import Pop3Service
 from postroom.service.setup import initialise
 from postroom.storage import open_store
@@ -114,7 +115,7 @@ def test_the_node_flushes_to_the_store_and_keeps_counts_it_could_not_store(tmp_p
         store = open_store(data)
         await store.open()
         flaky = FailingStore(store)
-        node = Node(flaky, data, "EX01", authenticator=Authenticator(failure_delay=0))
+        node = Node(flaky, data, "EX01", admin_app=node_admin_app, authenticator=Authenticator(failure_delay=0))
         node.activity = Activity(Clock(T0 + 5))  # one bucket, whenever the test runs
         try:
             for kind in (POP3_LOGIN_OK, POP3_LOGIN_FAILED, SMTP_DELIVERED, SMTP_DELIVERED):

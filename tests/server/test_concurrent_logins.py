@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from auth_support import CountingExecutor
 from postroom.auth import Authenticator
-from postroom.server.abuse import AbuseGuard, Policy
+from postroom.lockout import AbuseGuard, Policy
 
 from .test_login_blocks import Clock, pop_login, pop_node
 from .test_smtp_session import AUTH_OK, BAD_CREDENTIALS, connect, connector, plain, running

@@ -11,8 +11,9 @@ from dataclasses import replace
 
 from postroom.auth import Authenticator, hash_password
 from postroom.model import LoginType, PopSettings
-from postroom.server.abuse import AbuseGuard, Policy
+from postroom.lockout import AbuseGuard, Policy
 from postroom.server.node import Node
+from postroom.web.app import node_admin_app
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import security
 from postroom.storage.sqlite import SqliteStore
@@ -62,7 +63,7 @@ async def pop_node(tmp_path, clock: Clock):
     await store.add_domain("example.com")
     await store.create_mailbox("alice@example.com", "Alice", PASSWORD_HASH)
     authenticator = CountingAuthenticator(failure_delay=0.01)
-    node = Node(store, str(tmp_path), "TEST", authenticator=authenticator)
+    node = Node(store, str(tmp_path), "TEST", admin_app=node_admin_app, authenticator=authenticator)
     node.guard = node.pop3.guard = node.smtp.guard = AbuseGuard(STRICT, clock=clock)
     node.pop3.configure(PopSettings(login_type=LoginType.PLAIN_TEXT_LOGIN), None, None)
     server = await asyncio.get_running_loop().create_server(node.pop3.protocol_factory(False, "test"), "127.0.0.1", 0)

@@ -9,8 +9,9 @@ import logging
 import time
 
 from postroom.model import LoginPolicy, PopSettings, Server, Service, ServiceStatus, Startup
-from postroom.server.abuse import Policy
+from postroom.lockout import Policy
 from postroom.server.node import Node
+from postroom.web.app import node_admin_app
 from postroom.storage.sqlite import SqliteStore
 
 STRICT = LoginPolicy(trusted_networks=(), max_source_failures=3, window=600, block_time=120, max_delay=4)
@@ -23,7 +24,7 @@ async def idle_node(tmp_path) -> tuple[SqliteStore, Node]:
     await store.migrate()
     services = [Service("TEST", name, Startup.MANUAL, ServiceStatus.STOPPED) for name in ("pop3", "smtp", "admin")]
     await store.add_server(Server("TEST", "test.example.com"), services, PopSettings())
-    return store, Node(store, str(tmp_path), "TEST")
+    return store, Node(store, str(tmp_path), "TEST", admin_app=node_admin_app)
 
 
 async def until(condition, timeout: float = 5.0) -> None:

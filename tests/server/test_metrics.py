@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from postroom.auth import Authenticator
 from postroom.model import Block
-from postroom.server.abuse import AbuseGuard
+from postroom.lockout import AbuseGuard
 from postroom.server.metrics import Metrics, login_result
-from postroom.server.session import report_login
+from postroom.server.evidence import report_login
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import admins
 from postroom.service.authentication import AdminAuthenticator

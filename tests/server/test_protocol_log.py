@@ -246,6 +246,7 @@ def test_a_pop3_session_logs_context_and_no_connector_and_masks_the_password(tmp
 def test_the_node_gives_each_log_its_settings_and_applies_changes_live(tmp_path):
     from postroom.auth import Authenticator
     from postroom.server.node import Node
+    from postroom.web.app import node_admin_app
     from postroom.service.setup import initialise
     from postroom.storage import open_store
 
@@ -254,7 +255,7 @@ def test_the_node_gives_each_log_its_settings_and_applies_changes_live(tmp_path)
         await initialise(data, dev=True, server_name="EX01")
         store = open_store(data)
         await store.open()
-        node = Node(store, data, "EX01", authenticator=Authenticator(failure_delay=0))
+        node = Node(store, data, "EX01", admin_app=node_admin_app, authenticator=Authenticator(failure_delay=0))
         try:
             pop = (await store.get_pop_settings("EX01")).with_changes(protocol_log=True, log_file_roll_over="hourly",
                                                                      log_per_file_size_quota="1MB")

@@ -11,6 +11,7 @@ from postroom.errors import Unavailable
 from postroom.model import PopSettings, Server, Service, ServiceStatus, Startup, TrackingEvent, TrackingEventId
 from postroom.server import retention
 from postroom.server.node import Node
+from postroom.web.app import node_admin_app
 from postroom.server.retention import TrackingRetention, prune_tracking
 from postroom.storage.sqlite import SqliteStore
 
@@ -114,7 +115,7 @@ def test_a_running_node_prunes_soon_after_it_starts(tmp_path):
         store = await store_with_rows(tmp_path, 3)
         services = [Service("TEST", name, Startup.MANUAL, ServiceStatus.STOPPED) for name in ("pop3", "smtp", "admin")]
         await store.add_server(Server("TEST", "test.example.com"), services, PopSettings())  # nothing listens
-        node = Node(store, str(tmp_path), "TEST")
+        node = Node(store, str(tmp_path), "TEST", admin_app=node_admin_app)
         node.retention.max_age = timedelta(0)  # every row is too old
         await node.start()
         try:

@@ -20,6 +20,7 @@ from postroom.protocol._smtp_content import DataReader
 from postroom.server import smtp as smtp_server
 from postroom.server import spool as spool_module
 from postroom.server.node import Node
+from postroom.web.app import node_admin_app
 from postroom.server.pop3 import Pop3Service
 from postroom.server.smtp import SmtpSession
 from postroom.storage.postgres import PostgresStore
@@ -252,7 +253,7 @@ def test_a_starting_node_removes_what_a_crash_left_in_its_spool(tmp_path):
         await store.migrate()
         services = [Service("TEST", name, Startup.MANUAL, ServiceStatus.STOPPED) for name in ("pop3", "smtp", "admin")]
         await store.add_server(Server("TEST", "test.example.com"), services, PopSettings())  # nothing listens
-        node = Node(store, str(tmp_path), "TEST")
+        node = Node(store, str(tmp_path), "TEST", admin_app=node_admin_app)
         await node.start()
         try:
             assert spool_files(tmp_path) == []

@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote
 import pytest
 
 from postroom.model import NodeReport, TrackingEvent, TrackingEventId
-from postroom.server.activity import BUCKET_SECONDS, bucket_name
+from postroom.activity import BUCKET_SECONDS, bucket_name
 from postroom.service.activity import bucket_names, fill_buckets
 from postroom.web.console import chart
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from postroom import auth
-from postroom.server.abuse import AbuseGuard, Policy
+from postroom.lockout import AbuseGuard, Policy
 from postroom.web import create_app
 
 from .conftest import MAILBOX_USER, SERVER, Api, basic_auth, error_of

@@ -66,6 +66,9 @@ class Pop3Server(CoreBase):
         self.tls_active = tls_active
         self.tls_available = tls_available
         self._start(AUTHORIZATION, config.max_command_size)
+        #: Optional `(line, is_sasl_response)` callback for every command line the core reads
+        #: (TooLong for an overlong one), as the SMTP core has: for protocol logs.
+        self.observer: Callable[[Any, bool], None] | None = None
         self._errors = 0
         self._auth_failures = 0
         self._send(R.ok(config.banner))
@@ -144,6 +147,8 @@ class Pop3Server(CoreBase):
         line = self._lines.next_line()
         if line is None:
             return False
+        if self.observer is not None:
+            self.observer(line, self._phase.kind is State.SASL_EXCHANGE)
         self._handle(line)
         return True
 

@@ -4,33 +4,45 @@ The node opens and closes the sockets like any other service's, so bindings, sta
 the certificate behave the same; each accepted connection gets uvicorn's HTTP/1.1 protocol
 (h11) driving the ASGI app, held to the caps and read timeouts of the web settings
 (admin_limits.py). One ServerState tracks the open connections for stop and reports.
+
+The application itself (web/app.py) is given by whoever assembles the node (`postroom
+serve`, a test), as an `AdminAppFactory`: the server package never imports the web package
+or the service layer above it.
 """
 from __future__ import annotations
 
 import asyncio
 from email.utils import formatdate
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 import uvicorn
 from uvicorn.server import ServerState
 
+from ..lockout import AbuseGuard
 from ..model import WebSettings
 from ..storage import Store
-from .abuse import AbuseGuard
 from .admin_limits import AdminConnection, AdminLimits
 from .metrics import Metrics
 
 
-class AdminService:
-    def __init__(self, store: Store, server: str, data_dir: str, metrics: Metrics | None = None,
-                 guard: AbuseGuard | None = None) -> None:
-        from ..service.authentication import AdminAuthenticator
-        from ..web.app import create_app
+class AdminSignIns(Protocol):
+    """What the node does with the admin application's sign-in checker."""
 
+    async def purge_sessions(self) -> int: ...  # console sessions past their expiry (heartbeat)
+    def close(self) -> None: ...
+
+
+# (store, server, data directory, the node's metrics, the node's guard) -> (ASGI app, its sign-ins)
+AdminAppFactory = Callable[[Store, str, str, Metrics | None, AbuseGuard | None], tuple[Any, AdminSignIns]]
+
+
+class AdminService:
+    def __init__(self, store: Store, server: str, data_dir: str, make_app: AdminAppFactory,
+                 metrics: Metrics | None = None, guard: AbuseGuard | None = None) -> None:
         # Admin sign-ins and the doctor's password checks count in the node's guard, with POP3's and SMTP's.
-        self.auth = AdminAuthenticator(store, guard=guard, server=server)
+        app, self.auth = make_app(store, server, data_dir, metrics, guard)
+        self.app = app
         self.metrics = metrics
-        self.app = app = create_app(store, server, data_dir, self.auth, metrics, guard)
         # No lifespan (the node owns the store), no uvicorn logging set-up, no uvicorn access
         # log: ours is postroom.admin.access, with the request id (web/edge.py RequestContext);
         # admin changes are in the audit log, failed sign-ins in postroom.admin. Timeouts and

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import functools
 import logging
 import os
@@ -12,9 +11,10 @@ import time
 from typing import Awaitable, Callable
 
 from ..auth import Authenticator
-from ..datadir import read_local_server
-from ..errors import Conflict, StorageFull, ValidationError
+from ..datadir import claim_data_dir, read_local_server
+from ..errors import StorageFull, ValidationError
 from ..storage import Store, open_store
+from .admin import AdminAppFactory
 from .node import Node
 
 log = logging.getLogger("postroom")
@@ -27,24 +27,6 @@ def install_event_loop() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency; stay usable without it
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-def claim_data_dir(data_dir: str) -> int:
-    """One node per embedded store: its mailbox locks live in that process's memory."""
-    path = os.path.join(data_dir, "serve.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
-    try:  # the pid is for the message above; the lock is what counts, so a full disk may keep it empty
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-    except OSError as exc:
-        log.warning("cannot write the pid to %s: %s", path, exc.strerror or exc)
-    return fd  # held open (and locked) until the process exits
 
 
 def raise_file_limit() -> tuple[int, int]:
@@ -79,8 +61,10 @@ def shutdown_grace(value: float | None = None) -> float:
     return value
 
 
-async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | None = None) -> None:
-    """`upgrade(store, server, applied)` runs after migrations (the CLI passes init's).
+async def serve(data_dir: str, admin_app: AdminAppFactory, upgrade: Upgrade | None = None,
+                grace: float | None = None) -> None:
+    """`admin_app` builds the admin service's application (the CLI passes the web app's).
+    `upgrade(store, server, applied)` runs after migrations (the CLI passes init's).
     SIGTERM/SIGINT: stop accepting, give sessions `grace` seconds to finish (a second signal
     ends the grace period), close the store, return."""
     grace = shutdown_grace(grace)
@@ -97,7 +81,7 @@ async def serve(data_dir: str, upgrade: Upgrade | None = None, grace: float | No
                               "serve an unmigrated store, free some space and start it again") from None
         await store.claim_server(server)  # a shared store: one node per server name
         delay = float(os.environ.get("POSTROOM_AUTH_FAILURE_DELAY", "2.0"))
-        node = Node(store, data_dir, server, authenticator=Authenticator(failure_delay=delay))
+        node = Node(store, data_dir, server, admin_app=admin_app, authenticator=Authenticator(failure_delay=delay))
         if upgrade is not None:
             run_upgrade = functools.partial(upgrade, store, server, applied)
             await node.deferred.run("upgrade", run_upgrade)

@@ -43,6 +43,8 @@ class _Live(Collector):
 
 
 class Metrics:
+    content_type = CONTENT_TYPE  # of `render()`, for whoever serves it (web/app.py)
+
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.connections = Counter("postroom_connections", "Connections accepted, per service", ["service"],

@@ -21,14 +21,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import PostroomError
+from ..lockout import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
 from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
 from ..tls import server_context, switching_context
-from .abuse import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
-from .activity import Activity
-from .admin import AdminService
+from .admin import AdminAppFactory, AdminService
 from .deferred import DeferredWrites
 from .evidence import LoginEvidence, pop3_usage
 from .metrics import Metrics
@@ -71,7 +71,9 @@ class CertificateCache:
 
 
 class Node:
-    def __init__(self, store: Store, data_dir: str, server: str, *, authenticator: Authenticator | None = None) -> None:
+    def __init__(self, store: Store, data_dir: str, server: str, *, admin_app: AdminAppFactory,
+                 authenticator: Authenticator | None = None) -> None:
+        """`admin_app` builds the admin service's application (web/app.py `node_admin_app`)."""
         self.store = store
         self.data_dir = data_dir
         self.server = server
@@ -86,7 +88,7 @@ class Node:
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
-        self.admin = AdminService(store, server, data_dir, self.metrics, self.guard)
+        self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
         # wanted now (proxy_wanted) and as each open listener was opened with (proxy_opened).

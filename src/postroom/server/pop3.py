@@ -11,7 +11,8 @@ import ssl
 from collections import Counter
 from typing import Any, Callable
 
-from ..auth import BLOCKED, Authenticator
+from ..activity import Activity
+from ..auth import Authenticator
 from ..errors import NotFound, PostroomError
 from ..model import PopSettings, SortOrder
 from ..protocol.pop3 import (
@@ -19,11 +20,11 @@ from ..protocol.pop3 import (
     Pop3Config, Pop3Server, Retrieve, StartTls,
 )
 from ..storage import Store
-from .activity import Activity
+from ..lockout import BLOCKED, AbuseGuard, verify_login
+from .evidence import report_login
 from .metrics import Metrics
-from .protocol_log import ProtocolLog, redact
-from .abuse import AbuseGuard
-from .session import Session, report_login, verify_login
+from .protocol_log import POP3_LOGGED, POP3_MASKED, ProtocolLog
+from .session import Session
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
@@ -95,6 +96,7 @@ class Pop3Session(Session[Pop3Server]):
     blocked_refusal = AuthFailure.TEMPORARY
     idle_on_bytes = False  # the timeouts count from the last complete command, not any byte
     need_data, paused = NEED_DATA, PAUSED
+    logged_verbs, masked_verbs = POP3_LOGGED, POP3_MASKED
 
     def stopping(self) -> bool:
         return self.service.stopping
@@ -123,10 +125,6 @@ class Pop3Session(Session[Pop3Server]):
         self.timeout = settings.preauthenticated_timeout
         self.authenticated_timeout = settings.authenticated_timeout
         return True
-
-    def log_received(self, data: bytes) -> None:
-        for line in data.splitlines():
-            self._log("<", redact(line))
 
     def log_sent(self, chunk: bytes) -> None:
         if chunk[:1] in (b"+", b"-"):
@@ -248,7 +246,7 @@ class Pop3Session(Session[Pop3Server]):
             if service.per_user[self.user] <= 0:
                 del service.per_user[self.user]
             self.user = None
-        if self.locked_mailbox is not None and not self.busy:
+        if self.locked_mailbox is not None and not self.answering:
             self.loop.create_task(self._unlock(), context=self.log_context)
 
     async def _unlock(self) -> None:

@@ -21,6 +21,7 @@ from typing import BinaryIO, Callable
 
 from .. import __version__
 from ..model import LogFileRollOver
+from ..protocol.lines import TooLong
 
 FIELDS = ("date-time,connector-id,session-id,sequence-number,local-endpoint,remote-endpoint,event,data,"
           "context")
@@ -217,21 +218,32 @@ class ProtocolLog:
         return deleted
 
 
-# Verbs whose arguments are safe to log; anything else (PASS, AUTH data, SASL
-# continuation lines, junk) is logged as its verb at most.
-_SAFE_ARGS = {"USER", "STAT", "LIST", "RETR", "DELE", "TOP", "UIDL", "NOOP", "RSET", "QUIT", "CAPA", "STLS"}
-_KNOWN = _SAFE_ARGS | {"PASS", "AUTH", "APOP"}
+# Redaction: one rule for every protocol, applied to each command line as the core reads it
+# (its line framing, not the TCP segmentation: the same dialogue logs the same lines however
+# it arrives). Verbs in `logged` keep their arguments; AUTH keeps its mechanism; verbs in
+# `masked` keep only their name; SASL responses and anything else are masked whole.
+POP3_LOGGED = frozenset({"USER", "STAT", "LIST", "RETR", "DELE", "TOP", "UIDL", "NOOP", "RSET", "QUIT", "CAPA",
+                         "STLS"})
+POP3_MASKED = frozenset({"PASS", "APOP"})
+SMTP_LOGGED = frozenset({"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP",
+                         "STARTTLS"})
+MAX_LOGGED = 200  # characters of a logged command line
 
 
-def redact(line: bytes) -> str:
-    """A received line as logged: credentials never reach the log."""
-    text = line.decode("utf-8", "replace").rstrip("\r\n")
+def redact_command(line: bytes | object, sasl_response: bool, logged: frozenset[str],
+                   masked: frozenset[str] = frozenset()) -> str:
+    """A received command line as logged: credentials never reach the log."""
+    if line is TooLong:
+        return "(line too long)"
+    if sasl_response or not isinstance(line, (bytes, bytearray)):
+        return "****"
+    text = line.decode("utf-8", "replace")
     verb = text.split(" ", 1)[0].upper()
-    if verb in _SAFE_ARGS:
-        return text[:200]
+    if verb in logged:
+        return text[:MAX_LOGGED]
     if verb == "AUTH":
         parts = text.split(" ")
-        return " ".join(parts[:2]) + (" ****" if len(parts) > 2 else "")
-    if verb in _KNOWN:
+        return " ".join(parts[:2])[:MAX_LOGGED] + (" ****" if len(parts) > 2 else "")
+    if verb in masked:
         return f"{verb} ****"
     return "****"

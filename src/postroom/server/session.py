@@ -12,28 +12,39 @@ from __future__ import annotations
 import asyncio
 from abc import ABCMeta, abstractmethod
 import contextvars
+from enum import Enum
 import itertools
 import logging
 import ssl
 import threading
 import uuid
-from typing import Any, Awaitable, Callable, Coroutine, Generic, Protocol, TypeVar
+from typing import Any, Callable, Coroutine, Generic, Protocol, TypeVar
 
-from ..auth import OK, Authenticator, guarded_check, log_failure
-from ..errors import ValidationError
 from ..logs import log_context
-from ..model import Mailbox, normalise_address
 
-from .abuse import MAILBOX, AbuseGuard
-from .activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
-from .metrics import Metrics
-from .protocol_log import ProtocolLog
+from .protocol_log import ProtocolLog, redact_command
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 TLS_HANDSHAKE_TIMEOUT = 30.0
 SCRATCH_SIZE = 256 * 1024
 _session_ids = itertools.count(1)
 _per_thread = threading.local()
+
+
+class Life(Enum):
+    """Where a connection is in its life. It only moves forward, except that a TLS upgrade
+    returns to OPEN once the core knows TLS is up."""
+
+    OPEN = "open"  # received bytes go to the core
+    # STARTTLS/STLS answered, the upgrade under way: what the client sends over the new layer
+    # waits in `tls_early` until the answering task has told the core that TLS is up.
+    TLS_HANDSHAKE = "tls-handshake"
+    CLOSING = "closing"  # we closed or aborted it: nothing more is read, answered or logged
+    CLOSED = "closed"  # connection_lost ran: the transport is gone
+
+
+OPEN, TLS_HANDSHAKE, CLOSING, CLOSED = Life.OPEN, Life.TLS_HANDSHAKE, Life.CLOSING, Life.CLOSED
+LIVE = (OPEN, TLS_HANDSHAKE)
 
 
 def _scratch() -> memoryview:
@@ -44,9 +55,6 @@ def _scratch() -> memoryview:
     if view is None:
         view = _per_thread.view = memoryview(bytearray(SCRATCH_SIZE))
     return view
-
-
-LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote ip, mailbox)
 
 
 class ServerCore(Protocol):
@@ -67,44 +75,6 @@ class ServerCore(Protocol):
 Core = TypeVar("Core", bound=ServerCore)
 
 
-def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
-                 remote: str, user: str, activity: Activity | None = None, metrics: Metrics | None = None) -> None:
-    """A failed login is evidence an admin looks for (INFO); a successful one is routine
-    (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 logins
-    are counted for the dashboard; a refused one (TLS required) counts as failed. Every login
-    is counted in the node's metrics, by result (ok or the failure's reason)."""
-    succeeded = result == "succeeded"
-    if succeeded:
-        logger.debug("%s login %s remote=%s user=%s", service, result, remote, user)
-    else:  # one fixed-format line per failure, for fail2ban (docs/operations.md)
-        log_failure(service, remote, user, result.partition("(")[2].rstrip(")") or result)
-    if activity is not None and service == "pop3":
-        activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
-    if metrics is not None:
-        metrics.login(service, result)
-    if listener:
-        listener(result, service, remote, user)
-
-
-async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authenticator: Authenticator,
-                       guard: AbuseGuard, service: str, remote: str, username: str,
-                       password: str) -> tuple[str, Mailbox | None]:
-    """One login attempt: (OK and the mailbox whose password this is, BAD_CREDENTIALS after the
-    failure delay, or BLOCKED, refused before the password was checked: see auth.guarded_check).
-    Unknown and malformed names cost the same as a wrong password (no enumeration). The
-    mailbox is looked up before the reservation, so a check answered from the credential
-    cache holds none across an await. Store failures raise PostroomError."""
-    try:
-        address: str | None = normalise_address(username)
-    except ValidationError:
-        address = None
-    mailbox = await find(address) if address else None
-    outcome, _ = await guarded_check(guard, authenticator, service=service, remote=remote, name=username,
-                                     kind=MAILBOX, address=address or "", password=password,
-                                     password_hash=mailbox.password_hash if mailbox else None)
-    return outcome, mailbox if outcome == OK and mailbox is not None else None
-
-
 class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     """One connection driving a core of type `Core`. Subclasses set `log`, `internal_error`
     and `idle_reply`, and implement `admit()`, `handle(event)` and optionally `released()`.
@@ -112,7 +82,12 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     A buffered protocol: the transport (plain or TLS) writes received octets into a buffer
     we hand it. Message content goes straight into the core's content buffer (no copy on the
     way in, see `SmtpServer.content_buffer`); anything else lands in a scratch buffer and is passed on
-    as bytes through `data_received`."""
+    as bytes through `data_received`.
+
+    State: `life` (OPEN, TLS_HANDSHAKE, CLOSING, CLOSED); whether an answering task runs
+    (`answering`); the input flow (`reading`: what the transport was last told, from
+    `write_paused`, `hold_input` and the input the core holds); `draining` (the node is
+    stopping: close at the next command boundary)."""
 
     log = logging.getLogger("postroom.session")
     service_name = "session"  # "pop3", "smtp": the `service` field of JSON log lines
@@ -126,6 +101,10 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     takes_content = False  # the core can receive message content into its own buffer (SMTP)
     paused: Any = None
     blocked_refusal: Any = None  # the core's temporary AuthFailure: the answer to a blocked login
+    # Protocol log redaction (protocol_log.redact_command): commands logged with their
+    # arguments, and commands logged with their arguments masked; anything else is "****".
+    logged_verbs: frozenset[str] = frozenset()
+    masked_verbs: frozenset[str] = frozenset()
     service: Any  # the subclass's service (its settings, guard and login listener)
 
     def __init__(self, node_name: str, local: str, implicit_tls: bool = False) -> None:
@@ -137,25 +116,27 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         self.conn: Core | None = None  # the sans-IO core, made by admit()
         self.remote_ip = ""
         self.remote = ""
-        self.busy = False  # an answering coroutine is running
-        self.closed = False
-        self.write_paused = False
+        self.life = OPEN
+        self.answering = False  # an answering task is running: the core waits for its answer
+        self.draining = False  # the node is stopping: close at the next command boundary
+        # input flow: reading stops while the client does not read our replies (write_paused),
+        # while a subclass waits for something (hold_input; SMTP: its spool) or while the core
+        # holds MAX_BUFFERED_INPUT of pipelined input
         self.reading = True
+        self.write_paused = False
+        self.hold_input = False
+        self.into_content = False  # the buffer last handed to the transport is the core's content buffer
+        self.scratch = _scratch()
+        self.tls_early: bytearray | None = None  # TLS_HANDSHAKE: decrypted before the core knows TLS is up
         self.last_activity = self.loop.time()
         self.timeout = 60.0  # idle seconds allowed now
         self.deadline: float | None = None  # loop time at which the connection ends regardless
         self.timer: asyncio.TimerHandle | None = None
-        self.sequence = 0
         self.task: asyncio.Task[Any] | None = None
         self.protocol_log: ProtocolLog | None = None
-        self.tls_early: bytearray | None = None  # decrypted before the core is told TLS is up
-        self.shutdown_pending = False  # the node is stopping: close at the next command boundary
-        self.lost = False  # connection_lost has run (the transport is gone)
+        self.sequence = 0  # the protocol log's sequence number of this session's next line
         self.log_fields: dict[str, str] = {}
         self.log_context: contextvars.Context | None = None  # set once a peer connects
-        self.into_content = False  # the buffer last handed to the transport is the core's content buffer
-        self.hold_input = False  # a subclass waits for something before it reads more (SMTP: its spool)
-        self.scratch = _scratch()
 
     # hooks ---------------------------------------------------------------------------
     @abstractmethod
@@ -170,15 +151,17 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         """Give back what the session holds (counts, locks). Called at the end and again when
         an answer in flight finishes after the client left, so it must be idempotent."""
 
-    def log_received(self, data: bytes) -> None:
-        """Write received lines to the protocol log (subclasses redact credentials)."""
-
     def log_sent(self, chunk: bytes) -> None:
         """Write one sent chunk to the protocol log (subclasses skip message bodies)."""
 
     def stopping(self) -> bool:
         """Whether the node is shutting down (a connection accepted now is drained at once)."""
         return False
+
+    @property
+    def ended(self) -> bool:
+        """We closed the connection or the client left."""
+        return self.life is CLOSING or self.life is CLOSED
 
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -197,13 +180,15 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         if not self.admit():
             self.close()
             return
+        if self.protocol_log is not None:  # each command line as the core reads it, whatever the segmentation
+            self.conn.observer = self.log_command
         self.flush()
         self.arm_timer()
         if self.stopping():
             self.drain()
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self.takes_content and not self.closed and self.conn is not None and self.tls_early is None:
+        if self.takes_content and self.life is OPEN and self.conn is not None:
             room = self.conn.content_buffer(sizehint)  # None unless message content is arriving
             if room is not None:
                 self.into_content = True
@@ -216,7 +201,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
             self.data_received(bytes(self.scratch[:nbytes]))
             return
         self.into_content = False
-        if self.closed or self.conn is None:
+        if self.life is not OPEN or self.conn is None:
             return
         if self.idle_on_bytes:
             self.last_activity = self.loop.time()
@@ -224,31 +209,26 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         self.pump()
 
     def data_received(self, data: bytes) -> None:
-        if self.closed or self.conn is None:
-            return
-        if self.tls_early is not None:  # the client spoke first over the new TLS layer: keep it
-            self.tls_early += data
+        if self.life is not OPEN or self.conn is None:
+            if self.life is TLS_HANDSHAKE and self.conn is not None:  # the client spoke first over TLS: keep it
+                self.tls_early += data  # type: ignore[operator]
             return
         if self.idle_on_bytes:
             self.last_activity = self.loop.time()
-        if self.protocol_log:
-            self.log_received(data)
         self.conn.receive_data(data)
         self.pump()
 
     def eof_received(self) -> bool:
-        if self.conn is not None and not self.closed:
+        if self.conn is not None and self.life in LIVE:
             self.conn.receive_data(b"")
             self.pump()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.lost = True
         # A TLS transport holds bound methods of ours and we hold it: a cycle of some thirty
         # objects per session that only the garbage collector would free. Let go of it.
         self.transport = None
-        self._release()
+        self._end(CLOSED)
 
     def pause_writing(self) -> None:
         # The client reads slower than we answer: stop answering (and reading) until it catches up.
@@ -257,11 +237,11 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.transport and not self.closed:
+        if self.transport and self.life in LIVE:
             self.pump()
 
     def _update_reading(self) -> None:
-        if self.transport is None or self.closed or self.conn is None:
+        if self.transport is None or self.conn is None or self.life is CLOSING or self.life is CLOSED:
             return
         wanted = not self.write_paused and not self.hold_input and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
         if wanted != self.reading:
@@ -272,9 +252,9 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     def pump(self) -> None:
         try:
             conn = self.conn
-            while conn is not None and not (self.busy or self.closed or self.write_paused):
-                if self.shutdown_pending and conn.shutdown():
-                    self.shutdown_pending = False  # the reply and CloseConnection are queued
+            while conn is not None and self.life is OPEN and not (self.answering or self.write_paused):
+                if self.draining and conn.shutdown():
+                    self.draining = False  # the reply and CloseConnection are queued
                 event = conn.next_event()
                 if event is self.need_data or event is self.paused:
                     break
@@ -289,9 +269,9 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         """Log the current exception under a reference, tell the peer that reference, close."""
         ref = uuid.uuid4().hex[:12]
         self.log.exception("session %s internal error, ref %s", self.id, ref, extra=self.log_fields)
-        if self.transport and not self.closed:
+        if self.transport and self.life in LIVE:
             self.transport.write(self.internal_error.format(ref=ref).encode())
-        self.busy = False
+        self.answering = False
         self.close()
 
     def in_log_context(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -302,7 +282,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         return self.log_context.run(function, *args)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        self.busy = True
+        self.answering = True
         self.task = self.loop.create_task(self._answer(coroutine), context=self.log_context)
 
     async def _answer(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -313,13 +293,16 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         except Exception:  # never leak a traceback to the peer: log it under a reference
             self.fail()
             return
-        self.busy = False
+        self.answering = False
         self.last_activity = self.loop.time()  # the client's idle time starts with our answer
-        early, self.tls_early = self.tls_early, None
-        if self.closed:  # the client left while we were working: let go of what we hold
+        if self.life is TLS_HANDSHAKE:  # the core knows TLS is up now: it reads what came meanwhile
+            self.life = OPEN
+            early, self.tls_early = self.tls_early, None
+            if early:
+                self.data_received(bytes(early))
+                return
+        if self.ended:  # the client left while we were working: let go of what we hold
             self._release()
-        elif early:  # what came over TLS before the core knew of it, now that it does
-            self.data_received(bytes(early))
         else:
             self.pump()
 
@@ -327,7 +310,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         if self.conn is None or self.transport is None:
             return
         chunks = self.conn.data_to_send()
-        if chunks and not self.closed:
+        if chunks and self.life in LIVE:
             self.last_activity = self.loop.time()  # a reply: the client's idle time starts now
             if self.protocol_log:
                 for chunk in chunks:
@@ -335,10 +318,11 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
             self.transport.writelines(chunks)
 
     async def start_tls(self, context: ssl.SSLContext) -> bool:
-        """Upgrade in place (STLS/STARTTLS); False when the handshake failed and we closed."""
+        """Upgrade in place (STLS/STARTTLS); False when the handshake failed and we closed.
+        Called by an answering task, which then tells the core (see `_answer`)."""
         if self.transport is None:  # the client left before its STARTTLS was answered
             return False
-        self.tls_early = bytearray()  # from here on only decrypted data reaches data_received
+        self.life, self.tls_early = TLS_HANDSHAKE, bytearray()  # only decrypted data reaches data_received now
         try:
             transport = await self.loop.start_tls(self.transport, self, context, server_side=True,
                                                   ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
@@ -364,12 +348,12 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         self.timer = self.loop.call_at(due, self._check_idle)
 
     def _check_idle(self) -> None:
-        if self.closed:
+        if self.ended:
             return
         now = self.loop.time()
         over = self.deadline is not None and now >= self.deadline
-        if not over and (self.busy or now - self.last_activity < self.timeout):
-            if self.busy:  # we are the ones working: the client is not idle (and no timer in the past)
+        if not over and (self.answering or now - self.last_activity < self.timeout):
+            if self.answering:  # we are the ones working: the client is not idle (and no timer in the past)
                 self.last_activity = now
             self.arm_timer()
             return
@@ -388,44 +372,53 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     def close(self) -> None:
         if self.transport and not self.transport.is_closing():
             self.transport.close()
-        self.closed = True
-        self._release()
+        self._end(CLOSING)
 
     def drain(self) -> None:
         """The node is stopping: between commands, the core answers its shutdown reply and the
         connection closes now; otherwise once the command or content in progress is done."""
-        if self.closed or self.conn is None:
+        if self.ended or self.conn is None:
             return
-        self.shutdown_pending = True
-        if not self.busy:
+        self.draining = True
+        if not self.answering:
             self.pump()
 
     @property
     def finished(self) -> bool:
         """Nothing of this connection is left: the transport is gone and no answer is running."""
-        return (self.lost or self.transport is None) and (self.task is None or self.task.done())
+        return (self.life is CLOSED or self.transport is None) and (self.task is None or self.task.done())
 
     def abort(self) -> None:
         """The service is stopping: drop the connection now."""
         if self.transport:
             self.transport.abort()
-        self.closed = True
+        self._end(CLOSING)
+
+    def _end(self, life: Life) -> None:
+        """Closed by us (CLOSING) or by the client leaving (CLOSED): the protocol log's last
+        line for this session, once, then give back what it holds."""
+        if self.life in LIVE:
+            self._log("-", "")
+        if self.life is not CLOSED:
+            self.life = life
         self._release()
 
     def _release(self) -> None:
         if self.timer:
             self.timer.cancel()
             self.timer = None
-        if self.sequence >= 0:  # once
-            self._log("-", "")
-            self.sequence = -1
         self.released()
 
     def _log(self, event: str, data: str, context: str = "") -> None:
         plog = self.protocol_log
-        if plog is not None and self.sequence >= 0:
+        if plog is not None and self.life in LIVE:  # nothing after the session's last line
             plog.write(self.id, self.sequence, self.local, self.remote, event, data, context)
             self.sequence += 1
+
+    def log_command(self, line: Any, sasl_response: bool) -> None:
+        """The core's observer: one received command line as it reads it (a SASL response,
+        TooLong for an overlong one; never message content), credentials redacted."""
+        self._log("<", redact_command(line, sasl_response, self.logged_verbs, self.masked_verbs))
 
     def refuse_blocked(self, username: str) -> None:
         """The source or the name is blocked, or has as many failures and checks in flight as

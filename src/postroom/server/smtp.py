@@ -15,10 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from ..auth import BLOCKED, Authenticator
+from ..activity import SMTP_DELIVERED, Activity
+from ..auth import Authenticator
 from ..errors import PostroomError, StorageFull
 from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
-from ..protocol.lines import TooLong
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
     CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
@@ -26,18 +26,16 @@ from ..protocol.smtp import (
 from ..storage import SpooledBody, Store
 from . import delivery
 from .spool import SPOOL_THRESHOLD, Spool
-from .activity import SMTP_DELIVERED, Activity
+from ..lockout import BLOCKED, AbuseGuard, verify_login
+from .evidence import report_login
 from .metrics import Metrics
-from .protocol_log import ProtocolLog
-from .abuse import AbuseGuard
-from .session import Session, report_login, verify_login
+from .protocol_log import SMTP_LOGGED, ProtocolLog
+from .session import Session
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
 CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
-# Lines we log with their arguments; AUTH keeps its mechanism; anything else (SASL data) is masked.
-_SAFE_VERBS = {"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "HELP", "STARTTLS"}
 
 
 @dataclass
@@ -177,6 +175,7 @@ class SmtpSession(Session[SmtpServer]):
     blocked_refusal = AuthFailure.TEMPORARY
     need_data, paused = NEED_DATA, PAUSED
     takes_content = True
+    logged_verbs = SMTP_LOGGED
 
     def stopping(self) -> bool:
         return self.service.stopping
@@ -207,27 +206,9 @@ class SmtpSession(Session[SmtpServer]):
                 or service.per_source[(connector.name, self.remote_ip)] > connector.max_inbound_connections_per_source):
             return self.refuse(TOO_MANY_CONNECTIONS)
         self.conn = SmtpServer(runtime.config_for(self.remote_ip))
-        if self.protocol_log is not None:
-            self.conn.observer = self.log_command
         self.timeout = connector.connection_inactivity_timeout
         self.deadline = self.loop.time() + connector.connection_timeout
         return True
-
-    def log_command(self, line: Any, sasl_response: bool) -> None:
-        """Called by the core for each command line it reads: content never comes here."""
-        if line is TooLong:
-            self._log("<", "(line too long)")
-            return
-        text = line.decode("utf-8", "replace")
-        verb = text.split(" ", 1)[0].upper()
-        if sasl_response:
-            self._log("<", "****")
-        elif verb in _SAFE_VERBS:
-            self._log("<", text[:200])
-        elif verb == "AUTH":
-            self._log("<", " ".join(text.split(" ")[:2]) + (" ****" if text.count(" ") > 1 else ""))
-        else:
-            self._log("<", "****")
 
     def log_sent(self, chunk: bytes) -> None:
         for line in chunk.decode("utf-8", "replace").splitlines():
@@ -277,7 +258,7 @@ class SmtpSession(Session[SmtpServer]):
             spool.remove()
             self.spool = spool = None
         held = conn.content_held
-        if self.closed or held <= SPOOL_THRESHOLD:
+        if self.ended or held <= SPOOL_THRESHOLD:
             self.hold_input = False
         elif spool is not None and spool.writing:
             self.hold_input = True
@@ -291,7 +272,7 @@ class SmtpSession(Session[SmtpServer]):
         self._update_reading()
 
     def _spool_written(self) -> None:
-        if not self.closed and self.conn is not None:
+        if not self.ended and self.conn is not None:
             self.pump()
 
     # event handlers ------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What happened lately on this server: POP3 logins and SMTP deliveries per 10 minutes.
 
-The node counts them in memory and adds them to the store once a second (server/activity);
+The node counts them in memory and adds them to the store once a second (postroom/activity.py);
 this reads them back for the dashboard's chart and the troubleshooting page.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 from typing import Any, Iterable
 
 from ..errors import ValidationError
-from ..server.activity import (
+from ..activity import (
     BUCKET_SECONDS, POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, bucket_name, bucket_start,
 )
 from .context import READ, Context

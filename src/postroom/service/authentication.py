@@ -20,7 +20,8 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from ..auth import OK, Authenticator, LoginGuard
+from ..auth import Authenticator
+from ..lockout import OK, AbuseGuard
 from ..errors import TooManyAttempts, Unauthenticated, ValidationError
 from ..model import Admin, WebSession, admin_name
 from ..storage import Store
@@ -52,7 +53,7 @@ class SignedIn:
 
 class AdminAuthenticator:
     def __init__(self, store: Store, authenticator: Authenticator | None = None, *,
-                 guard: LoginGuard | None = None, server: str = "") -> None:
+                 guard: AbuseGuard | None = None, server: str = "") -> None:
         self.store = store
         # Admin passwords are cached apart from mailbox passwords ("admin:" keys never meet mailbox addresses).
         self.passwords = authenticator or Authenticator()
@@ -69,7 +70,7 @@ class AdminAuthenticator:
         except ValidationError:
             key = None
         if self.guard is None:
-            self.guard = login_attempts.default_guard()
+            self.guard = AbuseGuard()  # no node in this process: the default policy
         admin = await self.store.find_admin(key) if key else None
         verdict = await login_attempts.attempt(
             self.guard, self.store, self.server, self.passwords, service="admin", remote=source,

@@ -8,7 +8,7 @@ from ..errors import Forbidden
 from ..storage import Store
 
 if TYPE_CHECKING:
-    from ..auth import LoginGuard
+    from ..lockout import AbuseGuard
 
 # Exchange's role-group split: rights are unions over the groups a principal holds.
 READ = "read"
@@ -46,7 +46,7 @@ class Context:
     loopback for the CLI) and the node's failed-login guard (None: built from the store)."""
 
     def __init__(self, store: Store, caller: Caller, local_server: str, data_dir: str, *,
-                 guard: "LoginGuard | None" = None, source: str = "127.0.0.1") -> None:
+                 guard: "AbuseGuard | None" = None, source: str = "127.0.0.1") -> None:
         self.store = store
         self.caller = caller
         self.local_server = local_server

@@ -1,27 +1,26 @@
 """Passwords the admin service checks itself, counted like POP3 logins: an admin principal's
 sign-in (HTTP Basic, `POST /api/v1/session`, the console) and a mailbox password given to the
 doctor or to `postroom test`. Each is one login attempt against the same AbuseGuard the node's
-POP3 and SMTP services use (server/abuse.py): refused before the check when its source or
+POP3 and SMTP services use (lockout.py): refused before the check when its source or
 name is blocked or already has as many failures and checks in flight as its threshold; a
 wrong password is counted, delayed like a POP3 failure and logged with the fixed-format
 `postroom auth failure` WARNING line (service=admin or service=doctor).
 
 Where the guard comes from: a node passes its own to the web app (app.state.login_guard),
 which puts it in each request's Context with the caller's address. A process without a node
-(the CLI, a test's app) builds one from the store: its blocks, and the failed logins recorded
-for the mailbox in the window, so a CLI command sees what the nodes see; a block it starts is
-written to the store at once, so every node applies it within a heartbeat.
+(the CLI, a test's app) builds one from the store (`lockout.stored_guard`); a block it starts
+is written to the store at once, so every node applies it within a heartbeat.
 """
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..auth import BAD_CREDENTIALS, BLOCKED, OK, Authenticator, LoginGuard, guarded_check, log_failure
+from ..auth import Authenticator, log_failure
 from ..errors import PostroomError
+from ..lockout import ADMIN, BAD_CREDENTIALS, BLOCKED, MAILBOX, OK, AbuseGuard, guarded_check, stored_guard
 from ..model import LoginFailure
 from ..storage import Store
 
@@ -29,11 +28,11 @@ if TYPE_CHECKING:
     from .context import Context
 
 log = logging.getLogger("postroom.admin")
-ADMIN_KIND = "admin"  # server/abuse.py ADMIN: an admin principal's count and block
-MAILBOX_KIND = "mailbox"
+ADMIN_KIND = ADMIN  # an admin principal's count and block
+MAILBOX_KIND = MAILBOX
 LOOPBACK = "127.0.0.1"  # the CLI's local operator connects from the machine itself
-__all__ = ["ADMIN_KIND", "BAD_CREDENTIALS", "BLOCKED", "LOOPBACK", "OK", "Verdict", "attempt", "default_guard",
-           "guard_of", "mailbox_attempt"]
+__all__ = ["ADMIN_KIND", "BAD_CREDENTIALS", "BLOCKED", "LOOPBACK", "OK", "Verdict", "attempt", "guard_of",
+           "mailbox_attempt"]
 
 
 @dataclass(frozen=True)
@@ -47,44 +46,14 @@ class Verdict:
         return {OK: "pass", BAD_CREDENTIALS: "fail"}.get(self.outcome, "blocked")
 
 
-def default_guard() -> LoginGuard:
-    """A guard of its own (no node in this process), with the default policy until the
-    stored one is installed (`_stored_guard`)."""
-    from ..server.abuse import AbuseGuard  # issue #19 moves the guard below the service layer
-
-    return AbuseGuard()
-
-
-async def _stored_guard(store: Store, mailbox: str | None) -> LoginGuard:
-    """A guard that applies the stored policy and knows the store's blocks and the mailbox's
-    recent failed logins."""
-    from ..server.abuse import Policy
-
-    guard: Any = default_guard()
-    guard.policy = Policy.of(await store.get_login_policy())
-    guard.adopt(await store.list_blocks())
-    if mailbox:
-        now = time.time()
-        since = datetime.fromtimestamp(now - guard.policy.window, timezone.utc).isoformat()
-        times: dict[tuple[str, str], list[float]] = {}
-        for row in await store.list_login_failures(mailbox, since=since):
-            if row.reason == BAD_CREDENTIALS and not guard.trusted(row.remote_ip):
-                at = datetime.fromisoformat(row.at).timestamp()
-                times.setdefault(("source", row.remote_ip), []).append(at)
-                times.setdefault((MAILBOX_KIND, row.mailbox), []).append(at)
-        for (kind, value), seen in times.items():
-            guard.seed(kind, value, seen)
-    return guard
-
-
-async def guard_of(ctx: "Context", mailbox: str | None = None) -> LoginGuard:
+async def guard_of(ctx: "Context", mailbox: str | None = None) -> AbuseGuard:
     """The request's guard (the node's), or one built from the store for this command."""
     if ctx.guard is None:
-        ctx.guard = await _stored_guard(ctx.store, mailbox)
+        ctx.guard = await stored_guard(ctx.store, mailbox)
     return ctx.guard
 
 
-async def attempt(guard: LoginGuard, store: Store, server: str, authenticator: Authenticator, *, service: str,
+async def attempt(guard: AbuseGuard, store: Store, server: str, authenticator: Authenticator, *, service: str,
                   remote: str, name: str, kind: str, address: str, password: str,
                   password_hash: str | None, evidence: bool = False) -> Verdict:
     """One password check as a login attempt (see the module's docstring). `evidence`: record

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..datadir import read_local_server, write_local_server
+from ..datadir import claim_data_dir, read_local_server, write_local_server
 from ..errors import Conflict, Unavailable, ValidationError
 from ..model import MessageInfo
 from ..storage import EMBEDDED, Store, check_store_url, safe_url, store_url
@@ -56,9 +56,7 @@ async def migrate_store(data_dir: str, target_url: str, progress: Progress | Non
     target_url = check_store_url(target_url)
     if target_url == EMBEDDED:
         raise ValidationError("to", "name the PostgreSQL store to move to (postgresql://USER@HOST/DATABASE)")
-    from ..server.main import claim_data_dir  # no `serve` may write to the source meanwhile
-
-    lock_fd = claim_data_dir(data_dir)
+    lock_fd = claim_data_dir(data_dir)  # no `serve` may write to the source meanwhile
     source: Store = SqliteStore(os.path.join(data_dir, "postroom.db"))
     target: Store = PostgresStore(target_url)
     report = MigrationReport(server, safe_url(target_url))

@@ -1,6 +1,6 @@
 """Login blocks: the sources and mailboxes refused for a while after repeated failed logins,
 and the organization's policy that starts them (model_security.LoginPolicy, run by
-server/abuse.py). Listing and reading the policy need READ; clearing a block and changing the
+lockout.py). Listing and reading the policy need READ; clearing a block and changing the
 policy are server setting changes (SERVER_CONFIG), audited, refusals included. Nodes re-read
 the blocks with their heartbeat and the policy on every configuration change, so either
 change applies within about a second on every node.

@@ -5,14 +5,14 @@ own listeners (HTTPS, and plain HTTP on loopback only). Nothing here starts or s
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from .. import __version__
 from ..service.authentication import AdminAuthenticator
-from ..service.login_attempts import default_guard
+from ..lockout import AbuseGuard
 from ..storage import Store
 from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
@@ -21,16 +21,21 @@ from ..errors import Forbidden
 from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
 
-if TYPE_CHECKING:
-    from ..auth import LoginGuard
-    from ..server.metrics import Metrics
+
+class Metrics(Protocol):
+    """The node's metrics (server/metrics.py), as GET /metrics serves them."""
+
+    content_type: str
+
+    def render(self) -> bytes: ...
+
 
 API_PREFIX = "/api/v1"
 MAX_BODY = 1 << 20  # admin requests are small JSON objects; a bigger body is refused unread
 
 
 def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthenticator,
-               metrics: "Metrics | None" = None, guard: "LoginGuard | None" = None) -> FastAPI:
+               metrics: Metrics | None = None, guard: AbuseGuard | None = None) -> FastAPI:
     """`guard`: the node's failed-login guard, which admin sign-ins and the doctor's password
     checks share with POP3 and SMTP; an app without a node gets one of its own."""
     app = FastAPI(
@@ -47,7 +52,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.state.server = server
     app.state.data_dir = data_dir
     app.state.admin_auth = admin_auth
-    app.state.login_guard = guard or getattr(admin_auth, "guard", None) or default_guard()
+    app.state.login_guard = guard or getattr(admin_auth, "guard", None) or AbuseGuard()
     if admin_auth is not None:  # None: an app built only for its OpenAPI document
         admin_auth.guard = admin_auth.guard or app.state.login_guard
         admin_auth.server = admin_auth.server or server
@@ -65,9 +70,15 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     return app
 
 
-def _install_metrics(app: FastAPI, metrics: "Metrics") -> None:
-    from ..server.metrics import CONTENT_TYPE
+def node_admin_app(store: Store, server: str, data_dir: str, metrics: Metrics | None,
+                   guard: AbuseGuard | None) -> tuple[FastAPI, AdminAuthenticator]:
+    """The admin application a node serves (server/admin.py `AdminAppFactory`), with the
+    sign-in checker it owns; sign-ins count in the node's guard."""
+    auth = AdminAuthenticator(store, guard=guard, server=server)
+    return create_app(store, server, data_dir, auth, metrics, guard), auth
 
+
+def _install_metrics(app: FastAPI, metrics: Metrics) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
         """Prometheus text exposition; any admin principal (a bearer token for a scraper, or
@@ -75,7 +86,7 @@ def _install_metrics(app: FastAPI, metrics: "Metrics") -> None:
         caller = (await authenticate(request)).caller
         if not caller.roles:
             raise Forbidden("the metrics need an admin role group")
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        return Response(metrics.render(), media_type=metrics.content_type)
 
 
 def _operation_id(route: APIRoute) -> str:

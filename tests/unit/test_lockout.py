@@ -1,4 +1,4 @@
-"""The failed-login policy (server/abuse.py) on a fake clock: growing delay, block after N,
+"""The failed-login policy (lockout.py) on a fake clock: growing delay, block after N,
 expiry, trusted networks never blocked, success resets, the store's list is the truth."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from postroom.model import Block, LoginPolicy
-from postroom.server.abuse import AbuseGuard, Policy, parse_networks
+from postroom.lockout import AbuseGuard, Policy, parse_networks
 
 ATTACKER = "203.0.113.9"
 
@@ -141,7 +141,7 @@ def test_a_policy_installed_in_a_running_guard_applies_to_the_next_failure(clock
 
 
 def test_memory_stays_bounded(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("postroom.server.abuse.MAX_TRACKED", 10)
+    monkeypatch.setattr("postroom.lockout.MAX_TRACKED", 10)
     g = guard(clock)
     for i in range(100):
         clock.now += 1

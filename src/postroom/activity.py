@@ -1,8 +1,9 @@
 """Activity counters: what the dashboard's chart shows, counted in memory on the hot path.
 
-Sessions call `record(kind)` (a dict increment); the node drains the counts into the store
+Sans I/O, below the server and service layers, which both use it: POP3 and SMTP sessions
+call `record(kind)` (a dict increment); the node drains the counts into the store
 once per heartbeat (`Store.add_activity`). Buckets are 10 minutes of wall-clock time (UTC),
-named by their start in the store's ISO-8601 form.
+named by their start in the store's ISO-8601 form (service/activity.py reads them back).
 """
 from __future__ import annotations
 

@@ -1,11 +1,15 @@
-"""Failed-login tracking: a growing delay, then a temporary block (Dovecot's auth_penalty,
-Exchange's account lockout), per source IP and per mailbox.
+"""Login policy: failed-login tracking with a growing delay, then a temporary block (Dovecot's
+auth_penalty, Exchange's account lockout), per source IP and per mailbox; and one login
+attempt checked against it (`guarded_check`, `verify_login`).
 
-Sans I/O: the clock (wall-clock seconds, because blocks are shared through the store with
-other processes) is injected, and nothing here sleeps, logs or touches the store. The node
-persists new blocks with its heartbeat (`drain_new`) and adopts the store's list
-(`adopt`), so `postroom security blocks --clear` from another process applies within a
-heartbeat.
+Beside auth.py (the layer that checks passwords), below the server adapters and the service
+layer, which both use it: POP3, SMTP AUTH, admin sign-ins and the doctor's password checks
+count in the same guard. `AbuseGuard` is sans I/O: the clock (wall-clock seconds, because
+blocks are shared through the store with other processes) is injected, and it never sleeps,
+logs or touches the store. The node persists new blocks with its heartbeat (`drain_new`)
+and adopts the store's list (`adopt`), so `postroom security blocks --clear` from another
+process applies within a heartbeat; a process without a node builds its guard from the
+store (`stored_guard`).
 
 Policy (the organization's LoginPolicy setting, `postroom security policy`; defaults, see
 docs/operations.md):
@@ -27,15 +31,21 @@ docs/operations.md):
 """
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from datetime import datetime, timezone
+from typing import Awaitable, Callable, Iterable
 
-from ..model import Block, LoginPolicy
+from .auth import Authenticator, log_block
+from .errors import ValidationError
+from .model import Block, LoginPolicy, Mailbox, normalise_address
+from .storage import Store
 
 SOURCE, MAILBOX, ADMIN = "source", "mailbox", "admin"  # Block.kind
+OK, BAD_CREDENTIALS, BLOCKED = "ok", "bad-credentials", "blocked"  # one login attempt's outcome
 MAX_TRACKED = 100_000  # sources and mailbox names with recent failures kept in memory
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Read by versions before the policy became a stored setting; a node warns when one is set.
@@ -270,3 +280,69 @@ class AbuseGuard:
         for key in set(self.blocks) - set(wanted):
             self.failures.pop(key, None)
         self.blocks = wanted
+
+
+# One login attempt ------------------------------------------------------------------------
+async def guarded_check(guard: AbuseGuard, authenticator: Authenticator, *, service: str, remote: str, name: str,
+                        kind: str, address: str, password: str, password_hash: str | None) -> tuple[str, list[Block]]:
+    """Check a password as one login attempt: (OK, BAD_CREDENTIALS or BLOCKED, the blocks it
+    started). BLOCKED means refused before the check: the source or `name` is blocked or has
+    as many failures and checks in flight as its threshold. A wrong password is counted as
+    soon as it is known, then the reply waits (the base delay, growing with the source's
+    failures); the reservation is released whatever happens (error, cancelled task)."""
+    attempt = guard.begin(remote, name, kind)
+    if attempt is None:
+        return BLOCKED, []
+    made: list[Block] = []
+    try:
+        ok = await authenticator.check(address, password, password_hash)
+        if not ok:
+            made = attempt.failed(service)
+    finally:
+        attempt.release()
+    for block in made:
+        log_block(block, service)
+    if ok:
+        return OK, made
+    wait = guard.delay(remote, authenticator.failure_delay)
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return BAD_CREDENTIALS, made
+
+
+async def verify_login(find: Callable[[str], Awaitable[Mailbox | None]], authenticator: Authenticator,
+                       guard: AbuseGuard, service: str, remote: str, username: str,
+                       password: str) -> tuple[str, Mailbox | None]:
+    """A POP3 or SMTP AUTH login: (OK and the mailbox whose password this is, BAD_CREDENTIALS
+    after the failure delay, or BLOCKED, refused before the password was checked). Unknown
+    and malformed names cost the same as a wrong password (no enumeration). The mailbox is
+    looked up before the reservation, so a check answered from the credential cache holds
+    none across an await. Store failures raise PostroomError."""
+    try:
+        address: str | None = normalise_address(username)
+    except ValidationError:
+        address = None
+    mailbox = await find(address) if address else None
+    outcome, _ = await guarded_check(guard, authenticator, service=service, remote=remote, name=username,
+                                     kind=MAILBOX, address=address or "", password=password,
+                                     password_hash=mailbox.password_hash if mailbox else None)
+    return outcome, mailbox if outcome == OK and mailbox is not None else None
+
+
+async def stored_guard(store: Store, mailbox: str | None = None) -> AbuseGuard:
+    """A guard for a process without a node (the CLI, a test's app): the stored policy, the
+    store's blocks and, for `mailbox`, its failed logins in the window, so a command sees
+    what the nodes see."""
+    guard = AbuseGuard(Policy.of(await store.get_login_policy()))
+    guard.adopt(await store.list_blocks())
+    if mailbox:
+        since = datetime.fromtimestamp(time.time() - guard.policy.window, timezone.utc).isoformat()
+        times: dict[tuple[str, str], list[float]] = {}
+        for row in await store.list_login_failures(mailbox, since=since):
+            if row.reason == BAD_CREDENTIALS and not guard.trusted(row.remote_ip):
+                at = datetime.fromisoformat(row.at).timestamp()
+                times.setdefault((SOURCE, row.remote_ip), []).append(at)
+                times.setdefault((MAILBOX, row.mailbox), []).append(at)
+        for (kind, value), seen in times.items():
+            guard.seed(kind, value, seen)
+    return guard
