@@ -183,7 +183,7 @@ def test_which_store_a_data_directory_uses(tmp_path, monkeypatch):
 @pytest.mark.parametrize("error", [asyncpg.exceptions.DataCorruptedError, asyncpg.exceptions.IndexCorruptedError])
 def test_damage_reported_by_postgresql_is_corruption_not_a_passing_outage(error: type[Exception]) -> None:
     from postroom.errors import StoreCorrupted
-    from postroom.storage._pg_base import translate
+    from postroom.storage.postgres.base import translate
 
     translated = translate(error("could not read block 7 in file \"base/16384/2619\""), "postgresql://u:pw@db/mail")
     assert isinstance(translated, StoreCorrupted)

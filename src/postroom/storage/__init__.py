@@ -46,7 +46,7 @@ def open_store(data_dir: str, url: str | None = None) -> Store:
 def embedded_damage(path: str) -> str | None:
     """What PRAGMA integrity_check finds in the embedded store file at `path`, on one line
     (None: the file is a sound database)."""
-    from ._sqlite_check import check_file, summary
+    from .sqlite.check import check_file, summary
 
     problems = check_file(path)
     return summary(problems) if problems else None

@@ -15,8 +15,8 @@ import queue
 import sqlite3
 from typing import Any, Callable
 
-from ..errors import StorageFull, Unavailable
-from . import _sqlite_threads as threads
+from ...errors import StorageFull, Unavailable
+from . import threads
 
 READERS = 2
 RESERVE_BYTES = 1 << 20

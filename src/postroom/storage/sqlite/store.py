@@ -13,23 +13,29 @@ import os
 import sqlite3
 from typing import Any, Sequence
 
-from ..errors import Conflict, NotFound
-from ..model import (
+from ...errors import Conflict, NotFound
+from ...model import (
     LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
     WebSettings,
 )
-from . import _org_settings as org
-from . import _sqlite_admin as admin_sql
-from . import _sqlite_check as check
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
-from ._sqlite_records import SqliteRecords, count_argument
-from ._sqlite_tracking import TrackingBuffer
-from ._values import (
+from ..sql import admin as admin_sql
+from ..sql import mail as mail_sql
+from ..sql import org_settings as org
+from ..sql.values import (
+    count_argument, utc_iso,
+)
+from . import admin as admin_db
+from . import check
+from . import mail
+from ..sql import schema as schema_sql
+from . import schema
+from .records import SqliteRecords
+from .tracking import TrackingBuffer
+from ..sql.values import (
     domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire as _wire,
     wire_parts,
 )
-from .base import SpooledBody
+from ..base import SpooledBody
 
 _DELETE_CHUNK = 500
 
@@ -69,7 +75,7 @@ class SqliteStore(SqliteRecords):
                          connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
         rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
-        connector_rows = mail.server_connectors(server.name, connectors)
+        connector_rows = mail_sql.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
 
         def write(conn: sqlite3.Connection) -> None:
@@ -81,7 +87,7 @@ class SqliteStore(SqliteRecords):
             conn.execute("INSERT INTO pop_settings (server, settings) VALUES (?, ?)", (server.name, settings))
             for connector, text in connector_rows:
                 mail.insert_connector(conn, connector, text)
-            admin_sql.write_web_settings(conn, server.name, web_text)
+            admin_db.write_web_settings(conn, server.name, web_text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -105,7 +111,7 @@ class SqliteStore(SqliteRecords):
             if not rows and not schema.server_exists(conn, server):
                 raise NotFound("server", server)
             return rows
-        return [schema.service_row(row) for row in await self._read(read)]
+        return [schema_sql.service_row(row) for row in await self._read(read)]
 
     async def get_service(self, server: str, name: str) -> Service:
         row = await self._read(lambda conn: conn.execute(
@@ -113,7 +119,7 @@ class SqliteStore(SqliteRecords):
         ).fetchone())
         if row is None:
             raise NotFound("service", f"{name} on {server}")
-        return schema.service_row(row)
+        return schema_sql.service_row(row)
 
     async def update_service(self, service: Service) -> None:
         startup, status = service_state(service)
@@ -151,13 +157,13 @@ class SqliteStore(SqliteRecords):
         await self._write(write)
 
     async def get_web_settings(self, server: str) -> WebSettings:
-        return await self._read(lambda conn: admin_sql.read_web_settings(conn, server))
+        return await self._read(lambda conn: admin_db.read_web_settings(conn, server))
 
     async def put_web_settings(self, server: str, settings: WebSettings) -> None:
         text = admin_sql.web_settings_json(settings)
 
         def write(conn: sqlite3.Connection) -> None:
-            admin_sql.write_web_settings(conn, server, text)
+            admin_db.write_web_settings(conn, server, text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -196,7 +202,7 @@ class SqliteStore(SqliteRecords):
 
     # receive connectors (unique name per server, in any case) ----------------------------
     async def add_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+        settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.insert_connector(conn, connector, settings)
@@ -209,11 +215,11 @@ class SqliteStore(SqliteRecords):
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         found = await self._read(lambda conn: mail.find_connector(conn, server, name))
         if found is None:
-            raise mail.connector_missing(server, name)
+            raise mail_sql.connector_missing(server, name)
         return found
 
     async def put_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+        settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.update_connector(conn, connector, settings)
@@ -260,7 +266,7 @@ class SqliteStore(SqliteRecords):
         flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
 
         def write(conn: sqlite3.Connection) -> Mailbox:
-            created_at = schema.now()
+            created_at = schema_sql.now()
             try:
                 cursor = conn.execute(
                     "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled,"
@@ -275,20 +281,20 @@ class SqliteStore(SqliteRecords):
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
         row = await self._read(lambda conn: conn.execute(
-            f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+            f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
         ).fetchone())
-        return None if row is None else schema.mailbox_row(row)
+        return None if row is None else schema_sql.mailbox_row(row)
 
     async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
-        where, params = schema.search_clause(search)
-        sql = f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
+        where, params = schema_sql.search_clause(search)
+        sql = f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
-        return [schema.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+        return [schema_sql.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
     async def count_mailboxes(self, search: str | None = None) -> int:
-        where, params = schema.search_clause(search)
+        where, params = schema_sql.search_clause(search)
         return await self._read(
             lambda conn: conn.execute(f"SELECT count(*) FROM mailboxes{where}", params).fetchone()[0]
         )
@@ -306,8 +312,8 @@ class SqliteStore(SqliteRecords):
             if cursor.rowcount == 0:
                 raise NotFound("mailbox", address)
             schema.bump_config(conn)
-            return schema.mailbox_row(conn.execute(
-                f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+            return schema_sql.mailbox_row(conn.execute(
+                f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
             ).fetchone())
         return await self._write(write)
 
@@ -326,8 +332,8 @@ class SqliteStore(SqliteRecords):
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
                               spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, data), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
-        rows = [mail.tracking_values(event) for event in tracking]
+        ids, (head, data), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+        rows = [mail_sql.tracking_values(event) for event in tracking]
         infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
@@ -341,7 +347,7 @@ class SqliteStore(SqliteRecords):
 
     async def restore_messages(self, mailbox_id: int,
                                messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
-        rows = mail.restored(messages)
+        rows = mail_sql.restored(messages)
         if not rows:
             self._check_open()
             return []
@@ -424,7 +430,7 @@ class SqliteStore(SqliteRecords):
 
     # message tracking --------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
-        rows = [mail.tracking_values(event) for event in events]
+        rows = [mail_sql.tracking_values(event) for event in events]
         self._check_open()
         self._tracking.add(rows)
 
@@ -433,14 +439,14 @@ class SqliteStore(SqliteRecords):
                             event_id: str | None = None, since: str | None = None,
                             limit: int = 1000) -> list[TrackingEvent]:
         await self._tracking.flush()  # this node's latest rows too
-        sql, params = mail.tracking_query(
+        sql, params = mail_sql.tracking_query(
             sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
             event_id=event_id, since=since, limit=count_argument(limit, "limit"),
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [mail.tracking_row(row) for row in reversed(rows)]
+        return [mail_sql.tracking_row(row) for row in reversed(rows)]
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
-        params = (mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+        params = (utc_iso(before, "before"), count_argument(limit, "limit"))
         await self._tracking.flush()  # rows still waiting for their batch are judged too
-        return await self._write(lambda conn: conn.execute(mail.REMOVE_TRACKING, params).rowcount)
+        return await self._write(lambda conn: conn.execute(mail_sql.REMOVE_TRACKING, params).rowcount)

@@ -16,9 +16,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from ..errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
-from ._sqlite_schema import migrations, now
-from .location import safe_url
+from ...errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
+from ..sql.schema import migrations, now
+from ..location import safe_url
 
 log = logging.getLogger("postroom.store")
 T = TypeVar("T")
