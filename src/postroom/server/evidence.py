@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..errors import PostroomError
 from ..model import LoginFailure
-from ..storage import Store
+from ..storage import EvidenceStore
 
 log = logging.getLogger("postroom.node")
 MAX_PENDING = 10000  # refusals kept while the store is away; more are counted and dropped
@@ -49,7 +49,7 @@ class LoginEvidence:
         self._pending.append(LoginFailure(at, self.server, service, remote or "?", mailbox,
                                           match.group(1) if match else result))
 
-    async def flush(self, store: Store) -> None:
+    async def flush(self, store: EvidenceStore) -> None:
         """Store what was recorded; if the store cannot take it now, keep it for the next try."""
         rows, self._pending = self._pending, []
         try:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from ..auth import OK, Authenticator, LoginGuard
 from ..errors import TooManyAttempts, Unauthenticated, ValidationError
 from ..model import Admin, WebSession, admin_name
-from ..storage import Store
+from ..storage import AdminStore
 from . import login_attempts
 from .admins import TOKEN_PREFIX, hash_secret
 from .context import Caller
@@ -51,7 +51,7 @@ class SignedIn:
 
 
 class AdminAuthenticator:
-    def __init__(self, store: Store, authenticator: Authenticator | None = None, *,
+    def __init__(self, store: AdminStore, authenticator: Authenticator | None = None, *,
                  guard: LoginGuard | None = None, server: str = "") -> None:
         self.store = store
         # Admin passwords are cached apart from mailbox passwords ("admin:" keys never meet mailbox addresses).

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 
 from ..datadir import read_store_url
-from .base import SpooledBody, Store
+from .base import (
+    AdminStore, AuditLog, AuditNote, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader, EvidenceStore,
+    MailboxLocks, MailboxLookup, MailStore, SpooledBody, Store, StoreLifecycle, StoreReader,
+)
 from .location import EMBEDDED, check_store_url, safe_url
 
 STORE_ENV = "POSTROOM_STORE"
@@ -52,5 +55,7 @@ def embedded_damage(path: str) -> str | None:
     return summary(problems) if problems else None
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "SpooledBody", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
+__all__ = ["EMBEDDED", "STORE_ENV", "AdminStore", "AuditLog", "AuditNote", "BlockStore", "ConfigReader", "ConfigStore",
+           "DeliveryStore", "EvidenceReader", "EvidenceStore", "MailStore", "MailboxLocks", "MailboxLookup", "SpooledBody",
+           "Store", "StoreLifecycle", "StoreReader", "check_store_url", "embedded_damage", "open_store", "safe_url",
            "set_store_override", "store_url"]

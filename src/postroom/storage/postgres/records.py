@@ -1,8 +1,8 @@
 """The PostgreSQL store's records that are not configuration: message tracking, activity
 counters, failed-login evidence, login blocks, admin principals with their API tokens and
-console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (postgres.py) inherits
-them. The checks and query builders are the embedded store's (`?` placeholders, turned into
-`$n` by _pg_base.dollar), so both backends accept and answer exactly the same.
+console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (store.py) inherits
+them. The checks and query builders are storage/sql's (`?` placeholders, turned into
+`$n` by base.dollar), so both backends accept and answer exactly the same.
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, TrackingEvent, WebSession
+from ..base import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
 from ..sql import logins as logins_sql
 from ..sql import mail as mail_sql
 from ..sql import schema as schema_sql
 from ..sql.values import Lookups, block_rows, count_argument, utc_iso
-from .base import PostgresBase, server_exists
+from .base import PostgresBase, dollar, rowcount, server_exists
 
 
 async def _stored_admin_name(conn: asyncpg.Connection, name: str) -> str:
@@ -120,21 +121,27 @@ class PostgresRecords(Lookups, PostgresBase):
             " ORDER BY since, kind, value", time.time())
         return [Block(*row) for row in rows]
 
-    async def remove_blocks(self, value: str | None = None) -> int:
-        if value is None:
-            return await self._execute("DELETE FROM login_blocks")
-        return await self._execute("DELETE FROM login_blocks WHERE value = ?", value.strip())
+    async def remove_blocks(self, value: str | None = None, *, audit: AuditNote | None = None) -> int:
+        async def write(conn: asyncpg.Connection) -> int:
+            if value is None:
+                return rowcount(await conn.execute("DELETE FROM login_blocks"))
+            return rowcount(await conn.execute("DELETE FROM login_blocks WHERE value = $1", value.strip()))
+        return await self._transaction(write, audit)
 
     # admin principals, API tokens, console sessions ----------------------------------------
-    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str], *,
+                        audit: AuditNote | None = None) -> Admin:
         hash_, roles_text = admin_sql.password_hash(password_hash), admin_sql.roles_json(roles)
-        created_at = schema_sql.now()
-        added = await self._fetchval(
-            f"INSERT INTO admins ({admin_sql.ADMIN_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-            name, hash_, roles_text, created_at)
-        if added is None:
-            raise Conflict(f"admin {name} already exists")
-        return admin_sql.admin_row((name, hash_, roles_text, created_at))
+
+        async def write(conn: asyncpg.Connection) -> Admin:
+            created_at = schema_sql.now()
+            added = await conn.fetchval(
+                f"INSERT INTO admins ({admin_sql.ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+                " RETURNING 1", name, hash_, roles_text, created_at)
+            if added is None:
+                raise Conflict(f"admin {name} already exists")
+            return admin_sql.admin_row((name, hash_, roles_text, created_at))
+        return await self._transaction(write, audit)
 
     async def find_admin(self, name: str) -> Admin | None:
         row = await self._fetchrow(f"SELECT {admin_sql.ADMIN_COLUMNS} FROM admins WHERE name = ?", name)
@@ -144,24 +151,28 @@ class PostgresRecords(Lookups, PostgresBase):
         rows = await self._fetch(f"SELECT {admin_sql.ADMIN_COLUMNS} FROM admins ORDER BY name")
         return [admin_sql.admin_row(row) for row in rows]
 
-    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+    async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
         columns = admin_sql.admin_changes(changes)
         if not columns:
             return await self.get_admin(name)
         assignments = ", ".join(f"{column} = ?" for column in columns)
-        row = await self._fetchrow(
-            f"UPDATE admins SET {assignments} WHERE name = ? RETURNING {admin_sql.ADMIN_COLUMNS}",
-            *columns.values(), name)
-        if row is None:
-            raise NotFound("admin", name)
-        return admin_sql.admin_row(row)
+        sql = dollar(f"UPDATE admins SET {assignments} WHERE name = ? RETURNING {admin_sql.ADMIN_COLUMNS}")
 
-    async def remove_admin(self, name: str) -> None:
-        # Its tokens and sessions go by ON DELETE CASCADE.
-        if await self._execute("DELETE FROM admins WHERE name = ?", name) == 0:
-            raise NotFound("admin", name)
+        async def write(conn: asyncpg.Connection) -> Admin:
+            row = await conn.fetchrow(sql, *columns.values(), name)
+            if row is None:
+                raise NotFound("admin", name)
+            return admin_sql.admin_row(row)
+        return await self._transaction(write, audit)
 
-    async def add_token(self, token: ApiToken) -> ApiToken:
+    async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            # Its tokens and sessions go by ON DELETE CASCADE.
+            if await conn.fetchval("DELETE FROM admins WHERE name = $1 RETURNING 1", name) is None:
+                raise NotFound("admin", name)
+        await self._transaction(write, audit)
+
+    async def add_token(self, token: ApiToken, *, audit: AuditNote | None = None) -> ApiToken:
         id_, admin, secret_hash, description, created_at, expires_at, last_used_at = admin_sql.token_values(token)
 
         async def write(conn: asyncpg.Connection) -> ApiToken:
@@ -173,7 +184,7 @@ class PostgresRecords(Lookups, PostgresBase):
             if added is None:
                 raise Conflict(f"API token {id_} already exists")
             return ApiToken(*row)
-        return await self._transaction(write)
+        return await self._transaction(write, audit)
 
     async def find_token(self, token_id: str) -> ApiToken | None:
         row = await self._fetchrow(f"SELECT {admin_sql.TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", token_id)
@@ -190,9 +201,11 @@ class PostgresRecords(Lookups, PostgresBase):
     async def touch_token(self, token_id: str, at: str) -> None:
         await self._execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", utc_iso(at, "at"), token_id)
 
-    async def remove_token(self, token_id: str) -> None:
-        if await self._execute("DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
-            raise NotFound("API token", token_id)
+    async def remove_token(self, token_id: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            if await conn.fetchval("DELETE FROM api_tokens WHERE id = $1 RETURNING 1", token_id) is None:
+                raise NotFound("API token", token_id)
+        await self._transaction(write, audit)
 
     async def add_session(self, session: WebSession) -> None:
         id_hash, admin, *rest = admin_sql.session_values(session)

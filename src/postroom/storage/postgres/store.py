@@ -2,11 +2,11 @@
 
 Several nodes share one database: configuration changes bump config_version (nodes poll
 it), message bodies live in the database (no shared file system), and the POP3 mailbox lock
-is a PostgreSQL advisory lock (see _pg_base). Each call runs in its own transaction and is
+is a PostgreSQL advisory lock (see base.py). Each call runs in its own transaction and is
 durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
 Conflict, Unavailable, ... Configuration and mail are here; the records that are not
-configuration are in _pg_records.
+configuration are in records.py.
 """
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ from ...model import (
     LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
     WebSettings,
 )
+from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import schema as schema_sql
-from ..sql.values import count_argument
+from ..sql.values import (
+    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
+)
 from .base import bump_config, dollar, server_exists
 from .body import copy_spooled_body
 from .records import PostgresRecords, insert_tracking
-from ..sql.values import domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts
-from ..base import SpooledBody
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
@@ -85,7 +86,7 @@ class PostgresStore(PostgresRecords):
             raise NotFound("service", f"{name} on {server}")
         return schema_sql.service_row(row)
 
-    async def update_service(self, service: Service) -> None:
+    async def update_service(self, service: Service, *, audit: AuditNote | None = None) -> None:
         startup, status = service_state(service)
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -95,7 +96,7 @@ class PostgresStore(PostgresRecords):
             if changed is None:
                 raise NotFound("service", f"{service.name} on {service.server}")
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def get_pop_settings(self, server: str) -> PopSettings:
         text = await self._fetchval("SELECT settings FROM pop_settings WHERE server = ?", server)
@@ -103,7 +104,7 @@ class PostgresStore(PostgresRecords):
             raise NotFound("server", server)
         return PopSettings.from_dict(json.loads(text))
 
-    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
         text = json.dumps(settings.to_dict())
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -113,7 +114,7 @@ class PostgresStore(PostgresRecords):
                 "INSERT INTO pop_settings (server, settings) VALUES ($1, $2)"
                 " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def get_web_settings(self, server: str) -> WebSettings:
         row = await self._fetchrow(
@@ -122,25 +123,25 @@ class PostgresStore(PostgresRecords):
             raise NotFound("server", server)
         return WebSettings.from_dict(json.loads(row[0])) if row[0] is not None else WebSettings()
 
-    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+    async def put_web_settings(self, server: str, settings: WebSettings, *, audit: AuditNote | None = None) -> None:
         text = admin_sql.web_settings_json(settings)
 
         async def write(conn: asyncpg.Connection) -> None:
             await _write_web_settings(conn, server, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # organization-wide settings ------------------------------------------------------------
     async def get_login_policy(self) -> LoginPolicy:
         return org.login_policy(await self._fetchval(org.SELECT, org.LOGIN_POLICY))
 
-    async def put_login_policy(self, policy: LoginPolicy) -> None:
+    async def put_login_policy(self, policy: LoginPolicy, *, audit: AuditNote | None = None) -> None:
         text = org.login_policy_json(policy)
 
         async def write(conn: asyncpg.Connection) -> None:
             await conn.execute(dollar(org.UPSERT), org.LOGIN_POLICY, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def put_node_report(self, report: NodeReport) -> None:
         services = json.dumps(report.services, default=str)
@@ -161,13 +162,13 @@ class PostgresStore(PostgresRecords):
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
 
     # receive connectors (unique name per server, in any case: citext) -------------------
-    async def add_connector(self, connector: ReceiveConnector) -> None:
+    async def add_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
         settings = mail_sql.connector_settings(connector)
 
         async def write(conn: asyncpg.Connection) -> None:
             await _insert_connector(conn, connector, settings)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
         async def read(conn: asyncpg.Connection) -> list[Any]:
@@ -185,7 +186,7 @@ class PostgresStore(PostgresRecords):
             raise mail_sql.connector_missing(server, name)
         return mail_sql.connector_row(row)
 
-    async def put_connector(self, connector: ReceiveConnector) -> None:
+    async def put_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
         settings = mail_sql.connector_settings(connector)
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -195,31 +196,31 @@ class PostgresStore(PostgresRecords):
             if changed is None:
                 raise mail_sql.connector_missing(connector.server, connector.name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
-    async def remove_connector(self, server: str, name: str) -> None:
+    async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             removed = await conn.fetchval(
                 "DELETE FROM receive_connectors WHERE server = $1 AND name = $2 RETURNING 1", server, name)
             if removed is None:
                 raise mail_sql.connector_missing(server, name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # accepted domains --------------------------------------------------------------------
-    async def add_domain(self, name: str) -> None:
+    async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             added = await conn.fetchval(
                 "INSERT INTO domains (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1", name)
             if added is None:
                 raise Conflict(f"domain {name} already exists")
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def list_domains(self) -> list[str]:
         return [row[0] for row in await self._fetch("SELECT name FROM domains ORDER BY name")]
 
-    async def remove_domain(self, name: str) -> None:
+    async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             # Lock the domain row: a mailbox created meanwhile in it must wait for the verdict.
             if await conn.fetchval("SELECT 1 FROM domains WHERE name = $1 FOR UPDATE", name) is None:
@@ -229,12 +230,13 @@ class PostgresStore(PostgresRecords):
                 raise domain_in_use(name, count)
             await conn.execute("DELETE FROM domains WHERE name = $1", name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # mailboxes ---------------------------------------------------------------------------
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+        audit: AuditNote | None = None,
     ) -> Mailbox:
         domain = address.rpartition("@")[2]
         flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
@@ -250,7 +252,7 @@ class PostgresStore(PostgresRecords):
                 raise Conflict(f"mailbox {address} already exists")
             await bump_config(conn)
             return Mailbox(new_id, address, display_name, password_hash, *flags, created_at)
-        return await self._transaction(write)
+        return await self._transaction(write, audit)
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
         row = await self._fetchrow(f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", address)
@@ -269,7 +271,7 @@ class PostgresStore(PostgresRecords):
         where, params = _search_clause(search)
         return await self._fetchval(f"SELECT count(*) FROM mailboxes{where}", *params)
 
-    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+    async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
         mailbox_changes(changes)
         if not changes:
             return await self.get_mailbox(address)
@@ -282,15 +284,15 @@ class PostgresStore(PostgresRecords):
                 raise NotFound("mailbox", address)
             await bump_config(conn)
             return schema_sql.mailbox_row(row)
-        return await self._transaction(write)
+        return await self._transaction(write, audit)
 
-    async def remove_mailbox(self, address: str) -> None:
+    async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             removed = await conn.fetchval("DELETE FROM mailboxes WHERE address = $1 RETURNING 1", address)
             if removed is None:
                 raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # messages: one body, one entry per mailbox ------------------------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:

@@ -12,7 +12,8 @@ from typing import Any, Sequence
 
 from ...errors import ValidationError
 from ...model import AUDIT_CHANNELS, AUDIT_OUTCOMES, Admin, ApiToken, AuditEntry, WebSession, WebSettings
-from .schema import from_json
+from ..base import AuditNote
+from .schema import from_json, to_json
 from .values import utc_iso
 
 ADMIN_COLUMNS = "name, password_hash, roles, created_at"
@@ -138,3 +139,18 @@ def audit_row(row: Sequence[Any]) -> AuditEntry:
     id_, at, actor, action, target, before, after, channel, outcome, detail = row
     return AuditEntry(id_, at, actor, action, target, from_json(before), from_json(after),
                       channel, outcome, detail)
+
+
+def audit_note(note: Any) -> AuditNote:
+    """A write's `audit` argument, checked before anything is written."""
+    if not isinstance(note, AuditNote):
+        raise ValidationError("audit", f"must be an AuditNote, not {type(note).__name__}")
+    _choice(note.channel, "channel", AUDIT_CHANNELS)
+    return note
+
+
+def note_values(note: AuditNote, result: Any) -> tuple[Any, ...]:
+    """The audit columns after `at` (AUDIT_INSERT's order) of a change's note; a function
+    `after` is given what the write returned."""
+    after = note.after(result) if callable(note.after) else note.after
+    return (note.actor, note.action, note.target, to_json(note.before), to_json(after), note.channel, "success", None)

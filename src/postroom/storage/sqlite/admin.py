@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import NotFound
 from ...model import Admin, ApiToken, AuditEntry, WebSettings
-from ..sql.admin import ADMIN_COLUMNS, AUDIT_INSERT, SESSION_COLUMNS, TOKEN_COLUMNS, admin_row, audit_row
+from ..base import AuditNote
+from ..sql.admin import ADMIN_COLUMNS, AUDIT_INSERT, SESSION_COLUMNS, TOKEN_COLUMNS, admin_row, audit_row, note_values
 from ..sql import schema as schema_sql
 from . import schema
 
@@ -130,3 +131,13 @@ def insert_audit(conn: sqlite3.Connection, actor: str, action: str, target: str,
         f"INSERT INTO audit ({AUDIT_INSERT}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
     )
     return audit_row((cursor.lastrowid, *row))
+
+
+def audited(fn: Callable[[sqlite3.Connection], Any], note: AuditNote) -> Callable[[sqlite3.Connection], Any]:
+    """`fn`, then the insert of its audit entry, in the one transaction (or savepoint) the
+    writer runs the job in: if either fails, both are rolled back."""
+    def write(conn: sqlite3.Connection) -> Any:
+        result = fn(conn)
+        insert_audit(conn, *note_values(note, result))
+        return result
+    return write

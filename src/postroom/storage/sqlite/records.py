@@ -1,8 +1,8 @@
 """The embedded store's records that are not configuration: activity counters, failed-login
 evidence, login blocks, admin principals with their API tokens and console sessions, and the
 audit log. None of these writes bumps config_version (nodes read them per request or flush
-them with the heartbeat). SqliteStore (sqlite.py) inherits them; the SQL is in the _sqlite_*
-modules named in each section.
+them with the heartbeat). SqliteStore (store.py) inherits them; the SQL is in the modules named in each
+section and in storage/sql.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import NotFound
 from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, WebSession
+from ..base import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
 from ..sql import logins as logins_sql
@@ -24,7 +25,7 @@ from .workers import SqliteWorkers
 
 
 class SqliteRecords(Lookups, SqliteWorkers):
-    # activity counters (statistics, not configuration: no bump; see _sqlite_activity) ------
+    # activity counters (statistics, not configuration: no bump; see activity.py) ------
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
         rows = activity_sql.activity_rows(counts)
         if not rows:
@@ -36,7 +37,7 @@ class SqliteRecords(Lookups, SqliteWorkers):
         sql, params = activity_sql.activity_query(server, since)
         return [tuple(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
-    # failed logins (evidence, not configuration: no bump; see _sqlite_logins) ------------
+    # failed logins (evidence, not configuration: no bump; see logins.py) ------------
     async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:
         values = [logins_sql.failure_values(row) for row in rows]
         if not values:
@@ -72,17 +73,18 @@ class SqliteRecords(Lookups, SqliteWorkers):
             " ORDER BY since, kind, value", (now,)).fetchall())
         return [Block(*row) for row in rows]
 
-    async def remove_blocks(self, value: str | None = None) -> int:
+    async def remove_blocks(self, value: str | None = None, *, audit: AuditNote | None = None) -> int:
         if value is None:
-            return await self._write(lambda conn: conn.execute("DELETE FROM login_blocks").rowcount)
+            return await self._write(lambda conn: conn.execute("DELETE FROM login_blocks").rowcount, audit)
         return await self._write(lambda conn: conn.execute(
-            "DELETE FROM login_blocks WHERE value = ?", (value.strip(),)).rowcount)
+            "DELETE FROM login_blocks WHERE value = ?", (value.strip(),)).rowcount, audit)
 
-    # admin principals, API tokens, console sessions (see _sqlite_admin) ------------------
+    # admin principals, API tokens, console sessions (see admin.py) ----------------------
     # Not configuration (nodes read them per request): none of these bumps config_version.
-    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str], *,
+                        audit: AuditNote | None = None) -> Admin:
         hash_, roles_text = admin_sql.password_hash(password_hash), admin_sql.roles_json(roles)
-        return await self._write(lambda conn: admin_db.insert_admin(conn, name, hash_, roles_text))
+        return await self._write(lambda conn: admin_db.insert_admin(conn, name, hash_, roles_text), audit)
 
     async def find_admin(self, name: str) -> Admin | None:
         return await self._read(lambda conn: admin_db.find_admin(conn, name))
@@ -93,16 +95,16 @@ class SqliteRecords(Lookups, SqliteWorkers):
         ).fetchall())
         return [admin_sql.admin_row(row) for row in rows]
 
-    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+    async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
         columns = admin_sql.admin_changes(changes)
-        return await self._write(lambda conn: admin_db.update_admin(conn, name, columns))
+        return await self._write(lambda conn: admin_db.update_admin(conn, name, columns), audit)
 
-    async def remove_admin(self, name: str) -> None:
-        await self._write(lambda conn: admin_db.delete_admin(conn, name))
+    async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
+        await self._write(lambda conn: admin_db.delete_admin(conn, name), audit)
 
-    async def add_token(self, token: ApiToken) -> ApiToken:
+    async def add_token(self, token: ApiToken, *, audit: AuditNote | None = None) -> ApiToken:
         values = admin_sql.token_values(token)
-        return await self._write(lambda conn: admin_db.insert_token(conn, values))
+        return await self._write(lambda conn: admin_db.insert_token(conn, values), audit)
 
     async def find_token(self, token_id: str) -> ApiToken | None:
         row = await self._read(lambda conn: conn.execute(
@@ -118,11 +120,11 @@ class SqliteRecords(Lookups, SqliteWorkers):
         await self._write(lambda conn: admin_db.run(conn, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
                                                      at, token_id))
 
-    async def remove_token(self, token_id: str) -> None:
+    async def remove_token(self, token_id: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if admin_db.run(conn, "DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
                 raise NotFound("API token", token_id)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def add_session(self, session: WebSession) -> None:
         values = admin_sql.session_values(session)

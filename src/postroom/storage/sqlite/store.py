@@ -1,10 +1,10 @@
 """The embedded store: one SQLite file (WAL, synchronous=FULL) behind the Store protocol.
 
 Writes run on one writer thread that group-commits; reads run on two reader threads with
-their own connections (see _sqlite_workers and _sqlite_threads). No query ever runs on the
+their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
 Configuration and mail are here; the records that are not configuration (activity, failed
-logins, blocks, admin principals, tokens, sessions, audit) are in _sqlite_records.
+logins, blocks, admin principals, tokens, sessions, audit) are in records.py.
 """
 from __future__ import annotations
 
@@ -18,24 +18,19 @@ from ...model import (
     LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
     WebSettings,
 )
+from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
+from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, utc_iso,
+    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso,
+    wire as _wire, wire_parts,
 )
 from . import admin as admin_db
-from . import check
-from . import mail
-from ..sql import schema as schema_sql
-from . import schema
+from . import check, mail, schema
 from .records import SqliteRecords
 from .tracking import TrackingBuffer
-from ..sql.values import (
-    domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire as _wire,
-    wire_parts,
-)
-from ..base import SpooledBody
 
 _DELETE_CHUNK = 500
 
@@ -121,7 +116,7 @@ class SqliteStore(SqliteRecords):
             raise NotFound("service", f"{name} on {server}")
         return schema_sql.service_row(row)
 
-    async def update_service(self, service: Service) -> None:
+    async def update_service(self, service: Service, *, audit: AuditNote | None = None) -> None:
         startup, status = service_state(service)
 
         def write(conn: sqlite3.Connection) -> None:
@@ -132,7 +127,7 @@ class SqliteStore(SqliteRecords):
             if cursor.rowcount == 0:
                 raise NotFound("service", f"{service.name} on {service.server}")
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def get_pop_settings(self, server: str) -> PopSettings:
         row = await self._read(lambda conn: conn.execute(
@@ -142,7 +137,7 @@ class SqliteStore(SqliteRecords):
             raise NotFound("server", server)
         return PopSettings.from_dict(json.loads(row[0]))
 
-    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
         text = json.dumps(settings.to_dict())
 
         def write(conn: sqlite3.Connection) -> None:
@@ -154,31 +149,31 @@ class SqliteStore(SqliteRecords):
                 (server, text),
             )
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def get_web_settings(self, server: str) -> WebSettings:
         return await self._read(lambda conn: admin_db.read_web_settings(conn, server))
 
-    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+    async def put_web_settings(self, server: str, settings: WebSettings, *, audit: AuditNote | None = None) -> None:
         text = admin_sql.web_settings_json(settings)
 
         def write(conn: sqlite3.Connection) -> None:
             admin_db.write_web_settings(conn, server, text)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # organization-wide settings ------------------------------------------------------------
     async def get_login_policy(self) -> LoginPolicy:
         row = await self._read(lambda conn: conn.execute(org.SELECT, (org.LOGIN_POLICY,)).fetchone())
         return org.login_policy(row[0] if row else None)
 
-    async def put_login_policy(self, policy: LoginPolicy) -> None:
+    async def put_login_policy(self, policy: LoginPolicy, *, audit: AuditNote | None = None) -> None:
         text = org.login_policy_json(policy)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(org.UPSERT, (org.LOGIN_POLICY, text))
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def put_node_report(self, report: NodeReport) -> None:
         services = json.dumps(report.services, default=str)
@@ -201,13 +196,13 @@ class SqliteStore(SqliteRecords):
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
 
     # receive connectors (unique name per server, in any case) ----------------------------
-    async def add_connector(self, connector: ReceiveConnector) -> None:
+    async def add_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
         settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.insert_connector(conn, connector, settings)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
         return await self._read(lambda conn: mail.list_connectors(conn, server))
@@ -218,35 +213,35 @@ class SqliteStore(SqliteRecords):
             raise mail_sql.connector_missing(server, name)
         return found
 
-    async def put_connector(self, connector: ReceiveConnector) -> None:
+    async def put_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
         settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.update_connector(conn, connector, settings)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
-    async def remove_connector(self, server: str, name: str) -> None:
+    async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             mail.delete_connector(conn, server, name)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # accepted domains --------------------------------------------------------------------
-    async def add_domain(self, name: str) -> None:
+    async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
             except sqlite3.IntegrityError as exc:
                 raise schema.unique_violation(exc, f"domain {name} already exists") from exc
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def list_domains(self) -> list[str]:
         rows = await self._read(lambda conn: conn.execute("SELECT name FROM domains ORDER BY name").fetchall())
         return [row[0] for row in rows]
 
-    async def remove_domain(self, name: str) -> None:
+    async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone() is None:
                 raise NotFound("domain", name)
@@ -255,12 +250,13 @@ class SqliteStore(SqliteRecords):
                 raise domain_in_use(name, count)
             conn.execute("DELETE FROM domains WHERE name = ?", (name,))
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # mailboxes ---------------------------------------------------------------------------
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+        audit: AuditNote | None = None,
     ) -> Mailbox:
         domain = address.rpartition("@")[2]
         flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
@@ -277,7 +273,7 @@ class SqliteStore(SqliteRecords):
                 raise schema.unique_violation(exc, f"mailbox {address} already exists") from exc
             schema.bump_config(conn)
             return Mailbox(cursor.lastrowid, address, display_name, password_hash, *flags, created_at)
-        return await self._write(write)
+        return await self._write(write, audit)
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
         row = await self._read(lambda conn: conn.execute(
@@ -299,7 +295,7 @@ class SqliteStore(SqliteRecords):
             lambda conn: conn.execute(f"SELECT count(*) FROM mailboxes{where}", params).fetchone()[0]
         )
 
-    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+    async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
         mailbox_changes(changes)
         if not changes:
             return await self.get_mailbox(address)
@@ -315,16 +311,16 @@ class SqliteStore(SqliteRecords):
             return schema_sql.mailbox_row(conn.execute(
                 f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
             ).fetchone())
-        return await self._write(write)
+        return await self._write(write, audit)
 
-    async def remove_mailbox(self, address: str) -> None:
+    async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if conn.execute("DELETE FROM mailboxes WHERE address = ?", (address,)).rowcount == 0:
                 raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
-    # messages: one body, one entry per mailbox (see _sqlite_mail) ------------------------
+    # messages: one body, one entry per mailbox (see mail.py) ---------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         data = _wire(data)
         return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
