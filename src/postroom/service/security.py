@@ -42,7 +42,8 @@ async def clear_block(ctx: Context, value: str) -> list[dict[str, Any]]:
     before = [block_dict(b) for b in await ctx.store.list_blocks() if b.value.lower() == text.lower()]
     if not before:
         raise NotFound("login block on", text)
-    await ctx.store.remove_blocks(text, audit=ctx.change("security.block.clear", f"block/{text}", {"blocks": before}, None))
+    await ctx.store.remove_blocks(text, audit=ctx.change(
+        "security.block.clear", f"block/{text}", {"blocks": before}, None))
     return before
 
 
@@ -50,8 +51,8 @@ async def clear_all_blocks(ctx: Context) -> list[dict[str, Any]]:
     """Lift every block; the blocks lifted."""
     await ctx.require(SERVER_CONFIG, "security.block.clear", "block/*")
     before = [block_dict(b) for b in await ctx.store.list_blocks()]
-    await ctx.store.remove_blocks(None, audit=ctx.change("security.block.clear", "block/*", {"blocks": before}, None)
-                                  if before else None)
+    audit = ctx.change("security.block.clear", "block/*", {"blocks": before}, None) if before else None
+    await ctx.store.remove_blocks(None, audit=audit)
     return before
 
 

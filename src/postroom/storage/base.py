@@ -188,7 +188,8 @@ class ConfigStore(ConfigReader, Protocol):
         audit: AuditNote | None = None,
     ) -> Mailbox: ...
     async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
-        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled."""
+        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled (none:
+        nothing is written, `audit` neither)."""
     async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         """Removes its messages too."""
 
@@ -222,7 +223,8 @@ class AdminStore(AuditLog, Protocol):
     async def list_admins(self) -> list[Admin]:
         """Ordered by name."""
     async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
-        """Changes among password_hash and roles; NotFound if absent."""
+        """Changes among password_hash and roles (none: nothing is written, `audit` neither);
+        NotFound if absent."""
     async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
         """NotFound if absent; its API tokens and console sessions go with it."""
     async def add_token(self, token: ApiToken, *, audit: AuditNote | None = None) -> ApiToken:

@@ -97,6 +97,8 @@ class SqliteRecords(Lookups, SqliteWorkers):
 
     async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
         columns = admin_sql.admin_changes(changes)
+        if not columns:
+            return await self.get_admin(name)
         return await self._write(lambda conn: admin_db.update_admin(conn, name, columns), audit)
 
     async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
