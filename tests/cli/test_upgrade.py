@@ -11,7 +11,7 @@ import pytest
 
 from postroom.datadir import write_local_server
 from postroom.model import PopSettings
-from postroom.storage import _sqlite_schema as schema
+from postroom.storage.sql import schema
 
 from .conftest import Admin
 
@@ -20,7 +20,7 @@ DEV_POP = PopSettings().with_changes(bindings="127.0.0.1:1110", ssl_bindings="12
 
 
 # Every migration after schema 1, in order: a schema-1 install gets all of them.
-LATER = [version for version, _, _ in schema.migrations() if version > 1]
+LATER = [version for version, _, _ in schema.migrations("sqlite") if version > 1]
 
 
 def schema_one_install(data: Path, pop: PopSettings) -> None:

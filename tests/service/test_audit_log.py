@@ -7,7 +7,8 @@ from typing import Any, Awaitable, Callable
 
 import pytest
 
-from postroom.errors import Forbidden
+from audit_support import refuse_audit_inserts
+from postroom.errors import Forbidden, PostroomError
 from postroom.service import Caller, Context
 from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
@@ -119,6 +120,17 @@ def test_a_refused_change_writes_a_refusal_and_changes_nothing(context, store, r
     new = run(store.list_audit(10000))[: len(run(store.list_audit(10000))) - len(old)]
     assert [(e.actor, e.channel, e.outcome, e.action) for e in new] == [("vera", "console", "refused", action)]
     assert "vera may not do this" in new[0].detail and new[0].before is None and new[0].after is None
+
+
+@pytest.mark.parametrize("name", CHANGES)
+def test_a_change_whose_audit_entry_cannot_be_written_changes_nothing(context, store, run, name: str) -> None:
+    """The entry is written in the change's own transaction: when the entry fails, so does the change."""
+    op = CHANGES[name][0]
+    state = run(_state(store))
+    run(refuse_audit_inserts(store))
+    with pytest.raises(PostroomError):
+        run(op(context("organization-management")))
+    assert run(_state(store)) == state
 
 
 def test_secrets_never_reach_the_audit_log(context, store, run) -> None:

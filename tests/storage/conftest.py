@@ -62,3 +62,17 @@ def store(make_store: MakeStore, run: Callable[[Awaitable[Any]], Any]) -> Iterat
     run(opened.migrate())
     yield opened
     run(opened.close())
+
+
+# The contract suite is marked by Store role (postroom.storage.base.ROLES): `-m store_mail`
+# runs the mail role's contract on every backend.
+ROLE_MARKS = {
+    "store_lifecycle": "StoreLifecycle", "store_mail": "MailStore", "store_delivery": "DeliveryStore",
+    "store_config": "ConfigStore", "store_admin": "AdminStore", "store_evidence": "EvidenceStore",
+    "store_blocks": "BlockStore",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for mark, role in ROLE_MARKS.items():
+        config.addinivalue_line("markers", f"{mark}: the Store contract of the {role} role")

@@ -5,6 +5,7 @@ The Store contract itself runs against PostgreSQL in test_store_contract*.py."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Iterator
 
 import asyncpg
@@ -80,16 +81,19 @@ def test_closing_a_node_releases_its_locks(url, run):
 
 
 def test_one_node_per_server_name(url, run):
+    # Advisory locks are database-wide: names no other test (worker) claims at the same time.
+    first, second = (f"CLAIM-{uuid.uuid4().hex[:8]}" for _ in range(2))
+
     async def body():
         node_a, node_b = await opened(url), await opened(url)
         try:
-            await node_a.claim_server("EX01")
+            await node_a.claim_server(first)
             with pytest.raises(Conflict, match="already served by another node"):
-                await node_b.claim_server("EX01")
-            await node_b.claim_server("EX02")
+                await node_b.claim_server(first)
+            await node_b.claim_server(second)
             await node_a.close()
             third = await opened(url)
-            await third.claim_server("EX01")  # the first node is gone: its claim went with it
+            await third.claim_server(first)  # the first node is gone: its claim went with it
             await third.close()
         finally:
             await node_a.close()
@@ -183,7 +187,7 @@ def test_which_store_a_data_directory_uses(tmp_path, monkeypatch):
 @pytest.mark.parametrize("error", [asyncpg.exceptions.DataCorruptedError, asyncpg.exceptions.IndexCorruptedError])
 def test_damage_reported_by_postgresql_is_corruption_not_a_passing_outage(error: type[Exception]) -> None:
     from postroom.errors import StoreCorrupted
-    from postroom.storage._pg_base import translate
+    from postroom.storage.postgres.base import translate
 
     translated = translate(error("could not read block 7 in file \"base/16384/2619\""), "postgresql://u:pw@db/mail")
     assert isinstance(translated, StoreCorrupted)

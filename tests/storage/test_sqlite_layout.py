@@ -13,13 +13,13 @@ import pytest
 
 from postroom.errors import NotFound
 from postroom.model import AuditEntry, MessageInfo, PopSettings, Service, ServiceStatus, Startup, WebSettings
-from postroom.storage import _sqlite_schema as schema
+from postroom.storage.sql import schema
 from postroom.storage.sqlite import SqliteStore
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, mailbox, services_for, wire
 
 # Every migration after schema 1, in order: a schema-1 database gets all of them.
-LATER = [version for version, _, _ in schema.migrations() if version > 1]
+LATER = [version for version, _, _ in schema.migrations("sqlite") if version > 1]
 
 
 def peek(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -257,7 +257,7 @@ def test_empty_schema_one_database_upgrades_without_a_config_change(db, run):
 def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(opened, db, run):
     """Another connection (the CLI beside a running node) sees a batch once it is written,
     within the buffer's delay; each row keeps the time it was handed over, not the batch's."""
-    from postroom.storage._sqlite_tracking import TRACKING_DELAY
+    from postroom.storage.sqlite.tracking import TRACKING_DELAY
     from .test_store_contract_smtp import receive
 
     def tracked() -> list[tuple[str, str]]:

@@ -9,6 +9,8 @@ from postroom.model import PopSettings, Server
 
 from .test_store_contract import SERVER, services_for
 
+pytestmark = pytest.mark.store_evidence
+
 OTHER = Server("EX02", "ex02.example.com")
 B0 = "2024-05-01T12:00:00.000000+00:00"
 B1 = "2024-05-01T12:10:00.000000+00:00"

@@ -14,6 +14,8 @@ from postroom.model import (
 
 from .test_store_contract import SERVER, is_utc_iso, services_for
 
+pytestmark = [pytest.mark.store_admin, pytest.mark.store_config]
+
 OTHER = Server("EX02", "ex02.example.com")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 ORG = ("organization-management",)
@@ -454,4 +456,31 @@ def test_admin_methods_need_an_open_store(make_store, run):
         for call in calls:
             with pytest.raises(Unavailable):
                 await call
+    run(body())
+
+
+# audit --------------------------------------------------------------------------------------
+
+def test_audit_newest_first_with_filter_and_limit(store, run):
+    async def body():
+        assert await store.list_audit() == []
+        entries = []
+        for n in range(5):
+            target = "alice@example.com" if n % 2 == 0 else "pop3"
+            entries.append(await store.append_audit(
+                "admin@example.com", f"action.{n}", target, {"n": n, "list": [1, 2]} if n else None,
+                {"n": n + 1, "nested": {"on": True}},
+            ))
+        first = entries[0]
+        assert (first.actor, first.action, first.target, first.before) == (
+            "admin@example.com", "action.0", "alice@example.com", None)
+        assert first.after == {"n": 1, "nested": {"on": True}}
+        assert entries[1].before == {"n": 1, "list": [1, 2]}
+        assert all(is_utc_iso(e.at) for e in entries)
+        assert len({e.id for e in entries}) == 5
+        assert await store.list_audit() == list(reversed(entries))
+        assert await store.list_audit(limit=2) == [entries[4], entries[3]]
+        assert await store.list_audit(target="alice@example.com") == [entries[4], entries[2], entries[0]]
+        assert await store.list_audit(limit=1, target="pop3") == [entries[3]]
+        assert await store.list_audit(target="nobody") == []
     run(body())

@@ -12,6 +12,8 @@ from postroom.model import LoginFailure, PopSettings
 
 from .test_store_contract import SERVER, is_utc_iso, services_for
 
+pytestmark = pytest.mark.store_evidence
+
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 

@@ -16,6 +16,8 @@ from postroom.model import (
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, is_utc_iso, mailbox, services_for, wire
 
+pytestmark = [pytest.mark.store_config, pytest.mark.store_delivery, pytest.mark.store_evidence]
+
 OTHER = Server("EX02", "ex02.example.com")
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..errors import ValidationError
 from ..model import parse_binding
-from ..storage import Store
+from ..storage import ConfigReader
 from . import netinfo
 from .checks_smtp import client_connector_of
 from .facts import node_report
@@ -62,7 +62,7 @@ class Run:
             self.smtp.close()
 
 
-async def _endpoints(store: Store, server: str, local: bool, *, client_mode: str | None, host: str | None,
+async def _endpoints(store: ConfigReader, server: str, local: bool, *, client_mode: str | None, host: str | None,
                      port: int | None, trust_any_certificate: bool, kind: str) -> Endpoints:
     pop = await store.get_pop_settings(server)
     fqdn = (await store.get_server(server)).fqdn
@@ -229,7 +229,7 @@ def _total(steps: Steps) -> float:
     return round(sum(step.ms for step in steps.done), 1)
 
 
-async def run_test(store: Store, kind: str, *, server: str, local: bool, address: str, password: str,
+async def run_test(store: ConfigReader, kind: str, *, server: str, local: bool, address: str, password: str,
                    light: bool, client_mode: str | None = None, host: str | None = None, port: int | None = None,
                    trust_any_certificate: bool = False, refused: str | None = None) -> list[dict[str, Any]]:
     """`refused`: the login is not tried, and its scenario fails with this reason."""

@@ -10,7 +10,7 @@ import asyncio
 from typing import Any, Awaitable, Callable
 
 from ..model import normalise_address
-from ..storage import Store
+from ..storage import StoreReader
 from . import certs
 from .checks_mailbox import (
     TROUBLESHOOTING_PAGE, connection_limits, mailbox, mailbox_lock, mailbox_password, mailbox_pop3, recent_failures,
@@ -36,7 +36,7 @@ _LOGIN_BLOCKERS = ("mailbox", "mailbox-pop3", "mailbox-password", "login-type", 
 PasswordCheck = Callable[[str, str], Awaitable[tuple[str, int]]]
 
 
-async def run_doctor(store: Store, *, server: str, local: bool, data_dir: str, address: str,
+async def run_doctor(store: StoreReader, *, server: str, local: bool, data_dir: str, address: str,
                      client_mode: str | None = None, host: str | None = None, port: int | None = None,
                      password: str | None = None, check_password: PasswordCheck | None = None) -> list[Check]:
     if password is not None and check_password is None:  # the probe would log in with an unchecked password

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
 from ..model import Mailbox, TrackingEvent, TrackingEventId, normalise_address
-from ..storage import SpooledBody, Store
+from ..storage import DeliveryStore, SpooledBody
 
 log = logging.getLogger("postroom.smtp")
 MAILBOX_CACHE_SIZE = 10_000
@@ -95,7 +95,7 @@ class Recipients:
     configuration changes: every mailbox write bumps the config version, and the node then
     calls `reset`, so a new password or a removed mailbox is seen within half a second."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: DeliveryStore) -> None:
         self.store = store
         self.domains: frozenset[str] = frozenset()
         self._mailboxes: dict[str, Mailbox | None] = {}
@@ -134,7 +134,7 @@ class Recipients:
         return mailbox if mailbox is not None else "unknown"
 
 
-async def deliver(store: Store, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
+async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
                   events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None) -> list[Mailbox]:
     """One durable write of `head` + (`spooled` +) `data` for every mailbox; a mailbox removed
     since RCPT gets a FAIL row and the others still get the message. Returns the mailboxes
@@ -169,7 +169,7 @@ def _fail_row(template: TrackingEvent, recipient: str, status: str) -> TrackingE
                          template.client_ip, template.connector)
 
 
-async def track(store: Store, events: Sequence[TrackingEvent]) -> None:
+async def track(store: DeliveryStore, events: Sequence[TrackingEvent]) -> None:
     """Best effort, off the reply path: a tracking row must never fail a session."""
     try:
         await store.append_tracking(events)

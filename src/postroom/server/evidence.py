@@ -18,7 +18,7 @@ from ..activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
 from ..auth import log_failure
 from ..errors import PostroomError
 from ..model import LoginFailure
-from ..storage import Store
+from ..storage import EvidenceStore
 from .metrics import Metrics
 
 log = logging.getLogger("postroom.node")
@@ -72,7 +72,7 @@ class LoginEvidence:
         self._pending.append(LoginFailure(at, self.server, service, remote or "?", mailbox,
                                           match.group(1) if match else result))
 
-    async def flush(self, store: Store) -> None:
+    async def flush(self, store: EvidenceStore) -> None:
         """Store what was recorded; if the store cannot take it now, keep it for the next try."""
         rows, self._pending = self._pending, []
         try:

@@ -19,7 +19,7 @@ from ..protocol.pop3 import (
     NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused,
     Pop3Config, Pop3Server, Retrieve, StartTls,
 )
-from ..storage import Store
+from ..storage import MailStore
 from ..lockout import BLOCKED, AbuseGuard, verify_login
 from .evidence import report_login
 from .metrics import Metrics
@@ -35,7 +35,7 @@ _BLOCKED = object()  # _check_login's answer for a login refused before its pass
 class Pop3Service:
     """State shared by every POP3 connection of this node."""
 
-    def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
+    def __init__(self, store: MailStore, authenticator: Authenticator, node_name: str,
                  on_login: Callable[[str, str, str, str], None] | None = None,
                  activity: Activity | None = None) -> None:
         self.store = store

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ..errors import PostroomError
-from ..storage import Store
+from ..storage import EvidenceStore
 from .evidence import PRUNE_INTERVAL  # one pruning rhythm for the node's logs
 
 log = logging.getLogger("postroom.node")
@@ -22,7 +22,7 @@ TRACKING_MAX_AGE = timedelta(days=30)
 BATCH = 5000  # rows per statement
 
 
-async def prune_tracking(store: Store, now: datetime, max_age: timedelta = TRACKING_MAX_AGE,
+async def prune_tracking(store: EvidenceStore, now: datetime, max_age: timedelta = TRACKING_MAX_AGE,
                          batch: int = BATCH) -> int:
     """Remove the tracking rows older than `max_age` at `now`, a batch at a time; how many."""
     cutoff = (now - max_age).isoformat()
@@ -37,7 +37,7 @@ async def prune_tracking(store: Store, now: datetime, max_age: timedelta = TRACK
 class TrackingRetention:
     """Starts a pruning when one is due and none is running (`tick`, from the node's loop)."""
 
-    def __init__(self, store: Store, server: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: EvidenceStore, server: str, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.server = server
         self.clock = clock

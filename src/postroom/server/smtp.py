@@ -23,7 +23,7 @@ from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
     CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
 )
-from ..storage import SpooledBody, Store
+from ..storage import DeliveryStore, SpooledBody
 from . import delivery
 from .spool import SPOOL_THRESHOLD, Spool
 from ..lockout import BLOCKED, AbuseGuard, verify_login
@@ -94,7 +94,7 @@ def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | No
 class SmtpService:
     """State shared by every SMTP connection of this node."""
 
-    def __init__(self, store: Store, authenticator: Authenticator, node_name: str,
+    def __init__(self, store: DeliveryStore, authenticator: Authenticator, node_name: str,
                  on_login: Callable[[str, str, str, str], None] | None = None,
                  activity: Activity | None = None, spool_dir: str | None = None) -> None:
         self.store = store

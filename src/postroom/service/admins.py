@@ -59,9 +59,9 @@ async def new_admin(ctx: Context, name: str, password: str, roles: Any) -> dict[
     await ctx.require(ADMINS, "admin.new", f"admin/{name}")
     name = admin_name(name)
     groups = role_groups(roles, "roles")
-    admin = await ctx.store.add_admin(name, await _hash(password), groups)
+    admin = await ctx.store.add_admin(name, await _hash(password), groups,
+                                      audit=ctx.change("admin.new", f"admin/{name}", None, admin_view))
     view = admin_view(admin)
-    await ctx.audit("admin.new", f"admin/{name}", None, view)
     return view
 
 
@@ -83,18 +83,17 @@ async def set_roles(ctx: Context, name: str, roles: Any) -> dict[str, Any]:
     groups = role_groups(roles, "roles")
     if FULL_RIGHTS in before.roles and FULL_RIGHTS not in groups:
         await _keep_full_rights(ctx, before.name)
-    after = await ctx.store.update_admin(before.name, roles=groups)
-    if after.roles != before.roles:
-        await ctx.audit("admin.set-role", f"admin/{after.name}", {"roles": list(before.roles)},
-                        {"roles": list(after.roles)})
+    audit = None if groups == before.roles else ctx.change(
+        "admin.set-role", f"admin/{before.name}", {"roles": list(before.roles)}, {"roles": list(groups)})
+    after = await ctx.store.update_admin(before.name, roles=groups, audit=audit)
     return admin_view(after)
 
 
 async def set_admin_password(ctx: Context, name: str, password: str) -> dict[str, Any]:
     await _require_self_or_admins(ctx, name, "admin.password", f"admin/{name}")
     admin = await ctx.store.get_admin(admin_name(name))
-    after = await ctx.store.update_admin(admin.name, password_hash=await _hash(password))
-    await ctx.audit("admin.password", f"admin/{admin.name}", None, {"password_set": True})
+    after = await ctx.store.update_admin(admin.name, password_hash=await _hash(password), audit=ctx.change(
+        "admin.password", f"admin/{admin.name}", None, {"password_set": True}))
     return admin_view(after)
 
 
@@ -104,9 +103,9 @@ async def remove_admin(ctx: Context, name: str) -> dict[str, Any]:
     if FULL_RIGHTS in admin.roles:
         await _keep_full_rights(ctx, admin.name)
     tokens = await ctx.store.list_tokens(admin.name)
-    await ctx.store.remove_admin(admin.name)
     view = admin_view(admin)
-    await ctx.audit("admin.remove", f"admin/{admin.name}", {**view, "tokens": len(tokens)}, None)
+    await ctx.store.remove_admin(admin.name, audit=ctx.change(
+        "admin.remove", f"admin/{admin.name}", {**view, "tokens": len(tokens)}, None))
     return {**view, "tokens_revoked": len(tokens)}
 
 
@@ -142,9 +141,9 @@ async def new_token(ctx: Context, admin: str, *, description: str | None = None,
     owner = await ctx.store.get_admin(admin_name(admin, "admin"))
     token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     record = await ctx.store.add_token(ApiToken(
-        token_id, owner.name, hash_secret(secret), _description(description), expires_at=parse_expiry(expires)))
+        token_id, owner.name, hash_secret(secret), _description(description), expires_at=parse_expiry(expires)),
+        audit=ctx.change("admin.token.new", f"admin/{owner.name}/token/{token_id}", None, token_view))
     view = token_view(record)
-    await ctx.audit("admin.token.new", f"admin/{owner.name}/token/{token_id}", None, view)
     return {**view, "token": f"{TOKEN_PREFIX}{token_id}.{secret}"}
 
 
@@ -162,7 +161,7 @@ async def revoke_token(ctx: Context, token_id: str) -> dict[str, Any]:
         await ctx.require(ADMINS, "admin.token.revoke", f"token/{token_id}")
         raise NotFound("API token", str(token_id))
     await _require_self_or_admins(ctx, token.admin, "admin.token.revoke", f"admin/{token.admin}/token/{token.id}")
-    await ctx.store.remove_token(token.id)
     view = token_view(token)
-    await ctx.audit("admin.token.revoke", f"admin/{token.admin}/token/{token.id}", view, None)
+    await ctx.store.remove_token(token.id, audit=ctx.change(
+        "admin.token.revoke", f"admin/{token.admin}/token/{token.id}", view, None))
     return view

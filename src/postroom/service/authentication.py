@@ -24,7 +24,7 @@ from ..auth import Authenticator
 from ..lockout import OK, AbuseGuard
 from ..errors import TooManyAttempts, Unauthenticated, ValidationError
 from ..model import Admin, WebSession, admin_name
-from ..storage import Store
+from ..storage import AdminStore
 from . import login_attempts
 from .admins import TOKEN_PREFIX, hash_secret
 from .context import Caller
@@ -52,7 +52,7 @@ class SignedIn:
 
 
 class AdminAuthenticator:
-    def __init__(self, store: Store, authenticator: Authenticator | None = None, *,
+    def __init__(self, store: AdminStore, authenticator: Authenticator | None = None, *,
                  guard: AbuseGuard | None = None, server: str = "") -> None:
         self.store = store
         # Admin passwords are cached apart from mailbox passwords ("admin:" keys never meet mailbox addresses).

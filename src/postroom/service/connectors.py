@@ -70,8 +70,8 @@ async def new_connector(ctx: Context, name: str, server: str | None = None, usag
     _check_certificate_pair(connector)
     await _check_against_server(ctx, connector, others)
     check_new_certificate((None, None), (connector.certificate, connector.certificate_key))
-    await ctx.store.add_connector(connector)
-    await ctx.audit("connector.new", connector.key, None, {"usage": usage, **connector.to_dict()})
+    await ctx.store.add_connector(connector, audit=ctx.change(
+        "connector.new", connector.key, None, {"usage": usage, **connector.to_dict()}))
     return _view(connector, await _live(ctx, server_name, wait=True))
 
 
@@ -89,17 +89,16 @@ async def set_connector(ctx: Context, name: str, server: str | None = None, **ch
         others = [c for c in await ctx.store.list_connectors(after.server) if c.name != after.name]
         await _check_against_server(ctx, after, others)
     check_new_certificate((before.certificate, before.certificate_key), (after.certificate, after.certificate_key))
-    await ctx.store.put_connector(after)
     old, new = _diff(before, after)
-    await ctx.audit("connector.set", after.key, old, new)
+    await ctx.store.put_connector(after, audit=ctx.change("connector.set", after.key, old, new))
     return _view(after, await _live(ctx, after.server, wait=True))
 
 
 async def remove_connector(ctx: Context, name: str, server: str | None = None) -> dict[str, Any]:
     await ctx.require(SERVER_CONFIG, "connector.remove", _target(ctx, server, name))
     connector = await _get(ctx, await _server(ctx, server, one=True), name)
-    await ctx.store.remove_connector(connector.server, connector.name)
-    await ctx.audit("connector.remove", connector.key, connector.to_dict(), None)
+    await ctx.store.remove_connector(connector.server, connector.name,
+                                     audit=ctx.change("connector.remove", connector.key, connector.to_dict(), None))
     live = await _live(ctx, connector.server, wait=True)
     view = {**connector.to_dict(), "state": "removed", "listening": [], "errors": []}
     if live["connectors"] is None:  # no node, or it has not applied the removal yet

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import Forbidden
-from ..storage import Store
+from ..storage import AuditNote, Store
 
 if TYPE_CHECKING:
     from ..lockout import AbuseGuard
@@ -66,7 +66,15 @@ class Context:
                                           channel=self.caller.channel, outcome="refused", detail=message)
         raise Forbidden(message)
 
+    def change(self, action: str, target: str, before: dict[str, Any] | None,
+               after: dict[str, Any] | None | Callable[[Any], dict[str, Any] | None]) -> AuditNote:
+        """The audit entry of a change, for the store write that makes it (`audit=`): the store
+        commits both in one transaction. `after` may be a function of what the write returns."""
+        return AuditNote(self.caller.name, action, target, before, after, self.caller.channel)
+
     async def audit(self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        """An entry that records no change of the store (a check, a backup, an import of
+        several batches): appended on its own."""
         await self.store.append_audit(self.caller.name, action, target, before, after, channel=self.caller.channel)
 
     def server_name(self, requested: str | None) -> str:

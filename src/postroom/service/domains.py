@@ -8,8 +8,7 @@ from .context import READ, RECIPIENTS, Context
 async def add_domain(ctx: Context, name: str) -> str:
     await ctx.require(RECIPIENTS, "domain.add", f"domain/{name}")
     domain = normalise_domain(name)
-    await ctx.store.add_domain(domain)
-    await ctx.audit("domain.add", f"domain/{domain}", None, {"name": domain})
+    await ctx.store.add_domain(domain, audit=ctx.change("domain.add", f"domain/{domain}", None, {"name": domain}))
     return domain
 
 
@@ -21,6 +20,5 @@ async def list_domains(ctx: Context) -> list[str]:
 async def remove_domain(ctx: Context, name: str) -> str:
     await ctx.require(RECIPIENTS, "domain.remove", f"domain/{name}")
     domain = normalise_domain(name)
-    await ctx.store.remove_domain(domain)
-    await ctx.audit("domain.remove", f"domain/{domain}", {"name": domain}, None)
+    await ctx.store.remove_domain(domain, audit=ctx.change("domain.remove", f"domain/{domain}", {"name": domain}, None))
     return domain

@@ -68,9 +68,9 @@ async def new_mailbox(ctx: Context, address: str, password: str, *, display_name
     mailbox = await ctx.store.create_mailbox(
         address, name, await _hash(password),
         enabled=enabled, pop_enabled=pop_enabled,
+        audit=ctx.change("mailbox.new", f"mailbox/{address}", None, mailbox_view),
     )
     view = mailbox_view(mailbox)
-    await ctx.audit("mailbox.new", f"mailbox/{address}", None, view)
     return view
 
 
@@ -108,16 +108,16 @@ async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = 
     if not changes:
         raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
                                          "(--enabled/--disabled) or display_name (--display-name)")
-    after = await ctx.store.update_mailbox(address, **changes)
-    await ctx.audit("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view(after))
+    after = await ctx.store.update_mailbox(
+        address, **changes, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))
     return mailbox_view(after)
 
 
 async def set_password(ctx: Context, address: str, password: str) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.password", f"mailbox/{address}")
     address = (await _stored(ctx, address)).address
-    after = await ctx.store.update_mailbox(address, password_hash=await _hash(password))
-    await ctx.audit("mailbox.password", f"mailbox/{address}", None, {"password_set": True})
+    after = await ctx.store.update_mailbox(address, password_hash=await _hash(password), audit=ctx.change(
+        "mailbox.password", f"mailbox/{address}", None, {"password_set": True}))
     return mailbox_view(after)
 
 
@@ -126,8 +126,8 @@ async def remove_mailbox(ctx: Context, address: str) -> dict[str, Any]:
     before = await _stored(ctx, address)
     address = before.address
     count, _ = await ctx.store.mailbox_usage(before.id)
-    await ctx.store.remove_mailbox(address)
-    await ctx.audit("mailbox.remove", f"mailbox/{address}", {**mailbox_view(before), "messages": count}, None)
+    await ctx.store.remove_mailbox(address, audit=ctx.change(
+        "mailbox.remove", f"mailbox/{address}", {**mailbox_view(before), "messages": count}, None))
     return {**mailbox_view(before), "messages_removed": count}
 
 

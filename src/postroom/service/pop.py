@@ -32,8 +32,8 @@ async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> di
     await _check_against_connectors(ctx, name, before, after)
     check_new_certificate((before.certificate, before.certificate_key), (after.certificate, after.certificate_key))
     if after != before:
-        await ctx.store.put_pop_settings(name, after)
-        await ctx.audit("pop.set", f"server/{name}/pop", _diff(before, after, before), _diff(before, after, after))
+        await ctx.store.put_pop_settings(name, after, audit=ctx.change(
+            "pop.set", f"server/{name}/pop", _diff(before, after, before), _diff(before, after, after)))
         # Answer once the node serving the server has applied it (or a few seconds passed), so
         # what the admin looks at next (service list, the console's Binding tab) is the new state.
         await wait_for_node(ctx, name, await ctx.store.get_service(name, "pop3"))

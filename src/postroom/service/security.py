@@ -42,8 +42,8 @@ async def clear_block(ctx: Context, value: str) -> list[dict[str, Any]]:
     before = [block_dict(b) for b in await ctx.store.list_blocks() if b.value.lower() == text.lower()]
     if not before:
         raise NotFound("login block on", text)
-    await ctx.store.remove_blocks(text)
-    await ctx.audit("security.block.clear", f"block/{text}", {"blocks": before}, None)
+    await ctx.store.remove_blocks(text, audit=ctx.change(
+        "security.block.clear", f"block/{text}", {"blocks": before}, None))
     return before
 
 
@@ -51,9 +51,8 @@ async def clear_all_blocks(ctx: Context) -> list[dict[str, Any]]:
     """Lift every block; the blocks lifted."""
     await ctx.require(SERVER_CONFIG, "security.block.clear", "block/*")
     before = [block_dict(b) for b in await ctx.store.list_blocks()]
-    await ctx.store.remove_blocks(None)
-    if before:
-        await ctx.audit("security.block.clear", "block/*", {"blocks": before}, None)
+    audit = ctx.change("security.block.clear", "block/*", {"blocks": before}, None) if before else None
+    await ctx.store.remove_blocks(None, audit=audit)
     return before
 
 
@@ -74,10 +73,10 @@ async def set_login_policy(ctx: Context, changes: Mapping[str, Any]) -> dict[str
     before = await ctx.store.get_login_policy()
     after = before.with_changes(**dict(changes))
     if after != before:
-        await ctx.store.put_login_policy(after)
         old, new = before.to_dict(), after.to_dict()
         changed = [k for k in new if old[k] != new[k]]
-        await ctx.audit(POLICY_ACTION, POLICY_TARGET, {k: old[k] for k in changed}, {k: new[k] for k in changed})
+        await ctx.store.put_login_policy(after, audit=ctx.change(
+            POLICY_ACTION, POLICY_TARGET, {k: old[k] for k in changed}, {k: new[k] for k in changed}))
         await _wait_for_local_node(ctx)
     return after.to_dict()
 

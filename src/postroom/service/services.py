@@ -67,9 +67,8 @@ async def _change(ctx: Context, server: str | None, name: str, action: str, **ch
                 f"first run: postroom service set {name} --startup manual (or automatic)"
             )
         after = replace(before, **changes)
-        await ctx.store.update_service(after)
-        await ctx.audit(f"service.{action}", f"server/{server_name}/service/{name}",
-                        _service_dict(before), _service_dict(after))
+        await ctx.store.update_service(after, audit=ctx.change(
+            f"service.{action}", f"server/{server_name}/service/{name}", _service_dict(before), _service_dict(after)))
         results.append(await wait_for_node(ctx, server_name, after))
     return results[0] if len(results) == 1 else {"servers": results}
 

@@ -33,10 +33,10 @@ async def set_web(ctx: Context, server: str | None = None, **changes: Any) -> di
                                           "use: postroom service stop admin")
     await _check_against_other_services(ctx, name, before, after)
     if after != before:
-        await ctx.store.put_web_settings(name, after)
         old, new = before.to_dict(), after.to_dict()
         changed = [k for k in new if old[k] != new[k]]
-        await ctx.audit("web.set", f"server/{name}/web", {k: old[k] for k in changed}, {k: new[k] for k in changed})
+        await ctx.store.put_web_settings(name, after, audit=ctx.change(
+            "web.set", f"server/{name}/web", {k: old[k] for k in changed}, {k: new[k] for k in changed}))
         await wait_for_node(ctx, name, await ctx.store.get_service(name, "admin"))  # see pop.set_pop
     return {"server": name, **after.to_dict()}
 

@@ -1,4 +1,5 @@
-"""Storage backends behind the Store protocol.
+"""Storage backends behind the Store protocol (base.py: the roles it is made of; sql/: what the
+backends share; sqlite/ and postgres/: the backends).
 
 Which store a data directory uses: the URL given (`--store`), else POSTROOM_STORE, else the
 one `postroom init` recorded in the data directory's node.json, else the embedded SQLite
@@ -9,7 +10,10 @@ from __future__ import annotations
 import os
 
 from ..datadir import read_store_url
-from .base import SpooledBody, Store
+from .base import (
+    AdminStore, AuditLog, AuditNote, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader,
+    EvidenceStore, MailboxLocks, MailboxLookup, MailStore, SpooledBody, Store, StoreLifecycle, StoreReader,
+)
 from .location import EMBEDDED, check_store_url, safe_url
 
 STORE_ENV = "POSTROOM_STORE"
@@ -46,11 +50,13 @@ def open_store(data_dir: str, url: str | None = None) -> Store:
 def embedded_damage(path: str) -> str | None:
     """What PRAGMA integrity_check finds in the embedded store file at `path`, on one line
     (None: the file is a sound database)."""
-    from ._sqlite_check import check_file, summary
+    from .sqlite.check import check_file, summary
 
     problems = check_file(path)
     return summary(problems) if problems else None
 
 
-__all__ = ["EMBEDDED", "STORE_ENV", "SpooledBody", "Store", "check_store_url", "embedded_damage", "open_store", "safe_url",
-           "set_store_override", "store_url"]
+__all__ = ["EMBEDDED", "STORE_ENV", "AdminStore", "AuditLog", "AuditNote", "BlockStore", "ConfigReader",
+           "ConfigStore", "DeliveryStore", "EvidenceReader", "EvidenceStore", "MailStore", "MailboxLocks",
+           "MailboxLookup", "SpooledBody", "Store", "StoreLifecycle", "StoreReader", "check_store_url",
+           "embedded_damage", "open_store", "safe_url", "set_store_override", "store_url"]

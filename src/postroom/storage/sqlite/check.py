@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from ..errors import StoreCorrupted
+from ...errors import StoreCorrupted
 
 _CORRUPT_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 _CORRUPT_TEXTS = ("database disk image is malformed", "file is not a database")

@@ -23,8 +23,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import Conflict, PostroomError, StorageFull, Unavailable, ValidationError
-from ._sqlite_check import corrupted, is_corruption
+from ...errors import Conflict, PostroomError, StorageFull, Unavailable, ValidationError
+from .check import corrupted, is_corruption
 
 BUSY_TIMEOUT_MS = 5000
 MAX_BATCH = 256  # write jobs per group commit

@@ -1,20 +1,12 @@
-"""SQL for SqliteStore's activity counters (schema 4): per server, 10-minute bucket and kind,
-how many POP3 logins succeeded or failed and how many SMTP messages were accepted.
-
-Nodes add to the counters about once a second; the console's dashboard reads the last day.
-Buckets are kept in the store's one ISO-8601 UTC form (`utc_iso`), so comparing text
-compares time. Not configuration: nothing here bumps config_version.
-
-Every function here runs on a store thread with the connection it is given; none commits.
-"""
+"""Activity counters, shared by both backends: per server, 10-minute bucket and kind, how many
+POP3 logins succeeded or failed and how many SMTP messages were accepted. The checks and the
+query builder; not configuration: nothing here bumps config_version."""
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, Mapping
 
-from ..errors import NotFound, ValidationError
-from . import _sqlite_schema as schema
-from ._sqlite_mail import utc_iso
+from ...errors import ValidationError
+from .values import utc_iso
 
 Row = tuple[str, str, int]  # (bucket, kind, count)
 
@@ -36,16 +28,6 @@ def activity_rows(counts: Mapping[tuple[str, str], int]) -> list[Row]:
         stored = (utc_iso(bucket, "bucket"), kind)
         summed[stored] = summed.get(stored, 0) + count
     return [(bucket, kind, count) for (bucket, kind), count in summed.items() if count]
-
-
-def add_activity(conn: sqlite3.Connection, server: str, rows: list[Row]) -> None:
-    if not schema.server_exists(conn, server):
-        raise NotFound("server", server)
-    conn.executemany(
-        "INSERT INTO activity (server, bucket, kind, count) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (server, bucket, kind) DO UPDATE SET count = count + excluded.count",
-        [(server, bucket, kind, count) for bucket, kind, count in rows],
-    )
 
 
 def activity_query(server: str | None, since: Any) -> tuple[str, list[Any]]:

@@ -19,9 +19,9 @@ import logging
 import sqlite3
 from typing import Any, Awaitable, Callable, Sequence
 
-from ..errors import PostroomError
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
+from ...errors import PostroomError
+from . import mail
+from ..sql import schema as schema_sql
 
 TRACKING_DELAY = 0.1  # seconds a tracking row may wait for others to share its transaction
 log = logging.getLogger("postroom.store")
@@ -43,7 +43,7 @@ class TrackingBuffer:
         """Rows checked by `tracking_values`, stamped now; written within `delay` seconds."""
         if not rows:
             return
-        at = schema.now()
+        at = schema_sql.now()
         self._rows.extend((at, *row) for row in rows)
         if self._timer is None and self._task is None:  # a running batch picks these up too
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._start)

@@ -2,11 +2,11 @@
 
 Several nodes share one database: configuration changes bump config_version (nodes poll
 it), message bodies live in the database (no shared file system), and the POP3 mailbox lock
-is a PostgreSQL advisory lock (see _pg_base). Each call runs in its own transaction and is
+is a PostgreSQL advisory lock (see base.py). Each call runs in its own transaction and is
 durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
 Conflict, Unavailable, ... Configuration and mail are here; the records that are not
-configuration are in _pg_records.
+configuration are in records.py.
 """
 from __future__ import annotations
 
@@ -16,21 +16,22 @@ from typing import Any, Sequence
 
 import asyncpg
 
-from ..errors import Conflict, NotFound
-from ..model import (
+from ...errors import Conflict, NotFound
+from ...model import (
     LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
     WebSettings,
 )
-from . import _org_settings as org
-from . import _sqlite_admin as admin_sql
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
-from ._pg_base import bump_config, dollar, server_exists
-from ._pg_records import PostgresRecords, insert_tracking
-from ._sqlite_records import count_argument
-from ._pg_body import copy_spooled_body
-from ._values import domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts
-from .base import SpooledBody
+from ..base import AuditNote, SpooledBody
+from ..sql import admin as admin_sql
+from ..sql import mail as mail_sql
+from ..sql import org_settings as org
+from ..sql import schema as schema_sql
+from ..sql.values import (
+    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
+)
+from .base import bump_config, dollar, server_exists
+from .body import copy_spooled_body
+from .records import PostgresRecords, insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
@@ -43,7 +44,7 @@ class PostgresStore(PostgresRecords):
                          connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
         rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
-        connector_rows = mail.server_connectors(server.name, connectors)
+        connector_rows = mail_sql.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -76,16 +77,16 @@ class PostgresStore(PostgresRecords):
             if not rows and not await server_exists(conn, server):
                 raise NotFound("server", server)
             return rows
-        return [schema.service_row(row) for row in await self._transaction(read)]
+        return [schema_sql.service_row(row) for row in await self._transaction(read)]
 
     async def get_service(self, server: str, name: str) -> Service:
         row = await self._fetchrow(
             "SELECT server, name, startup, status FROM services WHERE server = ? AND name = ?", server, name)
         if row is None:
             raise NotFound("service", f"{name} on {server}")
-        return schema.service_row(row)
+        return schema_sql.service_row(row)
 
-    async def update_service(self, service: Service) -> None:
+    async def update_service(self, service: Service, *, audit: AuditNote | None = None) -> None:
         startup, status = service_state(service)
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -95,7 +96,7 @@ class PostgresStore(PostgresRecords):
             if changed is None:
                 raise NotFound("service", f"{service.name} on {service.server}")
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def get_pop_settings(self, server: str) -> PopSettings:
         text = await self._fetchval("SELECT settings FROM pop_settings WHERE server = ?", server)
@@ -103,7 +104,7 @@ class PostgresStore(PostgresRecords):
             raise NotFound("server", server)
         return PopSettings.from_dict(json.loads(text))
 
-    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
         text = json.dumps(settings.to_dict())
 
         async def write(conn: asyncpg.Connection) -> None:
@@ -113,7 +114,7 @@ class PostgresStore(PostgresRecords):
                 "INSERT INTO pop_settings (server, settings) VALUES ($1, $2)"
                 " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def get_web_settings(self, server: str) -> WebSettings:
         row = await self._fetchrow(
@@ -122,25 +123,25 @@ class PostgresStore(PostgresRecords):
             raise NotFound("server", server)
         return WebSettings.from_dict(json.loads(row[0])) if row[0] is not None else WebSettings()
 
-    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+    async def put_web_settings(self, server: str, settings: WebSettings, *, audit: AuditNote | None = None) -> None:
         text = admin_sql.web_settings_json(settings)
 
         async def write(conn: asyncpg.Connection) -> None:
             await _write_web_settings(conn, server, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # organization-wide settings ------------------------------------------------------------
     async def get_login_policy(self) -> LoginPolicy:
         return org.login_policy(await self._fetchval(org.SELECT, org.LOGIN_POLICY))
 
-    async def put_login_policy(self, policy: LoginPolicy) -> None:
+    async def put_login_policy(self, policy: LoginPolicy, *, audit: AuditNote | None = None) -> None:
         text = org.login_policy_json(policy)
 
         async def write(conn: asyncpg.Connection) -> None:
             await conn.execute(dollar(org.UPSERT), org.LOGIN_POLICY, text)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def put_node_report(self, report: NodeReport) -> None:
         services = json.dumps(report.services, default=str)
@@ -161,13 +162,13 @@ class PostgresStore(PostgresRecords):
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
 
     # receive connectors (unique name per server, in any case: citext) -------------------
-    async def add_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+    async def add_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
+        settings = mail_sql.connector_settings(connector)
 
         async def write(conn: asyncpg.Connection) -> None:
             await _insert_connector(conn, connector, settings)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
         async def read(conn: asyncpg.Connection) -> list[Any]:
@@ -177,49 +178,49 @@ class PostgresStore(PostgresRecords):
             if not rows and not await server_exists(conn, server):
                 raise NotFound("server", server)
             return rows
-        return [mail.connector_row(row) for row in await self._transaction(read)]
+        return [mail_sql.connector_row(row) for row in await self._transaction(read)]
 
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         row = await self._fetchrow(f"{_CONNECTOR_COLUMNS} WHERE server = ? AND name = ?", server, name)
         if row is None:
-            raise mail.connector_missing(server, name)
-        return mail.connector_row(row)
+            raise mail_sql.connector_missing(server, name)
+        return mail_sql.connector_row(row)
 
-    async def put_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+    async def put_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
+        settings = mail_sql.connector_settings(connector)
 
         async def write(conn: asyncpg.Connection) -> None:
             changed = await conn.fetchval(
                 "UPDATE receive_connectors SET settings = $1 WHERE server = $2 AND name = $3 RETURNING 1",
                 settings, connector.server, connector.name)
             if changed is None:
-                raise mail.connector_missing(connector.server, connector.name)
+                raise mail_sql.connector_missing(connector.server, connector.name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
-    async def remove_connector(self, server: str, name: str) -> None:
+    async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             removed = await conn.fetchval(
                 "DELETE FROM receive_connectors WHERE server = $1 AND name = $2 RETURNING 1", server, name)
             if removed is None:
-                raise mail.connector_missing(server, name)
+                raise mail_sql.connector_missing(server, name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # accepted domains --------------------------------------------------------------------
-    async def add_domain(self, name: str) -> None:
+    async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             added = await conn.fetchval(
                 "INSERT INTO domains (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1", name)
             if added is None:
                 raise Conflict(f"domain {name} already exists")
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     async def list_domains(self) -> list[str]:
         return [row[0] for row in await self._fetch("SELECT name FROM domains ORDER BY name")]
 
-    async def remove_domain(self, name: str) -> None:
+    async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             # Lock the domain row: a mailbox created meanwhile in it must wait for the verdict.
             if await conn.fetchval("SELECT 1 FROM domains WHERE name = $1 FOR UPDATE", name) is None:
@@ -229,18 +230,19 @@ class PostgresStore(PostgresRecords):
                 raise domain_in_use(name, count)
             await conn.execute("DELETE FROM domains WHERE name = $1", name)
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # mailboxes ---------------------------------------------------------------------------
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+        audit: AuditNote | None = None,
     ) -> Mailbox:
         domain = address.rpartition("@")[2]
         flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
 
         async def write(conn: asyncpg.Connection) -> Mailbox:
-            created_at = schema.now()
+            created_at = schema_sql.now()
             new_id = await conn.fetchval(
                 "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled, pop_enabled,"
                 " imap_enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -250,47 +252,47 @@ class PostgresStore(PostgresRecords):
                 raise Conflict(f"mailbox {address} already exists")
             await bump_config(conn)
             return Mailbox(new_id, address, display_name, password_hash, *flags, created_at)
-        return await self._transaction(write)
+        return await self._transaction(write, audit)
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
-        row = await self._fetchrow(f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", address)
-        return None if row is None else schema.mailbox_row(row)
+        row = await self._fetchrow(f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", address)
+        return None if row is None else schema_sql.mailbox_row(row)
 
     async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
         where, params = _search_clause(search)
         rows = await self._fetch(
-            f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?",
+            f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?",
             *params, limit, offset)  # LIMIT NULL: no limit
-        return [schema.mailbox_row(row) for row in rows]
+        return [schema_sql.mailbox_row(row) for row in rows]
 
     async def count_mailboxes(self, search: str | None = None) -> int:
         where, params = _search_clause(search)
         return await self._fetchval(f"SELECT count(*) FROM mailboxes{where}", *params)
 
-    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+    async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
         mailbox_changes(changes)
         if not changes:
             return await self.get_mailbox(address)
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        sql = dollar(f"UPDATE mailboxes SET {assignments} WHERE address = ? RETURNING {schema.MAILBOX_COLUMNS}")
+        sql = dollar(f"UPDATE mailboxes SET {assignments} WHERE address = ? RETURNING {schema_sql.MAILBOX_COLUMNS}")
 
         async def write(conn: asyncpg.Connection) -> Mailbox:
             row = await conn.fetchrow(sql, *changes.values(), address)
             if row is None:
                 raise NotFound("mailbox", address)
             await bump_config(conn)
-            return schema.mailbox_row(row)
-        return await self._transaction(write)
+            return schema_sql.mailbox_row(row)
+        return await self._transaction(write, audit)
 
-    async def remove_mailbox(self, address: str) -> None:
+    async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         async def write(conn: asyncpg.Connection) -> None:
             removed = await conn.fetchval("DELETE FROM mailboxes WHERE address = $1 RETURNING 1", address)
             if removed is None:
                 raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
             await bump_config(conn)
-        await self._transaction(write)
+        await self._transaction(write, audit)
 
     # messages: one body, one entry per mailbox ------------------------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
@@ -300,8 +302,8 @@ class PostgresStore(PostgresRecords):
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
                               spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, parts), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
-        rows = [mail.tracking_values(event) for event in tracking]
+        ids, (head, parts), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+        rows = [mail_sql.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
             if spooled is None:
@@ -324,7 +326,7 @@ class PostgresStore(PostgresRecords):
 
     async def restore_messages(self, mailbox_id: int,
                                messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
-        rows = mail.restored(messages)
+        rows = mail_sql.restored(messages)
         if not rows:
             self._check_open()
             return []
@@ -401,7 +403,7 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
     """One body (the octets, or (id, size) of one already written), one entry per mailbox
     id (in order); NotFound if a mailbox is gone (the caller's transaction then drops the
     body too)."""
-    received_at = schema.now()
+    received_at = schema_sql.now()
     if isinstance(data, tuple):
         body_id, size = data
     else:
@@ -424,5 +426,5 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
 def _search_clause(search: str | None) -> tuple[str, list[Any]]:
     """Like the embedded store's search: a substring of the address or the display name, in
     any case (ILIKE: display_name is plain text)."""
-    where, params = schema.search_clause(search)
+    where, params = schema_sql.search_clause(search)
     return where.replace(" LIKE ", " ILIKE "), params

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from ..errors import ValidationError
-from ..model import LoginPolicy
+from ...errors import ValidationError
+from ...model import LoginPolicy
 
 LOGIN_POLICY = "login_policy"
 SELECT = "SELECT settings FROM organization_settings WHERE name = ?"

@@ -8,53 +8,19 @@ Every function here runs on a store thread with the connection it is given; none
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from ..errors import Conflict, NotFound, ValidationError
-from ..model import MessageInfo, ReceiveConnector, TrackingEvent, TrackingEventId, enum_value
-from . import _sqlite_schema as schema
-from ._values import read_spooled, wire
-from .base import SpooledBody
+from ...errors import Conflict, NotFound
+from ...model import MessageInfo, ReceiveConnector
+from ..base import SpooledBody
+from ..sql.mail import TRACKING_COLUMNS, connector_missing, connector_row
+from ..sql.values import read_spooled
+from ..sql import schema as schema_sql
+from . import schema
 
 # receive connectors --------------------------------------------------------------------------
-
-def connector_settings(connector: ReceiveConnector) -> str:
-    """The JSON to store, after checking the connector the way it will be read back."""
-    if not isinstance(connector, ReceiveConnector):
-        raise ValidationError("connector", f"must be a ReceiveConnector, not {type(connector).__name__}")
-    checked = ReceiveConnector.from_dict(connector.to_dict())
-    return json.dumps(checked.to_dict())
-
-
-def server_connectors(server: str, connectors: Sequence[ReceiveConnector]) -> list[tuple[ReceiveConnector, str]]:
-    """A new server's connectors with their JSON: each on that server, no name twice."""
-    rows: list[tuple[ReceiveConnector, str]] = []
-    names: set[str] = set()
-    for connector in connectors:
-        settings = connector_settings(connector)
-        if connector.server != server:
-            raise ValidationError("connectors", f"{connector.name!r} belongs to {connector.server}, not {server}")
-        if connector.name.casefold() in names:
-            raise ValidationError("connectors", f"{connector.name!r} is listed twice")
-        names.add(connector.name.casefold())
-        rows.append((connector, settings))
-    return rows
-
-
-def connector_row(row: Sequence[Any]) -> ReceiveConnector:
-    server, name, settings = row
-    data = json.loads(settings)
-    data["server"], data["name"] = server, name  # the key columns are the truth
-    return ReceiveConnector.from_dict(data)
-
-
-def connector_missing(server: str, name: str) -> NotFound:
-    return NotFound("receive connector", f"{name} on server {server}")
-
 
 def find_connector(conn: sqlite3.Connection, server: str, name: str) -> ReceiveConnector | None:
     row = conn.execute(
@@ -133,7 +99,7 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
     """One body (`head`, `spooled`'s file, then `data`), one entry per mailbox id (in
     order). NotFound if a mailbox is gone; the caller's transaction (the writer's per-job
     savepoint) then drops the body too."""
-    size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema.now()
+    size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema_sql.now()
     body_id = insert_body(conn, data, head, spooled)
     infos = []
     for mailbox_id in mailbox_ids:
@@ -166,16 +132,6 @@ def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo
     return MessageInfo(cursor.lastrowid, info.uidl, len(data), info.received_at)
 
 
-def restored(messages: Sequence[tuple[MessageInfo, bytes]]) -> list[tuple[MessageInfo, bytes]]:
-    """restore_messages' argument, checked: wire-form bodies, text UIDLs, ISO-8601 arrival times."""
-    checked = []
-    for info, data in messages:
-        if not isinstance(info, MessageInfo) or not isinstance(info.uidl, str) or not info.uidl:
-            raise ValidationError("messages", f"{info!r} is not a MessageInfo with a UIDL")
-        checked.append((MessageInfo(0, info.uidl, 0, utc_iso(info.received_at, "received_at")), wire(data)))
-    return checked
-
-
 def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int) -> bytes | None:
     row = conn.execute(
         "SELECT b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
@@ -184,35 +140,7 @@ def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int) -> byt
     return None if row is None else bytes(row[0])
 
 
-def mailbox_ids(values: Sequence[int]) -> list[int]:
-    ids = list(values)
-    if not ids:
-        raise ValidationError("mailbox_ids", "needs at least one mailbox")
-    for value in ids:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("mailbox_ids", f"{value!r} is not a mailbox id")
-    return ids
-
-
 # message tracking ----------------------------------------------------------------------------
-
-TRACKING_COLUMNS = ("event_id", "server", "source", "queue_id", "message_id", "sender", "recipient",
-                    "status", "size", "client_ip", "connector")
-_TEXT_COLUMNS = tuple(c for c in TRACKING_COLUMNS if c not in ("event_id", "size"))
-
-
-def tracking_values(event: TrackingEvent) -> tuple[Any, ...]:
-    """The columns of one row (without `at` and `id`, which the store sets), checked."""
-    if not isinstance(event, TrackingEvent):
-        raise ValidationError("tracking", f"must be a TrackingEvent, not {type(event).__name__}")
-    for name in _TEXT_COLUMNS:
-        if not isinstance(getattr(event, name), str):
-            raise ValidationError(name, f"{getattr(event, name)!r} is not text")
-    if isinstance(event.size, bool) or not isinstance(event.size, int) or event.size < 0:
-        raise ValidationError("size", f"{event.size!r} is not a whole number >= 0")
-    event_id = enum_value(TrackingEventId, "event_id", event.event_id).value
-    return (event_id, *(getattr(event, name) for name in TRACKING_COLUMNS[1:]))
-
 
 def insert_tracking(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows as (at, *tracking_values(event)): each keeps the time of its event."""
@@ -220,51 +148,3 @@ def insert_tracking(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -
         return
     marks = ", ".join("?" * (len(TRACKING_COLUMNS) + 1))
     conn.executemany(f"INSERT INTO message_tracking (at, {', '.join(TRACKING_COLUMNS)}) VALUES ({marks})", rows)
-
-
-def utc_iso(value: Any, field: str = "since") -> str:
-    """An ISO-8601 time in the stored form (UTC, microseconds), so text order is time order.
-    A time without an offset is taken as UTC."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValidationError(field, f"{value!r} is not an ISO-8601 time like 2024-05-01T12:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-
-def tracking_query(*, sender: str | None, recipient: str | None, message_id: str | None,
-                   queue_id: str | None, event_id: Any, since: Any, limit: int) -> tuple[str, list[Any]]:
-    """The newest `limit` matching rows, newest first (the caller reverses them)."""
-    where, params = [], []
-    for column, value in (("sender", sender), ("recipient", recipient),
-                          ("message_id", message_id), ("queue_id", queue_id)):
-        if value is not None:
-            if not isinstance(value, str):
-                raise ValidationError(column, f"{value!r} is not text")
-            where.append(f"{column} = ?")  # sender and recipient: COLLATE NOCASE columns
-            params.append(value)
-    if event_id is not None:
-        text = event_id.upper() if isinstance(event_id, str) else event_id
-        where.append("event_id = ?")
-        params.append(enum_value(TrackingEventId, "event_id", text).value)
-    if since is not None:
-        where.append("at >= ?")
-        params.append(utc_iso(since))
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    sql = f"SELECT id, at, {', '.join(TRACKING_COLUMNS)} FROM message_tracking{clause} ORDER BY id DESC LIMIT ?"
-    return sql, [*params, limit]
-
-
-# Oldest first, one bounded batch per statement (see Store.remove_tracking).
-REMOVE_TRACKING = ("DELETE FROM message_tracking WHERE id IN"
-                   " (SELECT id FROM message_tracking WHERE at < ? ORDER BY at LIMIT ?)")
-
-
-def tracking_row(row: Sequence[Any]) -> TrackingEvent:
-    id_, at, event_id, *rest = row
-    return TrackingEvent(TrackingEventId(event_id), *rest, at=at, id=id_)

@@ -1,8 +1,8 @@
 """The PostgreSQL store's records that are not configuration: message tracking, activity
 counters, failed-login evidence, login blocks, admin principals with their API tokens and
-console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (postgres.py) inherits
-them. The checks and query builders are the embedded store's (`?` placeholders, turned into
-`$n` by _pg_base.dollar), so both backends accept and answer exactly the same.
+console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (store.py) inherits
+them. The checks and query builders are storage/sql's (`?` placeholders, turned into
+`$n` by base.dollar), so both backends accept and answer exactly the same.
 """
 from __future__ import annotations
 
@@ -11,16 +11,16 @@ from typing import Any, Mapping, Sequence
 
 import asyncpg
 
-from ..errors import Conflict, NotFound
-from ..model import Admin, ApiToken, AuditEntry, Block, LoginFailure, TrackingEvent, WebSession
-from . import _sqlite_activity as activity_sql
-from . import _sqlite_admin as admin_sql
-from . import _sqlite_logins as logins_sql
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
-from ._pg_base import PostgresBase, server_exists
-from ._sqlite_records import count_argument
-from ._values import Lookups, block_rows
+from ...errors import Conflict, NotFound
+from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, TrackingEvent, WebSession
+from ..base import AuditNote
+from ..sql import activity as activity_sql
+from ..sql import admin as admin_sql
+from ..sql import logins as logins_sql
+from ..sql import mail as mail_sql
+from ..sql import schema as schema_sql
+from ..sql.values import Lookups, block_rows, count_argument, utc_iso
+from .base import PostgresBase, dollar, rowcount, server_exists
 
 
 async def _stored_admin_name(conn: asyncpg.Connection, name: str) -> str:
@@ -34,9 +34,9 @@ async def _stored_admin_name(conn: asyncpg.Connection, name: str) -> str:
 async def insert_tracking(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    at = schema.now()
-    columns = ", ".join(mail.TRACKING_COLUMNS)
-    marks = ", ".join(f"${n}" for n in range(1, len(mail.TRACKING_COLUMNS) + 2))
+    at = schema_sql.now()
+    columns = ", ".join(mail_sql.TRACKING_COLUMNS)
+    marks = ", ".join(f"${n}" for n in range(1, len(mail_sql.TRACKING_COLUMNS) + 2))
     await conn.executemany(f"INSERT INTO message_tracking (at, {columns}) VALUES ({marks})",
                            [(at, *row) for row in rows])
 
@@ -44,7 +44,7 @@ async def insert_tracking(conn: asyncpg.Connection, rows: Sequence[tuple[Any, ..
 class PostgresRecords(Lookups, PostgresBase):
     # message tracking --------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
-        rows = [mail.tracking_values(event) for event in events]
+        rows = [mail_sql.tracking_values(event) for event in events]
         if not rows:
             self._check_open()
             return
@@ -54,15 +54,15 @@ class PostgresRecords(Lookups, PostgresBase):
                             message_id: str | None = None, queue_id: str | None = None,
                             event_id: str | None = None, since: str | None = None,
                             limit: int = 1000) -> list[TrackingEvent]:
-        sql, params = mail.tracking_query(
+        sql, params = mail_sql.tracking_query(
             sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
             event_id=event_id, since=since, limit=count_argument(limit, "limit"),
         )
         rows = await self._fetch(sql, *params)
-        return [mail.tracking_row(tuple(row)) for row in reversed(rows)]
+        return [mail_sql.tracking_row(tuple(row)) for row in reversed(rows)]
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
-        return await self._execute(mail.REMOVE_TRACKING, mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+        return await self._execute(mail_sql.REMOVE_TRACKING, utc_iso(before, "before"), count_argument(limit, "limit"))
 
     # activity counters ---------------------------------------------------------------------
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
@@ -99,7 +99,7 @@ class PostgresRecords(Lookups, PostgresBase):
         return [logins_sql.row_to_failure(tuple(row)) for row in reversed(await self._fetch(sql, *params))]
 
     async def remove_login_failures(self, before: str) -> int:
-        return await self._execute("DELETE FROM login_failures WHERE at < ?", mail.utc_iso(before, "before"))
+        return await self._execute("DELETE FROM login_failures WHERE at < ?", utc_iso(before, "before"))
 
     # login blocks --------------------------------------------------------------------------
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
@@ -121,21 +121,27 @@ class PostgresRecords(Lookups, PostgresBase):
             " ORDER BY since, kind, value", time.time())
         return [Block(*row) for row in rows]
 
-    async def remove_blocks(self, value: str | None = None) -> int:
-        if value is None:
-            return await self._execute("DELETE FROM login_blocks")
-        return await self._execute("DELETE FROM login_blocks WHERE value = ?", value.strip())
+    async def remove_blocks(self, value: str | None = None, *, audit: AuditNote | None = None) -> int:
+        async def write(conn: asyncpg.Connection) -> int:
+            if value is None:
+                return rowcount(await conn.execute("DELETE FROM login_blocks"))
+            return rowcount(await conn.execute("DELETE FROM login_blocks WHERE value = $1", value.strip()))
+        return await self._transaction(write, audit)
 
     # admin principals, API tokens, console sessions ----------------------------------------
-    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str], *,
+                        audit: AuditNote | None = None) -> Admin:
         hash_, roles_text = admin_sql.password_hash(password_hash), admin_sql.roles_json(roles)
-        created_at = schema.now()
-        added = await self._fetchval(
-            f"INSERT INTO admins ({admin_sql.ADMIN_COLUMNS}) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
-            name, hash_, roles_text, created_at)
-        if added is None:
-            raise Conflict(f"admin {name} already exists")
-        return admin_sql.admin_row((name, hash_, roles_text, created_at))
+
+        async def write(conn: asyncpg.Connection) -> Admin:
+            created_at = schema_sql.now()
+            added = await conn.fetchval(
+                f"INSERT INTO admins ({admin_sql.ADMIN_COLUMNS}) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+                " RETURNING 1", name, hash_, roles_text, created_at)
+            if added is None:
+                raise Conflict(f"admin {name} already exists")
+            return admin_sql.admin_row((name, hash_, roles_text, created_at))
+        return await self._transaction(write, audit)
 
     async def find_admin(self, name: str) -> Admin | None:
         row = await self._fetchrow(f"SELECT {admin_sql.ADMIN_COLUMNS} FROM admins WHERE name = ?", name)
@@ -145,28 +151,32 @@ class PostgresRecords(Lookups, PostgresBase):
         rows = await self._fetch(f"SELECT {admin_sql.ADMIN_COLUMNS} FROM admins ORDER BY name")
         return [admin_sql.admin_row(row) for row in rows]
 
-    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+    async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
         columns = admin_sql.admin_changes(changes)
         if not columns:
             return await self.get_admin(name)
         assignments = ", ".join(f"{column} = ?" for column in columns)
-        row = await self._fetchrow(
-            f"UPDATE admins SET {assignments} WHERE name = ? RETURNING {admin_sql.ADMIN_COLUMNS}",
-            *columns.values(), name)
-        if row is None:
-            raise NotFound("admin", name)
-        return admin_sql.admin_row(row)
+        sql = dollar(f"UPDATE admins SET {assignments} WHERE name = ? RETURNING {admin_sql.ADMIN_COLUMNS}")
 
-    async def remove_admin(self, name: str) -> None:
-        # Its tokens and sessions go by ON DELETE CASCADE.
-        if await self._execute("DELETE FROM admins WHERE name = ?", name) == 0:
-            raise NotFound("admin", name)
+        async def write(conn: asyncpg.Connection) -> Admin:
+            row = await conn.fetchrow(sql, *columns.values(), name)
+            if row is None:
+                raise NotFound("admin", name)
+            return admin_sql.admin_row(row)
+        return await self._transaction(write, audit)
 
-    async def add_token(self, token: ApiToken) -> ApiToken:
+    async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            # Its tokens and sessions go by ON DELETE CASCADE.
+            if await conn.fetchval("DELETE FROM admins WHERE name = $1 RETURNING 1", name) is None:
+                raise NotFound("admin", name)
+        await self._transaction(write, audit)
+
+    async def add_token(self, token: ApiToken, *, audit: AuditNote | None = None) -> ApiToken:
         id_, admin, secret_hash, description, created_at, expires_at, last_used_at = admin_sql.token_values(token)
 
         async def write(conn: asyncpg.Connection) -> ApiToken:
-            row = (id_, await _stored_admin_name(conn, admin), secret_hash, description, created_at or schema.now(),
+            row = (id_, await _stored_admin_name(conn, admin), secret_hash, description, created_at or schema_sql.now(),
                    expires_at, last_used_at)
             added = await conn.fetchval(
                 f"INSERT INTO api_tokens ({admin_sql.TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -174,7 +184,7 @@ class PostgresRecords(Lookups, PostgresBase):
             if added is None:
                 raise Conflict(f"API token {id_} already exists")
             return ApiToken(*row)
-        return await self._transaction(write)
+        return await self._transaction(write, audit)
 
     async def find_token(self, token_id: str) -> ApiToken | None:
         row = await self._fetchrow(f"SELECT {admin_sql.TOKEN_COLUMNS} FROM api_tokens WHERE id = ?", token_id)
@@ -189,11 +199,13 @@ class PostgresRecords(Lookups, PostgresBase):
         return [ApiToken(*row) for row in rows]
 
     async def touch_token(self, token_id: str, at: str) -> None:
-        await self._execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", mail.utc_iso(at, "at"), token_id)
+        await self._execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", utc_iso(at, "at"), token_id)
 
-    async def remove_token(self, token_id: str) -> None:
-        if await self._execute("DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
-            raise NotFound("API token", token_id)
+    async def remove_token(self, token_id: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            if await conn.fetchval("DELETE FROM api_tokens WHERE id = $1 RETURNING 1", token_id) is None:
+                raise NotFound("API token", token_id)
+        await self._transaction(write, audit)
 
     async def add_session(self, session: WebSession) -> None:
         id_hash, admin, *rest = admin_sql.session_values(session)
@@ -212,20 +224,20 @@ class PostgresRecords(Lookups, PostgresBase):
 
     async def extend_session(self, id_hash: str, expires_at: str) -> None:
         await self._execute("UPDATE web_sessions SET expires_at = ? WHERE id_hash = ?",
-                            mail.utc_iso(expires_at, "expires_at"), id_hash)
+                            utc_iso(expires_at, "expires_at"), id_hash)
 
     async def remove_session(self, id_hash: str) -> None:
         await self._execute("DELETE FROM web_sessions WHERE id_hash = ?", id_hash)
 
     async def remove_expired_sessions(self, now: str) -> int:
-        return await self._execute("DELETE FROM web_sessions WHERE expires_at <= ?", mail.utc_iso(now, "now"))
+        return await self._execute("DELETE FROM web_sessions WHERE expires_at <= ?", utc_iso(now, "now"))
 
     # audit ---------------------------------------------------------------------------------
     async def append_audit(self, actor: str, action: str, target: str,
                            before: dict[str, Any] | None, after: dict[str, Any] | None, *,
                            channel: str = "cli", outcome: str = "success",
                            detail: str | None = None) -> AuditEntry:
-        row = (schema.now(), actor, action, target, schema.to_json(before), schema.to_json(after),
+        row = (schema_sql.now(), actor, action, target, schema_sql.to_json(before), schema_sql.to_json(after),
                *admin_sql.audit_fields(channel, outcome, detail))
         columns = admin_sql.AUDIT_COLUMNS.removeprefix("id, ")
         new_id = await self._fetchval(

@@ -1,20 +1,13 @@
-"""SQL for SqliteStore's failed-login evidence (schema 5): which mailbox was tried, from where,
-on which service, and why the login was refused.
-
-Nodes write what they buffered about once a second; the doctor reads one mailbox's last hour.
-Times are kept in the store's one ISO-8601 UTC form (`utc_iso`), so comparing text compares
-time. Not configuration: nothing here bumps config_version.
-
-Every function here runs on a store thread with the connection it is given; none commits.
-"""
+"""Failed-login evidence, shared by both backends: which mailbox was tried, from where, on
+which service, and why the login was refused: the row checks and the query builder.
+Not configuration: nothing here bumps config_version."""
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, Sequence
 
-from ..errors import ValidationError
-from ..model import LoginFailure
-from ._sqlite_mail import utc_iso
+from ...errors import ValidationError
+from ...model import LoginFailure
+from .values import utc_iso
 
 SERVICES = ("pop3", "smtp", "doctor")  # doctor: a password given to `postroom doctor` or `test`
 MAX_MAILBOX = 100  # what a session keeps of the name a client sent
@@ -39,10 +32,6 @@ def failure_values(row: Any) -> tuple[str, ...]:
             _text("reason", row.reason, MAX_TEXT))
 
 
-def insert(conn: sqlite3.Connection, rows: Sequence[tuple[str, ...]]) -> None:
-    conn.executemany(f"INSERT INTO login_failures ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-
 def query(mailbox: str | None, since: Any, limit: Any) -> tuple[str, list[Any]]:
     """The newest `limit` matching rows, newest first (the caller reverses them)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -60,7 +49,3 @@ def query(mailbox: str | None, since: Any, limit: Any) -> tuple[str, list[Any]]:
 
 def row_to_failure(row: Sequence[Any]) -> LoginFailure:
     return LoginFailure(*row)
-
-
-def prune(conn: sqlite3.Connection, before: str) -> int:
-    return conn.execute("DELETE FROM login_failures WHERE at < ?", (before,)).rowcount

@@ -2,11 +2,37 @@
 describes them, or a ValidationError names the field. No SQL here."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterator, Sequence
 
-from ..errors import Conflict, NotFound, Unavailable, ValidationError
-from ..model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
-from .base import SpooledBody
+from ...errors import Conflict, NotFound, Unavailable, ValidationError
+from ...model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
+from ..base import SpooledBody
+
+
+def count_argument(value: Any, field: str, *, optional: bool = False) -> int | None:
+    """A whole number >= 0 (None allowed when optional), or ValidationError naming the field."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, f"{value!r} is not a whole number >= 0")
+    return value
+
+
+def utc_iso(value: Any, field: str = "since") -> str:
+    """An ISO-8601 time in the stored form (UTC, microseconds), so text order is time order.
+    A time without an offset is taken as UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError(field, f"{value!r} is not an ISO-8601 time like 2024-05-01T12:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
 
 MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
 

@@ -1,10 +1,10 @@
 """The embedded store: one SQLite file (WAL, synchronous=FULL) behind the Store protocol.
 
 Writes run on one writer thread that group-commits; reads run on two reader threads with
-their own connections (see _sqlite_workers and _sqlite_threads). No query ever runs on the
+their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
 Configuration and mail are here; the records that are not configuration (activity, failed
-logins, blocks, admin principals, tokens, sessions, audit) are in _sqlite_records.
+logins, blocks, admin principals, tokens, sessions, audit) are in records.py.
 """
 from __future__ import annotations
 
@@ -13,23 +13,24 @@ import os
 import sqlite3
 from typing import Any, Sequence
 
-from ..errors import Conflict, NotFound
-from ..model import (
+from ...errors import Conflict, NotFound
+from ...model import (
     LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
     WebSettings,
 )
-from . import _org_settings as org
-from . import _sqlite_admin as admin_sql
-from . import _sqlite_check as check
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
-from ._sqlite_records import SqliteRecords, count_argument
-from ._sqlite_tracking import TrackingBuffer
-from ._values import (
-    domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire as _wire,
-    wire_parts,
+from ..base import AuditNote, SpooledBody
+from ..sql import admin as admin_sql
+from ..sql import mail as mail_sql
+from ..sql import org_settings as org
+from ..sql import schema as schema_sql
+from ..sql.values import (
+    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso,
+    wire as _wire, wire_parts,
 )
-from .base import SpooledBody
+from . import admin as admin_db
+from . import check, mail, schema
+from .records import SqliteRecords
+from .tracking import TrackingBuffer
 
 _DELETE_CHUNK = 500
 
@@ -69,7 +70,7 @@ class SqliteStore(SqliteRecords):
                          connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
         rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
-        connector_rows = mail.server_connectors(server.name, connectors)
+        connector_rows = mail_sql.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
 
         def write(conn: sqlite3.Connection) -> None:
@@ -81,7 +82,7 @@ class SqliteStore(SqliteRecords):
             conn.execute("INSERT INTO pop_settings (server, settings) VALUES (?, ?)", (server.name, settings))
             for connector, text in connector_rows:
                 mail.insert_connector(conn, connector, text)
-            admin_sql.write_web_settings(conn, server.name, web_text)
+            admin_db.write_web_settings(conn, server.name, web_text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -105,7 +106,7 @@ class SqliteStore(SqliteRecords):
             if not rows and not schema.server_exists(conn, server):
                 raise NotFound("server", server)
             return rows
-        return [schema.service_row(row) for row in await self._read(read)]
+        return [schema_sql.service_row(row) for row in await self._read(read)]
 
     async def get_service(self, server: str, name: str) -> Service:
         row = await self._read(lambda conn: conn.execute(
@@ -113,9 +114,9 @@ class SqliteStore(SqliteRecords):
         ).fetchone())
         if row is None:
             raise NotFound("service", f"{name} on {server}")
-        return schema.service_row(row)
+        return schema_sql.service_row(row)
 
-    async def update_service(self, service: Service) -> None:
+    async def update_service(self, service: Service, *, audit: AuditNote | None = None) -> None:
         startup, status = service_state(service)
 
         def write(conn: sqlite3.Connection) -> None:
@@ -126,7 +127,7 @@ class SqliteStore(SqliteRecords):
             if cursor.rowcount == 0:
                 raise NotFound("service", f"{service.name} on {service.server}")
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def get_pop_settings(self, server: str) -> PopSettings:
         row = await self._read(lambda conn: conn.execute(
@@ -136,7 +137,7 @@ class SqliteStore(SqliteRecords):
             raise NotFound("server", server)
         return PopSettings.from_dict(json.loads(row[0]))
 
-    async def put_pop_settings(self, server: str, settings: PopSettings) -> None:
+    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
         text = json.dumps(settings.to_dict())
 
         def write(conn: sqlite3.Connection) -> None:
@@ -148,31 +149,31 @@ class SqliteStore(SqliteRecords):
                 (server, text),
             )
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def get_web_settings(self, server: str) -> WebSettings:
-        return await self._read(lambda conn: admin_sql.read_web_settings(conn, server))
+        return await self._read(lambda conn: admin_db.read_web_settings(conn, server))
 
-    async def put_web_settings(self, server: str, settings: WebSettings) -> None:
+    async def put_web_settings(self, server: str, settings: WebSettings, *, audit: AuditNote | None = None) -> None:
         text = admin_sql.web_settings_json(settings)
 
         def write(conn: sqlite3.Connection) -> None:
-            admin_sql.write_web_settings(conn, server, text)
+            admin_db.write_web_settings(conn, server, text)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # organization-wide settings ------------------------------------------------------------
     async def get_login_policy(self) -> LoginPolicy:
         row = await self._read(lambda conn: conn.execute(org.SELECT, (org.LOGIN_POLICY,)).fetchone())
         return org.login_policy(row[0] if row else None)
 
-    async def put_login_policy(self, policy: LoginPolicy) -> None:
+    async def put_login_policy(self, policy: LoginPolicy, *, audit: AuditNote | None = None) -> None:
         text = org.login_policy_json(policy)
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(org.UPSERT, (org.LOGIN_POLICY, text))
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def put_node_report(self, report: NodeReport) -> None:
         services = json.dumps(report.services, default=str)
@@ -195,13 +196,13 @@ class SqliteStore(SqliteRecords):
         return None if row is None else NodeReport(row[0], row[1], row[2], json.loads(row[3]))
 
     # receive connectors (unique name per server, in any case) ----------------------------
-    async def add_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+    async def add_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
+        settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.insert_connector(conn, connector, settings)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def list_connectors(self, server: str | None = None) -> list[ReceiveConnector]:
         return await self._read(lambda conn: mail.list_connectors(conn, server))
@@ -209,38 +210,38 @@ class SqliteStore(SqliteRecords):
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         found = await self._read(lambda conn: mail.find_connector(conn, server, name))
         if found is None:
-            raise mail.connector_missing(server, name)
+            raise mail_sql.connector_missing(server, name)
         return found
 
-    async def put_connector(self, connector: ReceiveConnector) -> None:
-        settings = mail.connector_settings(connector)
+    async def put_connector(self, connector: ReceiveConnector, *, audit: AuditNote | None = None) -> None:
+        settings = mail_sql.connector_settings(connector)
 
         def write(conn: sqlite3.Connection) -> None:
             mail.update_connector(conn, connector, settings)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
-    async def remove_connector(self, server: str, name: str) -> None:
+    async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             mail.delete_connector(conn, server, name)
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # accepted domains --------------------------------------------------------------------
-    async def add_domain(self, name: str) -> None:
+    async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute("INSERT INTO domains (name) VALUES (?)", (name,))
             except sqlite3.IntegrityError as exc:
                 raise schema.unique_violation(exc, f"domain {name} already exists") from exc
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def list_domains(self) -> list[str]:
         rows = await self._read(lambda conn: conn.execute("SELECT name FROM domains ORDER BY name").fetchall())
         return [row[0] for row in rows]
 
-    async def remove_domain(self, name: str) -> None:
+    async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone() is None:
                 raise NotFound("domain", name)
@@ -249,18 +250,19 @@ class SqliteStore(SqliteRecords):
                 raise domain_in_use(name, count)
             conn.execute("DELETE FROM domains WHERE name = ?", (name,))
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
     # mailboxes ---------------------------------------------------------------------------
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
+        audit: AuditNote | None = None,
     ) -> Mailbox:
         domain = address.rpartition("@")[2]
         flags = (bool(enabled), bool(pop_enabled), bool(imap_enabled))
 
         def write(conn: sqlite3.Connection) -> Mailbox:
-            created_at = schema.now()
+            created_at = schema_sql.now()
             try:
                 cursor = conn.execute(
                     "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled,"
@@ -271,29 +273,29 @@ class SqliteStore(SqliteRecords):
                 raise schema.unique_violation(exc, f"mailbox {address} already exists") from exc
             schema.bump_config(conn)
             return Mailbox(cursor.lastrowid, address, display_name, password_hash, *flags, created_at)
-        return await self._write(write)
+        return await self._write(write, audit)
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
         row = await self._read(lambda conn: conn.execute(
-            f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+            f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
         ).fetchone())
-        return None if row is None else schema.mailbox_row(row)
+        return None if row is None else schema_sql.mailbox_row(row)
 
     async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
-        where, params = schema.search_clause(search)
-        sql = f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
+        where, params = schema_sql.search_clause(search)
+        sql = f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
-        return [schema.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+        return [schema_sql.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
     async def count_mailboxes(self, search: str | None = None) -> int:
-        where, params = schema.search_clause(search)
+        where, params = schema_sql.search_clause(search)
         return await self._read(
             lambda conn: conn.execute(f"SELECT count(*) FROM mailboxes{where}", params).fetchone()[0]
         )
 
-    async def update_mailbox(self, address: str, /, **changes: Any) -> Mailbox:
+    async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
         mailbox_changes(changes)
         if not changes:
             return await self.get_mailbox(address)
@@ -306,19 +308,19 @@ class SqliteStore(SqliteRecords):
             if cursor.rowcount == 0:
                 raise NotFound("mailbox", address)
             schema.bump_config(conn)
-            return schema.mailbox_row(conn.execute(
-                f"SELECT {schema.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
+            return schema_sql.mailbox_row(conn.execute(
+                f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", (address,)
             ).fetchone())
-        return await self._write(write)
+        return await self._write(write, audit)
 
-    async def remove_mailbox(self, address: str) -> None:
+    async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
             if conn.execute("DELETE FROM mailboxes WHERE address = ?", (address,)).rowcount == 0:
                 raise NotFound("mailbox", address)  # its messages go by ON DELETE CASCADE
             schema.bump_config(conn)
-        await self._write(write)
+        await self._write(write, audit)
 
-    # messages: one body, one entry per mailbox (see _sqlite_mail) ------------------------
+    # messages: one body, one entry per mailbox (see mail.py) ---------------------------
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         data = _wire(data)
         return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
@@ -326,8 +328,8 @@ class SqliteStore(SqliteRecords):
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
                               spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, data), spooled = mail.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
-        rows = [mail.tracking_values(event) for event in tracking]
+        ids, (head, data), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+        rows = [mail_sql.tracking_values(event) for event in tracking]
         infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
@@ -341,7 +343,7 @@ class SqliteStore(SqliteRecords):
 
     async def restore_messages(self, mailbox_id: int,
                                messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
-        rows = mail.restored(messages)
+        rows = mail_sql.restored(messages)
         if not rows:
             self._check_open()
             return []
@@ -424,7 +426,7 @@ class SqliteStore(SqliteRecords):
 
     # message tracking --------------------------------------------------------------------
     async def append_tracking(self, events: Sequence[TrackingEvent]) -> None:
-        rows = [mail.tracking_values(event) for event in events]
+        rows = [mail_sql.tracking_values(event) for event in events]
         self._check_open()
         self._tracking.add(rows)
 
@@ -433,14 +435,14 @@ class SqliteStore(SqliteRecords):
                             event_id: str | None = None, since: str | None = None,
                             limit: int = 1000) -> list[TrackingEvent]:
         await self._tracking.flush()  # this node's latest rows too
-        sql, params = mail.tracking_query(
+        sql, params = mail_sql.tracking_query(
             sender=sender, recipient=recipient, message_id=message_id, queue_id=queue_id,
             event_id=event_id, since=since, limit=count_argument(limit, "limit"),
         )
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
-        return [mail.tracking_row(row) for row in reversed(rows)]
+        return [mail_sql.tracking_row(row) for row in reversed(rows)]
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
-        params = (mail.utc_iso(before, "before"), count_argument(limit, "limit"))
+        params = (utc_iso(before, "before"), count_argument(limit, "limit"))
         await self._tracking.flush()  # rows still waiting for their batch are judged too
-        return await self._write(lambda conn: conn.execute(mail.REMOVE_TRACKING, params).rowcount)
+        return await self._write(lambda conn: conn.execute(mail_sql.REMOVE_TRACKING, params).rowcount)

@@ -1,8 +1,8 @@
 """The embedded store's records that are not configuration: activity counters, failed-login
 evidence, login blocks, admin principals with their API tokens and console sessions, and the
 audit log. None of these writes bumps config_version (nodes read them per request or flush
-them with the heartbeat). SqliteStore (sqlite.py) inherits them; the SQL is in the _sqlite_*
-modules named in each section.
+them with the heartbeat). SqliteStore (store.py) inherits them; the SQL is in the modules named in each
+section and in storage/sql.
 """
 from __future__ import annotations
 
@@ -10,46 +10,40 @@ import sqlite3
 import time
 from typing import Any, Mapping, Sequence
 
-from ..errors import NotFound, ValidationError
-from ..model import Admin, ApiToken, AuditEntry, Block, LoginFailure, WebSession
-from . import _sqlite_activity as activity_sql
-from . import _sqlite_admin as admin_sql
-from . import _sqlite_logins as logins_sql
-from . import _sqlite_mail as mail
-from . import _sqlite_schema as schema
-from ._sqlite_workers import SqliteWorkers
-from ._values import Lookups, block_rows
-
-
-def count_argument(value: Any, field: str, *, optional: bool = False) -> int | None:
-    """A whole number >= 0 (None allowed when optional), or ValidationError naming the field."""
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(field, f"{value!r} is not a whole number >= 0")
-    return value
+from ...errors import NotFound
+from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, WebSession
+from ..base import AuditNote
+from ..sql import activity as activity_sql
+from ..sql import admin as admin_sql
+from ..sql import logins as logins_sql
+from ..sql.schema import to_json
+from ..sql.values import Lookups, block_rows, count_argument, utc_iso
+from . import activity as activity_db
+from . import admin as admin_db
+from . import logins as logins_db
+from .workers import SqliteWorkers
 
 
 class SqliteRecords(Lookups, SqliteWorkers):
-    # activity counters (statistics, not configuration: no bump; see _sqlite_activity) ------
+    # activity counters (statistics, not configuration: no bump; see activity.py) ------
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
         rows = activity_sql.activity_rows(counts)
         if not rows:
             self._check_open()
             return
-        await self._write(lambda conn: activity_sql.add_activity(conn, server, rows))
+        await self._write(lambda conn: activity_db.add_activity(conn, server, rows))
 
     async def list_activity(self, server: str | None, since: str) -> list[tuple[str, str, str, int]]:
         sql, params = activity_sql.activity_query(server, since)
         return [tuple(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
 
-    # failed logins (evidence, not configuration: no bump; see _sqlite_logins) ------------
+    # failed logins (evidence, not configuration: no bump; see logins.py) ------------
     async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:
         values = [logins_sql.failure_values(row) for row in rows]
         if not values:
             self._check_open()
             return
-        await self._write(lambda conn: logins_sql.insert(conn, values))
+        await self._write(lambda conn: logins_db.insert(conn, values))
 
     async def list_login_failures(self, mailbox: str | None = None, *, since: str | None = None,
                                   limit: int = 1000) -> list[LoginFailure]:
@@ -58,8 +52,8 @@ class SqliteRecords(Lookups, SqliteWorkers):
         return [logins_sql.row_to_failure(row) for row in reversed(rows)]
 
     async def remove_login_failures(self, before: str) -> int:
-        cutoff = mail.utc_iso(before, "before")
-        return await self._write(lambda conn: logins_sql.prune(conn, cutoff))
+        cutoff = utc_iso(before, "before")
+        return await self._write(lambda conn: logins_db.prune(conn, cutoff))
 
     # login blocks (not configuration: no bump) --------------------------------------------
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
@@ -79,20 +73,21 @@ class SqliteRecords(Lookups, SqliteWorkers):
             " ORDER BY since, kind, value", (now,)).fetchall())
         return [Block(*row) for row in rows]
 
-    async def remove_blocks(self, value: str | None = None) -> int:
+    async def remove_blocks(self, value: str | None = None, *, audit: AuditNote | None = None) -> int:
         if value is None:
-            return await self._write(lambda conn: conn.execute("DELETE FROM login_blocks").rowcount)
+            return await self._write(lambda conn: conn.execute("DELETE FROM login_blocks").rowcount, audit)
         return await self._write(lambda conn: conn.execute(
-            "DELETE FROM login_blocks WHERE value = ?", (value.strip(),)).rowcount)
+            "DELETE FROM login_blocks WHERE value = ?", (value.strip(),)).rowcount, audit)
 
-    # admin principals, API tokens, console sessions (see _sqlite_admin) ------------------
+    # admin principals, API tokens, console sessions (see admin.py) ----------------------
     # Not configuration (nodes read them per request): none of these bumps config_version.
-    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str]) -> Admin:
+    async def add_admin(self, name: str, password_hash: str | None, roles: Sequence[str], *,
+                        audit: AuditNote | None = None) -> Admin:
         hash_, roles_text = admin_sql.password_hash(password_hash), admin_sql.roles_json(roles)
-        return await self._write(lambda conn: admin_sql.insert_admin(conn, name, hash_, roles_text))
+        return await self._write(lambda conn: admin_db.insert_admin(conn, name, hash_, roles_text), audit)
 
     async def find_admin(self, name: str) -> Admin | None:
-        return await self._read(lambda conn: admin_sql.find_admin(conn, name))
+        return await self._read(lambda conn: admin_db.find_admin(conn, name))
 
     async def list_admins(self) -> list[Admin]:
         rows = await self._read(lambda conn: conn.execute(
@@ -100,16 +95,18 @@ class SqliteRecords(Lookups, SqliteWorkers):
         ).fetchall())
         return [admin_sql.admin_row(row) for row in rows]
 
-    async def update_admin(self, name: str, /, **changes: Any) -> Admin:
+    async def update_admin(self, name: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Admin:
         columns = admin_sql.admin_changes(changes)
-        return await self._write(lambda conn: admin_sql.update_admin(conn, name, columns))
+        if not columns:
+            return await self.get_admin(name)
+        return await self._write(lambda conn: admin_db.update_admin(conn, name, columns), audit)
 
-    async def remove_admin(self, name: str) -> None:
-        await self._write(lambda conn: admin_sql.delete_admin(conn, name))
+    async def remove_admin(self, name: str, *, audit: AuditNote | None = None) -> None:
+        await self._write(lambda conn: admin_db.delete_admin(conn, name), audit)
 
-    async def add_token(self, token: ApiToken) -> ApiToken:
+    async def add_token(self, token: ApiToken, *, audit: AuditNote | None = None) -> ApiToken:
         values = admin_sql.token_values(token)
-        return await self._write(lambda conn: admin_sql.insert_token(conn, values))
+        return await self._write(lambda conn: admin_db.insert_token(conn, values), audit)
 
     async def find_token(self, token_id: str) -> ApiToken | None:
         row = await self._read(lambda conn: conn.execute(
@@ -118,22 +115,22 @@ class SqliteRecords(Lookups, SqliteWorkers):
         return None if row is None else ApiToken(*row)
 
     async def list_tokens(self, admin: str | None = None) -> list[ApiToken]:
-        return await self._read(lambda conn: admin_sql.list_tokens(conn, admin))
+        return await self._read(lambda conn: admin_db.list_tokens(conn, admin))
 
     async def touch_token(self, token_id: str, at: str) -> None:
-        at = mail.utc_iso(at, "at")
-        await self._write(lambda conn: admin_sql.run(conn, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+        at = utc_iso(at, "at")
+        await self._write(lambda conn: admin_db.run(conn, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
                                                      at, token_id))
 
-    async def remove_token(self, token_id: str) -> None:
+    async def remove_token(self, token_id: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
-            if admin_sql.run(conn, "DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
+            if admin_db.run(conn, "DELETE FROM api_tokens WHERE id = ?", token_id) == 0:
                 raise NotFound("API token", token_id)
-        await self._write(write)
+        await self._write(write, audit)
 
     async def add_session(self, session: WebSession) -> None:
         values = admin_sql.session_values(session)
-        await self._write(lambda conn: admin_sql.insert_session(conn, values))
+        await self._write(lambda conn: admin_db.insert_session(conn, values))
 
     async def find_session(self, id_hash: str) -> WebSession | None:
         row = await self._read(lambda conn: conn.execute(
@@ -142,17 +139,17 @@ class SqliteRecords(Lookups, SqliteWorkers):
         return None if row is None else WebSession(*row)
 
     async def extend_session(self, id_hash: str, expires_at: str) -> None:
-        expires_at = mail.utc_iso(expires_at, "expires_at")
-        await self._write(lambda conn: admin_sql.run(conn, "UPDATE web_sessions SET expires_at = ? WHERE id_hash = ?",
+        expires_at = utc_iso(expires_at, "expires_at")
+        await self._write(lambda conn: admin_db.run(conn, "UPDATE web_sessions SET expires_at = ? WHERE id_hash = ?",
                                                      expires_at, id_hash))
 
     async def remove_session(self, id_hash: str) -> None:
-        await self._write(lambda conn: admin_sql.run(conn, "DELETE FROM web_sessions WHERE id_hash = ?", id_hash))
+        await self._write(lambda conn: admin_db.run(conn, "DELETE FROM web_sessions WHERE id_hash = ?", id_hash))
 
     async def remove_expired_sessions(self, now: str) -> int:
-        now = mail.utc_iso(now, "now")
+        now = utc_iso(now, "now")
         return await self._write(
-            lambda conn: admin_sql.run(conn, "DELETE FROM web_sessions WHERE expires_at <= ?", now)
+            lambda conn: admin_db.run(conn, "DELETE FROM web_sessions WHERE expires_at <= ?", now)
         )
 
     # audit (not configuration) -----------------------------------------------------------
@@ -160,10 +157,10 @@ class SqliteRecords(Lookups, SqliteWorkers):
                            before: dict[str, Any] | None, after: dict[str, Any] | None, *,
                            channel: str = "cli", outcome: str = "success",
                            detail: str | None = None) -> AuditEntry:
-        before_text, after_text = schema.to_json(before), schema.to_json(after)
+        before_text, after_text = to_json(before), to_json(after)
         fields = admin_sql.audit_fields(channel, outcome, detail)
         return await self._write(
-            lambda conn: admin_sql.insert_audit(conn, actor, action, target, before_text, after_text, *fields)
+            lambda conn: admin_db.insert_audit(conn, actor, action, target, before_text, after_text, *fields)
         )
 
     async def list_audit(self, limit: int = 100, target: str | None = None, *, actor: str | None = None,

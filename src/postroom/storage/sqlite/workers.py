@@ -15,8 +15,10 @@ import queue
 import sqlite3
 from typing import Any, Callable
 
-from ..errors import StorageFull, Unavailable
-from . import _sqlite_threads as threads
+from ...errors import StorageFull, Unavailable
+from ..base import AuditNote
+from ..sql.admin import audit_note
+from . import admin, threads
 
 READERS = 2
 RESERVE_BYTES = 1 << 20
@@ -130,6 +132,9 @@ class SqliteWorkers:
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self._submit(self._reads, fn, False)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        """One transaction (shared with other pending writes: group commit), durable on return."""
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None) -> Any:
+        """One transaction (shared with other pending writes: group commit), durable on return.
+        With `audit`, the entry is inserted after `fn` in the same transaction: both or neither."""
+        if audit is not None:
+            fn = admin.audited(fn, audit_note(audit))
         return await self._submit(self._writes, fn, False)

@@ -16,9 +16,12 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from ..errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
-from ._sqlite_schema import migrations, now
-from .location import safe_url
+from ...errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
+from ..base import AuditNote
+from ..sql import schema as schema_sql
+from ..sql.admin import AUDIT_INSERT, audit_note, note_values
+from ..sql.schema import migrations, now
+from ..location import safe_url
 
 log = logging.getLogger("postroom.store")
 T = TypeVar("T")
@@ -29,6 +32,7 @@ CONNECT_TIMEOUT = 10.0  # seconds: an unreachable server is an error, not a hang
 MIGRATION_LOCK = (0x706D6967, 1)
 MAILBOX_LOCK = 0x706F7033
 SERVER_LOCK = 0x73727672  # "srvr": one node per server name
+AUDIT_NOTE_INSERT = f"INSERT INTO audit ({AUDIT_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 
 @functools.lru_cache(maxsize=512)
@@ -146,13 +150,19 @@ class PostgresBase:
     async def _execute(self, sql: str, *args: Any) -> int:
         """One statement in its own transaction; how many rows it changed."""
         async with self._connection() as conn:
-            return _rowcount(await conn.execute(dollar(sql), *args))
+            return rowcount(await conn.execute(dollar(sql), *args))
 
-    async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """`fn(conn)` in one transaction, committed (durable) on return; all or nothing."""
+    async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]],
+                           audit: AuditNote | None = None) -> T:
+        """`fn(conn)` in one transaction, committed (durable) on return; all or nothing. With
+        `audit`, the entry is inserted after `fn` in the same transaction: both or neither."""
+        note = None if audit is None else audit_note(audit)
         async with self._connection() as conn:
             async with conn.transaction():
-                return await fn(conn)
+                result = await fn(conn)
+                if note is not None:
+                    await conn.execute(AUDIT_NOTE_INSERT, schema_sql.now(), *note_values(note, result))
+                return result
 
     # schema ------------------------------------------------------------------------------
     async def migrate(self) -> list[int]:
@@ -276,7 +286,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     asyncpg still rolls back a transaction left open before calling this."""
 
 
-def _rowcount(status: str) -> int:
+def rowcount(status: str) -> int:
     """asyncpg's command tag ('DELETE 3', 'INSERT 0 1') -> the row count."""
     tail = status.rsplit(" ", 1)[-1]
     return int(tail) if tail.isdigit() else 0
