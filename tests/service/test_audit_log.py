@@ -8,6 +8,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from postroom.errors import Forbidden
+from postroom.model import PopSettings
 from postroom.service import Caller, Context
 from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
@@ -17,7 +18,7 @@ ANY = object()  # a value the test does not pin (timestamps, generated ids)
 
 # (operation, action, target, before, after): before/after as the audit entry must hold them.
 CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
-    "pop.set": (lambda ctx: pop.set_pop(ctx, login_type="plain-text-login", max_command_size=100),
+    "pop.set": (lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login", max_command_size=100)),
                 "pop.set", "server/EX01/pop",
                 {"login_type": "secure-login", "max_command_size": 512},
                 {"login_type": "plain-text-login", "max_command_size": 100}),
@@ -102,7 +103,7 @@ def test_token_creation_is_audited_without_the_token(context, store, run) -> Non
 def test_a_change_that_changes_nothing_is_not_audited(context, store, run) -> None:
     ctx = context("server-management")
     old = run(store.list_audit(10000))
-    run(pop.set_pop(ctx, login_type="secure-login"))  # already the value
+    run(pop.set_pop(ctx, None, PopSettings.changes(login_type="secure-login")))  # already the value
     assert run(store.list_audit(10000)) == old
 
 

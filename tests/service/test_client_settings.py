@@ -49,7 +49,7 @@ def test_a_production_like_server(context, store, run) -> None:
 
 def test_the_settings_follow_a_pop_set(context, run) -> None:
     ctx = context("server-management")
-    run(pop.set_pop(ctx, bindings="127.0.0.1:2110", ssl_bindings=""))
+    run(pop.set_pop(ctx, None, PopSettings.changes(bindings="127.0.0.1:2110", ssl_bindings="")))
     assert endpoints(run(client_ops.client_settings(ctx))["pop3"]) == [("localhost", 2110, "STARTTLS")]
 
 

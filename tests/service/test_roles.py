@@ -14,7 +14,7 @@ import pytest
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import admins, connectors, domains, logs, mailboxes, pop, security, services, web
-from postroom.model import ApiToken
+from postroom.model import ApiToken, PopSettings
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -39,8 +39,8 @@ READS: dict[str, Op] = {
 }
 
 SERVER_CHANGES: dict[str, Op] = {
-    "set_pop": lambda ctx: pop.set_pop(ctx, login_type="plain-text-login"),
-    "set_pop_several": lambda ctx: pop.set_pop(ctx, max_command_size=100, banner="hello"),
+    "set_pop": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login")),
+    "set_pop_several": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(max_command_size=100, banner="hello")),
     "start_service": lambda ctx: services.start_service(ctx, "pop3"),
     "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
     "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
@@ -257,7 +257,7 @@ def test_the_local_operator_is_organization_management() -> None:
 
 def test_forbidden_names_the_missing_right(context, run) -> None:
     with pytest.raises(Forbidden) as refused:
-        run(pop.set_pop(context("recipient-management", name="rita"), login_type="plain-text-login"))
+        run(pop.set_pop(context("recipient-management", name="rita"), None, PopSettings.changes(login_type="plain-text-login")))
     assert "rita" in refused.value.message and "server-config" in refused.value.message
     with pytest.raises(Forbidden) as refused:
         run(mailboxes.new_mailbox(context("server-management", name="sam"), "alice@example.com", "pw"))
@@ -266,7 +266,7 @@ def test_forbidden_names_the_missing_right(context, run) -> None:
 
 # the role check comes before anything else -----------------------------------------------------
 BAD_INPUT_CHANGES: dict[str, Op] = {
-    "set_pop_bad_value": lambda ctx: pop.set_pop(ctx, max_command_size=5),
+    "set_pop_bad_value": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(max_command_size=5)),
     "start_bad_service": lambda ctx: services.start_service(ctx, "pop4"),
     "set_service_bad_startup": lambda ctx: services.set_service(ctx, "pop3", startup="sometimes"),
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
@@ -302,7 +302,7 @@ def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> No
 
 def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
     ctx = context("server-management", name="sam")
-    view = run(pop.set_pop(ctx, login_type="plain-text-login"))
+    view = run(pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login")))
     assert view["login_type"] == "plain-text-login"
     entry = run(store.list_audit(1))[0]
     assert (entry.actor, entry.action, entry.target) == ("sam", "pop.set", "server/EX01/pop")
@@ -312,7 +312,7 @@ def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
 def test_set_pop_validates_everything_before_writing(context, store, run) -> None:
     before = snapshot(store, run)
     with pytest.raises(ValidationError) as refused:
-        run(pop.set_pop(context("server-management"), banner="fine", max_command_size=5000))
+        run(pop.set_pop(context("server-management"), None, PopSettings.changes(banner="fine", max_command_size=5000)))
     assert refused.value.field == "max_command_size"
     assert snapshot(store, run) == before
 

@@ -12,9 +12,8 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-Bindings = list[str] | str  # IP:port, e.g. ["0.0.0.0:110", "[::]:110"] or "0.0.0.0:110,[::]:110"
-Number = int | str  # counts, sizes ("36MB") and durations ("30m", "00:30:00")
-Flag = bool | str  # true/false, or "enabled"/"disabled" as on the command line
+from ..model import PopSettings
+from .settings_models import Bindings, Flag, Number, changes_model
 
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
@@ -57,29 +56,8 @@ class Body(BaseModel):
 
 
 # servers -------------------------------------------------------------------------------------
-class PopChanges(Body):
-    model_config = example(login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m")
-
-    login_type: str | None = None
-    bindings: Bindings | None = None
-    ssl_bindings: Bindings | None = None
-    certificate: str | None = None
-    certificate_key: str | None = None
-    banner: str | None = None
-    max_connections: Number | None = None
-    max_connections_from_single_ip: Number | None = None
-    max_connections_per_user: Number | None = None
-    max_command_size: Number | None = None
-    authenticated_timeout: Number | None = None
-    preauthenticated_timeout: Number | None = None
-    sort_order: str | None = None
-    protocol_log: Flag | None = None
-    log_file_roll_over: str | None = None  # hourly, daily, weekly or monthly
-    log_per_file_size_quota: Number | None = None  # octets or "10MB"; 0 or "unlimited": no limit
-    log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
-    log_max_directory_size: Number | None = None
-    proxy_protocol: Flag | None = None  # every POP3 binding expects a PROXY header from a load balancer
-    proxy_trusted_networks: list[str] | str | None = None  # the balancers: IPs or CIDR blocks
+PopChanges = changes_model("PopChanges", PopSettings.table(), Body, model_config=example(
+    login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m"))
 
 
 class ServiceChanges(Body):

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from ..model import PopSettings
 from ..service import connectors as connector_ops
 from ..service import pop as pop_ops
 from ..service import services as service_ops
@@ -64,7 +65,7 @@ async def show_pop(server: ServerName, ctx: Ctx) -> Any:
 @router.patch("/pop-settings", tags=["pop"], **documented(PopSettingsView))
 async def set_pop(server: ServerName, body: PopChanges, ctx: Ctx) -> Any:
     """Change POP3 settings; every change applies live (Exchange: Set-PopSettings)."""
-    return await pop_ops.set_pop(ctx, server, **body.given())
+    return await pop_ops.set_pop(ctx, server, PopSettings.changes(body.given()))
 
 
 # the admin service ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
+from ..model import PopSettings
 from .errors import ERROR_RESPONSES
+from .settings_models import view_model
 
 
 def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "Success") -> dict[str, Any]:
@@ -21,28 +23,7 @@ def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "S
 
 
 # servers -------------------------------------------------------------------------------------
-class PopSettingsView(BaseModel):
-    server: str
-    login_type: str
-    bindings: list[str]
-    ssl_bindings: list[str]
-    certificate: str | None
-    certificate_key: str | None
-    banner: str
-    max_connections: int
-    max_connections_from_single_ip: int
-    max_connections_per_user: int
-    max_command_size: int
-    authenticated_timeout: int
-    preauthenticated_timeout: int
-    sort_order: str
-    protocol_log: bool
-    log_file_roll_over: str
-    log_per_file_size_quota: int
-    log_max_age: int
-    log_max_directory_size: int
-    proxy_protocol: bool
-    proxy_trusted_networks: list[str]
+PopSettingsView = view_model("PopSettingsView", PopSettings.table(), before={"server": str})
 
 
 class ServiceView(BaseModel):
