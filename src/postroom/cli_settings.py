@@ -20,10 +20,10 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
         hints = get_type_hints(command, include_extras=True)  # the module may use `from __future__ import annotations`
         own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints[p.name])
                for p in inspect.signature(command).parameters.values() if p.name != "changes"]
-        names = [s.name for s in table if s.name not in skip]
+        names = [s.name for s in table.inputs if s.name not in skip]
         options = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None,
                                      annotation=Annotated[Optional[s.cli_type], typer.Option(help=s.help)])
-                   for s in table if s.name not in skip]
+                   for s in table.inputs if s.name not in skip]
 
         @functools.wraps(command)
         def wrapper(**given: Any) -> Any:

@@ -58,6 +58,9 @@ class Setting:
     display: Callable[[Any], str] | None = None  # the display form the console shows (size_text)
     cli_type: type = str  # the CLI option's type (the parser still has the last word)
     api_type: Any = None  # the REST body's type, when not the one derived from `type` (web/settings_models.py)
+    # Inputs (CLI options, request body, console forms) come in declaration order, sorted by
+    # this rank: for a setting shown first but asked for last (the policy's trusted networks).
+    input_rank: int = 0
     widget: str = "text"  # console: text, number, checkbox, list (one input per item) or choice
     name: str = ""
     type: Any = None
@@ -119,13 +122,15 @@ class SettingsTable:
     def names(self) -> tuple[str, ...]:
         return tuple(self._by_name)
 
-    def on_tab(self, tab: str) -> tuple[Setting, ...]:
-        return tuple(s for s in self.settings if s.tab == tab)
+    @property
+    def inputs(self) -> tuple[Setting, ...]:
+        """The settings in the order front ends ask for them (see `Setting.input_rank`)."""
+        return tuple(sorted(self.settings, key=lambda s: s.input_rank))
 
     def tab_fields(self) -> dict[str, tuple[str, ...]]:
-        """Console tab -> its settings' names, in declaration order."""
+        """Console tab -> its settings' names, in input order."""
         tabs: dict[str, tuple[str, ...]] = {}
-        for s in self.settings:
+        for s in self.inputs:
             if s.tab:
                 tabs[s.tab] = tabs.get(s.tab, ()) + (s.name,)
         return tabs

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from postroom.errors import Forbidden
-from postroom.model import PopSettings
+from postroom.model import LoginPolicy, PopSettings, WebSettings
 from postroom.service import Caller, Context
 from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
@@ -27,13 +27,13 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                     {"startup": "automatic", "status": "running"}, {"startup": "disabled", "status": "running"}),
     "service.stop": (lambda ctx: services.stop_service(ctx, "smtp"), "service.stop", "server/EX01/service/smtp",
                      {"startup": "automatic", "status": "running"}, {"startup": "automatic", "status": "stopped"}),
-    "web.set": (lambda ctx: web.set_web(ctx, http_bindings="127.0.0.1:8081", session_timeout="1h"),
+    "web.set": (lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081", session_timeout="1h")),
                 "web.set", "server/EX01/web",
                 {"http_bindings": ["127.0.0.1:8080"], "session_timeout": 28800},
                 {"http_bindings": ["127.0.0.1:8081"], "session_timeout": 3600}),
-    "security.policy.set": (lambda ctx: security.set_login_policy(ctx, {"max_source_failures": "3",
+    "security.policy.set": (lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": "3",
                                                                         "trusted_networks": "none",
-                                                                        "max_delay": "15s"}),
+                                                                        "max_delay": "15s"})),
                             "security.policy.set", "security/policy",
                             {"max_source_failures": 10, "trusted_networks": ["127.0.0.0/8", "::1/128"]},
                             {"max_source_failures": 3, "trusted_networks": []}),

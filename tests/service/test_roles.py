@@ -14,7 +14,7 @@ import pytest
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import admins, connectors, domains, logs, mailboxes, pop, security, services, web
-from postroom.model import ApiToken, PopSettings
+from postroom.model import ApiToken, LoginPolicy, PopSettings, WebSettings
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -52,9 +52,9 @@ SERVER_CHANGES: dict[str, Op] = {
     "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", max_message_size="10MB",
                                                                   permission_groups="users"),
     "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
-    "set_web": lambda ctx: web.set_web(ctx, http_bindings="127.0.0.1:8081"),
+    "set_web": lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081")),
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
-    "set_login_policy": lambda ctx: security.set_login_policy(ctx, {"max_source_failures": 3, "window": "30m"}),
+    "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3, "window": "30m"})),
 }
 
 

@@ -12,7 +12,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..model import PopSettings
+from ..model import LoginPolicy, PopSettings, WebSettings
 from .settings_models import Bindings, Flag, Number, changes_model
 
 
@@ -66,16 +66,7 @@ class ServiceChanges(Body):
     startup: str  # automatic, manual or disabled
 
 
-class WebChanges(Body):
-    model_config = example(session_timeout="8h")
-
-    bindings: Bindings | None = None
-    http_bindings: Bindings | None = None
-    session_timeout: Number | None = None
-    max_connections: Number | None = None
-    max_connections_per_source: Number | None = None
-    request_timeout: Number | None = None
-    keep_alive_timeout: Number | None = None
+WebChanges = changes_model("WebChanges", WebSettings.table(), Body, model_config=example(session_timeout="8h"))
 
 
 class ConnectorChanges(Body):
@@ -148,15 +139,8 @@ class NewDomain(Body):
 
 
 # login security -------------------------------------------------------------------------------
-class LoginPolicyChanges(Body):
-    model_config = example(max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"])
-
-    max_source_failures: Number | None = None  # 1..1000
-    max_mailbox_failures: Number | None = None  # 1..1000
-    window: Number | None = None  # seconds or "15m": 1m..24h
-    block_time: Number | None = None  # 1m..168h
-    max_delay: Number | None = None  # 1s..60s
-    trusted_networks: list[str] | str | None = None  # CIDR blocks; [] or "none": no network is trusted
+LoginPolicyChanges = changes_model("LoginPolicyChanges", LoginPolicy.table(), Body, model_config=example(
+    max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"]))
 
 
 # the doctor and the connectivity tests: `host` must be this machine (service/doctor.py) --------

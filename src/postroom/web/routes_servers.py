@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from ..model import PopSettings
+from ..model import PopSettings, WebSettings
 from ..service import connectors as connector_ops
 from ..service import pop as pop_ops
 from ..service import services as service_ops
@@ -79,7 +79,7 @@ async def show_web(server: ServerName, ctx: Ctx) -> Any:
 @router.patch("/web-settings", tags=["web"], **documented(WebSettingsView))
 async def set_web(server: ServerName, body: WebChanges, ctx: Ctx) -> Any:
     """Change the admin service's bindings, session timeout, connection caps or timeouts; applies live."""
-    return await web_ops.set_web(ctx, server, **body.given())
+    return await web_ops.set_web(ctx, server, WebSettings.changes(body.given()))
 
 
 # receive connectors --------------------------------------------------------------------------

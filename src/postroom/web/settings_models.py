@@ -57,7 +57,7 @@ def response_type(setting: Setting) -> Any:
 def changes_model(name: str, table: SettingsTable, base: type[BaseModel], *, skip: tuple[str, ...] = (),
                   **extra: Any) -> Any:
     """A request body with one optional field per setting of `table` (class attributes in `extra`)."""
-    annotations = {s.name: request_type(s) | None for s in table if s.name not in skip}
+    annotations = {s.name: request_type(s) | None for s in table.inputs if s.name not in skip}
     namespace = {"__annotations__": annotations, "__module__": base.__module__, "__qualname__": name,
                  **{field: None for field in annotations}, **extra}
     return type(name, (base,), namespace)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
-from ..model import PopSettings
+from ..model import LoginPolicy, PopSettings, WebSettings
 from .errors import ERROR_RESPONSES
 from .settings_models import view_model
 
@@ -43,15 +43,7 @@ class ServicesView(BaseModel):
     servers: list[ServiceView]
 
 
-class WebSettingsView(BaseModel):
-    server: str
-    bindings: list[str]
-    http_bindings: list[str]
-    session_timeout: int
-    max_connections: int
-    max_connections_per_source: int
-    request_timeout: int
-    keep_alive_timeout: int
+WebSettingsView = view_model("WebSettingsView", WebSettings.table(), before={"server": str})
 
 
 class ConnectorView(BaseModel):
@@ -124,13 +116,7 @@ class BlockView(BaseModel):
     server: str  # the server (node) that started it
 
 
-class LoginPolicyView(BaseModel):
-    trusted_networks: list[str]
-    max_source_failures: int
-    max_mailbox_failures: int
-    window: int  # seconds
-    block_time: int  # seconds
-    max_delay: int  # seconds
+LoginPolicyView = view_model("LoginPolicyView", LoginPolicy.table())
 
 
 # admins --------------------------------------------------------------------------------------
