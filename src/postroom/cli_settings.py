@@ -9,7 +9,7 @@ from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
 
-from .settings_table import Changes, SettingsTable
+from .settings_table import Changes, Setting, SettingsTable
 
 
 def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
@@ -22,7 +22,7 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
                for p in inspect.signature(command).parameters.values() if p.name != "changes"]
         names = [s.name for s in table.inputs if s.name not in skip]
         options = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                                     annotation=Annotated[Optional[s.cli_type], typer.Option(help=s.help)])
+                                     annotation=Annotated[Optional[s.cli_type], _option(s)])
                    for s in table.inputs if s.name not in skip]
 
         @functools.wraps(command)
@@ -36,6 +36,10 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
         del wrapper.__wrapped__  # Typer must read the signature above, not the command's
         return wrapper
     return decorate
+
+
+def _option(entry: Setting) -> Any:
+    return typer.Option(entry.cli_flag, help=entry.help) if entry.cli_flag else typer.Option(help=entry.help)
 
 
 __all__ = ["Changes", "setting_options"]

@@ -57,11 +57,16 @@ class Setting:
     unit: str = ""  # seconds, octets, ... (documentation; the value is stored in this unit)
     display: Callable[[Any], str] | None = None  # the display form the console shows (size_text)
     cli_type: type = str  # the CLI option's type (the parser still has the last word)
+    cli_flag: str = ""  # a boolean's on/off flags ("--enabled/--disabled"), instead of --name VALUE
     api_type: Any = None  # the REST body's type, when not the one derived from `type` (web/settings_models.py)
     # Inputs (CLI options, request body, console forms) come in declaration order, sorted by
     # this rank: for a setting shown first but asked for last (the policy's trusted networks).
     input_rank: int = 0
-    widget: str = "text"  # console: text, number, checkbox, list (one input per item) or choice
+    # console: text, number, checkbox, list (one input per item), lines (a textarea, one value a
+    # line), checkboxes (one box per allowed value) or choice
+    widget: str = "text"
+    unchecked: str = ""  # checkboxes: the value sent when no box is ticked
+    tab_rank: int = 0  # the order on its console tab, when it differs from the input order
     name: str = ""
     type: Any = None
     default: Any = None
@@ -103,8 +108,8 @@ class SettingsTable:
         entries = []
         for f in dataclasses.fields(cls):
             spec = f.metadata.get("setting")
-            if spec is None:
-                raise TypeError(f"{cls.__name__}.{f.name} is not declared with setting(...)")
+            if spec is None:  # an identity field (a connector's name and server), not a setting
+                continue
             entries.append(dataclasses.replace(spec, name=f.name, type=hints[f.name], default=f.default))
         self.settings: tuple[Setting, ...] = tuple(entries)
         self._by_name = {s.name: s for s in entries}
@@ -130,7 +135,7 @@ class SettingsTable:
     def tab_fields(self) -> dict[str, tuple[str, ...]]:
         """Console tab -> its settings' names, in input order."""
         tabs: dict[str, tuple[str, ...]] = {}
-        for s in self.inputs:
+        for s in sorted(self.inputs, key=lambda s: s.tab_rank):
             if s.tab:
                 tabs[s.tab] = tabs.get(s.tab, ()) + (s.name,)
         return tabs

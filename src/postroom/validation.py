@@ -153,7 +153,7 @@ class ValidatedSettings:
 
     @classmethod
     def _declared(cls) -> bool:
-        return all("setting" in f.metadata for f in fields(cls))  # type: ignore[arg-type]
+        return any("setting" in f.metadata for f in fields(cls))  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from postroom.errors import Forbidden
-from postroom.model import LoginPolicy, PopSettings, WebSettings
+from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from postroom.service import Caller, Context
 from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
@@ -37,7 +37,7 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                             "security.policy.set", "security/policy",
                             {"max_source_failures": 10, "trusted_networks": ["127.0.0.0/8", "::1/128"]},
                             {"max_source_failures": 3, "trusted_networks": []}),
-    "connector.set": (lambda ctx: connectors.set_connector(ctx, "Client EX01", enabled=False),
+    "connector.set": (lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(enabled=False)),
                       "connector.set", "server/EX01/connector/Client EX01", {"enabled": True}, {"enabled": False}),
     "connector.remove": (lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
                          "connector.remove", "server/EX01/connector/Default EX01", ANY, None),

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from postroom.cli import app
 from postroom.cli_settings import setting_options
 from postroom.errors import ValidationError
-from postroom.model import LoginPolicy, PopSettings, WebSettings
+from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from postroom.settings_table import Changes, setting, size_text
 from postroom.validation import ValidatedSettings, _bool, int_in_range, parse_quota
 from postroom.web.bodies import Body
@@ -76,16 +76,19 @@ def test_a_change_object_holds_declared_settings_only() -> None:
         PopSettings().apply(WebSettings.changes(session_timeout="1h"))
 
 
-@pytest.mark.parametrize("cls", [PopSettings, WebSettings, LoginPolicy])
+@pytest.mark.parametrize("cls", [PopSettings, WebSettings, LoginPolicy, ReceiveConnector])
 def test_every_setting_is_declared_with_help_and_its_validator(cls: Any) -> None:
     for entry in cls.table():
         assert entry.help, entry.name
-        assert entry.parse(entry.name, cls().to_dict()[entry.name]) == getattr(cls(), entry.name)
+        default = cls("Relay", "EX01") if cls is ReceiveConnector else cls()
+        assert entry.parse(entry.name, default.to_dict()[entry.name]) == getattr(default, entry.name)
 
 
 @pytest.mark.parametrize("command, cls", [(["pop", "set"], PopSettings), (["web", "set"], WebSettings),
-                                          (["security", "policy", "set"], LoginPolicy)])
+                                          (["security", "policy", "set"], LoginPolicy),
+                                          (["connector", "set"], ReceiveConnector)])
 def test_the_set_commands_offer_exactly_the_declared_settings(command: list[str], cls: Any) -> None:
     help_text = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "250"}).output
     offered = {name.replace("-", "_") for name in re.findall(r"(?<![\w-])--([a-z][a-z-]*)", help_text)}
-    assert offered - {"data", "server", "json", "help"} == set(cls.table().names)
+    offered -= {"data", "server", "json", "help", "disabled", "no_require_tls"}  # the off side of on/off flags
+    assert offered == set(cls.table().names)

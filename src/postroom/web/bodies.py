@@ -12,7 +12,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..model import LoginPolicy, PopSettings, WebSettings
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from .settings_models import Bindings, Flag, Number, changes_model
 
 
@@ -69,34 +69,11 @@ class ServiceChanges(Body):
 WebChanges = changes_model("WebChanges", WebSettings.table(), Body, model_config=example(session_timeout="8h"))
 
 
-class ConnectorChanges(Body):
-    model_config = example(enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB")
-
-    enabled: Flag | None = None
-    bindings: Bindings | None = None
-    remote_ip_ranges: list[str] | str | None = None
-    auth: list[str] | str | None = None
-    permission_groups: list[str] | str | None = None
-    require_tls: Flag | None = None
-    max_message_size: Number | None = None
-    max_recipients_per_message: Number | None = None
-    max_inbound_connections: Number | None = None
-    max_inbound_connections_per_source: Number | None = None
-    connection_timeout: Number | None = None
-    connection_inactivity_timeout: Number | None = None
-    banner: str | None = None
-    fqdn: str | None = None
-    certificate: str | None = None
-    certificate_key: str | None = None
-    protocol_log: Flag | None = None
-    protocol_log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
-    protocol_log_max_directory_size: Number | None = None  # octets or "250MB"; 0 or "unlimited": no limit
-    protocol_log_max_file_size: Number | None = None
-    proxy_protocol: Flag | None = None
-    proxy_trusted_networks: list[str] | str | None = None
+ConnectorChanges = changes_model("ConnectorChanges", ReceiveConnector.table(), Body, model_config=example(
+    enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB"))
 
 
-class NewConnector(ConnectorChanges):
+class NewConnector(ConnectorChanges):  # type: ignore[misc,valid-type]
     model_config = example(name="Relay", usage="custom", bindings=["127.0.0.1:2526"],
                            remote_ip_ranges=["192.0.2.0/24"], permission_groups=["anonymous"])
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from ..model import PopSettings, WebSettings
+from ..model import PopSettings, ReceiveConnector, WebSettings
 from ..service import connectors as connector_ops
 from ..service import pop as pop_ops
 from ..service import services as service_ops
@@ -92,7 +92,8 @@ async def list_connectors(server: ServerName, ctx: Ctx) -> Any:
 @router.post("/receive-connectors", tags=["connectors"], **documented(ConnectorView, status.HTTP_201_CREATED, "Created"))
 async def new_connector(server: ServerName, body: NewConnector, ctx: Ctx) -> Any:
     """Create a receive connector of a usage type (custom needs bindings); explicit properties win."""
-    return await connector_ops.new_connector(ctx, body.name, server, body.usage, **body.properties())
+    return await connector_ops.new_connector(ctx, body.name, server, body.usage,
+                                            ReceiveConnector.changes(body.properties()))
 
 
 @router.get("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))
@@ -104,7 +105,7 @@ async def show_connector(server: ServerName, name: ConnectorName, ctx: Ctx) -> A
 @router.patch("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))
 async def set_connector(server: ServerName, name: ConnectorName, body: ConnectorChanges, ctx: Ctx) -> Any:
     """Change a connector's properties; applies live."""
-    return await connector_ops.set_connector(ctx, name, server, **body.given())
+    return await connector_ops.set_connector(ctx, name, server, ReceiveConnector.changes(body.given()))
 
 
 @router.delete("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))

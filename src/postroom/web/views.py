@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
-from ..model import LoginPolicy, PopSettings, WebSettings
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from .errors import ERROR_RESPONSES
 from .settings_models import view_model
 
@@ -46,34 +46,8 @@ class ServicesView(BaseModel):
 WebSettingsView = view_model("WebSettingsView", WebSettings.table(), before={"server": str})
 
 
-class ConnectorView(BaseModel):
-    name: str
-    server: str
-    enabled: bool
-    bindings: list[str]
-    remote_ip_ranges: list[str]
-    auth: list[str]
-    permission_groups: list[str]
-    require_tls: bool
-    max_message_size: int
-    max_recipients_per_message: int
-    max_inbound_connections: int
-    max_inbound_connections_per_source: int
-    connection_timeout: int
-    connection_inactivity_timeout: int
-    banner: str | None
-    fqdn: str | None
-    certificate: str | None
-    certificate_key: str | None
-    protocol_log: bool
-    protocol_log_max_age: int
-    protocol_log_max_directory_size: int
-    protocol_log_max_file_size: int
-    proxy_protocol: bool
-    proxy_trusted_networks: list[str]
-    state: str
-    listening: list[str]
-    errors: list[str]
+ConnectorView = view_model("ConnectorView", ReceiveConnector.table(), before={"name": str, "server": str},
+                           after={"state": str, "listening": list[str], "errors": list[str]})
 
 
 # recipients ----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from fastapi.responses import Response
 
 from ...errors import ValidationError
 from ...model import PopSettings
-from ...settings_table import age_text, size_text
 from ...service import client_settings as client_ops
 from ...service import pop as pop_ops
 from ...service import services as service_ops
@@ -58,18 +57,6 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any], names: Itera
                 text = "on" if value else "off"
             changed.append(f"{labels.get(name, name.replace('_', ' '))}: {text if text not in (None, '') else '(none)'}")
     return changed
-
-
-LOG_SIZES = frozenset({"log_per_file_size_quota", "log_max_directory_size", "protocol_log_max_directory_size",
-                       "protocol_log_max_file_size"})
-LOG_AGES = frozenset({"log_max_age", "protocol_log_max_age"})
-
-
-def log_limits_text(view: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, Any]:
-    """The protocol-log limits of `view` as the admin would type them, unless just typed."""
-    shown = {name: size_text(view[name]) for name in LOG_SIZES if name in view}
-    shown.update({name: age_text(view[name]) for name in LOG_AGES if name in view})
-    return {name: text for name, text in shown.items() if name not in (typed or {})}
 
 
 def tab_of(tab: str | None, tabs: tuple[tuple[str, str], ...]) -> str:

@@ -4,6 +4,7 @@ labels of the notice after a save. Templates render a table entry with `f.settin
 (pop3_macros.html): its form label, hint and input mode come from the table too."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Mapping
 
 from ...settings_table import SettingsTable
@@ -28,6 +29,13 @@ def form_changes(table: SettingsTable, names: Iterable[str], fields: Mapping[str
         widget = table[name].widget
         if widget == "checkbox":
             changes[name] = name in fields
+        elif widget == "checkboxes":  # one box per allowed value
+            boxes = fields.get(name, [])
+            chosen = [str(v).strip() for v in (boxes if isinstance(boxes, list) else [boxes]) if str(v).strip()]
+            changes[name] = ",".join(chosen) or table[name].unchecked
+        elif widget == "lines":  # a textarea: one value a line (commas and spaces separate too)
+            lines = re.split(r"[\s,]+", str(fields.get(name, "")))
+            changes[name] = ",".join(line for line in lines if line)
         elif widget == "list":
             rows = fields.get(name, [])
             rows = rows if isinstance(rows, list) else [rows]
@@ -42,7 +50,8 @@ def form_changes(table: SettingsTable, names: Iterable[str], fields: Mapping[str
 
 def typed_values(table: SettingsTable, changes: Mapping[str, Any]) -> dict[str, Any]:
     """The form's values as the admin typed them, to show again after a refusal."""
-    return {name: ([v for v in value.split(",") if v] if table[name].widget == "list" else value)
+    lists = ("list", "lines", "checkboxes")
+    return {name: ([v for v in value.split(",") if v] if table[name].widget in lists else value)
             for name, value in changes.items()}
 
 
