@@ -72,10 +72,6 @@ class Setting:
     default: Any = None
 
     @property
-    def option(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    @property
     def notice_label(self) -> str:
         return self.label or self.name.replace("_", " ")
 

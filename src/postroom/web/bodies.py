@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
-from .settings_models import Bindings, Flag, Number, changes_model
+from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can

@@ -16,7 +16,7 @@ def tab_fields(table: SettingsTable) -> dict[str, tuple[str, ...]]:
 
 def notice_labels(table: SettingsTable) -> dict[str, str]:
     """The console's names for the settings, in the notice after a save ("logon method: ...")."""
-    return {s.name: s.notice_label for s in table}
+    return table.labels()
 
 
 def form_changes(table: SettingsTable, names: Iterable[str], fields: Mapping[str, Any]) -> dict[str, Any]:
