@@ -16,8 +16,10 @@ from typing import Annotated, Any, Awaitable, Callable, Optional
 import typer
 
 from . import __version__
+from .cli_settings import Changes, setting_options
 from .cli_output import console, emit, err_console, show_record, show_table
 from .datadir import read_local_server
+from .model import PopSettings
 from .errors import (
     Conflict, Forbidden, NotFound, PostroomError, StoreCorrupted, Unauthenticated, Unavailable, ValidationError,
 )
@@ -283,38 +285,11 @@ def _opt(help_text: str) -> Any:
 
 
 @pop_app.command("set")
-def pop_set(
-    data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
-    login_type: Annotated[Optional[str], _opt("plain-text-login, plain-text-authentication or secure-login.")] = None,
-    bindings: Annotated[Optional[str], _opt("Plain/STLS listeners, comma-separated IP:port ('' for none).")] = None,
-    ssl_bindings: Annotated[Optional[str], _opt("Implicit-TLS listeners, comma-separated IP:port ('' for none).")] = None,
-    certificate: Annotated[Optional[str], _opt("PEM file with the certificate (and key), or a name under DATA/tls.")] = None,
-    certificate_key: Annotated[Optional[str], _opt("PEM file with the private key, if not inside --certificate.")] = None,
-    banner: Annotated[Optional[str], _opt("Greeting text after +OK.")] = None,
-    max_connections: Annotated[Optional[str], _opt("Total connections (1..2147483647).")] = None,
-    max_connections_from_single_ip: Annotated[Optional[str], _opt("Connections from one IP (1..2147483647).")] = None,
-    max_connections_per_user: Annotated[Optional[str], _opt("Connections per mailbox (1..2147483647).")] = None,
-    max_command_size: Annotated[Optional[str], _opt("Longest command line in bytes (40..1024).")] = None,
-    authenticated_timeout: Annotated[Optional[str], _opt("Idle time after login: 30s..1h (e.g. 30m, 00:30:00).")] = None,
-    preauthenticated_timeout: Annotated[Optional[str], _opt("Idle time before login: 30s..1h.")] = None,
-    sort_order: Annotated[Optional[str], _opt("ascending or descending (message numbering).")] = None,
-    protocol_log: Annotated[Optional[str], _opt("enabled or disabled.")] = None,
-    log_file_roll_over: Annotated[Optional[str], _opt("When the protocol log starts a new file: hourly, daily, "
-                                                      "weekly or monthly.")] = None,
-    log_per_file_size_quota: Annotated[Optional[str], _opt("Largest protocol-log file, e.g. 10MB (0 or unlimited: "
-                                                           "no limit, one file per period).")] = None,
-    log_max_age: Annotated[Optional[str], _opt("Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 "
-                                               "(0: keep).")] = None,
-    log_max_directory_size: Annotated[Optional[str], _opt("Largest protocol-log folder, oldest files deleted first, "
-                                                          "e.g. 250MB (0 or unlimited: no limit).")] = None,
-    proxy_protocol: Annotated[Optional[str], _opt("enabled or disabled: every POP3 binding expects a PROXY header "
-                                                  "(v1/v2) from a load balancer.")] = None,
-    proxy_trusted_networks: Annotated[Optional[str], _opt("Load balancers allowed to send it: IPs or CIDR blocks, "
-                                                          "comma-separated ('' for none).")] = None,
-) -> None:
+@setting_options(PopSettings.table())
+def pop_set(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
+            changes: Changes = PopSettings.changes()) -> None:
     """Change POP3 settings; every change applies live, without a restart."""
-    given = {k: v for k, v in locals().items() if k not in ("data", "server", "json_out") and v is not None}
-    view = run(data, lambda ctx: pop_ops.set_pop(ctx, server, **given))
+    view = run(data, lambda ctx: pop_ops.set_pop(ctx, server, changes))
     emit(view) if json_out else show_record(view)
 
 

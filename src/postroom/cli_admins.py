@@ -11,7 +11,8 @@ import typer
 
 from .cli import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, _opt, admin_app, read_password, run, web_app
 from .cli_output import console, emit, show_record, show_table
-from .model import ROLE_GROUPS
+from .cli_settings import Changes, setting_options
+from .model import ROLE_GROUPS, WebSettings
 from .service import admins as admin_ops
 from .service import web as web_ops
 
@@ -108,15 +109,9 @@ def web_show(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json
 
 
 @web_app.command("set")
+@setting_options(WebSettings.table())
 def web_set(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
-            bindings: Annotated[Optional[str], _opt("HTTPS listeners (server certificate), comma-separated IP:port ('' for none).")] = None,
-            http_bindings: Annotated[Optional[str], _opt("Plain HTTP listeners, loopback only, e.g. 127.0.0.1:8080 ('' for none).")] = None,
-            session_timeout: Annotated[Optional[str], _opt("Console inactivity before signing in again: 5m..7d (e.g. 8h).")] = None,
-            max_connections: Annotated[Optional[int], _opt("Admin connections open at once, all clients: 1..1000000 (default 500).")] = None,
-            max_connections_per_source: Annotated[Optional[int], _opt("Admin connections open at once from one address: 1..1000000 (default 20).")] = None,
-            request_timeout: Annotated[Optional[str], _opt("Time a client has to send a request's headers and body: 1s..1h (default 20s).")] = None,
-            keep_alive_timeout: Annotated[Optional[str], _opt("Idle time between requests on one connection: 1s..1h (default 30s).")] = None) -> None:
+            changes: Changes = WebSettings.changes()) -> None:
     """Change the admin service's bindings, session timeout, connection caps or timeouts; applies live."""
-    given = {k: v for k, v in locals().items() if k not in ("data", "server", "json_out") and v is not None}
-    view = run(data, lambda ctx: web_ops.set_web(ctx, server, **given))
+    view = run(data, lambda ctx: web_ops.set_web(ctx, server, changes))
     emit(view) if json_out else show_record(view)

@@ -10,9 +10,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, _opt, app, fail, run
+from .cli import DEFAULT_DATA, Data, Json, app, fail, run
 from .cli_output import console, emit, show_record, show_table
+from .cli_settings import Changes, setting_options
 from .errors import ValidationError
+from .model import LoginPolicy
 from .service import security as security_ops
 
 security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
@@ -54,24 +56,9 @@ def security_policy(context: typer.Context, data: Data = DEFAULT_DATA, json_out:
 
 
 @policy_app.command("set")
-def security_policy_set(
-    data: Data = DEFAULT_DATA, json_out: Json = False,
-    max_source_failures: Annotated[Optional[str], _opt("Failed logins from one IP address that block it (1..1000; "
-                                                       "default 10).")] = None,
-    max_mailbox_failures: Annotated[Optional[str], _opt("Failed logins on one mailbox, from untrusted sources, that "
-                                                        "block it for them (1..1000; default 20).")] = None,
-    window: Annotated[Optional[str], _opt("Time within which failures count: 1m..24h (e.g. 15m, 900, "
-                                          "00:15:00; default 15m).")] = None,
-    block_time: Annotated[Optional[str], _opt("How long a block lasts: 1m..168h (default 15m).")] = None,
-    max_delay: Annotated[Optional[str], _opt("Longest wait before a failed login's reply: 1s..60s "
-                                             "(default 15s).")] = None,
-    trusted_networks: Annotated[Optional[str], _opt("Sources never blocked nor delayed beyond the base delay: CIDR "
-                                                    "blocks, comma-separated, or none (default "
-                                                    "127.0.0.0/8,::1/128).")] = None,
-) -> None:
+@setting_options(LoginPolicy.table())
+def security_policy_set(data: Data = DEFAULT_DATA, json_out: Json = False,
+                        changes: Changes = LoginPolicy.changes()) -> None:
     """Change the login block policy; running nodes apply it within a second, without a restart."""
-    given = {"max_source_failures": max_source_failures, "max_mailbox_failures": max_mailbox_failures,
-             "window": window, "block_time": block_time, "max_delay": max_delay, "trusted_networks": trusted_networks}
-    changes = {name: value for name, value in given.items() if value is not None}
     view = run(data, lambda ctx: security_ops.set_login_policy(ctx, changes))
     emit(view) if json_out else show_record(view)

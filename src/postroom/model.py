@@ -6,10 +6,11 @@ connectors and message tracking are in `postroom.model_transport` and re-exporte
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+from .settings_table import age_text, setting, size_text
 from .validation import (  # noqa: F401  (re-exported: part of the model's contract)
     DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
     normalise_address, normalise_bindings, normalise_domain, parse_age, parse_binding, parse_duration, parse_quota,
@@ -49,73 +50,100 @@ SERVICE_NAMES = ("pop3", "smtp", "admin")
 
 @dataclass(frozen=True)
 class PopSettings(ValidatedSettings):
-    """Exchange's Set-PopSettings, per server. Defaults are Exchange's."""
+    """Exchange's Set-PopSettings, per server. Defaults are Exchange's. Each field is the one
+    declaration of a setting (settings_table.py): CLI option, API field, console field, check."""
 
     _kind: ClassVar[str] = "a POP setting"
 
-    login_type: LoginType = LoginType.SECURE_LOGIN
-    bindings: tuple[str, ...] = ("0.0.0.0:110", "[::]:110")
-    ssl_bindings: tuple[str, ...] = ("0.0.0.0:995", "[::]:995")
-    certificate: str | None = None  # PEM path (certificate, and the key unless certificate_key)
-    certificate_key: str | None = None
-    banner: str = DEFAULT_POP_BANNER
-    max_connections: int = 2147483647
-    max_connections_from_single_ip: int = 2147483647
-    max_connections_per_user: int = 16
-    max_command_size: int = 512
-    authenticated_timeout: int = 1800  # seconds
-    preauthenticated_timeout: int = 60  # seconds
-    sort_order: SortOrder = SortOrder.ASCENDING
-    protocol_log: bool = False
+    login_type: LoginType = setting(
+        LoginType.SECURE_LOGIN, lambda n, v: enum_value(LoginType, n, v),
+        "plain-text-login, plain-text-authentication or secure-login.", exchange="LoginType",
+        tab="authentication", label="logon method", widget="choice")
+    bindings: tuple[str, ...] = setting(
+        ("0.0.0.0:110", "[::]:110"), normalise_bindings,
+        "Plain/STLS listeners, comma-separated IP:port ('' for none).", exchange="UnencryptedOrTLSBindings",
+        tab="binding", label="unencrypted or TLS bindings", widget="list")
+    ssl_bindings: tuple[str, ...] = setting(
+        ("0.0.0.0:995", "[::]:995"), normalise_bindings,
+        "Implicit-TLS listeners, comma-separated IP:port ('' for none).", exchange="SSLBindings",
+        tab="binding", label="SSL bindings", widget="list")
+    # PEM path (certificate, and the key unless certificate_key)
+    certificate: str | None = setting(
+        None, _optional_text, "PEM file with the certificate (and key), or a name under DATA/tls.",
+        exchange="X509CertificateName", tab="certificate", label="certificate")
+    certificate_key: str | None = setting(
+        None, _optional_text, "PEM file with the private key, if not inside --certificate.",
+        tab="certificate", label="certificate key")
+    banner: str = setting(DEFAULT_POP_BANNER, _banner, "Greeting text after +OK.", exchange="Banner",
+                          tab="general", label="banner")
+    max_connections: int = setting(
+        2147483647, lambda n, v: int_in_range(n, v, 1, _MAX_INT32), "Total connections (1..2147483647).",
+        exchange="MaxConnections", tab="connection", widget="number", form_label="Maximum connections",
+        hint="All sessions on this server, logged on or not (2147483647: unlimited).")
+    max_connections_from_single_ip: int = setting(
+        2147483647, lambda n, v: int_in_range(n, v, 1, _MAX_INT32), "Connections from one IP (1..2147483647).",
+        exchange="MaxConnectionFromSingleIP", tab="connection",
+        widget="number", form_label="Maximum connections from a single IP address")
+    max_connections_per_user: int = setting(
+        16, lambda n, v: int_in_range(n, v, 1, _MAX_INT32), "Connections per mailbox (1..2147483647).",
+        exchange="MaxConnectionsPerUser", tab="connection", widget="number", form_label="Maximum connections per user",
+        hint="Sessions one mailbox may have at once (Exchange's default: 16).")
+    max_command_size: int = setting(
+        512, lambda n, v: int_in_range(n, v, 40, 1024), "Longest command line in bytes (40..1024).",
+        exchange="MaxCommandSize", tab="connection", unit="octets", widget="number", form_label="Maximum command size (bytes)",
+        hint="40 to 1024; 512 by default.")
+    authenticated_timeout: int = setting(
+        1800, lambda n, v: parse_duration(n, v, 30, 3600), "Idle time after login: 30s..1h (e.g. 30m, 00:30:00).",
+        exchange="AuthenticatedConnectionTimeout", tab="connection", unit="seconds",
+        form_label="Authenticated connection time-out (seconds)",
+        hint="Idle time before a logged-on session is closed: 30 to 3600 (also 30m or 00:30:00).")
+    preauthenticated_timeout: int = setting(
+        60, lambda n, v: parse_duration(n, v, 30, 3600), "Idle time before login: 30s..1h.",
+        exchange="PreAuthenticatedConnectionTimeout", tab="connection", unit="seconds",
+        form_label="Unauthenticated connection time-out (seconds)",
+        hint="Idle time before a session that has not logged on is closed: 30 to 3600.")
+    sort_order: SortOrder = setting(
+        SortOrder.ASCENDING, lambda n, v: enum_value(SortOrder, n, v),
+        "ascending or descending (message numbering).", exchange="MessageRetrievalSortOrder",
+        tab="retrieval", label="sort order", widget="choice")
+    protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLogEnabled",
+                                 tab="retrieval", label="protocol logging", widget="checkbox")
     # Exchange's LogFileRollOverSettings (Daily as in Exchange 2010/2013; 2016+ say Hourly) and
     # LogPerFileSizeQuota (0: no size limit). Exchange has no clean-up for the POP3 log; postroom
     # deletes old files with the transport's receive-protocol-log defaults (30 days, 250 MB).
-    log_file_roll_over: LogFileRollOver = LogFileRollOver.DAILY
-    log_per_file_size_quota: int = 0  # octets
-    log_max_age: int = DEFAULT_LOG_MAX_AGE  # seconds, 0: keep
-    log_max_directory_size: int = DEFAULT_LOG_MAX_DIRECTORY_SIZE  # octets, 0: no limit
+    log_file_roll_over: LogFileRollOver = setting(
+        LogFileRollOver.DAILY, lambda n, v: enum_value(LogFileRollOver, n, v),
+        "When the protocol log starts a new file: hourly, daily, weekly or monthly.",
+        exchange="LogFileRollOverSettings", tab="retrieval", label="log file roll-over", widget="choice")
+    log_per_file_size_quota: int = setting(
+        0, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log file, e.g. 10MB (0 or unlimited: no limit, one file per period).",
+        exchange="LogPerFileSizeQuota", tab="retrieval", label="log file size limit", unit="octets",
+        display=size_text, form_label="Maximum log file size",
+        hint="Octets or 64KB, 10MB, 1GB; unlimited (or 0) for one file per period.")
+    log_max_age: int = setting(
+        DEFAULT_LOG_MAX_AGE, parse_age,
+        "Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).",
+        tab="retrieval", label="log maximum age", unit="seconds", display=age_text,
+        form_label="Maximum log file age",
+        hint="Older files are deleted: 30d, 12h, 30.00:00:00 or seconds; 0 keeps them.")
+    log_max_directory_size: int = setting(
+        DEFAULT_LOG_MAX_DIRECTORY_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log folder, oldest files deleted first, e.g. 250MB (0 or unlimited: no limit).",
+        tab="retrieval", label="log folder size limit", unit="octets", display=size_text,
+        form_label="Maximum log folder size",
+        hint="The oldest files are deleted beyond it: e.g. 250MB; unlimited (or 0) for no limit.")
     # Behind a TCP load balancer (not an Exchange setting): every POP3 binding expects a PROXY
     # header (v1 or v2), accepted only from these balancers (server/proxy.py).
-    proxy_protocol: bool = False
-    proxy_trusted_networks: tuple[str, ...] = ()
+    proxy_protocol: bool = setting(
+        False, _bool, "enabled or disabled: every POP3 binding expects a PROXY header (v1/v2) from a load balancer.",
+        tab="binding", label="PROXY protocol", widget="checkbox")
+    proxy_trusted_networks: tuple[str, ...] = setting(
+        (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated ('' for none).",
+        tab="binding", label="load balancers")
 
     def _check_rules(self) -> None:
         check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["proxy_trusted_networks"] = list(self.proxy_trusted_networks)
-        data["login_type"] = self.login_type.value
-        data["sort_order"] = self.sort_order.value
-        data["log_file_roll_over"] = self.log_file_roll_over.value
-        data["bindings"] = list(self.bindings)
-        data["ssl_bindings"] = list(self.ssl_bindings)
-        return data
-
-
-_POP_VALIDATORS: dict[str, Any] = {
-    "login_type": lambda n, v: enum_value(LoginType, n, v),
-    "bindings": normalise_bindings,
-    "ssl_bindings": normalise_bindings,
-    "certificate": _optional_text,
-    "certificate_key": _optional_text,
-    "banner": _banner,
-    "max_connections": lambda n, v: int_in_range(n, v, 1, _MAX_INT32),
-    "max_connections_from_single_ip": lambda n, v: int_in_range(n, v, 1, _MAX_INT32),
-    "max_connections_per_user": lambda n, v: int_in_range(n, v, 1, _MAX_INT32),
-    "max_command_size": lambda n, v: int_in_range(n, v, 40, 1024),
-    "authenticated_timeout": lambda n, v: parse_duration(n, v, 30, 3600),
-    "preauthenticated_timeout": lambda n, v: parse_duration(n, v, 30, 3600),
-    "sort_order": lambda n, v: enum_value(SortOrder, n, v),
-    "protocol_log": _bool,
-    "log_file_roll_over": lambda n, v: enum_value(LogFileRollOver, n, v),
-    "log_per_file_size_quota": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-    "log_max_age": parse_age,
-    "log_max_directory_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-    "proxy_protocol": _bool,
-    "proxy_trusted_networks": proxy_networks,
-}
-PopSettings._validators = _POP_VALIDATORS
 
 
 @dataclass(frozen=True)

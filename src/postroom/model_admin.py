@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import ValidationError
+from .settings_table import setting
 from .validation import ValidatedSettings, int_in_range, normalise_bindings, parse_binding, parse_duration
 
 ROLE_GROUPS = ("organization-management", "server-management", "recipient-management", "view-only")
@@ -95,41 +96,48 @@ class WebSettings(ValidatedSettings):
     serve plain HTTP and are refused anywhere but loopback (the dev profile uses 127.0.0.1:8080).
     """
 
-    bindings: tuple[str, ...] = ("0.0.0.0:443", "[::]:443")
-    http_bindings: tuple[str, ...] = ()
-    session_timeout: int = 28800  # seconds of console inactivity before signing in again (8 h)
-    # Connection caps and timeouts of the admin listeners (server/admin_limits.py): a flood of
-    # the admin port must not take the descriptors POP3 and SMTP need.
-    max_connections: int = 500  # open at once, all sources (also held to 1/4 of the file limit)
-    max_connections_per_source: int = 20  # open at once from one client address (SMTP's default)
-    request_timeout: int = 20  # seconds to send a request's headers and body (Apache: 20 s)
-    keep_alive_timeout: int = 30  # idle seconds between requests on one connection
     _kind: ClassVar[str] = "an admin service setting"
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["bindings"] = list(self.bindings)
-        data["http_bindings"] = list(self.http_bindings)
-        return data
+    bindings: tuple[str, ...] = setting(
+        ("0.0.0.0:443", "[::]:443"), normalise_bindings,
+        "HTTPS listeners (server certificate), comma-separated IP:port ('' for none).", widget="list")
+    http_bindings: tuple[str, ...] = setting(
+        (), _http_bindings, "Plain HTTP listeners, loopback only, e.g. 127.0.0.1:8080 ('' for none).", widget="list")
+    # seconds of console inactivity before signing in again (8 h)
+    session_timeout: int = setting(
+        28800, lambda n, v: parse_duration(n, v, 300, 7 * 86400),
+        "Console inactivity before signing in again: 5m..7d (e.g. 8h).", tab="general",
+        label="console session timeout", unit="seconds", form_label="Console session time-out (seconds)",
+        hint="Inactivity before signing in again: 300 to 604800 (also 8h).")
+    # Connection caps and timeouts of the admin listeners (server/admin_limits.py): a flood of
+    # the admin port must not take the descriptors POP3 and SMTP need.
+    max_connections: int = setting(  # open at once, all sources (also held to 1/4 of the file limit)
+        500, lambda n, v: int_in_range(n, v, 1, 1_000_000),
+        "Admin connections open at once, all clients: 1..1000000 (default 500).", cli_type=int, tab="general",
+        label="maximum connections", widget="number", form_label="Maximum connections",
+        hint="Open at once from all clients; also held to a quarter of the process's file limit.")
+    max_connections_per_source: int = setting(  # open at once from one client address (SMTP's default)
+        20, lambda n, v: int_in_range(n, v, 1, 1_000_000),
+        "Admin connections open at once from one address: 1..1000000 (default 20).", cli_type=int, tab="general",
+        label="maximum connections from a single IP address", widget="number",
+        form_label="Maximum connections from a single IP address",
+        hint="Beyond either limit a connection is answered 503 and closed at once.")
+    request_timeout: int = setting(  # seconds to send a request's headers and body (Apache: 20 s)
+        20, lambda n, v: parse_duration(n, v, 1, 3600),
+        "Time a client has to send a request's headers and body: 1s..1h (default 20s).", tab="general",
+        label="request time-out", unit="seconds", form_label="Request time-out (seconds)",
+        hint="Time a client has to send a request's headers and body, else 408 and closed: 1 to 3600.")
+    keep_alive_timeout: int = setting(  # idle seconds between requests on one connection
+        30, lambda n, v: parse_duration(n, v, 1, 3600),
+        "Idle time between requests on one connection: 1s..1h (default 30s).", tab="general",
+        label="keep-alive time-out", unit="seconds", form_label="Keep-alive time-out (seconds)",
+        hint="Idle time between requests on one connection: 1 to 3600.")
 
-    def with_changes(self, **changes: Any) -> "WebSettings":
-        result = super().with_changes(**changes)
-        both = set(result.bindings) & set(result.http_bindings)
+    def _check_rules(self) -> None:
+        both = set(self.bindings) & set(self.http_bindings)
         if both:
             raise ValidationError("http_bindings", f"{', '.join(sorted(both))} is also an HTTPS binding")
-        return result
 
-
-_WEB_VALIDATORS: dict[str, Any] = {
-    "bindings": normalise_bindings,
-    "http_bindings": _http_bindings,
-    "session_timeout": lambda n, v: parse_duration(n, v, 300, 7 * 86400),
-    "max_connections": lambda n, v: int_in_range(n, v, 1, 1_000_000),
-    "max_connections_per_source": lambda n, v: int_in_range(n, v, 1, 1_000_000),
-    "request_timeout": lambda n, v: parse_duration(n, v, 1, 3600),
-    "keep_alive_timeout": lambda n, v: parse_duration(n, v, 1, 3600),
-}
-WebSettings._validators = _WEB_VALIDATORS
 
 DEV_WEB_SETTINGS = WebSettings(bindings=(), http_bindings=("127.0.0.1:8080",))
 __all__ = ["Admin", "ApiToken", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEV_WEB_SETTINGS", "ROLE_GROUPS",

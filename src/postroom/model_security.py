@@ -8,10 +8,11 @@ apply a change within a second (lockout.py runs it). Values are checked here, on
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import ValidationError
+from .settings_table import setting
 from .validation import ValidatedSettings, int_in_range, parse_duration
 
 FAILURE_LIMITS = (1, 1000)  # failed logins that start a block (Exchange's lockout threshold: up to 999)
@@ -54,25 +55,41 @@ class LoginPolicy(ValidatedSettings):
 
     _kind: ClassVar[str] = "a login policy setting"
 
-    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
-    max_source_failures: int = 10
-    max_mailbox_failures: int = 20
-    window: int = 900  # seconds
-    block_time: int = 900  # seconds
-    max_delay: int = 15  # seconds
+    trusted_networks: tuple[str, ...] = setting(
+        ("127.0.0.0/8", "::1/128"), trusted_networks,
+        "Sources never blocked nor delayed beyond the base delay: CIDR blocks, comma-separated, or none (default "
+        "127.0.0.0/8,::1/128).", tab="policy", label="trusted networks", input_rank=1, form_label="Trusted networks",
+        hint="Never blocked, and not delayed beyond the normal delay: CIDR blocks, comma-separated, or none "
+             "(default 127.0.0.0/8, ::1/128).")
+    max_source_failures: int = setting(
+        10, lambda n, v: int_in_range(n, v, *FAILURE_LIMITS),
+        "Failed logins from one IP address that block it (1..1000; default 10).", exchange="LockoutThreshold",
+        tab="policy", label="failed logins that block a source", widget="number",
+        form_label="Failed logins that block a source",
+        hint="From one IP address within the window: 1 to 1000 (default 10).")
+    max_mailbox_failures: int = setting(
+        20, lambda n, v: int_in_range(n, v, *FAILURE_LIMITS),
+        "Failed logins on one mailbox, from untrusted sources, that block it for them (1..1000; default 20).",
+        tab="policy", label="failed logins that block a mailbox", widget="number",
+        form_label="Failed logins that block a mailbox",
+        hint="On one mailbox from untrusted sources within the window: 1 to 1000 (default 20); a trusted source "
+             "still logs in.")
+    window: int = setting(
+        900, lambda n, v: parse_duration(n, v, *WINDOW_LIMITS),
+        "Time within which failures count: 1m..24h (e.g. 15m, 900, 00:15:00; default 15m).",
+        exchange="LockoutObservationWindow", tab="policy", label="counting window (s)", unit="seconds",
+        form_label="Window (seconds)",
+        hint="Failures older than this no longer count: 60 to 86400 (default 900, 15 min).")
+    block_time: int = setting(
+        900, lambda n, v: parse_duration(n, v, *BLOCK_TIME_LIMITS), "How long a block lasts: 1m..168h (default 15m).",
+        exchange="LockoutDuration", tab="policy", label="block time (s)", unit="seconds",
+        form_label="Block time (seconds)", hint="How long a block lasts: 60 to 604800 (default 900, 15 min).")
+    max_delay: int = setting(
+        15, lambda n, v: parse_duration(n, v, *MAX_DELAY_LIMITS),
+        "Longest wait before a failed login's reply: 1s..60s (default 15s).", tab="policy",
+        label="longest delay (s)", unit="seconds", form_label="Longest delay after a failed login (seconds)",
+        hint="The wait before a failed login's reply doubles with each failure from a source, up to this: 1 to 60 "
+             "(default 15).")
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["trusted_networks"] = list(self.trusted_networks)
-        return data
 
-
-LoginPolicy._validators = {
-    "trusted_networks": trusted_networks,
-    "max_source_failures": lambda n, v: int_in_range(n, v, *FAILURE_LIMITS),
-    "max_mailbox_failures": lambda n, v: int_in_range(n, v, *FAILURE_LIMITS),
-    "window": lambda n, v: parse_duration(n, v, *WINDOW_LIMITS),
-    "block_time": lambda n, v: parse_duration(n, v, *BLOCK_TIME_LIMITS),
-    "max_delay": lambda n, v: parse_duration(n, v, *MAX_DELAY_LIMITS),
-}
 __all__ = ["BLOCK_TIME_LIMITS", "FAILURE_LIMITS", "LoginPolicy", "MAX_DELAY_LIMITS", "WINDOW_LIMITS"]

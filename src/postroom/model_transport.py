@@ -9,10 +9,12 @@ import ipaddress
 import re
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ValidationError
+from .settings_table import age_text, setting, size_text
 from .validation import (
+    ValidatedSettings,
     DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL,
     _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings, normalise_domain,
     parse_age, parse_duration, parse_quota, check_proxy, proxy_networks,
@@ -127,47 +129,94 @@ def _hostname(name: str, value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class ReceiveConnector:
-    """Exchange's Set-ReceiveConnector, per server. Defaults are Exchange's (Custom usage)."""
+class ReceiveConnector(ValidatedSettings):
+    """Exchange's Set-ReceiveConnector, per server. Defaults are Exchange's (Custom usage).
+    `name` and `server` identify it; every other field is a setting declared once (settings_table.py)."""
+
+    _kind: ClassVar[str] = "a receive connector property"
 
     name: str
     server: str
-    enabled: bool = True
-    bindings: tuple[str, ...] = ("0.0.0.0:25", "[::]:25")
-    remote_ip_ranges: tuple[str, ...] = (ALL_IPV4, ALL_IPV6)
-    auth: tuple[str, ...] = ("tls",)
-    permission_groups: tuple[str, ...] = ()
-    require_tls: bool = False
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_recipients_per_message: int = 200
-    max_inbound_connections: int = 5000
-    max_inbound_connections_per_source: int = 20
-    connection_timeout: int = 600  # seconds
-    connection_inactivity_timeout: int = 300  # seconds
-    banner: str | None = None  # text after "220 "; None: "<fqdn> postroom ESMTP service ready"
-    fqdn: str | None = None  # None: the server's FQDN
-    certificate: str | None = None  # None: the server's certificate (its POP3 certificate)
-    certificate_key: str | None = None
-    protocol_log: bool = False
+    enabled: bool = setting(True, _bool, "Whether the connector accepts connections.", exchange="Enabled",
+                            tab="general", cli_type=bool, cli_flag="--enabled/--disabled", widget="checkbox")
+    bindings: tuple[str, ...] = setting(
+        ("0.0.0.0:25", "[::]:25"), normalise_bindings,
+        "Local listeners, comma-separated IP:port, e.g. 0.0.0.0:587,[::]:587.", exchange="Bindings",
+        tab="network", widget="lines")
+    remote_ip_ranges: tuple[str, ...] = setting(
+        (ALL_IPV4, ALL_IPV6), _ip_ranges, "Client addresses served: IPs, ranges a-b or CIDR blocks, comma-separated "
+        "(the most specific match picks the connector).", exchange="RemoteIPRanges", tab="network",
+        label="remote IP ranges", widget="lines")
+    auth: tuple[str, ...] = setting(
+        ("tls",), _flag_set(AuthMechanism),
+        "Comma-separated: none (alone), tls, basic, basic-require-tls (needs basic and tls).",
+        exchange="AuthMechanism", tab="authentication", label="authentication", widget="checkboxes",
+        unchecked="none")  # no box at all is Exchange's None
+    permission_groups: tuple[str, ...] = setting(
+        (), _flag_set(PermissionGroup), "Comma-separated: anonymous, users ('' for none).",
+        exchange="PermissionGroups", tab="permissions", label="permission groups", widget="checkboxes")
+    require_tls: bool = setting(
+        False, _bool, "Refuse mail before STARTTLS (needs tls in --auth).", exchange="RequireTLS",
+        tab="authentication", label="require TLS", cli_type=bool, cli_flag="--require-tls/--no-require-tls",
+        widget="checkbox")
+    max_message_size: int = setting(
+        DEFAULT_MAX_MESSAGE_SIZE, lambda n, v: parse_size(n, v, 65536, _MAX_INT32),
+        "Largest message: 64KB to 2147483647 octets, e.g. 36MB or 1GB.", exchange="MaxMessageSize",
+        tab="general", tab_rank=1, unit="octets", display=size_text)
+    max_recipients_per_message: int = setting(
+        200, lambda n, v: int_in_range(n, v, 1, 512000), "Recipients per message (1..512000).",
+        exchange="MaxRecipientsPerMessage", tab="general", tab_rank=1)
+    max_inbound_connections: int = setting(
+        5000, lambda n, v: int_in_range(n, v, 1, _MAX_INT32), "Connections at once (1..2147483647).",
+        exchange="MaxInboundConnection", tab="general", tab_rank=1)
+    max_inbound_connections_per_source: int = setting(
+        20, lambda n, v: int_in_range(n, v, 1, 10000), "Connections at once from one IP (1..10000).",
+        exchange="MaxInboundConnectionPerSource", tab="general", tab_rank=1)
+    connection_timeout: int = setting(
+        600, lambda n, v: parse_duration(n, v, 1, 86400), "Longest connection: 1s..24h, e.g. 10m, 1h or 00:10:00.",
+        exchange="ConnectionTimeout", tab="general", tab_rank=1, unit="seconds")
+    connection_inactivity_timeout: int = setting(
+        300, lambda n, v: parse_duration(n, v, 1, 86400),
+        "Longest idle time, shorter than --connection-timeout, e.g. 5m.", exchange="ConnectionInactivityTimeout",
+        tab="general", tab_rank=1, unit="seconds")
+    # text after "220 "; None: "<fqdn> postroom ESMTP service ready"
+    banner: str | None = setting(None, _connector_banner, "Greeting text after 220 ('' for the default).",
+                                 exchange="Banner", tab="general")
+    fqdn: str | None = setting(None, _optional_fqdn,  # None: the server's FQDN
+                               "Name in the greeting, EHLO reply and Received header ('' for the server's).",
+                               exchange="Fqdn", tab="general", label="FQDN")
+    certificate: str | None = setting(  # None: the server's certificate (its POP3 certificate)
+        None, _optional_text, "PEM file with the certificate (and key), or a name under DATA/tls "
+        "('' for the POP3 one).")
+    certificate_key: str | None = setting(None, _optional_text,
+                                          "PEM file with the private key, if not inside --certificate.")
+    protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLoggingLevel",
+                                 tab="general", tab_rank=1, label="protocol logging", widget="checkbox")
     # Exchange sets these per server (Set-TransportService -ReceiveProtocolLogMaxAge,
     # -ReceiveProtocolLogMaxDirectorySize, -ReceiveProtocolLogMaxFileSize); postroom keeps each
     # connector's log in its own folder, so they are the connector's, with Exchange's defaults.
-    protocol_log_max_age: int = DEFAULT_LOG_MAX_AGE  # seconds, 0: keep
-    protocol_log_max_directory_size: int = DEFAULT_LOG_MAX_DIRECTORY_SIZE  # octets, 0: no limit
-    protocol_log_max_file_size: int = DEFAULT_LOG_MAX_FILE_SIZE  # octets, 0: no limit
+    protocol_log_max_age: int = setting(
+        DEFAULT_LOG_MAX_AGE, parse_age, "Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).",
+        exchange="ReceiveProtocolLogMaxAge", tab="general", tab_rank=1, label="log maximum age", unit="seconds",
+        display=age_text)
+    protocol_log_max_directory_size: int = setting(
+        DEFAULT_LOG_MAX_DIRECTORY_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log folder, oldest files deleted first, e.g. 250MB (0 or unlimited: no limit).",
+        exchange="ReceiveProtocolLogMaxDirectorySize", tab="general", tab_rank=1, label="log folder size limit",
+        unit="octets", display=size_text)
+    protocol_log_max_file_size: int = setting(
+        DEFAULT_LOG_MAX_FILE_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log file, e.g. 10MB (0 or unlimited: one file a day).",
+        exchange="ReceiveProtocolLogMaxFileSize", tab="general", tab_rank=1, label="log file size limit",
+        unit="octets", display=size_text)
     # Behind a TCP load balancer (not an Exchange setting): the connector's bindings expect a
     # PROXY header (v1 or v2), accepted only from these balancers (server/proxy.py).
-    proxy_protocol: bool = False
-    proxy_trusted_networks: tuple[str, ...] = ()
-
-    # The properties an admin may set (name and server identify the connector).
-    SETTABLE = (
-        "enabled", "bindings", "remote_ip_ranges", "auth", "permission_groups", "require_tls",
-        "max_message_size", "max_recipients_per_message", "max_inbound_connections",
-        "max_inbound_connections_per_source", "connection_timeout", "connection_inactivity_timeout",
-        "banner", "fqdn", "certificate", "certificate_key", "protocol_log", "protocol_log_max_age",
-        "protocol_log_max_directory_size", "protocol_log_max_file_size", "proxy_protocol", "proxy_trusted_networks",
-    )
+    proxy_protocol: bool = setting(False, _bool,
+                                   "enabled or disabled: expect a PROXY header (v1/v2) from a load balancer.",
+                                   tab="network", label="PROXY protocol", widget="checkbox")
+    proxy_trusted_networks: tuple[str, ...] = setting(
+        (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated.",
+        tab="network", label="load balancers", widget="lines")
 
     @property
     def key(self) -> str:
@@ -183,23 +232,21 @@ class ReceiveConnector:
         return AuthMechanism.BASIC_REQUIRE_TLS.value in self.auth
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("bindings", "remote_ip_ranges", "auth", "permission_groups", "proxy_trusted_networks"):
-            data[name] = list(data[name])
-        return data
+        return {"name": self.name, "server": self.server, **self.table().to_dict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReceiveConnector":
         base = cls(name=connector_name(data["name"]), server=str(data["server"]))
-        return base.with_changes(**{k: v for k, v in data.items() if k in cls.SETTABLE})
+        return base.with_changes(**{k: v for k, v in data.items() if k in cls.table()})
 
     def with_changes(self, **changes: Any) -> "ReceiveConnector":
         """A validated copy; Exchange's cross-field rules are checked on the result."""
         clean: dict[str, Any] = {}
+        table = self.table()
         for name, value in changes.items():
-            if name not in self.SETTABLE:
-                raise ValidationError(name, "is not a receive connector property", list(self.SETTABLE))
-            clean[name] = _CONNECTOR_VALIDATORS[name](name, value)
+            if name not in table:
+                raise ValidationError(name, "is not a receive connector property", list(table.names))
+            clean[name] = table.parse(name, value)
         result = replace(self, **clean)
         result._check_rules()
         return result
@@ -229,32 +276,6 @@ def connector_name(value: Any) -> str:
     if not 1 <= len(text) <= 64 or not text.isprintable() or "/" in text:
         raise ValidationError("name", "must be 1 to 64 printable characters without '/'")
     return text
-
-
-_CONNECTOR_VALIDATORS: dict[str, Any] = {
-    "enabled": _bool,
-    "bindings": normalise_bindings,
-    "remote_ip_ranges": _ip_ranges,
-    "auth": _flag_set(AuthMechanism),
-    "permission_groups": _flag_set(PermissionGroup),
-    "require_tls": _bool,
-    "max_message_size": lambda n, v: parse_size(n, v, 65536, _MAX_INT32),
-    "max_recipients_per_message": lambda n, v: int_in_range(n, v, 1, 512000),
-    "max_inbound_connections": lambda n, v: int_in_range(n, v, 1, _MAX_INT32),
-    "max_inbound_connections_per_source": lambda n, v: int_in_range(n, v, 1, 10000),
-    "connection_timeout": lambda n, v: parse_duration(n, v, 1, 86400),
-    "connection_inactivity_timeout": lambda n, v: parse_duration(n, v, 1, 86400),
-    "banner": _connector_banner,
-    "fqdn": _optional_fqdn,
-    "certificate": _optional_text,
-    "certificate_key": _optional_text,
-    "protocol_log": _bool,
-    "protocol_log_max_age": parse_age,
-    "protocol_log_max_directory_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-    "protocol_log_max_file_size": lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-    "proxy_protocol": _bool,
-    "proxy_trusted_networks": proxy_networks,
-}
 
 
 def default_connectors(server: str, *, dev: bool = False) -> tuple[ReceiveConnector, ReceiveConnector]:

@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any, Callable, ClassVar
 
 from .errors import ValidationError
+from .settings_table import Changes, SettingsTable
 
 def enum_value(enum: type[Enum], field_name: str, value: Any) -> Any:
     try:
@@ -128,11 +129,31 @@ def parse_binding(field_name: str, text: str) -> tuple[str, int]:
 
 
 class ValidatedSettings:
-    """`from_dict` and `with_changes` for a frozen dataclass of settings: each field has a
-    validator in `_validators` (set after the class), and an unknown name is refused."""
+    """`from_dict` and `with_changes` for a frozen dataclass of settings. Each field is declared
+    with `settings_table.setting(...)` (parser, help, console metadata: see `table()`), or, for a
+    class not yet declared that way, has a validator in `_validators` (set after the class).
+    An unknown name is refused."""
 
     _validators: ClassVar[dict[str, Callable[[str, Any], Any]]] = {}
     _kind: ClassVar[str] = "a setting"
+
+    @classmethod
+    def table(cls) -> SettingsTable:
+        """The class's settings table (built once, from its `setting(...)` fields)."""
+        table = cls.__dict__.get("_settings_table")
+        if table is None:
+            table = SettingsTable(cls, cls._kind)
+            cls._settings_table = table  # type: ignore[attr-defined]
+        return table
+
+    @classmethod
+    def changes(cls, values: dict[str, Any] | None = None, /, **more: Any) -> Changes:
+        """A typed change object for this class's set operation (unknown names refused)."""
+        return cls.table().changes(values, **more)
+
+    @classmethod
+    def _declared(cls) -> bool:
+        return any("setting" in f.metadata for f in fields(cls))  # type: ignore[arg-type]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
@@ -141,15 +162,27 @@ class ValidatedSettings:
 
     def with_changes(self, **changes: Any) -> Any:
         """A validated copy. Unknown names and bad values raise ValidationError."""
-        known = {f.name for f in fields(self)}  # type: ignore[arg-type]
         clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValidationError(name, f"is not {self._kind}", sorted(known))
-            clean[name] = self._validators[name](name, value)
+        if self._declared():
+            table = self.table()
+            clean = {name: table.parse(name, value) for name, value in changes.items()}
+        else:
+            known = {f.name for f in fields(self)}  # type: ignore[arg-type]
+            for name, value in changes.items():
+                if name not in known:
+                    raise ValidationError(name, f"is not {self._kind}", sorted(known))
+                clean[name] = self._validators[name](name, value)
         result = replace(self, **clean)  # type: ignore[type-var]
         result._check_rules()
         return result
+
+    def apply(self, changes: Changes) -> Any:
+        """A validated copy with a set operation's typed changes (of this class's table only)."""
+        return self.with_changes(**changes.of(self.table()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (enums by value, lists): what show answers and the audit log records."""
+        return self.table().to_dict(self)
 
     def _check_rules(self) -> None:
         """Rules across fields, checked on the changed copy (subclasses add theirs)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from postroom.errors import Forbidden
-from postroom.model import PopSettings, Server, Service, ServiceStatus, Startup, default_connectors
+from postroom.model import PopSettings, ReceiveConnector, Server, Service, ServiceStatus, Startup, default_connectors
 from postroom.service import client_settings as client_ops
 from postroom.service import connectors, pop
 
@@ -49,23 +49,23 @@ def test_a_production_like_server(context, store, run) -> None:
 
 def test_the_settings_follow_a_pop_set(context, run) -> None:
     ctx = context("server-management")
-    run(pop.set_pop(ctx, bindings="127.0.0.1:2110", ssl_bindings=""))
+    run(pop.set_pop(ctx, None, PopSettings.changes(bindings="127.0.0.1:2110", ssl_bindings="")))
     assert endpoints(run(client_ops.client_settings(ctx))["pop3"]) == [("localhost", 2110, "STARTTLS")]
 
 
 def test_the_submission_connector(context, run) -> None:
     ctx = context("server-management")
     # the Client connector while enabled; then the first enabled connector granting users
-    run(connectors.set_connector(ctx, "Client EX01", enabled=False))
+    run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(enabled=False)))
     settings = run(client_ops.client_settings(ctx))
     assert settings["smtp_connector"] == "Default EX01"
     assert endpoints(settings["smtp"]) == [("localhost", 2525, "STARTTLS")]
     # a connector that offers no TLS: published as such, never as STARTTLS
-    run(connectors.set_connector(ctx, "Default EX01", auth="none", permission_groups="users"))
+    run(connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(auth="none", permission_groups="users")))
     smtp = run(client_ops.client_settings(ctx))["smtp"]
     assert endpoints(smtp) == [("localhost", 2525, "none")] and not smtp[0]["auth"]
     # nobody may submit: no SMTP settings at all
-    run(connectors.set_connector(ctx, "Default EX01", permission_groups="anonymous"))
+    run(connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(permission_groups="anonymous")))
     settings = run(client_ops.client_settings(ctx))
     assert (settings["smtp_connector"], settings["smtp"]) == (None, [])
     assert "no enabled connector grants authenticated users" in client_ops.settings_text(settings)
@@ -73,7 +73,7 @@ def test_the_submission_connector(context, run) -> None:
 
 def test_a_connector_fqdn_names_its_host(context, run) -> None:
     ctx = context("server-management")
-    run(connectors.set_connector(ctx, "Client EX01", fqdn="smtp.example.com", bindings="0.0.0.0:2587"))
+    run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(fqdn="smtp.example.com", bindings="0.0.0.0:2587")))
     assert endpoints(run(client_ops.client_settings(ctx))["smtp"]) == [("smtp.example.com", 2587, "STARTTLS")]
 
 

@@ -14,7 +14,7 @@ import pytest
 from postroom.errors import Forbidden, ValidationError
 from postroom.service import LOCAL_OPERATOR, Context
 from postroom.service import admins, connectors, domains, logs, mailboxes, pop, security, services, web
-from postroom.model import ApiToken
+from postroom.model import ApiToken, LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -39,22 +39,20 @@ READS: dict[str, Op] = {
 }
 
 SERVER_CHANGES: dict[str, Op] = {
-    "set_pop": lambda ctx: pop.set_pop(ctx, login_type="plain-text-login"),
-    "set_pop_several": lambda ctx: pop.set_pop(ctx, max_command_size=100, banner="hello"),
+    "set_pop": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login")),
+    "set_pop_several": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(max_command_size=100, banner="hello")),
     "start_service": lambda ctx: services.start_service(ctx, "pop3"),
     "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
     "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
     "set_service": lambda ctx: services.set_service(ctx, "pop3", startup="manual"),
-    "new_connector": lambda ctx: connectors.new_connector(ctx, "Relay", bindings="127.0.0.1:2526"),
-    "new_connector_client": lambda ctx: connectors.new_connector(ctx, "Submission", usage="client",
-                                                                 bindings="127.0.0.1:2588"),
-    "set_connector": lambda ctx: connectors.set_connector(ctx, "Client EX01", enabled=False),
-    "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", max_message_size="10MB",
-                                                                  permission_groups="users"),
+    "new_connector": lambda ctx: connectors.new_connector(ctx, "Relay", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2526")),
+    "new_connector_client": lambda ctx: connectors.new_connector(ctx, "Submission", None, "client", ReceiveConnector.changes(bindings="127.0.0.1:2588")),
+    "set_connector": lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(enabled=False)),
+    "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(max_message_size="10MB", permission_groups="users")),
     "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
-    "set_web": lambda ctx: web.set_web(ctx, http_bindings="127.0.0.1:8081"),
+    "set_web": lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081")),
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
-    "set_login_policy": lambda ctx: security.set_login_policy(ctx, {"max_source_failures": 3, "window": "30m"}),
+    "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3, "window": "30m"})),
 }
 
 
@@ -257,7 +255,7 @@ def test_the_local_operator_is_organization_management() -> None:
 
 def test_forbidden_names_the_missing_right(context, run) -> None:
     with pytest.raises(Forbidden) as refused:
-        run(pop.set_pop(context("recipient-management", name="rita"), login_type="plain-text-login"))
+        run(pop.set_pop(context("recipient-management", name="rita"), None, PopSettings.changes(login_type="plain-text-login")))
     assert "rita" in refused.value.message and "server-config" in refused.value.message
     with pytest.raises(Forbidden) as refused:
         run(mailboxes.new_mailbox(context("server-management", name="sam"), "alice@example.com", "pw"))
@@ -266,16 +264,16 @@ def test_forbidden_names_the_missing_right(context, run) -> None:
 
 # the role check comes before anything else -----------------------------------------------------
 BAD_INPUT_CHANGES: dict[str, Op] = {
-    "set_pop_bad_value": lambda ctx: pop.set_pop(ctx, max_command_size=5),
+    "set_pop_bad_value": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(max_command_size=5)),
     "start_bad_service": lambda ctx: services.start_service(ctx, "pop4"),
     "set_service_bad_startup": lambda ctx: services.set_service(ctx, "pop3", startup="sometimes"),
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
     "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
     "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "nobody@example.com", enabled=False),
-    "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", usage="partner"),
-    "new_connector_taken_name": lambda ctx: connectors.new_connector(ctx, "Client EX01", bindings="127.0.0.1:2600"),
-    "set_connector_bad_value": lambda ctx: connectors.set_connector(ctx, "Client EX01", auth="none,tls"),
-    "set_unknown_connector": lambda ctx: connectors.set_connector(ctx, "Nope", enabled=False),
+    "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", None, "partner", ReceiveConnector.changes()),
+    "new_connector_taken_name": lambda ctx: connectors.new_connector(ctx, "Client EX01", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2600")),
+    "set_connector_bad_value": lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(auth="none,tls")),
+    "set_unknown_connector": lambda ctx: connectors.set_connector(ctx, "Nope", None, ReceiveConnector.changes(enabled=False)),
     "remove_unknown_connector": lambda ctx: connectors.remove_connector(ctx, "Nope"),
     "connector_on_unknown_server": lambda ctx: connectors.remove_connector(ctx, "Client EX01", server="NOPE"),
 }
@@ -302,7 +300,7 @@ def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> No
 
 def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
     ctx = context("server-management", name="sam")
-    view = run(pop.set_pop(ctx, login_type="plain-text-login"))
+    view = run(pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login")))
     assert view["login_type"] == "plain-text-login"
     entry = run(store.list_audit(1))[0]
     assert (entry.actor, entry.action, entry.target) == ("sam", "pop.set", "server/EX01/pop")
@@ -312,7 +310,7 @@ def test_set_pop_is_audited_with_before_and_after(context, store, run) -> None:
 def test_set_pop_validates_everything_before_writing(context, store, run) -> None:
     before = snapshot(store, run)
     with pytest.raises(ValidationError) as refused:
-        run(pop.set_pop(context("server-management"), banner="fine", max_command_size=5000))
+        run(pop.set_pop(context("server-management"), None, PopSettings.changes(banner="fine", max_command_size=5000)))
     assert refused.value.field == "max_command_size"
     assert snapshot(store, run) == before
 
@@ -328,7 +326,7 @@ def test_recipient_changes_are_audited_as_the_caller(context, store, run) -> Non
 
 def test_connector_changes_are_audited_as_the_caller_with_only_what_changed(context, store, run) -> None:
     ctx = context("server-management", name="sam")
-    view = run(connectors.set_connector(ctx, "Client EX01", max_recipients_per_message=50, require_tls=True))
+    view = run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(max_recipients_per_message=50, require_tls=True)))
     assert (view["max_recipients_per_message"], view["require_tls"]) == (50, True)
     assert "no node" in view["state"]
     entry = run(store.list_audit(1))[0]
@@ -340,7 +338,6 @@ def test_connector_changes_are_audited_as_the_caller_with_only_what_changed(cont
 def test_set_connector_validates_everything_before_writing(context, store, run) -> None:
     before = snapshot(store, run)
     with pytest.raises(ValidationError) as refused:
-        run(connectors.set_connector(context("server-management"), "Client EX01", banner="fine",
-                                     max_recipients_per_message=0))
+        run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(banner="fine", max_recipients_per_message=0)))
     assert refused.value.field == "max_recipients_per_message"
     assert snapshot(store, run) == before

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from postroom.model import PopSettings
 from postroom.service import pop
 
 from .conftest import MAILBOX_USER, Api
@@ -91,13 +92,13 @@ def test_a_malformed_request_still_gets_a_valid_answer(api: Api, body: bytes) ->
 
 
 def test_the_documents_follow_a_pop_set(api: Api, operator, run) -> None:
-    run(pop.set_pop(operator, bindings="192.0.2.10:2110", ssl_bindings="0.0.0.0:2995,[::]:2995"))
+    run(pop.set_pop(operator, None, PopSettings.changes(bindings="192.0.2.10:2110", ssl_bindings="0.0.0.0:2995,[::]:2995")))
     for path in AUTOCONFIG:
         assert [s[:3] for s in thunderbird(api, path)["pop3"]] == [("localhost", 2995, "SSL"),
                                                                   ("192.0.2.10", 2110, "STARTTLS")]
     pop3 = [(p["Server"], p["Port"], p["SSL"]) for p in outlook(api.get(AUTODISCOVER)) if p["Type"] == "POP3"]
     assert pop3 == [("localhost", "2995", "on"), ("192.0.2.10", "2110", "off")]
-    run(pop.set_pop(operator, ssl_bindings=""))
+    run(pop.set_pop(operator, None, PopSettings.changes(ssl_bindings="")))
     assert [s[:3] for s in thunderbird(api, AUTOCONFIG[0])["pop3"]] == [("192.0.2.10", 2110, "STARTTLS")]
 
 

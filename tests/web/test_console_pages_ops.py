@@ -15,8 +15,8 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from postroom.model import NodeReport, TrackingEvent, TrackingEventId
 from postroom.activity import BUCKET_SECONDS, bucket_name
+from postroom.model import NodeReport, PopSettings, TrackingEvent, TrackingEventId
 from postroom.service.activity import bucket_names, fill_buckets
 from postroom.web.console import chart
 
@@ -346,7 +346,7 @@ def test_troubleshooting_shows_errors_failed_logins_and_the_table(console, run, 
 
 def test_the_audit_log_shows_changes_compactly_and_filters(console, run, store, operator):
     from postroom.service import pop
-    run(pop.set_pop(operator, banner="Hello there"))
+    run(pop.set_pop(operator, None, PopSettings.changes(banner="Hello there")))
     client = console("view-only")
     page = client.get("/console/logs/audit").text
     assert "pop.set" in page and "banner: " in page and "→ Hello there" in unescape(page)

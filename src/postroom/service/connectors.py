@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import ReceiveConnector, Service, ServiceStatus, Startup, connector_name, parse_ip_range
+from ..settings_table import Changes
 from . import services
 from .bindings import bindings_overlap, check_admin_service_clash
 from .certificates import check_new_certificate, resolve_certificate_changes
@@ -51,9 +52,9 @@ async def show_connector(ctx: Context, name: str, server: str | None = None) -> 
 
 
 # changes -------------------------------------------------------------------------------------
-async def new_connector(ctx: Context, name: str, server: str | None = None, usage: str = "custom",
-                        **props: Any) -> dict[str, Any]:
-    """Create a connector of a usage type; nothing is written unless every option is acceptable."""
+async def new_connector(ctx: Context, name: str, server: str | None, usage: str, changes: Changes) -> dict[str, Any]:
+    """Create a connector of a usage type; nothing is written unless every option is acceptable.
+    `changes` holds the properties given (`ReceiveConnector.changes(...)`) over the usage's."""
     await ctx.require(SERVER_CONFIG, "connector.new", _target(ctx, server, name))
     if usage not in USAGES:
         raise ValidationError("usage", f"{usage!r} is not a usage type", list(USAGES))
@@ -63,6 +64,7 @@ async def new_connector(ctx: Context, name: str, server: str | None = None, usag
     taken = next((c for c in others if c.name.casefold() == name.casefold()), None)
     if taken is not None:
         raise Conflict(f"receive connector {taken.name!r} already exists on server {server_name}")
+    props = dict(changes.of(ReceiveConnector.table()))
     if usage == "custom" and "bindings" not in props:
         raise ValidationError("bindings", "a custom connector needs bindings (IP:port, e.g. 0.0.0.0:2525)")
     resolve_certificate_changes(ctx, props)
@@ -75,13 +77,13 @@ async def new_connector(ctx: Context, name: str, server: str | None = None, usag
     return _view(connector, await _live(ctx, server_name, wait=True))
 
 
-async def set_connector(ctx: Context, name: str, server: str | None = None, **changes: Any) -> dict[str, Any]:
-    """Change properties; nothing is written unless every change is acceptable."""
+async def set_connector(ctx: Context, name: str, server: str | None, changes: Changes) -> dict[str, Any]:
+    """Change properties (`ReceiveConnector.changes(...)`); nothing is written unless every change is acceptable."""
     await ctx.require(SERVER_CONFIG, "connector.set", _target(ctx, server, name))
     if not changes:
         raise ValidationError("connector", "nothing to change: give at least one property")
     before = await _get(ctx, await _server(ctx, server, one=True), name)
-    after = before.with_changes(**resolve_certificate_changes(ctx, changes))
+    after = before.with_changes(**resolve_certificate_changes(ctx, dict(changes.of(ReceiveConnector.table()))))
     _check_certificate_pair(after)
     if after == before:
         return _view(after, await _live(ctx, after.server))

@@ -5,6 +5,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..model import PopSettings
+from ..settings_table import Changes
 from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
 from .bindings import bindings_overlap, check_admin_service_clash
 from .context import READ, SERVER_CONFIG, Context
@@ -20,14 +21,15 @@ async def show_pop(ctx: Context, server: str | None = None) -> dict[str, Any]:
     return {"server": name, **settings.to_dict()}
 
 
-async def set_pop(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
-    """Validate every change first; nothing is written unless all of them are acceptable."""
+async def set_pop(ctx: Context, server: str | None, changes: Changes) -> dict[str, Any]:
+    """Validate every change first; nothing is written unless all of them are acceptable.
+    `changes` holds POP settings only (`PopSettings.changes(...)`)."""
     await ctx.require(SERVER_CONFIG, "pop.set", f"server/{ctx.server_name(server)}/pop")
     name = ctx.server_name(server)
     if not changes:
         raise ValidationError("pop", "nothing to change: give at least one POP3 setting")
     before = await ctx.store.get_pop_settings(name)
-    after = before.with_changes(**resolve_certificate_changes(ctx, changes))
+    after = before.with_changes(**resolve_certificate_changes(ctx, dict(changes.of(PopSettings.table()))))
     _check_consistent(after)
     await _check_against_connectors(ctx, name, before, after)
     check_new_certificate((before.certificate, before.certificate_key), (after.certificate, after.certificate_key))

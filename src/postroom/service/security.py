@@ -8,10 +8,11 @@ change applies within about a second on every node.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import NotFound, ValidationError
 from ..model import Block, LoginPolicy
+from ..settings_table import Changes
 from .context import READ, SERVER_CONFIG, Context
 from .services import wait_for_node
 
@@ -62,8 +63,8 @@ async def login_policy(ctx: Context) -> dict[str, Any]:
     return (await ctx.store.get_login_policy()).to_dict()
 
 
-async def set_login_policy(ctx: Context, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Change some of the policy's fields (names as in login_policy); all are validated before
+async def set_login_policy(ctx: Context, changes: Changes) -> dict[str, Any]:
+    """Change some of the policy's fields (`LoginPolicy.changes(...)`); all are validated before
     anything is written. A server setting change (SERVER_CONFIG), audited with the fields that
     changed, before and after. Running nodes apply it within a second; this waits (up to 3 s)
     for the local server's node, so the caller's next login meets the new policy."""
@@ -71,7 +72,7 @@ async def set_login_policy(ctx: Context, changes: Mapping[str, Any]) -> dict[str
     if not changes:
         raise ValidationError("policy", "nothing to change: give " + ", ".join(LoginPolicy().to_dict()))
     before = await ctx.store.get_login_policy()
-    after = before.with_changes(**dict(changes))
+    after = before.apply(changes)
     if after != before:
         old, new = before.to_dict(), after.to_dict()
         changed = [k for k in new if old[k] != new[k]]

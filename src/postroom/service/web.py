@@ -6,6 +6,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..model import WebSettings
+from ..settings_table import Changes
 from .bindings import bindings_overlap
 from .context import READ, SERVER_CONFIG, Context
 from .services import wait_for_node
@@ -18,16 +19,16 @@ async def show_web(ctx: Context, server: str | None = None) -> dict[str, Any]:
     return {"server": name, **settings.to_dict()}
 
 
-async def set_web(ctx: Context, server: str | None = None, **changes: Any) -> dict[str, Any]:
-    """Validate every change first; nothing is written unless all of them are acceptable."""
+async def set_web(ctx: Context, server: str | None, changes: Changes) -> dict[str, Any]:
+    """Validate every change first; nothing is written unless all of them are acceptable.
+    `changes` holds admin service settings only (`WebSettings.changes(...)`)."""
     await ctx.require(SERVER_CONFIG, "web.set", f"server/{ctx.server_name(server)}/web")
     name = ctx.server_name(server)
     if not changes:
-        raise ValidationError("web", "nothing to change: give bindings, http_bindings, session_timeout, "
-                                     "max_connections, max_connections_per_source, request_timeout "
-                                     "or keep_alive_timeout")
+        *first, last = WebSettings.table().names
+        raise ValidationError("web", f"nothing to change: give {', '.join(first)} or {last}")
     before = await ctx.store.get_web_settings(name)
-    after = before.with_changes(**changes)
+    after = before.apply(changes)
     if not after.bindings and not after.http_bindings:
         raise ValidationError("bindings", "the admin service needs at least one binding; to turn it off "
                                           "use: postroom service stop admin")

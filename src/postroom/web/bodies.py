@@ -12,9 +12,8 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-Bindings = list[str] | str  # IP:port, e.g. ["0.0.0.0:110", "[::]:110"] or "0.0.0.0:110,[::]:110"
-Number = int | str  # counts, sizes ("36MB") and durations ("30m", "00:30:00")
-Flag = bool | str  # true/false, or "enabled"/"disabled" as on the command line
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
@@ -57,29 +56,8 @@ class Body(BaseModel):
 
 
 # servers -------------------------------------------------------------------------------------
-class PopChanges(Body):
-    model_config = example(login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m")
-
-    login_type: str | None = None
-    bindings: Bindings | None = None
-    ssl_bindings: Bindings | None = None
-    certificate: str | None = None
-    certificate_key: str | None = None
-    banner: str | None = None
-    max_connections: Number | None = None
-    max_connections_from_single_ip: Number | None = None
-    max_connections_per_user: Number | None = None
-    max_command_size: Number | None = None
-    authenticated_timeout: Number | None = None
-    preauthenticated_timeout: Number | None = None
-    sort_order: str | None = None
-    protocol_log: Flag | None = None
-    log_file_roll_over: str | None = None  # hourly, daily, weekly or monthly
-    log_per_file_size_quota: Number | None = None  # octets or "10MB"; 0 or "unlimited": no limit
-    log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
-    log_max_directory_size: Number | None = None
-    proxy_protocol: Flag | None = None  # every POP3 binding expects a PROXY header from a load balancer
-    proxy_trusted_networks: list[str] | str | None = None  # the balancers: IPs or CIDR blocks
+PopChanges = changes_model("PopChanges", PopSettings.table(), Body, model_config=example(
+    login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m"))
 
 
 class ServiceChanges(Body):
@@ -88,46 +66,14 @@ class ServiceChanges(Body):
     startup: str  # automatic, manual or disabled
 
 
-class WebChanges(Body):
-    model_config = example(session_timeout="8h")
-
-    bindings: Bindings | None = None
-    http_bindings: Bindings | None = None
-    session_timeout: Number | None = None
-    max_connections: Number | None = None
-    max_connections_per_source: Number | None = None
-    request_timeout: Number | None = None
-    keep_alive_timeout: Number | None = None
+WebChanges = changes_model("WebChanges", WebSettings.table(), Body, model_config=example(session_timeout="8h"))
 
 
-class ConnectorChanges(Body):
-    model_config = example(enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB")
-
-    enabled: Flag | None = None
-    bindings: Bindings | None = None
-    remote_ip_ranges: list[str] | str | None = None
-    auth: list[str] | str | None = None
-    permission_groups: list[str] | str | None = None
-    require_tls: Flag | None = None
-    max_message_size: Number | None = None
-    max_recipients_per_message: Number | None = None
-    max_inbound_connections: Number | None = None
-    max_inbound_connections_per_source: Number | None = None
-    connection_timeout: Number | None = None
-    connection_inactivity_timeout: Number | None = None
-    banner: str | None = None
-    fqdn: str | None = None
-    certificate: str | None = None
-    certificate_key: str | None = None
-    protocol_log: Flag | None = None
-    protocol_log_max_age: Number | None = None  # seconds, "30d" or "30.00:00:00"; 0: keep
-    protocol_log_max_directory_size: Number | None = None  # octets or "250MB"; 0 or "unlimited": no limit
-    protocol_log_max_file_size: Number | None = None
-    proxy_protocol: Flag | None = None
-    proxy_trusted_networks: list[str] | str | None = None
+ConnectorChanges = changes_model("ConnectorChanges", ReceiveConnector.table(), Body, model_config=example(
+    enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB"))
 
 
-class NewConnector(ConnectorChanges):
+class NewConnector(ConnectorChanges):  # type: ignore[misc,valid-type]
     model_config = example(name="Relay", usage="custom", bindings=["127.0.0.1:2526"],
                            remote_ip_ranges=["192.0.2.0/24"], permission_groups=["anonymous"])
 
@@ -170,15 +116,8 @@ class NewDomain(Body):
 
 
 # login security -------------------------------------------------------------------------------
-class LoginPolicyChanges(Body):
-    model_config = example(max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"])
-
-    max_source_failures: Number | None = None  # 1..1000
-    max_mailbox_failures: Number | None = None  # 1..1000
-    window: Number | None = None  # seconds or "15m": 1m..24h
-    block_time: Number | None = None  # 1m..168h
-    max_delay: Number | None = None  # 1s..60s
-    trusted_networks: list[str] | str | None = None  # CIDR blocks; [] or "none": no network is trusted
+LoginPolicyChanges = changes_model("LoginPolicyChanges", LoginPolicy.table(), Body, model_config=example(
+    max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"]))
 
 
 # the doctor and the connectivity tests: `host` must be this machine (service/doctor.py) --------

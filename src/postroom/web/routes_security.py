@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from ..model import LoginPolicy
 from ..service import security as security_ops
 from .bodies import LoginPolicyChanges
 from .security import AdminRoute, Ctx
@@ -44,4 +45,4 @@ async def show_policy(ctx: Ctx) -> Any:
 @router.patch("/security/policy", tags=["security"], **documented(LoginPolicyView))
 async def set_policy(body: LoginPolicyChanges, ctx: Ctx) -> Any:
     """Change the login block policy (server-management); running nodes apply it within a second."""
-    return await security_ops.set_login_policy(ctx, body.given())
+    return await security_ops.set_login_policy(ctx, LoginPolicy.changes(body.given()))

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from ..model import PopSettings, ReceiveConnector, WebSettings
 from ..service import connectors as connector_ops
 from ..service import pop as pop_ops
 from ..service import services as service_ops
@@ -64,7 +65,7 @@ async def show_pop(server: ServerName, ctx: Ctx) -> Any:
 @router.patch("/pop-settings", tags=["pop"], **documented(PopSettingsView))
 async def set_pop(server: ServerName, body: PopChanges, ctx: Ctx) -> Any:
     """Change POP3 settings; every change applies live (Exchange: Set-PopSettings)."""
-    return await pop_ops.set_pop(ctx, server, **body.given())
+    return await pop_ops.set_pop(ctx, server, PopSettings.changes(body.given()))
 
 
 # the admin service ---------------------------------------------------------------------------
@@ -78,7 +79,7 @@ async def show_web(server: ServerName, ctx: Ctx) -> Any:
 @router.patch("/web-settings", tags=["web"], **documented(WebSettingsView))
 async def set_web(server: ServerName, body: WebChanges, ctx: Ctx) -> Any:
     """Change the admin service's bindings, session timeout, connection caps or timeouts; applies live."""
-    return await web_ops.set_web(ctx, server, **body.given())
+    return await web_ops.set_web(ctx, server, WebSettings.changes(body.given()))
 
 
 # receive connectors --------------------------------------------------------------------------
@@ -91,7 +92,8 @@ async def list_connectors(server: ServerName, ctx: Ctx) -> Any:
 @router.post("/receive-connectors", tags=["connectors"], **documented(ConnectorView, status.HTTP_201_CREATED, "Created"))
 async def new_connector(server: ServerName, body: NewConnector, ctx: Ctx) -> Any:
     """Create a receive connector of a usage type (custom needs bindings); explicit properties win."""
-    return await connector_ops.new_connector(ctx, body.name, server, body.usage, **body.properties())
+    return await connector_ops.new_connector(ctx, body.name, server, body.usage,
+                                            ReceiveConnector.changes(body.properties()))
 
 
 @router.get("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))
@@ -103,7 +105,7 @@ async def show_connector(server: ServerName, name: ConnectorName, ctx: Ctx) -> A
 @router.patch("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))
 async def set_connector(server: ServerName, name: ConnectorName, body: ConnectorChanges, ctx: Ctx) -> Any:
     """Change a connector's properties; applies live."""
-    return await connector_ops.set_connector(ctx, name, server, **body.given())
+    return await connector_ops.set_connector(ctx, name, server, ReceiveConnector.changes(body.given()))
 
 
 @router.delete("/receive-connectors/{name}", tags=["connectors"], **documented(ConnectorView))

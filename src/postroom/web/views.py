@@ -11,7 +11,9 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from .errors import ERROR_RESPONSES
+from .settings_models import view_model
 
 
 def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "Success") -> dict[str, Any]:
@@ -21,28 +23,7 @@ def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "S
 
 
 # servers -------------------------------------------------------------------------------------
-class PopSettingsView(BaseModel):
-    server: str
-    login_type: str
-    bindings: list[str]
-    ssl_bindings: list[str]
-    certificate: str | None
-    certificate_key: str | None
-    banner: str
-    max_connections: int
-    max_connections_from_single_ip: int
-    max_connections_per_user: int
-    max_command_size: int
-    authenticated_timeout: int
-    preauthenticated_timeout: int
-    sort_order: str
-    protocol_log: bool
-    log_file_roll_over: str
-    log_per_file_size_quota: int
-    log_max_age: int
-    log_max_directory_size: int
-    proxy_protocol: bool
-    proxy_trusted_networks: list[str]
+PopSettingsView = view_model("PopSettingsView", PopSettings.table(), before={"server": str})
 
 
 class ServiceView(BaseModel):
@@ -62,45 +43,11 @@ class ServicesView(BaseModel):
     servers: list[ServiceView]
 
 
-class WebSettingsView(BaseModel):
-    server: str
-    bindings: list[str]
-    http_bindings: list[str]
-    session_timeout: int
-    max_connections: int
-    max_connections_per_source: int
-    request_timeout: int
-    keep_alive_timeout: int
+WebSettingsView = view_model("WebSettingsView", WebSettings.table(), before={"server": str})
 
 
-class ConnectorView(BaseModel):
-    name: str
-    server: str
-    enabled: bool
-    bindings: list[str]
-    remote_ip_ranges: list[str]
-    auth: list[str]
-    permission_groups: list[str]
-    require_tls: bool
-    max_message_size: int
-    max_recipients_per_message: int
-    max_inbound_connections: int
-    max_inbound_connections_per_source: int
-    connection_timeout: int
-    connection_inactivity_timeout: int
-    banner: str | None
-    fqdn: str | None
-    certificate: str | None
-    certificate_key: str | None
-    protocol_log: bool
-    protocol_log_max_age: int
-    protocol_log_max_directory_size: int
-    protocol_log_max_file_size: int
-    proxy_protocol: bool
-    proxy_trusted_networks: list[str]
-    state: str
-    listening: list[str]
-    errors: list[str]
+ConnectorView = view_model("ConnectorView", ReceiveConnector.table(), before={"name": str, "server": str},
+                           after={"state": str, "listening": list[str], "errors": list[str]})
 
 
 # recipients ----------------------------------------------------------------------------------
@@ -143,13 +90,7 @@ class BlockView(BaseModel):
     server: str  # the server (node) that started it
 
 
-class LoginPolicyView(BaseModel):
-    trusted_networks: list[str]
-    max_source_failures: int
-    max_mailbox_failures: int
-    window: int  # seconds
-    block_time: int  # seconds
-    max_delay: int  # seconds
+LoginPolicyView = view_model("LoginPolicyView", LoginPolicy.table())
 
 
 # admins --------------------------------------------------------------------------------------

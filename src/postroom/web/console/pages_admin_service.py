@@ -10,15 +10,15 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ...errors import ValidationError
+from ...model import WebSettings
 from ...service import web as web_ops
 from .base import Page, form_action, redirect, render, router
 from .pages_pop3 import describe_changes, form_errors
+from .settings_form import form_changes, notice_labels, tab_fields
 
-FIELDS = ("session_timeout", "max_connections", "max_connections_per_source", "request_timeout",
-          "keep_alive_timeout")
-LABELS = {"session_timeout": "console session timeout", "max_connections": "maximum connections",
-          "max_connections_per_source": "maximum connections from a single IP address",
-          "request_timeout": "request time-out", "keep_alive_timeout": "keep-alive time-out"}
+WEB = WebSettings.table()  # each setting's form label, hint and notice label are declared there
+FIELDS = tab_fields(WEB)["general"]  # the bindings are shown, not edited, here
+LABELS = notice_labels(WEB)
 
 
 def url(server: str) -> str:
@@ -29,7 +29,7 @@ async def _render(request: Request, page: Page, server: str, *, values: dict[str
                   errors: dict[str, str] | None = None, alert: str | None = None, status: int = 200) -> Response:
     settings = await web_ops.show_web(page.ctx, server)
     return render(request, page, "console/admin_service.html", status=status, server_name=settings["server"],
-                  web={**settings, **(values or {})}, errors=errors or {}, alert=alert)
+                  web={**settings, **(values or {})}, settings=WEB, errors=errors or {}, alert=alert)
 
 
 @router.get("/servers/{server}/admin-service")
@@ -40,10 +40,10 @@ async def admin_service_page(request: Request, page: Page, server: str) -> Respo
 @router.post("/servers/{server}/admin-service")
 async def admin_service_save(request: Request, page: Page, server: str) -> Response:
     fields = await form_action(page, request)
-    changes = {name: str(fields[name]).strip() for name in FIELDS if name in fields}
+    changes = form_changes(WEB, FIELDS, fields)
     before = await web_ops.show_web(page.ctx, server)
     try:
-        after = await web_ops.set_web(page.ctx, server, **changes)
+        after = await web_ops.set_web(page.ctx, server, WebSettings.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, FIELDS)
         return await _render(request, page, server, values=changes, errors=errors, alert=alert, status=400)

@@ -14,32 +14,19 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ...errors import ValidationError
+from ...model import PopSettings
 from ...service import client_settings as client_ops
 from ...service import pop as pop_ops
 from ...service import services as service_ops
 from ...tls import certificate_info
 from .base import Page, form_action, redirect, render, router
+from .settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
 
 TABS = (("general", "General"), ("binding", "Binding"), ("authentication", "Authentication"),
         ("connection", "Connection"), ("retrieval", "Retrieval"), ("certificate", "Certificate"))
-TAB_FIELDS: dict[str, tuple[str, ...]] = {
-    "general": ("banner",),
-    "binding": ("bindings", "ssl_bindings", "proxy_protocol", "proxy_trusted_networks"),
-    "authentication": ("login_type",),
-    "connection": ("max_connections", "max_connections_from_single_ip", "max_connections_per_user",
-                   "max_command_size", "authenticated_timeout", "preauthenticated_timeout"),
-    "retrieval": ("sort_order", "protocol_log", "log_file_roll_over", "log_per_file_size_quota", "log_max_age",
-                  "log_max_directory_size"),
-    "certificate": ("certificate", "certificate_key"),
-}
-CHECKBOXES = frozenset({"protocol_log", "proxy_protocol"})
-LISTS = frozenset({"bindings", "ssl_bindings"})
-LABELS = {"bindings": "unencrypted or TLS bindings", "ssl_bindings": "SSL bindings", "login_type": "logon method",
-          "sort_order": "sort order", "protocol_log": "protocol logging", "banner": "banner",
-          "log_file_roll_over": "log file roll-over", "log_per_file_size_quota": "log file size limit",
-          "log_max_age": "log maximum age", "log_max_directory_size": "log folder size limit",
-          "certificate": "certificate", "certificate_key": "certificate key",
-          "proxy_protocol": "PROXY protocol", "proxy_trusted_networks": "load balancers"}
+POP = PopSettings.table()  # each setting's tab, label, widget and form label are declared there
+TAB_FIELDS: dict[str, tuple[str, ...]] = tab_fields(POP)
+LABELS = notice_labels(POP)
 
 
 # form helpers, shared with the mailbox and connector pages -------------------------------------
@@ -72,67 +59,12 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any], names: Itera
     return changed
 
 
-def size_text(octets: int) -> str:
-    """250MB rather than 262144000, and unlimited for 0: what the admin would type."""
-    if not octets:
-        return "unlimited"
-    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
-        if octets % factor == 0:
-            return f"{octets // factor}{unit}"
-    return str(octets)
-
-
-def age_text(seconds: int) -> str:
-    """30d rather than 2592000 (0: keep)."""
-    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % factor == 0:
-            return f"{seconds // factor}{unit}"
-    return str(seconds)
-
-
-LOG_SIZES = frozenset({"log_per_file_size_quota", "log_max_directory_size", "protocol_log_max_directory_size",
-                       "protocol_log_max_file_size"})
-LOG_AGES = frozenset({"log_max_age", "protocol_log_max_age"})
-
-
-def log_limits_text(view: dict[str, Any], typed: dict[str, Any] | None) -> dict[str, Any]:
-    """The protocol-log limits of `view` as the admin would type them, unless just typed."""
-    shown = {name: size_text(view[name]) for name in LOG_SIZES if name in view}
-    shown.update({name: age_text(view[name]) for name in LOG_AGES if name in view})
-    return {name: text for name, text in shown.items() if name not in (typed or {})}
-
-
 def tab_of(tab: str | None, tabs: tuple[tuple[str, str], ...]) -> str:
     names = [name for name, _ in tabs]
     return tab if tab in names else names[0]
 
 
 # POP3 properties -------------------------------------------------------------------------------
-def _changes(tab: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """What the tab's form asks for, in the service's names; lists joined with ','.
-    An unchecked box and an emptied list are sent too: that is how they are switched off."""
-    remove = str(fields.get("remove", ""))
-    changes: dict[str, Any] = {}
-    for name in TAB_FIELDS[tab]:
-        if name in CHECKBOXES:
-            changes[name] = name in fields
-        elif name in LISTS:
-            rows = fields.get(name, [])
-            rows = rows if isinstance(rows, list) else [rows]
-            if remove.startswith(f"{name}:") and remove[len(name) + 1:].isdigit():  # the row's index in the form
-                index = int(remove[len(name) + 1:])
-                rows = [row for i, row in enumerate(rows) if i != index]
-            changes[name] = ",".join(values_of({name: rows}, name))
-        elif name in fields:
-            changes[name] = str(fields[name]).strip()
-    return changes
-
-
-def _typed(changes: dict[str, Any]) -> dict[str, Any]:
-    """The form's values as the admin typed them, to show again after a refusal."""
-    return {name: ([v for v in value.split(",") if v] if name in LISTS else value) for name, value in changes.items()}
-
-
 async def _certificate(path: str | None) -> dict[str, Any]:
     if not path:
         return {"error": "No certificate is set: SSL bindings and STLS cannot work."}
@@ -154,7 +86,7 @@ async def _render(request: Request, page: Page, server: str, tab: str, *, values
                   errors: dict[str, str] | None = None, alert: str | None = None, status: int = 200) -> Response:
     settings = await pop_ops.show_pop(page.ctx, server)
     service = next((s for s in await service_ops.list_services(page.ctx, server) if s["name"] == "pop3"), {})
-    shown = {**settings, **log_limits_text(settings, values), **(values or {})}
+    shown = {**settings, **display_values(POP, settings, values), **(values or {})}
     clients = await client_ops.client_settings(page.ctx, server)
     extra: dict[str, Any] = {}
     if tab == "binding":
@@ -164,7 +96,7 @@ async def _render(request: Request, page: Page, server: str, tab: str, *, values
     if tab == "certificate":
         extra["certificate_info"] = await _certificate(settings["certificate"])
     return render(request, page, "console/pop3.html", status=status, server_name=settings["server"], tab=tab,
-                  tabs=TABS, pop=shown, service=service, clients=clients,
+                  tabs=TABS, settings=POP, pop=shown, service=service, clients=clients,
                   clients_text=client_ops.settings_text(clients), errors=errors or {}, alert=alert, **extra)
 
 
@@ -177,16 +109,16 @@ async def pop3_page(request: Request, page: Page, server: str, tab: str | None =
 async def pop3_save(request: Request, page: Page, server: str) -> Response:
     fields = await form_action(page, request)
     tab = tab_of(str(fields.get("tab", "")), TABS)
-    changes = _changes(tab, fields)
+    changes = form_changes(POP, TAB_FIELDS[tab], fields)
     before = await pop_ops.show_pop(page.ctx, server)
     try:
-        after = await pop_ops.set_pop(page.ctx, server, **changes)
+        after = await pop_ops.set_pop(page.ctx, server, PopSettings.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, TAB_FIELDS[tab])
-        return await _render(request, page, server, tab, values=_typed(changes), errors=errors, alert=alert,
+        return await _render(request, page, server, tab, values=typed_values(POP, changes), errors=errors, alert=alert,
                              status=400)
     title = dict(TABS)[tab]
-    changed = describe_changes({**before, **log_limits_text(before, None)}, {**after, **log_limits_text(after, None)},
+    changed = describe_changes({**before, **POP.display(before)}, {**after, **POP.display(after)},
                                TAB_FIELDS[tab], LABELS)
     notice = (f"POP3 {title} settings of {after['server']} saved: " + "; ".join(changed) + "."
               if changed else f"Nothing changed on the POP3 {title} tab of {after['server']}.")

@@ -18,17 +18,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ...errors import Forbidden, NotFound, ValidationError
+from ...model import LoginPolicy
 from ...service import security as security_ops
 from .base import Page, form_action, redirect, render, router
 from .pages_pop3 import describe_changes, form_errors
+from .settings_form import form_changes, notice_labels, tab_fields
 
 URL = "/console/security"
-POLICY_FIELDS = ("max_source_failures", "max_mailbox_failures", "window", "block_time", "max_delay",
-                 "trusted_networks")
-POLICY_LABELS = {"max_source_failures": "failed logins that block a source",
-                 "max_mailbox_failures": "failed logins that block a mailbox", "window": "counting window (s)",
-                 "block_time": "block time (s)", "max_delay": "longest delay (s)",
-                 "trusted_networks": "trusted networks"}
+POLICY = LoginPolicy.table()  # each field's form label, hint and notice label are declared there
+POLICY_FIELDS = tab_fields(POLICY)["policy"]
+POLICY_LABELS = notice_labels(POLICY)
 
 
 def duration(seconds: float) -> str:
@@ -58,7 +57,7 @@ async def _page(request: Request, page: Page, *, status: int = 200, error: dict[
               for block in await security_ops.list_blocks(page.ctx)]
     policy = await security_ops.login_policy(page.ctx)
     return render(request, page, "console/security.html", status=status, blocks=blocks, policy=policy,
-                  policy_form={**_form_text(policy), **(typed or {})}, policy_errors=policy_errors or {},
+                  policy_form={**_form_text(policy), **(typed or {})}, policy_settings=POLICY, policy_errors=policy_errors or {},
                   policy_alert=policy_alert, duration=duration, error=error)
 
 
@@ -99,10 +98,10 @@ async def clear_all_blocks(request: Request, page: Page) -> Response:
 @router.post("/security/policy")
 async def save_policy(request: Request, page: Page) -> Response:
     fields = await form_action(page, request)
-    changes = {name: str(fields[name]).strip() for name in POLICY_FIELDS if name in fields}
+    changes = form_changes(POLICY, POLICY_FIELDS, fields)
     before = await security_ops.login_policy(page.ctx)
     try:
-        after = await security_ops.set_login_policy(page.ctx, changes)
+        after = await security_ops.set_login_policy(page.ctx, LoginPolicy.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, POLICY_FIELDS)
         return await _page(request, page, status=400, typed=changes, policy_errors=errors, policy_alert=alert)

@@ -1,0 +1,182 @@
+"""One declaration per setting: the metadata every front end generates its part from.
+
+A settings class (a frozen dataclass, e.g. `PopSettings`) declares each setting once, as a
+dataclass field made by `setting(...)`: its Python type and default (the field), its parser
+(a validator of `postroom.validation`), the help text with the allowed values (the CLI option
+and the API document), the Exchange parameter it mirrors, and its console tab, label, form
+label and hint. From that table:
+  - the model validates (`ValidatedSettings.with_changes`) and renders (`to_dict`),
+  - the service takes a typed `Changes` object (only the table's names, nothing else),
+  - the CLI builds its options (cli_settings.py), the REST API its request and response models
+    (web/settings_models.py), the console its form fields, notices and display forms.
+This module imports nothing but the error set, so model, service and every front end can use it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Iterator, Mapping
+
+from .errors import ValidationError
+
+Parser = Callable[[str, Any], Any]  # (field name, raw value) -> clean value, or ValidationError
+
+
+def size_text(octets: int) -> str:
+    """250MB rather than 262144000, and unlimited for 0: what the admin would type."""
+    if not octets:
+        return "unlimited"
+    for unit, factor in (("GB", 1024 ** 3), ("MB", 1024 ** 2), ("KB", 1024)):
+        if octets % factor == 0:
+            return f"{octets // factor}{unit}"
+    return str(octets)
+
+
+def age_text(seconds: int) -> str:
+    """30d rather than 2592000 (0: keep)."""
+    for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % factor == 0:
+            return f"{seconds // factor}{unit}"
+    return str(seconds)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. `name`, `type` and `default` come from the dataclass field it annotates."""
+
+    parse: Parser
+    help: str  # the CLI option's help: what it is and the allowed values or range
+    exchange: str | None = None  # the Exchange parameter it mirrors (Set-PopSettings -MaxCommandSize)
+    tab: str | None = None  # the console tab that edits it (None: not on a tab)
+    label: str | None = None  # the console's name for it in notices ("maximum command size")
+    form_label: str | None = None  # the console form's label, when the form is generated from the table
+    hint: str = ""  # the console form's hint below the field
+    unit: str = ""  # seconds, octets, ... (documentation; the value is stored in this unit)
+    display: Callable[[Any], str] | None = None  # the display form the console shows (size_text)
+    cli_type: type = str  # the CLI option's type (the parser still has the last word)
+    cli_flag: str = ""  # a boolean's on/off flags ("--enabled/--disabled"), instead of --name VALUE
+    api_type: Any = None  # the REST body's type, when not the one derived from `type` (web/settings_models.py)
+    # Inputs (CLI options, request body, console forms) come in declaration order, sorted by
+    # this rank: for a setting shown first but asked for last (the policy's trusted networks).
+    input_rank: int = 0
+    # console: text, number, checkbox, list (one input per item), lines (a textarea, one value a
+    # line), checkboxes (one box per allowed value) or choice
+    widget: str = "text"
+    unchecked: str = ""  # checkboxes: the value sent when no box is ticked
+    tab_rank: int = 0  # the order on its console tab, when it differs from the input order
+    name: str = ""
+    type: Any = None
+    default: Any = None
+
+    @property
+    def notice_label(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    @property
+    def inputmode(self) -> str:
+        """The form input's inputmode: numeric for a plain count (not for sizes or durations)."""
+        return "numeric" if self.widget == "number" else ""
+
+    def render(self, value: Any) -> Any:
+        """The JSON value (`to_dict`, the CLI's show, the API's answer): enums by value, tuples as lists."""
+        if isinstance(value, Enum):
+            return value.value
+        if isinstance(value, tuple):
+            return list(value)
+        return value
+
+
+def setting(default: Any, parse: Parser, help: str, **meta: Any) -> Any:
+    """A dataclass field declaring one setting (see `Setting` for the metadata)."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(parse=parse, help=help, **meta)})
+
+
+class SettingsTable:
+    """The settings of one settings class, in declaration order."""
+
+    def __init__(self, cls: type, kind: str) -> None:
+        self.cls = cls
+        self.kind = kind  # "a POP setting": how an unknown name is refused
+        hints = typing.get_type_hints(cls)
+        entries = []
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get("setting")
+            if spec is None:  # an identity field (a connector's name and server), not a setting
+                continue
+            entries.append(dataclasses.replace(spec, name=f.name, type=hints[f.name], default=f.default))
+        self.settings: tuple[Setting, ...] = tuple(entries)
+        self._by_name = {s.name: s for s in entries}
+
+    def __iter__(self) -> Iterator[Setting]:
+        return iter(self.settings)
+
+    def __getitem__(self, name: str) -> Setting:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._by_name)
+
+    @property
+    def inputs(self) -> tuple[Setting, ...]:
+        """The settings in the order front ends ask for them (see `Setting.input_rank`)."""
+        return tuple(sorted(self.settings, key=lambda s: s.input_rank))
+
+    def tab_fields(self) -> dict[str, tuple[str, ...]]:
+        """Console tab -> its settings' names, in input order."""
+        tabs: dict[str, tuple[str, ...]] = {}
+        for s in sorted(self.inputs, key=lambda s: s.tab_rank):
+            if s.tab:
+                tabs[s.tab] = tabs.get(s.tab, ()) + (s.name,)
+        return tabs
+
+    def labels(self) -> dict[str, str]:
+        return {s.name: s.notice_label for s in self.settings}
+
+    def parse(self, name: str, value: Any) -> Any:
+        if name not in self._by_name:
+            raise ValidationError(name, f"is not {self.kind}", sorted(self._by_name))
+        return self._by_name[name].parse(name, value)
+
+    def to_dict(self, settings: Any) -> dict[str, Any]:
+        return {s.name: s.render(getattr(settings, s.name)) for s in self.settings}
+
+    def display(self, view: Mapping[str, Any]) -> dict[str, str]:
+        """The values of `view` that have a display form (sizes, ages), as the admin would type them."""
+        return {s.name: s.display(view[s.name]) for s in self.settings if s.display and s.name in view}
+
+    def changes(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> "Changes":
+        return Changes(self, {**(values or {}), **more})
+
+
+class Changes:
+    """The typed change object a set operation takes: settings of one table, by name, as given
+    (raw text or values; the table's parsers check them). An unknown name is refused here, so
+    nothing but a declared setting ever reaches the service."""
+
+    __slots__ = ("table", "values")
+
+    def __init__(self, table: SettingsTable, values: Mapping[str, Any]) -> None:
+        for name in values:
+            if name not in table:
+                raise ValidationError(name, f"is not {table.kind}", sorted(table.names))
+        self.table = table
+        self.values: Mapping[str, Any] = types.MappingProxyType(dict(values))
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def __repr__(self) -> str:
+        return f"Changes({self.table.cls.__name__}, {dict(self.values)!r})"
+
+    def of(self, table: SettingsTable) -> Mapping[str, Any]:
+        """The values, after checking they are changes of `table` (not another table's)."""
+        if table is not self.table:
+            raise TypeError(f"changes of {self.table.cls.__name__} given where {table.cls.__name__} was expected")
+        return self.values
