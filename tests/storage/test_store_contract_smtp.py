@@ -453,9 +453,9 @@ def test_tracking_since(store, run):
     async def body():
         # 2 ms between the batches: the clock must move for the rows to get distinct times
         await store.append_tracking([receive("a@example.com", queue_id="Q1")])
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # the clock must move
         await store.append_tracking([receive("b@example.com", queue_id="Q2"), receive("c@example.com", queue_id="Q2")])
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # the clock must move
         await store.append_tracking([receive("d@example.com", queue_id="Q3")])
         rows = await store.list_tracking()
         second = datetime.fromisoformat(rows[1].at)
