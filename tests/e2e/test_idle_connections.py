@@ -191,6 +191,7 @@ def test_pop3_keeps_serving_while_the_admin_port_is_flooded(tmp_path):
     finally:
         for sock in sockets:
             sock.close()
+        server.stop()  # (it was left serving after the test)
     text = server.log_path.read_text()
     assert "at most 64 admin connections are accepted" in text, text[-3000:]
     assert "admin refused a connection from 127.0.1.1: max_connections=64 reached" in text, text[-3000:]
