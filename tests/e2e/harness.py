@@ -1,6 +1,7 @@
 """A real postroom: the CLI and `postroom serve` as subprocesses on free loopback ports."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import resource
@@ -9,10 +10,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from waiting import until, wait_until  # the e2e tests import wait_until from here
 
 POSTROOM = [sys.executable, "-m", "postroom"]
 CLI_BATCH = Path(__file__).with_name("cli_batch.py")
@@ -87,15 +88,6 @@ def pop_login_answer(client, user: str, password: str) -> str:
         client.close()
 
 
-def wait_until(predicate, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 class Postroom:
     """One data directory and (once started) its node process."""
 
@@ -129,6 +121,29 @@ class Postroom:
 
     def cli_json(self, *args: str, input: str | None = None):
         return json.loads(self.cli(*args, "--json", input=input).stdout)
+
+    def wait_applied(self, timeout: float = 5.0) -> int:
+        """Wait for the node to apply the configuration version the store holds now, the one the
+        change just made produced (nodes promise to apply a change within a second); return it."""
+        from postroom.storage import open_store
+
+        async def wait() -> int:
+            store = open_store(str(self.data))
+            await store.open()
+            try:
+                version = await store.config_version()
+
+                async def applied() -> bool:
+                    report = await store.get_node_report(self.server)
+                    versions = [s.get("applied_version", -1) for s in report.services.values()] if report else []
+                    return bool(versions) and min(versions) >= version
+
+                await until(applied, timeout, f"the node to apply configuration version {version}", interval=0.02)
+                return version
+            finally:
+                await store.close()
+
+        return asyncio.run(wait())
 
     def cli_batch(self, *commands: tuple[str, ...] | dict) -> list[dict]:
         """Several commands in one `postroom` process (see cli_batch.py): the set-up every test

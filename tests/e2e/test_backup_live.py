@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import threading
-import time
 
 import pytest
 
 from postroom.storage import open_store
 
-from .harness import Postroom
+from .harness import Postroom, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +36,7 @@ def test_backup_during_deliveries_restores_every_earlier_message(tmp_path):
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        while len(acknowledged) < 30:
-            time.sleep(0.02)
+        wait_until(lambda: len(acknowledged) >= 30, 30, "30 acknowledged messages before the backup")
         before_backup = list(acknowledged)
         archive = tmp_path / "live.tar.gz"
         server.cli("backup", str(archive))

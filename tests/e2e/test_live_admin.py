@@ -6,7 +6,6 @@ import select
 import poplib
 import socket
 import ssl
-import time
 
 import pytest
 
@@ -61,8 +60,7 @@ def test_login_type_matrix(fresh_server):
     server.new_mailbox("matrix@example.com", PASSWORD)
     for login_type, allowed in EXPECTED.items():
         server.cli("pop", "set", "--login-type", login_type)
-        wait_until(lambda: server.cli_json("service", "list")[0]["applied_version"] >= 0, what="node")
-        time.sleep(1.0)  # applied within a second
+        server.wait_applied()
         for mode in ("plain", "stls", "ssl"):
             for mechanism in ("USER", "PLAIN"):
                 reply = raw_login(server, mode, mechanism)
@@ -135,7 +133,7 @@ def test_banner_and_certificate_change_live(fresh_server, tmp_path):
     pem = tmp_path / "admin-cert.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(pem))
     server.cli("pop", "set", "--certificate", str(pem), "--banner", "Mail for the CRM.")
-    time.sleep(1.2)
+    server.wait_applied()
     context = ssl.create_default_context()
     ca.configure_trust(context)
     client = poplib.POP3_SSL("127.0.0.1", server.pops_port, context=context, timeout=10)
@@ -146,7 +144,7 @@ def test_banner_and_certificate_change_live(fresh_server, tmp_path):
 def test_connections_from_one_ip_are_limited(fresh_server):
     server = fresh_server
     server.cli("pop", "set", "--max-connections-from-single-ip", "2")
-    time.sleep(1.2)
+    server.wait_applied()
     held = [socket.create_connection(("127.0.0.1", server.pop_port), timeout=5) for _ in range(2)]
     for sock in held:
         assert sock.recv(100).startswith(b"+OK")
@@ -160,7 +158,7 @@ def test_protocol_log_records_sessions_without_passwords(fresh_server):
     server = fresh_server
     server.new_mailbox("logged@example.com", "secret-pw-42")
     server.cli("pop", "set", "--protocol-log", "enabled")
-    time.sleep(1.2)
+    server.wait_applied()
     assert raw_login(server, "ssl", "USER", "logged@example.com", "secret-pw-42").startswith(b"+OK")
     assert raw_login(server, "ssl", "PLAIN", "logged@example.com", "secret-pw-42").startswith(b"+OK")
     logs = server.data / "logs" / "pop3"

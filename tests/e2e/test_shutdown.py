@@ -130,7 +130,7 @@ def test_sigterm_finishes_the_delivery_in_flight_and_applies_no_dele_marks(node)
     rest = wire[half:]
     for start in range(0, len(rest), len(rest) // 10 + 1):  # the rest, slowly (about 1 s)
         sender.sock.sendall(rest[start:start + len(rest) // 10 + 1])
-        time.sleep(0.1)
+        time.sleep(0.1)  # a slow sender during the shutdown is the behaviour under test
     sender.sock.sendall(b".\r\n")
     assert sender.reply().startswith(b"250 2.6.0")
     assert sender.reply() == b"421 4.3.2 Service shutting down"  # what its next command would get
@@ -172,7 +172,7 @@ def test_a_second_sigterm_ends_the_grace_period(node):
     assert node.process is not None
     sender = in_data(node.smtp_port, "stall.example.net", "stall@example.net")
     node.process.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
+    wait_until(lambda: "stopping: no new connections" in node.log_path.read_text(), 5, "the first SIGTERM to be handled")
     assert node.process.poll() is None  # waiting for the stalled message
     node.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()

@@ -215,7 +215,7 @@ def test_pop3_trickle_in_process_is_cut_off_after_the_timeout(tmp_path, logged_i
                     assert (await reader.readline()).startswith(b"+OK")
             # Complete commands keep the session alive past the timeout...
             for _ in range(3):
-                await asyncio.sleep(0.6 if not logged_in else 1.2)
+                await asyncio.sleep(0.6 if not logged_in else 1.2)  # the pace of a slow client is the test
                 writer.write(b"NOOP\r\n" if logged_in else b"CAPA\r\n")
                 reply = await asyncio.wait_for(reader.readline(), 2)
                 assert reply.startswith(b"+OK"), reply

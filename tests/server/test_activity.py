@@ -15,6 +15,7 @@ from postroom.web.app import node_admin_app
 from postroom.server.pop3 import Pop3Service
 from postroom.service.setup import initialise
 from postroom.storage import open_store
+from waiting import until
 
 T0 = 1714564800.0  # 2024-05-01T12:00:00Z, a bucket boundary
 
@@ -83,7 +84,7 @@ def test_pop3_logins_are_counted_succeeded_or_failed(tmp_path):
         writer.write(b"USER alice@example.com\r\n")
         assert (await reader.readline()).startswith(b"-ERR")
         writer.close()
-        await asyncio.sleep(0.05)
+        await until(lambda: not service.sessions, what="every session to end")
         server.close()
         await store.close()
         counts = activity.drain()

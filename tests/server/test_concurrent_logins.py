@@ -11,6 +11,7 @@ from dataclasses import replace
 from auth_support import CountingExecutor
 from postroom.auth import Authenticator
 from postroom.lockout import AbuseGuard, Policy
+from waiting import until
 
 from .test_login_blocks import Clock, pop_login, pop_node
 from .test_smtp_session import AUTH_OK, BAD_CREDENTIALS, connect, connector, plain, running
@@ -23,18 +24,11 @@ TEMPORARY_POP = b"-ERR [SYS/TEMP] The mailbox is temporarily unavailable; try ag
 TEMPORARY_SMTP = b"454 4.7.0 Temporary authentication failure, try again later\r\n"
 
 
-async def until(condition, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.002)
-
-
 async def burst(login, right, executor: CountingExecutor) -> tuple[list[bytes], bytes]:
     """BURST wrong logins at once, and the right one once the first checks are running (in
     the middle of the burst): the wrong ones' replies and the right one's."""
     first = [asyncio.ensure_future(login(b"wrong-%d" % i)) for i in range(BURST // 2)]
-    await until(lambda: executor.calls >= THRESHOLD)
+    await until(lambda: executor.calls >= THRESHOLD, 10, "the first checks to start", interval=0.002)
     middle = asyncio.ensure_future(login(right))
     rest = [asyncio.ensure_future(login(b"wrong-%d" % i)) for i in range(BURST // 2, BURST)]
     wrong = await asyncio.gather(*first, *rest)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from postroom.model import LoginPolicy, PopSettings, Server, Service, ServiceStatus, Startup
 from postroom.lockout import Policy
 from postroom.server.node import Node
 from postroom.web.app import node_admin_app
 from postroom.storage.sqlite import SqliteStore
+from waiting import until
 
 STRICT = LoginPolicy(trusted_networks=(), max_source_failures=3, window=600, block_time=120, max_delay=4)
 
@@ -25,13 +25,6 @@ async def idle_node(tmp_path) -> tuple[SqliteStore, Node]:
     services = [Service("TEST", name, Startup.MANUAL, ServiceStatus.STOPPED) for name in ("pop3", "smtp", "admin")]
     await store.add_server(Server("TEST", "test.example.com"), services, PopSettings())
     return store, Node(store, str(tmp_path), "TEST", admin_app=node_admin_app)
-
-
-async def until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_the_stored_policy_applies_at_start_and_a_change_applies_live(tmp_path, monkeypatch, caplog):

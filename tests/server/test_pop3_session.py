@@ -10,6 +10,7 @@ from postroom.errors import Unavailable
 from postroom.model import LoginType, PopSettings
 from postroom.server.pop3 import Pop3Service
 from postroom.storage.sqlite import SqliteStore
+from waiting import until
 
 PASSWORD_HASH = hash_password("pw-1")
 
@@ -78,13 +79,12 @@ def test_idle_after_login_uses_the_authenticated_timeout(tmp_path):
         replies, reader, writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
         assert replies[-1].startswith(b"+OK")
         # Past the pre-login timeout, the session is still there...
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # the pre-login timeout must elapse: time is what is tested
         writer.write(b"NOOP\r\n")
         assert await reader.readline() == b"+OK\r\n"
         # ...and goes after the authenticated one, releasing the mailbox lock.
         assert await asyncio.wait_for(reader.readline(), 5) == b"-ERR Disconnected for inactivity.\r\n"
-        await asyncio.sleep(0.1)
-        assert await store.try_lock_mailbox(1, "probe")
+        await until(lambda: store.try_lock_mailbox(1, "probe"), what="the mailbox lock to be released")
         server.close()
         await store.close()
 
@@ -98,8 +98,8 @@ def test_store_unavailable_at_login_is_a_temporary_error(tmp_path):
         replies, reader, writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
         assert replies[-1].startswith(b"-ERR [SYS/TEMP]")
         writer.close()
-        await asyncio.sleep(0.1)
-        assert await store.try_lock_mailbox(1, "probe")  # the failed login left no lock behind
+        # the failed login left no lock behind
+        await until(lambda: store.try_lock_mailbox(1, "probe"), what="the mailbox to be free")
         server.close()
         await store.close()
 

@@ -9,6 +9,7 @@ import os
 
 from postroom.model import LogFileRollOver, LoginType, PopSettings
 from postroom.server.protocol_log import CLEANUP_INTERVAL, FIELDS, LogLimits, ProtocolLog, period_stamp
+from waiting import until
 
 from .test_pop3_session import converse, start_service
 
@@ -224,7 +225,7 @@ def test_a_pop3_session_logs_context_and_no_connector_and_masks_the_password(tmp
         await reader.read()
         writer.close()
         server.close()
-        await asyncio.sleep(0.1)
+        await until(lambda: not service.sessions, what="the session to end and log its close")
         await store.close()
         plog.close()
 

@@ -14,6 +14,7 @@ from postroom.server.node import Node
 from postroom.web.app import node_admin_app
 from postroom.server.retention import TrackingRetention, prune_tracking
 from postroom.storage.sqlite import SqliteStore
+from waiting import until
 
 
 def row(queue_id: str) -> TrackingEvent:
@@ -37,8 +38,10 @@ class Counting:
         self.batches: list[int] = []
         self.hold: asyncio.Event | None = None
         self.down = False
+        self.calls = 0  # batches tried, failed ones included
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
+        self.calls += 1
         if self.down:
             raise Unavailable("database is locked")
         if self.hold is not None:
@@ -67,6 +70,12 @@ def test_rows_older_than_thirty_days_go_a_batch_at_a_time(tmp_path):
     asyncio.run(main())
 
 
+async def settled(keeper: TrackingRetention) -> None:
+    """Wait for the pruning the last tick started, if it started one (a tick that starts none
+    leaves the earlier, finished task in place: nothing to wait for)."""
+    await until(lambda: keeper._task is None or keeper._task.done(), what="the pruning to end")
+
+
 def test_one_pruning_at_a_time_then_once_an_hour_and_a_failure_waits_for_the_next(tmp_path, caplog):
     async def main():
         store = await store_with_rows(tmp_path, 1)
@@ -76,27 +85,28 @@ def test_one_pruning_at_a_time_then_once_an_hour_and_a_failure_waits_for_the_nex
         try:
             counting.hold = asyncio.Event()
             keeper.tick()  # due at once after start
-            await asyncio.sleep(0.01)
+            await until(lambda: counting.calls == 1, what="the first pruning to start")
             keeper.tick()  # still running: no second one
             counting.hold.set()
-            await asyncio.sleep(0.05)
+            await settled(keeper)
             assert counting.batches == [0]  # one pruning ran; the row is younger than 30 days
             clock[0] += 10
             keeper.tick()
-            await asyncio.sleep(0.05)
-            assert counting.batches == [0]  # not due yet
+            await settled(keeper)
+            assert counting.batches == [0] and counting.calls == 1  # not due yet
             clock[0] += retention.PRUNE_INTERVAL
             counting.down = True
             keeper.tick()  # due, and the store is away
-            await asyncio.sleep(0.05)
+            await settled(keeper)
+            assert counting.calls == 2
             clock[0] += 10
             counting.down = False
             keeper.tick()
-            await asyncio.sleep(0.05)
-            assert counting.batches == [0]  # after a failure the next try is an hour later
+            await settled(keeper)
+            assert counting.batches == [0] and counting.calls == 2  # after a failure the next try is an hour later
             clock[0] += retention.PRUNE_INTERVAL + timedelta(days=31).total_seconds()
             keeper.tick()
-            await asyncio.sleep(0.05)
+            await settled(keeper)
             assert counting.batches == [0, 1]
             assert await store.list_tracking() == []
         finally:
@@ -119,11 +129,10 @@ def test_a_running_node_prunes_soon_after_it_starts(tmp_path):
         node.retention.max_age = timedelta(0)  # every row is too old
         await node.start()
         try:
-            for _ in range(60):
-                if not await store.list_tracking():
-                    break
-                await asyncio.sleep(0.1)
-            assert await store.list_tracking() == []
+            async def pruned() -> bool:
+                return await store.list_tracking() == []
+
+            await until(pruned, 6, "the node to prune the old rows")
         finally:
             await node.stop()
             await store.close()

@@ -7,6 +7,7 @@ import asyncio
 from postroom.model import PopSettings
 from postroom.protocol.pop3 import Pop3Config, Pop3Server
 from postroom.protocol.smtp import SmtpConfig, SmtpServer, State as SmtpState
+from waiting import until
 
 from .test_pop3_session import PLAIN, converse, start_service as start
 
@@ -18,12 +19,14 @@ class SlowReads:
 
     def __init__(self, store, delay: float) -> None:
         self._store, self._delay = store, delay
+        self.reading = False
 
     def __getattr__(self, name):
         return getattr(self._store, name)
 
     async def read_message(self, *args):
-        await asyncio.sleep(self._delay)
+        self.reading = True
+        await asyncio.sleep(self._delay)  # the slow store is the behaviour under test
         return await self._store.read_message(*args)
 
 
@@ -31,20 +34,21 @@ class SlowReads:
 
 def test_a_retr_in_flight_finishes_then_the_session_is_closed(tmp_path):
     async def main():
-        store, server, port, service = await start(tmp_path, PopSettings(**PLAIN), wrap=lambda s: SlowReads(s, 0.3))
+        slow: list[SlowReads] = []
+        store, server, port, service = await start(tmp_path, PopSettings(**PLAIN),
+                                                   wrap=lambda s: slow.append(SlowReads(s, 0.3)) or slow[0])
         mailbox = await store.get_mailbox("alice@example.com")
         await store.deliver(mailbox.id, b"Subject: one\r\n\r\nbody\r\n")
         await store.deliver(mailbox.id, b"Subject: two\r\n\r\nbody\r\n")
         replies, reader, writer = await converse(port, b"USER alice@example.com", b"PASS pw-1", b"DELE 2")
         assert replies[-1].startswith(b"+OK")
         writer.write(b"RETR 1\r\nNOOP\r\n")  # the NOOP is pipelined behind the RETR
-        await asyncio.sleep(0.1)  # the RETR is being answered
+        await until(lambda: slow[0].reading, what="the RETR to be answered")
         service.drain_sessions()
         assert (await reader.readline()).startswith(b"+OK")
         rest = await asyncio.wait_for(reader.read(), 3)
         assert rest == b"Subject: one\r\n\r\nbody\r\n.\r\n" + BYE  # whole message, then goodbye, then EOF
-        await asyncio.sleep(0.05)
-        assert not service.sessions
+        await until(lambda: not service.sessions, what="the drained session to go")
         assert len(await store.list_messages(mailbox.id)) == 2  # DELE 2 was not applied
         writer.close()
         server.close()

@@ -28,6 +28,7 @@ from postroom.server.delivery import Trace, trace_headers
 from postroom.server.smtp import ConnectorRuntime, SmtpService, core_config
 from postroom.storage.sqlite import SqliteStore
 from postroom.tls import server_context
+from waiting import until
 
 from .test_pop3_session import FlakyStore
 
@@ -135,7 +136,7 @@ class SlowStore:
         return getattr(self._store, name)
 
     async def deliver_message(self, *args, **kwargs):
-        await asyncio.sleep(self._delay)
+        await asyncio.sleep(self._delay)  # the slow store is the behaviour under test
         return await self._store.deliver_message(*args, **kwargs)
 
 
@@ -235,7 +236,7 @@ def test_the_total_connection_timeout_ends_even_an_active_client(tmp_path):
             client, _ = await connect(env.port)
             started, replies = asyncio.get_running_loop().time(), []
             while not replies or replies[-1] == OK:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # an active client: a command every 0.2 s, under the inactivity timeout
                 replies.append(await client.send(b"NOOP"))
             assert replies[-1] == TIMED_OUT and len(replies) >= 4
             assert 0.9 < asyncio.get_running_loop().time() - started < 2
@@ -452,11 +453,8 @@ def test_a_finished_tls_session_is_freed_without_the_garbage_collector(tmp_path,
             assert (await client.send(b"QUIT")).startswith(b"221")
             assert await client.closed()
             client.writer.close()
-            for _ in range(100):  # connection_lost runs a loop iteration or two after the close
-                if freed() is None:
-                    break
-                await asyncio.sleep(0.01)
-            assert freed() is None, "the session outlived its connection: a reference cycle"
+            # connection_lost runs a loop iteration or two after the close
+            await until(lambda: freed() is None, 1, "the session to be freed (else: a reference cycle)")
 
     gc.disable()
     try:
@@ -501,7 +499,7 @@ def test_the_protocol_log_has_commands_and_replies_but_no_secrets_or_content(tmp
             assert await client.send(b"MAIL FROM:<alice@example.com>", b"RCPT TO:<bob@example.com>") == RCPT_OK
             client.writer.write(b"BD")
             await client.writer.drain()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the split across packets is what is tested: let "BD" arrive alone
             client.writer.write(b"AT %d LAST\r\n%s" % (len(body), body.replace(b"HELP", b"DATA")))
             assert ACCEPTED.fullmatch(await client.reply())
             assert await client.send(b"AUTH PLAIN " + plain("alice@example.com", "pw-1")) == (

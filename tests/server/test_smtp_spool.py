@@ -27,6 +27,7 @@ from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
 from pg_support import fresh_store_url
+from waiting import until
 
 from .test_pop3_session import PLAIN, FlakyStore
 from .test_smtp_session import ACCEPTED, RCPT_OK, SENDER_OK, START_DATA, Client, connect, connector, run, running
@@ -53,13 +54,6 @@ def stored_form(message: bytes) -> bytes:
 def spool_files(tmp_path) -> list[str]:
     folder = tmp_path / "spool"
     return sorted(os.listdir(folder)) if folder.exists() else []
-
-
-async def until(condition, seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def send_data(client: Client, content: bytes, piece: int = 256 * 1024) -> None:
@@ -133,7 +127,7 @@ def test_a_big_message_round_trips_through_the_spool_into_pop3(tmp_path, backend
 def test_session_memory_stays_bounded_for_an_eight_megabyte_message(tmp_path, monkeypatch, disk):
     if disk == "slow":  # each piece takes 50 ms to write: the session must stop reading meanwhile
         def slow_write(fd, data):
-            time.sleep(0.05)
+            time.sleep(0.05)  # the slow disk is the behaviour under test
             return os.write(fd, data)
         monkeypatch.setattr(spool_module, "os", types.SimpleNamespace(**{**vars(os), "write": slow_write}))
     peak = {"buffer": 0, "held": 0}

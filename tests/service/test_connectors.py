@@ -42,7 +42,9 @@ def test_list_and_show_carry_what_the_node_reports(context, store, run) -> None:
 
 def test_a_stale_heartbeat_means_no_node(context, store, run) -> None:
     report(store, run, smtp={"connectors": LIVE}, age=services.NODE_STALE_AFTER + 1)
-    for row in run(connectors.list_connectors(context("view-only"), "all")):
+    rows = run(connectors.list_connectors(context("view-only"), "all"))
+    assert sorted(row["name"] for row in rows) == sorted(LIVE)
+    for row in rows:
         assert row["state"] == "no node serving this server (run `postroom serve`)"
         assert (row["listening"], row["errors"]) == ([], [])
 

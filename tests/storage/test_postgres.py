@@ -15,6 +15,7 @@ from pg_support import fresh_store_url
 from postroom.errors import Conflict, Unavailable, ValidationError
 from postroom.storage import open_store, store_url
 from postroom.storage.postgres import PostgresStore
+from waiting import until
 
 MESSAGE = b"Subject: shared\r\n\r\nOne body, two mailboxes.\r\n"
 
@@ -54,12 +55,7 @@ def test_the_mailbox_lock_holds_across_nodes_and_goes_with_its_node(url, run):
             # Only B's own lock connection: other test workers hold advisory locks too.
             assert node_b._lock_conn is not None
             await scalar(url, f"SELECT pg_terminate_backend({node_b._lock_conn.get_server_pid()})")
-            for _ in range(50):
-                if await node_a.try_lock_mailbox(box, "a-session"):
-                    break
-                await asyncio.sleep(0.1)
-            else:
-                pytest.fail("the dead node's lock was never released")
+            await until(lambda: node_a.try_lock_mailbox(box, "a-session"), 5, "the dead node's lock to be released")
         finally:
             await node_a.close()
             await node_b.close()

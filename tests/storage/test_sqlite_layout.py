@@ -15,6 +15,7 @@ from postroom.errors import NotFound
 from postroom.model import AuditEntry, MessageInfo, PopSettings, Service, ServiceStatus, Startup, WebSettings
 from postroom.storage.sql import schema
 from postroom.storage.sqlite import SqliteStore
+from waiting import until
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, mailbox, services_for, wire
 
@@ -269,10 +270,8 @@ def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(o
         for n in range(3):
             await opened.deliver_message([box], MESSAGE, [receive("alice@example.com", queue_id=f"Q{n}")])
         assert tracked() == [], "three deliveries, no tracking transaction yet"
-        for _ in range(100):  # the batch is due after TRACKING_DELAY; a busy machine may take longer
-            await asyncio.sleep(TRACKING_DELAY)
-            if tracked():
-                break
+        # the batch is due after TRACKING_DELAY; a busy machine may take longer
+        await until(tracked, 100 * TRACKING_DELAY, "the tracking batch to be written")
         rows = tracked()
         assert [q for q, _ in rows] == ["Q0", "Q1", "Q2"]
         assert all(handed <= at < schema.now() for _, at in rows)
@@ -280,7 +279,7 @@ def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(o
         opened._tracking.delay = 60.0  # a batch that would wait: flushing (list, close) writes it
         await opened.append_tracking([receive("bob@example.com", queue_id="Q3")])
         stamped = schema.now()
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # a time for the batch NOT to be written in: nothing to wait for
         assert len(tracked()) == 3
         assert [e.queue_id for e in await opened.list_tracking()][-1] == "Q3"
         assert tracked()[-1][0] == "Q3" and tracked()[-1][1] < stamped, "the time of the event, not of the write"

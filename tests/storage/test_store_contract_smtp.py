@@ -453,10 +453,11 @@ def test_tracking_limit_keeps_the_newest_oldest_first(store, run):
 
 def test_tracking_since(store, run):
     async def body():
+        # 2 ms between the batches: the clock must move for the rows to get distinct times
         await store.append_tracking([receive("a@example.com", queue_id="Q1")])
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # the clock must move
         await store.append_tracking([receive("b@example.com", queue_id="Q2"), receive("c@example.com", queue_id="Q2")])
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.002)  # the clock must move
         await store.append_tracking([receive("d@example.com", queue_id="Q3")])
         rows = await store.list_tracking()
         second = datetime.fromisoformat(rows[1].at)
@@ -486,7 +487,7 @@ def test_remove_tracking_before_a_time_oldest_first_a_batch_at_a_time(store, run
     async def body():
         for queue in ("Q1", "Q2", "Q3"):
             await store.append_tracking([receive("a@example.com", queue_id=queue)])
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.002)  # the clock must move: each row gets a time of its own
         rows = await store.list_tracking()
         before = await store.config_version()
         assert await store.remove_tracking(rows[0].at) == 0  # older than, not at

@@ -105,7 +105,7 @@ def test_generated_request_ids_are_unique_and_safe() -> None:
 def test_the_context_is_per_task() -> None:
     async def one(rid: str) -> str | None:
         log_context.set({"request_id": rid})
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # let the other task run and set its own: the interleaving is the test
         return current_request_id()
 
     async def both() -> list[str | None]:

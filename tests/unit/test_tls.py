@@ -7,6 +7,7 @@ import socket
 import ssl
 import stat
 import threading
+from typing import NamedTuple
 
 import pytest
 import trustme
@@ -23,8 +24,15 @@ def pair(tmp_path_factory):
     return cert, key
 
 
-def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: str, server_result=None):
-    """Run both ends of a TLS handshake; returns (client's TLS version, [server's version or error])."""
+class Handshake(NamedTuple):
+    version: str  # as the client negotiated it
+    server: list  # [the server's version, or its error]
+    cipher: str
+    certificate: bytes  # DER of the certificate the server presented
+
+
+def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: str, server_result=None) -> Handshake:
+    """Run both ends of a TLS handshake over a socket pair, then one line of data across it."""
     a, b = socket.socketpair()
     a.settimeout(5)
     b.settimeout(5)
@@ -42,9 +50,8 @@ def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, hostname: 
     thread.start()
     try:
         with client_ctx.wrap_socket(a, server_hostname=hostname) as c:
-            version = c.version()
             assert c.recv(5) == b"+OK\r\n"
-            return version, server_result
+            return Handshake(c.version(), server_result, c.cipher()[0], c.getpeercert(binary_form=True))
     finally:
         a.close()
         thread.join(5)
@@ -58,6 +65,17 @@ def trusting(cert_path: str) -> ssl.SSLContext:
     return ctx
 
 
+def first_certificate(path) -> bytes:
+    """DER of the first certificate in a PEM file (which may also hold the key, before or after)."""
+    text = open(path).read()
+    begin = text.index("-----BEGIN CERTIFICATE-----")
+    end = text.index("-----END CERTIFICATE-----", begin) + len("-----END CERTIFICATE-----")
+    return ssl.PEM_cert_to_DER_cert(text[begin:end])
+
+
+AEAD = ("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256")
+
+
 def test_files_and_modes(pair):
     cert, key = pair
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
@@ -68,9 +86,10 @@ def test_files_and_modes(pair):
 @pytest.mark.parametrize("hostname", ["localhost", "127.0.0.1", "mail.example.com"])
 def test_handshake_verifies_for_every_name(pair, hostname):
     cert, key = pair
-    version, server = handshake(server_context(cert, key), trusting(cert), hostname)
-    assert version in ("TLSv1.2", "TLSv1.3")
-    assert server == [version]
+    done = handshake(server_context(cert, key), trusting(cert), hostname)
+    assert done.version == "TLSv1.3" and done.cipher in AEAD  # both ends offer 1.3: it is chosen
+    assert done.server == [done.version]
+    assert done.certificate == first_certificate(cert)
 
 
 def test_handshake_tls12_uses_ecdhe_aead(pair):
@@ -102,8 +121,7 @@ def test_tls13_sends_one_session_ticket_as_postfix_does(pair, switching):
     seen = []
     client._msg_callback = lambda conn, direction, version, content_type, msg_type, data: seen.append(
         (direction, msg_type))
-    version, _ = handshake(server, client, "localhost")
-    assert version == "TLSv1.3"
+    assert handshake(server, client, "localhost").version == "TLSv1.3"
     assert seen.count(("read", ssl._TLSMessageType.NEWSESSION_TICKET)) == 1
 
 
@@ -132,15 +150,18 @@ def test_combined_pem(pair, tmp_path):
     cert, key = pair
     combined = tmp_path / "combined.pem"
     combined.write_text(open(cert).read() + open(key).read())
-    version, _ = handshake(server_context(str(combined)), trusting(cert), "localhost")
-    assert version.startswith("TLSv1.")
+    done = handshake(server_context(str(combined)), trusting(cert), "localhost")
+    assert done.version == "TLSv1.3" and done.cipher in AEAD
+    assert done.certificate == first_certificate(cert)
 
 
 def test_combined_pem_key_first(pair, tmp_path):
     cert, key = pair
     combined = tmp_path / "combined.pem"
     combined.write_text(open(key).read() + open(cert).read())
-    server_context(str(combined))
+    done = handshake(server_context(str(combined)), trusting(cert), "localhost")
+    assert done.version == "TLSv1.3" and done.cipher in AEAD
+    assert done.certificate == first_certificate(cert)
 
 
 def test_mismatched_key(pair, tmp_path):
@@ -159,8 +180,10 @@ def test_trustme_rsa_chain_loads(tmp_path):
     leaf.private_key_and_cert_chain_pem.write_to_path(str(combined))
     client = ssl.create_default_context()
     ca.configure_trust(client)
-    version, _ = handshake(server_context(str(combined)), client, "localhost")
-    assert version.startswith("TLSv1.")
+    done = handshake(server_context(str(combined)), client, "localhost")
+    assert done.version == "TLSv1.3" and done.cipher in AEAD
+    assert done.certificate == first_certificate(combined)  # the leaf, not the CA
+    assert done.certificate == ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
 
 
 @pytest.mark.parametrize(

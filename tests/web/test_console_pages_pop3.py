@@ -355,7 +355,9 @@ def test_without_the_server_right_controls_are_read_only_and_posts_refused(api: 
         assert "Read-only: changing this needs the organization-management or server-management role group." in html
         form = re.search(r'<form method="post" action="/console/servers.*?</form>', html, re.S)
         assert form, path
-        for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form.group(0)):
+        controls = re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form.group(0))
+        assert any(" disabled" in control for control in controls), (path, form.group(0))
+        for control in controls:
             assert 'type="hidden"' in control or " disabled" in control, (path, control)
     before = state(run, store)
     audit_before = len(run(store.list_audit(1000)))

@@ -225,7 +225,9 @@ def test_view_only_sees_read_only_controls_and_forged_posts_are_refused(api: Api
         posts = re.findall(r'<form method="post".*?</form>', main, re.S)
         assert posts, path
         for form in posts:  # every control of every POST form is disabled
-            for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
+            controls = re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form)
+            assert any(" disabled" in control for control in controls), (path, form)
+            for control in controls:
                 assert 'type="hidden"' in control or " disabled" in control, (path, control)
     before = snapshot(run, store)
     for path, fields in CHANGES:

@@ -161,7 +161,9 @@ def test_without_the_server_right_the_policy_is_read_only_and_saving_is_refused(
     client = console(role)
     page = client.get(URL).text
     form = POLICY_FORM.search(page).group(0)
-    for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
+    controls = re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form)
+    assert any(" disabled" in control for control in controls), form
+    for control in controls:
         assert 'type="hidden"' in control or " disabled" in control, control
     assert "Read-only: changing this needs the organization-management or server-management role group." in form
     answer = post(client, "/console/security/policy", CSRF.search(page).group(1), max_source_failures="3")
@@ -265,7 +267,9 @@ def test_without_the_server_right_the_list_is_read_only_and_clearing_is_refused(
     forms = re.findall(r'<form [^>]*method="post".*?</form>', main, re.S)
     assert len(forms) == 4  # Clear on each row, Clear all, and the policy
     for form in forms:
-        for control in re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form):
+        controls = re.findall(r"<(?:input|button|select|textarea)\b[^>]*>", form)
+        assert any(" disabled" in control for control in controls), form
+        for control in controls:
             assert 'type="hidden"' in control or " disabled" in control, control
     token = CSRF.search(page).group(1)
     for url, fields in (("/console/security/blocks/clear", {"value": SEEDED}),
