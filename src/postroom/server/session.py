@@ -241,7 +241,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
             self.pump()
 
     def _update_reading(self) -> None:
-        if self.transport is None or self.conn is None or self.life is CLOSING or self.life is CLOSED:
+        if self.transport is None or self.conn is None or self.life not in LIVE:
             return
         wanted = not self.write_paused and not self.hold_input and self.conn.bytes_buffered < MAX_BUFFERED_INPUT
         if wanted != self.reading:
