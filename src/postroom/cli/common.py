@@ -15,12 +15,11 @@ from typing import Annotated, Any, Awaitable, Callable, Optional
 
 import typer
 
-from ..datadir import read_local_server
 from ..errors import (
     Conflict, Forbidden, NotFound, PostroomError, StoreCorrupted, Unauthenticated, Unavailable, ValidationError,
 )
-from ..service import LOCAL_OPERATOR, Context
-from ..storage import open_store, set_store_override
+from ..service import Context
+from ..service.local import choose_store, run_local
 from .output import err_console
 
 EXIT_CODES = {ValidationError: 2, NotFound: 3, Conflict: 4, Forbidden: 5, Unavailable: 6, Unauthenticated: 7,
@@ -54,17 +53,8 @@ def fail(error: PostroomError) -> typer.Exit:
 
 def run(data: str, action: Callable[[Context], Awaitable[Any]]) -> Any:
     """Open the store of DATA, run one service-layer action as the local operator, close."""
-    async def main() -> Any:
-        server = read_local_server(data)
-        store = open_store(data)
-        await store.open()
-        try:
-            return await action(Context(store, LOCAL_OPERATOR, server, data))
-        finally:
-            await store.close()
-
     try:
-        return asyncio.run(main())
+        return asyncio.run(run_local(data, action))
     except PostroomError as error:
         raise fail(error) from None
     except (KeyboardInterrupt, typer.Exit):
@@ -102,6 +92,6 @@ StoreOpt = Annotated[Optional[str], typer.Option(
 def use_store(store: str | None) -> None:
     """`--store` applies to everything this invocation opens (before POSTROOM_STORE)."""
     try:
-        set_store_override(store)
+        choose_store(store)
     except PostroomError as error:
         raise fail(error) from None
