@@ -1,6 +1,6 @@
 """Every test process, including pytest-xdist's workers (which set COLUMNS=80 and LINES=24):
 the CLI's Rich console must size itself from the terminal each test gives it (CliRunner's
-COLUMNS), not from a width fixed when postroom.cli_output is first imported.
+COLUMNS), not from a width fixed when postroom.cli.output is first imported.
 
 CliRunner turns the Typer app into its Click command on every invoke; for postroom's ninety
 commands that is about 30 ms of signature inspection, most of a typical command's time in

@@ -7,7 +7,7 @@ and the API document), the Exchange parameter it mirrors, and its console tab, l
 label and hint. From that table:
   - the model validates (`ValidatedSettings.with_changes`) and renders (`to_dict`),
   - the service takes a typed `Changes` object (only the table's names, nothing else),
-  - the CLI builds its options (cli_settings.py), the REST API its request and response models
+  - the CLI builds its options (cli/setting_options.py), the REST API its request and response models
     (web/settings_models.py), the console its form fields, notices and display forms.
 This module imports nothing but the error set, so model, service and every front end can use it.
 """

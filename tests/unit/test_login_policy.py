@@ -1,4 +1,4 @@
-"""The login block policy's values (model_security.LoginPolicy): one place that refuses bad
+"""The login block policy's values (model.security.LoginPolicy): one place that refuses bad
 input, naming the field and the allowed values, for the CLI, the REST API and the console."""
 from __future__ import annotations
 

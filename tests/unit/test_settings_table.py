@@ -13,7 +13,7 @@ from pydantic import ValidationError as BodyError
 from typer.testing import CliRunner
 
 from postroom.cli import app
-from postroom.cli_settings import setting_options
+from postroom.cli.setting_options import setting_options
 from postroom.errors import ValidationError
 from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from postroom.settings_table import Changes, setting, size_text

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from postroom.model import Block, LoginPolicy
-from postroom.web.console.pages_security import duration
+from postroom.web.console.pages.security import duration
 
 from .conftest import SERVER
 from .test_console_pages_ops import CSRF, console, csrf, notice_after, post  # noqa: F401 (fixture)

@@ -1,5 +1,5 @@
 """Login blocks: the sources and mailboxes refused for a while after repeated failed logins,
-and the organization's policy that starts them (model_security.LoginPolicy, run by
+and the organization's policy that starts them (model.security.LoginPolicy, run by
 lockout.py). Listing and reading the policy need READ; clearing a block and changing the
 policy are server setting changes (SERVER_CONFIG), audited, refusals included. Nodes re-read
 the blocks with their heartbeat and the policy on every configuration change, so either

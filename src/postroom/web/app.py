@@ -13,7 +13,7 @@ from fastapi.routing import APIRoute
 from .. import __version__
 from ..service.authentication import AdminAuthenticator
 from ..lockout import AbuseGuard
-from ..storage import Store
+from ..service import Store
 from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
 )

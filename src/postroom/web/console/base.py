@@ -153,5 +153,8 @@ class ConsoleRoute(APIRoute):
         return html_errors
 
 
-router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False,
-                   default_response_class=HTMLResponse)
+def page_router() -> APIRouter:
+    """The router of one page module: its routes live under /console, answer HTML, and turn a
+    missing sign-in or a PostroomError into the console's pages (ConsoleRoute)."""
+    return APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False,
+                     default_response_class=HTMLResponse)

@@ -1,8 +1,8 @@
-"""Domain model: the names here are the contract shared by store, server, CLI and API.
+"""The core of the domain model: services and their POP3 settings, servers, mailboxes and their
+messages, audit entries, node reports, login failures and blocks.
 
 Values are validated once (validators in `postroom.validation`), so that every front end
-refuses the same input with the same message (field name plus allowed values). Receive
-connectors and message tracking are in `postroom.model_transport` and re-exported here.
+refuses the same input with the same message (field name plus allowed values).
 """
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
-from .settings_table import age_text, setting, size_text
-from .validation import (  # noqa: F401  (re-exported: part of the model's contract)
+from ..settings_table import age_text, setting, size_text
+from ..validation import (  # noqa: F401  (re-exported: part of the model's contract)
     DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
     normalise_address, normalise_bindings, normalise_domain, parse_age, parse_binding, parse_duration, parse_quota,
     check_proxy, proxy_networks,
 )
-from .values import DEFAULT_POP_BANNER, LoginType  # noqa: F401  (re-exported; the protocol cores' values)
+from ..values import DEFAULT_POP_BANNER, LoginType  # noqa: F401  (re-exported; the protocol cores' values)
 
 
 class Startup(str, Enum):
@@ -230,19 +230,3 @@ class Block:
     failures: int
     service: str  # pop3, smtp, admin or doctor: where the failure that started it happened
     server: str = ""  # the server (node) that started it, as stored; "" before it is stored
-
-
-# Receive connectors and message tracking (Exchange's Hub Transport objects) live in their own
-# module; they are part of this contract and importable from here.
-from .model_transport import (  # noqa: E402,F401
-    ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup,
-    ReceiveConnector, TrackingEvent, TrackingEventId, connector_name, default_connectors,
-    parse_ip_range, parse_size,
-)
-
-from .model_admin import (  # noqa: E402,F401
-    AUDIT_CHANNELS, AUDIT_OUTCOMES, DEV_WEB_SETTINGS, ROLE_GROUPS, Admin, ApiToken, WebSession, WebSettings,
-    admin_name, role_groups,
-)
-
-from .model_security import LoginPolicy  # noqa: E402,F401

@@ -10,10 +10,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from ...errors import ValidationError
-from ...model import AUDIT_CHANNELS, AUDIT_OUTCOMES
-from ...service import logs
-from .base import Page, render, router
+from ....errors import ValidationError
+from ....model import AUDIT_CHANNELS, AUDIT_OUTCOMES
+from ....service import logs
+from ..base import Page, render, page_router
+
+router = page_router()
 
 AUDIT_FILTERS = ("actor", "action", "target", "channel", "outcome", "since", "limit")
 TRACKING_FILTERS = ("sender", "recipient", "message_id", "since", "limit")

@@ -1,7 +1,7 @@
 """`postroom admin ...` (principals, role groups, API tokens) and `postroom web show|set`
 (where the admin service, i.e. the REST API and the console, listens).
 
-The commands hang on cli.admin_app and cli.web_app; cli.py imports this module once its helpers exist.
+cli/__init__.py adds admin_app and web_app to the `postroom` app.
 """
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, _opt, admin_app, read_password, run, web_app
-from .cli_output import console, emit, show_record, show_table
-from .cli_settings import Changes, setting_options
-from .model import ROLE_GROUPS, WebSettings
-from .service import admins as admin_ops
-from .service import web as web_ops
+from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, opt, read_password, run
+from .output import console, emit, show_record, show_table
+from .setting_options import Changes, setting_options
+from ..model import ROLE_GROUPS, WebSettings
+from ..service import admins as admin_ops
+from ..service import web as web_ops
+
+admin_app = typer.Typer(help="Admin principals, their role groups and API tokens.", no_args_is_help=True)
+web_app = typer.Typer(help="The admin service (REST API and console): bindings and sessions.",
+                      no_args_is_help=True)
 
 token_app = typer.Typer(help="API tokens of admin principals (shown once, stored hashed).", no_args_is_help=True)
 admin_app.add_typer(token_app, name="token")
@@ -74,8 +78,8 @@ def admin_remove(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False) 
 
 @token_app.command("new")
 def token_new(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False,
-              description: Annotated[Optional[str], _opt("What the token is for, e.g. 'ticket system'.")] = None,
-              expires: Annotated[Optional[str], _opt("30d, 12h, 1w, an ISO-8601 time, or never (default).")] = None) -> None:
+              description: Annotated[Optional[str], opt("What the token is for, e.g. 'ticket system'.")] = None,
+              expires: Annotated[Optional[str], opt("30d, 12h, 1w, an ISO-8601 time, or never (default).")] = None) -> None:
     """Create an API token that acts as NAME; it is printed once and only its hash is kept."""
     view = run(data, lambda ctx: admin_ops.new_token(ctx, name, description=description, expires=expires))
     if json_out:

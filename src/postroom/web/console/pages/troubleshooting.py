@@ -17,11 +17,13 @@ from typing import Any, Mapping
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from ...errors import ValidationError
-from ...service import activity, connectors, services
-from ...service import doctor as doctor_ops
-from .base import ConsolePage, Page, form_action, render, router
-from .pages_dashboard import by_server
+from ....errors import ValidationError
+from ....service import activity, connectors, services
+from ....service import doctor as doctor_ops
+from ..base import ConsolePage, Page, form_action, render, page_router
+from .dashboard import by_server
+
+router = page_router()
 
 DOCTOR_FIELDS = ("address", "client_mode", "port")
 HERE = "/console/troubleshooting"

@@ -1,8 +1,7 @@
 """`postroom doctor pop ADDRESS` and `postroom test pop|smtp ADDRESS`: the article's checklist on
 the live system, with the fix for each problem, and Exchange's Test-PopConnectivity.
 
-The commands hang on cli.doctor_app and cli.test_app; cli.py imports this module once its
-helpers exist. Exit status: 0 when nothing failed (warnings allowed), 1 when a check or a
+cli/__init__.py adds doctor_app and test_app to the `postroom` app. Exit status: 0 when nothing failed (warnings allowed), 1 when a check or a
 scenario failed, and the CLI's usual codes for refused input (2), not found (3), and so on.
 """
 from __future__ import annotations
@@ -14,16 +13,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, _opt, doctor_app, fail, run, test_app
-from .cli_output import console, emit, err_console
-from .errors import ValidationError
+from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, fail, opt, run
+from .output import console, emit, err_console
+from ..errors import ValidationError
+
+doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs, and name each fix.",
+                         no_args_is_help=True)
+test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity).", no_args_is_help=True)
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
-ClientMode = Annotated[Optional[str], _opt("How the application connects: plain, stls or ssl "
+ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl "
                                            "(default: ssl, or what --port is).")]
-Host = Annotated[Optional[str], _opt("Host name or IP the application connects to (certificate names are checked "
+Host = Annotated[Optional[str], opt("Host name or IP the application connects to (certificate names are checked "
                                      "against it).")]
-Port = Annotated[Optional[int], _opt("Port the application connects to.")]
+Port = Annotated[Optional[int], opt("Port the application connects to.")]
 TrustAny = Annotated[bool, typer.Option(
     "--trust-any-certificate", help="Do not verify the server's certificate (Exchange: -TrustAnySSLCertificate).")]
 Light = Annotated[bool, typer.Option("--light", help="Log in only; without it a test message is also sent, "
@@ -33,7 +36,7 @@ Light = Annotated[bool, typer.Option("--light", help="Log in only; without it a 
 def _doctor_ops() -> Any:
     # Imported on use: the diagnostics (probes, checks, support bundle) are a sixth of the
     # CLI's start-up, which every other command would pay.
-    from .service import doctor
+    from ..service import doctor
     return doctor
 
 
@@ -71,7 +74,7 @@ def _show_checks(checks: list[dict[str, Any]]) -> None:
 def doctor_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
                client_mode: ClientMode = None, host: Host = None, port: Port = None,
                password_stdin: PasswordStdin = False,
-               bundle: Annotated[Optional[str], _opt("Also write a support bundle (tar.gz) to this file: settings, "
+               bundle: Annotated[Optional[str], opt("Also write a support bundle (tar.gz) to this file: settings, "
                                                      "the checks, the last hour's logs; no secrets.")] = None) -> None:
     """Check everything an application needs to read ADDRESS over POP3, and name each fix."""
     password = _password(password_stdin, required=False)
@@ -123,9 +126,9 @@ def test_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = No
 @test_app.command("smtp")
 def test_smtp(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
               light: Light = False,
-              host: Annotated[Optional[str], _opt("Host of the submission connector (default: the Client "
+              host: Annotated[Optional[str], opt("Host of the submission connector (default: the Client "
                                                   "connector's first binding).")] = None,
-              port: Annotated[Optional[int], _opt("Its port.")] = None,
+              port: Annotated[Optional[int], opt("Its port.")] = None,
               password_stdin: PasswordStdin = False, trust_any_certificate: TrustAny = False) -> None:
     """Submit as the application does: STARTTLS and AUTH on the Client connector; without --light
     also send a test message to ADDRESS, retrieve it over POP3 and delete it."""

@@ -13,14 +13,16 @@ from typing import Any, Iterable
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import ValidationError
-from ...model import PopSettings
-from ...service import client_settings as client_ops
-from ...service import pop as pop_ops
-from ...service import services as service_ops
-from ...tls import certificate_info
-from .base import Page, form_action, redirect, render, router
-from .settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
+from ....errors import ValidationError
+from ....model import PopSettings
+from ....service import client_settings as client_ops
+from ....service import pop as pop_ops
+from ....service import services as service_ops
+from ....tls import certificate_info
+from ..base import Page, form_action, redirect, render, page_router
+from ..settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
+
+router = page_router()
 
 TABS = (("general", "General"), ("binding", "Binding"), ("authentication", "Authentication"),
         ("connection", "Connection"), ("retrieval", "Retrieval"), ("certificate", "Certificate"))

@@ -1,7 +1,7 @@
 """`postroom backup DEST` (a consistent copy of the install while it serves) and
 `postroom restore SRC --data DIR`.
 
-The commands hang on cli.app; cli.py imports this module once its helpers exist.
+Top-level commands: cli/__init__.py registers them on the `postroom` app.
 """
 from __future__ import annotations
 
@@ -10,27 +10,25 @@ from typing import Annotated
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, app, fail, run
-from .cli_output import console, emit
-from .errors import PostroomError
+from .common import DEFAULT_DATA, Data, Json, fail, run
+from .output import console, emit
+from ..errors import PostroomError
 
 
-@app.command()
 def backup(dest: Annotated[str, typer.Argument(help="New file to write, e.g. /backups/postroom-2026-11-27.tar.gz.")],
            data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
     """Write a consistent backup of this install (store, node.json, TLS files) while it serves."""
-    from .service import backup as backup_ops
+    from ..service import backup as backup_ops
 
     view = run(data, lambda ctx: backup_ops.backup(ctx, dest))
     emit(view) if json_out else console.print(f"Backup of server {view['server']} written to {view['backup']} "
                                               f"({view['size']} bytes)")
 
 
-@app.command()
 def restore(src: Annotated[str, typer.Argument(help="A file written by `postroom backup`.")],
             data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
     """Rebuild an install from a backup into --data, which must be new or empty."""
-    from .service import backup as backup_ops
+    from ..service import backup as backup_ops
 
     try:
         view = asyncio.run(backup_ops.restore(src, data))

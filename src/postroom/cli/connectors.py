@@ -1,7 +1,7 @@
 """`postroom connector list|show|new|set|remove`: SMTP receive connectors (Exchange's
-Get-/New-/Set-/Remove-ReceiveConnector), one option per property (declared in model_transport.py).
+Get-/New-/Set-/Remove-ReceiveConnector), one option per property (declared in model/transport.py).
 
-The commands hang on cli.connector_app; cli.py imports this module once its helpers exist.
+cli/__init__.py adds connector_app to the `postroom` app.
 """
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from typing import Annotated
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, ServerOpt, _opt, connector_app, run
-from .cli_output import console, emit, show_record, show_table
-from .cli_settings import Changes, setting_options
-from .model import ReceiveConnector
-from .service import connectors as connector_ops
+from .common import DEFAULT_DATA, Data, Json, ServerOpt, opt, run
+from .output import console, emit, show_record, show_table
+from .setting_options import Changes, setting_options
+from ..model import ReceiveConnector
+from ..service import connectors as connector_ops
+
+connector_app = typer.Typer(help="SMTP receive connectors of a server (Exchange: Set-ReceiveConnector).",
+                            no_args_is_help=True)
 
 CONNECTOR_COLUMNS = ["server", "name", "enabled", "bindings", "auth", "permission_groups", "state", "listening",
                      "errors"]
@@ -41,7 +44,7 @@ CONNECTOR = ReceiveConnector.table()  # one option per property, with its help, 
 @setting_options(CONNECTOR)
 def connector_new(
     name: Name, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
-    usage: Annotated[str, _opt("custom (needs --bindings), internet (anonymous, 25) or client (users, 587).")] = "custom",
+    usage: Annotated[str, opt("custom (needs --bindings), internet (anonymous, 25) or client (users, 587).")] = "custom",
     changes: Changes = ReceiveConnector.changes(),
 ) -> None:
     """Create a receive connector; the node starts listening within a second."""

@@ -11,9 +11,9 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import ValidationError
-from .settings_table import setting
-from .validation import ValidatedSettings, int_in_range, parse_duration
+from ..errors import ValidationError
+from ..settings_table import setting
+from ..validation import ValidatedSettings, int_in_range, parse_duration
 
 FAILURE_LIMITS = (1, 1000)  # failed logins that start a block (Exchange's lockout threshold: up to 999)
 WINDOW_LIMITS = (60, 86400)  # seconds in which those failures count: 1 min..24 h

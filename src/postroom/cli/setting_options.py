@@ -9,7 +9,7 @@ from typing import Annotated, Any, Callable, Optional, get_type_hints
 
 import typer
 
-from .settings_table import Changes, Setting, SettingsTable
+from ..settings_table import Changes, Setting, SettingsTable
 
 
 def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:

@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import Conflict, NotFound, ValidationError
-from ...service import domains
-from .base import Page, form_action, redirect, render, router
+from ....errors import Conflict, NotFound, ValidationError
+from ....service import domains
+from ..base import Page, form_action, redirect, render, page_router
+
+router = page_router()
 
 URL = "/console/domains"
 

@@ -2,7 +2,7 @@
 failed logins, and lifting them (`--clear VALUE`, `--clear-all`); `postroom security policy
 [set]`: the organization's policy that starts them.
 
-The commands hang on security_app, added to cli.app; cli.py imports this module once its helpers exist.
+cli/__init__.py adds security_app to the `postroom` app.
 """
 from __future__ import annotations
 
@@ -10,15 +10,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import DEFAULT_DATA, Data, Json, app, fail, run
-from .cli_output import console, emit, show_record, show_table
-from .cli_settings import Changes, setting_options
-from .errors import ValidationError
-from .model import LoginPolicy
-from .service import security as security_ops
+from .common import DEFAULT_DATA, Data, Json, fail, run
+from .output import console, emit, show_record, show_table
+from .setting_options import Changes, setting_options
+from ..errors import ValidationError
+from ..model import LoginPolicy
+from ..service import security as security_ops
 
 security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
-app.add_typer(security_app, name="security")
 policy_app = typer.Typer(help="The login block policy (every server): thresholds, times, trusted networks.",
                          invoke_without_command=True)
 security_app.add_typer(policy_app, name="policy")

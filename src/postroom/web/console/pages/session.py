@@ -6,10 +6,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from ...errors import TooManyAttempts, Unauthenticated
-from ..routes_session import cookie_options
-from ..security import SESSION_COOKIE, admin_auth, client_ip, session_timeout
-from .base import Page, form_action, render, router
+from ....errors import TooManyAttempts, Unauthenticated
+from ...routes_session import cookie_options
+from ...security import SESSION_COOKIE, admin_auth, client_ip, session_timeout
+from ..base import Page, form_action, render, page_router
+
+router = page_router()
 
 
 def _safe_next(target: str | None) -> str:

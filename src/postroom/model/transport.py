@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, replace
 from enum import Enum
 from typing import Any, ClassVar
 
-from .errors import ValidationError
-from .settings_table import age_text, setting, size_text
-from .validation import (
+from ..errors import ValidationError
+from ..settings_table import age_text, setting, size_text
+from ..validation import (
     ValidatedSettings,
     DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL,
     _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings, normalise_domain,

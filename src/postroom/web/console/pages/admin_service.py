@@ -9,12 +9,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import ValidationError
-from ...model import WebSettings
-from ...service import web as web_ops
-from .base import Page, form_action, redirect, render, router
-from .pages_pop3 import describe_changes, form_errors
-from .settings_form import form_changes, notice_labels, tab_fields
+from ....errors import ValidationError
+from ....model import WebSettings
+from ....service import web as web_ops
+from ..base import Page, form_action, redirect, render, page_router
+from .pop3 import describe_changes, form_errors
+from ..settings_form import form_changes, notice_labels, tab_fields
+
+router = page_router()
 
 WEB = WebSettings.table()  # each setting's form label, hint and notice label are declared there
 FIELDS = tab_fields(WEB)["general"]  # the bindings are shown, not edited, here

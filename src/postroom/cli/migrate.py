@@ -1,7 +1,7 @@
 """`postroom migrate --from DATA_DIR --to postgresql://...`: move an embedded install to a
 PostgreSQL store with a progress bar, verify it, and point the data directory at it.
 
-The command hangs on cli.app; cli.py imports this module once its helpers exist.
+A top-level command: cli/__init__.py registers it on the `postroom` app.
 """
 from __future__ import annotations
 
@@ -12,19 +12,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .cli import Json, app, fail
-from .cli_output import console, emit, err_console
-from .errors import PostroomError
+from .common import Json, fail
+from .output import console, emit, err_console
+from ..errors import PostroomError
 
 
-@app.command("migrate")
 def migrate(from_dir: Annotated[str, typer.Option("--from", help="Data directory of the embedded install to move.")],
             to: Annotated[str, typer.Option("--to", help="The PostgreSQL store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB"
                                                          " (a new, empty database).")],
             json_out: Json = False) -> None:
     """Move an embedded install (mailboxes, messages with their UIDLs, servers, settings, admins) to
     PostgreSQL, verify every message, then make the data directory use PostgreSQL. Stop `serve` first."""
-    from .service.migration import migrate_store
+    from ..service.migration import migrate_store
 
     columns = (TextColumn("copying messages"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, disable=json_out, transient=True) as bar:

@@ -10,9 +10,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
-from ...service import activity, services
-from .base import Page, render, router
-from .chart import activity_svg
+from ....service import activity, services
+from ..base import Page, render, page_router
+from ..chart import activity_svg
+
+router = page_router()
 
 
 def health(row: dict[str, Any]) -> str:

@@ -8,11 +8,13 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import Conflict, ValidationError
-from ...model import Startup
-from ...service import services
-from .base import Page, form_action, redirect, render, router
-from .pages_dashboard import by_server
+from ....errors import Conflict, ValidationError
+from ....model import Startup
+from ....service import services
+from ..base import Page, form_action, redirect, render, page_router
+from .dashboard import by_server
+
+router = page_router()
 
 URL = "/console/services"
 ACTIONS = {"start": (services.start_service, "Started"), "stop": (services.stop_service, "Stopped"),

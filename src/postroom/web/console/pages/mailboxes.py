@@ -14,10 +14,12 @@ from urllib.parse import quote, urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import Conflict, NotFound, ValidationError
-from ...service import mailboxes as mailbox_ops
-from .base import Page, form_action, redirect, render, router
-from .pages_pop3 import describe_changes, form_errors, tab_of, values_of
+from ....errors import Conflict, NotFound, ValidationError
+from ....service import mailboxes as mailbox_ops
+from ..base import Page, form_action, redirect, render, page_router
+from .pop3 import describe_changes, form_errors, tab_of, values_of
+
+router = page_router()
 
 PAGE_SIZE = 50
 TABS = (("general", "General"), ("features", "Mailbox Features"))

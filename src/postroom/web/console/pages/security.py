@@ -17,12 +17,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import Forbidden, NotFound, ValidationError
-from ...model import LoginPolicy
-from ...service import security as security_ops
-from .base import Page, form_action, redirect, render, router
-from .pages_pop3 import describe_changes, form_errors
-from .settings_form import form_changes, notice_labels, tab_fields
+from ....errors import Forbidden, NotFound, ValidationError
+from ....model import LoginPolicy
+from ....service import security as security_ops
+from ..base import Page, form_action, redirect, render, page_router
+from .pop3 import describe_changes, form_errors
+from ..settings_form import form_changes, notice_labels, tab_fields
+
+router = page_router()
 
 URL = "/console/security"
 POLICY = LoginPolicy.table()  # each field's form label, hint and notice label are declared there

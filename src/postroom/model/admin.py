@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .errors import ValidationError
-from .settings_table import setting
-from .validation import ValidatedSettings, int_in_range, normalise_bindings, parse_binding, parse_duration
+from ..errors import ValidationError
+from ..settings_table import setting
+from ..validation import ValidatedSettings, int_in_range, normalise_bindings, parse_binding, parse_duration
 
 ROLE_GROUPS = ("organization-management", "server-management", "recipient-management", "view-only")
 _ADMIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")

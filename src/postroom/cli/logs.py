@@ -1,26 +1,30 @@
 """`postroom log audit` (who changed what, through which channel, and refusals) and
 `postroom log tracking` (Exchange's Get-MessageTrackingLog).
 
-The commands hang on cli.log_app; cli.py imports this module once its helpers exist.
+cli/__init__.py adds log_app to the `postroom` app.
 """
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from .cli import DEFAULT_DATA, Data, Json, _opt, log_app, run
-from .cli_output import emit, show_table
-from .service import logs as log_ops
+import typer
+
+from .common import DEFAULT_DATA, Data, Json, opt, run
+from .output import emit, show_table
+from ..service import logs as log_ops
+
+log_app = typer.Typer(help="Logs: the audit log of admin changes and message tracking.", no_args_is_help=True)
 
 
 @log_app.command("audit")
 def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
-              limit: Annotated[int, _opt("Newest entries to show.")] = 50,
-              target: Annotated[Optional[str], _opt("Only this target, e.g. mailbox/alice@example.com.")] = None,
-              actor: Annotated[Optional[str], _opt("Only this principal (local-operator for the CLI).")] = None,
-              action: Annotated[Optional[str], _opt("Only this action, e.g. pop.set or mailbox.new.")] = None,
-              channel: Annotated[Optional[str], _opt("cli, api or console.")] = None,
-              outcome: Annotated[Optional[str], _opt("success or refused.")] = None,
-              since: Annotated[Optional[str], _opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None) -> None:
+              limit: Annotated[int, opt("Newest entries to show.")] = 50,
+              target: Annotated[Optional[str], opt("Only this target, e.g. mailbox/alice@example.com.")] = None,
+              actor: Annotated[Optional[str], opt("Only this principal (local-operator for the CLI).")] = None,
+              action: Annotated[Optional[str], opt("Only this action, e.g. pop.set or mailbox.new.")] = None,
+              channel: Annotated[Optional[str], opt("cli, api or console.")] = None,
+              outcome: Annotated[Optional[str], opt("success or refused.")] = None,
+              since: Annotated[Optional[str], opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None) -> None:
     """Who changed what, through which channel, with the values before and after (and refusals)."""
     rows = run(data, lambda ctx: log_ops.list_audit(ctx, limit, target, actor=actor, action=action, channel=channel,
                                                     outcome=outcome, since=since))
@@ -34,12 +38,12 @@ TRACKING_COLUMNS = {"time": "at", "event": "event_id", "queue_id": "queue_id", "
 
 @log_app.command("tracking")
 def log_tracking(data: Data = DEFAULT_DATA, json_out: Json = False,
-                 sender: Annotated[Optional[str], _opt("Envelope sender (MAIL FROM); <> for bounces.")] = None,
-                 recipient: Annotated[Optional[str], _opt("Recipient address.")] = None,
-                 message_id: Annotated[Optional[str], _opt("Message-ID header, e.g. <1234@example.com>.")] = None,
-                 since: Annotated[Optional[str], _opt("ISO-8601 time (UTC unless it has an offset) "
+                 sender: Annotated[Optional[str], opt("Envelope sender (MAIL FROM); <> for bounces.")] = None,
+                 recipient: Annotated[Optional[str], opt("Recipient address.")] = None,
+                 message_id: Annotated[Optional[str], opt("Message-ID header, e.g. <1234@example.com>.")] = None,
+                 since: Annotated[Optional[str], opt("ISO-8601 time (UTC unless it has an offset) "
                                                       "or a duration back from now: 30m, 1h, 2d.")] = None,
-                 limit: Annotated[int, _opt("Newest matching events to show (oldest first).")] = 1000) -> None:
+                 limit: Annotated[int, opt("Newest matching events to show (oldest first).")] = 1000) -> None:
     """What happened to messages: RECEIVE, DELIVER and FAIL events (Exchange: Get-MessageTrackingLog)."""
     rows = run(data, lambda ctx: log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit))
     if json_out:

@@ -12,12 +12,14 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import Response
 
-from ...errors import ValidationError
-from ...model import ReceiveConnector
-from ...service import connectors as connector_ops
-from .base import Page, form_action, redirect, render, router
-from .pages_pop3 import describe_changes, form_errors, tab_of
-from .settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
+from ....errors import ValidationError
+from ....model import ReceiveConnector
+from ....service import connectors as connector_ops
+from ..base import Page, form_action, redirect, render, page_router
+from .pop3 import describe_changes, form_errors, tab_of
+from ..settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
+
+router = page_router()
 
 TABS = (("general", "General"), ("network", "Network"), ("authentication", "Authentication"),
         ("permissions", "Permission groups"))

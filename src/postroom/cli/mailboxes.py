@@ -1,0 +1,104 @@
+"""`postroom mailbox new|list|show|set|password|remove|import`: mailboxes and their POP3 feature."""
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ValidationError
+from ..service import mailboxes as mailbox_ops
+from .common import DEFAULT_DATA, Data, Json, PasswordStdin, fail, opt, read_password, run
+from .output import console, emit, err_console, show_record, show_table
+
+mailbox_app = typer.Typer(help="Mailboxes and their POP3 feature.", no_args_is_help=True)
+MAILBOX_COLUMNS = ["address", "display_name", "enabled", "pop_enabled", "password_set"]
+
+
+def _enabled_flag(field: str, value: Optional[str]) -> Optional[bool]:
+    if value is None:
+        return None
+    if value.lower() not in ("enabled", "disabled"):
+        raise fail(ValidationError(field, f"{value!r} is not allowed", ["enabled", "disabled"]))
+    return value.lower() == "enabled"
+
+
+@mailbox_app.command("new")
+def mailbox_new(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
+                display_name: Annotated[Optional[str], opt("Display name (default: the local part).")] = None,
+                pop: Annotated[Optional[str], typer.Option("--pop", help="enabled (default) or disabled.")] = None,
+                password_stdin: PasswordStdin = False) -> None:
+    """Create a mailbox in an accepted domain; the password comes from a prompt or stdin."""
+    pop_enabled = _enabled_flag("pop", pop)
+    password = read_password(password_stdin)
+    view = run(data, lambda ctx: mailbox_ops.new_mailbox(
+        ctx, address, password, display_name=display_name, pop_enabled=True if pop_enabled is None else pop_enabled))
+    emit(view) if json_out else show_record(view)
+
+
+@mailbox_app.command("list")
+def mailbox_list(data: Data = DEFAULT_DATA, json_out: Json = False,
+                 search: Annotated[Optional[str], opt("Substring of address or display name.")] = None,
+                 offset: Annotated[int, opt("Skip this many.")] = 0,
+                 limit: Annotated[Optional[int], opt("Show at most this many.")] = None) -> None:
+    """List mailboxes, ordered by address."""
+    view = run(data, lambda ctx: mailbox_ops.list_mailboxes(ctx, search, offset, limit))
+    if json_out:
+        emit(view)
+        return
+    show_table(view["items"], MAILBOX_COLUMNS)
+    console.print(f"{len(view['items'])} of {view['total']} mailboxes")
+
+
+@mailbox_app.command("show")
+def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
+    """Show one mailbox, its POP3 feature and its message count."""
+    view = run(data, lambda ctx: mailbox_ops.show_mailbox(ctx, address))
+    emit(view) if json_out else show_record(view)
+
+
+@mailbox_app.command("set")
+def mailbox_set(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
+                pop: Annotated[Optional[str], typer.Option("--pop", help="enabled or disabled (Mailbox Features > POP3).")] = None,
+                enabled: Annotated[Optional[bool], typer.Option("--enabled/--disabled", help="The whole mailbox.")] = None,
+                display_name: Annotated[Optional[str], opt("Display name.")] = None) -> None:
+    """Change a mailbox: POP3 feature, enabled state, display name."""
+    pop_enabled = _enabled_flag("pop", pop)
+    view = run(data, lambda ctx: mailbox_ops.set_mailbox(
+        ctx, address, pop_enabled=pop_enabled, enabled=enabled, display_name=display_name))
+    emit(view) if json_out else show_record(view)
+
+
+@mailbox_app.command("password")
+def mailbox_password(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
+                     password_stdin: PasswordStdin = False) -> None:
+    """Set a mailbox's password (from a prompt or stdin, never from the command line)."""
+    password = read_password(password_stdin)
+    view = run(data, lambda ctx: mailbox_ops.set_password(ctx, address, password))
+    emit(view) if json_out else console.print(f"Password changed for {view['address']}")
+
+
+@mailbox_app.command("remove")
+def mailbox_remove(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
+                   yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False) -> None:
+    """Remove a mailbox and all its messages."""
+    if not yes and sys.stdin.isatty() and not typer.confirm(f"Remove {address} and all its messages?"):
+        raise typer.Exit(1)
+    view = run(data, lambda ctx: mailbox_ops.remove_mailbox(ctx, address))
+    emit(view) if json_out else console.print(f"Removed {view['address']} ({view['messages_removed']} messages)")
+
+
+@mailbox_app.command("import")
+def mailbox_import(address: str, path: str, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
+    """Load an mbox file, a Maildir or .eml files into a mailbox."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, disable=json_out or not err_console.is_terminal) as bar:
+        task = bar.add_task("import", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        view = run(data, lambda ctx: mailbox_ops.import_messages(ctx, address, path, progress))
+    emit(view) if json_out else console.print(f"Imported {view['imported']} messages ({view['format']}) into {view['address']}")

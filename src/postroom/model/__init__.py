@@ -1,0 +1,36 @@
+"""Domain model: the names here are the contract shared by store, server, CLI and API.
+
+Import from `postroom.model`; the modules are its parts:
+  core       services and POP3 settings, servers, mailboxes, messages, audit, node reports, blocks
+  transport  receive connectors and message tracking (Exchange's Hub Transport objects)
+  admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
+  security   the login block policy
+The protocol cores do not import this package: they get their values from `postroom.values`.
+"""
+from __future__ import annotations
+
+from ..validation import enum_value, format_binding, normalise_address, normalise_domain, parse_binding
+from ..values import DEFAULT_POP_BANNER, LoginType
+from .admin import (
+    AUDIT_CHANNELS, AUDIT_OUTCOMES, DEV_WEB_SETTINGS, ROLE_GROUPS, Admin, ApiToken, WebSession, WebSettings, admin_name,
+    role_groups,
+)
+from .core import (
+    SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MessageInfo, NodeReport, PopSettings,
+    Server, Service, ServiceStatus, SortOrder, Startup,
+)
+from .security import LoginPolicy
+from .transport import (
+    ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
+    TrackingEvent, TrackingEventId, connector_name, default_connectors, parse_ip_range, parse_size,
+)
+
+__all__ = [
+    "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
+    "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
+    "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MessageInfo", "NodeReport",
+    "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service", "ServiceStatus", "SortOrder", "Startup",
+    "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings", "admin_name", "connector_name",
+    "default_connectors", "enum_value", "format_binding", "normalise_address", "normalise_domain", "parse_binding",
+    "parse_ip_range", "role_groups",
+]

@@ -1,0 +1,10 @@
+"""The console's pages, one module per area; each has its own router (base.page_router)."""
+from __future__ import annotations
+
+from . import (
+    admin_service, connectors, dashboard, domains, logs, mailboxes, pop3, security, services, session, troubleshooting,
+)
+
+# The order routes are matched in, as the pages were first written.
+ROUTERS = tuple(page.router for page in (session, dashboard, services, troubleshooting, logs, domains, mailboxes, pop3,
+                                          admin_service, connectors, security))
