@@ -70,7 +70,8 @@ def summary(p: dict, server: str) -> dict:
     for r in runs:
         r["cpu_ms_per_msg"] = cpu_ms_per_msg(r)
         if "other_cpu_pct" not in r and r.get("host_cpu_busy_pct") is not None:
-            r["other_cpu_pct"] = r["host_cpu_busy_pct"] - (r.get("server_cpu_pct") or 0) - (r.get("client_cpu_pct") or 0)
+            r["other_cpu_pct"] = (r["host_cpu_busy_pct"] - (r.get("server_cpu_pct") or 0)
+                                  - (r.get("client_cpu_pct") or 0))
     s = {"ok": sum(1 for r in runs if r.get("ok")), "reps": len(runs)}
     for k in ("ops_per_s", "messages_per_s", "mb_per_s", "server_cpu_ms_per_op", "cpu_ms_per_msg",
               "server_cpu_pct", "client_cpu_pct", "host_cpu_busy_pct", "server_rss_kb", "lat_ms_p50",
@@ -441,7 +442,8 @@ def render(data: dict) -> str:
         "",
         f"- **Reproduce:** `{m.get('command', 'make bench')}` (as root; about "
         f"{fmt((e.get('elapsed_s') or 0) / 60)} min; raw JSON lines in `bench/results/raw.jsonl`).",
-        f"- **Date:** {m.get('started_at', '?')} (UTC); {'QUICK SMOKE RUN, not for quoting; ' if m.get('quick') else ''}"
+        f"- **Date:** {m.get('started_at', '?')} (UTC); "
+        f"{'QUICK SMOKE RUN, not for quoting; ' if m.get('quick') else ''}"
         f"medians of {reps} run(s) x {fmt(dur)} s per point and server"
         f" (idle points: {m.get('idle')} connections, {reps} run(s) each).",
         f"- **Machine:** {mach.get('nproc')} CPUs ({mach.get('cpu')}), {mach.get('mem_gb')} GiB, Linux "
@@ -477,7 +479,8 @@ def render(data: dict) -> str:
         "repetition. Before each point postroom is restarted and both servers run the point's own workload "
         "once per user, unmeasured, so postroom's cache of verified credentials (TTL 300 s) is warm for the "
         "whole point, as it is for applications that poll (see the `hash computed` row for the cold cost), "
-        "and every point starts from the same state whatever ran before it. Retrieval never deletes (mailload's `pop3-retr` sends "
+        "and every point starts from the same state whatever ran before it. Retrieval never deletes "
+        "(mailload's `pop3-retr` sends "
         "no DELE), so mailboxes stay as seeded.",
         "- **Idle memory:** `mailload --mode idle-connections` opens the connections (greeting read; TLS "
         "handshake done for implicit TLS; not logged in), waits 1 s, reads the server's process-tree RSS and PSS "
@@ -501,10 +504,12 @@ def render(data: dict) -> str:
         "it exceeded 15 % are marked.",
         "- `login none c8, hash computed` (information, no target) is the cost of a login whose password hash "
         "is really computed: for postroom the first login of each mailbox after a restart (argon2id with the "
-        "parameters in `postroom/auth.py`; afterwards the cached credential serves it for 300 s), for Dovecot the kit's "
+        "parameters in `postroom/auth.py`; afterwards the cached credential serves it for 300 s), "
+        "for Dovecot the kit's "
         "`crypt001..010` users (SHA512-CRYPT, 5000 rounds; Dovecot's auth cache is off by default, so every "
         "login hashes). The other login and retrieval points are measured with postroom's credential cache "
-        "warm: postroom is restarted and each user runs the point's workload once before every point, because a cache entry "
+        "warm: postroom is restarted and each user runs the point's workload once before every point, "
+        "because a cache entry "
         "expires 300 s after its verification and a hit does not extend it (without that, re-verifications "
         "land at random inside 5-s windows).",
         *([

@@ -109,7 +109,8 @@ class Dovecot:
     def stop(self) -> None:
         if self.started:
             log("== peers: stop_peers.sh")
-            r = subprocess.run(["bash", os.path.join(KIT, "stop_peers.sh")], capture_output=True, text=True, timeout=120)
+            r = subprocess.run(["bash", os.path.join(KIT, "stop_peers.sh")], capture_output=True, text=True,
+                               timeout=120)
             for line in (r.stdout + r.stderr).splitlines():
                 log("  " + line)
             self.started = False

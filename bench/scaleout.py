@@ -294,7 +294,8 @@ def main() -> int:
 
 def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Namespace) -> str:
     emb, one, two = (results[k] for k in ("embedded, 1 node", "PostgreSQL, 1 node", "PostgreSQL, 2 nodes"))
-    rows = ["| point | embedded, 1 node | PostgreSQL, 1 node | PostgreSQL, 2 nodes | 1 PG node / embedded (target >= 0.5) | 2 PG nodes / 1 (target >= 1.6) |",
+    rows = ["| point | embedded, 1 node | PostgreSQL, 1 node | PostgreSQL, 2 nodes "
+            "| 1 PG node / embedded (target >= 0.5) | 2 PG nodes / 1 (target >= 1.6) |",
             "| --- | --- | --- | --- | --- | --- |"]
     for kind, label in (("pop3", "POP3 retrieve 2 KB messages/s, plain, c=8"),
                         ("smtp", "SMTP 2 KB messages/s, Default connector, plain, c=8")):
@@ -308,7 +309,8 @@ def render(results: dict[str, dict[str, dict[str, float]]], args: argparse.Names
                     f" | {two[kind]['node_cpu']:.3f} + {two[kind]['pg_cpu']:.3f} |")
     cores = os.cpu_count()
     used = {kind: one[kind]["rate"] * (one[kind]["node_cpu"] + one[kind]["pg_cpu"]) / 1000 for kind in ("pop3", "smtp")}
-    rows += [] if args.node_cpu else ["", f"With one PostgreSQL node the node and PostgreSQL already use {used['pop3']:.2f} (POP3) and "
+    rows += [] if args.node_cpu else [
+             "", f"With one PostgreSQL node the node and PostgreSQL already use {used['pop3']:.2f} (POP3) and "
              f"{used['smtp']:.2f} (SMTP) of this machine's {cores} cores; the load generator takes the rest. A "
              "second node can only add throughput where there are cores to run it on: here it shares the same "
              "two, so the 2-node figure measures contention, not scale-out. Scale-out needs a message to cost "

@@ -104,7 +104,8 @@ def claim_data_dir(data_dir: str) -> int:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}") from None
+        raise Conflict(f"another postroom serve (pid {holder}) is already serving {os.path.abspath(data_dir)}"
+                       ) from None
     try:  # the pid is for the message above; the lock is what counts, so a full disk may keep it empty
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

@@ -127,7 +127,8 @@ def _load_key(data: bytes, path: str) -> Any:
     try:
         return serialization.load_pem_private_key(match.group(0), password=None)
     except TypeError:
-        raise _fail(f"the private key in {path} is protected by a passphrase; store it unencrypted (mode 0600)") from None
+        raise _fail(f"the private key in {path} is protected by a passphrase; store it unencrypted (mode 0600)"
+                    ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise _fail(f"the private key in {path} is damaged or of an unsupported type") from None
 

@@ -7,10 +7,11 @@ import re
 import unicodedata
 from dataclasses import fields, replace
 from enum import Enum
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Self
 
 from .errors import ValidationError
 from .settings_table import Changes, SettingsTable
+
 
 def enum_value(enum: type[Enum], field_name: str, value: Any) -> Any:
     try:
@@ -143,7 +144,7 @@ class ValidatedSettings:
         table = cls.__dict__.get("_settings_table")
         if table is None:
             table = SettingsTable(cls, cls._kind)
-            cls._settings_table = table  # type: ignore[attr-defined]
+            cls._settings_table = table  # type: ignore[attr-defined]  # a cache set on each subclass
         return table
 
     @classmethod
@@ -153,30 +154,30 @@ class ValidatedSettings:
 
     @classmethod
     def _declared(cls) -> bool:
-        return any("setting" in f.metadata for f in fields(cls))  # type: ignore[arg-type]
+        return any("setting" in f.metadata for f in fields(cls))  # type: ignore[arg-type]  # subclasses are dataclasses
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Any:
+    def from_dict(cls, data: dict[str, Any]) -> Self:
         known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
         return cls().with_changes(**{k: v for k, v in data.items() if k in known})
 
-    def with_changes(self, **changes: Any) -> Any:
+    def with_changes(self, **changes: Any) -> Self:
         """A validated copy. Unknown names and bad values raise ValidationError."""
         clean: dict[str, Any] = {}
         if self._declared():
             table = self.table()
             clean = {name: table.parse(name, value) for name, value in changes.items()}
         else:
-            known = {f.name for f in fields(self)}  # type: ignore[arg-type]
+            known = {f.name for f in fields(self)}  # type: ignore[arg-type]  # subclasses are dataclasses
             for name, value in changes.items():
                 if name not in known:
                     raise ValidationError(name, f"is not {self._kind}", sorted(known))
                 clean[name] = self._validators[name](name, value)
-        result = replace(self, **clean)  # type: ignore[type-var]
+        result = replace(self, **clean)  # type: ignore[type-var]  # subclasses are dataclasses
         result._check_rules()
         return result
 
-    def apply(self, changes: Changes) -> Any:
+    def apply(self, changes: Changes) -> Self:
         """A validated copy with a set operation's typed changes (of this class's table only)."""
         return self.with_changes(**changes.of(self.table()))
 

@@ -1,7 +1,6 @@
 """`postroom log audit`: who changed what, newest first, with before/after and no secrets."""
 from __future__ import annotations
 
-
 import pytest
 
 from .conftest import Admin, flat
@@ -95,7 +94,8 @@ def test_audit_records_removal_and_import(admin: Admin, tmp_path) -> None:
     assert imported["action"] == "mailbox.import"
     assert imported["after"] == {"path": str(eml), "format": "eml", "messages": 1}
     assert remove["action"] == "mailbox.remove"
-    assert remove["before"]["address"] == "demo@example.com" and remove["before"]["messages"] == 2  # the welcome message and the import
+    # two messages: the welcome message and the import
+    assert remove["before"]["address"] == "demo@example.com" and remove["before"]["messages"] == 2
     assert remove["after"] is None
 
 

@@ -116,7 +116,8 @@ def test_new_explicit_options_override_the_usage_type(admin: Admin) -> None:
     view = admin.json("connector", "new", "Submission", "--usage", "client", "--bindings", "127.0.0.1:2588",
                       "--auth", "tls,basic", "--permission-groups", "anonymous,users", "--max-message-size", "10MB",
                       "--disabled", "--require-tls", "--banner", "220 Submission only", "--fqdn", "mail.example.com",
-                      "--connection-timeout", "5m", "--connection-inactivity-timeout", "1m", "--protocol-log", "enabled",
+                      "--connection-timeout", "5m", "--connection-inactivity-timeout", "1m",
+                      "--protocol-log", "enabled",
                       "--remote-ip-ranges", "10.0.0.0/8,192.168.1.1-192.168.1.50",
                       "--max-recipients-per-message", "50", "--max-inbound-connections", "100",
                       "--max-inbound-connections-per-source", "5", "--protocol-log-max-age", "7d",
@@ -161,7 +162,8 @@ ROUND_TRIPS: list[tuple[list[str], dict[str, Any]]] = [
     (["--bindings", "127.0.0.1:2700,[::1]:2700"], {"bindings": ["127.0.0.1:2700", "[::1]:2700"]}),
     (["--bindings", "[0:0:0:0:0:0:0:1]:2700"], {"bindings": ["[::1]:2700"]}),
     (["--remote-ip-ranges", "10.0.0.0/8"], {"remote_ip_ranges": ["10.0.0.0/8"]}),
-    (["--remote-ip-ranges", "192.168.0.1, 10.1.1.1-10.1.1.9"], {"remote_ip_ranges": ["192.168.0.1", "10.1.1.1-10.1.1.9"]}),
+    (["--remote-ip-ranges", "192.168.0.1, 10.1.1.1-10.1.1.9"], {"remote_ip_ranges": ["192.168.0.1",
+                                                                                     "10.1.1.1-10.1.1.9"]}),
     (["--auth", "none"], {"auth": ["none"]}),
     (["--auth", "basic,tls"], {"auth": ["tls", "basic"]}),
     (["--auth", "TLS,Basic,Basic-Require-TLS"], {"auth": ["tls", "basic", "basic-require-tls"]}),
@@ -268,7 +270,11 @@ BAD_VALUES: list[tuple[list[str], str, list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize("args,option,fragments", BAD_VALUES, ids=lambda v: " ".join(v)[:40] if isinstance(v, list) else "")
+def case_id(value: object) -> str:
+    return " ".join(value)[:40] if isinstance(value, list) else ""
+
+
+@pytest.mark.parametrize("args,option,fragments", BAD_VALUES, ids=case_id)
 def test_set_bad_value_is_refused_names_the_option_and_changes_nothing(
         relay: Admin, args: list[str], option: str, fragments: list[str]) -> None:
     before, audit_before = connector(relay, "Relay"), relay.audit()
@@ -281,7 +287,7 @@ def test_set_bad_value_is_refused_names_the_option_and_changes_nothing(
     assert relay.audit() == audit_before
 
 
-@pytest.mark.parametrize("args,option,fragments", BAD_VALUES[:12], ids=lambda v: " ".join(v)[:40] if isinstance(v, list) else "")
+@pytest.mark.parametrize("args,option,fragments", BAD_VALUES[:12], ids=case_id)
 def test_new_bad_value_is_refused_and_creates_nothing(admin: Admin, args: list[str], option: str,
                                                       fragments: list[str]) -> None:
     extra = [] if "--bindings" in args else ["--bindings", "127.0.0.1:2600"]
@@ -294,7 +300,8 @@ def test_require_tls_stays_guarded_when_auth_changes_later(relay: Admin) -> None
     relay.ok("connector", "set", "Relay", "--require-tls")
     result = relay.fails(2, "connector", "set", "Relay", "--auth", "none")
     assert result.stderr.startswith("error: require-tls:")
-    view = relay.json("connector", "set", "Relay", "--auth", "none", "--no-require-tls", "--permission-groups", "anonymous")
+    view = relay.json("connector", "set", "Relay", "--auth", "none", "--no-require-tls", "--permission-groups",
+                      "anonymous")
     assert (view["auth"], view["require_tls"]) == (["none"], False)
 
 
@@ -333,19 +340,22 @@ def test_a_binding_may_be_shared_when_remote_ranges_differ(admin: Admin) -> None
                       "--remote-ip-ranges", "127.0.0.0/8", "--permission-groups", "anonymous", "--auth", "none")
     assert view["bindings"] == ["127.0.0.1:2587"]
     # ...until the ranges are made the same again
-    result = admin.fails(2, "connector", "set", "Internal relay", "--remote-ip-ranges", ALL_RANGES[0] + "," + ALL_RANGES[1])
+    result = admin.fails(2, "connector", "set", "Internal relay", "--remote-ip-ranges",
+                         ALL_RANGES[0] + "," + ALL_RANGES[1])
     assert "'Client EX01'" in result.stderr
 
 
 def test_a_wildcard_overlapping_another_connectors_address_is_refused(admin: Admin) -> None:
-    result = admin.fails(2, "connector", "new", "Wide", "--bindings", "0.0.0.0:2525", "--remote-ip-ranges", "10.0.0.0/8")
+    result = admin.fails(2, "connector", "new", "Wide", "--bindings", "0.0.0.0:2525", "--remote-ip-ranges",
+                         "10.0.0.0/8")
     assert "'Default EX01'" in result.stderr and "127.0.0.1:2525" in result.stderr
 
 
 def test_production_internet_connector_clashes_with_default_on_port_25(plain_admin: Admin) -> None:
     result = plain_admin.fails(2, "connector", "new", "Internet", "--usage", "internet")
     assert "'Default EX01'" in result.stderr
-    view = plain_admin.json("connector", "new", "Partners", "--usage", "internet", "--remote-ip-ranges", "203.0.113.0/24")
+    view = plain_admin.json("connector", "new", "Partners", "--usage", "internet", "--remote-ip-ranges",
+                            "203.0.113.0/24")
     assert view["bindings"] == ["0.0.0.0:25", "[::]:25"]
 
 
@@ -371,7 +381,8 @@ def test_certificate_combined_pem_and_mismatched_key(relay: Admin, tmp_path: Pat
     assert (view["certificate"], view["certificate_key"]) == (str(combined), None)
     other_key = tmp_path / "other.key"
     ca.issue_cert("other.example.com").private_key_pem.write_to_path(str(other_key))
-    result = relay.fails(2, "connector", "set", "Relay", "--certificate", str(combined), "--certificate-key", str(other_key))
+    result = relay.fails(2, "connector", "set", "Relay", "--certificate", str(combined), "--certificate-key",
+                         str(other_key))
     assert flat(result.stderr).startswith("error: certificate:") and "does not match" in result.stderr
     assert connector(relay, "Relay")["certificate_key"] is None
 
@@ -399,7 +410,8 @@ def test_changes_are_audited_with_before_and_after(relay: Admin) -> None:
     relay.ok("connector", "remove", "Relay")
     remove, set_, new = audit_for(relay, "Relay")
     assert [e["action"] for e in (new, set_, remove)] == ["connector.new", "connector.set", "connector.remove"]
-    assert all(e["actor"] == "local-operator" and e["target"] == "server/EX01/connector/Relay" for e in (new, set_, remove))
+    assert all(e["actor"] == "local-operator" and e["target"] == "server/EX01/connector/Relay" for e in (new, set_,
+                                                                                                         remove))
     assert new["before"] is None
     assert new["after"]["usage"] == "custom" and new["after"]["bindings"] == ["127.0.0.1:2526"]
     assert set_["before"] == {"auth": ["tls"], "max_message_size": 37748736}  # only what changed

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 
-
 from postroom.service.mailboxes import IMPORT_BATCH
 
 from .conftest import Admin, flat

@@ -8,7 +8,6 @@ import pytest
 from argon2 import PasswordHasher
 from cryptography import x509
 
-
 from .conftest import Admin, flat
 
 

@@ -133,7 +133,8 @@ def test_human_table_columns(seeded: Admin) -> None:
     out = flat(seeded.ok("log", "tracking", "--recipient", "nobody@example.com").stdout)
     for column in ("time", "event", "queue id", "sender", "recipient", "status"):
         assert column in out
-    assert "FAIL" in out and "Q2" in out and "550 5.1.1 unknown mailbox" in out and "mallory@spam.example" in out.lower()
+    assert "FAIL" in out and "Q2" in out and "550 5.1.1 unknown mailbox" in out
+    assert "mallory@spam.example" in out.lower()
 
 
 @pytest.mark.parametrize("args,option,fragments", [

@@ -9,7 +9,7 @@ import pytest
 
 from e2e.harness import wait_until
 
-from .conftest import ADDRESS, PASSWORD, assert_healthy, fails_only, failed
+from .conftest import ADDRESS, PASSWORD, assert_healthy, failed, fails_only
 
 pytestmark = pytest.mark.e2e
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from waiting import until, wait_until  # the e2e tests import wait_until from here
 
 POSTROOM = [sys.executable, "-m", "postroom"]
@@ -116,7 +117,8 @@ class Postroom:
         result = subprocess.run([*POSTROOM, *args, "--data", str(self.data)], input=input, text=True,
                                 capture_output=True, env=self.env, timeout=60)
         if check and result.returncode != 0:
-            raise AssertionError(f"postroom {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(f"postroom {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
         return result
 
     def cli_json(self, *args: str, input: str | None = None):

@@ -48,7 +48,8 @@ def test_no_credentials_and_wrong_password_get_401(fresh_server):
 def test_a_token_change_applies_live_and_is_audited(fresh_server):
     token = fresh_server.cli_json("admin", "token", "new", "admin", "--description", "e2e")["token"]
     base = f"http://127.0.0.1:{fresh_server.http_port}/api/v1"
-    status, body, _ = curl("-X", "PATCH", "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
+    status, body, _ = curl("-X", "PATCH", "-H", f"Authorization: Bearer {token}",
+                           "-H", "Content-Type: application/json",
                            "--data", '{"banner": "Changed through the API"}', f"{base}/servers/EX01/pop-settings")
     assert status == 200 and body["banner"] == "Changed through the API"
 

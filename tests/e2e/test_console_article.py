@@ -16,8 +16,7 @@ import ssl
 
 import pytest
 
-from .console_browser import browser_fixture, node_fixture, page_fixture  # noqa: F401 (fixtures)
-from .console_browser import notice, screenshot, set_list, sign_in, submit
+from .console_browser import browser_fixture, node_fixture, notice, page_fixture, screenshot, set_list, sign_in, submit  # noqa: F401 (fixtures)
 from .harness import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -9,9 +9,25 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .console_browser import browser_fixture, node_fixture, page_fixture  # noqa: F401 (fixtures)
-from .console_browser import (bulk_mailboxes, console_url, csrf_token, enabled_controls, field_error, form_action, form_of,
-                              hidden_fields, post_form, screenshot, set_list, sign_in, sign_out, submit)
+from .console_browser import (  # noqa: F401 (fixtures)
+    browser_fixture,
+    bulk_mailboxes,
+    console_url,
+    csrf_token,
+    enabled_controls,
+    field_error,
+    form_action,
+    form_of,
+    hidden_fields,
+    node_fixture,
+    page_fixture,
+    post_form,
+    screenshot,
+    set_list,
+    sign_in,
+    sign_out,
+    submit,
+)
 from .harness import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -11,8 +11,17 @@ from typing import Iterator
 
 import pytest
 
-from .console_browser import browser_fixture, page_fixture  # noqa: F401 (fixtures)
-from .console_browser import enabled_controls, field_error, notice, post_form, screenshot, sign_in, submit
+from .console_browser import (  # noqa: F401 (fixtures)
+    browser_fixture,
+    enabled_controls,
+    field_error,
+    notice,
+    page_fixture,
+    post_form,
+    screenshot,
+    sign_in,
+    submit,
+)
 from .harness import Postroom, pop_login_answer, port_open, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ def body_for(sender: int, number: int) -> bytes:
     # Big enough that a kill often lands mid-write; every line names the message, so any
     # truncation or mix-up shows.
     tag = f"{sender}-{number}"
-    lines = [f"From: burst@example.net", f"To: crash@example.com", f"Subject: burst {tag}", ""]
+    lines = ["From: burst@example.net", "To: crash@example.com", f"Subject: burst {tag}", ""]
     lines += [f"{tag} line {i:04d} " + "x" * 60 for i in range(300)]
     return ("\r\n".join(lines) + "\r\n").encode()
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import base64
-import select
 import poplib
+import select
 import socket
 import ssl
 

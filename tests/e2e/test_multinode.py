@@ -5,11 +5,11 @@ killing a node mid-burst loses no message that got "250". One pair of nodes serv
 module (each test has its own mailbox); a test that kills a node starts it again."""
 from __future__ import annotations
 
+import itertools
 import poplib
 import smtplib
 import ssl
 import threading
-import itertools
 from typing import Iterator
 
 import pytest

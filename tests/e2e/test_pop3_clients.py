@@ -1,10 +1,10 @@
 """Real clients against a real postroom: poplib, curl and fetchmail, over STLS and implicit TLS."""
 from __future__ import annotations
 
+import os
 import poplib
 import ssl
 import subprocess
-import os
 
 import pytest
 

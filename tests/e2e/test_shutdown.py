@@ -80,7 +80,7 @@ def retrieve_all(port: int, user: str, password: str) -> list[bytes]:
         lines = []
         while (line := client.line()) != b".":
             lines.append(line[1:] if line.startswith(b".") else line)
-        found.append(b"".join(l + b"\r\n" for l in lines))
+        found.append(b"".join(line + b"\r\n" for line in lines))
     assert client.command("QUIT").startswith(b"+OK")
     client.close()
     return found
@@ -172,7 +172,8 @@ def test_a_second_sigterm_ends_the_grace_period(node):
     assert node.process is not None
     sender = in_data(node.smtp_port, "stall.example.net", "stall@example.net")
     node.process.send_signal(signal.SIGTERM)
-    wait_until(lambda: "stopping: no new connections" in node.log_path.read_text(), 5, "the first SIGTERM to be handled")
+    wait_until(lambda: "stopping: no new connections" in node.log_path.read_text(), 5,
+               "the first SIGTERM to be handled")
     assert node.process.poll() is None  # waiting for the stalled message
     node.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()

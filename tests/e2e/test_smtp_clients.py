@@ -70,7 +70,7 @@ def test_smtplib_client_connector_starttls_auth_submission(server):
     server.new_mailbox("reader@example.com", "pw-reader-1")
     data = message("submitted")
     with submit(server, "submit@example.com", "pw-submit-1") as client:
-        code, text = client.sendmail("submit@example.com", ["reader@example.com"], data), None
+        code = client.sendmail("submit@example.com", ["reader@example.com"], data)
         assert code == {}
         assert client.noop()[0] == 250
     (stored,) = pop_messages(server, "reader@example.com", "pw-reader-1")

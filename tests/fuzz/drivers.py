@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from postroom.model import LoginType
-from postroom.protocol._common import NEED_DATA, PAUSED
 from postroom.protocol import pop3 as P
 from postroom.protocol import smtp as S
+from postroom.protocol._common import NEED_DATA, PAUSED
 
 #: Output may be at most this many times the input, plus a fixed allowance (greeting, one
 #: big CAPA/EHLO/RETR answer). Every reply answers a line of at least one octet.

@@ -18,8 +18,9 @@ KNOWN_FAILURES: dict[str, str] = {}
 def cases(core: str) -> list:
     files = sorted((CORPUS / core).glob("*.bin"))
     assert files, f"empty corpus for {core}"
-    marks = lambda f: ([pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[f"{core}/{f.name}"])]
-                       if f"{core}/{f.name}" in KNOWN_FAILURES else [])
+    def marks(f: Path) -> list:
+        return ([pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[f"{core}/{f.name}"])]
+                if f"{core}/{f.name}" in KNOWN_FAILURES else [])
     return [pytest.param(f, id=f.stem, marks=marks(f)) for f in files]
 
 

@@ -1,5 +1,6 @@
 """The fast dot-stuffing check agrees with the obvious definition on any input."""
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from postroom.protocol._pop3_replies import dot_stuff
 

@@ -12,25 +12,12 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-
 from conversation import converse
 
 from postroom.model import LoginType, MessageInfo
 from postroom.protocol.pop3 import (
-    NEED_DATA,
-    PAUSED,
-    Authenticate,
-    AuthFailure,
-    CloseConnection,
-    Commit,
-    LocalProtocolError,
-    LoginRefused,
-    Pop3Config,
-    Pop3Server,
-    Reply,
-    Retrieve,
-    StartTls,
-    State,
+    NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LocalProtocolError, LoginRefused, Pop3Config,
+    Pop3Server, Reply, Retrieve, StartTls, State,
 )
 
 # ------------------------------------------------------------------------------ fixtures
@@ -263,9 +250,11 @@ def test_login_matrix(login_type, tls_active, method):
 
 @pytest.mark.parametrize("login_type", [PTA, SL])
 def test_refusal_without_stls_points_to_the_ssl_port(login_type):
-    r = run(b"USER alice\r\nAUTH PLAIN " + plain(b"alice", b"secret") + b"\r\n", login_type=login_type, tls_available=False)
+    r = run(b"USER alice\r\nAUTH PLAIN " + plain(b"alice", b"secret") + b"\r\n", login_type=login_type,
+            tls_available=False)
     assert r.output == GREETING + USE_SSL_PORT * 2
-    assert r.events == [LoginRefused("alice", "tls-required"), LoginRefused(None, "tls-required"), CloseConnection("eof")]
+    assert r.events == [LoginRefused("alice", "tls-required"), LoginRefused(None, "tls-required"),
+                        CloseConnection("eof")]
 
 
 def test_refused_attempts_count_as_auth_failures():
@@ -466,7 +455,8 @@ def test_stls_discards_pipelined_plaintext_and_resets_to_authorization(login_typ
     after = b"CAPA\r\n" + ALICE_USER + b"DELE 1\r\nQUIT\r\n"
     r = run([injected, after], login_type=login_type)
     capa = CAPA_AUTH_HEAD + CREDS + CAPA_TAIL  # no STLS any more; logon allowed; no new greeting
-    assert r.output == GREETING + BEGIN_TLS + capa + SEND_PASS + LOGGED_ON_ALICE + b"+OK Message 1 deleted.\r\n" + bye(4)
+    assert r.output == (GREETING + BEGIN_TLS + capa + SEND_PASS + LOGGED_ON_ALICE + b"+OK Message 1 deleted.\r\n"
+                        + bye(4))
     assert r.events == [StartTls(), Authenticate("alice", "secret", "USER"), Commit((101,)), CloseConnection("quit")]
 
 
@@ -716,7 +706,8 @@ def test_quit_commits_exactly_the_marked_messages_in_number_order():
 
 def test_update_failure_is_reported():
     r = session(b"DELE 1\r\nQUIT\r\n", update_ok=False)
-    assert r.output == LOGGED_IN + b"+OK Message 1 deleted.\r\n-ERR [SYS/TEMP] Some deleted messages were not removed.\r\n"
+    assert r.output == (LOGGED_IN + b"+OK Message 1 deleted.\r\n"
+                        b"-ERR [SYS/TEMP] Some deleted messages were not removed.\r\n")
     assert r.events[1:] == [Commit((101,)), CloseConnection("quit")]
 
 

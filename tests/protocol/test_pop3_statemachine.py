@@ -11,15 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from postroom.model import MessageInfo
-from postroom.protocol.pop3 import (
-    NEED_DATA,
-    Authenticate,
-    CloseConnection,
-    Commit,
-    Pop3Config,
-    Pop3Server,
-    Retrieve,
-)
+from postroom.protocol.pop3 import NEED_DATA, Authenticate, CloseConnection, Commit, Pop3Config, Pop3Server, Retrieve
 
 LINE = st.sampled_from([b"", b".", b"..", b".x", b"x.", b"Subject: hi", b"body text", b" .", b"\t", b"..."])
 MESSAGE = st.tuples(st.lists(LINE, max_size=8), st.booleans()).map(

@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postroom.protocol.proxy import (
-    V2_SIGNATURE, ProxyHeader, ProxyHeaderError, parse, v1_header, v2_header,
-)
+from postroom.protocol.proxy import V2_SIGNATURE, ProxyHeader, ProxyHeaderError, parse, v1_header, v2_header
 
 
 @pytest.mark.parametrize("header, client", [

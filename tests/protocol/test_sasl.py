@@ -6,14 +6,7 @@ import base64
 import pytest
 
 from postroom.protocol.sasl import (
-    CANCELLED,
-    CLEARTEXT_MECHANISMS,
-    MECHANISMS,
-    Cancelled,
-    Challenge,
-    Credentials,
-    SaslError,
-    SaslExchange,
+    CANCELLED, CLEARTEXT_MECHANISMS, MECHANISMS, Cancelled, Challenge, Credentials, SaslError, SaslExchange,
     decode_response,
 )
 

@@ -12,31 +12,13 @@ import itertools
 from dataclasses import dataclass, field
 
 import pytest
-
 from conversation import converse
 
 from postroom.protocol import pop3
 from postroom.protocol.smtp import (
-    NEED_DATA,
-    PAUSED,
-    RELAY_DENIED,
-    STORAGE_FULL,
-    TEMPORARY_FAILURE,
-    TRANSITIONS,
-    UNKNOWN_MAILBOX,
-    Authenticate,
-    AuthFailure,
-    CheckRecipient,
-    CloseConnection,
-    Deliver,
-    Envelope,
-    LocalProtocolError,
-    Reply,
-    SmtpConfig,
-    SmtpServer,
-    StartTls,
-    State,
-    reply,
+    NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, TRANSITIONS, UNKNOWN_MAILBOX, Authenticate,
+    AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, LocalProtocolError, Reply, SmtpConfig, SmtpServer,
+    StartTls, State, reply,
 )
 
 # ------------------------------------------------------------------------------ fixtures

@@ -11,17 +11,8 @@ from hypothesis import strategies as st
 from postroom.protocol import _smtp_content
 from postroom.protocol.lines import LineBuffer
 from postroom.protocol.smtp import (
-    NEED_DATA,
-    PAUSED,
-    UNKNOWN_MAILBOX,
-    Authenticate,
-    CheckRecipient,
-    CloseConnection,
-    Deliver,
-    SmtpConfig,
-    SmtpServer,
-    StartTls,
-    State,
+    NEED_DATA, PAUSED, UNKNOWN_MAILBOX, Authenticate, CheckRecipient, CloseConnection, Deliver, SmtpConfig, SmtpServer,
+    StartTls, State,
 )
 
 HEAD = b"EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.com>\r\n"

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_smtp_content import HEAD, MESSAGE, converse, split, stored, stuff
 
 from postroom.protocol.smtp import NEED_DATA, CheckRecipient, CloseConnection, Deliver, SmtpConfig, SmtpServer, State
-
-from test_smtp_content import HEAD, MESSAGE, converse, split, stored, stuff
 
 
 def converse_taking(parts, config=None, threshold=0):

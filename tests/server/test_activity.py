@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from postroom.activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, Activity, bucket_name, bucket_start
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import LoginType, PopSettings
-from postroom.activity import (
-    POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, Activity, bucket_name, bucket_start,
-)
 from postroom.server.node import Node
-from postroom.web.app import node_admin_app
 from postroom.server.pop3 import Pop3Service
 from postroom.service.setup import initialise
 from postroom.storage import open_store
+from postroom.web.app import node_admin_app
 from waiting import until
 
 T0 = 1714564800.0  # 2024-05-01T12:00:00Z, a bucket boundary

@@ -10,13 +10,12 @@ import time
 from dataclasses import replace
 
 from postroom.auth import Authenticator, hash_password
-from postroom.model import LoginType, PopSettings
 from postroom.lockout import AbuseGuard, Policy
+from postroom.model import LoginType, PopSettings
 from postroom.server.node import Node
-from postroom.web.app import node_admin_app
-from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import security
+from postroom.service import LOCAL_OPERATOR, Context, security
 from postroom.storage.sqlite import SqliteStore
+from postroom.web.app import node_admin_app
 
 from .test_smtp_session import AUTH_OK, BAD_CREDENTIALS, connect, connector, plain, running
 

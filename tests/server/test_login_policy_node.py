@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from postroom.model import LoginPolicy, PopSettings, Server, Service, ServiceStatus, Startup
 from postroom.lockout import Policy
+from postroom.model import LoginPolicy, PopSettings, Server, Service, ServiceStatus, Startup
 from postroom.server.node import Node
-from postroom.web.app import node_admin_app
 from postroom.storage.sqlite import SqliteStore
+from postroom.web.app import node_admin_app
 from waiting import until
 
 STRICT = LoginPolicy(trusted_networks=(), max_source_failures=3, window=600, block_time=120, max_delay=4)

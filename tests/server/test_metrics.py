@@ -10,12 +10,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from postroom.auth import Authenticator
-from postroom.model import Block
 from postroom.lockout import AbuseGuard
-from postroom.server.metrics import Metrics, login_result
+from postroom.model import Block
 from postroom.server.evidence import report_login
-from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import admins
+from postroom.server.metrics import Metrics, login_result
+from postroom.service import LOCAL_OPERATOR, Context, admins
 from postroom.service.authentication import AdminAuthenticator
 from postroom.service.setup import initialise
 from postroom.storage import open_store

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import LoginType, PopSettings
@@ -94,7 +93,8 @@ def test_idle_after_login_uses_the_authenticated_timeout(tmp_path):
 def test_store_unavailable_at_login_is_a_temporary_error(tmp_path):
     async def main():
         store, server, port = await start(tmp_path, PopSettings(**PLAIN),
-                                          wrap=lambda s: FlakyStore(s, "list_messages", Unavailable("database is locked")))
+                                          wrap=lambda s: FlakyStore(s, "list_messages",
+                                                                    Unavailable("database is locked")))
         replies, reader, writer = await converse(port, b"USER alice@example.com", b"PASS pw-1")
         assert replies[-1].startswith(b"-ERR [SYS/TEMP]")
         writer.close()

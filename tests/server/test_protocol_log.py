@@ -247,9 +247,9 @@ def test_a_pop3_session_logs_context_and_no_connector_and_masks_the_password(tmp
 def test_the_node_gives_each_log_its_settings_and_applies_changes_live(tmp_path):
     from postroom.auth import Authenticator
     from postroom.server.node import Node
-    from postroom.web.app import node_admin_app
     from postroom.service.setup import initialise
     from postroom.storage import open_store
+    from postroom.web.app import node_admin_app
 
     async def main():
         data = str(tmp_path / "var")

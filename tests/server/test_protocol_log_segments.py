@@ -8,7 +8,6 @@ read (pipelined)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import re
 import time

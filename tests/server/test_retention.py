@@ -11,9 +11,9 @@ from postroom.errors import Unavailable
 from postroom.model import PopSettings, Server, Service, ServiceStatus, Startup, TrackingEvent, TrackingEventId
 from postroom.server import retention
 from postroom.server.node import Node
-from postroom.web.app import node_admin_app
 from postroom.server.retention import TrackingRetention, prune_tracking
 from postroom.storage.sqlite import SqliteStore
+from postroom.web.app import node_admin_app
 from waiting import until
 
 

@@ -6,10 +6,12 @@ import asyncio
 
 from postroom.model import PopSettings
 from postroom.protocol.pop3 import Pop3Config, Pop3Server
-from postroom.protocol.smtp import SmtpConfig, SmtpServer, State as SmtpState
+from postroom.protocol.smtp import SmtpConfig, SmtpServer
+from postroom.protocol.smtp import State as SmtpState
 from waiting import until
 
-from .test_pop3_session import PLAIN, converse, start_service as start
+from .test_pop3_session import PLAIN, converse
+from .test_pop3_session import start_service as start
 
 BYE = b"-ERR [SYS/TEMP] server shutting down\r\n"
 

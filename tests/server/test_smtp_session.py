@@ -22,9 +22,9 @@ import uvloop
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import ReceiveConnector
-from postroom.server.protocol_log import ProtocolLog
 from postroom.server import smtp as smtp_server
 from postroom.server.delivery import Trace, trace_headers
+from postroom.server.protocol_log import ProtocolLog
 from postroom.server.smtp import ConnectorRuntime, SmtpService, core_config
 from postroom.storage.sqlite import SqliteStore
 from postroom.tls import server_context
@@ -515,7 +515,8 @@ def test_the_protocol_log_has_commands_and_replies_but_no_secrets_or_content(tmp
     assert data.count(["<", '"****"']) == 2 and [">", '"235 2.7.0 Authentication successful"'] in data
     assert ["<", '"RCPT TO:<bob@example.com>"'] in data and ["<", '"QUIT"'] in data
     assert ["<", '"BDAT 42 LAST"'] in data
-    secrets = ("SECRET", "secret", "pw-1", base64.b64encode(b"pw-1").decode(), plain("alice@example.com", "pw-1").decode())
+    secrets = ("SECRET", "secret", "pw-1", base64.b64encode(b"pw-1").decode(), plain("alice@example.com",
+                                                                                     "pw-1").decode())
     assert [s for s in secrets if s in text] == []
 
 

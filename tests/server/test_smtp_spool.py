@@ -14,19 +14,18 @@ import types
 
 import pytest
 
+from pg_support import fresh_store_url
 from postroom.errors import Unavailable
 from postroom.model import PopSettings, Server, Service, ServiceStatus, Startup
 from postroom.protocol._smtp_content import DataReader
 from postroom.server import smtp as smtp_server
 from postroom.server import spool as spool_module
 from postroom.server.node import Node
-from postroom.web.app import node_admin_app
 from postroom.server.pop3 import Pop3Service
 from postroom.server.smtp import SmtpSession
 from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
-
-from pg_support import fresh_store_url
+from postroom.web.app import node_admin_app
 from waiting import until
 
 from .test_pop3_session import PLAIN, FlakyStore
@@ -187,7 +186,9 @@ def test_bdat_chunks_past_the_threshold_are_spooled_and_stored_exactly(tmp_path,
 def test_the_spool_file_goes_after_a_refusal_a_drop_and_an_rset(tmp_path):
     async def main():
         limited = connector(max_message_size=2 * THRESHOLD)
-        failing = lambda store: FlakyStore(store, "deliver_message", Unavailable("store down"))
+        def failing(store):
+            return FlakyStore(store, "deliver_message", Unavailable("store down"))
+
         async with running(tmp_path, limited, wrap=failing) as env:
             # The store refuses: 451, and the file is gone.
             client, _ = await connect(env.port)

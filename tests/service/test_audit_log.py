@@ -10,8 +10,7 @@ import pytest
 from audit_support import refuse_audit_inserts
 from postroom.errors import Forbidden, PostroomError
 from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
-from postroom.service import Caller, Context
-from postroom.service import admins, connectors, domains, mailboxes, pop, security, services, web
+from postroom.service import Caller, Context, admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -19,7 +18,8 @@ ANY = object()  # a value the test does not pin (timestamps, generated ids)
 
 # (operation, action, target, before, after): before/after as the audit entry must hold them.
 CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
-    "pop.set": (lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login", max_command_size=100)),
+    "pop.set": (lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login",
+                                                                       max_command_size=100)),
                 "pop.set", "server/EX01/pop",
                 {"login_type": "secure-login", "max_command_size": 512},
                 {"login_type": "plain-text-login", "max_command_size": 100}),
@@ -28,7 +28,8 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                     {"startup": "automatic", "status": "running"}, {"startup": "disabled", "status": "running"}),
     "service.stop": (lambda ctx: services.stop_service(ctx, "smtp"), "service.stop", "server/EX01/service/smtp",
                      {"startup": "automatic", "status": "running"}, {"startup": "automatic", "status": "stopped"}),
-    "web.set": (lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081", session_timeout="1h")),
+    "web.set": (lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081",
+                                                                       session_timeout="1h")),
                 "web.set", "server/EX01/web",
                 {"http_bindings": ["127.0.0.1:8080"], "session_timeout": 28800},
                 {"http_bindings": ["127.0.0.1:8081"], "session_timeout": 3600}),
@@ -38,7 +39,8 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                             "security.policy.set", "security/policy",
                             {"max_source_failures": 10, "trusted_networks": ["127.0.0.0/8", "::1/128"]},
                             {"max_source_failures": 3, "trusted_networks": []}),
-    "connector.set": (lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(enabled=False)),
+    "connector.set": (lambda ctx: connectors.set_connector(ctx, "Client EX01", None,
+                                                           ReceiveConnector.changes(enabled=False)),
                       "connector.set", "server/EX01/connector/Client EX01", {"enabled": True}, {"enabled": False}),
     "connector.remove": (lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
                          "connector.remove", "server/EX01/connector/Default EX01", ANY, None),

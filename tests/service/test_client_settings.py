@@ -61,7 +61,8 @@ def test_the_submission_connector(context, run) -> None:
     assert settings["smtp_connector"] == "Default EX01"
     assert endpoints(settings["smtp"]) == [("localhost", 2525, "STARTTLS")]
     # a connector that offers no TLS: published as such, never as STARTTLS
-    run(connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(auth="none", permission_groups="users")))
+    run(connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(auth="none",
+                                                                                     permission_groups="users")))
     smtp = run(client_ops.client_settings(ctx))["smtp"]
     assert endpoints(smtp) == [("localhost", 2525, "none")] and not smtp[0]["auth"]
     # nobody may submit: no SMTP settings at all
@@ -73,7 +74,8 @@ def test_the_submission_connector(context, run) -> None:
 
 def test_a_connector_fqdn_names_its_host(context, run) -> None:
     ctx = context("server-management")
-    run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(fqdn="smtp.example.com", bindings="0.0.0.0:2587")))
+    run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(fqdn="smtp.example.com",
+                                                                                    bindings="0.0.0.0:2587")))
     assert endpoints(run(client_ops.client_settings(ctx))["smtp"]) == [("smtp.example.com", 2587, "STARTTLS")]
 
 

@@ -64,7 +64,8 @@ def test_a_connector_the_node_does_not_run(context, store, run) -> None:
 def test_a_change_answers_with_what_the_node_did(context, store, run) -> None:
     report(store, run, smtp={"connectors": {**LIVE, "Relay": {"state": "running", "listening": ["127.0.0.1:2526"],
                                                                "errors": []}}})
-    view = run(connectors.new_connector(context("server-management"), "Relay", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2526")))
+    view = run(connectors.new_connector(context("server-management"), "Relay", None, "custom",
+                                        ReceiveConnector.changes(bindings="127.0.0.1:2526")))
     assert (view["state"], view["listening"]) == ("running", ["127.0.0.1:2526"])
     removed = run(connectors.remove_connector(context("server-management"), "Relay"))
     assert (removed["state"], removed["listening"]) == ("removed", [])
@@ -73,14 +74,16 @@ def test_a_change_answers_with_what_the_node_did(context, store, run) -> None:
 def test_a_change_the_node_has_not_applied_in_time_is_pending(context, store, run, monkeypatch) -> None:
     monkeypatch.setattr(services, "NODE_CONFIRM_TIMEOUT", 0.2)
     report(store, run, smtp={"connectors": LIVE, "applied_version": 0})
-    view = run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(banner="hello")))
+    view = run(connectors.set_connector(context("server-management"), "Client EX01", None,
+                                        ReceiveConnector.changes(banner="hello")))
     assert view["state"].startswith("pending") and view["banner"] == "hello"
     removed = run(connectors.remove_connector(context("server-management"), "Client EX01"))
     assert removed["state"].startswith("removed; pending")
 
 
 def test_without_a_node_a_change_says_so(context, run) -> None:
-    view = run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(enabled=False)))
+    view = run(connectors.set_connector(context("server-management"), "Client EX01", None,
+                                        ReceiveConnector.changes(enabled=False)))
     assert view["enabled"] is False and view["state"].startswith("no node")
     removed = run(connectors.remove_connector(context("server-management"), "Client EX01"))
     assert removed["state"] == "removed; no node serving this server (run `postroom serve`)"
@@ -88,17 +91,20 @@ def test_without_a_node_a_change_says_so(context, run) -> None:
 
 def test_no_op_set_writes_nothing(context, store, run) -> None:
     version, audit = run(store.config_version()), run(store.list_audit(10000))
-    view = run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(enabled=True, auth="basic,tls,basic-require-tls")))
+    view = run(connectors.set_connector(context("server-management"), "Client EX01", None,
+                                        ReceiveConnector.changes(enabled=True, auth="basic,tls,basic-require-tls")))
     assert view["auth"] == ["tls", "basic", "basic-require-tls"]
     assert (run(store.config_version()), run(store.list_audit(10000))) == (version, audit)
 
 
 def test_unknown_property_names_itself(context, run) -> None:
     with pytest.raises(ValidationError) as refused:
-        run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(colour="blue")))
+        run(connectors.set_connector(context("server-management"), "Client EX01", None,
+                                     ReceiveConnector.changes(colour="blue")))
     assert refused.value.field == "colour"
     with pytest.raises(ValidationError) as refused:
-        run(connectors.new_connector(context("server-management"), "X", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2600", comment="x")))
+        run(connectors.new_connector(context("server-management"), "X", None, "custom",
+                                     ReceiveConnector.changes(bindings="127.0.0.1:2600", comment="x")))
     assert refused.value.field == "comment"
 
 
@@ -128,7 +134,9 @@ def test_an_existing_clash_does_not_block_unrelated_changes(context, store, run)
     pop = run(store.get_pop_settings("EX01"))
     run(store.put_pop_settings("EX01", pop.with_changes(bindings="127.0.0.1:2587")))
     ctx = context("server-management")
-    assert run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(banner="hello")))["banner"] == "hello"
+    assert run(connectors.set_connector(ctx, "Client EX01", None,
+                                        ReceiveConnector.changes(banner="hello")))["banner"] == "hello"
     with pytest.raises(ValidationError) as refused:
-        run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(bindings="127.0.0.1:2587,[::1]:2587")))
+        run(connectors.set_connector(ctx, "Client EX01", None,
+                                     ReceiveConnector.changes(bindings="127.0.0.1:2587,[::1]:2587")))
     assert refused.value.field == "bindings" and "POP3" in refused.value.message

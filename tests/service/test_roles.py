@@ -12,9 +12,12 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from postroom.errors import Forbidden, ValidationError
-from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import admins, connectors, domains, logs, mailboxes, pop, security, services, web
-from postroom.model import ApiToken, LoginPolicy, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings
+from postroom.model import (
+    ApiToken, LoginPolicy, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings,
+)
+from postroom.service import (
+    LOCAL_OPERATOR, Context, admins, connectors, domains, logs, mailboxes, pop, security, services, web,
+)
 from postroom.storage import Store
 
 Op = Callable[[Context], Awaitable[Any]]
@@ -71,14 +74,19 @@ SERVER_CHANGES: dict[str, Op] = {
     "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
     "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
     "set_service": lambda ctx: services.set_service(ctx, "pop3", startup="manual"),
-    "new_connector": lambda ctx: connectors.new_connector(ctx, "Relay", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2526")),
-    "new_connector_client": lambda ctx: connectors.new_connector(ctx, "Submission", None, "client", ReceiveConnector.changes(bindings="127.0.0.1:2588")),
-    "set_connector": lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(enabled=False)),
-    "set_connector_several": lambda ctx: connectors.set_connector(ctx, "Default EX01", None, ReceiveConnector.changes(max_message_size="10MB", permission_groups="users")),
+    "new_connector": lambda ctx: connectors.new_connector(ctx, "Relay", None, "custom",
+                                                          ReceiveConnector.changes(bindings="127.0.0.1:2526")),
+    "new_connector_client": lambda ctx: connectors.new_connector(ctx, "Submission", None, "client",
+                                                                 ReceiveConnector.changes(bindings="127.0.0.1:2588")),
+    "set_connector": lambda ctx: connectors.set_connector(ctx, "Client EX01", None,
+                                                          ReceiveConnector.changes(enabled=False)),
+    "set_connector_several": lambda ctx: connectors.set_connector(
+        ctx, "Default EX01", None, ReceiveConnector.changes(max_message_size="10MB", permission_groups="users")),
     "remove_connector": lambda ctx: connectors.remove_connector(ctx, "Default EX01"),
     "set_web": lambda ctx: web.set_web(ctx, None, WebSettings.changes(http_bindings="127.0.0.1:8081")),
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
-    "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3, "window": "30m"})),
+    "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3,
+                                                                                        "window": "30m"})),
 }
 
 
@@ -272,7 +280,8 @@ def test_the_local_operator_is_organization_management() -> None:
 
 def test_forbidden_names_the_missing_right(context, run) -> None:
     with pytest.raises(Forbidden) as refused:
-        run(pop.set_pop(context("recipient-management", name="rita"), None, PopSettings.changes(login_type="plain-text-login")))
+        run(pop.set_pop(context("recipient-management", name="rita"), None,
+                        PopSettings.changes(login_type="plain-text-login")))
     assert "rita" in refused.value.message and "server-config" in refused.value.message
     with pytest.raises(Forbidden) as refused:
         run(mailboxes.new_mailbox(context("server-management", name="sam"), "alice@example.com", "pw"))
@@ -287,10 +296,14 @@ BAD_INPUT_CHANGES: dict[str, Op] = {
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
     "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
     "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "nobody@example.com", enabled=False),
-    "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", None, "partner", ReceiveConnector.changes()),
-    "new_connector_taken_name": lambda ctx: connectors.new_connector(ctx, "Client EX01", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2600")),
-    "set_connector_bad_value": lambda ctx: connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(auth="none,tls")),
-    "set_unknown_connector": lambda ctx: connectors.set_connector(ctx, "Nope", None, ReceiveConnector.changes(enabled=False)),
+    "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", None, "partner",
+                                                                    ReceiveConnector.changes()),
+    "new_connector_taken_name": lambda ctx: connectors.new_connector(
+        ctx, "Client EX01", None, "custom", ReceiveConnector.changes(bindings="127.0.0.1:2600")),
+    "set_connector_bad_value": lambda ctx: connectors.set_connector(ctx, "Client EX01", None,
+                                                                    ReceiveConnector.changes(auth="none,tls")),
+    "set_unknown_connector": lambda ctx: connectors.set_connector(ctx, "Nope", None,
+                                                                  ReceiveConnector.changes(enabled=False)),
     "remove_unknown_connector": lambda ctx: connectors.remove_connector(ctx, "Nope"),
     "connector_on_unknown_server": lambda ctx: connectors.remove_connector(ctx, "Client EX01", server="NOPE"),
 }
@@ -343,7 +356,8 @@ def test_recipient_changes_are_audited_as_the_caller(context, store, run) -> Non
 
 def test_connector_changes_are_audited_as_the_caller_with_only_what_changed(context, store, run) -> None:
     ctx = context("server-management", name="sam")
-    view = run(connectors.set_connector(ctx, "Client EX01", None, ReceiveConnector.changes(max_recipients_per_message=50, require_tls=True)))
+    view = run(connectors.set_connector(ctx, "Client EX01", None,
+                                        ReceiveConnector.changes(max_recipients_per_message=50, require_tls=True)))
     assert (view["max_recipients_per_message"], view["require_tls"]) == (50, True)
     assert "no node" in view["state"]
     entry = run(store.list_audit(1))[0]
@@ -355,6 +369,7 @@ def test_connector_changes_are_audited_as_the_caller_with_only_what_changed(cont
 def test_set_connector_validates_everything_before_writing(context, store, run) -> None:
     before = snapshot(store, run)
     with pytest.raises(ValidationError) as refused:
-        run(connectors.set_connector(context("server-management"), "Client EX01", None, ReceiveConnector.changes(banner="fine", max_recipients_per_message=0)))
+        run(connectors.set_connector(context("server-management"), "Client EX01", None,
+                                     ReceiveConnector.changes(banner="fine", max_recipients_per_message=0)))
     assert refused.value.field == "max_recipients_per_message"
     assert snapshot(store, run) == before

@@ -32,7 +32,8 @@ def test_nothing_to_change_names_the_fields(context, run) -> None:
 
 def test_the_same_values_again_write_and_audit_nothing(context, store, run) -> None:
     admin = context("organization-management")
-    view = run(security.set_login_policy(admin, LoginPolicy.changes({"max_source_failures": 4, "trusted_networks": "10.0.0.0/8"})))
+    view = run(security.set_login_policy(admin, LoginPolicy.changes({"max_source_failures": 4,
+                                                                     "trusted_networks": "10.0.0.0/8"})))
     assert view == dict(LoginPolicy().to_dict(), max_source_failures=4, trusted_networks=["10.0.0.0/8"])
     version = run(store.config_version())
     same = {"max_source_failures": "4", "trusted_networks": ["10.0.0.0/8"]}

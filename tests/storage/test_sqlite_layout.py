@@ -259,6 +259,7 @@ def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(o
     """Another connection (the CLI beside a running node) sees a batch once it is written,
     within the buffer's delay; each row keeps the time it was handed over, not the batch's."""
     from postroom.storage.sqlite.tracking import TRACKING_DELAY
+
     from .test_store_contract_smtp import receive
 
     def tracked() -> list[tuple[str, str]]:
@@ -288,6 +289,7 @@ def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(o
 
 def test_a_tracking_batch_that_cannot_be_written_is_logged_and_mail_goes_on(opened, db, run, caplog):
     from postroom.errors import Unavailable
+
     from .test_store_contract_smtp import receive
 
     async def failing(job):

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from postroom.errors import Conflict, NotFound, Unavailable, ValidationError
-from postroom.model import (
-    LoginType, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
-)
+from postroom.model import LoginType, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup
 
 SERVER = Server("EX01", "ex01.example.com")
 pytestmark = [pytest.mark.store_lifecycle, pytest.mark.store_config]
@@ -153,14 +151,23 @@ def test_config_version_bumps_on_every_configuration_write(store, run):
             assert now > seen[-1], "a configuration write must increase config_version"
             seen.append(now)
 
-        await store.add_server(SERVER, services_for("EX01"), PopSettings()); await bumped()
-        await store.update_service(Service("EX01", "pop3", Startup.AUTOMATIC, ServiceStatus.RUNNING)); await bumped()
-        await store.put_pop_settings("EX01", CUSTOM_POP); await bumped()
-        await store.add_domain("example.com"); await bumped()
-        await store.create_mailbox("alice@example.com", "Alice", None); await bumped()
-        await store.update_mailbox("alice@example.com", pop_enabled=False); await bumped()
-        await store.remove_mailbox("alice@example.com"); await bumped()
-        await store.remove_domain("example.com"); await bumped()
+        await store.add_server(SERVER, services_for("EX01"), PopSettings())
+
+        await bumped()
+        await store.update_service(Service("EX01", "pop3", Startup.AUTOMATIC, ServiceStatus.RUNNING))
+        await bumped()
+        await store.put_pop_settings("EX01", CUSTOM_POP)
+        await bumped()
+        await store.add_domain("example.com")
+        await bumped()
+        await store.create_mailbox("alice@example.com", "Alice", None)
+        await bumped()
+        await store.update_mailbox("alice@example.com", pop_enabled=False)
+        await bumped()
+        await store.remove_mailbox("alice@example.com")
+        await bumped()
+        await store.remove_domain("example.com")
+        await bumped()
     run(body())
 
 

@@ -125,7 +125,8 @@ def test_tokens_round_trip(store, run):
     async def body():
         await store.add_admin("alice", "h", ORG)
         added = await store.add_token(ApiToken("t1", "alice", "hash1", "deploy script"))
-        assert (added.id, added.admin, added.secret_hash, added.description) == ("t1", "alice", "hash1", "deploy script")
+        assert (added.id, added.admin, added.secret_hash, added.description) == ("t1", "alice", "hash1",
+                                                                                 "deploy script")
         assert is_utc_iso(added.created_at), "created_at is set by the store when empty"
         assert added.expires_at is None and added.last_used_at is None
         assert await store.find_token("t1") == added

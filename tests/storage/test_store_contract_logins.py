@@ -41,7 +41,8 @@ def test_failures_round_trip_oldest_first(store, run):
 def test_a_doctor_password_check_is_evidence_too(store, run):
     """A wrong or refused password given to the doctor or `postroom test` (service doctor)."""
     async def body():
-        await store.record_login_failures([failure(0, service="doctor"), failure(1, service="doctor", reason="blocked")])
+        await store.record_login_failures([failure(0, service="doctor"), failure(1, service="doctor",
+                                                                                 reason="blocked")])
         assert [(r.service, r.reason) for r in await store.list_login_failures("crm@example.com")] == [
             ("doctor", "bad-credentials"), ("doctor", "blocked")]
     run(body())

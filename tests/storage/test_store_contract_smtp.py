@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from postroom.errors import Conflict, NotFound, Unavailable, ValidationError
-from postroom.storage import SpooledBody
 from postroom.model import (
     MessageInfo, PopSettings, ReceiveConnector, Server, TrackingEvent, TrackingEventId, default_connectors,
 )
+from postroom.storage import SpooledBody
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, is_utc_iso, mailbox, services_for, wire
 
@@ -136,10 +136,15 @@ def test_connector_writes_bump_config_version(store, run):
             assert now > seen[-1], "a connector write must increase config_version"
             seen.append(now)
 
-        await store.add_connector(client()); await bumped()
-        await store.put_connector(client().with_changes(enabled=False)); await bumped()
-        await store.remove_connector("EX01", "Client EX01"); await bumped()
-        await store.add_server(OTHER, services_for("EX02"), PopSettings(), default_connectors("EX02")); await bumped()
+        await store.add_connector(client())
+
+        await bumped()
+        await store.put_connector(client().with_changes(enabled=False))
+        await bumped()
+        await store.remove_connector("EX01", "Client EX01")
+        await bumped()
+        await store.add_server(OTHER, services_for("EX02"), PopSettings(), default_connectors("EX02"))
+        await bumped()
 
         before = await store.config_version()
         for failing in (store.add_connector(client("EX02", "Default EX02")), store.add_connector(client("NOPE")),

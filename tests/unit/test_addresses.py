@@ -83,7 +83,8 @@ def test_the_field_is_the_callers():
 
 
 @pytest.mark.parametrize("given, stored", [("Alice Liddell", "Alice Liddell"), ("  CRM intake ", "CRM intake"),
-                                           ("Zo\u00eb \u00d8stergaard \u2013 \u65e5\u672c", "Zo\u00eb \u00d8stergaard \u2013 \u65e5\u672c"),
+                                           ("Zo\u00eb \u00d8stergaard \u2013 \u65e5\u672c",
+                                            "Zo\u00eb \u00d8stergaard \u2013 \u65e5\u672c"),
                                            ("x" * MAX_DISPLAY_NAME, "x" * MAX_DISPLAY_NAME)])
 def test_a_display_name_of_one_line_up_to_256_characters_is_kept(given, stored):
     assert check_display_name(given) == stored

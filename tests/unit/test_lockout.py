@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from postroom.model import Block, LoginPolicy
 from postroom.lockout import AbuseGuard, Policy, parse_networks
+from postroom.model import Block, LoginPolicy
 
 ATTACKER = "203.0.113.9"
 

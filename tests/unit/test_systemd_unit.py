@@ -85,5 +85,5 @@ def test_systemd_accepts_the_unit(tmp_path):
     unit.write_text(UNIT.read_text().replace("/opt/postroom/.venv/bin/postroom", str(binary)))
     result = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60,
                             env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"})
-    complaints = [l for l in (result.stdout + result.stderr).splitlines() if "postroom.service" in l]
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if "postroom.service" in line]
     assert result.returncode == 0 and not complaints, result.stdout + result.stderr

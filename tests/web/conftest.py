@@ -18,8 +18,7 @@ import pytest
 
 from postroom.auth import Authenticator
 from postroom.model import Block
-from postroom.service import LOCAL_OPERATOR, Context
-from postroom.service import admins, mailboxes
+from postroom.service import LOCAL_OPERATOR, Context, admins, mailboxes
 from postroom.service.authentication import AdminAuthenticator
 from postroom.service.setup import initialise
 from postroom.storage import Store, open_store

@@ -168,8 +168,8 @@ def test_an_expired_token_is_a_401_that_says_so(api, store, run) -> None:
     secret = secrets.token_urlsafe(32)
     past = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(timespec="microseconds")
     run(store.add_token(ApiToken("expired0001", "org", hash_secret(secret), "old", expires_at=past)))
-    error = error_of(api.get("/api/v1/mailboxes", headers={"Authorization": f"Bearer {TOKEN_PREFIX}expired0001.{secret}"}),
-                     401)
+    expired = {"Authorization": f"Bearer {TOKEN_PREFIX}expired0001.{secret}"}
+    error = error_of(api.get("/api/v1/mailboxes", headers=expired), 401)
     assert "expired" in error["message"]
 
 

@@ -92,7 +92,8 @@ def test_a_malformed_request_still_gets_a_valid_answer(api: Api, body: bytes) ->
 
 
 def test_the_documents_follow_a_pop_set(api: Api, operator, run) -> None:
-    run(pop.set_pop(operator, None, PopSettings.changes(bindings="192.0.2.10:2110", ssl_bindings="0.0.0.0:2995,[::]:2995")))
+    run(pop.set_pop(operator, None, PopSettings.changes(bindings="192.0.2.10:2110",
+                                                        ssl_bindings="0.0.0.0:2995,[::]:2995")))
     for path in AUTOCONFIG:
         assert [s[:3] for s in thunderbird(api, path)["pop3"]] == [("localhost", 2995, "SSL"),
                                                                   ("192.0.2.10", 2110, "STARTTLS")]

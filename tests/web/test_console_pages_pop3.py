@@ -53,7 +53,8 @@ def test_tab_contents(api: Api, org: str) -> None:
     assert "Start, stop or set the startup type in Services" in general
     binding = api.get(f"{POP3}?tab=binding").text
     assert "Unencrypted or TLS connections" in binding and "Secure SSL connections" in binding
-    assert 'name="bindings" value="127.0.0.1:1110"' in binding and 'name="ssl_bindings" value="127.0.0.1:1995"' in binding
+    assert 'name="bindings" value="127.0.0.1:1110"' in binding
+    assert 'name="ssl_bindings" value="127.0.0.1:1995"' in binding
     assert 'name="remove" value="bindings:0"' in binding
     auth = text_of(api.get(f"{POP3}?tab=authentication").text)
     for wording in ("Plain text logon (Basic authentication)",
@@ -101,7 +102,8 @@ def test_a_tab_posts_only_its_own_fields(api: Api, org: str, store, run) -> None
                   preauthenticated_timeout="00:00:45")
     assert notice_of(answer).startswith(f"POP3 Connection settings of {SERVER} saved: max connections: 100;")
     stored = pop_settings(run, store)
-    assert (stored.max_connections_per_user, stored.authenticated_timeout, stored.preauthenticated_timeout) == (4, 1800, 45)
+    assert (stored.max_connections_per_user, stored.authenticated_timeout,
+            stored.preauthenticated_timeout) == (4, 1800, 45)
 
 
 def test_bindings_are_added_edited_and_removed(api: Api, org: str, store, run) -> None:
@@ -112,7 +114,8 @@ def test_bindings_are_added_edited_and_removed(api: Api, org: str, store, run) -
                                  "unencrypted or TLS bindings: 127.0.0.1:1110, 127.0.0.1:2110.")
     assert pop_settings(run, store).bindings == ("127.0.0.1:1110", "127.0.0.1:2110")
     # edit a row in place
-    post(api, POP3, org, tab="binding", bindings=["127.0.0.1:1110", "127.0.0.1:3110", ""], ssl_bindings="127.0.0.1:1995")
+    post(api, POP3, org, tab="binding", bindings=["127.0.0.1:1110", "127.0.0.1:3110", ""],
+         ssl_bindings="127.0.0.1:1995")
     assert pop_settings(run, store).bindings == ("127.0.0.1:1110", "127.0.0.1:3110")
     # a row's Remove button: the form without that row
     answer = post(api, POP3, org, tab="binding", bindings=["127.0.0.1:1110", "127.0.0.1:3110", ""],
@@ -195,7 +198,8 @@ def test_admin_service_page_shows_and_sets_caps_and_timeouts(api: Api, org: str,
     answer = post(api, ADMIN_SERVICE, org, max_connections="200", max_connections_per_source="5",
                   request_timeout="1m", keep_alive_timeout="10", session_timeout="8h")
     assert notice_of(answer) == (f"Admin service settings of {SERVER} saved: maximum connections: 200; maximum "
-                                 "connections from a single IP address: 5; request time-out: 60; keep-alive time-out: 10.")
+                                 "connections from a single IP address: 5; request time-out: 60; "
+                                 "keep-alive time-out: 10.")
     stored = run(store.get_web_settings(SERVER))
     assert (stored.max_connections, stored.max_connections_per_source, stored.request_timeout,
             stored.keep_alive_timeout) == (200, 5, 60, 10)
@@ -218,7 +222,8 @@ def test_connector_list_and_tabs(api: Api, org: str) -> None:
     assert f'href="{CLIENT}"' in listing and f"Default {SERVER}" in listing and "127.0.0.1:2587" in listing
     for tab in ("general", "network", "authentication", "permissions"):
         html = api.get(f"{CLIENT}?tab={tab}").text
-        assert f'href="?tab={tab}" aria-selected="true"' in html and f'<input type="hidden" name="tab" value="{tab}">' in html
+        assert f'href="?tab={tab}" aria-selected="true"' in html
+        assert f'<input type="hidden" name="tab" value="{tab}">' in html
     general = api.get(CLIENT).text
     assert 'name="max_message_size" value="36MB"' in general
     permissions = text_of(api.get(f"{CLIENT}?tab=permissions").text)
@@ -299,7 +304,8 @@ def test_permission_groups_network_and_general(api: Api, org: str, store, run) -
     assert client_connector(run, store).permission_groups == ("anonymous", "users")
     answer = post(api, CLIENT, org, tab="network", bindings="127.0.0.1:2587\r\n127.0.0.2:2587\r\n",
                   remote_ip_ranges="10.0.0.0/8\n192.0.2.1-192.0.2.9")
-    assert notice_of(answer).startswith(f"Receive connector Client {SERVER} saved: bindings: 127.0.0.1:2587, 127.0.0.2:2587;")
+    assert notice_of(answer).startswith(
+        f"Receive connector Client {SERVER} saved: bindings: 127.0.0.1:2587, 127.0.0.2:2587;")
     assert client_connector(run, store).remote_ip_ranges == ("10.0.0.0/8", "192.0.2.1-192.0.2.9")
     shown = api.get(answer.headers["location"]).text  # the notice, '/' and all, as the browser shows it
     assert '<p class="notice" role="status">Receive connector Client EX01 saved: bindings:' in shown

@@ -18,7 +18,8 @@ CROSS_SITE = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetc
               {"Origin": "http://testserver:8080"},  # another port
               {"Origin": "http://testserver.evil.example"}, {"Origin": OWN, "Sec-Fetch-Site": "cross-site"}]
 SAME_SITE = [{}, {"Origin": OWN}, {"Origin": "http://TestServer:80"},
-             {"Origin": "https://testserver"},  # a reverse proxy that ends TLS: same host, plain HTTP behind it {"Origin": OWN, "Sec-Fetch-Site": "same-origin"},
+             {"Origin": "https://testserver"},  # a reverse proxy that ends TLS: same host, plain HTTP behind it
+             {"Origin": OWN, "Sec-Fetch-Site": "same-origin"},
              {"Sec-Fetch-Site": "none"}]  # none: typed by the user; no header at all: curl, old browsers
 REFUSED = "another site may not change anything here"
 
@@ -89,7 +90,8 @@ def test_a_cookie_session_change_from_another_site_is_refused_with_the_csrf_toke
     assert error_of(api.delete("/api/v1/session", headers={**token, "Sec-Fetch-Site": "cross-site"}), 403)
     assert "new.example" not in run(store.list_domains())
     assert api.get("/api/v1/session", headers={"Origin": "https://evil.example"}).status_code == 200  # a read
-    assert api.post("/api/v1/domains", json={"name": "new.example"}, headers={**token, "Origin": OWN}).status_code == 201
+    assert api.post("/api/v1/domains", json={"name": "new.example"}, headers={**token,
+                                                                              "Origin": OWN}).status_code == 201
     assert api.delete("/api/v1/session", headers=token).status_code == 200  # no Origin: allowed
 
 

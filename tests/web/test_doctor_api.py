@@ -109,7 +109,8 @@ def test_an_unknown_server_is_not_found(api, principals):
 
 # host: only this machine ---------------------------------------------------------------------
 
-FOREIGN = ["203.0.113.7", "8.8.8.8", "::ffff:8.8.8.8", "0.0.0.0", "::", "name.that.does.not.resolve.invalid", "a b", "x" * 300]
+FOREIGN = ["203.0.113.7", "8.8.8.8", "::ffff:8.8.8.8", "0.0.0.0", "::", "name.that.does.not.resolve.invalid", "a b",
+           "x" * 300]
 
 
 @pytest.mark.parametrize("host", FOREIGN)

@@ -193,7 +193,8 @@ def test_a_principal_is_blocked_by_a_spread_attack_and_the_name_is_not_revealed(
         async with from_address(app, "198.51.100.9") as client:  # an address with no failures of its own
             statuses.append((await client.get("/api/v1/session", headers=org.basic)).status_code)
             for name in ("nobody", "nobody"):  # an unknown name is counted and refused alike
-                statuses.append((await client.post("/api/v1/session", json={"name": name, "password": "x"})).status_code)
+                statuses.append((await client.post("/api/v1/session", json={"name": name,
+                                                                            "password": "x"})).status_code)
         return statuses
 
     statuses = run(attack())

@@ -9,12 +9,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, opt, read_password, run
-from .output import console, emit, show_record, show_table
-from .setting_options import Changes, setting_options
 from ..model import ROLE_GROUPS, WebSettings
 from ..service import admins as admin_ops
 from ..service import web as web_ops
+from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, opt, read_password, run
+from .output import console, emit, show_record, show_table
+from .setting_options import Changes, setting_options
 
 admin_app = typer.Typer(help="Admin principals, their role groups and API tokens.", no_args_is_help=True)
 web_app = typer.Typer(help="The admin service (REST API and console): bindings and sessions.",
@@ -24,7 +24,8 @@ token_app = typer.Typer(help="API tokens of admin principals (shown once, stored
 admin_app.add_typer(token_app, name="token")
 
 Name = Annotated[str, typer.Argument(help="Admin principal name, e.g. alice or alice@example.com.")]
-Roles = Annotated[str, typer.Option("--roles", "--role", help=f"Role groups, comma-separated: {', '.join(ROLE_GROUPS)}.")]
+Roles = Annotated[str, typer.Option("--roles", "--role",
+                                    help=f"Role groups, comma-separated: {', '.join(ROLE_GROUPS)}.")]
 ADMIN_COLUMNS = ["name", "roles", "password_set", "created_at"]
 TOKEN_COLUMNS = ["id", "admin", "description", "created_at", "expires_at", "last_used_at"]
 
@@ -79,7 +80,8 @@ def admin_remove(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False) 
 @token_app.command("new")
 def token_new(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False,
               description: Annotated[Optional[str], opt("What the token is for, e.g. 'ticket system'.")] = None,
-              expires: Annotated[Optional[str], opt("30d, 12h, 1w, an ISO-8601 time, or never (default).")] = None) -> None:
+              expires: Annotated[Optional[str], opt("30d, 12h, 1w, an ISO-8601 time, or never (default).")] = None,
+              ) -> None:
     """Create an API token that acts as NAME; it is printed once and only its hash is kept."""
     view = run(data, lambda ctx: admin_ops.new_token(ctx, name, description=description, expires=expires))
     if json_out:

@@ -10,9 +10,9 @@ from typing import Annotated
 
 import typer
 
+from ..errors import PostroomError
 from .common import DEFAULT_DATA, Data, Json, fail, run
 from .output import console, emit
-from ..errors import PostroomError
 
 
 def backup(dest: Annotated[str, typer.Argument(help="New file to write, e.g. /backups/postroom-2026-11-27.tar.gz.")],

@@ -33,8 +33,10 @@ def exit_code(error: PostroomError) -> int:
 
 Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", help="Data directory.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-ServerOpt = Annotated[Optional[str], typer.Option("--server", help="Server name (default: this server; 'all' for every server).")]
-PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")]
+ServerOpt = Annotated[Optional[str], typer.Option(
+    "--server", help="Server name (default: this server; 'all' for every server).")]
+PasswordStdin = Annotated[bool, typer.Option(
+    "--password-stdin", help="Read the password from the first line of standard input.")]
 DEFAULT_DATA = "./var"
 
 

@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 
+from ..model import ReceiveConnector
+from ..service import connectors as connector_ops
 from .common import DEFAULT_DATA, Data, Json, ServerOpt, opt, run
 from .output import console, emit, show_record, show_table
 from .setting_options import Changes, setting_options
-from ..model import ReceiveConnector
-from ..service import connectors as connector_ops
 
 connector_app = typer.Typer(help="SMTP receive connectors of a server (Exchange: Set-ReceiveConnector).",
                             no_args_is_help=True)
@@ -44,7 +44,8 @@ CONNECTOR = ReceiveConnector.table()  # one option per property, with its help, 
 @setting_options(CONNECTOR)
 def connector_new(
     name: Name, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
-    usage: Annotated[str, opt("custom (needs --bindings), internet (anonymous, 25) or client (users, 587).")] = "custom",
+    usage: Annotated[str, opt("custom (needs --bindings), internet (anonymous, 25) or client (users, 587).")
+                     ] = "custom",
     changes: Changes = ReceiveConnector.changes(),
 ) -> None:
     """Create a receive connector; the node starts listening within a second."""

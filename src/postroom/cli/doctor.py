@@ -1,8 +1,9 @@
 """`postroom doctor pop ADDRESS` and `postroom test pop|smtp ADDRESS`: the article's checklist on
 the live system, with the fix for each problem, and Exchange's Test-PopConnectivity.
 
-cli/__init__.py adds doctor_app and test_app to the `postroom` app. Exit status: 0 when nothing failed (warnings allowed), 1 when a check or a
-scenario failed, and the CLI's usual codes for refused input (2), not found (3), and so on.
+cli/__init__.py adds doctor_app and test_app to the `postroom` app. Exit status: 0 when nothing
+failed (warnings allowed), 1 when a check or a scenario failed, and the CLI's usual codes for
+refused input (2), not found (3), and so on.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import ValidationError
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, fail, opt, run
 from .output import console, emit, err_console
-from ..errors import ValidationError
 
 doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs, and name each fix.",
                          no_args_is_help=True)

@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..service import logs as log_ops
 from .common import DEFAULT_DATA, Data, Json, opt, run
 from .output import emit, show_table
-from ..service import logs as log_ops
 
 log_app = typer.Typer(help="Logs: the audit log of admin changes and message tracking.", no_args_is_help=True)
 
@@ -24,7 +24,8 @@ def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
               action: Annotated[Optional[str], opt("Only this action, e.g. pop.set or mailbox.new.")] = None,
               channel: Annotated[Optional[str], opt("cli, api or console.")] = None,
               outcome: Annotated[Optional[str], opt("success or refused.")] = None,
-              since: Annotated[Optional[str], opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None) -> None:
+              since: Annotated[Optional[str], opt("ISO-8601 time or a duration back from now: 30m, 1h, 2d.")] = None,
+              ) -> None:
     """Who changed what, through which channel, with the values before and after (and refusals)."""
     rows = run(data, lambda ctx: log_ops.list_audit(ctx, limit, target, actor=actor, action=action, channel=channel,
                                                     outcome=outcome, since=since))

@@ -59,8 +59,10 @@ def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False
 
 @mailbox_app.command("set")
 def mailbox_set(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
-                pop: Annotated[Optional[str], typer.Option("--pop", help="enabled or disabled (Mailbox Features > POP3).")] = None,
-                enabled: Annotated[Optional[bool], typer.Option("--enabled/--disabled", help="The whole mailbox.")] = None,
+                pop: Annotated[Optional[str], typer.Option(
+                    "--pop", help="enabled or disabled (Mailbox Features > POP3).")] = None,
+                enabled: Annotated[Optional[bool], typer.Option(
+                    "--enabled/--disabled", help="The whole mailbox.")] = None,
                 display_name: Annotated[Optional[str], opt("Display name.")] = None) -> None:
     """Change a mailbox: POP3 feature, enabled state, display name."""
     pop_enabled = _enabled_flag("pop", pop)
@@ -101,4 +103,5 @@ def mailbox_import(address: str, path: str, data: Data = DEFAULT_DATA, json_out:
             bar.update(task, completed=done, total=total)
 
         view = run(data, lambda ctx: mailbox_ops.import_messages(ctx, address, path, progress))
-    emit(view) if json_out else console.print(f"Imported {view['imported']} messages ({view['format']}) into {view['address']}")
+    emit(view) if json_out else console.print(
+        f"Imported {view['imported']} messages ({view['format']}) into {view['address']}")

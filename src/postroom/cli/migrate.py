@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..errors import PostroomError
 from .common import Json, fail
 from .output import console, emit, err_console
-from ..errors import PostroomError
 
 
 def migrate(from_dir: Annotated[str, typer.Option("--from", help="Data directory of the embedded install to move.")],
@@ -40,7 +40,8 @@ def migrate(from_dir: Annotated[str, typer.Option("--from", help="Data directory
     if json_out:
         emit(view)
         return
-    console.print(f"Moved server {report.server} to {report.target} in {report.seconds} s: {report.mailboxes} mailboxes,"
+    console.print(f"Moved server {report.server} to {report.target} in {report.seconds} s:"
+                  f" {report.mailboxes} mailboxes,"
                   f" {report.messages} messages ({report.octets} octets), {report.domains} domains,"
                   f" {report.admins} admins, {report.servers} servers.")
     console.print(f"Verified: every mailbox's message count and SHA-256 match (overall {report.checksum}).")

@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import DEFAULT_DATA, Data, Json, fail, run
-from .output import console, emit, show_record, show_table
-from .setting_options import Changes, setting_options
 from ..errors import ValidationError
 from ..model import LoginPolicy
 from ..service import security as security_ops
+from .common import DEFAULT_DATA, Data, Json, fail, run
+from .output import console, emit, show_record, show_table
+from .setting_options import Changes, setting_options
 
 security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
 policy_app = typer.Typer(help="The login block policy (every server): thresholds, times, trusted networks.",

@@ -31,7 +31,7 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
             return command(**given, changes=table.changes({k: v for k, v in values.items() if v is not None}))
 
         params = own + options
-        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]  # read by Typer (inspect)
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
         del wrapper.__wrapped__  # Typer must read the signature above, not the command's
         return wrapper

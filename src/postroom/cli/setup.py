@@ -16,9 +16,12 @@ from .output import console, emit
 
 
 def init(data: Data = DEFAULT_DATA,
-         dev: Annotated[bool, typer.Option("--dev", help="Developer profile: 127.0.0.1, high ports, POP3 automatic, a demo mailbox.")] = False,
-         server_name: Annotated[Optional[str], typer.Option("--server-name", help="This server's name (default: the host name).")] = None,
-         fqdn: Annotated[Optional[str], typer.Option("--fqdn", help="Name clients use to reach this server (certificate, banners).")] = None,
+         dev: Annotated[bool, typer.Option(
+             "--dev", help="Developer profile: 127.0.0.1, high ports, POP3 automatic, a demo mailbox.")] = False,
+         server_name: Annotated[Optional[str], typer.Option(
+             "--server-name", help="This server's name (default: the host name).")] = None,
+         fqdn: Annotated[Optional[str], typer.Option(
+             "--fqdn", help="Name clients use to reach this server (certificate, banners).")] = None,
          store: StoreOpt = None,
          json_out: Json = False) -> None:
     """Create the data directory, the store and this server (safe to re-run: it only upgrades).
@@ -44,7 +47,8 @@ def init(data: Data = DEFAULT_DATA,
         return
     console.print(f"Initialised server [bold]{result.server}[/bold] in {os.path.abspath(data)}")
     if result.store != "embedded":
-        console.print(f"Store: {result.store}" + (" (shared: added to the servers already there)" if result.joined else ""))
+        console.print(f"Store: {result.store}"
+                      + (" (shared: added to the servers already there)" if result.joined else ""))
     console.print(f"Self-signed certificate: {result.certificate}")
     if result.demo_password:
         console.print(f"Demo mailbox {result.demo_address}, password (shown once): [bold]{result.demo_password}[/bold]")
@@ -55,15 +59,20 @@ def init(data: Data = DEFAULT_DATA,
 
 def serve(data: Data = DEFAULT_DATA,
           log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
-          grace: Annotated[Optional[float], typer.Option("--grace", help="Seconds sessions get to finish after SIGTERM (default 10, or POSTROOM_SHUTDOWN_GRACE).")] = None,
+          grace: Annotated[Optional[float], typer.Option(
+              "--grace", help="Seconds sessions get to finish after SIGTERM (default 10, or POSTROOM_SHUTDOWN_GRACE)."
+          )] = None,
           store: StoreOpt = None,
           log_format: Annotated[str, typer.Option("--log-format", envvar="POSTROOM_LOG_FORMAT",
-                                                  help="text (default) or json: one JSON object per line, with session and request ids.")] = "text") -> None:
+                                                  help="text (default) or json: one JSON object per line, with "
+                                                       "session and request ids.")] = "text") -> None:
     """Run this server's node: listeners follow the settings in the store, live."""
     if store is not None:
         use_store(store)
-    from ..logs import FORMATS, configure as configure_logging
-    from ..server.main import install_event_loop, serve as serve_node
+    from ..logs import FORMATS
+    from ..logs import configure as configure_logging
+    from ..server.main import install_event_loop
+    from ..server.main import serve as serve_node
     from ..web.app import node_admin_app
 
     level = getattr(logging, log_level.upper(), None)

@@ -64,7 +64,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 
 
 def versions(schema_version: int) -> dict[str, Any]:
-    found = {}
+    found: dict[str, str | None] = {}
     for package in PACKAGES:
         try:
             found[package] = importlib.metadata.version(package)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..model import LoginFailure, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service
-from ..storage import StoreReader
+from ..storage import ConfigReader, StoreReader
 
 NODE_STALE_AFTER = 5.0  # as `service list`: no heartbeat for this long means no node serves the server
 CATCH_UP_TIMEOUT = 3.0  # a change made just before the doctor runs is given this long to apply
@@ -44,7 +44,7 @@ class Facts:
         return words if self.local else (*words, "--server", self.server.name)
 
 
-async def node_report(store: StoreReader, server: str) -> tuple[NodeReport | None, float | None]:
+async def node_report(store: ConfigReader, server: str) -> tuple[NodeReport | None, float | None]:
     """The node's report once it has applied the current configuration (or the wait is over),
     so that a change made just before is what gets checked; (None, age) when no node serves."""
     deadline = time.monotonic() + CATCH_UP_TIMEOUT

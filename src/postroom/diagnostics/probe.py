@@ -12,7 +12,7 @@ import ssl
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 TIMEOUT = 10.0
 MAX_LINE = 8192
@@ -101,7 +101,7 @@ class Pop3Client:
     def __init__(self, host: str, port: int, timeout: float = TIMEOUT) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.sock: socket.socket | None = None
-        self.reader = None
+        self.reader: BinaryIO | None = None
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)

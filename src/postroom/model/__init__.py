@@ -22,7 +22,7 @@ from .core import (
 from .security import LoginPolicy
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
-    TrackingEvent, TrackingEventId, connector_name, default_connectors, parse_ip_range, parse_size,
+    TrackingEvent, TrackingEventId, connector_name, default_connectors, parse_ip_range,
 )
 
 __all__ = [

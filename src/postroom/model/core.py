@@ -12,9 +12,28 @@ from typing import Any, ClassVar
 
 from ..settings_table import age_text, setting, size_text
 from ..validation import (  # noqa: F401  (re-exported: part of the model's contract)
-    DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL, _MAX_INT32, ValidatedSettings, _banner, _bool, _optional_text, enum_value, format_binding, int_in_range,
-    normalise_address, normalise_bindings, normalise_domain, parse_age, parse_binding, parse_duration, parse_quota,
-    check_proxy, proxy_networks,
+    _LABEL,
+    _MAX_INT32,
+    DEFAULT_LOG_MAX_AGE,
+    DEFAULT_LOG_MAX_DIRECTORY_SIZE,
+    DEFAULT_LOG_MAX_FILE_SIZE,
+    LOG_SIZE_LIMITS,
+    ValidatedSettings,
+    _banner,
+    _bool,
+    _optional_text,
+    check_proxy,
+    enum_value,
+    format_binding,
+    int_in_range,
+    normalise_address,
+    normalise_bindings,
+    normalise_domain,
+    parse_age,
+    parse_binding,
+    parse_duration,
+    parse_quota,
+    proxy_networks,
 )
 from ..values import DEFAULT_POP_BANNER, LoginType  # noqa: F401  (re-exported; the protocol cores' values)
 
@@ -90,7 +109,8 @@ class PopSettings(ValidatedSettings):
         hint="Sessions one mailbox may have at once (Exchange's default: 16).")
     max_command_size: int = setting(
         512, lambda n, v: int_in_range(n, v, 40, 1024), "Longest command line in bytes (40..1024).",
-        exchange="MaxCommandSize", tab="connection", unit="octets", widget="number", form_label="Maximum command size (bytes)",
+        exchange="MaxCommandSize", tab="connection", unit="octets", widget="number",
+        form_label="Maximum command size (bytes)",
         hint="40 to 1024; 512 by default.")
     authenticated_timeout: int = setting(
         1800, lambda n, v: parse_duration(n, v, 30, 3600), "Idle time after login: 30s..1h (e.g. 30m, 00:30:00).",

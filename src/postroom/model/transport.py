@@ -14,10 +14,9 @@ from typing import Any, ClassVar
 from ..errors import ValidationError
 from ..settings_table import age_text, setting, size_text
 from ..validation import (
-    ValidatedSettings,
-    DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS, _LABEL,
-    _MAX_INT32, _banner, _bool, _optional_text, enum_value, int_in_range, normalise_bindings, normalise_domain,
-    parse_age, parse_duration, parse_quota, check_proxy, proxy_networks,
+    _LABEL, _MAX_INT32, DEFAULT_LOG_MAX_AGE, DEFAULT_LOG_MAX_DIRECTORY_SIZE, DEFAULT_LOG_MAX_FILE_SIZE, LOG_SIZE_LIMITS,
+    ValidatedSettings, _banner, _bool, _optional_text, check_proxy, enum_value, int_in_range, normalise_bindings,
+    normalise_domain, parse_age, parse_duration, parse_quota, proxy_networks,
 )
 
 
@@ -260,7 +259,8 @@ class ReceiveConnector(ValidatedSettings):
             raise ValidationError("auth", "none stands alone: it cannot be combined with other mechanisms",
                                   [m.value for m in AuthMechanism])
         if self.basic_requires_tls() and not (self.offers_basic() and self.offers_tls()):
-            raise ValidationError("auth", "basic-require-tls needs basic and tls as well (e.g. tls,basic,basic-require-tls)")
+            raise ValidationError("auth", "basic-require-tls needs basic and tls as well "
+                                          "(e.g. tls,basic,basic-require-tls)")
         if self.require_tls and not self.offers_tls():
             raise ValidationError("require_tls", "needs tls in --auth (clients must be able to start TLS)")
         if self.connection_inactivity_timeout >= self.connection_timeout:

@@ -6,7 +6,6 @@ Response codes in brackets are RFC 2449 (extended codes) and RFC 3206 (AUTH, SYS
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from enum import Enum
 

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Protocol
 
 from ..values import DEFAULT_POP_BANNER, LoginType
+
 # Shared with the SMTP core; re-exported here so existing imports keep working.
 from ._common import NEED_DATA, PAUSED, LocalProtocolError, _Sentinel  # noqa: F401
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ._smtp_types import LocalProtocolError, SmtpConfig
+from ._common import LocalProtocolError
+from ._smtp_types import SmtpConfig
 
 __all__ = [
     "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",

@@ -173,7 +173,7 @@ class ReadingData(InTransaction):
         self.tx, self.reader = tx, reader
 
     @property
-    def content(self) -> DataReader:  # type: ignore[override]
+    def content(self) -> DataReader:  # type: ignore[override]  # narrower: what DATA holds
         return self.reader
 
 
@@ -190,7 +190,7 @@ class ReadingChunk(SmtpPhase):
         self.left, self.into, self.then, self.resume = left, into, then, resume
 
     @property
-    def content(self) -> ChunkedContent | NoContent:  # type: ignore[override]
+    def content(self) -> ChunkedContent | NoContent:  # type: ignore[override]  # narrower: BDAT's
         """The message's BDAT content so far (also while a chunk too big for it is discarded)."""
         if self.into is not None:
             return self.into

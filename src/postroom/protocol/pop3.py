@@ -22,15 +22,15 @@ from typing import Any, Callable, Sequence
 from ..values import LoginType
 from . import _pop3_replies as R
 from . import sasl
-from ._common import CoreBase
+from ._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ._pop3_replies import AuthFailure, RemoteProtocolError, Reply, dot_stuff, top_of_message
 from ._pop3_states import (
-    AUTHENTICATING, AUTHORIZATION, CLOSED, TLS_NEGOTIATING, Authenticating, AwaitingPass, InSasl, Maildrop,
-    Pop3Phase, Retrieving, TlsNegotiating, Updating,
+    AUTHENTICATING, AUTHORIZATION, CLOSED, TLS_NEGOTIATING, Authenticating, AwaitingPass, InSasl, Maildrop, Pop3Phase,
+    Retrieving, TlsNegotiating, Updating,
 )
 from ._pop3_types import (
-    NEED_DATA, PAUSED, WAITING_STATES, Authenticate, CloseConnection, Commit, LocalProtocolError,
-    LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls, State,
+    WAITING_STATES, Authenticate, CloseConnection, Commit, LoginRefused, MessageLike, Pop3Config, Retrieve, StartTls,
+    State,
 )
 from .lines import TooLong
 

@@ -28,19 +28,18 @@ from typing import Any, Callable
 
 from . import _smtp_replies as R
 from . import sasl
-from ._common import CoreBase
+from ._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ._smtp_content import ChunkedContent, DataReader
 from ._smtp_replies import (
     RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply, reply,
 )
 from ._smtp_states import (
-    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, Chunking,
-    Client, Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase, TlsNegotiating,
-    Transaction,
+    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, Chunking, Client,
+    Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase, TlsNegotiating, Transaction,
 )
 from ._smtp_types import (
-    NEED_DATA, PAUSED, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient,
-    CloseConnection, Deliver, Envelope, Event, LocalProtocolError, SmtpConfig, StartTls, State,
+    WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, Event, SmtpConfig,
+    StartTls, State,
 )
 from .lines import TooLong
 
@@ -196,7 +195,8 @@ class SmtpServer(CoreBase):
         handlers = TRANSITIONS[self._phase.kind]
         try:
             if _RAW in handlers:
-                return handlers[_RAW](self)
+                more: bool = handlers[_RAW](self)
+                return more
             line = self._lines.next_line()
             if line is None:
                 return False

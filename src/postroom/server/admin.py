@@ -71,7 +71,7 @@ class AdminService:
 
     @property
     def sessions(self) -> set[asyncio.Protocol]:
-        return self.state.connections  # type: ignore[return-value]
+        return self.state.connections  # type: ignore[return-value]  # uvicorn's set of its h11 protocols
 
     def close_sessions(self) -> None:
         """Finish the response in flight, then close (uvicorn's graceful per-connection shutdown)."""

@@ -121,7 +121,7 @@ class AdminConnection(H11Protocol):
         self.counted = False
         self.read_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # a stream's Transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.source = str(peer[0])
         cap = self.limits.admit(self.source)

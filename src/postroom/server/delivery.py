@@ -10,8 +10,8 @@ import email.utils
 import logging
 import re
 import secrets
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
@@ -150,7 +150,8 @@ async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: byte
             gone = [m for m in targets if m not in still]
             if not gone:
                 raise
-            events = events + [_fail_row(events[0], m.address, "550 5.1.1 mailbox removed during delivery") for m in gone]
+            events = events + [_fail_row(events[0], m.address, "550 5.1.1 mailbox removed during delivery")
+                               for m in gone]
             targets = still
     await store.append_tracking(events)
     return []

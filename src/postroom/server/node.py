@@ -420,12 +420,12 @@ class Node:
             errors = [self.bind_errors[k] for k in sorted(self.bind_errors) if k[0] == name]
             if name == "pop3" and self.tls_error:
                 errors.append(f"certificate: {self.tls_error}")
-            sessions = {"pop3": self.pop3.sessions, "smtp": self.smtp.sessions, "admin": self.admin.sessions}[name]
+            sessions = self._session_counts()[name]
             services[name] = {
                 "state": self.states[name] if alive else "stopped",
                 "listening": [f"{b} ({_listener_kind(name, ssl_)})" for _, b, ssl_ in keys] if alive else [],
                 "errors": errors,
-                "sessions": len(sessions),
+                "sessions": sessions,
                 "applied_version": self.applied_version,
             }
         if alive:

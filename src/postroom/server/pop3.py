@@ -14,13 +14,13 @@ from typing import Any, Callable
 from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import NotFound, PostroomError
+from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import PopSettings, SortOrder
 from ..protocol.pop3 import (
-    NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused,
-    Pop3Config, Pop3Server, Retrieve, StartTls,
+    NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused, Pop3Config, Pop3Server,
+    Retrieve, StartTls,
 )
 from ..storage import MailStore
-from ..lockout import BLOCKED, AbuseGuard, verify_login
 from .evidence import report_login
 from .metrics import Metrics
 from .protocol_log import POP3_LOGGED, POP3_MASKED, ProtocolLog

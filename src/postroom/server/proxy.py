@@ -58,7 +58,12 @@ async def read_header(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> P
 async def _readable(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
     ready = loop.create_future()
     fd = conn.fileno()
-    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
     try:
         await ready
     finally:

@@ -10,18 +10,17 @@ sessions subclass it and only say how to admit a connection and answer their cor
 from __future__ import annotations
 
 import asyncio
-from abc import ABCMeta, abstractmethod
 import contextvars
-from enum import Enum
 import itertools
 import logging
 import ssl
 import threading
 import uuid
+from abc import ABCMeta, abstractmethod
+from enum import Enum
 from typing import Any, Callable, Coroutine, Generic, Protocol, TypeVar
 
 from ..logs import log_context
-
 from .protocol_log import ProtocolLog, redact_command
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
@@ -59,7 +58,10 @@ def _scratch() -> memoryview:
 
 class ServerCore(Protocol):
     """What a session needs of its sans-IO core (`SmtpServer`, `Pop3Server`): bytes in, events
-    out, replies out; room for message content; the temporary refusal of a blocked login."""
+    out, replies out; room for message content; the temporary refusal of a blocked login; and the
+    observer it tells each command line it reads (the protocol log)."""
+
+    observer: Callable[[Any, bool], None] | None
 
     @property
     def bytes_buffered(self) -> int: ...
@@ -165,7 +167,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
 
     # asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio gives a stream server a Transport
         # Behind a load balancer (PROXY protocol, server/proxy.py) the client is the one the
         # header named, not the balancer the socket comes from.
         peer = self.peer_override or transport.get_extra_info("peername") or ("?", 0)
@@ -180,7 +182,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         if not self.admit():
             self.close()
             return
-        if self.protocol_log is not None:  # each command line as the core reads it, whatever the segmentation
+        if self.protocol_log is not None and self.conn is not None:  # each command line as the core reads it
             self.conn.observer = self.log_command
         self.flush()
         self.arm_timer()
@@ -210,8 +212,8 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
 
     def data_received(self, data: bytes) -> None:
         if self.life is not OPEN or self.conn is None:
-            if self.life is TLS_HANDSHAKE and self.conn is not None:  # the client spoke first over TLS: keep it
-                self.tls_early += data  # type: ignore[operator]
+            if self.life is TLS_HANDSHAKE and self.conn is not None and self.tls_early is not None:
+                self.tls_early += data  # the client spoke first over TLS: keep it
             return
         if self.idle_on_bytes:
             self.last_activity = self.loop.time()
@@ -334,7 +336,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         if transport is None:
             self.close()
             return False
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         self.reading = True  # the TLS transport starts reading
         if self.protocol_log:
             self.note(self.tls_context())

@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ..activity import SMTP_DELIVERED, Activity
 from ..auth import Authenticator
 from ..errors import PostroomError, StorageFull
+from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
@@ -25,12 +26,11 @@ from ..protocol.smtp import (
 )
 from ..storage import DeliveryStore, SpooledBody
 from . import delivery
-from .spool import SPOOL_THRESHOLD, Spool
-from ..lockout import BLOCKED, AbuseGuard, verify_login
 from .evidence import report_login
 from .metrics import Metrics
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
+from .spool import SPOOL_THRESHOLD, Spool
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
@@ -264,7 +264,7 @@ class SmtpSession(Session[SmtpServer]):
             self.hold_input = True
         else:
             if spool is None:
-                spool = self.spool = Spool(self.service.spool_dir)  # type: ignore[arg-type]
+                spool = self.spool = Spool(self.service.spool_dir)
             piece = conn.take_content()
             if piece:
                 spool.write(piece, self._spool_written)
@@ -326,7 +326,8 @@ class SmtpSession(Session[SmtpServer]):
                 mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
         self.resolved = {}
         queue_id = delivery.new_queue_id()
-        tls_version = self.transport.get_extra_info("ssl_object").version() if self._tls_object() else None
+        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
+        tls_version = ssl_object.version() if ssl_object is not None else None
         trace = delivery.Trace(envelope.helo, self.remote_ip, config.fqdn, envelope.protocol, queue_id,
                                envelope.sender, envelope.recipients, tls_version)
         head, content = delivery.trace_headers(trace), event.content  # stored one after the other: no copy

@@ -8,10 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
+from ..activity import BUCKET_SECONDS, POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, bucket_name, bucket_start
 from ..errors import ValidationError
-from ..activity import (
-    BUCKET_SECONDS, POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, bucket_name, bucket_start,
-)
 from .context import READ, Context
 
 MAX_HOURS = 7 * 24
@@ -39,7 +37,8 @@ def bucket_names(now: float, hours: int) -> list[str]:
 def fill_buckets(names: list[str], rows: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
     """Every bucket in `names`, with the counts of `rows` (bucket, kind, count) that fall in
     one; kinds this view does not show and buckets outside `names` are left out."""
-    buckets = {name: {"bucket": name, **{field: 0 for field in FIELDS.values()}} for name in names}
+    buckets: dict[str, dict[str, Any]] = {name: {"bucket": name, **{field: 0 for field in FIELDS.values()}}
+                                          for name in names}
     for bucket, kind, count in rows:
         if bucket in buckets and kind in FIELDS:
             buckets[bucket][FIELDS[kind]] += count

@@ -19,19 +19,21 @@ import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from typing import Protocol
 
 from ..auth import Authenticator
-from ..lockout import OK, AbuseGuard
 from ..errors import TooManyAttempts, Unauthenticated, ValidationError
+from ..lockout import OK, AbuseGuard
 from ..model import Admin, WebSession, admin_name
-from ..storage import AdminStore
+from ..storage import AdminStore, LoginEvidence
 from . import login_attempts
 from .admins import TOKEN_PREFIX, hash_secret
 from .context import Caller
 
 log = logging.getLogger("postroom.admin")
 TOUCH_EVERY = timedelta(seconds=60)  # last_used_at precision: a token in a busy script is not a write per call
-NOT_SIGNED_IN = "sign in with an API token (Authorization: Bearer ...), admin credentials (HTTP Basic) or a console session"
+NOT_SIGNED_IN = ("sign in with an API token (Authorization: Bearer ...), admin credentials (HTTP Basic) or a "
+                 "console session")
 
 
 def _now() -> datetime:
@@ -51,8 +53,13 @@ class SignedIn:
     caller: Caller
 
 
+class SignInStore(AdminStore, LoginEvidence, Protocol):
+    """What signing in uses: admin principals, tokens and sessions, and the failed logins and blocks
+    a wrong password leaves (service/login_attempts.py)."""
+
+
 class AdminAuthenticator:
-    def __init__(self, store: AdminStore, authenticator: Authenticator | None = None, *,
+    def __init__(self, store: SignInStore, authenticator: Authenticator | None = None, *,
                  guard: AbuseGuard | None = None, server: str = "") -> None:
         self.store = store
         # Admin passwords are cached apart from mailbox passwords ("admin:" keys never meet mailbox addresses).

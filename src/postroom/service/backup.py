@@ -59,7 +59,7 @@ async def backup(ctx: Context, dest: str) -> dict[str, Any]:
         for name in sorted(os.listdir(tls)) if os.path.isdir(tls) else []:
             if os.path.isfile(os.path.join(tls, name)):
                 files[f"{TLS_DIR}/{name}"] = os.path.join(tls, name)
-        manifest = {"postroom": __version__, "server": ctx.local_server,
+        manifest: dict[str, Any] = {"postroom": __version__, "server": ctx.local_server,
                     "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "schema_version": await ctx.store.schema_version(),
                     "files": {name: {"sha256": _sha256(path), "size": os.path.getsize(path)}
@@ -125,7 +125,8 @@ async def restore(src: str, data_dir: str) -> dict[str, Any]:
                     os.makedirs(os.path.dirname(target), mode=0o750, exist_ok=True)
                     _extract(archive, member, target)
         except (OSError, tarfile.TarError, EOFError) as error:
-            raise ValidationError("src", f"{src} is not a readable postroom backup ({error.__class__.__name__})") from None
+            raise ValidationError("src", f"{src} is not a readable postroom backup ({error.__class__.__name__})"
+                                  ) from None
         manifest = _manifest(work)
         for name, expected in manifest["files"].items():
             path = os.path.join(work, name)
@@ -154,7 +155,7 @@ async def restore(src: str, data_dir: str) -> dict[str, Any]:
 def _manifest(work: str) -> dict[str, Any]:
     try:
         with open(os.path.join(work, MANIFEST), encoding="utf-8") as handle:
-            manifest = json.load(handle)
+            manifest: dict[str, Any] = json.load(handle)
         files = manifest["files"]
         if not {DB_FILE, NODE_FILE} <= set(files):
             raise KeyError("files")

@@ -72,7 +72,8 @@ class Context:
         commits both in one transaction. `after` may be a function of what the write returns."""
         return AuditNote(self.caller.name, action, target, before, after, self.caller.channel)
 
-    async def audit(self, action: str, target: str, before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    async def audit(self, action: str, target: str, before: dict[str, Any] | None,
+                    after: dict[str, Any] | None) -> None:
         """An entry that records no change of the store (a check, a backup, an import of
         several batches): appended on its own."""
         await self.store.append_audit(self.caller.name, action, target, before, after, channel=self.caller.channel)

@@ -42,10 +42,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-from typing import Any
-
 from dataclasses import asdict
 from datetime import datetime, timezone
+from typing import Any
 
 from ..diagnostics import bundle, connectivity, netinfo
 from ..diagnostics.doctor import as_dicts, run_doctor

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 from ..auth import Authenticator, log_failure
 from ..errors import PostroomError
 from ..lockout import ADMIN, BAD_CREDENTIALS, BLOCKED, MAILBOX, OK, AbuseGuard, guarded_check, stored_guard
-from ..model import LoginFailure
-from ..storage import Store
+from ..model import Block, LoginFailure
+from ..storage import LoginEvidence
 
 if TYPE_CHECKING:
     from .context import Context
@@ -53,11 +53,12 @@ async def guard_of(ctx: "Context", mailbox: str | None = None) -> AbuseGuard:
     return ctx.guard
 
 
-async def attempt(guard: AbuseGuard, store: Store, server: str, authenticator: Authenticator, *, service: str,
+async def attempt(guard: AbuseGuard, store: LoginEvidence, server: str, authenticator: Authenticator, *, service: str,
                   remote: str, name: str, kind: str, address: str, password: str,
                   password_hash: str | None, evidence: bool = False) -> Verdict:
     """One password check as a login attempt (see the module's docstring). `evidence`: record
     a failure for the doctor's recent-failed-logins check, as a node records POP3's."""
+    made: list[Block]
     if guard.blocked(remote, name, kind) is not None:
         outcome, made = BLOCKED, []
     else:

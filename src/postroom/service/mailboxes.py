@@ -6,9 +6,8 @@ from typing import Any, Callable
 
 from ..auth import hash_password
 from ..errors import ValidationError
-from ..validation import check_display_name, utf8_text
 from ..model import Mailbox, normalise_address
-from ..validation import _MAX_INT32
+from ..validation import _MAX_INT32, check_display_name, utf8_text
 from .context import READ, RECIPIENTS, Context
 
 IMPORT_BATCH = 200  # messages per transaction: big enough to amortise fsync, small enough for progress

@@ -6,8 +6,8 @@ from typing import Any
 from ..errors import ValidationError
 from ..model import PopSettings
 from ..settings_table import Changes
-from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
 from .bindings import bindings_overlap, check_admin_service_clash
+from .certificates import check_new_certificate, resolve_certificate, resolve_certificate_changes
 from .context import READ, SERVER_CONFIG, Context
 from .services import wait_for_node
 

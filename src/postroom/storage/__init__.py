@@ -12,7 +12,8 @@ import os
 from ..datadir import read_store_url
 from .base import (
     AdminStore, AuditLog, AuditNote, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader,
-    EvidenceStore, MailboxLocks, MailboxLookup, MailStore, SpooledBody, Store, StoreLifecycle, StoreReader,
+    EvidenceStore, LoginEvidence, MailboxLocks, MailboxLookup, MailStore, SpooledBody, Store, StoreLifecycle,
+    StoreReader,
 )
 from .location import EMBEDDED, check_store_url, safe_url
 
@@ -57,6 +58,7 @@ def embedded_damage(path: str) -> str | None:
 
 
 __all__ = ["EMBEDDED", "STORE_ENV", "AdminStore", "AuditLog", "AuditNote", "BlockStore", "ConfigReader",
-           "ConfigStore", "DeliveryStore", "EvidenceReader", "EvidenceStore", "MailStore", "MailboxLocks",
+           "ConfigStore", "DeliveryStore", "EvidenceReader", "EvidenceStore", "LoginEvidence", "MailStore",
+           "MailboxLocks",
            "MailboxLookup", "SpooledBody", "Store", "StoreLifecycle", "StoreReader", "check_store_url",
            "embedded_damage", "open_store", "safe_url", "set_store_override", "store_url"]

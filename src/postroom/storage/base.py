@@ -153,7 +153,8 @@ class ConfigReader(MailboxLookup, Protocol):
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         """NotFound if absent."""
     async def list_domains(self) -> list[str]: ...
-    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0,
+                             limit: int | None = None) -> list[Mailbox]:
         """Ordered by address; `search` matches a substring of address or display name."""
     async def count_mailboxes(self, search: str | None = None) -> int: ...
 
@@ -295,6 +296,10 @@ class BlockStore(Protocol):
         """Every block not yet expired, oldest first, each with the server that added it."""
     async def remove_blocks(self, value: str | None = None, *, audit: AuditNote | None = None) -> int:
         """Blocks on `value` (an IP or mailbox, any kind; None: all) go; returns how many."""
+
+
+class LoginEvidence(EvidenceStore, BlockStore, Protocol):
+    """What a login attempt writes: its failure, and the blocks repeated failures start."""
 
 
 class StoreReader(ConfigReader, EvidenceReader, Protocol):

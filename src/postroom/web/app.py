@@ -11,13 +11,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from .. import __version__
-from ..service.authentication import AdminAuthenticator
+from ..errors import Forbidden
 from ..lockout import AbuseGuard
 from ..service import Store
+from ..service.authentication import AdminAuthenticator
 from . import (
     console, errors, routes_admins, routes_doctor, routes_recipients, routes_security, routes_servers, routes_session,
 )
-from ..errors import Forbidden
 from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
 

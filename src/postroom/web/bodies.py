@@ -15,7 +15,6 @@ from pydantic_core import PydanticCustomError
 from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
 from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
-
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
 # reach real objects.
 ServerName = Annotated[str, Path(description="A server name, or `all` where listing or changing every "
@@ -47,7 +46,8 @@ class Body(BaseModel):
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise PydanticCustomError("unicode", "is not valid Unicode text (a lone surrogate escape)") from None
+                    raise PydanticCustomError("unicode", "is not valid Unicode text (a lone surrogate escape)"
+                                              ) from None
         return value
 
     def given(self) -> dict[str, Any]:
@@ -73,7 +73,7 @@ ConnectorChanges = changes_model("ConnectorChanges", ReceiveConnector.table(), B
     enabled=True, auth=["tls", "basic", "basic-require-tls"], max_message_size="36MB"))
 
 
-class NewConnector(ConnectorChanges):  # type: ignore[misc,valid-type]
+class NewConnector(ConnectorChanges):  # type: ignore[misc,valid-type]  # a model class made at run time
     model_config = example(name="Relay", usage="custom", bindings=["127.0.0.1:2526"],
                            remote_ip_ranges=["192.0.2.0/24"], permission_groups=["anonymous"])
 

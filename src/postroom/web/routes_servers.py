@@ -89,7 +89,8 @@ async def list_connectors(server: ServerName, ctx: Ctx) -> Any:
     return await connector_ops.list_connectors(ctx, server)
 
 
-@router.post("/receive-connectors", tags=["connectors"], **documented(ConnectorView, status.HTTP_201_CREATED, "Created"))
+@router.post("/receive-connectors", tags=["connectors"],
+             **documented(ConnectorView, status.HTTP_201_CREATED, "Created"))
 async def new_connector(server: ServerName, body: NewConnector, ctx: Ctx) -> Any:
     """Create a receive connector of a usage type (custom needs bindings); explicit properties win."""
     return await connector_ops.new_connector(ctx, body.name, server, body.usage,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request, Response, Security
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPBasic, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from ..errors import Forbidden, Unauthenticated
 from ..model import ROLE_GROUPS, WebSession
@@ -152,7 +153,7 @@ class BrowserSignIn(APIRoute):
 class _Documented:
     """Security schemes for the OpenAPI document only; `authenticate` does the real work."""
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(self, request: HTTPConnection) -> None:  # as the schemes it documents declare it
         return None
 
 

@@ -50,7 +50,7 @@ def response_type(setting: Setting) -> Any:
     if isinstance(kind, type) and issubclass(kind, Enum):
         kind = str
     elif typing.get_origin(kind) is tuple:
-        kind = list[typing.get_args(kind)[0]]
+        kind = types.GenericAlias(list, typing.get_args(kind)[:1])  # list[item type]
     return kind | None if optional else kind
 
 

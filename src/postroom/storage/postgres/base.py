@@ -18,10 +18,10 @@ import asyncpg
 
 from ...errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
 from ..base import AuditNote
+from ..location import safe_url
 from ..sql import schema as schema_sql
 from ..sql.admin import AUDIT_INSERT, audit_note, note_values
 from ..sql.schema import migrations, now
-from ..location import safe_url
 
 log = logging.getLogger("postroom.store")
 T = TypeVar("T")
@@ -256,7 +256,9 @@ class PostgresBase:
                 try:
                     if self._lock_conn is None or self._lock_conn.is_closed():
                         await self._reconnect_locks()
-                    return await self._lock_conn.fetchval(sql, namespace, key)
+                    conn = self._lock_conn
+                    assert conn is not None  # _reconnect_locks made it, or raised
+                    return await conn.fetchval(sql, namespace, key)
                 except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError) as exc:
                     if attempt == 2:
                         raise translate(exc, self.url) from None

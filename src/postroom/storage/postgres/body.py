@@ -15,8 +15,8 @@ from typing import AsyncIterator
 
 import asyncpg
 
-from ..sql.values import read_spooled
 from ..base import SpooledBody
+from ..sql.values import read_spooled
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no extension
 _COPY_TRAILER = struct.pack("!h", -1)

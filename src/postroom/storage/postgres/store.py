@@ -258,7 +258,8 @@ class PostgresStore(PostgresRecords):
         row = await self._fetchrow(f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes WHERE address = ?", address)
         return None if row is None else schema_sql.mailbox_row(row)
 
-    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0,
+                             limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
         where, params = _search_clause(search)
@@ -373,6 +374,7 @@ class PostgresStore(PostgresRecords):
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         row = await self._fetchrow(
             "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", mailbox_id)
+        assert row is not None  # an aggregate without GROUP BY always answers one row
         return int(row[0]), int(row[1])
 
 

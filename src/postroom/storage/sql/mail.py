@@ -117,4 +117,4 @@ REMOVE_TRACKING = ("DELETE FROM message_tracking WHERE id IN"
 
 def tracking_row(row: Sequence[Any]) -> TrackingEvent:
     id_, at, event_id, *rest = row
-    return TrackingEvent(TrackingEventId(event_id), *rest, at=at, id=id_)
+    return TrackingEvent(TrackingEventId(event_id), **dict(zip(TRACKING_COLUMNS[1:], rest)), at=at, id=id_)

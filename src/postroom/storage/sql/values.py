@@ -3,11 +3,19 @@ describes them, or a ValidationError names the field. No SQL here."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterator, Sequence
+from typing import Any, Awaitable, Callable, Iterator, Literal, Sequence, overload
 
 from ...errors import Conflict, NotFound, Unavailable, ValidationError
 from ...model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
 from ..base import SpooledBody
+
+
+@overload
+def count_argument(value: Any, field: str, *, optional: Literal[False] = False) -> int: ...
+
+
+@overload
+def count_argument(value: Any, field: str, *, optional: bool) -> int | None: ...
 
 
 def count_argument(value: Any, field: str, *, optional: bool = False) -> int | None:

@@ -15,10 +15,11 @@ from typing import Any, Sequence
 from ...errors import Conflict, NotFound
 from ...model import MessageInfo, ReceiveConnector
 from ..base import SpooledBody
+from ..sql import schema as schema_sql
 from ..sql.mail import TRACKING_COLUMNS, connector_missing, connector_row
 from ..sql.values import read_spooled
-from ..sql import schema as schema_sql
 from . import schema
+from .schema import inserted_id
 
 # receive connectors --------------------------------------------------------------------------
 
@@ -83,8 +84,9 @@ def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes 
     size = len(head) + len(data) + (spooled.size if spooled else 0)
     if size < IN_PLACE_FROM and spooled is None:
         value = head + bytes(data) if head else data
-        return conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)).lastrowid
-    body_id = conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))", (size, size)).lastrowid
+        return inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)))
+    body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))",
+                                       (size, size)))
     with conn.blobopen("message_bodies", "data", body_id) as blob:
         blob.write(head)
         if spooled is not None:
@@ -113,7 +115,7 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
             if "FOREIGN KEY" in str(exc):
                 raise NotFound("mailbox", str(mailbox_id)) from exc
             raise
-        infos.append(MessageInfo(cursor.lastrowid, uidl, size, received_at))
+        infos.append(MessageInfo(inserted_id(cursor), uidl, size, received_at))
     return infos
 
 
@@ -129,7 +131,7 @@ def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo
         if "FOREIGN KEY" in str(exc):
             raise NotFound("mailbox", str(mailbox_id)) from exc
         raise Conflict(f"a message with UIDL {info.uidl} is already stored") from exc
-    return MessageInfo(cursor.lastrowid, info.uidl, len(data), info.received_at)
+    return MessageInfo(inserted_id(cursor), info.uidl, len(data), info.received_at)
 
 
 def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int) -> bytes | None:

@@ -8,8 +8,15 @@ from ..sql.schema import migrations, now
 from . import threads
 
 
-def unique_violation(exc: sqlite3.IntegrityError, message: str) -> Exception:
+def unique_violation(exc: sqlite3.IntegrityError, message: str) -> BaseException:
     return Conflict(message) if "UNIQUE" in str(exc) else threads.translate(exc)
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid the INSERT just run on `cursor` made (sqlite3 has None only before any INSERT)."""
+    rowid = cursor.lastrowid
+    assert rowid is not None, "no row inserted"
+    return rowid
 
 
 def bump_config(conn: sqlite3.Connection) -> None:
@@ -28,7 +35,7 @@ def statements(script: str) -> list[str]:
         if sqlite3.complete_statement(buffer):
             found.append(buffer.strip())
             buffer = ""
-    leftover = "\n".join(l for l in buffer.splitlines() if not l.strip().startswith("--")).strip()
+    leftover = "\n".join(line for line in buffer.splitlines() if not line.strip().startswith("--")).strip()
     if leftover:
         raise Unavailable(f"incomplete SQL statement in a migration: {leftover[:60]!r}")
     return found

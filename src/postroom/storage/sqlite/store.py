@@ -24,9 +24,9 @@ from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso,
-    wire as _wire, wire_parts,
+    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso, wire_parts,
 )
+from ..sql.values import wire as _wire
 from . import admin as admin_db
 from . import check, mail, schema
 from .records import SqliteRecords
@@ -272,7 +272,7 @@ class SqliteStore(SqliteRecords):
             except sqlite3.IntegrityError as exc:
                 raise schema.unique_violation(exc, f"mailbox {address} already exists") from exc
             schema.bump_config(conn)
-            return Mailbox(cursor.lastrowid, address, display_name, password_hash, *flags, created_at)
+            return Mailbox(schema.inserted_id(cursor), address, display_name, password_hash, *flags, created_at)
         return await self._write(write, audit)
 
     async def find_mailbox(self, address: str) -> Mailbox | None:
@@ -281,13 +281,15 @@ class SqliteStore(SqliteRecords):
         ).fetchone())
         return None if row is None else schema_sql.mailbox_row(row)
 
-    async def list_mailboxes(self, search: str | None = None, offset: int = 0, limit: int | None = None) -> list[Mailbox]:
+    async def list_mailboxes(self, search: str | None = None, offset: int = 0,
+                             limit: int | None = None) -> list[Mailbox]:
         offset = count_argument(offset, "offset")
         limit = count_argument(limit, "limit", optional=True)
         where, params = schema_sql.search_clause(search)
         sql = f"SELECT {schema_sql.MAILBOX_COLUMNS} FROM mailboxes{where} ORDER BY address LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]
-        return [schema_sql.mailbox_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [schema_sql.mailbox_row(row) for row in rows]
 
     async def count_mailboxes(self, search: str | None = None) -> int:
         where, params = schema_sql.search_clause(search)

@@ -20,8 +20,8 @@ import sqlite3
 from typing import Any, Awaitable, Callable, Sequence
 
 from ...errors import PostroomError
-from . import mail
 from ..sql import schema as schema_sql
+from . import mail
 
 TRACKING_DELAY = 0.1  # seconds a tracking row may wait for others to share its transaction
 log = logging.getLogger("postroom.store")

@@ -12,9 +12,9 @@ from fastapi.responses import Response
 from ....errors import ValidationError
 from ....model import WebSettings
 from ....service import web as web_ops
-from ..base import Page, form_action, redirect, render, page_router
-from .pop3 import describe_changes, form_errors
+from ..base import Page, form_action, page_router, redirect, render
 from ..settings_form import form_changes, notice_labels, tab_fields
+from .pop3 import describe_changes, form_errors
 
 router = page_router()
 

@@ -15,9 +15,9 @@ from fastapi.responses import Response
 from ....errors import ValidationError
 from ....model import ReceiveConnector
 from ....service import connectors as connector_ops
-from ..base import Page, form_action, redirect, render, page_router
-from .pop3 import describe_changes, form_errors, tab_of
+from ..base import Page, form_action, page_router, redirect, render
 from ..settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
+from .pop3 import describe_changes, form_errors, tab_of
 
 router = page_router()
 
@@ -82,9 +82,10 @@ async def connector_save(request: Request, page: Page, server: str, name: str) -
         after = await connector_ops.set_connector(page.ctx, name, server, ReceiveConnector.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, TAB_FIELDS[tab])
-        return await _render(request, page, server, name, tab, values=typed_values(CONNECTOR, changes), errors=errors, alert=alert,
-                             status=400)
-    changed = describe_changes({**before, **_logs_text(before)}, {**after, **_logs_text(after)}, TAB_FIELDS[tab], LABELS)
+        return await _render(request, page, server, name, tab, values=typed_values(CONNECTOR, changes), errors=errors,
+                             alert=alert, status=400)
+    changed = describe_changes({**before, **_logs_text(before)}, {**after, **_logs_text(after)}, TAB_FIELDS[tab],
+                               LABELS)
     notice = (f"Receive connector {after['name']} saved: " + "; ".join(changed) + "."
               if changed else f"Nothing changed on receive connector {after['name']}.")
     return redirect(connector_url(after["server"], after["name"], tab), notice=notice)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from ....service import activity, services
-from ..base import Page, render, page_router
+from ..base import Page, page_router, render
 from ..chart import activity_svg
 
 router = page_router()

@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from ....errors import Conflict, NotFound, ValidationError
 from ....service import domains
-from ..base import Page, form_action, redirect, render, page_router
+from ..base import Page, form_action, page_router, redirect, render
 
 router = page_router()
 

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 from ....errors import ValidationError
 from ....model import AUDIT_CHANNELS, AUDIT_OUTCOMES
 from ....service import logs
-from ..base import Page, render, page_router
+from ..base import Page, page_router, render
 
 router = page_router()
 

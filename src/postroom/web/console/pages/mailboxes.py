@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from ....errors import Conflict, NotFound, ValidationError
 from ....service import mailboxes as mailbox_ops
-from ..base import Page, form_action, redirect, render, page_router
+from ..base import Page, form_action, page_router, redirect, render
 from .pop3 import describe_changes, form_errors, tab_of, values_of
 
 router = page_router()
@@ -48,11 +48,14 @@ def _page_number(value: Any) -> int:
 
 
 def _size(octets: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if octets < 1024 or unit == "GB":
-            return f"{octets} {unit}" if unit == "bytes" else f"{octets:.1f} {unit}"
-        octets /= 1024  # type: ignore[assignment]
-    return ""
+    if octets < 1024:
+        return f"{octets} bytes"
+    size = float(octets)
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 # the list and the bulk action -------------------------------------------------------------------
@@ -120,8 +123,8 @@ async def mailbox_new(request: Request, page: Page) -> Response:
     fields = await form_action(page, request)
     # as typed: the service's one check refuses a control character rather than the form hiding it
     address = str(fields.get("address", ""))
-    display_name = str(fields.get("display_name", ""))
-    display_name = display_name if display_name.strip(" ") else None  # left empty: the local part
+    typed_name = str(fields.get("display_name", ""))
+    display_name = typed_name if typed_name.strip(" ") else None  # left empty: the local part
     pop_enabled = "pop_enabled" in fields
     values = {"address": address, "display_name": display_name or "", "pop_enabled": pop_enabled}  # never the password
     try:
@@ -195,4 +198,5 @@ async def mailbox_remove(request: Request, page: Page, address: str) -> Response
     removed = await mailbox_ops.remove_mailbox(page.ctx, address)
     count = removed["messages_removed"]
     return redirect("/console/mailboxes",
-                    notice=f"Mailbox {removed['address']} removed, with its {count} message{'s' if count != 1 else ''}.")
+                    notice=f"Mailbox {removed['address']} removed, with its {count} "
+                           f"message{'s' if count != 1 else ''}.")

@@ -19,7 +19,7 @@ from ....service import client_settings as client_ops
 from ....service import pop as pop_ops
 from ....service import services as service_ops
 from ....tls import certificate_info
-from ..base import Page, form_action, redirect, render, page_router
+from ..base import Page, form_action, page_router, redirect, render
 from ..settings_form import display_values, form_changes, notice_labels, tab_fields, typed_values
 
 router = page_router()
@@ -57,7 +57,8 @@ def describe_changes(before: dict[str, Any], after: dict[str, Any], names: Itera
             text = ", ".join(value) if isinstance(value, list) else value
             if isinstance(value, bool):
                 text = "on" if value else "off"
-            changed.append(f"{labels.get(name, name.replace('_', ' '))}: {text if text not in (None, '') else '(none)'}")
+            shown = text if text not in (None, "") else "(none)"
+            changed.append(f"{labels.get(name, name.replace('_', ' '))}: {shown}")
     return changed
 
 

@@ -20,9 +20,9 @@ from fastapi.responses import Response
 from ....errors import Forbidden, NotFound, ValidationError
 from ....model import LoginPolicy
 from ....service import security as security_ops
-from ..base import Page, form_action, redirect, render, page_router
-from .pop3 import describe_changes, form_errors
+from ..base import Page, form_action, page_router, redirect, render
 from ..settings_form import form_changes, notice_labels, tab_fields
+from .pop3 import describe_changes, form_errors
 
 router = page_router()
 
@@ -59,8 +59,8 @@ async def _page(request: Request, page: Page, *, status: int = 200, error: dict[
               for block in await security_ops.list_blocks(page.ctx)]
     policy = await security_ops.login_policy(page.ctx)
     return render(request, page, "console/security.html", status=status, blocks=blocks, policy=policy,
-                  policy_form={**_form_text(policy), **(typed or {})}, policy_settings=POLICY, policy_errors=policy_errors or {},
-                  policy_alert=policy_alert, duration=duration, error=error)
+                  policy_form={**_form_text(policy), **(typed or {})}, policy_settings=POLICY,
+                  policy_errors=policy_errors or {}, policy_alert=policy_alert, duration=duration, error=error)
 
 
 @router.get("/security")

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from ....errors import Conflict, ValidationError
 from ....model import Startup
 from ....service import services
-from ..base import Page, form_action, redirect, render, page_router
+from ..base import Page, form_action, page_router, redirect, render
 from .dashboard import by_server
 
 router = page_router()

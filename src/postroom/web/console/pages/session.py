@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from ....errors import TooManyAttempts, Unauthenticated
 from ...routes_session import cookie_options
 from ...security import SESSION_COOKIE, admin_auth, client_ip, session_timeout
-from ..base import Page, form_action, render, page_router
+from ..base import Page, form_action, page_router, render
 
 router = page_router()
 
@@ -43,9 +43,9 @@ async def sign_in(request: Request) -> Any:
     except Unauthenticated:
         return render(request, None, "console/sign_in.html", status=401, next=target, name=name,
                       error="The name or the password is not right.")
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(SESSION_COOKIE, signed.cookie, **cookie_options(request))
-    return response
+    signed_in = RedirectResponse(target, status_code=303)
+    signed_in.set_cookie(SESSION_COOKIE, signed.cookie, **cookie_options(request))
+    return signed_in
 
 
 @router.post("/sign-out")

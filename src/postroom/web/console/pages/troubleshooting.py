@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from ....errors import ValidationError
 from ....service import activity, connectors, services
 from ....service import doctor as doctor_ops
-from ..base import ConsolePage, Page, form_action, render, page_router
+from ..base import ConsolePage, Page, form_action, page_router, render
 from .dashboard import by_server
 
 router = page_router()
