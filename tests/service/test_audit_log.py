@@ -9,7 +9,7 @@ import pytest
 
 from audit_support import refuse_audit_inserts
 from postroom.errors import Forbidden, PostroomError
-from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from postroom.model import LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, WebSettings
 from postroom.service import Caller, Context, admins, connectors, domains, mailboxes, pop, security, services, web
 from postroom.storage import Store
 
@@ -46,7 +46,8 @@ CHANGES: dict[str, tuple[Op, str, str, Any, Any]] = {
                          "connector.remove", "server/EX01/connector/Default EX01", ANY, None),
     "domain.add": (lambda ctx: domains.add_domain(ctx, "Example.ORG"), "domain.add", "domain/example.org",
                    None, {"name": "example.org"}),
-    "mailbox.set": (lambda ctx: mailboxes.set_mailbox(ctx, "demo@example.com", pop_enabled=False),
+    "mailbox.set": (lambda ctx: mailboxes.set_mailbox(
+        ctx, "demo@example.com", MailboxFeatures.changes(pop_enabled=False)),
                     "mailbox.set", "mailbox/demo@example.com", ANY, ANY),
     "mailbox.password": (lambda ctx: mailboxes.set_password(ctx, "demo@example.com", "S3cret-mailbox-pw"),
                          "mailbox.password", "mailbox/demo@example.com", None, {"password_set": True}),

@@ -13,7 +13,7 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.model import (
-    ApiToken, LoginPolicy, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings,
+    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings,
 )
 from postroom.service import (
     LOCAL_OPERATOR, Context, admins, connectors, domains, logs, mailboxes, pop, security, services, web,
@@ -98,7 +98,8 @@ RECIPIENT_CHANGES: dict[str, Op] = {
     "add_domain": lambda ctx: domains.add_domain(ctx, "example.org"),
     "remove_domain": lambda ctx: domains.remove_domain(ctx, "spare.example"),
     "new_mailbox": lambda ctx: mailboxes.new_mailbox(ctx, "alice@example.com", "pw"),
-    "set_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "demo@example.com", pop_enabled=False),
+    "set_mailbox": lambda ctx: mailboxes.set_mailbox(
+        ctx, "demo@example.com", MailboxFeatures.changes(pop_enabled=False)),
     "set_password": lambda ctx: mailboxes.set_password(ctx, "demo@example.com", "new password"),
     "remove_mailbox": lambda ctx: mailboxes.remove_mailbox(ctx, "demo@example.com"),
     "import_messages": _import,
@@ -295,7 +296,8 @@ BAD_INPUT_CHANGES: dict[str, Op] = {
     "set_service_bad_startup": lambda ctx: services.set_service(ctx, "pop3", startup="sometimes"),
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
     "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
-    "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(ctx, "nobody@example.com", enabled=False),
+    "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(
+        ctx, "nobody@example.com", MailboxFeatures.changes(enabled=False)),
     "new_connector_bad_usage": lambda ctx: connectors.new_connector(ctx, "X", None, "partner",
                                                                     ReceiveConnector.changes()),
     "new_connector_taken_name": lambda ctx: connectors.new_connector(

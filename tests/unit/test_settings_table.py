@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from postroom.cli import app
 from postroom.cli.setting_options import setting_options
 from postroom.errors import ValidationError
-from postroom.model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from postroom.model import LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, WebSettings
 from postroom.settings_table import Changes, setting, size_text
 from postroom.validation import ValidatedSettings, _bool, int_in_range, parse_quota
 from postroom.web.bodies import Body
@@ -86,9 +86,21 @@ def test_every_setting_is_declared_with_help_and_its_validator(cls: Any) -> None
 
 @pytest.mark.parametrize("command, cls", [(["pop", "set"], PopSettings), (["web", "set"], WebSettings),
                                           (["security", "policy", "set"], LoginPolicy),
-                                          (["connector", "set"], ReceiveConnector)])
+                                          (["connector", "set"], ReceiveConnector),
+                                          (["mailbox", "set"], MailboxFeatures)])
 def test_the_set_commands_offer_exactly_the_declared_settings(command: list[str], cls: Any) -> None:
     help_text = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "250"}).output
     offered = {name.replace("-", "_") for name in re.findall(r"(?<![\w-])--([a-z][a-z-]*)", help_text)}
     offered -= {"data", "server", "json", "help", "disabled", "no_require_tls"}  # the off side of on/off flags
-    assert offered == set(cls.table().names)
+    assert offered == {entry.cli_name or entry.name for entry in cls.table()}  # --pop for pop_enabled
+
+
+def test_mailbox_features_are_declared_once_for_cli_api_and_console() -> None:
+    table = MailboxFeatures.table()
+    assert table.names == ("pop_enabled", "enabled", "display_name")  # the CLI's and the API's order
+    assert table.tab_fields() == {"general": ("display_name", "enabled"), "features": ("pop_enabled",)}
+    assert table.parse("pop_enabled", "Disabled") is False and table.parse("enabled", True) is True
+    with pytest.raises(ValidationError) as refused:  # reported under the CLI's name, as `--pop` always was
+        table.parse("pop_enabled", "on")
+    assert (refused.value.field, refused.value.allowed) == ("pop", ["enabled", "disabled"])
+    assert table.parse("display_name", "  Alice ") == "Alice"

@@ -12,6 +12,7 @@ import tarfile
 import pytest
 
 from postroom.diagnostics.doctor import CHECK_NAMES
+from postroom.model import MailboxFeatures
 from postroom.service import mailboxes
 
 from .conftest import MAILBOX_USER, SERVER, Api
@@ -29,7 +30,7 @@ def viewer(api: Api, principals) -> str:
 
 @pytest.fixture
 def pop_disabled(run, operator) -> None:
-    run(mailboxes.set_mailbox(operator, ALICE, pop_enabled=False))
+    run(mailboxes.set_mailbox(operator, ALICE, MailboxFeatures.changes(pop_enabled=False)))
 
 
 def rows(page: str) -> dict[str, str]:

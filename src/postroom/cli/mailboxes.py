@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ValidationError
+from ..model import MailboxFeatures
 from ..service import mailboxes as mailbox_ops
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, fail, opt, read_password, run
+from .setting_options import Changes, setting_options
 from .output import console, emit, err_console, show_record, show_table
 
 mailbox_app = typer.Typer(help="Mailboxes and their POP3 feature.", no_args_is_help=True)
@@ -58,16 +60,15 @@ def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False
 
 
 @mailbox_app.command("set")
+@setting_options(MailboxFeatures.table())
 def mailbox_set(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
-                pop: Annotated[Optional[str], typer.Option(
-                    "--pop", help="enabled or disabled (Mailbox Features > POP3).")] = None,
-                enabled: Annotated[Optional[bool], typer.Option(
-                    "--enabled/--disabled", help="The whole mailbox.")] = None,
-                display_name: Annotated[Optional[str], opt("Display name.")] = None) -> None:
+                changes: Changes = MailboxFeatures.changes()) -> None:
     """Change a mailbox: POP3 feature, enabled state, display name."""
-    pop_enabled = _enabled_flag("pop", pop)
-    view = run(data, lambda ctx: mailbox_ops.set_mailbox(
-        ctx, address, pop_enabled=pop_enabled, enabled=enabled, display_name=display_name))
+    try:  # a refused value is reported before the data directory is opened, as --pop always was
+        MailboxFeatures().apply(changes)
+    except ValidationError as error:
+        raise fail(error) from None
+    view = run(data, lambda ctx: mailbox_ops.set_mailbox(ctx, address, changes))
     emit(view) if json_out else show_record(view)
 
 

@@ -39,7 +39,8 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
 
 
 def _option(entry: Setting) -> Any:
-    return typer.Option(entry.cli_flag, help=entry.help) if entry.cli_flag else typer.Option(help=entry.help)
+    flag = entry.cli_flag or (f"--{entry.cli_name.replace('_', '-')}" if entry.cli_name else "")
+    return typer.Option(flag, help=entry.help) if flag else typer.Option(help=entry.help)
 
 
 __all__ = ["Changes", "setting_options"]

@@ -16,8 +16,8 @@ from .admin import (
     role_groups,
 )
 from .core import (
-    SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MessageInfo, NodeReport, PopSettings,
-    Server, Service, ServiceStatus, SortOrder, Startup,
+    SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
+    PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
 from .security import LoginPolicy
 from .transport import (
@@ -28,9 +28,9 @@ from .transport import (
 __all__ = [
     "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
     "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
-    "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MessageInfo", "NodeReport",
-    "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service", "ServiceStatus", "SortOrder", "Startup",
-    "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings", "admin_name", "connector_name",
-    "default_connectors", "enum_value", "format_binding", "normalise_address", "normalise_domain", "parse_binding",
-    "parse_ip_range", "role_groups",
+    "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
+    "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service",
+    "ServiceStatus", "SortOrder", "Startup", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
+    "admin_name", "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address",
+    "normalise_domain", "parse_binding", "parse_ip_range", "role_groups",
 ]

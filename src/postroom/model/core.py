@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
 
+from ..errors import ValidationError
 from ..settings_table import age_text, setting, size_text
 from ..validation import (  # noqa: F401  (re-exported: part of the model's contract)
     _LABEL,
@@ -21,6 +22,7 @@ from ..validation import (  # noqa: F401  (re-exported: part of the model's cont
     ValidatedSettings,
     _banner,
     _bool,
+    check_display_name,
     _optional_text,
     check_proxy,
     enum_value,
@@ -190,6 +192,34 @@ class Mailbox:
     pop_enabled: bool = True
     imap_enabled: bool = True
     created_at: str = ""
+
+
+def _on_off(name: str, value: Any) -> bool:
+    """A feature's state: true/false (API, console) or enabled/disabled (the CLI), nothing else."""
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() not in ("enabled", "disabled"):
+        raise ValidationError(name, f"{value!r} is not allowed", ["enabled", "disabled"])
+    return str(value).lower() == "enabled"
+
+
+@dataclass(frozen=True)
+class MailboxFeatures(ValidatedSettings):
+    """What `mailbox set` changes on a mailbox (Exchange: the mailbox's General and Mailbox
+    Features tabs, Set-Mailbox and Set-CASMailbox). Each field is the one declaration of the
+    CLI option, the API field, the console field and the check; the values live on `Mailbox`."""
+
+    _kind: ClassVar[str] = "a mailbox feature"
+
+    pop_enabled: bool = setting(
+        True, _on_off, "enabled or disabled (Mailbox Features > POP3).", exchange="PopEnabled",
+        tab="features", label="POP3", cli_name="pop", api_type=bool)
+    enabled: bool = setting(
+        True, _on_off, "The whole mailbox.", tab="general", label="mailbox enabled",
+        cli_type=bool, cli_flag="--enabled/--disabled", api_type=bool)
+    display_name: str = setting(
+        "", lambda n, v: check_display_name(v, n), "Display name.", exchange="DisplayName",
+        tab="general", label="display name", tab_rank=-1)
 
 
 @dataclass(frozen=True)

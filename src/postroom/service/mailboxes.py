@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 from ..auth import hash_password
 from ..errors import ValidationError
-from ..model import Mailbox, normalise_address
+from ..model import Mailbox, MailboxFeatures, normalise_address
+from ..settings_table import Changes
 from ..validation import _MAX_INT32, check_display_name, utf8_text
 from .context import READ, RECIPIENTS, Context
 
@@ -93,23 +94,18 @@ async def show_mailbox(ctx: Context, address: str) -> dict[str, Any]:
     return {**mailbox_view(mailbox), "messages": count, "octets": octets}
 
 
-async def set_mailbox(ctx: Context, address: str, *, pop_enabled: bool | None = None,
-                      enabled: bool | None = None, display_name: str | None = None) -> dict[str, Any]:
+async def set_mailbox(ctx: Context, address: str, changes: Changes) -> dict[str, Any]:
+    """Change a mailbox's features (the table `MailboxFeatures` declares them)."""
     await ctx.require(RECIPIENTS, "mailbox.set", f"mailbox/{address}")
+    table = MailboxFeatures.table()
+    clean = {name: table.parse(name, value) for name, value in changes.of(table).items()}
     before = await _stored(ctx, address)
     address = before.address
-    changes: dict[str, Any] = {}
-    if pop_enabled is not None:
-        changes["pop_enabled"] = pop_enabled
-    if enabled is not None:
-        changes["enabled"] = enabled
-    if display_name is not None:
-        changes["display_name"] = check_display_name(display_name)
-    if not changes:
+    if not clean:
         raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
                                          "(--enabled/--disabled) or display_name (--display-name)")
     after = await ctx.store.update_mailbox(
-        address, **changes, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))
+        address, **clean, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))
     return mailbox_view(after)
 
 

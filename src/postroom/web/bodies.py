@@ -12,7 +12,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from ..model import LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, WebSettings
 from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
@@ -95,12 +95,7 @@ class NewMailbox(Body):
     pop_enabled: bool = True
 
 
-class MailboxChanges(Body):
-    model_config = example(pop_enabled=True)
-
-    pop_enabled: bool | None = None
-    enabled: bool | None = None
-    display_name: str | None = None
+MailboxChanges = changes_model("MailboxChanges", MailboxFeatures.table(), Body, model_config=example(pop_enabled=True))
 
 
 class NewPassword(Body):

@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
+from ..model import MailboxFeatures
 from ..service import domains as domain_ops
 from ..service import mailboxes as mailbox_ops
 from .bodies import Address, DomainName, MailboxChanges, NewDomain, NewMailbox, NewPassword
@@ -38,7 +39,7 @@ async def show_mailbox(address: Address, ctx: Ctx) -> Any:
 @router.patch("/mailboxes/{address}", tags=["mailboxes"], **documented(MailboxView))
 async def set_mailbox(address: Address, body: MailboxChanges, ctx: Ctx) -> Any:
     """Change the POP3 feature, the enabled state or the display name."""
-    return await mailbox_ops.set_mailbox(ctx, address, **body.given())
+    return await mailbox_ops.set_mailbox(ctx, address, MailboxFeatures.changes(body.given()))
 
 
 @router.delete("/mailboxes/{address}", tags=["mailboxes"], **documented(MailboxRemoved))

@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ....errors import Conflict, NotFound, ValidationError
+from ....model import MailboxFeatures
 from ....service import mailboxes as mailbox_ops
 from ..base import Page, form_action, page_router, redirect, render
 from .pop3 import describe_changes, form_errors, tab_of, values_of
@@ -23,8 +24,9 @@ router = page_router()
 
 PAGE_SIZE = 50
 TABS = (("general", "General"), ("features", "Mailbox Features"))
-TAB_FIELDS = {"general": ("display_name", "enabled"), "features": ("pop_enabled",)}
-LABELS = {"display_name": "display name", "enabled": "mailbox enabled", "pop_enabled": "POP3"}
+FEATURES = MailboxFeatures.table()
+TAB_FIELDS = FEATURES.tab_fields()  # general: display name, enabled; features: POP3
+LABELS = FEATURES.labels()
 BULK_ACTIONS = {"pop-enable": True, "pop-disable": False}
 NEW_FIELDS = ("address", "display_name", "password", "pop_enabled")
 
@@ -94,7 +96,7 @@ async def mailbox_bulk(request: Request, page: Page) -> Response:
         enabled, missing = BULK_ACTIONS[action], []
         for address in addresses:
             try:
-                await mailbox_ops.set_mailbox(page.ctx, address, pop_enabled=enabled)
+                await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes(pop_enabled=enabled))
             except NotFound:  # removed since the list was shown: the rest still get the change
                 missing.append(address)
         done = len(addresses) - len(missing)
@@ -166,7 +168,7 @@ async def mailbox_save(request: Request, page: Page, address: str) -> Response:
         changes = {"pop_enabled": str(fields.get("pop_enabled", "")).lower() in ("true", "on", "enabled")}
     before = await mailbox_ops.show_mailbox(page.ctx, address)
     try:
-        after = await mailbox_ops.set_mailbox(page.ctx, address, **changes)
+        after = await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, TAB_FIELDS[tab])
         return await _render_properties(request, page, address, tab, values=changes, errors=errors, alert=alert,
