@@ -175,7 +175,7 @@ class ClientConnection:
     def _check_certificate(self, policy: TlsPolicy, ssl_object: ssl.SSLObject | None) -> None:
         leaf = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
         if policy.tlsa:
-            verdict = check_tlsa(list(policy.tlsa), [leaf] if leaf else [])
+            verdict = check_tlsa(list(policy.tlsa), [leaf] if leaf else [], names=policy.names)
             if not verdict.matched:
                 raise HostFailure(local_reply(451, "4.7.5", f"DANE: {self.target.host}: {verdict.reason}"))
             self.tls_note = f"DANE {verdict.reason}"

@@ -155,7 +155,7 @@ class HopDeliveries:
                     continue
                 if found.authenticated and found.records:
                     tlsa = tuple(found.records)
-            policy = self._tls_policy(connector, tlsa)
+            policy = self._tls_policy(connector, tlsa, (host.name, domain))
             for address in host.addresses:
                 targets.append((Target(host.name, address, connector.port), policy))
                 if len(targets) >= MAX_ADDRESSES:
@@ -167,9 +167,9 @@ class HopDeliveries:
                                                              "(TLSA lookup failed)"))
         return self._without_loops(targets)
 
-    def _tls_policy(self, connector: SendConnector, tlsa: tuple[Any, ...]) -> TlsPolicy:
-        if tlsa:
-            return TlsPolicy(offer=True, mandatory=True, tlsa=tlsa)
+    def _tls_policy(self, connector: SendConnector, tlsa: tuple[Any, ...], names: tuple[str, ...] = ()) -> TlsPolicy:
+        if tlsa:  # DANE: the names matter only to DANE-TA records (RFC 7672 3.2.2)
+            return TlsPolicy(offer=True, mandatory=True, tlsa=tlsa, names=names)
         level = connector.tls_auth_level
         mandatory = bool(connector.require_tls or level)
         verify = level in ("certificate-validation", "domain-validation")
