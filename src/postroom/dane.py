@@ -34,6 +34,7 @@ DANE_TA, DANE_EE = 2, 3
 SELECTOR_CERT, SELECTOR_SPKI = 0, 1
 MATCH_FULL, MATCH_SHA256, MATCH_SHA512 = 0, 1, 2
 _MAX_CHAIN = 10
+_DATA_LENGTH = {MATCH_SHA256: 32, MATCH_SHA512: 64}
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,13 @@ class TlsaRecord:
 
     @property
     def usable(self) -> bool:
-        """Usable for SMTP (RFC 7672 3.1): DANE-TA or DANE-EE, a known selector and matching type."""
-        return (self.usage in (DANE_TA, DANE_EE) and self.selector in (SELECTOR_CERT, SELECTOR_SPKI)
-                and self.mtype in (MATCH_FULL, MATCH_SHA256, MATCH_SHA512))
+        """Usable for SMTP (RFC 7672 3.1): DANE-TA or DANE-EE, a known selector and matching type, and
+        data of the digest's length (RFC 7671 7: a malformed record is unusable)."""
+        if self.usage not in (DANE_TA, DANE_EE) or self.selector not in (SELECTOR_CERT, SELECTOR_SPKI):
+            return False
+        if self.mtype == MATCH_FULL:
+            return len(self.data) > 0
+        return len(self.data) == _DATA_LENGTH.get(self.mtype, -1)
 
     def text(self) -> str:
         """As in a zone file: `3 1 1 9f2c...`."""
