@@ -375,5 +375,5 @@ def _negative_ttl(exc: dns.resolver.NXDOMAIN, qname: dns.name.Name) -> int:
 
 def _servfail_detail(exc: dns.resolver.NoNameservers) -> str:
     errors = exc.kwargs.get("errors") or []
-    rcodes = {str(e[3]) for e in errors if isinstance(e[3], str)}
-    return ", ".join(sorted(rcodes)) or "no server answered"
+    reasons = {e[3] if isinstance(e[3], str) else type(e[3]).__name__ for e in errors}  # rcode or exception
+    return ", ".join(sorted(reasons)) or "no server answered"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 
 import dns.nameserver
@@ -169,6 +170,16 @@ def test_the_timeout_bounds_the_lookup():
     answer, elapsed = run(scenario())
     assert answer.error.kind == "timeout" and answer.error.temporary
     assert elapsed < 2.0
+
+
+def test_an_unreachable_server_is_a_temporary_failure():
+    async def scenario():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # a port nobody answers on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        return await Resolver([f"127.0.0.1:{port}"], timeout=0.5).mx_hosts("mx-ok.test")
+    answer = run(scenario())
+    assert answer.error.kind in ("servfail", "timeout") and answer.error.status == "4.4.3"
 
 
 def test_invalid_names_are_permanent_without_a_query():
