@@ -30,8 +30,10 @@ authenticated when the response has the AD bit *and* it came from servers the ad
 configured (a validating resolver they trust, on a path they trust); the system resolver's AD
 bit is never trusted, as Postfix does with `smtp_dns_support_level = dnssec` only on a trusted
 resolver. `NextHopAnswer.authenticated` (the MX RRset), `MxHost.authenticated` (its address
-records) and `TlsaAnswer.authenticated` carry it: RFC 7672 2.2 uses TLSA records only when the
-host name came from a secure MX answer (or is the domain itself) and its addresses are secure.
+records) and `TlsaAnswer.authenticated` carry it, one flag per step, for the delivery path to
+apply RFC 7672 2.2: TLSA records count only when their answer is authenticated; they are looked
+up for hosts whose address records are secure; an insecure MX answer does not rule DANE out
+(2.2.1 allows it for the hosts it names).
 
 Cache: answers are kept for their TTL (the smallest along a CNAME chain; at most a day), NXDOMAIN
 and no-data answers for the SOA's negative TTL (RFC 2308; a minute without SOA, at most an hour),
