@@ -27,7 +27,8 @@ Per-name behaviours (a name matches itself and every name below it):
 
 `queries` records every query received (name, type, transport, DO bit), so a test can see what
 a cache saved; `zone` may be changed while the server runs. `running_fake_dns(...)` runs the
-same server on a thread with its own event loop, for synchronous tests (the CLI, subprocesses).
+same server on a thread with its own event loop, for synchronous tests (the CLI, subprocesses),
+and the `fake_dns` fixture is a factory of those, stopped after the test.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import pytest
 
 Zone = dict[str, dict[str, object]]
 
@@ -255,6 +257,14 @@ def running_fake_dns(zone: Zone, **behaviours: object) -> Iterator[FakeDns]:
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+
+
+@pytest.fixture
+def fake_dns():
+    """`fake_dns(zone, **behaviours)` starts a FakeDns on a thread (see `running_fake_dns`); every
+    server started is stopped after the test. Import the fixture into the test module to use it."""
+    with contextlib.ExitStack() as stack:
+        yield lambda zone, **behaviours: stack.enter_context(running_fake_dns(zone, **behaviours))
 
 
 # The relay lab's fake domains (/work/shared/bench/relay-lab, dns/records.py) with the behaviour

@@ -12,7 +12,7 @@ import time
 import dns.nameserver
 import pytest
 
-from dns_support import LAB_BEHAVIOURS, LAB_ZONE, FakeDns, running_fake_dns
+from dns_support import LAB_BEHAVIOURS, LAB_ZONE, FakeDns, fake_dns, running_fake_dns  # noqa: F401 (fake_dns: a fixture)
 from postroom.dane import TlsaRecord
 from postroom.errors import ValidationError
 from postroom.resolver import DnsFailure, Resolver, parse_server
@@ -407,3 +407,12 @@ def test_the_fake_server_runs_on_a_thread_for_synchronous_tests():
     with running_fake_dns({"sync.test": {"A": ["192.0.2.77"]}}) as server:
         assert asyncio.run(Resolver([server.address]).addresses("sync.test")) == ["192.0.2.77"]
         assert [q.transport for q in server.queries_for("sync.test")] == ["udp", "udp"]
+
+
+def test_the_fixture_starts_servers_for_the_test(fake_dns):
+    first = fake_dns({"one.test": {"A": ["192.0.2.1"]}})
+    second = fake_dns({}, servfail={"one.test"})
+    assert first.port != second.port
+    assert asyncio.run(Resolver([first.address]).addresses("one.test")) == ["192.0.2.1"]
+    with pytest.raises(DnsFailure):
+        asyncio.run(Resolver([second.address]).addresses("one.test"))
