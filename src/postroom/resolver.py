@@ -219,7 +219,7 @@ class Resolver:
 
     async def mx_hosts(self, domain: str) -> NextHopAnswer:
         name = _normalise(domain)
-        literal = _address_literal(name)
+        literal = _address_literal(name) if name.startswith("[") else None
         if literal is not None:  # user@[192.0.2.1]: that address is the host (RFC 5321 4.1.3)
             return NextHopAnswer(name, [MxHost(name, 0, [literal])], implicit=True)
         mx = await self._lookup(name, "MX")
@@ -279,10 +279,8 @@ class Resolver:
         return ordered
 
     async def _host(self, name: str, preference: int) -> MxHost:
-        """A host's addresses (A then AAAA), or why it has none."""
-        literal = _address_literal(name)
-        if literal is not None:
-            return MxHost(name, preference, [literal])
+        """A host's addresses (A then AAAA), or why it has none. An MX target is a host name, never an
+        address (RFC 5321 5.1): `10 192.0.2.1.` is looked up as a name, and finds nothing."""
         a, aaaa = await asyncio.gather(self._lookup(name, "A"), self._lookup(name, "AAAA"))
         addresses = [r.address for r in a.records] + [r.address for r in aaaa.records]  # type: ignore[attr-defined]
         if addresses:

@@ -203,6 +203,18 @@ def test_an_address_literal_domain_is_its_own_host():
     assert queries == []
 
 
+def test_an_mx_target_is_a_name_never_an_address():
+    zone = {"numeric.test": {"MX": ["10 192.0.2.1."]}}
+
+    async def scenario():
+        async with FakeDns(zone) as server:
+            resolver = Resolver([server.address])
+            return await resolver.mx_hosts("numeric.test"), await resolver.mx_hosts("192.0.2.1")
+    numeric_mx, bare_address = run(scenario())
+    assert summary(numeric_mx) == ("no-address", "5.4.4", True)
+    assert summary(bare_address) == ("nxdomain", "5.4.4", True)  # a domain, unlike [192.0.2.1]
+
+
 def test_cnames_are_followed_to_the_address():
     zone = {"cn.test": {"MX": ["10 mail.cn.test."]}, "mail.cn.test": {"CNAME": ["real.cn.test."]},
             "real.cn.test": {"A": ["192.0.2.44"]}}
