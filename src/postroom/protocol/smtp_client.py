@@ -6,7 +6,9 @@ One connection is one `SmtpClient`. The adapter feeds what the socket reads to
 calls command methods in answer to them, and writes what `data_to_send()` returns (a list of
 byte strings, for `writelines`; message content is passed on without a copy when it needs no
 dot-stuffing). A command method called in the wrong state raises `LocalProtocolError`: an
-adapter bug, never the peer's doing. Whatever the server sends, nothing escapes
+adapter bug, never the peer's doing. Once the connection has ended (state CLOSED, which
+`Closed` reports after any events still queued), command methods do nothing and `begin()`
+answers a local 421 4.4.2, so an adapter answering those earlier events needs no check. Whatever the server sends, nothing escapes
 `next_event()`: a malformed reply is a `ProtocolViolation` event.
 
 Every command gets exactly one event, and `Closed` is always the last event: when the
@@ -197,12 +199,14 @@ class SmtpClient:
 
     # ------------------------------------------------------------------------- commands
     def ehlo(self) -> None:
-        self._check("ehlo")
+        if self._closed("ehlo"):
+            return
         self._state = State.EHLO
         self._command(_Cmd.EHLO, f"EHLO {self.helo_name}")
 
     def starttls(self) -> None:
-        self._check("starttls")
+        if self._closed("starttls"):
+            return
         if self.tls_active or not self.capabilities.starttls:
             raise LocalProtocolError("STARTTLS was not offered, or TLS is already active")
         self._state = State.STARTTLS
@@ -210,7 +214,8 @@ class SmtpClient:
 
     def tls_started(self) -> None:
         """TLS is up (RFC 3207 4.2): what was learnt before is forgotten; call `ehlo()` again."""
-        self._check("tls_started")
+        if self._closed("tls_started"):
+            return
         self.tls_active = True
         self.capabilities = Capabilities()
         self._lines.clear()
@@ -218,13 +223,15 @@ class SmtpClient:
 
     def auth_plain(self, username: str, password: str) -> None:
         """AUTH PLAIN with the initial response (RFC 4616, RFC 4954)."""
-        self._auth_check("PLAIN")
+        if self._auth_check("PLAIN"):
+            return
         token = base64.b64encode(f"\0{username}\0{password}".encode("utf-8"))
         self._command(_Cmd.AUTH, b"AUTH PLAIN " + token, shown="AUTH PLAIN ****")
 
     def auth_login(self, username: str, password: str) -> None:
         """AUTH LOGIN: the username and the password, each after a 334 challenge."""
-        self._auth_check("LOGIN")
+        if self._auth_check("LOGIN"):
+            return
         steps = tuple(base64.b64encode(text.encode("utf-8")) for text in (username, password))
         self._command(_Cmd.AUTH, b"AUTH LOGIN", steps=steps)
 
@@ -238,7 +245,8 @@ class SmtpClient:
     def begin(self, envelope: Envelope) -> Reply | None:
         """Send MAIL and the RCPTs (and DATA), answered by one RecipientsDone. Returns None, or,
         sending nothing, a local permanent reply when this server cannot take the message."""
-        self._check("begin")
+        if self._closed("begin"):
+            return local_reply(421, "4.4.2", "Connection closed before the transaction could begin")
         caps = self.capabilities
         if envelope.needs_smtputf8 and not caps.smtputf8:
             return local_reply(554, "5.6.7", "SMTPUTF8 is required, but was not offered by the server")
@@ -262,7 +270,8 @@ class SmtpClient:
 
     def send_content(self, message: bytes) -> None:
         """The message (headers and body, CRLF lines) after a RecipientsDone that wanted it."""
-        self._check("send_content")
+        if self._closed("send_content"):
+            return
         tx = self._content_tx
         assert tx is not None
         data = _crlf(message)
@@ -278,30 +287,37 @@ class SmtpClient:
 
     def rset(self) -> None:
         """RSET, answered by RsetDone: the check Postfix makes before reusing a connection."""
-        self._check("rset")
+        if self._closed("rset"):
+            return
         self._content_tx = None
         self._state = State.RSET
         self._command(_Cmd.RSET, "RSET")
 
     def quit(self) -> None:
         """QUIT: Closed follows (with the 221, or None if the server just closes)."""
-        self._check("quit")
+        if self._closed("quit"):
+            return
         self._content_tx = None
         self._state = State.QUIT
         self._command(_Cmd.QUIT, "QUIT")
 
     # ------------------------------------------------------------------------ internals
-    def _check(self, method: str) -> None:
+    def _closed(self, method: str) -> bool:
+        """True when the connection is over: the call does nothing (its events are already out,
+        `Closed` last). Otherwise `method` must be allowed now (else LocalProtocolError)."""
         state = self._state
+        if state is State.CLOSED:
+            return True
         if method in ALLOWED.get(state, ()):
-            return
+            return False
         bdat = self._content_tx is not None and self._content_tx.bdat
         if state is State.CONTENT and bdat and method in ("rset", "quit"):
-            return  # no DATA was sent: the transaction can still be given up
+            return False  # no DATA was sent: the transaction can still be given up
         raise LocalProtocolError(f"{method}() is not allowed in state {state.name}")
 
-    def _auth_check(self, mechanism: str) -> None:
-        self._check("auth")
+    def _auth_check(self, mechanism: str) -> bool:
+        if self._closed("auth"):
+            return True
         if self.authenticated:
             raise LocalProtocolError("already authenticated")
         if not self.tls_active:
@@ -309,6 +325,7 @@ class SmtpClient:
         if mechanism not in self.capabilities.auth_mechs:
             raise LocalProtocolError(f"AUTH {mechanism} was not offered")
         self._state = State.AUTH
+        return False
 
     def _mail_line(self, envelope: Envelope) -> str:
         caps = self.capabilities
