@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["BadReply", "Capabilities", "Reply", "ReplyReader", "local_reply", "parse_capabilities", "xtext"]
+__all__ = ["BadReply", "Capabilities", "Reply", "ReplyReader", "local_reply", "parse_capabilities"]
 
 MAX_REPLY_LINE = 4096  # RFC 5321 says 512; real servers send longer banners: be lenient, but bounded
 MAX_REPLY_LINES = 256  # one reply; an EHLO answer has about twenty
@@ -158,11 +158,3 @@ def parse_capabilities(reply: Reply) -> Capabilities:
             mechs.update(word.upper() for word in [keyword[5:], *words[1:]] if word)
     return Capabilities(esmtp=True, size=size, auth_mechs=frozenset(mechs), extensions=reply.lines[1:], **flags)
 
-
-def xtext(text: str) -> str:
-    """RFC 3461 4 xtext: "!".."~" but "+" and "=" as they are, every other octet (of the
-    UTF-8 form) as "+XX"."""
-    return "".join(
-        chr(octet) if 0x21 <= octet <= 0x7E and octet not in (0x2B, 0x3D) else f"+{octet:02X}"
-        for octet in text.encode("utf-8")
-    )

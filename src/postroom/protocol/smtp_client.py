@@ -8,8 +8,10 @@ byte strings, for `writelines`; message content is passed on without a copy when
 dot-stuffing). A command method called in the wrong state raises `LocalProtocolError`: an
 adapter bug, never the peer's doing. Once the connection has ended (state CLOSED, which
 `Closed` reports after any events still queued), command methods do nothing and `begin()`
-answers a local 421 4.4.2, so an adapter answering those earlier events needs no check. Whatever the server sends, nothing escapes
-`next_event()`: a malformed reply is a `ProtocolViolation` event.
+answers a local 421 4.4.2, so an adapter answering those earlier events needs no check.
+Whatever the server sends, nothing escapes `next_event()`: a malformed reply is a
+`ProtocolViolation` event. Command lines, the transaction's bookkeeping and content framing
+live in `_smtp_client_commands`; replies and capabilities in `_smtp_client_replies`.
 
 Every command gets exactly one event, and `Closed` is always the last event: when the
 connection ends with commands unanswered (EOF, `abort()`, a violation, a 421), each of them
@@ -41,14 +43,13 @@ Choices the contract left open:
 from __future__ import annotations
 
 import base64
-import re
 from collections import deque
-from enum import Enum
 from typing import Callable
 
 from ._common import NEED_DATA, LocalProtocolError, _Sentinel
+from ._smtp_client_commands import ENDS_GROUP, Cmd, Command, Transaction, crlf, dot_stuff, envelope_commands
 from ._smtp_client_replies import (
-    MAX_REPLY_LINE, BadReply, Capabilities, Reply, ReplyReader, local_reply, parse_capabilities, xtext,
+    MAX_REPLY_LINE, BadReply, Capabilities, Reply, ReplyReader, local_reply, parse_capabilities,
 )
 from ._smtp_client_types import (
     AuthDone, Closed, ContentDone, EhloDone, Envelope, Event, Greeting, ProtocolViolation, RecipientSpec,
@@ -73,55 +74,6 @@ ALLOWED: dict[State, frozenset[str]] = {
 }
 
 
-class _Cmd(Enum):
-    """What a written command is; DISCARD (an empty end of data) and RESET (RSET) are the
-    client's own, answered without an event."""
-
-    GREETING = "the greeting"
-    EHLO = "EHLO"
-    HELO = "HELO"
-    STARTTLS = "STARTTLS"
-    AUTH = "AUTH"
-    MAIL = "MAIL FROM"
-    RCPT = "RCPT TO"
-    DATA = "DATA"
-    CONTENT = "the end of data"
-    DISCARD = "the empty end of data"
-    RSET = "RSET"
-    RESET = "the RSET after a refusal"
-    QUIT = "QUIT"
-
-
-# A command after which nothing more is sent before its answer (RFC 2920 3.1; the end of data too).
-_ENDS_GROUP = frozenset({_Cmd.GREETING, _Cmd.EHLO, _Cmd.HELO, _Cmd.STARTTLS, _Cmd.AUTH, _Cmd.DATA, _Cmd.CONTENT,
-                         _Cmd.DISCARD, _Cmd.QUIT})
-
-
-class _Transaction:
-    """One message's envelope and the answers collected so far (internal)."""
-
-    __slots__ = ("envelope", "bdat", "mail", "rcpts", "data", "open", "notes")
-
-    def __init__(self, envelope: Envelope, bdat: bool, notes: tuple[str, ...]) -> None:
-        self.envelope, self.bdat, self.notes = envelope, bdat, notes
-        self.mail: Reply | None = None
-        self.rcpts: list[Reply | None] = [None] * len(envelope.recipients)
-        self.data: Reply | None = None
-        self.open = 2 + len(self.rcpts) - bdat  # MAIL, RCPTs, DATA still unanswered
-
-    def accepted(self) -> bool:
-        return self.mail is not None and self.mail.positive and any(r is not None and r.positive for r in self.rcpts)
-
-
-class _Command:
-    __slots__ = ("kind", "line", "shown", "tx", "index", "steps")
-
-    def __init__(self, kind: _Cmd, line: bytes = b"", *, shown: str | None = None, tx: _Transaction | None = None,
-                 index: int = 0, steps: tuple[bytes, ...] = ()) -> None:
-        self.kind, self.line, self.tx, self.index, self.steps = kind, line, tx, index, steps
-        self.shown = line.decode("utf-8", "replace").rstrip("\r\n") if shown is None else shown
-
-
 class SmtpClient:
     """One SMTP connection, client side. The greeting is awaited from the start."""
 
@@ -142,10 +94,10 @@ class SmtpClient:
         self._reader = ReplyReader()
         self._out: list[bytes] = []
         self._events: deque[Event] = deque()
-        self._pending: deque[_Command] = deque([_Command(_Cmd.GREETING)])  # written, awaiting a reply
-        self._queue: deque[_Command] = deque()  # to write once RFC 2920 allows
+        self._pending: deque[Command] = deque([Command(Cmd.GREETING)])  # written, awaiting a reply
+        self._queue: deque[Command] = deque()  # to write once RFC 2920 allows
         self._eof = self._closing = False
-        self._content_tx: _Transaction | None = None  # the transaction in CONTENT / CONTENT_SENT
+        self._content_tx: Transaction | None = None  # the transaction in CONTENT / CONTENT_SENT
 
     # ----------------------------------------------------------------- adapter interface
     @property
@@ -202,7 +154,7 @@ class SmtpClient:
         if self._closed("ehlo"):
             return
         self._state = State.EHLO
-        self._command(_Cmd.EHLO, f"EHLO {self.helo_name}")
+        self._command(Cmd.EHLO, f"EHLO {self.helo_name}")
 
     def starttls(self) -> None:
         if self._closed("starttls"):
@@ -210,7 +162,7 @@ class SmtpClient:
         if self.tls_active or not self.capabilities.starttls:
             raise LocalProtocolError("STARTTLS was not offered, or TLS is already active")
         self._state = State.STARTTLS
-        self._command(_Cmd.STARTTLS, "STARTTLS")
+        self._command(Cmd.STARTTLS, "STARTTLS")
 
     def tls_started(self) -> None:
         """TLS is up (RFC 3207 4.2): what was learnt before is forgotten; call `ehlo()` again."""
@@ -226,14 +178,14 @@ class SmtpClient:
         if self._auth_check("PLAIN"):
             return
         token = base64.b64encode(f"\0{username}\0{password}".encode("utf-8"))
-        self._command(_Cmd.AUTH, b"AUTH PLAIN " + token, shown="AUTH PLAIN ****")
+        self._command(Cmd.AUTH, b"AUTH PLAIN " + token, shown="AUTH PLAIN ****")
 
     def auth_login(self, username: str, password: str) -> None:
         """AUTH LOGIN: the username and the password, each after a 334 challenge."""
         if self._auth_check("LOGIN"):
             return
         steps = tuple(base64.b64encode(text.encode("utf-8")) for text in (username, password))
-        self._command(_Cmd.AUTH, b"AUTH LOGIN", steps=steps)
+        self._command(Cmd.AUTH, b"AUTH LOGIN", steps=steps)
 
     def auth(self, username: str, password: str) -> None:
         """AUTH with PLAIN when offered, else LOGIN (e.g. Exchange offers LOGIN only)."""
@@ -256,15 +208,9 @@ class SmtpClient:
         notes: tuple[str, ...] = ()
         if envelope.body_8bit and not caps.eightbitmime:
             notes = ("8-bit body sent unchanged to a server that did not offer 8BITMIME",)
-        tx = _Transaction(envelope, caps.chunking and self._use_chunking, notes)
+        tx = Transaction(envelope, caps.chunking and self._use_chunking, notes)
         self._state = State.ENVELOPE
-        sender = self._mail_line(envelope)
-        self._queue.append(_Command(_Cmd.MAIL, sender.encode("utf-8") + b"\r\n", tx=tx))
-        for index, recipient in enumerate(envelope.recipients):
-            line = self._rcpt_line(recipient, envelope.needs_smtputf8)
-            self._queue.append(_Command(_Cmd.RCPT, line.encode("utf-8") + b"\r\n", tx=tx, index=index))
-        if not tx.bdat:
-            self._queue.append(_Command(_Cmd.DATA, b"DATA\r\n", tx=tx))
+        self._queue.extend(envelope_commands(tx, caps))
         self._flush()
         return None
 
@@ -274,7 +220,7 @@ class SmtpClient:
             return
         tx = self._content_tx
         assert tx is not None
-        data = _crlf(message)
+        data = crlf(message)
         if tx.bdat:
             command = f"BDAT {len(data)} LAST"
             self._out += [command.encode("ascii") + b"\r\n", data]
@@ -282,7 +228,7 @@ class SmtpClient:
             command = "."
             self._out += dot_stuff(data)
         self._show(True, f"<{len(data)} octets of content> {command}")
-        self._pending.append(_Command(_Cmd.CONTENT, tx=tx))
+        self._pending.append(Command(Cmd.CONTENT, tx=tx))
         self._state = State.CONTENT_SENT
 
     def rset(self) -> None:
@@ -291,7 +237,7 @@ class SmtpClient:
             return
         self._content_tx = None
         self._state = State.RSET
-        self._command(_Cmd.RSET, "RSET")
+        self._command(Cmd.RSET, "RSET")
 
     def quit(self) -> None:
         """QUIT: Closed follows (with the 221, or None if the server just closes)."""
@@ -299,7 +245,7 @@ class SmtpClient:
             return
         self._content_tx = None
         self._state = State.QUIT
-        self._command(_Cmd.QUIT, "QUIT")
+        self._command(Cmd.QUIT, "QUIT")
 
     # ------------------------------------------------------------------------ internals
     def _closed(self, method: str) -> bool:
@@ -327,36 +273,10 @@ class SmtpClient:
         self._state = State.AUTH
         return False
 
-    def _mail_line(self, envelope: Envelope) -> str:
-        caps = self.capabilities
-        params = []
-        if caps.size is not None:
-            params.append(f"SIZE={envelope.size}")
-        if envelope.body_8bit and caps.eightbitmime:
-            params.append("BODY=8BITMIME")
-        if envelope.needs_smtputf8:
-            params.append("SMTPUTF8")
-        if caps.dsn and envelope.ret:
-            params.append(f"RET={envelope.ret}")
-        if caps.dsn and envelope.envid:
-            params.append(f"ENVID={xtext(envelope.envid)}")
-        return " ".join([f"MAIL FROM:<{envelope.sender}>", *params])
-
-    def _rcpt_line(self, recipient: RecipientSpec, utf8: bool) -> str:
-        params = []
-        if self.capabilities.dsn and recipient.notify:
-            params.append(f"NOTIFY={recipient.notify}")
-        if self.capabilities.dsn and recipient.orcpt:
-            kind, _, address = recipient.orcpt.partition(";")
-            if not address.isascii():  # RFC 6533 utf-8-addr-xtext
-                kind, address = "utf-8", "".join(c if c.isascii() else f"\\x{{{ord(c):X}}}" for c in address)
-            params.append(f"ORCPT={kind};{xtext(address)}")
-        return " ".join([f"RCPT TO:<{recipient.address}>", *params])
-
-    def _command(self, kind: _Cmd, line: str | bytes, *, shown: str | None = None,
+    def _command(self, kind: Cmd, line: str | bytes, *, shown: str | None = None,
                  steps: tuple[bytes, ...] = ()) -> None:
         raw = line.encode("utf-8") if isinstance(line, str) else line
-        self._queue.append(_Command(kind, raw + b"\r\n", shown=shown, steps=steps))
+        self._queue.append(Command(kind, raw + b"\r\n", shown=shown, steps=steps))
         self._flush()
 
     def _flush(self) -> None:
@@ -364,14 +284,14 @@ class SmtpClient:
         pipelining = self.capabilities.pipelining and self._use_pipelining
         while self._queue and not self._closing:
             pending = self._pending
-            if pending and (not pipelining or pending[-1].kind in _ENDS_GROUP):
+            if pending and (not pipelining or pending[-1].kind in ENDS_GROUP):
                 return
             command = self._queue.popleft()
             tx = command.tx
             if tx is not None and tx.mail is not None and (
-                not tx.mail.positive or (command.kind is _Cmd.DATA and not tx.accepted())
+                not tx.mail.positive or (command.kind is Cmd.DATA and not tx.accepted())
             ):  # without pipelining: no RCPT after a refused MAIL, no DATA when nobody was accepted
-                self._answered(command, tx.mail if command.kind is _Cmd.RCPT else None)
+                self._answered(command, tx.mail if command.kind is Cmd.RCPT else None)
                 continue
             self._out.append(command.line)
             self._show(True, command.shown)
@@ -391,8 +311,8 @@ class SmtpClient:
             return
         command = self._pending[0]
         kind = command.kind
-        if (reply.intermediate and kind is not _Cmd.AUTH and kind is not _Cmd.DATA) or (
-            kind is _Cmd.DATA and reply.positive
+        if (reply.intermediate and kind is not Cmd.AUTH and kind is not Cmd.DATA) or (
+            kind is Cmd.DATA and reply.positive
         ):  # a 3xx only after AUTH and DATA; DATA gets 354 or a refusal
             self._violation(f"{reply.code} is no answer to {command.kind.value}")
             return
@@ -403,64 +323,64 @@ class SmtpClient:
         else:
             self._flush()
 
-    def _answered(self, command: _Command, reply: Reply | None) -> None:
+    def _answered(self, command: Command, reply: Reply | None) -> None:
         """`reply` answers `command` (None: DATA not sent)."""
         kind, events = command.kind, self._events
-        if kind is _Cmd.GREETING:
+        if kind is Cmd.GREETING:
             assert reply is not None
             self._state = State.GREETED if reply.positive else State.REJECTED
             events.append(Greeting(reply))
-        elif kind is _Cmd.EHLO or kind is _Cmd.HELO:
+        elif kind is Cmd.EHLO or kind is Cmd.HELO:
             assert reply is not None
-            if kind is _Cmd.EHLO and reply.permanent and not self._closing:
-                self._queue.appendleft(_Command(_Cmd.HELO, f"HELO {self.helo_name}\r\n".encode("ascii")))
+            if kind is Cmd.EHLO and reply.permanent and not self._closing:
+                self._queue.appendleft(Command(Cmd.HELO, f"HELO {self.helo_name}\r\n".encode("ascii")))
                 return
             if reply.positive:
-                self.capabilities = parse_capabilities(reply) if kind is _Cmd.EHLO else Capabilities()
+                self.capabilities = parse_capabilities(reply) if kind is Cmd.EHLO else Capabilities()
             self._state = State.READY if reply.positive else State.REJECTED
             events.append(EhloDone(reply, self.capabilities))
-        elif kind is _Cmd.STARTTLS:
+        elif kind is Cmd.STARTTLS:
             assert reply is not None
             self._state = State.TLS_STARTING if reply.code == 220 else State.READY
             if reply.code == 220:
                 self._lines.clear()  # plaintext after the go-ahead: an injection, never read
             events.append(TlsReady(reply))
-        elif kind is _Cmd.AUTH:
+        elif kind is Cmd.AUTH:
             assert reply is not None
             if reply.intermediate and not self._closing:  # 334: the next step, or cancel
                 step = command.steps[0] if command.steps else b"*"
-                self._queue.appendleft(_Command(_Cmd.AUTH, step + b"\r\n", shown="****", steps=command.steps[1:]))
+                self._queue.appendleft(Command(Cmd.AUTH, step + b"\r\n", shown="****", steps=command.steps[1:]))
                 return
             self.authenticated = reply.positive
             self._state = State.READY
             events.append(AuthDone(reply))
-        elif kind is _Cmd.MAIL or kind is _Cmd.RCPT or kind is _Cmd.DATA:
+        elif kind is Cmd.MAIL or kind is Cmd.RCPT or kind is Cmd.DATA:
             tx = command.tx
             assert tx is not None
-            if kind is _Cmd.MAIL:
+            if kind is Cmd.MAIL:
                 tx.mail = reply
-            elif kind is _Cmd.RCPT:
+            elif kind is Cmd.RCPT:
                 tx.rcpts[command.index] = reply
             else:
                 tx.data = reply
             tx.open -= 1
             if not tx.open:
                 self._recipients_done(tx)
-        elif kind is _Cmd.CONTENT:
+        elif kind is Cmd.CONTENT:
             assert reply is not None
             self._content_tx = None
             self._state = State.READY
             events.append(ContentDone(reply))
-        elif kind is _Cmd.RSET:
+        elif kind is Cmd.RSET:
             assert reply is not None
             self._state = State.READY
             events.append(RsetDone(reply))
-        elif kind is _Cmd.QUIT and not self._closing:
+        elif kind is Cmd.QUIT and not self._closing:
             assert reply is not None
             self._terminate(reply, closed=reply)
         # DISCARD, RESET: the client's own, no event
 
-    def _recipients_done(self, tx: _Transaction) -> None:
+    def _recipients_done(self, tx: Transaction) -> None:
         mail = tx.mail
         assert mail is not None
         rcpts = tuple(r if mail.positive and r is not None else mail for r in tx.rcpts)
@@ -470,9 +390,9 @@ class SmtpClient:
         if not self._closing:
             if data is not None and data.intermediate and not accepted:
                 # RFC 2920 3.1: DATA was accepted though nobody was: end it empty, no message
-                self._queue.append(_Command(_Cmd.DISCARD, b".\r\n"))
+                self._queue.append(Command(Cmd.DISCARD, b".\r\n"))
             elif mail.positive and not wanted:
-                self._queue.append(_Command(_Cmd.RESET, b"RSET\r\n"))
+                self._queue.append(Command(Cmd.RESET, b"RSET\r\n"))
         if accepted and not wanted and (data is None or data.positive or data.intermediate):
             data = local_reply(421, "4.4.2", "Connection lost before the content could be sent")
         self._content_tx = tx if wanted else None
@@ -495,7 +415,7 @@ class SmtpClient:
                 self._answered(command, reason)
                 continue
             text = f"{reason} while waiting for the reply to {command.kind.value}"
-            if command.kind is _Cmd.CONTENT:
+            if command.kind is Cmd.CONTENT:
                 text += "; the message may have been delivered"
             self._answered(command, local_reply(421, enhanced, text))
         if self._state is State.CONTENT:
@@ -505,27 +425,3 @@ class SmtpClient:
         self._lines.clear()
         self._state = State.CLOSED
         self._events.append(Closed(closed))
-
-
-_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-
-
-def _crlf(message: bytes) -> bytes:
-    """`message` with every bare CR or LF made a CRLF (unchanged, no copy, when there is none)."""
-    crs = message.count(b"\r")
-    if crs == message.count(b"\n") == message.count(b"\r\n"):
-        return message
-    return _BARE.sub(b"\r\n", message)
-
-
-def dot_stuff(message: bytes) -> list[bytes]:
-    """DATA content on the wire (RFC 5321 4.5.2): a dot doubled at the start of each line,
-    CRLF added if the last line lacks one, then the end of data. `message` has CRLF lines."""
-    stuffed = message
-    if message.startswith(b".") or b"\r\n." in message:
-        stuffed = message.replace(b"\r\n.", b"\r\n..")
-        if stuffed.startswith(b"."):
-            stuffed = b"." + stuffed
-    if stuffed and not stuffed.endswith(b"\r\n"):
-        return [stuffed, b"\r\n.\r\n"]
-    return [stuffed, b".\r\n"] if stuffed else [b".\r\n"]
