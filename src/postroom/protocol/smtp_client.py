@@ -222,6 +222,8 @@ class SmtpClient:
         assert tx is not None
         data = crlf(message)
         if tx.bdat:
+            if data and not data.endswith(b"\r\n"):
+                data += b"\r\n"  # as DATA ends it: the same message either way
             command = f"BDAT {len(data)} LAST"
             self._out += [command.encode("ascii") + b"\r\n", data]
         else:
