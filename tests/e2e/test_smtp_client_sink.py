@@ -62,7 +62,7 @@ def converse(port: int, messages: list[tuple[Envelope, bytes]]) -> tuple[list, b
     """Drive one SmtpClient over a blocking socket the way the delivery worker will."""
     client = SmtpClient("client.example")
     events, wire = [], bytearray()
-    pending = list(messages)
+    pending, current = list(messages), b""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         while True:
             ev = client.next_event()
@@ -91,8 +91,9 @@ def converse(port: int, messages: list[tuple[Envelope, bytes]]) -> tuple[list, b
 
 def test_client_delivers_to_smtp_sink(sink):
     port, dump = sink
-    first = Envelope("sender@example.com", [RecipientSpec("one@example.net", "SUCCESS,FAILURE", "rfc822;One+x@example.net"),
-                                           RecipientSpec("two@example.net")], len(FIRST), ret="HDRS", envid="Q1+x")
+    recipients = [RecipientSpec("one@example.net", "SUCCESS,FAILURE", "rfc822;One+x@example.net"),
+                  RecipientSpec("two@example.net")]
+    first = Envelope("sender@example.com", recipients, len(FIRST), ret="HDRS", envid="Q1+x")
     second = Envelope("", [RecipientSpec("three@example.net", "NEVER")], len(SECOND))
     events, wire = converse(port, [(first, FIRST), (second, SECOND)])
 
