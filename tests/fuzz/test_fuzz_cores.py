@@ -224,3 +224,22 @@ def test_smtp_client_arbitrary_bytes(chunks, eof, pipelining):
 def test_smtp_client_reply_grammar(replies, pipelining):
     chunks, eof = replies
     run_smtp_client(chunks, eof, pipelining=pipelining)
+
+
+@fuzz
+@given(st.lists(st.one_of(st.binary(max_size=80), line(REPLY_CODE, REPLY_TEXT).map(lambda b: b.rstrip(b"\r\n"))),
+                max_size=20))
+def test_smtp_client_reply_reader(lines):
+    """Any lines: a Reply (one-line printable text, a 2xx-5xx code, an enhanced code of its
+    class) or BadReply; never another exception."""
+    from postroom.protocol._smtp_client_replies import BadReply, ReplyReader
+    reader = ReplyReader()
+    for raw in lines:
+        try:
+            reply = reader.line(raw)
+        except BadReply:
+            reader = ReplyReader()
+            continue
+        if reply is not None:
+            assert 200 <= reply.code <= 599 and reply.text.isprintable() and reply.lines
+            assert reply.enhanced is None or reply.enhanced[0] == str(reply.code)[0]

@@ -576,3 +576,17 @@ def test_commands_after_the_end_do_nothing():
     feed(client, b"")
     refusal = client.begin(envelope())
     assert refusal.local and refusal.transient and out(client) == b""
+
+
+def test_waiting_for_names_the_command_out():
+    client = SmtpClient("c.example")
+    assert client.waiting_for == "the greeting"
+    client = ready("PIPELINING")
+    assert client.waiting_for is None
+    client.begin(envelope())
+    assert client.waiting_for == "MAIL FROM"
+    feed(client, MAIL_OK)
+    assert client.waiting_for == "RCPT TO"
+    feed(client, RCPT_OK + GO)
+    client.send_content(MESSAGE)
+    assert client.waiting_for == "the end of data"

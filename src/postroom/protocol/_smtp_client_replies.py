@@ -5,7 +5,8 @@ from the lines `LineBuffer` frames (CRLF or bare LF). RFC 5321 4.2: each line is
 code, then "-" (more lines follow), " " or nothing (the last line), then text; every line of a
 reply carries the same code. Enhanced status codes (RFC 2034/3463) are taken from the start of
 the text when their class matches the code's first digit, and removed from each line's text.
-Text is decoded as UTF-8 (invalid octets replaced) with control characters turned into spaces,
+Text is decoded as UTF-8 (invalid octets replaced) with unprintable characters (controls, bidi
+overrides) turned into spaces,
 so a reply can be logged, put in a tracking row or quoted in a bounce as it is.
 """
 from __future__ import annotations
@@ -18,7 +19,6 @@ __all__ = ["BadReply", "Capabilities", "Reply", "ReplyReader", "local_reply", "p
 MAX_REPLY_LINE = 4096  # RFC 5321 says 512; real servers send longer banners: be lenient, but bounded
 MAX_REPLY_LINES = 256  # one reply; an EHLO answer has about twenty
 _ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?: +|$)")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,9 @@ class ReplyReader:
             raise BadReply(f"reply code {code} within a {self._code} reply")
         if len(self._lines) >= MAX_REPLY_LINES:
             raise BadReply(f"reply longer than {MAX_REPLY_LINES} lines")
-        text = _CONTROL.sub(" ", raw[4:].decode("utf-8", "replace"))
+        text = raw[4:].decode("utf-8", "replace")
+        if not text.isprintable():  # control and format characters (C0, C1, bidi overrides...)
+            text = "".join(c if c.isprintable() else " " for c in text)
         match = _ENHANCED.match(text)
         if match is not None and match.group(1) == str(code)[0]:
             if not self._lines:

@@ -131,7 +131,8 @@ class RecipientsDone:
     were accepted but no content is wanted, it is the refusal that ends them (DATA's, or a local
     one when the connection was lost before the content could be sent). When
     `content_wanted`, call `send_content()`: a `ContentDone` follows, which decides every
-    recipient whose RCPT was accepted. Otherwise the transaction is over (the client resets it
+    recipient whose RCPT was accepted (unless the adapter gives a BDAT transaction up with
+    `rset()` or `quit()` instead). Otherwise the transaction is over (the client resets it
     on the server itself) and `final_replies()` decides every recipient."""
 
     mail_reply: Reply

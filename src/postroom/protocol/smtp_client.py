@@ -104,6 +104,12 @@ class SmtpClient:
     def state(self) -> State:
         return self._state
 
+    @property
+    def waiting_for(self) -> str | None:
+        """The command whose reply is awaited ("the greeting", "MAIL FROM", "the end of data"...),
+        None when none is: for the adapter's timeouts (RFC 5321 4.5.3.2 gives each its own)."""
+        return self._pending[0].kind.value if self._pending else None
+
     def receive_data(self, data: bytes) -> None:
         """Bytes read from the socket; b"" means EOF."""
         if not data:
