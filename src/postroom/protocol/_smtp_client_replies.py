@@ -6,8 +6,8 @@ code, then "-" (more lines follow), " " or nothing (the last line), then text; e
 reply carries the same code. Enhanced status codes (RFC 2034/3463) are taken from the start of
 the text when their class matches the code's first digit, and removed from each line's text.
 Text is decoded as UTF-8 (invalid octets replaced) with unprintable characters (controls, bidi
-overrides) turned into spaces,
-so a reply can be logged, put in a tracking row or quoted in a bounce as it is.
+overrides) turned into spaces, so a reply can be logged, put in a tracking row or quoted in a
+bounce as it is.
 """
 from __future__ import annotations
 
