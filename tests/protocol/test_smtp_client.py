@@ -217,6 +217,57 @@ def test_bdat_when_chunking_is_offered():
     assert kinds(a)[3] == "ContentDone"
 
 
+def test_chunking_without_pipelining_uses_data():
+    client = ready("CHUNKING")  # RFC 3030 4.2: BDAT chunks are pipelined only with PIPELINING
+    client.begin(envelope())
+    feed(client, MAIL_OK)
+    feed(client, RCPT_OK)
+    assert out(client).endswith(b"DATA\r\n")
+
+
+def content_client(*extensions: str) -> SmtpClient:
+    client = ready("PIPELINING", *extensions)
+    client.begin(envelope())
+    out(client)
+    [done] = feed(client, MAIL_OK + RCPT_OK + (b"" if "CHUNKING" in extensions else GO))
+    assert done.content_wanted
+    return client
+
+
+def test_content_in_pieces_with_data():
+    client = content_client()
+    pieces = [b"Subject: x\r", b"\n\r\n", b".dot at a piece start\r\nmid", b".no dot-stuffing here\r\n", b".",
+              b"\r", b"\nlast without newline"]
+    for piece in pieces:
+        client.send_content(piece, last=False)
+        assert client.state is State.CONTENT and client.waiting_for is None
+    client.send_content(b"", last=True)
+    assert out(client) == (b"Subject: x\r\n\r\n..dot at a piece start\r\nmid.no dot-stuffing here\r\n..\r\n"
+                           b"last without newline\r\n.\r\n")
+    assert client.state is State.CONTENT_SENT
+    [done] = feed(client, QUEUED)
+    assert done.reply.code == 250
+
+
+def test_content_in_pieces_with_bdat():
+    client = content_client("CHUNKING")
+    client.send_content(b"Subject: x\r", last=False)
+    client.send_content(b"", last=False)  # nothing to send: no chunk
+    client.send_content(b"\n\r\nbody", last=False)
+    client.send_content(b"", last=True)
+    assert out(client) == b"BDAT 10\r\nSubject: xBDAT 8\r\n\r\n\r\nbodyBDAT 2 LAST\r\n\r\n"
+    assert feed(client, b"250 2.0.0 10 octets\r\n250 2.0.0 8 octets\r\n") == []
+    assert feed(client, b"250 2.0.0 Ok: queued\r\n") == [ContentDone(Reply(250, "2.0.0", ("Ok: queued",)))]
+
+
+def test_refused_bdat_chunk_decides_the_message():
+    client = content_client("CHUNKING")
+    client.send_content(b"a" * 100 + b"\r\n", last=False)
+    client.send_content(b"end\r\n")
+    assert feed(client, b"552 5.3.4 Message too big\r\n503 5.5.1 Error: no transaction\r\n") == [
+        ContentDone(Reply(552, "5.3.4", ("Message too big",)))]
+
+
 def test_chunking_can_be_turned_off():
     client = ready("PIPELINING", "CHUNKING", chunking=False)
     client.begin(envelope())
@@ -224,10 +275,10 @@ def test_chunking_can_be_turned_off():
 
 
 def test_bdat_transaction_can_be_given_up_with_rset():
-    client = ready("CHUNKING")
+    client = ready("CHUNKING", "PIPELINING")
     client.begin(envelope())
-    feed(client, MAIL_OK)
     assert out(client) == b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n"
+    feed(client, MAIL_OK)
     [done] = feed(client, RCPT_OK)
     assert done.content_wanted
     client.rset()
@@ -457,12 +508,12 @@ def test_abort_answers_every_command_out():
 
 
 def test_abort_while_content_wanted_gives_content_done():
-    client = ready("CHUNKING")
+    client = ready("CHUNKING", "PIPELINING")
     client.begin(envelope())
     feed(client, MAIL_OK + RCPT_OK)
     client.abort("TLS handshake failed")
     [done, closed] = feed(client, b"")
-    assert done == ContentDone(Reply(421, "4.4.2", ("TLS handshake failed before the content could be sent",),
+    assert done == ContentDone(Reply(421, "4.4.2", ("TLS handshake failed before all the content was sent",),
                                      local=True))
 
 

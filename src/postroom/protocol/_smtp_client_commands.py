@@ -25,6 +25,7 @@ class Cmd(Enum):
     MAIL = "MAIL FROM"
     RCPT = "RCPT TO"
     DATA = "DATA"
+    CHUNK = "BDAT"  # a BDAT chunk before the last: its answer only matters if it is a refusal
     CONTENT = "the end of data"
     DISCARD = "the empty end of data"
     RSET = "RSET"
@@ -40,7 +41,7 @@ ENDS_GROUP = frozenset({Cmd.GREETING, Cmd.EHLO, Cmd.HELO, Cmd.STARTTLS, Cmd.AUTH
 class Transaction:
     """One message's envelope and the answers collected so far (internal)."""
 
-    __slots__ = ("envelope", "bdat", "mail", "rcpts", "data", "open", "notes")
+    __slots__ = ("envelope", "bdat", "mail", "rcpts", "data", "open", "notes", "framer", "refused")
 
     def __init__(self, envelope: Envelope, bdat: bool, notes: tuple[str, ...]) -> None:
         self.envelope, self.bdat, self.notes = envelope, bdat, notes
@@ -48,6 +49,8 @@ class Transaction:
         self.rcpts: list[Reply | None] = [None] * len(envelope.recipients)
         self.data: Reply | None = None
         self.open = 2 + len(self.rcpts) - bdat  # MAIL, RCPTs, DATA still unanswered
+        self.framer = ContentFramer(bdat)
+        self.refused: Reply | None = None  # the first refusal of a BDAT chunk before the last
 
     def accepted(self) -> bool:
         return self.mail is not None and self.mail.positive and any(r is not None and r.positive for r in self.rcpts)
@@ -123,14 +126,52 @@ def crlf(message: bytes) -> bytes:
     return _BARE.sub(b"\r\n", message)
 
 
+class ContentFramer:
+    """Frames one message's content on the wire, given whole or in pieces: bare CR and LF made
+    CRLF (a CR ending a piece waits for the next, which may start with its LF), a CRLF added
+    at the end if the last line lacks one, then DATA's dot-stuffing and end of data (RFC 5321
+    4.5.2) or BDAT chunks (RFC 3030). A clean piece goes out as the very object given."""
+
+    __slots__ = ("bdat", "_carry", "_line_start", "_empty")
+
+    def __init__(self, bdat: bool) -> None:
+        self.bdat = bdat
+        self._carry = b""  # a CR held back from the end of the previous piece
+        self._line_start = True  # the next octet starts a line
+        self._empty = True  # nothing written yet
+
+    def frame(self, piece: bytes, last: bool) -> tuple[list[bytes], int]:
+        """(what to write, octets of content in it); nothing for an empty piece before the last."""
+        data = self._carry + piece if self._carry else piece
+        self._carry = b""
+        if not last and data.endswith(b"\r"):
+            data, self._carry = data[:-1], b"\r"
+        data = crlf(data)
+        starts_line = self._line_start
+        ends_line = data.endswith(b"\n") if data else starts_line
+        if last and not ends_line and (data or not self._empty):
+            data += b"\r\n"
+        if data:
+            self._empty, self._line_start = False, data.endswith(b"\n")
+        elif not last:
+            return [], 0
+        if self.bdat:
+            head = f"BDAT {len(data)}{' LAST' if last else ''}\r\n".encode("ascii")
+            return ([head, data] if data else [head]), len(data)
+        parts = [_stuffed(data, starts_line)] if data else []
+        return (parts + [b".\r\n"] if last else parts), len(data)
+
+
+def _stuffed(data: bytes, starts_line: bool) -> bytes:
+    """`data` (CRLF lines) with a dot doubled at the start of each line; its first octet starts
+    a line only when `starts_line`."""
+    if not ((starts_line and data.startswith(b".")) or b"\r\n." in data):
+        return data
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if starts_line and stuffed.startswith(b".") else stuffed
+
+
 def dot_stuff(message: bytes) -> list[bytes]:
-    """DATA content on the wire (RFC 5321 4.5.2): a dot doubled at the start of each line,
-    CRLF added if the last line lacks one, then the end of data. `message` has CRLF lines."""
-    stuffed = message
-    if message.startswith(b".") or b"\r\n." in message:
-        stuffed = message.replace(b"\r\n.", b"\r\n..")
-        if stuffed.startswith(b"."):
-            stuffed = b"." + stuffed
-    if stuffed and not stuffed.endswith(b"\r\n"):
-        return [stuffed, b"\r\n.\r\n"]
-    return [stuffed, b".\r\n"] if stuffed else [b".\r\n"]
+    """A whole message as DATA content on the wire (RFC 5321 4.5.2): CRLF lines, a dot doubled
+    at the start of each line, a CRLF ending the last line, then the end of data."""
+    return ContentFramer(bdat=False).frame(message, last=True)[0]

@@ -25,9 +25,10 @@ Choices the contract left open:
   without it, one command at a time, and the client stops early (no RCPT after a refused
   MAIL, no DATA when nobody was accepted). A transaction that ends without content (refusals)
   is reset with an RSET of the client's own, whose answer is not an event.
-- BDAT (one `BDAT n LAST` chunk) is used whenever CHUNKING is offered (`chunking=False` turns
-  it off), else DATA with dot-stuffing. Content is normalised to CRLF first: a bare CR or LF
-  could make another server see an end of data inside it (SMTP smuggling).
+- BDAT is used when CHUNKING and PIPELINING are offered (its chunks are pipelined;
+  `chunking=False` turns it off), else DATA with dot-stuffing. Content may be given whole or
+  in pieces (one BDAT chunk each). It is normalised to CRLF first: a bare CR or LF could make
+  another server see an end of data inside it (SMTP smuggling).
 - EHLO refused with 5xx: HELO is tried (RFC 5321 3.2), without extensions.
 - `begin()` refuses (returns a local reply, sends nothing) a message the server cannot take:
   SMTPUTF8 needed and not offered -> 554 5.6.7; larger than the SIZE offered -> 552 5.3.4.
@@ -47,7 +48,7 @@ from collections import deque
 from typing import Callable
 
 from ._common import NEED_DATA, LocalProtocolError, _Sentinel
-from ._smtp_client_commands import ENDS_GROUP, Cmd, Command, Transaction, crlf, dot_stuff, envelope_commands
+from ._smtp_client_commands import ENDS_GROUP, Cmd, Command, Transaction, dot_stuff, envelope_commands
 from ._smtp_client_replies import (
     MAX_REPLY_LINE, BadReply, Capabilities, Reply, ReplyReader, local_reply, parse_capabilities,
 )
@@ -214,30 +215,34 @@ class SmtpClient:
         notes: tuple[str, ...] = ()
         if envelope.body_8bit and not caps.eightbitmime:
             notes = ("8-bit body sent unchanged to a server that did not offer 8BITMIME",)
-        tx = Transaction(envelope, caps.chunking and self._use_chunking, notes)
+        # BDAT chunks are pipelined (RFC 3030 4.2 needs PIPELINING for that): both, or DATA
+        bdat = caps.chunking and caps.pipelining and self._use_chunking and self._use_pipelining
+        tx = Transaction(envelope, bdat, notes)
         self._state = State.ENVELOPE
         self._queue.extend(envelope_commands(tx, caps))
         self._flush()
         return None
 
-    def send_content(self, message: bytes) -> None:
-        """The message (headers and body, CRLF lines) after a RecipientsDone that wanted it."""
+    def send_content(self, data: bytes, *, last: bool = True) -> None:
+        """The message (headers and body, CRLF lines) after a RecipientsDone that wanted it:
+        whole, or in pieces (`last=False` for all but the last) so that a big message is never
+        held at once; pieces may be cut anywhere. With BDAT each piece is a chunk."""
         if self._closed("send_content"):
             return
         tx = self._content_tx
         assert tx is not None
-        data = crlf(message)
+        parts, size = tx.framer.frame(data, last)
+        if not parts:
+            return
+        self._out += parts
         if tx.bdat:
-            if data and not data.endswith(b"\r\n"):
-                data += b"\r\n"  # as DATA ends it: the same message either way
-            command = f"BDAT {len(data)} LAST"
-            self._out += [command.encode("ascii") + b"\r\n", data]
-        else:
-            command = "."
-            self._out += dot_stuff(data)
-        self._show(True, f"<{len(data)} octets of content> {command}")
-        self._pending.append(Command(Cmd.CONTENT, tx=tx))
-        self._state = State.CONTENT_SENT
+            self._show(True, parts[0].decode("ascii").rstrip("\r\n"))
+            self._pending.append(Command(Cmd.CONTENT if last else Cmd.CHUNK, tx=tx))
+        elif last:
+            self._show(True, "<content> .")
+            self._pending.append(Command(Cmd.CONTENT, tx=tx))
+        if last:
+            self._state = State.CONTENT_SENT
 
     def rset(self) -> None:
         """RSET, answered by RsetDone: the check Postfix makes before reusing a connection."""
@@ -374,11 +379,16 @@ class SmtpClient:
             tx.open -= 1
             if not tx.open:
                 self._recipients_done(tx)
+        elif kind is Cmd.CHUNK:
+            tx = command.tx
+            assert tx is not None and reply is not None
+            if not reply.positive and tx.refused is None:
+                tx.refused = reply  # the chunks after it are refused too; the first says why
         elif kind is Cmd.CONTENT:
-            assert reply is not None
+            assert reply is not None and command.tx is not None
             self._content_tx = None
             self._state = State.READY
-            events.append(ContentDone(reply))
+            events.append(ContentDone(command.tx.refused or reply))
         elif kind is Cmd.RSET:
             assert reply is not None
             self._state = State.READY
@@ -428,7 +438,7 @@ class SmtpClient:
             self._answered(command, local_reply(421, enhanced, text))
         if self._state is State.CONTENT:
             self._events.append(ContentDone(reason if isinstance(reason, Reply) else local_reply(
-                421, enhanced, f"{reason} before the content could be sent")))
+                421, enhanced, f"{reason} before all the content was sent")))
         self._content_tx = None
         self._lines.clear()
         self._state = State.CLOSED
