@@ -641,3 +641,12 @@ def test_waiting_for_names_the_command_out():
     feed(client, RCPT_OK + GO)
     client.send_content(MESSAGE)
     assert client.waiting_for == "the end of data"
+
+
+def test_connection_lost_during_bdat_chunks_may_have_delivered():
+    client = content_client("CHUNKING")
+    client.send_content(b"first\r\n", last=False)
+    client.send_content(b"second\r\n")
+    [done, closed] = feed(client, b"")
+    assert done.reply.text.endswith("while waiting for the reply to the end of data; the message may have been "
+                                    "delivered")

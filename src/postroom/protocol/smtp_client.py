@@ -382,7 +382,7 @@ class SmtpClient:
         elif kind is Cmd.CHUNK:
             tx = command.tx
             assert tx is not None and reply is not None
-            if not reply.positive and tx.refused is None:
+            if not reply.positive and not reply.local and tx.refused is None:
                 tx.refused = reply  # the chunks after it are refused too; the first says why
         elif kind is Cmd.CONTENT:
             assert reply is not None and command.tx is not None
