@@ -5,6 +5,7 @@ Import from `postroom.model`; the modules are its parts:
   transport  receive connectors and message tracking (Exchange's Hub Transport objects)
   admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
   security   the login block policy
+  queue      the outbound queue: queued messages, their recipients, queues, claims
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -19,6 +20,10 @@ from .core import (
     SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
     PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
+from .queue import (
+    DNS_DELIVERY, POISON_QUEUE, SMART_HOST_DELIVERY, Claim, MessageStatus, OutboundRecipient, OutboundSubmission,
+    QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus, RecipientResult, RecipientStatus, new_queue_id,
+)
 from .security import LoginPolicy
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
@@ -26,7 +31,9 @@ from .transport import (
 )
 
 __all__ = [
-    "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
+    "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim",
+    "MessageStatus", "OutboundRecipient", "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo",
+    "QueueKey", "QueueStatus", "RecipientResult", "RecipientStatus", "new_queue_id", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
     "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
     "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
     "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service",
