@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from postroom.errors import NotFound
-from postroom.model import AuditEntry, MessageInfo, RecipientResult, RecipientStatus, PopSettings, Service, ServiceStatus, Startup, WebSettings
+from postroom.model import (
+    AuditEntry, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus, Startup,
+    WebSettings,
+)
 from postroom.storage import SpooledBody
 from postroom.storage.base import queued_body_pieces
 from postroom.storage.sql import schema
@@ -115,8 +118,8 @@ def test_a_queued_message_shares_the_body_which_goes_with_the_last_reference(ope
         assert bodies(db) == 3
         claims = await opened.claim_due("EX01/1", at(1), 60, 10)
         for claim in claims:
-            await opened.finish_attempt(claim.message.id, "EX01/1",
-                                        [RecipientResult(r.address, RecipientStatus.SENT, "250") for r in claim.recipients])
+            sent = [RecipientResult(r.address, RecipientStatus.SENT, "250") for r in claim.recipients]
+            await opened.finish_attempt(claim.message.id, "EX01/1", sent)
         assert bodies(db) == 1  # the queue's own and EIGHT_BIT went; the local MESSAGE stays
         assert peek(db, "SELECT count(*) FROM queue_messages") == [(0,)]
         assert peek(db, "SELECT count(*) FROM queue_recipients") == [(0,)]

@@ -31,13 +31,16 @@ from .transport import (
 )
 
 __all__ = [
-    "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim",
-    "MessageStatus", "OutboundRecipient", "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo",
-    "QueueKey", "QueueStatus", "RecipientResult", "RecipientStatus", "new_queue_id", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
+    "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
     "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
     "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
     "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service",
     "ServiceStatus", "SortOrder", "Startup", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
     "admin_name", "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address",
     "normalise_domain", "parse_binding", "parse_ip_range", "role_groups",
+]
+__all__ += [  # the outbound queue (queue.py)
+    "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim", "MessageStatus", "OutboundRecipient",
+    "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
+    "RecipientStatus", "new_queue_id",
 ]

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, Claim, LoginFailure, LoginPolicy, Mailbox, MessageInfo, MessageStatus,
-    NodeReport, OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector,
-    RecipientResult, Server, Service, TrackingEvent, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, Block, Claim, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
+    OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector, RecipientResult,
+    Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 
 

@@ -17,7 +17,7 @@ from ...model import (
     MessageStatus, OutboundSubmission, QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus,
     RecipientResult, RecipientStatus, TrackingEvent, TrackingEventId, enum_value,
 )
-from ...model.queue import PENDING, POISON_DELIVERY, POISON_QUEUE, check_queue_id, recipient_domain
+from ...model.queue import POISON_DELIVERY, POISON_QUEUE, check_queue_id, recipient_domain
 from .mail import tracking_values
 from .schema import now as store_now
 from .values import count_argument, utc_iso
