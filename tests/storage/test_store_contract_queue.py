@@ -264,6 +264,10 @@ def test_extend_and_release_a_lease(store, run):
         with pytest.raises(ValidationError) as caught:
             await store.claim_due("EX01/2", "yesterday", 60, 10)
         assert caught.value.field == "now"
+        for limit in (-1, 1001):
+            with pytest.raises(ValidationError) as caught:
+                await store.claim_due("EX01/2", at(100), 60, limit)
+            assert caught.value.field == "limit"
     run(body())
 
 

@@ -24,6 +24,7 @@ from .values import count_argument, utc_iso
 
 POISON_AFTER = 2  # claims that ended without finish_attempt: the message is then poison
 MAX_LEASE = 7 * 24 * 3600
+MAX_CLAIM = 1000  # messages per claim (their ids are bound one parameter each)
 _PENDING_SQL = "('ready', 'retry')"
 
 MESSAGE_COLUMNS = ("id, created_at, sender, size, envid, ret, smtputf8, body_8bit, submitter, client_ip,"
@@ -150,7 +151,10 @@ def claim_arguments(holder: Any, now: Any, lease_seconds: Any, limit: Any) -> tu
     if not isinstance(holder, str) or not holder:
         raise ValidationError("holder", f"{holder!r} is not a holder name (SERVER/tag)")
     at = utc_iso(now, "now")
-    return holder, at, lease_until(at, lease_seconds), count_argument(limit, "limit")
+    limit = count_argument(limit, "limit")
+    if limit > MAX_CLAIM:
+        raise ValidationError("limit", f"{limit} is more than {MAX_CLAIM} messages at once")
+    return holder, at, lease_until(at, lease_seconds), limit
 
 
 def lease_until(now: str, lease_seconds: Any) -> str:
