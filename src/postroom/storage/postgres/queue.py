@@ -141,17 +141,15 @@ class PostgresQueue(PostgresRecords):
         count_argument(offset, "offset")
         count_argument(size, "size", optional=True)
 
-        async def read(conn: asyncpg.Connection) -> bytes:
-            row = await conn.fetchrow(dollar(q.SELECT_BODY), message_id)
-            if row is None:
-                raise q.message_missing(message_id)
-            start, length = q.read_range(offset, size, row[1])
-            if not length:
-                return b""
-            data = await conn.fetchval("SELECT substring(data FROM $2 FOR $3) FROM message_bodies WHERE id = $1",
-                                       row[0], start + 1, length)
-            return bytes(data)
-        return await self._transaction(read)
+        # One statement: the size and the piece from one snapshot (the message may go meanwhile).
+        piece = "substring(b.data FROM ?)" if size is None else "substring(b.data FROM ? FOR ?)"
+        row = await self._fetchrow(
+            f"SELECT m.size, {piece} FROM queue_messages m JOIN message_bodies b ON b.id = m.body_id WHERE m.id = ?",
+            *((offset + 1,) if size is None else (offset + 1, size)), message_id)
+        if row is None:
+            raise q.message_missing(message_id)
+        q.read_range(offset, size, row[0])  # an offset past the end is refused, as on SQLite
+        return bytes(row[1])
 
     async def queue_counts(self) -> dict[str, int]:
         return q.counts([tuple(row) for row in await self._fetch(q.COUNTS)])

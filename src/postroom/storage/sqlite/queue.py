@@ -128,16 +128,20 @@ class SqliteQueue(SqliteRecords):
         count_argument(size, "size", optional=True)
 
         def read(conn: sqlite3.Connection) -> bytes:
-            row = conn.execute(q.SELECT_BODY, (message_id,)).fetchone()
-            if row is None:
-                raise q.message_missing(message_id)
-            start, length = q.read_range(offset, size, row[1])
-            if not length:
-                return b""
-            # Incremental blob I/O: only the pages of this piece are read, never the whole body.
-            with conn.blobopen("message_bodies", "data", row[0], readonly=True) as blob:
-                blob.seek(start)
-                return blob.read(length)
+            conn.execute("BEGIN")  # one snapshot: the message may go meanwhile
+            try:
+                row = conn.execute(q.SELECT_BODY, (message_id,)).fetchone()
+                if row is None:
+                    raise q.message_missing(message_id)
+                start, length = q.read_range(offset, size, row[1])
+                if not length:
+                    return b""
+                # Incremental blob I/O: only the pages of this piece are read, never the whole body.
+                with conn.blobopen("message_bodies", "data", row[0], readonly=True) as blob:
+                    blob.seek(start)
+                    return blob.read(length)
+            finally:
+                conn.execute("COMMIT")
         return await self._read(read)
 
     async def queue_counts(self) -> dict[str, int]:
