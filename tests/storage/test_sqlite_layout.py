@@ -129,6 +129,29 @@ def test_a_queued_message_shares_the_body_which_goes_with_the_last_reference(ope
     run(body())
 
 
+def test_deliveries_with_remote_recipients_keep_group_commit(opened, monkeypatch, run):
+    # 40 SMTP deliveries at once, each with local and remote recipients: a few group
+    # transactions (one fsync each) hold all of them, local entries and queued copies alike.
+    from postroom.storage.sqlite import threads
+
+    groups: list[int] = []
+    run_group = threads.Writer._run_group
+
+    def counted(self: Any, jobs: list[Any]) -> None:
+        groups.append(len(jobs))
+        run_group(self, jobs)
+    monkeypatch.setattr(threads.Writer, "_run_group", counted)
+
+    async def body():
+        alice = await mailbox(opened)
+        outbounds = [submission((f"r{n}@partner.example", PARTNER)) for n in range(40)]
+        groups.clear()
+        await asyncio.gather(*(opened.deliver_message([alice], MESSAGE, outbound=o) for o in outbounds))
+        assert sum(groups) == 40 and len(groups) < 10, groups
+        assert len(await opened.list_queued_messages()) == 40
+    run(body())
+
+
 def test_a_big_queued_message_is_never_whole_in_memory(opened, tmp_path, run):
     # A spooled 24 MB message queued and read back in 1 MiB pieces: the Python heap never
     # holds more than a few pieces (tracemalloc traces every thread's allocations).
