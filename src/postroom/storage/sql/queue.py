@@ -160,7 +160,7 @@ def claim_arguments(holder: Any, now: Any, lease_seconds: Any, limit: Any) -> tu
 def lease_until(now: str, lease_seconds: Any) -> str:
     if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) or \
             not 0 < lease_seconds <= MAX_LEASE:
-        raise ValidationError("lease_seconds", f"{lease_seconds!r} is not a number of seconds in 1..{MAX_LEASE}")
+        raise ValidationError("lease_seconds", f"{lease_seconds!r} is not a number of seconds above 0, at most {MAX_LEASE}")
     return utc_iso(datetime.fromisoformat(now) + timedelta(seconds=lease_seconds), "now")
 
 
@@ -214,7 +214,8 @@ def poison_tracking(holder: str, messages: Sequence[QueuedMessage],
             if recipient.message_id == message.id and recipient.status.pending:
                 rows.append(tracking_values(TrackingEvent(
                     TrackingEventId.POISONMESSAGE, server, "QUEUE", message.id, message.message_id_header,
-                    message.sender, recipient.address, f"its delivery ended the worker {POISON_AFTER} times",
+                    message.sender, recipient.address,
+                    f"set aside: {POISON_AFTER} delivery attempts ended without a result (the worker crashed)",
                     message.size, message.client_ip, "")))
     return rows
 
