@@ -160,7 +160,8 @@ def claim_arguments(holder: Any, now: Any, lease_seconds: Any, limit: Any) -> tu
 def lease_until(now: str, lease_seconds: Any) -> str:
     if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, (int, float)) or \
             not 0 < lease_seconds <= MAX_LEASE:
-        raise ValidationError("lease_seconds", f"{lease_seconds!r} is not a number of seconds above 0, at most {MAX_LEASE}")
+        raise ValidationError("lease_seconds",
+                              f"{lease_seconds!r} is not a number of seconds above 0, at most {MAX_LEASE}")
     return utc_iso(datetime.fromisoformat(now) + timedelta(seconds=lease_seconds), "now")
 
 
