@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from pg_support import fresh_store_url
+from postroom.model import OutboundSubmission, QueueKey
 from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
@@ -106,6 +107,21 @@ def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
     error = migrate(other, other.data, url, code=4)
     assert "not empty" in error and "servers EX01" in error
     assert "postgresql" not in (other.data / "node.json").read_text()  # still embedded
+
+
+def test_migrate_refuses_while_the_outbound_queue_holds_mail(admin, url):
+    async def queue_one(store: Any) -> str:
+        outbound = OutboundSubmission("alice@example.com", [("bob@partner.example", None, None,
+                                                              QueueKey.dns("partner.example", "Internet"))])
+        await store.deliver_message([], b"Subject: out\r\n\r\nbody\r\n", outbound=outbound)
+        return outbound.queue_id
+
+    queue_id = read(embedded(admin), queue_one)
+    error = migrate(admin, admin.data, url, code=4)
+    assert "1 message(s) are still in the outbound queue" in error
+    assert "postgresql" not in (admin.data / "node.json").read_text()  # still embedded
+    read(embedded(admin), lambda store: store.remove_message(queue_id))
+    migrate(admin, admin.data, url)
 
 
 def test_migrate_refuses_bad_targets_and_sources(admin, tmp_path):

@@ -5,6 +5,7 @@ Import from `postroom.model`; the modules are its parts:
   transport  receive connectors and message tracking (Exchange's Hub Transport objects)
   admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
   security   the login block policy
+  queue      the outbound queue: queued messages, their recipients, queues, claims
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -18,6 +19,10 @@ from .admin import (
 from .core import (
     SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
     PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
+)
+from .queue import (
+    DNS_DELIVERY, POISON_QUEUE, SMART_HOST_DELIVERY, Claim, MessageStatus, OutboundRecipient, OutboundSubmission,
+    QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus, RecipientResult, RecipientStatus, new_queue_id,
 )
 from .security import LoginPolicy
 from .transport import (
@@ -33,4 +38,9 @@ __all__ = [
     "ServiceStatus", "SortOrder", "Startup", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
     "admin_name", "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address",
     "normalise_domain", "parse_binding", "parse_ip_range", "role_groups",
+]
+__all__ += [  # the outbound queue (queue.py)
+    "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim", "MessageStatus", "OutboundRecipient",
+    "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
+    "RecipientStatus", "new_queue_id",
 ]

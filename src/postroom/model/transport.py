@@ -297,6 +297,12 @@ class TrackingEventId(str, Enum):
     RECEIVE = "RECEIVE"  # the message was accepted (one row per recipient)
     DELIVER = "DELIVER"  # it is in the recipient's mailbox
     FAIL = "FAIL"  # it was not delivered to this recipient; `status` says why
+    # the outbound queue's (Exchange's names):
+    SEND = "SEND"  # the next hop took it for this recipient
+    DEFER = "DEFER"  # a transient failure: tried again later
+    DSN = "DSN"  # a delivery status notification (NDR, delay, success) was made
+    RESUBMIT = "RESUBMIT"  # an admin resumed or retried it
+    POISONMESSAGE = "POISONMESSAGE"  # set aside: its delivery crashed the worker twice
 
 
 @dataclass(frozen=True)

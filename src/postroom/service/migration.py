@@ -6,7 +6,8 @@ service settings; the login block policy; accepted domains; admin principals and
 their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
 client that remembers UIDLs downloads nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
-logins, blocks and console sessions.
+logins, blocks and console sessions. The outbound queue does not move: the command refuses
+while it holds messages.
 
 The copy is verified before the data directory changes: per mailbox, the message count and a
 SHA-256 over every message's UIDL and octets, read back from the target.
@@ -65,6 +66,7 @@ async def migrate_store(data_dir: str, target_url: str, progress: Progress | Non
         await target.open()
         await source.migrate()  # an older install: bring it to this version's schema first
         await target.migrate()
+        await _check_queue_empty(source)
         await _check_empty(target)
         await _copy_organisation(source, target, report)
         digests = await _copy_mailboxes(source, target, report, progress)
@@ -80,6 +82,14 @@ async def migrate_store(data_dir: str, target_url: str, progress: Progress | Non
         await target.close()
         await source.close()
         os.close(lock_fd)
+
+
+async def _check_queue_empty(source: Store) -> None:
+    """The outbound queue does not move: it must be empty (its mail gone out, or removed)."""
+    queued = sum((await source.queue_counts()).values())
+    if queued:
+        raise Conflict(f"{queued} message(s) are still in the outbound queue, which does not move: let them go out"
+                       " or remove them (postroom queue list), then migrate")
 
 
 async def _check_empty(target: Store) -> None:

@@ -4,7 +4,8 @@ Writes run on one writer thread that group-commits; reads run on two reader thre
 their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
 Configuration and mail are here; the records that are not configuration (activity, failed
-logins, blocks, admin principals, tokens, sessions, audit) are in records.py.
+logins, blocks, admin principals, tokens, sessions, audit) are in records.py, the outbound
+queue in queue.py.
 """
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
-    WebSettings,
+    LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server, Service,
+    TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
+from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
     count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso, wire_parts,
@@ -29,13 +31,13 @@ from ..sql.values import (
 from ..sql.values import wire as _wire
 from . import admin as admin_db
 from . import check, mail, schema
-from .records import SqliteRecords
+from .queue import SqliteQueue
 from .tracking import TrackingBuffer
 
 _DELETE_CHUNK = 500
 
 
-class SqliteStore(SqliteRecords):
+class SqliteStore(SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:
@@ -329,10 +331,15 @@ class SqliteStore(SqliteRecords):
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, data), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+                              spooled: SpooledBody | None = None,
+                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
+        queued = None if outbound is None else queue_sql.Submission(outbound)
+        ids = mail_sql.mailbox_ids(mailbox_ids, outbound=queued is not None)
+        (head, data), spooled = wire_parts(head, data), spooled_body(spooled)
         rows = [mail_sql.tracking_values(event) for event in tracking]
-        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled))
+        # One writer job: the local entries and the queued message share the transaction
+        # (and its group commit) and the body.
+        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled, queued))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
 
