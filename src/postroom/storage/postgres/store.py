@@ -31,12 +31,13 @@ from ..sql.values import (
 )
 from .base import bump_config, dollar, server_exists
 from .body import copy_spooled_body
+from .outbound import PostgresOutbound
 from .records import PostgresRecords, insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresRecords):
+class PostgresStore(PostgresOutbound, PostgresRecords):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------
