@@ -15,7 +15,8 @@ import typer
 
 from .. import __version__
 from . import (
-    admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, security, send_connectors, services, setup,
+    admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, security, send_connectors, services,
+    setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .output import console

@@ -4,7 +4,8 @@ and no secret.
 Only views made for administrators go in (they never hold password hashes, token hashes,
 session ids or keys); the protocol logs already mask credentials. As a second line of defence
 every file is scrubbed before it is packed: argon2 hashes, SHA-256 hex digests, PEM private
-keys, API tokens, sealed secrets (a smart host's password) and any secret the caller names (the password the doctor was given).
+keys, API tokens, sealed secrets (a smart host's password) and any secret the caller names
+(the password the doctor was given).
 """
 from __future__ import annotations
 

@@ -32,11 +32,11 @@ from .transport import (
 
 __all__ = [
     "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
-    "DEV_WEB_SETTINGS", "MASK", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
-    "DeliveryType", "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
-    "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Route", "SendConnector", "Server", "Service",
-    "ServiceStatus", "SmartHostAuth", "SortOrder", "Startup", "TlsAuthLevel", "TransportSettings", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
-    "admin_name", "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address",
-    "normalise_domain", "parse_address_space", "parse_binding", "parse_ip_range", "role_groups", "route",
-    "send_connector_name",
+    "DEV_WEB_SETTINGS", "MASK", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism",
+    "Block", "DeliveryType", "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox",
+    "MailboxFeatures", "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Route",
+    "SendConnector", "Server", "Service", "ServiceStatus", "SmartHostAuth", "SortOrder", "Startup", "TlsAuthLevel",
+    "TrackingEvent", "TrackingEventId", "TransportSettings", "WebSession", "WebSettings", "admin_name",
+    "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address", "normalise_domain",
+    "parse_address_space", "parse_binding", "parse_ip_range", "role_groups", "route", "send_connector_name",
 ]

@@ -2,9 +2,11 @@
 PostgreSQL store, then point the data directory at it.
 
 What moves: the servers with their services, POP3 settings, receive connectors, admin
-service settings and transport settings; the send connectors; the login block policy; accepted domains; admin principals and their API tokens; mailboxes (with
-their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
-client that remembers UIDLs downloads nothing twice. What stays behind in the source file
+service settings and transport settings; the send connectors (their passwords stay sealed: the
+data directory keeps its secrets.key); the login block policy; accepted domains; admin
+principals and their API tokens; mailboxes (with their password hashes) and every message,
+each keeping its UIDL and arrival time, so a POP3 client that remembers UIDLs downloads
+nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
 logins, blocks and console sessions.
 

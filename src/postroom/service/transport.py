@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from ..model import TransportSettings
 from ..settings_table import Changes
 from .context import READ, SERVER_CONFIG, Context
 

@@ -12,7 +12,9 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..model import LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings
+from ..model import (
+    LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+)
 from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
