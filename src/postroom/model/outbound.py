@@ -280,8 +280,7 @@ class SendConnector(ValidatedSettings):
     # Write-only: the sealed (encrypted) form; never shown. The CLI reads it with --auth-password-stdin.
     auth_password: str | None = setting(
         None, _sealed, "Password for basic smart-host authentication (write-only; stored encrypted).",
-        exchange="AuthenticationCredential", tab="delivery", label="password", input_rank=1,
-        widget="password")
+        exchange="AuthenticationCredential", tab="delivery", label="password", widget="password")
     require_tls: bool = setting(
         False, _bool, "Never send without TLS (off: STARTTLS when offered).", exchange="RequireTLS", tab="security",
         label="require TLS", cli_type=bool, cli_flag="--require-tls/--no-require-tls", widget="checkbox")
@@ -308,7 +307,7 @@ class SendConnector(ValidatedSettings):
     connection_inactivity_timeout: int = setting(
         600, _span(1, 86400), "Longest idle time of a connection to the next hop, e.g. 10m (1s..1d).",
         exchange="ConnectionInactivityTimeOut", tab="general", label="connection inactivity time-out",
-        unit="seconds")
+        unit="seconds", display=age_text)
     source_ip: str | None = setting(None, _optional_ip, "Local IP address to send from ('' for any).",
                                     exchange="SourceIPAddress", tab="delivery", label="source IP address")
     protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLoggingLevel",
