@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .errors import Unavailable, ValidationError
+from .model import SendConnector
 
 KEY_FILE = "secrets.key"
 PREFIX = "aesgcm:v1:"  # model.outbound.SEALED_PREFIX
@@ -77,4 +78,13 @@ def unseal(data_dir: str, sealed: str, purpose: str) -> str:
                           ) from None
 
 
-__all__ = ["KEY_FILE", "PREFIX", "key_path", "seal", "unseal"]
+def smart_host_password(data_dir: str, connector: SendConnector) -> str | None:
+    """The password the delivery worker logs on to `connector`'s smart hosts with (None: none
+    set). Unavailable when this node's secrets.key is missing or is not the one that sealed it:
+    the message is deferred, and the error says to copy the key or set the password again."""
+    if connector.auth_password is None:
+        return None
+    return unseal(data_dir, connector.auth_password, connector.password_purpose)
+
+
+__all__ = ["KEY_FILE", "PREFIX", "key_path", "seal", "smart_host_password", "unseal"]

@@ -161,6 +161,17 @@ def test_transport_settings_values() -> None:
 
 
 # sealing ---------------------------------------------------------------------------------------
+def test_the_delivery_worker_opens_a_connector_password(tmp_path) -> None:
+    made = connector("Relay", "*", dns_routing=False, smart_hosts="relay.example.net", smart_host_auth="basic",
+                     auth_username="app", auth_password=sealing.seal(str(tmp_path), "pw 1", "send-connector/relay/"
+                                                                     "auth_password"))
+    assert made.password_purpose == "send-connector/relay/auth_password"
+    assert sealing.smart_host_password(str(tmp_path), made) == "pw 1"
+    assert sealing.smart_host_password(str(tmp_path), connector("Internet", "*")) is None
+    with pytest.raises(Unavailable, match="secrets.key"):
+        sealing.smart_host_password(str(tmp_path / "other-node"), made)
+
+
 def test_seal_and_unseal(tmp_path) -> None:
     sealed = sealing.seal(str(tmp_path), "pässword", "send-connector/x/auth_password")
     assert sealed.startswith(sealing.PREFIX) and "pässword" not in sealed

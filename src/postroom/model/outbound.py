@@ -317,6 +317,12 @@ class SendConnector(ValidatedSettings):
     def key(self) -> str:
         return f"send-connector/{self.name}"
 
+    @property
+    def password_purpose(self) -> str:
+        """What its sealed password is bound to (sealing.seal/unseal's `purpose`): a sealed value
+        copied to another connector does not open."""
+        return f"send-connector/{self.name.casefold()}/auth_password"
+
     def spaces(self) -> list[tuple[str, int]]:
         return [parse_address_space("address_spaces", space) for space in self.address_spaces]
 

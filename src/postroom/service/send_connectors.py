@@ -21,8 +21,8 @@ MAX_PASSWORD = 512
 
 
 def password_purpose(name: str) -> str:
-    """What a connector's sealed password is bound to (sealing.unseal needs the same)."""
-    return f"send-connector/{name.casefold()}/{PASSWORD}"
+    """What a connector's sealed password is bound to (SendConnector.password_purpose)."""
+    return SendConnector(name=name).password_purpose
 
 
 # reads ---------------------------------------------------------------------------------------
