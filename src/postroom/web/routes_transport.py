@@ -40,7 +40,7 @@ async def show_send_connector(name: SendConnectorName, ctx: Ctx) -> Any:
 @router.patch("/send-connectors/{name}", tags=["send-connectors"], **documented(SendConnectorView))
 async def set_send_connector(name: SendConnectorName, body: SendConnectorChanges, ctx: Ctx) -> Any:
     """Change a send connector's properties (Exchange: Set-SendConnector); auth_password "" removes it."""
-    return await send_ops.set_send_connector(ctx, name, SendConnector.changes(body.given_with_password()))
+    return await send_ops.set_send_connector(ctx, name, SendConnector.changes(body.given()))
 
 
 @router.delete("/send-connectors/{name}", tags=["send-connectors"], **documented(SendConnectorView))
