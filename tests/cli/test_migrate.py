@@ -100,6 +100,20 @@ def test_the_login_block_policy_moves_too(admin, url):
     assert policy["max_source_failures"] == 4
 
 
+def test_send_connectors_and_transport_settings_move_too(admin, url):
+    admin.ok("send-connector", "new", "Relay", "--address-spaces", "*", "--no-dns-routing", "--smart-hosts",
+             "relay.example.net:587", "--smart-host-auth", "basic", "--auth-username", "app", "--auth-password-stdin",
+             input="relay-password-1\n")
+    admin.ok("transport", "set", "--message-expiration-timeout", "1d", "--max-hop-count", "30")
+    connectors, transport = admin.json("send-connector", "list"), admin.json("transport", "show")
+    sealed = read(embedded(admin), lambda store: store.get_send_connector("Relay")).auth_password
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("send-connector", "list") == connectors  # read from PostgreSQL now
+    assert admin.json("transport", "show") == transport and transport["max_hop_count"] == 30
+    assert read(PostgresStore(url), lambda store: store.get_send_connector("Relay")).auth_password == sealed
+
+
 def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
     migrate(admin, admin.data, url)
     other = admin.__class__(admin.runner, admin.data.parent / "other")

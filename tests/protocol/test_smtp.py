@@ -394,7 +394,8 @@ def test_adapter_refusals_are_sent_as_given_and_not_counted():
                 + TO_ALICE + b"RCPT TO:<nobody@example.com>\r\nDATA\r\n.\r\n", max_errors=1)
     assert r.output == HELLO + SENDER_OK + (
         UNKNOWN_MBX
-        + b"550 5.7.1 Relaying to elsewhere.org denied: outbound delivery is not configured\r\n"
+        + b"550 5.7.1 Relaying to elsewhere.org denied: no send connector for this domain "
+        + b"(postroom send-connector new NAME --address-spaces elsewhere.org)\r\n"
         + b"451 4.3.0 Temporary failure, try again later\r\n"
         + RCPT_OK
         + UNKNOWN_MBX
@@ -904,7 +905,8 @@ def test_refusals_must_be_negative_and_queue_ids_one_line():
 def test_reply_values_for_adapters():
     assert UNKNOWN_MAILBOX.to_bytes() == UNKNOWN_MBX
     assert RELAY_DENIED("other.org").to_bytes() == (
-        b"550 5.7.1 Relaying to other.org denied: outbound delivery is not configured\r\n"
+        b"550 5.7.1 Relaying to other.org denied: no send connector for this domain "
+        b"(postroom send-connector new NAME --address-spaces other.org)\r\n"
     )
     assert TEMPORARY_FAILURE.to_bytes() == b"451 4.3.0 Temporary failure, try again later\r\n"
     assert STORAGE_FULL.to_bytes() == b"452 4.3.1 Insufficient system storage\r\n"

@@ -13,10 +13,12 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.model import (
-    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings,
+    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TrackingEvent,
+    TrackingEventId, TransportSettings, WebSettings,
 )
 from postroom.service import (
-    LOCAL_OPERATOR, Context, admins, connectors, domains, logs, mailboxes, pop, security, services, web,
+    LOCAL_OPERATOR, Context, admins, connectors, domains, logs, mailboxes, pop, security, send_connectors, services,
+    transport, web,
 )
 from postroom.storage import Store
 
@@ -39,6 +41,8 @@ READS: dict[str, Op] = {
     "show_admin": lambda ctx: admins.show_admin(ctx, "admin"),
     "list_tokens": lambda ctx: admins.list_tokens(ctx),
     "login_policy": lambda ctx: security.login_policy(ctx),
+    "list_send_connectors": lambda ctx: send_connectors.list_send_connectors(ctx),
+    "show_transport": lambda ctx: transport.show_transport(ctx),
 }
 
 # What each read shows of the store the fixtures set up (so a read that returned nothing, or
@@ -63,6 +67,8 @@ SHOWS: dict[str, Callable[[Any], bool]] = {
     "show_admin": lambda r: (r["name"], r["roles"], r["tokens"]) == ("admin", ["organization-management"], 0),
     "list_tokens": lambda r: [(t["id"], t["admin"]) for t in r] == [("spare0token1", "spare")],
     "login_policy": lambda r: (r["max_source_failures"], r["window"]) == (10, 900),
+    "list_send_connectors": lambda r: r == [],  # init creates none, as in Exchange
+    "show_transport": lambda r: (r["server"], r["max_hop_count"]) == ("EX01", 100),
 }
 READERS = [("view-only",), ("recipient-management",), ("server-management",),
            ("recipient-management", "server-management"), ("organization-management",)]
@@ -87,6 +93,7 @@ SERVER_CHANGES: dict[str, Op] = {
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
     "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3,
                                                                                         "window": "30m"})),
+    "set_transport": lambda ctx: transport.set_transport(ctx, None, TransportSettings.changes(max_hop_count=30)),
 }
 
 
@@ -113,6 +120,9 @@ ADMIN_CHANGES: dict[str, Op] = {
     "remove_admin": lambda ctx: admins.remove_admin(ctx, "spare"),
     "new_token_for_another": lambda ctx: admins.new_token(ctx, "spare", description="script"),
     "revoke_token_of_another": lambda ctx: admins.revoke_token(ctx, "spare0token1"),
+    # send connectors (organisation-wide transport): organization-management only, like admins
+    "new_send_connector": lambda ctx: send_connectors.new_send_connector(
+        ctx, "Internet", SendConnector.changes(address_spaces="*")),
 }
 
 ALL_CHANGES = {**SERVER_CHANGES, **RECIPIENT_CHANGES}
@@ -145,6 +155,8 @@ def snapshot(store: Store, run) -> dict[str, Any]:
             "tokens": await store.list_tokens(),
             "web": await store.get_web_settings("EX01"),
             "login_policy": await store.get_login_policy(),
+            "send_connectors": await store.list_send_connectors(),
+            "transport": await store.get_transport_settings("EX01"),
             "config_version": await store.config_version(),
         }
     return run(read())

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from postroom.auth import Authenticator
-from postroom.model import Block
+from postroom.model import Block, SendConnector
 from postroom.service import LOCAL_OPERATOR, Context, admins, mailboxes
 from postroom.service.authentication import AdminAuthenticator
 from postroom.service.setup import initialise
@@ -90,6 +90,8 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
             ctx = Context(store, LOCAL_OPERATOR, SERVER, str(data))
             await mailboxes.new_mailbox(ctx, MAILBOX_USER[0], MAILBOX_USER[1])
             await store.add_domain("spare.example")
+            await store.add_send_connector(SendConnector(name="Spare").with_changes(  # to show, change and remove
+                address_spaces="spare.example", source_servers=SERVER))
             now = time.time()  # a login block to list and lift (a day: outlives any test session)
             await store.add_blocks(SERVER, [Block("source", "192.0.2.7", now, now + 86400, 10, "pop3")])
             return {key: await make_principal(ctx, name, "view-only" if key == "spare" else key)

@@ -49,6 +49,8 @@ def row(*cli: str, method: str = "GET", path: str, body: Any = None, stdin: str 
 
 
 POP_SET = Step(("pop", "set", "--banner", "hello there"), "PATCH", f"{S}/pop-settings", {"banner": "hello there"})
+SEND_NEW = Step(("send-connector", "new", "Internet", "--address-spaces", "*"), "POST", "/api/v1/send-connectors",
+                {"name": "Internet", "address_spaces": ["*"]})
 WHO_AND_WHEN = ("id", "at", "actor", "channel")
 ALICE = "alice@example.com"
 ALICE_PASSWORD = "alice's mailbox password\n"  # conftest.MAILBOX_USER
@@ -101,6 +103,38 @@ ROWS: dict[str, Row] = {
                                           "protocol_log_max_file_size": 0}),
     "connector remove": row("connector", "remove", f"Default {SERVER}", method="DELETE",
                             path=f"{S}/receive-connectors/Default {SERVER}"),
+    # sending mail out
+    "send-connector new": row("send-connector", "new", "Internet", "--address-spaces", "*,partner.example;5",
+                              "--max-message-size", "10MB", "--connection-inactivity-timeout", "5m",
+                              method="POST", path="/api/v1/send-connectors",
+                              body={"name": "Internet", "address_spaces": ["*", "partner.example;5"],
+                                    "max_message_size": "10MB", "connection_inactivity_timeout": "5m"}),
+    "send-connector new smart host": row(
+        "send-connector", "new", "Relay", "--address-spaces", "*.partner.example", "--no-dns-routing",
+        "--smart-hosts", "relay.example.net:587", "--smart-host-auth", "basic", "--auth-username", "app",
+        "--auth-password-stdin", "--require-tls", stdin="the relay's password\n", method="POST",
+        path="/api/v1/send-connectors",
+        body={"name": "Relay", "address_spaces": "*.partner.example", "dns_routing": False,
+              "smart_hosts": ["relay.example.net:587"], "smart_host_auth": "basic", "auth_username": "app",
+              "auth_password": "the relay's password", "require_tls": True}),
+    "send-connector list": row("send-connector", "list", path="/api/v1/send-connectors", before=(SEND_NEW,)),
+    "send-connector show": row("send-connector", "show", "internet", path="/api/v1/send-connectors/internet",
+                               before=(SEND_NEW,)),
+    "send-connector set": row("send-connector", "set", "Internet", "--disabled", "--tls-auth-level",
+                              "encryption-only", "--require-tls", "--fqdn", "mail.example.com", method="PATCH",
+                              path="/api/v1/send-connectors/Internet", before=(SEND_NEW,),
+                              body={"enabled": False, "tls_auth_level": "encryption-only", "require_tls": True,
+                                    "fqdn": "mail.example.com"}),
+    "send-connector remove": row("send-connector", "remove", "Internet", method="DELETE",
+                                 path="/api/v1/send-connectors/Internet", before=(SEND_NEW,)),
+    "transport show": row("transport", "show", path=f"{S}/transport"),
+    "transport set": row("transport", "set", "--message-expiration-timeout", "2h", "--delay-notification-timeout",
+                         "30m", "--dns-servers", "127.0.0.1:5353,::1", "--max-hop-count", "50", method="PATCH",
+                         path=f"{S}/transport", body={"message_expiration_timeout": "2h",
+                                                      "delay_notification_timeout": "30m",
+                                                      "dns_servers": ["127.0.0.1:5353", "::1"], "max_hop_count": 50}),
+    "log audit after a send-connector change": row("log", "audit", "--limit", "1", path="/api/v1/audit?limit=1",
+                                                   before=(SEND_NEW,), ignore=WHO_AND_WHEN),
     # recipients
     "mailbox new": row("mailbox", "new", "bob@example.com", "--password-stdin", "--display-name", "Bob",
                        "--pop", "disabled", stdin="bob's password\n", method="POST", path="/api/v1/mailboxes",
@@ -183,6 +217,20 @@ ROWS: dict[str, Row] = {
     "refused port": row("test", "pop", ALICE, "--light", "--password-stdin", "--port", "70000", stdin=ALICE_PASSWORD,
                         method="POST", path=f"/api/v1/test/pop/{ALICE}",
                         body={"password": ALICE_PASSWORD.strip(), "light": True, "port": 70000}),
+    "refused smart hosts with DNS routing": row("send-connector", "new", "Relay", "--address-spaces", "*",
+                                                "--smart-hosts", "relay.example.net", method="POST",
+                                                path="/api/v1/send-connectors",
+                                                body={"name": "Relay", "address_spaces": "*",
+                                                      "smart_hosts": "relay.example.net"}),
+    "refused address space": row("send-connector", "new", "Bad", "--address-spaces", "*partner.example",
+                                 method="POST", path="/api/v1/send-connectors",
+                                 body={"name": "Bad", "address_spaces": ["*partner.example"]}),
+    "refused transport timer": row("transport", "set", "--delay-notification-timeout", "3d", method="PATCH",
+                                   path=f"{S}/transport", body={"delay_notification_timeout": "3d"}),
+    "missing send connector": row("send-connector", "show", "Nope", path="/api/v1/send-connectors/Nope"),
+    "send connector clash": row("send-connector", "new", "INTERNET", "--address-spaces", "*", method="POST",
+                                path="/api/v1/send-connectors", body={"name": "INTERNET", "address_spaces": "*"},
+                                before=(SEND_NEW,)),
     "missing object": row("mailbox", "show", "nobody@example.com", path="/api/v1/mailboxes/nobody@example.com"),
     "clash": row("domain", "add", "example.com", method="POST", path="/api/v1/domains", body={"name": "example.com"}),
     "last organization manager": row("admin", "set-role", "org", "--role", "view-only", method="PATCH",

@@ -20,6 +20,7 @@ EVERYONE = frozenset(ROLE_GROUPS)
 SERVER_CONFIG = frozenset({ORG, SRV})  # services, POP3 and admin-service settings, connectors
 RECIPIENTS = frozenset({ORG, RCP})  # mailboxes, domains
 ADMINS = frozenset({ORG})  # principals, their roles, other principals' passwords and tokens
+ORGANIZATION = frozenset({ORG})  # send connectors (Exchange: Organization Management only)
 
 C = f"/api/v1/servers/{SERVER}"
 
@@ -59,6 +60,16 @@ OPERATIONS: dict[str, Op] = {
     "connector set log limits": Op("PATCH", f"{C}/receive-connectors/Client {SERVER}", SERVER_CONFIG,
                                    {"protocol_log_max_file_size": "1MB", "protocol_log_max_age": "1.00:00:00"}),
     "connector remove": Op("DELETE", f"{C}/receive-connectors/Default {SERVER}", SERVER_CONFIG),
+    # sending mail out: send connectors are organization-management's; transport settings are a server's
+    "send-connector list": Op("GET", "/api/v1/send-connectors", EVERYONE),
+    "send-connector new": Op("POST", "/api/v1/send-connectors", ORGANIZATION,
+                             {"name": "Internet", "address_spaces": ["*"]}, ok=201),
+    "send-connector show": Op("GET", "/api/v1/send-connectors/Spare", EVERYONE),
+    "send-connector set": Op("PATCH", "/api/v1/send-connectors/Spare", ORGANIZATION,
+                             {"dns_routing": False, "smart_hosts": ["relay.example.net"], "auth_password": "pw"}),
+    "send-connector remove": Op("DELETE", "/api/v1/send-connectors/Spare", ORGANIZATION),
+    "transport show": Op("GET", f"{C}/transport", EVERYONE),
+    "transport set": Op("PATCH", f"{C}/transport", SERVER_CONFIG, {"message_expiration_timeout": "1d"}),
     # recipients: recipient-management (and organization-management) changes
     "mailbox list": Op("GET", "/api/v1/mailboxes", EVERYONE),
     "mailbox new": Op("POST", "/api/v1/mailboxes", RECIPIENTS, {"address": "bob@example.com", "password": "pw"},

@@ -85,7 +85,9 @@ SHUTTING_DOWN = reply(421, "4.3.2", "Service shutting down")
 
 
 def RELAY_DENIED(domain: str) -> Reply:  # noqa: N802 (a constant-like reply with an argument)
-    return reply(550, "5.7.1", f"Relaying to {domain} denied: outbound delivery is not configured")
+    """No send connector routes `domain` (Exchange's 5.7.1 'Unable to relay'), with how to add one."""
+    return reply(550, "5.7.1", f"Relaying to {domain} denied: no send connector for this domain "
+                               f"(postroom send-connector new NAME --address-spaces {domain})")
 
 
 # ------------------------------------------------------------------------- core replies

@@ -55,7 +55,9 @@ from ..tls import certificate_info
 from . import connectors as connector_ops
 from . import logs as log_ops
 from . import mailboxes as mailbox_ops
+from . import send_connectors as send_ops
 from . import services as service_ops
+from . import transport as transport_ops
 from .context import READ, RECIPIENTS, SERVER_CONFIG, Context
 from .login_attempts import BAD_CREDENTIALS, BLOCKED, Verdict, mailbox_attempt
 
@@ -154,6 +156,8 @@ async def support_bundle(ctx: Context, address: str, checks: list[dict[str, Any]
         "services": {"services": await service_ops.list_services(ctx, name),
                      "node_report": asdict(report) if report else None},
         "connectors": await connector_ops.list_connectors(ctx, name),
+        "send-connectors": await send_ops.list_send_connectors(ctx),  # a smart-host password masked
+        "transport": await transport_ops.show_transport(ctx, name),
         "mailbox": mailbox,
         "certificate": certificate,
         "login-failures": [asdict(row) for row in await ctx.store.list_login_failures(address, since=since)],

@@ -1,10 +1,12 @@
 """`postroom migrate --from DATA_DIR --to postgresql://...`: move an embedded install to a
 PostgreSQL store, then point the data directory at it.
 
-What moves: the servers with their services, POP3 settings, receive connectors and admin
-service settings; the login block policy; accepted domains; admin principals and their API tokens; mailboxes (with
-their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
-client that remembers UIDLs downloads nothing twice. What stays behind in the source file
+What moves: the servers with their services, POP3 settings, receive connectors, admin
+service settings and transport settings; the send connectors (their passwords stay sealed: the
+data directory keeps its secrets.key); the login block policy; accepted domains; admin
+principals and their API tokens; mailboxes (with their password hashes) and every message,
+each keeping its UIDL and arrival time, so a POP3 client that remembers UIDLs downloads
+nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
 logins, blocks and console sessions. The outbound queue does not move: the command refuses
 while it holds messages.
@@ -112,8 +114,11 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
                                 await source.get_pop_settings(server.name),
                                 await source.list_connectors(server.name),
                                 await source.get_web_settings(server.name))
+        await target.put_transport_settings(server.name, await source.get_transport_settings(server.name))
         report.servers += 1
     await target.put_login_policy(await source.get_login_policy())
+    for connector in await source.list_send_connectors():  # the password stays sealed: same key file
+        await target.add_send_connector(connector)
     for domain in await source.list_domains():
         await target.add_domain(domain)
         report.domains += 1

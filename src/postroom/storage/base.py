@@ -17,7 +17,8 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, admin-service settings, the login policy, domains, mailboxes) increases
+  connectors, send connectors, transport settings, admin-service settings, the login policy,
+  domains, mailboxes) increases
   `config_version()`, which nodes poll to apply changes live.
 - A write that takes `audit` (an AuditNote) inserts that audit entry in its own transaction:
   the change and the entry it records commit together, or neither does.
@@ -30,7 +31,7 @@ from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 from ..model import (
     Admin, ApiToken, AuditEntry, Block, Claim, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
     OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector, RecipientResult,
-    Server, Service, TrackingEvent, WebSession, WebSettings,
+    SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
 )
 
 
@@ -159,6 +160,14 @@ class ConfigReader(MailboxLookup, Protocol):
         match case-insensitively."""
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         """NotFound if absent."""
+    async def list_send_connectors(self) -> list[SendConnector]:
+        """Every send connector (organisation-wide), ordered by name ignoring case. Names are
+        unique and match case-insensitively; the smart-host password comes back sealed."""
+    async def get_send_connector(self, name: str) -> SendConnector:
+        """Matched ignoring case; NotFound if absent."""
+    async def get_transport_settings(self, server: str) -> TransportSettings:
+        """The server's transport settings; TransportSettings() until first set. NotFound if
+        the server does not exist."""
     async def list_domains(self) -> list[str]: ...
     async def list_mailboxes(self, search: str | None = None, offset: int = 0,
                              limit: int | None = None) -> list[Mailbox]:
@@ -187,6 +196,16 @@ class ConfigStore(ConfigReader, Protocol):
         keeps its case."""
     async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         """NotFound if absent."""
+    async def add_send_connector(self, connector: SendConnector, *, audit: AuditNote | None = None) -> None:
+        """Conflict if the name is taken (in any case)."""
+    async def put_send_connector(self, connector: SendConnector, *, audit: AuditNote | None = None) -> None:
+        """Replace an existing send connector's properties (NotFound if absent); the stored name
+        keeps its case."""
+    async def remove_send_connector(self, name: str, *, audit: AuditNote | None = None) -> None:
+        """NotFound if absent."""
+    async def put_transport_settings(self, server: str, settings: TransportSettings, *,
+                                     audit: AuditNote | None = None) -> None:
+        """NotFound if the server does not exist."""
     async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None: ...
     async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
         """NotFound if absent; Conflict while mailboxes in the domain exist."""

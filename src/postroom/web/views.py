@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
-from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings
 from .errors import ERROR_RESPONSES
 from .settings_models import view_model
 
@@ -48,6 +48,12 @@ WebSettingsView = view_model("WebSettingsView", WebSettings.table(), before={"se
 
 ConnectorView = view_model("ConnectorView", ReceiveConnector.table(), before={"name": str, "server": str},
                            after={"state": str, "listening": list[str], "errors": list[str]})
+
+
+# sending mail out ----------------------------------------------------------------------------
+SendConnectorView = view_model("SendConnectorView", SendConnector.table(), before={"name": str},
+                               doc="A send connector; auth_password is ******** when set, never the password.")
+TransportSettingsView = view_model("TransportSettingsView", TransportSettings.table(), before={"server": str})
 
 
 # recipients ----------------------------------------------------------------------------------

@@ -32,13 +32,14 @@ from ..sql.values import (
 )
 from .base import bump_config, dollar, server_exists
 from .body import copy_spooled_body
+from .outbound import PostgresOutbound
 from .queue import PostgresQueue, insert_submission
 from .records import insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresQueue):
+class PostgresStore(PostgresOutbound, PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------

@@ -31,13 +31,14 @@ from ..sql.values import (
 from ..sql.values import wire as _wire
 from . import admin as admin_db
 from . import check, mail, schema
+from .outbound import SqliteOutbound
 from .queue import SqliteQueue
 from .tracking import TrackingBuffer
 
 _DELETE_CHUNK = 500
 
 
-class SqliteStore(SqliteQueue):
+class SqliteStore(SqliteOutbound, SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:
