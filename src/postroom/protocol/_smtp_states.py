@@ -13,11 +13,12 @@ from typing import Callable, ClassVar
 from . import sasl
 from ._common import Phase
 from ._smtp_content import NO_CONTENT, ChunkedContent, DataReader, NoContent
+from ._smtp_policy import HeaderScan, SendAs
 from ._smtp_types import Envelope, State
 
 __all__ = [
     "CLOSED", "CONNECTED", "DELIVERING", "READY", "TLS_NEGOTIATING", "Authenticating",
-    "CheckingRecipient", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
+    "CheckingRecipient", "CheckingSender", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
     "ReadingData", "Sasl", "SmtpPhase", "Transaction",
 ]
 
@@ -25,18 +26,19 @@ __all__ = [
 class Client:
     """What the client told us that lasts beyond one transaction; STARTTLS forgets it all."""
 
-    __slots__ = ("helo", "esmtp", "user")
+    __slots__ = ("helo", "esmtp", "user", "send_as")
 
     def __init__(self) -> None:
         self.helo: str | None = None  # the HELO/EHLO domain; None before the greeting
         self.esmtp = False
         self.user: str | None = None  # the authenticated username
+        self.send_as: SendAs | None = None  # whom `user` may send as (set with it)
 
 
 class Transaction:
     """One mail transaction, from MAIL to delivery or reset (internal, mutable)."""
 
-    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8")
+    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "headers")
 
     def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool) -> None:
         self.sender = sender
@@ -44,6 +46,7 @@ class Transaction:
         self.size_declared = size_declared
         self.body = body
         self.smtputf8 = smtputf8
+        self.headers = HeaderScan()  # the message's header section, as its content arrives
 
     def envelope(self, client: Client, tls: bool) -> Envelope:
         # RFC 3848 names; it defines no TLS or AUTH variant of plain SMTP (HELO).
@@ -132,6 +135,13 @@ class Mail(InTransaction):
     """MAIL accepted, no recipient accepted yet."""
 
     kind = State.MAIL
+    __slots__ = ()
+
+
+class CheckingSender(InTransaction):
+    """MAIL of an authenticated session is out for checking (sender_accepted / _rejected)."""
+
+    kind = State.CHECKING_SENDER
     __slots__ = ()
 
 

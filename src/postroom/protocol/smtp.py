@@ -21,6 +21,11 @@ Choices the contract left open (for message content: see `_smtp_content`):
 - Bad mailbox inside <>: 501 5.1.7 / 501 5.1.3; source routes are dropped; RCPT after BDAT:
   503 5.5.1; BDAT works after HELO too. Control characters in a command line: 500 5.5.2.
 - EOF closes at once: buffered commands and unfinished content are dropped, never delivered.
+- Submission policy (`_smtp_policy`): an authenticated session's MAIL FROM must be its own
+  address or a send-as grant (`auth_succeeded(send_as)`), <> included, else 550 5.7.1 from the
+  core; then `CheckSender` lets the adapter apply rate limits. At the end of the content: more
+  Received fields than max_hop_count -> 554 5.4.6; an authenticated session's From fields must
+  name only addresses it may send as -> else 550 5.7.1. None of these count as errors.
 """
 from __future__ import annotations
 
@@ -30,24 +35,26 @@ from . import _smtp_replies as R
 from . import sasl
 from ._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ._smtp_content import ChunkedContent, DataReader
+from ._smtp_policy import HeaderScan, SendAs, from_addresses
 from ._smtp_replies import (
     RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply, reply,
 )
 from ._smtp_states import (
-    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, Chunking, Client,
-    Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase, TlsNegotiating, Transaction,
+    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, CheckingSender,
+    Chunking, Client, Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase,
+    TlsNegotiating, Transaction,
 )
 from ._smtp_types import (
-    WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, Event, SmtpConfig,
-    StartTls, State,
+    WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Envelope, Event,
+    SmtpConfig, StartTls, State,
 )
 from .lines import TooLong
 
 __all__ = [
     "NEED_DATA", "PAUSED", "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "TRANSITIONS",
-    "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CloseConnection",
-    "Deliver", "Envelope", "Event", "LocalProtocolError", "RemoteProtocolError", "Reply",
-    "SmtpConfig", "SmtpServer", "StartTls", "State", "reply",
+    "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CheckSender", "CloseConnection",
+    "Deliver", "Envelope", "Event", "HeaderScan", "LocalProtocolError", "RemoteProtocolError", "Reply",
+    "SendAs", "SmtpConfig", "SmtpServer", "StartTls", "State", "from_addresses", "reply",
 ]
 
 _ANY_LINE = ""  # TRANSITIONS key: every line goes to this handler, undecoded (SASL)
@@ -84,8 +91,11 @@ class SmtpServer(CoreBase):
         kind = self._phase.kind
         return kind is State.DATA or kind is State.BDAT
 
-    def auth_succeeded(self) -> None:
-        self._client.user = self._answering(Authenticating).username
+    def auth_succeeded(self, send_as: SendAs | None = None) -> None:
+        """The login is good. `send_as`: whom the session may send as (MAIL FROM, header From);
+        None: the username only."""
+        self._client.user = username = self._answering(Authenticating).username
+        self._client.send_as = send_as if send_as is not None else SendAs(username)
         self._phase = READY
         self._send(R.AUTH_SUCCEEDED)
 
@@ -110,6 +120,15 @@ class SmtpServer(CoreBase):
         self._lines.clear()
         self._client = Client()
         self._phase = CONNECTED
+
+    def sender_accepted(self) -> None:
+        self._phase = Mail(self._answering(CheckingSender).tx)
+        self._send(R.SENDER_OK)
+
+    def sender_rejected(self, reply: Reply) -> None:
+        self._answering(CheckingSender)
+        R.check_refusal(reply)
+        self._end_transaction(reply)
 
     def recipient_accepted(self) -> None:
         phase = self._answering(CheckingRecipient)
@@ -174,7 +193,13 @@ class SmtpServer(CoreBase):
         LF normalised), removed from the core: the adapter keeps it, and the `Deliver` event
         then carries the rest (`Deliver.spooled` counts what was taken). b"" when there is
         nothing to take yet, or the message is already too big (it will be refused)."""
-        return self._phase.content.take()
+        phase = self._phase
+        piece = phase.content.take()
+        if piece:  # the start of the message: its header section is read from it
+            owner = phase.resume if isinstance(phase, ReadingChunk) else phase
+            if isinstance(owner, InTransaction):
+                owner.tx.headers.feed(piece)
+        return piece
 
     # ------------------------------------------------------------------------- internals
     def _protocol_error(self, reply: Reply) -> None:
@@ -310,6 +335,15 @@ class SmtpServer(CoreBase):
         if size is not None and size > self.config.max_message_size:
             self._send(R.SIZE_EXCEEDED)
             return
+        client = self._client
+        if client.user is not None:
+            assert client.send_as is not None
+            if not sender or not client.send_as.permits(sender):  # <>: reports are the server's to send
+                self._send(R.SEND_AS_DENIED)
+                return
+            self._phase = CheckingSender(Transaction(sender, size, body, smtputf8))
+            self._events.append(CheckSender(sender, client.user))
+            return
         self._phase = Mail(Transaction(sender, size, body, smtputf8))
         self._send(R.SENDER_OK)
 
@@ -350,8 +384,25 @@ class SmtpServer(CoreBase):
         if content is None or spooled + len(content) > self.config.max_message_size:
             self._end_transaction(R.SIZE_EXCEEDED)
             return
+        refusal = self._policy_refusal(tx.headers, content)
+        if refusal is not None:
+            self._end_transaction(refusal)
+            return
         self._phase = DELIVERING
         self._events.append(Deliver(tx.envelope(self._client, self.tls_active), content, spooled))
+
+    def _policy_refusal(self, headers: HeaderScan, content: bytes | memoryview) -> Reply | None:
+        """The refusal of a complete message by the hop limit or sender ownership, or None."""
+        headers.feed(content)  # what was not taken for the spool (nothing once the header is read)
+        if headers.received_count() > self.config.max_hop_count:
+            return R.HOP_COUNT_EXCEEDED
+        send_as = self._client.send_as
+        if self._client.user is not None and send_as is not None:
+            for value in headers.from_fields():
+                addresses = from_addresses(value)
+                if not addresses or not all(send_as.permits(a) for a in addresses):
+                    return R.SEND_AS_DENIED
+        return None
 
     def _bdat_size(self, arg: str | None) -> tuple[int, bool] | None:
         parsed = R.bdat_args(arg)
@@ -447,6 +498,7 @@ TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.BDAT: {_RAW: _S._read_chunk},
     State.AUTHENTICATING: {},
     State.TLS_NEGOTIATING: {},
+    State.CHECKING_SENDER: {},
     State.CHECKING_RECIPIENT: {},
     State.DELIVERING: {},
     State.CLOSED: {},
