@@ -50,7 +50,8 @@ def test_sender_ownership_and_a_live_send_as_grant(server):
             client.sendmail("", ["boss@example.com"], message("null", sender="owner@example.com"))
         assert refused.value.smtp_code == 550
         with pytest.raises(smtplib.SMTPDataError) as refused:  # its own envelope, someone else's From
-            client.sendmail("owner@example.com", ["boss@example.com"], message("spoof", sender="Boss <boss@example.com>"))
+            client.sendmail("owner@example.com", ["boss@example.com"],
+                            message("spoof", sender="Boss <boss@example.com>"))
         assert (refused.value.smtp_code, refused.value.smtp_error) == (550, DENIED)
         assert client.sendmail("owner@example.com", ["boss@example.com"],
                                message("own", sender="Owner <Owner@example.com>")) == {}
@@ -83,7 +84,8 @@ def test_the_default_message_rate_is_thirty_a_minute_per_mailbox(server):
         assert refused.value.smtp_error == (b"4.7.0 Message rate limit exceeded: burst@example.com may submit 30 "
                                             b"messages per minute; try again later")
     with submit(server, "calm@example.com", "pw-calm-1") as other:  # another mailbox has its own count
-        assert other.sendmail("calm@example.com", ["burst@example.com"], message("calm", sender="calm@example.com")) == {}
+        assert other.sendmail("calm@example.com", ["burst@example.com"],
+                              message("calm", sender="calm@example.com")) == {}
     assert len(subjects(server, "burst@example.com", "pw-burst-1")) == 31
 
 

@@ -209,8 +209,9 @@ def test_the_hop_limit_comes_from_the_node_limits(tmp_path):
             assert ACCEPTED.fullmatch(await send(client, b"x@remote.example", [b"bob@example.com"],
                                                  received + content(b"x@remote.example")))
             env.service.set_limits(SubmissionLimits(max_hop_count=2))
-            env.service.configure([ConnectorRuntime(c, core_config(c, "mx.test", None, env.service.limits.max_hop_count),
-                                                    None) for c in [connector()]], ["example.com"])
+            hops = env.service.limits.max_hop_count
+            env.service.configure([ConnectorRuntime(c, core_config(c, "mx.test", None, hops), None)
+                                   for c in [connector()]], ["example.com"])
             client, _ = await connect(env.port)  # a new session gets the new limit
             await client.send(b"EHLO client.example")
             assert await send(client, b"x@remote.example", [b"bob@example.com"],

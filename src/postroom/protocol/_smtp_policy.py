@@ -50,7 +50,8 @@ class SendAs:
         return f"SendAs({sorted(self.addresses)}, domains={sorted(self.domains)})"
 
 
-_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+)*")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
+_DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
 
 
 def _unquoted(address: str) -> str:
@@ -127,7 +128,7 @@ class HeaderScan:
                     end = len(head)
                     break
                 end = crlf + 2
-                if head[end:end + 1] not in (b" ", b"\t"):
+                if end >= len(head) or head[end] not in (32, 9):  # not SP or HTAB: the next field
                     end = crlf
                     break
             raw = bytes(head[match.end():end]).replace(b"\r\n", b"")
@@ -157,7 +158,8 @@ def _strip_comments(text: str) -> str | None:
             if depth == 0:
                 return None
             depth -= 1
-            out.append(" ") if depth == 0 else None
+            if depth == 0:
+                out.append(" ")  # a comment separates like a space
         elif depth == 0:
             quoted = char == '"'
             out.append(char)
@@ -165,7 +167,9 @@ def _strip_comments(text: str) -> str | None:
 
 
 def _split_outside_quotes(text: str, separators: str) -> list[str]:
-    parts, current, quoted, escaped, angle = [], [], False, False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = angle = False
     for char in text:
         if escaped:
             escaped = False
