@@ -11,7 +11,7 @@ from postroom.server.smtp import ConnectorRuntime, core_config
 from postroom.server.submission import SubmissionLimits, SubmissionQuota
 
 from .test_smtp_session import (
-    ACCEPTED, AUTH_OK, RCPT_OK, SENDER_OK, START_DATA, Client, connect, connector, plain, run, running,
+    ACCEPTED, AUTH_OK, RCPT_OK, SENDER_OK, START_DATA, Client, SlowStore, connect, connector, plain, run, running,
 )
 
 DENIED = b"550 5.7.1 Client does not have permission to send as this sender\r\n"
@@ -167,6 +167,28 @@ def test_reservations_are_given_back_when_no_message_is_stored(tmp_path):
                                                  [b"bob@example.com", b"alice@example.com"], content()))
             assert env.service.quota.counts("alice@example.com") == {
                 "messages_minute": 1, "messages_day": 0, "recipients_minute": 2, "recipients_day": 2}
+
+    run(main())
+
+
+def test_a_message_being_stored_when_the_client_leaves_still_counts(tmp_path):
+    async def main():
+        async with running(tmp_path, connector(**SUBMISSION), wrap=lambda s: SlowStore(s, 0.3)) as env:
+            env.service.set_limits(SubmissionLimits(message_rate_per_minute=1))
+            client = await login(env.port)
+            assert await client.send(b"MAIL FROM:<alice@example.com>", b"RCPT TO:<bob@example.com>") == RCPT_OK
+            assert await client.send(b"DATA") == START_DATA
+            client.writer.write(content() + b".\r\n")
+            await client.writer.drain()
+            await asyncio.sleep(0.1)  # the store is writing it
+            client.writer.close()
+            for _ in range(100):
+                if await env.messages("bob@example.com"):
+                    break
+                await asyncio.sleep(0.02)
+            assert len(await env.messages("bob@example.com")) == 1
+            assert env.service.quota.counts("alice@example.com")["messages_minute"] == 1
+            assert await (await login(env.port)).send(b"MAIL FROM:<alice@example.com>") == msg_rate(1)
 
     run(main())
 

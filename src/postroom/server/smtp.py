@@ -457,6 +457,9 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.tls_started()
 
     def released(self) -> None:
+        if self.ticket is not None and self.conn is not None and self.conn.state is State.DELIVERING:
+            self.service.quota.commit(self.ticket)  # being stored as the client left: it counts
+            self.ticket = None
         self._release_ticket()  # the connection ended before its message was stored
         if self.spool is not None:  # the connection ended mid-message
             self.spool.remove()
