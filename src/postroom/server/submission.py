@@ -124,11 +124,13 @@ class SubmissionQuota:
         """New limits apply to the next reservation; what was counted stays counted."""
         self.limits = limits
 
-    def _reserve(self, ticket: Ticket, checks: list[tuple[Window, int, Reply]]) -> Reply | None:
+    def _reserve(self, ticket: Ticket, what: str, unit: str,
+                 checks: tuple[tuple[Window, int, str], ...]) -> Reply | None:
+        """Reserve one in every window with a limit, or none at all: the refusal of the first full one."""
         now = self.clock()
-        for window, limit, refusal in checks:
+        for window, limit, period in checks:
             if limit and window.total(now) + 1 > limit:
-                return refusal
+                return _refusal(what, ticket.mailbox, limit, unit, period)
         for window, limit, _ in checks:
             if limit:
                 ticket.held.append((window, window.add(now)))
@@ -144,12 +146,9 @@ class SubmissionQuota:
         if usage is None:
             usage = self._usage[key] = Usage()
         ticket = Ticket(key)
-        refused = self._reserve(ticket, [
-            (usage.messages_minute, limits.message_rate_per_minute,
-             _refusal("Message", mailbox, limits.message_rate_per_minute, "messages", "minute")),
-            (usage.messages_day, limits.message_rate_per_day,
-             _refusal("Message", mailbox, limits.message_rate_per_day, "messages", "day")),
-        ])
+        refused = self._reserve(ticket, "Message", "messages", (
+            (usage.messages_minute, limits.message_rate_per_minute, "minute"),
+            (usage.messages_day, limits.message_rate_per_day, "day")))
         return refused if refused is not None else ticket
 
     def add_recipient(self, ticket: Ticket) -> Reply | None:
@@ -158,12 +157,9 @@ class SubmissionQuota:
         if usage is None:  # swept meanwhile (nothing held: the limits were 0)
             usage = self._usage[ticket.mailbox] = Usage()
         limits = self.limits
-        return self._reserve(ticket, [
-            (usage.recipients_minute, limits.recipient_rate_per_minute,
-             _refusal("Recipient", ticket.mailbox, limits.recipient_rate_per_minute, "recipients", "minute")),
-            (usage.recipients_day, limits.recipient_rate_per_day,
-             _refusal("Recipient", ticket.mailbox, limits.recipient_rate_per_day, "recipients", "day")),
-        ])
+        return self._reserve(ticket, "Recipient", "recipients", (
+            (usage.recipients_minute, limits.recipient_rate_per_minute, "minute"),
+            (usage.recipients_day, limits.recipient_rate_per_day, "day")))
 
     def commit(self, ticket: Ticket) -> None:
         """The message was stored: what it reserved stays counted."""
