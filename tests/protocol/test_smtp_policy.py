@@ -11,9 +11,9 @@ from test_smtp import (
 )
 from test_smtp_spool import converse_taking
 
+from postroom.protocol._smtp_policy import HeaderScan, from_addresses
 from postroom.protocol.smtp import (
-    NEED_DATA, Authenticate, CheckSender, Deliver, HeaderScan, LocalProtocolError, SendAs, SmtpConfig, SmtpServer,
-    from_addresses, reply,
+    NEED_DATA, Authenticate, CheckSender, Deliver, LocalProtocolError, SendAs, SmtpConfig, SmtpServer, reply,
 )
 
 DENIED = b"550 5.7.1 Client does not have permission to send as this sender\r\n"

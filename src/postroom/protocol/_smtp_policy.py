@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-__all__ = ["HeaderScan", "SendAs", "from_addresses"]
+from ._smtp_replies import HOP_COUNT_EXCEEDED, SEND_AS_DENIED, Reply
+
+__all__ = ["HeaderScan", "SendAs", "content_refusal", "from_addresses"]
 
 _RECEIVED = re.compile(rb"^received[ \t]*:", re.I | re.M)  # a field, not a continuation line
 _FROM = re.compile(rb"^from[ \t]*:", re.I | re.M)
@@ -40,6 +42,7 @@ class SendAs:
         self.domains: frozenset[str] = frozenset(domains)
 
     def permits(self, address: str) -> bool:
+        """Whether the session may send as `address` (never as the null reverse-path "")."""
         address = _unquoted(address).lower()
         if address in self.addresses:
             return True
@@ -216,3 +219,19 @@ def from_addresses(value: str) -> list[str] | None:
             return None
         found.append(address)
     return found
+
+
+def content_refusal(headers: HeaderScan, content: bytes | memoryview, max_hop_count: int,
+                    send_as: SendAs | None) -> Reply | None:
+    """The refusal of a complete message (`content`: what follows the pieces `headers` was fed),
+    or None: past the hop limit, or (`send_as` of an authenticated session) a From field naming
+    an address it may not send as."""
+    headers.feed(content)  # nothing is read once the header section is complete
+    if headers.received_count() > max_hop_count:
+        return HOP_COUNT_EXCEEDED
+    if send_as is not None:
+        for value in headers.from_fields():
+            addresses = from_addresses(value)
+            if not addresses or not all(send_as.permits(a) for a in addresses):
+                return SEND_AS_DENIED
+    return None

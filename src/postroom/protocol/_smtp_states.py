@@ -13,7 +13,7 @@ from typing import Callable, ClassVar
 from . import sasl
 from ._common import Phase
 from ._smtp_content import NO_CONTENT, ChunkedContent, DataReader, NoContent
-from ._smtp_policy import HeaderScan, SendAs
+from ._smtp_policy import SendAs
 from ._smtp_types import Envelope, State
 
 __all__ = [
@@ -38,7 +38,7 @@ class Client:
 class Transaction:
     """One mail transaction, from MAIL to delivery or reset (internal, mutable)."""
 
-    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "headers")
+    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8")
 
     def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool) -> None:
         self.sender = sender
@@ -46,7 +46,6 @@ class Transaction:
         self.size_declared = size_declared
         self.body = body
         self.smtputf8 = smtputf8
-        self.headers = HeaderScan()  # the message's header section, as its content arrives
 
     def envelope(self, client: Client, tls: bool) -> Envelope:
         # RFC 3848 names; it defines no TLS or AUTH variant of plain SMTP (HELO).

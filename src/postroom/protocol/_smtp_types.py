@@ -169,4 +169,6 @@ WAITING_STATES = frozenset(
     {State.AUTHENTICATING, State.TLS_NEGOTIATING, State.CHECKING_SENDER, State.CHECKING_RECIPIENT,
      State.DELIVERING}
 )
-
+#: States in which `shutdown()` answers 421 4.3.2 and closes at once: no command is being
+#: answered and no content is arriving (DATA, BDAT and CHUNKING run to the end of the message).
+SHUTDOWN_STATES = frozenset({State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.SASL})
