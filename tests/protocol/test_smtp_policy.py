@@ -5,6 +5,8 @@ size and answering order (test_smtp.run)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_smtp import (
     ALICE_PLAIN, EHLO, GO_AHEAD, HELLO, MAIL, NEED_MAIL, RCPT_OK, SENDER_OK, TO_ALICE, ehlo_reply, plain, queued,
     run,
@@ -232,9 +234,11 @@ def test_header_scan_stops_at_the_empty_line_in_any_pieces():
             scan.feed(content[i:i + size])
         assert scan.done and scan.header == b"Received: a\r\n b\r\nFrom: x@y\r\n", size
         assert scan.received_count() == 1 and scan.from_fields() == [" x@y"]
-    empty = HeaderScan()
-    empty.feed(b"\r\nReceived: x\r\n")
-    assert empty.done and empty.received_count() == 0
+    for size in (1, 2, 3, 100):  # no header fields: the content starts with the empty line
+        empty, content = HeaderScan(), b"\r\nReceived: x\r\nFrom: y@z\r\n\r\n"
+        for i in range(0, len(content), size):
+            empty.feed(content[i:i + size])
+        assert empty.done and empty.header == b"" and empty.received_count() == 0, size
 
 
 def test_header_scan_reads_at_most_its_limit():
@@ -248,3 +252,21 @@ def test_a_whole_delivered_message_is_unchanged_by_the_scan():
     r = submit(TX + data(content))
     assert [bytes(d) for d in r.delivered] == [content]
     assert [e for e in r.events if isinstance(e, Deliver)][0].envelope.authenticated == "alice"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"Received: x", b"From: a@b", b" ", b"y"]), max_size=30),
+       st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=10))
+def test_header_scan_in_any_pieces_equals_the_scan_of_the_whole(parts, sizes):
+    content = b"".join(parts)
+    whole, pieces = HeaderScan(), HeaderScan()
+    whole.feed(content)
+    position, turn = 0, 0
+    while position < len(content):
+        size = sizes[turn % len(sizes)]
+        pieces.feed(content[position:position + size])
+        position, turn = position + size, turn + 1
+    assert (pieces.header, pieces.done) == (whole.header, whole.done)
+    end = content.find(b"\r\n\r\n")
+    expected = b"" if content.startswith(b"\r\n") else content if end < 0 else content[:end + 2]
+    assert whole.header == expected

@@ -101,8 +101,8 @@ class HeaderScan:
     @staticmethod
     def _end_in(head: bytearray, piece: bytes, before: int) -> int:
         """Where the header section ends in head + piece (before the empty line's CRLF), or -1."""
-        if before == 0 and piece.startswith(b"\r\n"):
-            return 0  # no header fields at all
+        if before < 2 and (bytes(head) + piece[:2]).startswith(b"\r\n"):
+            return 0  # no header fields at all (the content starts with the empty line)
         start = max(before - 3, 0)
         joined = bytes(head[start:]) + piece[:3] if before else b""
         if joined:
