@@ -208,6 +208,7 @@ def test_send_as_grants():
     assert grants.permits("noreply@apps.example") and grants.permits('"noreply"@apps.example')
     assert not grants.permits("x@sub.apps.example") and not grants.permits("@apps.example")
     assert not grants.permits("") and not grants.permits("carol@example.com")
+    assert not SendAs("").permits("")  # never the null reverse-path, whatever the login
 
 
 @pytest.mark.parametrize("value, addresses", [

@@ -45,7 +45,7 @@ class SendAs:
         """Whether the session may send as `address` (never as the null reverse-path "")."""
         address = _unquoted(address).lower()
         if address in self.addresses:
-            return True
+            return bool(address)
         local, at, domain = address.rpartition("@")
         return bool(at and local and domain in self.domains)
 
