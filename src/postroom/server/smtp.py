@@ -320,6 +320,17 @@ class SmtpSession(Session[SmtpServer]):
         self._rate_limited(outcome)
         self.conn.sender_rejected(outcome)
 
+    def _reserve_recipient(self) -> Reply | None:
+        """Count a recipient about to be accepted against the mailbox's rate limits: None, or
+        the 450 4.7.0 to answer. Call it with no await between it and the answer (atomic);
+        every recipient an authenticated session may get accepted goes through it."""
+        if self.ticket is None:  # an anonymous session: no per-mailbox limits
+            return None
+        refused = self.service.quota.add_recipient(self.ticket)
+        if refused is not None:
+            self._rate_limited(refused)
+        return refused
+
     def _rate_limited(self, refusal: Reply) -> None:
         text = refusal.to_bytes().decode().strip()[:200]
         log.info("smtp session %s from %s: %s", self.id, self.remote_ip, text)
@@ -334,9 +345,8 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.recipient_rejected(TEMPORARY_FAILURE)
             return
         if isinstance(found, Mailbox):
-            refused = self.service.quota.add_recipient(self.ticket) if self.ticket is not None else None
-            if refused is not None:  # counted and refused in one step, after the last await: atomic
-                self._rate_limited(refused)
+            refused = self._reserve_recipient()
+            if refused is not None:
                 self.conn.recipient_rejected(refused)
                 return
             self.resolved[event.address] = found
