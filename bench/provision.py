@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass
 
 DOMAIN = "bench.test"
+# mailload's MAIL FROM and From for authenticated submission (its --mail-from default): each
+# bench mailbox may send as it (an authenticated session may otherwise send only as itself).
+BENCH_SENDER = "loadgen@bench.test"
 SERVER = "BENCH"
 # The two receive connectors `postroom init` creates, by the name the bench uses for each.
 CONNECTORS = {"default": f"Default {SERVER}", "client": f"Client {SERVER}"}
@@ -108,6 +111,7 @@ def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key:
     if via_cli:
         for user in users:
             cli("mailbox", "new", user.address, "--password-stdin", stdin=user.password + "\n")
+            cli("mailbox", "set", user.address, "--send-as", BENCH_SENDER)
             cli("mailbox", "import", user.address, user.maildir)
     else:
         asyncio.run(_mailboxes_in_process(data, users, log))
@@ -184,6 +188,7 @@ async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:
     # The same calls `postroom mailbox new --password-stdin` and `postroom mailbox import` make.
     from postroom.datadir import read_local_server
     from postroom.service import LOCAL_OPERATOR, Context
+    from postroom.model import MailboxFeatures
     from postroom.service import mailboxes as mailbox_ops
     from postroom.storage import open_store
 
@@ -196,6 +201,7 @@ async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:
         async def one(user: KitUser) -> None:
             async with sem:
                 await mailbox_ops.new_mailbox(ctx, user.address, user.password)
+            await mailbox_ops.set_mailbox(ctx, user.address, MailboxFeatures.changes(send_as=BENCH_SENDER))
             await mailbox_ops.import_messages(ctx, user.address, user.maildir)
 
         await asyncio.gather(*(one(u) for u in users))

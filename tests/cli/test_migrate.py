@@ -143,3 +143,11 @@ def test_migrate_refuses_bad_targets_and_sources(admin, tmp_path):
     assert "store" in error and "secret" not in error
     assert "postroom init" in migrate(admin, tmp_path / "nothing", "postgresql://postgres@127.0.0.1:5432/x", code=2)
     assert "embedded" in (admin.data / "node.json").read_text() or "store" not in (admin.data / "node.json").read_text()
+
+
+def test_send_as_grants_move_too(admin, url):
+    admin.new_mailbox("crm@example.com", "crm-pw-1")
+    admin.ok("mailbox", "set", "crm@example.com", "--send-as", "sales@example.com,*@apps.example")
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("mailbox", "show", "crm@example.com")["send_as"] == ["sales@example.com", "*@apps.example"]

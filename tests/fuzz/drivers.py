@@ -146,11 +146,16 @@ FQDN = SMTP_CONFIG.fqdn.encode()
 def smtp_answer(conn: S.SmtpServer, ev: Any) -> None:
     if isinstance(ev, S.Authenticate):
         if ev.password == "good":
-            conn.auth_succeeded()
+            conn.auth_succeeded(S.SendAs(ev.username, ["a@b", "*@b.example"]))  # the corpus's senders
         else:
             conn.auth_failed(S.AuthFailure.BAD_CREDENTIALS)
     elif isinstance(ev, S.StartTls):
         conn.tls_started()
+    elif isinstance(ev, S.CheckSender):
+        if ev.sender.lower().startswith("slow"):
+            conn.sender_rejected(S.reply(450, "4.7.0", "Message rate limit exceeded"))
+        else:
+            conn.sender_accepted()
     elif isinstance(ev, S.CheckRecipient):
         if ev.address.lower().startswith("bad"):
             conn.recipient_rejected(S.UNKNOWN_MAILBOX)

@@ -17,8 +17,8 @@ from conversation import converse
 from postroom.protocol import pop3
 from postroom.protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, TRANSITIONS, UNKNOWN_MAILBOX, Authenticate,
-    AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, LocalProtocolError, Reply, SmtpConfig, SmtpServer,
-    StartTls, State, reply,
+    AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Envelope, LocalProtocolError, Reply, SendAs,
+    SmtpConfig, SmtpServer, StartTls, State, reply,
 )
 
 # ------------------------------------------------------------------------------ fixtures
@@ -38,6 +38,7 @@ UNKNOWN = b"500 5.5.2 Command not recognized\r\n"
 TOO_LONG = b"500 5.5.2 Line too long\r\n"
 BAD_TEXT = b"500 5.5.2 Command is not valid UTF-8 text\r\n"
 MAIL_SYNTAX = b"501 5.5.4 Syntax: MAIL FROM:<address>\r\n"
+THROTTLED = reply(450, "4.7.0", "Message rate limit exceeded; try again later")
 RCPT_SYNTAX = b"501 5.5.4 Syntax: RCPT TO:<address>\r\n"
 UNSUPPORTED = b"555 5.5.4 Unsupported parameter\r\n"
 TOO_BIG = b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"
@@ -102,7 +103,8 @@ class Result:
 
 
 def adapter_answer(conn: SmtpServer, ev, counter):
-    """The fake adapter: alice/secret and bob/pw log on, carol is disabled, flaky fails for
+    """The fake adapter: alice/secret and bob/pw log on (each may send as its own address at
+    example.com and any at remote.example; throttled@ is over its rate limit), carol is disabled, flaky fails for
     now; alice, bob and postmaster at example.com exist, busy@ fails for now, other domains
     are relayed nowhere; content containing FAIL does not fit in the store."""
     if isinstance(ev, Authenticate):
@@ -111,8 +113,12 @@ def adapter_answer(conn: SmtpServer, ev, counter):
         if ev.username == "carol" and ev.password == "pw":
             return lambda: conn.auth_failed("disabled")
         if {"alice": "secret", "bob": "pw"}.get(ev.username) == ev.password:
-            return conn.auth_succeeded
+            return lambda: conn.auth_succeeded(SendAs(f"{ev.username}@example.com", ["*@remote.example"]))
         return lambda: conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
+    if isinstance(ev, CheckSender):
+        if ev.sender.startswith("throttled@"):
+            return lambda: conn.sender_rejected(THROTTLED)
+        return conn.sender_accepted
     if isinstance(ev, CheckRecipient):
         local, _, domain = ev.address.rpartition("@")
         if ev.address.lower() == "postmaster":

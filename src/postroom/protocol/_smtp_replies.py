@@ -106,6 +106,9 @@ AUTH_CANCELLED = reply(501, "5.0.0", "Authentication cancelled")
 SIZE_EXCEEDED = reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
 TOO_MANY_RECIPIENTS = reply(452, "4.5.3", "Too many recipients")
 NO_VALID_RECIPIENTS = reply(554, "5.5.1", "No valid recipients")
+# Submission policy (_smtp_policy): not protocol errors, not counted.
+SEND_AS_DENIED = reply(550, "5.7.1", "Client does not have permission to send as this sender")
+HOP_COUNT_EXCEEDED = reply(554, "5.4.6", "Hop count exceeded - possible mail loop")
 EXPN_NOT_AVAILABLE = reply(502, "5.5.1", "EXPN not available")
 TLS_NOT_AVAILABLE = reply(502, "5.5.1", "STARTTLS not available")
 # Protocol errors: each counts towards max_errors.

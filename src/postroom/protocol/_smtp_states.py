@@ -13,11 +13,12 @@ from typing import Callable, ClassVar
 from . import sasl
 from ._common import Phase
 from ._smtp_content import NO_CONTENT, ChunkedContent, DataReader, NoContent
+from ._smtp_policy import SendAs
 from ._smtp_types import Envelope, State
 
 __all__ = [
     "CLOSED", "CONNECTED", "DELIVERING", "READY", "TLS_NEGOTIATING", "Authenticating",
-    "CheckingRecipient", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
+    "CheckingRecipient", "CheckingSender", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
     "ReadingData", "Sasl", "SmtpPhase", "Transaction",
 ]
 
@@ -25,12 +26,13 @@ __all__ = [
 class Client:
     """What the client told us that lasts beyond one transaction; STARTTLS forgets it all."""
 
-    __slots__ = ("helo", "esmtp", "user")
+    __slots__ = ("helo", "esmtp", "user", "send_as")
 
     def __init__(self) -> None:
         self.helo: str | None = None  # the HELO/EHLO domain; None before the greeting
         self.esmtp = False
         self.user: str | None = None  # the authenticated username
+        self.send_as: SendAs | None = None  # whom `user` may send as (set with it)
 
 
 class Transaction:
@@ -132,6 +134,13 @@ class Mail(InTransaction):
     """MAIL accepted, no recipient accepted yet."""
 
     kind = State.MAIL
+    __slots__ = ()
+
+
+class CheckingSender(InTransaction):
+    """MAIL of an authenticated session is out for checking (sender_accepted / _rejected)."""
+
+    kind = State.CHECKING_SENDER
     __slots__ = ()
 
 

@@ -37,6 +37,7 @@ from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
 from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
+from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
 log = logging.getLogger("postroom.node")
@@ -300,10 +301,18 @@ class Node:
             self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
         return keys
 
+    async def _submission_limits(self) -> SubmissionLimits:
+        """This server's submission limits (rates per mailbox, hop limit). The defaults until the
+        transport settings (`postroom transport set`) hold them: the integration reads
+        `get_transport_settings(self.server)` here and maps its fields onto SubmissionLimits."""
+        return self.smtp.limits
+
     async def _configure_smtp(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "smtp")
         connectors = await self.store.list_connectors(self.server)
         fqdn = (await self.store.get_server(self.server)).fqdn
+        self.smtp.set_limits(await self._submission_limits())
+        hops = self.smtp.limits.max_hop_count
         running = service.status == ServiceStatus.RUNNING
         runtimes: list[ConnectorRuntime] = []
         self.connector_errors = {}
@@ -322,7 +331,7 @@ class Node:
                                max_directory_size=connector.protocol_log_max_directory_size)
             plog = self._protocol_log(f"smtp/{connector.name}", connector.protocol_log, "SMTP", limits,
                                       connector.name)
-            runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls), tls, plog))
+            runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls, hops), tls, plog))
         for name in [n for n in self.protocol_logs if n.startswith("smtp/")]:
             if not any(r.protocol_log is self.protocol_logs[name] for r in runtimes):
                 self._protocol_log(name, False, "SMTP")

@@ -5,6 +5,11 @@ connector on that binding whose remote IP ranges hold the client's address most
 specifically (Exchange's rule). The connector decides everything about the session: TLS,
 AUTH, who may send, limits, timeouts, banner and FQDN. Settings changes apply to new
 connections at once; sessions keep the rules they started with.
+
+Submission policy (server/submission.py, protocol/_smtp_policy.py): an authenticated session
+may send only as its mailbox and the mailbox's send-as grants (the core checks MAIL FROM and
+the header From), within the node's per-mailbox rate limits (reserved at MAIL and RCPT,
+counted once stored); every message is refused beyond the hop limit.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
-    CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
+    CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs, SmtpConfig, SmtpServer, StartTls, State,
 )
 from ..storage import DeliveryStore, SpooledBody
 from . import delivery
@@ -31,10 +36,12 @@ from .metrics import Metrics
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
 from .spool import SPOOL_THRESHOLD, Spool
+from .submission import SubmissionLimits, SubmissionQuota, Ticket
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
+OUTSIDE_TRANSACTION = frozenset({State.CONNECTED, State.READY, State.CLOSED})
 CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
 
 
@@ -76,7 +83,8 @@ class ConnectorRuntime:
         return best
 
 
-def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None) -> SmtpConfig:
+def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None,
+                max_hop_count: int = SubmissionLimits.max_hop_count) -> SmtpConfig:
     groups = set(connector.permission_groups)
     return SmtpConfig(
         fqdn=connector.fqdn or fqdn,
@@ -88,6 +96,7 @@ def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | No
         offer_basic=connector.offers_basic() and PermissionGroup.USERS.value in groups,
         basic_requires_tls=connector.basic_requires_tls(),
         anonymous_allowed=PermissionGroup.ANONYMOUS.value in groups,
+        max_hop_count=max_hop_count,
     )
 
 
@@ -114,6 +123,18 @@ class SmtpService:
         self.stopping = False  # the node is shutting down: sessions are being drained
         self.guard = AbuseGuard()  # the node shares its own with POP3
         self.metrics = Metrics()  # the node shares its own with POP3 and the admin service
+        # Per-mailbox submission rate limits; the node installs this server's limits (set_limits).
+        self.quota = SubmissionQuota()
+
+    @property
+    def limits(self) -> SubmissionLimits:
+        return self.quota.limits
+
+    def set_limits(self, limits: SubmissionLimits) -> None:
+        """Install this server's submission limits: rates apply to the next MAIL/RCPT at once;
+        the hop limit to connectors configured after this (the node calls it before building
+        its connector runtimes with `core_config(..., limits.max_hop_count)`)."""
+        self.quota.configure(limits)
 
     def configure(self, runtimes: list[ConnectorRuntime], domains: list[str]) -> None:
         routes: dict[str, list[ConnectorRuntime]] = {}
@@ -187,6 +208,7 @@ class SmtpSession(Session[SmtpServer]):
         self.counted = False
         self.user: str | None = None
         self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
+        self.ticket: Ticket | None = None  # the transaction's rate-limit reservations (authenticated)
         self.spool: Spool | None = None  # the start of the message being received, once it spools
 
     def admit(self) -> bool:
@@ -215,7 +237,9 @@ class SmtpSession(Session[SmtpServer]):
             self._log(">", line[:200])
 
     def handle(self, event: Any) -> bool:
-        if isinstance(event, CheckRecipient):
+        if isinstance(event, CheckSender):
+            self._check_sender(event)
+        elif isinstance(event, CheckRecipient):
             self.spawn(self._check_recipient(event))
         elif isinstance(event, Deliver):
             spool, self.spool = self.spool, None
@@ -242,6 +266,8 @@ class SmtpSession(Session[SmtpServer]):
     def pump(self) -> None:
         super().pump()
         conn = self.conn
+        if self.ticket is not None and conn is not None and conn.state in OUTSIDE_TRANSACTION:
+            self._release_ticket()  # the transaction ended without a stored message (RSET, a refusal)
         if (conn is not None and self.service.spool_dir is not None
                 and (self.spool is not None or conn.content_held > SPOOL_THRESHOLD)):
             try:
@@ -276,6 +302,40 @@ class SmtpSession(Session[SmtpServer]):
             self.pump()
 
     # event handlers ------------------------------------------------------------------
+    def _release_ticket(self) -> None:
+        if self.ticket is not None:
+            self.service.quota.release(self.ticket)
+            self.ticket = None
+
+    def _check_sender(self, event: CheckSender) -> None:
+        """MAIL of an authenticated session (its ownership checked by the core): reserve the
+        message against the mailbox's rate limits, in this one synchronous step."""
+        assert self.conn is not None and self.user is not None
+        self._release_ticket()  # the previous transaction ended without a stored message
+        outcome = self.service.quota.begin(self.user)
+        if isinstance(outcome, Ticket):
+            self.ticket = outcome
+            self.conn.sender_accepted()
+            return
+        self._rate_limited(outcome)
+        self.conn.sender_rejected(outcome)
+
+    def _reserve_recipient(self) -> Reply | None:
+        """Count a recipient about to be accepted against the mailbox's rate limits: None, or
+        the 450 4.7.0 to answer. Call it with no await between it and the answer (atomic);
+        every recipient an authenticated session may get accepted goes through it."""
+        if self.ticket is None:  # an anonymous session: no per-mailbox limits
+            return None
+        refused = self.service.quota.add_recipient(self.ticket)
+        if refused is not None:
+            self._rate_limited(refused)
+        return refused
+
+    def _rate_limited(self, refusal: Reply) -> None:
+        text = refusal.to_bytes().decode().strip()[:200]
+        log.info("smtp session %s from %s: %s", self.id, self.remote_ip, text)
+        self.note(f"rate limited: {text}")
+
     async def _check_recipient(self, event: CheckRecipient) -> None:
         assert self.conn is not None
         try:
@@ -285,6 +345,10 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.recipient_rejected(TEMPORARY_FAILURE)
             return
         if isinstance(found, Mailbox):
+            refused = self._reserve_recipient()
+            if refused is not None:
+                self.conn.recipient_rejected(refused)
+                return
             self.resolved[event.address] = found
             self.conn.recipient_accepted()
             return
@@ -309,6 +373,7 @@ class SmtpSession(Session[SmtpServer]):
                                 spool.error.strerror or spool.error)
                     reply = STORAGE_FULL if spool.full_disk else TEMPORARY_FAILURE
                     self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
+                    self._release_ticket()
                     self.conn.delivery_failed(reply)
                     return
             await self._deliver_message(event, started, spool)
@@ -344,18 +409,23 @@ class SmtpSession(Session[SmtpServer]):
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
             self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
+            self._release_ticket()
             self.conn.delivery_failed(reply)
             if isinstance(exc, StorageFull):  # best effort: the same full disk may refuse it too
                 for mailbox in mailboxes.values():
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
         if delivered:
+            if self.ticket is not None:
+                self.service.quota.commit(self.ticket)
+                self.ticket = None
             self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(mailboxes)} mailbox(es)")
             self.conn.delivered(queue_id)
             self.service.metrics.received(size, self.loop.time() - started)
             if self.service.activity is not None:
                 self.service.activity.record(SMTP_DELIVERED)
         else:
+            self._release_ticket()
             self.conn.delivery_failed(UNKNOWN_MAILBOX)
 
     def _tls_object(self) -> bool:
@@ -387,7 +457,7 @@ class SmtpSession(Session[SmtpServer]):
             return
         self.user = mailbox.address
         service.guard.succeeded(self.remote_ip)
-        self.conn.auth_succeeded()
+        self.conn.auth_succeeded(SendAs(mailbox.address, mailbox.send_as))
         service.login_event("succeeded", self.remote_ip, mailbox.address)
         self.note(f"authenticated as {mailbox.address}")
 
@@ -397,6 +467,10 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.tls_started()
 
     def released(self) -> None:
+        if self.ticket is not None and self.conn is not None and self.conn.state is State.DELIVERING:
+            self.service.quota.commit(self.ticket)  # being stored as the client left: it counts
+            self.ticket = None
+        self._release_ticket()  # the connection ended before its message was stored
         if self.spool is not None:  # the connection ended mid-message
             self.spool.remove()
             self.spool = None

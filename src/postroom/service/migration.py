@@ -145,6 +145,8 @@ async def _copy_mailboxes(source: Store, target: Store, report: MigrationReport,
         copy = await target.create_mailbox(mailbox.address, mailbox.display_name, mailbox.password_hash,
                                            enabled=mailbox.enabled, pop_enabled=mailbox.pop_enabled,
                                            imap_enabled=mailbox.imap_enabled)
+        if mailbox.send_as:
+            copy = await target.update_mailbox(mailbox.address, send_as=mailbox.send_as)
         digest = hashlib.sha256()
         messages = await source.list_messages(mailbox.id)
         for start in range(0, len(messages), BATCH):

@@ -215,8 +215,8 @@ class ConfigStore(ConfigReader, Protocol):
         audit: AuditNote | None = None,
     ) -> Mailbox: ...
     async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
-        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled (none:
-        nothing is written, `audit` neither)."""
+        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled and
+        send_as (a tuple of addresses or `*@domain`; none: nothing is written, `audit` neither)."""
     async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         """Removes its messages too."""
 

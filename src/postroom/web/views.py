@@ -62,6 +62,7 @@ class MailboxView(BaseModel):
     display_name: str
     enabled: bool
     pop_enabled: bool
+    send_as: list[str]  # Send As grants: addresses or *@domain
     password_set: bool
     created_at: str
 

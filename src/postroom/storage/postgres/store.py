@@ -28,7 +28,8 @@ from ..sql import org_settings as org
 from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, wire,
+    wire_parts,
 )
 from .base import bump_config, dollar, server_exists
 from .body import copy_spooled_body
@@ -283,7 +284,7 @@ class PostgresStore(PostgresOutbound, PostgresQueue):
         sql = dollar(f"UPDATE mailboxes SET {assignments} WHERE address = ? RETURNING {schema_sql.MAILBOX_COLUMNS}")
 
         async def write(conn: asyncpg.Connection) -> Mailbox:
-            row = await conn.fetchrow(sql, *changes.values(), address)
+            row = await conn.fetchrow(sql, *mailbox_values(changes), address)
             if row is None:
                 raise NotFound("mailbox", address)
             await bump_config(conn)

@@ -26,7 +26,8 @@ from ..sql import org_settings as org
 from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso, wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, utc_iso,
+    wire_parts,
 )
 from ..sql.values import wire as _wire
 from . import admin as admin_db
@@ -308,7 +309,7 @@ class SqliteStore(SqliteOutbound, SqliteQueue):
 
         def write(conn: sqlite3.Connection) -> Mailbox:
             cursor = conn.execute(
-                f"UPDATE mailboxes SET {assignments} WHERE address = ?", [*changes.values(), address]
+                f"UPDATE mailboxes SET {assignments} WHERE address = ?", [*mailbox_values(changes), address]
             )
             if cursor.rowcount == 0:
                 raise NotFound("mailbox", address)
