@@ -13,7 +13,8 @@ from ._common import LocalProtocolError
 from ._smtp_types import SmtpConfig
 
 __all__ = [
-    "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
+    "BAD_RECIPIENT_ADDRESS", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
+    "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
 ]
 
 MAX_REPLY_LINE = 512  # RFC 5321 4.5.3.1.5, CRLF included
@@ -88,6 +89,16 @@ def RELAY_DENIED(domain: str) -> Reply:  # noqa: N802 (a constant-like reply wit
     """No send connector routes `domain` (Exchange's 5.7.1 'Unable to relay'), with how to add one."""
     return reply(550, "5.7.1", f"Relaying to {domain} denied: no send connector for this domain "
                                f"(postroom send-connector new NAME --address-spaces {domain})")
+
+
+def RELAY_NOT_PERMITTED(domain: str) -> Reply:  # noqa: N802
+    """A session that may not relay: anonymous on a connector without anonymous-relay, or logged in
+    on one without the users group (Exchange's 5.7.1 'Unable to relay')."""
+    return reply(550, "5.7.1", f"Relaying to {domain} denied: log in (AUTH) on the submission connector "
+                               "to send to other domains")
+
+
+BAD_RECIPIENT_ADDRESS = reply(553, "5.1.3", "Recipient address is not a valid mailbox address")
 
 
 # ------------------------------------------------------------------------- core replies

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
-from ..model import Mailbox, TrackingEvent, TrackingEventId, normalise_address
+from ..model import Mailbox, OutboundSubmission, TrackingEvent, TrackingEventId, normalise_address
 from ..storage import DeliveryStore, SpooledBody
 
 log = logging.getLogger("postroom.smtp")
@@ -135,15 +135,17 @@ class Recipients:
 
 
 async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
-                  events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None) -> list[Mailbox]:
-    """One durable write of `head` + (`spooled` +) `data` for every mailbox; a mailbox removed
-    since RCPT gets a FAIL row and the others still get the message. Returns the mailboxes
-    that got it."""
+                  events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None,
+                  outbound: OutboundSubmission | None = None) -> list[Mailbox] | None:
+    """One durable write of `head` + (`spooled` +) `data` for every mailbox, and the queued copy
+    for the remote recipients (`outbound`), in one transaction; a mailbox removed since RCPT
+    gets a FAIL row and the others still get the message. Returns the mailboxes that got it,
+    or None when nothing was stored."""
     targets = list(mailboxes)
-    while targets:
+    while targets or outbound is not None:
         try:
             await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets),
-                                        head=head, spooled=spooled)
+                                        head=head, spooled=spooled, outbound=outbound)
             return targets
         except NotFound:  # someone removed a mailbox between RCPT and end of data
             still = [m for m in targets if await store.find_mailbox(m.address) is not None]
@@ -154,10 +156,12 @@ async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: byte
                                for m in gone]
             targets = still
     await store.append_tracking(events)
-    return []
+    return None
 
 
 def _deliver_rows(received: list[TrackingEvent], mailboxes: Sequence[Mailbox]) -> list[TrackingEvent]:
+    if not received or not mailboxes:
+        return []
     first = received[0]
     return [TrackingEvent(TrackingEventId.DELIVER, first.server, "STOREDRIVER", first.queue_id, first.message_id,
                           first.sender, m.address, "250 2.0.0 delivered", first.size, first.client_ip,

@@ -37,6 +37,9 @@ from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
 from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
+from .outbound.hops import HopDeliveries
+from .outbound.reports_queue import ReportSender
+from .outbound.worker import OutboundWorker
 from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
@@ -88,6 +91,12 @@ class Node:
         # failed-login delays and blocks; the stored policy is installed by reconcile
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
+        # Outbound delivery: the queue's worker runs while the SMTP (transport) service does.
+        self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
+        self.reports = ReportSender(store, server)
+        self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
+                                                            submit_report=self.reports.submit, metrics=self.metrics)
+        self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
@@ -111,6 +120,14 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
+
+    def _smtp_endpoints(self) -> set[tuple[str, int]]:
+        """Where this node's SMTP listens: an MX that is one of these is a mail loop."""
+        found = set()
+        for key in self.listeners:
+            if key[0] == "smtp":
+                found.add(parse_binding("binding", key[1]))
+        return found
 
     def _session_counts(self) -> dict[str, int]:
         return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
@@ -144,6 +161,7 @@ class Node:
         if self._task:
             await self._task
         await self.retention.stop()
+        await self.outbound.stop()
         await self._close_listeners(set(self.listeners))
         self.admin.close()
         await self.drain_sessions(grace)
@@ -301,19 +319,32 @@ class Node:
             self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
         return keys
 
-    async def _submission_limits(self) -> SubmissionLimits:
-        """This server's submission limits (rates per mailbox, hop limit). The defaults until the
-        transport settings (`postroom transport set`) hold them: the integration reads
-        `get_transport_settings(self.server)` here and maps its fields onto SubmissionLimits."""
-        return self.smtp.limits
+    async def _configure_outbound(self, running: bool, fqdn: str) -> None:
+        """The transport settings and send connectors: submission limits for the SMTP sessions,
+        routes and timers for the worker, which runs while the SMTP service does."""
+        transport = await self.store.get_transport_settings(self.server)
+        send_connectors = await self.store.list_send_connectors()
+        self.smtp.set_limits(SubmissionLimits(
+            message_rate_per_minute=transport.message_rate_limit_per_minute,
+            message_rate_per_day=transport.message_rate_limit_per_day,
+            recipient_rate_per_minute=transport.recipient_rate_limit_per_minute,
+            recipient_rate_per_day=transport.recipient_rate_limit_per_day,
+            max_hop_count=transport.max_hop_count))
+        self.smtp.send_connectors = send_connectors
+        self.reports.configure(send_connectors, await self.store.list_domains())
+        self.outbound.configure(transport, send_connectors, fqdn)
+        if running:
+            self.outbound.start()
+        elif self.outbound.running:
+            await self.outbound.stop()
 
     async def _configure_smtp(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "smtp")
         connectors = await self.store.list_connectors(self.server)
         fqdn = (await self.store.get_server(self.server)).fqdn
-        self.smtp.set_limits(await self._submission_limits())
-        hops = self.smtp.limits.max_hop_count
         running = service.status == ServiceStatus.RUNNING
+        await self._configure_outbound(running, fqdn)
+        hops = self.smtp.limits.max_hop_count
         runtimes: list[ConnectorRuntime] = []
         self.connector_errors = {}
         for connector in connectors:

@@ -18,21 +18,26 @@ import logging
 import ssl
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..activity import SMTP_DELIVERED, Activity
 from ..auth import Authenticator
-from ..errors import PostroomError, StorageFull
+from ..errors import PostroomError, StorageFull, ValidationError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
-from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
+from ..model import (
+    Mailbox, OutboundRecipient, OutboundSubmission, PermissionGroup, ReceiveConnector, SendConnector, TrackingEvent,
+    TrackingEventId, normalise_address, parse_ip_range, route,
+)
 from ..protocol.smtp import (
-    NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
-    CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs, SmtpConfig, SmtpServer, StartTls, State,
+    BAD_RECIPIENT_ADDRESS, NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
+    UNKNOWN_MAILBOX, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs,
+    SmtpConfig, SmtpServer, StartTls, State,
 )
 from ..storage import DeliveryStore, SpooledBody
 from . import delivery
 from .evidence import report_login
 from .metrics import Metrics
+from .outbound.hops import HopDeliveries
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
 from .spool import SPOOL_THRESHOLD, Spool
@@ -125,6 +130,10 @@ class SmtpService:
         self.metrics = Metrics()  # the node shares its own with POP3 and the admin service
         # Per-mailbox submission rate limits; the node installs this server's limits (set_limits).
         self.quota = SubmissionQuota()
+        # Outbound: the send connectors that route remote domains, and the node's delivery
+        # worker (told when mail was queued); the node installs both.
+        self.send_connectors: Sequence[SendConnector] = ()
+        self.outbound: Any = None
 
     @property
     def limits(self) -> SubmissionLimits:
@@ -208,6 +217,7 @@ class SmtpSession(Session[SmtpServer]):
         self.counted = False
         self.user: str | None = None
         self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
+        self.relayed: dict[str, str] = {}  # RCPT address -> the queue (next hop) it goes to
         self.ticket: Ticket | None = None  # the transaction's rate-limit reservations (authenticated)
         self.spool: Spool | None = None  # the start of the message being received, once it spools
 
@@ -352,9 +362,36 @@ class SmtpSession(Session[SmtpServer]):
             self.resolved[event.address] = found
             self.conn.recipient_accepted()
             return
-        reply = RELAY_DENIED(found[6:]) if found.startswith("relay:") else UNKNOWN_MAILBOX
+        reply = self._relay(event.address, found[6:]) if found.startswith("relay:") else UNKNOWN_MAILBOX
+        if reply is None:
+            self.conn.recipient_accepted()
+            return
         self.conn.recipient_rejected(reply)
         self._track_failure(event.sender, event.address, reply)
+
+    def _relay(self, address: str, domain: str) -> Reply | None:
+        """A recipient in a domain we do not accept: queued for a send connector if this session
+        may relay (None), else the refusal. Never an open relay: only a logged-in session on a
+        connector with the `users` group, or a client of an `anonymous-relay` connector (its
+        remote IP ranges are the application servers an admin listed), may relay."""
+        assert self.runtime is not None
+        groups = self.runtime.connector.permission_groups
+        allowed = (PermissionGroup.USERS.value in groups if self.user is not None
+                   else PermissionGroup.ANONYMOUS_RELAY.value in groups)
+        if not allowed:
+            return RELAY_NOT_PERMITTED(domain)
+        try:
+            address = normalise_address(address)
+        except ValidationError:
+            return BAD_RECIPIENT_ADDRESS
+        found = route(self.service.send_connectors, domain, self.service.node_name)
+        if found is None:
+            return RELAY_DENIED(domain)
+        refused = self._reserve_recipient()
+        if refused is not None:
+            return refused
+        self.relayed[address] = HopDeliveries.key(found)
+        return None
 
     def _track_failure(self, sender: str, recipient: str, reply: Reply) -> None:
         assert self.runtime is not None
@@ -389,7 +426,8 @@ class SmtpSession(Session[SmtpServer]):
             mailbox = self.resolved.get(address)
             if mailbox is not None:
                 mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
-        self.resolved = {}
+        remote = [(address.lower(), queue) for address, queue in self.relayed.items()]
+        self.resolved, self.relayed = {}, {}
         queue_id = delivery.new_queue_id()
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
         tls_version = ssl_object.version() if ssl_object is not None else None
@@ -401,10 +439,20 @@ class SmtpSession(Session[SmtpServer]):
         received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
                                   envelope.sender, m.address, "250 2.6.0", len(head) + size, self.remote_ip,
                                   self.runtime.name) for m in mailboxes.values()]
+        received += [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
+                                   envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
+                                   self.runtime.name) for address, _ in remote]
+        outbound = None
+        if remote:
+            outbound = OutboundSubmission(
+                envelope.sender, [OutboundRecipient(address, None, None, queue) for address, queue in remote],
+                smtputf8=envelope.smtputf8, body_8bit=envelope.body == "8BITMIME", submitter=self.user,
+                client_ip=self.remote_ip, origin_server=self.service.node_name, message_id_header=message_id,
+                queue_id=queue_id)
         spooled = SpooledBody(spool.path, spool.size) if spool is not None else None
         try:
             delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
-                                               head=head, spooled=spooled)
+                                               head=head, spooled=spooled, outbound=outbound)
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
@@ -415,11 +463,14 @@ class SmtpSession(Session[SmtpServer]):
                 for mailbox in mailboxes.values():
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
-        if delivered:
+        if delivered is not None:
+            if remote and self.service.outbound is not None:
+                self.service.outbound.notify()
             if self.ticket is not None:
                 self.service.quota.commit(self.ticket)
                 self.ticket = None
-            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(mailboxes)} mailbox(es)")
+            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(delivered)} mailbox(es)"
+                      + (f" and {len(remote)} remote recipient(s)" if remote else ""))
             self.conn.delivered(queue_id)
             self.service.metrics.received(size, self.loop.time() - started)
             if self.service.activity is not None:

@@ -18,8 +18,9 @@ from typing import Callable, Sequence
 from cryptography import x509
 
 from ...dane import TlsaRecord, check_tlsa
+from ...protocol._common import _Sentinel
 from ...protocol.smtp_client import (
-    NEED_DATA, AuthDone, Capabilities, Closed, ContentDone, EhloDone, Envelope, Event, Greeting, ProtocolViolation,
+    AuthDone, Capabilities, Closed, ContentDone, EhloDone, Envelope, Event, Greeting, ProtocolViolation,
     RecipientsDone, Reply, SmtpClient, State, TlsReady, local_reply,
 )
 
@@ -243,8 +244,7 @@ class ClientConnection:
         while True:
             await self.flush()
             event = self.core.next_event()
-            if event is not NEED_DATA:
-                assert not isinstance(event, type(NEED_DATA))
+            if not isinstance(event, _Sentinel):
                 return event
             try:
                 data = await asyncio.wait_for(self.reader.read(READ_SIZE), self.timeout)

@@ -58,7 +58,8 @@ def password_purpose(name: str) -> str:
 
 class HopDeliveries:
     def __init__(self, store: Any, server: str, data_dir: str, *,
-                 own_endpoints: Callable[[], set[tuple[str, int]]] = set, resolver_factory: Callable[..., Resolver] = Resolver,
+                 own_endpoints: Callable[[], set[tuple[str, int]]] = set,
+                 resolver_factory: Callable[..., Resolver] = Resolver,
                  connect_timeout: float = 30.0) -> None:
         self.store = store
         self.server = server
@@ -88,7 +89,8 @@ class HopDeliveries:
 
     @staticmethod
     def key(found: Any) -> str:
-        if found.delivery_type == QueueKey.smart_host(found.connector.name).delivery_type and not found.connector.dns_routing:
+        """The queue (next hop) of a route: one per smart-host connector, one per domain and DNS connector."""
+        if not found.connector.dns_routing:
             return QueueKey.smart_host(found.connector.name).name
         return QueueKey.dns(found.next_hop_domain, found.connector.name).name
 
@@ -148,7 +150,8 @@ class HopDeliveries:
         targets: list[tuple[Target, TlsPolicy]] = []
         for host in answer.hosts:
             tlsa: tuple[Any, ...] = ()
-            if connector.dane and self._dns_servers and (answer.authenticated or answer.implicit) and host.authenticated:
+            secure = (answer.authenticated or answer.implicit) and host.authenticated
+            if connector.dane and self._dns_servers and secure:
                 found = await self.resolver.tlsa(host.name, connector.port)
                 if found.error is not None and found.authenticated is False and found.error.temporary:
                     # RFC 7672 2.2: a secure host whose TLSA lookup fails is not used

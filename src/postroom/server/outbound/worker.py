@@ -70,8 +70,7 @@ class OutboundWorker:
 
     def __init__(self, store: Any, server: str, *, hops: Any, submit_report: Callable[..., Any],
                  clock: Callable[[], float] = time.time, lease_seconds: int = LEASE_SECONDS,
-                 poll_interval: float = POLL_INTERVAL, tracking_sink: Callable[[list[TrackingEvent]], None] | None = None,
-                 metrics: Any = None) -> None:
+                 poll_interval: float = POLL_INTERVAL, metrics: Any = None) -> None:
         self.store = store
         self.server = server
         self.holder = f"{server}/{id(self):x}"
