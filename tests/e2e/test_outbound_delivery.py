@@ -134,9 +134,12 @@ def test_a_message_for_a_remote_domain_is_relayed_to_its_mx(lab):
     data = wait_until(lambda: _dumped(dump, "relayed-one"), 15, "the sink to receive the message")
     assert b"hello relayed-one" in data
     assert b"Return-Path:" not in data  # RFC 5321 4.4: only the final delivery adds it
-    rows = node.cli_json("log", "tracking", "--recipient", "bob@mx-ok.test")
-    events = [r["event_id"] for r in rows]
-    assert "RECEIVE" in events and "SEND" in events
+
+    def events() -> list[str]:
+        return [r["event_id"] for r in node.cli_json("log", "tracking", "--recipient", "bob@mx-ok.test")]
+
+    wait_until(lambda: "SEND" in events(), 10, "the SEND tracking row")
+    assert "RECEIVE" in events()
 
 
 def test_the_second_mx_takes_it_when_the_first_refuses_connections(lab):

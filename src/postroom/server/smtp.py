@@ -100,7 +100,7 @@ def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | No
         require_tls=connector.require_tls,
         offer_basic=connector.offers_basic() and PermissionGroup.USERS.value in groups,
         basic_requires_tls=connector.basic_requires_tls(),
-        anonymous_allowed=PermissionGroup.ANONYMOUS.value in groups,
+        anonymous_allowed=bool({PermissionGroup.ANONYMOUS.value, PermissionGroup.ANONYMOUS_RELAY.value} & set(groups)),
         max_hop_count=max_hop_count,
     )
 

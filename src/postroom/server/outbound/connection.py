@@ -242,8 +242,8 @@ class ClientConnection:
     async def event(self) -> Event:
         """Write what the core has to send, then read until it has an event."""
         while True:
-            await self.flush()
             event = self.core.next_event()
+            await self.flush()  # what the event or its reply made the core write (the next RCPT, say)
             if not isinstance(event, _Sentinel):
                 return event
             try:

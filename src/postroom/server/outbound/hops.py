@@ -26,6 +26,7 @@ from ...model.queue import QueueKey
 from ...protocol.smtp_client import Envelope, RecipientSpec, Reply, local_reply
 from ...resolver import DnsError, DnsFailure, Resolver
 from .connection import ClientConnection, HostFailure, Target, TlsPolicy
+from .message import without_return_path
 from .schedule import CONNECTION
 from .worker import MessageAttempt, Outcome, outcome_of
 
@@ -309,11 +310,12 @@ class HopDelivery:
                 reply = local_reply(451, "4.3.0", f"queued message unreadable: {exc.message}")
                 job.done(job.attempt, [outcome_of(r, reply) for r in job.recipients])
                 return
+        body = without_return_path(job.attempt.body)
         envelope = Envelope(message.sender, [RecipientSpec(r.address, r.notify, r.orcpt) for r in job.recipients],
-                            message.size, body_8bit=message.body_8bit, smtputf8=message.smtputf8, ret=message.ret,
+                            len(body), body_8bit=message.body_8bit, smtputf8=message.smtputf8, ret=message.ret,
                             envid=message.envid)
         try:
-            replies = await conn.send(envelope, job.attempt.body)
+            replies = await conn.send(envelope, body)
         except (OSError, ConnectionError) as exc:
             reply = local_reply(451, "4.4.2", f"connection to {conn.target.host} lost: {exc}")
             replies = [reply] * len(job.recipients)

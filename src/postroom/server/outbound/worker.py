@@ -22,6 +22,7 @@ from ...model import (
     TrackingEventId, TransportSettings, route,
 )
 from ...protocol.smtp_client import Reply
+from .message import without_return_path
 from .reports import DELAYED, FAILED, RecipientOutcome, ReportInput, build_report, report_due
 from .schedule import CONNECTION, RECIPIENT, RetryPolicy, to_epoch, to_iso
 
@@ -90,6 +91,7 @@ class OutboundWorker:
         self._renewer: asyncio.Task[None] | None = None
         self._inflight: dict[str, MessageAttempt] = {}
         self._finishing: set[asyncio.Task[None]] = set()
+        self._counted_at = 0.0
 
     # ------------------------------------------------------------------ configuration
     def configure(self, settings: TransportSettings, connectors: Sequence[SendConnector], fqdn: str) -> None:
@@ -156,12 +158,24 @@ class OutboundWorker:
                     log.warning("outbound: cannot read the queue: %s", exc.message)
             for claim in claims:
                 self._dispatch(claim)
+            await self._count_queue()
             if claims and len(claims) >= min(room, 500):
                 continue  # more may be due
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
             except asyncio.TimeoutError:
                 pass
+
+    async def _count_queue(self) -> None:
+        """The queue-length gauge, read at most every few seconds."""
+        now = self.clock()
+        if self.metrics is None or now < self._counted_at + 5.0:
+            return
+        self._counted_at = now
+        try:
+            self.metrics.queue_counts(await self.store.queue_counts())
+        except PostroomError:
+            pass
 
     async def _renew_leases(self) -> None:
         while not self._stopping.is_set():
@@ -248,6 +262,11 @@ class OutboundWorker:
                                                 to_iso(self.policy.expires_at(arrival))))
             if self.metrics is not None:
                 self.metrics.outbound_result("deferred", None)
+        if (failed or delayed) and attempt.body is None:
+            try:  # the report quotes the message, which finish_attempt may remove
+                attempt.body = await self.store.read_queued_body(message.id)
+            except PostroomError:
+                attempt.body = b""
         try:
             await self.store.finish_attempt(message.id, self.holder, results, tracking)
         except (Conflict, NotFound) as exc:
@@ -268,10 +287,7 @@ class OutboundWorker:
 
     async def _report(self, attempt: MessageAttempt, outcomes: list[RecipientOutcome]) -> None:
         message = attempt.message
-        try:
-            original = attempt.body if attempt.body is not None else await self.store.read_queued_body(message.id)
-        except PostroomError:
-            original = b""
+        original = without_return_path(attempt.body or b"")
         data = build_report(ReportInput(message.sender, self.fqdn, message.id, message.created_at, outcomes,
                                         original, message.ret, message.envid, _subject(original)))
         try:
