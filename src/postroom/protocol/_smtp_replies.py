@@ -13,7 +13,7 @@ from ._common import LocalProtocolError
 from ._smtp_types import SmtpConfig
 
 __all__ = [
-    "BAD_RECIPIENT_ADDRESS", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
+    "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
     "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
 ]
 
@@ -96,9 +96,6 @@ def RELAY_NOT_PERMITTED(domain: str) -> Reply:  # noqa: N802
     on one without the users group (Exchange's 5.7.1 'Unable to relay')."""
     return reply(550, "5.7.1", f"Relaying to {domain} denied: log in (AUTH) on the submission connector "
                                "to send to other domains")
-
-
-BAD_RECIPIENT_ADDRESS = reply(553, "5.1.3", "Recipient address is not a valid mailbox address")
 
 
 # ------------------------------------------------------------------------- core replies

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import _smtp_replies as R
-from . import sasl
+from . import _smtp_replies as R, sasl
 from ._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ._smtp_content import ChunkedContent, DataReader
 from ._smtp_policy import SendAs, content_refusal
 from ._smtp_replies import (
-    BAD_RECIPIENT_ADDRESS, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX,
-    RemoteProtocolError, Reply, reply,
+    RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply,
+    reply,
 )
 from ._smtp_states import (
     CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, CheckingSender,
@@ -48,8 +47,7 @@ from ._smtp_types import (
 from .lines import TooLong
 
 __all__ = [
-    "BAD_RECIPIENT_ADDRESS", "NEED_DATA", "PAUSED", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL",
-    "TEMPORARY_FAILURE", "TRANSITIONS",
+    "NEED_DATA", "PAUSED", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE", "TRANSITIONS",
     "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CheckSender", "CloseConnection",
     "Deliver", "Envelope", "Event", "LocalProtocolError", "RemoteProtocolError", "Reply", "SendAs", "SmtpConfig",
     "SmtpServer", "StartTls", "State", "reply",

@@ -29,7 +29,7 @@ from ..model import (
     TrackingEventId, normalise_address, parse_ip_range, route,
 )
 from ..protocol.smtp import (
-    BAD_RECIPIENT_ADDRESS, NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
+    NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
     UNKNOWN_MAILBOX, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs,
     SmtpConfig, SmtpServer, StartTls, State,
 )
@@ -383,7 +383,7 @@ class SmtpSession(Session[SmtpServer]):
         try:
             address = normalise_address(address)
         except ValidationError:
-            return BAD_RECIPIENT_ADDRESS
+            return UNKNOWN_MAILBOX
         found = route(self.service.send_connectors, domain, self.service.node_name)
         if found is None:
             return RELAY_DENIED(domain)
