@@ -73,7 +73,8 @@ def lab(tmp_path_factory):
         node.init()
         relay_port = free_port()
         node.cli_batch(
-            ("send-connector", "new", "Internet", "--address-spaces", "*", "--port", str(port)),
+            ("send-connector", "new", "Internet", "--address-spaces", "*", "--port", str(port),
+             "--protocol-log", "enabled"),
             ("transport", "set", "--dns-servers", dns.address, "--transient-failure-retry-interval", "1s",
              "--transient-failure-retry-attempts", "1", "--outbound-connection-failure-retry-interval", "1s",
              "--message-retry-interval", "1s", "--message-expiration-timeout", "6s",
@@ -140,6 +141,21 @@ def test_a_message_for_a_remote_domain_is_relayed_to_its_mx(lab):
 
     wait_until(lambda: "SEND" in events(), 10, "the SEND tracking row")
     assert "RECEIVE" in events()
+
+
+def test_the_send_connector_protocol_log_shows_the_conversation(lab):
+    node, dump = lab
+    _submit(node, "erin@mx-ok.test", "logged-one")
+    wait_until(lambda: _dumped(dump, "logged-one"), 15, "the sink to receive the message")
+
+    def logged() -> str:
+        folder = node.data / "logs" / "send" / "Internet"
+        return "".join(p.read_text() for p in folder.glob("*.log")) if folder.is_dir() else ""
+
+    text = wait_until(lambda: "RCPT TO:<erin@mx-ok.test>" in logged() and logged(), 10, "the protocol log")
+    lines = [line for line in text.splitlines() if "erin@mx-ok.test" in line]
+    assert lines and ",>," in lines[0]  # what postroom sent, in the receive connectors' format
+    assert ",Internet," in text and ",<,\"250" in text
 
 
 def test_the_second_mx_takes_it_when_the_first_refuses_connections(lab):

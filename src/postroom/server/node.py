@@ -331,6 +331,15 @@ class Node:
             recipient_rate_per_day=transport.recipient_rate_limit_per_day,
             max_hop_count=transport.max_hop_count))
         self.smtp.send_connectors = send_connectors
+        self.hops.protocol_logs = {}
+        for connector in send_connectors:  # the same format and folder layout as receive connectors
+            plog = self._protocol_log(f"send/{connector.name}", connector.protocol_log, "SEND",
+                                      connector_id=connector.name)
+            if plog is not None:
+                self.hops.protocol_logs[connector.name] = plog
+        for name in [n for n in self.protocol_logs if n.startswith("send/")]:
+            if name[5:] not in self.hops.protocol_logs:
+                self._protocol_log(name, False, "SEND")
         self.reports.configure(send_connectors, await self.store.list_domains())
         self.outbound.configure(transport, send_connectors, fqdn)
         if running:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import secrets
 import ssl
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
 from cryptography import x509
 
@@ -74,6 +75,30 @@ def tls_context(policy: TlsPolicy) -> ssl.SSLContext:
     return context
 
 
+class SessionLog:
+    """One outbound session's lines in its send connector's protocol log (the receive
+    connectors' format: `>` what we sent, `<` what the next hop answered, `+`/`-` connect and
+    disconnect); AUTH secrets are never written (the core shows them as ****)."""
+
+    def __init__(self, plog: Any, local: str, remote: str) -> None:
+        self.plog, self.local, self.remote = plog, local, remote
+        self.id = secrets.token_hex(8).upper()
+        self.sequence = 0
+        self.closed = False
+
+    def write(self, event: str, data: str, context: str = "") -> None:
+        if not self.closed:
+            self.plog.write(self.id, self.sequence, self.local, self.remote, event, data, context)
+            self.sequence += 1
+
+    def line(self, sent: bool, text: str) -> None:
+        self.write(">" if sent else "<", text)
+
+    def close(self) -> None:
+        self.write("-", "")
+        self.closed = True
+
+
 class ClientConnection:
     def __init__(self, target: Target, core: SmtpClient, reader: asyncio.StreamReader,
                  writer: asyncio.StreamWriter, timeout: float) -> None:
@@ -85,6 +110,7 @@ class ClientConnection:
         self.tls_version: str | None = None
         self.tls_note = ""  # how the certificate was checked, for tracking and the doctor
         self.greeting = ""
+        self.log: SessionLog | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -93,8 +119,7 @@ class ClientConnection:
     @classmethod
     async def open(cls, target: Target, helo: str, policy: TlsPolicy, *, timeout: float,
                    source_ip: str | None = None, own_names: Sequence[str] = (),
-                   credentials: tuple[str, str] | None = None,
-                   observer: Callable[[bool, str], None] | None = None) -> ClientConnection:
+                   credentials: tuple[str, str] | None = None, protocol_log: Any = None) -> ClientConnection:
         """Connect and get the session ready for mail, or raise HostFailure."""
         local = (source_ip, 0) if source_ip else None
         try:
@@ -108,8 +133,12 @@ class ClientConnection:
             raise HostFailure(local_reply(451, "4.4.1", f"connect to {target.host}[{target.address}]:{target.port}: "
                                                          f"{reason}")) from None
         core = SmtpClient(helo)
-        core.observer = observer
         conn = cls(target, core, reader, writer, timeout)
+        if protocol_log is not None:
+            conn.log = SessionLog(protocol_log, _endpoint(writer.get_extra_info("sockname")),
+                                  _endpoint(writer.get_extra_info("peername")))
+            conn.log.write("+", "", f"{target.host} [{target.address}]:{target.port}")
+            core.observer = conn.log.line
         try:
             await conn._start(helo, policy, own_names, credentials)
         except BaseException:
@@ -170,6 +199,8 @@ class ClientConnection:
         ssl_object = self.writer.get_extra_info("ssl_object")
         self.tls_version = ssl_object.version() if ssl_object is not None else "TLS"
         self._check_certificate(policy, ssl_object)
+        if self.log is not None:
+            self.log.write("*", "", f"TLS negotiated: {self.tls_version}; {self.tls_note}")
         self.core.tls_started()
         await self._ehlo()
 
@@ -232,6 +263,8 @@ class ClientConnection:
     def abort(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
+        if self.log is not None:
+            self.log.close()
 
     async def flush(self) -> None:
         out = self.core.data_to_send()
@@ -268,6 +301,13 @@ class ClientConnection:
                 return event.reply
             return local_reply(451, "4.4.2", f"{self.target.host} closed the connection after {what}")
         return local_reply(451, "4.4.2", f"unexpected answer to {what} from {self.target.host}")
+
+
+def _endpoint(name: Any) -> str:
+    if not name:
+        return ""
+    host, port = name[0], name[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _is_ip(host: str) -> bool:

@@ -76,6 +76,7 @@ class HopDeliveries:
         self.slots = asyncio.Semaphore(self.settings.max_outbound_connections)
         self._slots_size = self.settings.max_outbound_connections
         self.hops: dict[str, HopDelivery] = {}
+        self.protocol_logs: dict[str, Any] = {}  # send connector name -> its ProtocolLog (when enabled)
 
     def configure(self, settings: TransportSettings, connectors: Sequence[SendConnector], fqdn: str) -> None:
         self.settings, self.connectors, self.fqdn = settings, connectors, fqdn
@@ -275,7 +276,8 @@ class HopDelivery:
         async def open_with(target: Target, policy: TlsPolicy) -> ClientConnection:
             return await ClientConnection.open(target, connector.fqdn or self.manager.fqdn, policy, timeout=timeout,
                                                source_ip=connector.source_ip, own_names=(self.manager.fqdn,),
-                                               credentials=credentials)
+                                               credentials=credentials,
+                                               protocol_log=self.manager.protocol_logs.get(connector.name))
 
         last: HostFailure | None = None
         for target, policy in plan.targets:
