@@ -95,6 +95,10 @@ def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key:
         "--login-type", "plain-text-login",
         "--max-connections-per-user", "100000")
     cli("service", "set", "pop3", "--startup", "automatic")
+    # The load generator submits far past a mailbox's default rates (30 messages a minute):
+    # like Postfix's smtpd in the same run, postroom measures with no submission rate limits.
+    cli("transport", "set", "--message-rate-limit-per-minute", "0", "--message-rate-limit-per-day", "0",
+        "--recipient-rate-limit-per-minute", "0", "--recipient-rate-limit-per-day", "0")
     connectors = {}
     for kind, binding in smtp_bindings.items():
         cli("connector", "set", CONNECTORS[kind], "--bindings", binding,
