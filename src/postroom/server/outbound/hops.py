@@ -53,10 +53,6 @@ class HopPlan:
     permanent: bool = False
 
 
-def password_purpose(name: str) -> str:
-    return f"send-connector/{name.casefold()}/auth_password"
-
-
 class HopDeliveries:
     def __init__(self, store: Any, server: str, data_dir: str, *,
                  own_endpoints: Callable[[], set[tuple[str, int]]] = set,
@@ -197,10 +193,10 @@ class HopDeliveries:
         return HopPlan(tuple(kept))
 
     def credentials(self, connector: SendConnector) -> tuple[str, str] | None:
-        if connector.smart_host_auth != "basic" or not connector.auth_username or not connector.auth_password:
+        if connector.smart_host_auth != "basic" or not connector.auth_username:
             return None
-        return connector.auth_username, sealing.unseal(self.data_dir, connector.auth_password,
-                                                       password_purpose(connector.name))
+        password = sealing.smart_host_password(self.data_dir, connector)
+        return None if password is None else (connector.auth_username, password)
 
 
 class HopDelivery:
