@@ -30,10 +30,10 @@ class MessageResponse(StreamingResponse):
 
 
 # The errors stay JSON (the one error shape) on an operation whose success is not JSON.
-JSON_ERRORS = {code: {**{k: v for k, v in answer.items() if k != "model"},
+JSON_ERRORS: dict[int | str, dict[str, Any]] = {code: {**{k: v for k, v in answer.items() if k != "model"},
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
                for code, answer in ERROR_RESPONSES.items()}
-EXPORTED = {200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
                   "description": "The message's octets as they would be sent"}}
 
 
