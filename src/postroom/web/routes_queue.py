@@ -33,8 +33,9 @@ class MessageResponse(StreamingResponse):
 JSON_ERRORS: dict[int | str, dict[str, Any]] = {code: {**{k: v for k, v in answer.items() if k != "model"},
                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
                for code, answer in ERROR_RESPONSES.items()}
-EXPORTED: dict[int | str, dict[str, Any]] = {200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
-                  "description": "The message's octets as they would be sent"}}
+EXPORTED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The message's octets as they would be sent"}}
 
 
 @router.get("/queues", tags=["queues"], **documented(list[QueueView]))
