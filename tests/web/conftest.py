@@ -24,6 +24,8 @@ from postroom.service.setup import initialise
 from postroom.storage import Store, open_store
 from postroom.web import create_app
 
+from queue_support import fill_queue
+
 T = TypeVar("T")
 SERVER = "EX01"
 ROLE_GROUPS = ("organization-management", "server-management", "recipient-management", "view-only")
@@ -94,6 +96,7 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
                 address_spaces="spare.example", source_servers=SERVER))
             now = time.time()  # a login block to list and lift (a day: outlives any test session)
             await store.add_blocks(SERVER, [Block("source", "192.0.2.7", now, now + 86400, 10, "pop3")])
+            await fill_queue(store)  # queued messages to list, suspend, export and remove
             return {key: await make_principal(ctx, name, "view-only" if key == "spare" else key)
                     for key, name in PRINCIPAL_NAMES.items()}
         finally:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from postroom.cli import app as cli_app
 
+from queue_support import ACTIVE_ID, PARTNER, SUSPENDED_ID
 from .conftest import SERVER
 
 S = f"/api/v1/servers/{SERVER}"
@@ -52,6 +53,8 @@ POP_SET = Step(("pop", "set", "--banner", "hello there"), "PATCH", f"{S}/pop-set
 SEND_NEW = Step(("send-connector", "new", "Internet", "--address-spaces", "*"), "POST", "/api/v1/send-connectors",
                 {"name": "Internet", "address_spaces": ["*"]})
 WHO_AND_WHEN = ("id", "at", "actor", "channel")
+PARTNER_QUEUE = PARTNER.name
+QUEUE_SUSPEND = Step(("queue", "suspend", PARTNER_QUEUE), "POST", f"/api/v1/queues/{PARTNER_QUEUE}/suspend")
 ALICE = "alice@example.com"
 ALICE_PASSWORD = "alice's mailbox password\n"  # conftest.MAILBOX_USER
 
@@ -135,6 +138,36 @@ ROWS: dict[str, Row] = {
                                                       "dns_servers": ["127.0.0.1:5353", "::1"], "max_hop_count": 50}),
     "log audit after a send-connector change": row("log", "audit", "--limit", "1", path="/api/v1/audit?limit=1",
                                                    before=(SEND_NEW,), ignore=WHO_AND_WHEN),
+    # the outbound queue
+    "queue list": row("queue", "list", path="/api/v1/queues"),
+    "queue messages": row("queue", "messages", path="/api/v1/queue-messages"),
+    "queue messages filtered": row("queue", "messages", "--queue", PARTNER_QUEUE, "--status", "suspended",
+                                   "--limit", "5",
+                                   path=f"/api/v1/queue-messages?queue={PARTNER_QUEUE}&status=suspended&limit=5"),
+    "message show": row("message", "show", SUSPENDED_ID, path=f"/api/v1/queue-messages/{SUSPENDED_ID}"),
+    "queue suspend": row("queue", "suspend", PARTNER_QUEUE, method="POST",
+                         path=f"/api/v1/queues/{PARTNER_QUEUE}/suspend"),
+    "queue resume": row("queue", "resume", PARTNER_QUEUE, method="POST",
+                        path=f"/api/v1/queues/{PARTNER_QUEUE}/resume", before=(QUEUE_SUSPEND,)),
+    "queue retry": row("queue", "retry", PARTNER_QUEUE, method="POST", path=f"/api/v1/queues/{PARTNER_QUEUE}/retry"),
+    "message suspend": row("message", "suspend", ACTIVE_ID, method="POST",
+                           path=f"/api/v1/queue-messages/{ACTIVE_ID}/suspend"),
+    "message resume": row("message", "resume", SUSPENDED_ID, method="POST",
+                          path=f"/api/v1/queue-messages/{SUSPENDED_ID}/resume"),
+    "message remove": row("message", "remove", ACTIVE_ID, method="DELETE", path=f"/api/v1/queue-messages/{ACTIVE_ID}"),
+    "message remove with NDR": row("message", "remove", "--ndr", SUSPENDED_ID, method="DELETE",
+                                   path=f"/api/v1/queue-messages/{SUSPENDED_ID}?ndr=true"),
+    "log audit after a queue action": row("log", "audit", "--limit", "1", path="/api/v1/audit?limit=1",
+                                          before=(QUEUE_SUSPEND,), ignore=WHO_AND_WHEN),
+    "refused export of an active message": row("message", "export", ACTIVE_ID,
+                                               path=f"/api/v1/queue-messages/{ACTIVE_ID}/export"),
+    "refused poison queue": row("queue", "suspend", "poison", method="POST", path="/api/v1/queues/poison/suspend"),
+    "refused message status": row("queue", "messages", "--status", "frozen",
+                                  path="/api/v1/queue-messages?status=frozen"),
+    "refused queue id": row("message", "show", "42", path="/api/v1/queue-messages/42"),
+    "missing queued message": row("message", "show", "0A00000000FF", path="/api/v1/queue-messages/0A00000000FF"),
+    "missing queue": row("queue", "retry", "dns-connector-delivery/nowhere.example/Internet", method="POST",
+                         path="/api/v1/queues/dns-connector-delivery/nowhere.example/Internet/retry"),
     # recipients
     "mailbox new": row("mailbox", "new", "bob@example.com", "--password-stdin", "--display-name", "Bob",
                        "--pop", "disabled", stdin="bob's password\n", method="POST", path="/api/v1/mailboxes",

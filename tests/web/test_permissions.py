@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+
+from queue_support import ACTIVE_ID, PARTNER, SUSPENDED_ID
 
 from .conftest import MAILBOX_USER, ROLE_GROUPS, SERVER, Principal, basic_auth, error_of
 
@@ -23,6 +26,7 @@ ADMINS = frozenset({ORG})  # principals, their roles, other principals' password
 ORGANIZATION = frozenset({ORG})  # send connectors (Exchange: Organization Management only)
 
 C = f"/api/v1/servers/{SERVER}"
+PARTNER_QUEUE = quote(PARTNER.name, safe="")  # its slashes encoded: one path segment
 
 
 @dataclass(frozen=True)
@@ -33,10 +37,11 @@ class Op:
     body: Any = None  # "{sign-in}": the caller's own name and password
     ok: int = 200
     audited: bool = field(default=True)  # changes write audit entries; reads never do
+    hands_out_content: bool = False  # a read of mail content (an export): audited like a change
 
     @property
     def changes(self) -> bool:
-        return self.method != "GET" and self.audited
+        return (self.method != "GET" or self.hands_out_content) and self.audited
 
 
 OPERATIONS: dict[str, Op] = {
@@ -70,6 +75,18 @@ OPERATIONS: dict[str, Op] = {
     "send-connector remove": Op("DELETE", "/api/v1/send-connectors/Spare", ORGANIZATION),
     "transport show": Op("GET", f"{C}/transport", EVERYONE),
     "transport set": Op("PATCH", f"{C}/transport", SERVER_CONFIG, {"message_expiration_timeout": "1d"}),
+    # the outbound queue: everyone reads; acting is server-management's (Exchange's Queues role)
+    "queue list": Op("GET", "/api/v1/queues", EVERYONE),
+    "queue retry": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/retry", SERVER_CONFIG),
+    "queue suspend": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/suspend", SERVER_CONFIG),
+    "queue resume": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/resume", SERVER_CONFIG),
+    "queue messages": Op("GET", "/api/v1/queue-messages?status=active", EVERYONE),
+    "message show": Op("GET", f"/api/v1/queue-messages/{ACTIVE_ID}", EVERYONE),
+    "message suspend": Op("POST", f"/api/v1/queue-messages/{ACTIVE_ID}/suspend", SERVER_CONFIG),
+    "message resume": Op("POST", f"/api/v1/queue-messages/{SUSPENDED_ID}/resume", SERVER_CONFIG),
+    "message remove": Op("DELETE", f"/api/v1/queue-messages/{ACTIVE_ID}?ndr=true", SERVER_CONFIG),
+    "message export": Op("GET", f"/api/v1/queue-messages/{SUSPENDED_ID}/export", SERVER_CONFIG,
+                         hands_out_content=True),
     # recipients: recipient-management (and organization-management) changes
     "mailbox list": Op("GET", "/api/v1/mailboxes", EVERYONE),
     "mailbox new": Op("POST", "/api/v1/mailboxes", RECIPIENTS, {"address": "bob@example.com", "password": "pw"},
@@ -165,6 +182,8 @@ def snapshot(store, run) -> dict[str, Any]:
             # last_used_at moves whenever a token authenticates, refused or not
             "tokens": [(t.id, t.admin, t.secret_hash, t.description, t.expires_at) for t in await store.list_tokens()],
             "blocks": await store.list_blocks(),
+            "queues": await store.list_queues(),
+            "queued": [await store.get_queued_message(m.id) for m in await store.list_queued_messages()],
             "config_version": await store.config_version(),
         }
     return run(read())

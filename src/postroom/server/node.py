@@ -95,7 +95,8 @@ class Node:
         self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
         self.reports = ReportSender(store, server)
         self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
-                                                            submit_report=self.reports.submit, metrics=self.metrics)
+                                                            submit_report=self.reports.submit, metrics=self.metrics,
+                                                            activity=self.activity)
         self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)

@@ -56,6 +56,65 @@ SendConnectorView = view_model("SendConnectorView", SendConnector.table(), befor
 TransportSettingsView = view_model("TransportSettingsView", TransportSettings.table(), before={"server": str})
 
 
+# the outbound queue (Get-Queue, Get-Message) ------------------------------------------------
+class QueueView(BaseModel):
+    name: str  # dns-connector-delivery/DOMAIN/CONNECTOR, smart-host-connector-delivery/CONNECTOR, or poison
+    delivery_type: str
+    next_hop: str
+    status: Literal["active", "ready", "retry", "suspended"]
+    message_count: int
+    next_retry_at: str | None
+    last_error: str | None
+    connector: str
+
+
+class QueueRetried(QueueView):
+    recipients_due_now: int
+
+
+class QueuedMessageView(BaseModel):
+    id: str
+    created_at: str
+    sender: str  # "" for the null sender <>
+    size: int
+    envid: str | None
+    ret: str | None
+    smtputf8: bool
+    body_8bit: bool
+    submitter: str | None
+    client_ip: str
+    origin_server: str
+    status: Literal["active", "suspended", "poison"]
+    crash_count: int
+    lease_holder: str | None
+    lease_until: str | None
+    message_id_header: str
+    in_delivery: bool
+
+
+class QueuedRecipientView(BaseModel):
+    message_id: str
+    address: str
+    orcpt: str | None
+    notify: str | None
+    domain: str
+    queue: str
+    status: Literal["ready", "retry", "sent", "failed", "expired"]
+    attempts: int
+    next_attempt_at: str | None
+    last_reply: str | None
+    last_attempt_at: str | None
+    delay_notified: bool
+
+
+class QueuedMessageDetail(QueuedMessageView):
+    recipients: list[QueuedRecipientView]
+
+
+class QueuedMessageRemoved(QueuedMessageDetail):
+    ndr: str | None  # mailbox or queued: where the non-delivery report went; else why none was sent
+
+
 # recipients ----------------------------------------------------------------------------------
 class MailboxView(BaseModel):
     address: str

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 from ... import sealing
 from ...errors import PostroomError
 from ...model import QueuedRecipient, SendConnector, TransportSettings
-from ...model.queue import QueueKey
+from ...dsn import report_queue
 from ...protocol.smtp_client import Envelope, RecipientSpec, Reply, local_reply
 from ...resolver import DnsError, DnsFailure, Resolver
 from .connection import ClientConnection, HostFailure, Target, TlsPolicy
@@ -88,9 +88,7 @@ class HopDeliveries:
     @staticmethod
     def key(found: Any) -> str:
         """The queue (next hop) of a route: one per smart-host connector, one per domain and DNS connector."""
-        if not found.connector.dns_routing:
-            return QueueKey.smart_host(found.connector.name).name
-        return QueueKey.dns(found.next_hop_domain, found.connector.name).name
+        return report_queue(found)
 
     def add(self, key: str, found: Any, attempt: MessageAttempt, recipients: list[QueuedRecipient],
             done: HopDone) -> None:

@@ -1,13 +1,7 @@
-"""The queued message as it leaves: what a relay must not pass on."""
+"""The queued message as it leaves: what a relay must not pass on (postroom/dsn.py, shared with
+the queue viewer's export)."""
 from __future__ import annotations
 
+from ...dsn import without_return_path
 
-def without_return_path(body: bytes) -> bytes:
-    """The stored copy starts with the Return-Path the final delivery adds (local mailboxes share
-    it); a relay must not pass it on (RFC 5321 4.4), so it goes, with any folded lines."""
-    if body[:12].lower() != b"return-path:":
-        return body
-    end = body.find(b"\r\n")
-    while end >= 0 and body[end + 2:end + 3] in (b" ", b"\t"):
-        end = body.find(b"\r\n", end + 2)
-    return body[end + 2:] if end >= 0 else body
+__all__ = ["without_return_path"]

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ...activity import OUTBOUND_FAILED, OUTBOUND_SENT, QUEUE_LENGTH_SAMPLES, QUEUE_LENGTH_SUM, Activity
 from ...errors import Conflict, NotFound, PostroomError
 from ...model import (
     Claim, QueuedMessage, QueuedRecipient, RecipientResult, RecipientStatus, SendConnector, TrackingEvent,
@@ -23,7 +24,7 @@ from ...model import (
 )
 from ...protocol.smtp_client import Reply
 from .message import without_return_path
-from .reports import DELAYED, FAILED, RecipientOutcome, ReportInput, build_report, report_due
+from .reports import DELAYED, FAILED, RecipientOutcome, ReportInput, build_report, report_due, subject_of
 from .schedule import CONNECTION, RECIPIENT, RetryPolicy, to_epoch, to_iso
 
 log = logging.getLogger("postroom.outbound")
@@ -71,7 +72,8 @@ class OutboundWorker:
 
     def __init__(self, store: Any, server: str, *, hops: Any, submit_report: Callable[..., Any],
                  clock: Callable[[], float] = time.time, lease_seconds: int = LEASE_SECONDS,
-                 poll_interval: float = POLL_INTERVAL, metrics: Any = None) -> None:
+                 poll_interval: float = POLL_INTERVAL, metrics: Any = None,
+                 activity: Activity | None = None) -> None:
         self.store = store
         self.server = server
         self.holder = f"{server}/{id(self):x}"
@@ -81,6 +83,7 @@ class OutboundWorker:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.metrics = metrics
+        self.activity = activity  # the node's counters: the queue viewer's chart (sent, failed, queue length)
         self.settings = TransportSettings()
         self.connectors: Sequence[SendConnector] = ()
         self.fqdn = server
@@ -167,15 +170,20 @@ class OutboundWorker:
                 pass
 
     async def _count_queue(self) -> None:
-        """The queue-length gauge, read at most every few seconds."""
+        """The queue-length gauge and the chart's sample, read at most every few seconds."""
         now = self.clock()
-        if self.metrics is None or now < self._counted_at + 5.0:
+        if (self.metrics is None and self.activity is None) or now < self._counted_at + 5.0:
             return
         self._counted_at = now
         try:
-            self.metrics.queue_counts(await self.store.queue_counts())
+            counts = await self.store.queue_counts()
         except PostroomError:
-            pass
+            return
+        if self.metrics is not None:
+            self.metrics.queue_counts(counts)
+        if self.activity is not None:
+            self.activity.record(QUEUE_LENGTH_SUM, sum(counts.values()))
+            self.activity.record(QUEUE_LENGTH_SAMPLES)
 
     async def _renew_leases(self) -> None:
         while not self._stopping.is_set():
@@ -279,17 +287,28 @@ class OutboundWorker:
             return
         finally:
             self._inflight.pop(message.id, None)
+        self._count_outcomes(results)
         for report_for in (failed, delayed):
             if report_for:
                 await self._report(attempt, report_for)
         if any(o.sent or o.permanent for o in attempt.outcomes):
             self._wake.set()  # a connection may be free for the next message
 
+    def _count_outcomes(self, results: Sequence[RecipientResult]) -> None:
+        """Recipients sent and failed (or expired), for the queue viewer's chart."""
+        if self.activity is None:
+            return
+        for result in results:
+            if result.status == RecipientStatus.SENT:
+                self.activity.record(OUTBOUND_SENT)
+            elif result.status in (RecipientStatus.FAILED, RecipientStatus.EXPIRED):
+                self.activity.record(OUTBOUND_FAILED)
+
     async def _report(self, attempt: MessageAttempt, outcomes: list[RecipientOutcome]) -> None:
         message = attempt.message
         original = without_return_path(attempt.body or b"")
         data = build_report(ReportInput(message.sender, self.fqdn, message.id, message.created_at, outcomes,
-                                        original, message.ret, message.envid, _subject(original)))
+                                        original, message.ret, message.envid, subject_of(original)))
         try:
             await self.submit_report(message.sender, data, message)
         except PostroomError as exc:
@@ -312,18 +331,3 @@ class OutboundWorker:
 def _expired_reply(last: str) -> str:
     return f"550 4.4.7 Message expired; last error: {last}" if last else "550 4.4.7 Message expired"
 
-
-def _subject(original: bytes) -> str:
-    end = original.find(b"\r\n\r\n")
-    head = original if end < 0 else original[:end]
-    lines = head.split(b"\r\n")
-    for i, line in enumerate(lines):
-        if line[:8].lower() == b"subject:":
-            value = line[8:]
-            for more in lines[i + 1:]:
-                if more[:1] in (b" ", b"\t"):
-                    value += b" " + more.strip()
-                else:
-                    break
-            return value.decode("utf-8", "replace").strip()
-    return ""
