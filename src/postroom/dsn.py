@@ -13,6 +13,11 @@ Exchange calls these NDRs ("Undeliverable:") and delay DSNs ("Delivery delayed:"
 texts differ, the structure is the same: a human part, a message/delivery-status part with one
 block per recipient, and the original message (RET=FULL, the default for failures) or its
 headers only (RET=HDRS, delay notices, or an original too big to send back).
+
+Success reports (RFC 3461 NOTIFY=SUCCESS only): "Delivered:" (Action: delivered, the message
+is in a mailbox here) and "Relayed:" (Action: relayed, handed to a next hop that does not offer
+DSN, so no report can follow from there); headers only unless the sender asked for RET=FULL.
+The ORCPT and ENVID values are kept decoded (the SMTP core decodes their xtext).
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from .errors import NotFound
 from .model import OutboundRecipient, OutboundSubmission, QueueKey, SendConnector, route
 
 FAILED, DELAYED, EXPIRED = "failed", "delayed", "expired"
+DELIVERED, RELAYED = "delivered", "relayed"  # success reports (NOTIFY=SUCCESS)
+SUCCESS_ACTIONS = (DELIVERED, RELAYED)
 # An original bigger than this goes back as its headers only (Postfix's bounce_size_limit is
 # 50 KB; Exchange returns the whole message; a report must stay deliverable).
 FULL_ORIGINAL_LIMIT = 10 * 1024 * 1024
@@ -38,11 +45,11 @@ class RecipientOutcome:
     """One recipient's line in the report."""
 
     address: str
-    action: str  # FAILED or DELAYED (EXPIRED is reported as failed with 4.4.7)
+    action: str  # FAILED, DELAYED (EXPIRED is reported as failed with 4.4.7), DELIVERED or RELAYED
     status: str  # RFC 3463 code, e.g. 5.1.1
     diagnostic: str = ""  # the remote reply, "550 5.1.1 <x>: user unknown", or our own words
     remote_mta: str = ""  # the host that answered, when one did
-    orcpt: str | None = None  # the ORCPT parameter as received ("rfc822;x@y")
+    orcpt: str | None = None  # the ORCPT parameter as received, decoded ("rfc822;x+tag@y")
     last_attempt: str = ""  # ISO-8601
     will_retry_until: str = ""  # ISO-8601, delay notices only
 
@@ -56,7 +63,7 @@ class ReportInput:
     recipients: Sequence[RecipientOutcome]
     original: bytes  # the original message in wire form (its headers are enough for HDRS)
     ret: str | None = None  # FULL or HDRS as the submitter asked (RFC 3461), None: not said
-    envid: str | None = None
+    envid: str | None = None  # decoded
     subject: str = ""  # the original Subject, unfolded
     now: datetime | None = None
     boundary: str = field(default="")
@@ -65,23 +72,28 @@ class ReportInput:
 def report_due(sender: str, notify: str | None, action: str) -> bool:
     """RFC 3461: NOTIFY=NEVER asks for nothing; NOTIFY listing neither FAILURE nor DELAY asks
     for neither; without NOTIFY, failures are reported and delays too (Exchange and Postfix
-    both send delay notices by default). Never to the null sender."""
+    both send delay notices by default), successes never (only NOTIFY=SUCCESS asks for one).
+    Never to the null sender."""
     if not sender:
         return False
+    success = action in SUCCESS_ACTIONS
     if notify is None:
-        return True
+        return not success
     wanted = {part.strip().upper() for part in notify.split(",")}
     if "NEVER" in wanted:
         return False
-    return ("DELAY" if action == DELAYED else "FAILURE") in wanted
+    return ("SUCCESS" if success else "DELAY" if action == DELAYED else "FAILURE") in wanted
 
 
 def build_report(report: ReportInput) -> bytes:
     """The whole report message, CRLF line ends, ready to queue or store."""
     now = report.now or datetime.now(timezone.utc)
-    delayed = all(r.action == DELAYED for r in report.recipients)
+    actions = {r.action for r in report.recipients}
+    delayed = actions == {DELAYED}
+    success = actions <= set(SUCCESS_ACTIONS)
     boundary = report.boundary or f"=_postroom_{secrets.token_hex(12)}"
-    subject_prefix = "Delivery delayed" if delayed else "Undeliverable"
+    subject_prefix = ("Delivery delayed" if delayed else "Relayed" if actions == {RELAYED}
+                      else "Delivered" if success else "Undeliverable")
     subject = f"{subject_prefix}: {report.subject}" if report.subject else subject_prefix
     headers = [
         f"From: Mail Delivery System <MAILER-DAEMON@{report.reporting_mta}>",
@@ -93,9 +105,10 @@ def build_report(report: ReportInput) -> bytes:
         "MIME-Version: 1.0",
         f'Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="{boundary}"',
     ]
-    original, original_type = _original_part(report, delayed)
+    original, original_type = _original_part(report, delayed or (success and report.ret != "FULL"))
+    human = _success_text(report) if success else _human_text(report, delayed)
     parts = [
-        _part("text/plain; charset=us-ascii", _human_text(report, delayed).encode("ascii", "replace")),
+        _part("text/plain; charset=us-ascii", human.encode("ascii", "replace")),
         _part("message/delivery-status", _status_fields(report)),
         _part(original_type, original),
     ]
@@ -144,17 +157,29 @@ def _human_text(report: ReportInput, delayed: bool) -> str:
     return "\r\n".join(lines) + "\r\n"
 
 
+def _success_text(report: ReportInput) -> str:
+    lines = [f"This is the mail system at {report.reporting_mta}.", "",
+             "Your message was delivered to the recipients below, as you asked (NOTIFY=SUCCESS).", ""]
+    for r in report.recipients:
+        if r.action == RELAYED:
+            via = f" {r.remote_mta}" if r.remote_mta else ""
+            lines.append(f"<{r.address}>: relayed to{via or ' the next server'}, which sends no delivery reports")
+        else:
+            lines.append(f"<{r.address}>: delivered to the mailbox")
+    return "\r\n".join(lines) + "\r\n"
+
+
 def _status_fields(report: ReportInput) -> bytes:
     head = [f"Reporting-MTA: dns; {report.reporting_mta}", f"X-Postroom-Queue-ID: {report.queue_id}"]
     if report.envid:
-        head.append(f"Original-Envelope-Id: {_xtext_free(report.envid)}")
+        head.append(f"Original-Envelope-Id: {_one_line(report.envid)}")
     head.append(f"Arrival-Date: {_rfc5322(report.arrival)}")
     blocks = ["\r\n".join(head)]
     for r in report.recipients:
         fields = []
         if r.orcpt:
             kind, _, value = r.orcpt.partition(";")
-            fields.append(f"Original-Recipient: {kind.strip() or 'rfc822'}; {_xtext_free(value.strip())}")
+            fields.append(f"Original-Recipient: {kind.strip() or 'rfc822'}; {_one_line(value.strip())}")
         fields += [f"Final-Recipient: rfc822; {r.address}", f"Action: {r.action}", f"Status: {r.status}"]
         if r.remote_mta:
             fields.append(f"Remote-MTA: dns; {r.remote_mta}")
@@ -168,30 +193,13 @@ def _status_fields(report: ReportInput) -> bytes:
     return ("\r\n\r\n".join(blocks) + "\r\n").encode("utf-8", "replace")
 
 
-def _original_part(report: ReportInput, delayed: bool) -> tuple[bytes, str]:
-    headers_only = delayed or report.ret == "HDRS" or len(report.original) > FULL_ORIGINAL_LIMIT
+def _original_part(report: ReportInput, headers: bool) -> tuple[bytes, str]:
+    headers_only = headers or report.ret == "HDRS" or len(report.original) > FULL_ORIGINAL_LIMIT
     if not headers_only:
         return report.original, "message/rfc822"
     end = report.original.find(b"\r\n\r\n")
     head = report.original if end < 0 else report.original[: end + 2]
     return head, "text/rfc822-headers"
-
-
-def _xtext_free(value: str) -> str:
-    """RFC 3461 xtext ("+2B" for "+") decoded, then anything unsafe in a header dropped."""
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "+" and _is_hex(value[i + 1:i + 3]):
-            out.append(chr(int(value[i + 1:i + 3], 16)))
-            i += 3
-        else:
-            out.append(value[i])
-            i += 1
-    return _one_line("".join(out))
-
-
-def _is_hex(text: str) -> bool:
-    return len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)
 
 
 def _one_line(text: str) -> str:

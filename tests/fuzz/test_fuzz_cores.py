@@ -95,7 +95,12 @@ ADDRESS = st.one_of(
     WORD,
 )
 PARAMS = st.lists(st.sampled_from([b"SIZE=10", b"SIZE=999999999", b"SIZE=x", b"BODY=8BITMIME",
-                                   b"BODY=7BIT", b"SMTPUTF8", b"FOO=bar", b"SIZE="]), max_size=3).map(b" ".join)
+                                   b"BODY=7BIT", b"SMTPUTF8", b"FOO=bar", b"SIZE=",
+                                   # DSN (RFC 3461): good, bad and repeated values
+                                   b"RET=FULL", b"RET=hdrs", b"RET=x", b"ENVID=a+2Bb", b"ENVID=a+2", b"ENVID=\xc3\xa9",
+                                   b"NOTIFY=NEVER", b"NOTIFY=SUCCESS,DELAY", b"NOTIFY=NEVER,FAILURE", b"NOTIFY=",
+                                   b"ORCPT=rfc822;a+2Bb@c", b"ORCPT=utf-8;\\x{E9}@c", b"ORCPT=x", b"ORCPT=rfc822;a=b",
+                                   ]), max_size=3).map(b" ".join)
 
 
 @st.composite

@@ -57,7 +57,7 @@ def queued(n: int) -> bytes:
 
 def ehlo_reply(*, starttls=False, auth=False, size=36 * 1024 * 1024, ip=IP) -> bytes:
     lines = [f"{FQDN} Hello [{ip}]" if ip else f"{FQDN} Hello", "PIPELINING", f"SIZE {size}",
-             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"]
+             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "CHUNKING"]
     lines += ["STARTTLS"] * starttls + ["AUTH PLAIN LOGIN"] * auth
     return "".join(f"250{'-' if i < len(lines) - 1 else ' '}{t}\r\n" for i, t in enumerate(lines)).encode()
 
@@ -82,7 +82,7 @@ TX_OK = HELLO + SENDER_OK + RCPT_OK
 def envelope(**kw) -> Envelope:
     values = dict(sender="sender@remote.example", recipients=("alice@example.com",),
                   helo="client.example", protocol="ESMTP", tls=False, authenticated=None,
-                  smtputf8=False, body="7BIT", size_declared=None)
+                  smtputf8=False, body="7BIT", size_declared=None, ret=None, envid=None, dsn=())
     values.update(kw)
     return Envelope(**values)
 
@@ -306,7 +306,7 @@ def test_mail_parameters(params, expected):
         (b" BODY=BINARYMIME", UNSUPPORTED),
         (b" BODY=9BIT", UNSUPPORTED),
         (b" SMTPUTF8=yes", UNSUPPORTED),
-        (b" RET=FULL", UNSUPPORTED),
+        (b" RET=ALL", b"501 5.5.4 Invalid RET parameter: use RET=FULL or RET=HDRS\r\n"),
         (b" AUTH", UNSUPPORTED),
     ],
 )
@@ -380,9 +380,9 @@ def test_rcpt_bad_address(path):
     assert not any(isinstance(e, CheckRecipient) for e in r.events)
 
 
-def test_rcpt_parameters_are_refused():
-    r = session(MAIL + b"RCPT TO:<alice@example.com> NOTIFY=NEVER\r\n")
-    assert r.output == HELLO + SENDER_OK + UNSUPPORTED
+def test_unknown_rcpt_parameters_are_refused():
+    r = session(MAIL + b"RCPT TO:<alice@example.com> FOO=BAR\r\nRCPT TO:<alice@example.com> NOTIFY=NEVER FOO\r\n")
+    assert r.output == HELLO + SENDER_OK + UNSUPPORTED * 2
 
 
 def test_rcpt_asks_the_adapter_with_the_address_as_sent():

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ._common import NEED_DATA, PAUSED, LocalProtocolError, _Sentinel  # noqa: F401
+from ._smtp_dsn import NO_DSN as NO_DSN, RecipientDsn as RecipientDsn  # re-exported by smtp.py
 
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
 
@@ -61,6 +62,15 @@ class Envelope:
     smtputf8: bool
     body: str  # "7BIT" or "8BITMIME"
     size_declared: int | None  # MAIL's SIZE= parameter
+    # DSN (RFC 3461): MAIL's RET ("FULL"/"HDRS") and ENVID (decoded), None when not given;
+    # `dsn`: each recipient's NOTIFY and ORCPT, aligned with `recipients` (() means none had any).
+    ret: str | None = None
+    envid: str | None = None
+    dsn: tuple[RecipientDsn, ...] = ()
+
+    def recipient_dsn(self, index: int) -> RecipientDsn:
+        """The DSN parameters of `recipients[index]` (NO_DSN when it had none)."""
+        return self.dsn[index] if index < len(self.dsn) else NO_DSN
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Sans-IO SMTP server core: RFC 5321 with PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES,
-SMTPUTF8, CHUNKING (BDAT), STARTTLS and AUTH PLAIN/LOGIN.
+SMTPUTF8, DSN (`_smtp_dsn`), CHUNKING (BDAT), STARTTLS and AUTH PLAIN/LOGIN.
 
 The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
 `next_event()` until it gets NEED_DATA or PAUSED, answers the events that need an answer
@@ -42,15 +42,15 @@ from ._smtp_states import (
 )
 from ._smtp_types import (
     SHUTDOWN_STATES, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver,
-    Envelope, Event, SmtpConfig, StartTls, State,
+    NO_DSN, Envelope, Event, RecipientDsn, SmtpConfig, StartTls, State,
 )
 from .lines import TooLong
 
 __all__ = [
-    "NEED_DATA", "PAUSED", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE", "TRANSITIONS",
-    "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CheckSender", "CloseConnection",
-    "Deliver", "Envelope", "Event", "LocalProtocolError", "RemoteProtocolError", "Reply", "SendAs", "SmtpConfig",
-    "SmtpServer", "StartTls", "State", "reply",
+    "NEED_DATA", "NO_DSN", "PAUSED", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
+    "TRANSITIONS", "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CheckSender", "CloseConnection",
+    "Deliver", "Envelope", "Event", "LocalProtocolError", "RecipientDsn", "RemoteProtocolError", "Reply", "SendAs",
+    "SmtpConfig", "SmtpServer", "StartTls", "State", "reply",
 ]
 
 _ANY_LINE = ""  # TRANSITIONS key: every line goes to this handler, undecoded (SASL)
@@ -124,7 +124,7 @@ class SmtpServer(CoreBase):
 
     def recipient_accepted(self) -> None:
         phase = self._answering(CheckingRecipient)
-        phase.tx.recipients.append(phase.address)
+        phase.tx.add(phase.address, phase.dsn)
         self._phase = Rcpt(phase.tx)
         self._send(R.RECIPIENT_OK)
 
@@ -315,11 +315,11 @@ class SmtpServer(CoreBase):
         self._tls_gate()
         if self._client.user is None and not self.config.anonymous_allowed:
             raise RemoteProtocolError(R.AUTH_FIRST)
-        sender, size, body, smtputf8 = R.parse_mail(arg, self._client.esmtp)
+        sender, size, body, smtputf8, dsn = R.parse_mail(arg, self._client.esmtp)
         if size is not None and size > self.config.max_message_size:
             self._send(R.SIZE_EXCEEDED)
             return
-        tx, user, send_as = Transaction(sender, size, body, smtputf8), self._client.user, self._client.send_as
+        tx, user, send_as = Transaction(sender, size, body, smtputf8, dsn), self._client.user, self._client.send_as
         if user is None:
             self._phase = Mail(tx)
             self._send(R.SENDER_OK)
@@ -331,11 +331,11 @@ class SmtpServer(CoreBase):
 
     def _rcpt(self, arg: str | None) -> None:
         tx = self._transaction()
-        address = R.parse_rcpt(arg, tx.smtputf8)
+        address, dsn = R.parse_rcpt(arg, tx.smtputf8, self._client.esmtp)
         if len(tx.recipients) >= self.config.max_recipients:
             self._send(R.TOO_MANY_RECIPIENTS)
             return
-        self._phase = CheckingRecipient(tx, address)
+        self._phase = CheckingRecipient(tx, address, dsn)
         self._events.append(CheckRecipient(address, tx.sender))
 
     def _without_mail(self) -> Reply:  # the refusal of RCPT, DATA and BDAT outside a transaction

@@ -93,7 +93,7 @@ class Node:
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
         # Outbound delivery: the queue's worker runs while the SMTP (transport) service does.
         self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
-        self.reports = ReportSender(store, server)
+        self.reports = self.smtp.reports = ReportSender(store, server)
         self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
                                                             submit_report=self.reports.submit, metrics=self.metrics,
                                                             activity=self.activity)

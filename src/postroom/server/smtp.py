@@ -10,6 +10,10 @@ Submission policy (server/submission.py, protocol/_smtp_policy.py): an authentic
 may send only as its mailbox and the mailbox's send-as grants (the core checks MAIL FROM and
 the header From), within the node's per-mailbox rate limits (reserved at MAIL and RCPT,
 counted once stored); every message is refused beyond the hop limit.
+
+DSN (RFC 3461): the core parses RET, ENVID, NOTIFY and ORCPT; remote recipients are queued with
+them (the worker honours them), and a local mailbox recipient with NOTIFY=SUCCESS gets its
+sender a "delivered" report once the message is stored (`outbound.success`).
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from . import delivery
 from .evidence import report_login
 from .metrics import Metrics
 from .outbound.hops import HopDeliveries
+from .outbound.success import report_delivered
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
 from .spool import SPOOL_THRESHOLD, Spool
@@ -134,6 +139,7 @@ class SmtpService:
         # worker (told when mail was queued); the node installs both.
         self.send_connectors: Sequence[SendConnector] = ()
         self.outbound: Any = None
+        self.reports: Any = None  # outbound.reports_queue.ReportSender: success reports (NOTIFY=SUCCESS)
 
     @property
     def limits(self) -> SubmissionLimits:
@@ -217,7 +223,8 @@ class SmtpSession(Session[SmtpServer]):
         self.counted = False
         self.user: str | None = None
         self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
-        self.relayed: dict[str, str] = {}  # RCPT address -> the queue (next hop) it goes to
+        # RCPT address as sent -> (the address queued, the queue (next hop) it goes to)
+        self.relayed: dict[str, tuple[str, str]] = {}
         self.ticket: Ticket | None = None  # the transaction's rate-limit reservations (authenticated)
         self.spool: Spool | None = None  # the start of the message being received, once it spools
 
@@ -381,7 +388,7 @@ class SmtpSession(Session[SmtpServer]):
         if not allowed:
             return RELAY_NOT_PERMITTED(domain)
         try:
-            address = normalise_address(address)
+            original, address = address, normalise_address(address).lower()
         except ValidationError:
             return UNKNOWN_MAILBOX
         found = route(self.service.send_connectors, domain, self.service.node_name)
@@ -390,7 +397,7 @@ class SmtpSession(Session[SmtpServer]):
         refused = self._reserve_recipient()
         if refused is not None:
             return refused
-        self.relayed[address] = HopDeliveries.key(found)
+        self.relayed[original] = (address, HopDeliveries.key(found))
         return None
 
     def _track_failure(self, sender: str, recipient: str, reply: Reply) -> None:
@@ -422,11 +429,19 @@ class SmtpSession(Session[SmtpServer]):
         assert self.conn is not None and self.runtime is not None
         envelope, config = event.envelope, self.conn.config
         mailboxes: dict[int, Mailbox] = {}
-        for address in envelope.recipients:
+        succeed: dict[str, str | None] = {}  # mailbox address -> ORCPT: recipients asking NOTIFY=SUCCESS
+        remote: dict[str, OutboundRecipient] = {}  # the accepted remote recipients, once each
+        for index, address in enumerate(envelope.recipients):
+            dsn = envelope.recipient_dsn(index)
             mailbox = self.resolved.get(address)
             if mailbox is not None:
                 mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
-        remote = [(address.lower(), queue) for address, queue in self.relayed.items()]
+                if dsn.notify is not None and "SUCCESS" in dsn.notify.split(","):
+                    succeed.setdefault(mailbox.address, dsn.orcpt)
+                continue
+            relayed = self.relayed.get(address)
+            if relayed is not None and relayed[0] not in remote:
+                remote[relayed[0]] = OutboundRecipient(relayed[0], dsn.orcpt, dsn.notify, relayed[1])
         self.resolved, self.relayed = {}, {}
         queue_id = delivery.new_queue_id()
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
@@ -441,11 +456,11 @@ class SmtpSession(Session[SmtpServer]):
                                   self.runtime.name) for m in mailboxes.values()]
         received += [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
                                    envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
-                                   self.runtime.name) for address, _ in remote]
+                                   self.runtime.name) for address in remote]
         outbound = None
         if remote:
             outbound = OutboundSubmission(
-                envelope.sender, [OutboundRecipient(address, None, None, queue) for address, queue in remote],
+                envelope.sender, list(remote.values()), envid=envelope.envid, ret=envelope.ret,
                 smtputf8=envelope.smtputf8, body_8bit=envelope.body == "8BITMIME", submitter=self.user,
                 client_ip=self.remote_ip, origin_server=self.service.node_name, message_id_header=message_id,
                 queue_id=queue_id)
@@ -472,6 +487,11 @@ class SmtpSession(Session[SmtpServer]):
             self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(delivered)} mailbox(es)"
                       + (f" and {len(remote)} remote recipient(s)" if remote else ""))
             self.conn.delivered(queue_id)
+            if succeed and envelope.sender and self.service.reports is not None:
+                original = head + (spool.head if spool is not None else bytes(content))  # HDRS if spooled
+                self.loop.create_task(report_delivered(
+                    self.service.reports, self.service.store, self.service.node_name, config.fqdn, queue_id,
+                    message_id, envelope, succeed, original, full=spool is None))
             self.service.metrics.received(size, self.loop.time() - started)
             if self.service.activity is not None:
                 self.service.activity.record(SMTP_DELIVERED)

@@ -111,6 +111,9 @@ class ClientConnection:
         self.tls_note = ""  # how the certificate was checked, for tracking and the doctor
         self.greeting = ""
         self.log: SessionLog | None = None
+        #: The last `send`'s answer to the end of its data (the next hop's verdict on the content,
+        #: shared by every recipient it decided), None when the content was never sent.
+        self.content_reply: Reply | None = None
 
     @property
     def capabilities(self) -> Capabilities:
@@ -225,7 +228,9 @@ class ClientConnection:
             self.tls_note = "encrypted, certificate not checked"
 
     async def send(self, envelope: Envelope, content: bytes) -> list[Reply]:
-        """One transaction: each recipient's final reply, in envelope order."""
+        """One transaction: each recipient's final reply, in envelope order (a recipient decided
+        by the end of the data gets `content_reply` itself)."""
+        self.content_reply = None
         refusal = self.core.begin(envelope)
         if refusal is not None:
             return [refusal] * len(envelope.recipients)
@@ -238,6 +243,8 @@ class ClientConnection:
             self.core.send_content(content)
             done = await self.event()
             reply = done.reply if isinstance(done, ContentDone) else self._refused(done, "end of data")
+            if isinstance(done, ContentDone):
+                self.content_reply = reply
             finals = [reply if r is None else r for r in finals]
         return [r if r is not None else local_reply(451, "4.4.2", "no reply") for r in finals]
 

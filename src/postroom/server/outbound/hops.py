@@ -316,7 +316,10 @@ class HopDelivery:
             reply = local_reply(451, "4.4.2", f"connection to {conn.target.host} lost: {exc}")
             replies = [reply] * len(job.recipients)
         remote = f"{conn.target.host} [{conn.target.address}]"
-        job.done(job.attempt, [outcome_of(r, reply, remote) for r, reply in zip(job.recipients, replies)])
+        dsn, content = conn.capabilities.dsn, conn.content_reply  # NOTIFY went on; the verdict on the data
+        job.done(job.attempt, [outcome_of(r, reply, remote, dsn_passed=dsn,
+                                          content_refused=content is not None and reply is content)
+                               for r, reply in zip(job.recipients, replies)])
 
     def _fail_waiting(self, reply: Reply, permanent: bool) -> None:
         """The hop cannot be reached: every waiting job gets the reply now."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ...dsn import (
-    DELAYED, EXPIRED, FAILED, FULL_ORIGINAL_LIMIT, RecipientOutcome, ReportInput, build_report, report_due, subject_of,
+    DELAYED, DELIVERED, EXPIRED, FAILED, FULL_ORIGINAL_LIMIT, RELAYED, SUCCESS_ACTIONS, RecipientOutcome, ReportInput,
+    build_report, report_due, subject_of,
 )
 
-__all__ = ["DELAYED", "EXPIRED", "FAILED", "FULL_ORIGINAL_LIMIT", "RecipientOutcome", "ReportInput", "build_report",
-           "report_due", "subject_of"]
+__all__ = ["DELAYED", "DELIVERED", "EXPIRED", "FAILED", "FULL_ORIGINAL_LIMIT", "RELAYED", "SUCCESS_ACTIONS",
+           "RecipientOutcome", "ReportInput", "build_report", "report_due", "subject_of"]

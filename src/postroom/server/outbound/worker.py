@@ -7,6 +7,13 @@ by next hop, and gives each group to that next hop's `HopDelivery` (hops.py): up
 per-destination connection limit, each connection carrying message after message. When every
 next hop of a message is done, its recipients are updated in one write (`finish_attempt`),
 and a non-delivery report or a delay notice goes to the sender if one is due (reports.py).
+
+DSN (RFC 3461): a recipient with NOTIFY=SUCCESS whose next hop took the message gets a
+"relayed" report from here when that hop does not offer DSN; when it does, NOTIFY went on with
+the message and the report is the next hop's to send. No backscatter: a message whose submitter
+did not log in (anonymous relay, `submitter` None) that the next hop refuses for its content
+(a 5xx after the end of the data) fails without a non-delivery report: its sender may well be
+forged, and the report would go to an innocent third party. The failure is tracked (FAIL).
 """
 from __future__ import annotations
 
@@ -24,7 +31,9 @@ from ...model import (
 )
 from ...protocol.smtp_client import Reply
 from .message import without_return_path
-from .reports import DELAYED, FAILED, RecipientOutcome, ReportInput, build_report, report_due, subject_of
+from .reports import (
+    DELAYED, FAILED, RELAYED, RecipientOutcome, ReportInput, build_report, report_due, subject_of,
+)
 from .schedule import CONNECTION, RECIPIENT, RetryPolicy, to_epoch, to_iso
 
 log = logging.getLogger("postroom.outbound")
@@ -44,6 +53,8 @@ class Outcome:
     permanent: bool = False
     failure: str = RECIPIENT  # CONNECTION: the next hop could not be reached
     remote_mta: str = ""
+    dsn_passed: bool = False  # the next hop offered DSN: NOTIFY went on with the message
+    content_refused: bool = False  # the reply came after the end of the data (the content's verdict)
 
 
 @dataclass
@@ -61,10 +72,12 @@ class MessageAttempt:
         return self.claim.message
 
 
-def outcome_of(recipient: QueuedRecipient, reply: Reply, remote_mta: str = "", failure: str = RECIPIENT) -> Outcome:
+def outcome_of(recipient: QueuedRecipient, reply: Reply, remote_mta: str = "", failure: str = RECIPIENT, *,
+               dsn_passed: bool = False, content_refused: bool = False) -> Outcome:
     status = reply.enhanced or f"{str(reply.code)[0]}.0.0"
     return Outcome(recipient, reply.text, status, sent=reply.positive, permanent=reply.permanent,
-                   failure=failure, remote_mta=remote_mta)
+                   failure=failure, remote_mta=remote_mta, dsn_passed=dsn_passed,
+                   content_refused=content_refused and not reply.positive)
 
 
 class OutboundWorker:
@@ -238,12 +251,16 @@ class OutboundWorker:
         tracking: list[TrackingEvent] = []
         failed: list[RecipientOutcome] = []
         delayed: list[RecipientOutcome] = []
+        relayed: list[RecipientOutcome] = []
         when = to_iso(now)
         for o in attempt.outcomes:
             r = o.recipient
             if o.sent:
                 results.append(RecipientResult(r.address, RecipientStatus.SENT, o.reply, at=when))
                 tracking.append(self._row(TrackingEventId.SEND, message, r.address, o.reply, o.remote_mta))
+                if not o.dsn_passed and report_due(message.sender, r.notify, RELAYED):
+                    relayed.append(RecipientOutcome(r.address, RELAYED, o.status, o.reply, o.remote_mta, r.orcpt,
+                                                    when))
                 if self.metrics is not None:
                     self.metrics.outbound_result("sent", now - arrival)
                 continue
@@ -252,7 +269,11 @@ class OutboundWorker:
                 reply = o.reply if o.permanent else _expired_reply(o.reply)
                 results.append(RecipientResult(r.address, status, reply, at=when))
                 tracking.append(self._row(TrackingEventId.FAIL, message, r.address, reply, o.remote_mta))
-                if report_due(message.sender, r.notify, FAILED):
+                if o.permanent and o.content_refused and message.submitter is None:
+                    log.info("outbound: %s refused %s for <%s> by content; no report to the unauthenticated "
+                             "sender <%s> (backscatter)", o.remote_mta or "the next hop", message.id, r.address,
+                             message.sender)
+                elif report_due(message.sender, r.notify, FAILED):
                     failed.append(RecipientOutcome(r.address, FAILED, o.status if o.permanent else "4.4.7", reply,
                                                    o.remote_mta, r.orcpt, when))
                 if self.metrics is not None:
@@ -270,7 +291,7 @@ class OutboundWorker:
                                                 to_iso(self.policy.expires_at(arrival))))
             if self.metrics is not None:
                 self.metrics.outbound_result("deferred", None)
-        if (failed or delayed) and attempt.body is None:
+        if (failed or delayed or relayed) and attempt.body is None:
             try:  # the report quotes the message, which finish_attempt may remove
                 attempt.body = await self.store.read_queued_body(message.id)
             except PostroomError:
@@ -288,7 +309,7 @@ class OutboundWorker:
         finally:
             self._inflight.pop(message.id, None)
         self._count_outcomes(results)
-        for report_for in (failed, delayed):
+        for report_for in (failed, delayed, relayed):
             if report_for:
                 await self._report(attempt, report_for)
         if any(o.sent or o.permanent for o in attempt.outcomes):
@@ -330,4 +351,3 @@ class OutboundWorker:
 
 def _expired_reply(last: str) -> str:
     return f"550 4.4.7 Message expired; last error: {last}" if last else "550 4.4.7 Message expired"
-
