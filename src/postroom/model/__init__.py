@@ -5,6 +5,7 @@ Import from `postroom.model`; the modules are its parts:
   transport  receive connectors and message tracking (Exchange's Hub Transport objects)
   admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
   security   the login block policy
+  dkim       DKIM signing keys of the accepted domains
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .core import (
     SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
     PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
+from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
 from .security import LoginPolicy
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
@@ -28,6 +30,7 @@ from .transport import (
 __all__ = [
     "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
     "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
+    "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",
     "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
     "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service",
     "ServiceStatus", "SortOrder", "Startup", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
