@@ -36,6 +36,8 @@ class DkimAlgorithm(str, Enum):
 
 
 def dkim_algorithm(value: Any, field_name: str = "algorithm") -> DkimAlgorithm:
+    if isinstance(value, DkimAlgorithm):
+        return value
     return DkimAlgorithm(enum_value(DkimAlgorithm, field_name, str(value).strip().lower()))
 
 

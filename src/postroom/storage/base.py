@@ -16,7 +16,7 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, admin-service settings, the login policy, domains, mailboxes) increases
+  connectors, admin-service settings, the login policy, domains, DKIM keys, mailboxes) increases
   `config_version()`, which nodes poll to apply changes live.
 - A write that takes `audit` (an AuditNote) inserts that audit entry in its own transaction:
   the change and the entry it records commit together, or neither does.
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings,
+    Admin, ApiToken, AuditEntry, Block, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings,
     ReceiveConnector, Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 
@@ -153,6 +153,9 @@ class ConfigReader(MailboxLookup, Protocol):
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         """NotFound if absent."""
     async def list_domains(self) -> list[str]: ...
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        """DKIM signing keys (with their private keys: for the signer, never for a view),
+        ordered by (domain, algorithm); `domain` None: every domain's. An unknown domain has none."""
     async def list_mailboxes(self, search: str | None = None, offset: int = 0,
                              limit: int | None = None) -> list[Mailbox]:
         """Ordered by address; `search` matches a substring of address or display name."""
@@ -182,7 +185,13 @@ class ConfigStore(ConfigReader, Protocol):
         """NotFound if absent."""
     async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None: ...
     async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
-        """NotFound if absent; Conflict while mailboxes in the domain exist."""
+        """NotFound if absent; Conflict while mailboxes or DKIM keys in the domain exist."""
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        """Store a key as given (`created_at` set here when empty) and return it as stored.
+        NotFound if the domain is not an accepted domain; Conflict if the domain has a key with
+        that selector, or one of that algorithm (one per algorithm)."""
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        """NotFound if the domain has no key with that selector."""
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
