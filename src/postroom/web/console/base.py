@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ...errors import Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
 from ...model import WebSession
 from ...service import Caller, Context
-from ...service.context import ADMINS, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
+from ...service.context import ADMINS, ORGANIZATION, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
 from ..security import SESSION_COOKIE, admin_auth, refuse_cross_site, request_context, session_timeout
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
@@ -43,10 +43,11 @@ class Rights:
     server: bool
     recipients: bool
     admins: bool
+    organization: bool = False  # organisation-wide mail flow (DKIM keys)
 
     @staticmethod
     def of(caller: Caller) -> "Rights":
-        return Rights(caller.may(SERVER_CONFIG), caller.may(RECIPIENTS), caller.may(ADMINS))
+        return Rights(caller.may(SERVER_CONFIG), caller.may(RECIPIENTS), caller.may(ADMINS), caller.may(ORGANIZATION))
 
     @staticmethod
     def reason(right: str) -> str:
@@ -90,6 +91,7 @@ def render(request: Request, page: ConsolePage | None, template: str, *, status:
         request=request, page=page, caller=page.caller if page else None, may=page.may if page else None,
         csrf_token=page.session.csrf_token if page else "", reason=Rights.reason, notice=notice,
         server=request.app.state.server, SERVER_CONFIG=SERVER_CONFIG, RECIPIENTS=RECIPIENTS, ADMINS=ADMINS,
+        ORGANIZATION=ORGANIZATION,
         READ=READ, **values)
     response = HTMLResponse(html, status_code=status)
     if notice:
