@@ -113,3 +113,13 @@ def test_migrate_refuses_bad_targets_and_sources(admin, tmp_path):
     assert "store" in error and "secret" not in error
     assert "postroom init" in migrate(admin, tmp_path / "nothing", "postgresql://postgres@127.0.0.1:5432/x", code=2)
     assert "embedded" in (admin.data / "node.json").read_text() or "store" not in (admin.data / "node.json").read_text()
+
+
+def test_dkim_keys_move_too(admin, url):
+    admin.ok("domain", "dkim", "new", "example.com", "--algorithm", "ed25519")
+    before = admin.json("domain", "dkim", "show", "example.com")
+    private = read(embedded(admin), lambda store: store.list_dkim_keys())
+    report = migrate(admin, admin.data, url)
+    assert report["dkim_keys"] == 1
+    assert admin.json("domain", "dkim", "show", "example.com") == before  # read from PostgreSQL now
+    assert read(PostgresStore(url), lambda store: store.list_dkim_keys()) == private  # the private key came along
