@@ -54,6 +54,7 @@ for algorithm in DkimAlgorithm:
                 import base64
                 pem = base64.b64encode(raw)
             sig = dict(selector=key.selector.encode(), domain=b"example.com", privkey=pem,
-                       canonicalize=(b"relaxed", b"relaxed"), signature_algorithm=key.algorithm.signature_algorithm.encode())
+                       canonicalize=(b"relaxed", b"relaxed"),
+                       signature_algorithm=key.algorithm.signature_algorithm.encode())
             theirs = f"{best(lambda: dkimpy.sign(msg, **sig), runs=2):10.0f}"
         print(f"{algorithm.value:10} {len(msg):7} {ours:12.0f} {theirs:>10}")

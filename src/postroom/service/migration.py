@@ -2,7 +2,8 @@
 PostgreSQL store, then point the data directory at it.
 
 What moves: the servers with their services, POP3 settings, receive connectors and admin
-service settings; the login block policy; accepted domains and their DKIM keys; admin principals and their API tokens; mailboxes (with
+service settings; the login block policy; accepted domains and their DKIM keys; admin principals
+and their API tokens; mailboxes (with
 their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
 client that remembers UIDLs downloads nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed

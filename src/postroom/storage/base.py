@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings,
-    ReceiveConnector, Server, Service, TrackingEvent, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, Block, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
+    PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSession, WebSettings,
 )
 
 

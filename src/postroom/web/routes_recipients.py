@@ -11,7 +11,9 @@ from ..service import domains as domain_ops
 from ..service import mailboxes as mailbox_ops
 from .bodies import Address, DomainName, MailboxChanges, NewDkimKey, NewDomain, NewMailbox, NewPassword
 from .security import AdminRoute, Ctx
-from .views import DkimKeyView, DkimView, DomainView, MailboxDetail, MailboxPage, MailboxRemoved, MailboxView, documented
+from .views import (
+    DkimKeyView, DkimView, DomainView, MailboxDetail, MailboxPage, MailboxRemoved, MailboxView, documented,
+)
 
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
 CREATED = status.HTTP_201_CREATED

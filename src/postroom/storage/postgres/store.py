@@ -18,8 +18,8 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
-    WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+    TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
-    WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+    TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
@@ -276,7 +276,7 @@ class SqliteStore(SqliteRecords):
             conn.execute(dkim_sql.INSERT, values)
             schema.bump_config(conn)
             return stored
-        return await self._write(write, audit)  # type: ignore[no-any-return]
+        return await self._write(write, audit)
 
     async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
         def write(conn: sqlite3.Connection) -> None:
