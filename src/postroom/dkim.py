@@ -191,14 +191,18 @@ def sign(message: bytes, key: DkimKey, *, headers: Sequence[str] = DEFAULT_SIGNE
     body (no l=), t= the signing time (`now`, default the clock). DkimError if the message has
     no From header (RFC 6376 5.4: From must be signed)."""
     fields, body = split_message(message)
+    loaded = private_key if private_key is not None else load_private_key(key)
+    return _signature(fields, body_hash(body), key, loaded, headers, time.time() if now is None else now)
+
+
+def _signature(fields: Sequence[bytes], bh: str, key: DkimKey,
+               loaded: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey, headers: Sequence[str], now: float) -> bytes:
     listed, signed = select_headers(fields, headers)
     if not any(f.partition(b":")[0].strip().lower() == b"from" for f in signed):
         raise DkimError("the message has no From header field: DKIM signs From (RFC 6376 5.4)")
-    loaded = private_key if private_key is not None else load_private_key(key)
     tags = [
         "v=1", f"a={key.algorithm.signature_algorithm}", "c=relaxed/relaxed", f"d={key.domain}",
-        f"s={key.selector}", f"t={int(time.time() if now is None else now)}", "h=" + ":".join(listed),
-        f"bh={body_hash(body)}", "b=",
+        f"s={key.selector}", f"t={int(now)}", "h=" + ":".join(listed), f"bh={bh}", "b=",
     ]
     unsigned = _tag_lines(tags)  # ends with "b="
     data = b"".join(relaxed_header(field) for field in signed) + relaxed_header(unsigned)[:-2]
@@ -211,9 +215,7 @@ def sign(message: bytes, key: DkimKey, *, headers: Sequence[str] = DEFAULT_SIGNE
                                 max(_FOLD_WIDTH - last_line, 8)).encode("ascii") + b"\r\n"
 
 
-def from_domain(message: bytes) -> str | None:
-    """The domain of the (first) address in the From header, lower-case, or None."""
-    fields, _ = split_message(message)
+def _from_domain(fields: Sequence[bytes]) -> str | None:
     for field in fields:
         name, _, value = field.partition(b":")
         if name.strip().lower() == b"from":
@@ -223,6 +225,11 @@ def from_domain(message: bytes) -> str | None:
                     return address.rpartition("@")[2].rstrip(".").lower() or None
             return None
     return None
+
+
+def from_domain(message: bytes) -> str | None:
+    """The domain of the (first) address in the From header, lower-case, or None."""
+    return _from_domain(split_message(message)[0])
 
 
 class Signer:
@@ -252,9 +259,11 @@ class Signer:
         """The signatures to prepend to an outgoing message: one per key of its From domain
         (Ed25519, then RSA), b"" when the domain has no key or the message has no From (it is
         then sent unsigned, as OpenDKIM behind Postfix does)."""
-        domain = from_domain(message)
+        fields, body = split_message(message)
+        domain = _from_domain(fields)
         mine = sorted((k for k in keys if k.domain == domain), key=lambda k: k.algorithm is DkimAlgorithm.RSA_2048)
         if not mine:
             return b""
+        bh = body_hash(body)  # once for every key
         at = time.time() if now is None else now
-        return b"".join(self.sign(message, key, now=at) for key in mine)
+        return b"".join(_signature(fields, bh, key, self._private(key), DEFAULT_SIGNED_HEADERS, at) for key in mine)
