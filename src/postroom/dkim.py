@@ -113,7 +113,8 @@ def relaxed_header(field: bytes) -> bytes:
 
 def relaxed_body(body: bytes) -> bytes:
     """Runs of white space in a line made one space, white space at line ends dropped, empty lines
-    at the end dropped; a non-empty body ends with CRLF, an empty one stays empty."""
+    at the end dropped; a non-empty body ends with CRLF, an empty one stays empty. A last line
+    without CRLF (not wire form) is taken as SMTP will send it: with its CRLF."""
     # Each step first asks C (count, `in`) whether it has work: most bodies need none of it,
     # and a regular expression over 100 KB costs milliseconds, the checks microseconds.
     if body.count(b"\n") != body.count(b"\r\n"):

@@ -8,8 +8,9 @@ import time
 from datetime import datetime, timezone
 
 import dkim as dkimpy
+from dkim.canonicalization import Relaxed
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from postroom import dkim
@@ -108,6 +109,28 @@ def test_any_body_and_subject_verify(subject: str, body: list[bytes], blank: int
     message = (b"From: alice@example.com\r\nSubject: " + subject.encode() + b"\r\n\r\n"
                + b"".join(line + b"\r\n" for line in body) + b"\r\n" * blank)
     assert verifies(dkim.sign(message, ED, now=NOW) + message, ED)
+
+
+_LINE = st.lists(st.sampled_from([b" ", b"\t", b"a", b"\xc3\xa9", b"\x00", b"."]), max_size=12).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, max_size=10), last=_LINE, end=st.booleans())
+def test_body_canonicalization_agrees_with_dkimpy(lines: list[bytes], last: bytes, end: bool) -> None:
+    # A last line without CRLF (never in wire form) is canonicalized as SMTP will send it, with its
+    # CRLF: its trailing white space goes. dkimpy keeps it there; the two agree on everything else.
+    assume(end or not last.endswith((b" ", b"\t")))
+    body = b"".join(line + b"\r\n" for line in lines) + last + (b"\r\n" if end else b"")
+    assert dkim.relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.sampled_from([b"Subject", b"TO", b"x-Y"]), pad=st.sampled_from([b"", b" ", b"\t "]),
+       parts=st.lists(_LINE, min_size=1, max_size=4))
+def test_header_canonicalization_agrees_with_dkimpy(name: bytes, pad: bytes, parts: list[bytes]) -> None:
+    value = b"\r\n ".join(parts)
+    [(their_name, their_value)] = Relaxed.canonicalize_headers([(name + pad, value + b"\r\n")])
+    assert dkim.relaxed_header(name + pad + b":" + value) == their_name + b":" + their_value
 
 
 def test_canonical_body_matches_rfc_6376_examples() -> None:
