@@ -1,7 +1,7 @@
 """DKIM signing (RFC 6376) with relaxed/relaxed canonicalization, rsa-sha256 and ed25519-sha256
-(RFC 8463), on `cryptography` (OpenSSL): about 1 ms a message for RSA-2048, far less for
-Ed25519 (dkimpy's pure-Python RSA costs several). Verification is not here: the tests verify
-with dkimpy, an independent implementation.
+(RFC 8463), on `cryptography` (OpenSSL): about 0.5 ms a 2 KB message with RSA-2048 and 0.15 ms
+with Ed25519, under 1 ms at 100 KB (bench/dkim_sign.py; dkimpy's pure-Python RSA costs 8-14 ms).
+Verification is not here: the tests verify with dkimpy, an independent implementation.
 
 What the delivery path calls: `Signer().sign_message(message, keys)` -> the DKIM-Signature
 header lines to put in front of the message (one per key of the From domain: dual-signed with
