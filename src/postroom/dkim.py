@@ -6,7 +6,9 @@ Verification is not here: the tests verify with dkimpy, an independent implement
 What the delivery path calls: `Signer().sign_message(message, keys)` -> the DKIM-Signature
 header lines to put in front of the message (one per key of the From domain: dual-signed with
 RSA and Ed25519 when the domain has both, as RFC 8463 advises, since not every verifier knows
-Ed25519), or b"" when no key applies. `sign(message, key)` makes one signature.
+Ed25519), or b"" when no key applies; `Signer().sign_chunks(pieces, keys)` the same for a
+message read in pieces (a spooled body: only its header block is held whole). `sign(message,
+key)` makes one signature.
 
 Pure: no I/O, no clock unless `now` is left out (then time.time()).
 """
@@ -19,7 +21,7 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 from email.utils import getaddresses
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
@@ -82,16 +84,26 @@ def load_private_key(key: DkimKey) -> rsa.RSAPrivateKey | ed25519.Ed25519Private
 
 # canonicalization (RFC 6376 3.4) --------------------------------------------------------------
 
+def _body_start(message: bytes) -> int | None:
+    """Where the body starts (after the empty line), or None if the header block has not ended."""
+    if message.startswith(b"\r\n"):
+        return 2
+    if message.startswith(b"\n"):
+        return 1
+    if message == b"\r":
+        return None  # a CRLF may be cut in two
+    match = _HEADER_END.search(message)
+    return None if match is None else match.end()
+
+
 def split_message(message: bytes) -> tuple[list[bytes], bytes]:
     """(header fields, each with its folding and without its final line end; body). A message
     without an empty line is all header and an empty body. Bare LF counts as a line end."""
-    match = _HEADER_END.search(message)
-    if message.startswith((b"\r\n", b"\n")):
-        head, body = b"", message[2 if message.startswith(b"\r\n") else 1:]
-    elif match is None:
+    start = _body_start(message)
+    if start is None:
         head, body = message, b""
     else:
-        head, body = message[:match.start()], message[match.end():]
+        head, body = message[:start], message[start:]
     fields: list[bytes] = []
     for line in _LINE_END.split(head):
         if line[:1] in (b" ", b"\t") and fields:
@@ -111,10 +123,9 @@ def relaxed_header(field: bytes) -> bytes:
     return name.rstrip(b" \t").lower() + b":" + value + b"\r\n"
 
 
-def relaxed_body(body: bytes) -> bytes:
-    """Runs of white space in a line made one space, white space at line ends dropped, empty lines
-    at the end dropped; a non-empty body ends with CRLF, an empty one stays empty. A last line
-    without CRLF (not wire form) is taken as SMTP will send it: with its CRLF."""
+def _canonical_lines(body: bytes) -> bytes:
+    """Relaxed canonicalization within lines: CRLF line ends, runs of white space made one
+    space, white space before a line end dropped."""
     # Each step first asks C (count, `in`) whether it has work: most bodies need none of it,
     # and a regular expression over 100 KB costs milliseconds, the checks microseconds.
     if body.count(b"\n") != body.count(b"\r\n"):
@@ -123,17 +134,79 @@ def relaxed_body(body: bytes) -> bytes:
         body = _WSP_TO_COLLAPSE.sub(b" ", body)
     if b" \r\n" in body:
         body = body.replace(b" \r\n", b"\r\n")  # after the collapse, at most one space before CRLF
+    return body
+
+
+def _without_final_line_ends(body: bytes) -> int:
+    """Where `body` ends once its final CRLFs are gone (the empty lines at the end, and the last
+    line's own CRLF)."""
+    end = len(body)
+    while body.endswith(b"\r\n", 0, end):
+        end -= 2
+    return end
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """Runs of white space in a line made one space, white space at line ends dropped, empty lines
+    at the end dropped; a non-empty body ends with CRLF, an empty one stays empty. A last line
+    without CRLF (not wire form) is taken as SMTP will send it: with its CRLF."""
+    body = _canonical_lines(body)
     if body.endswith(b" "):
         body = body[:-1]
-    end = len(body)
-    while body.endswith(b"\r\n", 0, end):  # the empty lines at the end, and the last line's CRLF
-        end -= 2
-    body = body[:end]
+    body = body[:_without_final_line_ends(body)]
     return body + b"\r\n" if body else b""
 
 
 def body_hash(body: bytes) -> str:
     return base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode("ascii")
+
+
+class BodyHash:
+    """The bh= of a body given in pieces, so that a big (spooled) message is never whole in
+    memory: `update(piece)` for each, then `value()`; the same as body_hash(b"".join(pieces))
+    wherever the pieces are cut. Whole lines are canonicalized as they come; empty lines are
+    held back (as a count) until a line with content follows, since those at the end do not count."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._partial: list[bytes] = []  # the line not yet ended
+        self._empty = 0  # empty lines held back
+
+    def update(self, data: bytes) -> None:
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            if data:
+                self._partial.append(data)
+            return
+        if self._partial:
+            self._lines(b"".join(self._partial) + data[:cut])
+            self._partial = []
+        else:
+            self._lines(data[:cut])
+        if cut < len(data):
+            self._partial.append(data[cut:])
+
+    def _lines(self, block: bytes) -> None:
+        """Whole lines (the block ends with a line end)."""
+        block = _canonical_lines(block)
+        end = _without_final_line_ends(block)
+        if end == 0:
+            self._empty += len(block) // 2
+            return
+        if self._empty:
+            self._sha.update(b"\r\n" * self._empty)
+        self._sha.update(memoryview(block)[:end])
+        self._sha.update(b"\r\n")
+        self._empty = (len(block) - end) // 2 - 1
+
+    def value(self) -> str:
+        """The base64 bh= value of what was given so far (more may follow)."""
+        saved = self._sha.copy(), self._empty
+        if self._partial:  # an unterminated last line, taken with its CRLF (as relaxed_body does)
+            self._lines(b"".join(self._partial) + b"\r\n")
+        digest = self._sha.digest()
+        self._sha, self._empty = saved
+        return base64.b64encode(digest).decode("ascii")
 
 
 # signing --------------------------------------------------------------------------------------
@@ -261,10 +334,40 @@ class Signer:
         (Ed25519, then RSA), b"" when the domain has no key or the message has no From (it is
         then sent unsigned, as OpenDKIM behind Postfix does)."""
         fields, body = split_message(message)
-        domain = _from_domain(fields)
-        mine = sorted((k for k in keys if k.domain == domain), key=lambda k: k.algorithm is DkimAlgorithm.RSA_2048)
+        mine = self._keys_for(fields, keys)
         if not mine:
             return b""
         bh = body_hash(body)  # once for every key
+        return self._signatures(fields, bh, mine, now)
+
+    def sign_chunks(self, chunks: Iterable[bytes], keys: Sequence[DkimKey], *, now: float | None = None) -> bytes:
+        """As sign_message, for a message given in pieces (a spooled or streamed body): only the
+        header block is ever held whole; the body is hashed as it comes."""
+        pieces = iter(chunks)
+        head = b""
+        start = None
+        for piece in pieces:
+            head += piece
+            start = _body_start(head)
+            if start is not None:
+                break
+        if start is None:  # all header: no body
+            start = len(head)
+        fields, _ = split_message(head[:start])
+        mine = self._keys_for(fields, keys)
+        if not mine:
+            return b""
+        hasher = BodyHash()
+        hasher.update(head[start:])
+        for piece in pieces:
+            hasher.update(piece)
+        return self._signatures(fields, hasher.value(), mine, now)
+
+    @staticmethod
+    def _keys_for(fields: Sequence[bytes], keys: Sequence[DkimKey]) -> list[DkimKey]:
+        domain = _from_domain(fields)
+        return sorted((k for k in keys if k.domain == domain), key=lambda k: k.algorithm is DkimAlgorithm.RSA_2048)
+
+    def _signatures(self, fields: Sequence[bytes], bh: str, keys: Sequence[DkimKey], now: float | None) -> bytes:
         at = time.time() if now is None else now
-        return b"".join(_signature(fields, bh, key, self._private(key), DEFAULT_SIGNED_HEADERS, at) for key in mine)
+        return b"".join(_signature(fields, bh, key, self._private(key), DEFAULT_SIGNED_HEADERS, at) for key in keys)

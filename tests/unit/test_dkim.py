@@ -133,6 +133,41 @@ def test_header_canonicalization_agrees_with_dkimpy(name: bytes, pad: bytes, par
     assert dkim.relaxed_header(name + pad + b":" + value) == their_name + b":" + their_value
 
 
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    edges = sorted({0, len(data), *(p % (len(data) + 1) for p in points)})
+    return [data[a:b] for a, b in zip(edges, edges[1:])]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINE, max_size=10), tail=st.sampled_from([b"", b"\r\n", b"\r\n\r\n", b" \r\n \t\r\n", b"x"]),
+       points=st.lists(st.integers(0, 400), max_size=8))
+def test_a_body_hashed_in_pieces_hashes_as_a_whole(lines: list[bytes], tail: bytes, points: list[int]) -> None:
+    body = b"\r\n".join(lines) + tail
+    hasher = dkim.BodyHash()
+    for piece in cut(body, points):
+        hasher.update(piece)
+    assert hasher.value() == dkim.body_hash(body)
+    assert hasher.value() == dkim.body_hash(body)  # value() can be asked twice
+
+
+@settings(max_examples=60, deadline=None)
+@given(points=st.lists(st.integers(0, 3000), max_size=12), big=st.booleans())
+def test_a_message_signed_in_chunks_is_signed_as_a_whole(points: list[int], big: bool) -> None:
+    message = SIMPLE + (b"line  with   spaces \t\r\n" * 100 + b"\r\n\r\n" if big else b"")
+    signer = dkim.Signer()
+    chunked = signer.sign_chunks(iter(cut(message, points)), [ED], now=NOW)
+    assert chunked == signer.sign_message(message, [ED], now=NOW)  # Ed25519 signatures are deterministic
+    assert verifies(chunked + message, ED)
+
+
+def test_signing_in_chunks_without_a_body_or_a_key() -> None:
+    signer = dkim.Signer()
+    assert verifies(signer.sign_chunks([b"From: alice@example.com\r\n", b"Subject: x\r\n"], [ED], now=NOW)
+                    + b"From: alice@example.com\r\nSubject: x\r\n", ED)
+    assert signer.sign_chunks([SIMPLE], [dkim.generate_key("example.net", "s", DkimAlgorithm.ED25519)]) == b""
+    assert signer.sign_chunks([], [ED]) == b""
+
+
 def test_canonical_body_matches_rfc_6376_examples() -> None:
     # RFC 6376 3.4.5: relaxed body of " C \r\nD \t E\r\n\r\n\r\n" is " C\r\nD E\r\n"
     assert dkim.relaxed_body(b" C \r\nD \t E\r\n\r\n\r\n") == b" C\r\nD E\r\n"
