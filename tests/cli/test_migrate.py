@@ -151,3 +151,13 @@ def test_send_as_grants_move_too(admin, url):
     migrate(admin, admin.data, url)
     assert (admin.data / "node.json").read_text().count(url) == 1
     assert admin.json("mailbox", "show", "crm@example.com")["send_as"] == ["sales@example.com", "*@apps.example"]
+
+
+def test_dkim_keys_move_too(admin, url):
+    admin.ok("domain", "dkim", "new", "example.com", "--algorithm", "ed25519")
+    before = admin.json("domain", "dkim", "show", "example.com")
+    private = read(embedded(admin), lambda store: store.list_dkim_keys())
+    report = migrate(admin, admin.data, url)
+    assert report["dkim_keys"] == 1
+    assert admin.json("domain", "dkim", "show", "example.com") == before  # read from PostgreSQL now
+    assert read(PostgresStore(url), lambda store: store.list_dkim_keys()) == private  # the private key came along

@@ -55,6 +55,9 @@ SEND_NEW = Step(("send-connector", "new", "Internet", "--address-spaces", "*"), 
 WHO_AND_WHEN = ("id", "at", "actor", "channel")
 PARTNER_QUEUE = PARTNER.name
 QUEUE_SUSPEND = Step(("queue", "suspend", PARTNER_QUEUE), "POST", f"/api/v1/queues/{PARTNER_QUEUE}/suspend")
+NEW_KEY = ("created_at", "txt_value", "txt_strings")
+NEW_RSA_KEY = Step(("domain", "dkim", "new", "example.com", "--selector", "r1"), "POST",
+                   "/api/v1/domains/example.com/dkim", {"selector": "r1"})
 ALICE = "alice@example.com"
 ALICE_PASSWORD = "alice's mailbox password\n"  # conftest.MAILBOX_USER
 
@@ -192,6 +195,18 @@ ROWS: dict[str, Row] = {
                       body={"name": "Example.ORG"}),
     "domain list": row("domain", "list", path="/api/v1/domains"),
     "domain remove": row("domain", "remove", "spare.example", method="DELETE", path="/api/v1/domains/spare.example"),
+    # a new key is a new key pair on each side: its public half (and time) differ, nothing else
+    "domain dkim new": row("domain", "dkim", "new", "Example.COM", "--algorithm", "ed25519", "--selector", "Sel1",
+                           method="POST", path="/api/v1/domains/Example.COM/dkim",
+                           body={"algorithm": "ed25519", "selector": "Sel1"}, ignore=NEW_KEY),
+    "domain dkim new default": row("domain", "dkim", "new", "example.com", method="POST",
+                                   path="/api/v1/domains/example.com/dkim", body={}, ignore=NEW_KEY),
+    "domain dkim show": row("domain", "dkim", "show", "example.com", path="/api/v1/domains/example.com/dkim",
+                            ignore=NEW_KEY, before=(NEW_RSA_KEY,)),
+    "domain dkim remove": row("domain", "dkim", "remove", "example.com", "--selector", "spare", method="DELETE",
+                              path="/api/v1/domains/example.com/dkim?selector=spare"),
+    "domain dkim remove all": row("domain", "dkim", "remove", "example.com", "--yes", method="DELETE",
+                                  path="/api/v1/domains/example.com/dkim", ignore=NEW_KEY, before=(NEW_RSA_KEY,)),
     # admins and tokens
     "admin new": row("admin", "new", "carol", "--role", "view-only,server-management", "--password-stdin",
                      stdin="carol's password\n", method="POST", path="/api/v1/admins",
@@ -269,6 +284,16 @@ ROWS: dict[str, Row] = {
                                 before=(SEND_NEW,)),
     "missing object": row("mailbox", "show", "nobody@example.com", path="/api/v1/mailboxes/nobody@example.com"),
     "clash": row("domain", "add", "example.com", method="POST", path="/api/v1/domains", body={"name": "example.com"}),
+    "dkim clash": row("domain", "dkim", "new", "example.com", "--algorithm", "ed25519", method="POST",
+                      path="/api/v1/domains/example.com/dkim", body={"algorithm": "ed25519"}),
+    "refused dkim algorithm": row("domain", "dkim", "new", "example.com", "--algorithm", "rsa-1024", method="POST",
+                                  path="/api/v1/domains/example.com/dkim", body={"algorithm": "rsa-1024"}),
+    "refused dkim selector": row("domain", "dkim", "new", "example.com", "--selector", "-bad-", method="POST",
+                                 path="/api/v1/domains/example.com/dkim", body={"selector": "-bad-"}),
+    "dkim of an unknown domain": row("domain", "dkim", "show", "example.org",
+                                     path="/api/v1/domains/example.org/dkim"),
+    "dkim remove unknown": row("domain", "dkim", "remove", "example.com", "--selector", "nope", method="DELETE",
+                               path="/api/v1/domains/example.com/dkim?selector=nope"),
     "last organization manager": row("admin", "set-role", "org", "--role", "view-only", method="PATCH",
                                      path="/api/v1/admins/org", body={"roles": "view-only"},
                                      before=(Step(("admin", "set-role", "admin", "--role", "view-only"), "PATCH",

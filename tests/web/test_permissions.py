@@ -23,7 +23,7 @@ EVERYONE = frozenset(ROLE_GROUPS)
 SERVER_CONFIG = frozenset({ORG, SRV})  # services, POP3 and admin-service settings, connectors
 RECIPIENTS = frozenset({ORG, RCP})  # mailboxes, domains
 ADMINS = frozenset({ORG})  # principals, their roles, other principals' passwords and tokens
-ORGANIZATION = frozenset({ORG})  # send connectors (Exchange: Organization Management only)
+ORGANIZATION = frozenset({ORG})  # send connectors, DKIM keys (Exchange: Organization Management only)
 
 C = f"/api/v1/servers/{SERVER}"
 PARTNER_QUEUE = quote(PARTNER.name, safe="")  # its slashes encoded: one path segment
@@ -98,6 +98,9 @@ OPERATIONS: dict[str, Op] = {
     "domain list": Op("GET", "/api/v1/domains", EVERYONE),
     "domain add": Op("POST", "/api/v1/domains", RECIPIENTS, {"name": "example.org"}, ok=201),
     "domain remove": Op("DELETE", "/api/v1/domains/spare.example", RECIPIENTS),
+    "domain dkim show": Op("GET", "/api/v1/domains/example.com/dkim", EVERYONE),
+    "domain dkim new": Op("POST", "/api/v1/domains/example.com/dkim", ORGANIZATION, {"algorithm": "rsa-2048"}, ok=201),
+    "domain dkim remove": Op("DELETE", "/api/v1/domains/example.com/dkim?selector=spare", ORGANIZATION),
     # admins: organization-management only, except a principal's own password and tokens
     "admin list": Op("GET", "/api/v1/admins", EVERYONE),
     "admin new": Op("POST", "/api/v1/admins", ADMINS, {"name": "carol", "password": "pw", "roles": ["view-only"]},
@@ -176,6 +179,7 @@ def snapshot(store, run) -> dict[str, Any]:
             "services": await store.list_services(SERVER),
             "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),
+            "dkim": await store.list_dkim_keys(),  # with the private keys
             "mailboxes": mailbox_rows,  # with password hashes
             "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
             "admins": await store.list_admins(),  # with password hashes

@@ -7,6 +7,7 @@ Import from `postroom.model`; the modules are its parts:
   security   the login block policy
   queue      the outbound queue: queued messages, their recipients, queues, claims
   outbound   send connectors, the transport settings of a server, and routing (route())
+  dkim       DKIM signing keys of the accepted domains
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .core import (
     SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
     PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
+from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
 from .queue import (
     DNS_DELIVERY, POISON_QUEUE, SMART_HOST_DELIVERY, Claim, MessageStatus, OutboundRecipient, OutboundSubmission,
     QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus, RecipientResult, RecipientStatus, new_queue_id,
@@ -49,4 +51,7 @@ __all__ += [  # the outbound queue (queue.py)
     "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim", "MessageStatus", "OutboundRecipient",
     "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
     "RecipientStatus", "new_queue_id",
+]
+__all__ += [  # DKIM keys (dkim.py)
+    "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",
 ]

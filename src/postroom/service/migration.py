@@ -3,7 +3,7 @@ PostgreSQL store, then point the data directory at it.
 
 What moves: the servers with their services, POP3 settings, receive connectors, admin
 service settings and transport settings; the send connectors (their passwords stay sealed: the
-data directory keeps its secrets.key); the login block policy; accepted domains; admin
+data directory keeps its secrets.key); the login block policy; accepted domains and their DKIM keys; admin
 principals and their API tokens; mailboxes (with their password hashes) and every message,
 each keeping its UIDL and arrival time, so a POP3 client that remembers UIDLs downloads
 nothing twice. What stays behind in the source file
@@ -40,6 +40,7 @@ class MigrationReport:
     target: str  # the URL without its password
     servers: int = 0
     domains: int = 0
+    dkim_keys: int = 0
     admins: int = 0
     tokens: int = 0
     mailboxes: int = 0
@@ -122,6 +123,9 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
     for domain in await source.list_domains():
         await target.add_domain(domain)
         report.domains += 1
+    for key in await source.list_dkim_keys():
+        await target.add_dkim_key(key)
+        report.dkim_keys += 1
     for admin in await source.list_admins():
         await target.add_admin(admin.name, admin.password_hash, admin.roles)
         report.admins += 1

@@ -18,7 +18,7 @@ Conventions:
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
   connectors, send connectors, transport settings, admin-service settings, the login policy,
-  domains, mailboxes) increases
+  domains, DKIM keys, mailboxes) increases
   `config_version()`, which nodes poll to apply changes live.
 - A write that takes `audit` (an AuditNote) inserts that audit entry in its own transaction:
   the change and the entry it records commit together, or neither does.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, Claim, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
+    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
     OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector, RecipientResult,
     SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
 )
@@ -169,6 +169,9 @@ class ConfigReader(MailboxLookup, Protocol):
         """The server's transport settings; TransportSettings() until first set. NotFound if
         the server does not exist."""
     async def list_domains(self) -> list[str]: ...
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        """DKIM signing keys (with their private keys: for the signer, never for a view),
+        ordered by (domain, algorithm); `domain` None: every domain's. An unknown domain has none."""
     async def list_mailboxes(self, search: str | None = None, offset: int = 0,
                              limit: int | None = None) -> list[Mailbox]:
         """Ordered by address; `search` matches a substring of address or display name."""
@@ -208,7 +211,13 @@ class ConfigStore(ConfigReader, Protocol):
         """NotFound if the server does not exist."""
     async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None: ...
     async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
-        """NotFound if absent; Conflict while mailboxes in the domain exist."""
+        """NotFound if absent; Conflict while mailboxes or DKIM keys in the domain exist."""
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        """Store a key as given (`created_at` set here when empty) and return it as stored.
+        NotFound if the domain is not an accepted domain; Conflict if the domain has a key with
+        that selector, or one of that algorithm (one per algorithm)."""
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        """NotFound if the domain has no key with that selector."""
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,

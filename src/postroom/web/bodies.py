@@ -132,6 +132,15 @@ class NewDomain(Body):
     name: str
 
 
+class NewDkimKey(Body):
+    """`algorithm`: rsa-2048 (default) or ed25519; `selector`: default postroom-<yyyymm>-rsa or -ed25519."""
+
+    model_config = example(algorithm="ed25519")
+
+    algorithm: str | None = None
+    selector: str | None = None
+
+
 # login security -------------------------------------------------------------------------------
 LoginPolicyChanges = changes_model("LoginPolicyChanges", LoginPolicy.table(), Body, model_config=example(
     max_source_failures=5, block_time="30m", trusted_networks=["127.0.0.0/8", "10.20.0.0/24"]))

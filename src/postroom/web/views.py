@@ -145,6 +145,28 @@ class DomainView(BaseModel):
     name: str
 
 
+class DkimKeyView(BaseModel):
+    """A DKIM signing key as an admin sees it: the DNS TXT record to publish (name and value,
+    the value also cut into 255-octet strings); never the private key."""
+
+    domain: str
+    selector: str
+    algorithm: Literal["rsa-2048", "ed25519"]
+    signature_algorithm: Literal["rsa-sha256", "ed25519-sha256"]
+    created_at: str
+    dns_name: str
+    txt_value: str
+    txt_strings: list[str]
+
+
+class DkimView(BaseModel):
+    """A domain's signing keys; `signing`: outgoing mail from the domain is signed (it has a key)."""
+
+    domain: str
+    signing: bool
+    keys: list[DkimKeyView]
+
+
 # security ------------------------------------------------------------------------------------
 class BlockView(BaseModel):
     kind: str  # source or mailbox

@@ -18,11 +18,12 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server, Service,
-    TrackingEvent, WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
+    Service, TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
+from ..sql import dkim as dkim_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import queue as queue_sql
@@ -232,7 +233,40 @@ class PostgresStore(PostgresOutbound, PostgresQueue):
             count = await conn.fetchval("SELECT count(*) FROM mailboxes WHERE domain = $1", name)
             if count:
                 raise domain_in_use(name, count)
+            keys = await conn.fetchval(dollar(dkim_sql.COUNT), name)
+            if keys:
+                raise dkim_sql.domain_has_keys(name, keys)
             await conn.execute("DELETE FROM domains WHERE name = $1", name)
+            await bump_config(conn)
+        await self._transaction(write, audit)
+
+    # DKIM signing keys -------------------------------------------------------------------
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        sql, params = dkim_sql.list_sql(domain)
+        return [dkim_sql.key_row(row) for row in await self._fetch(sql, *params)]
+
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        values = dkim_sql.insert_values(key)
+        stored = dkim_sql.key_row(values)
+
+        async def write(conn: asyncpg.Connection) -> DkimKey:
+            # Lock the domain row: removing the domain meanwhile waits for this key (and then sees it).
+            if await conn.fetchval("SELECT 1 FROM domains WHERE name = $1 FOR SHARE", stored.domain) is None:
+                raise NotFound("domain", stored.domain)
+            rows = await conn.fetch(dollar(dkim_sql.CLASHES), stored.domain, stored.selector, stored.algorithm.value)
+            clash = dkim_sql.clash(stored, [dkim_sql.key_row(row) for row in rows])
+            if clash is not None:
+                raise clash
+            await conn.execute(dollar(dkim_sql.INSERT), *values)
+            await bump_config(conn)
+            return stored
+        return await self._transaction(write, audit)
+
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            removed = await conn.fetchval(dollar(dkim_sql.DELETE) + " RETURNING 1", domain, selector)
+            if removed is None:
+                raise dkim_sql.key_missing(domain, selector)
             await bump_config(conn)
         await self._transaction(write, audit)
 

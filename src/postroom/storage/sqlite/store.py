@@ -16,11 +16,12 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server, Service,
-    TrackingEvent, WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
+    Service, TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
+from ..sql import dkim as dkim_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import queue as queue_sql
@@ -252,7 +253,39 @@ class SqliteStore(SqliteOutbound, SqliteQueue):
             count = conn.execute("SELECT count(*) FROM mailboxes WHERE domain = ?", (name,)).fetchone()[0]
             if count:
                 raise domain_in_use(name, count)
+            keys = conn.execute(dkim_sql.COUNT, (name,)).fetchone()[0]
+            if keys:
+                raise dkim_sql.domain_has_keys(name, keys)
             conn.execute("DELETE FROM domains WHERE name = ?", (name,))
+            schema.bump_config(conn)
+        await self._write(write, audit)
+
+    # DKIM signing keys -------------------------------------------------------------------
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        sql, params = dkim_sql.list_sql(domain)
+        return [dkim_sql.key_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        values = dkim_sql.insert_values(key)
+        stored = dkim_sql.key_row(values)
+
+        def write(conn: sqlite3.Connection) -> DkimKey:
+            found = conn.execute("SELECT name FROM domains WHERE name = ?", (stored.domain,)).fetchone()
+            if found is None:
+                raise NotFound("domain", stored.domain)
+            rows = conn.execute(dkim_sql.CLASHES, (stored.domain, stored.selector, stored.algorithm.value)).fetchall()
+            clash = dkim_sql.clash(stored, [dkim_sql.key_row(row) for row in rows])
+            if clash is not None:
+                raise clash
+            conn.execute(dkim_sql.INSERT, values)
+            schema.bump_config(conn)
+            return stored
+        return await self._write(write, audit)
+
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute(dkim_sql.DELETE, (domain, selector)).rowcount == 0:
+                raise dkim_sql.key_missing(domain, selector)
             schema.bump_config(conn)
         await self._write(write, audit)
 

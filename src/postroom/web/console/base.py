@@ -43,7 +43,7 @@ class Rights:
     server: bool
     recipients: bool
     admins: bool
-    organization: bool = False  # send connectors (organization-management)
+    organization: bool = False  # send connectors, DKIM keys (organization-management)
 
     @staticmethod
     def of(caller: Caller) -> "Rights":
