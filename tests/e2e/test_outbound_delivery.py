@@ -83,6 +83,7 @@ def lab(tmp_path_factory):
              "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
         )
         node.new_mailbox(SENDER, PASSWORD)
+        node.cli("domain", "dkim", "new", "example.com", "--algorithm", "ed25519", "--selector", "lab")
         node.start()
         node.relay_port = relay_port
         try:
@@ -156,6 +157,28 @@ def test_the_send_connector_protocol_log_shows_the_conversation(lab):
     lines = [line for line in text.splitlines() if "erin@mx-ok.test" in line]
     assert lines and ",>," in lines[0]  # what postroom sent, in the receive connectors' format
     assert ",Internet," in text and ",<,\"250" in text
+
+
+def test_mail_from_a_domain_with_a_dkim_key_leaves_signed(lab):
+    import dkim  # dkimpy, the independent verifier
+
+    node, dump = lab
+    _submit(node, "frank@mx-ok.test", "signed-one")
+    data = wait_until(lambda: _dumped(dump, "signed-one"), 15, "the sink to receive the message")
+    # smtp-sink writes its own X- lines and Received field first, with LF line ends: give the
+    # message back the form it had on the wire
+    message = b"\r\n".join(data.split(b"\n"))
+    assert b"\r\nDKIM-Signature: v=1; a=ed25519-sha256;" in message
+    message = message[message.index(b"DKIM-Signature:"):]
+    record = node.cli_json("domain", "dkim", "show", "example.com")["keys"][0]
+
+    def dnsfunc(name, timeout=5):
+        assert name.decode().rstrip(".") == record["dns_name"]
+        return record["txt_value"].encode()
+
+    assert dkim.verify(message, dnsfunc=dnsfunc)
+    tampered = message.replace(b"hello signed-one", b"hello changed-one")
+    assert not dkim.verify(tampered, dnsfunc=dnsfunc)
 
 
 def test_the_second_mx_takes_it_when_the_first_refuses_connections(lab):

@@ -332,6 +332,7 @@ class Node:
             recipient_rate_per_day=transport.recipient_rate_limit_per_day,
             max_hop_count=transport.max_hop_count))
         self.smtp.send_connectors = send_connectors
+        self.hops.dkim_keys = await self.store.list_dkim_keys()
         self.hops.protocol_logs = {}
         for connector in send_connectors:  # the same format and folder layout as receive connectors
             plog = self._protocol_log(f"send/{connector.name}", connector.protocol_log, "SEND",

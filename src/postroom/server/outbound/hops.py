@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from ... import sealing
+from ...dkim import DkimError, Signer
 from ...errors import PostroomError
-from ...model import QueuedRecipient, SendConnector, TransportSettings
+from ...model import DkimKey, QueuedRecipient, SendConnector, TransportSettings
 from ...dsn import report_queue
 from ...protocol.smtp_client import Envelope, RecipientSpec, Reply, local_reply
 from ...resolver import DnsError, DnsFailure, Resolver
@@ -73,6 +74,19 @@ class HopDeliveries:
         self._slots_size = self.settings.max_outbound_connections
         self.hops: dict[str, HopDelivery] = {}
         self.protocol_logs: dict[str, Any] = {}  # send connector name -> its ProtocolLog (when enabled)
+        self.signer = Signer()  # keeps the loaded private keys
+        self.dkim_keys: Sequence[DkimKey] = ()  # every domain's, from the store (the node sets them)
+
+    def outgoing(self, stored: bytes) -> bytes:
+        """The message as it leaves: the Return-Path of the stored copy goes (RFC 5321 4.4), and a
+        domain with DKIM keys signs it (one signature per key of its From domain)."""
+        body = without_return_path(stored)
+        if self.dkim_keys:
+            try:
+                body = self.signer.sign_message(body, self.dkim_keys) + body
+            except (ValueError, DkimError) as exc:  # a broken key must not stop the mail: sent unsigned
+                log.warning("outbound: DKIM signing failed, sent unsigned: %s", exc)
+        return body
 
     def configure(self, settings: TransportSettings, connectors: Sequence[SendConnector], fqdn: str) -> None:
         self.settings, self.connectors, self.fqdn = settings, connectors, fqdn
@@ -306,7 +320,9 @@ class HopDelivery:
                 reply = local_reply(451, "4.3.0", f"queued message unreadable: {exc.message}")
                 job.done(job.attempt, [outcome_of(r, reply) for r in job.recipients])
                 return
-        body = without_return_path(job.attempt.body)
+        if job.attempt.outgoing is None:
+            job.attempt.outgoing = self.manager.outgoing(job.attempt.body)
+        body = job.attempt.outgoing
         envelope = Envelope(message.sender, [RecipientSpec(r.address, r.notify, r.orcpt) for r in job.recipients],
                             len(body), body_8bit=message.body_8bit, smtputf8=message.smtputf8, ret=message.ret,
                             envid=message.envid)

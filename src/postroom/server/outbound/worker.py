@@ -63,7 +63,8 @@ class MessageAttempt:
     each recipient got."""
 
     claim: Claim
-    body: bytes | None = None
+    body: bytes | None = None  # as queued
+    outgoing: bytes | None = None  # as sent: without Return-Path, DKIM-signed (once per attempt)
     pending_hops: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
 
