@@ -1,4 +1,5 @@
-"""One outbound SMTP connection: the sans-IO client core driven over an asyncio stream.
+"""One outbound SMTP connection: the sans-IO client core driven over an asyncio stream (used by
+the delivery worker, server/outbound/hops.py, and by `postroom doctor send`).
 
 `ClientConnection.open` connects (from the connector's source address), waits for the greeting,
 says EHLO and applies the TLS policy (STARTTLS, certificate checks, DANE); then `send` runs one
@@ -17,9 +18,9 @@ from typing import Callable, Sequence
 
 from cryptography import x509
 
-from ...dane import TlsaRecord, check_tlsa
-from ...protocol._common import _Sentinel
-from ...protocol.smtp_client import (
+from ..dane import TlsaRecord, check_tlsa
+from ..protocol._common import _Sentinel
+from ..protocol.smtp_client import (
     AuthDone, Capabilities, Closed, ContentDone, EhloDone, Envelope, Event, Greeting, ProtocolViolation,
     RecipientsDone, Reply, SmtpClient, State, TlsReady, local_reply,
 )
