@@ -126,12 +126,16 @@ OPERATIONS: dict[str, Op] = {
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
     "log tracking": Op("GET", "/api/v1/message-tracking?since=1h", EVERYONE),
+    "log tracking by event": Op("GET", "/api/v1/message-tracking?event_id=DEFER", EVERYONE),
     # the doctor without a password changes nothing: every role. Checking a mailbox password
     # (the doctor with one, every test) needs a role that may set it: recipient-management
     # (and organization-management), audited; the full tests also deliver into and delete from
     # a mailbox: server-management too (service/doctor.py). With no node serving, every
     # probe is refused at once on loopback.
     "doctor pop": Op("GET", "/api/v1/doctor/pop/alice@example.com?client_mode=ssl", EVERYONE),
+    # the send doctor reads only and sends no mail; no send connector here routes
+    # partner.example, so it connects nowhere
+    "doctor send": Op("GET", "/api/v1/doctor/send/bob@partner.example", EVERYONE),
     "doctor pop (with login)": Op("POST", "/api/v1/doctor/pop/alice@example.com", RECIPIENTS,
                                   {"password": MAILBOX_USER[1]}),
     "test pop (light)": Op("POST", "/api/v1/test/pop/alice@example.com", RECIPIENTS,

@@ -422,8 +422,8 @@ async def queued_body_pieces(store: QueueReader, message: QueuedMessage,
         yield data
 
 
-class StoreReader(ConfigReader, EvidenceReader, Protocol):
-    """Reading the configuration and the evidence: what the doctor and its tests look at."""
+class StoreReader(ConfigReader, EvidenceReader, QueueReader, Protocol):
+    """Reading the configuration, the evidence and the queue: what the doctor and its tests look at."""
 
 
 class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, QueueStore,

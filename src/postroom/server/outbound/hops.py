@@ -7,32 +7,31 @@ connections (within the node's `max_outbound_connections`); each connection take
 waiting messages one after the other (connection reuse) until none is left, then says QUIT.
 A host that cannot be reached is skipped for the next address; when none can, every waiting
 message of the hop gets that failure at once (one connection attempt per round, not one per
-message). DANE (RFC 7672): when the MX host's TLSA records are DNSSEC-authenticated, TLS is
+message). The targets and their TLS policy come from nexthop/plan.py (shared with `postroom doctor
+send`). DANE (RFC 7672): when the MX host's TLSA records are DNSSEC-authenticated, TLS is
 mandatory and the certificate must match them, or the message waits (4.7.5), never sent in clear.
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ... import sealing
 from ...dkim import DkimError, Signer
+from ...dsn import report_queue
 from ...errors import PostroomError
 from ...model import DkimKey, QueuedRecipient, SendConnector, TransportSettings
-from ...dsn import report_queue
+from ...nexthop.connection import ClientConnection, HostFailure, Target, TlsPolicy
+from ...nexthop.plan import HopPlan, credentials, plan_route
 from ...protocol.smtp_client import Envelope, RecipientSpec, Reply, local_reply
-from ...resolver import DnsError, DnsFailure, Resolver
-from .connection import ClientConnection, HostFailure, Target, TlsPolicy
+from ...resolver import Resolver
 from .message import without_return_path
 from .schedule import CONNECTION
 from .worker import MessageAttempt, Outcome, outcome_of
 
 log = logging.getLogger("postroom.outbound")
-MAX_ADDRESSES = 5  # addresses tried per attempt (Postfix's smtp_mx_address_limit)
 TARGETS_TTL = 30.0  # a hop's resolved targets are reused this long (the resolver caches by TTL too)
 
 HopDone = Callable[[MessageAttempt, list[Outcome]], None]
@@ -43,15 +42,6 @@ class Job:
     attempt: MessageAttempt
     recipients: list[QueuedRecipient]
     done: HopDone
-
-
-@dataclass(frozen=True)
-class HopPlan:
-    """Where a hop's mail goes now: targets with their TLS policy, or why nowhere."""
-
-    targets: tuple[tuple[Target, TlsPolicy], ...] = ()
-    failure: Reply | None = None  # no target: the reply every waiting recipient gets
-    permanent: bool = False
 
 
 class HopDeliveries:
@@ -129,86 +119,12 @@ class HopDeliveries:
 
     # ---------------------------------------------------------------- finding the targets
     async def plan(self, found: Any) -> HopPlan:
-        connector: SendConnector = found.connector
-        if connector.dns_routing:
-            return await self._plan_mx(connector, found.next_hop_domain)
-        return await self._plan_smart_hosts(connector)
-
-    async def _plan_smart_hosts(self, connector: SendConnector) -> HopPlan:
-        targets: list[tuple[Target, TlsPolicy]] = []
-        last_error: DnsError | None = None
-        for entry in connector.smart_hosts:
-            host, port = _host_port(entry, connector.port)
-            try:
-                addresses = await self.resolver.addresses(host)
-            except DnsFailure as exc:
-                last_error = exc.error
-                continue
-            for address in addresses:
-                targets.append((Target(host, address, port), self._tls_policy(connector, ())))
-        if not targets:
-            text = last_error.text if last_error else "no smart host configured"
-            return HopPlan(failure=local_reply(451, "4.4.3", f"smart hosts of {connector.name}: {text}"))
-        return self._without_loops(targets[:MAX_ADDRESSES])
-
-    async def _plan_mx(self, connector: SendConnector, domain: str) -> HopPlan:
-        answer = await self.resolver.mx_hosts(domain)
-        if answer.error is not None:
-            code = 451 if answer.error.temporary else 550
-            return HopPlan(failure=local_reply(code, answer.error.status, f"{domain}: {answer.error.text}"),
-                           permanent=answer.error.permanent)
-        targets: list[tuple[Target, TlsPolicy]] = []
-        for host in answer.hosts:
-            tlsa: tuple[Any, ...] = ()
-            secure = (answer.authenticated or answer.implicit) and host.authenticated
-            if connector.dane and self._dns_servers and secure:
-                found = await self.resolver.tlsa(host.name, connector.port)
-                if found.error is not None and found.authenticated is False and found.error.temporary:
-                    # RFC 7672 2.2: a secure host whose TLSA lookup fails is not used
-                    continue
-                if found.authenticated and found.records:
-                    tlsa = tuple(found.records)
-            policy = self._tls_policy(connector, tlsa, (host.name, domain))
-            for address in host.addresses:
-                targets.append((Target(host.name, address, connector.port), policy))
-                if len(targets) >= MAX_ADDRESSES:
-                    break
-            if len(targets) >= MAX_ADDRESSES:
-                break
-        if not targets:
-            return HopPlan(failure=local_reply(451, "4.7.5", f"{domain}: no MX host usable with DANE "
-                                                             "(TLSA lookup failed)"))
-        return self._without_loops(targets)
-
-    def _tls_policy(self, connector: SendConnector, tlsa: tuple[Any, ...], names: tuple[str, ...] = ()) -> TlsPolicy:
-        if tlsa:  # DANE: the names matter only to DANE-TA records (RFC 7672 3.2.2)
-            return TlsPolicy(offer=True, mandatory=True, tlsa=tlsa, names=names)
-        level = connector.tls_auth_level
-        mandatory = bool(connector.require_tls or level)
-        verify = level in ("certificate-validation", "domain-validation")
-        names = (connector.tls_domain,) if level == "domain-validation" and connector.tls_domain else ()
-        return TlsPolicy(offer=True, mandatory=mandatory, verify=verify, names=names)
-
-    def _without_loops(self, targets: list[tuple[Target, TlsPolicy]]) -> HopPlan:
-        """RFC 5321 5.1: an MX that is this server would deliver the mail to itself, forever."""
-        own = self.own_endpoints()
-        wildcard_ports = {port for ip, port in own if ip in ("0.0.0.0", "::")}
-        kept = []
-        for target, policy in targets:
-            mine = (target.address, target.port) in own or (
-                target.port in wildcard_ports and _is_local_address(target.address))
-            if not mine:
-                kept.append((target, policy))
-        if targets and not kept:
-            host = targets[0][0].host
-            return HopPlan(failure=local_reply(554, "5.4.6", f"mail for {host} loops back to myself"), permanent=True)
-        return HopPlan(tuple(kept))
+        """The route's targets now (nexthop/plan.py; the doctor makes the same plan)."""
+        return await plan_route(self.resolver, found.connector, found.next_hop_domain,
+                                dane_trusted=bool(self._dns_servers), own_endpoints=self.own_endpoints())
 
     def credentials(self, connector: SendConnector) -> tuple[str, str] | None:
-        if connector.smart_host_auth != "basic" or not connector.auth_username:
-            return None
-        password = sealing.smart_host_password(self.data_dir, connector)
-        return None if password is None else (connector.auth_username, password)
+        return credentials(self.data_dir, connector)
 
 
 class HopDelivery:
@@ -346,21 +262,3 @@ class HopDelivery:
                 for o in outcomes:
                     o.permanent = False
             job.done(job.attempt, outcomes)
-
-
-def _host_port(entry: str, default_port: int) -> tuple[str, int]:
-    if entry.startswith("["):
-        host, _, rest = entry[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default_port
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, int(port)
-    return entry, default_port
-
-
-def _is_local_address(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_unspecified

@@ -29,6 +29,7 @@ from ...model import (
     Claim, QueuedMessage, QueuedRecipient, RecipientResult, RecipientStatus, SendConnector, TrackingEvent,
     TrackingEventId, TransportSettings, route,
 )
+from ...model.queue import QueueKey
 from ...protocol.smtp_client import Reply
 from .message import without_return_path
 from .reports import (
@@ -258,7 +259,7 @@ class OutboundWorker:
             r = o.recipient
             if o.sent:
                 results.append(RecipientResult(r.address, RecipientStatus.SENT, o.reply, at=when))
-                tracking.append(self._row(TrackingEventId.SEND, message, r.address, o.reply, o.remote_mta))
+                tracking.append(self._row(TrackingEventId.SEND, message, r.address, o.reply, o.remote_mta, r.queue))
                 if not o.dsn_passed and report_due(message.sender, r.notify, RELAYED):
                     relayed.append(RecipientOutcome(r.address, RELAYED, o.status, o.reply, o.remote_mta, r.orcpt,
                                                     when))
@@ -269,7 +270,7 @@ class OutboundWorker:
                 status = RecipientStatus.FAILED if o.permanent else RecipientStatus.EXPIRED
                 reply = o.reply if o.permanent else _expired_reply(o.reply)
                 results.append(RecipientResult(r.address, status, reply, at=when))
-                tracking.append(self._row(TrackingEventId.FAIL, message, r.address, reply, o.remote_mta))
+                tracking.append(self._row(TrackingEventId.FAIL, message, r.address, reply, o.remote_mta, r.queue))
                 if o.permanent and o.content_refused and message.submitter is None:
                     log.info("outbound: %s refused %s for <%s> by content; no report to the unauthenticated "
                              "sender <%s> (backscatter)", o.remote_mta or "the next hop", message.id, r.address,
@@ -286,7 +287,7 @@ class OutboundWorker:
                             and report_due(message.sender, r.notify, DELAYED))
             results.append(RecipientResult(r.address, RecipientStatus.RETRY, o.reply, next_attempt_at=next_at,
                                            delay_notified=r.delay_notified or notify_delay, at=when))
-            tracking.append(self._row(TrackingEventId.DEFER, message, r.address, o.reply, o.remote_mta))
+            tracking.append(self._row(TrackingEventId.DEFER, message, r.address, o.reply, o.remote_mta, r.queue))
             if notify_delay:
                 delayed.append(RecipientOutcome(r.address, DELAYED, o.status, o.reply, o.remote_mta, r.orcpt, when,
                                                 to_iso(self.policy.expires_at(arrival))))
@@ -344,10 +345,19 @@ class OutboundWorker:
             pass
 
     def _row(self, event: TrackingEventId, message: QueuedMessage, recipient: str, status: str,
-             remote: str) -> TrackingEvent:
+             remote: str, queue: str = "") -> TrackingEvent:
+        """A tracking row: the reply with the next hop that gave it (`reply [host [address]]`, the
+        host also in `client_ip`), and the send connector of the recipient's queue."""
         text = f"{status} [{remote}]" if remote else status
         return TrackingEvent(event, self.server, "SMTP", message.id, message.message_id_header, message.sender,
-                             recipient, text[:1000], message.size, remote, "")
+                             recipient, text[:1000], message.size, remote, _connector_of(queue))
+
+
+def _connector_of(queue: str) -> str:
+    try:
+        return QueueKey.parse(queue).connector if queue else ""
+    except PostroomError:
+        return ""
 
 
 def _expired_reply(last: str) -> str:

@@ -1,4 +1,5 @@
-"""One outbound SMTP connection: the sans-IO client core driven over an asyncio stream.
+"""One outbound SMTP connection: the sans-IO client core driven over an asyncio stream (used by
+the delivery worker, server/outbound/hops.py, and by `postroom doctor send`).
 
 `ClientConnection.open` connects (from the connector's source address), waits for the greeting,
 says EHLO and applies the TLS policy (STARTTLS, certificate checks, DANE); then `send` runs one
@@ -14,13 +15,13 @@ import logging
 import secrets
 import ssl
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from cryptography import x509
 
-from ...dane import TlsaRecord, check_tlsa
-from ...protocol._common import _Sentinel
-from ...protocol.smtp_client import (
+from ..dane import TlsaRecord, check_tlsa
+from ..protocol._common import _Sentinel
+from ..protocol.smtp_client import (
     AuthDone, Capabilities, Closed, ContentDone, EhloDone, Envelope, Event, Greeting, ProtocolViolation,
     RecipientsDone, Reply, SmtpClient, State, TlsReady, local_reply,
 )
@@ -122,7 +123,8 @@ class ClientConnection:
     @classmethod
     async def open(cls, target: Target, helo: str, policy: TlsPolicy, *, timeout: float,
                    source_ip: str | None = None, own_names: Sequence[str] = (),
-                   credentials: tuple[str, str] | None = None, protocol_log: Any = None) -> ClientConnection:
+                   credentials: tuple[str, str] | None = None, protocol_log: Any = None,
+                   observer: Callable[[bool, str], None] | None = None) -> ClientConnection:
         """Connect and get the session ready for mail, or raise HostFailure."""
         local = (source_ip, 0) if source_ip else None
         try:
@@ -142,6 +144,8 @@ class ClientConnection:
                                   _endpoint(writer.get_extra_info("peername")))
             conn.log.write("+", "", f"{target.host} [{target.address}]:{target.port}")
             core.observer = conn.log.line
+        if observer is not None:  # the doctor's view of the replies (with the protocol log: both)
+            core.observer = observer if core.observer is None else _both(core.observer, observer)
         try:
             await conn._start(helo, policy, own_names, credentials)
         except BaseException:
@@ -308,6 +312,13 @@ class ClientConnection:
                 return event.reply
             return local_reply(451, "4.4.2", f"{self.target.host} closed the connection after {what}")
         return local_reply(451, "4.4.2", f"unexpected answer to {what} from {self.target.host}")
+
+
+def _both(first: Callable[[bool, str], None], second: Callable[[bool, str], None]) -> Callable[[bool, str], None]:
+    def both(sent: bool, line: str) -> None:
+        first(sent, line)
+        second(sent, line)
+    return both
 
 
 def _endpoint(name: Any) -> str:
