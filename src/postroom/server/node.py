@@ -39,7 +39,7 @@ from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
 from .outbound.hops import HopDeliveries
 from .outbound.reports_queue import ReportSender
-from .outbound.worker import OutboundWorker
+from .outbound.worker import OutboundWorker, lease_seconds
 from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
@@ -95,7 +95,8 @@ class Node:
         self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
         self.reports = ReportSender(store, server)
         self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
-                                                            submit_report=self.reports.submit, metrics=self.metrics)
+                                                            submit_report=self.reports.submit, metrics=self.metrics,
+                                                            lease_seconds=lease_seconds())
         self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ...errors import Conflict, NotFound, PostroomError
+from ...errors import Conflict, NotFound, PostroomError, ValidationError
 from ...model import (
     Claim, QueuedMessage, QueuedRecipient, RecipientResult, RecipientStatus, SendConnector, TrackingEvent,
     TrackingEventId, TransportSettings, route,
@@ -29,7 +30,28 @@ from .schedule import CONNECTION, RECIPIENT, RetryPolicy, to_epoch, to_iso
 log = logging.getLogger("postroom.outbound")
 POLL_INTERVAL = 1.0  # due retries are looked for this often; new mail wakes the worker at once
 LEASE_SECONDS = 60  # renewed while a message is in flight; a dead node's claims expire after this
+LEASE_ENV = "POSTROOM_OUTBOUND_LEASE"  # whole seconds: a test/ops override of LEASE_SECONDS
+LEASE_RANGE = (3, 3600)
 MAX_IN_FLIGHT = 2000  # messages claimed and not yet finished, on this node
+
+
+def lease_seconds(environ: Any = None) -> int:
+    """LEASE_SECONDS, or POSTROOM_OUTBOUND_LEASE (3 to 3600 whole seconds): how long the
+    messages a node claimed stay its own without a renewal, i.e. how long the other nodes wait
+    before they deliver what a node that died had claimed. Renewed every third of it while in
+    flight, so a shorter lease costs store writes; meant for tests and for an operator who wants
+    a dead node's mail moving sooner, not as a setting to tune."""
+    text = (os.environ if environ is None else environ).get(LEASE_ENV, "").strip()
+    if not text:
+        return LEASE_SECONDS
+    low, high = LEASE_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValidationError(LEASE_ENV, f"{text!r} is not a whole number of seconds ({low} to {high})") from None
+    if not low <= value <= high:
+        raise ValidationError(LEASE_ENV, f"{value} is out of range ({low} to {high} seconds)")
+    return value
 
 
 @dataclass
