@@ -78,6 +78,11 @@ def check_queue_id(value: Any, field_name: str = "message_id") -> str:
     return value
 
 
+_DELIVERY_TYPE = re.compile(r"[a-z][a-z0-9-]*")
+_PARSED_LIMIT = 10_000  # queue names already checked (QueueKey is immutable), bounded
+_parsed: dict[str, QueueKey] = {}
+
+
 @dataclass(frozen=True)
 class QueueKey:
     """One queue per next hop. Its `name` is the queue's text key:
@@ -90,7 +95,7 @@ class QueueKey:
     connector: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.delivery_type, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", self.delivery_type):
+        if not isinstance(self.delivery_type, str) or not _DELIVERY_TYPE.fullmatch(self.delivery_type):
             raise ValidationError("delivery_type", f"{self.delivery_type!r} is not a delivery type like "
                                   f"{DNS_DELIVERY}")
         if not isinstance(self.next_hop, str) or not self.next_hop:
@@ -124,6 +129,17 @@ class QueueKey:
     def parse(cls, text: Any, field_name: str = "queue") -> QueueKey:
         if isinstance(text, QueueKey):
             return text
+        if isinstance(text, str) and cls is QueueKey:
+            known = _parsed.get(text)
+            if known is not None:
+                return known  # every message to a next hop names its queue: checked once
+        key = cls._parse(text, field_name)
+        if cls is QueueKey and len(_parsed) < _PARSED_LIMIT:
+            _parsed[text] = key
+        return key
+
+    @classmethod
+    def _parse(cls, text: Any, field_name: str) -> QueueKey:
         if not isinstance(text, str) or "/" not in text:
             raise ValidationError(field_name, f"{text!r} is not a queue name like {DNS_DELIVERY}/example.com/Internet")
         delivery_type, rest = text.split("/", 1)
