@@ -93,7 +93,7 @@ def busy_pct(interval: float = 1.0) -> float:
     return 100 * (os.cpu_count() or 1) * (b1[0] - b0[0]) / max(1, b1[1] - b0[1])
 
 
-def wait_quiet(limit_pct: float = 25.0, max_wait: float = 45.0) -> float:
+def wait_quiet(limit_pct: float = 25.0, max_wait: float = 20.0) -> float:
     """Start a run only when the host is near idle (other jobs share it), or after max_wait."""
     t0 = time.monotonic()
     while True:

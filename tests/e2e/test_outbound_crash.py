@@ -147,14 +147,15 @@ def check_delivered(dump: Path, promised: set[str], started: float, label: str,
     outside = twice - set(at_kill)
     assert not outside, f"{len(outside)} messages sent twice though the sink had none of them at the kill"
     # ... widened by the time the sender takes to record the reply: the sink answers 1 s after
-    # its dump, so a message it had more than WINDOW seconds before the kill was answered and
+    # its dump, so a message it had more than 1 s + RECORD_SLACK before the kill was answered and
     # recorded, and must not come again.
     ages = sorted(killed_at - when for when in first_copies(dump, twice).values())
     late = [age for age in ages if age > 1.0 + RECORD_SLACK]
     assert not late, f"sent again though the sink had them {late} s before the kill (answered, and recorded?)"
     print(f"\n[outbound crash {label}] submitted={len(promised)} at_sink_when_killed={len(at_kill)} "
           f"delivered={len(counts)} duplicates={len(twice)} first_delivery_after_s={first:.1f} "
-          f"drained_after_s={drained:.1f} oldest_duplicate_s={max(ages, default=0):.2f} (lease {LEASE} s; the sink answers each final dot after 1 s)")
+          f"drained_after_s={drained:.1f} oldest_duplicate_s={max(ages, default=0):.2f} "
+          f"(lease {LEASE} s; the sink answers each final dot after 1 s)")
 
 
 def queued(node: Postroom) -> dict[str, str]:
@@ -195,12 +196,14 @@ def test_sigkill_during_relay_burst_sqlite_restart_delivers_each_message_once(tm
 def test_sigkill_of_one_of_two_nodes_the_other_delivers_its_claimed_messages(tmp_path, sink):
     dump, port = sink
     for url in fresh_store_url():
-        node_a = Postroom(tmp_path / "a", server="EX01", store=url)
-        node_b = Postroom(tmp_path / "b", server="EX02", store=url)
+        # Server names of their own: a node's claim on its name is a PostgreSQL advisory lock,
+        # database-wide, and other tests run EX01/EX02 in other schemas of the same database.
+        node_a = Postroom(tmp_path / "a", server="CRASH1", store=url)
+        node_b = Postroom(tmp_path / "b", server="CRASH2", store=url)
         for node in (node_a, node_b):
             node.env["POSTROOM_OUTBOUND_LEASE"] = str(LEASE)
             node.init()
-        configure(node_a, port, free_port(), "EX01,EX02")
+        configure(node_a, port, free_port(), "CRASH1,CRASH2")
         node_a.start()
         node_b.start()
         try:
@@ -208,7 +211,7 @@ def test_sigkill_of_one_of_two_nodes_the_other_delivers_its_claimed_messages(tmp
             assert len(promised) == BURST
             killed = kill_mid_delivery(node_a, dump)
             started = time.monotonic()
-            check_delivered(dump, promised, started, "postgresql, EX01 killed, EX02 delivers", killed, node_b)
+            check_delivered(dump, promised, started, "postgresql, node 1 killed, node 2 delivers", killed, node_b)
         finally:
             node_a.stop()
             node_b.stop()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, NamedTuple, Sequence
 
@@ -186,6 +187,31 @@ class OutboundSubmission:
     message_id_header: str = ""
     queue_id: str = field(default_factory=new_queue_id)
     at: str = ""
+    # Claimed as it is queued: the submitting node's delivery worker (`lease_holder`) takes it
+    # at once, without a claim_due of its own (one transaction per message less); the lease
+    # runs `lease_seconds` from `at` (which must then be given) and counts as a claim.
+    lease_holder: str | None = None
+    lease_seconds: int = 0
+
+    def claimed(self, size: int) -> Claim:
+        """The claim that a submission with a lease amounts to once stored: what claim_due
+        would return to `lease_holder` (`size`: the stored body's octets, trace header included)."""
+        if not self.lease_holder or not self.at:
+            raise ValueError("only a submission with a lease_holder and its time is claimed")
+        moment = datetime.fromisoformat(self.at)  # in the stored form: UTC, microseconds
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        created = moment.isoformat(timespec="microseconds")
+        until = (moment + timedelta(seconds=self.lease_seconds)).isoformat(timespec="microseconds")
+        message = QueuedMessage(self.queue_id, created, self.sender, size, self.envid,
+                                self.ret.upper() if self.ret else None, self.smtputf8, self.body_8bit, self.submitter,
+                                self.client_ip, self.origin_server, MessageStatus.ACTIVE, 1, self.lease_holder, until,
+                                self.message_id_header)
+        recipients = []
+        for address, orcpt, notify, queue in self.recipients:
+            recipients.append(QueuedRecipient(self.queue_id, address, orcpt or None, notify or None,
+                                              recipient_domain(address), QueueKey.parse(queue).name,
+                                              RecipientStatus.READY, 0, created, None, None, False))
+        return Claim(message, recipients)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class OutboundWorker:
         self._inflight: dict[str, MessageAttempt] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._counted_at = 0.0
+        self._held_back = False  # the last look for due mail found no room in flight
 
     # ------------------------------------------------------------------ configuration
     def configure(self, settings: TransportSettings, connectors: Sequence[SendConnector], fqdn: str) -> None:
@@ -132,6 +133,32 @@ class OutboundWorker:
     def notify(self) -> None:
         """New mail was queued on this node: look at once."""
         self._wake.set()
+
+    def submission_lease(self) -> tuple[str, int] | None:
+        """(holder, lease seconds) for a submission to be queued already claimed by this worker
+        (OutboundSubmission.lease_holder), or None when it could not take it now (not running,
+        full): the message is then queued unclaimed and found by claim_due."""
+        if not self.running or self._stopping.is_set() or len(self._inflight) >= MAX_IN_FLIGHT:
+            return None
+        return self.holder, self.lease_seconds
+
+    def take(self, claim: Claim, body: bytes | None = None) -> None:
+        """A message queued claimed by this worker (see submission_lease): deliver it now, as
+        if claim_due had returned it; `body`, the stored body when the caller has it at hand
+        (else it is read from the store). Stopped meanwhile: give the claim back."""
+        if not self.running or self._stopping.is_set() or claim.message.id in self._inflight:
+            task = asyncio.get_running_loop().create_task(self._give_back(claim.message.id))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+            return
+        self._dispatch(claim, body)
+
+    async def _give_back(self, message_id: str) -> None:
+        try:
+            await self.store.release_claim(message_id, self.holder)
+        except PostroomError as exc:
+            log.warning("outbound: cannot give back message %s (delivered when its lease ends): %s", message_id,
+                        exc.message)
 
     @property
     def running(self) -> bool:
@@ -171,6 +198,7 @@ class OutboundWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             room = MAX_IN_FLIGHT - len(self._inflight)
+            self._held_back = room <= 0
             claims: list[Claim] = []
             if room > 0:
                 try:
@@ -202,14 +230,15 @@ class OutboundWorker:
     async def _renew_leases(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(max(1.0, self.lease_seconds / 3))
-            for message_id in list(self._inflight):
-                try:
-                    await self.store.extend_lease(message_id, self.holder, to_iso(self.clock()), self.lease_seconds)
-                except PostroomError as exc:
-                    log.warning("outbound: cannot extend the lease of %s: %s", message_id, exc.message)
+            if not self._inflight:
+                continue
+            try:  # one statement for all in flight, however many
+                await self.store.extend_leases(self.holder, to_iso(self.clock()), self.lease_seconds)
+            except PostroomError as exc:
+                log.warning("outbound: cannot extend the leases of %d messages: %s", len(self._inflight), exc.message)
 
-    def _dispatch(self, claim: Claim) -> None:
-        attempt = MessageAttempt(claim)
+    def _dispatch(self, claim: Claim, body: bytes | None = None) -> None:
+        attempt = MessageAttempt(claim, body)
         self._inflight[claim.message.id] = attempt
         now = self.clock()
         groups: dict[str, tuple[Any, list[QueuedRecipient]]] = {}
@@ -304,8 +333,9 @@ class OutboundWorker:
         for report_for in (failed, delayed):
             if report_for:
                 await self._report(attempt, report_for)
-        if any(o.sent or o.permanent for o in attempt.outcomes):
-            self._wake.set()  # a connection may be free for the next message
+        if self._held_back:  # claims waited for room in flight: there is some now
+            self._held_back = False
+            self._wake.set()
 
     async def _report(self, attempt: MessageAttempt, outcomes: list[RecipientOutcome]) -> None:
         message = attempt.message
