@@ -229,6 +229,38 @@ def test_claim_takes_due_messages_with_a_lease(store, run):
     run(body())
 
 
+def test_a_submission_queued_claimed_is_its_submitter_s_claim(store, run):
+    """OutboundSubmission.lease_holder: the submitting node's worker takes the message as it is
+    queued; what is stored is what `claimed()` hands it, a claim like claim_due's."""
+    async def body():
+        outbound = await queue_one(store, ("bob@partner.example", PARTNER), ("carol@other.example", OTHER),
+                                   at=at(0), lease_holder="EX01/1", lease_seconds=60)
+        message, recipients = await store.get_queued_message(outbound.queue_id)
+        claim = outbound.claimed(len(HEAD) + len(MESSAGE))
+        assert message.lease_holder == "EX01/1" and same_time(message.lease_until, at(60))
+        assert claim.message.crash_count == message.crash_count == 1  # a claim: a crash if never finished
+        assert claim.message == message
+        assert sorted(claim.recipients, key=lambda r: r.address) == sorted(recipients, key=lambda r: r.address)
+        assert await store.claim_due("EX02/1", at(59), 60, 10) == []  # held by its submitter
+        assert await store.finish_attempt(outbound.queue_id, "EX01/1", [
+            result("bob@partner.example", RecipientStatus.SENT), result("carol@other.example", RecipientStatus.SENT)])
+        with pytest.raises(NotFound):
+            await store.get_queued_message(outbound.queue_id)
+
+        died = await queue_one(store, at=at(100), lease_holder="EX01/1", lease_seconds=60)
+        assert await store.claim_due("EX02/1", at(159), 60, 10) == []
+        again = await store.claim_due("EX02/1", at(160), 60, 10)  # its submitter died: the lease ran out
+        assert [c.message.id for c in again] == [died.queue_id] and again[0].message.crash_count == 2
+
+        for fields, field in (({"lease_holder": "EX01/1", "lease_seconds": 60, "at": ""}, "at"),
+                              ({"lease_holder": "", "lease_seconds": 60}, "lease_holder"),
+                              ({"lease_holder": "EX01/1", "lease_seconds": 0}, "lease_seconds")):
+            with pytest.raises(ValidationError) as caught:
+                await queue_one(store, **fields)
+            assert caught.value.field == field
+    run(body())
+
+
 def test_limit_orders_oldest_first(store, run):
     async def body():
         ids = [(await queue_one(store, at=at(n))).queue_id for n in range(5)]
@@ -247,6 +279,16 @@ def test_extend_and_release_a_lease(store, run):
         assert await store.claim_due("EX01/2", at(100), 60, 10) == []  # the lease runs to 170 now
         message, _ = await store.get_queued_message(outbound.queue_id)
         assert same_time(message.lease_until, at(170))
+
+        other = await queue_one(store, ("carol@other.example", OTHER))
+        assert len(await store.claim_due("EX01/1", at(100), 60, 10)) == 1  # `other`: `outbound` is held
+        assert await store.extend_leases("EX01/1", at(150), 60) == 2  # every message it holds, at once
+        assert await store.extend_leases("EX01/9", at(150), 60) == 0
+        for message_id in (outbound.queue_id, other.queue_id):
+            assert same_time((await store.get_queued_message(message_id))[0].lease_until, at(210))
+        assert await store.extend_lease(outbound.queue_id, "EX01/1", at(50), 120) is True  # back to 170
+        assert await store.finish_attempt(other.queue_id, "EX01/1", [result("carol@other.example",
+                                                                           RecipientStatus.SENT)])
 
         await store.release_claim(outbound.queue_id, "EX01/9")  # not the holder: nothing happens
         assert (await store.get_queued_message(outbound.queue_id))[0].lease_holder == "EX01/1"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, NamedTuple, Sequence
 
@@ -78,6 +79,11 @@ def check_queue_id(value: Any, field_name: str = "message_id") -> str:
     return value
 
 
+_DELIVERY_TYPE = re.compile(r"[a-z][a-z0-9-]*")
+_PARSED_LIMIT = 10_000  # queue names already checked (QueueKey is immutable), bounded
+_parsed: dict[str, QueueKey] = {}
+
+
 @dataclass(frozen=True)
 class QueueKey:
     """One queue per next hop. Its `name` is the queue's text key:
@@ -90,7 +96,7 @@ class QueueKey:
     connector: str = ""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.delivery_type, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", self.delivery_type):
+        if not isinstance(self.delivery_type, str) or not _DELIVERY_TYPE.fullmatch(self.delivery_type):
             raise ValidationError("delivery_type", f"{self.delivery_type!r} is not a delivery type like "
                                   f"{DNS_DELIVERY}")
         if not isinstance(self.next_hop, str) or not self.next_hop:
@@ -124,6 +130,17 @@ class QueueKey:
     def parse(cls, text: Any, field_name: str = "queue") -> QueueKey:
         if isinstance(text, QueueKey):
             return text
+        if isinstance(text, str) and cls is QueueKey:
+            known = _parsed.get(text)
+            if known is not None:
+                return known  # every message to a next hop names its queue: checked once
+        key = cls._parse(text, field_name)
+        if cls is QueueKey and len(_parsed) < _PARSED_LIMIT:
+            _parsed[text] = key
+        return key
+
+    @classmethod
+    def _parse(cls, text: Any, field_name: str) -> QueueKey:
         if not isinstance(text, str) or "/" not in text:
             raise ValidationError(field_name, f"{text!r} is not a queue name like {DNS_DELIVERY}/example.com/Internet")
         delivery_type, rest = text.split("/", 1)
@@ -170,6 +187,31 @@ class OutboundSubmission:
     message_id_header: str = ""
     queue_id: str = field(default_factory=new_queue_id)
     at: str = ""
+    # Claimed as it is queued: the submitting node's delivery worker (`lease_holder`) takes it
+    # at once, without a claim_due of its own (one transaction per message less); the lease
+    # runs `lease_seconds` from `at` (which must then be given) and counts as a claim.
+    lease_holder: str | None = None
+    lease_seconds: int = 0
+
+    def claimed(self, size: int) -> Claim:
+        """The claim that a submission with a lease amounts to once stored: what claim_due
+        would return to `lease_holder` (`size`: the stored body's octets, trace header included)."""
+        if not self.lease_holder or not self.at:
+            raise ValueError("only a submission with a lease_holder and its time is claimed")
+        moment = datetime.fromisoformat(self.at)  # in the stored form: UTC, microseconds
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        created = moment.isoformat(timespec="microseconds")
+        until = (moment + timedelta(seconds=self.lease_seconds)).isoformat(timespec="microseconds")
+        message = QueuedMessage(self.queue_id, created, self.sender, size, self.envid,
+                                self.ret.upper() if self.ret else None, self.smtputf8, self.body_8bit, self.submitter,
+                                self.client_ip, self.origin_server, MessageStatus.ACTIVE, 1, self.lease_holder, until,
+                                self.message_id_header)
+        recipients = []
+        for address, orcpt, notify, queue in self.recipients:
+            recipients.append(QueuedRecipient(self.queue_id, address, orcpt or None, notify or None,
+                                              recipient_domain(address), QueueKey.parse(queue).name,
+                                              RecipientStatus.READY, 0, created, None, None, False))
+        return Claim(message, recipients)
 
 
 @dataclass(frozen=True)

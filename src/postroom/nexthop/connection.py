@@ -257,6 +257,13 @@ class ClientConnection:
         """Another message may go over this connection."""
         return self.core.state is State.READY
 
+    @property
+    def spoken_to(self) -> bool:
+        """The peer closed, or said something unasked (a 421 before closing, say), while nothing
+        was in flight: the connection sat idle and must not carry the next message."""
+        reader = self.reader
+        return reader.at_eof() or bool(getattr(reader, "_buffer", b"")) or self.writer.is_closing()
+
     async def close(self) -> None:
         try:
             if self.usable:

@@ -39,7 +39,7 @@ from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
 from .outbound.hops import HopDeliveries
 from .outbound.reports_queue import ReportSender
-from .outbound.worker import OutboundWorker
+from .outbound.worker import OutboundWorker, lease_seconds
 from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
@@ -96,7 +96,7 @@ class Node:
         self.reports = self.smtp.reports = ReportSender(store, server)
         self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
                                                             submit_report=self.reports.submit, metrics=self.metrics,
-                                                            activity=self.activity)
+                                                            activity=self.activity, lease_seconds=lease_seconds())
         self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)

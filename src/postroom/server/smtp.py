@@ -43,6 +43,7 @@ from .evidence import report_login
 from .metrics import Metrics
 from .outbound.hops import HopDeliveries
 from .outbound.success import report_delivered
+from .outbound.schedule import to_iso
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
 from .spool import SPOOL_THRESHOLD, Spool
@@ -458,12 +459,16 @@ class SmtpSession(Session[SmtpServer]):
                                    envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
                                    self.runtime.name) for address in remote]
         outbound = None
+        worker = self.service.outbound
         if remote:
+            # This node's delivery worker takes the message as it is queued (no claim of its own).
+            lease = worker.submission_lease() if worker is not None else None
             outbound = OutboundSubmission(
                 envelope.sender, list(remote.values()), envid=envelope.envid, ret=envelope.ret,
                 smtputf8=envelope.smtputf8, body_8bit=envelope.body == "8BITMIME", submitter=self.user,
                 client_ip=self.remote_ip, origin_server=self.service.node_name, message_id_header=message_id,
-                queue_id=queue_id)
+                queue_id=queue_id, at=to_iso(worker.clock()) if lease and worker is not None else "",
+                lease_holder=lease[0] if lease else None, lease_seconds=lease[1] if lease else 0)
         spooled = SpooledBody(spool.path, spool.size) if spool is not None else None
         try:
             delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
@@ -479,8 +484,11 @@ class SmtpSession(Session[SmtpServer]):
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
         if delivered is not None:
-            if remote and self.service.outbound is not None:
-                self.service.outbound.notify()
+            if outbound is not None and worker is not None:
+                if outbound.lease_holder:  # the body, when in memory, as stored: no read back
+                    worker.take(outbound.claimed(len(head) + size), None if spool is not None else head + content)
+                else:
+                    worker.notify()
             if self.ticket is not None:
                 self.service.quota.commit(self.ticket)
                 self.ticket = None

@@ -379,6 +379,9 @@ class QueueStore(QueueReader, Protocol):
     async def extend_lease(self, message_id: str, holder: str, now: str, lease_seconds: int) -> bool:
         """A long attempt (a big message, a slow next hop) keeps its claim: the lease runs to
         now + lease_seconds. False (nothing changed) if `holder` no longer holds it."""
+    async def extend_leases(self, holder: str, now: str, lease_seconds: int) -> int:
+        """extend_lease for every message `holder` holds, in one statement (a worker renews
+        all it has in flight at once); how many."""
     async def release_claim(self, message_id: str, holder: str) -> None:
         """Give a claim back untried (a node stopping): the lease ends and the claim does not
         count as a crash. Nothing happens if `holder` does not hold it."""

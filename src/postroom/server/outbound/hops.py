@@ -4,7 +4,10 @@
 its targets once per round (the smart hosts, or the MX hosts in preference order: at most five
 addresses per attempt, as Postfix), then runs up to `max_per_domain_outbound_connections`
 connections (within the node's `max_outbound_connections`); each connection takes the hop's
-waiting messages one after the other (connection reuse) until none is left, then says QUIT.
+waiting messages one after the other (connection reuse) until none is left, waits IDLE_SECONDS
+for more (as Postfix's connection cache, smtp_connection_cache_time_limit 2 s: a steady trickle
+of mail to one next hop then costs one transaction per message, not a connection, an EHLO and a
+QUIT each), then says QUIT.
 A host that cannot be reached is skipped for the next address; when none can, every waiting
 message of the hop gets that failure at once (one connection attempt per round, not one per
 message). The targets and their TLS policy come from nexthop/plan.py (shared with `postroom doctor
@@ -33,6 +36,7 @@ from .worker import MessageAttempt, Outcome, outcome_of
 
 log = logging.getLogger("postroom.outbound")
 TARGETS_TTL = 30.0  # a hop's resolved targets are reused this long (the resolver caches by TTL too)
+IDLE_SECONDS = 2.0  # an open connection with nothing to send waits this long for the next message
 
 HopDone = Callable[[MessageAttempt, list[Outcome]], None]
 
@@ -137,9 +141,15 @@ class HopDelivery:
         self.plan_until = 0.0
         self._plan: HopPlan | None = None
         self._planning: asyncio.Lock = asyncio.Lock()
+        self.idle = 0  # connections open with nothing to send, waiting for `more`
+        self.more = asyncio.Event()
 
     def add(self, job: Job) -> None:
         self.jobs.append(job)
+        if self.idle:
+            self.more.set()
+            if len(self.jobs) <= self.idle:
+                return  # an open connection takes it
         limit = max(1, self.manager.settings.max_per_domain_outbound_connections)
         if len(self.tasks) < min(limit, len(self.jobs) + len(self.tasks)):
             task = asyncio.get_running_loop().create_task(self._connection())
@@ -174,18 +184,39 @@ class HopDelivery:
                 return
             conn: ClientConnection | None = None
             try:
-                while self.jobs:
-                    if conn is None or not conn.usable:
+                while self.jobs or (conn is not None and conn.usable and await self._more_within(IDLE_SECONDS)):
+                    if conn is None or not conn.usable or conn.spoken_to:
                         if conn is not None:
                             conn.abort()
                         conn = await self._connect(plan)
                         if conn is None:
                             return
+                        if not self.jobs:
+                            break  # another connection took the last job while this one connected
                     job = self.jobs.popleft()
                     await self._send(conn, job)
             finally:
                 if conn is not None:
                     await conn.close()
+
+    async def _more_within(self, seconds: float) -> bool:
+        """Wait (an idle connection) until a job is waiting; False after `seconds` without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self.idle += 1
+        try:
+            while not self.jobs:
+                self.more.clear()
+                left = deadline - loop.time()
+                if left <= 0:
+                    return False
+                try:
+                    await asyncio.wait_for(self.more.wait(), left)
+                except asyncio.TimeoutError:
+                    return bool(self.jobs)
+            return True
+        finally:
+            self.idle -= 1
 
     async def _connect(self, plan: HopPlan) -> ClientConnection | None:
         """The first target that takes a session; None (every waiting job failed) if none does."""

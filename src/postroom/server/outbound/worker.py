@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from ...activity import OUTBOUND_FAILED, OUTBOUND_SENT, QUEUE_LENGTH_SAMPLES, QUEUE_LENGTH_SUM, Activity
-from ...errors import Conflict, NotFound, PostroomError
+from ...errors import Conflict, NotFound, PostroomError, ValidationError
 from ...model import (
     Claim, QueuedMessage, QueuedRecipient, RecipientResult, RecipientStatus, SendConnector, TrackingEvent,
     TrackingEventId, TransportSettings, route,
@@ -40,7 +41,28 @@ from .schedule import CONNECTION, RECIPIENT, RetryPolicy, to_epoch, to_iso
 log = logging.getLogger("postroom.outbound")
 POLL_INTERVAL = 1.0  # due retries are looked for this often; new mail wakes the worker at once
 LEASE_SECONDS = 60  # renewed while a message is in flight; a dead node's claims expire after this
+LEASE_ENV = "POSTROOM_OUTBOUND_LEASE"  # whole seconds: a test/ops override of LEASE_SECONDS
+LEASE_RANGE = (3, 3600)
 MAX_IN_FLIGHT = 2000  # messages claimed and not yet finished, on this node
+
+
+def lease_seconds(environ: Any = None) -> int:
+    """LEASE_SECONDS, or POSTROOM_OUTBOUND_LEASE (3 to 3600 whole seconds): how long the
+    messages a node claimed stay its own without a renewal, i.e. how long the other nodes wait
+    before they deliver what a node that died had claimed. Renewed every third of it while in
+    flight, so a shorter lease costs store writes; meant for tests and for an operator who wants
+    a dead node's mail moving sooner, not as a setting to tune."""
+    text = (os.environ if environ is None else environ).get(LEASE_ENV, "").strip()
+    if not text:
+        return LEASE_SECONDS
+    low, high = LEASE_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValidationError(LEASE_ENV, f"{text!r} is not a whole number of seconds ({low} to {high})") from None
+    if not low <= value <= high:
+        raise ValidationError(LEASE_ENV, f"{value} is out of range ({low} to {high} seconds)")
+    return value
 
 
 @dataclass
@@ -110,6 +132,7 @@ class OutboundWorker:
         self._inflight: dict[str, MessageAttempt] = {}
         self._finishing: set[asyncio.Task[None]] = set()
         self._counted_at = 0.0
+        self._held_back = False  # the last look for due mail found no room in flight
 
     # ------------------------------------------------------------------ configuration
     def configure(self, settings: TransportSettings, connectors: Sequence[SendConnector], fqdn: str) -> None:
@@ -128,6 +151,32 @@ class OutboundWorker:
     def notify(self) -> None:
         """New mail was queued on this node: look at once."""
         self._wake.set()
+
+    def submission_lease(self) -> tuple[str, int] | None:
+        """(holder, lease seconds) for a submission to be queued already claimed by this worker
+        (OutboundSubmission.lease_holder), or None when it could not take it now (not running,
+        full): the message is then queued unclaimed and found by claim_due."""
+        if not self.running or self._stopping.is_set() or len(self._inflight) >= MAX_IN_FLIGHT:
+            return None
+        return self.holder, self.lease_seconds
+
+    def take(self, claim: Claim, body: bytes | None = None) -> None:
+        """A message queued claimed by this worker (see submission_lease): deliver it now, as
+        if claim_due had returned it; `body`, the stored body when the caller has it at hand
+        (else it is read from the store). Stopped meanwhile: give the claim back."""
+        if not self.running or self._stopping.is_set() or claim.message.id in self._inflight:
+            task = asyncio.get_running_loop().create_task(self._give_back(claim.message.id))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+            return
+        self._dispatch(claim, body)
+
+    async def _give_back(self, message_id: str) -> None:
+        try:
+            await self.store.release_claim(message_id, self.holder)
+        except PostroomError as exc:
+            log.warning("outbound: cannot give back message %s (delivered when its lease ends): %s", message_id,
+                        exc.message)
 
     @property
     def running(self) -> bool:
@@ -167,6 +216,7 @@ class OutboundWorker:
         while not self._stopping.is_set():
             self._wake.clear()
             room = MAX_IN_FLIGHT - len(self._inflight)
+            self._held_back = room <= 0
             claims: list[Claim] = []
             if room > 0:
                 try:
@@ -203,14 +253,15 @@ class OutboundWorker:
     async def _renew_leases(self) -> None:
         while not self._stopping.is_set():
             await asyncio.sleep(max(1.0, self.lease_seconds / 3))
-            for message_id in list(self._inflight):
-                try:
-                    await self.store.extend_lease(message_id, self.holder, to_iso(self.clock()), self.lease_seconds)
-                except PostroomError as exc:
-                    log.warning("outbound: cannot extend the lease of %s: %s", message_id, exc.message)
+            if not self._inflight:
+                continue
+            try:  # one statement for all in flight, however many
+                await self.store.extend_leases(self.holder, to_iso(self.clock()), self.lease_seconds)
+            except PostroomError as exc:
+                log.warning("outbound: cannot extend the leases of %d messages: %s", len(self._inflight), exc.message)
 
-    def _dispatch(self, claim: Claim) -> None:
-        attempt = MessageAttempt(claim)
+    def _dispatch(self, claim: Claim, body: bytes | None = None) -> None:
+        attempt = MessageAttempt(claim, body)
         self._inflight[claim.message.id] = attempt
         now = self.clock()
         groups: dict[str, tuple[Any, list[QueuedRecipient]]] = {}
@@ -314,8 +365,9 @@ class OutboundWorker:
         for report_for in (failed, delayed, relayed):
             if report_for:
                 await self._report(attempt, report_for)
-        if any(o.sent or o.permanent for o in attempt.outcomes):
-            self._wake.set()  # a connection may be free for the next message
+        if self._held_back:  # claims waited for room in flight: there is some now
+            self._held_back = False
+            self._wake.set()
 
     def _count_outcomes(self, results: Sequence[RecipientResult]) -> None:
         """Recipients sent and failed (or expired), for the queue viewer's chart."""

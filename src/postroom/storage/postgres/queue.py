@@ -80,6 +80,10 @@ class PostgresQueue(PostgresRecords):
         until = q.lease_until(q.now_or(now), lease_seconds)
         return bool(await self._execute(q.EXTEND_LEASE, until, message_id, holder))
 
+    async def extend_leases(self, holder: str, now: str, lease_seconds: int) -> int:
+        holder, at, until, _ = q.claim_arguments(holder, now, lease_seconds, 0)
+        return int(await self._execute(q.EXTEND_LEASES, until, holder))
+
     async def release_claim(self, message_id: str, holder: str) -> None:
         check_queue_id(message_id)
         await self._execute(q.RELEASE, message_id, holder)

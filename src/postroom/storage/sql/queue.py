@@ -94,9 +94,17 @@ class Submission:
             self.queues[key.name] = key
             self.recipients.append((position, address, _optional_text(orcpt, "orcpt"),
                                     _optional_text(notify, "notify"), recipient_domain(address), key.name))
+        self.lease: tuple[str | None, str | None, int] = (None, None, 0)
+        if outbound.lease_holder is not None:  # claimed as it is queued (OutboundSubmission.claimed)
+            holder = _text(outbound.lease_holder, "lease_holder")
+            if not holder:
+                raise ValidationError("lease_holder", "'' is not a holder name (SERVER/tag)")
+            if not self.at:
+                raise ValidationError("at", "a submission claimed as it is queued needs its time")
+            self.lease = (holder, lease_until(self.at, outbound.lease_seconds), 1)
 
     def message_row(self, body_id: int, size: int, at: str) -> tuple[Any, ...]:
-        return (self.id, body_id, at, self.message[0], size, *self.message[1:])
+        return (self.id, body_id, at, self.message[0], size, *self.message[1:], *self.lease)
 
     def recipient_rows(self, at: str) -> list[tuple[Any, ...]]:
         return [(self.id, *row, "ready", at) for row in self.recipients]
@@ -108,8 +116,8 @@ class Submission:
 INSERT_QUEUE = ("INSERT INTO queues (name, delivery_type, next_hop, connector) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (name) DO NOTHING")
 INSERT_MESSAGE = ("INSERT INTO queue_messages (id, body_id, created_at, sender, size, envid, ret, smtputf8, body_8bit,"
-                  " submitter, client_ip, origin_server, message_id_header) VALUES"
-                  " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                  " submitter, client_ip, origin_server, message_id_header, lease_holder, lease_until, crash_count)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_RECIPIENT = ("INSERT INTO queue_recipients (message_id, position, address, orcpt, notify, domain, queue,"
                     " status, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
@@ -228,6 +236,7 @@ def pending_recipients(count: int) -> str:
 
 EXTEND_LEASE = ("UPDATE queue_messages SET lease_until = ? WHERE id = ? AND lease_holder = ?"
                 " AND lease_until IS NOT NULL")
+EXTEND_LEASES = "UPDATE queue_messages SET lease_until = ? WHERE lease_holder = ? AND lease_until IS NOT NULL"
 RELEASE = ("UPDATE queue_messages SET lease_holder = NULL, lease_until = NULL,"
            " crash_count = CASE WHEN crash_count > 0 THEN crash_count - 1 ELSE 0 END WHERE id = ? AND lease_holder = ?")
 

@@ -68,6 +68,10 @@ class SqliteQueue(SqliteRecords):
         until = q.lease_until(q.now_or(now), lease_seconds)
         return bool(await self._write(lambda conn: conn.execute(q.EXTEND_LEASE, (until, message_id, holder)).rowcount))
 
+    async def extend_leases(self, holder: str, now: str, lease_seconds: int) -> int:
+        holder, at, until, _ = q.claim_arguments(holder, now, lease_seconds, 0)
+        return int(await self._write(lambda conn: conn.execute(q.EXTEND_LEASES, (until, holder)).rowcount))
+
     async def release_claim(self, message_id: str, holder: str) -> None:
         check_queue_id(message_id)
         await self._write(lambda conn: conn.execute(q.RELEASE, (message_id, holder)))
