@@ -18,6 +18,9 @@ import time
 from dataclasses import dataclass
 
 DOMAIN = "bench.test"
+# mailload's MAIL FROM and From for authenticated submission (its --mail-from default): each
+# bench mailbox may send as it (an authenticated session may otherwise send only as itself).
+BENCH_SENDER = "loadgen@bench.test"
 SERVER = "BENCH"
 # The two receive connectors `postroom init` creates, by the name the bench uses for each.
 CONNECTORS = {"default": f"Default {SERVER}", "client": f"Client {SERVER}"}
@@ -92,6 +95,10 @@ def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key:
         "--login-type", "plain-text-login",
         "--max-connections-per-user", "100000")
     cli("service", "set", "pop3", "--startup", "automatic")
+    # The load generator submits far past a mailbox's default rates (30 messages a minute):
+    # like Postfix's smtpd in the same run, postroom measures with no submission rate limits.
+    cli("transport", "set", "--message-rate-limit-per-minute", "0", "--message-rate-limit-per-day", "0",
+        "--recipient-rate-limit-per-minute", "0", "--recipient-rate-limit-per-day", "0")
     connectors = {}
     for kind, binding in smtp_bindings.items():
         cli("connector", "set", CONNECTORS[kind], "--bindings", binding,
@@ -108,6 +115,7 @@ def provision(*, postroom: str, data: str, users: list[KitUser], cert: str, key:
     if via_cli:
         for user in users:
             cli("mailbox", "new", user.address, "--password-stdin", stdin=user.password + "\n")
+            cli("mailbox", "set", user.address, "--send-as", BENCH_SENDER)
             cli("mailbox", "import", user.address, user.maildir)
     else:
         asyncio.run(_mailboxes_in_process(data, users, log))
@@ -184,6 +192,7 @@ async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:
     # The same calls `postroom mailbox new --password-stdin` and `postroom mailbox import` make.
     from postroom.datadir import read_local_server
     from postroom.service import LOCAL_OPERATOR, Context
+    from postroom.model import MailboxFeatures
     from postroom.service import mailboxes as mailbox_ops
     from postroom.storage import open_store
 
@@ -196,6 +205,7 @@ async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:
         async def one(user: KitUser) -> None:
             async with sem:
                 await mailbox_ops.new_mailbox(ctx, user.address, user.password)
+            await mailbox_ops.set_mailbox(ctx, user.address, MailboxFeatures.changes(send_as=BENCH_SENDER))
             await mailbox_ops.import_messages(ctx, user.address, user.maildir)
 
         await asyncio.gather(*(one(u) for u in users))

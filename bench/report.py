@@ -529,6 +529,83 @@ def render(data: dict) -> str:
     return "\n".join(lines)
 
 
+RELAY_BEGIN = "<!-- relay point: written by bench/run.py --only relay (bench/report.py write_relay) -->"
+RELAY_END = "<!-- relay point: end -->"
+RELAY_CPU_TARGET = 0.5  # postroom CPU per relayed message at most half of Postfix's
+RELAY_THROUGHPUT_TARGET = 1.0  # end-to-end messages/s at or above Postfix's
+
+
+def relay_table(points: list[dict]) -> str:
+    """The relay point's table: medians with min-max of the repetitions, and the verdicts."""
+    rows = ["| size | c | N | postroom CPU ms/msg (min-max) | Postfix CPU ms/msg (min-max) | CPU ratio | "
+            "postroom msgs/s (min-max) | Postfix msgs/s (min-max) | rate ratio | targets | ok runs |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for p in points:
+        a, b = p.get("postroom"), p.get("postfix")
+        if not a or not b:
+            continue
+        cpu_r, rate_r = ratio(a["cpu_ms"], b["cpu_ms"]), ratio(a["rate"], b["rate"])
+        met = (cpu_r is not None and cpu_r <= RELAY_CPU_TARGET,
+               rate_r is not None and rate_r >= RELAY_THROUGHPUT_TARGET)
+        verdicts = ", ".join(f"{what} {'met' if ok else '**not met**'}" for what, ok in zip(("CPU", "rate"), met))
+
+        def spread(s: dict, key: str, nd: int = 1) -> str:
+            low, high = s[key + "_range"]
+            return f"{fmt(s[key], nd)} ({fmt(low, nd)}-{fmt(high, nd)})"
+        rows.append(
+            f"| {p['size'] // 1024} KB | {p['conc']} | {a['n']} | {spread(a, 'cpu_ms', 2)} | {spread(b, 'cpu_ms', 2)} "
+            f"| {fmt(cpu_r, 2)} | {spread(a, 'rate')} | {spread(b, 'rate')} | {fmt(rate_r, 2)} | {verdicts} | "
+            f"{a['ok']}/{a['reps']}, {b['ok']}/{b['reps']} |")
+    return "\n".join(rows)
+
+
+def relay_section(meta: dict, points: list[dict]) -> str:
+    code = meta.get("code") or {}
+    lines = [
+        RELAY_BEGIN,
+        "## Relay: postroom against Postfix, submission through the queue to a sink",
+        "",
+        f"- **Reproduce:** `{meta.get('command', 'bench/run.py --only relay')}` (as root; raw JSON lines in "
+        "`bench/results/relay.jsonl`). **Date:** " + str(meta.get("started_at", "?")) + f"; {meta.get('reps')} "
+        f"interleaved repetitions per point and server (medians, min-max in brackets); Postfix {meta.get('postfix')}, "
+        f"Python {meta.get('python')}, {meta.get('nproc')} CPUs; code `{code.get('commit', '?')}`"
+        + (" (src/ modified)" if code.get("src_dirty") else "") + ".",
+        "- **What runs:** `smtp-source` (Postfix's C load generator, one message per connection, -s connections "
+        "in parallel) submits N messages without TLS from 127.0.0.1, a relay-permitted address, to "
+        "`r<tag>@sink.example`: for Postfix its private relay-lab instance (127.0.0.30:25, mynetworks 127.0.0.0/8, "
+        "relayhost [127.0.0.21]:25); for postroom an `anonymous-relay` receive connector, the queue, and a send "
+        "connector for `*` through the smart host 127.0.0.21:25. Both deliver to the same `smtp-sink`.",
+        "- **Measured:** server CPU (user+system of the whole process tree, reaped children included: Postfix's "
+        "master, smtpd, cleanup, qmgr, smtp...; postroom's one process with its threads) from the first "
+        "connection until the server's queue is empty, divided by N; msgs/s = N / that time (end to end). "
+        "Every run checks that N messages were sent (Postfix's log; postroom's SEND tracking rows). Targets from "
+        "issue 21: postroom's CPU per message at most half of Postfix's, its msgs/s at least Postfix's.",
+        "",
+        relay_table(points),
+        "",
+        RELAY_END,
+    ]
+    return "\n".join(lines)
+
+
+def write_relay(section: str, doc_path: str) -> None:
+    """Put the relay section into the doc below the kept-by-hand marker (a full `make bench`
+    rewrites only what is above it), replacing the previous relay section."""
+    with open(doc_path) as f:
+        old = f.read()
+    if RELAY_BEGIN in old and RELAY_END in old:
+        head, rest = old.split(RELAY_BEGIN, 1)
+        text = head + section + rest.split(RELAY_END, 1)[1]
+    elif KEEP in old:
+        head, rest = old.split(KEEP, 1)
+        text = head + KEEP + "\n\n" + section + "\n" + rest
+    else:
+        text = old.rstrip("\n") + "\n\n" + KEEP + "\n\n" + section + "\n"
+    with open(doc_path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(doc_path + ".tmp", doc_path)
+
+
 def write(raw_path: str, doc_path: str) -> None:
     data = load(raw_path)
     text = render(data)

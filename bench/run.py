@@ -4,6 +4,9 @@
   .venv/bin/python bench/run.py [--reps 3] [--duration 5] [--quick]
       [--only login,login-cold,retr-small,retr-large,idle,smtp-small,smtp-large]
   SMTP points only:  .venv/bin/python bench/run.py --only smtp-small,smtp-large
+  Relay point only:  .venv/bin/python bench/run.py --only relay [--reps 3] [--relay-n 1000,300]
+      (postroom against Postfix relaying to a sink: see bench/relay.py; its own section of
+      docs/performance.md, kept by the other runs)
 
 1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
    mode, Postfix with real delivery into maildirs) and reads their master pids from
@@ -41,6 +44,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import provision  # noqa: E402
+import relay  # noqa: E402
 import report  # noqa: E402
 
 KIT = os.environ.get("BENCH_KIT", os.path.normpath(os.path.join(REPO, "..", "shared", "bench")))
@@ -50,6 +54,7 @@ SMALL, LARGE = 2048, 1048576
 RESULTS = os.path.join(HERE, "results")
 POP_GROUPS = ("login", "login-cold", "retr-small", "retr-large", "idle")
 SMTP_GROUPS = ("smtp-small", "smtp-large")
+RELAY_GROUPS = ("relay",)
 # The kit's Postfix knows bench001..benchNUSERS@bench.test (its vmailbox map); postroom has the
 # same addresses as mailboxes (the kit's small users).
 RCPT_TEMPLATE = "bench{i:03d}@bench.test"
@@ -648,9 +653,17 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
-    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS),
+    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS),
                     help="groups to run: POP3 " + ",".join(POP_GROUPS) + "; SMTP " + ",".join(SMTP_GROUPS)
-                    + " (2 KB / 1 MiB messages)")
+                    + " (2 KB / 1 MiB messages); relay (submission -> queue -> sink, against Postfix)")
+    ap.add_argument("--relay-n", default="1000,300", help="relay point: messages per run at 2 KB, at 100 KB")
+    ap.add_argument("--relay-sizes", default="2048,102400", help="relay point: message sizes")
+    ap.add_argument("--relay-concs", default="1,8", help="relay point: concurrent connections")
+    ap.add_argument("--relay-servers", default="postroom,postfix", help="relay point: servers (profiling: postroom)")
+    ap.add_argument("--relay-profile", default=None, metavar="FILE",
+                    help="relay point: run postroom serve under cProfile, stats to FILE")
+    ap.add_argument("--relay-ports", default="31125,31126,31127,31128,31129,31130,31131",
+                    help="relay point: postroom's relay connector, then Default, Client, POP3, POP3S, HTTP, HTTPS")
     ap.add_argument("--conc", default="1,8,64", help="concurrencies of the retrieval and SMTP points")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections for the memory points")
     ap.add_argument("--nusers", type=int, default=int(os.environ.get("BENCH_NUSERS", "200")),
@@ -673,16 +686,18 @@ def main() -> int:
         a.reps, a.duration, a.idle = 1, 2.0, 200
     if os.geteuid() != 0:
         sys.exit("bench/run.py must run as root: the shared kit installs and starts Dovecot and Postfix")
-    if not os.path.exists(ML):
-        sys.exit(f"the shared bench kit is not at {KIT} (set BENCH_KIT)")
     concs = [int(c) for c in a.conc.split(",")]
     if a.nusers <= max(concs):
         log(f"warning: --nusers {a.nusers} <= concurrency {max(concs)}: postroom will answer -ERR [IN-USE]")
     groups = set(g for g in a.only.split(",") if g)
-    unknown = groups - set(POP_GROUPS + SMTP_GROUPS)
+    unknown = groups - set(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS)
     if unknown:
         sys.exit(f"unknown --only group(s) {', '.join(sorted(unknown))}: choose from "
-                 f"{','.join(POP_GROUPS + SMTP_GROUPS)}")
+                 f"{','.join(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS)}")
+    if groups <= set(RELAY_GROUPS):
+        return run_relay(a)
+    if not os.path.exists(ML):
+        sys.exit(f"the shared bench kit is not at {KIT} (set BENCH_KIT)")
     want_pop, want_smtp = bool(groups & set(POP_GROUPS)), bool(groups & set(SMTP_GROUPS))
     install = a.install == "yes" or (a.install == "auto" and not all(
         shutil.which(b) for b in ("dovecot", "doveadm", "postfix", "smtp-sink")))
@@ -780,7 +795,28 @@ def main() -> int:
         print(report.markdown_table(data))
     if want_smtp:
         print(report.smtp_table(data))
+    if status == 0 and "relay" in groups:
+        status = run_relay(a)
     return status
+
+
+def run_relay(a) -> int:
+    """The relay point (bench/relay.py): its raw lines in bench/results/relay.jsonl, its section
+    of docs/performance.md replaced, the table printed."""
+    ports = [int(x) for x in a.relay_ports.split(",")]
+    n_small, n_large = (int(x) for x in a.relay_n.split(","))
+    raw_path = os.path.join(RESULTS, "relay.jsonl")
+    rows = relay.run(reps=a.reps, n_small=n_small, n_large=n_large,
+                     sizes=[int(x) for x in a.relay_sizes.split(",")], concs=[int(x) for x in a.relay_concs.split(",")],
+                     data="/tmp/bench-relay/var", relay_port=ports[0], ports=ports[1:], raw_path=raw_path,
+                     profile=a.relay_profile, servers=a.relay_servers)
+    meta, _ = relay.load(raw_path)
+    points = relay.summarise(rows)
+    if not a.no_doc and {"postroom", "postfix"} <= {r["server"] for r in rows}:
+        report.write_relay(report.relay_section(meta, points), a.doc)
+        log(f"== wrote the relay section of {a.doc}")
+    print(report.relay_table(points))
+    return 0 if rows and all(r["ok"] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -25,11 +25,18 @@ missing_packages() {
 }
 
 missing="$(missing_tools)$(command -v dpkg-query >/dev/null 2>&1 && missing_packages)"
+# smtp-sink, the SMTP server the outbound client is tested against, comes with Postfix, which
+# is preseeded as "No configuration" so that installing it starts no mail server.
+command -v smtp-sink >/dev/null 2>&1 || missing="$missing postfix"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test clients:$missing" >&2
+  case "$missing" in
+    *postfix*) echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null ;;
+  esac
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing) >/dev/null 2>&1
 fi
 still="$(missing_tools)"
+command -v smtp-sink >/dev/null 2>&1 || still="$still smtp-sink"
 if [ -n "$still" ]; then
   if [ "${CI:-}" = "true" ]; then
     echo "error: could not install test clients:$still (CI requires them)" >&2

@@ -29,10 +29,13 @@ async def until(condition: Callable[[], Any], timeout: float = 5.0, what: str = 
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition",
-               interval: float = 0.02) -> None:
-    """Poll `predicate()` from a thread until it is true."""
+               interval: float = 0.02) -> Any:
+    """Poll `predicate()` from a thread until it is true; return that true value."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while True:
+        value = predicate()
+        if value:
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)

@@ -15,7 +15,15 @@ BUCKET_SECONDS = 600
 POP3_LOGIN_OK = "pop3-login-ok"
 POP3_LOGIN_FAILED = "pop3-login-failed"
 SMTP_DELIVERED = "smtp-delivered"  # one per message accepted, however many recipients
-KINDS = (POP3_LOGIN_OK, POP3_LOGIN_FAILED, SMTP_DELIVERED)
+# Outbound delivery (the delivery worker): recipients sent to their next hop, and failed
+# (permanently, or expired); the queue's length sampled every few seconds, as a sum and a
+# count of samples per bucket, so that the mean length per bucket adds up across flushes.
+OUTBOUND_SENT = "outbound-sent"
+OUTBOUND_FAILED = "outbound-failed"
+QUEUE_LENGTH_SUM = "outbound-queue-sum"
+QUEUE_LENGTH_SAMPLES = "outbound-queue-samples"
+KINDS = (POP3_LOGIN_OK, POP3_LOGIN_FAILED, SMTP_DELIVERED, OUTBOUND_SENT, OUTBOUND_FAILED, QUEUE_LENGTH_SUM,
+         QUEUE_LENGTH_SAMPLES)
 KEEP_SECONDS = 24 * 3600  # counts that could not be stored for this long are dropped
 
 Counts = dict[tuple[str, str], int]  # (bucket, kind) -> count
@@ -40,14 +48,14 @@ class Activity:
         self._start = self._end = 0.0
         self._bucket = ""
 
-    def record(self, kind: str) -> None:
+    def record(self, kind: str, count: int = 1) -> None:
         now = self._clock()
         if not self._start <= now < self._end:  # a new bucket (or the clock was set back)
             self._start = float(bucket_start(now))
             self._end = self._start + BUCKET_SECONDS
             self._bucket = bucket_name(self._start)
         key = (self._bucket, kind)
-        self._counts[key] = self._counts.get(key, 0) + 1
+        self._counts[key] = self._counts.get(key, 0) + count
 
     def drain(self) -> Counts:
         """The counts so far; counting starts again from zero."""

@@ -332,6 +332,33 @@ def normalise_domain(value: str, field_name: str = "domain") -> str:
     return text
 
 
+MAX_SEND_AS = 100  # addresses one mailbox may send as: a grant list, not a directory
+
+
+def send_as_addresses(field_name: str, value: Any) -> tuple[str, ...]:
+    """A mailbox's send-as grants (Exchange's Send As permission): addresses, or `*@domain` for
+    every address of a domain (an application account sending for a whole domain). Comma- or
+    space-separated text or a list; '' for none. Lower-case, each once, in the order given."""
+    items = re.split(r"[\s,]+", value) if isinstance(value, str) else list(value)
+    result: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        if text.startswith("*@"):
+            entry = "*@" + normalise_domain(text[2:], field_name)
+        else:
+            try:
+                entry = normalise_address(text, field_name)
+            except ValidationError as error:
+                raise ValidationError(field_name, f"{error.reason}; or *@domain for a whole domain") from None
+        if entry not in result:
+            result.append(entry)
+    if len(result) > MAX_SEND_AS:
+        raise ValidationError(field_name, f"at most {MAX_SEND_AS} addresses (found {len(result)})")
+    return tuple(result)
+
+
 MAX_DISPLAY_NAME = 256  # Exchange's DisplayName limit
 _LINE_BREAKS = "\u2028\u2029"  # Unicode's line and paragraph separators (categories Zl, Zp)
 

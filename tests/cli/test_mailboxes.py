@@ -316,3 +316,25 @@ def test_a_display_name_with_a_line_break_control_character_or_over_256_is_refus
 def test_a_display_name_of_256_characters_is_accepted(admin: Admin) -> None:
     name = "\u00e9" * 256  # characters, not octets: 512 octets of UTF-8
     assert admin.new_mailbox("alice@example.com", "pw", "--display-name", name)["display_name"] == name
+
+
+def test_mailbox_set_send_as_grants_are_shown_audited_and_cleared(admin: Admin) -> None:
+    view = admin.json("mailbox", "set", "demo@example.com", "--send-as", "Sales@Example.com, *@apps.example")
+    assert view["send_as"] == ["sales@example.com", "*@apps.example"]
+    assert admin.json("mailbox", "show", "demo@example.com")["send_as"] == ["sales@example.com", "*@apps.example"]
+    entry = admin.audit()[0]  # newest first
+    assert entry["action"] == "mailbox.set" and entry["before"]["send_as"] == []
+    assert entry["after"]["send_as"] == ["sales@example.com", "*@apps.example"]
+    assert admin.json("mailbox", "set", "demo@example.com", "--send-as", "")["send_as"] == []
+    human = admin.ok("mailbox", "set", "demo@example.com", "--send-as", "a@example.com").stdout
+    assert "a@example.com" in human
+
+
+@pytest.mark.parametrize("value, why", [("not-an-address", "not an email address"), ("*@bad_domain", "domain"),
+                                        ("a@example.com,b c@example.com", "not an email address")])
+def test_mailbox_set_send_as_refuses_what_is_not_an_address_or_domain(admin: Admin, value: str, why: str) -> None:
+    before, audit_before = admin.json("mailbox", "show", "demo@example.com"), admin.audit()
+    result = admin.fails(2, "mailbox", "set", "demo@example.com", "--send-as", value)
+    assert result.stderr.startswith("error: send-as:") and why in result.stderr
+    assert "*@domain" in result.stderr or "domain name" in result.stderr
+    assert admin.json("mailbox", "show", "demo@example.com") == before and admin.audit() == audit_before

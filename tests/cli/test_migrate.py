@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from pg_support import fresh_store_url
+from postroom.model import OutboundSubmission, QueueKey
 from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
@@ -99,6 +100,20 @@ def test_the_login_block_policy_moves_too(admin, url):
     assert policy["max_source_failures"] == 4
 
 
+def test_send_connectors_and_transport_settings_move_too(admin, url):
+    admin.ok("send-connector", "new", "Relay", "--address-spaces", "*", "--no-dns-routing", "--smart-hosts",
+             "relay.example.net:587", "--smart-host-auth", "basic", "--auth-username", "app", "--auth-password-stdin",
+             input="relay-password-1\n")
+    admin.ok("transport", "set", "--message-expiration-timeout", "1d", "--max-hop-count", "30")
+    connectors, transport = admin.json("send-connector", "list"), admin.json("transport", "show")
+    sealed = read(embedded(admin), lambda store: store.get_send_connector("Relay")).auth_password
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("send-connector", "list") == connectors  # read from PostgreSQL now
+    assert admin.json("transport", "show") == transport and transport["max_hop_count"] == 30
+    assert read(PostgresStore(url), lambda store: store.get_send_connector("Relay")).auth_password == sealed
+
+
 def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
     migrate(admin, admin.data, url)
     other = admin.__class__(admin.runner, admin.data.parent / "other")
@@ -108,8 +123,41 @@ def test_migrate_refuses_a_target_that_is_not_empty(admin, url):
     assert "postgresql" not in (other.data / "node.json").read_text()  # still embedded
 
 
+def test_migrate_refuses_while_the_outbound_queue_holds_mail(admin, url):
+    async def queue_one(store: Any) -> str:
+        outbound = OutboundSubmission("alice@example.com", [("bob@partner.example", None, None,
+                                                              QueueKey.dns("partner.example", "Internet"))])
+        await store.deliver_message([], b"Subject: out\r\n\r\nbody\r\n", outbound=outbound)
+        return outbound.queue_id
+
+    queue_id = read(embedded(admin), queue_one)
+    error = migrate(admin, admin.data, url, code=4)
+    assert "1 message(s) are still in the outbound queue" in error
+    assert "postgresql" not in (admin.data / "node.json").read_text()  # still embedded
+    read(embedded(admin), lambda store: store.remove_message(queue_id))
+    migrate(admin, admin.data, url)
+
+
 def test_migrate_refuses_bad_targets_and_sources(admin, tmp_path):
     error = migrate(admin, admin.data, "mysql://u:secret@h/db", code=2)
     assert "store" in error and "secret" not in error
     assert "postroom init" in migrate(admin, tmp_path / "nothing", "postgresql://postgres@127.0.0.1:5432/x", code=2)
     assert "embedded" in (admin.data / "node.json").read_text() or "store" not in (admin.data / "node.json").read_text()
+
+
+def test_send_as_grants_move_too(admin, url):
+    admin.new_mailbox("crm@example.com", "crm-pw-1")
+    admin.ok("mailbox", "set", "crm@example.com", "--send-as", "sales@example.com,*@apps.example")
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("mailbox", "show", "crm@example.com")["send_as"] == ["sales@example.com", "*@apps.example"]
+
+
+def test_dkim_keys_move_too(admin, url):
+    admin.ok("domain", "dkim", "new", "example.com", "--algorithm", "ed25519")
+    before = admin.json("domain", "dkim", "show", "example.com")
+    private = read(embedded(admin), lambda store: store.list_dkim_keys())
+    report = migrate(admin, admin.data, url)
+    assert report["dkim_keys"] == 1
+    assert admin.json("domain", "dkim", "show", "example.com") == before  # read from PostgreSQL now
+    assert read(PostgresStore(url), lambda store: store.list_dkim_keys()) == private  # the private key came along

@@ -20,7 +20,8 @@ from e2e.harness import wait_until
 from .conftest import ADDRESS, PASSWORD
 
 pytestmark = pytest.mark.e2e
-MEMBERS = {"README.txt", "doctor.json", "server.json", "services.json", "connectors.json", "mailbox.json",
+MEMBERS = {"README.txt", "doctor.json", "server.json", "services.json", "connectors.json", "send-connectors.json",
+           "transport.json", "mailbox.json",
            "certificate.json", "login-failures.json", "audit.json", "versions.json"}
 
 

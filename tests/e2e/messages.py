@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 
 
-def message(subject: str, body: str = "Hello.\r\n", extra: bytes = b"") -> bytes:
-    return (f"From: sender@example.net\r\nTo: someone@example.com\r\nSubject: {subject}\r\n"
+def message(subject: str, body: str = "Hello.\r\n", extra: bytes = b"", sender: str = "sender@example.net") -> bytes:
+    """`sender` in the From field: an authenticated submission may use only its own address (or a grant)."""
+    return (f"From: {sender}\r\nTo: someone@example.com\r\nSubject: {subject}\r\n"
             f"Message-ID: <{os.urandom(6).hex()}@example.net>\r\n\r\n{body}").encode() + extra
 
 

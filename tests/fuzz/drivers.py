@@ -21,6 +21,7 @@ from typing import Any
 from postroom.model import LoginType
 from postroom.protocol import pop3 as P
 from postroom.protocol import smtp as S
+from postroom.protocol import smtp_client as C
 from postroom.protocol._common import NEED_DATA, PAUSED
 
 #: Output may be at most this many times the input, plus a fixed allowance (greeting, one
@@ -145,11 +146,16 @@ FQDN = SMTP_CONFIG.fqdn.encode()
 def smtp_answer(conn: S.SmtpServer, ev: Any) -> None:
     if isinstance(ev, S.Authenticate):
         if ev.password == "good":
-            conn.auth_succeeded()
+            conn.auth_succeeded(S.SendAs(ev.username, ["a@b", "*@b.example"]))  # the corpus's senders
         else:
             conn.auth_failed(S.AuthFailure.BAD_CREDENTIALS)
     elif isinstance(ev, S.StartTls):
         conn.tls_started()
+    elif isinstance(ev, S.CheckSender):
+        if ev.sender.lower().startswith("slow"):
+            conn.sender_rejected(S.reply(450, "4.7.0", "Message rate limit exceeded"))
+        else:
+            conn.sender_accepted()
     elif isinstance(ev, S.CheckRecipient):
         if ev.address.lower().startswith("bad"):
             conn.recipient_rejected(S.UNKNOWN_MAILBOX)
@@ -210,3 +216,117 @@ def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts})
     edges = [0, *points, len(data)]
     return [data[a:b] for a, b in zip(edges, edges[1:]) if b > a] or [data]
+
+
+# ------------------------------------------------------------------------------ SMTP client
+CLIENT_MESSAGE = b"Subject: fuzz\r\n\r\n.leading dot\r\nbare\nLF\r\n.\r\nend"
+CLIENT_ENVELOPES = [
+    C.Envelope("a@example.com", [C.RecipientSpec("b@example.net", "FAILURE,DELAY", "rfc822;b@example.net"),
+                                 C.RecipientSpec("c@example.net")], len(CLIENT_MESSAGE), body_8bit=True,
+               ret="HDRS", envid="env+1"),
+    C.Envelope("", [C.RecipientSpec("jö@example.net")], 1000),  # needs SMTPUTF8: may be refused by begin()
+    C.Envelope("a@example.com", [C.RecipientSpec("d@example.net")], 10),
+]
+_EVENT_FOR = {"ehlo": C.EhloDone, "starttls": C.TlsReady, "auth": C.AuthDone, "begin": C.RecipientsDone,
+              "send_content": C.ContentDone, "rset": C.RsetDone}
+
+
+class ClientAdapter:
+    """Answers the client core's events as the delivery worker would (STARTTLS when offered,
+    AUTH after it, three messages, an RSET probe between them, QUIT), counting its calls."""
+
+    def __init__(self, client: C.SmtpClient) -> None:
+        self.client = client
+        self.calls: list[str] = []
+        self.messages = list(CLIENT_ENVELOPES)
+        self.probed = False
+
+    def call(self, name: str, *args: Any) -> Any:
+        if self.client.state is not C.State.CLOSED:
+            self.calls.append(name)
+        return getattr(self.client, name)(*args)
+
+    def answer(self, ev: Any) -> None:
+        c = self.client
+        if isinstance(ev, C.Greeting):
+            self.call("ehlo" if ev.reply.positive else "quit")
+        elif isinstance(ev, C.EhloDone):
+            caps = ev.capabilities
+            if not ev.reply.positive:
+                self.call("quit")
+            elif caps.starttls and not c.tls_active:
+                self.call("starttls")
+            elif c.tls_active and not c.authenticated and caps.auth_mechs & {"PLAIN", "LOGIN"}:
+                self.call("auth", "user", "pass")
+            else:
+                self.next_message()
+        elif isinstance(ev, C.TlsReady):
+            if ev.reply.positive and c.state is C.State.TLS_STARTING:
+                c.tls_started()  # the handshake succeeds at once
+                self.call("ehlo")
+            elif not ev.reply.positive:
+                self.next_message()
+        elif isinstance(ev, (C.AuthDone, C.ContentDone, C.RsetDone)):
+            self.next_message()
+        elif isinstance(ev, C.RecipientsDone):
+            if ev.content_wanted:
+                self.call("send_content", CLIENT_MESSAGE)
+            else:
+                self.next_message()
+
+    def next_message(self) -> None:
+        if self.client.state is C.State.CLOSED:
+            return
+        if not self.probed and len(self.messages) < len(CLIENT_ENVELOPES):
+            self.probed = True
+            self.call("rset")
+            return
+        while self.messages:
+            if self.call("begin", self.messages.pop(0)) is None:
+                return
+            self.calls.pop()  # refused by begin(): no event will answer it
+        self.call("quit")
+
+
+def run_smtp_client(chunks: list[bytes], eof: bool = True, *, pipelining: bool = True) -> tuple[bytes, list[Any]]:
+    """Feed server bytes to a client core answered by `ClientAdapter`; check that nothing
+    escapes, that every command line is one line of ASCII or UTF-8 text, that each call gets
+    exactly one event and Closed comes once, last, that output is bounded, and that nothing
+    follows Closed."""
+    client = C.SmtpClient("client.example", pipelining=pipelining)
+    adapter = ClientAdapter(client)
+    out, events = _drive(client, chunks, lambda conn, ev: adapter.answer(ev), C.Closed, eof)
+    check_client_output(out)
+    # A command is at most ~100 octets, the message below 100: a few per reply line received.
+    assert len(out) <= 600 * (sum(c.count(b"\n") for c in chunks) + 1), len(out)
+    closed = [e for e in events if isinstance(e, C.Closed)]
+    assert len(closed) <= 1 and (not closed or events[-1] is closed[0])
+    assert sum(isinstance(e, C.Greeting) for e in events) <= 1
+    if closed:
+        answered = [name for name in adapter.calls if name != "quit"]
+        assert [type(e) for e in events if type(e) in _EVENT_FOR.values()] == [_EVENT_FOR[n] for n in answered]
+    for ev in events:
+        if isinstance(ev, C.RecipientsDone):
+            assert len(ev.rcpt_replies) in (1, 2) and all(r is not None for r in ev.final_replies()) is (
+                not ev.content_wanted)
+    return out, events
+
+
+_CLIENT_LINE = re.compile(
+    rb"(EHLO|HELO) client\.example|STARTTLS|AUTH (PLAIN AHVzZXIAcGFzcw==|LOGIN)|dXNlcg==|cGFzcw==|\*|RSET|QUIT|DATA"
+    rb"|MAIL FROM:<[^<>\r\n]*>( [A-Z0-9]+(=[!-~]+)?)*|RCPT TO:<[^<>\r\n]*>( [A-Z]+=[!-~]+)*|BDAT \d+ LAST")
+_WIRE_MESSAGE = CLIENT_MESSAGE.replace(b"\r\n.", b"\r\n..").replace(b"bare\nLF", b"bare\r\nLF")
+
+
+def check_client_output(out: bytes) -> None:
+    """The client's bytes are command lines, each content block a whole framed message."""
+    framed = (_WIRE_MESSAGE + b"\r\n.\r\n", CLIENT_MESSAGE.replace(b"bare\nLF", b"bare\r\nLF") + b"\r\n", b".\r\n")
+    rest = out
+    while rest:
+        for block in framed:
+            if rest.startswith(block):
+                rest = rest[len(block):]
+                break
+        else:
+            line, crlf, rest = rest.partition(b"\r\n")
+            assert crlf and _CLIENT_LINE.fullmatch(line), line[:100]

@@ -7,7 +7,7 @@ import pytest
 
 from postroom.protocol import sasl
 
-from .drivers import run_pop3, run_smtp
+from .drivers import run_pop3, run_smtp, run_smtp_client
 from .test_fuzz_cores import check_exchange
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -48,6 +48,26 @@ def test_pop3_corpus(path):
 @pytest.mark.parametrize("path", cases("smtp"))
 def test_smtp_corpus(path):
     replay(path, run_smtp)
+
+
+@pytest.mark.parametrize("path", cases("smtp-client"))
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_smtp_client_corpus(path, pipelining):
+    replay(path, lambda chunks, eof: run_smtp_client(chunks, eof, pipelining=pipelining))
+
+
+def test_smtp_client_corpus_reaches_delivery():
+    """The whole-session case drives all three messages through: the replay is not vacuous."""
+    from postroom.protocol.smtp_client import ContentDone
+    _, events = run_smtp_client([(CORPUS / "smtp-client" / "pipelined-session.bin").read_bytes()])
+    assert [e.reply.code for e in events if isinstance(e, ContentDone)] == [250, 250, 250]
+
+
+@pytest.mark.parametrize("bad", [b"MAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nINJECTED\r\n", b"QUIT", b"DATA\r\nbody\r\n"])
+def test_smtp_client_checker_rejects_stray_bytes(bad):
+    from .drivers import check_client_output
+    with pytest.raises(AssertionError):
+        check_client_output(b"EHLO client.example\r\n" + bad)
 
 
 @pytest.mark.parametrize("path", cases("sasl"))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from postroom.protocol import sasl
 
-from .drivers import run_pop3, run_smtp, split
+from .drivers import run_pop3, run_smtp, run_smtp_client, split
 from .settings import fuzz
 
 # ------------------------------------------------------------------------------ building blocks
@@ -95,7 +95,12 @@ ADDRESS = st.one_of(
     WORD,
 )
 PARAMS = st.lists(st.sampled_from([b"SIZE=10", b"SIZE=999999999", b"SIZE=x", b"BODY=8BITMIME",
-                                   b"BODY=7BIT", b"SMTPUTF8", b"FOO=bar", b"SIZE="]), max_size=3).map(b" ".join)
+                                   b"BODY=7BIT", b"SMTPUTF8", b"FOO=bar", b"SIZE=",
+                                   # DSN (RFC 3461): good, bad and repeated values
+                                   b"RET=FULL", b"RET=hdrs", b"RET=x", b"ENVID=a+2Bb", b"ENVID=a+2", b"ENVID=\xc3\xa9",
+                                   b"NOTIFY=NEVER", b"NOTIFY=SUCCESS,DELAY", b"NOTIFY=NEVER,FAILURE", b"NOTIFY=",
+                                   b"ORCPT=rfc822;a+2Bb@c", b"ORCPT=utf-8;\\x{E9}@c", b"ORCPT=x", b"ORCPT=rfc822;a=b",
+                                   ]), max_size=3).map(b" ".join)
 
 
 @st.composite
@@ -186,3 +191,60 @@ def test_sasl_decode_response(text, initial):
        st.none() | TEXTISH, st.lists(TEXTISH, max_size=4))
 def test_sasl_exchange(mechanism, initial, steps):
     check_exchange(mechanism, initial, steps)
+
+
+# ----------------------------------------------------------------------------- SMTP client
+REPLY_TEXT = st.one_of(
+    st.sampled_from([b"", b"Ok", b"2.1.0 Ok", b"5.1.1 User unknown", b"4.7.0 later", b"mx.example.net",
+                     b"PIPELINING", b"CHUNKING", b"SIZE 100", b"SIZE", b"SIZE x", b"DSN", b"SMTPUTF8", b"8BITMIME",
+                     b"STARTTLS", b"AUTH PLAIN LOGIN", b"AUTH=LOGIN", b"AUTH CRAM-MD5", b"ENHANCEDSTATUSCODES",
+                     b"VXNlcm5hbWU6", b"2.0.0 Ok: queued", b"9.9.9 odd", b"\xff\xfe", b"\x00", b"A" * 600]),
+    WORD)
+REPLY_CODE = st.one_of(st.sampled_from([b"220", b"221", b"235", b"250", b"251", b"334", b"354", b"421", b"450",
+                                        b"451", b"452", b"500", b"501", b"502", b"503", b"530", b"550", b"552",
+                                        b"554"]), st.binary(min_size=0, max_size=4))
+
+
+@st.composite
+def server_replies(draw) -> tuple[list[bytes], bool]:
+    """Replies a server might send: mostly well-formed (multi-line, bare LF...), some not."""
+    parts = [draw(st.sampled_from([b"220 mx ESMTP\r\n", b"554 no\r\n", b""]))]
+    for _ in range(draw(st.integers(0, 30))):
+        code, more = draw(REPLY_CODE), draw(st.integers(0, 3))
+        lines = [code + b"-" + draw(REPLY_TEXT) for _ in range(more)]
+        lines.append(code + draw(st.sampled_from([b" ", b"", b"-", b"x"])) + draw(REPLY_TEXT))
+        parts.append(b"".join(line + draw(EOLS) for line in lines))
+    data = b"".join(parts)
+    return split(data, draw(st.lists(st.integers(0, len(data)), max_size=8))), draw(st.booleans())
+
+
+@fuzz
+@given(st.lists(st.binary(max_size=300), max_size=12), st.booleans(), st.booleans())
+def test_smtp_client_arbitrary_bytes(chunks, eof, pipelining):
+    run_smtp_client(chunks, eof, pipelining=pipelining)
+
+
+@fuzz
+@given(server_replies(), st.booleans())
+def test_smtp_client_reply_grammar(replies, pipelining):
+    chunks, eof = replies
+    run_smtp_client(chunks, eof, pipelining=pipelining)
+
+
+@fuzz
+@given(st.lists(st.one_of(st.binary(max_size=80), line(REPLY_CODE, REPLY_TEXT).map(lambda b: b.rstrip(b"\r\n"))),
+                max_size=20))
+def test_smtp_client_reply_reader(lines):
+    """Any lines: a Reply (one-line printable text, a 2xx-5xx code, an enhanced code of its
+    class) or BadReply; never another exception."""
+    from postroom.protocol._smtp_client_replies import BadReply, ReplyReader
+    reader = ReplyReader()
+    for raw in lines:
+        try:
+            reply = reader.line(raw)
+        except BadReply:
+            reader = ReplyReader()
+            continue
+        if reply is not None:
+            assert 200 <= reply.code <= 599 and reply.text.isprintable() and reply.lines
+            assert reply.enhanced is None or reply.enhanced[0] == str(reply.code)[0]

@@ -17,8 +17,8 @@ from conversation import converse
 from postroom.protocol import pop3
 from postroom.protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, TRANSITIONS, UNKNOWN_MAILBOX, Authenticate,
-    AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, LocalProtocolError, Reply, SmtpConfig, SmtpServer,
-    StartTls, State, reply,
+    AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Envelope, LocalProtocolError, Reply, SendAs,
+    SmtpConfig, SmtpServer, StartTls, State, reply,
 )
 
 # ------------------------------------------------------------------------------ fixtures
@@ -38,6 +38,7 @@ UNKNOWN = b"500 5.5.2 Command not recognized\r\n"
 TOO_LONG = b"500 5.5.2 Line too long\r\n"
 BAD_TEXT = b"500 5.5.2 Command is not valid UTF-8 text\r\n"
 MAIL_SYNTAX = b"501 5.5.4 Syntax: MAIL FROM:<address>\r\n"
+THROTTLED = reply(450, "4.7.0", "Message rate limit exceeded; try again later")
 RCPT_SYNTAX = b"501 5.5.4 Syntax: RCPT TO:<address>\r\n"
 UNSUPPORTED = b"555 5.5.4 Unsupported parameter\r\n"
 TOO_BIG = b"552 5.3.4 Message size exceeds fixed maximum message size\r\n"
@@ -56,7 +57,7 @@ def queued(n: int) -> bytes:
 
 def ehlo_reply(*, starttls=False, auth=False, size=36 * 1024 * 1024, ip=IP) -> bytes:
     lines = [f"{FQDN} Hello [{ip}]" if ip else f"{FQDN} Hello", "PIPELINING", f"SIZE {size}",
-             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING"]
+             "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "CHUNKING"]
     lines += ["STARTTLS"] * starttls + ["AUTH PLAIN LOGIN"] * auth
     return "".join(f"250{'-' if i < len(lines) - 1 else ' '}{t}\r\n" for i, t in enumerate(lines)).encode()
 
@@ -81,7 +82,7 @@ TX_OK = HELLO + SENDER_OK + RCPT_OK
 def envelope(**kw) -> Envelope:
     values = dict(sender="sender@remote.example", recipients=("alice@example.com",),
                   helo="client.example", protocol="ESMTP", tls=False, authenticated=None,
-                  smtputf8=False, body="7BIT", size_declared=None)
+                  smtputf8=False, body="7BIT", size_declared=None, ret=None, envid=None, dsn=())
     values.update(kw)
     return Envelope(**values)
 
@@ -102,7 +103,8 @@ class Result:
 
 
 def adapter_answer(conn: SmtpServer, ev, counter):
-    """The fake adapter: alice/secret and bob/pw log on, carol is disabled, flaky fails for
+    """The fake adapter: alice/secret and bob/pw log on (each may send as its own address at
+    example.com and any at remote.example; throttled@ is over its rate limit), carol is disabled, flaky fails for
     now; alice, bob and postmaster at example.com exist, busy@ fails for now, other domains
     are relayed nowhere; content containing FAIL does not fit in the store."""
     if isinstance(ev, Authenticate):
@@ -111,8 +113,12 @@ def adapter_answer(conn: SmtpServer, ev, counter):
         if ev.username == "carol" and ev.password == "pw":
             return lambda: conn.auth_failed("disabled")
         if {"alice": "secret", "bob": "pw"}.get(ev.username) == ev.password:
-            return conn.auth_succeeded
+            return lambda: conn.auth_succeeded(SendAs(f"{ev.username}@example.com", ["*@remote.example"]))
         return lambda: conn.auth_failed(AuthFailure.BAD_CREDENTIALS)
+    if isinstance(ev, CheckSender):
+        if ev.sender.startswith("throttled@"):
+            return lambda: conn.sender_rejected(THROTTLED)
+        return conn.sender_accepted
     if isinstance(ev, CheckRecipient):
         local, _, domain = ev.address.rpartition("@")
         if ev.address.lower() == "postmaster":
@@ -300,7 +306,7 @@ def test_mail_parameters(params, expected):
         (b" BODY=BINARYMIME", UNSUPPORTED),
         (b" BODY=9BIT", UNSUPPORTED),
         (b" SMTPUTF8=yes", UNSUPPORTED),
-        (b" RET=FULL", UNSUPPORTED),
+        (b" RET=ALL", b"501 5.5.4 Invalid RET parameter: use RET=FULL or RET=HDRS\r\n"),
         (b" AUTH", UNSUPPORTED),
     ],
 )
@@ -374,9 +380,9 @@ def test_rcpt_bad_address(path):
     assert not any(isinstance(e, CheckRecipient) for e in r.events)
 
 
-def test_rcpt_parameters_are_refused():
-    r = session(MAIL + b"RCPT TO:<alice@example.com> NOTIFY=NEVER\r\n")
-    assert r.output == HELLO + SENDER_OK + UNSUPPORTED
+def test_unknown_rcpt_parameters_are_refused():
+    r = session(MAIL + b"RCPT TO:<alice@example.com> FOO=BAR\r\nRCPT TO:<alice@example.com> NOTIFY=NEVER FOO\r\n")
+    assert r.output == HELLO + SENDER_OK + UNSUPPORTED * 2
 
 
 def test_rcpt_asks_the_adapter_with_the_address_as_sent():
@@ -394,7 +400,8 @@ def test_adapter_refusals_are_sent_as_given_and_not_counted():
                 + TO_ALICE + b"RCPT TO:<nobody@example.com>\r\nDATA\r\n.\r\n", max_errors=1)
     assert r.output == HELLO + SENDER_OK + (
         UNKNOWN_MBX
-        + b"550 5.7.1 Relaying to elsewhere.org denied: outbound delivery is not configured\r\n"
+        + b"550 5.7.1 Relaying to elsewhere.org denied: no send connector for this domain "
+        + b"(postroom send-connector new NAME --address-spaces elsewhere.org)\r\n"
         + b"451 4.3.0 Temporary failure, try again later\r\n"
         + RCPT_OK
         + UNKNOWN_MBX
@@ -904,7 +911,8 @@ def test_refusals_must_be_negative_and_queue_ids_one_line():
 def test_reply_values_for_adapters():
     assert UNKNOWN_MAILBOX.to_bytes() == UNKNOWN_MBX
     assert RELAY_DENIED("other.org").to_bytes() == (
-        b"550 5.7.1 Relaying to other.org denied: outbound delivery is not configured\r\n"
+        b"550 5.7.1 Relaying to other.org denied: no send connector for this domain "
+        b"(postroom send-connector new NAME --address-spaces other.org)\r\n"
     )
     assert TEMPORARY_FAILURE.to_bytes() == b"451 4.3.0 Temporary failure, try again later\r\n"
     assert STORAGE_FULL.to_bytes() == b"452 4.3.1 Insufficient system storage\r\n"

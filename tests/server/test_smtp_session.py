@@ -413,6 +413,8 @@ def test_starttls_then_auth_and_the_received_header_says_so(tmp_path, certificat
 
     async def main():
         async with running(tmp_path, connector(**TLS_CONNECTOR), tls=server_tls) as env:
+            # alice may send as the test's sender (send-as grant), as any authenticated submission must
+            await env.store.update_mailbox("alice@example.com", send_as=("sender@remote.test",))
             client, _ = await connect(env.port)
             ehlo = await client.send(b"EHLO client.example")
             assert b"250 STARTTLS\r\n" in ehlo and b"AUTH" not in ehlo
@@ -485,6 +487,7 @@ def test_the_protocol_log_has_commands_and_replies_but_no_secrets_or_content(tmp
     async def main():
         plog = ProtocolLog(str(tmp_path / "logs"), "SMTP")
         async with running(tmp_path, connector(auth=("basic",), permission_groups=("users",)), plog=plog) as env:
+            await env.store.update_mailbox("alice@example.com", send_as=("sender@remote.test",))
             client, _ = await connect(env.port)
             await client.send(b"EHLO client.example")
             assert await client.send(b"AUTH LOGIN") == b"334 VXNlcm5hbWU6\r\n"
@@ -526,6 +529,7 @@ def test_the_protocol_log_names_the_connector_and_gives_the_context_of_tls_auth_
     async def main():
         plog = ProtocolLog(str(tmp_path / "logs"), "SMTP", connector_id="Client, TEST")
         async with running(tmp_path, connector(**TLS_CONNECTOR), tls=server_tls, plog=plog) as env:
+            await env.store.update_mailbox("alice@example.com", send_as=("sender@remote.test",))
             client, _ = await connect(env.port)
             await client.send(b"EHLO client.example")
             assert await client.send(b"STARTTLS") == b"220 2.0.0 Ready to start TLS\r\n"

@@ -13,10 +13,13 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.model import (
-    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, TrackingEvent, TrackingEventId, WebSettings,
+    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TrackingEvent,
+    TrackingEventId, TransportSettings, WebSettings,
 )
+from dkim_support import dkim_key
 from postroom.service import (
-    LOCAL_OPERATOR, Context, admins, connectors, domains, logs, mailboxes, pop, security, services, web,
+    LOCAL_OPERATOR, Context, admins, connectors, dkim_keys, domains, logs, mailboxes, pop, security, send_connectors,
+    services, transport, web,
 )
 from postroom.storage import Store
 
@@ -29,6 +32,8 @@ READS: dict[str, Op] = {
     "list_mailboxes": lambda ctx: mailboxes.list_mailboxes(ctx),
     "show_mailbox": lambda ctx: mailboxes.show_mailbox(ctx, "demo@example.com"),
     "list_domains": lambda ctx: domains.list_domains(ctx),
+    "show_dkim": lambda ctx: dkim_keys.show_dkim(ctx, "example.com"),
+    "list_dkim": lambda ctx: dkim_keys.list_dkim(ctx),
     "list_audit": lambda ctx: logs.list_audit(ctx),
     "list_connectors": lambda ctx: connectors.list_connectors(ctx),
     "list_connectors_all": lambda ctx: connectors.list_connectors(ctx, "all"),
@@ -39,6 +44,8 @@ READS: dict[str, Op] = {
     "show_admin": lambda ctx: admins.show_admin(ctx, "admin"),
     "list_tokens": lambda ctx: admins.list_tokens(ctx),
     "login_policy": lambda ctx: security.login_policy(ctx),
+    "list_send_connectors": lambda ctx: send_connectors.list_send_connectors(ctx),
+    "show_transport": lambda ctx: transport.show_transport(ctx),
 }
 
 # What each read shows of the store the fixtures set up (so a read that returned nothing, or
@@ -52,6 +59,8 @@ SHOWS: dict[str, Callable[[Any], bool]] = {
     "list_mailboxes": lambda r: [m["address"] for m in r["items"]] == ["demo@example.com"],
     "show_mailbox": lambda r: (r["address"], r["messages"]) == ("demo@example.com", 1),
     "list_domains": lambda r: r == ["example.com", "spare.example"],
+    "show_dkim": lambda r: (r["signing"], [k["selector"] for k in r["keys"]]) == (True, ["spare"]),
+    "list_dkim": lambda r: [(k["domain"], k["selector"]) for k in r] == [("example.com", "spare")],
     "list_audit": lambda r: [(e["actor"], e["action"]) for e in r] == [("local-operator", "init")],
     "list_connectors": lambda r: {c["name"] for c in r} == CONNECTORS,
     "list_connectors_all": lambda r: {c["name"] for c in r} == CONNECTORS,
@@ -63,6 +72,8 @@ SHOWS: dict[str, Callable[[Any], bool]] = {
     "show_admin": lambda r: (r["name"], r["roles"], r["tokens"]) == ("admin", ["organization-management"], 0),
     "list_tokens": lambda r: [(t["id"], t["admin"]) for t in r] == [("spare0token1", "spare")],
     "login_policy": lambda r: (r["max_source_failures"], r["window"]) == (10, 900),
+    "list_send_connectors": lambda r: r == [],  # init creates none, as in Exchange
+    "show_transport": lambda r: (r["server"], r["max_hop_count"]) == ("EX01", 100),
 }
 READERS = [("view-only",), ("recipient-management",), ("server-management",),
            ("recipient-management", "server-management"), ("organization-management",)]
@@ -87,6 +98,7 @@ SERVER_CHANGES: dict[str, Op] = {
     "stop_admin_service": lambda ctx: services.stop_service(ctx, "admin"),
     "set_login_policy": lambda ctx: security.set_login_policy(ctx, LoginPolicy.changes({"max_source_failures": 3,
                                                                                         "window": "30m"})),
+    "set_transport": lambda ctx: transport.set_transport(ctx, None, TransportSettings.changes(max_hop_count=30)),
 }
 
 
@@ -113,6 +125,16 @@ ADMIN_CHANGES: dict[str, Op] = {
     "remove_admin": lambda ctx: admins.remove_admin(ctx, "spare"),
     "new_token_for_another": lambda ctx: admins.new_token(ctx, "spare", description="script"),
     "revoke_token_of_another": lambda ctx: admins.revoke_token(ctx, "spare0token1"),
+    # send connectors (organisation-wide transport): organization-management only, like admins
+    "new_send_connector": lambda ctx: send_connectors.new_send_connector(
+        ctx, "Internet", SendConnector.changes(address_spaces="*")),
+}
+
+# Organisation-wide mail flow (the domains' DKIM keys): organization-management only.
+ORGANIZATION_CHANGES: dict[str, Op] = {
+    "new_dkim_key": lambda ctx: dkim_keys.new_dkim_key(ctx, "example.com", "rsa-2048"),
+    "remove_dkim_key": lambda ctx: dkim_keys.remove_dkim_keys(ctx, "example.com", "spare"),
+    "remove_dkim_keys": lambda ctx: dkim_keys.remove_dkim_keys(ctx, "example.com"),
 }
 
 ALL_CHANGES = {**SERVER_CHANGES, **RECIPIENT_CHANGES}
@@ -123,6 +145,7 @@ def fixtures_for_changes(store: Store, data_dir: str, run) -> None:
     """What the change operations act on: a spare domain to remove and a message file to import;
     and a message-tracking row for the reads to show."""
     run(store.add_domain("spare.example"))
+    run(store.add_dkim_key(dkim_key("example.com", "spare", "ed25519")))
     run(store.append_tracking([TrackingEvent(TrackingEventId.RECEIVE, "EX01", "SMTP", "Q1", "<m@example.net>",
                                              "bob@example.net", "demo@example.com", "250 2.6.0")]))
     run(store.add_admin("spare", None, ("view-only",)))
@@ -139,12 +162,15 @@ def snapshot(store: Store, run) -> dict[str, Any]:
             "services": await store.list_services("EX01"),
             "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),
+            "dkim": await store.list_dkim_keys(),  # with the private keys
             "mailboxes": mailbox_rows,  # includes password hashes
             "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
             "admins": await store.list_admins(),
             "tokens": await store.list_tokens(),
             "web": await store.get_web_settings("EX01"),
             "login_policy": await store.get_login_policy(),
+            "send_connectors": await store.list_send_connectors(),
+            "transport": await store.get_transport_settings("EX01"),
             "config_version": await store.config_version(),
         }
     return run(read())
@@ -244,6 +270,18 @@ def test_only_organization_management_manages_admins(context, store, run, roles,
     assert_refused(context, store, run, roles, change)
 
 
+@pytest.mark.parametrize("roles", [("server-management",), ("recipient-management",), ("view-only",),
+                                   ("server-management", "recipient-management")])
+@pytest.mark.parametrize("change", ORGANIZATION_CHANGES.values(), ids=ORGANIZATION_CHANGES.keys())
+def test_only_organization_management_manages_dkim_keys(context, store, run, roles, change: Op) -> None:
+    assert_refused(context, store, run, roles, change)
+
+
+@pytest.mark.parametrize("change", ORGANIZATION_CHANGES.values(), ids=ORGANIZATION_CHANGES.keys())
+def test_organization_management_manages_dkim_keys(context, store, run, change: Op) -> None:
+    assert_allowed_change(context, store, run, ("organization-management",), change, name="boss")
+
+
 @pytest.mark.parametrize("change", ADMIN_CHANGES.values(), ids=ADMIN_CHANGES.keys())
 def test_organization_management_manages_admins(context, store, run, change: Op) -> None:
     assert_allowed_change(context, store, run, ("organization-management",), change, name="boss")
@@ -295,6 +333,8 @@ BAD_INPUT_CHANGES: dict[str, Op] = {
     "start_bad_service": lambda ctx: services.start_service(ctx, "pop4"),
     "set_service_bad_startup": lambda ctx: services.set_service(ctx, "pop3", startup="sometimes"),
     "add_bad_domain": lambda ctx: domains.add_domain(ctx, "not a domain"),
+    "new_dkim_key_bad_algorithm": lambda ctx: dkim_keys.new_dkim_key(ctx, "example.com", "dsa"),
+    "remove_unknown_dkim_key": lambda ctx: dkim_keys.remove_dkim_keys(ctx, "example.com", "nope"),
     "new_mailbox_bad_address": lambda ctx: mailboxes.new_mailbox(ctx, "not-an-address", "pw"),
     "set_unknown_mailbox": lambda ctx: mailboxes.set_mailbox(
         ctx, "nobody@example.com", MailboxFeatures.changes(enabled=False)),

@@ -13,11 +13,13 @@ import pytest
 
 from pg_support import fresh_store_url
 from postroom.errors import Conflict, Unavailable, ValidationError
+from postroom.model import OutboundSubmission, QueueKey, RecipientResult, RecipientStatus
 from postroom.storage import open_store, store_url
 from postroom.storage.postgres import PostgresStore
 from waiting import until
 
 MESSAGE = b"Subject: shared\r\n\r\nOne body, two mailboxes.\r\n"
+PARTNER = QueueKey.dns("partner.example", "Internet")
 
 
 @pytest.fixture
@@ -123,6 +125,29 @@ def test_removing_the_last_two_entries_at_once_removes_the_body(url, run):
                 assert await asyncio.gather(node_a.delete_messages(alice, [first.id]),
                                             node_b.delete_messages(bob, [second.id])) == [1, 1]
             assert await scalar(url, "SELECT count(*) FROM message_bodies") == 0
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_a_pop3_delete_and_the_end_of_delivery_at_once_remove_the_shared_body(url, run):
+    # The last local entry (POP3 DELE on one node) and the queued copy (a delivery worker's
+    # finish_attempt on another) go at the same moment: the body goes too, never left over.
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            for round_ in range(10):
+                alice = (await node_a.create_mailbox(f"alice{round_}@example.com", "A", "h")).id
+                outbound = OutboundSubmission("alice@example.com", [("bob@partner.example", None, None, PARTNER)],
+                                              at="2030-01-01T00:00:00Z")
+                entry, = await node_a.deliver_message([alice], MESSAGE, outbound=outbound)
+                claim, = await node_b.claim_due("EX02/1", "2030-01-01T00:00:01Z", 60, 10)
+                sent = [RecipientResult("bob@partner.example", RecipientStatus.SENT, "250 2.0.0 ok")]
+                assert await asyncio.gather(node_a.delete_messages(alice, [entry.id]),
+                                            node_b.finish_attempt(claim.message.id, "EX02/1", sent)) == [1, True]
+            assert await scalar(url, "SELECT count(*) FROM message_bodies") == 0
+            assert await scalar(url, "SELECT count(*) FROM queue_recipients") == 0
         finally:
             await node_a.close()
             await node_b.close()

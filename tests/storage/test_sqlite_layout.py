@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import tracemalloc
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,18 @@ from typing import Any
 import pytest
 
 from postroom.errors import NotFound
-from postroom.model import AuditEntry, MessageInfo, PopSettings, Service, ServiceStatus, Startup, WebSettings
+from postroom.model import (
+    AuditEntry, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus, Startup,
+    WebSettings,
+)
+from postroom.storage import SpooledBody
+from postroom.storage.base import queued_body_pieces
 from postroom.storage.sql import schema
 from postroom.storage.sqlite import SqliteStore
 from waiting import until
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, SERVER, mailbox, services_for, wire
+from .test_store_contract_queue import PARTNER, at, submission
 
 # Every migration after schema 1, in order: a schema-1 database gets all of them.
 LATER = [version for version, _, _ in schema.migrations("sqlite") if version > 1]
@@ -91,6 +98,84 @@ def test_a_refused_delivery_leaves_no_body(opened, db, run):
             await opened.deliver(box + 1000, MESSAGE)
         assert bodies(db) == 0
         assert peek(db, "SELECT count(*) FROM messages") == [(0,)]
+    run(body())
+
+
+def test_a_queued_message_shares_the_body_which_goes_with_the_last_reference(opened, db, run):
+    # The outbound queue (schema 9): the queued copy points at the local copies' body; the
+    # body goes when neither a mailbox entry nor a queued message refers to it.
+    async def body():
+        alice = await mailbox(opened)
+        kept_local, kept_queued = (submission(("bob@partner.example", PARTNER)) for _ in range(2))
+        infos = await opened.deliver_message([alice], MESSAGE, outbound=kept_local)
+        await opened.deliver_message([alice], EIGHT_BIT, outbound=kept_queued)
+        await opened.deliver_message([], MESSAGE, outbound=submission(("carol@partner.example", PARTNER)))
+        assert bodies(db) == 3
+        assert peek(db, "SELECT count(DISTINCT body_id) FROM queue_messages") == [(3,)]
+
+        entries = await opened.list_messages(alice)
+        await opened.delete_messages(alice, [entries[1].id])  # the queue still has EIGHT_BIT
+        assert bodies(db) == 3
+        claims = await opened.claim_due("EX01/1", at(1), 60, 10)
+        for claim in claims:
+            sent = [RecipientResult(r.address, RecipientStatus.SENT, "250") for r in claim.recipients]
+            await opened.finish_attempt(claim.message.id, "EX01/1", sent)
+        assert bodies(db) == 1  # the queue's own and EIGHT_BIT went; the local MESSAGE stays
+        assert peek(db, "SELECT count(*) FROM queue_messages") == [(0,)]
+        assert peek(db, "SELECT count(*) FROM queue_recipients") == [(0,)]
+        assert await opened.read_message(alice, infos[0].id) == MESSAGE
+        await opened.delete_messages(alice, [infos[0].id])
+        assert bodies(db) == 0
+    run(body())
+
+
+def test_deliveries_with_remote_recipients_keep_group_commit(opened, monkeypatch, run):
+    # 40 SMTP deliveries at once, each with local and remote recipients: a few group
+    # transactions (one fsync each) hold all of them, local entries and queued copies alike.
+    from postroom.storage.sqlite import threads
+
+    groups: list[int] = []
+    run_group = threads.Writer._run_group
+
+    def counted(self: Any, jobs: list[Any]) -> None:
+        groups.append(len(jobs))
+        run_group(self, jobs)
+    monkeypatch.setattr(threads.Writer, "_run_group", counted)
+
+    async def body():
+        alice = await mailbox(opened)
+        outbounds = [submission((f"r{n}@partner.example", PARTNER)) for n in range(40)]
+        groups.clear()
+        await asyncio.gather(*(opened.deliver_message([alice], MESSAGE, outbound=o) for o in outbounds))
+        assert sum(groups) == 40 and len(groups) < 10, groups
+        assert len(await opened.list_queued_messages()) == 40
+    run(body())
+
+
+def test_a_big_queued_message_is_never_whole_in_memory(opened, tmp_path, run):
+    # A spooled 24 MB message queued and read back in 1 MiB pieces: the Python heap never
+    # holds more than a few pieces (tracemalloc traces every thread's allocations).
+    size = 24 << 20
+    path = tmp_path / "big.msg"
+    with open(path, "wb") as handle:
+        for _ in range(size >> 20):
+            handle.write(b"x" * ((1 << 20) - 2) + b"\r\n")
+
+    async def body():
+        outbound = submission(("bob@partner.example", PARTNER))
+        tracemalloc.start()
+        try:
+            await opened.deliver_message([], b"", head=b"Received: by ex01\r\n",
+                                         spooled=SpooledBody(str(path), size), outbound=outbound)
+            message, _ = await opened.get_queued_message(outbound.queue_id)
+            total = 0
+            async for piece in queued_body_pieces(opened, message):
+                total += len(piece)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert total == message.size == size + len(b"Received: by ex01\r\n")
+        assert peak < 8 << 20, f"peak {peak >> 20} MiB"
     run(body())
 
 

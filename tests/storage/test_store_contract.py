@@ -428,3 +428,24 @@ def test_claiming_a_server_lasts_until_close(make_store, run):
         finally:
             await again.close()
     run(body())
+
+
+def test_send_as_grants_are_stored_read_back_and_bump_the_config(store, run):
+    async def body():
+        await store.add_domain("example.com")
+        created = await store.create_mailbox("alice@example.com", "Alice", None)
+        assert created.send_as == ()
+        before = await store.config_version()
+        changed = await store.update_mailbox("alice@example.com", send_as=("sales@example.com", "*@apps.example"))
+        assert changed.send_as == ("sales@example.com", "*@apps.example")
+        assert await store.config_version() > before
+        for found in (await store.get_mailbox("alice@example.com"), await store.find_mailbox("alice@example.com"),
+                      (await store.list_mailboxes())[0]):
+            assert found.send_as == ("sales@example.com", "*@apps.example")
+        assert (await store.update_mailbox("alice@example.com", send_as=())).send_as == ()
+        for bad in ("sales@example.com", ["ok@example.com", 3], [""]):
+            with pytest.raises(ValidationError) as refused:
+                await store.update_mailbox("alice@example.com", send_as=bad)
+            assert refused.value.field == "send_as"
+        assert (await store.get_mailbox("alice@example.com")).send_as == ()
+    run(body())

@@ -10,6 +10,7 @@ from typing import Any, Awaitable, Callable
 import pytest
 
 from audit_support import refuse_audit_inserts
+from dkim_support import dkim_key
 from postroom.errors import Conflict, NotFound, PostroomError, ValidationError
 from postroom.model import (
     Block, LoginPolicy, PopSettings, ReceiveConnector, Service, ServiceStatus, Startup, WebSettings,
@@ -27,10 +28,11 @@ def note(action: str, after: Any = None, before: Any = None) -> AuditNote:
 
 
 async def seeded(store) -> None:
-    """A server (with a connector), a domain, a mailbox, an admin with a token, and a block."""
+    """A server (with a connector), a domain with a DKIM key, a mailbox, an admin with a token, and a block."""
     await store.add_server(SERVER, services_for(SERVER.name), PopSettings(),
                            [ReceiveConnector("Client EX01", SERVER.name)])
     await store.add_domain("example.com")
+    await store.add_dkim_key(dkim_key("example.com", "s1", "rsa-2048"))
     await store.create_mailbox("bob@example.com", "Bob", None)
     await store.add_admin("carol", None, ["view-only"])
     await store.add_token(token("t1", "carol"))
@@ -45,6 +47,7 @@ async def state(store) -> dict[str, Any]:
         "connectors": await store.list_connectors(SERVER.name), "domains": await store.list_domains(),
         "mailboxes": await store.list_mailboxes(), "admins": await store.list_admins(),
         "tokens": await store.list_tokens(), "blocks": await store.list_blocks(),
+        "dkim": await store.list_dkim_keys(),
         "version": await store.config_version(),
     }
 
@@ -61,6 +64,8 @@ WRITES: dict[str, Write] = {
     "remove_connector": lambda s, n: s.remove_connector(SERVER.name, "Client EX01", audit=n),
     "add_domain": lambda s, n: s.add_domain("example.org", audit=n),
     "remove_domain": lambda s, n: s.remove_domain("example.org", audit=n),
+    "add_dkim_key": lambda s, n: s.add_dkim_key(dkim_key("example.com", "s2", "ed25519"), audit=n),
+    "remove_dkim_key": lambda s, n: s.remove_dkim_key("example.com", "s1", audit=n),
     "create_mailbox": lambda s, n: s.create_mailbox("dan@example.com", "Dan", None, audit=n),
     "update_mailbox": lambda s, n: s.update_mailbox("bob@example.com", display_name="Robert", audit=n),
     "remove_mailbox": lambda s, n: s.remove_mailbox("bob@example.com", audit=n),

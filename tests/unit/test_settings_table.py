@@ -97,8 +97,14 @@ def test_the_set_commands_offer_exactly_the_declared_settings(command: list[str]
 
 def test_mailbox_features_are_declared_once_for_cli_api_and_console() -> None:
     table = MailboxFeatures.table()
-    assert table.names == ("pop_enabled", "enabled", "display_name")  # the CLI's and the API's order
-    assert table.tab_fields() == {"general": ("display_name", "enabled"), "features": ("pop_enabled",)}
+    assert table.names == ("pop_enabled", "enabled", "display_name", "send_as")  # the CLI's and the API's order
+    assert table.tab_fields() == {"general": ("display_name", "enabled"), "features": ("pop_enabled",),
+                                  "delegation": ("send_as",)}
+    assert table.parse("send_as", "B@Example.com, *@Apps.Example b@example.com") == ("b@example.com", "*@apps.example")
+    assert table.parse("send_as", "") == () and table.parse("send_as", ["a@example.com"]) == ("a@example.com",)
+    with pytest.raises(ValidationError) as refused:
+        table.parse("send_as", ["a@example.com"] * 1 + [f"u{i}@example.com" for i in range(100)])
+    assert refused.value.field == "send_as" and "at most 100" in refused.value.reason
     assert table.parse("pop_enabled", "Disabled") is False and table.parse("enabled", True) is True
     with pytest.raises(ValidationError) as refused:  # reported under the CLI's name, as `--pop` always was
         table.parse("pop_enabled", "on")

@@ -16,13 +16,16 @@ from typing import Any, Awaitable, Callable, Iterator, TypeVar
 import httpx
 import pytest
 
+from dkim_support import dkim_key
 from postroom.auth import Authenticator
-from postroom.model import Block
+from postroom.model import Block, SendConnector
 from postroom.service import LOCAL_OPERATOR, Context, admins, mailboxes
 from postroom.service.authentication import AdminAuthenticator
 from postroom.service.setup import initialise
 from postroom.storage import Store, open_store
 from postroom.web import create_app
+
+from queue_support import fill_queue
 
 T = TypeVar("T")
 SERVER = "EX01"
@@ -90,8 +93,12 @@ def web_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
             ctx = Context(store, LOCAL_OPERATOR, SERVER, str(data))
             await mailboxes.new_mailbox(ctx, MAILBOX_USER[0], MAILBOX_USER[1])
             await store.add_domain("spare.example")
+            await store.add_send_connector(SendConnector(name="Spare").with_changes(  # to show, change and remove
+                address_spaces="spare.example", source_servers=SERVER))
+            await store.add_dkim_key(dkim_key("example.com", "spare", "ed25519"))  # a DKIM key to show and remove
             now = time.time()  # a login block to list and lift (a day: outlives any test session)
             await store.add_blocks(SERVER, [Block("source", "192.0.2.7", now, now + 86400, 10, "pop3")])
+            await fill_queue(store)  # queued messages to list, suspend, export and remove
             return {key: await make_principal(ctx, name, "view-only" if key == "spare" else key)
                     for key, name in PRINCIPAL_NAMES.items()}
         finally:

@@ -335,3 +335,18 @@ def test_an_expired_session_is_a_401(api, org, store, run) -> None:
     run(store.extend_session(hash_secret(cookie), past))
     api.client.cookies.set("postroom_session", cookie)
     assert "expired" in error_of(api.get("/api/v1/session"), 401)["message"]
+
+
+def test_send_as_through_the_api_is_checked_role_checked_and_audited(api, principals, store, run) -> None:
+    address = MAILBOX_USER[0]
+    path = f"/api/v1/mailboxes/{address}"
+    org, viewer = principals["organization-management"], principals["view-only"]
+    error = error_of(api.patch(path, headers=org.bearer, json={"send_as": ["ok@example.com", "*@-bad-"]}), 400)
+    assert error["field"] == "send_as" and "domain name" in error["message"]
+    error_of(api.patch(path, headers=viewer.bearer, json={"send_as": ["ceo@example.com"]}), 403)
+    assert run(store.find_mailbox(address)).send_as == ()
+    answer = api.patch(path, headers=org.bearer, json={"send_as": "a@example.com, *@apps.example"})
+    assert answer.status_code == 200 and answer.json()["send_as"] == ["a@example.com", "*@apps.example"]
+    assert api.get(path, headers=viewer.bearer).json()["send_as"] == ["a@example.com", "*@apps.example"]
+    [entry] = [e for e in run(store.list_audit(limit=5)) if e.action == "mailbox.set" and e.outcome == "success"]
+    assert (entry.before["send_as"], entry.after["send_as"]) == ([], ["a@example.com", "*@apps.example"])

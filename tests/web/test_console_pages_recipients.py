@@ -170,6 +170,27 @@ def test_properties_general_and_features(api: Api, org: str, store, run) -> None
     assert api.get("/console/mailboxes/nobody@example.com").status_code == 404
 
 
+def test_mailbox_delegation_send_as(api: Api, org: str, store, run) -> None:
+    page = api.get(f"/console/mailboxes/{ALICE}?tab=delegation").text
+    assert 'aria-selected="true">Mailbox Delegation</a>' in page and 'name="send_as"' in page
+    answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="delegation",
+                  send_as="Sales@Example.com\r\n*@apps.example\r\n")
+    assert notice_of(answer) == f"Mailbox {ALICE} saved: send as: sales@example.com, *@apps.example."
+    assert answer.headers["location"] == f"/console/mailboxes/{ALICE}?tab=delegation"
+    assert mailbox(run, store, ALICE).send_as == ("sales@example.com", "*@apps.example")
+    shown = api.get(answer.headers["location"]).text
+    assert ">sales@example.com\n*@apps.example</textarea>" in shown
+
+    answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="delegation", send_as="ok@example.com\nnot an address")
+    assert answer.status_code == 400 and "is not an email address" in field_error(answer.text, "send_as")
+    assert ">ok@example.com\nnot\nan\naddress</textarea>" in answer.text  # as typed, one a line
+    assert mailbox(run, store, ALICE).send_as == ("sales@example.com", "*@apps.example")
+
+    answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="delegation", send_as="")  # emptied: no grant
+    assert notice_of(answer) == f"Mailbox {ALICE} saved: send as: (none)."
+    assert mailbox(run, store, ALICE).send_as == ()
+
+
 def test_reset_password_and_remove(api: Api, org: str, store, run) -> None:
     old = mailbox(run, store, ALICE).password_hash
     answer = post(api, f"/console/mailboxes/{ALICE}/password", org, password="")
@@ -196,13 +217,14 @@ CHANGES = [  # every mailbox form, as a browser would post it
     ("/console/mailboxes/new", {"address": "eve@example.com", "password": "pw"}),
     (f"/console/mailboxes/{ALICE}", {"tab": "features", "pop_enabled": "false"}),
     (f"/console/mailboxes/{ALICE}", {"tab": "general", "display_name": "Forged"}),
+    (f"/console/mailboxes/{ALICE}", {"tab": "delegation", "send_as": "ceo@example.com"}),
     (f"/console/mailboxes/{ALICE}/password", {"password": "forged"}),
     (f"/console/mailboxes/{ALICE}/remove", {}),
 ]
 
 
 def snapshot(run, store) -> Any:
-    return [(m.address, m.display_name, m.enabled, m.pop_enabled, m.password_hash)
+    return [(m.address, m.display_name, m.enabled, m.pop_enabled, m.password_hash, m.send_as)
             for m in run(store.list_mailboxes())]
 
 
@@ -218,7 +240,7 @@ def test_a_form_without_its_csrf_token_changes_nothing(api: Api, org: str, store
 def test_view_only_sees_read_only_controls_and_forged_posts_are_refused(api: Api, principals, store, run) -> None:
     token = sign_in(api, principals["view-only"])
     for path in ("/console/mailboxes", "/console/mailboxes/new", f"/console/mailboxes/{ALICE}",
-                 f"/console/mailboxes/{ALICE}?tab=features"):
+                 f"/console/mailboxes/{ALICE}?tab=features", f"/console/mailboxes/{ALICE}?tab=delegation"):
         html = api.get(path).text
         assert "Read-only: changing this needs the organization-management or recipient-management role group." in html
         main = html.split("<main>", 1)[1]

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+
+from queue_support import ACTIVE_ID, PARTNER, SUSPENDED_ID
 
 from .conftest import MAILBOX_USER, ROLE_GROUPS, SERVER, Principal, basic_auth, error_of
 
@@ -20,8 +23,10 @@ EVERYONE = frozenset(ROLE_GROUPS)
 SERVER_CONFIG = frozenset({ORG, SRV})  # services, POP3 and admin-service settings, connectors
 RECIPIENTS = frozenset({ORG, RCP})  # mailboxes, domains
 ADMINS = frozenset({ORG})  # principals, their roles, other principals' passwords and tokens
+ORGANIZATION = frozenset({ORG})  # send connectors, DKIM keys (Exchange: Organization Management only)
 
 C = f"/api/v1/servers/{SERVER}"
+PARTNER_QUEUE = quote(PARTNER.name, safe="")  # its slashes encoded: one path segment
 
 
 @dataclass(frozen=True)
@@ -32,10 +37,11 @@ class Op:
     body: Any = None  # "{sign-in}": the caller's own name and password
     ok: int = 200
     audited: bool = field(default=True)  # changes write audit entries; reads never do
+    hands_out_content: bool = False  # a read of mail content (an export): audited like a change
 
     @property
     def changes(self) -> bool:
-        return self.method != "GET" and self.audited
+        return (self.method != "GET" or self.hands_out_content) and self.audited
 
 
 OPERATIONS: dict[str, Op] = {
@@ -59,6 +65,28 @@ OPERATIONS: dict[str, Op] = {
     "connector set log limits": Op("PATCH", f"{C}/receive-connectors/Client {SERVER}", SERVER_CONFIG,
                                    {"protocol_log_max_file_size": "1MB", "protocol_log_max_age": "1.00:00:00"}),
     "connector remove": Op("DELETE", f"{C}/receive-connectors/Default {SERVER}", SERVER_CONFIG),
+    # sending mail out: send connectors are organization-management's; transport settings are a server's
+    "send-connector list": Op("GET", "/api/v1/send-connectors", EVERYONE),
+    "send-connector new": Op("POST", "/api/v1/send-connectors", ORGANIZATION,
+                             {"name": "Internet", "address_spaces": ["*"]}, ok=201),
+    "send-connector show": Op("GET", "/api/v1/send-connectors/Spare", EVERYONE),
+    "send-connector set": Op("PATCH", "/api/v1/send-connectors/Spare", ORGANIZATION,
+                             {"dns_routing": False, "smart_hosts": ["relay.example.net"], "auth_password": "pw"}),
+    "send-connector remove": Op("DELETE", "/api/v1/send-connectors/Spare", ORGANIZATION),
+    "transport show": Op("GET", f"{C}/transport", EVERYONE),
+    "transport set": Op("PATCH", f"{C}/transport", SERVER_CONFIG, {"message_expiration_timeout": "1d"}),
+    # the outbound queue: everyone reads; acting is server-management's (Exchange's Queues role)
+    "queue list": Op("GET", "/api/v1/queues", EVERYONE),
+    "queue retry": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/retry", SERVER_CONFIG),
+    "queue suspend": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/suspend", SERVER_CONFIG),
+    "queue resume": Op("POST", f"/api/v1/queues/{PARTNER_QUEUE}/resume", SERVER_CONFIG),
+    "queue messages": Op("GET", "/api/v1/queue-messages?status=active", EVERYONE),
+    "message show": Op("GET", f"/api/v1/queue-messages/{ACTIVE_ID}", EVERYONE),
+    "message suspend": Op("POST", f"/api/v1/queue-messages/{ACTIVE_ID}/suspend", SERVER_CONFIG),
+    "message resume": Op("POST", f"/api/v1/queue-messages/{SUSPENDED_ID}/resume", SERVER_CONFIG),
+    "message remove": Op("DELETE", f"/api/v1/queue-messages/{ACTIVE_ID}?ndr=true", SERVER_CONFIG),
+    "message export": Op("GET", f"/api/v1/queue-messages/{SUSPENDED_ID}/export", SERVER_CONFIG,
+                         hands_out_content=True),
     # recipients: recipient-management (and organization-management) changes
     "mailbox list": Op("GET", "/api/v1/mailboxes", EVERYONE),
     "mailbox new": Op("POST", "/api/v1/mailboxes", RECIPIENTS, {"address": "bob@example.com", "password": "pw"},
@@ -70,6 +98,9 @@ OPERATIONS: dict[str, Op] = {
     "domain list": Op("GET", "/api/v1/domains", EVERYONE),
     "domain add": Op("POST", "/api/v1/domains", RECIPIENTS, {"name": "example.org"}, ok=201),
     "domain remove": Op("DELETE", "/api/v1/domains/spare.example", RECIPIENTS),
+    "domain dkim show": Op("GET", "/api/v1/domains/example.com/dkim", EVERYONE),
+    "domain dkim new": Op("POST", "/api/v1/domains/example.com/dkim", ORGANIZATION, {"algorithm": "rsa-2048"}, ok=201),
+    "domain dkim remove": Op("DELETE", "/api/v1/domains/example.com/dkim?selector=spare", ORGANIZATION),
     # admins: organization-management only, except a principal's own password and tokens
     "admin list": Op("GET", "/api/v1/admins", EVERYONE),
     "admin new": Op("POST", "/api/v1/admins", ADMINS, {"name": "carol", "password": "pw", "roles": ["view-only"]},
@@ -95,12 +126,16 @@ OPERATIONS: dict[str, Op] = {
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
     "log tracking": Op("GET", "/api/v1/message-tracking?since=1h", EVERYONE),
+    "log tracking by event": Op("GET", "/api/v1/message-tracking?event_id=DEFER", EVERYONE),
     # the doctor without a password changes nothing: every role. Checking a mailbox password
     # (the doctor with one, every test) needs a role that may set it: recipient-management
     # (and organization-management), audited; the full tests also deliver into and delete from
     # a mailbox: server-management too (service/doctor.py). With no node serving, every
     # probe is refused at once on loopback.
     "doctor pop": Op("GET", "/api/v1/doctor/pop/alice@example.com?client_mode=ssl", EVERYONE),
+    # the send doctor reads only and sends no mail; no send connector here routes
+    # partner.example, so it connects nowhere
+    "doctor send": Op("GET", "/api/v1/doctor/send/bob@partner.example", EVERYONE),
     "doctor pop (with login)": Op("POST", "/api/v1/doctor/pop/alice@example.com", RECIPIENTS,
                                   {"password": MAILBOX_USER[1]}),
     "test pop (light)": Op("POST", "/api/v1/test/pop/alice@example.com", RECIPIENTS,
@@ -148,12 +183,15 @@ def snapshot(store, run) -> dict[str, Any]:
             "services": await store.list_services(SERVER),
             "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),
+            "dkim": await store.list_dkim_keys(),  # with the private keys
             "mailboxes": mailbox_rows,  # with password hashes
             "usage": [await store.mailbox_usage(m.id) for m in mailbox_rows],
             "admins": await store.list_admins(),  # with password hashes
             # last_used_at moves whenever a token authenticates, refused or not
             "tokens": [(t.id, t.admin, t.secret_hash, t.description, t.expires_at) for t in await store.list_tokens()],
             "blocks": await store.list_blocks(),
+            "queues": await store.list_queues(),
+            "queued": [await store.get_queued_message(m.id) for m in await store.list_queued_messages()],
             "config_version": await store.config_version(),
         }
     return run(read())

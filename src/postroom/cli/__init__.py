@@ -14,7 +14,10 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, security, services, setup
+from . import (
+    admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, queue, security, send_connectors,
+    services, setup,
+)
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .output import console
 
@@ -45,6 +48,10 @@ app.add_typer(pop.pop_app, name="pop")
 app.add_typer(mailboxes.mailbox_app, name="mailbox")
 app.add_typer(domains.domain_app, name="domain")
 app.add_typer(connectors.connector_app, name="connector")
+app.add_typer(send_connectors.send_connector_app, name="send-connector")
+app.add_typer(send_connectors.transport_app, name="transport")
+app.add_typer(queue.queue_app, name="queue")
+app.add_typer(queue.message_app, name="message")
 app.add_typer(logs.log_app, name="log")
 app.add_typer(admins.admin_app, name="admin")
 app.add_typer(admins.web_app, name="web")

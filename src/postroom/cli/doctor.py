@@ -1,5 +1,6 @@
 """`postroom doctor pop ADDRESS` and `postroom test pop|smtp ADDRESS`: the article's checklist on
-the live system, with the fix for each problem, and Exchange's Test-PopConnectivity.
+the live system, with the fix for each problem, and Exchange's Test-PopConnectivity;
+`postroom doctor send ADDRESS`: why mail to a remote address does not arrive.
 
 cli/__init__.py adds doctor_app and test_app to the `postroom` app. Exit status: 0 when nothing
 failed (warnings allowed), 1 when a check or a scenario failed, and the CLI's usual codes for
@@ -18,8 +19,8 @@ from ..errors import ValidationError
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, fail, opt, run
 from .output import console, emit, err_console
 
-doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs, and name each fix.",
-                         no_args_is_help=True)
+doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs (pop), or why mail to a "
+                              "remote address does not arrive (send), and name each fix.", no_args_is_help=True)
 test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity).", no_args_is_help=True)
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
@@ -93,6 +94,19 @@ def doctor_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = 
     emit(checks) if json_out else _show_checks(checks)
     if written:
         err_console.print(f"Support bundle written to {escape(written['path'])} ({written['bytes']} bytes)")
+    raise typer.Exit(1 if any(c["status"] == "fail" for c in checks) else 0)
+
+
+@doctor_app.command("send")
+def doctor_send(address: Annotated[str, typer.Argument(help="The remote recipient, e.g. bob@partner.example.")],
+                data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
+                no_connect: Annotated[bool, typer.Option(
+                    "--no-connect", help="Do not open a session with the next hop (DNS, queue and tracking only).")
+                ] = False) -> None:
+    """Why did mail to ADDRESS not arrive: the send connector, DNS, a live session with the next
+    hop (EHLO, STARTTLS, DANE; no mail is sent), the queue and message tracking, each with its fix."""
+    checks = run(data, lambda ctx: _doctor_ops().doctor_send(ctx, address, server=server, connect=not no_connect))
+    emit(checks) if json_out else _show_checks(checks)
     raise typer.Exit(1 if any(c["status"] == "fail" for c in checks) else 0)
 
 

@@ -34,7 +34,7 @@ def log_audit(data: Data = DEFAULT_DATA, json_out: Json = False,
 
 
 TRACKING_COLUMNS = {"time": "at", "event": "event_id", "queue_id": "queue_id", "sender": "sender",
-                    "recipient": "recipient", "status": "status"}
+                    "recipient": "recipient", "status": "status"}  # outbound: the reply [next hop host [address]]
 
 
 @log_app.command("tracking")
@@ -44,9 +44,16 @@ def log_tracking(data: Data = DEFAULT_DATA, json_out: Json = False,
                  message_id: Annotated[Optional[str], opt("Message-ID header, e.g. <1234@example.com>.")] = None,
                  since: Annotated[Optional[str], opt("ISO-8601 time (UTC unless it has an offset) "
                                                       "or a duration back from now: 30m, 1h, 2d.")] = None,
+                 event: Annotated[Optional[str], opt("Only this event: RECEIVE, DELIVER, FAIL, SEND, DEFER, DSN, "
+                                                     "RESUBMIT or POISONMESSAGE.")] = None,
+                 queue_id: Annotated[Optional[str], opt("Only this message's queue id (the id in `250 ... queued "
+                                                         "as`).")] = None,
                  limit: Annotated[int, opt("Newest matching events to show (oldest first).")] = 1000) -> None:
-    """What happened to messages: RECEIVE, DELIVER and FAIL events (Exchange: Get-MessageTrackingLog)."""
-    rows = run(data, lambda ctx: log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit))
+    """What happened to messages (Exchange: Get-MessageTrackingLog): RECEIVE, DELIVER and FAIL;
+    for mail sent out SEND, DEFER, FAIL with the next hop's reply and host, DSN (a report to the
+    sender), RESUBMIT and POISONMESSAGE."""
+    rows = run(data, lambda ctx: log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit,
+                                                       event_id=event, queue_id=queue_id))
     if json_out:
         emit(rows)
         return

@@ -42,7 +42,8 @@ def migrate(from_dir: Annotated[str, typer.Option("--from", help="Data directory
         return
     console.print(f"Moved server {report.server} to {report.target} in {report.seconds} s:"
                   f" {report.mailboxes} mailboxes,"
-                  f" {report.messages} messages ({report.octets} octets), {report.domains} domains,"
+                  f" {report.messages} messages ({report.octets} octets), {report.domains} domains"
+                  f" ({report.dkim_keys} DKIM keys),"
                   f" {report.admins} admins, {report.servers} servers.")
     console.print(f"Verified: every mailbox's message count and SHA-256 match (overall {report.checksum}).")
     console.print(f"Left in the embedded store: {', '.join(report.left_behind)}.")

@@ -29,14 +29,20 @@ def _cell(value: Any) -> str:
 
 
 def show_table(rows: Iterable[dict[str, Any]], columns: list[str]) -> None:
-    table = Table(*[c.replace("_", " ") for c in columns])
+    """A table that folds long values onto more lines on a narrow terminal, never cutting one
+    short (a queue name or an error cut to "dns-conn…" is no use to anyone)."""
+    table = Table()
+    for column in columns:
+        table.add_column(column.replace("_", " "), overflow="fold")
     for row in rows:
         table.add_row(*[_cell(row.get(c)) for c in columns])
     console.print(table)
 
 
 def show_record(record: dict[str, Any]) -> None:
-    table = Table("setting", "value", show_header=False)
+    table = Table(show_header=False)
+    table.add_column("setting", overflow="fold")
+    table.add_column("value", overflow="fold")
     for key, value in record.items():
         table.add_row(key.replace("_", "-"), _cell(value))
     console.print(table)

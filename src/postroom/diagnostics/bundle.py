@@ -4,7 +4,8 @@ and no secret.
 Only views made for administrators go in (they never hold password hashes, token hashes,
 session ids or keys); the protocol logs already mask credentials. As a second line of defence
 every file is scrubbed before it is packed: argon2 hashes, SHA-256 hex digests, PEM private
-keys, API tokens and any secret the caller names (the password the doctor was given).
+keys, API tokens, sealed secrets (a smart host's password) and any secret the caller names
+(the password the doctor was given).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ _PATTERNS = [
     re.compile(r"\$argon2(?:id|i|d)\$[^\s\"',]+"),
     re.compile(r"postroom_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
     re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])"),
+    re.compile(r"aesgcm:v1:[A-Za-z0-9_=-]+"),  # a sealed secret (sealing.py): a smart host's password
 ]
 PACKAGES = ("cryptography", "typer", "rich", "argon2-cffi", "uvloop", "fastapi", "uvicorn", "jinja2")
 README = """postroom support bundle for {address} on server {server}, made {made}.
@@ -42,6 +44,8 @@ doctor.json          the doctor's checks (name, status, detail, fix)
 server.json          the server, its POP3 and admin-service settings
 services.json        services: desired state and what the node reports
 connectors.json      receive connectors and their state on the node
+send-connectors.json send connectors (a smart-host password shows as ********)
+transport.json       the server's transport settings
 mailbox.json         the mailbox's features (no password hash)
 certificate.json     public facts of the POP3 certificate (never its key)
 login-failures.json  refused logins for the mailbox in the last hour
@@ -49,8 +53,8 @@ audit.json           admin changes of the last day
 versions.json        postroom, Python, OpenSSL, SQLite, packages, platform
 logs/                protocol-log sessions of the last hour that name the mailbox
 
-Left out: passwords, password hashes, API tokens and their hashes, console sessions, private
-keys. Anything that looked like one was replaced by "{removed}".
+Left out: passwords (smart-host passwords included), password hashes, API tokens and their
+hashes, console sessions, private keys. Anything that looked like one was replaced by "{removed}".
 """
 
 

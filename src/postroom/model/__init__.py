@@ -5,6 +5,9 @@ Import from `postroom.model`; the modules are its parts:
   transport  receive connectors and message tracking (Exchange's Hub Transport objects)
   admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
   security   the login block policy
+  queue      the outbound queue: queued messages, their recipients, queues, claims
+  outbound   send connectors, the transport settings of a server, and routing (route())
+  dkim       DKIM signing keys of the accepted domains
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -19,6 +22,15 @@ from .core import (
     SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
     PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
+from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
+from .queue import (
+    DNS_DELIVERY, POISON_QUEUE, SMART_HOST_DELIVERY, Claim, MessageStatus, OutboundRecipient, OutboundSubmission,
+    QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus, RecipientResult, RecipientStatus, new_queue_id,
+)
+from .outbound import (
+    MASK, DeliveryType, Route, SendConnector, SmartHostAuth, TlsAuthLevel, TransportSettings, parse_address_space,
+    route, send_connector_name,
+)
 from .security import LoginPolicy
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
@@ -27,10 +39,19 @@ from .transport import (
 
 __all__ = [
     "ALL_IPV4", "ALL_IPV6", "AUDIT_CHANNELS", "AUDIT_OUTCOMES", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_POP_BANNER",
-    "DEV_WEB_SETTINGS", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism", "Block",
-    "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox", "MailboxFeatures",
-    "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Server", "Service",
-    "ServiceStatus", "SortOrder", "Startup", "TrackingEvent", "TrackingEventId", "WebSession", "WebSettings",
-    "admin_name", "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address",
-    "normalise_domain", "parse_binding", "parse_ip_range", "role_groups",
+    "DEV_WEB_SETTINGS", "MASK", "ROLE_GROUPS", "SERVICE_NAMES", "Admin", "ApiToken", "AuditEntry", "AuthMechanism",
+    "Block", "DeliveryType", "IPRange", "LogFileRollOver", "LoginFailure", "LoginPolicy", "LoginType", "Mailbox",
+    "MailboxFeatures", "MessageInfo", "NodeReport", "PermissionGroup", "PopSettings", "ReceiveConnector", "Route",
+    "SendConnector", "Server", "Service", "ServiceStatus", "SmartHostAuth", "SortOrder", "Startup", "TlsAuthLevel",
+    "TrackingEvent", "TrackingEventId", "TransportSettings", "WebSession", "WebSettings", "admin_name",
+    "connector_name", "default_connectors", "enum_value", "format_binding", "normalise_address", "normalise_domain",
+    "parse_address_space", "parse_binding", "parse_ip_range", "role_groups", "route", "send_connector_name",
+]
+__all__ += [  # the outbound queue (queue.py)
+    "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim", "MessageStatus", "OutboundRecipient",
+    "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
+    "RecipientStatus", "new_queue_id",
+]
+__all__ += [  # DKIM keys (dkim.py)
+    "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",
 ]

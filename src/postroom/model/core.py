@@ -32,6 +32,7 @@ from ..validation import (  # noqa: F401  (re-exported: part of the model's cont
     normalise_bindings,
     normalise_domain,
     parse_age,
+    send_as_addresses,
     parse_binding,
     parse_duration,
     parse_quota,
@@ -192,6 +193,9 @@ class Mailbox:
     pop_enabled: bool = True
     imap_enabled: bool = True
     created_at: str = ""
+    # Exchange's Send As permission: other addresses (or `*@domain`) this mailbox may submit
+    # mail as, in MAIL FROM and the header From, besides its own address.
+    send_as: tuple[str, ...] = ()
 
 
 def _on_off(name: str, value: Any) -> bool:
@@ -220,6 +224,11 @@ class MailboxFeatures(ValidatedSettings):
     display_name: str = setting(
         "", lambda n, v: check_display_name(v, n), "Display name.", exchange="DisplayName",
         tab="general", label="display name", tab_rank=-1)
+    send_as: tuple[str, ...] = setting(
+        (), send_as_addresses,
+        "Addresses it may send as besides its own (MAIL FROM and header From), comma-separated;"
+        " *@domain for a whole domain ('' for none).", exchange="Add-ADPermission -ExtendedRights Send-As",
+        tab="delegation", label="send as", widget="lines")
 
 
 @dataclass(frozen=True)

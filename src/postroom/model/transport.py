@@ -31,7 +31,11 @@ class AuthMechanism(str, Enum):
 
 class PermissionGroup(str, Enum):
     ANONYMOUS = "anonymous"  # unauthenticated senders may deliver to local mailboxes
-    USERS = "users"  # mailbox owners who logged in with AUTH may submit
+    USERS = "users"  # mailbox owners who logged in with AUTH may submit (to any domain a send connector routes)
+    # Exchange's anonymous relay (ms-Exch-SMTP-Accept-Any-Recipient for ANONYMOUS LOGON): clients
+    # in the connector's remote IP ranges (application servers) may send to any routed domain
+    # without logging in; Postfix's mynetworks.
+    ANONYMOUS_RELAY = "anonymous-relay"
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3}
@@ -152,7 +156,8 @@ class ReceiveConnector(ValidatedSettings):
         exchange="AuthMechanism", tab="authentication", label="authentication", widget="checkboxes",
         unchecked="none")  # no box at all is Exchange's None
     permission_groups: tuple[str, ...] = setting(
-        (), _flag_set(PermissionGroup), "Comma-separated: anonymous, users ('' for none).",
+        (), _flag_set(PermissionGroup), "Comma-separated: anonymous, users, anonymous-relay (needs limited "
+        "--remote-ip-ranges) ('' for none).",
         exchange="PermissionGroups", tab="permissions", label="permission groups", widget="checkboxes")
     require_tls: bool = setting(
         False, _bool, "Refuse mail before STARTTLS (needs tls in --auth).", exchange="RequireTLS",
@@ -268,7 +273,18 @@ class ReceiveConnector(ValidatedSettings):
                                   f"must be shorter than connection_timeout ({self.connection_timeout}s)")
         if not self.bindings and self.enabled:
             raise ValidationError("bindings", "an enabled connector needs at least one IP:port")
+        if PermissionGroup.ANONYMOUS_RELAY.value in self.permission_groups and self.relays_for_everyone():
+            raise ValidationError("permission_groups", "anonymous-relay would make this an open relay: limit "
+                                  "--remote-ip-ranges to the application servers that may relay (e.g. 10.0.0.5)")
         check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
+
+    def relays_for_everyone(self) -> bool:
+        """One of its remote IP ranges is wider than an IPv4 /8 or an IPv6 /32 (the defaults cover everything)."""
+        for text in self.remote_ip_ranges:
+            _, (version, first, last) = parse_ip_range("remote_ip_ranges", text)
+            if last - first > (1 << (24 if version == 4 else 96)) - 1:
+                return True
+        return False
 
 
 def connector_name(value: Any) -> str:
@@ -297,6 +313,12 @@ class TrackingEventId(str, Enum):
     RECEIVE = "RECEIVE"  # the message was accepted (one row per recipient)
     DELIVER = "DELIVER"  # it is in the recipient's mailbox
     FAIL = "FAIL"  # it was not delivered to this recipient; `status` says why
+    # the outbound queue's (Exchange's names):
+    SEND = "SEND"  # the next hop took it for this recipient
+    DEFER = "DEFER"  # a transient failure: tried again later
+    DSN = "DSN"  # a delivery status notification (NDR, delay, success) was made
+    RESUBMIT = "RESUBMIT"  # an admin resumed or retried it
+    POISONMESSAGE = "POISONMESSAGE"  # set aside: its delivery crashed the worker twice
 
 
 @dataclass(frozen=True)

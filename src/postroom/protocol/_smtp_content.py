@@ -4,7 +4,8 @@
 transport receives into); `ChunkedContent` assembles a message's BDAT chunks. Both know
 nothing of the core's state: `smtp.py` creates them, keeps them in its DATA and BDAT states
 and asks them for the content. Both hand out the start of a message early on request
-(`take()`, for spooling) and count what they held (`held`) and handed out (`taken`).
+(`take()`, for spooling) and count what they held (`held`) and handed out (`taken`); what
+they hand out early also goes to their `headers` scan (`_smtp_policy.HeaderScan`).
 
 Choices the contract left open (the others: see `smtp.py`):
 - Bare LF in DATA/BDAT content is normalised to CRLF (as Postfix's smtpd_forbid_bare_newline
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import codecs
 import io
+
+from ._smtp_policy import HeaderScan
 
 __all__ = ["NO_CONTENT", "ChunkedContent", "DataReader", "NoContent", "normalise_after", "normalise_newlines"]
 
@@ -63,7 +66,7 @@ class DataReader:
     """
 
     __slots__ = ("_buf", "_end", "_limit", "_bound", "_scan", "_counted", "_stuffed", "_newlines", "_bare_lf",
-                 "oversize", "taken", "_dropped")
+                 "oversize", "taken", "_dropped", "headers")
 
     MIN_ROOM = 4 * 1024  # less free space than this and the buffer grows before a receive
     START = 16 * 1024  # the first buffer when the client declared no SIZE
@@ -89,6 +92,7 @@ class DataReader:
         self.oversize = False
         self.taken = 0  # octets of decoded content handed out by take()
         self._dropped = 0  # raw octets take() removed from the front of the buffer
+        self.headers = HeaderScan()  # the header section, from what take() hands out
 
     def reserve(self, hint: int) -> memoryview:
         """Free space at the end to receive into: what is left, or (when under MIN_ROOM) at
@@ -185,6 +189,7 @@ class DataReader:
         shift = stop - 2
         self._dropped += shift
         self._end, self._scan, self._counted = keep, 2, self._counted - shift
+        self.headers.feed(piece)
         return piece
 
     def content(self) -> bytes | memoryview | None:
@@ -202,13 +207,14 @@ class ChunkedContent:
     appended if missing) when handed out. `take()` may hand out the start early: what it
     returns plus `content()` is exactly what `content()` alone would have been."""
 
-    __slots__ = ("raw", "taken", "raw_taken", "last_taken")
+    __slots__ = ("raw", "taken", "raw_taken", "last_taken", "headers")
 
     def __init__(self) -> None:
         self.raw = bytearray()  # chunk octets received and not yet taken
         self.taken = 0  # octets of decoded content handed out by take()
         self.raw_taken = 0  # raw octets those came from
         self.last_taken = -1  # the last raw octet handed out (-1: none)
+        self.headers = HeaderScan()  # the header section, from what take() hands out
 
     @property
     def held(self) -> int:
@@ -232,6 +238,7 @@ class ChunkedContent:
         self.last_taken = piece_raw[-1]
         self.taken += len(piece)
         self.raw_taken += stop
+        self.headers.feed(piece)
         return piece
 
     def content(self) -> bytes:

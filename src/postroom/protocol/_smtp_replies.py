@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from ._common import LocalProtocolError
+from ._smtp_dsn import NO_DSN, DsnSyntax, MailDsn, RecipientDsn, mail_parameter, rcpt_parameters
 from ._smtp_types import SmtpConfig
 
 __all__ = [
-    "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
+    "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
+    "UNKNOWN_MAILBOX", "RemoteProtocolError", "Reply", "reply",
 ]
 
 MAX_REPLY_LINE = 512  # RFC 5321 4.5.3.1.5, CRLF included
@@ -85,7 +87,16 @@ SHUTTING_DOWN = reply(421, "4.3.2", "Service shutting down")
 
 
 def RELAY_DENIED(domain: str) -> Reply:  # noqa: N802 (a constant-like reply with an argument)
-    return reply(550, "5.7.1", f"Relaying to {domain} denied: outbound delivery is not configured")
+    """No send connector routes `domain` (Exchange's 5.7.1 'Unable to relay'), with how to add one."""
+    return reply(550, "5.7.1", f"Relaying to {domain} denied: no send connector for this domain "
+                               f"(postroom send-connector new NAME --address-spaces {domain})")
+
+
+def RELAY_NOT_PERMITTED(domain: str) -> Reply:  # noqa: N802
+    """A session that may not relay: anonymous on a connector without anonymous-relay, or logged in
+    on one without the users group (Exchange's 5.7.1 'Unable to relay')."""
+    return reply(550, "5.7.1", f"Relaying to {domain} denied: log in (AUTH) on the submission connector "
+                               "to send to other domains")
 
 
 # ------------------------------------------------------------------------- core replies
@@ -104,6 +115,9 @@ AUTH_CANCELLED = reply(501, "5.0.0", "Authentication cancelled")
 SIZE_EXCEEDED = reply(552, "5.3.4", "Message size exceeds fixed maximum message size")
 TOO_MANY_RECIPIENTS = reply(452, "4.5.3", "Too many recipients")
 NO_VALID_RECIPIENTS = reply(554, "5.5.1", "No valid recipients")
+# Submission policy (_smtp_policy): not protocol errors, not counted.
+SEND_AS_DENIED = reply(550, "5.7.1", "Client does not have permission to send as this sender")
+HOP_COUNT_EXCEEDED = reply(554, "5.4.6", "Hop count exceeded - possible mail loop")
 EXPN_NOT_AVAILABLE = reply(502, "5.5.1", "EXPN not available")
 TLS_NOT_AVAILABLE = reply(502, "5.5.1", "STARTTLS not available")
 # Protocol errors: each counts towards max_errors.
@@ -146,7 +160,7 @@ STARTTLS_SYNTAX, AUTH_SYNTAX = syntax("STARTTLS"), syntax("AUTH mechanism [initi
 
 def ehlo(config: SmtpConfig, starttls: bool, auth: tuple[str, ...]) -> Reply:
     extensions = ["PIPELINING", f"SIZE {config.max_message_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
-                  "SMTPUTF8", "CHUNKING"]
+                  "SMTPUTF8", "DSN", "CHUNKING"]
     if starttls:
         extensions.append("STARTTLS")
     if auth:
@@ -222,34 +236,41 @@ def parse_path(arg: str | None, keyword: str, usage: Reply) -> tuple[str, list[s
     return inner[route.end():] if route else inner, rest[match.end():].split()
 
 
-def parse_mail(arg: str | None, esmtp: bool) -> tuple[str, int | None, str, bool]:
-    """MAIL FROM:<sender> [params] -> (sender, SIZE, BODY, SMTPUTF8)."""
+def parse_mail(arg: str | None, esmtp: bool) -> tuple[str, int | None, str, bool, MailDsn]:
+    """MAIL FROM:<sender> [params] -> (sender, SIZE, BODY, SMTPUTF8, RET and ENVID)."""
     sender, params = parse_path(arg, "FROM:", MAIL_SYNTAX)
     if sender and _MAILBOX.fullmatch(sender) is None:
         raise RemoteProtocolError(BAD_SENDER)
     if params and not esmtp:  # HELO: a plain RFC 821 client, no extensions
         raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
-    size, body, smtputf8 = mail_params(params)
+    size, body, smtputf8, dsn = mail_params(params)
     if not (smtputf8 or sender.isascii()):
         raise RemoteProtocolError(UTF8_REQUIRED)
-    return sender, size, body, smtputf8
+    return sender, size, body, smtputf8, dsn
 
 
-def parse_rcpt(arg: str | None, smtputf8: bool) -> str:
-    """RCPT TO:<address> -> address; a bare "postmaster" is legal (RFC 5321 4.5.1)."""
+def parse_rcpt(arg: str | None, smtputf8: bool, esmtp: bool = True) -> tuple[str, RecipientDsn]:
+    """RCPT TO:<address> [NOTIFY=... ORCPT=...] -> (address, its DSN parameters); a bare
+    "postmaster" is legal (RFC 5321 4.5.1)."""
     address, params = parse_path(arg, "TO:", RCPT_SYNTAX)
     if _MAILBOX.fullmatch(address) is None and address.lower() != "postmaster":
         raise RemoteProtocolError(BAD_RECIPIENT)
-    if params:  # none supported (no DSN)
+    if params and not esmtp:
         raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
+    try:
+        dsn = rcpt_parameters(params, smtputf8) if params else NO_DSN
+    except KeyError:
+        raise RemoteProtocolError(UNSUPPORTED_PARAMETER) from None
+    except DsnSyntax as exc:
+        raise RemoteProtocolError(reply(501, "5.5.4", str(exc))) from None
     if not (smtputf8 or address.isascii()):
         raise RemoteProtocolError(UTF8_REQUIRED)
-    return address
+    return address, dsn
 
 
-def mail_params(params: list[str]) -> tuple[int | None, str, bool]:
-    """MAIL parameters -> (SIZE, BODY, SMTPUTF8). Keywords are case-insensitive."""
-    size, body, smtputf8 = None, "7BIT", False
+def mail_params(params: list[str]) -> tuple[int | None, str, bool, MailDsn]:
+    """MAIL parameters -> (SIZE, BODY, SMTPUTF8, DSN's RET and ENVID). Keywords are case-insensitive."""
+    size, body, smtputf8, dsn = None, "7BIT", False, MailDsn()
     for param in params:
         key, eq, value = param.partition("=")
         key = key.upper()
@@ -262,10 +283,15 @@ def mail_params(params: list[str]) -> tuple[int | None, str, bool]:
         elif key == "SMTPUTF8" and not eq:
             smtputf8 = True
         elif key == "AUTH" and eq:
-            pass  # RFC 4954 5: we never relay, so the original submitter is of no use
+            pass  # RFC 4954 5: the original submitter is of no use to us
+        elif key in ("RET", "ENVID"):
+            try:
+                dsn = mail_parameter(key, value if eq else None, dsn)
+            except DsnSyntax as exc:
+                raise RemoteProtocolError(reply(501, "5.5.4", str(exc))) from None
         else:  # unknown keyword, BODY=BINARYMIME (no BINARYMIME support), SMTPUTF8=x
             raise RemoteProtocolError(UNSUPPORTED_PARAMETER)
-    return size, body, smtputf8
+    return size, body, smtputf8, dsn
 
 
 def auth_args(arg: str | None, mechanisms: tuple[str, ...]) -> tuple[str, str | None]:

@@ -13,11 +13,13 @@ from typing import Callable, ClassVar
 from . import sasl
 from ._common import Phase
 from ._smtp_content import NO_CONTENT, ChunkedContent, DataReader, NoContent
+from ._smtp_dsn import NO_DSN, MailDsn, RecipientDsn
+from ._smtp_policy import SendAs
 from ._smtp_types import Envelope, State
 
 __all__ = [
     "CLOSED", "CONNECTED", "DELIVERING", "READY", "TLS_NEGOTIATING", "Authenticating",
-    "CheckingRecipient", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
+    "CheckingRecipient", "CheckingSender", "Chunking", "Client", "InTransaction", "Mail", "Rcpt", "ReadingChunk",
     "ReadingData", "Sasl", "SmtpPhase", "Transaction",
 ]
 
@@ -25,34 +27,44 @@ __all__ = [
 class Client:
     """What the client told us that lasts beyond one transaction; STARTTLS forgets it all."""
 
-    __slots__ = ("helo", "esmtp", "user")
+    __slots__ = ("helo", "esmtp", "user", "send_as")
 
     def __init__(self) -> None:
         self.helo: str | None = None  # the HELO/EHLO domain; None before the greeting
         self.esmtp = False
         self.user: str | None = None  # the authenticated username
+        self.send_as: SendAs | None = None  # whom `user` may send as (set with it)
 
 
 class Transaction:
     """One mail transaction, from MAIL to delivery or reset (internal, mutable)."""
 
-    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8")
+    __slots__ = ("sender", "recipients", "size_declared", "body", "smtputf8", "dsn", "recipient_dsn")
 
-    def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool) -> None:
+    def __init__(self, sender: str, size_declared: int | None, body: str, smtputf8: bool,
+                 dsn: MailDsn = MailDsn()) -> None:
         self.sender = sender
         self.recipients: list[str] = []
         self.size_declared = size_declared
         self.body = body
         self.smtputf8 = smtputf8
+        self.dsn = dsn  # MAIL's RET and ENVID
+        self.recipient_dsn: list[RecipientDsn] = []  # each accepted recipient's NOTIFY and ORCPT
+
+    def add(self, address: str, dsn: RecipientDsn) -> None:
+        self.recipients.append(address)
+        self.recipient_dsn.append(dsn)
 
     def envelope(self, client: Client, tls: bool) -> Envelope:
         # RFC 3848 names; it defines no TLS or AUTH variant of plain SMTP (HELO).
         user = client.user
         protocol = "ESMTP" + "S" * tls + "A" * (user is not None) if client.esmtp else "SMTP"
         assert client.helo is not None  # MAIL needs a greeting
+        dsn = self.recipient_dsn
         return Envelope(
             self.sender, tuple(self.recipients), client.helo, protocol, tls, user, self.smtputf8,
-            self.body, self.size_declared,
+            self.body, self.size_declared, self.dsn.ret, self.dsn.envid,
+            tuple(dsn) if any(d is not NO_DSN for d in dsn) else (),
         )
 
 
@@ -135,6 +147,13 @@ class Mail(InTransaction):
     __slots__ = ()
 
 
+class CheckingSender(InTransaction):
+    """MAIL of an authenticated session is out for checking (sender_accepted / _rejected)."""
+
+    kind = State.CHECKING_SENDER
+    __slots__ = ()
+
+
 class Rcpt(InTransaction):
     """At least one recipient accepted."""
 
@@ -143,13 +162,13 @@ class Rcpt(InTransaction):
 
 
 class CheckingRecipient(InTransaction):
-    """RCPT `address` is out for checking (recipient_accepted / recipient_rejected)."""
+    """RCPT `address` (with its DSN parameters) is out for checking (recipient_accepted / _rejected)."""
 
     kind = State.CHECKING_RECIPIENT
-    __slots__ = ("address",)
+    __slots__ = ("address", "dsn")
 
-    def __init__(self, tx: Transaction, address: str) -> None:
-        self.tx, self.address = tx, address
+    def __init__(self, tx: Transaction, address: str, dsn: RecipientDsn = NO_DSN) -> None:
+        self.tx, self.address, self.dsn = tx, address, dsn
 
 
 class Chunking(InTransaction):

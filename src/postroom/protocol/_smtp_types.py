@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ._common import NEED_DATA, PAUSED, LocalProtocolError, _Sentinel  # noqa: F401
+from ._smtp_dsn import NO_DSN as NO_DSN, RecipientDsn as RecipientDsn  # re-exported by smtp.py
 
 _CONTROL = frozenset(chr(c) for c in range(32)) | {"\x7f"}
 
@@ -26,6 +27,17 @@ class Authenticate:
 @dataclass(frozen=True)
 class StartTls:
     """`220 2.0.0 Ready to start TLS` is queued: flush it, start TLS, call `tls_started()`."""
+
+
+@dataclass(frozen=True)
+class CheckSender:
+    """An authenticated session starts a transaction (MAIL) as `sender`, which the core found
+    it may send as (its own address or a send-as grant): may it send now (rate limits)?
+    Answer `sender_accepted()` or `sender_rejected(reply)` (e.g. 450 4.7.0). Anonymous
+    sessions never get this event: their MAIL is answered by the core alone."""
+
+    sender: str
+    user: str  # the authenticated username
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,15 @@ class Envelope:
     smtputf8: bool
     body: str  # "7BIT" or "8BITMIME"
     size_declared: int | None  # MAIL's SIZE= parameter
+    # DSN (RFC 3461): MAIL's RET ("FULL"/"HDRS") and ENVID (decoded), None when not given;
+    # `dsn`: each recipient's NOTIFY and ORCPT, aligned with `recipients` (() means none had any).
+    ret: str | None = None
+    envid: str | None = None
+    dsn: tuple[RecipientDsn, ...] = ()
+
+    def recipient_dsn(self, index: int) -> RecipientDsn:
+        """The DSN parameters of `recipients[index]` (NO_DSN when it had none)."""
+        return self.dsn[index] if index < len(self.dsn) else NO_DSN
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,7 @@ class CloseConnection:
     reason: str
 
 
-Event = Authenticate | StartTls | CheckRecipient | Deliver | CloseConnection
+Event = Authenticate | StartTls | CheckSender | CheckRecipient | Deliver | CloseConnection
 
 
 class AuthFailure(Enum):
@@ -105,6 +126,8 @@ class SmtpConfig:
     max_auth_failures: int = 3  # Exchange MaxLogonFailures
     max_command_line: int = 1000  # octets, CRLF included (RFC 5321 4.5.3.1.4)
     remote_ip: str = ""  # for "250-<fqdn> Hello [ip]"
+    # RFC 5321 6.3: a message with more Received fields than this is refused (554 5.4.6).
+    max_hop_count: int = 100
 
     def __post_init__(self) -> None:
         if not self.fqdn or any(c in _CONTROL or c == " " for c in self.fqdn):
@@ -114,7 +137,7 @@ class SmtpConfig:
                 raise ValueError(f"{name} must be a single line")
         if self.max_command_line < 512:  # RFC 5321's minimum for a command line
             raise ValueError("max_command_line must be at least 512")
-        for name in ("max_message_size", "max_recipients", "max_errors", "max_auth_failures"):
+        for name in ("max_message_size", "max_recipients", "max_errors", "max_auth_failures", "max_hop_count"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -146,12 +169,16 @@ class State(Enum):
     BDAT = "bdat"  # reading exactly the octets a BDAT command announced
     AUTHENTICATING = "authenticating"  # waiting for auth_succeeded / auth_failed
     TLS_NEGOTIATING = "tls-negotiating"  # waiting for tls_started
+    CHECKING_SENDER = "checking-sender"  # waiting for sender_accepted / _rejected
     CHECKING_RECIPIENT = "checking-recipient"  # waiting for recipient_accepted / _rejected
     DELIVERING = "delivering"  # waiting for delivered / delivery_failed
     CLOSED = "closed"
 
 
 WAITING_STATES = frozenset(
-    {State.AUTHENTICATING, State.TLS_NEGOTIATING, State.CHECKING_RECIPIENT, State.DELIVERING}
+    {State.AUTHENTICATING, State.TLS_NEGOTIATING, State.CHECKING_SENDER, State.CHECKING_RECIPIENT,
+     State.DELIVERING}
 )
-
+#: States in which `shutdown()` answers 421 4.3.2 and closes at once: no command is being
+#: answered and no content is arriving (DATA, BDAT and CHUNKING run to the end of the message).
+SHUTDOWN_STATES = frozenset({State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.SASL})

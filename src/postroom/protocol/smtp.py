@@ -1,5 +1,5 @@
 """Sans-IO SMTP server core: RFC 5321 with PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES,
-SMTPUTF8, CHUNKING (BDAT), STARTTLS and AUTH PLAIN/LOGIN.
+SMTPUTF8, DSN (`_smtp_dsn`), CHUNKING (BDAT), STARTTLS and AUTH PLAIN/LOGIN.
 
 The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
 `next_event()` until it gets NEED_DATA or PAUSED, answers the events that need an answer
@@ -21,32 +21,35 @@ Choices the contract left open (for message content: see `_smtp_content`):
 - Bad mailbox inside <>: 501 5.1.7 / 501 5.1.3; source routes are dropped; RCPT after BDAT:
   503 5.5.1; BDAT works after HELO too. Control characters in a command line: 500 5.5.2.
 - EOF closes at once: buffered commands and unfinished content are dropped, never delivered.
+- Submission policy (sender ownership, `auth_succeeded(send_as)`; the hop limit): `_smtp_policy`.
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import _smtp_replies as R
-from . import sasl
+from . import _smtp_replies as R, sasl
 from ._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ._smtp_content import ChunkedContent, DataReader
+from ._smtp_policy import SendAs, content_refusal
 from ._smtp_replies import (
-    RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply, reply,
+    RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, RemoteProtocolError, Reply,
+    reply,
 )
 from ._smtp_states import (
-    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, Chunking, Client,
-    Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase, TlsNegotiating, Transaction,
+    CLOSED, CONNECTED, DELIVERING, READY, TLS_NEGOTIATING, Authenticating, CheckingRecipient, CheckingSender,
+    Chunking, Client, Delivering, InTransaction, Mail, Rcpt, ReadingChunk, ReadingData, Sasl, SmtpPhase,
+    TlsNegotiating, Transaction,
 )
 from ._smtp_types import (
-    WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CloseConnection, Deliver, Envelope, Event, SmtpConfig,
-    StartTls, State,
+    SHUTDOWN_STATES, WAITING_STATES, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver,
+    NO_DSN, Envelope, Event, RecipientDsn, SmtpConfig, StartTls, State,
 )
 from .lines import TooLong
 
 __all__ = [
-    "NEED_DATA", "PAUSED", "RELAY_DENIED", "STORAGE_FULL", "TEMPORARY_FAILURE", "TRANSITIONS",
-    "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CloseConnection",
-    "Deliver", "Envelope", "Event", "LocalProtocolError", "RemoteProtocolError", "Reply",
+    "NEED_DATA", "NO_DSN", "PAUSED", "RELAY_DENIED", "RELAY_NOT_PERMITTED", "STORAGE_FULL", "TEMPORARY_FAILURE",
+    "TRANSITIONS", "UNKNOWN_MAILBOX", "AuthFailure", "Authenticate", "CheckRecipient", "CheckSender", "CloseConnection",
+    "Deliver", "Envelope", "Event", "LocalProtocolError", "RecipientDsn", "RemoteProtocolError", "Reply", "SendAs",
     "SmtpConfig", "SmtpServer", "StartTls", "State", "reply",
 ]
 
@@ -58,8 +61,8 @@ _RAW = "\0"  # TRANSITIONS key: the state reads raw octets, not lines (DATA, BDA
 class SmtpServer(CoreBase):
     """One SMTP connection, server side. The greeting is queued at construction."""
 
-    CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
-    SHUTDOWN_REPLY, CLOSED_PHASE, CLOSE_EVENT = R.SHUTTING_DOWN, CLOSED, CloseConnection
+    CLOSED_STATE, CLOSED_PHASE, CLOSE_EVENT, TLS_STATE = State.CLOSED, CLOSED, CloseConnection, State.TLS_NEGOTIATING
+    WAITING_STATES, SHUTDOWN_STATES, SHUTDOWN_REPLY = WAITING_STATES, SHUTDOWN_STATES, R.SHUTTING_DOWN
     _phase: SmtpPhase
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:
@@ -84,8 +87,9 @@ class SmtpServer(CoreBase):
         kind = self._phase.kind
         return kind is State.DATA or kind is State.BDAT
 
-    def auth_succeeded(self) -> None:
-        self._client.user = self._answering(Authenticating).username
+    def auth_succeeded(self, send_as: SendAs | None = None) -> None:  # None: as its username only
+        self._client.user = username = self._answering(Authenticating).username
+        self._client.send_as = send_as or SendAs(username)
         self._phase = READY
         self._send(R.AUTH_SUCCEEDED)
 
@@ -106,14 +110,21 @@ class SmtpServer(CoreBase):
     def tls_started(self) -> None:
         """RFC 3207 4.2: forget everything learnt before TLS; the client must EHLO again."""
         self._answering(TlsNegotiating)
-        self.tls_active = True
         self._lines.clear()
-        self._client = Client()
-        self._phase = CONNECTED
+        self.tls_active, self._client, self._phase = True, Client(), CONNECTED
+
+    def sender_accepted(self) -> None:
+        self._phase = Mail(self._answering(CheckingSender).tx)
+        self._send(R.SENDER_OK)
+
+    def sender_rejected(self, reply: Reply) -> None:
+        self._answering(CheckingSender)
+        R.check_refusal(reply)
+        self._end_transaction(reply)
 
     def recipient_accepted(self) -> None:
         phase = self._answering(CheckingRecipient)
-        phase.tx.recipients.append(phase.address)
+        phase.tx.add(phase.address, phase.dsn)
         self._phase = Rcpt(phase.tx)
         self._send(R.RECIPIENT_OK)
 
@@ -195,8 +206,7 @@ class SmtpServer(CoreBase):
         handlers = TRANSITIONS[self._phase.kind]
         try:
             if _RAW in handlers:
-                more: bool = handlers[_RAW](self)
-                return more
+                return bool(handlers[_RAW](self))
             line = self._lines.next_line()
             if line is None:
                 return False
@@ -294,8 +304,7 @@ class SmtpServer(CoreBase):
         self._phase = READY
         if isinstance(outcome, sasl.Credentials):
             self._phase = Authenticating(outcome.username)
-            event = Authenticate(outcome.username, outcome.password, outcome.mechanism, outcome.authzid)
-            self._events.append(event)
+            self._events.append(Authenticate(outcome.username, outcome.password, outcome.mechanism, outcome.authzid))
         elif isinstance(outcome, sasl.Cancelled):
             self._send(R.AUTH_CANCELLED)
         else:
@@ -306,20 +315,27 @@ class SmtpServer(CoreBase):
         self._tls_gate()
         if self._client.user is None and not self.config.anonymous_allowed:
             raise RemoteProtocolError(R.AUTH_FIRST)
-        sender, size, body, smtputf8 = R.parse_mail(arg, self._client.esmtp)
+        sender, size, body, smtputf8, dsn = R.parse_mail(arg, self._client.esmtp)
         if size is not None and size > self.config.max_message_size:
             self._send(R.SIZE_EXCEEDED)
             return
-        self._phase = Mail(Transaction(sender, size, body, smtputf8))
-        self._send(R.SENDER_OK)
+        tx, user, send_as = Transaction(sender, size, body, smtputf8, dsn), self._client.user, self._client.send_as
+        if user is None:
+            self._phase = Mail(tx)
+            self._send(R.SENDER_OK)
+        elif send_as is None or not send_as.permits(sender):  # <> too: reports are the server's to send
+            self._send(R.SEND_AS_DENIED)
+        else:  # the adapter applies its rate limits
+            self._phase = CheckingSender(tx)
+            self._events.append(CheckSender(sender, user))
 
     def _rcpt(self, arg: str | None) -> None:
         tx = self._transaction()
-        address = R.parse_rcpt(arg, tx.smtputf8)
+        address, dsn = R.parse_rcpt(arg, tx.smtputf8, self._client.esmtp)
         if len(tx.recipients) >= self.config.max_recipients:
             self._send(R.TOO_MANY_RECIPIENTS)
             return
-        self._phase = CheckingRecipient(tx, address)
+        self._phase = CheckingRecipient(tx, address, dsn)
         self._events.append(CheckRecipient(address, tx.sender))
 
     def _without_mail(self) -> Reply:  # the refusal of RCPT, DATA and BDAT outside a transaction
@@ -342,13 +358,18 @@ class SmtpServer(CoreBase):
         if rest is None:
             return False
         self._lines.feed(rest)  # took everything: these are the commands pipelined after it
-        self._finish(phase.tx, reader.content(), reader.taken)  # the reader goes with the state
+        self._finish(phase.tx, reader)  # the reader goes with the state
         return True
 
-    def _finish(self, tx: Transaction, content: bytes | memoryview | None, spooled: int) -> None:
-        """The content is complete: deliver it, or refuse it as too big."""
+    def _finish(self, tx: Transaction, reader: DataReader | ChunkedContent) -> None:
+        """The content is complete: deliver it, or refuse it (too big, a loop, not the sender's)."""
+        content, spooled = reader.content(), reader.taken
         if content is None or spooled + len(content) > self.config.max_message_size:
             self._end_transaction(R.SIZE_EXCEEDED)
+            return
+        refusal = content_refusal(reader.headers, content, self.config.max_hop_count, self._client.send_as)
+        if refusal is not None:
+            self._end_transaction(refusal)
             return
         self._phase = DELIVERING
         self._events.append(Deliver(tx.envelope(self._client, self.tls_active), content, spooled))
@@ -387,7 +408,7 @@ class SmtpServer(CoreBase):
 
     def _chunk_done(self, tx: Transaction, content: ChunkedContent, size: int, last: bool) -> None:
         if last:
-            self._finish(tx, content.content(), content.taken)
+            self._finish(tx, content)
         else:
             self._phase = Chunking(tx, content)
             self._send(R.chunk_received(size))
@@ -445,13 +466,5 @@ TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.SASL: {_ANY_LINE: _S._sasl_line},
     State.DATA: {_RAW: _S._read_data},
     State.BDAT: {_RAW: _S._read_chunk},
-    State.AUTHENTICATING: {},
-    State.TLS_NEGOTIATING: {},
-    State.CHECKING_RECIPIENT: {},
-    State.DELIVERING: {},
-    State.CLOSED: {},
+    **{state: {} for state in (*WAITING_STATES, State.CLOSED)},
 }
-#: States in which `shutdown()` answers 421 4.3.2 and closes at once: no command is being
-#: answered and no content is arriving (DATA, BDAT and CHUNKING run to the end of the message).
-SHUTDOWN_STATES = frozenset({State.CONNECTED, State.READY, State.MAIL, State.RCPT, State.SASL})
-SmtpServer.SHUTDOWN_STATES = SHUTDOWN_STATES

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import random
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
-from ..model import Mailbox, TrackingEvent, TrackingEventId, normalise_address
+from ..model import Mailbox, OutboundSubmission, TrackingEvent, TrackingEventId, normalise_address
 from ..storage import DeliveryStore, SpooledBody
 
 log = logging.getLogger("postroom.smtp")
@@ -24,8 +25,13 @@ _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,250}>)", re.IGNORECAS
 HEADER_SCAN = 64 * 1024  # where to look for the Message-ID header
 
 
+_ids = random.Random(secrets.randbits(128))  # seeded from the OS once: no system call per message
+
+
 def new_queue_id() -> str:
-    return secrets.token_hex(6).upper()
+    """48 random bits, 12 hex digits (unpredictability is not needed: ids are no secret; a
+    collision is refused by the store as a conflict)."""
+    return f"{_ids.getrandbits(48):012X}"
 
 
 def message_id_of(content: bytes | memoryview) -> str:
@@ -135,15 +141,17 @@ class Recipients:
 
 
 async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: bytes | memoryview,
-                  events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None) -> list[Mailbox]:
-    """One durable write of `head` + (`spooled` +) `data` for every mailbox; a mailbox removed
-    since RCPT gets a FAIL row and the others still get the message. Returns the mailboxes
-    that got it."""
+                  events: list[TrackingEvent], head: bytes = b"", spooled: SpooledBody | None = None,
+                  outbound: OutboundSubmission | None = None) -> list[Mailbox] | None:
+    """One durable write of `head` + (`spooled` +) `data` for every mailbox, and the queued copy
+    for the remote recipients (`outbound`), in one transaction; a mailbox removed since RCPT
+    gets a FAIL row and the others still get the message. Returns the mailboxes that got it,
+    or None when nothing was stored."""
     targets = list(mailboxes)
-    while targets:
+    while targets or outbound is not None:
         try:
             await store.deliver_message([m.id for m in targets], data, events + _deliver_rows(events, targets),
-                                        head=head, spooled=spooled)
+                                        head=head, spooled=spooled, outbound=outbound)
             return targets
         except NotFound:  # someone removed a mailbox between RCPT and end of data
             still = [m for m in targets if await store.find_mailbox(m.address) is not None]
@@ -154,10 +162,12 @@ async def deliver(store: DeliveryStore, mailboxes: Sequence[Mailbox], data: byte
                                for m in gone]
             targets = still
     await store.append_tracking(events)
-    return []
+    return None
 
 
 def _deliver_rows(received: list[TrackingEvent], mailboxes: Sequence[Mailbox]) -> list[TrackingEvent]:
+    if not received or not mailboxes:
+        return []
     first = received[0]
     return [TrackingEvent(TrackingEventId.DELIVER, first.server, "STOREDRIVER", first.queue_id, first.message_id,
                           first.sender, m.address, "250 2.0.0 delivered", first.size, first.client_ip,

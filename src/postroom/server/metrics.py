@@ -16,6 +16,8 @@ from prometheus_client.registry import Collector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # From a local SQLite write (milliseconds) to a slow disk under load (seconds).
 DELIVERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# From acceptance to the next hop's 250: milliseconds on a LAN, days for a retried message.
+OUTBOUND_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 86400.0, 172800.0)
 
 
 def login_result(result: str) -> str:
@@ -32,6 +34,7 @@ class _Live(Collector):
     def __init__(self) -> None:
         self.sessions: Callable[[], Mapping[str, int]] | None = None
         self.blocked_sources: Callable[[], int] | None = None
+        self.queue: Mapping[str, int] = {}  # queued messages by status, refreshed by the delivery worker
 
     def collect(self) -> Iterable[Metric]:
         sessions = GaugeMetricFamily("postroom_sessions", "Open connections per service", labels=["service"])
@@ -40,6 +43,11 @@ class _Live(Collector):
         yield sessions
         yield GaugeMetricFamily("postroom_blocked_sources", "Source IP addresses blocked for failed logins now",
                                 value=self.blocked_sources() if self.blocked_sources else 0)
+        queue = GaugeMetricFamily("postroom_queue_messages", "Messages in the outbound queue by status "
+                                  "(every node's, as last read from the store)", labels=["status"])
+        for status, count in sorted(self.queue.items()):
+            queue.add_metric([status], count)
+        yield queue
 
 
 class Metrics:
@@ -61,6 +69,11 @@ class Metrics:
         self.delivery_seconds = Histogram("postroom_delivery_seconds",
                                           "Time from the end of DATA to the durable 250", registry=registry,
                                           buckets=DELIVERY_BUCKETS)
+        self.outbound = Counter("postroom_outbound_recipients", "Outbound delivery outcomes per recipient "
+                                "(sent, failed, expired, deferred)", ["result"], registry=registry)
+        self.outbound_seconds = Histogram("postroom_outbound_delivery_seconds",
+                                          "Time from acceptance to the final outcome of a remote recipient",
+                                          registry=registry, buckets=OUTBOUND_BUCKETS)
         self.live = _Live()
         registry.register(self.live)
         self._connections: dict[str, Counter] = {}
@@ -93,6 +106,15 @@ class Metrics:
     def retrieved(self, size: int) -> None:
         self.messages_retrieved.inc()
         self.bytes_sent.inc(size)
+
+    def outbound_result(self, result: str, seconds: float | None) -> None:
+        """One remote recipient's attempt: its result, and for a final one the time since acceptance."""
+        self.outbound.labels(result).inc()
+        if seconds is not None and result != "deferred":
+            self.outbound_seconds.observe(max(0.0, seconds))
+
+    def queue_counts(self, counts: Mapping[str, int]) -> None:
+        self.live.queue = dict(counts)
 
     def render(self) -> bytes:
         """The text exposition format (CONTENT_TYPE)."""

@@ -37,6 +37,10 @@ from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
 from .retention import TrackingRetention
 from .smtp import ConnectorRuntime, SmtpService, core_config
+from .outbound.hops import HopDeliveries
+from .outbound.reports_queue import ReportSender
+from .outbound.worker import OutboundWorker, lease_seconds
+from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
 log = logging.getLogger("postroom.node")
@@ -87,6 +91,13 @@ class Node:
         # failed-login delays and blocks; the stored policy is installed by reconcile
         self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
         self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
+        # Outbound delivery: the queue's worker runs while the SMTP (transport) service does.
+        self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
+        self.reports = self.smtp.reports = ReportSender(store, server)
+        self.outbound = self.smtp.outbound = OutboundWorker(store, server, hops=self.hops,
+                                                            submit_report=self.reports.submit, metrics=self.metrics,
+                                                            activity=self.activity, lease_seconds=lease_seconds())
+        self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
@@ -110,6 +121,14 @@ class Node:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.drain_deadline = 0.0  # monotonic time at which a stopping node drops what is left
+
+    def _smtp_endpoints(self) -> set[tuple[str, int]]:
+        """Where this node's SMTP listens: an MX that is one of these is a mail loop."""
+        found = set()
+        for key in self.listeners:
+            if key[0] == "smtp":
+                found.add(parse_binding("binding", key[1]))
+        return found
 
     def _session_counts(self) -> dict[str, int]:
         return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
@@ -143,6 +162,7 @@ class Node:
         if self._task:
             await self._task
         await self.retention.stop()
+        await self.outbound.stop()
         await self._close_listeners(set(self.listeners))
         self.admin.close()
         await self.drain_sessions(grace)
@@ -300,11 +320,42 @@ class Node:
             self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
         return keys
 
+    async def _configure_outbound(self, running: bool, fqdn: str) -> None:
+        """The transport settings and send connectors: submission limits for the SMTP sessions,
+        routes and timers for the worker, which runs while the SMTP service does."""
+        transport = await self.store.get_transport_settings(self.server)
+        send_connectors = await self.store.list_send_connectors()
+        self.smtp.set_limits(SubmissionLimits(
+            message_rate_per_minute=transport.message_rate_limit_per_minute,
+            message_rate_per_day=transport.message_rate_limit_per_day,
+            recipient_rate_per_minute=transport.recipient_rate_limit_per_minute,
+            recipient_rate_per_day=transport.recipient_rate_limit_per_day,
+            max_hop_count=transport.max_hop_count))
+        self.smtp.send_connectors = send_connectors
+        self.hops.dkim_keys = await self.store.list_dkim_keys()
+        self.hops.protocol_logs = {}
+        for connector in send_connectors:  # the same format and folder layout as receive connectors
+            plog = self._protocol_log(f"send/{connector.name}", connector.protocol_log, "SEND",
+                                      connector_id=connector.name)
+            if plog is not None:
+                self.hops.protocol_logs[connector.name] = plog
+        for name in [n for n in self.protocol_logs if n.startswith("send/")]:
+            if name[5:] not in self.hops.protocol_logs:
+                self._protocol_log(name, False, "SEND")
+        self.reports.configure(send_connectors, await self.store.list_domains())
+        self.outbound.configure(transport, send_connectors, fqdn)
+        if running:
+            self.outbound.start()
+        elif self.outbound.running:
+            await self.outbound.stop()
+
     async def _configure_smtp(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "smtp")
         connectors = await self.store.list_connectors(self.server)
         fqdn = (await self.store.get_server(self.server)).fqdn
         running = service.status == ServiceStatus.RUNNING
+        await self._configure_outbound(running, fqdn)
+        hops = self.smtp.limits.max_hop_count
         runtimes: list[ConnectorRuntime] = []
         self.connector_errors = {}
         for connector in connectors:
@@ -322,7 +373,7 @@ class Node:
                                max_directory_size=connector.protocol_log_max_directory_size)
             plog = self._protocol_log(f"smtp/{connector.name}", connector.protocol_log, "SMTP", limits,
                                       connector.name)
-            runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls), tls, plog))
+            runtimes.append(ConnectorRuntime(connector, core_config(connector, fqdn, tls, hops), tls, plog))
         for name in [n for n in self.protocol_logs if n.startswith("smtp/")]:
             if not any(r.protocol_log is self.protocol_logs[name] for r in runtimes):
                 self._protocol_log(name, False, "SMTP")

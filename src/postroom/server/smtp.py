@@ -5,6 +5,15 @@ connector on that binding whose remote IP ranges hold the client's address most
 specifically (Exchange's rule). The connector decides everything about the session: TLS,
 AUTH, who may send, limits, timeouts, banner and FQDN. Settings changes apply to new
 connections at once; sessions keep the rules they started with.
+
+Submission policy (server/submission.py, protocol/_smtp_policy.py): an authenticated session
+may send only as its mailbox and the mailbox's send-as grants (the core checks MAIL FROM and
+the header From), within the node's per-mailbox rate limits (reserved at MAIL and RCPT,
+counted once stored); every message is refused beyond the hop limit.
+
+DSN (RFC 3461): the core parses RET, ENVID, NOTIFY and ORCPT; remote recipients are queued with
+them (the worker honours them), and a local mailbox recipient with NOTIFY=SUCCESS gets its
+sender a "delivered" report once the message is stored (`outbound.success`).
 """
 from __future__ import annotations
 
@@ -13,28 +22,37 @@ import logging
 import ssl
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..activity import SMTP_DELIVERED, Activity
 from ..auth import Authenticator
-from ..errors import PostroomError, StorageFull
+from ..errors import PostroomError, StorageFull, ValidationError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
-from ..model import Mailbox, PermissionGroup, ReceiveConnector, TrackingEvent, TrackingEventId, parse_ip_range
+from ..model import (
+    Mailbox, OutboundRecipient, OutboundSubmission, PermissionGroup, ReceiveConnector, SendConnector, TrackingEvent,
+    TrackingEventId, normalise_address, parse_ip_range, route,
+)
 from ..protocol.smtp import (
-    NEED_DATA, PAUSED, RELAY_DENIED, STORAGE_FULL, TEMPORARY_FAILURE, UNKNOWN_MAILBOX, Authenticate, AuthFailure,
-    CheckRecipient, CloseConnection, Deliver, Reply, SmtpConfig, SmtpServer, StartTls,
+    NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
+    UNKNOWN_MAILBOX, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs,
+    SmtpConfig, SmtpServer, StartTls, State,
 )
 from ..storage import DeliveryStore, SpooledBody
 from . import delivery
 from .evidence import report_login
 from .metrics import Metrics
+from .outbound.hops import HopDeliveries
+from .outbound.success import report_delivered
+from .outbound.schedule import to_iso
 from .protocol_log import SMTP_LOGGED, ProtocolLog
 from .session import Session
 from .spool import SPOOL_THRESHOLD, Spool
+from .submission import SubmissionLimits, SubmissionQuota, Ticket
 
 log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
+OUTSIDE_TRANSACTION = frozenset({State.CONNECTED, State.READY, State.CLOSED})
 CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
 
 
@@ -76,7 +94,8 @@ class ConnectorRuntime:
         return best
 
 
-def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None) -> SmtpConfig:
+def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None,
+                max_hop_count: int = SubmissionLimits.max_hop_count) -> SmtpConfig:
     groups = set(connector.permission_groups)
     return SmtpConfig(
         fqdn=connector.fqdn or fqdn,
@@ -87,7 +106,8 @@ def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | No
         require_tls=connector.require_tls,
         offer_basic=connector.offers_basic() and PermissionGroup.USERS.value in groups,
         basic_requires_tls=connector.basic_requires_tls(),
-        anonymous_allowed=PermissionGroup.ANONYMOUS.value in groups,
+        anonymous_allowed=bool({PermissionGroup.ANONYMOUS.value, PermissionGroup.ANONYMOUS_RELAY.value} & set(groups)),
+        max_hop_count=max_hop_count,
     )
 
 
@@ -114,6 +134,23 @@ class SmtpService:
         self.stopping = False  # the node is shutting down: sessions are being drained
         self.guard = AbuseGuard()  # the node shares its own with POP3
         self.metrics = Metrics()  # the node shares its own with POP3 and the admin service
+        # Per-mailbox submission rate limits; the node installs this server's limits (set_limits).
+        self.quota = SubmissionQuota()
+        # Outbound: the send connectors that route remote domains, and the node's delivery
+        # worker (told when mail was queued); the node installs both.
+        self.send_connectors: Sequence[SendConnector] = ()
+        self.outbound: Any = None
+        self.reports: Any = None  # outbound.reports_queue.ReportSender: success reports (NOTIFY=SUCCESS)
+
+    @property
+    def limits(self) -> SubmissionLimits:
+        return self.quota.limits
+
+    def set_limits(self, limits: SubmissionLimits) -> None:
+        """Install this server's submission limits: rates apply to the next MAIL/RCPT at once;
+        the hop limit to connectors configured after this (the node calls it before building
+        its connector runtimes with `core_config(..., limits.max_hop_count)`)."""
+        self.quota.configure(limits)
 
     def configure(self, runtimes: list[ConnectorRuntime], domains: list[str]) -> None:
         routes: dict[str, list[ConnectorRuntime]] = {}
@@ -187,6 +224,9 @@ class SmtpSession(Session[SmtpServer]):
         self.counted = False
         self.user: str | None = None
         self.resolved: dict[str, Mailbox] = {}  # RCPT address -> mailbox, for the transaction
+        # RCPT address as sent -> (the address queued, the queue (next hop) it goes to)
+        self.relayed: dict[str, tuple[str, str]] = {}
+        self.ticket: Ticket | None = None  # the transaction's rate-limit reservations (authenticated)
         self.spool: Spool | None = None  # the start of the message being received, once it spools
 
     def admit(self) -> bool:
@@ -215,7 +255,9 @@ class SmtpSession(Session[SmtpServer]):
             self._log(">", line[:200])
 
     def handle(self, event: Any) -> bool:
-        if isinstance(event, CheckRecipient):
+        if isinstance(event, CheckSender):
+            self._check_sender(event)
+        elif isinstance(event, CheckRecipient):
             self.spawn(self._check_recipient(event))
         elif isinstance(event, Deliver):
             spool, self.spool = self.spool, None
@@ -242,6 +284,8 @@ class SmtpSession(Session[SmtpServer]):
     def pump(self) -> None:
         super().pump()
         conn = self.conn
+        if self.ticket is not None and conn is not None and conn.state in OUTSIDE_TRANSACTION:
+            self._release_ticket()  # the transaction ended without a stored message (RSET, a refusal)
         if (conn is not None and self.service.spool_dir is not None
                 and (self.spool is not None or conn.content_held > SPOOL_THRESHOLD)):
             try:
@@ -276,6 +320,40 @@ class SmtpSession(Session[SmtpServer]):
             self.pump()
 
     # event handlers ------------------------------------------------------------------
+    def _release_ticket(self) -> None:
+        if self.ticket is not None:
+            self.service.quota.release(self.ticket)
+            self.ticket = None
+
+    def _check_sender(self, event: CheckSender) -> None:
+        """MAIL of an authenticated session (its ownership checked by the core): reserve the
+        message against the mailbox's rate limits, in this one synchronous step."""
+        assert self.conn is not None and self.user is not None
+        self._release_ticket()  # the previous transaction ended without a stored message
+        outcome = self.service.quota.begin(self.user)
+        if isinstance(outcome, Ticket):
+            self.ticket = outcome
+            self.conn.sender_accepted()
+            return
+        self._rate_limited(outcome)
+        self.conn.sender_rejected(outcome)
+
+    def _reserve_recipient(self) -> Reply | None:
+        """Count a recipient about to be accepted against the mailbox's rate limits: None, or
+        the 450 4.7.0 to answer. Call it with no await between it and the answer (atomic);
+        every recipient an authenticated session may get accepted goes through it."""
+        if self.ticket is None:  # an anonymous session: no per-mailbox limits
+            return None
+        refused = self.service.quota.add_recipient(self.ticket)
+        if refused is not None:
+            self._rate_limited(refused)
+        return refused
+
+    def _rate_limited(self, refusal: Reply) -> None:
+        text = refusal.to_bytes().decode().strip()[:200]
+        log.info("smtp session %s from %s: %s", self.id, self.remote_ip, text)
+        self.note(f"rate limited: {text}")
+
     async def _check_recipient(self, event: CheckRecipient) -> None:
         assert self.conn is not None
         try:
@@ -285,12 +363,43 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.recipient_rejected(TEMPORARY_FAILURE)
             return
         if isinstance(found, Mailbox):
+            refused = self._reserve_recipient()
+            if refused is not None:
+                self.conn.recipient_rejected(refused)
+                return
             self.resolved[event.address] = found
             self.conn.recipient_accepted()
             return
-        reply = RELAY_DENIED(found[6:]) if found.startswith("relay:") else UNKNOWN_MAILBOX
+        reply = self._relay(event.address, found[6:]) if found.startswith("relay:") else UNKNOWN_MAILBOX
+        if reply is None:
+            self.conn.recipient_accepted()
+            return
         self.conn.recipient_rejected(reply)
         self._track_failure(event.sender, event.address, reply)
+
+    def _relay(self, address: str, domain: str) -> Reply | None:
+        """A recipient in a domain we do not accept: queued for a send connector if this session
+        may relay (None), else the refusal. Never an open relay: only a logged-in session on a
+        connector with the `users` group, or a client of an `anonymous-relay` connector (its
+        remote IP ranges are the application servers an admin listed), may relay."""
+        assert self.runtime is not None
+        groups = self.runtime.connector.permission_groups
+        allowed = (PermissionGroup.USERS.value in groups if self.user is not None
+                   else PermissionGroup.ANONYMOUS_RELAY.value in groups)
+        if not allowed:
+            return RELAY_NOT_PERMITTED(domain)
+        try:
+            original, address = address, normalise_address(address).lower()
+        except ValidationError:
+            return UNKNOWN_MAILBOX
+        found = route(self.service.send_connectors, domain, self.service.node_name)
+        if found is None:
+            return RELAY_DENIED(domain)
+        refused = self._reserve_recipient()
+        if refused is not None:
+            return refused
+        self.relayed[original] = (address, HopDeliveries.key(found))
+        return None
 
     def _track_failure(self, sender: str, recipient: str, reply: Reply) -> None:
         assert self.runtime is not None
@@ -309,6 +418,7 @@ class SmtpSession(Session[SmtpServer]):
                                 spool.error.strerror or spool.error)
                     reply = STORAGE_FULL if spool.full_disk else TEMPORARY_FAILURE
                     self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
+                    self._release_ticket()
                     self.conn.delivery_failed(reply)
                     return
             await self._deliver_message(event, started, spool)
@@ -320,11 +430,20 @@ class SmtpSession(Session[SmtpServer]):
         assert self.conn is not None and self.runtime is not None
         envelope, config = event.envelope, self.conn.config
         mailboxes: dict[int, Mailbox] = {}
-        for address in envelope.recipients:
+        succeed: dict[str, str | None] = {}  # mailbox address -> ORCPT: recipients asking NOTIFY=SUCCESS
+        remote: dict[str, OutboundRecipient] = {}  # the accepted remote recipients, once each
+        for index, address in enumerate(envelope.recipients):
+            dsn = envelope.recipient_dsn(index)
             mailbox = self.resolved.get(address)
             if mailbox is not None:
                 mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
-        self.resolved = {}
+                if dsn.notify is not None and "SUCCESS" in dsn.notify.split(","):
+                    succeed.setdefault(mailbox.address, dsn.orcpt)
+                continue
+            relayed = self.relayed.get(address)
+            if relayed is not None and relayed[0] not in remote:
+                remote[relayed[0]] = OutboundRecipient(relayed[0], dsn.orcpt, dsn.notify, relayed[1])
+        self.resolved, self.relayed = {}, {}
         queue_id = delivery.new_queue_id()
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
         tls_version = ssl_object.version() if ssl_object is not None else None
@@ -336,26 +455,56 @@ class SmtpSession(Session[SmtpServer]):
         received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
                                   envelope.sender, m.address, "250 2.6.0", len(head) + size, self.remote_ip,
                                   self.runtime.name) for m in mailboxes.values()]
+        received += [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
+                                   envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
+                                   self.runtime.name) for address in remote]
+        outbound = None
+        worker = self.service.outbound
+        if remote:
+            # This node's delivery worker takes the message as it is queued (no claim of its own).
+            lease = worker.submission_lease() if worker is not None else None
+            outbound = OutboundSubmission(
+                envelope.sender, list(remote.values()), envid=envelope.envid, ret=envelope.ret,
+                smtputf8=envelope.smtputf8, body_8bit=envelope.body == "8BITMIME", submitter=self.user,
+                client_ip=self.remote_ip, origin_server=self.service.node_name, message_id_header=message_id,
+                queue_id=queue_id, at=to_iso(worker.clock()) if lease and worker is not None else "",
+                lease_holder=lease[0] if lease else None, lease_seconds=lease[1] if lease else 0)
         spooled = SpooledBody(spool.path, spool.size) if spool is not None else None
         try:
             delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
-                                               head=head, spooled=spooled)
+                                               head=head, spooled=spooled, outbound=outbound)
         except PostroomError as exc:
             log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
             reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
             self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
+            self._release_ticket()
             self.conn.delivery_failed(reply)
             if isinstance(exc, StorageFull):  # best effort: the same full disk may refuse it too
                 for mailbox in mailboxes.values():
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
-        if delivered:
-            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(mailboxes)} mailbox(es)")
+        if delivered is not None:
+            if outbound is not None and worker is not None:
+                if outbound.lease_holder:  # the body, when in memory, as stored: no read back
+                    worker.take(outbound.claimed(len(head) + size), None if spool is not None else head + content)
+                else:
+                    worker.notify()
+            if self.ticket is not None:
+                self.service.quota.commit(self.ticket)
+                self.ticket = None
+            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(delivered)} mailbox(es)"
+                      + (f" and {len(remote)} remote recipient(s)" if remote else ""))
             self.conn.delivered(queue_id)
+            if succeed and envelope.sender and self.service.reports is not None:
+                original = head + (spool.head if spool is not None else bytes(content))  # HDRS if spooled
+                self.loop.create_task(report_delivered(
+                    self.service.reports, self.service.store, self.service.node_name, config.fqdn, queue_id,
+                    message_id, envelope, succeed, original, full=spool is None))
             self.service.metrics.received(size, self.loop.time() - started)
             if self.service.activity is not None:
                 self.service.activity.record(SMTP_DELIVERED)
         else:
+            self._release_ticket()
             self.conn.delivery_failed(UNKNOWN_MAILBOX)
 
     def _tls_object(self) -> bool:
@@ -387,7 +536,7 @@ class SmtpSession(Session[SmtpServer]):
             return
         self.user = mailbox.address
         service.guard.succeeded(self.remote_ip)
-        self.conn.auth_succeeded()
+        self.conn.auth_succeeded(SendAs(mailbox.address, mailbox.send_as))
         service.login_event("succeeded", self.remote_ip, mailbox.address)
         self.note(f"authenticated as {mailbox.address}")
 
@@ -397,6 +546,10 @@ class SmtpSession(Session[SmtpServer]):
             self.conn.tls_started()
 
     def released(self) -> None:
+        if self.ticket is not None and self.conn is not None and self.conn.state is State.DELIVERING:
+            self.service.quota.commit(self.ticket)  # being stored as the client left: it counts
+            self.ticket = None
+        self._release_ticket()  # the connection ended before its message was stored
         if self.spool is not None:  # the connection ended mid-message
             self.spool.remove()
             self.spool = None

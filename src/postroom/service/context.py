@@ -15,8 +15,9 @@ READ = "read"
 SERVER_CONFIG = "server-config"  # services, protocol settings, connectors, the admin service
 RECIPIENTS = "recipients"  # mailboxes, domains
 ADMINS = "admins"  # admin principals, their roles and anyone's API tokens
+ORGANIZATION = "organization-config"  # organisation-wide mail flow: send connectors, DKIM keys
 ROLE_RIGHTS: dict[str, frozenset[str]] = {
-    "organization-management": frozenset({READ, SERVER_CONFIG, RECIPIENTS, ADMINS}),
+    "organization-management": frozenset({READ, SERVER_CONFIG, RECIPIENTS, ADMINS, ORGANIZATION}),
     "server-management": frozenset({READ, SERVER_CONFIG}),
     "recipient-management": frozenset({READ, RECIPIENTS}),
     "view-only": frozenset({READ}),

@@ -15,6 +15,14 @@ Roles (the decision, and why):
   message into the mailbox and delete it again: that changes a mailbox, so they need
   SERVER_CONFIG (server-management, organization-management) as well, as Exchange gives
   Test-PopConnectivity to Server Management and Organization Management.
+- `doctor_send` needs READ, as `doctor_pop` without a password: it changes nothing and shows
+  no secret. Its live probe connects only where delivery of the address would (the send
+  connector's smart hosts or the MX hosts DNS names, at the connector's port), says EHLO and
+  STARTTLS and QUITs before MAIL: no mail is sent. A smart host's login is tried with the
+  connector's own credentials, as delivery would (the password never leaves the process).
+  A view-only caller can thereby make the server open SMTP sessions to the MX hosts of a
+  domain they name, which any sender to that domain could cause too; `connect=False`
+  (`--no-connect`) leaves the probe out.
 A refused one leaves a "refused" audit entry. Passwords come from the caller (the mailbox's
 own, to log in with); none is ever stored, logged, audited or put into a bundle.
 
@@ -48,6 +56,7 @@ from typing import Any
 
 from ..diagnostics import bundle, connectivity, netinfo
 from ..diagnostics.doctor import as_dicts, run_doctor
+from ..diagnostics.doctor_send import run_send_doctor
 from ..diagnostics.target import check_mode
 from ..errors import NotFound, PostroomError, ValidationError
 from ..model import normalise_address
@@ -55,7 +64,9 @@ from ..tls import certificate_info
 from . import connectors as connector_ops
 from . import logs as log_ops
 from . import mailboxes as mailbox_ops
+from . import send_connectors as send_ops
 from . import services as service_ops
+from . import transport as transport_ops
 from .context import READ, RECIPIENTS, SERVER_CONFIG, Context
 from .login_attempts import BAD_CREDENTIALS, BLOCKED, Verdict, mailbox_attempt
 
@@ -126,6 +137,18 @@ async def doctor_pop(ctx: Context, address: str, *, server: str | None = None, c
     return as_dicts(checks)
 
 
+async def doctor_send(ctx: Context, address: str, *, server: str | None = None,
+                      connect: bool = True) -> list[dict[str, Any]]:
+    """Why mail to a remote `address` does not arrive: every check in order
+    ([{"name", "status", "detail", "fix", "page"}], as doctor_pop's); see the module's
+    docstring for the roles and where the probe connects."""
+    await ctx.require(READ)
+    name = ctx.server_name(server)
+    checks = await run_send_doctor(ctx.store, server=name, local=name == ctx.local_server, data_dir=ctx.data_dir,
+                                   address=address, connect=connect)
+    return as_dicts(checks)
+
+
 async def support_bundle(ctx: Context, address: str, checks: list[dict[str, Any]], *,
                          server: str | None = None, extra_secrets: tuple[str, ...] = ()) -> bytes:
     """The support bundle (tar.gz) for one mailbox, with `checks` from doctor_pop. Built from
@@ -154,6 +177,8 @@ async def support_bundle(ctx: Context, address: str, checks: list[dict[str, Any]
         "services": {"services": await service_ops.list_services(ctx, name),
                      "node_report": asdict(report) if report else None},
         "connectors": await connector_ops.list_connectors(ctx, name),
+        "send-connectors": await send_ops.list_send_connectors(ctx),  # a smart-host password masked
+        "transport": await transport_ops.show_transport(ctx, name),
         "mailbox": mailbox,
         "certificate": certificate,
         "login-failures": [asdict(row) for row in await ctx.store.list_login_failures(address, since=since)],

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import ValidationError
-from ..model import AUDIT_CHANNELS, AUDIT_OUTCOMES, normalise_address
+from ..model import AUDIT_CHANNELS, AUDIT_OUTCOMES, TrackingEventId, normalise_address
+from ..model.queue import check_queue_id
 from .context import READ, Context
 
 MAX_TRACKING_ROWS = 100000
@@ -31,18 +32,29 @@ async def list_audit(ctx: Context, limit: int = 50, target: str | None = None, *
     return [asdict(entry) for entry in entries]
 
 
+TRACKING_EVENT_IDS = [e.value for e in TrackingEventId]
+
+
 async def list_tracking(ctx: Context, sender: str | None = None, recipient: str | None = None,
                         message_id: str | None = None, since: str | None = None,
-                        limit: int = 1000) -> list[dict[str, Any]]:
+                        limit: int = 1000, *, event_id: str | None = None,
+                        queue_id: str | None = None) -> list[dict[str, Any]]:
     """Message tracking rows (Exchange's Get-MessageTrackingLog): the newest `limit` that
-    match every filter given, oldest first. Sender `<>` is the null sender of bounces."""
+    match every filter given, oldest first. Sender `<>` is the null sender of bounces.
+    `event_id`: one of TRACKING_EVENT_IDS (any case); `queue_id`: the id in `250 ... queued as`.
+    Outbound rows (SEND, DEFER, FAIL) carry the next hop's reply and, in brackets, the host
+    and address that gave it (also in `client_ip`: the remote end of that session)."""
     await ctx.require(READ)
     if not 1 <= limit <= MAX_TRACKING_ROWS:
         raise ValidationError("limit", f"{limit} is out of range (allowed: 1..{MAX_TRACKING_ROWS})")
+    if event_id is not None and event_id.strip().upper() not in TRACKING_EVENT_IDS:
+        raise ValidationError("event_id", f"{event_id!r} is not a tracking event id", TRACKING_EVENT_IDS)
     events = await ctx.store.list_tracking(
         sender=None if sender is None else "" if sender.strip() == "<>" else normalise_address(sender, "sender"),
         recipient=None if recipient is None else normalise_address(recipient, "recipient"),
         message_id=_message_id(message_id), since=None if since is None else parse_since(since),
+        event_id=None if event_id is None else event_id.strip().upper(),
+        queue_id=None if queue_id is None else check_queue_id(queue_id.strip().upper(), "queue_id"),
         limit=limit,
     )
     return [event.to_dict() for event in events]

@@ -21,6 +21,7 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
         "display_name": mailbox.display_name,
         "enabled": mailbox.enabled,
         "pop_enabled": mailbox.pop_enabled,
+        "send_as": list(mailbox.send_as),
         "password_set": mailbox.password_hash is not None,
         "created_at": mailbox.created_at,
     }
@@ -103,7 +104,7 @@ async def set_mailbox(ctx: Context, address: str, changes: Changes) -> dict[str,
     address = before.address
     if not clean:
         raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
-                                         "(--enabled/--disabled) or display_name (--display-name)")
+                                         "(--enabled/--disabled), display_name (--display-name) or send_as (--send-as)")
     after = await ctx.store.update_mailbox(
         address, **clean, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))
     return mailbox_view(after)

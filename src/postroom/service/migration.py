@@ -1,12 +1,15 @@
 """`postroom migrate --from DATA_DIR --to postgresql://...`: move an embedded install to a
 PostgreSQL store, then point the data directory at it.
 
-What moves: the servers with their services, POP3 settings, receive connectors and admin
-service settings; the login block policy; accepted domains; admin principals and their API tokens; mailboxes (with
-their password hashes) and every message, each keeping its UIDL and arrival time, so a POP3
-client that remembers UIDLs downloads nothing twice. What stays behind in the source file
+What moves: the servers with their services, POP3 settings, receive connectors, admin
+service settings and transport settings; the send connectors (their passwords stay sealed: the
+data directory keeps its secrets.key); the login block policy; accepted domains and their DKIM keys; admin
+principals and their API tokens; mailboxes (with their password hashes) and every message,
+each keeping its UIDL and arrival time, so a POP3 client that remembers UIDLs downloads
+nothing twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
-logins, blocks and console sessions.
+logins, blocks and console sessions. The outbound queue does not move: the command refuses
+while it holds messages.
 
 The copy is verified before the data directory changes: per mailbox, the message count and a
 SHA-256 over every message's UIDL and octets, read back from the target.
@@ -37,6 +40,7 @@ class MigrationReport:
     target: str  # the URL without its password
     servers: int = 0
     domains: int = 0
+    dkim_keys: int = 0
     admins: int = 0
     tokens: int = 0
     mailboxes: int = 0
@@ -65,6 +69,7 @@ async def migrate_store(data_dir: str, target_url: str, progress: Progress | Non
         await target.open()
         await source.migrate()  # an older install: bring it to this version's schema first
         await target.migrate()
+        await _check_queue_empty(source)
         await _check_empty(target)
         await _copy_organisation(source, target, report)
         digests = await _copy_mailboxes(source, target, report, progress)
@@ -80,6 +85,14 @@ async def migrate_store(data_dir: str, target_url: str, progress: Progress | Non
         await target.close()
         await source.close()
         os.close(lock_fd)
+
+
+async def _check_queue_empty(source: Store) -> None:
+    """The outbound queue does not move: it must be empty (its mail gone out, or removed)."""
+    queued = sum((await source.queue_counts()).values())
+    if queued:
+        raise Conflict(f"{queued} message(s) are still in the outbound queue, which does not move: let them go out"
+                       " or remove them (postroom queue list), then migrate")
 
 
 async def _check_empty(target: Store) -> None:
@@ -102,11 +115,17 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
                                 await source.get_pop_settings(server.name),
                                 await source.list_connectors(server.name),
                                 await source.get_web_settings(server.name))
+        await target.put_transport_settings(server.name, await source.get_transport_settings(server.name))
         report.servers += 1
     await target.put_login_policy(await source.get_login_policy())
+    for connector in await source.list_send_connectors():  # the password stays sealed: same key file
+        await target.add_send_connector(connector)
     for domain in await source.list_domains():
         await target.add_domain(domain)
         report.domains += 1
+    for key in await source.list_dkim_keys():
+        await target.add_dkim_key(key)
+        report.dkim_keys += 1
     for admin in await source.list_admins():
         await target.add_admin(admin.name, admin.password_hash, admin.roles)
         report.admins += 1
@@ -130,6 +149,8 @@ async def _copy_mailboxes(source: Store, target: Store, report: MigrationReport,
         copy = await target.create_mailbox(mailbox.address, mailbox.display_name, mailbox.password_hash,
                                            enabled=mailbox.enabled, pop_enabled=mailbox.pop_enabled,
                                            imap_enabled=mailbox.imap_enabled)
+        if mailbox.send_as:
+            copy = await target.update_mailbox(mailbox.address, send_as=mailbox.send_as)
         digest = hashlib.sha256()
         messages = await source.list_messages(mailbox.id)
         for start in range(0, len(messages), BATCH):

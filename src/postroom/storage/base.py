@@ -7,7 +7,8 @@ backend translates them into postroom.errors (NotFound, Conflict, Unavailable, .
 Roles: `Store` is the union of small protocols, one per kind of user, so a user depends on
 (and a test double implements) only the methods it calls: a POP3 session takes a `MailStore`
 (find_mailbox, get_mailbox, try_lock_mailbox, unlock_mailbox, list_messages, read_message,
-delete_messages, mailbox_usage), SMTP delivery a `DeliveryStore`, the doctor a `StoreReader`.
+delete_messages, mailbox_usage), SMTP delivery a `DeliveryStore`, the doctor a `StoreReader`,
+the outbound delivery workers and the queue viewer a `QueueStore`.
 
 Conventions:
 - Addresses and domains arrive already normalised (lower-case) by postroom.model.
@@ -16,7 +17,8 @@ Conventions:
 - A message delivered to several mailboxes is stored once (one body, one entry per mailbox);
   the body goes when its last entry is deleted.
 - Every write that changes configuration (servers, services, POP settings, receive
-  connectors, admin-service settings, the login policy, domains, mailboxes) increases
+  connectors, send connectors, transport settings, admin-service settings, the login policy,
+  domains, DKIM keys, mailboxes) increases
   `config_version()`, which nodes poll to apply changes live.
 - A write that takes `audit` (an AuditNote) inserts that audit entry in its own transaction:
   the change and the entry it records commit together, or neither does.
@@ -24,11 +26,12 @@ Conventions:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings,
-    ReceiveConnector, Server, Service, TrackingEvent, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
+    OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector, RecipientResult,
+    SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
 )
 
 
@@ -106,7 +109,8 @@ class DeliveryStore(MailboxLookup, Protocol):
         """Store one message in wire form (CRLF line ends, ends with CRLF); durable on return."""
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
+                              spooled: SpooledBody | None = None,
+                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
         """SMTP delivery: one body stored once, one entry per mailbox (in the given order), in
         one transaction, durable on return; then the tracking rows (a backend may write those
         a moment later, in a batch: list_tracking on the same store shows them at once, and
@@ -115,9 +119,13 @@ class DeliveryStore(MailboxLookup, Protocol):
         `data` (bytes, or a view nobody changes until this returns: the octets are not
         copied first). With `spooled`, the body is `head`, then the file's octets, then
         `data` (a big message: read from the file in pieces, never whole in memory on the
-        embedded store). NotFound (and nothing stored) if any mailbox is gone; ValidationError
-        if `mailbox_ids` is empty or the body is not in wire form; Unavailable if the file
-        cannot be read whole."""
+        embedded store). With `outbound`, the message is also queued for its remote
+        recipients (QueueStore) in the same transaction, with the same body (not a second
+        copy): durable on return, like the local entries (group commit kept); `mailbox_ids`
+        may then be empty. NotFound (and nothing stored) if any mailbox is gone;
+        ValidationError if `mailbox_ids` is empty without `outbound`, or the body is not in
+        wire form; Conflict if `outbound.queue_id` is already queued; Unavailable if the
+        file cannot be read whole."""
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         """Several messages in one transaction (imports)."""
     async def restore_messages(self, mailbox_id: int,
@@ -152,7 +160,18 @@ class ConfigReader(MailboxLookup, Protocol):
         match case-insensitively."""
     async def get_connector(self, server: str, name: str) -> ReceiveConnector:
         """NotFound if absent."""
+    async def list_send_connectors(self) -> list[SendConnector]:
+        """Every send connector (organisation-wide), ordered by name ignoring case. Names are
+        unique and match case-insensitively; the smart-host password comes back sealed."""
+    async def get_send_connector(self, name: str) -> SendConnector:
+        """Matched ignoring case; NotFound if absent."""
+    async def get_transport_settings(self, server: str) -> TransportSettings:
+        """The server's transport settings; TransportSettings() until first set. NotFound if
+        the server does not exist."""
     async def list_domains(self) -> list[str]: ...
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        """DKIM signing keys (with their private keys: for the signer, never for a view),
+        ordered by (domain, algorithm); `domain` None: every domain's. An unknown domain has none."""
     async def list_mailboxes(self, search: str | None = None, offset: int = 0,
                              limit: int | None = None) -> list[Mailbox]:
         """Ordered by address; `search` matches a substring of address or display name."""
@@ -180,17 +199,33 @@ class ConfigStore(ConfigReader, Protocol):
         keeps its case."""
     async def remove_connector(self, server: str, name: str, *, audit: AuditNote | None = None) -> None:
         """NotFound if absent."""
+    async def add_send_connector(self, connector: SendConnector, *, audit: AuditNote | None = None) -> None:
+        """Conflict if the name is taken (in any case)."""
+    async def put_send_connector(self, connector: SendConnector, *, audit: AuditNote | None = None) -> None:
+        """Replace an existing send connector's properties (NotFound if absent); the stored name
+        keeps its case."""
+    async def remove_send_connector(self, name: str, *, audit: AuditNote | None = None) -> None:
+        """NotFound if absent."""
+    async def put_transport_settings(self, server: str, settings: TransportSettings, *,
+                                     audit: AuditNote | None = None) -> None:
+        """NotFound if the server does not exist."""
     async def add_domain(self, name: str, *, audit: AuditNote | None = None) -> None: ...
     async def remove_domain(self, name: str, *, audit: AuditNote | None = None) -> None:
-        """NotFound if absent; Conflict while mailboxes in the domain exist."""
+        """NotFound if absent; Conflict while mailboxes or DKIM keys in the domain exist."""
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        """Store a key as given (`created_at` set here when empty) and return it as stored.
+        NotFound if the domain is not an accepted domain; Conflict if the domain has a key with
+        that selector, or one of that algorithm (one per algorithm)."""
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        """NotFound if the domain has no key with that selector."""
     async def create_mailbox(
         self, address: str, display_name: str, password_hash: str | None,
         *, enabled: bool = True, pop_enabled: bool = True, imap_enabled: bool = True,
         audit: AuditNote | None = None,
     ) -> Mailbox: ...
     async def update_mailbox(self, address: str, /, *, audit: AuditNote | None = None, **changes: Any) -> Mailbox:
-        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled (none:
-        nothing is written, `audit` neither)."""
+        """Changes among display_name, password_hash, enabled, pop_enabled, imap_enabled and
+        send_as (a tuple of addresses or `*@domain`; none: nothing is written, `audit` neither)."""
     async def remove_mailbox(self, address: str, *, audit: AuditNote | None = None) -> None:
         """Removes its messages too."""
 
@@ -302,13 +337,102 @@ class LoginEvidence(EvidenceStore, BlockStore, Protocol):
     """What a login attempt writes: its failure, and the blocks repeated failures start."""
 
 
-class StoreReader(ConfigReader, EvidenceReader, Protocol):
-    """Reading the configuration and the evidence: what the doctor and its tests look at."""
+# the outbound queue ----------------------------------------------------------------------
+
+class QueueReader(Protocol):
+    """What the queue viewer (Get-Queue, Get-Message, Export-Message), metrics and the doctor read."""
+
+    async def list_queues(self, now: str | None = None) -> list[QueueInfo]:
+        """Queues with pending recipients (of messages not poison) and suspended queues, by
+        name; then, if there are poison messages, the pseudo-queue `poison`. Statuses are
+        judged at `now` (ISO-8601; None: the store's clock)."""
+    async def list_queued_messages(self, queue: str | None = None, status: str | None = None,
+                                   limit: int = 1000) -> list[QueuedMessage]:
+        """Oldest first. `queue`: messages with a pending recipient in it (`poison`: the poison
+        messages); `status`: a MessageStatus."""
+    async def get_queued_message(self, message_id: str) -> tuple[QueuedMessage, list[QueuedRecipient]]:
+        """The message and all its recipients (in submission order); NotFound if gone."""
+    async def read_queued_body(self, message_id: str, offset: int = 0, size: int | None = None) -> bytes:
+        """The queued body's octets from `offset`, at most `size` of them (None: to the end),
+        so a worker reads a big message in pieces (see `queued_body_pieces`); NotFound if gone."""
+    async def queue_counts(self) -> dict[str, int]:
+        """Queued messages by MessageStatus value (every status, zero included): for metrics."""
 
 
-class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, Protocol):
+class QueueStore(QueueReader, Protocol):
+    """The outbound queue (filled by DeliveryStore.deliver_message's `outbound`): what the
+    delivery workers on every node claim, try and report, and what admins act on.
+
+    Leases: `holder` names one worker as "SERVER/tag" (the tracking rows the store writes
+    name SERVER). A claim holds a message until its lease ends; `finish_attempt` ends it.
+    A claim whose lease runs out without `finish_attempt` (the node died, the worker
+    crashed) counts as a crash: the message is claimed again, and at its third claim after
+    two crashes it becomes poison instead (a POISONMESSAGE tracking row per pending
+    recipient), never retried until an admin resumes it."""
+
+    async def claim_due(self, holder: str, now: str, lease_seconds: int, limit: int) -> list[Claim]:
+        """Up to `limit` active messages, oldest first, with a ready/retry recipient due at
+        `now` in a queue not suspended, whose lease is free or expired: each gets the lease
+        (until now + lease_seconds) and its crash count goes up by one. Each Claim lists the
+        recipients due. On PostgreSQL, two nodes claiming at once never get the same message
+        (FOR UPDATE SKIP LOCKED)."""
+    async def extend_lease(self, message_id: str, holder: str, now: str, lease_seconds: int) -> bool:
+        """A long attempt (a big message, a slow next hop) keeps its claim: the lease runs to
+        now + lease_seconds. False (nothing changed) if `holder` no longer holds it."""
+    async def extend_leases(self, holder: str, now: str, lease_seconds: int) -> int:
+        """extend_lease for every message `holder` holds, in one statement (a worker renews
+        all it has in flight at once); how many."""
+    async def release_claim(self, message_id: str, holder: str) -> None:
+        """Give a claim back untried (a node stopping): the lease ends and the claim does not
+        count as a crash. Nothing happens if `holder` does not hold it."""
+    async def finish_attempt(self, message_id: str, holder: str, results: Sequence[RecipientResult],
+                             tracking: Sequence[TrackingEvent] = ()) -> bool:
+        """The end of an attempt, in one transaction: each reported recipient's new status,
+        schedule, reply and attempts; each queue's last error (a retry's reply; cleared by a
+        success); the lease ends and the crash count goes back to 0; the message and its body
+        go once every recipient is final (sent, failed, expired): then True. The tracking rows
+        (SEND, DEFER, FAIL, DSN...) are written like deliver_message's. Conflict (nothing
+        written) if `holder` no longer holds the message (its lease expired and another
+        worker claimed it); NotFound if it was removed; ValidationError if a result names no
+        pending recipient of the message."""
+    async def set_delay_notified(self, message_id: str, addresses: Sequence[str]) -> None:
+        """The sender was told these recipients are delayed (no second delay notice)."""
+    async def suspend_queue(self, name: str, *, audit: AuditNote | None = None) -> None:
+        """No message is claimed for this queue until resumed; NotFound if unknown."""
+    async def resume_queue(self, name: str, *, audit: AuditNote | None = None) -> None: ...
+    async def retry_queue(self, name: str, *, now: str | None = None, audit: AuditNote | None = None) -> int:
+        """Make the queue's pending recipients due at `now` (None: the store's clock); how many."""
+    async def suspend_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:
+        """Conflict for a poison message (resume or remove it)."""
+    async def resume_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:
+        """A suspended or poison message is active again (its crash count back to 0)."""
+    async def remove_message(self, message_id: str, *,
+                             audit: AuditNote | None = None) -> tuple[QueuedMessage, list[QueuedRecipient]]:
+        """Remove a message from the queue (its body too when no mailbox has a copy); returns
+        what it was, for a non-delivery report. NotFound if gone."""
+
+
+async def queued_body_pieces(store: QueueReader, message: QueuedMessage,
+                             piece: int = 1 << 20) -> AsyncIterator[bytes]:
+    """The queued body in pieces of at most `piece` octets: a worker sends (or an admin
+    exports) a 100 MB message without holding it whole in memory."""
+    offset = 0
+    while offset < message.size:
+        data = await store.read_queued_body(message.id, offset, piece)
+        if not data:
+            break
+        offset += len(data)
+        yield data
+
+
+class StoreReader(ConfigReader, EvidenceReader, QueueReader, Protocol):
+    """Reading the configuration, the evidence and the queue: what the doctor and its tests look at."""
+
+
+class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, QueueStore,
+            Protocol):
     """Every role: what a node, the service layer and the backends deal in."""
 
 
 ROLES: tuple[type, ...] = (StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore,
-                           BlockStore)
+                           BlockStore, QueueStore)

@@ -12,7 +12,9 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
-from ..model import LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, WebSettings
+from ..model import (
+    LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+)
 from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
 # Path parameters, with examples from the dev profile so the document (and its fuzzers) can
@@ -21,6 +23,7 @@ ServerName = Annotated[str, Path(description="A server name, or `all` where list
                                              "server makes sense", examples=["EX01", "all"])]
 ServiceName = Annotated[str, Path(description="pop3, smtp or admin", examples=["pop3", "smtp", "admin"])]
 ConnectorName = Annotated[str, Path(description="A receive connector's name", examples=["Client EX01"])]
+SendConnectorName = Annotated[str, Path(description="A send connector's name", examples=["Internet"])]
 Address = Annotated[str, Path(description="A mailbox address", examples=["demo@example.com"])]
 DomainName = Annotated[str, Path(description="An accepted domain", examples=["example.com"])]
 AdminName = Annotated[str, Path(description="An admin principal's name", examples=["admin"])]
@@ -84,6 +87,25 @@ class NewConnector(ConnectorChanges):  # type: ignore[misc,valid-type]  # a mode
         return {k: v for k, v in self.given().items() if k not in ("name", "usage")}
 
 
+# sending mail out ----------------------------------------------------------------------------
+TransportChanges = changes_model("TransportChanges", TransportSettings.table(), Body, model_config=example(
+    message_expiration_timeout="2d", delay_notification_timeout="4h", dns_servers=["127.0.0.1:53"]))
+
+
+SendConnectorChanges = changes_model("SendConnectorChanges", SendConnector.table(), Body, model_config=example(
+    smart_hosts=["relay.example.net:587"], dns_routing=False, smart_host_auth="basic", auth_username="app",
+    auth_password="the relay's password", require_tls=True))  # auth_password "": remove it; null: keep it
+
+
+class NewSendConnector(SendConnectorChanges):  # type: ignore[misc,valid-type]  # a model class made at run time
+    model_config = example(name="Internet", address_spaces=["*"])
+
+    name: str
+
+    def properties(self) -> dict[str, Any]:
+        return {k: v for k, v in self.given().items() if k != "name"}
+
+
 # recipients ----------------------------------------------------------------------------------
 class NewMailbox(Body):
     model_config = example(address="alice@example.com", password="correct horse battery staple",
@@ -108,6 +130,15 @@ class NewDomain(Body):
     model_config = example(name="example.org")
 
     name: str
+
+
+class NewDkimKey(Body):
+    """`algorithm`: rsa-2048 (default) or ed25519; `selector`: default postroom-<yyyymm>-rsa or -ed25519."""
+
+    model_config = example(algorithm="ed25519")
+
+    algorithm: str | None = None
+    selector: str | None = None
 
 
 # login security -------------------------------------------------------------------------------

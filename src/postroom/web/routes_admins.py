@@ -91,6 +91,10 @@ async def list_audit(ctx: Ctx, limit: int = 50, target: str | None = None, actor
 
 @router.get("/message-tracking", tags=["logs"], **documented(list[TrackingEventView]))
 async def list_tracking(ctx: Ctx, sender: str | None = None, recipient: str | None = None,
-                        message_id: str | None = None, since: str | None = None, limit: int = 1000) -> Any:
-    """RECEIVE, DELIVER and FAIL events, oldest first (Exchange: Get-MessageTrackingLog)."""
-    return await log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit)
+                        message_id: str | None = None, since: str | None = None, limit: int = 1000,
+                        event_id: str | None = None, queue_id: str | None = None) -> Any:
+    """Tracking events, oldest first (Exchange: Get-MessageTrackingLog): RECEIVE, DELIVER, FAIL,
+    and for mail sent out SEND, DEFER, FAIL with the next hop's reply and host in `status`,
+    DSN, RESUBMIT, POISONMESSAGE. `event_id` and `queue_id` filter them."""
+    return await log_ops.list_tracking(ctx, sender, recipient, message_id, since, limit, event_id=event_id,
+                                       queue_id=queue_id)

@@ -1,4 +1,4 @@
-"""The doctor and the connectivity tests (`postroom doctor pop`, `postroom test pop|smtp`).
+"""The doctor and the connectivity tests (`postroom doctor pop|send`, `postroom test pop|smtp`).
 
 Each answers with the service's list as the CLI's --json prints it, with 200 whatever the
 checks found: the verdict is in the body (a failed check is a finding, not an API error).
@@ -35,6 +35,15 @@ async def doctor_pop(address: Address, request: Request, ctx: Ctx, client_mode: 
     if "password" in request.query_params:  # it would be in every access log and browser history
         raise ValidationError("password", "a password is never taken from a URL: send it in the body of a POST")
     return await doctor_ops.doctor_pop(ctx, address, server=server, client_mode=client_mode, host=host, port=port)
+
+
+@router.get("/doctor/send/{address}", tags=["doctor"], **documented(list[DoctorCheckView]))
+async def doctor_send(address: Address, ctx: Ctx, server: Server = None,
+                      connect: Annotated[bool, Query(description="Open a session with the next hop (EHLO, STARTTLS; "
+                                                                 "no mail is sent)")] = True) -> Any:
+    """Why mail to a remote address does not arrive: the send connector, DNS, the next hop's
+    session and TLS, the queue and message tracking, in order, each with its fix."""
+    return await doctor_ops.doctor_send(ctx, address, server=server, connect=connect)
 
 
 @router.post("/doctor/pop/{address}", tags=["doctor"], **documented(list[DoctorCheckView]))

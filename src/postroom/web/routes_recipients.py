@@ -1,16 +1,19 @@
 """Organisation-wide recipients: mailboxes and accepted domains."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from ..model import MailboxFeatures
+from ..service import dkim_keys as dkim_ops
 from ..service import domains as domain_ops
 from ..service import mailboxes as mailbox_ops
-from .bodies import Address, DomainName, MailboxChanges, NewDomain, NewMailbox, NewPassword
+from .bodies import Address, DomainName, MailboxChanges, NewDkimKey, NewDomain, NewMailbox, NewPassword
 from .security import AdminRoute, Ctx
-from .views import DomainView, MailboxDetail, MailboxPage, MailboxRemoved, MailboxView, documented
+from .views import (
+    DkimKeyView, DkimView, DomainView, MailboxDetail, MailboxPage, MailboxRemoved, MailboxView, documented,
+)
 
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
 CREATED = status.HTTP_201_CREATED
@@ -72,3 +75,26 @@ async def add_domain(body: NewDomain, ctx: Ctx) -> Any:
 async def remove_domain(name: DomainName, ctx: Ctx) -> Any:
     """Stop accepting a domain (refused while it still has mailboxes)."""
     return {"name": await domain_ops.remove_domain(ctx, name)}
+
+
+# DKIM signing keys of a domain (Exchange Online's New-/Get-/Remove-DkimSigningConfig) -----------
+Selector = Annotated[str | None, Query(description="The key's selector; without it, every key of the domain goes",
+                                       examples=["postroom-202601-rsa"])]
+
+
+@router.get("/domains/{name}/dkim", tags=["domains"], **documented(DkimView))
+async def show_dkim(name: DomainName, ctx: Ctx) -> Any:
+    """The domain's DKIM signing keys and the DNS TXT records to publish for them."""
+    return await dkim_ops.show_dkim(ctx, name)
+
+
+@router.post("/domains/{name}/dkim", tags=["domains"], **documented(DkimKeyView, CREATED, "Created"))
+async def new_dkim_key(name: DomainName, body: NewDkimKey, ctx: Ctx) -> Any:
+    """Make a signing key (one per algorithm); the answer has the TXT record to publish."""
+    return await dkim_ops.new_dkim_key(ctx, name, body.algorithm or dkim_ops.DEFAULT_ALGORITHM, body.selector)
+
+
+@router.delete("/domains/{name}/dkim", tags=["domains"], **documented(list[DkimKeyView]))
+async def remove_dkim_keys(name: DomainName, ctx: Ctx, selector: Selector = None) -> Any:
+    """Remove the key with `selector`, or every key of the domain; its mail is then sent unsigned."""
+    return await dkim_ops.remove_dkim_keys(ctx, name, selector)

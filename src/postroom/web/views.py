@@ -11,7 +11,7 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
-from ..model import LoginPolicy, PopSettings, ReceiveConnector, WebSettings
+from ..model import LoginPolicy, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings
 from .errors import ERROR_RESPONSES
 from .settings_models import view_model
 
@@ -50,12 +50,78 @@ ConnectorView = view_model("ConnectorView", ReceiveConnector.table(), before={"n
                            after={"state": str, "listening": list[str], "errors": list[str]})
 
 
+# sending mail out ----------------------------------------------------------------------------
+SendConnectorView = view_model("SendConnectorView", SendConnector.table(), before={"name": str},
+                               doc="A send connector; auth_password is ******** when set, never the password.")
+TransportSettingsView = view_model("TransportSettingsView", TransportSettings.table(), before={"server": str})
+
+
+# the outbound queue (Get-Queue, Get-Message) ------------------------------------------------
+class QueueView(BaseModel):
+    name: str  # dns-connector-delivery/DOMAIN/CONNECTOR, smart-host-connector-delivery/CONNECTOR, or poison
+    delivery_type: str
+    next_hop: str
+    status: Literal["active", "ready", "retry", "suspended"]
+    message_count: int
+    next_retry_at: str | None
+    last_error: str | None
+    connector: str
+
+
+class QueueRetried(QueueView):
+    recipients_due_now: int
+
+
+class QueuedMessageView(BaseModel):
+    id: str
+    created_at: str
+    sender: str  # "" for the null sender <>
+    size: int
+    envid: str | None
+    ret: str | None
+    smtputf8: bool
+    body_8bit: bool
+    submitter: str | None
+    client_ip: str
+    origin_server: str
+    status: Literal["active", "suspended", "poison"]
+    crash_count: int
+    lease_holder: str | None
+    lease_until: str | None
+    message_id_header: str
+    in_delivery: bool
+
+
+class QueuedRecipientView(BaseModel):
+    message_id: str
+    address: str
+    orcpt: str | None
+    notify: str | None
+    domain: str
+    queue: str
+    status: Literal["ready", "retry", "sent", "failed", "expired"]
+    attempts: int
+    next_attempt_at: str | None
+    last_reply: str | None
+    last_attempt_at: str | None
+    delay_notified: bool
+
+
+class QueuedMessageDetail(QueuedMessageView):
+    recipients: list[QueuedRecipientView]
+
+
+class QueuedMessageRemoved(QueuedMessageDetail):
+    ndr: str | None  # mailbox or queued: where the non-delivery report went; else why none was sent
+
+
 # recipients ----------------------------------------------------------------------------------
 class MailboxView(BaseModel):
     address: str
     display_name: str
     enabled: bool
     pop_enabled: bool
+    send_as: list[str]  # Send As grants: addresses or *@domain
     password_set: bool
     created_at: str
 
@@ -77,6 +143,28 @@ class MailboxPage(BaseModel):
 
 class DomainView(BaseModel):
     name: str
+
+
+class DkimKeyView(BaseModel):
+    """A DKIM signing key as an admin sees it: the DNS TXT record to publish (name and value,
+    the value also cut into 255-octet strings); never the private key."""
+
+    domain: str
+    selector: str
+    algorithm: Literal["rsa-2048", "ed25519"]
+    signature_algorithm: Literal["rsa-sha256", "ed25519-sha256"]
+    created_at: str
+    dns_name: str
+    txt_value: str
+    txt_strings: list[str]
+
+
+class DkimView(BaseModel):
+    """A domain's signing keys; `signing`: outgoing mail from the domain is signed (it has a key)."""
+
+    domain: str
+    signing: bool
+    keys: list[DkimKeyView]
 
 
 # security ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ is a PostgreSQL advisory lock (see base.py). Each call runs in its own transacti
 durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
 Conflict, Unavailable, ... Configuration and mail are here; the records that are not
-configuration are in records.py.
+configuration are in records.py, the outbound queue in queue.py.
 """
 from __future__ import annotations
 
@@ -18,25 +18,30 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
-    WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
+    Service, TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
+from ..sql import dkim as dkim_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
+from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, wire, wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, wire,
+    wire_parts,
 )
 from .base import bump_config, dollar, server_exists
 from .body import copy_spooled_body
-from .records import PostgresRecords, insert_tracking
+from .outbound import PostgresOutbound
+from .queue import PostgresQueue, insert_submission
+from .records import insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresRecords):
+class PostgresStore(PostgresOutbound, PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------
@@ -228,7 +233,40 @@ class PostgresStore(PostgresRecords):
             count = await conn.fetchval("SELECT count(*) FROM mailboxes WHERE domain = $1", name)
             if count:
                 raise domain_in_use(name, count)
+            keys = await conn.fetchval(dollar(dkim_sql.COUNT), name)
+            if keys:
+                raise dkim_sql.domain_has_keys(name, keys)
             await conn.execute("DELETE FROM domains WHERE name = $1", name)
+            await bump_config(conn)
+        await self._transaction(write, audit)
+
+    # DKIM signing keys -------------------------------------------------------------------
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        sql, params = dkim_sql.list_sql(domain)
+        return [dkim_sql.key_row(row) for row in await self._fetch(sql, *params)]
+
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        values = dkim_sql.insert_values(key)
+        stored = dkim_sql.key_row(values)
+
+        async def write(conn: asyncpg.Connection) -> DkimKey:
+            # Lock the domain row: removing the domain meanwhile waits for this key (and then sees it).
+            if await conn.fetchval("SELECT 1 FROM domains WHERE name = $1 FOR SHARE", stored.domain) is None:
+                raise NotFound("domain", stored.domain)
+            rows = await conn.fetch(dollar(dkim_sql.CLASHES), stored.domain, stored.selector, stored.algorithm.value)
+            clash = dkim_sql.clash(stored, [dkim_sql.key_row(row) for row in rows])
+            if clash is not None:
+                raise clash
+            await conn.execute(dollar(dkim_sql.INSERT), *values)
+            await bump_config(conn)
+            return stored
+        return await self._transaction(write, audit)
+
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        async def write(conn: asyncpg.Connection) -> None:
+            removed = await conn.fetchval(dollar(dkim_sql.DELETE) + " RETURNING 1", domain, selector)
+            if removed is None:
+                raise dkim_sql.key_missing(domain, selector)
             await bump_config(conn)
         await self._transaction(write, audit)
 
@@ -280,7 +318,7 @@ class PostgresStore(PostgresRecords):
         sql = dollar(f"UPDATE mailboxes SET {assignments} WHERE address = ? RETURNING {schema_sql.MAILBOX_COLUMNS}")
 
         async def write(conn: asyncpg.Connection) -> Mailbox:
-            row = await conn.fetchrow(sql, *changes.values(), address)
+            row = await conn.fetchrow(sql, *mailbox_values(changes), address)
             if row is None:
                 raise NotFound("mailbox", address)
             await bump_config(conn)
@@ -302,15 +340,21 @@ class PostgresStore(PostgresRecords):
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, parts), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+                              spooled: SpooledBody | None = None,
+                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
+        queued = None if outbound is None else queue_sql.Submission(outbound)
+        ids = mail_sql.mailbox_ids(mailbox_ids, outbound=queued is not None)
+        (head, parts), spooled = wire_parts(head, data), spooled_body(spooled)
         rows = [mail_sql.tracking_values(event) for event in tracking]
 
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
             if spooled is None:
-                infos = await _store_message(conn, ids, head + parts if head else bytes(parts))  # one bytea
+                body = await _insert_body(conn, head + parts if head else bytes(parts))  # one bytea
             else:
-                infos = await _store_message(conn, ids, await copy_spooled_body(conn, head, spooled, parts))
+                body = await copy_spooled_body(conn, head, spooled, parts)
+            infos = await _store_message(conn, ids, body)
+            if queued is not None:  # the queued copy: same body, same transaction
+                await insert_submission(conn, queued, *body, infos[0].received_at if infos else schema_sql.now())
             await insert_tracking(conn, rows)
             return infos
         return await self._transaction(write)
@@ -406,12 +450,7 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
     id (in order); NotFound if a mailbox is gone (the caller's transaction then drops the
     body too)."""
     received_at = schema_sql.now()
-    if isinstance(data, tuple):
-        body_id, size = data
-    else:
-        size = len(data)
-        body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id",
-                                      size, data)
+    body_id, size = data if isinstance(data, tuple) else await _insert_body(conn, data)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
@@ -423,6 +462,13 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
             raise NotFound("mailbox", str(mailbox_id)) from None
         infos.append(MessageInfo(new_id, uidl, size, received_at))
     return infos
+
+
+async def _insert_body(conn: asyncpg.Connection, data: bytes) -> tuple[int, int]:
+    """One body row; (its id, its size)."""
+    body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id",
+                                  len(data), data)
+    return body_id, len(data)
 
 
 def _search_clause(search: str | None) -> tuple[str, list[Any]]:

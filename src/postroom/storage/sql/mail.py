@@ -57,10 +57,11 @@ def restored(messages: Sequence[tuple[MessageInfo, bytes]]) -> list[tuple[Messag
     return checked
 
 
-def mailbox_ids(values: Sequence[int]) -> list[int]:
+def mailbox_ids(values: Sequence[int], *, outbound: bool = False) -> list[int]:
+    """deliver_message's mailbox ids, checked: at least one, unless the message is also queued."""
     ids = list(values)
-    if not ids:
-        raise ValidationError("mailbox_ids", "needs at least one mailbox")
+    if not ids and not outbound:
+        raise ValidationError("mailbox_ids", "needs at least one mailbox (or remote recipients: outbound)")
     for value in ids:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError("mailbox_ids", f"{value!r} is not a mailbox id")

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from ...errors import Unavailable
 from ...model import Mailbox, Service, ServiceStatus, Startup
 
-MAILBOX_COLUMNS = "id, address, display_name, password_hash, enabled, pop_enabled, imap_enabled, created_at"
+MAILBOX_COLUMNS = "id, address, display_name, password_hash, enabled, pop_enabled, imap_enabled, created_at, send_as"
 
 
 def now() -> str:
@@ -27,7 +27,8 @@ def from_json(text: str | None) -> Any:
 
 
 def mailbox_row(row: Sequence[Any]) -> Mailbox:
-    return Mailbox(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), bool(row[6]), row[7])
+    return Mailbox(row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5]), bool(row[6]), row[7],
+                   tuple(json.loads(row[8] or "[]")))
 
 
 def service_row(row: Sequence[Any]) -> Service:

@@ -2,6 +2,7 @@
 describes them, or a ValidationError names the field. No SQL here."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Iterator, Literal, Sequence, overload
 
@@ -42,7 +43,7 @@ def utc_iso(value: Any, field: str = "since") -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled")
+MAILBOX_CHANGES = ("display_name", "password_hash", "enabled", "pop_enabled", "imap_enabled", "send_as")
 
 
 def wire(data: Any) -> bytes:
@@ -132,6 +133,14 @@ def mailbox_changes(changes: dict[str, Any]) -> None:
             raise ValidationError(name, f"{value!r} is not text")
         if name == "password_hash" and value is not None and not isinstance(value, str):
             raise ValidationError(name, f"{value!r} is not a password hash")
+        if name == "send_as" and (not isinstance(value, (tuple, list))
+                                  or not all(isinstance(v, str) and v for v in value)):
+            raise ValidationError(name, f"{value!r} is not a list of addresses")
+
+
+def mailbox_values(changes: dict[str, Any]) -> list[Any]:
+    """update_mailbox's values as stored (send_as: a JSON array), in the order of `changes`."""
+    return [json.dumps(list(value)) if name == "send_as" else value for name, value in changes.items()]
 
 
 def domain_in_use(name: str, mailboxes: int) -> Conflict:

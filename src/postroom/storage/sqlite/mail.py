@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from ...errors import Conflict, NotFound
 from ...model import MessageInfo, ReceiveConnector
 from ..base import SpooledBody
+from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.mail import TRACKING_COLUMNS, connector_missing, connector_row
 from ..sql.values import read_spooled
@@ -97,12 +98,16 @@ def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes 
 
 
 def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                  head: bytes = b"", spooled: SpooledBody | None = None) -> list[MessageInfo]:
+                  head: bytes = b"", spooled: SpooledBody | None = None,
+                  outbound: queue_sql.Submission | None = None) -> list[MessageInfo]:
     """One body (`head`, `spooled`'s file, then `data`), one entry per mailbox id (in
-    order). NotFound if a mailbox is gone; the caller's transaction (the writer's per-job
-    savepoint) then drops the body too."""
+    order), and with `outbound` the queued message pointing at the same body. NotFound if a
+    mailbox is gone; the caller's transaction (the writer's per-job savepoint) then drops
+    the body too."""
     size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema_sql.now()
     body_id = insert_body(conn, data, head, spooled)
+    if outbound is not None:
+        insert_submission(conn, outbound, body_id, size, received_at)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
@@ -117,6 +122,20 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
             raise
         infos.append(MessageInfo(inserted_id(cursor), uidl, size, received_at))
     return infos
+
+
+def insert_submission(conn: sqlite3.Connection, submission: queue_sql.Submission, body_id: int, size: int,
+                      at: str) -> None:
+    """The queued message and its recipients (outbound queue), pointing at `body_id`."""
+    at = submission.at or at
+    conn.executemany(queue_sql.INSERT_QUEUE, submission.queue_rows())
+    try:
+        conn.execute(queue_sql.INSERT_MESSAGE, submission.message_row(body_id, size, at))
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+            raise queue_sql.queue_id_taken(submission.id) from exc
+        raise
+    conn.executemany(queue_sql.INSERT_RECIPIENT, submission.recipient_rows(at))
 
 
 def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo, data: bytes) -> MessageInfo:

@@ -4,7 +4,8 @@ Writes run on one writer thread that group-commits; reads run on two reader thre
 their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
 Configuration and mail are here; the records that are not configuration (activity, failed
-logins, blocks, admin principals, tokens, sessions, audit) are in records.py.
+logins, blocks, admin principals, tokens, sessions, audit) are in records.py, the outbound
+queue in queue.py.
 """
 from __future__ import annotations
 
@@ -15,27 +16,31 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    LoginPolicy, Mailbox, MessageInfo, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
-    WebSettings,
+    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
+    Service, TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
+from ..sql import dkim as dkim_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
+from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, service_rows, service_state, spooled_body, utc_iso, wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, utc_iso,
+    wire_parts,
 )
 from ..sql.values import wire as _wire
 from . import admin as admin_db
 from . import check, mail, schema
-from .records import SqliteRecords
+from .outbound import SqliteOutbound
+from .queue import SqliteQueue
 from .tracking import TrackingBuffer
 
 _DELETE_CHUNK = 500
 
 
-class SqliteStore(SqliteRecords):
+class SqliteStore(SqliteOutbound, SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:
@@ -248,7 +253,39 @@ class SqliteStore(SqliteRecords):
             count = conn.execute("SELECT count(*) FROM mailboxes WHERE domain = ?", (name,)).fetchone()[0]
             if count:
                 raise domain_in_use(name, count)
+            keys = conn.execute(dkim_sql.COUNT, (name,)).fetchone()[0]
+            if keys:
+                raise dkim_sql.domain_has_keys(name, keys)
             conn.execute("DELETE FROM domains WHERE name = ?", (name,))
+            schema.bump_config(conn)
+        await self._write(write, audit)
+
+    # DKIM signing keys -------------------------------------------------------------------
+    async def list_dkim_keys(self, domain: str | None = None) -> list[DkimKey]:
+        sql, params = dkim_sql.list_sql(domain)
+        return [dkim_sql.key_row(row) for row in await self._read(lambda conn: conn.execute(sql, params).fetchall())]
+
+    async def add_dkim_key(self, key: DkimKey, *, audit: AuditNote | None = None) -> DkimKey:
+        values = dkim_sql.insert_values(key)
+        stored = dkim_sql.key_row(values)
+
+        def write(conn: sqlite3.Connection) -> DkimKey:
+            found = conn.execute("SELECT name FROM domains WHERE name = ?", (stored.domain,)).fetchone()
+            if found is None:
+                raise NotFound("domain", stored.domain)
+            rows = conn.execute(dkim_sql.CLASHES, (stored.domain, stored.selector, stored.algorithm.value)).fetchall()
+            clash = dkim_sql.clash(stored, [dkim_sql.key_row(row) for row in rows])
+            if clash is not None:
+                raise clash
+            conn.execute(dkim_sql.INSERT, values)
+            schema.bump_config(conn)
+            return stored
+        return await self._write(write, audit)
+
+    async def remove_dkim_key(self, domain: str, selector: str, *, audit: AuditNote | None = None) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            if conn.execute(dkim_sql.DELETE, (domain, selector)).rowcount == 0:
+                raise dkim_sql.key_missing(domain, selector)
             schema.bump_config(conn)
         await self._write(write, audit)
 
@@ -305,7 +342,7 @@ class SqliteStore(SqliteRecords):
 
         def write(conn: sqlite3.Connection) -> Mailbox:
             cursor = conn.execute(
-                f"UPDATE mailboxes SET {assignments} WHERE address = ?", [*changes.values(), address]
+                f"UPDATE mailboxes SET {assignments} WHERE address = ?", [*mailbox_values(changes), address]
             )
             if cursor.rowcount == 0:
                 raise NotFound("mailbox", address)
@@ -329,10 +366,15 @@ class SqliteStore(SqliteRecords):
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None) -> list[MessageInfo]:
-        ids, (head, data), spooled = mail_sql.mailbox_ids(mailbox_ids), wire_parts(head, data), spooled_body(spooled)
+                              spooled: SpooledBody | None = None,
+                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
+        queued = None if outbound is None else queue_sql.Submission(outbound)
+        ids = mail_sql.mailbox_ids(mailbox_ids, outbound=queued is not None)
+        (head, data), spooled = wire_parts(head, data), spooled_body(spooled)
         rows = [mail_sql.tracking_values(event) for event in tracking]
-        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled))
+        # One writer job: the local entries and the queued message share the transaction
+        # (and its group commit) and the body.
+        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled, queued))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
 

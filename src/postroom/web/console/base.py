@@ -3,7 +3,7 @@
 - `Page` (a dependency) is the signed-in console user; a visitor without a valid session is
   sent to the sign-in page (303), never shown a JSON error.
 - `render(request, page, template, **values)` fills the layout: navigation, the admin's
-  rights (`may.server`, `may.recipients`, `may.admins`) so controls a role may not use are
+  rights (`may.server`, `may.recipients`, `may.admins`, `may.organization`) so controls a role may not use are
   shown read-only with the reason, the CSRF token and the one-shot notice.
 - `form_action(page, request)` checks the CSRF token of a submitted form (403 page if absent
   or wrong) and returns the form fields.
@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ...errors import Forbidden, NotFound, PostroomError, Unauthenticated, Unavailable, ValidationError
 from ...model import WebSession
 from ...service import Caller, Context
-from ...service.context import ADMINS, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
+from ...service.context import ADMINS, ORGANIZATION, READ, RECIPIENTS, ROLE_RIGHTS, SERVER_CONFIG
 from ..security import SESSION_COOKIE, admin_auth, refuse_cross_site, request_context, session_timeout
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates")
@@ -43,10 +43,11 @@ class Rights:
     server: bool
     recipients: bool
     admins: bool
+    organization: bool = False  # send connectors, DKIM keys (organization-management)
 
     @staticmethod
     def of(caller: Caller) -> "Rights":
-        return Rights(caller.may(SERVER_CONFIG), caller.may(RECIPIENTS), caller.may(ADMINS))
+        return Rights(caller.may(SERVER_CONFIG), caller.may(RECIPIENTS), caller.may(ADMINS), caller.may(ORGANIZATION))
 
     @staticmethod
     def reason(right: str) -> str:
@@ -90,7 +91,7 @@ def render(request: Request, page: ConsolePage | None, template: str, *, status:
         request=request, page=page, caller=page.caller if page else None, may=page.may if page else None,
         csrf_token=page.session.csrf_token if page else "", reason=Rights.reason, notice=notice,
         server=request.app.state.server, SERVER_CONFIG=SERVER_CONFIG, RECIPIENTS=RECIPIENTS, ADMINS=ADMINS,
-        READ=READ, **values)
+        ORGANIZATION=ORGANIZATION, READ=READ, **values)
     response = HTMLResponse(html, status_code=status)
     if notice:
         response.delete_cookie(NOTICE_COOKIE, path="/")

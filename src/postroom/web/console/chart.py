@@ -26,12 +26,19 @@ class Series:
     colour: str
     dash: str = ""  # stroke-dasharray; "" draws a solid line
     bars: bool = False
+    level: bool = False  # a level (a queue's length), not a count: the legend shows the latest value
 
 
 SERIES = (
     Series("pop3_logins_ok", "POP3 logins succeeded", "#1d7a35"),
     Series("pop3_logins_failed", "POP3 logins failed", "#c0261d", bars=True),
     Series("smtp_delivered", "SMTP deliveries", "#1f5fa8", "6 3"),
+)
+# The queue viewer's chart (Mail flow > Queues): the outgoing rate and the queue's length.
+OUTBOUND_SERIES = (
+    Series("outbound_sent", "Recipients sent", "#1d7a35"),
+    Series("outbound_failed", "Recipients failed", "#c0261d", bars=True),
+    Series("queue_length", "Queue length (messages)", "#1f5fa8", "6 3", level=True),
 )
 
 
@@ -64,15 +71,18 @@ def _n(value: float) -> str:
 
 
 def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity, last 24 hours",
-                 id_prefix: str = "activity", width: int = WIDTH, height: int = HEIGHT) -> str:
+                 id_prefix: str = "activity", width: int = WIDTH, height: int = HEIGHT,
+                 series: Sequence[Series] = SERIES,
+                 empty: str = "No POP3 logins or SMTP deliveries in this period") -> str:
     """The chart of `buckets` (oldest first; each {"bucket": ISO-8601 start, and a count per
     series key}) as an <svg> element, sized by its viewBox to fill its container."""
     count = len(buckets)
     plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     bottom = TOP + plot_h
     slot = plot_w / max(count, 1)
-    totals = {s.key: sum(int(b.get(s.key, 0)) for b in buckets) for s in SERIES}
-    top, step = nice_scale(max((int(b.get(s.key, 0)) for b in buckets for s in SERIES), default=0))
+    totals = {s.key: (int(buckets[-1].get(s.key, 0)) if buckets else 0) if s.level
+              else sum(int(b.get(s.key, 0)) for b in buckets) for s in series}
+    top, step = nice_scale(max((int(b.get(s.key, 0)) for b in buckets for s in series), default=0))
 
     def y(value: float) -> float:
         return bottom - value / top * plot_h
@@ -82,7 +92,7 @@ def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity
         f' width="{width}" role="img"'  # console.css shrinks it to its container (no style="": CSP)
         f' aria-labelledby="{id_prefix}-title {id_prefix}-desc" font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="{id_prefix}-title">{escape(title)}</title>',
-        f'<desc id="{id_prefix}-desc">{escape(_summary(buckets, totals))}</desc>',
+        f'<desc id="{id_prefix}-desc">{escape(_summary(buckets, totals, series))}</desc>',
     ]
     # y axis: grid lines and counts
     for value in range(0, top + 1, step):
@@ -100,13 +110,13 @@ def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity
     out.append(f'<text x="{LEFT + plot_w}" y="{height - 2}" text-anchor="end" fill="{MUTED}">UTC</text>')
     out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{bottom}" y2="{bottom}" stroke="{MUTED}"/>')
     # the series: columns first, lines over them
-    for series in sorted(SERIES, key=lambda s: not s.bars):
-        out.append(_series(series, buckets, slot, y, bottom))
-    if not any(totals.values()):
+    for one in sorted(series, key=lambda s: not s.bars):
+        out.append(_series(one, buckets, slot, y, bottom))
+    if not any(int(b.get(s.key, 0)) for b in buckets for s in series):
         out.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" fill="{MUTED}">'
-                   f'No POP3 logins or SMTP deliveries in this period</text>')
-    out.extend(_hover_targets(buckets, slot, plot_h))
-    out.extend(_legend(totals))
+                   f'{escape(empty)}</text>')
+    out.extend(_hover_targets(buckets, slot, plot_h, series))
+    out.extend(_legend(totals, series))
     out.append("</svg>")
     return "\n".join(out)
 
@@ -134,37 +144,41 @@ def _span(bucket: str) -> str:
     return f"{start:%H:%M}–{start + timedelta(minutes=BUCKET_MINUTES):%H:%M} UTC"
 
 
-def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, plot_h: float) -> list[str]:
+def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, plot_h: float,
+                   series: Sequence[Series] = SERIES) -> list[str]:
     """An invisible column per bucket with activity, whose <title> browsers show on hover."""
     targets = []
     for index, bucket in enumerate(buckets):
-        values = [int(bucket.get(s.key, 0)) for s in SERIES]
+        values = [int(bucket.get(s.key, 0)) for s in series]
         if any(values):
-            text = f"{_span(bucket['bucket'])}: " + ", ".join(f"{s.label} {v}" for s, v in zip(SERIES, values))
+            text = f"{_span(bucket['bucket'])}: " + ", ".join(f"{s.label} {v}" for s, v in zip(series, values))
             targets.append(f'<rect class="bucket" x="{_n(LEFT + index * slot)}" y="{TOP}" width="{_n(slot)}"'
                            f' height="{_n(plot_h)}" fill="#000" fill-opacity="0"><title>{escape(text)}</title></rect>')
     return targets
 
 
-def _legend(totals: Mapping[str, int]) -> list[str]:
+def _legend(totals: Mapping[str, int], all_series: Sequence[Series] = SERIES) -> list[str]:
     items, x = [], LEFT
-    for series in SERIES:
+    for series in all_series:
         if series.bars:
             swatch = f'<rect x="{x}" y="8" width="12" height="12" fill="{series.colour}"/>'
         else:
             dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
             swatch = f'<line x1="{x}" x2="{x + 18}" y1="14" y2="14" stroke="{series.colour}" stroke-width="2"{dash}/>'
-        text = f"{series.label} ({totals[series.key]})"
+        text = f"{series.label} ({'now ' if series.level else ''}{totals[series.key]})"
         items.append(f'<g class="legend" data-series="{series.key}">{swatch}'
                      f'<text x="{x + 24}" y="18" fill="#1b1f24">{escape(text)}</text></g>')
         x += 24 + len(text) * 7 + 24  # about 7 px per character at 12 px
     return items
 
 
-def _summary(buckets: Sequence[Mapping[str, Any]], totals: Mapping[str, int]) -> str:
+def _summary(buckets: Sequence[Mapping[str, Any]], totals: Mapping[str, int],
+             series: Sequence[Series] = SERIES) -> str:
     """The chart in words, for screen readers: totals and the worst bucket for failures."""
-    text = "Per 10 minutes. Totals: " + ", ".join(f"{s.label} {totals[s.key]}" for s in SERIES) + "."
-    if totals["pop3_logins_failed"]:
+    text = "Per 10 minutes. Totals: " + ", ".join(f"{s.label} {totals[s.key]}" for s in series if not s.level) + "."
+    for level in (s for s in series if s.level):
+        text += f" {level.label} in the last bucket: {totals[level.key]}."
+    if totals.get("pop3_logins_failed"):
         worst = max(buckets, key=lambda b: int(b.get("pop3_logins_failed", 0)))
         text += f" Most failed POP3 logins: {int(worst['pop3_logins_failed'])} at {_span(worst['bucket'])}."
     return text

@@ -18,7 +18,7 @@ from ..base import Page, page_router, render
 router = page_router()
 
 AUDIT_FILTERS = ("actor", "action", "target", "channel", "outcome", "since", "limit")
-TRACKING_FILTERS = ("sender", "recipient", "message_id", "since", "limit")
+TRACKING_FILTERS = ("sender", "recipient", "event_id", "queue_id", "message_id", "since", "limit")
 VALUE_CHARS = 80  # a changed value longer than this is cut in the table
 
 
@@ -72,10 +72,12 @@ async def audit(request: Request, page: Page) -> HTMLResponse:
 @router.get("/logs/tracking")
 async def tracking(request: Request, page: Page) -> HTMLResponse:
     given = _filters(request, TRACKING_FILTERS)
-    args = {name: given[name] or None for name in ("sender", "recipient", "message_id", "since")}
+    args = {name: given[name] or None for name in TRACKING_FILTERS if name != "limit"}
     try:
         limit = _limit(given["limit"], 200)
         events = await logs.list_tracking(page.ctx, limit=limit, **args)
     except ValidationError as error:
-        return render(request, page, "console/logs_tracking.html", status=400, filters=given, error=error, events=[])
-    return render(request, page, "console/logs_tracking.html", filters=given, error=None, events=events, limit=limit)
+        return render(request, page, "console/logs_tracking.html", status=400, filters=given, error=error, events=[],
+                      event_ids=logs.TRACKING_EVENT_IDS)
+    return render(request, page, "console/logs_tracking.html", filters=given, error=None, events=events, limit=limit,
+                  event_ids=logs.TRACKING_EVENT_IDS)

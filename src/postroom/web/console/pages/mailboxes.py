@@ -18,14 +18,15 @@ from ....errors import Conflict, NotFound, ValidationError
 from ....model import MailboxFeatures
 from ....service import mailboxes as mailbox_ops
 from ..base import Page, form_action, page_router, redirect, render
+from ..settings_form import form_changes, typed_values
 from .pop3 import describe_changes, form_errors, tab_of, values_of
 
 router = page_router()
 
 PAGE_SIZE = 50
-TABS = (("general", "General"), ("features", "Mailbox Features"))
+TABS = (("general", "General"), ("features", "Mailbox Features"), ("delegation", "Mailbox Delegation"))
 FEATURES = MailboxFeatures.table()
-TAB_FIELDS = FEATURES.tab_fields()  # general: display name, enabled; features: POP3
+TAB_FIELDS = FEATURES.tab_fields()  # general: display name, enabled; features: POP3; delegation: send as
 LABELS = FEATURES.labels()
 BULK_ACTIONS = {"pop-enable": True, "pop-disable": False}
 NEW_FIELDS = ("address", "display_name", "password", "pop_enabled")
@@ -164,6 +165,8 @@ async def mailbox_save(request: Request, page: Page, address: str) -> Response:
     tab = tab_of(str(fields.get("tab", "")), TABS)
     if tab == "general":  # the checkbox is on this tab: absent means unchecked
         changes: dict[str, Any] = {"display_name": str(fields.get("display_name", "")), "enabled": "enabled" in fields}
+    elif tab == "delegation":  # one address a line; an emptied box removes every grant
+        changes = form_changes(FEATURES, TAB_FIELDS[tab], fields)
     else:
         changes = {"pop_enabled": str(fields.get("pop_enabled", "")).lower() in ("true", "on", "enabled")}
     before = await mailbox_ops.show_mailbox(page.ctx, address)
@@ -171,7 +174,8 @@ async def mailbox_save(request: Request, page: Page, address: str) -> Response:
         after = await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes(changes))
     except ValidationError as error:
         errors, alert = form_errors(error, TAB_FIELDS[tab])
-        return await _render_properties(request, page, address, tab, values=changes, errors=errors, alert=alert,
+        shown = typed_values(FEATURES, changes) if tab == "delegation" else changes
+        return await _render_properties(request, page, address, tab, values=shown, errors=errors, alert=alert,
                                         status=400)
     changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
     if tab == "features" and changed:

@@ -3,7 +3,9 @@ ADDRESS`), then what the system knows about why an application cannot connect or
 service's and receive connector's live state and errors, failed POP3 logins in the last hour,
 and the symptom → cause → fix table of docs/operations.md.
 
-The doctor's form is a GET (address, client mode, port: a link an admin can share). The
+The doctor's form is a GET (address, client mode, port: a link an admin can share). So is the
+second doctor, for mail sent out (`postroom doctor send ADDRESS`: the `send_to` field), which
+connects to the next hop as delivery would (service/doctor.py says who may and where). The
 application's password, which adds the login to the probe, is only ever posted with the CSRF
 token, and never shown again; so is "Download support bundle", which answers the tar.gz. Any
 admin role may do all of it (service/doctor.py decides).
@@ -52,7 +54,14 @@ def page_name(path: str) -> str:
         return "POP3 properties"
     if path.startswith("/console/mailboxes/"):
         return "Mailbox properties"
-    names = {"/console/services": "Services", "/console/mailboxes": "Mailboxes", "/console/domains": "Accepted domains"}
+    if path.startswith("/console/send-connectors/"):
+        return "Send connector properties"
+    if path.endswith("/transport"):
+        return "Transport settings"
+    if path.startswith("/console/logs/tracking"):
+        return "Message tracking"
+    names = {"/console/services": "Services", "/console/mailboxes": "Mailboxes", "/console/domains": "Accepted domains",
+             "/console/send-connectors": "Send connectors"}
     return names.get(path, path)
 
 
@@ -81,6 +90,18 @@ async def _doctor(page: ConsolePage, form: dict[str, str], password: str | None 
     return {"checks": linked, "summary": summary(checks), "error": None}
 
 
+async def _doctor_send(page: ConsolePage, to: str) -> dict[str, Any]:
+    """The template's values for the send doctor: its checks and summary, or the error."""
+    if not to:
+        return {"send_checks": None, "send_error": None}
+    try:
+        checks = await doctor_ops.doctor_send(page.ctx, to)
+    except ValidationError as error:
+        return {"send_checks": None, "send_error": error}
+    linked = [{**c, "page_name": page_name(c["page"] or "")} for c in checks]
+    return {"send_checks": linked, "send_summary": summary(checks), "send_error": None}
+
+
 async def _overview(page: ConsolePage) -> dict[str, Any]:
     servers = by_server(await services.list_services(page.ctx, "all"))
     receive = await connectors.list_connectors(page.ctx, "all")
@@ -92,16 +113,20 @@ async def _overview(page: ConsolePage) -> dict[str, Any]:
             "succeeded": sum(b["pop3_logins_ok"] for b in last_hour)}
 
 
-async def _page(request: Request, page: ConsolePage, form: dict[str, str], password: str | None) -> HTMLResponse:
+async def _page(request: Request, page: ConsolePage, form: dict[str, str], password: str | None,
+                send_to: str = "") -> HTMLResponse:
     doctor = await _doctor(page, form, password)
-    return render(request, page, "console/troubleshooting.html", status=400 if doctor["error"] else 200,
+    send = await _doctor_send(page, send_to)
+    return render(request, page, "console/troubleshooting.html",
+                  status=400 if doctor["error"] or send["send_error"] else 200,
                   form=form, login_tried=password is not None and doctor["checks"] is not None, here=HERE,
-                  **doctor, **await _overview(page))
+                  send_to=send_to, **doctor, **send, **await _overview(page))
 
 
 @router.get("/troubleshooting")
 async def troubleshooting(request: Request, page: Page) -> HTMLResponse:
-    return await _page(request, page, _form(request.query_params), None)
+    return await _page(request, page, _form(request.query_params), None,
+                       str(request.query_params.get("send_to", "")).strip())
 
 
 @router.post("/troubleshooting")
