@@ -103,6 +103,7 @@ class Postroom:
         self.submission_port = free_port()  # connector "Client EX01"
         self.http_port = free_port()  # admin service, plain HTTP on loopback
         self.https_port = free_port()  # admin service, HTTPS
+        self.relay_port: int | None = None  # a relay connector a test adds: start() waits for it too
         self.admin_password = ""
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = root / "serve.log"
@@ -195,8 +196,9 @@ class Postroom:
         preexec = None if limit is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
         self.process = subprocess.Popen([*POSTROOM, "serve", "--data", str(self.data)],
                                         stdout=self.log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec)
-        wait_until(lambda: (port_open(self.pop_port) and port_open(self.smtp_port)) or self.process.poll() is not None,
-                   10, "postroom to listen")
+        ports = [self.pop_port, self.smtp_port] + ([self.relay_port] if self.relay_port else [])
+        wait_until(lambda: all(port_open(p) for p in ports) or self.process.poll() is not None, 10,
+                   "postroom to listen")
         if self.process.poll() is not None:
             raise AssertionError(f"postroom serve exited: {self.log_path.read_text()}")
 

@@ -56,8 +56,8 @@ def lab(tmp_path_factory):
             ("connector", "new", "Relay EX01", "--bindings", f"127.0.0.1:{relay_port}", "--remote-ip-ranges",
              "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
         )
+        node.relay_port = relay_port  # start() waits for it
         node.start()
-        node.relay_port = relay_port
         node.dns = dns
         node.sink_port = port
         try:

@@ -63,8 +63,8 @@ def lab(tmp_path_factory):
         )
         node.new_mailbox(SENDER, PASSWORD)
         node.new_mailbox(LOCAL, LOCAL_PASSWORD)
+        node.relay_port = relay_port  # start() waits for it
         node.start()
-        node.relay_port = relay_port
         try:
             yield node, dump
         finally:

@@ -82,6 +82,7 @@ def test_messages_that_trickle_in_share_one_connection_until_it_idles_out(tmp_pa
         ("connector", "new", "Relay EX01", "--bindings", f"127.0.0.1:{relay_port}", "--remote-ip-ranges",
          "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
     )
+    node.relay_port = relay_port  # start() waits for it
     node.start()
 
     def submit(number: int) -> None:

@@ -84,8 +84,8 @@ def lab(tmp_path_factory):
         )
         node.new_mailbox(SENDER, PASSWORD)
         node.cli("domain", "dkim", "new", "example.com", "--algorithm", "ed25519", "--selector", "lab")
+        node.relay_port = relay_port  # start() waits for it
         node.start()
-        node.relay_port = relay_port
         try:
             yield node, dump
         finally:
