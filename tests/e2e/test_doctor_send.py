@@ -10,18 +10,14 @@ partner.example has no connector. Retry timers are long, so a deferred message s
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import smtplib
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from dns_support import running_fake_dns
-
-from .harness import Postroom, free_port, require_tool, wait_until
-from .test_outbound_delivery import _dumped, _sink
+from .harness import Postroom, wait_until
+from .relay_lab import relay_lab
+from .test_outbound_delivery import _dumped
 
 pytestmark = pytest.mark.e2e
 
@@ -39,34 +35,11 @@ ZONE = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    binary = require_tool("smtp-sink")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="doctor-sink-") as name, running_fake_dns(ZONE) as dns:
-        dump = Path(name)  # not under pytest's 0700 tree: the sink writes as nobody
-        os.chmod(dump, 0o777)
-        sinks = [_sink(binary, "127.0.0.21", port, "-d", f"{dump}/%M."),
-                 _sink(binary, "127.0.0.22", port, "-r", "rcpt")]
-        node = Postroom(tmp_path_factory.mktemp("doctor-send"))
-        node.init()
-        relay_port = free_port()
-        node.cli_batch(
-            ("send-connector", "new", "Internet", "--address-spaces", "*.test", "--port", str(port)),
-            ("transport", "set", "--dns-servers", dns.address, "--transient-failure-retry-interval", "10m",
-             "--message-retry-interval", "10m", "--outbound-connection-failure-retry-interval", "10m"),
-            ("connector", "new", "Relay EX01", "--bindings", f"127.0.0.1:{relay_port}", "--remote-ip-ranges",
-             "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
-        )
-        node.relay_port = relay_port  # start() waits for it
-        node.start()
-        node.dns = dns
-        node.sink_port = port
-        try:
-            yield node, dump
-        finally:
-            node.stop()
-            for sink in sinks:
-                sink.kill()
-                sink.wait()
+    sinks = [("127.0.0.21", ("-d", "{dump}/%M.")), ("127.0.0.22", ("-r", "rcpt"))]
+    with relay_lab(tmp_path_factory.mktemp("doctor-send"), ZONE, sinks, address_spaces="*.test",
+                   transport=("--transient-failure-retry-interval", "10m", "--message-retry-interval", "10m",
+                              "--outbound-connection-failure-retry-interval", "10m")) as found:
+        yield found
 
 
 def doctor(node: Postroom, address: str, *options: str) -> tuple[int, dict[str, dict]]:

@@ -11,21 +11,17 @@ back over POP3.
 """
 from __future__ import annotations
 
-import os
 import poplib
 import smtplib
 import ssl
-import tempfile
 import time
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 
-from dns_support import running_fake_dns
-
-from .harness import Postroom, free_port, require_tool, wait_until
-from .test_outbound_delivery import _sink
+from .harness import Postroom, wait_until
+from .relay_lab import relay_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -43,35 +39,17 @@ ZONE = {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    binary = require_tool("smtp-sink")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="dsn-sink-") as name, running_fake_dns(ZONE) as dns:
-        dump = Path(name)
-        os.chmod(dump, 0o777)
-        sinks = [_sink(binary, "127.0.0.25", port, "-d", f"{dump}/%M."),
-                 _sink(binary, "127.0.0.26", port, "-N", "-d", f"{dump}/%M."),
-                 _sink(binary, "127.0.0.27", port, "-f", ".")]
-        node = Postroom(tmp_path_factory.mktemp("dsn"))
-        node.init()
-        relay_port = free_port()
-        node.cli_batch(
-            ("send-connector", "new", "Internet", "--address-spaces", "*", "--port", str(port)),
-            ("transport", "set", "--dns-servers", dns.address, "--transient-failure-retry-interval", "1s",
-             "--outbound-connection-failure-retry-interval", "1s", "--message-retry-interval", "1s"),
-            ("connector", "new", "Relay EX01", "--bindings", f"127.0.0.1:{relay_port}", "--remote-ip-ranges",
-             "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
-        )
+    def prepare(node: Postroom) -> None:
         node.new_mailbox(SENDER, PASSWORD)
         node.new_mailbox(LOCAL, LOCAL_PASSWORD)
-        node.relay_port = relay_port  # start() waits for it
-        node.start()
-        try:
-            yield node, dump
-        finally:
-            node.stop()
-            for sink in sinks:
-                sink.kill()
-                sink.wait()
+
+    sinks = [("127.0.0.25", ("-d", "{dump}/%M.")), ("127.0.0.26", ("-N", "-d", "{dump}/%M.")),
+             ("127.0.0.27", ("-f", "."))]
+    with relay_lab(tmp_path_factory.mktemp("dsn"), ZONE, sinks, prepare=prepare,
+                   transport=("--transient-failure-retry-interval", "1s",
+                              "--outbound-connection-failure-retry-interval", "1s", "--message-retry-interval", "1s"),
+                   ) as found:
+        yield found
 
 
 def _message(subject: str, rcpts: list[str]) -> str:

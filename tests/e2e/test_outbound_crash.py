@@ -26,7 +26,7 @@ import pytest
 from pg_support import fresh_store_url
 
 from .harness import Postroom, free_port, require_tool, wait_until
-from .test_outbound_delivery import _sink
+from .relay_lab import start_sink as _sink
 
 pytestmark = pytest.mark.e2e
 

@@ -9,20 +9,15 @@ mailbox, so its non-delivery reports land in its mailbox, read back over POP3.
 """
 from __future__ import annotations
 
-import os
 import poplib
 import smtplib
-import subprocess
-import tempfile
-import time
 from email import message_from_bytes
 from pathlib import Path
 
 import pytest
 
-from dns_support import running_fake_dns
-
-from .harness import Postroom, free_port, require_tool, wait_until
+from .harness import Postroom, wait_until
+from .relay_lab import relay_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -42,57 +37,19 @@ ZONE = {
 }
 
 
-def _sink(binary: str, address: str, port: int, *flags: str) -> subprocess.Popen[bytes]:
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen([binary, *user, *flags, f"{address}:{port}", "32"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import socket
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            socket.create_connection((address, port), timeout=1).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"smtp-sink on {address}:{port} did not start")
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    binary = require_tool("smtp-sink")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="outbound-sink-") as name, running_fake_dns(ZONE) as dns:
-        dump = Path(name)
-        os.chmod(dump, 0o777)
-        sinks = [_sink(binary, "127.0.0.21", port, "-d", f"{dump}/%M."),
-                 _sink(binary, "127.0.0.22", port, "-r", "rcpt"),
-                 _sink(binary, "127.0.0.24", port, "-f", "rcpt")]
-        node = Postroom(tmp_path_factory.mktemp("outbound"))
-        node.init()
-        relay_port = free_port()
-        node.cli_batch(
-            ("send-connector", "new", "Internet", "--address-spaces", "*", "--port", str(port),
-             "--protocol-log", "enabled"),
-            ("transport", "set", "--dns-servers", dns.address, "--transient-failure-retry-interval", "1s",
-             "--transient-failure-retry-attempts", "1", "--outbound-connection-failure-retry-interval", "1s",
-             "--message-retry-interval", "1s", "--message-expiration-timeout", "6s",
-             "--delay-notification-timeout", "3s"),
-            ("connector", "new", "Relay EX01", "--bindings", f"127.0.0.1:{relay_port}", "--remote-ip-ranges",
-             "127.0.0.1", "--permission-groups", "anonymous-relay", "--auth", "none"),
-        )
+    def prepare(node: Postroom) -> None:
         node.new_mailbox(SENDER, PASSWORD)
         node.cli("domain", "dkim", "new", "example.com", "--algorithm", "ed25519", "--selector", "lab")
-        node.relay_port = relay_port  # start() waits for it
-        node.start()
-        try:
-            yield node, dump
-        finally:
-            node.stop()
-            for sink in sinks:
-                sink.kill()
-                sink.wait()
+
+    sinks = [("127.0.0.21", ("-d", "{dump}/%M.")), ("127.0.0.22", ("-r", "rcpt")), ("127.0.0.24", ("-f", "rcpt"))]
+    with relay_lab(tmp_path_factory.mktemp("outbound"), ZONE, sinks, connector_options=("--protocol-log", "enabled"),
+                   transport=("--transient-failure-retry-interval", "1s", "--transient-failure-retry-attempts", "1",
+                              "--outbound-connection-failure-retry-interval", "1s", "--message-retry-interval", "1s",
+                              "--message-expiration-timeout", "6s", "--delay-notification-timeout", "3s"),
+                   prepare=prepare) as found:
+        yield found
 
 
 def _submit(node: Postroom, rcpt: str, subject: str, sender: str = SENDER) -> str:
