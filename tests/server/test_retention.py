@@ -50,6 +50,9 @@ class Counting:
         self.batches.append(removed)
         return removed
 
+    async def remove_idle_queues(self, limit: int = 1000) -> int:
+        return await self.store.remove_idle_queues(limit)
+
 
 def test_rows_older_than_thirty_days_go_a_batch_at_a_time(tmp_path):
     async def main():

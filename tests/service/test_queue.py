@@ -102,3 +102,18 @@ def test_remove_with_ndr_for_a_remote_sender_queues_the_report_from_the_null_sen
     rows = run(queued.list_tracking(queue_id="0A00000000AA", event_id="DSN"))
     assert [(r.recipient, r.server, r.status) for r in rows] == [
         ("bob@partner.example", "EX01", "failed 5.3.0 removed by organization-management")]
+
+
+def test_retry_and_resume_leave_resubmit_rows_for_the_recipients_waiting(context, queued, run):
+    ctx = context("server-management")
+    run(queue_ops.retry_queue(ctx, PARTNER.name))
+    rows = run(queued.list_tracking(event_id="RESUBMIT"))
+    # the active message's recipient; the suspended one is not retried by its queue
+    assert [(r.queue_id, r.recipient, r.source) for r in rows] == [(ACTIVE_ID, "bob@partner.example", "ADMIN")]
+    assert rows[0].status == f"queue retried by {ctx.caller.name}"
+    run(queue_ops.resume_message(ctx, SUSPENDED_ID))
+    rows = run(queued.list_tracking(event_id="RESUBMIT", queue_id=SUSPENDED_ID))
+    assert sorted(r.recipient for r in rows) == ["carol@partner.example", "dan@other.example"]
+    assert {r.status for r in rows} == {f"resumed from suspended by {ctx.caller.name}"}
+    run(queue_ops.suspend_message(ctx, SUSPENDED_ID))  # suspending resubmits nothing
+    assert len(run(queued.list_tracking(event_id="RESUBMIT"))) == 3

@@ -554,6 +554,53 @@ def test_suspend_resume_and_retry_a_queue(store, run):
     run(body())
 
 
+def test_idle_queue_rows_go_and_come_back_with_the_next_message(store, run):
+    async def body():
+        first = await queue_one(store, ("bob@partner.example", PARTNER), ("carol@other.example", OTHER))
+        third = await queue_one(store, ("erin@relay.example", RELAY))
+        await store.suspend_queue(RELAY.name)
+        assert await store.remove_idle_queues() == 0  # each has a recipient
+        await store.claim_due("EX01/1", at(1), 60, 10)
+        await store.finish_attempt(first.queue_id, "EX01/1", [result("bob@partner.example", RecipientStatus.SENT),
+                                                              result("carol@other.example", RecipientStatus.SENT)])
+        await store.remove_message(third.queue_id)
+        # partner and other are idle; the suspended relay queue stays (an admin's choice)
+        assert await store.remove_idle_queues(limit=1) == 1
+        assert await store.remove_idle_queues() == 1
+        assert await store.remove_idle_queues() == 0
+        with pytest.raises(NotFound):
+            await store.suspend_queue(PARTNER.name)
+        assert [q.name for q in await store.list_queues(now=at(2))] == [RELAY.name]
+        again = await queue_one(store, ("dan@partner.example", PARTNER))
+        assert {q.name: q.message_count for q in await store.list_queues(now=at(2))} == {PARTNER.name: 1, RELAY.name: 0}
+        assert [c.message.id for c in await store.claim_due("EX01/1", at(3), 60, 10)] == [again.queue_id]
+    run(body())
+
+
+def test_pruning_idle_queues_never_breaks_a_delivery_queuing_for_them(make_store, run):
+    async def body():
+        store, pruner = make_store(), make_store()  # on PostgreSQL: two nodes with their own pools
+        await store.open()
+        await pruner.open()
+        await store.migrate()
+        try:
+            for round_ in range(20):
+                outbound = [submission(("bob@partner.example", PARTNER)) for _ in range(5)]
+                results = await asyncio.gather(
+                    *(store.deliver_message([], MESSAGE, head=HEAD, outbound=o) for o in outbound),
+                    *(pruner.remove_idle_queues() for _ in range(3)))
+                assert results[:5] == [[]] * 5
+                claims = await store.claim_due(f"EX01/{round_}", at(1), 60, 100)
+                assert len(claims) == 5
+                for claim in claims:
+                    await store.finish_attempt(claim.message.id, f"EX01/{round_}",
+                                               [result("bob@partner.example", RecipientStatus.SENT)])
+        finally:
+            await pruner.close()
+            await store.close()
+    run(body())
+
+
 def test_suspend_resume_and_remove_a_message(store, run):
     async def body():
         alice = await mailbox(store)

@@ -1,4 +1,5 @@
-"""How long a node keeps message tracking: 30 days, Exchange's MessageTrackingLogMaxAge default.
+"""How long a node keeps message tracking: 30 days, Exchange's MessageTrackingLogMaxAge default;
+and the outbound queue's rows of next hops no mail waits for, removed at the same rhythm.
 
 Every node prunes once an hour (and once soon after it starts), oldest rows first, in bounded
 batches (`Store.remove_tracking`), in a task of its own: a first pruning of a long history
@@ -11,7 +12,7 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from ..errors import PostroomError
 from ..storage import EvidenceStore
@@ -20,6 +21,10 @@ from .evidence import PRUNE_INTERVAL  # one pruning rhythm for the node's logs
 log = logging.getLogger("postroom.node")
 TRACKING_MAX_AGE = timedelta(days=30)
 BATCH = 5000  # rows per statement
+
+
+class RetainedStore(EvidenceStore, Protocol):
+    async def remove_idle_queues(self, limit: int = 1000) -> int: ...
 
 
 async def prune_tracking(store: EvidenceStore, now: datetime, max_age: timedelta = TRACKING_MAX_AGE,
@@ -37,7 +42,7 @@ async def prune_tracking(store: EvidenceStore, now: datetime, max_age: timedelta
 class TrackingRetention:
     """Starts a pruning when one is due and none is running (`tick`, from the node's loop)."""
 
-    def __init__(self, store: EvidenceStore, server: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: RetainedStore, server: str, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.server = server
         self.clock = clock
@@ -57,12 +62,15 @@ class TrackingRetention:
     async def _prune(self, now: float) -> None:
         try:
             removed = await prune_tracking(self.store, datetime.fromtimestamp(now, timezone.utc), self.max_age)
+            idle = await self.store.remove_idle_queues(BATCH)
         except PostroomError as exc:  # the store is away: the next pruning catches up
             log.warning("node %s cannot remove old message-tracking rows: %s", self.server, exc.message)
             return
         if removed:
             log.info("node %s removed %d message-tracking row(s) older than %d days", self.server, removed,
                      self.max_age.days)
+        if idle:
+            log.info("node %s removed %d empty outbound queue(s)", self.server, idle)
 
     async def stop(self) -> None:
         """Cancel a pruning in progress (a batch already sent completes in the store)."""

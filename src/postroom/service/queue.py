@@ -84,8 +84,12 @@ async def retry_queue(ctx: Context, name: str) -> dict[str, Any]:
     name = _queue_name(name)
     if name == POISON_QUEUE:
         raise ValidationError("queue", "the poison queue is never retried: resume or remove its messages one by one")
+    waiting = [await ctx.store.get_queued_message(m.id)
+               for m in await ctx.store.list_queued_messages(name, MessageStatus.ACTIVE.value, MAX_MESSAGES)]
     count = await ctx.store.retry_queue(name, audit=ctx.change("queue.retry", f"queue/{name}", None,
                                                                lambda n: {"recipients_due_now": n}))
+    await _resubmitted(ctx, [(message, [r for r in recipients if r.queue == name])
+                             for message, recipients in waiting], "queue retried")
     return {**await _queue_after(ctx, name), "recipients_due_now": count}
 
 
@@ -141,7 +145,19 @@ async def _set_message(ctx: Context, message_id: str, wanted: MessageStatus) -> 
     else:
         await ctx.store.resume_message(message.id, audit=audit)
     after, recipients = await ctx.store.get_queued_message(message.id)
+    if wanted == MessageStatus.ACTIVE:
+        await _resubmitted(ctx, [(after, recipients)], f"resumed from {message.status.value}")
     return message_detail(after, recipients)
+
+
+async def _resubmitted(ctx: Context, messages: list[tuple[QueuedMessage, list[QueuedRecipient]]], why: str) -> None:
+    """RESUBMIT tracking rows (Exchange's event for a message an admin sent on its way again):
+    one per recipient still waiting, so `log tracking` shows the admin's hand between two
+    DEFERs."""
+    await ctx.store.append_tracking([
+        TrackingEvent(TrackingEventId.RESUBMIT, ctx.local_server, "ADMIN", message.id, message.message_id_header,
+                      message.sender, r.address, f"{why} by {ctx.caller.name}", message.size, "", "")
+        for message, recipients in messages for r in recipients if r.status.pending])
 
 
 async def remove_message(ctx: Context, message_id: str, *, with_ndr: bool = False) -> dict[str, Any]:

@@ -402,6 +402,10 @@ class QueueStore(QueueReader, Protocol):
     async def resume_queue(self, name: str, *, audit: AuditNote | None = None) -> None: ...
     async def retry_queue(self, name: str, *, now: str | None = None, audit: AuditNote | None = None) -> int:
         """Make the queue's pending recipients due at `now` (None: the store's clock); how many."""
+    async def remove_idle_queues(self, limit: int = 1000) -> int:
+        """Remove at most `limit` next-hop rows that no queued recipient refers to and no admin
+        suspended (the next message for one makes it again); how many. Safe beside deliveries
+        queuing mail for the same next hop."""
     async def suspend_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:
         """Conflict for a poison message (resume or remove it)."""
     async def resume_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:

@@ -32,6 +32,7 @@ CONNECT_TIMEOUT = 10.0  # seconds: an unreachable server is an error, not a hang
 MIGRATION_LOCK = (0x706D6967, 1)
 MAILBOX_LOCK = 0x706F7033
 SERVER_LOCK = 0x73727672  # "srvr": one node per server name
+QUEUE_ROWS_LOCK = (0x71756575, 1)  # "queu": deliveries hold it shared; pruning idle queue rows, alone
 AUDIT_NOTE_INSERT = f"INSERT INTO audit ({AUDIT_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 

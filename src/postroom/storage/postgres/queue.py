@@ -19,7 +19,7 @@ from ..base import AuditNote
 from ..sql import mail as mail_sql
 from ..sql import queue as q
 from ..sql.values import count_argument
-from .base import dollar, rowcount
+from .base import QUEUE_ROWS_LOCK, dollar, rowcount
 from .records import PostgresRecords, insert_tracking
 
 
@@ -27,6 +27,7 @@ async def insert_submission(conn: asyncpg.Connection, submission: q.Submission, 
                             at: str) -> None:
     """The queued message and its recipients (in the delivery's transaction), pointing at `body_id`."""
     at = submission.at or at
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1, $2)", *QUEUE_ROWS_LOCK)  # see remove_idle_queues
     await conn.executemany(dollar(q.INSERT_QUEUE), submission.queue_rows())
     try:
         await conn.execute(dollar(q.INSERT_MESSAGE), *submission.message_row(body_id, size, at))
@@ -181,6 +182,14 @@ class PostgresQueue(PostgresRecords):
                 raise q.queue_missing(name)
             return rowcount(await conn.execute(dollar(q.RETRY_QUEUE), at, name, at))
         return await self._transaction(write, audit)
+
+    async def remove_idle_queues(self, limit: int = 1000) -> int:
+        async def write(conn: asyncpg.Connection) -> int:
+            # exclusive against every delivery queuing mail now (each holds the lock shared):
+            # a queue row such a delivery found is not removed under its recipients
+            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *QUEUE_ROWS_LOCK)
+            return rowcount(await conn.execute(dollar(q.REMOVE_IDLE_QUEUES), count_argument(limit, "limit")))
+        return await self._transaction(write)
 
     async def suspend_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:
         check_queue_id(message_id)

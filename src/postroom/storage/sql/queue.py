@@ -394,6 +394,10 @@ def queue_missing(name: str) -> NotFound:
 
 
 SET_QUEUE_SUSPENDED = "UPDATE queues SET suspended = ? WHERE name = ?"
+# A next hop's row goes once no recipient refers to it and no admin suspended it: a queue is
+# made again by the next message for it (Exchange drops empty queues too).
+REMOVE_IDLE_QUEUES = ("DELETE FROM queues WHERE name IN (SELECT q.name FROM queues q WHERE NOT q.suspended"
+                      " AND NOT EXISTS (SELECT 1 FROM queue_recipients r WHERE r.queue = q.name) LIMIT ?)")
 RETRY_QUEUE = (f"UPDATE queue_recipients SET next_attempt_at = ? WHERE queue = ? AND status IN {_PENDING_SQL}"
                " AND next_attempt_at > ?")
 SET_MESSAGE_STATUS = "UPDATE queue_messages SET status = ? WHERE id = ?"

@@ -175,6 +175,10 @@ class SqliteQueue(SqliteRecords):
             return conn.execute(q.RETRY_QUEUE, (at, name, at)).rowcount
         return int(await self._write(write, audit))
 
+    async def remove_idle_queues(self, limit: int = 1000) -> int:
+        count = count_argument(limit, "limit")
+        return int(await self._write(lambda conn: conn.execute(q.REMOVE_IDLE_QUEUES, (count,)).rowcount))
+
     async def suspend_message(self, message_id: str, *, audit: AuditNote | None = None) -> None:
         check_queue_id(message_id)
 
