@@ -803,6 +803,9 @@ def main() -> int:
 def run_relay(a) -> int:
     """The relay point (bench/relay.py): its raw lines in bench/results/relay.jsonl, its section
     of docs/performance.md replaced, the table printed."""
+    if not a.no_doc and not os.path.exists(a.doc):  # found out only after the whole run, otherwise
+        sys.exit(f"{a.doc} does not exist: the relay point replaces its section of an existing document "
+                 "(copy docs/performance.md there, or pass --no-doc)")
     ports = [int(x) for x in a.relay_ports.split(",")]
     n_small, n_large = (int(x) for x in a.relay_n.split(","))
     raw_path = os.path.join(RESULTS, "relay.jsonl")
