@@ -298,8 +298,9 @@ class ClientConnection:
             if not isinstance(event, _Sentinel):
                 return event
             try:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), self.timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.timeout):  # not wait_for: no task made per read
+                    data = await self.reader.read(READ_SIZE)
+            except TimeoutError:
                 self.core.abort(f"no reply from {self.target.host} within {self.timeout:.0f}s")
                 continue
             except (OSError, ConnectionError):
