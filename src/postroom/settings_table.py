@@ -7,8 +7,10 @@ and the API document), the Exchange parameter it mirrors, and its console tab, l
 label and hint. From that table:
   - the model validates (`ValidatedSettings.with_changes`) and renders (`to_dict`),
   - the service takes a typed `Changes` object (only the table's names, nothing else),
-  - the CLI builds its options (cli/setting_options.py), the REST API its request and response models
-    (web/settings_models.py), the console its form fields, notices and display forms.
+  - the CLI builds its options, each value named (`value_name`), and shows values as `set` takes
+    them back (`text`) (cli/setting_options.py, cli/output.py),
+  - the REST API its request and response models (web/settings_models.py), the console its form
+    fields, notices and display forms.
 This module imports nothing but the error set, so model, service and every front end can use it.
 """
 from __future__ import annotations
