@@ -7,8 +7,10 @@ and the API document), the Exchange parameter it mirrors, and its console tab, l
 label and hint. From that table:
   - the model validates (`ValidatedSettings.with_changes`) and renders (`to_dict`),
   - the service takes a typed `Changes` object (only the table's names, nothing else),
-  - the CLI builds its options (cli/setting_options.py), the REST API its request and response models
-    (web/settings_models.py), the console its form fields, notices and display forms.
+  - the CLI builds its options, each value named (`value_name`), and shows values as `set` takes
+    them back (`text`) (cli/setting_options.py, cli/output.py),
+  - the REST API its request and response models (web/settings_models.py), the console its form
+    fields, notices and display forms.
 This module imports nothing but the error set, so model, service and every front end can use it.
 """
 from __future__ import annotations
@@ -36,11 +38,18 @@ def size_text(octets: int) -> str:
 
 
 def age_text(seconds: int) -> str:
-    """30d rather than 2592000 (0: keep)."""
+    """30d rather than 2592000, 90s rather than 90 (0: keep)."""
     for unit, factor in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % factor == 0:
             return f"{seconds // factor}{unit}"
-    return str(seconds)
+    return f"{seconds}s" if seconds else "0"
+
+
+def _bare_type(annotation: Any) -> Any:
+    """`int` for `int`, `str` for `str | None`, `tuple` for `tuple[str, ...]`."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    return typing.get_origin(annotation) or annotation
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,9 @@ class Setting:
     label: str | None = None  # the console's name for it in notices ("maximum command size")
     form_label: str | None = None  # the console form's label, when the form is generated from the table
     hint: str = ""  # the console form's hint below the field
-    unit: str = ""  # seconds, octets, ... (documentation; the value is stored in this unit)
+    unit: str = ""  # seconds, octets, ...: the value is stored in it (the CLI shows seconds as 30m: `text`)
     display: Callable[[Any], str] | None = None  # the display form the console shows (size_text)
+    metavar: str = ""  # what the CLI option's value is (IP:PORT,...), when `value_name` would not say it
     cli_type: type = str  # the CLI option's type (the parser still has the last word)
     cli_flag: str = ""  # a boolean's on/off flags ("--enabled/--disabled"), instead of --name VALUE
     # the CLI's name for it when not the field's (--pop for pop_enabled): the option is --cli_name
@@ -83,8 +93,41 @@ class Setting:
         """The form input's inputmode: numeric for a plain count (not for sizes or durations)."""
         return "numeric" if self.widget == "number" else ""
 
+    @property
+    def value_name(self) -> str:
+        """What the CLI option's value is, in its help (`--authenticated-timeout DURATION`): the
+        declared metavar, else from the type and unit (enabled|disabled, the enum's values, SIZE...)."""
+        kind = _bare_type(self.type)
+        if self.metavar:
+            return self.metavar
+        if kind is bool:
+            return "enabled|disabled"
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            return "|".join(member.value for member in kind)
+        if self.unit == "seconds":
+            return "DURATION"
+        if self.unit == "octets" and self.display:
+            return "SIZE"
+        return {int: "N", tuple: "LIST"}.get(kind, "TEXT")
+
+    def text(self, value: Any) -> str:
+        """`value` (as `render` gives it) in the form `set` takes back, for the CLI's show: the
+        display form (250MB, 30d), a duration for seconds (30m, not 1800), enabled/disabled for
+        on/off, a comma-separated list, '' for none. --json and the API keep the raw value."""
+        if value is None:
+            return ""
+        if self.display:
+            return self.display(value)
+        if isinstance(value, bool):
+            return "enabled" if value else "disabled"
+        if self.unit == "seconds":
+            return age_text(value)
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(self.render(item)) for item in value)
+        return str(self.render(value))
+
     def render(self, value: Any) -> Any:
-        """The JSON value (`to_dict`, the CLI's show, the API's answer): enums by value, tuples as lists."""
+        """The JSON value (`to_dict`, --json, the API's answer): enums by value, tuples as lists."""
         if isinstance(value, Enum):
             return value.value
         if isinstance(value, tuple):
@@ -154,6 +197,10 @@ class SettingsTable:
     def display(self, view: Mapping[str, Any]) -> dict[str, str]:
         """The values of `view` that have a display form (sizes, ages), as the admin would type them."""
         return {s.name: s.display(view[s.name]) for s in self.settings if s.display and s.name in view}
+
+    def texts(self, view: Mapping[str, Any]) -> dict[str, str]:
+        """Every setting of `view` as `set` takes it back (`Setting.text`): what the CLI shows."""
+        return {s.name: s.text(view[s.name]) for s in self.settings if s.name in view}
 
     def changes(self, values: Mapping[str, Any] | None = None, /, **more: Any) -> "Changes":
         return Changes(self, {**(values or {}), **more})

@@ -30,11 +30,12 @@ def int_in_range(field_name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(field_name: str, value: Any, low: int, high: int) -> int:
-    """Seconds from `90`, `90s`, `30m`, `1h` or Exchange's `00:30:00`; checked against a range."""
+    """Seconds from `90`, `90s`, `30m`, `1h`, `7d` or Exchange's `00:30:00`; checked against a range.
+    (Days too, because `show` prints a week as 7d: the form `set` must take back.)"""
     if isinstance(value, int):
         seconds = value
     else:
@@ -51,7 +52,7 @@ def parse_duration(field_name: str, value: Any, low: int, high: int) -> int:
                 seconds = int(text)
         except ValueError:
             raise ValidationError(
-                field_name, f"{value!r} is not a duration (use seconds, 30s, 5m, 1h or hh:mm:ss)"
+                field_name, f"{value!r} is not a duration (use seconds, 30s, 5m, 1h, 1d or hh:mm:ss)"
             ) from None
     if not low <= seconds <= high:
         raise ValidationError(field_name, f"{seconds}s is out of range (allowed: {low}s..{high}s)")

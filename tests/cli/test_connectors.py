@@ -244,7 +244,7 @@ BAD_VALUES: list[tuple[list[str], str, list[str]]] = [
     (["--max-recipients-per-message", "512001"], "max-recipients-per-message", ["1..512000"]),
     (["--max-inbound-connections", "none"], "max-inbound-connections", ["1..2147483647"]),
     (["--max-inbound-connections-per-source", "10001"], "max-inbound-connections-per-source", ["1..10000"]),
-    (["--connection-timeout", "2d"], "connection-timeout", ["hh:mm:ss"]),
+    (["--connection-timeout", "2 days"], "connection-timeout", ["hh:mm:ss"]),
     (["--connection-timeout", "86401"], "connection-timeout", ["1s..86400s"]),
     (["--connection-timeout", "5m"], "connection-inactivity-timeout", ["shorter than connection_timeout"]),
     (["--connection-inactivity-timeout", "10m"], "connection-inactivity-timeout", ["shorter"]),

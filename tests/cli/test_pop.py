@@ -128,7 +128,7 @@ BAD_VALUES: list[tuple[list[str], str, list[str]]] = [
     (["--authenticated-timeout", "soon"], "authenticated-timeout", ["30s", "5m", "1h", "hh:mm:ss"]),
     (["--authenticated-timeout", "1:00"], "authenticated-timeout", ["hh:mm:ss"]),
     (["--preauthenticated-timeout", "0"], "preauthenticated-timeout", ["30s..3600s"]),
-    (["--preauthenticated-timeout", "1d"], "preauthenticated-timeout", ["hh:mm:ss"]),
+    (["--preauthenticated-timeout", "a day"], "preauthenticated-timeout", ["hh:mm:ss"]),
     (["--sort-order", "random"], "sort-order", ["ascending", "descending"]),
     (["--protocol-log", "maybe"], "protocol-log", []),
     (["--log-file-roll-over", "yearly"], "log-file-roll-over", ["hourly", "daily", "weekly", "monthly"]),

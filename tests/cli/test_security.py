@@ -63,7 +63,8 @@ def test_policy_show_and_set(admin: Admin) -> None:
 def test_policy_set_refuses_bad_values_naming_the_option(admin: Admin) -> None:
     for option, value, message in (
             ("--max-source-failures", "0", "error: max-source-failures: 0 is out of range (allowed: 1..1000)"),
-            ("--window", "1d", "error: window: '1d' is not a duration (use seconds, 30s, 5m, 1h or hh:mm:ss)"),
+            ("--window", "a day", "error: window: 'a day' is not a duration (use seconds, 30s, 5m, 1h, 1d or "
+                                  "hh:mm:ss)"),
             ("--block-time", "10", "error: block-time: 10s is out of range (allowed: 60s..604800s)"),
             ("--max-delay", "90", "error: max-delay: 90s is out of range (allowed: 1s..60s)"),
             ("--trusted-networks", "10.0.0.0/8,everyone", "error: trusted-networks: 'everyone' is not an IP address "

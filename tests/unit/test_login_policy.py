@@ -32,7 +32,7 @@ def test_values_are_parsed_as_the_cli_and_the_api_send_them() -> None:
     ("window", "59", "59s is out of range (allowed: 60s..86400s)"),
     ("window", "25h", "90000s is out of range (allowed: 60s..86400s)"),
     ("block_time", "30s", "30s is out of range (allowed: 60s..604800s)"),
-    ("block_time", "soon", "'soon' is not a duration (use seconds, 30s, 5m, 1h or hh:mm:ss)"),
+    ("block_time", "soon", "'soon' is not a duration (use seconds, 30s, 5m, 1h, 1d or hh:mm:ss)"),
     ("max_delay", "0", "0s is out of range (allowed: 1s..60s)"),
     ("max_delay", "2m", "120s is out of range (allowed: 1s..60s)"),
     ("trusted_networks", "10.0.0.0/8,lots", "'lots' is not an IP address or CIDR block"),

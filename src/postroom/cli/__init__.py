@@ -19,12 +19,15 @@ from . import (
     services, setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
+from .help import HelpGroup
 from .output import console
 
 __all__ = ["EXIT_CODES", "app", "exit_code", "fail", "main", "run"]
 
+# Help and usage errors in plain text (help.py), not Rich panels: readable at 80 columns and piped.
 app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  cls=HelpGroup, rich_markup_mode=None)
 
 
 def version_callback(value: bool) -> None:

@@ -13,10 +13,11 @@ from ..model import ROLE_GROUPS, WebSettings
 from ..service import admins as admin_ops
 from ..service import web as web_ops
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, opt, read_password, run
-from .output import console, emit, show_record, show_table
+from .output import console, emit, show_record, show_settings, show_table
 from .setting_options import Changes, setting_options
 
-admin_app = typer.Typer(help="Admin principals, their role groups and API tokens.", no_args_is_help=True)
+admin_app = typer.Typer(help="Admin principals, their role groups and API tokens (Exchange: role groups, "
+                             "Add-RoleGroupMember).", no_args_is_help=True)
 web_app = typer.Typer(help="The admin service (REST API and console): bindings and sessions.",
                       no_args_is_help=True)
 
@@ -24,7 +25,7 @@ token_app = typer.Typer(help="API tokens of admin principals (shown once, stored
 admin_app.add_typer(token_app, name="token")
 
 Name = Annotated[str, typer.Argument(help="Admin principal name, e.g. alice or alice@example.com.")]
-Roles = Annotated[str, typer.Option("--roles", "--role",
+Roles = Annotated[str, typer.Option("--roles", "--role", metavar="GROUP,...",
                                     help=f"Role groups, comma-separated: {', '.join(ROLE_GROUPS)}.")]
 ADMIN_COLUMNS = ["name", "roles", "password_set", "created_at"]
 TOKEN_COLUMNS = ["id", "admin", "description", "created_at", "expires_at", "last_used_at"]
@@ -33,7 +34,8 @@ TOKEN_COLUMNS = ["id", "admin", "description", "created_at", "expires_at", "last
 @admin_app.command("new")
 def admin_new(name: Name, role: Roles, data: Data = DEFAULT_DATA, json_out: Json = False,
               password_stdin: PasswordStdin = False) -> None:
-    """Create an admin principal in one or more role groups; the password comes from a prompt or stdin."""
+    """Create an admin principal in one or more role groups; the password comes from a prompt or stdin
+    (Exchange: Add-RoleGroupMember)."""
     password = read_password(password_stdin)
     view = run(data, lambda ctx: admin_ops.new_admin(ctx, name, password, role))
     emit(view) if json_out else show_record(view)
@@ -41,7 +43,7 @@ def admin_new(name: Name, role: Roles, data: Data = DEFAULT_DATA, json_out: Json
 
 @admin_app.command("list")
 def admin_list(data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Admin principals and their role groups."""
+    """Admin principals and their role groups (Exchange: Get-RoleGroupMember)."""
     rows = run(data, admin_ops.list_admins)
     emit(rows) if json_out else show_table(rows, ADMIN_COLUMNS)
 
@@ -55,7 +57,7 @@ def admin_show(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False) ->
 
 @admin_app.command("set-role")
 def admin_set_role(name: Name, role: Roles, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Replace a principal's role groups (its rights are their union)."""
+    """Replace a principal's role groups; its rights are their union (Exchange: Add-/Remove-RoleGroupMember)."""
     view = run(data, lambda ctx: admin_ops.set_roles(ctx, name, role))
     emit(view) if json_out else show_record(view)
 
@@ -109,9 +111,10 @@ def token_revoke(token_id: Annotated[str, typer.Argument(metavar="ID", help="The
 
 @web_app.command("show")
 def web_show(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False) -> None:
-    """Where the admin service (REST API and console) of a server listens."""
+    """Where the admin service (REST API and console) of a server listens, and its limits, as
+    `web set` takes them."""
     view = run(data, lambda ctx: web_ops.show_web(ctx, server))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, WebSettings.table())
 
 
 @web_app.command("set")
@@ -120,4 +123,4 @@ def web_set(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json 
             changes: Changes = WebSettings.changes()) -> None:
     """Change the admin service's bindings, session timeout, connection caps or timeouts; applies live."""
     view = run(data, lambda ctx: web_ops.set_web(ctx, server, changes))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, WebSettings.table())

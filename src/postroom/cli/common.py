@@ -31,18 +31,19 @@ def exit_code(error: PostroomError) -> int:
     return next((EXIT_CODES[cls] for cls in type(error).__mro__ if cls in EXIT_CODES), 1)
 
 
-Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", help="Data directory.")]
+Data = Annotated[str, typer.Option("--data", envvar="POSTROOM_DATA", metavar="DIR", help="Data directory.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 ServerOpt = Annotated[Optional[str], typer.Option(
-    "--server", help="Server name (default: this server; 'all' for every server).")]
+    "--server", metavar="NAME", help="Server name (default: this server; 'all' for every server).")]
 PasswordStdin = Annotated[bool, typer.Option(
     "--password-stdin", help="Read the password from the first line of standard input.")]
 DEFAULT_DATA = "./var"
 
 
-def opt(help_text: str) -> Any:
-    """An option whose flag Typer derives from the parameter name."""
-    return typer.Option(help=help_text)
+def opt(help_text: str, metavar: str | None = None) -> Any:
+    """An option whose flag Typer derives from the parameter name; `metavar` says what its value
+    is (N, TIME, cli|api|console), else the help shows the option's name in capitals."""
+    return typer.Option(help=help_text, metavar=metavar)
 
 
 def fail(error: PostroomError) -> typer.Exit:
@@ -87,8 +88,9 @@ def read_password(from_stdin: bool) -> str:
 
 
 StoreOpt = Annotated[Optional[str], typer.Option(
-    "--store", help="The store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or 'embedded' (default: the one"
-                    " `init` recorded in the data directory, or POSTROOM_STORE).")]
+    "--store", metavar="URL",
+    help="The store: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB, or 'embedded' (default: the one"
+         " `init` recorded in the data directory, or POSTROOM_STORE).")]
 
 
 def use_store(store: str | None) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from ..errors import ValidationError
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, fail, opt, run
-from .output import console, emit, err_console
+from .output import console, emit, err_console, print_table
 
 doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs (pop), or why mail to a "
                               "remote address does not arrive (send), and name each fix.", no_args_is_help=True)
@@ -120,7 +120,7 @@ def _show_scenarios(rows: list[dict[str, Any]], json_out: bool) -> None:
             latency = "-" if row["latency_ms"] is None else f"{row['latency_ms']:.1f}"
             table.add_row(escape(row["scenario"]), f"[{style}]{row['result']}[/{style}]", latency,
                           escape(row["error"] or ""))
-        console.print(table)
+        print_table(table)  # an error is never cut short
     raise typer.Exit(1 if any(r["result"] == "Failure" for r in rows) else 0)
 
 

@@ -12,26 +12,26 @@ from ..service import domains as domain_ops
 from .common import DEFAULT_DATA, Data, Json, run
 from .output import console, emit, show_table
 
-domain_app = typer.Typer(help="Accepted domains.", no_args_is_help=True)
+domain_app = typer.Typer(help="Accepted domains (Exchange: Get-/New-/Remove-AcceptedDomain).", no_args_is_help=True)
 
 
 @domain_app.command("add")
 def domain_add(name: str, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Accept mail for a domain (mailboxes can then be created in it)."""
+    """Accept mail for a domain; mailboxes can then be created in it (Exchange: New-AcceptedDomain)."""
     domain = run(data, lambda ctx: domain_ops.add_domain(ctx, name))
     emit({"name": domain}) if json_out else console.print(f"Added accepted domain {domain}")
 
 
 @domain_app.command("list")
 def domain_list(data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """List accepted domains."""
+    """List accepted domains (Exchange: Get-AcceptedDomain)."""
     names = run(data, domain_ops.list_domains)
     emit([{"name": n} for n in names]) if json_out else show_table([{"name": n} for n in names], ["name"])
 
 
 @domain_app.command("remove")
 def domain_remove(name: str, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Stop accepting a domain (refused while it still has mailboxes)."""
+    """Stop accepting a domain, refused while it still has mailboxes (Exchange: Remove-AcceptedDomain)."""
     domain = run(data, lambda ctx: domain_ops.remove_domain(ctx, name))
     emit({"name": domain}) if json_out else console.print(f"Removed accepted domain {domain}")
 

@@ -33,7 +33,8 @@ MessageId = Annotated[str, typer.Argument(help="Queue id of the message (12 hex 
 
 @queue_app.command("list")
 def queue_list(data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Every queue (one per next hop) with mail waiting, suspended queues, and `poison`."""
+    """Every queue (one per next hop) with mail waiting, suspended queues, and `poison` (Exchange:
+    Get-Queue; Postfix: postqueue -p)."""
     rows = run(data, lambda ctx: queue_ops.list_queues(ctx))
     if json_out:
         emit(rows)
@@ -47,8 +48,10 @@ def queue_list(data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
 def queue_messages(data: Data = DEFAULT_DATA, json_out: Json = False,
                    queue: Annotated[Optional[str], typer.Option(help="Only messages waiting in this queue "
                                                                      "(`poison`: the poison messages).")] = None,
-                   status: Annotated[Optional[str], typer.Option(help="active, suspended or poison.")] = None,
-                   limit: Annotated[int, typer.Option(help="At most this many, oldest first.")] = 1000) -> None:
+                   status: Annotated[Optional[str], typer.Option(metavar="active|suspended|poison",
+                                                                 help="Only messages in this state.")] = None,
+                   limit: Annotated[int, typer.Option(metavar="N", help="At most this many, oldest first.")] = 1000,
+                   ) -> None:
     """Queued messages, oldest first (Exchange: Get-Message)."""
     rows = run(data, lambda ctx: queue_ops.list_messages(ctx, queue, status, limit))
     if json_out:

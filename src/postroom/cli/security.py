@@ -14,7 +14,7 @@ from ..errors import ValidationError
 from ..model import LoginPolicy
 from ..service import security as security_ops
 from .common import DEFAULT_DATA, Data, Json, fail, run
-from .output import console, emit, show_record, show_table
+from .output import console, emit, show_settings, show_table
 from .setting_options import Changes, setting_options
 
 security_app = typer.Typer(help="Login security: blocks after repeated failed logins.", no_args_is_help=True)
@@ -27,7 +27,7 @@ BLOCK_COLUMNS = ["kind", "value", "since", "until", "failures", "service", "serv
 @security_app.command("blocks")
 def security_blocks(data: Data = DEFAULT_DATA, json_out: Json = False,
                     clear: Annotated[Optional[str], typer.Option(
-                        "--clear", help="Lift the blocks on this source IP or mailbox.")] = None,
+                        "--clear", metavar="IP|ADDRESS", help="Lift the blocks on this source IP or mailbox.")] = None,
                     clear_all: Annotated[bool, typer.Option("--clear-all", help="Lift every block.")] = False) -> None:
     """Sources, mailboxes and admin names (kind admin) blocked after repeated failed logins (until when, why);
     --clear VALUE or --clear-all lifts them (running nodes stop applying them within a second)."""
@@ -51,7 +51,7 @@ def security_policy(context: typer.Context, data: Data = DEFAULT_DATA, json_out:
     if context.invoked_subcommand is not None:
         return
     view = run(data, security_ops.login_policy)
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, LoginPolicy.table())
 
 
 @policy_app.command("set")
@@ -60,4 +60,4 @@ def security_policy_set(data: Data = DEFAULT_DATA, json_out: Json = False,
                         changes: Changes = LoginPolicy.changes()) -> None:
     """Change the login block policy; running nodes apply it within a second, without a restart."""
     view = run(data, lambda ctx: security_ops.set_login_policy(ctx, changes))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, LoginPolicy.table())

@@ -16,13 +16,13 @@ from ..model import SendConnector, TransportSettings
 from ..service import send_connectors as send_ops
 from ..service import transport as transport_ops
 from .common import DEFAULT_DATA, Data, Json, ServerOpt, run
-from .output import console, emit, show_record, show_table
+from .output import console, emit, show_settings, show_table
 from .setting_options import Changes, setting_options
 
 send_connector_app = typer.Typer(help="Send connectors: how mail leaves for other domains (Exchange: "
-                                      "Set-SendConnector).", no_args_is_help=True)
+                                      "New-/Set-SendConnector).", no_args_is_help=True)
 transport_app = typer.Typer(help="Transport settings of a server: retries, expiry, outbound limits "
-                                 "(Exchange: Set-TransportService).", no_args_is_help=True)
+                                 "(Exchange: Get-/Set-TransportService).", no_args_is_help=True)
 
 COLUMNS = ["name", "enabled", "address_spaces", "dns_routing", "smart_hosts", "require_tls", "source_servers"]
 Name = Annotated[str, typer.Argument(help="Send connector name, e.g. Internet.")]
@@ -41,16 +41,17 @@ def _with_password(changes: Changes, from_stdin: bool) -> Changes:
 
 @send_connector_app.command("list")
 def send_connector_list(data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Every send connector: the domains it routes and how (organisation-wide)."""
+    """Every send connector: the domains it routes and how, organisation-wide (Exchange: Get-SendConnector)."""
     rows = run(data, lambda ctx: send_ops.list_send_connectors(ctx))
     emit(rows) if json_out else show_table(rows, COLUMNS)
 
 
 @send_connector_app.command("show")
 def send_connector_show(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Every property of one send connector (a password shows as ********)."""
+    """Every property of one send connector, as `send-connector set` takes it (a password shows as
+    ********) (Exchange: Get-SendConnector)."""
     view = run(data, lambda ctx: send_ops.show_send_connector(ctx, name))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, SEND)
 
 
 @send_connector_app.command("new")
@@ -58,10 +59,11 @@ def send_connector_show(name: Name, data: Data = DEFAULT_DATA, json_out: Json = 
 def send_connector_new(name: Name, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
                        auth_password_stdin: PasswordStdin = False,
                        changes: Changes = SendConnector.changes()) -> None:
-    """Create a send connector (--address-spaces is required; --source-servers defaults to --server)."""
+    """Create a send connector (--address-spaces is required; --source-servers defaults to --server)
+    (Exchange: New-SendConnector)."""
     given = _with_password(changes, auth_password_stdin)
     view = run(data, lambda ctx: send_ops.new_send_connector(ctx, name, given, server))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, SEND)
 
 
 @send_connector_app.command("set")
@@ -69,30 +71,34 @@ def send_connector_new(name: Name, data: Data = DEFAULT_DATA, server: ServerOpt 
 def send_connector_set(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False,
                        auth_password_stdin: PasswordStdin = False,
                        changes: Changes = SendConnector.changes()) -> None:
-    """Change a send connector's properties; every server applies it to the next delivery."""
+    """Change a send connector's properties; every server applies it to the next delivery (Exchange:
+    Set-SendConnector)."""
     given = _with_password(changes, auth_password_stdin)
     view = run(data, lambda ctx: send_ops.set_send_connector(ctx, name, given))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, SEND)
 
 
 @send_connector_app.command("remove")
 def send_connector_remove(name: Name, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Remove a send connector: mail for its domains is no longer routed through it."""
+    """Remove a send connector: mail for its domains is no longer routed through it (Exchange:
+    Remove-SendConnector)."""
     view = run(data, lambda ctx: send_ops.remove_send_connector(ctx, name))
     emit(view) if json_out else console.print(f"Removed send connector {view['name']}")
 
 
 @transport_app.command("show")
 def transport_show(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False) -> None:
-    """Show the transport settings of a server."""
+    """Show the transport settings of a server, as `transport set` takes them (Exchange:
+    Get-TransportService)."""
     view = run(data, lambda ctx: transport_ops.show_transport(ctx, server))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, TransportSettings.table())
 
 
 @transport_app.command("set")
 @setting_options(TransportSettings.table())
 def transport_set(data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
                   changes: Changes = TransportSettings.changes()) -> None:
-    """Change transport settings (durations take 30s, 5m, 4h, 2d); applies live."""
+    """Change transport settings (durations take 30s, 5m, 4h, 2d); applies live (Exchange:
+    Set-TransportService)."""
     view = run(data, lambda ctx: transport_ops.set_transport(ctx, server, changes))
-    emit(view) if json_out else show_record(view)
+    emit(view) if json_out else show_settings(view, TransportSettings.table())

@@ -39,8 +39,12 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
 
 
 def _option(entry: Setting) -> Any:
-    flag = entry.cli_flag or (f"--{entry.cli_name.replace('_', '-')}" if entry.cli_name else "")
-    return typer.Option(flag, help=entry.help) if flag else typer.Option(help=entry.help)
+    """`--name VALUE` with the table's help and what VALUE is (DURATION, enabled|disabled, SIZE...),
+    or the entry's on/off flags."""
+    if entry.cli_flag:
+        return typer.Option(entry.cli_flag, help=entry.help)
+    names = [f"--{entry.cli_name.replace('_', '-')}"] if entry.cli_name else []
+    return typer.Option(*names, help=entry.help, metavar=entry.value_name)
 
 
 __all__ = ["Changes", "setting_options"]

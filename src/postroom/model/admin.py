@@ -100,9 +100,11 @@ class WebSettings(ValidatedSettings):
 
     bindings: tuple[str, ...] = setting(
         ("0.0.0.0:443", "[::]:443"), normalise_bindings,
-        "HTTPS listeners (server certificate), comma-separated IP:port ('' for none).", widget="list")
+        "HTTPS listeners (server certificate), comma-separated IP:port ('' for none).", metavar="IP:PORT,...",
+        widget="list")
     http_bindings: tuple[str, ...] = setting(
-        (), _http_bindings, "Plain HTTP listeners, loopback only, e.g. 127.0.0.1:8080 ('' for none).", widget="list")
+        (), _http_bindings, "Plain HTTP listeners, loopback only, e.g. 127.0.0.1:8080 ('' for none).",
+        metavar="IP:PORT,...", widget="list")
     # seconds of console inactivity before signing in again (8 h)
     session_timeout: int = setting(
         28800, lambda n, v: parse_duration(n, v, 300, 7 * 86400),

@@ -84,18 +84,18 @@ class PopSettings(ValidatedSettings):
     bindings: tuple[str, ...] = setting(
         ("0.0.0.0:110", "[::]:110"), normalise_bindings,
         "Plain/STLS listeners, comma-separated IP:port ('' for none).", exchange="UnencryptedOrTLSBindings",
-        tab="binding", label="unencrypted or TLS bindings", widget="list")
+        metavar="IP:PORT,...", tab="binding", label="unencrypted or TLS bindings", widget="list")
     ssl_bindings: tuple[str, ...] = setting(
         ("0.0.0.0:995", "[::]:995"), normalise_bindings,
         "Implicit-TLS listeners, comma-separated IP:port ('' for none).", exchange="SSLBindings",
-        tab="binding", label="SSL bindings", widget="list")
+        metavar="IP:PORT,...", tab="binding", label="SSL bindings", widget="list")
     # PEM path (certificate, and the key unless certificate_key)
     certificate: str | None = setting(
         None, _optional_text, "PEM file with the certificate (and key), or a name under DATA/tls.",
-        exchange="X509CertificateName", tab="certificate", label="certificate")
+        exchange="X509CertificateName", metavar="FILE", tab="certificate", label="certificate")
     certificate_key: str | None = setting(
         None, _optional_text, "PEM file with the private key, if not inside --certificate.",
-        tab="certificate", label="certificate key")
+        metavar="FILE", tab="certificate", label="certificate key")
     banner: str = setting(DEFAULT_POP_BANNER, _banner, "Greeting text after +OK.", exchange="Banner",
                           tab="general", label="banner")
     max_connections: int = setting(
@@ -129,7 +129,8 @@ class PopSettings(ValidatedSettings):
         SortOrder.ASCENDING, lambda n, v: enum_value(SortOrder, n, v),
         "ascending or descending (message numbering).", exchange="MessageRetrievalSortOrder",
         tab="retrieval", label="sort order", widget="choice")
-    protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLogEnabled",
+    protocol_log: bool = setting(False, _bool, "Log each session's commands and replies (passwords never) in "
+                                 "DATA/logs/pop3/.", exchange="ProtocolLogEnabled",
                                  tab="retrieval", label="protocol logging", widget="checkbox")
     # Exchange's LogFileRollOverSettings (Daily as in Exchange 2010/2013; 2016+ say Hourly) and
     # LogPerFileSizeQuota (0: no size limit). Exchange has no clean-up for the POP3 log; postroom
@@ -159,11 +160,11 @@ class PopSettings(ValidatedSettings):
     # Behind a TCP load balancer (not an Exchange setting): every POP3 binding expects a PROXY
     # header (v1 or v2), accepted only from these balancers (server/proxy.py).
     proxy_protocol: bool = setting(
-        False, _bool, "enabled or disabled: every POP3 binding expects a PROXY header (v1/v2) from a load balancer.",
+        False, _bool, "Every POP3 binding expects a PROXY header (v1/v2) from a load balancer first.",
         tab="binding", label="PROXY protocol", widget="checkbox")
     proxy_trusted_networks: tuple[str, ...] = setting(
         (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated ('' for none).",
-        tab="binding", label="load balancers")
+        metavar="NETWORK,...", tab="binding", label="load balancers")
 
     def _check_rules(self) -> None:
         check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
@@ -228,6 +229,7 @@ class MailboxFeatures(ValidatedSettings):
         (), send_as_addresses,
         "Addresses it may send as besides its own (MAIL FROM and header From), comma-separated;"
         " *@domain for a whole domain ('' for none).", exchange="Add-ADPermission -ExtendedRights Send-As",
+        metavar="ADDRESS,...",
         tab="delegation", label="send as", widget="lines")
 
 

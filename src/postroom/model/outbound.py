@@ -255,7 +255,7 @@ class SendConnector(ValidatedSettings):
     address_spaces: tuple[str, ...] = setting(
         (), _address_spaces, "Recipient domains it routes, comma-separated: *, example.com or *.example.com (with "
         "its subdomains), each with an optional ;cost 1..100 (default 1), e.g. *;10,partner.example.",
-        exchange="AddressSpaces", tab="general", label="address spaces", widget="lines",
+        exchange="AddressSpaces", metavar="SPACE,...", tab="general", label="address spaces", widget="lines",
         form_label="Address spaces", hint="One a line: *, example.com or *.example.com; add ;cost (1..100) to "
         "prefer one connector over another (the most specific space wins, then the lowest cost).")
     dns_routing: bool = setting(
@@ -264,18 +264,19 @@ class SendConnector(ValidatedSettings):
         cli_flag="--dns-routing/--no-dns-routing", widget="checkbox")
     smart_hosts: tuple[str, ...] = setting(
         (), _smart_hosts, "Smart hosts, comma-separated host[:port] (needs --no-dns-routing), tried in order.",
-        exchange="SmartHosts", tab="delivery", label="smart hosts", widget="lines", form_label="Smart hosts",
+        exchange="SmartHosts", metavar="HOST[:PORT],...", tab="delivery", label="smart hosts", widget="lines",
+        form_label="Smart hosts",
         hint="One a line: host or host:port (IPv6: [2001:db8::1]:587); used when DNS routing is off.")
     port: int = setting(25, lambda n, v: int_in_range(n, v, 1, 65535),
                         "TCP port of the next hop (1..65535; a smart host's :port wins).", exchange="Port",
-                        tab="delivery", widget="number", form_label="Port",
+                        metavar="PORT", tab="delivery", widget="number", form_label="Port",
                         hint="The next hop's TCP port (default 25); a smart host's own :port wins.")
     smart_host_auth: str = setting(
         SmartHostAuth.NONE.value, lambda n, v: enum_value(SmartHostAuth, n, str(v).strip().lower()).value,
         "Authentication to the smart hosts: none or basic (sent only after STARTTLS).",
-        exchange="SmartHostAuthMechanism", tab="delivery", label="smart-host authentication")
+        exchange="SmartHostAuthMechanism", metavar="none|basic", tab="delivery", label="smart-host authentication")
     auth_username: str | None = setting(None, _username, "User name for basic smart-host authentication.",
-                                        exchange="AuthenticationCredential", tab="delivery",
+                                        exchange="AuthenticationCredential", metavar="NAME", tab="delivery",
                                         label="user name")
     # Write-only: the sealed (encrypted) form; never shown. The CLI reads it with --auth-password-stdin.
     auth_password: str | None = setting(
@@ -287,10 +288,10 @@ class SendConnector(ValidatedSettings):
     tls_auth_level: str | None = setting(
         None, _optional_enum(TlsAuthLevel),
         "With --require-tls: encryption-only, certificate-validation or domain-validation ('' for none).",
-        exchange="TlsAuthLevel", tab="security", label="TLS authentication level")
+        exchange="TlsAuthLevel", metavar="LEVEL", tab="security", label="TLS authentication level")
     tls_domain: str | None = setting(
         None, _optional_domain, "The name the certificate must carry for domain-validation, e.g. *.example.net.",
-        exchange="TlsDomain", tab="security", label="TLS domain")
+        exchange="TlsDomain", metavar="DOMAIN", tab="security", label="TLS domain")
     dane: bool = setting(
         True, _bool, "DANE (RFC 7672): when the next hop has DNSSEC-validated TLSA records, TLS is mandatory and "
         "must match them.", tab="security", label="DANE", cli_type=bool, cli_flag="--dane/--no-dane",
@@ -300,17 +301,18 @@ class SendConnector(ValidatedSettings):
         "Largest message it sends: 64KB..2GB, e.g. 35MB, or unlimited.", exchange="MaxMessageSize", tab="general",
         label="maximum message size", unit="octets", display=size_text)
     fqdn: str | None = setting(None, _optional_host, "Name given in EHLO ('' for the server's FQDN).",
-                               exchange="Fqdn", tab="general", label="FQDN")
+                               exchange="Fqdn", metavar="HOST", tab="general", label="FQDN")
     source_servers: tuple[str, ...] = setting(
         (), _server_names, "Servers that send through it, comma-separated (default: the server it is created on).",
-        exchange="SourceTransportServers", tab="general", label="source servers", widget="lines")
+        exchange="SourceTransportServers", metavar="SERVER,...", tab="general", label="source servers", widget="lines")
     connection_inactivity_timeout: int = setting(
         600, _span(1, 86400), "Longest idle time of a connection to the next hop, e.g. 10m (1s..1d).",
         exchange="ConnectionInactivityTimeOut", tab="general", label="connection inactivity time-out",
         unit="seconds", display=age_text)
     source_ip: str | None = setting(None, _optional_ip, "Local IP address to send from ('' for any).",
-                                    exchange="SourceIPAddress", tab="delivery", label="source IP address")
-    protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLoggingLevel",
+                                    exchange="SourceIPAddress", metavar="IP", tab="delivery", label="source IP address")
+    protocol_log: bool = setting(False, _bool, "Log each session with the next hop in DATA/logs/send/NAME/.",
+                                 exchange="ProtocolLoggingLevel",
                                  tab="general", label="protocol logging", widget="checkbox")
 
     @property
@@ -441,7 +443,7 @@ class TransportSettings(ValidatedSettings):
     dns_servers: tuple[str, ...] = setting(
         (), _dns_servers, "DNS servers for delivery, comma-separated ip or ip:port; none: the system resolver "
         "(DANE trusts the AD bit only from servers listed here).", exchange="ExternalDNSServers",
-        tab="transport", label="DNS servers", widget="lines", form_label="DNS servers",
+        metavar="IP[:PORT],...", tab="transport", label="DNS servers", widget="lines", form_label="DNS servers",
         hint="One a line: ip or ip:port; empty: the system resolver. DANE trusts DNSSEC answers only from "
              "servers named here.")
     transient_failure_retry_attempts: int = setting(

@@ -58,7 +58,8 @@ class LoginPolicy(ValidatedSettings):
     trusted_networks: tuple[str, ...] = setting(
         ("127.0.0.0/8", "::1/128"), trusted_networks,
         "Sources never blocked nor delayed beyond the base delay: CIDR blocks, comma-separated, or none (default "
-        "127.0.0.0/8,::1/128).", tab="policy", label="trusted networks", input_rank=1, form_label="Trusted networks",
+        "127.0.0.0/8,::1/128).", metavar="NETWORK,...", tab="policy", label="trusted networks", input_rank=1,
+        form_label="Trusted networks",
         hint="Never blocked, and not delayed beyond the normal delay: CIDR blocks, comma-separated, or none "
              "(default 127.0.0.0/8, ::1/128).")
     max_source_failures: int = setting(

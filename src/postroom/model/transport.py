@@ -145,20 +145,21 @@ class ReceiveConnector(ValidatedSettings):
     bindings: tuple[str, ...] = setting(
         ("0.0.0.0:25", "[::]:25"), normalise_bindings,
         "Local listeners, comma-separated IP:port, e.g. 0.0.0.0:587,[::]:587.", exchange="Bindings",
-        tab="network", widget="lines")
+        metavar="IP:PORT,...", tab="network", widget="lines")
     remote_ip_ranges: tuple[str, ...] = setting(
         (ALL_IPV4, ALL_IPV6), _ip_ranges, "Client addresses served: IPs, ranges a-b or CIDR blocks, comma-separated "
-        "(the most specific match picks the connector).", exchange="RemoteIPRanges", tab="network",
+        "(the most specific match picks the connector).", exchange="RemoteIPRanges", metavar="RANGE,...", tab="network",
         label="remote IP ranges", widget="lines")
     auth: tuple[str, ...] = setting(
         ("tls",), _flag_set(AuthMechanism),
         "Comma-separated: none (alone), tls, basic, basic-require-tls (needs basic and tls).",
-        exchange="AuthMechanism", tab="authentication", label="authentication", widget="checkboxes",
-        unchecked="none")  # no box at all is Exchange's None
+        exchange="AuthMechanism", metavar="MECHANISM,...", tab="authentication", label="authentication",
+        widget="checkboxes", unchecked="none")  # no box at all is Exchange's None
     permission_groups: tuple[str, ...] = setting(
         (), _flag_set(PermissionGroup), "Comma-separated: anonymous, users, anonymous-relay (needs limited "
         "--remote-ip-ranges) ('' for none).",
-        exchange="PermissionGroups", tab="permissions", label="permission groups", widget="checkboxes")
+        exchange="PermissionGroups", metavar="GROUP,...", tab="permissions", label="permission groups",
+        widget="checkboxes")
     require_tls: bool = setting(
         False, _bool, "Refuse mail before STARTTLS (needs tls in --auth).", exchange="RequireTLS",
         tab="authentication", label="require TLS", cli_type=bool, cli_flag="--require-tls/--no-require-tls",
@@ -188,13 +189,15 @@ class ReceiveConnector(ValidatedSettings):
                                  exchange="Banner", tab="general")
     fqdn: str | None = setting(None, _optional_fqdn,  # None: the server's FQDN
                                "Name in the greeting, EHLO reply and Received header ('' for the server's).",
-                               exchange="Fqdn", tab="general", label="FQDN")
+                               exchange="Fqdn", metavar="HOST", tab="general", label="FQDN")
     certificate: str | None = setting(  # None: the server's certificate (its POP3 certificate)
         None, _optional_text, "PEM file with the certificate (and key), or a name under DATA/tls "
-        "('' for the POP3 one).")
+        "('' for the POP3 one).", metavar="FILE")
     certificate_key: str | None = setting(None, _optional_text,
-                                          "PEM file with the private key, if not inside --certificate.")
-    protocol_log: bool = setting(False, _bool, "enabled or disabled.", exchange="ProtocolLoggingLevel",
+                                          "PEM file with the private key, if not inside --certificate.",
+                                          metavar="FILE")
+    protocol_log: bool = setting(False, _bool, "Log each session's commands and replies (AUTH data masked, "
+                                 "message content never) in DATA/logs/smtp/NAME/.", exchange="ProtocolLoggingLevel",
                                  tab="general", tab_rank=1, label="protocol logging", widget="checkbox")
     # Exchange sets these per server (Set-TransportService -ReceiveProtocolLogMaxAge,
     # -ReceiveProtocolLogMaxDirectorySize, -ReceiveProtocolLogMaxFileSize); postroom keeps each
@@ -216,11 +219,11 @@ class ReceiveConnector(ValidatedSettings):
     # Behind a TCP load balancer (not an Exchange setting): the connector's bindings expect a
     # PROXY header (v1 or v2), accepted only from these balancers (server/proxy.py).
     proxy_protocol: bool = setting(False, _bool,
-                                   "enabled or disabled: expect a PROXY header (v1/v2) from a load balancer.",
+                                   "The bindings expect a PROXY header (v1/v2) from a load balancer first.",
                                    tab="network", label="PROXY protocol", widget="checkbox")
     proxy_trusted_networks: tuple[str, ...] = setting(
         (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated.",
-        tab="network", label="load balancers", widget="lines")
+        metavar="NETWORK,...", tab="network", label="load balancers", widget="lines")
 
     @property
     def key(self) -> str:
