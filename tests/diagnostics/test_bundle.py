@@ -22,7 +22,7 @@ from .conftest import ADDRESS, PASSWORD
 pytestmark = pytest.mark.e2e
 MEMBERS = {"README.txt", "doctor.json", "server.json", "services.json", "connectors.json", "send-connectors.json",
            "transport.json", "mailbox.json",
-           "certificate.json", "login-failures.json", "audit.json", "versions.json"}
+           "certificate.json", "login-failures.json", "ended-sessions.json", "audit.json", "versions.json"}
 
 
 def sign_in_to_console(live) -> tuple[str, str]:

@@ -6,13 +6,16 @@ One server for the module: every test ends with the doctor passing, so the next 
 from __future__ import annotations
 
 import datetime as dt
-import socket
+import subprocess
+import sys
 
 import pytest
 
 from postroom.diagnostics.doctor import CHECK_NAMES
 
-from .conftest import assert_healthy, fails_only, make_certificate
+from e2e.harness import wait_until
+
+from .conftest import assert_healthy, failed, fails_only, make_certificate
 
 pytestmark = pytest.mark.e2e
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -23,7 +26,7 @@ def test_a_healthy_install_passes_every_check_in_the_articles_order(live):
     assert code == 0
     assert tuple(checks) == CHECK_NAMES
     assert {c["status"] for c in checks.values()} == {"pass"}, {n: c["detail"] for n, c in checks.items()}
-    assert "ssl" in checks["client-binding"]["detail"]
+    assert "(SSL)" in checks["client-binding"]["detail"] and "(plain/STLS)" in checks["client-binding"]["detail"]
     assert "TLS handshake" in checks["probe"]["detail"] and "login not tried" in checks["probe"]["detail"]
 
 
@@ -91,18 +94,28 @@ def test_binding_the_application_uses_was_removed(live):
     assert_healthy(live, *app)
 
 
-def test_port_held_by_another_process(live):
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        taken = holder.getsockname()[1]
+HOLDER = "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); " \
+         "print(s.getsockname()[1], flush=True); time.sleep(60)"
+
+
+def test_port_held_by_another_process_names_it_how_to_stop_it_then_a_standard_port(live):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True)
+    try:
+        taken = int(holder.stdout.readline())
         live.ok("pop", "set", "--bindings", f"127.0.0.1:{taken}")
         check = fails_only(live, "pop3-bindings")
-        assert f"127.0.0.1:{taken} (plain/STLS) is held by another process (pid" in check["detail"]
-        assert check["fix"].startswith("postroom pop set --bindings 127.0.0.1:")
-        assert check["fix"] != f"postroom pop set --bindings 127.0.0.1:{taken}"
-        live.apply(check["fix"])
-        assert_healthy(live)
+        detail = check["detail"]
+        named = f"127.0.0.1:{taken} (plain/STLS) is held by another process: pid {holder.pid} ("
+        stop = f"Stop it: `kill {holder.pid}` (and keep it from starting again); postroom retries every few seconds"
+        assert named in detail and stop in detail and "import socket" in detail  # its command line
+        port = 110 if "port 110, POP3's standard plain/STLS port" in detail else 1110
+        assert detail.index(named) < detail.index(stop) < detail.index(f"Or move this binding to port {port}")
+        assert check["fix"] == f"postroom pop set --bindings 127.0.0.1:{port}"
+    finally:
+        holder.kill()
+        holder.wait()
+    # Stopped: postroom takes the port on its next try, nothing else to do.
+    wait_until(lambda: not failed(live.doctor()[1]), 10, "postroom to listen on the freed port")
 
 
 def test_secure_login_with_a_plain_port_client(live):

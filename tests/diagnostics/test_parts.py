@@ -10,11 +10,13 @@ from types import SimpleNamespace
 import pytest
 
 from postroom.diagnostics import bundle, certs
+from postroom.diagnostics.facts import closest, typos
+from postroom.diagnostics.netinfo import Holder
 from postroom.diagnostics.result import FAIL, PASS, WARN, Findings, command
-from postroom.diagnostics.target import choose
+from postroom.diagnostics.target import Way, choose
 from postroom.errors import Unavailable, ValidationError
 from postroom.model import PopSettings
-from postroom.server.evidence import MAX_PENDING, LoginEvidence, pop3_usage
+from postroom.server.evidence import MAX_PENDING, LoginEvidence, SessionEnd, pop3_usage
 
 
 @pytest.mark.parametrize("names, host, covered", [
@@ -49,6 +51,18 @@ def test_target_mode_follows_the_port_and_a_wildcard_means_loopback():
     ssl = choose(pop, None, None, 995, "m", True)
     assert (ssl.mode, ssl.connect_host, ssl.binding) == ("ssl", "::1", "[::]:995")
     assert choose(pop, None, None, 995, "m", False).connect_host == "m"  # another server: its name
+
+
+def test_without_a_client_mode_every_binding_is_a_way_to_probe_ssl_first():
+    pop = PopSettings().with_changes(bindings="0.0.0.0:110,[::]:110", ssl_bindings="127.0.0.1:995")
+    target = choose(pop, None, None, None, "m", True)
+    assert not target.mode_given and target.mode == "ssl"  # the certificate checks' target
+    assert target.ways == (Way("127.0.0.1:995", True, "127.0.0.1", 995), Way("0.0.0.0:110", False, "127.0.0.1", 110),
+                           Way("[::]:110", False, "::1", 110))
+    assert [w.label("stls") for w in target.ways[1:]] == ["STLS on 127.0.0.1:110", "STLS on [::1]:110"]
+    assert choose(pop, None, None, 110, "m", True).ways == target.ways[1:]  # the port narrows them
+    assert choose(pop, None, "127.0.0.1", None, "m", True).ways == target.ways[:2]  # so does the host
+    assert choose(pop, "ssl", None, None, "m", True).ways == ()  # a given mode is probed alone
 
 
 def test_target_not_served():
@@ -128,7 +142,9 @@ def test_protocol_logs_takes_files_written_in_the_last_hour_whatever_their_name(
 class FakeStore:
     def __init__(self, fail: bool = False) -> None:
         self.rows: list = []
+        self.ended: list = []
         self.pruned: list[str] = []
+        self.pruned_ended: list[str] = []
         self.fail = fail
 
     async def record_login_failures(self, rows) -> None:
@@ -136,8 +152,17 @@ class FakeStore:
             raise Unavailable("store down")
         self.rows.extend(rows)
 
+    async def record_ended_sessions(self, rows) -> None:
+        if self.fail:
+            raise Unavailable("store down")
+        self.ended.extend(rows)
+
     async def remove_login_failures(self, before: str) -> int:
         self.pruned.append(before)
+        return 0
+
+    async def remove_ended_sessions(self, before: str) -> int:
+        self.pruned_ended.append(before)
         return 0
 
 
@@ -156,6 +181,37 @@ def test_login_evidence_keeps_refusals_with_their_reasons():
     assert store.pruned == ["2024-04-24T10:00:00+00:00"]  # a week is kept
     asyncio.run(evidence.flush(store))
     assert len(store.rows) == 3 and len(store.pruned) == 1  # nothing new; pruning is hourly
+
+
+def test_ended_sessions_are_counted_by_kind_until_the_heartbeat():
+    now = [1714557600.0]
+    evidence = LoginEvidence("EX01", clock=lambda: now[0])
+    curl = SessionEnd("10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
+    for _ in range(12):
+        evidence.session_ended(curl)
+        now[0] += 5
+    evidence.session_ended(SessionEnd("10.0.0.8", "0.0.0.0:995", "ssl", "quit", "CAPA QUIT", ""))
+    store = FakeStore()
+    asyncio.run(evidence.flush(store))
+    assert [(r.remote_ip, r.reason, r.count, r.first_at[11:19], r.at[11:19], r.server, r.service)
+            for r in store.ended] == [("10.0.0.7", "tls-not-started", 12, "10:00:00", "10:00:55", "EX01", "pop3"),
+                                      ("10.0.0.8", "quit", 1, "10:01:00", "10:01:00", "EX01", "pop3")]
+    assert store.pruned_ended == store.pruned == ["2024-04-24T10:01:00+00:00"]  # a week is kept, as for failures
+
+
+def test_ended_sessions_wait_for_the_store_and_stay_bounded():
+    evidence = LoginEvidence("EX01")
+    curl = SessionEnd("10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
+    evidence.session_ended(curl)
+    asyncio.run(evidence.flush(FakeStore(fail=True)))
+    evidence.session_ended(curl)  # counted with the one the store did not take
+    store = FakeStore()
+    asyncio.run(evidence.flush(store))
+    assert [r.count for r in store.ended] == [2]
+    for n in range(MAX_PENDING + 5):  # as many kinds as sources: bounded
+        evidence.session_ended(SessionEnd(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", "0.0.0.0:110", "none",
+                                          "quit", "QUIT", ""))
+    assert evidence.dropped == 5
 
 
 def test_login_evidence_waits_for_the_store_and_stays_bounded():
@@ -186,3 +242,28 @@ def test_pop3_usage_reports_holders_and_sources_at_their_limit():
     assert usage["mailboxes"]["crm@example.com"]["sessions"] == 1
     assert (holder["session"], holder["remote"]) == ("EX01-7", "192.0.2.9") and holder["idle_seconds"] >= 90
     assert usage["sources_at_limit"] == {"192.0.2.9": 2} and usage["mailboxes_truncated"] is False
+
+
+@pytest.mark.parametrize("typed, existing, meant", [
+    ("alcie@example.com", ["alice@example.com", "bob@example.com", "alicia@example.com"],
+     ["alice@example.com", "alicia@example.com"]),  # one typo (two letters swapped), then two
+    ("alice@exmaple.com", ["alice@example.com"], ["alice@example.com"]),
+    ("support@verylongcompanyname.example", ["sales@verylongcompanyname.example"], []),  # alike, but not a typo
+    ("crm@example.com", [], []),
+])
+def test_did_you_mean_names_addresses_a_typo_or_two_away(typed, existing, meant):
+    assert closest(typed, existing) == meant
+
+
+def test_typos_count_a_swap_as_one():
+    assert (typos("alcie", "alice"), typos("kitten", "sitting"), typos("", "abc")) == (1, 3, 3)
+
+
+def test_a_port_holder_is_named_with_how_to_stop_it():
+    dovecot = Holder(110, 812, "dovecot", "/usr/sbin/dovecot -F", "dovecot.service")
+    assert dovecot.describe() == "pid 812 (dovecot: /usr/sbin/dovecot -F; systemd service dovecot.service)"
+    assert dovecot.stop() == "`systemctl disable --now dovecot.service`"
+    loose = Holder(110, 4242, "python3", "python3 -m http.server 110")
+    assert (loose.describe(), loose.stop()) == ("pid 4242 (python3: python3 -m http.server 110)",
+                                                "`kill 4242` (and keep it from starting again)")
+    assert "ss -ltnp 'sport = :110'" in Holder(110, None).describe()

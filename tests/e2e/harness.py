@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import resource
 import shutil
 import socket
@@ -87,6 +88,23 @@ def pop_login_answer(client, user: str, password: str) -> str:
         return exc.args[0].decode()
     finally:
         client.close()
+
+
+_CHECK_LINE = ("PASS  ", "WARN  ", "FAIL  ", "      fix: ", "      console: ")
+_SUMMARY = re.compile(r"\d+ passed, \d+ warnings, \d+ failed")
+
+
+def doctor_lines(output: str) -> list[str]:
+    """The lines of `postroom doctor` as printed before the terminal's width wrapped them: one
+    per check, fix and console page, then the summary. (Rich wraps after a space, which it
+    keeps at the end of the line.)"""
+    lines: list[str] = []
+    for line in output.splitlines():
+        if lines and not line.startswith(_CHECK_LINE) and not _SUMMARY.fullmatch(line):
+            lines[-1] += line
+        else:
+            lines.append(line)
+    return lines
 
 
 class Postroom:

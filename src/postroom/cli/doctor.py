@@ -24,8 +24,10 @@ doctor_app = typer.Typer(help="The doctor: check everything a POP3 application n
 test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity).", no_args_is_help=True)
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
-ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl "
-                                           "(default: ssl, or what --port is).")]
+ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl (default: not "
+                                           "known: the doctor probes every binding, each way, and says which work).")]
+TestClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl "
+                                               "(default: ssl, or what --port is).")]
 Host = Annotated[Optional[str], opt("Host name or IP the application connects to (certificate names are checked "
                                      "against it).")]
 Port = Annotated[Optional[int], opt("Port the application connects to.")]
@@ -126,7 +128,7 @@ def _show_scenarios(rows: list[dict[str, Any]], json_out: bool) -> None:
 
 @test_app.command("pop")
 def test_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
-             light: Light = False, client_mode: ClientMode = None, host: Host = None, port: Port = None,
+             light: Light = False, client_mode: TestClientMode = None, host: Host = None, port: Port = None,
              password_stdin: PasswordStdin = False, trust_any_certificate: TrustAny = False) -> None:
     """Log in over POP3 as the application does (Exchange: Test-PopConnectivity); without --light
     also send a test message through the Client connector, retrieve it and delete it."""

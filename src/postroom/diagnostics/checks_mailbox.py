@@ -25,8 +25,13 @@ def mailbox(f: Facts) -> Check:
         fix = command("mailbox", "new", f.address)
         if f.domain not in f.domains:  # mailbox new refuses a domain that is not accepted
             fix = command("domain", "add", f.domain) + " && " + fix
-        return Check(name, FAIL, f"there is no mailbox {f.address}: every login gets -ERR [AUTH] Logon failure",
-                     fix, "/console/mailboxes")
+        text = f"there is no mailbox {f.address}: every login gets -ERR [AUTH] Logon failure"
+        if f.similar:  # most likely a typo, in the application or here: creating the typo comes last
+            meant = " or ".join(f.similar)
+            text += (f". Did you mean {meant}? Then correct the address in the application (and check that one: "
+                     f"{command('doctor', 'pop', f.similar[0])}). Only if {f.address} is the address you want, "
+                     "create it (the fix)")
+        return Check(name, FAIL, text, fix, "/console/mailboxes")
     if not box.enabled:
         return Check(name, FAIL, f"{f.address} is disabled: even the right password gets "
                      "-ERR [AUTH] This mailbox is disabled", command("mailbox", "set", f.address, "--enabled"), page)

@@ -55,15 +55,42 @@ def startup(f: Facts, service: str, name: str) -> Check:
     return Check(name, PASS, "startup type automatic: it starts whenever `postroom serve` starts", None, SERVICES_PAGE)
 
 
-def _moved(f: Facts, binding: str, ssl: bool) -> str | None:
-    """The `pop set` that moves `binding` to a free port on the same address."""
-    host, _ = parse_binding("bindings", binding)
-    port = netinfo.free_port(host)
+# A held port's alternatives, in order: POP3's standard port of the binding's kind (plain/STLS,
+# SSL), then the unprivileged one `postroom init --dev` uses; any free port only when both are taken.
+STANDARD_PORTS = {False: (110, 1110), True: (995, 1995)}
+
+
+def _moved(f: Facts, binding: str, ssl: bool) -> tuple[int, str] | None:
+    """(port, the `pop set` that moves `binding` there) for a standard alternative port."""
+    host, held = parse_binding("bindings", binding)
+    ours = {parse_binding("bindings", b)[1] for b in [*f.pop.bindings, *f.pop.ssl_bindings]}
+    port = next((p for p in STANDARD_PORTS[ssl] if p != held and p not in ours and netinfo.port_free(host, p)),
+                None) or netinfo.free_port(host)
     if port is None:
         return None
     current = f.pop.ssl_bindings if ssl else f.pop.bindings
     moved = [format_binding(host, port) if b == binding else b for b in current]
-    return command(*f.on_server("pop", "set", "--ssl-bindings" if ssl else "--bindings", ",".join(moved)))
+    return port, command(*f.on_server("pop", "set", "--ssl-bindings" if ssl else "--bindings", ",".join(moved)))
+
+
+def _held(f: Facts, binding: str, ssl: bool, kind: str) -> tuple[str, str | None]:
+    """(what holds a binding's port and how to stop it, then a standard alternative; its fix)."""
+    port = parse_binding("bindings", binding)[1]
+    holder = netinfo.port_holder(port, f.node_pid)
+    if holder is None:
+        text = (f"{binding} ({kind}) is held by another process, not visible from here (as root, "
+                f"`ss -ltnp 'sport = :{port}'` names it); stop it (postroom retries every few seconds)")
+    else:
+        text = (f"{binding} ({kind}) is held by another process: {holder.describe()}. Stop it: {holder.stop()}; "
+                "postroom retries every few seconds and then listens")
+    moved = _moved(f, binding, ssl)
+    if moved is None:
+        return text, None
+    standard, unprivileged = STANDARD_PORTS[ssl]
+    which = f"POP3's standard {kind} port" if moved[0] == standard else \
+        f"the unprivileged {kind} port of postroom's dev profile" if moved[0] == unprivileged else "a free port"
+    return f"{text}. Or move this binding to port {moved[0]}, {which}, and the applications with it (the fix)", \
+        moved[1]
 
 
 def bindings(f: Facts) -> Check:
@@ -92,9 +119,7 @@ def bindings(f: Facts) -> Check:
         if "no usable certificate" in error:
             findings.add(WARN, f"{binding} ({kind}) does not listen: {error} (see certificate)")
         elif "in use" in error.lower():
-            holder = netinfo.port_holder(parse_binding("bindings", binding)[1], f.node_pid)
-            findings.add(FAIL, f"{binding} ({kind}) is held by another process ({holder or 'unknown'}); stop it "
-                         "(postroom retries every few seconds) or move the binding", _moved(f, binding, ssl))
+            findings.add(FAIL, *_held(f, binding, ssl, kind))
         else:
             findings.add(FAIL, f"{binding} ({kind}) does not listen: {error}")
     return findings.check(name, "", page)
@@ -134,6 +159,10 @@ def client_binding(f: Facts, target: Target) -> Check:
         return Check(name, FAIL, f"{where} is a plain/STLS binding, but the application starts TLS at once (ssl): "
                      f"the handshake fails. Set the application to STLS on this port, or to SSL on "
                      f"{', '.join(f.pop.ssl_bindings) or 'an SSL binding'}", None, page)
+    if not target.mode_given:
+        served = ", ".join(f"{w.where} ({'SSL' if w.ssl else 'plain/STLS'})" for w in target.ways)
+        return Check(name, PASS, f"how the application connects was not given (--client-mode): each way an "
+                     f"application could use {served} is probed (see probe)", None, page)
     how = "assumed: give --host/--port/--client-mode to check the application's own settings" if not target.given \
         else "as given"
     return Check(name, PASS, f"the application connects to {where} ({target.mode}, {how}), served by binding "
@@ -196,6 +225,14 @@ def login_type(f: Facts, target: Target) -> Check:
                          command(*f.on_server("pop", "set", "--login-type", "plain-text-login")), page)
         return Check(name, WARN, "login type plain-text-login with a plain client: the password crosses the network "
                      f"in clear (set the application to {secure or 'STLS or SSL'})", None, page)
+    if not target.mode_given:
+        if value == LoginType.PLAIN_TEXT_LOGIN and f.pop.bindings:
+            return Check(name, WARN, f"login type plain-text-login: clients may send passwords in clear on "
+                         f"{', '.join(f.pop.bindings)}", command(*f.on_server("pop", "set", "--login-type",
+                                                                               "secure-login")), page)
+        refused = f"; plain logins on {', '.join(f.pop.bindings)} are refused" if f.pop.bindings else ""
+        return Check(name, PASS, f"login type {value.value}: applications log in after {secure or 'TLS'}{refused}",
+                     None, page)
     after = "STLS" if target.mode == "stls" else "the TLS handshake"
     if value == LoginType.PLAIN_TEXT_LOGIN and f.pop.bindings:
         return Check(name, WARN, f"login type plain-text-login: the application logs in after {after}, but other "

@@ -1,5 +1,7 @@
 """`postroom doctor pop ADDRESS`: the article's checklist in its order, then a live probe the
-way the application connects, then the evidence of the last hour.
+way the application connects (without --client-mode, every binding every way: which would let
+it log in), then the evidence of the last hour: POP3 sessions that ended without a login, and
+the mailbox's refused logins.
 
 Checks that depend on an earlier failure say "not checked" (a warning) instead of failing
 again for the same cause, so exactly one failure names each problem.
@@ -16,17 +18,20 @@ from .checks_mailbox import (
     TROUBLESHOOTING_PAGE, connection_limits, mailbox, mailbox_lock, mailbox_password, mailbox_pop3, recent_failures,
 )
 from .checks_pop import bindings, certificate, certificate_names, client_binding, login_type, pop3_service, startup
+from .checks_sessions import recent_sessions
 from .checks_smtp import client_connector, default_connector, smtp_service
 from .facts import Facts, gather
-from .probe import StepFailed, Steps, client_context, pop3_session, quit_pop3
-from .result import FAIL, PASS, Check, not_checked
-from .target import Target, check_mode, choose
+from .probe import (
+    NO_LOGIN_BEFORE_TLS, Pop3Client, StepFailed, Steps, client_context, pop3_session, pop3_ways, quit_pop3,
+)
+from .result import FAIL, PASS, WARN, Check, not_checked
+from .target import Target, Way, check_mode, choose
 
 # The order an administrator reads them in: the article's steps, then proof, then evidence.
 CHECK_NAMES = (
     "pop3-service", "pop3-startup", "pop3-bindings", "client-binding", "certificate", "certificate-names",
     "login-type", "mailbox", "mailbox-pop3", "mailbox-password", "connection-limits", "mailbox-lock",
-    "smtp-service", "client-connector", "default-connector", "probe", "recent-failed-logins",
+    "smtp-service", "client-connector", "default-connector", "probe", "recent-sessions", "recent-failed-logins",
 )
 _LOGIN_BLOCKERS = ("mailbox", "mailbox-pop3", "mailbox-password", "login-type", "connection-limits")
 
@@ -66,7 +71,10 @@ def _run_checks(f: Facts, target: Target, password: str | None, password_ok: boo
         mailbox(f), mailbox_pop3(f), mailbox_password(f, password_ok), connection_limits(f), mailbox_lock(f),
         smtp_service(f), client_connector(f), default_connector(f),
     ]
-    checks.append(pop3_probe(f, target, password, {c.name: c for c in checks}))
+    earlier = {c.name: c for c in checks}
+    checks.append(pop3_probe(f, target, password, earlier) if target.mode_given
+                  else every_way(f, target, password, earlier))
+    checks.append(recent_sessions(f, earlier))
     checks.append(recent_failures(f))
     return checks
 
@@ -97,6 +105,19 @@ def _why_no_login(f: Facts, password: str | None, earlier: dict[str, Check]) -> 
     return None
 
 
+LogIn = Callable[[Pop3Client, Steps], None]
+
+
+def _log_in(f: Facts, password: str) -> LogIn:
+    def log_in(client: Pop3Client, steps: Steps) -> None:
+        with steps.step("login"):
+            client.login(f.address, password)
+        with steps.step("STAT") as step:
+            count, size = client.command("STAT").split()[1:3]
+            step.info = f"{count} messages, {size} octets"
+    return log_in
+
+
 def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str, Check]) -> Check:
     name, page = "probe", TROUBLESHOOTING_PAGE
     why = _why_not_probed(f, target, earlier)
@@ -108,19 +129,16 @@ def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str
     where = f"{target.connect_host}:{target.port} ({target.mode})"
     try:
         # The certificate checks above say what a verifying client finds; the probe looks past it.
-        client = pop3_session(steps, target.connect_host, target.port, target.mode, client_context(False))
+        context = client_context(False)
+        client = pop3_session(steps, target.connect_host, target.port, target.mode, context)
         try:
             if no_login is None:
                 assert password is not None
-                with steps.step("login"):
-                    client.login(f.address, password)
-                with steps.step("STAT") as step:
-                    count, size = client.command("STAT").split()[1:3]
-                    step.info = f"{count} messages, {size} octets"
+                _log_in(f, password)(client, steps)
         except StepFailed:
             client.close()
             raise
-        quit_pop3(steps, client)
+        quit_pop3(steps, client, context)
     except StepFailed as exc:
         done = steps.summary()
         before = f" (before that: {done})" if done else ""
@@ -129,6 +147,69 @@ def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str
     if no_login:
         detail += f"; login not tried: {no_login}"
     return Check(name, PASS, detail, None, page)
+
+
+# What an earlier failure already says when no way works: not failed twice.
+_EXPLAINS_NO_WAY = ("pop3-bindings", "client-binding", "certificate", "login-type")
+
+
+def every_way(f: Facts, target: Target, password: str | None, earlier: dict[str, Check]) -> Check:
+    """Without --client-mode: each binding (that serves --host/--port), every way an
+    application could use it (SSL; plain and STLS), and which of them would let it log in.
+    With the password, the login is tried once, on the first way that works."""
+    name, page = "probe", TROUBLESHOOTING_PAGE
+    if earlier["pop3-service"].status == FAIL:
+        return not_checked(name, "the pop3 service is not running (see pop3-service)", page)
+    if not target.ways:
+        return not_checked(name, "no binding serves where the application connects (see client-binding)", page)
+    no_login = _why_no_login(f, password, earlier)
+    login = _log_in(f, password) if no_login is None and password is not None else None
+    listening = {entry.split(" ", 1)[0] for entry in f.live("pop3").get("listening", [])}
+    works: list[str] = []
+    refused: list[str] = []
+    timings: list[str] = []
+    for way in target.ways:
+        modes = ("ssl",) if way.ssl else ("stls", "plain")
+        if way.binding not in listening:
+            refused += [f"{way.label(mode)}: not listening (see pop3-bindings)" for mode in modes]
+            continue
+        steps = Steps()
+        try:
+            verdicts = _try_way(way, modes, steps, login)
+        except StepFailed as exc:  # the login itself (the password was checked: see mailbox-password)
+            return Check(name, FAIL, f"{way.where}: {exc.step} failed: {exc.error} (before that: "
+                         f"{steps.summary()})", None, page)
+        timings.append(f"{way.where}: {steps.summary() or 'nothing'}")
+        if any(step.name == "login" for step in steps.done):
+            login = None  # once is enough
+        for mode in modes:
+            why = verdicts[mode]
+            if why is None:
+                works.append(way.label(mode))
+            elif why == NO_LOGIN_BEFORE_TLS:
+                refused.append(f"{way.label(mode)}: {why} (login type {f.pop.login_type.value})")
+            else:
+                refused.append(f"{way.label(mode)}: {why}")
+    if no_login is None and login is not None:
+        no_login = "no way lets it log in"
+    found = "; ".join(timings) + (f"; login not tried: {no_login}" if no_login else "")
+    if not works:
+        status = WARN if any(earlier[n].status == FAIL for n in _EXPLAINS_NO_WAY) else FAIL
+        return Check(name, status, f"no way to connect lets an application log in: {'; '.join(refused)} ({found})",
+                     None, page)
+    not_these = f"; not with {'; '.join(refused)}" if refused else ""
+    return Check(name, PASS, f"an application can log in with {' or '.join(works)}{not_these} ({found})", None, page)
+
+
+def _try_way(way: Way, modes: tuple[str, ...], steps: Steps, login: LogIn | None) -> dict[str, str | None]:
+    """Each of `modes` on one binding: None when a login would be accepted, else why not.
+    StepFailed only for the login."""
+    try:
+        return pop3_ways(steps, way.host, way.port, way.ssl, client_context(False), login)
+    except StepFailed as exc:
+        if exc.step in ("login", "STAT"):
+            raise
+        return {mode: f"{exc.step} failed: {exc.error}" for mode in modes}
 
 
 def as_dicts(checks: list[Check]) -> list[dict[str, Any]]:

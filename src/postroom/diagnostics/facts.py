@@ -3,17 +3,21 @@ the node serving the server reports it really does."""
 from __future__ import annotations
 
 import asyncio
+import difflib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..model import LoginFailure, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service
+from ..model import EndedSessions, LoginFailure, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service
 from ..storage import ConfigReader, StoreReader
 
 NODE_STALE_AFTER = 5.0  # as `service list`: no heartbeat for this long means no node serves the server
 CATCH_UP_TIMEOUT = 3.0  # a change made just before the doctor runs is given this long to apply
 EVIDENCE_WINDOW = timedelta(hours=1)
+MAX_SIMILAR = 3  # "did you mean": at most this many existing addresses
+MAX_TYPOS = 2  # ... each at most this many typos away (a letter wrong, missing, extra, or two swapped)
+MAX_CANDIDATES = 20000  # addresses compared; past that, those of the same domain only
 
 
 @dataclass
@@ -31,6 +35,8 @@ class Facts:
     domains: list[str]
     connectors: list[ReceiveConnector]
     failures: list[LoginFailure]  # refused logins for the mailbox in the last hour
+    sessions: list[EndedSessions]  # the server's POP3 sessions that ended without a login, last hour
+    similar: list[str]  # no such mailbox: the closest existing addresses, closest first
 
     def live(self, service: str) -> dict[str, Any]:
         return (self.node or {}).get(service, {})
@@ -60,16 +66,53 @@ async def node_report(store: ConfigReader, server: str) -> tuple[NodeReport | No
         await asyncio.sleep(0.1)
 
 
+def typos(a: str, b: str) -> int:
+    """How many typos make `a` of `b`: the optimal string alignment distance (one for each
+    letter wrong, missing or extra, and for two neighbours swapped: alcie/alice is one)."""
+    previous, current = list(range(len(b) + 1)), [0] * (len(b) + 1)
+    before: list[int] = []
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, previous = previous, current
+    return previous[len(b)]
+
+
+def closest(address: str, candidates: list[str]) -> list[str]:
+    """The candidates at most MAX_TYPOS typos from `address`, closest first. difflib's quick
+    ratios pick the few worth counting, so thousands of addresses cost little."""
+    near = difflib.get_close_matches(address, candidates, n=10, cutoff=0.75)
+    counted = sorted((typos(address, found), found) for found in near)
+    return [found for count, found in counted if count <= MAX_TYPOS][:MAX_SIMILAR]
+
+
+async def similar_addresses(store: ConfigReader, address: str) -> list[str]:
+    """The existing mailboxes whose address is closest to `address` (a typo), closest first.
+    The doctor is for admins, who may list mailboxes anyway: this tells no one anything new."""
+    if await store.count_mailboxes() <= MAX_CANDIDATES:
+        boxes = await store.list_mailboxes()
+    else:  # a large organisation: the likely typo is in the local part
+        boxes = await store.list_mailboxes("@" + address.rsplit("@", 1)[1], limit=MAX_CANDIDATES)
+    return await asyncio.to_thread(closest, address, [box.address for box in boxes])
+
+
 async def gather(store: StoreReader, server: str, address: str, data_dir: str, local: bool) -> Facts:
     server_row = await store.get_server(server)  # NotFound names the server
     services = {s.name: s for s in await store.list_services(server)}
     report, age = await node_report(store, server)
     since = (datetime.now(timezone.utc) - EVIDENCE_WINDOW).isoformat()
+    mailbox = await store.find_mailbox(address)
     return Facts(
         address=address, server=server_row, local=local, data_dir=data_dir, services=services,
         node=report.services if report else None, heartbeat_age=age, node_pid=report.pid if report else None,
         pop=await store.get_pop_settings(server),
-        mailbox=await store.find_mailbox(address), domains=await store.list_domains(),
+        mailbox=mailbox, domains=await store.list_domains(),
         connectors=await store.list_connectors(server),
         failures=await store.list_login_failures(address, since=since, limit=1000),
+        sessions=await store.list_ended_sessions(server, since=since, limit=1000),
+        similar=[] if mailbox is not None else await similar_addresses(store, address),
     )

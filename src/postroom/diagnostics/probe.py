@@ -12,7 +12,7 @@ import ssl
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 TIMEOUT = 10.0
 MAX_LINE = 8192
@@ -102,6 +102,7 @@ class Pop3Client:
         self.host, self.port, self.timeout = host, port, timeout
         self.sock: socket.socket | None = None
         self.reader: BinaryIO | None = None
+        self.capabilities: list[str] = []  # from the last CAPA pop3_session sent
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -141,6 +142,11 @@ class Pop3Client:
         self.command(f"USER {user}")
         self.command(f"PASS {password}")
 
+    def capa(self) -> list[str]:
+        """CAPA: the capabilities' names, upper-case (USER, STLS, SASL, ...)."""
+        self.command("CAPA")
+        return [c.split(" ", 1)[0].upper() for c in self.lines()]
+
     def close(self) -> None:
         for closing in (self.reader, self.sock):
             try:
@@ -163,29 +169,96 @@ def pop3_session(steps: Steps, host: str, port: int, mode: str, context: ssl.SSL
             client.ok()
         if mode == "stls":
             with steps.step("CAPA") as step:
-                client.command("CAPA")
-                capabilities = [c.split(" ", 1)[0].upper() for c in client.lines()]
+                capabilities = client.capa()
                 if "STLS" not in capabilities:
-                    raise StepFailed("CAPA", "STLS is not offered (the server has no usable certificate)")
+                    raise StepFailed("CAPA", NO_STLS)
                 step.info = " ".join(capabilities)
             with steps.step("STLS"):
                 client.command("STLS")
                 client.start_tls(context)
         with steps.step("CAPA" if mode != "stls" else "CAPA after STLS") as step:
-            client.command("CAPA")
-            step.info = " ".join(c.split(" ", 1)[0].upper() for c in client.lines())
+            client.capabilities = client.capa()
+            step.info = " ".join(client.capabilities)
     except StepFailed:
         client.close()
         raise
     return client
 
 
-def quit_pop3(steps: Steps, client: Pop3Client) -> None:
+def quit_pop3(steps: Steps, client: Pop3Client, context: ssl.SSLContext | None = None) -> None:
+    """QUIT. With `context`, on a plain connection that offers no login before TLS, STLS first:
+    the server counts the plain sessions that never start TLS as evidence of an application
+    that does not use it (the doctor's recent-sessions), and the probe is not one."""
     try:
+        if context is not None and not offers_login(client.capabilities) and "STLS" in client.capabilities:
+            try:
+                client.command("STLS")
+                client.start_tls(context)
+            except (StepFailed, OSError):
+                return  # the session then ends in a failed handshake, not as a plain session
         with steps.step("QUIT"):
             client.command("QUIT")
     finally:
         client.close()
+
+
+NO_STLS = "STLS is not offered (the server has no usable certificate)"
+NO_LOGIN_BEFORE_TLS = "no login is offered before TLS"
+LoginStep = Callable[[Pop3Client, Steps], None]
+
+
+def offers_login(capabilities: list[str]) -> bool:
+    """Whether CAPA offers a login: USER, or SASL (PLAIN, LOGIN)."""
+    return "USER" in capabilities or "SASL" in capabilities
+
+
+def pop3_ways(steps: Steps, host: str, port: int, ssl_binding: bool, context: ssl.SSLContext,
+              login: LoginStep | None = None) -> dict[str, str | None]:
+    """Connect to one binding as every kind of application would: SSL on an SSL binding; on a
+    plain one, plain and then STLS in the same session. Returns each mode (ssl; plain, stls)
+    with None when a login would be accepted that way, else why not. `login` logs in on the
+    way that works (STLS before plain). StepFailed when the connection itself, or the login,
+    fails."""
+    client = Pop3Client(host, port)
+    try:
+        with steps.step("connect"):
+            client.connect()
+        if ssl_binding:
+            with steps.step("TLS handshake"):
+                client.start_tls(context)
+        with steps.step("greeting"):
+            client.ok()
+        with steps.step("CAPA"):
+            client.capabilities = client.capa()
+    except StepFailed:
+        client.close()
+        raise
+    if ssl_binding:
+        verdicts: dict[str, str | None] = {
+            "ssl": None if offers_login(client.capabilities) else "CAPA offers no login after TLS"}
+    else:
+        verdicts = {"plain": None if offers_login(client.capabilities) else NO_LOGIN_BEFORE_TLS,
+                    "stls": NO_STLS}
+        if "STLS" in client.capabilities:
+            try:
+                with steps.step("STLS"):
+                    client.command("STLS")
+                    client.start_tls(context)
+                with steps.step("CAPA after STLS"):
+                    client.capabilities = client.capa()
+            except StepFailed as exc:
+                client.close()
+                verdicts["stls"] = f"{exc.step} failed: {exc.error}"
+                return verdicts
+            verdicts["stls"] = None if offers_login(client.capabilities) else "CAPA offers no login after STLS"
+    if login is not None and None in verdicts.values():
+        try:
+            login(client, steps)
+        except StepFailed:
+            client.close()
+            raise
+    quit_pop3(steps, client, context)
+    return verdicts
 
 
 def smtp_session(steps: Steps, host: str, port: int, context: ssl.SSLContext,

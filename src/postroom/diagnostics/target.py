@@ -1,10 +1,13 @@
 """How the application connects: host, port and client mode (plain, stls, ssl), and the POP3
 binding that serves it, if any.
 
-Without --port the application is assumed to use the first SSL binding (or, in plain/stls
-mode, the first plain binding). Without --host it connects to that binding's address, or to
-this machine when the binding is a wildcard; certificate names are then checked against the
-server's FQDN, the name clients are normally given.
+Without --client-mode the way the application connects is not known, so every binding that
+serves --host/--port (all of them, without those) is a `Way` the probe tries: plain and STLS
+on a plain binding, SSL on an SSL binding; the target is then the first SSL binding (or, in
+plain/stls mode, the first plain binding), which the certificate checks use. Without --host
+the application connects to that binding's address, or to this machine when the binding is a
+wildcard; certificate names are then checked against the server's FQDN, the name clients are
+normally given.
 """
 from __future__ import annotations
 
@@ -12,10 +15,28 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..errors import ValidationError
-from ..model import PopSettings, parse_binding
+from ..model import PopSettings, format_binding, parse_binding
 from . import netinfo
 
 MODES = ("plain", "stls", "ssl")
+
+
+@dataclass(frozen=True)
+class Way:
+    """A binding to probe, where: an SSL binding (TLS from the first byte), or a plain one
+    (plain, then STLS, in one session)."""
+
+    binding: str
+    ssl: bool
+    host: str  # where the probe connects
+    port: int
+
+    @property
+    def where(self) -> str:
+        return format_binding(self.host, self.port)
+
+    def label(self, mode: str) -> str:
+        return f"{mode if mode == 'plain' else mode.upper()} on {self.where}"
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,8 @@ class Target:
     binding: str | None  # the binding that serves (connect_host, port), None if none does
     ssl_binding: bool  # `binding` is an SSL (implicit TLS) binding
     given: bool  # the admin named the port (or host): a missing binding is a finding
+    mode_given: bool = True  # the admin named the client mode; else every way in `ways` is probed
+    ways: tuple[Way, ...] = ()  # without a client mode: the bindings that serve host and port, SSL first
 
 
 def check_mode(mode: str | None) -> str | None:
@@ -56,10 +79,16 @@ def choose(pop: PopSettings, mode: str | None, host: str | None, port: int | Non
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError("port", f"{port} is out of range (allowed: 1..65535)")
     addresses = netinfo.resolve(host) if host else []
+    mode_given = mode is not None
+    every = [(b, True) for b in pop.ssl_bindings] + [(b, False) for b in pop.bindings]
+    ways = () if mode_given else tuple(
+        Way(b, is_ssl, host or netinfo.reach_host(parse_binding("bindings", b)[0], local, fqdn),
+            parse_binding("bindings", b)[1])
+        for b, is_ssl in every if _serves(b, addresses, port))
     if mode is None and port is None:
         mode = "ssl" if pop.ssl_bindings or not pop.bindings else "stls"
     # With a port, whichever kind of binding serves it; without, the mode's first binding.
-    pools = [(b, True) for b in pop.ssl_bindings] + [(b, False) for b in pop.bindings]
+    pools = every
     if port is None:
         pools = [(b, is_ssl) for b, is_ssl in pools if is_ssl == (mode == "ssl")]
     found = [(b, is_ssl) for b, is_ssl in pools if _serves(b, addresses, port)]
@@ -75,4 +104,4 @@ def choose(pop: PopSettings, mode: str | None, host: str | None, port: int | Non
     else:
         connect = "127.0.0.1" if local else fqdn
     return Target(mode, host or fqdn, connect, port or bound_port, binding, is_ssl,
-                  port is not None or host is not None)
+                  port is not None or host is not None, mode_given, ways)

@@ -19,8 +19,9 @@ from .admin import (
     role_groups,
 )
 from .core import (
-    SERVICE_NAMES, AuditEntry, Block, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures, MessageInfo, NodeReport,
-    PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
+    CONNECTION_LIMIT, NOT_POP3, SERVICE_NAMES, SESSION_END_REASONS, TLS_FAILED, TLS_NOT_STARTED, TLS_ON_PLAIN_PORT,
+    TLS_REQUIRED, AuditEntry, Block, EndedSessions, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures,
+    MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
 from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
 from .queue import (
@@ -51,6 +52,10 @@ __all__ += [  # the outbound queue (queue.py)
     "DNS_DELIVERY", "POISON_QUEUE", "SMART_HOST_DELIVERY", "Claim", "MessageStatus", "OutboundRecipient",
     "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
     "RecipientStatus", "new_queue_id",
+]
+__all__ += [  # POP3 sessions that ended without logging in (core.py): the doctor's evidence
+    "CONNECTION_LIMIT", "NOT_POP3", "SESSION_END_REASONS", "TLS_FAILED", "TLS_NOT_STARTED", "TLS_ON_PLAIN_PORT",
+    "TLS_REQUIRED", "EndedSessions",
 ]
 __all__ += [  # DKIM keys (dkim.py)
     "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",

@@ -1,5 +1,6 @@
 """The core of the domain model: services and their POP3 settings, servers, mailboxes and their
-messages, audit entries, node reports, login failures and blocks.
+messages, audit entries, node reports, login failures, POP3 sessions that ended without a login, and
+blocks.
 
 Values are validated once (validators in `postroom.validation`), so that every front end
 refuses the same input with the same message (field name plus allowed values).
@@ -277,6 +278,39 @@ class LoginFailure:
     remote_ip: str
     mailbox: str  # the name the client tried, as sent (at most 100 characters)
     reason: str  # bad-credentials, tls-required, pop-disabled, mailbox-disabled, in-use, too-many-connections, ...
+
+
+# Why a POP3 session ended without logging in (EndedSessions.reason). Besides these, a login
+# the server refused ends one with that login's reason (bad-credentials, pop-disabled, ...).
+TLS_REQUIRED = "tls-required"  # tried USER/AUTH before TLS, refused: the login type requires TLS
+TLS_NOT_STARTED = "tls-not-started"  # sent commands (CAPA, QUIT) but never STLS, so no login was offered
+TLS_FAILED = "tls-failed"  # sent STLS, but the TLS handshake failed
+TLS_ON_PLAIN_PORT = "tls-on-plain-port"  # opened with a TLS handshake on a plain/STLS binding (an SSL client)
+CONNECTION_LIMIT = "connection-limit"  # refused at connect: too many connections (in total or from the source)
+NOT_POP3 = "not-pop3"  # sent only lines that are no POP3 command (an HTTP client, a scanner)
+SESSION_END_REASONS = (TLS_REQUIRED, TLS_NOT_STARTED, TLS_FAILED, TLS_ON_PLAIN_PORT, CONNECTION_LIMIT, NOT_POP3,
+                       "protocol-errors", "quit", "timeout", "disconnected")
+
+
+@dataclass(frozen=True)
+class EndedSessions:
+    """POP3 sessions from one source that ended alike without logging in: evidence for the
+    doctor, as refused logins are, for the clients that give up before sending a name (curl
+    without --ssl-reqd reads CAPA, finds no USER before TLS and quits). A node counts them
+    between two heartbeats and writes one row per kind. Sessions that send nothing at all
+    (health checks, port scans) are not recorded."""
+
+    at: str  # ISO-8601 UTC: when the last of them ended
+    first_at: str  # when the first of them ended
+    server: str
+    service: str  # pop3
+    remote_ip: str
+    binding: str  # the binding they connected to, e.g. 0.0.0.0:110
+    tls: str  # none, stls (started with STLS) or ssl (an SSL binding)
+    reason: str  # SESSION_END_REASONS, or the reason of the refused login that ended them
+    commands: str  # the verbs they sent, e.g. "CAPA QUIT" (at most 8; "?" for anything not POP3)
+    mailbox: str  # the name USER or AUTH gave, as sent (at most 100 characters); "" when none
+    count: int
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
-"""What a node keeps for `postroom doctor`: refused logins, and who holds POP3 mailboxes now.
+"""What a node keeps for `postroom doctor`: refused logins, POP3 sessions that ended without a
+login, and who holds POP3 mailboxes now.
 
 Refused logins arrive through the services' login listener (`report_login`), are appended to
 an in-memory list (the hot path never waits for the store) and written with the heartbeat
-(`Store.record_login_failures`). The POP3 usage summary goes into the node report; it is
-bounded so that a node with many sessions does not write a large report every second.
+(`Store.record_login_failures`). Sessions that ended without a login arrive through the POP3
+service's `on_session_end` (`SessionEnd`, see pop3_trail.py) and are counted by kind until the
+heartbeat writes one row per kind (`Store.record_ended_sessions`): a client retrying every
+second costs one row a second, not one per session. Both are bounded while the store is away
+and pruned after a week. The POP3 usage summary goes into the node report; it is bounded so
+that a node with many sessions does not write a large report every second.
 """
 from __future__ import annotations
 
@@ -11,18 +16,19 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ..activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
 from ..auth import log_failure
 from ..errors import PostroomError
-from ..model import LoginFailure
+from ..model import EndedSessions, LoginFailure
 from ..storage import EvidenceStore
 from .metrics import Metrics
 
 log = logging.getLogger("postroom.node")
-MAX_PENDING = 10000  # refusals kept while the store is away; more are counted and dropped
+MAX_PENDING = 10000  # refusals (and kinds of ended sessions) kept while the store is away; more are dropped
 KEEP_DAYS = 7
 PRUNE_INTERVAL = 3600.0
 MAX_REPORTED_MAILBOXES = 500
@@ -49,15 +55,32 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
         listener(result, service, remote, user)
 
 
+@dataclass(frozen=True)
+class SessionEnd:
+    """How one POP3 session ended without a login: the kind it is counted under."""
+
+    remote_ip: str
+    binding: str
+    tls: str  # none, stls, ssl
+    reason: str
+    commands: str
+    mailbox: str
+
+
 class LoginEvidence:
-    """Refused logins since the last flush, for one server."""
+    """Refused logins and POP3 sessions that ended without a login, since the last flush, for
+    one server."""
 
     def __init__(self, server: str, clock: Callable[[], float] = time.time) -> None:
         self.server = server
         self._clock = clock
         self._pending: list[LoginFailure] = []
+        self._ended: dict[SessionEnd, list[Any]] = {}  # kind -> [count, first end, last end]
         self.dropped = 0
         self._last_prune = 0.0
+
+    def _now(self) -> str:
+        return datetime.fromtimestamp(self._clock(), timezone.utc).isoformat(timespec="microseconds")
 
     def record(self, result: str, service: str, remote: str, user: str) -> None:
         """The services' login listener: (result, service, remote ip, mailbox tried)."""
@@ -67,29 +90,58 @@ class LoginEvidence:
             self.dropped += 1
             return
         match = _RESULT.fullmatch(result)
-        at = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat(timespec="microseconds")
         mailbox = "" if user == "-" else user
-        self._pending.append(LoginFailure(at, self.server, service, remote or "?", mailbox,
+        self._pending.append(LoginFailure(self._now(), self.server, service, remote or "?", mailbox,
                                           match.group(1) if match else result))
+
+    def session_ended(self, end: SessionEnd) -> None:
+        """The POP3 service's session-end listener: one more session of that kind."""
+        kind = self._ended.get(end)
+        if kind is not None:
+            kind[0] += 1
+            kind[2] = self._now()
+        elif len(self._ended) >= MAX_PENDING:
+            self.dropped += 1
+        else:
+            at = self._now()
+            self._ended[end] = [1, at, at]
+
+    def _restore_ended(self, kinds: dict[SessionEnd, list[Any]]) -> None:
+        """Put back counts the store did not take, merged with those counted since."""
+        for end, (count, first, last) in kinds.items():
+            kind = self._ended.get(end)
+            if kind is not None:
+                kind[0], kind[1] = kind[0] + count, min(kind[1], first)
+            elif len(self._ended) < MAX_PENDING:
+                self._ended[end] = [count, first, last]
 
     async def flush(self, store: EvidenceStore) -> None:
         """Store what was recorded; if the store cannot take it now, keep it for the next try."""
         rows, self._pending = self._pending, []
+        kinds, self._ended = self._ended, {}
+        ended = [EndedSessions(last, first, self.server, "pop3", end.remote_ip, end.binding, end.tls, end.reason,
+                               end.commands, end.mailbox, count) for end, (count, first, last) in kinds.items()]
         try:
             if rows:
                 await store.record_login_failures(rows)
+                rows = []
+            if ended:
+                await store.record_ended_sessions(ended)
+                kinds = {}
             if self.dropped:
-                log.warning("node %s dropped %d failed-login records (the store was unavailable)",
+                log.warning("node %s dropped %d failed-login or session records (the store was unavailable)",
                             self.server, self.dropped)
                 self.dropped = 0
             now = self._clock()
             if now - self._last_prune > PRUNE_INTERVAL:
                 self._last_prune = now
-                cutoff = datetime.fromtimestamp(now, timezone.utc) - timedelta(days=KEEP_DAYS)
-                await store.remove_login_failures(cutoff.isoformat())
+                cutoff = (datetime.fromtimestamp(now, timezone.utc) - timedelta(days=KEEP_DAYS)).isoformat()
+                await store.remove_login_failures(cutoff)
+                await store.remove_ended_sessions(cutoff)
         except PostroomError as exc:
             self._pending = (rows + self._pending)[:MAX_PENDING]
-            log.warning("node %s cannot store failed logins: %s", self.server, exc.message)
+            self._restore_ended(kinds)
+            log.warning("node %s cannot store failed logins or ended sessions: %s", self.server, exc.message)
 
 
 def pop3_usage(service: Any) -> dict[str, Any]:

@@ -83,9 +83,11 @@ class Node:
         self.server = server
         authenticator = authenticator or Authenticator()
         self.activity = Activity()  # logins and deliveries for the dashboard, stored per heartbeat
-        self.logins = LoginEvidence(server)  # refused logins for the doctor, stored per heartbeat
+        # refused logins and POP3 sessions that ended without one, for the doctor, stored per heartbeat
+        self.logins = LoginEvidence(server)
         self.retention = TrackingRetention(store, server)  # message tracking older than 30 days goes
-        self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
+                                on_session_end=self.logins.session_ended)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
                                 spool_dir=spool_dir(data_dir))
         # failed-login delays and blocks; the stored policy is installed by reconcile

@@ -2,7 +2,8 @@
 
 One `Pop3Service` per node holds the live settings, TLS context and connection counts;
 each connection is a `Pop3Session` (an asyncio.Protocol). Settings changes apply to new
-connections at once; existing sessions keep the rules they started with.
+connections at once; existing sessions keep the rules they started with. A session that ends
+without a login tells the service's `on_session_end` what it did and why (pop3_trail.py).
 """
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import NotFound, PostroomError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
-from ..model import PopSettings, SortOrder
+from ..model import LoginType, PopSettings, SortOrder
 from ..protocol.pop3 import (
     NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused, Pop3Config, Pop3Server,
     Retrieve, StartTls,
 )
 from ..storage import MailStore
-from .evidence import report_login
+from .evidence import SessionEnd, report_login
 from .metrics import Metrics
+from .pop3_trail import Trail
 from .protocol_log import POP3_LOGGED, POP3_MASKED, ProtocolLog
 from .session import Session
 
@@ -37,7 +39,8 @@ class Pop3Service:
 
     def __init__(self, store: MailStore, authenticator: Authenticator, node_name: str,
                  on_login: Callable[[str, str, str, str], None] | None = None,
-                 activity: Activity | None = None) -> None:
+                 activity: Activity | None = None,
+                 on_session_end: Callable[[SessionEnd], None] | None = None) -> None:
         self.store = store
         self.authenticator = authenticator
         self.node_name = node_name
@@ -49,6 +52,7 @@ class Pop3Service:
         self.per_ip: Counter[str] = Counter()
         self.per_user: Counter[str] = Counter()
         self.on_login = on_login  # (result, service, remote ip, mailbox) for evidence/metrics
+        self.on_session_end = on_session_end  # a session that ended without a login, for evidence
         self.stopping = False  # the node is shutting down: sessions are being drained
         self.guard = AbuseGuard()  # the node shares its own with SMTP
         self.metrics = Metrics()  # the node shares its own with SMTP and the admin service
@@ -110,6 +114,8 @@ class Pop3Session(Session[Pop3Server]):
         self.locked_mailbox: int | None = None
         self.authenticated = False
         self.maildrop: list[Any] = []
+        self.trail = Trail()  # what it did before a login, for evidence if it ends without one
+        self.end_reported = False
 
     def admit(self) -> bool:
         service, settings = self.service, self.service.settings
@@ -126,6 +132,26 @@ class Pop3Session(Session[Pop3Server]):
         self.authenticated_timeout = settings.authenticated_timeout
         return True
 
+    def command_observer(self) -> Callable[[Any, bool], None] | None:
+        """Before a login, each command's verb goes to the trail too (and to the protocol log)."""
+        logged = super().command_observer()
+        if self.authenticated:
+            return logged
+        trail = self.trail.command
+        if logged is None:
+            return trail
+        log_line: Callable[[Any, bool], None] = logged
+
+        def both(line: Any, sasl_response: bool) -> None:
+            trail(line, sasl_response)
+            log_line(line, sasl_response)
+        return both
+
+    def data_received(self, data: bytes) -> None:
+        if not self.trail.first_octets:
+            self.trail.received(data)
+        super().data_received(data)
+
     def log_sent(self, chunk: bytes) -> None:
         if chunk[:1] in (b"+", b"-"):
             self._log(">", chunk.split(b"\r\n", 1)[0].decode("utf-8", "replace"))
@@ -141,9 +167,11 @@ class Pop3Session(Session[Pop3Server]):
             self.flush()
             self.spawn(self._start_tls())
         elif isinstance(event, LoginRefused):  # answered here, maybe outside an answering task: name the session
+            self.trail.login_refused(event.reason, event.username)
             self.in_log_context(self.service.login_event, f"refused ({event.reason})", self.remote_ip,
                                 event.username or "-")
         elif isinstance(event, CloseConnection):
+            self.ending = self.ending or event.reason
             self.flush()
             self.close()
             return True
@@ -162,15 +190,17 @@ class Pop3Session(Session[Pop3Server]):
             self.service.guard.succeeded(self.remote_ip)
             self.conn.auth_succeeded(self.maildrop)
             self.authenticated = True
+            self.conn.observer = self.command_observer()  # the trail is done with
             self.timeout = self.authenticated_timeout
             self.service.login_event("succeeded", self.remote_ip, self.user or "-")
             self.note(f"authenticated as {self.user}")
         else:
             assert isinstance(failure, AuthFailure)
             self.conn.auth_failed(failure)
-            self.note(f"authentication failed ({failure.name.lower().replace('_', '-')})")
-            self.service.login_event(f"failed ({failure.name.lower().replace('_', '-')})",
-                                     self.remote_ip, event.username[:100])
+            reason = failure.name.lower().replace("_", "-")
+            self.trail.login_failed(reason, event.username)
+            self.note(f"authentication failed ({reason})")
+            self.service.login_event(f"failed ({reason})", self.remote_ip, event.username[:100])
 
     async def _check_login(self, event: Authenticate) -> AuthFailure | object | None:
         service = self.service
@@ -229,12 +259,36 @@ class Pop3Session(Session[Pop3Server]):
 
     async def _start_tls(self) -> None:
         assert self.conn is not None and self.service.tls is not None
+        client_left = self.transport is None
         if await self.start_tls(self.service.tls):
             self.conn.tls_started()
+        elif not client_left:
+            self.trail.tls_failed = True
+
+    def refuse_blocked(self, username: str) -> None:
+        self.trail.login_failed("blocked", username)
+        super().refuse_blocked(username)
 
     # cleanup ---------------------------------------------------------------------------
+    def _report_end(self) -> None:
+        """Once, at the end, for a session that never logged in: why, for the doctor."""
+        self.end_reported = True
+        listener = self.service.on_session_end
+        if listener is None or self.authenticated or self.service.stopping:
+            return
+        conn = self.conn
+        tls = "ssl" if self.implicit_tls else "stls" if conn is not None and conn.tls_active else "none"
+        needs_tls = conn is not None and conn.config.login_type is not LoginType.PLAIN_TEXT_LOGIN
+        reason = self.trail.reason(admitted=conn is not None, tls=tls, login_needs_tls=needs_tls,
+                                   ending=self.ending or "disconnected")
+        if reason is not None:
+            listener(SessionEnd(self.remote_ip or "?", self.local, tls, reason, self.trail.commands,
+                                self.trail.mailbox))
+
     def released(self) -> None:
         service = self.service
+        if not self.end_reported and not self.answering and self.ended:
+            self._report_end()
         if self.counted:
             self.counted = False
             service.sessions.discard(self)

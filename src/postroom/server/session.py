@@ -121,6 +121,9 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         self.life = OPEN
         self.answering = False  # an answering task is running: the core waits for its answer
         self.draining = False  # the node is stopping: close at the next command boundary
+        # How it ended: the core's CloseConnection reason (quit, eof, ...), "timeout", "aborted"
+        # (the service stopped), "internal-error"; None while open, or when the client just left.
+        self.ending: str | None = None
         # input flow: reading stops while the client does not read our replies (write_paused),
         # while a subclass waits for something (hold_input; SMTP: its spool) or while the core
         # holds MAX_BUFFERED_INPUT of pipelined input
@@ -160,6 +163,10 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         """Whether the node is shutting down (a connection accepted now is drained at once)."""
         return False
 
+    def command_observer(self) -> Callable[[Any, bool], None] | None:
+        """What the core tells each command line it reads: the protocol log, if on."""
+        return self.log_command if self.protocol_log is not None else None
+
     @property
     def ended(self) -> bool:
         """We closed the connection or the client left."""
@@ -182,8 +189,8 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         if not self.admit():
             self.close()
             return
-        if self.protocol_log is not None and self.conn is not None:  # each command line as the core reads it
-            self.conn.observer = self.log_command
+        if self.conn is not None:
+            self.conn.observer = self.command_observer()
         self.flush()
         self.arm_timer()
         if self.stopping():
@@ -270,6 +277,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
     def fail(self) -> None:
         """Log the current exception under a reference, tell the peer that reference, close."""
         ref = uuid.uuid4().hex[:12]
+        self.ending = self.ending or "internal-error"
         self.log.exception("session %s internal error, ref %s", self.id, ref, extra=self.log_fields)
         if self.transport and self.life in LIVE:
             self.transport.write(self.internal_error.format(ref=ref).encode())
@@ -359,6 +367,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
                 self.last_activity = now
             self.arm_timer()
             return
+        self.ending = self.ending or "timeout"
         if self.transport and self.idle_reply:
             self._log(">", self.idle_reply.decode().strip())
             self.transport.write(self.idle_reply)
@@ -392,6 +401,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
 
     def abort(self) -> None:
         """The service is stopping: drop the connection now."""
+        self.ending = self.ending or "aborted"
         if self.transport:
             self.transport.abort()
         self._end(CLOSING)

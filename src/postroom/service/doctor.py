@@ -182,6 +182,7 @@ async def support_bundle(ctx: Context, address: str, checks: list[dict[str, Any]
         "mailbox": mailbox,
         "certificate": certificate,
         "login-failures": [asdict(row) for row in await ctx.store.list_login_failures(address, since=since)],
+        "ended-sessions": [asdict(row) for row in await ctx.store.list_ended_sessions(name, since=since)],
         "audit": await log_ops.list_audit(ctx, 200, since="1d"),
         "versions": bundle.versions(await ctx.store.schema_version()),
     }

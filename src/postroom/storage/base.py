@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, LoginFailure, LoginPolicy, Mailbox, MessageInfo, NodeReport,
-    OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector, RecipientResult,
-    SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
+    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, EndedSessions, LoginFailure, LoginPolicy, Mailbox, MessageInfo,
+    NodeReport, OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector,
+    RecipientResult, SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
 )
 
 
@@ -300,11 +300,16 @@ class EvidenceReader(Protocol):
                                   limit: int = 1000) -> list[LoginFailure]:
         """The newest `limit` matching rows, oldest first; `mailbox` matches case-insensitively
         and exactly, `since` is an ISO-8601 time (rows at or after it)."""
+    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
+                                  limit: int = 1000) -> list[EndedSessions]:
+        """POP3 sessions that ended without a login, by kind: the newest `limit` rows of `server`
+        (None: all), oldest first; `since`: rows whose last session (`at`) ended at or after it."""
 
 
 class EvidenceStore(EvidenceReader, Protocol):
     """Message tracking (its rows are written by deliveries: DeliveryStore), the dashboard's
-    activity counters and failed logins (the doctor's evidence), and their pruning."""
+    activity counters, failed logins and the POP3 sessions that ended without a login (the
+    doctor's evidence), and their pruning."""
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
         """At most `limit` rows older than `before` (ISO-8601) go, oldest first; returns how
@@ -320,6 +325,12 @@ class EvidenceStore(EvidenceReader, Protocol):
         as sent, cut to 100 characters. Nothing to record is a no-op."""
     async def remove_login_failures(self, before: str) -> int:
         """Rows older than `before` (ISO-8601) go; returns how many (nodes keep a week)."""
+    async def record_ended_sessions(self, rows: Sequence[EndedSessions]) -> None:
+        """Append counts of sessions that ended alike, texts cut to their limits (mailbox 100).
+        ValidationError (nothing recorded) for an unknown service or TLS state, a count below 1
+        or a `first_at` after `at`. Nothing to record is a no-op."""
+    async def remove_ended_sessions(self, before: str) -> int:
+        """Rows whose last session ended before `before` (ISO-8601) go; returns how many."""
 
 
 class BlockStore(Protocol):

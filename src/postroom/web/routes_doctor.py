@@ -19,7 +19,8 @@ from .views import DoctorCheckView, ScenarioView, documented
 
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
 ClientMode = Annotated[str | None, Query(description="How the application connects: plain, stls or ssl "
-                                                     "(default: ssl, or what `port` is)", examples=["ssl"])]
+                                                     "(default: not known: every binding is probed, each way)",
+                                         examples=["ssl"])]
 Port = Annotated[int | None, Query(description="The port the application connects to", examples=[1995])]
 Host = Annotated[str | None, Query(description="The name or address the application connects to; it must be "
                                                "this machine (loopback, one of its addresses, or its FQDN)",

@@ -1,8 +1,9 @@
 """The PostgreSQL store's records that are not configuration: message tracking, activity
-counters, failed-login evidence, login blocks, admin principals with their API tokens and
-console sessions, and the audit log. None of these writes bumps config_version. PostgresStore (store.py) inherits
-them. The checks and query builders are storage/sql's (`?` placeholders, turned into
-`$n` by base.dollar), so both backends accept and answer exactly the same.
+counters, failed-login evidence and POP3 sessions that ended without a login, login blocks,
+admin principals with their API tokens and console sessions, and the audit log. None of these
+writes bumps config_version. PostgresStore (store.py) inherits them. The checks and query
+builders are storage/sql's (`?` placeholders, turned into `$n` by base.dollar), so both
+backends accept and answer exactly the same.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import asyncpg
 
 from ...errors import Conflict, NotFound
-from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, TrackingEvent, WebSession
+from ...model import Admin, ApiToken, AuditEntry, Block, EndedSessions, LoginFailure, TrackingEvent, WebSession
 from ..base import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
@@ -100,6 +101,23 @@ class PostgresRecords(Lookups, PostgresBase):
 
     async def remove_login_failures(self, before: str) -> int:
         return await self._execute("DELETE FROM login_failures WHERE at < ?", utc_iso(before, "before"))
+
+    # POP3 sessions that ended without a login ----------------------------------------------
+    async def record_ended_sessions(self, rows: Sequence[EndedSessions]) -> None:
+        values = [logins_sql.ended_values(row) for row in rows]
+        if not values:
+            self._check_open()
+            return
+        await self._transaction(lambda conn: conn.executemany(dollar(
+            f"INSERT INTO ended_sessions ({logins_sql.SESSION_COLUMNS}) VALUES ({logins_sql.SESSION_MARKS})"), values))
+
+    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
+                                  limit: int = 1000) -> list[EndedSessions]:
+        sql, params = logins_sql.ended_query(server, since, limit)
+        return [logins_sql.row_to_ended(tuple(row)) for row in reversed(await self._fetch(sql, *params))]
+
+    async def remove_ended_sessions(self, before: str) -> int:
+        return await self._execute("DELETE FROM ended_sessions WHERE at < ?", utc_iso(before, "before"))
 
     # login blocks --------------------------------------------------------------------------
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:

@@ -1,8 +1,8 @@
 """The embedded store's records that are not configuration: activity counters, failed-login
-evidence, login blocks, admin principals with their API tokens and console sessions, and the
-audit log. None of these writes bumps config_version (nodes read them per request or flush
-them with the heartbeat). SqliteStore (store.py) inherits them; the SQL is in the modules named in each
-section and in storage/sql.
+evidence and POP3 sessions that ended without a login, login blocks, admin principals with
+their API tokens and console sessions, and the audit log. None of these writes bumps
+config_version (nodes read them per request or flush them with the heartbeat). SqliteStore
+(store.py) inherits them; the SQL is in the modules named in each section and in storage/sql.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ...errors import NotFound
-from ...model import Admin, ApiToken, AuditEntry, Block, LoginFailure, WebSession
+from ...model import Admin, ApiToken, AuditEntry, Block, EndedSessions, LoginFailure, WebSession
 from ..base import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
@@ -54,6 +54,24 @@ class SqliteRecords(Lookups, SqliteWorkers):
     async def remove_login_failures(self, before: str) -> int:
         cutoff = utc_iso(before, "before")
         return await self._write(lambda conn: logins_db.prune(conn, cutoff))
+
+    # POP3 sessions that ended without a login (evidence: no bump; see logins.py) ---------
+    async def record_ended_sessions(self, rows: Sequence[EndedSessions]) -> None:
+        values = [logins_sql.ended_values(row) for row in rows]
+        if not values:
+            self._check_open()
+            return
+        await self._write(lambda conn: logins_db.insert_ended(conn, values))
+
+    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
+                                  limit: int = 1000) -> list[EndedSessions]:
+        sql, params = logins_sql.ended_query(server, since, limit)
+        rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
+        return [logins_sql.row_to_ended(row) for row in reversed(rows)]
+
+    async def remove_ended_sessions(self, before: str) -> int:
+        cutoff = utc_iso(before, "before")
+        return await self._write(lambda conn: logins_db.prune_ended(conn, cutoff))
 
     # login blocks (not configuration: no bump) --------------------------------------------
     async def add_blocks(self, server: str, blocks: Sequence[Block]) -> None:
