@@ -39,8 +39,12 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
 
 
 def _option(entry: Setting) -> Any:
-    flag = entry.cli_flag or (f"--{entry.cli_name.replace('_', '-')}" if entry.cli_name else "")
-    return typer.Option(flag, help=entry.help) if flag else typer.Option(help=entry.help)
+    """--name (dashes for underscores): the API field's name, so a script moves between the two
+    without a mapping; an on/off flag pair, and an older alias, where the table declares one."""
+    names = [entry.cli_flag or f"--{entry.name.replace('_', '-')}"]
+    if entry.cli_alias:
+        names.append(f"--{entry.cli_alias}")
+    return typer.Option(*names, help=entry.help)
 
 
 __all__ = ["Changes", "setting_options"]
