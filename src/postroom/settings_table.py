@@ -68,9 +68,9 @@ class Setting:
     metavar: str = ""  # what the CLI option's value is (IP:PORT,...), when `value_name` would not say it
     cli_type: type = str  # the CLI option's type (the parser still has the last word)
     cli_flag: str = ""  # a boolean's on/off flags ("--enabled/--disabled"), instead of --name VALUE
-    # the CLI's name for it when not the field's (--pop for pop_enabled): the option is --cli_name
-    # and a refused value is reported under that name, as the CLI always has ("pop: ...")
-    cli_name: str = ""
+    # an older CLI name still accepted beside --name (--pop for --pop-enabled, as the article
+    # types it); the option itself is always the field's name, as the API field is (one vocabulary)
+    cli_alias: str = ""
     api_type: Any = None  # the REST body's type, when not the one derived from `type` (web/settings_models.py)
     # Inputs (CLI options, request body, console forms) come in declaration order, sorted by
     # this rank: for a setting shown first but asked for last (the policy's trusted networks).
@@ -189,7 +189,7 @@ class SettingsTable:
         if name not in self._by_name:
             raise ValidationError(name, f"is not {self.kind}", sorted(self._by_name))
         entry = self._by_name[name]
-        return entry.parse(entry.cli_name or name, value)
+        return entry.parse(name, value)
 
     def to_dict(self, settings: Any) -> dict[str, Any]:
         return {s.name: s.render(getattr(settings, s.name)) for s in self.settings}

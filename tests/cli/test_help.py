@@ -66,7 +66,8 @@ def test_setting_options_say_what_their_value_is_from_the_settings_table(command
         if entry.cli_flag:
             assert entry.cli_flag.replace("/", " / ") in text
         elif entry.name != "auth_password":  # read with --auth-password-stdin, never an option value
-            assert f"--{(entry.cli_name or entry.name).replace('_', '-')} {entry.value_name} " in text, entry.name
+            alias = f", --{entry.cli_alias}" if entry.cli_alias else ""
+            assert f"--{entry.name.replace('_', '-')}{alias} {entry.value_name} " in text, entry.name
 
 
 def test_value_names_of_the_pop_settings() -> None:

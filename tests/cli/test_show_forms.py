@@ -65,7 +65,7 @@ def as_set_arguments(cls: Any, displayed: dict[str, str]) -> list[str]:
             on, off = entry.cli_flag.split("/")
             arguments.append(on if text == "enabled" else off)
         else:
-            arguments += [f"--{(entry.cli_name or entry.name).replace('_', '-')}", text]
+            arguments += [f"--{entry.name.replace('_', '-')}", text]
     return arguments
 
 

@@ -19,26 +19,25 @@ FEATURES = MailboxFeatures.table()
 MAILBOX_COLUMNS = ["address", "display_name", "enabled", "pop_enabled", "password_set"]
 
 
-def _enabled_flag(field: str, value: Optional[str]) -> Optional[bool]:
-    if value is None:
-        return None
-    if value.lower() not in ("enabled", "disabled"):
-        raise fail(ValidationError(field, f"{value!r} is not allowed", ["enabled", "disabled"]))
-    return value.lower() == "enabled"
+FEATURES = MailboxFeatures.table()
 
 
 @mailbox_app.command("new")
 def mailbox_new(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
                 display_name: Annotated[Optional[str], opt("Display name (default: the local part).")] = None,
-                pop: Annotated[Optional[str], typer.Option("--pop", metavar="enabled|disabled",
-                                                           help="POP3 access (default: enabled).")] = None,
+                pop_enabled: Annotated[Optional[str], typer.Option(
+                    "--pop-enabled", "--pop", metavar="enabled|disabled",
+                    help="POP3 access (default: enabled).")] = None,
                 password_stdin: PasswordStdin = False) -> None:
     """Create a mailbox in an accepted domain; the password comes from a prompt or stdin (Exchange:
     New-Mailbox)."""
-    pop_enabled = _enabled_flag("pop", pop)
+    try:  # the feature's own check (MailboxFeatures), as `mailbox set` and the API make it
+        pop = True if pop_enabled is None else FEATURES.parse("pop_enabled", pop_enabled)
+    except ValidationError as error:
+        raise fail(error) from None
     password = read_password(password_stdin)
     view = run(data, lambda ctx: mailbox_ops.new_mailbox(
-        ctx, address, password, display_name=display_name, pop_enabled=True if pop_enabled is None else pop_enabled))
+        ctx, address, password, display_name=display_name, pop_enabled=pop))
     emit(view) if json_out else show_settings(view, FEATURES)
 
 
@@ -65,12 +64,12 @@ def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False
 
 
 @mailbox_app.command("set")
-@setting_options(MailboxFeatures.table())
+@setting_options(FEATURES)
 def mailbox_set(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
                 changes: Changes = MailboxFeatures.changes()) -> None:
     """Change a mailbox: POP3 feature (Exchange: Set-CASMailbox -PopEnabled), enabled state, display
     name, send-as addresses (Set-Mailbox, Add-ADPermission)."""
-    try:  # a refused value is reported before the data directory is opened, as --pop always was
+    try:  # a refused value is reported before the data directory is opened
         MailboxFeatures().apply(changes)
     except ValidationError as error:
         raise fail(error) from None

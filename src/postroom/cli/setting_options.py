@@ -39,11 +39,14 @@ def setting_options(table: SettingsTable, *, skip: tuple[str, ...] = ()) -> Call
 
 
 def _option(entry: Setting) -> Any:
-    """`--name VALUE` with the table's help and what VALUE is (DURATION, enabled|disabled, SIZE...),
-    or the entry's on/off flags."""
+    """--name (dashes for underscores): the API field's name, so a script moves between the two
+    without a mapping, with what VALUE is (DURATION, enabled|disabled, SIZE...); an on/off flag
+    pair, and an older alias, where the table declares one."""
     if entry.cli_flag:
         return typer.Option(entry.cli_flag, help=entry.help)
-    names = [f"--{entry.cli_name.replace('_', '-')}"] if entry.cli_name else []
+    names = [f"--{entry.name.replace('_', '-')}"]
+    if entry.cli_alias:
+        names.append(f"--{entry.cli_alias}")
     return typer.Option(*names, help=entry.help, metavar=entry.value_name)
 
 

@@ -219,7 +219,7 @@ class MailboxFeatures(ValidatedSettings):
 
     pop_enabled: bool = setting(
         True, _on_off, "enabled or disabled (Mailbox Features > POP3).", exchange="PopEnabled",
-        tab="features", label="POP3", cli_name="pop", api_type=bool)
+        tab="features", label="POP3", cli_alias="pop", api_type=bool)
     enabled: bool = setting(
         True, _on_off, "The whole mailbox.", tab="general", label="mailbox enabled",
         cli_type=bool, cli_flag="--enabled/--disabled", api_type=bool)

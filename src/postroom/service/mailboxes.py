@@ -103,7 +103,7 @@ async def set_mailbox(ctx: Context, address: str, changes: Changes) -> dict[str,
     before = await _stored(ctx, address)
     address = before.address
     if not clean:
-        raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop), enabled "
+        raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop-enabled), enabled "
                                          "(--enabled/--disabled), display_name (--display-name) or send_as (--send-as)")
     after = await ctx.store.update_mailbox(
         address, **clean, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))

@@ -16,8 +16,8 @@ from ..lockout import AbuseGuard
 from ..service import Store
 from ..service.authentication import AdminAuthenticator
 from . import (
-    console, errors, routes_admins, routes_doctor, routes_queue, routes_recipients, routes_security, routes_servers,
-    routes_session, routes_transport,
+    api_docs, console, errors, routes_admins, routes_doctor, routes_queue, routes_recipients, routes_security,
+    routes_servers, routes_session, routes_transport,
 )
 from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
@@ -44,8 +44,8 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
         version=__version__,
         description="Administer postroom: every operation of the CLI, with the same role checks and audit log.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN; the console vendors what it needs
-        redoc_url=None,
+        docs_url=None,  # FastAPI's pages load Swagger UI from a CDN with an inline script: ours is
+        redoc_url=None,  # web/api_docs.py, vendored, at /api/v1/docs
         redirect_slashes=False,  # a trailing slash is a 404 in the error shape, not a redirect
         generate_unique_id_function=_operation_id,
     )
@@ -65,6 +65,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
                    routes_transport, routes_queue):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
+    app.include_router(api_docs.router)  # public, like the OpenAPI document it shows
     if metrics is not None:  # the node's; without one (an app built for tests) /metrics is a 404
         _install_metrics(app, metrics)
     console.install(app)

@@ -13,7 +13,8 @@ from .errors import error_response
 
 class NoStore:
     """Answers carry tokens, CSRF tokens and live state: no cache may keep them, and no
-    browser may read them as anything but what they say they are."""
+    browser may read them as anything but what they say they are. A header the answer already
+    has is kept (a page that declares its own policy: web/api_docs.py)."""
 
     HEADERS = [(b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
 
@@ -23,7 +24,9 @@ class NoStore:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def add_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.HEADERS]
+                headers = message.get("headers", [])
+                given = {bytes(name).lower() for name, _ in headers}
+                message["headers"] = [*headers, *((k, v) for k, v in self.HEADERS if k not in given)]
             await send(message)
 
         await self.app(scope, receive, add_headers if scope["type"] == "http" else send)
@@ -40,7 +43,8 @@ class BrowserPolicy(NoStore):
     """What a browser may do with any page of the admin service: the CSP above, no framing by
     any site (X-Frame-Options for browsers without frame-ancestors), and the Referer only to
     this origin. Not `no-referrer`: that would make the browser send `Origin: null` with the
-    console's own forms, which the cross-site rule (web/security.py) refuses."""
+    console's own forms, which the cross-site rule (web/security.py) refuses. The API reference
+    page sets its own CSP: this one plus `data:` images (web/api_docs.py)."""
 
     HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()), (b"x-frame-options", b"DENY"),
                (b"referrer-policy", b"same-origin")]
