@@ -34,6 +34,12 @@ def test_messages_lists_a_table_and_json(admin: Admin) -> None:
     assert admin.json("mailbox", "messages", ADDRESS, "--offset", "1", "--limit", "1")["items"] == [entry]
 
 
+def test_a_subject_is_shown_as_written_never_as_markup(admin: Admin) -> None:
+    number = deliver(admin, b"Subject: [/x] [bold]loud[/bold] \x1b[31mred\r\nFrom: [a] <a@example.net>\r\n\r\nx\r\n")
+    assert "[/x] [bold]loud[/bold] \ufffd[31mred" in admin.ok("mailbox", "messages", ADDRESS).stdout
+    assert "[a] <a@example.net>" in admin.ok("mailbox", "message", ADDRESS, str(number)).stdout
+
+
 def test_raw_writes_the_stored_octets_byte_for_byte(admin: Admin) -> None:
     number = deliver(admin)
     assert admin.ok("mailbox", "message", ADDRESS, str(number), "--raw").stdout_bytes == STORED

@@ -105,7 +105,8 @@ def test_secrets_are_never_in_the_document(context, run, store, data_dir) -> Non
     key = dkim_key("example.com", "s1", "ed25519")
     run(store.add_dkim_key(key))
     sealed = run(store.get_send_connector("Relay")).auth_password
-    hashes = [a.password_hash for a in run(store.list_admins())] + [m.password_hash for m in run(store.list_mailboxes())]
+    hashes = [a.password_hash for a in run(store.list_admins())]
+    hashes += [m.password_hash for m in run(store.list_mailboxes())]
     tokens = [t.secret_hash for t in run(store.list_tokens())]
     for changed in (False, True):
         document = run(configuration.show_configuration(context("view-only"), "all", changed=changed))

@@ -4,9 +4,10 @@ commands to the `mailbox` group. Every use is audited (service/mailbox_messages.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ..errors import ValidationError
 from ..service import mailbox_messages as message_ops
@@ -15,6 +16,7 @@ from .common import DEFAULT_DATA, Data, Json, fail, opt, run
 from .output import console, emit, show_record, show_table
 
 LIST_COLUMNS = ["id", "size", "received_at", "subject", "from"]
+LITERAL_FIELDS = ("address", "date", "subject", "from")  # printed as written, never as Rich markup
 MessageId = Annotated[str, typer.Argument(metavar="ID", help="The message's id, as `postroom mailbox messages "
                                                            "ADDRESS` lists it.", show_default=False)]
 
@@ -30,8 +32,9 @@ def messages(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
         emit(view)
         return
     if view["items"]:
-        show_table(view["items"], LIST_COLUMNS)
-    console.print(f"{len(view['items'])} of {view['total']} messages ({view['octets']} octets) in {view['address']}")
+        show_table([_literal(item) for item in view["items"]], LIST_COLUMNS)
+    console.print(f"{len(view['items'])} of {view['total']} messages ({view['octets']} octets) in "
+                  f"{escape(view['address'])}")
 
 
 def message(address: str, message_id: MessageId, data: Data = DEFAULT_DATA, json_out: Json = False,
@@ -47,7 +50,7 @@ def message(address: str, message_id: MessageId, data: Data = DEFAULT_DATA, json
     if delete:
         removed = run(data, lambda ctx: message_ops.delete_message(ctx, address, message_id))
         emit(removed) if json_out else console.print(
-            f"Deleted message {removed['id']} ({removed['size']} octets) from {removed['address']}")
+            f"Deleted message {removed['id']} ({removed['size']} octets) from {escape(removed['address'])}")
         return
     view, content = run(data, lambda ctx: message_ops.fetch_message(ctx, address, message_id))
     if raw and json_out:
@@ -57,4 +60,9 @@ def message(address: str, message_id: MessageId, data: Data = DEFAULT_DATA, json
         sys.stdout.buffer.write(content)
         sys.stdout.buffer.flush()
     else:
-        emit(view) if json_out else show_record(view)
+        emit(view) if json_out else show_record(_literal(view))
+
+
+def _literal(view: dict[str, Any]) -> dict[str, Any]:
+    """A Subject "[/x]" or "[blink]" is text to show, not markup to apply."""
+    return {k: escape(v) if k in LITERAL_FIELDS and isinstance(v, str) else v for k, v in view.items()}

@@ -19,8 +19,6 @@ the session numbered its messages at login and will apply its own deletions at Q
 from __future__ import annotations
 
 import email.header
-import email.parser
-import email.policy
 import re
 import uuid
 from typing import Any
@@ -41,34 +39,36 @@ _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _one_line(text: str) -> str:
-    """One line of printable text: no control character reaches a terminal (an escape sequence
-    in a Subject), and octets that were not UTF-8 show as U+FFFD."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """One line of text in which no control character reaches a terminal (an escape sequence
+    in a Subject shows as U+FFFD)."""
     return _CONTROLS.sub("\ufffd", " ".join(text.split()))[:998]
 
 
 def header_summary(head: bytes) -> dict[str, str | None]:
-    """Date, Subject and From of a message's start, decoded (RFC 2047 words) onto one line;
-    None for a field the message lacks. Whatever the bytes, this answers."""
+    """Date, Subject and From of a message's start as written, unfolded, RFC 2047 words decoded
+    (octets that are not UTF-8 as U+FFFD), on one line; None for a field the message lacks
+    (the first of each counts). Whatever the bytes, this answers."""
     end = head.find(b"\r\n\r\n")
-    section = head if end < 0 else head[:end + 2]
-    summary: dict[str, str | None] = {}
-    try:
-        parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(section)
-        for name in SUMMARY_FIELDS:
-            value = parsed.get(name)
-            summary[name] = None if value is None else _one_line(str(value))
-    except Exception:  # a header the modern parser chokes on: decode the words one by one
-        raw = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(section)
-        for name in SUMMARY_FIELDS:
-            summary[name] = None if raw.get(name) is None else _one_line(_decoded(str(raw.get(name))))
-    return summary
+    found: dict[str, bytes] = {}
+    current: str | None = None
+    for line in (head if end < 0 else head[:end]).split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):  # a folded continuation of the line above
+            if current is not None:
+                found[current] += b" " + line.strip()
+            continue
+        name, colon, value = line.partition(b":")
+        key = name.strip().lower().decode("ascii", "replace")
+        current = key if colon and key in SUMMARY_FIELDS and key not in found else None
+        if current is not None:
+            found[current] = value.strip()
+    return {name: _one_line(_decoded(found[name].decode("utf-8", "replace"))) if name in found else None
+            for name in SUMMARY_FIELDS}
 
 
 def _decoded(value: str) -> str:
     try:
         return str(email.header.make_header(email.header.decode_header(value)))
-    except Exception:  # not a valid encoded word: as written
+    except Exception:  # not a valid encoded word (an unknown charset, bad base64): as written
         return value
 
 
