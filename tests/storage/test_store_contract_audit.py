@@ -17,7 +17,7 @@ from postroom.model import (
 )
 from postroom.storage import AuditNote
 
-from .test_store_contract import SERVER, services_for
+from .test_store_contract import MESSAGE, SERVER, services_for
 from .test_store_contract_admin import token
 
 pytestmark = [pytest.mark.store_admin, pytest.mark.store_config, pytest.mark.store_blocks]
@@ -33,7 +33,8 @@ async def seeded(store) -> None:
                            [ReceiveConnector("Client EX01", SERVER.name)])
     await store.add_domain("example.com")
     await store.add_dkim_key(dkim_key("example.com", "s1", "rsa-2048"))
-    await store.create_mailbox("bob@example.com", "Bob", None)
+    bob = await store.create_mailbox("bob@example.com", "Bob", None)
+    await store.deliver(bob.id, MESSAGE)
     await store.add_admin("carol", None, ["view-only"])
     await store.add_token(token("t1", "carol"))
     await store.add_blocks(SERVER.name, [Block("source", "192.0.2.9", 1.0, 4e9, 5, "pop3")])
@@ -48,8 +49,15 @@ async def state(store) -> dict[str, Any]:
         "mailboxes": await store.list_mailboxes(), "admins": await store.list_admins(),
         "tokens": await store.list_tokens(), "blocks": await store.list_blocks(),
         "dkim": await store.list_dkim_keys(),
+        "messages": [await store.list_messages(m.id) for m in await store.list_mailboxes()],
         "version": await store.config_version(),
     }
+
+
+async def delete_bobs_message(store: Any, audit: AuditNote) -> int:
+    bob = await store.get_mailbox("bob@example.com")
+    [message] = await store.list_messages(bob.id)
+    return await store.delete_messages(bob.id, [message.id], audit=audit)
 
 
 Write = Callable[[Any, AuditNote], Awaitable[Any]]
@@ -75,6 +83,7 @@ WRITES: dict[str, Write] = {
     "add_token": lambda s, n: s.add_token(token("t2", "carol"), audit=n),
     "remove_token": lambda s, n: s.remove_token("t1", audit=n),
     "remove_blocks": lambda s, n: s.remove_blocks("192.0.2.9", audit=n),
+    "delete_messages": delete_bobs_message,  # an admin's deletion (postroom mailbox message --delete)
 }
 
 

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from postroom.errors import Conflict, NotFound, ValidationError
 from postroom.model import MessageInfo
 
+from waiting import until
+
 from .test_store_contract import EIGHT_BIT, MESSAGE, is_utc_iso, mailbox, wire
 
 pytestmark = [pytest.mark.store_mail, pytest.mark.store_delivery]
@@ -230,6 +232,48 @@ def test_mailbox_lock_is_exclusive(store, run):
         await store.unlock_mailbox(bob, "session-2")
         winners = await asyncio.gather(*[store.try_lock_mailbox(alice, f"s{n}") for n in range(20)])
         assert winners.count(True) == 1
+    run(body())
+
+
+def test_a_lock_held_through_one_store_is_refused_through_another(make_store, run):
+    """Another process on the same data (the CLI deleting a message while the node's POP3
+    session holds the mailbox) sees the lock; it goes when its holder unlocks or closes."""
+    async def body():
+        node, other = make_store(), make_store()
+        await node.open()
+        try:
+            await node.migrate()
+            await other.open()
+            alice = await mailbox(node)
+            assert await node.try_lock_mailbox(alice, "pop3-session") is True
+            assert await other.try_lock_mailbox(alice, "admin") is False
+            await node.unlock_mailbox(alice, "pop3-session")
+            assert await other.try_lock_mailbox(alice, "admin") is True
+            assert await node.try_lock_mailbox(alice, "pop3-session") is False
+            await other.close()  # a process that ends lets go of its locks
+            await until(lambda: node.try_lock_mailbox(alice, "pop3-session"), what="the closed store's lock to go")
+        finally:
+            await other.close()  # closing twice is harmless
+            await node.close()
+    run(body())
+
+
+# reading a message's start (a listing reads headers, not bodies) -----------------------------
+
+def test_read_message_reads_at_most_size_octets(store, run):
+    async def body():
+        box = await mailbox(store)
+        info = await store.deliver(box, MESSAGE)
+        assert await store.read_message(box, info.id, 10) == MESSAGE[:10]
+        assert await store.read_message(box, info.id, len(MESSAGE) + 100) == MESSAGE
+        assert await store.read_message(box, info.id, 0) == b""
+        with pytest.raises(NotFound):
+            await store.read_message(box, info.id + 1, 10)
+        other = await mailbox(store, "bob@example.com", "Bob")
+        with pytest.raises(NotFound):  # another mailbox's message is not this mailbox's
+            await store.read_message(other, info.id, 10)
+        with pytest.raises(ValidationError):
+            await store.read_message(box, info.id, -1)
     run(body())
 
 

@@ -95,6 +95,12 @@ OPERATIONS: dict[str, Op] = {
     "mailbox set": Op("PATCH", "/api/v1/mailboxes/demo@example.com", RECIPIENTS, {"pop_enabled": False}),
     "mailbox password": Op("POST", "/api/v1/mailboxes/demo@example.com/password", RECIPIENTS, {"password": "new"}),
     "mailbox remove": Op("DELETE", "/api/v1/mailboxes/demo@example.com", RECIPIENTS),
+    # a mailbox's messages (doveadm fetch / expunge): their subjects and senders are mail, so
+    # recipient-management (and organization-management) only, every look audited
+    "mailbox messages": Op("GET", "/api/v1/mailboxes/demo@example.com/messages", RECIPIENTS, hands_out_content=True),
+    "mailbox message fetch": Op("GET", "/api/v1/mailboxes/demo@example.com/messages/1", RECIPIENTS,
+                                hands_out_content=True),
+    "mailbox message delete": Op("DELETE", "/api/v1/mailboxes/demo@example.com/messages/1", RECIPIENTS),
     "domain list": Op("GET", "/api/v1/domains", EVERYONE),
     "domain add": Op("POST", "/api/v1/domains", RECIPIENTS, {"name": "example.org"}, ok=201),
     "domain remove": Op("DELETE", "/api/v1/domains/spare.example", RECIPIENTS),
@@ -122,6 +128,9 @@ OPERATIONS: dict[str, Op] = {
     "security blocks clear all": Op("DELETE", "/api/v1/security/blocks", SERVER_CONFIG),
     "security policy": Op("GET", "/api/v1/security/policy", EVERYONE),
     "security policy set": Op("PATCH", "/api/v1/security/policy", SERVER_CONFIG, {"max_source_failures": 5}),
+    # the whole configuration (postconf, postconf -n): everyone reads, secrets never in it
+    "config show": Op("GET", "/api/v1/config", EVERYONE),
+    "config show changed": Op("GET", f"/api/v1/config?changed=true&server={SERVER}", EVERYONE),
     # logs: everyone reads
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),

@@ -15,8 +15,8 @@ import typer
 
 from .. import __version__
 from . import (
-    admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, queue, security, send_connectors,
-    services, setup,
+    admins, backup, config, connectors, doctor, domains, logs, mailbox_messages, mailboxes, migrate, pop, queue,
+    security, send_connectors, services, setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .help import HelpGroup
@@ -49,6 +49,8 @@ app.command()(setup.serve)
 app.add_typer(services.service_app, name="service")
 app.add_typer(pop.pop_app, name="pop")
 app.add_typer(mailboxes.mailbox_app, name="mailbox")
+mailboxes.mailbox_app.command("messages")(mailbox_messages.messages)
+mailboxes.mailbox_app.command("message")(mailbox_messages.message)
 app.add_typer(domains.domain_app, name="domain")
 app.add_typer(connectors.connector_app, name="connector")
 app.add_typer(send_connectors.send_connector_app, name="send-connector")
@@ -64,6 +66,7 @@ app.command()(backup.backup)
 app.command()(backup.restore)
 app.command("migrate")(migrate.migrate)
 app.add_typer(security.security_app, name="security")
+app.add_typer(config.config_app, name="config")
 
 
 def main() -> None:

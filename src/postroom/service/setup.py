@@ -21,6 +21,11 @@ DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
 DEV_DOMAIN = "example.com"
 DEV_MAILBOX = "demo@example.com"
 DEV_ADMIN = "admin"
+# A new server's services, as Exchange installs them: POP3 stopped with startup manual, SMTP and
+# the admin service running (`--dev` starts every one); `config show --changed` compares with these.
+SERVICE_DEFAULTS: dict[str, tuple[Startup, ServiceStatus]] = {
+    "pop3": (Startup.MANUAL, ServiceStatus.STOPPED), "smtp": (Startup.AUTOMATIC, ServiceStatus.RUNNING),
+    "admin": (Startup.AUTOMATIC, ServiceStatus.RUNNING)}
 SMTP_MIGRATION = 2  # the schema version that brought receive connectors
 ADMIN_MIGRATION = 3  # ... and the one that brought the admin service
 
@@ -86,13 +91,10 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         create_self_signed(cert_path, key_path, _unique([fqdn, name, "localhost", "127.0.0.1"]))
 
         pop = PopSettings().with_changes(certificate=cert_path, certificate_key=key_path)
-        startup, status = Startup.MANUAL, ServiceStatus.STOPPED  # Exchange: POP3 is off after install
         if dev:
             pop = pop.with_changes(bindings=DEV_POP_BINDINGS, ssl_bindings=DEV_POP_SSL_BINDINGS)
-            startup, status = Startup.AUTOMATIC, ServiceStatus.RUNNING
-        services = [Service(name, "pop3", startup, status),  # SMTP and admin are on, as in Exchange
-                    Service(name, "smtp", Startup.AUTOMATIC, ServiceStatus.RUNNING),
-                    Service(name, "admin", Startup.AUTOMATIC, ServiceStatus.RUNNING)]
+        services = [Service(name, service, *((Startup.AUTOMATIC, ServiceStatus.RUNNING) if dev else state))
+                    for service, state in SERVICE_DEFAULTS.items()]
         web = DEV_WEB_SETTINGS if dev else WebSettings()
         await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev), web)
 

@@ -94,9 +94,11 @@ class MailStore(MailboxLookup, MailboxLocks, Protocol):
 
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
         """Oldest first (by arrival)."""
-    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
-        """NotFound if the message is gone."""
-    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
+        """The message's octets; with `size`, at most its first `size` octets (its header, for a
+        listing), read without the rest. NotFound if the message is gone."""
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
+                              audit: AuditNote | None = None) -> int:
         """Atomic: all or none. Returns how many existed and were removed."""
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         """(message count, total octets)."""

@@ -32,7 +32,7 @@ from ..sql.values import (
     count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, wire,
     wire_parts,
 )
-from .base import bump_config, dollar, server_exists
+from .base import bump_config, dollar, rowcount, server_exists
 from .body import copy_spooled_body
 from .outbound import PostgresOutbound
 from .queue import PostgresQueue, insert_submission
@@ -399,21 +399,30 @@ class PostgresStore(PostgresOutbound, PostgresQueue):
             "SELECT id, uidl, size, received_at FROM messages WHERE mailbox_id = ? ORDER BY id", mailbox_id)
         return [MessageInfo(*row) for row in rows]
 
-    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
+    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
+        # With `size`: the body is stored EXTERNAL (uncompressed), so only the TOAST chunks of its start are read.
+        whole = count_argument(size, "size", optional=True) is None
         data = await self._fetchval(
-            "SELECT b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
-            " WHERE m.id = ? AND m.mailbox_id = ?", message_id, mailbox_id)
+            f"SELECT {'b.data' if whole else 'substring(b.data FROM 1 FOR ?)'} FROM messages m"
+            " JOIN message_bodies b ON b.id = m.body_id WHERE m.id = ? AND m.mailbox_id = ?",
+            *(() if whole else (size,)), message_id, mailbox_id)
         if data is None:
             raise NotFound("message", str(message_id))
         return data
 
-    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
+                              audit: AuditNote | None = None) -> int:
         ids = sorted({int(message_id) for message_id in message_ids})
         if not ids:
             self._check_open()
             return 0
-        return await self._execute(  # one statement, one transaction: all or none
-            "DELETE FROM messages WHERE mailbox_id = ? AND id = ANY(?::bigint[])", mailbox_id, ids)
+        sql = "DELETE FROM messages WHERE mailbox_id = ? AND id = ANY(?::bigint[])"
+        if audit is None:  # POP3's QUIT: one statement, one implicit transaction, all or none
+            return await self._execute(sql, mailbox_id, ids)
+
+        async def write(conn: asyncpg.Connection) -> int:  # with its audit entry: both or neither
+            return rowcount(await conn.execute(dollar(sql), mailbox_id, ids))
+        return await self._transaction(write, audit)
 
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         row = await self._fetchrow(

@@ -153,12 +153,26 @@ def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo
     return MessageInfo(inserted_id(cursor), info.uidl, len(data), info.received_at)
 
 
-def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int) -> bytes | None:
-    row = conn.execute(
-        "SELECT b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
-        " WHERE m.id = ? AND m.mailbox_id = ?", (message_id, mailbox_id)
-    ).fetchone()
-    return None if row is None else bytes(row[0])
+def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int, size: int | None = None) -> bytes | None:
+    if size is None:
+        row = conn.execute(
+            "SELECT b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
+            " WHERE m.id = ? AND m.mailbox_id = ?", (message_id, mailbox_id)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+    conn.execute("BEGIN")  # one snapshot: the message may go between the lookup and the read
+    try:
+        row = conn.execute("SELECT body_id FROM messages WHERE id = ? AND mailbox_id = ?",
+                           (message_id, mailbox_id)).fetchone()
+        if row is None:
+            return None
+        if not size:
+            return b""
+        # Incremental blob I/O: only the pages of the start are read, never the whole body.
+        with conn.blobopen("message_bodies", "data", row[0], readonly=True) as blob:
+            return blob.read(size)
+    finally:
+        conn.execute("COMMIT")
 
 
 # message tracking ----------------------------------------------------------------------------

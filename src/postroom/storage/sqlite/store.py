@@ -399,13 +399,15 @@ class SqliteStore(SqliteOutbound, SqliteQueue):
         ).fetchall())
         return [MessageInfo(*row) for row in rows]
 
-    async def read_message(self, mailbox_id: int, message_id: int) -> bytes:
-        data = await self._read(lambda conn: mail.read_body(conn, mailbox_id, message_id))
+    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
+        size = count_argument(size, "size", optional=True)
+        data = await self._read(lambda conn: mail.read_body(conn, mailbox_id, message_id, size))
         if data is None:
             raise NotFound("message", str(message_id))
         return data
 
-    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> int:
+    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
+                              audit: AuditNote | None = None) -> int:
         ids = sorted({int(message_id) for message_id in message_ids})
 
         def write(conn: sqlite3.Connection) -> int:  # one transaction: all or none
@@ -420,7 +422,7 @@ class SqliteStore(SqliteOutbound, SqliteQueue):
         if not ids:
             self._check_open()
             return 0
-        return await self._write(write)
+        return await self._write(write, audit)
 
     async def snapshot(self, path: str) -> None:
         await self._tracking.flush()
@@ -450,16 +452,14 @@ class SqliteStore(SqliteOutbound, SqliteQueue):
         ).fetchone())
         return count, total
 
-    # POP3 mailbox lock: one node per data dir, so an in-process table is enough ---------
+    # POP3 mailbox lock: seen by every process on the data dir (locks.py) ----------------
     async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:
         self._check_open()
-        current = self._locks.setdefault(mailbox_id, holder)  # no await: atomic on the loop
-        return current == holder
+        return self._locks.try_lock(mailbox_id, holder)
 
     async def unlock_mailbox(self, mailbox_id: int, holder: str) -> None:
         self._check_open()
-        if self._locks.get(mailbox_id) == holder:
-            del self._locks[mailbox_id]
+        self._locks.unlock(mailbox_id, holder)
 
     async def claim_server(self, server: str) -> None:
         # One process per data directory (serve's flock on serve.lock); within it, one claim.

@@ -19,6 +19,7 @@ from ...errors import StorageFull, Unavailable
 from ..base import AuditNote
 from ..sql.admin import audit_note
 from . import admin, threads
+from .locks import MailboxLockFiles
 
 READERS = 2
 RESERVE_BYTES = 1 << 20
@@ -69,7 +70,7 @@ class SqliteWorkers:
         self._writes: queue.Queue[Any] = queue.Queue()
         self._reads: queue.Queue[Any] = queue.Queue()
         self._workers: list[threads._Worker] = []
-        self._locks: dict[int, str] = {}
+        self._locks = MailboxLockFiles(path)  # the POP3 mailbox lock (locks.py)
         self._claimed: str | None = None
 
     # lifecycle ---------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class SqliteWorkers:
             return
         self._state = "closed"  # from now on every call raises Unavailable
         await self._stop_workers()
-        self._locks.clear()
+        self._locks.release_all()
         self._claimed = None
 
     async def _stop_workers(self) -> None:
