@@ -16,7 +16,7 @@ import typer
 from .. import __version__
 from . import (
     admins, backup, connectors, doctor, domains, logs, mailboxes, migrate, pop, queue, security, send_connectors,
-    services, setup,
+    services, sessions, setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .output import console
@@ -61,6 +61,7 @@ app.command()(backup.backup)
 app.command()(backup.restore)
 app.command("migrate")(migrate.migrate)
 app.add_typer(security.security_app, name="security")
+app.add_typer(sessions.session_app, name="session")
 
 
 def main() -> None:

@@ -16,8 +16,8 @@ from ..lockout import AbuseGuard
 from ..service import Store
 from ..service.authentication import AdminAuthenticator
 from . import (
-    console, errors, routes_admins, routes_doctor, routes_queue, routes_recipients, routes_security, routes_servers,
-    routes_session, routes_transport,
+    console, errors, routes_admins, routes_doctor, routes_live_sessions, routes_queue, routes_recipients,
+    routes_security, routes_servers, routes_session, routes_transport,
 )
 from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
@@ -62,7 +62,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.add_middleware(NoStore)
     app.add_middleware(BrowserPolicy)  # CSP, X-Frame-Options, Referrer-Policy: on every answer, console or not
     for module in (routes_session, routes_servers, routes_recipients, routes_admins, routes_doctor, routes_security,
-                   routes_transport, routes_queue):
+                   routes_transport, routes_queue, routes_live_sessions):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
     if metrics is not None:  # the node's; without one (an app built for tests) /metrics is a 404
