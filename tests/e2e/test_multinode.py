@@ -1,7 +1,8 @@
 """Two nodes (servers EX01 and EX02) on different loopback ports sharing one PostgreSQL
 database: mail accepted by one is retrieved through the other byte-exact, the POP3 mailbox
-lock holds across them, a change made through one node for the other applies there, and
-killing a node mid-burst loses no message that got "250". One pair of nodes serves the whole
+lock holds across them, a change made through one node for the other applies there, a session
+held by one is listed and ended through the other, and killing a node mid-burst loses no
+message that got "250". One pair of nodes serves the whole
 module (each test has its own mailbox); a test that kills a node starts it again."""
 from __future__ import annotations
 
@@ -113,6 +114,20 @@ def test_a_pop3_session_on_one_node_makes_the_other_answer_in_use(nodes, address
     finally:
         holder.quit()
     login(node_b, address).quit()  # released at QUIT: the other node may now open it
+
+
+def test_a_session_on_one_node_is_listed_and_ended_through_the_other(nodes, address):
+    node_a, node_b = nodes
+    client = login(node_b, address)
+
+    def listed() -> list[dict]:
+        return [row for row in node_a.cli_json("session", "list")["sessions"] if row["user"] == address]
+    (row,) = wait_until(listed, 5, "EX01's CLI to list the session held by EX02")
+    assert (row["server"], row["service"], row["state"]) == ("EX02", "pop3", "authenticated")
+    ended = node_a.cli("session", "end", row["id"]).stdout  # carried to EX02 through the database
+    assert ended.strip() == f"Ended pop3 session {row['id']} of {address} from 127.0.0.1 on EX02"
+    assert client.file.readline() == b"-ERR [SYS/TEMP] session ended by an administrator\r\n"
+    client.close()
 
 
 def test_a_node_that_dies_releases_its_mailbox_lock(nodes, address):

@@ -176,6 +176,12 @@ ROWS: dict[str, Row] = {
     "missing queued message": row("message", "show", "0A00000000FF", path="/api/v1/queue-messages/0A00000000FF"),
     "missing queue": row("queue", "retry", "dns-connector-delivery/nowhere.example/Internet", method="POST",
                          path="/api/v1/queues/dns-connector-delivery/nowhere.example/Internet/retry"),
+    # live sessions (no node serves here: none is listed, ending one is refused alike)
+    "session list": row("session", "list", path="/api/v1/live-sessions"),
+    "missing live session": row("session", "end", "EX01-99", method="DELETE", path="/api/v1/live-sessions/EX01-99"),
+    "refused session id": row("session", "end", "seven", method="DELETE", path="/api/v1/live-sessions/seven"),
+    "refused session service": row("session", "list", "--service", "imap4",
+                                   path="/api/v1/live-sessions?service=imap4"),
     # recipients
     "mailbox new": row("mailbox", "new", "bob@example.com", "--password-stdin", "--display-name", "Bob",
                        "--pop-enabled", "disabled", stdin="bob's password\n", method="POST", path="/api/v1/mailboxes",

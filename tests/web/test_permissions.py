@@ -14,7 +14,10 @@ from urllib.parse import quote
 
 import pytest
 
+from live_session_support import alice_pop3, report
 from queue_support import ACTIVE_ID, PARTNER, SUSPENDED_ID
+
+from postroom.service import sessions as session_ops
 
 from .conftest import MAILBOX_USER, ROLE_GROUPS, SERVER, Principal, basic_auth, error_of
 
@@ -38,6 +41,7 @@ class Op:
     ok: int = 200
     audited: bool = field(default=True)  # changes write audit entries; reads never do
     hands_out_content: bool = False  # a read of mail content (an export): audited like a change
+    node: bool = False  # a node lists alice's POP3 session EX01-7 (and never answers an end request)
 
     @property
     def changes(self) -> bool:
@@ -131,6 +135,10 @@ OPERATIONS: dict[str, Op] = {
     # the whole configuration (postconf, postconf -n): everyone reads, secrets never in it
     "config show": Op("GET", "/api/v1/config", EVERYONE),
     "config show changed": Op("GET", f"/api/v1/config?changed=true&server={SERVER}", EVERYONE),
+    # live sessions: everyone reads; ending one is server-management's
+    "session list": Op("GET", "/api/v1/live-sessions", EVERYONE),
+    "session end": Op("DELETE", "/api/v1/live-sessions/EX01-7", SERVER_CONFIG, node=True),
+    "session end (mailbox)": Op("DELETE", "/api/v1/live-sessions?user=alice@example.com", SERVER_CONFIG, node=True),
     # logs: everyone reads
     "log audit": Op("GET", "/api/v1/audit", EVERYONE),
     "log audit filtered": Op("GET", "/api/v1/audit?channel=cli&outcome=success&since=1d", EVERYONE),
@@ -224,9 +232,21 @@ def _request(api, op: Op, caller: str, principals: dict[str, Principal]) -> Any:
     return api.request(op.method, path, headers=headers, json=body)
 
 
+def publish_live_session(store, run, monkeypatch) -> None:
+    """EX01's node lists alice's POP3 session and does not answer: an allowed end is stored,
+    audited and answered as pending after a short wait."""
+    monkeypatch.setattr(session_ops, "CONFIRM_TIMEOUT", 0.05)
+
+    async def publish() -> None:
+        await store.put_node_report(report(SERVER, [alice_pop3()]))
+    run(publish())
+
+
 @pytest.mark.parametrize("caller", CALLERS)
 @pytest.mark.parametrize("op", OPERATIONS.values(), ids=OPERATIONS.keys())
-def test_permission_matrix(api, store, run, principals, op: Op, caller: str) -> None:
+def test_permission_matrix(api, store, run, principals, op: Op, caller: str, monkeypatch) -> None:
+    if op.node:
+        publish_live_session(store, run, monkeypatch)
     before = snapshot(store, run)
     audit_before = run(store.list_audit(10000))
     response = _request(api, op, caller, principals)

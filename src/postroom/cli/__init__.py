@@ -16,7 +16,7 @@ import typer
 from .. import __version__
 from . import (
     admins, backup, config, connectors, doctor, domains, logs, mailbox_messages, mailboxes, migrate, pop, queue,
-    security, send_connectors, services, setup,
+    security, send_connectors, services, sessions, setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .help import HelpGroup
@@ -67,6 +67,7 @@ app.command()(backup.restore)
 app.command("migrate")(migrate.migrate)
 app.add_typer(security.security_app, name="security")
 app.add_typer(config.config_app, name="config")
+app.add_typer(sessions.session_app, name="session")
 
 
 def main() -> None:

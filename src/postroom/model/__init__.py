@@ -8,6 +8,7 @@ Import from `postroom.model`; the modules are its parts:
   queue      the outbound queue: queued messages, their recipients, queues, claims
   outbound   send connectors, the transport settings of a server, and routing (route())
   dkim       DKIM signing keys of the accepted domains
+  sessions   live POP3 and SMTP sessions: their states, and requests to end them
 The protocol cores do not import this package: they get their values from `postroom.values`.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .outbound import (
     route, send_connector_name,
 )
 from .security import LoginPolicy
+from .sessions import POP3_STATES, SESSION_SERVICES, SMTP_STATES, SessionEndRequest, session_server
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
     TrackingEvent, TrackingEventId, connector_name, default_connectors, parse_ip_range,
@@ -59,4 +61,7 @@ __all__ += [  # POP3 sessions that ended without logging in (core.py): the docto
 ]
 __all__ += [  # DKIM keys (dkim.py)
     "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",
+]
+__all__ += [  # live sessions (sessions.py)
+    "POP3_STATES", "SESSION_SERVICES", "SMTP_STATES", "SessionEndRequest", "session_server",
 ]

@@ -64,6 +64,7 @@ class CoreBase(ABC):
     WAITING_STATES: frozenset[Any]  # an event awaits the adapter's answer
     SHUTDOWN_STATES: frozenset[Any]  # between commands: shutdown() closes at once
     SHUTDOWN_REPLY: Any  # what shutdown() sends before closing
+    ENDED_REPLY: Any  # what shutdown(ended_by_admin=True) sends instead
 
     def _start(self, phase: Phase, max_line: int) -> None:
         self._phase = phase
@@ -105,18 +106,20 @@ class CoreBase(ABC):
                 return NEED_DATA
         return self._events.popleft()
 
-    def shutdown(self) -> bool:
+    def shutdown(self, ended_by_admin: bool = False) -> bool:
         """The server is stopping. Between commands (SHUTDOWN_STATES): queue SHUTDOWN_REPLY and
         CloseConnection("shutdown") and return True; buffered commands are dropped and nothing
         pending is applied. In the middle of something (content being received, an answer
-        outstanding) return False: call again once that is done. True when already closed."""
+        outstanding) return False: call again once that is done. True when already closed.
+        `ended_by_admin`: the same for one session an administrator ended (`postroom session
+        end`), with ENDED_REPLY and CloseConnection("ended by admin")."""
         kind = self._phase.kind
         if kind is self.CLOSED_STATE:
             return True
         if kind not in self.SHUTDOWN_STATES:
             return False
-        self._send(self.SHUTDOWN_REPLY)
-        self._close("shutdown")
+        self._send(self.ENDED_REPLY if ended_by_admin else self.SHUTDOWN_REPLY)
+        self._close("ended by admin" if ended_by_admin else "shutdown")
         return True
 
     def content_buffer(self, sizehint: int) -> memoryview | None:

@@ -107,6 +107,7 @@ MESSAGE_GONE = err("[SYS/PERM] The message no longer exists (removed by an admin
 UPDATE_FAILED = err("[SYS/TEMP] Some deleted messages were not removed.")
 SIGNING_OFF = ok("POP3 server signing off.")
 SHUTTING_DOWN = err("[SYS/TEMP] server shutting down")
+ENDED_BY_ADMIN = err("[SYS/TEMP] session ended by an administrator")
 NOOP = ok()
 TOP_FOLLOWS = ok("Top of message follows.")
 UIDL_FOLLOWS = "Unique-ID listing follows."

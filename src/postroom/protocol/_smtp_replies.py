@@ -84,6 +84,7 @@ UNKNOWN_MAILBOX = reply(550, "5.1.1", "Recipient address rejected: unknown mailb
 TEMPORARY_FAILURE = reply(451, "4.3.0", "Temporary failure, try again later")
 STORAGE_FULL = reply(452, "4.3.1", "Insufficient system storage")
 SHUTTING_DOWN = reply(421, "4.3.2", "Service shutting down")
+ENDED_BY_ADMIN = reply(421, "4.3.2", "Session ended by an administrator")
 
 
 def RELAY_DENIED(domain: str) -> Reply:  # noqa: N802 (a constant-like reply with an argument)

@@ -59,6 +59,7 @@ class Pop3Server(CoreBase):
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
     SHUTDOWN_REPLY, CLOSED_PHASE, CLOSE_EVENT = R.SHUTTING_DOWN, CLOSED, CloseConnection
+    ENDED_REPLY = R.ENDED_BY_ADMIN
     _phase: Pop3Phase
 
     def __init__(self, config: Pop3Config, *, tls_active: bool = False, tls_available: bool = False) -> None:

@@ -11,10 +11,9 @@ end of this module (state-only refusals too). Each state is an object carrying i
 (`_smtp_states`); DATA and BDAT content is framed by readers the core owns (`_smtp_content`).
 
 Choices the contract left open (for message content: see `_smtp_content`):
-- Protocol errors, counted towards max_errors (the one reaching it is answered 421 instead):
-  500, 501, 503, 504, 530, 538, 553, 555 caused by the client. Not counted: 552, 554, 452,
-  502, 501 5.0.0 (AUTH cancelled) and the adapter's answers. BDAT chunks pipelined after a
-  552 are read and get 503 each, counted.
+- Protocol errors, counted towards max_errors (the one reaching it is answered 421 instead): 500, 501,
+  503, 504, 530, 538, 553, 555 caused by the client. Not counted: 552, 554, 452, 502, 501 5.0.0 (AUTH
+  cancelled) and the adapter's answers. BDAT chunks pipelined after a 552 are read and get 503 each, counted.
 - STARTTLS: 502 5.5.1 when not offered, 503 5.5.1 when TLS is active; allowed before EHLO and
   after AUTH (tls_started forgets the login). AUTH before HELO/EHLO: 503 5.5.1.
 - The require_tls gate is on MAIL and AUTH, and on RCPT/DATA/BDAT outside a transaction.
@@ -63,6 +62,7 @@ class SmtpServer(CoreBase):
 
     CLOSED_STATE, CLOSED_PHASE, CLOSE_EVENT, TLS_STATE = State.CLOSED, CLOSED, CloseConnection, State.TLS_NEGOTIATING
     WAITING_STATES, SHUTDOWN_STATES, SHUTDOWN_REPLY = WAITING_STATES, SHUTDOWN_STATES, R.SHUTTING_DOWN
+    ENDED_REPLY = R.ENDED_BY_ADMIN
     _phase: SmtpPhase
 
     def __init__(self, config: SmtpConfig, *, tls_active: bool = False) -> None:

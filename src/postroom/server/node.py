@@ -31,6 +31,7 @@ from ..tls import server_context, switching_context
 from .admin import AdminAppFactory, AdminService
 from .deferred import DeferredWrites
 from .evidence import LoginEvidence, pop3_usage
+from .live_sessions import SessionEnds, listed
 from .metrics import Metrics
 from .pop3 import Pop3Service
 from .protocol_log import LogLimits, ProtocolLog
@@ -101,6 +102,7 @@ class Node:
                                                             activity=self.activity, lease_seconds=lease_seconds())
         self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
+        self.session_ends = SessionEnds(store, server, {"pop3": self.pop3, "smtp": self.smtp})  # `session end`
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
@@ -216,6 +218,7 @@ class Node:
             self.admin.refresh_date()
             self.retention.tick()
             try:
+                await self.session_ends.poll()  # `postroom session end` requests, as promptly as changes
                 now = time.monotonic()
                 if now - last_purge > SESSION_PURGE_INTERVAL:
                     last_purge = now
@@ -483,6 +486,8 @@ class Node:
             }
         if alive:
             services["pop3"].update(pop3_usage(self.pop3))
+            services["pop3"].update(listed(self.pop3.sessions))  # `postroom session list`
+            services["smtp"].update(listed(self.smtp.sessions))
         services["smtp"]["connectors"] = self.connector_reports if alive else {}
         heartbeat = time.time() if alive else 0.0
         await self.store.put_node_report(NodeReport(self.server, heartbeat, os.getpid(), services))

@@ -15,6 +15,7 @@ import itertools
 import logging
 import ssl
 import threading
+import time
 import uuid
 from abc import ABCMeta, abstractmethod
 from enum import Enum
@@ -68,7 +69,7 @@ class ServerCore(Protocol):
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> Any: ...  # an event of the core, or its NEED_DATA / PAUSED
     def data_to_send(self) -> list[bytes]: ...
-    def shutdown(self) -> bool: ...
+    def shutdown(self, ended_by_admin: bool = False) -> bool: ...
     def content_buffer(self, sizehint: int) -> memoryview | None: ...
     def content_received(self, nbytes: int) -> None: ...
     def auth_failed(self, failure: Any) -> None: ...  # the core's own AuthFailure
@@ -124,6 +125,8 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         # How it ended: the core's CloseConnection reason (quit, eof, ...), "timeout", "aborted"
         # (the service stopped), "internal-error"; None while open, or when the client just left.
         self.ending: str | None = None
+        self.ended_by_admin = False  # `postroom session end`: draining, with the core's reply for it
+        self.connected_at = time.time()  # `postroom session list` shows it (wall clock, not loop time)
         # input flow: reading stops while the client does not read our replies (write_paused),
         # while a subclass waits for something (hold_input; SMTP: its spool) or while the core
         # holds MAX_BUFFERED_INPUT of pipelined input
@@ -262,7 +265,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         try:
             conn = self.conn
             while conn is not None and self.life is OPEN and not (self.answering or self.write_paused):
-                if self.draining and conn.shutdown():
+                if self.draining and conn.shutdown(self.ended_by_admin):
                     self.draining = False  # the reply and CloseConnection are queued
                 event = conn.next_event()
                 if event is self.need_data or event is self.paused:
@@ -393,6 +396,16 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
         self.draining = True
         if not self.answering:
             self.pump()
+
+    def end_by_admin(self, grace: float) -> None:
+        """`postroom session end`: as drain(), with the core's reply saying an administrator
+        ended the session; dropped if still open `grace` seconds later (content arriving, a
+        slow client), so it ends promptly whatever it is doing. Nothing pending is applied."""
+        if self.ended or self.conn is None:
+            return
+        self.ended_by_admin = True
+        self.drain()
+        self.loop.call_later(grace, lambda: None if self.ended else self.abort())
 
     @property
     def finished(self) -> bool:

@@ -12,8 +12,8 @@ import os
 from ..datadir import read_store_url
 from .base import (
     AdminStore, AuditLog, AuditNote, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader,
-    EvidenceStore, LoginEvidence, MailboxLocks, MailboxLookup, MailStore, QueueReader, QueueStore, SpooledBody, Store,
-    StoreLifecycle, StoreReader, queued_body_pieces,
+    EvidenceStore, LoginEvidence, MailboxLocks, MailboxLookup, MailStore, QueueReader, QueueStore, SessionControl,
+    SpooledBody, Store, StoreLifecycle, StoreReader, queued_body_pieces,
 )
 from .location import EMBEDDED, check_store_url, safe_url
 
@@ -63,3 +63,4 @@ __all__ = ["EMBEDDED", "STORE_ENV", "AdminStore", "AuditLog", "AuditNote", "Bloc
            "MailboxLookup", "SpooledBody", "Store", "StoreLifecycle", "StoreReader", "check_store_url",
            "embedded_damage", "open_store", "safe_url", "set_store_override", "store_url"]
 __all__ += ["QueueReader", "QueueStore", "queued_body_pieces"]  # the outbound queue
+__all__ += ["SessionControl"]  # ending live sessions

@@ -8,7 +8,8 @@ Roles: `Store` is the union of small protocols, one per kind of user, so a user 
 (and a test double implements) only the methods it calls: a POP3 session takes a `MailStore`
 (find_mailbox, get_mailbox, try_lock_mailbox, unlock_mailbox, list_messages, read_message,
 delete_messages, mailbox_usage), SMTP delivery a `DeliveryStore`, the doctor a `StoreReader`,
-the outbound delivery workers and the queue viewer a `QueueStore`.
+the outbound delivery workers and the queue viewer a `QueueStore`, the node's and the
+service layer's handling of `postroom session end` a `SessionControl`.
 
 Conventions:
 - Addresses and domains arrive already normalised (lower-case) by postroom.model.
@@ -31,7 +32,8 @@ from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 from ..model import (
     Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, EndedSessions, LoginFailure, LoginPolicy, Mailbox, MessageInfo,
     NodeReport, OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector,
-    RecipientResult, SendConnector, Server, Service, TrackingEvent, TransportSettings, WebSession, WebSettings,
+    RecipientResult, SendConnector, Server, Service, SessionEndRequest, TrackingEvent, TransportSettings, WebSession,
+    WebSettings,
 )
 
 
@@ -442,14 +444,33 @@ async def queued_body_pieces(store: QueueReader, message: QueuedMessage,
         yield data
 
 
+# live sessions ---------------------------------------------------------------------------
+
+class SessionControl(Protocol):
+    """`postroom session end`: a request waits here until the node serving its server takes it
+    (nodes look twice a second), ends the sessions it names and answers. Not configuration."""
+
+    async def request_session_ends(self, requests: Sequence[SessionEndRequest], *,
+                                   audit: AuditNote | None = None) -> list[SessionEndRequest]:
+        """Store them with `audit` in one transaction; returned with their ids. Requests older
+        than a day go. ValidationError unless each names one of `session` and `mailbox`;
+        NotFound if a server does not exist."""
+    async def pending_session_ends(self, server: str) -> list[SessionEndRequest]:
+        """The requests for `server` not answered yet, oldest first."""
+    async def finish_session_end(self, request_id: int, done_at: str, ended: Sequence[Mapping[str, Any]]) -> None:
+        """The node's answer: when, and the sessions it ended as it listed them. NotFound if gone."""
+    async def get_session_end(self, request_id: int) -> SessionEndRequest:
+        """NotFound if gone."""
+
+
 class StoreReader(ConfigReader, EvidenceReader, QueueReader, Protocol):
     """Reading the configuration, the evidence and the queue: what the doctor and its tests look at."""
 
 
 class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, QueueStore,
-            Protocol):
+            SessionControl, Protocol):
     """Every role: what a node, the service layer and the backends deal in."""
 
 
 ROLES: tuple[type, ...] = (StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore,
-                           BlockStore, QueueStore)
+                           BlockStore, QueueStore, SessionControl)

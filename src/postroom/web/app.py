@@ -16,8 +16,9 @@ from ..lockout import AbuseGuard
 from ..service import Store
 from ..service.authentication import AdminAuthenticator
 from . import (
-    api_docs, console, errors, routes_admins, routes_config, routes_doctor, routes_mailbox_messages, routes_queue,
-    routes_recipients, routes_security, routes_servers, routes_session, routes_transport,
+    api_docs, console, errors, routes_admins, routes_config, routes_doctor, routes_live_sessions,
+    routes_mailbox_messages, routes_queue, routes_recipients, routes_security, routes_servers, routes_session,
+    routes_transport,
 )
 from .edge import BodyLimit, BrowserPolicy, NoStore, RequestContext
 from .security import authenticate
@@ -62,7 +63,7 @@ def create_app(store: Store, server: str, data_dir: str, admin_auth: AdminAuthen
     app.add_middleware(NoStore)
     app.add_middleware(BrowserPolicy)  # CSP, X-Frame-Options, Referrer-Policy: on every answer, console or not
     for module in (routes_session, routes_servers, routes_recipients, routes_mailbox_messages, routes_admins,
-                   routes_doctor, routes_security, routes_transport, routes_queue, routes_config):
+                   routes_doctor, routes_security, routes_transport, routes_queue, routes_config, routes_live_sessions):
         app.include_router(module.router)
     app.include_router(routes_session.open_router)
     app.include_router(api_docs.router)  # public, like the OpenAPI document it shows

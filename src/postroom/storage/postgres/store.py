@@ -6,7 +6,8 @@ is a PostgreSQL advisory lock (see base.py). Each call runs in its own transacti
 durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
 Conflict, Unavailable, ... Configuration and mail are here; the records that are not
-configuration are in records.py, the outbound queue in queue.py.
+configuration are in records.py, the outbound queue in queue.py, requests to end live
+sessions in sessions.py.
 """
 from __future__ import annotations
 
@@ -36,12 +37,13 @@ from .base import bump_config, dollar, rowcount, server_exists
 from .body import copy_spooled_body
 from .outbound import PostgresOutbound
 from .queue import PostgresQueue, insert_submission
+from .sessions import PostgresSessions
 from .records import insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresOutbound, PostgresQueue):
+class PostgresStore(PostgresOutbound, PostgresSessions, PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------

@@ -5,7 +5,7 @@ their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
 Configuration and mail are here; the records that are not configuration (activity, failed
 logins, blocks, admin principals, tokens, sessions, audit) are in records.py, the outbound
-queue in queue.py.
+queue in queue.py, requests to end live sessions in sessions.py.
 """
 from __future__ import annotations
 
@@ -35,12 +35,13 @@ from . import admin as admin_db
 from . import check, mail, schema
 from .outbound import SqliteOutbound
 from .queue import SqliteQueue
+from .sessions import SqliteSessions
 from .tracking import TrackingBuffer
 
 _DELETE_CHUNK = 500
 
 
-class SqliteStore(SqliteOutbound, SqliteQueue):
+class SqliteStore(SqliteOutbound, SqliteSessions, SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:

@@ -125,8 +125,9 @@ async def form_action(page: ConsolePage, request: Request) -> dict[str, Any]:
 STATUS = {ValidationError: 400, Forbidden: 403, NotFound: 404, Unauthenticated: 401, Unavailable: 503}
 
 
-def _status(error: PostroomError) -> int:
-    """Subclasses too: StorageFull and StoreCorrupted are Unavailable (503)."""
+def status_of(error: PostroomError) -> int:
+    """The HTTP status of a page that shows `error`. Subclasses too: StorageFull and
+    StoreCorrupted are Unavailable (503)."""
     return next((status for kind, status in STATUS.items() if isinstance(error, kind)), 409)
 
 
@@ -149,7 +150,7 @@ class ConsoleRoute(APIRoute):
                     page = await _page(request)
                 except (SignInRequired, PostroomError):
                     pass
-                return render(request, page, "console/error.html", status=_status(error), error=error)
+                return render(request, page, "console/error.html", status=status_of(error), error=error)
 
         return html_errors
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from . import (
-    admin_service, configuration, connectors, dashboard, domains, logs, mailboxes, pop3, queues, security,
+    admin_service, configuration, connectors, dashboard, domains, live_sessions, logs, mailboxes, pop3, queues,
+    security,
     send_connectors, services, session, troubleshooting,
 )
 
 # The order routes are matched in, as the pages were first written.
 ROUTERS = tuple(page.router for page in (session, dashboard, services, troubleshooting, logs, domains, mailboxes, pop3,
                                           admin_service, connectors, security, send_connectors, queues,
-                                          configuration))
+                                          configuration, live_sessions))
