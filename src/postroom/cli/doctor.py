@@ -21,7 +21,8 @@ from .output import console, emit, err_console, print_table
 
 doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs (pop), or why mail to a "
                               "remote address does not arrive (send), and name each fix.", no_args_is_help=True)
-test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity).", no_args_is_help=True)
+test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity, Test-SmtpConnectivity).",
+                       no_args_is_help=True)
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
 ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl (default: not "
@@ -147,8 +148,9 @@ def test_smtp(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = N
                                                   "connector's first binding).")] = None,
               port: Annotated[Optional[int], opt("Its port.")] = None,
               password_stdin: PasswordStdin = False, trust_any_certificate: TrustAny = False) -> None:
-    """Submit as the application does: STARTTLS and AUTH on the Client connector; without --light
-    also send a test message to ADDRESS, retrieve it over POP3 and delete it."""
+    """Submit as the application does (Exchange: Test-SmtpConnectivity): STARTTLS and AUTH on the
+    Client connector; without --light also send a test message to ADDRESS, retrieve it over POP3
+    and delete it."""
     password = _password(password_stdin, required=True)
     assert password is not None
     rows = run(data, lambda ctx: _doctor_ops().smtp_connectivity(
