@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
 	touch $(STAMP)
 
+# init runs every time: the first time it creates the dev install and prints its two passwords
+# once; after that it only upgrades, and both times it says where the console is and how to set
+# a new password.
 run: $(STAMP)
-	@test -f $(DATA)/node.json || $(BIN)/postroom init --dev --data $(DATA)
+	@$(BIN)/postroom init --dev --data $(DATA)
 	$(BIN)/postroom serve --data $(DATA)
 
 test: $(STAMP)

@@ -39,9 +39,7 @@ def read_node_file(data_dir: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             content = json.loads(handle.read().decode("utf-8"))
     except FileNotFoundError:
-        raise ValidationError(
-            "data", f"{os.path.abspath(data_dir)} holds no postroom data; run `postroom init --data {data_dir}` first"
-        ) from None
+        raise ValidationError("data", _no_install_here(data_dir)) from None
     except OSError as exc:
         raise _bad_node_file(path, f"cannot be read ({exc.strerror or exc.__class__.__name__})") from None
     except UnicodeDecodeError:
@@ -59,6 +57,18 @@ def read_node_file(data_dir: str) -> dict[str, Any]:
     if store is not None and not isinstance(store, str):
         raise _bad_node_file(path, f'key "store" holds {_json_kind(store)}, not a store URL')
     return content
+
+
+def _no_install_here(data_dir: str) -> str:
+    """Why a command found no install, for someone who may just be in the wrong directory: the
+    absolute path looked at (a relative one depends on where the command runs), how to point
+    at the real data directory, and only then how to make a new one."""
+    where = os.path.abspath(data_dir)
+    relative = "" if os.path.isabs(data_dir) else f", from {data_dir} in the current directory {os.getcwd()}"
+    return (f"no postroom install in {where} (looked for {os.path.join(where, NODE_FILE)}{relative}). "
+            "If postroom is installed elsewhere, point at its data directory with --data DIR or "
+            "the POSTROOM_DATA environment variable (`make run` keeps it in var/ of the checkout it ran in); "
+            f"to create a new install here instead, run `postroom init --data {data_dir}`")
 
 
 def _bad_node_file(path: str, why: str) -> ValidationError:

@@ -28,10 +28,23 @@ class ValidationError(PostroomError):
 
 
 class NotFound(PostroomError):
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"{kind} {key!r} does not exist")
+    """No such object. `where` says where it was looked for (" on server EX01"); `existing`,
+    when given, lists the names that do exist there, so a typo is answered with the right
+    name (the API carries them as `allowed`)."""
+
+    SHOWN = 20  # names listed in the message at most; the rest are counted
+
+    def __init__(self, kind: str, key: str, *, where: str = "", existing: list[str] | None = None) -> None:
+        message = f"{kind} {key!r} does not exist{where}"
+        if existing is not None:
+            shown = ", ".join(repr(name) for name in existing[:self.SHOWN])
+            more = len(existing) - self.SHOWN
+            message += (f" (existing: {shown}{f' and {more} more' if more > 0 else ''})" if existing
+                        else " (there is none yet)")
+        super().__init__(message)
         self.kind = kind
         self.key = key
+        self.existing = existing
 
 
 class Conflict(PostroomError):

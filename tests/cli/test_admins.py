@@ -12,7 +12,7 @@ from .conftest import Admin
 def test_dev_init_creates_an_admin_whose_printed_password_verifies(runner, tmp_path) -> None:
     admin = Admin(runner, tmp_path / "var")
     out = admin.ok("init", "--dev", "--server-name", "EX01").stdout
-    match = re.search(r"Admin admin \(organization-management\), password \(shown once\): (\S+);", out)
+    match = re.search(r"Admin admin \(organization-management\), password \(shown once\): (\S+)$", out, re.MULTILINE)
     assert match, out
     stored = admin.peek(lambda store: store.get_admin("admin"))
     assert stored.roles == ("organization-management",)

@@ -77,7 +77,7 @@ def test_restart_of_a_disabled_service_is_refused(admin: Admin) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    ["service", "start", "pop4"], ["service", "stop", "smtp2"], ["service", "restart", "POP3"],
+    ["service", "start", "pop4"], ["service", "stop", "smtp2"], ["service", "restart", "POP"],
     ["service", "set", "pop4", "--startup", "manual"],
 ])
 def test_bad_service_name_names_the_allowed_services(admin: Admin, command: list[str]) -> None:

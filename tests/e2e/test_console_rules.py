@@ -105,6 +105,18 @@ def test_a_form_without_its_csrf_token_is_refused(page, node):
     assert node.cli_json("pop", "show") == before
 
 
+def test_the_browser_shows_the_console_icon(page, node):
+    """The icon every page links, and /favicon.ico (which browsers ask for whatever a page links:
+    it was a 404 in the log of every console page), decode as the same square image."""
+    page.goto("/console/sign-in")
+    linked = page.locator('link[rel="icon"]').get_attribute("href")
+    for href in (linked, "/favicon.ico"):
+        width, height = page.evaluate("""async href => {
+            const image = new Image(); image.src = href; await image.decode();
+            return [image.naturalWidth, image.naturalHeight]; }""", href)
+        assert width == height and width in (16, 32), (href, width, height)
+
+
 def test_a_sign_in_form_on_another_site_is_refused(page, node):
     """Login CSRF: another site's page posts the console's sign-in form (with the attacker's
     credentials, to sign the visitor in as the attacker); the browser itself says where it came

@@ -51,8 +51,10 @@ def test_messages_filtered_by_queue_and_status(api, principals):
     assert [m["id"] for m in suspended] == [SUSPENDED_ID]
     missing = api.get(M, params={"queue": "dns-connector-delivery/nowhere.example/Internet"}, headers=who)
     assert missing.status_code == 404
-    assert missing.json()["error"]["message"] == \
-        "queue 'dns-connector-delivery/nowhere.example/Internet' does not exist"
+    assert missing.json()["error"]["message"] == (  # with the queues there are
+        f"queue 'dns-connector-delivery/nowhere.example/Internet' does not exist (existing: '{OTHER.name}', "
+        f"'{PARTNER.name}')")
+    assert missing.json()["error"]["allowed"] == [OTHER.name, PARTNER.name]
     wrong = api.get(M, params={"status": "frozen"}, headers=who)
     assert wrong.status_code == 400 and wrong.json()["error"]["field"] == "status"
     assert wrong.json()["error"]["allowed"] == ["active", "suspended", "poison"]
@@ -110,8 +112,8 @@ def test_unknown_queue_and_poison_queue_are_clear_errors(api, principals):
     poison = api.post(f"{Q}/poison/retry", headers=who)
     assert poison.status_code == 400 and poison.json()["error"]["field"] == "queue"
     assert "never retried" in poison.json()["error"]["message"]
-    bad = api.post(f"{Q}/nonsense/retry", headers=who)
-    assert bad.status_code == 400 and "is not a queue name" in bad.json()["error"]["message"]
+    bad = api.post(f"{Q}/nonsense/retry", headers=who)  # neither a queue's name, next hop nor start of a name
+    assert bad.status_code == 404 and bad.json()["error"]["allowed"] == [OTHER.name, PARTNER.name]
 
 
 def test_suspend_resume_message_and_poison_conflict(api, principals, run, store):

@@ -4,6 +4,8 @@ Property values are validated by ReceiveConnector.with_changes; this module adds
 the rest of the server: no listening address shared with its POP3 service, and two connectors
 may share an IP:port only if their remote IP ranges differ (the most specific range then picks
 the connector, as in Exchange). Every view carries what the node serving the server reports.
+A connector is found by its whole name, its short name on its server (`Client` for
+`Client EX01`) or a unique start of it (names.py).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from . import services
 from .bindings import bindings_overlap, check_admin_service_clash
 from .certificates import check_new_certificate, resolve_certificate_changes
 from .context import READ, SERVER_CONFIG, Context
+from .names import find_name, short_names
 
 ALL_SERVERS = "all"
 
@@ -98,7 +101,7 @@ async def set_connector(ctx: Context, name: str, server: str | None, changes: Ch
 
 async def remove_connector(ctx: Context, name: str, server: str | None = None) -> dict[str, Any]:
     await ctx.require(SERVER_CONFIG, "connector.remove", _target(ctx, server, name))
-    connector = await _get(ctx, await _server(ctx, server, one=True), name)
+    connector = await _get(ctx, await _server(ctx, server, one=True), name, whole=True)
     await ctx.store.remove_connector(connector.server, connector.name,
                                      audit=ctx.change("connector.remove", connector.key, connector.to_dict(), None))
     live = await _live(ctx, connector.server, wait=True)
@@ -163,8 +166,13 @@ async def _server(ctx: Context, requested: str | None, *, one: bool = False) -> 
     return name
 
 
-async def _get(ctx: Context, server: str, name: str) -> ReceiveConnector:
-    return await ctx.store.get_connector(server, connector_name(name))
+async def _get(ctx: Context, server: str, name: str, *, whole: bool = False) -> ReceiveConnector:
+    """The connector `name` means on `server`: its whole name, its short name (`Client` for
+    `Client EX01`) or a unique start of it (not for `whole`: a removal), in any case."""
+    connectors = {c.name: c for c in await ctx.store.list_connectors(server)}
+    found = find_name(connectors, connector_name(name), kind="receive connector", where=f" on server {server}",
+                      aliases=short_names(connectors, server), whole=whole)
+    return connectors[found]
 
 
 async def _live(ctx: Context, server: str, *, wait: bool = False) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ..model.queue import check_queue_id
 from ..storage import queued_body_pieces
 from ..validation import enum_value
 from .context import READ, SERVER_CONFIG, Context
+from .names import find_name
 
 MAX_MESSAGES = 5000
 ADMIN_DELETION = "5.3.0"
@@ -66,7 +67,7 @@ async def list_messages(ctx: Context, queue: str | None = None, status: str | No
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_MESSAGES:
         raise ValidationError("limit", f"{limit!r} is out of range (allowed: 1..{MAX_MESSAGES})")
     if queue is not None:
-        queue = await _known_queue(ctx, queue)
+        queue = await _queue(ctx, queue, listed_only=True)
     return [message_view(m) for m in await ctx.store.list_queued_messages(queue, status, limit)]
 
 
@@ -81,7 +82,7 @@ async def show_message(ctx: Context, message_id: str) -> dict[str, Any]:
 async def retry_queue(ctx: Context, name: str) -> dict[str, Any]:
     """Every recipient waiting in the queue is due now (Retry-Queue; postqueue -s)."""
     await ctx.require(SERVER_CONFIG, "queue.retry", f"queue/{name}")
-    name = _queue_name(name)
+    name = await _queue(ctx, name)
     if name == POISON_QUEUE:
         raise ValidationError("queue", "the poison queue is never retried: resume or remove its messages one by one")
     waiting = [await ctx.store.get_queued_message(m.id)
@@ -106,7 +107,7 @@ async def resume_queue(ctx: Context, name: str) -> dict[str, Any]:
 async def _set_queue(ctx: Context, name: str, *, suspended: bool) -> dict[str, Any]:
     action = "queue.suspend" if suspended else "queue.resume"
     await ctx.require(SERVER_CONFIG, action, f"queue/{name}")
-    name = _queue_name(name)
+    name = await _queue(ctx, name)
     if name == POISON_QUEUE:
         raise ValidationError("queue", "the poison queue cannot be suspended or resumed: resume or remove its "
                                        "messages one by one (postroom message resume|remove ID)")
@@ -248,13 +249,21 @@ def _queue_name(name: Any) -> str:
     return QueueKey.parse(name).name
 
 
-async def _known_queue(ctx: Context, name: str) -> str:
-    name = _queue_name(name)
+async def _queue(ctx: Context, name: str, *, listed_only: bool = False) -> str:
+    """The queue `name` means: a listed queue by its whole name, its next hop (Exchange's
+    `Server\\NextHopDomain` identity, e.g. partner.example) or a unique start of its name, in
+    any case (names.py). A well-formed name listed nowhere is taken as typed (unless
+    `listed_only`): the store knows queues that are empty now, and says if it does not."""
     if name == POISON_QUEUE:
         return name
-    if not any(q.name == name for q in await ctx.store.list_queues()):
-        raise NotFound("queue", name)
-    return name
+    queues = await ctx.store.list_queues()
+    try:
+        return find_name([q.name for q in queues], name, kind="queue", field="queue",
+                         aliases=[(q.next_hop, q.name) for q in queues])
+    except NotFound:
+        if listed_only or "/" not in name:
+            raise
+    return _queue_name(name)
 
 
 async def _listed(ctx: Context, name: str) -> dict[str, Any] | None:

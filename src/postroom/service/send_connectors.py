@@ -4,7 +4,8 @@ by organization-management only (Exchange's Send Connectors role), read by every
 Property values are validated by SendConnector.with_changes; this module adds what needs the
 rest of the organisation (the source servers must exist) and the smart-host password, which
 is sealed here (sealing.py, the key in the data directory) before anything is stored, and is
-never shown: every view, the audit log included, carries it masked.
+never shown: every view, the audit log included, carries it masked. A connector is found by
+its whole name or a unique start of it, in any case (names.py).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..errors import Conflict, ValidationError
 from ..model import MASK, SendConnector, send_connector_name
 from ..settings_table import Changes
 from .context import ORGANIZATION, READ, Context
+from .names import find_name
 
 PASSWORD = "auth_password"
 MAX_PASSWORD = 512
@@ -33,7 +35,7 @@ async def list_send_connectors(ctx: Context) -> list[dict[str, Any]]:
 
 async def show_send_connector(ctx: Context, name: str) -> dict[str, Any]:
     await ctx.require(READ)
-    return (await ctx.store.get_send_connector(send_connector_name(name))).view()
+    return (await _get(ctx, name)).view()
 
 
 # changes -------------------------------------------------------------------------------------
@@ -60,7 +62,7 @@ async def set_send_connector(ctx: Context, name: str, changes: Changes) -> dict[
     await ctx.require(ORGANIZATION, "send-connector.set", f"send-connector/{name}")
     if not changes:
         raise ValidationError("send_connector", "nothing to change: give at least one property")
-    before = await ctx.store.get_send_connector(send_connector_name(name))
+    before = await _get(ctx, name)
     after = before.with_changes(**_sealed(ctx, before.name, dict(changes.of(SendConnector.table()))))
     if after == before:
         return after.view()
@@ -73,13 +75,19 @@ async def set_send_connector(ctx: Context, name: str, changes: Changes) -> dict[
 
 async def remove_send_connector(ctx: Context, name: str) -> dict[str, Any]:
     await ctx.require(ORGANIZATION, "send-connector.remove", f"send-connector/{name}")
-    connector = await ctx.store.get_send_connector(send_connector_name(name))
+    connector = await _get(ctx, name, whole=True)
     await ctx.store.remove_send_connector(connector.name, audit=ctx.change(
         "send-connector.remove", connector.key, connector.view(), None))
     return connector.view()
 
 
-# checks --------------------------------------------------------------------------------------
+# lookups and checks --------------------------------------------------------------------------
+async def _get(ctx: Context, name: str, *, whole: bool = False) -> SendConnector:
+    """The connector `name` means: its whole name or (not for `whole`: a removal) a unique start."""
+    connectors = {c.name: c for c in await ctx.store.list_send_connectors()}
+    return connectors[find_name(connectors, send_connector_name(name), kind="send connector", whole=whole)]
+
+
 def _sealed(ctx: Context, name: str, props: dict[str, Any]) -> dict[str, Any]:
     """The changes with the password the admin typed sealed (or None: remove it)."""
     if PASSWORD not in props:

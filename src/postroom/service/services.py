@@ -15,9 +15,15 @@ NODE_CONFIRM_TIMEOUT = 3.0
 
 
 def service_name(name: str) -> str:
-    if name not in SERVICE_NAMES:
+    """A service's name in any case, as Windows and Exchange take them (`POP3` is `pop3`)."""
+    folded = _folded(name)
+    if folded not in SERVICE_NAMES:
         raise ValidationError("service", f"{name!r} is not a service", list(SERVICE_NAMES))
-    return name
+    return folded
+
+
+def _folded(name: str) -> str:
+    return str(name).strip().lower()
 
 
 async def _servers(ctx: Context, server: str | None) -> list[str]:
@@ -56,8 +62,9 @@ async def list_services(ctx: Context, server: str | None = None) -> list[dict[st
 
 
 async def _change(ctx: Context, server: str | None, name: str, action: str, **changes: Any) -> dict[str, Any]:
-    await ctx.require(SERVER_CONFIG, f"service.{action}", f"server/{server or ctx.local_server}/service/{name}")
-    service_name(name)
+    target = f"server/{server or ctx.local_server}/service/{_folded(name)}"
+    await ctx.require(SERVER_CONFIG, f"service.{action}", target)
+    name = service_name(name)
     results = []
     for server_name in await _servers(ctx, server):
         before = await ctx.store.get_service(server_name, name)
@@ -106,6 +113,6 @@ async def restart_service(ctx: Context, name: str, server: str | None = None) ->
 
 
 async def set_service(ctx: Context, name: str, *, startup: str, server: str | None = None) -> dict[str, Any]:
-    await ctx.require(SERVER_CONFIG, "service.set", f"server/{server or ctx.local_server}/service/{name}")
+    await ctx.require(SERVER_CONFIG, "service.set", f"server/{server or ctx.local_server}/service/{_folded(name)}")
     value = enum_value(Startup, "startup", startup)
     return await _change(ctx, server, name, "set", startup=value)

@@ -5,16 +5,17 @@ import email.utils
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..auth import hash_password
 from ..datadir import NODE_FILE, read_local_server, read_store_url, write_local_server
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, NotFound, ValidationError
 from ..model import (
     DEV_WEB_SETTINGS, PopSettings, Server, Service, ServiceStatus, Startup, WebSettings, default_connectors,
 )
 from ..storage import EMBEDDED, Store, check_store_url, open_store, safe_url, store_url
 from ..tls import create_self_signed
+from .web import console_url
 
 DEV_POP_BINDINGS = ("127.0.0.1:1110",)
 DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
@@ -43,6 +44,10 @@ class InitResult:
     admin_password: str | None = None
     store: str = EMBEDDED  # the store URL without its password
     joined: bool = False  # added to a store that already held other servers
+    # How to get in, told at every run of `init` (make run runs it each time): the console's
+    # address and the admin principals to sign in as.
+    console_url: str | None = None
+    admin_names: list[str] = field(default_factory=list)
 
 
 def default_server_name() -> str:
@@ -79,7 +84,10 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         applied = await store.migrate()
         if existing:
             await upgrade(store, name, applied)
-            return InitResult(False, name, data_dir, applied, store=safe_url(url))
+            result = InitResult(False, name, data_dir, applied, store=safe_url(url))
+            if await _has_mailbox(store, DEV_MAILBOX):
+                result.demo_address = DEV_MAILBOX  # its password is never shown again: say how to reset it
+            return await _with_access(store, name, result)
         others = [server.name for server in await store.list_servers()]
         if name in others:
             raise Conflict(f"server {name} already exists in this store; choose another --server-name, or run"
@@ -111,11 +119,26 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
             result.admin_name, result.admin_password = DEV_ADMIN, admin_password
         await store.append_audit("local-operator", "init", f"server/{name}", None,
                                  {"dev": dev, "fqdn": fqdn, "migrations": applied, "store": safe_url(url)})
+        await _with_access(store, name, result)
         # Written last: its presence means the install is complete.
         write_local_server(data_dir, name, None if url == EMBEDDED else url)
         return result
     finally:
         await store.close()
+
+
+async def _with_access(store: Store, server: str, result: InitResult) -> InitResult:
+    result.console_url = console_url(await store.get_web_settings(server), (await store.get_server(server)).fqdn)
+    result.admin_names = sorted(admin.name for admin in await store.list_admins())
+    return result
+
+
+async def _has_mailbox(store: Store, address: str) -> bool:
+    try:
+        await store.get_mailbox(address)
+    except NotFound:
+        return False
+    return True
 
 
 async def upgrade(store: Store, server: str, applied: list[int]) -> None:
@@ -149,10 +172,11 @@ def _welcome_message(server: str) -> bytes:
         f"Message-ID: <{secrets.token_hex(8)}@{DEV_DOMAIN}>", "Content-Type: text/plain; charset=utf-8", "",
         f"This mailbox on server {server} is served over POP3 with STLS (port 1110)",
         "and implicit TLS (port 1995). Mail for it arrives over SMTP on port 2525",
-        "(connector Default) and port 2587 (connector Client, STARTTLS and AUTH).",
-        "Administer it with `.venv/bin/postroom`, or with the REST API and console",
-        "on http://127.0.0.1:8080 (admin name and password printed by `make run`);",
-        "docs/operations.md walks through every setting.",
+        f"(connector \"Default {server}\") and port 2587 (connector \"Client {server}\",",
+        "STARTTLS and AUTH). Administer it with `.venv/bin/postroom`, or with the",
+        "REST API and console on http://127.0.0.1:8080 (sign in as admin with the",
+        "password `make run` printed once; `.venv/bin/postroom admin password admin`",
+        "sets a new one). docs/operations.md walks through every setting.",
     ]
     return ("\r\n".join(lines) + "\r\n").encode()
 

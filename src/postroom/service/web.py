@@ -2,10 +2,11 @@
 connection caps and timeouts of those listeners."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from ..errors import ValidationError
-from ..model import WebSettings
+from ..model import WebSettings, parse_binding
 from ..settings_table import Changes
 from .bindings import bindings_overlap
 from .context import READ, SERVER_CONFIG, Context
@@ -55,3 +56,16 @@ async def _check_against_other_services(ctx: Context, server: str, before: WebSe
             clash = next(((b, what) for b, what in used_by if bindings_overlap(binding, b)), None)
             if clash is not None:
                 raise ValidationError(field, f"{binding} clashes with {clash[0]}, {clash[1]}")
+
+
+def console_url(settings: WebSettings, fqdn: str) -> str | None:
+    """Where a browser reaches the console: the first HTTPS binding, else the first plain HTTP
+    one (None: no binding). A wildcard address is published as the server's FQDN; a specific
+    one (loopback included: only it reaches that listener) as itself."""
+    for scheme, bindings, usual_port in (("https", settings.bindings, 443), ("http", settings.http_bindings, 80)):
+        for binding in bindings:
+            host, port = parse_binding("bindings", binding)
+            address = ipaddress.ip_address(host)
+            shown = fqdn if address.is_unspecified else f"[{host}]" if address.version == 6 else host
+            return f"{scheme}://{shown}{'' if port == usual_port else f':{port}'}/console/"
+    return None

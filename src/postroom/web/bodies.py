@@ -21,9 +21,12 @@ from .settings_models import changes_model  # the settings' bodies: Bindings, Nu
 # reach real objects.
 ServerName = Annotated[str, Path(description="A server name, or `all` where listing or changing every "
                                              "server makes sense", examples=["EX01", "all"])]
-ServiceName = Annotated[str, Path(description="pop3, smtp or admin", examples=["pop3", "smtp", "admin"])]
-ConnectorName = Annotated[str, Path(description="A receive connector's name", examples=["Client EX01"])]
-SendConnectorName = Annotated[str, Path(description="A send connector's name", examples=["Internet"])]
+ServiceName = Annotated[str, Path(description="pop3, smtp or admin (any case)", examples=["pop3", "smtp", "admin"])]
+ConnectorName = Annotated[str, Path(description="A receive connector's name, its short name on the server (Client "
+                                                "for Client EX01) or the start of exactly one name",
+                                    examples=["Client EX01"])]
+SendConnectorName = Annotated[str, Path(description="A send connector's name or the start of exactly one",
+                                        examples=["Internet"])]
 Address = Annotated[str, Path(description="A mailbox address", examples=["demo@example.com"])]
 DomainName = Annotated[str, Path(description="An accepted domain", examples=["example.com"])]
 AdminName = Annotated[str, Path(description="An admin principal's name", examples=["admin"])]

@@ -89,6 +89,8 @@ async def _postroom_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = next(v for k, v in _STATUS_OF.items() if isinstance(exc, k))
     if isinstance(exc, ValidationError):
         return error_response(status, code, exc.message, field=exc.field, allowed=exc.allowed)
+    if isinstance(exc, NotFound):
+        return error_response(status, code, exc.message, allowed=exc.existing)
     if isinstance(exc, TooManyAttempts):
         return error_response(status, code, exc.message, headers={"Retry-After": str(exc.retry_after)})
     return error_response(status, code, getattr(exc, "message", ""))

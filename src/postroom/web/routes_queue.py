@@ -15,7 +15,8 @@ from .security import AdminRoute, Ctx
 from .views import QueuedMessageDetail, QueuedMessageRemoved, QueuedMessageView, QueueRetried, QueueView, documented
 
 router = APIRouter(prefix="/api/v1", route_class=AdminRoute)
-QueueName = Annotated[str, Path(description="A queue's name as GET /api/v1/queues lists it",
+QueueName = Annotated[str, Path(description="A queue's name as GET /api/v1/queues lists it, its next hop "
+                                            "(partner.example) or the start of exactly one name",
                                 examples=["dns-connector-delivery/partner.example/Internet"])]
 MessageId = Annotated[str, Path(description="A queued message's queue id (12 hex digits)", examples=["3F2A9C01B7E4"])]
 QueueFilter = Annotated[str | None, Query(description="Only messages waiting in this queue (`poison`: the poison "

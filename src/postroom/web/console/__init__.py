@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from . import autoconfig
 from .pages import ROUTERS
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "static")
+FAVICON = os.path.join(STATIC_DIR, "favicon.ico")  # a white envelope on blue, 16 and 32 px
 
 
 def install(app: FastAPI) -> None:
@@ -27,3 +28,9 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def home() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=303)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        """Browsers ask every site for /favicon.ico, whatever a page links (the console links
+        /static/favicon.ico, the same file)."""
+        return FileResponse(FAVICON)
