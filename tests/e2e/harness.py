@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import poplib
 import re
 import resource
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -195,6 +197,18 @@ class Postroom:
             ("connector", "set", f"Default {self.server}", "--bindings", f"127.0.0.1:{self.smtp_port}"),
             ("connector", "set", f"Client {self.server}", "--bindings", f"127.0.0.1:{self.submission_port}"))
         self.admin_password = json.loads(results[0]["stdout"])["admin_password"]
+
+    def pop_ssl(self, timeout: float = 30) -> poplib.POP3_SSL:
+        """A POP3 client on the SSL binding, trusting the node's own certificate."""
+        return poplib.POP3_SSL("127.0.0.1", self.pops_port, context=ssl.create_default_context(cafile=self.cert),
+                               timeout=timeout)
+
+    def pop_login(self, address: str, password: str, timeout: float = 30) -> poplib.POP3_SSL:
+        """pop_ssl, logged in as `address` (USER/PASS)."""
+        client = self.pop_ssl(timeout)
+        client.user(address)
+        client.pass_(password)
+        return client
 
     def new_mailbox(self, address: str, password: str) -> None:
         domain = address.split("@", 1)[1]

@@ -4,7 +4,6 @@ applied), and a view-only admin sees the list with every control disabled."""
 from __future__ import annotations
 
 import poplib
-import ssl
 
 import pytest
 
@@ -26,11 +25,7 @@ VIEWER_PASSWORD = "viewer-password-1"
 
 
 def login(node) -> poplib.POP3_SSL:
-    client = poplib.POP3_SSL("127.0.0.1", node.pops_port, context=ssl.create_default_context(cafile=node.cert),
-                             timeout=10)
-    client.user(ADDRESS)
-    client.pass_(PASSWORD)
-    return client
+    return node.pop_login(ADDRESS, PASSWORD, timeout=10)
 
 
 def test_the_live_sessions_page_lists_a_poplib_session_and_ends_it(page, node, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import poplib
 import smtplib
-import ssl
 
 import pytest
 
@@ -16,11 +15,7 @@ ADDRESS, PASSWORD = "kick@example.com", "pw-kick-1"
 
 
 def login(server) -> poplib.POP3_SSL:
-    client = poplib.POP3_SSL("127.0.0.1", server.pops_port, context=ssl.create_default_context(cafile=server.cert),
-                             timeout=10)
-    client.user(ADDRESS)
-    client.pass_(PASSWORD)
-    return client
+    return server.pop_login(ADDRESS, PASSWORD, timeout=10)
 
 
 def listed(server, **match):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import poplib
 import smtplib
-import ssl
 import threading
 from typing import Iterator
 
@@ -59,16 +58,8 @@ def address(cluster: tuple[Postroom, Postroom]) -> str:
     return mailbox
 
 
-def pop_ssl(node: Postroom) -> poplib.POP3_SSL:
-    context = ssl.create_default_context(cafile=node.cert)
-    return poplib.POP3_SSL("127.0.0.1", node.pops_port, context=context, timeout=30)
-
-
 def login(node: Postroom, address: str) -> poplib.POP3_SSL:
-    client = pop_ssl(node)
-    client.user(address)
-    client.pass_(PASSWORD)
-    return client
+    return node.pop_login(address, PASSWORD)
 
 
 def retrieve_bodies(node: Postroom, address: str) -> list[bytes]:
@@ -106,7 +97,7 @@ def test_a_pop3_session_on_one_node_makes_the_other_answer_in_use(nodes, address
     node_a, node_b = nodes
     holder = login(node_a, address)
     try:
-        client = pop_ssl(node_b)
+        client = node_b.pop_ssl()
         client.user(address)
         with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
             client.pass_(PASSWORD)

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from postroom.errors import Unavailable, ValidationError
+from postroom.errors import ValidationError
 from postroom.model import LoginFailure, PopSettings
 
+from .evidence_contract import BAD_QUERIES, persists_and_needs_an_open_store, refuses_bad_query
 from .test_store_contract import SERVER, is_utc_iso, services_for
 
 pytestmark = pytest.mark.store_evidence
@@ -134,31 +135,12 @@ def test_a_bad_row_is_refused_and_nothing_is_recorded(store, run, bad, field):
     run(body())
 
 
-@pytest.mark.parametrize("kwargs, field", [({"limit": 0}, "limit"), ({"limit": True}, "limit"),
-                                           ({"since": "not a time"}, "since")])
+@pytest.mark.parametrize("kwargs, field", BAD_QUERIES)
 def test_bad_queries_are_refused(store, run, kwargs, field):
-    async def body():
-        with pytest.raises(ValidationError) as refused:
-            await store.list_login_failures(**kwargs)
-        assert refused.value.field == field
-    run(body())
+    refuses_bad_query(store, run, "list_login_failures", kwargs, field)
 
 
 def test_failures_persist_and_need_an_open_store(make_store, run):
-    async def body():
-        store = make_store()
-        with pytest.raises(Unavailable):
-            await store.record_login_failures([])
-        await store.open()
-        await store.migrate()
-        await store.record_login_failures([failure(0)])
-        await store.close()
-        with pytest.raises(Unavailable):
-            await store.list_login_failures()
-        store = make_store()
-        await store.open()
-        try:
-            assert [r.reason for r in await store.list_login_failures()] == ["bad-credentials"]
-        finally:
-            await store.close()
-    run(body())
+    persists_and_needs_an_open_store(
+        make_store, run, "record_login_failures", "list_login_failures", failure(0),
+        lambda r: r.reason, ["bad-credentials"])

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from postroom.errors import Unavailable, ValidationError
+from postroom.errors import ValidationError
 from postroom.model import TLS_NOT_STARTED, TLS_REQUIRED, EndedSessions
 
+from .evidence_contract import BAD_QUERIES, persists_and_needs_an_open_store, refuses_bad_query
 from .test_store_contract import is_utc_iso
 
 pytestmark = pytest.mark.store_evidence
@@ -119,31 +120,12 @@ def test_a_bad_row_is_refused_and_nothing_is_recorded(store, run, bad, field):
     run(body())
 
 
-@pytest.mark.parametrize("kwargs, field", [({"limit": 0}, "limit"), ({"limit": True}, "limit"),
-                                           ({"since": "not a time"}, "since")])
+@pytest.mark.parametrize("kwargs, field", BAD_QUERIES)
 def test_bad_queries_are_refused(store, run, kwargs, field):
-    async def body():
-        with pytest.raises(ValidationError) as refused:
-            await store.list_ended_sessions(**kwargs)
-        assert refused.value.field == field
-    run(body())
+    refuses_bad_query(store, run, "list_ended_sessions", kwargs, field)
 
 
 def test_ended_sessions_persist_and_need_an_open_store(make_store, run):
-    async def body():
-        store = make_store()
-        with pytest.raises(Unavailable):
-            await store.record_ended_sessions([])
-        await store.open()
-        await store.migrate()
-        await store.record_ended_sessions([ended(0)])
-        await store.close()
-        with pytest.raises(Unavailable):
-            await store.list_ended_sessions()
-        store = make_store()
-        await store.open()
-        try:
-            assert [(r.reason, r.count) for r in await store.list_ended_sessions()] == [(TLS_NOT_STARTED, 12)]
-        finally:
-            await store.close()
-    run(body())
+    persists_and_needs_an_open_store(
+        make_store, run, "record_ended_sessions", "list_ended_sessions", ended(0),
+        lambda r: (r.reason, r.count), [(TLS_NOT_STARTED, 12)])

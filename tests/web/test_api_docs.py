@@ -21,7 +21,7 @@ from .test_cross_site import BROWSER_HEADERS, INLINE, csp_of
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "src" / "postroom" / "web"
 STATIC = WEB / "static"
-OUR_OWN = {"console.css", "console.js", "api-docs.js", "VENDORED.md", "swagger-ui/README.md"}
+OUR_OWN = {"console.css", "console.js", "api-docs.js", "favicon.ico", "VENDORED.md", "swagger-ui/README.md"}
 JAVASCRIPT = ("text/javascript", "application/javascript")
 NO_DATA = create_app(None, "OTHER", "", None)  # type: ignore[arg-type]  # an app only for its document
 

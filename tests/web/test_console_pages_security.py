@@ -64,7 +64,9 @@ def test_the_page_lists_every_block_with_its_details(console, run, store):
     assert source[7] == SERVER and source[8] == "Clear"
     mailbox = cells(row_of(text, "crm@example.com"))
     assert mailbox[:4] == ["Mailbox", "crm@example.com", "smtp", "20"]
-    assert mailbox[6] in ("9 min 59 s", "10 min") and mailbox[7] == "EX02"
+    # a ten-minute block seeded just before the page was read (a loaded machine takes seconds)
+    assert re.fullmatch(r"9 min \d\d? s|10 min", mailbox[6]), mailbox[6]
+    assert mailbox[7] == "EX02"
     assert "Clear all" in text and "lifts all 2 blocks" in text
 
 
