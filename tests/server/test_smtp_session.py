@@ -23,9 +23,11 @@ from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
 from postroom.model import ReceiveConnector
 from postroom.server import smtp as smtp_server
+from postroom.server import smtp_connectors
 from postroom.server.delivery import Trace, trace_headers
 from postroom.server.protocol_log import ProtocolLog
-from postroom.server.smtp import ConnectorRuntime, SmtpService, core_config
+from postroom.server.smtp import SmtpService
+from postroom.server.smtp_connectors import ConnectorRuntime, core_config
 from postroom.storage.sqlite import SqliteStore
 from postroom.tls import server_context
 from waiting import until
@@ -174,7 +176,8 @@ def test_the_most_specific_connector_on_a_binding_greets_and_no_match_is_refused
 
 
 def test_the_choice_is_remembered_per_client_bounded_and_forgotten_on_a_change(tmp_path, monkeypatch):
-    monkeypatch.setattr(smtp_server, "CLIENT_CACHE_SIZE", 2)
+    monkeypatch.setattr(smtp_server, "CLIENT_CACHE_SIZE", 2)  # the connector chosen per client
+    monkeypatch.setattr(smtp_connectors, "CLIENT_CACHE_SIZE", 2)  # the core settings per client
     wide = connector("Wide", remote_ip_ranges=("0.0.0.0/0",))
     narrow = connector("Narrow", remote_ip_ranges=("10.1.0.0/16",))
     service = SmtpService(None, None, "TEST")

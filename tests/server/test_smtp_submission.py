@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from postroom.server.smtp import ConnectorRuntime, core_config
+from postroom.server.smtp_connectors import ConnectorRuntime, core_config
 from postroom.server.submission import SubmissionLimits, SubmissionQuota
 
 from .test_smtp_session import (

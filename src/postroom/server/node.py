@@ -37,7 +37,8 @@ from .pop3 import Pop3Service
 from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
 from .retention import TrackingRetention
-from .smtp import ConnectorRuntime, SmtpService, core_config
+from .smtp import SmtpService
+from .smtp_connectors import ConnectorRuntime, core_config
 from .outbound.hops import HopDeliveries
 from .outbound.reports_queue import ReportSender
 from .outbound.worker import OutboundWorker, lease_seconds

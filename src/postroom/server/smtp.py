@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import ssl
 from collections import Counter
-from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from ..activity import SMTP_DELIVERED, Activity
@@ -29,13 +27,13 @@ from ..auth import Authenticator
 from ..errors import PostroomError, StorageFull, ValidationError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import (
-    Mailbox, OutboundRecipient, OutboundSubmission, PermissionGroup, ReceiveConnector, SendConnector, TrackingEvent,
-    TrackingEventId, normalise_address, parse_ip_range, route,
+    Mailbox, OutboundRecipient, OutboundSubmission, PermissionGroup, SendConnector, TrackingEvent,
+    TrackingEventId, normalise_address, route,
 )
 from ..protocol.smtp import (
     NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
     UNKNOWN_MAILBOX, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs,
-    SmtpConfig, SmtpServer, StartTls, State,
+    SmtpServer, StartTls, State,
 )
 from ..storage import DeliveryStore, SpooledBody
 from . import delivery
@@ -44,8 +42,9 @@ from .metrics import Metrics
 from .outbound.hops import HopDeliveries
 from .outbound.success import report_delivered
 from .outbound.schedule import to_iso
-from .protocol_log import SMTP_LOGGED, ProtocolLog
+from .protocol_log import SMTP_LOGGED
 from .session import Session
+from .smtp_connectors import CLIENT_CACHE_SIZE, ConnectorRuntime
 from .spool import SPOOL_THRESHOLD, Spool
 from .submission import SubmissionLimits, SubmissionQuota, Ticket
 
@@ -53,62 +52,6 @@ log = logging.getLogger("postroom.smtp")
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
 NO_CONNECTOR = b"554 5.7.1 This server accepts no mail from your address\r\n"
 OUTSIDE_TRANSACTION = frozenset({State.CONNECTED, State.READY, State.CLOSED})
-CLIENT_CACHE_SIZE = 10_000  # client addresses remembered (connector chosen, core settings)
-
-
-@dataclass
-class ConnectorRuntime:
-    """One enabled connector as this node runs it: its core settings, TLS and log."""
-
-    connector: ReceiveConnector
-    core_config: SmtpConfig
-    tls: ssl.SSLContext | None
-    protocol_log: ProtocolLog | None = None
-    ranges: list[tuple[int, int, int]] = field(default_factory=list)
-    # The core's settings for each client address seen (they differ only in remote_ip): built
-    # once per address, not per connection. Bounded; the runtime is rebuilt on every change.
-    configs: dict[str, SmtpConfig] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self.ranges = [parse_ip_range("remote_ip_ranges", r)[1] for r in self.connector.remote_ip_ranges]
-
-    def config_for(self, remote_ip: str) -> SmtpConfig:
-        config = self.configs.get(remote_ip)
-        if config is None:
-            if len(self.configs) >= CLIENT_CACHE_SIZE:
-                self.configs.clear()
-            config = self.configs[remote_ip] = replace(self.core_config, remote_ip=remote_ip)
-        return config
-
-    @property
-    def name(self) -> str:
-        return self.connector.name
-
-    def specificity(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> int | None:
-        """The size of the smallest of our ranges holding `ip`; None when none does."""
-        value, best = int(ip), None
-        for version, first, last in self.ranges:
-            if version == ip.version and first <= value <= last:
-                size = last - first + 1
-                best = size if best is None or size < best else best
-        return best
-
-
-def core_config(connector: ReceiveConnector, fqdn: str, tls: ssl.SSLContext | None,
-                max_hop_count: int = SubmissionLimits.max_hop_count) -> SmtpConfig:
-    groups = set(connector.permission_groups)
-    return SmtpConfig(
-        fqdn=connector.fqdn or fqdn,
-        banner=connector.banner,
-        max_message_size=connector.max_message_size,
-        max_recipients=connector.max_recipients_per_message,
-        offer_tls=connector.offers_tls() and tls is not None,
-        require_tls=connector.require_tls,
-        offer_basic=connector.offers_basic() and PermissionGroup.USERS.value in groups,
-        basic_requires_tls=connector.basic_requires_tls(),
-        anonymous_allowed=bool({PermissionGroup.ANONYMOUS.value, PermissionGroup.ANONYMOUS_RELAY.value} & set(groups)),
-        max_hop_count=max_hop_count,
-    )
 
 
 class SmtpService:
