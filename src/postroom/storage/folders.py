@@ -1,0 +1,60 @@
+"""The FolderStore role: a mailbox's IMAP4 folders and the messages in them.
+
+A folder is named per mailbox; INBOX is the folder SMTP delivers to and POP3 reads (so a POP3
+deletion is an expunge for IMAP sessions, and a message IMAP moves out of INBOX leaves POP3's
+listing). Names match exactly, except "INBOX", which matches in any case (RFC 3501 5.1).
+Every write is one transaction, durable on return, and bumps the folder's highest_modseq (and
+the changed messages' modseq to that value), which sessions poll to learn of others' changes.
+NotFound when a folder (or mailbox) does not exist; Conflict when a name is taken.
+
+`structure` is the message structure computed once when the body was stored
+(postroom.protocol.imap4.structure.describe: JSON text), never re-parsed per FETCH.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from ..model.imap import Folder, FolderMessage, FolderStatus
+
+
+class FolderStore(Protocol):
+    async def list_folders(self, mailbox_id: int) -> list[Folder]:
+        """Every folder of the mailbox, INBOX first, then by name."""
+    async def get_folder(self, mailbox_id: int, name: str) -> Folder:
+        """NotFound if absent."""
+    async def create_folder(self, mailbox_id: int, name: str, special_use: str = "") -> Folder:
+        """A new folder with a fresh uidvalidity (never one a deleted folder of that name had)."""
+    async def delete_folder(self, mailbox_id: int, name: str) -> None:
+        """The folder and its messages (bodies go with their last entry). INBOX: ValidationError."""
+    async def rename_folder(self, mailbox_id: int, old: str, new: str) -> None:
+        """Renames the folder and the folders under it ("a" -> "b" also makes "a/x" "b/x").
+        Renaming INBOX moves all its messages to a new folder `new` and leaves INBOX empty
+        (RFC 3501 6.3.5). Conflict if `new` (or a renamed child) exists."""
+    async def list_subscriptions(self, mailbox_id: int) -> list[str]:
+        """Subscribed names, by name (a name may be subscribed without existing)."""
+    async def set_subscription(self, mailbox_id: int, name: str, subscribed: bool) -> None: ...
+
+    async def folder_messages(self, folder_id: int) -> list[FolderMessage]:
+        """Every message of the folder, by UID."""
+    async def folder_status(self, folder_id: int) -> FolderStatus: ...
+    async def take_recent(self, folder_id: int) -> tuple[Folder, int]:
+        """A read-write SELECT: returns the folder and the first UID that is \\Recent for this
+        session, and moves the folder's first_recent_uid to its uidnext (one session gets
+        each message as recent). NotFound if the folder is gone."""
+    async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Sequence[str],
+                          mode: str) -> list[FolderMessage]:
+        """mode "add", "remove" or "replace" (STORE +FLAGS, -FLAGS, FLAGS). Returns the messages
+        among `uids` that still exist, with their flags after the change (unchanged ones too)."""
+    async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        """Remove the folder's \\Deleted messages (only those among `uids` when given: UID
+        EXPUNGE); returns the removed UIDs, ascending."""
+    async def copy_messages(self, folder_id: int, uids: Sequence[int], target_folder_id: int, *,
+                            move: bool = False) -> list[tuple[int, int]]:
+        """Copy (or move: copy and remove from the source, in one transaction) the messages
+        among `uids` that exist into the target folder, in UID order, with their flags and
+        internal date; the body is shared, not copied. Returns (source UID, new UID) pairs."""
+    async def append_message(self, folder_id: int, data: bytes, flags: Sequence[str] = (),
+                             internal_date: str | None = None) -> FolderMessage:
+        """APPEND: `data` in wire form (CRLF lines); `internal_date` ISO-8601 UTC (None: now)."""
+    async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
+        """Entry id -> the stored structure (JSON text) of its body, for the ids that exist."""
