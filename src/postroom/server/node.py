@@ -25,14 +25,17 @@ from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import PostroomError
 from ..lockout import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
-from ..model import NodeReport, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
+from ..model import ImapSettings, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
-from ..tls import server_context, switching_context
+from ..tls import switching_context
 from .admin import AdminAppFactory, AdminService
+from .certificates import CertificateCache
 from .deferred import DeferredWrites
-from .evidence import LoginEvidence, pop3_usage
-from .live_sessions import SessionEnds, listed
+from .evidence import LoginEvidence
+from .imap4 import ImapService
+from .live_sessions import SessionEnds
 from .metrics import Metrics
+from .node_report import connector_reports, listener_kind, put_report
 from .pop3 import Pop3Service
 from .protocol_log import LogLimits, ProtocolLog
 from .proxy import ProxyListener
@@ -54,28 +57,6 @@ SESSION_PURGE_INTERVAL = 600.0  # expired console sessions are removed this ofte
 ListenerKey = tuple[str, str, bool]  # (service, binding, implicit TLS)
 
 
-class CertificateCache:
-    """TLS contexts by certificate path; reloaded only when the files or their mtimes change."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str | None], tuple[tuple[Any, ...], ssl.SSLContext | None, str | None]] = {}
-
-    def context(self, certificate: str | None, key: str | None) -> tuple[ssl.SSLContext | None, str | None]:
-        """(context, None) or (None, why it is unusable); (None, None) when none is set."""
-        if not certificate:
-            return None, None
-        stamp = (_mtime(certificate), _mtime(key))
-        cached = self._entries.get((certificate, key))
-        if cached is None or cached[0] != stamp:
-            try:
-                cached = (stamp, server_context(certificate, key), None)
-            except PostroomError as exc:
-                cached = (stamp, None, exc.message)
-                log.error("certificate %s unusable: %s", certificate, exc.message)
-            self._entries[(certificate, key)] = cached
-        return cached[1], cached[2]
-
-
 class Node:
     def __init__(self, store: Store, data_dir: str, server: str, *, admin_app: AdminAppFactory,
                  authenticator: Authenticator | None = None) -> None:
@@ -92,9 +73,13 @@ class Node:
                                 on_session_end=self.logins.session_ended)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
                                 spool_dir=spool_dir(data_dir))
+        # IMAP4: its idling sessions are woken by deliveries and POP3 deletions on this node (imap4_notify.py)
+        self.imap4 = ImapService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.smtp.mailbox_changed = self.pop3.mailbox_changed = self.imap4.notifier.touch_all
         # failed-login delays and blocks; the stored policy is installed by reconcile
-        self.guard = self.pop3.guard = self.smtp.guard = AbuseGuard()
-        self.metrics = self.pop3.metrics = self.smtp.metrics = Metrics()  # GET /metrics on the admin service
+        self.guard = self.pop3.guard = self.smtp.guard = self.imap4.guard = AbuseGuard()
+        # GET /metrics on the admin service
+        self.metrics = self.pop3.metrics = self.smtp.metrics = self.imap4.metrics = Metrics()
         # Outbound delivery: the queue's worker runs while the SMTP (transport) service does.
         self.hops = HopDeliveries(store, server, data_dir, own_endpoints=self._smtp_endpoints)
         self.reports = self.smtp.reports = ReportSender(store, server)
@@ -103,7 +88,8 @@ class Node:
                                                             activity=self.activity, lease_seconds=lease_seconds())
         self.reports.wake = self.outbound.notify
         self.metrics.watch(self._session_counts, self.guard.blocked_sources)
-        self.session_ends = SessionEnds(store, server, {"pop3": self.pop3, "smtp": self.smtp})  # `session end`
+        self.session_ends = SessionEnds(store, server, {"pop3": self.pop3, "smtp": self.smtp,
+                                                        "imap4": self.imap4})  # `session end`
         self.admin = AdminService(store, server, data_dir, admin_app, self.metrics, self.guard)
         self.listeners: dict[ListenerKey, Any] = {}  # asyncio servers, or ProxyListeners
         # Bindings behind a load balancer: the balancers allowed to send a PROXY header, as
@@ -113,12 +99,16 @@ class Node:
         self.bind_errors: dict[ListenerKey, str] = {}
         self.certificates = CertificateCache()
         self.tls_error: str | None = None  # POP3's certificate
-        # One context for all implicit-TLS listeners; it defers to the current certificate.
+        self.imap_tls_error: str | None = None  # IMAP4's (POP3's when IMAP4 names none)
+        # One context for the implicit-TLS listeners of POP3 and admin, one for IMAP4's; each
+        # defers to the current certificate.
         self.listener_tls = switching_context(lambda: self.pop3.tls)
+        self.imap_listener_tls = switching_context(lambda: self.imap4.tls)
         self.protocol_logs: dict[str, ProtocolLog] = {}
         self.applied_version = -1
-        self.states = {"pop3": "stopped", "smtp": "stopped", "admin": "stopped"}
+        self.states = {"pop3": "stopped", "imap4": "stopped", "smtp": "stopped", "admin": "stopped"}
         self.pop_settings = PopSettings()
+        self.imap_settings = ImapSettings()
         self.connectors: list[ReceiveConnector] = []
         self.connector_errors: dict[str, str] = {}
         self.connector_reports: dict[str, dict[str, Any]] = {}
@@ -136,7 +126,8 @@ class Node:
         return found
 
     def _session_counts(self) -> dict[str, int]:
-        return {"pop3": len(self.pop3.sessions), "smtp": len(self.smtp.sessions), "admin": len(self.admin.sessions)}
+        return {"pop3": len(self.pop3.sessions), "imap4": len(self.imap4.sessions), "smtp": len(self.smtp.sessions),
+                "admin": len(self.admin.sessions)}
 
     async def start(self) -> None:
         """Boot like a Windows service host: automatic services start, the others stay stopped.
@@ -187,11 +178,12 @@ class Node:
 
     async def drain_sessions(self, grace: float) -> None:
         self.pop3.drain_sessions()
+        self.imap4.drain_sessions()
         self.smtp.drain_sessions()
         sessions: set[Any] = set()
         self.drain_deadline = time.monotonic() + grace
         while True:
-            sessions |= self.pop3.sessions | self.smtp.sessions  # late accepts are drained too
+            sessions |= self.pop3.sessions | self.imap4.sessions | self.smtp.sessions  # late accepts are drained too
             left = [s for s in sessions if not s.finished]
             if not left or time.monotonic() >= self.drain_deadline:
                 break
@@ -274,7 +266,8 @@ class Node:
         version = await self.store.config_version()
         self.guard.policy = Policy.of(await self.store.get_login_policy())  # organization-wide, applies live
         self.proxy_wanted = {}
-        desired = await self._configure_pop3() | await self._configure_smtp() | await self._configure_admin()
+        desired = await self._configure_pop3() | await self._configure_imap4() | await self._configure_smtp() \
+            | await self._configure_admin()
         # A binding whose PROXY setting changed is opened again, the other way.
         changed = {k for k in self.listeners if self.proxy_wanted.get(k, ()) != self.proxy_opened.get(k, ())}
         await self._close_listeners((set(self.listeners) - desired) | changed)
@@ -288,7 +281,7 @@ class Node:
                     self.states[name] = "failed"
                 elif not wanted:
                     self.states[name] = "running (no bindings)"
-        self._report_connectors()
+        self.connector_reports = connector_reports(self)
         self.applied_version = version
 
     def _protocol_log(self, name: str, wanted: bool, prefix: str, limits: LogLimits | None = None,
@@ -308,20 +301,32 @@ class Node:
         return plog
 
     async def _configure_pop3(self) -> set[ListenerKey]:
-        service = await self.store.get_service(self.server, "pop3")
-        settings = await self.store.get_pop_settings(self.server)
-        self.pop_settings = settings
-        running = service.status == ServiceStatus.RUNNING
+        self.pop_settings = settings = await self.store.get_pop_settings(self.server)
         tls, self.tls_error = self.certificates.context(settings.certificate, settings.certificate_key)
+        return await self._configure_client_access("pop3", self.pop3, settings, tls, "POP3")
+
+    async def _configure_imap4(self) -> set[ListenerKey]:
+        """As POP3 (called after it): without a certificate of its own, IMAP4 uses POP3's."""
+        self.imap_settings = settings = await self.store.get_imap_settings(self.server)
+        if settings.certificate:
+            tls, self.imap_tls_error = self.certificates.context(settings.certificate, settings.certificate_key)
+        else:
+            tls, self.imap_tls_error = self.pop3.tls, self.tls_error
+        return await self._configure_client_access("imap4", self.imap4, settings, tls, "IMAP4")
+
+    async def _configure_client_access(self, name: str, service: Any, settings: Any, tls: ssl.SSLContext | None,
+                                       log_prefix: str) -> set[ListenerKey]:
+        """POP3 and IMAP4: settings, certificate and protocol log to the service; its listeners
+        if the service runs (else its sessions are closed)."""
+        running = (await self.store.get_service(self.server, name)).status == ServiceStatus.RUNNING
         limits = LogLimits(settings.log_file_roll_over, settings.log_per_file_size_quota, settings.log_max_age,
                            settings.log_max_directory_size)
-        self.pop3.configure(settings, tls, self._protocol_log("pop3", settings.protocol_log, "POP3", limits))
+        service.configure(settings, tls, self._protocol_log(name, settings.protocol_log, log_prefix, limits))
+        self.states[name] = "running" if running else "stopped"
         if not running:
-            self.pop3.close_sessions()
-        self.states["pop3"] = "running" if running else "stopped"
-        if not running:
+            service.close_sessions()
             return set()
-        keys = {("pop3", b, False) for b in settings.bindings} | {("pop3", b, True) for b in settings.ssl_bindings}
+        keys = {(name, b, False) for b in settings.bindings} | {(name, b, True) for b in settings.ssl_bindings}
         if settings.proxy_protocol:
             self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
         return keys
@@ -410,34 +415,19 @@ class Node:
             return set()
         return {("admin", b, True) for b in web.bindings} | {("admin", b, False) for b in web.http_bindings}
 
-    def _report_connectors(self) -> None:
-        reports = {}
-        for connector in self.connectors:
-            keys = [("smtp", b, False) for b in connector.bindings]
-            if not connector.enabled:
-                state = "disabled"
-            elif self.states["smtp"] == "stopped":
-                state = "stopped (the smtp service is stopped)"
-            else:
-                state = "running" if any(k in self.listeners for k in keys) else "failed"
-            errors = [self.bind_errors[k] for k in keys if k in self.bind_errors]
-            if connector.name in self.connector_errors:
-                errors.append(self.connector_errors[connector.name])
-            reports[connector.name] = {
-                "state": state,
-                "listening": [k[1] for k in keys if k in self.listeners] if connector.enabled else [],
-                "errors": errors if connector.enabled else [],
-            }
-        self.connector_reports = reports
-
     async def _open_listener(self, key: ListenerKey) -> None:
         service, binding, implicit = key
-        if implicit and self.pop3.tls is None:
-            self.bind_errors[key] = f"{binding}: no usable certificate ({self.tls_error or 'none set'})"
+        imap = service == "imap4"
+        if implicit and (self.imap4 if imap else self.pop3).tls is None:
+            error = self.imap_tls_error if imap else self.tls_error
+            self.bind_errors[key] = f"{binding}: no usable certificate ({error or 'none set'})"
             return
         host, port = parse_binding("bindings", binding)
+        listener_tls = self.imap_listener_tls if imap else self.listener_tls
         if service == "pop3":
             factory: Any = self.pop3.protocol_factory(implicit, binding)
+        elif imap:
+            factory = self.imap4.protocol_factory(implicit, binding)
         elif service == "admin":
             factory = self.admin.protocol_factory()
         else:
@@ -447,10 +437,10 @@ class Node:
         try:
             if balancers:  # behind a load balancer: the PROXY header first, then TLS if implicit
                 server: Any = ProxyListener(factory, host, port, parse_networks(",".join(balancers)),
-                                            self.listener_tls if implicit else None, binding)
+                                            listener_tls if implicit else None, binding)
                 await server.start()
             else:
-                server = await loop.create_server(factory, host, port, ssl=self.listener_tls if implicit else None,
+                server = await loop.create_server(factory, host, port, ssl=listener_tls if implicit else None,
                                                   reuse_address=True, backlog=1024,
                                                   ssl_handshake_timeout=30 if implicit else None)
         except OSError as exc:
@@ -460,7 +450,7 @@ class Node:
         self.bind_errors.pop(key, None)
         self.listeners[key] = server
         self.proxy_opened[key] = balancers
-        log.info("%s listening on %s (%s%s)", service, binding, _listener_kind(service, implicit),
+        log.info("%s listening on %s (%s%s)", service, binding, listener_kind(service, implicit),
                  f", PROXY protocol from {','.join(balancers)}" if balancers else "")
 
     async def _close_listeners(self, keys: set[ListenerKey]) -> None:
@@ -471,39 +461,4 @@ class Node:
             log.info("%s stopped listening on %s", key[0], key[1])
 
     async def report(self, alive: bool = True) -> None:
-        services: dict[str, dict[str, Any]] = {}
-        for name in self.states:
-            keys = sorted(k for k in self.listeners if k[0] == name)
-            errors = [self.bind_errors[k] for k in sorted(self.bind_errors) if k[0] == name]
-            if name == "pop3" and self.tls_error:
-                errors.append(f"certificate: {self.tls_error}")
-            sessions = self._session_counts()[name]
-            services[name] = {
-                "state": self.states[name] if alive else "stopped",
-                "listening": [f"{b} ({_listener_kind(name, ssl_)})" for _, b, ssl_ in keys] if alive else [],
-                "errors": errors,
-                "sessions": sessions,
-                "applied_version": self.applied_version,
-            }
-        if alive:
-            services["pop3"].update(pop3_usage(self.pop3))
-            services["pop3"].update(listed(self.pop3.sessions))  # `postroom session list`
-            services["smtp"].update(listed(self.smtp.sessions))
-        services["smtp"]["connectors"] = self.connector_reports if alive else {}
-        heartbeat = time.time() if alive else 0.0
-        await self.store.put_node_report(NodeReport(self.server, heartbeat, os.getpid(), services))
-
-
-def _listener_kind(service: str, implicit: bool) -> str:
-    if service == "admin":
-        return "HTTPS" if implicit else "HTTP"
-    return "SSL" if implicit else "plain/STLS" if service == "pop3" else "plain/STARTTLS"
-
-
-def _mtime(path: str | None) -> float | None:
-    if not path:
-        return None
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
+        await put_report(self, alive)

@@ -247,3 +247,29 @@ def redact_command(line: bytes | object, sasl_response: bool, logged: frozenset[
     if verb in masked:
         return f"{verb} ****"
     return "****"
+
+
+# IMAP4 lines start with a tag: logged as "tag VERB arguments" for these verbs (UID FETCH etc.
+# by their second word), "tag LOGIN ****" / "tag AUTHENTICATE PLAIN ****" for the credentials.
+IMAP4_LOGGED = frozenset({
+    "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
+    "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "CHECK", "CLOSE", "EXPUNGE", "SEARCH", "FETCH", "STORE",
+    "COPY", "MOVE", "UID", "IDLE", "DONE", "NAMESPACE", "ID", "ENABLE", "UNSELECT"})
+
+
+def redact_imap_command(line: bytes | object, sasl_response: bool) -> str:
+    if line is TooLong:
+        return "(line too long)"
+    if sasl_response or not isinstance(line, (bytes, bytearray)):
+        return "****"
+    words = line.decode("utf-8", "replace").split(" ", 3)
+    if len(words) == 1:
+        return words[0][:MAX_LOGGED] if words[0].upper() == "DONE" else "****"
+    verb = words[1].upper()
+    if verb in IMAP4_LOGGED:
+        return " ".join(words)[:MAX_LOGGED]
+    if verb == "LOGIN":
+        return f"{words[0][:50]} LOGIN ****"
+    if verb == "AUTHENTICATE":
+        return " ".join(words[:3])[:MAX_LOGGED] + (" ****" if len(words) > 3 else "")
+    return f"{words[0][:50]} ****"

@@ -1,0 +1,323 @@
+"""The selected folder of an IMAP4 session: its view (message sequence numbers, flags, recent
+set) and the commands that work on it (FETCH, STORE, SEARCH, COPY/MOVE, EXPUNGE).
+
+The view is this session's copy of the folder. Other sessions' changes (new mail, flag changes,
+expunges: any node, any protocol) show as a higher highest_modseq; `sync` then lists the folder
+again and tells the client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. A
+message expunged elsewhere keeps its sequence number until an EXPUNGE may be sent (never during
+FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+from ..errors import NotFound
+from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
+from ..protocol.imap4 import search, structure
+from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
+from ..storage.folders import FolderStore
+from . import imap4_fetch
+
+STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a folder, again and again)
+_SYSTEM = {flag.lower(): flag for flag in SYSTEM_FLAGS}
+
+
+class ImapStore(FolderStore, Protocol):
+    """What an IMAP session needs of the store: its folders, and a message's octets."""
+
+    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command completes: the tagged reply's status, text and response code."""
+
+    status: str  # "OK", "NO" or "BAD"
+    text: str
+    code: str | None = None
+
+
+class BadFlag(ValueError):
+    pass
+
+
+def clean_flags(flags: Sequence[str]) -> tuple[str, ...]:
+    """System flags in their canonical case, keywords as given; \\Recent is the server's and
+    is dropped (RFC 3501 2.3.2). BadFlag for an unknown system flag."""
+    out: set[str] = set()
+    for flag in flags:
+        if flag.startswith("\\"):
+            canonical = _SYSTEM.get(flag.lower())
+            if canonical is None:
+                if flag.lower() == "\\recent":
+                    continue
+                raise BadFlag(flag)
+            out.add(canonical)
+        else:
+            out.add(flag)
+    return tuple(sorted(out))
+
+
+class SelectedFolder:
+    def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
+                 readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None]) -> None:
+        self.store = store
+        self.folder = folder
+        self.readonly = readonly
+        self.emit = emit  # writes untagged replies to the client
+        self.touch = touch  # tells the node's other sessions that this mailbox changed
+        self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
+        self.messages = {m.uid: m for m in messages}
+        self.recent = {m.uid for m in messages if m.uid >= first_recent}
+        self.gone: set[int] = set()  # expunged elsewhere, not yet announced
+        self.modseq = folder.highest_modseq
+        self.last_uid = self.uids[-1] if self.uids else 0
+        self.structures: dict[int, structure.Structure] = {}
+
+    # --------------------------------------------------------------------- the view
+    def select_replies(self) -> bytes:
+        keywords = sorted({f for m in self.messages.values() for f in m.flags if not f.startswith("\\")})
+        flags = " ".join(SYSTEM_FLAGS + tuple(keywords))
+        out = [b"* FLAGS (%s)\r\n" % flags.encode(),
+               b"* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % flags.encode() if not self.readonly
+               else b"* OK [PERMANENTFLAGS ()] Read-only folder.\r\n",
+               b"* %d EXISTS\r\n" % len(self.uids), b"* %d RECENT\r\n" % len(self.recent)]
+        unseen = next((i for i, uid in enumerate(self.uids) if "\\Seen" not in self.messages[uid].flags), None)
+        if unseen is not None:
+            out.append(b"* OK [UNSEEN %d] First unseen.\r\n" % (unseen + 1))
+        out.append(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % self.folder.uidvalidity)
+        out.append(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % max(self.folder.uidnext, self.last_uid + 1))
+        return b"".join(out)
+
+    async def sync(self, allow_expunge: bool) -> None:
+        """Look for other sessions' changes and announce them (see the module's doc)."""
+        try:
+            status = await self.store.folder_status(self.folder.id)
+        except NotFound:  # the folder was deleted (or renamed away): its messages are gone
+            self.gone.update(self.uids)
+            self.modseq = -1
+            if allow_expunge:
+                self.emit(self._remove(sorted(self.gone)))
+                self.gone.clear()
+            return
+        if status.highest_modseq == self.modseq and not (allow_expunge and self.gone):
+            return
+        current = await self.store.folder_messages(self.folder.id)
+        out: list[bytes] = []
+        present = set()
+        for message in current:
+            present.add(message.uid)
+            known = self.messages.get(message.uid)
+            if known is not None and known.flags != message.flags and message.uid not in self.gone:
+                self.messages[message.uid] = message
+                out.append(b"* %d FETCH (%s)\r\n" % (self.msn(message.uid), imap4_fetch.flags_item(
+                    message.flags, message.uid in self.recent)))
+        self.gone.update(uid for uid in self.uids if uid not in present)
+        if allow_expunge and self.gone:
+            out.append(self._remove(sorted(self.gone)))
+            self.gone.clear()
+        new = [m for m in current if m.uid > self.last_uid]
+        if new:
+            first_recent = new[0].uid + 1 if self.readonly else (await self.store.take_recent(self.folder.id))[1]
+            for message in new:
+                self.uids.append(message.uid)
+                self.messages[message.uid] = message
+                if not self.readonly and message.uid >= first_recent:
+                    self.recent.add(message.uid)
+            self.last_uid = new[-1].uid
+            out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
+        self.modseq = status.highest_modseq
+        if out:
+            self.emit(b"".join(out))
+
+    def msn(self, uid: int) -> int:
+        return bisect.bisect_left(self.uids, uid) + 1
+
+    def _remove(self, uids: Sequence[int]) -> bytes:
+        """Take these UIDs out of the view: one EXPUNGE each, highest first (so each number
+        sent is right when the client reads it)."""
+        out = []
+        for uid in sorted(uids, reverse=True):
+            index = bisect.bisect_left(self.uids, uid)
+            if index < len(self.uids) and self.uids[index] == uid:
+                out.append(b"* %d EXPUNGE\r\n" % (index + 1))
+                del self.uids[index]
+                self.messages.pop(uid, None)
+                self.recent.discard(uid)
+                self.structures.pop(uid, None)
+        return b"".join(out)
+
+    def resolve(self, sequence: SequenceSet, uid: bool) -> list[int] | None:
+        """The UIDs a sequence set names, ascending; None for a message number out of range."""
+        if not uid:
+            count = len(self.uids)
+            chosen = set()
+            for low, high in sequence.resolve(count):
+                if low < 1 or high > count:
+                    return None
+                chosen.update(range(low - 1, high))
+            return [self.uids[i] for i in sorted(chosen)]
+        largest = self.uids[-1] if self.uids else 0
+        found: set[int] = set()
+        for low, high in sequence.resolve(largest):
+            start, end = bisect.bisect_left(self.uids, low), bisect.bisect_right(self.uids, high)
+            found.update(self.uids[start:end])
+        return sorted(found)
+
+    # ------------------------------------------------------------------- commands
+    async def fetch(self, command: Fetch, mailbox_id: int) -> Outcome:
+        uids = self.resolve(command.sequence, command.uid)
+        if uids is None:
+            return Outcome("BAD", "The message sequence number is out of range.")
+        attributes = command.attributes
+        alive = [u for u in uids if u not in self.gone]
+        seen_now: set[int] = set()
+        if not self.readonly and imap4_fetch.sets_seen(attributes):
+            unseen = [u for u in alive if "\\Seen" not in self.messages[u].flags]
+            if unseen:
+                for message in await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add"):
+                    self._learn(message)
+                    seen_now.add(message.uid)
+                self.touch()
+        want_content = imap4_fetch.needs_content(attributes)
+        want_structure = imap4_fetch.needs_structure(attributes)
+        missing = len(alive) < len(uids)
+        for start in range(0, len(alive), 256):  # structures in batches, replies as they are ready
+            batch = alive[start:start + 256]
+            if want_structure:
+                await self._load_structures(batch)
+            for uid in batch:
+                message = self.messages[uid]
+                data = None
+                if want_content:
+                    try:
+                        data = await self.store.read_message(mailbox_id, message.id)
+                    except NotFound:  # expunged meanwhile by another session
+                        missing = True
+                        continue
+                self.emit(imap4_fetch.render(self.msn(uid), message, attributes, recent=uid in self.recent,
+                                             uid=command.uid, parsed=self.structures.get(uid), data=data,
+                                             add_flags=uid in seen_now))
+        if missing:
+            return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
+        return Outcome("OK", "FETCH completed.")
+
+    async def _load_structures(self, uids: Sequence[int]) -> None:
+        wanted = {self.messages[u].id: u for u in uids if u not in self.structures}
+        if not wanted:
+            return
+        if len(self.structures) + len(wanted) > STRUCTURE_CACHE:
+            self.structures.clear()
+        for message_id, text in (await self.store.read_structures(list(wanted))).items():
+            self.structures[wanted[message_id]] = structure.load(text)
+
+    def _learn(self, message: FolderMessage) -> None:
+        """A message as our own write left it: our view takes it without announcing it, and the
+        folder's modseq we know moves with it when nothing else changed meanwhile."""
+        if message.uid in self.messages:
+            self.messages[message.uid] = message
+        if message.modseq == self.modseq + 1:
+            self.modseq = message.modseq
+
+    async def store(self, command: Store) -> Outcome:
+        uids = self.resolve(command.sequence, command.uid)
+        if uids is None:
+            return Outcome("BAD", "The message sequence number is out of range.")
+        if self.readonly:
+            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
+        try:
+            flags = clean_flags(command.flags)
+        except BadFlag as exc:
+            return Outcome("BAD", f"{exc} is not a system flag a client can set.")
+        alive = [u for u in uids if u not in self.gone]
+        changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
+        out = []
+        modseqs = sorted({m.modseq for m in changed})
+        for message in changed:
+            if message.uid in self.messages:
+                self.messages[message.uid] = message
+            if not command.silent:
+                uid_item = b"UID %d " % message.uid if command.uid else b""
+                out.append(b"* %d FETCH (%s%s)\r\n" % (self.msn(message.uid), uid_item, imap4_fetch.flags_item(
+                    message.flags, message.uid in self.recent)))
+        if modseqs and modseqs[-1] == self.modseq + 1:
+            self.modseq = modseqs[-1]  # only our own change since we last looked
+        if changed:
+            self.touch()
+        self.emit(b"".join(out))
+        if len(changed) < len(alive) or len(alive) < len(uids):
+            return Outcome("NO", "Some of the messages no longer exist.", "EXPUNGEISSUED")
+        return Outcome("OK", "STORE completed.")
+
+    async def search(self, command: Search, mailbox_id: int) -> Outcome:
+        key = command.key
+        content = search.needs_content(key)
+        largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
+        found = []
+        for index, uid in enumerate(self.uids):
+            message = self.messages[uid]
+            data = None
+            if content and uid not in self.gone:
+                try:
+                    data = await self.store.read_message(mailbox_id, message.id)
+                except NotFound:
+                    data = None
+            view = search.ContentView(index + 1, uid, message.flags, message.size,
+                                      imap4_fetch.internal_date(message).date(), uid in self.recent, data)
+            if search.matches(key, view, largest_msn, largest_uid):
+                found.append(uid if command.uid else index + 1)
+        self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
+        return Outcome("OK", "SEARCH completed.")
+
+    async def copy(self, command: Copy, target: Folder) -> Outcome:
+        uids = self.resolve(command.sequence, command.uid)
+        if uids is None:
+            return Outcome("BAD", "The message sequence number is out of range.")
+        if command.move and self.readonly:
+            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
+        alive = [u for u in uids if u not in self.gone]
+        pairs = await self.store.copy_messages(self.folder.id, alive, target.id, move=command.move) if alive else []
+        verb = "MOVE" if command.move else "COPY"
+        if pairs:
+            self.touch()
+        code = None
+        if pairs:
+            code = "COPYUID %d %s %s" % (target.uidvalidity, uid_set([p[0] for p in pairs]),
+                                         uid_set([p[1] for p in pairs]))
+        if command.move:
+            if code is not None:
+                self.emit(b"* OK [%s] Moved.\r\n" % code.encode("ascii"))
+            self.emit(self._remove([p[0] for p in pairs]))
+            return Outcome("OK", f"{verb} completed.")
+        if len(pairs) < len(uids) and uids:
+            return Outcome("NO", "Some of the messages no longer exist.", "EXPUNGEISSUED")
+        return Outcome("OK", f"{verb} completed.", code)
+
+    async def expunge(self, command: Expunge | None) -> Outcome:
+        """EXPUNGE, UID EXPUNGE; None for CLOSE (nothing sent)."""
+        if self.readonly:
+            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
+        only = None
+        if command is not None and command.uids is not None:
+            only = self.resolve(command.uids, True) or []
+            if not only:
+                return Outcome("OK", "EXPUNGE completed.")
+        removed = await self.store.expunge(self.folder.id, only)
+        if removed:
+            self.touch()
+        if command is not None:
+            self.emit(self._remove(removed))
+        return Outcome("OK", "EXPUNGE completed.")
+
+
+def uid_set(uids: Sequence[int]) -> str:
+    """1,3:5 for [1, 3, 4, 5]: runs of consecutive numbers (the order given is kept)."""
+    runs: list[list[int]] = []
+    for uid in uids:
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)

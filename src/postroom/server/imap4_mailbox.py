@@ -1,0 +1,300 @@
+"""The IMAP4 mailbox engine: executes each command the core hands over (protocol/imap4/types.py)
+against the store, for one logged-in session.
+
+Folder commands (LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, SELECT and
+EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
+(server/imap4_folder.py). Untagged replies go out through `emit` as they are made; each command
+returns the `Outcome` the session completes its tag with. After every command the selected
+folder looks for other sessions' changes, except that EXPUNGE replies wait while a FETCH,
+STORE or SEARCH (by sequence number) could be misread by them (RFC 3501 7.4.1).
+"""
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any, Callable
+
+from ..errors import Conflict, NotFound, ValidationError
+from ..model.imap import DELIMITER, INBOX
+from ..protocol.imap4 import types, wire
+from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
+from .imap4_notify import MailboxNotifier
+
+def canonical(name: str) -> str:
+    """INBOX in any case (and as the head of a path) is INBOX (RFC 3501 5.1)."""
+    head, sep, rest = name.partition(DELIMITER)
+    return INBOX + sep + rest if head.upper() == INBOX else name
+
+
+def valid_name(name: str) -> bool:
+    return bool(name) and not name.startswith(DELIMITER) and DELIMITER * 2 not in name and "*" not in name \
+        and "%" not in name and not any(ord(c) < 32 for c in name)
+
+
+def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
+    """LIST's wildcards: "*" matches anything, "%" anything but the delimiter. INBOX (and the
+    names under it) match in any case."""
+    full = reference + pattern if not (pattern.startswith(DELIMITER) and reference) else pattern
+    body = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in full) + r"\Z"
+    exact, any_case = re.compile(body, re.DOTALL), re.compile(body, re.DOTALL | re.IGNORECASE)
+    return lambda name: bool(exact.match(name) or (name.partition(DELIMITER)[0] == INBOX and any_case.match(name)))
+
+
+class MailboxEngine:
+    def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
+                 notifier: MailboxNotifier | None = None) -> None:
+        self.store = store
+        self.mailbox_id = mailbox_id
+        self.emit = emit
+        self.notifier = notifier
+        self.selected: SelectedFolder | None = None
+
+    def touch(self) -> None:
+        if self.notifier is not None:
+            self.notifier.touch(self.mailbox_id)
+
+    async def run(self, command: types.Command) -> Outcome:
+        """Execute one command; store errors other than NotFound/Conflict/ValidationError
+        (Unavailable) propagate to the session, which answers NO [UNAVAILABLE]."""
+        handler = _HANDLERS.get(type(command))
+        if handler is None:
+            return Outcome("BAD", "This command is not available now.")
+        outcome: Outcome = await handler(self, command)
+        if self.selected is not None:
+            await self.selected.sync(allow_expunge=not _holds_expunges(command))
+        return outcome
+
+    async def poll(self) -> None:
+        """While idling (or on NOOP): announce what changed, expunges included."""
+        if self.selected is not None:
+            await self.selected.sync(allow_expunge=True)
+
+    # --------------------------------------------------------------- simple commands
+    async def _noop(self, command: types.Command) -> Outcome:
+        name = type(command).__name__.upper()
+        return Outcome("OK", f"{name} completed.")
+
+    async def _namespace(self, command: types.Namespace) -> Outcome:
+        self.emit(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+        return Outcome("OK", "NAMESPACE completed.")
+
+    async def _id(self, command: types.Id) -> Outcome:
+        self.emit(b'* ID ("name" "postroom")\r\n')
+        return Outcome("OK", "ID completed.")
+
+    async def _enable(self, command: types.Enable) -> Outcome:
+        self.emit(b"* ENABLED\r\n")  # no extension that ENABLE turns on is offered yet
+        return Outcome("OK", "ENABLE completed.")
+
+    # ---------------------------------------------------------------- selection
+    async def _select(self, command: types.Select) -> Outcome:
+        self.selected = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
+        name = canonical(command.mailbox)
+        try:
+            if command.readonly:
+                folder = await self.store.get_folder(self.mailbox_id, name)
+                first_recent = folder.first_recent_uid
+            else:
+                folder, first_recent = await self.store.take_recent(
+                    (await self.store.get_folder(self.mailbox_id, name)).id)
+            messages = await self.store.folder_messages(folder.id)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
+        self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
+                                       self.touch)
+        self.emit(self.selected.select_replies())
+        verb = "EXAMINE" if command.readonly else "SELECT"
+        return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
+
+    async def _close(self, command: types.Close) -> Outcome:
+        selected, self.selected = self.selected, None
+        if selected is None:
+            return Outcome("BAD", "No folder is selected.")
+        if not selected.readonly:
+            await selected.expunge(None)  # silently (RFC 3501 6.4.2)
+        return Outcome("OK", "CLOSE completed.")
+
+    async def _unselect(self, command: types.Unselect) -> Outcome:
+        if self.selected is None:
+            return Outcome("BAD", "No folder is selected.")
+        self.selected = None
+        return Outcome("OK", "UNSELECT completed.")
+
+    # ---------------------------------------------------------------- selected state
+    def _needs_selected(self) -> SelectedFolder:
+        if self.selected is None:
+            raise _NotSelected()
+        return self.selected
+
+    async def _fetch(self, command: types.Fetch) -> Outcome:
+        return await self._needs_selected().fetch(command, self.mailbox_id)
+
+    async def _store_flags(self, command: types.Store) -> Outcome:
+        return await self._needs_selected().store(command)
+
+    async def _search(self, command: types.Search) -> Outcome:
+        return await self._needs_selected().search(command, self.mailbox_id)
+
+    async def _expunge(self, command: types.Expunge) -> Outcome:
+        return await self._needs_selected().expunge(command)
+
+    async def _check(self, command: types.Check) -> Outcome:
+        self._needs_selected()
+        return Outcome("OK", "CHECK completed.")
+
+    async def _copy(self, command: types.Copy) -> Outcome:
+        selected = self._needs_selected()
+        name = canonical(command.mailbox)
+        try:
+            target = await self.store.get_folder(self.mailbox_id, name)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
+        return await selected.copy(command, target)
+
+    # ------------------------------------------------------------------- folders
+    async def _list(self, command: types.List) -> Outcome:
+        verb = b"LSUB" if command.lsub else b"LIST"
+        if not command.pattern and not command.lsub:  # the hierarchy delimiter and root (6.3.8)
+            self.emit(b'* LIST (\\Noselect) "/" ""\r\n')
+            return Outcome("OK", "LIST completed.")
+        folders = {f.name: f for f in await self.store.list_folders(self.mailbox_id)}
+        names = set(folders)
+        if command.lsub:
+            names = set(await self.store.list_subscriptions(self.mailbox_id))
+        parents = {n.rsplit(DELIMITER, 1)[0] for n in folders if DELIMITER in n}
+        candidates = set(names)
+        for name in list(names):  # the levels above a name: listed as \Noselect when not folders
+            while DELIMITER in name:
+                name = name.rsplit(DELIMITER, 1)[0]
+                candidates.add(name)
+        matches = pattern_matcher(command.reference, command.pattern)
+        for name in sorted(candidates, key=lambda n: (n != INBOX, n)):
+            if not matches(name):
+                continue
+            folder = folders.get(name)
+            attributes = [] if folder is not None else ["\\Noselect"]
+            attributes.append("\\HasChildren" if name in parents else "\\HasNoChildren")
+            if folder is not None and folder.special_use:
+                attributes.append(folder.special_use)
+            self.emit(b"* %s (%s) \"/\" %s\r\n" % (verb, " ".join(attributes).encode(), wire.mailbox(name)))
+        return Outcome("OK", f"{verb.decode()} completed.")
+
+    async def _create(self, command: types.Create) -> Outcome:
+        name = canonical(command.mailbox.rstrip(DELIMITER))
+        if not valid_name(name):
+            return Outcome("NO", f"{command.mailbox!r} is not a valid folder name.", "CANNOT")
+        existing = {f.name for f in await self.store.list_folders(self.mailbox_id)}
+        if name in existing:
+            return Outcome("NO", f"The folder {name} exists already.", "ALREADYEXISTS")
+        parts = name.split(DELIMITER)
+        try:
+            for depth in range(1, len(parts) + 1):  # the levels above it too (RFC 3501 6.3.3)
+                path = DELIMITER.join(parts[:depth])
+                if path not in existing:
+                    await self.store.create_folder(self.mailbox_id, path)
+        except Conflict:
+            return Outcome("NO", f"The folder {name} exists already.", "ALREADYEXISTS")
+        except ValidationError as exc:
+            return Outcome("NO", exc.message, "CANNOT")
+        return Outcome("OK", "CREATE completed.")
+
+    async def _delete(self, command: types.Delete) -> Outcome:
+        name = canonical(command.mailbox)
+        if name == INBOX:
+            return Outcome("NO", "INBOX cannot be deleted.", "CANNOT")
+        try:
+            await self.store.delete_folder(self.mailbox_id, name)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
+        except ValidationError as exc:
+            return Outcome("NO", exc.message, "CANNOT")
+        self.touch()
+        return Outcome("OK", "DELETE completed.")
+
+    async def _rename(self, command: types.Rename) -> Outcome:
+        old, new = canonical(command.mailbox), canonical(command.new_name.rstrip(DELIMITER))
+        if not valid_name(new) or new == INBOX:
+            return Outcome("NO", f"{command.new_name!r} is not a valid new folder name.", "CANNOT")
+        try:
+            await self.store.rename_folder(self.mailbox_id, old, new)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {old}.", "NONEXISTENT")
+        except Conflict:
+            return Outcome("NO", f"The folder {new} exists already.", "ALREADYEXISTS")
+        except ValidationError as exc:
+            return Outcome("NO", exc.message, "CANNOT")
+        self.touch()
+        return Outcome("OK", "RENAME completed.")
+
+    async def _subscribe(self, command: types.Subscribe) -> Outcome:
+        name = canonical(command.mailbox)
+        if not valid_name(name):
+            return Outcome("NO", f"{command.mailbox!r} is not a valid folder name.", "CANNOT")
+        await self.store.set_subscription(self.mailbox_id, name, command.subscribe)
+        return Outcome("OK", f"{'SUBSCRIBE' if command.subscribe else 'UNSUBSCRIBE'} completed.")
+
+    async def _status(self, command: types.Status) -> Outcome:
+        name = canonical(command.mailbox)
+        try:
+            folder = await self.store.get_folder(self.mailbox_id, name)
+            status = await self.store.folder_status(folder.id)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
+        values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
+                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen}
+        items = " ".join(f"{item} {values[item]}" for item in command.items if item in values)
+        self.emit(b"* STATUS %s (%s)\r\n" % (wire.mailbox(name), items.encode("ascii")))
+        return Outcome("OK", "STATUS completed.")
+
+    async def _append(self, command: types.Append) -> Outcome:
+        name = canonical(command.mailbox)
+        try:
+            flags = clean_flags(command.flags)
+        except BadFlag as exc:
+            return Outcome("BAD", f"{exc} is not a system flag a client can set.")
+        when = None
+        if command.internal_date is not None:
+            when = command.internal_date.astimezone(datetime.timezone.utc).isoformat()
+        try:
+            folder = await self.store.get_folder(self.mailbox_id, name)
+            message = await self.store.append_message(folder.id, command.message, flags, when)
+        except NotFound:
+            return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
+        except ValidationError as exc:
+            return Outcome("NO", f"The message cannot be stored: {exc.message}")
+        self.touch()
+        return Outcome("OK", "APPEND completed.", f"APPENDUID {folder.uidvalidity} {message.uid}")
+
+
+class _NotSelected(Exception):
+    pass
+
+
+def _holds_expunges(command: types.Command) -> bool:
+    """FETCH, STORE and SEARCH by sequence number: no EXPUNGE may follow them (7.4.1)."""
+    return isinstance(command, (types.Fetch, types.Store, types.Search)) and not command.uid
+
+
+async def _run_selected(engine: MailboxEngine, command: Any, method: Callable[..., Any]) -> Outcome:
+    try:
+        outcome: Outcome = await method(engine, command)
+    except _NotSelected:
+        return Outcome("BAD", "No folder is selected.")
+    return outcome
+
+
+def _selected(method: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda engine, command: _run_selected(engine, command, method)
+
+
+_HANDLERS: dict[type, Callable[..., Any]] = {
+    types.Noop: MailboxEngine._noop, types.Namespace: MailboxEngine._namespace, types.Id: MailboxEngine._id,
+    types.Enable: MailboxEngine._enable, types.Select: MailboxEngine._select, types.Close: MailboxEngine._close,
+    types.Unselect: MailboxEngine._unselect, types.Fetch: _selected(MailboxEngine._fetch),
+    types.Store: _selected(MailboxEngine._store_flags), types.Search: _selected(MailboxEngine._search),
+    types.Expunge: _selected(MailboxEngine._expunge), types.Check: _selected(MailboxEngine._check),
+    types.Copy: _selected(MailboxEngine._copy), types.List: MailboxEngine._list,
+    types.Create: MailboxEngine._create, types.Delete: MailboxEngine._delete, types.Rename: MailboxEngine._rename,
+    types.Subscribe: MailboxEngine._subscribe, types.Status: MailboxEngine._status,
+    types.Append: MailboxEngine._append,
+}

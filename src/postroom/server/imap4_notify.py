@@ -1,0 +1,43 @@
+"""Waking idling IMAP4 sessions when their mailbox changes (RFC 2177 IDLE).
+
+One `MailboxNotifier` per node. Whatever changes a mailbox on this node (an SMTP delivery, a
+POP3 deletion, another IMAP session's STORE, EXPUNGE, COPY or APPEND) calls `touch(mailbox_id)`;
+every session idling on that mailbox is woken and looks at its folder's highest_modseq. Changes
+made on other nodes are not seen here: an idling session also looks once every POLL_INTERVAL.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Iterable
+
+POLL_INTERVAL = 1.0  # seconds between looks of an idling session without a wake-up (other nodes)
+
+
+class MailboxNotifier:
+    def __init__(self) -> None:
+        self._waiting: dict[int, set[asyncio.Event]] = {}
+
+    def watch(self, mailbox_id: int) -> asyncio.Event:
+        """An event set by the next change of the mailbox; give it back with `unwatch`."""
+        event = asyncio.Event()
+        self._waiting.setdefault(mailbox_id, set()).add(event)
+        return event
+
+    def unwatch(self, mailbox_id: int, event: asyncio.Event) -> None:
+        waiting = self._waiting.get(mailbox_id)
+        if waiting is not None:
+            waiting.discard(event)
+            if not waiting:
+                del self._waiting[mailbox_id]
+
+    def touch(self, mailbox_id: int) -> None:
+        for event in self._waiting.get(mailbox_id, ()):
+            event.set()
+
+    def touch_all(self, mailbox_ids: Iterable[int]) -> None:
+        for mailbox_id in mailbox_ids:
+            self.touch(mailbox_id)
+
+    @property
+    def watching(self) -> int:
+        return sum(len(events) for events in self._waiting.values())
