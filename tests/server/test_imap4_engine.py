@@ -1,0 +1,303 @@
+"""The IMAP4 mailbox engine on a real SQLite store: each command's untagged replies and tagged
+outcome, what it leaves in the store, and what a second session on the same folder is told."""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+
+import pytest
+
+from postroom.protocol.imap4 import types as t
+from postroom.server.imap4_mailbox import MailboxEngine
+from postroom.server.imap4_notify import MailboxNotifier
+from postroom.storage.sqlite import SqliteStore
+
+
+def message(subject: str, body: str = "Hello.\r\n") -> bytes:
+    return (f"From: Bob <bob@example.net>\r\nTo: alice@example.com\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{subject}@example.net>\r\n\r\n{body}").encode()
+
+
+class Client:
+    """One session's engine and what it was sent."""
+
+    def __init__(self, store, mailbox_id: int, notifier: MailboxNotifier) -> None:
+        self.out: list[bytes] = []
+        self.engine = MailboxEngine(store, mailbox_id, self.out.append, notifier)
+
+    async def run(self, command):
+        self.out.clear()
+        outcome = await self.engine.run(command)
+        return b"".join(self.out), outcome
+
+
+@pytest.fixture
+def env(tmp_path):
+    async def make():
+        store = SqliteStore(str(tmp_path / "postroom.db"))
+        await store.open()
+        await store.migrate()
+        await store.add_domain("example.com")
+        mailbox = await store.create_mailbox("alice@example.com", "Alice", None)
+        return store, mailbox
+    return make
+
+
+def run(coroutine_function):
+    return asyncio.run(coroutine_function())
+
+
+SEQ_ALL = t.SequenceSet(((1, None),))
+
+
+def seq(*ranges) -> t.SequenceSet:
+    return t.SequenceSet(tuple((r, r) if isinstance(r, int) else r for r in ranges))
+
+
+def fetch(*names: str, sequence=SEQ_ALL, uid=False, **kw) -> t.Fetch:
+    return t.Fetch("a", sequence, tuple(t.FetchAttribute(n, **kw) for n in names), uid=uid)
+
+
+def test_select_reports_the_folder_and_recent_goes_to_one_session(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        notifier = MailboxNotifier()
+        first, second = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+        data, outcome = await first.run(t.Select("a", "inbox"))
+        assert (outcome.status, outcome.code) == ("OK", "READ-WRITE")
+        assert b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n" in data
+        assert b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]" in data
+        assert b"* 3 EXISTS\r\n* 3 RECENT\r\n" in data
+        assert b"* OK [UNSEEN 1]" in data and b"* OK [UIDNEXT 4]" in data
+        assert re.search(rb"\* OK \[UIDVALIDITY \d+\]", data)
+        data, outcome = await second.run(t.Select("b", "INBOX", readonly=True))
+        assert outcome.code == "READ-ONLY" and b"* 3 EXISTS\r\n* 0 RECENT\r\n" in data
+        data, outcome = await second.run(t.Select("c", "Nowhere"))
+        assert (outcome.status, outcome.code) == ("NO", "NONEXISTENT") and second.engine.selected is None
+        await store.close()
+    run(main)
+
+
+def test_fetch_flags_sizes_and_bodies_set_seen_unless_peek(env):
+    async def main():
+        store, mailbox = await env()
+        sent = [message("one"), message("two")]
+        for data in sent:
+            await store.deliver(mailbox.id, data)
+        client = Client(store, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        data, outcome = await client.run(fetch("FLAGS", "RFC822.SIZE"))
+        assert outcome.status == "OK"
+        assert data == (b"* 1 FETCH (FLAGS (\\Recent) RFC822.SIZE %d)\r\n"
+                        b"* 2 FETCH (FLAGS (\\Recent) RFC822.SIZE %d)\r\n" % (len(sent[0]), len(sent[1])))
+        data, _ = await client.run(t.Fetch("a", seq(1), (t.FetchAttribute("BODY[]", t.Section(), peek=True),)))
+        assert data == b"* 1 FETCH (BODY[] {%d}\r\n%s)\r\n" % (len(sent[0]), sent[0])
+        assert all("\\Seen" not in m.flags for m in await store.folder_messages(client.engine.selected.folder.id))
+        data, _ = await client.run(t.Fetch("a", seq(2), (t.FetchAttribute("BODY[]", t.Section()),), uid=True))
+        assert data == b"* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent) BODY[] {%d}\r\n%s)\r\n" % (len(sent[1]), sent[1])
+        stored = await store.folder_messages(client.engine.selected.folder.id)
+        assert [m.flags for m in stored] == [(), ("\\Seen",)]
+        data, _ = await client.run(t.Fetch("a", seq(1), (t.FetchAttribute("BODY[]", t.Section(), partial=(0, 4)),)))
+        assert data.endswith(b"BODY[]<0> {4}\r\nFrom)\r\n")
+        data, outcome = await client.run(fetch("FLAGS", sequence=seq(3)))
+        assert outcome.status == "BAD" and data == b""
+        await store.close()
+    run(main)
+
+
+def test_fetch_envelope_and_header_fields_come_from_the_stored_structure(env):
+    async def main():
+        store, mailbox = await env()
+        await store.deliver(mailbox.id, message("hello"))
+        client = Client(store, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        data, outcome = await client.run(t.Fetch("a", seq(1), (
+            t.FetchAttribute("ENVELOPE"), t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS",
+                                                                             fields=("SUBJECT",)), peek=True))))
+        assert outcome.status == "OK"
+        assert b'"hello"' in data and b"<hello@example.net>" in data
+        assert b"BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: hello\r\n\r\n)" in data
+        await store.close()
+    run(main)
+
+
+def test_store_expunge_and_what_another_session_sees(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        notifier = MailboxNotifier()
+        a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+        await a.run(t.Select("a", "INBOX"))
+        await b.run(t.Select("a", "INBOX"))
+        data, outcome = await a.run(t.Store("a", seq(2), "add", ("\\deleted", "\\Flagged"), silent=False))
+        assert outcome.status == "OK"
+        assert data == b"* 2 FETCH (FLAGS (\\Deleted \\Flagged \\Recent))\r\n"
+        data, _ = await a.run(t.Store("a", seq(1), "add", ("$Label",), silent=True))
+        assert data == b""
+        data, _ = await b.run(t.Noop("n"))
+        assert b"* 1 FETCH (FLAGS ($Label))\r\n" in data and b"* 2 FETCH (FLAGS (\\Deleted \\Flagged))\r\n" in data
+        data, outcome = await a.run(t.Expunge("e"))
+        assert data == b"* 2 EXPUNGE\r\n" and outcome.status == "OK"
+        assert [m.uid for m in await store.folder_messages(a.engine.selected.folder.id)] == [1, 3]
+        # b is fetching by sequence number: no EXPUNGE now, the gone message is skipped
+        data, outcome = await b.run(fetch("UID"))
+        assert b"EXPUNGE" not in data and data.count(b"FETCH") == 2
+        assert outcome.status == "NO" and outcome.code == "EXPUNGEISSUED"
+        data, _ = await b.run(t.Noop("n"))
+        assert data == b"* 2 EXPUNGE\r\n"
+        data, _ = await b.run(fetch("UID"))
+        assert data == b"* 1 FETCH (UID 1)\r\n* 2 FETCH (UID 3)\r\n"
+        await store.close()
+    run(main)
+
+
+def test_new_mail_and_pop3_deletions_reach_a_selected_session(env):
+    async def main():
+        store, mailbox = await env()
+        first = await store.deliver(mailbox.id, message("old"))
+        client = Client(store, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        await store.deliver(mailbox.id, message("new"))
+        data, _ = await client.run(t.Noop("n"))
+        assert data == b"* 2 EXISTS\r\n* 2 RECENT\r\n"
+        await store.delete_messages(mailbox.id, [first.id])  # POP3's DELE + QUIT
+        data, _ = await client.run(t.Check("c"))
+        assert data == b"* 1 EXPUNGE\r\n"
+        data, _ = await client.run(fetch("UID"))
+        assert data == b"* 1 FETCH (UID 2)\r\n"
+        await store.close()
+    run(main)
+
+
+def test_copy_move_and_uidplus_codes(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        client = Client(store, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        await client.run(t.Store("a", seq(1), "add", ("\\Flagged",), silent=True))
+        data, outcome = await client.run(t.Copy("a", seq((1, 2)), "Trash"))
+        trash = await store.get_folder(mailbox.id, "Trash")
+        assert outcome.status == "OK" and outcome.code == f"COPYUID {trash.uidvalidity} 1:2 1:2"
+        data, outcome = await client.run(t.Copy("a", seq(3), "Archive"))
+        assert (outcome.status, outcome.code) == ("NO", "TRYCREATE")
+        data, outcome = await client.run(t.Copy("a", t.SequenceSet(((3, 3),)), "Trash", uid=True, move=True))
+        assert data == b"* OK [COPYUID %d 3 3] Moved.\r\n* 3 EXPUNGE\r\n" % trash.uidvalidity
+        assert outcome.status == "OK"
+        moved = await store.folder_messages(trash.id)
+        assert [(m.uid, m.flags) for m in moved] == [(1, ("\\Flagged",)), (2, ()), (3, ())]
+        assert len(await store.folder_messages(client.engine.selected.folder.id)) == 2
+        assert len(await store.list_messages(mailbox.id)) == 2  # POP3 sees INBOX only
+        await store.close()
+    run(main)
+
+
+def test_append_gives_appenduid_and_keeps_flags_and_date(env):
+    async def main():
+        store, mailbox = await env()
+        client = Client(store, mailbox.id, MailboxNotifier())
+        when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
+        data, outcome = await client.run(t.Append("a", "Drafts", ("\\Draft", "\\Seen"), when, message("draft")))
+        drafts = await store.get_folder(mailbox.id, "Drafts")
+        assert outcome.status == "OK" and outcome.code == f"APPENDUID {drafts.uidvalidity} 1"
+        await client.run(t.Select("s", "Drafts"))
+        data, _ = await client.run(fetch("FLAGS", "INTERNALDATE"))
+        assert data == b'* 1 FETCH (FLAGS (\\Draft \\Seen) INTERNALDATE "02-Jan-2026 02:04:05 +0000")\r\n'
+        data, outcome = await client.run(t.Append("a", "Nowhere", (), None, message("x")))
+        assert (outcome.status, outcome.code) == ("NO", "TRYCREATE")
+        data, outcome = await client.run(t.Append("a", "Drafts", ("\\Bogus",), None, message("x")))
+        assert outcome.status == "BAD"
+        await store.close()
+    run(main)
+
+
+def test_list_lsub_create_rename_delete(env):
+    async def main():
+        store, mailbox = await env()
+        client = Client(store, mailbox.id, MailboxNotifier())
+        data, _ = await client.run(t.List("l", "", ""))
+        assert data == b'* LIST (\\Noselect) "/" ""\r\n'
+        data, _ = await client.run(t.List("l", "", "*"))
+        assert data == (b'* LIST (\\HasNoChildren) "/" INBOX\r\n* LIST (\\HasNoChildren \\Drafts) "/" Drafts\r\n'
+                        b'* LIST (\\HasNoChildren \\Junk) "/" Junk\r\n* LIST (\\HasNoChildren \\Sent) "/" Sent\r\n'
+                        b'* LIST (\\HasNoChildren \\Trash) "/" Trash\r\n')
+        _, outcome = await client.run(t.Create("c", "Projects/2026/"))
+        assert outcome.status == "OK"
+        _, outcome = await client.run(t.Create("c", "Projects"))
+        assert (outcome.status, outcome.code) == ("NO", "ALREADYEXISTS")
+        data, _ = await client.run(t.List("l", "", "Pro%"))
+        assert data == b'* LIST (\\HasChildren) "/" Projects\r\n'
+        data, _ = await client.run(t.List("l", "Projects/", "%"))
+        assert data == b'* LIST (\\HasNoChildren) "/" Projects/2026\r\n'
+        data, _ = await client.run(t.List("l", "", "inbox"))
+        assert data == b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+        _, outcome = await client.run(t.Rename("r", "Projects", "Archive"))
+        assert outcome.status == "OK"
+        data, _ = await client.run(t.List("l", "", "Archive*"))
+        assert data == b'* LIST (\\HasChildren) "/" Archive\r\n* LIST (\\HasNoChildren) "/" Archive/2026\r\n'
+        _, outcome = await client.run(t.Rename("r", "Nope", "Other"))
+        assert (outcome.status, outcome.code) == ("NO", "NONEXISTENT")
+        _, outcome = await client.run(t.Delete("d", "INBOX"))
+        assert outcome.status == "NO"
+        _, outcome = await client.run(t.Delete("d", "Archive/2026"))
+        assert outcome.status == "OK"
+        data, _ = await client.run(t.List("l", "", "Archive*"))
+        assert data == b'* LIST (\\HasNoChildren) "/" Archive\r\n'
+        data, _ = await client.run(t.List("l", "", "*", lsub=True))
+        assert b'* LSUB (\\HasNoChildren \\Sent) "/" Sent\r\n' in data
+        _, outcome = await client.run(t.Subscribe("s", "Archive"))
+        data, _ = await client.run(t.List("l", "", "A%", lsub=True))
+        assert data == b'* LSUB (\\HasNoChildren) "/" Archive\r\n'
+        data, _ = await client.run(t.Create("c", "Caf\u00e9"))
+        data, _ = await client.run(t.List("l", "", "Caf*"))
+        assert data == b'* LIST (\\HasNoChildren) "/" Caf&AOk-\r\n'
+        await store.close()
+    run(main)
+
+
+def test_status_search_close_and_examine(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}", body=f"needle {n}\r\n" if n == 1 else "hay\r\n"))
+        client = Client(store, mailbox.id, MailboxNotifier())
+        data, outcome = await client.run(t.Status("s", "INBOX", ("MESSAGES", "UNSEEN", "UIDNEXT")))
+        assert data == b"* STATUS INBOX (MESSAGES 3 UNSEEN 3 UIDNEXT 4)\r\n"
+        await client.run(t.Select("a", "INBOX"))
+        await client.run(t.Store("a", seq(1), "add", ("\\Seen",), silent=True))
+        data, _ = await client.run(t.Search("s", t.SearchKey("AND", (t.SearchKey("UNSEEN"),))))
+        assert data == b"* SEARCH 2 3\r\n"
+        data, _ = await client.run(t.Search("s", t.SearchKey("AND", (t.SearchKey("BODY", ("needle",)),)), uid=True))
+        assert data == b"* SEARCH 2\r\n"
+        await client.run(t.Store("a", seq(3), "add", ("\\Deleted",), silent=True))
+        data, outcome = await client.run(t.Close("c"))
+        assert data == b"" and outcome.status == "OK" and client.engine.selected is None
+        assert [m.uid for m in await store.folder_messages((await store.get_folder(mailbox.id, "INBOX")).id)] == [1, 2]
+        data, outcome = await client.run(t.Fetch("f", SEQ_ALL, (t.FetchAttribute("UID"),)))
+        assert outcome.status == "BAD"
+        await client.run(t.Select("a", "INBOX", readonly=True))
+        _, outcome = await client.run(t.Store("a", seq(1), "add", ("\\Deleted",)))
+        assert (outcome.status, outcome.code) == ("NO", "READ-ONLY")
+        data, _ = await client.run(t.Fetch("f", seq(2), (t.FetchAttribute("BODY[]", t.Section()),)))
+        assert b"\\Seen" not in data  # EXAMINE never sets \Seen
+        await store.close()
+    run(main)
+
+
+def test_namespace_id_enable(env):
+    async def main():
+        store, mailbox = await env()
+        client = Client(store, mailbox.id, MailboxNotifier())
+        data, _ = await client.run(t.Namespace("n"))
+        assert data == b'* NAMESPACE (("" "/")) NIL NIL\r\n'
+        data, _ = await client.run(t.Id("i", (("name", "test"),)))
+        assert data.startswith(b'* ID ("name" "postroom"')
+        data, outcome = await client.run(t.Enable("e", ("CONDSTORE",)))
+        assert data == b"* ENABLED\r\n" and outcome.status == "OK"
+        await store.close()
+    run(main)
