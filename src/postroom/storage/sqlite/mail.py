@@ -15,6 +15,7 @@ from typing import Any, Sequence
 from ...errors import Conflict, NotFound
 from ...model import MessageInfo, ReceiveConnector
 from ..base import SpooledBody
+from ..sql import folders as folders_sql
 from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.mail import TRACKING_COLUMNS, connector_missing, connector_row
@@ -76,18 +77,19 @@ IN_PLACE_FROM = 16 * 1024  # bodies at least this big are written straight into 
 
 
 def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes = b"",
-                spooled: SpooledBody | None = None) -> int:
+                spooled: SpooledBody | None = None, structure: str | None = None) -> int:
     """Store one body, `head` then (`spooled`'s file then) `data`; its id. A bound BLOB is
     copied twice before it reaches its pages (the bound value, then the record): for a
     large body, a zeroblob reserves the pages and the blob handle writes the octets into
     them, the parts one after the other (no joined copy either; a spooled file in 1 MiB
-    pieces)."""
+    pieces). `structure`: its IMAP4 structure (JSON; storage/sql/folders.py)."""
     size = len(head) + len(data) + (spooled.size if spooled else 0)
     if size < IN_PLACE_FROM and spooled is None:
         value = head + bytes(data) if head else data
-        return inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)))
-    body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))",
-                                       (size, size)))
+        return inserted_id(conn.execute("INSERT INTO message_bodies (size, data, structure) VALUES (?, ?, ?)",
+                                        (size, value, structure)))
+    body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data, structure) VALUES (?, zeroblob(?), ?)",
+                                       (size, size, structure)))
     with conn.blobopen("message_bodies", "data", body_id) as blob:
         blob.write(head)
         if spooled is not None:
@@ -97,30 +99,53 @@ def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes 
     return body_id
 
 
+def inbox_id(conn: sqlite3.Connection, mailbox_id: int) -> int:
+    """The mailbox's INBOX (where every delivery goes); NotFound if the mailbox is gone."""
+    row = conn.execute(folders_sql.INBOX_ID, (mailbox_id,)).fetchone()
+    if row is None:
+        raise NotFound("mailbox", str(mailbox_id))
+    return int(row[0])
+
+
+def take_uids(conn: sqlite3.Connection, folder_id: int, count: int) -> tuple[int, int]:
+    """`count` new UIDs of the folder: (the first, the modseq they are stored with). One
+    writer: the UIDs commit in the order they are taken."""
+    conn.execute(folders_sql.TAKE_UIDS, (count, folder_id))
+    uidnext, modseq = conn.execute("SELECT uidnext, highest_modseq FROM folders WHERE id = ?",
+                                   (folder_id,)).fetchone()
+    return uidnext - count, modseq
+
+
+def insert_entry(conn: sqlite3.Connection, mailbox_id: int, body_id: int, uidl: str, size: int,
+                 received_at: str) -> int:
+    """A mailbox entry in its INBOX, under the INBOX's next UID; its id."""
+    folder_id = inbox_id(conn, mailbox_id)
+    uid, modseq = take_uids(conn, folder_id, 1)
+    try:
+        return inserted_id(conn.execute(folders_sql.INSERT_ENTRY, (
+            mailbox_id, body_id, uidl, size, received_at, folder_id, uid, "", modseq)))
+    except sqlite3.IntegrityError as exc:
+        if "FOREIGN KEY" in str(exc):
+            raise NotFound("mailbox", str(mailbox_id)) from exc
+        raise Conflict(f"a message with UIDL {uidl} is already stored") from exc
+
+
 def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: bytes | memoryview,
                   head: bytes = b"", spooled: SpooledBody | None = None,
-                  outbound: queue_sql.Submission | None = None) -> list[MessageInfo]:
+                  outbound: queue_sql.Submission | None = None, structure: str | None = None) -> list[MessageInfo]:
     """One body (`head`, `spooled`'s file, then `data`), one entry per mailbox id (in
-    order), and with `outbound` the queued message pointing at the same body. NotFound if a
-    mailbox is gone; the caller's transaction (the writer's per-job savepoint) then drops
-    the body too."""
+    order, each in its mailbox's INBOX), and with `outbound` the queued message pointing at
+    the same body. NotFound if a mailbox is gone; the caller's transaction (the writer's
+    per-job savepoint) then drops the body too."""
     size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema_sql.now()
-    body_id = insert_body(conn, data, head, spooled)
+    body_id = insert_body(conn, data, head, spooled, structure)
     if outbound is not None:
         insert_submission(conn, outbound, body_id, size, received_at)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
-        try:
-            cursor = conn.execute(
-                "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES (?, ?, ?, ?, ?)",
-                (mailbox_id, body_id, uidl, size, received_at),
-            )
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
-                raise NotFound("mailbox", str(mailbox_id)) from exc
-            raise
-        infos.append(MessageInfo(inserted_id(cursor), uidl, size, received_at))
+        infos.append(MessageInfo(insert_entry(conn, mailbox_id, body_id, uidl, size, received_at), uidl, size,
+                                 received_at))
     return infos
 
 
@@ -138,19 +163,12 @@ def insert_submission(conn: sqlite3.Connection, submission: queue_sql.Submission
     conn.executemany(queue_sql.INSERT_RECIPIENT, submission.recipient_rows(at))
 
 
-def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo, data: bytes) -> MessageInfo:
+def restore_message(conn: sqlite3.Connection, mailbox_id: int, info: MessageInfo, data: bytes,
+                    structure: str | None = None) -> MessageInfo:
     """One message with the UIDL and arrival time it had in another store (moving a store)."""
-    body_id = insert_body(conn, data)
-    try:
-        cursor = conn.execute(
-            "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES (?, ?, ?, ?, ?)",
-            (mailbox_id, body_id, info.uidl, len(data), info.received_at),
-        )
-    except sqlite3.IntegrityError as exc:
-        if "FOREIGN KEY" in str(exc):
-            raise NotFound("mailbox", str(mailbox_id)) from exc
-        raise Conflict(f"a message with UIDL {info.uidl} is already stored") from exc
-    return MessageInfo(inserted_id(cursor), info.uidl, len(data), info.received_at)
+    body_id = insert_body(conn, data, structure=structure)
+    return MessageInfo(insert_entry(conn, mailbox_id, body_id, info.uidl, len(data), info.received_at),
+                       info.uidl, len(data), info.received_at)
 
 
 def read_body(conn: sqlite3.Connection, mailbox_id: int, message_id: int, size: int | None = None) -> bytes | None:

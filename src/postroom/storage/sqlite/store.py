@@ -3,9 +3,10 @@
 Writes run on one writer thread that group-commits; reads run on two reader threads with
 their own connections (see workers.py and threads.py). No query ever runs on the
 event loop, and no sqlite3 exception leaves this module: they become NotFound, Conflict, ...
-Configuration and mail are here; the records that are not configuration (activity, failed
-logins, blocks, admin principals, tokens, sessions, audit) are in records.py, the outbound
-queue in queue.py, requests to end live sessions in sessions.py.
+Configuration and mailboxes are here; messages (delivery, POP3) are in messages.py, IMAP4
+folders in folders.py, the records that are not configuration (activity, failed logins,
+blocks, admin principals, tokens, sessions, audit) in records.py, the outbound queue in
+queue.py, requests to end live sessions in sessions.py.
 """
 from __future__ import annotations
 
@@ -16,32 +17,27 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
-    Service, TrackingEvent, WebSettings,
+    DkimKey, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
 )
-from ..base import AuditNote, SpooledBody
+from ..base import AuditNote
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
-from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, utc_iso,
-    wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, utc_iso,
 )
-from ..sql.values import wire as _wire
 from . import admin as admin_db
 from . import check, mail, schema
+from .folders import SqliteFolders, default_folders
+from .messages import SqliteMessages
 from .outbound import SqliteOutbound
 from .queue import SqliteQueue
 from .sessions import SqliteSessions
 from .tracking import TrackingBuffer
 
-_DELETE_CHUNK = 500
-
-
-class SqliteStore(SqliteOutbound, SqliteSessions, SqliteQueue):
+class SqliteStore(SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions, SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:
@@ -309,6 +305,7 @@ class SqliteStore(SqliteOutbound, SqliteSessions, SqliteQueue):
                 )
             except sqlite3.IntegrityError as exc:
                 raise schema.unique_violation(exc, f"mailbox {address} already exists") from exc
+            default_folders(conn, schema.inserted_id(cursor))
             schema.bump_config(conn)
             return Mailbox(schema.inserted_id(cursor), address, display_name, password_hash, *flags, created_at)
         return await self._write(write, audit)
@@ -360,71 +357,6 @@ class SqliteStore(SqliteOutbound, SqliteSessions, SqliteQueue):
             schema.bump_config(conn)
         await self._write(write, audit)
 
-    # messages: one body, one entry per mailbox (see mail.py) ---------------------------
-    async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
-        data = _wire(data)
-        return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data)))[0]
-
-    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None,
-                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
-        queued = None if outbound is None else queue_sql.Submission(outbound)
-        ids = mail_sql.mailbox_ids(mailbox_ids, outbound=queued is not None)
-        (head, data), spooled = wire_parts(head, data), spooled_body(spooled)
-        rows = [mail_sql.tracking_values(event) for event in tracking]
-        # One writer job: the local entries and the queued message share the transaction
-        # (and its group commit) and the body.
-        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled, queued))
-        self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
-        return infos
-
-    async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
-        wire = [_wire(data) for data in messages]
-        if not wire:
-            self._check_open()
-            return []
-        return await self._write(lambda conn: [mail.store_message(conn, [mailbox_id], data)[0] for data in wire])
-
-    async def restore_messages(self, mailbox_id: int,
-                               messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
-        rows = mail_sql.restored(messages)
-        if not rows:
-            self._check_open()
-            return []
-        return await self._write(lambda conn: [mail.restore_message(conn, mailbox_id, *row) for row in rows])
-
-    async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
-        rows = await self._read(lambda conn: conn.execute(
-            "SELECT id, uidl, size, received_at FROM messages WHERE mailbox_id = ? ORDER BY id", (mailbox_id,)
-        ).fetchall())
-        return [MessageInfo(*row) for row in rows]
-
-    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
-        size = count_argument(size, "size", optional=True)
-        data = await self._read(lambda conn: mail.read_body(conn, mailbox_id, message_id, size))
-        if data is None:
-            raise NotFound("message", str(message_id))
-        return data
-
-    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
-                              audit: AuditNote | None = None) -> int:
-        ids = sorted({int(message_id) for message_id in message_ids})
-
-        def write(conn: sqlite3.Connection) -> int:  # one transaction: all or none
-            removed = 0
-            for start in range(0, len(ids), _DELETE_CHUNK):
-                chunk = ids[start:start + _DELETE_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                removed += conn.execute(
-                    f"DELETE FROM messages WHERE mailbox_id = ? AND id IN ({marks})", [mailbox_id, *chunk]
-                ).rowcount
-            return removed
-        if not ids:
-            self._check_open()
-            return 0
-        return await self._write(write, audit)
-
     async def snapshot(self, path: str) -> None:
         await self._tracking.flush()
 
@@ -446,12 +378,6 @@ class SqliteStore(SqliteOutbound, SqliteSessions, SqliteQueue):
             with open(path, "rb+") as handle:
                 os.fsync(handle.fileno())
         await self._read(copy)
-
-    async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
-        count, total = await self._read(lambda conn: conn.execute(
-            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", (mailbox_id,)
-        ).fetchone())
-        return count, total
 
     # POP3 mailbox lock: seen by every process on the data dir (locks.py) ----------------
     async def try_lock_mailbox(self, mailbox_id: int, holder: str) -> bool:

@@ -1,0 +1,2 @@
+def describe(data: bytes | memoryview) -> str:
+    return "{}"
