@@ -221,7 +221,7 @@ class SelectedFolder:
         if message.modseq == self.modseq + 1:
             self.modseq = message.modseq
 
-    async def store(self, command: Store) -> Outcome:
+    async def store_flags(self, command: Store) -> Outcome:
         uids = self.resolve(command.sequence, command.uid)
         if uids is None:
             return Outcome("BAD", "The message sequence number is out of range.")

@@ -130,7 +130,7 @@ class MailboxEngine:
         return await self._needs_selected().fetch(command, self.mailbox_id)
 
     async def _store_flags(self, command: types.Store) -> Outcome:
-        return await self._needs_selected().store(command)
+        return await self._needs_selected().store_flags(command)
 
     async def _search(self, command: types.Search) -> Outcome:
         return await self._needs_selected().search(command, self.mailbox_id)
