@@ -1,0 +1,471 @@
+"""Sans-IO IMAP4rev1 server core (RFC 3501) with LITERAL+ (7888), SASL-IR (4959), IDLE (2177),
+STARTTLS, and the parsing of every command in types.py.
+
+The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
+`next_event()` until NEED_DATA or PAUSED, answers them and writes `data_to_send()`:
+
+- Authenticate -> `auth_succeeded()` / `auth_failed(text, code)`
+- StartTls -> `tls_started()` once the handshake is done
+- Request(command) -> any number of `send_data(untagged)`, then `complete(tag, status, text, code)`
+- IdleStarted(tag) -> push updates with `send_data()`; IdleDone(tag) -> `complete(tag, "OK", ...)`
+- CloseConnection -> flush and close.
+
+The core answers CAPABILITY, LOGOUT, STARTTLS, LOGIN/AUTHENTICATE framing, and NOOP and ID
+before login itself. Commands are answered strictly in order: while a Request is out the core
+is PAUSED and later commands wait in the buffer. `selected(True/False)` tells the core whether
+a mailbox is selected (SELECT/EXAMINE success, CLOSE, UNSELECT do it implicitly on complete()).
+Every legal (state, command) pair is in TRANSITIONS at the end of this module.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from .. import sasl
+from .._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
+from ..lines import TooLong
+from . import types as T
+from ._framing import CommandBuffer, literal_marker, tag_of
+from ._parser import PARSERS, parse_id
+from ._states import (
+    AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, InSasl,
+    TlsNegotiating,
+)
+from ._tokens import Cursor, ParseError
+from ._types import (
+    DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
+    IdleStarted, ImapConfig, Request, StartTls, State,
+)
+
+__all__ = [
+    "DEFAULT_IMAP_BANNER", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection", "Event",
+    "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "Request", "StartTls", "State",
+]
+
+_COMMAND = re.compile(rb"[A-Za-z]+")
+_STATUSES = frozenset({"OK", "NO", "BAD"})
+_SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
+KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
+CONTINUE_LITERAL = b"+ Ready for literal data\r\n"
+
+
+class _ByeReply:
+    """A `* BYE` line for CoreBase.shutdown()."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def to_bytes(self) -> bytes:
+        return b"* BYE " + self.text.encode("utf-8") + b"\r\n"
+
+
+def response(tag: str, status: str, text: str, code: str | None = None) -> bytes:
+    """`tag status [code] text` as a line; CR/LF in `text` become spaces."""
+    line = f"{tag} {status} [{code}] {text}" if code else f"{tag} {status} {text}"
+    if "\r" in line or "\n" in line:
+        line = line.replace("\r", " ").replace("\n", " ")
+    return line.encode("utf-8") + b"\r\n"
+
+
+class ImapServer(CoreBase):
+    """One IMAP4 connection, server side. The greeting is queued at construction."""
+
+    CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
+    SHUTDOWN_STATES, CLOSED_PHASE, CLOSE_EVENT = SHUTDOWN_STATES, CLOSED, CloseConnection
+    SHUTDOWN_REPLY = _ByeReply("Server shutting down.")
+    ENDED_REPLY = _ByeReply("Session ended by an administrator.")
+    _phase: ImapPhase
+
+    def __init__(self, config: ImapConfig, *, tls_active: bool = False, tls_available: bool = False) -> None:
+        self.config = config
+        self.tls_active = tls_active
+        self.tls_available = tls_available
+        self._start(NOT_AUTHENTICATED, config.max_command_size)
+        self._lines = self._buffer = CommandBuffer(config.max_command_size)
+        #: Optional `(line, is_sasl_response)` callback for every command line the core reads
+        #: (TooLong for an overlong one; literal octets are not passed): for protocol logs.
+        self.observer: Callable[[Any, bool], None] | None = None
+        self._errors = 0
+        self._auth_failures = 0
+        self._is_selected = False
+        self._parts: list[bytes] = []  # the command being assembled: text, literal, ..., text
+        self._size = 0  # its octets so far (those counted against max_command_size)
+        self._literal_total = 0  # APPEND: its literals' octets
+        self._literal_left = 0  # octets of the current literal still to read
+        self._literal = bytearray()
+        caps = " ".join(self._capabilities())
+        self._out.append(f"* OK [CAPABILITY {caps}] {config.banner}\r\n".encode("utf-8"))
+
+    # ----------------------------------------------------------------- adapter interface
+    @property
+    def state(self) -> State:
+        return self._phase.kind
+
+    @property
+    def authenticated(self) -> bool:
+        return self._phase.kind in (State.AUTHENTICATED, State.SELECTED, State.EXECUTING, State.IDLING)
+
+    def auth_succeeded(self) -> None:
+        phase = self._answering(Authenticating)
+        self._phase = AUTHENTICATED
+        self._is_selected = False
+        caps = " ".join(self._capabilities())
+        self._out.append(response(phase.tag, "OK", "Logged in.", f"CAPABILITY {caps}"))
+
+    def auth_failed(self, text: str = "Logon failure: unknown user name or bad password.",
+                    code: str | None = "AUTHENTICATIONFAILED") -> None:
+        phase = self._answering(Authenticating)
+        self._phase = NOT_AUTHENTICATED
+        self._auth_failure(response(phase.tag, "NO", text, code))
+
+    def tls_started(self) -> None:
+        self._answering(TlsNegotiating)
+        self.tls_active = True
+        self._buffer.clear()
+        self._phase = NOT_AUTHENTICATED  # RFC 3501 6.2.1: no new greeting
+
+    def send_data(self, data: bytes) -> None:
+        """Untagged response data (whole lines, or a literal's octets) from the server, at any
+        time; dropped once the connection is closed."""
+        if self._phase.kind is not State.CLOSED:
+            self._out.append(data)
+
+    def complete(self, tag: str, status: str, text: str, code: str | None = None) -> None:
+        """Finish the Request (or IDLE) `tag` with a tagged OK, NO or BAD."""
+        phase = self._answering(Executing)
+        if tag != phase.command.tag:
+            raise LocalProtocolError(f"complete({tag!r}) but the command out is {phase.command.tag!r}")
+        if status not in _STATUSES:
+            raise LocalProtocolError(f"status must be OK, NO or BAD, not {status!r}")
+        command = phase.command
+        if isinstance(command, T.Select):
+            self._is_selected = status == "OK"
+        elif isinstance(command, (T.Close, T.Unselect)) and status == "OK":
+            self._is_selected = False
+        self._phase = SELECTED if self._is_selected else AUTHENTICATED
+        if status == "BAD":
+            self._protocol_error(tag, text, code)
+        else:
+            self._out.append(response(tag, status, text, code))
+
+    def selected(self, selected: bool) -> None:
+        """A mailbox is (no longer) selected: the state after the command being answered."""
+        if not self.authenticated:
+            raise LocalProtocolError("no mailbox can be selected before login")
+        self._is_selected = selected
+        if self._phase.kind in (State.AUTHENTICATED, State.SELECTED):
+            self._phase = SELECTED if selected else AUTHENTICATED
+
+    def shutdown(self, ended_by_admin: bool | str = False) -> bool:
+        """The server stops (or an administrator ended the session): `* BYE` and close, at
+        once between commands or while idling; False while a command is being answered (call
+        again after complete()). A str is the BYE text."""
+        if isinstance(ended_by_admin, str):
+            if self._phase.kind is State.CLOSED:
+                return True
+            if self._phase.kind not in SHUTDOWN_STATES:
+                return False
+            self._send(_ByeReply(ended_by_admin))
+            self._close("shutdown")
+            return True
+        return super().shutdown(ended_by_admin)
+
+    def timeout(self, text: str = "Autologout; idle for too long.") -> None:
+        """The session timed out (pre- or post-login): `* BYE` and close, in any state."""
+        if self._phase.kind is not State.CLOSED:
+            self._send(_ByeReply(text))
+            self._close("timeout")
+
+    # ------------------------------------------------------------------------- framing
+    def _step(self) -> bool:
+        buffer = self._buffer
+        if self._literal_left:
+            chunk = buffer.take(self._literal_left)
+            if not chunk:
+                return False
+            self._literal_left -= len(chunk)
+            if not self._literal_left and not self._literal:
+                self._parts.append(chunk)  # arrived in one piece: no second copy
+            else:
+                self._literal += chunk
+                if not self._literal_left:
+                    self._parts.append(bytes(self._literal))
+                    self._literal = bytearray()
+            return True
+        if buffer.literal_plus_skipped:
+            self._send(_ByeReply("Literal data followed a command that was too long; closing."))
+            self._close("literal-too-big")
+            return True
+        line = buffer.next_line()
+        if line is None:
+            return False
+        kind = self._phase.kind
+        if self.observer is not None:
+            self.observer(line, kind is State.SASL_EXCHANGE)
+        if kind is State.SASL_EXCHANGE:
+            self._sasl_line(line)
+        elif kind is State.IDLING:
+            self._idle_line(line)
+        elif line is TooLong:
+            self._too_long()
+        else:
+            assert isinstance(line, bytes)
+            self._command_line(line)
+        return True
+
+    def _command_line(self, line: bytes) -> None:
+        self._size += len(line) + 2
+        if self._size > self.config.max_command_size:
+            self._too_long()
+            return
+        self._parts.append(line)
+        marker = literal_marker(line)
+        if marker is None:
+            parts = self._parts
+            self._reset_command()
+            self._dispatch(parts)
+            return
+        size, synchronising = marker
+        refusal = self._literal_refusal(size)
+        if refusal is not None:
+            tag = tag_of(self._parts[0]) or "*"
+            self._reset_command()
+            if not synchronising:  # its octets are on their way: no way to tell them from commands
+                self._out.append(response(tag, "BAD", refusal, "TOOBIG"))
+                self._send(_ByeReply("Literal too big; closing."))
+                self._close("literal-too-big")
+            elif self._command_name() == "APPEND":
+                self._out.append(response(tag, "NO", refusal, "TOOBIG"))
+            else:
+                self._protocol_error(tag, refusal, "TOOBIG")
+            return
+        if synchronising:
+            self._out.append(CONTINUE_LITERAL)
+        self._literal_left = size
+        if size == 0:
+            self._parts.append(b"")
+
+    def _command_name(self, parts: list[bytes] | None = None) -> str:
+        first = (parts or self._parts or [b""])[0]
+        words = first.split(b" ", 2)
+        return words[1].decode("latin-1").upper() if len(words) > 1 else ""
+
+    def _literal_refusal(self, size: int) -> str | None:
+        """Why a literal of `size` octets cannot be read, or None. APPEND's literals may reach
+        max_literal_size (once logged in); any other command's count against max_command_size."""
+        if self.authenticated and self._command_name() == "APPEND":
+            limit = self.config.max_literal_size
+            if size > limit or self._literal_total + size > limit + self.config.max_command_size:
+                return f"The message is too big: {size} octets, the limit is {limit}."
+            self._literal_total += size
+            return None
+        self._size += size
+        if self._size > self.config.max_command_size:
+            return f"Command too long: the limit is {self.config.max_command_size} octets."
+        return None
+
+    def _reset_command(self) -> None:
+        self._parts = []
+        self._size = self._literal_total = 0
+
+    def _too_long(self) -> None:
+        head = self._parts[0] if self._parts else self._buffer.overlong_head
+        self._reset_command()
+        self._protocol_error(tag_of(head) or "*", f"Command line too long: the limit is "
+                             f"{self.config.max_command_size} octets.", "TOOBIG")
+
+    def _dispatch(self, parts: list[bytes]) -> None:
+        first = parts[0]
+        if not first and len(parts) == 1:
+            return  # an empty line: ignored, as other servers do
+        tag = tag_of(first)
+        if tag is None:
+            bare = tag_of(first + b" ")
+            if bare is not None and len(parts) == 1:
+                self._protocol_error(bare, "Missing command.")
+            else:
+                self._protocol_error("*", "Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.")
+            return
+        cur = Cursor(parts, len(tag) + 1)
+        name = (cur.match(_COMMAND) or b"").decode("ascii").upper()
+        handler = TRANSITIONS[self._phase.kind].get(name)
+        try:
+            if handler is None:
+                raise ParseError(self._not_valid(name))
+            handler(self, tag, cur, name)
+        except ParseError as error:
+            if error.status == "BAD":
+                self._protocol_error(tag, error.text, error.code)
+            else:
+                self._out.append(response(tag, error.status, error.text, error.code))
+
+    def _not_valid(self, name: str) -> str:
+        if name not in KNOWN_COMMANDS:
+            return f"Unknown command {name[:40]}." if name else "Expected a command name after the tag."
+        kind = self._phase.kind
+        if kind is State.NOT_AUTHENTICATED:
+            return f"{name} is not valid before login: log in first."
+        if name in _SELECTED_ONLY and kind is State.AUTHENTICATED:
+            return f"{name} needs a selected mailbox: SELECT one first."
+        return f"{name} is not valid in the {kind.value} state."
+
+    # -------------------------------------------------------------------------- errors
+    def _protocol_error(self, tag: str, text: str, code: str | None = None) -> None:
+        self._errors += 1
+        self._out.append(response(tag, "BAD", text, code))
+        if self._errors >= self.config.max_errors:
+            self._send(_ByeReply("Too many invalid commands."))
+            self._close("too-many-errors")
+
+    def _auth_failure(self, reply: bytes) -> None:
+        self._auth_failures += 1
+        self._out.append(reply)
+        if self._auth_failures >= self.config.max_auth_failures:
+            self._send(_ByeReply("Too many failed logins."))
+            self._close("too-many-auth-failures")
+
+    def _capabilities(self) -> tuple[str, ...]:
+        return self.config.capabilities(tls_active=self.tls_active, tls_available=self.tls_available,
+                                        authenticated=self.authenticated)
+
+    # ------------------------------------------------------------------- any state
+    def _capability(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.end(name)
+        self._out.append(b"* CAPABILITY " + " ".join(self._capabilities()).encode("ascii") + b"\r\n")
+        self._out.append(response(tag, "OK", "CAPABILITY completed."))
+
+    def _logout(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.end(name)
+        self._send(_ByeReply("Logging out."))
+        self._out.append(response(tag, "OK", "LOGOUT completed."))
+        self._close("logout")
+
+    # ---------------------------------------------------------------- not authenticated
+    def _noop_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.end(name)
+        self._out.append(response(tag, "OK", "NOOP completed."))
+
+    def _id_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
+        parse_id(tag, cur)
+        name_value = self.config.implementation.replace("\\", "").replace('"', "")
+        self._out.append(f'* ID ("name" "{name_value}")\r\n'.encode("utf-8"))
+        self._out.append(response(tag, "OK", "ID completed."))
+
+    def _starttls(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.end(name)
+        if self.tls_active:
+            raise ParseError("TLS is already active.")
+        if not self.tls_available:
+            raise ParseError("STARTTLS is not available on this port.")
+        self._out.append(response(tag, "OK", "Begin TLS negotiation now."))
+        self._buffer.clear()  # never execute plaintext the client pipelined after STARTTLS
+        self._phase = TlsNegotiating(tag)
+        self._events.append(StartTls(tag))
+
+    def _privacy_required(self, tag: str) -> None:
+        text = ("Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
+                if self.tls_available else
+                "Passwords are not accepted on an unencrypted connection: use the SSL port.")
+        self._auth_failure(response(tag, "NO", text, "PRIVACYREQUIRED"))
+
+    def _login(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.sp("a user name")
+        username = cur.text_arg("user name")
+        cur.sp("a password")
+        password = cur.text_arg("password")
+        cur.end(name)
+        if not self.config.login_allowed(self.tls_active):
+            self._privacy_required(tag)
+            return
+        self._phase = Authenticating(tag)
+        self._events.append(Authenticate(tag, "LOGIN", username, password))
+
+    def _authenticate(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.sp("a SASL mechanism")
+        mechanism = cur.keyword("a SASL mechanism")
+        initial = cur.atom("an initial response").decode("latin-1") if cur.space_then() else None
+        cur.end(name)
+        if mechanism not in sasl.MECHANISMS:
+            self._out.append(response(tag, "NO", f"Unsupported authentication mechanism {mechanism[:40]}: use PLAIN."))
+            return
+        if not self.config.login_allowed(self.tls_active):
+            self._privacy_required(tag)
+            return
+        exchange = sasl.SaslExchange()
+        self._sasl_outcome(tag, exchange, exchange.start(mechanism, initial))
+
+    def _sasl_line(self, line: Any) -> None:
+        phase = self._phase
+        assert isinstance(phase, InSasl)
+        if line is TooLong:
+            self._phase = NOT_AUTHENTICATED
+            self._protocol_error(phase.tag, "SASL response too long.")
+            return
+        self._sasl_outcome(phase.tag, phase.exchange, phase.exchange.step(line))
+
+    def _sasl_outcome(self, tag: str, exchange: sasl.SaslExchange, outcome: sasl.Outcome) -> None:
+        if isinstance(outcome, sasl.Challenge):
+            self._phase = InSasl(tag, exchange)
+            self._out.append(b"+ " + outcome.encoded().encode("ascii") + b"\r\n")
+            return
+        self._phase = NOT_AUTHENTICATED
+        if isinstance(outcome, sasl.Credentials):
+            self._phase = Authenticating(tag)
+            self._events.append(Authenticate(tag, outcome.mechanism, outcome.username, outcome.password,
+                                             outcome.authzid))
+        elif isinstance(outcome, sasl.Cancelled):
+            self._protocol_error(tag, "Authentication cancelled.")
+        else:
+            self._protocol_error(tag, outcome.text)
+
+    # ------------------------------------------------------------- authenticated states
+    def _request(self, tag: str, cur: Cursor, name: str) -> None:
+        command = PARSERS[name](tag, cur)
+        self._phase = Executing(command)
+        self._events.append(Request(command))
+
+    def _idle(self, tag: str, cur: Cursor, name: str) -> None:
+        cur.end(name)
+        self._phase = Idling(tag)
+        self._out.append(b"+ idling\r\n")
+        self._events.append(IdleStarted(tag))
+
+    def _idle_line(self, line: Any) -> None:
+        phase = self._phase
+        assert isinstance(phase, Idling)
+        if line is TooLong or line.strip().upper() != b"DONE":
+            self._errors += 1
+            self._out.append(b"* BAD Expected DONE to end IDLE.\r\n")
+            if self._errors >= self.config.max_errors:
+                self._send(_ByeReply("Too many invalid commands."))
+                self._close("too-many-errors")
+            return
+        self._phase = Executing(T.Idle(phase.tag))
+        self._events.append(IdleDone(phase.tag))
+
+
+Handler = Callable[[ImapServer, str, Cursor, str], None]
+_S = ImapServer
+_ANY: dict[str, Handler] = {"CAPABILITY": _S._capability, "LOGOUT": _S._logout}
+_AUTHENTICATED: dict[str, Handler] = {
+    **_ANY, "IDLE": _S._idle,
+    **{name: _S._request for name in PARSERS if name not in _SELECTED_ONLY},
+}
+#: The state machine: every legal (state, command) pair and its handler. States mapped to {}
+#: wait for the adapter (or are closed) or read their lines otherwise (SASL, IDLE).
+TRANSITIONS: dict[State, dict[str, Handler]] = {
+    State.NOT_AUTHENTICATED: {
+        **_ANY, "NOOP": _S._noop_unauthenticated, "ID": _S._id_unauthenticated, "STARTTLS": _S._starttls,
+        "LOGIN": _S._login, "AUTHENTICATE": _S._authenticate,
+    },
+    State.AUTHENTICATED: _AUTHENTICATED,
+    # RFC 5161: ENABLE only before a mailbox is selected.
+    State.SELECTED: {**{k: v for k, v in _AUTHENTICATED.items() if k != "ENABLE"},
+                     **{name: _S._request for name in _SELECTED_ONLY}},
+    State.SASL_EXCHANGE: {},
+    State.AUTHENTICATING: {},
+    State.TLS_NEGOTIATING: {},
+    State.EXECUTING: {},
+    State.IDLING: {},
+    State.CLOSED: {},
+}
