@@ -1,2 +1,153 @@
+"""A message's structure, computed once when its body is stored (every SMTP delivery pays for
+it, so it is one scan of the bytes, see _mime.py) and loaded for every FETCH.
+
+`describe(data)` returns JSON text: the rendered ENVELOPE, BODY and BODYSTRUCTURE reply data
+(RFC 3501 7.4.2; octets as latin-1 str) and the part map, each entity as
+[header start, body start, end, "type/subtype", parts or null, encapsulated message or null],
+offsets into the message's bytes. `load(text)` turns it into a `Structure` the sections and
+the FETCH renderer use. describe() never raises: malformed MIME gets a best-effort structure.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from . import wire
+from ._envelope import envelope as _envelope
+from ._envelope import string as _s
+from ._mime import Entity, parse, parse_params, unfold
+
+__all__ = ["VERSION", "Part", "Structure", "describe", "load", "of"]
+
+VERSION = 1  # in the JSON: a structure of another version is computed again (load raises ValueError)
+
+
+class Part:
+    """One entity of the part map: header at data[start:body], body at data[body:end];
+    `parts` for a multipart, `message` (the encapsulated message) for message/rfc822."""
+
+    __slots__ = ("start", "body", "end", "content_type", "parts", "message")
+
+    def __init__(self, start: int, body: int, end: int, content_type: str,
+                 parts: tuple[Part, ...] | None, message: Part | None) -> None:
+        self.start = start
+        self.body = body
+        self.end = end
+        self.content_type = content_type
+        self.parts = parts
+        self.message = message
+
+
+class Structure:
+    """What FETCH needs of a message without reading it: ENVELOPE, BODY and BODYSTRUCTURE as
+    reply data (bytes), and the part map (`root`: the message itself) for BODY[section]."""
+
+    __slots__ = ("envelope", "body", "bodystructure", "root")
+
+    def __init__(self, envelope: bytes, body: bytes, bodystructure: bytes, root: Part) -> None:
+        self.envelope = envelope
+        self.body = body
+        self.bodystructure = bodystructure
+        self.root = root
+
+
 def describe(data: bytes | memoryview) -> str:
-    return "{}"
+    """The JSON structure of a message in wire form."""
+    raw = bytes(data) if isinstance(data, memoryview) else data
+    root = parse(raw)
+    text = {
+        "v": VERSION,
+        "envelope": _envelope(root).decode("latin-1"),
+        "body": _render(raw, root, False).decode("latin-1"),
+        "bodystructure": _render(raw, root, True).decode("latin-1"),
+        "parts": _map(root),
+    }
+    return json.dumps(text, separators=(",", ":"))
+
+
+def load(text: str) -> Structure:
+    """The Structure of describe()'s JSON; ValueError if `text` is not one (another version,
+    or the "{}" a store may hold from before structures existed): describe the bytes again."""
+    try:
+        value = json.loads(text)
+        if value.get("v") != VERSION:
+            raise ValueError("structure of another version")
+        return Structure(value["envelope"].encode("latin-1"), value["body"].encode("latin-1"),
+                         value["bodystructure"].encode("latin-1"), _part(value["parts"]))
+    except (KeyError, TypeError, AttributeError, IndexError, UnicodeEncodeError) as error:
+        raise ValueError("not a message structure") from error
+
+
+def of(data: bytes | memoryview) -> Structure:
+    """The Structure of a message's bytes (for a body stored without one)."""
+    return load(describe(data))
+
+
+def _map(entity: Entity) -> list[Any]:
+    return [entity.start, entity.body, entity.end, entity.type + "/" + entity.subtype,
+            None if entity.children is None else [_map(c) for c in entity.children],
+            None if entity.message is None else _map(entity.message)]
+
+
+def _part(node: list[Any]) -> Part:
+    start, body, end, content_type, parts, message = node
+    return Part(int(start), int(body), int(end), str(content_type),
+                None if parts is None else tuple(_part(p) for p in parts),
+                None if message is None else _part(message))
+
+
+# ------------------------------------------------------------------- BODY, BODYSTRUCTURE
+def _ns(value: str | None) -> bytes:
+    return wire.NIL if value is None else _s(value)
+
+
+def _params(params: list[tuple[str, str]]) -> bytes:
+    if not params:
+        return wire.NIL
+    return b"(" + b" ".join(_s(name.upper()) + b" " + _s(value) for name, value in params) + b")"
+
+
+def _lines(data: bytes, start: int, end: int) -> int:
+    count = data.count(b"\n", start, end)
+    return count + 1 if end > start and data[end - 1] != 10 else count
+
+
+def _render(data: bytes, entity: Entity, extended: bool) -> bytes:
+    """BODY (extended False) or BODYSTRUCTURE (True) of an entity, RFC 3501 7.4.2."""
+    if entity.children is not None:
+        out = b"(" + b"".join(_render(data, c, extended) for c in entity.children)
+        out += b" " + _s(entity.subtype.upper())
+        if extended:
+            out += b" " + b" ".join((_params(entity.params), *_extension(entity)))
+        return out + b")"
+    field = entity.field
+    items = [_s(entity.type.upper()), _s(entity.subtype.upper()), _params(entity.params),
+             _ns(field("content-id")), _ns(field("content-description")),
+             _s((field("content-transfer-encoding") or "7bit").upper()), b"%d" % (entity.end - entity.body)]
+    if entity.message is not None:
+        items += [_envelope(entity.message), _render(data, entity.message, extended),
+                  b"%d" % _lines(data, entity.body, entity.end)]
+    elif entity.type == "text":
+        items.append(b"%d" % _lines(data, entity.body, entity.end))
+    if extended:
+        items += [_ns(field("content-md5")), *_extension(entity)]
+    return b"(" + b" ".join(items) + b")"
+
+
+def _extension(entity: Entity) -> tuple[bytes, bytes, bytes]:
+    """body-fld-dsp, body-fld-lang, body-fld-loc."""
+    disposition = entity.field("content-disposition")
+    if disposition:
+        kind, params, _ = parse_params(disposition)
+        dsp = b"(" + _s(kind.upper()) + b" " + _params(params) + b")" if kind else wire.NIL
+    else:
+        dsp = wire.NIL
+    languages = [tag.strip() for tag in unfold(",".join(entity.fields.get("content-language", []))).split(",")]
+    languages = [tag for tag in languages if tag]
+    if not languages:
+        lang = wire.NIL
+    elif len(languages) == 1:
+        lang = _s(languages[0])
+    else:
+        lang = b"(" + b" ".join(_s(tag) for tag in languages) + b")"
+    return dsp, lang, _ns(entity.field("content-location"))

@@ -1,0 +1,91 @@
+"""BODY[section]<partial> (RFC 3501 6.4.5): the octets of a section, cut from the message's
+bytes with the part map its Structure holds (nothing is parsed again, except the header block
+HEADER.FIELDS filters).
+
+Part numbers: a multipart's parts are 1..n; a message that is not multipart has the one part
+1 (its body); below a message/rfc822 part, the numbers address the encapsulated message's
+parts the same way. HEADER, HEADER.FIELDS(.NOT) and TEXT apply to the message itself (no part
+number) or to a message/rfc822 part; MIME to a part's own header. A section that does not
+exist is empty (b""), which FETCH returns as an empty string, as Dovecot does.
+RFC822 is BODY[], RFC822.HEADER is BODY.PEEK[HEADER], RFC822.TEXT is BODY[TEXT].
+"""
+from __future__ import annotations
+
+import re
+
+from .structure import Part, Structure
+from .types import Section
+
+__all__ = ["section", "partial", "header_fields"]
+
+_FIELD_START = re.compile(rb"(?<=\n)(?![ \t])")
+
+
+def section(data: bytes, structure: Structure, wanted: Section) -> bytes:
+    """The octets of BODY[wanted] of the message `data` (wire form) described by `structure`."""
+    message = structure.root
+    if wanted.part:
+        part = resolve(structure.root, wanted.part)
+        if part is None:
+            return b""
+        if wanted.text is None:
+            return data[part.body:part.end]
+        if wanted.text == "MIME":
+            return data[part.start:part.body]
+        if part.message is None:
+            return b""
+        message = part.message
+    text = wanted.text
+    if text is None:
+        return data[message.start:message.end]
+    if text == "HEADER":
+        return data[message.start:message.body]
+    if text == "TEXT":
+        return data[message.body:message.end]
+    if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        return header_fields(data[message.start:message.body], wanted.fields, text == "HEADER.FIELDS")
+    return b""  # MIME of the whole message: not a section
+
+
+def resolve(root: Part, path: tuple[int, ...]) -> Part | None:
+    """The part a part number path names, or None."""
+    part: Part | None = _pick(root, path[0])
+    for number in path[1:]:
+        if part is None:
+            return None
+        if part.parts is not None:
+            part = part.parts[number - 1] if 1 <= number <= len(part.parts) else None
+        elif part.message is not None:
+            part = _pick(part.message, number)
+        else:
+            return None
+    return part
+
+
+def _pick(message: Part, number: int) -> Part | None:
+    """Part `number` of a message: of its parts when multipart, else 1 is the message's body."""
+    if message.parts is not None:
+        return message.parts[number - 1] if 1 <= number <= len(message.parts) else None
+    return message if number == 1 else None
+
+
+def header_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
+    """The header fields of `block` named in `names` (keep) or not named (not keep), in
+    message order with their folded lines, then the empty line that ends a header."""
+    wanted = {name.upper() for name in names}
+    out = []
+    for field in _FIELD_START.split(block):
+        name, colon, _ = field.partition(b":")
+        if not colon:
+            continue  # the empty line, or a line that is no field
+        if (name.strip().decode("latin-1").upper() in wanted) == keep:
+            out.append(field if field.endswith(b"\n") else field + b"\r\n")
+    out.append(b"\r\n")
+    return b"".join(out)
+
+
+def partial(data: bytes, origin: int, count: int) -> bytes:
+    """<origin.count> of a section's octets: `count` octets from `origin` (b"" past the end)."""
+    if origin < 0 or count <= 0:
+        return b""
+    return data[origin:origin + count]
