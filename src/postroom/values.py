@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["DEFAULT_POP_BANNER", "LoginType"]
+__all__ = ["DEFAULT_IMAP_BANNER", "DEFAULT_POP_BANNER", "LoginType"]
 
 
 class LoginType(str, Enum):
-    """Exchange's POP3 LoginType (Set-PopSettings -LoginType)."""
+    """Exchange's POP3 and IMAP4 LoginType (Set-PopSettings / Set-ImapSettings -LoginType)."""
 
     PLAIN_TEXT_LOGIN = "plain-text-login"  # credentials accepted on any connection
     PLAIN_TEXT_AUTHENTICATION = "plain-text-authentication"  # cleartext credentials only over TLS
@@ -20,3 +20,4 @@ class LoginType(str, Enum):
 
 
 DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
+DEFAULT_IMAP_BANNER = "The postroom IMAP4 service is ready."

@@ -105,11 +105,11 @@ def test_commands_on_a_missing_data_dir_say_to_run_init(runner, tmp_path) -> Non
 
 
 def test_non_dev_init_has_pop3_manual_and_stopped_and_smtp_automatic(plain_admin: Admin) -> None:
-    # As in Exchange: POP3 is off after install, SMTP (the transport service) and admin are on.
+    # As in Exchange: POP3 and IMAP4 are off after install, SMTP (the transport service) and admin are on.
     services = plain_admin.json("service", "list")
     assert [(s["server"], s["name"], s["startup"], s["status"]) for s in services] == [
-        ("EX01", "admin", "automatic", "running"), ("EX01", "pop3", "manual", "stopped"),
-        ("EX01", "smtp", "automatic", "running")]
+        ("EX01", "admin", "automatic", "running"), ("EX01", "imap4", "manual", "stopped"),
+        ("EX01", "pop3", "manual", "stopped"), ("EX01", "smtp", "automatic", "running")]
     assert all("no node" in s["state"] for s in services)
 
 

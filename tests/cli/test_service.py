@@ -24,7 +24,7 @@ def test_service_list_shows_desired_state_and_no_node(admin: Admin) -> None:
 
 def test_service_list_for_all_servers_and_unknown_server(admin: Admin) -> None:
     assert [(r["server"], r["name"]) for r in admin.json("service", "list", "--server", "all")] == [
-        ("EX01", "admin"), ("EX01", "pop3"), ("EX01", "smtp")]
+        ("EX01", "admin"), ("EX01", "imap4"), ("EX01", "pop3"), ("EX01", "smtp")]
     assert admin.json("service", "list", "--server", "EX01") == admin.json("service", "list")
     result = admin.fails(3, "service", "list", "--server", "NOPE")
     assert "NOPE" in result.stderr

@@ -11,7 +11,7 @@ import yaml
 
 from dkim_support import dkim_key
 from postroom.errors import Forbidden, NotFound
-from postroom.model import MASK, PopSettings, SendConnector, TransportSettings
+from postroom.model import MASK, ImapSettings, PopSettings, SendConnector, TransportSettings
 from postroom.service import configuration, mailboxes, pop, send_connectors, transport
 from postroom.service.setup import DEV_POP_BINDINGS, DEV_POP_SSL_BINDINGS
 
@@ -32,17 +32,21 @@ def test_every_role_reads_the_whole_document_and_reading_is_not_audited(context,
     document = documents[0]
     assert list(document) == ["organization", "servers"] and list(document["servers"]) == ["EX01"]
     server = document["servers"]["EX01"]
-    assert list(server) == ["fqdn", "services", "pop", "receive_connectors", "transport", "web"]
+    assert list(server) == ["fqdn", "services", "pop", "imap", "receive_connectors", "transport", "web"]
     assert server["pop"] == run(store.get_pop_settings("EX01")).to_dict()  # every setting, declaration order
     assert list(server["pop"]) == list(PopSettings.table().names)
+    assert server["imap"] == run(store.get_imap_settings("EX01")).to_dict()
+    assert list(server["imap"]) == list(ImapSettings.table().names)
     assert server["transport"] == TransportSettings().to_dict()
     assert list(server["receive_connectors"]) == ["Client EX01", "Default EX01"]
     assert "name" not in server["receive_connectors"]["Client EX01"]
     assert server["services"]["pop3"] == {"startup": "automatic", "status": "running"}  # the dev profile
+    assert server["services"]["imap4"] == {"startup": "automatic", "status": "running"}
     organization = document["organization"]
     assert organization["accepted_domains"] == ["example.com"]
     assert organization["admins"] == {"admin": ["organization-management"]}
-    assert organization["mailboxes"] == {"count": 1, "not_default": {"pop_enabled": 0, "enabled": 0, "send_as": 0}}
+    assert organization["mailboxes"] == {"count": 1, "not_default": {"pop_enabled": 0, "imap_enabled": 0, "enabled": 0,
+                                                                     "send_as": 0}}
     assert run(store.list_audit(1000)) == before
     with pytest.raises(Forbidden):
         run(configuration.show_configuration(context()))
@@ -51,10 +55,13 @@ def test_every_role_reads_the_whole_document_and_reading_is_not_audited(context,
 def test_changed_lists_what_differs_from_the_defaults_after_pop_set(context, run) -> None:
     org = context(ORG)
     fresh = run(configuration.show_configuration(org, changed=True))["servers"]["EX01"]
-    assert set(fresh) == {"services", "pop", "receive_connectors", "web"}  # transport untouched: left out
+    assert set(fresh) == {"services", "pop", "imap", "receive_connectors", "web"}  # transport untouched: left out
     assert set(fresh["pop"]) == {"bindings", "ssl_bindings", "certificate", "certificate_key"}  # init's dev profile
     assert fresh["pop"]["bindings"] == list(DEV_POP_BINDINGS)
-    assert fresh["services"] == {"pop3": {"startup": "automatic", "status": "running"}}  # smtp, admin as installed
+    assert set(fresh["imap"]) == {"bindings", "ssl_bindings", "certificate", "certificate_key"}
+    assert fresh["imap"]["bindings"] == ["127.0.0.1:1143"] and fresh["imap"]["ssl_bindings"] == ["127.0.0.1:1993"]
+    assert fresh["services"] == {"pop3": {"startup": "automatic", "status": "running"},  # smtp, admin as installed
+                                 "imap4": {"startup": "automatic", "status": "running"}}
     assert fresh["receive_connectors"]["Client EX01"] == {
         "bindings": ["127.0.0.1:2587"], "auth": ["tls", "basic", "basic-require-tls"], "permission_groups": ["users"]}
 
@@ -124,7 +131,8 @@ def test_mailboxes_are_counted_not_listed(context, run) -> None:
     run(mailboxes.new_mailbox(org, "off@example.com", "pw", enabled=False))
     document = run(configuration.show_configuration(org))
     assert document["organization"]["mailboxes"] == {"count": 3,
-                                                     "not_default": {"pop_enabled": 1, "enabled": 1, "send_as": 0}}
+                                                     "not_default": {"pop_enabled": 1, "imap_enabled": 0, "enabled": 1,
+                                                                     "send_as": 0}}
     changed = run(configuration.show_configuration(org, changed=True))
     assert changed["organization"]["mailboxes"] == {"count": 3, "not_default": {"pop_enabled": 1, "enabled": 1}}
     assert "app@example.com" not in json.dumps(document)

@@ -14,7 +14,7 @@ import pytest
 
 from postroom.errors import NotFound
 from postroom.model import (
-    AuditEntry, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus, Startup,
+    AuditEntry, ImapSettings, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus, Startup,
     WebSettings,
 )
 from postroom.storage import SpooledBody
@@ -273,7 +273,11 @@ def test_schema_one_database_upgrades_keeping_every_message(db, run):
             assert (await store.get_service("EX02", "admin")).startup is Startup.MANUAL
             for server in ("EX01", "EX02"):
                 assert await store.get_web_settings(server) == WebSettings()
-            assert await store.config_version() == 9  # one bump per migration that adds configuration
+                # ... and IMAP4 (migration 15), stopped with startup manual, as Exchange installs it
+                assert await store.get_service(server, "imap4") == Service(server, "imap4", Startup.MANUAL,
+                                                                           ServiceStatus.STOPPED)
+                assert await store.get_imap_settings(server) == ImapSettings()
+            assert await store.config_version() == 10  # one bump per migration that adds configuration
             # old audit entries were made by the CLI and succeeded
             assert await store.list_audit() == [AuditEntry(1, "2024-01-01T00:00:00.000000+00:00", "root", "init",
                                                            "server/EX01", None, {"dev": False}, "cli", "success")]

@@ -98,8 +98,8 @@ def test_the_set_commands_offer_exactly_the_declared_settings(command: list[str]
 
 def test_mailbox_features_are_declared_once_for_cli_api_and_console() -> None:
     table = MailboxFeatures.table()
-    assert table.names == ("pop_enabled", "enabled", "display_name", "send_as")  # the CLI's and the API's order
-    assert table.tab_fields() == {"general": ("display_name", "enabled"), "features": ("pop_enabled",),
+    assert table.names == ("pop_enabled", "imap_enabled", "enabled", "display_name", "send_as")  # CLI's, API's order
+    assert table.tab_fields() == {"general": ("display_name", "enabled"), "features": ("pop_enabled", "imap_enabled"),
                                   "delegation": ("send_as",)}
     assert table.parse("send_as", "B@Example.com, *@Apps.Example b@example.com") == ("b@example.com", "*@apps.example")
     assert table.parse("send_as", "") == () and table.parse("send_as", ["a@example.com"]) == ("a@example.com",)

@@ -4,6 +4,7 @@ Import from `postroom.model`; the modules are its parts:
   core       services and POP3 settings, servers, mailboxes, messages, audit, node reports, blocks
   transport  receive connectors and message tracking (Exchange's Hub Transport objects)
   admin      admin principals, role groups, API tokens, console sessions, the admin service's settings
+  imap_settings  the IMAP4 settings of a server (Exchange's Set-ImapSettings)
   security   the login block policy
   queue      the outbound queue: queued messages, their recipients, queues, claims
   outbound   send connectors, the transport settings of a server, and routing (route())
@@ -14,7 +15,7 @@ The protocol cores do not import this package: they get their values from `postr
 from __future__ import annotations
 
 from ..validation import enum_value, format_binding, normalise_address, normalise_domain, parse_binding
-from ..values import DEFAULT_POP_BANNER, LoginType
+from ..values import DEFAULT_IMAP_BANNER, DEFAULT_POP_BANNER, LoginType
 from .admin import (
     AUDIT_CHANNELS, AUDIT_OUTCOMES, DEV_WEB_SETTINGS, ROLE_GROUPS, Admin, ApiToken, WebSession, WebSettings, admin_name,
     role_groups,
@@ -24,6 +25,7 @@ from .core import (
     TLS_REQUIRED, AuditEntry, Block, EndedSessions, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures,
     MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
+from .imap_settings import IMAP_COMMAND_SIZE_RANGE, ImapSettings
 from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
 from .queue import (
     DNS_DELIVERY, POISON_QUEUE, SMART_HOST_DELIVERY, Claim, MessageStatus, OutboundRecipient, OutboundSubmission,
@@ -58,6 +60,9 @@ __all__ += [  # the outbound queue (queue.py)
 __all__ += [  # POP3 sessions that ended without logging in (core.py): the doctor's evidence
     "CONNECTION_LIMIT", "NOT_POP3", "SESSION_END_REASONS", "TLS_FAILED", "TLS_NOT_STARTED", "TLS_ON_PLAIN_PORT",
     "TLS_REQUIRED", "EndedSessions",
+]
+__all__ += [  # IMAP4 settings (imap_settings.py)
+    "DEFAULT_IMAP_BANNER", "IMAP_COMMAND_SIZE_RANGE", "ImapSettings",
 ]
 __all__ += [  # DKIM keys (dkim.py)
     "DkimAlgorithm", "DkimKey", "default_selector", "dkim_algorithm", "dkim_selector", "txt_strings",

@@ -67,8 +67,9 @@ class LogFileRollOver(str, Enum):
     MONTHLY = "monthly"
 
 
-# Services this version runs (imap4 comes later).
-SERVICE_NAMES = ("pop3", "smtp", "admin")
+# Services a server has; the Client Access protocols (pop3, imap4) are stopped, startup manual,
+# after `init` (automatic with --dev), as Exchange installs them.
+SERVICE_NAMES = ("pop3", "imap4", "smtp", "admin")
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,9 @@ class MailboxFeatures(ValidatedSettings):
     pop_enabled: bool = setting(
         True, _on_off, "enabled or disabled (Mailbox Features > POP3).", exchange="PopEnabled",
         tab="features", label="POP3", cli_alias="pop", api_type=bool)
+    imap_enabled: bool = setting(
+        True, _on_off, "enabled or disabled (Mailbox Features > IMAP4).", exchange="ImapEnabled",
+        tab="features", label="IMAP4", cli_alias="imap", api_type=bool)
     enabled: bool = setting(
         True, _on_off, "The whole mailbox.", tab="general", label="mailbox enabled",
         cli_type=bool, cli_flag="--enabled/--disabled", api_type=bool)

@@ -4,7 +4,7 @@ the settings that differ from their defaults (`--changed`, as Postfix's `postcon
 The document has two parts. `organization`: the accepted domains, DKIM keys, the login
 policy, send connectors, admin principals with their role groups, and a summary of the
 mailboxes. `servers`: for each server shown (this one, one named, or all), its FQDN, services,
-POP3 settings, receive connectors, transport settings and admin service. Its order is stable
+POP3 and IMAP4 settings, receive connectors, transport settings and admin service. Its order is stable
 (settings in declaration order, objects by name) and it holds no time, so two servers' or two
 days' documents diff line by line.
 
@@ -28,7 +28,8 @@ import re
 from typing import Any, Callable, Mapping
 
 from ..model import (
-    LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+    ImapSettings, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings,
+    WebSettings,
 )
 from ..settings_table import SettingsTable
 from .context import READ, Context
@@ -50,6 +51,8 @@ def _table_at(path: tuple[str, ...]) -> SettingsTable | None:
             return SendConnector.table()
         case ("servers", _, "pop"):
             return PopSettings.table()
+        case ("servers", _, "imap"):
+            return ImapSettings.table()
         case ("servers", _, "receive_connectors", _):
             return ReceiveConnector.table()
         case ("servers", _, "transport"):
@@ -142,6 +145,7 @@ async def _server(ctx: Context, name: str, changed: bool) -> dict[str, Any]:
         "fqdn": (await store.get_server(name)).fqdn,
         "services": {service: values for service, values in services.items() if values or not changed},
         "pop": _settings((*at, "pop"), (await store.get_pop_settings(name)).to_dict(), changed),
+        "imap": _settings((*at, "imap"), (await store.get_imap_settings(name)).to_dict(), changed),
         "receive_connectors": {c.name: _settings((*at, "receive_connectors", c.name),
                                                  _without(c.to_dict(), "name", "server"), changed)
                                for c in await store.list_connectors(name)},

@@ -114,7 +114,8 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
         await target.add_server(server, await source.list_services(server.name),
                                 await source.get_pop_settings(server.name),
                                 await source.list_connectors(server.name),
-                                await source.get_web_settings(server.name))
+                                await source.get_web_settings(server.name),
+                                imap=await source.get_imap_settings(server.name))
         await target.put_transport_settings(server.name, await source.get_transport_settings(server.name))
         report.servers += 1
     await target.put_login_policy(await source.get_login_policy())

@@ -11,7 +11,8 @@ from ..auth import hash_password
 from ..datadir import NODE_FILE, read_local_server, read_store_url, write_local_server
 from ..errors import Conflict, NotFound, ValidationError
 from ..model import (
-    DEV_WEB_SETTINGS, PopSettings, Server, Service, ServiceStatus, Startup, WebSettings, default_connectors,
+    DEV_WEB_SETTINGS, ImapSettings, PopSettings, Server, Service, ServiceStatus, Startup, WebSettings,
+    default_connectors,
 )
 from ..storage import EMBEDDED, Store, check_store_url, open_store, safe_url, store_url
 from ..tls import create_self_signed
@@ -19,14 +20,17 @@ from .web import console_url
 
 DEV_POP_BINDINGS = ("127.0.0.1:1110",)
 DEV_POP_SSL_BINDINGS = ("127.0.0.1:1995",)
+DEV_IMAP_BINDINGS = ("127.0.0.1:1143",)  # the migration that brought IMAP4 spells these out as well
+DEV_IMAP_SSL_BINDINGS = ("127.0.0.1:1993",)
 DEV_DOMAIN = "example.com"
 DEV_MAILBOX = "demo@example.com"
 DEV_ADMIN = "admin"
-# A new server's services, as Exchange installs them: POP3 stopped with startup manual, SMTP and
-# the admin service running (`--dev` starts every one); `config show --changed` compares with these.
+# A new server's services, as Exchange installs them: POP3 and IMAP4 stopped with startup manual,
+# SMTP and the admin service running (`--dev` starts every one); `config show --changed` compares
+# with these.
 SERVICE_DEFAULTS: dict[str, tuple[Startup, ServiceStatus]] = {
-    "pop3": (Startup.MANUAL, ServiceStatus.STOPPED), "smtp": (Startup.AUTOMATIC, ServiceStatus.RUNNING),
-    "admin": (Startup.AUTOMATIC, ServiceStatus.RUNNING)}
+    "pop3": (Startup.MANUAL, ServiceStatus.STOPPED), "imap4": (Startup.MANUAL, ServiceStatus.STOPPED),
+    "smtp": (Startup.AUTOMATIC, ServiceStatus.RUNNING), "admin": (Startup.AUTOMATIC, ServiceStatus.RUNNING)}
 SMTP_MIGRATION = 2  # the schema version that brought receive connectors
 ADMIN_MIGRATION = 3  # ... and the one that brought the admin service
 
@@ -99,12 +103,14 @@ async def initialise(data_dir: str, *, dev: bool = False, server_name: str | Non
         create_self_signed(cert_path, key_path, _unique([fqdn, name, "localhost", "127.0.0.1"]))
 
         pop = PopSettings().with_changes(certificate=cert_path, certificate_key=key_path)
+        imap = ImapSettings().with_changes(certificate=cert_path, certificate_key=key_path)
         if dev:
             pop = pop.with_changes(bindings=DEV_POP_BINDINGS, ssl_bindings=DEV_POP_SSL_BINDINGS)
+            imap = imap.with_changes(bindings=DEV_IMAP_BINDINGS, ssl_bindings=DEV_IMAP_SSL_BINDINGS)
         services = [Service(name, service, *((Startup.AUTOMATIC, ServiceStatus.RUNNING) if dev else state))
                     for service, state in SERVICE_DEFAULTS.items()]
         web = DEV_WEB_SETTINGS if dev else WebSettings()
-        await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev), web)
+        await store.add_server(Server(name, fqdn), services, pop, default_connectors(name, dev=dev), web, imap=imap)
 
         result = InitResult(True, name, data_dir, applied, certificate=cert_path, store=safe_url(url),
                             joined=bool(others))

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Mapping, Protocol, Sequence
 
 from ..model import (
-    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, EndedSessions, LoginFailure, LoginPolicy, Mailbox, MessageInfo,
-    NodeReport, OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo, ReceiveConnector,
-    RecipientResult, SendConnector, Server, Service, SessionEndRequest, TrackingEvent, TransportSettings, WebSession,
-    WebSettings,
+    Admin, ApiToken, AuditEntry, Block, Claim, DkimKey, EndedSessions, ImapSettings, LoginFailure, LoginPolicy, Mailbox,
+    MessageInfo, NodeReport, OutboundSubmission, PopSettings, QueuedMessage, QueuedRecipient, QueueInfo,
+    ReceiveConnector, RecipientResult, SendConnector, Server, Service, SessionEndRequest, TrackingEvent,
+    TransportSettings, WebSession, WebSettings,
 )
 
 
@@ -153,6 +153,8 @@ class ConfigReader(MailboxLookup, Protocol):
     async def list_services(self, server: str) -> list[Service]: ...
     async def get_service(self, server: str, name: str) -> Service: ...
     async def get_pop_settings(self, server: str) -> PopSettings: ...
+    async def get_imap_settings(self, server: str) -> ImapSettings:
+        """What the node's IMAP4 service applies (with the imap4 service's state); NotFound if no such server."""
     async def get_web_settings(self, server: str) -> WebSettings:
         """The admin service's settings; NotFound if the server does not exist."""
     async def get_login_policy(self) -> LoginPolicy:
@@ -186,11 +188,14 @@ class ConfigStore(ConfigReader, Protocol):
     """Changing the configuration; each write bumps config_version (node reports excepted)."""
 
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
-                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
-        """Create a server with its services, POP settings, receive connectors and admin-service
-        settings (default WebSettings()) in one transaction (Conflict if it exists)."""
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None,
+                         imap: ImapSettings | None = None) -> None:
+        """Create a server with its services, POP settings, receive connectors, admin-service and IMAP
+        settings (defaults WebSettings(), ImapSettings()) in one transaction (Conflict if it exists)."""
     async def update_service(self, service: Service, *, audit: AuditNote | None = None) -> None: ...
     async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None: ...
+    async def put_imap_settings(self, server: str, settings: ImapSettings, *,
+                                audit: AuditNote | None = None) -> None: ...
     async def put_web_settings(self, server: str, settings: WebSettings, *, audit: AuditNote | None = None) -> None: ...
     async def put_login_policy(self, policy: LoginPolicy, *, audit: AuditNote | None = None) -> None: ...
     async def put_node_report(self, report: NodeReport) -> None:

@@ -7,7 +7,7 @@ durable on return (commit with synchronous_commit on; PostgreSQL groups concurre
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
 Conflict, Unavailable, ... Configuration and mail are here; the records that are not
 configuration are in records.py, the outbound queue in queue.py, requests to end live
-sessions in sessions.py.
+sessions in sessions.py, the POP3 and IMAP4 settings in client_access.py.
 """
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, Server,
-    Service, TrackingEvent, WebSettings,
+    DkimKey, ImapSettings, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings,
+    ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
 )
 from ..base import AuditNote, SpooledBody
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
+from ..sql import imap_settings as imap_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import queue as queue_sql
@@ -35,6 +36,7 @@ from ..sql.values import (
 )
 from .base import bump_config, dollar, rowcount, server_exists
 from .body import copy_spooled_body
+from .client_access import PostgresClientAccess, write_imap_settings
 from .outbound import PostgresOutbound
 from .queue import PostgresQueue, insert_submission
 from .sessions import PostgresSessions
@@ -43,16 +45,18 @@ from .records import insert_tracking
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresOutbound, PostgresSessions, PostgresQueue):
+class PostgresStore(PostgresClientAccess, PostgresOutbound, PostgresSessions, PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
-                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None,
+                         imap: ImapSettings | None = None) -> None:
         rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
         connector_rows = mail_sql.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
+        imap_text = imap_sql.settings_json(ImapSettings() if imap is None else imap)
 
         async def write(conn: asyncpg.Connection) -> None:
             inserted = await conn.fetchval(
@@ -65,6 +69,7 @@ class PostgresStore(PostgresOutbound, PostgresSessions, PostgresQueue):
             for connector, text in connector_rows:
                 await _insert_connector(conn, connector, text)
             await _write_web_settings(conn, server.name, web_text)
+            await write_imap_settings(conn, server.name, imap_text)
             await bump_config(conn)
         await self._transaction(write)
 
@@ -102,24 +107,6 @@ class PostgresStore(PostgresOutbound, PostgresSessions, PostgresQueue):
                 startup, status, service.server, service.name)
             if changed is None:
                 raise NotFound("service", f"{service.name} on {service.server}")
-            await bump_config(conn)
-        await self._transaction(write, audit)
-
-    async def get_pop_settings(self, server: str) -> PopSettings:
-        text = await self._fetchval("SELECT settings FROM pop_settings WHERE server = ?", server)
-        if text is None:
-            raise NotFound("server", server)
-        return PopSettings.from_dict(json.loads(text))
-
-    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
-        text = json.dumps(settings.to_dict())
-
-        async def write(conn: asyncpg.Connection) -> None:
-            if not await server_exists(conn, server):
-                raise NotFound("server", server)
-            await conn.execute(
-                "INSERT INTO pop_settings (server, settings) VALUES ($1, $2)"
-                " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
             await bump_config(conn)
         await self._transaction(write, audit)
 

@@ -6,7 +6,8 @@ event loop, and no sqlite3 exception leaves this module: they become NotFound, C
 Configuration and mailboxes are here; messages (delivery, POP3) are in messages.py, IMAP4
 folders in folders.py, the records that are not configuration (activity, failed logins,
 blocks, admin principals, tokens, sessions, audit) in records.py, the outbound queue in
-queue.py, requests to end live sessions in sessions.py.
+queue.py, requests to end live sessions in sessions.py, the POP3 and IMAP4 settings in
+client_access.py.
 """
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    DkimKey, ImapSettings, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+    TrackingEvent, WebSettings,
 )
 from ..base import AuditNote
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
+from ..sql import imap_settings as imap_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
 from ..sql import schema as schema_sql
@@ -30,6 +33,7 @@ from ..sql.values import (
 )
 from . import admin as admin_db
 from . import check, mail, schema
+from .client_access import SqliteClientAccess, write_imap_settings
 from .folders import SqliteFolders, default_folders
 from .messages import SqliteMessages
 from .outbound import SqliteOutbound
@@ -37,7 +41,7 @@ from .queue import SqliteQueue
 from .sessions import SqliteSessions
 from .tracking import TrackingBuffer
 
-class SqliteStore(SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions, SqliteQueue):
+class SqliteStore(SqliteClientAccess, SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions, SqliteQueue):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:
@@ -69,11 +73,13 @@ class SqliteStore(SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions,
 
     # servers and services ----------------------------------------------------------------
     async def add_server(self, server: Server, services: Sequence[Service], pop: PopSettings,
-                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None) -> None:
+                         connectors: Sequence[ReceiveConnector] = (), web: WebSettings | None = None,
+                         imap: ImapSettings | None = None) -> None:
         rows = service_rows(server, services)
         settings = json.dumps(pop.to_dict())
         connector_rows = mail_sql.server_connectors(server.name, connectors)
         web_text = admin_sql.web_settings_json(WebSettings() if web is None else web)
+        imap_text = imap_sql.settings_json(ImapSettings() if imap is None else imap)
 
         def write(conn: sqlite3.Connection) -> None:
             try:
@@ -85,6 +91,7 @@ class SqliteStore(SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions,
             for connector, text in connector_rows:
                 mail.insert_connector(conn, connector, text)
             admin_db.write_web_settings(conn, server.name, web_text)
+            write_imap_settings(conn, server.name, imap_text)
             schema.bump_config(conn)
         await self._write(write)
 
@@ -128,28 +135,6 @@ class SqliteStore(SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions,
             )
             if cursor.rowcount == 0:
                 raise NotFound("service", f"{service.name} on {service.server}")
-            schema.bump_config(conn)
-        await self._write(write, audit)
-
-    async def get_pop_settings(self, server: str) -> PopSettings:
-        row = await self._read(lambda conn: conn.execute(
-            "SELECT settings FROM pop_settings WHERE server = ?", (server,)
-        ).fetchone())
-        if row is None:
-            raise NotFound("server", server)
-        return PopSettings.from_dict(json.loads(row[0]))
-
-    async def put_pop_settings(self, server: str, settings: PopSettings, *, audit: AuditNote | None = None) -> None:
-        text = json.dumps(settings.to_dict())
-
-        def write(conn: sqlite3.Connection) -> None:
-            if not schema.server_exists(conn, server):
-                raise NotFound("server", server)
-            conn.execute(
-                "INSERT INTO pop_settings (server, settings) VALUES (?, ?)"
-                " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings",
-                (server, text),
-            )
             schema.bump_config(conn)
         await self._write(write, audit)
 
