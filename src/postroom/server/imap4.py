@@ -24,7 +24,7 @@ from ..protocol.imap4.core import (
     NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, Request,
     StartTls,
 )
-from ..protocol.imap4.types import Close, Command, Select, Unselect
+from ..protocol.imap4.types import Command
 from .evidence import report_login
 from .imap4_folder import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
@@ -239,14 +239,12 @@ class ImapSession(Session[ImapServer]):
     async def _request(self, command: Command) -> None:
         assert self.conn is not None and self.engine is not None
         engine = self.engine
-        was_selected = engine.selected is not None
         try:
             outcome = await engine.run(command)
         except PostroomError as exc:
             log.warning("imap4 session %s: %s failed: %s", self.id, type(command).__name__.upper(), exc.message)
             outcome = UNAVAILABLE
-        if isinstance(command, (Select, Close, Unselect)) or was_selected != (engine.selected is not None):
-            self.conn.selected(engine.selected is not None)
+        self.conn.selected(engine.selected is not None)  # complete() then follows SELECT, CLOSE, UNSELECT
         self.conn.complete(command.tag, outcome.status, outcome.text, outcome.code)
         if not self.writable.is_set():  # let the client read what a big reply left queued
             await self.writable.wait()
