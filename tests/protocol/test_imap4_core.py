@@ -122,7 +122,8 @@ def test_select_moves_to_selected_and_a_failed_select_back():
         b"b1 BAD FETCH needs a selected mailbox: SELECT one first.", b"b2 OK SELECT completed.",
         b"b3 OK FETCH completed.", b"b4 BAD ENABLE is not valid in the selected state.",
         b"b5 NO [NONEXISTENT] No such mailbox.", b"b6 BAD FETCH needs a selected mailbox: SELECT one first.",
-        b"b7 OK SELECT completed.", b"b8 OK CLOSE completed.", b"b9 BAD CLOSE needs a selected mailbox: SELECT one first.",
+        b"b7 OK SELECT completed.", b"b8 OK CLOSE completed.",
+        b"b9 BAD CLOSE needs a selected mailbox: SELECT one first.",
     ]
     assert [type(c).__name__ for c in requests(events)] == ["Select", "Fetch", "Select", "Select", "Close"]
 
@@ -256,7 +257,8 @@ def test_literals_of_other_commands_count_against_the_command_size():
 def test_overlong_line_gets_a_tagged_bad_and_the_session_goes_on():
     config = ImapConfig(login_type="plain-text-login", max_command_size=300)
     out, _ = talk(b"t1 LOGIN " + b"a" * 400 + b" x\r\nt2 NOOP\r\n", config=config)
-    assert replies(out) == [b"t1 BAD [TOOBIG] Command line too long: the limit is 300 octets.", b"t2 OK NOOP completed."]
+    assert replies(out) == [b"t1 BAD [TOOBIG] Command line too long: the limit is 300 octets.",
+                            b"t2 OK NOOP completed."]
 
 
 def test_overlong_line_ending_in_a_non_synchronising_literal_closes():

@@ -371,9 +371,9 @@ class ImapServer(CoreBase):
 
     def _login(self, tag: str, cur: Cursor, name: str) -> None:
         cur.sp("a user name")
-        username = cur.text_arg("user name")
+        username = cur.text_arg("the user name")
         cur.sp("a password")
-        password = cur.text_arg("password")
+        password = cur.text_arg("the password")
         cur.end(name)
         if not self.config.login_allowed(self.tls_active):
             self._privacy_required(tag)
