@@ -68,7 +68,7 @@ class Cursor:
 
     def sp(self, what: str = "a space") -> None:
         if not self.skip(b" "):
-            raise ParseError(f"Expected {what}." if self.at_end() else "Expected a single space between arguments.")
+            raise ParseError(f"Expected {what}.")
 
     def space_then(self) -> bool:
         """True when another argument follows (a space), False at the end; anything else is BAD."""
@@ -105,7 +105,7 @@ class Cursor:
             raise ParseError(f"Expected {what} (a number).")
         value = int(token)
         if value > MAX_NUMBER or (nonzero and value == 0):
-            raise ParseError(f"Invalid {what}: {value}.")
+            raise ParseError(f"{value} is out of range for {what}: {int(nonzero)} to {MAX_NUMBER}.")
         return value
 
     def quoted(self) -> bytes:
@@ -159,7 +159,7 @@ class Cursor:
         try:
             return data.decode(charset)
         except UnicodeDecodeError:
-            raise ParseError(f"Invalid {what}: not valid UTF-8.") from None
+            raise ParseError(f"{_capital(what)} is not valid UTF-8.") from None
 
     # ---------------------------------------------------------------------- mailboxes
     def mailbox(self, what: str = "a mailbox name") -> str:
@@ -171,7 +171,7 @@ class Cursor:
         data = self.string("a mailbox pattern") if c in (0x22, 0x7B) else self.match(_LIST)
         if data is None:
             raise ParseError("Expected a mailbox pattern.")
-        return _mailbox_name(data, "mailbox pattern", inbox=False)
+        return _mailbox_name(data, "the mailbox pattern", inbox=False)
 
     # ----------------------------------------------------------------------- numbers
     def sequence_set(self, what: str = "a sequence set") -> SequenceSet:
@@ -182,7 +182,7 @@ class Cursor:
         for item in token.split(b","):
             ends = item.split(b":")
             if len(ends) > 2:
-                raise ParseError(f"Invalid {what}: {token[:40].decode()}.")
+                raise ParseError(f"Invalid sequence set {token[:40].decode()}.")
             low = _seq_number(ends[0], token)
             ranges.append((low, _seq_number(ends[1], token) if len(ends) == 2 else low))
         return SequenceSet(tuple(ranges))
@@ -247,6 +247,10 @@ class Cursor:
         return when
 
 
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def _month(name: bytes) -> int:
     month = MONTHS.get(name.decode("ascii").upper())
     if month is None:
@@ -266,9 +270,9 @@ def _mailbox_name(data: bytes, what: str, inbox: bool = True) -> str:
     try:
         name = wire.decode_mailbox(data)
     except ValueError:
-        raise ParseError(f"Invalid {what}: not valid modified UTF-7 or UTF-8.") from None
+        raise ParseError(f"{_capital(what)} is not valid modified UTF-7 (or UTF-8).") from None
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise ParseError(f"Invalid {what}: control characters are not allowed.")
+        raise ParseError(f"{_capital(what)} must not contain control characters.")
     if inbox and name.upper() == "INBOX":
         return "INBOX"
     return name

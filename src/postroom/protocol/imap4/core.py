@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _COMMAND = re.compile(rb"[A-Za-z]+")
+_WORD = re.compile(rb"[^ ]+")
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
@@ -228,13 +229,13 @@ class ImapServer(CoreBase):
         size, synchronising = marker
         refusal = self._literal_refusal(size)
         if refusal is not None:
-            tag = tag_of(self._parts[0]) or "*"
+            tag, append = tag_of(self._parts[0]) or "*", self._command_name() == "APPEND"
             self._reset_command()
             if not synchronising:  # its octets are on their way: no way to tell them from commands
                 self._out.append(response(tag, "BAD", refusal, "TOOBIG"))
                 self._send(_ByeReply("Literal too big; closing."))
                 self._close("literal-too-big")
-            elif self._command_name() == "APPEND":
+            elif append:
                 self._out.append(response(tag, "NO", refusal, "TOOBIG"))
             else:
                 self._protocol_error(tag, refusal, "TOOBIG")
@@ -370,9 +371,9 @@ class ImapServer(CoreBase):
 
     def _login(self, tag: str, cur: Cursor, name: str) -> None:
         cur.sp("a user name")
-        username = cur.text_arg("user name")
+        username = cur.text_arg("the user name")
         cur.sp("a password")
-        password = cur.text_arg("password")
+        password = cur.text_arg("the password")
         cur.end(name)
         if not self.config.login_allowed(self.tls_active):
             self._privacy_required(tag)
@@ -383,7 +384,9 @@ class ImapServer(CoreBase):
     def _authenticate(self, tag: str, cur: Cursor, name: str) -> None:
         cur.sp("a SASL mechanism")
         mechanism = cur.keyword("a SASL mechanism")
-        initial = cur.atom("an initial response").decode("latin-1") if cur.space_then() else None
+        initial = None
+        if cur.space_then():  # SASL-IR: base64 (checked by the exchange) or "="
+            initial = (cur.match(_WORD) or b"").decode("latin-1")
         cur.end(name)
         if mechanism not in sasl.MECHANISMS:
             self._out.append(response(tag, "NO", f"Unsupported authentication mechanism {mechanism[:40]}: use PLAIN."))

@@ -1,0 +1,309 @@
+"""IMAP4 core: sessions as bytes in, replies out (login policies, STARTTLS, literals, IDLE,
+states, errors, shutdown). Every script runs at every chunk size (imap4_driver.talk)."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+from imap4_driver import PLAIN_LOGIN, replies, run, talk
+
+from postroom.protocol.imap4 import types as T
+from postroom.protocol.imap4.core import (
+    NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer,
+    LocalProtocolError, Request, StartTls, State,
+)
+
+SECURE = ImapConfig()  # secure-login, the default
+CAPS = b"IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN UIDPLUS MOVE SPECIAL-USE"
+LOGIN = b"a1 LOGIN alice secret\r\n"
+
+
+def requests(events: list) -> list[T.Command]:
+    return [e.command for e in events if isinstance(e, Request)]
+
+
+# ------------------------------------------------------------------------ greeting, capability
+def test_greeting_lists_capabilities_by_login_type_and_tls():
+    out, _, _ = run(b"", config=SECURE)
+    assert out == b"* OK [CAPABILITY " + CAPS + b" STARTTLS LOGINDISABLED] The postroom IMAP4 service is ready.\r\n"
+    out, _, _ = run(b"", config=SECURE, tls_active=True, tls_available=False)
+    assert out.startswith(b"* OK [CAPABILITY " + CAPS + b" AUTH=PLAIN SASL-IR] ")
+    out, _, _ = run(b"", config=ImapConfig(login_type="plain-text-authentication", banner="Hi."))
+    assert out == b"* OK [CAPABILITY " + CAPS + b" STARTTLS LOGINDISABLED] Hi.\r\n"
+    out, _, _ = run(b"", tls_available=False)  # plain-text-login, no STARTTLS on this port
+    assert out.startswith(b"* OK [CAPABILITY " + CAPS + b" AUTH=PLAIN SASL-IR] ")
+
+
+def test_capability_before_and_after_login_drops_the_login_ones():
+    out, events = talk(b"c1 CAPABILITY\r\n" + LOGIN + b"c2 capability\r\n")
+    assert replies(out) == [
+        b"* CAPABILITY " + CAPS + b" STARTTLS AUTH=PLAIN SASL-IR",
+        b"c1 OK CAPABILITY completed.",
+        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in.",
+        b"* CAPABILITY " + CAPS + b" APPENDLIMIT=36700160",
+        b"c2 OK CAPABILITY completed.",
+    ]
+    assert events == [Authenticate("a1", "LOGIN", "alice", "secret")]
+
+
+# ------------------------------------------------------------------------------- login
+def test_login_success_failure_and_lockout_after_three():
+    out, events = talk(b"a1 LOGIN alice wrong\r\na2 LOGIN \"alice\" {5}\r\nwrong\r\na3 LOGIN alice x\r\na4 NOOP\r\n")
+    assert replies(out) == [
+        b"a1 NO [AUTHENTICATIONFAILED] Logon failure: unknown user name or bad password.",
+        b"+ Ready for literal data",
+        b"a2 NO [AUTHENTICATIONFAILED] Logon failure: unknown user name or bad password.",
+        b"a3 NO [AUTHENTICATIONFAILED] Logon failure: unknown user name or bad password.",
+        b"* BYE Too many failed logins.",
+    ]
+    assert events[-1] == CloseConnection("too-many-auth-failures")
+
+
+def test_secure_login_refuses_login_and_authenticate_before_tls_then_starttls_allows():
+    script = [b"a1 LOGIN alice secret\r\na2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\na3 STARTTLS\r\n"
+              b"a4 LOGIN plaintext injected\r\n",
+              b"a5 CAPABILITY\r\n" + LOGIN]
+    out, events = talk(script, config=SECURE)
+    assert replies(out) == [
+        b"a1 NO [PRIVACYREQUIRED] Log in after STARTTLS: passwords are not accepted on an unencrypted connection.",
+        b"a2 NO [PRIVACYREQUIRED] Log in after STARTTLS: passwords are not accepted on an unencrypted connection.",
+        b"a3 OK Begin TLS negotiation now.",
+        b"* CAPABILITY " + CAPS + b" AUTH=PLAIN SASL-IR",
+        b"a5 OK CAPABILITY completed.",
+        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in.",
+    ]
+    assert events == [StartTls("a3"), Authenticate("a1", "LOGIN", "alice", "secret")]
+
+
+def test_privacy_required_without_starttls_names_the_ssl_port():
+    out, _ = talk(LOGIN, config=SECURE, tls_available=False)
+    assert replies(out) == [b"a1 NO [PRIVACYREQUIRED] Passwords are not accepted on an unencrypted connection: "
+                            b"use the SSL port."]
+
+
+def test_starttls_refused_when_active_or_unavailable_and_after_login():
+    out, _ = talk(b"s1 STARTTLS\r\n", tls_active=True, tls_available=False)
+    assert replies(out) == [b"s1 BAD TLS is already active."]
+    out, _ = talk(b"s1 STARTTLS\r\n", tls_available=False)
+    assert replies(out) == [b"s1 BAD STARTTLS is not available on this port."]
+    out, _ = talk(LOGIN + b"s2 STARTTLS\r\n")
+    assert replies(out)[-1] == b"s2 BAD STARTTLS is not valid in the authenticated state."
+
+
+def test_authenticate_plain_with_and_without_initial_response():
+    creds = base64.b64encode(b"\0alice\0secret")
+    out, events = talk(b"a1 AUTHENTICATE PLAIN\r\n" + creds + b"\r\n")
+    assert replies(out) == [b"+ ", b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in."]
+    assert events == [Authenticate("a1", "PLAIN", "alice", "secret")]
+    out, events = talk(b"a1 authenticate plain " + base64.b64encode(b"admin\0alice\0secret") + b"\r\n")
+    assert events == [Authenticate("a1", "PLAIN", "alice", "secret", "admin")]
+
+
+def test_authenticate_cancel_bad_base64_and_unknown_mechanism():
+    out, events = talk(b"a1 AUTHENTICATE PLAIN\r\n*\r\na2 AUTHENTICATE PLAIN ***\r\na3 AUTHENTICATE CRAM-MD5\r\n")
+    assert replies(out) == [b"+ ", b"a1 BAD Authentication cancelled.", b"a2 BAD Invalid base64 data.",
+                            b"a3 NO Unsupported authentication mechanism CRAM-MD5: use PLAIN."]
+    assert events == []
+
+
+def test_commands_of_later_states_before_login():
+    out, _ = talk(b"a1 SELECT INBOX\r\na2 FETCH 1 FLAGS\r\na3 NOOP\r\na4 ID NIL\r\n")
+    assert replies(out) == [b"a1 BAD SELECT is not valid before login: log in first.",
+                            b"a2 BAD FETCH is not valid before login: log in first.",
+                            b"a3 OK NOOP completed.", b'* ID ("name" "postroom")', b"a4 OK ID completed."]
+
+
+# ------------------------------------------------------------------------- states, requests
+def test_select_moves_to_selected_and_a_failed_select_back():
+    script = LOGIN + b"b1 FETCH 1 FLAGS\r\nb2 SELECT INBOX\r\nb3 FETCH 1 FLAGS\r\nb4 ENABLE X\r\nb5 SELECT Nope\r\n" \
+        b"b6 FETCH 1 FLAGS\r\nb7 EXAMINE INBOX\r\nb8 CLOSE\r\nb9 CLOSE\r\n"
+    out, events = talk(script)
+    assert replies(out)[1:] == [
+        b"b1 BAD FETCH needs a selected mailbox: SELECT one first.", b"b2 OK SELECT completed.",
+        b"b3 OK FETCH completed.", b"b4 BAD ENABLE is not valid in the selected state.",
+        b"b5 NO [NONEXISTENT] No such mailbox.", b"b6 BAD FETCH needs a selected mailbox: SELECT one first.",
+        b"b7 OK SELECT completed.", b"b8 OK CLOSE completed.",
+        b"b9 BAD CLOSE needs a selected mailbox: SELECT one first.",
+    ]
+    assert [type(c).__name__ for c in requests(events)] == ["Select", "Fetch", "Select", "Select", "Close"]
+
+
+def test_requests_are_answered_in_order_and_pipelined_commands_wait():
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"n1 NOOP\r\nn2 CHECK\r\n")
+    assert isinstance(conn.next_event(), Authenticate)
+    assert conn.next_event() is PAUSED
+    conn.auth_succeeded()
+    ev = conn.next_event()
+    assert ev == Request(T.Noop("n1")) and conn.next_event() is PAUSED
+    conn.send_data(b"* 3 EXISTS\r\n")
+    assert conn.data_to_send()[-1] == b"* 3 EXISTS\r\n"  # untagged data may come at any time
+    conn.complete("n1", "OK", "NOOP completed.")
+    assert conn.next_event() is NEED_DATA  # n2 waited until now
+    assert conn.data_to_send() == [b"n1 OK NOOP completed.\r\n",
+                                   b"n2 BAD CHECK needs a selected mailbox: SELECT one first.\r\n"]
+
+
+def test_complete_checks_its_tag_and_status():
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"n1 NOOP\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    conn.next_event()
+    with pytest.raises(LocalProtocolError):
+        conn.complete("n2", "OK", "x")
+    with pytest.raises(LocalProtocolError):
+        conn.complete("n1", "MAYBE", "x")
+    with pytest.raises(LocalProtocolError):
+        conn.auth_succeeded()
+    conn.complete("n1", "NO", "text\r\nwith a line break", "SERVERBUG")
+    assert conn.data_to_send()[-1] == b"n1 NO [SERVERBUG] text  with a line break\r\n"
+
+
+def test_selected_call_switches_state_between_commands():
+    conn = ImapServer(PLAIN_LOGIN)
+    with pytest.raises(LocalProtocolError):
+        conn.selected(True)
+    conn.receive_data(LOGIN)
+    conn.next_event()
+    conn.auth_succeeded()
+    conn.selected(True)
+    assert conn.state is State.SELECTED
+    conn.selected(False)
+    assert conn.state is State.AUTHENTICATED
+
+
+# ---------------------------------------------------------------------------------- IDLE
+def test_idle_pushes_updates_until_done():
+    out, events = talk(LOGIN + b"i1 IDLE\r\n", )
+    assert replies(out)[1:] == [b"+ idling", b"* 1 EXISTS"]
+    assert events[-1] == IdleStarted("i1")
+    out, events = talk([LOGIN + b"i1 IDLE\r\n", b"nonsense\r\ndone\r\ni2 NOOP\r\n"])
+    assert replies(out)[1:] == [b"+ idling", b"* 1 EXISTS", b"* BAD Expected DONE to end IDLE.",
+                                b"i1 OK IDLE terminated.", b"i2 OK NOOP completed."]
+    assert events[-2:] == [IdleDone("i1"), Request(T.Noop("i2"))]
+
+
+def test_shutdown_while_idle_and_refused_while_a_request_is_out():
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"i1 IDLE\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    assert conn.next_event() == IdleStarted("i1")
+    assert conn.shutdown("Server shutting down for maintenance.") is True
+    assert conn.next_event() == CloseConnection("shutdown")
+    assert conn.data_to_send()[-1] == b"* BYE Server shutting down for maintenance.\r\n"
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"n1 NOOP\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    conn.next_event()
+    assert conn.shutdown() is False
+    conn.complete("n1", "OK", "done")
+    assert conn.shutdown(True) is True
+    assert conn.data_to_send()[-1] == b"* BYE Session ended by an administrator.\r\n"
+
+
+def test_timeout_says_bye_in_any_state():
+    conn = ImapServer(SECURE)
+    conn.receive_data(b"a1 LOGIN {5}\r\nal")
+    assert conn.next_event() is NEED_DATA
+    conn.timeout()
+    assert conn.next_event() == CloseConnection("timeout")
+    assert conn.data_to_send()[-1] == b"* BYE Autologout; idle for too long.\r\n"
+    conn.receive_data(b"ice x\r\n")
+    assert conn.next_event() is NEED_DATA and conn.data_to_send() == []
+
+
+def test_logout_and_eof():
+    out, events = talk(LOGIN + b"z1 LOGOUT\r\nz2 NOOP\r\n")
+    assert replies(out)[1:] == [b"* BYE Logging out.", b"z1 OK LOGOUT completed."]
+    assert events[-1] == CloseConnection("logout")
+    out, events = talk(b"a1 NOOP\r\n", eof=True)
+    assert events == [CloseConnection("eof")]
+
+
+# ---------------------------------------------------------------------------- literals
+def test_synchronising_and_non_synchronising_literals_in_append():
+    message = b"Subject: hi\r\n\r\nbody {5}\r\n"
+    script = LOGIN + b"p1 APPEND {5}\r\nDraft (\\Seen) {%d}\r\n" % len(message) + message + \
+        b"\r\np2 APPEND Sent {%d+}\r\n" % len(message) + message + b"\r\n"
+    out, events = talk(script)
+    assert replies(out)[1:] == [b"+ Ready for literal data", b"+ Ready for literal data",
+                                b"p1 OK APPEND completed.", b"p2 OK APPEND completed."]
+    assert requests(events) == [T.Append("p1", "Draft", ("\\Seen",), None, message),
+                                T.Append("p2", "Sent", (), None, message)]
+
+
+def test_append_literal_above_the_limit_is_refused_before_it_is_read():
+    config = ImapConfig(login_type="plain-text-login", max_literal_size=100)
+    out, events = talk(LOGIN + b"p1 APPEND INBOX {101}\r\np2 NOOP\r\n", config=config)
+    assert replies(out)[1:] == [b"p1 NO [TOOBIG] The message is too big: 101 octets, the limit is 100.",
+                                b"p2 OK NOOP completed."]
+    out, events = talk(LOGIN + b"p1 APPEND INBOX {101+}\r\n" + b"x" * 101 + b"\r\n", config=config)
+    assert replies(out)[1:] == [b"p1 BAD [TOOBIG] The message is too big: 101 octets, the limit is 100.",
+                                b"* BYE Literal too big; closing."]
+    assert events[-1] == CloseConnection("literal-too-big")
+
+
+def test_literals_of_other_commands_count_against_the_command_size():
+    config = ImapConfig(login_type="plain-text-login", max_command_size=300)
+    out, _ = talk(b"a1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
+    assert replies(out) == [b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+                            b"+ Ready for literal data", b"a2 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] "
+                            b"Logged in."]
+
+
+def test_overlong_line_gets_a_tagged_bad_and_the_session_goes_on():
+    config = ImapConfig(login_type="plain-text-login", max_command_size=300)
+    out, _ = talk(b"t1 LOGIN " + b"a" * 400 + b" x\r\nt2 NOOP\r\n", config=config)
+    assert replies(out) == [b"t1 BAD [TOOBIG] Command line too long: the limit is 300 octets.",
+                            b"t2 OK NOOP completed."]
+
+
+def test_overlong_line_ending_in_a_non_synchronising_literal_closes():
+    config = ImapConfig(login_type="plain-text-login", max_command_size=300)
+    out, events = talk(b"t1 LOGIN " + b"a" * 400 + b" {9+}\r\nt2 LOGOUT\r\n", config=config)
+    assert replies(out) == [b"t1 BAD [TOOBIG] Command line too long: the limit is 300 octets.",
+                            b"* BYE Literal data followed a command that was too long; closing."]
+    assert events == [CloseConnection("literal-too-big")]
+
+
+def test_empty_literal_and_literal_in_the_middle():
+    out, events = talk(LOGIN + b"s1 SELECT {0}\r\n\r\ns2 RENAME {3+}\r\nOld {3}\r\nNew\r\n")
+    assert requests(events) == [T.Select("s1", ""), T.Rename("s2", "Old", "New")]
+
+
+# ------------------------------------------------------------------------------ errors
+def test_bad_tags_and_unknown_commands():
+    out, _ = talk(b"\r\n+a NOOP\r\nlonely\r\nA1 FROB\r\nA2\xff NOOP\r\nA3  NOOP\r\n")
+    assert replies(out) == [
+        b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
+        b"lonely BAD Missing command.", b"A1 BAD Unknown command FROB.",
+        b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
+        b"A3 BAD Expected a command name after the tag.",
+    ]
+
+
+def test_too_many_errors_says_bye():
+    out, events = talk(b"x FROB\r\n" * 25, config=ImapConfig(login_type="plain-text-login", max_errors=3))
+    assert replies(out) == [b"x BAD Unknown command FROB."] * 3 + [b"* BYE Too many invalid commands."]
+    assert events == [CloseConnection("too-many-errors")]
+
+
+def test_observer_sees_lines_and_marks_sasl_responses():
+    conn = ImapServer(PLAIN_LOGIN)
+    seen: list = []
+    conn.observer = lambda line, sasl: seen.append((line, sasl))
+    conn.receive_data(b"a1 AUTHENTICATE PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\n")
+    assert isinstance(conn.next_event(), Authenticate)
+    assert seen == [(b"a1 AUTHENTICATE PLAIN", False), (b"AGFsaWNlAHNlY3JldA==", True)]
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        ImapConfig(banner="two\r\nlines")
+    with pytest.raises(ValueError):
+        ImapConfig(max_command_size=10)
+    with pytest.raises(ValueError):
+        ImapConfig(login_type="nonsense")
