@@ -17,7 +17,8 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    DkimKey, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service, TrackingEvent,
+    WebSettings,
 )
 from ..base import AuditNote
 from ..sql import admin as admin_sql
