@@ -23,18 +23,21 @@ _COPY_TRAILER = struct.pack("!h", -1)
 
 
 async def copy_spooled_body(conn: asyncpg.Connection, head: bytes, spooled: SpooledBody,
-                            tail: bytes | memoryview) -> tuple[int, int]:
-    """Write one body, `head` + the spooled file + `tail`; (its id, its size)."""
+                            tail: bytes | memoryview, structure: str | None = None) -> tuple[int, int]:
+    """Write one body, `head` + the spooled file + `tail`, with its IMAP4 structure; (its id, its size)."""
     size = len(head) + spooled.size + len(tail)
     body_id = await conn.fetchval("SELECT nextval(pg_get_serial_sequence('message_bodies', 'id'))")
 
     async def row() -> AsyncIterator[bytes]:
-        # One tuple: 3 fields, id (int8), size (int8), data (bytea, `size` octets).
-        yield _COPY_HEADER + struct.pack("!hiqiqi", 3, 8, body_id, 8, size, size) + head
+        # One tuple: 4 fields, id (int8), size (int8), data (bytea, `size` octets), structure (text or NULL).
+        yield _COPY_HEADER + struct.pack("!hiqiqi", 4, 8, body_id, 8, size, size) + head
         pieces = read_spooled(spooled)
         while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             yield piece
-        yield bytes(tail) + _COPY_TRAILER
+        text = None if structure is None else structure.encode()
+        yield bytes(tail) + (struct.pack("!i", -1) if text is None else struct.pack("!i", len(text)) + text) \
+            + _COPY_TRAILER
 
-    await conn.copy_to_table("message_bodies", source=row(), columns=["id", "size", "data"], format="binary")
+    await conn.copy_to_table("message_bodies", source=row(), columns=["id", "size", "data", "structure"],
+                             format="binary")
     return body_id, size

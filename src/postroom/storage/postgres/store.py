@@ -5,47 +5,46 @@ it), message bodies live in the database (no shared file system), and the POP3 m
 is a PostgreSQL advisory lock (see base.py). Each call runs in its own transaction and is
 durable on return (commit with synchronous_commit on; PostgreSQL groups concurrent commits
 into one WAL flush). No asyncpg exception leaves this module: they become NotFound,
-Conflict, Unavailable, ... Configuration and mail are here; the records that are not
-configuration are in records.py, the outbound queue in queue.py, requests to end live
-sessions in sessions.py, the POP3 and IMAP4 settings in client_access.py.
+Conflict, Unavailable, ... Configuration and mailboxes are here; messages (delivery, POP3) are
+in messages.py, IMAP4 folders in folders.py, the records that are not configuration in
+records.py, the outbound queue in queue.py, requests to end live sessions in sessions.py, the
+POP3 and IMAP4 settings in client_access.py.
 """
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any, Sequence
 
 import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import (
-    DkimKey, ImapSettings, LoginPolicy, Mailbox, MessageInfo, NodeReport, OutboundSubmission, PopSettings,
-    ReceiveConnector, Server, Service, TrackingEvent, WebSettings,
+    DkimKey, ImapSettings, LoginPolicy, Mailbox, NodeReport, PopSettings,
+    ReceiveConnector, Server, Service, WebSettings,
 )
-from ..base import AuditNote, SpooledBody
+from ..base import AuditNote
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
 from ..sql import imap_settings as imap_sql
 from ..sql import mail as mail_sql
 from ..sql import org_settings as org
-from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import (
-    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state, spooled_body, wire,
-    wire_parts,
+    count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state,
 )
-from .base import bump_config, dollar, rowcount, server_exists
-from .body import copy_spooled_body
+from .base import bump_config, dollar, server_exists
 from .client_access import PostgresClientAccess, write_imap_settings
+from .folders import PostgresFolders, default_folders
+from .messages import PostgresMessages
 from .outbound import PostgresOutbound
-from .queue import PostgresQueue, insert_submission
+from .queue import PostgresQueue
 from .sessions import PostgresSessions
-from .records import insert_tracking
 
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresClientAccess, PostgresOutbound, PostgresSessions, PostgresQueue):
+class PostgresStore(PostgresClientAccess, PostgresMessages, PostgresFolders, PostgresOutbound, PostgresSessions,
+                    PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------
@@ -277,6 +276,7 @@ class PostgresStore(PostgresClientAccess, PostgresOutbound, PostgresSessions, Po
                 address, domain, display_name, password_hash, *flags, created_at)
             if new_id is None:
                 raise Conflict(f"mailbox {address} already exists")
+            await default_folders(conn, new_id)
             await bump_config(conn)
             return Mailbox(new_id, address, display_name, password_hash, *flags, created_at)
         return await self._transaction(write, audit)
@@ -322,103 +322,6 @@ class PostgresStore(PostgresClientAccess, PostgresOutbound, PostgresSessions, Po
             await bump_config(conn)
         await self._transaction(write, audit)
 
-    # messages: one body, one entry per mailbox ------------------------------------------
-    async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
-        data = wire(data)
-        return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data)))[0]
-
-    async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
-                              tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
-                              spooled: SpooledBody | None = None,
-                              outbound: OutboundSubmission | None = None) -> list[MessageInfo]:
-        queued = None if outbound is None else queue_sql.Submission(outbound)
-        ids = mail_sql.mailbox_ids(mailbox_ids, outbound=queued is not None)
-        (head, parts), spooled = wire_parts(head, data), spooled_body(spooled)
-        rows = [mail_sql.tracking_values(event) for event in tracking]
-
-        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:  # all or nothing
-            if spooled is None:
-                body = await _insert_body(conn, head + parts if head else bytes(parts))  # one bytea
-            else:
-                body = await copy_spooled_body(conn, head, spooled, parts)
-            infos = await _store_message(conn, ids, body)
-            if queued is not None:  # the queued copy: same body, same transaction
-                await insert_submission(conn, queued, *body, infos[0].received_at if infos else schema_sql.now())
-            await insert_tracking(conn, rows)
-            return infos
-        return await self._transaction(write)
-
-    async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
-        bodies = [wire(data) for data in messages]
-        if not bodies:
-            self._check_open()
-            return []
-
-        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:
-            return [(await _store_message(conn, [mailbox_id], data))[0] for data in bodies]
-        return await self._transaction(write)
-
-    async def restore_messages(self, mailbox_id: int,
-                               messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
-        rows = mail_sql.restored(messages)
-        if not rows:
-            self._check_open()
-            return []
-
-        async def write(conn: asyncpg.Connection) -> list[MessageInfo]:
-            body_ids = await conn.fetch(
-                "INSERT INTO message_bodies (size, data) SELECT * FROM unnest($1::bigint[], $2::bytea[]) RETURNING id",
-                [len(data) for _, data in rows], [data for _, data in rows])
-            try:
-                ids = await conn.fetch(
-                    "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at)"
-                    " SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[]) RETURNING id",
-                    mailbox_id, [row[0] for row in body_ids], [info.uidl for info, _ in rows],
-                    [len(data) for _, data in rows], [info.received_at for info, _ in rows])
-            except asyncpg.ForeignKeyViolationError:
-                raise NotFound("mailbox", str(mailbox_id)) from None
-            except asyncpg.UniqueViolationError as exc:
-                raise Conflict(f"a message with this UIDL is already stored ({exc.detail})") from None
-            return [MessageInfo(row[0], info.uidl, len(data), info.received_at)
-                    for row, (info, data) in zip(ids, rows)]
-        return await self._transaction(write)
-
-    async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
-        rows = await self._fetch(
-            "SELECT id, uidl, size, received_at FROM messages WHERE mailbox_id = ? ORDER BY id", mailbox_id)
-        return [MessageInfo(*row) for row in rows]
-
-    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
-        # With `size`: the body is stored EXTERNAL (uncompressed), so only the TOAST chunks of its start are read.
-        whole = count_argument(size, "size", optional=True) is None
-        data = await self._fetchval(
-            f"SELECT {'b.data' if whole else 'substring(b.data FROM 1 FOR ?)'} FROM messages m"
-            " JOIN message_bodies b ON b.id = m.body_id WHERE m.id = ? AND m.mailbox_id = ?",
-            *(() if whole else (size,)), message_id, mailbox_id)
-        if data is None:
-            raise NotFound("message", str(message_id))
-        return data
-
-    async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
-                              audit: AuditNote | None = None) -> int:
-        ids = sorted({int(message_id) for message_id in message_ids})
-        if not ids:
-            self._check_open()
-            return 0
-        sql = "DELETE FROM messages WHERE mailbox_id = ? AND id = ANY(?::bigint[])"
-        if audit is None:  # POP3's QUIT: one statement, one implicit transaction, all or none
-            return await self._execute(sql, mailbox_id, ids)
-
-        async def write(conn: asyncpg.Connection) -> int:  # with its audit entry: both or neither
-            return rowcount(await conn.execute(dollar(sql), mailbox_id, ids))
-        return await self._transaction(write, audit)
-
-    async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
-        row = await self._fetchrow(
-            "SELECT count(*), coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?", mailbox_id)
-        assert row is not None  # an aggregate without GROUP BY always answers one row
-        return int(row[0]), int(row[1])
-
 
 # SQL run inside the transactions above ---------------------------------------------------
 
@@ -440,33 +343,6 @@ async def _write_web_settings(conn: asyncpg.Connection, server: str, text: str) 
     await conn.execute(
         "INSERT INTO web_settings (server, settings) VALUES ($1, $2)"
         " ON CONFLICT (server) DO UPDATE SET settings = excluded.settings", server, text)
-
-
-async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
-                         data: bytes | tuple[int, int]) -> list[MessageInfo]:
-    """One body (the octets, or (id, size) of one already written), one entry per mailbox
-    id (in order); NotFound if a mailbox is gone (the caller's transaction then drops the
-    body too)."""
-    received_at = schema_sql.now()
-    body_id, size = data if isinstance(data, tuple) else await _insert_body(conn, data)
-    infos = []
-    for mailbox_id in mailbox_ids:
-        uidl = uuid.uuid4().hex
-        try:
-            new_id = await conn.fetchval(
-                "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES ($1, $2, $3, $4, $5)"
-                " RETURNING id", mailbox_id, body_id, uidl, size, received_at)
-        except asyncpg.ForeignKeyViolationError:
-            raise NotFound("mailbox", str(mailbox_id)) from None
-        infos.append(MessageInfo(new_id, uidl, size, received_at))
-    return infos
-
-
-async def _insert_body(conn: asyncpg.Connection, data: bytes) -> tuple[int, int]:
-    """One body row; (its id, its size)."""
-    body_id = await conn.fetchval("INSERT INTO message_bodies (size, data) VALUES ($1, $2) RETURNING id",
-                                  len(data), data)
-    return body_id, len(data)
 
 
 def _search_clause(search: str | None) -> tuple[str, list[Any]]:
