@@ -1,6 +1,6 @@
 """One vocabulary: every setting has one name in the CLI and in the REST API.
 
-For each settings table (POP3, the admin service, the login block policy, receive and send
+For each settings table (POP3, IMAP4, the admin service, the login block policy, receive and send
 connectors, transport, mailbox features), every setting must be a CLI option `--NAME` (dashes
 for underscores) of each command that changes it, a field NAME of each request body that changes
 it, and a key NAME of the answer that shows it. A CLI name that differs (an alias such as
@@ -20,7 +20,8 @@ from typer.main import get_command
 
 from postroom.cli import app as cli_app
 from postroom.model import (
-    LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+    ImapSettings, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings,
+    WebSettings,
 )
 from postroom.web import create_app
 
@@ -43,6 +44,8 @@ class Surface:
 SURFACES = {
     "POP3 settings": Surface(PopSettings, (("pop", "set"),), (("patch", f"{S}/pop-settings"),),
                              ("get", f"{S}/pop-settings")),
+    "IMAP4 settings": Surface(ImapSettings, (("imap", "set"),), (("patch", f"{S}/imap-settings"),),
+                              ("get", f"{S}/imap-settings")),
     "admin service (web) settings": Surface(WebSettings, (("web", "set"),), (("patch", f"{S}/web-settings"),),
                                             ("get", f"{S}/web-settings")),
     "login block policy": Surface(LoginPolicy, (("security", "policy", "set"),),
@@ -126,20 +129,21 @@ def test_every_setting_has_one_name_in_the_cli_and_the_api(surface: Surface) -> 
 
 
 def test_a_new_mailbox_takes_its_features_by_the_same_names() -> None:
-    """`mailbox new` and POST /mailboxes take two of the features (display name, POP3)."""
+    """`mailbox new` and POST /mailboxes take three of the features (display name, POP3, IMAP4)."""
     options, fields, mapping = cli_options(("mailbox", "new")), body_fields("post", "/api/v1/mailboxes"), documented()
     features = set(MailboxFeatures.table().names)
-    assert fields & features == {"display_name", "pop_enabled"}
+    assert fields & features == {"display_name", "pop_enabled", "imap_enabled"}
     for name in fields & features:
         assert options[option(name)].opts == [option(name), *(o for o, f in mapping.items() if f == name)]
 
 
 def test_the_only_aliases_are_the_documented_ones() -> None:
-    """The table of docs/operations.md lists --pop for --pop-enabled, nothing undeclared; and every
+    """The table of docs/operations.md lists --pop for --pop-enabled (--imap for --imap-enabled), nothing
+    undeclared; and every
     alias a settings table declares is in it."""
     mapping = documented()
     assert mapping["--pop"] == "pop_enabled" and mapping["--password-stdin"] == "password"
     declared = {f"--{s.cli_alias}": s.name for surface in SURFACES.values() for s in surface.settings.table()
                 if s.cli_alias}
-    assert declared == {"--pop": "pop_enabled"}
+    assert declared == {"--pop": "pop_enabled", "--imap": "imap_enabled"}
     assert declared.items() <= mapping.items()

@@ -15,8 +15,8 @@ import typer
 
 from .. import __version__
 from . import (
-    admins, backup, config, connectors, doctor, domains, logs, mailbox_messages, mailboxes, migrate, pop, queue,
-    security, send_connectors, services, sessions, setup,
+    admins, backup, config, connectors, doctor, domains, imap, logs, mailbox_messages, mailboxes, migrate, pop,
+    queue, security, send_connectors, services, sessions, setup,
 )
 from .common import EXIT_CODES, StoreOpt, exit_code, fail, run, use_store
 from .help import HelpGroup
@@ -25,7 +25,7 @@ from .output import console
 __all__ = ["EXIT_CODES", "app", "exit_code", "fail", "main", "run"]
 
 # Help and usage errors in plain text (help.py), not Rich panels: readable at 80 columns and piped.
-app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3.",
+app = typer.Typer(help="postroom: a mail server for applications that read a mailbox over POP3 or IMAP4.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   cls=HelpGroup, rich_markup_mode=None)
 
@@ -48,6 +48,7 @@ app.command()(setup.init)
 app.command()(setup.serve)
 app.add_typer(services.service_app, name="service")
 app.add_typer(pop.pop_app, name="pop")
+app.add_typer(imap.imap_app, name="imap")
 app.add_typer(mailboxes.mailbox_app, name="mailbox")
 mailboxes.mailbox_app.command("messages")(mailbox_messages.messages)
 mailboxes.mailbox_app.command("message")(mailbox_messages.message)

@@ -1,4 +1,5 @@
-"""`postroom mailbox new|list|show|set|password|remove|import`: mailboxes and their POP3 feature."""
+"""`postroom mailbox new|list|show|set|password|remove|import`: mailboxes and their POP3 and IMAP4
+features."""
 from __future__ import annotations
 
 import sys
@@ -13,10 +14,10 @@ from .common import DEFAULT_DATA, Data, Json, PasswordStdin, fail, opt, read_pas
 from .setting_options import Changes, setting_options
 from .output import console, emit, err_console, show_settings, show_table
 
-mailbox_app = typer.Typer(help="Mailboxes and their POP3 feature (Exchange: New-/Get-/Set-Mailbox, "
+mailbox_app = typer.Typer(help="Mailboxes and their POP3 and IMAP4 features (Exchange: New-/Get-/Set-Mailbox, "
                                "Set-CASMailbox).", no_args_is_help=True)
 FEATURES = MailboxFeatures.table()
-MAILBOX_COLUMNS = ["address", "display_name", "enabled", "pop_enabled", "password_set"]
+MAILBOX_COLUMNS = ["address", "display_name", "enabled", "pop_enabled", "imap_enabled", "password_set"]
 
 
 FEATURES = MailboxFeatures.table()
@@ -28,16 +29,20 @@ def mailbox_new(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
                 pop_enabled: Annotated[Optional[str], typer.Option(
                     "--pop-enabled", "--pop", metavar="enabled|disabled",
                     help="POP3 access (default: enabled).")] = None,
+                imap_enabled: Annotated[Optional[str], typer.Option(
+                    "--imap-enabled", "--imap", metavar="enabled|disabled",
+                    help="IMAP4 access (default: enabled).")] = None,
                 password_stdin: PasswordStdin = False) -> None:
     """Create a mailbox in an accepted domain; the password comes from a prompt or stdin (Exchange:
     New-Mailbox)."""
     try:  # the feature's own check (MailboxFeatures), as `mailbox set` and the API make it
         pop = True if pop_enabled is None else FEATURES.parse("pop_enabled", pop_enabled)
+        imap = True if imap_enabled is None else FEATURES.parse("imap_enabled", imap_enabled)
     except ValidationError as error:
         raise fail(error) from None
     password = read_password(password_stdin)
     view = run(data, lambda ctx: mailbox_ops.new_mailbox(
-        ctx, address, password, display_name=display_name, pop_enabled=pop))
+        ctx, address, password, display_name=display_name, pop_enabled=pop, imap_enabled=imap))
     emit(view) if json_out else show_settings(view, FEATURES)
 
 
@@ -57,7 +62,7 @@ def mailbox_list(data: Data = DEFAULT_DATA, json_out: Json = False,
 
 @mailbox_app.command("show")
 def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False) -> None:
-    """Show one mailbox and its POP3 feature, as `mailbox set` takes them, and its message count
+    """Show one mailbox and its POP3 and IMAP4 features, as `mailbox set` takes them, and its message count
     (Exchange: Get-Mailbox, Get-CASMailbox)."""
     view = run(data, lambda ctx: mailbox_ops.show_mailbox(ctx, address))
     emit(view) if json_out else show_settings(view, FEATURES)
@@ -67,8 +72,8 @@ def mailbox_show(address: str, data: Data = DEFAULT_DATA, json_out: Json = False
 @setting_options(FEATURES)
 def mailbox_set(address: str, data: Data = DEFAULT_DATA, json_out: Json = False,
                 changes: Changes = MailboxFeatures.changes()) -> None:
-    """Change a mailbox: POP3 feature (Exchange: Set-CASMailbox -PopEnabled), enabled state, display
-    name, send-as addresses (Set-Mailbox, Add-ADPermission)."""
+    """Change a mailbox: POP3 and IMAP4 features (Exchange: Set-CASMailbox -PopEnabled, -ImapEnabled),
+    enabled state, display name, send-as addresses (Set-Mailbox, Add-ADPermission)."""
     try:  # a refused value is reported before the data directory is opened
         MailboxFeatures().apply(changes)
     except ValidationError as error:

@@ -17,6 +17,7 @@ from ..settings_table import Changes
 from . import services
 from .bindings import bindings_overlap, check_admin_service_clash
 from .certificates import check_new_certificate, resolve_certificate_changes
+from .client_access import PROTOCOLS, check_client_access_clash
 from .context import READ, SERVER_CONFIG, Context
 from .names import find_name, short_names
 
@@ -117,14 +118,8 @@ def _ranges(connector: ReceiveConnector) -> frozenset[tuple[int, int, int]]:
 
 
 async def _check_against_server(ctx: Context, connector: ReceiveConnector, others: list[ReceiveConnector]) -> None:
-    pop = await ctx.store.get_pop_settings(connector.server)
-    for binding in connector.bindings:
-        for option, kind, pop_bindings in (("bindings", "binding", pop.bindings),
-                                           ("ssl-bindings", "SSL binding", pop.ssl_bindings)):
-            used = next((b for b in pop_bindings if bindings_overlap(binding, b)), None)
-            if used is not None:
-                raise ValidationError("bindings", f"{binding} clashes with {used}, a POP3 {kind} of server "
-                                      f"{connector.server} (move one: `postroom pop set --{option}`)")
+    for protocol in PROTOCOLS:  # POP3's and IMAP4's listeners
+        await check_client_access_clash(ctx, connector.server, protocol, "bindings", list(connector.bindings))
     await check_admin_service_clash(ctx, connector.server, "bindings", connector.bindings)
     mine = _ranges(connector)
     for other in others:

@@ -1,4 +1,4 @@
-"""Mailboxes (Exchange: Recipient Configuration > Mailbox, and Set-CASMailbox for POP3)."""
+"""Mailboxes (Exchange: Recipient Configuration > Mailbox, and Set-CASMailbox for POP3 and IMAP4)."""
 from __future__ import annotations
 
 import asyncio
@@ -21,6 +21,7 @@ def mailbox_view(mailbox: Mailbox) -> dict[str, Any]:
         "display_name": mailbox.display_name,
         "enabled": mailbox.enabled,
         "pop_enabled": mailbox.pop_enabled,
+        "imap_enabled": mailbox.imap_enabled,
         "send_as": list(mailbox.send_as),
         "password_set": mailbox.password_hash is not None,
         "created_at": mailbox.created_at,
@@ -58,7 +59,7 @@ async def _hash(password: str) -> str:
 
 
 async def new_mailbox(ctx: Context, address: str, password: str, *, display_name: str | None = None,
-                      pop_enabled: bool = True, enabled: bool = True) -> dict[str, Any]:
+                      pop_enabled: bool = True, enabled: bool = True, imap_enabled: bool = True) -> dict[str, Any]:
     await ctx.require(RECIPIENTS, "mailbox.new", f"mailbox/{address}")
     address = normalise_address(address)
     local, _, domain = address.rpartition("@")
@@ -69,7 +70,7 @@ async def new_mailbox(ctx: Context, address: str, password: str, *, display_name
         )
     mailbox = await ctx.store.create_mailbox(
         address, name, await _hash(password),
-        enabled=enabled, pop_enabled=pop_enabled,
+        enabled=enabled, pop_enabled=pop_enabled, imap_enabled=imap_enabled,
         audit=ctx.change("mailbox.new", f"mailbox/{address}", None, mailbox_view),
     )
     view = mailbox_view(mailbox)
@@ -103,8 +104,9 @@ async def set_mailbox(ctx: Context, address: str, changes: Changes) -> dict[str,
     before = await _stored(ctx, address)
     address = before.address
     if not clean:
-        raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop-enabled), enabled "
-                                         "(--enabled/--disabled), display_name (--display-name) or send_as (--send-as)")
+        raise ValidationError("mailbox", "nothing to change: give pop_enabled (--pop-enabled), imap_enabled "
+                                         "(--imap-enabled), enabled (--enabled/--disabled), display_name "
+                                         "(--display-name) or send_as (--send-as)")
     after = await ctx.store.update_mailbox(
         address, **clean, audit=ctx.change("mailbox.set", f"mailbox/{address}", mailbox_view(before), mailbox_view))
     return mailbox_view(after)

@@ -47,6 +47,9 @@ async def _check_against_other_services(ctx: Context, server: str, before: WebSe
     pop = await ctx.store.get_pop_settings(server)
     used_by = [(b, "a POP3 binding (postroom pop set --bindings)") for b in pop.bindings]
     used_by += [(b, "a POP3 SSL binding (postroom pop set --ssl-bindings)") for b in pop.ssl_bindings]
+    imap = await ctx.store.get_imap_settings(server)
+    used_by += [(b, "an IMAP4 binding (postroom imap set --bindings)") for b in imap.bindings]
+    used_by += [(b, "an IMAP4 SSL binding (postroom imap set --ssl-bindings)") for b in imap.ssl_bindings]
     for connector in await ctx.store.list_connectors(server):
         used_by += [(b, f"a binding of receive connector {connector.name!r} (postroom connector set)")
                     for b in connector.bindings]

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from ..model import (
-    LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+    ImapSettings, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TransportSettings,
+    WebSettings,
 )
 from .settings_models import changes_model  # the settings' bodies: Bindings, Number and Flag types there
 
@@ -21,7 +22,8 @@ from .settings_models import changes_model  # the settings' bodies: Bindings, Nu
 # reach real objects.
 ServerName = Annotated[str, Path(description="A server name, or `all` where listing or changing every "
                                              "server makes sense", examples=["EX01", "all"])]
-ServiceName = Annotated[str, Path(description="pop3, smtp or admin (any case)", examples=["pop3", "smtp", "admin"])]
+ServiceName = Annotated[str, Path(description="pop3, imap4, smtp or admin (any case)",
+                                  examples=["pop3", "imap4", "smtp", "admin"])]
 ConnectorName = Annotated[str, Path(description="A receive connector's name, its short name on the server (Client "
                                                 "for Client EX01) or the start of exactly one name",
                                     examples=["Client EX01"])]
@@ -64,6 +66,9 @@ class Body(BaseModel):
 # servers -------------------------------------------------------------------------------------
 PopChanges = changes_model("PopChanges", PopSettings.table(), Body, model_config=example(
     login_type="secure-login", bindings=["0.0.0.0:110", "[::]:110"], authenticated_timeout="30m"))
+
+ImapChanges = changes_model("ImapChanges", ImapSettings.table(), Body, model_config=example(
+    login_type="secure-login", ssl_bindings=["0.0.0.0:993", "[::]:993"], max_command_size=10240))
 
 
 class ServiceChanges(Body):
@@ -112,12 +117,13 @@ class NewSendConnector(SendConnectorChanges):  # type: ignore[misc,valid-type]  
 # recipients ----------------------------------------------------------------------------------
 class NewMailbox(Body):
     model_config = example(address="alice@example.com", password="correct horse battery staple",
-                           display_name="Alice", pop_enabled=True)
+                           display_name="Alice", pop_enabled=True, imap_enabled=True)
 
     address: str
     password: str
     display_name: str | None = None
     pop_enabled: bool = True
+    imap_enabled: bool = True
 
 
 MailboxChanges = changes_model("MailboxChanges", MailboxFeatures.table(), Body, model_config=example(pop_enabled=True))

@@ -30,7 +30,7 @@ async def list_mailboxes(ctx: Ctx, search: str | None = None, offset: int = 0, l
 async def new_mailbox(body: NewMailbox, ctx: Ctx) -> Any:
     """Create a mailbox in an accepted domain."""
     return await mailbox_ops.new_mailbox(ctx, body.address, body.password, display_name=body.display_name,
-                                         pop_enabled=body.pop_enabled)
+                                         pop_enabled=body.pop_enabled, imap_enabled=body.imap_enabled)
 
 
 @router.get("/mailboxes/{address}", tags=["mailboxes"], **documented(MailboxDetail))

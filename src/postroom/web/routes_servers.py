@@ -1,4 +1,4 @@
-"""Per-server objects: services, POP3 settings, the admin service's settings, receive connectors.
+"""Per-server objects: services, POP3 and IMAP4 settings, the admin service's settings, receive connectors.
 
 `{server}` is a server name; where the service layer gives `all` a meaning (listing services
 or connectors, starting or stopping a service everywhere) it keeps it here.
@@ -9,16 +9,20 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from ..model import PopSettings, ReceiveConnector, WebSettings
+from ..model import ImapSettings, PopSettings, ReceiveConnector, WebSettings
 from ..service import connectors as connector_ops
+from ..service import imap as imap_ops
 from ..service import pop as pop_ops
 from ..service import services as service_ops
 from ..service import web as web_ops
 from .bodies import (
-    ConnectorChanges, ConnectorName, NewConnector, PopChanges, ServerName, ServiceChanges, ServiceName, WebChanges,
+    ConnectorChanges, ConnectorName, ImapChanges, NewConnector, PopChanges, ServerName, ServiceChanges, ServiceName,
+    WebChanges,
 )
 from .security import AdminRoute, Ctx
-from .views import ConnectorView, PopSettingsView, ServicesView, ServiceView, WebSettingsView, documented
+from .views import (
+    ConnectorView, ImapSettingsView, PopSettingsView, ServicesView, ServiceView, WebSettingsView, documented,
+)
 
 router = APIRouter(prefix="/api/v1/servers/{server}", route_class=AdminRoute)
 ServiceResult = ServiceView | ServicesView
@@ -66,6 +70,19 @@ async def show_pop(server: ServerName, ctx: Ctx) -> Any:
 async def set_pop(server: ServerName, body: PopChanges, ctx: Ctx) -> Any:
     """Change POP3 settings; every change applies live (Exchange: Set-PopSettings)."""
     return await pop_ops.set_pop(ctx, server, PopSettings.changes(body.given()))
+
+
+# IMAP4 settings ------------------------------------------------------------------------------
+@router.get("/imap-settings", tags=["imap"], **documented(ImapSettingsView))
+async def show_imap(server: ServerName, ctx: Ctx) -> Any:
+    """The server's IMAP4 settings (Exchange: Get-ImapSettings)."""
+    return await imap_ops.show_imap(ctx, server)
+
+
+@router.patch("/imap-settings", tags=["imap"], **documented(ImapSettingsView))
+async def set_imap(server: ServerName, body: ImapChanges, ctx: Ctx) -> Any:
+    """Change IMAP4 settings; every change applies live (Exchange: Set-ImapSettings)."""
+    return await imap_ops.set_imap(ctx, server, ImapSettings.changes(body.given()))
 
 
 # the admin service ---------------------------------------------------------------------------

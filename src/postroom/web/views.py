@@ -11,7 +11,9 @@ from typing import Any, Literal
 from fastapi import status as http
 from pydantic import BaseModel
 
-from ..model import LoginPolicy, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings
+from ..model import (
+    ImapSettings, LoginPolicy, PopSettings, ReceiveConnector, SendConnector, TransportSettings, WebSettings,
+)
 from .errors import ERROR_RESPONSES
 from .settings_models import view_model
 
@@ -24,6 +26,7 @@ def documented(model: Any, status: int = http.HTTP_200_OK, description: str = "S
 
 # servers -------------------------------------------------------------------------------------
 PopSettingsView = view_model("PopSettingsView", PopSettings.table(), before={"server": str})
+ImapSettingsView = view_model("ImapSettingsView", ImapSettings.table(), before={"server": str})
 
 
 class ServiceView(BaseModel):
@@ -121,6 +124,7 @@ class MailboxView(BaseModel):
     display_name: str
     enabled: bool
     pop_enabled: bool
+    imap_enabled: bool
     send_as: list[str]  # Send As grants: addresses or *@domain
     password_set: bool
     created_at: str
