@@ -1,0 +1,158 @@
+"""Real IMAP4 clients against a real postroom node: imapclient and curl, over STARTTLS and SSL;
+IDLE woken by an SMTP delivery; secure login before STARTTLS; POP3 and IMAP4 on one mailbox."""
+from __future__ import annotations
+
+import poplib
+import smtplib
+import ssl
+import subprocess
+import time
+
+import imapclient
+import pytest
+from imapclient.exceptions import LoginError
+
+from .harness import require_tool
+from .messages import message
+
+pytestmark = pytest.mark.e2e
+
+
+def tls(server) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=server.cert)
+
+
+def starttls_login(server, user: str, password: str) -> imapclient.IMAPClient:
+    client = imapclient.IMAPClient("127.0.0.1", server.imap_port, ssl=False, timeout=10)
+    client.starttls(tls(server))
+    client.login(user, password)
+    return client
+
+
+def ssl_login(server, user: str, password: str) -> imapclient.IMAPClient:
+    client = imapclient.IMAPClient("127.0.0.1", server.imaps_port, ssl=True, ssl_context=tls(server), timeout=10)
+    client.login(user, password)
+    return client
+
+
+def deliver(server, recipient: str, data: bytes) -> None:
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.sendmail("sender@example.net", [recipient], data)
+
+
+def test_imapclient_starttls_lists_selects_fetches_and_flags(server, tmp_path):
+    server.new_mailbox("imap1@example.com", "pw-imap-1")
+    sent = [message("one"), message("two")]
+    server.import_messages("imap1@example.com", *sent, folder=tmp_path / "in")
+    client = starttls_login(server, "imap1@example.com", "pw-imap-1")
+    folders = {name: flags for flags, _, name in client.list_folders()}
+    assert set(folders) == {"INBOX", "Sent", "Drafts", "Trash", "Junk"}
+    assert b"\\Sent" in folders["Sent"] and b"\\HasNoChildren" in folders["INBOX"]
+    selected = client.select_folder("INBOX")
+    assert selected[b"EXISTS"] == 2 and selected[b"UIDNEXT"] == 3
+    uids = client.search(["UNSEEN"])
+    assert uids == [1, 2]
+    fetched = client.fetch(uids, ["BODY.PEEK[]", "RFC822.SIZE", "ENVELOPE", "FLAGS"])
+    assert [fetched[u][b"BODY[]"] for u in uids] == sent
+    assert fetched[1][b"RFC822.SIZE"] == len(sent[0])
+    assert fetched[2][b"ENVELOPE"].subject == b"two"
+    client.add_flags([1], [imapclient.SEEN, b"$Done"])
+    assert client.search(["UNSEEN"]) == [2]
+    assert set(client.get_flags([1])[1]) >= {b"\\Seen", b"$Done"}
+    client.logout()
+    # A second session sees the flags; the messages and UIDs are the same.
+    client = ssl_login(server, "imap1@example.com", "pw-imap-1")
+    client.select_folder("INBOX", readonly=True)
+    assert client.search(["SEEN"]) == [1]
+    client.logout()
+
+
+def test_imapclient_ssl_folders_append_copy_move_expunge(server, tmp_path):
+    server.new_mailbox("imap2@example.com", "pw-imap-2")
+    server.import_messages("imap2@example.com", message("keep"), message("move"), folder=tmp_path / "in")
+    client = ssl_login(server, "imap2@example.com", "pw-imap-2")
+    client.create_folder("Projects/2026")
+    assert "Projects/2026" in [name for _, _, name in client.list_folders("Projects")]
+    appended = client.append("Projects/2026", message("draft"), flags=[imapclient.DRAFT])
+    assert b"[APPENDUID " in appended
+    client.select_folder("INBOX")
+    client.copy([1], "Trash")
+    client.move([2], "Projects/2026")
+    assert client.search(["ALL"]) == [1]
+    client.select_folder("Projects/2026")
+    assert client.fetch([2], ["ENVELOPE"])[2][b"ENVELOPE"].subject == b"move"
+    client.delete_messages([1])
+    client.expunge()
+    assert client.search(["ALL"]) == [2]
+    client.rename_folder("Projects", "Archive")
+    names = [name for _, _, name in client.list_folders()]
+    assert "Archive/2026" in names and "Projects/2026" not in names
+    assert client.folder_status("Trash", ["MESSAGES"])[b"MESSAGES"] == 1
+    client.logout()
+
+
+def test_idle_hears_an_smtp_delivery_within_a_second(server):
+    server.new_mailbox("idle@example.com", "pw-idle-1")
+    client = ssl_login(server, "idle@example.com", "pw-idle-1")
+    client.select_folder("INBOX")
+    client.idle()
+    started = time.monotonic()
+    deliver(server, "idle@example.com", message("ping"))
+    responses = client.idle_check(timeout=5)
+    assert (1, b"EXISTS") in responses
+    assert time.monotonic() - started < 2.0
+    client.idle_done()
+    client.logout()
+
+
+def test_secure_login_refuses_login_before_starttls(server):
+    server.new_mailbox("secure@example.com", "pw-secure-1")
+    client = imapclient.IMAPClient("127.0.0.1", server.imap_port, ssl=False, timeout=10)
+    assert b"LOGINDISABLED" in client.capabilities() and b"STARTTLS" in client.capabilities()
+    with pytest.raises(LoginError, match="PRIVACYREQUIRED"):
+        client.login("secure@example.com", "pw-secure-1")
+    client.shutdown()
+
+
+def test_pop3_deletion_is_an_expunge_for_an_imap_session(server, tmp_path):
+    server.new_mailbox("both@example.com", "pw-both-1")
+    server.import_messages("both@example.com", message("a"), message("b"), folder=tmp_path / "in")
+    imap = ssl_login(server, "both@example.com", "pw-both-1")
+    imap.select_folder("INBOX")  # POP3's lock does not block IMAP, nor IMAP POP3
+    pop = server.pop_login("both@example.com", "pw-both-1")
+    pop.dele(1)
+    pop.quit()
+    assert (1, b"EXPUNGE") in imap.noop()[1]
+    assert imap.search(["ALL"]) == [2]
+    imap.logout()
+    pop = server.pop_login("both@example.com", "pw-both-1")
+    assert pop.stat()[0] == 1
+    pop.quit()
+
+
+@pytest.mark.parametrize("scheme", ["imap", "imaps"])
+def test_curl_lists_and_fetches(server, tmp_path, scheme):
+    curl = require_tool("curl")
+    address = f"curl-{scheme}@example.com"
+    server.new_mailbox(address, "pw-curl-1")
+    sent = message("for curl")
+    server.import_messages(address, sent, folder=tmp_path / "in")
+    port = server.imap_port if scheme == "imap" else server.imaps_port
+    base = [curl, "-sS", "--cacert", server.cert, "--ssl-reqd", "-u", f"{address}:pw-curl-1", "--max-time", "10"]
+    listing = subprocess.run([*base, f"{scheme}://127.0.0.1:{port}/"], capture_output=True, timeout=30)
+    assert listing.returncode == 0, listing.stderr
+    assert b'"/" INBOX' in listing.stdout and b"\\Sent" in listing.stdout
+    fetched = subprocess.run([*base, f"{scheme}://127.0.0.1:{port}/INBOX;UID=1"], capture_output=True, timeout=30)
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout == sent
+
+
+def test_imap_disabled_mailbox_is_refused_after_the_password(server):
+    server.new_mailbox("noimap@example.com", "pw-noimap-1")
+    server.cli("mailbox", "set", "noimap@example.com", "--imap", "disabled")
+    server.wait_applied()
+    with pytest.raises(LoginError, match="IMAP4 access is disabled"):
+        ssl_login(server, "noimap@example.com", "pw-noimap-1")
+    with pytest.raises(LoginError, match="AUTHENTICATIONFAILED"):
+        ssl_login(server, "noimap@example.com", "wrong")
+    assert poplib  # POP3 stays enabled for it
