@@ -173,7 +173,7 @@ class ImapSession(Session[ImapServer]):
             self.refuse_blocked(event.username)  # before any lookup or password check
             return
         failure = await self._check_login(event)
-        if failure is BLOCKED:
+        if isinstance(failure, str):  # BLOCKED: refused before the password was checked
             self.refuse_blocked(event.username)
         elif failure is None:
             assert self.engine is not None

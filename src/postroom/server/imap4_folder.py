@@ -153,7 +153,7 @@ class SelectedFolder:
         """The UIDs a sequence set names, ascending; None for a message number out of range."""
         if not uid:
             count = len(self.uids)
-            chosen = set()
+            chosen: set[int] = set()
             for low, high in sequence.resolve(count):
                 if low < 1 or high > count:
                     return None
