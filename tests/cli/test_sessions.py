@@ -25,7 +25,8 @@ def test_without_a_node_nothing_is_listed_and_it_says_why(admin: Admin) -> None:
     out = admin.ok("session", "list").stdout
     assert flat(out) == "No live session. EX01: no node is serving this server (`postroom serve`): no session listed."
     assert admin.json("session", "list") == {"sessions": [], "servers": [
-        {"server": "EX01", "serving": False, "sessions": {"pop3": 0, "smtp": 0}, "listed": {"pop3": 0, "smtp": 0},
+        {"server": "EX01", "serving": False, "sessions": {"pop3": 0, "imap4": 0, "smtp": 0},
+         "listed": {"pop3": 0, "imap4": 0, "smtp": 0},
          "truncated": False}]}
 
 
@@ -90,6 +91,6 @@ def test_errors_name_the_field_and_exit_non_zero(admin: Admin) -> None:
         assert "not both" in flat(admin.fails(2, "session", "end", "EX01-7", "--user", "alice@example.com").stderr)
         assert "user: 'alice' is not an email address" in flat(
             admin.fails(2, "session", "end", "--user", "alice").stderr)
-        assert "service: 'imap4' is not a service with live sessions (allowed: pop3, smtp)" in flat(
-            admin.fails(2, "session", "list", "--service", "imap4").stderr)
+        assert "service: 'admin' is not a service with live sessions (allowed: pop3, imap4, smtp)" in flat(
+            admin.fails(2, "session", "list", "--service", "admin").stderr)
         assert "server 'EX09' does not exist" in flat(admin.fails(3, "session", "list", "--server", "EX09").stderr)

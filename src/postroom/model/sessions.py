@@ -1,5 +1,5 @@
-"""Live sessions (`postroom session list|end`; Dovecot: doveadm who, doveadm kick): the POP3 and
-SMTP (receive) sessions a node holds now, and an administrator's request to end some of them.
+"""Live sessions (`postroom session list|end`; Dovecot: doveadm who, doveadm kick): the POP3,
+IMAP4 and SMTP (receive) sessions a node holds now, and an administrator's request to end some of them.
 
 Nodes share only the store. Each node publishes its sessions in its report (a bounded list,
 with the count and whether it was cut), and takes the end requests for its server from the
@@ -12,6 +12,13 @@ A listed session's `state`, per protocol:
                         DELE marks wait for QUIT (ending the session applies none)
         retrieving      a RETR or TOP is being sent
         updating        QUIT received: the deletions are being applied
+        closing         the connection is ending
+  IMAP4 pre-auth        connected, not logged in (greeting, CAPABILITY, STARTTLS, LOGIN/AUTHENTICATE)
+        authenticating  the password is being checked
+        authenticated   logged in, no folder selected
+        selected        a folder is selected (SELECT or EXAMINE)
+        executing       a command is being answered
+        idling          IDLE: waiting for news of the mailbox
         closing         the connection is ending
   SMTP  connected       no EHLO/HELO yet (again after STARTTLS), or TLS being negotiated
         greeted         EHLO/HELO done; not authenticated, no mail transaction
@@ -30,8 +37,9 @@ from typing import Any
 
 from ..errors import ValidationError
 
-SESSION_SERVICES = ("pop3", "smtp")
+SESSION_SERVICES = ("pop3", "imap4", "smtp")
 POP3_STATES = ("pre-auth", "authenticating", "authenticated", "retrieving", "updating", "closing")
+IMAP4_STATES = ("pre-auth", "authenticating", "authenticated", "selected", "executing", "idling", "closing")
 SMTP_STATES = ("connected", "greeted", "authenticating", "authenticated", "in-transaction", "receiving-data",
                "delivering", "closing")
 # A session's id is its node's server name and a number (server/session.py): EX01-42.

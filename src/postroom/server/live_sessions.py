@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 from ..errors import PostroomError
 from ..model import SessionEndRequest
+from ..protocol.imap4.core import State as ImapState
 from ..protocol.pop3 import State as Pop3State
 from ..protocol.smtp import State as SmtpState
 from ..storage import SessionControl
@@ -34,6 +35,12 @@ POP3_STATE = {
     Pop3State.TLS_NEGOTIATING: "pre-auth", Pop3State.AUTHENTICATING: "authenticating",
     Pop3State.TRANSACTION: "authenticated", Pop3State.RETRIEVING: "retrieving", Pop3State.UPDATE: "updating",
     Pop3State.CLOSED: "closing",
+}
+IMAP4_STATE = {
+    ImapState.NOT_AUTHENTICATED: "pre-auth", ImapState.SASL_EXCHANGE: "pre-auth", ImapState.TLS_NEGOTIATING: "pre-auth",
+    ImapState.AUTHENTICATING: "authenticating", ImapState.AUTHENTICATED: "authenticated",
+    ImapState.SELECTED: "selected", ImapState.EXECUTING: "executing", ImapState.IDLING: "idling",
+    ImapState.CLOSED: "closing",
 }
 SMTP_STATE = {
     SmtpState.CONNECTED: "connected", SmtpState.TLS_NEGOTIATING: "connected", SmtpState.READY: "greeted",
@@ -55,6 +62,8 @@ def describe(session: Any, now: float) -> dict[str, Any]:
         state = "closing"
     elif service == "pop3":
         state = POP3_STATE.get(conn.state, "closing")
+    elif service == "imap4":
+        state = IMAP4_STATE.get(conn.state, "closing")
     else:
         state = SMTP_STATE.get(conn.state, "closing")
         if state == "greeted" and session.user:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..activity import Activity
 from ..auth import Authenticator
-from ..errors import PostroomError
+from ..errors import NotFound, PostroomError
 from ..lockout import RETIRED_POLICY_ENV, AbuseGuard, Policy, parse_networks
 from ..model import ImapSettings, PopSettings, ReceiveConnector, ServiceStatus, Startup, parse_binding
 from ..storage import Store
@@ -318,7 +318,10 @@ class Node:
                                        log_prefix: str) -> set[ListenerKey]:
         """POP3 and IMAP4: settings, certificate and protocol log to the service; its listeners
         if the service runs (else its sessions are closed)."""
-        running = (await self.store.get_service(self.server, name)).status == ServiceStatus.RUNNING
+        try:
+            running = (await self.store.get_service(self.server, name)).status == ServiceStatus.RUNNING
+        except NotFound:  # a server made without it (imap4 before its migration): stopped
+            running = False
         limits = LogLimits(settings.log_file_roll_over, settings.log_per_file_size_quota, settings.log_max_age,
                            settings.log_max_directory_size)
         service.configure(settings, tls, self._protocol_log(name, settings.protocol_log, log_prefix, limits))
