@@ -10,6 +10,7 @@ from postroom.auth import Authenticator, hash_password
 from postroom.model import ImapSettings, LoginType
 from postroom.server.imap4 import ImapService
 from postroom.storage.sqlite import SqliteStore
+from waiting import until
 
 PASSWORD_HASH = hash_password("pw-1")
 PLAIN = dict(login_type=LoginType.PLAIN_TEXT_LOGIN)
@@ -199,3 +200,32 @@ def test_append_literal_and_folder_commands_over_the_wire(tmp_path):
         server.close()
         await store.close()
     asyncio.run(main())
+
+
+def test_protocol_log_masks_credentials_and_never_logs_message_content(tmp_path):
+    from postroom.server.protocol_log import ProtocolLog
+
+    async def main():
+        settings = ImapSettings(protocol_log=True, **PLAIN)
+        store, mailbox, service, server, port = await start(tmp_path, settings)
+        await store.deliver(mailbox.id, message("secret-subject"))
+        plog = ProtocolLog(str(tmp_path / "logs"), "IMAP4")
+        service.configure(settings, None, plog)
+        conn = await Conn.open(port)
+        await conn.command(b"a LOGIN alice@example.com wrong-pw")
+        await conn.login()
+        await conn.command(b"s SELECT INBOX")
+        await conn.command(b"f FETCH 1 BODY[]")
+        await conn.command(b"o LOGOUT")
+        await until(lambda: not service.sessions, what="the session to end")
+        server.close()
+        await store.close()
+        plog.close()
+
+    asyncio.run(main())
+    [path] = (tmp_path / "logs").glob("IMAP4-*.log")
+    text = path.read_text()
+    assert "pw-1" not in text and "wrong-pw" not in text and "secret-subject" not in text
+    assert "a LOGIN ****" in text and "l LOGIN ****" in text and "f FETCH 1 BODY[]" in text
+    assert "authenticated as alice@example.com" in text and "authentication failed (bad-credentials)" in text
+    assert "* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[] {" in text or "* 1 FETCH (" in text

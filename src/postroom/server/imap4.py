@@ -213,7 +213,7 @@ class ImapSession(Session[ImapServer]):
         service.per_user[mailbox.address] += 1
         self.user = mailbox.address
         store: ImapStore = service.store
-        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier)
+        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace)
         return None
 
     def refuse_blocked(self, username: str) -> None:
@@ -236,6 +236,10 @@ class ImapSession(Session[ImapServer]):
             self.conn.send_data(data)
             self.flush()
 
+    async def _pace(self) -> None:
+        if not self.writable.is_set() and not self.ended:
+            await self.writable.wait()
+
     async def _request(self, command: Command) -> None:
         assert self.conn is not None and self.engine is not None
         engine = self.engine
@@ -246,8 +250,6 @@ class ImapSession(Session[ImapServer]):
             outcome = UNAVAILABLE
         self.conn.selected(engine.selected is not None)  # complete() then follows SELECT, CLOSE, UNSELECT
         self.conn.complete(command.tag, outcome.status, outcome.text, outcome.code)
-        if not self.writable.is_set():  # let the client read what a big reply left queued
-            await self.writable.wait()
 
     def _start_idle(self) -> None:
         """IDLE: the client waits for news; the core reads only DONE meanwhile."""
@@ -287,6 +289,7 @@ class ImapSession(Session[ImapServer]):
     # cleanup ---------------------------------------------------------------------------
     def released(self) -> None:
         service = self.service
+        self.writable.set()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
         if self.idle_task is not None and not self.idle_task.done():
             self.idle_task.cancel()
         if self.counted:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Protocol, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
@@ -62,12 +62,14 @@ def clean_flags(flags: Sequence[str]) -> tuple[str, ...]:
 
 class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
-                 readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None]) -> None:
+                 readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
+                 pace: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
         self.emit = emit  # writes untagged replies to the client
         self.touch = touch  # tells the node's other sessions that this mailbox changed
+        self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
         self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
         self.messages = {m.uid: m for m in messages}
         self.recent = {m.uid for m in messages if m.uid >= first_recent}
@@ -200,6 +202,8 @@ class SelectedFolder:
                 self.emit(imap4_fetch.render(self.msn(uid), message, attributes, recent=uid in self.recent,
                                              uid=command.uid, parsed=self.structures.get(uid), data=data,
                                              add_flags=uid in seen_now))
+                if self.pace is not None:
+                    await self.pace()
         if missing:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")

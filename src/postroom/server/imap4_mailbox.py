@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX
@@ -42,11 +42,12 @@ def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
 
 class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
-                 notifier: MailboxNotifier | None = None) -> None:
+                 notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
         self.notifier = notifier
+        self.pace = pace  # awaited between the messages of a FETCH: the client reads what was sent
         self.selected: SelectedFolder | None = None
 
     def touch(self) -> None:
@@ -101,7 +102,7 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch)
+                                       self.touch, self.pace)
         self.emit(self.selected.select_replies())
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
@@ -172,7 +173,8 @@ class MailboxEngine:
             if not matches(name):
                 continue
             folder = folders.get(name)
-            attributes = [] if folder is not None else ["\\Noselect"]
+            # LSUB: a level above a subscribed name that is not subscribed itself is \Noselect (6.3.9)
+            attributes = [] if folder is not None and name in names else ["\\Noselect"]
             attributes.append("\\HasChildren" if name in parents else "\\HasNoChildren")
             if folder is not None and folder.special_use:
                 attributes.append(folder.special_use)
