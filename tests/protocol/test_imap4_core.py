@@ -248,8 +248,9 @@ def test_append_literal_above_the_limit_is_refused_before_it_is_read():
 
 def test_literals_of_other_commands_count_against_the_command_size():
     config = ImapConfig(login_type="plain-text-login", max_command_size=300)
-    out, _ = talk(b"a1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
-    assert replies(out) == [b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+    out, _ = talk(b"a0 APPEND INBOX {400}\r\na1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
+    assert replies(out) == [b"a0 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+                            b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
                             b"+ Ready for literal data", b"a2 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] "
                             b"Logged in."]
 
