@@ -10,7 +10,7 @@ from typing import Callable
 
 from . import types as T
 from ._items import fetch_attributes, search_program
-from ._tokens import Cursor, ParseError
+from ._tokens import Cursor, ParseError, shown
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
@@ -90,7 +90,7 @@ def _status(tag: str, cur: Cursor) -> T.Command:
     while True:
         item = cur.keyword("a status item")
         if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {item[:40]}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY or UNSEEN.")
+            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY or UNSEEN.")
         items.append(item)
         if cur.skip(b")"):
             break
@@ -174,7 +174,7 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
         cur.pos += 8
         charset = cur.astring("a charset name").decode("latin-1").upper()
         if charset not in CHARSETS:
-            raise ParseError(f"Unsupported charset {charset[:40]}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
+            raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
         cur.sp("a search key after the charset")
     return T.Search(tag, search_program(cur, "utf-8"), charset, uid)
 
@@ -204,7 +204,7 @@ def _store(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     silent = item.endswith(".SILENT")
     mode = _STORE_MODES.get(item.removesuffix(".SILENT"))
     if mode is None:
-        raise ParseError(f"Unknown STORE item {item[:40]}: FLAGS, +FLAGS or -FLAGS (with .SILENT).")
+        raise ParseError(f"Unknown STORE item {shown(item)}: FLAGS, +FLAGS or -FLAGS (with .SILENT).")
     cur.sp("the flags")
     if cur.peek() == 0x28:
         flags = cur.flag_list()
@@ -239,7 +239,7 @@ def _uid(tag: str, cur: Cursor) -> T.Command:
     name = cur.keyword("a command after UID")
     parser = UID_COMMANDS.get(name)
     if parser is None:
-        raise ParseError(f"UID {name[:40]} is not a command: UID FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE.")
+        raise ParseError(f"UID {shown(name)} is not a command: UID FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE.")
     return parser(tag, cur, uid=True)
 
 

@@ -32,7 +32,7 @@ from ._states import (
     AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, InSasl,
     TlsNegotiating,
 )
-from ._tokens import Cursor, ParseError
+from ._tokens import Cursor, ParseError, shown
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
     IdleStarted, ImapConfig, Request, StartTls, State,
@@ -44,7 +44,7 @@ __all__ = [
     "response",
 ]
 
-_COMMAND = re.compile(rb"[A-Za-z]+")
+_COMMAND = re.compile(rb"[^ ]+")
 _WORD = re.compile(rb"[^ ]+")
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
@@ -210,6 +210,12 @@ class ImapServer(CoreBase):
             self._dispatch(parts)
             return
         size, synchronising = marker
+        if synchronising and self._command_name() == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
+                and not self.config.login_allowed(self.tls_active):
+            tag = tag_of(self._parts[0]) or "*"
+            self._reset_command()  # refused before the client sends its password in clear
+            self._privacy_required(tag)
+            return
         refusal = self._literal_refusal(size)
         if refusal is not None:
             tag, append = tag_of(self._parts[0]) or "*", self.authenticated and self._command_name() == "APPEND"
@@ -271,7 +277,7 @@ class ImapServer(CoreBase):
                 self._protocol_error("*", "Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.")
             return
         cur = Cursor(parts, len(tag) + 1)
-        name = (cur.match(_COMMAND) or b"").decode("ascii").upper()
+        name = (cur.match(_COMMAND) or b"").decode("latin-1").upper()
         handler = TRANSITIONS[self._phase.kind].get(name)
         try:
             if handler is None:
@@ -285,7 +291,7 @@ class ImapServer(CoreBase):
 
     def _not_valid(self, name: str) -> str:
         if name not in KNOWN_COMMANDS:
-            return f"Unknown command {name[:40]}." if name else "Expected a command name after the tag."
+            return f"Unknown command {shown(name)}." if name else "Expected a command name after the tag."
         kind = self._phase.kind
         if kind is State.NOT_AUTHENTICATED:
             return f"{name} is not valid before login: log in first."
@@ -372,7 +378,8 @@ class ImapServer(CoreBase):
             initial = (cur.match(_WORD) or b"").decode("latin-1")
         cur.end(name)
         if mechanism not in sasl.MECHANISMS:
-            self._out.append(response(tag, "NO", f"Unsupported authentication mechanism {mechanism[:40]}: use PLAIN."))
+            text = f"Unsupported authentication mechanism {shown(mechanism)}: use PLAIN."
+            self._out.append(response(tag, "NO", text))
             return
         if not self.config.login_allowed(self.tls_active):
             self._privacy_required(tag)
