@@ -6,6 +6,7 @@ MOVE and EXPUNGE with `uid=True`. Each raises ParseError for a malformed command
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from . import types as T
@@ -183,13 +184,28 @@ def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     cur.sp("a sequence set")
     sequence = cur.sequence_set()
     cur.sp("the FETCH items")
+    if cur.index == len(cur.parts) - 1:  # no literal in the items: the common case, cached
+        attributes = _fetch_items(cur.text[cur.pos:], uid)
+    else:
+        attributes = _fetch_items_at(cur, uid)
+    return T.Fetch(tag, sequence, attributes, uid)
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_items(text: bytes, uid: bool) -> tuple[T.FetchAttribute, ...]:
+    """The FETCH items of `text`; clients repeat the same few lists, so each is parsed once
+    (the attributes are frozen values, safe to share)."""
+    return _fetch_items_at(Cursor([text]), uid)
+
+
+def _fetch_items_at(cur: Cursor, uid: bool) -> tuple[T.FetchAttribute, ...]:
     attributes = fetch_attributes(cur)
     if not cur.at_end():
         raise ParseError("FETCH modifiers are not supported." if cur.text.startswith(b" (", cur.pos)
                          else "Unexpected characters after the FETCH items.")
     if uid and not any(a.name == "UID" for a in attributes):
         attributes = (T.FetchAttribute("UID"), *attributes)  # UID FETCH always answers the UID
-    return T.Fetch(tag, sequence, attributes, uid)
+    return attributes
 
 
 _STORE_MODES = {"FLAGS": "replace", "+FLAGS": "add", "-FLAGS": "remove"}
