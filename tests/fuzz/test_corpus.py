@@ -8,6 +8,7 @@ import pytest
 from postroom.protocol import sasl
 
 from .drivers import run_pop3, run_smtp, run_smtp_client
+from .imap_driver import run_imap
 from .test_fuzz_cores import check_exchange
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -43,6 +44,11 @@ def replay(path, run) -> None:
 @pytest.mark.parametrize("path", cases("pop3"))
 def test_pop3_corpus(path):
     replay(path, run_pop3)
+
+
+@pytest.mark.parametrize("path", cases("imap4"))
+def test_imap4_corpus(path):
+    replay(path, run_imap)
 
 
 @pytest.mark.parametrize("path", cases("smtp"))

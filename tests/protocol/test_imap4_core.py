@@ -75,6 +75,13 @@ def test_secure_login_refuses_login_and_authenticate_before_tls_then_starttls_al
     assert events == [StartTls("a3"), Authenticate("a1", "LOGIN", "alice", "secret")]
 
 
+def test_secure_login_refuses_a_login_literal_before_the_password_is_sent():
+    out, events = talk(b"a1 LOGIN alice {6}\r\na2 LOGIN {5+}\r\nalice x\r\na3 NOOP\r\n", config=SECURE)
+    privacy = b"NO [PRIVACYREQUIRED] Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
+    assert replies(out) == [b"a1 " + privacy, b"a2 " + privacy, b"a3 OK NOOP completed."]
+    assert events == []
+
+
 def test_privacy_required_without_starttls_names_the_ssl_port():
     out, _ = talk(LOGIN, config=SECURE, tls_available=False)
     assert replies(out) == [b"a1 NO [PRIVACYREQUIRED] Passwords are not accepted on an unencrypted connection: "
@@ -248,8 +255,9 @@ def test_append_literal_above_the_limit_is_refused_before_it_is_read():
 
 def test_literals_of_other_commands_count_against_the_command_size():
     config = ImapConfig(login_type="plain-text-login", max_command_size=300)
-    out, _ = talk(b"a1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
-    assert replies(out) == [b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+    out, _ = talk(b"a0 APPEND INBOX {400}\r\na1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
+    assert replies(out) == [b"a0 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+                            b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
                             b"+ Ready for literal data", b"a2 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] "
                             b"Logged in."]
 
@@ -276,12 +284,13 @@ def test_empty_literal_and_literal_in_the_middle():
 
 # ------------------------------------------------------------------------------ errors
 def test_bad_tags_and_unknown_commands():
-    out, _ = talk(b"\r\n+a NOOP\r\nlonely\r\nA1 FROB\r\nA2\xff NOOP\r\nA3  NOOP\r\n")
+    out, _ = talk(b"\r\n+a NOOP\r\nlonely\r\nA1 FROB\r\nA2\xff NOOP\r\nA3  NOOP\r\nA4 NOOP2\r\nA5 \x01\xc3\xa9\r\n")
     assert replies(out) == [
         b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
         b"lonely BAD Missing command.", b"A1 BAD Unknown command FROB.",
         b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
-        b"A3 BAD Expected a command name after the tag.",
+        b"A3 BAD Expected a command name after the tag.", b"A4 BAD Unknown command NOOP2.",
+        b"A5 BAD Unknown command ???.",
     ]
 
 

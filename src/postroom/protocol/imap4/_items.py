@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ._tokens import Cursor, ParseError
+from ._tokens import Cursor, ParseError, shown
 from .types import FetchAttribute, SearchKey, Section
 
 __all__ = ["fetch_attributes", "search_program"]
@@ -55,7 +55,7 @@ def _fetch_item(cur: Cursor) -> FetchAttribute:
         return FetchAttribute(name)
     if name in MACROS:
         raise ParseError(f"{name} is a macro: it cannot be part of a list.")
-    raise ParseError(f"Unknown FETCH item {name[:40]}." if name != "BODY.PEEK" else "BODY.PEEK needs a [section].")
+    raise ParseError(f"Unknown FETCH item {shown(name)}." if name != "BODY.PEEK" else "BODY.PEEK needs a [section].")
 
 
 def _section(cur: Cursor) -> Section:
@@ -71,7 +71,7 @@ def _section(cur: Cursor) -> Section:
         token = cur.match(_SECTION_TEXT)
         text = token.decode("ascii").upper() if token else ""
         if text not in _MSGTEXT and not (text == "MIME" and part):
-            raise ParseError(f"Invalid section text {text[:40]!r}: HEADER, HEADER.FIELDS (...), "
+            raise ParseError(f"Invalid section text '{shown(text)}': HEADER, HEADER.FIELDS (...), "
                              "HEADER.FIELDS.NOT (...), TEXT, or MIME after a part number.")
         break
     fields: tuple[str, ...] = ()
@@ -88,7 +88,7 @@ def _header_list(cur: Cursor) -> tuple[str, ...]:
     while True:
         name = cur.astring("a header field name").decode("latin-1")
         if not _FIELD_NAME.fullmatch(name):
-            raise ParseError(f"Invalid header field name {name[:40]!r}.")
+            raise ParseError(f"Invalid header field name '{shown(name)}'.")
         names.append(name.upper())
         if cur.skip(b")"):
             return tuple(names)
@@ -131,7 +131,7 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
     if name in _NO_ARGUMENT:
         return SearchKey(name)
     if name not in _TEXT | _DATE | {"HEADER", "KEYWORD", "UNKEYWORD", "LARGER", "SMALLER", "UID", "NOT", "OR"}:
-        raise ParseError(f"Unknown search key {name[:40]}.")
+        raise ParseError(f"Unknown search key {shown(name)}.")
     cur.sp(f"an argument after {name}")
     if name in _TEXT:
         return SearchKey(name, (cur.text_arg(f"the {name} string", charset),))
@@ -140,7 +140,7 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
     if name == "HEADER":
         field = cur.astring("a header field name").decode("latin-1")
         if not _FIELD_NAME.fullmatch(field):
-            raise ParseError(f"Invalid header field name {field[:40]!r}.")
+            raise ParseError(f"Invalid header field name '{shown(field)}'.")
         cur.sp("the string to search the header for")
         return SearchKey(name, (field, cur.text_arg("the HEADER string", charset)))
     if name in ("KEYWORD", "UNKEYWORD"):

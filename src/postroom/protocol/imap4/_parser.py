@@ -6,11 +6,12 @@ MOVE and EXPUNGE with `uid=True`. Each raises ParseError for a malformed command
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 from . import types as T
 from ._items import fetch_attributes, search_program
-from ._tokens import Cursor, ParseError
+from ._tokens import Cursor, ParseError, shown
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
@@ -90,7 +91,7 @@ def _status(tag: str, cur: Cursor) -> T.Command:
     while True:
         item = cur.keyword("a status item")
         if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {item[:40]}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY or UNSEEN.")
+            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY or UNSEEN.")
         items.append(item)
         if cur.skip(b")"):
             break
@@ -174,7 +175,7 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
         cur.pos += 8
         charset = cur.astring("a charset name").decode("latin-1").upper()
         if charset not in CHARSETS:
-            raise ParseError(f"Unsupported charset {charset[:40]}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
+            raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
         cur.sp("a search key after the charset")
     return T.Search(tag, search_program(cur, "utf-8"), charset, uid)
 
@@ -183,13 +184,28 @@ def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     cur.sp("a sequence set")
     sequence = cur.sequence_set()
     cur.sp("the FETCH items")
+    if cur.index == len(cur.parts) - 1:  # no literal in the items: the common case, cached
+        attributes = _fetch_items(cur.text[cur.pos:], uid)
+    else:
+        attributes = _fetch_items_at(cur, uid)
+    return T.Fetch(tag, sequence, attributes, uid)
+
+
+@functools.lru_cache(maxsize=256)
+def _fetch_items(text: bytes, uid: bool) -> tuple[T.FetchAttribute, ...]:
+    """The FETCH items of `text`; clients repeat the same few lists, so each is parsed once
+    (the attributes are frozen values, safe to share)."""
+    return _fetch_items_at(Cursor([text]), uid)
+
+
+def _fetch_items_at(cur: Cursor, uid: bool) -> tuple[T.FetchAttribute, ...]:
     attributes = fetch_attributes(cur)
     if not cur.at_end():
         raise ParseError("FETCH modifiers are not supported." if cur.text.startswith(b" (", cur.pos)
                          else "Unexpected characters after the FETCH items.")
     if uid and not any(a.name == "UID" for a in attributes):
         attributes = (T.FetchAttribute("UID"), *attributes)  # UID FETCH always answers the UID
-    return T.Fetch(tag, sequence, attributes, uid)
+    return attributes
 
 
 _STORE_MODES = {"FLAGS": "replace", "+FLAGS": "add", "-FLAGS": "remove"}
@@ -204,7 +220,7 @@ def _store(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     silent = item.endswith(".SILENT")
     mode = _STORE_MODES.get(item.removesuffix(".SILENT"))
     if mode is None:
-        raise ParseError(f"Unknown STORE item {item[:40]}: FLAGS, +FLAGS or -FLAGS (with .SILENT).")
+        raise ParseError(f"Unknown STORE item {shown(item)}: FLAGS, +FLAGS or -FLAGS (with .SILENT).")
     cur.sp("the flags")
     if cur.peek() == 0x28:
         flags = cur.flag_list()
@@ -239,7 +255,7 @@ def _uid(tag: str, cur: Cursor) -> T.Command:
     name = cur.keyword("a command after UID")
     parser = UID_COMMANDS.get(name)
     if parser is None:
-        raise ParseError(f"UID {name[:40]} is not a command: UID FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE.")
+        raise ParseError(f"UID {shown(name)} is not a command: UID FETCH, SEARCH, STORE, COPY, MOVE or EXPUNGE.")
     return parser(tag, cur, uid=True)
 
 

@@ -13,7 +13,7 @@ import re
 from . import wire
 from .types import SequenceSet
 
-__all__ = ["Cursor", "ParseError", "SYSTEM_FLAGS"]
+__all__ = ["Cursor", "ParseError", "SYSTEM_FLAGS", "shown"]
 
 MAX_NUMBER = 0xFFFFFFFF  # number: unsigned 32 bits
 SYSTEM_FLAGS = {f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
@@ -30,6 +30,11 @@ _SEQUENCE = re.compile(rb"[0-9*:,]+")
 _LITERAL = re.compile(rb"\{(\d{1,20})(\+?)\}")
 _DATE = re.compile(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _DATE_TIME = re.compile(rb'"([ \d]?\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
+
+
+def shown(text: str) -> str:
+    """Client text echoed in a reply: at most 40 characters, printable ASCII ("?" for the rest)."""
+    return "".join(c if " " <= c < "\x7f" else "?" for c in text[:40])
 
 
 class ParseError(Exception):
@@ -182,7 +187,7 @@ class Cursor:
         for item in token.split(b","):
             ends = item.split(b":")
             if len(ends) > 2:
-                raise ParseError(f"Invalid sequence set {token[:40].decode()}.")
+                raise ParseError(f"Invalid sequence set {shown(token.decode())}.")
             low = _seq_number(ends[0], token)
             ranges.append((low, _seq_number(ends[1], token) if len(ends) == 2 else low))
         return SequenceSet(tuple(ranges))
@@ -262,7 +267,7 @@ def _seq_number(text: bytes, token: bytes) -> int | None:
     if text == b"*":
         return None
     if not text.isdigit() or text.startswith(b"0") or int(text) > MAX_NUMBER:
-        raise ParseError(f"Invalid sequence set {token[:40].decode()}: numbers are 1 to 4294967295 or *.")
+        raise ParseError(f"Invalid sequence set {shown(token.decode())}: numbers are 1 to 4294967295 or *.")
     return int(text)
 
 

@@ -27,11 +27,12 @@ from ..lines import TooLong
 from . import types as T
 from ._framing import CommandBuffer, literal_marker, tag_of
 from ._parser import PARSERS, parse_id
+from ._replies import CONTINUE_LITERAL, Bye, response
 from ._states import (
     AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, InSasl,
     TlsNegotiating,
 )
-from ._tokens import Cursor, ParseError
+from ._tokens import Cursor, ParseError, shown
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
     IdleStarted, ImapConfig, Request, StartTls, State,
@@ -40,32 +41,14 @@ from ._types import (
 __all__ = [
     "DEFAULT_IMAP_BANNER", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection", "Event",
     "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "Request", "StartTls", "State",
+    "response",
 ]
 
-_COMMAND = re.compile(rb"[A-Za-z]+")
+_COMMAND = re.compile(rb"[^ ]+")
 _WORD = re.compile(rb"[^ ]+")
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
-CONTINUE_LITERAL = b"+ Ready for literal data\r\n"
-
-
-class _ByeReply:
-    """A `* BYE` line for CoreBase.shutdown()."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def to_bytes(self) -> bytes:
-        return b"* BYE " + self.text.encode("utf-8") + b"\r\n"
-
-
-def response(tag: str, status: str, text: str, code: str | None = None) -> bytes:
-    """`tag status [code] text` as a line; CR/LF in `text` become spaces."""
-    line = f"{tag} {status} [{code}] {text}" if code else f"{tag} {status} {text}"
-    if "\r" in line or "\n" in line:
-        line = line.replace("\r", " ").replace("\n", " ")
-    return line.encode("utf-8") + b"\r\n"
 
 
 class ImapServer(CoreBase):
@@ -73,8 +56,8 @@ class ImapServer(CoreBase):
 
     CLOSED_STATE, TLS_STATE, WAITING_STATES = State.CLOSED, State.TLS_NEGOTIATING, WAITING_STATES
     SHUTDOWN_STATES, CLOSED_PHASE, CLOSE_EVENT = SHUTDOWN_STATES, CLOSED, CloseConnection
-    SHUTDOWN_REPLY = _ByeReply("Server shutting down.")
-    ENDED_REPLY = _ByeReply("Session ended by an administrator.")
+    SHUTDOWN_REPLY = Bye("Server shutting down.")
+    ENDED_REPLY = Bye("Session ended by an administrator.")
     _phase: ImapPhase
 
     def __init__(self, config: ImapConfig, *, tls_active: bool = False, tls_available: bool = False) -> None:
@@ -166,7 +149,7 @@ class ImapServer(CoreBase):
                 return True
             if self._phase.kind not in SHUTDOWN_STATES:
                 return False
-            self._send(_ByeReply(ended_by_admin))
+            self._send(Bye(ended_by_admin))
             self._close("shutdown")
             return True
         return super().shutdown(ended_by_admin)
@@ -174,7 +157,7 @@ class ImapServer(CoreBase):
     def timeout(self, text: str = "Autologout; idle for too long.") -> None:
         """The session timed out (pre- or post-login): `* BYE` and close, in any state."""
         if self._phase.kind is not State.CLOSED:
-            self._send(_ByeReply(text))
+            self._send(Bye(text))
             self._close("timeout")
 
     # ------------------------------------------------------------------------- framing
@@ -194,7 +177,7 @@ class ImapServer(CoreBase):
                     self._literal = bytearray()
             return True
         if buffer.literal_plus_skipped:
-            self._send(_ByeReply("Literal data followed a command that was too long; closing."))
+            self._send(Bye("Literal data followed a command that was too long; closing."))
             self._close("literal-too-big")
             return True
         line = buffer.next_line()
@@ -227,13 +210,19 @@ class ImapServer(CoreBase):
             self._dispatch(parts)
             return
         size, synchronising = marker
+        if synchronising and self._command_name() == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
+                and not self.config.login_allowed(self.tls_active):
+            tag = tag_of(self._parts[0]) or "*"
+            self._reset_command()  # refused before the client sends its password in clear
+            self._privacy_required(tag)
+            return
         refusal = self._literal_refusal(size)
         if refusal is not None:
-            tag, append = tag_of(self._parts[0]) or "*", self._command_name() == "APPEND"
+            tag, append = tag_of(self._parts[0]) or "*", self.authenticated and self._command_name() == "APPEND"
             self._reset_command()
             if not synchronising:  # its octets are on their way: no way to tell them from commands
                 self._out.append(response(tag, "BAD", refusal, "TOOBIG"))
-                self._send(_ByeReply("Literal too big; closing."))
+                self._send(Bye("Literal too big; closing."))
                 self._close("literal-too-big")
             elif append:
                 self._out.append(response(tag, "NO", refusal, "TOOBIG"))
@@ -288,7 +277,7 @@ class ImapServer(CoreBase):
                 self._protocol_error("*", "Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.")
             return
         cur = Cursor(parts, len(tag) + 1)
-        name = (cur.match(_COMMAND) or b"").decode("ascii").upper()
+        name = (cur.match(_COMMAND) or b"").decode("latin-1").upper()
         handler = TRANSITIONS[self._phase.kind].get(name)
         try:
             if handler is None:
@@ -302,7 +291,7 @@ class ImapServer(CoreBase):
 
     def _not_valid(self, name: str) -> str:
         if name not in KNOWN_COMMANDS:
-            return f"Unknown command {name[:40]}." if name else "Expected a command name after the tag."
+            return f"Unknown command {shown(name)}." if name else "Expected a command name after the tag."
         kind = self._phase.kind
         if kind is State.NOT_AUTHENTICATED:
             return f"{name} is not valid before login: log in first."
@@ -315,14 +304,14 @@ class ImapServer(CoreBase):
         self._errors += 1
         self._out.append(response(tag, "BAD", text, code))
         if self._errors >= self.config.max_errors:
-            self._send(_ByeReply("Too many invalid commands."))
+            self._send(Bye("Too many invalid commands."))
             self._close("too-many-errors")
 
     def _auth_failure(self, reply: bytes) -> None:
         self._auth_failures += 1
         self._out.append(reply)
         if self._auth_failures >= self.config.max_auth_failures:
-            self._send(_ByeReply("Too many failed logins."))
+            self._send(Bye("Too many failed logins."))
             self._close("too-many-auth-failures")
 
     def _capabilities(self) -> tuple[str, ...]:
@@ -337,7 +326,7 @@ class ImapServer(CoreBase):
 
     def _logout(self, tag: str, cur: Cursor, name: str) -> None:
         cur.end(name)
-        self._send(_ByeReply("Logging out."))
+        self._send(Bye("Logging out."))
         self._out.append(response(tag, "OK", "LOGOUT completed."))
         self._close("logout")
 
@@ -389,7 +378,8 @@ class ImapServer(CoreBase):
             initial = (cur.match(_WORD) or b"").decode("latin-1")
         cur.end(name)
         if mechanism not in sasl.MECHANISMS:
-            self._out.append(response(tag, "NO", f"Unsupported authentication mechanism {mechanism[:40]}: use PLAIN."))
+            text = f"Unsupported authentication mechanism {shown(mechanism)}: use PLAIN."
+            self._out.append(response(tag, "NO", text))
             return
         if not self.config.login_allowed(self.tls_active):
             self._privacy_required(tag)
@@ -440,7 +430,7 @@ class ImapServer(CoreBase):
             self._errors += 1
             self._out.append(b"* BAD Expected DONE to end IDLE.\r\n")
             if self._errors >= self.config.max_errors:
-                self._send(_ByeReply("Too many invalid commands."))
+                self._send(Bye("Too many invalid commands."))
                 self._close("too-many-errors")
             return
         self._phase = Executing(T.Idle(phase.tag))
