@@ -219,3 +219,23 @@ def test_describe_never_raises_and_maps_inside_the_message(parts):
         if part.message:
             stack.append(part.message)
     assert s.body.startswith(b"(") and s.bodystructure.endswith(b")")
+
+
+_WORD = st.text(alphabet="abcXYZ09-_+=?!", min_size=1, max_size=6)
+_ADDR_SPEC = st.builds(lambda a, b: a + "@" + b, _WORD, _WORD)
+_ADDRESS = st.one_of(
+    _ADDR_SPEC,
+    st.builds(lambda n, a: " ".join(n) + " <" + a + ">", st.lists(_WORD, max_size=3), _ADDR_SPEC),
+    st.builds(lambda n, a: '"' + n + '" <' + a + ">", st.text(alphabet="ab ,.<>@:;()", max_size=8), _ADDR_SPEC),
+    st.sampled_from(["x@y (comment)", "g: a@b;", "<@r:a@b>", "a.b@c", "J. Q. <a@b>", '"a\\"b" <a@b>', "", " "]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ADDRESS, max_size=4), st.sampled_from([",", ", ", " ,\t", ",,"]))
+def test_common_address_fast_path_reads_as_the_full_parser(items, separator):
+    from postroom.protocol.imap4 import _envelope
+    text = separator.join(items)
+    fast = _envelope._common_addresses(text)
+    if fast is not None:
+        assert fast == _envelope._addresses(text), text

@@ -22,6 +22,14 @@ _LEXER = re.compile(r"""
 _UNQUOTE = re.compile(r"\\(.)", re.S)
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_COMMON = re.compile(r"""[ \t]*(?:
+    (?:(?P<name>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:[ \t]+[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)
+      |"(?P<quoted>[^"\\]*)")?
+    [ \t]*<(?P<local>DOT_ATOM)@(?P<domain>DOT_ATOM)>
+  | (?P<local2>DOT_ATOM)@(?P<domain2>DOT_ATOM)
+)[ \t]*(?:,[ \t]*(?=[^ \t,])|$)""".replace("DOT_ATOM", _DOT_ATOM), re.X)
+
 Address = tuple[str | None, str | None, str | None, str | None]  # name, adl, mailbox, host
 Token = tuple[str, str]  # kind ("atom", "quoted", "literal", "special", "comment"), text
 
@@ -102,6 +110,29 @@ def _tokens(text: str) -> list[Token]:
 
 def addresses(text: str) -> list[Address]:
     """An address list: mailboxes, and groups as (NIL NIL name NIL) ... (NIL NIL NIL NIL)."""
+    common = _common_addresses(text)
+    return common if common is not None else _addresses(text)
+
+
+def _common_addresses(text: str) -> list[Address] | None:
+    """The usual lists ("Name <a@b>", "a@b", '"Name" <a@b>') by one regex per address, as
+    the full parser reads them; None for anything else (comments, groups, routes, escapes)."""
+    out: list[Address] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        m = _COMMON.match(text, pos)
+        if m is None:
+            return None
+        if m.group("local") is not None:
+            name = m.group("quoted") if m.group("quoted") is not None else " ".join((m.group("name") or "").split())
+            out.append((name or None, None, m.group("local"), m.group("domain")))
+        else:
+            out.append((None, None, m.group("local2"), m.group("domain2")))
+        pos = m.end()
+    return out
+
+
+def _addresses(text: str) -> list[Address]:
     out: list[Address] = []
     current: list[Token] = []
     in_angle = in_group = False

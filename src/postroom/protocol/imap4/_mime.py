@@ -95,6 +95,8 @@ def parse_params(value: str) -> tuple[str, list[tuple[str, str]], dict[str, str]
     continuations are joined; an extended (charset'lang'%XX) parameter renders as "name*"."""
     head = _TOKEN.match(value)
     token = head.group(1) if head else ""
+    if ";" not in value:
+        return token, [], {}
     simple: list[tuple[str, str]] = []
     segments: dict[str, list[tuple[int, bool, str]]] = {}
     order: list[str] = []
