@@ -239,3 +239,36 @@ def test_common_address_fast_path_reads_as_the_full_parser(items, separator):
     fast = _envelope._common_addresses(text)
     if fast is not None:
         assert fast == _envelope._addresses(text), text
+
+
+@pytest.mark.parametrize("data", [
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n" * 200_000,
+    b"Content-Type: multipart/digest; boundary=b\r\n\r\n" + b"--b\r\n\r\nSubject: x\r\n\r\ny\r\n" * 20_000,
+    b"To: " + b":" * (1 << 20) + b"\r\n\r\n",
+    b"To: " + b'"a",' * (1 << 18) + b"\r\n\r\n",
+    b"To: " + b"(" * (1 << 20) + b"\r\n\r\n",
+    b"From: a@b\r\n" * 100_000 + b"\r\n",
+    b"Content-Type: text/plain; " + b"".join(b"a*%d*=x; " % i for i in range(100_000)) + b"\r\n\r\n",
+], ids=["200k-parts", "20k-digest-messages", "colons", "quotes", "parens", "100k-from-fields", "100k-params"])
+def test_hostile_input_is_bounded(data):
+    """describe() runs on every delivery: a 1 MiB message built to be expensive stays cheap
+    (bounded parts, parameters and address-list lengths; the bounds are far above real mail)."""
+    import time
+    start = time.process_time()
+    s = described(data)
+    assert time.process_time() - start < 2.0  # about 0.1 s on an idle core
+    assert len(structure.describe(data)) < 1_000_000
+    count, stack = 0, [s.root]
+    while stack:
+        part = stack.pop()
+        count += 1
+        stack.extend(part.parts or ())
+        stack.extend([part.message] if part.message else [])
+    assert count <= 2 * 2000  # parts looked into, and the leaves past the bound
+
+
+def test_long_address_list_keeps_its_first_addresses():
+    to = b", ".join(b"user%d@example.com" % i for i in range(10_000))
+    envelope = described(b"To: " + to + b"\r\n\r\n").envelope
+    assert envelope.count(b'"example.com")') > 2000
+    assert b'(NIL NIL "user0" "example.com")' in envelope

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from . import wire
-from ._mime import Entity, unfold
+from ._mime import Entity
 
 __all__ = ["envelope", "addresses"]
 
@@ -29,6 +29,11 @@ _COMMON = re.compile(r"""[ \t]*(?:
     [ \t]*<(?P<local>DOT_ATOM)@(?P<domain>DOT_ATOM)>
   | (?P<local2>DOT_ATOM)@(?P<domain2>DOT_ATOM)
 )[ \t]*(?:,[ \t]*(?=[^ \t,])|$)""".replace("DOT_ATOM", _DOT_ATOM), re.X)
+
+# Bounds for hostile input: the characters of one address field read by the common-case
+# regex (some 2,500 addresses) and by the full parser (its cost is per character).
+MAX_COMMON = 64 * 1024
+MAX_FULL = 16 * 1024
 
 Address = tuple[str | None, str | None, str | None, str | None]  # name, adl, mailbox, host
 Token = tuple[str, str]  # kind ("atom", "quoted", "literal", "special", "comment"), text
@@ -65,10 +70,10 @@ def envelope(entity: Entity) -> bytes:
 
 
 def _address_field(entity: Entity, name: str) -> bytes:
-    values = entity.fields.get(name)
-    if not values:
+    value = entity.field(name)  # the first field of that name, as for every envelope member
+    if not value:
         return wire.NIL
-    parsed = addresses(",".join(unfold(v) for v in values))
+    parsed = addresses(value)
     if not parsed:
         return wire.NIL
     return b"(" + b"".join(b"(" + b" ".join(_nstring(v) for v in a) + b")" for a in parsed) + b")"
@@ -109,9 +114,17 @@ def _tokens(text: str) -> list[Token]:
 
 
 def addresses(text: str) -> list[Address]:
-    """An address list: mailboxes, and groups as (NIL NIL name NIL) ... (NIL NIL NIL NIL)."""
+    """An address list: mailboxes, and groups as (NIL NIL name NIL) ... (NIL NIL NIL NIL).
+    A list longer than real mail has is read up to the last address that fits the bound."""
+    if len(text) > MAX_COMMON:
+        text = _cut(text, MAX_COMMON)
     common = _common_addresses(text)
-    return common if common is not None else _addresses(text)
+    return common if common is not None else _addresses(_cut(text, MAX_FULL) if len(text) > MAX_FULL else text)
+
+
+def _cut(text: str, limit: int) -> str:
+    comma = text.rfind(",", 0, limit)
+    return text[:comma] if comma > 0 else text[:limit]
 
 
 def _common_addresses(text: str) -> list[Address] | None:

@@ -13,8 +13,10 @@ import re
 
 __all__ = ["Entity", "parse", "fields_of", "parse_params", "unfold"]
 
-MAX_DEPTH = 40  # nested multiparts/messages deeper than this are leaves (Python's stack, hostile input)
-MAX_PARTS = 10_000  # entities per message; the rest of a message beyond them is a leaf
+# Bounds for hostile input (describe() runs on every delivery): real mail stays far below them.
+MAX_DEPTH = 40  # nested multiparts/messages deeper than this are leaves (and Python's stack stays small)
+MAX_PARTS = 2000  # entities looked into per message (after it: leaves; a multipart lists at most that many parts)
+MAX_PARAMS = 64  # parameters read per Content-Type/Disposition field
 
 _FIELD_SPLIT = re.compile(r"\r?\n(?![ \t])")
 _FOLD = re.compile(r"\r?\n")
@@ -100,7 +102,9 @@ def parse_params(value: str) -> tuple[str, list[tuple[str, str]], dict[str, str]
     simple: list[tuple[str, str]] = []
     segments: dict[str, list[tuple[int, bool, str]]] = {}
     order: list[str] = []
-    for m in _PARAM.finditer(value):
+    for count, m in enumerate(_PARAM.finditer(value)):
+        if count == MAX_PARAMS:
+            break
         name, raw = m.group(1).lower(), m.group(2)
         if raw.startswith('"'):
             raw = _UNQUOTE.sub(r"\1", raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:])
@@ -183,7 +187,8 @@ def _entity(data: bytes, start: int, end: int, digest: bool, depth: int, budget:
         return entity
     if entity.type == "multipart":
         boundary = entity.values.get("boundary", "")
-        spans = _split(data, body, end, boundary.encode("latin-1")) if boundary else []
+        room = max(MAX_PARTS - budget.parts, 1)
+        spans = _split(data, body, end, boundary.encode("latin-1"), room) if boundary else []
         if not spans:
             _plain(entity)
             return entity
@@ -214,10 +219,11 @@ def _content_type(entity: Entity, value: str) -> None:
         entity.values["charset"] = "us-ascii"
 
 
-def _split(data: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+def _split(data: bytes, body: int, end: int, boundary: bytes, most: int) -> list[tuple[int, int]]:
     """The (start, end) spans of the parts of a multipart body: between delimiter lines
     ("--boundary" at a line start), the line break before a delimiter belonging to it.
-    Preamble and epilogue are skipped; a missing close delimiter ends the last part at `end`."""
+    Preamble and epilogue are skipped; a missing close delimiter ends the last part at `end`.
+    At most `most` parts: the ones after them are left out (hostile input)."""
     delimiter = b"--" + boundary
     spans: list[tuple[int, int]] = []
     part = -1  # start of the current part, -1 before the first delimiter
@@ -241,7 +247,7 @@ def _split(data: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int,
                 if stop > part and data[stop - 1] == 13:
                     stop -= 1
             spans.append((part, stop))
-        if closing:
+        if closing or len(spans) >= most:
             return spans
         newline = data.find(b"\n", after, end)
         if newline < 0:
