@@ -272,3 +272,30 @@ def test_long_address_list_keeps_its_first_addresses():
     envelope = described(b"To: " + to + b"\r\n\r\n").envelope
     assert envelope.count(b'"example.com")') > 2000
     assert b'(NIL NIL "user0" "example.com")' in envelope
+
+
+def _fetch_items(line: bytes) -> list:
+    """A FETCH response as imapclient's parser takes it: literals split out as (head, octets)."""
+    import re
+    items, rest = [], line
+    while (m := re.search(rb"\{(\d+)\}\r\n", rest)) is not None:
+        size = int(m.group(1))
+        items.append((rest[:m.end() - 2], rest[m.end():m.end() + size]))
+        rest = rest[m.end() + size:]
+    return [*items, rest]
+
+
+@pytest.mark.parametrize("data, multipart", [
+    (RFC3501, False), (MIXED, True), (NESTED, True), ("Subject: Grüße\r\nTo: \"Ä\" <a@b>\r\n\r\nx".encode(), False)])
+def test_a_real_client_parser_reads_the_reply_data(data, multipart):
+    """imapclient (a client applications use) parses ENVELOPE, BODY and BODYSTRUCTURE as rendered."""
+    response_parser = pytest.importorskip("imapclient.response_parser")
+    s = described(data)
+    line = b"1 (ENVELOPE " + s.envelope + b" BODY " + s.body + b" BODYSTRUCTURE " + s.bodystructure + b")"
+    fetched = response_parser.parse_fetch_response(_fetch_items(line))[1]
+    envelope = fetched[b"ENVELOPE"]
+    head = data[:data.index(b"\r\n\r\n")]
+    if b"Subject: " in head:
+        assert envelope.subject == head.split(b"Subject: ")[1].split(b"\r\n")[0]
+    assert fetched[b"BODYSTRUCTURE"].is_multipart == multipart
+    assert fetched[b"BODY"].is_multipart == fetched[b"BODYSTRUCTURE"].is_multipart
