@@ -219,6 +219,7 @@ def test_describe_never_raises_and_maps_inside_the_message(parts):
         if part.message:
             stack.append(part.message)
     assert s.body.startswith(b"(") and s.bodystructure.endswith(b")")
+    assert b"\x00" not in s.envelope + s.body + s.bodystructure
 
 
 _WORD = st.text(alphabet="abcXYZ09-_+=?!", min_size=1, max_size=6)
@@ -299,3 +300,9 @@ def test_a_real_client_parser_reads_the_reply_data(data, multipart):
         assert envelope.subject == head.split(b"Subject: ")[1].split(b"\r\n")[0]
     assert fetched[b"BODYSTRUCTURE"].is_multipart == multipart
     assert fetched[b"BODY"].is_multipart == fetched[b"BODYSTRUCTURE"].is_multipart
+
+
+def test_nul_octets_never_reach_reply_data():
+    s = described(b"Subject: a\x00b\r\nContent-Type: text/plain; name=\"x\x00y\"\r\n\r\n")
+    assert b"\x00" not in s.envelope + s.body + s.bodystructure
+    assert b"{2}\r\nab" in s.envelope

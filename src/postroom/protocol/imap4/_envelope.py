@@ -50,7 +50,7 @@ def string(value: str) -> bytes:
     """wire.string of a latin-1 str, with a C-speed test for the common quotable case."""
     if len(value) < 1024 and not _UNQUOTABLE.search(value):
         return b'"' + value.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
-    return wire.literal(value.encode("latin-1"))
+    return wire.literal(value.replace("\x00", "").encode("latin-1"))  # a literal holds no NUL (CHAR8)
 
 
 def envelope(entity: Entity) -> bytes:
