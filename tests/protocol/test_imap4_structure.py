@@ -306,3 +306,20 @@ def test_nul_octets_never_reach_reply_data():
     s = described(b"Subject: a\x00b\r\nContent-Type: text/plain; name=\"x\x00y\"\r\n\r\n")
     assert b"\x00" not in s.envelope + s.body + s.bodystructure
     assert b"{2}\r\nab" in s.envelope
+
+
+@pytest.mark.parametrize("data", [MIXED, NESTED, b"Subject: x\r\n\r\n" + b"line\r\n" * 600_000])
+def test_a_mapped_file_is_described_as_its_bytes(tmp_path, data):
+    """The store describes spooled bodies through mmap (a memoryview of the map): the same
+    JSON as from the bytes, for the whole map (read in place) and for a slice of it (copied)."""
+    import mmap
+    path = tmp_path / "body"
+    path.write_bytes(data + b"trailing octets")
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        whole, head = memoryview(mapped), memoryview(mapped)[:len(data)]
+        try:
+            assert structure.describe(whole) == structure.describe(data + b"trailing octets")
+            assert structure.describe(head) == structure.describe(data)
+        finally:
+            whole.release()
+            head.release()

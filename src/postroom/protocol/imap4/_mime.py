@@ -9,9 +9,15 @@ Dovecot does. Bare LF line ends are accepted beside CRLF (APPENDed messages may 
 """
 from __future__ import annotations
 
+import mmap
 import re
+from typing import Union
 
-__all__ = ["Entity", "parse", "fields_of", "parse_params", "unfold"]
+__all__ = ["Entity", "Octets", "parse", "fields_of", "parse_params", "unfold"]
+
+#: A message's octets: bytes, or a mapped file (a spooled body is described through mmap
+#: without being copied into memory). Both have find, indexing and slicing.
+Octets = Union[bytes, mmap.mmap]
 
 # Bounds for hostile input (describe() runs on every delivery): real mail stays far below them.
 MAX_DEPTH = 40  # nested multiparts/messages deeper than this are leaves (and Python's stack stays small)
@@ -75,7 +81,7 @@ def fields_of(block: str) -> dict[str, list[str]]:
     return fields
 
 
-def body_start(data: bytes, start: int, end: int) -> int:
+def body_start(data: Octets, start: int, end: int) -> int:
     """Where the body of the entity at data[start:end] starts: after the first empty line,
     or `end` when its header runs to the end."""
     if start >= end:
@@ -163,12 +169,12 @@ class _Budget:
         self.parts = 0
 
 
-def parse(data: bytes) -> Entity:
+def parse(data: Octets) -> Entity:
     """The entity tree of a whole message."""
     return _entity(data, 0, len(data), False, 0, _Budget())
 
 
-def _entity(data: bytes, start: int, end: int, digest: bool, depth: int, budget: _Budget) -> Entity:
+def _entity(data: Octets, start: int, end: int, digest: bool, depth: int, budget: _Budget) -> Entity:
     budget.parts += 1
     body = body_start(data, start, end)
     block = data[start:body].decode("latin-1") if body > start else ""
@@ -219,7 +225,7 @@ def _content_type(entity: Entity, value: str) -> None:
         entity.values["charset"] = "us-ascii"
 
 
-def _split(data: bytes, body: int, end: int, boundary: bytes, most: int) -> list[tuple[int, int]]:
+def _split(data: Octets, body: int, end: int, boundary: bytes, most: int) -> list[tuple[int, int]]:
     """The (start, end) spans of the parts of a multipart body: between delimiter lines
     ("--boundary" at a line start), the line break before a delimiter belonging to it.
     Preamble and epilogue are skipped; a missing close delimiter ends the last part at `end`.

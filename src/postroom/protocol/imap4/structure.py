@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import functools
 import json
+import mmap
 from typing import Any
 
 from . import wire
 from ._envelope import envelope as _envelope
 from ._envelope import string
-from ._mime import Entity, parse, parse_params, unfold
+from ._mime import Entity, Octets, parse, parse_params, unfold
 
 __all__ = ["VERSION", "Part", "Structure", "describe", "load", "of"]
 
+_SLICE = 1 << 20
 VERSION = 1  # in the JSON: a structure of another version is computed again (load raises ValueError)
 
 
@@ -54,7 +56,7 @@ class Structure:
 
 def describe(data: bytes | memoryview) -> str:
     """The JSON structure of a message in wire form."""
-    raw = bytes(data) if isinstance(data, memoryview) else data
+    raw = data if isinstance(data, bytes) else _octets(data)
     root = parse(raw)
     body, bodystructure = _render(raw, root)
     text = {
@@ -113,12 +115,23 @@ def _params(params: list[tuple[str, str]]) -> bytes:
     return b"(" + b" ".join(_s(name.upper()) + b" " + _s(value) for name, value in params) + b")"
 
 
-def _lines(data: bytes, start: int, end: int) -> int:
-    count = data.count(b"\n", start, end)
+def _octets(view: memoryview) -> Octets:
+    """A view of a whole mapped file is read through the map (no copy); others are copied."""
+    mapped = view.obj
+    if isinstance(mapped, mmap.mmap) and view.c_contiguous and view.nbytes == len(mapped):
+        return mapped
+    return bytes(view)
+
+
+def _lines(data: Octets, start: int, end: int) -> int:
+    if isinstance(data, bytes):
+        count = data.count(b"\n", start, end)
+    else:  # a map has no count(): by slices of 1 MiB
+        count = sum(data[i:min(i + _SLICE, end)].count(b"\n") for i in range(start, end, _SLICE))
     return count + 1 if end > start and data[end - 1] != 10 else count
 
 
-def _render(data: bytes, entity: Entity) -> tuple[bytes, bytes]:
+def _render(data: Octets, entity: Entity) -> tuple[bytes, bytes]:
     """BODY and BODYSTRUCTURE of an entity (RFC 3501 7.4.2), in one walk: BODYSTRUCTURE is
     BODY with the extension data."""
     if entity.children is not None:
