@@ -323,3 +323,8 @@ def test_a_mapped_file_is_described_as_its_bytes(tmp_path, data):
         finally:
             whole.release()
             head.release()
+
+
+def test_rfc2231_plain_segment_joined_to_an_extended_one_is_percent_encoded():
+    data = b"Content-Type: text/plain; name*0*=utf-8''%C3%A9; name*1=\" \xe9.txt\"\r\n\r\n"
+    assert b'("CHARSET" "us-ascii" "NAME*" "utf-8\'\'%C3%A9%20%E9.txt")' in described(data).bodystructure

@@ -32,6 +32,7 @@ _PARAM = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^\s;]*)', re.S)
 _UNQUOTE = re.compile(r"\\(.)", re.S)
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _IDENTITY = frozenset(("", "7bit", "8bit", "binary"))
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 class Entity:
@@ -98,9 +99,9 @@ def body_start(data: Octets, start: int, end: int) -> int:
 
 
 def parse_params(value: str) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
-    """A Content-Type/Disposition value after its leading token: the token's end offset is
-    not needed; returns (leading token, params to render, decoded values). RFC 2231
-    continuations are joined; an extended (charset'lang'%XX) parameter renders as "name*"."""
+    """A Content-Type (after type/subtype) or Content-Disposition value: (its leading token,
+    parameters to render, decoded values by name). RFC 2231 continuations are joined; an
+    extended (charset'lang'%XX) parameter renders as "name*" with its encoding kept."""
     head = _TOKEN.match(value)
     token = head.group(1) if head else ""
     if ";" not in value:
@@ -155,7 +156,7 @@ def _join_2231(parts: list[tuple[int, bool, str]]) -> tuple[str, str]:
             rendered.append(raw)
             decoded.append(_PERCENT.sub(lambda m: chr(int(m.group(1), 16)), raw))
         else:
-            rendered.append("".join(c if c.isalnum() or c in "-._~" else "%%%02X" % (ord(c) & 255) for c in raw))
+            rendered.append("".join(c if c in _UNRESERVED else "%%%02X" % ord(c) for c in raw))
             decoded.append(raw)
     if not any(extended for _, extended, _ in parts):
         return "".join(decoded), "".join(decoded)
