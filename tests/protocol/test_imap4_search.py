@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from imap4_messages import MIXED, NESTED
 
 from postroom.protocol.imap4.search import ContentView, matches, needs_content, parse_date
@@ -191,3 +193,18 @@ def test_needs_content():
 
 def test_unknown_key_matches_nothing():
     assert not check(key("NOSUCHKEY"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([
+    b"\r\n", b"Content-Type: multipart/mixed; boundary=q\r\n", b"--q\r\n", b"--q--\r\n", b"Subject: =?x?q?=ZZ?=\r\n",
+    b"Content-Transfer-Encoding: base64\r\n", b"Content-Transfer-Encoding: quoted-printable\r\n", b"=\r\n", b"=4",
+    b"Content-Type: text/plain; charset=utf-16\r\n", b"Content-Type: message/rfc822\r\n", b"Date: 99 Foo 0\r\n",
+    b"\xc3", b"\xff\xfe", b"abc\r\n", b"From: =?utf-8?b?w6k=?= <a@b>\r\n",
+]), max_size=30), st.text(max_size=5))
+def test_text_keys_never_raise(pieces, needle):
+    data = b"".join(pieces)
+    for op in ("BCC", "BODY", "CC", "FROM", "SUBJECT", "TEXT", "TO"):
+        assert check(key(op, needle), data=data) in (True, False)
+    assert check(key("HEADER", "Subject", needle), data=data) in (True, False)
+    assert check(key("SENTON", datetime.date(2000, 1, 1)), data=data) in (True, False)

@@ -3,6 +3,8 @@ and its example part numbering), nested message/rfc822 parts, and sections that 
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from imap4_messages import EXAMPLE, MIXED, NESTED, RFC3501
 
 from postroom.protocol.imap4 import structure
@@ -109,3 +111,22 @@ def test_partial():
     assert partial(b"0123456789", 8, 10) == b"89"
     assert partial(b"0123456789", 20, 5) == b""
     assert partial(b"0123456789", 0, 0) == b""
+
+
+_PIECES = [b"\r\n", b"\n", b"Content-Type: multipart/mixed; boundary=q\r\n", b"--q\r\n", b"--q--\r\n",
+           b"Content-Type: message/rfc822\r\n", b"Subject: s\r\n", b" folded\r\n", b"body\r\n", b"\xff", b":"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PIECES), max_size=30),
+       st.lists(st.integers(min_value=0, max_value=4), max_size=4),
+       st.sampled_from([None, "HEADER", "TEXT", "MIME", "HEADER.FIELDS", "HEADER.FIELDS.NOT"]))
+def test_any_section_of_any_message_is_cut_from_its_bytes(pieces, part, text):
+    data = b"".join(pieces)
+    if text == "MIME" and not part:
+        text = None
+    got = body(data, tuple(part), text, ("SUBJECT",) if text and text.startswith("HEADER.FIELDS") else ())
+    if text and text.startswith("HEADER.FIELDS"):
+        assert got == b"" or got.endswith(b"\r\n")  # b"": no such part
+    else:
+        assert got in data

@@ -219,3 +219,112 @@ def test_describe_never_raises_and_maps_inside_the_message(parts):
         if part.message:
             stack.append(part.message)
     assert s.body.startswith(b"(") and s.bodystructure.endswith(b")")
+    assert b"\x00" not in s.envelope + s.body + s.bodystructure
+
+
+_WORD = st.text(alphabet="abcXYZ09-_+=?!", min_size=1, max_size=6)
+_ADDR_SPEC = st.builds(lambda a, b: a + "@" + b, _WORD, _WORD)
+_ADDRESS = st.one_of(
+    _ADDR_SPEC,
+    st.builds(lambda n, a: " ".join(n) + " <" + a + ">", st.lists(_WORD, max_size=3), _ADDR_SPEC),
+    st.builds(lambda n, a: '"' + n + '" <' + a + ">", st.text(alphabet="ab ,.<>@:;()", max_size=8), _ADDR_SPEC),
+    st.sampled_from(["x@y (comment)", "g: a@b;", "<@r:a@b>", "a.b@c", "J. Q. <a@b>", '"a\\"b" <a@b>', "", " "]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ADDRESS, max_size=4), st.sampled_from([",", ", ", " ,\t", ",,"]))
+def test_common_address_fast_path_reads_as_the_full_parser(items, separator):
+    from postroom.protocol.imap4 import _envelope
+    text = separator.join(items)
+    fast = _envelope._common_addresses(text)
+    if fast is not None:
+        assert fast == _envelope._addresses(text), text
+
+
+@pytest.mark.parametrize("data", [
+    b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + b"--b\r\n" * 200_000,
+    b"Content-Type: multipart/digest; boundary=b\r\n\r\n" + b"--b\r\n\r\nSubject: x\r\n\r\ny\r\n" * 20_000,
+    b"To: " + b":" * (1 << 20) + b"\r\n\r\n",
+    b"To: " + b'"a",' * (1 << 18) + b"\r\n\r\n",
+    b"To: " + b"(" * (1 << 20) + b"\r\n\r\n",
+    b"From: a@b\r\n" * 100_000 + b"\r\n",
+    b"Content-Type: text/plain; " + b"".join(b"a*%d*=x; " % i for i in range(100_000)) + b"\r\n\r\n",
+], ids=["200k-parts", "20k-digest-messages", "colons", "quotes", "parens", "100k-from-fields", "100k-params"])
+def test_hostile_input_is_bounded(data):
+    """describe() runs on every delivery: a 1 MiB message built to be expensive stays cheap
+    (bounded parts, parameters and address-list lengths; the bounds are far above real mail)."""
+    import time
+    start = time.process_time()
+    s = described(data)
+    assert time.process_time() - start < 2.0  # about 0.1 s on an idle core
+    assert len(structure.describe(data)) < 1_000_000
+    count, stack = 0, [s.root]
+    while stack:
+        part = stack.pop()
+        count += 1
+        stack.extend(part.parts or ())
+        stack.extend([part.message] if part.message else [])
+    assert count <= 2 * 2000  # parts looked into, and the leaves past the bound
+
+
+def test_long_address_list_keeps_its_first_addresses():
+    to = b", ".join(b"user%d@example.com" % i for i in range(10_000))
+    envelope = described(b"To: " + to + b"\r\n\r\n").envelope
+    assert envelope.count(b'"example.com")') > 2000
+    assert b'(NIL NIL "user0" "example.com")' in envelope
+
+
+def _fetch_items(line: bytes) -> list:
+    """A FETCH response as imapclient's parser takes it: literals split out as (head, octets)."""
+    import re
+    items, rest = [], line
+    while (m := re.search(rb"\{(\d+)\}\r\n", rest)) is not None:
+        size = int(m.group(1))
+        items.append((rest[:m.end() - 2], rest[m.end():m.end() + size]))
+        rest = rest[m.end() + size:]
+    return [*items, rest]
+
+
+@pytest.mark.parametrize("data, multipart", [
+    (RFC3501, False), (MIXED, True), (NESTED, True), ("Subject: Grüße\r\nTo: \"Ä\" <a@b>\r\n\r\nx".encode(), False)])
+def test_a_real_client_parser_reads_the_reply_data(data, multipart):
+    """imapclient (a client applications use) parses ENVELOPE, BODY and BODYSTRUCTURE as rendered."""
+    response_parser = pytest.importorskip("imapclient.response_parser")
+    s = described(data)
+    line = b"1 (ENVELOPE " + s.envelope + b" BODY " + s.body + b" BODYSTRUCTURE " + s.bodystructure + b")"
+    fetched = response_parser.parse_fetch_response(_fetch_items(line))[1]
+    envelope = fetched[b"ENVELOPE"]
+    head = data[:data.index(b"\r\n\r\n")]
+    if b"Subject: " in head:
+        assert envelope.subject == head.split(b"Subject: ")[1].split(b"\r\n")[0]
+    assert fetched[b"BODYSTRUCTURE"].is_multipart == multipart
+    assert fetched[b"BODY"].is_multipart == fetched[b"BODYSTRUCTURE"].is_multipart
+
+
+def test_nul_octets_never_reach_reply_data():
+    s = described(b"Subject: a\x00b\r\nContent-Type: text/plain; name=\"x\x00y\"\r\n\r\n")
+    assert b"\x00" not in s.envelope + s.body + s.bodystructure
+    assert b"{2}\r\nab" in s.envelope
+
+
+@pytest.mark.parametrize("data", [MIXED, NESTED, b"Subject: x\r\n\r\n" + b"line\r\n" * 600_000])
+def test_a_mapped_file_is_described_as_its_bytes(tmp_path, data):
+    """The store describes spooled bodies through mmap (a memoryview of the map): the same
+    JSON as from the bytes, for the whole map (read in place) and for a slice of it (copied)."""
+    import mmap
+    path = tmp_path / "body"
+    path.write_bytes(data + b"trailing octets")
+    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        whole, head = memoryview(mapped), memoryview(mapped)[:len(data)]
+        try:
+            assert structure.describe(whole) == structure.describe(data + b"trailing octets")
+            assert structure.describe(head) == structure.describe(data)
+        finally:
+            whole.release()
+            head.release()
+
+
+def test_rfc2231_plain_segment_joined_to_an_extended_one_is_percent_encoded():
+    data = b"Content-Type: text/plain; name*0*=utf-8''%C3%A9; name*1=\" \xe9.txt\"\r\n\r\n"
+    assert b'("CHARSET" "us-ascii" "NAME*" "utf-8\'\'%C3%A9%20%E9.txt")' in described(data).bodystructure

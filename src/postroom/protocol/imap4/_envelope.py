@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from . import wire
-from ._mime import Entity, unfold
+from ._mime import Entity
 
 __all__ = ["envelope", "addresses"]
 
@@ -21,6 +21,19 @@ _LEXER = re.compile(r"""
 """, re.X | re.S)
 _UNQUOTE = re.compile(r"\\(.)", re.S)
 _ATEXT = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_COMMON = re.compile(r"""[ \t]*(?:
+    (?:(?P<name>[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:[ \t]+[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)
+      |"(?P<quoted>[^"\\]*)")?
+    [ \t]*<(?P<local>DOT_ATOM)@(?P<domain>DOT_ATOM)>
+  | (?P<local2>DOT_ATOM)@(?P<domain2>DOT_ATOM)
+)[ \t]*(?:,[ \t]*(?=[^ \t,])|$)""".replace("DOT_ATOM", _DOT_ATOM), re.X)
+
+# Bounds for hostile input: the characters of one address field read by the common-case
+# regex (some 2,500 addresses) and by the full parser (its cost is per character).
+MAX_COMMON = 64 * 1024
+MAX_FULL = 16 * 1024
 
 Address = tuple[str | None, str | None, str | None, str | None]  # name, adl, mailbox, host
 Token = tuple[str, str]  # kind ("atom", "quoted", "literal", "special", "comment"), text
@@ -37,7 +50,7 @@ def string(value: str) -> bytes:
     """wire.string of a latin-1 str, with a C-speed test for the common quotable case."""
     if len(value) < 1024 and not _UNQUOTABLE.search(value):
         return b'"' + value.replace("\\", "\\\\").replace('"', '\\"').encode("ascii") + b'"'
-    return wire.literal(value.encode("latin-1"))
+    return wire.literal(value.replace("\x00", "").encode("latin-1"))  # a literal holds no NUL (CHAR8)
 
 
 def envelope(entity: Entity) -> bytes:
@@ -57,10 +70,10 @@ def envelope(entity: Entity) -> bytes:
 
 
 def _address_field(entity: Entity, name: str) -> bytes:
-    values = entity.fields.get(name)
-    if not values:
+    value = entity.field(name)  # the first field of that name, as for every envelope member
+    if not value:
         return wire.NIL
-    parsed = addresses(",".join(unfold(v) for v in values))
+    parsed = addresses(value)
     if not parsed:
         return wire.NIL
     return b"(" + b"".join(b"(" + b" ".join(_nstring(v) for v in a) + b")" for a in parsed) + b")"
@@ -101,7 +114,38 @@ def _tokens(text: str) -> list[Token]:
 
 
 def addresses(text: str) -> list[Address]:
-    """An address list: mailboxes, and groups as (NIL NIL name NIL) ... (NIL NIL NIL NIL)."""
+    """An address list: mailboxes, and groups as (NIL NIL name NIL) ... (NIL NIL NIL NIL).
+    A list longer than real mail has is read up to the last address that fits the bound."""
+    if len(text) > MAX_COMMON:
+        text = _cut(text, MAX_COMMON)
+    common = _common_addresses(text)
+    return common if common is not None else _addresses(_cut(text, MAX_FULL) if len(text) > MAX_FULL else text)
+
+
+def _cut(text: str, limit: int) -> str:
+    comma = text.rfind(",", 0, limit)
+    return text[:comma] if comma > 0 else text[:limit]
+
+
+def _common_addresses(text: str) -> list[Address] | None:
+    """The usual lists ("Name <a@b>", "a@b", '"Name" <a@b>') by one regex per address, as
+    the full parser reads them; None for anything else (comments, groups, routes, escapes)."""
+    out: list[Address] = []
+    pos, size = 0, len(text)
+    while pos < size:
+        m = _COMMON.match(text, pos)
+        if m is None:
+            return None
+        if m.group("local") is not None:
+            name = m.group("quoted") if m.group("quoted") is not None else " ".join((m.group("name") or "").split())
+            out.append((name or None, None, m.group("local"), m.group("domain")))
+        else:
+            out.append((None, None, m.group("local2"), m.group("domain2")))
+        pos = m.end()
+    return out
+
+
+def _addresses(text: str) -> list[Address]:
     out: list[Address] = []
     current: list[Token] = []
     in_angle = in_group = False

@@ -9,12 +9,20 @@ Dovecot does. Bare LF line ends are accepted beside CRLF (APPENDed messages may 
 """
 from __future__ import annotations
 
+import mmap
 import re
+from typing import Union
 
-__all__ = ["Entity", "parse", "fields_of", "parse_params", "unfold"]
+__all__ = ["Entity", "Octets", "parse", "fields_of", "parse_params", "unfold"]
 
-MAX_DEPTH = 40  # nested multiparts/messages deeper than this are leaves (Python's stack, hostile input)
-MAX_PARTS = 10_000  # entities per message; the rest of a message beyond them is a leaf
+#: A message's octets: bytes, or a mapped file (a spooled body is described through mmap
+#: without being copied into memory). Both have find, indexing and slicing.
+Octets = Union[bytes, mmap.mmap]
+
+# Bounds for hostile input (describe() runs on every delivery): real mail stays far below them.
+MAX_DEPTH = 40  # nested multiparts/messages deeper than this are leaves (and Python's stack stays small)
+MAX_PARTS = 2000  # entities looked into per message (after it: leaves; a multipart lists at most that many parts)
+MAX_PARAMS = 64  # parameters read per Content-Type/Disposition field
 
 _FIELD_SPLIT = re.compile(r"\r?\n(?![ \t])")
 _FOLD = re.compile(r"\r?\n")
@@ -24,6 +32,7 @@ _PARAM = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^\s;]*)', re.S)
 _UNQUOTE = re.compile(r"\\(.)", re.S)
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _IDENTITY = frozenset(("", "7bit", "8bit", "binary"))
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 class Entity:
@@ -73,7 +82,7 @@ def fields_of(block: str) -> dict[str, list[str]]:
     return fields
 
 
-def body_start(data: bytes, start: int, end: int) -> int:
+def body_start(data: Octets, start: int, end: int) -> int:
     """Where the body of the entity at data[start:end] starts: after the first empty line,
     or `end` when its header runs to the end."""
     if start >= end:
@@ -90,15 +99,19 @@ def body_start(data: bytes, start: int, end: int) -> int:
 
 
 def parse_params(value: str) -> tuple[str, list[tuple[str, str]], dict[str, str]]:
-    """A Content-Type/Disposition value after its leading token: the token's end offset is
-    not needed; returns (leading token, params to render, decoded values). RFC 2231
-    continuations are joined; an extended (charset'lang'%XX) parameter renders as "name*"."""
+    """A Content-Type (after type/subtype) or Content-Disposition value: (its leading token,
+    parameters to render, decoded values by name). RFC 2231 continuations are joined; an
+    extended (charset'lang'%XX) parameter renders as "name*" with its encoding kept."""
     head = _TOKEN.match(value)
     token = head.group(1) if head else ""
+    if ";" not in value:
+        return token, [], {}
     simple: list[tuple[str, str]] = []
     segments: dict[str, list[tuple[int, bool, str]]] = {}
     order: list[str] = []
-    for m in _PARAM.finditer(value):
+    for count, m in enumerate(_PARAM.finditer(value)):
+        if count == MAX_PARAMS:
+            break
         name, raw = m.group(1).lower(), m.group(2)
         if raw.startswith('"'):
             raw = _UNQUOTE.sub(r"\1", raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:])
@@ -143,7 +156,7 @@ def _join_2231(parts: list[tuple[int, bool, str]]) -> tuple[str, str]:
             rendered.append(raw)
             decoded.append(_PERCENT.sub(lambda m: chr(int(m.group(1), 16)), raw))
         else:
-            rendered.append("".join(c if c.isalnum() or c in "-._~" else "%%%02X" % (ord(c) & 255) for c in raw))
+            rendered.append("".join(c if c in _UNRESERVED else "%%%02X" % ord(c) for c in raw))
             decoded.append(raw)
     if not any(extended for _, extended, _ in parts):
         return "".join(decoded), "".join(decoded)
@@ -157,12 +170,12 @@ class _Budget:
         self.parts = 0
 
 
-def parse(data: bytes) -> Entity:
+def parse(data: Octets) -> Entity:
     """The entity tree of a whole message."""
     return _entity(data, 0, len(data), False, 0, _Budget())
 
 
-def _entity(data: bytes, start: int, end: int, digest: bool, depth: int, budget: _Budget) -> Entity:
+def _entity(data: Octets, start: int, end: int, digest: bool, depth: int, budget: _Budget) -> Entity:
     budget.parts += 1
     body = body_start(data, start, end)
     block = data[start:body].decode("latin-1") if body > start else ""
@@ -181,7 +194,8 @@ def _entity(data: bytes, start: int, end: int, digest: bool, depth: int, budget:
         return entity
     if entity.type == "multipart":
         boundary = entity.values.get("boundary", "")
-        spans = _split(data, body, end, boundary.encode("latin-1")) if boundary else []
+        room = max(MAX_PARTS - budget.parts, 1)
+        spans = _split(data, body, end, boundary.encode("latin-1"), room) if boundary else []
         if not spans:
             _plain(entity)
             return entity
@@ -212,10 +226,11 @@ def _content_type(entity: Entity, value: str) -> None:
         entity.values["charset"] = "us-ascii"
 
 
-def _split(data: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+def _split(data: Octets, body: int, end: int, boundary: bytes, most: int) -> list[tuple[int, int]]:
     """The (start, end) spans of the parts of a multipart body: between delimiter lines
     ("--boundary" at a line start), the line break before a delimiter belonging to it.
-    Preamble and epilogue are skipped; a missing close delimiter ends the last part at `end`."""
+    Preamble and epilogue are skipped; a missing close delimiter ends the last part at `end`.
+    At most `most` parts: the ones after them are left out (hostile input)."""
     delimiter = b"--" + boundary
     spans: list[tuple[int, int]] = []
     part = -1  # start of the current part, -1 before the first delimiter
@@ -239,7 +254,7 @@ def _split(data: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int,
                 if stop > part and data[stop - 1] == 13:
                     stop -= 1
             spans.append((part, stop))
-        if closing:
+        if closing or len(spans) >= most:
             return spans
         newline = data.find(b"\n", after, end)
         if newline < 0:

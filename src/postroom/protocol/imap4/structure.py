@@ -9,16 +9,19 @@ the FETCH renderer use. describe() never raises: malformed MIME gets a best-effo
 """
 from __future__ import annotations
 
+import functools
 import json
+import mmap
 from typing import Any
 
 from . import wire
 from ._envelope import envelope as _envelope
-from ._envelope import string as _s
-from ._mime import Entity, parse, parse_params, unfold
+from ._envelope import string
+from ._mime import Entity, Octets, parse, parse_params, unfold
 
 __all__ = ["VERSION", "Part", "Structure", "describe", "load", "of"]
 
+_SLICE = 1 << 20
 VERSION = 1  # in the JSON: a structure of another version is computed again (load raises ValueError)
 
 
@@ -53,13 +56,14 @@ class Structure:
 
 def describe(data: bytes | memoryview) -> str:
     """The JSON structure of a message in wire form."""
-    raw = bytes(data) if isinstance(data, memoryview) else data
+    raw = data if isinstance(data, bytes) else _octets(data)
     root = parse(raw)
+    body, bodystructure = _render(raw, root)
     text = {
         "v": VERSION,
         "envelope": _envelope(root).decode("latin-1"),
-        "body": _render(raw, root, False).decode("latin-1"),
-        "bodystructure": _render(raw, root, True).decode("latin-1"),
+        "body": body.decode("latin-1"),
+        "bodystructure": bodystructure.decode("latin-1"),
         "parts": _map(root),
     }
     return json.dumps(text, separators=(",", ":"))
@@ -97,6 +101,10 @@ def _part(node: list[Any]) -> Part:
 
 
 # ------------------------------------------------------------------- BODY, BODYSTRUCTURE
+#: Type names, parameters and encodings repeat from message to message: rendered once.
+_s = functools.lru_cache(maxsize=4096)(string)
+
+
 def _ns(value: str | None) -> bytes:
     return wire.NIL if value is None else _s(value)
 
@@ -107,31 +115,47 @@ def _params(params: list[tuple[str, str]]) -> bytes:
     return b"(" + b" ".join(_s(name.upper()) + b" " + _s(value) for name, value in params) + b")"
 
 
-def _lines(data: bytes, start: int, end: int) -> int:
-    count = data.count(b"\n", start, end)
+def _octets(view: memoryview) -> Octets:
+    """A view of a whole mapped file is read through the map (no copy); others are copied."""
+    mapped = view.obj
+    if isinstance(mapped, mmap.mmap) and view.c_contiguous and view.nbytes == len(mapped):
+        return mapped
+    return bytes(view)
+
+
+def _lines(data: Octets, start: int, end: int) -> int:
+    if isinstance(data, bytes):
+        count = data.count(b"\n", start, end)
+    else:  # a map has no count(): by slices of 1 MiB
+        count = sum(data[i:min(i + _SLICE, end)].count(b"\n") for i in range(start, end, _SLICE))
     return count + 1 if end > start and data[end - 1] != 10 else count
 
 
-def _render(data: bytes, entity: Entity, extended: bool) -> bytes:
-    """BODY (extended False) or BODYSTRUCTURE (True) of an entity, RFC 3501 7.4.2."""
+def _render(data: Octets, entity: Entity) -> tuple[bytes, bytes]:
+    """BODY and BODYSTRUCTURE of an entity (RFC 3501 7.4.2), in one walk: BODYSTRUCTURE is
+    BODY with the extension data."""
     if entity.children is not None:
-        out = b"(" + b"".join(_render(data, c, extended) for c in entity.children)
-        out += b" " + _s(entity.subtype.upper())
-        if extended:
-            out += b" " + b" ".join((_params(entity.params), *_extension(entity)))
-        return out + b")"
+        rendered = [_render(data, c) for c in entity.children]
+        subtype = b" " + _s(entity.subtype.upper())
+        extension = b" " + b" ".join((_params(entity.params), *_extension(entity)))
+        return (b"(" + b"".join(r[0] for r in rendered) + subtype + b")",
+                b"(" + b"".join(r[1] for r in rendered) + subtype + extension + b")")
     field = entity.field
-    items = [_s(entity.type.upper()), _s(entity.subtype.upper()), _params(entity.params),
-             _ns(field("content-id")), _ns(field("content-description")),
-             _s((field("content-transfer-encoding") or "7bit").upper()), b"%d" % (entity.end - entity.body)]
+    head = b"(" + b" ".join((
+        _s(entity.type.upper()), _s(entity.subtype.upper()), _params(entity.params),
+        _ns(field("content-id")), _ns(field("content-description")),
+        _s((field("content-transfer-encoding") or "7bit").upper()), b"%d" % (entity.end - entity.body)))
     if entity.message is not None:
-        items += [_envelope(entity.message), _render(data, entity.message, extended),
-                  b"%d" % _lines(data, entity.body, entity.end)]
-    elif entity.type == "text":
-        items.append(b"%d" % _lines(data, entity.body, entity.end))
-    if extended:
-        items += [_ns(field("content-md5")), *_extension(entity)]
-    return b"(" + b" ".join(items) + b")"
+        inner, inner_extended = _render(data, entity.message)
+        envelope, lines = _envelope(entity.message), b"%d" % _lines(data, entity.body, entity.end)
+        body = head + b" " + envelope + b" " + inner + b" " + lines
+        extended = head + b" " + envelope + b" " + inner_extended + b" " + lines
+    else:
+        if entity.type == "text":
+            head += b" %d" % _lines(data, entity.body, entity.end)
+        body = extended = head
+    extension = b" " + b" ".join((_ns(field("content-md5")), *_extension(entity)))
+    return body + b")", extended + extension + b")"
 
 
 def _extension(entity: Entity) -> tuple[bytes, bytes, bytes]:
@@ -142,7 +166,8 @@ def _extension(entity: Entity) -> tuple[bytes, bytes, bytes]:
         dsp = b"(" + _s(kind.upper()) + b" " + _params(params) + b")" if kind else wire.NIL
     else:
         dsp = wire.NIL
-    languages = [tag.strip() for tag in unfold(",".join(entity.fields.get("content-language", []))).split(",")]
+    language = entity.fields.get("content-language")
+    languages = [tag.strip() for tag in unfold(",".join(language)).split(",")] if language else []
     languages = [tag for tag in languages if tag]
     if not languages:
         lang = wire.NIL
