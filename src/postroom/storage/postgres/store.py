@@ -31,7 +31,7 @@ from ..sql.values import (
     count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state,
 )
 from .base import bump_config, dollar, server_exists
-from .folders import PostgresFolders, default_folders
+from .folders import PostgresFolderTransfer, default_folders
 from .messages import PostgresMessages
 from .outbound import PostgresOutbound
 from .queue import PostgresQueue
@@ -40,7 +40,7 @@ from .sessions import PostgresSessions
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresMessages, PostgresFolders, PostgresOutbound, PostgresSessions, PostgresQueue):
+class PostgresStore(PostgresMessages, PostgresFolderTransfer, PostgresOutbound, PostgresSessions, PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------
