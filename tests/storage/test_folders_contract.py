@@ -5,6 +5,7 @@ is an expunge). Every backend must pass it, through the Store protocol only."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -480,4 +481,133 @@ def test_restored_folders_keep_uids_flags_and_uidvalidity(store, run):
             await store.restore_folders(target, folders, [])
         assert {f.name for f in await store.list_folders(target)} == {f.name for f in folders} | {"Later"}
         assert isinstance((await store.list_messages(target))[0], MessageInfo)
+    run(body())
+
+
+# an existing store gains folders --------------------------------------------------------------
+
+OLD_ROWS = [("alice", b"one"), ("bob", b"two"), ("alice", b"three"), ("alice", b"gone"), ("bob", b"four"),
+            ("alice", b"five")]
+
+
+async def _older_store(store) -> str:
+    """A store at the schema before IMAP4 folders, with two mailboxes and their messages (one
+    deleted); the SQL dialect's name."""
+    if hasattr(store, "url"):  # PostgreSQL: its migrations up to 8, on a connection of our own
+        import asyncpg
+
+        from postroom.storage.sql import schema
+
+        conn = await asyncpg.connect(store.url)
+        try:
+            await conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                               " applied_at text NOT NULL)")
+            for version, name, script in schema.migrations("postgresql"):
+                if version < 9:
+                    await conn.execute(script)
+                    await conn.execute("INSERT INTO schema_migrations VALUES ($1, $2, 'x')", version, name)
+            await _fill(lambda sql, *args: conn.fetchval(_dollar(sql), *args))
+        finally:
+            await conn.close()
+        return "postgresql"
+    import sqlite3
+
+    from postroom.storage.sql import schema
+    from postroom.storage.sqlite.schema import statements
+
+    os.makedirs(os.path.dirname(store.path), exist_ok=True)
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                     " applied_at TEXT NOT NULL)")
+        for version, name, script in schema.migrations("sqlite"):
+            if version < 14:
+                for statement in statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, 'x')", (version, name))
+
+        async def execute(sql, *args):
+            cursor = conn.execute(sql.replace(" RETURNING id", ""), args)
+            return cursor.lastrowid
+        await _fill(execute)
+    finally:
+        conn.close()
+    return "sqlite"
+
+
+async def _null_structures(store) -> int:
+    sql = "SELECT count(*) FROM message_bodies WHERE structure IS NULL"
+    if hasattr(store, "url"):
+        import asyncpg
+
+        conn = await asyncpg.connect(store.url)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+    import sqlite3
+
+    conn = sqlite3.connect(store.path)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _dollar(sql: str) -> str:
+    count = iter(range(1, 100))
+    return "".join(f"${next(count)}" if c == "?" else c for c in sql)
+
+
+async def _fill(execute) -> None:
+    boxes = {}
+    for name in ("alice", "bob"):
+        boxes[name] = await execute(
+            "INSERT INTO mailboxes (address, domain, display_name, password_hash, enabled, pop_enabled, imap_enabled,"
+            " created_at) VALUES (?, 'example.com', ?, NULL, true, true, true, '2024-01-01T00:00:00+00:00')"
+            " RETURNING id", f"{name}@example.com", name)
+    for n, (owner, text) in enumerate(OLD_ROWS):
+        data = wire(b"Subject: " + text, b"", text)
+        body = await execute("INSERT INTO message_bodies (size, data) VALUES (?, ?) RETURNING id", len(data), data)
+        await execute("INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at) VALUES (?, ?, ?, ?, ?)"
+                      " RETURNING id", boxes[owner], body, f"uidl-{n}", len(data), f"2024-01-0{n + 1}T00:00:00+00:00")
+    await execute("DELETE FROM messages WHERE uidl = 'uidl-3'")
+
+
+def test_migration_puts_existing_messages_in_inbox_with_uids_in_order(make_store, run):
+    async def body():
+        store = make_store()
+        await _older_store(store)
+        await store.open()
+        try:
+            assert await store.migrate()
+            expected = {"alice@example.com": [b"one", b"three", b"five"], "bob@example.com": [b"two", b"four"]}
+            validities = set()
+            for address, texts in expected.items():
+                box = (await store.get_mailbox(address)).id
+                folders = await store.list_folders(box)
+                assert [f.name for f in folders] == NAMES
+                validities |= {f.uidvalidity for f in folders}
+                assert sorted(await store.list_subscriptions(box)) == sorted(NAMES)
+                folder = folders[0]
+                assert folder.uidnext == len(texts) + 1 and folder.highest_modseq == 1
+                messages = await store.folder_messages(folder.id)
+                assert [m.uid for m in messages] == list(range(1, len(texts) + 1))
+                assert [await store.read_message(box, m.id) for m in messages] == [
+                    wire(b"Subject: " + t, b"", t) for t in texts]
+                assert [i.id for i in await store.list_messages(box)] == [m.id for m in messages]
+                assert all(m.flags == () and m.modseq == 1 for m in messages)
+                assert await uids(store, (await store.get_folder(box, "Sent")).id) == []
+                # bodies stored before structures were: described when first read
+                assert await store.read_structures([m.id for m in messages]) == {
+                    m.id: describe(wire(b"Subject: " + t, b"", t)) for m, t in zip(messages, texts)}
+                new = await store.deliver(box, MESSAGE)
+                assert (await store.folder_messages(folder.id))[-1] == FolderMessage(
+                    new.id, len(texts) + 1, len(MESSAGE), new.received_at, (), 2)
+            assert await _null_structures(store) == 0  # ... and saved
+            assert len(validities) == 10
+            assert (await store.create_folder(box, "New")).uidvalidity > max(validities)
+        finally:
+            await store.close()
     run(body())
