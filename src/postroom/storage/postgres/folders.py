@@ -331,16 +331,21 @@ class PostgresFolderTransfer(PostgresFolders):
             (folder,) = await _locked(conn, folder_id)
             highest = await conn.fetchval("SELECT coalesce(max(uid), 0) FROM messages WHERE folder_id = $1", folder_id)
             sql.restore_fits(checked, folder, highest)
-            stored = []
-            for (message, uidl, data), structure in zip(checked, structures):
-                body_id = await conn.fetchval("INSERT INTO message_bodies (size, data, structure) VALUES ($1, $2, $3)"
-                                              " RETURNING id", len(data), data, structure)
-                try:
-                    new_id = await conn.fetchval(
-                        dollar(sql.INSERT_ENTRY) + " RETURNING id", folder.mailbox_id, body_id, uidl, len(data),
-                        message.internal_date, folder_id, message.uid, sql.flags_text(message.flags), message.modseq)
-                except asyncpg.UniqueViolationError:
-                    raise Conflict(f"a message with UIDL {uidl} is already stored") from None
-                stored.append(dataclasses.replace(message, id=new_id))
-            return stored
+            body_ids = await conn.fetch(
+                "INSERT INTO message_bodies (size, data, structure)"
+                " SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[]) RETURNING id",
+                [len(data) for _, _, data in checked], [data for _, _, data in checked], structures)
+            try:
+                ids = await conn.fetch(
+                    "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at, folder_id, uid, flags, modseq)"
+                    " SELECT $1, b, u, s, r, $2, i, f, q FROM unnest($3::bigint[], $4::text[], $5::bigint[],"
+                    " $6::text[], $7::bigint[], $8::text[], $9::bigint[]) WITH ORDINALITY AS t (b, u, s, r, i, f, q, n)"
+                    " ORDER BY n RETURNING id",
+                    folder.mailbox_id, folder_id, [row[0] for row in body_ids], [uidl for _, uidl, _ in checked],
+                    [len(data) for _, _, data in checked], [m.internal_date for m, _, _ in checked],
+                    [m.uid for m, _, _ in checked], [sql.flags_text(m.flags) for m, _, _ in checked],
+                    [m.modseq for m, _, _ in checked])
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a message with this UIDL is already stored ({exc.detail})") from None
+            return [dataclasses.replace(message, id=row[0]) for row, (message, _, _) in zip(ids, checked)]
         return await self._transaction(write)
