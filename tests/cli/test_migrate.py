@@ -161,3 +161,52 @@ def test_dkim_keys_move_too(admin, url):
     assert report["dkim_keys"] == 1
     assert admin.json("domain", "dkim", "show", "example.com") == before  # read from PostgreSQL now
     assert read(PostgresStore(url), lambda store: store.list_dkim_keys()) == private  # the private key came along
+
+
+async def folders(store: Any) -> dict[str, Any]:
+    """address -> its folders (without ids), subscriptions and each folder's messages (UID,
+    flags, arrival, octets): what an IMAP4 client caches."""
+    found = {}
+    for mailbox in await store.list_mailboxes():
+        listed = {}
+        for folder in await store.list_folders(mailbox.id):
+            listed[folder.name] = (folder.uidvalidity, folder.uidnext, folder.special_use, [
+                (m.uid, m.flags, m.internal_date, await store.read_message(mailbox.id, m.id))
+                for m in await store.folder_messages(folder.id)])
+        found[mailbox.address] = (listed, await store.list_subscriptions(mailbox.id))
+    return found
+
+
+def test_imap_folders_uids_and_flags_move_too(admin, url):
+    admin.new_mailbox("alice@example.com", "alice-pw-1")
+
+    async def fill(store: Any) -> None:
+        box = (await store.get_mailbox("alice@example.com")).id
+        await store.deliver_many(box, [message(n) for n in range(5)])
+        inbox = await store.get_folder(box, "INBOX")
+        await store.store_flags(inbox.id, [2, 3], ["\\Seen", "$Work"], "add")
+        await store.store_flags(inbox.id, [1], ["\\Deleted"], "add")
+        await store.expunge(inbox.id)  # UID 1 is gone for good: uidnext stays above it
+        work = await store.create_folder(box, "Projects/Work")
+        await store.append_message(work.id, message(7), ["\\Flagged"], "2021-06-01T10:00:00Z")
+        await store.copy_messages(inbox.id, [3, 4], work.id, move=True)
+        await store.set_subscription(box, "Projects/Work", True)
+        await store.set_subscription(box, "Junk", False)
+    read(embedded(admin), fill)
+    before = read(embedded(admin), folders)
+    pop3 = read(embedded(admin), everything)
+
+    report = migrate(admin, admin.data, url)
+    # INBOX: the welcome message (UID 1, expunged) and UIDs 2..6, less 3 and 4 (moved); Work: 1 + 2
+    assert report["messages"] == 3 + 3
+    assert read(PostgresStore(url), folders) == before
+    assert read(PostgresStore(url), everything) == pop3  # UIDLs kept
+
+    async def later(store: Any) -> tuple[int, int]:
+        box = (await store.get_mailbox("alice@example.com")).id
+        new = await store.create_folder(box, "Later")
+        return new.uidvalidity, (await store.append_message((await store.get_folder(box, "Projects/Work")).id,
+                                                            message(9))).uid
+    validity, uid = read(PostgresStore(url), later)
+    assert validity > max(f[0] for f in before["alice@example.com"][0].values())
+    assert uid == before["alice@example.com"][0]["Projects/Work"][1]  # the next UID, as in the old store

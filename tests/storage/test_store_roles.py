@@ -12,6 +12,7 @@ import pytest
 
 import postroom.storage
 from postroom.storage.base import ROLES, MailStore, Store
+from postroom.storage.folders import FolderStore
 from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
@@ -22,7 +23,7 @@ STORAGE = Path(postroom.storage.__file__).parent
 
 def methods(protocol: type) -> set[str]:
     """The methods a protocol declares, with those of the protocols it extends."""
-    return {name for klass in protocol.__mro__ if klass.__module__ == Store.__module__
+    return {name for klass in protocol.__mro__ if klass.__module__ in (Store.__module__, FolderStore.__module__)
             for name, value in vars(klass).items() if inspect.iscoroutinefunction(value)}
 
 
@@ -48,7 +49,9 @@ def test_every_backend_implements_every_role_as_declared(backend, role):
 
 def test_the_contract_suite_is_marked_with_every_role():
     marked = set()
-    for path in sorted(Path(__file__).parent.glob("test_store_contract*.py")):
+    here = Path(__file__).parent
+    contract = [*here.glob("test_store_contract*.py"), here / "test_folders_contract.py"]
+    for path in sorted(contract):
         module = importlib.import_module(f"{__package__}.{path.stem}")
         marks = module.pytestmark if isinstance(module.pytestmark, list) else [module.pytestmark]
         assert marks and all(mark.name in ROLE_MARKS for mark in marks), path.name

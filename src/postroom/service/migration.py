@@ -4,15 +4,17 @@ PostgreSQL store, then point the data directory at it.
 What moves: the servers with their services, POP3 settings, receive connectors, admin
 service settings and transport settings; the send connectors (their passwords stay sealed: the
 data directory keeps its secrets.key); the login block policy; accepted domains and their DKIM keys; admin
-principals and their API tokens; mailboxes (with their password hashes) and every message,
-each keeping its UIDL and arrival time, so a POP3 client that remembers UIDLs downloads
-nothing twice. What stays behind in the source file
+principals and their API tokens; mailboxes (with their password hashes), their IMAP4 folders
+(uidvalidity, uidnext kept) and subscriptions, and every message, each keeping its UID, flags
+and arrival time and in INBOX its UIDL, so neither a POP3 client that remembers UIDLs nor an
+IMAP4 client that caches UIDs downloads anything twice. What stays behind in the source file
 (kept untouched, as an archive): the audit log, message tracking, activity counters, failed
 logins, blocks and console sessions. The outbound queue does not move: the command refuses
 while it holds messages.
 
 The copy is verified before the data directory changes: per mailbox, the message count and a
-SHA-256 over every message's UIDL and octets, read back from the target.
+SHA-256 over every folder and every message's UIDL, UID, flags, arrival time and octets,
+read back from the target.
 """
 from __future__ import annotations
 
@@ -21,11 +23,11 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..datadir import claim_data_dir, read_local_server, write_local_server
 from ..errors import Conflict, Unavailable, ValidationError
-from ..model import MessageInfo
+from ..model.imap import Folder, FolderMessage
 from ..storage import EMBEDDED, Store, check_store_url, safe_url, store_url
 from ..storage.postgres import PostgresStore
 from ..storage.sqlite import SqliteStore
@@ -137,11 +139,13 @@ async def _copy_organisation(source: Store, target: Store, report: MigrationRepo
 
 async def _copy_mailboxes(source: Store, target: Store, report: MigrationReport,
                           progress: Progress | None) -> dict[str, tuple[int, str]]:
-    """Every mailbox and its messages; returns address -> (message count, SHA-256 hex)."""
+    """Every mailbox with its folders, subscriptions and messages (each keeping its UID, flags
+    and internal date, and in INBOX its UIDL); returns address -> (message count, SHA-256 hex)."""
     mailboxes = await source.list_mailboxes()
     total = 0
     for mailbox in mailboxes:
-        total += (await source.mailbox_usage(mailbox.id))[0]
+        for folder in await source.list_folders(mailbox.id):
+            total += (await source.folder_status(folder.id)).messages
     digests: dict[str, tuple[int, str]] = {}
     done = 0
     if progress:
@@ -152,45 +156,62 @@ async def _copy_mailboxes(source: Store, target: Store, report: MigrationReport,
                                            imap_enabled=mailbox.imap_enabled)
         if mailbox.send_as:
             copy = await target.update_mailbox(mailbox.address, send_as=mailbox.send_as)
-        digest = hashlib.sha256()
-        messages = await source.list_messages(mailbox.id)
-        for start in range(0, len(messages), BATCH):
-            infos = messages[start:start + BATCH]
-            batch = list(zip(infos, await _read_all(source, mailbox.id, infos)))
-            for info, data in batch:
-                _add(digest, info.uidl, data)
-                report.octets += len(data)
-            await target.restore_messages(copy.id, batch)
-            done += len(batch)
-            if progress:
-                progress(done, total)
-        digests[mailbox.address] = (len(messages), digest.hexdigest())
+        folders = await source.list_folders(mailbox.id)
+        targets = {f.name: f for f in await target.restore_folders(copy.id, folders,
+                                                                   await source.list_subscriptions(mailbox.id))}
+        uidls = {info.id: info.uidl for info in await source.list_messages(mailbox.id)}  # INBOX's
+        digest, count = hashlib.sha256(), 0
+        for folder in folders:
+            _add_folder(digest, folder)
+            messages = await source.folder_messages(folder.id)
+            for start in range(0, len(messages), BATCH):
+                batch = messages[start:start + BATCH]
+                bodies = await _read_all(source, mailbox.id, batch)
+                for message, data in zip(batch, bodies):
+                    _add(digest, message, uidls.get(message.id, ""), data)
+                    report.octets += len(data)
+                await target.restore_folder_messages(targets[folder.name].id, [
+                    (message, uidls.get(message.id, ""), data) for message, data in zip(batch, bodies)])
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+            count += len(messages)
+        digests[mailbox.address] = (count, digest.hexdigest())
         report.mailboxes += 1
-        report.messages += len(messages)
+        report.messages += count
     return digests
 
 
 async def _verify(target: Store, digests: dict[str, tuple[int, str]]) -> None:
-    """Read every message back from the target: same count and same digest per mailbox."""
+    """Read every folder and message back from the target: same count and same digest per mailbox."""
     for address, (count, expected) in digests.items():
         mailbox = await target.get_mailbox(address)
-        messages = await target.list_messages(mailbox.id)
-        digest = hashlib.sha256()
-        for start in range(0, len(messages), BATCH):
-            infos = messages[start:start + BATCH]
-            for info, data in zip(infos, await _read_all(target, mailbox.id, infos)):
-                _add(digest, info.uidl, data)
-        if len(messages) != count or digest.hexdigest() != expected:
-            raise Unavailable(f"verification failed for {address}: {len(messages)} of {count} messages, checksum"
+        uidls = {info.id: info.uidl for info in await target.list_messages(mailbox.id)}
+        digest, found = hashlib.sha256(), 0
+        for folder in await target.list_folders(mailbox.id):
+            _add_folder(digest, folder)
+            messages = await target.folder_messages(folder.id)
+            for start in range(0, len(messages), BATCH):
+                batch = messages[start:start + BATCH]
+                for message, data in zip(batch, await _read_all(target, mailbox.id, batch)):
+                    _add(digest, message, uidls.get(message.id, ""), data)
+            found += len(messages)
+        if found != count or digest.hexdigest() != expected:
+            raise Unavailable(f"verification failed for {address}: {found} of {count} messages, checksum"
                               f" {'matches' if digest.hexdigest() == expected else 'differs'}; the data directory"
                               " still uses the embedded store")
 
 
-async def _read_all(store: Store, mailbox_id: int, infos: list[MessageInfo]) -> list[bytes]:
-    """The bodies of `infos`, in order, read a few at a time (the store's readers work in parallel)."""
-    return list(await asyncio.gather(*[store.read_message(mailbox_id, info.id) for info in infos]))
+async def _read_all(store: Store, mailbox_id: int, messages: Sequence[FolderMessage]) -> list[bytes]:
+    """The bodies of `messages`, in order, read a few at a time (the store's readers work in parallel)."""
+    return list(await asyncio.gather(*[store.read_message(mailbox_id, message.id) for message in messages]))
 
 
-def _add(digest: "hashlib._Hash", uidl: str, data: bytes) -> None:
-    digest.update(uidl.encode() + b"\0" + len(data).to_bytes(8, "big"))
+def _add_folder(digest: "hashlib._Hash", folder: Folder) -> None:
+    digest.update(f"{folder.name}\0{folder.uidvalidity}\0{folder.uidnext}\0{folder.special_use}\0".encode())
+
+
+def _add(digest: "hashlib._Hash", message: FolderMessage, uidl: str, data: bytes) -> None:
+    digest.update(f"{uidl}\0{message.uid}\0{' '.join(message.flags)}\0{message.internal_date}\0".encode()
+                  + len(data).to_bytes(8, "big"))
     digest.update(data)

@@ -35,6 +35,7 @@ from ..model import (
     ReceiveConnector, RecipientResult, SendConnector, Server, Service, SessionEndRequest, TrackingEvent,
     TransportSettings, WebSession, WebSettings,
 )
+from .folders import FolderStore  # IMAP4's role, in a module of its own
 
 
 @dataclass(frozen=True)
@@ -92,16 +93,16 @@ class MailboxLocks(Protocol):
 
 
 class MailStore(MailboxLookup, MailboxLocks, Protocol):
-    """A mailbox's mail, as a POP3 session (IMAP4 later) reads and deletes it."""
+    """A mailbox's mail, as a POP3 session reads and deletes it: its INBOX (storage/folders.py)."""
 
     async def list_messages(self, mailbox_id: int) -> list[MessageInfo]:
-        """Oldest first (by arrival)."""
+        """The INBOX's messages, oldest first (by arrival: UID order)."""
     async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes:
-        """The message's octets; with `size`, at most its first `size` octets (its header, for a
-        listing), read without the rest. NotFound if the message is gone."""
+        """The message's octets (in any folder); with `size`, at most its first `size` octets (its
+        header, for a listing), read without the rest. NotFound if the message is gone."""
     async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
                               audit: AuditNote | None = None) -> int:
-        """Atomic: all or none. Returns how many existed and were removed."""
+        """Atomic: all or none (an expunge of INBOX). Returns how many existed and were removed."""
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         """(message count, total octets)."""
 
@@ -473,9 +474,9 @@ class StoreReader(ConfigReader, EvidenceReader, QueueReader, Protocol):
 
 
 class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, QueueStore,
-            SessionControl, Protocol):
+            SessionControl, FolderStore, Protocol):
     """Every role: what a node, the service layer and the backends deal in."""
 
 
 ROLES: tuple[type, ...] = (StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore,
-                           BlockStore, QueueStore, SessionControl)
+                           BlockStore, QueueStore, SessionControl, FolderStore)

@@ -6,6 +6,7 @@ listing). Names match exactly, except "INBOX", which matches in any case (RFC 35
 Every write is one transaction, durable on return, and bumps the folder's highest_modseq (and
 the changed messages' modseq to that value), which sessions poll to learn of others' changes.
 NotFound when a folder (or mailbox) does not exist; Conflict when a name is taken.
+A message's octets are read with MailStore.read_message(mailbox_id, id), in any folder.
 
 `structure` is the message structure computed once when the body was stored
 (postroom.protocol.imap4.structure.describe: JSON text), never re-parsed per FETCH.
@@ -23,13 +24,16 @@ class FolderStore(Protocol):
     async def get_folder(self, mailbox_id: int, name: str) -> Folder:
         """NotFound if absent."""
     async def create_folder(self, mailbox_id: int, name: str, special_use: str = "") -> Folder:
-        """A new folder with a fresh uidvalidity (never one a deleted folder of that name had)."""
+        """A new folder with a fresh uidvalidity (never one a deleted folder of that name had);
+        its missing superiors ("a" and "a/b" for "a/b/c") are created too (RFC 3501 6.3.3)."""
     async def delete_folder(self, mailbox_id: int, name: str) -> None:
-        """The folder and its messages (bodies go with their last entry). INBOX: ValidationError."""
+        """The folder and its messages (bodies go with their last entry). INBOX: ValidationError;
+        a folder with folders under it: Conflict (delete those first). Subscriptions stay."""
     async def rename_folder(self, mailbox_id: int, old: str, new: str) -> None:
         """Renames the folder and the folders under it ("a" -> "b" also makes "a/x" "b/x").
         Renaming INBOX moves all its messages to a new folder `new` and leaves INBOX empty
-        (RFC 3501 6.3.5). Conflict if `new` (or a renamed child) exists."""
+        (RFC 3501 6.3.5). Conflict if `new` (or a renamed child) exists. Missing superiors of
+        `new` are created; subscriptions of renamed folders follow them."""
     async def list_subscriptions(self, mailbox_id: int) -> list[str]:
         """Subscribed names, by name (a name may be subscribed without existing)."""
     async def set_subscription(self, mailbox_id: int, name: str, subscribed: bool) -> None: ...
@@ -58,3 +62,18 @@ class FolderStore(Protocol):
         """APPEND: `data` in wire form (CRLF lines); `internal_date` ISO-8601 UTC (None: now)."""
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         """Entry id -> the stored structure (JSON text) of its body, for the ids that exist."""
+
+    # moving a store (`postroom migrate`): folders, UIDs and flags as they were
+    async def restore_folders(self, mailbox_id: int, folders: Sequence[Folder],
+                              subscriptions: Sequence[str]) -> list[Folder]:
+        """The mailbox's folders become `folders` (each keeps its name, special use,
+        uidvalidity, uidnext, first_recent_uid and highest_modseq; id and mailbox_id are
+        ignored; INBOX must be there) and its subscriptions `subscriptions`; the store never
+        hands out those uidvalidities again. A folder not listed must be empty (Conflict), a
+        kept one's uidnext must stay above its messages. Returns list_folders()."""
+    async def restore_folder_messages(self, folder_id: int,
+                                      messages: Sequence[tuple[FolderMessage, str, bytes]]) -> list[FolderMessage]:
+        """(message, its UIDL or "" for a new one, its octets), each keeping its UID, flags,
+        modseq and internal date, in ascending UIDs above the folder's messages and below its
+        uidnext (else Conflict, as for a UIDL already stored); one transaction, durable on
+        return. Returns them with their new ids."""

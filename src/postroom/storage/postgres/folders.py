@@ -9,12 +9,13 @@ a session never sees UID n+1 before UID n.
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any, Sequence
 
 import asyncpg
 
-from ...errors import NotFound, ValidationError
+from ...errors import Conflict, NotFound, ValidationError
 from ...model.imap import INBOX, SPECIAL_FOLDERS, Folder, FolderMessage, FolderStatus
 from ..sql import folders as sql
 from ..sql import schema as schema_sql
@@ -289,3 +290,62 @@ async def _rename_inbox(conn: asyncpg.Connection, mailbox_id: int, names: dict[s
                        " FROM unnest($4::bigint[]) WITH ORDINALITY AS n (id, ord) WHERE m.id = n.id",
                        target, first, modseq, ids)
     await conn.execute(dollar(sql.BUMP_MODSEQ), names[INBOX])
+
+
+class PostgresFolderTransfer(PostgresFolders):
+    """Moving a store into this one (`postroom migrate`): folders, UIDs and flags as they were."""
+
+    async def restore_folders(self, mailbox_id: int, folders: Sequence[Folder],
+                              subscriptions: Sequence[str]) -> list[Folder]:
+        wanted, subscribed = sql.restored_folders(folders, subscriptions)
+
+        async def write(conn: asyncpg.Connection) -> None:
+            names = await _names(conn, mailbox_id)
+            listed = {folder.name for folder in wanted}
+            for name, folder_id in names.items():
+                if name not in listed:
+                    if await conn.fetchval("SELECT 1 FROM messages WHERE folder_id = $1 LIMIT 1", folder_id):
+                        raise Conflict(f"folder {name!r} holds messages and is not among the restored folders")
+                    await conn.execute("DELETE FROM folders WHERE id = $1", folder_id)
+            for folder in wanted:
+                if folder.name in names:
+                    sql.uidnext_fits(folder, await conn.fetchval(
+                        "SELECT coalesce(max(uid), 0) FROM messages WHERE folder_id = $1", names[folder.name]))
+                    await conn.execute(dollar(sql.RESTORE_FOLDER), *sql.folder_values(folder), names[folder.name])
+                else:
+                    await conn.execute(dollar(sql.RESTORE_NEW_FOLDER), *sql.folder_values(folder), mailbox_id,
+                                       folder.name)
+            highest_validity = max(folder.uidvalidity for folder in wanted)
+            await conn.execute(dollar(sql.RAISE_UIDVALIDITY), highest_validity, highest_validity)
+            await conn.execute("DELETE FROM subscriptions WHERE mailbox_id = $1", mailbox_id)
+            await conn.executemany(dollar(sql.SUBSCRIBE), [(mailbox_id, name) for name in subscribed])
+        await self._transaction(write)
+        return await self.list_folders(mailbox_id)
+
+    async def restore_folder_messages(self, folder_id: int,
+                                      messages: Sequence[tuple[FolderMessage, str, bytes]]) -> list[FolderMessage]:
+        checked = sql.restored_messages(messages)
+        structures = [await sql.structure(data) for _, _, data in checked]
+
+        async def write(conn: asyncpg.Connection) -> list[FolderMessage]:
+            (folder,) = await _locked(conn, folder_id)
+            highest = await conn.fetchval("SELECT coalesce(max(uid), 0) FROM messages WHERE folder_id = $1", folder_id)
+            sql.restore_fits(checked, folder, highest)
+            body_ids = await conn.fetch(
+                "INSERT INTO message_bodies (size, data, structure)"
+                " SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[]) RETURNING id",
+                [len(data) for _, _, data in checked], [data for _, _, data in checked], structures)
+            try:
+                ids = await conn.fetch(
+                    "INSERT INTO messages (mailbox_id, body_id, uidl, size, received_at, folder_id, uid, flags, modseq)"
+                    " SELECT $1, b, u, s, r, $2, i, f, q FROM unnest($3::bigint[], $4::text[], $5::bigint[],"
+                    " $6::text[], $7::bigint[], $8::text[], $9::bigint[]) WITH ORDINALITY AS t (b, u, s, r, i, f, q, n)"
+                    " ORDER BY n RETURNING id",
+                    folder.mailbox_id, folder_id, [row[0] for row in body_ids], [uidl for _, uidl, _ in checked],
+                    [len(data) for _, _, data in checked], [m.internal_date for m, _, _ in checked],
+                    [m.uid for m, _, _ in checked], [sql.flags_text(m.flags) for m, _, _ in checked],
+                    [m.modseq for m, _, _ in checked])
+            except asyncpg.UniqueViolationError as exc:
+                raise Conflict(f"a message with this UIDL is already stored ({exc.detail})") from None
+            return [dataclasses.replace(message, id=row[0]) for row, (message, _, _) in zip(ids, checked)]
+        return await self._transaction(write)

@@ -34,7 +34,7 @@ from ..sql.values import (
 )
 from .base import bump_config, dollar, server_exists
 from .client_access import PostgresClientAccess, write_imap_settings
-from .folders import PostgresFolders, default_folders
+from .folders import PostgresFolderTransfer, default_folders
 from .messages import PostgresMessages
 from .outbound import PostgresOutbound
 from .queue import PostgresQueue
@@ -43,7 +43,7 @@ from .sessions import PostgresSessions
 _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
-class PostgresStore(PostgresClientAccess, PostgresMessages, PostgresFolders, PostgresOutbound, PostgresSessions,
+class PostgresStore(PostgresClientAccess, PostgresMessages, PostgresFolderTransfer, PostgresOutbound, PostgresSessions,
                     PostgresQueue):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 

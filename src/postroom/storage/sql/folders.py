@@ -8,13 +8,14 @@ import mmap
 import os
 import tempfile
 import time
+import uuid
 from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound, ValidationError
 from ...model.imap import DELIMITER, INBOX, SPECIAL_FOLDERS, SYSTEM_FLAGS, Folder, FolderMessage, FolderStatus
 from ...protocol.imap4.structure import describe
 from ..base import SpooledBody
-from .values import read_spooled
+from .values import read_spooled, utc_iso, wire
 
 FOLDER_COLUMNS = "id, mailbox_id, name, uidvalidity, uidnext, special_use, first_recent_uid, highest_modseq"
 MESSAGE_COLUMNS = "id, uid, size, received_at, flags, modseq"
@@ -218,6 +219,73 @@ def uidvalidity_params(count: int) -> tuple[int, int, int, int]:
 
 def renamed_subscription(name: str, pairs: Sequence[tuple[str, str]]) -> str | None:
     return next((after for before, after in pairs if before == name), None)
+
+
+# moving a store: folders and messages as they were -------------------------------------
+
+def _whole(value: Any, field: str, low: int, high: int = 2**63 - 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(field, f"{value!r} is not a whole number in {low}..{high}")
+    return value
+
+
+def restored_folders(folders: Sequence[Folder], subscriptions: Sequence[str]) -> tuple[list[Folder], list[str]]:
+    """restore_folders' arguments, checked: INBOX among them, no name twice."""
+    checked, names = [], set()
+    for folder in folders:
+        if not isinstance(folder, Folder):
+            raise ValidationError("folders", f"{folder!r} is not a Folder")
+        name = folder_name(folder.name)
+        if name in names:
+            raise ValidationError("folders", f"{name!r} is listed twice")
+        names.add(name)
+        checked.append(Folder(0, 0, name, _whole(folder.uidvalidity, "uidvalidity", 1, 2**32 - 1),
+                              _whole(folder.uidnext, "uidnext", 1), special_use(folder.special_use),
+                              _whole(folder.first_recent_uid, "first_recent_uid", 1),
+                              _whole(folder.highest_modseq, "highest_modseq", 0)))
+    if INBOX not in names:
+        raise ValidationError("folders", "INBOX is missing")
+    return checked, sorted({folder_name(name, "subscriptions") for name in subscriptions})
+
+
+def folder_values(folder: Folder) -> tuple[str, int, int, int, int]:
+    """(special_use, uidvalidity, uidnext, first_recent_uid, highest_modseq) of a restored folder."""
+    return folder.special_use, folder.uidvalidity, folder.uidnext, folder.first_recent_uid, folder.highest_modseq
+
+
+RESTORE_FOLDER = ("UPDATE folders SET special_use = ?, uidvalidity = ?, uidnext = ?, first_recent_uid = ?,"
+                  " highest_modseq = ? WHERE id = ?")
+RESTORE_NEW_FOLDER = ("INSERT INTO folders (special_use, uidvalidity, uidnext, first_recent_uid, highest_modseq,"
+                      " mailbox_id, name) VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def uidnext_fits(folder: Folder, highest_uid: int) -> None:
+    if folder.uidnext <= highest_uid:
+        raise Conflict(f"folder {folder.name!r} holds UID {highest_uid}, not below uidnext {folder.uidnext}")
+
+
+def restored_messages(messages: Sequence[tuple[FolderMessage, str, bytes]]) -> list[tuple[FolderMessage, str, bytes]]:
+    """restore_folder_messages' argument, checked: UIDs ascending, wire-form bodies; an empty
+    UIDL gets a new one."""
+    checked: list[tuple[FolderMessage, str, bytes]] = []
+    for message, uidl, data in messages:
+        if not isinstance(message, FolderMessage) or not isinstance(uidl, str):
+            raise ValidationError("messages", f"{message!r} is not a FolderMessage with a UIDL")
+        uid = _whole(message.uid, "uid", 1)
+        if checked and uid <= checked[-1][0].uid:
+            raise ValidationError("messages", f"UID {uid} does not ascend")
+        data = wire(data)
+        checked.append((FolderMessage(0, uid, len(data), utc_iso(message.internal_date, "internal_date"),
+                                      flag_list(message.flags), _whole(message.modseq, "modseq", 0)),
+                        uidl or uuid.uuid4().hex, data))
+    return checked
+
+
+def restore_fits(checked: Sequence[tuple[FolderMessage, str, bytes]], folder: Folder, highest_uid: int) -> None:
+    """Restored messages go above the folder's messages and below its uidnext."""
+    if checked and (checked[0][0].uid <= highest_uid or checked[-1][0].uid >= folder.uidnext):
+        raise Conflict(f"UIDs {checked[0][0].uid}..{checked[-1][0].uid} do not fit folder {folder.name!r}"
+                       f" (its messages end at UID {highest_uid}, its uidnext is {folder.uidnext})")
 
 
 # structure: computed once, when a body is stored -------------------------------------------

@@ -6,11 +6,12 @@ committed before the next write takes one (commit order = UID order) without a l
 """
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from typing import Sequence
 
-from ...errors import NotFound, ValidationError
+from ...errors import Conflict, NotFound, ValidationError
 from ...model.imap import INBOX, SPECIAL_FOLDERS, Folder, FolderMessage, FolderStatus
 from ..sql import folders as sql
 from ..sql import schema as schema_sql
@@ -260,11 +261,73 @@ class SqliteFolders(SqliteWorkers):
         found: dict[int, str] = {}
         for message_id, body_id, text in await self._read(read):
             if text is None:  # stored before structures were: describe it now, once
-                data = await self._read(lambda conn, b=body_id: conn.execute(
-                    "SELECT data FROM message_bodies WHERE id = ?", (b,)).fetchone())
-                if data is None:
+                text = await self._describe_body(body_id)
+                if text is None:
                     continue  # gone meanwhile
-                text = await sql.structure(bytes(data[0]))
-                await self._write(lambda conn, b=body_id, t=text: conn.execute(sql.SAVE_STRUCTURE, (t, b)))
             found[message_id] = text
         return found
+
+    async def _describe_body(self, body_id: int) -> str | None:
+        def read(conn: sqlite3.Connection) -> bytes | None:
+            row = conn.execute("SELECT data FROM message_bodies WHERE id = ?", (body_id,)).fetchone()
+            return None if row is None else bytes(row[0])
+        data = await self._read(read)
+        if data is None:
+            return None
+        text = await sql.structure(data)
+        await self._write(lambda conn: conn.execute(sql.SAVE_STRUCTURE, (text, body_id)))
+        return text
+
+    # moving a store ----------------------------------------------------------------------
+    async def restore_folders(self, mailbox_id: int, folders: Sequence[Folder],
+                              subscriptions: Sequence[str]) -> list[Folder]:
+        wanted, subscribed = sql.restored_folders(folders, subscriptions)
+
+        def write(conn: sqlite3.Connection) -> None:
+            names = _names(conn, mailbox_id)
+            listed = {folder.name for folder in wanted}
+            for name, folder_id in names.items():
+                if name not in listed:
+                    if conn.execute("SELECT 1 FROM messages WHERE folder_id = ?", (folder_id,)).fetchone():
+                        raise Conflict(f"folder {name!r} holds messages and is not among the restored folders")
+                    conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+            for folder in wanted:
+                if folder.name in names:
+                    highest = conn.execute("SELECT coalesce(max(uid), 0) FROM messages WHERE folder_id = ?",
+                                           (names[folder.name],)).fetchone()[0]
+                    sql.uidnext_fits(folder, highest)
+                    conn.execute(sql.RESTORE_FOLDER, (*sql.folder_values(folder), names[folder.name]))
+                else:
+                    conn.execute(sql.RESTORE_NEW_FOLDER, (*sql.folder_values(folder), mailbox_id, folder.name))
+            highest_validity = max(folder.uidvalidity for folder in wanted)
+            conn.execute(sql.RAISE_UIDVALIDITY, (highest_validity, highest_validity))
+            conn.execute("DELETE FROM subscriptions WHERE mailbox_id = ?", (mailbox_id,))
+            conn.executemany(sql.SUBSCRIBE, [(mailbox_id, name) for name in subscribed])
+        await self._write(write)
+        return await self.list_folders(mailbox_id)
+
+    async def restore_folder_messages(self, folder_id: int,
+                                      messages: Sequence[tuple[FolderMessage, str, bytes]]) -> list[FolderMessage]:
+        checked = sql.restored_messages(messages)
+        structures = [await sql.structure(data) for _, _, data in checked]
+
+        def write(conn: sqlite3.Connection) -> list[FolderMessage]:
+            folder = _folder(conn, folder_id)
+            highest = conn.execute("SELECT coalesce(max(uid), 0) FROM messages WHERE folder_id = ?",
+                                   (folder_id,)).fetchone()[0]
+            sql.restore_fits(checked, folder, highest)
+            stored = []
+            for (message, uidl, data), structure in zip(checked, structures):
+                body_id = mail.insert_body(conn, data, structure=structure)
+                try:
+                    cursor = conn.execute(sql.INSERT_ENTRY, (
+                        folder.mailbox_id, body_id, uidl, len(data), message.internal_date, folder_id, message.uid,
+                        sql.flags_text(message.flags), message.modseq))
+                except sqlite3.IntegrityError as exc:
+                    raise Conflict(f"a message with UIDL {uidl} is already stored") from exc
+                stored.append(dataclasses.replace(message, id=inserted_id(cursor)))
+            return stored
+        if not checked:
+            await self.folder_status(folder_id)  # NotFound for a folder that is gone
+            return []
+        return await self._write(write)
