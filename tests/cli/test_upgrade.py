@@ -59,6 +59,12 @@ def test_init_on_a_schema_one_install_adds_smtp_and_the_default_connectors(runne
     services = {s["name"]: s for s in admin.json("service", "list")}
     assert services["smtp"]["startup"] == "automatic" and services["pop3"]["startup"] == "automatic"
     assert services["admin"]["startup"] == "automatic"  # migration 3 adds the admin service
+    # migration 15 adds IMAP4: on the install's profile, with POP3's certificate
+    imap = admin.json("imap", "show")
+    dev = pop.bindings == DEV_POP.bindings
+    assert imap["bindings"] == (["127.0.0.1:1143"] if dev else ["0.0.0.0:143", "[::]:143"])
+    assert imap["certificate"] == pop.certificate
+    assert services["imap4"]["startup"] == ("automatic" if dev else "manual")
     upgrade = [e for e in admin.audit() if e["action"] == "upgrade"]
     assert upgrade and upgrade[0]["after"]["connectors"] == ["Default EX01", "Client EX01"]
     # Running init again changes nothing more.

@@ -85,6 +85,9 @@ def test_settings_text_names_every_endpoint(context, run) -> None:
         "POP3 localhost port 1995 SSL",
         "POP3 localhost port 1110 STARTTLS",
         "POP3 logon: only after STLS or on the SSL port (login type secure-login)",
+        "IMAP4 localhost port 1993 SSL",
+        "IMAP4 localhost port 1143 STARTTLS",
+        "IMAP4 logon: only after STARTTLS or on the SSL port (login type secure-login)",
         "SMTP localhost port 2587 STARTTLS, password (AUTH) after STARTTLS",
     ]
 

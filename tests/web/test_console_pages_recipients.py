@@ -110,6 +110,17 @@ def test_bulk_pop3_disable_and_enable(api: Api, org: str, store, run) -> None:
     assert mailbox(run, store, ALICE).pop_enabled and not mailbox(run, store, "bob@example.com").pop_enabled
 
 
+def test_bulk_imap4_disable_leaves_pop3_alone(api: Api, org: str, store, run) -> None:
+    answer = post(api, "/console/mailboxes/bulk", org, address=ALICE, action="imap-disable", search="", page="1")
+    assert notice_of(answer) == f"IMAP4 disabled for 1 mailbox: {ALICE}."
+    assert (mailbox(run, store, ALICE).imap_enabled, mailbox(run, store, ALICE).pop_enabled) == (False, True)
+    assert mailbox(run, store, "demo@example.com").imap_enabled  # not selected: untouched
+    listed = api.get("/console/mailboxes").text
+    assert ">IMAP4</th>" in listed and listed.count(">Disabled</td>") == 1
+    answer = post(api, "/console/mailboxes/bulk", org, address=ALICE, action="imap-enable", search="", page="1")
+    assert notice_of(answer) == f"IMAP4 enabled for 1 mailbox: {ALICE}." and mailbox(run, store, ALICE).imap_enabled
+
+
 def test_bulk_without_a_selection_says_so(api: Api, org: str) -> None:
     answer = post(api, "/console/mailboxes/bulk", org, action="pop-enable")
     assert answer.status_code == 400
@@ -121,14 +132,18 @@ def test_bulk_without_a_selection_says_so(api: Api, org: str) -> None:
 # create, properties, password, remove ---------------------------------------------------------------
 def test_create_a_mailbox(api: Api, org: str, store, run) -> None:
     form = api.get("/console/mailboxes/new").text
-    for name in ("address", "display_name", "password", "pop_enabled"):
+    for name in ("address", "display_name", "password", "pop_enabled", "imap_enabled"):
         assert f'name="{name}"' in form
     answer = post(api, "/console/mailboxes/new", org, address="Carol@Example.com", display_name="Carol",
-                  password="carol's password")  # pop_enabled unchecked
-    assert notice_of(answer) == "Mailbox carol@example.com created (POP3 disabled)."
+                  password="carol's password")  # pop_enabled, imap_enabled unchecked
+    assert notice_of(answer) == "Mailbox carol@example.com created (POP3 disabled, IMAP4 disabled)."
     assert answer.headers["location"] == "/console/mailboxes/carol@example.com"
     created = mailbox(run, store, "carol@example.com")
-    assert (created.display_name, created.pop_enabled, created.password_hash is not None) == ("Carol", False, True)
+    assert (created.display_name, created.pop_enabled, created.imap_enabled,
+            created.password_hash is not None) == ("Carol", False, False, True)
+    answer = post(api, "/console/mailboxes/new", org, address="dan@example.com", password="pw", imap_enabled="on")
+    assert notice_of(answer) == "Mailbox dan@example.com created (POP3 disabled, IMAP4 enabled)."
+    assert mailbox(run, store, "dan@example.com").imap_enabled
 
 
 @pytest.mark.parametrize("fields, field, problem", [
@@ -151,14 +166,22 @@ def test_properties_general_and_features(api: Api, org: str, store, run) -> None
     general = api.get(f"/console/mailboxes/{ALICE}").text
     assert 'aria-selected="true">General</a>' in general and 'id="mailbox-messages">0<' in general
     features = api.get(f"/console/mailboxes/{ALICE}?tab=features").text
-    assert 'id="feature-pop3" class="ok">Enabled<' in features and "IMAP4" in features and "Coming later" in features
-    assert 'aria-label="Disable POP3"' in features
+    assert 'id="feature-pop3" class="ok">Enabled<' in features and 'id="feature-imap4" class="ok">Enabled<' in features
+    assert 'aria-label="Disable POP3"' in features and 'aria-label="Disable IMAP4"' in features
 
     answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="features", pop_enabled="false")
     assert notice_of(answer) == f"POP3 disabled for {ALICE}."
     assert answer.headers["location"] == f"/console/mailboxes/{ALICE}?tab=features"
     assert not mailbox(run, store, ALICE).pop_enabled
     assert 'id="feature-pop3" class="bad">Disabled<' in api.get(answer.headers["location"]).text
+    # IMAP4 has its own button, and leaves POP3 as it is (Set-CASMailbox -ImapEnabled)
+    answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="features", imap_enabled="false")
+    assert notice_of(answer) == f"IMAP4 disabled for {ALICE}."
+    assert (mailbox(run, store, ALICE).imap_enabled, mailbox(run, store, ALICE).pop_enabled) == (False, False)
+    page = api.get(answer.headers["location"]).text
+    assert 'id="feature-imap4" class="bad">Disabled<' in page and 'aria-label="Enable IMAP4"' in page
+    answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="features", imap_enabled="true")
+    assert notice_of(answer) == f"IMAP4 enabled for {ALICE}." and mailbox(run, store, ALICE).imap_enabled
 
     answer = post(api, f"/console/mailboxes/{ALICE}", org, tab="general", display_name="Alice A.")  # enabled unticked
     assert notice_of(answer) == f"Mailbox {ALICE} saved: display name: Alice A.; mailbox enabled: off."

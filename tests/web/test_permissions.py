@@ -54,6 +54,8 @@ OPERATIONS: dict[str, Op] = {
     "pop set": Op("PATCH", f"{C}/pop-settings", SERVER_CONFIG, {"login_type": "plain-text-login"}),
     "pop set log limits": Op("PATCH", f"{C}/pop-settings", SERVER_CONFIG,
                              {"log_file_roll_over": "hourly", "log_max_age": "7d", "log_max_directory_size": "1GB"}),
+    "imap show": Op("GET", f"{C}/imap-settings", EVERYONE),
+    "imap set": Op("PATCH", f"{C}/imap-settings", SERVER_CONFIG, {"login_type": "plain-text-login"}),
     "service list": Op("GET", f"{C}/services", EVERYONE),
     "service set": Op("PATCH", f"{C}/services/pop3", SERVER_CONFIG, {"startup": "manual"}),
     "service start": Op("POST", f"{C}/services/pop3/start", SERVER_CONFIG),

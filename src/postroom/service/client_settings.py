@@ -1,7 +1,7 @@
 """What mail clients should be told: Exchange's Internal/ExternalConnectionSettings, computed.
 
 Exchange makes the admin type `Host:Port:SSL|TLS` lists that must be kept in step with the
-bindings by hand; postroom derives them from the live POP3 bindings and the submission
+bindings by hand; postroom derives them from the live POP3 and IMAP4 bindings and the submission
 connector, so the console, Thunderbird autoconfig and Outlook autodiscover can never disagree
 with what the server really listens on.
 
@@ -18,7 +18,7 @@ from typing import Any
 from ..model import LoginType, ReceiveConnector, parse_binding
 from .context import READ, Context
 
-STARTTLS = "STARTTLS"  # plain port, the client upgrades (POP3 STLS / SMTP STARTTLS); Exchange: TLS
+STARTTLS = "STARTTLS"  # plain port, the client upgrades (POP3 STLS / IMAP4, SMTP STARTTLS); Exchange: TLS
 SSL = "SSL"  # implicit TLS from the first byte
 NONE = "none"  # no encryption offered at all (a connector without tls)
 
@@ -51,12 +51,13 @@ def submission_connector(server: str, connectors: list[ReceiveConnector]) -> Rec
 
 
 async def client_settings(ctx: Context, server: str | None = None) -> dict[str, Any]:
-    """POP3 endpoints (SSL ones first, as Exchange's default `FQDN:995:SSL,FQDN:110:TLS`) and the
-    SMTP submission endpoints of `server` (default: this server)."""
+    """POP3 and IMAP4 endpoints (SSL ones first, as Exchange's default `FQDN:995:SSL,FQDN:110:TLS`)
+    and the SMTP submission endpoints of `server` (default: this server)."""
     await ctx.require(READ)
     name = ctx.server_name(server)
     fqdn = (await ctx.store.get_server(name)).fqdn
     pop = await ctx.store.get_pop_settings(name)
+    imap = await ctx.store.get_imap_settings(name)
     connector = submission_connector(name, await ctx.store.list_connectors(name))
     smtp: list[dict[str, Any]] = []
     if connector is not None:
@@ -72,6 +73,9 @@ async def client_settings(ctx: Context, server: str | None = None) -> dict[str, 
         # Only plain-text-login accepts a password before TLS; the others need STLS or SSL first.
         "plain_login_allowed": pop.login_type is LoginType.PLAIN_TEXT_LOGIN,
         "pop3": _endpoints(pop.ssl_bindings, fqdn, SSL) + _endpoints(pop.bindings, fqdn, STARTTLS),
+        "imap_login_type": imap.login_type.value,
+        "imap_plain_login_allowed": imap.login_type is LoginType.PLAIN_TEXT_LOGIN,
+        "imap4": _endpoints(imap.ssl_bindings, fqdn, SSL) + _endpoints(imap.bindings, fqdn, STARTTLS),
         "smtp_connector": connector.name if connector else None,
         "smtp": smtp,
     }
@@ -83,6 +87,10 @@ def settings_text(settings: dict[str, Any]) -> str:
     if not settings["plain_login_allowed"] and settings["pop3"]:
         lines.append("POP3 logon: only after STLS or on the SSL port (login type "
                      f"{settings['login_type']})")
+    lines += [f"IMAP4 {e['host']} port {e['port']} {e['mode']}" for e in settings["imap4"]]
+    if not settings["imap_plain_login_allowed"] and settings["imap4"]:
+        lines.append("IMAP4 logon: only after STARTTLS or on the SSL port (login type "
+                     f"{settings['imap_login_type']})")
     for e in settings["smtp"]:
         auth = "password (AUTH) after STARTTLS" if e["auth_requires_tls"] else \
             "password (AUTH)" if e["auth"] else "no AUTH"

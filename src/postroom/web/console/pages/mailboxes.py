@@ -26,10 +26,13 @@ router = page_router()
 PAGE_SIZE = 50
 TABS = (("general", "General"), ("features", "Mailbox Features"), ("delegation", "Mailbox Delegation"))
 FEATURES = MailboxFeatures.table()
-TAB_FIELDS = FEATURES.tab_fields()  # general: display name, enabled; features: POP3; delegation: send as
+TAB_FIELDS = FEATURES.tab_fields()  # general: display name, enabled; features: POP3, IMAP4; delegation: send as
 LABELS = FEATURES.labels()
-BULK_ACTIONS = {"pop-enable": True, "pop-disable": False}
-NEW_FIELDS = ("address", "display_name", "password", "pop_enabled")
+# action -> (the feature it sets, its value)
+BULK_ACTIONS = {"pop-enable": ("pop_enabled", True), "pop-disable": ("pop_enabled", False),
+                "imap-enable": ("imap_enabled", True), "imap-disable": ("imap_enabled", False)}
+NEW_FIELDS = ("address", "display_name", "password", "pop_enabled", "imap_enabled")
+PROTOCOL_OF = {"pop_enabled": "POP3", "imap_enabled": "IMAP4"}  # a feature's name in notices
 
 
 def mailbox_url(address: str, **query: str) -> str:
@@ -94,14 +97,15 @@ async def mailbox_bulk(request: Request, page: Page) -> Response:
     elif not addresses:
         error = ValidationError("address", "select at least one mailbox first")
     else:
-        enabled, missing = BULK_ACTIONS[action], []
+        (feature, enabled), missing = BULK_ACTIONS[action], []
         for address in addresses:
             try:
-                await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes(pop_enabled=enabled))
+                await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes({feature: enabled}))
             except NotFound:  # removed since the list was shown: the rest still get the change
                 missing.append(address)
         done = len(addresses) - len(missing)
-        notice = f"POP3 {'enabled' if enabled else 'disabled'} for {done} mailbox{'es' if done != 1 else ''}"
+        state = "enabled" if enabled else "disabled"
+        notice = f"{PROTOCOL_OF[feature]} {state} for {done} mailbox{'es' if done != 1 else ''}"
         notice += f": {', '.join(a for a in addresses if a not in missing)}" if done <= 5 else ""
         notice += f". Not found (removed meanwhile): {', '.join(missing)}." if missing else "."
         return redirect(list_url(search, number), notice=notice)
@@ -118,7 +122,7 @@ def _render_new(request: Request, page: Page, values: dict[str, Any], errors: di
 
 @router.get("/mailboxes/new")
 async def mailbox_new_page(request: Request, page: Page) -> Response:
-    return _render_new(request, page, {"address": "", "display_name": "", "pop_enabled": True})
+    return _render_new(request, page, {"address": "", "display_name": "", "pop_enabled": True, "imap_enabled": True})
 
 
 @router.post("/mailboxes/new")
@@ -128,11 +132,13 @@ async def mailbox_new(request: Request, page: Page) -> Response:
     address = str(fields.get("address", ""))
     typed_name = str(fields.get("display_name", ""))
     display_name = typed_name if typed_name.strip(" ") else None  # left empty: the local part
-    pop_enabled = "pop_enabled" in fields
-    values = {"address": address, "display_name": display_name or "", "pop_enabled": pop_enabled}  # never the password
+    pop_enabled, imap_enabled = "pop_enabled" in fields, "imap_enabled" in fields
+    values = {"address": address, "display_name": display_name or "", "pop_enabled": pop_enabled,
+              "imap_enabled": imap_enabled}  # never the password
     try:
         created = await mailbox_ops.new_mailbox(page.ctx, address, str(fields.get("password", "")),
-                                                display_name=display_name, pop_enabled=pop_enabled)
+                                                display_name=display_name, pop_enabled=pop_enabled,
+                                                imap_enabled=imap_enabled)
     except ValidationError as error:
         errors, alert = form_errors(error, NEW_FIELDS)
         return _render_new(request, page, values, errors, alert, 400)
@@ -140,8 +146,9 @@ async def mailbox_new(request: Request, page: Page) -> Response:
         return _render_new(request, page, values, {"address": error.message},
                            "Not saved: correct the field marked below.", 400)
     pop = "enabled" if created["pop_enabled"] else "disabled"
+    imap = "enabled" if created["imap_enabled"] else "disabled"
     return redirect(mailbox_url(created["address"]),
-                    notice=f"Mailbox {created['address']} created (POP3 {pop}).")
+                    notice=f"Mailbox {created['address']} created (POP3 {pop}, IMAP4 {imap}).")
 
 
 # properties --------------------------------------------------------------------------------------
@@ -167,8 +174,9 @@ async def mailbox_save(request: Request, page: Page, address: str) -> Response:
         changes: dict[str, Any] = {"display_name": str(fields.get("display_name", "")), "enabled": "enabled" in fields}
     elif tab == "delegation":  # one address a line; an emptied box removes every grant
         changes = form_changes(FEATURES, TAB_FIELDS[tab], fields)
-    else:
-        changes = {"pop_enabled": str(fields.get("pop_enabled", "")).lower() in ("true", "on", "enabled")}
+    else:  # each feature's Enable/Disable button posts that feature only
+        feature = "imap_enabled" if "imap_enabled" in fields else "pop_enabled"
+        changes = {feature: str(fields.get(feature, "")).lower() in ("true", "on", "enabled")}
     before = await mailbox_ops.show_mailbox(page.ctx, address)
     try:
         after = await mailbox_ops.set_mailbox(page.ctx, address, FEATURES.changes(changes))
@@ -179,7 +187,7 @@ async def mailbox_save(request: Request, page: Page, address: str) -> Response:
                                         status=400)
     changed = describe_changes(before, after, TAB_FIELDS[tab], LABELS)
     if tab == "features" and changed:
-        notice = f"POP3 {'enabled' if after['pop_enabled'] else 'disabled'} for {after['address']}."
+        notice = f"{PROTOCOL_OF[feature]} {'enabled' if after[feature] else 'disabled'} for {after['address']}."
     elif changed:
         notice = f"Mailbox {after['address']} saved: " + "; ".join(changed) + "."
     else:
