@@ -247,6 +247,8 @@ def test_list_lsub_create_rename_delete(env):
         assert (outcome.status, outcome.code) == ("NO", "NONEXISTENT")
         _, outcome = await client.run(t.Delete("d", "INBOX"))
         assert outcome.status == "NO"
+        _, outcome = await client.run(t.Delete("d", "Archive"))
+        assert (outcome.status, outcome.code) == ("NO", "HASCHILDREN")
         _, outcome = await client.run(t.Delete("d", "Archive/2026"))
         assert outcome.status == "OK"
         data, _ = await client.run(t.List("l", "", "Archive*"))

@@ -185,15 +185,8 @@ class MailboxEngine:
         name = canonical(command.mailbox.rstrip(DELIMITER))
         if not valid_name(name):
             return Outcome("NO", f"{command.mailbox!r} is not a valid folder name.", "CANNOT")
-        existing = {f.name for f in await self.store.list_folders(self.mailbox_id)}
-        if name in existing:
-            return Outcome("NO", f"The folder {name} exists already.", "ALREADYEXISTS")
-        parts = name.split(DELIMITER)
-        try:
-            for depth in range(1, len(parts) + 1):  # the levels above it too (RFC 3501 6.3.3)
-                path = DELIMITER.join(parts[:depth])
-                if path not in existing:
-                    await self.store.create_folder(self.mailbox_id, path)
+        try:  # the levels above it are created too (RFC 3501 6.3.3)
+            await self.store.create_folder(self.mailbox_id, name)
         except Conflict:
             return Outcome("NO", f"The folder {name} exists already.", "ALREADYEXISTS")
         except ValidationError as exc:
@@ -208,6 +201,8 @@ class MailboxEngine:
             await self.store.delete_folder(self.mailbox_id, name)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
+        except Conflict:
+            return Outcome("NO", f"{name} has folders under it: delete those first.", "HASCHILDREN")
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
         self.touch()
