@@ -1,4 +1,4 @@
-"""The IMAP4 mailbox engine on a real SQLite store: each command's untagged replies and tagged
+"""The IMAP4 mailbox engine on a real store (SQLite and PostgreSQL): each command's untagged replies and tagged
 outcome, what it leaves in the store, and what a second session on the same folder is told."""
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import datetime
 import re
 
 import pytest
+from pg_support import fresh_store_url
 
 from postroom.protocol.imap4 import types as t
 from postroom.server.imap4_mailbox import MailboxEngine
 from postroom.server.imap4_notify import MailboxNotifier
+from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
 
 
@@ -32,10 +34,20 @@ class Client:
         return b"".join(self.out), outcome
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, tmp_path):
+    """The store each test runs on: embedded, and PostgreSQL (a fresh schema)."""
+    if request.param == "sqlite":
+        yield lambda: SqliteStore(str(tmp_path / "postroom.db"))
+        return
+    for url in fresh_store_url():
+        yield lambda: PostgresStore(url)
+
+
 @pytest.fixture
-def env(tmp_path):
+def env(backend):
     async def make():
-        store = SqliteStore(str(tmp_path / "postroom.db"))
+        store = backend()
         await store.open()
         await store.migrate()
         await store.add_domain("example.com")
