@@ -156,3 +156,21 @@ def test_imap_disabled_mailbox_is_refused_after_the_password(server):
     with pytest.raises(LoginError, match="AUTHENTICATIONFAILED"):
         ssl_login(server, "noimap@example.com", "wrong")
     assert poplib  # POP3 stays enabled for it
+
+
+def test_session_list_shows_an_idling_imap_session_and_session_end_says_bye(server):
+    from .harness import wait_until
+
+    server.new_mailbox("who@example.com", "pw-who-1")
+    client = ssl_login(server, "who@example.com", "pw-who-1")
+    client.select_folder("INBOX")
+    client.idle()
+
+    def idling():
+        rows = server.cli_json("session", "list", "--service", "imap4")["sessions"]
+        return [row for row in rows if row["user"] == "who@example.com" and row["state"] == "idling"]
+    (row,) = wait_until(idling, 5, "session list to show the idling IMAP4 session")
+    assert row["tls"] is True and row["service"] == "imap4"
+    server.cli("session", "end", "--user", "who@example.com")
+    responses = client.idle_check(timeout=5)
+    assert any(r[0] == b"BYE" for r in responses), responses

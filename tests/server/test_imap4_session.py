@@ -229,3 +229,22 @@ def test_protocol_log_masks_credentials_and_never_logs_message_content(tmp_path)
     assert "a LOGIN ****" in text and "l LOGIN ****" in text and "f FETCH 1 BODY[]" in text
     assert "authenticated as alice@example.com" in text and "authentication failed (bad-credentials)" in text
     assert "* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[] {" in text or "* 1 FETCH (" in text
+
+
+def test_stopping_node_says_bye_to_idle_and_idling_sessions(tmp_path):
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        waiting, idling = await Conn.open(port), await Conn.open(port)
+        await waiting.login()
+        await idling.login()
+        await idling.command(b"s SELECT INBOX")
+        idling.writer.write(b"i IDLE\r\n")
+        assert await asyncio.wait_for(idling.reader.readline(), 5) == b"+ idling\r\n"
+        service.drain_sessions()
+        for conn in (waiting, idling):
+            assert await asyncio.wait_for(conn.reader.readline(), 5) == b"* BYE Server shutting down.\r\n"
+            assert await asyncio.wait_for(conn.reader.read(), 5) == b""
+        await until(lambda: not service.sessions, what="the sessions to end")
+        server.close()
+        await store.close()
+    asyncio.run(main())
