@@ -262,6 +262,15 @@ def test_literals_of_other_commands_count_against_the_command_size():
                             b"Logged in."]
 
 
+def test_command_growing_too_long_before_a_non_synchronising_literal_closes():
+    config = ImapConfig(login_type="plain-text-login", max_command_size=300)
+    script = b"s1 SEARCH HEADER {200+}\r\n" + b"x" * 200 + b" BODY " + b"y" * 60 + b" {50+}\r\na LOGOUT\r\n"
+    out, events = talk(script + b"x" * 40 + b"\r\n", config=config)
+    assert replies(out) == [b"s1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+                            b"* BYE Literal too big; closing."]
+    assert events == [CloseConnection("literal-too-big")]
+
+
 def test_overlong_line_gets_a_tagged_bad_and_the_session_goes_on():
     config = ImapConfig(login_type="plain-text-login", max_command_size=300)
     out, _ = talk(b"t1 LOGIN " + b"a" * 400 + b" x\r\nt2 NOOP\r\n", config=config)

@@ -25,7 +25,7 @@ from .. import sasl
 from .._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ..lines import TooLong
 from . import types as T
-from ._framing import CommandBuffer, literal_marker, tag_of
+from ._framing import CommandBuffer, command_name, literal_marker, tag_of
 from ._parser import PARSERS, parse_id
 from ._replies import CONTINUE_LITERAL, Bye, response
 from ._states import (
@@ -144,15 +144,13 @@ class ImapServer(CoreBase):
         """The server stops (or an administrator ended the session): `* BYE` and close, at
         once between commands or while idling; False while a command is being answered (call
         again after complete()). A str is the BYE text."""
-        if isinstance(ended_by_admin, str):
-            if self._phase.kind is State.CLOSED:
-                return True
-            if self._phase.kind not in SHUTDOWN_STATES:
-                return False
-            self._send(Bye(ended_by_admin))
-            self._close("shutdown")
-            return True
-        return super().shutdown(ended_by_admin)
+        if not isinstance(ended_by_admin, str):
+            return super().shutdown(ended_by_admin)
+        if self._phase.kind not in SHUTDOWN_STATES:
+            return self._phase.kind is State.CLOSED
+        self._send(Bye(ended_by_admin))
+        self._close("shutdown")
+        return True
 
     def timeout(self, text: str = "Autologout; idle for too long.") -> None:
         """The session timed out (pre- or post-login): `* BYE` and close, in any state."""
@@ -198,19 +196,23 @@ class ImapServer(CoreBase):
         return True
 
     def _command_line(self, line: bytes) -> None:
+        marker = literal_marker(line)
         self._size += len(line) + 2
         if self._size > self.config.max_command_size:
-            self._too_long()
+            if marker is not None and not marker[1]:
+                self._refuse_literal_plus(tag_of((self._parts or [line])[0]) or "*", "Command too long: the limit "
+                                          f"is {self.config.max_command_size} octets.")
+            else:
+                self._too_long()
             return
         self._parts.append(line)
-        marker = literal_marker(line)
         if marker is None:
             parts = self._parts
             self._reset_command()
             self._dispatch(parts)
             return
         size, synchronising = marker
-        if synchronising and self._command_name() == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
+        if synchronising and command_name(self._parts) == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
                 and not self.config.login_allowed(self.tls_active):
             tag = tag_of(self._parts[0]) or "*"
             self._reset_command()  # refused before the client sends its password in clear
@@ -218,13 +220,12 @@ class ImapServer(CoreBase):
             return
         refusal = self._literal_refusal(size)
         if refusal is not None:
-            tag, append = tag_of(self._parts[0]) or "*", self.authenticated and self._command_name() == "APPEND"
+            tag, append = tag_of(self._parts[0]) or "*", self.authenticated and command_name(self._parts) == "APPEND"
+            if not synchronising:
+                self._refuse_literal_plus(tag, refusal)
+                return
             self._reset_command()
-            if not synchronising:  # its octets are on their way: no way to tell them from commands
-                self._out.append(response(tag, "BAD", refusal, "TOOBIG"))
-                self._send(Bye("Literal too big; closing."))
-                self._close("literal-too-big")
-            elif append:
+            if append:
                 self._out.append(response(tag, "NO", refusal, "TOOBIG"))
             else:
                 self._protocol_error(tag, refusal, "TOOBIG")
@@ -235,15 +236,18 @@ class ImapServer(CoreBase):
         if size == 0:
             self._parts.append(b"")
 
-    def _command_name(self, parts: list[bytes] | None = None) -> str:
-        first = (parts or self._parts or [b""])[0]
-        words = first.split(b" ", 2)
-        return words[1].decode("latin-1").upper() if len(words) > 1 else ""
+    def _refuse_literal_plus(self, tag: str, text: str) -> None:
+        """A non-synchronising literal that will not be read: its octets are on their way and
+        nothing tells them from commands, so the connection ends (RFC 7888 section 4)."""
+        self._reset_command()
+        self._out.append(response(tag, "BAD", text, "TOOBIG"))
+        self._send(Bye("Literal too big; closing."))
+        self._close("literal-too-big")
 
     def _literal_refusal(self, size: int) -> str | None:
         """Why a literal of `size` octets cannot be read, or None. APPEND's literals may reach
         max_literal_size (once logged in); any other command's count against max_command_size."""
-        if self.authenticated and self._command_name() == "APPEND":
+        if self.authenticated and command_name(self._parts) == "APPEND":
             limit = self.config.max_literal_size
             if size > limit or self._literal_total + size > limit + self.config.max_command_size:
                 return f"The message is too big: {size} octets, the limit is {limit}."
@@ -301,8 +305,11 @@ class ImapServer(CoreBase):
 
     # -------------------------------------------------------------------------- errors
     def _protocol_error(self, tag: str, text: str, code: str | None = None) -> None:
-        self._errors += 1
         self._out.append(response(tag, "BAD", text, code))
+        self._count_error()
+
+    def _count_error(self) -> None:
+        self._errors += 1
         if self._errors >= self.config.max_errors:
             self._send(Bye("Too many invalid commands."))
             self._close("too-many-errors")
@@ -427,11 +434,8 @@ class ImapServer(CoreBase):
         phase = self._phase
         assert isinstance(phase, Idling)
         if line is TooLong or line.strip().upper() != b"DONE":
-            self._errors += 1
             self._out.append(b"* BAD Expected DONE to end IDLE.\r\n")
-            if self._errors >= self.config.max_errors:
-                self._send(Bye("Too many invalid commands."))
-                self._close("too-many-errors")
+            self._count_error()
             return
         self._phase = Executing(T.Idle(phase.tag))
         self._events.append(IdleDone(phase.tag))
