@@ -325,3 +325,19 @@ def test_config_validation():
         ImapConfig(max_command_size=10)
     with pytest.raises(ValueError):
         ImapConfig(login_type="nonsense")
+
+
+def test_rfc3501_section_8_sample_session():
+    script = (b"a001 login mrc secret\r\na002 select inbox\r\na003 fetch 12 full\r\na004 fetch 12 body[header]\r\n"
+              b"a005 store 12 +flags \\deleted\r\na006 logout\r\n")
+    out, events = talk(script)
+    assert replies(out)[1:] == [b"a002 OK SELECT completed.", b"a003 OK FETCH completed.", b"a004 OK FETCH completed.",
+                                b"a005 OK STORE completed.", b"* BYE Logging out.", b"a006 OK LOGOUT completed."]
+    twelve = T.SequenceSet(((12, 12),))
+    assert requests(events) == [
+        T.Select("a002", "INBOX"),
+        T.Fetch("a003", twelve, tuple(T.FetchAttribute(n) for n in
+                                      ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"))),
+        T.Fetch("a004", twelve, (T.FetchAttribute("BODY[]", T.Section((), "HEADER")),)),
+        T.Store("a005", twelve, "add", ("\\Deleted",)),
+    ]
