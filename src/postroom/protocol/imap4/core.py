@@ -76,7 +76,7 @@ class ImapServer(CoreBase):
         self._size = 0  # its octets so far (those counted against max_command_size)
         self._literal_total = 0  # APPEND: its literals' octets
         self._literal_left = 0  # octets of the current literal still to read
-        self._literal = bytearray()
+        self._literal: list[bytes] = []  # the current literal's chunks
         caps = " ".join(self._capabilities())
         self._out.append(f"* OK [CAPABILITY {caps}] {config.banner}\r\n".encode("utf-8"))
 
@@ -166,13 +166,10 @@ class ImapServer(CoreBase):
             if not chunk:
                 return False
             self._literal_left -= len(chunk)
-            if not self._literal_left and not self._literal:
-                self._parts.append(chunk)  # arrived in one piece: no second copy
-            else:
-                self._literal += chunk
-                if not self._literal_left:
-                    self._parts.append(bytes(self._literal))
-                    self._literal = bytearray()
+            self._literal.append(chunk)
+            if not self._literal_left:  # one join: no regrowing buffer for a big APPEND
+                self._parts.append(chunk if len(self._literal) == 1 else b"".join(self._literal))
+                self._literal = []
             return True
         if buffer.literal_plus_skipped:
             self._send(Bye("Literal data followed a command that was too long; closing."))
