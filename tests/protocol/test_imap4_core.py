@@ -222,6 +222,29 @@ def test_timeout_says_bye_in_any_state():
     assert conn.next_event() is NEED_DATA and conn.data_to_send() == []
 
 
+def test_answers_after_a_timeout_are_ignored():
+    """The adapter may still be answering an event when a timeout closes the connection."""
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"s1 SELECT INBOX\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    assert isinstance(conn.next_event(), Request)
+    conn.timeout()
+    conn.data_to_send()
+    conn.send_data(b"* 1 EXISTS\r\n")
+    conn.selected(True)
+    conn.complete("s1", "OK", "SELECT completed.")
+    assert conn.data_to_send() == [] and conn.state is State.CLOSED
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN)
+    conn.next_event()
+    conn.shutdown("Bye.")  # refused: the login is being answered
+    conn.timeout()
+    conn.auth_succeeded()
+    conn.auth_failed()
+    assert conn.next_event() == CloseConnection("timeout") and conn.state is State.CLOSED
+
+
 def test_logout_and_eof():
     out, events = talk(LOGIN + b"z1 LOGOUT\r\nz2 NOOP\r\n")
     assert replies(out)[1:] == [b"* BYE Logging out.", b"z1 OK LOGOUT completed."]

@@ -21,16 +21,15 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .. import sasl
 from .._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ..lines import TooLong
+from . import _login
 from . import types as T
 from ._framing import CommandBuffer, command_name, literal_marker, tag_of
-from ._parser import PARSERS, parse_id
+from ._parser import PARSERS
 from ._replies import CONTINUE_LITERAL, Bye, response
 from ._states import (
-    AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, InSasl,
-    TlsNegotiating,
+    AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, TlsNegotiating,
 )
 from ._tokens import Cursor, ParseError, shown
 from ._types import (
@@ -45,7 +44,6 @@ __all__ = [
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
-_WORD = re.compile(rb"[^ ]+")
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
@@ -89,7 +87,11 @@ class ImapServer(CoreBase):
     def authenticated(self) -> bool:
         return self._phase.kind in (State.AUTHENTICATED, State.SELECTED, State.EXECUTING, State.IDLING)
 
+    # Each answer is ignored once the connection is closed: a timeout or shutdown may have
+    # ended it while the adapter was still working on the event.
     def auth_succeeded(self) -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Authenticating)
         self._phase = AUTHENTICATED
         self._is_selected = False
@@ -98,11 +100,15 @@ class ImapServer(CoreBase):
 
     def auth_failed(self, text: str = "Logon failure: unknown user name or bad password.",
                     code: str | None = "AUTHENTICATIONFAILED") -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Authenticating)
         self._phase = NOT_AUTHENTICATED
         self._auth_failure(response(phase.tag, "NO", text, code))
 
     def tls_started(self) -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         self._answering(TlsNegotiating)
         self.tls_active = True
         self._buffer.clear()
@@ -116,6 +122,8 @@ class ImapServer(CoreBase):
 
     def complete(self, tag: str, status: str, text: str, code: str | None = None) -> None:
         """Finish the Request (or IDLE) `tag` with a tagged OK, NO or BAD."""
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Executing)
         if tag != phase.command.tag:
             raise LocalProtocolError(f"complete({tag!r}) but the command out is {phase.command.tag!r}")
@@ -134,6 +142,8 @@ class ImapServer(CoreBase):
 
     def selected(self, selected: bool) -> None:
         """A mailbox is (no longer) selected: the state after the command being answered."""
+        if self._phase.kind is State.CLOSED:
+            return
         if not self.authenticated:
             raise LocalProtocolError("no mailbox can be selected before login")
         self._is_selected = selected
@@ -182,7 +192,7 @@ class ImapServer(CoreBase):
         if self.observer is not None:
             self.observer(line, kind is State.SASL_EXCHANGE)
         if kind is State.SASL_EXCHANGE:
-            self._sasl_line(line)
+            _login.sasl_line(self, line)
         elif kind is State.IDLING:
             self._idle_line(line)
         elif line is TooLong:
@@ -213,7 +223,7 @@ class ImapServer(CoreBase):
                 and not self.config.login_allowed(self.tls_active):
             tag = tag_of(self._parts[0]) or "*"
             self._reset_command()  # refused before the client sends its password in clear
-            self._privacy_required(tag)
+            _login.privacy_required(self, tag)
             return
         refusal = self._literal_refusal(size)
         if refusal is not None:
@@ -334,87 +344,6 @@ class ImapServer(CoreBase):
         self._out.append(response(tag, "OK", "LOGOUT completed."))
         self._close("logout")
 
-    # ---------------------------------------------------------------- not authenticated
-    def _noop_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.end(name)
-        self._out.append(response(tag, "OK", "NOOP completed."))
-
-    def _id_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
-        parse_id(tag, cur)
-        name_value = self.config.implementation.replace("\\", "").replace('"', "")
-        self._out.append(f'* ID ("name" "{name_value}")\r\n'.encode("utf-8"))
-        self._out.append(response(tag, "OK", "ID completed."))
-
-    def _starttls(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.end(name)
-        if self.tls_active:
-            raise ParseError("TLS is already active.")
-        if not self.tls_available:
-            raise ParseError("STARTTLS is not available on this port.")
-        self._out.append(response(tag, "OK", "Begin TLS negotiation now."))
-        self._buffer.clear()  # never execute plaintext the client pipelined after STARTTLS
-        self._phase = TlsNegotiating(tag)
-        self._events.append(StartTls(tag))
-
-    def _privacy_required(self, tag: str) -> None:
-        text = ("Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
-                if self.tls_available else
-                "Passwords are not accepted on an unencrypted connection: use the SSL port.")
-        self._auth_failure(response(tag, "NO", text, "PRIVACYREQUIRED"))
-
-    def _login(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.sp("a user name")
-        username = cur.text_arg("the user name")
-        cur.sp("a password")
-        password = cur.text_arg("the password")
-        cur.end(name)
-        if not self.config.login_allowed(self.tls_active):
-            self._privacy_required(tag)
-            return
-        self._phase = Authenticating(tag)
-        self._events.append(Authenticate(tag, "LOGIN", username, password))
-
-    def _authenticate(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.sp("a SASL mechanism")
-        mechanism = cur.keyword("a SASL mechanism")
-        initial = None
-        if cur.space_then():  # SASL-IR: base64 (checked by the exchange) or "="
-            initial = (cur.match(_WORD) or b"").decode("latin-1")
-        cur.end(name)
-        if mechanism not in sasl.MECHANISMS:
-            text = f"Unsupported authentication mechanism {shown(mechanism)}: use PLAIN."
-            self._out.append(response(tag, "NO", text))
-            return
-        if not self.config.login_allowed(self.tls_active):
-            self._privacy_required(tag)
-            return
-        exchange = sasl.SaslExchange()
-        self._sasl_outcome(tag, exchange, exchange.start(mechanism, initial))
-
-    def _sasl_line(self, line: Any) -> None:
-        phase = self._phase
-        assert isinstance(phase, InSasl)
-        if line is TooLong:
-            self._phase = NOT_AUTHENTICATED
-            self._protocol_error(phase.tag, "SASL response too long.")
-            return
-        self._sasl_outcome(phase.tag, phase.exchange, phase.exchange.step(line))
-
-    def _sasl_outcome(self, tag: str, exchange: sasl.SaslExchange, outcome: sasl.Outcome) -> None:
-        if isinstance(outcome, sasl.Challenge):
-            self._phase = InSasl(tag, exchange)
-            self._out.append(b"+ " + outcome.encoded().encode("ascii") + b"\r\n")
-            return
-        self._phase = NOT_AUTHENTICATED
-        if isinstance(outcome, sasl.Credentials):
-            self._phase = Authenticating(tag)
-            self._events.append(Authenticate(tag, outcome.mechanism, outcome.username, outcome.password,
-                                             outcome.authzid))
-        elif isinstance(outcome, sasl.Cancelled):
-            self._protocol_error(tag, "Authentication cancelled.")
-        else:
-            self._protocol_error(tag, outcome.text)
-
     # ------------------------------------------------------------- authenticated states
     def _request(self, tag: str, cur: Cursor, name: str) -> None:
         command = PARSERS[name](tag, cur)
@@ -449,8 +378,8 @@ _AUTHENTICATED: dict[str, Handler] = {
 #: wait for the adapter (or are closed) or read their lines otherwise (SASL, IDLE).
 TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.NOT_AUTHENTICATED: {
-        **_ANY, "NOOP": _S._noop_unauthenticated, "ID": _S._id_unauthenticated, "STARTTLS": _S._starttls,
-        "LOGIN": _S._login, "AUTHENTICATE": _S._authenticate,
+        **_ANY, "NOOP": _login.noop_unauthenticated, "ID": _login.id_unauthenticated, "STARTTLS": _login.starttls,
+        "LOGIN": _login.login, "AUTHENTICATE": _login.authenticate,
     },
     State.AUTHENTICATED: _AUTHENTICATED,
     # RFC 5161: ENABLE only before a mailbox is selected.
