@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
+_INVALID_TAG = 'Invalid tag: a tag is ASCII letters, digits and punctuation other than ( ) { % * " \\ +.'
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
@@ -285,7 +286,7 @@ class ImapServer(CoreBase):
             if bare is not None and len(parts) == 1:
                 self._protocol_error(bare, "Missing command.")
             else:
-                self._protocol_error("*", "Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.")
+                self._protocol_error("*", _INVALID_TAG)
             return
         cur = Cursor(parts, len(tag) + 1)
         name = (cur.match(_COMMAND) or b"").decode("latin-1").upper()
