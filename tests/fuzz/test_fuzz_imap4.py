@@ -4,7 +4,7 @@ reply is an RFC 3501 response line answering a command the client sent, bounded 
 nothing after a close). Budget: settings.py; interesting inputs: corpus/imap4/."""
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from postroom.protocol.imap4.core import ImapConfig
@@ -78,6 +78,17 @@ def test_imap4_arbitrary_bytes(chunks, eof, tls_active):
 def test_imap4_command_grammar(session):
     chunks, eof = session
     run_imap(chunks, eof)
+
+
+@fuzz
+@given(imap_session())
+def test_imap4_chunking_does_not_change_the_conversation(session):
+    """The same bytes give the same replies and events however they are cut (STARTTLS aside:
+    plaintext pipelined after it in the same read is discarded, by design)."""
+    chunks, eof = session
+    data = b"".join(chunks)
+    assume(b"starttls" not in data.lower())
+    assert run_imap(chunks, eof) == run_imap([data], eof)
 
 
 @fuzz

@@ -222,6 +222,29 @@ def test_timeout_says_bye_in_any_state():
     assert conn.next_event() is NEED_DATA and conn.data_to_send() == []
 
 
+def test_answers_after_a_timeout_are_ignored():
+    """The adapter may still be answering an event when a timeout closes the connection."""
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN + b"s1 SELECT INBOX\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    assert isinstance(conn.next_event(), Request)
+    conn.timeout()
+    conn.data_to_send()
+    conn.send_data(b"* 1 EXISTS\r\n")
+    conn.selected(True)
+    conn.complete("s1", "OK", "SELECT completed.")
+    assert conn.data_to_send() == [] and conn.state is State.CLOSED
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(LOGIN)
+    conn.next_event()
+    conn.shutdown("Bye.")  # refused: the login is being answered
+    conn.timeout()
+    conn.auth_succeeded()
+    conn.auth_failed()
+    assert conn.next_event() == CloseConnection("timeout") and conn.state is State.CLOSED
+
+
 def test_logout_and_eof():
     out, events = talk(LOGIN + b"z1 LOGOUT\r\nz2 NOOP\r\n")
     assert replies(out)[1:] == [b"* BYE Logging out.", b"z1 OK LOGOUT completed."]
@@ -262,6 +285,15 @@ def test_literals_of_other_commands_count_against_the_command_size():
                             b"Logged in."]
 
 
+def test_command_growing_too_long_before_a_non_synchronising_literal_closes():
+    config = ImapConfig(login_type="plain-text-login", max_command_size=300)
+    script = b"s1 SEARCH HEADER {200+}\r\n" + b"x" * 200 + b" BODY " + b"y" * 60 + b" {50+}\r\na LOGOUT\r\n"
+    out, events = talk(script + b"x" * 40 + b"\r\n", config=config)
+    assert replies(out) == [b"s1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
+                            b"* BYE Literal too big; closing."]
+    assert events == [CloseConnection("literal-too-big")]
+
+
 def test_overlong_line_gets_a_tagged_bad_and_the_session_goes_on():
     config = ImapConfig(login_type="plain-text-login", max_command_size=300)
     out, _ = talk(b"t1 LOGIN " + b"a" * 400 + b" x\r\nt2 NOOP\r\n", config=config)
@@ -283,12 +315,15 @@ def test_empty_literal_and_literal_in_the_middle():
 
 
 # ------------------------------------------------------------------------------ errors
+INVALID_TAG = b'* BAD Invalid tag: a tag is ASCII letters, digits and punctuation other than ( ) { % * " \\ +.'
+
+
 def test_bad_tags_and_unknown_commands():
     out, _ = talk(b"\r\n+a NOOP\r\nlonely\r\nA1 FROB\r\nA2\xff NOOP\r\nA3  NOOP\r\nA4 NOOP2\r\nA5 \x01\xc3\xa9\r\n")
     assert replies(out) == [
-        b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
+        INVALID_TAG,
         b"lonely BAD Missing command.", b"A1 BAD Unknown command FROB.",
-        b"* BAD Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.",
+        INVALID_TAG,
         b"A3 BAD Expected a command name after the tag.", b"A4 BAD Unknown command NOOP2.",
         b"A5 BAD Unknown command ???.",
     ]
@@ -316,3 +351,19 @@ def test_config_validation():
         ImapConfig(max_command_size=10)
     with pytest.raises(ValueError):
         ImapConfig(login_type="nonsense")
+
+
+def test_rfc3501_section_8_sample_session():
+    script = (b"a001 login mrc secret\r\na002 select inbox\r\na003 fetch 12 full\r\na004 fetch 12 body[header]\r\n"
+              b"a005 store 12 +flags \\deleted\r\na006 logout\r\n")
+    out, events = talk(script)
+    assert replies(out)[1:] == [b"a002 OK SELECT completed.", b"a003 OK FETCH completed.", b"a004 OK FETCH completed.",
+                                b"a005 OK STORE completed.", b"* BYE Logging out.", b"a006 OK LOGOUT completed."]
+    twelve = T.SequenceSet(((12, 12),))
+    assert requests(events) == [
+        T.Select("a002", "INBOX"),
+        T.Fetch("a003", twelve, tuple(T.FetchAttribute(n) for n in
+                                      ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"))),
+        T.Fetch("a004", twelve, (T.FetchAttribute("BODY[]", T.Section((), "HEADER")),)),
+        T.Store("a005", twelve, "add", ("\\Deleted",)),
+    ]

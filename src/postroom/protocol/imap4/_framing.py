@@ -10,7 +10,7 @@ import re
 
 from ..lines import LineBuffer, TooLong, _TooLongType
 
-__all__ = ["CommandBuffer", "literal_marker", "tag_of"]
+__all__ = ["CommandBuffer", "command_name", "literal_marker", "tag_of"]
 
 _LITERAL_END = re.compile(rb"\{(\d{1,20})(\+?)\}\Z")
 _TAG = re.compile(rb"[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+")  # ASTRING-CHAR but "+"
@@ -33,6 +33,12 @@ def tag_of(line: bytes) -> str | None:
     if match is None or line[match.end():match.end() + 1] != b" ":
         return None
     return match.group().decode("ascii")
+
+
+def command_name(parts: list[bytes]) -> str:
+    """The command name (upper case) of a command being assembled: its first line's 2nd word."""
+    words = parts[0].split(b" ", 2) if parts else []
+    return words[1].decode("latin-1").upper() if len(words) > 1 else ""
 
 
 class CommandBuffer(LineBuffer):

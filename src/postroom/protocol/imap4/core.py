@@ -21,16 +21,15 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .. import sasl
 from .._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ..lines import TooLong
+from . import _login
 from . import types as T
-from ._framing import CommandBuffer, literal_marker, tag_of
-from ._parser import PARSERS, parse_id
+from ._framing import CommandBuffer, command_name, literal_marker, tag_of
+from ._parser import PARSERS
 from ._replies import CONTINUE_LITERAL, Bye, response
 from ._states import (
-    AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, InSasl,
-    TlsNegotiating,
+    AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, TlsNegotiating,
 )
 from ._tokens import Cursor, ParseError, shown
 from ._types import (
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
-_WORD = re.compile(rb"[^ ]+")
+_INVALID_TAG = 'Invalid tag: a tag is ASCII letters, digits and punctuation other than ( ) { % * " \\ +.'
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
@@ -76,7 +75,7 @@ class ImapServer(CoreBase):
         self._size = 0  # its octets so far (those counted against max_command_size)
         self._literal_total = 0  # APPEND: its literals' octets
         self._literal_left = 0  # octets of the current literal still to read
-        self._literal = bytearray()
+        self._literal: list[bytes] = []  # the current literal's chunks
         caps = " ".join(self._capabilities())
         self._out.append(f"* OK [CAPABILITY {caps}] {config.banner}\r\n".encode("utf-8"))
 
@@ -89,7 +88,11 @@ class ImapServer(CoreBase):
     def authenticated(self) -> bool:
         return self._phase.kind in (State.AUTHENTICATED, State.SELECTED, State.EXECUTING, State.IDLING)
 
+    # Each answer is ignored once the connection is closed: a timeout or shutdown may have
+    # ended it while the adapter was still working on the event.
     def auth_succeeded(self) -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Authenticating)
         self._phase = AUTHENTICATED
         self._is_selected = False
@@ -98,11 +101,15 @@ class ImapServer(CoreBase):
 
     def auth_failed(self, text: str = "Logon failure: unknown user name or bad password.",
                     code: str | None = "AUTHENTICATIONFAILED") -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Authenticating)
         self._phase = NOT_AUTHENTICATED
         self._auth_failure(response(phase.tag, "NO", text, code))
 
     def tls_started(self) -> None:
+        if self._phase.kind is State.CLOSED:
+            return
         self._answering(TlsNegotiating)
         self.tls_active = True
         self._buffer.clear()
@@ -116,6 +123,8 @@ class ImapServer(CoreBase):
 
     def complete(self, tag: str, status: str, text: str, code: str | None = None) -> None:
         """Finish the Request (or IDLE) `tag` with a tagged OK, NO or BAD."""
+        if self._phase.kind is State.CLOSED:
+            return
         phase = self._answering(Executing)
         if tag != phase.command.tag:
             raise LocalProtocolError(f"complete({tag!r}) but the command out is {phase.command.tag!r}")
@@ -134,6 +143,8 @@ class ImapServer(CoreBase):
 
     def selected(self, selected: bool) -> None:
         """A mailbox is (no longer) selected: the state after the command being answered."""
+        if self._phase.kind is State.CLOSED:
+            return
         if not self.authenticated:
             raise LocalProtocolError("no mailbox can be selected before login")
         self._is_selected = selected
@@ -144,15 +155,13 @@ class ImapServer(CoreBase):
         """The server stops (or an administrator ended the session): `* BYE` and close, at
         once between commands or while idling; False while a command is being answered (call
         again after complete()). A str is the BYE text."""
-        if isinstance(ended_by_admin, str):
-            if self._phase.kind is State.CLOSED:
-                return True
-            if self._phase.kind not in SHUTDOWN_STATES:
-                return False
-            self._send(Bye(ended_by_admin))
-            self._close("shutdown")
-            return True
-        return super().shutdown(ended_by_admin)
+        if not isinstance(ended_by_admin, str):
+            return super().shutdown(ended_by_admin)
+        if self._phase.kind not in SHUTDOWN_STATES:
+            return self._phase.kind is State.CLOSED
+        self._send(Bye(ended_by_admin))
+        self._close("shutdown")
+        return True
 
     def timeout(self, text: str = "Autologout; idle for too long.") -> None:
         """The session timed out (pre- or post-login): `* BYE` and close, in any state."""
@@ -168,13 +177,10 @@ class ImapServer(CoreBase):
             if not chunk:
                 return False
             self._literal_left -= len(chunk)
-            if not self._literal_left and not self._literal:
-                self._parts.append(chunk)  # arrived in one piece: no second copy
-            else:
-                self._literal += chunk
-                if not self._literal_left:
-                    self._parts.append(bytes(self._literal))
-                    self._literal = bytearray()
+            self._literal.append(chunk)
+            if not self._literal_left:  # one join: no regrowing buffer for a big APPEND
+                self._parts.append(chunk if len(self._literal) == 1 else b"".join(self._literal))
+                self._literal = []
             return True
         if buffer.literal_plus_skipped:
             self._send(Bye("Literal data followed a command that was too long; closing."))
@@ -187,7 +193,7 @@ class ImapServer(CoreBase):
         if self.observer is not None:
             self.observer(line, kind is State.SASL_EXCHANGE)
         if kind is State.SASL_EXCHANGE:
-            self._sasl_line(line)
+            _login.sasl_line(self, line)
         elif kind is State.IDLING:
             self._idle_line(line)
         elif line is TooLong:
@@ -198,33 +204,36 @@ class ImapServer(CoreBase):
         return True
 
     def _command_line(self, line: bytes) -> None:
+        marker = literal_marker(line)
         self._size += len(line) + 2
         if self._size > self.config.max_command_size:
-            self._too_long()
+            if marker is not None and not marker[1]:
+                self._refuse_literal_plus(tag_of((self._parts or [line])[0]) or "*", "Command too long: the limit "
+                                          f"is {self.config.max_command_size} octets.")
+            else:
+                self._too_long()
             return
         self._parts.append(line)
-        marker = literal_marker(line)
         if marker is None:
             parts = self._parts
             self._reset_command()
             self._dispatch(parts)
             return
         size, synchronising = marker
-        if synchronising and self._command_name() == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
+        if synchronising and command_name(self._parts) == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
                 and not self.config.login_allowed(self.tls_active):
             tag = tag_of(self._parts[0]) or "*"
             self._reset_command()  # refused before the client sends its password in clear
-            self._privacy_required(tag)
+            _login.privacy_required(self, tag)
             return
         refusal = self._literal_refusal(size)
         if refusal is not None:
-            tag, append = tag_of(self._parts[0]) or "*", self.authenticated and self._command_name() == "APPEND"
+            tag, append = tag_of(self._parts[0]) or "*", self.authenticated and command_name(self._parts) == "APPEND"
+            if not synchronising:
+                self._refuse_literal_plus(tag, refusal)
+                return
             self._reset_command()
-            if not synchronising:  # its octets are on their way: no way to tell them from commands
-                self._out.append(response(tag, "BAD", refusal, "TOOBIG"))
-                self._send(Bye("Literal too big; closing."))
-                self._close("literal-too-big")
-            elif append:
+            if append:
                 self._out.append(response(tag, "NO", refusal, "TOOBIG"))
             else:
                 self._protocol_error(tag, refusal, "TOOBIG")
@@ -235,15 +244,18 @@ class ImapServer(CoreBase):
         if size == 0:
             self._parts.append(b"")
 
-    def _command_name(self, parts: list[bytes] | None = None) -> str:
-        first = (parts or self._parts or [b""])[0]
-        words = first.split(b" ", 2)
-        return words[1].decode("latin-1").upper() if len(words) > 1 else ""
+    def _refuse_literal_plus(self, tag: str, text: str) -> None:
+        """A non-synchronising literal that will not be read: its octets are on their way and
+        nothing tells them from commands, so the connection ends (RFC 7888 section 4)."""
+        self._reset_command()
+        self._out.append(response(tag, "BAD", text, "TOOBIG"))
+        self._send(Bye("Literal too big; closing."))
+        self._close("literal-too-big")
 
     def _literal_refusal(self, size: int) -> str | None:
         """Why a literal of `size` octets cannot be read, or None. APPEND's literals may reach
         max_literal_size (once logged in); any other command's count against max_command_size."""
-        if self.authenticated and self._command_name() == "APPEND":
+        if self.authenticated and command_name(self._parts) == "APPEND":
             limit = self.config.max_literal_size
             if size > limit or self._literal_total + size > limit + self.config.max_command_size:
                 return f"The message is too big: {size} octets, the limit is {limit}."
@@ -274,7 +286,7 @@ class ImapServer(CoreBase):
             if bare is not None and len(parts) == 1:
                 self._protocol_error(bare, "Missing command.")
             else:
-                self._protocol_error("*", "Invalid tag: letters, digits and punctuation but ( ) { % * \" \\ +.")
+                self._protocol_error("*", _INVALID_TAG)
             return
         cur = Cursor(parts, len(tag) + 1)
         name = (cur.match(_COMMAND) or b"").decode("latin-1").upper()
@@ -301,8 +313,11 @@ class ImapServer(CoreBase):
 
     # -------------------------------------------------------------------------- errors
     def _protocol_error(self, tag: str, text: str, code: str | None = None) -> None:
-        self._errors += 1
         self._out.append(response(tag, "BAD", text, code))
+        self._count_error()
+
+    def _count_error(self) -> None:
+        self._errors += 1
         if self._errors >= self.config.max_errors:
             self._send(Bye("Too many invalid commands."))
             self._close("too-many-errors")
@@ -330,87 +345,6 @@ class ImapServer(CoreBase):
         self._out.append(response(tag, "OK", "LOGOUT completed."))
         self._close("logout")
 
-    # ---------------------------------------------------------------- not authenticated
-    def _noop_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.end(name)
-        self._out.append(response(tag, "OK", "NOOP completed."))
-
-    def _id_unauthenticated(self, tag: str, cur: Cursor, name: str) -> None:
-        parse_id(tag, cur)
-        name_value = self.config.implementation.replace("\\", "").replace('"', "")
-        self._out.append(f'* ID ("name" "{name_value}")\r\n'.encode("utf-8"))
-        self._out.append(response(tag, "OK", "ID completed."))
-
-    def _starttls(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.end(name)
-        if self.tls_active:
-            raise ParseError("TLS is already active.")
-        if not self.tls_available:
-            raise ParseError("STARTTLS is not available on this port.")
-        self._out.append(response(tag, "OK", "Begin TLS negotiation now."))
-        self._buffer.clear()  # never execute plaintext the client pipelined after STARTTLS
-        self._phase = TlsNegotiating(tag)
-        self._events.append(StartTls(tag))
-
-    def _privacy_required(self, tag: str) -> None:
-        text = ("Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
-                if self.tls_available else
-                "Passwords are not accepted on an unencrypted connection: use the SSL port.")
-        self._auth_failure(response(tag, "NO", text, "PRIVACYREQUIRED"))
-
-    def _login(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.sp("a user name")
-        username = cur.text_arg("the user name")
-        cur.sp("a password")
-        password = cur.text_arg("the password")
-        cur.end(name)
-        if not self.config.login_allowed(self.tls_active):
-            self._privacy_required(tag)
-            return
-        self._phase = Authenticating(tag)
-        self._events.append(Authenticate(tag, "LOGIN", username, password))
-
-    def _authenticate(self, tag: str, cur: Cursor, name: str) -> None:
-        cur.sp("a SASL mechanism")
-        mechanism = cur.keyword("a SASL mechanism")
-        initial = None
-        if cur.space_then():  # SASL-IR: base64 (checked by the exchange) or "="
-            initial = (cur.match(_WORD) or b"").decode("latin-1")
-        cur.end(name)
-        if mechanism not in sasl.MECHANISMS:
-            text = f"Unsupported authentication mechanism {shown(mechanism)}: use PLAIN."
-            self._out.append(response(tag, "NO", text))
-            return
-        if not self.config.login_allowed(self.tls_active):
-            self._privacy_required(tag)
-            return
-        exchange = sasl.SaslExchange()
-        self._sasl_outcome(tag, exchange, exchange.start(mechanism, initial))
-
-    def _sasl_line(self, line: Any) -> None:
-        phase = self._phase
-        assert isinstance(phase, InSasl)
-        if line is TooLong:
-            self._phase = NOT_AUTHENTICATED
-            self._protocol_error(phase.tag, "SASL response too long.")
-            return
-        self._sasl_outcome(phase.tag, phase.exchange, phase.exchange.step(line))
-
-    def _sasl_outcome(self, tag: str, exchange: sasl.SaslExchange, outcome: sasl.Outcome) -> None:
-        if isinstance(outcome, sasl.Challenge):
-            self._phase = InSasl(tag, exchange)
-            self._out.append(b"+ " + outcome.encoded().encode("ascii") + b"\r\n")
-            return
-        self._phase = NOT_AUTHENTICATED
-        if isinstance(outcome, sasl.Credentials):
-            self._phase = Authenticating(tag)
-            self._events.append(Authenticate(tag, outcome.mechanism, outcome.username, outcome.password,
-                                             outcome.authzid))
-        elif isinstance(outcome, sasl.Cancelled):
-            self._protocol_error(tag, "Authentication cancelled.")
-        else:
-            self._protocol_error(tag, outcome.text)
-
     # ------------------------------------------------------------- authenticated states
     def _request(self, tag: str, cur: Cursor, name: str) -> None:
         command = PARSERS[name](tag, cur)
@@ -427,11 +361,8 @@ class ImapServer(CoreBase):
         phase = self._phase
         assert isinstance(phase, Idling)
         if line is TooLong or line.strip().upper() != b"DONE":
-            self._errors += 1
             self._out.append(b"* BAD Expected DONE to end IDLE.\r\n")
-            if self._errors >= self.config.max_errors:
-                self._send(Bye("Too many invalid commands."))
-                self._close("too-many-errors")
+            self._count_error()
             return
         self._phase = Executing(T.Idle(phase.tag))
         self._events.append(IdleDone(phase.tag))
@@ -448,8 +379,8 @@ _AUTHENTICATED: dict[str, Handler] = {
 #: wait for the adapter (or are closed) or read their lines otherwise (SASL, IDLE).
 TRANSITIONS: dict[State, dict[str, Handler]] = {
     State.NOT_AUTHENTICATED: {
-        **_ANY, "NOOP": _S._noop_unauthenticated, "ID": _S._id_unauthenticated, "STARTTLS": _S._starttls,
-        "LOGIN": _S._login, "AUTHENTICATE": _S._authenticate,
+        **_ANY, "NOOP": _login.noop_unauthenticated, "ID": _login.id_unauthenticated, "STARTTLS": _login.starttls,
+        "LOGIN": _login.login, "AUTHENTICATE": _login.authenticate,
     },
     State.AUTHENTICATED: _AUTHENTICATED,
     # RFC 5161: ENABLE only before a mailbox is selected.
