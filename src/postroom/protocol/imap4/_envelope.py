@@ -14,7 +14,7 @@ __all__ = ["envelope", "addresses"]
 
 _LEXER = re.compile(r"""
     (?P<ws>[ \t\r\n]+)
-  | (?P<quoted>"(?:[^"\\]|\\.)*"?)
+  | (?P<quoted>"(?:[^"\\]+|\\.)*"?)
   | (?P<literal>\[(?:[^\]\\]|\\.)*\]?)
   | (?P<special>[<>,:;@.])
   | (?P<atom>[^ \t\r\n"\[<>,:;@.()]+)
