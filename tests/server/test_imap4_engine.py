@@ -318,3 +318,44 @@ def test_namespace_id_enable(env):
         assert data == b"* ENABLED\r\n" and outcome.status == "OK"
         await store.close()
     run(main)
+
+
+class Spy:
+    """A store that records the sizes read_message is asked for, and can hand out the "{}"
+    structure an older version stored."""
+
+    def __init__(self, store, old_structures: bool = False) -> None:
+        self._store, self.sizes, self.old = store, [], old_structures
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def read_message(self, mailbox_id, message_id, size=None):
+        self.sizes.append(size)
+        return await self._store.read_message(mailbox_id, message_id, size)
+
+    async def read_structures(self, ids):
+        found = await self._store.read_structures(ids)
+        return {key: "{}" for key in found} if self.old else found
+
+
+def test_header_fetches_read_only_the_header_and_old_structures_are_described_again(env):
+    async def main():
+        store, mailbox = await env()
+        sent = message("big", body="x" * 5000 + "\r\n")
+        await store.deliver(mailbox.id, sent)
+        header = sent[:sent.index(b"\r\n\r\n") + 4]
+        spy = Spy(store)
+        client = Client(spy, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        data, _ = await client.run(t.Fetch("a", seq(1), (t.FetchAttribute("BODY[]", t.Section(text="HEADER"),
+                                                                          peek=True),)))
+        assert data == b"* 1 FETCH (BODY[HEADER] {%d}\r\n%s)\r\n" % (len(header), header)
+        assert spy.sizes == [len(header)]
+        old = Spy(store, old_structures=True)
+        client = Client(old, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("a", "INBOX"))
+        data, _ = await client.run(fetch("ENVELOPE"))
+        assert b'"big"' in data and b"<big@example.net>" in data
+        await store.close()
+    run(main)

@@ -27,6 +27,22 @@ def needs_structure(attributes: Sequence[FetchAttribute]) -> bool:
                or a.name in ("RFC822.HEADER", "RFC822.TEXT") for a in attributes)
 
 
+_HEADER_SECTIONS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+
+
+def header_only(attributes: Sequence[FetchAttribute]) -> bool:
+    """Whether the octets the items need are all in the message's header (the common
+    "FETCH 1:100 BODY.PEEK[HEADER.FIELDS (...)]"): only those are read then."""
+    for a in attributes:
+        if a.name == "BODY[]":
+            section = a.section or Section()
+            if section.part or section.text not in _HEADER_SECTIONS:
+                return False
+        elif a.name in _CONTENT_ITEMS and a.name != "RFC822.HEADER":
+            return False
+    return True
+
+
 def sets_seen(attributes: Sequence[FetchAttribute]) -> bool:
     """BODY[...] without PEEK, RFC822 and RFC822.TEXT mark the message \\Seen (6.4.5)."""
     return any((a.name == "BODY[]" and not a.peek) or a.name in ("RFC822", "RFC822.TEXT") for a in attributes)

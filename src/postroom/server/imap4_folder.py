@@ -185,6 +185,7 @@ class SelectedFolder:
                 self.touch()
         want_content = imap4_fetch.needs_content(attributes)
         want_structure = imap4_fetch.needs_structure(attributes)
+        header_only = want_content and want_structure and imap4_fetch.header_only(attributes)
         missing = len(alive) < len(uids)
         for start in range(0, len(alive), 256):  # structures in batches, replies as they are ready
             batch = alive[start:start + 256]
@@ -194,8 +195,10 @@ class SelectedFolder:
                 message = self.messages[uid]
                 data = None
                 if want_content:
+                    parsed = self.structures.get(uid)
+                    size = parsed.root.body if header_only and parsed is not None else None
                     try:
-                        data = await self.store.read_message(mailbox_id, message.id)
+                        data = await self.store.read_message(mailbox_id, message.id, size)
                     except NotFound:  # expunged meanwhile by another session
                         missing = True
                         continue
@@ -215,7 +218,14 @@ class SelectedFolder:
         if len(self.structures) + len(wanted) > STRUCTURE_CACHE:
             self.structures.clear()
         for message_id, text in (await self.store.read_structures(list(wanted))).items():
-            self.structures[wanted[message_id]] = structure.load(text)
+            try:
+                self.structures[wanted[message_id]] = structure.load(text)
+            except ValueError:  # stored by an older version: describe the octets again
+                try:
+                    data = await self.store.read_message(self.folder.mailbox_id, message_id)
+                except NotFound:
+                    continue  # expunged meanwhile: the FETCH skips it
+                self.structures[wanted[message_id]] = structure.load(structure.describe(data))
 
     def _learn(self, message: FolderMessage) -> None:
         """A message as our own write left it: our view takes it without announcing it, and the
