@@ -9,9 +9,10 @@ FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Iterator, Protocol, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
@@ -20,6 +21,8 @@ from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, St
 from ..storage.folders import FolderStore
 from . import imap4_fetch
 
+FETCH_BATCH = 64  # messages read and answered together
+FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
 STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a folder, again and again)
 _SYSTEM = {flag.lower(): flag for flag in SYSTEM_FLAGS}
 
@@ -187,29 +190,35 @@ class SelectedFolder:
         want_structure = imap4_fetch.needs_structure(attributes)
         header_only = want_content and want_structure and imap4_fetch.header_only(attributes)
         missing = len(alive) < len(uids)
-        for start in range(0, len(alive), 256):  # structures in batches, replies as they are ready
-            batch = alive[start:start + 256]
+        for batch in _batches(alive, self.messages, want_content and not header_only):
             if want_structure:
                 await self._load_structures(batch)
-            for uid in batch:
-                message = self.messages[uid]
-                data = None
-                if want_content:
-                    parsed = self.structures.get(uid)
-                    size = parsed.root.body if header_only and parsed is not None else None
-                    try:
-                        data = await self.store.read_message(mailbox_id, message.id, size)
-                    except NotFound:  # expunged meanwhile by another session
-                        missing = True
-                        continue
-                self.emit(imap4_fetch.render(self.msn(uid), message, attributes, recent=uid in self.recent,
-                                             uid=command.uid, parsed=self.structures.get(uid), data=data,
-                                             add_flags=uid in seen_now))
-                if self.pace is not None:
-                    await self.pace()
+            contents: list[bytes | None] = [None] * len(batch)
+            if want_content:  # read together: one wait for the batch, not one per message
+                contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
+            replies = []
+            for uid, data in zip(batch, contents):
+                if want_content and data is None:  # expunged meanwhile by another session
+                    missing = True
+                    continue
+                replies.append(imap4_fetch.render(
+                    self.msn(uid), self.messages[uid], attributes, recent=uid in self.recent, uid=command.uid,
+                    parsed=self.structures.get(uid), data=data, add_flags=uid in seen_now))
+            self.emit(b"".join(replies))
+            if self.pace is not None:
+                await self.pace()
         if missing:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
+
+    async def _content(self, mailbox_id: int, uid: int, header_only: bool) -> bytes | None:
+        """The message's octets (its header's only, when that is all the items need); None if gone."""
+        parsed = self.structures.get(uid)
+        size = parsed.root.body if header_only and parsed is not None else None
+        try:
+            return await self.store.read_message(mailbox_id, self.messages[uid].id, size)
+        except NotFound:
+            return None
 
     async def _load_structures(self, uids: Sequence[int]) -> None:
         wanted = {self.messages[u].id: u for u in uids if u not in self.structures}
@@ -324,6 +333,22 @@ class SelectedFolder:
         if command is not None:
             self.emit(self._remove(removed))
         return Outcome("OK", "EXPUNGE completed.")
+
+
+def _batches(uids: list[int], messages: dict[int, FolderMessage], whole: bool) -> Iterator[list[int]]:
+    """FETCH works in batches of up to FETCH_BATCH messages and, when whole messages are read,
+    FETCH_BATCH_OCTETS of them (a batch is held in memory until its replies are written)."""
+    batch: list[int] = []
+    octets = 0
+    for uid in uids:
+        size = messages[uid].size if whole else 0
+        if batch and (len(batch) >= FETCH_BATCH or octets + size > FETCH_BATCH_OCTETS):
+            yield batch
+            batch, octets = [], 0
+        batch.append(uid)
+        octets += size
+    if batch:
+        yield batch
 
 
 def uid_set(uids: Sequence[int]) -> str:
