@@ -223,6 +223,10 @@ def test_append_gives_appenduid_and_keeps_flags_and_date(env):
         await client.run(t.Select("s", "Drafts"))
         data, _ = await client.run(fetch("FLAGS", "INTERNALDATE"))
         assert data == b'* 1 FETCH (FLAGS (\\Draft \\Seen \\Recent) INTERNALDATE "02-Jan-2026 02:04:05 +0000")\r\n'
+        _, outcome = await client.run(t.Append("a", "Drafts", (), None, b"Subject: bare\n\nno final line end"))
+        assert outcome.code == f"APPENDUID {drafts.uidvalidity} 2"
+        data, _ = await client.run(t.Fetch("f", seq(2), (t.FetchAttribute("BODY[]", t.Section(), peek=True),)))
+        assert data.endswith(b"{36}\r\nSubject: bare\r\n\r\nno final line end\r\n)\r\n")
         data, outcome = await client.run(t.Append("a", "Nowhere", (), None, message("x")))
         assert (outcome.status, outcome.code) == ("NO", "TRYCREATE")
         data, outcome = await client.run(t.Append("a", "Drafts", ("\\Bogus",), None, message("x")))
@@ -267,6 +271,11 @@ def test_list_lsub_create_rename_delete(env):
         assert data == b'* LIST (\\HasNoChildren) "/" Archive\r\n'
         data, _ = await client.run(t.List("l", "", "*", lsub=True))
         assert b'* LSUB (\\HasNoChildren \\Sent) "/" Sent\r\n' in data
+        _, outcome = await client.run(t.Subscribe("s", "Archive/x"))
+        data, _ = await client.run(t.List("l", "Archive", "*", lsub=True))
+        assert data == b'* LSUB (\\Noselect \\HasNoChildren) "/" Archive/x\r\n'  # not Archive: "*" (6.3.9)
+        data, _ = await client.run(t.List("l", "", "%", lsub=True))
+        assert b'* LSUB (\\Noselect \\HasNoChildren) "/" Archive\r\n' in data  # "%" stops at it
         _, outcome = await client.run(t.Subscribe("s", "Archive"))
         data, _ = await client.run(t.List("l", "", "A%", lsub=True))
         assert data == b'* LSUB (\\HasNoChildren) "/" Archive\r\n'

@@ -20,6 +20,9 @@ from ..protocol.imap4 import types, wire
 from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
 from .imap4_notify import MailboxNotifier
 
+_LONE_LF = re.compile(rb"(?<!\r)\n")
+
+
 def canonical(name: str) -> str:
     """INBOX in any case (and as the head of a path) is INBOX (RFC 3501 5.1)."""
     head, sep, rest = name.partition(DELIMITER)
@@ -164,7 +167,9 @@ class MailboxEngine:
             names = set(await self.store.list_subscriptions(self.mailbox_id))
         parents = {n.rsplit(DELIMITER, 1)[0] for n in folders if DELIMITER in n}
         candidates = set(names)
-        for name in list(names):  # the levels above a name: listed as \Noselect when not folders
+        # The levels above a name, \Noselect when not folders (LIST), or not subscribed: LSUB
+        # lists those only for a "%" that stops at them (RFC 3501 6.3.9).
+        for name in list(names) if not command.lsub or "%" in command.pattern else ():
             while DELIMITER in name:
                 name = name.rsplit(DELIMITER, 1)[0]
                 candidates.add(name)
@@ -252,9 +257,12 @@ class MailboxEngine:
         when = None
         if command.internal_date is not None:
             when = command.internal_date.astimezone(datetime.timezone.utc).isoformat()
+        data = _LONE_LF.sub(b"\r\n", command.message)  # the store keeps mail in wire form (CRLF)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
         try:
             folder = await self.store.get_folder(self.mailbox_id, name)
-            message = await self.store.append_message(folder.id, command.message, flags, when)
+            message = await self.store.append_message(folder.id, data, flags, when)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
         except ValidationError as exc:
