@@ -232,6 +232,8 @@ class MailboxEngine:
         name = canonical(command.mailbox)
         if not valid_name(name):
             return Outcome("NO", f"{command.mailbox!r} is not a valid folder name.", "CANNOT")
+        if command.subscribe and name not in {f.name for f in await self.store.list_folders(self.mailbox_id)}:
+            return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")  # RFC 3501 6.3.6 allows the check
         await self.store.set_subscription(self.mailbox_id, name, command.subscribe)
         return Outcome("OK", f"{'SUBSCRIBE' if command.subscribe else 'UNSUBSCRIBE'} completed.")
 
