@@ -537,6 +537,7 @@ async def _older_store(store) -> str:
 
 
 async def _null_structures(store) -> int:
+    """Bodies without their structure."""
     sql = "SELECT count(*) FROM message_bodies WHERE structure IS NULL"
     if hasattr(store, "url"):
         import asyncpg
@@ -550,7 +551,8 @@ async def _null_structures(store) -> int:
 
     conn = sqlite3.connect(store.path)
     try:
-        return conn.execute(sql).fetchone()[0]
+        return conn.execute("SELECT count(*) FROM message_bodies WHERE id NOT IN"
+                            " (SELECT body_id FROM message_structures)").fetchone()[0]
     finally:
         conn.close()
 
