@@ -5,6 +5,8 @@ is an expunge). Every backend must pass it, through the Store protocol only."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 
 import pytest
@@ -12,11 +14,24 @@ import pytest
 from postroom.errors import Conflict, NotFound, ValidationError
 from postroom.model import MessageInfo
 from postroom.model.imap import INBOX, SPECIAL_FOLDERS, Folder, FolderMessage, FolderStatus
-from postroom.protocol.imap4.structure import describe
+from postroom.storage import SpooledBody
+from postroom.storage.sql import folders as folders_sql
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, is_utc_iso, mailbox, wire
 
 pytestmark = [pytest.mark.store_folders]
+
+
+def describe(data) -> str:
+    """Stands in for protocol.imap4.structure.describe (tested with part C's content): a
+    structure that tells exactly which octets were described."""
+    data = bytes(data)
+    return json.dumps({"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+
+
+@pytest.fixture(autouse=True)
+def known_structures(monkeypatch):
+    monkeypatch.setattr(folders_sql, "describe", describe)
 NAMES = [INBOX] + sorted(name for name, _ in SPECIAL_FOLDERS)
 
 
@@ -96,6 +111,22 @@ def test_a_delivery_stores_the_structure_once(store, run):
         infos = [await store.deliver(box, MESSAGE), *(await store.deliver_message([box], EIGHT_BIT, head=b"X: 1\r\n"))]
         structures = await store.read_structures([i.id for i in infos] + [999_999])
         assert structures == {infos[0].id: describe(MESSAGE), infos[1].id: describe(b"X: 1\r\n" + EIGHT_BIT)}
+    run(body())
+
+
+def test_a_spooled_delivery_is_described_whole(store, run, tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    start = wire(b"Subject: big", b"Content-Type: text/plain", b"", *([b"x" * 998] * 300))
+    (spool / "1.msg").write_bytes(start + b"left over, not part of the message")
+
+    async def body():
+        box = await mailbox(store)
+        head, rest = b"Received: by us\r\n", wire(b"the end")
+        [info] = await store.deliver_message([box], rest, head=head, spooled=SpooledBody(str(spool / "1.msg"),
+                                                                                       len(start)))
+        assert await store.read_structures([info.id]) == {info.id: describe(head + start + rest)}
+        assert sorted(p.name for p in spool.iterdir()) == ["1.msg"]  # nothing left behind
     run(body())
 
 
