@@ -204,6 +204,17 @@ def test_concurrent_deliveries_commit_in_uid_order(make_store, run):
     run(body())
 
 
+def test_deliveries_to_the_same_mailboxes_in_any_order_never_deadlock(store, run):
+    async def body():
+        a, b = await mailbox(store), await mailbox(store, "bob@example.com", "Bob")
+        infos = await asyncio.gather(*[store.deliver_message([a, b] if n % 2 else [b, a], numbered(n))
+                                       for n in range(40)])
+        assert len(infos) == 40
+        for box in (a, b):
+            assert await uids(store, (await inbox(store, box)).id) == list(range(1, 41))
+    run(body())
+
+
 # folders ------------------------------------------------------------------------------------
 
 def test_create_makes_missing_superiors_and_refuses_taken_names(store, run):
