@@ -125,12 +125,14 @@ class PostgresMessages(PostgresBase):
             return 0
 
         async def write(conn: asyncpg.Connection) -> int:  # all or none, with its audit entry if any
+            # The INBOX row first, as IMAP4's expunge takes it: never the other order, never a deadlock.
+            inbox = await conn.fetchval(dollar(f"{folders_sql.INBOX_ID} FOR UPDATE"), mailbox_id)
+            if inbox is None:
+                return 0
             removed = rowcount(await conn.execute(
-                dollar(f"DELETE FROM messages WHERE {folders_sql.INBOX_WHERE} AND id = ANY(?::bigint[])"),
-                mailbox_id, ids))
+                "DELETE FROM messages WHERE folder_id = $1 AND id = ANY($2::bigint[])", inbox, ids))
             if removed:  # an expunge for IMAP4 sessions on the INBOX
-                await conn.execute(dollar("UPDATE folders SET highest_modseq = highest_modseq + 1"
-                                          " WHERE mailbox_id = ? AND name = 'INBOX'"), mailbox_id)
+                await conn.execute(dollar(folders_sql.BUMP_MODSEQ), inbox)
             return removed
         return await self._transaction(write, audit)
 
