@@ -181,7 +181,8 @@ def test_a_big_queued_message_is_never_whole_in_memory(opened, tmp_path, run):
 
 def test_listing_messages_reads_no_body(opened, db, run):
     columns = [row[1] for row in peek(db, "PRAGMA table_info(messages)")]
-    assert columns == ["id", "mailbox_id", "body_id", "uidl", "size", "received_at"]
+    assert columns == ["id", "mailbox_id", "body_id", "uidl", "size", "received_at", "folder_id", "uid", "flags",
+                       "modseq"]
     assert [row[1] for row in peek(db, "PRAGMA table_info(message_bodies)")][-1] == "data"
     plan = " ".join(row[-1] for row in peek(db, "EXPLAIN QUERY PLAN SELECT id, uidl, size, received_at"
                                                 " FROM messages WHERE mailbox_id = ? ORDER BY id", (1,)))

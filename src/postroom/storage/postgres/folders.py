@@ -27,20 +27,21 @@ _LOCK_FOLDERS = f"SELECT {sql.FOLDER_COLUMNS} FROM folders WHERE id = ANY($1::bi
 
 # helpers run inside other transactions (create_mailbox, deliveries) ------------------------
 
-async def take_uidvalidity(conn: asyncpg.Connection, count: int) -> list[int]:
-    last = await conn.fetchval(dollar(sql.TAKE_UIDVALIDITY) + " RETURNING last", *sql.uidvalidity_params(count))
-    return list(range(last - count + 1, last + 1))
-
-
 async def make_folders(conn: asyncpg.Connection, mailbox_id: int, folders: Sequence[tuple[str, str]],
                        subscribe: bool = False) -> list[int]:
-    """New folders (name, special use), each with a new uidvalidity; their ids."""
-    ids = []
-    for (name, use), validity in zip(folders, await take_uidvalidity(conn, len(folders))):
-        ids.append(await conn.fetchval(dollar(sql.INSERT_FOLDER) + " RETURNING id", mailbox_id, name, use, validity))
-        if subscribe:
-            await conn.execute(dollar(sql.SUBSCRIBE), mailbox_id, name)
-    return ids
+    """New folders (name, special use), each with a new uidvalidity; their ids. One statement
+    (a new mailbox makes five folders: its creation stays one round trip longer, no more)."""
+    if not folders:
+        return []
+    insert = ("INSERT INTO folders (mailbox_id, name, special_use, uidvalidity)"
+              " SELECT $1, n, u, nextval('uidvalidity_sequence') FROM unnest($2::text[], $3::text[])"
+              " WITH ORDINALITY AS t (n, u, o) ORDER BY o RETURNING id, name")
+    if subscribe:
+        insert = (f"WITH made AS ({insert}), subscribed AS (INSERT INTO subscriptions (mailbox_id, name)"
+                  " SELECT $1, name FROM made ON CONFLICT DO NOTHING) SELECT id, name FROM made")
+    rows = await conn.fetch(insert, mailbox_id, [name for name, _ in folders], [use for _, use in folders])
+    ids = {row[1]: row[0] for row in rows}
+    return [ids[name] for name, _ in folders]
 
 
 async def default_folders(conn: asyncpg.Connection, mailbox_id: int) -> None:
@@ -264,7 +265,8 @@ class PostgresFolders(PostgresBase):
 
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         ids = sql.uid_list(message_ids)
-        rows = await self._fetch(f"{sql.SELECT_STRUCTURES.removesuffix(' IN')} = ANY(?::bigint[])", ids)
+        rows = await self._fetch("SELECT m.id, m.body_id, b.structure FROM messages m JOIN message_bodies b"
+                                 " ON b.id = m.body_id WHERE m.id = ANY(?::bigint[])", ids)
         found: dict[int, str] = {}
         for message_id, body_id, text in rows:
             if text is None:  # stored before structures were: describe it now, once
@@ -272,7 +274,7 @@ class PostgresFolders(PostgresBase):
                 if data is None:
                     continue  # gone meanwhile
                 text = await sql.structure(data)
-                await self._execute(sql.SAVE_STRUCTURE, text, body_id)
+                await self._execute("UPDATE message_bodies SET structure = ? WHERE id = ?", text, body_id)
             found[message_id] = text
         return found
 
@@ -316,7 +318,8 @@ class PostgresFolderTransfer(PostgresFolders):
                     await conn.execute(dollar(sql.RESTORE_NEW_FOLDER), *sql.folder_values(folder), mailbox_id,
                                        folder.name)
             highest_validity = max(folder.uidvalidity for folder in wanted)
-            await conn.execute(dollar(sql.RAISE_UIDVALIDITY), highest_validity, highest_validity)
+            await conn.execute("SELECT setval('uidvalidity_sequence', greatest($1::bigint, last_value))"
+                               " FROM uidvalidity_sequence", highest_validity)
             await conn.execute("DELETE FROM subscriptions WHERE mailbox_id = $1", mailbox_id)
             await conn.executemany(dollar(sql.SUBSCRIBE), [(mailbox_id, name) for name in subscribed])
         await self._transaction(write)

@@ -125,12 +125,14 @@ class PostgresMessages(PostgresBase):
             return 0
 
         async def write(conn: asyncpg.Connection) -> int:  # all or none, with its audit entry if any
+            # The INBOX row first, as IMAP4's expunge takes it: never the other order, never a deadlock.
+            inbox = await conn.fetchval(dollar(f"{folders_sql.INBOX_ID} FOR UPDATE"), mailbox_id)
+            if inbox is None:
+                return 0
             removed = rowcount(await conn.execute(
-                dollar(f"DELETE FROM messages WHERE {folders_sql.INBOX_WHERE} AND id = ANY(?::bigint[])"),
-                mailbox_id, ids))
+                "DELETE FROM messages WHERE folder_id = $1 AND id = ANY($2::bigint[])", inbox, ids))
             if removed:  # an expunge for IMAP4 sessions on the INBOX
-                await conn.execute(dollar("UPDATE folders SET highest_modseq = highest_modseq + 1"
-                                          " WHERE mailbox_id = ? AND name = 'INBOX'"), mailbox_id)
+                await conn.execute(dollar(folders_sql.BUMP_MODSEQ), inbox)
             return removed
         return await self._transaction(write, audit)
 
@@ -148,19 +150,27 @@ async def _store_message(conn: asyncpg.Connection, mailbox_ids: Sequence[int],
     """One body (the octets, or (id, size) of one already written), one entry per mailbox
     id (in order), each in its mailbox's INBOX under the INBOX's next UID; NotFound if a
     mailbox is gone (the caller's transaction then drops the body too). The INBOX rows are
-    locked after the body is written (as late as can be), and stay locked to the commit."""
+    locked after the body is written (as late as can be: several in mailbox order first), and
+    stay locked to the commit."""
     received_at = schema_sql.now()
     body_id, size = data if isinstance(data, tuple) else await _insert_body(conn, data, structure)
-    inboxes = await lock_inboxes(conn, mailbox_ids)
+    if len(set(mailbox_ids)) > 1:
+        await lock_inboxes(conn, mailbox_ids)
     infos = []
     for mailbox_id in mailbox_ids:
         uidl = uuid.uuid4().hex
-        uid, modseq = await take_uids(conn, inboxes[mailbox_id], 1)
-        new_id = await conn.fetchval(
-            dollar(folders_sql.INSERT_ENTRY) + " RETURNING id",
-            mailbox_id, body_id, uidl, size, received_at, inboxes[mailbox_id], uid, "", modseq)
+        new_id = await conn.fetchval(_DELIVER, mailbox_id, body_id, uidl, size, received_at)
+        if new_id is None:
+            raise NotFound("mailbox", str(mailbox_id))
         infos.append(MessageInfo(new_id, uidl, size, received_at))
     return infos
+
+
+# One round trip per entry: the INBOX's next UID (its row locked to the commit) and the entry.
+_DELIVER = ("WITH inbox AS (UPDATE folders SET uidnext = uidnext + 1, highest_modseq = highest_modseq + 1"
+            " WHERE mailbox_id = $1 AND name = 'INBOX' RETURNING id, uidnext - 1 AS uid, highest_modseq)"
+            f" INSERT INTO messages ({folders_sql.ENTRY_COLUMNS})"
+            " SELECT $1, $2, $3, $4, $5, id, uid, '', highest_modseq FROM inbox RETURNING id")
 
 
 async def _insert_body(conn: asyncpg.Connection, data: bytes, structure: str | None) -> tuple[int, int]:

@@ -7,7 +7,6 @@ import asyncio
 import mmap
 import os
 import tempfile
-import time
 import uuid
 from typing import Any, Sequence
 
@@ -38,13 +37,6 @@ DELETED = "(' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!'"  # a prefilter
 STATUS = ("SELECT count(*), coalesce(sum(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' ESCAPE '!' THEN 0"
           " ELSE 1 END), 0), coalesce(sum(CASE WHEN uid >= ? THEN 1 ELSE 0 END), 0), coalesce(sum(size), 0)"
           " FROM messages WHERE folder_id = ?")
-SELECT_STRUCTURES = ("SELECT m.id, m.body_id, b.structure FROM messages m JOIN message_bodies b ON b.id = m.body_id"
-                     " WHERE m.id IN")
-SAVE_STRUCTURE = "UPDATE message_bodies SET structure = ? WHERE id = ? AND structure IS NULL"
-# A store-wide counter: each folder ever made gets a new uidvalidity, never below the Unix time.
-TAKE_UIDVALIDITY = "UPDATE uidvalidity_counter SET last = CASE WHEN last + ? > ? THEN last + ? ELSE ? END WHERE id = 1"
-LAST_UIDVALIDITY = "SELECT last FROM uidvalidity_counter WHERE id = 1"
-RAISE_UIDVALIDITY = "UPDATE uidvalidity_counter SET last = ? WHERE id = 1 AND last < ?"
 
 MAX_NAME = 1000  # characters of a folder's full name
 SPECIAL_USES = ("", *(use for _, use in SPECIAL_FOLDERS), "\\Archive")
@@ -209,12 +201,6 @@ def renames(old: str, new: str, existing: set[str]) -> list[tuple[str, str]]:
     if taken:
         raise Conflict(f"folder {taken[0]!r} already exists")
     return pairs
-
-
-def uidvalidity_params(count: int) -> tuple[int, int, int, int]:
-    """TAKE_UIDVALIDITY's parameters for `count` new values (then last - count + 1 .. last)."""
-    floor = int(time.time()) + count - 1
-    return count, floor, count, floor
 
 
 def renamed_subscription(name: str, pairs: Sequence[tuple[str, str]]) -> str | None:

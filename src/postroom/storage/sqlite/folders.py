@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 import uuid
 from typing import Sequence
 
@@ -20,12 +21,18 @@ from . import mail
 from .schema import inserted_id
 from .workers import SqliteWorkers
 
+# A store-wide counter: each folder ever made gets a new uidvalidity, never below the Unix time
+# (so a store made again never repeats its old values).
+_TAKE_UIDVALIDITY = "UPDATE uidvalidity_counter SET last = CASE WHEN last + ? > ? THEN last + ? ELSE ? END WHERE id = 1"
+_RAISE_UIDVALIDITY = "UPDATE uidvalidity_counter SET last = ? WHERE id = 1 AND last < ?"
+
+
 # helpers run inside other writes (create_mailbox, deliveries) ------------------------------
 
-
 def take_uidvalidity(conn: sqlite3.Connection, count: int) -> list[int]:
-    conn.execute(sql.TAKE_UIDVALIDITY, sql.uidvalidity_params(count))
-    last = conn.execute(sql.LAST_UIDVALIDITY).fetchone()[0]
+    floor = int(time.time()) + count - 1
+    conn.execute(_TAKE_UIDVALIDITY, (count, floor, count, floor))
+    last = conn.execute("SELECT last FROM uidvalidity_counter WHERE id = 1").fetchone()[0]
     return list(range(last - count + 1, last + 1))
 
 
@@ -256,7 +263,9 @@ class SqliteFolders(SqliteWorkers):
         def read(conn: sqlite3.Connection) -> list[tuple[int, int, str | None]]:
             rows = []
             for chunk in sql.chunks(ids):
-                rows += conn.execute(f"{sql.SELECT_STRUCTURES} {sql.in_list(len(chunk))}", chunk).fetchall()
+                rows += conn.execute("SELECT m.id, m.body_id, s.structure FROM messages m"
+                                     " LEFT JOIN message_structures s ON s.body_id = m.body_id"
+                                     f" WHERE m.id IN {sql.in_list(len(chunk))}", chunk).fetchall()
             return rows
         found: dict[int, str] = {}
         for message_id, body_id, text in await self._read(read):
@@ -275,7 +284,9 @@ class SqliteFolders(SqliteWorkers):
         if data is None:
             return None
         text = await sql.structure(data)
-        await self._write(lambda conn: conn.execute(sql.SAVE_STRUCTURE, (text, body_id)))
+        await self._write(lambda conn: conn.execute(
+            "INSERT INTO message_structures (body_id, structure) SELECT ?, ? WHERE EXISTS"
+            " (SELECT 1 FROM message_bodies WHERE id = ?) ON CONFLICT DO NOTHING", (body_id, text, body_id)))
         return text
 
     # moving a store ----------------------------------------------------------------------
@@ -300,7 +311,7 @@ class SqliteFolders(SqliteWorkers):
                 else:
                     conn.execute(sql.RESTORE_NEW_FOLDER, (*sql.folder_values(folder), mailbox_id, folder.name))
             highest_validity = max(folder.uidvalidity for folder in wanted)
-            conn.execute(sql.RAISE_UIDVALIDITY, (highest_validity, highest_validity))
+            conn.execute(_RAISE_UIDVALIDITY, (highest_validity, highest_validity))
             conn.execute("DELETE FROM subscriptions WHERE mailbox_id = ?", (mailbox_id,))
             conn.executemany(sql.SUBSCRIBE, [(mailbox_id, name) for name in subscribed])
         await self._write(write)

@@ -82,14 +82,19 @@ def insert_body(conn: sqlite3.Connection, data: bytes | memoryview, head: bytes 
     copied twice before it reaches its pages (the bound value, then the record): for a
     large body, a zeroblob reserves the pages and the blob handle writes the octets into
     them, the parts one after the other (no joined copy either; a spooled file in 1 MiB
-    pieces). `structure`: its IMAP4 structure (JSON; storage/sql/folders.py)."""
+    pieces). `structure`: its IMAP4 structure (JSON; storage/sql/folders.py), beside it in
+    message_structures (never after the BLOB: see migration 14)."""
     size = len(head) + len(data) + (spooled.size if spooled else 0)
     if size < IN_PLACE_FROM and spooled is None:
         value = head + bytes(data) if head else data
-        return inserted_id(conn.execute("INSERT INTO message_bodies (size, data, structure) VALUES (?, ?, ?)",
-                                        (size, value, structure)))
-    body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data, structure) VALUES (?, zeroblob(?), ?)",
-                                       (size, size, structure)))
+        body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, ?)", (size, value)))
+        if structure is not None:
+            conn.execute("INSERT INTO message_structures (body_id, structure) VALUES (?, ?)", (body_id, structure))
+        return body_id
+    body_id = inserted_id(conn.execute("INSERT INTO message_bodies (size, data) VALUES (?, zeroblob(?))",
+                                       (size, size)))
+    if structure is not None:
+        conn.execute("INSERT INTO message_structures (body_id, structure) VALUES (?, ?)", (body_id, structure))
     with conn.blobopen("message_bodies", "data", body_id) as blob:
         blob.write(head)
         if spooled is not None:

@@ -6,13 +6,11 @@
 -- gains its structure (JSON, computed once when it is stored; NULL for older bodies:
 -- computed when first read). Not configuration: no config bump.
 
--- The last uidvalidity handed out, store-wide: each folder ever made gets a new one (at
--- least the Unix time, so a mailbox removed and made again never repeats its old values).
-CREATE TABLE uidvalidity_counter (
-    id   integer PRIMARY KEY CHECK (id = 1),
-    last bigint NOT NULL
-);
-INSERT INTO uidvalidity_counter (id, last) VALUES (1, extract(epoch FROM now())::bigint);
+-- uidvalidity: each folder ever made takes a new one from this sequence (no lock, so creating
+-- mailboxes on several nodes never waits on it), which starts at the Unix time, so a store made
+-- again never repeats its old values. Moving a store moves it past the values it brought.
+CREATE SEQUENCE uidvalidity_sequence AS bigint;
+SELECT setval('uidvalidity_sequence', extract(epoch FROM now())::bigint);
 
 -- Names are case-sensitive ("/"-separated), except INBOX, always stored as "INBOX".
 CREATE TABLE folders (
@@ -35,15 +33,11 @@ CREATE TABLE subscriptions (
 );
 
 -- Every existing mailbox gets its five folders, each with its own uidvalidity.
-WITH boxes AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS rank FROM mailboxes),
-     kinds (k, name, special_use) AS (
-         VALUES (0, 'INBOX', ''), (1, 'Sent', '\Sent'), (2, 'Drafts', '\Drafts'), (3, 'Trash', '\Trash'),
-                (4, 'Junk', '\Junk'))
 INSERT INTO folders (mailbox_id, name, special_use, uidvalidity)
-    SELECT boxes.id, kinds.name, kinds.special_use,
-           (SELECT last FROM uidvalidity_counter) + boxes.rank * 5 + kinds.k + 1
-    FROM boxes, kinds ORDER BY boxes.id, kinds.k;
-UPDATE uidvalidity_counter SET last = last + 5 * (SELECT count(*) FROM mailboxes);
+    SELECT m.id, k.name, k.special_use, nextval('uidvalidity_sequence')
+    FROM mailboxes m, (VALUES (0, 'INBOX', ''), (1, 'Sent', '\Sent'), (2, 'Drafts', '\Drafts'),
+                              (3, 'Trash', '\Trash'), (4, 'Junk', '\Junk')) AS k (n, name, special_use)
+    ORDER BY m.id, k.n;
 INSERT INTO subscriptions (mailbox_id, name) SELECT mailbox_id, name FROM folders;
 
 -- Flags: space-separated, sorted, without \Recent; modseq: the folder's highest_modseq when

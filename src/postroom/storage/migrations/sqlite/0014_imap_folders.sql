@@ -2,8 +2,8 @@
 -- folders: INBOX (what SMTP delivers to and POP3 reads) and Sent, Drafts, Trash and Junk
 -- (RFC 6154), all subscribed. A message entry lives in one folder under a UID that is never
 -- reused while the folder's uidvalidity stays; a message body gains its structure (JSON,
--- computed once when it is stored; NULL for older bodies: computed when first read). Not
--- configuration: no config bump.
+-- computed once when it is stored; for older bodies, when first read). Not configuration:
+-- no config bump.
 
 -- The last uidvalidity handed out, store-wide: each folder ever made gets a new one (at
 -- least the Unix time, so a mailbox removed and made again never repeats its old values).
@@ -67,5 +67,10 @@ DROP TABLE inbox_uids;
 
 CREATE UNIQUE INDEX messages_folder_uid ON messages (folder_id, uid);
 
--- The structure of a body (postroom.protocol.imap4.structure.describe: JSON text).
-ALTER TABLE message_bodies ADD COLUMN structure TEXT;
+-- The structure of a body (postroom.protocol.imap4.structure.describe: JSON text), in a table
+-- of its own: a column added to message_bodies would come after the BLOB, and SQLite reads a
+-- column past a large BLOB by walking the BLOB's overflow pages (every FETCH would).
+CREATE TABLE message_structures (
+    body_id   INTEGER PRIMARY KEY REFERENCES message_bodies (id) ON DELETE CASCADE,
+    structure TEXT NOT NULL
+);
