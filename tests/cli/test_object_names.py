@@ -93,5 +93,5 @@ def test_service_names_take_any_case(plain_admin: Admin) -> None:
     assert plain_admin.json("service", "stop", "SMTP")["name"] == "smtp"
     assert [e["target"] for e in plain_admin.audit()[:3]] == ["server/EX01/service/smtp"] + [
         "server/EX01/service/pop3"] * 2
-    assert "error: service: 'pop4' is not a service (allowed: pop3, smtp, admin)" == flat(
+    assert "error: service: 'pop4' is not a service (allowed: pop3, imap4, smtp, admin)" == flat(
         plain_admin.fails(2, "service", "start", "pop4").stderr)

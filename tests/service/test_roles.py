@@ -50,7 +50,7 @@ READS: dict[str, Op] = {
 
 # What each read shows of the store the fixtures set up (so a read that returned nothing, or
 # another server's or caller's data, fails): every role group may see all of it.
-SERVICES = ["admin", "pop3", "smtp"]
+SERVICES = ["admin", "imap4", "pop3", "smtp"]
 CONNECTORS = {"Client EX01", "Default EX01"}
 SHOWS: dict[str, Callable[[Any], bool]] = {
     "list_services": lambda r: [(s["server"], s["name"]) for s in r] == [("EX01", n) for n in SERVICES],
@@ -366,7 +366,8 @@ def test_start_and_stop_without_a_node_report_no_node(context, store, run) -> No
     assert started["status"] == "running" and "no node" in started["state"]
     rows = run(services.list_services(context("view-only")))
     assert [(r["name"], r["status"], r["startup"]) for r in rows] == [
-        ("admin", "running", "automatic"), ("pop3", "running", "automatic"), ("smtp", "running", "automatic")]
+        ("admin", "running", "automatic"), ("imap4", "running", "automatic"), ("pop3", "running", "automatic"),
+        ("smtp", "running", "automatic")]
     assert all("no node" in row["state"] for row in rows)
 
 

@@ -61,7 +61,7 @@ def test_service_names_take_any_case(api, principals) -> None:
     answer = api.patch(f"{C}/services/Smtp", headers=who, json={"startup": "manual"})
     assert answer.status_code == 200 and answer.json()["startup"] == "manual"
     error = error_of(api.post(f"{C}/services/pop4/start", headers=who), 400)
-    assert (error["field"], error["allowed"]) == ("service", ["pop3", "smtp", "admin"])
+    assert (error["field"], error["allowed"]) == ("service", ["pop3", "imap4", "smtp", "admin"])
 
 
 def test_the_console_finds_a_connector_by_its_short_name(console) -> None:  # noqa: F811 (fixture)
