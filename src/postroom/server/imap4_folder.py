@@ -279,18 +279,21 @@ class SelectedFolder:
         content = search.needs_content(key)
         largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
         found = []
-        for index, uid in enumerate(self.uids):
-            message = self.messages[uid]
-            data = None
-            if content and uid not in self.gone:
-                try:
-                    data = await self.store.read_message(mailbox_id, message.id)
-                except NotFound:
-                    data = None
-            view = search.ContentView(index + 1, uid, message.flags, message.size,
-                                      imap4_fetch.internal_date(message).date(), uid in self.recent, data)
-            if search.matches(key, view, largest_msn, largest_uid):
-                found.append(uid if command.uid else index + 1)
+        msns = {uid: index + 1 for index, uid in enumerate(self.uids)}
+        for batch in _batches(list(self.uids), self.messages, content):
+            contents: list[bytes | None] = [None] * len(batch)
+            if content:  # read together, as FETCH does (a gone message matches no text key)
+                contents = list(await asyncio.gather(*(
+                    self._content(mailbox_id, uid, False) for uid in batch if uid not in self.gone)))
+                if len(contents) < len(batch):
+                    alive = iter(contents)
+                    contents = [None if uid in self.gone else next(alive) for uid in batch]
+            for uid, data in zip(batch, contents):
+                message = self.messages[uid]
+                view = search.ContentView(msns[uid], uid, message.flags, message.size,
+                                          imap4_fetch.internal_date(message).date(), uid in self.recent, data)
+                if search.matches(key, view, largest_msn, largest_uid):
+                    found.append(uid if command.uid else msns[uid])
         self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
         return Outcome("OK", "SEARCH completed.")
 
