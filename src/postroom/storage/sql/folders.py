@@ -203,10 +203,6 @@ def renames(old: str, new: str, existing: set[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def renamed_subscription(name: str, pairs: Sequence[tuple[str, str]]) -> str | None:
-    return next((after for before, after in pairs if before == name), None)
-
-
 # moving a store: folders and messages as they were -------------------------------------
 
 def _whole(value: Any, field: str, low: int, high: int = 2**63 - 1) -> int:
