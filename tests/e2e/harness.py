@@ -119,6 +119,8 @@ class Postroom:
         self.store = store  # a PostgreSQL URL (init records it in node.json), or None: embedded
         self.pop_port = free_port()
         self.pops_port = free_port()
+        self.imap_port = free_port()  # IMAP4, plain/STARTTLS (the dev profile runs imap4 too)
+        self.imaps_port = free_port()  # IMAP4, SSL
         self.smtp_port = free_port()  # connector "Default EX01"
         self.submission_port = free_port()  # connector "Client EX01"
         self.http_port = free_port()  # admin service, plain HTTP on loopback
@@ -194,6 +196,8 @@ class Postroom:
             ("web", "set", "--http-bindings", f"127.0.0.1:{self.http_port}",
              "--bindings", f"127.0.0.1:{self.https_port}"),
             ("pop", "set", "--bindings", f"127.0.0.1:{self.pop_port}", "--ssl-bindings", f"127.0.0.1:{self.pops_port}"),
+            ("imap", "set", "--bindings", f"127.0.0.1:{self.imap_port}",
+             "--ssl-bindings", f"127.0.0.1:{self.imaps_port}"),
             ("connector", "set", f"Default {self.server}", "--bindings", f"127.0.0.1:{self.smtp_port}"),
             ("connector", "set", f"Client {self.server}", "--bindings", f"127.0.0.1:{self.submission_port}"))
         self.admin_password = json.loads(results[0]["stdout"])["admin_password"]
