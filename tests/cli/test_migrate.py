@@ -100,6 +100,16 @@ def test_the_login_block_policy_moves_too(admin, url):
     assert policy["max_source_failures"] == 4
 
 
+def test_imap_settings_move_too(admin, url):
+    admin.ok("imap", "set", "--login-type", "plain-text-login", "--max-command-size", "16384", "--banner", "IMAP here")
+    admin.ok("mailbox", "set", "demo@example.com", "--imap", "disabled")
+    imap = admin.json("imap", "show")
+    migrate(admin, admin.data, url)
+    assert (admin.data / "node.json").read_text().count(url) == 1
+    assert admin.json("imap", "show") == imap and imap["max_command_size"] == 16384  # read from PostgreSQL now
+    assert admin.json("mailbox", "show", "demo@example.com")["imap_enabled"] is False
+
+
 def test_send_connectors_and_transport_settings_move_too(admin, url):
     admin.ok("send-connector", "new", "Relay", "--address-spaces", "*", "--no-dns-routing", "--smart-hosts",
              "relay.example.net:587", "--smart-host-auth", "basic", "--auth-username", "app", "--auth-password-stdin",

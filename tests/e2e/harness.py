@@ -119,8 +119,8 @@ class Postroom:
         self.store = store  # a PostgreSQL URL (init records it in node.json), or None: embedded
         self.pop_port = free_port()
         self.pops_port = free_port()
-        self.imap_port = free_port()  # IMAP4 plain/STARTTLS
-        self.imaps_port = free_port()  # IMAP4 SSL
+        self.imap_port = free_port()  # IMAP4, plain/STARTTLS (the dev profile runs imap4 too)
+        self.imaps_port = free_port()  # IMAP4, SSL
         self.smtp_port = free_port()  # connector "Default EX01"
         self.submission_port = free_port()  # connector "Client EX01"
         self.http_port = free_port()  # admin service, plain HTTP on loopback

@@ -13,13 +13,13 @@ import pytest
 
 from postroom.errors import Forbidden, ValidationError
 from postroom.model import (
-    ApiToken, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TrackingEvent,
+    ApiToken, ImapSettings, LoginPolicy, MailboxFeatures, PopSettings, ReceiveConnector, SendConnector, TrackingEvent,
     TrackingEventId, TransportSettings, WebSettings,
 )
 from dkim_support import dkim_key
 from postroom.service import (
-    LOCAL_OPERATOR, Context, admins, connectors, dkim_keys, domains, logs, mailboxes, pop, security, send_connectors,
-    services, transport, web,
+    LOCAL_OPERATOR, Context, admins, connectors, dkim_keys, domains, imap, logs, mailboxes, pop, security,
+    send_connectors, services, transport, web,
 )
 from postroom.storage import Store
 
@@ -29,6 +29,7 @@ READS: dict[str, Op] = {
     "list_services": lambda ctx: services.list_services(ctx),
     "list_services_all": lambda ctx: services.list_services(ctx, "all"),
     "show_pop": lambda ctx: pop.show_pop(ctx),
+    "show_imap": lambda ctx: imap.show_imap(ctx),
     "list_mailboxes": lambda ctx: mailboxes.list_mailboxes(ctx),
     "show_mailbox": lambda ctx: mailboxes.show_mailbox(ctx, "demo@example.com"),
     "list_domains": lambda ctx: domains.list_domains(ctx),
@@ -56,6 +57,7 @@ SHOWS: dict[str, Callable[[Any], bool]] = {
     "list_services": lambda r: [(s["server"], s["name"]) for s in r] == [("EX01", n) for n in SERVICES],
     "list_services_all": lambda r: [(s["server"], s["name"]) for s in r] == [("EX01", n) for n in SERVICES],
     "show_pop": lambda r: (r["server"], r["login_type"]) == ("EX01", "secure-login"),
+    "show_imap": lambda r: (r["server"], r["bindings"]) == ("EX01", ["127.0.0.1:1143"]),
     "list_mailboxes": lambda r: [m["address"] for m in r["items"]] == ["demo@example.com"],
     "show_mailbox": lambda r: (r["address"], r["messages"]) == ("demo@example.com", 1),
     "list_domains": lambda r: r == ["example.com", "spare.example"],
@@ -81,6 +83,10 @@ READERS = [("view-only",), ("recipient-management",), ("server-management",),
 SERVER_CHANGES: dict[str, Op] = {
     "set_pop": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(login_type="plain-text-login")),
     "set_pop_several": lambda ctx: pop.set_pop(ctx, None, PopSettings.changes(max_command_size=100, banner="hello")),
+    "set_imap": lambda ctx: imap.set_imap(ctx, None, ImapSettings.changes(login_type="plain-text-login")),
+    "set_imap_several": lambda ctx: imap.set_imap(ctx, None, ImapSettings.changes(max_command_size=2048,
+                                                                                  banner="hello")),
+    "start_imap4": lambda ctx: services.start_service(ctx, "IMAP4"),
     "start_service": lambda ctx: services.start_service(ctx, "pop3"),
     "stop_service": lambda ctx: services.stop_service(ctx, "pop3"),
     "restart_service": lambda ctx: services.restart_service(ctx, "pop3"),
@@ -112,6 +118,8 @@ RECIPIENT_CHANGES: dict[str, Op] = {
     "new_mailbox": lambda ctx: mailboxes.new_mailbox(ctx, "alice@example.com", "pw"),
     "set_mailbox": lambda ctx: mailboxes.set_mailbox(
         ctx, "demo@example.com", MailboxFeatures.changes(pop_enabled=False)),
+    "set_mailbox_imap": lambda ctx: mailboxes.set_mailbox(
+        ctx, "demo@example.com", MailboxFeatures.changes(imap_enabled="disabled")),
     "set_password": lambda ctx: mailboxes.set_password(ctx, "demo@example.com", "new password"),
     "remove_mailbox": lambda ctx: mailboxes.remove_mailbox(ctx, "demo@example.com"),
     "import_messages": _import,
@@ -159,6 +167,7 @@ def snapshot(store: Store, run) -> dict[str, Any]:
         mailbox_rows = await store.list_mailboxes()
         return {
             "pop": await store.get_pop_settings("EX01"),
+            "imap": await store.get_imap_settings("EX01"),
             "services": await store.list_services("EX01"),
             "connectors": await store.list_connectors(None),
             "domains": await store.list_domains(),
@@ -384,6 +393,24 @@ def test_set_pop_validates_everything_before_writing(context, store, run) -> Non
     before = snapshot(store, run)
     with pytest.raises(ValidationError) as refused:
         run(pop.set_pop(context("server-management"), None, PopSettings.changes(banner="fine", max_command_size=5000)))
+    assert refused.value.field == "max_command_size"
+    assert snapshot(store, run) == before
+
+
+def test_set_imap_is_audited_with_before_and_after(context, store, run) -> None:
+    ctx = context("server-management", name="sam")
+    view = run(imap.set_imap(ctx, None, ImapSettings.changes(login_type="plain-text-login")))
+    assert view["login_type"] == "plain-text-login"
+    entry = run(store.list_audit(1))[0]
+    assert (entry.actor, entry.action, entry.target) == ("sam", "imap.set", "server/EX01/imap")
+    assert (entry.before, entry.after) == ({"login_type": "secure-login"}, {"login_type": "plain-text-login"})
+
+
+def test_set_imap_validates_everything_before_writing(context, store, run) -> None:
+    before = snapshot(store, run)
+    with pytest.raises(ValidationError) as refused:
+        run(imap.set_imap(context("server-management"), None, ImapSettings.changes(banner="fine",
+                                                                                   max_command_size=512)))
     assert refused.value.field == "max_command_size"
     assert snapshot(store, run) == before
 

@@ -14,8 +14,8 @@ import pytest
 
 from postroom.errors import NotFound
 from postroom.model import (
-    AuditEntry, ImapSettings, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus, Startup,
-    WebSettings,
+    AuditEntry, ImapSettings, MessageInfo, PopSettings, RecipientResult, RecipientStatus, Service, ServiceStatus,
+    Startup, WebSettings,
 )
 from postroom.storage import SpooledBody
 from postroom.storage.base import queued_body_pieces

@@ -173,6 +173,7 @@ async def support_bundle(ctx: Context, address: str, checks: list[dict[str, Any]
     views = {
         "doctor": checks,
         "server": {**asdict(await ctx.store.get_server(name)), "pop_settings": pop.to_dict(),
+                   "imap_settings": (await ctx.store.get_imap_settings(name)).to_dict(),
                    "web_settings": (await ctx.store.get_web_settings(name)).to_dict()},
         "services": {"services": await service_ops.list_services(ctx, name),
                      "node_report": asdict(report) if report else None},
