@@ -370,3 +370,22 @@ def test_header_fetches_read_only_the_header_and_old_structures_are_described_ag
         assert b'"big"' in data and b"<big@example.net>" in data
         await store.close()
     run(main)
+
+
+def test_a_selected_folder_renamed_or_deleted_by_another_session(env):
+    async def main():
+        store, mailbox = await env()
+        notifier = MailboxNotifier()
+        a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+        await a.run(t.Create("c", "Work"))
+        await a.run(t.Append("p", "Work", (), None, message("one")))
+        await a.run(t.Append("p", "Work", (), None, message("two")))
+        await b.run(t.Select("s", "Work"))
+        await a.run(t.Rename("r", "Work", "Job"))
+        data, outcome = await b.run(t.Noop("n"))
+        assert data == b"" and outcome.status == "OK"  # the same folder, renamed: nothing changed
+        await a.run(t.Delete("d", "Job"))
+        data, _ = await b.run(t.Noop("n"))
+        assert data == b"* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
+        await store.close()
+    run(main)

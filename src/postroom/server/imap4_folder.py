@@ -99,15 +99,15 @@ class SelectedFolder:
     async def sync(self, allow_expunge: bool) -> None:
         """Look for other sessions' changes and announce them (see the module's doc)."""
         try:
-            status = await self.store.folder_status(self.folder.id)
-        except NotFound:  # the folder was deleted (or renamed away): its messages are gone
+            modseq = await self._modseq()
+        except NotFound:  # the folder was deleted: its messages are gone
             self.gone.update(self.uids)
             self.modseq = -1
             if allow_expunge:
                 self.emit(self._remove(sorted(self.gone)))
                 self.gone.clear()
             return
-        if status.highest_modseq == self.modseq and not (allow_expunge and self.gone):
+        if modseq == self.modseq and not (allow_expunge and self.gone):
             return
         current = await self.store.folder_messages(self.folder.id)
         out: list[bytes] = []
@@ -133,9 +133,20 @@ class SelectedFolder:
                     self.recent.add(message.uid)
             self.last_uid = new[-1].uid
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
-        self.modseq = status.highest_modseq
+        self.modseq = modseq
         if out:
             self.emit(b"".join(out))
+
+    async def _modseq(self) -> int:
+        """The folder's highest_modseq now: its row by name (one indexed read, whatever the
+        folder holds); by id when the name is gone (renamed: still the same folder)."""
+        try:
+            folder = await self.store.get_folder(self.folder.mailbox_id, self.folder.name)
+            if folder.id == self.folder.id:
+                return folder.highest_modseq
+        except NotFound:
+            pass
+        return (await self.store.folder_status(self.folder.id)).highest_modseq  # NotFound: deleted
 
     def msn(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
