@@ -389,3 +389,21 @@ def test_a_selected_folder_renamed_or_deleted_by_another_session(env):
         assert data == b"* 2 EXPUNGE\r\n* 1 EXPUNGE\r\n"
         await store.close()
     run(main)
+
+
+def test_fetch_of_a_message_expunged_by_another_session_is_skipped_not_a_crash(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(2):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        notifier = MailboxNotifier()
+        a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+        await a.run(t.Select("s", "INBOX"))
+        await b.run(t.Select("s", "INBOX"))
+        await a.run(t.Store("a", seq(1), "add", ("\\Deleted",), silent=True))
+        await a.run(t.Expunge("e"))
+        data, outcome = await b.run(fetch("ENVELOPE", "BODYSTRUCTURE"))  # b has not heard of it yet
+        assert data.count(b"FETCH") == 1 and data.startswith(b"* 2 FETCH (ENVELOPE (")
+        assert (outcome.status, outcome.code) == ("NO", "EXPUNGEISSUED")
+        await store.close()
+    run(main)

@@ -209,8 +209,8 @@ class SelectedFolder:
                 contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
             replies = []
             for uid, data in zip(batch, contents):
-                if want_content and data is None:  # expunged meanwhile by another session
-                    missing = True
+                if (want_content and data is None) or (want_structure and uid not in self.structures):
+                    missing = True  # expunged meanwhile by another session
                     continue
                 replies.append(imap4_fetch.render(
                     self.msn(uid), self.messages[uid], attributes, recent=uid in self.recent, uid=command.uid,
