@@ -11,7 +11,7 @@ from .output import emit, show_table
 
 service_app = typer.Typer(help="Services on a server: status, start/stop, startup type (Exchange: Get-Service, "
                                "Start-Service, Set-Service).", no_args_is_help=True)
-ServiceName = Annotated[str, typer.Argument(metavar="SERVICE", help="pop3, smtp or admin.")]
+ServiceName = Annotated[str, typer.Argument(metavar="SERVICE", help="pop3, imap4, smtp or admin.")]
 SERVICE_COLUMNS = ["server", "name", "status", "startup", "state", "listening", "errors"]
 
 
