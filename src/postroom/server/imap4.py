@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..activity import Activity
 from ..auth import Authenticator
-from ..errors import Conflict, NotFound, PostroomError, ValidationError
+from ..errors import PostroomError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import ImapSettings
 from ..protocol.imap4.core import (
@@ -245,10 +245,6 @@ class ImapSession(Session[ImapServer]):
         engine = self.engine
         try:
             outcome = await engine.run(command)
-        except (ValidationError, NotFound, Conflict) as exc:  # what the store refused, in words
-            code = "CANNOT" if isinstance(exc, ValidationError) else \
-                "NONEXISTENT" if isinstance(exc, NotFound) else "ALREADYEXISTS"
-            outcome = Outcome("NO", exc.message, code)
         except PostroomError as exc:
             log.warning("imap4 session %s: %s failed: %s", self.id, type(command).__name__.upper(), exc.message)
             outcome = UNAVAILABLE

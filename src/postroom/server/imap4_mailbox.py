@@ -58,12 +58,22 @@ class MailboxEngine:
             self.notifier.touch(self.mailbox_id)
 
     async def run(self, command: types.Command) -> Outcome:
-        """Execute one command; store errors other than NotFound/Conflict/ValidationError
-        (Unavailable) propagate to the session, which answers NO [UNAVAILABLE]."""
+        """Execute one command. What the store refuses (a folder gone, a name taken, a value
+        it does not take) is a NO in words; Unavailable propagates to the session, which
+        answers NO [UNAVAILABLE]."""
         handler = _HANDLERS.get(type(command))
         if handler is None:
             return Outcome("BAD", "This command is not available now.")
-        outcome: Outcome = await handler(self, command)
+        try:
+            outcome: Outcome = await handler(self, command)
+        except NotFound as exc:  # the selected folder deleted meanwhile, or a name gone
+            if self.selected is not None and exc.kind == "folder":
+                return Outcome("NO", "The selected folder no longer exists.", "NONEXISTENT")
+            return Outcome("NO", exc.message, "NONEXISTENT")
+        except Conflict as exc:
+            return Outcome("NO", exc.message, "ALREADYEXISTS")
+        except ValidationError as exc:
+            return Outcome("NO", exc.message, "CANNOT")
         if self.selected is not None:
             await self.selected.sync(allow_expunge=not _holds_expunges(command))
         return outcome
