@@ -174,3 +174,21 @@ def test_session_list_shows_an_idling_imap_session_and_session_end_says_bye(serv
     server.cli("session", "end", "--user", "who@example.com")
     responses = client.idle_check(timeout=5)
     assert any(r[0] == b"BYE" for r in responses), responses
+
+
+def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(server):
+    """Last in this module: it stops and starts the service the others use."""
+    from .harness import port_open, wait_until
+
+    server.new_mailbox("stop@example.com", "pw-stop-1")
+    client = ssl_login(server, "stop@example.com", "pw-stop-1")
+    client.select_folder("INBOX")
+    server.cli("service", "stop", "imap4")
+    wait_until(lambda: not port_open(server.imap_port) and not port_open(server.imaps_port), 5,
+               "the IMAP4 listeners to close")
+    with pytest.raises((OSError, imapclient.exceptions.IMAPClientError)):
+        client.noop()
+    assert port_open(server.pop_port)  # POP3 is another service
+    server.cli("service", "start", "imap4")
+    wait_until(lambda: port_open(server.imaps_port), 5, "the IMAP4 listeners to open again")
+    ssl_login(server, "stop@example.com", "pw-stop-1").logout()

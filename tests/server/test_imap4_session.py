@@ -248,3 +248,23 @@ def test_stopping_node_says_bye_to_idle_and_idling_sessions(tmp_path):
         server.close()
         await store.close()
     asyncio.run(main())
+
+
+def test_append_of_a_big_message_and_fetching_it_back(tmp_path):
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        conn = await Conn.open(port)
+        await conn.login()
+        body = message("big") + b"0123456789abcdef" * 4096 * 48 + b"\r\n"  # 3 MiB: far past any buffer
+        conn.writer.write(b"a APPEND INBOX {%d+}\r\n" % len(body) + body + b"\r\n")
+        replies = await conn.command(b"n NOOP")
+        assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1\] APPEND completed.\r\n", replies[0])
+        await conn.command(b"s SELECT INBOX")
+        conn.writer.write(b"f FETCH 1 BODY.PEEK[]\r\n")
+        head = await asyncio.wait_for(conn.reader.readline(), 5)
+        assert head == b"* 1 FETCH (BODY[] {%d}\r\n" % len(body)
+        assert await asyncio.wait_for(conn.reader.readexactly(len(body)), 10) == body
+        assert await asyncio.wait_for(conn.reader.readline(), 5) == b")\r\n"
+        server.close()
+        await store.close()
+    asyncio.run(main())
