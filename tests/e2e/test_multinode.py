@@ -185,3 +185,26 @@ def test_sigkill_of_a_node_during_a_burst_loses_no_acknowledged_message(nodes, a
         assert body == body_for(*(int(x) for x in tag.split("-"))), f"message {tag} is not whole"
     missing = promised - set(stored)
     assert not missing, f"{len(missing)} acknowledged messages lost"
+
+
+def test_imap_idle_on_one_node_hears_mail_delivered_through_the_other(nodes, address):
+    import ssl
+    import time
+
+    import imapclient
+
+    node_a, node_b = nodes
+    client = imapclient.IMAPClient("127.0.0.1", node_b.imaps_port, ssl=True, timeout=10,
+                                   ssl_context=ssl.create_default_context(cafile=node_b.cert))
+    client.login(address, PASSWORD)
+    client.select_folder("INBOX")
+    client.idle()
+    started = time.monotonic()
+    with smtplib.SMTP("127.0.0.1", node_a.smtp_port, timeout=10) as smtp:
+        smtp.sendmail("sender@example.net", [address], b"Subject: across\r\n\r\nhello\r\n")
+    responses = client.idle_check(timeout=10)  # node B polls its idling sessions' folders every second
+    assert (1, b"EXISTS") in responses
+    assert time.monotonic() - started < 5
+    client.idle_done()
+    assert client.fetch([1], ["ENVELOPE"])[1][b"ENVELOPE"].subject == b"across"
+    client.logout()
