@@ -125,11 +125,12 @@ class SelectedFolder:
             self.gone.clear()
         new = [m for m in current if m.uid > self.last_uid]
         if new:
-            first_recent = new[0].uid + 1 if self.readonly else (await self.store.take_recent(self.folder.id))[1]
+            # \Recent for a read-write session that takes them first (EXAMINE takes none: 6.3.2)
+            first_recent = None if self.readonly else (await self.store.take_recent(self.folder.id))[1]
             for message in new:
                 self.uids.append(message.uid)
                 self.messages[message.uid] = message
-                if not self.readonly and message.uid >= first_recent:
+                if first_recent is not None and message.uid >= first_recent:
                     self.recent.add(message.uid)
             self.last_uid = new[-1].uid
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
