@@ -8,7 +8,9 @@
 # Chromium needs fonts to draw text in its screenshots: DejaVu and Liberation (metric-compatible
 # with Arial/Helvetica, which console.css names).
 set -u
-NEEDED="curl fetchmail swaks chromium nmap"  # commands, each from the Debian package of that name
+NEEDED="curl fetchmail swaks chromium nmap mutt"  # commands, each from the Debian package of that name
+# Commands whose Debian package has another name (command:package): the IMAP4 clients.
+RENAMED="mbsync:isync offlineimap:offlineimap3"
 # Packages without a command, checked with dpkg: the fonts, and the Perl TLS modules swaks
 # needs for STARTTLS (only Recommends of swaks, which --no-install-recommends leaves out).
 PACKAGES="fonts-dejavu-core fonts-liberation libnet-ssleay-perl libio-socket-ssl-perl"
@@ -16,6 +18,9 @@ PACKAGES="fonts-dejavu-core fonts-liberation libnet-ssleay-perl libio-socket-ssl
 missing_tools() {
   for tool in $NEEDED; do
     command -v "$tool" >/dev/null 2>&1 || printf ' %s' "$tool"
+  done
+  for pair in $RENAMED; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || printf ' %s' "${pair#*:}"
   done
 }
 missing_packages() {
