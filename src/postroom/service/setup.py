@@ -170,14 +170,15 @@ async def upgrade(store: Store, server: str, applied: list[int]) -> None:
 
 
 def _welcome_message(server: str) -> bytes:
-    """One message in the demo mailbox, so the first POP3 client has something to read."""
+    """One message in the demo mailbox, so the first POP3 or IMAP4 client has something to read."""
     date = email.utils.formatdate(localtime=False)
     lines = [
         f"From: postroom <postmaster@{DEV_DOMAIN}>", f"To: {DEV_MAILBOX}",
         "Subject: Welcome to postroom", f"Date: {date}",
         f"Message-ID: <{secrets.token_hex(8)}@{DEV_DOMAIN}>", "Content-Type: text/plain; charset=utf-8", "",
         f"This mailbox on server {server} is served over POP3 with STLS (port 1110)",
-        "and implicit TLS (port 1995). Mail for it arrives over SMTP on port 2525",
+        "and implicit TLS (port 1995), and over IMAP4 with STARTTLS (port 1143) and",
+        "implicit TLS (port 1993). Mail for it arrives over SMTP on port 2525",
         f"(connector \"Default {server}\") and port 2587 (connector \"Client {server}\",",
         "STARTTLS and AUTH). Administer it with `.venv/bin/postroom`, or with the",
         "REST API and console on http://127.0.0.1:8080 (sign in as admin with the",
