@@ -79,16 +79,20 @@ class ImapClient:
 
     def finish(self, tag: str, step: str) -> list[str]:
         """The untagged lines up to `tag`'s completion; StepFailed unless it is OK."""
-        untagged = []
+        untagged: list[str] = []
+        bye = None  # a BYE precedes LOGOUT's OK; otherwise the server closes after it
         while True:
-            reply = self.line()
+            try:
+                reply = self.line()
+            except StepFailed:
+                raise StepFailed(step, bye or "the server closed the connection") from None
             if reply.startswith(tag + " "):
                 status = reply[len(tag) + 1:]
                 if not status.upper().startswith("OK"):
                     raise StepFailed(step, status)
                 return untagged
             if reply.startswith("* BYE"):
-                raise StepFailed(step, reply[2:])
+                bye = reply[2:]
             untagged.append(reply)
 
     def command(self, text: str, step: str) -> list[str]:
