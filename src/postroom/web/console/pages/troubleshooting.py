@@ -1,6 +1,7 @@
 """Troubleshooting (/console/troubleshooting): the doctor for one mailbox (`postroom doctor
-pop|imap ADDRESS`: the form's protocol), then what the system knows about why an application cannot connect or log in: every
-service's and receive connector's live state and errors, failed POP3 logins in the last hour,
+pop|imap ADDRESS`: the form's protocol), then what the system knows about why an application
+cannot connect or log in: every service's and receive connector's live state and errors,
+failed POP3 logins in the last hour,
 and the symptom → cause → fix table of docs/operations.md.
 
 The doctor's form is a GET (address, client mode, port: a link an admin can share). So is the
