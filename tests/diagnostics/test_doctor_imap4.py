@@ -67,7 +67,7 @@ def test_a_healthy_install_passes_and_the_probe_logs_in_after_tls_and_selects_in
     assert checks["imap4-service"]["detail"].startswith("running on server")
     assert "(SSL)" in checks["client-binding"]["detail"] and "(plain/STARTTLS)" in checks["client-binding"]["detail"]
     probe = checks["probe"]["detail"]
-    assert probe.startswith("an application can log in with SSL on 127.0.0.1:") and "STLS on 127.0.0.1:" in probe
+    assert probe.startswith("an application can log in with SSL on 127.0.0.1:") and "STARTTLS on 127.0.0.1:" in probe
     assert "STARTTLS" in probe and "login" in probe and "INBOX: " in probe and "messages" in probe
     # not with plain under secure-login: said, with the login type
     assert "plain on 127.0.0.1:" in probe and "LOGINDISABLED" in probe and "secure-login" in probe

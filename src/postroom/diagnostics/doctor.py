@@ -178,11 +178,15 @@ def every_way(f: Facts, target: Target, password: str | None, earlier: dict[str,
     listening = {entry.split(" ", 1)[0] for entry in f.live(service).get("listening", [])}
     works: list[str] = []
     refused: list[str] = []
+
+    def label(way: Way, mode: str) -> str:
+        return way.label(mode, f.access.starttls)
+
     timings: list[str] = []
     for way in target.ways:
         modes = ("ssl",) if way.ssl else ("stls", "plain")
         if way.binding not in listening:
-            refused += [f"{way.label(mode)}: not listening (see {service}-bindings)" for mode in modes]
+            refused += [f"{label(way, mode)}: not listening (see {service}-bindings)" for mode in modes]
             continue
         steps = Steps()
         try:
@@ -196,11 +200,11 @@ def every_way(f: Facts, target: Target, password: str | None, earlier: dict[str,
         for mode in modes:
             why = verdicts[mode]
             if why is None:
-                works.append(way.label(mode))
+                works.append(label(way, mode))
             elif why == prober.no_login_before_tls:
-                refused.append(f"{way.label(mode)}: {why} (login type {f.cas.login_type.value})")
+                refused.append(f"{label(way, mode)}: {why} (login type {f.cas.login_type.value})")
             else:
-                refused.append(f"{way.label(mode)}: {why}")
+                refused.append(f"{label(way, mode)}: {why}")
     if no_login is None and login is not None:
         no_login = "no way lets it log in"
     found = "; ".join(timings) + (f"; login not tried: {no_login}" if no_login else "")

@@ -35,8 +35,10 @@ class Way:
     def where(self) -> str:
         return format_binding(self.host, self.port)
 
-    def label(self, mode: str) -> str:
-        return f"{mode if mode == 'plain' else mode.upper()} on {self.where}"
+    def label(self, mode: str, starttls: str = "STLS") -> str:
+        """`starttls`: the protocol's name for the stls mode (IMAP4: STARTTLS)."""
+        word = "plain" if mode == "plain" else starttls if mode == "stls" else mode.upper()
+        return f"{word} on {self.where}"
 
 
 @dataclass(frozen=True)
