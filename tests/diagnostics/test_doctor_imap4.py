@@ -181,6 +181,29 @@ def test_imap_disabled_for_the_mailbox_and_the_refused_login_as_evidence(live):
     healthy(live)
 
 
+def test_the_connections_per_user_are_used_up(live):
+    """IMAP4 sessions share a mailbox up to --max-connections-per-user: the node reports them,
+    and at the limit the next login is refused, which the doctor names with its fix."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    port = int(port_of(imap(live)["ssl_bindings"][0]))
+    live.ok("imap", "set", "--max-connections-per-user", "1")
+    try:
+        with imapclient.IMAPClient("127.0.0.1", port, ssl=True, ssl_context=context, timeout=10) as client:
+            client.login(ADDRESS, PASSWORD)
+            wait_until(lambda: "connection-limits" in failed(doctor(live)[1]), 5, "the node to report the session")
+            check = fails_only(live, "connection-limits", password=PASSWORD)
+            assert check["detail"].startswith(f"1 of 1 connections per user are in use for {ADDRESS} (from 127.0.0.1)")
+            assert "NO [LIMIT] Too many connections for this mailbox." in check["detail"]
+            assert check["fix"] == "postroom imap set --max-connections-per-user 16"
+            probe = doctor(live, password=PASSWORD)[1]["probe"]["detail"]
+            assert "login not tried: the login would be refused (see connection-limits)" in probe
+            client.logout()
+    finally:
+        live.ok("imap", "set", "--max-connections-per-user", "16")
+    healthy(live)
+
+
 def test_a_wrong_password_fails_the_mailbox_password_check(live):
     _, checks = doctor(live, password="not-the-password")
     assert failed(checks) == {"mailbox-password"}
