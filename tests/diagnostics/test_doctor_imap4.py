@@ -73,6 +73,9 @@ def test_a_healthy_install_passes_and_the_probe_logs_in_after_tls_and_selects_in
     assert "plain on 127.0.0.1:" in probe and "LOGINDISABLED" in probe and "secure-login" in probe
     # the evidence POP3 has and IMAP4 does not record yet is said to be unknown, not faked
     assert checks["recent-sessions"]["detail"].startswith("unknown: the IMAP4 server does not record yet")
+    assert checks["recent-failed-logins"]["detail"] == (
+        f"no refused IMAP4 logins for {ADDRESS} in the last hour (a LOGIN refused for want of TLS, "
+        "NO [PRIVACYREQUIRED], is not recorded yet)")
     assert checks["mailbox-imap4"]["detail"] == "IMAP4 is enabled for this mailbox"
     assert checks["login-type"]["page"].endswith("/imap4")
 

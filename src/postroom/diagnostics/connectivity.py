@@ -21,6 +21,7 @@ from ..errors import ValidationError
 from ..model import parse_binding
 from ..storage import ConfigReader
 from . import netinfo
+from .access import IMAP4
 from .checks_smtp import client_connector_of
 from .facts import node_report
 from .probe import TIMEOUT, Pop3Client, StepFailed, Steps, client_context, close_smtp, pop3_session, quit_pop3
@@ -76,7 +77,7 @@ async def _endpoints(store: ConfigReader, server: str, local: bool, *, client_mo
     mailbox_settings: Any = pop
     standard = None
     if kind == "imap":
-        mailbox_settings, standard = await store.get_imap_settings(server), {False: (143, 1143), True: (993, 1993)}
+        mailbox_settings, standard = await store.get_imap_settings(server), IMAP4.ports
         certificate = mailbox_settings.certificate or pop.certificate  # IMAP4 uses POP3's when it names none
     else:
         certificate = pop.certificate

@@ -37,7 +37,7 @@ class Facts:
     mailbox: Mailbox | None
     domains: list[str]
     connectors: list[ReceiveConnector]
-    failures: list[LoginFailure]  # refused logins for the mailbox in the last hour
+    failures: list[LoginFailure]  # refused logins for the mailbox in the last hour (IMAP4: its own only)
     sessions: list[EndedSessions]  # the server's POP3 sessions that ended without a login, last hour
     similar: list[str]  # no such mailbox: the closest existing addresses, closest first
     imap: ImapSettings | None = None
@@ -128,13 +128,16 @@ async def gather(store: StoreReader, server: str, address: str, data_dir: str, l
     report, age = await node_report(store, server)
     since = (datetime.now(timezone.utc) - EVIDENCE_WINDOW).isoformat()
     mailbox = await store.find_mailbox(address)
+    failures = await store.list_login_failures(address, since=since, limit=1000)
+    if access is not POP3:
+        failures = [row for row in failures if row.service == access.service]
     return Facts(
         address=address, server=server_row, local=local, data_dir=data_dir, services=services,
         node=report.services if report else None, heartbeat_age=age, node_pid=report.pid if report else None,
         pop=await store.get_pop_settings(server),
         mailbox=mailbox, domains=await store.list_domains(),
         connectors=await store.list_connectors(server),
-        failures=await store.list_login_failures(address, since=since, limit=1000),
+        failures=failures,
         sessions=await store.list_ended_sessions(server, since=since, limit=1000),
         similar=[] if mailbox is not None else await similar_addresses(store, address),
         imap=await store.get_imap_settings(server) if access is not POP3 else None, access=access,
