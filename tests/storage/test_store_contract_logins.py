@@ -49,6 +49,15 @@ def test_a_doctor_password_check_is_evidence_too(store, run):
     run(body())
 
 
+def test_imap4_refusals_are_evidence_too(store, run):
+    """The IMAP4 server's refused logins (the doctor's recent-failed-logins for `doctor imap`)."""
+    async def body():
+        await store.record_login_failures([failure(0, service="imap4", reason="imap-disabled")])
+        assert [(r.service, r.reason) for r in await store.list_login_failures("crm@example.com")] == [
+            ("imap4", "imap-disabled")]
+    run(body())
+
+
 def test_failures_filter_by_mailbox_ignoring_case_and_by_time(store, run):
     async def body():
         await store.record_login_failures([
@@ -120,7 +129,7 @@ def test_nothing_to_record_is_a_no_op(store, run):
 
 
 @pytest.mark.parametrize("bad, field", [
-    (failure(0, service="imap4"), "service"),
+    (failure(0, service="nntp"), "service"),
     (failure(0, reason=""), "reason"),
     (failure(0, remote_ip=""), "remote_ip"),
     (LoginFailure("yesterday", "EX01", "pop3", "192.0.2.7", "a@example.com", "bad-credentials"), "at"),

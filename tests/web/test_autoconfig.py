@@ -1,5 +1,5 @@
 """Thunderbird autoconfig and Outlook autodiscover: public documents generated from the live
-POP3 bindings and the submission connector."""
+IMAP4 and POP3 bindings and the submission connector."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from postroom.model import PopSettings
-from postroom.service import pop
+from postroom.model import ImapSettings, PopSettings
+from postroom.service import imap, pop
 
 from .conftest import MAILBOX_USER, Api
 
@@ -40,7 +40,8 @@ def thunderbird(api: Api, path: str) -> dict[str, Any]:
                  s.findtext("authentication")) for s in provider.findall(kind) if s.get("type") == kind_type]
 
     return {"domains": [d.text for d in provider.findall("domain")], "pop3": servers("incomingServer", "pop3"),
-            "smtp": servers("outgoingServer", "smtp")}
+            "imap": servers("incomingServer", "imap"), "smtp": servers("outgoingServer", "smtp"),
+            "incoming": [s.get("type") for s in provider.findall("incomingServer")]}
 
 
 def outlook(answer: Any) -> list[dict[str, str]]:
@@ -59,6 +60,9 @@ def test_thunderbird_autoconfig_names_the_live_settings(api: Api, path: str) -> 
     assert settings["pop3"] == [("localhost", 1995, "SSL", "%EMAILADDRESS%", "password-cleartext"),
                                 ("localhost", 1110, "STARTTLS", "%EMAILADDRESS%", "password-cleartext")]
     assert settings["smtp"] == [("localhost", 2587, "STARTTLS", "%EMAILADDRESS%", "password-cleartext")]
+    assert settings["imap"] == [("localhost", 1993, "SSL", "%EMAILADDRESS%", "password-cleartext"),
+                                ("localhost", 1143, "STARTTLS", "%EMAILADDRESS%", "password-cleartext")]
+    assert settings["incoming"] == ["imap", "imap", "pop3", "pop3"]  # IMAP4 is what Thunderbird proposes
 
 
 def test_outlook_autodiscover_names_the_live_settings(api: Api) -> None:
@@ -66,6 +70,9 @@ def test_outlook_autodiscover_names_the_live_settings(api: Api) -> None:
         protocols = outlook(answer)
         pop3 = [(p["Server"], p["Port"], p["SSL"], p["Encryption"]) for p in protocols if p["Type"] == "POP3"]
         assert pop3 == [("localhost", "1995", "on", "SSL"), ("localhost", "1110", "off", "TLS")]
+        imap4 = [(p["Server"], p["Port"], p["SSL"], p["Encryption"], p["AuthRequired"]) for p in protocols
+                 if p["Type"] == "IMAP"]
+        assert imap4 == [("localhost", "1993", "on", "SSL", "on"), ("localhost", "1143", "off", "TLS", "on")]
         smtp = [p for p in protocols if p["Type"] == "SMTP"]
         assert [(p["Server"], p["Port"], p["Encryption"], p["AuthRequired"]) for p in smtp] == \
             [("localhost", "2587", "TLS", "on")]
@@ -87,7 +94,7 @@ def test_autodiscover_echoes_the_requested_address_as_login_name(api: Api) -> No
 ])
 def test_a_malformed_request_still_gets_a_valid_answer(api: Api, body: bytes) -> None:
     protocols = outlook(api.post(AUTODISCOVER, content=body, headers={"Content-Type": "text/xml"}))
-    assert [p["Type"] for p in protocols] == ["POP3", "POP3", "SMTP"]
+    assert [p["Type"] for p in protocols] == ["IMAP", "IMAP", "POP3", "POP3", "SMTP"]
     assert all("LoginName" not in p for p in protocols)
 
 
@@ -101,6 +108,16 @@ def test_the_documents_follow_a_pop_set(api: Api, operator, run) -> None:
     assert pop3 == [("localhost", "2995", "on"), ("192.0.2.10", "2110", "off")]
     run(pop.set_pop(operator, None, PopSettings.changes(ssl_bindings="")))
     assert [s[:3] for s in thunderbird(api, AUTOCONFIG[0])["pop3"]] == [("192.0.2.10", 2110, "STARTTLS")]
+
+
+def test_the_documents_follow_an_imap_set(api: Api, operator, run) -> None:
+    run(imap.set_imap(operator, None, ImapSettings.changes(bindings="192.0.2.10:2143", ssl_bindings="")))
+    for path in AUTOCONFIG:
+        assert [s[:3] for s in thunderbird(api, path)["imap"]] == [("192.0.2.10", 2143, "STARTTLS")]
+    imap4 = [(p["Server"], p["Port"], p["SSL"]) for p in outlook(api.get(AUTODISCOVER)) if p["Type"] == "IMAP"]
+    assert imap4 == [("192.0.2.10", "2143", "off")]
+    run(imap.set_imap(operator, None, ImapSettings.changes(bindings="")))
+    assert thunderbird(api, AUTOCONFIG[0])["imap"] == [] and thunderbird(api, AUTOCONFIG[0])["incoming"] == ["pop3"] * 2
 
 
 def test_reading_them_leaves_no_audit_entry(api: Api, store, run) -> None:

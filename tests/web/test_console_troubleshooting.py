@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from postroom.diagnostics.doctor import CHECK_NAMES
+from postroom.diagnostics.doctor import CHECK_NAMES, IMAP_CHECK_NAMES
 from postroom.model import MailboxFeatures
 from postroom.service import mailboxes
 
@@ -129,3 +129,24 @@ def test_the_support_bundle_downloads_without_secrets(api, viewer, run, store, p
     everything = "\n".join(files.values())
     assert all(h and h not in everything for h in hashes)
     assert "$argon2" not in everything and principals["view-only"].token not in everything
+
+
+def test_the_imap4_doctor_runs_from_the_same_form(api, viewer, run, operator):
+    run(mailboxes.set_mailbox(operator, ALICE, MailboxFeatures.changes(imap_enabled=False)))
+    answer = api.get(f"{PAGE}?address={ALICE}&protocol=imap&client_mode=plain&port=1143")
+    assert answer.status_code == 200, answer.text[:3000]
+    page = answer.text
+    found = rows(page)
+    assert list(found) == list(IMAP_CHECK_NAMES)
+    assert '<td class="bad">fail</td>' in found["mailbox-imap4"]
+    assert f"postroom mailbox set {ALICE} --imap enabled</code>" in found["mailbox-imap4"]
+    assert "postroom imap set --login-type plain-text-login</code>" in found["login-type"]
+    assert f'<a href="/console/servers/{SERVER}/imap4">IMAP4 properties</a>' in found["login-type"]
+    assert '<option value="imap" selected>IMAP4</option>' in page
+    assert 'name="protocol" value="imap"' in page  # the login and bundle forms keep the protocol
+
+
+def test_an_unknown_protocol_names_its_field(api, viewer):
+    answer = api.get(f"{PAGE}?address={ALICE}&protocol=smtp")
+    assert answer.status_code == 400
+    assert "is not a protocol the doctor checks" in html.unescape(answer.text)

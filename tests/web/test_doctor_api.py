@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from postroom.diagnostics import netinfo
-from postroom.diagnostics.doctor import CHECK_NAMES
+from postroom.diagnostics.doctor import CHECK_NAMES, IMAP_CHECK_NAMES
 from postroom.service import doctor as doctor_ops
 
 from .conftest import MAILBOX_USER, SERVER, error_of
@@ -187,3 +187,66 @@ def test_a_test_needs_the_password(api, principals):
     error = error_of(api.post(f"/api/v1/test/smtp/{ALICE}", json={"light": True},
                               headers=principals["view-only"].bearer), 400)
     assert error["field"] == "password"
+
+
+# IMAP4: the same doctor and test, /doctor/imap and /test/imap ----------------------------------
+
+def imap_checks(checks: list[dict]) -> dict[str, dict]:
+    assert [c["name"] for c in checks] == list(IMAP_CHECK_NAMES), "every IMAP4 check, in the doctor's order"
+    assert all(set(c) == CHECK_KEYS and c["status"] in ("pass", "warn", "fail") for c in checks)
+    return {c["name"]: c for c in checks}
+
+
+def test_imap_get_runs_every_check_and_reports_the_missing_node(api, principals, data_dir):
+    answer = api.get(f"/api/v1/doctor/imap/{ALICE}", headers=principals["view-only"].bearer)
+    assert answer.status_code == 200, answer.text
+    checks = imap_checks(answer.json())
+    assert {n for n, c in checks.items() if c["status"] == "fail"} == {"imap4-service"}
+    assert checks["imap4-service"]["fix"] == f"postroom serve --data {data_dir}"
+    assert checks["mailbox-imap4"]["detail"] == "IMAP4 is enabled for this mailbox"
+    assert checks["recent-sessions"]["detail"].startswith("unknown: the IMAP4 server does not record yet")
+
+
+def test_imap_get_takes_the_application_settings(api, principals):
+    answer = api.get(f"/api/v1/doctor/imap/{ALICE}?client_mode=plain&port=1143&server={SERVER}",
+                     headers=principals["view-only"].bearer)
+    checks = imap_checks(answer.json())
+    assert "127.0.0.1:1143 (plain, as given)" in checks["client-binding"]["detail"]
+    assert checks["login-type"]["status"] == "fail"  # the dev profile's secure-login refuses a plain client
+    assert "LOGINDISABLED" in checks["login-type"]["detail"]
+    assert checks["login-type"]["fix"] == "postroom imap set --login-type plain-text-login"
+    assert checks["login-type"]["page"] == f"/console/servers/{SERVER}/imap4"
+
+
+def test_imap_post_checks_the_password_and_a_url_password_is_refused(api, principals):
+    headers = principals["recipient-management"].bearer
+    wrong = api.post(f"/api/v1/doctor/imap/{ALICE}", headers=headers, json={"password": "not alice's password"})
+    check = imap_checks(wrong.json())["mailbox-password"]
+    assert check["status"] == "fail" and "NO [AUTHENTICATIONFAILED]" in check["detail"]
+    error = error_of(api.get(f"/api/v1/doctor/imap/{ALICE}?password=secret", headers=headers), 400)
+    assert error["field"] == "password"
+
+
+def test_imap_host_that_is_not_this_machine_is_refused(api, principals, connections):
+    headers = principals["organization-management"].bearer
+    for answer in (api.get(f"/api/v1/doctor/imap/{ALICE}", params={"host": "203.0.113.7"}, headers=headers),
+                   api.post(f"/api/v1/test/imap/{ALICE}", json={"host": "203.0.113.7", "password": ALICE_PASSWORD},
+                            headers=headers)):
+        assert error_of(answer, 400)["field"] == "host"
+    assert connections == []
+
+
+def test_imap_light_and_full_tests_answer_the_scenarios_and_are_audited(api, principals, run, store, connections):
+    light = api.post(f"/api/v1/test/imap/{ALICE}", json={"password": ALICE_PASSWORD, "light": True},
+                     headers=principals["recipient-management"].bearer)
+    assert light.status_code == 200, light.text
+    rows = light.json()
+    assert [(r["scenario"], r["result"]) for r in rows] == [("Connect", "Failure"), ("Log on", "Skipped")]
+    assert rows[0]["error"] == "connect: Connection refused"
+    full = api.post(f"/api/v1/test/imap/{ALICE}", json={"password": ALICE_PASSWORD},
+                    headers=principals["organization-management"].bearer)
+    assert [r["scenario"] for r in full.json()] == ["Connect", "Log on", "Send test message",
+                                                    "Retrieve test message", "Delete test message"]
+    entry = run(store.list_audit(1))[0]
+    assert (entry.action, entry.after) == ("test.imap", {"light": False, "result": "Failure", "password": "pass"})
+    assert ALICE_PASSWORD not in light.text + full.text

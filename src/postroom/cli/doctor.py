@@ -1,5 +1,6 @@
-"""`postroom doctor pop ADDRESS` and `postroom test pop|smtp ADDRESS`: the article's checklist on
-the live system, with the fix for each problem, and Exchange's Test-PopConnectivity;
+"""`postroom doctor pop|imap ADDRESS` and `postroom test pop|imap|smtp ADDRESS`: the article's
+checklist on the live system, with the fix for each problem, and Exchange's Test-PopConnectivity
+(Test-ImapConnectivity);
 `postroom doctor send ADDRESS`: why mail to a remote address does not arrive.
 
 cli/__init__.py adds doctor_app and test_app to the `postroom` app. Exit status: 0 when nothing
@@ -19,15 +20,17 @@ from ..errors import ValidationError
 from .common import DEFAULT_DATA, Data, Json, PasswordStdin, ServerOpt, fail, opt, run
 from .output import console, emit, err_console, print_table
 
-doctor_app = typer.Typer(help="The doctor: check everything a POP3 application needs (pop), or why mail to a "
-                              "remote address does not arrive (send), and name each fix.", no_args_is_help=True)
-test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity, Test-SmtpConnectivity).",
+doctor_app = typer.Typer(help="The doctor: check everything a POP3 (pop) or IMAP4 (imap) application needs, or "
+                              "why mail to a remote address does not arrive (send), and name each fix.",
+                         no_args_is_help=True)
+test_app = typer.Typer(help="Connectivity tests (Exchange: Test-PopConnectivity, Test-ImapConnectivity, "
+                            "Test-SmtpConnectivity).",
                        no_args_is_help=True)
 
 Address = Annotated[str, typer.Argument(help="The mailbox the application reads, e.g. crm@example.com.")]
-ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl (default: not "
+ClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls (starttls) or ssl (default: not "
                                            "known: the doctor probes every binding, each way, and says which work).")]
-TestClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls or ssl "
+TestClientMode = Annotated[Optional[str], opt("How the application connects: plain, stls (starttls) or ssl "
                                                "(default: ssl, or what --port is).")]
 Host = Annotated[Optional[str], opt("Host name or IP the application connects to (certificate names are checked "
                                      "against it).")]
@@ -36,6 +39,8 @@ TrustAny = Annotated[bool, typer.Option(
     "--trust-any-certificate", help="Do not verify the server's certificate (Exchange: -TrustAnySSLCertificate).")]
 Light = Annotated[bool, typer.Option("--light", help="Log in only; without it a test message is also sent, "
                                                      "retrieved and deleted.")]
+Bundle = Annotated[Optional[str], opt("Also write a support bundle (tar.gz) to this file: settings, the checks, the "
+                                      "last hour's logs; no secrets.")]
 
 
 def _doctor_ops() -> Any:
@@ -78,15 +83,26 @@ def _show_checks(checks: list[dict[str, Any]]) -> None:
 @doctor_app.command("pop")
 def doctor_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
                client_mode: ClientMode = None, host: Host = None, port: Port = None,
-               password_stdin: PasswordStdin = False,
-               bundle: Annotated[Optional[str], opt("Also write a support bundle (tar.gz) to this file: settings, "
-                                                     "the checks, the last hour's logs; no secrets.")] = None) -> None:
+               password_stdin: PasswordStdin = False, bundle: Bundle = None) -> None:
     """Check everything an application needs to read ADDRESS over POP3, and name each fix."""
+    _doctor(address, data, server, json_out, client_mode, host, port, password_stdin, bundle, "pop")
+
+
+@doctor_app.command("imap")
+def doctor_imap(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
+                client_mode: ClientMode = None, host: Host = None, port: Port = None,
+                password_stdin: PasswordStdin = False, bundle: Bundle = None) -> None:
+    """Check everything an application needs to read ADDRESS over IMAP4, and name each fix."""
+    _doctor(address, data, server, json_out, client_mode, host, port, password_stdin, bundle, "imap")
+
+
+def _doctor(address: str, data: str, server: str | None, json_out: bool, client_mode: str | None,
+            host: str | None, port: int | None, password_stdin: bool, bundle: str | None, protocol: str) -> None:
     password = _password(password_stdin, required=False)
 
     async def action(ctx: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         checks = await _doctor_ops().doctor_pop(ctx, address, server=server, client_mode=client_mode,
-                                                host=host, port=port, password=password)
+                                                host=host, port=port, password=password, protocol=protocol)
         written = None
         if bundle:
             written = await _doctor_ops().write_support_bundle(ctx, address, checks, bundle, server=server,
@@ -136,6 +152,21 @@ def test_pop(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = No
     password = _password(password_stdin, required=True)
     assert password is not None
     rows = run(data, lambda ctx: _doctor_ops().pop_connectivity(
+        ctx, address, password, light=light, server=server, client_mode=client_mode, host=host, port=port,
+        trust_any_certificate=trust_any_certificate))
+    _show_scenarios(rows, json_out)
+
+
+@test_app.command("imap")
+def test_imap(address: Address, data: Data = DEFAULT_DATA, server: ServerOpt = None, json_out: Json = False,
+              light: Light = False, client_mode: TestClientMode = None, host: Host = None, port: Port = None,
+              password_stdin: PasswordStdin = False, trust_any_certificate: TrustAny = False) -> None:
+    """Log in over IMAP4 and SELECT INBOX as the application does (Exchange: Test-ImapConnectivity);
+    without --light also send a test message through the Client connector, find it, fetch it
+    and delete it."""
+    password = _password(password_stdin, required=True)
+    assert password is not None
+    rows = run(data, lambda ctx: _doctor_ops().imap_connectivity(
         ctx, address, password, light=light, server=server, client_mode=client_mode, host=host, port=port,
         trust_any_certificate=trust_any_certificate))
     _show_scenarios(rows, json_out)

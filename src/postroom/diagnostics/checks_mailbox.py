@@ -1,5 +1,6 @@
-"""The mailbox half of the checklist: it exists and may use POP3, its password, the connection
-limits and the mailbox lock right now, and the refused logins of the last hour."""
+"""The mailbox half of the checklist: it exists and may use POP3 (or IMAP4: `Facts.access`), its
+password, the connection limits and (POP3) the mailbox lock right now, and the refused logins
+of the last hour."""
 from __future__ import annotations
 
 from collections import Counter
@@ -25,28 +26,32 @@ def mailbox(f: Facts) -> Check:
         fix = command("mailbox", "new", f.address)
         if f.domain not in f.domains:  # mailbox new refuses a domain that is not accepted
             fix = command("domain", "add", f.domain) + " && " + fix
-        text = f"there is no mailbox {f.address}: every login gets -ERR [AUTH] Logon failure"
+        text = f"there is no mailbox {f.address}: every login gets {f.access.bad_login}"
         if f.similar:  # most likely a typo, in the application or here: creating the typo comes last
             meant = " or ".join(f.similar)
             text += (f". Did you mean {meant}? Then correct the address in the application (and check that one: "
-                     f"{command('doctor', 'pop', f.similar[0])}). Only if {f.address} is the address you want, "
+                     f"{command('doctor', f.access.command, f.similar[0])}). Only if {f.address} is the address "
+                     "you want, "
                      "create it (the fix)")
         return Check(name, FAIL, text, fix, "/console/mailboxes")
     if not box.enabled:
         return Check(name, FAIL, f"{f.address} is disabled: even the right password gets "
-                     "-ERR [AUTH] This mailbox is disabled", command("mailbox", "set", f.address, "--enabled"), page)
+                     f"{f.access.disabled_reply}", command("mailbox", "set", f.address, "--enabled"), page)
     return Check(name, PASS, f"{f.address} exists and is enabled", None, page)
 
 
 def mailbox_pop3(f: Facts) -> Check:
-    name, page = "mailbox-pop3", mailbox_page(f)
+    """The mailbox's feature for the protocol (POP3, IMAP4: Mailbox Features)."""
+    access = f.access
+    name, page = f"mailbox-{access.service}", mailbox_page(f)
     if f.mailbox is None:
         return not_checked(name, "no such mailbox (see mailbox)", page)
-    if not f.mailbox.pop_enabled:
-        return Check(name, FAIL, "POP3 is disabled for this mailbox (Mailbox Features): the right password gets "
-                     "-ERR [AUTH] POP3 access is disabled for this mailbox",
-                     command("mailbox", "set", f.address, "--pop", "enabled"), page)
-    return Check(name, PASS, "POP3 is enabled for this mailbox", None, page)
+    enabled = f.mailbox.imap_enabled if access.service == "imap4" else f.mailbox.pop_enabled
+    if not enabled:
+        return Check(name, FAIL, f"{access.label} is disabled for this mailbox (Mailbox Features): the right password "
+                     f"gets {access.feature_reply}",
+                     command("mailbox", "set", f.address, f"--{access.command}", "enabled"), page)
+    return Check(name, PASS, f"{access.label} is enabled for this mailbox", None, page)
 
 
 def mailbox_password(f: Facts, password_ok: bool | int | None) -> Check:
@@ -64,7 +69,7 @@ def mailbox_password(f: Facts, password_ok: bool | int | None) -> Check:
                      f"try again in {password_ok} s", command("security", "blocks"), "/console/security")
     if password_ok is False:
         return Check(name, FAIL, "the password given is not this mailbox's: the application gets "
-                     "-ERR [AUTH] Logon failure (set the password the application uses, or correct the application)",
+                     f"{f.access.bad_login} (set the password the application uses, or correct the application)",
                      fix, page)
     if password_ok:
         return Check(name, PASS, "set, and the password given is this mailbox's", None, page)
@@ -78,30 +83,33 @@ def _doubled(limit: int, at_least: int = 1) -> str:
 
 
 def connection_limits(f: Facts) -> Check:
-    name, page = "connection-limits", pop3_page(f)
-    if not service_running(f, "pop3"):
-        return not_checked(name, "the pop3 service is not running (see pop3-service)", page)
-    live, pop = f.live("pop3"), f.pop
+    name, page, service, word = "connection-limits", pop3_page(f), f.access.service, f.access.command
+    if not service_running(f, service):
+        return not_checked(name, f"the {service} service is not running (see {service}-service)", page)
+    live, pop = f.live(service), f.cas
+    refused = "-ERR [SYS/TEMP] Too many connections" if service == "pop3" else \
+        "* BYE [UNAVAILABLE] Too many connections"
     findings = Findings()
     total = int(live.get("sessions", 0))
     if total >= pop.max_connections:
-        findings.add(FAIL, f"{total} of {pop.max_connections} POP3 connections are open: new ones get "
-                     "-ERR [SYS/TEMP] Too many connections",
-                     command(*f.on_server("pop", "set", "--max-connections", _doubled(pop.max_connections))))
+        findings.add(FAIL, f"{total} of {pop.max_connections} {f.access.label} connections are open: new ones get "
+                     f"{refused}",
+                     command(*f.on_server(word, "set", "--max-connections", _doubled(pop.max_connections))))
     entry = live.get("mailboxes", {}).get(f.address)
     in_use = int(entry["sessions"]) if entry else 0
     if in_use >= pop.max_connections_per_user:
         sources = ", ".join(sorted({h["remote"] for h in entry["holders"]})) if entry else ""
         findings.add(FAIL, f"{in_use} of {pop.max_connections_per_user} connections per user are in use for "
-                     f"{f.address} (from {sources}): its next login gets -ERR [SYS/TEMP] Too many connections",
-                     command(*f.on_server("pop", "set", "--max-connections-per-user",
+                     f"{f.address} (from {sources}): its next login gets "
+                     f"{refused if service == 'pop3' else 'NO [LIMIT] Too many connections for this mailbox.'}",
+                     command(*f.on_server(word, "set", "--max-connections-per-user",
                                           _doubled(pop.max_connections_per_user, DEFAULT_PER_USER))))
     at_limit = live.get("sources_at_limit", {})
     if at_limit:
         listed = ", ".join(f"{ip} ({n})" for ip, n in at_limit.items())
         findings.add(WARN, f"sources at the limit of {pop.max_connections_from_single_ip} connections each: {listed}; "
                      "a new connection from them is refused",
-                     command(*f.on_server("pop", "set", "--max-connections-from-single-ip",
+                     command(*f.on_server(word, "set", "--max-connections-from-single-ip",
                                           _doubled(pop.max_connections_from_single_ip))))
     return findings.check(name, f"{in_use} of {pop.max_connections_per_user} connections per user, {total} of "
                           f"{pop.max_connections} in total; no source at its limit of "
@@ -135,6 +143,8 @@ def _evidence_fix(f: Facts, reason: str) -> str | None:
     box = f.mailbox
     if reason == "pop-disabled" and box is not None and not box.pop_enabled:
         return command("mailbox", "set", f.address, "--pop", "enabled")
+    if reason == "imap-disabled" and box is not None and not box.imap_enabled:
+        return command("mailbox", "set", f.address, "--imap", "enabled")
     if reason == "mailbox-disabled" and box is not None and not box.enabled:
         return command("mailbox", "set", f.address, "--enabled")
     return None
@@ -143,6 +153,9 @@ def _evidence_fix(f: Facts, reason: str) -> str | None:
 def recent_failures(f: Facts) -> Check:
     name, page = "recent-failed-logins", TROUBLESHOOTING_PAGE
     rows = f.failures
+    if not rows and f.access.service == "imap4":
+        return Check(name, PASS, f"no refused IMAP4 logins for {f.address} in the last hour (a LOGIN refused for "
+                     "want of TLS, NO [PRIVACYREQUIRED], is not recorded yet)", None, page)
     if not rows:
         return Check(name, PASS, f"no refused logins for {f.address} in the last hour", None, page)
     groups = Counter((r.service, r.reason, r.remote_ip) for r in rows)

@@ -1,5 +1,6 @@
-"""`postroom test pop|smtp ADDRESS`: Exchange's Test-PopConnectivity, as a list of scenarios with
-Result (Success, Failure, Skipped), latency and error.
+"""`postroom test pop|imap|smtp ADDRESS`: Exchange's Test-PopConnectivity (Test-ImapConnectivity:
+connectivity_imap.py), as a list of scenarios with Result (Success, Failure, Skipped), latency
+and error.
 
 Light mode logs in only. Full mode also submits a test message through the Client connector
 (STARTTLS, AUTH), retrieves it over POP3 and deletes it. Certificates are verified against the
@@ -20,6 +21,7 @@ from ..errors import ValidationError
 from ..model import parse_binding
 from ..storage import ConfigReader
 from . import netinfo
+from .access import IMAP4
 from .checks_smtp import client_connector_of
 from .facts import node_report
 from .probe import TIMEOUT, Pop3Client, StepFailed, Steps, client_context, close_smtp, pop3_session, quit_pop3
@@ -32,6 +34,7 @@ SEARCH_NEWEST = 50  # messages looked at (newest first) for the test message
 
 @dataclass
 class Endpoints:
+    # pop_*: the mailbox protocol's (POP3, or IMAP4 for `test imap`)
     pop_host: str
     pop_port: int | None
     pop_mode: str
@@ -40,6 +43,7 @@ class Endpoints:
     smtp_port: int | None
     smtp_context: ssl.SSLContext
     smtp_connector: str | None
+    cleartext: bool = False  # IMAP4: the password may be sent before TLS (plain-text-login, plain client)
 
 
 @dataclass
@@ -51,6 +55,7 @@ class Run:
     ends: Endpoints
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     pop: Pop3Client | None = None
+    imap: Any = None  # probe_imap.ImapClient, for `test imap`
     smtp: smtplib.SMTP | None = None
     number: int | None = None  # the test message's number in the retrieving session
     refused: str | None = None  # why the login is not tried (the password was checked already)
@@ -58,6 +63,8 @@ class Run:
     def close(self) -> None:
         if self.pop is not None:
             self.pop.close()
+        if self.imap is not None:
+            self.imap.close()
         if self.smtp is not None:
             self.smtp.close()
 
@@ -67,8 +74,15 @@ async def _endpoints(store: ConfigReader, server: str, local: bool, *, client_mo
     pop = await store.get_pop_settings(server)
     fqdn = (await store.get_server(server)).fqdn
     connectors = await store.list_connectors(server)
-    pop_target = await asyncio.to_thread(choose, pop, client_mode, host if kind == "pop" else None,
-                                         port if kind == "pop" else None, fqdn, local)
+    mailbox_settings: Any = pop
+    standard = None
+    if kind == "imap":
+        mailbox_settings, standard = await store.get_imap_settings(server), IMAP4.ports
+        certificate = mailbox_settings.certificate or pop.certificate  # IMAP4 uses POP3's when it names none
+    else:
+        certificate = pop.certificate
+    pop_target = await asyncio.to_thread(choose, mailbox_settings, client_mode, host if kind != "smtp" else None,
+                                         port if kind != "smtp" else None, fqdn, local, standard)
     connector = client_connector_of(connectors, server)
     smtp_host, smtp_port = (host, port) if kind == "smtp" else (None, None)
     if connector is not None and connector.bindings and smtp_port is None:
@@ -79,7 +93,7 @@ async def _endpoints(store: ConfigReader, server: str, local: bool, *, client_mo
     smtp_cert = (connector.certificate if connector and connector.certificate else pop.certificate)
     verify = not trust_any_certificate
     return Endpoints(pop_target.connect_host, pop_target.port, pop_target.mode,
-                     client_context(verify, pop.certificate), smtp_host, smtp_port,
+                     client_context(verify, certificate), smtp_host, smtp_port,
                      client_context(verify, smtp_cert), connector.name if connector else None)
 
 
@@ -236,6 +250,9 @@ async def run_test(store: ConfigReader, kind: str, *, server: str, local: bool, 
     await node_report(store, server)  # test what a change made just before has become
     ends = await _endpoints(store, server, local, client_mode=client_mode, host=host, port=port,
                             trust_any_certificate=trust_any_certificate, kind=kind)
-    scenarios = {("pop", True): POP_LIGHT, ("pop", False): POP_FULL,
-                 ("smtp", True): SMTP_LIGHT, ("smtp", False): SMTP_FULL}[(kind, light)]
+    from .connectivity_imap import IMAP_FULL, IMAP_LIGHT, cleartext_allowed  # it builds on this module
+    scenarios = {("pop", True): POP_LIGHT, ("pop", False): POP_FULL, ("imap", True): IMAP_LIGHT,
+                 ("imap", False): IMAP_FULL, ("smtp", True): SMTP_LIGHT, ("smtp", False): SMTP_FULL}[(kind, light)]
+    if kind == "imap":
+        ends.cleartext = await cleartext_allowed(store, server, ends.pop_mode)
     return await asyncio.to_thread(_run_scenarios, Run(address, password, ends, refused=refused), scenarios)

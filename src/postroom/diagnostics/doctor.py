@@ -1,7 +1,7 @@
-"""`postroom doctor pop ADDRESS`: the article's checklist in its order, then a live probe the
-way the application connects (without --client-mode, every binding every way: which would let
-it log in), then the evidence of the last hour: POP3 sessions that ended without a login, and
-the mailbox's refused logins.
+"""`postroom doctor pop|imap ADDRESS`: the article's checklist in its order, then a live probe
+the way the application connects (without --client-mode, every binding every way: which would
+let it log in), then the evidence of the last hour: POP3 sessions that ended without a login
+(the IMAP4 server records none yet: the check says so), and the mailbox's refused logins.
 
 Checks that depend on an earlier failure say "not checked" (a warning) instead of failing
 again for the same cause, so exactly one failure names each problem.
@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 from ..model import normalise_address
 from ..storage import StoreReader
 from . import certs
+from .access import IMAP4, POP3, Access
 from .checks_mailbox import (
     TROUBLESHOOTING_PAGE, connection_limits, mailbox, mailbox_lock, mailbox_password, mailbox_pop3, recent_failures,
 )
@@ -21,9 +22,8 @@ from .checks_pop import bindings, certificate, certificate_names, client_binding
 from .checks_sessions import recent_sessions
 from .checks_smtp import client_connector, default_connector, smtp_service
 from .facts import Facts, gather
-from .probe import (
-    NO_LOGIN_BEFORE_TLS, Pop3Client, StepFailed, Steps, client_context, pop3_session, pop3_ways, quit_pop3,
-)
+from .probe import StepFailed, Steps, client_context
+from .probers import PROBERS, Client, LogIn
 from .result import FAIL, PASS, WARN, Check, not_checked
 from .target import Target, Way, check_mode, choose
 
@@ -33,7 +33,15 @@ CHECK_NAMES = (
     "login-type", "mailbox", "mailbox-pop3", "mailbox-password", "connection-limits", "mailbox-lock",
     "smtp-service", "client-connector", "default-connector", "probe", "recent-sessions", "recent-failed-logins",
 )
-_LOGIN_BLOCKERS = ("mailbox", "mailbox-pop3", "mailbox-password", "login-type", "connection-limits")
+IMAP_CHECK_NAMES = tuple(n.replace("pop3", "imap4") for n in CHECK_NAMES if n != "mailbox-lock")
+
+
+def check_names(access: Access) -> tuple[str, ...]:
+    return IMAP_CHECK_NAMES if access is IMAP4 else CHECK_NAMES
+
+
+def _login_blockers(f: Facts) -> tuple[str, ...]:
+    return ("mailbox", f"mailbox-{f.access.service}", "mailbox-password", "login-type", "connection-limits")
 
 
 # Checks a password as a login attempt (service/login_attempts.py): the stored hash and the
@@ -43,13 +51,15 @@ PasswordCheck = Callable[[str, str], Awaitable[tuple[str, int]]]
 
 async def run_doctor(store: StoreReader, *, server: str, local: bool, data_dir: str, address: str,
                      client_mode: str | None = None, host: str | None = None, port: int | None = None,
-                     password: str | None = None, check_password: PasswordCheck | None = None) -> list[Check]:
+                     password: str | None = None, check_password: PasswordCheck | None = None,
+                     access: Access = POP3) -> list[Check]:
     if password is not None and check_password is None:  # the probe would log in with an unchecked password
         raise ValueError("a password needs check_password, which counts it as a login attempt")
     address = normalise_address(address)
     check_mode(client_mode)
-    facts = await gather(store, server, address, data_dir, local)
-    target = await asyncio.to_thread(choose, facts.pop, client_mode, host, port, facts.server.fqdn, local)
+    facts = await gather(store, server, address, data_dir, local, access)
+    target = await asyncio.to_thread(choose, facts.cas, client_mode, host, port, facts.server.fqdn, local,
+                                     access.ports)
     password_ok = await _verify(facts, password, check_password)
     return await asyncio.to_thread(_run_checks, facts, target, password, password_ok)
 
@@ -64,58 +74,56 @@ async def _verify(facts: Facts, password: str | None, check: PasswordCheck | Non
 
 
 def _run_checks(f: Facts, target: Target, password: str | None, password_ok: bool | int | None) -> list[Check]:
-    cert = certs.inspect(f.pop.certificate, f.pop.certificate_key) if f.pop.certificate else None
+    cert = certs.inspect(f.certificate, f.certificate_key) if f.certificate else None
+    service = f.access.service
     checks = [
-        pop3_service(f), startup(f, "pop3", "pop3-startup"), bindings(f), client_binding(f, target),
+        pop3_service(f), startup(f, service, f"{service}-startup"), bindings(f), client_binding(f, target),
         certificate(f, target, cert), certificate_names(f, target, cert), login_type(f, target),
-        mailbox(f), mailbox_pop3(f), mailbox_password(f, password_ok), connection_limits(f), mailbox_lock(f),
+        mailbox(f), mailbox_pop3(f), mailbox_password(f, password_ok), connection_limits(f),
+        *([mailbox_lock(f)] if f.access is POP3 else []),  # IMAP4 lets several sessions share a mailbox
         smtp_service(f), client_connector(f), default_connector(f),
     ]
     earlier = {c.name: c for c in checks}
     checks.append(pop3_probe(f, target, password, earlier) if target.mode_given
                   else every_way(f, target, password, earlier))
-    checks.append(recent_sessions(f, earlier))
+    checks.append(recent_sessions(f, earlier) if f.access is POP3 else _imap_sessions_unknown(f))
     checks.append(recent_failures(f))
     return checks
 
 
+def _imap_sessions_unknown(f: Facts) -> Check:
+    """POP3's evidence the IMAP4 server does not record yet: said, not guessed."""
+    return Check("recent-sessions", PASS, "unknown: the IMAP4 server does not record yet the sessions that end "
+                 "without a login (an application that never starts TLS, or whose LOGIN is refused for want of "
+                 "it, leaves no trace here): give --client-mode, --host and --port as the application has them "
+                 "to check its settings", None, TROUBLESHOOTING_PAGE)
+
+
 def _why_not_probed(f: Facts, target: Target, earlier: dict[str, Check]) -> str | None:
-    if earlier["pop3-service"].status == FAIL:
-        return "the pop3 service is not running (see pop3-service)"
+    service = f.access.service
+    if earlier[f"{service}-service"].status == FAIL:
+        return f"the {service} service is not running (see {service}-service)"
     if target.binding is None or earlier["client-binding"].status == FAIL:
         return "the application's binding is missing or of the wrong kind (see client-binding)"
-    live = f.live("pop3")
+    live = f.live(service)
     listening = {entry.split(" ", 1)[0] for entry in live.get("listening", [])}
     if target.binding not in listening:
-        return f"{target.binding} does not listen (see pop3-bindings)"
-    unusable = not f.pop.certificate or any(e.startswith("certificate:") for e in live.get("errors", []))
+        return f"{target.binding} does not listen (see {service}-bindings)"
+    unusable = not f.certificate or any(e.startswith("certificate:") for e in live.get("errors", []))
     if target.mode == "stls" and unusable:
-        return "STLS is not offered without a usable certificate (see certificate)"
+        return f"{f.access.starttls} is not offered without a usable certificate (see certificate)"
     return None
 
 
 def _why_no_login(f: Facts, password: str | None, earlier: dict[str, Check]) -> str | None:
     if password is None:
         return "no password given (--password-stdin)"
-    failed = [name for name in _LOGIN_BLOCKERS if earlier[name].status == FAIL]
+    failed = [name for name in _login_blockers(f) if earlier[name].status == FAIL]
     if failed:
         return f"the login would be refused (see {', '.join(failed)})"
-    if f.live("pop3").get("mailboxes", {}).get(f.address):
+    if f.access is POP3 and f.live("pop3").get("mailboxes", {}).get(f.address):
         return "another session has the mailbox open, the login would get -ERR [IN-USE] (see mailbox-lock)"
     return None
-
-
-LogIn = Callable[[Pop3Client, Steps], None]
-
-
-def _log_in(f: Facts, password: str) -> LogIn:
-    def log_in(client: Pop3Client, steps: Steps) -> None:
-        with steps.step("login"):
-            client.login(f.address, password)
-        with steps.step("STAT") as step:
-            count, size = client.command("STAT").split()[1:3]
-            step.info = f"{count} messages, {size} octets"
-    return log_in
 
 
 def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str, Check]) -> Check:
@@ -129,16 +137,17 @@ def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str
     where = f"{target.connect_host}:{target.port} ({target.mode})"
     try:
         # The certificate checks above say what a verifying client finds; the probe looks past it.
+        prober = PROBERS[f.access.service]
         context = client_context(False)
-        client = pop3_session(steps, target.connect_host, target.port, target.mode, context)
+        client: Client = prober.session(steps, target.connect_host, target.port, target.mode, context)
         try:
             if no_login is None:
                 assert password is not None
-                _log_in(f, password)(client, steps)
+                prober.log_in(f.address, password, target.mode == "plain")(client, steps)
         except StepFailed:
             client.close()
             raise
-        quit_pop3(steps, client, context)
+        prober.quit(steps, client, context)
     except StepFailed as exc:
         done = steps.summary()
         before = f" (before that: {done})" if done else ""
@@ -150,32 +159,38 @@ def pop3_probe(f: Facts, target: Target, password: str | None, earlier: dict[str
 
 
 # What an earlier failure already says when no way works: not failed twice.
-_EXPLAINS_NO_WAY = ("pop3-bindings", "client-binding", "certificate", "login-type")
+_EXPLAINS_NO_WAY = ("bindings", "client-binding", "certificate", "login-type")  # bindings: the service's
 
 
 def every_way(f: Facts, target: Target, password: str | None, earlier: dict[str, Check]) -> Check:
     """Without --client-mode: each binding (that serves --host/--port), every way an
     application could use it (SSL; plain and STLS), and which of them would let it log in.
     With the password, the login is tried once, on the first way that works."""
-    name, page = "probe", TROUBLESHOOTING_PAGE
-    if earlier["pop3-service"].status == FAIL:
-        return not_checked(name, "the pop3 service is not running (see pop3-service)", page)
+    name, page, service = "probe", TROUBLESHOOTING_PAGE, f.access.service
+    prober = PROBERS[service]
+    if earlier[f"{service}-service"].status == FAIL:
+        return not_checked(name, f"the {service} service is not running (see {service}-service)", page)
     if not target.ways:
         return not_checked(name, "no binding serves where the application connects (see client-binding)", page)
     no_login = _why_no_login(f, password, earlier)
-    login = _log_in(f, password) if no_login is None and password is not None else None
-    listening = {entry.split(" ", 1)[0] for entry in f.live("pop3").get("listening", [])}
+    # Without a client mode nothing says the application logs in in clear: only after TLS.
+    login = prober.log_in(f.address, password, False) if no_login is None and password is not None else None
+    listening = {entry.split(" ", 1)[0] for entry in f.live(service).get("listening", [])}
     works: list[str] = []
     refused: list[str] = []
+
+    def label(way: Way, mode: str) -> str:
+        return way.label(mode, f.access.starttls)
+
     timings: list[str] = []
     for way in target.ways:
         modes = ("ssl",) if way.ssl else ("stls", "plain")
         if way.binding not in listening:
-            refused += [f"{way.label(mode)}: not listening (see pop3-bindings)" for mode in modes]
+            refused += [f"{label(way, mode)}: not listening (see {service}-bindings)" for mode in modes]
             continue
         steps = Steps()
         try:
-            verdicts = _try_way(way, modes, steps, login)
+            verdicts = _try_way(f, way, modes, steps, login)
         except StepFailed as exc:  # the login itself (the password was checked: see mailbox-password)
             return Check(name, FAIL, f"{way.where}: {exc.step} failed: {exc.error} (before that: "
                          f"{steps.summary()})", None, page)
@@ -185,29 +200,31 @@ def every_way(f: Facts, target: Target, password: str | None, earlier: dict[str,
         for mode in modes:
             why = verdicts[mode]
             if why is None:
-                works.append(way.label(mode))
-            elif why == NO_LOGIN_BEFORE_TLS:
-                refused.append(f"{way.label(mode)}: {why} (login type {f.pop.login_type.value})")
+                works.append(label(way, mode))
+            elif why == prober.no_login_before_tls:
+                refused.append(f"{label(way, mode)}: {why} (login type {f.cas.login_type.value})")
             else:
-                refused.append(f"{way.label(mode)}: {why}")
+                refused.append(f"{label(way, mode)}: {why}")
     if no_login is None and login is not None:
         no_login = "no way lets it log in"
     found = "; ".join(timings) + (f"; login not tried: {no_login}" if no_login else "")
     if not works:
-        status = WARN if any(earlier[n].status == FAIL for n in _EXPLAINS_NO_WAY) else FAIL
+        explaining = [f"{service}-{n}" if n == "bindings" else n for n in _EXPLAINS_NO_WAY]
+        status = WARN if any(earlier[n].status == FAIL for n in explaining) else FAIL
         return Check(name, status, f"no way to connect lets an application log in: {'; '.join(refused)} ({found})",
                      None, page)
     not_these = f"; not with {'; '.join(refused)}" if refused else ""
     return Check(name, PASS, f"an application can log in with {' or '.join(works)}{not_these} ({found})", None, page)
 
 
-def _try_way(way: Way, modes: tuple[str, ...], steps: Steps, login: LogIn | None) -> dict[str, str | None]:
+def _try_way(f: Facts, way: Way, modes: tuple[str, ...], steps: Steps,
+             login: LogIn | None) -> dict[str, str | None]:
     """Each of `modes` on one binding: None when a login would be accepted, else why not.
     StepFailed only for the login."""
     try:
-        return pop3_ways(steps, way.host, way.port, way.ssl, client_context(False), login)
+        return PROBERS[f.access.service].ways(steps, way.host, way.port, way.ssl, client_context(False), login)
     except StepFailed as exc:
-        if exc.step in ("login", "STAT"):
+        if exc.step in ("login", "STAT", "SELECT"):
             raise
         return {mode: f"{exc.step} failed: {exc.error}" for mode in modes}
 
@@ -220,4 +237,4 @@ def failed(checks: list[Check]) -> bool:
     return any(check.status == FAIL for check in checks)
 
 
-__all__ = ["CHECK_NAMES", "PASS", "as_dicts", "failed", "run_doctor"]
+__all__ = ["CHECK_NAMES", "IMAP_CHECK_NAMES", "check_names", "PASS", "as_dicts", "failed", "run_doctor"]

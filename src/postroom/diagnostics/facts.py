@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..model import EndedSessions, LoginFailure, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service
+from ..model import (
+    EndedSessions, ImapSettings, LoginFailure, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service,
+)
 from ..storage import ConfigReader, StoreReader
+from .access import POP3, Access
 
 NODE_STALE_AFTER = 5.0  # as `service list`: no heartbeat for this long means no node serves the server
 CATCH_UP_TIMEOUT = 3.0  # a change made just before the doctor runs is given this long to apply
@@ -34,9 +37,27 @@ class Facts:
     mailbox: Mailbox | None
     domains: list[str]
     connectors: list[ReceiveConnector]
-    failures: list[LoginFailure]  # refused logins for the mailbox in the last hour
+    failures: list[LoginFailure]  # refused logins for the mailbox in the last hour (IMAP4: its own only)
     sessions: list[EndedSessions]  # the server's POP3 sessions that ended without a login, last hour
     similar: list[str]  # no such mailbox: the closest existing addresses, closest first
+    imap: ImapSettings | None = None
+    access: Access = POP3  # the protocol checked: POP3 or IMAP4
+
+    @property
+    def cas(self) -> PopSettings | ImapSettings:
+        """The Client Access settings of the protocol checked."""
+        return self.imap if self.access.service == "imap4" and self.imap is not None else self.pop
+
+    @property
+    def certificate(self) -> str | None:
+        """The certificate the protocol's TLS uses: IMAP4 uses POP3's when it names none."""
+        return self.cas.certificate or (self.pop.certificate if self.cas is not self.pop else None)
+
+    @property
+    def certificate_key(self) -> str | None:
+        if self.cas.certificate:
+            return self.cas.certificate_key
+        return self.pop.certificate_key if self.certificate else None
 
     def live(self, service: str) -> dict[str, Any]:
         return (self.node or {}).get(service, {})
@@ -100,19 +121,24 @@ async def similar_addresses(store: ConfigReader, address: str) -> list[str]:
     return await asyncio.to_thread(closest, address, [box.address for box in boxes])
 
 
-async def gather(store: StoreReader, server: str, address: str, data_dir: str, local: bool) -> Facts:
+async def gather(store: StoreReader, server: str, address: str, data_dir: str, local: bool,
+                 access: Access = POP3) -> Facts:
     server_row = await store.get_server(server)  # NotFound names the server
     services = {s.name: s for s in await store.list_services(server)}
     report, age = await node_report(store, server)
     since = (datetime.now(timezone.utc) - EVIDENCE_WINDOW).isoformat()
     mailbox = await store.find_mailbox(address)
+    failures = await store.list_login_failures(address, since=since, limit=1000)
+    if access is not POP3:
+        failures = [row for row in failures if row.service == access.service]
     return Facts(
         address=address, server=server_row, local=local, data_dir=data_dir, services=services,
         node=report.services if report else None, heartbeat_age=age, node_pid=report.pid if report else None,
         pop=await store.get_pop_settings(server),
         mailbox=mailbox, domains=await store.list_domains(),
         connectors=await store.list_connectors(server),
-        failures=await store.list_login_failures(address, since=since, limit=1000),
+        failures=failures,
         sessions=await store.list_ended_sessions(server, since=since, limit=1000),
         similar=[] if mailbox is not None else await similar_addresses(store, address),
+        imap=await store.get_imap_settings(server) if access is not POP3 else None, access=access,
     )

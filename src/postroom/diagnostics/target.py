@@ -15,7 +15,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..errors import ValidationError
-from ..model import PopSettings, format_binding, parse_binding
+from ..model import ImapSettings, PopSettings, format_binding, parse_binding
 from . import netinfo
 
 MODES = ("plain", "stls", "ssl")
@@ -35,8 +35,10 @@ class Way:
     def where(self) -> str:
         return format_binding(self.host, self.port)
 
-    def label(self, mode: str) -> str:
-        return f"{mode if mode == 'plain' else mode.upper()} on {self.where}"
+    def label(self, mode: str, starttls: str = "STLS") -> str:
+        """`starttls`: the protocol's name for the stls mode (IMAP4: STARTTLS)."""
+        word = "plain" if mode == "plain" else starttls if mode == "stls" else mode.upper()
+        return f"{word} on {self.where}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class Target:
 
 
 def check_mode(mode: str | None) -> str | None:
+    if mode == "starttls":  # IMAP4's word for POP3's STLS: the same mode
+        return "stls"
     if mode is not None and mode not in MODES:
         raise ValidationError("client_mode", f"{mode!r} is not a client mode", list(MODES))
     return mode
@@ -72,9 +76,11 @@ def _serves(binding: str, addresses: list[str], port: int | None) -> bool:
     return host in addresses
 
 
-def choose(pop: PopSettings, mode: str | None, host: str | None, port: int | None,
-           fqdn: str, local: bool) -> Target:
-    """Blocking (a host name is resolved): call in a thread."""
+def choose(pop: PopSettings | ImapSettings, mode: str | None, host: str | None, port: int | None,
+           fqdn: str, local: bool, standard: dict[bool, tuple[int, int]] | None = None) -> Target:
+    """Blocking (a host name is resolved): call in a thread. `standard`: the protocol's
+    standard ports by binding kind (ssl?), POP3's by default."""
+    ssl_port = (standard or {True: (995, 0)})[True][0]
     mode = check_mode(mode)
     if port is not None and not 1 <= port <= 65535:
         raise ValidationError("port", f"{port} is out of range (allowed: 1..65535)")
@@ -94,7 +100,7 @@ def choose(pop: PopSettings, mode: str | None, host: str | None, port: int | Non
     found = [(b, is_ssl) for b, is_ssl in pools if _serves(b, addresses, port)]
     # No binding serves a given port: only the application's settings could say its mode;
     # guess from the well-known ports.
-    binding, is_ssl = found[0] if found else (None, mode == "ssl" or (mode is None and port == 995))
+    binding, is_ssl = found[0] if found else (None, mode == "ssl" or (mode is None and port == ssl_port))
     mode = mode or ("ssl" if is_ssl else "stls")
     bound_port = parse_binding("bindings", binding)[1] if binding else None
     if host:

@@ -54,6 +54,7 @@ async def put_report(node: Any, alive: bool = True) -> None:
     if alive:
         services["pop3"].update(pop3_usage(node.pop3))
         services["pop3"].update(listed(node.pop3.sessions))  # `postroom session list`
+        services["imap4"].update(pop3_usage(node.imap4))  # the doctor's connection-limits, as POP3's
         services["imap4"].update(listed(node.imap4.sessions))
         services["smtp"].update(listed(node.smtp.sessions))
     services["smtp"]["connectors"] = node.connector_reports if alive else {}

@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..diagnostics import bundle, connectivity, netinfo
+from ..diagnostics.access import ACCESS
 from ..diagnostics.doctor import as_dicts, run_doctor
 from ..diagnostics.doctor_send import run_send_doctor
 from ..diagnostics.target import check_mode
@@ -113,10 +114,12 @@ async def check_host(ctx: Context, host: str | None, server: str) -> None:
 
 
 async def doctor_pop(ctx: Context, address: str, *, server: str | None = None, client_mode: str | None = None,
-                     host: str | None = None, port: int | None = None,
-                     password: str | None = None) -> list[dict[str, Any]]:
+                     host: str | None = None, port: int | None = None, password: str | None = None,
+                     protocol: str = "pop") -> list[dict[str, Any]]:
     """Every check, in order: [{"name", "status": pass|warn|fail, "detail", "fix", "page"}].
-    With `password`, a login attempt on the mailbox (see the module's docstring)."""
+    With `password`, a login attempt on the mailbox (see the module's docstring).
+    `protocol`: pop, or imap (`doctor_imap`)."""
+    access = ACCESS[protocol]
     if password is None:
         await ctx.require(READ)
     else:
@@ -131,10 +134,15 @@ async def doctor_pop(ctx: Context, address: str, *, server: str | None = None, c
 
     checks = await run_doctor(ctx.store, server=name, local=name == ctx.local_server, data_dir=ctx.data_dir,
                               address=address, client_mode=client_mode, host=host, port=port, password=password,
-                              check_password=check_password if password is not None else None)
+                              check_password=check_password if password is not None else None, access=access)
     for verdict in verdicts:
         await ctx.audit(PASSWORD_CHECK, f"mailbox/{normalise_address(address)}", None, {"result": verdict.result})
     return as_dicts(checks)
+
+
+async def doctor_imap(ctx: Context, address: str, **options: Any) -> list[dict[str, Any]]:
+    """`postroom doctor imap`: doctor_pop's checks, roles and password rules, for IMAP4."""
+    return await doctor_pop(ctx, address, protocol="imap", **options)
 
 
 async def doctor_send(ctx: Context, address: str, *, server: str | None = None,
@@ -234,6 +242,15 @@ async def pop_connectivity(ctx: Context, address: str, password: str, *, light: 
                            port: int | None = None, trust_any_certificate: bool = False) -> list[dict[str, Any]]:
     """Test-PopConnectivity: [{"scenario", "result": Success|Failure|Skipped, "latency_ms", "error"}]."""
     return await _test(ctx, "pop", address, password, light, server=server, client_mode=client_mode, host=host,
+                       port=port, trust_any_certificate=trust_any_certificate)
+
+
+async def imap_connectivity(ctx: Context, address: str, password: str, *, light: bool = False,
+                            server: str | None = None, client_mode: str | None = None, host: str | None = None,
+                            port: int | None = None, trust_any_certificate: bool = False) -> list[dict[str, Any]]:
+    """Test-ImapConnectivity: log in and SELECT INBOX; without `light` also the round trip
+    (submit, SEARCH and FETCH, delete). Roles and auditing as pop_connectivity's."""
+    return await _test(ctx, "imap", address, password, light, server=server, client_mode=client_mode, host=host,
                        port=port, trust_any_certificate=trust_any_certificate)
 
 

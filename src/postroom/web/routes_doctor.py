@@ -1,4 +1,5 @@
-"""The doctor and the connectivity tests (`postroom doctor pop|send`, `postroom test pop|smtp`).
+"""The doctor and the connectivity tests (`postroom doctor pop|imap|send`, `postroom test
+pop|imap|smtp`).
 
 Each answers with the service's list as the CLI's --json prints it, with 200 whatever the
 checks found: the verdict is in the body (a failed check is a finding, not an API error).
@@ -61,6 +62,32 @@ async def test_pop(address: Address, body: PopTestRequest, ctx: Ctx) -> Any:
     return await doctor_ops.pop_connectivity(ctx, address, body.password, light=body.light, server=body.server,
                                              client_mode=body.client_mode, host=body.host, port=body.port,
                                              trust_any_certificate=body.trust_any_certificate)
+
+
+@router.get("/doctor/imap/{address}", tags=["doctor"], **documented(list[DoctorCheckView]))
+async def doctor_imap(address: Address, request: Request, ctx: Ctx, client_mode: ClientMode = None,
+                      port: Port = None, host: Host = None, server: Server = None) -> Any:
+    """Every check an application needs to read the mailbox over IMAP4, in order, with the fix
+    for each problem; POST with the password to include the login."""
+    if "password" in request.query_params:  # it would be in every access log and browser history
+        raise ValidationError("password", "a password is never taken from a URL: send it in the body of a POST")
+    return await doctor_ops.doctor_imap(ctx, address, server=server, client_mode=client_mode, host=host, port=port)
+
+
+@router.post("/doctor/imap/{address}", tags=["doctor"], **documented(list[DoctorCheckView]))
+async def doctor_imap_with_login(address: Address, body: DoctorRequest, ctx: Ctx) -> Any:
+    """The same checks; with `password` the probe also logs in (after TLS) and SELECTs INBOX."""
+    return await doctor_ops.doctor_imap(ctx, address, server=body.server, client_mode=body.client_mode,
+                                        host=body.host, port=body.port, password=body.password)
+
+
+@router.post("/test/imap/{address}", tags=["doctor"], **documented(list[ScenarioView]))
+async def test_imap(address: Address, body: PopTestRequest, ctx: Ctx) -> Any:
+    """Test-ImapConnectivity: log in and SELECT INBOX (`light`), or also send, find, fetch and
+    delete a test message (needs server-management; audited)."""
+    return await doctor_ops.imap_connectivity(ctx, address, body.password, light=body.light, server=body.server,
+                                              client_mode=body.client_mode, host=body.host, port=body.port,
+                                              trust_any_certificate=body.trust_any_certificate)
 
 
 @router.post("/test/smtp/{address}", tags=["doctor"], **documented(list[ScenarioView]))

@@ -10,7 +10,7 @@ from ...errors import ValidationError
 from ...model import EndedSessions, LoginFailure
 from .values import utc_iso
 
-SERVICES = ("pop3", "smtp", "doctor")  # doctor: a password given to `postroom doctor` or `test`
+SERVICES = ("pop3", "imap4", "smtp", "doctor")  # doctor: a password given to `postroom doctor` or `test`
 MAX_MAILBOX = 100  # what a session keeps of the name a client sent
 MAX_TEXT = 200
 COLUMNS = "at, server, service, remote_ip, mailbox, reason"

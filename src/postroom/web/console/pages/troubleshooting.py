@@ -1,6 +1,7 @@
-"""Troubleshooting (/console/troubleshooting): the doctor for one mailbox (`postroom doctor pop
-ADDRESS`), then what the system knows about why an application cannot connect or log in: every
-service's and receive connector's live state and errors, failed POP3 logins in the last hour,
+"""Troubleshooting (/console/troubleshooting): the doctor for one mailbox (`postroom doctor
+pop|imap ADDRESS`: the form's protocol), then what the system knows about why an application
+cannot connect or log in: every service's and receive connector's live state and errors,
+failed POP3 logins in the last hour,
 and the symptom → cause → fix table of docs/operations.md.
 
 The doctor's form is a GET (address, client mode, port: a link an admin can share). So is the
@@ -27,7 +28,8 @@ from .dashboard import by_server
 
 router = page_router()
 
-DOCTOR_FIELDS = ("address", "client_mode", "port")
+DOCTOR_FIELDS = ("address", "protocol", "client_mode", "port")
+PROTOCOLS = ("pop", "imap")
 HERE = "/console/troubleshooting"
 
 
@@ -36,14 +38,17 @@ def _form(source: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _options(form: dict[str, str]) -> dict[str, Any]:
-    """doctor_pop's keyword arguments from the form (an empty field means: assume)."""
+    """doctor_pop's keyword arguments from the form (an empty field means: assume; POP3)."""
+    protocol = form["protocol"] or "pop"
+    if protocol not in PROTOCOLS:
+        raise ValidationError("protocol", f"{protocol!r} is not a protocol the doctor checks", list(PROTOCOLS))
     port = None
     if form["port"]:
         try:
             port = int(form["port"])
         except ValueError:
             raise ValidationError("port", f"{form['port']!r} is not a whole number") from None
-    return {"client_mode": form["client_mode"] or None, "port": port}
+    return {"client_mode": form["client_mode"] or None, "port": port, "protocol": protocol}
 
 
 def page_name(path: str) -> str:
@@ -52,6 +57,8 @@ def page_name(path: str) -> str:
         return "Receive connector properties"
     if path.endswith("/pop3"):
         return "POP3 properties"
+    if path.endswith("/imap4"):
+        return "IMAP4 properties"
     if path.startswith("/console/mailboxes/"):
         return "Mailbox properties"
     if path.startswith("/console/send-connectors/"):
