@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterator, Protocol, Sequence
+from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
@@ -80,14 +80,28 @@ class SelectedFolder:
         self.modseq = folder.highest_modseq
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
+        # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
+        self.keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
 
     # --------------------------------------------------------------------- the view
+    def _flags_replies(self, readonly_too: bool = True) -> bytes:
+        flags = " ".join(SYSTEM_FLAGS + tuple(sorted(self.keywords))).encode()
+        if self.readonly:
+            return b"* FLAGS (%s)\r\n" % flags + (b"* OK [PERMANENTFLAGS ()] Read-only folder.\r\n"
+                                                   if readonly_too else b"")
+        return b"* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % (flags, flags)
+
+    def _announce(self, messages: Iterable[FolderMessage]) -> bytes:
+        """FLAGS (and PERMANENTFLAGS) again when these messages carry a keyword the client has not
+        been told of (set by this session or another): sent before the replies that show it."""
+        new = {f for m in messages for f in m.flags if not f.startswith("\\")} - self.keywords
+        if not new:
+            return b""
+        self.keywords |= new
+        return self._flags_replies(readonly_too=False)
+
     def select_replies(self) -> bytes:
-        keywords = sorted({f for m in self.messages.values() for f in m.flags if not f.startswith("\\")})
-        flags = " ".join(SYSTEM_FLAGS + tuple(keywords))
-        out = [b"* FLAGS (%s)\r\n" % flags.encode(),
-               b"* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % flags.encode() if not self.readonly
-               else b"* OK [PERMANENTFLAGS ()] Read-only folder.\r\n",
+        out = [self._flags_replies(),
                b"* %d EXISTS\r\n" % len(self.uids), b"* %d RECENT\r\n" % len(self.recent)]
         unseen = next((i for i, uid in enumerate(self.uids) if "\\Seen" not in self.messages[uid].flags), None)
         if unseen is not None:
@@ -110,7 +124,7 @@ class SelectedFolder:
         if modseq == self.modseq and not (allow_expunge and self.gone):
             return
         current = await self.store.folder_messages(self.folder.id)
-        out: list[bytes] = []
+        out: list[bytes] = [self._announce(current)]
         present = set()
         for message in current:
             present.add(message.uid)
@@ -135,7 +149,7 @@ class SelectedFolder:
             self.last_uid = new[-1].uid
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = modseq
-        if out:
+        if any(out):
             self.emit(b"".join(out))
 
     async def _modseq(self) -> int:
@@ -208,7 +222,7 @@ class SelectedFolder:
             contents: list[bytes | None] = [None] * len(batch)
             if want_content:  # read together: one wait for the batch, not one per message
                 contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
-            replies = []
+            replies = [self._announce(self.messages[uid] for uid in batch)]
             for uid, data in zip(batch, contents):
                 if (want_content and data is None) or (want_structure and uid not in self.structures):
                     missing = True  # expunged meanwhile by another session
@@ -268,7 +282,7 @@ class SelectedFolder:
             return Outcome("BAD", f"{exc} is not a system flag a client can set.")
         alive = [u for u in uids if u not in self.gone]
         changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
-        out = []
+        out = [self._announce(changed)]
         modseqs = sorted({m.modseq for m in changed})
         for message in changed:
             if message.uid in self.messages:
@@ -282,8 +296,8 @@ class SelectedFolder:
         if changed:
             self.touch()
         self.emit(b"".join(out))
-        if len(changed) < len(alive) or len(alive) < len(uids):
-            return Outcome("NO", "Some of the messages no longer exist.", "EXPUNGEISSUED")
+        # messages expunged by another session are passed over: the STORE did all it could, and
+        # the EXPUNGE replies follow (RFC 2180 4.2.1; a NO would read as a failure to clients)
         return Outcome("OK", "STORE completed.")
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:

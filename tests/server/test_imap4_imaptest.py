@@ -1,0 +1,76 @@
+"""What Dovecot's imaptest (stress and state-tracking mode) found, each as an engine test on a real
+store: a keyword reaches a client in FETCH FLAGS only after an untagged FLAGS reply named it (RFC 3501
+7.2.6), and a STORE that names a message another session expunged is not a failure (RFC 2180 4.2.1)."""
+from __future__ import annotations
+
+import re
+
+from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
+
+from postroom.protocol.imap4 import types as t
+from postroom.server.imap4_notify import MailboxNotifier
+
+
+def keywords_told(data: bytes) -> list[set[str]]:
+    """Each untagged FLAGS reply's keywords, in the order sent."""
+    return [{f for f in m.group(1).decode().split() if not f.startswith("\\")}
+            for m in re.finditer(rb"^\* FLAGS \(([^)]*)\)\r\n", data, re.M)]
+
+
+async def two_sessions(env, count: int = 2):
+    store, mailbox = await env()
+    for n in range(count):
+        await store.deliver(mailbox.id, message(f"m{n}"))
+    notifier = MailboxNotifier()
+    a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+    await a.run(t.Select("s", "INBOX"))
+    await b.run(t.Select("s", "INBOX"))
+    return store, a, b
+
+
+def test_a_new_keyword_is_announced_in_flags_before_the_store_reply_that_uses_it(env):
+    async def main():
+        store, a, b = await two_sessions(env)
+        data, outcome = await a.run(t.Store("a", seq(1), "add", ("$Label1",), silent=False))
+        assert outcome.status == "OK"
+        assert data.index(b"* FLAGS (") < data.index(b"* 1 FETCH (FLAGS ($Label1")
+        assert keywords_told(data) == [{"$Label1"}]
+        assert b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1 \\*)]" in data
+        data, _ = await a.run(t.Store("a", seq(2), "add", ("$Label1",), silent=False))
+        assert keywords_told(data) == []  # known already: said once
+        # the other session hears of it before the FETCH that carries it
+        data, _ = await b.run(t.Noop("n"))
+        assert data.index(b"* FLAGS (") < data.index(b"FETCH (FLAGS ($Label1")
+        assert keywords_told(data) == [{"$Label1"}]
+        await store.close()
+    run(main)
+
+
+def test_a_keyword_on_new_mail_from_another_session_is_announced(env):
+    async def main():
+        store, a, b = await two_sessions(env)
+        await a.run(t.Append("p", "INBOX", ("$Work", "\\Seen"), None, message("kw")))
+        data, _ = await b.run(t.Noop("n"))
+        assert keywords_told(data) == [{"$Work"}]
+        data, _ = await b.run(t.Fetch("f", seq(3), (t.FetchAttribute("FLAGS"),)))
+        assert data == b"* 3 FETCH (FLAGS ($Work \\Seen))\r\n"
+        await store.close()
+    run(main)
+
+
+def test_store_naming_a_message_expunged_by_another_session_changes_the_rest_and_completes_ok(env):
+    async def main():
+        store, a, b = await two_sessions(env, 3)
+        await a.run(t.Store("a", seq(2), "add", ("\\Deleted",), silent=True))
+        await a.run(t.Expunge("e"))
+        data, outcome = await b.run(t.Store("b", seq((1, 3)), "add", ("\\Flagged",), silent=False))
+        assert outcome.status == "OK", outcome
+        assert b"* 1 FETCH (FLAGS (\\Flagged" in data and b"* 3 FETCH (FLAGS (\\Flagged" in data
+        assert b"EXPUNGE" not in data  # not during STORE (RFC 3501 7.4.1)
+        flags = {m.uid: m.flags for m in await store.folder_messages(b.engine.selected.folder.id)}
+        assert flags == {1: ("\\Flagged",), 3: ("\\Flagged",)}
+        # again, now that b's view knows the message is gone
+        data, outcome = await b.run(t.Store("b", seq(2), "add", ("\\Seen",), silent=True))
+        assert outcome.status == "OK" and data == b""
+        await store.close()
+    run(main)
