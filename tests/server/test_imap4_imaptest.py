@@ -74,3 +74,58 @@ def test_store_naming_a_message_expunged_by_another_session_changes_the_rest_and
         assert outcome.status == "OK" and data == b""
         await store.close()
     run(main)
+
+
+async def recent_in(client: Client, uid: int) -> bool:
+    data, _ = await client.run(t.Fetch("f", seq(uid), (t.FetchAttribute("FLAGS"),), uid=True))
+    assert b"FETCH" in data, data
+    return b"\\Recent" in data
+
+
+def test_mail_delivered_while_a_select_takes_recent_is_recent_in_one_session_only(env):
+    """imaptest: "Message UID=366 has \\Recent flag in multiple sessions". A message delivered
+    between SELECT's take of \\Recent and its listing of the folder was in both sessions' share."""
+    async def main():
+        store, mailbox = await env()
+        await store.deliver(mailbox.id, message("m0"))
+        take_recent, late = store.take_recent, []
+
+        async def take_then_deliver(folder_id):
+            taken = await take_recent(folder_id)
+            if not late:  # another session's delivery lands right after the first take
+                late.append(await store.deliver(mailbox.id, message("late")))
+            return taken
+        store.take_recent = take_then_deliver
+        notifier = MailboxNotifier()
+        a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
+        await a.run(t.Select("s", "INBOX"))
+        await b.run(t.Select("s", "INBOX"))
+        await a.run(t.Noop("n"))
+        assert [await recent_in(a, 2), await recent_in(b, 2)].count(True) == 1
+        assert [await recent_in(a, 1), await recent_in(b, 1)] == [True, False]
+        await store.close()
+    run(main)
+
+
+def test_mail_delivered_while_a_session_looks_for_new_mail_is_recent_in_one_session(env):
+    """The same race in a selected session's look for new mail: listed, then \\Recent taken, with a
+    delivery in between; that message must stay \\Recent for someone (here: the session itself)."""
+    async def main():
+        store, a, b = await two_sessions(env, 1)
+        mailbox_id = a.engine.mailbox_id
+        folder_messages, late = store.folder_messages, []
+
+        async def list_then_deliver(folder_id):
+            listed = await folder_messages(folder_id)
+            if len(listed) == 2 and not late:
+                late.append(await store.deliver(mailbox_id, message("late")))
+            return listed
+        store.folder_messages = list_then_deliver
+        await store.deliver(mailbox_id, message("new"))
+        await a.run(t.Noop("n"))
+        await a.run(t.Noop("n"))
+        await b.run(t.Noop("n"))
+        assert late and await recent_in(a, 2) and not await recent_in(b, 2)
+        assert [await recent_in(a, 3), await recent_in(b, 3)].count(True) == 1
+        await store.close()
+    run(main)

@@ -73,9 +73,15 @@ class SelectedFolder:
         self.emit = emit  # writes untagged replies to the client
         self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
+        # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
+        # after the take, is another session's share, and waits for `sync` (which takes again)
+        messages = [m for m in messages if m.uid < folder.uidnext]
         self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
         self.messages = {m.uid: m for m in messages}
-        self.recent = {m.uid for m in messages if m.uid >= first_recent}
+        # the UID ranges whose \Recent this session took (SELECT's, then each sync's); EXAMINE
+        # shows what is \Recent without taking it
+        self.taken: list[tuple[int, int]] = [(first_recent, folder.uidnext)]
+        self.recent = {m.uid for m in messages if self._took(m.uid)}
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
         self.last_uid = self.uids[-1] if self.uids else 0
@@ -139,14 +145,19 @@ class SelectedFolder:
             self.gone.clear()
         new = [m for m in current if m.uid > self.last_uid]
         if new:
-            # \Recent for a read-write session that takes them first (EXAMINE takes none: 6.3.2)
-            first_recent = None if self.readonly else (await self.store.take_recent(self.folder.id))[1]
+            # \Recent for a read-write session that takes them first (EXAMINE takes none: 6.3.2).
+            # The take reaches the folder's uidnext *now*: mail delivered since the listing is
+            # ours too, and stays ours when a later sync lists it.
+            if not self.readonly and not self._took(new[-1].uid):
+                taken, first_recent = await self.store.take_recent(self.folder.id)
+                self.taken.append((first_recent, taken.uidnext))
             for message in new:
                 self.uids.append(message.uid)
                 self.messages[message.uid] = message
-                if first_recent is not None and message.uid >= first_recent:
+                if self._took(message.uid):
                     self.recent.add(message.uid)
             self.last_uid = new[-1].uid
+            self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = modseq
         if any(out):
@@ -162,6 +173,9 @@ class SelectedFolder:
         except NotFound:
             pass
         return (await self.store.folder_status(self.folder.id)).highest_modseq  # NotFound: deleted
+
+    def _took(self, uid: int) -> bool:
+        return any(low <= uid < high for low, high in self.taken)
 
     def msn(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
