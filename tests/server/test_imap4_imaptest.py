@@ -129,3 +129,24 @@ def test_mail_delivered_while_a_session_looks_for_new_mail_is_recent_in_one_sess
         assert [await recent_in(a, 3), await recent_in(b, 3)].count(True) == 1
         await store.close()
     run(main)
+
+
+def test_search_that_cannot_read_a_message_expunged_by_another_session_says_expungeissued(env):
+    """imaptest: "SEARCH result missing seq 20" for SEARCH SUBJECT "" — the message was expunged by
+    another session; a client can only tell a miss from a gone message by OK [EXPUNGEISSUED]."""
+    async def main():
+        store, a, b = await two_sessions(env, 3)
+        data, outcome = await b.run(t.Search("s", t.SearchKey("SUBJECT", ("",))))
+        assert data == b"* SEARCH 1 2 3\r\n" and (outcome.status, outcome.code) == ("OK", None)
+        await a.run(t.Store("a", seq(2), "add", ("\\Deleted",), silent=True))
+        await a.run(t.Expunge("e"))
+        for _ in range(2):  # not yet heard of, then known as gone (no EXPUNGE during SEARCH)
+            data, outcome = await b.run(t.Search("s", t.SearchKey("SUBJECT", ("",))))
+            assert data == b"* SEARCH 1 3\r\n" and (outcome.status, outcome.code) == ("OK", "EXPUNGEISSUED")
+        data, outcome = await b.run(t.Search("s", t.SearchKey("ALL")))  # flags and numbers only: known
+        assert outcome.code is None
+        await b.run(t.Noop("n"))
+        data, outcome = await b.run(t.Search("s", t.SearchKey("SUBJECT", ("",))))
+        assert data == b"* SEARCH 1 2\r\n" and (outcome.status, outcome.code) == ("OK", None)
+        await store.close()
+    run(main)

@@ -319,6 +319,7 @@ class SelectedFolder:
         content = search.needs_content(key)
         largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
         found = []
+        unreadable = False
         msns = {uid: index + 1 for index, uid in enumerate(self.uids)}
         for batch in _batches(list(self.uids), self.messages, content):
             contents: list[bytes | None] = [None] * len(batch)
@@ -329,12 +330,15 @@ class SelectedFolder:
                     alive = iter(contents)
                     contents = [None if uid in self.gone else next(alive) for uid in batch]
             for uid, data in zip(batch, contents):
+                unreadable = unreadable or (content and data is None)
                 message = self.messages[uid]
                 view = search.ContentView(msns[uid], uid, message.flags, message.size,
                                           imap4_fetch.internal_date(message).date(), uid in self.recent, data)
                 if search.matches(key, view, largest_msn, largest_uid):
                     found.append(uid if command.uid else msns[uid])
         self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
+        if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
+            return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "SEARCH completed.")
 
     async def copy(self, command: Copy, target: Folder) -> Outcome:
