@@ -219,6 +219,10 @@ def test_search_every_key():
     (b"A1 SEARCH OR SEEN", b"A1 BAD Expected a second search key after OR."),
     (b"A1 SEARCH (SEEN", b"A1 BAD Expected a space or ) in the search key list."),
     (b"A1 SEARCH SUBJECT \xff\xfe", b"A1 BAD The SUBJECT string is not valid UTF-8."),
+    # well-formed strings whose octets are not UTF-8 (imaptest cuts words mid-character): refused, not BAD
+    (b'A1 SEARCH SUBJECT "\xc3"', b"A1 NO [BADCHARSET (US-ASCII UTF-8)] The SUBJECT string is not valid UTF-8."),
+    (b"A1 SEARCH SUBJECT {1+}\r\n\xc3", b"A1 NO [BADCHARSET (US-ASCII UTF-8)] The SUBJECT string is not valid UTF-8."),
+    (b"A1 SEARCH HEADER X-A \"\xc3\"", b"A1 NO [BADCHARSET (US-ASCII UTF-8)] The HEADER string is not valid UTF-8."),
     (b"A1 SEARCH " + b"NOT " * 40 + b"SEEN", b"A1 BAD The search program is nested too deeply."),
     (b"A1 SEARCH RETURN (MIN) ALL", b"A1 BAD Unknown search key RETURN."),
 ])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterator, Protocol, Sequence
+from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
@@ -73,21 +73,41 @@ class SelectedFolder:
         self.emit = emit  # writes untagged replies to the client
         self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
+        # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
+        # after the take, is another session's share, and waits for `sync` (which takes again)
+        messages = [m for m in messages if m.uid < folder.uidnext]
         self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
         self.messages = {m.uid: m for m in messages}
-        self.recent = {m.uid for m in messages if m.uid >= first_recent}
+        # the UID ranges whose \Recent this session took (SELECT's, then each sync's); EXAMINE
+        # shows what is \Recent without taking it
+        self.taken: list[tuple[int, int]] = [(first_recent, folder.uidnext)]
+        self.recent = {m.uid for m in messages if self._took(m.uid)}
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
+        # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
+        self.keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
 
     # --------------------------------------------------------------------- the view
+    def _flags_replies(self, readonly_too: bool = True) -> bytes:
+        flags = " ".join(SYSTEM_FLAGS + tuple(sorted(self.keywords))).encode()
+        if self.readonly:
+            return b"* FLAGS (%s)\r\n" % flags + (b"* OK [PERMANENTFLAGS ()] Read-only folder.\r\n"
+                                                   if readonly_too else b"")
+        return b"* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % (flags, flags)
+
+    def _announce(self, messages: Iterable[FolderMessage]) -> bytes:
+        """FLAGS (and PERMANENTFLAGS) again when these messages carry a keyword the client has not
+        been told of (set by this session or another): sent before the replies that show it."""
+        new = {f for m in messages for f in m.flags if not f.startswith("\\")} - self.keywords
+        if not new:
+            return b""
+        self.keywords |= new
+        return self._flags_replies(readonly_too=False)
+
     def select_replies(self) -> bytes:
-        keywords = sorted({f for m in self.messages.values() for f in m.flags if not f.startswith("\\")})
-        flags = " ".join(SYSTEM_FLAGS + tuple(keywords))
-        out = [b"* FLAGS (%s)\r\n" % flags.encode(),
-               b"* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % flags.encode() if not self.readonly
-               else b"* OK [PERMANENTFLAGS ()] Read-only folder.\r\n",
+        out = [self._flags_replies(),
                b"* %d EXISTS\r\n" % len(self.uids), b"* %d RECENT\r\n" % len(self.recent)]
         unseen = next((i for i, uid in enumerate(self.uids) if "\\Seen" not in self.messages[uid].flags), None)
         if unseen is not None:
@@ -110,7 +130,7 @@ class SelectedFolder:
         if modseq == self.modseq and not (allow_expunge and self.gone):
             return
         current = await self.store.folder_messages(self.folder.id)
-        out: list[bytes] = []
+        out: list[bytes] = [self._announce(current)]
         present = set()
         for message in current:
             present.add(message.uid)
@@ -125,17 +145,22 @@ class SelectedFolder:
             self.gone.clear()
         new = [m for m in current if m.uid > self.last_uid]
         if new:
-            # \Recent for a read-write session that takes them first (EXAMINE takes none: 6.3.2)
-            first_recent = None if self.readonly else (await self.store.take_recent(self.folder.id))[1]
+            # \Recent for a read-write session that takes them first (EXAMINE takes none: 6.3.2).
+            # The take reaches the folder's uidnext *now*: mail delivered since the listing is
+            # ours too, and stays ours when a later sync lists it.
+            if not self.readonly and not self._took(new[-1].uid):
+                taken, first_recent = await self.store.take_recent(self.folder.id)
+                self.taken.append((first_recent, taken.uidnext))
             for message in new:
                 self.uids.append(message.uid)
                 self.messages[message.uid] = message
-                if first_recent is not None and message.uid >= first_recent:
+                if self._took(message.uid):
                     self.recent.add(message.uid)
             self.last_uid = new[-1].uid
+            self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = modseq
-        if out:
+        if any(out):
             self.emit(b"".join(out))
 
     async def _modseq(self) -> int:
@@ -148,6 +173,9 @@ class SelectedFolder:
         except NotFound:
             pass
         return (await self.store.folder_status(self.folder.id)).highest_modseq  # NotFound: deleted
+
+    def _took(self, uid: int) -> bool:
+        return any(low <= uid < high for low, high in self.taken)
 
     def msn(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
@@ -208,7 +236,7 @@ class SelectedFolder:
             contents: list[bytes | None] = [None] * len(batch)
             if want_content:  # read together: one wait for the batch, not one per message
                 contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
-            replies = []
+            replies = [self._announce(self.messages[uid] for uid in batch)]
             for uid, data in zip(batch, contents):
                 if (want_content and data is None) or (want_structure and uid not in self.structures):
                     missing = True  # expunged meanwhile by another session
@@ -268,7 +296,7 @@ class SelectedFolder:
             return Outcome("BAD", f"{exc} is not a system flag a client can set.")
         alive = [u for u in uids if u not in self.gone]
         changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
-        out = []
+        out = [self._announce(changed)]
         modseqs = sorted({m.modseq for m in changed})
         for message in changed:
             if message.uid in self.messages:
@@ -282,8 +310,8 @@ class SelectedFolder:
         if changed:
             self.touch()
         self.emit(b"".join(out))
-        if len(changed) < len(alive) or len(alive) < len(uids):
-            return Outcome("NO", "Some of the messages no longer exist.", "EXPUNGEISSUED")
+        # messages expunged by another session are passed over: the STORE did all it could, and
+        # the EXPUNGE replies follow (RFC 2180 4.2.1; a NO would read as a failure to clients)
         return Outcome("OK", "STORE completed.")
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
@@ -291,6 +319,7 @@ class SelectedFolder:
         content = search.needs_content(key)
         largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
         found = []
+        unreadable = False
         msns = {uid: index + 1 for index, uid in enumerate(self.uids)}
         for batch in _batches(list(self.uids), self.messages, content):
             contents: list[bytes | None] = [None] * len(batch)
@@ -301,12 +330,15 @@ class SelectedFolder:
                     alive = iter(contents)
                     contents = [None if uid in self.gone else next(alive) for uid in batch]
             for uid, data in zip(batch, contents):
+                unreadable = unreadable or (content and data is None)
                 message = self.messages[uid]
                 view = search.ContentView(msns[uid], uid, message.flags, message.size,
                                           imap4_fetch.internal_date(message).date(), uid in self.recent, data)
                 if search.matches(key, view, largest_msn, largest_uid):
                     found.append(uid if command.uid else msns[uid])
         self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
+        if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
+            return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "SEARCH completed.")
 
     async def copy(self, command: Copy, target: Folder) -> Outcome:

@@ -134,7 +134,7 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
         raise ParseError(f"Unknown search key {shown(name)}.")
     cur.sp(f"an argument after {name}")
     if name in _TEXT:
-        return SearchKey(name, (cur.text_arg(f"the {name} string", charset),))
+        return SearchKey(name, (cur.text_arg(f"the {name} string", charset, search=True),))
     if name in _DATE:
         return SearchKey(name, (cur.date(),))
     if name == "HEADER":
@@ -142,7 +142,7 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
         if not _FIELD_NAME.fullmatch(field):
             raise ParseError(f"Invalid header field name '{shown(field)}'.")
         cur.sp("the string to search the header for")
-        return SearchKey(name, (field, cur.text_arg("the HEADER string", charset)))
+        return SearchKey(name, (field, cur.text_arg("the HEADER string", charset, search=True)))
     if name in ("KEYWORD", "UNKEYWORD"):
         return SearchKey(name, (cur.flag(stored=False),))
     if name in ("LARGER", "SMALLER"):

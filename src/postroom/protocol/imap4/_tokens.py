@@ -158,12 +158,16 @@ class Cursor:
             raise ParseError(f"Expected {what}.")
         return token
 
-    def text_arg(self, what: str, charset: str = "utf-8") -> str:
-        """An astring decoded as text (UTF-8: US-ASCII is a subset)."""
+    def text_arg(self, what: str, charset: str = "utf-8", search: bool = False) -> str:
+        """An astring decoded as text (UTF-8: US-ASCII is a subset). A search string (quoted or
+        a literal: well-formed) that is not UTF-8 is a NO [BADCHARSET], not a syntax error."""
+        quoted = self.peek() in (0x22, 0x7B)
         data = self.astring(what)
         try:
             return data.decode(charset)
         except UnicodeDecodeError:
+            if search and quoted:
+                raise ParseError(f"{_capital(what)} is not valid UTF-8.", "NO", "BADCHARSET (US-ASCII UTF-8)") from None
             raise ParseError(f"{_capital(what)} is not valid UTF-8.") from None
 
     # ---------------------------------------------------------------------- mailboxes

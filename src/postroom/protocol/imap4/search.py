@@ -4,13 +4,15 @@ The server hands each message as a `MessageView`: what the folder listing knows 
 flags, size, internal date, \\Recent) and, lazily, the message's text. `needs_content(key)`
 tells whether a program looks at the text at all, so SEARCH UNSEEN never reads a body.
 `ContentView` is the view over a message's bytes. Text keys match a case-insensitive
-substring of the decoded text (RFC 2047 headers, transfer encodings and charsets undone);
+substring of the decoded text (RFC 2047 headers, transfer encodings and charsets undone;
+accents compared decomposed);
 dates compare days, disregarding time and timezone, as RFC 3501 asks.
 """
 from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from typing import Collection, Protocol
 
 from ._decode import body_text, header_value
@@ -147,8 +149,15 @@ def needs_content(key: SearchKey) -> bool:
     return key.op in _CONTENT_KEYS or any(isinstance(arg, SearchKey) and needs_content(arg) for arg in key.args)
 
 
+def _fold(text: str) -> str:
+    """Case-folded and canonically decomposed: "é" and "e\u0301" read alike, and a key may match
+    the letter under an accent, as Dovecot's search does (one "u" finds "Grüße")."""
+    folded = text.casefold()
+    return folded if folded.isascii() else unicodedata.normalize("NFD", folded)
+
+
 def _contains(haystack: str, needle: str) -> bool:
-    return needle.casefold() in haystack.casefold()
+    return _fold(needle) in _fold(haystack)
 
 
 def matches(key: SearchKey, view: MessageView, largest_msn: int, largest_uid: int) -> bool:
