@@ -7,6 +7,10 @@
   Relay point only:  .venv/bin/python bench/run.py --only relay [--reps 3] [--relay-n 1000,300]
       (postroom against Postfix relaying to a sink: see bench/relay.py; its own section of
       docs/performance.md, kept by the other runs)
+  IMAP4 points only: .venv/bin/python bench/run.py
+      --only imap-login,imap-headers,imap-bodies,imap-search,imap-store,imap-mixed
+      (postroom's imap4 service against Dovecot's imapd: see bench/imap_bench.py; its own section of
+      docs/performance.md, kept by the other runs)
 
 1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
    mode, Postfix with real delivery into maildirs) and reads their master pids from
@@ -43,6 +47,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import imap_bench  # noqa: E402
 import provision  # noqa: E402
 import relay  # noqa: E402
 import report  # noqa: E402
@@ -55,6 +60,7 @@ RESULTS = os.path.join(HERE, "results")
 POP_GROUPS = ("login", "login-cold", "retr-small", "retr-large", "idle")
 SMTP_GROUPS = ("smtp-small", "smtp-large")
 RELAY_GROUPS = ("relay",)
+IMAP_GROUPS = imap_bench.IMAP_GROUPS
 # The kit's Postfix knows bench001..benchNUSERS@bench.test (its vmailbox map); postroom has the
 # same addresses as mailboxes (the kit's small users).
 RCPT_TEMPLATE = "bench{i:03d}@bench.test"
@@ -392,9 +398,13 @@ def host_busy_pct(interval: float = 1.0) -> float:
     return 100.0 * (os.cpu_count() or 1) * (b1 - b0) / max(1, t1 - t0)
 
 
-def wait_quiet(limit: float = 20.0, max_wait: float = 180.0) -> float:
+QUIET_WAIT = [180.0]  # --quiet-wait
+
+
+def wait_quiet(limit: float = 20.0, max_wait: float | None = None) -> float:
     """Other people's jobs (a test suite, a build) share these CPUs: wait until the machine is
     idle apart from our idle servers before a measured run, or give up after max_wait."""
+    max_wait = QUIET_WAIT[0] if max_wait is None else max_wait
     t0 = time.monotonic()
     busy = host_busy_pct()
     while busy > limit and time.monotonic() - t0 < max_wait:
@@ -653,9 +663,15 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
-    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS),
+    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS),
                     help="groups to run: POP3 " + ",".join(POP_GROUPS) + "; SMTP " + ",".join(SMTP_GROUPS)
-                    + " (2 KB / 1 MiB messages); relay (submission -> queue -> sink, against Postfix)")
+                    + " (2 KB / 1 MiB messages); IMAP4 " + ",".join(IMAP_GROUPS)
+                    + "; relay (submission -> queue -> sink, against Postfix)")
+    ap.add_argument("--imap-conc", default="1,8", help="IMAP4 points: concurrencies")
+    ap.add_argument("--imap-nusers", type=int, default=16, help="IMAP4 points: mailboxes (imap001..)")
+    ap.add_argument("--imap-ports", default="21143,21993,31143,31993,31225,31287,31210,31295,31280,31243",
+                    help="IMAP4 points: Dovecot's IMAP and IMAPS, postroom's IMAP and IMAPS, then postroom's "
+                         "Default and Client connectors, POP3, POP3S, HTTP and HTTPS (out of the way)")
     ap.add_argument("--relay-n", default="1000,300", help="relay point: messages per run at 2 KB, at 100 KB")
     ap.add_argument("--relay-sizes", default="2048,102400", help="relay point: message sizes")
     ap.add_argument("--relay-concs", default="1,8", help="relay point: concurrent connections")
@@ -680,22 +696,29 @@ def main() -> int:
     ap.add_argument("--via-cli", action="store_true", help="create mailboxes with the CLI (slow) instead of in-process")
     ap.add_argument("--doc", default=os.path.join(REPO, "docs", "performance.md"))
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/performance.md")
+    ap.add_argument("--quiet-wait", type=float, default=180.0,
+                    help="seconds to wait before each measured run for other processes to go quiet (0: no wait, "
+                         "smoke runs on a shared machine)")
     ap.add_argument("--keep-running", action="store_true", help="leave both servers running at the end (debugging)")
     a = ap.parse_args()
     if a.quick:
         a.reps, a.duration, a.idle = 1, 2.0, 200
+    QUIET_WAIT[0] = a.quiet_wait
     if os.geteuid() != 0:
         sys.exit("bench/run.py must run as root: the shared kit installs and starts Dovecot and Postfix")
     concs = [int(c) for c in a.conc.split(",")]
     if a.nusers <= max(concs):
         log(f"warning: --nusers {a.nusers} <= concurrency {max(concs)}: postroom will answer -ERR [IN-USE]")
     groups = set(g for g in a.only.split(",") if g)
-    unknown = groups - set(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS)
+    unknown = groups - set(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS)
     if unknown:
         sys.exit(f"unknown --only group(s) {', '.join(sorted(unknown))}: choose from "
-                 f"{','.join(POP_GROUPS + SMTP_GROUPS + RELAY_GROUPS)}")
-    if groups <= set(RELAY_GROUPS):
-        return run_relay(a)
+                 f"{','.join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS)}")
+    if groups <= set(IMAP_GROUPS + RELAY_GROUPS):
+        status = run_imap(a, groups & set(IMAP_GROUPS)) if groups & set(IMAP_GROUPS) else 0
+        if status == 0 and "relay" in groups:
+            status = run_relay(a)
+        return status
     if not os.path.exists(ML):
         sys.exit(f"the shared bench kit is not at {KIT} (set BENCH_KIT)")
     want_pop, want_smtp = bool(groups & set(POP_GROUPS)), bool(groups & set(SMTP_GROUPS))
@@ -795,9 +818,21 @@ def main() -> int:
         print(report.markdown_table(data))
     if want_smtp:
         print(report.smtp_table(data))
+    if status == 0 and groups & set(IMAP_GROUPS):
+        status = run_imap(a, groups & set(IMAP_GROUPS))
     if status == 0 and "relay" in groups:
         status = run_relay(a)
     return status
+
+
+def run_imap(a, groups: set[str]) -> int:
+    """The IMAP4 points (bench/imap_bench.py): own peers, raw lines in bench/results/imap.jsonl,
+    their own section of docs/performance.md replaced, the table printed."""
+    if not a.no_doc and not os.path.exists(a.doc):
+        sys.exit(f"{a.doc} does not exist: the IMAP4 points replace their section of an existing document "
+                 "(copy docs/performance.md there, or pass --no-doc)")
+    return imap_bench.run(a, groups, kit=KIT, wait_quiet=wait_quiet, code_state=code_state,
+                          machine=machine_facts(Dovecot(0, False)))
 
 
 def run_relay(a) -> int:
