@@ -233,8 +233,12 @@ class Postroom:
         self.process = subprocess.Popen([*POSTROOM, "serve", "--data", str(self.data)],
                                         stdout=self.log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=preexec)
         ports = [self.pop_port, self.smtp_port] + ([self.relay_port] if self.relay_port else [])
-        wait_until(lambda: all(port_open(p) for p in ports) or self.process.poll() is not None, 30,
-                   "postroom to listen")
+        try:
+            wait_until(lambda: all(port_open(p) for p in ports) or self.process.poll() is not None, 30,
+                       "postroom to listen")
+        except AssertionError:
+            self.stop()  # a node that never listened must not outlive the test that started it
+            raise
         if self.process.poll() is not None:
             raise AssertionError(f"postroom serve exited: {self.log_path.read_text()}")
 
