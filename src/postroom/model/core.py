@@ -72,6 +72,47 @@ class LogFileRollOver(str, Enum):
 SERVICE_NAMES = ("pop3", "imap4", "smtp", "admin")
 
 
+# The protocol-log file settings POP3 and IMAP4 share (each call is a new dataclass field).
+def log_file_roll_over_setting() -> Any:
+    return setting(
+        LogFileRollOver.DAILY, lambda n, v: enum_value(LogFileRollOver, n, v),
+        "When the protocol log starts a new file: hourly, daily, weekly or monthly.",
+        exchange="LogFileRollOverSettings", tab="retrieval", label="log file roll-over", widget="choice")
+
+
+def log_per_file_size_quota_setting() -> Any:
+    return setting(
+        0, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log file, e.g. 10MB (0 or unlimited: no limit, one file per period).",
+        exchange="LogPerFileSizeQuota", tab="retrieval", label="log file size limit", unit="octets",
+        display=size_text, form_label="Maximum log file size",
+        hint="Octets or 64KB, 10MB, 1GB; unlimited (or 0) for one file per period.")
+
+
+def log_max_age_setting() -> Any:
+    return setting(
+        DEFAULT_LOG_MAX_AGE, parse_age,
+        "Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).",
+        tab="retrieval", label="log maximum age", unit="seconds", display=age_text,
+        form_label="Maximum log file age",
+        hint="Older files are deleted: 30d, 12h, 30.00:00:00 or seconds; 0 keeps them.")
+
+
+def log_max_directory_size_setting() -> Any:
+    return setting(
+        DEFAULT_LOG_MAX_DIRECTORY_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
+        "Largest protocol-log folder, oldest files deleted first, e.g. 250MB (0 or unlimited: no limit).",
+        tab="retrieval", label="log folder size limit", unit="octets", display=size_text,
+        form_label="Maximum log folder size",
+        hint="The oldest files are deleted beyond it: e.g. 250MB; unlimited (or 0) for no limit.")
+
+
+def proxy_trusted_networks_setting() -> Any:
+    return setting(
+        (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated ('' for none).",
+        metavar="NETWORK,...", tab="binding", label="load balancers")
+
+
 @dataclass(frozen=True)
 class PopSettings(ValidatedSettings):
     """Exchange's Set-PopSettings, per server. Defaults are Exchange's. Each field is the one
@@ -137,36 +178,16 @@ class PopSettings(ValidatedSettings):
     # Exchange's LogFileRollOverSettings (Daily as in Exchange 2010/2013; 2016+ say Hourly) and
     # LogPerFileSizeQuota (0: no size limit). Exchange has no clean-up for the POP3 log; postroom
     # deletes old files with the transport's receive-protocol-log defaults (30 days, 250 MB).
-    log_file_roll_over: LogFileRollOver = setting(
-        LogFileRollOver.DAILY, lambda n, v: enum_value(LogFileRollOver, n, v),
-        "When the protocol log starts a new file: hourly, daily, weekly or monthly.",
-        exchange="LogFileRollOverSettings", tab="retrieval", label="log file roll-over", widget="choice")
-    log_per_file_size_quota: int = setting(
-        0, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-        "Largest protocol-log file, e.g. 10MB (0 or unlimited: no limit, one file per period).",
-        exchange="LogPerFileSizeQuota", tab="retrieval", label="log file size limit", unit="octets",
-        display=size_text, form_label="Maximum log file size",
-        hint="Octets or 64KB, 10MB, 1GB; unlimited (or 0) for one file per period.")
-    log_max_age: int = setting(
-        DEFAULT_LOG_MAX_AGE, parse_age,
-        "Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).",
-        tab="retrieval", label="log maximum age", unit="seconds", display=age_text,
-        form_label="Maximum log file age",
-        hint="Older files are deleted: 30d, 12h, 30.00:00:00 or seconds; 0 keeps them.")
-    log_max_directory_size: int = setting(
-        DEFAULT_LOG_MAX_DIRECTORY_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-        "Largest protocol-log folder, oldest files deleted first, e.g. 250MB (0 or unlimited: no limit).",
-        tab="retrieval", label="log folder size limit", unit="octets", display=size_text,
-        form_label="Maximum log folder size",
-        hint="The oldest files are deleted beyond it: e.g. 250MB; unlimited (or 0) for no limit.")
+    log_file_roll_over: LogFileRollOver = log_file_roll_over_setting()
+    log_per_file_size_quota: int = log_per_file_size_quota_setting()
+    log_max_age: int = log_max_age_setting()
+    log_max_directory_size: int = log_max_directory_size_setting()
     # Behind a TCP load balancer (not an Exchange setting): every POP3 binding expects a PROXY
     # header (v1 or v2), accepted only from these balancers (server/proxy.py).
     proxy_protocol: bool = setting(
         False, _bool, "Every POP3 binding expects a PROXY header (v1/v2) from a load balancer first.",
         tab="binding", label="PROXY protocol", widget="checkbox")
-    proxy_trusted_networks: tuple[str, ...] = setting(
-        (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated ('' for none).",
-        metavar="NETWORK,...", tab="binding", label="load balancers")
+    proxy_trusted_networks: tuple[str, ...] = proxy_trusted_networks_setting()
 
     def _check_rules(self) -> None:
         check_proxy(self.proxy_protocol, self.proxy_trusted_networks)

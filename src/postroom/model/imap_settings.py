@@ -13,12 +13,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
-from ..settings_table import age_text, setting, size_text
+from ..settings_table import setting
 from ..validation import (
     _MAX_INT32,
-    DEFAULT_LOG_MAX_AGE,
-    DEFAULT_LOG_MAX_DIRECTORY_SIZE,
-    LOG_SIZE_LIMITS,
     ValidatedSettings,
     _banner,
     _bool,
@@ -27,13 +24,13 @@ from ..validation import (
     enum_value,
     int_in_range,
     normalise_bindings,
-    parse_age,
     parse_duration,
-    parse_quota,
-    proxy_networks,
 )
 from ..values import DEFAULT_IMAP_BANNER, LoginType
-from .core import LogFileRollOver
+from .core import (
+    LogFileRollOver, log_file_roll_over_setting, log_max_age_setting, log_max_directory_size_setting,
+    log_per_file_size_quota_setting, proxy_trusted_networks_setting,
+)
 
 IMAP_COMMAND_SIZE_RANGE = (1024, 16384)  # Exchange's MaxCommandSize for IMAP4 (POP3's is 40..1024)
 
@@ -107,35 +104,15 @@ class ImapSettings(ValidatedSettings):
     protocol_log: bool = setting(False, _bool, "Log each session's commands and replies (passwords and message "
                                  "contents never) in DATA/logs/imap4/.", exchange="ProtocolLogEnabled",
                                  tab="retrieval", label="protocol logging", widget="checkbox")
-    log_file_roll_over: LogFileRollOver = setting(
-        LogFileRollOver.DAILY, lambda n, v: enum_value(LogFileRollOver, n, v),
-        "When the protocol log starts a new file: hourly, daily, weekly or monthly.",
-        exchange="LogFileRollOverSettings", tab="retrieval", label="log file roll-over", widget="choice")
-    log_per_file_size_quota: int = setting(
-        0, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-        "Largest protocol-log file, e.g. 10MB (0 or unlimited: no limit, one file per period).",
-        exchange="LogPerFileSizeQuota", tab="retrieval", label="log file size limit", unit="octets",
-        display=size_text, form_label="Maximum log file size",
-        hint="Octets or 64KB, 10MB, 1GB; unlimited (or 0) for one file per period.")
-    log_max_age: int = setting(
-        DEFAULT_LOG_MAX_AGE, parse_age,
-        "Delete protocol-log files older than this, e.g. 30d or 30.00:00:00 (0: keep).",
-        tab="retrieval", label="log maximum age", unit="seconds", display=age_text,
-        form_label="Maximum log file age",
-        hint="Older files are deleted: 30d, 12h, 30.00:00:00 or seconds; 0 keeps them.")
-    log_max_directory_size: int = setting(
-        DEFAULT_LOG_MAX_DIRECTORY_SIZE, lambda n, v: parse_quota(n, v, *LOG_SIZE_LIMITS),
-        "Largest protocol-log folder, oldest files deleted first, e.g. 250MB (0 or unlimited: no limit).",
-        tab="retrieval", label="log folder size limit", unit="octets", display=size_text,
-        form_label="Maximum log folder size",
-        hint="The oldest files are deleted beyond it: e.g. 250MB; unlimited (or 0) for no limit.")
+    log_file_roll_over: LogFileRollOver = log_file_roll_over_setting()
+    log_per_file_size_quota: int = log_per_file_size_quota_setting()
+    log_max_age: int = log_max_age_setting()
+    log_max_directory_size: int = log_max_directory_size_setting()
     # Behind a TCP load balancer (not an Exchange setting), as POP3's.
     proxy_protocol: bool = setting(
         False, _bool, "Every IMAP4 binding expects a PROXY header (v1/v2) from a load balancer first.",
         tab="binding", label="PROXY protocol", widget="checkbox")
-    proxy_trusted_networks: tuple[str, ...] = setting(
-        (), proxy_networks, "Load balancers allowed to send it: IPs or CIDR blocks, comma-separated ('' for none).",
-        metavar="NETWORK,...", tab="binding", label="load balancers")
+    proxy_trusted_networks: tuple[str, ...] = proxy_trusted_networks_setting()
 
     def _check_rules(self) -> None:
         check_proxy(self.proxy_protocol, self.proxy_trusted_networks)
