@@ -43,10 +43,16 @@ def test_try_it_out_needs_credentials_like_any_api_call(page, node) -> None:
     operation.locator("button.try-out__btn").click()
 
     def execute() -> str:
+        from playwright.sync_api import expect
+
         with page.expect_response(lambda r: r.url.split("?")[0].endswith("/api/v1/mailboxes")) as answer:
             operation.locator("button.execute").click()
         assert answer.value.request.headers.get("origin") in (None, console_url(node))
-        return operation.locator(".live-responses-table tbody .response-col_status").inner_text().strip()
+        # The page shows the answer a moment after it arrives: wait for the table to show this
+        # one (read at once, it can still show the previous answer's status).
+        status = str(answer.value.status)
+        expect(operation.locator(".live-responses-table tbody .response-col_status")).to_have_text(status)
+        return status
 
     assert execute() == "401"
     page.locator("button.authorize").first.click()
