@@ -1,6 +1,6 @@
 """Activity counters: what the dashboard's chart shows, counted in memory on the hot path.
 
-Sans I/O, below the server and service layers, which both use it: POP3 and SMTP sessions
+Sans I/O, below the server and service layers, which both use it: POP3, IMAP4 and SMTP sessions
 call `record(kind)` (a dict increment); the node drains the counts into the store
 once per heartbeat (`Store.add_activity`). Buckets are 10 minutes of wall-clock time (UTC),
 named by their start in the store's ISO-8601 form (service/activity.py reads them back).
@@ -14,6 +14,10 @@ from typing import Callable, Mapping
 BUCKET_SECONDS = 600
 POP3_LOGIN_OK = "pop3-login-ok"
 POP3_LOGIN_FAILED = "pop3-login-failed"
+IMAP4_LOGIN_OK = "imap4-login-ok"
+IMAP4_LOGIN_FAILED = "imap4-login-failed"
+# Each client-access service's (succeeded, failed) login kinds: what report_login counts.
+LOGIN_KINDS = {"pop3": (POP3_LOGIN_OK, POP3_LOGIN_FAILED), "imap4": (IMAP4_LOGIN_OK, IMAP4_LOGIN_FAILED)}
 SMTP_DELIVERED = "smtp-delivered"  # one per message accepted, however many recipients
 # Outbound delivery (the delivery worker): recipients sent to their next hop, and failed
 # (permanently, or expired); the queue's length sampled every few seconds, as a sum and a
@@ -22,8 +26,8 @@ OUTBOUND_SENT = "outbound-sent"
 OUTBOUND_FAILED = "outbound-failed"
 QUEUE_LENGTH_SUM = "outbound-queue-sum"
 QUEUE_LENGTH_SAMPLES = "outbound-queue-samples"
-KINDS = (POP3_LOGIN_OK, POP3_LOGIN_FAILED, SMTP_DELIVERED, OUTBOUND_SENT, OUTBOUND_FAILED, QUEUE_LENGTH_SUM,
-         QUEUE_LENGTH_SAMPLES)
+KINDS = (POP3_LOGIN_OK, POP3_LOGIN_FAILED, IMAP4_LOGIN_OK, IMAP4_LOGIN_FAILED, SMTP_DELIVERED, OUTBOUND_SENT,
+         OUTBOUND_FAILED, QUEUE_LENGTH_SUM, QUEUE_LENGTH_SAMPLES)
 KEEP_SECONDS = 24 * 3600  # counts that could not be stored for this long are dropped
 
 Counts = dict[tuple[str, str], int]  # (bucket, kind) -> count

@@ -1,14 +1,18 @@
-"""Activity counters on the node: 10-minute buckets in memory, what POP3 and SMTP sessions
+"""Activity counters on the node: 10-minute buckets in memory, what POP3, IMAP4 and SMTP sessions
 count, and the node's flush to the store (counts kept when the store cannot take them)."""
 from __future__ import annotations
 
 import asyncio
 
-from postroom.activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, Activity, bucket_name, bucket_start
+from postroom.activity import (
+    IMAP4_LOGIN_FAILED, IMAP4_LOGIN_OK, POP3_LOGIN_FAILED, POP3_LOGIN_OK, SMTP_DELIVERED, Activity, bucket_name,
+    bucket_start,
+)
 from postroom.auth import Authenticator, hash_password
 from postroom.errors import Unavailable
-from postroom.model import LoginType, PopSettings
+from postroom.model import ImapSettings, LoginType, PopSettings
 from postroom.server.node import Node
+from postroom.server.imap4 import ImapService
 from postroom.server.pop3 import Pop3Service
 from postroom.service.setup import initialise
 from postroom.storage import open_store
@@ -88,6 +92,38 @@ def test_pop3_logins_are_counted_succeeded_or_failed(tmp_path):
         counts = activity.drain()
         assert sum(n for (_, kind), n in counts.items() if kind == POP3_LOGIN_OK) == 1
         assert sum(n for (_, kind), n in counts.items() if kind == POP3_LOGIN_FAILED) == 3
+
+    asyncio.run(main())
+
+
+def test_imap4_logins_are_counted_apart_from_pop3s(tmp_path):
+    async def main():
+        store = open_store(str(tmp_path))
+        await store.open()
+        await store.migrate()
+        await store.add_domain("example.com")
+        await store.create_mailbox("alice@example.com", "Alice", hash_password("pw-1"))
+        activity = Activity()
+        service = ImapService(store, Authenticator(failure_delay=0.01), "TEST", activity=activity)
+        service.configure(ImapSettings(login_type=LoginType.PLAIN_TEXT_LOGIN), None, None)
+        server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "t"), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for password in (b"pw-1", b"wrong"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await reader.readline()
+            writer.write(b"a LOGIN alice@example.com " + password + b"\r\n")
+            reply = await reader.readline()
+            assert reply.startswith(b"a OK" if password == b"pw-1" else b"a NO"), reply
+            writer.write(b"b LOGOUT\r\n")
+            await reader.readline()
+            writer.close()
+        await until(lambda: not service.sessions, what="every session to end")
+        server.close()
+        await store.close()
+        counts = activity.drain()
+        assert sum(n for (_, kind), n in counts.items() if kind == IMAP4_LOGIN_OK) == 1
+        assert sum(n for (_, kind), n in counts.items() if kind == IMAP4_LOGIN_FAILED) == 1
+        assert not any(kind in (POP3_LOGIN_OK, POP3_LOGIN_FAILED) for _, kind in counts)
 
     asyncio.run(main())
 

@@ -201,12 +201,13 @@ def test_services_are_read_only_without_the_server_right(console, run, store, ro
 
 # dashboard and its chart -------------------------------------------------------------------
 
-def test_the_dashboard_shows_every_service_and_the_three_series(console, run, store):
+def test_the_dashboard_shows_every_service_and_the_five_series(console, run, store):
     client = console("view-only")
     now = time.time()
     current, earlier = bucket_name(now), bucket_name(now - 3 * 3600)
     run(store.add_activity(SERVER, {(current, "pop3-login-ok"): 40, (current, "pop3-login-failed"): 7,
-                                    (earlier, "smtp-delivered"): 12, (earlier, "pop3-login-ok"): 2}))
+                                    (earlier, "smtp-delivered"): 12, (earlier, "pop3-login-ok"): 2,
+                                    (current, "imap4-login-ok"): 9, (current, "imap4-login-failed"): 2}))
     run(store.add_activity(SERVER, {(bucket_name(now - 30 * 3600), "pop3-login-ok"): 500}))  # too old to show
     page = client.get("/console/").text
     for name in ("admin", "pop3", "smtp"):
@@ -214,11 +215,13 @@ def test_the_dashboard_shows_every_service_and_the_three_series(console, run, st
     svg = re.search(r"<svg .*?</svg>", page, re.S).group(0)
     assert 'role="img"' in svg and "<title" in svg and "<script" not in svg and "http://" not in svg.replace(
         'xmlns="http://www.w3.org/2000/svg"', "")
-    for key in ("pop3_logins_ok", "pop3_logins_failed", "smtp_delivered"):
+    for key in ("pop3_logins_ok", "pop3_logins_failed", "imap4_logins_ok", "imap4_logins_failed", "smtp_delivered"):
         assert f'<g class="series" data-series="{key}"' in svg
     assert "POP3 logins succeeded (42)" in svg and "POP3 logins failed (7)" in svg and "SMTP deliveries (12)" in svg
-    assert "POP3 logins succeeded 40, POP3 logins failed 7, SMTP deliveries 0" in unescape(svg)
-    assert "7 failed POP3 logins in the last hour" in page
+    assert "IMAP4 logins succeeded (9)" in svg and "IMAP4 logins failed (2)" in svg
+    assert ("POP3 logins succeeded 40, POP3 logins failed 7, IMAP4 logins succeeded 9, IMAP4 logins failed 2,"
+            " SMTP deliveries 0") in unescape(svg)
+    assert "9 failed POP3 or IMAP4 logins in the last hour" in page
 
 
 def test_the_dashboard_highlights_a_stopped_service(console, run, store, operator):
@@ -262,18 +265,24 @@ def test_the_chart_scales_its_series_to_the_plot():
     buckets = buckets_from(T0, 144, **{"pop3-login-failed": {10: 8, 11: 1}, "pop3-login-ok": {10: 4}})
     svg = chart.activity_svg(buckets)
     assert svg.startswith("<svg") and svg.endswith("</svg>") and 'viewBox="0 0 900 240"' in svg
-    plot_h = chart.HEIGHT - chart.TOP - chart.BOTTOM
+    # five legend items take two rows at 900 px: the plot starts below them
+    legend = r'<g class="legend" data-series="\w+">.*?<text x="[\d.]+" y="([\d.]+)"'
+    legend_ys = {float(y) for y in re.findall(legend, svg)}
+    assert len(legend_ys) == 2
+    top = float(re.search(r'<rect class="bucket" x="[\d.]+" y="([\d.]+)"', svg).group(1))
+    assert top == 12 + 2 * chart.LEGEND_ROW and top > max(legend_ys)
+    plot_h = chart.HEIGHT - top - chart.BOTTOM
     failed = re.search(r'<g class="series" data-series="pop3_logins_failed".*?</g>', svg).group(0)
     bars = re.findall(r'<rect x="[\d.]+" y="([\d.]+)" width="[\d.]+" height="([\d.]+)" fill="#c0261d"/>', failed)
     assert len(bars) == 2, "one column per bucket with failures"
     (y8, h8), (y1, h1) = [(float(y), float(h)) for y, h in bars]
-    assert h8 == pytest.approx(plot_h) and y8 == pytest.approx(chart.TOP), "the largest count fills the plot"
+    assert h8 == pytest.approx(plot_h) and y8 == pytest.approx(top), "the largest count fills the plot"
     assert h1 == pytest.approx(plot_h / 8, abs=0.1)
     # the succeeded line rises to half the plot at bucket 10, and lies on the axis elsewhere
     line = re.search(r'data-series="pop3_logins_ok".*?points="([^"]+)"', svg).group(1).split()
     ys = [float(point.split(",")[1]) for point in line]
-    assert len(ys) == 144 and ys[10] == pytest.approx(chart.TOP + plot_h / 2, abs=0.1)
-    assert set(ys[:10] + ys[11:]) == {chart.TOP + plot_h}
+    assert len(ys) == 144 and ys[10] == pytest.approx(top + plot_h / 2, abs=0.1)
+    assert set(ys[:10] + ys[11:]) == {top + plot_h}
     assert "Most failed POP3 logins: 8 at 13:40–13:50 UTC" in svg
     # y labels 0, 2, 4, 6, 8 and x labels every three hours (12:00 is the first bucket)
     assert [int(v) for v in re.findall(r'text-anchor="end" fill="#5b6470">(\d+)</text>', svg)] == [0, 2, 4, 6, 8]
@@ -281,12 +290,32 @@ def test_the_chart_scales_its_series_to_the_plot():
     assert "2 May" in svg  # midnight shows the date
 
 
+def test_failed_pop3_and_imap4_logins_stand_side_by_side_in_their_bucket():
+    buckets = buckets_from(T0, 144, **{"pop3-login-failed": {20: 4}, "imap4-login-failed": {20: 6, 30: 1}})
+    svg = chart.activity_svg(buckets)
+    slot = (chart.WIDTH - chart.LEFT - chart.RIGHT) / 144
+
+    def columns(key: str, colour: str) -> list[tuple[float, float]]:
+        group = re.search(rf'<g class="series" data-series="{key}".*?</g>', svg).group(0)
+        return [(float(x), float(w)) for x, w in
+                re.findall(rf'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)" height="[\d.]+" fill="{colour}"/>', group)]
+
+    (pop_x, pop_w), = columns("pop3_logins_failed", "#c0261d")
+    (imap_x, imap_w), _ = columns("imap4_logins_failed", "#d9700f")
+    assert pop_x == pytest.approx(chart.LEFT + 20 * slot + 0.5, abs=0.1)
+    assert imap_x == pytest.approx(pop_x + slot / 2, abs=0.1), "IMAP4's column is the second half of the slot"
+    assert pop_w == imap_w == pytest.approx(max(slot / 2 - 1, 1), abs=0.1)
+    assert "Most failed POP3 logins: 4 at 15:20–15:30 UTC" in svg
+    assert "Most failed IMAP4 logins: 6 at 15:20–15:30 UTC" in svg
+
+
 def test_a_chart_without_activity_says_so():
     svg = chart.activity_svg(buckets_from(T0, 144))
-    assert "No POP3 logins or SMTP deliveries in this period" in svg
+    assert "No POP3 or IMAP4 logins or SMTP deliveries in this period" in svg
     assert "<rect" not in svg.split("</desc>")[1].split('class="legend"')[0].replace('class="bucket"', ""), \
         "no columns and no hover targets without activity"
-    assert "Totals: POP3 logins succeeded 0, POP3 logins failed 0, SMTP deliveries 0." in svg
+    assert ("Totals: POP3 logins succeeded 0, POP3 logins failed 0, IMAP4 logins succeeded 0, IMAP4 logins failed 0,"
+            " SMTP deliveries 0.") in svg
 
 
 def test_chart_text_is_escaped():
@@ -302,10 +331,12 @@ def test_buckets_end_with_the_current_one_and_are_zero_filled():
     assert len(bucket_names(now, 1)) == 6
     rows = [(names[-1], "pop3-login-ok", 3), (names[-1], "pop3-login-ok", 2), (names[0], "smtp-delivered", 1),
             ("2024-04-30T15:00:00.000000+00:00", "smtp-delivered", 9),  # before the window
-            (names[5], "imap-login-ok", 4)]  # a kind the chart does not show
+            (names[5], "imap-login-ok", 4),  # a kind the chart does not show
+            (names[-1], "outbound-sent", 4)]  # the queue viewer's
     filled = fill_buckets(names, rows)
     assert [b["bucket"] for b in filled] == names
-    assert filled[-1] == {"bucket": names[-1], "pop3_logins_ok": 5, "pop3_logins_failed": 0, "smtp_delivered": 0}
+    assert filled[-1] == {"bucket": names[-1], "pop3_logins_ok": 5, "pop3_logins_failed": 0, "imap4_logins_ok": 0,
+                          "imap4_logins_failed": 0, "smtp_delivered": 0}
     assert filled[0]["smtp_delivered"] == 1
     assert sum(b["smtp_delivered"] + b["pop3_logins_ok"] + b["pop3_logins_failed"] for b in filled) == 6
 

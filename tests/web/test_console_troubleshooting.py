@@ -43,7 +43,7 @@ def test_without_an_address_the_form_waits_and_the_overview_stays(api, viewer):
     page = api.get(PAGE).text
     assert 'name="address"' in page and "Run the checks" in page
     assert "doctor-summary" not in page and "Download support bundle" not in page
-    assert "When an application “cannot log in”" in page and "POP3 logins in the last hour" in page
+    assert "When an application “cannot log in”" in page and "POP3 and IMAP4 logins in the last hour" in page
 
 
 def test_the_checks_show_each_failures_fix_and_page(api, viewer, pop_disabled):

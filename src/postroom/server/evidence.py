@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from ..activity import POP3_LOGIN_FAILED, POP3_LOGIN_OK, Activity
+from ..activity import LOGIN_KINDS, Activity
 from ..auth import log_failure
 from ..errors import PostroomError
 from ..model import EndedSessions, LoginFailure
@@ -39,16 +39,16 @@ LoginListener = Callable[[str, str, str, str], None]  # (result, service, remote
 def report_login(logger: logging.Logger, listener: LoginListener | None, service: str, result: str,
                  remote: str, user: str, activity: Activity | None = None, metrics: Metrics | None = None) -> None:
     """A failed login is evidence an admin looks for (INFO); a successful one is routine
-    (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 logins
-    are counted for the dashboard; a refused one (TLS required) counts as failed. Every login
+    (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 and IMAP4
+    logins are counted for the dashboard; a refused one (TLS required) counts as failed. Every login
     is counted in the node's metrics, by result (ok or the failure's reason)."""
     succeeded = result == "succeeded"
     if succeeded:
         logger.debug("%s login %s remote=%s user=%s", service, result, remote, user)
     else:  # one fixed-format line per failure, for fail2ban (docs/operations.md)
         log_failure(service, remote, user, result.partition("(")[2].rstrip(")") or result)
-    if activity is not None and service == "pop3":
-        activity.record(POP3_LOGIN_OK if succeeded else POP3_LOGIN_FAILED)
+    if activity is not None and service in LOGIN_KINDS:
+        activity.record(LOGIN_KINDS[service][0 if succeeded else 1])
     if metrics is not None:
         metrics.login(service, result)
     if listener:

@@ -1,4 +1,4 @@
-"""What happened lately on this server: POP3 logins and SMTP deliveries per 10 minutes.
+"""What happened lately on this server: POP3 and IMAP4 logins and SMTP deliveries per 10 minutes.
 
 The node counts them in memory and adds them to the store once a second (postroom/activity.py);
 this reads them back for the dashboard's chart and the troubleshooting page.
@@ -9,18 +9,25 @@ import time
 from typing import Any, Iterable
 
 from ..activity import (
-    BUCKET_SECONDS, OUTBOUND_FAILED, OUTBOUND_SENT, POP3_LOGIN_FAILED, POP3_LOGIN_OK, QUEUE_LENGTH_SAMPLES,
-    QUEUE_LENGTH_SUM, SMTP_DELIVERED, bucket_name, bucket_start,
+    BUCKET_SECONDS, IMAP4_LOGIN_FAILED, IMAP4_LOGIN_OK, OUTBOUND_FAILED, OUTBOUND_SENT, POP3_LOGIN_FAILED,
+    POP3_LOGIN_OK, QUEUE_LENGTH_SAMPLES, QUEUE_LENGTH_SUM, SMTP_DELIVERED, bucket_name, bucket_start,
 )
 from ..errors import ValidationError
 from .context import READ, Context
 
 MAX_HOURS = 7 * 24
-FIELDS = {POP3_LOGIN_OK: "pop3_logins_ok", POP3_LOGIN_FAILED: "pop3_logins_failed", SMTP_DELIVERED: "smtp_delivered"}
+FIELDS = {POP3_LOGIN_OK: "pop3_logins_ok", POP3_LOGIN_FAILED: "pop3_logins_failed",
+          IMAP4_LOGIN_OK: "imap4_logins_ok", IMAP4_LOGIN_FAILED: "imap4_logins_failed",
+          SMTP_DELIVERED: "smtp_delivered"}
 
 
 OUTBOUND_FIELDS = {OUTBOUND_SENT: "outbound_sent", OUTBOUND_FAILED: "outbound_failed",
                    QUEUE_LENGTH_SUM: "queue_length_sum", QUEUE_LENGTH_SAMPLES: "queue_length_samples"}
+
+
+def failed_logins(buckets: Iterable[dict[str, Any]]) -> int:
+    """Failed POP3 and IMAP4 logins in `buckets` (activity()'s)."""
+    return sum(b["pop3_logins_failed"] + b["imap4_logins_failed"] for b in buckets)
 
 
 async def activity(ctx: Context, hours: int = 24, *, now: float | None = None) -> list[dict[str, Any]]:

@@ -327,9 +327,9 @@ class EvidenceStore(EvidenceReader, Protocol):
         long history never holds the store in one long write."""
     async def add_activity(self, server: str, counts: Mapping[tuple[str, str], int]) -> None:
         """Add `counts` ((bucket, kind) -> n; bucket: ISO-8601 start of a 10-minute bucket) to
-        the server's counters. Kinds: pop3-login-ok, pop3-login-failed, smtp-delivered (one per
-        message accepted). NotFound if the server does not exist; nothing to add (empty, all
-        zero) is a no-op."""
+        the server's counters. Kinds: postroom.activity.KINDS (pop3-login-ok, imap4-login-failed,
+        smtp-delivered: one per message accepted, ...). NotFound if the server does not exist;
+        nothing to add (empty, all zero) is a no-op."""
     async def record_login_failures(self, rows: Sequence[LoginFailure]) -> None:
         """Append refused logins, `at` as given (when it happened); the mailbox tried is kept
         as sent, cut to 100 characters. Nothing to record is a no-op."""

@@ -1,9 +1,9 @@
 """The dashboard's activity chart: per-10-minute buckets in, one inline SVG out.
 
-A pure function (no I/O, no script, no CDN): succeeded POP3 logins and SMTP deliveries are
-lines, failed POP3 logins are red columns, so a burst of failures (an application that
-stopped logging in) stands out even next to busy lines. Hovering a bucket shows its counts
-(an SVG <title>, no JavaScript). Times are UTC, as the buckets are.
+A pure function (no I/O, no script, no CDN): succeeded POP3 and IMAP4 logins and SMTP
+deliveries are lines, failed logins are columns (POP3's red, IMAP4's orange, side by side), so a
+burst of failures (an application that stopped logging in) stands out even next to busy lines.
+Hovering a bucket shows its counts (an SVG <title>, no JavaScript). Times are UTC, as the buckets are.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 WIDTH, HEIGHT = 900, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 12, 30, 26  # room for the y labels, the legend, the x labels
+LEFT, RIGHT, BOTTOM = 44, 12, 26  # room for the y labels and the x labels
+LEGEND_ROW = 18  # the legend's rows above the plot: as many as its items need at this width
 MUTED, GRID = "#5b6470", "#e3e6eb"
 BUCKET_MINUTES = 10
 
@@ -27,17 +28,20 @@ class Series:
     dash: str = ""  # stroke-dasharray; "" draws a solid line
     bars: bool = False
     level: bool = False  # a level (a queue's length), not a count: the legend shows the latest value
+    worst: str = ""  # failures: the summary names the bucket with most of them ("failed POP3 logins")
 
 
 SERIES = (
     Series("pop3_logins_ok", "POP3 logins succeeded", "#1d7a35"),
-    Series("pop3_logins_failed", "POP3 logins failed", "#c0261d", bars=True),
+    Series("pop3_logins_failed", "POP3 logins failed", "#c0261d", bars=True, worst="failed POP3 logins"),
+    Series("imap4_logins_ok", "IMAP4 logins succeeded", "#6a3d9a", "2 2"),
+    Series("imap4_logins_failed", "IMAP4 logins failed", "#d9700f", bars=True, worst="failed IMAP4 logins"),
     Series("smtp_delivered", "SMTP deliveries", "#1f5fa8", "6 3"),
 )
 # The queue viewer's chart (Mail flow > Queues): the outgoing rate and the queue's length.
 OUTBOUND_SERIES = (
     Series("outbound_sent", "Recipients sent", "#1d7a35"),
-    Series("outbound_failed", "Recipients failed", "#c0261d", bars=True),
+    Series("outbound_failed", "Recipients failed", "#c0261d", bars=True, worst="failed recipients"),
     Series("queue_length", "Queue length (messages)", "#1f5fa8", "6 3", level=True),
 )
 
@@ -73,15 +77,17 @@ def _n(value: float) -> str:
 def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity, last 24 hours",
                  id_prefix: str = "activity", width: int = WIDTH, height: int = HEIGHT,
                  series: Sequence[Series] = SERIES,
-                 empty: str = "No POP3 logins or SMTP deliveries in this period") -> str:
+                 empty: str = "No POP3 or IMAP4 logins or SMTP deliveries in this period") -> str:
     """The chart of `buckets` (oldest first; each {"bucket": ISO-8601 start, and a count per
     series key}) as an <svg> element, sized by its viewBox to fill its container."""
     count = len(buckets)
-    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
-    bottom = TOP + plot_h
-    slot = plot_w / max(count, 1)
     totals = {s.key: (int(buckets[-1].get(s.key, 0)) if buckets else 0) if s.level
               else sum(int(b.get(s.key, 0)) for b in buckets) for s in series}
+    legend, rows = _legend(totals, series, width)
+    top_margin = 12 + LEGEND_ROW * rows
+    plot_w, plot_h = width - LEFT - RIGHT, height - top_margin - BOTTOM
+    bottom = top_margin + plot_h
+    slot = plot_w / max(count, 1)
     top, step = nice_scale(max((int(b.get(s.key, 0)) for b in buckets for s in series), default=0))
 
     def y(value: float) -> float:
@@ -110,32 +116,44 @@ def activity_svg(buckets: Sequence[Mapping[str, Any]], *, title: str = "Activity
     out.append(f'<text x="{LEFT + plot_w}" y="{height - 2}" text-anchor="end" fill="{MUTED}">UTC</text>')
     out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{bottom}" y2="{bottom}" stroke="{MUTED}"/>')
     # the series: columns first, lines over them
-    for one in sorted(series, key=lambda s: not s.bars):
-        out.append(_series(one, buckets, slot, y, bottom))
+    bars = [s for s in series if s.bars]  # side by side in each bucket's slot
+    for index, one in enumerate(bars):
+        out.append(_bars(one, buckets, slot, y, bottom, index, len(bars)))
+    for one in series:
+        if not one.bars:
+            out.append(_line(one, buckets, slot, y))
     if not any(int(b.get(s.key, 0)) for b in buckets for s in series):
-        out.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle" fill="{MUTED}">'
+        out.append(f'<text x="{LEFT + plot_w / 2}" y="{top_margin + plot_h / 2}" text-anchor="middle" fill="{MUTED}">'
                    f'{escape(empty)}</text>')
-    out.extend(_hover_targets(buckets, slot, plot_h, series))
-    out.extend(_legend(totals, series))
+    out.extend(_hover_targets(buckets, slot, top_margin, plot_h, series))
+    out.extend(legend)
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _series(series: Series, buckets: Sequence[Mapping[str, Any]], slot: float, y: Any, bottom: float) -> str:
-    head = f'<g class="series" data-series="{series.key}" aria-label="{escape(series.label)}">'
-    if series.bars:
-        bars = []
-        for index, bucket in enumerate(buckets):
-            value = int(bucket.get(series.key, 0))
-            if value:
-                height = max(bottom - y(value), 2.0)  # one failure must still show
-                bars.append(f'<rect x="{_n(LEFT + index * slot + 0.5)}" y="{_n(bottom - height)}"'
-                            f' width="{_n(max(slot - 1, 1))}" height="{_n(height)}" fill="{series.colour}"/>')
-        return head + "".join(bars) + "</g>"
+def _head(series: Series) -> str:
+    return f'<g class="series" data-series="{series.key}" aria-label="{escape(series.label)}">'
+
+
+def _bars(series: Series, buckets: Sequence[Mapping[str, Any]], slot: float, y: Any, bottom: float,
+          place: int, of: int) -> str:
+    """A column per bucket with a count: the `place`-th of `of` columns sharing the slot."""
+    width = slot / of
+    columns = []
+    for index, bucket in enumerate(buckets):
+        value = int(bucket.get(series.key, 0))
+        if value:
+            height = max(bottom - y(value), 2.0)  # one failure must still show
+            columns.append(f'<rect x="{_n(LEFT + index * slot + place * width + 0.5)}" y="{_n(bottom - height)}"'
+                           f' width="{_n(max(width - 1, 1))}" height="{_n(height)}" fill="{series.colour}"/>')
+    return _head(series) + "".join(columns) + "</g>"
+
+
+def _line(series: Series, buckets: Sequence[Mapping[str, Any]], slot: float, y: Any) -> str:
     points = " ".join(f"{_n(LEFT + (index + 0.5) * slot)},{_n(y(int(bucket.get(series.key, 0))))}"
                       for index, bucket in enumerate(buckets))
     dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
-    return (head + f'<polyline points="{points}" fill="none" stroke="{series.colour}" stroke-width="1.5"'
+    return (_head(series) + f'<polyline points="{points}" fill="none" stroke="{series.colour}" stroke-width="1.5"'
             f' stroke-linejoin="round"{dash}/></g>')
 
 
@@ -144,7 +162,7 @@ def _span(bucket: str) -> str:
     return f"{start:%H:%M}–{start + timedelta(minutes=BUCKET_MINUTES):%H:%M} UTC"
 
 
-def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, plot_h: float,
+def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, top: float, plot_h: float,
                    series: Sequence[Series] = SERIES) -> list[str]:
     """An invisible column per bucket with activity, whose <title> browsers show on hover."""
     targets = []
@@ -152,24 +170,30 @@ def _hover_targets(buckets: Sequence[Mapping[str, Any]], slot: float, plot_h: fl
         values = [int(bucket.get(s.key, 0)) for s in series]
         if any(values):
             text = f"{_span(bucket['bucket'])}: " + ", ".join(f"{s.label} {v}" for s, v in zip(series, values))
-            targets.append(f'<rect class="bucket" x="{_n(LEFT + index * slot)}" y="{TOP}" width="{_n(slot)}"'
+            targets.append(f'<rect class="bucket" x="{_n(LEFT + index * slot)}" y="{_n(top)}" width="{_n(slot)}"'
                            f' height="{_n(plot_h)}" fill="#000" fill-opacity="0"><title>{escape(text)}</title></rect>')
     return targets
 
 
-def _legend(totals: Mapping[str, int], all_series: Sequence[Series] = SERIES) -> list[str]:
-    items, x = [], LEFT
+def _legend(totals: Mapping[str, int], all_series: Sequence[Series], width: int) -> tuple[list[str], int]:
+    """The legend's items, flowed into as many rows as the chart's width needs, and that count."""
+    items, x, row = [], LEFT, 0
     for series in all_series:
+        text = f"{series.label} ({'now ' if series.level else ''}{totals[series.key]})"
+        span = 24 + len(text) * 7 + 24  # about 7 px per character at 12 px
+        if x > LEFT and x + span - 24 > width - RIGHT:
+            x, row = LEFT, row + 1
+        y = 14 + row * LEGEND_ROW
         if series.bars:
-            swatch = f'<rect x="{x}" y="8" width="12" height="12" fill="{series.colour}"/>'
+            swatch = f'<rect x="{x}" y="{y - 6}" width="12" height="12" fill="{series.colour}"/>'
         else:
             dash = f' stroke-dasharray="{series.dash}"' if series.dash else ""
-            swatch = f'<line x1="{x}" x2="{x + 18}" y1="14" y2="14" stroke="{series.colour}" stroke-width="2"{dash}/>'
-        text = f"{series.label} ({'now ' if series.level else ''}{totals[series.key]})"
+            swatch = (f'<line x1="{x}" x2="{x + 18}" y1="{y}" y2="{y}" stroke="{series.colour}"'
+                      f' stroke-width="2"{dash}/>')
         items.append(f'<g class="legend" data-series="{series.key}">{swatch}'
-                     f'<text x="{x + 24}" y="18" fill="#1b1f24">{escape(text)}</text></g>')
-        x += 24 + len(text) * 7 + 24  # about 7 px per character at 12 px
-    return items
+                     f'<text x="{x + 24}" y="{y + 4}" fill="#1b1f24">{escape(text)}</text></g>')
+        x += span
+    return items, row + 1
 
 
 def _summary(buckets: Sequence[Mapping[str, Any]], totals: Mapping[str, int],
@@ -178,7 +202,7 @@ def _summary(buckets: Sequence[Mapping[str, Any]], totals: Mapping[str, int],
     text = "Per 10 minutes. Totals: " + ", ".join(f"{s.label} {totals[s.key]}" for s in series if not s.level) + "."
     for level in (s for s in series if s.level):
         text += f" {level.label} in the last bucket: {totals[level.key]}."
-    if totals.get("pop3_logins_failed"):
-        worst = max(buckets, key=lambda b: int(b.get("pop3_logins_failed", 0)))
-        text += f" Most failed POP3 logins: {int(worst['pop3_logins_failed'])} at {_span(worst['bucket'])}."
+    for failures in (s for s in series if s.worst and totals.get(s.key)):
+        worst = max(buckets, key=lambda b: int(b.get(failures.key, 0)))
+        text += f" Most {failures.worst}: {int(worst[failures.key])} at {_span(worst['bucket'])}."
     return text

@@ -41,7 +41,8 @@ async def dashboard(request: Request, page: Page) -> HTMLResponse:
     rows = await services.list_services(page.ctx, "all")
     buckets = await activity.activity(page.ctx, hours=24)
     server = page.ctx.local_server
-    chart = activity_svg(buckets, title=f"POP3 logins and SMTP deliveries on {server}, last 24 hours, per 10 minutes")
+    chart = activity_svg(buckets, title=f"POP3 and IMAP4 logins and SMTP deliveries on {server}, last 24 hours, "
+                                        "per 10 minutes")
     last_hour = buckets[-6:]
     return render(request, page, "console/dashboard.html", servers=by_server(rows), chart=Markup(chart),
-                  failed_last_hour=sum(b["pop3_logins_failed"] for b in last_hour))
+                  failed_last_hour=activity.failed_logins(last_hour))

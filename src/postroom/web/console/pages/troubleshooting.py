@@ -116,8 +116,8 @@ async def _overview(page: ConsolePage) -> dict[str, Any]:
     problems = sum(1 for _, rows in servers for row in rows if row["health"] == "bad")
     problems += sum(1 for c in receive if c["errors"] or c["state"] == "failed")
     return {"servers": servers, "connectors": receive, "problems": problems,
-            "failed": sum(b["pop3_logins_failed"] for b in last_hour),
-            "succeeded": sum(b["pop3_logins_ok"] for b in last_hour)}
+            "failed": activity.failed_logins(last_hour),
+            "succeeded": sum(b["pop3_logins_ok"] + b["imap4_logins_ok"] for b in last_hour)}
 
 
 async def _page(request: Request, page: ConsolePage, form: dict[str, str], password: str | None,
