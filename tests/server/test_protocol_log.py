@@ -8,7 +8,9 @@ import datetime as dt
 import os
 
 from postroom.model import LogFileRollOver, LoginType, PopSettings
-from postroom.server.protocol_log import CLEANUP_INTERVAL, FIELDS, LogLimits, ProtocolLog, period_stamp
+from postroom.server.protocol_log import (
+    CLEANUP_INTERVAL, FIELDS, MAX_REPLY_LINES, ImapReplyLines, LogLimits, ProtocolLog, period_stamp,
+)
 from waiting import until
 
 from .test_pop3_session import converse, start_service
@@ -316,3 +318,27 @@ def test_a_full_disk_drops_lines_and_never_fails_the_session(tmp_path, caplog):
     plog.close()
     assert "back" in full.read_text()
     assert "is written again;" in caplog.text
+
+
+# IMAP4 replies: every line, no literal's octets ------------------------------------------
+
+def test_imap_reply_lines_log_each_line_and_cut_out_literals():
+    lines = ImapReplyLines()
+    chunk = (b"* 1 FETCH (UID 7 BODY[] {12}\r\nSECRET\r\nBODY)\r\n* 2 FETCH (UID 8 BODY[] {0}\r\n)\r\n"
+             b"f OK FETCH completed.\r\n")
+    assert lines.lines(chunk) == ["* 1 FETCH (UID 7 BODY[] {12}", ")", "* 2 FETCH (UID 8 BODY[] {0}", ")",
+                                  "f OK FETCH completed."]
+
+
+def test_a_literal_running_into_the_next_chunks_is_never_logged():
+    lines = ImapReplyLines()
+    assert lines.lines(b"* 1 FETCH (BODY[] {29}\r\nSECRET-PART-ONE\r\n") == ["* 1 FETCH (BODY[] {29}"]
+    assert lines.lines(b"SECRET") == []
+    assert lines.lines(b"-TWO\r\n)\r\nf OK done\r\n") == [")", "f OK done"]
+
+
+def test_a_long_reply_logs_its_first_lines_and_counts_the_rest():
+    chunk = b"".join(b"* %d FETCH (FLAGS ())\r\n" % n for n in range(1, 101)) + b"f OK FETCH completed.\r\n"
+    logged = ImapReplyLines().lines(chunk)
+    assert len(logged) == MAX_REPLY_LINES + 1 and logged[0] == "* 1 FETCH (FLAGS ())"
+    assert logged[-1] == f"({101 - MAX_REPLY_LINES} more lines)"

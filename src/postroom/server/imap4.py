@@ -30,7 +30,7 @@ from .imap4_folder import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
 from .metrics import Metrics
-from .protocol_log import ProtocolLog, redact_imap_command
+from .protocol_log import ImapReplyLines, ProtocolLog, redact_imap_command
 from .session import Session
 
 log = logging.getLogger("postroom.imap4")
@@ -117,6 +117,7 @@ class ImapSession(Session[ImapServer]):
         self.idle_wake: asyncio.Event | None = None
         self.writable = asyncio.Event()  # cleared while the client does not read our replies
         self.writable.set()
+        self.reply_lines = ImapReplyLines()
 
     def admit(self) -> bool:
         service, settings = self.service, self.service.settings
@@ -136,8 +137,8 @@ class ImapSession(Session[ImapServer]):
         self._log("<", redact_imap_command(line, sasl_response))
 
     def log_sent(self, chunk: bytes) -> None:
-        # The first line of each reply chunk: never a message's content (it follows a literal's {n}).
-        self._log(">", chunk.split(b"\r\n", 1)[0][:200].decode("utf-8", "replace"))
+        for line in self.reply_lines.lines(chunk):  # never a literal's octets (a message's content)
+            self._log(">", line)
 
     def pause_writing(self) -> None:
         self.writable.clear()

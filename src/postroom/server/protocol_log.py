@@ -273,3 +273,43 @@ def redact_imap_command(line: bytes | object, sasl_response: bool) -> str:
     if verb == "AUTHENTICATE":
         return " ".join(words[:3])[:MAX_LOGGED] + (" ****" if len(words) > 3 else "")
     return f"{words[0][:50]} ****"
+
+
+MAX_REPLY_LINES = 20  # reply lines logged per chunk sent (a FETCH of a folder is one chunk of many)
+_LITERAL = re.compile(rb"\{(\d+)\}\r\n")
+
+
+class ImapReplyLines:
+    """The lines of the IMAP4 replies a session sends, for its protocol log, without the
+    octets of any literal (a message's content, a header, a quoted name) even when a literal
+    runs on into the next chunk: one per session, fed every chunk in order."""
+
+    __slots__ = ("skip",)
+
+    def __init__(self) -> None:
+        self.skip = 0  # literal octets still to come in the next chunks
+
+    def lines(self, chunk: bytes) -> list[str]:
+        """What to log of `chunk`: each reply line, a literal shown as {n} and cut out, at
+        most MAX_REPLY_LINES lines and a count of the rest."""
+        out: list[str] = []
+        more = 0
+        position, end = min(self.skip, len(chunk)), len(chunk)
+        self.skip -= position
+        while position < end:
+            line_end = chunk.find(b"\r\n", position)
+            line_end = end if line_end < 0 else line_end + 2
+            line = chunk[position:line_end]
+            position = line_end
+            literal = _LITERAL.search(line)
+            if literal is not None and literal.end() == len(line):
+                taken = min(int(literal.group(1)), end - position)
+                self.skip = int(literal.group(1)) - taken
+                position += taken
+            if len(out) < MAX_REPLY_LINES:
+                out.append(line.rstrip(b"\r\n")[:MAX_LOGGED].decode("utf-8", "replace"))
+            else:
+                more += 1
+        if more:
+            out.append(f"({more} more lines)")
+        return out
