@@ -7,7 +7,8 @@ Import from `postroom.model`; the modules are its parts:
   imap_settings  the IMAP4 settings of a server (Exchange's Set-ImapSettings)
   security   the login block policy
   queue      the outbound queue: queued messages, their recipients, queues, claims
-  outbound   send connectors, the transport settings of a server, and routing (route())
+  outbound   send connectors and routing (route())
+  transport_settings  the transport settings of a server (Set-TransportService)
   dkim       DKIM signing keys of the accepted domains
   sessions   live POP3 and SMTP sessions: their states, and requests to end them
 The protocol cores do not import this package: they get their values from `postroom.values`.
@@ -32,11 +33,12 @@ from .queue import (
     QueuedMessage, QueuedRecipient, QueueInfo, QueueKey, QueueStatus, RecipientResult, RecipientStatus, new_queue_id,
 )
 from .outbound import (
-    MASK, DeliveryType, Route, SendConnector, SmartHostAuth, TlsAuthLevel, TransportSettings, parse_address_space,
-    route, send_connector_name,
+    MASK, DeliveryType, Route, SendConnector, SmartHostAuth, TlsAuthLevel, parse_address_space, route,
+    send_connector_name,
 )
 from .security import LoginPolicy
 from .sessions import POP3_STATES, SESSION_SERVICES, SMTP_STATES, SessionEndRequest, session_server
+from .transport_settings import TransportSettings
 from .transport import (
     ALL_IPV4, ALL_IPV6, DEFAULT_MAX_MESSAGE_SIZE, AuthMechanism, IPRange, PermissionGroup, ReceiveConnector,
     TrackingEvent, TrackingEventId, connector_name, default_connectors, parse_ip_range,
