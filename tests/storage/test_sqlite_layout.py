@@ -18,7 +18,7 @@ from postroom.model import (
     Startup, WebSettings,
 )
 from postroom.storage import SpooledBody
-from postroom.storage.base import queued_body_pieces
+from postroom.storage import queued_body_pieces
 from postroom.storage.sql import schema
 from postroom.storage.sqlite import SqliteStore
 from waiting import until

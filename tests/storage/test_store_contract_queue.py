@@ -17,7 +17,7 @@ from postroom.model import (
     TrackingEventId,
 )
 from postroom.storage import AuditNote, SpooledBody
-from postroom.storage.base import queued_body_pieces
+from postroom.storage import queued_body_pieces
 
 from .test_store_contract import EIGHT_BIT, MESSAGE, mailbox
 

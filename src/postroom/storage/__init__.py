@@ -1,5 +1,6 @@
-"""Storage backends behind the Store protocol (base.py: the roles it is made of; sql/: what the
-backends share; sqlite/ and postgres/: the backends).
+"""Storage backends behind the Store protocol (base.py: the roles it is made of, with IMAP4's in
+folders.py and the outbound queue's in queue_roles.py; sql/: what the backends share; sqlite/ and
+postgres/: the backends).
 
 Which store a data directory uses: the URL given (`--store`), else POSTROOM_STORE, else the
 one `postroom init` recorded in the data directory's node.json, else the embedded SQLite
@@ -11,11 +12,12 @@ import os
 
 from ..datadir import read_store_url
 from .base import (
-    AdminStore, AuditLog, AuditNote, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader,
-    EvidenceStore, LoginEvidence, MailboxLocks, MailboxLookup, MailStore, QueueReader, QueueStore, SessionControl,
-    SpooledBody, Store, StoreLifecycle, StoreReader, queued_body_pieces,
+    AdminStore, AuditLog, BlockStore, ConfigReader, ConfigStore, DeliveryStore, EvidenceReader, EvidenceStore,
+    LoginEvidence, MailboxLocks, MailboxLookup, MailStore, SessionControl, Store, StoreLifecycle, StoreReader,
 )
+from .notes import AuditNote, SpooledBody
 from .location import EMBEDDED, check_store_url, safe_url
+from .queue_roles import QueueReader, QueueStore, queued_body_pieces
 
 STORE_ENV = "POSTROOM_STORE"
 _override: str | None = None  # `--store` on the command line, for everything this process opens

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import asyncpg
 
 from ...errors import Conflict, PostroomError, StorageFull, StoreCorrupted, Unavailable, ValidationError
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..location import safe_url
 from ..sql import schema as schema_sql
 from ..sql.admin import AUDIT_INSERT, audit_note, note_values

@@ -15,7 +15,7 @@ from typing import AsyncIterator
 
 import asyncpg
 
-from ..base import SpooledBody
+from ..notes import SpooledBody
 from ..sql.values import read_spooled
 
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)  # signature, flags, no extension

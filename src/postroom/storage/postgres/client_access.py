@@ -9,7 +9,7 @@ import asyncpg
 
 from ...errors import NotFound
 from ...model import ImapSettings, PopSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import imap_settings as imap_sql
 from .base import PostgresBase, bump_config, dollar, server_exists
 

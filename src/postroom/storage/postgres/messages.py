@@ -14,7 +14,7 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import MessageInfo, OutboundSubmission, TrackingEvent
-from ..base import AuditNote, SpooledBody
+from ..notes import AuditNote, SpooledBody
 from ..sql import folders as folders_sql
 from ..sql import mail as mail_sql
 from ..sql import queue as queue_sql

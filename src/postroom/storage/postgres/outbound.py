@@ -7,7 +7,7 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import SendConnector, TransportSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import outbound as sql
 from .base import PostgresBase, bump_config, dollar, server_exists
 

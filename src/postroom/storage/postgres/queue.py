@@ -15,7 +15,7 @@ import asyncpg
 
 from ...model import Claim, MessageStatus, QueuedMessage, QueuedRecipient, QueueInfo, RecipientResult, TrackingEvent
 from ...model.queue import check_queue_id
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import mail as mail_sql
 from ..sql import queue as q
 from ..sql.values import count_argument

@@ -14,7 +14,7 @@ import asyncpg
 
 from ...errors import Conflict, NotFound
 from ...model import Admin, ApiToken, AuditEntry, Block, EndedSessions, LoginFailure, TrackingEvent, WebSession
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
 from ..sql import logins as logins_sql

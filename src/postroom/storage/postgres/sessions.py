@@ -10,7 +10,7 @@ import asyncpg
 
 from ...errors import NotFound, ValidationError
 from ...model import SessionEndRequest
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import sessions as sql
 from .base import PostgresBase, dollar, server_exists
 

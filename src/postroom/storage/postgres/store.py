@@ -22,7 +22,7 @@ from ...model import (
     DkimKey, ImapSettings, LoginPolicy, Mailbox, NodeReport, PopSettings,
     ReceiveConnector, Server, Service, WebSettings,
 )
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
 from ..sql import imap_settings as imap_sql

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ...errors import ValidationError
 from ...model import AUDIT_CHANNELS, AUDIT_OUTCOMES, Admin, ApiToken, AuditEntry, WebSession, WebSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from .schema import from_json, to_json
 from .values import utc_iso
 

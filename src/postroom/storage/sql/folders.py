@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ...errors import Conflict, NotFound, ValidationError
 from ...model.imap import DELIMITER, INBOX, SPECIAL_FOLDERS, SYSTEM_FLAGS, Folder, FolderMessage, FolderStatus
 from ...protocol.imap4.structure import describe
-from ..base import SpooledBody
+from ..notes import SpooledBody
 from .values import read_spooled, utc_iso, wire
 
 FOLDER_COLUMNS = "id, mailbox_id, name, uidvalidity, uidnext, special_use, first_recent_uid, highest_modseq"

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Iterator, Literal, Sequence, overlo
 
 from ...errors import Conflict, NotFound, Unavailable, ValidationError
 from ...model import Admin, Mailbox, Server, Service, ServiceStatus, Startup, enum_value
-from ..base import SpooledBody
+from ..notes import SpooledBody
 
 
 @overload

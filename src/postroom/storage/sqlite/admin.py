@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ...errors import NotFound
 from ...model import Admin, ApiToken, AuditEntry, WebSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import schema as schema_sql
 from ..sql.admin import ADMIN_COLUMNS, AUDIT_INSERT, SESSION_COLUMNS, TOKEN_COLUMNS, admin_row, audit_row, note_values
 from . import schema

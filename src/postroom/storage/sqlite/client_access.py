@@ -9,7 +9,7 @@ import sqlite3
 
 from ...errors import NotFound
 from ...model import ImapSettings, PopSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import imap_settings as imap_sql
 from . import schema
 from .workers import SqliteWorkers

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound
 from ...model import MessageInfo, ReceiveConnector
-from ..base import SpooledBody
+from ..notes import SpooledBody
 from ..sql import folders as folders_sql
 from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql

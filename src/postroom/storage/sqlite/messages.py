@@ -11,7 +11,7 @@ from typing import Sequence
 
 from ...errors import NotFound
 from ...model import MessageInfo, OutboundSubmission, TrackingEvent
-from ..base import AuditNote, SpooledBody
+from ..notes import AuditNote, SpooledBody
 from ..sql import folders as folders_sql
 from ..sql import mail as mail_sql
 from ..sql import queue as queue_sql

@@ -7,7 +7,7 @@ import sqlite3
 
 from ...errors import Conflict, NotFound
 from ...model import SendConnector, TransportSettings
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import outbound as sql
 from . import schema
 from .workers import SqliteWorkers

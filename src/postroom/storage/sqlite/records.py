@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import NotFound
 from ...model import Admin, ApiToken, AuditEntry, Block, EndedSessions, LoginFailure, WebSession
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import activity as activity_sql
 from ..sql import admin as admin_sql
 from ..sql import logins as logins_sql

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from ...errors import NotFound, ValidationError
 from ...model import SessionEndRequest
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import sessions as sql
 from . import schema
 from .workers import SqliteWorkers

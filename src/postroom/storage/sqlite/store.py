@@ -21,7 +21,7 @@ from ...model import (
     DkimKey, ImapSettings, LoginPolicy, Mailbox, NodeReport, PopSettings, ReceiveConnector, Server, Service,
     TrackingEvent, WebSettings,
 )
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql import admin as admin_sql
 from ..sql import dkim as dkim_sql
 from ..sql import imap_settings as imap_sql

@@ -16,7 +16,7 @@ import sqlite3
 from typing import Any, Callable
 
 from ...errors import StorageFull, Unavailable
-from ..base import AuditNote
+from ..notes import AuditNote
 from ..sql.admin import audit_note
 from . import admin, threads
 from .locks import MailboxLockFiles
