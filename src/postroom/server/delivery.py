@@ -13,10 +13,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..errors import NotFound, PostroomError, ValidationError
-from ..model import Mailbox, OutboundSubmission, TrackingEvent, TrackingEventId, normalise_address
+from ..model import (
+    Mailbox, OutboundRecipient, OutboundSubmission, TrackingEvent, TrackingEventId, normalise_address,
+)
+from ..protocol.smtp import Envelope
 from ..storage import DeliveryStore, SpooledBody
 
 log = logging.getLogger("postroom.smtp")
@@ -94,6 +97,28 @@ def _now_rfc5322() -> str:
     if _date_cache[0] != second:
         _date_cache = (second, email.utils.format_datetime(now.replace(microsecond=0)))
     return _date_cache[1]
+
+
+def split_recipients(envelope: Envelope, resolved: Mapping[str, Mailbox], relayed: Mapping[str, tuple[str, str]]
+                     ) -> tuple[dict[int, Mailbox], dict[str, str | None], dict[str, OutboundRecipient]]:
+    """An accepted transaction's recipients, as RCPT resolved them: the local mailboxes (one copy
+    each, however named), those asking NOTIFY=SUCCESS (address -> ORCPT), and the remote
+    recipients once each (relayed: address as given -> (address, queue) from the relay check)."""
+    mailboxes: dict[int, Mailbox] = {}
+    succeed: dict[str, str | None] = {}
+    remote: dict[str, OutboundRecipient] = {}
+    for index, address in enumerate(envelope.recipients):
+        dsn = envelope.recipient_dsn(index)
+        mailbox = resolved.get(address)
+        if mailbox is not None:
+            mailboxes.setdefault(mailbox.id, mailbox)
+            if dsn.notify is not None and "SUCCESS" in dsn.notify.split(","):
+                succeed.setdefault(mailbox.address, dsn.orcpt)
+            continue
+        relay = relayed.get(address)
+        if relay is not None and relay[0] not in remote:
+            remote[relay[0]] = OutboundRecipient(relay[0], dsn.orcpt, dsn.notify, relay[1])
+    return mailboxes, succeed, remote
 
 
 class Recipients:

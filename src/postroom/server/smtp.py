@@ -27,7 +27,7 @@ from ..auth import Authenticator
 from ..errors import PostroomError, StorageFull, ValidationError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import (
-    Mailbox, OutboundRecipient, OutboundSubmission, PermissionGroup, SendConnector, TrackingEvent,
+    Mailbox, OutboundSubmission, PermissionGroup, SendConnector, TrackingEvent,
     TrackingEventId, normalise_address, route,
 )
 from ..protocol.smtp import (
@@ -373,20 +373,7 @@ class SmtpSession(Session[SmtpServer]):
     async def _deliver_message(self, event: Deliver, started: float, spool: Spool | None) -> None:
         assert self.conn is not None and self.runtime is not None
         envelope, config = event.envelope, self.conn.config
-        mailboxes: dict[int, Mailbox] = {}
-        succeed: dict[str, str | None] = {}  # mailbox address -> ORCPT: recipients asking NOTIFY=SUCCESS
-        remote: dict[str, OutboundRecipient] = {}  # the accepted remote recipients, once each
-        for index, address in enumerate(envelope.recipients):
-            dsn = envelope.recipient_dsn(index)
-            mailbox = self.resolved.get(address)
-            if mailbox is not None:
-                mailboxes.setdefault(mailbox.id, mailbox)  # one copy per mailbox, however named
-                if dsn.notify is not None and "SUCCESS" in dsn.notify.split(","):
-                    succeed.setdefault(mailbox.address, dsn.orcpt)
-                continue
-            relayed = self.relayed.get(address)
-            if relayed is not None and relayed[0] not in remote:
-                remote[relayed[0]] = OutboundRecipient(relayed[0], dsn.orcpt, dsn.notify, relayed[1])
+        mailboxes, succeed, remote = delivery.split_recipients(envelope, self.resolved, self.relayed)
         self.resolved, self.relayed = {}, {}
         queue_id = delivery.new_queue_id()
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
@@ -397,11 +384,9 @@ class SmtpSession(Session[SmtpServer]):
         message_id = delivery.message_id_of(spool.head if spool is not None else content)
         size = event.spooled + len(content)
         received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
-                                  envelope.sender, m.address, "250 2.6.0", len(head) + size, self.remote_ip,
-                                  self.runtime.name) for m in mailboxes.values()]
-        received += [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
-                                   envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
-                                   self.runtime.name) for address in remote]
+                                  envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
+                                  self.runtime.name)
+                    for address in [m.address for m in mailboxes.values()] + list(remote)]
         outbound = None
         worker = self.service.outbound
         if remote:
