@@ -2,7 +2,9 @@
 for each misconfiguration exactly its check fails with the right fix, the fix makes the doctor
 pass again, and the connectivity test logs in and SELECTs INBOX for real.
 
-One server for the module: every test ends with the doctor passing, so the next starts healthy.
+One server for the module: every test ends with the doctor passing, so the next starts healthy;
+but evidence lasts an hour, so the test that leaves an application's failures behind (the
+sessions that never start TLS) comes after the other doctor tests.
 """
 from __future__ import annotations
 
@@ -71,11 +73,11 @@ def test_a_healthy_install_passes_and_the_probe_logs_in_after_tls_and_selects_in
     assert "STARTTLS" in probe and "login" in probe and "INBOX: " in probe and "messages" in probe
     # not with plain under secure-login: said, with the login type
     assert "plain on 127.0.0.1:" in probe and "LOGINDISABLED" in probe and "secure-login" in probe
-    # the evidence POP3 has and IMAP4 does not record yet is said to be unknown, not faked
-    assert checks["recent-sessions"]["detail"].startswith("unknown: the IMAP4 server does not record yet")
-    assert checks["recent-failed-logins"]["detail"] == (
-        f"no refused IMAP4 logins for {ADDRESS} in the last hour (a LOGIN refused for want of TLS, "
-        "NO [PRIVACYREQUIRED], is not recorded yet)")
+    # the evidence: the doctor's own probes (STARTTLS before they leave a plain port) are none
+    assert checks["recent-sessions"] == {"name": "recent-sessions", "status": "pass",
+                                         "detail": "no IMAP4 session ended without a login in the last hour",
+                                         "fix": None, "page": "/console/servers/EX01/imap4"}
+    assert checks["recent-failed-logins"]["detail"] == f"no refused IMAP4 logins for {ADDRESS} in the last hour"
     assert checks["mailbox-imap4"]["detail"] == "IMAP4 is enabled for this mailbox"
     assert checks["login-type"]["page"].endswith("/imap4")
 
@@ -103,41 +105,6 @@ def test_startup_disabled(live):
     check = fails_only(live, "imap4-startup")
     assert check["fix"] == "postroom service set imap4 --startup automatic"
     live.apply(check["fix"])
-    healthy(live)
-
-
-def test_the_classic_application_that_does_not_use_tls(live):
-    """curl imap:// without --ssl-reqd, under secure-login: the server says LOGINDISABLED, curl
-    gives up without a login; the doctor, told how the application connects, names the cause
-    and both fixes (the better one: STARTTLS or SSL in the application)."""
-    curl = shutil.which("curl")
-    if curl is None:
-        pytest.skip("curl is not installed")
-    port = port_of(imap(live)["bindings"][0])
-    url = f"imap://127.0.0.1:{port}/"
-    answer = subprocess.run([curl, "-sS", "-u", f"{ADDRESS}:{PASSWORD}", "--max-time", "10", url],
-                            capture_output=True, timeout=30)
-    assert answer.returncode != 0 and answer.stdout == b""  # refused: nothing listed
-    plain = ("--client-mode", "plain", "--port", port)
-    check = fails_only(live, "login-type", *plain)
-    assert check["detail"].startswith("login type secure-login advertises LOGINDISABLED before TLS and refuses "
-                                      "LOGIN and AUTHENTICATE with NO [PRIVACYREQUIRED], and the application logs "
-                                      "in on the plain port without STARTTLS")
-    assert f"STARTTLS on 127.0.0.1:{port}" in check["detail"] and "SSL on 127.0.0.1:" in check["detail"]
-    assert check["fix"] == "postroom imap set --login-type plain-text-login"
-    result = live.cli("doctor", "imap", ADDRESS, *plain)
-    assert result.exit_code == 1 and "FAIL  login-type: login type secure-login" in result.stdout
-    assert "fix: postroom imap set --login-type plain-text-login" in result.stdout
-    live.apply(check["fix"])
-    try:
-        checks = healthy(live, *plain, password=PASSWORD)
-        assert checks["login-type"]["status"] == "warn"  # the password now crosses in clear
-        assert "login" in checks["probe"]["detail"] and "INBOX" in checks["probe"]["detail"]
-        listed = subprocess.run([curl, "-sS", "-u", f"{ADDRESS}:{PASSWORD}", "--max-time", "10", url],
-                                capture_output=True, timeout=30)
-        assert listed.returncode == 0 and b"INBOX" in listed.stdout, listed.stderr
-    finally:
-        live.ok("imap", "set", "--login-type", "secure-login")
     healthy(live)
 
 
@@ -223,6 +190,79 @@ def test_an_expired_certificate_of_its_own(live, tmp_path):
     assert check["fix"] == "postroom imap set --certificate postroom"
     live.apply(check["fix"])
     healthy(live)
+
+
+def test_the_classic_application_that_does_not_use_tls(live):
+    """curl imap:// without --ssl-reqd, under secure-login: the server says LOGINDISABLED, curl
+    gives up without a login. The node records those sessions, so the doctor names the cause
+    and both fixes (the better one: STARTTLS or SSL in the application) without being told how
+    the application connects; told, `login-type` fails and the evidence agrees as a warning. A
+    LOGIN before STARTTLS (NO [PRIVACYREQUIRED]) is evidence too, and a refused login.
+    The evidence stays for an hour: the last of the doctor's tests."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    settings = imap(live)
+    port, ssl_port = port_of(settings["bindings"][0]), port_of(settings["ssl_bindings"][0])
+    plain = ("--client-mode", "plain", "--port", port)
+    doctor(live, *plain)  # the doctor's own probe on the plain port: never counted below
+    url = f"imap://127.0.0.1:{port}/"
+    for _ in range(3):
+        answer = subprocess.run([curl, "-sS", "-u", f"{ADDRESS}:{PASSWORD}", "--max-time", "10", url],
+                                capture_output=True, timeout=30)
+        assert answer.returncode != 0 and answer.stdout == b""  # refused: nothing listed
+    wait_until(lambda: "3 sessions" in doctor(live)[1]["recent-sessions"]["detail"], 5, "the sessions to be stored")
+    check = fails_only(live, "recent-sessions")
+    assert check["detail"].startswith(
+        f"in the last hour, 3 sessions from 127.0.0.1 connected to the plain port {port} (127.0.0.1:{port}) and "
+        "ended without starting TLS, so no login was offered (sent: CAPABILITY; last at ")
+    assert check["detail"].endswith(
+        " UTC): the login type secure-login requires TLS before any login. Set the application to STARTTLS on port "
+        f"{port} or to SSL on port {ssl_port}; only if it cannot use TLS at all, the fix lets it log in with the "
+        "password in clear")
+    assert check["fix"] == "postroom imap set --login-type plain-text-login"
+    assert check["page"] == "/console/servers/EX01/imap4"
+    # POP3's doctor has its own evidence: IMAP4's sessions are not POP3's application
+    assert "127.0.0.1" not in live.doctor()[1]["recent-sessions"]["detail"]
+
+    # A client that sends LOGIN before STARTTLS: refused, logged, stored as a refused login.
+    client = imapclient.IMAPClient("127.0.0.1", int(port), ssl=False, timeout=10)
+    with pytest.raises(LoginError, match="PRIVACYREQUIRED"):
+        client.login(ADDRESS, PASSWORD)
+    client.logout()
+    wait_until(lambda: "tls-required" in doctor(live)[1]["recent-failed-logins"]["detail"], 5,
+               "the refusal to be stored")
+    checks = doctor(live)[1]
+    assert f"1 session from 127.0.0.1 connected to the plain port {port} (127.0.0.1:{port}) and tried to log in " \
+           f"as {ADDRESS} before starting TLS, refused with NO [PRIVACYREQUIRED] (sent: " in \
+           checks["recent-sessions"]["detail"]
+    assert "imap4 tls-required from 127.0.0.1" in checks["recent-failed-logins"]["detail"]
+
+    # Told how the application connects: login-type names the cause, the evidence says "see login-type".
+    check = fails_only(live, "login-type", *plain)
+    assert check["detail"].startswith("login type secure-login advertises LOGINDISABLED before TLS and refuses "
+                                      "LOGIN and AUTHENTICATE with NO [PRIVACYREQUIRED], and the application logs "
+                                      "in on the plain port without STARTTLS")
+    assert f"STARTTLS on 127.0.0.1:{port}" in check["detail"] and "SSL on 127.0.0.1:" in check["detail"]
+    assert check["fix"] == "postroom imap set --login-type plain-text-login"
+    assert doctor(live, *plain)[1]["recent-sessions"]["status"] == "warn"
+    result = live.cli("doctor", "imap", ADDRESS, *plain)
+    assert result.exit_code == 1 and "FAIL  login-type: login type secure-login" in result.stdout
+    assert "fix: postroom imap set --login-type plain-text-login" in result.stdout
+    live.apply(check["fix"])
+    try:
+        checks = healthy(live, *plain, password=PASSWORD)
+        assert checks["login-type"]["status"] == "warn"  # the password now crosses in clear
+        assert "login" in checks["probe"]["detail"] and "INBOX" in checks["probe"]["detail"]
+        # the sessions would log in now: the evidence is a warning
+        assert checks["recent-sessions"]["status"] == "warn"
+        assert "the login type is plain-text-login now" in checks["recent-sessions"]["detail"]
+        listed = subprocess.run([curl, "-sS", "-u", f"{ADDRESS}:{PASSWORD}", "--max-time", "10", url],
+                                capture_output=True, timeout=30)
+        assert listed.returncode == 0 and b"INBOX" in listed.stdout, listed.stderr
+    finally:
+        live.ok("imap", "set", "--login-type", "secure-login")
+    assert failed(doctor(live)[1]) == {"recent-sessions"}  # the last hour's evidence stays
 
 
 # postroom test imap (Test-ImapConnectivity) ----------------------------------------------------

@@ -186,11 +186,11 @@ def test_login_evidence_keeps_refusals_with_their_reasons():
 def test_ended_sessions_are_counted_by_kind_until_the_heartbeat():
     now = [1714557600.0]
     evidence = LoginEvidence("EX01", clock=lambda: now[0])
-    curl = SessionEnd("10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
+    curl = SessionEnd("pop3", "10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
     for _ in range(12):
         evidence.session_ended(curl)
         now[0] += 5
-    evidence.session_ended(SessionEnd("10.0.0.8", "0.0.0.0:995", "ssl", "quit", "CAPA QUIT", ""))
+    evidence.session_ended(SessionEnd("pop3", "10.0.0.8", "0.0.0.0:995", "ssl", "quit", "CAPA QUIT", ""))
     store = FakeStore()
     asyncio.run(evidence.flush(store))
     assert [(r.remote_ip, r.reason, r.count, r.first_at[11:19], r.at[11:19], r.server, r.service)
@@ -201,7 +201,7 @@ def test_ended_sessions_are_counted_by_kind_until_the_heartbeat():
 
 def test_ended_sessions_wait_for_the_store_and_stay_bounded():
     evidence = LoginEvidence("EX01")
-    curl = SessionEnd("10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
+    curl = SessionEnd("pop3", "10.0.0.7", "0.0.0.0:110", "none", "tls-not-started", "CAPA QUIT", "")
     evidence.session_ended(curl)
     asyncio.run(evidence.flush(FakeStore(fail=True)))
     evidence.session_ended(curl)  # counted with the one the store did not take
@@ -209,7 +209,7 @@ def test_ended_sessions_wait_for_the_store_and_stay_bounded():
     asyncio.run(evidence.flush(store))
     assert [r.count for r in store.ended] == [2]
     for n in range(MAX_PENDING + 5):  # as many kinds as sources: bounded
-        evidence.session_ended(SessionEnd(f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", "0.0.0.0:110", "none",
+        evidence.session_ended(SessionEnd("pop3", f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}", "0.0.0.0:110", "none",
                                           "quit", "QUIT", ""))
     assert evidence.dropped == 5
 

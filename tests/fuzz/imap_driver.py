@@ -8,7 +8,8 @@ EXAMINE succeed (a mailbox named "bad" fails), every other Request gets an untag
 - every output line is CRLF-terminated, free of control characters, and is `* ...` (untagged), `+ ...` (continuation) or
   `<tag> OK|NO|BAD ...` with a valid tag, and at most 1000 octets (a reply echoes little);
 - each tagged reply answers a command: its tag appears in the input;
-- the session's Requests carry well-typed commands (a str tag, types.py classes).
+- the session's Requests carry well-typed commands (a str tag, types.py classes);
+- a login the core refuses itself (LoginRefused) is refused for want of TLS, before TLS only.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from postroom.protocol.imap4 import types as T
 from postroom.protocol.imap4.core import (
-    Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, Request, StartTls,
+    Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, LoginRefused, Request, StartTls,
 )
 
 from .drivers import _check_bounded, _drive
@@ -37,6 +38,9 @@ def imap_answer(conn: ImapServer, ev: Any) -> None:
             conn.auth_failed()
     elif isinstance(ev, StartTls):
         conn.tls_started()
+    elif isinstance(ev, LoginRefused):  # informational: nothing to answer
+        assert ev.reason == "tls-required" and not conn.config.login_allowed(conn.tls_active)
+        assert ev.username is None or isinstance(ev.username, str)
     elif isinstance(ev, IdleStarted):
         conn.send_data(b"* 1 EXISTS\r\n")
     elif isinstance(ev, IdleDone):

@@ -10,7 +10,7 @@ from imap4_driver import PLAIN_LOGIN, replies, run, talk
 from postroom.protocol.imap4 import types as T
 from postroom.protocol.imap4.core import (
     NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer,
-    LocalProtocolError, Request, StartTls, State,
+    LocalProtocolError, LoginRefused, Request, StartTls, State,
 )
 
 SECURE = ImapConfig()  # secure-login, the default
@@ -72,14 +72,30 @@ def test_secure_login_refuses_login_and_authenticate_before_tls_then_starttls_al
         b"a5 OK CAPABILITY completed.",
         b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in.",
     ]
-    assert events == [StartTls("a3"), Authenticate("a1", "LOGIN", "alice", "secret")]
+    # Each refusal the core made itself is reported (the adapter logs and counts it); the name
+    # LOGIN gave, never AUTHENTICATE's credentials.
+    assert events == [LoginRefused("alice", "tls-required"), LoginRefused(None, "tls-required"), StartTls("a3"),
+                      Authenticate("a1", "LOGIN", "alice", "secret")]
 
 
 def test_secure_login_refuses_a_login_literal_before_the_password_is_sent():
     out, events = talk(b"a1 LOGIN alice {6}\r\na2 LOGIN {5+}\r\nalice x\r\na3 NOOP\r\n", config=SECURE)
     privacy = b"NO [PRIVACYREQUIRED] Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
     assert replies(out) == [b"a1 " + privacy, b"a2 " + privacy, b"a3 OK NOOP completed."]
-    assert events == []
+    # a1's name came before its literal; a2's was a literal, its password an atom (the line is whole)
+    assert events == [LoginRefused("alice", "tls-required"), LoginRefused("alice", "tls-required")]
+
+
+def test_privacy_required_is_reported_before_the_close_it_causes():
+    """Bytes in, events out: the third refusal closes the session, and all three are reported
+    first (a name the core could not read, a literal still to come, is None)."""
+    out, events = talk(b"a1 LOGIN {5}\r\na2 AUTHENTICATE PLAIN\r\na3 LOGIN \"bob\" \"pw\"\r\na4 NOOP\r\n",
+                       config=SECURE)
+    assert [line.split(b" ", 2)[1] for line in replies(out)] == [b"NO", b"NO", b"NO", b"BYE"]
+    assert events == [LoginRefused(None, "tls-required"), LoginRefused(None, "tls-required"),
+                      LoginRefused("bob", "tls-required"), CloseConnection("too-many-auth-failures")]
+    _, events = talk(LOGIN, config=PLAIN_LOGIN)  # plain-text-login: nothing refused
+    assert events == [Authenticate("a1", "LOGIN", "alice", "secret")]
 
 
 def test_privacy_required_without_starttls_names_the_ssl_port():
@@ -214,6 +230,7 @@ def test_shutdown_while_idle_and_refused_while_a_request_is_out():
 def test_timeout_says_bye_in_any_state():
     conn = ImapServer(SECURE)
     conn.receive_data(b"a1 LOGIN {5}\r\nal")
+    assert conn.next_event() == LoginRefused(None, "tls-required")  # secure-login: the literal is refused
     assert conn.next_event() is NEED_DATA
     conn.timeout()
     assert conn.next_event() == CloseConnection("timeout")

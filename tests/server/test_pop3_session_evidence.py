@@ -1,4 +1,4 @@
-"""A POP3 session that ends without a login tells the service why (server/pop3_trail.py), the
+"""A POP3 session that ends without a login tells the service why (server/trail.py), the
 doctor's evidence for clients that give up before USER: what it sent, how far TLS got, and the
 reason, for real clients over a loopback socket."""
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
+from typing import Any
 
 import pytest
 import trustme
@@ -32,15 +33,16 @@ def tls(tmp_path_factory):
     return server_context(str(path))
 
 
-async def session_ends(settings: PopSettings, client, *, tls: ssl.SSLContext | None = None,
-                       implicit_tls: bool = False, expected: int = 1) -> list[SessionEnd]:
-    """Run `client(host, port)` against a POP3 listener (binding "127.0.0.1:110" as the node
-    names it); the session ends it reported."""
+async def session_ends(settings: Any, client, *, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
+                       expected: int = 1, service: Any = None, binding: str = "127.0.0.1:110") -> list[SessionEnd]:
+    """Run `client(host, port)` against a listener of `service` (POP3's by default; binding
+    "127.0.0.1:110" as the node names it); the session ends it reported."""
     ends: list[SessionEnd] = []
-    service = Pop3Service(MemoryMailStore(), Authenticator(failure_delay=0.01), "TEST", on_session_end=ends.append)
+    service = service or Pop3Service(MemoryMailStore(), Authenticator(failure_delay=0.01), "TEST")
+    service.on_session_end = ends.append
     service.configure(settings, tls, None)
     server = await asyncio.get_running_loop().create_server(
-        service.protocol_factory(implicit_tls, "127.0.0.1:110"), "127.0.0.1", 0, ssl=tls if implicit_tls else None)
+        service.protocol_factory(implicit_tls, binding), "127.0.0.1", 0, ssl=tls if implicit_tls else None)
     try:
         await client("127.0.0.1", server.sockets[0].getsockname()[1])
         await until(lambda: len(ends) >= expected and not service.sessions, 5, "the sessions to end")
@@ -72,23 +74,23 @@ def converse(*lines: bytes, raw: bytes = b"", stls: ssl.SSLContext | None = None
 def test_capa_then_quit_without_stls_under_secure_login_is_tls_not_started(tls):
     """curl without --ssl-reqd, or poplib's capa() and quit(): no USER in CAPA, so it leaves."""
     ends = asyncio.run(session_ends(SECURE, converse(b"CAPA", b"QUIT"), tls=tls))
-    assert ends == [SessionEnd("127.0.0.1", "127.0.0.1:110", "none", "tls-not-started", "CAPA QUIT", "")]
+    assert ends == [SessionEnd("pop3", "127.0.0.1", "127.0.0.1:110", "none", "tls-not-started", "CAPA QUIT", "")]
 
 
 def test_user_before_tls_is_tls_required_with_the_name_tried(tls):
     ends = asyncio.run(session_ends(SECURE, converse(b"CAPA", b"USER crm@example.com", b"QUIT"), tls=tls))
-    assert ends == [SessionEnd("127.0.0.1", "127.0.0.1:110", "none", "tls-required", "CAPA USER QUIT",
+    assert ends == [SessionEnd("pop3", "127.0.0.1", "127.0.0.1:110", "none", "tls-required", "CAPA USER QUIT",
                                "crm@example.com")]
 
 
 def test_after_stls_quitting_is_just_quit(tls):
     ends = asyncio.run(session_ends(SECURE, converse(b"STLS", b"CAPA", b"QUIT", stls=client_context(False)), tls=tls))
-    assert ends == [SessionEnd("127.0.0.1", "127.0.0.1:110", "stls", "quit", "STLS CAPA QUIT", "")]
+    assert ends == [SessionEnd("pop3", "127.0.0.1", "127.0.0.1:110", "stls", "quit", "STLS CAPA QUIT", "")]
 
 
 def test_a_wrong_password_is_the_failed_logins_reason_and_no_password_is_kept():
     ends = asyncio.run(session_ends(PLAIN, converse(b"USER alice@example.com", b"PASS not-it", b"QUIT")))
-    assert ends == [SessionEnd("127.0.0.1", "127.0.0.1:110", "none", "bad-credentials", "USER PASS QUIT",
+    assert ends == [SessionEnd("pop3", "127.0.0.1", "127.0.0.1:110", "none", "bad-credentials", "USER PASS QUIT",
                                "alice@example.com")]
 
 
@@ -107,16 +109,6 @@ def test_lines_that_are_no_pop3_are_not_taken_for_an_application(tls):
     assert [(e.reason, e.commands) for e in ends] == [("not-pop3", "? ?")]
 
 
-def test_a_session_that_logs_in_or_sends_nothing_is_not_evidence():
-    async def clients(host: str, port: int) -> None:
-        await converse(b"USER alice@example.com", b"PASS pw-1", b"QUIT")(host, port)
-        _, writer = await asyncio.open_connection(host, port)  # a health check: connect, leave
-        writer.close()
-        await converse(b"CAPA", b"QUIT")(host, port)  # the one that counts
-    ends = asyncio.run(session_ends(PLAIN, clients))
-    assert [(e.reason, e.commands) for e in ends] == [("quit", "CAPA QUIT")]
-
-
 def test_only_verbs_are_kept_and_at_most_eight():
     credentials = base64.b64encode(b"\0alice@example.com\0secret-pw")
     lines = [b"AUTH PLAIN " + credentials, b"XYZZY secret-pw", b"NOOP", *[b"CAPA"] * 6]
@@ -126,14 +118,5 @@ def test_only_verbs_are_kept_and_at_most_eight():
     assert "secret" not in repr(ends) and credentials.decode() not in repr(ends)
 
 
-def test_a_connection_over_the_limit_is_evidence_too():
-    async def two(host: str, port: int) -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        await reader.readline()
-        other_reader, other = await asyncio.open_connection(host, port)
-        assert (await other_reader.readline()).startswith(b"-ERR [SYS/TEMP] Too many connections")
-        other.close()
-        writer.close()
-    settings = PopSettings(login_type=LoginType.PLAIN_TEXT_LOGIN, max_connections_from_single_ip=1)
-    ends = asyncio.run(session_ends(settings, two))
-    assert [(e.reason, e.commands) for e in ends] == [("connection-limit", "")]
+# Sessions that logged in or sent nothing, and connections over the limit: for both protocols,
+# in test_imap4_session_evidence.py.

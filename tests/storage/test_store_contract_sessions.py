@@ -1,6 +1,6 @@
-"""The Store contract, POP3 sessions that ended without a login (the doctor's evidence beside
-failed logins): record_ended_sessions, list_ended_sessions and remove_ended_sessions. Runs once
-per backend (fixtures in conftest.py), through the Store protocol only."""
+"""The Store contract, POP3 and IMAP4 sessions that ended without a login (the doctor's evidence
+beside failed logins): record_ended_sessions, list_ended_sessions and remove_ended_sessions.
+Runs once per backend (fixtures in conftest.py), through the Store protocol only."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from postroom.errors import ValidationError
-from postroom.model import TLS_NOT_STARTED, TLS_REQUIRED, EndedSessions
+from postroom.model import NOT_IMAP4, NOT_POP3, TLS_NOT_STARTED, TLS_REQUIRED, EndedSessions
 
 from .evidence_contract import BAD_QUERIES, persists_and_needs_an_open_store, refuses_bad_query
 from .test_store_contract import is_utc_iso
@@ -41,6 +41,28 @@ def test_ended_sessions_round_trip_oldest_first(store, run):
                                               first_at=r.first_at.replace("+00:00", ".000000+00:00")) for r in rows]
         assert all(is_utc_iso(r.at) and is_utc_iso(r.first_at) for r in stored)
         assert stored[0].first_at == (T0 - timedelta(minutes=5)).isoformat(timespec="microseconds")
+    run(body())
+
+
+def test_imap4_sessions_are_kept_beside_pop3s(store, run):
+    """Both Client Access services record them; each row says whose it is, and POP3's rows and
+    reasons are what they always were."""
+    async def body():
+        imap = dict(service="imap4", binding="0.0.0.0:143")
+        rows = [ended(0, reason=NOT_POP3, commands="? ?"),
+                ended(1, **imap, reason=TLS_REQUIRED, commands="CAPABILITY LOGIN LOGOUT", mailbox="crm@example.com"),
+                ended(2, **imap, tls="stls", reason="logout"),
+                ended(3, **imap, reason=NOT_IMAP4, commands="? ?")]
+        await store.record_ended_sessions(rows)
+        stored = await store.list_ended_sessions("EX01")
+        assert [(r.service, r.binding, r.tls, r.reason, r.commands, r.mailbox) for r in stored] == [
+            (r.service, r.binding, r.tls, r.reason, r.commands, r.mailbox) for r in rows]
+        assert [r.service for r in stored] == ["pop3", "imap4", "imap4", "imap4"]
+        # The doctor of each protocol asks for its own (a flood of one's rows hides none of the other's).
+        assert [r.reason for r in await store.list_ended_sessions("EX01", service="imap4", limit=2)] == [
+            "logout", NOT_IMAP4]
+        assert [r.reason for r in await store.list_ended_sessions(service="pop3")] == [NOT_POP3]
+        assert await store.list_ended_sessions("EX02", service="imap4") == []
     run(body())
 
 
@@ -100,7 +122,8 @@ def test_nothing_to_record_is_a_no_op(store, run):
 
 
 @pytest.mark.parametrize("bad, field", [
-    (ended(0, service="imap4"), "service"),
+    (ended(0, service="smtp"), "service"),  # SMTP sessions are not kept (nor "IMAP4": names are exact)
+    (ended(0, service="IMAP4"), "service"),
     (ended(0, tls="tls"), "tls"),
     (ended(0, count=0), "count"),
     (ended(0, count=True), "count"),

@@ -204,7 +204,7 @@ def test_imap_get_runs_every_check_and_reports_the_missing_node(api, principals,
     assert {n for n, c in checks.items() if c["status"] == "fail"} == {"imap4-service"}
     assert checks["imap4-service"]["fix"] == f"postroom serve --data {data_dir}"
     assert checks["mailbox-imap4"]["detail"] == "IMAP4 is enabled for this mailbox"
-    assert checks["recent-sessions"]["detail"].startswith("unknown: the IMAP4 server does not record yet")
+    assert checks["recent-sessions"]["detail"] == "no IMAP4 session ended without a login in the last hour"
 
 
 def test_imap_get_takes_the_application_settings(api, principals):

@@ -14,6 +14,7 @@ class Access:
     # A held port's alternatives, by binding kind (ssl?): the standard port, then the dev profile's.
     ports: dict[bool, tuple[int, int]]
     plain_refusal: str  # how a login before TLS is refused under secure-login
+    tls_refusal: str  # that refusal's reply, in a sentence: "refused with ..."
     bad_login: str  # what a refused login (wrong password, no mailbox) looks like to the application
     disabled_reply: str  # the reply to the right password of a disabled mailbox
     feature_reply: str  # ... of a mailbox whose protocol is disabled (Mailbox Features)
@@ -22,11 +23,12 @@ class Access:
 
 POP3 = Access(
     "pop3", "pop", "POP3", "STLS", {False: (110, 1110), True: (995, 1995)},
-    "refuses USER/PASS before TLS with -ERR [AUTH]", "-ERR [AUTH] Logon failure",
+    "refuses USER/PASS before TLS with -ERR [AUTH]", "-ERR [AUTH]", "-ERR [AUTH] Logon failure",
     "-ERR [AUTH] This mailbox is disabled", "-ERR [AUTH] POP3 access is disabled for this mailbox", "pop-disabled")
 IMAP4 = Access(
     "imap4", "imap", "IMAP4", "STARTTLS", {False: (143, 1143), True: (993, 1993)},
     "advertises LOGINDISABLED before TLS and refuses LOGIN and AUTHENTICATE with NO [PRIVACYREQUIRED]",
+    "NO [PRIVACYREQUIRED]",
     "NO [AUTHENTICATIONFAILED] Authentication failed.", "NO [AUTHORIZATIONFAILED] This mailbox is disabled.",
     "NO [AUTHORIZATIONFAILED] IMAP4 access is disabled for this mailbox.", "imap-disabled")
 ACCESS = {"pop": POP3, "imap": IMAP4}

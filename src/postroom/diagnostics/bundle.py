@@ -49,7 +49,7 @@ transport.json       the server's transport settings
 mailbox.json         the mailbox's features (no password hash)
 certificate.json     public facts of the POP3 certificate (never its key)
 login-failures.json  refused logins for the mailbox in the last hour
-ended-sessions.json  the server's POP3 sessions that ended without a login in the last hour
+ended-sessions.json  the server's POP3 and IMAP4 sessions that ended without a login in the last hour
 audit.json           admin changes of the last day
 versions.json        postroom, Python, OpenSSL, SQLite, packages, platform
 logs/                protocol-log sessions of the last hour that name the mailbox

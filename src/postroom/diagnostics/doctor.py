@@ -1,7 +1,7 @@
 """`postroom doctor pop|imap ADDRESS`: the article's checklist in its order, then a live probe
 the way the application connects (without --client-mode, every binding every way: which would
-let it log in), then the evidence of the last hour: POP3 sessions that ended without a login
-(the IMAP4 server records none yet: the check says so), and the mailbox's refused logins.
+let it log in), then the evidence of the last hour: the protocol's sessions that ended without a
+login, and the mailbox's refused logins.
 
 Checks that depend on an earlier failure say "not checked" (a warning) instead of failing
 again for the same cause, so exactly one failure names each problem.
@@ -86,17 +86,9 @@ def _run_checks(f: Facts, target: Target, password: str | None, password_ok: boo
     earlier = {c.name: c for c in checks}
     checks.append(pop3_probe(f, target, password, earlier) if target.mode_given
                   else every_way(f, target, password, earlier))
-    checks.append(recent_sessions(f, earlier) if f.access is POP3 else _imap_sessions_unknown(f))
+    checks.append(recent_sessions(f, earlier))
     checks.append(recent_failures(f))
     return checks
-
-
-def _imap_sessions_unknown(f: Facts) -> Check:
-    """POP3's evidence the IMAP4 server does not record yet: said, not guessed."""
-    return Check("recent-sessions", PASS, "unknown: the IMAP4 server does not record yet the sessions that end "
-                 "without a login (an application that never starts TLS, or whose LOGIN is refused for want of "
-                 "it, leaves no trace here): give --client-mode, --host and --port as the application has them "
-                 "to check its settings", None, TROUBLESHOOTING_PAGE)
 
 
 def _why_not_probed(f: Facts, target: Target, earlier: dict[str, Check]) -> str | None:

@@ -38,7 +38,7 @@ class Facts:
     domains: list[str]
     connectors: list[ReceiveConnector]
     failures: list[LoginFailure]  # refused logins for the mailbox in the last hour (IMAP4: its own only)
-    sessions: list[EndedSessions]  # the server's POP3 sessions that ended without a login, last hour
+    sessions: list[EndedSessions]  # the server's sessions of the protocol that ended without a login, last hour
     similar: list[str]  # no such mailbox: the closest existing addresses, closest first
     imap: ImapSettings | None = None
     access: Access = POP3  # the protocol checked: POP3 or IMAP4
@@ -138,7 +138,7 @@ async def gather(store: StoreReader, server: str, address: str, data_dir: str, l
         mailbox=mailbox, domains=await store.list_domains(),
         connectors=await store.list_connectors(server),
         failures=failures,
-        sessions=await store.list_ended_sessions(server, since=since, limit=1000),
+        sessions=await store.list_ended_sessions(server, service=access.service, since=since, limit=1000),
         similar=[] if mailbox is not None else await similar_addresses(store, address),
         imap=await store.get_imap_settings(server) if access is not POP3 else None, access=access,
     )

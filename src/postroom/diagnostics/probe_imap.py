@@ -179,8 +179,17 @@ def imap_session(steps: Steps, host: str, port: int, mode: str, context: ssl.SSL
     return client
 
 
-def logout(steps: Steps, client: ImapClient) -> None:
+def logout(steps: Steps, client: ImapClient, context: ssl.SSLContext | None = None) -> None:
+    """LOGOUT. With `context`, on a plain connection that offers no login before TLS, STARTTLS
+    first, as POP3's quit (probe.quit_pop3): the server counts the plain sessions that never
+    start TLS as evidence of an application that does not use it, and the probe is not one."""
     try:
+        if context is not None and not client.tls and not offers_login(client) and client.has("STARTTLS"):
+            try:
+                client.command("STARTTLS", "STARTTLS")
+                client.start_tls(context)
+            except (StepFailed, OSError):
+                return  # the session then ends in a failed handshake, not as a plain session
         with steps.step("LOGOUT"):
             client.command("LOGOUT", "LOGOUT")
     finally:
@@ -232,5 +241,5 @@ def imap_ways(steps: Steps, host: str, port: int, ssl_binding: bool, context: ss
         except StepFailed:
             client.close()
             raise
-    logout(steps, client)
+    logout(steps, client, context)
     return verdicts

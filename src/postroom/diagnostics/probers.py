@@ -41,12 +41,8 @@ def _imap_log_in(address: str, password: str, cleartext: bool) -> LogIn:
     return log_in
 
 
-def _imap_quit(steps: Steps, client: probe_imap.ImapClient, context: ssl.SSLContext) -> None:
-    probe_imap.logout(steps, client)
-
-
 PROBERS = {
     "pop3": Prober(probe.pop3_session, _pop3_log_in, probe.quit_pop3, probe.pop3_ways, probe.NO_LOGIN_BEFORE_TLS),
-    "imap4": Prober(probe_imap.imap_session, _imap_log_in, _imap_quit, probe_imap.imap_ways,
+    "imap4": Prober(probe_imap.imap_session, _imap_log_in, probe_imap.logout, probe_imap.imap_ways,
                     probe_imap.NO_LOGIN_BEFORE_TLS),
 }

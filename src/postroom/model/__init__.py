@@ -22,9 +22,9 @@ from .admin import (
     role_groups,
 )
 from .core import (
-    CONNECTION_LIMIT, NOT_POP3, SERVICE_NAMES, SESSION_END_REASONS, TLS_FAILED, TLS_NOT_STARTED, TLS_ON_PLAIN_PORT,
-    TLS_REQUIRED, AuditEntry, Block, EndedSessions, LogFileRollOver, LoginFailure, Mailbox, MailboxFeatures,
-    MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
+    CONNECTION_LIMIT, NOT_IMAP4, NOT_POP3, SERVICE_NAMES, SESSION_END_REASONS, TLS_FAILED, TLS_NOT_STARTED,
+    TLS_ON_PLAIN_PORT, TLS_REQUIRED, AuditEntry, Block, EndedSessions, LogFileRollOver, LoginFailure, Mailbox,
+    MailboxFeatures, MessageInfo, NodeReport, PopSettings, Server, Service, ServiceStatus, SortOrder, Startup,
 )
 from .imap_settings import IMAP_COMMAND_SIZE_RANGE, ImapSettings
 from .dkim import DkimAlgorithm, DkimKey, default_selector, dkim_algorithm, dkim_selector, txt_strings
@@ -59,9 +59,9 @@ __all__ += [  # the outbound queue (queue.py)
     "OutboundSubmission", "QueuedMessage", "QueuedRecipient", "QueueInfo", "QueueKey", "QueueStatus", "RecipientResult",
     "RecipientStatus", "new_queue_id",
 ]
-__all__ += [  # POP3 sessions that ended without logging in (core.py): the doctor's evidence
-    "CONNECTION_LIMIT", "NOT_POP3", "SESSION_END_REASONS", "TLS_FAILED", "TLS_NOT_STARTED", "TLS_ON_PLAIN_PORT",
-    "TLS_REQUIRED", "EndedSessions",
+__all__ += [  # POP3 and IMAP4 sessions that ended without logging in (core.py): the doctor's evidence
+    "CONNECTION_LIMIT", "NOT_IMAP4", "NOT_POP3", "SESSION_END_REASONS", "TLS_FAILED", "TLS_NOT_STARTED",
+    "TLS_ON_PLAIN_PORT", "TLS_REQUIRED", "EndedSessions",
 ]
 __all__ += [  # IMAP4 settings (imap_settings.py)
     "DEFAULT_IMAP_BANNER", "IMAP_COMMAND_SIZE_RANGE", "ImapSettings",

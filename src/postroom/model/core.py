@@ -295,46 +295,50 @@ class NodeReport:
 
 @dataclass(frozen=True)
 class LoginFailure:
-    """A refused POP3 or SMTP login, kept as evidence for the doctor (never the password)."""
+    """A refused POP3, IMAP4 or SMTP login, kept as evidence for the doctor (never the password)."""
 
     at: str  # ISO-8601 UTC, when the login was refused
     server: str
-    service: str  # pop3, smtp, or doctor (a password given to the doctor or `postroom test`)
+    service: str  # pop3, imap4, smtp, or doctor (a password given to the doctor or `postroom test`)
     remote_ip: str
     mailbox: str  # the name the client tried, as sent (at most 100 characters)
     reason: str  # bad-credentials, tls-required, pop-disabled, mailbox-disabled, in-use, too-many-connections, ...
 
 
-# Why a POP3 session ended without logging in (EndedSessions.reason). Besides these, a login
-# the server refused ends one with that login's reason (bad-credentials, pop-disabled, ...).
-TLS_REQUIRED = "tls-required"  # tried USER/AUTH before TLS, refused: the login type requires TLS
-TLS_NOT_STARTED = "tls-not-started"  # sent commands (CAPA, QUIT) but never STLS, so no login was offered
-TLS_FAILED = "tls-failed"  # sent STLS, but the TLS handshake failed
+# Why a POP3 or IMAP4 session ended without logging in (EndedSessions.reason). Besides these, a
+# login the server refused ends one with that login's reason (bad-credentials, pop-disabled,
+# imap-disabled, ...).
+TLS_REQUIRED = "tls-required"  # tried to log in before TLS, refused: the login type requires TLS
+TLS_NOT_STARTED = "tls-not-started"  # sent commands (CAPA, QUIT) but never STLS/STARTTLS, so no login was offered
+TLS_FAILED = "tls-failed"  # sent STLS/STARTTLS, but the TLS handshake failed
 TLS_ON_PLAIN_PORT = "tls-on-plain-port"  # opened with a TLS handshake on a plain/STLS binding (an SSL client)
 CONNECTION_LIMIT = "connection-limit"  # refused at connect: too many connections (in total or from the source)
-NOT_POP3 = "not-pop3"  # sent only lines that are no POP3 command (an HTTP client, a scanner)
+# Sent only lines that are no command of the protocol (an HTTP client, a scanner): one name per
+# protocol, so POP3's stored value stays what it always was.
+NOT_POP3 = "not-pop3"
+NOT_IMAP4 = "not-imap4"
 SESSION_END_REASONS = (TLS_REQUIRED, TLS_NOT_STARTED, TLS_FAILED, TLS_ON_PLAIN_PORT, CONNECTION_LIMIT, NOT_POP3,
-                       "protocol-errors", "quit", "timeout", "disconnected")
+                       NOT_IMAP4, "protocol-errors", "quit", "logout", "timeout", "disconnected")
 
 
 @dataclass(frozen=True)
 class EndedSessions:
-    """POP3 sessions from one source that ended alike without logging in: evidence for the
-    doctor, as refused logins are, for the clients that give up before sending a name (curl
-    without --ssl-reqd reads CAPA, finds no USER before TLS and quits). A node counts them
-    between two heartbeats and writes one row per kind. Sessions that send nothing at all
-    (health checks, port scans) are not recorded."""
+    """POP3 or IMAP4 sessions from one source that ended alike without logging in: evidence for
+    the doctor, as refused logins are, for the clients that give up before sending a name (curl
+    without --ssl-reqd reads CAPA, finds no USER before TLS and quits; for IMAP4 it sees
+    LOGINDISABLED). A node counts them between two heartbeats and writes one row per kind.
+    Sessions that send nothing at all (health checks, port scans) are not recorded."""
 
     at: str  # ISO-8601 UTC: when the last of them ended
     first_at: str  # when the first of them ended
     server: str
-    service: str  # pop3
+    service: str  # pop3, imap4
     remote_ip: str
     binding: str  # the binding they connected to, e.g. 0.0.0.0:110
-    tls: str  # none, stls (started with STLS) or ssl (an SSL binding)
+    tls: str  # none, stls (started with STLS, or IMAP4's STARTTLS) or ssl (an SSL binding)
     reason: str  # SESSION_END_REASONS, or the reason of the refused login that ended them
-    commands: str  # the verbs they sent, e.g. "CAPA QUIT" (at most 8; "?" for anything not POP3)
-    mailbox: str  # the name USER or AUTH gave, as sent (at most 100 characters); "" when none
+    commands: str  # the verbs they sent, e.g. "CAPA QUIT" (at most 8; "?" for anything not of the protocol)
+    mailbox: str  # the name USER, AUTH or LOGIN gave, as sent (at most 100 characters); "" when none
     count: int
 
 

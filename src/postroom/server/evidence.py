@@ -1,10 +1,10 @@
-"""What a node keeps for `postroom doctor`: refused logins, POP3 sessions that ended without a
-login, and who holds POP3 mailboxes now.
+"""What a node keeps for `postroom doctor`: refused logins, POP3 and IMAP4 sessions that ended
+without a login, and who holds POP3 mailboxes now.
 
 Refused logins arrive through the services' login listener (`report_login`), are appended to
 an in-memory list (the hot path never waits for the store) and written with the heartbeat
-(`Store.record_login_failures`). Sessions that ended without a login arrive through the POP3
-service's `on_session_end` (`SessionEnd`, see pop3_trail.py) and are counted by kind until the
+(`Store.record_login_failures`). Sessions that ended without a login arrive through the POP3 and
+IMAP4 services' `on_session_end` (`SessionEnd`, see trail.py) and are counted by kind until the
 heartbeat writes one row per kind (`Store.record_ended_sessions`): a client retrying every
 second costs one row a second, not one per session. Both are bounded while the store is away
 and pruned after a week. The POP3 usage summary goes into the node report; it is bounded so
@@ -40,7 +40,9 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
                  remote: str, user: str, activity: Activity | None = None, metrics: Metrics | None = None) -> None:
     """A failed login is evidence an admin looks for (INFO); a successful one is routine
     (DEBUG): logging each costs more CPU than a login with cached credentials. POP3 and IMAP4
-    logins are counted for the dashboard; a refused one (TLS required) counts as failed. Every login
+    logins are counted for the dashboard; a refused one (TLS required) counts as failed. The result
+    is "succeeded", "failed (REASON)" or "refused (REASON)" (a POP3 or IMAP4 core refused the
+    login itself: tls-required). Every login
     is counted in the node's metrics, by result (ok or the failure's reason)."""
     succeeded = result == "succeeded"
     if succeeded:
@@ -57,19 +59,20 @@ def report_login(logger: logging.Logger, listener: LoginListener | None, service
 
 @dataclass(frozen=True)
 class SessionEnd:
-    """How one POP3 session ended without a login: the kind it is counted under."""
+    """How one POP3 or IMAP4 session ended without a login: the kind it is counted under."""
 
+    service: str  # pop3, imap4
     remote_ip: str
     binding: str
-    tls: str  # none, stls, ssl
+    tls: str  # none, stls (STLS or STARTTLS), ssl
     reason: str
     commands: str
     mailbox: str
 
 
 class LoginEvidence:
-    """Refused logins and POP3 sessions that ended without a login, since the last flush, for
-    one server."""
+    """Refused logins and POP3 and IMAP4 sessions that ended without a login, since the last
+    flush, for one server."""
 
     def __init__(self, server: str, clock: Callable[[], float] = time.time) -> None:
         self.server = server
@@ -95,7 +98,7 @@ class LoginEvidence:
                                           match.group(1) if match else result))
 
     def session_ended(self, end: SessionEnd) -> None:
-        """The POP3 service's session-end listener: one more session of that kind."""
+        """The POP3 and IMAP4 services' session-end listener: one more session of that kind."""
         kind = self._ended.get(end)
         if kind is not None:
             kind[0] += 1
@@ -119,7 +122,7 @@ class LoginEvidence:
         """Store what was recorded; if the store cannot take it now, keep it for the next try."""
         rows, self._pending = self._pending, []
         kinds, self._ended = self._ended, {}
-        ended = [EndedSessions(last, first, self.server, "pop3", end.remote_ip, end.binding, end.tls, end.reason,
+        ended = [EndedSessions(last, first, self.server, end.service, end.remote_ip, end.binding, end.tls, end.reason,
                                end.commands, end.mailbox, count) for end, (count, first, last) in kinds.items()]
         try:
             if rows:

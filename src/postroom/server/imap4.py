@@ -3,9 +3,11 @@
 As POP3 (server/pop3.py): one `ImapService` per node holds the live settings, TLS context and
 connection counts (total, per source, per mailbox), and shares the node's login guard and
 metrics; each connection is an `ImapSession` (a server/session.py Session: listeners, TLS and
-STARTTLS, timeouts, back-pressure, protocol log). Logins go through the same verify_login path
-as POP3's. Once logged in, each command the core hands over is executed by the session's
-`MailboxEngine` (server/imap4_mailbox.py). IDLE waits on the node's MailboxNotifier.
+STARTTLS, timeouts, back-pressure, protocol log). The login, the connection counts and the
+evidence of a session that ends without a login (the service's `on_session_end`) are shared
+with POP3 (server/login.py); IMAP4 adds its replies. Once logged in, each command the core hands over is
+executed by the session's `MailboxEngine` (server/imap4_mailbox.py). IDLE waits on the node's
+MailboxNotifier.
 """
 from __future__ import annotations
 
@@ -18,26 +20,37 @@ from typing import Any, Callable
 from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import PostroomError
-from ..lockout import BLOCKED, AbuseGuard, verify_login
-from ..model import ImapSettings
+from ..lockout import BLOCKED, AbuseGuard
+from ..model import ImapSettings, Mailbox
 from ..protocol.imap4.core import (
-    NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, Request,
-    StartTls,
+    NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, LoginRefused,
+    Request, StartTls,
 )
 from ..protocol.imap4.types import Command
-from .evidence import report_login
+from .evidence import SessionEnd, report_login
 from .imap4_folder import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
+from .login import ClientAccessSession
 from .metrics import Metrics
 from .protocol_log import ImapReplyLines, ProtocolLog, redact_imap_command
-from .session import Session
+from .trail import ImapTrail
 
 log = logging.getLogger("postroom.imap4")
 TOO_MANY_CONNECTIONS = b"* BYE [UNAVAILABLE] Too many connections, try again later.\r\n"
 IDLE_TIMEOUT = b"* BYE Disconnected for inactivity.\r\n"
 UNAVAILABLE = Outcome("NO", "The mailbox is not available now, try again later.", "UNAVAILABLE")
 BAD_LOGIN = "Authentication failed."  # the one answer for an unknown name and a wrong password
+# A refused login's reason (server/login.py) -> the tagged NO's text and response code.
+REFUSALS = {
+    "bad-credentials": (BAD_LOGIN, "AUTHENTICATIONFAILED"),
+    "mailbox-disabled": ("This mailbox is disabled.", "AUTHORIZATIONFAILED"),
+    "imap-disabled": ("IMAP4 access is disabled for this mailbox.", "AUTHORIZATIONFAILED"),
+    "bad-authzid": ("Logging in as another user is not allowed.", "AUTHORIZATIONFAILED"),
+    "too-many-connections": ("Too many connections for this mailbox.", "LIMIT"),
+    "temporary": (UNAVAILABLE.text, "UNAVAILABLE"),
+    BLOCKED: ("Too many failed logins, try again later.", "UNAVAILABLE"),
+}
 
 
 class ImapService:
@@ -45,7 +58,8 @@ class ImapService:
 
     def __init__(self, store: Any, authenticator: Authenticator, node_name: str,
                  on_login: Callable[[str, str, str, str], None] | None = None,
-                 activity: Activity | None = None, notifier: MailboxNotifier | None = None) -> None:
+                 activity: Activity | None = None, notifier: MailboxNotifier | None = None,
+                 on_session_end: Callable[[SessionEnd], None] | None = None) -> None:
         self.store = store  # a MailboxLookup and an ImapStore (FolderStore + read_message)
         self.authenticator = authenticator
         self.node_name = node_name
@@ -56,7 +70,8 @@ class ImapService:
         self.sessions: set[ImapSession] = set()
         self.per_ip: Counter[str] = Counter()
         self.per_user: Counter[str] = Counter()
-        self.on_login = on_login
+        self.on_login = on_login  # (result, service, remote ip, mailbox) for evidence/metrics
+        self.on_session_end = on_session_end  # a session that ended without a login, for evidence
         self.stopping = False
         self.guard = AbuseGuard()  # the node shares its own with POP3 and SMTP
         self.metrics = Metrics()
@@ -94,24 +109,20 @@ class ImapService:
         report_login(log, self.on_login, "imap4", result, remote, user, self.activity, self.metrics)
 
 
-class ImapSession(Session[ImapServer]):
+class ImapSession(ClientAccessSession[ImapServer]):
     log = log
     service_name = "imap4"
     internal_error = "* BYE Internal error, ref {ref}.\r\n"
     idle_reply = IDLE_TIMEOUT
+    too_many_connections = TOO_MANY_CONNECTIONS
+    feature = ("imap_enabled", "imap-disabled")
+    trail_type = ImapTrail
     idle_on_bytes = False  # the timeouts count from our last reply, not from any byte received
     need_data, paused = NEED_DATA, PAUSED
-
-    def stopping(self) -> bool:
-        return self.service.stopping
+    service: ImapService
 
     def __init__(self, service: ImapService, implicit_tls: bool, local: str) -> None:
-        super().__init__(service.node_name, local, implicit_tls)
-        self.service = service
-        self.protocol_log = service.protocol_log
-        self.counted = False
-        self.user: str | None = None  # counted against max_connections_per_user
-        self.authenticated = False
+        super().__init__(service, implicit_tls, local)
         self.engine: MailboxEngine | None = None
         self.idle_task: asyncio.Task[None] | None = None
         self.idle_wake: asyncio.Event | None = None
@@ -119,19 +130,9 @@ class ImapSession(Session[ImapServer]):
         self.writable.set()
         self.reply_lines = ImapReplyLines()
 
-    def admit(self) -> bool:
-        service, settings = self.service, self.service.settings
-        service.metrics.connection("imap4")
-        service.sessions.add(self)
-        service.per_ip[self.remote_ip] += 1
-        self.counted = True
-        if (len(service.sessions) > settings.max_connections
-                or service.per_ip[self.remote_ip] > settings.max_connections_from_single_ip):
-            return self.refuse(TOO_MANY_CONNECTIONS)
-        self.conn = ImapServer(service.core_config, tls_active=self.implicit_tls,
-                               tls_available=service.tls is not None)
-        self.timeout = settings.preauthenticated_timeout
-        return True
+    def make_core(self) -> ImapServer:
+        return ImapServer(self.service.core_config, tls_active=self.implicit_tls,
+                          tls_available=self.service.tls is not None)
 
     def log_command(self, line: Any, sasl_response: bool) -> None:
         self._log("<", redact_imap_command(line, sasl_response))
@@ -159,7 +160,9 @@ class ImapSession(Session[ImapServer]):
             self.spawn(self._idle_done(event.tag))
         elif isinstance(event, StartTls):
             self.flush()
-            self.spawn(self._start_tls())
+            self.spawn(self.start_tls_answer())
+        elif isinstance(event, LoginRefused):
+            self.login_refused(event.reason, event.username)
         elif isinstance(event, CloseConnection):
             self.ending = self.ending or event.reason
             self.flush()
@@ -167,68 +170,25 @@ class ImapSession(Session[ImapServer]):
             return True
         return False
 
-    # login -----------------------------------------------------------------------------
-    async def _authenticate(self, event: Authenticate) -> None:
+    # login (server/login.py): IMAP4's replies, its authorization identity, its engine ----------
+    def answer_success(self) -> None:
         assert self.conn is not None
-        if self.service.guard.blocked(self.remote_ip, event.username) is not None:
-            self.refuse_blocked(event.username)  # before any lookup or password check
-            return
-        failure = await self._check_login(event)
-        if isinstance(failure, str):  # BLOCKED: refused before the password was checked
-            self.refuse_blocked(event.username)
-        elif failure is None:
-            assert self.engine is not None
-            self.service.guard.succeeded(self.remote_ip)
-            self.conn.auth_succeeded()
-            self.authenticated = True
-            self.timeout = self.service.settings.authenticated_timeout
-            self.service.login_event("succeeded", self.remote_ip, self.user or "-")
-            self.note(f"authenticated as {self.user}")
-        else:
-            text, code, reason = failure
-            self.conn.auth_failed(text, code)
-            self.note(f"authentication failed ({reason})")
-            self.service.login_event(f"failed ({reason})", self.remote_ip, event.username[:100])
+        self.conn.auth_succeeded()
 
-    async def _check_login(self, event: Authenticate) -> tuple[str, str, str] | str | None:
-        service = self.service
-        try:
-            outcome, mailbox = await verify_login(service.store.find_mailbox, service.authenticator, service.guard,
-                                                  "imap4", self.remote_ip, event.username, event.password)
-            if outcome == BLOCKED:
-                return BLOCKED
-            if mailbox is None:
-                return BAD_LOGIN, "AUTHENTICATIONFAILED", "bad-credentials"
-            # Only now, with the password proven, may the reply say more about the mailbox.
-            if not mailbox.enabled:
-                return "This mailbox is disabled.", "AUTHORIZATIONFAILED", "mailbox-disabled"
-            if not mailbox.imap_enabled:
-                return "IMAP4 access is disabled for this mailbox.", "AUTHORIZATIONFAILED", "imap-disabled"
-            if event.authzid and event.authzid.lower() != mailbox.address:
-                return "Logging in as another user is not allowed.", "AUTHORIZATIONFAILED", "bad-authzid"
-            if service.per_user[mailbox.address] >= service.settings.max_connections_per_user:
-                return "Too many connections for this mailbox.", "LIMIT", "too-many-connections"
-        except PostroomError as exc:
-            log.warning("imap4 session %s login unavailable: %s", self.id, exc.message)
-            return "The mailbox is not available now, try again later.", "UNAVAILABLE", "temporary"
-        service.per_user[mailbox.address] += 1
-        self.user = mailbox.address
-        store: ImapStore = service.store
-        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace)
+    def answer_failure(self, reason: str) -> None:
+        assert self.conn is not None
+        self.conn.auth_failed(*REFUSALS[reason])
+
+    def mailbox_refusal(self, mailbox: Mailbox, event: Any) -> str | None:
+        refusal = super().mailbox_refusal(mailbox, event)
+        if refusal is None and event.authzid and event.authzid.lower() != mailbox.address:
+            return "bad-authzid"
+        return refusal
+
+    async def open_mailbox(self, mailbox: Mailbox) -> str | None:
+        store: ImapStore = self.service.store
+        self.engine = MailboxEngine(store, mailbox.id, self._emit, self.service.notifier, self._pace)
         return None
-
-    def refuse_blocked(self, username: str) -> None:
-        assert self.conn is not None
-        self.conn.auth_failed("Too many failed logins, try again later.", "UNAVAILABLE")
-        self.service.login_event("failed (blocked)", self.remote_ip, username[:100])
-        self.note("authentication refused (blocked)")
-        self.flush()
-        self.close()
-
-    async def _start_tls(self) -> None:
-        assert self.conn is not None and self.service.tls is not None
-        if await self.start_tls(self.service.tls):
-            self.conn.tls_started()
 
     # commands --------------------------------------------------------------------------
     def _emit(self, data: bytes) -> None:
@@ -289,18 +249,7 @@ class ImapSession(Session[ImapServer]):
 
     # cleanup ---------------------------------------------------------------------------
     def released(self) -> None:
-        service = self.service
         self.writable.set()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
         if self.idle_task is not None and not self.idle_task.done():
             self.idle_task.cancel()
-        if self.counted:
-            self.counted = False
-            service.sessions.discard(self)
-            service.per_ip[self.remote_ip] -= 1
-            if service.per_ip[self.remote_ip] <= 0:
-                del service.per_ip[self.remote_ip]
-        if self.user:
-            service.per_user[self.user] -= 1
-            if service.per_user[self.user] <= 0:
-                del service.per_user[self.user]
-            self.user = None
+        super().released()

@@ -66,7 +66,7 @@ class Node:
         self.server = server
         authenticator = authenticator or Authenticator()
         self.activity = Activity()  # logins and deliveries for the dashboard, stored per heartbeat
-        # refused logins and POP3 sessions that ended without one, for the doctor, stored per heartbeat
+        # refused logins and POP3/IMAP4 sessions that ended without one, for the doctor, stored per heartbeat
         self.logins = LoginEvidence(server)
         self.retention = TrackingRetention(store, server)  # message tracking older than 30 days goes
         self.pop3 = Pop3Service(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
@@ -74,7 +74,8 @@ class Node:
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
                                 spool_dir=spool_dir(data_dir))
         # IMAP4: its idling sessions are woken by deliveries and POP3 deletions on this node (imap4_notify.py)
-        self.imap4 = ImapService(store, authenticator, server, activity=self.activity, on_login=self.logins.record)
+        self.imap4 = ImapService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
+                                 on_session_end=self.logins.session_ended)
         self.smtp.mailbox_changed = self.pop3.mailbox_changed = self.imap4.notifier.touch_all
         # failed-login delays and blocks; the stored policy is installed by reconcile
         self.guard = self.pop3.guard = self.smtp.guard = self.imap4.guard = AbuseGuard()

@@ -2,8 +2,10 @@
 
 One `Pop3Service` per node holds the live settings, TLS context and connection counts;
 each connection is a `Pop3Session` (an asyncio.Protocol). Settings changes apply to new
-connections at once; existing sessions keep the rules they started with. A session that ends
-without a login tells the service's `on_session_end` what it did and why (pop3_trail.py).
+connections at once; existing sessions keep the rules they started with. The login, the
+connection counts and the evidence of a session that ends without a login (the service's
+`on_session_end`) are IMAP4's too (server/login.py); POP3 adds its replies, its mailbox lock
+and the maildrop.
 """
 from __future__ import annotations
 
@@ -15,23 +17,22 @@ from typing import Any, Callable
 from ..activity import Activity
 from ..auth import Authenticator
 from ..errors import NotFound, PostroomError
-from ..lockout import BLOCKED, AbuseGuard, verify_login
-from ..model import LoginType, PopSettings, SortOrder
+from ..lockout import BLOCKED, AbuseGuard
+from ..model import Mailbox, PopSettings, SortOrder
 from ..protocol.pop3 import (
     NEED_DATA, PAUSED, Authenticate, AuthFailure, CloseConnection, Commit, LoginRefused, Pop3Config, Pop3Server,
     Retrieve, StartTls,
 )
 from ..storage import MailStore
 from .evidence import SessionEnd, report_login
+from .login import ClientAccessSession
 from .metrics import Metrics
-from .pop3_trail import Trail
 from .protocol_log import POP3_LOGGED, POP3_MASKED, ProtocolLog
-from .session import Session
+from .trail import Pop3Trail
 
 log = logging.getLogger("postroom.pop3")
 TOO_MANY_CONNECTIONS = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n"
 IDLE_TIMEOUT = b"-ERR Disconnected for inactivity.\r\n"
-_BLOCKED = object()  # _check_login's answer for a login refused before its password was checked
 
 
 class Pop3Service:
@@ -93,65 +94,27 @@ class Pop3Service:
         report_login(log, self.on_login, "pop3", result, remote, user, self.activity, self.metrics)
 
 
-class Pop3Session(Session[Pop3Server]):
+class Pop3Session(ClientAccessSession[Pop3Server]):
     log = log
     service_name = "pop3"
     internal_error = "-ERR [SYS/TEMP] Internal error, ref {ref}.\r\n"
     idle_reply = IDLE_TIMEOUT
-    blocked_refusal = AuthFailure.TEMPORARY
+    too_many_connections = TOO_MANY_CONNECTIONS
+    feature = ("pop_enabled", AuthFailure.POP_DISABLED.value)
+    trail_type = Pop3Trail
     idle_on_bytes = False  # the timeouts count from the last complete command, not any byte
     need_data, paused = NEED_DATA, PAUSED
     logged_verbs, masked_verbs = POP3_LOGGED, POP3_MASKED
-
-    def stopping(self) -> bool:
-        return self.service.stopping
+    service: Pop3Service
 
     def __init__(self, service: Pop3Service, implicit_tls: bool, local: str) -> None:
-        super().__init__(service.node_name, local, implicit_tls)
-        self.service = service
-        self.protocol_log = service.protocol_log
-        self.counted = False
-        self.user: str | None = None  # counted against max_connections_per_user
+        super().__init__(service, implicit_tls, local)
         self.locked_mailbox: int | None = None
-        self.authenticated = False
         self.maildrop: list[Any] = []
-        self.trail = Trail()  # what it did before a login, for evidence if it ends without one
-        self.end_reported = False
 
-    def admit(self) -> bool:
-        service, settings = self.service, self.service.settings
-        service.metrics.connection("pop3")
-        service.sessions.add(self)
-        service.per_ip[self.remote_ip] += 1
-        self.counted = True
-        if (len(service.sessions) > settings.max_connections
-                or service.per_ip[self.remote_ip] > settings.max_connections_from_single_ip):
-            return self.refuse(TOO_MANY_CONNECTIONS)
-        self.conn = Pop3Server(service.core_config, tls_active=self.implicit_tls,
-                               tls_available=service.tls is not None)
-        self.timeout = settings.preauthenticated_timeout
-        self.authenticated_timeout = settings.authenticated_timeout
-        return True
-
-    def command_observer(self) -> Callable[[Any, bool], None] | None:
-        """Before a login, each command's verb goes to the trail too (and to the protocol log)."""
-        logged = super().command_observer()
-        if self.authenticated:
-            return logged
-        trail = self.trail.command
-        if logged is None:
-            return trail
-        log_line: Callable[[Any, bool], None] = logged
-
-        def both(line: Any, sasl_response: bool) -> None:
-            trail(line, sasl_response)
-            log_line(line, sasl_response)
-        return both
-
-    def data_received(self, data: bytes) -> None:
-        if not self.trail.first_octets:
-            self.trail.received(data)
-        super().data_received(data)
+    def make_core(self) -> Pop3Server:
+        return Pop3Server(self.service.core_config, tls_active=self.implicit_tls,
+                          tls_available=self.service.tls is not None)
 
     def log_sent(self, chunk: bytes) -> None:
         if chunk[:1] in (b"+", b"-"):
@@ -166,11 +129,9 @@ class Pop3Session(Session[Pop3Server]):
             self.spawn(self._commit(event))
         elif isinstance(event, StartTls):
             self.flush()
-            self.spawn(self._start_tls())
-        elif isinstance(event, LoginRefused):  # answered here, maybe outside an answering task: name the session
-            self.trail.login_refused(event.reason, event.username)
-            self.in_log_context(self.service.login_event, f"refused ({event.reason})", self.remote_ip,
-                                event.username or "-")
+            self.spawn(self.start_tls_answer())
+        elif isinstance(event, LoginRefused):
+            self.login_refused(event.reason, event.username)
         elif isinstance(event, CloseConnection):
             self.ending = self.ending or event.reason
             self.flush()
@@ -178,62 +139,29 @@ class Pop3Session(Session[Pop3Server]):
             return True
         return False
 
-    # event handlers ------------------------------------------------------------------
-    async def _authenticate(self, event: Authenticate) -> None:
+    # login (server/login.py): POP3's replies, and its mailbox lock and maildrop ---------------
+    def answer_success(self) -> None:
         assert self.conn is not None
-        if self.service.guard.blocked(self.remote_ip, event.username) is not None:
-            self.refuse_blocked(event.username)  # before any lookup or password check
-            return
-        failure = await self._check_login(event)
-        if failure is _BLOCKED:
-            self.refuse_blocked(event.username)
-        elif failure is None:
-            self.service.guard.succeeded(self.remote_ip)
-            self.conn.auth_succeeded(self.maildrop)
-            self.authenticated = True
-            self.conn.observer = self.command_observer()  # the trail is done with
-            self.timeout = self.authenticated_timeout
-            self.service.login_event("succeeded", self.remote_ip, self.user or "-")
-            self.note(f"authenticated as {self.user}")
-        else:
-            assert isinstance(failure, AuthFailure)
-            self.conn.auth_failed(failure)
-            reason = failure.name.lower().replace("_", "-")
-            self.trail.login_failed(reason, event.username)
-            self.note(f"authentication failed ({reason})")
-            self.service.login_event(f"failed ({reason})", self.remote_ip, event.username[:100])
+        self.conn.auth_succeeded(self.maildrop)
 
-    async def _check_login(self, event: Authenticate) -> AuthFailure | object | None:
-        service = self.service
-        try:
-            outcome, mailbox = await verify_login(service.store.find_mailbox, service.authenticator, service.guard,
-                                                  "pop3", self.remote_ip, event.username, event.password)
-            if outcome == BLOCKED:
-                return _BLOCKED
-            if mailbox is None:
-                return AuthFailure.BAD_CREDENTIALS
-            # Only now, with the password proven, may the reply say more about the mailbox.
-            if not mailbox.enabled:
-                return AuthFailure.MAILBOX_DISABLED
-            if not mailbox.pop_enabled:
-                return AuthFailure.POP_DISABLED
-            if service.per_user[mailbox.address] >= service.settings.max_connections_per_user:
-                return AuthFailure.TOO_MANY_CONNECTIONS
-            if not await service.store.try_lock_mailbox(mailbox.id, self.id):
-                return AuthFailure.IN_USE
-            self.locked_mailbox = mailbox.id
-            messages = await service.store.list_messages(mailbox.id)
-        except PostroomError as exc:
-            log.warning("pop3 session %s login unavailable: %s", self.id, exc.message)
-            await self._unlock()
-            return AuthFailure.TEMPORARY
-        service.per_user[mailbox.address] += 1
-        self.user = mailbox.address
-        if service.settings.sort_order == SortOrder.DESCENDING:
+    def answer_failure(self, reason: str) -> None:
+        assert self.conn is not None
+        self.conn.auth_failed(AuthFailure.TEMPORARY if reason == BLOCKED else reason)
+
+    async def open_mailbox(self, mailbox: Mailbox) -> str | None:
+        if not await self.service.store.try_lock_mailbox(mailbox.id, self.id):
+            return AuthFailure.IN_USE.value
+        self.locked_mailbox = mailbox.id
+        messages = await self.service.store.list_messages(mailbox.id)
+        if self.service.settings.sort_order == SortOrder.DESCENDING:
             messages.reverse()
         self.maildrop = messages
         return None
 
+    async def close_mailbox(self) -> None:
+        await self._unlock()
+
+    # event handlers ------------------------------------------------------------------
     async def _retrieve(self, event: Retrieve) -> None:
         assert self.conn is not None and self.locked_mailbox is not None
         try:
@@ -259,49 +187,9 @@ class Pop3Session(Session[Pop3Server]):
         await self._unlock()
         self.conn.update_done(ok)
 
-    async def _start_tls(self) -> None:
-        assert self.conn is not None and self.service.tls is not None
-        client_left = self.transport is None
-        if await self.start_tls(self.service.tls):
-            self.conn.tls_started()
-        elif not client_left:
-            self.trail.tls_failed = True
-
-    def refuse_blocked(self, username: str) -> None:
-        self.trail.login_failed("blocked", username)
-        super().refuse_blocked(username)
-
     # cleanup ---------------------------------------------------------------------------
-    def _report_end(self) -> None:
-        """Once, at the end, for a session that never logged in: why, for the doctor."""
-        self.end_reported = True
-        listener = self.service.on_session_end
-        if listener is None or self.authenticated or self.service.stopping:
-            return
-        conn = self.conn
-        tls = "ssl" if self.implicit_tls else "stls" if conn is not None and conn.tls_active else "none"
-        needs_tls = conn is not None and conn.config.login_type is not LoginType.PLAIN_TEXT_LOGIN
-        reason = self.trail.reason(admitted=conn is not None, tls=tls, login_needs_tls=needs_tls,
-                                   ending=self.ending or "disconnected")
-        if reason is not None:
-            listener(SessionEnd(self.remote_ip or "?", self.local, tls, reason, self.trail.commands,
-                                self.trail.mailbox))
-
     def released(self) -> None:
-        service = self.service
-        if not self.end_reported and not self.answering and self.ended:
-            self._report_end()
-        if self.counted:
-            self.counted = False
-            service.sessions.discard(self)
-            service.per_ip[self.remote_ip] -= 1
-            if service.per_ip[self.remote_ip] <= 0:
-                del service.per_ip[self.remote_ip]
-        if self.user:
-            service.per_user[self.user] -= 1
-            if service.per_user[self.user] <= 0:
-                del service.per_user[self.user]
-            self.user = None
+        super().released()
         if self.locked_mailbox is not None and not self.answering:
             self.loop.create_task(self._unlock(), context=self.log_context)
 

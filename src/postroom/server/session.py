@@ -4,8 +4,8 @@ A `Session` feeds received bytes to its core, pulls events until the core needs 
 waits for an answer, runs one answering coroutine at a time, writes replies, enforces the
 idle (and optional total) timeouts, stops reading while the client is behind (bounded memory
 whatever it sends), upgrades to TLS with the public `loop.start_tls`, and turns an unexpected
-failure into a protocol reply carrying a reference, never a traceback. POP3 and SMTP
-sessions subclass it and only say how to admit a connection and answer their core's events.
+failure into a protocol reply carrying a reference, never a traceback. SMTP, POP3 and IMAP4
+sessions (the last two through login.py) only say how to admit a connection and answer events.
 """
 from __future__ import annotations
 

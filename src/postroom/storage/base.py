@@ -287,16 +287,17 @@ class EvidenceReader(Protocol):
                                   limit: int = 1000) -> list[LoginFailure]:
         """The newest `limit` matching rows, oldest first; `mailbox` matches case-insensitively
         and exactly, `since` is an ISO-8601 time (rows at or after it)."""
-    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
-                                  limit: int = 1000) -> list[EndedSessions]:
-        """POP3 sessions that ended without a login, by kind: the newest `limit` rows of `server`
-        (None: all), oldest first; `since`: rows whose last session (`at`) ended at or after it."""
+    async def list_ended_sessions(self, server: str | None = None, *, service: str | None = None,
+                                  since: str | None = None, limit: int = 1000) -> list[EndedSessions]:
+        """POP3 and IMAP4 sessions that ended without a login, by kind: the newest `limit` rows
+        of `server` and `service` (pop3, imap4; None: all), oldest first; `since`: rows whose
+        last session (`at`) ended at or after it."""
 
 
 class EvidenceStore(EvidenceReader, Protocol):
     """Message tracking (its rows are written by deliveries: DeliveryStore), the dashboard's
-    activity counters, failed logins and the POP3 sessions that ended without a login (the
-    doctor's evidence), and their pruning."""
+    activity counters, failed logins and the POP3 and IMAP4 sessions that ended without a login
+    (the doctor's evidence), and their pruning."""
 
     async def remove_tracking(self, before: str, limit: int = 5000) -> int:
         """At most `limit` rows older than `before` (ISO-8601) go, oldest first; returns how

@@ -11,14 +11,15 @@ from ..lines import TooLong
 from ._parser import parse_id
 from ._replies import response
 from ._states import NOT_AUTHENTICATED, Authenticating, InSasl, TlsNegotiating
+from ._framing import tag_of
 from ._tokens import Cursor, ParseError, shown
-from ._types import Authenticate, StartTls
+from ._types import Authenticate, LoginRefused, StartTls
 
 if TYPE_CHECKING:
     from .core import ImapServer
 
-__all__ = ["authenticate", "id_unauthenticated", "login", "noop_unauthenticated", "privacy_required", "sasl_line",
-           "starttls"]
+__all__ = ["authenticate", "id_unauthenticated", "login", "login_name", "noop_unauthenticated", "privacy_required",
+           "sasl_line", "starttls"]
 
 _WORD = re.compile(rb"[^ ]+")
 
@@ -47,11 +48,29 @@ def starttls(core: ImapServer, tag: str, cur: Cursor, name: str) -> None:
     core._events.append(StartTls(tag))
 
 
-def privacy_required(core: ImapServer, tag: str) -> None:
+def privacy_required(core: ImapServer, tag: str, username: str | None = None) -> None:
+    """The login type wants TLS first: NO [PRIVACYREQUIRED], and LoginRefused for the adapter
+    (its evidence and fail2ban line), queued before a CloseConnection the refusal may cause."""
     text = ("Log in after STARTTLS: passwords are not accepted on an unencrypted connection."
             if core.tls_available else
             "Passwords are not accepted on an unencrypted connection: use the SSL port.")
+    core._events.append(LoginRefused(username, "tls-required"))
     core._auth_failure(response(tag, "NO", text, "PRIVACYREQUIRED"))
+
+
+def login_name(parts: list[bytes]) -> str | None:
+    """The user name of a LOGIN refused at a literal, when what arrived holds it (`a LOGIN alice
+    {6}`: the password was still to come); None when it does not (`a LOGIN {5}`)."""
+    tag = tag_of(parts[0])
+    if tag is None:
+        return None
+    cur = Cursor(parts, len(tag) + 1)
+    try:
+        cur.keyword("a command")
+        cur.sp()
+        return cur.text_arg("the user name")
+    except ParseError:
+        return None
 
 
 def login(core: ImapServer, tag: str, cur: Cursor, name: str) -> None:
@@ -61,7 +80,7 @@ def login(core: ImapServer, tag: str, cur: Cursor, name: str) -> None:
     password = cur.text_arg("the password")
     cur.end(name)
     if not core.config.login_allowed(core.tls_active):
-        privacy_required(core, tag)
+        privacy_required(core, tag, username)
         return
     core._phase = Authenticating(tag)
     core._events.append(Authenticate(tag, "LOGIN", username, password))

@@ -73,7 +73,17 @@ class CloseConnection:
     reason: str
 
 
-Event = Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection
+@dataclass(frozen=True)
+class LoginRefused:
+    """Informational, as POP3's: the core refused a LOGIN or AUTHENTICATE itself (login policy:
+    `NO [PRIVACYREQUIRED]` before TLS) and answered it; no answer needed. `username` is the name
+    LOGIN gave, when the core read it (None for AUTHENTICATE: its credentials are not decoded)."""
+
+    username: str | None
+    reason: str  # "tls-required"
+
+
+Event = Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection | LoginRefused
 
 
 # ---------------------------------------------------------------------------------- config

@@ -8,6 +8,7 @@ The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls ev
 - StartTls -> `tls_started()` once the handshake is done
 - Request(command) -> any number of `send_data(untagged)`, then `complete(tag, status, text, code)`
 - IdleStarted(tag) -> push updates with `send_data()`; IdleDone(tag) -> `complete(tag, "OK", ...)`
+- LoginRefused -> nothing to answer: the core refused a login itself (NO [PRIVACYREQUIRED])
 - CloseConnection -> flush and close.
 
 The core answers CAPABILITY, LOGOUT, STARTTLS, LOGIN/AUTHENTICATE framing, and NOOP and ID
@@ -34,13 +35,13 @@ from ._states import (
 from ._tokens import Cursor, ParseError, shown
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
-    IdleStarted, ImapConfig, Request, StartTls, State,
+    IdleStarted, ImapConfig, LoginRefused, Request, StartTls, State,
 )
 
 __all__ = [
-    "DEFAULT_IMAP_BANNER", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection", "Event",
-    "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "Request", "StartTls", "State",
-    "response",
+    "DEFAULT_IMAP_BANNER", "KNOWN_COMMANDS", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection",
+    "Event", "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "LoginRefused", "Request",
+    "StartTls", "State", "literal_marker", "response",
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
@@ -222,9 +223,9 @@ class ImapServer(CoreBase):
         size, synchronising = marker
         if synchronising and command_name(self._parts) == "LOGIN" and self._phase.kind is State.NOT_AUTHENTICATED \
                 and not self.config.login_allowed(self.tls_active):
-            tag = tag_of(self._parts[0]) or "*"
+            tag, parts = tag_of(self._parts[0]) or "*", self._parts
             self._reset_command()  # refused before the client sends its password in clear
-            _login.privacy_required(self, tag)
+            _login.privacy_required(self, tag, _login.login_name(parts))
             return
         refusal = self._literal_refusal(size)
         if refusal is not None:

@@ -1,5 +1,5 @@
 """The PostgreSQL store's records that are not configuration: message tracking, activity
-counters, failed-login evidence and POP3 sessions that ended without a login, login blocks,
+counters, failed-login evidence and POP3 and IMAP4 sessions that ended without a login, login blocks,
 admin principals with their API tokens and console sessions, and the audit log. None of these
 writes bumps config_version. PostgresStore (store.py) inherits them. The checks and query
 builders are storage/sql's (`?` placeholders, turned into `$n` by base.dollar), so both
@@ -102,7 +102,7 @@ class PostgresRecords(Lookups, PostgresBase):
     async def remove_login_failures(self, before: str) -> int:
         return await self._execute("DELETE FROM login_failures WHERE at < ?", utc_iso(before, "before"))
 
-    # POP3 sessions that ended without a login ----------------------------------------------
+    # POP3 and IMAP4 sessions that ended without a login ------------------------------------
     async def record_ended_sessions(self, rows: Sequence[EndedSessions]) -> None:
         values = [logins_sql.ended_values(row) for row in rows]
         if not values:
@@ -111,9 +111,9 @@ class PostgresRecords(Lookups, PostgresBase):
         await self._transaction(lambda conn: conn.executemany(dollar(
             f"INSERT INTO ended_sessions ({logins_sql.SESSION_COLUMNS}) VALUES ({logins_sql.SESSION_MARKS})"), values))
 
-    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
-                                  limit: int = 1000) -> list[EndedSessions]:
-        sql, params = logins_sql.ended_query(server, since, limit)
+    async def list_ended_sessions(self, server: str | None = None, *, service: str | None = None,
+                                  since: str | None = None, limit: int = 1000) -> list[EndedSessions]:
+        sql, params = logins_sql.ended_query(server, service, since, limit)
         return [logins_sql.row_to_ended(tuple(row)) for row in reversed(await self._fetch(sql, *params))]
 
     async def remove_ended_sessions(self, before: str) -> int:

@@ -1,7 +1,7 @@
 """Failed-login evidence, shared by both backends: which mailbox was tried, from where, on
-which service, and why the login was refused; and the POP3 sessions that ended without a login
-(counted by kind: from where, on which binding, how far TLS got, why, what they sent): the row
-checks and the query builders. Not configuration: nothing here bumps config_version."""
+which service, and why the login was refused; and the POP3 and IMAP4 sessions that ended
+without a login (counted by kind: from where, on which binding, how far TLS got, why, what they
+sent): the row checks and the query builders. Not configuration: nothing here bumps config_version."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -59,8 +59,8 @@ def row_to_failure(row: Sequence[Any]) -> LoginFailure:
     return LoginFailure(*row)
 
 
-# POP3 sessions that ended without a login ---------------------------------------------------
-SESSION_SERVICES = ("pop3",)
+# POP3 and IMAP4 sessions that ended without a login -----------------------------------------
+SESSION_SERVICES = ("pop3", "imap4")  # the column has no CHECK constraint on either backend: this is the rule
 SESSION_TLS = ("none", "stls", "ssl")
 SESSION_COLUMNS = "at, first_at, server, service, remote_ip, binding, tls, reason, commands, mailbox, count"
 SESSION_MARKS = ", ".join("?" * len(SESSION_COLUMNS.split(", ")))
@@ -86,9 +86,9 @@ def ended_values(row: Any) -> tuple[Any, ...]:
             _text("mailbox", row.mailbox, MAX_MAILBOX, empty=True), row.count)
 
 
-def ended_query(server: str | None, since: Any, limit: Any) -> tuple[str, list[Any]]:
+def ended_query(server: str | None, service: str | None, since: Any, limit: Any) -> tuple[str, list[Any]]:
     """The newest `limit` matching rows (by the last session's end), newest first."""
-    return _newest("ended_sessions", SESSION_COLUMNS, {"server": server}, since, limit)
+    return _newest("ended_sessions", SESSION_COLUMNS, {"server": server, "service": service}, since, limit)
 
 
 def row_to_ended(row: Sequence[Any]) -> EndedSessions:

@@ -1,5 +1,5 @@
 """The embedded store's records that are not configuration: activity counters, failed-login
-evidence and POP3 sessions that ended without a login, login blocks, admin principals with
+evidence and POP3 and IMAP4 sessions that ended without a login, login blocks, admin principals with
 their API tokens and console sessions, and the audit log. None of these writes bumps
 config_version (nodes read them per request or flush them with the heartbeat). SqliteStore
 (store.py) inherits them; the SQL is in the modules named in each section and in storage/sql.
@@ -55,7 +55,7 @@ class SqliteRecords(Lookups, SqliteWorkers):
         cutoff = utc_iso(before, "before")
         return await self._write(lambda conn: logins_db.prune(conn, cutoff))
 
-    # POP3 sessions that ended without a login (evidence: no bump; see logins.py) ---------
+    # POP3 and IMAP4 sessions that ended without a login (evidence: no bump; see logins.py) --
     async def record_ended_sessions(self, rows: Sequence[EndedSessions]) -> None:
         values = [logins_sql.ended_values(row) for row in rows]
         if not values:
@@ -63,9 +63,9 @@ class SqliteRecords(Lookups, SqliteWorkers):
             return
         await self._write(lambda conn: logins_db.insert_ended(conn, values))
 
-    async def list_ended_sessions(self, server: str | None = None, *, since: str | None = None,
-                                  limit: int = 1000) -> list[EndedSessions]:
-        sql, params = logins_sql.ended_query(server, since, limit)
+    async def list_ended_sessions(self, server: str | None = None, *, service: str | None = None,
+                                  since: str | None = None, limit: int = 1000) -> list[EndedSessions]:
+        sql, params = logins_sql.ended_query(server, service, since, limit)
         rows = await self._read(lambda conn: conn.execute(sql, params).fetchall())
         return [logins_sql.row_to_ended(row) for row in reversed(rows)]
 
