@@ -60,18 +60,35 @@ def test_restore_merges_back_and_drops_what_is_a_day_old():
     assert activity.drain() == {(now, POP3_LOGIN_OK): 3, (bucket_name(T0 + 600), SMTP_DELIVERED): 1}
 
 
+async def _serve(tmp_path, service_type, settings):
+    """A store with alice@example.com (pw-1) and `service_type` listening: (store, activity, service, server, port)."""
+    store = open_store(str(tmp_path))
+    await store.open()
+    await store.migrate()
+    await store.add_domain("example.com")
+    await store.create_mailbox("alice@example.com", "Alice", hash_password("pw-1"))
+    activity = Activity()
+    service = service_type(store, Authenticator(failure_delay=0.01), "TEST", activity=activity)
+    service.configure(settings, None, None)
+    server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "t"), "127.0.0.1", 0)
+    return store, activity, service, server, server.sockets[0].getsockname()[1]
+
+
+async def _counts_when_done(store, activity, service, server) -> dict[str, int]:
+    """Once every session ended: the activity counted, summed by kind."""
+    await until(lambda: not service.sessions, what="every session to end")
+    server.close()
+    await store.close()
+    totals: dict[str, int] = {}
+    for (_, kind), n in activity.drain().items():
+        totals[kind] = totals.get(kind, 0) + n
+    return totals
+
+
 def test_pop3_logins_are_counted_succeeded_or_failed(tmp_path):
     async def main():
-        store = open_store(str(tmp_path))
-        await store.open()
-        await store.migrate()
-        await store.add_domain("example.com")
-        await store.create_mailbox("alice@example.com", "Alice", hash_password("pw-1"))
-        activity = Activity()
-        service = Pop3Service(store, Authenticator(failure_delay=0.01), "TEST", activity=activity)
-        service.configure(PopSettings(login_type=LoginType.PLAIN_TEXT_LOGIN), None, None)
-        server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "t"), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        store, activity, service, server, port = await _serve(
+            tmp_path, Pop3Service, PopSettings(login_type=LoginType.PLAIN_TEXT_LOGIN))
         for password in (b"pw-1", b"wrong", b"wrong"):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             await reader.readline()
@@ -86,28 +103,16 @@ def test_pop3_logins_are_counted_succeeded_or_failed(tmp_path):
         writer.write(b"USER alice@example.com\r\n")
         assert (await reader.readline()).startswith(b"-ERR")
         writer.close()
-        await until(lambda: not service.sessions, what="every session to end")
-        server.close()
-        await store.close()
-        counts = activity.drain()
-        assert sum(n for (_, kind), n in counts.items() if kind == POP3_LOGIN_OK) == 1
-        assert sum(n for (_, kind), n in counts.items() if kind == POP3_LOGIN_FAILED) == 3
+        counts = await _counts_when_done(store, activity, service, server)
+        assert counts.get(POP3_LOGIN_OK) == 1 and counts.get(POP3_LOGIN_FAILED) == 3
 
     asyncio.run(main())
 
 
 def test_imap4_logins_are_counted_apart_from_pop3s(tmp_path):
     async def main():
-        store = open_store(str(tmp_path))
-        await store.open()
-        await store.migrate()
-        await store.add_domain("example.com")
-        await store.create_mailbox("alice@example.com", "Alice", hash_password("pw-1"))
-        activity = Activity()
-        service = ImapService(store, Authenticator(failure_delay=0.01), "TEST", activity=activity)
-        service.configure(ImapSettings(login_type=LoginType.PLAIN_TEXT_LOGIN), None, None)
-        server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "t"), "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        store, activity, service, server, port = await _serve(
+            tmp_path, ImapService, ImapSettings(login_type=LoginType.PLAIN_TEXT_LOGIN))
         for password in (b"pw-1", b"wrong"):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             await reader.readline()
@@ -117,13 +122,9 @@ def test_imap4_logins_are_counted_apart_from_pop3s(tmp_path):
             writer.write(b"b LOGOUT\r\n")
             await reader.readline()
             writer.close()
-        await until(lambda: not service.sessions, what="every session to end")
-        server.close()
-        await store.close()
-        counts = activity.drain()
-        assert sum(n for (_, kind), n in counts.items() if kind == IMAP4_LOGIN_OK) == 1
-        assert sum(n for (_, kind), n in counts.items() if kind == IMAP4_LOGIN_FAILED) == 1
-        assert not any(kind in (POP3_LOGIN_OK, POP3_LOGIN_FAILED) for _, kind in counts)
+        counts = await _counts_when_done(store, activity, service, server)
+        assert counts.get(IMAP4_LOGIN_OK) == 1 and counts.get(IMAP4_LOGIN_FAILED) == 1
+        assert POP3_LOGIN_OK not in counts and POP3_LOGIN_FAILED not in counts
 
     asyncio.run(main())
 
