@@ -216,34 +216,37 @@ class SelectedFolder:
         uids = self.resolve(command.sequence, command.uid)
         if uids is None:
             return Outcome("BAD", "The message sequence number is out of range.")
-        attributes = command.attributes
-        alive = [u for u in uids if u not in self.gone]
+        plan = imap4_fetch.Plan(command.attributes, command.uid)
+        messages = self.messages
+        alive = [u for u in uids if u not in self.gone] if self.gone else uids
         seen_now: set[int] = set()
-        if not self.readonly and imap4_fetch.sets_seen(attributes):
-            unseen = [u for u in alive if "\\Seen" not in self.messages[u].flags]
+        if not self.readonly and plan.seen:
+            unseen = [u for u in alive if "\\Seen" not in messages[u].flags]
             if unseen:
                 for message in await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add"):
                     self._learn(message)
                     seen_now.add(message.uid)
                 self.touch()
-        want_content = imap4_fetch.needs_content(attributes)
-        want_structure = imap4_fetch.needs_structure(attributes)
-        header_only = want_content and want_structure and imap4_fetch.header_only(attributes)
         missing = len(alive) < len(uids)
-        for batch in _batches(alive, self.messages, want_content and not header_only):
-            if want_structure:
+        for batch in _batches(alive, messages, plan.content):
+            if plan.structure:
                 await self._load_structures(batch)
-            contents: list[bytes | None] = [None] * len(batch)
-            if want_content:  # read together: one wait for the batch, not one per message
-                contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
-            replies = [self._announce(self.messages[uid] for uid in batch)]
-            for uid, data in zip(batch, contents):
-                if (want_content and data is None) or (want_structure and uid not in self.structures):
+            octets: dict[int, bytes] = {}
+            if plan.content:  # read together: one wait for the batch, not one per message
+                found = await asyncio.gather(*(self._content(mailbox_id, uid) for uid in batch))
+                octets = {uid: data for uid, data in zip(batch, found) if data is not None}
+            elif plan.header:  # only the header blocks, in one read
+                blocks = await self.store.read_headers(mailbox_id, [messages[uid].id for uid in batch])
+                octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
+            replies = [self._announce(messages[uid] for uid in batch)]
+            for uid in batch:
+                data = octets.get(uid)
+                parsed = self.structures.get(uid)
+                if ((plan.content or plan.header) and data is None) or (plan.structure and parsed is None):
                     missing = True  # expunged meanwhile by another session
                     continue
-                replies.append(imap4_fetch.render(
-                    self.msn(uid), self.messages[uid], attributes, recent=uid in self.recent, uid=command.uid,
-                    parsed=self.structures.get(uid), data=data, add_flags=uid in seen_now))
+                replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
+                                           uid in seen_now))
             self.emit(b"".join(replies))
             if self.pace is not None:
                 await self.pace()
@@ -251,12 +254,10 @@ class SelectedFolder:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
 
-    async def _content(self, mailbox_id: int, uid: int, header_only: bool) -> bytes | None:
-        """The message's octets (its header's only, when that is all the items need); None if gone."""
-        parsed = self.structures.get(uid)
-        size = parsed.root.body if header_only and parsed is not None else None
+    async def _content(self, mailbox_id: int, uid: int) -> bytes | None:
+        """The message's octets; None if it is gone."""
         try:
-            return await self.store.read_message(mailbox_id, self.messages[uid].id, size)
+            return await self.store.read_message(mailbox_id, self.messages[uid].id)
         except NotFound:
             return None
 
@@ -325,7 +326,7 @@ class SelectedFolder:
             contents: list[bytes | None] = [None] * len(batch)
             if content:  # read together, as FETCH does (a gone message matches no text key)
                 contents = list(await asyncio.gather(*(
-                    self._content(mailbox_id, uid, False) for uid in batch if uid not in self.gone)))
+                    self._content(mailbox_id, uid) for uid in batch if uid not in self.gone)))
                 if len(contents) < len(batch):
                     alive = iter(contents)
                     contents = [None if uid in self.gone else next(alive) for uid in batch]

@@ -62,6 +62,11 @@ class FolderStore(Protocol):
         """APPEND: `data` in wire form (CRLF lines); `internal_date` ISO-8601 UTC (None: now)."""
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         """Entry id -> the stored structure (JSON text) of its body, for the ids that exist."""
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Entry id -> the header block of its message (its octets up to the body, with the
+        empty line that ends the header: BODY[HEADER]), for the mailbox's ids that exist; in
+        one read, never loading the whole bodies (FETCH BODY.PEEK[HEADER.FIELDS (...)] of a
+        folder). Messages are in any folder of the mailbox."""
 
     # moving a store (`postroom migrate`): folders, UIDs and flags as they were
     async def restore_folders(self, mailbox_id: int, folders: Sequence[Folder],

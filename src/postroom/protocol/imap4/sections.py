@@ -12,11 +12,12 @@ RFC822 is BODY[], RFC822.HEADER is BODY.PEEK[HEADER], RFC822.TEXT is BODY[TEXT].
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from .structure import Part, Structure
 from .types import Section
 
-__all__ = ["section", "partial", "header_fields"]
+__all__ = ["section", "partial", "header_fields", "field_filter"]
 
 _FIELD_START = re.compile(rb"(?<=\n)(?![ \t])")
 
@@ -72,16 +73,34 @@ def _pick(message: Part, number: int) -> Part | None:
 def header_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
     """The header fields of `block` named in `names` (keep) or not named (not keep), in
     message order with their folded lines, then the empty line that ends a header."""
-    wanted = {name.upper() for name in names}
-    out = []
-    for field in _FIELD_START.split(block):
-        name, colon, _ = field.partition(b":")
-        if not colon:
-            continue  # the empty line, or a line that is no field
-        if (name.strip().decode("latin-1").upper() in wanted) == keep:
-            out.append(field if field.endswith(b"\n") else field + b"\r\n")
-    out.append(b"\r\n")
-    return b"".join(out)
+    return field_filter(names, keep)(block)
+
+
+_NAMES_KEPT = 256  # field names whose verdict a filter remembers (a message may make up any number)
+
+
+def field_filter(names: tuple[str, ...], keep: bool) -> Callable[[bytes], bytes]:
+    """header_fields(block, names, keep) as a function of the block, made once for a FETCH of
+    many messages: each raw field name is judged once (the same dozen names recur)."""
+    wanted = frozenset(name.upper() for name in names)
+    verdicts: dict[bytes, bool] = {}
+
+    def select(block: bytes) -> bytes:
+        out = []
+        for field in _FIELD_START.split(block):
+            name, colon, _ = field.partition(b":")
+            if not colon:
+                continue  # the empty line, or a line that is no field
+            verdict = verdicts.get(name)
+            if verdict is None:
+                verdict = (name.strip().decode("latin-1").upper() in wanted) == keep
+                if len(verdicts) < _NAMES_KEPT:
+                    verdicts[name] = verdict
+            if verdict:
+                out.append(field if field.endswith(b"\n") else field + b"\r\n")
+        out.append(b"\r\n")
+        return b"".join(out)
+    return select
 
 
 def partial(data: bytes, origin: int, count: int) -> bytes:

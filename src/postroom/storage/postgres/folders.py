@@ -278,6 +278,21 @@ class PostgresFolders(PostgresBase):
             found[message_id] = text
         return found
 
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+        rows = await self._fetch(sql.POSTGRES_HEADERS, mailbox_id, ids)
+        found = {message_id: bytes(block) for message_id, _, block in rows if block is not None}
+        unknown: dict[int, list[int]] = {}  # bodies without a structure that says where the header ends
+        for message_id, body_id, block in rows:
+            if block is None:
+                unknown.setdefault(body_id, []).append(message_id)  # a copy shares its body
+        if unknown:
+            for body_id, data in await self._fetch("SELECT id, data FROM message_bodies WHERE id = ANY(?::bigint[])",
+                                                   list(unknown)):
+                for message_id in unknown[body_id]:
+                    found[message_id] = sql.header_block(bytes(data))
+        return found
+
 
 async def _rename_inbox(conn: asyncpg.Connection, mailbox_id: int, names: dict[str, int], new: str) -> None:
     """RFC 3501 6.3.5: INBOX's messages move to a new folder `new`; INBOX stays, empty."""

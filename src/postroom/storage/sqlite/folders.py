@@ -276,6 +276,27 @@ class SqliteFolders(SqliteWorkers):
             found[message_id] = text
         return found
 
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+
+        def read(conn: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            conn.execute("BEGIN")  # one snapshot: a body listed is still there when its blob is opened
+            try:
+                for chunk in sql.chunks(ids):
+                    rows = conn.execute(sql.SQLITE_HEADER_SIZES + sql.in_list(len(chunk)), (mailbox_id, *chunk))
+                    for message_id, body_id, size in rows.fetchall():
+                        if isinstance(size, int) and size >= 0:  # only the header's pages are read
+                            with conn.blobopen("message_bodies", "data", body_id, readonly=True) as blob:
+                                found[message_id] = blob.read(size) if size else b""
+                        else:
+                            row = conn.execute("SELECT data FROM message_bodies WHERE id = ?", (body_id,)).fetchone()
+                            found[message_id] = sql.header_block(bytes(row[0]))
+            finally:
+                conn.execute("COMMIT")
+            return found
+        return await self._read(read)
+
     async def _describe_body(self, body_id: int) -> str | None:
         def read(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute("SELECT data FROM message_bodies WHERE id = ?", (body_id,)).fetchone()
