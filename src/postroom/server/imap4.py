@@ -38,6 +38,7 @@ TOO_MANY_CONNECTIONS = b"* BYE [UNAVAILABLE] Too many connections, try again lat
 IDLE_TIMEOUT = b"* BYE Disconnected for inactivity.\r\n"
 UNAVAILABLE = Outcome("NO", "The mailbox is not available now, try again later.", "UNAVAILABLE")
 BAD_LOGIN = "Authentication failed."  # the one answer for an unknown name and a wrong password
+HOLD_OCTETS = 64 * 1024  # untagged replies held for one write with the tagged one, up to this much
 
 
 class ImapService:
@@ -117,6 +118,7 @@ class ImapSession(Session[ImapServer]):
         self.idle_wake: asyncio.Event | None = None
         self.writable = asyncio.Event()  # cleared while the client does not read our replies
         self.writable.set()
+        self.held = 0  # octets of untagged replies not written yet
 
     def admit(self) -> bool:
         service, settings = self.service, self.service.settings
@@ -231,10 +233,17 @@ class ImapSession(Session[ImapServer]):
 
     # commands --------------------------------------------------------------------------
     def _emit(self, data: bytes) -> None:
-        """Untagged replies, written as they are made (a long FETCH is not held in memory)."""
+        """Untagged replies: written with the tagged reply that follows them (one write per
+        command), or as soon as HOLD_OCTETS are waiting (a long FETCH is not held in memory)."""
         if data and self.conn is not None and not self.ended:
             self.conn.send_data(data)
-            self.flush()
+            self.held += len(data)
+            if self.held >= HOLD_OCTETS:
+                self.flush()
+
+    def flush(self) -> None:
+        self.held = 0
+        super().flush()
 
     async def _pace(self) -> None:
         if not self.writable.is_set() and not self.ended:
@@ -268,6 +277,7 @@ class ImapSession(Session[ImapServer]):
                     await self.engine.poll()
                 except PostroomError as exc:  # the store is away for a moment: look again later
                     log.warning("imap4 session %s cannot look for changes: %s", self.id, exc.message)
+                self.flush()  # what it found goes out now: no tagged reply follows
                 waits = [self.loop.create_task(changed.wait()), self.loop.create_task(wake.wait())]
                 await asyncio.wait(waits, timeout=POLL_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
                 for task in waits:
