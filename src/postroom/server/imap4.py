@@ -308,6 +308,8 @@ class ImapSession(Session[ImapServer]):
             service.per_ip[self.remote_ip] -= 1
             if service.per_ip[self.remote_ip] <= 0:
                 del service.per_ip[self.remote_ip]
+        if self.engine is not None:
+            self.engine.close()
         if self.user:
             service.per_user[self.user] -= 1
             if service.per_user[self.user] <= 0:

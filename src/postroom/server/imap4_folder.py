@@ -3,7 +3,10 @@ set) and the commands that work on it (FETCH, STORE, SEARCH, COPY/MOVE, EXPUNGE)
 
 The view is this session's copy of the folder. Other sessions' changes (new mail, flag changes,
 expunges: any node, any protocol) show as a higher highest_modseq; `sync` then lists the folder
-again and tells the client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. A
+again and tells the client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies.
+`sync` reads highest_modseq only when the node's notifier says the mailbox changed since the
+last look (imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP);
+its own writes leave the view fresh when nothing else changed meanwhile. A
 message expunged elsewhere keeps its sequence number until an EXPUNGE may be sent (never during
 FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
 
@@ -20,6 +24,7 @@ from ..protocol.imap4 import search, structure
 from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
 from ..storage.folders import FolderStore
 from . import imap4_fetch
+from .imap4_notify import POLL_INTERVAL, Mark
 
 FETCH_BATCH = 64  # messages read and answered together
 FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
@@ -66,13 +71,16 @@ def clean_flags(flags: Sequence[str]) -> tuple[str, ...]:
 class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
                  readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
-                 pace: Callable[[], Awaitable[None]] | None = None) -> None:
+                 pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
+                 looked: tuple[int, float] = (0, 0.0)) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
         self.emit = emit  # writes untagged replies to the client
         self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
+        self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
+        self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
         messages = [m for m in messages if m.uid < folder.uidnext]
@@ -116,8 +124,27 @@ class SelectedFolder:
         out.append(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % max(self.folder.uidnext, self.last_uid + 1))
         return b"".join(out)
 
-    async def sync(self, allow_expunge: bool) -> None:
-        """Look for other sessions' changes and announce them (see the module's doc)."""
+    def _quiet(self) -> bool:
+        """Whether nothing can have changed since the last look: no touch on this node, and
+        too little time for a change elsewhere to be due (the idle poll's interval)."""
+        return (self.mark is not None and self.mark.count == self.seen_count
+                and time.monotonic() - self.looked < POLL_INTERVAL)
+
+    def _touched(self, in_step: bool) -> None:
+        """Our own write, told to the node's other sessions. When nothing else touched the
+        mailbox since our last look and the write's modseq followed the one we knew (`in_step`),
+        the view is as fresh as that look: the next command needs no look of its own."""
+        quiet = self.mark is not None and self.mark.count == self.seen_count
+        self.touch()
+        if quiet and in_step and self.mark is not None:
+            self.seen_count = self.mark.count
+
+    async def sync(self, allow_expunge: bool, force: bool = False) -> None:
+        """Look for other sessions' changes and announce them (see the module's doc); `force`:
+        look even when the notifier saw no change (NOOP, CHECK, IDLE: the client asks)."""
+        if not force and self._quiet() and not (allow_expunge and self.gone):
+            return
+        count, now = (self.mark.count if self.mark is not None else 0), time.monotonic()
         try:
             modseq = await self._modseq()
         except NotFound:  # the folder was deleted: its messages are gone
@@ -128,6 +155,7 @@ class SelectedFolder:
                 self.gone.clear()
             return
         if modseq == self.modseq and not (allow_expunge and self.gone):
+            self.seen_count, self.looked = count, now
             return
         current = await self.store.folder_messages(self.folder.id)
         out: list[bytes] = [self._announce(current)]
@@ -160,6 +188,7 @@ class SelectedFolder:
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = modseq
+        self.seen_count, self.looked = count, now
         if any(out):
             self.emit(b"".join(out))
 
@@ -223,10 +252,12 @@ class SelectedFolder:
         if not self.readonly and plan.seen:
             unseen = [u for u in alive if "\\Seen" not in messages[u].flags]
             if unseen:
-                for message in await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add"):
+                changed = await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add")
+                for message in changed:
                     self._learn(message)
                     seen_now.add(message.uid)
-                self.touch()
+                if changed:
+                    self._touched(in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
         for batch in _batches(alive, messages, plan.content):
             if plan.structure:
@@ -298,7 +329,7 @@ class SelectedFolder:
         alive = [u for u in uids if u not in self.gone]
         changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
         out = [self._announce(changed)]
-        modseqs = sorted({m.modseq for m in changed})
+        newest = max((m.modseq for m in changed), default=0)
         for message in changed:
             if message.uid in self.messages:
                 self.messages[message.uid] = message
@@ -306,9 +337,10 @@ class SelectedFolder:
                 uid_item = b"UID %d " % message.uid if command.uid else b""
                 out.append(b"* %d FETCH (%s%s)\r\n" % (self.msn(message.uid), uid_item, imap4_fetch.flags_item(
                     message.flags, message.uid in self.recent)))
-        if modseqs and modseqs[-1] == self.modseq + 1:
-            self.modseq = modseqs[-1]  # only our own change since we last looked
-        if changed:
+        if newest == self.modseq + 1:
+            self.modseq = newest  # only our own change since we last looked
+            self._touched(in_step=True)
+        elif newest > self.modseq:  # ours, and others' the next look finds (none if nothing changed)
             self.touch()
         self.emit(b"".join(out))
         # messages expunged by another session are passed over: the STORE did all it could, and

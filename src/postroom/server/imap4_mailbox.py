@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
@@ -52,6 +53,13 @@ class MailboxEngine:
         self.notifier = notifier
         self.pace = pace  # awaited between the messages of a FETCH: the client reads what was sent
         self.selected: SelectedFolder | None = None
+        self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
+
+    def close(self) -> None:
+        """The session is over: stop following the mailbox's changes."""
+        if self.notifier is not None and self.mark is not None:
+            self.notifier.unfollow(self.mailbox_id, self.mark)
+            self.mark = None
 
     def touch(self) -> None:
         if self.notifier is not None:
@@ -75,13 +83,14 @@ class MailboxEngine:
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
         if self.selected is not None:
-            await self.selected.sync(allow_expunge=not _holds_expunges(command))
+            await self.selected.sync(allow_expunge=not _holds_expunges(command),
+                                     force=isinstance(command, (types.Noop, types.Check)))
         return outcome
 
     async def poll(self) -> None:
-        """While idling (or on NOOP): announce what changed, expunges included."""
+        """While idling: announce what changed, expunges included."""
         if self.selected is not None:
-            await self.selected.sync(allow_expunge=True)
+            await self.selected.sync(allow_expunge=True, force=True)
 
     # --------------------------------------------------------------- simple commands
     async def _noop(self, command: types.Command) -> Outcome:
@@ -104,6 +113,7 @@ class MailboxEngine:
     async def _select(self, command: types.Select) -> Outcome:
         self.selected = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
         name = canonical(command.mailbox)
+        looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
         try:
             if command.readonly:
                 folder = await self.store.get_folder(self.mailbox_id, name)
@@ -115,7 +125,7 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace)
+                                       self.touch, self.pace, self.mark, looked)
         self.emit(self.selected.select_replies())
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
