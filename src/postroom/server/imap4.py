@@ -26,6 +26,7 @@ from ..protocol.imap4.core import (
 )
 from ..protocol.imap4.types import Command
 from .evidence import report_login
+from .imap4_cache import HeaderCache
 from .imap4_folder import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
@@ -62,6 +63,7 @@ class ImapService:
         self.guard = AbuseGuard()  # the node shares its own with POP3 and SMTP
         self.metrics = Metrics()
         self.notifier = notifier or MailboxNotifier()  # the node's: deliveries and POP3 deletions touch it too
+        self.headers = HeaderCache()  # header blocks read by this node's sessions
         self.core_config = self._core_config()
 
     def configure(self, settings: ImapSettings, tls: ssl.SSLContext | None,
@@ -215,7 +217,7 @@ class ImapSession(Session[ImapServer]):
         service.per_user[mailbox.address] += 1
         self.user = mailbox.address
         store: ImapStore = service.store
-        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace)
+        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace, service.headers)
         return None
 
     def refuse_blocked(self, username: str) -> None:

@@ -24,6 +24,7 @@ from ..protocol.imap4 import search, structure
 from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
 from ..storage.folders import FolderStore
 from . import imap4_fetch
+from .imap4_cache import HeaderCache
 from .imap4_notify import POLL_INTERVAL, Mark
 
 FETCH_BATCH = 64  # messages read and answered together
@@ -72,7 +73,7 @@ class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
                  readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
-                 looked: tuple[int, float] = (0, 0.0)) -> None:
+                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
@@ -81,6 +82,7 @@ class SelectedFolder:
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
         self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
         self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
+        self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
         messages = [m for m in messages if m.uid < folder.uidnext]
@@ -266,8 +268,8 @@ class SelectedFolder:
             if plan.content:  # read together: one wait for the batch, not one per message
                 found = await asyncio.gather(*(self._content(mailbox_id, uid) for uid in batch))
                 octets = {uid: data for uid, data in zip(batch, found) if data is not None}
-            elif plan.header:  # only the header blocks, in one read
-                blocks = await self.store.read_headers(mailbox_id, [messages[uid].id for uid in batch])
+            elif plan.header:  # only the header blocks: those the node keeps, the others in one read
+                blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
                 octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
             replies = [self._announce(messages[uid] for uid in batch)]
             for uid in batch:
@@ -284,6 +286,16 @@ class SelectedFolder:
         if missing:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
+
+    async def _headers(self, mailbox_id: int, ids: list[int]) -> dict[int, bytes]:
+        """The header blocks of these entries (a message expunged by another session may still
+        be answered from the node's cache: RFC 2180 4.1.1 allows it)."""
+        blocks = self.headers.get_many(ids)
+        if len(blocks) < len(ids):
+            found = await self.store.read_headers(mailbox_id, [i for i in ids if i not in blocks])
+            self.headers.put_many(found)
+            blocks.update(found)
+        return blocks
 
     async def _content(self, mailbox_id: int, uid: int) -> bytes | None:
         """The message's octets; None if it is gone."""

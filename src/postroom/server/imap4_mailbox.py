@@ -16,8 +16,9 @@ import time
 from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
-from ..model.imap import DELIMITER, INBOX
+from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import types, wire
+from .imap4_cache import HeaderCache
 from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
 from .imap4_notify import MailboxNotifier
 
@@ -46,7 +47,8 @@ def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
 
 class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
-                 notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None) -> None:
+                 notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None,
+                 headers: HeaderCache | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
@@ -54,6 +56,10 @@ class MailboxEngine:
         self.pace = pace  # awaited between the messages of a FETCH: the client reads what was sent
         self.selected: SelectedFolder | None = None
         self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
+        self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
+        # the last folder listing read at a SELECT, by (folder id, highest_modseq): selecting the
+        # folder again while nothing changed in it (a client polling) lists it from here
+        self.listing: tuple[int, int, list[FolderMessage]] | None = None
 
     def close(self) -> None:
         """The session is over: stop following the mailbox's changes."""
@@ -115,20 +121,28 @@ class MailboxEngine:
         name = canonical(command.mailbox)
         looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
         try:
-            if command.readonly:
-                folder = await self.store.get_folder(self.mailbox_id, name)
-                first_recent = folder.first_recent_uid
-            else:
-                folder, first_recent = await self.store.take_recent(
-                    (await self.store.get_folder(self.mailbox_id, name)).id)
-            messages = await self.store.folder_messages(folder.id)
+            folder = await self.store.get_folder(self.mailbox_id, name)
+            first_recent = folder.first_recent_uid
+            if not command.readonly and first_recent < folder.uidnext:  # some to take (none: no write)
+                folder, first_recent = await self.store.take_recent(folder.id)
+            messages = await self._messages(folder)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace, self.mark, looked)
+                                       self.touch, self.pace, self.mark, looked, self.headers)
         self.emit(self.selected.select_replies())
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
+
+    async def _messages(self, folder: Folder) -> list[FolderMessage]:
+        """The folder's messages: as listed at the last SELECT when its highest_modseq is the
+        same (every change bumps it), else listed now (the listing may be newer than the
+        modseq read before it: then the next SELECT lists again)."""
+        if self.listing is not None and self.listing[:2] == (folder.id, folder.highest_modseq):
+            return self.listing[2]
+        messages = await self.store.folder_messages(folder.id)
+        self.listing = (folder.id, folder.highest_modseq, messages)
+        return messages
 
     async def _close(self, command: types.Close) -> Outcome:
         selected, self.selected = self.selected, None

@@ -1,0 +1,56 @@
+"""What IMAP4 sessions read again and again, kept by the node (one `HeaderCache` per ImapService).
+
+A client that lists a folder asks for the same header fields of the same messages at every
+visit (FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (From Subject Date ...)])), as Dovecot's
+cache file answers them. The node keeps the header blocks it read, by message entry id, up to
+a bound in octets, least recently used out first. Nothing is ever stale: an entry id is never
+reused and its message never changes (a copy is a new entry; flags live in the folder
+listing, not here), so an expunged message's block just ages out. A session only asks for ids
+of its own folders' listings, so no mailbox sees another's blocks.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable
+
+HEADER_CACHE_OCTETS = 16 << 20  # header blocks kept by a node (some 50,000 messages' headers)
+_ENTRY_OVERHEAD = 100  # octets an entry costs beside its block (key, bytes object, dict slot)
+
+
+class HeaderCache:
+    def __init__(self, limit: int = HEADER_CACHE_OCTETS) -> None:
+        self.limit = limit
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._octets = 0
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    @property
+    def octets(self) -> int:
+        return self._octets
+
+    def get_many(self, ids: Iterable[int]) -> dict[int, bytes]:
+        """The blocks kept of these entries (each becomes the most recently used)."""
+        blocks, found = self._blocks, {}
+        for message_id in ids:
+            block = blocks.get(message_id)
+            if block is not None:
+                blocks.move_to_end(message_id)
+                found[message_id] = block
+        return found
+
+    def put_many(self, found: dict[int, bytes]) -> None:
+        blocks = self._blocks
+        for message_id, block in found.items():
+            size = len(block) + _ENTRY_OVERHEAD
+            if size > self.limit // 64:  # a huge header would push out many: not kept
+                continue
+            old = blocks.pop(message_id, None)
+            if old is not None:
+                self._octets -= len(old) + _ENTRY_OVERHEAD
+            blocks[message_id] = block
+            self._octets += size
+        while self._octets > self.limit and blocks:
+            _, block = blocks.popitem(last=False)
+            self._octets -= len(block) + _ENTRY_OVERHEAD

@@ -1,0 +1,90 @@
+"""What an IMAP4 session reads from the store, and what it answers from what it (or its node)
+read before: SELECT of an unchanged folder lists nothing again and takes \\Recent only when
+there is some to take; header blocks come from the node's HeaderCache, bounded in octets."""
+from __future__ import annotations
+
+from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
+
+from postroom.protocol.imap4 import types as t
+from postroom.server.imap4_cache import HeaderCache
+from postroom.server.imap4_mailbox import MailboxEngine
+from postroom.server.imap4_notify import MailboxNotifier
+
+FIELDS = t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS", fields=("SUBJECT",)), peek=True)
+
+
+class Recording:
+    """A store that counts the calls made of it, by name."""
+
+    def __init__(self, store) -> None:
+        self._store, self.calls = store, {}
+
+    def __getattr__(self, name):
+        method = getattr(self._store, name)
+
+        async def counted(*args, **kwargs):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return await method(*args, **kwargs)
+        return counted
+
+
+def test_selecting_an_unchanged_folder_again_lists_nothing_and_writes_nothing(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(2):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        recording = Recording(store)
+        client = Client(recording, mailbox.id, MailboxNotifier())
+        data, _ = await client.run(t.Select("s", "INBOX"))
+        assert b"* 2 EXISTS\r\n* 2 RECENT\r\n" in data
+        assert recording.calls == {"get_folder": 1, "take_recent": 1, "folder_messages": 1}
+        data, _ = await client.run(t.Select("s", "INBOX"))
+        assert b"* 2 EXISTS\r\n* 0 RECENT\r\n" in data  # this session took them before
+        assert recording.calls == {"get_folder": 2, "take_recent": 1, "folder_messages": 1}
+        await client.run(t.Store("w", seq(1), "add", ("\\Seen",), silent=True))
+        await store.deliver(mailbox.id, message("m2"))
+        data, _ = await client.run(t.Select("s", "INBOX"))
+        assert b"* 3 EXISTS\r\n* 1 RECENT\r\n" in data and b"* OK [UNSEEN 2]" in data
+        assert recording.calls["take_recent"] == 2 and recording.calls["folder_messages"] == 2
+        data, _ = await client.run(t.Select("s", "INBOX", readonly=True))
+        assert b"* 3 EXISTS\r\n* 0 RECENT\r\n" in data and recording.calls["folder_messages"] == 2
+        data, _ = await client.run(t.Fetch("f", seq((1, 3)), (t.FetchAttribute("FLAGS"),)))
+        assert data == b"* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS ())\r\n* 3 FETCH (FLAGS ())\r\n"
+        await store.close()
+    run(main)
+
+
+def test_header_blocks_read_once_by_a_node_serve_its_other_sessions(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        recording, cache, notifier = Recording(store), HeaderCache(), MailboxNotifier()
+        first, second = (MailboxEngine(recording, mailbox.id, out.append, notifier, headers=cache)
+                         for out in ([], []))
+        answers = []
+        for engine in (first, second, first):
+            out: list[bytes] = []
+            engine.emit = out.append
+            await engine.run(t.Select("s", "INBOX"))
+            out.clear()
+            await engine.run(t.Fetch("f", seq((1, 3)), (FIELDS,)))
+            answers.append(b"".join(out))
+        expected = (b"* %d FETCH (BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: m%d\r\n\r\n)\r\n" % (n + 1, n)
+                    for n in range(3))
+        assert answers[0] == answers[1] == answers[2] == b"".join(expected)
+        assert recording.calls["read_headers"] == 1 and len(cache) == 3
+        await store.close()
+    run(main)
+
+
+def test_the_header_cache_keeps_the_most_recently_used_blocks_within_its_bound():
+    cache = HeaderCache(limit=64 * 1000)
+    blocks = {n: b"x" * 400 for n in range(200)}
+    cache.put_many(blocks)
+    assert cache.octets <= 64 * 1000 and len(cache) == 128  # 500 octets an entry counted
+    assert cache.get_many([0, 71, 72, 199]) == {72: blocks[72], 199: blocks[199]}  # the oldest went first
+    cache.put_many({500: b"y" * 400})
+    assert 73 not in cache.get_many([73]) and cache.get_many([72]) == {72: blocks[72]}  # 72 was used: kept
+    cache.put_many({600: b"z" * 2000})  # more than 1/64 of the bound: not kept
+    assert cache.get_many([600]) == {} and cache.octets <= 64 * 1000
