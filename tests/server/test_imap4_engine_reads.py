@@ -1,7 +1,10 @@
 """What an IMAP4 session reads from the store, and what it answers from what it (or its node)
 read before: SELECT of an unchanged folder lists nothing again and takes \\Recent only when
-there is some to take; header blocks come from the node's HeaderCache, bounded in octets."""
+there is some to take; header blocks come from the node's HeaderCache, bounded in octets; a
+SEARCH without text keys is answered from the folder listing."""
 from __future__ import annotations
+
+import datetime
 
 from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
 
@@ -88,3 +91,31 @@ def test_the_header_cache_keeps_the_most_recently_used_blocks_within_its_bound()
     assert 73 not in cache.get_many([73]) and cache.get_many([72]) == {72: blocks[72]}  # 72 was used: kept
     cache.put_many({600: b"z" * 2000})  # more than 1/64 of the bound: not kept
     assert cache.get_many([600]) == {} and cache.octets <= 64 * 1000
+
+
+def test_a_search_without_text_keys_reads_nothing_from_the_store(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(4):
+            await store.deliver(mailbox.id, message(f"m{n}", body="x" * (100 * n) + "\r\n"))
+        recording = Recording(store)
+        client = Client(recording, mailbox.id, MailboxNotifier())
+        await client.run(t.Select("s", "INBOX"))
+        await client.run(t.Store("w", seq(1, 3), "add", ("\\Seen", "$Work"), silent=True))
+        calls = dict(recording.calls)
+        today = datetime.date.today()
+        programs = {
+            t.SearchKey("UNSEEN"): b"2 4", t.SearchKey("KEYWORD", ("$work",)): b"1 3",
+            t.SearchKey("OR", (t.SearchKey("LARGER", (250,)), t.SearchKey("UID", (seq(1),)))): b"1 3 4",
+            t.SearchKey("NOT", (t.SearchKey("SEQ", (seq((2, None)),)),)): b"1",
+            t.SearchKey("SINCE", (today - datetime.timedelta(days=1),)): b"1 2 3 4",
+            t.SearchKey("BEFORE", (today - datetime.timedelta(days=1),)): b"", t.SearchKey("RECENT"): b"1 2 3 4",
+        }
+        for key, expected in programs.items():
+            data, _ = await client.run(t.Search("q", t.SearchKey("AND", (key, t.SearchKey("UNDELETED")))))
+            assert data == b"* SEARCH" + (b" " + expected if expected else b"") + b"\r\n", key
+        assert recording.calls == calls  # the listing answered every one
+        data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("BODY", ("xxx",)),)), uid=True))
+        assert data == b"* SEARCH 2 3 4\r\n" and recording.calls["read_message"] == 4
+        await store.close()
+    run(main)

@@ -29,7 +29,12 @@ Renderer = Callable[[FolderMessage, bool, "structure.Structure | None", "bytes |
 
 
 def internal_date(message: FolderMessage) -> datetime.datetime:
-    when = datetime.datetime.fromisoformat(message.internal_date)
+    return internal_date_of(message.internal_date)
+
+
+def internal_date_of(text: str) -> datetime.datetime:
+    """A listing's internal date (ISO-8601; UTC when it names no offset)."""
+    when = datetime.datetime.fromisoformat(text)
     return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
 
 

@@ -20,10 +20,10 @@ from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
-from ..protocol.imap4 import search, structure
+from ..protocol.imap4 import structure
 from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
 from ..storage.folders import FolderStore
-from . import imap4_fetch
+from . import imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
 from .imap4_notify import POLL_INTERVAL, Mark
 
@@ -266,7 +266,7 @@ class SelectedFolder:
                 await self._load_structures(batch)
             octets: dict[int, bytes] = {}
             if plan.content:  # read together: one wait for the batch, not one per message
-                found = await asyncio.gather(*(self._content(mailbox_id, uid) for uid in batch))
+                found = await asyncio.gather(*(self.content(mailbox_id, uid) for uid in batch))
                 octets = {uid: data for uid, data in zip(batch, found) if data is not None}
             elif plan.header:  # only the header blocks: those the node keeps, the others in one read
                 blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
@@ -287,6 +287,9 @@ class SelectedFolder:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
 
+    def batches(self, uids: list[int], whole: bool) -> Iterator[list[int]]:
+        return _batches(uids, self.messages, whole)
+
     async def _headers(self, mailbox_id: int, ids: list[int]) -> dict[int, bytes]:
         """The header blocks of these entries (a message expunged by another session may still
         be answered from the node's cache: RFC 2180 4.1.1 allows it)."""
@@ -297,7 +300,7 @@ class SelectedFolder:
             blocks.update(found)
         return blocks
 
-    async def _content(self, mailbox_id: int, uid: int) -> bytes | None:
+    async def content(self, mailbox_id: int, uid: int) -> bytes | None:
         """The message's octets; None if it is gone."""
         try:
             return await self.store.read_message(mailbox_id, self.messages[uid].id)
@@ -360,27 +363,7 @@ class SelectedFolder:
         return Outcome("OK", "STORE completed.")
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
-        key = command.key
-        content = search.needs_content(key)
-        largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
-        found = []
-        unreadable = False
-        msns = {uid: index + 1 for index, uid in enumerate(self.uids)}
-        for batch in _batches(list(self.uids), self.messages, content):
-            contents: list[bytes | None] = [None] * len(batch)
-            if content:  # read together, as FETCH does (a gone message matches no text key)
-                contents = list(await asyncio.gather(*(
-                    self._content(mailbox_id, uid) for uid in batch if uid not in self.gone)))
-                if len(contents) < len(batch):
-                    alive = iter(contents)
-                    contents = [None if uid in self.gone else next(alive) for uid in batch]
-            for uid, data in zip(batch, contents):
-                unreadable = unreadable or (content and data is None)
-                message = self.messages[uid]
-                view = search.ContentView(msns[uid], uid, message.flags, message.size,
-                                          imap4_fetch.internal_date(message).date(), uid in self.recent, data)
-                if search.matches(key, view, largest_msn, largest_uid):
-                    found.append(uid if command.uid else msns[uid])
+        found, unreadable = await imap4_search.run(self, command, mailbox_id)
         self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
