@@ -131,6 +131,24 @@ def test_a_spooled_delivery_is_described_whole(store, run, tmp_path):
     run(body())
 
 
+def test_messages_are_read_together(store, run):
+    async def body():
+        box, other = await mailbox(store), await mailbox(store, "bob@example.com", "Bob")
+        infos = [await store.deliver(box, numbered(n)) for n in (1, 2, 3)]
+        elsewhere = await store.deliver(other, numbered(4))
+        folder, trash = await inbox(store, box), await store.get_folder(box, "Trash")
+        await store.copy_messages(folder.id, [2], trash.id)
+        [copy] = await store.folder_messages(trash.id)
+        wanted = [i.id for i in infos] + [copy.id, elsewhere.id, 999_999]
+        assert await store.read_messages(box, wanted) == {
+            infos[0].id: numbered(1), infos[1].id: numbered(2), infos[2].id: numbered(3), copy.id: numbered(2)}
+        await store.delete_messages(box, [infos[1].id])
+        assert await store.read_messages(box, [infos[1].id, copy.id]) == {copy.id: numbered(2)}
+        assert await store.read_messages(other, [elsewhere.id]) == {elsewhere.id: numbered(4)}
+        assert await store.read_messages(box, []) == {}
+    run(body())
+
+
 @pytest.mark.parametrize("described", ["by the structure", "from the octets"])
 def test_header_blocks_are_read_in_one_call(store, run, monkeypatch, described):
     """read_headers: each message's octets up to its body (BODY[HEADER]), whether the stored

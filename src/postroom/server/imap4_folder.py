@@ -12,7 +12,6 @@ FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4
 """
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
 from dataclasses import dataclass
@@ -265,9 +264,8 @@ class SelectedFolder:
             if plan.structure:
                 await self._load_structures(batch)
             octets: dict[int, bytes] = {}
-            if plan.content:  # read together: one wait for the batch, not one per message
-                found = await asyncio.gather(*(self.content(mailbox_id, uid) for uid in batch))
-                octets = {uid: data for uid, data in zip(batch, found) if data is not None}
+            if plan.content:  # read together: one read for the batch, not one per message
+                octets = await self.contents(mailbox_id, batch)
             elif plan.header:  # only the header blocks: those the node keeps, the others in one read
                 blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
                 octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
@@ -300,12 +298,10 @@ class SelectedFolder:
             blocks.update(found)
         return blocks
 
-    async def content(self, mailbox_id: int, uid: int) -> bytes | None:
-        """The message's octets; None if it is gone."""
-        try:
-            return await self.store.read_message(mailbox_id, self.messages[uid].id)
-        except NotFound:
-            return None
+    async def contents(self, mailbox_id: int, uids: list[int]) -> dict[int, bytes]:
+        """UID -> the message's octets, for those not gone, in one read."""
+        found = await self.store.read_messages(mailbox_id, [self.messages[uid].id for uid in uids])
+        return {uid: found[self.messages[uid].id] for uid in uids if self.messages[uid].id in found}
 
     async def _load_structures(self, uids: Sequence[int]) -> None:
         wanted = {self.messages[u].id: u for u in uids if u not in self.structures}

@@ -8,7 +8,6 @@ octets in batches, as FETCH does.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime
 import functools
 from typing import TYPE_CHECKING
@@ -75,9 +74,9 @@ async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple
     msns = {uid: index + 1 for index, uid in enumerate(uids)}
     for batch in folder.batches(list(uids), True):
         # read together, as FETCH does (a message gone elsewhere matches no text key)
-        read = iter(await asyncio.gather(*(folder.content(mailbox_id, uid) for uid in batch if uid not in folder.gone)))
+        read = await folder.contents(mailbox_id, [uid for uid in batch if uid not in folder.gone])
         for uid in batch:
-            data = None if uid in folder.gone else next(read)
+            data = read.get(uid)
             unreadable = unreadable or data is None
             message = messages[uid]
             content = search.ContentView(msns[uid], uid, message.flags, message.size, _day(message.internal_date),

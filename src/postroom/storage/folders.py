@@ -62,6 +62,9 @@ class FolderStore(Protocol):
         """APPEND: `data` in wire form (CRLF lines); `internal_date` ISO-8601 UTC (None: now)."""
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         """Entry id -> the stored structure (JSON text) of its body, for the ids that exist."""
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Entry id -> the octets of its message, for the mailbox's ids that exist, in one read
+        (FETCH of several bodies; the caller bounds how many octets it asks for at once)."""
     async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
         """Entry id -> the header block of its message (its octets up to the body, with the
         empty line that ends the header: BODY[HEADER]), for the mailbox's ids that exist; in

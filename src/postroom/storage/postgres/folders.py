@@ -278,6 +278,11 @@ class PostgresFolders(PostgresBase):
             found[message_id] = text
         return found
 
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+        rows = await self._fetch(sql.SELECT_BODIES + "= ANY(?::bigint[])", mailbox_id, ids)
+        return {message_id: bytes(data) for message_id, data in rows}
+
     async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
         ids = sql.uid_list(message_ids)
         rows = await self._fetch(sql.POSTGRES_HEADERS, mailbox_id, ids)

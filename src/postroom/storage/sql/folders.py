@@ -38,6 +38,9 @@ STATUS = ("SELECT count(*), coalesce(sum(CASE WHEN (' ' || flags || ' ') LIKE '%
           " ELSE 1 END), 0), coalesce(sum(CASE WHEN uid >= ? THEN 1 ELSE 0 END), 0), coalesce(sum(size), 0)"
           " FROM messages WHERE folder_id = ?")
 
+# Several messages' octets (read_messages), then "IN (?, ...)" (SQLite) or "= ANY(?::bigint[])".
+SELECT_BODIES = ("SELECT m.id, b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
+                 " WHERE m.mailbox_id = ? AND m.id ")
 # A message's header block (read_headers): data[:n], n being where the stored structure says its
 # body starts (protocol/imap4/structure.py: "parts"[1]), read without loading the structure;
 # NULL when the body has no structure of that form (stored before them): cut from its octets.

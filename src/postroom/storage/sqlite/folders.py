@@ -276,6 +276,17 @@ class SqliteFolders(SqliteWorkers):
             found[message_id] = text
         return found
 
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+
+        def read(conn: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for chunk in sql.chunks(ids):
+                found.update((message_id, bytes(data)) for message_id, data in conn.execute(
+                    sql.SELECT_BODIES + "IN " + sql.in_list(len(chunk)), (mailbox_id, *chunk)))
+            return found
+        return await self._read(read)
+
     async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
         ids = sql.uid_list(message_ids)
 
