@@ -13,6 +13,7 @@ costs a few calls.
 from __future__ import annotations
 
 import datetime
+import functools
 from typing import Callable, Sequence
 
 from ..model.imap import FolderMessage
@@ -61,6 +62,12 @@ def _top_header(attribute: FetchAttribute) -> bool:
     return attribute.name == "BODY[]" and not section.part and section.text in _HEADER_SECTIONS
 
 
+@functools.lru_cache(maxsize=64)
+def plan(attributes: tuple[FetchAttribute, ...], uid: bool) -> Plan:
+    """The Plan of these items (a client asks for the same items again and again: made once)."""
+    return Plan(attributes, uid)
+
+
 class Plan:
     """What a FETCH's items need and how each is rendered. `content`: the message's octets;
     `header`: only its header block (never with `content`); `structure`: its parsed structure;
@@ -85,11 +92,11 @@ class Plan:
                data: bytes | None, add_flags: bool) -> bytes:
         """`* msn FETCH (...)` for one message; `add_flags`: the fetch set \\Seen, so FLAGS
         goes out even if not asked for."""
-        items = [b"UID %d" % message.uid] if self.uid_first else []
+        items = [item(message, recent, parsed, data) for item in self.items]
         if add_flags and not self.flags_named:
-            items.append(self.flags(message, recent))
-        for item in self.items:
-            items.append(item(message, recent, parsed, data))
+            items.insert(0, self.flags(message, recent))
+        if self.uid_first:
+            items.insert(0, b"UID %d" % message.uid)
         return b"* %d FETCH (%s)\r\n" % (msn, b" ".join(items))
 
     def flags(self, message: FolderMessage, recent: bool) -> bytes:
@@ -129,6 +136,10 @@ class Plan:
         if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
             cut = sections.field_filter(section.fields, section.text == "HEADER.FIELDS")
         top_header = not section.part and section.text in _HEADER_SECTIONS
+        if top_header and self.header and partial is None:  # the octets given are the header block
+            if cut is None:
+                return lambda message, recent, parsed, data: b"%s{%d}\r\n%s" % (label, len(data or b""), data or b"")
+            return lambda message, recent, parsed, data: _literal(label, cut(data or b""))
 
         def octets(parsed: structure.Structure | None, data: bytes | None) -> bytes:
             data = data or b""
@@ -145,6 +156,10 @@ class Plan:
         origin, count = partial
         return lambda message, recent, parsed, data: label + wire.literal(
             sections.partial(octets(parsed, data), origin, count))
+
+
+def _literal(label: bytes, octets: bytes) -> bytes:
+    return b"%s{%d}\r\n%s" % (label, len(octets), octets)
 
 
 def _structure_item(name: str) -> Renderer:

@@ -84,19 +84,20 @@ class SelectedFolder:
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
-        messages = [m for m in messages if m.uid < folder.uidnext]
+        if messages and messages[-1].uid >= folder.uidnext:
+            messages = [m for m in messages if m.uid < folder.uidnext]
         self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
         self.messages = {m.uid: m for m in messages}
         # the UID ranges whose \Recent this session took (SELECT's, then each sync's); EXAMINE
         # shows what is \Recent without taking it
         self.taken: list[tuple[int, int]] = [(first_recent, folder.uidnext)]
-        self.recent = {m.uid for m in messages if self._took(m.uid)}
+        self.recent = set(self.uids[bisect.bisect_left(self.uids, first_recent):])  # all below uidnext
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
         # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
-        self.keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
+        self.keywords = _keywords(messages)
 
     # --------------------------------------------------------------------- the view
     def _flags_replies(self, readonly_too: bool = True) -> bytes:
@@ -109,7 +110,7 @@ class SelectedFolder:
     def _announce(self, messages: Iterable[FolderMessage]) -> bytes:
         """FLAGS (and PERMANENTFLAGS) again when these messages carry a keyword the client has not
         been told of (set by this session or another): sent before the replies that show it."""
-        new = {f for m in messages for f in m.flags if not f.startswith("\\")} - self.keywords
+        new = _keywords(messages) - self.keywords
         if not new:
             return b""
         self.keywords |= new
@@ -246,7 +247,7 @@ class SelectedFolder:
         uids = self.resolve(command.sequence, command.uid)
         if uids is None:
             return Outcome("BAD", "The message sequence number is out of range.")
-        plan = imap4_fetch.Plan(command.attributes, command.uid)
+        plan = imap4_fetch.plan(tuple(command.attributes), command.uid)
         messages = self.messages
         alive = [u for u in uids if u not in self.gone] if self.gone else uids
         seen_now: set[int] = set()
@@ -404,6 +405,11 @@ class SelectedFolder:
         if command is not None:
             self.emit(self._remove(removed))
         return Outcome("OK", "EXPUNGE completed.")
+
+
+def _keywords(messages: Iterable[FolderMessage]) -> set[str]:
+    """The keywords these messages carry (looked at once per distinct set of flags)."""
+    return {flag for flags in {m.flags for m in messages} for flag in flags if not flag.startswith("\\")}
 
 
 def _batches(uids: list[int], messages: dict[int, FolderMessage], whole: bool) -> Iterator[list[int]]:
