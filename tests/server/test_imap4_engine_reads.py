@@ -1,7 +1,8 @@
 """What an IMAP4 session reads from the store, and what it answers from what it (or its node)
-read before: SELECT of an unchanged folder lists nothing again and takes \\Recent only when
-there is some to take; header blocks come from the node's HeaderCache, bounded in octets; a
-SEARCH without text keys is answered from the folder listing."""
+read before: SELECT of a folder the node listed reads only what changed (nothing when its
+modseq is the same) and takes \\Recent only when there is some to take; header blocks come
+from the node's HeaderCache, bounded in octets; a SEARCH without text keys is answered from
+the folder listing."""
 from __future__ import annotations
 
 import datetime
@@ -9,7 +10,7 @@ import datetime
 from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
 
 from postroom.protocol.imap4 import types as t
-from postroom.server.imap4_cache import HeaderCache
+from postroom.server.imap4_cache import HeaderCache, ListingCache
 from postroom.server.imap4_mailbox import MailboxEngine
 from postroom.server.imap4_notify import MailboxNotifier
 
@@ -31,13 +32,14 @@ class Recording:
         return counted
 
 
-def test_selecting_an_unchanged_folder_again_lists_nothing_and_writes_nothing(env):
+def test_selecting_a_folder_again_reads_only_what_changed_and_writes_nothing_without_recent(env):
     async def main():
         store, mailbox = await env()
         for n in range(2):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        recording = Recording(store)
+        recording, listings = Recording(store), ListingCache()
         client = Client(recording, mailbox.id, MailboxNotifier())
+        client.engine.listings = listings
         data, _ = await client.run(t.Select("s", "INBOX"))
         assert b"* 2 EXISTS\r\n* 2 RECENT\r\n" in data
         assert recording.calls == {"get_folder": 1, "take_recent": 1, "folder_messages": 1}
@@ -48,11 +50,16 @@ def test_selecting_an_unchanged_folder_again_lists_nothing_and_writes_nothing(en
         await store.deliver(mailbox.id, message("m2"))
         data, _ = await client.run(t.Select("s", "INBOX"))
         assert b"* 3 EXISTS\r\n* 1 RECENT\r\n" in data and b"* OK [UNSEEN 2]" in data
-        assert recording.calls["take_recent"] == 2 and recording.calls["folder_messages"] == 2
-        data, _ = await client.run(t.Select("s", "INBOX", readonly=True))
-        assert b"* 3 EXISTS\r\n* 0 RECENT\r\n" in data and recording.calls["folder_messages"] == 2
-        data, _ = await client.run(t.Fetch("f", seq((1, 3)), (t.FetchAttribute("FLAGS"),)))
+        assert recording.calls["take_recent"] == 2 and recording.calls["folder_changes"] == 1
+        other = Client(recording, mailbox.id, MailboxNotifier())  # another session of the node
+        other.engine.listings = listings
+        data, _ = await other.run(t.Select("s", "INBOX", readonly=True))
+        assert b"* 3 EXISTS\r\n* 0 RECENT\r\n" in data and recording.calls["folder_messages"] == 1
+        data, _ = await other.run(t.Fetch("f", seq((1, 3)), (t.FetchAttribute("FLAGS"),)))
         assert data == b"* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS ())\r\n* 3 FETCH (FLAGS ())\r\n"
+        await store.delete_messages(mailbox.id, [client.engine.selected.messages[2].id])
+        data, _ = await client.run(t.Select("s", "INBOX"))
+        assert b"* 2 EXISTS\r\n" in data and recording.calls["folder_messages"] == 2  # an expunge: listed
         await store.close()
     run(main)
 
@@ -79,6 +86,18 @@ def test_header_blocks_read_once_by_a_node_serve_its_other_sessions(env):
         assert recording.calls["read_headers"] == 1 and len(cache) == 3
         await store.close()
     run(main)
+
+
+def test_the_listing_cache_keeps_the_most_recently_used_listings_within_its_bound():
+    cache = ListingCache(limit=10)
+    listings = {n: [object()] * 4 for n in (1, 2, 3)}
+    for folder_id, messages in listings.items():
+        cache.put(folder_id, 7, messages)
+    assert cache.get(1) is None and cache.get(2) == (7, listings[2])  # the oldest went first
+    cache.put(4, 8, [object()] * 4)
+    assert cache.get(3) is None and cache.get(2) is not None  # 2 was used: kept
+    cache.put(5, 9, [object()] * 11)
+    assert cache.get(5) is None and cache.get(4) is not None  # bigger than the bound: not kept
 
 
 def test_the_header_cache_keeps_the_most_recently_used_blocks_within_its_bound():

@@ -98,3 +98,47 @@ def test_a_sessions_own_writes_need_no_look_unless_another_came_between(env, mon
         assert data == b"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n" and counting.looks == looks + 2  # a looks: b did
         await store.close()
     run(main)
+
+
+def test_a_look_reads_what_changed_and_lists_the_folder_only_after_an_expunge(env, monkeypatch):
+    async def main():
+        Clock(monkeypatch)
+        notifier = MailboxNotifier()
+        store, counting, a, b = await sessions(env, (notifier, notifier))
+        calls = Recorder(counting, ("folder_messages", "folder_changes"))
+        await a.run(t.Store("w", seq(2), "add", ("$Work",), silent=True))
+        await store.deliver(a.engine.mailbox_id, message("m3"))
+        calls.made.clear()
+        data, _ = await b.run(t.Noop("n"))
+        permanent = b"\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*"
+        assert data == (b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
+                        b"* OK [PERMANENTFLAGS (%s)] Flags permitted.\r\n" % permanent
+                        + b"* 2 FETCH (FLAGS ($Work))\r\n* 4 EXISTS\r\n* 1 RECENT\r\n")
+        assert calls.made == ["folder_changes"]  # no listing of the folder
+        await a.run(t.Store("w", seq(1), "add", ("\\Deleted",), silent=True))
+        await a.run(t.Expunge("e"))
+        calls.made.clear()
+        data, _ = await b.run(t.Noop("n"))
+        assert data == b"* 1 EXPUNGE\r\n"
+        assert calls.made == ["folder_changes", "folder_messages"]  # the count told: listed again
+        data, _ = await b.run(t.Fetch("f", seq((1, 3)), (t.FetchAttribute("UID"), t.FetchAttribute("FLAGS"))))
+        assert data == (b"* 1 FETCH (UID 2 FLAGS ($Work))\r\n* 2 FETCH (UID 3 FLAGS ())\r\n"
+                        b"* 3 FETCH (UID 4 FLAGS (\\Recent))\r\n")
+        await store.close()
+    run(main)
+
+
+class Recorder:
+    """Records the calls of the named store methods, in order."""
+
+    def __init__(self, counting, names) -> None:
+        self.made = []
+        for name in names:
+            method = getattr(counting._store, name)
+            setattr(counting, name, self._recorded(name, method))
+
+    def _recorded(self, name, method):
+        async def recorded(*args):
+            self.made.append(name)
+            return await method(*args)
+        return recorded

@@ -131,6 +131,33 @@ def test_a_spooled_delivery_is_described_whole(store, run, tmp_path):
     run(body())
 
 
+def test_folder_changes_since_a_modseq(store, run):
+    async def body():
+        box = await mailbox(store)
+        for n in (1, 2, 3):
+            await store.deliver(box, numbered(n))
+        folder = await inbox(store, box)
+        listed = await store.folder_messages(folder.id)
+        assert await store.folder_changes(folder.id, 0) == (listed, 3)
+        assert await store.folder_changes(folder.id, folder.highest_modseq) == ([], 3)
+        await store.store_flags(folder.id, [2], ["\\Seen"], "add")
+        await store.deliver(box, numbered(4))
+        await store.store_flags(folder.id, [3], ["\\Seen"], "add")
+        await store.store_flags(folder.id, [3], ["\\Seen"], "remove")  # changed back: still a change
+        changed, count = await store.folder_changes(folder.id, folder.highest_modseq)
+        now = await store.folder_messages(folder.id)
+        assert count == 4 and changed == [now[1], now[2], now[3]] and now[1].flags == ("\\Seen",)
+        after = await inbox(store, box)
+        await store.store_flags(folder.id, [1], ["\\Deleted"], "add")
+        await store.expunge(folder.id)
+        assert await store.folder_changes(folder.id, after.highest_modseq) == ([], 3)  # the count tells
+        trash = await store.get_folder(box, "Trash")
+        await store.delete_folder(box, "Trash")
+        with pytest.raises(NotFound):
+            await store.folder_changes(trash.id, 0)
+    run(body())
+
+
 def test_messages_are_read_together(store, run):
     async def body():
         box, other = await mailbox(store), await mailbox(store, "bob@example.com", "Bob")

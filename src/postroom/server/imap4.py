@@ -26,7 +26,7 @@ from ..protocol.imap4.core import (
 )
 from ..protocol.imap4.types import Command
 from .evidence import report_login
-from .imap4_cache import HeaderCache
+from .imap4_cache import HeaderCache, ListingCache
 from .imap4_folder import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
@@ -64,6 +64,7 @@ class ImapService:
         self.metrics = Metrics()
         self.notifier = notifier or MailboxNotifier()  # the node's: deliveries and POP3 deletions touch it too
         self.headers = HeaderCache()  # header blocks read by this node's sessions
+        self.listings = ListingCache()  # and the folder listings they read at SELECT
         self.core_config = self._core_config()
 
     def configure(self, settings: ImapSettings, tls: ssl.SSLContext | None,
@@ -217,7 +218,8 @@ class ImapSession(Session[ImapServer]):
         service.per_user[mailbox.address] += 1
         self.user = mailbox.address
         store: ImapStore = service.store
-        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace, service.headers)
+        self.engine = MailboxEngine(store, mailbox.id, self._emit, service.notifier, self._pace, service.headers,
+                                    service.listings)
         return None
 
     def refuse_blocked(self, username: str) -> None:

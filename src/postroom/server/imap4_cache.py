@@ -1,4 +1,5 @@
-"""What IMAP4 sessions read again and again, kept by the node (one `HeaderCache` per ImapService).
+"""What IMAP4 sessions read again and again, kept by the node (one HeaderCache and one
+ListingCache per ImapService).
 
 A client that lists a folder asks for the same header fields of the same messages at every
 visit (FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (From Subject Date ...)])), as Dovecot's
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Iterable
+
+from ..model.imap import FolderMessage
 
 HEADER_CACHE_OCTETS = 16 << 20  # header blocks kept by a node (some 50,000 messages' headers)
 _ENTRY_OVERHEAD = 100  # octets an entry costs beside its block (key, bytes object, dict slot)
@@ -54,3 +57,37 @@ class HeaderCache:
         while self._octets > self.limit and blocks:
             _, block = blocks.popitem(last=False)
             self._octets -= len(block) + _ENTRY_OVERHEAD
+
+
+LISTING_CACHE_MESSAGES = 50_000  # folder listings kept by a node, in messages (some 20 MiB)
+
+
+class ListingCache:
+    """Folder listings by folder id, each with the highest_modseq read before it (the listing
+    is the folder as of that modseq, or newer): a SELECT of a folder whose highest_modseq is
+    the same takes the listing as it is; one whose modseq moved reads only what changed since
+    (FolderStore.folder_changes). At most `limit` messages, least recently used out first.
+    The lists are shared: nobody changes one (a session builds its own view from it)."""
+
+    def __init__(self, limit: int = LISTING_CACHE_MESSAGES) -> None:
+        self.limit = limit
+        self._listings: OrderedDict[int, tuple[int, list[FolderMessage]]] = OrderedDict()
+        self._messages = 0
+
+    def get(self, folder_id: int) -> tuple[int, list[FolderMessage]] | None:
+        found = self._listings.get(folder_id)
+        if found is not None:
+            self._listings.move_to_end(folder_id)
+        return found
+
+    def put(self, folder_id: int, modseq: int, messages: list[FolderMessage]) -> None:
+        old = self._listings.pop(folder_id, None)
+        if old is not None:
+            self._messages -= len(old[1])
+        if len(messages) > self.limit:
+            return
+        self._listings[folder_id] = (modseq, messages)
+        self._messages += len(messages)
+        while self._messages > self.limit:
+            _, (_, dropped) = self._listings.popitem(last=False)
+            self._messages -= len(dropped)

@@ -94,6 +94,7 @@ class SelectedFolder:
         self.recent = set(self.uids[bisect.bisect_left(self.uids, first_recent):])  # all below uidnext
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
+        self.listed = self.modseq  # the modseq the view was last listed at (the view may be newer)
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
         # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
@@ -156,10 +157,13 @@ class SelectedFolder:
                 self.emit(self._remove(sorted(self.gone)))
                 self.gone.clear()
             return
-        if modseq == self.modseq and not (allow_expunge and self.gone):
+        # Against the modseq of the last listing, not self.modseq: after the session's own writes
+        # a look reads them back (a small read), with any change of another session that had the
+        # modseq one of ours was taken to have (a STORE that changed nothing cannot tell).
+        if modseq == self.listed and not (allow_expunge and self.gone):
             self.seen_count, self.looked = count, now
             return
-        current = await self.store.folder_messages(self.folder.id)
+        current, whole = await self._changes()
         out: list[bytes] = [self._announce(current)]
         present = set()
         for message in current:
@@ -169,7 +173,8 @@ class SelectedFolder:
                 self.messages[message.uid] = message
                 out.append(b"* %d FETCH (%s)\r\n" % (self.msn(message.uid), imap4_fetch.flags_item(
                     message.flags, message.uid in self.recent)))
-        self.gone.update(uid for uid in self.uids if uid not in present)
+        if whole:  # a listing: what it lacks was expunged
+            self.gone.update(uid for uid in self.uids if uid not in present)
         if allow_expunge and self.gone:
             out.append(self._remove(sorted(self.gone)))
             self.gone.clear()
@@ -189,10 +194,21 @@ class SelectedFolder:
             self.last_uid = new[-1].uid
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
-        self.modseq = modseq
+        self.modseq = self.listed = modseq
         self.seen_count, self.looked = count, now
         if any(out):
             self.emit(b"".join(out))
+
+    async def _changes(self) -> tuple[list[FolderMessage], bool]:
+        """What changed since the view was last listed (or looked at): the messages changed or
+        added since, when the folder's count says none the view holds was expunged meanwhile
+        (a large folder is not listed again for a flag changed or a message delivered); else
+        the whole listing (True)."""
+        changed, count = await self.store.folder_changes(self.folder.id, self.listed)
+        added = sum(1 for m in changed if m.uid > self.last_uid)
+        if len(self.uids) - len(self.gone) + added == count:
+            return changed, False
+        return await self.store.folder_messages(self.folder.id), True
 
     async def _modseq(self) -> int:
         """The folder's highest_modseq now: its row by name (one indexed read, whatever the

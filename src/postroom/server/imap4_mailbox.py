@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import types, wire
-from .imap4_cache import HeaderCache
+from .imap4_cache import HeaderCache, ListingCache
 from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
 from .imap4_notify import MailboxNotifier
 
@@ -48,7 +48,7 @@ def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
 class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
                  notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None,
-                 headers: HeaderCache | None = None) -> None:
+                 headers: HeaderCache | None = None, listings: ListingCache | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
@@ -57,9 +57,7 @@ class MailboxEngine:
         self.selected: SelectedFolder | None = None
         self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
         self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
-        # the last folder listing read at a SELECT, by (folder id, highest_modseq): selecting the
-        # folder again while nothing changed in it (a client polling) lists it from here
-        self.listing: tuple[int, int, list[FolderMessage]] | None = None
+        self.listings = listings if listings is not None else ListingCache()  # the node's too
 
     def close(self) -> None:
         """The session is over: stop following the mailbox's changes."""
@@ -135,13 +133,24 @@ class MailboxEngine:
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
 
     async def _messages(self, folder: Folder) -> list[FolderMessage]:
-        """The folder's messages: as listed at the last SELECT when its highest_modseq is the
-        same (every change bumps it), else listed now (the listing may be newer than the
-        modseq read before it: then the next SELECT lists again)."""
-        if self.listing is not None and self.listing[:2] == (folder.id, folder.highest_modseq):
-            return self.listing[2]
+        """The folder's messages, from the node's ListingCache: as they are when the folder's
+        highest_modseq is the same (every change bumps it); with what changed since when it
+        moved; listed whole when some were expunged, or when the node has no listing of it.
+        (A listing may be newer than the modseq read before it: then the next SELECT looks.)"""
+        cached = self.listings.get(folder.id)
+        if cached is not None:
+            modseq, messages = cached
+            if modseq == folder.highest_modseq:
+                return messages
+            changed, count = await self.store.folder_changes(folder.id, modseq)
+            merged = {m.uid: m for m in messages}
+            merged.update((m.uid, m) for m in changed)
+            if len(merged) == count:  # none expunged since
+                messages = [merged[uid] for uid in sorted(merged)]
+                self.listings.put(folder.id, folder.highest_modseq, messages)
+                return messages
         messages = await self.store.folder_messages(folder.id)
-        self.listing = (folder.id, folder.highest_modseq, messages)
+        self.listings.put(folder.id, folder.highest_modseq, messages)
         return messages
 
     async def _close(self, command: types.Close) -> Outcome:

@@ -40,6 +40,11 @@ class FolderStore(Protocol):
 
     async def folder_messages(self, folder_id: int) -> list[FolderMessage]:
         """Every message of the folder, by UID."""
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        """What changed in the folder after `modseq`: its messages added or changed since (their
+        modseq above it), by UID, and how many messages it holds now; one snapshot. A session
+        that knew the folder at `modseq` knows it now, or, when the count says some it knew were
+        expunged, lists it again (folder_messages)."""
     async def folder_status(self, folder_id: int) -> FolderStatus: ...
     async def take_recent(self, folder_id: int) -> tuple[Folder, int]:
         """A read-write SELECT: returns the folder and the first UID that is \\Recent for this

@@ -179,6 +179,9 @@ class PostgresFolders(PostgresBase):
         async with self._connection() as conn:
             return await read(conn)
 
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        return sql.changes(await self._fetch(sql.SELECT_CHANGES, modseq, folder_id), folder_id)
+
     async def folder_status(self, folder_id: int) -> FolderStatus:
         async def read(conn: asyncpg.Connection) -> FolderStatus:
             row = await conn.fetchrow(dollar(sql.SELECT_FOLDER_BY_ID), folder_id)

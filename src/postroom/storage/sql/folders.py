@@ -26,6 +26,12 @@ SELECT_FOLDERS = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE mailbox_id = ? ORD
 SELECT_FOLDER = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE mailbox_id = ? AND name = ?"
 SELECT_FOLDER_BY_ID = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE id = ?"
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE folder_id = ? ORDER BY uid"
+# folder_changes: the folder's messages changed after a modseq, with the count of all of them (one
+# statement, one snapshot; no row: the folder is gone).
+SELECT_CHANGES = ("SELECT (SELECT count(*) FROM messages WHERE folder_id = f.id), "
+                  + ", ".join(f"m.{column}" for column in MESSAGE_COLUMNS.split(", "))
+                  + " FROM folders f LEFT JOIN messages m ON m.folder_id = f.id AND m.modseq > ? WHERE f.id = ?"
+                  " ORDER BY m.uid")
 # Take `n` UIDs of a folder (and one modseq): the backend reads the new uidnext and highest_modseq
 # after it; the new UIDs are uidnext - n .. uidnext - 1.
 TAKE_UIDS = "UPDATE folders SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1 WHERE id = ?"
@@ -53,6 +59,13 @@ POSTGRES_HEADERS = ("SELECT m.id, m.body_id, CASE WHEN h.size >= 0 THEN substrin
                     " LATERAL (SELECT CASE WHEN json_typeof(b.structure::json -> 'parts' -> 1) = 'number'"
                     " THEN (b.structure::json -> 'parts' ->> 1)::integer END AS size) h"
                     " WHERE m.mailbox_id = ? AND m.id = ANY(?::bigint[])")
+
+
+def changes(rows: Sequence[Any], folder_id: int) -> tuple[list[FolderMessage], int]:
+    """folder_changes from SELECT_CHANGES's rows (none: the folder is gone)."""
+    if not rows:
+        raise folder_missing(folder_id)
+    return [message_row(row[1:]) for row in rows if row[1] is not None], int(rows[0][0])
 
 
 def header_block(data: bytes) -> bytes:

@@ -171,6 +171,10 @@ class SqliteFolders(SqliteWorkers):
                 conn.execute("COMMIT")
         return await self._read(read)
 
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        rows = await self._read(lambda conn: conn.execute(sql.SELECT_CHANGES, (modseq, folder_id)).fetchall())
+        return sql.changes(rows, folder_id)
+
     async def folder_status(self, folder_id: int) -> FolderStatus:
         def read(conn: sqlite3.Connection) -> FolderStatus:
             conn.execute("BEGIN")
