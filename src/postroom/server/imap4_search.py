@@ -1,10 +1,11 @@
-"""SEARCH of the selected folder (RFC 3501 6.4.4), for SelectedFolder.search.
+r"""SEARCH of the selected folder (RFC 3501 6.4.4), for SelectedFolder.search.
 
 The program is compiled once (protocol.imap4.search.compile). A program that reads no header
 or text (UNSEEN, FLAGGED, DELETED, ALL, UID and sequence sets, sizes, dates, keywords, and
 NOT/OR/AND of them) is answered from the session's folder listing alone: no store access, one
-reused view whose fields are set for each message in turn. Text keys read the messages'
-octets in batches, as FETCH does.
+reused view whose fields are set for each message in turn; one that reads only flags and
+\Recent (SEARCH UNSEEN) is evaluated once per distinct (flags, \Recent). Text keys read the
+messages' octets in batches, as FETCH does.
 """
 from __future__ import annotations
 
@@ -55,13 +56,34 @@ class ListedView:
         return ""
 
 
+class _Verdicts(dict[tuple[tuple[str, ...], bool], bool]):
+    """(flags, \\Recent) -> whether a program that reads nothing else matches: judged once each."""
+
+    def __init__(self, matches: search.Predicate) -> None:
+        super().__init__()
+        self.matches, self.view = matches, ListedView()
+
+    def __missing__(self, key: tuple[tuple[str, ...], bool]) -> bool:
+        self.view.flags, self.view.recent = key
+        verdict = self[key] = self.matches(self.view)
+        return verdict
+
+
 async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple[list[int], bool]:
     """The numbers (UIDs for UID SEARCH) of the matching messages, ascending, and whether some
     message's content could not be read (expunged elsewhere)."""
     uids, messages, recent = folder.uids, folder.messages, folder.recent
     matches = search.compile(command.key, len(uids), uids[-1] if uids else 0)
     found = []
-    if not search.needs_content(command.key):
+    reads = search.reads(command.key)
+    if reads <= {"flags", "recent"}:  # one verdict per distinct (flags, \Recent): a few for a folder
+        verdicts = _Verdicts(matches)
+        if "recent" in reads:
+            return [uid if command.uid else msn for msn, uid in enumerate(uids, 1)
+                    if verdicts[messages[uid].flags, uid in recent]], False
+        return [uid if command.uid else msn for msn, uid in enumerate(uids, 1)
+                if verdicts[messages[uid].flags, False]], False
+    if "content" not in reads:
         view = ListedView()
         for msn, uid in enumerate(uids, 1):
             message = messages[uid]

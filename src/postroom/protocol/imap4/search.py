@@ -19,7 +19,7 @@ from ._decode import body_text, header_value
 from ._mime import Entity, parse
 from .types import SearchKey, SequenceSet
 
-__all__ = ["MessageView", "ContentView", "needs_content", "matches", "compile", "parse_date"]
+__all__ = ["MessageView", "ContentView", "needs_content", "reads", "matches", "compile", "parse_date"]
 
 _CONTENT_KEYS = frozenset(("BCC", "BODY", "CC", "FROM", "HEADER", "SUBJECT", "TEXT", "TO",
                            "SENTBEFORE", "SENTON", "SENTSINCE"))
@@ -147,6 +147,23 @@ def parse_date(value: str) -> datetime.date | None:
 def needs_content(key: SearchKey) -> bool:
     """Whether evaluating `key` reads the message's header or body."""
     return key.op in _CONTENT_KEYS or any(isinstance(arg, SearchKey) and needs_content(arg) for arg in key.args)
+
+
+_READS = {**{op: frozenset({"flags"}) for op in (*_FLAG_KEYS, "KEYWORD", "UNKEYWORD")},
+          "NEW": frozenset({"flags", "recent"}), "RECENT": frozenset({"recent"}), "OLD": frozenset({"recent"}),
+          "SEQ": frozenset({"msn"}), "UID": frozenset({"uid"}), "LARGER": frozenset({"size"}),
+          "SMALLER": frozenset({"size"}), **{op: frozenset({"internal_date"}) for op in ("BEFORE", "ON", "SINCE")}}
+
+
+def reads(key: SearchKey) -> frozenset[str]:
+    """What of a MessageView the program reads: "flags", "recent", "msn", "uid", "size",
+    "internal_date", "content" (the text keys). A program that reads only flags and \\Recent
+    has one verdict per distinct (flags, recent): the caller may evaluate it once for each."""
+    found = _READS.get(key.op, frozenset({"content"}) if key.op in _CONTENT_KEYS else frozenset())
+    for arg in key.args:
+        if isinstance(arg, SearchKey):
+            found |= reads(arg)
+    return found
 
 
 def _fold(text: str) -> str:
