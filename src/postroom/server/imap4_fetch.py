@@ -119,7 +119,7 @@ class Plan:
         if name in _STRUCTURE_ITEMS:
             return _structure_item(name)
         if name == "RFC822":
-            return lambda message, recent, parsed, data: b"RFC822 " + wire.literal(data or b"")
+            return lambda message, recent, parsed, data: _literal(b"RFC822 ", data or b"")
         if name in ("RFC822.HEADER", "RFC822.TEXT"):
             label = name.encode("ascii") + b" "
             return self._section(Section(text="HEADER" if name == "RFC822.HEADER" else "TEXT"), label, None)
@@ -140,6 +140,9 @@ class Plan:
             if cut is None:
                 return lambda message, recent, parsed, data: b"%s{%d}\r\n%s" % (label, len(data or b""), data or b"")
             return lambda message, recent, parsed, data: _literal(label, cut(data or b""))
+        whole = section == Section()
+        if whole and partial is None:  # BODY[], RFC822: the octets as they are
+            return lambda message, recent, parsed, data: _literal(label, data or b"")
 
         def octets(parsed: structure.Structure | None, data: bytes | None) -> bytes:
             data = data or b""
@@ -147,7 +150,7 @@ class Plan:
                 if not self.header:  # the whole message: its header block first
                     data = data[:parsed.root.body] if parsed is not None else data
                 return cut(data) if cut is not None else data
-            if section == Section() or parsed is None:
+            if whole or parsed is None:
                 return data
             return sections.section(data, parsed, section)
 
