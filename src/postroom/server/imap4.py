@@ -27,7 +27,7 @@ from ..protocol.imap4.core import (
 from ..protocol.imap4.types import Command
 from .evidence import report_login
 from .imap4_cache import HeaderCache, ListingCache
-from .imap4_folder import ImapStore, Outcome
+from .imap4_common import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
 from .metrics import Metrics

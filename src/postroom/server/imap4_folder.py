@@ -2,70 +2,33 @@
 set) and the commands that work on it (FETCH, STORE, SEARCH, COPY/MOVE, EXPUNGE).
 
 The view is this session's copy of the folder. Other sessions' changes (new mail, flag changes,
-expunges: any node, any protocol) show as a higher highest_modseq; `sync` then lists the folder
-again and tells the client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies.
-`sync` reads highest_modseq only when the node's notifier says the mailbox changed since the
-last look (imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP);
-its own writes leave the view fresh when nothing else changed meanwhile. A
-message expunged elsewhere keeps its sequence number until an EXPUNGE may be sent (never during
-FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
+expunges: any node, any protocol) show as a higher highest_modseq; `sync` then reads what
+changed since the view was listed (the whole folder again only after an expunge) and tells the
+client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. `sync` reads
+highest_modseq only when the node's notifier says the mailbox changed since the last look
+(imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP); its own
+writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
+keeps its sequence number until an EXPUNGE may be sent (never during FETCH, STORE or SEARCH:
+RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
 """
 from __future__ import annotations
 
 import bisect
 import time
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
 from ..protocol.imap4 import structure
 from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
-from ..storage.folders import FolderStore
 from . import imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
+from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags, uid_set
 from .imap4_notify import POLL_INTERVAL, Mark
 
 FETCH_BATCH = 64  # messages read and answered together
 FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
 STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a folder, again and again)
-_SYSTEM = {flag.lower(): flag for flag in SYSTEM_FLAGS}
-
-
-class ImapStore(FolderStore, Protocol):
-    """What an IMAP session needs of the store: its folders, and a message's octets."""
-
-    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a command completes: the tagged reply's status, text and response code."""
-
-    status: str  # "OK", "NO" or "BAD"
-    text: str
-    code: str | None = None
-
-
-class BadFlag(ValueError):
-    pass
-
-
-def clean_flags(flags: Sequence[str]) -> tuple[str, ...]:
-    """System flags in their canonical case, keywords as given; \\Recent is the server's and
-    is dropped (RFC 3501 2.3.2). BadFlag for an unknown system flag."""
-    out: set[str] = set()
-    for flag in flags:
-        if flag.startswith("\\"):
-            canonical = _SYSTEM.get(flag.lower())
-            if canonical is None:
-                if flag.lower() == "\\recent":
-                    continue
-                raise BadFlag(flag)
-            out.add(canonical)
-        else:
-            out.add(flag)
-    return tuple(sorted(out))
 
 
 class SelectedFolder:
@@ -442,14 +405,3 @@ def _batches(uids: list[int], messages: dict[int, FolderMessage], whole: bool) -
         octets += size
     if batch:
         yield batch
-
-
-def uid_set(uids: Sequence[int]) -> str:
-    """1,3:5 for [1, 3, 4, 5]: runs of consecutive numbers (the order given is kept)."""
-    runs: list[list[int]] = []
-    for uid in uids:
-        if runs and uid == runs[-1][1] + 1:
-            runs[-1][1] = uid
-        else:
-            runs.append([uid, uid])
-    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)

@@ -5,8 +5,9 @@ Folder commands (LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, 
 EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
 (server/imap4_folder.py). Untagged replies go out through `emit` as they are made; each command
 returns the `Outcome` the session completes its tag with. After every command the selected
-folder looks for other sessions' changes, except that EXPUNGE replies wait while a FETCH,
-STORE or SEARCH (by sequence number) could be misread by them (RFC 3501 7.4.1).
+folder announces other sessions' changes (when there can be some: see SelectedFolder.sync),
+except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be
+misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import types, wire
 from .imap4_cache import HeaderCache, ListingCache
-from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
+from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
+from .imap4_folder import SelectedFolder
 from .imap4_notify import MailboxNotifier
 
 _LONE_LF = re.compile(rb"(?<!\r)\n")
