@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imap4_messages import MIXED, NESTED
 
-from postroom.protocol.imap4.search import ContentView, matches, needs_content, parse_date
+from postroom.protocol.imap4.search import ContentView, matches, needs_content, parse_date, reads
 from postroom.protocol.imap4.types import SearchKey, SequenceSet
 
 MESSAGE = (
@@ -218,3 +218,15 @@ def test_text_keys_compare_decomposed_forms():
     assert check(key("SUBJECT", "U"), data=data) and check(key("SUBJECT", "\u0308S"), data=data)
     assert check(key("BODY", "caf\u00e9 cr\u00e8me"), data=data)
     assert not check(key("SUBJECT", "Koeln"), data=data)
+
+
+def test_what_a_program_reads():
+    unseen, new = SearchKey("UNSEEN"), SearchKey("NEW")
+    assert reads(SearchKey("AND", (unseen, SearchKey("KEYWORD", ("$x",))))) == {"flags"}
+    assert reads(SearchKey("OR", (new, SearchKey("ALL")))) == {"flags", "recent"}
+    assert reads(SearchKey("NOT", (SearchKey("UID", ()),))) == {"uid"}
+    assert reads(SearchKey("AND", (SearchKey("SINCE", ()), SearchKey("LARGER", (1,)), SearchKey("SEQ", ())))) == {
+        "internal_date", "size", "msn"}
+    assert reads(SearchKey("AND", (unseen, SearchKey("OR", (SearchKey("SUBJECT", ("x",)), new))))) == {
+        "flags", "recent", "content"}
+    assert reads(SearchKey("ALL")) == frozenset()

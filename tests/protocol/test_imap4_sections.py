@@ -2,13 +2,15 @@
 and its example part numbering), nested message/rfc822 parts, and sections that do not exist."""
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from imap4_messages import EXAMPLE, MIXED, NESTED, RFC3501
 
 from postroom.protocol.imap4 import structure
-from postroom.protocol.imap4.sections import partial, section
+from postroom.protocol.imap4.sections import field_filter, partial, section
 from postroom.protocol.imap4.types import Section
 
 HEADER_OF_RFC3501 = RFC3501[:RFC3501.index(b"\r\n\r\n") + 4]
@@ -130,3 +132,34 @@ def test_any_section_of_any_message_is_cut_from_its_bytes(pieces, part, text):
         assert got == b"" or got.endswith(b"\r\n")  # b"": no such part
     else:
         assert got in data
+
+
+def walked(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
+    """HEADER.FIELDS as RFC 3501 reads: the block cut into fields (a line not starting with a
+    space or tab starts one), each kept when its name (before its first colon, stripped)
+    is named, in any case."""
+    wanted, out = {name.upper() for name in names}, []
+    for field in re.split(rb"(?<=\n)(?![ \t])", block):
+        name, colon, _ = field.partition(b":")
+        if colon and (name.strip().decode("latin-1").upper() in wanted) == keep:
+            out.append(field if field.endswith(b"\n") else field + b"\r\n")
+    return b"".join(out) + b"\r\n"
+
+
+PIECES = [b"Subject", b"subject", b"SUBJECT", b"To", b"From", b"X-A", b":", b": x", b" ", b"\t", b"\r", b"\n", b"\r\n",
+          b"\r\n ", b"\r\n\t", b"\x0b", b"\x1c", b"x", b"\xe9", b"Stra\xdfe", b"T", b"o", b"\r\nSubject: y",
+          b"\r\n\rSubject", b"\r\n\x0b To", b"\r\n\r\r\n Subject", b"\r\nSubject\r\n :"]
+NAMES = ["SUBJECT", "to", "From", "X-A", "STRASSE", "", "A:B", "SUBJECT ", "T O", "\xe9", "TOKEN"]
+
+
+@settings(max_examples=3000, deadline=None)
+@example(block=b"\rSubject: x\r\n", names=("SUBJECT",), keep=True)
+@example(block=b"To: a\r\n\x0b Subject\r\n : x\r\n", names=("SUBJECT",), keep=True)
+@example(block=b"To: a\r\n\r\r\n Subject: x\r\n", names=("SUBJECT",), keep=True)
+@example(block=b"Stra\xdfe: x\r\n", names=("STRASSE",), keep=True)
+@example(block=b" Subject: x\r\n", names=("SUBJECT",), keep=True)
+@example(block=b"Subject: x", names=("SUBJECT",), keep=True)
+@given(block=st.lists(st.sampled_from(PIECES), max_size=30).map(b"".join),
+       names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=4).map(tuple), keep=st.booleans())
+def test_header_fields_are_what_the_field_walk_finds(block, names, keep):
+    assert field_filter(names, keep)(block) == walked(block, names, keep)

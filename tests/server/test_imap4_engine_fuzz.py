@@ -1,6 +1,7 @@
 """Random command sequences of two sessions on one mailbox (a real SQLite store): the engine
 never raises, every outcome is OK/NO/BAD, and each session's view stays the folder's truth
-once it may hear of expunges (message numbers ascend with UIDs, EXISTS matches the store)."""
+once it may hear of expunges (message numbers ascend with UIDs, EXISTS matches the store, and
+so do the flags it holds)."""
 from __future__ import annotations
 
 import asyncio
@@ -75,8 +76,10 @@ def test_two_sessions_never_crash_and_their_views_stay_true(tmp_path_factory, sc
             selected = engine.selected
             if selected is None or selected.modseq == -1:
                 continue
-            stored = [m.uid for m in await store.folder_messages(selected.folder.id)]
+            listing = await store.folder_messages(selected.folder.id)
+            stored = [m.uid for m in listing]
             assert selected.uids == stored
+            assert {m.uid: m.flags for m in listing} == {uid: selected.messages[uid].flags for uid in selected.uids}
             assert re.search(rb"\* \d+ EXISTS", b"".join(out)) or not stored  # told how many there are
         await store.close()
 

@@ -113,14 +113,20 @@ def test_mail_delivered_while_a_session_looks_for_new_mail_is_recent_in_one_sess
     async def main():
         store, a, b = await two_sessions(env, 1)
         mailbox_id = a.engine.mailbox_id
-        folder_messages, late = store.folder_messages, []
+        folder_messages, folder_changes, late = store.folder_messages, store.folder_changes, []
 
         async def list_then_deliver(folder_id):
             listed = await folder_messages(folder_id)
             if len(listed) == 2 and not late:
                 late.append(await store.deliver(mailbox_id, message("late")))
             return listed
-        store.folder_messages = list_then_deliver
+
+        async def look_then_deliver(folder_id, modseq):  # the look of a session that knows the folder
+            changed, count = await folder_changes(folder_id, modseq)
+            if count == 2 and not late:
+                late.append(await store.deliver(mailbox_id, message("late")))
+            return changed, count
+        store.folder_messages, store.folder_changes = list_then_deliver, look_then_deliver
         await store.deliver(mailbox_id, message("new"))
         await a.run(t.Noop("n"))
         await a.run(t.Noop("n"))

@@ -14,6 +14,7 @@ import pytest
 from postroom.errors import Conflict, NotFound, ValidationError
 from postroom.model import MessageInfo
 from postroom.model.imap import INBOX, SPECIAL_FOLDERS, Folder, FolderMessage, FolderStatus
+from postroom.protocol.imap4.structure import describe as real_describe
 from postroom.storage import SpooledBody
 from postroom.storage.sql import folders as folders_sql
 
@@ -127,6 +128,80 @@ def test_a_spooled_delivery_is_described_whole(store, run, tmp_path):
                                                                                        len(start)))
         assert await store.read_structures([info.id]) == {info.id: describe(head + start + rest)}
         assert sorted(p.name for p in spool.iterdir()) == ["1.msg"]  # nothing left behind
+    run(body())
+
+
+def test_folder_changes_since_a_modseq(store, run):
+    async def body():
+        box = await mailbox(store)
+        for n in (1, 2, 3):
+            await store.deliver(box, numbered(n))
+        folder = await inbox(store, box)
+        listed = await store.folder_messages(folder.id)
+        assert await store.folder_changes(folder.id, 0) == (listed, 3)
+        assert await store.folder_changes(folder.id, folder.highest_modseq) == ([], 3)
+        await store.store_flags(folder.id, [2], ["\\Seen"], "add")
+        await store.deliver(box, numbered(4))
+        await store.store_flags(folder.id, [3], ["\\Seen"], "add")
+        await store.store_flags(folder.id, [3], ["\\Seen"], "remove")  # changed back: still a change
+        changed, count = await store.folder_changes(folder.id, folder.highest_modseq)
+        now = await store.folder_messages(folder.id)
+        assert count == 4 and changed == [now[1], now[2], now[3]] and now[1].flags == ("\\Seen",)
+        after = await inbox(store, box)
+        await store.store_flags(folder.id, [1], ["\\Deleted"], "add")
+        await store.expunge(folder.id)
+        assert await store.folder_changes(folder.id, after.highest_modseq) == ([], 3)  # the count tells
+        trash = await store.get_folder(box, "Trash")
+        await store.delete_folder(box, "Trash")
+        with pytest.raises(NotFound):
+            await store.folder_changes(trash.id, 0)
+    run(body())
+
+
+def test_messages_are_read_together(store, run):
+    async def body():
+        box, other = await mailbox(store), await mailbox(store, "bob@example.com", "Bob")
+        infos = [await store.deliver(box, numbered(n)) for n in (1, 2, 3)]
+        elsewhere = await store.deliver(other, numbered(4))
+        folder, trash = await inbox(store, box), await store.get_folder(box, "Trash")
+        await store.copy_messages(folder.id, [2], trash.id)
+        [copy] = await store.folder_messages(trash.id)
+        wanted = [i.id for i in infos] + [copy.id, elsewhere.id, 999_999]
+        assert await store.read_messages(box, wanted) == {
+            infos[0].id: numbered(1), infos[1].id: numbered(2), infos[2].id: numbered(3), copy.id: numbered(2)}
+        await store.delete_messages(box, [infos[1].id])
+        assert await store.read_messages(box, [infos[1].id, copy.id]) == {copy.id: numbered(2)}
+        assert await store.read_messages(other, [elsewhere.id]) == {elsewhere.id: numbered(4)}
+        assert await store.read_messages(box, []) == {}
+    run(body())
+
+
+@pytest.mark.parametrize("described", ["by the structure", "from the octets"])
+def test_header_blocks_are_read_in_one_call(store, run, monkeypatch, described):
+    """read_headers: each message's octets up to its body (BODY[HEADER]), whether the stored
+    structure says where that is (the real describe) or not (a body stored without one)."""
+    if described == "by the structure":
+        monkeypatch.setattr(folders_sql, "describe", real_describe)
+    big = wire(b"Subject: big", b"X-Long: " + b"y" * 3000, b"", *([b"z" * 998] * 200))
+    bare = b"Subject: no body, no empty line\r\nX: 1\r\n"
+    empty_header = wire(b"", b"just a body")
+
+    async def body():
+        box, other = await mailbox(store), await mailbox(store, "bob@example.com", "Bob")
+        infos = [await store.deliver(box, data) for data in (MESSAGE, big, bare, empty_header)]
+        elsewhere = await store.deliver(other, MESSAGE)
+        folder, trash = await inbox(store, box), await store.get_folder(box, "Trash")
+        await store.copy_messages(folder.id, [1], trash.id)
+        [copy] = await store.folder_messages(trash.id)
+        wanted = [i.id for i in infos] + [copy.id, elsewhere.id, 999_999]
+        head = MESSAGE[:MESSAGE.index(b"\r\n\r\n") + 4]
+        assert await store.read_headers(box, wanted) == {
+            infos[0].id: head, infos[1].id: big[:big.index(b"\r\n\r\n") + 4], infos[2].id: bare,
+            infos[3].id: b"\r\n", copy.id: head}
+        assert await store.read_headers(other, [elsewhere.id]) == {elsewhere.id: head}
+        assert await store.read_headers(box, []) == {}
+        await store.delete_messages(box, [infos[0].id])
+        assert await store.read_headers(box, [infos[0].id, copy.id]) == {copy.id: head}
     run(body())
 
 

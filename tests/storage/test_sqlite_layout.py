@@ -367,6 +367,9 @@ def test_tracking_rows_are_written_in_batches_and_keep_the_time_of_their_event(o
         assert [q for q, _ in rows] == ["Q0", "Q1", "Q2"]
         assert all(handed <= at < schema.now() for _, at in rows)
 
+        # the rows are visible once committed, a moment before the batch's task ends (a row
+        # handed over meanwhile would join that batch): let it end
+        await until(lambda: opened._tracking._task is None, 100 * TRACKING_DELAY, "the batch to end")
         opened._tracking.delay = 60.0  # a batch that would wait: flushing (list, close) writes it
         await opened.append_tracking([receive("bob@example.com", queue_id="Q3")])
         stamped = schema.now()

@@ -28,7 +28,8 @@ from ..protocol.imap4.core import (
 )
 from ..protocol.imap4.types import Command
 from .evidence import SessionEnd, report_login
-from .imap4_folder import ImapStore, Outcome
+from .imap4_cache import HeaderCache, ListingCache
+from .imap4_common import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import POLL_INTERVAL, MailboxNotifier
 from .login import ClientAccessSession
@@ -51,6 +52,7 @@ REFUSALS = {
     "temporary": (UNAVAILABLE.text, "UNAVAILABLE"),
     BLOCKED: ("Too many failed logins, try again later.", "UNAVAILABLE"),
 }
+HOLD_OCTETS = 64 * 1024  # untagged replies held for one write with the tagged one, up to this much
 
 
 class ImapService:
@@ -76,6 +78,8 @@ class ImapService:
         self.guard = AbuseGuard()  # the node shares its own with POP3 and SMTP
         self.metrics = Metrics()
         self.notifier = notifier or MailboxNotifier()  # the node's: deliveries and POP3 deletions touch it too
+        self.headers = HeaderCache()  # header blocks read by this node's sessions
+        self.listings = ListingCache()  # and the folder listings they read at SELECT
         self.core_config = self._core_config()
 
     def configure(self, settings: ImapSettings, tls: ssl.SSLContext | None,
@@ -129,6 +133,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.writable = asyncio.Event()  # cleared while the client does not read our replies
         self.writable.set()
         self.reply_lines = ImapReplyLines()
+        self.held = 0  # octets of untagged replies not written yet
 
     def make_core(self) -> ImapServer:
         return ImapServer(self.service.core_config, tls_active=self.implicit_tls,
@@ -187,15 +192,23 @@ class ImapSession(ClientAccessSession[ImapServer]):
 
     async def open_mailbox(self, mailbox: Mailbox) -> str | None:
         store: ImapStore = self.service.store
-        self.engine = MailboxEngine(store, mailbox.id, self._emit, self.service.notifier, self._pace)
+        self.engine = MailboxEngine(store, mailbox.id, self._emit, self.service.notifier, self._pace,
+                                    self.service.headers, self.service.listings)
         return None
 
     # commands --------------------------------------------------------------------------
     def _emit(self, data: bytes) -> None:
-        """Untagged replies, written as they are made (a long FETCH is not held in memory)."""
+        """Untagged replies: written with the tagged reply that follows them (one write per
+        command), or as soon as HOLD_OCTETS are waiting (a long FETCH is not held in memory)."""
         if data and self.conn is not None and not self.ended:
             self.conn.send_data(data)
-            self.flush()
+            self.held += len(data)
+            if self.held >= HOLD_OCTETS:
+                self.flush()
+
+    def flush(self) -> None:
+        self.held = 0
+        super().flush()
 
     async def _pace(self) -> None:
         if not self.writable.is_set() and not self.ended:
@@ -229,6 +242,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
                     await self.engine.poll()
                 except PostroomError as exc:  # the store is away for a moment: look again later
                     log.warning("imap4 session %s cannot look for changes: %s", self.id, exc.message)
+                self.flush()  # what it found goes out now: no tagged reply follows
                 waits = [self.loop.create_task(changed.wait()), self.loop.create_task(wake.wait())]
                 await asyncio.wait(waits, timeout=POLL_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
                 for task in waits:
@@ -252,4 +266,6 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.writable.set()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
         if self.idle_task is not None and not self.idle_task.done():
             self.idle_task.cancel()
+        if self.engine is not None:
+            self.engine.close()
         super().released()

@@ -1,55 +1,41 @@
-"""Rendering one message's FETCH response (RFC 3501 7.4.2) from what the store keeps.
+"""Rendering FETCH responses (RFC 3501 7.4.2) from what the store keeps.
 
 ENVELOPE, BODY and BODYSTRUCTURE come from the structure computed at delivery (part C's
 protocol.imap4.structure); BODY[section] cuts the stored octets with the structure's part map
-(protocol.imap4.sections). The message's octets are read only when an item needs them.
+(protocol.imap4.sections). The message's octets are read only when an item needs them, and
+only its header block when the items ask for nothing else of them (the common
+"FETCH 1:100 (UID FLAGS BODY.PEEK[HEADER.FIELDS (...)])" of a client listing a folder).
+
+A `Plan` is made once per FETCH command: what its items need read, and one renderer per item
+(section labels, header-field filters and flag lists worked out once), so that each message
+costs a few calls.
 """
 from __future__ import annotations
 
 import datetime
-from typing import Sequence
+import functools
+from typing import Callable, Sequence
 
 from ..model.imap import FolderMessage
 from ..protocol.imap4 import sections, structure, wire
 from ..protocol.imap4.types import FetchAttribute, Section
 
-# Items whose reply needs the message's octets, and those that set \Seen (unless PEEK).
-_CONTENT_ITEMS = frozenset({"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"})
 _STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE"})
-
-
-def needs_content(attributes: Sequence[FetchAttribute]) -> bool:
-    return any(a.name in _CONTENT_ITEMS for a in attributes)
-
-
-def needs_structure(attributes: Sequence[FetchAttribute]) -> bool:
-    return any(a.name in _STRUCTURE_ITEMS or (a.name == "BODY[]" and a.section is not None and a.section != Section())
-               or a.name in ("RFC822.HEADER", "RFC822.TEXT") for a in attributes)
-
-
 _HEADER_SECTIONS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+_FLAG_LISTS = 256  # distinct (flags, recent) renderings a plan keeps
 
-
-def header_only(attributes: Sequence[FetchAttribute]) -> bool:
-    """Whether the octets the items need are all in the message's header (the common
-    "FETCH 1:100 BODY.PEEK[HEADER.FIELDS (...)]"): only those are read then."""
-    for a in attributes:
-        if a.name == "BODY[]":
-            section = a.section or Section()
-            if section.part or section.text not in _HEADER_SECTIONS:
-                return False
-        elif a.name in _CONTENT_ITEMS and a.name != "RFC822.HEADER":
-            return False
-    return True
-
-
-def sets_seen(attributes: Sequence[FetchAttribute]) -> bool:
-    """BODY[...] without PEEK, RFC822 and RFC822.TEXT mark the message \\Seen (6.4.5)."""
-    return any((a.name == "BODY[]" and not a.peek) or a.name in ("RFC822", "RFC822.TEXT") for a in attributes)
+#: An item's renderer: (message, \Recent, structure, octets) -> its reply data. The octets are
+#: the whole message for a plan that reads content, its header block for one that reads headers.
+Renderer = Callable[[FolderMessage, bool, "structure.Structure | None", "bytes | None"], bytes]
 
 
 def internal_date(message: FolderMessage) -> datetime.datetime:
-    when = datetime.datetime.fromisoformat(message.internal_date)
+    return internal_date_of(message.internal_date)
+
+
+def internal_date_of(text: str) -> datetime.datetime:
+    """A listing's internal date (ISO-8601; UTC when it names no offset)."""
+    when = datetime.datetime.fromisoformat(text)
     return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
 
 
@@ -68,51 +54,121 @@ def flags_item(flags: Sequence[str], recent: bool) -> bytes:
     return b"FLAGS " + wire.flag_list(tuple(flags) + (("\\Recent",) if recent else ()))
 
 
-def render(msn: int, message: FolderMessage, attributes: Sequence[FetchAttribute], *, recent: bool, uid: bool,
-           parsed: structure.Structure | None, data: bytes | None, add_flags: bool) -> bytes:
-    """`* msn FETCH (...)` for one message. `uid`: a UID FETCH (UID always returned);
-    `add_flags`: the fetch set \\Seen, so FLAGS goes out even if not asked for."""
-    items: list[bytes] = []
-    names = {a.name for a in attributes}
-    if uid or "UID" in names:
-        items.append(b"UID %d" % message.uid)
-    if add_flags and "FLAGS" not in names:
-        items.append(flags_item(message.flags, recent))
-    for attribute in attributes:
-        items.append(_item(message, attribute, recent, parsed, data))
-    return b"* %d FETCH (" % msn + b" ".join(i for i in items if i) + b")\r\n"
-
-
-def _item(message: FolderMessage, attribute: FetchAttribute, recent: bool,
-          parsed: structure.Structure | None, data: bytes | None) -> bytes:
-    name = attribute.name
-    if name == "UID":
-        return b""  # rendered first, once
-    if name == "FLAGS":
-        return flags_item(message.flags, recent)
-    if name == "INTERNALDATE":
-        return b"INTERNALDATE " + wire.date_time(internal_date(message))
-    if name == "RFC822.SIZE":
-        return b"RFC822.SIZE %d" % message.size
-    if name in _STRUCTURE_ITEMS:
-        assert parsed is not None
-        value = parsed.envelope if name == "ENVELOPE" else parsed.body if name == "BODY" else parsed.bodystructure
-        return name.encode("ascii") + b" " + value
-    assert data is not None
-    if name == "RFC822":
-        return b"RFC822 " + wire.literal(data)
-    if name in ("RFC822.HEADER", "RFC822.TEXT"):
-        assert parsed is not None
-        part = Section(text="HEADER" if name == "RFC822.HEADER" else "TEXT")
-        return name.encode("ascii") + b" " + wire.literal(sections.section(data, parsed, part))
+def _top_header(attribute: FetchAttribute) -> bool:
+    """Whether the item is the message's own header, or fields of it (no part number)."""
+    if attribute.name == "RFC822.HEADER":
+        return True
     section = attribute.section or Section()
-    if section == Section() or parsed is None:
-        content = data
-    else:
-        content = sections.section(data, parsed, section)
-    label = b"BODY[" + section_label(section) + b"]"
-    if attribute.partial is not None:
-        origin, count = attribute.partial
-        content = sections.partial(content, origin, count)
-        label += b"<%d>" % origin
-    return label + b" " + wire.literal(content)
+    return attribute.name == "BODY[]" and not section.part and section.text in _HEADER_SECTIONS
+
+
+@functools.lru_cache(maxsize=64)
+def plan(attributes: tuple[FetchAttribute, ...], uid: bool) -> Plan:
+    """The Plan of these items (a client asks for the same items again and again: made once)."""
+    return Plan(attributes, uid)
+
+
+class Plan:
+    """What a FETCH's items need and how each is rendered. `content`: the message's octets;
+    `header`: only its header block (never with `content`); `structure`: its parsed structure;
+    `seen`: the items set \\Seen (BODY[...] without PEEK, RFC822, RFC822.TEXT: 6.4.5)."""
+
+    def __init__(self, attributes: Sequence[FetchAttribute], uid: bool) -> None:
+        names = {a.name for a in attributes}
+        headers = [a for a in attributes if _top_header(a)]
+        self.content = any(a.name in ("RFC822", "RFC822.TEXT") or (a.name == "BODY[]" and not _top_header(a))
+                           for a in attributes)
+        self.header = bool(headers) and not self.content
+        self.structure = bool(names & _STRUCTURE_ITEMS) or (self.content and any(
+            a.name in ("RFC822.HEADER", "RFC822.TEXT") or (a.name == "BODY[]" and (a.section or Section()) != Section())
+            for a in attributes))
+        self.seen = any((a.name == "BODY[]" and not a.peek) or a.name in ("RFC822", "RFC822.TEXT") for a in attributes)
+        self.uid_first = uid or "UID" in names  # a UID FETCH always returns UID, first
+        self.flags_named = "FLAGS" in names
+        self._flag_lists: dict[tuple[tuple[str, ...], bool], bytes] = {}
+        self.items = [self._renderer(a) for a in attributes if a.name != "UID"]
+
+    def render(self, msn: int, message: FolderMessage, recent: bool, parsed: structure.Structure | None,
+               data: bytes | None, add_flags: bool) -> bytes:
+        """`* msn FETCH (...)` for one message; `add_flags`: the fetch set \\Seen, so FLAGS
+        goes out even if not asked for."""
+        items = [item(message, recent, parsed, data) for item in self.items]
+        if add_flags and not self.flags_named:
+            items.insert(0, self.flags(message, recent))
+        if self.uid_first:
+            items.insert(0, b"UID %d" % message.uid)
+        return b"* %d FETCH (%s)\r\n" % (msn, b" ".join(items))
+
+    def flags(self, message: FolderMessage, recent: bool) -> bytes:
+        key = (message.flags, recent)
+        rendered = self._flag_lists.get(key)
+        if rendered is None:
+            rendered = flags_item(message.flags, recent)
+            if len(self._flag_lists) < _FLAG_LISTS:
+                self._flag_lists[key] = rendered
+        return rendered
+
+    def _renderer(self, attribute: FetchAttribute) -> Renderer:
+        name = attribute.name
+        if name == "FLAGS":
+            return lambda message, recent, parsed, data: self.flags(message, recent)
+        if name == "INTERNALDATE":
+            return lambda message, recent, parsed, data: b"INTERNALDATE " + wire.date_time(internal_date(message))
+        if name == "RFC822.SIZE":
+            return lambda message, recent, parsed, data: b"RFC822.SIZE %d" % message.size
+        if name in _STRUCTURE_ITEMS:
+            return _structure_item(name)
+        if name == "RFC822":
+            return lambda message, recent, parsed, data: _literal(b"RFC822 ", data or b"")
+        if name in ("RFC822.HEADER", "RFC822.TEXT"):
+            label = name.encode("ascii") + b" "
+            return self._section(Section(text="HEADER" if name == "RFC822.HEADER" else "TEXT"), label, None)
+        section = attribute.section or Section()
+        label = b"BODY[" + section_label(section) + b"]"
+        if attribute.partial is not None:
+            label += b"<%d>" % attribute.partial[0]
+        return self._section(section, label + b" ", attribute.partial)
+
+    def _section(self, section: Section, label: bytes, partial: tuple[int, int] | None) -> Renderer:
+        """BODY[section]<partial>: from the header block (a header plan), else cut from the
+        octets with the part map."""
+        cut: Callable[[bytes], bytes] | None = None
+        if section.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            cut = sections.field_filter(section.fields, section.text == "HEADER.FIELDS")
+        top_header = not section.part and section.text in _HEADER_SECTIONS
+        if top_header and self.header and partial is None:  # the octets given are the header block
+            if cut is None:
+                return lambda message, recent, parsed, data: b"%s{%d}\r\n%s" % (label, len(data or b""), data or b"")
+            return lambda message, recent, parsed, data: _literal(label, cut(data or b""))
+        whole = section == Section()
+        if whole and partial is None:  # BODY[], RFC822: the octets as they are
+            return lambda message, recent, parsed, data: _literal(label, data or b"")
+
+        def octets(parsed: structure.Structure | None, data: bytes | None) -> bytes:
+            data = data or b""
+            if top_header:
+                if not self.header:  # the whole message: its header block first
+                    data = data[:parsed.root.body] if parsed is not None else data
+                return cut(data) if cut is not None else data
+            if whole or parsed is None:
+                return data
+            return sections.section(data, parsed, section)
+
+        if partial is None:
+            return lambda message, recent, parsed, data: label + wire.literal(octets(parsed, data))
+        origin, count = partial
+        return lambda message, recent, parsed, data: label + wire.literal(
+            sections.partial(octets(parsed, data), origin, count))
+
+
+def _literal(label: bytes, octets: bytes) -> bytes:
+    return b"%s{%d}\r\n%s" % (label, len(octets), octets)
+
+
+def _structure_item(name: str) -> Renderer:
+    label = name.encode("ascii") + b" "
+    if name == "ENVELOPE":
+        return lambda message, recent, parsed, data: label + parsed.envelope  # type: ignore[union-attr]
+    if name == "BODY":
+        return lambda message, recent, parsed, data: label + parsed.body  # type: ignore[union-attr]
+    return lambda message, recent, parsed, data: label + parsed.bodystructure  # type: ignore[union-attr]

@@ -2,92 +2,66 @@
 set) and the commands that work on it (FETCH, STORE, SEARCH, COPY/MOVE, EXPUNGE).
 
 The view is this session's copy of the folder. Other sessions' changes (new mail, flag changes,
-expunges: any node, any protocol) show as a higher highest_modseq; `sync` then lists the folder
-again and tells the client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. A
-message expunged elsewhere keeps its sequence number until an EXPUNGE may be sent (never during
-FETCH, STORE or SEARCH: RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
+expunges: any node, any protocol) show as a higher highest_modseq; `sync` then reads what
+changed since the view was listed (the whole folder again only after an expunge) and tells the
+client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. `sync` reads
+highest_modseq only when the node's notifier says the mailbox changed since the last look
+(imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP); its own
+writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
+keeps its sequence number until an EXPUNGE may be sent (never during FETCH, STORE or SEARCH:
+RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
 """
 from __future__ import annotations
 
-import asyncio
 import bisect
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Iterator, Protocol, Sequence
+import time
+from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
-from ..protocol.imap4 import search, structure
+from ..protocol.imap4 import structure
 from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
-from ..storage.folders import FolderStore
-from . import imap4_fetch
+from . import imap4_fetch, imap4_search
+from .imap4_cache import HeaderCache
+from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags, uid_set
+from .imap4_notify import POLL_INTERVAL, Mark
 
 FETCH_BATCH = 64  # messages read and answered together
 FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
 STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a folder, again and again)
-_SYSTEM = {flag.lower(): flag for flag in SYSTEM_FLAGS}
-
-
-class ImapStore(FolderStore, Protocol):
-    """What an IMAP session needs of the store: its folders, and a message's octets."""
-
-    async def read_message(self, mailbox_id: int, message_id: int, size: int | None = None) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a command completes: the tagged reply's status, text and response code."""
-
-    status: str  # "OK", "NO" or "BAD"
-    text: str
-    code: str | None = None
-
-
-class BadFlag(ValueError):
-    pass
-
-
-def clean_flags(flags: Sequence[str]) -> tuple[str, ...]:
-    """System flags in their canonical case, keywords as given; \\Recent is the server's and
-    is dropped (RFC 3501 2.3.2). BadFlag for an unknown system flag."""
-    out: set[str] = set()
-    for flag in flags:
-        if flag.startswith("\\"):
-            canonical = _SYSTEM.get(flag.lower())
-            if canonical is None:
-                if flag.lower() == "\\recent":
-                    continue
-                raise BadFlag(flag)
-            out.add(canonical)
-        else:
-            out.add(flag)
-    return tuple(sorted(out))
 
 
 class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
                  readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
-                 pace: Callable[[], Awaitable[None]] | None = None) -> None:
+                 pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
+                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
         self.emit = emit  # writes untagged replies to the client
         self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
+        self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
+        self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
+        self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
-        messages = [m for m in messages if m.uid < folder.uidnext]
+        if messages and messages[-1].uid >= folder.uidnext:
+            messages = [m for m in messages if m.uid < folder.uidnext]
         self.uids = [m.uid for m in messages]  # index + 1 = message sequence number
         self.messages = {m.uid: m for m in messages}
         # the UID ranges whose \Recent this session took (SELECT's, then each sync's); EXAMINE
         # shows what is \Recent without taking it
         self.taken: list[tuple[int, int]] = [(first_recent, folder.uidnext)]
-        self.recent = {m.uid for m in messages if self._took(m.uid)}
+        self.recent = set(self.uids[bisect.bisect_left(self.uids, first_recent):])  # all below uidnext
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
+        self.listed = self.modseq  # the modseq the view was last listed at (the view may be newer)
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
         # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
-        self.keywords = {f for m in messages for f in m.flags if not f.startswith("\\")}
+        self.keywords = _keywords(messages)
 
     # --------------------------------------------------------------------- the view
     def _flags_replies(self, readonly_too: bool = True) -> bytes:
@@ -100,7 +74,7 @@ class SelectedFolder:
     def _announce(self, messages: Iterable[FolderMessage]) -> bytes:
         """FLAGS (and PERMANENTFLAGS) again when these messages carry a keyword the client has not
         been told of (set by this session or another): sent before the replies that show it."""
-        new = {f for m in messages for f in m.flags if not f.startswith("\\")} - self.keywords
+        new = _keywords(messages) - self.keywords
         if not new:
             return b""
         self.keywords |= new
@@ -116,8 +90,27 @@ class SelectedFolder:
         out.append(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % max(self.folder.uidnext, self.last_uid + 1))
         return b"".join(out)
 
-    async def sync(self, allow_expunge: bool) -> None:
-        """Look for other sessions' changes and announce them (see the module's doc)."""
+    def _quiet(self) -> bool:
+        """Whether nothing can have changed since the last look: no touch on this node, and
+        too little time for a change elsewhere to be due (the idle poll's interval)."""
+        return (self.mark is not None and self.mark.count == self.seen_count
+                and time.monotonic() - self.looked < POLL_INTERVAL)
+
+    def _touched(self, in_step: bool) -> None:
+        """Our own write, told to the node's other sessions. When nothing else touched the
+        mailbox since our last look and the write's modseq followed the one we knew (`in_step`),
+        the view is as fresh as that look: the next command needs no look of its own."""
+        quiet = self.mark is not None and self.mark.count == self.seen_count
+        self.touch()
+        if quiet and in_step and self.mark is not None:
+            self.seen_count = self.mark.count
+
+    async def sync(self, allow_expunge: bool, force: bool = False) -> None:
+        """Look for other sessions' changes and announce them (see the module's doc); `force`:
+        look even when the notifier saw no change (NOOP, CHECK, IDLE: the client asks)."""
+        if not force and self._quiet() and not (allow_expunge and self.gone):
+            return
+        count, now = (self.mark.count if self.mark is not None else 0), time.monotonic()
         try:
             modseq = await self._modseq()
         except NotFound:  # the folder was deleted: its messages are gone
@@ -127,9 +120,13 @@ class SelectedFolder:
                 self.emit(self._remove(sorted(self.gone)))
                 self.gone.clear()
             return
-        if modseq == self.modseq and not (allow_expunge and self.gone):
+        # Against the modseq of the last listing, not self.modseq: after the session's own writes
+        # a look reads them back (a small read), with any change of another session that had the
+        # modseq one of ours was taken to have (a STORE that changed nothing cannot tell).
+        if modseq == self.listed and not (allow_expunge and self.gone):
+            self.seen_count, self.looked = count, now
             return
-        current = await self.store.folder_messages(self.folder.id)
+        current, whole = await self._changes()
         out: list[bytes] = [self._announce(current)]
         present = set()
         for message in current:
@@ -139,7 +136,8 @@ class SelectedFolder:
                 self.messages[message.uid] = message
                 out.append(b"* %d FETCH (%s)\r\n" % (self.msn(message.uid), imap4_fetch.flags_item(
                     message.flags, message.uid in self.recent)))
-        self.gone.update(uid for uid in self.uids if uid not in present)
+        if whole:  # a listing: what it lacks was expunged
+            self.gone.update(uid for uid in self.uids if uid not in present)
         if allow_expunge and self.gone:
             out.append(self._remove(sorted(self.gone)))
             self.gone.clear()
@@ -159,9 +157,21 @@ class SelectedFolder:
             self.last_uid = new[-1].uid
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
-        self.modseq = modseq
+        self.modseq = self.listed = modseq
+        self.seen_count, self.looked = count, now
         if any(out):
             self.emit(b"".join(out))
+
+    async def _changes(self) -> tuple[list[FolderMessage], bool]:
+        """What changed since the view was last listed (or looked at): the messages changed or
+        added since, when the folder's count says none the view holds was expunged meanwhile
+        (a large folder is not listed again for a flag changed or a message delivered); else
+        the whole listing (True)."""
+        changed, count = await self.store.folder_changes(self.folder.id, self.listed)
+        added = sum(1 for m in changed if m.uid > self.last_uid)
+        if len(self.uids) - len(self.gone) + added == count:
+            return changed, False
+        return await self.store.folder_messages(self.folder.id), True
 
     async def _modseq(self) -> int:
         """The folder's highest_modseq now: its row by name (one indexed read, whatever the
@@ -216,34 +226,38 @@ class SelectedFolder:
         uids = self.resolve(command.sequence, command.uid)
         if uids is None:
             return Outcome("BAD", "The message sequence number is out of range.")
-        attributes = command.attributes
-        alive = [u for u in uids if u not in self.gone]
+        plan = imap4_fetch.plan(tuple(command.attributes), command.uid)
+        messages = self.messages
+        alive = [u for u in uids if u not in self.gone] if self.gone else uids
         seen_now: set[int] = set()
-        if not self.readonly and imap4_fetch.sets_seen(attributes):
-            unseen = [u for u in alive if "\\Seen" not in self.messages[u].flags]
+        if not self.readonly and plan.seen:
+            unseen = [u for u in alive if "\\Seen" not in messages[u].flags]
             if unseen:
-                for message in await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add"):
+                changed = await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add")
+                for message in changed:
                     self._learn(message)
                     seen_now.add(message.uid)
-                self.touch()
-        want_content = imap4_fetch.needs_content(attributes)
-        want_structure = imap4_fetch.needs_structure(attributes)
-        header_only = want_content and want_structure and imap4_fetch.header_only(attributes)
+                if changed:
+                    self._touched(in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
-        for batch in _batches(alive, self.messages, want_content and not header_only):
-            if want_structure:
+        for batch in _batches(alive, messages, plan.content):
+            if plan.structure:
                 await self._load_structures(batch)
-            contents: list[bytes | None] = [None] * len(batch)
-            if want_content:  # read together: one wait for the batch, not one per message
-                contents = list(await asyncio.gather(*(self._content(mailbox_id, uid, header_only) for uid in batch)))
-            replies = [self._announce(self.messages[uid] for uid in batch)]
-            for uid, data in zip(batch, contents):
-                if (want_content and data is None) or (want_structure and uid not in self.structures):
+            octets: dict[int, bytes] = {}
+            if plan.content:  # read together: one read for the batch, not one per message
+                octets = await self.contents(mailbox_id, batch)
+            elif plan.header:  # only the header blocks: those the node keeps, the others in one read
+                blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
+                octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
+            replies = [self._announce(messages[uid] for uid in batch)]
+            for uid in batch:
+                data = octets.get(uid)
+                parsed = self.structures.get(uid)
+                if ((plan.content or plan.header) and data is None) or (plan.structure and parsed is None):
                     missing = True  # expunged meanwhile by another session
                     continue
-                replies.append(imap4_fetch.render(
-                    self.msn(uid), self.messages[uid], attributes, recent=uid in self.recent, uid=command.uid,
-                    parsed=self.structures.get(uid), data=data, add_flags=uid in seen_now))
+                replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
+                                           uid in seen_now))
             self.emit(b"".join(replies))
             if self.pace is not None:
                 await self.pace()
@@ -251,14 +265,23 @@ class SelectedFolder:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
 
-    async def _content(self, mailbox_id: int, uid: int, header_only: bool) -> bytes | None:
-        """The message's octets (its header's only, when that is all the items need); None if gone."""
-        parsed = self.structures.get(uid)
-        size = parsed.root.body if header_only and parsed is not None else None
-        try:
-            return await self.store.read_message(mailbox_id, self.messages[uid].id, size)
-        except NotFound:
-            return None
+    def batches(self, uids: list[int], whole: bool) -> Iterator[list[int]]:
+        return _batches(uids, self.messages, whole)
+
+    async def _headers(self, mailbox_id: int, ids: list[int]) -> dict[int, bytes]:
+        """The header blocks of these entries (a message expunged by another session may still
+        be answered from the node's cache: RFC 2180 4.1.1 allows it)."""
+        blocks = self.headers.get_many(ids)
+        if len(blocks) < len(ids):
+            found = await self.store.read_headers(mailbox_id, [i for i in ids if i not in blocks])
+            self.headers.put_many(found)
+            blocks.update(found)
+        return blocks
+
+    async def contents(self, mailbox_id: int, uids: list[int]) -> dict[int, bytes]:
+        """UID -> the message's octets, for those not gone, in one read."""
+        found = await self.store.read_messages(mailbox_id, [self.messages[uid].id for uid in uids])
+        return {uid: found[self.messages[uid].id] for uid in uids if self.messages[uid].id in found}
 
     async def _load_structures(self, uids: Sequence[int]) -> None:
         wanted = {self.messages[u].id: u for u in uids if u not in self.structures}
@@ -297,7 +320,7 @@ class SelectedFolder:
         alive = [u for u in uids if u not in self.gone]
         changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
         out = [self._announce(changed)]
-        modseqs = sorted({m.modseq for m in changed})
+        newest = max((m.modseq for m in changed), default=0)
         for message in changed:
             if message.uid in self.messages:
                 self.messages[message.uid] = message
@@ -305,9 +328,10 @@ class SelectedFolder:
                 uid_item = b"UID %d " % message.uid if command.uid else b""
                 out.append(b"* %d FETCH (%s%s)\r\n" % (self.msn(message.uid), uid_item, imap4_fetch.flags_item(
                     message.flags, message.uid in self.recent)))
-        if modseqs and modseqs[-1] == self.modseq + 1:
-            self.modseq = modseqs[-1]  # only our own change since we last looked
-        if changed:
+        if newest == self.modseq + 1:
+            self.modseq = newest  # only our own change since we last looked
+            self._touched(in_step=True)
+        elif newest > self.modseq:  # ours, and others' the next look finds (none if nothing changed)
             self.touch()
         self.emit(b"".join(out))
         # messages expunged by another session are passed over: the STORE did all it could, and
@@ -315,27 +339,7 @@ class SelectedFolder:
         return Outcome("OK", "STORE completed.")
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
-        key = command.key
-        content = search.needs_content(key)
-        largest_msn, largest_uid = len(self.uids), (self.uids[-1] if self.uids else 0)
-        found = []
-        unreadable = False
-        msns = {uid: index + 1 for index, uid in enumerate(self.uids)}
-        for batch in _batches(list(self.uids), self.messages, content):
-            contents: list[bytes | None] = [None] * len(batch)
-            if content:  # read together, as FETCH does (a gone message matches no text key)
-                contents = list(await asyncio.gather(*(
-                    self._content(mailbox_id, uid, False) for uid in batch if uid not in self.gone)))
-                if len(contents) < len(batch):
-                    alive = iter(contents)
-                    contents = [None if uid in self.gone else next(alive) for uid in batch]
-            for uid, data in zip(batch, contents):
-                unreadable = unreadable or (content and data is None)
-                message = self.messages[uid]
-                view = search.ContentView(msns[uid], uid, message.flags, message.size,
-                                          imap4_fetch.internal_date(message).date(), uid in self.recent, data)
-                if search.matches(key, view, largest_msn, largest_uid):
-                    found.append(uid if command.uid else msns[uid])
+        found, unreadable = await imap4_search.run(self, command, mailbox_id)
         self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
@@ -382,6 +386,11 @@ class SelectedFolder:
         return Outcome("OK", "EXPUNGE completed.")
 
 
+def _keywords(messages: Iterable[FolderMessage]) -> set[str]:
+    """The keywords these messages carry (looked at once per distinct set of flags)."""
+    return {flag for flags in {m.flags for m in messages} for flag in flags if not flag.startswith("\\")}
+
+
 def _batches(uids: list[int], messages: dict[int, FolderMessage], whole: bool) -> Iterator[list[int]]:
     """FETCH works in batches of up to FETCH_BATCH messages and, when whole messages are read,
     FETCH_BATCH_OCTETS of them (a batch is held in memory until its replies are written)."""
@@ -396,14 +405,3 @@ def _batches(uids: list[int], messages: dict[int, FolderMessage], whole: bool) -
         octets += size
     if batch:
         yield batch
-
-
-def uid_set(uids: Sequence[int]) -> str:
-    """1,3:5 for [1, 3, 4, 5]: runs of consecutive numbers (the order given is kept)."""
-    runs: list[list[int]] = []
-    for uid in uids:
-        if runs and uid == runs[-1][1] + 1:
-            runs[-1][1] = uid
-        else:
-            runs.append([uid, uid])
-    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in runs)

@@ -5,19 +5,23 @@ Folder commands (LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, 
 EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
 (server/imap4_folder.py). Untagged replies go out through `emit` as they are made; each command
 returns the `Outcome` the session completes its tag with. After every command the selected
-folder looks for other sessions' changes, except that EXPUNGE replies wait while a FETCH,
-STORE or SEARCH (by sequence number) could be misread by them (RFC 3501 7.4.1).
+folder announces other sessions' changes (when there can be some: see SelectedFolder.sync),
+except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be
+misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache.
 """
 from __future__ import annotations
 
 import datetime
 import re
+import time
 from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
-from ..model.imap import DELIMITER, INBOX
+from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import types, wire
-from .imap4_folder import BadFlag, ImapStore, Outcome, SelectedFolder, clean_flags
+from .imap4_cache import HeaderCache, ListingCache
+from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
+from .imap4_folder import SelectedFolder
 from .imap4_notify import MailboxNotifier
 
 _LONE_LF = re.compile(rb"(?<!\r)\n")
@@ -45,13 +49,23 @@ def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
 
 class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
-                 notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None) -> None:
+                 notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None,
+                 headers: HeaderCache | None = None, listings: ListingCache | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
         self.notifier = notifier
         self.pace = pace  # awaited between the messages of a FETCH: the client reads what was sent
         self.selected: SelectedFolder | None = None
+        self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
+        self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
+        self.listings = listings if listings is not None else ListingCache()  # the node's too
+
+    def close(self) -> None:
+        """The session is over: stop following the mailbox's changes."""
+        if self.notifier is not None and self.mark is not None:
+            self.notifier.unfollow(self.mailbox_id, self.mark)
+            self.mark = None
 
     def touch(self) -> None:
         if self.notifier is not None:
@@ -75,13 +89,14 @@ class MailboxEngine:
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
         if self.selected is not None:
-            await self.selected.sync(allow_expunge=not _holds_expunges(command))
+            await self.selected.sync(allow_expunge=not _holds_expunges(command),
+                                     force=isinstance(command, (types.Noop, types.Check)))
         return outcome
 
     async def poll(self) -> None:
-        """While idling (or on NOOP): announce what changed, expunges included."""
+        """While idling: announce what changed, expunges included."""
         if self.selected is not None:
-            await self.selected.sync(allow_expunge=True)
+            await self.selected.sync(allow_expunge=True, force=True)
 
     # --------------------------------------------------------------- simple commands
     async def _noop(self, command: types.Command) -> Outcome:
@@ -104,21 +119,41 @@ class MailboxEngine:
     async def _select(self, command: types.Select) -> Outcome:
         self.selected = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
         name = canonical(command.mailbox)
+        looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
         try:
-            if command.readonly:
-                folder = await self.store.get_folder(self.mailbox_id, name)
-                first_recent = folder.first_recent_uid
-            else:
-                folder, first_recent = await self.store.take_recent(
-                    (await self.store.get_folder(self.mailbox_id, name)).id)
-            messages = await self.store.folder_messages(folder.id)
+            folder = await self.store.get_folder(self.mailbox_id, name)
+            first_recent = folder.first_recent_uid
+            if not command.readonly and first_recent < folder.uidnext:  # some to take (none: no write)
+                folder, first_recent = await self.store.take_recent(folder.id)
+            messages = await self._messages(folder)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace)
+                                       self.touch, self.pace, self.mark, looked, self.headers)
         self.emit(self.selected.select_replies())
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
+
+    async def _messages(self, folder: Folder) -> list[FolderMessage]:
+        """The folder's messages, from the node's ListingCache: as they are when the folder's
+        highest_modseq is the same (every change bumps it); with what changed since when it
+        moved; listed whole when some were expunged, or when the node has no listing of it.
+        (A listing may be newer than the modseq read before it: then the next SELECT looks.)"""
+        cached = self.listings.get(folder.id)
+        if cached is not None:
+            modseq, messages = cached
+            if modseq == folder.highest_modseq:
+                return messages
+            changed, count = await self.store.folder_changes(folder.id, modseq)
+            merged = {m.uid: m for m in messages}
+            merged.update((m.uid, m) for m in changed)
+            if len(merged) == count:  # none expunged since
+                messages = [merged[uid] for uid in sorted(merged)]
+                self.listings.put(folder.id, folder.highest_modseq, messages)
+                return messages
+        messages = await self.store.folder_messages(folder.id)
+        self.listings.put(folder.id, folder.highest_modseq, messages)
+        return messages
 
     async def _close(self, command: types.Close) -> Outcome:
         selected, self.selected = self.selected, None

@@ -40,6 +40,11 @@ class FolderStore(Protocol):
 
     async def folder_messages(self, folder_id: int) -> list[FolderMessage]:
         """Every message of the folder, by UID."""
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        """What changed in the folder after `modseq`: its messages added or changed since (their
+        modseq above it), by UID, and how many messages it holds now; one snapshot. A session
+        that knew the folder at `modseq` knows it now, or, when the count says some it knew were
+        expunged, lists it again (folder_messages)."""
     async def folder_status(self, folder_id: int) -> FolderStatus: ...
     async def take_recent(self, folder_id: int) -> tuple[Folder, int]:
         """A read-write SELECT: returns the folder and the first UID that is \\Recent for this
@@ -62,6 +67,14 @@ class FolderStore(Protocol):
         """APPEND: `data` in wire form (CRLF lines); `internal_date` ISO-8601 UTC (None: now)."""
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         """Entry id -> the stored structure (JSON text) of its body, for the ids that exist."""
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Entry id -> the octets of its message, for the mailbox's ids that exist, in one read
+        (FETCH of several bodies; the caller bounds how many octets it asks for at once)."""
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        """Entry id -> the header block of its message (its octets up to the body, with the
+        empty line that ends the header: BODY[HEADER]), for the mailbox's ids that exist; in
+        one read, never loading the whole bodies (FETCH BODY.PEEK[HEADER.FIELDS (...)] of a
+        folder). Messages are in any folder of the mailbox."""
 
     # moving a store (`postroom migrate`): folders, UIDs and flags as they were
     async def restore_folders(self, mailbox_id: int, folders: Sequence[Folder],

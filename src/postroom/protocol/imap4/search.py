@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from typing import Collection, Protocol
+from typing import Callable, Collection, Protocol
 
 from ._decode import body_text, header_value
 from ._mime import Entity, parse
 from .types import SearchKey, SequenceSet
 
-__all__ = ["MessageView", "ContentView", "needs_content", "matches", "parse_date"]
+__all__ = ["MessageView", "ContentView", "needs_content", "reads", "matches", "compile", "parse_date"]
 
 _CONTENT_KEYS = frozenset(("BCC", "BODY", "CC", "FROM", "HEADER", "SUBJECT", "TEXT", "TO",
                            "SENTBEFORE", "SENTON", "SENTSINCE"))
@@ -149,6 +149,23 @@ def needs_content(key: SearchKey) -> bool:
     return key.op in _CONTENT_KEYS or any(isinstance(arg, SearchKey) and needs_content(arg) for arg in key.args)
 
 
+_READS = {**{op: frozenset({"flags"}) for op in (*_FLAG_KEYS, "KEYWORD", "UNKEYWORD")},
+          "NEW": frozenset({"flags", "recent"}), "RECENT": frozenset({"recent"}), "OLD": frozenset({"recent"}),
+          "SEQ": frozenset({"msn"}), "UID": frozenset({"uid"}), "LARGER": frozenset({"size"}),
+          "SMALLER": frozenset({"size"}), **{op: frozenset({"internal_date"}) for op in ("BEFORE", "ON", "SINCE")}}
+
+
+def reads(key: SearchKey) -> frozenset[str]:
+    """What of a MessageView the program reads: "flags", "recent", "msn", "uid", "size",
+    "internal_date", "content" (the text keys). A program that reads only flags and \\Recent
+    has one verdict per distinct (flags, recent): the caller may evaluate it once for each."""
+    found = _READS.get(key.op, frozenset({"content"}) if key.op in _CONTENT_KEYS else frozenset())
+    for arg in key.args:
+        if isinstance(arg, SearchKey):
+            found |= reads(arg)
+    return found
+
+
 def _fold(text: str) -> str:
     """Case-folded and canonically decomposed: "é" and "e\u0301" read alike, and a key may match
     the letter under an accent, as Dovecot's search does (one "u" finds "Grüße")."""
@@ -156,55 +173,123 @@ def _fold(text: str) -> str:
     return folded if folded.isascii() else unicodedata.normalize("NFD", folded)
 
 
-def _contains(haystack: str, needle: str) -> bool:
-    return _fold(needle) in _fold(haystack)
-
-
 def matches(key: SearchKey, view: MessageView, largest_msn: int, largest_uid: int) -> bool:
     """Whether the message matches the search key; `largest_msn` and `largest_uid` stand for
     "*" in sequence sets (the folder's message count and its largest UID)."""
-    op, args = key.op, key.args
-    if op == "AND":
-        return all(isinstance(k, SearchKey) and matches(k, view, largest_msn, largest_uid) for k in args)
-    if op in _FLAG_KEYS:
-        flag, wanted = _FLAG_KEYS[op]
-        return any(f.lower() == flag for f in view.flags) == wanted
-    if op == "ALL":
-        return True
-    if op == "NOT":
-        return bool(args) and isinstance(args[0], SearchKey) and not matches(args[0], view, largest_msn, largest_uid)
-    if op == "OR":
-        return any(isinstance(k, SearchKey) and matches(k, view, largest_msn, largest_uid) for k in args[:2])
-    if op in ("SEQ", "UID"):
-        number, largest = (view.msn, largest_msn) if op == "SEQ" else (view.uid, largest_uid)
-        return bool(args) and isinstance(args[0], SequenceSet) and args[0].contains(number, largest)
-    if op in ("RECENT", "NEW", "OLD"):
+    return compile(key, largest_msn, largest_uid)(view)
+
+
+Predicate = Callable[[MessageView], bool]
+
+
+def compile(key: SearchKey, largest_msn: int, largest_uid: int) -> Predicate:
+    """`matches` for one program and many messages: the program is worked out once (sequence
+    sets resolved, needles case-folded, flags compared lowered, each distinct flag set lowered
+    once), then each message costs a call."""
+    return _Compiler(largest_msn, largest_uid).key(key)
+
+
+def _always(view: MessageView) -> bool:
+    return True
+
+
+def _never(view: MessageView) -> bool:
+    return False
+
+
+class _Compiler:
+    def __init__(self, largest_msn: int, largest_uid: int) -> None:
+        self.largest_msn, self.largest_uid = largest_msn, largest_uid
+        self._lowered: dict[Collection[str], frozenset[str]] = {}
+
+    def lowered(self, view: MessageView) -> frozenset[str]:
+        """The message's flags in lower case (\\Seen and \\SEEN are one flag)."""
+        flags = view.flags
+        try:
+            return self._lowered[flags]
+        except KeyError:
+            low = self._lowered[flags] = frozenset(f.lower() for f in flags)
+            return low
+        except TypeError:  # not hashable (a list): lowered each time
+            return frozenset(f.lower() for f in flags)
+
+    def key(self, key: SearchKey) -> Predicate:
+        op, args = key.op, key.args
+        lowered = self.lowered
+        if op == "AND":
+            if not all(isinstance(k, SearchKey) for k in args):
+                return _never
+            parts = [self.key(k) for k in args if isinstance(k, SearchKey)]
+            return parts[0] if len(parts) == 1 else lambda v: all(p(v) for p in parts)
+        if op in _FLAG_KEYS:
+            flag, wanted = _FLAG_KEYS[op]
+            return lambda v: (flag in lowered(v)) == wanted
+        if op == "ALL":
+            return _always
+        if op == "NOT":
+            if not args or not isinstance(args[0], SearchKey):
+                return _never
+            inner = self.key(args[0])
+            return lambda v: not inner(v)
+        if op == "OR":
+            either = [self.key(k) for k in args[:2] if isinstance(k, SearchKey)]
+            return lambda v: any(p(v) for p in either)
+        if op in ("SEQ", "UID"):
+            if not args or not isinstance(args[0], SequenceSet):
+                return _never
+            if op == "SEQ":
+                ranges = args[0].resolve(self.largest_msn)
+                return lambda v: any(a <= v.msn <= b for a, b in ranges)
+            ranges = args[0].resolve(self.largest_uid)
+            return lambda v: any(a <= v.uid <= b for a, b in ranges)
+        if op == "RECENT":
+            return lambda v: v.recent
+        if op == "NEW":
+            return lambda v: v.recent and "\\seen" not in lowered(v)
         if op == "OLD":
-            return not view.recent
-        return view.recent and (op == "RECENT" or not any(f.lower() == "\\seen" for f in view.flags))
-    if op in ("KEYWORD", "UNKEYWORD"):
-        keyword = str(args[0]).lower() if args else ""
-        return any(f.lower() == keyword for f in view.flags) == (op == "KEYWORD")
-    if op in ("LARGER", "SMALLER"):
-        limit = args[0] if args and isinstance(args[0], int) else None
-        return limit is not None and (view.size > limit if op == "LARGER" else view.size < limit)
-    if op in ("BEFORE", "ON", "SINCE"):
-        return _compare_day(op, view.internal_date, args)
-    if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
-        sent = view.sent_date()
-        return sent is not None and _compare_day(op[4:], sent, args)
-    if op in _ADDRESS_KEYS:
-        return bool(args) and any(_contains(value, str(args[0])) for value in view.header(_ADDRESS_KEYS[op]))
-    if op == "HEADER":
-        if len(args) < 2:
-            return False
-        values = view.header(str(args[0]))
-        return bool(values) and any(_contains(value, str(args[1])) for value in values)
-    if op == "BODY":
-        return bool(args) and _contains(view.text(), str(args[0]))
-    if op == "TEXT":
-        return bool(args) and (_contains(view.headers_text(), str(args[0])) or _contains(view.text(), str(args[0])))
-    return False  # not a search key (the parser never makes one)
+            return lambda v: not v.recent
+        if op in ("KEYWORD", "UNKEYWORD"):
+            keyword, present = (str(args[0]).lower() if args else ""), op == "KEYWORD"
+            return lambda v: (keyword in lowered(v)) == present
+        if op in ("LARGER", "SMALLER"):
+            limit = args[0] if args and isinstance(args[0], int) else None
+            if limit is None:
+                return _never
+            return (lambda v: v.size > limit) if op == "LARGER" else (lambda v: v.size < limit)
+        if op in ("BEFORE", "ON", "SINCE"):
+            return lambda v: _compare_day(op, v.internal_date, args)
+        if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+            return lambda v: _sent(v, op[4:], args)
+        return self._text(op, args)
+
+    def _text(self, op: str, args: tuple[object, ...]) -> Predicate:
+        """The keys that read the message's header or text."""
+        if op in _ADDRESS_KEYS:
+            if not args:
+                return _never
+            name, needle = _ADDRESS_KEYS[op], _fold(str(args[0]))
+            return lambda v: any(needle in _fold(value) for value in v.header(name))
+        if op == "HEADER":
+            if len(args) < 2:
+                return _never
+            field, needle = str(args[0]), _fold(str(args[1]))
+            return lambda v: any(needle in _fold(value) for value in v.header(field))
+        if op == "BODY":
+            if not args:
+                return _never
+            needle = _fold(str(args[0]))
+            return lambda v: needle in _fold(v.text())
+        if op == "TEXT":
+            if not args:
+                return _never
+            needle = _fold(str(args[0]))
+            return lambda v: needle in _fold(v.headers_text()) or needle in _fold(v.text())
+        return _never  # not a search key (the parser never makes one)
+
+
+def _sent(view: MessageView, op: str, args: tuple[object, ...]) -> bool:
+    sent = view.sent_date()
+    return sent is not None and _compare_day(op, sent, args)
 
 
 def _compare_day(op: str, day: datetime.date, args: tuple[object, ...]) -> bool:

@@ -12,11 +12,12 @@ RFC822 is BODY[], RFC822.HEADER is BODY.PEEK[HEADER], RFC822.TEXT is BODY[TEXT].
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from .structure import Part, Structure
 from .types import Section
 
-__all__ = ["section", "partial", "header_fields"]
+__all__ = ["section", "partial", "header_fields", "field_filter"]
 
 _FIELD_START = re.compile(rb"(?<=\n)(?![ \t])")
 
@@ -72,16 +73,61 @@ def _pick(message: Part, number: int) -> Part | None:
 def header_fields(block: bytes, names: tuple[str, ...], keep: bool) -> bytes:
     """The header fields of `block` named in `names` (keep) or not named (not keep), in
     message order with their folded lines, then the empty line that ends a header."""
-    wanted = {name.upper() for name in names}
-    out = []
-    for field in _FIELD_START.split(block):
-        name, colon, _ = field.partition(b":")
-        if not colon:
-            continue  # the empty line, or a line that is no field
-        if (name.strip().decode("latin-1").upper() in wanted) == keep:
-            out.append(field if field.endswith(b"\n") else field + b"\r\n")
-    out.append(b"\r\n")
-    return b"".join(out)
+    return field_filter(names, keep)(block)
+
+
+_NAMES_KEPT = 256  # field names whose verdict a filter remembers (a message may make up any number)
+# What bytes.strip() takes from a field name besides spaces, tabs and line ends (a name is what
+# precedes the colon, so it may run over folded lines: "Subject\r\n : x" is a Subject field).
+_STRIPPED = rb"\r\x0b\x0c"
+
+
+def field_filter(names: tuple[str, ...], keep: bool) -> Callable[[bytes], bytes]:
+    """header_fields(block, names, keep) as a function of the block, made once for a FETCH of
+    many messages. HEADER.FIELDS of an ASCII block (nearly every one: RFC 2047 keeps headers
+    ASCII) is one regular-expression scan; anything else takes the field-by-field walk, which
+    judges each raw field name once. Both give the same octets (tests/protocol hold them to it)."""
+    wanted = frozenset(name.upper() for name in names)
+    walk = _walker(wanted, keep)
+    usable = all(name.isascii() and name == name.strip() != "" and not any(c in name for c in ":\r\n")
+                 for name in wanted)
+    if not keep or not usable or not wanted:
+        return walk
+    alternatives = b"|".join(re.escape(name.encode("ascii")) for name in sorted(wanted))
+    space = rb"(?:[ \t" + _STRIPPED + rb"]|\n(?=[ \t]))*"  # within a field: a fold goes on with a space or tab
+    fields = re.compile(rb"(?mi)^(?:[" + _STRIPPED + rb"]" + space + rb")?(?:" + alternatives + rb")" + space
+                        + rb":[^\n]*(?:\n[ \t][^\n]*)*\n?")
+
+    def select(block: bytes) -> bytes:
+        if not block.isascii() or block[:1] in b" \t":  # (an empty block too) latin-1 names, a leading fold
+            return walk(block)
+        found = fields.findall(block)
+        if found and not found[-1].endswith(b"\n"):
+            found[-1] += b"\r\n"
+        found.append(b"\r\n")
+        return b"".join(found)
+    return select
+
+
+def _walker(wanted: frozenset[str], keep: bool) -> Callable[[bytes], bytes]:
+    verdicts: dict[bytes, bool] = {}
+
+    def select(block: bytes) -> bytes:
+        out = []
+        for field in _FIELD_START.split(block):
+            name, colon, _ = field.partition(b":")
+            if not colon:
+                continue  # the empty line, or a line that is no field
+            verdict = verdicts.get(name)
+            if verdict is None:
+                verdict = (name.strip().decode("latin-1").upper() in wanted) == keep
+                if len(verdicts) < _NAMES_KEPT:
+                    verdicts[name] = verdict
+            if verdict:
+                out.append(field if field.endswith(b"\n") else field + b"\r\n")
+        out.append(b"\r\n")
+        return b"".join(out)
+    return select
 
 
 def partial(data: bytes, origin: int, count: int) -> bytes:

@@ -4,7 +4,9 @@ it, so it is one scan of the bytes, see _mime.py) and loaded for every FETCH.
 `describe(data)` returns JSON text: the rendered ENVELOPE, BODY and BODYSTRUCTURE reply data
 (RFC 3501 7.4.2; octets as latin-1 str) and the part map, each entity as
 [header start, body start, end, "type/subtype", parts or null, encapsulated message or null],
-offsets into the message's bytes. `load(text)` turns it into a `Structure` the sections and
+offsets into the message's bytes (so "parts"[1] is where the message's body starts: its
+header block is data[:parts[1]], which stores read without loading the JSON, see
+storage/sql/folders.py). `load(text)` turns it into a `Structure` the sections and
 the FETCH renderer use. describe() never raises: malformed MIME gets a best-effort structure.
 """
 from __future__ import annotations
@@ -17,9 +19,9 @@ from typing import Any
 from . import wire
 from ._envelope import envelope as _envelope
 from ._envelope import string
-from ._mime import Entity, Octets, parse, parse_params, unfold
+from ._mime import Entity, Octets, body_start, parse, parse_params, unfold
 
-__all__ = ["VERSION", "Part", "Structure", "describe", "load", "of"]
+__all__ = ["VERSION", "Part", "Structure", "describe", "header_end", "load", "of"]
 
 _SLICE = 1 << 20
 VERSION = 1  # in the JSON: a structure of another version is computed again (load raises ValueError)
@@ -80,6 +82,12 @@ def load(text: str) -> Structure:
                          value["bodystructure"].encode("latin-1"), _part(value["parts"]))
     except (KeyError, TypeError, AttributeError, IndexError, UnicodeEncodeError) as error:
         raise ValueError("not a message structure") from error
+
+
+def header_end(data: bytes) -> int:
+    """Where the message's body starts: its header block (with the empty line that ends it) is
+    data[:header_end(data)], as the root entity of describe()'s part map says."""
+    return body_start(data, 0, len(data))
 
 
 def of(data: bytes | memoryview) -> Structure:

@@ -179,6 +179,9 @@ class PostgresFolders(PostgresBase):
         async with self._connection() as conn:
             return await read(conn)
 
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        return sql.changes(await self._fetch(sql.SELECT_CHANGES, modseq, folder_id), folder_id)
+
     async def folder_status(self, folder_id: int) -> FolderStatus:
         async def read(conn: asyncpg.Connection) -> FolderStatus:
             row = await conn.fetchrow(dollar(sql.SELECT_FOLDER_BY_ID), folder_id)
@@ -276,6 +279,26 @@ class PostgresFolders(PostgresBase):
                 text = await sql.structure(data)
                 await self._execute("UPDATE message_bodies SET structure = ? WHERE id = ?", text, body_id)
             found[message_id] = text
+        return found
+
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+        rows = await self._fetch(sql.SELECT_BODIES + "= ANY(?::bigint[])", mailbox_id, ids)
+        return {message_id: bytes(data) for message_id, data in rows}
+
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+        rows = await self._fetch(sql.POSTGRES_HEADERS, mailbox_id, ids)
+        found = {message_id: bytes(block) for message_id, _, block in rows if block is not None}
+        unknown: dict[int, list[int]] = {}  # bodies without a structure that says where the header ends
+        for message_id, body_id, block in rows:
+            if block is None:
+                unknown.setdefault(body_id, []).append(message_id)  # a copy shares its body
+        if unknown:
+            for body_id, data in await self._fetch("SELECT id, data FROM message_bodies WHERE id = ANY(?::bigint[])",
+                                                   list(unknown)):
+                for message_id in unknown[body_id]:
+                    found[message_id] = sql.header_block(bytes(data))
         return found
 
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from ...errors import Conflict, NotFound, ValidationError
 from ...model.imap import DELIMITER, INBOX, SPECIAL_FOLDERS, SYSTEM_FLAGS, Folder, FolderMessage, FolderStatus
-from ...protocol.imap4.structure import describe
+from ...protocol.imap4.structure import describe, header_end
 from ..notes import SpooledBody
 from .values import read_spooled, utc_iso, wire
 
@@ -26,6 +26,12 @@ SELECT_FOLDERS = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE mailbox_id = ? ORD
 SELECT_FOLDER = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE mailbox_id = ? AND name = ?"
 SELECT_FOLDER_BY_ID = f"SELECT {FOLDER_COLUMNS} FROM folders WHERE id = ?"
 SELECT_MESSAGES = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE folder_id = ? ORDER BY uid"
+# folder_changes: the folder's messages changed after a modseq, with the count of all of them (one
+# statement, one snapshot; no row: the folder is gone).
+SELECT_CHANGES = ("SELECT (SELECT count(*) FROM messages WHERE folder_id = f.id), "
+                  + ", ".join(f"m.{column}" for column in MESSAGE_COLUMNS.split(", "))
+                  + " FROM folders f LEFT JOIN messages m ON m.folder_id = f.id AND m.modseq > ? WHERE f.id = ?"
+                  " ORDER BY m.uid")
 # Take `n` UIDs of a folder (and one modseq): the backend reads the new uidnext and highest_modseq
 # after it; the new UIDs are uidnext - n .. uidnext - 1.
 TAKE_UIDS = "UPDATE folders SET uidnext = uidnext + ?, highest_modseq = highest_modseq + 1 WHERE id = ?"
@@ -37,6 +43,35 @@ DELETED = "(' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!'"  # a prefilter
 STATUS = ("SELECT count(*), coalesce(sum(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' ESCAPE '!' THEN 0"
           " ELSE 1 END), 0), coalesce(sum(CASE WHEN uid >= ? THEN 1 ELSE 0 END), 0), coalesce(sum(size), 0)"
           " FROM messages WHERE folder_id = ?")
+
+# Several messages' octets (read_messages), then "IN (?, ...)" (SQLite) or "= ANY(?::bigint[])".
+SELECT_BODIES = ("SELECT m.id, b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
+                 " WHERE m.mailbox_id = ? AND m.id ")
+# A message's header block (read_headers): data[:n], n being where the stored structure says its
+# body starts (protocol/imap4/structure.py: "parts"[1]), read without loading the structure;
+# NULL when the body has no structure of that form (stored before them): cut from its octets.
+SQLITE_HEADER_SIZES = ("SELECT m.id, m.body_id, CASE WHEN json_valid(s.structure) THEN"
+                       " json_extract(s.structure, '$.parts[1]') END FROM messages m"
+                       " LEFT JOIN message_structures s ON s.body_id = m.body_id"
+                       " WHERE m.mailbox_id = ? AND m.id IN ")
+POSTGRES_HEADERS = ("SELECT m.id, m.body_id, CASE WHEN h.size >= 0 THEN substring(b.data FROM 1 FOR h.size) END"
+                    " FROM messages m JOIN message_bodies b ON b.id = m.body_id,"
+                    " LATERAL (SELECT CASE WHEN json_typeof(b.structure::json -> 'parts' -> 1) = 'number'"
+                    " THEN (b.structure::json -> 'parts' ->> 1)::integer END AS size) h"
+                    " WHERE m.mailbox_id = ? AND m.id = ANY(?::bigint[])")
+
+
+def changes(rows: Sequence[Any], folder_id: int) -> tuple[list[FolderMessage], int]:
+    """folder_changes from SELECT_CHANGES's rows (none: the folder is gone)."""
+    if not rows:
+        raise folder_missing(folder_id)
+    return [message_row(row[1:]) for row in rows if row[1] is not None], int(rows[0][0])
+
+
+def header_block(data: bytes) -> bytes:
+    """The header block of a body whose structure does not say where it ends."""
+    return data[:header_end(data)]
+
 
 MAX_NAME = 1000  # characters of a folder's full name
 SPECIAL_USES = ("", *(use for _, use in SPECIAL_FOLDERS), "\\Archive")

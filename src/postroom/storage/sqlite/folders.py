@@ -171,6 +171,10 @@ class SqliteFolders(SqliteWorkers):
                 conn.execute("COMMIT")
         return await self._read(read)
 
+    async def folder_changes(self, folder_id: int, modseq: int) -> tuple[list[FolderMessage], int]:
+        rows = await self._read(lambda conn: conn.execute(sql.SELECT_CHANGES, (modseq, folder_id)).fetchall())
+        return sql.changes(rows, folder_id)
+
     async def folder_status(self, folder_id: int) -> FolderStatus:
         def read(conn: sqlite3.Connection) -> FolderStatus:
             conn.execute("BEGIN")
@@ -275,6 +279,38 @@ class SqliteFolders(SqliteWorkers):
                     continue  # gone meanwhile
             found[message_id] = text
         return found
+
+    async def read_messages(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+
+        def read(conn: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            for chunk in sql.chunks(ids):
+                found.update((message_id, bytes(data)) for message_id, data in conn.execute(
+                    sql.SELECT_BODIES + "IN " + sql.in_list(len(chunk)), (mailbox_id, *chunk)))
+            return found
+        return await self._read(read)
+
+    async def read_headers(self, mailbox_id: int, message_ids: Sequence[int]) -> dict[int, bytes]:
+        ids = sql.uid_list(message_ids)
+
+        def read(conn: sqlite3.Connection) -> dict[int, bytes]:
+            found: dict[int, bytes] = {}
+            conn.execute("BEGIN")  # one snapshot: a body listed is still there when its blob is opened
+            try:
+                for chunk in sql.chunks(ids):
+                    rows = conn.execute(sql.SQLITE_HEADER_SIZES + sql.in_list(len(chunk)), (mailbox_id, *chunk))
+                    for message_id, body_id, size in rows.fetchall():
+                        if isinstance(size, int) and size >= 0:  # only the header's pages are read
+                            with conn.blobopen("message_bodies", "data", body_id, readonly=True) as blob:
+                                found[message_id] = blob.read(size) if size else b""
+                        else:
+                            row = conn.execute("SELECT data FROM message_bodies WHERE id = ?", (body_id,)).fetchone()
+                            found[message_id] = sql.header_block(bytes(row[0]))
+            finally:
+                conn.execute("COMMIT")
+            return found
+        return await self._read(read)
 
     async def _describe_body(self, body_id: int) -> str | None:
         def read(conn: sqlite3.Connection) -> bytes | None:

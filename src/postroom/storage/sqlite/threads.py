@@ -124,7 +124,7 @@ class _Worker(threading.Thread):
 
     writer = False
 
-    def __init__(self, name: str, path: str, jobs: queue.Queue[Any]) -> None:
+    def __init__(self, name: str, path: str, jobs: queue.SimpleQueue[Any]) -> None:
         super().__init__(name=name, daemon=True)
         self.path = path
         self.jobs = jobs

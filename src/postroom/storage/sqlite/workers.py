@@ -67,8 +67,8 @@ class SqliteWorkers:
     def __init__(self, path: str) -> None:
         self.path = path
         self._state = "new"
-        self._writes: queue.Queue[Any] = queue.Queue()
-        self._reads: queue.Queue[Any] = queue.Queue()
+        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._reads: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._workers: list[threads._Worker] = []
         self._locks = MailboxLockFiles(path)  # the POP3 mailbox lock (locks.py)
         self._claimed: str | None = None
@@ -87,7 +87,7 @@ class SqliteWorkers:
         keep_reserve(self.path)
 
     async def _start_workers(self) -> None:
-        self._writes, self._reads = queue.Queue(), queue.Queue()
+        self._writes, self._reads = queue.SimpleQueue(), queue.SimpleQueue()
         writer = threads.Writer("postroom-sqlite-writer", self.path, self._writes)
         self._workers = [writer]
         writer.start()
@@ -123,7 +123,7 @@ class SqliteWorkers:
         if self._state != "open":
             raise Unavailable("the store is closed" if self._state == "closed" else "the store is not open")
 
-    async def _submit(self, target: queue.Queue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool) -> Any:
+    async def _submit(self, target: queue.SimpleQueue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool) -> Any:
         self._check_open()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
