@@ -5,6 +5,10 @@ deletion is an expunge for IMAP sessions, and a message IMAP moves out of INBOX 
 listing). Names match exactly, except "INBOX", which matches in any case (RFC 3501 5.1).
 Every write is one transaction, durable on return, and bumps the folder's highest_modseq (and
 the changed messages' modseq to that value), which sessions poll to learn of others' changes.
+Every removal (expunge, move, a POP3 deletion, INBOX's messages leaving it on rename) records
+the removed UIDs with the modseq it took, in the same transaction; a folder keeps the newest
+EXPUNGE_RECORD (storage/sql/folders.py) of those, and says how far back its record reaches
+(expunged_since: QRESYNC, RFC 7162). A deleted folder's record goes with it.
 NotFound when a folder (or mailbox) does not exist; Conflict when a name is taken.
 A message's octets are read with MailStore.read_message(mailbox_id, id), in any folder.
 
@@ -54,6 +58,15 @@ class FolderStore(Protocol):
                           mode: str) -> list[FolderMessage]:
         """mode "add", "remove" or "replace" (STORE +FLAGS, -FLAGS, FLAGS). Returns the messages
         among `uids` that still exist, with their flags after the change (unchanged ones too)."""
+    async def store_flags_if_unchanged(self, folder_id: int, uids: Sequence[int], flags: Sequence[str], mode: str,
+                                       unchanged_since: int) -> tuple[list[FolderMessage], list[FolderMessage]]:
+        """STORE (UNCHANGEDSINCE n) (RFC 7162 3.1.3): store_flags on the messages among `uids`
+        whose modseq is at most `unchanged_since`, in one transaction with the test. Returns
+        (those, after the change, unchanged ones too; the others, left as they are)."""
+    async def expunged_since(self, folder_id: int, modseq: int) -> tuple[list[int], bool]:
+        """The UIDs of the folder's messages removed at a modseq above `modseq`, ascending, and
+        whether the record of expunged UIDs reaches back that far (False: entries above `modseq`
+        were pruned, the UIDs listed are only some of those removed). One snapshot."""
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         """Remove the folder's \\Deleted messages (only those among `uids` when given: UID
         EXPUNGE); returns the removed UIDs, ascending."""

@@ -58,6 +58,20 @@ async def take_uids(conn: asyncpg.Connection, folder_id: int, count: int) -> tup
     return row[0] - count, row[1]
 
 
+async def record_expunged(conn: asyncpg.Connection, folder_id: int, uids: Sequence[int]) -> int:
+    """The folder's messages with these UIDs were just removed (its row locked): the folder takes
+    its next modseq, the UIDs go in the record of expunged UIDs with it (pruned to its bound,
+    storage/sql/folders.py); that modseq."""
+    modseq = await conn.fetchval(dollar(sql.BUMP_MODSEQ) + " RETURNING highest_modseq", folder_id)
+    await conn.execute("INSERT INTO expunged_uids (folder_id, modseq, uid) SELECT $1, $2, u"
+                       " FROM unnest($3::bigint[]) AS u", folder_id, modseq, list(uids))
+    point = await conn.fetchval(dollar(sql.PRUNE_POINT), folder_id, sql.EXPUNGE_RECORD)
+    if point is not None:
+        await conn.execute(dollar(sql.PRUNE), folder_id, point)
+        await conn.execute(dollar(sql.RAISE_FLOOR), point, folder_id, point)
+    return int(modseq)
+
+
 async def lock_inboxes(conn: asyncpg.Connection, mailbox_ids: Sequence[int]) -> dict[int, int]:
     """mailbox id -> its INBOX's id, the INBOX rows locked in mailbox order (two deliveries
     to the same mailboxes in another order never deadlock); NotFound if a mailbox is gone."""
@@ -213,6 +227,26 @@ class PostgresFolders(PostgresBase):
             return result
         return await self._transaction(write)
 
+    async def store_flags_if_unchanged(self, folder_id: int, uids: Sequence[int], flags: Sequence[str], mode: str,
+                                       unchanged_since: int) -> tuple[list[FolderMessage], list[FolderMessage]]:
+        wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
+        unchanged_since = sql.modseq_argument(unchanged_since, "unchanged_since")
+
+        async def write(conn: asyncpg.Connection) -> tuple[list[FolderMessage], list[FolderMessage]]:
+            (folder,) = await _locked(conn, folder_id)
+            rows = await _selected(conn, folder_id, wanted, sql.MESSAGE_COLUMNS)
+            stored, updates, refused = sql.conditional_changes(rows, change, mode, folder.highest_modseq + 1,
+                                                               unchanged_since)
+            if updates:
+                await conn.execute(dollar(sql.BUMP_MODSEQ), folder_id)
+                await conn.executemany("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3", updates)
+            return stored, refused
+        return await self._transaction(write)
+
+    async def expunged_since(self, folder_id: int, modseq: int) -> tuple[list[int], bool]:
+        modseq = sql.modseq_argument(modseq)
+        return sql.expunged(await self._fetch(sql.SELECT_EXPUNGED, modseq, folder_id), folder_id, modseq)
+
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         wanted = None if uids is None else sql.uid_list(uids)
 
@@ -226,7 +260,7 @@ class PostgresFolders(PostgresBase):
             gone = [(row[0], row[1]) for row in rows if "\\Deleted" in row[2].split()]
             if gone:
                 await conn.execute("DELETE FROM messages WHERE id = ANY($1::bigint[])", [id_ for id_, _ in gone])
-                await conn.execute(dollar(sql.BUMP_MODSEQ), folder_id)
+                await record_expunged(conn, folder_id, [uid for _, uid in gone])
             return [uid for _, uid in gone]
         return await self._transaction(write)
 
@@ -245,7 +279,7 @@ class PostgresFolders(PostgresBase):
                 for n, row in enumerate(rows)])
             if move:
                 await conn.execute("DELETE FROM messages WHERE id = ANY($1::bigint[])", [row[0] for row in rows])
-                await conn.execute(dollar(sql.BUMP_MODSEQ), folder_id)
+                await record_expunged(conn, folder_id, [row[1] for row in rows])
             return [(row[1], first + n) for n, row in enumerate(rows)]
         return await self._transaction(write)
 
@@ -306,15 +340,14 @@ async def _rename_inbox(conn: asyncpg.Connection, mailbox_id: int, names: dict[s
     """RFC 3501 6.3.5: INBOX's messages move to a new folder `new`; INBOX stays, empty."""
     created = sql.new_folders(new, set(names))
     target = (await make_folders(conn, mailbox_id, [(each, "") for each in created]))[-1]
-    ids = [row[0] for row in await conn.fetch("SELECT id FROM messages WHERE folder_id = $1 ORDER BY uid",
-                                              names[INBOX])]
-    if not ids:
+    rows = await conn.fetch("SELECT id, uid FROM messages WHERE folder_id = $1 ORDER BY uid", names[INBOX])
+    if not rows:
         return
-    first, modseq = await take_uids(conn, target, len(ids))
+    first, modseq = await take_uids(conn, target, len(rows))
     await conn.execute("UPDATE messages m SET folder_id = $1, uid = $2 + n.ord - 1, modseq = $3"
                        " FROM unnest($4::bigint[]) WITH ORDINALITY AS n (id, ord) WHERE m.id = n.id",
-                       target, first, modseq, ids)
-    await conn.execute(dollar(sql.BUMP_MODSEQ), names[INBOX])
+                       target, first, modseq, [row[0] for row in rows])
+    await record_expunged(conn, names[INBOX], [row[1] for row in rows])  # gone from INBOX
 
 
 class PostgresFolderTransfer(PostgresFolders):
@@ -345,6 +378,8 @@ class PostgresFolderTransfer(PostgresFolders):
                                " FROM uidvalidity_sequence", highest_validity)
             await conn.execute("DELETE FROM subscriptions WHERE mailbox_id = $1", mailbox_id)
             await conn.executemany(dollar(sql.SUBSCRIBE), [(mailbox_id, name) for name in subscribed])
+            for statement in sql.RESTORED_RECORDS:
+                await conn.execute(dollar(statement), mailbox_id)
         await self._transaction(write)
         return await self.list_folders(mailbox_id)
 

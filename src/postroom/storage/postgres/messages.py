@@ -20,9 +20,9 @@ from ..sql import mail as mail_sql
 from ..sql import queue as queue_sql
 from ..sql import schema as schema_sql
 from ..sql.values import count_argument, spooled_body, wire, wire_parts
-from .base import PostgresBase, dollar, rowcount
+from .base import PostgresBase, dollar
 from .body import copy_spooled_body
-from .folders import lock_inboxes, take_uids
+from .folders import lock_inboxes, record_expunged, take_uids
 from .queue import insert_submission
 from .records import insert_tracking
 
@@ -129,11 +129,11 @@ class PostgresMessages(PostgresBase):
             inbox = await conn.fetchval(dollar(f"{folders_sql.INBOX_ID} FOR UPDATE"), mailbox_id)
             if inbox is None:
                 return 0
-            removed = rowcount(await conn.execute(
-                "DELETE FROM messages WHERE folder_id = $1 AND id = ANY($2::bigint[])", inbox, ids))
-            if removed:  # an expunge for IMAP4 sessions on the INBOX
-                await conn.execute(dollar(folders_sql.BUMP_MODSEQ), inbox)
-            return removed
+            gone = [row[0] for row in await conn.fetch(
+                "DELETE FROM messages WHERE folder_id = $1 AND id = ANY($2::bigint[]) RETURNING uid", inbox, ids)]
+            if gone:  # an expunge for IMAP4 sessions on the INBOX
+                await record_expunged(conn, inbox, gone)
+            return len(gone)
         return await self._transaction(write, audit)
 
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:

@@ -238,6 +238,56 @@ def renames(old: str, new: str, existing: set[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+# the record of expunged UIDs (QRESYNC, RFC 7162) ---------------------------------------------
+# Every removal from a folder takes the folder's next modseq and records each removed UID with
+# it, in the removal's transaction. A folder keeps its newest EXPUNGE_RECORD entries (read when
+# a removal writes, so a test may lower it): older ones are pruned whole, by modseq, and the
+# folder's expunged_floor rises to the highest modseq pruned. Above expunged_floor the record is
+# complete. docs/operations.md (IMAP4) documents the bound.
+EXPUNGE_RECORD = 10_000
+INSERT_EXPUNGED = "INSERT INTO expunged_uids (folder_id, modseq, uid) VALUES (?, ?, ?)"
+# The modseq of the newest entry past the EXPUNGE_RECORD newest: it and everything older goes.
+PRUNE_POINT = "SELECT modseq FROM expunged_uids WHERE folder_id = ? ORDER BY modseq DESC, uid DESC LIMIT 1 OFFSET ?"
+PRUNE = "DELETE FROM expunged_uids WHERE folder_id = ? AND modseq <= ?"
+RAISE_FLOOR = "UPDATE folders SET expunged_floor = ? WHERE id = ? AND expunged_floor < ?"
+# expunged_since: the floor and the UIDs expunged above a modseq (one statement, one snapshot;
+# no row: the folder is gone).
+SELECT_EXPUNGED = ("SELECT f.expunged_floor, e.uid FROM folders f LEFT JOIN expunged_uids e"
+                   " ON e.folder_id = f.id AND e.modseq > ? WHERE f.id = ? ORDER BY e.uid")
+# A restored folder's record: none of its expunges came along (restore_folders).
+RESTORED_RECORDS = ("DELETE FROM expunged_uids WHERE folder_id IN (SELECT id FROM folders WHERE mailbox_id = ?)",
+                    "UPDATE folders SET expunged_floor = highest_modseq WHERE mailbox_id = ?")
+
+
+def modseq_argument(value: Any, field: str = "modseq") -> int:
+    """A mod-sequence a caller gives: a whole number 0 .. 2**63 - 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValidationError(field, f"{value!r} is not a mod-sequence (a whole number 0 to 2**63 - 1)")
+    return value
+
+
+def expunged(rows: Sequence[Sequence[Any]], folder_id: int, modseq: int) -> tuple[list[int], bool]:
+    """expunged_since from SELECT_EXPUNGED's rows: the UIDs, and whether the record reaches
+    back to `modseq` (nothing pruned above it)."""
+    if not rows:
+        raise folder_missing(folder_id)
+    return [int(row[1]) for row in rows if row[1] is not None], modseq >= int(rows[0][0])
+
+
+def expunged_rows(folder_id: int, modseq: int, uids: Sequence[int]) -> list[tuple[int, int, int]]:
+    return [(folder_id, modseq, uid) for uid in uids]
+
+
+def conditional_changes(rows: Sequence[Sequence[Any]], change: tuple[str, ...], mode: str, modseq: int,
+                        unchanged_since: int) -> tuple[list[FolderMessage], list[tuple[str, int, int]],
+                                                       list[FolderMessage]]:
+    """STORE (UNCHANGEDSINCE n) on message rows (MESSAGE_COLUMNS, by UID): flag_changes for the
+    messages whose modseq is at most n, and the others as they are (refused: RFC 7162 3.1.3)."""
+    kept = [row for row in rows if int(row[5]) <= unchanged_since]
+    stored, updates = flag_changes(kept, change, mode, modseq)
+    return stored, updates, [message_row(row) for row in rows if int(row[5]) > unchanged_since]
+
+
 # moving a store: folders and messages as they were -------------------------------------
 
 def _whole(value: Any, field: str, low: int, high: int = 2**63 - 1) -> int:

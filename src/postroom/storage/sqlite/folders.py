@@ -134,14 +134,13 @@ class SqliteFolders(SqliteWorkers):
         """RFC 3501 6.3.5: INBOX's messages move to a new folder `new`; INBOX stays, empty."""
         created = sql.new_folders(new, set(names))
         target = make_folders(conn, mailbox_id, [(each, "") for each in created])[-1]
-        ids = [row[0] for row in conn.execute("SELECT id FROM messages WHERE folder_id = ? ORDER BY uid",
-                                              (names[INBOX],)).fetchall()]
-        if not ids:
+        rows = conn.execute("SELECT id, uid FROM messages WHERE folder_id = ? ORDER BY uid", (names[INBOX],)).fetchall()
+        if not rows:
             return
-        first, modseq = mail.take_uids(conn, target, len(ids))
+        first, modseq = mail.take_uids(conn, target, len(rows))
         conn.executemany("UPDATE messages SET folder_id = ?, uid = ?, modseq = ? WHERE id = ?",
-                         [(target, first + n, modseq, id_) for n, id_ in enumerate(ids)])
-        conn.execute(sql.BUMP_MODSEQ, (names[INBOX],))
+                         [(target, first + n, modseq, id_) for n, (id_, _) in enumerate(rows)])
+        mail.record_expunged(conn, names[INBOX], [uid for _, uid in rows])  # gone from INBOX
 
     async def list_subscriptions(self, mailbox_id: int) -> list[str]:
         rows = await self._read(lambda conn: conn.execute(
@@ -207,6 +206,27 @@ class SqliteFolders(SqliteWorkers):
             return result
         return await self._write(write)
 
+    async def store_flags_if_unchanged(self, folder_id: int, uids: Sequence[int], flags: Sequence[str], mode: str,
+                                       unchanged_since: int) -> tuple[list[FolderMessage], list[FolderMessage]]:
+        wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
+        unchanged_since = sql.modseq_argument(unchanged_since, "unchanged_since")
+
+        def write(conn: sqlite3.Connection) -> tuple[list[FolderMessage], list[FolderMessage]]:
+            folder = _folder(conn, folder_id)
+            rows = _selected(conn, folder_id, wanted, sql.MESSAGE_COLUMNS)
+            stored, updates, refused = sql.conditional_changes(rows, change, mode, folder.highest_modseq + 1,
+                                                               unchanged_since)
+            if updates:
+                conn.execute(sql.BUMP_MODSEQ, (folder_id,))
+                conn.executemany("UPDATE messages SET flags = ?, modseq = ? WHERE id = ?", updates)
+            return stored, refused
+        return await self._write(write)
+
+    async def expunged_since(self, folder_id: int, modseq: int) -> tuple[list[int], bool]:
+        modseq = sql.modseq_argument(modseq)
+        rows = await self._read(lambda conn: conn.execute(sql.SELECT_EXPUNGED, (modseq, folder_id)).fetchall())
+        return sql.expunged(rows, folder_id, modseq)
+
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         wanted = None if uids is None else sql.uid_list(uids)
 
@@ -221,7 +241,7 @@ class SqliteFolders(SqliteWorkers):
             for chunk in sql.chunks([id_ for id_, _ in gone]):
                 conn.execute(f"DELETE FROM messages WHERE id IN {sql.in_list(len(chunk))}", chunk)
             if gone:
-                conn.execute(sql.BUMP_MODSEQ, (folder_id,))
+                mail.record_expunged(conn, folder_id, [uid for _, uid in gone])
             return [uid for _, uid in gone]
         return await self._write(write)
 
@@ -242,7 +262,7 @@ class SqliteFolders(SqliteWorkers):
             if move:
                 for chunk in sql.chunks([row[0] for row in rows]):
                     conn.execute(f"DELETE FROM messages WHERE id IN {sql.in_list(len(chunk))}", chunk)
-                conn.execute(sql.BUMP_MODSEQ, (folder_id,))
+                mail.record_expunged(conn, folder_id, [row[1] for row in rows])
             return [(row[1], first + n) for n, row in enumerate(rows)]
         return await self._write(write)
 
@@ -350,6 +370,8 @@ class SqliteFolders(SqliteWorkers):
             conn.execute(_RAISE_UIDVALIDITY, (highest_validity, highest_validity))
             conn.execute("DELETE FROM subscriptions WHERE mailbox_id = ?", (mailbox_id,))
             conn.executemany(sql.SUBSCRIBE, [(mailbox_id, name) for name in subscribed])
+            for statement in sql.RESTORED_RECORDS:
+                conn.execute(statement, (mailbox_id,))
         await self._write(write)
         return await self.list_folders(mailbox_id)
 

@@ -113,6 +113,20 @@ def take_uids(conn: sqlite3.Connection, folder_id: int, count: int) -> tuple[int
     return uidnext - count, modseq
 
 
+def record_expunged(conn: sqlite3.Connection, folder_id: int, uids: Sequence[int]) -> int:
+    """The folder's messages with these UIDs were just removed: the folder takes its next modseq,
+    the UIDs go in the record of expunged UIDs with it (pruned to its bound, storage/sql/
+    folders.py); that modseq. One writer: nothing else runs between the removal and this."""
+    conn.execute(folders_sql.BUMP_MODSEQ, (folder_id,))
+    modseq = conn.execute("SELECT highest_modseq FROM folders WHERE id = ?", (folder_id,)).fetchone()[0]
+    conn.executemany(folders_sql.INSERT_EXPUNGED, folders_sql.expunged_rows(folder_id, modseq, uids))
+    point = conn.execute(folders_sql.PRUNE_POINT, (folder_id, folders_sql.EXPUNGE_RECORD)).fetchone()
+    if point is not None:
+        conn.execute(folders_sql.PRUNE, (folder_id, point[0]))
+        conn.execute(folders_sql.RAISE_FLOOR, (point[0], folder_id, point[0]))
+    return int(modseq)
+
+
 def insert_entry(conn: sqlite3.Connection, mailbox_id: int, body_id: int, uidl: str, size: int,
                  received_at: str) -> int:
     """A mailbox entry in its INBOX, under the INBOX's next UID; its id. Two statements (the

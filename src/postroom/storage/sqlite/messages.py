@@ -92,16 +92,15 @@ class SqliteMessages(SqliteWorkers):
             row = conn.execute(folders_sql.INBOX_ID, (mailbox_id,)).fetchone()
             if row is None:
                 return 0
-            removed = 0
+            gone = []
             for start in range(0, len(ids), _DELETE_CHUNK):
                 chunk = ids[start:start + _DELETE_CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                removed += conn.execute(
-                    f"DELETE FROM messages WHERE folder_id = ? AND id IN ({marks})", [row[0], *chunk]
-                ).rowcount
-            if removed:  # an expunge for IMAP4 sessions on the INBOX
-                conn.execute(folders_sql.BUMP_MODSEQ, (row[0],))
-            return removed
+                where = f"WHERE folder_id = ? AND id IN ({', '.join('?' * len(chunk))})"
+                gone += [uid for (uid,) in conn.execute(f"SELECT uid FROM messages {where}", [row[0], *chunk])]
+                conn.execute(f"DELETE FROM messages {where}", [row[0], *chunk])
+            if gone:  # an expunge for IMAP4 sessions on the INBOX
+                mail.record_expunged(conn, row[0], gone)
+            return len(gone)
         if not ids:
             self._check_open()
             return 0
