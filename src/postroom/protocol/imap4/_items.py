@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from ._modseq import search_modseq
 from ._tokens import Cursor, ParseError, shown
 from .types import FetchAttribute, SearchKey, Section
 
@@ -13,7 +14,7 @@ __all__ = ["fetch_attributes", "search_program"]
 _ITEM = re.compile(rb"[A-Za-z0-9.]+")
 _SECTION_TEXT = re.compile(rb"[A-Za-z.]+")
 _SIMPLE = frozenset(
-    "ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID".split()
+    "ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ".split()
 )
 _ALL = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE")
 MACROS = {"ALL": _ALL, "FAST": _ALL[:3], "FULL": (*_ALL, "BODY")}
@@ -101,6 +102,7 @@ _NO_ARGUMENT = frozenset(
 )
 _TEXT = frozenset("BCC BODY CC FROM SUBJECT TEXT TO".split())
 _DATE = frozenset("BEFORE ON SINCE SENTBEFORE SENTON SENTSINCE".split())
+_WITH_ARGUMENT = frozenset({"HEADER", "KEYWORD", "UNKEYWORD", "LARGER", "SMALLER", "UID", "NOT", "OR", "MODSEQ"})
 _MAX_DEPTH = 32
 
 
@@ -130,9 +132,11 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
     name = cur.keyword("a search key")
     if name in _NO_ARGUMENT:
         return SearchKey(name)
-    if name not in _TEXT | _DATE | {"HEADER", "KEYWORD", "UNKEYWORD", "LARGER", "SMALLER", "UID", "NOT", "OR"}:
+    if name not in _TEXT | _DATE | _WITH_ARGUMENT:
         raise ParseError(f"Unknown search key {shown(name)}.")
     cur.sp(f"an argument after {name}")
+    if name == "MODSEQ":
+        return search_modseq(cur)
     if name in _TEXT:
         return SearchKey(name, (cur.text_arg(f"the {name} string", charset, search=True),))
     if name in _DATE:

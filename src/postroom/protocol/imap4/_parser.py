@@ -11,12 +11,13 @@ from typing import Callable
 
 from . import types as T
 from ._items import fetch_attributes, search_program
+from ._modseq import fetch_modifiers, select_parameters, store_modifiers
 from ._tokens import Cursor, ParseError, shown
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
 Parser = Callable[[str, Cursor], T.Command]
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"})
+STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"})
 CHARSETS = ("US-ASCII", "UTF-8")
 _MAX_ID_PAIRS = 30
 
@@ -34,9 +35,11 @@ def _select(readonly: bool) -> Parser:
     def parse(tag: str, cur: Cursor) -> T.Command:
         cur.sp("a mailbox name")
         mailbox = cur.mailbox()
-        if not cur.at_end():
-            raise ParseError("SELECT/EXAMINE parameters are not supported.")
-        return T.Select(tag, mailbox, readonly)
+        if not cur.space_then():
+            return T.Select(tag, mailbox, readonly)
+        condstore, qresync = select_parameters(cur)
+        cur.end("SELECT" if not readonly else "EXAMINE")
+        return T.Select(tag, mailbox, readonly, condstore, qresync)
     return parse
 
 
@@ -91,7 +94,8 @@ def _status(tag: str, cur: Cursor) -> T.Command:
     while True:
         item = cur.keyword("a status item")
         if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY or UNSEEN.")
+            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN"
+                             " or HIGHESTMODSEQ.")
         items.append(item)
         if cur.skip(b")"):
             break
@@ -185,27 +189,35 @@ def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     sequence = cur.sequence_set()
     cur.sp("the FETCH items")
     if cur.index == len(cur.parts) - 1:  # no literal in the items: the common case, cached
-        attributes = _fetch_items(cur.text[cur.pos:], uid)
+        attributes, changed_since, vanished = _fetch_items(cur.text[cur.pos:], uid)
     else:
-        attributes = _fetch_items_at(cur, uid)
-    return T.Fetch(tag, sequence, attributes, uid)
+        attributes, changed_since, vanished = _fetch_items_at(cur, uid)
+    return T.Fetch(tag, sequence, attributes, uid, changed_since, vanished)
+
+
+FetchItems = tuple[tuple[T.FetchAttribute, ...], int | None, bool]
 
 
 @functools.lru_cache(maxsize=256)
-def _fetch_items(text: bytes, uid: bool) -> tuple[T.FetchAttribute, ...]:
-    """The FETCH items of `text`; clients repeat the same few lists, so each is parsed once
-    (the attributes are frozen values, safe to share)."""
+def _fetch_items(text: bytes, uid: bool) -> FetchItems:
+    """The FETCH items and modifiers of `text`; clients repeat the same few lists, so each is
+    parsed once (the attributes are frozen values, safe to share)."""
     return _fetch_items_at(Cursor([text]), uid)
 
 
-def _fetch_items_at(cur: Cursor, uid: bool) -> tuple[T.FetchAttribute, ...]:
+def _fetch_items_at(cur: Cursor, uid: bool) -> FetchItems:
     attributes = fetch_attributes(cur)
+    changed_since, vanished = None, False
     if not cur.at_end():
-        raise ParseError("FETCH modifiers are not supported." if cur.text.startswith(b" (", cur.pos)
-                         else "Unexpected characters after the FETCH items.")
+        if not cur.text.startswith(b" (", cur.pos):
+            raise ParseError("Unexpected characters after the FETCH items.")
+        changed_since, vanished = fetch_modifiers(cur, uid)
+        cur.end("FETCH")
     if uid and not any(a.name == "UID" for a in attributes):
         attributes = (T.FetchAttribute("UID"), *attributes)  # UID FETCH always answers the UID
-    return attributes
+    if changed_since is not None and not any(a.name == "MODSEQ" for a in attributes):
+        attributes = (*attributes, T.FetchAttribute("MODSEQ"))  # CHANGEDSINCE implies it (RFC 7162 3.1.4.1)
+    return attributes, changed_since, vanished
 
 
 _STORE_MODES = {"FLAGS": "replace", "+FLAGS": "add", "-FLAGS": "remove"}
@@ -215,6 +227,10 @@ def _store(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     cur.sp("a sequence set")
     sequence = cur.sequence_set()
     cur.sp("FLAGS, +FLAGS or -FLAGS")
+    unchanged_since = None
+    if cur.peek() == 0x28:  # "(": STORE modifiers
+        unchanged_since = store_modifiers(cur)
+        cur.sp("FLAGS, +FLAGS or -FLAGS after the STORE modifiers")
     sign = "+" if cur.skip(b"+") else "-" if cur.skip(b"-") else ""
     item = sign + cur.keyword("FLAGS, +FLAGS or -FLAGS")
     silent = item.endswith(".SILENT")
@@ -230,7 +246,7 @@ def _store(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
             found.append(cur.flag())
         flags = tuple(dict.fromkeys(found))
     cur.end("STORE")
-    return T.Store(tag, sequence, mode, flags, silent, uid)
+    return T.Store(tag, sequence, mode, flags, silent, uid, unchanged_since)
 
 
 def _copy(move: bool) -> Callable[..., T.Command]:

@@ -16,6 +16,7 @@ from .types import SequenceSet
 __all__ = ["Cursor", "ParseError", "SYSTEM_FLAGS", "shown"]
 
 MAX_NUMBER = 0xFFFFFFFF  # number: unsigned 32 bits
+MAX_MODSEQ = 2**63 - 1  # mod-sequence-value: unsigned 63 bits (RFC 7162)
 SYSTEM_FLAGS = {f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
 MONTHS = {m: i + 1 for i, m in enumerate(
     ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"))}
@@ -108,9 +109,19 @@ class Cursor:
         token = self.match(_NUMBER)
         if token is None:
             raise ParseError(f"Expected {what} (a number).")
-        value = int(token)
+        value = int(token) if len(token) <= 20 else MAX_NUMBER + 1
         if value > MAX_NUMBER or (nonzero and value == 0):
-            raise ParseError(f"{value} is out of range for {what}: {int(nonzero)} to {MAX_NUMBER}.")
+            raise ParseError(f"{shown(token.decode())} is out of range for {what}: {int(nonzero)} to {MAX_NUMBER}.")
+        return value
+
+    def mod_sequence(self, what: str, zero: bool = True) -> int:
+        """A mod-sequence (RFC 7162): 1 to 2**63 - 1, or 0 too when `zero` (mod-sequence-valzer)."""
+        token = self.match(_NUMBER)
+        if token is None:
+            raise ParseError(f"Expected {what} (a mod-sequence: a number).")
+        value = int(token) if len(token) <= 20 else MAX_MODSEQ + 1  # int() refuses very long runs
+        if value > MAX_MODSEQ or (not zero and value == 0):
+            raise ParseError(f"{shown(token.decode())} is out of range for {what}: {int(not zero)} to {MAX_MODSEQ}.")
         return value
 
     def quoted(self) -> bytes:
@@ -270,7 +281,7 @@ def _month(name: bytes) -> int:
 def _seq_number(text: bytes, token: bytes) -> int | None:
     if text == b"*":
         return None
-    if not text.isdigit() or text.startswith(b"0") or int(text) > MAX_NUMBER:
+    if not text.isdigit() or text.startswith(b"0") or len(text) > 10 or int(text) > MAX_NUMBER:
         raise ParseError(f"Invalid sequence set {shown(token.decode())}: numbers are 1 to 4294967295 or *.")
     return int(text)
 

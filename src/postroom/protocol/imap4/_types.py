@@ -18,7 +18,7 @@ DEFAULT_MAX_LITERAL = 35 * 1024 * 1024
 # Capabilities every connection has, in the order CAPABILITY lists them.
 BASE_CAPABILITIES = (
     "IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN", "UIDPLUS",
-    "MOVE", "SPECIAL-USE",
+    "MOVE", "SPECIAL-USE", "CONDSTORE", "QRESYNC",
 )
 
 

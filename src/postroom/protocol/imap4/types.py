@@ -45,7 +45,7 @@ class Section:
 @dataclass(frozen=True)
 class FetchAttribute:
     """One FETCH data item. `name` is one of ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER
-    RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID, or "BODY[]" for BODY[section] / BODY.PEEK
+    RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ (RFC 7162), or "BODY[]" for BODY[section] / BODY.PEEK
     (`section` set; `peek` for BODY.PEEK; `partial` (origin, count) for <origin.count>). The
     macros ALL, FAST and FULL arrive expanded."""
 
@@ -65,7 +65,9 @@ class SearchKey:
     parenthesised list (and the top-level list), or "SEQ" for a bare sequence set.
     `args` by op: str for text keys (HEADER: field name, then str), datetime.date for date
     keys, int for LARGER/SMALLER, SequenceSet for UID and SEQ, one SearchKey for NOT, two for
-    OR, any number for AND; a keyword (str) for KEYWORD/UNKEYWORD."""
+    OR, any number for AND; a keyword (str) for KEYWORD/UNKEYWORD; the mod-sequence (int) for
+    MODSEQ (RFC 7162 3.1.5: messages whose modseq is at least that; a metadata entry name given
+    with it is ignored, as the server keeps one modseq per message)."""
 
     op: str
     args: tuple[Union[str, int, datetime.date, SequenceSet, "SearchKey"], ...] = ()
@@ -106,9 +108,23 @@ class Enable(Command):
 
 
 @dataclass(frozen=True)
+class QResync:
+    """SELECT's (QRESYNC (uidvalidity modseq [known-uids [(known-sequence-set known-uid-set)]]))
+    parameter (RFC 7162 3.2.5). The sets hold no "*"; `seq_match` pairs the message numbers of
+    its first set with the UIDs of its second, as many of each, both ascending."""
+
+    uidvalidity: int
+    modseq: int
+    known_uids: SequenceSet | None = None
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True)
 class Select(Command):
     mailbox: str
     readonly: bool = False  # EXAMINE
+    condstore: bool = False  # the CONDSTORE parameter (RFC 7162 3.1.8)
+    qresync: QResync | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +159,7 @@ class List(Command):
 @dataclass(frozen=True)
 class Status(Command):
     mailbox: str
-    items: tuple[str, ...]  # upper case: MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN
+    items: tuple[str, ...]  # upper case: MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ
 
 
 @dataclass(frozen=True)
@@ -169,8 +185,10 @@ class Search(Command):
 @dataclass(frozen=True)
 class Fetch(Command):
     sequence: SequenceSet
-    attributes: tuple[FetchAttribute, ...]
+    attributes: tuple[FetchAttribute, ...]  # with MODSEQ when changed_since is set (RFC 7162 3.1.4.1)
     uid: bool = False
+    changed_since: int | None = None  # the CHANGEDSINCE modifier: messages whose modseq is above it
+    vanished: bool = False  # UID FETCH's VANISHED modifier (with CHANGEDSINCE; RFC 7162 3.2.6)
 
 
 @dataclass(frozen=True)
@@ -180,6 +198,7 @@ class Store(Command):
     flags: tuple[str, ...]
     silent: bool = False  # .SILENT
     uid: bool = False
+    unchanged_since: int | None = None  # the UNCHANGEDSINCE modifier (RFC 7162 3.1.3)
 
 
 @dataclass(frozen=True)
