@@ -176,6 +176,46 @@ def test_session_list_shows_an_idling_imap_session_and_session_end_says_bye(serv
     assert any(r[0] == b"BYE" for r in responses), responses
 
 
+def test_imapclient_resyncs_with_condstore_and_qresync(server, tmp_path):
+    """A client that knew the folder comes back after another one flagged, expunged and appended:
+    CHANGEDSINCE gives it the changed flags, SELECT (QRESYNC ...) the expunged UIDs too (RFC 7162)."""
+    address, password = "resync@example.com", "pw-resync-1"
+    server.new_mailbox(address, password)
+    server.import_messages(address, *(message(f"m{n}") for n in range(1, 5)), folder=tmp_path / "in")
+    client = ssl_login(server, address, password)
+    assert {b"CONDSTORE", b"QRESYNC", b"ENABLE"} <= set(client.capabilities())
+    assert client.enable("CONDSTORE") == [b"CONDSTORE"]
+    selected = client.select_folder("INBOX")
+    known, validity = selected[b"HIGHESTMODSEQ"], selected[b"UIDVALIDITY"]
+    client.logout()
+
+    other = starttls_login(server, address, password)
+    other.select_folder("INBOX")
+    other.add_flags([2], [b"$Done"])
+    other.delete_messages([3])
+    other.expunge()
+    other.append("INBOX", message("m5"))
+    other.logout()
+
+    client = ssl_login(server, address, password)
+    client.enable("CONDSTORE")
+    assert client.select_folder("INBOX")[b"HIGHESTMODSEQ"] > known
+    changed = client.fetch(list(range(1, 6)), ["FLAGS"], modifiers=[f"CHANGEDSINCE {known}"])  # UID FETCH
+    assert sorted(changed) == [2, 5]  # the flagged and the appended message, not 1 and 4
+    assert all(fields[b"MODSEQ"][0] > known for fields in changed.values())
+    assert b"$Done" in changed[2][b"FLAGS"]
+    client.logout()
+
+    client = ssl_login(server, address, password)
+    assert client.enable("QRESYNC") == [b"QRESYNC"]
+    typ, _ = client._imap._simple_command("SELECT", "INBOX", f"(QRESYNC ({validity} {known} 1:4))")
+    assert typ == "OK"
+    assert client._imap.untagged_responses.get("VANISHED") == [b"(EARLIER) 3"]
+    fetched = client._imap.untagged_responses.get("FETCH")
+    assert len(fetched) == 1 and b"UID 2 " in fetched[0] and b"$Done" in fetched[0]
+    client.logout()
+
+
 def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(server):
     """Last in this module: it stops and starts the service the others use."""
     from .harness import port_open, wait_until

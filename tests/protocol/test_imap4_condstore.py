@@ -4,6 +4,8 @@ FETCH MODSEQ item and (CHANGEDSINCE n [VANISHED]), STORE (UNCHANGEDSINCE n), SEA
 STATUS (HIGHESTMODSEQ); a malformed one gets BAD with a readable text."""
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from test_imap4_parser import command, seq
 
@@ -99,7 +101,8 @@ def test_fetch_modseq_and_modifiers(line, parsed):
 @pytest.mark.parametrize("line, error", [
     (b"A1 FETCH 1 FLAGS (CHANGEDSINCE)", b"Expected the mod-sequence after CHANGEDSINCE."),
     (b"A1 FETCH 1 FLAGS (CHANGEDSINCE x)", b"Expected the mod-sequence after CHANGEDSINCE (a mod-sequence: a number)."),
-    (b"A1 FETCH 1 FLAGS (CHANGEDSINCE -1)", b"Expected the mod-sequence after CHANGEDSINCE (a mod-sequence: a number)."),
+    (b"A1 FETCH 1 FLAGS (CHANGEDSINCE -1)",
+     b"Expected the mod-sequence after CHANGEDSINCE (a mod-sequence: a number)."),
     (b"A1 FETCH 1 FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)", b"The FETCH modifier CHANGEDSINCE is given twice."),
     (b"A1 FETCH 1 FLAGS (CHANGEDSINCE 5 VANISHED)", b"The VANISHED modifier is only valid with UID FETCH."),
     (b"A1 UID FETCH 1 FLAGS (VANISHED)", b"The VANISHED modifier needs CHANGEDSINCE."),
@@ -170,3 +173,14 @@ def test_search_modseq_errors(line, error):
 def test_status_highestmodseq():
     assert command(b"A042 STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ)", selected=False) == T.Status(
         "A042", "blurdybloop", ("UIDNEXT", "MESSAGES", "HIGHESTMODSEQ"))
+
+
+def test_search_modseq_matches_a_modseq_at_least_the_one_given():
+    from postroom.protocol.imap4.search import ContentView, matches, reads
+
+    def view(modseq: int) -> ContentView:
+        return ContentView(1, 1, (), 10, datetime.date(2026, 1, 1), False, None, modseq)
+    key = K("MODSEQ", (620162338,))
+    assert [matches(key, view(n), 1, 1) for n in (620162337, 620162338, 620162339)] == [False, True, True]
+    assert matches(K("NOT", (key,)), view(5), 1, 1)
+    assert reads(K("AND", (key, K("SEEN")))) == {"modseq", "flags"}  # not answered per (flags, \Recent)

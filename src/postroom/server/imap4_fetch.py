@@ -85,17 +85,21 @@ class Plan:
         self.seen = any((a.name == "BODY[]" and not a.peek) or a.name in ("RFC822", "RFC822.TEXT") for a in attributes)
         self.uid_first = uid or "UID" in names  # a UID FETCH always returns UID, first
         self.flags_named = "FLAGS" in names
+        self.modseq_named = "MODSEQ" in names
         self._flag_lists: dict[tuple[tuple[str, ...], bool], bytes] = {}
         self.items = [self._renderer(a) for a in attributes if a.name != "UID"]
 
     def render(self, msn: int, message: FolderMessage, recent: bool, parsed: structure.Structure | None,
-               data: bytes | None, add_flags: bool) -> bytes:
+               data: bytes | None, add_flags: bool, condstore: bool = False) -> bytes:
         """`* msn FETCH (...)` for one message; `add_flags`: the fetch set \\Seen, so FLAGS
-        goes out even if not asked for."""
+        goes out even if not asked for, and, for a CONDSTORE client (`condstore`), UID and
+        MODSEQ too (RFC 7162 3.2.4)."""
         items = [item(message, recent, parsed, data) for item in self.items]
         if add_flags and not self.flags_named:
             items.insert(0, self.flags(message, recent))
-        if self.uid_first:
+        if add_flags and condstore and not self.modseq_named:
+            items.append(b"MODSEQ (%d)" % message.modseq)
+        if self.uid_first or (add_flags and condstore):
             items.insert(0, b"UID %d" % message.uid)
         return b"* %d FETCH (%s)\r\n" % (msn, b" ".join(items))
 
@@ -112,6 +116,8 @@ class Plan:
         name = attribute.name
         if name == "FLAGS":
             return lambda message, recent, parsed, data: self.flags(message, recent)
+        if name == "MODSEQ":
+            return lambda message, recent, parsed, data: b"MODSEQ (%d)" % message.modseq
         if name == "INTERNALDATE":
             return lambda message, recent, parsed, data: b"INTERNALDATE " + wire.date_time(internal_date(message))
         if name == "RFC822.SIZE":

@@ -4,7 +4,8 @@ set) and the commands that work on it (FETCH, STORE, SEARCH, COPY/MOVE, EXPUNGE)
 The view is this session's copy of the folder. Other sessions' changes (new mail, flag changes,
 expunges: any node, any protocol) show as a higher highest_modseq; `sync` then reads what
 changed since the view was listed (the whole folder again only after an expunge) and tells the
-client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. `sync` reads
+client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies (with MODSEQ and
+VANISHED for a CONDSTORE or QRESYNC client: server/imap4_condstore.py). `sync` reads
 highest_modseq only when the node's notifier says the mailbox changed since the last look
 (imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP); its own
 writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
@@ -20,11 +21,13 @@ from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
 from ..protocol.imap4 import structure
-from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, Store
+from ..protocol.imap4.types import Fetch, Search, SequenceSet
+from . import imap4_condstore as condstore
 from . import imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
-from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags, uid_set
+from .imap4_common import ImapStore, Outcome
 from .imap4_notify import POLL_INTERVAL, Mark
+from .imap4_resync import Enabled
 
 FETCH_BATCH = 64  # messages read and answered together
 FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
@@ -35,7 +38,8 @@ class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
                  readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
-                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None) -> None:
+                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None,
+                 enabled: Enabled | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
@@ -45,6 +49,7 @@ class SelectedFolder:
         self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
         self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
+        self.enabled = enabled if enabled is not None else Enabled()  # the session's CONDSTORE and QRESYNC
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
         if messages and messages[-1].uid >= folder.uidnext:
@@ -57,6 +62,7 @@ class SelectedFolder:
         self.recent = set(self.uids[bisect.bisect_left(self.uids, first_recent):])  # all below uidnext
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
+        self.held = self.modseq  # the modseq told while expunges wait (`gone`): all before them is told
         self.listed = self.modseq  # the modseq the view was last listed at (the view may be newer)
         self.last_uid = self.uids[-1] if self.uids else 0
         self.structures: dict[int, structure.Structure] = {}
@@ -71,7 +77,7 @@ class SelectedFolder:
                                                    if readonly_too else b"")
         return b"* FLAGS (%s)\r\n* OK [PERMANENTFLAGS (%s \\*)] Flags permitted.\r\n" % (flags, flags)
 
-    def _announce(self, messages: Iterable[FolderMessage]) -> bytes:
+    def announce(self, messages: Iterable[FolderMessage]) -> bytes:
         """FLAGS (and PERMANENTFLAGS) again when these messages carry a keyword the client has not
         been told of (set by this session or another): sent before the replies that show it."""
         new = _keywords(messages) - self.keywords
@@ -88,7 +94,14 @@ class SelectedFolder:
             out.append(b"* OK [UNSEEN %d] First unseen.\r\n" % (unseen + 1))
         out.append(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % self.folder.uidvalidity)
         out.append(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % max(self.folder.uidnext, self.last_uid + 1))
+        if self.enabled.condstore:
+            out.append(condstore.highest_line(self.modseq))
         return b"".join(out)
+
+    @property
+    def safe_modseq(self) -> int:
+        """The HIGHESTMODSEQ a client may resync from: every change up to it was told (RFC 7162 3.2)."""
+        return self.held if self.gone else self.modseq
 
     def _quiet(self) -> bool:
         """Whether nothing can have changed since the last look: no touch on this node, and
@@ -96,7 +109,7 @@ class SelectedFolder:
         return (self.mark is not None and self.mark.count == self.seen_count
                 and time.monotonic() - self.looked < POLL_INTERVAL)
 
-    def _touched(self, in_step: bool) -> None:
+    def touched(self, in_step: bool) -> None:
         """Our own write, told to the node's other sessions. When nothing else touched the
         mailbox since our last look and the write's modseq followed the one we knew (`in_step`),
         the view is as fresh as that look: the next command needs no look of its own."""
@@ -111,13 +124,15 @@ class SelectedFolder:
         if not force and self._quiet() and not (allow_expunge and self.gone):
             return
         count, now = (self.mark.count if self.mark is not None else 0), time.monotonic()
+        if not self.gone:
+            self.held = self.modseq  # expunges found now come after it
         try:
             modseq = await self._modseq()
         except NotFound:  # the folder was deleted: its messages are gone
             self.gone.update(self.uids)
             self.modseq = -1
             if allow_expunge:
-                self.emit(self._remove(sorted(self.gone)))
+                self.emit(self.remove(sorted(self.gone)))
                 self.gone.clear()
             return
         # Against the modseq of the last listing, not self.modseq: after the session's own writes
@@ -127,19 +142,20 @@ class SelectedFolder:
             self.seen_count, self.looked = count, now
             return
         current, whole = await self._changes()
-        out: list[bytes] = [self._announce(current)]
+        out: list[bytes] = [self.announce(current)]
         present = set()
         for message in current:
             present.add(message.uid)
             known = self.messages.get(message.uid)
-            if known is not None and known.flags != message.flags and message.uid not in self.gone:
-                self.messages[message.uid] = message
-                out.append(b"* %d FETCH (%s)\r\n" % (self.msn(message.uid), imap4_fetch.flags_item(
-                    message.flags, message.uid in self.recent)))
+            if known is None or message.uid in self.gone or known.modseq == message.modseq:
+                continue
+            self.messages[message.uid] = message  # its modseq too: CHANGEDSINCE reads the view
+            if known.flags != message.flags or self.enabled.condstore:
+                out.append(condstore.fetch_line(self, message))
         if whole:  # a listing: what it lacks was expunged
             self.gone.update(uid for uid in self.uids if uid not in present)
         if allow_expunge and self.gone:
-            out.append(self._remove(sorted(self.gone)))
+            out.append(self.remove(sorted(self.gone)))
             self.gone.clear()
         new = [m for m in current if m.uid > self.last_uid]
         if new:
@@ -190,19 +206,22 @@ class SelectedFolder:
     def msn(self, uid: int) -> int:
         return bisect.bisect_left(self.uids, uid) + 1
 
-    def _remove(self, uids: Sequence[int]) -> bytes:
+    def remove(self, uids: Sequence[int]) -> bytes:
         """Take these UIDs out of the view: one EXPUNGE each, highest first (so each number
-        sent is right when the client reads it)."""
-        out = []
+        sent is right when the client reads it); one VANISHED for a QRESYNC client."""
+        out, vanished = [], []
         for uid in sorted(uids, reverse=True):
             index = bisect.bisect_left(self.uids, uid)
             if index < len(self.uids) and self.uids[index] == uid:
-                out.append(b"* %d EXPUNGE\r\n" % (index + 1))
+                if self.enabled.qresync:
+                    vanished.append(uid)
+                else:
+                    out.append(b"* %d EXPUNGE\r\n" % (index + 1))
                 del self.uids[index]
                 self.messages.pop(uid, None)
                 self.recent.discard(uid)
                 self.structures.pop(uid, None)
-        return b"".join(out)
+        return b"".join(out) + condstore.vanished_line(vanished)
 
     def resolve(self, sequence: SequenceSet, uid: bool) -> list[int] | None:
         """The UIDs a sequence set names, ascending; None for a message number out of range."""
@@ -226,6 +245,12 @@ class SelectedFolder:
         uids = self.resolve(command.sequence, command.uid)
         if uids is None:
             return Outcome("BAD", "The message sequence number is out of range.")
+        if command.changed_since is not None:
+            if command.vanished:
+                if not self.enabled.qresync:
+                    return Outcome("BAD", "UID FETCH (VANISHED) needs ENABLE QRESYNC first.")
+                await condstore.fetch_vanished(self, command)
+            uids = [u for u in uids if self.messages[u].modseq > command.changed_since]
         plan = imap4_fetch.plan(tuple(command.attributes), command.uid)
         messages = self.messages
         alive = [u for u in uids if u not in self.gone] if self.gone else uids
@@ -238,7 +263,7 @@ class SelectedFolder:
                     self._learn(message)
                     seen_now.add(message.uid)
                 if changed:
-                    self._touched(in_step=max(m.modseq for m in changed) == self.modseq)
+                    self.touched(in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
         for batch in _batches(alive, messages, plan.content):
             if plan.structure:
@@ -249,7 +274,7 @@ class SelectedFolder:
             elif plan.header:  # only the header blocks: those the node keeps, the others in one read
                 blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
                 octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
-            replies = [self._announce(messages[uid] for uid in batch)]
+            replies = [self.announce(messages[uid] for uid in batch)]
             for uid in batch:
                 data = octets.get(uid)
                 parsed = self.structures.get(uid)
@@ -257,7 +282,7 @@ class SelectedFolder:
                     missing = True  # expunged meanwhile by another session
                     continue
                 replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
-                                           uid in seen_now))
+                                           uid in seen_now, self.enabled.condstore))
             self.emit(b"".join(replies))
             if self.pace is not None:
                 await self.pace()
@@ -307,83 +332,13 @@ class SelectedFolder:
         if message.modseq == self.modseq + 1:
             self.modseq = message.modseq
 
-    async def store_flags(self, command: Store) -> Outcome:
-        uids = self.resolve(command.sequence, command.uid)
-        if uids is None:
-            return Outcome("BAD", "The message sequence number is out of range.")
-        if self.readonly:
-            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
-        try:
-            flags = clean_flags(command.flags)
-        except BadFlag as exc:
-            return Outcome("BAD", f"{exc} is not a system flag a client can set.")
-        alive = [u for u in uids if u not in self.gone]
-        changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
-        out = [self._announce(changed)]
-        newest = max((m.modseq for m in changed), default=0)
-        for message in changed:
-            if message.uid in self.messages:
-                self.messages[message.uid] = message
-            if not command.silent:
-                uid_item = b"UID %d " % message.uid if command.uid else b""
-                out.append(b"* %d FETCH (%s%s)\r\n" % (self.msn(message.uid), uid_item, imap4_fetch.flags_item(
-                    message.flags, message.uid in self.recent)))
-        if newest == self.modseq + 1:
-            self.modseq = newest  # only our own change since we last looked
-            self._touched(in_step=True)
-        elif newest > self.modseq:  # ours, and others' the next look finds (none if nothing changed)
-            self.touch()
-        self.emit(b"".join(out))
-        # messages expunged by another session are passed over: the STORE did all it could, and
-        # the EXPUNGE replies follow (RFC 2180 4.2.1; a NO would read as a failure to clients)
-        return Outcome("OK", "STORE completed.")
-
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
         found, unreadable = await imap4_search.run(self, command, mailbox_id)
-        self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + b"\r\n")
+        self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
+                  + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "SEARCH completed.")
-
-    async def copy(self, command: Copy, target: Folder) -> Outcome:
-        uids = self.resolve(command.sequence, command.uid)
-        if uids is None:
-            return Outcome("BAD", "The message sequence number is out of range.")
-        if command.move and self.readonly:
-            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
-        alive = [u for u in uids if u not in self.gone]
-        pairs = await self.store.copy_messages(self.folder.id, alive, target.id, move=command.move) if alive else []
-        verb = "MOVE" if command.move else "COPY"
-        if pairs:
-            self.touch()
-        code = None
-        if pairs:
-            code = "COPYUID %d %s %s" % (target.uidvalidity, uid_set([p[0] for p in pairs]),
-                                         uid_set([p[1] for p in pairs]))
-        if command.move:
-            if code is not None:
-                self.emit(b"* OK [%s] Moved.\r\n" % code.encode("ascii"))
-            self.emit(self._remove([p[0] for p in pairs]))
-            return Outcome("OK", f"{verb} completed.")
-        if len(pairs) < len(uids) and uids:
-            return Outcome("NO", "Some of the messages no longer exist.", "EXPUNGEISSUED")
-        return Outcome("OK", f"{verb} completed.", code)
-
-    async def expunge(self, command: Expunge | None) -> Outcome:
-        """EXPUNGE, UID EXPUNGE; None for CLOSE (nothing sent)."""
-        if self.readonly:
-            return Outcome("NO", "The folder is selected read-only (EXAMINE).", "READ-ONLY")
-        only = None
-        if command is not None and command.uids is not None:
-            only = self.resolve(command.uids, True) or []
-            if not only:
-                return Outcome("OK", "EXPUNGE completed.")
-        removed = await self.store.expunge(self.folder.id, only)
-        if removed:
-            self.touch()
-        if command is not None:
-            self.emit(self._remove(removed))
-        return Outcome("OK", "EXPUNGE completed.")
 
 
 def _keywords(messages: Iterable[FolderMessage]) -> set[str]:

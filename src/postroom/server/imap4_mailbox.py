@@ -7,7 +7,9 @@ EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
 returns the `Outcome` the session completes its tag with. After every command the selected
 folder announces other sessions' changes (when there can be some: see SelectedFolder.sync),
 except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be
-misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache.
+misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache. The
+selected folder's writes are server/imap4_writes.py's; what CONDSTORE and QRESYNC (RFC 7162)
+add, server/imap4_condstore.py's (the session's `enabled` is shared with its selected folder).
 """
 from __future__ import annotations
 
@@ -18,11 +20,14 @@ from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
-from ..protocol.imap4 import types, wire
+from ..protocol.imap4 import search, types, wire
+from . import imap4_condstore as condstore
+from . import imap4_writes
 from .imap4_cache import HeaderCache, ListingCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
 from .imap4_folder import SelectedFolder
 from .imap4_notify import MailboxNotifier
+from .imap4_resync import Enabled
 
 _LONE_LF = re.compile(rb"(?<!\r)\n")
 
@@ -60,6 +65,7 @@ class MailboxEngine:
         self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
         self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
         self.listings = listings if listings is not None else ListingCache()  # the node's too
+        self.enabled = Enabled()  # CONDSTORE and QRESYNC, once turned on, for the whole session
 
     def close(self) -> None:
         """The session is over: stop following the mailbox's changes."""
@@ -78,6 +84,10 @@ class MailboxEngine:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             return Outcome("BAD", "This command is not available now.")
+        if not self.enabled.condstore and condstore.enables(command, self.enabled.qresync):
+            self.enabled.condstore = True  # the first with a folder selected tells its HIGHESTMODSEQ (RFC 7162 3.1)
+            if self.selected is not None and not isinstance(command, types.Select):
+                self.emit(condstore.highest_line(self.selected.safe_modseq))
         try:
             outcome: Outcome = await handler(self, command)
         except NotFound as exc:  # the selected folder deleted meanwhile, or a name gone
@@ -91,6 +101,10 @@ class MailboxEngine:
         if self.selected is not None:
             await self.selected.sync(allow_expunge=not _holds_expunges(command),
                                      force=isinstance(command, (types.Noop, types.Check)))
+            if self.enabled.condstore and self.selected.gone:  # MODSEQ values may have passed an expunge
+                self.emit(condstore.highest_line(self.selected.safe_modseq))  # that waits (RFC 7162 3.2)
+            if outcome.code == condstore.HIGHEST_LATER:
+                outcome = Outcome(outcome.status, outcome.text, f"HIGHESTMODSEQ {self.selected.safe_modseq}")
         return outcome
 
     async def poll(self) -> None:
@@ -112,12 +126,22 @@ class MailboxEngine:
         return Outcome("OK", "ID completed.")
 
     async def _enable(self, command: types.Enable) -> Outcome:
-        self.emit(b"* ENABLED\r\n")  # no extension that ENABLE turns on is offered yet
+        """ENABLED names what this command turned on (RFC 5161); QRESYNC turns CONDSTORE on too
+        (RFC 7162 3.2.3). Other names are not extensions ENABLE knows: ignored."""
+        before = {"CONDSTORE": self.enabled.condstore, "QRESYNC": self.enabled.qresync}
+        turned = [name for name in dict.fromkeys(command.capabilities) if name in before and not before[name]]
+        self.enabled.qresync = self.enabled.qresync or "QRESYNC" in turned
+        self.enabled.condstore = self.enabled.condstore or bool(turned)
+        self.emit(b"* ENABLED" + b"".join(b" " + name.encode("ascii") for name in turned) + b"\r\n")
         return Outcome("OK", "ENABLE completed.")
 
     # ---------------------------------------------------------------- selection
     async def _select(self, command: types.Select) -> Outcome:
+        if self.selected is not None:  # closed: what follows is the new folder's (RFC 7162 3.2.11)
+            self.emit(b"* OK [CLOSED] Previous folder closed.\r\n")
         self.selected = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
+        if command.qresync is not None and not self.enabled.qresync:
+            return Outcome("BAD", "SELECT (QRESYNC ...) needs ENABLE QRESYNC first.")
         name = canonical(command.mailbox)
         looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
         try:
@@ -129,8 +153,10 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace, self.mark, looked, self.headers)
+                                       self.touch, self.pace, self.mark, looked, self.headers, self.enabled)
         self.emit(self.selected.select_replies())
+        if command.qresync is not None:
+            await condstore.resync_select(self.selected, command.qresync)
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
 
@@ -160,7 +186,7 @@ class MailboxEngine:
         if selected is None:
             return Outcome("BAD", "No folder is selected.")
         if not selected.readonly:
-            await selected.expunge(None)  # silently (RFC 3501 6.4.2)
+            await imap4_writes.expunge(selected, None)  # silently (RFC 3501 6.4.2)
         return Outcome("OK", "CLOSE completed.")
 
     async def _unselect(self, command: types.Unselect) -> Outcome:
@@ -179,13 +205,13 @@ class MailboxEngine:
         return await self._needs_selected().fetch(command, self.mailbox_id)
 
     async def _store_flags(self, command: types.Store) -> Outcome:
-        return await self._needs_selected().store_flags(command)
+        return await imap4_writes.store(self._needs_selected(), command)
 
     async def _search(self, command: types.Search) -> Outcome:
         return await self._needs_selected().search(command, self.mailbox_id)
 
     async def _expunge(self, command: types.Expunge) -> Outcome:
-        return await self._needs_selected().expunge(command)
+        return await imap4_writes.expunge(self._needs_selected(), command)
 
     async def _check(self, command: types.Check) -> Outcome:
         self._needs_selected()
@@ -198,7 +224,7 @@ class MailboxEngine:
             target = await self.store.get_folder(self.mailbox_id, name)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
-        return await selected.copy(command, target)
+        return await imap4_writes.copy(selected, command, target)
 
     # ------------------------------------------------------------------- folders
     async def _list(self, command: types.List) -> Outcome:
@@ -290,7 +316,7 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
-                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen}
+                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen, "HIGHESTMODSEQ": status.highest_modseq}
         items = " ".join(f"{item} {values[item]}" for item in command.items if item in values)
         self.emit(b"* STATUS %s (%s)\r\n" % (wire.mailbox(name), items.encode("ascii")))
         return Outcome("OK", "STATUS completed.")
@@ -323,8 +349,11 @@ class _NotSelected(Exception):
 
 
 def _holds_expunges(command: types.Command) -> bool:
-    """FETCH, STORE and SEARCH by sequence number: no EXPUNGE may follow them (7.4.1)."""
-    return isinstance(command, (types.Fetch, types.Store, types.Search)) and not command.uid
+    """FETCH, STORE and SEARCH by sequence number: no EXPUNGE may follow them (7.4.1), nor a
+    VANISHED a UID SEARCH that names message numbers (RFC 7162 3.2.10)."""
+    if isinstance(command, (types.Fetch, types.Store, types.Search)) and not command.uid:
+        return True
+    return isinstance(command, types.Search) and "msn" in search.reads(command.key)
 
 
 async def _run_selected(engine: MailboxEngine, command: Any, method: Callable[..., Any]) -> Outcome:

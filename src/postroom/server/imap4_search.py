@@ -31,10 +31,10 @@ class ListedView:
     """A search.MessageView over what the folder listing knows of a message: no content (the
     program needs none, so the content methods are never called)."""
 
-    __slots__ = ("msn", "uid", "flags", "size", "recent", "when")
+    __slots__ = ("msn", "uid", "flags", "size", "recent", "when", "modseq")
 
     def __init__(self) -> None:
-        self.msn = self.uid = self.size = 0
+        self.msn = self.uid = self.size = self.modseq = 0
         self.flags: tuple[str, ...] = ()
         self.recent = False
         self.when = ""
@@ -88,7 +88,7 @@ async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple
         for msn, uid in enumerate(uids, 1):
             message = messages[uid]
             view.msn, view.uid, view.flags, view.size = msn, uid, message.flags, message.size
-            view.recent, view.when = uid in recent, message.internal_date
+            view.recent, view.when, view.modseq = uid in recent, message.internal_date, message.modseq
             if matches(view):
                 found.append(uid if command.uid else msn)
         return found, False
@@ -102,7 +102,7 @@ async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple
             unreadable = unreadable or data is None
             message = messages[uid]
             content = search.ContentView(msns[uid], uid, message.flags, message.size, _day(message.internal_date),
-                                         uid in recent, data)
+                                         uid in recent, data, message.modseq)
             if matches(content):
                 found.append(uid if command.uid else msns[uid])
     return found, unreadable

@@ -52,6 +52,8 @@ class MessageView(Protocol):
     def internal_date(self) -> datetime.date: ...
     @property
     def recent(self) -> bool: ...
+    @property
+    def modseq(self) -> int: ...  # the message's mod-sequence (RFC 7162)
 
     def header(self, name: str) -> list[str]:
         """The decoded values of the top-level header fields `name` (any case), in order."""
@@ -67,16 +69,18 @@ class ContentView:
     """A MessageView over the message's bytes (`data`; None: a message without content, for
     which every text key fails). Parsing and decoding happen once, on first use."""
 
-    __slots__ = ("msn", "uid", "flags", "size", "internal_date", "recent", "_data", "_root", "_text", "_headers")
+    __slots__ = ("msn", "uid", "flags", "size", "internal_date", "recent", "modseq", "_data", "_root", "_text",
+                 "_headers")
 
     def __init__(self, msn: int, uid: int, flags: Collection[str], size: int, internal_date: datetime.date,
-                 recent: bool, data: bytes | None) -> None:
+                 recent: bool, data: bytes | None, modseq: int = 0) -> None:
         self.msn = msn
         self.uid = uid
         self.flags = flags
         self.size = size
         self.internal_date = internal_date
         self.recent = recent
+        self.modseq = modseq
         self._data = data
         self._root: Entity | None = None
         self._text: str | None = None
@@ -152,12 +156,13 @@ def needs_content(key: SearchKey) -> bool:
 _READS = {**{op: frozenset({"flags"}) for op in (*_FLAG_KEYS, "KEYWORD", "UNKEYWORD")},
           "NEW": frozenset({"flags", "recent"}), "RECENT": frozenset({"recent"}), "OLD": frozenset({"recent"}),
           "SEQ": frozenset({"msn"}), "UID": frozenset({"uid"}), "LARGER": frozenset({"size"}),
-          "SMALLER": frozenset({"size"}), **{op: frozenset({"internal_date"}) for op in ("BEFORE", "ON", "SINCE")}}
+          "SMALLER": frozenset({"size"}), "MODSEQ": frozenset({"modseq"}),
+          **{op: frozenset({"internal_date"}) for op in ("BEFORE", "ON", "SINCE")}}
 
 
 def reads(key: SearchKey) -> frozenset[str]:
     """What of a MessageView the program reads: "flags", "recent", "msn", "uid", "size",
-    "internal_date", "content" (the text keys). A program that reads only flags and \\Recent
+    "internal_date", "modseq", "content" (the text keys). A program that reads only flags and \\Recent
     has one verdict per distinct (flags, recent): the caller may evaluate it once for each."""
     found = _READS.get(key.op, frozenset({"content"}) if key.op in _CONTENT_KEYS else frozenset())
     for arg in key.args:
@@ -256,6 +261,9 @@ class _Compiler:
             if limit is None:
                 return _never
             return (lambda v: v.size > limit) if op == "LARGER" else (lambda v: v.size < limit)
+        if op == "MODSEQ":  # RFC 7162 3.1.5: a mod-sequence equal to or greater than the one given
+            least = args[0] if args and isinstance(args[0], int) else None
+            return _never if least is None else (lambda v: v.modseq >= least)
         if op in ("BEFORE", "ON", "SINCE"):
             return lambda v: _compare_day(op, v.internal_date, args)
         if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
