@@ -4,6 +4,7 @@ reads from the cursor at its opening token and raises ParseError with a readable
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ._tokens import Cursor, ParseError, shown
 from .types import QResync, SearchKey, SequenceSet
@@ -14,25 +15,36 @@ _ENTRY = re.compile(rb'"/flags/(?:[^"\\\x00-\x1f\x7f]|\\\\)+"', re.IGNORECASE)
 _ENTRY_TYPES = frozenset({"PRIV", "SHARED", "ALL"})
 
 
+def _names(cur: Cursor, kind: str, choices: str, read: Callable[[str], None]) -> None:
+    """"(" name [args] *(SP name [args]) ")" (the "(" read already): `read` takes each name
+    (upper case) and its arguments; a name given twice is BAD."""
+    seen = set()
+    while True:
+        name = cur.keyword(f"a {kind} ({choices})")
+        if name in seen:
+            raise ParseError(f"The {kind} {name} is given twice.")
+        seen.add(name)
+        read(name)
+        if cur.skip(b")"):
+            return
+        cur.sp(f"a space or ) in the {kind}s")
+
+
 def select_parameters(cur: Cursor) -> tuple[bool, QResync | None]:
     """"(" select-param *(SP select-param) ")" after SELECT's mailbox: (CONDSTORE given, QRESYNC's)."""
     cur.expect(b"(", "SELECT parameters in parentheses")
-    condstore, qresync, seen = False, None, set()
-    while True:
-        name = cur.keyword("a SELECT parameter (CONDSTORE or QRESYNC)")
-        if name in seen:
-            raise ParseError(f"The SELECT parameter {name} is given twice.")
-        seen.add(name)
-        if name == "CONDSTORE":
-            condstore = True
-        elif name == "QRESYNC":
+    found: dict[str, QResync | None] = {}
+
+    def read(name: str) -> None:
+        if name == "QRESYNC":
             cur.sp("the QRESYNC values in parentheses")
-            qresync = _qresync(cur)
+            found[name] = _qresync(cur)
+        elif name == "CONDSTORE":
+            found[name] = None
         else:
             raise ParseError(f"Unknown SELECT parameter {shown(name)}: CONDSTORE or QRESYNC.")
-        if cur.skip(b")"):
-            return condstore, qresync
-        cur.sp("a space or ) in the SELECT parameters")
+    _names(cur, "SELECT parameter", "CONDSTORE or QRESYNC", read)
+    return "CONDSTORE" in found, found.get("QRESYNC")
 
 
 def _qresync(cur: Cursor) -> QResync:
@@ -84,27 +96,22 @@ def fetch_modifiers(cur: Cursor, uid: bool) -> tuple[int, bool]:
     """" (" fetch-modifier *(SP fetch-modifier) ")" after the FETCH items: (CHANGEDSINCE's
     mod-sequence, VANISHED given). VANISHED is UID FETCH's only, and needs CHANGEDSINCE."""
     cur.expect(b" (", "a space and FETCH modifiers in parentheses")
-    changed_since, vanished, seen = None, False, set()
-    while True:
-        name = cur.keyword("a FETCH modifier (CHANGEDSINCE or VANISHED)")
-        if name in seen:
-            raise ParseError(f"The FETCH modifier {name} is given twice.")
-        seen.add(name)
+    found: dict[str, int] = {}
+
+    def read(name: str) -> None:
         if name == "CHANGEDSINCE":
             cur.sp("the mod-sequence after CHANGEDSINCE")
-            changed_since = cur.mod_sequence("the mod-sequence after CHANGEDSINCE")
+            found[name] = cur.mod_sequence("the mod-sequence after CHANGEDSINCE")
         elif name == "VANISHED":
             if not uid:
                 raise ParseError("The VANISHED modifier is only valid with UID FETCH.")
-            vanished = True
+            found[name] = 0
         else:
             raise ParseError(f"Unknown FETCH modifier {shown(name)}: CHANGEDSINCE or VANISHED.")
-        if cur.skip(b")"):
-            break
-        cur.sp("a space or ) in the FETCH modifiers")
-    if changed_since is None:
+    _names(cur, "FETCH modifier", "CHANGEDSINCE or VANISHED", read)
+    if "CHANGEDSINCE" not in found:
         raise ParseError("The VANISHED modifier needs CHANGEDSINCE.")
-    return changed_since, vanished
+    return found["CHANGEDSINCE"], "VANISHED" in found
 
 
 def store_modifiers(cur: Cursor) -> int:
