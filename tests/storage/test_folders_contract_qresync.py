@@ -113,7 +113,9 @@ def test_a_deleted_folder_takes_its_record_along(store, run):
         await deleted(store, work.id, 1)
         await store.expunge(work.id)
         assert await store.expunged_since(work.id, 0) == ([1], True)
+        assert await record_rows(store) == 1
         await store.delete_folder(box, "Work")
+        assert await record_rows(store) == 0
         with pytest.raises(NotFound):
             await store.expunged_since(work.id, 0)
         again = await store.create_folder(box, "Work")
@@ -123,7 +125,35 @@ def test_a_deleted_folder_takes_its_record_along(store, run):
             await store.expunged_since(again.id, -1)
         with pytest.raises(ValidationError):
             await store.expunged_since(again.id, 2**63)
+        # and a removed mailbox takes all of its folders' records
+        await store.append_message(again.id, numbered(2))
+        await deleted(store, again.id, 1)
+        await store.expunge(again.id)
+        assert await record_rows(store) == 1
+        await store.remove_mailbox("alice@example.com")
+        assert await record_rows(store) == 0
     run(body())
+
+
+async def record_rows(store) -> int:
+    """Rows of the record of expunged UIDs, store-wide (read beside the store, as
+    test_folders_contract's _null_structures does)."""
+    sql = "SELECT count(*) FROM expunged_uids"
+    if hasattr(store, "url"):
+        import asyncpg
+
+        conn = await asyncpg.connect(store.url)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+    import sqlite3
+
+    conn = sqlite3.connect(store.path)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
 
 
 def test_a_restored_folder_has_no_record_before_its_modseq(store, run):
