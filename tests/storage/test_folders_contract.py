@@ -655,7 +655,13 @@ async def _older_store(store) -> str:
 
 async def _null_structures(store) -> int:
     """Bodies without their structure."""
-    sql = "SELECT count(*) FROM message_bodies WHERE structure IS NULL"
+    return await scalar(store, "SELECT count(*) FROM message_bodies WHERE structure IS NULL",
+                        "SELECT count(*) FROM message_bodies WHERE id NOT IN (SELECT body_id FROM message_structures)")
+
+
+async def scalar(store, sql: str, sqlite_sql: str | None = None):
+    """One value read beside the store, on a connection of our own (`sqlite_sql`: the embedded
+    store's form, when it differs)."""
     if hasattr(store, "url"):
         import asyncpg
 
@@ -668,8 +674,7 @@ async def _null_structures(store) -> int:
 
     conn = sqlite3.connect(store.path)
     try:
-        return conn.execute("SELECT count(*) FROM message_bodies WHERE id NOT IN"
-                            " (SELECT body_id FROM message_structures)").fetchone()[0]
+        return conn.execute(sqlite_sql or sql).fetchone()[0]
     finally:
         conn.close()
 

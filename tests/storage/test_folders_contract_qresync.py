@@ -11,7 +11,7 @@ from postroom.errors import NotFound, ValidationError
 from postroom.model.imap import INBOX
 from postroom.storage.sql import folders as folders_sql
 
-from .test_folders_contract import _older_store, inbox, known_structures, numbered, uids  # noqa: F401 (fixture)
+from .test_folders_contract import _older_store, inbox, known_structures, numbered, scalar, uids  # noqa: F401
 from .test_store_contract import mailbox
 
 pytestmark = [pytest.mark.store_folders]
@@ -136,24 +136,8 @@ def test_a_deleted_folder_takes_its_record_along(store, run):
 
 
 async def record_rows(store) -> int:
-    """Rows of the record of expunged UIDs, store-wide (read beside the store, as
-    test_folders_contract's _null_structures does)."""
-    sql = "SELECT count(*) FROM expunged_uids"
-    if hasattr(store, "url"):
-        import asyncpg
-
-        conn = await asyncpg.connect(store.url)
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
-    import sqlite3
-
-    conn = sqlite3.connect(store.path)
-    try:
-        return conn.execute(sql).fetchone()[0]
-    finally:
-        conn.close()
+    """Rows of the record of expunged UIDs, store-wide."""
+    return await scalar(store, "SELECT count(*) FROM expunged_uids")
 
 
 def test_a_restored_folder_has_no_record_before_its_modseq(store, run):
