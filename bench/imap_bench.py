@@ -299,17 +299,7 @@ def points(concs: list[int]) -> list[dict]:
 
 
 def imapload_run(args: list[str], timeout: float) -> dict:
-    r = subprocess.run([sys.executable, IMAPLOAD] + args, capture_output=True, text=True, timeout=timeout)
-    line = (r.stdout.strip().splitlines() or ["{}"])[-1]
-    try:
-        d = json.loads(line)
-    except ValueError:
-        d = {"ok": False}
-    if r.returncode != 0:
-        d["ok"] = False
-        d.setdefault("first_error", r.stderr.strip()[-300:])
-        log("    FAIL: " + r.stderr.strip()[-300:])
-    return d
+    return provision.run_json_tool(IMAPLOAD, args, timeout, log)
 
 
 def port_for(server, tls: str) -> int:

@@ -39,6 +39,22 @@ class KitUser:
         return f"{self.name}@{DOMAIN}"
 
 
+def run_json_tool(script: str, args: list[str], timeout: float, log) -> dict:
+    """Run a load tool (mailload, imapload) with this Python; its last stdout line is its JSON
+    result. A failed run is {"ok": False, "first_error": ...}, logged with `log`."""
+    r = subprocess.run([sys.executable, script] + args, capture_output=True, text=True, timeout=timeout)
+    line = (r.stdout.strip().splitlines() or ["{}"])[-1]
+    try:
+        d = json.loads(line)
+    except ValueError:
+        d = {"ok": False}
+    if r.returncode != 0:
+        d["ok"] = False
+        d.setdefault("first_error", r.stderr.strip()[-300:])
+        log("    FAIL: " + r.stderr.strip()[-300:])
+    return d
+
+
 def read_users_file(path: str, mail_root: str) -> list[KitUser]:
     """Lines 'user:password' (the kit's format); each user's Maildir is <mail_root>/<user>/Maildir."""
     users = []

@@ -372,17 +372,7 @@ def points(concs: list[int], idle: int) -> list[dict]:
 
 
 def mailload(args: list[str], timeout: float) -> dict:
-    r = subprocess.run([sys.executable, ML] + args, capture_output=True, text=True, timeout=timeout)
-    line = (r.stdout.strip().splitlines() or ["{}"])[-1]
-    try:
-        d = json.loads(line)
-    except ValueError:
-        d = {"ok": False}
-    if r.returncode != 0:
-        d["ok"] = False
-        d.setdefault("first_error", r.stderr.strip()[-300:])
-        log("    FAIL: " + r.stderr.strip()[-300:])
-    return d
+    return provision.run_json_tool(ML, args, timeout, log)
 
 
 def host_busy_pct(interval: float = 1.0) -> float:
