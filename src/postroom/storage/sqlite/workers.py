@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ...errors import StorageFull, Unavailable
 from ..notes import AuditNote
 from ..sql.admin import audit_note
+from ..sql.changes import ChangeSignal
 from . import admin, threads
 from .locks import MailboxLockFiles
 
@@ -72,6 +73,7 @@ class SqliteWorkers:
         self._workers: list[threads._Worker] = []
         self._locks = MailboxLockFiles(path)  # the POP3 mailbox lock (locks.py)
         self._claimed: str | None = None
+        self._signal = ChangeSignal()  # mailbox changes: to the node watching (changes.py)
 
     # lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -133,9 +135,14 @@ class SqliteWorkers:
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self._submit(self._reads, fn, False)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None) -> Any:
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None,
+                     changes: set[int] | None = None) -> Any:
         """One transaction (shared with other pending writes: group commit), durable on return.
-        With `audit`, the entry is inserted after `fn` in the same transaction: both or neither."""
+        With `audit`, the entry is inserted after `fn` in the same transaction: both or neither.
+        `changes`: the mailboxes `fn` changed (it adds them), reported once it committed."""
         if audit is not None:
             fn = admin.audited(fn, audit_note(audit))
-        return await self._submit(self._writes, fn, False)
+        result = await self._submit(self._writes, fn, False)
+        if changes:
+            self._signal(changes)
+        return result
