@@ -6,15 +6,14 @@ expunges: any node, any protocol) show as a higher highest_modseq; `sync` then r
 changed since the view was listed (the whole folder again only after an expunge) and tells the
 client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies. `sync` reads
 highest_modseq only when the node's notifier says the mailbox changed since the last look
-(imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP); its own
-writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
+(imap4_notify.Mark: the store reports every change, on any node), or when the client asks
+(NOOP); its own writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
 keeps its sequence number until an EXPUNGE may be sent (never during FETCH, STORE or SEARCH:
 RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
 """
 from __future__ import annotations
 
 import bisect
-import time
 from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from ..errors import NotFound
@@ -24,7 +23,7 @@ from ..protocol.imap4.types import Copy, Expunge, Fetch, Search, SequenceSet, St
 from . import imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags, uid_set
-from .imap4_notify import POLL_INTERVAL, Mark
+from .imap4_notify import Mark
 
 FETCH_BATCH = 64  # messages read and answered together
 FETCH_BATCH_OCTETS = 1 << 20  # at most this much message content held at once (one bigger message alone)
@@ -33,17 +32,16 @@ STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a
 
 class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
-                 readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
+                 readonly: bool, emit: Callable[[bytes], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
-                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None) -> None:
+                 seen_count: int = 0, headers: HeaderCache | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
         self.emit = emit  # writes untagged replies to the client
-        self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
         self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
-        self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
+        self.seen_count = seen_count  # the mark's count when the store was last read
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
@@ -91,18 +89,19 @@ class SelectedFolder:
         return b"".join(out)
 
     def _quiet(self) -> bool:
-        """Whether nothing can have changed since the last look: no touch on this node, and
-        too little time for a change elsewhere to be due (the idle poll's interval)."""
-        return (self.mark is not None and self.mark.count == self.seen_count
-                and time.monotonic() - self.looked < POLL_INTERVAL)
+        """Whether nothing can have changed since the last look: no report of a change of the
+        mailbox (on any node) since."""
+        return self.mark is not None and self.mark.count == self.seen_count
 
-    def _touched(self, in_step: bool) -> None:
-        """Our own write, told to the node's other sessions. When nothing else touched the
-        mailbox since our last look and the write's modseq followed the one we knew (`in_step`),
-        the view is as fresh as that look: the next command needs no look of its own."""
-        quiet = self.mark is not None and self.mark.count == self.seen_count
-        self.touch()
-        if quiet and in_step and self.mark is not None:
+    def _count(self) -> int:
+        return self.mark.count if self.mark is not None else 0
+
+    def _own_write(self, before: int, in_step: bool) -> None:
+        """Our own write, which the store reported to the node's notifier as it returned (the
+        mark's count moved by one from `before`, its count as the write began). When nothing else
+        was reported since our last look and the write's modseq followed the one we knew
+        (`in_step`), the view is as fresh as that look: the next command needs no look of its own."""
+        if self.mark is not None and in_step and before == self.seen_count and self.mark.count == before + 1:
             self.seen_count = self.mark.count
 
     async def sync(self, allow_expunge: bool, force: bool = False) -> None:
@@ -110,7 +109,7 @@ class SelectedFolder:
         look even when the notifier saw no change (NOOP, CHECK, IDLE: the client asks)."""
         if not force and self._quiet() and not (allow_expunge and self.gone):
             return
-        count, now = (self.mark.count if self.mark is not None else 0), time.monotonic()
+        count = self._count()
         try:
             modseq = await self._modseq()
         except NotFound:  # the folder was deleted: its messages are gone
@@ -124,7 +123,7 @@ class SelectedFolder:
         # a look reads them back (a small read), with any change of another session that had the
         # modseq one of ours was taken to have (a STORE that changed nothing cannot tell).
         if modseq == self.listed and not (allow_expunge and self.gone):
-            self.seen_count, self.looked = count, now
+            self.seen_count = count
             return
         current, whole = await self._changes()
         out: list[bytes] = [self._announce(current)]
@@ -158,7 +157,7 @@ class SelectedFolder:
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = self.listed = modseq
-        self.seen_count, self.looked = count, now
+        self.seen_count = count
         if any(out):
             self.emit(b"".join(out))
 
@@ -233,12 +232,13 @@ class SelectedFolder:
         if not self.readonly and plan.seen:
             unseen = [u for u in alive if "\\Seen" not in messages[u].flags]
             if unseen:
+                before = self._count()
                 changed = await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add")
                 for message in changed:
                     self._learn(message)
                     seen_now.add(message.uid)
                 if changed:
-                    self._touched(in_step=max(m.modseq for m in changed) == self.modseq)
+                    self._own_write(before, in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
         for batch in _batches(alive, messages, plan.content):
             if plan.structure:
@@ -318,6 +318,7 @@ class SelectedFolder:
         except BadFlag as exc:
             return Outcome("BAD", f"{exc} is not a system flag a client can set.")
         alive = [u for u in uids if u not in self.gone]
+        before = self._count()
         changed = await self.store.store_flags(self.folder.id, alive, flags, command.mode) if alive else []
         out = [self._announce(changed)]
         newest = max((m.modseq for m in changed), default=0)
@@ -330,9 +331,7 @@ class SelectedFolder:
                     message.flags, message.uid in self.recent)))
         if newest == self.modseq + 1:
             self.modseq = newest  # only our own change since we last looked
-            self._touched(in_step=True)
-        elif newest > self.modseq:  # ours, and others' the next look finds (none if nothing changed)
-            self.touch()
+            self._own_write(before, in_step=True)
         self.emit(b"".join(out))
         # messages expunged by another session are passed over: the STORE did all it could, and
         # the EXPUNGE replies follow (RFC 2180 4.2.1; a NO would read as a failure to clients)
@@ -354,8 +353,6 @@ class SelectedFolder:
         alive = [u for u in uids if u not in self.gone]
         pairs = await self.store.copy_messages(self.folder.id, alive, target.id, move=command.move) if alive else []
         verb = "MOVE" if command.move else "COPY"
-        if pairs:
-            self.touch()
         code = None
         if pairs:
             code = "COPYUID %d %s %s" % (target.uidvalidity, uid_set([p[0] for p in pairs]),
@@ -379,8 +376,6 @@ class SelectedFolder:
             if not only:
                 return Outcome("OK", "EXPUNGE completed.")
         removed = await self.store.expunge(self.folder.id, only)
-        if removed:
-            self.touch()
         if command is not None:
             self.emit(self._remove(removed))
         return Outcome("OK", "EXPUNGE completed.")

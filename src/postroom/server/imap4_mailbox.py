@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import time
 from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
@@ -67,10 +66,6 @@ class MailboxEngine:
             self.notifier.unfollow(self.mailbox_id, self.mark)
             self.mark = None
 
-    def touch(self) -> None:
-        if self.notifier is not None:
-            self.notifier.touch(self.mailbox_id)
-
     async def run(self, command: types.Command) -> Outcome:
         """Execute one command. What the store refuses (a folder gone, a name taken, a value
         it does not take) is a NO in words; Unavailable propagates to the session, which
@@ -119,7 +114,7 @@ class MailboxEngine:
     async def _select(self, command: types.Select) -> Outcome:
         self.selected = None  # a failed SELECT leaves no folder selected (RFC 3501 6.3.1)
         name = canonical(command.mailbox)
-        looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
+        seen_count = self.mark.count if self.mark is not None else 0  # before the reads
         try:
             folder = await self.store.get_folder(self.mailbox_id, name)
             first_recent = folder.first_recent_uid
@@ -129,7 +124,7 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace, self.mark, looked, self.headers)
+                                       self.pace, self.mark, seen_count, self.headers)
         self.emit(self.selected.select_replies())
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
@@ -255,7 +250,6 @@ class MailboxEngine:
             return Outcome("NO", f"{name} has folders under it: delete those first.", "HASCHILDREN")
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
-        self.touch()
         return Outcome("OK", "DELETE completed.")
 
     async def _rename(self, command: types.Rename) -> Outcome:
@@ -270,7 +264,6 @@ class MailboxEngine:
             return Outcome("NO", f"The folder {new} exists already.", "ALREADYEXISTS")
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
-        self.touch()
         return Outcome("OK", "RENAME completed.")
 
     async def _subscribe(self, command: types.Subscribe) -> Outcome:
@@ -314,7 +307,6 @@ class MailboxEngine:
             return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
         except ValidationError as exc:
             return Outcome("NO", f"The message cannot be stored: {exc.message}")
-        self.touch()
         return Outcome("OK", "APPEND completed.", f"APPENDUID {folder.uidvalidity} {message.uid}")
 
 

@@ -12,7 +12,6 @@ quiet connection is checked every KEEPALIVE seconds, so a silent loss is found t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -30,24 +29,17 @@ _NAMED = f"SELECT {CHANNEL} FROM set_config('application_name', {CHANNEL}, false
 
 
 class PostgresChanges(PostgresBase):
-    _listener: asyncio.Task[None] | None = None
-
     async def watch_mailboxes(self, changed: ChangeCallback) -> None:
         self._check_open()
         self._signal.callback = changed
-        if self._listener is not None and not self._listener.done():
+        if self._signal.feeding:
             return
         listening = asyncio.get_running_loop().create_future()
-        self._listener = asyncio.get_running_loop().create_task(self._listen(listening))
+        self._signal.start(self._listen(listening))
         await asyncio.wait([listening], timeout=CONNECT_TIMEOUT + 1)  # listening, or retrying
 
     async def unwatch_mailboxes(self) -> None:
-        self._signal.callback = None
-        task, self._listener = self._listener, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._signal.stop()
 
     async def close(self) -> None:
         await self.unwatch_mailboxes()

@@ -6,9 +6,11 @@ and read here; the embedded store: per-mailbox marks of the folders table, compa
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from typing import Collection, Iterable
+from typing import Collection, Coroutine, Iterable
 
 from ..changes import ChangeCallback
 
@@ -22,11 +24,29 @@ Marks = dict[int, tuple[int, ...]]
 
 
 class ChangeSignal:
-    """The callback a store reports mailbox changes to (none until a node watches)."""
+    """The callback a store reports mailbox changes to (none until a node watches), and the
+    task that brings it others' changes (the backend's feed) while it watches."""
 
     def __init__(self) -> None:
         self.callback: ChangeCallback | None = None
         self.origin = uuid.uuid4().hex[:16]  # this store object's writes, in its notifications
+        self.feed: asyncio.Task[None] | None = None
+
+    @property
+    def feeding(self) -> bool:
+        return self.feed is not None and not self.feed.done()
+
+    def start(self, feed: Coroutine[None, None, None]) -> None:
+        self.feed = asyncio.get_running_loop().create_task(feed)
+
+    async def stop(self) -> None:
+        """No more reports; the feed's task ends."""
+        self.callback = None
+        task, self.feed = self.feed, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def __call__(self, mailbox_ids: Collection[int] | None) -> None:
         if self.callback is None or (mailbox_ids is not None and not mailbox_ids):

@@ -11,7 +11,6 @@ mailboxes whose mark moved since the last read are reported.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 
@@ -33,25 +32,18 @@ def _marks(conn: sqlite3.Connection) -> Marks:
 
 
 class SqliteChanges(SqliteWorkers):
-    _watcher: asyncio.Task[None] | None = None
-
     async def watch_mailboxes(self, changed: ChangeCallback) -> None:
         self._check_open()
         self._signal.callback = changed
-        if self._watcher is not None and not self._watcher.done():
+        if self._signal.feeding:
             return
         # In this order: a commit after the version was read shows in the marks or moves the version.
         version = await self._submit(self._writes, _data_version, True)  # raw: outside any transaction
         marks = await self._read(_marks)
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(version, marks))
+        self._signal.start(self._watch(version, marks))
 
     async def unwatch_mailboxes(self) -> None:
-        self._signal.callback = None
-        task, self._watcher = self._watcher, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._signal.stop()
 
     async def close(self) -> None:
         await self.unwatch_mailboxes()
