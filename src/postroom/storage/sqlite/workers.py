@@ -114,11 +114,16 @@ class SqliteWorkers:
         self._claimed = None
 
     async def _stop_workers(self) -> None:
-        for worker in self._workers:
-            (self._writes if worker.writer else self._reads).put(threads.STOP)
-        for worker in self._workers:
-            await asyncio.wrap_future(worker.stopped)
-            worker.join()
+        """The readers first, then the writer: the last connection to close checkpoints the WAL
+        and removes it and its index (-wal, -shm), but only when it closes alone (two closing at
+        once each see the other and leave both files, and the next open then needs no room for
+        the index: see the reserve above)."""
+        for group in ([w for w in self._workers if not w.writer], [w for w in self._workers if w.writer]):
+            for worker in group:
+                (self._writes if worker.writer else self._reads).put(threads.STOP)
+            for worker in group:
+                await asyncio.wrap_future(worker.stopped)
+                worker.join()
         self._workers = []
 
     def _check_open(self) -> None:
