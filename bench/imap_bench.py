@@ -11,9 +11,11 @@ Called by bench/run.py for the groups in IMAP_GROUPS (`--only imap-login,imap-he
    with the same RSA-2048 certificate as Dovecot, `--login-type plain-text-login` (so LOGIN
    without TLS can be measured like Dovecot's), `service set imap4 --startup automatic`.
 3. The same flags on both: over IMAP, messages 1:90 of every mailbox get \\Seen (30 unseen).
-4. Every point runs bench/imapload.py against both servers, alternating within each repetition;
-   raw lines in bench/results/imap.jsonl, the IMAP4 section of docs/performance.md replaced
-   (bench/imap_report.py; the POP3/SMTP tables above it and the relay section are kept).
+4. Every point runs bench/imapload.py against both servers, alternating within each repetition
+   (the IDLE wake-up point, last, bench/imapidle.py: deliveries to idling sessions' mailboxes,
+   over SMTP to postroom, into the Maildir for Dovecot); raw lines in bench/results/imap.jsonl,
+   the IMAP4 section of docs/performance.md replaced (bench/imap_report.py; the POP3/SMTP tables
+   above it and the relay section are kept; a run of imap-idle alone replaces only its part).
 """
 from __future__ import annotations
 
@@ -37,7 +39,9 @@ ROOT = "/tmp/bench-imap"
 DV = os.path.join(ROOT, "dovecot")
 RESULTS = os.path.join(HERE, "results")
 IMAPLOAD = os.path.join(HERE, "imapload.py")
-IMAP_GROUPS = ("imap-login", "imap-headers", "imap-bodies", "imap-search", "imap-store", "imap-mixed")
+IMAPIDLE = os.path.join(HERE, "imapidle.py")
+IMAP_GROUPS = ("imap-login", "imap-headers", "imap-bodies", "imap-search", "imap-store", "imap-mixed", "imap-idle")
+IDLE_SESSIONS, IDLE_DELIVERIES = 100, 200  # the IDLE wake-up point: sessions idling, deliveries per run
 MESSAGES, SEEN, SIZE = 120, 90, 2048
 HEADERS, BODIES = 100, 10
 # Points that log in inside the measured window: postroom is restarted before each, so its
@@ -52,6 +56,10 @@ WHAT = {  # group: (what one op is, unit of ops)
     "imap-store": ("STORE n +FLAGS (\\Flagged) or -FLAGS (\\Flagged), alternating", "STORE/s"),
     "imap-mixed": (f"a session: connect, LOGIN, SELECT, FETCH {HEADERS} headers, SEARCH UNSEEN, FETCH 3 bodies, "
                    "STORE +FLAGS, STORE -FLAGS, LOGOUT", "sessions/s"),
+    "imap-idle": (f"IDLE wake-up: {IDLE_SESSIONS} sessions idle over TLS (users round-robin), one message at a time "
+                  "is delivered to their mailboxes in turn (postroom: over SMTP; Dovecot: written into the Maildir "
+                  "and renamed into new/, as its LDA does); a sample is the time from the delivery's end (the 250 "
+                  "after DATA; the rename) to the untagged EXISTS, on each session of that mailbox", "ms"),
 }
 
 
@@ -170,6 +178,10 @@ class DovecotImap:
     def fresh_for_point(self) -> None:
         """Nothing: no credential cache (auth_cache_size = 0 by default), PLAIN passwords."""
 
+    def deliver_args(self) -> list[str]:
+        """imapidle.py: mail as Dovecot's LDA writes it, into the user's Maildir."""
+        return ["--deliver", "maildir", "--maildir-root", os.path.join(DV, "mail"), "--maildir-owner", "benchmail"]
+
     def stop(self) -> None:
         if not self.started:
             return
@@ -248,6 +260,10 @@ class PostroomImap:
         self.stop()
         self.start()
 
+    def deliver_args(self) -> list[str]:
+        """imapidle.py: mail over SMTP, to the Default connector (anonymous, accepted domains)."""
+        return ["--deliver", "smtp", "--smtp-port", str(self.other_ports[0])]
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -295,18 +311,42 @@ def points(concs: list[int]) -> list[dict]:
             for c in concs:
                 out.append({"id": f"imap {short} {tls} c{c}", "group": group, "tls": tls, "conc": c,
                             "args": common})
+    # last: it delivers (and then expunges) messages
+    out.append({"id": f"imap idle wake-up implicit c{IDLE_SESSIONS}", "group": "imap-idle", "tls": "implicit",
+                "conc": IDLE_SESSIONS, "args": ["--expect-messages", str(MESSAGES)]})
     return out
 
 
-def imapload_run(args: list[str], timeout: float) -> dict:
-    return provision.run_json_tool(IMAPLOAD, args, timeout, log)
+def imapload_run(args: list[str], timeout: float, tool: str = IMAPLOAD) -> dict:
+    return provision.run_json_tool(tool, args, timeout, log)
 
 
 def port_for(server, tls: str) -> int:
     return server.ports["tls"] if tls == "implicit" else server.ports["plain"]
 
 
+def run_idle_point(p: dict, servers: list, reps: int, raw, wait_quiet) -> None:
+    """The IDLE wake-up point (bench/imapidle.py): no warm-up beyond its own logins and SELECTs."""
+    log(f"== {p['id']}")
+    for rep in range(reps):
+        for s in servers if rep % 2 == 0 else servers[::-1]:
+            quiet = wait_quiet()
+            args = ["--port", str(port_for(s, p["tls"])), "--tls", p["tls"], "--users-file", s.users,
+                    "-c", str(p["conc"]), "--max-ops", str(IDLE_DELIVERIES), "--duration", "120",
+                    "--server-pid", str(s.pid), "--label", f"{s.name} {p['id']}"] + s.deliver_args() + p["args"]
+            d = imapload_run(args, 300, IMAPIDLE)
+            d["busy_before_pct"] = quiet
+            d.update(point=p["id"], group=p["group"], server=s.name, rep=rep, conc=p["conc"], point_tls=p["tls"])
+            raw.write(json.dumps(d) + "\n")
+            raw.flush()
+            log(f"  {s.name:8} rep{rep} ok={d.get('ok')} wake-ups={d.get('wakes')} p50={d.get('lat_ms_p50')} ms "
+                f"p99={d.get('lat_ms_p99')} ms max={d.get('wake_ms_max')} ms cpu={d.get('server_cpu_pct')}%"
+                + (f" errors={d.get('errors')} ({d.get('first_error')})" if d.get("errors") else ""))
+
+
 def run_point(p: dict, servers: list, reps: int, duration: float, raw, wait_quiet, nusers: int) -> None:
+    if p["group"] == "imap-idle":
+        return run_idle_point(p, servers, reps, raw, wait_quiet)
     log(f"== {p['id']}")
     for s in servers:
         if p["group"] in LOGIN_GROUPS:
@@ -390,8 +430,11 @@ def run(a, groups: set[str], *, kit: str, wait_quiet, code_state, machine: dict)
             dovecot.stop()
     data = imap_report.load(raw_path)
     if not a.no_doc:
-        imap_report.write(imap_report.section(data), a.doc)
+        imap_report.write_report(data, a.doc)
         log(f"== wrote the IMAP4 section of {a.doc}")
-    print(imap_report.table(data))
+    if imap_report.throughput_points(data)["points"]:
+        print(imap_report.table(data))
+    if imap_report.idle_points(data)["points"]:
+        print(imap_report.idle_table(data))
     fails = [r for p in data["points"] for runs in p["runs"].values() for r in runs if not r.get("ok")]
     return status if not fails else 1

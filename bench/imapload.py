@@ -385,17 +385,46 @@ async def run_load(args) -> dict:
 LOOP_NAME = "asyncio"
 
 
-def main(argv=None) -> int:
-    global LOOP_NAME
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", required=True, choices=MODES)
+def target_arguments(ap: argparse.ArgumentParser, tls: str) -> None:
+    """The server, TLS and users options (imapload, imapidle)."""
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--tls", choices=["none", "starttls", "implicit"], default="none")
+    ap.add_argument("--tls", choices=["none", "starttls", "implicit"], default=tls)
     ap.add_argument("--tls-max", choices=["1.2", "1.3"], default="1.3")
     ap.add_argument("--tls-servername", default="localhost")
     ap.add_argument("--cafile", help="verify the server certificate against this CA (default: no verification)")
     ap.add_argument("--users-file", required=True, help="lines 'user:password'")
+
+
+def checked(ap: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """The arguments, checked: a loopback target, a bounded run, file descriptors for every connection."""
+    args = ap.parse_args(argv)
+    args.user = args.password = None  # mailload.load_users reads these too
+    addrs = {ai[4][0] for ai in socket.getaddrinfo(args.host, args.port, proto=socket.IPPROTO_TCP)}
+    if not all(ipaddress.ip_address(a).is_loopback for a in addrs):
+        ap.error(f"refusing non-loopback target {args.host}")
+    if args.duration <= 0 or args.duration > 3600 or args.max_ops <= 0:
+        ap.error("--duration must be in (0, 3600] and --max-ops > 0")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < args.concurrency + 64:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.concurrency + 64), hard))
+    return args
+
+
+def finish(tool: str, res: dict, nothing: str) -> int:
+    """The result line on stdout; exit status 2 when the run failed."""
+    print(json.dumps(res), flush=True)
+    if not res["ok"]:
+        print("%s: FAILED: %s" % (tool, res.get("first_error") or nothing), file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None) -> int:
+    global LOOP_NAME
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", required=True, choices=MODES)
+    target_arguments(ap, "none")
     ap.add_argument("--concurrency", "-c", type=int, default=1)
     ap.add_argument("--duration", type=float, default=5.0, help="seconds; no new op starts after this")
     ap.add_argument("--max-ops", type=int, default=1000000, help="hard cap on ops")
@@ -409,16 +438,7 @@ def main(argv=None) -> int:
     ap.add_argument("--server-pid", type=int, help="server master pid: CPU and memory over its process tree")
     ap.add_argument("--label", default="")
     ap.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto")
-    args = ap.parse_args(argv)
-    args.user = args.password = None  # mailload.load_users reads these too
-    addrs = {ai[4][0] for ai in socket.getaddrinfo(args.host, args.port, proto=socket.IPPROTO_TCP)}
-    if not all(ipaddress.ip_address(a).is_loopback for a in addrs):
-        ap.error(f"refusing non-loopback target {args.host}")
-    if args.duration <= 0 or args.duration > 3600 or args.max_ops <= 0:
-        ap.error("--duration must be in (0, 3600] and --max-ops > 0")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < args.concurrency + 64:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, args.concurrency + 64), hard))
+    args = checked(ap, argv)
     if args.loop in ("auto", "uvloop"):
         try:
             import uvloop
@@ -427,12 +447,7 @@ def main(argv=None) -> int:
         except ImportError:
             if args.loop == "uvloop":
                 ap.error("uvloop not installed")
-    res = asyncio.run(run_load(args))
-    print(json.dumps(res), flush=True)
-    if not res["ok"]:
-        print("imapload: FAILED: %s" % (res.get("first_error") or "no ops"), file=sys.stderr)
-        return 2
-    return 0
+    return finish("imapload", asyncio.run(run_load(args)), "no ops")
 
 
 if __name__ == "__main__":

@@ -590,14 +590,19 @@ def relay_section(meta: dict, points: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_relay(section: str, doc_path: str) -> None:
-    """Put the relay section into the doc below the kept-by-hand marker (a full `make bench`
-    rewrites only what is above it), replacing the previous relay section."""
-    with open(doc_path) as f:
-        old = f.read()
-    if RELAY_BEGIN in old and RELAY_END in old:
-        head, rest = old.split(RELAY_BEGIN, 1)
-        text = head + section + rest.split(RELAY_END, 1)[1]
+def replace_section(doc_path: str, begin: str, end: str, section: str, place=None) -> None:
+    """Replace the doc's part from marker `begin` to marker `end` with `section` (which carries
+    both markers). Without them, `place(old text)` gives the new text; by default the section
+    goes right below the kept-by-hand marker (a full `make bench` rewrites only what is above it)."""
+    old = ""
+    if os.path.exists(doc_path):
+        with open(doc_path) as f:
+            old = f.read()
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    elif place is not None:
+        text = place(old)
     elif KEEP in old:
         head, rest = old.split(KEEP, 1)
         text = head + KEEP + "\n\n" + section + "\n" + rest
@@ -606,6 +611,11 @@ def write_relay(section: str, doc_path: str) -> None:
     with open(doc_path + ".tmp", "w") as f:
         f.write(text)
     os.replace(doc_path + ".tmp", doc_path)
+
+
+def write_relay(section: str, doc_path: str) -> None:
+    """Put the relay section into the doc below the kept-by-hand marker, replacing the previous one."""
+    replace_section(doc_path, RELAY_BEGIN, RELAY_END, section)
 
 
 def write(raw_path: str, doc_path: str) -> None:

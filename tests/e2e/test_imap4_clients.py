@@ -105,6 +105,35 @@ def test_idle_hears_an_smtp_delivery_within_a_second(server):
     client.logout()
 
 
+def idle_until(client: imapclient.IMAPClient, wanted: tuple[int, bytes], timeout: float = 10) -> float:
+    """The time the idling session got the untagged reply `wanted` (e.g. (1, b"EXISTS"))."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wanted in client.idle_check(timeout=max(0.0, deadline - time.monotonic())):
+            return time.monotonic()
+    raise AssertionError(f"no {wanted} within {timeout} s")
+
+
+def test_idle_hears_mail_imported_and_deleted_by_the_cli_beside_the_node(server, tmp_path):
+    """Another process writes the embedded store (the CLI): the node notices it by itself (a
+    check of the database a few times a second, not one query per idling session) and wakes the
+    session within a second of the command's end."""
+    server.new_mailbox("idlecli@example.com", "pw-idle-cli")
+    client = ssl_login(server, "idlecli@example.com", "pw-idle-cli")
+    client.select_folder("INBOX")
+    client.idle()
+    server.import_messages("idlecli@example.com", message("imported"), folder=tmp_path / "in")
+    done = time.monotonic()
+    assert idle_until(client, (1, b"EXISTS")) - done < 1.0
+    listed = server.cli_json("mailbox", "messages", "idlecli@example.com")["items"]
+    server.cli("mailbox", "message", "idlecli@example.com", str(listed[0]["id"]), "--delete")
+    done = time.monotonic()
+    assert idle_until(client, (1, b"EXPUNGE")) - done < 1.0
+    client.idle_done()
+    assert client.search(["ALL"]) == []
+    client.logout()
+
+
 def test_secure_login_refuses_login_before_starttls(server):
     server.new_mailbox("secure@example.com", "pw-secure-1")
     client = imapclient.IMAPClient("127.0.0.1", server.imap_port, ssl=False, timeout=10)

@@ -1,17 +1,24 @@
 """Two nodes (servers EX01 and EX02) on different loopback ports sharing one PostgreSQL
 database: mail accepted by one is retrieved through the other byte-exact, the POP3 mailbox
 lock holds across them, a change made through one node for the other applies there, a session
-held by one is listed and ended through the other, and killing a node mid-burst loses no
-message that got "250". One pair of nodes serves the whole
-module (each test has its own mailbox); a test that kills a node starts it again."""
+held by one is listed and ended through the other, killing a node mid-burst loses no
+message that got "250", and an IMAP4 session idling on one node is woken within a second by
+mail delivered through the other, also after PostgreSQL cut the nodes' listener connections.
+One pair of nodes serves the whole module (each test has its own mailbox); a test that kills a
+node starts it again."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 import poplib
 import smtplib
+import ssl
 import threading
+import time
 from typing import Iterator
 
+import asyncpg
+import imapclient
 import pytest
 
 from pg_support import fresh_store_url
@@ -187,24 +194,72 @@ def test_sigkill_of_a_node_during_a_burst_loses_no_acknowledged_message(nodes, a
     assert not missing, f"{len(missing)} acknowledged messages lost"
 
 
-def test_imap_idle_on_one_node_hears_mail_delivered_through_the_other(nodes, address):
-    import ssl
-    import time
-
-    import imapclient
-
-    node_a, node_b = nodes
-    client = imapclient.IMAPClient("127.0.0.1", node_b.imaps_port, ssl=True, timeout=10,
-                                   ssl_context=ssl.create_default_context(cafile=node_b.cert))
+def idle_client(node: Postroom, address: str) -> imapclient.IMAPClient:
+    """An IMAP4 session of `address` on `node`, idling on its INBOX."""
+    client = imapclient.IMAPClient("127.0.0.1", node.imaps_port, ssl=True, timeout=10,
+                                   ssl_context=ssl.create_default_context(cafile=node.cert))
     client.login(address, PASSWORD)
     client.select_folder("INBOX")
     client.idle()
-    started = time.monotonic()
-    with smtplib.SMTP("127.0.0.1", node_a.smtp_port, timeout=10) as smtp:
-        smtp.sendmail("sender@example.net", [address], b"Subject: across\r\n\r\nhello\r\n")
-    responses = client.idle_check(timeout=10)  # node B polls its idling sessions' folders every second
-    assert (1, b"EXISTS") in responses
-    assert time.monotonic() - started < 5
+    return client
+
+
+def send(node: Postroom, address: str, subject: str) -> float:
+    """Deliver through `node`'s SMTP; the time of its 250 (sendmail returns once it is read)."""
+    with smtplib.SMTP("127.0.0.1", node.smtp_port, timeout=10) as smtp:
+        smtp.sendmail("sender@example.net", [address], f"Subject: {subject}\r\n\r\nhello\r\n".encode())
+        return time.monotonic()
+
+
+def woken(client: imapclient.IMAPClient, count: int, timeout: float = 10) -> float:
+    """The time the idling session was told of `count` messages (untagged EXISTS)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (count, b"EXISTS") in client.idle_check(timeout=max(0.0, deadline - time.monotonic())):
+            return time.monotonic()
+    raise AssertionError(f"no * {count} EXISTS within {timeout} s")
+
+
+def test_imap_idle_on_one_node_hears_mail_delivered_through_the_other_within_a_second(nodes, address):
+    """Node B's idling session is woken by node A's delivery through PostgreSQL's LISTEN/NOTIFY
+    (node B does not poll the store for it), within a second of A's 250."""
+    node_a, node_b = nodes
+    client = idle_client(node_b, address)
+    for count in (1, 2, 3):
+        answered = send(node_a, address, f"across {count}")
+        assert woken(client, count) - answered < 1.0
     client.idle_done()
-    assert client.fetch([1], ["ENVELOPE"])[1][b"ENVELOPE"].subject == b"across"
+    assert client.fetch([1], ["ENVELOPE"])[1][b"ENVELOPE"].subject == b"across 1"
     client.logout()
+
+
+def test_idle_still_wakes_after_the_nodes_lose_their_listener_connections(nodes, address):
+    """PostgreSQL ends both nodes' listener connections (a restart, a failover): each node
+    listens again by itself, and a delivery made after that still wakes node B's session."""
+    node_a, node_b = nodes
+    client = idle_client(node_b, address)
+    listeners = ("SELECT array_agg(pid ORDER BY pid) FROM pg_stat_activity"
+                 " WHERE application_name = 'postroom_changes_' || current_schema()")
+    before = asyncio.run(store_query(node_a.store, listeners))
+    assert before is not None and len(before) == 2  # one per node
+    killed = asyncio.run(store_query(node_a.store, listeners.replace("array_agg(pid ORDER BY pid)",
+                                                                     "count(pg_terminate_backend(pid))")))
+    assert killed == 2
+
+    def listening_again() -> bool:
+        now = asyncio.run(store_query(node_a.store, listeners))
+        return now is not None and len(now) == 2 and not set(now) & set(before)
+    wait_until(listening_again, 10, "both nodes to listen again")
+    answered = send(node_a, address, "after the reconnection")
+    assert woken(client, 1) - answered < 1.0
+    client.idle_done()
+    client.logout()
+
+
+async def store_query(url: str | None, sql: str):
+    assert url is not None
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 
-from .test_imap4_engine import Client, backend, env, fetch, message, run, seq  # noqa: F401 (fixtures)
+from .test_imap4_engine import (  # noqa: F401 (fixtures)
+    Client, backend, env, fetch, message, node_notifier, run, seq,
+)
 
 from postroom.protocol.imap4 import types as t
-from postroom.server.imap4_notify import MailboxNotifier
 from postroom.storage.sql import folders as folders_sql
 
 A = t.FetchAttribute
@@ -30,7 +31,7 @@ async def sessions(env, count: int = 4):
     store, mailbox = await env()
     for n in range(count):
         await store.deliver(mailbox.id, message(f"m{n + 1}"))
-    notifier = MailboxNotifier()
+    notifier = await node_notifier(store)  # the store tells it of every change, as a node wires it
     return store, mailbox, notifier, Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
 
 

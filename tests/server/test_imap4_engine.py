@@ -21,6 +21,13 @@ def message(subject: str, body: str = "Hello.\r\n") -> bytes:
             f"Date: Mon, 7 Dec 2026 10:00:00 +0000\r\nMessage-ID: <{subject}@example.net>\r\n\r\n{body}").encode()
 
 
+async def node_notifier(store) -> MailboxNotifier:
+    """A node's notifier, told of every change of a mailbox by the node's store (as node.py wires it)."""
+    notifier = MailboxNotifier()
+    await store.watch_mailboxes(notifier.changed)
+    return notifier
+
+
 class Client:
     """One session's engine and what it was sent."""
 
@@ -76,7 +83,7 @@ def test_select_reports_the_folder_and_recent_goes_to_one_session(env):
         store, mailbox = await env()
         for n in range(3):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        notifier = MailboxNotifier()
+        notifier = await node_notifier(store)
         first, second = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
         data, outcome = await first.run(t.Select("a", "inbox"))
         assert (outcome.status, outcome.code) == ("OK", "READ-WRITE")
@@ -99,7 +106,7 @@ def test_fetch_flags_sizes_and_bodies_set_seen_unless_peek(env):
         sent = [message("one"), message("two")]
         for data in sent:
             await store.deliver(mailbox.id, data)
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         data, outcome = await client.run(fetch("FLAGS", "RFC822.SIZE"))
         assert outcome.status == "OK"
@@ -124,7 +131,7 @@ def test_fetch_envelope_and_header_fields_come_from_the_stored_structure(env):
     async def main():
         store, mailbox = await env()
         await store.deliver(mailbox.id, message("hello"))
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         data, outcome = await client.run(t.Fetch("a", seq(1), (
             t.FetchAttribute("ENVELOPE"), t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS",
@@ -141,7 +148,7 @@ def test_store_expunge_and_what_another_session_sees(env):
         store, mailbox = await env()
         for n in range(3):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        notifier = MailboxNotifier()
+        notifier = await node_notifier(store)
         a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
         await a.run(t.Select("a", "INBOX"))
         await b.run(t.Select("a", "INBOX"))
@@ -174,7 +181,7 @@ def test_new_mail_and_pop3_deletions_reach_a_selected_session(env):
     async def main():
         store, mailbox = await env()
         first = await store.deliver(mailbox.id, message("old"))
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         await store.deliver(mailbox.id, message("new"))
         data, _ = await client.run(t.Noop("n"))
@@ -193,7 +200,7 @@ def test_copy_move_and_uidplus_codes(env):
         store, mailbox = await env()
         for n in range(3):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         await client.run(t.Store("a", seq(1), "add", ("\\Flagged",), silent=True))
         data, outcome = await client.run(t.Copy("a", seq((1, 2)), "Trash"))
@@ -215,7 +222,7 @@ def test_copy_move_and_uidplus_codes(env):
 def test_append_gives_appenduid_and_keeps_flags_and_date(env):
     async def main():
         store, mailbox = await env()
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         when = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone(datetime.timedelta(hours=1)))
         data, outcome = await client.run(t.Append("a", "Drafts", ("\\Draft", "\\Seen"), when, message("draft")))
         drafts = await store.get_folder(mailbox.id, "Drafts")
@@ -238,7 +245,7 @@ def test_append_gives_appenduid_and_keeps_flags_and_date(env):
 def test_list_lsub_create_rename_delete(env):
     async def main():
         store, mailbox = await env()
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         data, _ = await client.run(t.List("l", "", ""))
         assert data == b'* LIST (\\Noselect) "/" ""\r\n'
         data, _ = await client.run(t.List("l", "", "*"))
@@ -293,7 +300,7 @@ def test_status_search_close_and_examine(env):
         store, mailbox = await env()
         for n in range(3):
             await store.deliver(mailbox.id, message(f"m{n}", body=f"needle {n}\r\n" if n == 1 else "hay\r\n"))
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         data, outcome = await client.run(t.Status("s", "INBOX", ("MESSAGES", "UNSEEN", "UIDNEXT")))
         assert data == b"* STATUS INBOX (MESSAGES 3 UNSEEN 3 UIDNEXT 4)\r\n"
         await client.run(t.Select("a", "INBOX"))
@@ -320,7 +327,7 @@ def test_status_search_close_and_examine(env):
 def test_namespace_id_enable(env):
     async def main():
         store, mailbox = await env()
-        client = Client(store, mailbox.id, MailboxNotifier())
+        client = Client(store, mailbox.id, await node_notifier(store))
         data, _ = await client.run(t.Namespace("n"))
         assert data == b'* NAMESPACE (("" "/")) NIL NIL\r\n'
         data, _ = await client.run(t.Id("i", (("name", "test"),)))
@@ -361,14 +368,14 @@ def test_header_fetches_read_only_the_header_and_old_structures_are_described_ag
         await store.deliver(mailbox.id, sent)
         header = sent[:sent.index(b"\r\n\r\n") + 4]
         spy = Spy(store)
-        client = Client(spy, mailbox.id, MailboxNotifier())
+        client = Client(spy, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         data, _ = await client.run(t.Fetch("a", seq(1), (t.FetchAttribute("BODY[]", t.Section(text="HEADER"),
                                                                           peek=True),)))
         assert data == b"* 1 FETCH (BODY[HEADER] {%d}\r\n%s)\r\n" % (len(header), header)
         assert spy.sizes == [] and spy.headers == [[client.engine.selected.messages[1].id]]  # no octets read
         old = Spy(store, old_structures=True)
-        client = Client(old, mailbox.id, MailboxNotifier())
+        client = Client(old, mailbox.id, await node_notifier(store))
         await client.run(t.Select("a", "INBOX"))
         data, _ = await client.run(fetch("ENVELOPE"))
         assert b'"big"' in data and b"<big@example.net>" in data
@@ -379,7 +386,7 @@ def test_header_fetches_read_only_the_header_and_old_structures_are_described_ag
 def test_a_selected_folder_renamed_or_deleted_by_another_session(env):
     async def main():
         store, mailbox = await env()
-        notifier = MailboxNotifier()
+        notifier = await node_notifier(store)
         a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
         await a.run(t.Create("c", "Work"))
         await a.run(t.Append("p", "Work", (), None, message("one")))
@@ -400,7 +407,7 @@ def test_fetch_of_a_message_expunged_by_another_session_is_skipped_not_a_crash(e
         store, mailbox = await env()
         for n in range(2):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        notifier = MailboxNotifier()
+        notifier = await node_notifier(store)
         a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
         await a.run(t.Select("s", "INBOX"))
         await b.run(t.Select("s", "INBOX"))

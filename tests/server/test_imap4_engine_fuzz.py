@@ -65,6 +65,7 @@ def test_two_sessions_never_crash_and_their_views_stay_true(tmp_path_factory, sc
             await store.deliver(mailbox.id, data)
         await store.create_folder(mailbox.id, "Work")
         notifier = MailboxNotifier()
+        await store.watch_mailboxes(notifier.changed)  # as the node wires it
         outs: list[list[bytes]] = [[], []]
         engines = [MailboxEngine(store, mailbox.id, outs[i].append, notifier) for i in (0, 1)]
         for who, command in script:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime
 
-from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
+from .test_imap4_engine import Client, backend, env, message, node_notifier, run, seq  # noqa: F401 (fixtures)
 
 from postroom.protocol.imap4 import types as t
 from postroom.server.imap4_cache import HeaderCache, ListingCache
 from postroom.server.imap4_mailbox import MailboxEngine
-from postroom.server.imap4_notify import MailboxNotifier
 
 FIELDS = t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS", fields=("SUBJECT",)), peek=True)
 
@@ -37,8 +36,8 @@ def test_selecting_a_folder_again_reads_only_what_changed_and_writes_nothing_wit
         store, mailbox = await env()
         for n in range(2):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        recording, listings = Recording(store), ListingCache()
-        client = Client(recording, mailbox.id, MailboxNotifier())
+        recording, listings, notifier = Recording(store), ListingCache(), await node_notifier(store)
+        client = Client(recording, mailbox.id, notifier)
         client.engine.listings = listings
         data, _ = await client.run(t.Select("s", "INBOX"))
         assert b"* 2 EXISTS\r\n* 2 RECENT\r\n" in data
@@ -51,7 +50,7 @@ def test_selecting_a_folder_again_reads_only_what_changed_and_writes_nothing_wit
         data, _ = await client.run(t.Select("s", "INBOX"))
         assert b"* 3 EXISTS\r\n* 1 RECENT\r\n" in data and b"* OK [UNSEEN 2]" in data
         assert recording.calls["take_recent"] == 2 and recording.calls["folder_changes"] == 1
-        other = Client(recording, mailbox.id, MailboxNotifier())  # another session of the node
+        other = Client(recording, mailbox.id, notifier)  # another session of the node
         other.engine.listings = listings
         data, _ = await other.run(t.Select("s", "INBOX", readonly=True))
         assert b"* 3 EXISTS\r\n* 0 RECENT\r\n" in data and recording.calls["folder_messages"] == 1
@@ -69,7 +68,7 @@ def test_header_blocks_read_once_by_a_node_serve_its_other_sessions(env):
         store, mailbox = await env()
         for n in range(3):
             await store.deliver(mailbox.id, message(f"m{n}"))
-        recording, cache, notifier = Recording(store), HeaderCache(), MailboxNotifier()
+        recording, cache, notifier = Recording(store), HeaderCache(), await node_notifier(store)
         first, second = (MailboxEngine(recording, mailbox.id, out.append, notifier, headers=cache)
                          for out in ([], []))
         answers = []
@@ -118,7 +117,7 @@ def test_a_search_without_text_keys_reads_nothing_from_the_store(env):
         for n in range(4):
             await store.deliver(mailbox.id, message(f"m{n}", body="x" * (100 * n) + "\r\n"))
         recording = Recording(store)
-        client = Client(recording, mailbox.id, MailboxNotifier())
+        client = Client(recording, mailbox.id, await node_notifier(store))
         await client.run(t.Select("s", "INBOX"))
         await client.run(t.Store("w", seq(1, 3), "add", ("\\Seen", "$Work"), silent=True))
         calls = dict(recording.calls)

@@ -1,13 +1,13 @@
 """When a selected session looks at the store for others' changes (server/imap4_folder.py, sync):
-after every command when the node's notifier saw the mailbox change, once POLL_INTERVAL has
-passed for changes made on another node, always on NOOP; its own writes need no look."""
+after a command when the node's notifier was told the mailbox changed (the store reports every
+change: this node's as it is made, another node's through its feed), always on NOOP; never
+when nothing was reported; its own writes need no look."""
 from __future__ import annotations
 
-from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
+from .test_imap4_engine import Client, backend, env, message, node_notifier, run, seq  # noqa: F401 (fixtures)
 
 from postroom.protocol.imap4 import types as t
-from postroom.server import imap4_folder
-from postroom.server.imap4_notify import POLL_INTERVAL, MailboxNotifier
+from waiting import until
 
 UNSEEN = t.SearchKey("AND", (t.SearchKey("UNSEEN"),))
 
@@ -26,28 +26,24 @@ class Counting:
         return await self._store.get_folder(mailbox_id, name)
 
 
-class Clock:
-    def __init__(self, monkeypatch) -> None:
-        self.now = 1000.0
-        monkeypatch.setattr(imap4_folder.time, "monotonic", lambda: self.now)
-
-
-async def sessions(env, notifiers):
+async def sessions(env, other_node=None):
+    """Sessions a and b of one mailbox, on one node, or (`other_node`: the store of another node,
+    on the same database) b on that other node; b's store counts b's looks."""
     store, mailbox = await env()
     for n in range(3):
         await store.deliver(mailbox.id, message(f"m{n}"))
-    counting = Counting(store)
-    a, b = (Client(counting, mailbox.id, notifier) for notifier in notifiers)
+    notifier = await node_notifier(store)
+    counting = Counting(store if other_node is None else other_node)
+    a = Client(counting if other_node is None else store, mailbox.id, notifier)
+    b = Client(counting, mailbox.id, notifier if other_node is None else await node_notifier(other_node))
     await a.run(t.Select("s", "INBOX"))
     await b.run(t.Select("s", "INBOX"))
     return store, counting, a, b
 
 
-def test_a_change_on_this_node_reaches_the_next_command_of_another_session(env, monkeypatch):
+def test_a_change_on_this_node_reaches_the_next_command_of_another_session(env):
     async def main():
-        Clock(monkeypatch)
-        notifier = MailboxNotifier()
-        store, counting, a, b = await sessions(env, (notifier, notifier))
+        store, counting, a, b = await sessions(env)
         looks = counting.looks
         data, _ = await b.run(t.Search("q", UNSEEN))
         assert data == b"* SEARCH 1 2 3\r\n" and counting.looks == looks  # nothing changed: no look
@@ -60,14 +56,17 @@ def test_a_change_on_this_node_reaches_the_next_command_of_another_session(env, 
     run(main)
 
 
-def test_a_change_on_another_node_is_seen_once_the_poll_interval_passed_or_on_noop(env, monkeypatch):
+def test_a_change_on_another_node_is_seen_once_its_feed_told_the_node_or_on_noop(env, backend):
     async def main():
-        clock = Clock(monkeypatch)
-        store, counting, a, b = await sessions(env, (MailboxNotifier(), MailboxNotifier()))
-        await a.run(t.Store("w", seq(2), "add", ("\\Seen",), silent=True))
+        other = backend()  # another node (PostgreSQL), another process (the embedded store)
+        await other.open()
+        store, counting, a, b = await sessions(env, other)
+        looks = counting.looks
         data, _ = await b.run(t.Search("q", UNSEEN))
-        assert data == b"* SEARCH 1 2 3\r\n"  # b's node was not told: b looks when the interval is up
-        clock.now += POLL_INTERVAL
+        assert data == b"* SEARCH 1 2 3\r\n" and counting.looks == looks  # nothing reported: no look
+        told = b.engine.mark.count
+        await a.run(t.Store("w", seq(2), "add", ("\\Seen",), silent=True))
+        await until(lambda: b.engine.mark.count > told, 5, "b's node to hear of a's change")
         data, _ = await b.run(t.Search("q", UNSEEN))
         assert data == b"* SEARCH 1 2 3\r\n* 2 FETCH (FLAGS (\\Seen))\r\n"
         await a.run(t.Store("w", seq(3), "add", ("\\Flagged",), silent=True))
@@ -76,15 +75,14 @@ def test_a_change_on_another_node_is_seen_once_the_poll_interval_passed_or_on_no
         await store.delete_messages(a.engine.mailbox_id, [a.engine.selected.messages[1].id])  # POP3 elsewhere
         data, _ = await b.run(t.Check("c"))
         assert data == b"* 1 EXPUNGE\r\n"
+        await other.close()
         await store.close()
     run(main)
 
 
-def test_a_sessions_own_writes_need_no_look_unless_another_came_between(env, monkeypatch):
+def test_a_sessions_own_writes_need_no_look_unless_another_came_between(env):
     async def main():
-        Clock(monkeypatch)
-        notifier = MailboxNotifier()
-        store, counting, a, b = await sessions(env, (notifier, notifier))
+        store, counting, a, b = await sessions(env)
         looks = counting.looks
         for n in (1, 2, 3):
             data, _ = await a.run(t.Store("w", seq(n), "add", ("\\Flagged",), silent=False))
@@ -100,11 +98,9 @@ def test_a_sessions_own_writes_need_no_look_unless_another_came_between(env, mon
     run(main)
 
 
-def test_a_look_reads_what_changed_and_lists_the_folder_only_after_an_expunge(env, monkeypatch):
+def test_a_look_reads_what_changed_and_lists_the_folder_only_after_an_expunge(env):
     async def main():
-        Clock(monkeypatch)
-        notifier = MailboxNotifier()
-        store, counting, a, b = await sessions(env, (notifier, notifier))
+        store, counting, a, b = await sessions(env)
         calls = Recorder(counting, ("folder_messages", "folder_changes"))
         await a.run(t.Store("w", seq(2), "add", ("$Work",), silent=True))
         await store.deliver(a.engine.mailbox_id, message("m3"))

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
-from .test_imap4_engine import Client, backend, env, message, run, seq  # noqa: F401 (fixtures)
+from .test_imap4_engine import Client, backend, env, message, node_notifier, run, seq  # noqa: F401 (fixtures)
 
 from postroom.protocol.imap4 import types as t
-from postroom.server.imap4_notify import MailboxNotifier
 
 
 def keywords_told(data: bytes) -> list[set[str]]:
@@ -21,7 +20,7 @@ async def two_sessions(env, count: int = 2):
     store, mailbox = await env()
     for n in range(count):
         await store.deliver(mailbox.id, message(f"m{n}"))
-    notifier = MailboxNotifier()
+    notifier = await node_notifier(store)
     a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
     await a.run(t.Select("s", "INBOX"))
     await b.run(t.Select("s", "INBOX"))
@@ -96,7 +95,7 @@ def test_mail_delivered_while_a_select_takes_recent_is_recent_in_one_session_onl
                 late.append(await store.deliver(mailbox.id, message("late")))
             return taken
         store.take_recent = take_then_deliver
-        notifier = MailboxNotifier()
+        notifier = await node_notifier(store)
         a, b = Client(store, mailbox.id, notifier), Client(store, mailbox.id, notifier)
         await a.run(t.Select("s", "INBOX"))
         await b.run(t.Select("s", "INBOX"))

@@ -1,10 +1,13 @@
 """The IMAP4 adapter in-process over real sockets: login answers, commands through the engine,
-IDLE woken by deliveries and by other sessions, limits and timeouts."""
+IDLE woken by deliveries, by other sessions and by other processes' writes (the store's feed of
+mailbox changes, wired as the node wires it), and never looking at the store on its own; limits
+and timeouts."""
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+from collections import Counter
 
 from postroom.auth import Authenticator, hash_password
 from postroom.model import ImapSettings, LoginType
@@ -29,6 +32,7 @@ async def start(tmp_path, settings: ImapSettings):
     await store.create_mailbox("carol@example.com", "Carol", PASSWORD_HASH, imap_enabled=False)
     service = ImapService(store, Authenticator(failure_delay=0.01), "TEST")
     service.configure(settings, None, None)
+    await store.watch_mailboxes(service.notifier.changed)  # as the node does
     server = await asyncio.get_running_loop().create_server(service.protocol_factory(False, "test"), "127.0.0.1", 0)
     return store, mailbox, service, server, server.sockets[0].getsockname()[1]
 
@@ -128,8 +132,7 @@ def test_idle_is_woken_by_a_delivery_and_by_another_session(tmp_path):
         idler.writer.write(b"i IDLE\r\n")
         assert await asyncio.wait_for(idler.reader.readline(), 5) == b"+ idling\r\n"
         started = time.monotonic()
-        await store.deliver(mailbox.id, message("two"))
-        service.notifier.touch(mailbox.id)  # what the node's SMTP service does after a delivery
+        await store.deliver(mailbox.id, message("two"))  # the store tells the notifier (storage/changes.py)
         assert await asyncio.wait_for(idler.reader.readline(), 5) == b"* 2 EXISTS\r\n"
         assert await asyncio.wait_for(idler.reader.readline(), 5) == b"* 2 RECENT\r\n"  # it selected first
         assert time.monotonic() - started < 0.5  # woken, not polled
@@ -149,7 +152,9 @@ def test_idle_is_woken_by_a_delivery_and_by_another_session(tmp_path):
     asyncio.run(main())
 
 
-def test_idle_sees_changes_made_elsewhere_by_polling(tmp_path):
+def test_idle_hears_another_process_writing_the_store(tmp_path):
+    """The CLI beside the node (here a second store object on the same file) delivers: the store's
+    feed finds it (a check of the database a few times a second) and wakes the idling session."""
     async def main():
         store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
         idler = await Conn.open(port)
@@ -157,8 +162,56 @@ def test_idle_sees_changes_made_elsewhere_by_polling(tmp_path):
         await idler.command(b"s SELECT INBOX")
         idler.writer.write(b"i IDLE\r\n")
         assert await asyncio.wait_for(idler.reader.readline(), 5) == b"+ idling\r\n"
-        await store.deliver(mailbox.id, message("from another node"))  # nobody touches the notifier
+        other = SqliteStore(str(tmp_path / "postroom.db"))
+        await other.open()
+        await other.deliver(mailbox.id, message("from another process"))
         assert await asyncio.wait_for(idler.reader.readline(), 3) == b"* 1 EXISTS\r\n"
+        await other.close()
+        server.close()
+        await store.close()
+    asyncio.run(main())
+
+
+class CountingStore:
+    """The store, with every call a session makes counted by name."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str):
+        value = getattr(self.store, name)
+        if not callable(value):
+            return value
+
+        def counted(*args, **kwargs):
+            self.calls[name] += 1
+            return value(*args, **kwargs)
+        return counted
+
+
+def test_idling_sessions_make_no_store_query_while_nothing_changes(tmp_path):
+    """Twenty sessions idle for three seconds on a node where nothing happens: not one store
+    query (the old design looked once a second per session: 60 here). A delivery then costs
+    each of them one look."""
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(max_connections_per_user=20,
+                                                                                   **PLAIN))
+        counting = service.store = CountingStore(store)
+        idlers = [await Conn.open(port) for _ in range(20)]
+        for idler in idlers:
+            await idler.login()
+            await idler.command(b"s SELECT INBOX")
+            idler.writer.write(b"i IDLE\r\n")
+            assert await asyncio.wait_for(idler.reader.readline(), 5) == b"+ idling\r\n"
+        await asyncio.sleep(0.2)  # the look each session makes as it starts idling
+        counting.calls.clear()
+        await asyncio.sleep(3.0)  # the time itself is what is tested: nothing may happen in it
+        assert counting.calls == Counter()
+        await store.deliver(mailbox.id, message("wake up"))
+        for idler in idlers:
+            assert await asyncio.wait_for(idler.reader.readline(), 5) == b"* 1 EXISTS\r\n"
+        assert sum(counting.calls.values()) >= 20
         server.close()
         await store.close()
     asyncio.run(main())

@@ -70,7 +70,7 @@ ROLE_MARKS = {
     "store_lifecycle": "StoreLifecycle", "store_mail": "MailStore", "store_delivery": "DeliveryStore",
     "store_config": "ConfigStore", "store_admin": "AdminStore", "store_evidence": "EvidenceStore",
     "store_blocks": "BlockStore", "store_queue": "QueueStore", "store_sessions": "SessionControl",
-    "store_folders": "FolderStore",
+    "store_folders": "FolderStore", "store_changes": "MailboxChanges",
 }
 
 

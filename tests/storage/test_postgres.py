@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from pg_support import fresh_store_url
-from postroom.errors import Conflict, Unavailable, ValidationError
+from postroom.errors import Conflict, NotFound, Unavailable, ValidationError
 from postroom.model import OutboundSubmission, QueueKey, RecipientResult, RecipientStatus
 from postroom.storage import open_store, store_url
 from postroom.storage.postgres import PostgresStore
@@ -213,3 +213,61 @@ def test_damage_reported_by_postgresql_is_corruption_not_a_passing_outage(error:
     translated = translate(error("could not read block 7 in file \"base/16384/2619\""), "postgresql://u:pw@db/mail")
     assert isinstance(translated, StoreCorrupted)
     assert "postgresql://u:***@db/mail is corrupted" in translated.message and "pw" not in translated.message
+
+
+# the feed of mailbox changes (postgres/changes.py) ----------------------------------------
+
+class Heard(list):
+    def __call__(self, ids) -> None:
+        self.append(None if ids is None else frozenset(ids))
+
+    def has(self, mailbox_id: int) -> bool:
+        return any(ids is not None and mailbox_id in ids for ids in self)
+
+
+def test_a_lost_listener_connection_listens_again_and_wakes_everything(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            box = (await node_a.create_mailbox("alice@example.com", "Alice", "h")).id
+            heard = Heard()
+            await node_a.watch_mailboxes(heard)
+            # Node A's listener connection is cut (PostgreSQL restarted, the network): a
+            # notification sent meanwhile is lost, so A reports None (look at everything) once it
+            # listens again, and hears later changes. Only this schema's listeners: other test
+            # workers listen on the same database.
+            killed = await scalar(url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                       " WHERE application_name = 'postroom_changes_' || current_schema()")
+            assert killed == 1
+            await until(lambda: None in heard, 10, "the listener to connect again")
+            await node_b.deliver(box, MESSAGE)
+            await until(lambda: heard.has(box), 5, "a delivery after the reconnection to be heard")
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())
+
+
+def test_a_write_is_notified_at_its_commit_and_never_when_it_fails(url, run):
+    async def body():
+        node_a, node_b = await opened(url), await opened(url)
+        try:
+            box = (await node_a.create_mailbox("alice@example.com", "Alice", "h")).id
+            later = (await node_a.create_mailbox("bob@example.com", "Bob", "h")).id
+            heard_a, heard_b = Heard(), Heard()
+            await node_a.watch_mailboxes(heard_a)
+            await node_b.watch_mailboxes(heard_b)
+            with pytest.raises(NotFound):  # all or nothing: the notification too
+                await node_a.deliver_message([box, box + later + 1000], MESSAGE)
+            await node_a.deliver(later, MESSAGE)
+            await until(lambda: heard_b.has(later), 5, "the later delivery to be heard")
+            assert not heard_b.has(box)
+            # A's own write was reported as it returned, and its notification passed over: once B's
+            # write reaches A (notifications arrive in commit order), A has heard of `later` once.
+            await node_b.deliver(box, MESSAGE)
+            await until(lambda: heard_a.has(box), 5, "B's delivery to be heard by A")
+            assert [ids for ids in heard_a if ids is not None and later in ids] == [{later}]
+        finally:
+            await node_a.close()
+            await node_b.close()
+    run(body())

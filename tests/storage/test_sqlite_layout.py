@@ -400,3 +400,23 @@ def test_a_tracking_batch_that_cannot_be_written_is_logged_and_mail_goes_on(open
     with caplog.at_level("WARNING", logger="postroom.store"):
         run(body())
     assert "message tracking: 1 row(s) could not be written: disk full (test)" in caplog.text
+
+
+def test_a_closed_store_leaves_no_write_ahead_log_behind(db, run):
+    """The last connection to close checkpoints the WAL and removes it and its index, but only
+    when it closes alone: the readers close first, then the writer. (Closing them all at once
+    left both files about every other time; a node stopped and started again on a full disk
+    then found its index made and never needed the reserve.)"""
+    async def body():
+        box = None
+        for n in range(20):
+            store = SqliteStore(str(db))
+            await store.open()
+            await store.migrate()
+            box = box or await mailbox(store)
+            await store.deliver(box, MESSAGE)
+            await asyncio.gather(*(store.list_messages(box) for _ in range(4)))  # every reader used
+            await store.close()
+            left = sorted(p.name for p in db.parent.iterdir() if p.name.endswith(("-wal", "-shm")))
+            assert left == [], f"after close {n + 1}"
+    run(body())

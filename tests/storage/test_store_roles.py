@@ -12,6 +12,7 @@ import pytest
 
 import postroom.storage
 from postroom.storage.base import ROLES, MailStore, Store
+from postroom.storage.changes import MailboxChanges
 from postroom.storage.folders import FolderStore
 from postroom.storage.postgres import PostgresStore
 from postroom.storage.sqlite import SqliteStore
@@ -23,7 +24,8 @@ STORAGE = Path(postroom.storage.__file__).parent
 
 def methods(protocol: type) -> set[str]:
     """The methods a protocol declares, with those of the protocols it extends."""
-    return {name for klass in protocol.__mro__ if klass.__module__ in (Store.__module__, FolderStore.__module__)
+    modules = (Store.__module__, FolderStore.__module__, MailboxChanges.__module__)
+    return {name for klass in protocol.__mro__ if klass.__module__ in modules
             for name, value in vars(klass).items() if inspect.iscoroutinefunction(value)}
 
 

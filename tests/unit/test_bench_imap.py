@@ -1,5 +1,6 @@
 """The IMAP4 bench's own pieces: bench/imapload.py checks what a server answers (against a small
-scripted server here), and bench/imap_report.py rewrites only the IMAP4 section of the doc."""
+scripted server here), bench/imapidle.py times IDLE wake-ups (against scripted IMAP4 and SMTP
+servers), and bench/imap_report.py rewrites only the IMAP4 section, or only its IDLE part."""
 from __future__ import annotations
 
 import asyncio
@@ -111,3 +112,107 @@ def test_the_imap_section_replaces_itself_and_keeps_the_rest(bench_modules, tmp_
     assert "by hand" in text and f"{RELAY_BEGIN}\nrelay\n{RELAY_END}" in text
     assert "second" in text and "first" not in text
     assert text.count(imap_report.BEGIN) == 1
+
+
+def test_the_idle_part_and_the_throughput_section_each_replace_only_themselves(bench_modules, tmp_path):
+    _, imap_report = bench_modules
+    from report import KEEP
+
+    def data(*groups: str) -> dict:
+        runs = {"postroom": [{"ok": True, "lat_ms_p50": 1.0}], "dovecot": [{"ok": True, "lat_ms_p50": 500.0}]}
+        return {"meta": {"what": {}}, "end": {},
+                "points": [{"id": f"imap {g}", "group": g, "runs": runs} for g in groups]}
+
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# POP3 tables\n\n{KEEP}\n\nby hand\n")
+    imap_report.write_report(data("imap-search"), str(doc))
+    imap_report.write_report(data("imap-idle"), str(doc))  # --only imap-idle: the section stays
+    text = doc.read_text()
+    assert "| imap imap-search " in text and "| imap imap-idle | postroom " in text
+    assert text.index(imap_report.END) < text.index(imap_report.IDLE_BEGIN)  # right after the IMAP4 section
+    imap_report.write_report(data("imap-store"), str(doc))  # a throughput run: the IDLE part stays
+    text = doc.read_text()
+    assert "| imap imap-search " not in text and "| imap imap-store " in text
+    assert "| imap imap-idle | postroom " in text
+    assert text.count(imap_report.IDLE_BEGIN) == 1 and text.count(imap_report.BEGIN) == 1 and "by hand" in text
+
+
+async def idle_servers(wake: bool):
+    """Just enough IMAP4 (LOGIN, SELECT, IDLE, DONE, STORE, EXPUNGE, LOGOUT) and SMTP for imapidle:
+    each message accepted over SMTP is announced to every idling session (`wake`), after the 250."""
+    idling: list[asyncio.StreamWriter] = []
+    state = {"exists": 3}
+
+    async def imap(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"* OK ready\r\n")
+        idle_tag = b""
+        while line := await reader.readline():
+            tag, _, rest = line.rstrip(b"\r\n").partition(b" ")
+            cmd = rest.split(b" ")[0].upper()
+            if tag == b"DONE":
+                idling.remove(writer)
+                writer.write(idle_tag + b" OK done\r\n")
+                continue
+            if cmd == b"IDLE":
+                idle_tag = tag
+                idling.append(writer)
+                writer.write(b"+ idling\r\n")
+                continue
+            if cmd == b"SELECT":
+                writer.write(b"* %d EXISTS\r\n" % state["exists"])
+            elif cmd == b"LOGOUT":
+                writer.write(b"* BYE bye\r\n")
+            writer.write(tag + b" OK done\r\n")
+        writer.close()
+
+    async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 ready\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb == b"DATA":
+                writer.write(b"354 go\r\n")
+                while (await reader.readline()) != b".\r\n":
+                    pass
+                writer.write(b"250 stored\r\n")
+                await writer.drain()
+                state["exists"] += 1
+                await asyncio.sleep(0.01)  # the wake-up comes a moment after the 250
+                for session in idling if wake else ():
+                    session.write(b"* %d EXISTS\r\n* 1 RECENT\r\n" % state["exists"])
+                continue
+            writer.write(b"221 bye\r\n" if verb == b"QUIT" else b"250 ok\r\n")
+        writer.close()
+
+    return await asyncio.start_server(imap, "127.0.0.1", 0), await asyncio.start_server(smtp, "127.0.0.1", 0)
+
+
+def run_idle(wake: bool) -> dict:
+    sys.path.insert(0, BENCH)
+    try:
+        import imapidle
+    finally:
+        sys.path.remove(BENCH)
+
+    async def go() -> dict:
+        imap, smtp = await idle_servers(wake)
+        args = Namespace(host="127.0.0.1", port=imap.sockets[0].getsockname()[1], tls="none", tls_max="1.3",
+                         tls_servername="localhost", cafile=None, users_file=None, user="u@example.com",
+                         password="p", concurrency=3, deliver="smtp", smtp_port=smtp.sockets[0].getsockname()[1],
+                         maildir_root=None, maildir_owner="benchmail", duration=10.0, max_ops=2, gap=0.0,
+                         io_timeout=1.0, expect_messages=3, server_pid=None, label="")
+        async with imap, smtp:
+            return await imapidle.run_idle(args)
+    return asyncio.run(go())
+
+
+def test_imapidle_times_every_sessions_wake_up_from_the_250(bench_modules):
+    res = run_idle(wake=True)
+    assert res["ok"] and res["errors"] == 0, res
+    assert res["ops"] == 2 and res["sessions"] == 3 and res["wakes"] == 6  # every session, every delivery
+    assert 5 <= res["lat_ms_p50"] < 500  # the scripted server wakes them 10 ms after its 250
+
+
+def test_imapidle_fails_a_run_whose_sessions_are_never_woken(bench_modules):
+    res = run_idle(wake=False)
+    assert not res["ok"] and res["wakes"] == 0
+    assert res["first_error"] == "ProtocolError: no * 4 EXISTS within 1 s"

@@ -7,7 +7,8 @@ STARTTLS, timeouts, back-pressure, protocol log). The login, the connection coun
 evidence of a session that ends without a login (the service's `on_session_end`) are shared
 with POP3 (server/login.py); IMAP4 adds its replies. Once logged in, each command the core hands over is
 executed by the session's `MailboxEngine` (server/imap4_mailbox.py). IDLE waits on the node's
-MailboxNotifier.
+MailboxNotifier (imap4_notify.py), which the store's feed of mailbox changes sets: an idling
+session looks at the store when its mailbox changed, never on a timer.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from .evidence import SessionEnd, report_login
 from .imap4_cache import HeaderCache, ListingCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
-from .imap4_notify import POLL_INTERVAL, MailboxNotifier
+from .imap4_notify import MailboxNotifier
 from .login import ClientAccessSession
 from .metrics import Metrics
 from .protocol_log import ImapReplyLines, ProtocolLog, redact_imap_command
@@ -42,6 +43,7 @@ TOO_MANY_CONNECTIONS = b"* BYE [UNAVAILABLE] Too many connections, try again lat
 IDLE_TIMEOUT = b"* BYE Disconnected for inactivity.\r\n"
 UNAVAILABLE = Outcome("NO", "The mailbox is not available now, try again later.", "UNAVAILABLE")
 BAD_LOGIN = "Authentication failed."  # the one answer for an unknown name and a wrong password
+RETRY_LOOK = 1.0  # seconds before an idling session looks again when the store refused a look
 # A refused login's reason (server/login.py) -> the tagged NO's text and response code.
 REFUSALS = {
     "bad-credentials": (BAD_LOGIN, "AUTHENTICATIONFAILED"),
@@ -77,7 +79,7 @@ class ImapService:
         self.stopping = False
         self.guard = AbuseGuard()  # the node shares its own with POP3 and SMTP
         self.metrics = Metrics()
-        self.notifier = notifier or MailboxNotifier()  # the node's: deliveries and POP3 deletions touch it too
+        self.notifier = notifier or MailboxNotifier()  # the node's, set by the store's feed of mailbox changes
         self.headers = HeaderCache()  # header blocks read by this node's sessions
         self.listings = ListingCache()  # and the folder listings they read at SELECT
         self.core_config = self._core_config()
@@ -129,7 +131,8 @@ class ImapSession(ClientAccessSession[ImapServer]):
         super().__init__(service, implicit_tls, local)
         self.engine: MailboxEngine | None = None
         self.idle_task: asyncio.Task[None] | None = None
-        self.idle_wake: asyncio.Event | None = None
+        self.idle_changed: asyncio.Event | None = None  # set by the notifier, and by DONE
+        self.idle_stop = False
         self.writable = asyncio.Event()  # cleared while the client does not read our replies
         self.writable.set()
         self.reply_lines = ImapReplyLines()
@@ -228,37 +231,43 @@ class ImapSession(ClientAccessSession[ImapServer]):
     def _start_idle(self) -> None:
         """IDLE: the client waits for news; the core reads only DONE meanwhile."""
         self.flush()  # "+ idling"
-        self.idle_wake = asyncio.Event()
-        self.idle_task = self.loop.create_task(self._idle(self.idle_wake), context=self.log_context)
+        self.idle_stop = False
+        self.idle_task = self.loop.create_task(self._idle(), context=self.log_context)
 
-    async def _idle(self, wake: asyncio.Event) -> None:
+    async def _idle(self) -> None:
+        """Look at once, then whenever the notifier says the mailbox changed (one event to wait
+        on, nothing else, however long the session idles); a look the store refused is made
+        again RETRY_LOOK seconds later."""
         assert self.engine is not None
         notifier, mailbox_id = self.service.notifier, self.engine.mailbox_id
-        changed = notifier.watch(mailbox_id)
+        changed = self.idle_changed = notifier.watch(mailbox_id)
+        changed.set()
         try:
-            while not wake.is_set() and not self.ended:
+            while True:
+                await changed.wait()
+                if self.idle_stop or self.ended:
+                    return
                 changed.clear()
                 try:
                     await self.engine.poll()
                 except PostroomError as exc:  # the store is away for a moment: look again later
                     log.warning("imap4 session %s cannot look for changes: %s", self.id, exc.message)
-                self.flush()  # what it found goes out now: no tagged reply follows
-                waits = [self.loop.create_task(changed.wait()), self.loop.create_task(wake.wait())]
-                await asyncio.wait(waits, timeout=POLL_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
-                for task in waits:
-                    task.cancel()
+                    self.loop.call_later(RETRY_LOOK, changed.set)
+                self.flush()  # what the look found goes out now: no tagged reply follows it
         except Exception:  # never leak a traceback to the peer: log it under a reference
             self.fail()
         finally:
             notifier.unwatch(mailbox_id, changed)
+            self.idle_changed = None
 
     async def _idle_done(self, tag: str) -> None:
         assert self.conn is not None
-        if self.idle_wake is not None:
-            self.idle_wake.set()
+        self.idle_stop = True
+        if self.idle_changed is not None:
+            self.idle_changed.set()
         if self.idle_task is not None:
             await asyncio.wait([self.idle_task])
-            self.idle_task = self.idle_wake = None
+            self.idle_task = None
         self.conn.complete(tag, "OK", "IDLE terminated.")
 
     # cleanup ---------------------------------------------------------------------------

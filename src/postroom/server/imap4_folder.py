@@ -7,15 +7,14 @@ changed since the view was listed (the whole folder again only after an expunge)
 client with untagged EXISTS, RECENT, FETCH (FLAGS) and EXPUNGE replies (with MODSEQ and
 VANISHED for a CONDSTORE or QRESYNC client: server/imap4_condstore.py). `sync` reads
 highest_modseq only when the node's notifier says the mailbox changed since the last look
-(imap4_notify.Mark), when POLL_INTERVAL has passed, or when the client asks (NOOP); its own
-writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
+(imap4_notify.Mark: the store reports every change, on any node), or when the client asks
+(NOOP); its own writes leave the view fresh when nothing else changed meanwhile. A message expunged elsewhere
 keeps its sequence number until an EXPUNGE may be sent (never during FETCH, STORE or SEARCH:
 RFC 3501 7.4.1); until then a FETCH skips it (RFC 2180 4.1.2).
 """
 from __future__ import annotations
 
 import bisect
-import time
 from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from ..errors import NotFound
@@ -26,7 +25,7 @@ from . import imap4_condstore as condstore
 from . import imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
 from .imap4_common import ImapStore, Outcome
-from .imap4_notify import POLL_INTERVAL, Mark
+from .imap4_notify import Mark
 from .imap4_resync import Enabled
 
 FETCH_BATCH = 64  # messages read and answered together
@@ -36,18 +35,17 @@ STRUCTURE_CACHE = 512  # loaded structures kept per session (FETCH ENVELOPE of a
 
 class SelectedFolder:
     def __init__(self, store: ImapStore, folder: Folder, messages: list[FolderMessage], first_recent: int,
-                 readonly: bool, emit: Callable[[bytes], None], touch: Callable[[], None],
+                 readonly: bool, emit: Callable[[bytes], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
-                 looked: tuple[int, float] = (0, 0.0), headers: HeaderCache | None = None,
+                 seen_count: int = 0, headers: HeaderCache | None = None,
                  enabled: Enabled | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
         self.emit = emit  # writes untagged replies to the client
-        self.touch = touch  # tells the node's other sessions that this mailbox changed
         self.pace = pace  # awaited after each FETCH reply: waits while the client is behind
         self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
-        self.seen_count, self.looked = looked  # the mark's count and the time when the store was last read
+        self.seen_count = seen_count  # the mark's count when the store was last read
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         self.enabled = enabled if enabled is not None else Enabled()  # the session's CONDSTORE and QRESYNC
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
@@ -104,18 +102,19 @@ class SelectedFolder:
         return self.held if self.gone else self.modseq
 
     def _quiet(self) -> bool:
-        """Whether nothing can have changed since the last look: no touch on this node, and
-        too little time for a change elsewhere to be due (the idle poll's interval)."""
-        return (self.mark is not None and self.mark.count == self.seen_count
-                and time.monotonic() - self.looked < POLL_INTERVAL)
+        """Whether nothing can have changed since the last look: no report of a change of the
+        mailbox (on any node) since."""
+        return self.mark is not None and self.mark.count == self.seen_count
 
-    def touched(self, in_step: bool) -> None:
-        """Our own write, told to the node's other sessions. When nothing else touched the
-        mailbox since our last look and the write's modseq followed the one we knew (`in_step`),
-        the view is as fresh as that look: the next command needs no look of its own."""
-        quiet = self.mark is not None and self.mark.count == self.seen_count
-        self.touch()
-        if quiet and in_step and self.mark is not None:
+    def mark_count(self) -> int:
+        return self.mark.count if self.mark is not None else 0
+
+    def own_write(self, before: int, in_step: bool) -> None:
+        """Our own write, which the store reported to the node's notifier as it returned (the
+        mark's count moved by one from `before`, its count as the write began). When nothing else
+        was reported since our last look and the write's modseq followed the one we knew
+        (`in_step`), the view is as fresh as that look: the next command needs no look of its own."""
+        if self.mark is not None and in_step and before == self.seen_count and self.mark.count == before + 1:
             self.seen_count = self.mark.count
 
     async def sync(self, allow_expunge: bool, force: bool = False) -> None:
@@ -123,7 +122,7 @@ class SelectedFolder:
         look even when the notifier saw no change (NOOP, CHECK, IDLE: the client asks)."""
         if not force and self._quiet() and not (allow_expunge and self.gone):
             return
-        count, now = (self.mark.count if self.mark is not None else 0), time.monotonic()
+        count = self.mark_count()
         if not self.gone:
             self.held = self.modseq  # expunges found now come after it
         try:
@@ -139,7 +138,7 @@ class SelectedFolder:
         # a look reads them back (a small read), with any change of another session that had the
         # modseq one of ours was taken to have (a STORE that changed nothing cannot tell).
         if modseq == self.listed and not (allow_expunge and self.gone):
-            self.seen_count, self.looked = count, now
+            self.seen_count = count
             return
         current, whole = await self._changes()
         out: list[bytes] = [self.announce(current)]
@@ -174,7 +173,7 @@ class SelectedFolder:
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
             out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
         self.modseq = self.listed = modseq
-        self.seen_count, self.looked = count, now
+        self.seen_count = count
         if any(out):
             self.emit(b"".join(out))
 
@@ -258,12 +257,13 @@ class SelectedFolder:
         if not self.readonly and plan.seen:
             unseen = [u for u in alive if "\\Seen" not in messages[u].flags]
             if unseen:
+                before = self.mark_count()
                 changed = await self.store.store_flags(self.folder.id, unseen, ("\\Seen",), "add")
                 for message in changed:
                     self._learn(message)
                     seen_now.add(message.uid)
                 if changed:
-                    self.touched(in_step=max(m.modseq for m in changed) == self.modseq)
+                    self.own_write(before, in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
         for batch in _batches(alive, messages, plan.content):
             if plan.structure:

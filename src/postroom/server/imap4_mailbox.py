@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import time
 from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
@@ -72,10 +71,6 @@ class MailboxEngine:
         if self.notifier is not None and self.mark is not None:
             self.notifier.unfollow(self.mailbox_id, self.mark)
             self.mark = None
-
-    def touch(self) -> None:
-        if self.notifier is not None:
-            self.notifier.touch(self.mailbox_id)
 
     async def run(self, command: types.Command) -> Outcome:
         """Execute one command. What the store refuses (a folder gone, a name taken, a value
@@ -143,7 +138,7 @@ class MailboxEngine:
         if command.qresync is not None and not self.enabled.qresync:
             return Outcome("BAD", "SELECT (QRESYNC ...) needs ENABLE QRESYNC first.")
         name = canonical(command.mailbox)
-        looked = (self.mark.count if self.mark is not None else 0), time.monotonic()  # before the reads
+        seen_count = self.mark.count if self.mark is not None else 0  # before the reads
         try:
             folder = await self.store.get_folder(self.mailbox_id, name)
             first_recent = folder.first_recent_uid
@@ -153,7 +148,7 @@ class MailboxEngine:
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.touch, self.pace, self.mark, looked, self.headers, self.enabled)
+                                       self.pace, self.mark, seen_count, self.headers, self.enabled)
         self.emit(self.selected.select_replies())
         if command.qresync is not None:
             await condstore.resync_select(self.selected, command.qresync)
@@ -281,7 +276,6 @@ class MailboxEngine:
             return Outcome("NO", f"{name} has folders under it: delete those first.", "HASCHILDREN")
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
-        self.touch()
         return Outcome("OK", "DELETE completed.")
 
     async def _rename(self, command: types.Rename) -> Outcome:
@@ -296,7 +290,6 @@ class MailboxEngine:
             return Outcome("NO", f"The folder {new} exists already.", "ALREADYEXISTS")
         except ValidationError as exc:
             return Outcome("NO", exc.message, "CANNOT")
-        self.touch()
         return Outcome("OK", "RENAME completed.")
 
     async def _subscribe(self, command: types.Subscribe) -> Outcome:
@@ -340,7 +333,6 @@ class MailboxEngine:
             return Outcome("NO", f"There is no folder {name}.", "TRYCREATE")
         except ValidationError as exc:
             return Outcome("NO", f"The message cannot be stored: {exc.message}")
-        self.touch()
         return Outcome("OK", "APPEND completed.", f"APPENDUID {folder.uidvalidity} {message.uid}")
 
 

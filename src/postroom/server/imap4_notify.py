@@ -1,21 +1,23 @@
 """Waking idling IMAP4 sessions when their mailbox changes (RFC 2177 IDLE).
 
-One `MailboxNotifier` per node. Whatever changes a mailbox on this node (an SMTP delivery, a
-POP3 deletion, another IMAP session's STORE, EXPUNGE, COPY or APPEND) calls `touch(mailbox_id)`;
-every session idling on that mailbox is woken and looks at its folder's highest_modseq. Changes
-made on other nodes are not seen here: an idling session also looks once every POLL_INTERVAL.
+One `MailboxNotifier` per node, fed by the store (storage/changes.py: the node gives `changed`
+to `watch_mailboxes`). Every committed change of a mailbox's folders or messages reaches it,
+whoever made it: an SMTP delivery, a POP3 or admin deletion, an IMAP session's STORE, EXPUNGE,
+COPY or APPEND on this node (as the write returns); the same on another node (PostgreSQL's
+LISTEN/NOTIFY) or in another process (the CLI, on the embedded store) a moment later. Every
+session idling on that mailbox is woken and looks at its folder's highest_modseq; none looks on
+a timer, so a node with ten thousand idling sessions and no mail makes no store query for them.
+`None` from the store (its feed was lost and is back) wakes every session and moves every mark.
 
-A session that is not idling follows its mailbox with a `Mark`, whose count every touch bumps:
-after a command it looks at the store only when the count moved since its last look (a change
-on this node), or when POLL_INTERVAL has passed (one on another node), or when the client asks
-(NOOP, CHECK, IDLE). So a session's FETCH, STORE and SEARCH cost no look when nothing changed.
+A session that is not idling follows its mailbox with a `Mark`, whose count every report bumps:
+after a command it looks at the store only when the count moved since its last look, or when
+the client asks (NOOP, CHECK, IDLE). So a session's FETCH, STORE and SEARCH cost no look when
+nothing changed; its own writes move the count by one, as they return (imap4_folder.py).
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Iterable
-
-POLL_INTERVAL = 1.0  # seconds between looks of an idling session without a wake-up (other nodes)
+from typing import Collection, Iterable
 
 
 class Mark:
@@ -67,6 +69,18 @@ class MailboxNotifier:
     def touch_all(self, mailbox_ids: Iterable[int]) -> None:
         for mailbox_id in mailbox_ids:
             self.touch(mailbox_id)
+
+    def touch_every(self) -> None:
+        """Every watched or followed mailbox (a change may have gone unreported)."""
+        self.touch_all(self._waiting.keys() | self._marks.keys())
+
+    def changed(self, mailbox_ids: Collection[int] | None) -> None:
+        """The store's report (storage/changes.py ChangeCallback): these mailboxes changed, or
+        (None) any may have."""
+        if mailbox_ids is None:
+            self.touch_every()
+        else:
+            self.touch_all(mailbox_ids)
 
     @property
     def watching(self) -> int:

@@ -1,7 +1,7 @@
 """The selected folder's writes (server/imap4_folder.py): STORE (with UNCHANGEDSINCE, RFC 7162
 3.1.3), COPY and MOVE, EXPUNGE and UID EXPUNGE (and CLOSE's silent expunge). Each writes through
-the store in one transaction, takes the result into the session's view, tells the node's other
-sessions (touch) and answers the client."""
+the store in one transaction (which reports the change to the node's notifier as it returns:
+storage/changes.py), takes the result into the session's view and answers the client."""
 from __future__ import annotations
 
 from ..model.imap import Folder, FolderMessage
@@ -26,6 +26,7 @@ async def store(folder: SelectedFolder, command: Store) -> Outcome:
     alive = [u for u in uids if u not in folder.gone]
     changed: list[FolderMessage] = []
     refused: list[FolderMessage] = []
+    count = folder.mark_count()  # the node's count of the mailbox's changes as the write begins
     if alive and command.unchanged_since is not None:  # RFC 7162 3.1.3: tested and written at once
         changed, refused = await folder.store.store_flags_if_unchanged(folder.folder.id, alive, flags, command.mode,
                                                                      command.unchanged_since)
@@ -44,9 +45,7 @@ async def store(folder: SelectedFolder, command: Store) -> Outcome:
     out += condstore.refusals(folder, refused)
     if newest == folder.modseq + 1:
         folder.modseq = newest  # only our own change since we last looked
-        folder.touched(in_step=True)
-    elif newest > folder.modseq:  # ours, and others' the next look finds (none if nothing changed)
-        folder.touch()
+        folder.own_write(count, in_step=True)
     folder.emit(b"".join(out))
     # messages expunged by another session are passed over: the STORE did all it could, and
     # the EXPUNGE replies follow (RFC 2180 4.2.1; a NO would read as a failure to clients)
@@ -65,8 +64,6 @@ async def copy(folder: SelectedFolder, command: Copy, target: Folder) -> Outcome
     alive = [u for u in uids if u not in folder.gone]
     pairs = await folder.store.copy_messages(folder.folder.id, alive, target.id, move=command.move) if alive else []
     verb = "MOVE" if command.move else "COPY"
-    if pairs:
-        folder.touch()
     code = None
     if pairs:
         code = "COPYUID %d %s %s" % (target.uidvalidity, uid_set([p[0] for p in pairs]),
@@ -91,8 +88,6 @@ async def expunge(folder: SelectedFolder, command: Expunge | None) -> Outcome:
         if not only:
             return Outcome("OK", "EXPUNGE completed.")
     removed = await folder.store.expunge(folder.folder.id, only)
-    if removed:
-        folder.touch()
     if command is not None:
         folder.emit(folder.remove(removed))
         if removed and folder.enabled.qresync:  # with the folder's modseq after it (3.2.7, 3.2.9)

@@ -8,7 +8,8 @@ change applies within a second without a restart. The node reports what it actua
 Listeners are keyed by (service, binding, implicit TLS). SMTP opens one listener per
 binding of its enabled connectors; connectors sharing a binding share the listener. The admin
 service (REST API, console) listens on HTTPS bindings (implicit TLS, the server certificate)
-and loopback-only HTTP bindings.
+and loopback-only HTTP bindings. The store's feed of mailbox changes (storage/changes.py: this
+node's writes, other nodes' and processes') goes to the IMAP4 sessions' notifier.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from .evidence import LoginEvidence
 from .imap4 import ImapService
 from .live_sessions import SessionEnds
 from .metrics import Metrics
+from .node_outbound import configure_outbound
 from .node_report import connector_reports, listener_kind, put_report
 from .pop3 import Pop3Service
 from .protocol_log import LogLimits, ProtocolLog
@@ -45,7 +47,6 @@ from .smtp_connectors import ConnectorRuntime, core_config
 from .outbound.hops import HopDeliveries
 from .outbound.reports_queue import ReportSender
 from .outbound.worker import OutboundWorker, lease_seconds
-from .submission import SubmissionLimits
 from .spool import clear_orphans, spool_dir
 
 log = logging.getLogger("postroom.node")
@@ -73,10 +74,9 @@ class Node:
                                 on_session_end=self.logins.session_ended)
         self.smtp = SmtpService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
                                 spool_dir=spool_dir(data_dir))
-        # IMAP4: its idling sessions are woken by deliveries and POP3 deletions on this node (imap4_notify.py)
+        # IMAP4: its sessions are told of mailbox changes by the store, whoever made them (watch_mailboxes)
         self.imap4 = ImapService(store, authenticator, server, activity=self.activity, on_login=self.logins.record,
                                  on_session_end=self.logins.session_ended)
-        self.smtp.mailbox_changed = self.pop3.mailbox_changed = self.imap4.notifier.touch_all
         # failed-login delays and blocks; the stored policy is installed by reconcile
         self.guard = self.pop3.guard = self.smtp.guard = self.imap4.guard = AbuseGuard()
         # GET /metrics on the admin service
@@ -141,6 +141,7 @@ class Node:
             log.warning("%s no longer set the login block policy and are ignored; it is a stored setting now: "
                         "postroom security policy set (see docs/operations.md)", ", ".join(retired))
         await self.deferred.run("service start-up states", self._boot_services)
+        await self.store.watch_mailboxes(self.imap4.notifier.changed)  # before any IMAP4 session
         await self.reconcile()
         await self.deferred.run("node report", self.report)
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -163,6 +164,7 @@ class Node:
         await self._close_listeners(set(self.listeners))
         self.admin.close()
         await self.drain_sessions(grace)
+        await self.store.unwatch_mailboxes()
         self.states = {name: "stopped" for name in self.states}
         try:
             await self.report(alive=False)
@@ -335,41 +337,12 @@ class Node:
             self.proxy_wanted.update((key, settings.proxy_trusted_networks) for key in keys)
         return keys
 
-    async def _configure_outbound(self, running: bool, fqdn: str) -> None:
-        """The transport settings and send connectors: submission limits for the SMTP sessions,
-        routes and timers for the worker, which runs while the SMTP service does."""
-        transport = await self.store.get_transport_settings(self.server)
-        send_connectors = await self.store.list_send_connectors()
-        self.smtp.set_limits(SubmissionLimits(
-            message_rate_per_minute=transport.message_rate_limit_per_minute,
-            message_rate_per_day=transport.message_rate_limit_per_day,
-            recipient_rate_per_minute=transport.recipient_rate_limit_per_minute,
-            recipient_rate_per_day=transport.recipient_rate_limit_per_day,
-            max_hop_count=transport.max_hop_count))
-        self.smtp.send_connectors = send_connectors
-        self.hops.dkim_keys = await self.store.list_dkim_keys()
-        self.hops.protocol_logs = {}
-        for connector in send_connectors:  # the same format and folder layout as receive connectors
-            plog = self._protocol_log(f"send/{connector.name}", connector.protocol_log, "SEND",
-                                      connector_id=connector.name)
-            if plog is not None:
-                self.hops.protocol_logs[connector.name] = plog
-        for name in [n for n in self.protocol_logs if n.startswith("send/")]:
-            if name[5:] not in self.hops.protocol_logs:
-                self._protocol_log(name, False, "SEND")
-        self.reports.configure(send_connectors, await self.store.list_domains())
-        self.outbound.configure(transport, send_connectors, fqdn)
-        if running:
-            self.outbound.start()
-        elif self.outbound.running:
-            await self.outbound.stop()
-
     async def _configure_smtp(self) -> set[ListenerKey]:
         service = await self.store.get_service(self.server, "smtp")
         connectors = await self.store.list_connectors(self.server)
         fqdn = (await self.store.get_server(self.server)).fqdn
         running = service.status == ServiceStatus.RUNNING
-        await self._configure_outbound(running, fqdn)
+        await configure_outbound(self, running, fqdn)
         hops = self.smtp.limits.max_hop_count
         runtimes: list[ConnectorRuntime] = []
         self.connector_errors = {}

@@ -55,7 +55,6 @@ class Pop3Service:
         self.on_login = on_login  # (result, service, remote ip, mailbox) for evidence/metrics
         self.on_session_end = on_session_end  # a session that ended without a login, for evidence
         self.stopping = False  # the node is shutting down: sessions are being drained
-        self.mailbox_changed: Callable[[list[int]], None] = lambda ids: None  # wakes IMAP4 IDLE (the node's)
         self.guard = AbuseGuard()  # the node shares its own with SMTP
         self.metrics = Metrics()  # the node shares its own with SMTP and the admin service
         self.core_config = self._core_config()
@@ -179,8 +178,8 @@ class Pop3Session(ClientAccessSession[Pop3Server]):
         ok = True
         if event.delete_ids and self.locked_mailbox is not None:
             try:
+                # an expunge for IMAP4 sessions: the store tells the node's (storage/changes.py)
                 await self.service.store.delete_messages(self.locked_mailbox, event.delete_ids)
-                self.service.mailbox_changed([self.locked_mailbox])  # an expunge for IMAP4 sessions
             except PostroomError as exc:
                 log.warning("pop3 session %s could not apply deletions: %s", self.id, exc.message)
                 ok = False

@@ -75,7 +75,6 @@ class SmtpService:
         self.per_source: Counter[tuple[str, str]] = Counter()
         self.on_login = on_login
         self.stopping = False  # the node is shutting down: sessions are being drained
-        self.mailbox_changed: Callable[[list[int]], None] = lambda ids: None  # wakes IMAP4 IDLE (the node's)
         self.guard = AbuseGuard()  # the node shares its own with POP3
         self.metrics = Metrics()  # the node shares its own with POP3 and the admin service
         # Per-mailbox submission rate limits; the node installs this server's limits (set_limits).
@@ -412,8 +411,7 @@ class SmtpSession(Session[SmtpServer]):
                 for mailbox in mailboxes.values():
                     self._track_failure(envelope.sender, mailbox.address, reply)
             return
-        if delivered is not None:
-            self.service.mailbox_changed([m.id for m in delivered])
+        if delivered is not None:  # the store told the node's IMAP4 sessions (storage/changes.py)
             if outbound is not None and worker is not None:
                 if outbound.lease_holder:  # the body, when in memory, as stored: no read back
                     worker.take(outbound.claimed(len(head) + size), None if spool is not None else head + content)

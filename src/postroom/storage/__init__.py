@@ -1,6 +1,6 @@
 """Storage backends behind the Store protocol (base.py: the roles it is made of, with IMAP4's in
-folders.py and the outbound queue's in queue_roles.py; sql/: what the backends share; sqlite/ and
-postgres/: the backends).
+folders.py, the feed of mailbox changes in changes.py and the outbound queue's in queue_roles.py;
+sql/: what the backends share; sqlite/ and postgres/: the backends).
 
 Which store a data directory uses: the URL given (`--store`), else POSTROOM_STORE, else the
 one `postroom init` recorded in the data directory's node.json, else the embedded SQLite

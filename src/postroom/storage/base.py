@@ -9,7 +9,8 @@ Roles: `Store` is the union of small protocols, one per kind of user, so a user 
 (find_mailbox, get_mailbox, try_lock_mailbox, unlock_mailbox, list_messages, read_message,
 delete_messages, mailbox_usage), SMTP delivery a `DeliveryStore`, the doctor a `StoreReader`,
 the outbound delivery workers and the queue viewer a `QueueStore`, the node's and the
-service layer's handling of `postroom session end` a `SessionControl`.
+service layer's handling of `postroom session end` a `SessionControl`, the node's wake-ups of
+idling IMAP4 sessions a `MailboxChanges` (changes.py).
 
 Conventions:
 - Addresses and domains arrive already normalised (lower-case) by postroom.model.
@@ -33,6 +34,7 @@ from ..model import (
     MessageInfo, NodeReport, OutboundSubmission, PopSettings, ReceiveConnector, SendConnector, Server, Service,
     SessionEndRequest, TrackingEvent, TransportSettings, WebSession, WebSettings,
 )
+from .changes import MailboxChanges  # the feed of mailbox changes that wakes IMAP4 IDLE
 from .folders import FolderStore  # IMAP4's role, in a module of its own
 from .notes import AuditNote, SpooledBody
 from .queue_roles import QueueReader, QueueStore  # the outbound queue's roles
@@ -358,9 +360,9 @@ class StoreReader(ConfigReader, EvidenceReader, QueueReader, Protocol):
 
 
 class Store(StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore, BlockStore, QueueStore,
-            SessionControl, FolderStore, Protocol):
+            SessionControl, FolderStore, MailboxChanges, Protocol):
     """Every role: what a node, the service layer and the backends deal in."""
 
 
 ROLES: tuple[type, ...] = (StoreLifecycle, MailStore, DeliveryStore, ConfigStore, AdminStore, EvidenceStore,
-                           BlockStore, QueueStore, SessionControl, FolderStore)
+                           BlockStore, QueueStore, SessionControl, FolderStore, MailboxChanges)

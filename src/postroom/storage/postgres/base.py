@@ -21,6 +21,7 @@ from ..notes import AuditNote
 from ..location import safe_url
 from ..sql import schema as schema_sql
 from ..sql.admin import AUDIT_INSERT, audit_note, note_values
+from ..sql.changes import ChangeSignal, payloads
 from ..sql.schema import migrations, now
 
 log = logging.getLogger("postroom.store")
@@ -34,6 +35,10 @@ MAILBOX_LOCK = 0x706F7033
 SERVER_LOCK = 0x73727672  # "srvr": one node per server name
 QUEUE_ROWS_LOCK = (0x71756575, 1)  # "queu": deliveries hold it shared; pruning idle queue rows, alone
 AUDIT_NOTE_INSERT = f"INSERT INTO audit ({AUDIT_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+# Mailbox changes (storage/changes.py) go to one channel per schema (the tests' schemas share a
+# database); a notification is sent at the commit of the transaction that sends it.
+CHANNEL = "left('postroom_changes_' || current_schema(), 63)"
+NOTIFY = f"SELECT pg_notify({CHANNEL}, p) FROM unnest($1::text[]) AS p"
 
 
 @functools.lru_cache(maxsize=512)
@@ -89,6 +94,7 @@ class PostgresBase:
         self._lock_guard = asyncio.Lock()
         self._locks: dict[int, str] = {}
         self._claimed: str | None = None
+        self._signal = ChangeSignal()  # mailbox changes: to the node watching (postgres/changes.py)
 
     # lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -154,16 +160,22 @@ class PostgresBase:
             return rowcount(await conn.execute(dollar(sql), *args))
 
     async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]],
-                           audit: AuditNote | None = None) -> T:
+                           audit: AuditNote | None = None, changes: set[int] | None = None) -> T:
         """`fn(conn)` in one transaction, committed (durable) on return; all or nothing. With
-        `audit`, the entry is inserted after `fn` in the same transaction: both or neither."""
+        `audit`, the entry is inserted after `fn` in the same transaction: both or neither.
+        `changes`: the mailboxes `fn` changed (it adds them), notified in the transaction
+        (other stores hear of them at the commit) and reported to this one's watcher after it."""
         note = None if audit is None else audit_note(audit)
         async with self._connection() as conn:
             async with conn.transaction():
                 result = await fn(conn)
                 if note is not None:
                     await conn.execute(AUDIT_NOTE_INSERT, schema_sql.now(), *note_values(note, result))
-                return result
+                if changes:
+                    await conn.execute(NOTIFY, payloads(self._signal.origin, changes))
+        if changes:
+            self._signal(changes)
+        return result
 
     # schema ------------------------------------------------------------------------------
     async def migrate(self) -> list[int]:

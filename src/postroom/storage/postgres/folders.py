@@ -130,7 +130,7 @@ class PostgresFolders(PostgresBase):
             names = sql.new_folders(name, set(await _names(conn, mailbox_id)))
             ids = await make_folders(conn, mailbox_id, [(each, use if each == name else "") for each in names])
             return sql.folder_row(await conn.fetchrow(dollar(sql.SELECT_FOLDER_BY_ID), ids[-1]))
-        return await self._transaction(write)
+        return await self._transaction(write, changes={mailbox_id})
 
     async def delete_folder(self, mailbox_id: int, name: str) -> None:
         name = sql.folder_name(name)
@@ -144,7 +144,7 @@ class PostgresFolders(PostgresBase):
             sql.no_children(name, names)
             await conn.execute("DELETE FROM messages WHERE folder_id = $1", names[name])
             await conn.execute("DELETE FROM folders WHERE id = $1", names[name])
-        await self._transaction(write)
+        await self._transaction(write, changes={mailbox_id})
 
     async def rename_folder(self, mailbox_id: int, old: str, new: str) -> None:
         old, new = sql.folder_name(old, "old"), sql.folder_name(new, "new")
@@ -162,7 +162,7 @@ class PostgresFolders(PostgresBase):
                 if await conn.fetchval("DELETE FROM subscriptions WHERE mailbox_id = $1 AND name = $2 RETURNING 1",
                                        mailbox_id, before):
                     await conn.execute(dollar(sql.SUBSCRIBE), mailbox_id, after)
-        await self._transaction(write)
+        await self._transaction(write, changes={mailbox_id})
 
     async def list_subscriptions(self, mailbox_id: int) -> list[str]:
         rows = await self._fetch("SELECT name FROM subscriptions WHERE mailbox_id = ? ORDER BY name", mailbox_id)
@@ -216,6 +216,7 @@ class PostgresFolders(PostgresBase):
     async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Sequence[str],
                           mode: str) -> list[FolderMessage]:
         wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
+        changes: set[int] = set()
 
         async def write(conn: asyncpg.Connection) -> list[FolderMessage]:
             (folder,) = await _locked(conn, folder_id)
@@ -224,13 +225,15 @@ class PostgresFolders(PostgresBase):
             if updates:
                 await conn.execute(dollar(sql.BUMP_MODSEQ), folder_id)
                 await conn.executemany("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3", updates)
+                changes.add(folder.mailbox_id)
             return result
-        return await self._transaction(write)
+        return await self._transaction(write, changes=changes)
 
     async def store_flags_if_unchanged(self, folder_id: int, uids: Sequence[int], flags: Sequence[str], mode: str,
                                        unchanged_since: int) -> tuple[list[FolderMessage], list[FolderMessage]]:
         wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
         unchanged_since = sql.modseq_argument(unchanged_since, "unchanged_since")
+        changes: set[int] = set()
 
         async def write(conn: asyncpg.Connection) -> tuple[list[FolderMessage], list[FolderMessage]]:
             (folder,) = await _locked(conn, folder_id)
@@ -240,8 +243,9 @@ class PostgresFolders(PostgresBase):
             if updates:
                 await conn.execute(dollar(sql.BUMP_MODSEQ), folder_id)
                 await conn.executemany("UPDATE messages SET flags = $1, modseq = $2 WHERE id = $3", updates)
+                changes.add(folder.mailbox_id)
             return stored, refused
-        return await self._transaction(write)
+        return await self._transaction(write, changes=changes)
 
     async def expunged_since(self, folder_id: int, modseq: int) -> tuple[list[int], bool]:
         modseq = sql.modseq_argument(modseq)
@@ -249,9 +253,10 @@ class PostgresFolders(PostgresBase):
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         wanted = None if uids is None else sql.uid_list(uids)
+        changes: set[int] = set()
 
         async def write(conn: asyncpg.Connection) -> list[int]:
-            await _locked(conn, folder_id)
+            (folder,) = await _locked(conn, folder_id)
             if wanted is None:
                 rows = await conn.fetch(f"SELECT id, uid, flags FROM messages WHERE folder_id = $1 AND {sql.DELETED}"
                                         " ORDER BY uid", folder_id)
@@ -261,18 +266,21 @@ class PostgresFolders(PostgresBase):
             if gone:
                 await conn.execute("DELETE FROM messages WHERE id = ANY($1::bigint[])", [id_ for id_, _ in gone])
                 await record_expunged(conn, folder_id, [uid for _, uid in gone])
+                changes.add(folder.mailbox_id)
             return [uid for _, uid in gone]
-        return await self._transaction(write)
+        return await self._transaction(write, changes=changes)
 
     async def copy_messages(self, folder_id: int, uids: Sequence[int], target_folder_id: int, *,
                             move: bool = False) -> list[tuple[int, int]]:
         wanted = sql.uid_list(uids)
+        changes: set[int] = set()
 
         async def write(conn: asyncpg.Connection) -> list[tuple[int, int]]:
-            _, target = await _locked(conn, folder_id, target_folder_id)
+            source, target = await _locked(conn, folder_id, target_folder_id)
             rows = await _selected(conn, folder_id, wanted, "id, uid, body_id, size, received_at, flags")
             if not rows:
                 return []
+            changes.update((source.mailbox_id, target.mailbox_id))
             first, modseq = await take_uids(conn, target.id, len(rows))
             await conn.executemany(dollar(sql.INSERT_ENTRY), [
                 (target.mailbox_id, row[2], uuid.uuid4().hex, row[3], row[4], target.id, first + n, row[5], modseq)
@@ -281,13 +289,14 @@ class PostgresFolders(PostgresBase):
                 await conn.execute("DELETE FROM messages WHERE id = ANY($1::bigint[])", [row[0] for row in rows])
                 await record_expunged(conn, folder_id, [row[1] for row in rows])
             return [(row[1], first + n) for n, row in enumerate(rows)]
-        return await self._transaction(write)
+        return await self._transaction(write, changes=changes)
 
     async def append_message(self, folder_id: int, data: bytes, flags: Sequence[str] = (),
                              internal_date: str | None = None) -> FolderMessage:
         data, stored_flags = wire(data), sql.flag_list(flags)
         at = schema_sql.now() if internal_date is None else utc_iso(internal_date, "internal_date")
         structure = await sql.structure(data)
+        changes: set[int] = set()
 
         async def write(conn: asyncpg.Connection) -> FolderMessage:
             body_id = await conn.fetchval("INSERT INTO message_bodies (size, data, structure) VALUES ($1, $2, $3)"
@@ -297,8 +306,9 @@ class PostgresFolders(PostgresBase):
             new_id = await conn.fetchval(dollar(sql.INSERT_ENTRY) + " RETURNING id", folder.mailbox_id, body_id,
                                          uuid.uuid4().hex, len(data), at, folder_id, uid,
                                          sql.flags_text(stored_flags), modseq)
+            changes.add(folder.mailbox_id)
             return FolderMessage(new_id, uid, len(data), at, stored_flags, modseq)
-        return await self._transaction(write)
+        return await self._transaction(write, changes=changes)
 
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         ids = sql.uid_list(message_ids)

@@ -31,7 +31,8 @@ class PostgresMessages(PostgresBase):
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         data = wire(data)
         structure = await folders_sql.structure(data)
-        return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data, structure)))[0]
+        return (await self._transaction(lambda conn: _store_message(conn, [mailbox_id], data, structure),
+                                        changes={mailbox_id}))[0]
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
@@ -54,7 +55,7 @@ class PostgresMessages(PostgresBase):
                 await insert_submission(conn, queued, *body, infos[0].received_at if infos else schema_sql.now())
             await insert_tracking(conn, rows)
             return infos
-        return await self._transaction(write)
+        return await self._transaction(write, changes=set(ids))
 
     async def deliver_many(self, mailbox_id: int, messages: Sequence[bytes]) -> list[MessageInfo]:
         bodies = [wire(data) for data in messages]
@@ -66,7 +67,7 @@ class PostgresMessages(PostgresBase):
         async def write(conn: asyncpg.Connection) -> list[MessageInfo]:
             return [(await _store_message(conn, [mailbox_id], data, structure))[0]
                     for data, structure in zip(bodies, structures)]
-        return await self._transaction(write)
+        return await self._transaction(write, changes={mailbox_id})
 
     async def restore_messages(self, mailbox_id: int,
                                messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
@@ -124,6 +125,8 @@ class PostgresMessages(PostgresBase):
             self._check_open()
             return 0
 
+        changes: set[int] = set()
+
         async def write(conn: asyncpg.Connection) -> int:  # all or none, with its audit entry if any
             # The INBOX row first, as IMAP4's expunge takes it: never the other order, never a deadlock.
             inbox = await conn.fetchval(dollar(f"{folders_sql.INBOX_ID} FOR UPDATE"), mailbox_id)
@@ -133,8 +136,9 @@ class PostgresMessages(PostgresBase):
                 "DELETE FROM messages WHERE folder_id = $1 AND id = ANY($2::bigint[]) RETURNING uid", inbox, ids)]
             if gone:  # an expunge for IMAP4 sessions on the INBOX
                 await record_expunged(conn, inbox, gone)
+                changes.add(mailbox_id)
             return len(gone)
-        return await self._transaction(write, audit)
+        return await self._transaction(write, audit, changes)
 
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         row = await self._fetchrow(

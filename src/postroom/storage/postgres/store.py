@@ -8,7 +8,7 @@ into one WAL flush). No asyncpg exception leaves this module: they become NotFou
 Conflict, Unavailable, ... Configuration and mailboxes are here; messages (delivery, POP3) are
 in messages.py, IMAP4 folders in folders.py, the records that are not configuration in
 records.py, the outbound queue in queue.py, requests to end live sessions in sessions.py, the
-POP3 and IMAP4 settings in client_access.py.
+POP3 and IMAP4 settings in client_access.py, the feed of mailbox changes in changes.py.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from ..sql.values import (
     count_argument, domain_in_use, mailbox_changes, mailbox_values, service_rows, service_state,
 )
 from .base import bump_config, dollar, server_exists
+from .changes import PostgresChanges
 from .client_access import PostgresClientAccess, write_imap_settings
 from .folders import PostgresFolderTransfer, default_folders
 from .messages import PostgresMessages
@@ -44,7 +45,7 @@ _CONNECTOR_COLUMNS = "SELECT server, name, settings FROM receive_connectors"
 
 
 class PostgresStore(PostgresClientAccess, PostgresMessages, PostgresFolderTransfer, PostgresOutbound, PostgresSessions,
-                    PostgresQueue):
+                    PostgresQueue, PostgresChanges):
     """Store backed by the PostgreSQL database at `url` (postgresql://user:pass@host:port/db)."""
 
     # servers and services ----------------------------------------------------------------

@@ -95,7 +95,7 @@ class SqliteFolders(SqliteWorkers):
             names = sql.new_folders(name, set(_names(conn, mailbox_id)))
             ids = make_folders(conn, mailbox_id, [(each, use if each == name else "") for each in names])
             return _folder(conn, ids[-1])
-        return await self._write(write)
+        return await self._write(write, changes={mailbox_id})
 
     async def delete_folder(self, mailbox_id: int, name: str) -> None:
         name = sql.folder_name(name)
@@ -109,7 +109,7 @@ class SqliteFolders(SqliteWorkers):
             sql.no_children(name, names)
             conn.execute("DELETE FROM messages WHERE folder_id = ?", (names[name],))
             conn.execute("DELETE FROM folders WHERE id = ?", (names[name],))
-        await self._write(write)
+        await self._write(write, changes={mailbox_id})
 
     async def rename_folder(self, mailbox_id: int, old: str, new: str) -> None:
         old, new = sql.folder_name(old, "old"), sql.folder_name(new, "new")
@@ -127,7 +127,7 @@ class SqliteFolders(SqliteWorkers):
                 if conn.execute("DELETE FROM subscriptions WHERE mailbox_id = ? AND name = ?",
                                 (mailbox_id, before)).rowcount:
                     conn.execute(sql.SUBSCRIBE, (mailbox_id, after))
-        await self._write(write)
+        await self._write(write, changes={mailbox_id})
 
     @staticmethod
     def _rename_inbox(conn: sqlite3.Connection, mailbox_id: int, names: dict[str, int], new: str) -> None:
@@ -195,6 +195,7 @@ class SqliteFolders(SqliteWorkers):
     async def store_flags(self, folder_id: int, uids: Sequence[int], flags: Sequence[str],
                           mode: str) -> list[FolderMessage]:
         wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> list[FolderMessage]:
             folder = _folder(conn, folder_id)
@@ -203,13 +204,15 @@ class SqliteFolders(SqliteWorkers):
             if updates:
                 conn.execute(sql.BUMP_MODSEQ, (folder_id,))
                 conn.executemany("UPDATE messages SET flags = ?, modseq = ? WHERE id = ?", updates)
+                changes.add(folder.mailbox_id)
             return result
-        return await self._write(write)
+        return await self._write(write, changes=changes)
 
     async def store_flags_if_unchanged(self, folder_id: int, uids: Sequence[int], flags: Sequence[str], mode: str,
                                        unchanged_since: int) -> tuple[list[FolderMessage], list[FolderMessage]]:
         wanted, change, mode = sql.uid_list(uids), sql.flag_list(flags), sql.store_mode(mode)
         unchanged_since = sql.modseq_argument(unchanged_since, "unchanged_since")
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> tuple[list[FolderMessage], list[FolderMessage]]:
             folder = _folder(conn, folder_id)
@@ -219,8 +222,9 @@ class SqliteFolders(SqliteWorkers):
             if updates:
                 conn.execute(sql.BUMP_MODSEQ, (folder_id,))
                 conn.executemany("UPDATE messages SET flags = ?, modseq = ? WHERE id = ?", updates)
+                changes.add(folder.mailbox_id)
             return stored, refused
-        return await self._write(write)
+        return await self._write(write, changes=changes)
 
     async def expunged_since(self, folder_id: int, modseq: int) -> tuple[list[int], bool]:
         modseq = sql.modseq_argument(modseq)
@@ -229,9 +233,10 @@ class SqliteFolders(SqliteWorkers):
 
     async def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
         wanted = None if uids is None else sql.uid_list(uids)
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> list[int]:
-            _folder(conn, folder_id)
+            folder = _folder(conn, folder_id)
             if wanted is None:
                 rows = conn.execute(f"SELECT id, uid, flags FROM messages WHERE folder_id = ? AND {sql.DELETED}"
                                     " ORDER BY uid", (folder_id,)).fetchall()
@@ -242,19 +247,22 @@ class SqliteFolders(SqliteWorkers):
                 conn.execute(f"DELETE FROM messages WHERE id IN {sql.in_list(len(chunk))}", chunk)
             if gone:
                 mail.record_expunged(conn, folder_id, [uid for _, uid in gone])
+                changes.add(folder.mailbox_id)
             return [uid for _, uid in gone]
-        return await self._write(write)
+        return await self._write(write, changes=changes)
 
     async def copy_messages(self, folder_id: int, uids: Sequence[int], target_folder_id: int, *,
                             move: bool = False) -> list[tuple[int, int]]:
         wanted = sql.uid_list(uids)
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> list[tuple[int, int]]:
-            _folder(conn, folder_id)
+            source = _folder(conn, folder_id)
             target = _folder(conn, target_folder_id)
             rows = _selected(conn, folder_id, wanted, "id, uid, body_id, size, received_at, flags")
             if not rows:
                 return []
+            changes.update((source.mailbox_id, target.mailbox_id))
             first, modseq = mail.take_uids(conn, target.id, len(rows))
             conn.executemany(sql.INSERT_ENTRY, [
                 (target.mailbox_id, body_id, uuid.uuid4().hex, size, received_at, target.id, first + n, flags, modseq)
@@ -264,22 +272,24 @@ class SqliteFolders(SqliteWorkers):
                     conn.execute(f"DELETE FROM messages WHERE id IN {sql.in_list(len(chunk))}", chunk)
                 mail.record_expunged(conn, folder_id, [row[1] for row in rows])
             return [(row[1], first + n) for n, row in enumerate(rows)]
-        return await self._write(write)
+        return await self._write(write, changes=changes)
 
     async def append_message(self, folder_id: int, data: bytes, flags: Sequence[str] = (),
                              internal_date: str | None = None) -> FolderMessage:
         data, stored_flags = wire(data), sql.flag_list(flags)
         at = schema_sql.now() if internal_date is None else utc_iso(internal_date, "internal_date")
         structure = await sql.structure(data)
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> FolderMessage:
             folder = _folder(conn, folder_id)
+            changes.add(folder.mailbox_id)
             body_id = mail.insert_body(conn, data, structure=structure)
             uid, modseq = mail.take_uids(conn, folder_id, 1)
             cursor = conn.execute(sql.INSERT_ENTRY, (folder.mailbox_id, body_id, uuid.uuid4().hex, len(data), at,
                                                      folder_id, uid, sql.flags_text(stored_flags), modseq))
             return FolderMessage(inserted_id(cursor), uid, len(data), at, stored_flags, modseq)
-        return await self._write(write)
+        return await self._write(write, changes=changes)
 
     async def read_structures(self, message_ids: Sequence[int]) -> dict[int, str]:
         ids = sql.uid_list(message_ids)

@@ -30,8 +30,8 @@ class SqliteMessages(SqliteWorkers):
     async def deliver(self, mailbox_id: int, data: bytes) -> MessageInfo:
         data = _wire(data)
         structure = await folders_sql.structure(data)
-        return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data,
-                                                                  structure=structure)))[0]
+        return (await self._write(lambda conn: mail.store_message(conn, [mailbox_id], data, structure=structure),
+                                  changes={mailbox_id}))[0]
 
     async def deliver_message(self, mailbox_ids: Sequence[int], data: bytes | memoryview,
                               tracking: Sequence[TrackingEvent] = (), *, head: bytes = b"",
@@ -46,7 +46,8 @@ class SqliteMessages(SqliteWorkers):
         structure = await folders_sql.delivered_structure(head, data, spooled) if ids else None
         # One writer job: the local entries and the queued message share the transaction
         # (and its group commit) and the body.
-        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled, queued, structure))
+        infos = await self._write(lambda conn: mail.store_message(conn, ids, data, head, spooled, queued, structure),
+                                  changes=set(ids))
         self._tracking.add(rows)  # only once the message is stored: a refused delivery leaves none
         return infos
 
@@ -57,7 +58,7 @@ class SqliteMessages(SqliteWorkers):
             return []
         structures = [await folders_sql.structure(data) for data in wire]
         return await self._write(lambda conn: [mail.store_message(conn, [mailbox_id], data, structure=structure)[0]
-                                               for data, structure in zip(wire, structures)])
+                                               for data, structure in zip(wire, structures)], changes={mailbox_id})
 
     async def restore_messages(self, mailbox_id: int,
                                messages: Sequence[tuple[MessageInfo, bytes]]) -> list[MessageInfo]:
@@ -87,6 +88,7 @@ class SqliteMessages(SqliteWorkers):
     async def delete_messages(self, mailbox_id: int, message_ids: Sequence[int], *,
                               audit: AuditNote | None = None) -> int:
         ids = sorted({int(message_id) for message_id in message_ids})
+        changes: set[int] = set()
 
         def write(conn: sqlite3.Connection) -> int:  # one transaction: all or none
             row = conn.execute(folders_sql.INBOX_ID, (mailbox_id,)).fetchone()
@@ -100,11 +102,12 @@ class SqliteMessages(SqliteWorkers):
                 conn.execute(f"DELETE FROM messages {where}", [row[0], *chunk])
             if gone:  # an expunge for IMAP4 sessions on the INBOX
                 mail.record_expunged(conn, row[0], gone)
+                changes.add(mailbox_id)
             return len(gone)
         if not ids:
             self._check_open()
             return 0
-        return await self._write(write, audit)
+        return await self._write(write, audit, changes)
 
     async def mailbox_usage(self, mailbox_id: int) -> tuple[int, int]:
         count, total = await self._read(lambda conn: conn.execute(

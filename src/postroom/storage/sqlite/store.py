@@ -7,7 +7,7 @@ Configuration and mailboxes are here; messages (delivery, POP3) are in messages.
 folders in folders.py, the records that are not configuration (activity, failed logins,
 blocks, admin principals, tokens, sessions, audit) in records.py, the outbound queue in
 queue.py, requests to end live sessions in sessions.py, the POP3 and IMAP4 settings in
-client_access.py.
+client_access.py, the feed of mailbox changes in changes.py.
 """
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from ..sql.values import (
 )
 from . import admin as admin_db
 from . import check, mail, schema
+from .changes import SqliteChanges
 from .client_access import SqliteClientAccess, write_imap_settings
 from .folders import SqliteFolders, default_folders
 from .messages import SqliteMessages
@@ -41,7 +42,8 @@ from .queue import SqliteQueue
 from .sessions import SqliteSessions
 from .tracking import TrackingBuffer
 
-class SqliteStore(SqliteClientAccess, SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions, SqliteQueue):
+class SqliteStore(SqliteClientAccess, SqliteMessages, SqliteFolders, SqliteOutbound, SqliteSessions, SqliteQueue,
+                  SqliteChanges):
     """Store backed by one SQLite database file at `path`."""
 
     def __init__(self, path: str) -> None:

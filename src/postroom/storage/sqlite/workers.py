@@ -18,6 +18,7 @@ from typing import Any, Callable
 from ...errors import StorageFull, Unavailable
 from ..notes import AuditNote
 from ..sql.admin import audit_note
+from ..sql.changes import ChangeSignal
 from . import admin, threads
 from .locks import MailboxLockFiles
 
@@ -72,6 +73,7 @@ class SqliteWorkers:
         self._workers: list[threads._Worker] = []
         self._locks = MailboxLockFiles(path)  # the POP3 mailbox lock (locks.py)
         self._claimed: str | None = None
+        self._signal = ChangeSignal()  # mailbox changes: to the node watching (changes.py)
 
     # lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -112,11 +114,16 @@ class SqliteWorkers:
         self._claimed = None
 
     async def _stop_workers(self) -> None:
-        for worker in self._workers:
-            (self._writes if worker.writer else self._reads).put(threads.STOP)
-        for worker in self._workers:
-            await asyncio.wrap_future(worker.stopped)
-            worker.join()
+        """The readers first, then the writer: the last connection to close checkpoints the WAL
+        and removes it and its index (-wal, -shm), but only when it closes alone (two closing at
+        once each see the other and leave both files, and the next open then needs no room for
+        the index: see the reserve above)."""
+        for group in ([w for w in self._workers if not w.writer], [w for w in self._workers if w.writer]):
+            for worker in group:
+                (self._writes if worker.writer else self._reads).put(threads.STOP)
+            for worker in group:
+                await asyncio.wrap_future(worker.stopped)
+                worker.join()
         self._workers = []
 
     def _check_open(self) -> None:
@@ -133,9 +140,14 @@ class SqliteWorkers:
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self._submit(self._reads, fn, False)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None) -> Any:
+    async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None,
+                     changes: set[int] | None = None) -> Any:
         """One transaction (shared with other pending writes: group commit), durable on return.
-        With `audit`, the entry is inserted after `fn` in the same transaction: both or neither."""
+        With `audit`, the entry is inserted after `fn` in the same transaction: both or neither.
+        `changes`: the mailboxes `fn` changed (it adds them), reported once it committed."""
         if audit is not None:
             fn = admin.audited(fn, audit_note(audit))
-        return await self._submit(self._writes, fn, False)
+        result = await self._submit(self._writes, fn, False)
+        if changes:
+            self._signal(changes)
+        return result
