@@ -45,7 +45,7 @@ class ClientAccessSession(Session[C]):
 
     too_many_connections = b""
     feature = ("", "")  # e.g. ("pop_enabled", "pop-disabled")
-    trail_type: type[Trail] = Trail
+    trail_type: type[Trail]  # the protocol's (Pop3Trail, ImapTrail)
 
     def __init__(self, service: Any, implicit_tls: bool, local: str) -> None:
         super().__init__(service.node_name, local, implicit_tls)

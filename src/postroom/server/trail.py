@@ -10,6 +10,7 @@ the tag), its name for lines that are no command of it, and its names for how a 
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ..model import CONNECTION_LIMIT, NOT_IMAP4, NOT_POP3, TLS_FAILED, TLS_NOT_STARTED, TLS_ON_PLAIN_PORT
@@ -23,7 +24,7 @@ _TLS_RECORD = (0x16, 0x03)  # a TLS handshake record (ClientHello) starts with t
 NOT_EVIDENCE = frozenset({"shutdown", "aborted", "internal-error"})
 
 
-class Trail:
+class Trail(ABC):
     __slots__ = ("verbs", "more", "first_octets", "refused", "failure", "mailbox", "tls_failed")
     known: frozenset[str] = frozenset()  # the protocol's commands; any other verb is kept as "?"
     not_the_protocol = ""  # the reason of a session that sent only lines that are no command of it
@@ -42,10 +43,10 @@ class Trail:
         if not self.first_octets:
             self.first_octets = data[:2]
 
+    @abstractmethod
     def verb(self, line: Any) -> str | None:
         """The command's verb in upper case ("" when there is none: TooLong, a blank line), or
-        None for a line that is no command (the rest of one, after a literal)."""
-        raise NotImplementedError
+        None for a line that is no command (the rest of one, after a literal): each protocol's."""
 
     def command(self, line: Any, sasl_response: bool) -> None:
         """The core's observer before a login: the command's verb (SASL responses are skipped:
