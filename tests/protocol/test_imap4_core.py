@@ -332,7 +332,8 @@ def test_empty_literal_and_literal_in_the_middle():
 
 
 # ------------------------------------------------------------------------------ errors
-INVALID_TAG = b'* BAD Invalid tag: a tag is ASCII letters, digits and punctuation other than ( ) { % * " \\ +.'
+INVALID_TAG = (b'* BAD Invalid tag: a tag is up to 100 ASCII letters, digits and punctuation other than '
+               b'( ) { % * " \\ +.')
 
 
 def test_bad_tags_and_unknown_commands():
@@ -344,6 +345,12 @@ def test_bad_tags_and_unknown_commands():
         b"A3 BAD Expected a command name after the tag.", b"A4 BAD Unknown command NOOP2.",
         b"A5 BAD Unknown command ???.",
     ]
+
+
+def test_an_overlong_tag_is_refused_not_echoed():
+    tag = b"T" * 101
+    out, _ = talk(tag + b" NOOP\r\n" + tag + b"\r\n" + b"T" * 100 + b" FROB\r\n")
+    assert replies(out) == [INVALID_TAG, INVALID_TAG, b"T" * 100 + b" BAD Unknown command FROB."]
 
 
 def test_too_many_errors_says_bye():

@@ -13,7 +13,8 @@ from ..lines import LineBuffer, TooLong, _TooLongType
 __all__ = ["CommandBuffer", "command_name", "literal_marker", "tag_of"]
 
 _LITERAL_END = re.compile(rb"\{(\d{1,20})(\+?)\}\Z")
-_TAG = re.compile(rb"[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]+")  # ASTRING-CHAR but "+"
+MAX_TAG = 100  # octets; a longer tag is refused rather than echoed in replies (lines stay short)
+_TAG = re.compile(rb"[\x21\x23\x24\x26\x27\x2c-\x5b\x5d-\x7a\x7c-\x7e]{1,%d}" % MAX_TAG)  # ASTRING-CHAR but "+"
 _TAIL = 32  # octets of a discarded line kept to see whether it ended in a literal
 
 

@@ -26,7 +26,7 @@ from .._common import NEED_DATA, PAUSED, CoreBase, LocalProtocolError
 from ..lines import TooLong
 from . import _login
 from . import types as T
-from ._framing import CommandBuffer, command_name, literal_marker, tag_of
+from ._framing import MAX_TAG, CommandBuffer, command_name, literal_marker, tag_of
 from ._parser import PARSERS
 from ._replies import CONTINUE_LITERAL, Bye, response
 from ._states import (
@@ -45,7 +45,8 @@ __all__ = [
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
-_INVALID_TAG = 'Invalid tag: a tag is ASCII letters, digits and punctuation other than ( ) { % * " \\ +.'
+_INVALID_TAG = (f'Invalid tag: a tag is up to {MAX_TAG} ASCII letters, digits and punctuation other than '
+                '( ) { % * " \\ +.')
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
 KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
