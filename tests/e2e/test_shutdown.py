@@ -178,5 +178,7 @@ def test_a_second_sigterm_ends_the_grace_period(node):
     node.process.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     assert node.process.wait(10) == 0
-    assert time.monotonic() - signalled < 2
+    # Far below the 60 s grace (the stalled message would hold it): the second signal ended it.
+    # Not 2 s: a loaded CI machine took 3.2 s once to exit.
+    assert time.monotonic() - signalled < 10
     sender.close()
