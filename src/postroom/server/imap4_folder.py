@@ -22,7 +22,7 @@ from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
 from ..protocol.imap4 import structure
 from ..protocol.imap4.types import Fetch, Search, SequenceSet
 from . import imap4_condstore as condstore
-from . import imap4_fetch, imap4_search
+from . import imap4_esearch, imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_notify import Mark
@@ -66,6 +66,7 @@ class SelectedFolder:
         self.structures: dict[int, structure.Structure] = {}
         # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
         self.keywords = _keywords(messages)
+        self.saved: list[int] = []  # SEARCH RETURN (SAVE)'s result, UIDs: what "$" stands for (RFC 5182)
 
     # --------------------------------------------------------------------- the view
     def _flags_replies(self, readonly_too: bool = True) -> bytes:
@@ -334,8 +335,11 @@ class SelectedFolder:
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
         found, unreadable = await imap4_search.run(self, command, mailbox_id)
-        self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
-                  + b"\r\n")
+        if command.returns is not None:  # ESEARCH and SEARCHRES
+            self.emit(imap4_esearch.reply(self, command, found))
+        else:
+            self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
+                      + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "SEARCH completed.")

@@ -19,9 +19,9 @@ from typing import Any, Awaitable, Callable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
-from ..protocol.imap4 import search, types, wire
+from ..protocol.imap4 import listext, search, types
 from . import imap4_condstore as condstore
-from . import imap4_writes
+from . import imap4_esearch, imap4_list, imap4_writes
 from .imap4_cache import HeaderCache, ListingCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
 from .imap4_folder import SelectedFolder
@@ -40,15 +40,6 @@ def canonical(name: str) -> str:
 def valid_name(name: str) -> bool:
     return bool(name) and not name.startswith(DELIMITER) and DELIMITER * 2 not in name and "*" not in name \
         and "%" not in name and not any(ord(c) < 32 for c in name)
-
-
-def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
-    """LIST's wildcards: "*" matches anything, "%" anything but the delimiter. INBOX (and the
-    names under it) match in any case."""
-    full = reference + pattern if not (pattern.startswith(DELIMITER) and reference) else pattern
-    body = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in full) + r"\Z"
-    exact, any_case = re.compile(body, re.DOTALL), re.compile(body, re.DOTALL | re.IGNORECASE)
-    return lambda name: bool(exact.match(name) or (name.partition(DELIMITER)[0] == INBOX and any_case.match(name)))
 
 
 class MailboxEngine:
@@ -83,6 +74,8 @@ class MailboxEngine:
             self.enabled.condstore = True  # the first with a folder selected tells its HIGHESTMODSEQ (RFC 7162 3.1)
             if self.selected is not None and not isinstance(command, types.Select):
                 self.emit(condstore.highest_line(self.selected.safe_modseq))
+        if self.selected is not None:
+            command = imap4_esearch.with_saved(self.selected, command)  # "$" (RFC 5182)
         try:
             outcome: Outcome = await handler(self, command)
         except NotFound as exc:  # the selected folder deleted meanwhile, or a name gone
@@ -223,34 +216,7 @@ class MailboxEngine:
 
     # ------------------------------------------------------------------- folders
     async def _list(self, command: types.List) -> Outcome:
-        verb = b"LSUB" if command.lsub else b"LIST"
-        if not command.pattern and not command.lsub:  # the hierarchy delimiter and root (6.3.8)
-            self.emit(b'* LIST (\\Noselect) "/" ""\r\n')
-            return Outcome("OK", "LIST completed.")
-        folders = {f.name: f for f in await self.store.list_folders(self.mailbox_id)}
-        names = set(folders)
-        if command.lsub:
-            names = set(await self.store.list_subscriptions(self.mailbox_id))
-        parents = {n.rsplit(DELIMITER, 1)[0] for n in folders if DELIMITER in n}
-        candidates = set(names)
-        # The levels above a name, \Noselect when not folders (LIST), or not subscribed: LSUB
-        # lists those only for a "%" that stops at them (RFC 3501 6.3.9).
-        for name in list(names) if not command.lsub or "%" in command.pattern else ():
-            while DELIMITER in name:
-                name = name.rsplit(DELIMITER, 1)[0]
-                candidates.add(name)
-        matches = pattern_matcher(command.reference, command.pattern)
-        for name in sorted(candidates, key=lambda n: (n != INBOX, n)):
-            if not matches(name):
-                continue
-            folder = folders.get(name)
-            # LSUB: a level above a subscribed name that is not subscribed itself is \Noselect (6.3.9)
-            attributes = [] if folder is not None and name in names else ["\\Noselect"]
-            attributes.append("\\HasChildren" if name in parents else "\\HasNoChildren")
-            if folder is not None and folder.special_use:
-                attributes.append(folder.special_use)
-            self.emit(b"* %s (%s) \"/\" %s\r\n" % (verb, " ".join(attributes).encode(), wire.mailbox(name)))
-        return Outcome("OK", f"{verb.decode()} completed.")
+        return await imap4_list.list_folders(self.store, self.mailbox_id, command, self.emit)
 
     async def _create(self, command: types.Create) -> Outcome:
         name = canonical(command.mailbox.rstrip(DELIMITER))
@@ -308,10 +274,7 @@ class MailboxEngine:
             status = await self.store.folder_status(folder.id)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
-        values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
-                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen, "HIGHESTMODSEQ": status.highest_modseq}
-        items = " ".join(f"{item} {values[item]}" for item in command.items if item in values)
-        self.emit(b"* STATUS %s (%s)\r\n" % (wire.mailbox(name), items.encode("ascii")))
+        self.emit(listext.status_line(name, command.items, imap4_list.status_values(status)))
         return Outcome("OK", "STATUS completed.")
 
     async def _append(self, command: types.Append) -> Outcome:

@@ -125,7 +125,7 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
             cur.sp("a space or ) in the search key list")
             keys.append(_search_key(cur, charset, depth + 1))
         return SearchKey("AND", tuple(keys))
-    if c == 0x2A or 0x30 <= c <= 0x39:  # "*" or a digit: a sequence set
+    if c == 0x2A or c == 0x24 or 0x30 <= c <= 0x39:  # "*", "$" (RFC 5182) or a digit: a sequence set
         return SearchKey("SEQ", (cur.sequence_set(),))
     if c == -1:
         raise ParseError("Expected a search key.")

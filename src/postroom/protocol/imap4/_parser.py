@@ -11,13 +11,14 @@ from typing import Callable
 
 from . import types as T
 from ._items import fetch_attributes, search_program
+from .esearch import return_options
+from .listext import list_command, status_items
 from ._modseq import fetch_modifiers, select_parameters, store_modifiers
 from ._tokens import Cursor, ParseError, shown
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
 Parser = Callable[[str, Cursor], T.Command]
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"})
 CHARSETS = ("US-ASCII", "UTF-8")
 _MAX_ID_PAIRS = 30
 
@@ -70,38 +71,22 @@ def _subscribe(subscribe: bool) -> Parser:
     return parse
 
 
-def _list(lsub: bool) -> Parser:
-    def parse(tag: str, cur: Cursor) -> T.Command:
-        cur.sp("a reference name")
-        if cur.peek() == 0x28:  # "(": RFC 5258 selection options
-            raise ParseError("LIST selection options (LIST-EXTENDED) are not supported.")
-        reference = cur.list_mailbox()
-        cur.sp("a mailbox pattern")
-        pattern = cur.list_mailbox()
-        if not cur.at_end():
-            raise ParseError("LIST return options (LIST-EXTENDED) are not supported."
-                             if cur.text.startswith(b" RETURN", cur.pos) else "Unexpected characters after LIST.")
-        return T.List(tag, reference, pattern, lsub)
-    return parse
+def _lsub(tag: str, cur: Cursor) -> T.Command:
+    cur.sp("a reference name")
+    reference = cur.list_mailbox()
+    cur.sp("a mailbox pattern")
+    pattern = cur.list_mailbox()
+    cur.end("LSUB")
+    return T.List(tag, reference, pattern, lsub=True)
 
 
 def _status(tag: str, cur: Cursor) -> T.Command:
     cur.sp("a mailbox name")
     mailbox = cur.mailbox()
     cur.sp("the status items in parentheses")
-    cur.expect(b"(", "the status items in parentheses")
-    items: list[str] = []
-    while True:
-        item = cur.keyword("a status item")
-        if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN"
-                             " or HIGHESTMODSEQ.")
-        items.append(item)
-        if cur.skip(b")"):
-            break
-        cur.sp("a space or ) in the status items")
+    items = status_items(cur)
     cur.end("STATUS")
-    return T.Status(tag, mailbox, tuple(dict.fromkeys(items)))
+    return T.Status(tag, mailbox, items)
 
 
 def _append(tag: str, cur: Cursor) -> T.Command:
@@ -174,6 +159,11 @@ def _expunge(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
 
 def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     cur.sp("a search key")
+    returns = None
+    if cur.text[cur.pos:cur.pos + 7].upper() == b"RETURN ":  # ESEARCH (RFC 4731), before CHARSET
+        cur.pos += 7
+        returns = return_options(cur)
+        cur.sp("a search key after the RETURN options")
     charset = None
     if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
         cur.pos += 8
@@ -181,7 +171,7 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
         if charset not in CHARSETS:
             raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
         cur.sp("a search key after the charset")
-    return T.Search(tag, search_program(cur, "utf-8"), charset, uid)
+    return T.Search(tag, search_program(cur, "utf-8"), charset, uid, returns)
 
 
 def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
@@ -281,7 +271,7 @@ PARSERS: dict[str, Parser] = {
     "SELECT": _select(False), "EXAMINE": _select(True),
     "CREATE": _one_mailbox(T.Create, "CREATE"), "DELETE": _one_mailbox(T.Delete, "DELETE"),
     "RENAME": _rename, "SUBSCRIBE": _subscribe(True), "UNSUBSCRIBE": _subscribe(False),
-    "LIST": _list(False), "LSUB": _list(True), "STATUS": _status, "APPEND": _append, "ID": parse_id,
+    "LIST": list_command, "LSUB": _lsub, "STATUS": _status, "APPEND": _append, "ID": parse_id,
     "ENABLE": _enable, "EXPUNGE": _expunge, "SEARCH": _search, "FETCH": _fetch, "STORE": _store,
     "COPY": UID_COMMANDS["COPY"], "MOVE": UID_COMMANDS["MOVE"], "UID": _uid,
 }

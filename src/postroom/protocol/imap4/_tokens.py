@@ -11,7 +11,7 @@ import datetime
 import re
 
 from . import wire
-from .types import SequenceSet
+from .types import SAVED, SequenceSet
 
 __all__ = ["Cursor", "ParseError", "SYSTEM_FLAGS", "shown"]
 
@@ -28,6 +28,8 @@ _ASTRING = re.compile(rb'[^(){ %*"\\\x00-\x1f\x7f]+')
 _LIST = re.compile(rb'[^(){ "\\\x00-\x1f\x7f]+')
 _NUMBER = re.compile(rb"\d+")
 _SEQUENCE = re.compile(rb"[0-9*:,]+")
+_SEQUENCE_CHARS = frozenset(b"0123456789*:,$")
+_SAVED_ALONE = '"$" (the saved search result) stands alone: it is not combined with other numbers.'
 _LITERAL = re.compile(rb"\{(\d{1,20})(\+?)\}")
 _DATE = re.compile(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _DATE_TIME = re.compile(rb'"([ \d]?\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
@@ -195,9 +197,16 @@ class Cursor:
 
     # ----------------------------------------------------------------------- numbers
     def sequence_set(self, what: str = "a sequence set") -> SequenceSet:
+        """A sequence set, or "$" alone: the saved search result (SEARCHRES, RFC 5182)."""
+        if self.skip(b"$"):
+            if self.peek() in _SEQUENCE_CHARS:
+                raise ParseError(_SAVED_ALONE)
+            return SAVED
         token = self.match(_SEQUENCE)
+        if self.peek() == 0x24:
+            raise ParseError(_SAVED_ALONE)
         if token is None:
-            raise ParseError(f"Expected {what} (like 1:5,7 or 2:*).")
+            raise ParseError(f"Expected {what} (like 1:5,7, 2:* or $).")
         ranges: list[tuple[int | None, int | None]] = []
         for item in token.split(b","):
             ends = item.split(b":")
