@@ -245,6 +245,31 @@ def test_imapclient_resyncs_with_condstore_and_qresync(server, tmp_path):
     client.logout()
 
 
+def test_imapclient_esearch_searchres_list_status_and_status_size(server, tmp_path):
+    """IMAP4rev2's extensions through a real client: STATUS SIZE, LIST-STATUS, ESEARCH and "$"."""
+    address, password = "rev2@example.com", "pw-rev2-1"
+    server.new_mailbox(address, password)
+    sent = [message(f"m{n}") for n in range(1, 6)]
+    server.import_messages(address, *sent, folder=tmp_path / "in")
+    client = ssl_login(server, address, password)
+    assert {b"ESEARCH", b"SEARCHRES", b"LIST-EXTENDED", b"LIST-STATUS", b"STATUS=SIZE"} <= set(client.capabilities())
+    assert any(cap.startswith(b"APPENDLIMIT=") for cap in client.capabilities())
+    assert client.folder_status("INBOX", ["MESSAGES", "SIZE", "DELETED"]) \
+        == {b"MESSAGES": 5, b"SIZE": sum(len(m) for m in sent), b"DELETED": 0}
+    listed = client._raw_command_untagged(b"LIST", [b'""', b'("INBOX" "Sent")', b"RETURN", b"(STATUS (MESSAGES SIZE))"],
+                                          response_name="STATUS", uid=False)
+    assert listed == [b"INBOX (MESSAGES 5 SIZE %d)" % sum(len(m) for m in sent), b"Sent (MESSAGES 0 SIZE 0)"]
+    client.select_folder("INBOX")
+    client.add_flags([2, 3, 5], [imapclient.FLAGGED])
+    found = client._raw_command_untagged(b"SEARCH", [b"RETURN", b"(MIN MAX COUNT ALL SAVE)", b"FLAGGED"],
+                                         response_name="ESEARCH", uid=True)
+    assert len(found) == 1 and found[0].startswith(b'(TAG "')
+    assert found[0].endswith(b") UID MIN 2 MAX 5 COUNT 3 ALL 2:3,5")
+    fetched = client._raw_command_untagged(b"FETCH", [b"$", b"(FLAGS)"], uid=True)  # imapclient takes no "$"
+    assert [line.split(b" ")[0] for line in fetched] == [b"2", b"3", b"5"]
+    client.logout()
+
+
 def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(server):
     """Last in this module: it stops and starts the service the others use."""
     from .harness import port_open, wait_until
