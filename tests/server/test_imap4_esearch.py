@@ -122,6 +122,23 @@ def test_saved_result_serves_later_commands(env):
     run(main)
 
 
+def test_an_empty_saved_result_names_no_message_in_any_command(env):
+    async def main():
+        store, mailbox, a, _ = await session(env, 2)
+        await say(a, "s SELECT INBOX")
+        await say(a, "s SEARCH RETURN (SAVE) DRAFT")  # nothing found: "$" is empty
+        for line in ("f FETCH $ (FLAGS)", "f UID FETCH $ (FLAGS)", "s STORE $ +FLAGS (\\Deleted)",
+                     "s UID STORE $ +FLAGS (\\Deleted)", "c COPY $ Trash", "m MOVE $ Trash", "m UID MOVE $ Trash",
+                     "e UID EXPUNGE $"):
+            data, status = await say(a, line)
+            assert data == b"" and status.startswith("OK"), (line, data, status)
+        assert (await say(a, "x SEARCH $"))[0] == b"* SEARCH\r\n"
+        assert (await say(a, "x SEARCH RETURN (COUNT) NOT $"))[0] == b'* ESEARCH (TAG "x") COUNT 2\r\n'
+        assert [m.flags for m in await store.folder_messages(a.engine.selected.folder.id)] == [(), ()]
+        await store.close()
+    run(main)
+
+
 def test_status_size_and_deleted(env):
     async def main():
         store, mailbox, a, _ = await session(env, 3)
