@@ -1,9 +1,10 @@
 """The IMAP4 mailbox engine: executes each command the core hands over (protocol/imap4/types.py)
 against the store, for one logged-in session.
 
-Folder commands (LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, SELECT and
-EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
-(server/imap4_folder.py). Untagged replies go out through `emit` as they are made; each command
+Folder commands (CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, SELECT and EXAMINE) are
+here, LIST and LSUB server/imap4_list.py's; the selected folder's own commands are
+`SelectedFolder`'s (server/imap4_folder.py), with "$" (SEARCHRES) replaced by the saved result
+first (server/imap4_esearch.py). Untagged replies go out through `emit` as they are made; each command
 returns the `Outcome` the session completes its tag with. After every command the selected
 folder announces other sessions' changes (when there can be some: see SelectedFolder.sync),
 except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be

@@ -11,10 +11,10 @@ from typing import Callable
 
 from . import types as T
 from ._items import fetch_attributes, search_program
-from .esearch import return_options
-from .listext import list_command, status_items
 from ._modseq import fetch_modifiers, select_parameters, store_modifiers
 from ._tokens import Cursor, ParseError, shown
+from .esearch import return_options
+from .listext import list_command, status_items
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
