@@ -49,7 +49,7 @@ def _ancestors(names: Iterable[str]) -> set[str]:
 
 
 async def list_folders(store: ImapStore, mailbox_id: int, command: types.List,
-                       emit: Callable[[bytes], None]) -> Outcome:
+                       emit: Callable[[bytes], None], utf8: bool = False) -> Outcome:
     verb = b"LSUB" if command.lsub else b"LIST"
     patterns = [p for p in command.all_patterns if p]
     if not patterns and not command.lsub:  # the hierarchy delimiter and root (RFC 3501 6.3.8)
@@ -81,9 +81,9 @@ async def list_folders(store: ImapStore, mailbox_id: int, command: types.List,
             continue
         folder = folders.get(name)
         attributes = _attributes(command, name, folder, chosen, subscribed, parents)
-        emit(listext.list_line(verb, attributes, name, extended and name in with_children))
+        emit(listext.list_line(verb, attributes, name, extended and name in with_children, utf8))
         if command.status is not None and folder is not None:
-            await _status_after(store, folder, command.status, emit)
+            await _status_after(store, folder, command.status, emit, utf8)
     return Outcome("OK", f"{verb.decode()} completed.")
 
 
@@ -104,10 +104,10 @@ def _attributes(command: types.List, name: str, folder: Folder | None, chosen: s
 
 
 async def _status_after(store: ImapStore, folder: Folder, items: tuple[str, ...],
-                        emit: Callable[[bytes], None]) -> None:
+                        emit: Callable[[bytes], None], utf8: bool) -> None:
     """LIST-STATUS: the folder's STATUS line after its LIST line; none when it is gone meanwhile."""
     try:
         status = await store.folder_status(folder.id)
     except NotFound:
         return
-    emit(listext.status_line(folder.name, items, status_values(status)))
+    emit(listext.status_line(folder.name, items, status_values(status), utf8))

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
-from ..protocol.imap4 import listext, search, types
+from ..protocol.imap4 import listext, modes, search, types
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_list, imap4_writes
 from .imap4_cache import HeaderCache, ListingCache
@@ -116,13 +116,17 @@ class MailboxEngine:
 
     async def _enable(self, command: types.Enable) -> Outcome:
         """ENABLED names what this command turned on (RFC 5161); QRESYNC turns CONDSTORE on too
-        (RFC 7162 3.2.3). Other names are not extensions ENABLE knows: ignored."""
+        (RFC 7162 3.2.3); UTF8=ACCEPT and IMAP4rev2 change the protocol (modes.py: the core turns
+        them on too as this completes OK). Other names are not extensions ENABLE knows: ignored."""
         before = {"CONDSTORE": self.enabled.condstore, "QRESYNC": self.enabled.qresync}
         turned = [name for name in dict.fromkeys(command.capabilities) if name in before and not before[name]]
         self.enabled.qresync = self.enabled.qresync or "QRESYNC" in turned
         self.enabled.condstore = self.enabled.condstore or bool(turned)
+        self.enabled.mode, protocol = modes.enable(self.enabled.mode, command.capabilities)
+        turned += protocol
         self.emit(b"* ENABLED" + b"".join(b" " + name.encode("ascii") for name in turned) + b"\r\n")
         return Outcome("OK", "ENABLE completed.")
+
 
     # ---------------------------------------------------------------- selection
     async def _select(self, command: types.Select) -> Outcome:
@@ -144,6 +148,11 @@ class MailboxEngine:
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
                                        self.pace, self.mark, seen_count, self.headers, self.enabled)
         self.emit(self.selected.select_replies())
+        if self.enabled.mode.rev2:  # RFC 9051 6.3.2: the mailbox's LIST reply, its attributes right
+            parents = _parents(await self.store.list_folders(self.mailbox_id))
+            attributes = ["\\HasChildren" if folder.name in parents else "\\HasNoChildren"]
+            attributes += [folder.special_use] if folder.special_use else []
+            self.emit(listext.list_line(b"LIST", attributes, folder.name, utf8=True))
         if command.qresync is not None:
             await condstore.resync_select(self.selected, command.qresync)
         verb = "EXAMINE" if command.readonly else "SELECT"
@@ -217,7 +226,8 @@ class MailboxEngine:
 
     # ------------------------------------------------------------------- folders
     async def _list(self, command: types.List) -> Outcome:
-        return await imap4_list.list_folders(self.store, self.mailbox_id, command, self.emit)
+        return await imap4_list.list_folders(self.store, self.mailbox_id, command, self.emit,
+                                             self.enabled.mode.utf8_names)
 
     async def _create(self, command: types.Create) -> Outcome:
         name = canonical(command.mailbox.rstrip(DELIMITER))
@@ -275,7 +285,8 @@ class MailboxEngine:
             status = await self.store.folder_status(folder.id)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
-        self.emit(listext.status_line(name, command.items, imap4_list.status_values(status)))
+        self.emit(listext.status_line(name, command.items, imap4_list.status_values(status),
+                                      self.enabled.mode.utf8_names))
         return Outcome("OK", "STATUS completed.")
 
     async def _append(self, command: types.Append) -> Outcome:
@@ -287,6 +298,9 @@ class MailboxEngine:
         when = None
         if command.internal_date is not None:
             when = command.internal_date.astimezone(datetime.timezone.utc).isoformat()
+        if b"\0" in command.message:  # RFC 3516 4.4: binary content this store does not keep as such
+            return Outcome("NO", "The message holds NUL octets, which the server does not store: send binary parts "
+                           "base64-encoded.", "UNKNOWN-CTE")
         data = _LONE_LF.sub(b"\r\n", command.message)  # the store keeps mail in wire form (CRLF)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
@@ -302,6 +316,11 @@ class MailboxEngine:
 
 class _NotSelected(Exception):
     pass
+
+
+def _parents(folders: Iterable[Folder]) -> set[str]:
+    """The names with a folder under them (\\HasChildren)."""
+    return {f.name.rsplit(DELIMITER, 1)[0] for f in folders if DELIMITER in f.name}
 
 
 def _holds_expunges(command: types.Command) -> bool:

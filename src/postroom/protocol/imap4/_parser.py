@@ -10,7 +10,7 @@ import functools
 from typing import Callable
 
 from . import types as T
-from ._items import fetch_attributes, search_program
+from ._items import append_data, fetch_attributes, search_program
 from ._modseq import fetch_modifiers, select_parameters, store_modifiers
 from ._tokens import Cursor, ParseError, shown
 from .esearch import return_options
@@ -101,9 +101,7 @@ def _append(tag: str, cur: Cursor) -> T.Command:
     if cur.peek() == 0x22:
         when = cur.date_time()
         cur.sp("the message literal")
-    if cur.peek() != 0x7B:
-        raise ParseError("Expected the message as a literal ({size}).")
-    message = cur.literal()
+    message = append_data(cur)
     if not cur.at_end():
         raise ParseError("Appending several messages (MULTIAPPEND) is not supported." if cur.peek() == 0x20
                          else "Unexpected characters after the message literal.")
@@ -168,6 +166,8 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
         cur.pos += 8
         charset = cur.astring("a charset name").decode("latin-1").upper()
+        if cur.mode.utf8:  # RFC 6855 3: a UTF8=ACCEPT client searches in UTF-8, naming no charset
+            raise ParseError("SEARCH takes no CHARSET once UTF8=ACCEPT is enabled: strings are UTF-8.")
         if charset not in CHARSETS:
             raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
         cur.sp("a search key after the charset")

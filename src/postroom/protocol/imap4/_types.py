@@ -14,9 +14,9 @@ DEFAULT_IMAP_BANNER = "The postroom IMAP4 service is ready."
 
 # Capabilities every connection has, in the order CAPABILITY lists them.
 BASE_CAPABILITIES = (
-    "IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN", "UIDPLUS",
+    "IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN", "UIDPLUS",
     "MOVE", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-    "STATUS=SIZE",
+    "STATUS=SIZE", "BINARY", "UTF8=ACCEPT",
 )
 
 

@@ -32,8 +32,9 @@ def status_items(cur: Cursor, what: str = "the status items in parentheses") -> 
     items: list[str] = []
     while True:
         item = cur.keyword("a status item")
-        if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {shown(item)}: {_STATUS_NAMES}.")
+        if item not in STATUS_ITEMS or (item == "RECENT" and cur.mode.rev2):  # IMAP4rev2 has no \Recent
+            raise ParseError(f"Unknown status item {shown(item)}: "
+                             f"{_STATUS_NAMES.replace('RECENT, ', '') if cur.mode.rev2 else _STATUS_NAMES}.")
         items.append(item)
         if cur.skip(b")"):
             return tuple(dict.fromkeys(items))
@@ -100,13 +101,14 @@ def _options(cur: Cursor, kind: str, known: frozenset[str],
         cur.sp(f"a space or ) in the {kind}s")
 
 
-def list_line(verb: bytes, attributes: Iterable[str], name: str, childinfo: bool = False) -> bytes:
-    """`* LIST (attributes) "/" name` [("CHILDINFO" ("SUBSCRIBED"))]."""
-    line = b"* %s (%s) \"/\" %s" % (verb, " ".join(attributes).encode("ascii"), wire.mailbox(name))
+def list_line(verb: bytes, attributes: Iterable[str], name: str, childinfo: bool = False, utf8: bool = False) -> bytes:
+    """`* LIST (attributes) "/" name` [("CHILDINFO" ("SUBSCRIBED"))]; `utf8`: the name in UTF-8
+    (UTF8=ACCEPT or IMAP4rev2 enabled), else modified UTF-7."""
+    line = b"* %s (%s) \"/\" %s" % (verb, " ".join(attributes).encode("ascii"), wire.mailbox(name, utf8))
     return line + (b' ("CHILDINFO" ("SUBSCRIBED"))\r\n' if childinfo else b"\r\n")
 
 
-def status_line(name: str, items: Iterable[str], values: Mapping[str, int]) -> bytes:
-    """`* STATUS name (ITEM n ...)`, the items in the order asked."""
+def status_line(name: str, items: Iterable[str], values: Mapping[str, int], utf8: bool = False) -> bytes:
+    """`* STATUS name (ITEM n ...)`, the items in the order asked; `utf8` as list_line's."""
     text = " ".join(f"{item} {values[item]}" for item in items if item in values)
-    return b"* STATUS %s (%s)\r\n" % (wire.mailbox(name), text.encode("ascii"))
+    return b"* STATUS %s (%s)\r\n" % (wire.mailbox(name, utf8), text.encode("ascii"))

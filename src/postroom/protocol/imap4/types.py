@@ -53,8 +53,10 @@ class Section:
 class FetchAttribute:
     """One FETCH data item. `name` is one of ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER
     RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ (RFC 7162), or "BODY[]" for BODY[section] / BODY.PEEK
-    (`section` set; `peek` for BODY.PEEK; `partial` (origin, count) for <origin.count>). The
-    macros ALL, FAST and FULL arrive expanded."""
+    (`section` set; `peek` for BODY.PEEK; `partial` (origin, count) for <origin.count>); "BINARY[]"
+    for BINARY[part] / BINARY.PEEK (RFC 3516: `section` holds part numbers only; `peek`, `partial`
+    as BODY's), "BINARY.SIZE" for BINARY.SIZE[part] (`section` set). The macros ALL, FAST and
+    FULL arrive expanded."""
 
     name: str
     section: Section | None = None
