@@ -45,16 +45,16 @@ def test_binary_items_parse(line, attributes):
 @pytest.mark.parametrize("line, error", [
     (b"A1 FETCH 1 BINARY", b"BINARY needs a [section]."),
     (b"A1 FETCH 1 BINARY.SIZE", b"BINARY.SIZE needs a [section]."),
-    (b"A1 FETCH 1 BINARY[1.TEXT]", b"Expected a part number (BINARY takes part numbers only) (a number)."),
-    (b"A1 FETCH 1 BINARY[0]", b"0 is out of range for a part number (BINARY takes part numbers only): 1 to 4294967295."),
-    (b"A1 FETCH 1 BINARY[1", b"Expected a . between part numbers (BINARY takes part numbers only)."),
+    (b"A1 FETCH 1 BINARY[1.TEXT]", b"A BINARY section is part numbers only, like [1.2] (no HEADER, TEXT or MIME)."),
+    (b"A1 FETCH 1 BINARY[HEADER]", b"A BINARY section is part numbers only, like [1.2] (no HEADER, TEXT or MIME)."),
+    (b"A1 FETCH 1 BINARY[0]", b"0 is out of range for a part number: 1 to 4294967295."),
+    (b"A1 FETCH 1 BINARY[1", b"Expected . or ] after a part number in the BINARY section."),
+    (b"A1 FETCH 1 BINARY[1 2]", b"Expected . or ] after a part number in the BINARY section."),
     (b"A1 FETCH 1 BINARY.SIZE[1]<0.5>", b"Unexpected characters after the FETCH items."),
-    (b"A1 FETCH 1 BINARY[1]<0.0>", b"0 is out of range for the partial's length (a number): 1 to 4294967295."),
+    (b"A1 FETCH 1 BINARY[1]<0.0>", b"0 is out of range for the partial's length: 1 to 4294967295."),
 ])
 def test_binary_item_errors(line, error):
-    out = command(line)
-    assert isinstance(out, bytes) and out.startswith(b"A1 BAD "), out
-    assert error.split(b" (a number)")[0] in out
+    assert command(line) == b"A1 BAD " + error + b"\r\n"
 
 
 def content(data: bytes, part: tuple[int, ...]) -> bytes:

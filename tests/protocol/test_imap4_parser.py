@@ -139,7 +139,7 @@ def test_fetch_forms(line, parsed):
     (b"A1 FETCH 1 (FLAGS ALL)", b"ALL is a macro: it cannot be part of a list."),
     (b"A1 FETCH 1 BODY.PEEK", b"BODY.PEEK needs a [section]."),
     (b"A1 FETCH 1 (FLAGS", b"Expected a space or ) in the FETCH item list."),
-    (b"A1 FETCH 1 BINARY[HEADER]", b"Expected a part number (BINARY takes part numbers only) (a number)."),
+    (b"A1 FETCH 1 BINARY[TEXT]", b"A BINARY section is part numbers only, like [1.2] (no HEADER, TEXT or MIME)."),
     (b"A1 FETCH 1 BODY[MIME]", b"Invalid section text 'MIME': HEADER, HEADER.FIELDS (...), "
                                b"HEADER.FIELDS.NOT (...), TEXT, or MIME after a part number."),
     (b"A1 FETCH 1 BODY[0]", b"0 is out of range for a part number: 1 to 4294967295."),

@@ -76,11 +76,12 @@ def _binary_section(cur: Cursor) -> tuple[int, ...]:
     """RFC 3516 section-binary: "[" [part numbers] "]" (no HEADER, TEXT or MIME)."""
     cur.expect(b"[", "[")
     part: list[int] = []
-    while cur.peek() != 0x5D:  # "]"
-        if part:
-            cur.expect(b".", "a . between part numbers (BINARY takes part numbers only)")
-        part.append(cur.number("a part number (BINARY takes part numbers only)", nonzero=True))
-    cur.pos += 1
+    while not cur.skip(b"]"):
+        if part and not cur.skip(b"."):
+            raise ParseError("Expected . or ] after a part number in the BINARY section.")
+        if not 0x30 <= cur.peek() <= 0x39:
+            raise ParseError("A BINARY section is part numbers only, like [1.2] (no HEADER, TEXT or MIME).")
+        part.append(cur.number("a part number", nonzero=True))
     return tuple(part)
 
 
