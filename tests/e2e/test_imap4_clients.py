@@ -2,6 +2,7 @@
 IDLE woken by an SMTP delivery; secure login before STARTTLS; POP3 and IMAP4 on one mailbox."""
 from __future__ import annotations
 
+import base64
 import poplib
 import smtplib
 import ssl
@@ -286,3 +287,33 @@ def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(serve
     server.cli("service", "start", "imap4")
     wait_until(lambda: port_open(server.imaps_port), 5, "the IMAP4 listeners to open again")
     ssl_login(server, "stop@example.com", "pw-stop-1").logout()
+
+
+def test_imapclient_enables_utf8_and_rev2_and_fetches_binary(server, tmp_path):
+    """imapclient with UTF8=ACCEPT and IMAP4rev2 on: a folder named in UTF-8 as it is (no modified
+    UTF-7), a message appended to it, its base64 part fetched decoded with BINARY, no \\Recent."""
+    address, password = "rev2@example.com", "pw-rev2-1"
+    server.new_mailbox(address, password)
+    client = ssl_login(server, address, password)
+    assert {b"IMAP4REV2", b"BINARY", b"UTF8=ACCEPT"} <= set(client.capabilities())  # imapclient: upper case
+    assert client.enable("UTF8=ACCEPT", "IMAP4rev2") == [b"UTF8=ACCEPT", b"IMAP4rev2"]
+    # The names are UTF-8 now: imapclient must not turn them into modified UTF-7, and its imaplib must
+    # write them as UTF-8 (what imaplib's own enable("UTF8=ACCEPT") switches it to).
+    client.folder_encode = False
+    client._imap._mode_utf8()
+    name = "Reçus"
+    client.create_folder(name)
+    listed = [folder for _, _, folder in client.list_folders()]
+    assert name.encode() in listed or name in listed, listed
+    attachment = bytes(range(1, 256))  # no NUL: imapclient reads no literal8 (~{n}), which NUL would need
+    data = (b"From: a@example.net\r\nSubject: bin\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n"
+            b"--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--z\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(attachment).replace(b"\n", b"\r\n") + b"--z--\r\n")
+    client.append(name, data)
+    selected = client.select_folder(name)
+    assert selected[b"EXISTS"] == 1 and b"RECENT" not in selected
+    fetched = client.fetch([1], ["BINARY.PEEK[2]", "BINARY.SIZE[2]", "FLAGS"])
+    assert fetched[1][b"BINARY[2]"] == attachment and fetched[1][b"BINARY.SIZE[2]"] == 255
+    assert fetched[1][b"FLAGS"] == ()
+    client.logout()

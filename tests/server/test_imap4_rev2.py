@@ -98,6 +98,8 @@ def test_utf8_mailbox_names_once_enabled(env):
         assert data == '* STATUS "Café/日本" (MESSAGES 0)\r\n'.encode()
         data, _ = await client.run(t.Enable("e", ("UTF8=ACCEPT", "IMAP4REV2")))
         assert data == b"* ENABLED IMAP4rev2\r\n"  # UTF8=ACCEPT was on already
+        _, outcome = await client.run(t.Create("c", "Cafe\u0301"))  # decomposed: not Net-Unicode (RFC 5198)
+        assert (outcome.status, outcome.code) == ("NO", "CANNOT")
         await store.close()
     run(main)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from typing import Any, Awaitable, Callable, Iterable
 
 from ..errors import Conflict, NotFound, ValidationError
@@ -39,8 +40,11 @@ def canonical(name: str) -> str:
 
 
 def valid_name(name: str) -> bool:
+    """A name a folder may take: no empty level, wildcard or control character, and Unicode in
+    normalization form C (RFC 9051 5.1: a new name must be Net-Unicode, RFC 5198)."""
     return bool(name) and not name.startswith(DELIMITER) and DELIMITER * 2 not in name and "*" not in name \
-        and "%" not in name and not any(ord(c) < 32 for c in name)
+        and "%" not in name and not any(ord(c) < 32 for c in name) \
+        and (name.isascii() or unicodedata.is_normalized("NFC", name))
 
 
 class MailboxEngine:
