@@ -104,7 +104,8 @@ def test_rev2_has_no_recent_status_item_or_search_keys():
     assert parsed(rev1, b"s STATUS INBOX (RECENT DELETED)\r\n") == T.Status("s", "INBOX", ("RECENT", "DELETED"))
     conn = session(b"IMAP4rev2")
     assert parsed(conn, b"s STATUS INBOX (RECENT)\r\n") == (
-        b"s BAD Unknown status item RECENT: MESSAGES, UIDNEXT, UIDVALIDITY, UNSEEN, DELETED or HIGHESTMODSEQ.\r\n")
+        b"s BAD Unknown status item RECENT: MESSAGES, UIDNEXT, UIDVALIDITY, UNSEEN, HIGHESTMODSEQ, SIZE or"
+        b" DELETED.\r\n")
     for key in (b"RECENT", b"NEW", b"OLD"):
         assert parsed(conn, b"s SEARCH " + key + b"\r\n", selected=True) == (
             b"s BAD " + key + b" is not a search key in IMAP4rev2 (there is no \\Recent).\r\n")
@@ -117,3 +118,14 @@ def test_mailbox_names_in_replies():
     assert wire.mailbox("a&b", utf8=True) == b"a&b"
     assert wire.mailbox("a b", utf8=True) == b'"a b"'
     assert wire.mailbox("é" * 600, utf8=True) == b"{1200}\r\n" + ("é" * 600).encode()
+
+
+def test_rev2_answers_every_search_with_esearch():
+    rev1 = session()
+    command = parsed(rev1, b"s SEARCH UNSEEN\r\n", selected=True)
+    assert isinstance(command, T.Search) and command.returns is None
+    conn = session(b"IMAP4rev2")
+    command = parsed(conn, b"s UID SEARCH UNSEEN\r\n", selected=True)
+    assert isinstance(command, T.Search) and command.returns == ("ALL",) and command.uid
+    command = parsed(conn, b"s SEARCH RETURN (COUNT) UNSEEN\r\n", selected=True)
+    assert isinstance(command, T.Search) and command.returns == ("COUNT",)

@@ -129,6 +129,29 @@ def test_rev2_session_sees_no_recent_and_gets_uids_in_unsolicited_fetches(env):
     run(main)
 
 
+def test_rev2_search_answers_esearch_over_the_wire(tmp_path):
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        conn = await Conn.open(port)
+        await conn.login()
+        assert await conn.command(b"s SEARCH ALL", tag=b"s") == [b"s BAD SEARCH needs a selected mailbox: SELECT "
+                                                                  b"one first.\r\n"]
+        await conn.command(b"e ENABLE IMAP4rev2")
+        await conn.command(b"x SELECT INBOX")
+        assert await conn.command(b"s SEARCH ALL") == [b'* ESEARCH (TAG "s") ALL 1:3\r\n',
+                                                       b"s OK SEARCH completed.\r\n"]
+        assert await conn.command(b"u UID SEARCH 2:*") == [b'* ESEARCH (TAG "u") UID ALL 2:3\r\n',
+                                                           b"u OK SEARCH completed.\r\n"]
+        assert await conn.command(b"n SEARCH SUBJECT nothing") == [b'* ESEARCH (TAG "n")\r\n',
+                                                                   b"n OK SEARCH completed.\r\n"]
+        await conn.command(b"q LOGOUT")
+        server.close()
+        await store.close()
+    run(main)
+
+
 def test_wire_enable_utf8_names_literal8_append_and_binary(tmp_path):
     async def main():
         store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))

@@ -162,6 +162,8 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
         cur.pos += 7
         returns = return_options(cur)
         cur.sp("a search key after the RETURN options")
+    elif cur.mode.rev2:  # RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL by default
+        returns = ("ALL",)
     charset = None
     if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
         cur.pos += 8
