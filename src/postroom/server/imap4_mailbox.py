@@ -10,7 +10,8 @@ folder announces other sessions' changes (when there can be some: see SelectedFo
 except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be
 misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache. The
 selected folder's writes are server/imap4_writes.py's; what CONDSTORE and QRESYNC (RFC 7162)
-add, server/imap4_condstore.py's (the session's `enabled` is shared with its selected folder).
+add, server/imap4_condstore.py's (the session's `enabled` is shared with its selected folder, as
+is what ENABLE UTF8=ACCEPT and IMAP4rev2 turned on: `enabled.mode`, protocol/imap4/modes.py).
 """
 from __future__ import annotations
 
