@@ -98,3 +98,36 @@ def test_literal8_only_for_content_with_nul():
     assert binary.literal(b"abc\xff") == b"{4}\r\nabc\xff"
     assert binary.literal(b"a\x00c") == b"~{3}\r\na\x00c"
     assert binary.literal(b"") == b"{0}\r\n"
+
+
+def test_stored_form_leaves_a_message_without_binary_parts_as_it_is():
+    assert binary.stored_form(PARTS) is PARTS
+    assert binary.stored_form(MIXED) is MIXED
+
+
+def test_stored_form_base64_encodes_binary_parts_and_their_header_says_so():
+    appended = (b"Subject: x\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n"
+                b"--z\r\nContent-Type: text/plain\r\n\r\nplain \xc3\xa9\r\n"
+                b"--z\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding:\r\n BINARY\r\n"
+                b"X-Other: kept\r\n\r\n" + bytes(range(200)) + b"\r\n--z--\r\n")
+    stored = binary.stored_form(appended)
+    assert b"\0" not in stored and b"X-Other: kept\r\nContent-Transfer-Encoding: base64\r\n\r\n" in stored
+    assert b" BINARY" not in stored and b"plain \xc3\xa9\r\n--z" in stored  # the other part untouched
+    lines = stored.split(b"base64\r\n\r\n", 1)[1].split(b"\r\n--z--", 1)[0].split(b"\r\n")
+    assert max(map(len, lines)) == 76 and base64.b64decode(b"".join(lines)) == bytes(range(200))
+    assert content(stored, (2,)) == bytes(range(200))
+
+
+def test_stored_form_of_a_single_part_message_with_nul():
+    stored = binary.stored_form(b"Subject: y\r\nContent-Type: image/png\r\n\r\n\x89PNG\x00\x1a\n")
+    assert stored == b"Subject: y\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORwAaCg=="
+    assert content(stored, (1,)) == b"\x89PNG\x00\x1a\n"  # not text: no line ends changed
+
+
+@pytest.mark.parametrize("data", [
+    b"Subject: nul\x00\r\n\r\nbody\r\n",  # in a header
+    b"Content-Type: multipart/mixed; boundary=z\r\n\r\npre\x00amble\r\n--z\r\n\r\nx\r\n--z--\r\n",  # a preamble
+])
+def test_stored_form_refuses_a_nul_it_cannot_encode(data):
+    with pytest.raises(binary.UnknownEncoding):
+        binary.stored_form(data)

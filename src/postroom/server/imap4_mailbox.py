@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
-from ..protocol.imap4 import listext, modes, search, types
+from ..protocol.imap4 import binary, listext, modes, search, types
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_list, imap4_writes
 from .imap4_cache import HeaderCache, ListingCache
@@ -303,10 +303,12 @@ class MailboxEngine:
         when = None
         if command.internal_date is not None:
             when = command.internal_date.astimezone(datetime.timezone.utc).isoformat()
-        if b"\0" in command.message:  # RFC 3516 4.4: binary content this store does not keep as such
-            return Outcome("NO", "The message holds NUL octets, which the server does not store: send binary parts "
-                           "base64-encoded.", "UNKNOWN-CTE")
-        data = _LONE_LF.sub(b"\r\n", command.message)  # the store keeps mail in wire form (CRLF)
+        try:  # binary parts (a literal8's, RFC 3516) are kept base64-encoded
+            data = binary.stored_form(command.message)
+        except binary.UnknownEncoding:
+            return Outcome("NO", "The message holds NUL octets outside any part's body: it cannot be stored.",
+                           "UNKNOWN-CTE")
+        data = _LONE_LF.sub(b"\r\n", data)  # the store keeps mail in wire form (CRLF)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         try:
