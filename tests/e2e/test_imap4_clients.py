@@ -292,7 +292,7 @@ def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(serve
 def test_imapclient_enables_utf8_and_rev2_and_fetches_binary(server, tmp_path):
     """imapclient with UTF8=ACCEPT and IMAP4rev2 on: a folder named in UTF-8 as it is (no modified
     UTF-7), a message appended to it, its base64 part fetched decoded with BINARY, no \\Recent."""
-    address, password = "rev2@example.com", "pw-rev2-1"
+    address, password = "utf8bin@example.com", "pw-utf8bin-1"
     server.new_mailbox(address, password)
     client = ssl_login(server, address, password)
     assert {b"IMAP4REV2", b"BINARY", b"UTF8=ACCEPT"} <= set(client.capabilities())  # imapclient: upper case
