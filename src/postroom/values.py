@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["DEFAULT_IMAP_BANNER", "DEFAULT_POP_BANNER", "LoginType"]
+__all__ = ["DEFAULT_IMAP_BANNER", "DEFAULT_MAX_LITERAL", "DEFAULT_POP_BANNER", "LoginType"]
 
 
 class LoginType(str, Enum):
@@ -21,3 +21,6 @@ class LoginType(str, Enum):
 
 DEFAULT_POP_BANNER = "The postroom POP3 service is ready."
 DEFAULT_IMAP_BANNER = "The postroom IMAP4 service is ready."
+#: The largest message IMAP4's APPEND takes by default (ImapSettings.max_message_size, advertised as
+#: APPENDLIMIT): Exchange's default maximum message size (35 MB).
+DEFAULT_MAX_LITERAL = 35 * 1024 * 1024

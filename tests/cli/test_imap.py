@@ -25,7 +25,8 @@ def test_init_dev_gives_imap4_the_dev_ports_and_init_s_certificate(admin: Admin)
         "ssl_bindings": ["127.0.0.1:1993"], "certificate": str(tls / "postroom.pem"),
         "certificate_key": str(tls / "postroom.key"), "banner": "The postroom IMAP4 service is ready.",
         "max_connections": 2147483647, "max_connections_from_single_ip": 2147483647, "max_connections_per_user": 16,
-        "max_command_size": 10240, "authenticated_timeout": 1800, "preauthenticated_timeout": 60,
+        "max_command_size": 10240, "max_message_size": 35 * 1024 * 1024, "authenticated_timeout": 1800,
+        "preauthenticated_timeout": 60,
         "protocol_log": False, "log_file_roll_over": "daily", "log_per_file_size_quota": 0, "log_max_age": 2592000,
         "log_max_directory_size": 262144000, "proxy_protocol": False, "proxy_trusted_networks": []}
     services = {s["name"]: s for s in admin.json("service", "list")}
@@ -53,6 +54,7 @@ ROUND_TRIPS: list[tuple[list[str], dict[str, Any]]] = [
     (["--max-connections-per-user", "32"], {"max_connections_per_user": 32}),
     (["--max-command-size", "1024"], {"max_command_size": 1024}),
     (["--max-command-size", "16384"], {"max_command_size": 16384}),
+    (["--max-message-size", "10MB"], {"max_message_size": 10 * 1024 ** 2}),
     (["--authenticated-timeout", "1h"], {"authenticated_timeout": 3600}),
     (["--preauthenticated-timeout", "00:00:30"], {"preauthenticated_timeout": 30}),
     (["--protocol-log", "enabled"], {"protocol_log": True}),
@@ -94,6 +96,7 @@ def test_imap_show_human_output_lists_settings_as_set_takes_them(admin: Admin) -
     out = admin.ok("imap", "show").stdout
     for name, value in (("login-type", "secure-login"), ("bindings", "127.0.0.1:1143"),
                         ("ssl-bindings", "127.0.0.1:1993"), ("max-command-size", "10240"),
+                        ("max-message-size", "35MB"),
                         ("authenticated-timeout", "30m"), ("log-max-directory-size", "250MB")):
         assert row(out, name, value), out
 
@@ -107,6 +110,7 @@ BAD_VALUES: list[tuple[list[str], str, list[str]]] = [
     (["--banner", "Grüezi"], "banner", ["ASCII"]),
     (["--max-command-size", "1023"], "max-command-size", ["1024..16384"]),
     (["--max-command-size", "16385"], "max-command-size", ["1024..16384"]),
+    (["--max-message-size", "1KB"], "max-message-size", ["65536..2147483647"]),
     (["--max-connections-per-user", "0"], "max-connections-per-user", ["1..2147483647"]),
     (["--authenticated-timeout", "2h"], "authenticated-timeout", ["30s..3600s"]),
     (["--preauthenticated-timeout", "10"], "preauthenticated-timeout", ["30s..3600s"]),

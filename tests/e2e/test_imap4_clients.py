@@ -2,6 +2,7 @@
 IDLE woken by an SMTP delivery; secure login before STARTTLS; POP3 and IMAP4 on one mailbox."""
 from __future__ import annotations
 
+import base64
 import poplib
 import smtplib
 import ssl
@@ -245,6 +246,31 @@ def test_imapclient_resyncs_with_condstore_and_qresync(server, tmp_path):
     client.logout()
 
 
+def test_imapclient_esearch_searchres_list_status_and_status_size(server, tmp_path):
+    """IMAP4rev2's extensions through a real client: STATUS SIZE, LIST-STATUS, ESEARCH and "$"."""
+    address, password = "rev2@example.com", "pw-rev2-1"
+    server.new_mailbox(address, password)
+    sent = [message(f"m{n}") for n in range(1, 6)]
+    server.import_messages(address, *sent, folder=tmp_path / "in")
+    client = ssl_login(server, address, password)
+    assert {b"ESEARCH", b"SEARCHRES", b"LIST-EXTENDED", b"LIST-STATUS", b"STATUS=SIZE"} <= set(client.capabilities())
+    assert any(cap.startswith(b"APPENDLIMIT=") for cap in client.capabilities())
+    assert client.folder_status("INBOX", ["MESSAGES", "SIZE", "DELETED"]) \
+        == {b"MESSAGES": 5, b"SIZE": sum(len(m) for m in sent), b"DELETED": 0}
+    listed = client._raw_command_untagged(b"LIST", [b'""', b'("INBOX" "Sent")', b"RETURN", b"(STATUS (MESSAGES SIZE))"],
+                                          response_name="STATUS", uid=False)
+    assert listed == [b"INBOX (MESSAGES 5 SIZE %d)" % sum(len(m) for m in sent), b"Sent (MESSAGES 0 SIZE 0)"]
+    client.select_folder("INBOX")
+    client.add_flags([2, 3, 5], [imapclient.FLAGGED])
+    found = client._raw_command_untagged(b"SEARCH", [b"RETURN", b"(MIN MAX COUNT ALL SAVE)", b"FLAGGED"],
+                                         response_name="ESEARCH", uid=True)
+    assert len(found) == 1 and found[0].startswith(b'(TAG "')
+    assert found[0].endswith(b") UID MIN 2 MAX 5 COUNT 3 ALL 2:3,5")
+    fetched = client._raw_command_untagged(b"FETCH", [b"$", b"(FLAGS)"], uid=True)  # imapclient takes no "$"
+    assert [line.split(b" ")[0] for line in fetched] == [b"2", b"3", b"5"]
+    client.logout()
+
+
 def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(server):
     """Last in this module: it stops and starts the service the others use."""
     from .harness import port_open, wait_until
@@ -261,3 +287,33 @@ def test_stopping_the_imap4_service_closes_its_listeners_and_sessions_live(serve
     server.cli("service", "start", "imap4")
     wait_until(lambda: port_open(server.imaps_port), 5, "the IMAP4 listeners to open again")
     ssl_login(server, "stop@example.com", "pw-stop-1").logout()
+
+
+def test_imapclient_enables_utf8_and_rev2_and_fetches_binary(server, tmp_path):
+    """imapclient with UTF8=ACCEPT and IMAP4rev2 on: a folder named in UTF-8 as it is (no modified
+    UTF-7), a message appended to it, its base64 part fetched decoded with BINARY, no \\Recent."""
+    address, password = "utf8bin@example.com", "pw-utf8bin-1"
+    server.new_mailbox(address, password)
+    client = ssl_login(server, address, password)
+    assert {b"IMAP4REV2", b"BINARY", b"UTF8=ACCEPT"} <= set(client.capabilities())  # imapclient: upper case
+    assert client.enable("UTF8=ACCEPT", "IMAP4rev2") == [b"UTF8=ACCEPT", b"IMAP4rev2"]
+    # The names are UTF-8 now: imapclient must not turn them into modified UTF-7, and its imaplib must
+    # write them as UTF-8 (what imaplib's own enable("UTF8=ACCEPT") switches it to).
+    client.folder_encode = False
+    client._imap._mode_utf8()
+    name = "Reçus"
+    client.create_folder(name)
+    listed = [folder for _, _, folder in client.list_folders()]
+    assert name.encode() in listed or name in listed, listed
+    attachment = bytes(range(1, 256))  # no NUL: imapclient reads no literal8 (~{n}), which NUL would need
+    data = (b"From: a@example.net\r\nSubject: bin\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n"
+            b"--z\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--z\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            + base64.encodebytes(attachment).replace(b"\n", b"\r\n") + b"--z--\r\n")
+    client.append(name, data)
+    selected = client.select_folder(name)
+    assert selected[b"EXISTS"] == 1 and b"RECENT" not in selected
+    fetched = client.fetch([1], ["BINARY.PEEK[2]", "BINARY.SIZE[2]", "FLAGS"])
+    assert fetched[1][b"BINARY[2]"] == attachment and fetched[1][b"BINARY.SIZE[2]"] == 255
+    assert fetched[1][b"FLAGS"] == ()
+    client.logout()

@@ -255,6 +255,29 @@ def test_append_literal_and_folder_commands_over_the_wire(tmp_path):
     asyncio.run(main())
 
 
+def test_appendlimit_is_the_max_message_size_setting_and_a_bigger_append_is_refused(tmp_path):
+    """APPENDLIMIT (RFC 7889) says ImapSettings.max_message_size; a bigger APPEND gets NO [TOOBIG]
+    before its literal is sent (the client never gets "+"), and the session goes on."""
+    async def main():
+        settings = ImapSettings(**PLAIN, max_message_size=65536)
+        store, mailbox, service, server, port = await start(tmp_path, settings)
+        conn = await Conn.open(port)
+        assert b" APPENDLIMIT=65536" in (await conn.login())[-1]
+        assert (await conn.command(b"c CAPABILITY"))[0].endswith(b" APPENDLIMIT=65536\r\n")
+        replies = await conn.command(b"a APPEND Drafts {65537}")
+        assert replies == [b"a NO [TOOBIG] The message is too big: 65537 octets, the limit is 65536.\r\n"]
+        body = message("fits")
+        conn.writer.write(b"b APPEND Drafts {%d}\r\n" % len(body))
+        assert await asyncio.wait_for(conn.reader.readline(), 5) == b"+ Ready for literal data\r\n"
+        assert (await conn.command(body, tag=b"b"))[-1].startswith(b"b OK [APPENDUID ")
+        service.configure(settings.with_changes(max_message_size="1MB"), None, None)  # live, for new sessions
+        conn = await Conn.open(port)
+        assert b" APPENDLIMIT=1048576" in (await conn.login())[-1]
+        server.close()
+        await store.close()
+    asyncio.run(main())
+
+
 def test_protocol_log_masks_credentials_and_never_logs_message_content(tmp_path):
     from postroom.server.protocol_log import ProtocolLog
 

@@ -529,6 +529,29 @@ def test_recent_goes_to_one_session(store, run):
     run(body())
 
 
+def test_status_counts_octets_and_deleted_messages(store, run):
+    """STATUS SIZE (RFC 8438) and DELETED (RFC 9051) from one read: the folder's octets and its
+    \\Deleted messages, as they change with STORE, EXPUNGE and MOVE."""
+    async def body():
+        box = await mailbox(store)
+        await store.deliver_many(box, [numbered(1), numbered(2), numbered(3)])
+        folder = await inbox(store, box)
+        sizes = [len(numbered(n)) for n in (1, 2, 3)]
+        status = await store.folder_status(folder.id)
+        assert (status.size, status.deleted) == (sum(sizes), 0)
+        await store.store_flags(folder.id, [1, 3], ("\\Deleted", "\\Seen"), "add")
+        await store.store_flags(folder.id, [2], ("$Deleted", "\\Flagged"), "add")  # not \\Deleted
+        status = await store.folder_status(folder.id)
+        assert (status.size, status.deleted, status.unseen) == (sum(sizes), 2, 1)
+        await store.expunge(folder.id, [3])
+        status = await store.folder_status(folder.id)
+        assert (status.messages, status.size, status.deleted) == (2, sizes[0] + sizes[1], 1)
+        trash = await store.get_folder(box, "Trash")
+        empty = await store.folder_status(trash.id)
+        assert (empty.messages, empty.size, empty.deleted) == (0, 0, 0)
+    run(body())
+
+
 def test_append_checks_its_values(store, run):
     async def body():
         box = await mailbox(store)

@@ -52,6 +52,7 @@ def test_tab_contents(api: Api, org: str) -> None:
     for name, value in (("max_connections_per_user", 16), ("max_command_size", 10240),
                         ("authenticated_timeout", 1800), ("preauthenticated_timeout", 60)):
         assert f'name="{name}" value="{value}"' in connection
+    assert 'name="max_message_size" value="35MB"' in connection and "APPENDLIMIT" in connection
     retrieval = api.get(f"{IMAP4}?tab=retrieval").text
     assert 'name="protocol_log"' in retrieval and 'name="sort_order"' not in retrieval  # POP3's only
     certificate = text_of(api.get(f"{IMAP4}?tab=certificate").text)
@@ -71,11 +72,11 @@ def test_tabs_save_their_own_fields_only(api: Api, org: str, store, run) -> None
     assert imap_settings(run, store).login_type.value == "plain-text-authentication"
     answer = post(api, IMAP4, org, tab="connection", max_connections="100", max_connections_from_single_ip="10",
                   max_connections_per_user="32", max_command_size="16384", authenticated_timeout="1h",
-                  preauthenticated_timeout="45")
+                  preauthenticated_timeout="45", max_message_size="20MB")
     assert notice_of(answer).startswith(f"IMAP4 Connection settings of {SERVER} saved: max connections: 100;")
     stored = imap_settings(run, store)
     assert (stored.max_connections_per_user, stored.max_command_size, stored.authenticated_timeout,
-            stored.preauthenticated_timeout) == (32, 16384, 3600, 45)
+            stored.preauthenticated_timeout, stored.max_message_size) == (32, 16384, 3600, 45, 20 * 1024 ** 2)
     again = post(api, IMAP4, org, tab="authentication", login_type="plain-text-authentication")
     assert notice_of(again) == f"Nothing changed on the IMAP4 Authentication tab of {SERVER}."
     entry = run(store.list_audit(1))[0]

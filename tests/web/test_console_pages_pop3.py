@@ -66,6 +66,7 @@ def test_tab_contents(api: Api, org: str) -> None:
                         ("preauthenticated_timeout", 60), ("max_connections", 2147483647),
                         ("max_connections_from_single_ip", 2147483647)):
         assert f'name="{name}" value="{value}"' in connection
+    assert 'name="max_message_size"' not in connection  # IMAP4's APPEND only
     retrieval = api.get(f"{POP3}?tab=retrieval").text
     assert re.search(r'value="ascending"[^>]*checked', retrieval) and 'name="protocol_log"' in retrieval
     certificate = text_of(api.get(f"{POP3}?tab=certificate").text)

@@ -54,5 +54,6 @@ class FolderStatus:
     recent: int  # messages at or above first_recent_uid
     uidnext: int
     uidvalidity: int
-    size: int  # total octets
+    size: int  # total octets (STATUS SIZE, RFC 8438)
     highest_modseq: int
+    deleted: int = 0  # messages with \Deleted (STATUS DELETED, RFC 9051)

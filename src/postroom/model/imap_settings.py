@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import ValidationError
-from ..settings_table import setting
+from ..settings_table import setting, size_text
 from ..validation import (
     _MAX_INT32,
     ValidatedSettings,
@@ -26,7 +26,8 @@ from ..validation import (
     normalise_bindings,
     parse_duration,
 )
-from ..values import DEFAULT_IMAP_BANNER, LoginType
+from ..values import DEFAULT_IMAP_BANNER, DEFAULT_MAX_LITERAL, LoginType
+from .transport import parse_size
 from .core import (
     LogFileRollOver, log_file_roll_over_setting, log_max_age_setting, log_max_directory_size_setting,
     log_per_file_size_quota_setting, proxy_trusted_networks_setting,
@@ -90,6 +91,13 @@ class ImapSettings(ValidatedSettings):
         exchange="MaxCommandSize", tab="connection", unit="octets", widget="number",
         form_label="Maximum command size (bytes)",
         hint="1024 to 16384; 10240 by default. Literals (APPEND's message) do not count.")
+    # Not one of Exchange's IMAP settings (Exchange bounds a message by its size limits elsewhere).
+    max_message_size: int = setting(
+        DEFAULT_MAX_LITERAL, lambda n, v: parse_size(n, v, 65536, _MAX_INT32),
+        "Largest message a client may APPEND: 64KB to 2147483647 octets, e.g. 35MB (advertised as APPENDLIMIT).",
+        tab="connection", unit="octets", display=size_text, form_label="Maximum message size (bytes)",
+        hint="The largest message APPEND stores, announced to clients as APPENDLIMIT (RFC 7889); a bigger "
+             "one is refused with NO [TOOBIG] before it is sent. 35MB by default, as Exchange's messages.")
     authenticated_timeout: int = setting(
         1800, lambda n, v: parse_duration(n, v, 30, 3600), "Idle time after login: 30s..1h (e.g. 30m, 00:30:00).",
         exchange="AuthenticatedConnectionTimeout", tab="connection", unit="seconds",

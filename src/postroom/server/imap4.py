@@ -95,7 +95,8 @@ class ImapService:
 
     def _core_config(self) -> ImapConfig:
         return ImapConfig(login_type=self.settings.login_type, banner=self.settings.banner,
-                          max_command_size=self.settings.max_command_size, implementation="postroom")
+                          max_command_size=self.settings.max_command_size,
+                          max_literal_size=self.settings.max_message_size, implementation="postroom")
 
     def protocol_factory(self, implicit_tls: bool, local: str) -> Callable[[], "ImapSession"]:
         return lambda: ImapSession(self, implicit_tls, local)

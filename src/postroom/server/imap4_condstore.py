@@ -50,9 +50,9 @@ def highest_line(modseq: int) -> bytes:
 
 def fetch_line(folder: SelectedFolder, message: FolderMessage, flags: bool = True, uid: bool = False) -> bytes:
     """An untagged FETCH of the server's own: FLAGS (unless a .SILENT STORE's), UID for a UID
-    command, and UID and MODSEQ for a CONDSTORE client."""
+    command and for an IMAP4rev2 client (RFC 9051 7.5.2), and UID and MODSEQ for a CONDSTORE client."""
     condstore = folder.enabled.condstore
-    items = [b"UID %d" % message.uid] if uid or condstore else []
+    items = [b"UID %d" % message.uid] if uid or condstore or folder.rev2 else []
     if flags:
         items.append(imap4_fetch.flags_item(message.flags, message.uid in folder.recent))
     if condstore:

@@ -17,11 +17,13 @@ import functools
 from typing import Callable, Sequence
 
 from ..model.imap import FolderMessage
-from ..protocol.imap4 import sections, structure, wire
+from ..protocol.imap4 import binary, sections, structure, wire
 from ..protocol.imap4.types import FetchAttribute, Section
 
 _STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE"})
 _HEADER_SECTIONS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
+_CONTENT_ITEMS = frozenset({"RFC822", "RFC822.TEXT", "BINARY[]", "BINARY.SIZE"})
+_SECTION_ITEMS = frozenset({"BODY[]", "BINARY[]", "BINARY.SIZE"})
 _FLAG_LISTS = 256  # distinct (flags, recent) renderings a plan keeps
 
 #: An item's renderer: (message, \Recent, structure, octets) -> its reply data. The octets are
@@ -76,13 +78,14 @@ class Plan:
     def __init__(self, attributes: Sequence[FetchAttribute], uid: bool) -> None:
         names = {a.name for a in attributes}
         headers = [a for a in attributes if _top_header(a)]
-        self.content = any(a.name in ("RFC822", "RFC822.TEXT") or (a.name == "BODY[]" and not _top_header(a))
+        self.content = any(a.name in _CONTENT_ITEMS or (a.name == "BODY[]" and not _top_header(a))
                            for a in attributes)
         self.header = bool(headers) and not self.content
         self.structure = bool(names & _STRUCTURE_ITEMS) or (self.content and any(
-            a.name in ("RFC822.HEADER", "RFC822.TEXT") or (a.name == "BODY[]" and (a.section or Section()) != Section())
-            for a in attributes))
-        self.seen = any((a.name == "BODY[]" and not a.peek) or a.name in ("RFC822", "RFC822.TEXT") for a in attributes)
+            a.name in ("RFC822.HEADER", "RFC822.TEXT")
+            or (a.name in _SECTION_ITEMS and (a.section or Section()) != Section()) for a in attributes))
+        self.seen = any((a.name in ("BODY[]", "BINARY[]") and not a.peek) or a.name in ("RFC822", "RFC822.TEXT")
+                        for a in attributes)
         self.uid_first = uid or "UID" in names  # a UID FETCH always returns UID, first
         self.flags_named = "FLAGS" in names
         self.modseq_named = "MODSEQ" in names
@@ -129,6 +132,8 @@ class Plan:
         if name in ("RFC822.HEADER", "RFC822.TEXT"):
             label = name.encode("ascii") + b" "
             return self._section(Section(text="HEADER" if name == "RFC822.HEADER" else "TEXT"), label, None)
+        if name in ("BINARY[]", "BINARY.SIZE"):
+            return _binary_item(attribute)
         section = attribute.section or Section()
         label = b"BODY[" + section_label(section) + b"]"
         if attribute.partial is not None:
@@ -165,6 +170,30 @@ class Plan:
         origin, count = partial
         return lambda message, recent, parsed, data: label + wire.literal(
             sections.partial(octets(parsed, data), origin, count))
+
+
+def _binary_item(attribute: FetchAttribute) -> Renderer:
+    """BINARY[part]<partial> and BINARY.SIZE[part]: the part's decoded content (binary.py; an
+    encoding it cannot undo raises binary.UnknownEncoding, which fails the FETCH)."""
+    part = (attribute.section or Section()).part
+    spec = ".".join(str(n) for n in part).encode("ascii")
+
+    def decoded(parsed: structure.Structure | None, data: bytes | None) -> bytes:
+        if parsed is None or not part:  # the whole message: no encoding of its own to undo
+            return data or b""
+        return binary.content(data or b"", parsed, part)
+
+    if attribute.name == "BINARY.SIZE":
+        label = b"BINARY.SIZE[%s] " % spec
+        return lambda message, recent, parsed, data: label + b"%d" % len(decoded(parsed, data))
+    partial = attribute.partial
+    if partial is None:
+        label = b"BINARY[%s] " % spec
+        return lambda message, recent, parsed, data: label + binary.literal(decoded(parsed, data))
+    origin, count = partial
+    label = b"BINARY[%s]<%d> " % (spec, origin)
+    return lambda message, recent, parsed, data: label + binary.literal(
+        sections.partial(decoded(parsed, data), origin, count))
 
 
 def _literal(label: bytes, octets: bytes) -> bytes:

@@ -19,10 +19,10 @@ from typing import Awaitable, Callable, Iterable, Iterator, Sequence
 
 from ..errors import NotFound
 from ..model.imap import SYSTEM_FLAGS, Folder, FolderMessage
-from ..protocol.imap4 import structure
+from ..protocol.imap4 import binary, structure
 from ..protocol.imap4.types import Fetch, Search, SequenceSet
 from . import imap4_condstore as condstore
-from . import imap4_fetch, imap4_search
+from . import imap4_esearch, imap4_fetch, imap4_search
 from .imap4_cache import HeaderCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_notify import Mark
@@ -57,7 +57,9 @@ class SelectedFolder:
         # the UID ranges whose \Recent this session took (SELECT's, then each sync's); EXAMINE
         # shows what is \Recent without taking it
         self.taken: list[tuple[int, int]] = [(first_recent, folder.uidnext)]
-        self.recent = set(self.uids[bisect.bisect_left(self.uids, first_recent):])  # all below uidnext
+        # (an IMAP4rev2 session is told of no \Recent: RFC 9051 has none; it still takes its share)
+        self.rev2 = self.enabled.mode.rev2
+        self.recent = set() if self.rev2 else set(self.uids[bisect.bisect_left(self.uids, first_recent):])
         self.gone: set[int] = set()  # expunged elsewhere, not yet announced
         self.modseq = folder.highest_modseq
         self.held = self.modseq  # the modseq told while expunges wait (`gone`): all before them is told
@@ -66,6 +68,7 @@ class SelectedFolder:
         self.structures: dict[int, structure.Structure] = {}
         # the keywords the client was told of in FLAGS: a FETCH FLAGS may carry no other (RFC 3501 7.2.6)
         self.keywords = _keywords(messages)
+        self.saved: list[int] = []  # SEARCH RETURN (SAVE)'s result, UIDs: what "$" stands for (RFC 5182)
 
     # --------------------------------------------------------------------- the view
     def _flags_replies(self, readonly_too: bool = True) -> bytes:
@@ -85,9 +88,11 @@ class SelectedFolder:
         return self._flags_replies(readonly_too=False)
 
     def select_replies(self) -> bytes:
-        out = [self._flags_replies(),
-               b"* %d EXISTS\r\n" % len(self.uids), b"* %d RECENT\r\n" % len(self.recent)]
-        unseen = next((i for i, uid in enumerate(self.uids) if "\\Seen" not in self.messages[uid].flags), None)
+        out = [self._flags_replies(), b"* %d EXISTS\r\n" % len(self.uids)]
+        if not self.rev2:  # RFC 9051 has no RECENT, and leaves the first unseen to SEARCH
+            out.append(b"* %d RECENT\r\n" % len(self.recent))
+        unseen = None if self.rev2 else next(
+            (i for i, uid in enumerate(self.uids) if "\\Seen" not in self.messages[uid].flags), None)
         if unseen is not None:
             out.append(b"* OK [UNSEEN %d] First unseen.\r\n" % (unseen + 1))
         out.append(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % self.folder.uidvalidity)
@@ -167,11 +172,13 @@ class SelectedFolder:
             for message in new:
                 self.uids.append(message.uid)
                 self.messages[message.uid] = message
-                if self._took(message.uid):
+                if self._took(message.uid) and not self.rev2:
                     self.recent.add(message.uid)
             self.last_uid = new[-1].uid
             self.taken = [r for r in self.taken if r[1] > self.last_uid + 1]  # only ranges still ahead
-            out.append(b"* %d EXISTS\r\n* %d RECENT\r\n" % (len(self.uids), len(self.recent)))
+            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            if not self.rev2:
+                out.append(b"* %d RECENT\r\n" % len(self.recent))
         self.modseq = self.listed = modseq
         self.seen_count = count
         if any(out):
@@ -281,8 +288,13 @@ class SelectedFolder:
                 if ((plan.content or plan.header) and data is None) or (plan.structure and parsed is None):
                     missing = True  # expunged meanwhile by another session
                     continue
-                replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
-                                           uid in seen_now, self.enabled.condstore))
+                try:
+                    replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
+                                               uid in seen_now, self.enabled.condstore))
+                except binary.UnknownEncoding as exc:  # RFC 3516 4.3: the whole FETCH fails
+                    self.emit(b"".join(replies))
+                    return Outcome("NO", f"Message {self.msn(uid)} has a part in the Content-Transfer-Encoding "
+                                   f"{exc.encoding}, which the server cannot decode.", "UNKNOWN-CTE")
             self.emit(b"".join(replies))
             if self.pace is not None:
                 await self.pace()
@@ -334,8 +346,11 @@ class SelectedFolder:
 
     async def search(self, command: Search, mailbox_id: int) -> Outcome:
         found, unreadable = await imap4_search.run(self, command, mailbox_id)
-        self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
-                  + b"\r\n")
+        if command.returns is not None:  # ESEARCH and SEARCHRES
+            self.emit(imap4_esearch.reply(self, command, found))
+        else:
+            self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
+                      + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "SEARCH completed.")

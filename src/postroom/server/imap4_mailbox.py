@@ -1,27 +1,30 @@
 """The IMAP4 mailbox engine: executes each command the core hands over (protocol/imap4/types.py)
 against the store, for one logged-in session.
 
-Folder commands (LIST, LSUB, CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, SELECT and
-EXAMINE) are here; the selected folder's own commands are `SelectedFolder`'s
-(server/imap4_folder.py). Untagged replies go out through `emit` as they are made; each command
+Folder commands (CREATE, DELETE, RENAME, SUBSCRIBE, STATUS, APPEND, SELECT and EXAMINE) are
+here, LIST and LSUB server/imap4_list.py's; the selected folder's own commands are
+`SelectedFolder`'s (server/imap4_folder.py), with "$" (SEARCHRES) replaced by the saved result
+first (server/imap4_esearch.py). Untagged replies go out through `emit` as they are made; each command
 returns the `Outcome` the session completes its tag with. After every command the selected
 folder announces other sessions' changes (when there can be some: see SelectedFolder.sync),
 except that EXPUNGE replies wait while a FETCH, STORE or SEARCH (by sequence number) could be
 misread by them (RFC 3501 7.4.1). SELECT lists a folder from the node's ListingCache. The
 selected folder's writes are server/imap4_writes.py's; what CONDSTORE and QRESYNC (RFC 7162)
-add, server/imap4_condstore.py's (the session's `enabled` is shared with its selected folder).
+add, server/imap4_condstore.py's (the session's `enabled` is shared with its selected folder, as
+is what ENABLE UTF8=ACCEPT and IMAP4rev2 turned on: `enabled.mode`, protocol/imap4/modes.py).
 """
 from __future__ import annotations
 
 import datetime
 import re
-from typing import Any, Awaitable, Callable
+import unicodedata
+from typing import Any, Awaitable, Callable, Iterable
 
 from ..errors import Conflict, NotFound, ValidationError
 from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
-from ..protocol.imap4 import search, types, wire
+from ..protocol.imap4 import binary, listext, modes, search, types
 from . import imap4_condstore as condstore
-from . import imap4_writes
+from . import imap4_esearch, imap4_list, imap4_writes
 from .imap4_cache import HeaderCache, ListingCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
 from .imap4_folder import SelectedFolder
@@ -38,17 +41,11 @@ def canonical(name: str) -> str:
 
 
 def valid_name(name: str) -> bool:
+    """A name a folder may take: no empty level, wildcard or control character, and Unicode in
+    normalization form C (RFC 9051 5.1: a new name must be Net-Unicode, RFC 5198)."""
     return bool(name) and not name.startswith(DELIMITER) and DELIMITER * 2 not in name and "*" not in name \
-        and "%" not in name and not any(ord(c) < 32 for c in name)
-
-
-def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
-    """LIST's wildcards: "*" matches anything, "%" anything but the delimiter. INBOX (and the
-    names under it) match in any case."""
-    full = reference + pattern if not (pattern.startswith(DELIMITER) and reference) else pattern
-    body = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in full) + r"\Z"
-    exact, any_case = re.compile(body, re.DOTALL), re.compile(body, re.DOTALL | re.IGNORECASE)
-    return lambda name: bool(exact.match(name) or (name.partition(DELIMITER)[0] == INBOX and any_case.match(name)))
+        and "%" not in name and not any(ord(c) < 32 for c in name) \
+        and (name.isascii() or unicodedata.is_normalized("NFC", name))
 
 
 class MailboxEngine:
@@ -83,6 +80,8 @@ class MailboxEngine:
             self.enabled.condstore = True  # the first with a folder selected tells its HIGHESTMODSEQ (RFC 7162 3.1)
             if self.selected is not None and not isinstance(command, types.Select):
                 self.emit(condstore.highest_line(self.selected.safe_modseq))
+        if self.selected is not None:
+            command = imap4_esearch.with_saved(self.selected, command)  # "$" (RFC 5182)
         try:
             outcome: Outcome = await handler(self, command)
         except NotFound as exc:  # the selected folder deleted meanwhile, or a name gone
@@ -122,13 +121,17 @@ class MailboxEngine:
 
     async def _enable(self, command: types.Enable) -> Outcome:
         """ENABLED names what this command turned on (RFC 5161); QRESYNC turns CONDSTORE on too
-        (RFC 7162 3.2.3). Other names are not extensions ENABLE knows: ignored."""
+        (RFC 7162 3.2.3); UTF8=ACCEPT and IMAP4rev2 change the protocol (modes.py: the core turns
+        them on too as this completes OK). Other names are not extensions ENABLE knows: ignored."""
         before = {"CONDSTORE": self.enabled.condstore, "QRESYNC": self.enabled.qresync}
         turned = [name for name in dict.fromkeys(command.capabilities) if name in before and not before[name]]
         self.enabled.qresync = self.enabled.qresync or "QRESYNC" in turned
         self.enabled.condstore = self.enabled.condstore or bool(turned)
+        self.enabled.mode, protocol = modes.enable(self.enabled.mode, command.capabilities)
+        turned += protocol
         self.emit(b"* ENABLED" + b"".join(b" " + name.encode("ascii") for name in turned) + b"\r\n")
         return Outcome("OK", "ENABLE completed.")
+
 
     # ---------------------------------------------------------------- selection
     async def _select(self, command: types.Select) -> Outcome:
@@ -150,6 +153,11 @@ class MailboxEngine:
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
                                        self.pace, self.mark, seen_count, self.headers, self.enabled)
         self.emit(self.selected.select_replies())
+        if self.enabled.mode.rev2:  # RFC 9051 6.3.2: the mailbox's LIST reply, its attributes right
+            parents = _parents(await self.store.list_folders(self.mailbox_id))
+            attributes = ["\\HasChildren" if folder.name in parents else "\\HasNoChildren"]
+            attributes += [folder.special_use] if folder.special_use else []
+            self.emit(listext.list_line(b"LIST", attributes, folder.name, utf8=True))
         if command.qresync is not None:
             await condstore.resync_select(self.selected, command.qresync)
         verb = "EXAMINE" if command.readonly else "SELECT"
@@ -223,34 +231,8 @@ class MailboxEngine:
 
     # ------------------------------------------------------------------- folders
     async def _list(self, command: types.List) -> Outcome:
-        verb = b"LSUB" if command.lsub else b"LIST"
-        if not command.pattern and not command.lsub:  # the hierarchy delimiter and root (6.3.8)
-            self.emit(b'* LIST (\\Noselect) "/" ""\r\n')
-            return Outcome("OK", "LIST completed.")
-        folders = {f.name: f for f in await self.store.list_folders(self.mailbox_id)}
-        names = set(folders)
-        if command.lsub:
-            names = set(await self.store.list_subscriptions(self.mailbox_id))
-        parents = {n.rsplit(DELIMITER, 1)[0] for n in folders if DELIMITER in n}
-        candidates = set(names)
-        # The levels above a name, \Noselect when not folders (LIST), or not subscribed: LSUB
-        # lists those only for a "%" that stops at them (RFC 3501 6.3.9).
-        for name in list(names) if not command.lsub or "%" in command.pattern else ():
-            while DELIMITER in name:
-                name = name.rsplit(DELIMITER, 1)[0]
-                candidates.add(name)
-        matches = pattern_matcher(command.reference, command.pattern)
-        for name in sorted(candidates, key=lambda n: (n != INBOX, n)):
-            if not matches(name):
-                continue
-            folder = folders.get(name)
-            # LSUB: a level above a subscribed name that is not subscribed itself is \Noselect (6.3.9)
-            attributes = [] if folder is not None and name in names else ["\\Noselect"]
-            attributes.append("\\HasChildren" if name in parents else "\\HasNoChildren")
-            if folder is not None and folder.special_use:
-                attributes.append(folder.special_use)
-            self.emit(b"* %s (%s) \"/\" %s\r\n" % (verb, " ".join(attributes).encode(), wire.mailbox(name)))
-        return Outcome("OK", f"{verb.decode()} completed.")
+        return await imap4_list.list_folders(self.store, self.mailbox_id, command, self.emit,
+                                             self.enabled.mode.utf8_names)
 
     async def _create(self, command: types.Create) -> Outcome:
         name = canonical(command.mailbox.rstrip(DELIMITER))
@@ -308,10 +290,8 @@ class MailboxEngine:
             status = await self.store.folder_status(folder.id)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
-        values = {"MESSAGES": status.messages, "RECENT": status.recent, "UIDNEXT": status.uidnext,
-                  "UIDVALIDITY": status.uidvalidity, "UNSEEN": status.unseen, "HIGHESTMODSEQ": status.highest_modseq}
-        items = " ".join(f"{item} {values[item]}" for item in command.items if item in values)
-        self.emit(b"* STATUS %s (%s)\r\n" % (wire.mailbox(name), items.encode("ascii")))
+        self.emit(listext.status_line(name, command.items, imap4_list.status_values(status),
+                                      self.enabled.mode.utf8_names))
         return Outcome("OK", "STATUS completed.")
 
     async def _append(self, command: types.Append) -> Outcome:
@@ -323,7 +303,12 @@ class MailboxEngine:
         when = None
         if command.internal_date is not None:
             when = command.internal_date.astimezone(datetime.timezone.utc).isoformat()
-        data = _LONE_LF.sub(b"\r\n", command.message)  # the store keeps mail in wire form (CRLF)
+        try:  # binary parts (a literal8's, RFC 3516) are kept base64-encoded
+            data = binary.stored_form(command.message)
+        except binary.UnknownEncoding:
+            return Outcome("NO", "The message holds NUL octets outside any part's body: it cannot be stored.",
+                           "UNKNOWN-CTE")
+        data = _LONE_LF.sub(b"\r\n", data)  # the store keeps mail in wire form (CRLF)
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         try:
@@ -338,6 +323,11 @@ class MailboxEngine:
 
 class _NotSelected(Exception):
     pass
+
+
+def _parents(folders: Iterable[Folder]) -> set[str]:
+    """The names with a folder under them (\\HasChildren)."""
+    return {f.name.rsplit(DELIMITER, 1)[0] for f in folders if DELIMITER in f.name}
 
 
 def _holds_expunges(command: types.Command) -> bool:

@@ -3,7 +3,8 @@ from the store's record of expunged UIDs when it reaches back far enough, else f
 still exist; UID sets as ranges, never enumerated (a client may name 1:4294967295).
 
 `Enabled` is what a session turned on: CONDSTORE (any CONDSTORE enabling command, 3.1) and
-QRESYNC (ENABLE QRESYNC, 3.2.3); the engine and the selected folder share it.
+QRESYNC (ENABLE QRESYNC, 3.2.3), UTF8=ACCEPT and IMAP4rev2 (ENABLE); the engine and the selected
+folder share it.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+from ..protocol.imap4.modes import Mode
 from ..protocol.imap4.types import QResync, SequenceSet
 
 Ranges = list[tuple[int, int]]
@@ -20,6 +22,7 @@ Ranges = list[tuple[int, int]]
 class Enabled:
     condstore: bool = False
     qresync: bool = False
+    mode: Mode = Mode()  # UTF8=ACCEPT and IMAP4rev2 (protocol/imap4/modes.py), as the core has them
 
 
 def ranges(found: SequenceSet, largest: int) -> Ranges:

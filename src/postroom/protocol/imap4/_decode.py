@@ -7,7 +7,7 @@ from __future__ import annotations
 import binascii
 import re
 
-__all__ = ["header_value", "body_text", "octets_text"]
+__all__ = ["header_value", "body_text", "lenient_base64", "octets_text"]
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([bBqQ])\?([^?\s]*)\?=")
 _FOLD = re.compile(r"\r?\n")
@@ -58,13 +58,14 @@ def header_value(raw: str) -> str:
 def _encoded_word(charset: str, encoding: str, text: str) -> str:
     data = text.encode("latin-1", "replace")
     try:
-        raw = _base64(data) if encoding in "bB" else binascii.a2b_qp(data, header=True)
+        raw = lenient_base64(data) if encoding in "bB" else binascii.a2b_qp(data, header=True)
     except (binascii.Error, ValueError):
         return text
     return octets_text(raw, charset)
 
 
-def _base64(data: bytes) -> bytes:
+def lenient_base64(data: bytes) -> bytes:
+    """base64 as mail carries it: characters outside the alphabet skipped, padding forgiven."""
     clean = _BASE64_JUNK.sub(b"", data)
     clean = clean[:len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean
     return binascii.a2b_base64(clean + b"=" * (-len(clean) % 4))
@@ -75,7 +76,7 @@ def body_text(raw: bytes, transfer_encoding: str, charset: str) -> str:
     encoding = transfer_encoding.strip().lower()
     try:
         if encoding == "base64":
-            raw = _base64(raw)
+            raw = lenient_base64(raw)
         elif encoding == "quoted-printable":
             raw = binascii.a2b_qp(raw)
     except (binascii.Error, ValueError):

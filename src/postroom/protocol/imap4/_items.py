@@ -8,7 +8,7 @@ from ._modseq import search_modseq
 from ._tokens import Cursor, ParseError, shown
 from .types import FetchAttribute, SearchKey, Section
 
-__all__ = ["fetch_attributes", "search_program"]
+__all__ = ["append_data", "fetch_attributes", "search_program"]
 
 # ---------------------------------------------------------------------------------- FETCH
 _ITEM = re.compile(rb"[A-Za-z0-9.]+")
@@ -16,6 +16,7 @@ _SECTION_TEXT = re.compile(rb"[A-Za-z.]+")
 _SIMPLE = frozenset(
     "ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ".split()
 )
+_BINARY = frozenset({"BINARY", "BINARY.PEEK", "BINARY.SIZE"})
 _ALL = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE")
 MACROS = {"ALL": _ALL, "FAST": _ALL[:3], "FULL": (*_ALL, "BODY")}
 _MSGTEXT = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT"})
@@ -45,18 +46,43 @@ def _fetch_item(cur: Cursor) -> FetchAttribute:
     name = token.decode("ascii").upper()
     if name in ("BODY", "BODY.PEEK") and cur.peek() == 0x5B:  # "["
         section = _section(cur)
-        partial = None
-        if cur.skip(b"<"):
-            origin = cur.number("the partial's first octet")
-            cur.expect(b".", "a . between the partial's first octet and its length")
-            partial = (origin, cur.number("the partial's length", nonzero=True))
-            cur.expect(b">", "> after the partial")
-        return FetchAttribute("BODY[]", section, name == "BODY.PEEK", partial)
+        return FetchAttribute("BODY[]", section, name == "BODY.PEEK", _partial(cur))
+    if name in _BINARY and cur.peek() == 0x5B:
+        section = Section(_binary_section(cur))
+        if name == "BINARY.SIZE":
+            return FetchAttribute(name, section)
+        return FetchAttribute("BINARY[]", section, name == "BINARY.PEEK", _partial(cur))
     if name in _SIMPLE:
         return FetchAttribute(name)
     if name in MACROS:
         raise ParseError(f"{name} is a macro: it cannot be part of a list.")
-    raise ParseError(f"Unknown FETCH item {shown(name)}." if name != "BODY.PEEK" else "BODY.PEEK needs a [section].")
+    if name == "BODY.PEEK" or name in _BINARY:
+        raise ParseError(f"{name} needs a [section].")
+    raise ParseError(f"Unknown FETCH item {shown(name)}.")
+
+
+def _partial(cur: Cursor) -> tuple[int, int] | None:
+    """<origin.count> after a section, if there is one."""
+    if not cur.skip(b"<"):
+        return None
+    origin = cur.number("the partial's first octet")
+    cur.expect(b".", "a . between the partial's first octet and its length")
+    partial = (origin, cur.number("the partial's length", nonzero=True))
+    cur.expect(b">", "> after the partial")
+    return partial
+
+
+def _binary_section(cur: Cursor) -> tuple[int, ...]:
+    """RFC 3516 section-binary: "[" [part numbers] "]" (no HEADER, TEXT or MIME)."""
+    cur.expect(b"[", "[")
+    part: list[int] = []
+    while not cur.skip(b"]"):
+        if part and not cur.skip(b"."):
+            raise ParseError("Expected . or ] after a part number in the BINARY section.")
+        if not 0x30 <= cur.peek() <= 0x39:
+            raise ParseError("A BINARY section is part numbers only, like [1.2] (no HEADER, TEXT or MIME).")
+        part.append(cur.number("a part number", nonzero=True))
+    return tuple(part)
 
 
 def _section(cur: Cursor) -> Section:
@@ -103,6 +129,7 @@ _NO_ARGUMENT = frozenset(
 _TEXT = frozenset("BCC BODY CC FROM SUBJECT TEXT TO".split())
 _DATE = frozenset("BEFORE ON SINCE SENTBEFORE SENTON SENTSINCE".split())
 _WITH_ARGUMENT = frozenset({"HEADER", "KEYWORD", "UNKEYWORD", "LARGER", "SMALLER", "UID", "NOT", "OR", "MODSEQ"})
+_RECENT_KEYS = frozenset({"NEW", "OLD", "RECENT"})
 _MAX_DEPTH = 32
 
 
@@ -125,11 +152,13 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
             cur.sp("a space or ) in the search key list")
             keys.append(_search_key(cur, charset, depth + 1))
         return SearchKey("AND", tuple(keys))
-    if c == 0x2A or 0x30 <= c <= 0x39:  # "*" or a digit: a sequence set
+    if c == 0x2A or c == 0x24 or 0x30 <= c <= 0x39:  # "*", "$" (RFC 5182) or a digit: a sequence set
         return SearchKey("SEQ", (cur.sequence_set(),))
     if c == -1:
         raise ParseError("Expected a search key.")
     name = cur.keyword("a search key")
+    if name in _RECENT_KEYS and cur.mode.rev2:
+        raise ParseError(f"{name} is not a search key in IMAP4rev2 (there is no \\Recent).")
     if name in _NO_ARGUMENT:
         return SearchKey(name)
     if name not in _TEXT | _DATE | _WITH_ARGUMENT:
@@ -158,3 +187,21 @@ def _search_key(cur: Cursor, charset: str, depth: int) -> SearchKey:
     first = _search_key(cur, charset, depth + 1)
     cur.sp("a second search key after OR")
     return SearchKey(name, (first, _search_key(cur, charset, depth + 1)))
+
+
+# --------------------------------------------------------------------------------- APPEND
+def append_data(cur: Cursor) -> bytes:
+    """APPEND's message: a literal, a literal8 (RFC 3516), or, once UTF8=ACCEPT is enabled,
+    UTF8 (literal8) (RFC 6855 4)."""
+    if cur.peek() in (0x7B, 0x7E):  # "{" or "~{"
+        return cur.literal(literal8=True)
+    if cur.text[cur.pos:cur.pos + 6].upper() != b"UTF8 (":
+        raise ParseError("Expected the message as a literal ({size} or ~{size}).")
+    if not cur.mode.utf8:
+        raise ParseError("APPEND UTF8 (...) needs ENABLE UTF8=ACCEPT first.")
+    cur.pos += 6
+    if cur.peek() != 0x7E:
+        raise ParseError("Expected the message as a literal8 (~{size}) in UTF8 (...).")
+    message = cur.literal(literal8=True)
+    cur.expect(b")", ") after the UTF8 message literal")
+    return message

@@ -78,6 +78,8 @@ def _seq_match(cur: Cursor) -> tuple[SequenceSet, SequenceSet]:
 
 def _no_star(found: SequenceSet, what: str) -> SequenceSet:
     """A set of QRESYNC: no "*", in ascending order (RFC 7162 section 7)."""
+    if found.saved:
+        raise ParseError(f'"$" is not allowed in {what} of QRESYNC.')
     last = 0
     for low, high in found.ranges:
         if low is None or high is None:

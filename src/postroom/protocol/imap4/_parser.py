@@ -10,14 +10,15 @@ import functools
 from typing import Callable
 
 from . import types as T
-from ._items import fetch_attributes, search_program
+from ._items import append_data, fetch_attributes, search_program
 from ._modseq import fetch_modifiers, select_parameters, store_modifiers
 from ._tokens import Cursor, ParseError, shown
+from .esearch import return_options
+from .listext import list_command, status_items
 
 __all__ = ["PARSERS", "UID_COMMANDS", "parse_id"]
 
 Parser = Callable[[str, Cursor], T.Command]
-STATUS_ITEMS = frozenset({"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"})
 CHARSETS = ("US-ASCII", "UTF-8")
 _MAX_ID_PAIRS = 30
 
@@ -70,38 +71,22 @@ def _subscribe(subscribe: bool) -> Parser:
     return parse
 
 
-def _list(lsub: bool) -> Parser:
-    def parse(tag: str, cur: Cursor) -> T.Command:
-        cur.sp("a reference name")
-        if cur.peek() == 0x28:  # "(": RFC 5258 selection options
-            raise ParseError("LIST selection options (LIST-EXTENDED) are not supported.")
-        reference = cur.list_mailbox()
-        cur.sp("a mailbox pattern")
-        pattern = cur.list_mailbox()
-        if not cur.at_end():
-            raise ParseError("LIST return options (LIST-EXTENDED) are not supported."
-                             if cur.text.startswith(b" RETURN", cur.pos) else "Unexpected characters after LIST.")
-        return T.List(tag, reference, pattern, lsub)
-    return parse
+def _lsub(tag: str, cur: Cursor) -> T.Command:
+    cur.sp("a reference name")
+    reference = cur.list_mailbox()
+    cur.sp("a mailbox pattern")
+    pattern = cur.list_mailbox()
+    cur.end("LSUB")
+    return T.List(tag, reference, pattern, lsub=True)
 
 
 def _status(tag: str, cur: Cursor) -> T.Command:
     cur.sp("a mailbox name")
     mailbox = cur.mailbox()
     cur.sp("the status items in parentheses")
-    cur.expect(b"(", "the status items in parentheses")
-    items: list[str] = []
-    while True:
-        item = cur.keyword("a status item")
-        if item not in STATUS_ITEMS:
-            raise ParseError(f"Unknown status item {shown(item)}: MESSAGES, RECENT, UIDNEXT, UIDVALIDITY, UNSEEN"
-                             " or HIGHESTMODSEQ.")
-        items.append(item)
-        if cur.skip(b")"):
-            break
-        cur.sp("a space or ) in the status items")
+    items = status_items(cur)
     cur.end("STATUS")
-    return T.Status(tag, mailbox, tuple(dict.fromkeys(items)))
+    return T.Status(tag, mailbox, items)
 
 
 def _append(tag: str, cur: Cursor) -> T.Command:
@@ -116,9 +101,7 @@ def _append(tag: str, cur: Cursor) -> T.Command:
     if cur.peek() == 0x22:
         when = cur.date_time()
         cur.sp("the message literal")
-    if cur.peek() != 0x7B:
-        raise ParseError("Expected the message as a literal ({size}).")
-    message = cur.literal()
+    message = append_data(cur)
     if not cur.at_end():
         raise ParseError("Appending several messages (MULTIAPPEND) is not supported." if cur.peek() == 0x20
                          else "Unexpected characters after the message literal.")
@@ -174,14 +157,23 @@ def _expunge(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
 
 def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
     cur.sp("a search key")
+    returns = None
+    if cur.text[cur.pos:cur.pos + 7].upper() == b"RETURN ":  # ESEARCH (RFC 4731), before CHARSET
+        cur.pos += 7
+        returns = return_options(cur)
+        cur.sp("a search key after the RETURN options")
+    elif cur.mode.rev2:  # RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL by default
+        returns = ("ALL",)
     charset = None
     if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
         cur.pos += 8
         charset = cur.astring("a charset name").decode("latin-1").upper()
+        if cur.mode.utf8:  # RFC 6855 3: a UTF8=ACCEPT client searches in UTF-8, naming no charset
+            raise ParseError("SEARCH takes no CHARSET once UTF8=ACCEPT is enabled: strings are UTF-8.")
         if charset not in CHARSETS:
             raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
         cur.sp("a search key after the charset")
-    return T.Search(tag, search_program(cur, "utf-8"), charset, uid)
+    return T.Search(tag, search_program(cur, "utf-8"), charset, uid, returns)
 
 
 def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
@@ -281,7 +273,7 @@ PARSERS: dict[str, Parser] = {
     "SELECT": _select(False), "EXAMINE": _select(True),
     "CREATE": _one_mailbox(T.Create, "CREATE"), "DELETE": _one_mailbox(T.Delete, "DELETE"),
     "RENAME": _rename, "SUBSCRIBE": _subscribe(True), "UNSUBSCRIBE": _subscribe(False),
-    "LIST": _list(False), "LSUB": _list(True), "STATUS": _status, "APPEND": _append, "ID": parse_id,
+    "LIST": list_command, "LSUB": _lsub, "STATUS": _status, "APPEND": _append, "ID": parse_id,
     "ENABLE": _enable, "EXPUNGE": _expunge, "SEARCH": _search, "FETCH": _fetch, "STORE": _store,
     "COPY": UID_COMMANDS["COPY"], "MOVE": UID_COMMANDS["MOVE"], "UID": _uid,
 }

@@ -11,10 +11,12 @@ import datetime
 import re
 
 from . import wire
-from .types import SequenceSet
+from .modes import Mode
+from .types import SAVED, SequenceSet
 
 __all__ = ["Cursor", "ParseError", "SYSTEM_FLAGS", "shown"]
 
+PLAIN = Mode()
 MAX_NUMBER = 0xFFFFFFFF  # number: unsigned 32 bits
 MAX_MODSEQ = 2**63 - 1  # mod-sequence-value: unsigned 63 bits (RFC 7162)
 SYSTEM_FLAGS = {f.upper(): f for f in ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")}
@@ -28,6 +30,8 @@ _ASTRING = re.compile(rb'[^(){ %*"\\\x00-\x1f\x7f]+')
 _LIST = re.compile(rb'[^(){ "\\\x00-\x1f\x7f]+')
 _NUMBER = re.compile(rb"\d+")
 _SEQUENCE = re.compile(rb"[0-9*:,]+")
+_SEQUENCE_CHARS = frozenset(b"0123456789*:,$")
+_SAVED_ALONE = '"$" (the saved search result) stands alone: it is not combined with other numbers.'
 _LITERAL = re.compile(rb"\{(\d{1,20})(\+?)\}")
 _DATE = re.compile(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _DATE_TIME = re.compile(rb'"([ \d]?\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"')
@@ -49,10 +53,11 @@ class ParseError(Exception):
 class Cursor:
     """Reading position in one command: `parts[index]` is the text being read at `pos`."""
 
-    __slots__ = ("parts", "index", "text", "pos")
+    __slots__ = ("parts", "index", "text", "pos", "mode")
 
-    def __init__(self, parts: list[bytes], pos: int = 0) -> None:
+    def __init__(self, parts: list[bytes], pos: int = 0, mode: Mode = PLAIN) -> None:
         self.parts, self.index, self.text, self.pos = parts, 0, parts[0], pos
+        self.mode = mode  # what the session enabled: UTF-8 mailbox names, IMAP4rev2's grammar
 
     # ------------------------------------------------------------------------- basics
     def at_end(self) -> bool:
@@ -142,8 +147,11 @@ class Cursor:
             i += 1
         raise ParseError("Unterminated quoted string.")
 
-    def literal(self) -> bytes:
-        """A literal: its `{n}` must end this text part; the next part is its octets."""
+    def literal(self, literal8: bool = False) -> bytes:
+        """A literal: its `{n}` must end this text part; the next part is its octets. `literal8`:
+        a literal8 (`~{n}`, RFC 3516) is taken too."""
+        if literal8 and self.peek() == 0x7E:  # "~"
+            self.pos += 1
         match = _LITERAL.match(self.text, self.pos)
         if match is None or match.end() != len(self.text) or self.index + 2 >= len(self.parts):
             raise ParseError("Invalid literal.")
@@ -183,7 +191,7 @@ class Cursor:
 
     # ---------------------------------------------------------------------- mailboxes
     def mailbox(self, what: str = "a mailbox name") -> str:
-        return _mailbox_name(self.astring(what), what)
+        return _mailbox_name(self.astring(what), what, utf8=self.mode.utf8_names)
 
     def list_mailbox(self) -> str:
         """LIST's pattern: a string, or 1*list-char (wildcards allowed bare)."""
@@ -191,13 +199,20 @@ class Cursor:
         data = self.string("a mailbox pattern") if c in (0x22, 0x7B) else self.match(_LIST)
         if data is None:
             raise ParseError("Expected a mailbox pattern.")
-        return _mailbox_name(data, "the mailbox pattern", inbox=False)
+        return _mailbox_name(data, "the mailbox pattern", inbox=False, utf8=self.mode.utf8_names)
 
     # ----------------------------------------------------------------------- numbers
     def sequence_set(self, what: str = "a sequence set") -> SequenceSet:
+        """A sequence set, or "$" alone: the saved search result (SEARCHRES, RFC 5182)."""
+        if self.skip(b"$"):
+            if self.peek() in _SEQUENCE_CHARS:
+                raise ParseError(_SAVED_ALONE)
+            return SAVED
         token = self.match(_SEQUENCE)
+        if self.peek() == 0x24:
+            raise ParseError(_SAVED_ALONE)
         if token is None:
-            raise ParseError(f"Expected {what} (like 1:5,7 or 2:*).")
+            raise ParseError(f"Expected {what} (like 1:5,7, 2:* or $).")
         ranges: list[tuple[int | None, int | None]] = []
         for item in token.split(b","):
             ends = item.split(b":")
@@ -286,11 +301,14 @@ def _seq_number(text: bytes, token: bytes) -> int | None:
     return int(text)
 
 
-def _mailbox_name(data: bytes, what: str, inbox: bool = True) -> str:
+def _mailbox_name(data: bytes, what: str, inbox: bool = True, utf8: bool = False) -> str:
+    """A mailbox name as the client sent it: modified UTF-7 (or raw UTF-8) by default, UTF-8
+    only once the session enabled UTF8=ACCEPT or IMAP4rev2 ("&" is then just a character)."""
     try:
-        name = wire.decode_mailbox(data)
+        name = data.decode("utf-8") if utf8 else wire.decode_mailbox(data)
     except ValueError:
-        raise ParseError(f"{_capital(what)} is not valid modified UTF-7 (or UTF-8).") from None
+        raise ParseError(f"{_capital(what)} is not valid UTF-8." if utf8 else
+                         f"{_capital(what)} is not valid modified UTF-7 (or UTF-8).") from None
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         raise ParseError(f"{_capital(what)} must not contain control characters.")
     if inbox and name.upper() == "INBOX":

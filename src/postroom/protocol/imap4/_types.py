@@ -7,18 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ...values import LoginType
+from ...values import DEFAULT_MAX_LITERAL, LoginType
 from .types import Command
 
 DEFAULT_IMAP_BANNER = "The postroom IMAP4 service is ready."
-#: Limit of an APPEND literal when the configuration names none: Exchange's default maximum
-#: message size (35 MB).
-DEFAULT_MAX_LITERAL = 35 * 1024 * 1024
 
 # Capabilities every connection has, in the order CAPABILITY lists them.
 BASE_CAPABILITIES = (
-    "IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN", "UIDPLUS",
-    "MOVE", "SPECIAL-USE", "CONDSTORE", "QRESYNC",
+    "IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "CHILDREN", "UIDPLUS",
+    "MOVE", "SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
+    "STATUS=SIZE", "BINARY", "UTF8=ACCEPT",
 )
 
 

@@ -1,5 +1,6 @@
 """Sans-IO IMAP4rev1 server core (RFC 3501) with LITERAL+ (7888), SASL-IR (4959), IDLE (2177),
-STARTTLS, and the parsing of every command in types.py.
+STARTTLS, and the parsing of every command in types.py; IMAP4rev2 (RFC 9051) and UTF8=ACCEPT
+(RFC 6855) once ENABLE turns them on (`mode`, modes.py).
 
 The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
 `next_event()` until NEED_DATA or PAUSED, answers them and writes `data_to_send()`:
@@ -33,6 +34,7 @@ from ._states import (
     AUTHENTICATED, CLOSED, NOT_AUTHENTICATED, SELECTED, Authenticating, Executing, Idling, ImapPhase, TlsNegotiating,
 )
 from ._tokens import Cursor, ParseError, shown
+from .modes import Mode, enable
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
     IdleStarted, ImapConfig, LoginRefused, Request, StartTls, State,
@@ -78,6 +80,7 @@ class ImapServer(CoreBase):
         self._literal_total = 0  # APPEND: its literals' octets
         self._literal_left = 0  # octets of the current literal still to read
         self._literal: list[bytes] = []  # the current literal's chunks
+        self.mode = Mode()  # UTF8=ACCEPT, IMAP4rev2: set as an ENABLE naming them completes OK
         caps = " ".join(self._capabilities())
         self._out.append(f"* OK [CAPABILITY {caps}] {config.banner}\r\n".encode("utf-8"))
 
@@ -137,6 +140,8 @@ class ImapServer(CoreBase):
             self._is_selected = status == "OK"
         elif isinstance(command, (T.Close, T.Unselect)) and status == "OK":
             self._is_selected = False
+        elif isinstance(command, T.Enable) and status == "OK":
+            self.mode = enable(self.mode, command.capabilities)[0]
         self._phase = SELECTED if self._is_selected else AUTHENTICATED
         if status == "BAD":
             self._protocol_error(tag, text, code)
@@ -290,7 +295,7 @@ class ImapServer(CoreBase):
             else:
                 self._protocol_error("*", _INVALID_TAG)
             return
-        cur = Cursor(parts, len(tag) + 1)
+        cur = Cursor(parts, len(tag) + 1, self.mode)
         name = (cur.match(_COMMAND) or b"").decode("latin-1").upper()
         handler = TRANSITIONS[self._phase.kind].get(name)
         try:

@@ -13,9 +13,12 @@ from typing import Union
 @dataclass(frozen=True)
 class SequenceSet:
     """RFC 3501 sequence-set: ranges of numbers, None standing for "*" (the largest number in
-    use). For UID commands the numbers are UIDs, otherwise message sequence numbers."""
+    use). For UID commands the numbers are UIDs, otherwise message sequence numbers.
+    `saved` is SEARCHRES's "$" (RFC 5182): the messages the last SEARCH RETURN (SAVE) found,
+    which the server puts in its place (`ranges` is empty: a "$" left as it is names nothing)."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
+    saved: bool = False
 
     def resolve(self, largest: int) -> list[tuple[int, int]]:
         """The ranges with "*" replaced by `largest` and each range ordered low-high."""
@@ -28,6 +31,10 @@ class SequenceSet:
 
     def contains(self, number: int, largest: int) -> bool:
         return any(a <= number <= b for a, b in self.resolve(largest))
+
+
+#: "$" (RFC 5182).
+SAVED = SequenceSet((), saved=True)
 
 
 # -------------------------------------------------------------------------------- FETCH
@@ -46,8 +53,10 @@ class Section:
 class FetchAttribute:
     """One FETCH data item. `name` is one of ENVELOPE FLAGS INTERNALDATE RFC822 RFC822.HEADER
     RFC822.SIZE RFC822.TEXT BODY BODYSTRUCTURE UID MODSEQ (RFC 7162), or "BODY[]" for BODY[section] / BODY.PEEK
-    (`section` set; `peek` for BODY.PEEK; `partial` (origin, count) for <origin.count>). The
-    macros ALL, FAST and FULL arrive expanded."""
+    (`section` set; `peek` for BODY.PEEK; `partial` (origin, count) for <origin.count>); "BINARY[]"
+    for BINARY[part] / BINARY.PEEK (RFC 3516: `section` holds part numbers only; `peek`, `partial`
+    as BODY's), "BINARY.SIZE" for BINARY.SIZE[part] (`section` set). The macros ALL, FAST and
+    FULL arrive expanded."""
 
     name: str
     section: Section | None = None
@@ -151,15 +160,29 @@ class Subscribe(Command):
 
 @dataclass(frozen=True)
 class List(Command):
+    """LIST and LSUB; LIST-EXTENDED (RFC 5258) adds selection options, several patterns and return
+    options. `selection` holds SUBSCRIBED, REMOTE, RECURSIVEMATCH and SPECIAL-USE (RFC 6154), upper
+    case; `returns` SUBSCRIBED, CHILDREN and SPECIAL-USE; `status` the STATUS items LIST-STATUS
+    (RFC 5819) asks of each folder listed (None: no STATUS return option)."""
+
     reference: str
-    pattern: str  # may hold the wildcards * and %
+    pattern: str  # may hold the wildcards * and %; the first of `patterns`
     lsub: bool = False  # LSUB
+    patterns: tuple[str, ...] = ()  # LIST "" ("INBOX" "Sent*"): every pattern; () means (pattern,)
+    selection: frozenset[str] = frozenset()
+    returns: frozenset[str] = frozenset()
+    status: tuple[str, ...] | None = None
+    extended: bool = False  # the client used LIST-EXTENDED's syntax: \NonExistent, CHILDINFO may be sent
+
+    @property
+    def all_patterns(self) -> tuple[str, ...]:
+        return self.patterns or (self.pattern,)
 
 
 @dataclass(frozen=True)
 class Status(Command):
     mailbox: str
-    items: tuple[str, ...]  # upper case: MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ
+    items: tuple[str, ...]  # upper case: MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE DELETED
 
 
 @dataclass(frozen=True)
@@ -177,9 +200,14 @@ class Expunge(Command):
 
 @dataclass(frozen=True)
 class Search(Command):
+    """SEARCH; `returns` the RETURN options of ESEARCH (RFC 4731) and SEARCHRES (RFC 5182), upper
+    case, among MIN MAX ALL COUNT SAVE (RETURN () arrives as ("ALL",)); None for a plain SEARCH,
+    answered with `* SEARCH`."""
+
     key: SearchKey  # op "AND" at the top
     charset: str | None = None
     uid: bool = False
+    returns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Rendering IMAP4 reply data (RFC 3501 section 9 grammar): strings (atom, quoted or literal),
-NIL, flag lists, dates, and mailbox names in modified UTF-7 (RFC 3501 5.1.3)."""
+NIL, flag lists, dates, and mailbox names in modified UTF-7 (RFC 3501 5.1.3) or, for a session
+that enabled UTF8=ACCEPT or IMAP4rev2, in UTF-8."""
 from __future__ import annotations
 
 import base64
@@ -7,6 +8,7 @@ import datetime
 
 _ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0, 32)) | {127}
 _QUOTABLE = frozenset(range(1, 128)) - {10, 13}
+_UNQUOTABLE = frozenset((0, 10, 13))  # what even a UTF-8 quoted string cannot hold
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 NIL = b"NIL"
 
@@ -106,6 +108,12 @@ def decode_mailbox(data: bytes) -> str:
     return "".join(out)
 
 
-def mailbox(name: str) -> bytes:
-    """A mailbox name as reply data: modified UTF-7, then an astring."""
-    return astring(encode_mailbox(name))
+def mailbox(name: str, utf8: bool = False) -> bytes:
+    """A mailbox name as reply data: modified UTF-7, then an astring; for a session that enabled
+    UTF8=ACCEPT or IMAP4rev2 (`utf8`), UTF-8, quoted when it is not an atom (RFC 6855 3)."""
+    if not utf8 or name.isascii():
+        return astring(encode_mailbox(name) if not utf8 else name.encode("ascii"))
+    data = name.encode("utf-8")
+    if len(data) < 1024 and not any(c in _UNQUOTABLE for c in data):
+        return quoted(data)
+    return literal(data)

@@ -41,8 +41,8 @@ INBOX_ID = "SELECT id FROM folders WHERE mailbox_id = ? AND name = 'INBOX'"
 INBOX_WHERE = "folder_id = (SELECT id FROM folders WHERE mailbox_id = ? AND name = 'INBOX')"
 DELETED = "(' ' || flags || ' ') LIKE '% \\Deleted %' ESCAPE '!'"  # a prefilter: backslash is literal here
 STATUS = ("SELECT count(*), coalesce(sum(CASE WHEN (' ' || flags || ' ') LIKE '% \\Seen %' ESCAPE '!' THEN 0"
-          " ELSE 1 END), 0), coalesce(sum(CASE WHEN uid >= ? THEN 1 ELSE 0 END), 0), coalesce(sum(size), 0)"
-          " FROM messages WHERE folder_id = ?")
+          " ELSE 1 END), 0), coalesce(sum(CASE WHEN uid >= ? THEN 1 ELSE 0 END), 0), coalesce(sum(size), 0),"
+          f" coalesce(sum(CASE WHEN {DELETED} THEN 1 ELSE 0 END), 0) FROM messages WHERE folder_id = ?")
 
 # Several messages' octets (read_messages), then "IN (?, ...)" (SQLite) or "= ANY(?::bigint[])".
 SELECT_BODIES = ("SELECT m.id, b.data FROM messages m JOIN message_bodies b ON b.id = m.body_id"
@@ -181,9 +181,9 @@ def folder_missing(key: Any) -> NotFound:
 
 
 def status(folder: Folder, row: Sequence[Any]) -> FolderStatus:
-    """FolderStatus from the folder and STATUS's row (count, unseen, recent, octets)."""
+    """FolderStatus from the folder and STATUS's row (count, unseen, recent, octets, \\Deleted)."""
     return FolderStatus(int(row[0]), int(row[1]), int(row[2]), folder.uidnext, folder.uidvalidity, int(row[3]),
-                        folder.highest_modseq)
+                        folder.highest_modseq, int(row[4]))
 
 
 def flag_changes(rows: Sequence[Sequence[Any]], change: tuple[str, ...], mode: str,
