@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA ?= var
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-scale lint bench install clean
 
 install: $(STAMP)
 
@@ -28,6 +28,11 @@ test: $(STAMP)
 	# Three workers on two cores: the end-to-end files mostly wait (timeouts, slow clients,
 	# browsers); measured 7m41s against 9m23s with two on a 2-core Xeon.
 	$(BIN)/python -m pytest -n 3 --dist loadfile
+
+# Ten thousand IMAP4 sessions idling over TLS within 512 MB (tests/scale/, loopback, a few
+# minutes): not part of `make test`. POSTROOM_SCALE_CONNECTIONS=N for a smaller run.
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest -m scale tests/scale
 
 # The layers (import contracts in pyproject.toml), ruff, and mypy (strict on protocol/, the
 # store's interfaces and service/): each must report nothing.

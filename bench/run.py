@@ -11,6 +11,9 @@
       --only imap-login,imap-headers,imap-bodies,imap-search,imap-store,imap-mixed
       (postroom's imap4 service against Dovecot's imapd: see bench/imap_bench.py; its own section of
       docs/performance.md, kept by the other runs)
+  Idle memory only: .venv/bin/python bench/run.py --only imap-idle-memory [--idlemem-n 10000,1000,10000]
+      (memory per idle IMAP4 TLS connection, postroom against Dovecot with and without hibernation:
+      see bench/idlemem_bench.py; its own part of docs/performance.md)
 
 1. Starts the shared kit's peers (../shared/bench/setup_peers.sh, Dovecot in performance login
    mode, Postfix with real delivery into maildirs) and reads their master pids from
@@ -47,6 +50,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import idlemem_bench  # noqa: E402
 import imap_bench  # noqa: E402
 import provision  # noqa: E402
 import relay  # noqa: E402
@@ -61,6 +65,7 @@ POP_GROUPS = ("login", "login-cold", "retr-small", "retr-large", "idle")
 SMTP_GROUPS = ("smtp-small", "smtp-large")
 RELAY_GROUPS = ("relay",)
 IMAP_GROUPS = imap_bench.IMAP_GROUPS
+IDLEMEM_GROUPS = (idlemem_bench.GROUP,)  # memory per idle TLS connection (bench/idlemem_bench.py)
 # The kit's Postfix knows bench001..benchNUSERS@bench.test (its vmailbox map); postroom has the
 # same addresses as mailboxes (the kit's small users).
 RCPT_TEMPLATE = "bench{i:03d}@bench.test"
@@ -653,10 +658,13 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3, help="runs per point and server (median reported)")
     ap.add_argument("--duration", type=float, default=5.0, help="seconds per load run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 rep x 2 s, 200 idle connections")
-    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS),
+    ap.add_argument("--only", default=",".join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + IDLEMEM_GROUPS
+                                               + RELAY_GROUPS),
                     help="groups to run: POP3 " + ",".join(POP_GROUPS) + "; SMTP " + ",".join(SMTP_GROUPS)
-                    + " (2 KB / 1 MiB messages); IMAP4 " + ",".join(IMAP_GROUPS)
+                    + " (2 KB / 1 MiB messages); IMAP4 " + ",".join(IMAP_GROUPS + IDLEMEM_GROUPS)
                     + "; relay (submission -> queue -> sink, against Postfix)")
+    ap.add_argument("--idlemem-n", default="10000,1000,10000",
+                    help="imap-idle-memory: idle TLS connections to postroom, Dovecot, Dovecot with hibernation")
     ap.add_argument("--imap-conc", default="1,8", help="IMAP4 points: concurrencies")
     ap.add_argument("--imap-nusers", type=int, default=16, help="IMAP4 points: mailboxes (imap001..)")
     ap.add_argument("--imap-ports", default="21143,21993,31143,31993,31225,31287,31210,31295,31280,31243",
@@ -700,12 +708,14 @@ def main() -> int:
     if a.nusers <= max(concs):
         log(f"warning: --nusers {a.nusers} <= concurrency {max(concs)}: postroom will answer -ERR [IN-USE]")
     groups = set(g for g in a.only.split(",") if g)
-    unknown = groups - set(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS)
+    unknown = groups - set(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + IDLEMEM_GROUPS + RELAY_GROUPS)
     if unknown:
         sys.exit(f"unknown --only group(s) {', '.join(sorted(unknown))}: choose from "
-                 f"{','.join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + RELAY_GROUPS)}")
-    if groups <= set(IMAP_GROUPS + RELAY_GROUPS):
+                 f"{','.join(POP_GROUPS + SMTP_GROUPS + IMAP_GROUPS + IDLEMEM_GROUPS + RELAY_GROUPS)}")
+    if groups <= set(IMAP_GROUPS + IDLEMEM_GROUPS + RELAY_GROUPS):
         status = run_imap(a, groups & set(IMAP_GROUPS)) if groups & set(IMAP_GROUPS) else 0
+        if status == 0 and groups & set(IDLEMEM_GROUPS):
+            status = run_idlemem(a)
         if status == 0 and "relay" in groups:
             status = run_relay(a)
         return status
@@ -810,6 +820,8 @@ def main() -> int:
         print(report.smtp_table(data))
     if status == 0 and groups & set(IMAP_GROUPS):
         status = run_imap(a, groups & set(IMAP_GROUPS))
+    if status == 0 and groups & set(IDLEMEM_GROUPS):
+        status = run_idlemem(a)
     if status == 0 and "relay" in groups:
         status = run_relay(a)
     return status
@@ -823,6 +835,16 @@ def run_imap(a, groups: set[str]) -> int:
                  "(copy docs/performance.md there, or pass --no-doc)")
     return imap_bench.run(a, groups, kit=KIT, wait_quiet=wait_quiet, code_state=code_state,
                           machine=machine_facts(Dovecot(0, False)))
+
+
+def run_idlemem(a) -> int:
+    """The idle-memory point (bench/idlemem_bench.py): raw lines in bench/results/idlemem.jsonl, its
+    part of docs/performance.md replaced, the table printed."""
+    if not a.no_doc and not os.path.exists(a.doc):
+        sys.exit(f"{a.doc} does not exist: the idle-memory point replaces its part of an existing document "
+                 "(copy docs/performance.md there, or pass --no-doc)")
+    return idlemem_bench.run(a, code_state=code_state, machine=machine_facts(Dovecot(0, False)),
+                             wait_quiet=wait_quiet)
 
 
 def run_relay(a) -> int:

@@ -131,12 +131,13 @@ class ImapSession(ClientAccessSession[ImapServer]):
     def __init__(self, service: ImapService, implicit_tls: bool, local: str) -> None:
         super().__init__(service, implicit_tls, local)
         self.engine: MailboxEngine | None = None
-        self.idle_task: asyncio.Task[None] | None = None
-        self.idle_changed: asyncio.Event | None = None  # set by the notifier, and by DONE
-        self.idle_stop = False
-        self.writable = asyncio.Event()  # cleared while the client does not read our replies
-        self.writable.set()
-        self.reply_lines = ImapReplyLines()
+        # IDLE holds no task while nothing changes: the notifier calls `_idle_wake`, which starts
+        # a look (`idle_look`) unless one runs; a change during a look makes it look again.
+        self.idling = False
+        self.idle_look: asyncio.Task[None] | None = None
+        self.idle_again = False
+        self.writable: asyncio.Future[None] | None = None  # a FETCH waits on it while the client is behind
+        self.reply_lines: ImapReplyLines | None = None  # made when the protocol log is on
         self.held = 0  # octets of untagged replies not written yet
 
     def make_core(self) -> ImapServer:
@@ -147,16 +148,19 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self._log("<", redact_imap_command(line, sasl_response))
 
     def log_sent(self, chunk: bytes) -> None:
+        if self.reply_lines is None:
+            self.reply_lines = ImapReplyLines()
         for line in self.reply_lines.lines(chunk):  # never a literal's octets (a message's content)
             self._log(">", line)
 
-    def pause_writing(self) -> None:
-        self.writable.clear()
-        super().pause_writing()
-
     def resume_writing(self) -> None:
-        self.writable.set()
+        self._writable()
         super().resume_writing()
+
+    def _writable(self) -> None:
+        waiter, self.writable = self.writable, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def handle(self, event: Any) -> bool:
         if isinstance(event, Request):
@@ -215,8 +219,10 @@ class ImapSession(ClientAccessSession[ImapServer]):
         super().flush()
 
     async def _pace(self) -> None:
-        if not self.writable.is_set() and not self.ended:
-            await self.writable.wait()
+        while self.write_paused and not self.ended:
+            if self.writable is None:
+                self.writable = self.loop.create_future()
+            await self.writable
 
     async def _request(self, command: Command) -> None:
         assert self.conn is not None and self.engine is not None
@@ -230,52 +236,62 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.conn.complete(command.tag, outcome.status, outcome.text, outcome.code)
 
     def _start_idle(self) -> None:
-        """IDLE: the client waits for news; the core reads only DONE meanwhile."""
-        self.flush()  # "+ idling"
-        self.idle_stop = False
-        self.idle_task = self.loop.create_task(self._idle(), context=self.log_context)
-
-    async def _idle(self) -> None:
-        """Look at once, then whenever the notifier says the mailbox changed (one event to wait
-        on, nothing else, however long the session idles); a look the store refused is made
-        again RETRY_LOOK seconds later."""
+        """IDLE: the client waits for news; the core reads only DONE meanwhile. Look at once,
+        then whenever the notifier says the mailbox changed; nothing runs in between, however
+        long the session idles."""
         assert self.engine is not None
-        notifier, mailbox_id = self.service.notifier, self.engine.mailbox_id
-        changed = self.idle_changed = notifier.watch(mailbox_id)
-        changed.set()
+        self.flush()  # "+ idling"
+        self.idling = True
+        self.service.notifier.watch(self.engine.mailbox_id, self._idle_wake)
+        self._idle_wake()
+
+    def _idle_wake(self) -> None:
+        """The mailbox changed (or IDLE began): look, or have the look in progress look again."""
+        if not self.idling or self.ended:
+            return
+        if self.idle_look is not None:
+            self.idle_again = True
+            return
+        self.idle_look = self.loop.create_task(self._look(), context=self.log_context)
+
+    async def _look(self) -> None:
+        """What changed goes out now (no tagged reply follows it); a look the store refused is
+        made again RETRY_LOOK seconds later."""
+        assert self.engine is not None
         try:
             while True:
-                await changed.wait()
-                if self.idle_stop or self.ended:
-                    return
-                changed.clear()
+                self.idle_again = False
                 try:
                     await self.engine.poll()
                 except PostroomError as exc:  # the store is away for a moment: look again later
                     log.warning("imap4 session %s cannot look for changes: %s", self.id, exc.message)
-                    self.loop.call_later(RETRY_LOOK, changed.set)
-                self.flush()  # what the look found goes out now: no tagged reply follows it
+                    self.loop.call_later(RETRY_LOOK, self._idle_wake)
+                self.flush()
+                if not (self.idle_again and self.idling and not self.ended):
+                    return
         except Exception:  # never leak a traceback to the peer: log it under a reference
             self.fail()
         finally:
-            notifier.unwatch(mailbox_id, changed)
-            self.idle_changed = None
+            self.idle_look = None
+
+    def _stop_idle(self) -> None:
+        if self.idling and self.engine is not None:
+            self.service.notifier.unwatch(self.engine.mailbox_id, self._idle_wake)
+        self.idling = False
 
     async def _idle_done(self, tag: str) -> None:
         assert self.conn is not None
-        self.idle_stop = True
-        if self.idle_changed is not None:
-            self.idle_changed.set()
-        if self.idle_task is not None:
-            await asyncio.wait([self.idle_task])
-            self.idle_task = None
+        self._stop_idle()
+        if self.idle_look is not None:  # the look in progress ends first: its replies precede ours
+            await asyncio.wait([self.idle_look])
         self.conn.complete(tag, "OK", "IDLE terminated.")
 
     # cleanup ---------------------------------------------------------------------------
     def released(self) -> None:
-        self.writable.set()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
-        if self.idle_task is not None and not self.idle_task.done():
-            self.idle_task.cancel()
+        self._writable()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
+        self._stop_idle()
+        if self.idle_look is not None and not self.idle_look.done():
+            self.idle_look.cancel()
         if self.engine is not None:
             self.engine.close()
         super().released()

@@ -16,8 +16,9 @@ nothing changed; its own writes move the count by one, as they return (imap4_fol
 """
 from __future__ import annotations
 
-import asyncio
-from typing import Collection, Iterable
+from typing import Callable, Collection, Iterable
+
+Wake = Callable[[], None]
 
 
 class Mark:
@@ -31,7 +32,7 @@ class Mark:
 
 class MailboxNotifier:
     def __init__(self) -> None:
-        self._waiting: dict[int, set[asyncio.Event]] = {}
+        self._waiting: dict[int, set[Wake]] = {}
         self._marks: dict[int, set[Mark]] = {}
 
     def follow(self, mailbox_id: int) -> Mark:
@@ -47,24 +48,23 @@ class MailboxNotifier:
             if not marks:
                 del self._marks[mailbox_id]
 
-    def watch(self, mailbox_id: int) -> asyncio.Event:
-        """An event set by the next change of the mailbox; give it back with `unwatch`."""
-        event = asyncio.Event()
-        self._waiting.setdefault(mailbox_id, set()).add(event)
-        return event
+    def watch(self, mailbox_id: int, wake: Wake) -> None:
+        """Call `wake` at every change of the mailbox until `unwatch`: a plain callback, so an
+        idling session holds no task and no event while nothing happens."""
+        self._waiting.setdefault(mailbox_id, set()).add(wake)
 
-    def unwatch(self, mailbox_id: int, event: asyncio.Event) -> None:
+    def unwatch(self, mailbox_id: int, wake: Wake) -> None:
         waiting = self._waiting.get(mailbox_id)
         if waiting is not None:
-            waiting.discard(event)
+            waiting.discard(wake)
             if not waiting:
                 del self._waiting[mailbox_id]
 
     def touch(self, mailbox_id: int) -> None:
         for mark in self._marks.get(mailbox_id, ()):
             mark.count += 1
-        for event in self._waiting.get(mailbox_id, ()):
-            event.set()
+        for wake in list(self._waiting.get(mailbox_id, ())):  # a wake may unwatch
+            wake()
 
     def touch_all(self, mailbox_ids: Iterable[int]) -> None:
         for mailbox_id in mailbox_ids:
@@ -84,4 +84,4 @@ class MailboxNotifier:
 
     @property
     def watching(self) -> int:
-        return sum(len(events) for events in self._waiting.values())
+        return sum(len(wakes) for wakes in self._waiting.values())

@@ -48,6 +48,7 @@ from .outbound.hops import HopDeliveries
 from .outbound.reports_queue import ReportSender
 from .outbound.worker import OutboundWorker, lease_seconds
 from .spool import clear_orphans, spool_dir
+from .tls_transport import tls_server_factory
 
 log = logging.getLogger("postroom.node")
 POLL_INTERVAL = 0.5
@@ -417,9 +418,9 @@ class Node:
                                             listener_tls if implicit else None, binding)
                 await server.start()
             else:
-                server = await loop.create_server(factory, host, port, ssl=listener_tls if implicit else None,
-                                                  reuse_address=True, backlog=1024,
-                                                  ssl_handshake_timeout=30 if implicit else None)
+                # implicit TLS: our own small TLS layer in front of each session (tls_transport.py)
+                server = await loop.create_server(tls_server_factory(factory, listener_tls, 30) if implicit
+                                                  else factory, host, port, reuse_address=True, backlog=1024)
         except OSError as exc:
             self.bind_errors[key] = f"{binding}: {exc.strerror or exc}"
             log.error("%s cannot listen on %s: %s", service, binding, exc.strerror or exc)

@@ -17,6 +17,7 @@ import ssl
 from typing import Any, Callable, Sequence
 
 from ..protocol.proxy import MAX_HEADER, ProxyHeader, ProxyHeaderError, parse
+from .tls_transport import tls_server_factory
 
 log = logging.getLogger("postroom.node")
 HEADER_TIMEOUT = 5.0  # seconds a balancer has to send the header
@@ -158,9 +159,8 @@ class ProxyListener:
                 session.peer_override = (header.client_ip, header.client_port or 0)
             return session
         try:
-            await loop.connect_accepted_socket(made, conn, ssl=self.tls,
-                                               ssl_handshake_timeout=30 if self.tls else None)
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
-            log.info("PROXY listener %s: TLS handshake with %s failed: %s", self.binding,
+            await loop.connect_accepted_socket(tls_server_factory(made, self.tls, 30) if self.tls else made, conn)
+        except OSError as exc:  # a failed TLS handshake is logged by the TLS layer
+            log.info("PROXY listener %s: cannot serve %s: %s", self.binding,
                      header.client_ip or balancer, exc.__class__.__name__)
             conn.close()

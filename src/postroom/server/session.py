@@ -3,7 +3,8 @@
 A `Session` feeds received bytes to its core, pulls events until the core needs data or
 waits for an answer, runs one answering coroutine at a time, writes replies, enforces the
 idle (and optional total) timeouts, stops reading while the client is behind (bounded memory
-whatever it sends), upgrades to TLS with the public `loop.start_tls`, and turns an unexpected
+whatever it sends), upgrades to TLS in place (tls_transport.py: a layer small enough for ten
+thousand idle connections), and turns an unexpected
 failure into a protocol reply carrying a reference, never a traceback. SMTP, POP3 and IMAP4
 sessions (the last two through login.py) only say how to admit a connection and answer events.
 """
@@ -23,6 +24,7 @@ from typing import Any, Callable, Coroutine, Generic, Protocol, TypeVar
 
 from ..logs import log_context
 from .protocol_log import ProtocolLog, redact_command
+from .tls_transport import start_tls
 
 MAX_BUFFERED_INPUT = 64 * 1024  # pipelined input held while earlier commands are answered
 TLS_HANDSHAKE_TIMEOUT = 30.0
@@ -337,8 +339,7 @@ class Session(asyncio.BufferedProtocol, Generic[Core], metaclass=ABCMeta):
             return False
         self.life, self.tls_early = TLS_HANDSHAKE, bytearray()  # only decrypted data reaches data_received now
         try:
-            transport = await self.loop.start_tls(self.transport, self, context, server_side=True,
-                                                  ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+            transport = await start_tls(self.transport, self, context, TLS_HANDSHAKE_TIMEOUT)
         except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
             self.log.info("session %s TLS handshake failed: %s", self.id, exc.__class__.__name__)
             self.note(f"TLS negotiation failed ({exc.__class__.__name__})")
