@@ -307,12 +307,12 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.transport = layer
         self.note("COMPRESS DEFLATE: compression on")
         if pending:
-            self._inflate(pending)
+            self._inflate(layer, pending)
 
     def data_received(self, data: bytes) -> None:
         if self.compressed is None or self.life is not OPEN or self.conn is None:
             super().data_received(data)
-        elif self._inflate(data):
+        elif self._inflate(self.compressed, data):
             self.pump()
 
     def pump(self) -> None:
@@ -324,18 +324,17 @@ class ImapSession(ClientAccessSession[ImapServer]):
                 self.loop.call_soon(self.pump)
                 return
             rounds += 1
-            if not self._inflate(b""):
+            if not self._inflate(layer, b""):
                 return
             super().pump()
 
     def _room(self) -> int:
         return MAX_BUFFERED_INPUT - self.conn.bytes_buffered if self.conn is not None else 0
 
-    def _inflate(self, data: bytes) -> bool:
+    def _inflate(self, layer: CompressedTransport, data: bytes) -> bool:
         """Pass what `data` (compressed) inflates to, as much as the core has room for, to the
         core; reading stops while more is held. False when the data was bad and we closed."""
-        layer = self.compressed
-        assert layer is not None and self.conn is not None
+        assert self.conn is not None
         if self.idle_on_bytes:
             self.last_activity = self.loop.time()
         try:
@@ -343,6 +342,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
         except CompressionError as exc:
             self.ending = self.ending or "bad-compressed-data"
             bye = f"* BYE Cannot read the compressed data: {exc}.\r\n"
+            self.flush()  # replies already made go first
             self._log(">", bye.strip())
             layer.write(bye.encode())
             self.close()
@@ -354,6 +354,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
 
     # cleanup ---------------------------------------------------------------------------
     def released(self) -> None:
+        self.compressed = None  # the layer holds the transport below, which holds us: no cycle left
         self._writable()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
         self._stop_idle()
         if self.idle_look is not None and not self.idle_look.done():
