@@ -26,7 +26,7 @@ history:
 - Compression starts only after login, so credentials are never compressed.
 
 What the client sends is compressed by the client, with its own history: which of its
-commands it lets share a context is the client's business (RFC 4978 section 8).
+commands it lets share a context is the client's business (RFC 4978's security considerations).
 
 Memory. The inflater is the one thing a compressed connection keeps: the client's history is
 up to 32 KB back (raw deflate, wbits -15), and zlib fills that window only as the client sends
