@@ -165,6 +165,25 @@ def test_commands_pipelined_with_compress_are_inflated(tmp_path):
     asyncio.run(main())
 
 
+def test_compressed_commands_arriving_an_octet_at_a_time(tmp_path):
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        client = await Client.open(port)
+        await client.compress()
+        data = client.deflater.compress(b"a NOOP\r\nb SELECT INBOX\r\n") + client.deflater.flush(zlib.Z_SYNC_FLUSH)
+        for octet in data:
+            client.writer.write(bytes([octet]))
+            await client.writer.drain()
+            await asyncio.sleep(0)
+        assert await client.readline() == b"a OK NOOP completed.\r\n"
+        while not (line := await client.readline()).startswith(b"b "):
+            pass
+        assert line == b"b OK [READ-WRITE] SELECT completed.\r\n"
+        server.close()
+        await store.close()
+    asyncio.run(main())
+
+
 def test_corrupt_compressed_input_is_a_bye_not_a_traceback(tmp_path, caplog):
     async def main():
         store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
