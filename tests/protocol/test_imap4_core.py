@@ -40,8 +40,8 @@ def test_capability_before_and_after_login_drops_the_login_ones():
     assert replies(out) == [
         b"* CAPABILITY " + CAPS + b" STARTTLS AUTH=PLAIN SASL-IR",
         b"c1 OK CAPABILITY completed.",
-        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in.",
-        b"* CAPABILITY " + CAPS + b" APPENDLIMIT=36700160",
+        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160 COMPRESS=DEFLATE] Logged in.",
+        b"* CAPABILITY " + CAPS + b" APPENDLIMIT=36700160 COMPRESS=DEFLATE",
         b"c2 OK CAPABILITY completed.",
     ]
     assert events == [Authenticate("a1", "LOGIN", "alice", "secret")]
@@ -71,7 +71,7 @@ def test_secure_login_refuses_login_and_authenticate_before_tls_then_starttls_al
         b"a3 OK Begin TLS negotiation now.",
         b"* CAPABILITY " + CAPS + b" AUTH=PLAIN SASL-IR",
         b"a5 OK CAPABILITY completed.",
-        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in.",
+        b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160 COMPRESS=DEFLATE] Logged in.",
     ]
     # Each refusal the core made itself is reported (the adapter logs and counts it); the name
     # LOGIN gave, never AUTHENTICATE's credentials.
@@ -117,7 +117,7 @@ def test_starttls_refused_when_active_or_unavailable_and_after_login():
 def test_authenticate_plain_with_and_without_initial_response():
     creds = base64.b64encode(b"\0alice\0secret")
     out, events = talk(b"a1 AUTHENTICATE PLAIN\r\n" + creds + b"\r\n")
-    assert replies(out) == [b"+ ", b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] Logged in."]
+    assert replies(out) == [b"+ ", b"a1 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160 COMPRESS=DEFLATE] Logged in."]
     assert events == [Authenticate("a1", "PLAIN", "alice", "secret")]
     out, events = talk(b"a1 authenticate plain " + base64.b64encode(b"admin\0alice\0secret") + b"\r\n")
     assert events == [Authenticate("a1", "PLAIN", "alice", "secret", "admin")]
@@ -299,8 +299,8 @@ def test_literals_of_other_commands_count_against_the_command_size():
     out, _ = talk(b"a0 APPEND INBOX {400}\r\na1 LOGIN {400}\r\na2 LOGIN alice {6}\r\nsecret\r\n", config=config)
     assert replies(out) == [b"a0 BAD [TOOBIG] Command too long: the limit is 300 octets.",
                             b"a1 BAD [TOOBIG] Command too long: the limit is 300 octets.",
-                            b"+ Ready for literal data", b"a2 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160] "
-                            b"Logged in."]
+                            b"+ Ready for literal data",
+                            b"a2 OK [CAPABILITY " + CAPS + b" APPENDLIMIT=36700160 COMPRESS=DEFLATE] Logged in."]
 
 
 def test_command_growing_too_long_before_a_non_synchronising_literal_closes():

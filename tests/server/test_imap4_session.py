@@ -263,7 +263,7 @@ def test_appendlimit_is_the_max_message_size_setting_and_a_bigger_append_is_refu
         store, mailbox, service, server, port = await start(tmp_path, settings)
         conn = await Conn.open(port)
         assert b" APPENDLIMIT=65536" in (await conn.login())[-1]
-        assert (await conn.command(b"c CAPABILITY"))[0].endswith(b" APPENDLIMIT=65536\r\n")
+        assert (await conn.command(b"c CAPABILITY"))[0].endswith(b" APPENDLIMIT=65536 COMPRESS=DEFLATE\r\n")
         replies = await conn.command(b"a APPEND Drafts {65537}")
         assert replies == [b"a NO [TOOBIG] The message is too big: 65537 octets, the limit is 65536.\r\n"]
         body = message("fits")

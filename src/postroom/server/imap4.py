@@ -8,7 +8,9 @@ evidence of a session that ends without a login (the service's `on_session_end`)
 with POP3 (server/login.py); IMAP4 adds its replies. Once logged in, each command the core hands over is
 executed by the session's `MailboxEngine` (server/imap4_mailbox.py). IDLE waits on the node's
 MailboxNotifier (imap4_notify.py), which the store's feed of mailbox changes sets: an idling
-session looks at the store when its mailbox changed, never on a timer.
+session looks at the store when its mailbox changed, never on a timer. After COMPRESS DEFLATE
+the session's transport is a CompressedTransport (server/compression.py): replies are
+compressed on their way out, and what arrives is inflated as the core has room for it.
 """
 from __future__ import annotations
 
@@ -25,10 +27,11 @@ from ..lockout import BLOCKED, AbuseGuard
 from ..model import ImapSettings, Mailbox
 from ..protocol.imap4.core import (
     NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, LoginRefused,
-    Request, StartTls,
+    Request, StartCompression, StartTls,
 )
 from ..protocol.imap4.types import Command
 from .evidence import SessionEnd, report_login
+from .compression import CompressedTransport, CompressionError
 from .imap4_cache import HeaderCache, ListingCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
@@ -36,6 +39,7 @@ from .imap4_notify import MailboxNotifier
 from .login import ClientAccessSession
 from .metrics import Metrics
 from .protocol_log import ImapReplyLines, ProtocolLog, redact_imap_command
+from .session import MAX_BUFFERED_INPUT, OPEN
 from .trail import ImapTrail
 
 log = logging.getLogger("postroom.imap4")
@@ -55,6 +59,9 @@ REFUSALS = {
     BLOCKED: ("Too many failed logins, try again later.", "UNAVAILABLE"),
 }
 HOLD_OCTETS = 64 * 1024  # untagged replies held for one write with the tagged one, up to this much
+# Rounds of inflating held compressed input (each up to what the core has room for) in one go;
+# then the loop runs others first: a small input inflating to gigabytes cannot hog it.
+INFLATE_ROUNDS = 16
 
 
 class ImapService:
@@ -139,6 +146,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.writable: asyncio.Future[None] | None = None  # a FETCH waits on it while the client is behind
         self.reply_lines: ImapReplyLines | None = None  # made when the protocol log is on
         self.held = 0  # octets of untagged replies not written yet
+        self.compressed: CompressedTransport | None = None  # COMPRESS DEFLATE is on: the transport
 
     def make_core(self) -> ImapServer:
         return ImapServer(self.service.core_config, tls_active=self.implicit_tls,
@@ -174,6 +182,8 @@ class ImapSession(ClientAccessSession[ImapServer]):
         elif isinstance(event, StartTls):
             self.flush()
             self.spawn(self.start_tls_answer())
+        elif isinstance(event, StartCompression):
+            self._start_compression(event.pending)
         elif isinstance(event, LoginRefused):
             self.login_refused(event.reason, event.username)
         elif isinstance(event, CloseConnection):
@@ -286,8 +296,65 @@ class ImapSession(ClientAccessSession[ImapServer]):
             await asyncio.wait([self.idle_look])
         self.conn.complete(tag, "OK", "IDLE terminated.")
 
+    # COMPRESS DEFLATE (RFC 4978) ----------------------------------------------------------
+    def _start_compression(self, pending: bytes) -> None:
+        """The tagged OK goes out as it is; every octet after it through the compressed layer,
+        above TLS if the connection has it. `pending`: compressed octets the core had read."""
+        self.flush()
+        if self.transport is None or self.conn is None:
+            return
+        self.compressed = layer = CompressedTransport(self.transport)
+        self.transport = layer
+        self.note("COMPRESS DEFLATE: compression on")
+        if pending:
+            self._inflate(layer, pending)
+
+    def data_received(self, data: bytes) -> None:
+        if self.compressed is None or self.life is not OPEN or self.conn is None:
+            super().data_received(data)
+        elif self._inflate(self.compressed, data):
+            self.pump()
+
+    def pump(self) -> None:
+        super().pump()
+        layer, rounds = self.compressed, 0
+        # Compressed input held back while the core had no room: inflate more as it takes it.
+        while layer is not None and layer.held and self.life is OPEN and self._room() > 0:
+            if rounds == INFLATE_ROUNDS:
+                self.loop.call_soon(self.pump)
+                return
+            rounds += 1
+            if not self._inflate(layer, b""):
+                return
+            super().pump()
+
+    def _room(self) -> int:
+        return MAX_BUFFERED_INPUT - self.conn.bytes_buffered if self.conn is not None else 0
+
+    def _inflate(self, layer: CompressedTransport, data: bytes) -> bool:
+        """Pass what `data` (compressed) inflates to, as much as the core has room for, to the
+        core; reading stops while more is held. False when the data was bad and we closed."""
+        assert self.conn is not None
+        if self.idle_on_bytes:
+            self.last_activity = self.loop.time()
+        try:
+            plain = layer.inflate(data, self._room())
+        except CompressionError as exc:
+            self.ending = self.ending or "bad-compressed-data"
+            bye = f"* BYE Cannot read the compressed data: {exc}.\r\n"
+            self.flush()  # replies already made go first
+            self._log(">", bye.strip())
+            layer.write(bye.encode())
+            self.close()
+            return False
+        self.hold_input = layer.held  # the pump's update of reading sees it
+        if plain:
+            self.conn.receive_data(plain)
+        return True
+
     # cleanup ---------------------------------------------------------------------------
     def released(self) -> None:
+        self.compressed = None  # the layer holds the transport below, which holds us: no cycle left
         self._writable()  # a FETCH waiting for the client to read goes on (and stops: it is gone)
         self._stop_idle()
         if self.idle_look is not None and not self.idle_look.done():

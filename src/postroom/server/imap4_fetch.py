@@ -73,7 +73,8 @@ def plan(attributes: tuple[FetchAttribute, ...], uid: bool) -> Plan:
 class Plan:
     """What a FETCH's items need and how each is rendered. `content`: the message's octets;
     `header`: only its header block (never with `content`); `structure`: its parsed structure;
-    `seen`: the items set \\Seen (BODY[...] without PEEK, RFC822, RFC822.TEXT: 6.4.5)."""
+    `seen`: the items set \\Seen (BODY[...] without PEEK, RFC822, RFC822.TEXT: 6.4.5);
+    `message_text`: any of the first three (replies that must not share compression history)."""
 
     def __init__(self, attributes: Sequence[FetchAttribute], uid: bool) -> None:
         names = {a.name for a in attributes}
@@ -84,6 +85,9 @@ class Plan:
         self.structure = bool(names & _STRUCTURE_ITEMS) or (self.content and any(
             a.name in ("RFC822.HEADER", "RFC822.TEXT")
             or (a.name in _SECTION_ITEMS and (a.section or Section()) != Section()) for a in attributes))
+        # Its replies carry a message's own text (what a sender chose): each message's reply
+        # is then compressed on its own (server/compression.py, the side channel).
+        self.message_text = self.content or self.header or self.structure
         self.seen = any((a.name in ("BODY[]", "BINARY[]") and not a.peek) or a.name in ("RFC822", "RFC822.TEXT")
                         for a in attributes)
         self.uid_first = uid or "UID" in names  # a UID FETCH always returns UID, first

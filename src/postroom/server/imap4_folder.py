@@ -292,15 +292,24 @@ class SelectedFolder:
                     replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
                                                uid in seen_now, self.enabled.condstore))
                 except binary.UnknownEncoding as exc:  # RFC 3516 4.3: the whole FETCH fails
-                    self.emit(b"".join(replies))
+                    self._emit_fetch(plan, replies)
                     return Outcome("NO", f"Message {self.msn(uid)} has a part in the Content-Transfer-Encoding "
                                    f"{exc.encoding}, which the server cannot decode.", "UNKNOWN-CTE")
-            self.emit(b"".join(replies))
+            self._emit_fetch(plan, replies)
             if self.pace is not None:
                 await self.pace()
         if missing:
             return Outcome("NO", "Some of the requested messages no longer exist.", "EXPUNGEISSUED")
         return Outcome("OK", "FETCH completed.")
+
+    def _emit_fetch(self, plan: imap4_fetch.Plan, replies: list[bytes]) -> None:
+        """A batch's FETCH replies: one piece per message when they carry its text, so that no
+        two messages are ever compressed together (server/compression.py); else one piece."""
+        if plan.message_text:
+            for reply in replies:
+                self.emit(reply)
+        else:
+            self.emit(b"".join(replies))
 
     def batches(self, uids: list[int], whole: bool) -> Iterator[list[int]]:
         return _batches(uids, self.messages, whole)

@@ -254,7 +254,7 @@ def redact_command(line: bytes | object, sasl_response: bool, logged: frozenset[
 IMAP4_LOGGED = frozenset({
     "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
     "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "CHECK", "CLOSE", "EXPUNGE", "SEARCH", "FETCH", "STORE",
-    "COPY", "MOVE", "UID", "IDLE", "DONE", "NAMESPACE", "ID", "ENABLE", "UNSELECT"})
+    "COPY", "MOVE", "UID", "IDLE", "DONE", "NAMESPACE", "ID", "ENABLE", "UNSELECT", "COMPRESS"})
 
 
 def redact_imap_command(line: bytes | object, sasl_response: bool) -> str:

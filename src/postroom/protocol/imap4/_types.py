@@ -81,7 +81,19 @@ class LoginRefused:
     reason: str  # "tls-required"
 
 
-Event = Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection | LoginRefused
+@dataclass(frozen=True)
+class StartCompression:
+    """COMPRESS DEFLATE (RFC 4978): `tag OK` is queued. Write it as it is, then compress every
+    octet sent after it and inflate every octet received after the command line, `pending`
+    first: what the client had sent after COMPRESS already, taken out of the core's buffer
+    (compressed data, never to be read as commands)."""
+
+    tag: str
+    pending: bytes = field(default=b"", repr=False)
+
+
+Event = (Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection | LoginRefused
+         | StartCompression)
 
 
 # ---------------------------------------------------------------------------------- config
@@ -119,11 +131,15 @@ class ImapConfig:
         LOGIN and PLAIN are both cleartext, so only plain-text-login allows them."""
         return tls_active or self.login_type is LoginType.PLAIN_TEXT_LOGIN
 
-    def capabilities(self, *, tls_active: bool, tls_available: bool, authenticated: bool) -> tuple[str, ...]:
-        """The CAPABILITY list for a connection in this situation."""
+    def capabilities(self, *, tls_active: bool, tls_available: bool, authenticated: bool,
+                     compressed: bool = False) -> tuple[str, ...]:
+        """The CAPABILITY list for a connection in this situation. COMPRESS=DEFLATE once logged
+        in (never before: credentials are never compressed), until compression is on."""
         caps = list(BASE_CAPABILITIES)
         if authenticated:
             caps.append(f"APPENDLIMIT={self.max_literal_size}")
+            if not compressed:
+                caps.append("COMPRESS=DEFLATE")
             return tuple(caps)
         if tls_available and not tls_active:
             caps.append("STARTTLS")

@@ -1,6 +1,6 @@
 """Sans-IO IMAP4rev1 server core (RFC 3501) with LITERAL+ (7888), SASL-IR (4959), IDLE (2177),
-STARTTLS, and the parsing of every command in types.py; IMAP4rev2 (RFC 9051) and UTF8=ACCEPT
-(RFC 6855) once ENABLE turns them on (`mode`, modes.py).
+STARTTLS, COMPRESS=DEFLATE (4978), and the parsing of every command in types.py; IMAP4rev2
+(RFC 9051) and UTF8=ACCEPT (RFC 6855) once ENABLE turns them on (`mode`, modes.py).
 
 The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls events with
 `next_event()` until NEED_DATA or PAUSED, answers them and writes `data_to_send()`:
@@ -10,10 +10,11 @@ The adapter feeds received bytes with `receive_data()` (b"" means EOF), pulls ev
 - Request(command) -> any number of `send_data(untagged)`, then `complete(tag, status, text, code)`
 - IdleStarted(tag) -> push updates with `send_data()`; IdleDone(tag) -> `complete(tag, "OK", ...)`
 - LoginRefused -> nothing to answer: the core refused a login itself (NO [PRIVACYREQUIRED])
+- StartCompression -> write the queued OK as it is, then compress what follows (both ways)
 - CloseConnection -> flush and close.
 
-The core answers CAPABILITY, LOGOUT, STARTTLS, LOGIN/AUTHENTICATE framing, and NOOP and ID
-before login itself. Commands are answered strictly in order: while a Request is out the core
+The core answers CAPABILITY, LOGOUT, STARTTLS, LOGIN/AUTHENTICATE framing, NOOP and ID
+before login, and COMPRESS itself. Commands are answered strictly in order: while a Request is out the core
 is PAUSED and later commands wait in the buffer. `selected(True/False)` tells the core whether
 a mailbox is selected (SELECT/EXAMINE success, CLOSE, UNSELECT do it implicitly on complete()).
 Every legal (state, command) pair is in TRANSITIONS at the end of this module.
@@ -37,13 +38,13 @@ from ._tokens import Cursor, ParseError, shown
 from .modes import Mode, enable
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
-    IdleStarted, ImapConfig, LoginRefused, Request, StartTls, State,
+    IdleStarted, ImapConfig, LoginRefused, Request, StartCompression, StartTls, State,
 )
 
 __all__ = [
     "DEFAULT_IMAP_BANNER", "KNOWN_COMMANDS", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection",
     "Event", "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "LoginRefused", "Request",
-    "StartTls", "State", "literal_marker", "response",
+    "StartCompression", "StartTls", "State", "literal_marker", "response",
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
@@ -51,7 +52,7 @@ _INVALID_TAG = (f'Invalid tag: a tag is up to {MAX_TAG} ASCII letters, digits an
                 '( ) { % * " \\ +.')
 _STATUSES = frozenset({"OK", "NO", "BAD"})
 _SELECTED_ONLY = frozenset({"CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "MOVE", "UID"})
-KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", *PARSERS})
+KNOWN_COMMANDS = frozenset({"CAPABILITY", "LOGOUT", "STARTTLS", "LOGIN", "AUTHENTICATE", "IDLE", "COMPRESS", *PARSERS})
 
 
 class ImapServer(CoreBase):
@@ -67,6 +68,7 @@ class ImapServer(CoreBase):
         self.config = config
         self.tls_active = tls_active
         self.tls_available = tls_available
+        self.compressed = False  # COMPRESS DEFLATE was answered OK: it stays on to the end
         self._start(NOT_AUTHENTICATED, config.max_command_size)
         self._lines = self._buffer = CommandBuffer(config.max_command_size)
         #: Optional `(line, is_sasl_response)` callback for every command line the core reads
@@ -338,7 +340,7 @@ class ImapServer(CoreBase):
 
     def _capabilities(self) -> tuple[str, ...]:
         return self.config.capabilities(tls_active=self.tls_active, tls_available=self.tls_available,
-                                        authenticated=self.authenticated)
+                                        authenticated=self.authenticated, compressed=self.compressed)
 
     # ------------------------------------------------------------------- any state
     def _capability(self, tag: str, cur: Cursor, name: str) -> None:
@@ -364,6 +366,22 @@ class ImapServer(CoreBase):
         self._out.append(b"+ idling\r\n")
         self._events.append(IdleStarted(tag))
 
+    def _compress(self, tag: str, cur: Cursor, name: str) -> None:
+        """COMPRESS DEFLATE: OK, then everything after the OK's CRLF (and after the command's
+        CRLF the other way) is compressed. What the client pipelined after the command is
+        compressed data already: it leaves the line buffer with the event."""
+        cur.sp("a compression mechanism")
+        mechanism = cur.keyword("a compression mechanism")
+        cur.end(name)
+        if mechanism != "DEFLATE":
+            raise ParseError(f"Unknown compression mechanism {shown(mechanism)}: DEFLATE is the one supported.")
+        if self.compressed:
+            self._out.append(response(tag, "NO", "DEFLATE compression is already active.", "COMPRESSIONACTIVE"))
+            return
+        self.compressed = True
+        self._out.append(response(tag, "OK", "DEFLATE active."))
+        self._events.append(StartCompression(tag, self._buffer.take()))
+
     def _idle_line(self, line: Any) -> None:
         phase = self._phase
         assert isinstance(phase, Idling)
@@ -379,7 +397,7 @@ Handler = Callable[[ImapServer, str, Cursor, str], None]
 _S = ImapServer
 _ANY: dict[str, Handler] = {"CAPABILITY": _S._capability, "LOGOUT": _S._logout}
 _AUTHENTICATED: dict[str, Handler] = {
-    **_ANY, "IDLE": _S._idle,
+    **_ANY, "IDLE": _S._idle, "COMPRESS": _S._compress,
     **{name: _S._request for name in PARSERS if name not in _SELECTED_ONLY},
 }
 #: The state machine: every legal (state, command) pair and its handler. States mapped to {}
