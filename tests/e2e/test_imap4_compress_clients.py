@@ -16,7 +16,7 @@ import pytest
 from waiting import wait_until
 
 from .harness import require_tool
-from .test_imap4_debian_clients import home, port_of, sent_subjects, setup_mailbox, subjects
+from .test_imap4_debian_clients import home, mutt_saves_the_inbox, port_of, sent_subjects, setup_mailbox, subjects
 
 pytestmark = pytest.mark.e2e
 
@@ -73,21 +73,7 @@ def test_mbsync_syncs_with_compression(logged, tmp_path):
 
 def test_mutt_reads_the_inbox_with_imap_deflate(logged, tmp_path):
     server, mode = logged, "ssl"
-    mutt = require_tool("mutt")
     address, sent = setup_mailbox(server, tmp_path, "mutt-deflate", mode)
-    out = tmp_path / "saved.mbox"
-    scheme = "imap" if mode == "starttls" else "imaps"
-    muttrc = tmp_path / "muttrc"
-    muttrc.write_text(
-        f'set folder="{scheme}://{address}@localhost:{port_of(server, mode)}/"\n'
-        'set spoolfile="+INBOX"\nset imap_pass="pw-mutt-deflate-1"\nset imap_deflate=yes\n'
-        f'set ssl_starttls=yes\nset ssl_force_tls=yes\nset certificate_file="{server.cert}"\n'
-        'set mbox_type=mbox\nset confirmappend=no\nset confirmcreate=no\nset delete=no\n'
-        'set imap_passive=no\nset sort=date\n')
-    keys = f"<tag-pattern>~A<enter><tag-prefix><copy-message>{out}<enter><quit>"
-    command = f"{mutt} -n -F {muttrc} -f +INBOX -e \"push '{keys}'\""
-    result = subprocess.run([require_tool("script"), "-qec", command, "/dev/null"], capture_output=True,
-                            text=True, timeout=60, env={**home(tmp_path), "TERM": "vt100"}, stdin=subprocess.DEVNULL)
-    assert out.exists(), result.stdout[-2000:] + result.stderr[-2000:]
-    assert subjects(out.read_bytes()) == sent_subjects(sent)
+    saved = mutt_saves_the_inbox(server, tmp_path, address, "pw-mutt-deflate-1", mode, "set imap_deflate=yes\n")
+    assert subjects(saved) == sent_subjects(sent)
     wait_until(lambda: compressed_sessions(server, address) >= 1, 10, "the compressed session in the protocol log")

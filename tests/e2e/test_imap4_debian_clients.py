@@ -104,24 +104,28 @@ def test_offlineimap_syncs_the_inbox(server, tmp_path, mode):
     assert len(inbox) == len(sent)
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_mutt_batch_saves_the_inbox(server, tmp_path, mode):
+def mutt_saves_the_inbox(server, tmp_path, address: str, password: str, mode: str, settings: str = "") -> bytes:
+    """mutt opens `address`'s INBOX, tags everything and saves a copy: the saved mbox's octets.
+    mutt reads a mailbox in its curses index only: it runs on a pseudo-terminal (script(1))."""
     mutt = require_tool("mutt")
-    address, sent = setup_mailbox(server, tmp_path, "mutt", mode)
     out = tmp_path / "saved.mbox"
     scheme = "imap" if mode == "starttls" else "imaps"
     muttrc = tmp_path / "muttrc"
     muttrc.write_text(
         f'set folder="{scheme}://{address}@localhost:{port_of(server, mode)}/"\n'
-        'set spoolfile="+INBOX"\nset imap_pass="pw-mutt-1"\n'
+        f'set spoolfile="+INBOX"\nset imap_pass="{password}"\n{settings}'
         f'set ssl_starttls=yes\nset ssl_force_tls=yes\nset certificate_file="{server.cert}"\n'
         'set mbox_type=mbox\nset confirmappend=no\nset confirmcreate=no\nset delete=no\n'
         'set imap_passive=no\nset sort=date\n')
-    # mutt reads a mailbox in its curses index only: run it on a pseudo-terminal (script(1)),
-    # open the INBOX, tag everything, save a copy, quit
     keys = f"<tag-pattern>~A<enter><tag-prefix><copy-message>{out}<enter><quit>"
     command = f"{mutt} -n -F {muttrc} -f +INBOX -e \"push '{keys}'\""
     result = subprocess.run([require_tool("script"), "-qec", command, "/dev/null"], capture_output=True,
                             text=True, timeout=60, env={**home(tmp_path), "TERM": "vt100"}, stdin=subprocess.DEVNULL)
     assert out.exists(), result.stdout[-2000:] + result.stderr[-2000:]
-    assert subjects(out.read_bytes()) == sent_subjects(sent)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mutt_batch_saves_the_inbox(server, tmp_path, mode):
+    address, sent = setup_mailbox(server, tmp_path, "mutt", mode)
+    assert subjects(mutt_saves_the_inbox(server, tmp_path, address, "pw-mutt-1", mode)) == sent_subjects(sent)
