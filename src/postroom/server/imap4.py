@@ -39,7 +39,8 @@ from .imap4_notify import MailboxNotifier
 from .login import ClientAccessSession
 from .metrics import Metrics
 from .protocol_log import ImapReplyLines, ProtocolLog, redact_imap_command
-from .session import MAX_BUFFERED_INPUT, OPEN
+from .session import MAX_BUFFERED_INPUT
+from .session_types import OPEN
 from .trail import ImapTrail
 
 log = logging.getLogger("postroom.imap4")

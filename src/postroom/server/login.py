@@ -22,7 +22,8 @@ from ..errors import PostroomError
 from ..lockout import BLOCKED, verify_login
 from ..model import LoginType, Mailbox
 from .evidence import SessionEnd
-from .session import ServerCore, Session
+from .session import Session
+from .session_types import ServerCore
 from .trail import Trail
 
 

@@ -22,29 +22,26 @@ import logging
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from ..activity import SMTP_DELIVERED, Activity
+from ..activity import Activity
 from ..auth import Authenticator
-from ..errors import PostroomError, StorageFull, ValidationError
+from ..errors import PostroomError, ValidationError
 from ..lockout import BLOCKED, AbuseGuard, verify_login
 from ..model import (
-    Mailbox, OutboundSubmission, PermissionGroup, SendConnector, TrackingEvent,
-    TrackingEventId, normalise_address, route,
+    Mailbox, PermissionGroup, SendConnector, normalise_address, route,
 )
 from ..protocol.smtp import (
-    NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, STORAGE_FULL, TEMPORARY_FAILURE,
+    NEED_DATA, PAUSED, RELAY_DENIED, RELAY_NOT_PERMITTED, TEMPORARY_FAILURE,
     UNKNOWN_MAILBOX, Authenticate, AuthFailure, CheckRecipient, CheckSender, CloseConnection, Deliver, Reply, SendAs,
     SmtpServer, StartTls, State,
 )
-from ..storage import DeliveryStore, SpooledBody
+from ..storage import DeliveryStore
 from . import delivery
 from .evidence import report_login
 from .metrics import Metrics
 from .outbound.hops import HopDeliveries
-from .outbound.success import report_delivered
-from .outbound.schedule import to_iso
 from .protocol_log import SMTP_LOGGED
-from .session import Session
 from .smtp_connectors import CLIENT_CACHE_SIZE, ConnectorRuntime
+from .smtp_delivery import SmtpDelivery
 from .spool import SPOOL_THRESHOLD, Spool
 from .submission import SubmissionLimits, SubmissionQuota, Ticket
 
@@ -147,7 +144,7 @@ class SmtpService:
         report_login(log, self.on_login, "smtp", result, remote, user, metrics=self.metrics)
 
 
-class SmtpSession(Session[SmtpServer]):
+class SmtpSession(SmtpDelivery):
     log = log
     service_name = "smtp"
     internal_error = "451 4.3.0 Internal error, ref {ref}; try again later\r\n"
@@ -263,11 +260,6 @@ class SmtpSession(Session[SmtpServer]):
             self.pump()
 
     # event handlers ------------------------------------------------------------------
-    def _release_ticket(self) -> None:
-        if self.ticket is not None:
-            self.service.quota.release(self.ticket)
-            self.ticket = None
-
     def _check_sender(self, event: CheckSender) -> None:
         """MAIL of an authenticated session (its ownership checked by the core): reserve the
         message against the mailbox's rate limits, in this one synchronous step."""
@@ -343,97 +335,6 @@ class SmtpSession(Session[SmtpServer]):
             return refused
         self.relayed[original] = (address, HopDeliveries.key(found))
         return None
-
-    def _track_failure(self, sender: str, recipient: str, reply: Reply) -> None:
-        assert self.runtime is not None
-        row = TrackingEvent(TrackingEventId.FAIL, self.service.node_name, "SMTP", "", "", sender[:254],
-                            recipient[:254], reply.to_bytes().decode().strip(), 0, self.remote_ip,
-                            self.runtime.name)
-        self.loop.create_task(delivery.track(self.service.store, [row]))
-
-    async def _deliver(self, event: Deliver, started: float, spool: Spool | None) -> None:
-        try:
-            if spool is not None:
-                await spool.written()
-                if spool.error is not None:
-                    assert self.conn is not None
-                    log.warning("smtp session %s cannot spool the message: %s", self.id,
-                                spool.error.strerror or spool.error)
-                    reply = STORAGE_FULL if spool.full_disk else TEMPORARY_FAILURE
-                    self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
-                    self._release_ticket()
-                    self.conn.delivery_failed(reply)
-                    return
-            await self._deliver_message(event, started, spool)
-        finally:
-            if spool is not None:
-                spool.remove()  # whatever the outcome
-
-    async def _deliver_message(self, event: Deliver, started: float, spool: Spool | None) -> None:
-        assert self.conn is not None and self.runtime is not None
-        envelope, config = event.envelope, self.conn.config
-        mailboxes, succeed, remote = delivery.split_recipients(envelope, self.resolved, self.relayed)
-        self.resolved, self.relayed = {}, {}
-        queue_id = delivery.new_queue_id()
-        ssl_object = self.transport.get_extra_info("ssl_object") if self.transport is not None else None
-        tls_version = ssl_object.version() if ssl_object is not None else None
-        trace = delivery.Trace(envelope.helo, self.remote_ip, config.fqdn, envelope.protocol, queue_id,
-                               envelope.sender, envelope.recipients, tls_version)
-        head, content = delivery.trace_headers(trace), event.content  # stored one after the other: no copy
-        message_id = delivery.message_id_of(spool.head if spool is not None else content)
-        size = event.spooled + len(content)
-        received = [TrackingEvent(TrackingEventId.RECEIVE, self.service.node_name, "SMTP", queue_id, message_id,
-                                  envelope.sender, address, "250 2.6.0", len(head) + size, self.remote_ip,
-                                  self.runtime.name)
-                    for address in [m.address for m in mailboxes.values()] + list(remote)]
-        outbound = None
-        worker = self.service.outbound
-        if remote:
-            # This node's delivery worker takes the message as it is queued (no claim of its own).
-            lease = worker.submission_lease() if worker is not None else None
-            outbound = OutboundSubmission(
-                envelope.sender, list(remote.values()), envid=envelope.envid, ret=envelope.ret,
-                smtputf8=envelope.smtputf8, body_8bit=envelope.body == "8BITMIME", submitter=self.user,
-                client_ip=self.remote_ip, origin_server=self.service.node_name, message_id_header=message_id,
-                queue_id=queue_id, at=to_iso(worker.clock()) if lease and worker is not None else "",
-                lease_holder=lease[0] if lease else None, lease_seconds=lease[1] if lease else 0)
-        spooled = SpooledBody(spool.path, spool.size) if spool is not None else None
-        try:
-            delivered = await delivery.deliver(self.service.store, list(mailboxes.values()), content, received,
-                                               head=head, spooled=spooled, outbound=outbound)
-        except PostroomError as exc:
-            log.warning("smtp session %s delivery failed for now: %s", self.id, exc.message)
-            reply = STORAGE_FULL if isinstance(exc, StorageFull) else TEMPORARY_FAILURE
-            self.note(f"not delivered {reply.to_bytes().decode().strip()[:100]}")
-            self._release_ticket()
-            self.conn.delivery_failed(reply)
-            if isinstance(exc, StorageFull):  # best effort: the same full disk may refuse it too
-                for mailbox in mailboxes.values():
-                    self._track_failure(envelope.sender, mailbox.address, reply)
-            return
-        if delivered is not None:  # the store told the node's IMAP4 sessions (storage/changes.py)
-            if outbound is not None and worker is not None:
-                if outbound.lease_holder:  # the body, when in memory, as stored: no read back
-                    worker.take(outbound.claimed(len(head) + size), None if spool is not None else head + content)
-                else:
-                    worker.notify()
-            if self.ticket is not None:
-                self.service.quota.commit(self.ticket)
-                self.ticket = None
-            self.note(f"delivered 250 2.6.0 queued as {queue_id} to {len(delivered)} mailbox(es)"
-                      + (f" and {len(remote)} remote recipient(s)" if remote else ""))
-            self.conn.delivered(queue_id)
-            if succeed and envelope.sender and self.service.reports is not None:
-                original = head + (spool.head if spool is not None else bytes(content))  # HDRS if spooled
-                self.loop.create_task(report_delivered(
-                    self.service.reports, self.service.store, self.service.node_name, config.fqdn, queue_id,
-                    message_id, envelope, succeed, original, full=spool is None))
-            self.service.metrics.received(size, self.loop.time() - started)
-            if self.service.activity is not None:
-                self.service.activity.record(SMTP_DELIVERED)
-        else:
-            self._release_ticket()
-            self.conn.delivery_failed(UNKNOWN_MAILBOX)
 
     def _tls_object(self) -> bool:
         return self.transport is not None and self.transport.get_extra_info("ssl_object") is not None
