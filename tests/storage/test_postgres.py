@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
 import asyncpg
@@ -128,6 +129,38 @@ def test_removing_the_last_two_entries_at_once_removes_the_body(url, run):
         finally:
             await node_a.close()
             await node_b.close()
+    run(body())
+
+
+def test_bookkeeping_commits_without_waiting_for_the_wal_flush(url, run, monkeypatch):
+    async def body():
+        store = await opened(url)
+        try:
+            settings: list[str] = []
+
+            async def probe(conn: asyncpg.Connection) -> None:
+                settings.append(await conn.fetchval("SHOW synchronous_commit"))
+            await store._transaction(probe)
+            await store._transaction(probe, durable=False)
+            await store._transaction(probe)  # SET LOCAL: the next transaction on the connection waits again
+            assert settings == ["on", "off", "on"]
+
+            durable: list[bool] = []
+            transaction = store._transaction
+
+            async def recorded(fn: Any, *args: Any, **kwargs: Any) -> Any:
+                durable.append(kwargs.get("durable", True))
+                return await transaction(fn, *args, **kwargs)
+            monkeypatch.setattr(store, "_transaction", recorded)
+            outbound = OutboundSubmission("a@example.com", [("b@partner.example", None, None, PARTNER)])
+            await store.deliver_message([], MESSAGE, outbound=outbound)
+            claim, = await store.claim_due("node-a", (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat(),
+                                           60, 10)
+            sent = [RecipientResult("b@partner.example", RecipientStatus.SENT, "250 ok")]
+            assert await store.finish_attempt(claim.message.id, "node-a", sent) is True
+            assert durable == [True, True, False]  # the mail and its claim wait for the disk; the verdict not
+        finally:
+            await store.close()
     run(body())
 
 

@@ -152,6 +152,51 @@ def test_deliveries_with_remote_recipients_keep_group_commit(opened, monkeypatch
     run(body())
 
 
+def test_bookkeeping_commits_without_fsync_and_mail_always_with_it(opened, monkeypatch, run):
+    # What each write transaction commits with. PRAGMA synchronous: 2 = FULL (fsync at every
+    # commit), 1 = NORMAL (none; durable with the next FULL commit). temp_store: 0 = statement
+    # journals spill to a file, 2 = they stay in memory (small bookkeeping transactions only).
+    from postroom.storage.sqlite import threads
+
+    seen: list[tuple[list[bool], int, int]] = []
+    run_group = threads.Writer._run_group
+
+    from .test_store_contract_smtp import receive
+
+    def recorded(self: Any, jobs: list[Any]) -> None:
+        self._sync_for(jobs)
+        pragmas = [self.conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("synchronous", "temp_store")]
+        seen.append(([job.durable for job in jobs], *pragmas))
+        run_group(self, jobs)
+    monkeypatch.setattr(threads.Writer, "_run_group", recorded)
+
+    async def body():
+        alice = await mailbox(opened)
+        first, second = submission(("bob@partner.example", PARTNER)), submission(("carol@partner.example", PARTNER))
+        seen.clear()
+        await opened.deliver_message([alice], MESSAGE, outbound=first)
+        await opened.deliver_message([], MESSAGE, outbound=second)
+        assert seen == [([True], 2, 0), ([True], 2, 0)]  # mail accepted: fsync'd before its 250
+        claims = await opened.claim_due("node-a", at(1), 60, 10)
+        seen.clear()
+        sent = [RecipientResult(claims[0].recipients[0].address, RecipientStatus.SENT, "250 ok", at=at(2))]
+        assert await opened.finish_attempt(claims[0].message.id, "node-a", sent) is True
+        assert seen == [([False], 1, 2)]  # a delivery recorded: no fsync, no temporary file
+        # Grouped with bookkeeping, a delivery is still committed with its fsync.
+        seen.clear()
+        sent = [RecipientResult(claims[1].recipients[0].address, RecipientStatus.SENT, "250 ok", at=at(2))]
+        await asyncio.gather(opened.finish_attempt(claims[1].message.id, "node-a", sent),
+                             opened.deliver_message([alice], MESSAGE))
+        assert seen and all(sync == 2 and temp == 0 for durable, sync, temp in seen if any(durable)), seen
+        assert [durable for durable, _, _ in seen if not any(durable)] in ([], [[False]]), seen
+        assert len(await opened.list_queued_messages()) == 0 and len(await opened.list_messages(alice)) == 2
+        seen.clear()
+        await opened.deliver_message([alice], MESSAGE, [receive("alice@example.com", queue_id="Q1")])
+        await opened._tracking.flush()
+        assert seen == [([True], 2, 0), ([False], 1, 2)]  # the mail, then its tracking row (a log)
+    run(body())
+
+
 def test_a_big_queued_message_is_never_whole_in_memory(opened, tmp_path, run):
     # A spooled 24 MB message queued and read back in 1 MiB pieces: the Python heap never
     # holds more than a few pieces (tracemalloc traces every thread's allocations).

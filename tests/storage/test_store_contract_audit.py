@@ -159,7 +159,8 @@ def test_a_bad_note_is_refused_before_anything_is_written(store, run):
 
 def test_a_refused_audited_write_fails_alone_among_concurrent_writes(store, run):
     """The embedded store commits concurrent writes together: the one whose entry fails is
-    rolled back alone (its own savepoint), the others commit."""
+    rolled back alone (the group is rolled back and each write runs again alone), the others
+    commit."""
     async def body():
         await seeded(store)
         await refuse_audit_inserts(store)

@@ -445,6 +445,26 @@ def test_finish_attempt_records_each_recipient_and_ends_the_lease(store, run):
     run(body())
 
 
+def test_a_later_success_clears_the_queue_s_last_error(store, run):
+    async def body():
+        first = await queue_one(store)
+        await store.claim_due("EX01/1", at(1), 60, 10)
+        greylisted = result("bob@partner.example", RecipientStatus.RETRY, "451 4.7.1 greylisted", retry_in=300, when=1)
+        assert await store.finish_attempt(first.queue_id, "EX01/1", [greylisted]) is False
+        queues = {q.name: q for q in await store.list_queues(now=at(2))}
+        assert queues[PARTNER.name].last_error == "451 4.7.1 greylisted"
+        await store.claim_due("EX01/1", at(301), 60, 10)
+        assert await store.finish_attempt(first.queue_id, "EX01/1", [
+            result("bob@partner.example", RecipientStatus.SENT, "250 2.0.0 ok", when=301)]) is True
+        queues = {q.name: q for q in await store.list_queues(now=at(302))}
+        assert PARTNER.name not in queues or queues[PARTNER.name].last_error is None
+        second = await queue_one(store)  # the queue row stays or comes back: no stale error either way
+        queues = {q.name: q for q in await store.list_queues(now=at(303))}
+        assert queues[PARTNER.name].last_error is None and queues[PARTNER.name].message_count == 1
+        assert (await store.get_queued_message(second.queue_id))[0].id == second.queue_id
+    run(body())
+
+
 def test_the_queued_body_outlives_the_local_copy(store, run):
     async def body():
         alice = await mailbox(store)

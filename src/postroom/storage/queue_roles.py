@@ -64,7 +64,10 @@ class QueueStore(QueueReader, Protocol):
         (SEND, DEFER, FAIL, DSN...) are written like deliver_message's. Conflict (nothing
         written) if `holder` no longer holds the message (its lease expired and another
         worker claimed it); NotFound if it was removed; ValidationError if a result names no
-        pending recipient of the message."""
+        pending recipient of the message. Committed without waiting for the disk (SQLite:
+        synchronous NORMAL; PostgreSQL: synchronous_commit off): a power cut may undo it, and
+        only with every later commit, so the message is tried again (sent twice, as Postfix
+        after its queue file's unsynced unlink), never lost; a process crash undoes nothing."""
     async def set_delay_notified(self, message_id: str, addresses: Sequence[str]) -> None:
         """The sender was told these recipients are delayed (no second delay notice)."""
     async def suspend_queue(self, name: str, *, audit: AuditNote | None = None) -> None:

@@ -34,6 +34,7 @@ MIGRATION_LOCK = (0x706D6967, 1)
 MAILBOX_LOCK = 0x706F7033
 SERVER_LOCK = 0x73727672  # "srvr": one node per server name
 QUEUE_ROWS_LOCK = (0x71756575, 1)  # "queu": deliveries hold it shared; pruning idle queue rows, alone
+ASYNCHRONOUS_COMMIT = "SET LOCAL synchronous_commit TO off"  # this transaction only
 AUDIT_NOTE_INSERT = f"INSERT INTO audit ({AUDIT_INSERT}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 # Mailbox changes (storage/changes.py) go to one channel per schema (the tests' schemas share a
 # database); a notification is sent at the commit of the transaction that sends it.
@@ -160,14 +161,20 @@ class PostgresBase:
             return rowcount(await conn.execute(dollar(sql), *args))
 
     async def _transaction(self, fn: Callable[[asyncpg.Connection], Awaitable[T]],
-                           audit: AuditNote | None = None, changes: set[int] | None = None) -> T:
+                           audit: AuditNote | None = None, changes: set[int] | None = None,
+                           durable: bool = True) -> T:
         """`fn(conn)` in one transaction, committed (durable) on return; all or nothing. With
         `audit`, the entry is inserted after `fn` in the same transaction: both or neither.
         `changes`: the mailboxes `fn` changed (it adds them), notified in the transaction
-        (other stores hear of them at the commit) and reported to this one's watcher after it."""
+        (other stores hear of them at the commit) and reported to this one's watcher after it.
+        `durable=False` (bookkeeping a server crash may undo, never mail accepted or removed):
+        committed without waiting for the server's WAL flush (synchronous_commit off); WAL keeps
+        commits in order, so it is lost only with every later one."""
         note = None if audit is None else audit_note(audit)
         async with self._connection() as conn:
             async with conn.transaction():
+                if not durable:
+                    await conn.execute(ASYNCHRONOUS_COMMIT)
                 result = await fn(conn)
                 if note is not None:
                     await conn.execute(AUDIT_NOTE_INSERT, schema_sql.now(), *note_values(note, result))

@@ -100,14 +100,12 @@ class PostgresQueue(PostgresRecords):
             if message.lease_holder != holder:
                 raise q.holder_lost(message_id, holder, message.lease_holder)
             attempt = q.Attempt(message_id, await _recipients(conn, message_id), checked)
-            if attempt.updates:
-                await conn.executemany(dollar(q.UPDATE_RECIPIENT), attempt.updates)
-            if attempt.queue_errors:
-                await conn.executemany(dollar(q.UPDATE_QUEUE_ERROR), attempt.queue_errors)
+            for statement, changed in attempt.writes():
+                await conn.executemany(dollar(statement), changed)
             await conn.execute(dollar(q.REMOVE_MESSAGE if attempt.done else q.END_LEASE), message_id)
             await insert_tracking(conn, rows)
             return attempt.done
-        return await self._transaction(write)
+        return await self._transaction(write, durable=False)  # lost in a crash: sent again, never lost
 
     async def set_delay_notified(self, message_id: str, addresses: Sequence[str]) -> None:
         check_queue_id(message_id)

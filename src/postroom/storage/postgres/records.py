@@ -49,7 +49,7 @@ class PostgresRecords(Lookups, PostgresBase):
         if not rows:
             self._check_open()
             return
-        await self._transaction(lambda conn: insert_tracking(conn, rows))
+        await self._transaction(lambda conn: insert_tracking(conn, rows), durable=False)  # a log, not mail
 
     async def list_tracking(self, *, sender: str | None = None, recipient: str | None = None,
                             message_id: str | None = None, queue_id: str | None = None,

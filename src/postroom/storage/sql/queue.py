@@ -292,13 +292,26 @@ class Attempt:
                 errors[recipient.queue] = None  # the next hop works: its last error is history
             elif result.status == RecipientStatus.RETRY and result.reply and errors.get(recipient.queue, "") == "":
                 errors[recipient.queue] = result.reply
-        self.queue_errors = [(error, now if error else None, queue) for queue, error in errors.items()]
+        self.queue_errors = [(error, now, queue) for queue, error in errors.items() if error]
+        # Clearing a queue's error writes only where there is one: most attempts succeed, and
+        # rewriting the same row each time would cost a 16 KiB page in SQLite's log per message.
+        self.queue_cleared = [(queue,) for queue, error in errors.items() if not error]
         self.done = final == set(by_address)
+        if self.done:  # the message goes with its recipients: updating them first is wasted work
+            self.updates = []
+
+    def writes(self) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """(statement, rows) to run with executemany before the lease ends or the message goes."""
+        return [(statement, rows) for statement, rows in ((UPDATE_RECIPIENT, self.updates),
+                                                          (UPDATE_QUEUE_ERROR, self.queue_errors),
+                                                          (CLEAR_QUEUE_ERROR, self.queue_cleared)) if rows]
 
 
 UPDATE_RECIPIENT = ("UPDATE queue_recipients SET status = ?, attempts = ?, next_attempt_at = ?, last_reply = ?,"
                     " last_attempt_at = ?, delay_notified = ? WHERE message_id = ? AND address = ?")
 UPDATE_QUEUE_ERROR = "UPDATE queues SET last_error = ?, last_error_at = ? WHERE name = ?"
+CLEAR_QUEUE_ERROR = ("UPDATE queues SET last_error = NULL, last_error_at = NULL"
+                     " WHERE name = ? AND last_error IS NOT NULL")
 END_LEASE = "UPDATE queue_messages SET lease_holder = NULL, lease_until = NULL, crash_count = 0 WHERE id = ?"
 REMOVE_MESSAGE = "DELETE FROM queue_messages WHERE id = ?"  # its recipients by cascade, its body by trigger
 

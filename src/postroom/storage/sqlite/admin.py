@@ -134,7 +134,7 @@ def insert_audit(conn: sqlite3.Connection, actor: str, action: str, target: str,
 
 
 def audited(fn: Callable[[sqlite3.Connection], Any], note: AuditNote) -> Callable[[sqlite3.Connection], Any]:
-    """`fn`, then the insert of its audit entry, in the one transaction (or savepoint) the
+    """`fn`, then the insert of its audit entry, in the one transaction the
     writer runs the job in: if either fails, both are rolled back."""
     def write(conn: sqlite3.Connection) -> Any:
         result = fn(conn)

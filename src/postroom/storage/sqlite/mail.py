@@ -151,8 +151,8 @@ def store_message(conn: sqlite3.Connection, mailbox_ids: Sequence[int], data: by
                   outbound: queue_sql.Submission | None = None, structure: str | None = None) -> list[MessageInfo]:
     """One body (`head`, `spooled`'s file, then `data`), one entry per mailbox id (in
     order, each in its mailbox's INBOX), and with `outbound` the queued message pointing at
-    the same body. NotFound if a mailbox is gone; the caller's transaction (the writer's
-    per-job savepoint) then drops the body too."""
+    the same body. NotFound if a mailbox is gone; the caller's transaction (rolled back by
+    the writer) then drops the body too."""
     size, received_at = len(head) + len(data) + (spooled.size if spooled else 0), schema_sql.now()
     body_id = insert_body(conn, data, head, spooled, structure)
     if outbound is not None:

@@ -87,14 +87,14 @@ class SqliteQueue(SqliteRecords):
             if message.lease_holder != holder:
                 raise q.holder_lost(message_id, holder, message.lease_holder)
             attempt = q.Attempt(message_id, _recipients(conn, message_id), checked)
-            conn.executemany(q.UPDATE_RECIPIENT, attempt.updates)
-            conn.executemany(q.UPDATE_QUEUE_ERROR, attempt.queue_errors)
+            for statement, rows in attempt.writes():
+                conn.executemany(statement, rows)
             if attempt.done:
                 conn.execute(q.REMOVE_MESSAGE, (message_id,))
             else:
                 conn.execute(q.END_LEASE, (message_id,))
             return attempt.done
-        done = await self._write(write)
+        done = await self._write_gathered(write)  # lost on a power cut: sent again, never lost
         self._tracking.add(rows)
         return bool(done)
 

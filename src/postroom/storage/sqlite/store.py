@@ -48,7 +48,8 @@ class SqliteStore(SqliteClientAccess, SqliteMessages, SqliteFolders, SqliteOutbo
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        self._tracking = TrackingBuffer(self._write)  # tracking rows go in batches (see there)
+        # Tracking rows go in batches (see there), committed as bookkeeping: a log, not mail.
+        self._tracking = TrackingBuffer(lambda fn: self._write(fn, durable=False))
 
     async def close(self) -> None:
         if self._state == "open":

@@ -4,11 +4,11 @@ sqlite3 blocks, so no query runs on the event loop. Each thread owns its connect
 connection never crosses threads). A job is a function `fn(conn) -> value`; its result or
 error comes back to the caller's asyncio future through `loop.call_soon_threadsafe`.
 
-Group commit: the writer drains every pending write job, runs each inside its own SAVEPOINT
-of one `BEGIN IMMEDIATE` transaction (a job alone needs none), commits (one fsync) and only
-then resolves their futures. A job that fails is rolled back to its savepoint and fails
-alone. If the transaction as a whole breaks (disk full, I/O error), the jobs are retried one
-by one so that each gets its own verdict.
+Group commit: the writer drains every pending write job, runs them one after the other in
+one `BEGIN IMMEDIATE` transaction, commits (one fsync) and only then resolves their futures.
+If a job fails, or the transaction as a whole breaks (disk full, I/O error), it is rolled
+back and the jobs run again one by one, so that each gets its own verdict. Bookkeeping jobs
+(`durable=False`) commit without fsync (Writer._sync_for).
 
 Every sqlite3 error is translated here, once, into postroom's closed error set.
 """
@@ -99,6 +99,7 @@ class Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     raw: bool = False  # raw jobs manage their own transactions (migrations)
+    durable: bool = True  # False: committed without fsync (see Writer._sync_for)
 
 
 STOP = object()
@@ -175,6 +176,7 @@ class Reader(_Worker):
 
 class Writer(_Worker):
     writer = True
+    durable = True  # the connection's settings now: synchronous FULL, temp_store DEFAULT (connect)
 
     def serve(self) -> None:
         while True:
@@ -211,6 +213,7 @@ class Writer(_Worker):
 
     def _run_raw(self, job: Job) -> None:
         assert self.conn is not None
+        self._sync_for([job])
         try:
             result = job.fn(self.conn)
         except Exception as exc:
@@ -219,9 +222,33 @@ class Writer(_Worker):
         else:
             settle(job, result)
 
+    def _sync_for(self, jobs: list[Job]) -> None:
+        """A group of writes that are not durable (bookkeeping whose loss on a power cut undoes
+        nothing accepted: a delivery recorded, tracking rows) commits without fsync: WAL keeps
+        commits in order, so such a commit is lost only with every later one, and the next
+        durable commit makes it durable too. A process crash loses nothing either way.
+        Such a group is small, so its statement journals stay in memory: with 16 KiB pages,
+        removing a queued message (its recipients, its body) passes SQLite's 64 KiB spill
+        threshold and would create, write and delete a temporary file each time. A durable
+        write may be big (a mailbox removed whole): its journals spill to a file as before."""
+        durable = any(job.durable for job in jobs)
+        if durable != self.durable:
+            assert self.conn is not None
+            self.conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self.conn.execute(f"PRAGMA temp_store = {'DEFAULT' if durable else 'MEMORY'}")
+            self.durable = durable
+
     def _run_group(self, jobs: list[Job]) -> None:
+        """Jobs queued together share one transaction: one commit (one fsync) for them all.
+        No savepoint per job: with 16 KiB pages a savepoint journals every page its job changes
+        (most of them already changed by the jobs before it), passes SQLite's 64 KiB spill
+        threshold and writes a temporary file per group. If a job fails, the transaction is
+        rolled back and each job runs again alone, so the one that failed gets its own answer
+        and the others commit. Running a job again is safe: a job computes from the
+        connection and changes nothing else (at most it notes the mailboxes it changed)."""
         conn = self.conn
         assert conn is not None
+        self._sync_for(jobs)
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # locked by another process: retrying singly won't help
@@ -231,37 +258,20 @@ class Writer(_Worker):
         if len(jobs) == 1:
             self._run_alone(jobs[0])
             return
-        outcomes: list[tuple[Job, Any, BaseException | None]] = []
         try:
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(conn)
-                except Exception as exc:
-                    if isinstance(exc, sqlite3.OperationalError) or not conn.in_transaction:
-                        raise  # the transaction itself is in doubt
-                    conn.execute("ROLLBACK TO job")
-                    outcomes.append((job, None, translate(exc, self.path)))
-                else:
-                    outcomes.append((job, result, None))
-                conn.execute("RELEASE job")
+            results = [job.fn(conn) for job in jobs]
             conn.execute("COMMIT")
-        except Exception as exc:
+        except Exception:
             self._rollback()
-            if len(jobs) == 1:
-                settle(jobs[0], error=translate(exc, self.path))
-            else:
-                for job in jobs:
-                    self._run_group([job])
+            for job in jobs:
+                self._run_group([job])
             return
-        for job, result, error in outcomes:
-            settle(job, result, error)
+        for job, result in zip(jobs, results):
+            settle(job, result)
 
     def _run_alone(self, job: Job) -> None:
         """A group of one (every write when deliveries do not overlap): its own transaction,
-        begun by the caller, with no savepoint. A savepoint costs SQLite a statement journal,
-        a temporary file created, written and deleted per transaction once it passes 64 KiB
-        (four 16 KiB pages); rolling back the whole transaction undoes the same work."""
+        begun by the caller."""
         conn = self.conn
         assert conn is not None
         try:

@@ -24,6 +24,7 @@ from .locks import MailboxLockFiles
 
 READERS = 2
 RESERVE_BYTES = 1 << 20
+GATHER_SECONDS = 0.02  # how long a bookkeeping write may wait for others to share its transaction
 log = logging.getLogger("postroom.storage")
 
 
@@ -74,6 +75,8 @@ class SqliteWorkers:
         self._locks = MailboxLockFiles(path)  # the POP3 mailbox lock (locks.py)
         self._claimed: str | None = None
         self._signal = ChangeSignal()  # mailbox changes: to the node watching (changes.py)
+        self._gathering: list[threads.Job] = []  # bookkeeping writes waiting for their batch
+        self._gather_timer: asyncio.TimerHandle | None = None
 
     # lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -109,6 +112,7 @@ class SqliteWorkers:
             self._state = "closed"
             return
         self._state = "closed"  # from now on every call raises Unavailable
+        self._release_gathered()
         await self._stop_workers()
         self._locks.release_all()
         self._claimed = None
@@ -130,24 +134,48 @@ class SqliteWorkers:
         if self._state != "open":
             raise Unavailable("the store is closed" if self._state == "closed" else "the store is not open")
 
-    async def _submit(self, target: queue.SimpleQueue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool) -> Any:
+    async def _submit(self, target: queue.SimpleQueue[Any], fn: Callable[[sqlite3.Connection], Any], raw: bool,
+                      durable: bool = True) -> Any:
         self._check_open()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        target.put(threads.Job(fn, loop, future, raw))
+        target.put(threads.Job(fn, loop, future, raw, durable))
         return await future
+
+    async def _write_gathered(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """A bookkeeping write (not durable: see `_write`) that waits up to GATHER_SECONDS for
+        others: they reach the writer together and share one transaction, so the pages they
+        all touch (a queue table's leaf, its indexes) go to the log once, not once each. For
+        the end of a delivery attempt: a few messages a second each pay a commit of their own."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._gathering.append(threads.Job(fn, loop, future, False, False))
+        if self._gather_timer is None:
+            self._gather_timer = loop.call_later(GATHER_SECONDS, self._release_gathered)
+        return await future
+
+    def _release_gathered(self) -> None:
+        if self._gather_timer is not None:
+            self._gather_timer.cancel()
+            self._gather_timer = None
+        jobs, self._gathering = self._gathering, []
+        for job in jobs:  # put in one go: the writer takes them as one group
+            self._writes.put(job)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         return await self._submit(self._reads, fn, False)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], Any], audit: AuditNote | None = None,
-                     changes: set[int] | None = None) -> Any:
-        """One transaction (shared with other pending writes: group commit), durable on return.
+                     changes: set[int] | None = None, durable: bool = True) -> Any:
+        """One transaction (shared with other pending writes: group commit), durable on return
+        (with `durable=False`: committed, and durable with the next durable commit; for
+        bookkeeping a power cut may undo, never for mail accepted or removed).
         With `audit`, the entry is inserted after `fn` in the same transaction: both or neither.
         `changes`: the mailboxes `fn` changed (it adds them), reported once it committed."""
         if audit is not None:
             fn = admin.audited(fn, audit_note(audit))
-        result = await self._submit(self._writes, fn, False)
+        result = await self._submit(self._writes, fn, False, durable)
         if changes:
             self._signal(changes)
         return result
