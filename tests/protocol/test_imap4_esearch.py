@@ -5,11 +5,12 @@ and misused "$" get BAD with a readable text."""
 from __future__ import annotations
 
 import pytest
+from imap4_driver import PLAIN_LOGIN
 from test_imap4_parser import command, seq
 
 from postroom.protocol.imap4 import esearch
 from postroom.protocol.imap4 import types as T
-from postroom.protocol.imap4.core import ImapConfig
+from postroom.protocol.imap4.core import ImapConfig, ImapServer, Request, SavedResultReset
 from postroom.protocol.imap4.types import SAVED
 from postroom.protocol.imap4.types import FetchAttribute as A
 from postroom.protocol.imap4.types import SearchKey as K
@@ -82,6 +83,33 @@ def test_the_saved_result_is_a_sequence_set(line, parsed):
 ])
 def test_misused_saved_result_is_bad(line, error):
     assert command(line, selected=b"SELECT" not in line) == b"A1 BAD " + error + b"\r\n"
+
+
+@pytest.mark.parametrize("line, reply, resets", [
+    # RFC 5182 2.1: a SEARCH RETURN (SAVE) answered NO leaves "$" empty (the engine is told) ...
+    (b"A1 SEARCH RETURN (SAVE) CHARSET KOI8-R ALL", b"A1 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset KOI8-R.",
+     True),
+    (b"A1 UID SEARCH RETURN (MIN SAVE) CHARSET X-UNKNOWN UNSEEN",
+     b"A1 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset X-UNKNOWN.", True),
+    # ... without SAVE there is nothing to forget; a BAD changes nothing
+    (b"A1 SEARCH CHARSET KOI8-R ALL", b"A1 NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset KOI8-R.", False),
+    (b"A1 SEARCH RETURN (SAVE) NOSUCHKEY", b"A1 BAD Unknown search key NOSUCHKEY.", False),
+])
+def test_a_search_save_refused_with_no_resets_the_saved_result(line, reply, resets):
+    conn = ImapServer(PLAIN_LOGIN)
+    conn.receive_data(b"a LOGIN u secret\r\n")
+    conn.next_event()
+    conn.auth_succeeded()
+    conn.selected(True)
+    conn.data_to_send()
+    conn.receive_data(line + b"\r\n" + b"A2 FETCH $ FLAGS\r\n")
+    first, second = conn.next_event(), conn.next_event()
+    assert b"".join(conn.data_to_send()) == reply + b"\r\n"
+    if resets:
+        assert isinstance(first, SavedResultReset) and isinstance(second, Request)  # the reset comes first
+    else:
+        assert isinstance(first, Request) and first.command.tag == "A2"
+    assert (second if resets else first).command == T.Fetch("A2", SAVED, (A("FLAGS"),))
 
 
 # -------------------------------------------------------------------------------- replies

@@ -7,6 +7,9 @@ from .test_imap4_engine import (  # noqa: F401 (fixtures)
     Client, backend, env, message, node_notifier, run,
 )
 
+from .test_imap4_session import PLAIN, Conn, start
+
+from postroom.model import ImapSettings
 from postroom.protocol.imap4.core import ImapConfig, ImapServer, Request
 from postroom.protocol.imap4.types import Command
 
@@ -135,6 +138,31 @@ def test_an_empty_saved_result_names_no_message_in_any_command(env):
         assert (await say(a, "x SEARCH $"))[0] == b"* SEARCH\r\n"
         assert (await say(a, "x SEARCH RETURN (COUNT) NOT $"))[0] == b'* ESEARCH (TAG "x") COUNT 2\r\n'
         assert [m.flags for m in await store.folder_messages(a.engine.selected.folder.id)] == [(), ()]
+        await store.close()
+    run(main)
+
+
+def test_a_refused_save_empties_the_saved_result_over_the_wire(tmp_path):
+    # RFC 5182 2.1: NO to a SEARCH RETURN (SAVE) (here the core's own BADCHARSET) leaves "$" empty;
+    # BAD leaves it as it was.
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        conn = await Conn.open(port)
+        await conn.login()
+        await conn.command(b"x SELECT INBOX")
+        await conn.command(b"f STORE 2 +FLAGS.SILENT (\\Flagged)")
+        flagged = [b"* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\n", b"t OK FETCH completed.\r\n"]
+        assert await conn.command(b"s SEARCH RETURN (SAVE) FLAGGED") == [b"s OK SEARCH completed.\r\n"]
+        assert await conn.command(b"t FETCH $ (FLAGS)") == flagged
+        assert await conn.command(b"b SEARCH RETURN (SAVE) NOSUCHKEY") == [b"b BAD Unknown search key NOSUCHKEY.\r\n"]
+        assert await conn.command(b"t FETCH $ (FLAGS)") == flagged
+        assert await conn.command(b"n SEARCH RETURN (SAVE) CHARSET KOI8-R ALL") == [
+            b"n NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset KOI8-R.\r\n"]
+        assert await conn.command(b"t FETCH $ (FLAGS)") == [b"t OK FETCH completed.\r\n"]
+        await conn.command(b"q LOGOUT")
+        server.close()
         await store.close()
     run(main)
 

@@ -27,7 +27,7 @@ from ..lockout import BLOCKED, AbuseGuard
 from ..model import ImapSettings, Mailbox
 from ..protocol.imap4.core import (
     NEED_DATA, PAUSED, Authenticate, CloseConnection, IdleDone, IdleStarted, ImapConfig, ImapServer, LoginRefused,
-    Request, StartCompression, StartTls,
+    Request, SavedResultReset, StartCompression, StartTls,
 )
 from ..protocol.imap4.types import Command
 from .evidence import SessionEnd, report_login
@@ -187,6 +187,9 @@ class ImapSession(ClientAccessSession[ImapServer]):
             self._start_compression(event.pending)
         elif isinstance(event, LoginRefused):
             self.login_refused(event.reason, event.username)
+        elif isinstance(event, SavedResultReset):
+            if self.engine is not None and self.engine.selected is not None:
+                self.engine.selected.saved = []
         elif isinstance(event, CloseConnection):
             self.ending = self.ending or event.reason
             self.flush()

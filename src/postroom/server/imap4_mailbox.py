@@ -72,7 +72,23 @@ class MailboxEngine:
     async def run(self, command: types.Command) -> Outcome:
         """Execute one command. What the store refuses (a folder gone, a name taken, a value
         it does not take) is a NO in words; Unavailable propagates to the session, which
-        answers NO [UNAVAILABLE]."""
+        answers NO [UNAVAILABLE]. A SEARCH RETURN (SAVE) answered NO leaves "$" empty (RFC 5182
+        2.1; the core does the same for the NO it gives itself, like BADCHARSET)."""
+        try:
+            outcome = await self._run(command)
+        except Exception:
+            self._forget_saved(command)
+            raise
+        if outcome.status == "NO":
+            self._forget_saved(command)
+        return outcome
+
+    def _forget_saved(self, command: types.Command) -> None:
+        if (self.selected is not None and isinstance(command, types.Search) and command.returns is not None
+                and "SAVE" in command.returns):
+            self.selected.saved = []
+
+    async def _run(self, command: types.Command) -> Outcome:
         handler = _HANDLERS.get(type(command))
         if handler is None:
             return Outcome("BAD", "This command is not available now.")

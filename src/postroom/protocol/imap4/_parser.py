@@ -164,16 +164,20 @@ def _search(tag: str, cur: Cursor, uid: bool = False) -> T.Command:
         cur.sp("a search key after the RETURN options")
     elif cur.mode.rev2:  # RFC 9051 6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH, ALL by default
         returns = ("ALL",)
-    charset = None
-    if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
-        cur.pos += 8
-        charset = cur.astring("a charset name").decode("latin-1").upper()
-        if cur.mode.utf8:  # RFC 6855 3: a UTF8=ACCEPT client searches in UTF-8, naming no charset
-            raise ParseError("SEARCH takes no CHARSET once UTF8=ACCEPT is enabled: strings are UTF-8.")
-        if charset not in CHARSETS:
-            raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
-        cur.sp("a search key after the charset")
-    return T.Search(tag, search_program(cur, "utf-8"), charset, uid, returns)
+    try:
+        charset = None
+        if cur.text[cur.pos:cur.pos + 8].upper() == b"CHARSET ":
+            cur.pos += 8
+            charset = cur.astring("a charset name").decode("latin-1").upper()
+            if cur.mode.utf8:  # RFC 6855 3: a UTF8=ACCEPT client searches in UTF-8, naming no charset
+                raise ParseError("SEARCH takes no CHARSET once UTF8=ACCEPT is enabled: strings are UTF-8.")
+            if charset not in CHARSETS:
+                raise ParseError(f"Unsupported charset {shown(charset)}.", "NO", "BADCHARSET (US-ASCII UTF-8)")
+            cur.sp("a search key after the charset")
+        return T.Search(tag, search_program(cur, "utf-8"), charset, uid, returns)
+    except ParseError as error:
+        error.saving = returns is not None and "SAVE" in returns
+        raise
 
 
 def _fetch(tag: str, cur: Cursor, uid: bool = False) -> T.Command:

@@ -48,6 +48,7 @@ class ParseError(Exception):
     def __init__(self, text: str, status: str = "BAD", code: str | None = None) -> None:
         super().__init__(text)
         self.text, self.status, self.code = text, status, code
+        self.saving = False  # a SEARCH RETURN (SAVE) refused: with NO, "$" becomes empty
 
 
 class Cursor:

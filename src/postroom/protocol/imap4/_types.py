@@ -50,6 +50,12 @@ class Request:
 
 
 @dataclass(frozen=True)
+class SavedResultReset:
+    """A SEARCH with RETURN (SAVE) was refused with NO (its NO is queued): "$" is now the empty
+    sequence (RFC 5182 2.1). A refusal with BAD leaves "$" as it was."""
+
+
+@dataclass(frozen=True)
 class IdleStarted:
     """IDLE: "+ idling" is queued. Push untagged updates with `send_data()` until IdleDone."""
 
@@ -92,7 +98,7 @@ class StartCompression:
     pending: bytes = field(default=b"", repr=False)
 
 
-Event = (Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection | LoginRefused
+Event = (Authenticate | StartTls | Request | IdleStarted | IdleDone | CloseConnection | LoginRefused | SavedResultReset
          | StartCompression)
 
 

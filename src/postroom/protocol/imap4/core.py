@@ -38,13 +38,13 @@ from ._tokens import Cursor, ParseError, shown
 from .modes import Mode, enable
 from ._types import (
     DEFAULT_IMAP_BANNER, SHUTDOWN_STATES, WAITING_STATES, Authenticate, CloseConnection, Event, IdleDone,
-    IdleStarted, ImapConfig, LoginRefused, Request, StartCompression, StartTls, State,
+    IdleStarted, ImapConfig, LoginRefused, Request, SavedResultReset, StartCompression, StartTls, State,
 )
 
 __all__ = [
     "DEFAULT_IMAP_BANNER", "KNOWN_COMMANDS", "NEED_DATA", "PAUSED", "TRANSITIONS", "Authenticate", "CloseConnection",
     "Event", "IdleDone", "IdleStarted", "ImapConfig", "ImapServer", "LocalProtocolError", "LoginRefused", "Request",
-    "StartCompression", "StartTls", "State", "literal_marker", "response",
+    "SavedResultReset", "StartCompression", "StartTls", "State", "literal_marker", "response",
 ]
 
 _COMMAND = re.compile(rb"[^ ]+")
@@ -309,6 +309,8 @@ class ImapServer(CoreBase):
                 self._protocol_error(tag, error.text, error.code)
             else:
                 self._out.append(response(tag, error.status, error.text, error.code))
+                if error.saving:
+                    self._events.append(SavedResultReset())
 
     def _not_valid(self, name: str) -> str:
         if name not in KNOWN_COMMANDS:
