@@ -296,3 +296,73 @@ def test_the_protocol_log_keeps_the_plain_lines(tmp_path):
     assert "z COMPRESS DEFLATE" in text and "z OK DEFLATE active." in text
     assert "COMPRESS DEFLATE: compression on" in text
     assert "s SELECT INBOX" in text and "s OK [READ-WRITE] SELECT completed." in text and "* BYE" in text
+
+
+class Below(asyncio.Transport):
+    """The transport under the compressed layer: what was written, and whether it closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written, self.closed = b"", False
+
+    def write(self, data) -> None:
+        self.written += bytes(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def test_a_big_write_is_compressed_off_the_loop_and_later_writes_keep_their_order():
+    big = bytes(range(256)) * (compression.OFFLOAD_OCTETS // 256 + 4000)  # about 1.1 MB
+    tagged = b"f OK FETCH completed.\r\n"
+
+    async def main():
+        below, other_below, busy = Below(), Below(), []
+        layer = CompressedTransport(below, busy.append)
+        other = CompressedTransport(other_below)
+        layer.writelines([b"* 1 FETCH (BODY[] {%d}\r\n" % len(big), big, b")\r\n"])
+        layer.write(tagged)
+        layer.close()  # as a transport's close: what was written goes out first
+        assert below.written == b"" and not below.closed and busy == [True]  # the loop was not held
+        assert layer.is_closing() and layer.get_write_buffer_size() == len(tagged)
+        other.write(b"* OK another session is answered meanwhile\r\n")
+        assert other_below.written != b""
+        await until(lambda: below.closed, what="the compressed write and the close")
+        assert busy == [True, False]
+        plain = b"* 1 FETCH (BODY[] {%d}\r\n" % len(big) + big + b")\r\n" + tagged
+        assert zlib.decompressobj(-15).decompress(below.written) == plain
+        assert below.written.endswith(deflate_chunks([tagged]))  # the tagged reply in a context of its own
+        assert (layer.plain_out, layer.octets_out) == (len(plain), len(below.written))
+        layer.write(b"after close\r\n")  # dropped, as by a closing transport
+        assert zlib.decompressobj(-15).decompress(below.written) == plain
+    asyncio.run(main())
+
+
+def test_a_big_fetch_through_deflate_pauses_the_session_and_arrives_whole(tmp_path):
+    async def main():
+        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+        body = b"".join(b"line %d of a long message, mostly the same words\r\n" % n for n in range(40000))
+        sent = message("big") + body  # about 2 MB: compressed on a worker thread
+        await store.deliver(mailbox.id, sent)
+        client = await Client.open(port)
+        await client.compress()
+        await client.command(b"s SELECT INBOX")
+        session = await a_session(service)
+        client.send(b"f FETCH 1 BODY.PEEK[]\r\nn NOOP\r\n")  # the NOOP waits behind the FETCH's octets
+        replies = []
+        while not replies or not replies[-1].startswith(b"n "):
+            replies.append(await client.readline())
+        assert replies[0] == b"* 1 FETCH (BODY[] {%d}\r\n" % len(sent)
+        assert b"".join(replies[1:-2]) == sent + b")\r\n"
+        assert replies[-2:] == [b"f OK FETCH completed.\r\n", b"n OK NOOP completed.\r\n"]
+        assert not session.compressing and not session.write_paused
+        assert (await client.command(b"o LOGOUT"))[-1].startswith(b"o OK")
+        server.close()
+        await store.close()
+    asyncio.run(main())

@@ -34,6 +34,13 @@ up to 32 KB back (raw deflate, wbits -15), and zlib fills that window only as th
 compressor holds nothing of the past, one compressor serves every session of an event loop's
 thread (`_shared_deflater`), so the sending side costs no memory per connection.
 
+Big writes. zlib compresses some 30 MB a second: a whole 35 MB message would hold the event
+loop, and every session on it, for a second. A write of OFFLOAD_OCTETS or more is compressed on
+a worker thread (zlib lets go of the interpreter while it works) with a compressor of its own,
+fresh, so in a context of its own like any chunk. Until it is written, later writes of the
+session wait behind it in order and the session is told it is busy (`busy(True)`: it stops
+answering and reading, as when the client reads slowly); closing waits for them too.
+
 Bad compressed input ends the session with `* BYE` (CompressionError); a small input that
 inflates to a great deal (a "decompression bomb") is inflated `room` octets at a time, as the
 core takes them, while reading from the socket waits (server/imap4.py).
@@ -41,15 +48,17 @@ core takes them, while reading from the socket waits (server/imap4.py).
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import zlib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 __all__ = ["CompressedTransport", "CompressionError", "deflate_chunks"]
 
 WBITS = -15  # raw deflate; the client may use the largest window, 32 KB
 LEVEL = 6  # zlib's default: most of the gain for a modest cost
 MEM_LEVEL = 8  # one compressor per thread, not per connection: zlib's defaults cost nothing
+OFFLOAD_OCTETS = 128 * 1024  # a write this big is compressed off the event loop (about 4 ms of zlib)
 _per_thread = threading.local()
 
 
@@ -83,13 +92,23 @@ def deflate_chunks(chunks: Iterable[bytes]) -> bytes:
     return b"".join(out)
 
 
+def deflate_apart(chunks: Iterable[bytes]) -> bytes:
+    """deflate_chunks with a compressor of its own (for a worker thread): the same octets."""
+    deflater = zlib.compressobj(LEVEL, zlib.DEFLATED, WBITS, MEM_LEVEL)
+    return b"".join(deflater.compress(chunk) + deflater.flush(zlib.Z_FULL_FLUSH) for chunk in chunks if chunk)
+
+
 class CompressedTransport(asyncio.Transport):
     """The session's transport with DEFLATE on top: writes are compressed, `inflate()`
     decompresses what was received. Anything else goes to the transport below."""
 
-    def __init__(self, below: asyncio.Transport) -> None:
+    def __init__(self, below: asyncio.Transport, busy: Callable[[bool], None] | None = None) -> None:
         super().__init__()
         self.below = below
+        self._busy = busy  # told True while a big write is compressed off the loop, False after
+        self._waiting: collections.deque[list[bytes]] = collections.deque()  # writes behind that one
+        self._compressing = False
+        self._close_after = False  # close() came while writes waited: close once they are out
         self._inflater = zlib.decompressobj(WBITS)
         self._held = b""  # compressed input not inflated yet: the core had no room for more
         self._full = False  # the last inflate stopped at its limit: zlib may hold more output
@@ -132,7 +151,44 @@ class CompressedTransport(asyncio.Transport):
 
     def writelines(self, list_of_data: Iterable[bytes | bytearray | memoryview]) -> None:
         chunks = [bytes(chunk) for chunk in list_of_data]
-        data = deflate_chunks(chunks)
+        if self._close_after or self.below.is_closing():
+            return
+        self._waiting.append(chunks)
+        if not self._compressing:
+            self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        """Compress and write the waiting writes in order, until one big enough to go to a
+        worker thread (the rest then waits for it)."""
+        while self._waiting:
+            chunks = self._waiting.popleft()
+            if sum(len(chunk) for chunk in chunks) >= OFFLOAD_OCTETS:
+                self._compressing = True
+                if self._busy is not None:
+                    self._busy(True)
+                future = asyncio.get_running_loop().run_in_executor(None, deflate_apart, chunks)
+                future.add_done_callback(lambda done: self._compressed(done, chunks))
+                return
+            self._send(deflate_chunks(chunks), chunks)
+        if self._close_after:
+            self.below.close()
+
+    def _compressed(self, done: asyncio.Future[bytes], chunks: list[bytes]) -> None:
+        self._compressing = False
+        if done.cancelled() or self.below.is_closing():
+            self._waiting.clear()
+            return
+        error = done.exception()
+        if error is not None:  # never half a reply: the stream cannot go on without these octets
+            self._waiting.clear()
+            self.below.abort()
+            return
+        self._send(done.result(), chunks)
+        self._send_waiting()
+        if not self._compressing and self._busy is not None:
+            self._busy(False)
+
+    def _send(self, data: bytes, chunks: list[bytes]) -> None:
         self.plain_out += sum(len(chunk) for chunk in chunks)
         self.octets_out += len(data)
         if data:
@@ -140,13 +196,17 @@ class CompressedTransport(asyncio.Transport):
 
     # the transport below -------------------------------------------------------------
     def close(self) -> None:
+        if self._compressing or self._waiting:
+            self._close_after = True  # as a transport's close: what was written goes out first
+            return
         self.below.close()
 
     def abort(self) -> None:
+        self._waiting.clear()
         self.below.abort()
 
     def is_closing(self) -> bool:
-        return self.below.is_closing()
+        return self._close_after or self.below.is_closing()
 
     def pause_reading(self) -> None:
         self.below.pause_reading()
@@ -161,7 +221,8 @@ class CompressedTransport(asyncio.Transport):
         return self.below.get_extra_info(name, default)
 
     def get_write_buffer_size(self) -> int:
-        return self.below.get_write_buffer_size()
+        """Octets not sent yet: the compressed ones below, and (plain) the ones waiting here."""
+        return self.below.get_write_buffer_size() + sum(len(chunk) for chunks in self._waiting for chunk in chunks)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         self.below.set_write_buffer_limits(high, low)

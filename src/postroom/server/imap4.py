@@ -148,6 +148,8 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.reply_lines: ImapReplyLines | None = None  # made when the protocol log is on
         self.held = 0  # octets of untagged replies not written yet
         self.compressed: CompressedTransport | None = None  # COMPRESS DEFLATE is on: the transport
+        self.below_full = False  # the transport's buffer is over its limit: the client reads slowly
+        self.compressing = False  # a big write is being compressed on a worker thread
 
     def make_core(self) -> ImapServer:
         return ImapServer(self.service.core_config, tls_active=self.implicit_tls,
@@ -162,9 +164,25 @@ class ImapSession(ClientAccessSession[ImapServer]):
         for line in self.reply_lines.lines(chunk):  # never a literal's octets (a message's content)
             self._log(">", line)
 
+    def pause_writing(self) -> None:
+        self.below_full = True
+        super().pause_writing()
+
     def resume_writing(self) -> None:
-        self._writable()
-        super().resume_writing()
+        self.below_full = False
+        if not self.compressing:
+            self._writable()
+            super().resume_writing()
+
+    def _compression_busy(self, busy: bool) -> None:
+        """The compressed layer is (no longer) compressing a big write off the loop: answer and
+        read nothing more meanwhile, as when the client reads slowly (compression.py)."""
+        self.compressing = busy
+        if busy:
+            super().pause_writing()
+        elif not self.below_full:
+            self._writable()
+            super().resume_writing()
 
     def _writable(self) -> None:
         waiter, self.writable = self.writable, None
@@ -307,7 +325,7 @@ class ImapSession(ClientAccessSession[ImapServer]):
         self.flush()
         if self.transport is None or self.conn is None:
             return
-        self.compressed = layer = CompressedTransport(self.transport)
+        self.compressed = layer = CompressedTransport(self.transport, self._compression_busy)
         self.transport = layer
         self.note("COMPRESS DEFLATE: compression on")
         if pending:
