@@ -23,6 +23,11 @@ KNOWN = {
     # connection and our greeting are faster than that.
     ("test_small_connection_timeout_fail", "FAIL"): "loopback is faster than the timeout",
     ("test_small_read_timeout_fail", "FAIL"): "loopback is faster than the timeout",
+    # On a loaded machine the timeout does expire now and then; the suite's own tearDown then
+    # logs out over the timed-out socket, which Python refuses ("cannot read from timed out
+    # object"): an ERROR of the suite's, timing-dependent either way.
+    ("test_small_connection_timeout_fail", "ERROR"): "the timeout expired; the suite's tearDown fails",
+    ("test_small_read_timeout_fail", "ERROR"): "the timeout expired; the suite's tearDown fails",
 }
 # Skipped: extensions we do not offer (CONDSTORE, SORT, THREAD, ACL, XLIST, Gmail's), and
 # UID EXPUNGE in the class that runs without UIDs (the UID class runs it).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -67,3 +68,64 @@ def test_the_worker_feeds_the_queue_gauge_the_outcomes_and_the_chart(tmp_path, m
     assert got[("postroom_outbound_delivery_seconds_count", ())] == 1
     counts = {kind: n for (_, kind), n in activity.drain().items()}
     assert counts == {QUEUE_LENGTH_SUM: 5, QUEUE_LENGTH_SAMPLES: 1, OUTBOUND_SENT: 2, OUTBOUND_FAILED: 2}
+
+
+class Hops:
+    """Next hops that take recipients and never finish: every message stays in flight."""
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+
+    @staticmethod
+    def key(found) -> str:
+        return "smart-host"
+
+    def add(self, key, found, attempt, recipients, done) -> None:
+        self.added.append(attempt.message.id)
+
+
+def test_a_lease_run_out_in_the_worker_s_own_hands_starts_no_second_delivery(tmp_path):
+    # A stalled node (its lease renewals late) claims its own message again: it is still in
+    # flight, so no second attempt starts, and the claim counts no crash (storage contract).
+    from postroom.model import OutboundSubmission, QueueKey, SendConnector
+
+    async def main() -> None:
+        store = open_store(str(tmp_path / "var"))
+        await store.open()
+        await store.migrate()
+        try:
+            queued = OutboundSubmission("a@example.com", [("b@partner.example", None, None,
+                                                          QueueKey.smart_host("Out"))])
+            await store.deliver_message([], b"Subject: x\r\n\r\nx\r\n", outbound=queued)
+            now = [time.time()]  # the message's age counts: a clock days ahead would expire it
+            hops, claims = Hops(), []
+            worker = OutboundWorker(store, "EX01", hops=hops, submit_report=None, clock=lambda: now[0],
+                                    lease_seconds=30, poll_interval=0.01)
+            other = OutboundWorker(store, "EX01", hops=hops, submit_report=None)
+            assert worker.holder != other.holder  # a worker's own name: never a restarted node's
+            worker.connectors = [SendConnector(name="Out").with_changes(address_spaces="*",
+                                                                        smart_hosts="127.0.0.1:1",
+                                                                        dns_routing=False, source_servers="EX01")]
+            claim_due = store.claim_due
+
+            async def counted(*args, **kwargs):
+                found = await claim_due(*args, **kwargs)
+                claims.append([c.message.id for c in found])
+                return found
+            store.claim_due = counted
+            task = asyncio.create_task(worker._run())
+            while not hops.added and not task.done():
+                await asyncio.sleep(0.01)
+            now[0] += 100  # the lease (30 s) ran out while the message was in flight
+            before = len(claims)
+            while not any(claims[before:]) and not task.done():
+                await asyncio.sleep(0.01)
+            assert hops.added == [queued.queue_id]  # claimed again, not delivered again
+            message, _ = await store.get_queued_message(queued.queue_id)
+            assert message.lease_holder == worker.holder and message.crash_count == 1
+            worker._stopping.set()
+            worker._wake.set()
+            await task
+        finally:
+            await store.close()
+    asyncio.run(main())

@@ -319,15 +319,17 @@ def test_two_crashes_make_a_poison_message_until_an_admin_resumes_it(store, run)
                                    message_id_header="<p@example.com>")
         healthy = await queue_one(store, ("carol@other.example", OTHER), at=at(1))
         assert len(await store.claim_due("EX01/1", at(10), 60, 10)) == 2  # crash 1 for both
-        healthy_claim = await store.claim_due("EX01/1", at(100), 60, 1)  # crash 2 for the poisoned one...
+        # EX01/1 died (a holder names one worker of one process): EX01/2 takes the oldest...
+        healthy_claim = await store.claim_due("EX01/2", at(100), 60, 1)  # crash 2 for the poisoned one...
         assert [c.message.id for c in healthy_claim] == [poisoned.queue_id]
-        done = await store.finish_attempt(healthy.queue_id, "EX01/1",
+        assert await store.claim_due("EX01/2", at(100), 60, 1) != []  # and the healthy one
+        done = await store.finish_attempt(healthy.queue_id, "EX01/2",
                                           [result("carol@other.example", RecipientStatus.RETRY, "451 4.3.0",
                                                   retry_in=1000, when=100)])
         assert done is False
 
-        # ...whose lease runs out again: at its next claim it is set aside, not returned.
-        assert await store.claim_due("EX01/2", at(200), 60, 10) == []
+        # ...whose lease runs out again as EX01/2 dies: at its next claim it is set aside, not returned.
+        assert await store.claim_due("EX01/3", at(200), 60, 10) == []
         message, _ = await store.get_queued_message(poisoned.queue_id)
         assert message.status == MessageStatus.POISON and message.lease_holder is None
         assert await store.queue_counts() == {"active": 1, "suspended": 0, "poison": 1}
@@ -339,7 +341,7 @@ def test_two_crashes_make_a_poison_message_until_an_admin_resumes_it(store, run)
         assert [q.name for q in queues] == [OTHER.name, "poison"]  # its queues no longer count it
         assert (queues[-1].status, queues[-1].message_count) == (QueueStatus.SUSPENDED, 1)
         assert [m.id for m in await store.list_queued_messages(queue="poison")] == [poisoned.queue_id]
-        assert await store.claim_due("EX01/2", at(10_000), 60, 10) != []  # the healthy one only
+        assert await store.claim_due("EX01/3", at(10_000), 60, 10) != []  # the healthy one only
         assert (await store.get_queued_message(poisoned.queue_id))[0].status == MessageStatus.POISON
 
         with pytest.raises(Conflict):
@@ -349,8 +351,30 @@ def test_two_crashes_make_a_poison_message_until_an_admin_resumes_it(store, run)
         await store.resume_message(poisoned.queue_id)
         message, _ = await store.get_queued_message(poisoned.queue_id)
         assert (message.status, message.crash_count) == (MessageStatus.ACTIVE, 0)
-        claims = await store.claim_due("EX01/2", at(10_000), 60, 10)
+        claims = await store.claim_due("EX01/3", at(10_000), 60, 10)
         assert [c.message.id for c in claims] == [poisoned.queue_id]
+    run(body())
+
+
+def test_a_lease_that_ran_out_in_its_holder_s_hands_is_not_a_crash(store, run):
+    # A worker that was slow to renew (a stalled machine) claims its own message again: it is
+    # still delivering it, so that claim counts no crash and never sets the message aside.
+    async def body():
+        outbound = await queue_one(store)
+        other = await queue_one(store, ("carol@other.example", OTHER))
+        assert [c.message.crash_count for c in await store.claim_due("EX01/1", at(10), 60, 10)] == [1, 1]
+        for round_, when in enumerate((100, 200, 300)):
+            claims = await store.claim_due("EX01/1", at(when), 60, 10)
+            assert sorted((c.message.id, c.message.crash_count) for c in claims) == sorted([
+                (outbound.queue_id, 1), (other.queue_id, 1)]), round_
+            assert all(same_time(c.message.lease_until, at(when + 60)) for c in claims)
+        assert await store.queue_counts() == {"active": 2, "suspended": 0, "poison": 0}
+        assert await store.finish_attempt(outbound.queue_id, "EX01/1", [result("bob@partner.example",
+                                                                              RecipientStatus.SENT)]) is True
+        # Another holder taking it over is a crash as before: two, and it is set aside.
+        assert [c.message.crash_count for c in await store.claim_due("EX01/2", at(400), 60, 10)] == [2]
+        assert await store.claim_due("EX01/3", at(500), 60, 10) == []
+        assert (await store.get_queued_message(other.queue_id))[0].status == MessageStatus.POISON
     run(body())
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -113,7 +114,10 @@ class OutboundWorker:
                  activity: Activity | None = None) -> None:
         self.store = store
         self.server = server
-        self.holder = f"{server}/{id(self):x}"
+        # Unique to this worker in this process: a claim of a lease that ran out in its own
+        # hands is not counted as a crash (storage/sql/queue.py split_candidates), so a restarted
+        # node must never hold the same name.
+        self.holder = f"{server}/{secrets.token_hex(6)}"
         self.hops = hops  # hops.HopDeliveries: runs a group of recipients to one next hop
         self.submit_report = submit_report  # async (sender, data, queue_id) -> None
         self.clock = clock
@@ -225,6 +229,8 @@ class OutboundWorker:
                 except PostroomError as exc:
                     log.warning("outbound: cannot read the queue: %s", exc.message)
             for claim in claims:
+                if claim.message.id in self._inflight:
+                    continue  # ours, still in flight: its lease ran out before we renewed it (a stall)
                 self._dispatch(claim)
             await self._count_queue()
             if claims and len(claims) >= min(room, 500):

@@ -55,8 +55,7 @@ class PostgresQueue(PostgresRecords):
 
         async def write(conn: asyncpg.Connection) -> list[Claim]:
             picked = await conn.fetch(dollar(q.claim_candidates(lock=True)), at, at, limit)
-            poison = [row[0] for row in picked if row[1] >= q.POISON_AFTER]
-            claimed = [row[0] for row in picked if row[1] < q.POISON_AFTER]
+            poison, claimed = q.split_candidates(picked, holder)
             if poison:
                 messages = [q.message_row(tuple(row))
                             for row in await conn.fetch(dollar(q.claimed_messages(len(poison))), *poison)]
@@ -66,7 +65,7 @@ class PostgresQueue(PostgresRecords):
                 await insert_tracking(conn, q.poison_tracking(holder, messages, pending))
             if not claimed:
                 return []
-            await conn.execute(dollar(q.lease_statement(len(claimed))), holder, until, *claimed)
+            await conn.execute(dollar(q.lease_statement(len(claimed))), holder, until, holder, *claimed)
             messages = [q.message_row(tuple(row))
                         for row in await conn.fetch(dollar(q.claimed_messages(len(claimed))), *claimed)]
             due: dict[str, list[QueuedRecipient]] = {message_id: [] for message_id in claimed}

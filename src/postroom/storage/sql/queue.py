@@ -175,11 +175,11 @@ def lease_until(now: str, lease_seconds: Any) -> str:
 
 def claim_candidates(lock: bool) -> str:
     """Messages with a recipient due in a queue not suspended, active, lease free or expired:
-    (id, crash_count), oldest first. Parameters: now (lease), now (due), limit. With `lock`
+    (id, crash_count, lease_holder), oldest first. Parameters: now (lease), now (due), limit. With `lock`
     (PostgreSQL), the rows are locked and rows another transaction holds are skipped: two
     nodes claiming at once never get the same message."""
     return (
-        "SELECT m.id, m.crash_count FROM queue_messages m"
+        "SELECT m.id, m.crash_count, m.lease_holder FROM queue_messages m"
         " WHERE m.status = 'active' AND (m.lease_until IS NULL OR m.lease_until <= ?)"
         " AND m.id IN (SELECT r.message_id FROM queue_recipients r JOIN queues q ON q.name = r.queue"
         f" WHERE r.status IN {_PENDING_SQL} AND r.next_attempt_at <= ? AND NOT q.suspended)"
@@ -196,9 +196,20 @@ def poison_statement(count: int) -> str:
             f" WHERE id IN {in_list(count)}")
 
 
+def split_candidates(picked: Sequence[Sequence[Any]], holder: str) -> tuple[list[str], list[str]]:
+    """(poison, to claim): the ids of claim_candidates rows. A message whose claims ended
+    without a result POISON_AFTER times is set aside, unless its lease ran out in this very
+    holder's hands: a worker that was slow to renew (a stalled machine), not one that died,
+    and that still has the message in flight."""
+    poison = [row[0] for row in picked if row[1] >= POISON_AFTER and row[2] != holder]
+    return poison, [row[0] for row in picked if row[1] < POISON_AFTER or row[2] == holder]
+
+
 def lease_statement(count: int) -> str:
-    """Parameters: holder, lease_until, ids."""
-    return (f"UPDATE queue_messages SET lease_holder = ?, lease_until = ?, crash_count = crash_count + 1"
+    """Parameters: holder, lease_until, holder, ids. A claim counts as a possible crash (one
+    more claim without a result) unless the lease it takes was the holder's own."""
+    return ("UPDATE queue_messages SET lease_holder = ?, lease_until = ?,"
+            " crash_count = crash_count + CASE WHEN lease_holder = ? THEN 0 ELSE 1 END"
             f" WHERE id IN {in_list(count)}")
 
 

@@ -42,8 +42,7 @@ class SqliteQueue(SqliteRecords):
 
         def write(conn: sqlite3.Connection) -> tuple[list[Claim], list[tuple[Any, ...]]]:
             picked = conn.execute(q.claim_candidates(lock=False), (at, at, limit)).fetchall()
-            poison = [row[0] for row in picked if row[1] >= q.POISON_AFTER]
-            claimed = [row[0] for row in picked if row[1] < q.POISON_AFTER]
+            poison, claimed = q.split_candidates(picked, holder)
             tracking: list[tuple[Any, ...]] = []
             if poison:
                 messages = [q.message_row(row) for row in conn.execute(q.claimed_messages(len(poison)), poison)]
@@ -52,7 +51,7 @@ class SqliteQueue(SqliteRecords):
                 tracking = q.poison_tracking(holder, messages, pending)
             if not claimed:
                 return [], tracking
-            conn.execute(q.lease_statement(len(claimed)), (holder, until, *claimed))
+            conn.execute(q.lease_statement(len(claimed)), (holder, until, holder, *claimed))
             messages = [q.message_row(row) for row in conn.execute(q.claimed_messages(len(claimed)), claimed)]
             due: dict[str, list[QueuedRecipient]] = {message_id: [] for message_id in claimed}
             for row in conn.execute(q.due_recipients(len(claimed)), (at, *claimed)):
