@@ -383,6 +383,7 @@ def run_point(p: dict, servers: list, reps: int, duration: float, raw, wait_quie
 def run(a, groups: set[str], *, kit: str, wait_quiet, code_state, machine: dict) -> int:
     """The IMAP points of one `bench/run.py` invocation; returns the exit status."""
     ports = [int(x) for x in a.imap_ports.split(",")]
+    provision.refuse_busy_ports(ports)
     concs = [int(c) for c in a.imap_conc.split(",")]
     os.makedirs(RESULTS, exist_ok=True)
     raw_path = os.path.join(RESULTS, "imap.jsonl")

@@ -236,5 +236,20 @@ async def _mailboxes_in_process(data: str, users: list[KitUser], log) -> None:
         await store.close()
 
 
+def refuse_busy_ports(ports: list[int]) -> None:
+    """Stop before starting anything if a port already answers: a server left running (by
+    --keep-running, say) would share it (postroom listens with SO_REUSEPORT) and take load
+    whose CPU is then read from the wrong process."""
+    import socket
+    for port in ports:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                pass
+        except OSError:
+            continue
+        sys.exit(f"127.0.0.1:{port} already answers: stop the server left on it (pgrep -af 'postroom serve|dovecot')"
+                 " before measuring")
+
+
 if __name__ == "__main__":  # pragma: no cover - manual use
     sys.exit("use bench/run.py")

@@ -29,6 +29,8 @@ import sys
 import time
 import uuid
 
+import provision
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 # The shared kit: BENCH_KIT, else ../shared/bench next to the repository (a worktree one further down).
@@ -308,6 +310,7 @@ def run(*, reps: int, n_small: int, n_large: int, sizes: list[int], concs: list[
         raise RuntimeError(f"relay lab setup failed: {r.stderr[-2000:]}")
     os.makedirs(os.path.dirname(raw_path), exist_ok=True)
     wanted = servers.split(",")
+    provision.refuse_busy_ports([relay_port, *ports])
     postroom = PostroomRelay(data, relay_port, ports)
     postroom.provision()
     postroom.start(profile)
