@@ -7,9 +7,8 @@ from .test_imap4_engine import (  # noqa: F401 (fixtures)
     Client, backend, env, message, node_notifier, run,
 )
 
-from .test_imap4_session import PLAIN, Conn, start
+from .test_imap4_session import logged_in
 
-from postroom.model import ImapSettings
 from postroom.protocol.imap4.core import ImapConfig, ImapServer, Request
 from postroom.protocol.imap4.types import Command
 
@@ -146,11 +145,7 @@ def test_a_refused_save_empties_the_saved_result_over_the_wire(tmp_path):
     # RFC 5182 2.1: NO to a SEARCH RETURN (SAVE) (here the core's own BADCHARSET) leaves "$" empty;
     # BAD leaves it as it was.
     async def main():
-        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
-        for n in range(3):
-            await store.deliver(mailbox.id, message(f"m{n}"))
-        conn = await Conn.open(port)
-        await conn.login()
+        store, server, conn = await logged_in(tmp_path, 3)
         await conn.command(b"x SELECT INBOX")
         await conn.command(b"f STORE 2 +FLAGS.SILENT (\\Flagged)")
         flagged = [b"* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\n", b"t OK FETCH completed.\r\n"]

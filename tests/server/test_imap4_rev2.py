@@ -9,7 +9,7 @@ import imaplib
 import re
 
 from .test_imap4_engine import Client, backend, env, message, node_notifier, run, seq  # noqa: F401 (fixtures)
-from .test_imap4_session import PLAIN, Conn, start
+from .test_imap4_session import PLAIN, Conn, logged_in, start
 
 from postroom.model import ImapSettings
 from postroom.protocol.imap4 import types as t
@@ -158,11 +158,7 @@ def test_rev2_session_sees_no_recent_and_gets_uids_in_unsolicited_fetches(env):
 
 def test_rev2_search_answers_esearch_over_the_wire(tmp_path):
     async def main():
-        store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
-        for n in range(3):
-            await store.deliver(mailbox.id, message(f"m{n}"))
-        conn = await Conn.open(port)
-        await conn.login()
+        store, server, conn = await logged_in(tmp_path, 3)
         assert await conn.command(b"s SEARCH ALL", tag=b"s") == [b"s BAD SEARCH needs a selected mailbox: SELECT "
                                                                   b"one first.\r\n"]
         await conn.command(b"e ENABLE IMAP4rev2")

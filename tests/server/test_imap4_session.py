@@ -64,6 +64,17 @@ class Conn:
         return await self.command(b"l LOGIN " + user + b" pw-1")
 
 
+async def logged_in(tmp_path, count: int):
+    """A plain-text-login node with `count` messages (m0, m1, ...) in alice's INBOX, and a
+    connection logged in as her: (store, server, connection)."""
+    store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
+    for n in range(count):
+        await store.deliver(mailbox.id, message(f"m{n}"))
+    conn = await Conn.open(port)
+    await conn.login()
+    return store, server, conn
+
+
 def test_login_select_fetch_logout(tmp_path):
     async def main():
         store, mailbox, service, server, port = await start(tmp_path, ImapSettings(**PLAIN))
