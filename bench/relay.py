@@ -322,7 +322,7 @@ def run(*, reps: int, n_small: int, n_large: int, sizes: list[int], concs: list[
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "reps": reps,
                 "n_small": n_small, "n_large": n_large, "postfix": PostfixRelay().version,
                 "python": sys.version.split()[0], "nproc": os.cpu_count(), "code": _code(),
-                "command": "bench/run.py --only relay " + " ".join(sys.argv[1:])}}) + "\n")
+                "command": "bench/run.py " + " ".join(sys.argv[1:])}}) + "\n")
             for size in sizes:
                 n = n_small if size <= 10000 else n_large
                 for conc in concs:
