@@ -47,6 +47,7 @@ SERVER = "RELAY"
 CLK = os.sysconf("SC_CLK_TCK")
 SENDER = "bench@bench.example"
 HELO = "client.bench.example"
+FLOOR_PORT = 31139  # bench/relay_floor.py, when --relay-servers names it
 
 
 def log(*a) -> None:
@@ -231,6 +232,53 @@ class PostroomRelay:
         self.proc = None
 
 
+class FloorRelay:
+    """bench/relay_floor.py: the least a Python relay spends per message (no store, no parser),
+    measured beside the two servers when --relay-servers names `floor`."""
+    name = "floor"
+
+    def __init__(self, port: int) -> None:
+        self.addr = ("127.0.0.1", port)
+        self.root = "/tmp/relay-floor"
+        self.spool = os.path.join(self.root, "spool")
+        self.log_path = os.path.join(self.root, "delivered.log")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+        os.makedirs(self.spool)
+        open(self.log_path, "wb").close()
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "relay_floor.py"), "--port", str(self.addr[1]),
+                                      "--smart-host", SINK, "--spool", self.spool], stdout=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        assert self.proc.stdout is not None
+        if not self.proc.stdout.readline().startswith(b"ready"):
+            raise RuntimeError("relay_floor.py did not start")
+        log(f"  floor relay pid {self.proc.pid} on {self.addr[0]}:{self.addr[1]}")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def queued(self) -> int:
+        return len(os.listdir(self.spool))
+
+    def mark(self) -> int:
+        return os.path.getsize(self.log_path)
+
+    def delivered(self, mark: int, rcpt: str) -> int:
+        with open(self.log_path, "rb") as f:
+            f.seek(mark)
+            return sum(1 for line in f if rcpt.encode() in line)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(30)
+        self.proc = None
+
+
 # ------------------------------------------------------------------ one run
 def wait_empty(server, limit: float = 600.0) -> bool:
     t0 = time.monotonic()
@@ -281,7 +329,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     keys = sorted({(r["size"], r["conc"]) for r in rows})
     for size, conc in keys:
         point = {"size": size, "conc": conc}
-        for name in ("postroom", "postfix"):
+        for name in ("postroom", "postfix", "floor"):
             runs = [r for r in rows if r["size"] == size and r["conc"] == conc and r["server"] == name]
             if not runs:
                 continue
@@ -310,11 +358,14 @@ def run(*, reps: int, n_small: int, n_large: int, sizes: list[int], concs: list[
         raise RuntimeError(f"relay lab setup failed: {r.stderr[-2000:]}")
     os.makedirs(os.path.dirname(raw_path), exist_ok=True)
     wanted = servers.split(",")
-    provision.refuse_busy_ports([relay_port, *ports])
+    floor = FloorRelay(FLOOR_PORT)
+    provision.refuse_busy_ports([relay_port, *ports] + ([FLOOR_PORT] if "floor" in wanted else []))
     postroom = PostroomRelay(data, relay_port, ports)
     postroom.provision()
     postroom.start(profile)
-    chosen = [s for s in (postroom, PostfixRelay()) if s.name in wanted]
+    if "floor" in wanted:
+        floor.start()
+    chosen = [s for s in (postroom, PostfixRelay(), floor) if s.name in wanted]
     rows: list[dict] = []
     try:
         with open(raw_path, "w") as raw:
@@ -343,6 +394,7 @@ def run(*, reps: int, n_small: int, n_large: int, sizes: list[int], concs: list[
                                 + (f" ERROR {d['error']}" if d["error"] else ""))
     finally:
         postroom.stop()
+        floor.stop()
     return rows
 
 

@@ -673,7 +673,9 @@ def main() -> int:
     ap.add_argument("--relay-n", default="1000,300", help="relay point: messages per run at 2 KB, at 100 KB")
     ap.add_argument("--relay-sizes", default="2048,102400", help="relay point: message sizes")
     ap.add_argument("--relay-concs", default="1,8", help="relay point: concurrent connections")
-    ap.add_argument("--relay-servers", default="postroom,postfix", help="relay point: servers (profiling: postroom)")
+    ap.add_argument("--relay-servers", default="postroom,postfix",
+                    help="relay point: servers (profiling: postroom; floor: bench/relay_floor.py, the least a "
+                         "Python relay spends)")
     ap.add_argument("--relay-profile", default=None, metavar="FILE",
                     help="relay point: run postroom serve under cProfile, stats to FILE")
     ap.add_argument("--relay-ports", default="31125,31126,31127,31128,31129,31130,31131",
