@@ -1,8 +1,9 @@
 """What an IMAP4 session reads from the store, and what it answers from what it (or its node)
 read before: SELECT of a folder the node listed reads only what changed (nothing when its
-modseq is the same) and takes \\Recent only when there is some to take; header blocks come
-from the node's HeaderCache, bounded in octets; a SEARCH without text keys is answered from
-the folder listing."""
+modseq is the same), takes the folder's row from the session's last read while nothing was
+reported of the mailbox, and takes \\Recent only when there is some to take; header blocks come
+from the node's HeaderCache, bounded in octets, and the items a FETCH renders the same for every
+session from its RenderedCache; a SEARCH without text keys is answered from the folder listing."""
 from __future__ import annotations
 
 import datetime
@@ -10,7 +11,8 @@ import datetime
 from .test_imap4_engine import Client, backend, env, message, node_notifier, run, seq  # noqa: F401 (fixtures)
 
 from postroom.protocol.imap4 import types as t
-from postroom.server.imap4_cache import HeaderCache, ListingCache
+from postroom.server import imap4_mailbox
+from postroom.server.imap4_cache import HeaderCache, ListingCache, RenderedCache
 from postroom.server.imap4_mailbox import MailboxEngine
 
 FIELDS = t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS", fields=("SUBJECT",)), peek=True)
@@ -44,7 +46,8 @@ def test_selecting_a_folder_again_reads_only_what_changed_and_writes_nothing_wit
         assert recording.calls == {"get_folder": 1, "take_recent": 1, "folder_messages": 1}
         data, _ = await client.run(t.Select("s", "INBOX"))
         assert b"* 2 EXISTS\r\n* 0 RECENT\r\n" in data  # this session took them before
-        assert recording.calls == {"get_folder": 2, "take_recent": 1, "folder_messages": 1}
+        # nothing reported of the mailbox since: the row the last SELECT read (after its take)
+        assert recording.calls == {"get_folder": 1, "take_recent": 1, "folder_messages": 1}
         await client.run(t.Store("w", seq(1), "add", ("\\Seen",), silent=True))
         await store.deliver(mailbox.id, message("m2"))
         data, _ = await client.run(t.Select("s", "INBOX"))
@@ -135,5 +138,80 @@ def test_a_search_without_text_keys_reads_nothing_from_the_store(env):
         assert recording.calls == calls  # the listing answered every one
         data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("BODY", ("xxx",)),)), uid=True))
         assert data == b"* SEARCH 2 3 4\r\n" and recording.calls["read_messages"] == 1  # one read for all
+        await store.close()
+    run(main)
+
+
+def test_a_select_reads_the_folder_again_once_its_last_read_is_too_old(env, monkeypatch):
+    async def main():
+        store, mailbox = await env()
+        await store.deliver(mailbox.id, message("m0"))
+        recording = Recording(store)
+        client = Client(recording, mailbox.id, await node_notifier(store))
+        for _ in range(2):
+            await client.run(t.Select("s", "INBOX"))
+        assert recording.calls["get_folder"] == 1
+        monkeypatch.setattr(imap4_mailbox, "FOLDER_ROW_SECONDS", 0.0)
+        data, _ = await client.run(t.Select("s", "INBOX"))
+        assert recording.calls["get_folder"] == 2 and b"* 1 EXISTS\r\n" in data
+        await store.close()
+    run(main)
+
+
+def test_fetch_items_rendered_once_by_a_node_answer_its_sessions_with_their_own_flags(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        recording, notifier = Recording(store), await node_notifier(store)
+        headers, rendered = HeaderCache(), RenderedCache(limit=1 << 20)
+        outs: dict[str, list[bytes]] = {"first": [], "second": []}
+        first, second = (MailboxEngine(recording, mailbox.id, outs[name].append, notifier, headers=headers,
+                                       rendered=rendered) for name in ("first", "second"))
+
+        async def run_in(name, engine, command) -> bytes:
+            outs[name].clear()
+            await engine.run(command)
+            return b"".join(outs[name])
+
+        items = (t.FetchAttribute("UID"), t.FetchAttribute("FLAGS"), t.FetchAttribute("RFC822.SIZE"), FIELDS)
+        await run_in("first", first, t.Select("s", "INBOX"))
+        await run_in("second", second, t.Select("s", "INBOX"))
+        await run_in("first", first, t.Fetch("f", seq((1, 3)), items))
+        assert len(rendered) == 3 and recording.calls["read_headers"] == 1
+        await run_in("first", first, t.Store("w", seq(2), "add", ("\\Flagged",), silent=True))
+        headers._blocks.clear()  # not needed again: the rendered items are kept
+        assert await run_in("second", second, t.Noop("n")) == b"* 2 FETCH (FLAGS (\\Flagged))\r\n"
+        again = await run_in("second", second, t.Fetch("f", seq((1, 3)), items))
+        assert recording.calls["read_headers"] == 1  # nothing read for the second session
+        line = (b"* %d FETCH (UID %d FLAGS (%s) RFC822.SIZE %d BODY[HEADER.FIELDS (SUBJECT)] {15}\r\n"
+                b"Subject: m%d\r\n\r\n)\r\n")
+        assert again == b"".join(line % (n, n, b"\\Flagged" if n == 2 else b"", len(message(f"m{n - 1}")), n - 1)
+                                 for n in (1, 2, 3))
+        # an item asked before FLAGS: rendered each time, in the order asked, and not kept
+        reordered = await run_in("second", second, t.Fetch("f", seq(2), (t.FetchAttribute("RFC822.SIZE"),
+                                                                          t.FetchAttribute("FLAGS"))))
+        assert reordered == b"* 2 FETCH (RFC822.SIZE %d FLAGS (\\Flagged))\r\n" % len(message("m1"))
+        assert len(rendered) == 3
+        await store.close()
+    run(main)
+
+
+def test_uid_search_of_flags_alone_answers_uids(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(5):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        client = Client(store, mailbox.id, await node_notifier(store))
+        await client.run(t.Select("s", "INBOX"))
+        await client.run(t.Store("w", seq((1, 2)), "add", ("\\Seen",), silent=True))
+        await store.delete_messages(mailbox.id, [client.engine.selected.messages[1].id])
+        await client.run(t.Noop("n"))  # the expunge is told: UIDs 2..5 remain, 2 seen
+        data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("UNSEEN"),)), uid=True))
+        assert data == b"* SEARCH 3 4 5\r\n"
+        data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("UNSEEN"),))))
+        assert data == b"* SEARCH 2 3 4\r\n"
+        data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("DRAFT"),))))
+        assert data == b"* SEARCH\r\n"
         await store.close()
     run(main)

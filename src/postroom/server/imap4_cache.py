@@ -12,18 +12,24 @@ of its own folders' listings, so no mailbox sees another's blocks.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterable
+from typing import Generic, Hashable, Iterable, TypeVar
 
 from ..model.imap import FolderMessage
 
-HEADER_CACHE_OCTETS = 16 << 20  # header blocks kept by a node (some 50,000 messages' headers)
+CACHE_OCTETS = 16 << 20  # each of a node's two: some 50,000 messages' headers, or their rendered FETCH items
 _ENTRY_OVERHEAD = 100  # octets an entry costs beside its block (key, bytes object, dict slot)
+K = TypeVar("K", bound=Hashable)
 
 
-class HeaderCache:
-    def __init__(self, limit: int = HEADER_CACHE_OCTETS) -> None:
+class OctetCache(Generic[K]):
+    """Octets by key, least recently used out first, within `limit` octets. The node keeps two:
+    header blocks by message entry id (HeaderCache), and the FETCH items a plan renders the same
+    for every session by (plan serial, message entry id) (RenderedCache, imap4_fetch.Plan.fixed:
+    never stale either)."""
+
+    def __init__(self, limit: int = CACHE_OCTETS) -> None:
         self.limit = limit
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+        self._blocks: OrderedDict[K, bytes] = OrderedDict()
         self._octets = 0
 
     def __len__(self) -> int:
@@ -33,30 +39,34 @@ class HeaderCache:
     def octets(self) -> int:
         return self._octets
 
-    def get_many(self, ids: Iterable[int]) -> dict[int, bytes]:
-        """The blocks kept of these entries (each becomes the most recently used)."""
+    def get_many(self, keys: Iterable[K]) -> dict[K, bytes]:
+        """The octets kept under these keys (each becomes the most recently used)."""
         blocks, found = self._blocks, {}
-        for message_id in ids:
-            block = blocks.get(message_id)
+        for key in keys:
+            block = blocks.get(key)
             if block is not None:
-                blocks.move_to_end(message_id)
-                found[message_id] = block
+                blocks.move_to_end(key)
+                found[key] = block
         return found
 
-    def put_many(self, found: dict[int, bytes]) -> None:
+    def put_many(self, found: dict[K, bytes]) -> None:
         blocks = self._blocks
-        for message_id, block in found.items():
+        for key, block in found.items():
             size = len(block) + _ENTRY_OVERHEAD
             if size > self.limit // 64:  # a huge header would push out many: not kept
                 continue
-            old = blocks.pop(message_id, None)
+            old = blocks.pop(key, None)
             if old is not None:
                 self._octets -= len(old) + _ENTRY_OVERHEAD
-            blocks[message_id] = block
+            blocks[key] = block
             self._octets += size
         while self._octets > self.limit and blocks:
             _, block = blocks.popitem(last=False)
             self._octets -= len(block) + _ENTRY_OVERHEAD
+
+
+HeaderCache = OctetCache[int]
+RenderedCache = OctetCache[tuple[int, int]]
 
 
 LISTING_CACHE_MESSAGES = 50_000  # folder listings kept by a node, in messages (some 20 MiB)

@@ -11,6 +11,7 @@ forms and UID EXPUNGE. A new SELECT or EXAMINE starts with nothing saved (a new 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Sequence
 
 from ..protocol.imap4 import esearch, search, types
@@ -28,7 +29,7 @@ def with_saved(folder: SelectedFolder, command: types.Command) -> types.Command:
         return dataclasses.replace(command, sequence=_saved_set(folder, command.uid))
     if isinstance(command, types.Expunge) and command.uids is not None and command.uids.saved:
         return dataclasses.replace(command, uids=_saved_set(folder, True))
-    if isinstance(command, types.Search):
+    if isinstance(command, types.Search) and _names_saved(command.key):
         key = _key(folder, command.key)
         if key is not command.key:
             return dataclasses.replace(command, key=key)
@@ -49,6 +50,14 @@ def _ranges(numbers: Sequence[int]) -> types.SequenceSet:
         else:
             runs.append((number, number))
     return types.SequenceSet(tuple(runs))
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_saved(key: types.SearchKey) -> bool:
+    """Whether the program has a "$" anywhere (asked once per program: most have none)."""
+    if key.op in ("SEQ", "UID") and key.args and isinstance(key.args[0], types.SequenceSet) and key.args[0].saved:
+        return True
+    return any(isinstance(arg, types.SearchKey) and _names_saved(arg) for arg in key.args)
 
 
 def _key(folder: SelectedFolder, key: types.SearchKey) -> types.SearchKey:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 from typing import Callable, Sequence
 
 from ..model.imap import FolderMessage
@@ -25,6 +26,8 @@ _HEADER_SECTIONS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _CONTENT_ITEMS = frozenset({"RFC822", "RFC822.TEXT", "BINARY[]", "BINARY.SIZE"})
 _SECTION_ITEMS = frozenset({"BODY[]", "BINARY[]", "BINARY.SIZE"})
 _FLAG_LISTS = 256  # distinct (flags, recent) renderings a plan keeps
+_CHANGING = frozenset({"UID", "FLAGS", "MODSEQ"})  # items not fixed for a message entry
+_serials = itertools.count(1)
 
 #: An item's renderer: (message, \Recent, structure, octets) -> its reply data. The octets are
 #: the whole message for a plan that reads content, its header block for one that reads headers.
@@ -94,14 +97,34 @@ class Plan:
         self.flags_named = "FLAGS" in names
         self.modseq_named = "MODSEQ" in names
         self._flag_lists: dict[tuple[tuple[str, ...], bool], bytes] = {}
-        self.items = [self._renderer(a) for a in attributes if a.name != "UID"]
+        asked = [a for a in attributes if a.name != "UID"]
+        self.items = [self._renderer(a) for a in asked]
+        # `fixed`: the items after FLAGS and MODSEQ render the same for a message entry in every
+        # session and at any time (its header or structure: an entry never changes), so the node
+        # keeps them rendered, by (serial, entry id) (imap4_cache.RenderedCache). Message
+        # content is never kept so (too big); nor items asked before FLAGS (the order is kept).
+        kinds = [a.name in _CHANGING for a in asked]
+        self.serial = next(_serials)
+        self.fixed = (self.header or self.structure) and not self.content and not all(kinds) \
+            and kinds == sorted(kinds, reverse=True)
+        self.changing = [item for item, changing in zip(self.items, kinds) if changing]
+        self._fixed_items = [item for item, changing in zip(self.items, kinds) if not changing]
+
+    def render_fixed(self, message: FolderMessage, parsed: structure.Structure | None, data: bytes | None) -> bytes:
+        """A `fixed` plan's items after FLAGS and MODSEQ, as they go out for this message."""
+        return b" ".join([item(message, False, parsed, data) for item in self._fixed_items])
 
     def render(self, msn: int, message: FolderMessage, recent: bool, parsed: structure.Structure | None,
-               data: bytes | None, add_flags: bool, condstore: bool = False) -> bytes:
+               data: bytes | None, add_flags: bool, condstore: bool = False, fixed: bytes | None = None) -> bytes:
         """`* msn FETCH (...)` for one message; `add_flags`: the fetch set \\Seen, so FLAGS
         goes out even if not asked for, and, for a CONDSTORE client (`condstore`), UID and
-        MODSEQ too (RFC 7162 3.2.4)."""
-        items = [item(message, recent, parsed, data) for item in self.items]
+        MODSEQ too (RFC 7162 3.2.4); `fixed`: render_fixed's octets for it (what is read is then
+        not needed)."""
+        if fixed is None:
+            items = [item(message, recent, parsed, data) for item in self.items]
+        else:
+            items = [item(message, recent, None, None) for item in self.changing]
+            items.append(fixed)
         if add_flags and not self.flags_named:
             items.insert(0, self.flags(message, recent))
         if add_flags and condstore and not self.modseq_named:

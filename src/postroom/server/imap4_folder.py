@@ -23,7 +23,7 @@ from ..protocol.imap4 import binary, structure
 from ..protocol.imap4.types import Fetch, Search, SequenceSet
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_fetch, imap4_search
-from .imap4_cache import HeaderCache
+from .imap4_cache import HeaderCache, RenderedCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_notify import Mark
 from .imap4_resync import Enabled
@@ -38,7 +38,7 @@ class SelectedFolder:
                  readonly: bool, emit: Callable[[bytes], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
                  seen_count: int = 0, headers: HeaderCache | None = None,
-                 enabled: Enabled | None = None) -> None:
+                 enabled: Enabled | None = None, rendered: RenderedCache | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
@@ -47,6 +47,7 @@ class SelectedFolder:
         self.mark = mark  # the node's count of the mailbox's changes (None: look after every command)
         self.seen_count = seen_count  # the mark's count when the store was last read
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
+        self.rendered = rendered if rendered is not None else RenderedCache()  # and FETCH items
         self.enabled = enabled if enabled is not None else Enabled()  # the session's CONDSTORE and QRESYNC
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
@@ -272,29 +273,42 @@ class SelectedFolder:
                 if changed:
                     self.own_write(before, in_step=max(m.modseq for m in changed) == self.modseq)
         missing = len(alive) < len(uids)
+        serial, recent, condstore_on = plan.serial, self.recent, self.enabled.condstore
         for batch in _batches(alive, messages, plan.content):
-            if plan.structure:
-                await self._load_structures(batch)
+            # what the node keeps rendered needs nothing read (RFC 2180 4.1.1 lets a message
+            # expunged elsewhere be answered so, as from the header cache)
+            fixed = self.rendered.get_many([(serial, messages[uid].id) for uid in batch]) if plan.fixed else {}
+            unrendered = [uid for uid in batch if (serial, messages[uid].id) not in fixed] if fixed else batch
+            if plan.structure and unrendered:
+                await self._load_structures(unrendered)
             octets: dict[int, bytes] = {}
             if plan.content:  # read together: one read for the batch, not one per message
                 octets = await self.contents(mailbox_id, batch)
-            elif plan.header:  # only the header blocks: those the node keeps, the others in one read
-                blocks = await self._headers(mailbox_id, [messages[uid].id for uid in batch])
-                octets = {uid: blocks[messages[uid].id] for uid in batch if messages[uid].id in blocks}
+            elif plan.header and unrendered:  # only the header blocks: those the node keeps, the others in one read
+                blocks = await self._headers(mailbox_id, [messages[uid].id for uid in unrendered])
+                octets = {uid: blocks[messages[uid].id] for uid in unrendered if messages[uid].id in blocks}
             replies = [self.announce(messages[uid] for uid in batch)]
+            rendered: dict[tuple[int, int], bytes] = {}
             for uid in batch:
+                message = messages[uid]
+                kept = fixed.get((serial, message.id)) if fixed else None
                 data = octets.get(uid)
                 parsed = self.structures.get(uid)
-                if ((plan.content or plan.header) and data is None) or (plan.structure and parsed is None):
+                if kept is None and (((plan.content or plan.header) and data is None)
+                                     or (plan.structure and parsed is None)):
                     missing = True  # expunged meanwhile by another session
                     continue
                 try:
-                    replies.append(plan.render(self.msn(uid), messages[uid], uid in self.recent, parsed, data,
-                                               uid in seen_now, self.enabled.condstore))
+                    if kept is None and plan.fixed:
+                        kept = rendered[serial, message.id] = plan.render_fixed(message, parsed, data)
+                    replies.append(plan.render(self.msn(uid), message, uid in recent, parsed, data,
+                                               uid in seen_now, condstore_on, kept))
                 except binary.UnknownEncoding as exc:  # RFC 3516 4.3: the whole FETCH fails
                     self._emit_fetch(plan, replies)
                     return Outcome("NO", f"Message {self.msn(uid)} has a part in the Content-Transfer-Encoding "
                                    f"{exc.encoding}, which the server cannot decode.", "UNKNOWN-CTE")
+            if rendered:
+                self.rendered.put_many(rendered)
             self._emit_fetch(plan, replies)
             if self.pace is not None:
                 await self.pace()
@@ -358,7 +372,8 @@ class SelectedFolder:
         if command.returns is not None:  # ESEARCH and SEARCHRES
             self.emit(imap4_esearch.reply(self, command, found))
         else:
-            self.emit(b"* SEARCH" + b"".join(b" %d" % n for n in found) + condstore.search_tail(self, command, found)
+            numbers = " ".join(map(str, found)).encode("ascii")
+            self.emit(b"* SEARCH" + (b" " + numbers if found else b"") + condstore.search_tail(self, command, found)
                       + b"\r\n")
         if unreadable:  # expunged elsewhere: its content could not be searched (RFC 5530)
             return Outcome("OK", "SEARCH completed; some messages no longer exist.", "EXPUNGEISSUED")

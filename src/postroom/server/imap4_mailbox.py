@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 import unicodedata
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -25,13 +26,14 @@ from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import binary, listext, modes, search, types
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_list, imap4_writes
-from .imap4_cache import HeaderCache, ListingCache
+from .imap4_cache import HeaderCache, ListingCache, RenderedCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
 from .imap4_folder import SelectedFolder
 from .imap4_notify import MailboxNotifier
 from .imap4_resync import Enabled
 
 _LONE_LF = re.compile(rb"(?<!\r)\n")
+FOLDER_ROW_SECONDS = 1.0  # how long a SELECT may take the folder's row from the session's last read
 
 
 def canonical(name: str) -> str:
@@ -51,7 +53,8 @@ def valid_name(name: str) -> bool:
 class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
                  notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None,
-                 headers: HeaderCache | None = None, listings: ListingCache | None = None) -> None:
+                 headers: HeaderCache | None = None, listings: ListingCache | None = None,
+                 rendered: RenderedCache | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
@@ -61,7 +64,9 @@ class MailboxEngine:
         self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
         self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
         self.listings = listings if listings is not None else ListingCache()  # the node's too
+        self.rendered = rendered if rendered is not None else RenderedCache()  # and this
         self.enabled = Enabled()  # CONDSTORE and QRESYNC, once turned on, for the whole session
+        self._folder_rows: tuple[str, int, float, Folder] | None = None  # the last SELECT's read (_folder_read)
 
     def close(self) -> None:
         """The session is over: stop following the mailbox's changes."""
@@ -159,15 +164,19 @@ class MailboxEngine:
         name = canonical(command.mailbox)
         seen_count = self.mark.count if self.mark is not None else 0  # before the reads
         try:
-            folder = await self.store.get_folder(self.mailbox_id, name)
+            folder = self._folder_read(name, seen_count)
+            if folder is None:
+                folder = await self.store.get_folder(self.mailbox_id, name)
             first_recent = folder.first_recent_uid
             if not command.readonly and first_recent < folder.uidnext:  # some to take (none: no write)
                 folder, first_recent = await self.store.take_recent(folder.id)
+            self._folder_rows = (name, seen_count, time.monotonic(), folder)  # as of the count before the reads
             messages = await self._messages(folder)
         except NotFound:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
-                                       self.pace, self.mark, seen_count, self.headers, self.enabled)
+                                       self.pace, self.mark, seen_count, self.headers, self.enabled,
+                                       self.rendered)
         self.emit(self.selected.select_replies())
         if self.enabled.mode.rev2:  # RFC 9051 6.3.2: the mailbox's LIST reply, its attributes right
             parents = _parents(await self.store.list_folders(self.mailbox_id))
@@ -178,6 +187,18 @@ class MailboxEngine:
             await condstore.resync_select(self.selected, command.qresync)
         verb = "EXAMINE" if command.readonly else "SELECT"
         return Outcome("OK", f"{verb} completed.", "READ-ONLY" if command.readonly else "READ-WRITE")
+
+    def _folder_read(self, name: str, count: int) -> Folder | None:
+        """The folder's row as this session last read it, if nothing was reported of the mailbox
+        since (its mark's count: every change on any node, a moment later from another) and that
+        read is under FOLDER_ROW_SECONDS old: a client that selects the same folder again and
+        again (a poll) costs no store read, as a selected session's commands cost no look."""
+        if self.mark is None or self._folder_rows is None:
+            return None
+        known, read_at, when, folder = self._folder_rows
+        if known != name or read_at != count or time.monotonic() - when > FOLDER_ROW_SECONDS:
+            return None
+        return folder
 
     async def _messages(self, folder: Folder) -> list[FolderMessage]:
         """The folder's messages, from the node's ListingCache: as they are when the folder's

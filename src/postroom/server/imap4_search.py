@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import itertools
+import operator
 from typing import TYPE_CHECKING
 
 from ..protocol.imap4 import search
@@ -19,6 +21,8 @@ from . import imap4_fetch
 
 if TYPE_CHECKING:
     from .imap4_folder import SelectedFolder
+
+_FLAGS = operator.attrgetter("flags")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -69,6 +73,18 @@ class _Verdicts(dict[tuple[tuple[str, ...], bool], bool]):
         return verdict
 
 
+class _FlagVerdicts(dict[tuple[str, ...], bool]):
+    """flags -> the verdict of a program that reads flags alone (no \\Recent)."""
+
+    def __init__(self, verdicts: _Verdicts) -> None:
+        super().__init__()
+        self.verdicts = verdicts
+
+    def __missing__(self, flags: tuple[str, ...]) -> bool:
+        verdict = self[flags] = self.verdicts[flags, False]
+        return verdict
+
+
 async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple[list[int], bool]:
     """The numbers (UIDs for UID SEARCH) of the matching messages, ascending, and whether some
     message's content could not be read (expunged elsewhere)."""
@@ -81,8 +97,10 @@ async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple
         if "recent" in reads:
             return [uid if command.uid else msn for msn, uid in enumerate(uids, 1)
                     if verdicts[messages[uid].flags, uid in recent]], False
-        return [uid if command.uid else msn for msn, uid in enumerate(uids, 1)
-                if verdicts[messages[uid].flags, False]], False
+        # flags alone (SEARCH UNSEEN, the poll of many an application): looped over in C
+        by_flags = _FlagVerdicts(verdicts)
+        hits = map(by_flags.__getitem__, map(_FLAGS, map(messages.__getitem__, uids)))
+        return list(itertools.compress(uids if command.uid else range(1, len(uids) + 1), hits)), False
     if "content" not in reads:
         view = ListedView()
         for msn, uid in enumerate(uids, 1):

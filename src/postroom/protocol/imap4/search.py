@@ -11,6 +11,7 @@ dates compare days, disregarding time and timezone, as RFC 3501 asks.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import unicodedata
 from typing import Callable, Collection, Protocol
@@ -160,6 +161,7 @@ _READS = {**{op: frozenset({"flags"}) for op in (*_FLAG_KEYS, "KEYWORD", "UNKEYW
           **{op: frozenset({"internal_date"}) for op in ("BEFORE", "ON", "SINCE")}}
 
 
+@functools.lru_cache(maxsize=1024)
 def reads(key: SearchKey) -> frozenset[str]:
     """What of a MessageView the program reads: "flags", "recent", "msn", "uid", "size",
     "internal_date", "modseq", "content" (the text keys). A program that reads only flags and \\Recent
@@ -185,12 +187,15 @@ def matches(key: SearchKey, view: MessageView, largest_msn: int, largest_uid: in
 
 
 Predicate = Callable[[MessageView], bool]
+_LOWERED_KEPT = 1024  # distinct flag sets a compiled program keeps lowered
 
 
+@functools.lru_cache(maxsize=256)
 def compile(key: SearchKey, largest_msn: int, largest_uid: int) -> Predicate:
     """`matches` for one program and many messages: the program is worked out once (sequence
     sets resolved, needles case-folded, flags compared lowered, each distinct flag set lowered
-    once), then each message costs a call."""
+    once), then each message costs a call. Kept: a client polls with the same program again
+    and again (SEARCH UNSEEN), and a program is a pure function of its key and the two counts."""
     return _Compiler(largest_msn, largest_uid).key(key)
 
 
@@ -213,7 +218,9 @@ class _Compiler:
         try:
             return self._lowered[flags]
         except KeyError:
-            low = self._lowered[flags] = frozenset(f.lower() for f in flags)
+            low = frozenset(f.lower() for f in flags)
+            if len(self._lowered) < _LOWERED_KEPT:  # the program is kept (compile): so is this, bounded
+                self._lowered[flags] = low
             return low
         except TypeError:  # not hashable (a list): lowered each time
             return frozenset(f.lower() for f in flags)
