@@ -12,7 +12,7 @@ from .test_imap4_engine import Client, backend, env, message, node_notifier, run
 
 from postroom.protocol.imap4 import types as t
 from postroom.server import imap4_mailbox
-from postroom.server.imap4_cache import HeaderCache, ListingCache, RenderedCache
+from postroom.server.imap4_cache import BodyCache, HeaderCache, ListingCache, RenderedCache
 from postroom.server.imap4_mailbox import MailboxEngine
 
 FIELDS = t.FetchAttribute("BODY[]", t.Section(text="HEADER.FIELDS", fields=("SUBJECT",)), peek=True)
@@ -213,5 +213,31 @@ def test_uid_search_of_flags_alone_answers_uids(env):
         assert data == b"* SEARCH 2 3 4\r\n"
         data, _ = await client.run(t.Search("q", t.SearchKey("AND", (t.SearchKey("DRAFT"),))))
         assert data == b"* SEARCH\r\n"
+        await store.close()
+    run(main)
+
+
+def test_messages_read_whole_once_by_a_node_serve_its_other_sessions(env):
+    async def main():
+        store, mailbox = await env()
+        for n in range(3):
+            await store.deliver(mailbox.id, message(f"m{n}"))
+        recording, notifier, bodies = Recording(store), await node_notifier(store), BodyCache(limit=1 << 20)
+        outs: dict[str, list[bytes]] = {"first": [], "second": []}
+        engines = {name: MailboxEngine(recording, mailbox.id, outs[name].append, notifier, bodies=bodies)
+                   for name in outs}
+        body = t.FetchAttribute("BODY[]", t.Section(), peek=True)
+        answers = []
+        for name, engine in engines.items():
+            await engine.run(t.Select("s", "INBOX"))
+            outs[name].clear()
+            await engine.run(t.Fetch("f", seq((1, 3)), (body,)))
+            answers.append(b"".join(outs[name]))
+        assert answers[0] == answers[1] == b"".join(
+            b"* %d FETCH (BODY[] {%d}\r\n%s)\r\n" % (n + 1, len(message(f"m{n}")), message(f"m{n}")) for n in range(3))
+        assert recording.calls["read_messages"] == 1 and len(bodies) == 3
+        outs["second"].clear()
+        await engines["second"].run(t.Search("q", t.SearchKey("AND", (t.SearchKey("TEXT", ("m1",)),))))
+        assert outs["second"] == [b"* SEARCH 2\r\n"] and recording.calls["read_messages"] == 2  # SEARCH reads
         await store.close()
     run(main)

@@ -32,7 +32,7 @@ from ..protocol.imap4.core import (
 from ..protocol.imap4.types import Command
 from .evidence import SessionEnd, report_login
 from .compression import CompressedTransport, CompressionError
-from .imap4_cache import HeaderCache, ListingCache, RenderedCache
+from .imap4_cache import BodyCache, HeaderCache, ListingCache, RenderedCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_mailbox import MailboxEngine
 from .imap4_notify import MailboxNotifier
@@ -91,6 +91,7 @@ class ImapService:
         self.headers = HeaderCache()  # header blocks read by this node's sessions
         self.listings = ListingCache()  # and the folder listings they read at SELECT
         self.rendered = RenderedCache()  # and the FETCH items they rendered
+        self.bodies = BodyCache()  # and the small messages they read whole
         self.core_config = self._core_config()
 
     def configure(self, settings: ImapSettings, tls: ssl.SSLContext | None,
@@ -234,7 +235,8 @@ class ImapSession(ClientAccessSession[ImapServer]):
     async def open_mailbox(self, mailbox: Mailbox) -> str | None:
         store: ImapStore = self.service.store
         self.engine = MailboxEngine(store, mailbox.id, self._emit, self.service.notifier, self._pace,
-                                    self.service.headers, self.service.listings, self.service.rendered)
+                                    self.service.headers, self.service.listings, self.service.rendered,
+                                    self.service.bodies)
         return None
 
     # commands --------------------------------------------------------------------------

@@ -22,10 +22,11 @@ K = TypeVar("K", bound=Hashable)
 
 
 class OctetCache(Generic[K]):
-    """Octets by key, least recently used out first, within `limit` octets. The node keeps two:
-    header blocks by message entry id (HeaderCache), and the FETCH items a plan renders the same
-    for every session by (plan serial, message entry id) (RenderedCache, imap4_fetch.Plan.fixed:
-    never stale either)."""
+    """Octets by key, least recently used out first, within `limit` octets. The node keeps three:
+    header blocks by message entry id (HeaderCache), the FETCH items a plan renders the same for
+    every session by (plan serial, message entry id) (RenderedCache, imap4_fetch.Plan.fixed), and
+    the messages FETCH and SEARCH read whole, by entry id (BodyCache, the small ones: an entry
+    over 1/64 of the bound is never kept). None is ever stale, for the reason above."""
 
     def __init__(self, limit: int = CACHE_OCTETS) -> None:
         self.limit = limit
@@ -53,7 +54,7 @@ class OctetCache(Generic[K]):
         blocks = self._blocks
         for key, block in found.items():
             size = len(block) + _ENTRY_OVERHEAD
-            if size > self.limit // 64:  # a huge header would push out many: not kept
+            if size > self.limit // 64:  # a huge one would push out many: not kept
                 continue
             old = blocks.pop(key, None)
             if old is not None:
@@ -67,6 +68,7 @@ class OctetCache(Generic[K]):
 
 HeaderCache = OctetCache[int]
 RenderedCache = OctetCache[tuple[int, int]]
+BodyCache = OctetCache[int]  # whole messages by entry id, each at most 1/64 of the bound
 
 
 LISTING_CACHE_MESSAGES = 50_000  # folder listings kept by a node, in messages (some 20 MiB)

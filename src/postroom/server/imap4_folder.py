@@ -23,7 +23,7 @@ from ..protocol.imap4 import binary, structure
 from ..protocol.imap4.types import Fetch, Search, SequenceSet
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_fetch, imap4_search
-from .imap4_cache import HeaderCache, RenderedCache
+from .imap4_cache import BodyCache, HeaderCache, RenderedCache
 from .imap4_common import ImapStore, Outcome
 from .imap4_notify import Mark
 from .imap4_resync import Enabled
@@ -38,7 +38,8 @@ class SelectedFolder:
                  readonly: bool, emit: Callable[[bytes], None],
                  pace: Callable[[], Awaitable[None]] | None = None, mark: Mark | None = None,
                  seen_count: int = 0, headers: HeaderCache | None = None,
-                 enabled: Enabled | None = None, rendered: RenderedCache | None = None) -> None:
+                 enabled: Enabled | None = None, rendered: RenderedCache | None = None,
+                 bodies: BodyCache | None = None) -> None:
         self.store = store
         self.folder = folder
         self.readonly = readonly
@@ -48,6 +49,7 @@ class SelectedFolder:
         self.seen_count = seen_count  # the mark's count when the store was last read
         self.headers = headers if headers is not None else HeaderCache()  # the node's header blocks
         self.rendered = rendered if rendered is not None else RenderedCache()  # and FETCH items
+        self.bodies = bodies if bodies is not None else BodyCache()  # and small messages
         self.enabled = enabled if enabled is not None else Enabled()  # the session's CONDSTORE and QRESYNC
         # \Recent was taken for the UIDs below folder.uidnext: mail listed beyond that arrived
         # after the take, is another session's share, and waits for `sync` (which takes again)
@@ -338,10 +340,18 @@ class SelectedFolder:
             blocks.update(found)
         return blocks
 
-    async def contents(self, mailbox_id: int, uids: list[int]) -> dict[int, bytes]:
-        """UID -> the message's octets, for those not gone, in one read."""
-        found = await self.store.read_messages(mailbox_id, [self.messages[uid].id for uid in uids])
-        return {uid: found[self.messages[uid].id] for uid in uids if self.messages[uid].id in found}
+    async def contents(self, mailbox_id: int, uids: list[int], kept: bool = True) -> dict[int, bytes]:
+        """UID -> the message's octets, for those not gone: those the node keeps (`kept`), the
+        others in one read. A FETCH may answer a message expunged elsewhere from the node's cache
+        (RFC 2180 4.1.1, as from the header cache); a SEARCH reads them all (a match of one gone
+        says EXPUNGEISSUED, RFC 5530)."""
+        ids = [self.messages[uid].id for uid in uids]
+        found = self.bodies.get_many(ids) if kept else {}
+        if len(found) < len(ids):
+            read = await self.store.read_messages(mailbox_id, [i for i in ids if i not in found])
+            self.bodies.put_many(read)
+            found.update(read)
+        return {uid: found[message_id] for uid, message_id in zip(uids, ids) if message_id in found}
 
     async def _load_structures(self, uids: Sequence[int]) -> None:
         wanted = {self.messages[u].id: u for u in uids if u not in self.structures}

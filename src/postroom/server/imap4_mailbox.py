@@ -26,7 +26,7 @@ from ..model.imap import DELIMITER, INBOX, Folder, FolderMessage
 from ..protocol.imap4 import binary, listext, modes, search, types
 from . import imap4_condstore as condstore
 from . import imap4_esearch, imap4_list, imap4_writes
-from .imap4_cache import HeaderCache, ListingCache, RenderedCache
+from .imap4_cache import BodyCache, HeaderCache, ListingCache, RenderedCache
 from .imap4_common import BadFlag, ImapStore, Outcome, clean_flags
 from .imap4_folder import SelectedFolder
 from .imap4_notify import MailboxNotifier
@@ -54,7 +54,7 @@ class MailboxEngine:
     def __init__(self, store: ImapStore, mailbox_id: int, emit: Callable[[bytes], None],
                  notifier: MailboxNotifier | None = None, pace: Callable[[], Awaitable[None]] | None = None,
                  headers: HeaderCache | None = None, listings: ListingCache | None = None,
-                 rendered: RenderedCache | None = None) -> None:
+                 rendered: RenderedCache | None = None, bodies: BodyCache | None = None) -> None:
         self.store = store
         self.mailbox_id = mailbox_id
         self.emit = emit
@@ -64,7 +64,8 @@ class MailboxEngine:
         self.mark = notifier.follow(mailbox_id) if notifier is not None else None  # this node's changes
         self.headers = headers if headers is not None else HeaderCache()  # the node's, shared by its sessions
         self.listings = listings if listings is not None else ListingCache()  # the node's too
-        self.rendered = rendered if rendered is not None else RenderedCache()  # and this
+        self.rendered = rendered if rendered is not None else RenderedCache()  # and these
+        self.bodies = bodies if bodies is not None else BodyCache()
         self.enabled = Enabled()  # CONDSTORE and QRESYNC, once turned on, for the whole session
         self._folder_rows: tuple[str, int, float, Folder] | None = None  # the last SELECT's read (_folder_read)
 
@@ -176,7 +177,7 @@ class MailboxEngine:
             return Outcome("NO", f"There is no folder {name}.", "NONEXISTENT")
         self.selected = SelectedFolder(self.store, folder, messages, first_recent, command.readonly, self.emit,
                                        self.pace, self.mark, seen_count, self.headers, self.enabled,
-                                       self.rendered)
+                                       self.rendered, self.bodies)
         self.emit(self.selected.select_replies())
         if self.enabled.mode.rev2:  # RFC 9051 6.3.2: the mailbox's LIST reply, its attributes right
             parents = _parents(await self.store.list_folders(self.mailbox_id))

@@ -114,7 +114,7 @@ async def run(folder: SelectedFolder, command: Search, mailbox_id: int) -> tuple
     msns = {uid: index + 1 for index, uid in enumerate(uids)}
     for batch in folder.batches(list(uids), True):
         # read together, as FETCH does (a message gone elsewhere matches no text key)
-        read = await folder.contents(mailbox_id, [uid for uid in batch if uid not in folder.gone])
+        read = await folder.contents(mailbox_id, [uid for uid in batch if uid not in folder.gone], kept=False)
         for uid in batch:
             data = read.get(uid)
             unreadable = unreadable or data is None
