@@ -16,7 +16,7 @@ from typing import Generic, Hashable, Iterable, TypeVar
 
 from ..model.imap import FolderMessage
 
-CACHE_OCTETS = 16 << 20  # each of a node's two: some 50,000 messages' headers, or their rendered FETCH items
+CACHE_OCTETS = 16 << 20  # each of a node's three octet caches (some 50,000 messages' headers)
 _ENTRY_OVERHEAD = 100  # octets an entry costs beside its block (key, bytes object, dict slot)
 K = TypeVar("K", bound=Hashable)
 

@@ -52,18 +52,21 @@ def _ranges(numbers: Sequence[int]) -> types.SequenceSet:
     return types.SequenceSet(tuple(runs))
 
 
+def _is_saved(key: types.SearchKey) -> bool:
+    """Whether the key is "$" itself (a sequence set key, or UID $)."""
+    return key.op in ("SEQ", "UID") and bool(key.args) and isinstance(key.args[0], types.SequenceSet) \
+        and key.args[0].saved
+
+
 @functools.lru_cache(maxsize=1024)
 def _names_saved(key: types.SearchKey) -> bool:
     """Whether the program has a "$" anywhere (asked once per program: most have none)."""
-    if key.op in ("SEQ", "UID") and key.args and isinstance(key.args[0], types.SequenceSet) and key.args[0].saved:
-        return True
-    return any(isinstance(arg, types.SearchKey) and _names_saved(arg) for arg in key.args)
+    return _is_saved(key) or any(isinstance(arg, types.SearchKey) and _names_saved(arg) for arg in key.args)
 
 
 def _key(folder: SelectedFolder, key: types.SearchKey) -> types.SearchKey:
-    """The search key with each "$" (a sequence set key, or UID $) as the saved messages' UIDs."""
-    if key.op in ("SEQ", "UID") and key.args and isinstance(key.args[0], types.SequenceSet) \
-            and key.args[0].saved:
+    """The search key with each "$" as the saved messages' UIDs."""
+    if _is_saved(key):
         return types.SearchKey("UID", (_saved_set(folder, True),))
     if not any(isinstance(arg, types.SearchKey) for arg in key.args):
         return key
