@@ -26,7 +26,7 @@ _HEADER_SECTIONS = frozenset({"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"})
 _CONTENT_ITEMS = frozenset({"RFC822", "RFC822.TEXT", "BINARY[]", "BINARY.SIZE"})
 _SECTION_ITEMS = frozenset({"BODY[]", "BINARY[]", "BINARY.SIZE"})
 _FLAG_LISTS = 256  # distinct (flags, recent) renderings a plan keeps
-_CHANGING = frozenset({"UID", "FLAGS", "MODSEQ"})  # items not fixed for a message entry
+_CHANGING = frozenset({"FLAGS", "MODSEQ"})  # items that change for a message entry (UID goes first, apart)
 _serials = itertools.count(1)
 
 #: An item's renderer: (message, \Recent, structure, octets) -> its reply data. The octets are
